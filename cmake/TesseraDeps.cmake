@@ -1,0 +1,16 @@
+# Third-party dependencies, all from Debian packages (see scripts/setup.sh and the README).
+find_package(Threads REQUIRED)
+find_package(Boost 1.81 EXACT REQUIRED COMPONENTS filesystem json)
+find_package(cppzmq REQUIRED)
+find_package(tomlplusplus REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(fmt REQUIRED)
+
+# Debian's libmsgpack-cxx-dev is header-only but depends on the Boost 1.74 development package,
+# which conflicts with Boost 1.81; scripts/setup.sh unpacks its headers into /usr/local/include.
+find_path(MSGPACK_INCLUDE_DIR msgpack.hpp REQUIRED)
+if(NOT TARGET tessera_msgpack)
+  add_library(tessera_msgpack INTERFACE)
+  target_include_directories(tessera_msgpack SYSTEM INTERFACE ${MSGPACK_INCLUDE_DIR})
+  target_compile_definitions(tessera_msgpack INTERFACE MSGPACK_NO_BOOST)
+endif()

@@ -1,0 +1,129 @@
+#include "config.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "tessera/sdk/config.h"
+
+namespace tessera::host {
+
+bool NodeConfig::has_role(const std::string& role) const {
+  for (const auto& r : roles) {
+    if (r == role) return true;
+  }
+  return false;
+}
+
+std::string NodeConfig::roles_text() const { return sdk::detail::join(roles, ","); }
+
+namespace {
+
+std::string hostname() {
+  char buffer[256] = {};
+  if (gethostname(buffer, sizeof buffer - 1) != 0) return "localhost";
+  return buffer;
+}
+
+}  // namespace
+
+Result<NodeConfig> load_config(const std::filesystem::path& file,
+                               const std::filesystem::path& default_plugin_dir) {
+  std::ifstream in(file);
+  if (!in) return make_error("cannot read configuration '" + file.string() + "'");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+
+  NodeConfig config;
+  config.file = file;
+  config.text = buffer.str();
+  auto parsed = sdk::ConfigDocument::parse(file.string(), config.text);
+  if (!parsed) return parsed.error();
+  sdk::ConfigDocument& doc = **parsed;
+  // Relative paths in the file are relative to the file's own directory.
+  std::filesystem::path base = std::filesystem::absolute(file).parent_path();
+  auto resolve = [&](const std::string& p) {
+    std::filesystem::path path(p);
+    return path.is_absolute() ? path : (base / path).lexically_normal();
+  };
+
+  sdk::ConfigTable root = doc.root();
+  sdk::ConfigTable node = root.table("node");
+  sdk::ConfigTable log = root.table("log");
+  sdk::ConfigTable master = root.table("master");
+  sdk::ConfigTable agent = root.table("agent");
+  sdk::ConfigTable plugins = root.table("plugins");
+  root.reject_unknown_keys();
+
+  config.name = node.get<std::string>("name", hostname());
+  config.roles = node.get<std::vector<std::string>>("roles", {"master", "agent"});
+  for (const auto& role : config.roles) {
+    if (role != "master" && role != "agent") {
+      node.error_at("roles", "unknown role '" + role + "' (valid roles: master, agent)");
+    }
+  }
+  if (config.roles.empty()) node.error_at("roles", "a node needs at least one role");
+  config.work_dir = resolve(node.get<std::string>("work_dir", "/var/lib/tessera"));
+  for (const auto& dir : node.get<std::vector<std::string>>("plugin_dirs", {})) {
+    config.plugin_dirs.push_back(resolve(dir));
+  }
+  if (!default_plugin_dir.empty()) config.plugin_dirs.push_back(default_plugin_dir);
+  config.start_timeout =
+      std::chrono::milliseconds(node.integer("start_timeout_ms", 10000, 1, 3600000));
+  config.stop_timeout =
+      std::chrono::milliseconds(node.integer("stop_timeout_ms", 10000, 1, 3600000));
+  if (auto f = node.optional<std::string>("endpoints_file")) config.endpoints_file = resolve(*f);
+  node.reject_unknown_keys();
+
+  config.log_level = log.choice("level", "info",
+                                {"trace", "debug", "info", "warn", "error", "critical", "off"});
+  config.log_pattern = log.get<std::string>("pattern", config.log_pattern);
+  log.reject_unknown_keys();
+
+  // Slots, in start order. A table for a role the node does not play is still checked, so a
+  // typo is caught before the role is switched on.
+  auto select_one = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind,
+                        bool enabled) {
+    if (auto name = table.optional<std::string>(key); name && enabled) {
+      config.plugins.push_back(
+          Selection{*name, table.path() + "." + key, kind, table.location(key)});
+    }
+  };
+  auto select_many = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind,
+                         bool enabled) {
+    if (auto names = table.optional<std::vector<std::string>>(key); names && enabled) {
+      for (const auto& name : *names) {
+        config.plugins.push_back(
+            Selection{name, table.path() + "." + key, kind, table.location(key)});
+      }
+    }
+  };
+  bool is_master = config.has_role("master");
+  bool is_agent = config.has_role("agent");
+  select_one(master, "leader", TESSERA_KIND_LEADER, is_master);
+  select_one(master, "allocator", TESSERA_KIND_ALLOCATOR, is_master);
+  select_many(agent, "isolators", TESSERA_KIND_ISOLATOR, is_agent);
+  select_many(master, "frameworks", TESSERA_KIND_FRAMEWORK, is_master);
+  master.reject_unknown_keys();
+  agent.reject_unknown_keys();
+
+  std::set<std::string> seen;
+  for (const auto& selection : config.plugins) {
+    if (!seen.insert(selection.name).second) {
+      return make_error(selection.where + ": plugin '" + selection.name +
+                        "' is selected twice; a plugin fills one slot");
+    }
+  }
+  // Each [plugins.NAME] is read by its plugin; here it need only be a table.
+  for (const auto& name : plugins.keys()) {
+    plugins.table(name);  // marks the key as known and checks that it is a table
+  }
+
+  Status status = doc.status();
+  if (!status) return status.error();
+  return config;
+}
+
+}  // namespace tessera::host

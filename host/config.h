@@ -1,0 +1,58 @@
+// The node configuration: which roles this host plays and which plugin fills each slot.
+//
+//   [node]    name, roles, work_dir, plugin_dirs, start_timeout_ms, stop_timeout_ms,
+//             endpoints_file
+//   [log]     level, pattern
+//   [master]  allocator, leader, frameworks      (read when roles has "master")
+//   [agent]   isolators                          (read when roles has "agent")
+//   [plugins.NAME]  each plugin's own table, read by the plugin itself
+//
+// Parsing is done once on the main thread; the result is a plain value.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tessera/abi.h"
+#include "tessera/result.h"
+
+namespace tessera::host {
+
+// One plugin a node runs: the slot it fills, the kind that slot takes and where it was named.
+struct Selection {
+  std::string name;
+  std::string slot;  // "master.allocator", "agent.isolators", ...
+  tessera_plugin_kind kind;
+  std::string where;  // "node.toml:7:13", for error messages
+};
+
+struct NodeConfig {
+  std::filesystem::path file;
+  std::string text;  // the whole file, handed to plugins so their errors carry line numbers
+
+  std::string name;
+  std::vector<std::string> roles;
+  std::filesystem::path work_dir;
+  std::vector<std::filesystem::path> plugin_dirs;  // searched in order
+  std::chrono::milliseconds start_timeout{10000};
+  std::chrono::milliseconds stop_timeout{10000};
+  std::filesystem::path endpoints_file;  // empty: none
+
+  std::string log_level = "info";
+  std::string log_pattern = "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v";
+
+  // In start order: leader, allocator, isolators, frameworks. Stopped in reverse.
+  std::vector<Selection> plugins;
+
+  bool has_role(const std::string& role) const;
+  std::string roles_text() const;  // "master,agent"
+};
+
+// Reads and checks `file`. `default_plugin_dir` is searched after the configured ones.
+// Every problem found is reported at once, each as "FILE:LINE:COL: what".
+Result<NodeConfig> load_config(const std::filesystem::path& file,
+                               const std::filesystem::path& default_plugin_dir);
+
+}  // namespace tessera::host

@@ -1,0 +1,275 @@
+#include "host.h"
+
+#include <zmq.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "tessera/sdk/plugin.h"
+
+namespace tessera::host {
+
+namespace {
+
+void log_to_spdlog(void* context, int level, const char* message, size_t length) {
+  auto* logger = static_cast<spdlog::logger*>(context);
+  if (level < TESSERA_LOG_TRACE || level > TESSERA_LOG_CRITICAL) level = TESSERA_LOG_INFO;
+  logger->log(static_cast<spdlog::level::level_enum>(level), std::string_view(message, length));
+}
+
+void announce_to_host(void* context, const char* key, const char* value);
+
+std::string error_text(const char* buffer) { return buffer[0] ? buffer : "(no message)"; }
+
+}  // namespace
+
+// One selected plugin: its library, its instance and the thread it runs on.
+struct Host::Instance {
+  Selection selection;
+  const PluginLibrary* library = nullptr;
+  std::shared_ptr<spdlog::logger> logger;
+  std::string plugin_work_dir;
+  std::string work_dir;
+  std::string config_path;
+  std::string config_table;
+  std::string roles;
+  tessera_host_services services{};
+  Host* host = nullptr;
+  void* handle = nullptr;
+
+  std::thread thread;
+  std::promise<Status> started;
+  std::promise<Status> finished;
+  std::future<Status> finished_future = finished.get_future();
+  bool running = false;
+  bool hung = false;
+};
+
+namespace {
+
+void announce_to_host(void* context, const char* key, const char* value) {
+  auto* instance = static_cast<Host::Instance*>(context);
+  instance->host->announce(instance->selection.name, key ? key : "", value ? value : "");
+}
+
+}  // namespace
+
+Host::Host(NodeConfig config, std::vector<spdlog::sink_ptr> sinks)
+    : config_(std::move(config)), sinks_(std::move(sinks)) {
+  log_ = std::make_shared<spdlog::logger>("host", sinks_.begin(), sinks_.end());
+  log_->set_level(spdlog::level::from_str(config_.log_level));
+  log_->set_pattern(config_.log_pattern);
+  zmq_context_ = zmq_ctx_new();
+}
+
+Host::~Host() {
+  stop();
+  // A hung plugin's thread still refers to its instance: leak those, destroy the rest.
+  for (auto& instance : instances_) {
+    if (instance->hung) (void)instance.release();
+  }
+  instances_.clear();
+  if (abandoned_) {
+    // A hung plugin still runs code from its library and holds sockets on the context:
+    // releasing either would crash or block. The process is about to exit anyway.
+    for (auto& library : libraries_) (void)library.release();
+    return;
+  }
+  libraries_.clear();
+  zmq_ctx_term(zmq_context_);
+}
+
+Status Host::load() {
+  for (const Selection& selection : config_.plugins) {
+    auto library = load_plugin(selection.name, config_.plugin_dirs);
+    if (!library) {
+      return library.error().context(selection.where + ": " + selection.slot);
+    }
+    uint32_t kind = library->descriptor().kind;
+    if (kind != static_cast<uint32_t>(selection.kind)) {
+      return make_error(selection.where + ": " + selection.slot + " takes an " +
+                        sdk::kind_name(selection.kind) + " plugin, but '" + selection.name +
+                        "' is a " + sdk::kind_name(kind) + " plugin");
+    }
+    log_->info("loaded plugin '{}' {} ({}) from {}", selection.name, library->descriptor().version,
+               sdk::kind_name(kind), library->path().string());
+    libraries_.push_back(std::make_unique<PluginLibrary>(std::move(*library)));
+    auto instance = std::make_unique<Instance>();
+    instance->selection = selection;
+    instance->library = libraries_.back().get();
+    instances_.push_back(std::move(instance));
+  }
+  return {};
+}
+
+Status Host::create() {
+  std::error_code ec;
+  for (auto& instance : instances_) {
+    const std::string& name = instance->selection.name;
+    instance->logger = std::make_shared<spdlog::logger>(name, sinks_.begin(), sinks_.end());
+    instance->logger->set_level(log_->level());
+    instance->logger->set_pattern(config_.log_pattern);
+    instance->work_dir = config_.work_dir.string();
+    instance->plugin_work_dir = (config_.work_dir / "plugins" / name).string();
+    std::filesystem::create_directories(instance->plugin_work_dir, ec);
+    if (ec) {
+      return make_error("cannot create work directory '" + instance->plugin_work_dir +
+                        "': " + ec.message());
+    }
+    instance->config_path = config_.file.string();
+    instance->config_table = "plugins." + name;
+    instance->roles = config_.roles_text();
+    instance->host = this;
+
+    tessera_host_services& s = instance->services;
+    s.struct_size = sizeof(tessera_host_services);
+    s.zmq_context = zmq_context_;
+    s.log_context = instance->logger.get();
+    s.log = &log_to_spdlog;
+    s.log_level = static_cast<int>(instance->logger->level());
+    s.node_name = config_.name.c_str();
+    s.node_roles = instance->roles.c_str();
+    s.plugin_name = instance->selection.name.c_str();
+    s.config_path = instance->config_path.c_str();
+    s.config_text = config_.text.c_str();
+    s.config_table = instance->config_table.c_str();
+    s.work_dir = instance->work_dir.c_str();
+    s.plugin_work_dir = instance->plugin_work_dir.c_str();
+    s.announce_context = instance.get();
+    s.announce = &announce_to_host;
+
+    char error[4096] = {};
+    tessera_status status = instance->library->descriptor().create(
+        &instance->services, &instance->handle, tessera_error_buffer{error, sizeof error});
+    if (status != TESSERA_OK) {
+      instance->handle = nullptr;
+      return make_error("plugin '" + name + "' refused its configuration: " + error_text(error));
+    }
+  }
+  return {};
+}
+
+Status Host::start_one(Instance& instance) {
+  const tessera_plugin_descriptor& d = instance.library->descriptor();
+  std::future<Status> started = instance.started.get_future();
+  instance.running = true;
+  instance.thread = std::thread([&instance, &d] {
+    char error[4096] = {};
+    if (d.start(instance.handle, tessera_error_buffer{error, sizeof error}) != TESSERA_OK) {
+      Status failed = make_error(error_text(error));
+      instance.started.set_value(failed);
+      instance.finished.set_value(failed);
+      return;
+    }
+    instance.started.set_value(Status{});
+    Status result;
+    if (d.run(instance.handle, tessera_error_buffer{error, sizeof error}) != TESSERA_OK) {
+      result = make_error(error_text(error));
+    }
+    instance.finished.set_value(result);
+  });
+  const std::string& name = instance.selection.name;
+  if (started.wait_for(config_.start_timeout) != std::future_status::ready) {
+    instance.hung = true;
+    abandoned_ = true;
+    instance.thread.detach();
+    return make_error("plugin '" + name + "' did not finish starting within " +
+                      std::to_string(config_.start_timeout.count()) +
+                      " ms (node.start_timeout_ms); giving up");
+  }
+  Status status = started.get();
+  if (!status) return status.context("plugin '" + name + "' failed to start");
+  log_->info("started plugin '{}'", name);
+  return {};
+}
+
+Status Host::start() {
+  for (auto& instance : instances_) {
+    Status status = start_one(*instance);
+    if (!status) return status;
+  }
+  return {};
+}
+
+int Host::serve(const sigset_t& stop_signals) {
+  log_->info("node '{}' running as {} with {} plugin(s)", config_.name, config_.roles_text(),
+             instances_.size());
+  while (true) {
+    timespec tick{0, 200 * 1000 * 1000};
+    int signal = sigtimedwait(&stop_signals, nullptr, &tick);
+    if (signal > 0) {
+      log_->info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
+      return 0;
+    }
+    for (auto& instance : instances_) {
+      if (!instance->running) continue;
+      if (instance->finished_future.wait_for(std::chrono::seconds(0)) ==
+          std::future_status::ready) {
+        Status result = instance->finished_future.get();
+        instance->thread.join();
+        instance->running = false;
+        if (result) {
+          log_->error("plugin '{}' stopped by itself; stopping the node", instance->selection.name);
+        } else {
+          log_->error("plugin '{}' failed: {}; stopping the node", instance->selection.name,
+                      result.error().message);
+        }
+        return 1;
+      }
+    }
+  }
+}
+
+bool Host::stop() {
+  bool clean = true;
+  for (auto it = instances_.rbegin(); it != instances_.rend(); ++it) {
+    Instance& instance = **it;
+    if (instance.hung || instance.handle == nullptr) continue;
+    const tessera_plugin_descriptor& d = instance.library->descriptor();
+    const std::string& name = instance.selection.name;
+    if (instance.running) {
+      d.request_stop(instance.handle);
+      if (instance.finished_future.wait_for(config_.stop_timeout) != std::future_status::ready) {
+        log_->error("plugin '{}' did not stop within {} ms (node.stop_timeout_ms); abandoning it",
+                    name, config_.stop_timeout.count());
+        instance.hung = true;
+        abandoned_ = true;
+        instance.thread.detach();
+        clean = false;
+        continue;
+      }
+      Status result = instance.finished_future.get();
+      instance.thread.join();
+      instance.running = false;
+      if (!result) log_->error("plugin '{}' failed while stopping: {}", name, result.error().message);
+    }
+    d.destroy(instance.handle);
+    instance.handle = nullptr;
+    log_->info("stopped plugin '{}'", name);
+  }
+  return clean;
+}
+
+void Host::announce(const std::string& plugin, const std::string& key, const std::string& value) {
+  std::lock_guard<std::mutex> lock(announce_mutex_);
+  endpoints_[plugin + "." + key] = value;
+  log_->info("plugin '{}' announced {} = {}", plugin, key, value);
+  write_endpoints_file();
+}
+
+void Host::write_endpoints_file() {
+  if (config_.endpoints_file.empty()) return;
+  // Written whole and renamed into place, so a reader never sees half a file.
+  std::filesystem::path tmp = config_.endpoints_file;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& [key, value] : endpoints_) out << key << " = \"" << value << "\"\n";
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, config_.endpoints_file, ec);
+  if (ec) log_->warn("cannot write endpoints file '{}': {}", config_.endpoints_file.string(), ec.message());
+}
+
+}  // namespace tessera::host

@@ -1,0 +1,90 @@
+// tessera-host: the one binary every node runs. It reads NODE.toml, loads the plugins it
+// names and serves until SIGINT or SIGTERM.
+//
+// Exit status: 0 after a clean stop (or a passing --check), 2 when the configuration or a
+// plugin cannot be used, 1 when something fails while running.
+#include <CLI/CLI.hpp>
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "config.h"
+#include "host.h"
+#include "loader.h"
+#include "tessera/abi_fingerprint.h"
+
+namespace {
+
+// Plugins shipped with the host live in ../lib/tessera/plugins next to the binary, both in the
+// build tree and in an installed tree.
+std::filesystem::path default_plugin_dir() {
+  std::filesystem::path exe = boost::dll::program_location().string();
+  return (exe.parent_path() / ".." / "lib" / "tessera" / "plugins").lexically_normal();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tessera-host: runs a Tessera node (master, agent or both) from a TOML file"};
+  std::string config_file;
+  std::string log_level;
+  bool check_only = false;
+  app.add_option("config", config_file, "the node's TOML configuration")->required();
+  app.add_option("--log-level", log_level, "overrides [log] level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_flag("--check", check_only,
+               "load and configure every plugin, report problems, and exit without starting");
+  app.set_version_flag("--version", std::string("tessera-host ") + TESSERA_SDK_VERSION +
+                                        " (plugin ABI " + std::to_string(TESSERA_ABI_VERSION) +
+                                        ", fingerprint " + TESSERA_ABI_FINGERPRINT + ")");
+  CLI11_PARSE(app, argc, argv);
+
+  auto config = tessera::host::load_config(config_file, default_plugin_dir());
+  if (!config) {
+    std::cerr << "tessera-host: " << config.error().message << "\n";
+    return 2;
+  }
+  if (!log_level.empty()) config->log_level = log_level;
+
+  // Signals are handled by the main thread only: block them before any plugin thread exists,
+  // so every thread inherits the mask, and wait for them in Host::serve.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  int exit_status = 0;
+  {
+    tessera::host::Host host(std::move(*config), {sink});
+    auto fail = [&](const tessera::Status& status, int code) {
+      std::cerr << "tessera-host: " << status.error().message << "\n";
+      return code;
+    };
+    if (auto s = host.load(); !s) return fail(s, 2);
+    if (auto s = host.create(); !s) return fail(s, 2);
+    if (check_only) {
+      std::cout << "configuration OK: " << config_file << "\n";
+      return 0;
+    }
+    if (auto s = host.start(); !s) {
+      exit_status = fail(s, 1);
+    } else {
+      exit_status = host.serve(stop_signals);
+    }
+    if (!host.stop()) exit_status = 1;
+    if (host.abandoned()) {
+      // Something is stuck inside a plugin: leave without unloading it (see Host).
+      spdlog::shutdown();
+      std::fflush(nullptr);
+      std::_Exit(exit_status == 0 ? 1 : exit_status);
+    }
+  }
+  return exit_status;
+}

@@ -1,0 +1,440 @@
+// Channels: request/reply and publish/subscribe over ZeroMQ, carrying Tessera envelopes.
+//
+//   Server      ROUTER, bound.   Answers requests; can also push to a peer it has heard from.
+//   Client      DEALER, connected. Requests with replies matched by correlation id (many in
+//               flight, each with a timeout), one-way sends, and messages the server pushes.
+//   Publisher   PUB, bound.      Publishes events; the topic frame is the message type.
+//   Subscriber  SUB, connected.  Receives the event types it subscribed to.
+//
+// Endpoints are ZeroMQ addresses: inproc://NAME between plugins of one host (they share the
+// host's context), tcp://HOST:PORT between hosts (port `*` or 0 picks a free port; bind()
+// returns the resolved address).
+//
+// Robustness: anything that is not a well-formed envelope (garbage bytes, a wrong frame count,
+// a body whose fields have the wrong types, a type nobody handles) is logged and dropped, and
+// the channel keeps serving; dropped() counts such messages.
+//
+// Threading and lifetime: a channel is created, used and destroyed on its plugin's loop thread;
+// the Bus (and its EventLoop) must outlive it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <zmq.hpp>
+
+#include "tessera/message.h"
+#include "tessera/result.h"
+#include "tessera/sdk/event_loop.h"
+#include "tessera/sdk/logger.h"
+
+namespace tessera::sdk {
+
+// What channels need from their owner: the ZeroMQ context, the loop that serves them, a logger
+// and the sender name written into every message.
+struct Bus {
+  void* zmq_context = nullptr;
+  EventLoop* loop = nullptr;
+  Logger log;
+  std::string sender;
+};
+
+namespace detail {
+
+inline Result<std::string> bind_socket(Socket& socket, const std::string& endpoint) {
+  std::string address = endpoint;
+  // ZeroMQ spells "any port" as '*'; accept the port 0 users know from everything else.
+  if (address.rfind("tcp://", 0) == 0 && address.size() > 2 &&
+      address.compare(address.size() - 2, 2, ":0") == 0) {
+    address.replace(address.size() - 1, 1, "*");
+  }
+  try {
+    socket.ref().bind(address);
+    return socket.ref().get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return make_error("cannot bind '" + endpoint + "': " + e.what());
+  }
+}
+
+inline Status connect_socket(Socket& socket, const std::string& endpoint) {
+  try {
+    socket.ref().connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    return make_error("cannot connect to '" + endpoint + "': " + e.what());
+  }
+  return {};
+}
+
+// Receives every remaining frame of the message in progress (used to discard malformed ones).
+inline size_t discard_rest(zmq::socket_ref socket) {
+  size_t count = 0;
+  while (socket.get(zmq::sockopt::rcvmore) != 0) {
+    zmq::message_t part;
+    (void)socket.recv(part, zmq::recv_flags::none);
+    ++count;
+  }
+  return count;
+}
+
+template <typename Incoming>
+using Handler = std::function<void(const Incoming&)>;
+
+}  // namespace detail
+
+// One request a Server received.
+struct Request {
+  std::string peer;  // the ZeroMQ routing id of the client
+  Envelope message;
+};
+
+class Server {
+ public:
+  Server(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
+
+  // Binds to `endpoint` (may be called for several endpoints) and returns the resolved address.
+  Result<std::string> bind(const std::string& endpoint) {
+    open();
+    auto bound = detail::bind_socket(socket_, endpoint);
+    if (!bound) return bound.error().context("server '" + name_ + "'");
+    return bound;
+  }
+
+  // Calls `handler(request, body)` for every request of type T.
+  template <typename T, typename F>
+  void on(F handler) {
+    handlers_[T::kType] = [this, handler = std::move(handler)](const Request& request) {
+      auto body = request.message.body<T>();
+      if (!body) return drop(request.peer, body.error().message);
+      handler(request, *body);
+    };
+  }
+
+  template <typename T>
+  bool reply(const Request& request, const T& body) {
+    return send_to(request.peer, request.message.header().sequence, body);
+  }
+
+  // Sends an unsolicited message to a peer that has already sent something to this server.
+  template <typename T>
+  bool send(const std::string& peer, const T& body) {
+    return send_to(peer, 0, body);
+  }
+
+  uint64_t dropped() const { return dropped_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  void open() {
+    if (socket_) return;
+    socket_ = Socket(bus_.zmq_context, ZMQ_ROUTER);
+    bus_.loop->watch(socket_, [this] { receive(); });
+  }
+
+  void receive() {
+    auto s = socket_.ref();
+    while (true) {
+      zmq::message_t identity;
+      if (!s.recv(identity, zmq::recv_flags::dontwait)) return;
+      Request request;
+      request.peer = identity.to_string();
+      if (s.get(zmq::sockopt::rcvmore) == 0) {
+        drop(request.peer, "message has no payload frame");
+        continue;
+      }
+      zmq::message_t payload;
+      (void)s.recv(payload, zmq::recv_flags::none);
+      if (detail::discard_rest(s) != 0) {
+        drop(request.peer, "message has more than one payload frame");
+        continue;
+      }
+      auto decoded = Envelope::decode(payload.data(), payload.size());
+      if (!decoded) {
+        drop(request.peer, decoded.error().message);
+        continue;
+      }
+      request.message = std::move(*decoded);
+      auto it = handlers_.find(request.message.type());
+      if (it == handlers_.end()) {
+        drop(request.peer, "no handler for message type '" + request.message.type() + "'");
+        continue;
+      }
+      it->second(request);
+    }
+  }
+
+  template <typename T>
+  bool send_to(const std::string& peer, uint64_t correlation, const T& body) {
+    Header header;
+    header.sender = bus_.sender;
+    header.sequence = ++sequence_;
+    header.correlation = correlation;
+    encode(buffer_, header, body);
+    auto s = socket_.ref();
+    try {
+      s.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+      s.send(zmq::message_t(buffer_.data(), buffer_.size()), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      bus_.log.warn("server '{}': cannot send '{}' to peer: {}", name_, T::kType, e.what());
+      return false;
+    }
+    return true;
+  }
+
+  void drop(const std::string& peer, const std::string& why) {
+    ++dropped_;
+    bus_.log.warn("server '{}': dropped a malformed message from peer {}: {}", name_,
+                  peer.size() == 5 && peer[0] == 0 ? "(anonymous)" : "'" + peer + "'", why);
+  }
+
+  Bus& bus_;
+  std::string name_;
+  Socket socket_;
+  std::unordered_map<std::string, detail::Handler<Request>> handlers_;
+  msgpack::sbuffer buffer_;
+  uint64_t sequence_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+class Client {
+ public:
+  using ReplyHandler = std::function<void(Result<Envelope>)>;
+
+  Client(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
+  ~Client() {
+    if (sweeper_ != 0) bus_.loop->cancel(sweeper_);
+  }
+
+  Status connect(const std::string& endpoint) {
+    open();
+    return detail::connect_socket(socket_, endpoint).context("client '" + name_ + "'");
+  }
+
+  // Sends a request and calls `on_reply` with the reply, or with an error when none arrives
+  // within `timeout`. Returns the request's sequence number.
+  template <typename T>
+  uint64_t request(const T& body, ReplyHandler on_reply,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    uint64_t sequence = send(body);
+    pending_.emplace(sequence,
+                     Pending{EventLoop::Clock::now() + timeout, T::kType, std::move(on_reply)});
+    return sequence;
+  }
+
+  // Sends a one-way message. Returns its sequence number.
+  template <typename T>
+  uint64_t send(const T& body) {
+    Header header;
+    header.sender = bus_.sender;
+    header.sequence = ++sequence_;
+    encode(buffer_, header, body);
+    try {
+      socket_.ref().send(zmq::message_t(buffer_.data(), buffer_.size()),
+                         zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      bus_.log.warn("client '{}': cannot send '{}': {}", name_, T::kType, e.what());
+    }
+    return header.sequence;
+  }
+
+  // Calls `handler(message, body)` for every unsolicited message of type T from the server.
+  template <typename T, typename F>
+  void on(F handler) {
+    handlers_[T::kType] = [this, handler = std::move(handler)](const Envelope& message) {
+      auto body = message.body<T>();
+      if (!body) return drop(body.error().message);
+      handler(message, *body);
+    };
+  }
+
+  size_t in_flight() const { return pending_.size(); }
+  uint64_t dropped() const { return dropped_; }
+
+ private:
+  struct Pending {
+    EventLoop::Clock::time_point deadline;
+    const char* type;
+    ReplyHandler on_reply;
+  };
+
+  void open() {
+    if (socket_) return;
+    socket_ = Socket(bus_.zmq_context, ZMQ_DEALER);
+    bus_.loop->watch(socket_, [this] { receive(); });
+    sweeper_ = bus_.loop->every(std::chrono::milliseconds(50), [this] { expire(); });
+  }
+
+  void receive() {
+    auto s = socket_.ref();
+    while (true) {
+      zmq::message_t payload;
+      if (!s.recv(payload, zmq::recv_flags::dontwait)) return;
+      if (detail::discard_rest(s) != 0) {
+        drop("message has more than one frame");
+        continue;
+      }
+      auto decoded = Envelope::decode(payload.data(), payload.size());
+      if (!decoded) {
+        drop(decoded.error().message);
+        continue;
+      }
+      uint64_t correlation = decoded->header().correlation;
+      if (correlation != 0) {
+        auto it = pending_.find(correlation);
+        if (it == pending_.end()) {
+          bus_.log.debug("client '{}': late or unknown reply to request {}", name_, correlation);
+          continue;
+        }
+        ReplyHandler handler = std::move(it->second.on_reply);
+        pending_.erase(it);
+        handler(std::move(*decoded));
+        continue;
+      }
+      auto it = handlers_.find(decoded->type());
+      if (it == handlers_.end()) {
+        drop("no handler for message type '" + decoded->type() + "'");
+        continue;
+      }
+      it->second(*decoded);
+    }
+  }
+
+  void expire() {
+    if (pending_.empty()) return;
+    auto now = EventLoop::Clock::now();
+    std::vector<std::pair<uint64_t, Pending>> expired;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline <= now) {
+        expired.emplace_back(it->first, std::move(it->second));
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [sequence, pending] : expired) {
+      pending.on_reply(make_error("client '" + name_ + "': request " + std::to_string(sequence) +
+                                  " '" + pending.type + "' timed out"));
+    }
+  }
+
+  void drop(const std::string& why) {
+    ++dropped_;
+    bus_.log.warn("client '{}': dropped a malformed message: {}", name_, why);
+  }
+
+  Bus& bus_;
+  std::string name_;
+  Socket socket_;
+  std::unordered_map<uint64_t, Pending> pending_;
+  std::unordered_map<std::string, detail::Handler<Envelope>> handlers_;
+  msgpack::sbuffer buffer_;
+  uint64_t sequence_ = 0;
+  uint64_t dropped_ = 0;
+  EventLoop::TimerId sweeper_ = 0;
+};
+
+class Publisher {
+ public:
+  Publisher(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
+
+  Result<std::string> bind(const std::string& endpoint) {
+    if (!socket_) socket_ = Socket(bus_.zmq_context, ZMQ_PUB);
+    auto bound = detail::bind_socket(socket_, endpoint);
+    if (!bound) return bound.error().context("publisher '" + name_ + "'");
+    return bound;
+  }
+
+  // Publishes an event; subscribers that are not keeping up lose events past ZeroMQ's
+  // high-water mark (pub/sub is for events, not for what must arrive).
+  template <typename T>
+  void publish(const T& body) {
+    Header header;
+    header.sender = bus_.sender;
+    header.sequence = ++sequence_;
+    encode(buffer_, header, body);
+    auto s = socket_.ref();
+    s.send(zmq::buffer(std::string_view(T::kType)), zmq::send_flags::sndmore);
+    s.send(zmq::message_t(buffer_.data(), buffer_.size()), zmq::send_flags::dontwait);
+  }
+
+ private:
+  Bus& bus_;
+  std::string name_;
+  Socket socket_;
+  msgpack::sbuffer buffer_;
+  uint64_t sequence_ = 0;
+};
+
+class Subscriber {
+ public:
+  Subscriber(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
+
+  Status connect(const std::string& endpoint) {
+    open();
+    return detail::connect_socket(socket_, endpoint).context("subscriber '" + name_ + "'");
+  }
+
+  // Calls `handler(message, body)` for every event of type T.
+  template <typename T, typename F>
+  void subscribe(F handler) {
+    open();
+    socket_.ref().set(zmq::sockopt::subscribe, std::string(T::kType));
+    handlers_[T::kType] = [this, handler = std::move(handler)](const Envelope& message) {
+      auto body = message.body<T>();
+      if (!body) return drop(body.error().message);
+      handler(message, *body);
+    };
+  }
+
+  uint64_t dropped() const { return dropped_; }
+
+ private:
+  void open() {
+    if (socket_) return;
+    socket_ = Socket(bus_.zmq_context, ZMQ_SUB);
+    bus_.loop->watch(socket_, [this] { receive(); });
+  }
+
+  void receive() {
+    auto s = socket_.ref();
+    while (true) {
+      zmq::message_t topic;
+      if (!s.recv(topic, zmq::recv_flags::dontwait)) return;
+      if (s.get(zmq::sockopt::rcvmore) == 0) {
+        drop("event has no payload frame");
+        continue;
+      }
+      zmq::message_t payload;
+      (void)s.recv(payload, zmq::recv_flags::none);
+      if (detail::discard_rest(s) != 0) {
+        drop("event has more than two frames");
+        continue;
+      }
+      auto decoded = Envelope::decode(payload.data(), payload.size());
+      if (!decoded) {
+        drop(decoded.error().message);
+        continue;
+      }
+      auto it = handlers_.find(decoded->type());
+      if (it == handlers_.end()) {
+        // A topic prefix can match longer type names; that is not an error.
+        continue;
+      }
+      it->second(*decoded);
+    }
+  }
+
+  void drop(const std::string& why) {
+    ++dropped_;
+    bus_.log.warn("subscriber '{}': dropped a malformed event: {}", name_, why);
+  }
+
+  Bus& bus_;
+  std::string name_;
+  Socket socket_;
+  std::unordered_map<std::string, detail::Handler<Envelope>> handlers_;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace tessera::sdk
