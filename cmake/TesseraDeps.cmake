@@ -1,5 +1,6 @@
 # Third-party dependencies, all from Debian packages (see scripts/setup.sh and the README).
 find_package(Threads REQUIRED)
+set(Boost_NO_WARN_NEW_VERSIONS ON)
 find_package(Boost 1.81 EXACT REQUIRED COMPONENTS filesystem json)
 find_package(cppzmq REQUIRED)
 find_package(tomlplusplus REQUIRED)

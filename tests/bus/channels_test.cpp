@@ -1,0 +1,215 @@
+// Channels inside one process: two loops on two threads sharing a ZeroMQ context, as two
+// plugins in one host do.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "tessera/sdk/channels.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using tessera::sdk::Bus;
+using tessera::sdk::EventLoop;
+
+struct Echo {
+  static constexpr const char* kType = "test.echo";
+  static constexpr uint32_t kSchema = 1;
+  std::string text;
+  MSGPACK_DEFINE_MAP(text);
+};
+
+struct Notice {
+  static constexpr const char* kType = "test.notice";
+  static constexpr uint32_t kSchema = 1;
+  uint64_t n = 0;
+  MSGPACK_DEFINE_MAP(n);
+};
+
+// An echo whose text has the wrong type, as a buggy peer would send it.
+struct BadEcho {
+  static constexpr const char* kType = "test.echo";
+  static constexpr uint32_t kSchema = 1;
+  std::vector<int> text{1, 2};
+  MSGPACK_DEFINE_MAP(text);
+};
+
+// A loop on its own thread, stopped and joined at the end of the scope.
+class LoopThread {
+ public:
+  explicit LoopThread(void* context) { bus_ = Bus{context, &loop_, {}, "server"}; }
+  ~LoopThread() {
+    loop_.request_stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  // Runs `setup` on the loop thread, then serves.
+  template <typename F>
+  void start(F setup) {
+    std::promise<void> ready;
+    thread_ = std::thread([this, setup, &ready] {
+      setup(bus_);
+      ready.set_value();
+      loop_.run();
+      teardown_();
+    });
+    ready.get_future().wait();
+  }
+  void on_teardown(std::function<void()> f) { teardown_ = std::move(f); }
+
+ private:
+  EventLoop loop_;
+  Bus bus_;
+  std::thread thread_;
+  std::function<void()> teardown_ = [] {};
+};
+
+class Channels : public ::testing::Test {
+ protected:
+  Channels() : context_(zmq_ctx_new()) {}
+  ~Channels() override { zmq_ctx_term(context_); }
+  void* context_;
+};
+
+TEST_F(Channels, RequestReplyAndGarbageIsDroppedWhileServingContinues) {
+  // Declared before the loop thread, so the thread is stopped (and resets it) first.
+  std::unique_ptr<tessera::sdk::Server> server;
+  std::atomic<uint64_t> dropped{0};
+  LoopThread server_thread(context_);
+  server_thread.start([&](Bus& bus) {
+    server = std::make_unique<tessera::sdk::Server>(bus, "echo");
+    server->on<Echo>([&](const tessera::sdk::Request& r, const Echo& e) {
+      dropped = server->dropped();  // before replying: the reply tells the test to look
+      server->reply(r, Echo{"re: " + e.text});
+    });
+    ASSERT_TRUE(server->bind("inproc://echo").ok());
+  });
+  server_thread.on_teardown([&] { server.reset(); });
+
+  // Garbage first, from a raw socket: a non-msgpack frame, a frame-count error, an unknown type
+  // and a body of the wrong shape; then a good request on the same connection, whose reply
+  // proves the server went on serving. (ZeroMQ keeps order per connection, not across peers.)
+  {
+    tessera::sdk::Socket raw(context_, ZMQ_DEALER);
+    raw.ref().connect("inproc://echo");
+    raw.ref().send(zmq::str_buffer("\xc1\xc1 not msgpack"), zmq::send_flags::none);
+    raw.ref().send(zmq::str_buffer("a"), zmq::send_flags::sndmore);
+    raw.ref().send(zmq::str_buffer("b"), zmq::send_flags::none);
+    raw.ref().send(zmq::buffer(tessera::encode({}, Notice{1})), zmq::send_flags::none);
+    raw.ref().send(zmq::buffer(tessera::encode({}, BadEcho{})), zmq::send_flags::none);
+    tessera::Header header;
+    header.sequence = 99;
+    raw.ref().send(zmq::buffer(tessera::encode(header, Echo{"after garbage"})),
+                   zmq::send_flags::none);
+    raw.ref().set(zmq::sockopt::rcvtimeo, 5000);
+    zmq::message_t reply;
+    ASSERT_TRUE(raw.ref().recv(reply));
+    auto decoded = tessera::Envelope::decode(reply.data(), reply.size());
+    ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+    EXPECT_EQ(decoded->header().correlation, 99u);
+    EXPECT_EQ(decoded->body<Echo>()->text, "re: after garbage");
+    EXPECT_EQ(dropped.load(), 4u);  // the four bad messages, counted before the good one
+  }
+
+  // Then a well-behaved client on this thread's own loop.
+  EventLoop loop;
+  Bus bus{context_, &loop, {}, "client"};
+  tessera::sdk::Client client(bus, "echo-client");
+  ASSERT_TRUE(client.connect("inproc://echo").ok());
+  std::string answer;
+  client.request(Echo{"hi"}, [&](tessera::Result<tessera::Envelope> reply) {
+    ASSERT_TRUE(reply.ok()) << reply.error().message;
+    answer = reply->body<Echo>()->text;
+    EXPECT_EQ(reply->header().sender, "server");
+    loop.request_stop();
+  });
+  loop.after(5s, [&] { loop.request_stop(); });
+  loop.run();
+  EXPECT_EQ(answer, "re: hi");
+}
+
+TEST_F(Channels, RequestWithoutReplyTimesOut) {
+  EventLoop loop;
+  Bus bus{context_, &loop, {}, "client"};
+  tessera::sdk::Client client(bus, "lonely");
+  ASSERT_TRUE(client.connect("inproc://nobody-home").ok());
+  std::string error;
+  client.request(
+      Echo{"anyone?"},
+      [&](tessera::Result<tessera::Envelope> reply) {
+        ASSERT_FALSE(reply.ok());
+        error = reply.error().message;
+        loop.request_stop();
+      },
+      100ms);
+  loop.after(5s, [&] { loop.request_stop(); });
+  loop.run();
+  EXPECT_NE(error.find("request 1 'test.echo' timed out"), std::string::npos) << error;
+  EXPECT_EQ(client.in_flight(), 0u);
+}
+
+TEST_F(Channels, ServerPushesToAKnownPeerAndPubSubDeliversByType) {
+  std::unique_ptr<tessera::sdk::Server> server;
+  std::unique_ptr<tessera::sdk::Publisher> publisher;
+  LoopThread server_thread(context_);
+  server_thread.start([&](Bus& bus) {
+    server = std::make_unique<tessera::sdk::Server>(bus, "hub");
+    publisher = std::make_unique<tessera::sdk::Publisher>(bus, "hub.events");
+    ASSERT_TRUE(publisher->bind("inproc://hub.events").ok());
+    server->on<Echo>([&](const tessera::sdk::Request& r, const Echo&) {
+      // Answer with an unsolicited push, then an event.
+      server->send(r.peer, Notice{7});
+      publisher->publish(Notice{8});
+    });
+    ASSERT_TRUE(server->bind("inproc://hub").ok());
+  });
+  server_thread.on_teardown([&] {
+    server.reset();
+    publisher.reset();
+  });
+
+  EventLoop loop;
+  Bus bus{context_, &loop, {}, "client"};
+  tessera::sdk::Client client(bus, "c");
+  tessera::sdk::Subscriber subscriber(bus, "s");
+  uint64_t pushed = 0, published = 0;
+  // The push and the event travel on different sockets: stop once both have arrived.
+  client.on<Notice>([&](const tessera::Envelope&, const Notice& n) {
+    pushed = n.n;
+    if (published != 0) loop.request_stop();
+  });
+  subscriber.subscribe<Notice>([&](const tessera::Envelope&, const Notice& n) {
+    published = n.n;
+    if (pushed != 0) loop.request_stop();
+  });
+  ASSERT_TRUE(subscriber.connect("inproc://hub.events").ok());
+  ASSERT_TRUE(client.connect("inproc://hub").ok());
+  // PUB/SUB joins asynchronously: ask until the event arrives.
+  loop.every(50ms, [&] { client.send(Echo{"go"}); });
+  loop.after(5s, [&] { loop.request_stop(); });
+  loop.run();
+  EXPECT_EQ(pushed, 7u);
+  EXPECT_EQ(published, 8u);
+}
+
+TEST(EventLoop, TimersPostAndStopFromAnotherThread) {
+  EventLoop loop;
+  int once = 0, repeated = 0;
+  loop.after(10ms, [&] { ++once; });
+  auto id = loop.every(5ms, [&] { ++repeated; });
+  loop.after(60ms, [&] { loop.cancel(id); });
+  std::thread other([&] {
+    std::this_thread::sleep_for(100ms);
+    loop.post([&] { once += 10; });
+    std::this_thread::sleep_for(20ms);
+    loop.request_stop();
+  });
+  loop.run();
+  other.join();
+  EXPECT_EQ(once, 11);
+  EXPECT_GE(repeated, 3);
+  int after_cancel = repeated;
+  EXPECT_EQ(after_cancel, repeated);
+}
+
+}  // namespace
