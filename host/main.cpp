@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
                "load and configure every plugin, report problems, and exit without starting");
   app.set_version_flag("--version", std::string("tessera-host ") + TESSERA_SDK_VERSION +
                                         " (plugin ABI " + std::to_string(TESSERA_ABI_VERSION) +
-                                        ", fingerprint " + TESSERA_ABI_FINGERPRINT + ")");
+                                        ", fingerprint " + TESSERA_ABI_FINGERPRINT + ")\n");
   CLI11_PARSE(app, argc, argv);
 
   auto config = tessera::host::load_config(config_file, default_plugin_dir());
