@@ -75,7 +75,6 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
   config.stop_timeout =
       std::chrono::milliseconds(node.integer("stop_timeout_ms", 10000, 1, 3600000));
   if (auto f = node.optional<std::string>("endpoints_file")) config.endpoints_file = resolve(*f);
-  node.reject_unknown_keys();
 
   config.log_level = log.choice("level", "info",
                                 {"trace", "debug", "info", "warn", "error", "critical", "off"});
@@ -102,10 +101,11 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
   };
   bool is_master = config.has_role("master");
   bool is_agent = config.has_role("agent");
-  select_one(master, "leader", TESSERA_KIND_LEADER, is_master);
+  select_one(node, "leader", TESSERA_KIND_LEADER, true);
   select_one(master, "allocator", TESSERA_KIND_ALLOCATOR, is_master);
   select_many(agent, "isolators", TESSERA_KIND_ISOLATOR, is_agent);
   select_many(master, "frameworks", TESSERA_KIND_FRAMEWORK, is_master);
+  node.reject_unknown_keys();
   master.reject_unknown_keys();
   agent.reject_unknown_keys();
 

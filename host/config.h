@@ -1,9 +1,9 @@
 // The node configuration: which roles this host plays and which plugin fills each slot.
 //
-//   [node]    name, roles, work_dir, plugin_dirs, start_timeout_ms, stop_timeout_ms,
+//   [node]    name, roles, leader, work_dir, plugin_dirs, start_timeout_ms, stop_timeout_ms,
 //             endpoints_file
 //   [log]     level, pattern
-//   [master]  allocator, leader, frameworks      (read when roles has "master")
+//   [master]  allocator, frameworks              (read when roles has "master")
 //   [agent]   isolators                          (read when roles has "agent")
 //   [plugins.NAME]  each plugin's own table, read by the plugin itself
 //

@@ -1,0 +1,104 @@
+// Tasks: what a framework asks to run, and the states it goes through (Mesos's, by name).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tessera/protocol/resources.h"
+
+namespace tessera::protocol {
+
+// Task states. On the wire they are these strings, so logs and JSON read the same.
+namespace state {
+inline constexpr const char* kStaging = "TASK_STAGING";
+inline constexpr const char* kStarting = "TASK_STARTING";
+inline constexpr const char* kRunning = "TASK_RUNNING";
+inline constexpr const char* kKilling = "TASK_KILLING";
+inline constexpr const char* kFinished = "TASK_FINISHED";
+inline constexpr const char* kFailed = "TASK_FAILED";
+inline constexpr const char* kKilled = "TASK_KILLED";
+inline constexpr const char* kError = "TASK_ERROR";
+inline constexpr const char* kDropped = "TASK_DROPPED";
+inline constexpr const char* kLost = "TASK_LOST";
+inline constexpr const char* kUnreachable = "TASK_UNREACHABLE";
+inline constexpr const char* kGone = "TASK_GONE";
+inline constexpr const char* kUnknown = "TASK_UNKNOWN";
+
+// Terminal states: the task will never run again.
+inline bool terminal(const std::string& s) {
+  return s == kFinished || s == kFailed || s == kKilled || s == kError || s == kDropped ||
+         s == kLost || s == kGone;
+}
+}  // namespace state
+
+// Where a status update came from.
+namespace source {
+inline constexpr const char* kMaster = "SOURCE_MASTER";
+inline constexpr const char* kAgent = "SOURCE_AGENT";
+inline constexpr const char* kExecutor = "SOURCE_EXECUTOR";
+}  // namespace source
+
+// Why a task is in its state (a subset of Mesos's reasons, same names).
+namespace reason {
+inline constexpr const char* kCommandExited = "REASON_COMMAND_EXECUTOR_FAILED";
+inline constexpr const char* kTaskInvalid = "REASON_TASK_INVALID";
+inline constexpr const char* kInvalidOffers = "REASON_INVALID_OFFERS";
+inline constexpr const char* kAgentRemoved = "REASON_AGENT_REMOVED";
+inline constexpr const char* kAgentUnreachable = "REASON_AGENT_DISCONNECTED";
+inline constexpr const char* kAgentUnknown = "REASON_AGENT_UNKNOWN";
+inline constexpr const char* kAgentRestarted = "REASON_AGENT_RESTARTED";
+inline constexpr const char* kKilledByFramework = "REASON_TASK_KILLED_DURING_LAUNCH";
+inline constexpr const char* kFrameworkRemoved = "REASON_FRAMEWORK_REMOVED";
+inline constexpr const char* kMemoryLimit = "REASON_CONTAINER_LIMITATION_MEMORY";
+inline constexpr const char* kLaunchFailed = "REASON_CONTAINER_LAUNCH_FAILED";
+inline constexpr const char* kReconciliation = "REASON_RECONCILIATION";
+inline constexpr const char* kTaskUnknown = "REASON_TASK_UNKNOWN";
+}  // namespace reason
+
+struct CommandInfo {
+  bool shell = true;          // true: run `value` with /bin/sh -c; false: exec value + arguments
+  std::string value;
+  std::vector<std::string> arguments;
+  std::map<std::string, std::string> environment;
+  std::string user;
+  MSGPACK_DEFINE_MAP(shell, value, arguments, environment, user);
+};
+
+struct ContainerInfo {
+  std::string type;   // "" (the agent's default isolators) or "DOCKER"
+  std::string image;  // for DOCKER
+  std::string network = "none";
+  MSGPACK_DEFINE_MAP(type, image, network);
+};
+
+struct TaskInfo {
+  std::string task_id;
+  std::string name;
+  std::string agent_id;
+  Resources resources;
+  CommandInfo command;
+  ContainerInfo container;
+  double kill_grace_seconds = 3.0;
+  std::map<std::string, std::string> labels;
+  MSGPACK_DEFINE_MAP(task_id, name, agent_id, resources, command, container, kill_grace_seconds,
+                     labels);
+};
+
+struct TaskStatus {
+  std::string task_id;
+  std::string agent_id;
+  std::string framework_id;
+  std::string state;
+  std::string reason;
+  std::string source;
+  std::string message;
+  std::string uuid;        // empty for updates that need no acknowledgement (e.g. reconciliation)
+  int32_t exit_code = -1;  // for terminal command tasks; -1 when unknown
+  double timestamp = 0;    // seconds since the epoch
+  MSGPACK_DEFINE_MAP(task_id, agent_id, framework_id, state, reason, source, message, uuid,
+                     exit_code, timestamp);
+};
+
+}  // namespace tessera::protocol
