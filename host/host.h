@@ -49,6 +49,10 @@ class Host {
   // Returns false when a plugin did not stop within the stop timeout.
   bool stop();
 
+  // The node's ZeroMQ context: inproc endpoints of its plugins are reachable on it. For tests
+  // and built-in roles that run inside the host.
+  void* zmq_context() const { return zmq_context_; }
+
   // True when a plugin hung and had to be abandoned; the process should exit promptly.
   bool abandoned() const { return abandoned_; }
 

@@ -112,6 +112,8 @@ class EventLoop {
     wake();
   }
   bool stopping() const { return stop_.load(std::memory_order_acquire); }
+  // Lets run() be called again after it returned (for drivers that run the loop in steps).
+  void reset_stop() { stop_.store(false, std::memory_order_release); }
 
   // Serves sockets, timers and posted work until request_stop(). Exceptions thrown by
   // handlers propagate to the caller (the SDK's run() entry point reports them).
