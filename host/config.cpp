@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -69,7 +70,11 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
   for (const auto& dir : node.get<std::vector<std::string>>("plugin_dirs", {})) {
     config.plugin_dirs.push_back(resolve(dir));
   }
-  if (!default_plugin_dir.empty()) config.plugin_dirs.push_back(default_plugin_dir);
+  if (!default_plugin_dir.empty() &&
+      std::find(config.plugin_dirs.begin(), config.plugin_dirs.end(), default_plugin_dir) ==
+          config.plugin_dirs.end()) {
+    config.plugin_dirs.push_back(default_plugin_dir);
+  }
   config.start_timeout =
       std::chrono::milliseconds(node.integer("start_timeout_ms", 10000, 1, 3600000));
   config.stop_timeout =
@@ -83,16 +88,21 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
 
   // Slots, in start order. A table for a role the node does not play is still checked, so a
   // typo is caught before the role is switched on.
+  std::set<std::string> named;  // by any slot, whether or not this node plays its role
   auto select_one = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind,
                         bool enabled) {
-    if (auto name = table.optional<std::string>(key); name && enabled) {
+    auto name = table.optional<std::string>(key);
+    if (name) named.insert(*name);
+    if (name && enabled) {
       config.plugins.push_back(
           Selection{*name, table.path() + "." + key, kind, table.location(key)});
     }
   };
   auto select_many = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind,
                          bool enabled) {
-    if (auto names = table.optional<std::vector<std::string>>(key); names && enabled) {
+    auto names = table.optional<std::vector<std::string>>(key);
+    if (names) named.insert(names->begin(), names->end());
+    if (names && enabled) {
       for (const auto& name : *names) {
         config.plugins.push_back(
             Selection{name, table.path() + "." + key, kind, table.location(key)});
@@ -116,9 +126,17 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
                         "' is selected twice; a plugin fills one slot");
     }
   }
-  // Each [plugins.NAME] is read by its plugin; here it need only be a table.
+  // Each [plugins.NAME] is read by its plugin; here it need only be a table, and belong to a
+  // plugin some slot names (anything else is most likely a misspelt name, whose settings
+  // would otherwise be silently ignored).
   for (const auto& name : plugins.keys()) {
     plugins.table(name);  // marks the key as known and checks that it is a table
+    if (named.count(name) == 0) {
+      std::vector<std::string> valid(named.begin(), named.end());
+      plugins.error_at(name, "no slot selects a plugin named '" + name + "' (selected: " +
+                                 (valid.empty() ? std::string("none") : sdk::detail::join(valid, ", ")) +
+                                 ")");
+    }
   }
 
   Status status = doc.status();

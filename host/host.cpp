@@ -43,6 +43,7 @@ struct Host::Instance {
   std::promise<Status> finished;
   std::future<Status> finished_future = finished.get_future();
   bool running = false;
+  bool started_once = false;
   bool hung = false;
 };
 
@@ -88,9 +89,9 @@ Status Host::load() {
     }
     uint32_t kind = library->descriptor().kind;
     if (kind != static_cast<uint32_t>(selection.kind)) {
-      return make_error(selection.where + ": " + selection.slot + " takes an " +
-                        sdk::kind_name(selection.kind) + " plugin, but '" + selection.name +
-                        "' is a " + sdk::kind_name(kind) + " plugin");
+      return make_error(selection.where + ": " + selection.slot + " takes a plugin of kind '" +
+                        sdk::kind_name(selection.kind) + "', but '" + selection.name +
+                        "' is of kind '" + sdk::kind_name(kind) + "'");
     }
     log_->info("loaded plugin '{}' {} ({}) from {}", selection.name, library->descriptor().version,
                sdk::kind_name(kind), library->path().string());
@@ -144,7 +145,7 @@ Status Host::create() {
         &instance->services, &instance->handle, tessera_error_buffer{error, sizeof error});
     if (status != TESSERA_OK) {
       instance->handle = nullptr;
-      return make_error("plugin '" + name + "' refused its configuration: " + error_text(error));
+      return make_error("cannot create plugin '" + name + "': " + error_text(error));
     }
   }
   return {};
@@ -154,6 +155,7 @@ Status Host::start_one(Instance& instance) {
   const tessera_plugin_descriptor& d = instance.library->descriptor();
   std::future<Status> started = instance.started.get_future();
   instance.running = true;
+  instance.started_once = true;
   instance.thread = std::thread([&instance, &d] {
     char error[4096] = {};
     if (d.start(instance.handle, tessera_error_buffer{error, sizeof error}) != TESSERA_OK) {
@@ -179,7 +181,14 @@ Status Host::start_one(Instance& instance) {
                       " ms (node.start_timeout_ms); giving up");
   }
   Status status = started.get();
-  if (!status) return status.context("plugin '" + name + "' failed to start");
+  if (!status) {
+    // The thread has ended (start failed, run never began): reap it now, so stop() does not
+    // report this failure a second time.
+    (void)instance.finished_future.get();
+    instance.thread.join();
+    instance.running = false;
+    return status.context("plugin '" + name + "' failed to start");
+  }
   log_->info("started plugin '{}'", name);
   return {};
 }
@@ -244,9 +253,14 @@ bool Host::stop() {
       instance.running = false;
       if (!result) log_->error("plugin '{}' failed while stopping: {}", name, result.error().message);
     }
+    bool was_started = instance.started_once;
     d.destroy(instance.handle);
     instance.handle = nullptr;
-    log_->info("stopped plugin '{}'", name);
+    if (was_started) {
+      log_->info("stopped plugin '{}'", name);
+    } else {
+      log_->debug("destroyed plugin '{}' (never started)", name);
+    }
   }
   return clean;
 }

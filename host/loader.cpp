@@ -1,5 +1,7 @@
 #include "loader.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <set>
 
@@ -69,13 +71,21 @@ std::vector<std::string> list_plugins(const std::vector<std::filesystem::path>& 
 
 Result<PluginLibrary> load_plugin_file(const std::filesystem::path& path) {
   std::string name = path.stem().string();
+  // dlopen first on our own, for its plain error text (Boost's wraps it in noise).
+  void* probe = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (probe == nullptr) {
+    const char* why = dlerror();
+    return make_error("cannot load '" + path.string() + "': " + (why ? why : "dlopen failed"));
+  }
   boost::dll::shared_library library;
   try {
     // RTLD_LOCAL keeps one plugin's symbols from resolving another's.
     library.load(path.string(), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
+    dlclose(probe);
     return make_error("cannot load '" + path.string() + "': " + e.what());
   }
+  dlclose(probe);  // Boost's handle keeps the library loaded
   if (!library.has(TESSERA_DESCRIPTOR_SYMBOL)) {
     return make_error("'" + path.string() + "' has no Tessera descriptor (no exported symbol '" +
                       TESSERA_DESCRIPTOR_SYMBOL + "'): is it built with TESSERA_PLUGIN?");

@@ -19,6 +19,17 @@
 
 namespace {
 
+// Prints an error, every line of it prefixed with the program's name.
+void print_error(const std::string& message) {
+  size_t start = 0;
+  while (start <= message.size()) {
+    size_t end = message.find('\n', start);
+    if (end == std::string::npos) end = message.size();
+    std::cerr << "tessera-host: " << message.substr(start, end - start) << "\n";
+    start = end + 1;
+  }
+}
+
 // Plugins shipped with the host live in ../lib/tessera/plugins next to the binary, both in the
 // build tree and in an installed tree.
 std::filesystem::path default_plugin_dir() {
@@ -40,12 +51,12 @@ int main(int argc, char** argv) {
                "load and configure every plugin, report problems, and exit without starting");
   app.set_version_flag("--version", std::string("tessera-host ") + TESSERA_SDK_VERSION +
                                         " (plugin ABI " + std::to_string(TESSERA_ABI_VERSION) +
-                                        ", fingerprint " + TESSERA_ABI_FINGERPRINT + ")\n");
+                                        ", fingerprint " + TESSERA_ABI_FINGERPRINT + ")");
   CLI11_PARSE(app, argc, argv);
 
   auto config = tessera::host::load_config(config_file, default_plugin_dir());
   if (!config) {
-    std::cerr << "tessera-host: " << config.error().message << "\n";
+    print_error(config.error().message);
     return 2;
   }
   if (!log_level.empty()) config->log_level = log_level;
@@ -64,7 +75,7 @@ int main(int argc, char** argv) {
   {
     tessera::host::Host host(std::move(*config), {sink});
     auto fail = [&](const tessera::Status& status, int code) {
-      std::cerr << "tessera-host: " << status.error().message << "\n";
+      print_error(status.error().message);
       return code;
     };
     if (auto s = host.load(); !s) return fail(s, 2);

@@ -46,7 +46,7 @@ TEST(ConfigReader, UnknownKeyListsValidKeys) {
   (void)t.get<std::string>("endpoint", "");
   t.reject_unknown_keys();
   EXPECT_EQ(t.status().error().message,
-            "n.toml:2:10: unknown key 'plugins.pong.tik_ms' (valid keys: endpoint, tick_ms)");
+            "n.toml:2:1: unknown key 'plugins.pong.tik_ms' (valid keys: endpoint, tick_ms)");
 }
 
 TEST(ConfigReader, OutOfRangeAndBadChoiceAndMissingRequired) {

@@ -218,7 +218,7 @@ class ConfigTable {
     std::vector<std::string> valid(known_.begin(), known_.end());
     for (const auto& [k, v] : *table_) {
       if (known_.count(std::string(k.str())) != 0) continue;
-      errors_->add(where(&v) + "unknown key '" + full(k.str()) + "' (valid keys: " +
+      errors_->add(where(k.source(), &v) + "unknown key '" + full(k.str()) + "' (valid keys: " +
                    (valid.empty() ? std::string("none") : detail::join(valid, ", ")) + ")");
     }
   }
@@ -233,9 +233,14 @@ class ConfigTable {
     return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
   }
   std::string where(const toml::node* n) const {
-    if (n == nullptr || !n->source().begin) return file_ + ": ";
-    return file_ + ":" + std::to_string(n->source().begin.line) + ":" +
-           std::to_string(n->source().begin.column) + ": ";
+    if (n == nullptr) return file_ + ": ";
+    return where(n->source(), nullptr);
+  }
+  // The position of a key (when toml++ recorded one), else of `fallback`'s value.
+  std::string where(const toml::source_region& region, const toml::node* fallback) const {
+    if (!region.begin) return fallback ? where(fallback) : file_ + ": ";
+    return file_ + ":" + std::to_string(region.begin.line) + ":" +
+           std::to_string(region.begin.column) + ": ";
   }
 
   const toml::table* table_;
