@@ -1,5 +1,8 @@
 // Channels: request/reply and publish/subscribe over ZeroMQ, carrying Tessera envelopes.
 //
+// Each channel handles one message per call from its EventLoop; the loop calls it again while
+// the socket holds more (see EventLoop::run for why).
+//
 //   Server      ROUTER, bound.   Answers requests; can also push to a peer it has heard from.
 //   Client      DEALER, connected. Requests with replies matched by correlation id (many in
 //               flight, each with a timeout), one-way sends, and messages the server pushes.
@@ -132,36 +135,27 @@ class Server {
     bus_.loop->watch(socket_, [this] { receive(); });
   }
 
+  // Receives and handles one message (the loop calls again while more are queued).
   void receive() {
     auto s = socket_.ref();
-    while (true) {
-      zmq::message_t identity;
-      if (!s.recv(identity, zmq::recv_flags::dontwait)) return;
-      Request request;
-      request.peer = identity.to_string();
-      if (s.get(zmq::sockopt::rcvmore) == 0) {
-        drop(request.peer, "message has no payload frame");
-        continue;
-      }
-      zmq::message_t payload;
-      (void)s.recv(payload, zmq::recv_flags::none);
-      if (detail::discard_rest(s) != 0) {
-        drop(request.peer, "message has more than one payload frame");
-        continue;
-      }
-      auto decoded = Envelope::decode(payload.data(), payload.size());
-      if (!decoded) {
-        drop(request.peer, decoded.error().message);
-        continue;
-      }
-      request.message = std::move(*decoded);
-      auto it = handlers_.find(request.message.type());
-      if (it == handlers_.end()) {
-        drop(request.peer, "no handler for message type '" + request.message.type() + "'");
-        continue;
-      }
-      it->second(request);
+    zmq::message_t identity;
+    if (!s.recv(identity, zmq::recv_flags::dontwait)) return;
+    Request request;
+    request.peer = identity.to_string();
+    if (s.get(zmq::sockopt::rcvmore) == 0) return drop(request.peer, "message has no payload frame");
+    zmq::message_t payload;
+    (void)s.recv(payload, zmq::recv_flags::none);
+    if (detail::discard_rest(s) != 0) {
+      return drop(request.peer, "message has more than one payload frame");
     }
+    auto decoded = Envelope::decode(payload.data(), payload.size());
+    if (!decoded) return drop(request.peer, decoded.error().message);
+    request.message = std::move(*decoded);
+    auto it = handlers_.find(request.message.type());
+    if (it == handlers_.end()) {
+      return drop(request.peer, "no handler for message type '" + request.message.type() + "'");
+    }
+    it->second(request);
   }
 
   template <typename T>
@@ -265,39 +259,29 @@ class Client {
     sweeper_ = bus_.loop->every(std::chrono::milliseconds(50), [this] { expire(); });
   }
 
+  // Receives and handles one message (the loop calls again while more are queued).
   void receive() {
     auto s = socket_.ref();
-    while (true) {
-      zmq::message_t payload;
-      if (!s.recv(payload, zmq::recv_flags::dontwait)) return;
-      if (detail::discard_rest(s) != 0) {
-        drop("message has more than one frame");
-        continue;
+    zmq::message_t payload;
+    if (!s.recv(payload, zmq::recv_flags::dontwait)) return;
+    if (detail::discard_rest(s) != 0) return drop("message has more than one frame");
+    auto decoded = Envelope::decode(payload.data(), payload.size());
+    if (!decoded) return drop(decoded.error().message);
+    uint64_t correlation = decoded->header().correlation;
+    if (correlation != 0) {
+      auto it = pending_.find(correlation);
+      if (it == pending_.end()) {
+        bus_.log.debug("client '{}': late or unknown reply to request {}", name_, correlation);
+        return;
       }
-      auto decoded = Envelope::decode(payload.data(), payload.size());
-      if (!decoded) {
-        drop(decoded.error().message);
-        continue;
-      }
-      uint64_t correlation = decoded->header().correlation;
-      if (correlation != 0) {
-        auto it = pending_.find(correlation);
-        if (it == pending_.end()) {
-          bus_.log.debug("client '{}': late or unknown reply to request {}", name_, correlation);
-          continue;
-        }
-        ReplyHandler handler = std::move(it->second.on_reply);
-        pending_.erase(it);
-        handler(std::move(*decoded));
-        continue;
-      }
-      auto it = handlers_.find(decoded->type());
-      if (it == handlers_.end()) {
-        drop("no handler for message type '" + decoded->type() + "'");
-        continue;
-      }
-      it->second(*decoded);
+      ReplyHandler handler = std::move(it->second.on_reply);
+      pending_.erase(it);
+      handler(std::move(*decoded));
+      return;
     }
+    auto it = handlers_.find(decoded->type());
+    if (it == handlers_.end()) return drop("no handler for message type '" + decoded->type() + "'");
+    it->second(*decoded);
   }
 
   void expire() {
@@ -338,17 +322,27 @@ class Publisher {
  public:
   Publisher(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
 
+  // How many events may queue per subscriber before ZeroMQ drops new ones (0: no limit;
+  // ZeroMQ's default is 1000). Takes effect for endpoints bound after the call.
+  void set_high_water_mark(int messages) {
+    open();
+    socket_.ref().set(zmq::sockopt::sndhwm, messages);
+  }
+
   Result<std::string> bind(const std::string& endpoint) {
-    if (!socket_) socket_ = Socket(bus_.zmq_context, ZMQ_PUB);
+    open();
     auto bound = detail::bind_socket(socket_, endpoint);
     if (!bound) return bound.error().context("publisher '" + name_ + "'");
     return bound;
   }
 
-  // Publishes an event; subscribers that are not keeping up lose events past ZeroMQ's
-  // high-water mark (pub/sub is for events, not for what must arrive).
+  // Publishes an event; subscribers that are not keeping up lose events past the high-water
+  // mark (pub/sub is for events, not for what must arrive: use a Client/Server for that).
+  // Note that ZeroMQ learns what a subscriber consumed only every so often, so a burst larger
+  // than the mark can lose events even to a subscriber that keeps up.
   template <typename T>
   void publish(const T& body) {
+    open();
     Header header;
     header.sender = bus_.sender;
     header.sequence = ++sequence_;
@@ -359,6 +353,10 @@ class Publisher {
   }
 
  private:
+  void open() {
+    if (!socket_) socket_ = Socket(bus_.zmq_context, ZMQ_PUB);
+  }
+
   Bus& bus_;
   std::string name_;
   Socket socket_;
@@ -373,6 +371,13 @@ class Subscriber {
   Status connect(const std::string& endpoint) {
     open();
     return detail::connect_socket(socket_, endpoint).context("subscriber '" + name_ + "'");
+  }
+
+  // How many events may queue here before ZeroMQ drops new ones (0: no limit). Call before
+  // connect().
+  void set_high_water_mark(int messages) {
+    open();
+    socket_.ref().set(zmq::sockopt::rcvhwm, messages);
   }
 
   // Calls `handler(message, body)` for every event of type T.
@@ -396,33 +401,20 @@ class Subscriber {
     bus_.loop->watch(socket_, [this] { receive(); });
   }
 
+  // Receives and handles one event (the loop calls again while more are queued).
   void receive() {
     auto s = socket_.ref();
-    while (true) {
-      zmq::message_t topic;
-      if (!s.recv(topic, zmq::recv_flags::dontwait)) return;
-      if (s.get(zmq::sockopt::rcvmore) == 0) {
-        drop("event has no payload frame");
-        continue;
-      }
-      zmq::message_t payload;
-      (void)s.recv(payload, zmq::recv_flags::none);
-      if (detail::discard_rest(s) != 0) {
-        drop("event has more than two frames");
-        continue;
-      }
-      auto decoded = Envelope::decode(payload.data(), payload.size());
-      if (!decoded) {
-        drop(decoded.error().message);
-        continue;
-      }
-      auto it = handlers_.find(decoded->type());
-      if (it == handlers_.end()) {
-        // A topic prefix can match longer type names; that is not an error.
-        continue;
-      }
-      it->second(*decoded);
-    }
+    zmq::message_t topic;
+    if (!s.recv(topic, zmq::recv_flags::dontwait)) return;
+    if (s.get(zmq::sockopt::rcvmore) == 0) return drop("event has no payload frame");
+    zmq::message_t payload;
+    (void)s.recv(payload, zmq::recv_flags::none);
+    if (detail::discard_rest(s) != 0) return drop("event has more than two frames");
+    auto decoded = Envelope::decode(payload.data(), payload.size());
+    if (!decoded) return drop(decoded.error().message);
+    auto it = handlers_.find(decoded->type());
+    // A topic prefix can match longer type names; that is not an error.
+    if (it != handlers_.end()) it->second(*decoded);
   }
 
   void drop(const std::string& why) {

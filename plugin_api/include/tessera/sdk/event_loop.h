@@ -73,20 +73,24 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  // Calls `on_readable` whenever `socket` has a message. The handler must drain what it wants;
-  // it is called again while messages remain.
+  // Calls `on_readable` while `socket` has a message. Each call should receive at most one
+  // message (more is allowed, but every receive that finds nothing costs a system call); the
+  // loop calls again while messages remain, taking turns with the other sockets.
   void watch(Socket& socket, std::function<void()> on_readable) {
     watches_.push_back(Watch{socket.handle(), -1, std::move(on_readable)});
+    changed();
   }
   // Calls `on_readable` whenever the file descriptor is readable.
   void watch_fd(int fd, std::function<void()> on_readable) {
     watches_.push_back(Watch{nullptr, fd, std::move(on_readable)});
+    changed();
   }
   void unwatch(Socket& socket) {
     void* h = socket.handle();
     watches_.erase(std::remove_if(watches_.begin(), watches_.end(),
                                   [h](const Watch& w) { return w.socket == h; }),
                    watches_.end());
+    changed();
   }
 
   TimerId after(std::chrono::milliseconds delay, std::function<void()> fn) {
@@ -102,6 +106,7 @@ class EventLoop {
     {
       std::lock_guard<std::mutex> lock(posted_mutex_);
       posted_.push_back(std::move(fn));
+      has_posted_.store(true, std::memory_order_release);
     }
     wake();
   }
@@ -117,37 +122,21 @@ class EventLoop {
 
   // Serves sockets, timers and posted work until request_stop(). Exceptions thrown by
   // handlers propagate to the caller (the SDK's run() entry point reports them).
+  //
+  // How it waits: ZeroMQ sockets are served while ZMQ_EVENTS says they hold a message; only
+  // when none does, the loop blocks in one poll() on every socket's ZMQ_FD, the raw file
+  // descriptors and its eventfd. ZMQ_FD only signals that the socket's state may have changed
+  // (it is edge-like, and any send can consume it), so ZMQ_EVENTS is always checked after
+  // waking and before blocking again. This costs about three system calls per message, where
+  // zmq_poll would cost five or more.
   void run() {
-    std::vector<zmq_pollitem_t> items;
     while (!stopping()) {
-      items.clear();
-      items.push_back(zmq_pollitem_t{nullptr, wake_fd_, ZMQ_POLLIN, 0});
-      for (const Watch& w : watches_) {
-        items.push_back(zmq_pollitem_t{w.socket, w.fd, ZMQ_POLLIN, 0});
-      }
-      long timeout = next_timeout_ms();
-      int rc = zmq_poll(items.data(), static_cast<int>(items.size()), timeout);
-      if (rc < 0) {
-        if (zmq_errno() == EINTR) continue;
-        throw zmq::error_t();
-      }
-      if (items[0].revents & ZMQ_POLLIN) drain_wake();
-      run_posted();
-      // Handlers may add or remove watches; copy the ones that fired first.
-      std::vector<std::function<void()>*> fired;
-      for (size_t i = 1; i < items.size(); ++i) {
-        if (items[i].revents & ZMQ_POLLIN) fired.push_back(&watches_[i - 1].on_readable);
-      }
-      if (!fired.empty()) {
-        std::vector<std::function<void()>> copies;
-        copies.reserve(fired.size());
-        for (auto* f : fired) copies.push_back(*f);
-        for (auto& f : copies) {
-          if (stopping()) break;
-          f();
-        }
-      }
-      run_due_timers();
+      bool served = serve_ready_sockets();
+      if (stopping()) break;
+      if (has_posted_.load(std::memory_order_acquire)) run_posted();
+      if (!timers_.empty()) run_due_timers();
+      if (served) continue;
+      wait_for_activity();
     }
   }
 
@@ -163,6 +152,61 @@ class EventLoop {
     std::function<void()> fn;
   };
 
+  void changed() {
+    ++generation_;
+    pollfds_stale_ = true;
+  }
+
+  static bool socket_readable(void* socket) {
+    int events = 0;
+    size_t size = sizeof events;
+    if (zmq_getsockopt(socket, ZMQ_EVENTS, &events, &size) != 0) return false;
+    return (events & ZMQ_POLLIN) != 0;
+  }
+
+  // One turn over the ZeroMQ sockets: each one holding a message is served once.
+  bool serve_ready_sockets() {
+    bool served = false;
+    uint64_t generation = generation_;
+    for (size_t i = 0; i < watches_.size(); ++i) {
+      if (watches_[i].socket == nullptr || !socket_readable(watches_[i].socket)) continue;
+      served = true;
+      watches_[i].on_readable();
+      // A handler that added or removed watches invalidated the indices: start a new turn.
+      if (generation != generation_ || stopping()) break;
+    }
+    return served;
+  }
+
+  void wait_for_activity() {
+    if (pollfds_stale_) {
+      pollfds_.clear();
+      pollfds_.push_back(pollfd{wake_fd_, POLLIN, 0});
+      for (const Watch& w : watches_) {
+        int fd = w.fd;
+        if (w.socket != nullptr) {
+          size_t size = sizeof fd;
+          if (zmq_getsockopt(w.socket, ZMQ_FD, &fd, &size) != 0) continue;
+        }
+        pollfds_.push_back(pollfd{fd, POLLIN, 0});
+      }
+      pollfds_stale_ = false;
+    }
+    for (pollfd& p : pollfds_) p.revents = 0;
+    int rc = ::poll(pollfds_.data(), pollfds_.size(), next_timeout_ms());
+    if (rc <= 0) return;  // timeout or EINTR: timers and sockets are checked by run()
+    if (pollfds_[0].revents & POLLIN) drain_wake();
+    // Raw descriptors are served here; ZeroMQ sockets by serve_ready_sockets() next turn.
+    uint64_t generation = generation_;
+    for (size_t i = 0; i < watches_.size() && i + 1 < pollfds_.size(); ++i) {
+      if (watches_[i].socket != nullptr || !(pollfds_[i + 1].revents & (POLLIN | POLLHUP))) {
+        continue;
+      }
+      watches_[i].on_readable();
+      if (generation != generation_ || stopping()) break;
+    }
+  }
+
   TimerId add_timer(std::chrono::milliseconds delay, std::chrono::milliseconds period,
                     std::function<void()> fn) {
     TimerId id = ++next_timer_;
@@ -170,23 +214,24 @@ class EventLoop {
     return id;
   }
 
-  long next_timeout_ms() const {
+  int next_timeout_ms() const {
+    if (has_posted_.load(std::memory_order_acquire)) return 0;
     if (timers_.empty()) return -1;
     auto now = Clock::now();
     auto next = Clock::time_point::max();
     for (const auto& [id, t] : timers_) next = std::min(next, t.due);
     if (next <= now) return 0;
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
-    return static_cast<long>(ms);
+    return static_cast<int>(std::min<int64_t>(ms, 1 << 30));
   }
 
   void run_due_timers() {
     auto now = Clock::now();
-    std::vector<TimerId> due;
+    due_.clear();
     for (const auto& [id, t] : timers_) {
-      if (t.due <= now) due.push_back(id);
+      if (t.due <= now) due_.push_back(id);
     }
-    for (TimerId id : due) {
+    for (TimerId id : due_) {
       auto it = timers_.find(id);
       if (it == timers_.end()) continue;  // cancelled by an earlier timer
       std::function<void()> fn = it->second.fn;
@@ -213,6 +258,7 @@ class EventLoop {
     {
       std::lock_guard<std::mutex> lock(posted_mutex_);
       work.swap(posted_);
+      has_posted_.store(false, std::memory_order_release);
     }
     for (auto& fn : work) fn();
   }
@@ -220,10 +266,15 @@ class EventLoop {
   int wake_fd_;
   std::atomic<bool> stop_{false};
   std::vector<Watch> watches_;
+  uint64_t generation_ = 0;
+  std::vector<pollfd> pollfds_;
+  bool pollfds_stale_ = true;
   std::map<TimerId, Timer> timers_;
+  std::vector<TimerId> due_;
   TimerId next_timer_ = 0;
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
+  std::atomic<bool> has_posted_{false};
 };
 
 }  // namespace tessera::sdk
