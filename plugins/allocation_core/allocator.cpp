@@ -227,8 +227,8 @@ Status Allocator::updateAgent(const std::string& agentId, const Resources& total
   Agent& agent = agents_[*found];
   Resources used = agent.total - agent.free;
   if (!total.contains(used)) {
-    return make_error("agent '" + agentId + "' cannot shrink to " + total.toString() +
-                      ": " + used.toString() + " is allocated on it");
+    return make_error("agent '" + agentId + "' cannot shrink to " + total.toString() + ": " +
+                      used.toString() + " is allocated on it");
   }
   addDense(clusterTotal_, agent.total, -1);
   addDense(clusterTotal_, total, +1);
@@ -584,10 +584,8 @@ void Allocator::rekeyRolePath(Index r, bool reposition) {
     role.subtreeKey =
         policy_->roleKey(RoleView{role.path, role.weight, shareOf(role.subtreeHeld), false});
     if (reposition) {
-      tessera::allocation::reposition(role.order, r,
-                                      [this, &role](Index x, Index y) {
-                                        return entryBefore(role, x, y);
-                                      });
+      tessera::allocation::reposition(
+          role.order, r, [this, &role](Index x, Index y) { return entryBefore(role, x, y); });
       repositionInParent(r);
     }
   }
@@ -600,9 +598,8 @@ void Allocator::repositionClient(Role& role, Index c) {
 
 void Allocator::repositionInParent(Index r) {
   Role& parent = roles_[roles_[r].parent];
-  tessera::allocation::reposition(parent.order, r, [this, &parent](Index x, Index y) {
-    return entryBefore(parent, x, y);
-  });
+  tessera::allocation::reposition(
+      parent.order, r, [this, &parent](Index x, Index y) { return entryBefore(parent, x, y); });
 }
 
 bool Allocator::clientBefore(Index a, Index b) const {
@@ -675,6 +672,23 @@ std::vector<std::string> Allocator::roleOrder() {
 // ----------------------------------------------------------------------------------------------
 // Filters
 
+std::uint16_t Allocator::refusedSetFor(Agent& agent, const Resources& refused) {
+  AgentFilters& filters = agent.filters;
+  for (std::size_t s = 0; s < filters.sets.size(); ++s) {
+    if (filters.sets[s].refs > 0 && filters.sets[s].refused == refused) {
+      return static_cast<std::uint16_t>(s);
+    }
+  }
+  std::size_t slot = 0;
+  while (slot < filters.sets.size() && filters.sets[slot].refs > 0) ++slot;
+  if (slot == filters.sets.size()) filters.sets.emplace_back();
+  RefusedSet& set = filters.sets[slot];
+  set.refused = refused;
+  set.refs = 0;
+  set.coversFree = refused.contains(agent.free);
+  return static_cast<std::uint16_t>(slot);
+}
+
 void Allocator::addFilter(Index a, Index c, const Resources& refused, TimePoint expiry) {
   Agent& agent = agents_[a];
   AgentFilters& filters = agent.filters;
@@ -689,7 +703,7 @@ void Allocator::addFilter(Index a, Index c, const Resources& refused, TimePoint 
     const FilterKind& candidate = filters.kinds[k];
     if (candidate.serial == 0) continue;
     ++looked;
-    if (candidate.expiry == expiry && candidate.refused == refused) {
+    if (candidate.expiry == expiry && filters.sets[candidate.set].refused == refused) {
       kind = static_cast<std::uint16_t>(k);
       break;
     }
@@ -706,20 +720,38 @@ void Allocator::addFilter(Index a, Index c, const Resources& refused, TimePoint 
       // the framework may see this agent again sooner, never a wrong offer.
       return;
     }
+    std::uint16_t set = refusedSetFor(agent, refused);
+    filters.sets[set].refs++;
     FilterKind& fresh = filters.kinds[kind];
-    fresh.refused = refused;
+    fresh.set = set;
     fresh.expiry = expiry;
     fresh.serial = nextFilterSerial_++;
     fresh.refs = 0;
-    fresh.coversFree = refused.contains(agent.free);
     if (expiry != TimePoint::max()) expiries_.push(Expiry{expiry, a, kind, fresh.serial});
   }
   FilterKind& chosen = filters.kinds[kind];
-  if (filters.kindOf.size() <= c) filters.kindOf.resize(std::max<std::size_t>(c + 1, clients_.size()), 0);
+  if (filters.kindOf.size() <= c) {
+    filters.kindOf.resize(std::max<std::size_t>(c + 1, clients_.size()), 0);
+  }
   filters.kindOf[c] = kind;
+  if (!chosen.scanOnExpiry) {
+    if (chosen.members.size() < kMaxKindMembers) {
+      chosen.members.push_back(c);
+    } else {
+      chosen.scanOnExpiry = true;
+      chosen.members = {};
+    }
+  }
   chosen.refs++;
   filters.count++;
-  if (chosen.coversFree) setBit(filters.covered, c);
+  if (filters.sets[chosen.set].coversFree) setBit(filters.covered, c);
+}
+
+void Allocator::releaseKind(AgentFilters& filters, std::uint16_t kind) {
+  FilterKind& k = filters.kinds[kind];
+  if (--filters.sets[k.set].refs == 0) filters.sets[k.set] = RefusedSet{};
+  k = FilterKind{};
+  filters.freeKinds.push_back(kind);
 }
 
 void Allocator::clearFilter(Agent& agent, Index c) {
@@ -729,11 +761,7 @@ void Allocator::clearFilter(Agent& agent, Index c) {
   filters.kindOf[c] = 0;
   clearBit(filters.covered, c);
   filters.count--;
-  FilterKind& k = filters.kinds[kind];
-  if (--k.refs == 0) {
-    k = FilterKind{};
-    filters.freeKinds.push_back(kind);
-  }
+  if (--filters.kinds[kind].refs == 0) releaseKind(filters, kind);
 }
 
 void Allocator::clearClientFilters(Index c) {
@@ -754,34 +782,47 @@ void Allocator::expireFilters(TimePoint now) {
         filters.kinds[due.kind].serial != due.serial) {
       continue;
     }
-    for (Index c = 0; c < filters.kindOf.size(); ++c) {
-      if (filters.kindOf[c] == due.kind) {
+    auto expire = [&filters, kind = due.kind](Index c) {
+      if (c < filters.kindOf.size() && filters.kindOf[c] == kind) {
         filters.kindOf[c] = 0;
         clearBit(filters.covered, c);
         filters.count--;
       }
+    };
+    FilterKind& expired = filters.kinds[due.kind];
+    if (expired.scanOnExpiry) {
+      for (Index c = 0; c < filters.kindOf.size(); ++c) expire(c);
+    } else {
+      // A client may be listed twice (it left the kind and joined again); the second visit
+      // finds its entry already cleared.
+      for (Index c : expired.members) expire(c);
     }
-    filters.kinds[due.kind] = FilterKind{};
-    filters.freeKinds.push_back(due.kind);
+    releaseKind(filters, due.kind);
     allocationPending_ = true;
   }
+}
+
+std::optional<TimePoint> Allocator::nextFilterExpiry() const {
+  if (expiries_.empty()) return std::nullopt;
+  return expiries_.top().at;
 }
 
 void Allocator::refreshCoverage(Agent& agent) {
   AgentFilters& filters = agent.filters;
   bool changed = false;
-  for (FilterKind& kind : filters.kinds) {
-    if (kind.serial == 0) continue;
-    bool covers = kind.refused.contains(agent.free);
-    if (covers != kind.coversFree) {
-      kind.coversFree = covers;
+  for (RefusedSet& set : filters.sets) {
+    if (set.refs == 0) continue;
+    bool covers = set.refused.contains(agent.free);
+    if (covers != set.coversFree) {
+      set.coversFree = covers;
       changed = true;
     }
   }
   if (changed) {
     std::fill(filters.covered.begin(), filters.covered.end(), 0);
     for (Index c = 0; c < filters.kindOf.size(); ++c) {
-      if (filters.kindOf[c] != 0 && filters.kinds[filters.kindOf[c]].coversFree) {
+      std::uint16_t kind = filters.kindOf[c];
+      if (kind != 0 && filters.sets[filters.kinds[kind].set].coversFree) {
         setBit(filters.covered, c);
       }
     }
@@ -792,7 +833,7 @@ void Allocator::refreshCoverage(Agent& agent) {
 bool Allocator::refusedExactly(const Agent& agent, Index c, const Resources& offerable) const {
   const AgentFilters& filters = agent.filters;
   if (c >= filters.kindOf.size() || filters.kindOf[c] == 0) return false;
-  return filters.kinds[filters.kindOf[c]].refused.contains(offerable);
+  return filters.sets[filters.kinds[filters.kindOf[c]].set].refused.contains(offerable);
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -94,8 +94,8 @@ class Allocator {
   // refused (Mesos semantics). A newer filter for the same framework, role and agent replaces
   // the older one. Duration::max() means "until revive".
   Status recoverResources(const std::string& frameworkId, const std::string& agentId,
-                          const std::string& role, const Resources& resources,
-                          Duration refuseFor, TimePoint now);
+                          const std::string& role, const Resources& resources, Duration refuseFor,
+                          TimePoint now);
   // Installs a refuse filter without returning resources: what the master does when a decline
   // arrives for an offer it had already recovered (rescinded). The bench uses it to reach the
   // "everything declined" state without replaying thousands of rounds.
@@ -124,6 +124,9 @@ class Allocator {
   // recovered, agent added, revive...): the owner runs a cycle early instead of waiting for
   // the interval.
   bool allocationPending() const { return allocationPending_; }
+  // When the earliest refuse filter may expire (possibly earlier than any live filter, never
+  // later), so the owner can schedule a cycle then; nullopt when no filter expires.
+  std::optional<TimePoint> nextFilterExpiry() const;
 
   // --- Queries (for the master's /state, for tests and for a future preemption pass) -------
   // Everything held in the role and its subtree (scalars and ranges).
@@ -150,21 +153,36 @@ class Allocator {
   static constexpr Index kNone = ~Index{0};
   using Bits = std::vector<std::uint64_t>;
 
-  // A filter "kind" is what a set of refuse filters on one agent share: the refused resources
-  // and the expiry. Declines in one round usually share one kind, so an agent stores one
-  // small id per (framework, role) instead of a copy of the resources.
-  struct FilterKind {
+  // What refuse filters on one agent refused. Every decline of an agent usually refuses the
+  // same thing (all that was free), so the resources are stored once per agent and whether they
+  // still cover the agent's free resources is computed once, not once per filter.
+  struct RefusedSet {
     Resources refused;
+    std::uint32_t refs = 0;   // Kinds using it; 0 means the slot is free.
+    bool coversFree = false;  // refused contains the agent's free resources.
+  };
+
+  // A filter "kind" is what a group of refuse filters on one agent share: the refused set and
+  // the expiry. Declines in one round share one kind, so an agent stores one small id per
+  // client (a framework in a role) instead of a filter object.
+  struct FilterKind {
+    std::uint16_t set = 0;
     TimePoint expiry;
     std::uint64_t serial = 0;  // Unique across the allocator; 0 means the slot is free.
     std::uint32_t refs = 0;
-    bool coversFree = false;  // refused contains the agent's free resources.
+    // The clients that joined this kind, so that expiring it touches only them. A kind shared by
+    // more than kMaxKindMembers clients forgets them and expiry scans the agent instead, which
+    // is then amortized over at least that many filters.
+    std::vector<Index> members;
+    bool scanOnExpiry = false;
   };
+  static constexpr std::size_t kMaxKindMembers = 64;
 
   struct AgentFilters {
     std::vector<std::uint16_t> kindOf;  // Per client index; 0 is "no filter".
     std::vector<FilterKind> kinds;      // Slot 0 unused.
     std::vector<std::uint16_t> freeKinds;
+    std::vector<RefusedSet> sets;
     // Clients whose filter refuses everything free on the agent: the fast path of the cycle.
     Bits covered;
     // Free grew since coversFree was computed, so some covered bits may be wrong.
@@ -262,6 +280,8 @@ class Allocator {
   // Filters.
   void addFilter(Index agent, Index client, const Resources& refused, TimePoint expiry);
   void clearFilter(Agent& agent, Index client);
+  void releaseKind(AgentFilters& filters, std::uint16_t kind);
+  std::uint16_t refusedSetFor(Agent& agent, const Resources& refused);
   void clearClientFilters(Index client);
   void expireFilters(TimePoint now);
   void refreshCoverage(Agent& agent);

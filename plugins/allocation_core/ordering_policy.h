@@ -54,7 +54,7 @@ class OrderingPolicy {
   // Strict bands over the flattened list of roles: every role of a smaller band is offered an
   // agent before any role of a larger band, whatever the shares; within a band the hierarchical
   // order above holds. Policies without bands return 0 for every role.
-  virtual std::int64_t roleBand(std::string_view rolePath) const { return 0; }
+  virtual std::int64_t roleBand(std::string_view /*rolePath*/) const { return 0; }
 
   // Changes whenever the policy's own state changes (e.g. a priority was set), so the core
   // recomputes every key and band before its next allocation cycle.

@@ -88,8 +88,8 @@ void Ranges::add(const Ranges& other) {
   // Merge two sorted lists, then coalesce: linear rather than one insert per interval.
   std::vector<Interval> merged;
   merged.reserve(intervals_.size() + other.intervals_.size());
-  std::merge(intervals_.begin(), intervals_.end(), other.intervals_.begin(),
-             other.intervals_.end(), std::back_inserter(merged),
+  std::merge(intervals_.begin(), intervals_.end(), other.intervals_.begin(), other.intervals_.end(),
+             std::back_inserter(merged),
              [](const Interval& a, const Interval& b) { return a.begin < b.begin; });
   std::vector<Interval> out;
   out.reserve(merged.size());
@@ -167,8 +167,8 @@ std::string_view trim(std::string_view text) {
 bool validName(std::string_view name) {
   if (name.empty()) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
   });
 }
 
@@ -215,10 +215,9 @@ Result<Resources> Resources::parse(std::string_view text) {
         std::size_t dash = range.find('-');
         std::uint64_t lo = 0;
         std::uint64_t hi = 0;
-        bool ok = dash == std::string_view::npos
-                      ? parseUint(range, lo) && (hi = lo, true)
-                      : parseUint(range.substr(0, dash), lo) &&
-                            parseUint(range.substr(dash + 1), hi);
+        bool ok = dash == std::string_view::npos ? parseUint(range, lo) && (hi = lo, true)
+                                                 : parseUint(range.substr(0, dash), lo) &&
+                                                       parseUint(range.substr(dash + 1), hi);
         if (!ok || lo > hi) {
           return make_error("resource '" + std::string(name) + "' has an invalid range '" +
                             std::string(range) + "'");
@@ -234,8 +233,8 @@ Result<Resources> Resources::parse(std::string_view text) {
         return make_error("resource '" + std::string(name) + "' has an invalid value '" +
                           std::string(value) + "'");
       }
-      out.setMilli(ResourceNames::intern(name), out.scalarMilli(ResourceNames::intern(name)) +
-                                                    toMilli(number));
+      out.setMilli(ResourceNames::intern(name),
+                   out.scalarMilli(ResourceNames::intern(name)) + toMilli(number));
     }
   }
   return out;
