@@ -1,0 +1,104 @@
+// SqliteStore: the durable key-value store of the standalone leader, one SQLite file.
+//
+// Knows nothing about plugins or messages (leader_standalone.{h,cpp} wraps it). Keys and values
+// are arbitrary bytes (keys must not be empty). Every key has a version: 1 when it is created,
+// one more on every write; a deleted key is gone, and creating it again starts at 1.
+//
+// Durability: the file is opened in WAL mode with synchronous=FULL, so a write that returned
+// successfully survives a crash of the process or of the machine.
+//
+// Errors are Result-style, quote the key and name the file ("store '/w/store.sqlite': put 'a':
+// database or disk is full"). A compare-and-set whose expected version does not match is not an
+// error but an outcome (CasOutcome::applied == false).
+//
+// Threading: one SqliteStore is used by one thread at a time (the plugin's loop thread). It is
+// movable, not copyable; the destructor closes the file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/result.h"
+
+struct sqlite3;
+
+namespace tessera::leader {
+
+struct StoreEntry {
+  std::string key;
+  std::string value;
+  uint64_t version = 0;
+};
+
+// What a compare-and-set did.
+struct CasOutcome {
+  bool applied = false;
+  // applied: the new version. Not applied: the key's current version (0: absent).
+  uint64_t version = 0;
+};
+
+class SqliteStore {
+ public:
+  struct Options {
+    // A hard limit on the file's size in pages (PRAGMA max_page_count); 0 keeps SQLite's
+    // default. Writes past it fail as if the disk were full.
+    int64_t max_pages = 0;
+    // How long a write waits for a lock held by another connection before failing as busy.
+    int busy_timeout_ms = 5000;
+  };
+
+  // Opens (creating it and its parent directory if missing) the store at `path`, and checks it:
+  // a file that is not an SQLite database, a corrupt one, or one written by a newer schema is
+  // refused with an error naming the file.
+  static Result<SqliteStore> open(const std::filesystem::path& path, Options options);
+  static Result<SqliteStore> open(const std::filesystem::path& path) {
+    return open(path, Options{});
+  }
+
+  SqliteStore(SqliteStore&& other) noexcept;
+  SqliteStore& operator=(SqliteStore&& other) noexcept;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+  ~SqliteStore();
+
+  // The entry at `key`, or nullopt when the key is absent.
+  Result<std::optional<StoreEntry>> get(const std::string& key);
+
+  // Writes `value` unconditionally and returns the key's new version.
+  Result<uint64_t> put(const std::string& key, const std::string& value);
+
+  // Writes `value` only if the key's version is `expected_version` (0: only if the key is
+  // absent).
+  Result<CasOutcome> compare_and_set(const std::string& key, uint64_t expected_version,
+                                     const std::string& value);
+
+  // Deletes `key` and returns the version it had, or nullopt when it was absent.
+  Result<std::optional<uint64_t>> remove(const std::string& key);
+
+  // Every entry whose key starts with `prefix` (bytes compared exactly, so '%' and '_' are
+  // ordinary characters), in key order. An empty prefix lists everything.
+  Result<std::vector<StoreEntry>> list(const std::string& prefix);
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  SqliteStore(sqlite3* db, std::filesystem::path path) : db_(db), path_(std::move(path)) {}
+
+  Error failure(const std::string& what, const std::string& why) const;
+
+  sqlite3* db_ = nullptr;
+  std::filesystem::path path_;
+};
+
+// The smallest byte string greater than every string that starts with `prefix`, or nullopt when
+// there is none (an empty prefix, or one made only of 0xff bytes).
+std::optional<std::string> prefix_successor(const std::string& prefix);
+
+// A key as messages show it: in single quotes, control bytes, quotes and backslashes escaped as
+// \xNN, keys longer than 200 bytes shortened with "...".
+std::string quote_key(const std::string& key);
+
+}  // namespace tessera::leader

@@ -1,0 +1,232 @@
+#include "standalone_leader.h"
+
+#include <sstream>
+#include <utility>
+
+namespace tessera::leader {
+
+namespace store = protocol::store;
+
+namespace {
+
+bool has_role(const std::string& roles, const std::string& role) {
+  std::stringstream list(roles);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    if (item == role) return true;
+  }
+  return false;
+}
+
+// A ZeroMQ address ("tcp://10.0.0.1:5050"); a typo is better caught at start-up than at the
+// first connect.
+bool looks_like_address(const std::string& address) {
+  size_t separator = address.find("://");
+  return separator != std::string::npos && separator > 0 && separator + 3 < address.size();
+}
+
+store::Result failed(const std::string& error) {
+  store::Result result;
+  result.error = error;
+  return result;
+}
+
+store::Entry to_message(StoreEntry entry) {
+  return store::Entry{std::move(entry.key), std::move(entry.value), entry.version};
+}
+
+}  // namespace
+
+StandaloneLeader::StandaloneLeader(sdk::PluginContext& context) : LeaderPlugin(context) {}
+
+Status StandaloneLeader::configure(sdk::ConfigTable& table) {
+  master_node_ = has_role(context().node_roles(), "master");
+
+  master_ = table.optional<std::string>("master");
+  if (master_ && !looks_like_address(*master_)) {
+    table.error_at("master", "expected the master's address such as 'tcp://10.0.0.1:5050', got '" +
+                                 *master_ + "'");
+  }
+  if (!master_node_ && !table.has("master")) {
+    table.error_at("master",
+                   "required on a node without the master role (roles: " +
+                       context().node_roles() +
+                       "): the address of the one master, such as 'tcp://10.0.0.1:5050'");
+  }
+
+  std::string file = table.get<std::string>("store_file", "store.sqlite");
+  if (file.empty()) {
+    table.error_at("store_file", "must not be empty");
+  } else {
+    std::filesystem::path path(file);
+    store_file_ = path.is_absolute() ? path : context().plugin_work_dir() / path;
+  }
+
+  endpoint_ = table.optional<std::string>("endpoint");
+  if (endpoint_ && !looks_like_address(*endpoint_)) {
+    table.error_at("endpoint", "expected an address such as 'tcp://127.0.0.1:0', got '" +
+                                   *endpoint_ + "'");
+  }
+  return {};
+}
+
+Status StandaloneLeader::start() {
+  auto opened = SqliteStore::open(store_file_);
+  if (!opened) return opened.error();
+  store_.emplace(std::move(*opened));
+
+  events_ = std::make_unique<sdk::Publisher>(bus(), "leader.events");
+  auto events = events_->bind(store::kEventsEndpoint);
+  if (!events) return events.error();
+
+  server_ = std::make_unique<sdk::Server>(bus(), "leader");
+  serve_store();
+  serve_leader();
+  auto bound = server_->bind(store::kEndpoint);
+  if (!bound) return bound.error();
+  if (endpoint_) {
+    auto remote = server_->bind(*endpoint_);
+    if (!remote) return remote.error();
+    context().announce("store", *remote);
+  }
+
+  if (!master_node_) {
+    // An agent-only node knows its master from the configuration alone.
+    leader_.known = true;
+    leader_.endpoint = *master_;
+    leader_.this_node = false;
+    log().info("the master is {} (configured); serving the store {} on {}{}", *master_,
+               store_file_.string(), *bound, endpoint_ ? " and " + *endpoint_ : "");
+  } else {
+    log().info("standalone leader: the local master is elected when it campaigns; serving the "
+               "store {} on {}{}",
+               store_file_.string(), *bound, endpoint_ ? " and " + *endpoint_ : "");
+  }
+  return {};
+}
+
+void StandaloneLeader::stopping() {
+  log().info("stopping after {} write(s) to {}", writes_, store_file_.string());
+  store_.reset();
+}
+
+void StandaloneLeader::serve_store() {
+  server_->on<store::Get>([this](const sdk::Request& request, const store::Get& get) {
+    auto found = store_->get(get.key);
+    if (!found) return refuse(request, found.error());
+    store::Result result;
+    result.ok = true;
+    if (*found) {
+      result.version = (*found)->version;
+      result.entries.push_back(to_message(std::move(**found)));
+    }
+    answer(request, result);
+  });
+
+  server_->on<store::Put>([this](const sdk::Request& request, const store::Put& put) {
+    auto version = store_->put(put.key, put.value);
+    if (!version) return refuse(request, version.error());
+    store::Result result;
+    result.ok = true;
+    result.version = *version;
+    answer(request, result);
+    changed(put.key, *version, false);
+  });
+
+  server_->on<store::CompareAndSet>([this](const sdk::Request& request,
+                                           const store::CompareAndSet& cas) {
+    auto outcome = store_->compare_and_set(cas.key, cas.expected_version, cas.value);
+    if (!outcome) return refuse(request, outcome.error());
+    store::Result result;
+    result.version = outcome->version;
+    if (outcome->applied) {
+      result.ok = true;
+      answer(request, result);
+      changed(cas.key, outcome->version, false);
+      return;
+    }
+    result.conflict = true;
+    result.error = "version conflict on key " + quote_key(cas.key) + ": expected " +
+                   (cas.expected_version == 0
+                        ? std::string("it to be absent")
+                        : "version " + std::to_string(cas.expected_version)) +
+                   ", " +
+                   (outcome->version == 0 ? std::string("it is absent")
+                                          : "it is at version " + std::to_string(outcome->version));
+    answer(request, result);
+  });
+
+  server_->on<store::Delete>([this](const sdk::Request& request, const store::Delete& remove) {
+    auto removed = store_->remove(remove.key);
+    if (!removed) return refuse(request, removed.error());
+    if (!*removed) return answer(request, failed("key " + quote_key(remove.key) + " not found"));
+    store::Result result;
+    result.ok = true;
+    result.version = **removed;
+    answer(request, result);
+    changed(remove.key, **removed, true);
+  });
+
+  server_->on<store::List>([this](const sdk::Request& request, const store::List& list) {
+    auto entries = store_->list(list.prefix);
+    if (!entries) return refuse(request, entries.error());
+    store::Result result;
+    result.ok = true;
+    result.entries.reserve(entries->size());
+    for (auto& entry : *entries) result.entries.push_back(to_message(std::move(entry)));
+    answer(request, result);
+  });
+}
+
+void StandaloneLeader::serve_leader() {
+  server_->on<store::GetLeader>([this](const sdk::Request& request, const store::GetLeader&) {
+    server_->reply(request, leader_);
+  });
+
+  server_->on<store::Campaign>([this](const sdk::Request& request,
+                                      const store::Campaign& campaign) {
+    if (!master_node_) {
+      // Only a master campaigns, and this node has none: answer with the configured master.
+      log().warn("master '{}' at {} campaigned on a node without the master role; the master "
+                 "stays {}",
+                 campaign.master_id, campaign.endpoint, leader_.endpoint);
+      server_->reply(request, leader_);
+      return;
+    }
+    if (master_ && *master_ != campaign.endpoint) {
+      log().warn("master '{}' campaigns at {} but plugins.leader_standalone.master says {}; "
+                 "electing the local master",
+                 campaign.master_id, campaign.endpoint, *master_);
+    }
+    store::Leader elected;
+    elected.known = true;
+    elected.master_id = campaign.master_id;
+    elected.endpoint = campaign.endpoint;
+    elected.this_node = true;
+    bool changed = !leader_.known || leader_.master_id != elected.master_id ||
+                   leader_.endpoint != elected.endpoint || !leader_.this_node;
+    leader_ = elected;
+    server_->reply(request, leader_);
+    if (changed) {
+      log().info("elected master '{}' at {}", leader_.master_id, leader_.endpoint);
+      events_->publish(leader_);
+    }
+  });
+}
+
+void StandaloneLeader::answer(const sdk::Request& request, const store::Result& result) {
+  server_->reply(request, result);
+}
+
+void StandaloneLeader::refuse(const sdk::Request& request, const Error& error) {
+  // The store itself failed (disk full, corrupt, busy): the operator needs to know.
+  log().error("{}", error.message);
+  server_->reply(request, failed(error.message));
+}
+
+void StandaloneLeader::changed(const std::string& key, uint64_t version, bool deleted) {
+  ++writes_;
+  events_->publish(store::Changed{key, version, deleted});
+}
+
+}  // namespace tessera::leader
