@@ -1,0 +1,588 @@
+#include "posix_launcher.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace tessera::isolator_posix {
+
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+// How long the rest of a process group may take to die after its leader ended and the group
+// was sent SIGKILL, before the exit is reported anyway.
+constexpr auto kGroupWait = std::chrono::seconds(2);
+constexpr auto kGroupPoll = std::chrono::milliseconds(5);
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+struct ProcStat {
+  char state = '?';
+  pid_t pgrp = 0;
+  uint64_t start_time = 0;
+};
+
+// Reads /proc/PID/stat, zombies included. The command name (field 2) may hold spaces and
+// parentheses, so fields are counted from the last ')'.
+std::optional<ProcStat> read_stat(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  if (!in) return std::nullopt;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 1));
+  std::vector<std::string> f;
+  std::string token;
+  while (fields >> token && f.size() < 20) f.push_back(token);
+  if (f.size() < 20) return std::nullopt;
+  ProcStat stat;
+  stat.state = f[0].empty() ? '?' : f[0][0];
+  try {
+    stat.pgrp = static_cast<pid_t>(std::stol(f[2]));
+    stat.start_time = std::stoull(f[19]);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return stat;
+}
+
+std::string read_boot_id() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
+
+// A file name for a container id: safe characters kept, the rest escaped as %XX.
+std::string file_name(const std::string& id) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char ch : id) {
+    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  if (out == "." || out == "..") out = "%2e" + out.substr(1);
+  return out;
+}
+
+std::map<std::string, std::string> read_key_values(const std::filesystem::path& path) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+// Finds `program` on `path` (the task's PATH, not the host's) the way execvp would.
+Result<std::string> find_program(const std::string& program, const std::string& path) {
+  if (program.find('/') != std::string::npos) return program;
+  std::istringstream dirs(path);
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + program;
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return make_error("program '" + program + "' not found in PATH '" + path + "'");
+}
+
+// posix_spawn's attribute and file-action objects, destroyed whatever happens.
+struct SpawnSetup {
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t actions;
+  SpawnSetup() {
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_init(&actions);
+  }
+  ~SpawnSetup() {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+  }
+};
+
+std::string describe_status(const Exit& e) {
+  if (e.signal != 0) return "killed by signal " + std::to_string(e.signal) + " (" + strsignal(e.signal) + ")";
+  return "exited with status " + std::to_string(e.exit_code);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> task_environment(
+    const std::map<std::string, std::string>& command_env,
+    const std::map<std::string, std::string>& agent_env, char** host_env) {
+  static const char* kInherited[] = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ"};
+  std::map<std::string, std::string> env;
+  for (char** e = host_env; e != nullptr && *e != nullptr; ++e) {
+    std::string entry(*e);
+    auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = entry.substr(0, eq);
+    for (const char* k : kInherited) {
+      if (key == k) env[key] = entry.substr(eq + 1);
+    }
+  }
+  if (env.count("PATH") == 0 || env["PATH"].empty()) env["PATH"] = kDefaultPath;
+  for (const auto& [k, v] : command_env) env[k] = v;
+  for (const auto& [k, v] : agent_env) env[k] = v;
+  return env;
+}
+
+std::optional<uint64_t> process_start_time(pid_t pid) {
+  auto stat = read_stat(pid);
+  if (!stat || stat->state == 'Z' || stat->state == 'X') return std::nullopt;
+  return stat->start_time;
+}
+
+std::vector<pid_t> live_group_members(pid_t pgid) {
+  std::vector<pid_t> out;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* entry = ::readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || pid <= 0) continue;
+    auto stat = read_stat(static_cast<pid_t>(pid));
+    if (stat && stat->pgrp == pgid && stat->state != 'Z' && stat->state != 'X') {
+      out.push_back(static_cast<pid_t>(pid));
+    }
+  }
+  ::closedir(proc);
+  return out;
+}
+
+Result<std::unique_ptr<PosixLauncher>> PosixLauncher::create(std::filesystem::path state_dir,
+                                                             Scheduler scheduler,
+                                                             ExitHandler on_exit) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) {
+    return make_error("cannot create state directory '" + state_dir.string() + "': " + ec.message());
+  }
+  // pidfds exist since Linux 5.3 and waitid(P_PIDFD) since 5.4; refuse clearly on older kernels.
+  int probe = pidfd_open(::getpid());
+  if (probe < 0) {
+    return make_error("pidfd_open is not available (Linux 5.4 or newer is needed): " +
+                      errno_text(errno));
+  }
+  ::close(probe);
+  int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd < 0) return make_error("epoll_create1: " + errno_text(errno));
+  return std::unique_ptr<PosixLauncher>(
+      new PosixLauncher(std::move(state_dir), epoll_fd, std::move(scheduler), std::move(on_exit)));
+}
+
+PosixLauncher::PosixLauncher(std::filesystem::path state_dir, int epoll_fd, Scheduler scheduler,
+                             ExitHandler on_exit)
+    : state_dir_(std::move(state_dir)),
+      epoll_fd_(epoll_fd),
+      scheduler_(std::move(scheduler)),
+      on_exit_(std::move(on_exit)),
+      boot_id_(read_boot_id()) {}
+
+PosixLauncher::~PosixLauncher() {
+  for (auto& [id, c] : containers_) {
+    if (c.pidfd >= 0) ::close(c.pidfd);
+  }
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+std::filesystem::path PosixLauncher::state_file(const std::string& id) const {
+  return state_dir_ / (file_name(id) + ".container");
+}
+
+Status PosixLauncher::write_state(const Container& c) {
+  std::filesystem::path path = state_file(c.id);
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "container_id=" << c.id << "\npid=" << c.pid << "\npgid=" << c.pid
+        << "\nstart_time=" << c.start_time << "\nboot_id=" << boot_id_ << "\n";
+    out.flush();
+    if (!out) return make_error("cannot write '" + tmp.string() + "'");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return make_error("cannot rename '" + tmp.string() + "': " + ec.message());
+  return {};
+}
+
+Status PosixLauncher::watch(Container& c) {
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = c.serial;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.pidfd, &event) != 0) {
+    return make_error("epoll_ctl: " + errno_text(errno));
+  }
+  by_serial_[c.serial] = c.id;
+  return {};
+}
+
+void PosixLauncher::unwatch(Container& c) {
+  if (c.pidfd < 0) return;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.pidfd, nullptr);
+  ::close(c.pidfd);
+  c.pidfd = -1;
+  by_serial_.erase(c.serial);
+}
+
+PosixLauncher::Container* PosixLauncher::find(const std::string& id, uint64_t serial) {
+  auto it = containers_.find(id);
+  if (it == containers_.end() || it->second.serial != serial) return nullptr;
+  return &it->second;
+}
+
+Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
+  const std::string& id = spec.container_id;
+  if (id.empty() || id.find('\n') != std::string::npos || id.size() > 200) {
+    return make_error("invalid container id '" + id + "' (1 to 200 characters, no newline)");
+  }
+  if (containers_.count(id) != 0) {
+    return make_error("container '" + id + "' is already running");
+  }
+  if (spec.value.empty()) return make_error("container '" + id + "': the command is empty");
+  if (spec.sandbox.empty() || !spec.sandbox.is_absolute()) {
+    return make_error("container '" + id + "': the sandbox '" + spec.sandbox.string() +
+                      "' is not an absolute path");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(spec.sandbox, ec);
+  if (ec) {
+    return make_error("container '" + id + "': cannot create sandbox '" + spec.sandbox.string() +
+                      "': " + ec.message());
+  }
+
+  std::vector<std::string> argv;
+  std::string program;
+  if (spec.shell) {
+    program = "/bin/sh";
+    argv = {"sh", "-c", spec.value};
+  } else {
+    auto path = spec.environment.find("PATH");
+    auto found = find_program(spec.value, path != spec.environment.end() ? path->second : kDefaultPath);
+    if (!found) return found.error().context("container '" + id + "'");
+    program = *found;
+    argv.push_back(spec.value);
+    argv.insert(argv.end(), spec.arguments.begin(), spec.arguments.end());
+  }
+  std::vector<std::string> env;
+  for (const auto& [k, v] : spec.environment) env.push_back(k + "=" + v);
+  std::vector<char*> argv_c, env_c;
+  for (auto& a : argv) argv_c.push_back(a.data());
+  argv_c.push_back(nullptr);
+  for (auto& e : env) env_c.push_back(e.data());
+  env_c.push_back(nullptr);
+
+  std::string out_path = (spec.sandbox / "stdout").string();
+  std::string err_path = (spec.sandbox / "stderr").string();
+  std::string dir = spec.sandbox.string();
+  SpawnSetup setup;
+  // Own process group (pgid = pid), so that kill reaches the task's children too. The host
+  // blocks SIGINT/SIGTERM in all its threads and may ignore others: the task gets an empty
+  // mask and default dispositions for every signal.
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setflags(&setup.attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&setup.attr, 0);
+  posix_spawnattr_setsigmask(&setup.attr, &empty);
+  posix_spawnattr_setsigdefault(&setup.attr, &all);
+  posix_spawn_file_actions_addopen(&setup.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&setup.actions, STDOUT_FILENO, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&setup.actions, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addchdir_np(&setup.actions, dir.c_str());
+  // Descriptors the host opened without O_CLOEXEC must not leak into tasks.
+  posix_spawn_file_actions_addclosefrom_np(&setup.actions, STDERR_FILENO + 1);
+
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, argv_c.data(),
+                         env_c.data());
+  if (rc != 0) {
+    return make_error("container '" + id + "': cannot start '" + program + "': " + errno_text(rc));
+  }
+
+  Container c;
+  c.id = id;
+  c.serial = ++next_serial_;
+  c.pid = pid;
+  // The child cannot have been reaped (only we wait for it), so its stat is there, zombie or not.
+  if (auto stat = read_stat(pid)) c.start_time = stat->start_time;
+  c.pidfd = pidfd_open(pid);
+  Status problem;
+  if (c.pidfd < 0) {
+    problem = make_error("pidfd_open: " + errno_text(errno));
+  } else if (auto s = watch(c); !s) {
+    problem = s;
+  } else if (auto w = write_state(c); !w) {
+    problem = w.error().context("checkpoint");
+  }
+  if (!problem) {
+    // Could not watch or checkpoint it: do not leave an unmanaged task behind.
+    ::kill(-pid, SIGKILL);
+    siginfo_t info{};
+    ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED);
+    unwatch(c);
+    std::filesystem::remove(state_file(id), ec);
+    return problem.error().context("container '" + id + "'");
+  }
+  Launched launched{pid, c.start_time};
+  containers_.emplace(id, std::move(c));
+  return launched;
+}
+
+void PosixLauncher::on_readable() {
+  epoll_event events[32];
+  while (true) {
+    int n = ::epoll_wait(epoll_fd_, events, 32, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    for (int i = 0; i < n; ++i) {
+      auto it = by_serial_.find(events[i].data.u64);
+      if (it == by_serial_.end()) continue;
+      auto c = containers_.find(it->second);
+      if (c != containers_.end()) leader_ended(c->second);
+    }
+    if (n < 32) return;
+  }
+}
+
+void PosixLauncher::leader_ended(Container& c) {
+  // While the leader is an unreaped zombie its pid (the group id) cannot be reused, so this
+  // SIGKILL reaches only what is left of the task: no orphans outlive their task.
+  auto stat = read_stat(c.pid);
+  bool leader_zombie = stat && stat->start_time == c.start_time && stat->state == 'Z';
+  if (!c.adopted || leader_zombie) ::kill(-c.pid, SIGKILL);
+  siginfo_t info{};
+  int rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c.pidfd), &info,
+                    WEXITED | WNOHANG);
+  if (rc == 0 && info.si_pid == 0) return;  // not ended yet (spurious wake-up)
+  if (rc == 0) {
+    if (info.si_code == CLD_EXITED) {
+      c.exit.exit_code = info.si_status;
+    } else {
+      c.exit.exit_code = -1;
+      c.exit.signal = info.si_status;
+    }
+    c.exit.message = "container '" + c.id + "' " + describe_status(c.exit);
+  } else {
+    // Re-adopted after a restart and not our child: someone else reaped it, the status is lost.
+    // With the pid free, a group of that id can only be what is left of this task's.
+    if (!read_stat(c.pid)) ::kill(-c.pid, SIGKILL);
+    c.exit.exit_code = -1;
+    c.exit.signal = 0;
+    c.exit.message = "container '" + c.id +
+                     "' exited after the agent re-adopted it; its exit status is unknown because "
+                     "the agent was restarted while it ran";
+  }
+  if (c.sigkilled) c.exit.message += " after the kill grace period expired";
+  unwatch(c);
+  c.leader_done = true;
+  c.group_deadline = std::chrono::steady_clock::now() + kGroupWait;
+  await_group(c.id, c.serial);
+}
+
+void PosixLauncher::await_group(const std::string& id, uint64_t serial) {
+  Container* c = find(id, serial);
+  if (c == nullptr) return;
+  // kill(-pgid, 0) fails with ESRCH once the group is empty: the common, cheap case. It still
+  // succeeds for zombies nobody reaped, so then look at the members themselves.
+  bool empty = ::kill(-c->pid, 0) != 0 && errno == ESRCH;
+  if (!empty) empty = live_group_members(c->pid).empty();
+  if (!empty && std::chrono::steady_clock::now() < c->group_deadline) {
+    ::kill(-c->pid, SIGKILL);
+    scheduler_(kGroupPoll, [this, id, serial] { await_group(id, serial); });
+    return;
+  }
+  if (!empty) c->exit.message += "; some processes of its group were still alive";
+  finish(id);
+}
+
+void PosixLauncher::finish(const std::string& id) {
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return;
+  Exit exit = it->second.exit;
+  exit.container_id = id;
+  unwatch(it->second);
+  containers_.erase(it);
+  std::error_code ec;
+  std::filesystem::remove(state_file(id), ec);
+  if (on_exit_) on_exit_(exit);
+}
+
+Status PosixLauncher::kill(const std::string& id, std::chrono::milliseconds grace) {
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return make_error("unknown container '" + id + "'");
+  Container& c = it->second;
+  if (c.leader_done) return {};  // already ending; its exit follows
+  c.killing = true;
+  if (grace.count() <= 0) {
+    c.sigkilled = true;
+    ::kill(-c.pid, SIGKILL);
+    return {};
+  }
+  ::kill(-c.pid, SIGTERM);
+  ::kill(-c.pid, SIGCONT);  // a stopped task must run to see its SIGTERM
+  uint64_t serial = c.serial;
+  scheduler_(grace, [this, id, serial] { escalate(id, serial); });
+  return {};
+}
+
+void PosixLauncher::escalate(const std::string& id, uint64_t serial) {
+  Container* c = find(id, serial);
+  if (c == nullptr || c->leader_done) return;
+  c->sigkilled = true;
+  ::kill(-c->pid, SIGKILL);
+}
+
+Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_t>>& containers) {
+  Recovered out;
+  for (const auto& [id, agent_pid] : containers) {
+    auto known = containers_.find(id);
+    if (known != containers_.end()) {
+      if (agent_pid == 0 || agent_pid == known->second.pid) {
+        out.alive.push_back(id);
+      } else {
+        out.gone.push_back(id);
+      }
+      continue;
+    }
+    std::filesystem::path file = state_file(id);
+    auto state = read_key_values(file);
+    auto forget = [&] {
+      std::error_code ec;
+      std::filesystem::remove(file, ec);
+      out.gone.push_back(id);
+    };
+    if (state.empty() || state["container_id"] != id) {
+      out.gone.push_back(id);
+      continue;
+    }
+    pid_t pid = 0;
+    uint64_t start_time = 0;
+    try {
+      pid = static_cast<pid_t>(std::stol(state["pid"]));
+      start_time = std::stoull(state["start_time"]);
+    } catch (const std::exception&) {
+      forget();
+      continue;
+    }
+    if (pid <= 0 || state["boot_id"] != boot_id_ || (agent_pid != 0 && agent_pid != pid)) {
+      forget();
+      continue;
+    }
+    // Open the pidfd first, then check the process behind the pid: if the check passes, the
+    // pidfd is that process (a pid cannot go round between the two for the same start time).
+    int pidfd = pidfd_open(pid);
+    auto stat = read_stat(pid);
+    bool same = stat && stat->start_time == start_time;
+    if (pidfd >= 0 && same && stat->state != 'Z' && stat->state != 'X') {
+      Container c;
+      c.id = id;
+      c.serial = ++next_serial_;
+      c.pid = pid;
+      c.start_time = start_time;
+      c.pidfd = pidfd;
+      c.adopted = true;
+      if (watch(c)) {
+        containers_.emplace(id, std::move(c));
+        out.alive.push_back(id);
+        continue;
+      }
+    }
+    if (pidfd >= 0) ::close(pidfd);
+    // Gone. If its leader is our own unreaped zombie (the launcher was recreated in the same
+    // process), reap it; if the leader is a zombie of that start time or the pid is free, what
+    // is left of its group is the task's and is killed. A pid now used by another process is
+    // never touched, nor its group.
+    if (same && stat->state == 'Z') {
+      ::kill(-pid, SIGKILL);
+      siginfo_t info{};
+      ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
+    } else if (!stat) {
+      if (!live_group_members(pid).empty()) ::kill(-pid, SIGKILL);
+    }
+    forget();
+  }
+  return out;
+}
+
+void PosixLauncher::kill_all(std::chrono::milliseconds grace) {
+  for (auto& [id, c] : containers_) {
+    ::kill(-c.pid, SIGTERM);
+    ::kill(-c.pid, SIGCONT);
+  }
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  auto reap = [this] {
+    for (auto& [id, c] : containers_) {
+      if (c.leader_done) continue;
+      siginfo_t info{};
+      int rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c.pidfd), &info,
+                        WEXITED | WNOHANG);
+      if ((rc == 0 && info.si_pid != 0) || (rc != 0 && ::kill(c.pid, 0) != 0) ||
+          (rc != 0 && !process_start_time(c.pid))) {
+        c.leader_done = true;
+      }
+    }
+    for (const auto& [id, c] : containers_) {
+      if (!c.leader_done) return false;
+    }
+    return true;
+  };
+  while (!reap() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (auto& [id, c] : containers_) ::kill(-c.pid, SIGKILL);
+  auto hard_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!reap() && std::chrono::steady_clock::now() < hard_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::error_code ec;
+  for (auto& [id, c] : containers_) {
+    unwatch(c);
+    std::filesystem::remove(state_file(id), ec);
+  }
+  containers_.clear();
+}
+
+bool PosixLauncher::running(const std::string& container_id) const {
+  return containers_.count(container_id) != 0;
+}
+
+std::optional<pid_t> PosixLauncher::pid(const std::string& container_id) const {
+  auto it = containers_.find(container_id);
+  if (it == containers_.end()) return std::nullopt;
+  return it->second.pid;
+}
+
+}  // namespace tessera::isolator_posix

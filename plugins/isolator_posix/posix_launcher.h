@@ -1,0 +1,159 @@
+// PosixLauncher: runs each container as a process in its own process group, watches it, kills
+// it with SIGTERM then SIGKILL, and re-adopts live containers after an agent restart.
+//
+// A plain library: it knows nothing about plugins, messages or ZeroMQ. Its owner drives it:
+//   - fd() is readable when a watched container's leader process ended: call on_readable();
+//   - timers (SIGKILL escalation, waiting for a process group to empty) go through the
+//     Scheduler the owner passes in, so the owner's event loop (or a test's) runs them;
+//   - every ended container is reported once through the ExitHandler, after its whole process
+//     group is gone.
+//
+// Processes are started with posix_spawn, never fork (the host may be large). Children are
+// watched through pidfds (Linux >= 5.3) gathered in one epoll set, and reaped one by one with
+// waitid(P_PIDFD): the launcher never calls waitpid(-1), so it never steals another isolator's
+// (or the host's) children.
+//
+// For recovery each container has a small state file in the state directory (pid, process
+// group, the process's start time in clock ticks since boot and the boot id). A container is
+// re-adopted only if a process with that pid still runs, is not a zombie, and has the same
+// start time on the same boot: a pid reused by an unrelated process is never mistaken for it.
+//
+// Threading: not thread-safe. Create, use and destroy it on one thread (the plugin's loop
+// thread); the scheduler's callbacks must run on that thread too. Destroying it leaves the
+// processes running (and their state files in place) so that a new launcher can recover them;
+// kill_all() is the explicit way to end them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/result.h"
+
+namespace tessera::isolator_posix {
+
+// Runs `fn` once, `delay` from now, on the launcher's thread. A scheduled call may outlive the
+// container it was scheduled for; the launcher checks that itself.
+using Scheduler = std::function<void(std::chrono::milliseconds delay, std::function<void()> fn)>;
+
+struct Exit {
+  std::string container_id;
+  int32_t exit_code = -1;  // -1 when killed by a signal or when the status is unknown
+  int32_t signal = 0;      // the signal that ended the leader process, 0 if none or unknown
+  std::string message;     // for people: "exited with status 3", "killed by signal 9", ...
+};
+using ExitHandler = std::function<void(const Exit&)>;
+
+struct LaunchSpec {
+  std::string container_id;
+  std::filesystem::path sandbox;  // created when missing; cwd, stdout and stderr live there
+  bool shell = true;              // true: /bin/sh -c value; false: exec value with arguments
+  std::string value;
+  std::vector<std::string> arguments;  // exec form: argv[1..]; argv[0] is `value`
+  std::map<std::string, std::string> environment;  // the task's whole environment
+};
+
+struct Launched {
+  pid_t pid = 0;
+  uint64_t start_time = 0;  // clock ticks since boot (field 22 of /proc/PID/stat)
+};
+
+struct Recovered {
+  std::vector<std::string> alive;
+  std::vector<std::string> gone;
+};
+
+// The environment a task gets: PATH, HOME, LANG, LC_ALL, LC_CTYPE and TZ from `host_env` (PATH
+// defaults to the standard one when the host has none), then `command_env`, then `agent_env`
+// (the agent's TASK_ID, PORT0..N, HOST win over the command's). Nothing else of the host's
+// environment leaks into a task.
+std::map<std::string, std::string> task_environment(
+    const std::map<std::string, std::string>& command_env,
+    const std::map<std::string, std::string>& agent_env, char** host_env);
+
+// The start time (clock ticks since boot) of a live, non-zombie process, or nothing.
+std::optional<uint64_t> process_start_time(pid_t pid);
+// Pids of the processes of group `pgid` that are not zombies (scans /proc).
+std::vector<pid_t> live_group_members(pid_t pgid);
+
+class PosixLauncher {
+ public:
+  // `state_dir` (created when missing) keeps one file per container for recovery.
+  static Result<std::unique_ptr<PosixLauncher>> create(std::filesystem::path state_dir,
+                                                       Scheduler scheduler, ExitHandler on_exit);
+  ~PosixLauncher();
+  PosixLauncher(const PosixLauncher&) = delete;
+  PosixLauncher& operator=(const PosixLauncher&) = delete;
+
+  // Readable when a container's leader process has ended; then call on_readable().
+  int fd() const { return epoll_fd_; }
+  void on_readable();
+
+  // Starts a container. Fails for a container id already running, an empty command, a sandbox
+  // that cannot be created, or (exec form) a program that cannot be executed.
+  Result<Launched> launch(const LaunchSpec& spec);
+
+  // Sends SIGTERM to the container's process group now and SIGKILL to it after `grace` (0:
+  // SIGKILL at once). The exit is reported through the ExitHandler when the group is gone.
+  Status kill(const std::string& container_id, std::chrono::milliseconds grace);
+
+  // Re-adopts the containers (id, pid as the agent checkpointed it; 0 = use the state file's)
+  // whose process still runs; the others are reported gone and forgotten.
+  Recovered recover(const std::vector<std::pair<std::string, int64_t>>& containers);
+
+  // Synchronously ends every container: SIGTERM, up to `grace` for them to go, then SIGKILL,
+  // and forgets them (no exit is reported). For shutting down with kill_on_stop.
+  void kill_all(std::chrono::milliseconds grace);
+
+  bool running(const std::string& container_id) const;
+  std::optional<pid_t> pid(const std::string& container_id) const;
+  size_t size() const { return containers_.size(); }
+  const std::filesystem::path& state_dir() const { return state_dir_; }
+
+ private:
+  struct Container {
+    std::string id;
+    uint64_t serial = 0;  // tells a relaunched id's timers from the old one's
+    pid_t pid = 0;        // also the process group id
+    uint64_t start_time = 0;
+    int pidfd = -1;
+    bool adopted = false;      // re-adopted after a restart: maybe not our child
+    bool killing = false;      // SIGTERM sent by kill()
+    bool sigkilled = false;    // SIGKILL sent by the escalation timer
+    bool leader_done = false;  // leader reaped; waiting for the rest of the group
+    Exit exit;
+    std::chrono::steady_clock::time_point group_deadline;
+  };
+
+  PosixLauncher(std::filesystem::path state_dir, int epoll_fd, Scheduler scheduler,
+                ExitHandler on_exit);
+
+  Status watch(Container& c);
+  void unwatch(Container& c);
+  void leader_ended(Container& c);
+  void await_group(const std::string& id, uint64_t serial);
+  void finish(const std::string& id);
+  void escalate(const std::string& id, uint64_t serial);
+  Container* find(const std::string& id, uint64_t serial);
+  std::filesystem::path state_file(const std::string& id) const;
+  Status write_state(const Container& c);
+
+  std::filesystem::path state_dir_;
+  int epoll_fd_ = -1;
+  Scheduler scheduler_;
+  ExitHandler on_exit_;
+  std::map<std::string, Container> containers_;
+  std::map<uint64_t, std::string> by_serial_;
+  uint64_t next_serial_ = 0;
+  std::string boot_id_;
+};
+
+}  // namespace tessera::isolator_posix

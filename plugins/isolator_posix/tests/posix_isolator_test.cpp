@@ -1,0 +1,269 @@
+// isolator_posix through the real loader: a node in the test process (roles = ["agent"]) loads
+// isolator_posix.so, and the test speaks the isolator protocol to it over inproc, as the agent
+// core does.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+#include <thread>
+
+#include "support/node.h"
+#include "tessera/protocol/isolator.h"
+
+namespace {
+
+namespace isolator = tessera::protocol::isolator;
+using tessera::testing::InProcessNode;
+using tessera::testing::TempDir;
+using tessera::testing::TestBus;
+using namespace std::chrono_literals;
+
+std::string node_toml(bool kill_on_stop) {
+  return std::string("roles = [\"agent\"]\n[agent]\nisolators = [\"isolator_posix\"]\n") +
+         "[plugins.isolator_posix]\nkill_on_stop = " + (kill_on_stop ? "true" : "false") +
+         "\ndefault_grace_seconds = 2\n";
+}
+
+// The test's side of the conversation. Destroyed before its node: the node's ZeroMQ context
+// cannot end while these sockets are open.
+struct Agent {
+  explicit Agent(void* context)
+      : bus(context), client(bus.bus, "agent"), events(bus.bus, "agent.events") {
+    EXPECT_TRUE(client.connect(isolator::endpoint("isolator_posix")).ok());
+    EXPECT_TRUE(events.connect(isolator::events_endpoint("isolator_posix")).ok());
+    events.subscribe<isolator::Exited>([this](const tessera::Envelope&, const isolator::Exited& e) {
+      exited[e.container_id] = e;
+      if (e.container_id == waiting_for) bus.loop.request_stop();
+    });
+  }
+
+  std::optional<isolator::Exited> wait_exited(const std::string& id,
+                                              std::chrono::milliseconds timeout = 10s) {
+    if (exited.count(id) == 0) {
+      waiting_for = id;
+      auto timer = bus.loop.after(timeout, [this] { bus.loop.request_stop(); });
+      bus.loop.run();
+      bus.loop.reset_stop();
+      bus.loop.cancel(timer);
+      waiting_for.clear();
+    }
+    auto it = exited.find(id);
+    if (it == exited.end()) return std::nullopt;
+    return it->second;
+  }
+
+  template <typename T>
+  tessera::Result<tessera::Envelope> call(const T& body) {
+    return bus.call(client, body);
+  }
+
+  TestBus bus;
+  tessera::sdk::Client client;
+  tessera::sdk::Subscriber events;
+  std::map<std::string, isolator::Exited> exited;
+  std::string waiting_for;
+};
+
+class PosixIsolatorTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    agent.reset();
+    node.reset();
+    // Whatever a failed test left running.
+    for (pid_t pid : pids) {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, nullptr, WNOHANG);
+    }
+  }
+
+  void start(bool kill_on_stop = false) {
+    node = std::make_unique<InProcessNode>(dir, node_toml(kill_on_stop));
+    auto started = node->start();
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    agent = std::make_unique<Agent>(node->zmq_context());
+    // PUB/SUB: let the subscription reach the publisher before anything is published.
+    std::this_thread::sleep_for(50ms);
+  }
+
+  void stop() {
+    agent.reset();
+    node.reset();
+  }
+
+  isolator::Launch launch_request(const std::string& id, const std::string& command) {
+    isolator::Launch l;
+    l.container_id = id;
+    l.task_id = "task-" + id;
+    l.sandbox = (dir / "sandboxes" / id).string();
+    l.command.shell = true;
+    l.command.value = command;
+    return l;
+  }
+
+  // Launches and expects Launched; returns the pid.
+  int64_t launch(const isolator::Launch& l) {
+    auto reply = agent->call(l);
+    EXPECT_TRUE(reply.ok()) << reply.error().message;
+    if (!reply.ok()) return 0;
+    EXPECT_EQ(reply->type(), isolator::Launched::kType);
+    auto launched = reply->body<isolator::Launched>();
+    EXPECT_TRUE(launched.ok());
+    if (!launched.ok()) return 0;
+    EXPECT_EQ(launched->container_id, l.container_id);
+    EXPECT_GT(launched->pid, 0);
+    pids.insert(static_cast<pid_t>(launched->pid));
+    return launched->pid;
+  }
+
+  TempDir dir;
+  std::unique_ptr<InProcessNode> node;
+  std::unique_ptr<Agent> agent;
+  std::set<pid_t> pids;
+};
+
+TEST_F(PosixIsolatorTest, LaunchRepliesLaunchedAndPublishesExited) {
+  start();
+  auto l = launch_request("c1", "echo \"$TASK_ID $PORT0 $HOST\"; exit 3");
+  l.environment = {{"PORT0", "31000"}};
+  ASSERT_GT(launch(l), 0);
+  auto exited = agent->wait_exited("c1");
+  ASSERT_TRUE(exited);
+  EXPECT_EQ(exited->exit_code, 3);
+  EXPECT_EQ(exited->signal, 0);
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  EXPECT_EQ(tessera::testing::read_file(dir / "sandboxes" / "c1" / "stdout"),
+            "task-c1 31000 " + std::string(host) + "\n");
+}
+
+TEST_F(PosixIsolatorTest, KillRepliesKilledThenExitedWithTheSignal) {
+  start();
+  ASSERT_GT(launch(launch_request("sleeper", "exec sleep 30")), 0);
+  auto reply = agent->call(isolator::Kill{"sleeper", 5});
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  ASSERT_EQ(reply->type(), isolator::Killed::kType);
+  EXPECT_EQ(reply->body<isolator::Killed>()->container_id, "sleeper");
+  auto exited = agent->wait_exited("sleeper");
+  ASSERT_TRUE(exited);
+  EXPECT_EQ(exited->signal, SIGTERM);
+  EXPECT_EQ(exited->exit_code, -1);
+}
+
+TEST_F(PosixIsolatorTest, UnknownKillAndDuplicateLaunchFail) {
+  start();
+  auto reply = agent->call(isolator::Kill{"ghost", 1});
+  ASSERT_TRUE(reply.ok());
+  ASSERT_EQ(reply->type(), isolator::Failed::kType);
+  auto failed = reply->body<isolator::Failed>();
+  EXPECT_EQ(failed->container_id, "ghost");
+  EXPECT_NE(failed->message.find("unknown container 'ghost'"), std::string::npos)
+      << failed->message;
+
+  ASSERT_GT(launch(launch_request("twice", "exec sleep 30")), 0);
+  reply = agent->call(launch_request("twice", "true"));
+  ASSERT_TRUE(reply.ok());
+  ASSERT_EQ(reply->type(), isolator::Failed::kType);
+  EXPECT_NE(reply->body<isolator::Failed>()->message.find("already running"), std::string::npos);
+
+  auto docker = launch_request("docker", "true");
+  docker.container.type = "DOCKER";
+  reply = agent->call(docker);
+  ASSERT_TRUE(reply.ok());
+  ASSERT_EQ(reply->type(), isolator::Failed::kType);
+  EXPECT_NE(reply->body<isolator::Failed>()->message.find("container type 'DOCKER'"),
+            std::string::npos);
+
+  ASSERT_EQ(agent->call(isolator::Kill{"twice", 0})->type(), isolator::Killed::kType);
+  ASSERT_TRUE(agent->wait_exited("twice"));
+}
+
+TEST_F(PosixIsolatorTest, RecoversALiveContainerAfterARestart) {
+  start();
+  int64_t pid = launch(launch_request("long", "exec sleep 30"));
+  ASSERT_GT(pid, 0);
+  stop();  // kill_on_stop = false: the task outlives its agent
+  ASSERT_EQ(::kill(static_cast<pid_t>(pid), 0), 0);
+
+  start();
+  isolator::Recover recover;
+  recover.containers = {{"long", pid}};
+  auto reply = agent->call(recover);
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  ASSERT_EQ(reply->type(), isolator::Recovered::kType);
+  auto recovered = reply->body<isolator::Recovered>();
+  EXPECT_EQ(recovered->alive, std::vector<std::string>{"long"});
+  EXPECT_TRUE(recovered->gone.empty());
+
+  ASSERT_EQ(agent->call(isolator::Kill{"long", 5})->type(), isolator::Killed::kType);
+  auto exited = agent->wait_exited("long");
+  ASSERT_TRUE(exited);
+  EXPECT_EQ(::kill(static_cast<pid_t>(pid), 0), -1);
+}
+
+TEST_F(PosixIsolatorTest, RecoverReportsContainersThatDiedWhileTheAgentWasDown) {
+  start();
+  int64_t pid = launch(launch_request("short", "exec sleep 30"));
+  ASSERT_GT(pid, 0);
+  stop();
+  ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
+
+  start();
+  isolator::Recover recover;
+  recover.containers = {{"short", pid}};
+  auto reply = agent->call(recover);
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  auto recovered = reply->body<isolator::Recovered>();
+  EXPECT_TRUE(recovered->alive.empty());
+  EXPECT_EQ(recovered->gone, std::vector<std::string>{"short"});
+}
+
+TEST_F(PosixIsolatorTest, KillOnStopEndsTasksWithTheNode) {
+  start(/*kill_on_stop=*/true);
+  int64_t pid = launch(launch_request("doomed", "trap '' TERM; sleep 30"));
+  ASSERT_GT(pid, 0);
+  std::this_thread::sleep_for(100ms);
+  stop();
+  EXPECT_EQ(::kill(static_cast<pid_t>(pid), 0), -1);
+}
+
+struct Bogus {
+  static constexpr const char* kType = "isolator.bogus";
+  static constexpr uint32_t kSchema = 1;
+  int x = 1;
+  MSGPACK_DEFINE_MAP(x);
+};
+// An isolator.launch whose fields have the wrong types.
+struct BadLaunch {
+  static constexpr const char* kType = "isolator.launch";
+  static constexpr uint32_t kSchema = 1;
+  int container_id = 5;
+  std::vector<int> command{1, 2};
+  MSGPACK_DEFINE_MAP(container_id, command);
+};
+
+TEST_F(PosixIsolatorTest, GarbageIsDroppedAndServingContinues) {
+  start();
+  {
+    tessera::sdk::Socket raw(node->zmq_context(), ZMQ_DEALER);
+    raw.ref().connect(isolator::endpoint("isolator_posix"));
+    raw.ref().send(zmq::str_buffer("not an envelope at all"), zmq::send_flags::none);
+    raw.ref().send(zmq::str_buffer("two"), zmq::send_flags::sndmore);
+    raw.ref().send(zmq::str_buffer("frames"), zmq::send_flags::none);
+    raw.ref().send(zmq::message_t(), zmq::send_flags::none);
+    agent->client.send(Bogus{});
+    agent->client.send(BadLaunch{});
+    std::this_thread::sleep_for(50ms);
+  }
+  // Still serving, requests and events alike.
+  auto reply = agent->call(isolator::Kill{"ghost", 1});
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_EQ(reply->type(), isolator::Failed::kType);
+  ASSERT_GT(launch(launch_request("after-garbage", "exit 0")), 0);
+  auto exited = agent->wait_exited("after-garbage");
+  ASSERT_TRUE(exited);
+  EXPECT_EQ(exited->exit_code, 0);
+}
+
+}  // namespace

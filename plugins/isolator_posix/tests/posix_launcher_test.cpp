@@ -1,0 +1,416 @@
+// Unit tests of the launcher library: real processes, no plugin machinery. A small driver plays
+// the event loop (poll on the launcher's fd plus a timer list).
+#include "posix_launcher.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace tessera::isolator_posix {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class Driver {
+ public:
+  Driver() {
+    std::random_device rd;
+    dir_ = std::filesystem::temp_directory_path() / ("tessera-isolator-" + std::to_string(rd()));
+    std::filesystem::create_directories(dir_);
+    open();
+  }
+  ~Driver() {
+    if (launcher) launcher->kill_all(0ms);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // (Re)creates the launcher on the same state directory, as an agent restart would.
+  void open() {
+    launcher.reset();
+    auto created = PosixLauncher::create(
+        dir_ / "state",
+        [this](std::chrono::milliseconds d, std::function<void()> fn) {
+          timers_.push_back({Clock::now() + d, std::move(fn)});
+        },
+        [this](const Exit& e) { exits[e.container_id] = e; });
+    if (!created) throw std::runtime_error(created.error().message);
+    launcher = std::move(*created);
+  }
+
+  LaunchSpec spec(const std::string& id, const std::string& command, bool shell = true) {
+    LaunchSpec s;
+    s.container_id = id;
+    s.sandbox = dir_ / "sandboxes" / id;
+    s.shell = shell;
+    s.value = command;
+    s.environment = task_environment({}, {{"TASK_ID", id}}, environ);
+    return s;
+  }
+
+  pid_t launch(const LaunchSpec& s) {
+    auto launched = launcher->launch(s);
+    if (!launched) throw std::runtime_error(launched.error().message);
+    return launched->pid;
+  }
+
+  // Serves the launcher until `done()` or the timeout.
+  template <typename F>
+  bool run_until(F done, std::chrono::milliseconds timeout = 10s) {
+    auto deadline = Clock::now() + timeout;
+    while (!done()) {
+      auto now = Clock::now();
+      if (now >= deadline) return false;
+      auto next = deadline;
+      for (const auto& t : timers_) next = std::min(next, t.due);
+      int wait = static_cast<int>(
+          std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(next - now).count()));
+      pollfd p{launcher->fd(), POLLIN, 0};
+      if (::poll(&p, 1, std::min(wait, 50)) > 0) launcher->on_readable();
+      now = Clock::now();
+      std::vector<std::function<void()>> due;
+      for (auto it = timers_.begin(); it != timers_.end();) {
+        if (it->due <= now) {
+          due.push_back(std::move(it->fn));
+          it = timers_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (auto& fn : due) fn();
+    }
+    return true;
+  }
+
+  std::optional<Exit> wait_exit(const std::string& id, std::chrono::milliseconds timeout = 10s) {
+    if (!run_until([&] { return exits.count(id) != 0; }, timeout)) return std::nullopt;
+    return exits[id];
+  }
+
+  // Waits for `text` to appear in a container's stdout.
+  bool wait_output(const std::string& id, const std::string& text) {
+    return run_until([&] { return slurp(dir_ / "sandboxes" / id / "stdout").find(text) !=
+                                  std::string::npos; });
+  }
+
+  std::filesystem::path sandbox(const std::string& id) const { return dir_ / "sandboxes" / id; }
+  std::filesystem::path state_dir() const { return dir_ / "state"; }
+
+  std::unique_ptr<PosixLauncher> launcher;
+  std::map<std::string, Exit> exits;
+
+ private:
+  struct Timer {
+    Clock::time_point due;
+    std::function<void()> fn;
+  };
+  std::filesystem::path dir_;
+  std::vector<Timer> timers_;
+};
+
+TEST(PosixLauncher, ReportsExitCodes) {
+  Driver d;
+  d.launch(d.spec("ok", "true"));
+  d.launch(d.spec("three", "exit 3"));
+  auto ok = d.wait_exit("ok");
+  auto three = d.wait_exit("three");
+  ASSERT_TRUE(ok && three);
+  EXPECT_EQ(ok->exit_code, 0);
+  EXPECT_EQ(ok->signal, 0);
+  EXPECT_EQ(three->exit_code, 3);
+  EXPECT_EQ(three->signal, 0);
+  EXPECT_NE(three->message.find("exited with status 3"), std::string::npos) << three->message;
+  EXPECT_EQ(d.launcher->size(), 0u);
+  // The state files are gone with the containers.
+  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+}
+
+TEST(PosixLauncher, StdoutAndStderrGoToSandboxFiles) {
+  Driver d;
+  d.launch(d.spec("out", "echo to-stdout; echo to-stderr >&2"));
+  ASSERT_TRUE(d.wait_exit("out"));
+  EXPECT_EQ(slurp(d.sandbox("out") / "stdout"), "to-stdout\n");
+  EXPECT_EQ(slurp(d.sandbox("out") / "stderr"), "to-stderr\n");
+}
+
+TEST(PosixLauncher, TaskSeesItsEnvironmentAndNotTheHosts) {
+  Driver d;
+  ::setenv("TESSERA_TEST_HOST_ONLY", "leaked", 1);
+  auto s = d.spec("env", "echo \"$TASK_ID $PORT0 $FOO ${TESSERA_TEST_HOST_ONLY:-unset} $PATH\"");
+  s.environment = task_environment({{"FOO", "bar"}, {"TASK_ID", "from-command"}},
+                                   {{"TASK_ID", "task-1"}, {"PORT0", "31000"}}, environ);
+  d.launch(s);
+  ::unsetenv("TESSERA_TEST_HOST_ONLY");
+  ASSERT_TRUE(d.wait_exit("env"));
+  std::string out = slurp(d.sandbox("env") / "stdout");
+  EXPECT_EQ(out.rfind("task-1 31000 bar unset /", 0), 0u) << out;
+}
+
+TEST(PosixLauncher, WorkingDirectoryIsTheSandbox) {
+  Driver d;
+  d.launch(d.spec("cwd", "pwd -P"));
+  ASSERT_TRUE(d.wait_exit("cwd"));
+  EXPECT_EQ(slurp(d.sandbox("cwd") / "stdout"),
+            std::filesystem::canonical(d.sandbox("cwd")).string() + "\n");
+}
+
+TEST(PosixLauncher, CreatesAMissingSandbox) {
+  Driver d;
+  auto s = d.spec("deep", "true");
+  s.sandbox = s.sandbox / "a" / "b";
+  d.launch(s);
+  ASSERT_TRUE(d.wait_exit("deep"));
+  EXPECT_TRUE(std::filesystem::exists(s.sandbox / "stdout"));
+}
+
+TEST(PosixLauncher, TaskRunsInItsOwnProcessGroup) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("group", "sleep 30"));
+  EXPECT_EQ(::getpgid(pid), pid);
+  EXPECT_NE(::getpgid(pid), ::getpgrp());
+  ASSERT_TRUE(d.launcher->kill("group", 0ms));
+  auto e = d.wait_exit("group");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->signal, SIGKILL);
+}
+
+TEST(PosixLauncher, KillSendsSigtermFirst) {
+  Driver d;
+  d.launch(d.spec("term", "sleep 30", /*shell=*/true));
+  ASSERT_TRUE(d.launcher->kill("term", 5000ms));
+  auto start = Clock::now();
+  auto e = d.wait_exit("term");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->signal, SIGTERM);
+  EXPECT_EQ(e->exit_code, -1);
+  EXPECT_LT(Clock::now() - start, 2s);
+}
+
+TEST(PosixLauncher, IgnoredSigtermIsFollowedBySigkillAfterTheGracePeriod) {
+  Driver d;
+  d.launch(d.spec("stubborn", "trap '' TERM; echo ready; sleep 60"));
+  ASSERT_TRUE(d.wait_output("stubborn", "ready"));
+  auto start = Clock::now();
+  ASSERT_TRUE(d.launcher->kill("stubborn", 300ms));
+  auto e = d.wait_exit("stubborn");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->signal, SIGKILL);
+  EXPECT_GE(Clock::now() - start, 300ms);
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_NE(e->message.find("grace period"), std::string::npos) << e->message;
+}
+
+TEST(PosixLauncher, KillLeavesNoGrandchildBehind) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("family", "sleep 60 & echo ready; sleep 60"));
+  ASSERT_TRUE(d.wait_output("family", "ready"));
+  EXPECT_GE(live_group_members(pid).size(), 2u);
+  ASSERT_TRUE(d.launcher->kill("family", 5000ms));
+  ASSERT_TRUE(d.wait_exit("family"));
+  EXPECT_TRUE(live_group_members(pid).empty());
+}
+
+TEST(PosixLauncher, NormalExitLeavesNoBackgroundProcessBehind) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("daemonish", "sleep 60 & echo started"));
+  auto e = d.wait_exit("daemonish");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code, 0);
+  EXPECT_TRUE(live_group_members(pid).empty());
+}
+
+TEST(PosixLauncher, BlockedSignalMaskOfTheHostIsNotInherited) {
+  // The host blocks SIGTERM in every thread; a task must still die of SIGTERM.
+  sigset_t term, old;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &term, &old), 0);
+  Driver d;
+  auto s = d.spec("mask", "sleep", /*shell=*/false);  // exec form: sleep has no handler
+  s.arguments = {"60"};
+  d.launch(s);
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ASSERT_TRUE(d.launcher->kill("mask", 10000ms));
+  auto start = Clock::now();
+  auto e = d.wait_exit("mask", 5s);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->signal, SIGTERM);
+  EXPECT_LT(Clock::now() - start, 2s);
+}
+
+TEST(PosixLauncher, ExecFormPassesArguments) {
+  Driver d;
+  auto s = d.spec("exec", "printf", /*shell=*/false);
+  s.arguments = {"%s-%s", "a b", "c"};
+  d.launch(s);
+  auto e = d.wait_exit("exec");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code, 0);
+  EXPECT_EQ(slurp(d.sandbox("exec") / "stdout"), "a b-c");
+}
+
+TEST(PosixLauncher, MissingProgramFailsClearly) {
+  Driver d;
+  // Shell form: the shell reports it and exits 127.
+  d.launch(d.spec("sh-missing", "no-such-program-tessera"));
+  auto e = d.wait_exit("sh-missing");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code, 127);
+  EXPECT_NE(slurp(d.sandbox("sh-missing") / "stderr").find("not found"), std::string::npos);
+  // Exec form: the launch itself fails.
+  auto missing = d.launcher->launch(d.spec("exec-missing", "no-such-program-tessera", false));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("'no-such-program-tessera' not found in PATH"),
+            std::string::npos)
+      << missing.error().message;
+  auto absent = d.launcher->launch(d.spec("exec-absent", "/no/such/program", false));
+  ASSERT_FALSE(absent.ok());
+  EXPECT_NE(absent.error().message.find("No such file or directory"), std::string::npos)
+      << absent.error().message;
+  EXPECT_FALSE(d.launcher->running("exec-missing"));
+  EXPECT_FALSE(d.launcher->running("exec-absent"));
+}
+
+TEST(PosixLauncher, DuplicateIdAndUnknownKillFail) {
+  Driver d;
+  d.launch(d.spec("dup", "sleep 30"));
+  auto again = d.launcher->launch(d.spec("dup", "true"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("container 'dup' is already running"), std::string::npos);
+  auto unknown = d.launcher->kill("nope", 100ms);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().message, "unknown container 'nope'");
+  ASSERT_TRUE(d.launcher->kill("dup", 0ms));
+  ASSERT_TRUE(d.wait_exit("dup"));
+  // Once it has exited, the id can be used again.
+  d.launch(d.spec("dup", "true"));
+  d.exits.clear();
+  ASSERT_TRUE(d.wait_exit("dup"));
+}
+
+TEST(PosixLauncher, RecoversALiveContainerAfterARestart) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("survivor", "exec sleep 30"));
+  d.open();  // the old launcher is destroyed without killing anything
+  EXPECT_EQ(::kill(pid, 0), 0);
+  auto recovered = d.launcher->recover({{"survivor", pid}});
+  EXPECT_EQ(recovered.alive, std::vector<std::string>{"survivor"});
+  EXPECT_TRUE(recovered.gone.empty());
+  ASSERT_TRUE(d.launcher->kill("survivor", 5000ms));
+  auto e = d.wait_exit("survivor");
+  ASSERT_TRUE(e);
+  // Still this test process's child, so the status is known here.
+  EXPECT_EQ(e->signal, SIGTERM);
+}
+
+TEST(PosixLauncher, ContainerThatDiedWhileDownIsGone) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("dead", "exec sleep 30"));
+  d.open();
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  while (process_start_time(pid)) std::this_thread::sleep_for(1ms);
+  auto recovered = d.launcher->recover({{"dead", pid}, {"never-heard-of", 12345}});
+  EXPECT_TRUE(recovered.alive.empty());
+  EXPECT_EQ(recovered.gone, (std::vector<std::string>{"dead", "never-heard-of"}));
+  // Its zombie was reaped, and its state forgotten.
+  errno = 0;
+  EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
+  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+}
+
+TEST(PosixLauncher, PidReusedByAnotherProcessIsNotAdopted) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("impostor", "exec sleep 30"));
+  d.open();
+  // Make the checkpointed start time disagree with the process's: as if the pid were reused.
+  std::filesystem::path file = d.state_dir() / "impostor.container";
+  std::string text = slurp(file);
+  auto at = text.find("start_time=");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at + 11, "9");
+  std::ofstream(file, std::ios::trunc) << text;
+  auto recovered = d.launcher->recover({{"impostor", pid}});
+  EXPECT_EQ(recovered.gone, std::vector<std::string>{"impostor"});
+  // The unrelated process is left alone.
+  EXPECT_TRUE(process_start_time(pid).has_value());
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+TEST(PosixLauncher, WrongPidFromTheAgentIsGone) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("mismatch", "exec sleep 30"));
+  d.open();
+  auto recovered = d.launcher->recover({{"mismatch", pid + 1}});
+  EXPECT_EQ(recovered.gone, std::vector<std::string>{"mismatch"});
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+TEST(PosixLauncher, KillAllEndsEverything) {
+  Driver d;
+  pid_t a = d.launch(d.spec("a", "trap '' TERM; sleep 60"));
+  pid_t b = d.launch(d.spec("b", "exec sleep 60"));
+  d.launcher->kill_all(200ms);
+  EXPECT_EQ(d.launcher->size(), 0u);
+  EXPECT_TRUE(live_group_members(a).empty());
+  EXPECT_TRUE(live_group_members(b).empty());
+  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+}
+
+// Not a pass/fail test: prints what a launch costs through the launcher against a bare
+// posix_spawn + waitpid of the same program.
+TEST(PosixLauncher, LaunchCost) {
+  Driver d;
+  constexpr int kRuns = 1000;
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::vector<double> bare, launcher;
+  char arg0[] = "true";
+  char* argv[] = {arg0, nullptr};
+  for (int i = 0; i < kRuns; ++i) {
+    auto t0 = Clock::now();
+    pid_t pid;
+    ASSERT_EQ(::posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, environ), 0);
+    ::waitpid(pid, nullptr, 0);
+    bare.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+
+    std::string id = "c" + std::to_string(i);
+    auto spec = d.spec(id, "/bin/true", false);
+    t0 = Clock::now();
+    d.launch(spec);
+    ASSERT_TRUE(d.wait_exit(id));
+    launcher.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  std::printf("launch+exit of /bin/true, median of %d: launcher %.0f us, bare posix_spawn %.0f us\n",
+              kRuns, median(launcher), median(bare));
+  RecordProperty("launcher_us", std::to_string(median(launcher)));
+  RecordProperty("bare_us", std::to_string(median(bare)));
+}
+
+}  // namespace
+}  // namespace tessera::isolator_posix
