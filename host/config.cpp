@@ -114,6 +114,13 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
   select_one(node, "leader", TESSERA_KIND_LEADER, true);
   select_one(master, "allocator", TESSERA_KIND_ALLOCATOR, is_master);
   select_many(agent, "isolators", TESSERA_KIND_ISOLATOR, is_agent);
+  // The roles themselves, built into the host, come after the plugins they use.
+  for (const char* role : {"master", "agent"}) {
+    if (config.has_role(role)) {
+      config.plugins.push_back(
+          Selection{role, "node.roles", TESSERA_KIND_FRAMEWORK, node.location("roles"), true});
+    }
+  }
   select_many(master, "frameworks", TESSERA_KIND_FRAMEWORK, is_master);
   node.reject_unknown_keys();
   master.reject_unknown_keys();

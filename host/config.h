@@ -26,6 +26,9 @@ struct Selection {
   std::string slot;  // "master.allocator", "agent.isolators", ...
   tessera_plugin_kind kind;
   std::string where;  // "node.toml:7:13", for error messages
+  // A role built into the host ("master", "agent"): run like a plugin, configured by its own
+  // top-level table ([master], [agent]) instead of [plugins.NAME].
+  bool builtin = false;
 };
 
 struct NodeConfig {
@@ -43,7 +46,8 @@ struct NodeConfig {
   std::string log_level = "info";
   std::string log_pattern = "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v";
 
-  // In start order: leader, allocator, isolators, frameworks. Stopped in reverse.
+  // In start order: leader, allocator, isolators, the master role, the agent role,
+  // frameworks. Stopped in reverse.
   std::vector<Selection> plugins;
 
   bool has_role(const std::string& role) const;

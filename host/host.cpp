@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "roles.h"
 #include "tessera/sdk/plugin.h"
 
 namespace tessera::host {
@@ -27,7 +28,7 @@ std::string error_text(const char* buffer) { return buffer[0] ? buffer : "(no me
 // One selected plugin: its library, its instance and the thread it runs on.
 struct Host::Instance {
   Selection selection;
-  const PluginLibrary* library = nullptr;
+  const tessera_plugin_descriptor* descriptor = nullptr;
   std::shared_ptr<spdlog::logger> logger;
   std::string plugin_work_dir;
   std::string work_dir;
@@ -83,6 +84,18 @@ Host::~Host() {
 
 Status Host::load() {
   for (const Selection& selection : config_.plugins) {
+    if (selection.builtin) {
+      const tessera_plugin_descriptor* descriptor = builtin_role(selection.name);
+      if (descriptor == nullptr) {
+        log_->warn("the {} role is not part of this build yet; running plugins only", selection.name);
+        continue;
+      }
+      auto instance = std::make_unique<Instance>();
+      instance->selection = selection;
+      instance->descriptor = descriptor;
+      instances_.push_back(std::move(instance));
+      continue;
+    }
     auto library = load_plugin(selection.name, config_.plugin_dirs);
     if (!library) {
       return library.error().context(selection.where + ": " + selection.slot);
@@ -98,7 +111,7 @@ Status Host::load() {
     libraries_.push_back(std::make_unique<PluginLibrary>(std::move(*library)));
     auto instance = std::make_unique<Instance>();
     instance->selection = selection;
-    instance->library = libraries_.back().get();
+    instance->descriptor = &libraries_.back()->descriptor();
     instances_.push_back(std::move(instance));
   }
   return {};
@@ -112,14 +125,16 @@ Status Host::create() {
     instance->logger->set_level(log_->level());
     instance->logger->set_pattern(config_.log_pattern);
     instance->work_dir = config_.work_dir.string();
-    instance->plugin_work_dir = (config_.work_dir / "plugins" / name).string();
+    instance->plugin_work_dir = instance->selection.builtin
+                                    ? (config_.work_dir / name).string()
+                                    : (config_.work_dir / "plugins" / name).string();
     std::filesystem::create_directories(instance->plugin_work_dir, ec);
     if (ec) {
       return make_error("cannot create work directory '" + instance->plugin_work_dir +
                         "': " + ec.message());
     }
     instance->config_path = config_.file.string();
-    instance->config_table = "plugins." + name;
+    instance->config_table = instance->selection.builtin ? name : "plugins." + name;
     instance->roles = config_.roles_text();
     instance->host = this;
 
@@ -141,7 +156,7 @@ Status Host::create() {
     s.announce = &announce_to_host;
 
     char error[4096] = {};
-    tessera_status status = instance->library->descriptor().create(
+    tessera_status status = instance->descriptor->create(
         &instance->services, &instance->handle, tessera_error_buffer{error, sizeof error});
     if (status != TESSERA_OK) {
       instance->handle = nullptr;
@@ -152,7 +167,7 @@ Status Host::create() {
 }
 
 Status Host::start_one(Instance& instance) {
-  const tessera_plugin_descriptor& d = instance.library->descriptor();
+  const tessera_plugin_descriptor& d = *instance.descriptor;
   std::future<Status> started = instance.started.get_future();
   instance.running = true;
   instance.started_once = true;
@@ -235,7 +250,7 @@ bool Host::stop() {
   for (auto it = instances_.rbegin(); it != instances_.rend(); ++it) {
     Instance& instance = **it;
     if (instance.hung || instance.handle == nullptr) continue;
-    const tessera_plugin_descriptor& d = instance.library->descriptor();
+    const tessera_plugin_descriptor& d = *instance.descriptor;
     const std::string& name = instance.selection.name;
     if (instance.running) {
       d.request_stop(instance.handle);

@@ -18,7 +18,8 @@
 // the channel keeps serving; dropped() counts such messages.
 //
 // Threading and lifetime: a channel is created, used and destroyed on its plugin's loop thread;
-// the Bus (and its EventLoop) must outlive it.
+// the Bus (and its EventLoop) must outlive it. A channel stops being watched by the loop when it
+// is destroyed, so one may be replaced while the loop runs.
 #pragma once
 
 #include <chrono>
@@ -95,6 +96,11 @@ struct Request {
 class Server {
  public:
   Server(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
+  ~Server() {
+    if (socket_) bus_.loop->unwatch(socket_);
+  }
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
 
   // Binds to `endpoint` (may be called for several endpoints) and returns the resolved address.
   Result<std::string> bind(const std::string& endpoint) {
@@ -198,7 +204,10 @@ class Client {
   Client(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
   ~Client() {
     if (sweeper_ != 0) bus_.loop->cancel(sweeper_);
+    if (socket_) bus_.loop->unwatch(socket_);
   }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
   Status connect(const std::string& endpoint) {
     open();
@@ -367,6 +376,11 @@ class Publisher {
 class Subscriber {
  public:
   Subscriber(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
+  ~Subscriber() {
+    if (socket_) bus_.loop->unwatch(socket_);
+  }
+  Subscriber(const Subscriber&) = delete;
+  Subscriber& operator=(const Subscriber&) = delete;
 
   Status connect(const std::string& endpoint) {
     open();

@@ -101,7 +101,12 @@ struct ConfigType<std::vector<std::string>> {
 // Collects every error found while reading one document, so a user sees all of them at once.
 class ConfigErrors {
  public:
-  void add(std::string message) { messages_.push_back(std::move(message)); }
+  // Records a problem once (a key read twice, e.g. by the host and by a role, is one problem).
+  void add(std::string message) {
+    if (std::find(messages_.begin(), messages_.end(), message) == messages_.end()) {
+      messages_.push_back(std::move(message));
+    }
+  }
   bool empty() const { return messages_.empty(); }
   Status status() const {
     if (messages_.empty()) return {};

@@ -1,0 +1,942 @@
+#include "master/master.h"
+
+#include <algorithm>
+#include <random>
+
+namespace tessera::host::master {
+
+namespace scheduler = protocol::scheduler;
+namespace agent_msg = protocol::agent;
+namespace alloc = protocol::allocator;
+namespace store = protocol::store;
+namespace state = protocol::state;
+namespace reason = protocol::reason;
+namespace op = protocol::operator_api;
+
+namespace {
+
+std::string random_hex(size_t digits) {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < digits; ++i) out += hex[random() % 16];
+  return out;
+}
+
+std::string pack(const auto& value) {
+  msgpack::sbuffer buffer;
+  msgpack::pack(buffer, value);
+  return std::string(buffer.data(), buffer.size());
+}
+
+template <typename T>
+bool unpack(const std::string& bytes, T& out) {
+  try {
+    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
+    handle.get().convert(out);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// What the registry keeps of an admitted agent and of a framework.
+struct AgentRecord {
+  std::string agent_id;
+  std::string hostname;
+  protocol::Resources resources;
+  MSGPACK_DEFINE_MAP(agent_id, hostname, resources);
+};
+
+struct FrameworkRecord {
+  std::string framework_id;
+  std::string name;
+  std::vector<std::string> roles;
+  double failover_timeout_seconds = 0;
+  MSGPACK_DEFINE_MAP(framework_id, name, roles, failover_timeout_seconds);
+};
+
+constexpr const char* kAgentsKey = "master/agents/";
+constexpr const char* kRemovedAgentsKey = "master/removed_agents/";
+constexpr const char* kFrameworksKey = "master/frameworks/";
+
+bool negative(const protocol::Resources& resources) {
+  for (const auto& [name, value] : resources.scalars) {
+    if (value < 0) return true;
+  }
+  for (const auto& [name, list] : resources.ranges) {
+    for (const auto& range : list) {
+      if (range.end < range.begin) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Master::Master(sdk::PluginContext& context) : Role(context) {}
+Master::~Master() = default;
+
+Status Master::configure(sdk::ConfigTable& table) {
+  // The slots are read by the host; reading them here marks them as known keys.
+  (void)table.get<std::string>("allocator", "");
+  (void)table.get<std::vector<std::string>>("frameworks", {});
+  options_.endpoint = table.get<std::string>("endpoint", options_.endpoint);
+  options_.advertise = table.get<std::string>("advertise", "");
+  auto ms = [&](const char* key, std::chrono::milliseconds fallback) {
+    return std::chrono::milliseconds(table.integer(key, fallback.count(), 1, 86400000));
+  };
+  options_.agent_ping_interval = ms("agent_ping_interval_ms", options_.agent_ping_interval);
+  options_.agent_ping_timeout = ms("agent_ping_timeout_ms", options_.agent_ping_timeout);
+  options_.agent_removal_timeout = ms("agent_removal_timeout_ms", options_.agent_removal_timeout);
+  options_.agent_removals_per_minute =
+      table.integer("agent_removals_per_minute", options_.agent_removals_per_minute, 0, 1000000);
+  options_.heartbeat_interval = ms("heartbeat_interval_ms", options_.heartbeat_interval);
+  options_.max_completed_tasks =
+      table.integer("max_completed_tasks", options_.max_completed_tasks, 0, 10000000);
+  return {};
+}
+
+Status Master::start() {
+  master_id_ = random_hex(8);
+  server_ = std::make_unique<sdk::Server>(bus(), "master");
+  auto bound = server_->bind(options_.endpoint);
+  if (!bound) return bound.error();
+  endpoint_ = options_.advertise.empty() ? *bound : options_.advertise;
+  context().announce("endpoint", endpoint_);
+
+  // Agents.
+  server_->on<agent_msg::Register>([this](const sdk::Request& r, const agent_msg::Register& m) {
+    if (serving(r)) on_register(r, m);
+  });
+  server_->on<agent_msg::Pong>([this](const sdk::Request& r, const agent_msg::Pong& m) {
+    auto it = agents_.find(m.agent_id);
+    if (it != agents_.end() && it->second.peer == r.peer) it->second.last_pong = Clock::now();
+  });
+  server_->on<agent_msg::StatusUpdate>(
+      [this](const sdk::Request& r, const agent_msg::StatusUpdate& m) {
+        if (serving(r)) on_status_update(r, m);
+      });
+
+  // Frameworks. Anything a framework sends counts as a sign of life.
+  server_->on<scheduler::Subscribe>([this](const sdk::Request& r, const scheduler::Subscribe& m) {
+    if (serving(r)) on_subscribe(r, m);
+  });
+  server_->on<scheduler::Accept>([this](const sdk::Request& r, const scheduler::Accept& m) {
+    if (serving(r) && framework_of(r, m.framework_id)) on_accept(r, m);
+  });
+  server_->on<scheduler::Decline>([this](const sdk::Request& r, const scheduler::Decline& m) {
+    if (serving(r) && framework_of(r, m.framework_id)) on_decline(m);
+  });
+  server_->on<scheduler::Kill>([this](const sdk::Request& r, const scheduler::Kill& m) {
+    if (serving(r) && framework_of(r, m.framework_id)) on_kill(m);
+  });
+  server_->on<scheduler::Acknowledge>(
+      [this](const sdk::Request& r, const scheduler::Acknowledge& m) {
+        if (serving(r) && framework_of(r, m.framework_id)) on_acknowledge(m);
+      });
+  server_->on<scheduler::Reconcile>([this](const sdk::Request& r, const scheduler::Reconcile& m) {
+    if (serving(r) && framework_of(r, m.framework_id)) on_reconcile(m);
+  });
+  server_->on<scheduler::Revive>([this](const sdk::Request& r, const scheduler::Revive& m) {
+    if (!serving(r) || !framework_of(r, m.framework_id)) return;
+    allocator_->send(alloc::Revive{m.framework_id, m.role});
+    allocator_->send(alloc::AllocateNow{});
+  });
+  server_->on<scheduler::Suppress>([this](const sdk::Request& r, const scheduler::Suppress& m) {
+    if (serving(r) && framework_of(r, m.framework_id)) {
+      allocator_->send(alloc::Suppress{m.framework_id, m.role});
+    }
+  });
+  server_->on<scheduler::Heartbeat>([this](const sdk::Request& r, const scheduler::Heartbeat&) {
+    auto it = peers_.find(r.peer);
+    if (it == peers_.end()) return;
+    auto fw = frameworks_.find(it->second);
+    if (fw != frameworks_.end()) fw->second.last_seen = Clock::now();
+  });
+  server_->on<scheduler::Teardown>([this](const sdk::Request& r, const scheduler::Teardown& m) {
+    if (serving(r) && framework_of(r, m.framework_id)) {
+      remove_framework(m.framework_id, "the framework tore itself down");
+    }
+  });
+
+  // Operators.
+  server_->on<op::GetState>([this](const sdk::Request& r, const op::GetState&) {
+    server_->reply(r, state());
+  });
+  server_->on<op::UpdateRole>([this](const sdk::Request& r, const op::UpdateRole& m) {
+    if (m.role.empty()) return (void)server_->reply(r, op::Result{false, "role is empty"});
+    if (m.weight >= 0) allocator_->send(alloc::SetWeight{m.role, m.weight});
+    if (m.set_quota) allocator_->send(alloc::SetQuota{m.role, m.quota});
+    if (m.set_priority) allocator_->send(alloc::SetPriority{m.role, m.priority});
+    allocator_->send(alloc::AllocateNow{});
+    log().info("operator updated role '{}'", m.role);
+    server_->reply(r, op::Result{true, ""});
+  });
+
+  // The allocator.
+  allocator_ = std::make_unique<sdk::Client>(bus(), "master.allocator");
+  if (auto s = allocator_->connect(alloc::kEndpoint); !s) return s;
+  allocator_->on<alloc::Allocated>(
+      [this](const Envelope&, const alloc::Allocated& m) { on_allocated(m); });
+
+  // The leader plugin: election and the registry.
+  leader_ = std::make_unique<sdk::Client>(bus(), "master.leader");
+  if (auto s = leader_->connect(store::kEndpoint); !s) return s;
+  leader_events_ = std::make_unique<sdk::Subscriber>(bus(), "master.leader.events");
+  leader_events_->subscribe<store::Leader>([this](const Envelope&, const store::Leader& leader) {
+    if (leading_ && !leader.this_node) {
+      // Another master leads now: this one's view is stale. Stop, as a Mesos master does; the
+      // node exits and its supervisor restarts it as a standby.
+      log().error("lost leadership to {}; stopping", leader.endpoint);
+      loop().request_stop();
+    }
+  });
+  if (auto s = leader_events_->connect(store::kEventsEndpoint); !s) return s;
+  campaign();
+
+  loop().every(options_.agent_ping_interval, [this] { check_agents(); });
+  loop().every(options_.heartbeat_interval, [this] { check_frameworks(); });
+  log().info("master {} listening on {}", master_id_, endpoint_);
+  return {};
+}
+
+void Master::stopping() { log().info("master {} stopping", master_id_); }
+
+double Master::now_seconds() const {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool Master::serving(const sdk::Request& request) {
+  if (leading_) return true;
+  server_->send(request.peer, scheduler::Error{"master " + master_id_ + " is not leading yet"});
+  return false;
+}
+
+// --- Leadership and the registry -------------------------------------------------------------
+
+void Master::campaign() {
+  leader_->request(
+      store::Campaign{master_id_, endpoint_},
+      [this](Result<Envelope> reply) {
+        if (!reply) {
+          log().warn("no answer from the leader plugin ({}); retrying", reply.error().message);
+          loop().after(std::chrono::milliseconds(500), [this] { campaign(); });
+          return;
+        }
+        auto leader = reply->body<store::Leader>();
+        if (leader && leader->known && leader->this_node) {
+          become_leader(*leader);
+        } else {
+          log().info("standing by; the leader is {}", leader ? leader->endpoint : "unknown");
+        }
+      },
+      std::chrono::seconds(2));
+}
+
+void Master::become_leader(const store::Leader& leader) {
+  if (leading_) return;
+  log().info("elected leader at {}", leader.endpoint);
+  recover_registry();
+}
+
+void Master::recover_registry() {
+  // Frameworks first, so that agents re-registering with their tasks find them.
+  leader_->request(store::List{kFrameworksKey}, [this](Result<Envelope> reply) {
+    auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
+    if (!result || !result->ok) {
+      log().error("cannot read the registry's frameworks: {}",
+                  result ? result->error : result.error().message);
+      loop().after(std::chrono::seconds(1), [this] { recover_registry(); });
+      return;
+    }
+    auto deadline_base = Clock::now();
+    for (const auto& entry : result->entries) {
+      FrameworkRecord record;
+      if (!unpack(entry.value, record)) {
+        log().warn("registry entry '{}' is unreadable; skipped", entry.key);
+        continue;
+      }
+      Framework& fw = frameworks_[record.framework_id];
+      fw.id = record.framework_id;
+      fw.name = record.name;
+      fw.roles = record.roles;
+      fw.failover_timeout_seconds = record.failover_timeout_seconds;
+      fw.connected = false;
+      fw.failover_deadline =
+          deadline_base + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(record.failover_timeout_seconds));
+      allocator_->send(alloc::FrameworkAdded{fw.id, fw.roles, false});
+    }
+    leader_->request(store::List{kRemovedAgentsKey}, [this](Result<Envelope> reply) {
+      auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
+      if (result && result->ok) {
+        for (const auto& entry : result->entries) {
+          removed_agents_.insert(entry.key.substr(std::string(kRemovedAgentsKey).size()));
+        }
+      }
+      leading_ = true;
+      log().info("recovered {} framework(s) and {} removed agent(s) from the registry; serving",
+                 frameworks_.size(), removed_agents_.size());
+    });
+  });
+}
+
+void Master::put_record(const std::string& key, const std::string& value,
+                        std::function<void(bool)> done) {
+  leader_->request(store::Put{key, value}, [this, key, done](Result<Envelope> reply) {
+    auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
+    bool ok = result && result->ok;
+    if (!ok) {
+      log().error("registry write of '{}' failed: {}", key,
+                  result ? result->error : result.error().message);
+    }
+    if (done) done(ok);
+  });
+}
+
+void Master::delete_record(const std::string& key) {
+  leader_->request(store::Delete{key}, [](Result<Envelope>) {});
+}
+
+// --- Agents ------------------------------------------------------------------------------------
+
+void Master::on_register(const sdk::Request& request, const agent_msg::Register& message) {
+  if (!message.agent_id.empty() && removed_agents_.count(message.agent_id) != 0) {
+    log().warn("agent {} at {} was removed from the cluster; telling it to shut down",
+               message.agent_id, message.hostname);
+    server_->send(request.peer,
+                  agent_msg::Shutdown{"agent " + message.agent_id +
+                                      " was removed from the cluster; restart it with a clean "
+                                      "work dir to join as a new agent"});
+    return;
+  }
+  if (message.resources.empty() && message.tasks.empty()) {
+    log().warn("agent at {} registers with no resources", message.hostname);
+  }
+  std::string agent_id = message.agent_id;
+  if (agent_id.empty()) agent_id = master_id_ + "-S" + std::to_string(next_agent_++);
+  bool known = agents_.count(agent_id) != 0;
+  if (known) {
+    admit_agent(request.peer, message, agent_id);
+    return;
+  }
+  // A new (or, after a master failover, newly seen) agent is admitted once the registry has it.
+  std::string peer = request.peer;
+  put_record(kAgentsKey + agent_id, pack(AgentRecord{agent_id, message.hostname, message.resources}),
+             [this, peer, message, agent_id](bool ok) {
+               if (ok) admit_agent(peer, message, agent_id);
+             });
+}
+
+void Master::admit_agent(const std::string& peer, const agent_msg::Register& message,
+                         const std::string& agent_id) {
+  auto existing = agents_.find(agent_id);
+  bool reregistering = existing != agents_.end();
+  if (reregistering) {
+    // Start from a clean slate in the allocator: what the agent reports is the truth.
+    for (const std::string& offer_id : std::set<std::string>(existing->second.offers)) {
+      rescind_offer(offer_id, 0, true);
+    }
+    allocator_->send(alloc::AgentRemoved{agent_id});
+    peers_.erase(existing->second.peer);
+  }
+  Agent& agent = agents_[agent_id];
+  agent.id = agent_id;
+  agent.peer = peer;
+  agent.hostname = message.hostname;
+  agent.total = message.resources;
+  agent.attributes = message.attributes;
+  agent.active = true;
+  agent.last_pong = Clock::now();
+  if (agent.registered_at == 0) agent.registered_at = now_seconds();
+  peers_[peer] = agent_id;
+
+  // Reconcile tasks: what the agent runs is kept; what the master thought ran there but the
+  // agent does not report is lost.
+  std::set<std::string> reported;
+  std::vector<alloc::Allocation> allocated;
+  for (const auto& running : message.tasks) {
+    std::string key = task_key(running.framework_id, running.task.task_id);
+    reported.insert(key);
+    auto [it, inserted] = tasks_.try_emplace(key);
+    Task& task = it->second;
+    if (inserted) {
+      task.info = running.task;
+      task.framework_id = running.framework_id;
+      task.role = "*";
+      task.status.task_id = running.task.task_id;
+      task.status.framework_id = running.framework_id;
+    }
+    task.info.agent_id = agent_id;
+    task.status.agent_id = agent_id;
+    task.status.state = running.state.empty() ? state::kRunning : running.state;
+    agent.tasks.insert(key);
+    auto fw = frameworks_.find(running.framework_id);
+    if (fw != frameworks_.end()) {
+      fw->second.tasks.insert(key);
+      if (!fw->second.roles.empty() && inserted) task.role = fw->second.roles.front();
+    }
+    allocated.push_back(alloc::Allocation{running.framework_id, task.role, task.info.resources});
+  }
+  for (const std::string& key : std::set<std::string>(agent.tasks)) {
+    if (reported.count(key) != 0) continue;
+    auto it = tasks_.find(key);
+    if (it == tasks_.end()) continue;
+    master_update(it->second, state::kLost, reason::kAgentRestarted,
+                  "the agent re-registered without this task");
+    finish_task(key);
+  }
+  allocator_->send(alloc::AgentAdded{agent_id, agent.hostname, agent.total, allocated});
+  server_->send(peer, agent_msg::Registered{
+                          agent_id, master_id_,
+                          std::chrono::duration<double>(options_.agent_ping_interval).count()});
+  log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered", agent_id,
+             agent.hostname, agent.total.to_string());
+}
+
+void Master::on_status_update(const sdk::Request& request, const agent_msg::StatusUpdate& message) {
+  const protocol::TaskStatus& status = message.status;
+  auto ack_to_agent = [&] {
+    server_->send(request.peer,
+                  agent_msg::StatusAck{status.framework_id, status.task_id, status.uuid});
+  };
+  auto agent = agents_.find(message.agent_id);
+  if (agent == agents_.end() || agent->second.peer != request.peer) {
+    log().warn("status update for task '{}' from unregistered agent '{}' ignored", status.task_id,
+               message.agent_id);
+    return;
+  }
+  agent->second.last_pong = Clock::now();
+  std::string key = task_key(status.framework_id, status.task_id);
+  auto fw = frameworks_.find(status.framework_id);
+  if (fw == frameworks_.end()) {
+    // Nobody will ever acknowledge this: do it here, and end the task if it still runs.
+    ack_to_agent();
+    if (!state::terminal(status.state)) {
+      server_->send(request.peer, agent_msg::KillTask{status.framework_id, status.task_id});
+    }
+    return;
+  }
+  auto it = tasks_.find(key);
+  if (it != tasks_.end()) {
+    it->second.status = status;
+    if (state::terminal(status.state)) finish_task(key);
+  } else if (!state::terminal(status.state)) {
+    log().warn("status update for unknown task '{}' of framework '{}'", status.task_id,
+               status.framework_id);
+  }
+  // Forwarded whether or not the framework is connected now: the agent resends until the
+  // framework acknowledges, so a disconnected framework gets it again later.
+  if (fw->second.connected) send_update(fw->second, status);
+}
+
+void Master::check_agents() {
+  if (!leading_) return;
+  auto now = Clock::now();
+  std::vector<std::string> to_remove;
+  for (auto& [id, agent] : agents_) {
+    if (agent.active) {
+      if (now - agent.last_pong > options_.agent_ping_timeout) {
+        mark_unreachable(agent);
+      } else {
+        server_->send(agent.peer, agent_msg::Ping{++next_ping_});
+      }
+    } else if (now - agent.unreachable_since > options_.agent_removal_timeout) {
+      to_remove.push_back(id);
+    }
+  }
+  // Removals are rate-limited, so that a network partition does not remove half the cluster
+  // before an operator can act.
+  auto minute_ago = now - std::chrono::minutes(1);
+  recent_removals_.erase(std::remove_if(recent_removals_.begin(), recent_removals_.end(),
+                                        [&](auto t) { return t < minute_ago; }),
+                         recent_removals_.end());
+  for (const std::string& id : to_remove) {
+    if (options_.agent_removals_per_minute > 0 &&
+        static_cast<int64_t>(recent_removals_.size()) >= options_.agent_removals_per_minute) {
+      log().warn("agent removals are rate-limited ({} per minute); agent {} waits",
+                 options_.agent_removals_per_minute, id);
+      break;
+    }
+    recent_removals_.push_back(now);
+    remove_agent(id, "unreachable for longer than " +
+                         std::to_string(options_.agent_removal_timeout.count()) + " ms");
+  }
+}
+
+void Master::mark_unreachable(Agent& agent) {
+  log().warn("agent {} at {} missed its pings for {} ms; marking it unreachable", agent.id,
+             agent.hostname, options_.agent_ping_timeout.count());
+  agent.active = false;
+  agent.unreachable_since = Clock::now();
+  for (const std::string& offer_id : std::set<std::string>(agent.offers)) {
+    rescind_offer(offer_id, 0, true);
+  }
+  allocator_->send(alloc::AgentActivation{agent.id, false});
+  for (const std::string& key : agent.tasks) {
+    auto it = tasks_.find(key);
+    if (it == tasks_.end()) continue;
+    master_update(it->second, state::kUnreachable, reason::kAgentUnreachable,
+                  "agent " + agent.id + " is unreachable");
+  }
+}
+
+void Master::remove_agent(const std::string& agent_id, const std::string& why) {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return;
+  Agent& agent = it->second;
+  log().warn("removing agent {} at {}: {}", agent_id, agent.hostname, why);
+  for (const std::string& offer_id : std::set<std::string>(agent.offers)) {
+    rescind_offer(offer_id, 0, true);
+  }
+  for (const std::string& key : std::set<std::string>(agent.tasks)) {
+    auto task = tasks_.find(key);
+    if (task == tasks_.end()) continue;
+    master_update(task->second, state::kLost, reason::kAgentRemoved,
+                  "agent " + agent_id + " was removed: " + why);
+    finish_task(key);
+  }
+  allocator_->send(alloc::AgentRemoved{agent_id});
+  for (auto& [id, fw] : frameworks_) {
+    if (fw.connected) server_->send(fw.peer, scheduler::AgentLost{agent_id});
+  }
+  peers_.erase(agent.peer);
+  agents_.erase(it);
+  removed_agents_.insert(agent_id);
+  delete_record(kAgentsKey + agent_id);
+  put_record(kRemovedAgentsKey + agent_id, pack(now_seconds()));
+}
+
+// --- Frameworks -------------------------------------------------------------------------------
+
+Master::Framework* Master::framework_of(const sdk::Request& request,
+                                        const std::string& framework_id) {
+  auto it = frameworks_.find(framework_id);
+  if (it == frameworks_.end() || it->second.peer != request.peer) {
+    server_->send(request.peer, scheduler::Error{"framework '" + framework_id +
+                                                 "' is not subscribed on this connection"});
+    return nullptr;
+  }
+  it->second.last_seen = Clock::now();
+  return &it->second;
+}
+
+void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscribe& message) {
+  if (!message.framework_id.empty() && removed_frameworks_.count(message.framework_id) != 0) {
+    server_->reply(request, scheduler::Error{"framework '" + message.framework_id +
+                                             "' was removed; subscribe without an id"});
+    return;
+  }
+  std::vector<std::string> roles = message.roles.empty() ? std::vector<std::string>{"*"} : message.roles;
+  for (const auto& role : roles) {
+    if (role.empty() || role.front() == '/' || role.back() == '/' || role.find("//") != std::string::npos ||
+        role.find_first_of(" \t\n") != std::string::npos) {
+      server_->reply(request, scheduler::Error{"invalid role '" + role + "'"});
+      return;
+    }
+  }
+  std::string id = message.framework_id;
+  if (id.empty()) id = master_id_ + "-" + std::to_string(next_framework_++);
+  auto [it, created] = frameworks_.try_emplace(id);
+  Framework& fw = it->second;
+  bool resubscribing = !created;
+  if (resubscribing) {
+    // A new connection: whatever was offered to the old one comes back.
+    for (const std::string& offer_id : std::set<std::string>(fw.offers)) {
+      rescind_offer(offer_id, 0, false);
+    }
+    peers_.erase(fw.peer);
+  }
+  fw.id = id;
+  fw.peer = request.peer;
+  fw.name = message.name;
+  fw.roles = roles;
+  fw.failover_timeout_seconds = message.failover_timeout_seconds;
+  fw.connected = true;
+  fw.last_seen = Clock::now();
+  peers_[request.peer] = id;
+  if (created) {
+    allocator_->send(alloc::FrameworkAdded{id, roles, true});
+  } else {
+    allocator_->send(alloc::FrameworkActivation{id, true});
+  }
+  put_record(kFrameworksKey + id,
+             pack(FrameworkRecord{id, fw.name, fw.roles, fw.failover_timeout_seconds}));
+  server_->reply(request, scheduler::Subscribed{
+                              id, master_id_,
+                              std::chrono::duration<double>(options_.heartbeat_interval).count()});
+  allocator_->send(alloc::AllocateNow{});
+  log().info("{} framework {} '{}' with roles {}", resubscribing ? "re-subscribed" : "subscribed",
+             id, fw.name, sdk::detail::join(roles, ","));
+}
+
+void Master::task_error(Framework& framework, const protocol::TaskInfo& task, const char* st,
+                        const char* why, const std::string& message) {
+  protocol::TaskStatus status;
+  status.task_id = task.task_id;
+  status.agent_id = task.agent_id;
+  status.framework_id = framework.id;
+  status.state = st;
+  status.reason = why;
+  status.source = protocol::source::kMaster;
+  status.message = message;
+  status.timestamp = now_seconds();
+  log().info("task '{}' of framework {}: {} ({})", task.task_id, framework.id, st, message);
+  send_update(framework, status);
+}
+
+void Master::send_update(Framework& framework, const protocol::TaskStatus& status) {
+  server_->send(framework.peer, scheduler::Update{status});
+}
+
+void Master::master_update(Task& task, const char* st, const char* why,
+                           const std::string& message) {
+  task.status.state = st;
+  task.status.reason = why;
+  task.status.source = protocol::source::kMaster;
+  task.status.message = message;
+  task.status.uuid.clear();  // generated by the master: nothing to acknowledge
+  task.status.timestamp = now_seconds();
+  auto fw = frameworks_.find(task.framework_id);
+  if (fw != frameworks_.end() && fw->second.connected) send_update(fw->second, task.status);
+}
+
+void Master::finish_task(const std::string& key) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) return;
+  Task task = std::move(it->second);
+  tasks_.erase(it);
+  auto agent = agents_.find(task.info.agent_id);
+  if (agent != agents_.end()) {
+    agent->second.tasks.erase(key);
+    allocator_->send(alloc::Recover{task.framework_id, task.info.agent_id, task.role,
+                                    task.info.resources, 0});
+  }
+  auto fw = frameworks_.find(task.framework_id);
+  if (fw != frameworks_.end()) fw->second.tasks.erase(key);
+  if (options_.max_completed_tasks > 0) {
+    completed_.push_back(std::move(task));
+    if (static_cast<int64_t>(completed_.size()) > options_.max_completed_tasks) {
+      completed_.erase(completed_.begin());
+    }
+  }
+}
+
+void Master::on_accept(const sdk::Request& request, const scheduler::Accept& message) {
+  Framework& fw = frameworks_.at(message.framework_id);
+  // Gather the offers; every one must be outstanding, this framework's, and on one agent.
+  protocol::Resources available;
+  std::string agent_id, role, problem;
+  const char* problem_reason = reason::kInvalidOffers;
+  std::vector<std::string> valid_offers;
+  for (const std::string& offer_id : message.offer_ids) {
+    auto it = offers_.find(offer_id);
+    if (it == offers_.end()) {
+      problem = "offer '" + offer_id + "' is unknown or was rescinded";
+      continue;
+    }
+    const scheduler::Offer& offer = it->second.offer;
+    if (offer.framework_id != fw.id) {
+      problem = "offer '" + offer_id + "' belongs to another framework";
+      continue;
+    }
+    if (!agent_id.empty() && offer.agent_id != agent_id) {
+      problem = "offers '" + message.offer_ids.front() + "' and '" + offer_id +
+                "' are on different agents";
+      continue;
+    }
+    agent_id = offer.agent_id;
+    role = offer.role;
+    available += offer.resources;
+    valid_offers.push_back(offer_id);
+  }
+  if (message.offer_ids.empty()) problem = "an accept names no offer";
+  auto agent = agents_.find(agent_id);
+  if (problem.empty() && (agent == agents_.end() || !agent->second.active)) {
+    problem = "agent '" + agent_id + "' is unknown or unreachable";
+    problem_reason = reason::kAgentUnknown;
+  }
+  // The offers are used up either way: they leave the outstanding set now.
+  for (const std::string& offer_id : valid_offers) {
+    offers_.erase(offer_id);
+    fw.offers.erase(offer_id);
+    if (agent != agents_.end()) agent->second.offers.erase(offer_id);
+  }
+  if (!problem.empty()) {
+    for (const auto& task : message.tasks) {
+      task_error(fw, task, state::kError, problem_reason, problem);
+    }
+    if (!agent_id.empty()) {
+      allocator_->send(alloc::Recover{fw.id, agent_id, role, available, 0});
+    }
+    return;
+  }
+
+  std::set<std::string> ids_in_this_accept;
+  for (protocol::TaskInfo task : message.tasks) {
+    std::string why;
+    if (task.task_id.empty()) {
+      why = "task id is empty";
+    } else if (tasks_.count(task_key(fw.id, task.task_id)) != 0 ||
+               !ids_in_this_accept.insert(task.task_id).second) {
+      why = "task id '" + task.task_id + "' is already in use by this framework";
+    } else if (!task.agent_id.empty() && task.agent_id != agent_id) {
+      why = "task names agent '" + task.agent_id + "' but the offers are on agent '" + agent_id + "'";
+    } else if (negative(task.resources)) {
+      why = "task asks for negative resources (" + task.resources.to_string() + ")";
+    } else if (task.resources.scalar("cpus") <= 0 && task.resources.scalar("mem") <= 0) {
+      why = "task asks for neither cpus nor mem";
+    } else if (task.container.type.empty() && task.command.value.empty()) {
+      why = "task has an empty command";
+    } else if (!available.contains(task.resources)) {
+      why = "task asks for " + task.resources.to_string() + " but the offers have " +
+            available.to_string();
+    }
+    if (!why.empty()) {
+      task_error(fw, task, state::kError, reason::kTaskInvalid, why);
+      continue;
+    }
+    available -= task.resources;
+    task.agent_id = agent_id;
+    std::string key = task_key(fw.id, task.task_id);
+    Task& t = tasks_[key];
+    t.info = task;
+    t.framework_id = fw.id;
+    t.role = role;
+    t.status.task_id = task.task_id;
+    t.status.agent_id = agent_id;
+    t.status.framework_id = fw.id;
+    t.status.state = state::kStaging;
+    t.status.source = protocol::source::kMaster;
+    t.status.timestamp = now_seconds();
+    fw.tasks.insert(key);
+    agent->second.tasks.insert(key);
+    server_->send(agent->second.peer, agent_msg::RunTask{fw.id, task});
+  }
+  // What the tasks did not use goes back, refused for a while if the framework asked.
+  if (!available.empty()) {
+    allocator_->send(alloc::Recover{fw.id, agent_id, role, available, message.refuse_seconds});
+  }
+}
+
+void Master::on_decline(const scheduler::Decline& message) {
+  for (const std::string& offer_id : message.offer_ids) {
+    auto it = offers_.find(offer_id);
+    if (it == offers_.end() || it->second.offer.framework_id != message.framework_id) continue;
+    rescind_offer(offer_id, message.refuse_seconds, false);
+  }
+}
+
+void Master::on_kill(const scheduler::Kill& message) {
+  auto it = tasks_.find(task_key(message.framework_id, message.task_id));
+  Framework& fw = frameworks_.at(message.framework_id);
+  if (it == tasks_.end()) {
+    protocol::TaskInfo unknown;
+    unknown.task_id = message.task_id;
+    unknown.agent_id = message.agent_id;
+    task_error(fw, unknown, state::kUnknown, reason::kTaskUnknown,
+               "no task '" + message.task_id + "' is known to this master");
+    return;
+  }
+  auto agent = agents_.find(it->second.info.agent_id);
+  if (agent == agents_.end()) return;
+  server_->send(agent->second.peer, agent_msg::KillTask{message.framework_id, message.task_id});
+}
+
+void Master::on_acknowledge(const scheduler::Acknowledge& message) {
+  auto agent = agents_.find(message.agent_id);
+  if (agent == agents_.end()) return;
+  server_->send(agent->second.peer,
+                agent_msg::StatusAck{message.framework_id, message.task_id, message.uuid});
+}
+
+void Master::on_reconcile(const scheduler::Reconcile& message) {
+  Framework& fw = frameworks_.at(message.framework_id);
+  auto report = [&](const Task& task) {
+    protocol::TaskStatus status = task.status;
+    status.reason = reason::kReconciliation;
+    status.source = protocol::source::kMaster;
+    status.uuid.clear();
+    send_update(fw, status);
+  };
+  if (message.tasks.empty()) {
+    for (const std::string& key : fw.tasks) {
+      auto it = tasks_.find(key);
+      if (it != tasks_.end()) report(it->second);
+    }
+    return;
+  }
+  for (const auto& wanted : message.tasks) {
+    auto it = tasks_.find(task_key(fw.id, wanted.task_id));
+    if (it != tasks_.end()) {
+      report(it->second);
+      continue;
+    }
+    protocol::TaskInfo unknown;
+    unknown.task_id = wanted.task_id;
+    unknown.agent_id = wanted.agent_id;
+    bool agent_gone = !wanted.agent_id.empty() && removed_agents_.count(wanted.agent_id) != 0;
+    task_error(fw, unknown, agent_gone ? state::kGone : state::kUnknown, reason::kReconciliation,
+               agent_gone ? "the task's agent was removed" : "the master knows no such task");
+  }
+}
+
+void Master::check_frameworks() {
+  if (!leading_) return;
+  auto now = Clock::now();
+  std::vector<std::string> expired;
+  for (auto& [id, fw] : frameworks_) {
+    if (fw.connected) {
+      if (now - fw.last_seen > 3 * options_.heartbeat_interval) {
+        disconnect_framework(fw);
+      } else {
+        server_->send(fw.peer, scheduler::Heartbeat{});
+      }
+    } else if (now >= fw.failover_deadline) {
+      expired.push_back(id);
+    }
+  }
+  for (const std::string& id : expired) {
+    remove_framework(id, "it did not come back within its failover timeout");
+  }
+}
+
+void Master::disconnect_framework(Framework& fw) {
+  log().warn("framework {} '{}' missed its heartbeats; it has {} s to re-subscribe", fw.id,
+             fw.name, fw.failover_timeout_seconds);
+  fw.connected = false;
+  fw.failover_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(fw.failover_timeout_seconds));
+  for (const std::string& offer_id : std::set<std::string>(fw.offers)) {
+    rescind_offer(offer_id, 0, false);
+  }
+  allocator_->send(alloc::FrameworkActivation{fw.id, false});
+  peers_.erase(fw.peer);
+}
+
+void Master::remove_framework(const std::string& framework_id, const std::string& why) {
+  auto it = frameworks_.find(framework_id);
+  if (it == frameworks_.end()) return;
+  Framework& fw = it->second;
+  log().warn("removing framework {} '{}': {}; killing its {} task(s)", fw.id, fw.name, why,
+             fw.tasks.size());
+  for (const std::string& offer_id : std::set<std::string>(fw.offers)) {
+    rescind_offer(offer_id, 0, false);
+  }
+  for (const std::string& key : std::set<std::string>(fw.tasks)) {
+    auto task = tasks_.find(key);
+    if (task == tasks_.end()) continue;
+    auto agent = agents_.find(task->second.info.agent_id);
+    if (agent != agents_.end()) {
+      server_->send(agent->second.peer,
+                    agent_msg::KillTask{framework_id, task->second.info.task_id});
+    }
+    task->second.status.state = state::kKilled;
+    task->second.status.reason = reason::kFrameworkRemoved;
+    finish_task(key);
+  }
+  allocator_->send(alloc::FrameworkRemoved{framework_id});
+  peers_.erase(fw.peer);
+  frameworks_.erase(it);
+  removed_frameworks_.insert(framework_id);
+  delete_record(kFrameworksKey + framework_id);
+}
+
+// --- Offers ------------------------------------------------------------------------------------
+
+void Master::on_allocated(const alloc::Allocated& message) {
+  if (!leading_) return;
+  std::map<std::string, scheduler::Offers> batches;
+  for (const alloc::Grant& grant : message.grants) {
+    auto fw = frameworks_.find(grant.framework_id);
+    auto agent = agents_.find(grant.agent_id);
+    if (fw == frameworks_.end() || !fw->second.connected || agent == agents_.end() ||
+        !agent->second.active) {
+      // Things changed since the allocator decided: give it straight back.
+      allocator_->send(alloc::Recover{grant.framework_id, grant.agent_id, grant.role,
+                                      grant.resources, 0});
+      continue;
+    }
+    scheduler::Offer offer;
+    offer.offer_id = master_id_ + "-O" + std::to_string(next_offer_++);
+    offer.framework_id = grant.framework_id;
+    offer.agent_id = grant.agent_id;
+    offer.hostname = agent->second.hostname;
+    offer.role = grant.role;
+    offer.resources = grant.resources;
+    offer.attributes = agent->second.attributes;
+    offers_[offer.offer_id] = Offer{offer};
+    fw->second.offers.insert(offer.offer_id);
+    agent->second.offers.insert(offer.offer_id);
+    batches[grant.framework_id].offers.push_back(std::move(offer));
+  }
+  for (auto& [framework_id, batch] : batches) {
+    server_->send(frameworks_.at(framework_id).peer, batch);
+  }
+}
+
+void Master::rescind_offer(const std::string& offer_id, double refuse_seconds, bool tell) {
+  auto it = offers_.find(offer_id);
+  if (it == offers_.end()) return;
+  const scheduler::Offer& offer = it->second.offer;
+  allocator_->send(alloc::Recover{offer.framework_id, offer.agent_id, offer.role, offer.resources,
+                                  refuse_seconds});
+  auto fw = frameworks_.find(offer.framework_id);
+  if (fw != frameworks_.end()) {
+    fw->second.offers.erase(offer_id);
+    if (tell && fw->second.connected) server_->send(fw->second.peer, scheduler::Rescind{offer_id});
+  }
+  auto agent = agents_.find(offer.agent_id);
+  if (agent != agents_.end()) agent->second.offers.erase(offer_id);
+  offers_.erase(it);
+}
+
+// --- Operators ---------------------------------------------------------------------------------
+
+op::State Master::state() const {
+  op::State out;
+  out.master_id = master_id_;
+  out.endpoint = endpoint_;
+  for (const auto& [id, agent] : agents_) {
+    op::AgentState a;
+    a.agent_id = id;
+    a.hostname = agent.hostname;
+    a.active = agent.active;
+    a.total = agent.total;
+    a.attributes = agent.attributes;
+    a.registered_at = agent.registered_at;
+    for (const auto& key : agent.tasks) a.used += tasks_.at(key).info.resources;
+    for (const auto& offer_id : agent.offers) a.offered += offers_.at(offer_id).offer.resources;
+    out.agents.push_back(std::move(a));
+  }
+  for (const auto& [id, fw] : frameworks_) {
+    op::FrameworkState f;
+    f.framework_id = id;
+    f.name = fw.name;
+    f.roles = fw.roles;
+    f.connected = fw.connected;
+    f.failover_timeout_seconds = fw.failover_timeout_seconds;
+    f.active_tasks = fw.tasks.size();
+    for (const auto& key : fw.tasks) f.used += tasks_.at(key).info.resources;
+    for (const auto& offer_id : fw.offers) f.offered += offers_.at(offer_id).offer.resources;
+    out.frameworks.push_back(std::move(f));
+  }
+  auto add_task = [&](const Task& task) {
+    op::TaskState t;
+    t.task_id = task.info.task_id;
+    t.name = task.info.name;
+    t.framework_id = task.framework_id;
+    t.agent_id = task.info.agent_id;
+    t.state = task.status.state;
+    t.resources = task.info.resources;
+    t.last_status = task.status;
+    out.tasks.push_back(std::move(t));
+  };
+  for (const auto& [key, task] : tasks_) add_task(task);
+  for (auto it = completed_.rbegin(); it != completed_.rend(); ++it) add_task(*it);
+  return out;
+}
+
+}  // namespace tessera::host::master

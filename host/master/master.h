@@ -1,0 +1,156 @@
+// The master role: tracks agents and frameworks, turns the allocator's grants into offers,
+// validates and launches tasks, forwards status updates and acknowledgements, and notices
+// agents and frameworks that go away.
+//
+// One sdk::Server at [master] endpoint serves agents (agent.*), frameworks (scheduler.*) and
+// operators (operator.*). The master talks to the allocator plugin (protocol/allocator.h) and
+// to the leader plugin (election, and the registry in its durable store: admitted agents,
+// removed agents, frameworks and their failover timeouts).
+//
+// Threading: everything runs on the role's own loop thread; no locks.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "roles.h"
+#include "tessera/protocol/agent.h"
+#include "tessera/protocol/allocator.h"
+#include "tessera/protocol/operator.h"
+#include "tessera/protocol/scheduler.h"
+#include "tessera/protocol/store.h"
+
+namespace tessera::host::master {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string endpoint = "tcp://127.0.0.1:5050";
+  std::string advertise;  // what agents and frameworks are told (default: the bound endpoint)
+  std::chrono::milliseconds agent_ping_interval{2000};
+  std::chrono::milliseconds agent_ping_timeout{10000};
+  std::chrono::milliseconds agent_removal_timeout{60000};
+  int64_t agent_removals_per_minute = 10;  // 0: no limit
+  std::chrono::milliseconds heartbeat_interval{5000};
+  int64_t max_completed_tasks = 1000;
+};
+
+class Master : public Role {
+ public:
+  explicit Master(sdk::PluginContext& context);
+  ~Master() override;
+
+  Status configure(sdk::ConfigTable& table) override;
+  Status start() override;
+  void stopping() override;
+
+ private:
+  struct Agent {
+    std::string id;
+    std::string peer;
+    std::string hostname;
+    protocol::Resources total;
+    std::vector<protocol::scheduler::Attribute> attributes;
+    bool active = true;
+    Clock::time_point last_pong;
+    Clock::time_point unreachable_since;
+    double registered_at = 0;
+    std::set<std::string> tasks;   // task keys
+    std::set<std::string> offers;  // offer ids
+  };
+  struct Framework {
+    std::string id;
+    std::string peer;
+    std::string name;
+    std::vector<std::string> roles;
+    double failover_timeout_seconds = 0;
+    bool connected = true;
+    Clock::time_point last_seen;
+    Clock::time_point failover_deadline;
+    std::set<std::string> tasks;
+    std::set<std::string> offers;
+  };
+  struct Task {
+    protocol::TaskInfo info;
+    std::string framework_id;
+    std::string role;
+    protocol::TaskStatus status;
+  };
+  struct Offer {
+    protocol::scheduler::Offer offer;
+  };
+
+  // Leadership and the registry.
+  void campaign();
+  void become_leader(const protocol::store::Leader& leader);
+  void recover_registry();
+  void put_record(const std::string& key, const std::string& value,
+                  std::function<void(bool)> done = nullptr);
+  void delete_record(const std::string& key);
+
+  // Agents.
+  void on_register(const sdk::Request& request, const protocol::agent::Register& message);
+  void admit_agent(const std::string& peer, const protocol::agent::Register& message,
+                   const std::string& agent_id);
+  void on_status_update(const sdk::Request& request, const protocol::agent::StatusUpdate& message);
+  void check_agents();
+  void mark_unreachable(Agent& agent);
+  void remove_agent(const std::string& agent_id, const std::string& why);
+
+  // Frameworks.
+  void on_subscribe(const sdk::Request& request, const protocol::scheduler::Subscribe& message);
+  void on_accept(const sdk::Request& request, const protocol::scheduler::Accept& message);
+  void on_decline(const protocol::scheduler::Decline& message);
+  void on_kill(const protocol::scheduler::Kill& message);
+  void on_acknowledge(const protocol::scheduler::Acknowledge& message);
+  void on_reconcile(const protocol::scheduler::Reconcile& message);
+  void check_frameworks();
+  void disconnect_framework(Framework& framework);
+  void remove_framework(const std::string& framework_id, const std::string& why);
+  Framework* framework_of(const sdk::Request& request, const std::string& framework_id);
+
+  // Offers and tasks.
+  void on_allocated(const protocol::allocator::Allocated& message);
+  void rescind_offer(const std::string& offer_id, double refuse_seconds, bool tell_framework);
+  void task_error(Framework& framework, const protocol::TaskInfo& task, const char* state,
+                  const char* reason, const std::string& message);
+  void send_update(Framework& framework, const protocol::TaskStatus& status);
+  void master_update(Task& task, const char* state, const char* reason, const std::string& message);
+  void finish_task(const std::string& key);
+
+  // Operators.
+  protocol::operator_api::State state() const;
+
+  bool serving(const sdk::Request& request);
+  static std::string task_key(const std::string& framework_id, const std::string& task_id) {
+    return framework_id + "/" + task_id;
+  }
+  double now_seconds() const;
+
+  Options options_;
+  std::string master_id_;
+  std::string endpoint_;  // advertised
+  bool leading_ = false;
+  uint64_t next_agent_ = 0, next_framework_ = 0, next_offer_ = 0, next_ping_ = 0;
+
+  std::unique_ptr<sdk::Server> server_;
+  std::unique_ptr<sdk::Client> allocator_;
+  std::unique_ptr<sdk::Client> leader_;
+  std::unique_ptr<sdk::Subscriber> leader_events_;
+
+  std::map<std::string, Agent> agents_;
+  std::set<std::string> removed_agents_;
+  std::map<std::string, Framework> frameworks_;
+  std::set<std::string> removed_frameworks_;
+  std::map<std::string, Task> tasks_;
+  std::vector<Task> completed_;
+  std::map<std::string, Offer> offers_;
+  std::map<std::string, std::string> peers_;  // ZeroMQ routing id -> agent or framework id
+  std::vector<Clock::time_point> recent_removals_;
+};
+
+}  // namespace tessera::host::master

@@ -1,0 +1,158 @@
+// The allocator protocol: between the master role and the allocator plugin of the same host.
+//
+// The allocator binds a Server at kEndpoint. The master connects an sdk::Client and sends the
+// events below one-way, in order; the allocator answers nothing to them. After each allocation
+// cycle (every `allocation_interval_ms`, and soon after resources come back) it pushes one
+// Allocated batch to the master's connection (the peer the events came from). Everything in a
+// batch counts as allocated to its framework until the master sends Recover for it (a decline,
+// a rescind, an offer timeout, or a task's end) or removes the agent or framework.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tessera/message.h"
+#include "tessera/protocol/resources.h"
+
+namespace tessera::protocol::allocator {
+
+inline constexpr const char* kEndpoint = "inproc://tessera.allocator";
+
+struct Allocation {
+  std::string framework_id;
+  std::string role;
+  Resources resources;
+  MSGPACK_DEFINE_MAP(framework_id, role, resources);
+};
+
+struct AgentAdded {
+  static constexpr const char* kType = "allocator.agent_added";
+  static constexpr uint32_t kSchema = 1;
+  std::string agent_id;
+  std::string hostname;
+  Resources total;
+  std::vector<Allocation> allocated;  // what its running tasks already use (re-registration)
+  MSGPACK_DEFINE_MAP(agent_id, hostname, total, allocated);
+};
+
+struct AgentRemoved {
+  static constexpr const char* kType = "allocator.agent_removed";
+  static constexpr uint32_t kSchema = 1;
+  std::string agent_id;
+  MSGPACK_DEFINE_MAP(agent_id);
+};
+
+// An agent that stops (or resumes) being offered, without forgetting what it runs: unreachable
+// agents are deactivated until they come back or are removed.
+struct AgentActivation {
+  static constexpr const char* kType = "allocator.agent_activation";
+  static constexpr uint32_t kSchema = 1;
+  std::string agent_id;
+  bool active = true;
+  MSGPACK_DEFINE_MAP(agent_id, active);
+};
+
+struct FrameworkAdded {
+  static constexpr const char* kType = "allocator.framework_added";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  std::vector<std::string> roles;
+  bool active = true;
+  MSGPACK_DEFINE_MAP(framework_id, roles, active);
+};
+
+struct FrameworkRemoved {
+  static constexpr const char* kType = "allocator.framework_removed";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  MSGPACK_DEFINE_MAP(framework_id);
+};
+
+// Connected (active) frameworks are offered resources; disconnected ones are not.
+struct FrameworkActivation {
+  static constexpr const char* kType = "allocator.framework_activation";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  bool active = true;
+  MSGPACK_DEFINE_MAP(framework_id, active);
+};
+
+// Resources come back from a framework; with refuse_seconds > 0 they are not offered to that
+// framework (for that role) on that agent again until the filter expires.
+struct Recover {
+  static constexpr const char* kType = "allocator.recover";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  std::string agent_id;
+  std::string role;
+  Resources resources;
+  double refuse_seconds = 0;
+  MSGPACK_DEFINE_MAP(framework_id, agent_id, role, resources, refuse_seconds);
+};
+
+struct Suppress {
+  static constexpr const char* kType = "allocator.suppress";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  std::string role;  // empty: all of the framework's roles
+  MSGPACK_DEFINE_MAP(framework_id, role);
+};
+
+struct Revive {
+  static constexpr const char* kType = "allocator.revive";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  std::string role;  // empty: all of the framework's roles; also clears refuse filters
+  MSGPACK_DEFINE_MAP(framework_id, role);
+};
+
+struct SetWeight {
+  static constexpr const char* kType = "allocator.set_weight";
+  static constexpr uint32_t kSchema = 1;
+  std::string role;
+  double weight = 1;
+  MSGPACK_DEFINE_MAP(role, weight);
+};
+
+// A role's limit: it is never offered more than this in total (empty: no limit).
+struct SetQuota {
+  static constexpr const char* kType = "allocator.set_quota";
+  static constexpr uint32_t kSchema = 1;
+  std::string role;
+  Resources limit;
+  MSGPACK_DEFINE_MAP(role, limit);
+};
+
+// A role's priority band (allocator_priority; other allocators answer it with an error log).
+struct SetPriority {
+  static constexpr const char* kType = "allocator.set_priority";
+  static constexpr uint32_t kSchema = 1;
+  std::string role;
+  int64_t priority = 0;  // higher is served first
+  MSGPACK_DEFINE_MAP(role, priority);
+};
+
+// Asks for a cycle now (e.g. after a revive), besides the periodic ones.
+struct AllocateNow {
+  static constexpr const char* kType = "allocator.allocate_now";
+  static constexpr uint32_t kSchema = 1;
+  TESSERA_NO_FIELDS();
+};
+
+struct Grant {
+  std::string framework_id;
+  std::string agent_id;
+  std::string role;
+  Resources resources;
+  MSGPACK_DEFINE_MAP(framework_id, agent_id, role, resources);
+};
+
+// allocator -> master, after a cycle that allocated something.
+struct Allocated {
+  static constexpr const char* kType = "allocator.allocated";
+  static constexpr uint32_t kSchema = 1;
+  std::vector<Grant> grants;
+  MSGPACK_DEFINE_MAP(grants);
+};
+
+}  // namespace tessera::protocol::allocator
