@@ -1,0 +1,288 @@
+#include "exec.h"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ostream>
+#include <random>
+
+#include "session.h"
+#include "tessera/sdk/scheduler.h"
+
+namespace tessera::cli {
+
+namespace state = protocol::state;
+
+protocol::CommandInfo command_info(const std::vector<std::string>& command,
+                                   const std::map<std::string, std::string>& environment) {
+  protocol::CommandInfo info;
+  info.environment = environment;
+  if (command.size() == 1) {
+    info.shell = true;
+    info.value = command[0];
+  } else if (!command.empty()) {
+    info.shell = false;
+    info.value = command[0];
+    info.arguments.assign(command.begin() + 1, command.end());
+  }
+  return info;
+}
+
+int exit_status_for(const protocol::TaskStatus& status) {
+  if (status.state == state::kFinished) return 0;
+  if (status.state == state::kFailed) {
+    if (status.exit_code > 0 && status.exit_code <= 255) return status.exit_code;
+    return kExitTaskProblem;
+  }
+  if (status.state == state::kKilled) return kExitKilled;
+  return kExitTaskProblem;
+}
+
+std::string status_line(const protocol::TaskStatus& status) {
+  std::string line = status.state + " task '" + status.task_id + "'";
+  if (!status.agent_id.empty()) line += " on agent '" + status.agent_id + "'";
+  if (state::terminal(status.state) && status.exit_code >= 0) {
+    line += ", exit code " + std::to_string(status.exit_code);
+  }
+  if (!status.reason.empty()) line += ", " + status.reason;
+  if (!status.message.empty()) line += ": " + status.message;
+  return line;
+}
+
+namespace {
+
+using Ms = std::chrono::milliseconds;
+
+Ms seconds(double s) { return Ms(static_cast<int64_t>(s * 1000)); }
+
+std::string random_suffix() {
+  std::random_device rd;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08x", rd());
+  return buf;
+}
+
+// Blocks SIGINT and SIGTERM for the run and reads them from a signalfd on the loop.
+class SignalGuard {
+ public:
+  SignalGuard() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    fd_ = signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK);
+  }
+  ~SignalGuard() {
+    if (fd_ >= 0) ::close(fd_);
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  int fd() const { return fd_; }
+  // The signal read, or 0.
+  int read() {
+    signalfd_siginfo info{};
+    if (::read(fd_, &info, sizeof info) != sizeof info) return 0;
+    return static_cast<int>(info.ssi_signo);
+  }
+
+ private:
+  sigset_t set_{}, old_{};
+  int fd_ = -1;
+};
+
+class Exec {
+ public:
+  Exec(const ExecOptions& options, Session& session, std::ostream& out, std::ostream& err)
+      : options_(options), session_(session), out_(out), err_(err),
+        client_(session.bus(), framework_info(options), scheduler_options(options)) {
+    task_id_ = options.name + "." + random_suffix();
+    client_.on_subscribed = [this](const std::string& id) { subscribed(id); };
+    client_.on_offers = [this](const auto& offers) { offered(offers); };
+    client_.on_update = [this](const protocol::TaskStatus& s) { updated(s); };
+    client_.on_error = [this](const std::string& message) {
+      err_ << "tessera: master: " << message << std::endl;
+      finish(subscribed_ ? kExitTaskProblem : kExitMaster, false);
+    };
+    client_.on_disconnected = [this] {
+      err_ << "tessera: lost the master at " << options_.master << "; re-subscribing as framework '"
+           << client_.framework_id() << "'" << std::endl;
+    };
+    client_.on_agent_lost = [this](const std::string& agent) {
+      if (launched_ && agent == agent_id_) out_ << "agent '" << agent << "' lost" << std::endl;
+    };
+  }
+
+  int run(SignalGuard& signals) {
+    auto& loop = session_.loop();
+    if (signals.fd() >= 0) loop.watch_fd(signals.fd(), [this, &signals] { interrupted(signals.read()); });
+    connect_timer_ = loop.after(seconds(options_.connect_timeout_seconds), [this] {
+      connect_timer_ = 0;
+      if (subscribed_) return;
+      err_ << "tessera: " << no_answer(options_.master) << std::endl;
+      finish(kExitMaster, false);
+    });
+    client_.start();
+    loop.run();
+    loop.reset_stop();
+    client_.stop(Ms(1000));
+    return exit_status_;
+  }
+
+ private:
+  static sdk::FrameworkInfo framework_info(const ExecOptions& options) {
+    sdk::FrameworkInfo info;
+    info.name = "tessera-exec";
+    info.roles = {options.role};
+    info.user = options.user;
+    return info;
+  }
+  static sdk::SchedulerOptions scheduler_options(const ExecOptions& options) {
+    sdk::SchedulerOptions s;
+    s.master = options.master;
+    s.subscribe_timeout = std::min(Ms(2000), std::max(Ms(100), seconds(options.connect_timeout_seconds)));
+    s.backoff_initial = Ms(100);
+    s.backoff_max = Ms(2000);
+    return s;
+  }
+
+  void subscribed(const std::string& framework_id) {
+    auto& loop = session_.loop();
+    if (connect_timer_ != 0) loop.cancel(connect_timer_);
+    connect_timer_ = 0;
+    if (subscribed_) {
+      // Re-subscribed after losing the master: ask where the task is.
+      if (launched_) client_.reconcile({{task_id_, agent_id_}});
+      return;
+    }
+    subscribed_ = true;
+    out_ << "subscribed as framework '" << framework_id << "'; waiting for an offer fitting "
+         << options_.needs.describe() << std::endl;
+    if (options_.offer_timeout_seconds > 0) {
+      offer_timer_ = loop.after(seconds(options_.offer_timeout_seconds), [this] {
+        offer_timer_ = 0;
+        if (launched_) return;
+        err_ << "tessera: no offer fitting " << options_.needs.describe() << " within "
+             << number(options_.offer_timeout_seconds) << " s" << std::endl;
+        finish(kExitNoOffer, true);
+      });
+    }
+  }
+
+  void offered(const std::vector<protocol::scheduler::Offer>& offers) {
+    std::vector<std::string> others;
+    for (const auto& offer : offers) {
+      if (launched_ || finishing_) {
+        others.push_back(offer.offer_id);
+        continue;
+      }
+      auto take = fit(options_.needs, offer.resources);
+      if (!take) {
+        others.push_back(offer.offer_id);
+        continue;
+      }
+      launch(offer, *take);
+    }
+    // Refused briefly while still waiting (resources may free up), for long once launched.
+    if (!others.empty()) client_.decline(others, launched_ ? 60 : 1);
+  }
+
+  void launch(const protocol::scheduler::Offer& offer, const protocol::Resources& take) {
+    protocol::TaskInfo task;
+    task.task_id = task_id_;
+    task.name = options_.name;
+    task.agent_id = offer.agent_id;
+    task.resources = take;
+    task.command = command_info(options_.command, options_.environment);
+    task.command.user = options_.user;
+    agent_id_ = offer.agent_id;
+    launched_ = true;
+    if (offer_timer_ != 0) session_.loop().cancel(offer_timer_);
+    offer_timer_ = 0;
+    out_ << "launching task '" << task_id_ << "' on agent '" << offer.agent_id << "' ("
+         << offer.hostname << ") with " << take.to_string() << std::endl;
+    client_.accept({offer.offer_id}, {task}, 60);
+    client_.suppress();
+    protocol::TaskStatus staging;
+    staging.task_id = task_id_;
+    staging.agent_id = agent_id_;
+    staging.state = state::kStaging;
+    show(staging);
+  }
+
+  void show(const protocol::TaskStatus& status) {
+    if (status.state == last_state_) return;
+    last_state_ = status.state;
+    out_ << status_line(status) << std::endl;
+  }
+
+  void updated(const protocol::TaskStatus& status) {
+    if (status.task_id != task_id_) return;  // acknowledged all the same
+    if (!status.agent_id.empty()) agent_id_ = status.agent_id;
+    show(status);
+    if (!state::terminal(status.state)) return;
+    int code = exit_status_for(status);
+    if (signal_ != 0) code = 128 + signal_;
+    // Finish after the automatic acknowledgement of this update has been sent.
+    session_.loop().after(Ms(0), [this, code] { finish(code, true); });
+  }
+
+  void interrupted(int signal) {
+    if (signal == 0) return;
+    if (signal_ != 0 || !launched_) {
+      // Nothing to wait for (or a second Ctrl-C): leave now.
+      err_ << "tessera: interrupted" << std::endl;
+      return finish(128 + signal, true);
+    }
+    signal_ = signal;
+    out_ << "killing task '" << task_id_ << "'" << std::endl;
+    client_.kill(task_id_, agent_id_);
+    session_.loop().after(Ms(15000), [this] {
+      err_ << "tessera: task '" << task_id_ << "' did not end within 15 s of the kill" << std::endl;
+      finish(128 + signal_, true);
+    });
+  }
+
+  void finish(int code, bool teardown) {
+    if (finishing_) return;
+    finishing_ = true;
+    exit_status_ = code;
+    if (teardown && client_.subscribed()) {
+      client_.teardown();
+    } else {
+      client_.stop(Ms(1000));
+    }
+    session_.loop().request_stop();
+  }
+
+  const ExecOptions& options_;
+  Session& session_;
+  std::ostream& out_;
+  std::ostream& err_;
+  sdk::SchedulerClient client_;
+  std::string task_id_;
+  std::string agent_id_;
+  std::string last_state_;
+  bool subscribed_ = false;
+  bool launched_ = false;
+  bool finishing_ = false;
+  int signal_ = 0;
+  int exit_status_ = kExitTaskProblem;
+  sdk::EventLoop::TimerId connect_timer_ = 0;
+  sdk::EventLoop::TimerId offer_timer_ = 0;
+};
+
+}  // namespace
+
+int run_exec(const ExecOptions& options, int log_level, std::ostream& out, std::ostream& err) {
+  SignalGuard signals;
+  Session session(log_level);
+  int code;
+  {
+    Exec exec(options, session, out, err);
+    code = exec.run(signals);
+  }
+  return code;
+}
+
+}  // namespace tessera::cli

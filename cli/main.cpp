@@ -1,0 +1,219 @@
+// tessera: the command line of a Tessera cluster. `tessera exec` runs a command as a task (like
+// mesos-execute); `tessera agents|frameworks|tasks` show the master's state; `tessera roles
+// update` changes a role's weight, quota or priority. docs/cli.md documents every command.
+//
+// Exit status: see docs/cli.md (0 success, 2 usage or master unreachable; `exec` passes the
+// task's own status through).
+#include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "exec.h"
+#include "options.h"
+#include "session.h"
+#include "state_view.h"
+#include "tessera/abi.h"
+#include "tessera/abi_fingerprint.h"
+#include "tessera/protocol/operator.h"
+
+namespace {
+
+using namespace tessera;
+namespace op = tessera::protocol::operator_api;
+
+// Accepts a number >= 0 (or > 0); CLI11's own checks print the whole double range on failure.
+CLI::Validator number_at_least_zero(bool allow_zero) {
+  return CLI::Validator(
+      [allow_zero](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          double v = std::stod(text, &used);
+          if (used == text.size() && (v > 0 || (allow_zero && v == 0))) return "";
+        } catch (const std::exception&) {
+        }
+        return "'" + text + "' is not a number " + (allow_zero ? ">= 0" : "> 0");
+      },
+      allow_zero ? "NUMBER>=0" : "NUMBER>0");
+}
+const CLI::Validator kNonNegative = number_at_least_zero(true);
+const CLI::Validator kPositive = number_at_least_zero(false);
+
+int fail(const std::string& message, int code) {
+  std::cerr << "tessera: " << message << std::endl;
+  return code;
+}
+
+std::chrono::milliseconds to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+// Options every command that talks to the master has.
+struct MasterOptions {
+  std::string master;
+  double connect_timeout = 5;
+  bool verbose = false;
+
+  void add_to(CLI::App* command) {
+    command->add_option("--master", master,
+                        "the master, tcp://HOST:PORT (default: $TESSERA_MASTER, else " +
+                            std::string(cli::kDefaultMaster) + ")");
+    command->add_option("--connect-timeout", connect_timeout,
+                        "seconds to wait for the master to answer")
+        ->check(kPositive)
+        ->capture_default_str();
+    command->add_flag("-v,--verbose", verbose, "log what the client does to stderr");
+  }
+  std::string address() const { return cli::resolve_master(master, std::getenv("TESSERA_MASTER")); }
+  int log_level() const { return verbose ? TESSERA_LOG_DEBUG : TESSERA_LOG_WARN; }
+};
+
+// Asks the master for its state; prints one view of it.
+int show_state(const MasterOptions& m, bool as_json, const std::string& what) {
+  cli::Session session(m.log_level());
+  auto reply = cli::ask_master(session, m.address(), op::GetState{}, to_ms(m.connect_timeout));
+  if (!reply) return fail(reply.error().message, cli::kExitMaster);
+  if (reply->is<op::Result>()) {
+    auto result = reply->body<op::Result>();
+    return fail("master: " + (result ? result->error : result.error().message), 1);
+  }
+  auto state = reply->body<op::State>();
+  if (!reply->is<op::State>() || !state) {
+    return fail("master answered '" + reply->type() + "' to operator.get_state", 1);
+  }
+  if (what == "agents") {
+    std::cout << (as_json ? cli::pretty(cli::agents_json(*state)) : cli::agents_table(*state));
+  } else if (what == "frameworks") {
+    std::cout << (as_json ? cli::pretty(cli::frameworks_json(*state))
+                          : cli::frameworks_table(*state));
+  } else {
+    std::cout << (as_json ? cli::pretty(cli::tasks_json(*state)) : cli::tasks_table(*state));
+  }
+  return 0;
+}
+
+int update_role(const MasterOptions& m, op::UpdateRole call) {
+  cli::Session session(m.log_level());
+  auto reply = cli::ask_master(session, m.address(), call, to_ms(m.connect_timeout));
+  if (!reply) return fail(reply.error().message, cli::kExitMaster);
+  auto result = reply->body<op::Result>();
+  if (!reply->is<op::Result>() || !result) {
+    return fail("master answered '" + reply->type() + "' to operator.update_role", 1);
+  }
+  if (!result->ok) return fail("role '" + call.role + "': " + result->error, 1);
+  std::cout << "role '" << call.role << "' updated" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"tessera: runs commands on a Tessera cluster and shows its state"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("tessera ") + TESSERA_SDK_VERSION);
+
+  // exec
+  MasterOptions exec_master;
+  cli::ExecOptions exec;
+  std::vector<std::string> env_items;
+  CLI::App* exec_cmd = app.add_subcommand(
+      "exec", "run a command as a task and exit with its status (like mesos-execute)");
+  exec_master.add_to(exec_cmd);
+  exec.needs.cpus = 0.1;
+  exec.needs.mem = 32;
+  exec_cmd->add_option("--cpus", exec.needs.cpus, "CPUs for the task")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  exec_cmd->add_option("--mem", exec.needs.mem, "memory for the task, in MB")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  exec_cmd->add_option("--disk", exec.needs.disk, "disk for the task, in MB")
+      ->check(kNonNegative);
+  exec_cmd->add_option("--ports", exec.needs.ports, "how many ports the task needs");
+  exec_cmd->add_option("--name", exec.name, "the task's name (its id is NAME.RANDOM)")
+      ->capture_default_str();
+  exec_cmd->add_option("--role", exec.role, "the role to take resources from")
+      ->capture_default_str();
+  exec_cmd->add_option("--user", exec.user, "the user to run the task as (default: the agent's)");
+  exec_cmd->add_option("--env", env_items, "an environment variable NAME=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  exec_cmd->add_option("--timeout", exec.offer_timeout_seconds,
+                       "seconds to wait for a fitting offer (0: forever)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  exec_cmd->add_option("command", exec.command,
+                       "the command: one word runs with /bin/sh -c, several run without a shell")
+      ->required();
+  exec_cmd->positionals_at_end();
+
+  // agents, frameworks, tasks
+  MasterOptions state_master;
+  bool as_json = false;
+  std::string state_what;
+  for (const char* what : {"agents", "frameworks", "tasks"}) {
+    std::string help = std::string("list the cluster's ") + what;
+    CLI::App* cmd = app.add_subcommand(what, help);
+    state_master.add_to(cmd);
+    cmd->add_flag("--json", as_json, "print JSON (Mesos field names) instead of a table");
+    cmd->callback([&state_what, what] { state_what = what; });
+  }
+
+  // roles update
+  MasterOptions role_master;
+  op::UpdateRole role_call;
+  std::string quota_text;
+  bool has_priority = false;
+  CLI::App* roles_cmd = app.add_subcommand("roles", "change roles");
+  roles_cmd->require_subcommand(1);
+  CLI::App* update_cmd = roles_cmd->add_subcommand("update", "set a role's weight, quota or priority");
+  role_master.add_to(update_cmd);
+  update_cmd->add_option("role", role_call.role, "the role")->required();
+  update_cmd->add_option("--weight", role_call.weight, "the role's weight (DRF share divisor)")
+      ->check(kPositive);
+  CLI::Option* quota_opt = update_cmd->add_option(
+      "--quota", quota_text, "the role's guaranteed resources, \"cpus:4;mem:1024\" (\"\" removes it)");
+  CLI::Option* priority_opt =
+      update_cmd->add_option("--priority", role_call.priority, "the role's priority (higher first)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help and version exit 0; every usage error exits 2, as documented.
+    int code = app.exit(e);
+    return code == 0 ? 0 : cli::kExitMaster;
+  }
+
+  if (exec_cmd->parsed()) {
+    for (const auto& item : env_items) {
+      auto kv = cli::parse_env(item);
+      if (!kv) return fail(kv.error().message, cli::kExitMaster);
+      exec.environment[kv->first] = kv->second;
+    }
+    if (exec.needs.scalars().empty() && exec.needs.ports == 0) {
+      return fail("the task asks for no resources: give --cpus, --mem, --disk or --ports",
+                  cli::kExitMaster);
+    }
+    exec.master = exec_master.address();
+    exec.connect_timeout_seconds = exec_master.connect_timeout;
+    return cli::run_exec(exec, exec_master.log_level(), std::cout, std::cerr);
+  }
+  if (!state_what.empty()) return show_state(state_master, as_json, state_what);
+  if (update_cmd->parsed()) {
+    if (*quota_opt) {
+      auto quota = cli::parse_resources(quota_text);
+      if (!quota) return fail("--quota: " + quota.error().message, cli::kExitMaster);
+      role_call.set_quota = true;
+      role_call.quota = *quota;
+    }
+    has_priority = static_cast<bool>(*priority_opt);
+    role_call.set_priority = has_priority;
+    if (role_call.weight < 0 && !role_call.set_quota && !role_call.set_priority) {
+      return fail("roles update: nothing to change: give --weight, --quota or --priority",
+                  cli::kExitMaster);
+    }
+    return update_role(role_master, role_call);
+  }
+  return fail("no command", cli::kExitMaster);
+}

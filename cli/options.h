@@ -1,0 +1,53 @@
+// What the `tessera` command line means: master addresses, resource texts and the resources a
+// task asks for. Pure functions, unit-tested on their own (tests/cli/cli_unit_test.cpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/protocol/resources.h"
+#include "tessera/result.h"
+
+namespace tessera::cli {
+
+inline constexpr const char* kDefaultMaster = "tcp://127.0.0.1:5050";
+
+// The master to talk to: `flag` when given, else `env` (the value of TESSERA_MASTER), else
+// tcp://127.0.0.1:5050. A bare HOST:PORT gets "tcp://" in front.
+std::string resolve_master(const std::string& flag, const char* env);
+
+// Parses the Mesos resource text: "cpus:4;mem:1024;disk:10;ports:[31000-31010,32000-32000]".
+// Scalars are non-negative numbers; a range list is in brackets, each item BEGIN-END or a
+// single number. An empty text is empty resources.
+Result<protocol::Resources> parse_resources(const std::string& text);
+
+// The resources `tessera exec` asks for, from its options (0 leaves a scalar out). Ports are a
+// count, chosen from the offer (see pick_ports).
+struct TaskNeeds {
+  double cpus = 0;
+  double mem = 0;
+  double disk = 0;
+  uint64_t ports = 0;
+  protocol::Resources scalars() const;
+  // "cpus:0.5;mem:64;ports:2", the text of error messages.
+  std::string describe() const;
+};
+
+// The first `count` ports of `offered` (a port range list), as ranges; nullopt when there are
+// fewer.
+std::optional<std::vector<protocol::Range>> pick_ports(const std::vector<protocol::Range>& offered,
+                                                       uint64_t count);
+
+// The resources a task with `needs` takes from an offer of `offered`, or nullopt when it does
+// not fit.
+std::optional<protocol::Resources> fit(const TaskNeeds& needs, const protocol::Resources& offered);
+
+// Splits "K=V" (for --env). Errors name the bad item.
+Result<std::pair<std::string, std::string>> parse_env(const std::string& item);
+
+// "%g" of a number (0.5, 64, 1024), as tables and messages print quantities.
+std::string number(double value);
+
+}  // namespace tessera::cli

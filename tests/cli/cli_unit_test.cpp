@@ -1,0 +1,247 @@
+// The CLI's pure parts: resource texts, fitting offers, tables, JSON shapes, exit statuses.
+#include <gtest/gtest.h>
+
+#include "exec.h"
+#include "options.h"
+#include "state_view.h"
+
+namespace {
+
+using namespace tessera;
+using namespace tessera::cli;
+namespace json = boost::json;
+
+TEST(ResolveMaster, FlagThenEnvironmentThenDefault) {
+  EXPECT_EQ(resolve_master("tcp://m:1", "tcp://env:2"), "tcp://m:1");
+  EXPECT_EQ(resolve_master("", "tcp://env:2"), "tcp://env:2");
+  EXPECT_EQ(resolve_master("", nullptr), "tcp://127.0.0.1:5050");
+  EXPECT_EQ(resolve_master("", ""), "tcp://127.0.0.1:5050");
+  EXPECT_EQ(resolve_master("10.0.0.1:5050", nullptr), "tcp://10.0.0.1:5050");
+}
+
+TEST(ParseResources, ScalarsAndRanges) {
+  auto r = parse_resources("cpus:4; mem:1024;disk:10.5;ports:[31000-31010, 32000,31005-31020]");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->scalar("cpus"), 4);
+  EXPECT_EQ(r->scalar("mem"), 1024);
+  EXPECT_EQ(r->scalar("disk"), 10.5);
+  std::vector<protocol::Range> ports{{31000, 31020}, {32000, 32000}};
+  EXPECT_EQ(r->ranges.at("ports"), ports);
+  EXPECT_TRUE(parse_resources("")->empty());
+  EXPECT_EQ(parse_resources("cpus:0.5;")->scalar("cpus"), 0.5);
+}
+
+TEST(ParseResources, ErrorsNameTheItem) {
+  auto expect_error = [](const std::string& text, const std::string& message) {
+    auto r = parse_resources(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().message, message);
+  };
+  expect_error("cpus", "bad resource 'cpus': expected NAME:VALUE");
+  expect_error("cpus:x", "bad resource 'cpus:x': 'x' is not a number");
+  expect_error("cpus:1x", "bad resource 'cpus:1x': '1x' is not a number");
+  expect_error("mem:-1", "bad resource 'mem:-1': must not be negative");
+  expect_error("cpus:1;cpus:2", "bad resource 'cpus:2': 'cpus' given twice");
+  expect_error("ports:[1-2", "bad resource 'ports:[1-2': missing ']'");
+  expect_error("ports:[5-2]", "bad resource 'ports:[5-2]': range '5-2' ends before it begins");
+  expect_error("ports:[a-2]", "bad resource 'ports:[a-2]': 'a' is not a non-negative integer");
+}
+
+TEST(Fit, ScalarsAndPorts) {
+  TaskNeeds needs{0.5, 64, 0, 3};
+  protocol::Resources offered;
+  offered.scalars = {{"cpus", 1}, {"mem", 64}};
+  offered.ranges["ports"] = {{31000, 31001}, {31005, 31010}};
+  auto take = fit(needs, offered);
+  ASSERT_TRUE(take);
+  EXPECT_EQ(take->scalar("cpus"), 0.5);
+  EXPECT_EQ(take->scalar("mem"), 64);
+  std::vector<protocol::Range> ports{{31000, 31001}, {31005, 31005}};
+  EXPECT_EQ(take->ranges.at("ports"), ports);
+  EXPECT_EQ(take->to_string(), "cpus:0.5;mem:64;ports:[31000-31001,31005-31005]");
+
+  EXPECT_FALSE(fit(TaskNeeds{2, 64, 0, 0}, offered)) << "too few cpus";
+  EXPECT_FALSE(fit(TaskNeeds{0.5, 65, 0, 0}, offered)) << "too little memory";
+  EXPECT_FALSE(fit(TaskNeeds{0.5, 64, 0, 9}, offered)) << "too few ports";
+  offered.ranges.clear();
+  EXPECT_FALSE(fit(TaskNeeds{0.5, 64, 0, 1}, offered)) << "no ports at all";
+  EXPECT_TRUE(fit(TaskNeeds{0.5, 64, 0, 0}, offered));
+  // Fixed-point comparison: 0.1 + 0.2 fits in 0.3.
+  offered.scalars = {{"cpus", 0.3}};
+  EXPECT_TRUE(fit(TaskNeeds{0.1 + 0.2, 0, 0, 0}, offered));
+}
+
+TEST(Fit, DescribeIsTheTimeoutMessageText) {
+  EXPECT_EQ((TaskNeeds{0.5, 64, 0, 0}).describe(), "cpus:0.5;mem:64");
+  EXPECT_EQ((TaskNeeds{1, 0, 100, 2}).describe(), "cpus:1;disk:100;ports:2");
+}
+
+TEST(ParseEnv, NameEqualsValue) {
+  auto kv = parse_env("A=b=c");
+  ASSERT_TRUE(kv.ok());
+  EXPECT_EQ(kv->first, "A");
+  EXPECT_EQ(kv->second, "b=c");
+  EXPECT_TRUE(parse_env("EMPTY=").ok());
+  EXPECT_EQ(parse_env("nope").error().message, "bad environment variable 'nope': expected NAME=VALUE");
+  EXPECT_FALSE(parse_env("=x").ok());
+}
+
+TEST(CommandInfo, OneWordIsShellFormSeveralAreExecForm) {
+  auto shell = command_info({"echo hi | wc -c"}, {{"A", "1"}});
+  EXPECT_TRUE(shell.shell);
+  EXPECT_EQ(shell.value, "echo hi | wc -c");
+  EXPECT_TRUE(shell.arguments.empty());
+  EXPECT_EQ(shell.environment.at("A"), "1");
+  auto exec = command_info({"/bin/echo", "a b", "c"}, {});
+  EXPECT_FALSE(exec.shell);
+  EXPECT_EQ(exec.value, "/bin/echo");
+  EXPECT_EQ(exec.arguments, (std::vector<std::string>{"a b", "c"}));
+}
+
+TEST(ExitStatus, FollowsTheTaskState) {
+  namespace st = protocol::state;
+  auto with = [](const char* state, int32_t code) {
+    protocol::TaskStatus s;
+    s.state = state;
+    s.exit_code = code;
+    return exit_status_for(s);
+  };
+  EXPECT_EQ(with(st::kFinished, 0), 0);
+  EXPECT_EQ(with(st::kFinished, -1), 0);
+  EXPECT_EQ(with(st::kFailed, 3), 3);
+  EXPECT_EQ(with(st::kFailed, 255), 255);
+  EXPECT_EQ(with(st::kFailed, -1), 1) << "killed by a signal or unknown";
+  EXPECT_EQ(with(st::kFailed, 0), 1) << "failed is never success";
+  EXPECT_EQ(with(st::kKilled, -1), 137);
+  EXPECT_EQ(with(st::kError, -1), 1);
+  EXPECT_EQ(with(st::kLost, -1), 1);
+  EXPECT_EQ(with(st::kDropped, -1), 1);
+  EXPECT_EQ(with(st::kGone, -1), 1);
+}
+
+TEST(StatusLine, StateTaskAgentAndDetails) {
+  protocol::TaskStatus s;
+  s.state = protocol::state::kRunning;
+  s.task_id = "t.1";
+  s.agent_id = "a1";
+  EXPECT_EQ(status_line(s), "TASK_RUNNING task 't.1' on agent 'a1'");
+  s.state = protocol::state::kFailed;
+  s.exit_code = 3;
+  s.reason = protocol::reason::kCommandExited;
+  s.message = "exited with status 3";
+  EXPECT_EQ(status_line(s),
+            "TASK_FAILED task 't.1' on agent 'a1', exit code 3, REASON_COMMAND_EXECUTOR_FAILED: "
+            "exited with status 3");
+}
+
+TEST(Table, AlignsColumnsWithoutTrailingBlanks) {
+  Table t({"ID", "NAME", "X"});
+  t.add({"a-long-id", "n", ""});
+  t.add({"b", "name2", "1"});
+  EXPECT_EQ(t.render(),
+            "ID         NAME   X\n"
+            "a-long-id  n\n"
+            "b          name2  1\n");
+}
+
+protocol::operator_api::State sample_state() {
+  namespace op = protocol::operator_api;
+  op::State state;
+  state.master_id = "m1";
+  op::AgentState a;
+  a.agent_id = "agent-1";
+  a.hostname = "node1";
+  a.total.scalars = {{"cpus", 4}, {"mem", 2048}, {"disk", 10000}};
+  a.total.ranges["ports"] = {{31000, 32000}};
+  a.used.scalars = {{"cpus", 0.5}, {"mem", 64}};
+  a.attributes = {{"rack", "r1"}};
+  a.registered_at = 1700000000.5;
+  state.agents.push_back(a);
+  a.agent_id = "agent-22";
+  a.hostname = "n2";
+  a.active = false;
+  a.used = {};
+  a.attributes.clear();
+  state.agents.push_back(a);
+  op::FrameworkState f;
+  f.framework_id = "fw-1";
+  f.name = "marathon";
+  f.roles = {"web", "batch"};
+  f.used.scalars = {{"cpus", 0.5}, {"mem", 64}};
+  f.active_tasks = 1;
+  f.failover_timeout_seconds = 600;
+  state.frameworks.push_back(f);
+  op::TaskState t;
+  t.task_id = "web.1";
+  t.name = "web";
+  t.framework_id = "fw-1";
+  t.agent_id = "agent-1";
+  t.state = protocol::state::kRunning;
+  t.resources.scalars = {{"cpus", 0.5}, {"mem", 64}};
+  t.last_status.state = protocol::state::kRunning;
+  t.last_status.timestamp = 1700000001;
+  state.tasks.push_back(t);
+  return state;
+}
+
+TEST(StateTables, AgentsFrameworksTasks) {
+  auto state = sample_state();
+  EXPECT_EQ(agents_table(state),
+            "ID        HOSTNAME  ACTIVE  CPUS   MEM      DISK\n"
+            "agent-1   node1     true    0.5/4  64/2048  0/10000\n"
+            "agent-22  n2        false   0/4    0/2048   0/10000\n");
+  EXPECT_EQ(frameworks_table(state),
+            "ID    NAME      ROLES      CONNECTED  TASKS  CPUS  MEM\n"
+            "fw-1  marathon  web,batch  true       1      0.5   64\n");
+  EXPECT_EQ(tasks_table(state),
+            "ID     NAME  STATE         FRAMEWORK  AGENT    CPUS  MEM\n"
+            "web.1  web   TASK_RUNNING  fw-1       agent-1  0.5   64\n");
+  EXPECT_EQ(tasks_table(protocol::operator_api::State{}),
+            "ID  NAME  STATE  FRAMEWORK  AGENT  CPUS  MEM\n");
+}
+
+TEST(StateJson, MesosFieldNames) {
+  auto state = sample_state();
+  json::value agents = json::parse(pretty(agents_json(state)));
+  const auto& a = agents.at("agents").at(0).as_object();
+  EXPECT_EQ(a.at("id").as_string(), "agent-1");
+  EXPECT_EQ(a.at("hostname").as_string(), "node1");
+  EXPECT_EQ(a.at("active").as_bool(), true);
+  EXPECT_EQ(a.at("resources").at("cpus").as_double(), 4.0);
+  EXPECT_EQ(a.at("resources").at("ports").as_string(), "[31000-32000]");
+  EXPECT_EQ(a.at("resources").at("gpus").as_double(), 0.0);
+  EXPECT_EQ(a.at("used_resources").at("mem").as_double(), 64.0);
+  EXPECT_EQ(a.at("unreserved_resources").at("cpus").as_double(), 3.5);
+  EXPECT_EQ(a.at("attributes").at("rack").as_string(), "r1");
+  EXPECT_EQ(a.at("registered_time").as_double(), 1700000000.5);
+  EXPECT_EQ(agents.at("agents").at(1).at("active").as_bool(), false);
+
+  json::value frameworks = json::parse(pretty(frameworks_json(state)));
+  const auto& f = frameworks.at("frameworks").at(0).as_object();
+  EXPECT_EQ(f.at("id").as_string(), "fw-1");
+  EXPECT_EQ(f.at("name").as_string(), "marathon");
+  EXPECT_EQ(f.at("roles").as_array().size(), 2u);
+  EXPECT_EQ(f.at("active").as_bool(), true);
+  EXPECT_EQ(f.at("failover_timeout").as_double(), 600.0);
+  EXPECT_EQ(f.at("used_resources").at("cpus").as_double(), 0.5);
+  EXPECT_EQ(f.at("active_tasks").to_number<int>(), 1);
+
+  json::value tasks = json::parse(pretty(tasks_json(state)));
+  const auto& t = tasks.at("tasks").at(0).as_object();
+  EXPECT_EQ(t.at("id").as_string(), "web.1");
+  EXPECT_EQ(t.at("framework_id").as_string(), "fw-1");
+  EXPECT_EQ(t.at("agent_id").as_string(), "agent-1");
+  EXPECT_EQ(t.at("slave_id").as_string(), "agent-1");
+  EXPECT_EQ(t.at("state").as_string(), "TASK_RUNNING");
+  EXPECT_EQ(t.at("resources").at("mem").as_double(), 64.0);
+  EXPECT_EQ(t.at("statuses").at(0).at("state").as_string(), "TASK_RUNNING");
+}
+
+TEST(StateJson, PrettyPrintsNestedValues) {
+  json::value v = json::parse(R"({"a":[1,{"b":"c"}],"e":{},"f":[]})");
+  EXPECT_EQ(pretty(v),
+            "{\n  \"a\": [\n    1,\n    {\n      \"b\": \"c\"\n    }\n  ],\n  \"e\": {},\n"
+            "  \"f\": []\n}\n");
+}
+
+}  // namespace
