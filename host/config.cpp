@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "agent/agent.h"
+#include "master/master.h"
 #include "tessera/sdk/config.h"
 
 namespace tessera::host {
@@ -65,7 +67,6 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
       node.error_at("roles", "unknown role '" + role + "' (valid roles: master, agent)");
     }
   }
-  if (config.roles.empty()) node.error_at("roles", "a node needs at least one role");
   config.work_dir = resolve(node.get<std::string>("work_dir", "/var/lib/tessera"));
   for (const auto& dir : node.get<std::vector<std::string>>("plugin_dirs", {})) {
     config.plugin_dirs.push_back(resolve(dir));
@@ -86,8 +87,9 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
   config.log_pattern = log.get<std::string>("pattern", config.log_pattern);
   log.reject_unknown_keys();
 
-  // Slots, in start order. A table for a role the node does not play is still checked, so a
-  // typo is caught before the role is switched on.
+  // Slots, in start order. A plugin named in a slot is loaded whatever the roles: the roles only
+  // decide which built-in roles run (a node with roles = [] runs its plugins only, e.g. a
+  // framework plugin on a node of its own).
   std::set<std::string> named;  // by any slot, whether or not this node plays its role
   auto select_one = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind,
                         bool enabled) {
@@ -109,11 +111,9 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
       }
     }
   };
-  bool is_master = config.has_role("master");
-  bool is_agent = config.has_role("agent");
   select_one(node, "leader", TESSERA_KIND_LEADER, true);
-  select_one(master, "allocator", TESSERA_KIND_ALLOCATOR, is_master);
-  select_many(agent, "isolators", TESSERA_KIND_ISOLATOR, is_agent);
+  select_one(master, "allocator", TESSERA_KIND_ALLOCATOR, true);
+  select_many(agent, "isolators", TESSERA_KIND_ISOLATOR, true);
   // The roles themselves, built into the host, come after the plugins they use.
   for (const char* role : {"master", "agent"}) {
     if (config.has_role(role)) {
@@ -121,7 +121,11 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
           Selection{role, "node.roles", TESSERA_KIND_FRAMEWORK, node.location("roles"), true});
     }
   }
-  select_many(master, "frameworks", TESSERA_KIND_FRAMEWORK, is_master);
+  select_many(master, "frameworks", TESSERA_KIND_FRAMEWORK, true);
+  // The roles' own keys, checked whether or not this node plays the role, so a typo is found
+  // before the role is switched on.
+  (void)master::read_options(master);
+  (void)agent::read_settings(agent, config.name);
   node.reject_unknown_keys();
   master.reject_unknown_keys();
   agent.reject_unknown_keys();

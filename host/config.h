@@ -46,6 +46,10 @@ struct NodeConfig {
   std::string log_level = "info";
   std::string log_pattern = "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v";
 
+  // Whether the built-in roles run. Tests of a plugin turn them off and play the role's part
+  // themselves; tessera-host always runs them.
+  bool run_roles = true;
+
   // In start order: leader, allocator, isolators, the master role, the agent role,
   // frameworks. Stopped in reverse.
   std::vector<Selection> plugins;

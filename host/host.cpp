@@ -2,6 +2,7 @@
 
 #include <zmq.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -83,13 +84,14 @@ Host::~Host() {
 }
 
 Status Host::load() {
+  if (config_.run_roles) {
+    if (auto s = check_role_plugins(); !s) return s;
+  }
   for (const Selection& selection : config_.plugins) {
+    if (selection.builtin && !config_.run_roles) continue;
     if (selection.builtin) {
       const tessera_plugin_descriptor* descriptor = builtin_role(selection.name);
-      if (descriptor == nullptr) {
-        log_->warn("the {} role is not part of this build yet; running plugins only", selection.name);
-        continue;
-      }
+      if (descriptor == nullptr) return make_error("this host has no built-in role '" + selection.name + "'");
       auto instance = std::make_unique<Instance>();
       instance->selection = selection;
       instance->descriptor = descriptor;
@@ -113,6 +115,31 @@ Status Host::load() {
     instance->selection = selection;
     instance->descriptor = &libraries_.back()->descriptor();
     instances_.push_back(std::move(instance));
+  }
+  return {};
+}
+
+// The roles need their plugins: a master elects itself and keeps its registry through the
+// leader plugin and asks the allocator for offers; an agent finds its master through the leader
+// plugin and runs tasks through an isolator.
+Status Host::check_role_plugins() const {
+  auto has = [&](tessera_plugin_kind kind) {
+    return std::any_of(config_.plugins.begin(), config_.plugins.end(),
+                       [&](const Selection& s) { return !s.builtin && s.kind == kind; });
+  };
+  std::string file = config_.file.string();
+  if ((config_.has_role("master") || config_.has_role("agent")) && !has(TESSERA_KIND_LEADER)) {
+    return make_error(file + ": the " + config_.roles_text() +
+                      " role needs a leader plugin: set [node] leader, e.g. leader = "
+                      "\"leader_standalone\"");
+  }
+  if (config_.has_role("master") && !has(TESSERA_KIND_ALLOCATOR)) {
+    return make_error(file + ": the master role needs an allocator plugin: set [master] "
+                             "allocator, e.g. allocator = \"allocator_drf\"");
+  }
+  if (config_.has_role("agent") && !has(TESSERA_KIND_ISOLATOR)) {
+    return make_error(file + ": the agent role needs an isolator plugin: set [agent] "
+                             "isolators, e.g. isolators = [\"isolator_posix\"]");
   }
   return {};
 }
@@ -217,7 +244,8 @@ Status Host::start() {
 }
 
 int Host::serve(const sigset_t& stop_signals) {
-  log_->info("node '{}' running as {} with {} plugin(s)", config_.name, config_.roles_text(),
+  log_->info("node '{}' running as {} with {} plugin(s)", config_.name,
+             config_.roles.empty() ? std::string("plugins only") : config_.roles_text(),
              instances_.size());
   while (true) {
     timespec tick{0, 200 * 1000 * 1000};

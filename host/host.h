@@ -62,6 +62,7 @@ class Host {
 
  private:
   Status start_one(Instance& instance);
+  Status check_role_plugins() const;
   void write_endpoints_file();
 
   NodeConfig config_;

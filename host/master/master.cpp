@@ -77,23 +77,29 @@ bool negative(const protocol::Resources& resources) {
 Master::Master(sdk::PluginContext& context) : Role(context) {}
 Master::~Master() = default;
 
-Status Master::configure(sdk::ConfigTable& table) {
+Options read_options(sdk::ConfigTable& table) {
+  Options options;
   // The slots are read by the host; reading them here marks them as known keys.
   (void)table.get<std::string>("allocator", "");
   (void)table.get<std::vector<std::string>>("frameworks", {});
-  options_.endpoint = table.get<std::string>("endpoint", options_.endpoint);
-  options_.advertise = table.get<std::string>("advertise", "");
+  options.endpoint = table.get<std::string>("endpoint", options.endpoint);
+  options.advertise = table.get<std::string>("advertise", "");
   auto ms = [&](const char* key, std::chrono::milliseconds fallback) {
     return std::chrono::milliseconds(table.integer(key, fallback.count(), 1, 86400000));
   };
-  options_.agent_ping_interval = ms("agent_ping_interval_ms", options_.agent_ping_interval);
-  options_.agent_ping_timeout = ms("agent_ping_timeout_ms", options_.agent_ping_timeout);
-  options_.agent_removal_timeout = ms("agent_removal_timeout_ms", options_.agent_removal_timeout);
-  options_.agent_removals_per_minute =
-      table.integer("agent_removals_per_minute", options_.agent_removals_per_minute, 0, 1000000);
-  options_.heartbeat_interval = ms("heartbeat_interval_ms", options_.heartbeat_interval);
-  options_.max_completed_tasks =
-      table.integer("max_completed_tasks", options_.max_completed_tasks, 0, 10000000);
+  options.agent_ping_interval = ms("agent_ping_interval_ms", options.agent_ping_interval);
+  options.agent_ping_timeout = ms("agent_ping_timeout_ms", options.agent_ping_timeout);
+  options.agent_removal_timeout = ms("agent_removal_timeout_ms", options.agent_removal_timeout);
+  options.agent_removals_per_minute =
+      table.integer("agent_removals_per_minute", options.agent_removals_per_minute, 0, 1000000);
+  options.heartbeat_interval = ms("heartbeat_interval_ms", options.heartbeat_interval);
+  options.max_completed_tasks =
+      table.integer("max_completed_tasks", options.max_completed_tasks, 0, 10000000);
+  return options;
+}
+
+Status Master::configure(sdk::ConfigTable& table) {
+  options_ = read_options(table);
   return {};
 }
 
@@ -210,7 +216,10 @@ double Master::now_seconds() const {
 
 bool Master::serving(const sdk::Request& request) {
   if (leading_) return true;
-  server_->send(request.peer, scheduler::Error{"master " + master_id_ + " is not leading yet"});
+  // Not an error to the sender: it retries, and by then this master may lead (or the sender
+  // has found the one that does).
+  log().debug("'{}' from {} ignored: not leading", request.message.type(),
+              request.message.header().sender);
   return false;
 }
 
@@ -515,8 +524,10 @@ Master::Framework* Master::framework_of(const sdk::Request& request,
                                         const std::string& framework_id) {
   auto it = frameworks_.find(framework_id);
   if (it == frameworks_.end() || it->second.peer != request.peer) {
-    server_->send(request.peer, scheduler::Error{"framework '" + framework_id +
-                                                 "' is not subscribed on this connection"});
+    // scheduler.error is final for a framework, so a stray call (e.g. from a connection that a
+    // re-subscription replaced) is only logged.
+    log().warn("'{}' for framework '{}' from a connection it is not subscribed on; dropped",
+               request.message.type(), framework_id);
     return nullptr;
   }
   it->second.last_seen = Clock::now();

@@ -39,6 +39,9 @@ struct Options {
   int64_t max_completed_tasks = 1000;
 };
 
+// Reads [master]'s own keys (the host reads the slots). Problems are recorded in the table.
+Options read_options(sdk::ConfigTable& table);
+
 class Master : public Role {
  public:
   explicit Master(sdk::PluginContext& context);

@@ -17,7 +17,7 @@ using tessera::testing::Process;
 using tessera::testing::TempDir;
 
 std::string node_toml(const TempDir& dir, const std::string& name, const std::string& body) {
-  return "[node]\nname = \"" + name + "\"\nroles = [\"master\"]\nwork_dir = \"" +
+  return "[node]\nname = \"" + name + "\"\nroles = []\nwork_dir = \"" +
          (dir / ("work-" + name)).string() + "\"\nplugin_dirs = [\"" + TESSERA_PLUGIN_DIR +
          "\"]\nendpoints_file = \"" + (dir / (name + ".endpoints")).string() + "\"\n" + body;
 }

@@ -32,7 +32,7 @@ cp "$work/pong-build/example_pong.so" "$work/plugins/"
 cat > "$work/node.toml" <<TOML
 [node]
 name = "dropin"
-roles = ["master"]
+roles = []
 work_dir = "$work/node"
 plugin_dirs = ["$work/plugins"]
 

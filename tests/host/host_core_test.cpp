@@ -186,9 +186,12 @@ TEST_F(HostLoadConfig, UnknownRole) {
             file() + ":2:9: node.roles: unknown role 'scheduler' (valid roles: master, agent)");
 }
 
-TEST_F(HostLoadConfig, NoRoles) {
-  EXPECT_EQ(error("[node]\nroles = []\n"),
-            file() + ":2:9: node.roles: a node needs at least one role");
+TEST_F(HostLoadConfig, NoRolesRunsPluginsOnly) {
+  auto config = load("[node]\nroles = []\n[master]\nframeworks = [\"pong\"]\n");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->plugins.size(), 1u);
+  EXPECT_EQ(config->plugins[0].name, "pong");
+  EXPECT_FALSE(config->plugins[0].builtin);
 }
 
 TEST_F(HostLoadConfig, TableThatIsNotATable) {
@@ -217,9 +220,13 @@ TEST_F(HostLoadConfig, SlotsInStartOrderAndRelativeDirsResolvedAgainstTheFile) {
   ASSERT_TRUE(config) << config.error().message;
   std::vector<std::string> order;
   for (const auto& s : config->plugins) order.push_back(s.slot + "=" + s.name);
+  // The built-in roles start after the plugins they use and before the frameworks.
   EXPECT_EQ(order, (std::vector<std::string>{"node.leader=standalone", "master.allocator=drf",
                                              "agent.isolators=posix", "agent.isolators=cgroups",
+                                             "node.roles=master", "node.roles=agent",
                                              "master.frameworks=marathon"}));
+  EXPECT_TRUE(config->plugins[4].builtin);
+  EXPECT_FALSE(config->plugins[3].builtin);
   EXPECT_EQ(config->work_dir, dir_.path() / "state");
   EXPECT_EQ(config->plugin_dirs,
             (std::vector<std::filesystem::path>{dir_.path() / "plugins", "/opt/tessera/plugins",
@@ -227,18 +234,25 @@ TEST_F(HostLoadConfig, SlotsInStartOrderAndRelativeDirsResolvedAgainstTheFile) {
   EXPECT_EQ(config->start_timeout, std::chrono::milliseconds(250));
 }
 
-TEST_F(HostLoadConfig, SlotsOfARoleTheNodeDoesNotPlayAreCheckedButNotSelected) {
+TEST_F(HostLoadConfig, SlotsAreSelectedWhateverTheRolesWhichOnlyAddBuiltInRoles) {
   auto config = load("[node]\nroles = [\"agent\"]\n[master]\nallocator = \"drf\"\n");
   ASSERT_TRUE(config) << config.error().message;
-  EXPECT_TRUE(config->plugins.empty());
+  ASSERT_EQ(config->plugins.size(), 2u);  // the allocator, then the agent role
+  EXPECT_EQ(config->plugins[0].name, "drf");
+  EXPECT_EQ(config->plugins[1].name, "agent");
+  EXPECT_TRUE(config->plugins[1].builtin);
   EXPECT_EQ(error("[node]\nroles = [\"agent\"]\n[master]\nalocator = \"drf\"\n"),
-            file() + ":4:1: unknown key 'master.alocator' (valid keys: allocator, frameworks)");
+            file() + ":4:1: unknown key 'master.alocator' (valid keys: advertise, "
+                      "agent_ping_interval_ms, agent_ping_timeout_ms, agent_removal_timeout_ms, "
+                      "agent_removals_per_minute, allocator, endpoint, frameworks, "
+                      "heartbeat_interval_ms, max_completed_tasks)");
 }
 
 TEST_F(HostLoadConfig, LeaderSlotIsFilledWhateverTheRoles) {
   auto config = load("[node]\nroles = [\"agent\"]\nleader = \"standalone\"\n");
   ASSERT_TRUE(config) << config.error().message;
-  ASSERT_EQ(config->plugins.size(), 1u);
+  ASSERT_EQ(config->plugins.size(), 2u);  // the leader, then the agent role
+  EXPECT_EQ(config->plugins[1].name, "agent");
   EXPECT_EQ(config->plugins[0].slot, "node.leader");
   EXPECT_EQ(config->plugins[0].kind, TESSERA_KIND_LEADER);
   EXPECT_EQ(config->plugins[0].where, file() + ":3:10");

@@ -250,7 +250,7 @@ TEST(HostErrors, UnknownPluginListsFoundPluginsAndSearchedDirs) {
   // A relative plugin directory is resolved against the file's own directory.
   std::string text =
       "[node]\n"
-      "roles = [\"master\"]\n"
+      "roles = []\n"
       "work_dir = \"work\"\n"
       "plugin_dirs = [\"more-plugins\", \"" + kFixtureDir + "\"]\n"
       "[master]\n"

@@ -29,7 +29,7 @@ TEST(HostRun, PingAndPongStartAndStopCleanlyOnSigterm) {
       "interval_ms = 50\n"
       "text = \"hello from the test\"\n");
   Process host({kHostBin, node.file()}, node.dir() / "host.log");
-  ASSERT_TRUE(host.wait_for("node 'test-node' running as master with 2 plugin(s)"))
+  ASSERT_TRUE(host.wait_for("node 'test-node' running as plugins only with 2 plugin(s)"))
       << host.output();
   // Ping reached pong over the bus: the node is really serving, not just started.
   ASSERT_TRUE(host.wait_for("pong 1 'hello from the test' from 'example_pong'")) << host.output();
@@ -72,7 +72,7 @@ TEST(HostRun, RunThatFailsLaterIsLoggedAndNodeExitsOneAfterStoppingTheOthers) {
       "fail_after_ms = 300\n");
   auto [code, output] = node.host();
   EXPECT_EQ(code, kRuntimeError) << output;
-  size_t running = where(output, "node 'test-node' running as master with 2 plugin(s)");
+  size_t running = where(output, "node 'test-node' running as plugins only with 2 plugin(s)");
   size_t failed = where(output, "plugin 'fixture_run_fails' failed: run threw: fixture_run_fails "
                                 "lost its backend; stopping the node");
   size_t pong_stopped = where(output, "stopped plugin 'example_pong'");

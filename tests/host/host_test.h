@@ -30,7 +30,8 @@ inline std::string position(const std::string& text, size_t offset) {
   return std::to_string(line) + ":" + std::to_string(offset - line_start + 1);
 }
 
-// A node file in its own temporary directory. The [node] table puts the work directory inside
+// A node file in its own temporary directory, for a node that runs plugins only (roles = []),
+// so that the host's handling of plugins is what is tested. The [node] table puts the work directory inside
 // the temporary directory and searches the fixture plugins; the host adds its own plugin
 // directory (where example_ping and example_pong are) after the configured ones.
 class NodeFile {
@@ -40,7 +41,7 @@ class NodeFile {
                     int start_timeout_ms = 5000) {
     text_ = "[node]\n"
             "name = \"test-node\"\n"
-            "roles = [\"master\"]\n"
+            "roles = []\n"  // plugins only: these tests are about the plugins
             "work_dir = \"" + (dir_ / "work").string() + "\"\n"
             "plugin_dirs = [\"" + kFixtureDir + "\"]\n"
             "start_timeout_ms = " + std::to_string(start_timeout_ms) + "\n"

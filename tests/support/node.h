@@ -21,7 +21,12 @@ class InProcessNode {
   // `body` is the TOML after [node]'s name/work_dir/plugin_dirs lines, e.g.
   // "roles = [\"master\"]\nleader = \"leader_standalone\"\n[plugins.leader_standalone]\n...".
   // The work dir is inside `dir` and survives the node, so a test can restart a node on it.
-  InProcessNode(const TempDir& dir, const std::string& body, const std::string& name = "node") {
+  //
+  // The built-in roles (master, agent) run only with `run_roles`: a plugin's tests play the
+  // role's part themselves.
+  InProcessNode(const TempDir& dir, const std::string& body, const std::string& name = "node",
+                bool run_roles = false)
+      : run_roles_(run_roles) {
     std::string text = "[node]\nname = \"" + name + "\"\nwork_dir = \"" +
                        (dir / ("work-" + name)).string() + "\"\nplugin_dirs = [\"" +
                        TESSERA_PLUGIN_DIR + "\", \"" + TESSERA_FIXTURE_PLUGIN_DIR + "\"]\n" + body;
@@ -33,6 +38,7 @@ class InProcessNode {
   Status start() {
     auto config = host::load_config(config_path_, "");
     if (!config) return config.error();
+    config->run_roles = run_roles_;
     auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
     host_ = std::make_unique<host::Host>(std::move(*config), std::vector<spdlog::sink_ptr>{sink});
     if (auto s = host_->load(); !s) return s;
@@ -48,6 +54,7 @@ class InProcessNode {
   void* zmq_context() const { return host_->zmq_context(); }
 
  private:
+  bool run_roles_;
   std::filesystem::path config_path_;
   std::unique_ptr<host::Host> host_;
 };

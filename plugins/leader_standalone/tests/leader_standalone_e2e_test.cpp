@@ -20,10 +20,19 @@ using tessera::testing::TempDir;
 using tessera::testing::TestBus;
 
 std::string node_toml(const TempDir& dir, const std::string& roles, const std::string& plugin) {
+  // The roles need their plugins: a master an allocator, an agent an isolator.
+  std::string role_tables;
+  if (roles.find("master") != std::string::npos) {
+    role_tables += "[master]\nallocator = \"allocator_drf\"\nendpoint = \"tcp://127.0.0.1:0\"\n";
+  }
+  if (roles.find("agent") != std::string::npos) {
+    role_tables += "[agent]\nisolators = [\"isolator_posix\"]\n";
+  }
   return "[node]\nname = \"e2e\"\nroles = " + roles + "\nwork_dir = \"" +
          (dir / "work").string() + "\"\nplugin_dirs = [\"" + TESSERA_PLUGIN_DIR +
          "\"]\nendpoints_file = \"" + (dir / "endpoints").string() +
-         "\"\nleader = \"leader_standalone\"\n[plugins.leader_standalone]\n" + plugin;
+         "\"\nleader = \"leader_standalone\"\n" + role_tables + "[plugins.leader_standalone]\n" +
+         plugin;
 }
 
 // Waits until the host announces the store's tcp address and returns it ("" on timeout).

@@ -1,0 +1,762 @@
+#include "agent.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <set>
+
+#include "resources_text.h"
+
+namespace tessera::host::agent {
+
+namespace agentp = protocol::agent;
+namespace isolator = protocol::isolator;
+namespace store = protocol::store;
+namespace state = protocol::state;
+namespace reason = protocol::reason;
+namespace source = protocol::source;
+using namespace std::chrono_literals;
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string random_suffix() {
+  static thread_local std::mt19937 generator{std::random_device{}()};
+  char buffer[9];
+  std::snprintf(buffer, sizeof buffer, "%08x", static_cast<unsigned>(generator()));
+  return buffer;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Configuration and pure helpers
+
+AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_name) {
+  AgentSettings s;
+  s.isolators = table.get<std::vector<std::string>>("isolators", {});
+  protocol::Resources defaults = detect_defaults();
+  s.resources = defaults;
+  if (auto text = table.optional<std::string>("resources")) {
+    auto parsed = parse_resources(*text);
+    if (parsed) {
+      s.resources = with_defaults(std::move(*parsed), defaults);
+    } else {
+      table.error_at("resources", parsed.error().message);
+    }
+  }
+  sdk::ConfigTable attributes = table.table("attributes");
+  for (const std::string& name : attributes.keys()) {
+    if (auto value = attributes.optional<std::string>(name)) {
+      s.attributes.push_back({name, *value});
+    }
+  }
+  s.hostname = table.get<std::string>("hostname", node_name);
+  if (s.hostname.empty()) table.error_at("hostname", "must not be empty");
+  s.status_update_retry =
+      std::chrono::milliseconds(table.integer("status_update_retry_ms", 1000, 1, 3600000));
+  s.status_update_retry_max = std::chrono::milliseconds(
+      table.integer("status_update_retry_max_ms", 60000, 1, 86400000));
+  s.status_update_retry_max = std::max(s.status_update_retry_max, s.status_update_retry);
+  s.registration_retry =
+      std::chrono::milliseconds(table.integer("registration_retry_ms", 200, 1, 3600000));
+  s.registration_retry_max = std::max(s.registration_retry_max, s.registration_retry);
+  return s;
+}
+
+std::map<std::string, std::string> task_environment(const std::string& framework_id,
+                                                    const protocol::TaskInfo& task,
+                                                    const std::string& agent_id,
+                                                    const std::string& hostname) {
+  std::map<std::string, std::string> env;
+  env["TASK_ID"] = task.task_id;
+  env["TESSERA_FRAMEWORK_ID"] = framework_id;
+  env["TESSERA_AGENT_ID"] = agent_id;
+  env["HOST"] = hostname;
+  auto ports = task.resources.ranges.find("ports");
+  std::string list;
+  size_t n = 0;
+  if (ports != task.resources.ranges.end()) {
+    // In the order the task gave them (not sorted): PORT0 is the first port it asked for.
+    for (const protocol::Range& range : ports->second) {
+      for (uint64_t p = range.begin; p <= range.end && n < 65536; ++p) {
+        env["PORT" + std::to_string(n++)] = std::to_string(p);
+        if (!list.empty()) list += ",";
+        list += std::to_string(p);
+        if (p == UINT64_MAX) break;
+      }
+    }
+  }
+  if (n > 0) {
+    env["PORT"] = env["PORT0"];
+    env["PORTS"] = list;
+  }
+  return env;
+}
+
+ExitOutcome exit_outcome(const isolator::Exited& e, bool kill_requested) {
+  ExitOutcome out;
+  out.exit_code = e.exit_code;
+  std::string how;
+  if (e.signal != 0) {
+    how = "killed by signal " + std::to_string(e.signal);
+  } else if (e.exit_code >= 0) {
+    how = "exited with status " + std::to_string(e.exit_code);
+  } else {
+    how = e.message.empty() ? "ended with an unknown status" : e.message;
+  }
+  if (kill_requested) {
+    out.state = state::kKilled;
+    out.message = how;
+    return out;
+  }
+  if (e.signal == 0 && e.exit_code == 0) {
+    out.state = state::kFinished;
+    out.message = how;
+    return out;
+  }
+  out.state = state::kFailed;
+  out.reason = e.reason.empty() ? reason::kCommandExited : e.reason;
+  out.message = how;
+  if (!e.reason.empty() && !e.message.empty() && e.message != how) out.message += ": " + e.message;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start, recovery, registration
+
+Agent::Agent(sdk::PluginContext& context) : Role(context) {}
+
+Agent::~Agent() = default;
+
+Status Agent::configure(sdk::ConfigTable& table) {
+  settings_ = read_settings(table, context().node_name());
+  registration_backoff_ = settings_.registration_retry;
+  return {};
+}
+
+Status Agent::start() {
+  checkpoint_ = std::make_unique<Checkpoint>(context().plugin_work_dir());
+  updates_ = std::make_unique<StatusUpdateQueue>(settings_.status_update_retry,
+                                                 settings_.status_update_retry_max);
+  auto id = checkpoint_->read_agent_id();
+  if (!id) return id.error().context("agent: reading its id");
+  agent_id_ = *id;
+
+  if (!settings_.isolators.empty()) {
+    const std::string& name = settings_.isolators.front();
+    if (settings_.isolators.size() > 1) {
+      log().warn("agent: only the first isolator ('{}') runs tasks; the others are not used yet",
+                 name);
+    }
+    isolator_ = std::make_unique<sdk::Client>(bus(), "isolator." + name);
+    if (auto s = isolator_->connect(isolator::endpoint(name)); !s) return s.context("agent");
+    isolator_events_ = std::make_unique<sdk::Subscriber>(bus(), "isolator." + name + ".events");
+    isolator_events_->subscribe<isolator::Exited>(
+        [this](const Envelope&, const isolator::Exited& e) { on_exited(e); });
+    if (auto s = isolator_events_->connect(isolator::events_endpoint(name)); !s) {
+      return s.context("agent");
+    }
+  } else {
+    log().warn("agent: [agent] isolators is empty: every task will fail to launch");
+  }
+
+  leader_ = std::make_unique<sdk::Client>(bus(), "leader");
+  if (auto s = leader_->connect(store::kEndpoint); !s) return s.context("agent");
+  leader_events_ = std::make_unique<sdk::Subscriber>(bus(), "leader.events");
+  leader_events_->subscribe<store::Leader>(
+      [this](const Envelope&, const store::Leader& l) { on_leader(l); });
+  if (auto s = leader_events_->connect(store::kEventsEndpoint); !s) return s.context("agent");
+
+  log().info("agent: {} on '{}' with {}{}", agent_id_.empty() ? "new agent" : "agent '" + agent_id_ + "'",
+             settings_.hostname, settings_.resources.to_string(),
+             settings_.isolators.empty() ? "" : " (isolator '" + settings_.isolators.front() + "')");
+  recover();
+  ask_leader();
+  ticker_ = loop().every(100ms, [this] { tick(); });
+  return {};
+}
+
+void Agent::recover() {
+  Checkpoint::Recovered found = checkpoint_->read_tasks();
+  for (const std::string& problem : found.errors) log().error("agent: {}", problem);
+  std::vector<TaskKey> live;
+  auto now = Clock::now();
+  for (TaskCheckpoint& saved : found.tasks) {
+    TaskKey key{saved.framework_id, saved.task.task_id};
+    for (const protocol::TaskStatus& status : saved.pending) updates_->push(key, status, now);
+    Task task;
+    task.saved = std::move(saved);
+    if (!state::terminal(task.saved.state) && !task.saved.container_id.empty()) {
+      containers_[task.saved.container_id] = key;
+      live.push_back(key);
+    }
+    bool orphan = !state::terminal(task.saved.state) && task.saved.container_id.empty();
+    tasks_[key] = std::move(task);
+    if (orphan) {
+      emit(key, state::kLost, reason::kAgentRestarted,
+           "the agent restarted before the task was launched", source::kAgent);
+    }
+  }
+  if (!found.tasks.empty()) {
+    log().info("agent: recovered {} task(s) from the checkpoint, {} to reattach, {} update(s) "
+               "to deliver", found.tasks.size(), live.size(), updates_->size());
+  }
+  recover_containers(std::move(live));
+}
+
+void Agent::recover_containers(std::vector<TaskKey> keys) {
+  if (keys.empty()) {
+    recovered_ = true;
+    try_register();
+    return;
+  }
+  if (!isolator_) {
+    for (const TaskKey& key : keys) {
+      containers_.erase(tasks_[key].saved.container_id);
+      emit(key, state::kLost, reason::kAgentRestarted,
+           "the agent has no isolator to reattach to the task", source::kAgent);
+    }
+    recovered_ = true;
+    try_register();
+    return;
+  }
+  isolator::Recover request;
+  for (const TaskKey& key : keys) {
+    const Task& task = tasks_[key];
+    request.containers.push_back({task.saved.container_id, task.saved.pid});
+  }
+  isolator_->request(
+      request,
+      [this, keys](Result<Envelope> reply) {
+        std::string problem;
+        isolator::Recovered recovered;
+        if (!reply) {
+          problem = reply.error().message;
+        } else if (reply->is<isolator::Recovered>()) {
+          auto body = reply->body<isolator::Recovered>();
+          if (body) recovered = std::move(*body);
+          else problem = body.error().message;
+        } else if (reply->is<isolator::Failed>()) {
+          auto body = reply->body<isolator::Failed>();
+          problem = body ? body->message : body.error().message;
+        } else {
+          problem = "unexpected reply '" + reply->type() + "'";
+        }
+        if (!problem.empty()) {
+          log().error("agent: cannot recover containers from the isolator (retrying in 1 s): {}",
+                      problem);
+          loop().after(1s, [this, keys] { recover_containers(keys); });
+          return;
+        }
+        std::set<std::string> alive(recovered.alive.begin(), recovered.alive.end());
+        for (const TaskKey& key : keys) {
+          auto it = tasks_.find(key);
+          if (it == tasks_.end() || state::terminal(it->second.saved.state)) continue;
+          Task& task = it->second;
+          if (alive.count(task.saved.container_id) != 0) {
+            log().info("agent: reattached to {} (container '{}')", key.text(),
+                       task.saved.container_id);
+            if (task.saved.kill_requested) {
+              send_kill(task);
+            } else if (task.saved.state != state::kRunning) {
+              emit(key, state::kRunning, "", "", source::kAgent);
+            }
+            continue;
+          }
+          containers_.erase(task.saved.container_id);
+          log().warn("agent: {} (container '{}') ended while the agent was down", key.text(),
+                     task.saved.container_id);
+          if (task.saved.kill_requested) {
+            emit(key, state::kKilled, reason::kAgentRestarted,
+                 "the task ended while the agent was down", source::kAgent);
+          } else {
+            emit(key, state::kLost, reason::kAgentRestarted,
+                 "the task ended while the agent was down", source::kAgent);
+          }
+        }
+        recovered_ = true;
+        try_register();
+      },
+      10s);
+}
+
+void Agent::ask_leader() {
+  if (asking_leader_) return;
+  asking_leader_ = true;
+  last_leader_ask_ = Clock::now();
+  leader_->request(
+      store::GetLeader{},
+      [this](Result<Envelope> reply) {
+        asking_leader_ = false;
+        if (!reply) {
+          log().debug("agent: no answer from the leader plugin yet: {}", reply.error().message);
+          return;  // tick() asks again
+        }
+        auto leader = reply->body<store::Leader>();
+        if (!leader) {
+          log().warn("agent: bad answer from the leader plugin: {}", leader.error().message);
+          return;
+        }
+        on_leader(*leader);
+      },
+      2s);
+}
+
+void Agent::on_leader(const store::Leader& leader) {
+  if (!leader.known || leader.endpoint.empty()) {
+    if (master_) {
+      log().warn("agent: the master at {} is no longer the leader; waiting for a new one",
+                 master_endpoint_);
+      drop_master();
+    }
+    return;
+  }
+  if (master_ && leader.endpoint == master_endpoint_) return;
+  if (leader.master_id.empty()) {
+    log().info("agent: the master is at {}", leader.endpoint);
+  } else {
+    log().info("agent: the master is '{}' at {}", leader.master_id, leader.endpoint);
+  }
+  connect_master(leader.endpoint);
+}
+
+void Agent::drop_master() {
+  if (master_) retired_masters_.push_back(std::move(master_));
+  ++master_generation_;
+  master_endpoint_.clear();
+  registered_ = false;
+  registering_ = false;
+}
+
+void Agent::connect_master(const std::string& endpoint) {
+  drop_master();
+  uint64_t generation = master_generation_;
+  master_ = std::make_unique<sdk::Client>(bus(), "master");
+  master_endpoint_ = endpoint;
+  auto current = [this, generation] { return generation == master_generation_; };
+  auto contact = [this] { last_master_contact_ = Clock::now(); };
+  master_->on<agentp::RunTask>([=, this](const Envelope&, const agentp::RunTask& m) {
+    if (!current()) return;
+    contact();
+    run_task(m.framework_id, m.task);
+  });
+  master_->on<agentp::KillTask>([=, this](const Envelope&, const agentp::KillTask& m) {
+    if (!current()) return;
+    contact();
+    kill_task(m.framework_id, m.task_id);
+  });
+  master_->on<agentp::StatusAck>([=, this](const Envelope&, const agentp::StatusAck& m) {
+    if (!current()) return;
+    contact();
+    on_ack(m);
+  });
+  master_->on<agentp::Ping>([=, this](const Envelope&, const agentp::Ping& m) {
+    if (!current()) return;
+    contact();
+    master_->send(agentp::Pong{agent_id_, m.sequence});
+  });
+  master_->on<agentp::Shutdown>([=, this](const Envelope&, const agentp::Shutdown& m) {
+    if (!current()) return;
+    contact();
+    shutdown(m.reason);
+  });
+  // A Registered pushed without a request (e.g. a master that re-registers agents itself).
+  master_->on<agentp::Registered>([=, this](const Envelope&, const agentp::Registered& m) {
+    if (!current()) return;
+    contact();
+    on_registered(m);
+  });
+  if (auto s = master_->connect(endpoint); !s) {
+    log().error("agent: {}", s.error().message);
+    drop_master();
+    return;
+  }
+  registration_backoff_ = settings_.registration_retry;
+  try_register();
+}
+
+void Agent::try_register() {
+  if (!recovered_ || !master_ || registering_ || registered_ || shutting_down_) return;
+  agentp::Register request;
+  request.agent_id = agent_id_;
+  request.hostname = settings_.hostname;
+  request.resources = settings_.resources;
+  request.attributes = settings_.attributes;
+  for (const auto& [key, task] : tasks_) {
+    if (state::terminal(task.saved.state) || task.saved.container_id.empty()) continue;
+    request.tasks.push_back({key.framework_id, task.saved.task, task.saved.state});
+  }
+  registering_ = true;
+  uint64_t generation = master_generation_;
+  log().info("agent: {} with the master at {} ({} task(s))",
+             agent_id_.empty() ? "registering" : "re-registering as '" + agent_id_ + "'",
+             master_endpoint_, request.tasks.size());
+  master_->request(
+      request,
+      [this, generation](Result<Envelope> reply) {
+        if (generation != master_generation_) return;
+        registering_ = false;
+        std::string problem;
+        if (!reply) {
+          problem = reply.error().message;
+        } else if (reply->is<agentp::Registered>()) {
+          auto body = reply->body<agentp::Registered>();
+          if (body) {
+            last_master_contact_ = Clock::now();
+            on_registered(*body);
+            return;
+          }
+          problem = body.error().message;
+        } else if (reply->is<agentp::Shutdown>()) {
+          auto body = reply->body<agentp::Shutdown>();
+          shutdown(body ? body->reason : "");
+          return;
+        } else {
+          problem = "unexpected reply '" + reply->type() + "'";
+        }
+        // Loud while the delay grows, quiet once it is at its longest.
+        if (registration_backoff_ < settings_.registration_retry_max) {
+          log().info("agent: no registration with the master at {} yet ({}); retrying",
+                     master_endpoint_, problem);
+        } else {
+          log().debug("agent: no registration with the master at {} yet ({}); retrying",
+                      master_endpoint_, problem);
+        }
+        registration_backoff_ = std::min(registration_backoff_ * 2, settings_.registration_retry_max);
+        try_register();
+      },
+      registration_backoff_);
+}
+
+void Agent::on_registered(const agentp::Registered& registered) {
+  if (registered.agent_id.empty()) {
+    log().error("agent: the master registered this agent without an id; ignoring it");
+    return;
+  }
+  if (registered.agent_id != agent_id_) {
+    if (!agent_id_.empty()) {
+      log().warn("agent: the master gave the id '{}' to this agent, which was '{}'",
+                 registered.agent_id, agent_id_);
+    }
+    agent_id_ = registered.agent_id;
+    if (auto s = checkpoint_->write_agent_id(agent_id_); !s) {
+      log().error("agent: cannot persist the agent id '{}': {}", agent_id_, s.error().message);
+    }
+  }
+  bool was = registered_;
+  registered_ = true;
+  registering_ = false;
+  registration_backoff_ = settings_.registration_retry;
+  if (registered.ping_interval_seconds > 0) {
+    ping_interval_ = std::chrono::duration<double>(registered.ping_interval_seconds);
+  }
+  last_master_contact_ = Clock::now();
+  if (!was) {
+    log().info("agent: registered as '{}' with master '{}' (ping every {} s)", agent_id_,
+               registered.master_id, ping_interval_.count());
+  }
+  updates_->reset(Clock::now());
+  flush_updates();
+}
+
+void Agent::tick() {
+  auto now = Clock::now();
+  if (!master_ && !asking_leader_ && now - last_leader_ask_ >= 1s) ask_leader();
+  flush_updates();
+  if (registered_) {
+    auto silence = now - last_master_contact_;
+    auto limit = std::max<std::chrono::duration<double>>(ping_interval_ * 3, 1s);
+    if (silence > limit) {
+      log().warn("agent: no word from the master at {} for {:.1f} s; re-registering",
+                 master_endpoint_, std::chrono::duration<double>(silence).count());
+      registered_ = false;
+      registration_backoff_ = settings_.registration_retry;
+      try_register();
+    }
+  }
+  if (shutting_down_) {
+    bool any_live = false;
+    for (const auto& [key, task] : tasks_) any_live = any_live || !state::terminal(task.saved.state);
+    if (!any_live || now >= shutdown_deadline_) finish_shutdown();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks
+
+void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& info) {
+  if (info.task_id.empty()) {
+    log().warn("agent: run_task from framework '{}' names no task; dropped", framework_id);
+    return;
+  }
+  TaskKey key{framework_id, info.task_id};
+  if (shutting_down_) {
+    log().warn("agent: {} arrived while shutting down; dropped", key.text());
+    return;
+  }
+  if (tasks_.count(key) != 0) {
+    log().warn("agent: {} is already known here (state {}); duplicate run_task ignored",
+               key.text(), tasks_[key].saved.state);
+    return;
+  }
+  Task& task = tasks_[key];
+  task.saved.framework_id = framework_id;
+  task.saved.task = info;
+  task.saved.state = state::kStaging;
+  log().info("agent: running {}: {}", key.text(), info.command.value);
+
+  if (info.command.value.empty() && info.container.type.empty()) {
+    return emit(key, state::kError, reason::kTaskInvalid,
+                "task '" + info.task_id + "' has no command", source::kAgent);
+  }
+  if (!isolator_) {
+    return emit(key, state::kFailed, reason::kLaunchFailed,
+                "this agent has no isolator ([agent] isolators is empty)", source::kAgent);
+  }
+  std::string container_id = info.task_id + "-" + std::to_string(++launches_) + "-" + random_suffix();
+  std::filesystem::path sandbox = checkpoint_->sandbox(framework_id, info.task_id, container_id);
+  std::error_code ec;
+  std::filesystem::create_directories(sandbox, ec);
+  if (ec) {
+    return emit(key, state::kFailed, reason::kLaunchFailed,
+                "cannot create the sandbox '" + sandbox.string() + "': " + ec.message(),
+                source::kAgent);
+  }
+  task.saved.container_id = container_id;
+  task.saved.sandbox = sandbox.string();
+  task.launching = true;
+  containers_[container_id] = key;
+  emit(key, state::kStarting, "", "", source::kAgent);
+  launch(key, task_environment(framework_id, info, agent_id_, settings_.hostname));
+}
+
+void Agent::launch(const TaskKey& key, std::map<std::string, std::string> environment) {
+  const Task& task = tasks_[key];
+  isolator::Launch request;
+  request.container_id = task.saved.container_id;
+  request.task_id = task.saved.task.task_id;
+  request.sandbox = task.saved.sandbox;
+  request.command = task.saved.task.command;
+  request.container = task.saved.task.container;
+  request.resources = task.saved.task.resources;
+  request.environment = std::move(environment);
+  std::string container_id = request.container_id;
+  isolator_->request(
+      request,
+      [this, key, container_id](Result<Envelope> reply) {
+        on_launched(key, container_id, std::move(reply));
+      },
+      60s);
+}
+
+void Agent::on_launched(const TaskKey& key, const std::string& container_id, Result<Envelope> reply) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end() || it->second.saved.container_id != container_id) return;
+  Task& task = it->second;
+  task.launching = false;
+  std::string problem;
+  int64_t pid = 0;
+  if (!reply) {
+    problem = "the isolator did not answer the launch: " + reply.error().message;
+    // It may still start it: make sure it does not run unknown.
+    isolator_->request(isolator::Kill{container_id, 0}, [](Result<Envelope>) {});
+  } else if (reply->is<isolator::Launched>()) {
+    auto body = reply->body<isolator::Launched>();
+    if (body) pid = body->pid;
+    else problem = body.error().message;
+  } else if (reply->is<isolator::Failed>()) {
+    auto body = reply->body<isolator::Failed>();
+    problem = body ? body->message : body.error().message;
+  } else {
+    problem = "unexpected reply '" + reply->type() + "' to the launch";
+  }
+  if (!problem.empty()) {
+    containers_.erase(container_id);
+    log().warn("agent: cannot launch {}: {}", key.text(), problem);
+    return emit(key, state::kFailed, reason::kLaunchFailed, problem, source::kAgent);
+  }
+  task.saved.pid = pid;
+  log().info("agent: {} runs in container '{}' (pid {})", key.text(), container_id, pid);
+  if (task.saved.kill_requested) {
+    save(key);
+    send_kill(task);
+  } else {
+    emit(key, state::kRunning, "", "", source::kExecutor);
+  }
+  if (task.early_exit) {
+    isolator::Exited exited = *task.early_exit;
+    task.early_exit.reset();
+    on_exited(exited);
+  }
+}
+
+void Agent::send_kill(const Task& task) {
+  std::string container_id = task.saved.container_id;
+  double grace = task.saved.task.kill_grace_seconds;
+  isolator_->request(isolator::Kill{container_id, grace}, [this, container_id](Result<Envelope> reply) {
+    if (!reply) {
+      log().warn("agent: no answer to the kill of container '{}': {}", container_id,
+                 reply.error().message);
+    } else if (reply->is<isolator::Failed>()) {
+      auto body = reply->body<isolator::Failed>();
+      // Most likely it ended already and its exit event is on the way.
+      log().info("agent: kill of container '{}': {}", container_id,
+                 body ? body->message : body.error().message);
+    }
+  });
+}
+
+void Agent::on_exited(const isolator::Exited& exited) {
+  auto c = containers_.find(exited.container_id);
+  if (c == containers_.end()) {
+    log().debug("agent: exit of unknown container '{}' ignored", exited.container_id);
+    return;
+  }
+  TaskKey key = c->second;
+  auto it = tasks_.find(key);
+  if (it == tasks_.end() || state::terminal(it->second.saved.state)) {
+    containers_.erase(c);
+    return;
+  }
+  Task& task = it->second;
+  if (task.launching) {
+    // The exit event overtook the launch reply (they travel on different sockets).
+    task.early_exit = exited;
+    return;
+  }
+  containers_.erase(c);
+  ExitOutcome outcome = exit_outcome(exited, task.saved.kill_requested);
+  log().info("agent: {} {} ({})", key.text(), outcome.message, outcome.state);
+  emit(key, outcome.state, outcome.reason, outcome.message, source::kExecutor, outcome.exit_code);
+}
+
+void Agent::kill_task(const std::string& framework_id, const std::string& task_id) {
+  TaskKey key{framework_id, task_id};
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) {
+    log().warn("agent: kill of {}, which this agent does not know; reporting it lost", key.text());
+    Task& task = tasks_[key];
+    task.saved.framework_id = framework_id;
+    task.saved.task.task_id = task_id;
+    return emit(key, state::kLost, reason::kTaskUnknown,
+                "task '" + task_id + "' is not known on this agent", source::kAgent);
+  }
+  Task& task = it->second;
+  if (state::terminal(task.saved.state)) {
+    log().info("agent: kill of {} ignored: it is already {}", key.text(), task.saved.state);
+    return;
+  }
+  bool again = task.saved.kill_requested;
+  task.saved.kill_requested = true;
+  if (!again) {
+    log().info("agent: killing {} (grace {} s)", key.text(), task.saved.task.kill_grace_seconds);
+    emit(key, state::kKilling, "", "", source::kAgent);
+  }
+  if (!task.launching && isolator_) send_kill(task);
+}
+
+void Agent::shutdown(const std::string& why) {
+  if (shutting_down_) return;
+  log().warn("agent: the master asked this agent to shut down ({}); killing every task and "
+             "starting again as a new agent", why.empty() ? "no reason given" : why);
+  double grace = 0;
+  std::vector<TaskKey> live;
+  for (auto& [key, task] : tasks_) {
+    if (state::terminal(task.saved.state)) continue;
+    live.push_back(key);
+    grace = std::max(grace, task.saved.task.kill_grace_seconds);
+  }
+  for (const TaskKey& key : live) kill_task(key.framework_id, key.task_id);
+  shutting_down_ = true;
+  registered_ = false;
+  shutdown_deadline_ = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)) + 10s;
+}
+
+void Agent::finish_shutdown() {
+  shutting_down_ = false;
+  if (auto s = checkpoint_->remove_all_tasks(); !s) log().error("agent: {}", s.error().message);
+  if (auto s = checkpoint_->remove_agent_id(); !s) log().error("agent: {}", s.error().message);
+  tasks_.clear();
+  containers_.clear();
+  updates_ = std::make_unique<StatusUpdateQueue>(settings_.status_update_retry,
+                                                 settings_.status_update_retry_max);
+  agent_id_.clear();
+  registered_ = false;
+  registration_backoff_ = settings_.registration_retry;
+  log().info("agent: shut down; registering again as a new agent");
+  try_register();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status updates
+
+void Agent::emit(const TaskKey& key, const std::string& new_state, const std::string& why,
+                 const std::string& message, const std::string& from, int32_t exit_code) {
+  Task& task = tasks_[key];
+  protocol::TaskStatus status;
+  status.task_id = key.task_id;
+  status.agent_id = agent_id_;
+  status.framework_id = key.framework_id;
+  status.state = new_state;
+  status.reason = why;
+  status.source = from;
+  status.message = message;
+  status.uuid = random_uuid();
+  status.exit_code = exit_code;
+  status.timestamp = now_seconds();
+  task.saved.state = new_state;
+  // Checkpointed before it can be sent: an update the framework may have seen is never lost.
+  task.saved.pending = updates_->pending(key);
+  task.saved.pending.push_back(status);
+  if (auto s = checkpoint_->write_task(task.saved); !s) {
+    log().error("agent: {} (the update is sent anyway but would not survive a restart)",
+                s.error().message);
+  }
+  log().debug("agent: {} is {} (update {})", key.text(), new_state, status.uuid);
+  updates_->push(key, std::move(status), Clock::now());
+  flush_updates();
+}
+
+void Agent::save(const TaskKey& key) {
+  Task& task = tasks_[key];
+  task.saved.pending = updates_->pending(key);
+  if (auto s = checkpoint_->write_task(task.saved); !s) log().error("agent: {}", s.error().message);
+}
+
+void Agent::on_ack(const agentp::StatusAck& ack) {
+  TaskKey key{ack.framework_id, ack.task_id};
+  auto acked = updates_->acknowledge(key, ack.uuid, Clock::now());
+  if (!acked) {
+    log().debug("agent: acknowledgement {} for {} matches no update in flight; ignored", ack.uuid,
+                key.text());
+    return;
+  }
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) return;
+  if (state::terminal(acked->state) && !updates_->has_pending(key)) {
+    // Fully reported: the checkpoint goes, the sandbox stays for the logs.
+    if (auto s = checkpoint_->remove_task(key.framework_id, key.task_id); !s) {
+      log().error("agent: {}", s.error().message);
+    }
+    containers_.erase(it->second.saved.container_id);
+    tasks_.erase(it);
+  } else {
+    save(key);
+  }
+  flush_updates();
+}
+
+void Agent::flush_updates() {
+  if (!registered_ || !master_) return;
+  for (protocol::TaskStatus& status : updates_->due(Clock::now())) {
+    status.agent_id = agent_id_;
+    master_->send(agentp::StatusUpdate{agent_id_, std::move(status)});
+  }
+}
+
+}  // namespace tessera::host::agent

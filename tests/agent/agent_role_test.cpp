@@ -1,0 +1,397 @@
+// The agent role in an in-process node (roles = ["agent"]) with the real leader_standalone and
+// isolator_posix plugins, talking over tcp to a test double of the master that the test runs on
+// its own thread and ZeroMQ context. The double speaks protocol/agent.h: it answers
+// agent.register, records what the agent sends, and acknowledges, pings, runs and kills only
+// when a test says so. The real master's end-to-end tests are elsewhere.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <zmq.h>
+
+#include <functional>
+#include <set>
+
+#include "agent/checkpoint.h"
+#include "support/node.h"
+#include "tessera/protocol/agent.h"
+
+namespace {
+
+namespace agentp = tessera::protocol::agent;
+namespace state = tessera::protocol::state;
+using tessera::protocol::TaskInfo;
+using tessera::protocol::TaskStatus;
+using tessera::testing::InProcessNode;
+using tessera::testing::TempDir;
+using namespace std::chrono_literals;
+
+// A ZeroMQ context terminated after everything declared after it.
+struct OwnContext {
+  void* handle = zmq_ctx_new();
+  ~OwnContext() { zmq_ctx_term(handle); }
+};
+
+struct FakeMaster {
+  FakeMaster() : bus{context.handle, &loop, {}, "master"}, server(bus, "master") {
+    auto bound = server.bind("tcp://127.0.0.1:0");
+    EXPECT_TRUE(bound.ok()) << bound.error().message;
+    endpoint = *bound;
+    server.on<agentp::Register>([this](const tessera::sdk::Request& r, const agentp::Register& m) {
+      registers.push_back(m);
+      peer = r.peer;
+      if (!answer_registrations) return;
+      server.reply(r, agentp::Registered{m.agent_id.empty() ? give_id : m.agent_id, "master-1",
+                                         ping_interval_seconds});
+    });
+    server.on<agentp::StatusUpdate>(
+        [this](const tessera::sdk::Request& r, const agentp::StatusUpdate& m) {
+          peer = r.peer;
+          updates.push_back(m.status);
+          update_agent_ids.insert(m.agent_id);
+          if (auto_ack) ack(m.status);
+        });
+    server.on<agentp::Pong>([this](const tessera::sdk::Request&, const agentp::Pong& m) {
+      pongs.push_back(m);
+    });
+  }
+
+  // Serves the socket until `done` holds or `timeout` passes; returns `done()`.
+  bool wait(const std::function<bool()>& done, std::chrono::milliseconds timeout = 15s) {
+    if (done()) return true;
+    auto poll = loop.every(10ms, [&] {
+      if (done()) loop.request_stop();
+    });
+    auto limit = loop.after(timeout, [&] { loop.request_stop(); });
+    loop.run();
+    loop.reset_stop();
+    loop.cancel(poll);
+    loop.cancel(limit);
+    return done();
+  }
+  // Serves the socket for `period`.
+  void serve_for(std::chrono::milliseconds period) {
+    wait([] { return false; }, period);
+  }
+
+  template <typename T>
+  void push(const T& body) {
+    ASSERT_FALSE(peer.empty()) << "no agent has spoken to the master yet";
+    server.send(peer, body);
+  }
+  void ack(const TaskStatus& s) { server.send(peer, agentp::StatusAck{s.framework_id, s.task_id, s.uuid}); }
+
+  // The updates received for one task, in arrival order.
+  std::vector<TaskStatus> of(const std::string& task) const {
+    std::vector<TaskStatus> out;
+    for (const auto& u : updates) {
+      if (u.task_id == task) out.push_back(u);
+    }
+    return out;
+  }
+  std::optional<TaskStatus> last(const std::string& task) const {
+    auto list = of(task);
+    if (list.empty()) return std::nullopt;
+    return list.back();
+  }
+  bool reached(const std::string& task, const std::string& st) const {
+    for (const auto& u : of(task)) {
+      if (u.state == st) return true;
+    }
+    return false;
+  }
+
+  OwnContext context;
+  tessera::sdk::EventLoop loop;
+  tessera::sdk::Bus bus;
+  tessera::sdk::Server server;
+  std::string endpoint;
+  std::string peer;
+  bool answer_registrations = true;
+  bool auto_ack = false;
+  std::string give_id = "agent-1";
+  double ping_interval_seconds = 30;
+  std::vector<agentp::Register> registers;
+  std::vector<TaskStatus> updates;
+  std::set<std::string> update_agent_ids;
+  std::vector<agentp::Pong> pongs;
+};
+
+TaskInfo shell_task(const std::string& id, const std::string& command) {
+  TaskInfo t;
+  t.task_id = id;
+  t.name = id;
+  t.command.value = command;
+  t.resources.scalars["cpus"] = 0.1;
+  t.resources.scalars["mem"] = 16;
+  t.kill_grace_seconds = 1;
+  return t;
+}
+
+class AgentRoleTest : public ::testing::Test {
+ protected:
+  std::string toml(bool kill_on_stop) const {
+    return "roles = [\"agent\"]\nleader = \"leader_standalone\"\n"
+           "[agent]\nisolators = [\"isolator_posix\"]\n"
+           "resources = \"cpus:2;mem:512;gpus:1;ports:[31000-31009]\"\n"
+           "hostname = \"agent-host\"\nstatus_update_retry_ms = 300\nregistration_retry_ms = 50\n"
+           "[agent.attributes]\nrack = \"r1\"\n"
+           "[plugins.leader_standalone]\nmaster = \"" +
+           master.endpoint + "\"\n[plugins.isolator_posix]\nkill_on_stop = " +
+           (kill_on_stop ? "true" : "false") + "\ndefault_grace_seconds = 1\n";
+  }
+
+  void start_agent(bool kill_on_stop = true) {
+    node = std::make_unique<InProcessNode>(dir, toml(kill_on_stop), "node", /*run_roles=*/true);
+    auto started = node->start();
+    ASSERT_TRUE(started.ok()) << started.error().message;
+  }
+
+  void register_agent() {
+    size_t before = master.registers.size();
+    ASSERT_TRUE(master.wait([&] { return master.registers.size() > before; }))
+        << "the agent never registered";
+  }
+
+  std::filesystem::path agent_dir() const { return dir / "work-node" / "agent"; }
+
+  // The pids the agent checkpointed for its tasks, remembered for the tear-down.
+  std::map<std::string, int64_t> checkpointed_pids() {
+    std::map<std::string, int64_t> out;
+    for (const auto& t : tessera::host::agent::Checkpoint(agent_dir()).read_tasks().tasks) {
+      out[t.task.task_id] = t.pid;
+      if (t.pid > 0) pids.insert(t.pid);
+    }
+    return out;
+  }
+
+  void TearDown() override {
+    node.reset();
+    for (int64_t pid : pids) {
+      ::kill(-static_cast<pid_t>(pid), SIGKILL);
+      ::waitpid(static_cast<pid_t>(pid), nullptr, WNOHANG);
+    }
+  }
+
+  TempDir dir;
+  FakeMaster master;
+  std::unique_ptr<InProcessNode> node;
+  std::set<int64_t> pids;
+};
+
+TEST_F(AgentRoleTest, RegistersWithItsResourcesAndAttributesAndPersistsItsId) {
+  start_agent();
+  register_agent();
+  const agentp::Register& r = master.registers.front();
+  EXPECT_EQ(r.agent_id, "");
+  EXPECT_EQ(r.hostname, "agent-host");
+  EXPECT_DOUBLE_EQ(r.resources.scalar("cpus"), 2);
+  EXPECT_DOUBLE_EQ(r.resources.scalar("mem"), 512);
+  EXPECT_DOUBLE_EQ(r.resources.scalar("gpus"), 1);
+  EXPECT_DOUBLE_EQ(r.resources.scalar("disk"), 10240);  // the default for what is not named
+  ASSERT_EQ(r.resources.ranges.count("ports"), 1u);
+  EXPECT_EQ(r.resources.ranges.at("ports"), (std::vector<tessera::protocol::Range>{{31000, 31009}}));
+  ASSERT_EQ(r.attributes.size(), 1u);
+  EXPECT_EQ(r.attributes[0].name, "rack");
+  EXPECT_EQ(r.attributes[0].value, "r1");
+  EXPECT_TRUE(r.tasks.empty());
+  ASSERT_TRUE(master.wait([&] { return std::filesystem::exists(agent_dir() / "agent_id"); }));
+  EXPECT_EQ(tessera::testing::read_file(agent_dir() / "agent_id"), "agent-1\n");
+}
+
+TEST_F(AgentRoleTest, RetriesRegistrationUntilTheMasterAnswers) {
+  master.answer_registrations = false;
+  start_agent();
+  // 50 ms doubling: several attempts in a second.
+  ASSERT_TRUE(master.wait([&] { return master.registers.size() >= 3; }, 5s));
+  master.answer_registrations = true;
+  size_t before = master.registers.size();
+  ASSERT_TRUE(master.wait([&] { return std::filesystem::exists(agent_dir() / "agent_id"); }));
+  master.serve_for(500ms);
+  // Registered: no more attempts.
+  EXPECT_LE(master.registers.size(), before + 1);
+}
+
+TEST_F(AgentRoleTest, FailedTaskReportsInOrderOnlyAfterAcksAndResendsWhatIsNotAcked) {
+  start_agent();
+  register_agent();
+  TaskInfo task = shell_task("t1", "echo hi; echo PORT0=$PORT0 PORTS=$PORTS TASK_ID=$TASK_ID "
+                                   "FW=$TESSERA_FRAMEWORK_ID HOST=$HOST; exit 3");
+  task.resources.ranges["ports"] = {{31003, 31004}};
+  master.push(agentp::RunTask{"fw1", task});
+
+  ASSERT_TRUE(master.wait([&] { return master.of("t1").size() >= 1; }));
+  TaskStatus starting = master.of("t1")[0];
+  EXPECT_EQ(starting.state, state::kStarting);
+  EXPECT_EQ(starting.agent_id, "agent-1");
+  EXPECT_EQ(starting.framework_id, "fw1");
+  EXPECT_EQ(starting.uuid.size(), 32u);
+  // Not acknowledged: resent (300 ms, then 600 ms), and nothing after it is sent meanwhile,
+  // although the task has long exited.
+  ASSERT_TRUE(master.wait([&] { return master.of("t1").size() >= 3; }, 5s));
+  for (const auto& u : master.of("t1")) {
+    EXPECT_EQ(u.state, state::kStarting);
+    EXPECT_EQ(u.uuid, starting.uuid);
+  }
+  master.ack(starting);
+  ASSERT_TRUE(master.wait([&] { return master.reached("t1", state::kRunning); }));
+  TaskStatus running = *master.last("t1");
+  EXPECT_EQ(running.state, state::kRunning);
+  EXPECT_NE(running.uuid, starting.uuid);
+  // A duplicate acknowledgement of the old update changes nothing: RUNNING is resent as is.
+  master.ack(starting);
+  size_t seen = master.of("t1").size();
+  ASSERT_TRUE(master.wait([&] { return master.of("t1").size() > seen; }, 5s));
+  EXPECT_EQ(master.last("t1")->uuid, running.uuid);
+  master.ack(running);
+  ASSERT_TRUE(master.wait([&] { return master.reached("t1", state::kFailed); }));
+  TaskStatus failed = *master.last("t1");
+  EXPECT_EQ(failed.exit_code, 3);
+  EXPECT_EQ(failed.message, "exited with status 3");
+  EXPECT_EQ(failed.reason, "REASON_COMMAND_EXECUTOR_FAILED");
+  EXPECT_EQ(failed.source, "SOURCE_EXECUTOR");
+  // In order, each state once per uuid.
+  std::vector<std::string> order;
+  for (const auto& u : master.of("t1")) {
+    if (order.empty() || order.back() != u.state) order.push_back(u.state);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{state::kStarting, state::kRunning, state::kFailed}));
+
+  // The checkpoint stays until the terminal update is acknowledged, the sandbox stays after.
+  auto meta = agent_dir() / "meta" / "fw1" / "t1";
+  EXPECT_TRUE(std::filesystem::exists(meta));
+  master.ack(failed);
+  ASSERT_TRUE(master.wait([&] { return !std::filesystem::exists(meta); }));
+  auto sandboxes = agent_dir() / "sandboxes" / "fw1" / "t1";
+  ASSERT_TRUE(std::filesystem::is_directory(sandboxes));
+  std::string out;
+  for (const auto& c : std::filesystem::directory_iterator(sandboxes)) {
+    out += tessera::testing::read_file(c.path() / "stdout");
+  }
+  EXPECT_NE(out.find("hi\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("PORT0=31003 PORTS=31003,31004 TASK_ID=t1 FW=fw1 HOST=agent-host"),
+            std::string::npos)
+      << out;
+}
+
+TEST_F(AgentRoleTest, KillReportsKillingThenKilled) {
+  master.auto_ack = true;
+  start_agent();
+  register_agent();
+  master.push(agentp::RunTask{"fw1", shell_task("sleeper", "sleep 30")});
+  ASSERT_TRUE(master.wait([&] { return master.reached("sleeper", state::kRunning); }));
+  checkpointed_pids();
+  master.push(agentp::KillTask{"fw1", "sleeper"});
+  ASSERT_TRUE(master.wait([&] { return master.reached("sleeper", state::kKilled); }));
+  std::vector<std::string> order;
+  for (const auto& u : master.of("sleeper")) order.push_back(u.state);
+  EXPECT_EQ(order, (std::vector<std::string>{state::kStarting, state::kRunning, state::kKilling,
+                                             state::kKilled}));
+  EXPECT_EQ(master.last("sleeper")->message, "killed by signal 15");
+
+  // A kill of a task the agent does not know is answered, so the framework learns.
+  master.push(agentp::KillTask{"fw1", "nobody"});
+  ASSERT_TRUE(master.wait([&] { return master.last("nobody").has_value(); }));
+  EXPECT_EQ(master.last("nobody")->state, state::kLost);
+  EXPECT_EQ(master.last("nobody")->reason, "REASON_TASK_UNKNOWN");
+}
+
+TEST_F(AgentRoleTest, InvalidTaskIsReportedAsError) {
+  master.auto_ack = true;
+  start_agent();
+  register_agent();
+  master.push(agentp::RunTask{"fw1", shell_task("empty", "")});
+  ASSERT_TRUE(master.wait([&] { return master.last("empty").has_value(); }));
+  EXPECT_EQ(master.last("empty")->state, state::kError);
+  EXPECT_EQ(master.last("empty")->reason, "REASON_TASK_INVALID");
+  ASSERT_TRUE(master.wait([&] { return !std::filesystem::exists(agent_dir() / "meta" / "fw1" / "empty"); }));
+}
+
+TEST_F(AgentRoleTest, AnswersPingsAndReregistersWhenThePingsStop) {
+  master.ping_interval_seconds = 0.2;
+  start_agent();
+  register_agent();
+  master.push(agentp::Ping{7});
+  ASSERT_TRUE(master.wait([&] { return !master.pongs.empty(); }));
+  EXPECT_EQ(master.pongs[0].agent_id, "agent-1");
+  EXPECT_EQ(master.pongs[0].sequence, 7u);
+  // No ping for 3 intervals (at least 1 s): the agent registers again, with its id.
+  size_t before = master.registers.size();
+  ASSERT_TRUE(master.wait([&] { return master.registers.size() > before; }, 5s));
+  EXPECT_EQ(master.registers.back().agent_id, "agent-1");
+}
+
+TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes) {
+  master.auto_ack = true;
+  start_agent(/*kill_on_stop=*/false);
+  register_agent();
+  master.push(agentp::RunTask{"fw1", shell_task("alive", "sleep 30")});
+  master.push(agentp::RunTask{"fw1", shell_task("dead", "sleep 30")});
+  ASSERT_TRUE(master.wait([&] {
+    return master.reached("alive", state::kRunning) && master.reached("dead", state::kRunning);
+  }));
+  // Every update acknowledged (auto_ack), so the checkpoint holds no pending update.
+  master.serve_for(200ms);
+  auto task_pids = checkpointed_pids();
+  ASSERT_GT(task_pids["alive"], 0);
+  ASSERT_GT(task_pids["dead"], 0);
+  node.reset();  // the tasks keep running (kill_on_stop = false)
+
+  ASSERT_EQ(::kill(static_cast<pid_t>(task_pids["alive"]), 0), 0) << "the live task died with its agent";
+  ::kill(-static_cast<pid_t>(task_pids["dead"]), SIGKILL);
+
+  size_t before = master.registers.size();
+  size_t updates_before = master.updates.size();
+  start_agent(/*kill_on_stop=*/true);
+  ASSERT_TRUE(master.wait([&] { return master.registers.size() > before; }));
+  const agentp::Register& again = master.registers.back();
+  EXPECT_EQ(again.agent_id, "agent-1");
+  ASSERT_EQ(again.tasks.size(), 1u);
+  EXPECT_EQ(again.tasks[0].task.task_id, "alive");
+  EXPECT_EQ(again.tasks[0].framework_id, "fw1");
+  EXPECT_EQ(again.tasks[0].state, state::kRunning);
+  EXPECT_EQ(again.tasks[0].task.command.value, "sleep 30");
+
+  ASSERT_TRUE(master.wait([&] { return master.reached("dead", state::kLost); }));
+  TaskStatus lost = *master.last("dead");
+  EXPECT_EQ(lost.reason, "REASON_AGENT_RESTARTED");
+  EXPECT_EQ(lost.message, "the task ended while the agent was down");
+  EXPECT_EQ(lost.agent_id, "agent-1");
+  for (size_t i = updates_before; i < master.updates.size(); ++i) {
+    EXPECT_NE(master.updates[i].task_id, "alive") << "the live task changed state: "
+                                                  << master.updates[i].state;
+  }
+
+  // The reattached task is still the agent's: it can be killed, and its exit is seen.
+  master.push(agentp::KillTask{"fw1", "alive"});
+  ASSERT_TRUE(master.wait([&] { return master.reached("alive", state::kKilled); }));
+  EXPECT_EQ(master.last("alive")->message, "killed by signal 15");
+}
+
+TEST_F(AgentRoleTest, UnacknowledgedUpdatesSurviveARestart) {
+  start_agent();
+  register_agent();
+  master.push(agentp::RunTask{"fw1", shell_task("quick", "exit 0")});
+  ASSERT_TRUE(master.wait([&] { return master.reached("quick", state::kStarting); }));
+  TaskStatus starting = *master.last("quick");
+  node.reset();
+
+  size_t before = master.registers.size();
+  size_t updates_before = master.updates.size();
+  master.auto_ack = true;
+  start_agent();
+  ASSERT_TRUE(master.wait([&] { return master.registers.size() > before; }));
+  // The same STARTING (same uuid) first, then the rest, which the checkpoint kept or the
+  // agent learns from the isolator's recovery.
+  ASSERT_TRUE(master.wait(
+      [&] { return master.last("quick") && state::terminal(master.last("quick")->state); }));
+  std::vector<TaskStatus> after;
+  for (size_t i = updates_before; i < master.updates.size(); ++i) {
+    if (master.updates[i].task_id == "quick") after.push_back(master.updates[i]);
+  }
+  ASSERT_FALSE(after.empty());
+  EXPECT_EQ(after.front().uuid, starting.uuid);
+  EXPECT_TRUE(after.back().state == state::kFinished || after.back().state == state::kLost)
+      << after.back().state;
+}
+
+}  // namespace

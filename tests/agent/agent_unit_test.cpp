@@ -1,0 +1,354 @@
+// The agent's pieces on their own: the resources text form, the checkpoint files, the status
+// update queue (time given explicitly), the task environment and what an exit means.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "agent/agent.h"
+#include "agent/checkpoint.h"
+#include "agent/resources_text.h"
+#include "agent/status_updates.h"
+#include "support/process.h"
+
+namespace {
+
+using namespace tessera::host::agent;
+using tessera::protocol::Range;
+using tessera::protocol::TaskStatus;
+namespace state = tessera::protocol::state;
+using namespace std::chrono_literals;
+
+// ------------------------------------------------------------------------------------------
+// Resources text
+
+TEST(ResourcesText, ParsesTheMesosForm) {
+  auto r = parse_resources("cpus:4;mem:4096;disk:10000;ports:[31000-32000]");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_DOUBLE_EQ(r->scalar("cpus"), 4);
+  EXPECT_DOUBLE_EQ(r->scalar("mem"), 4096);
+  EXPECT_DOUBLE_EQ(r->scalar("disk"), 10000);
+  ASSERT_EQ(r->ranges.at("ports").size(), 1u);
+  EXPECT_EQ(r->ranges.at("ports")[0], (Range{31000, 32000}));
+}
+
+TEST(ResourcesText, CustomScalarsFractionsAndBlanks) {
+  auto r = parse_resources(" cpus : 0.5 ; gpus:1;licenses:3; ");
+  ASSERT_FALSE(r.ok());  // a trailing ';' leaves an empty item
+  r = parse_resources(" cpus : 0.5 ; gpus:1;licenses:3");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_DOUBLE_EQ(r->scalar("cpus"), 0.5);
+  EXPECT_DOUBLE_EQ(r->scalar("gpus"), 1);
+  EXPECT_DOUBLE_EQ(r->scalar("licenses"), 3);
+  EXPECT_TRUE(parse_resources("")->empty());
+}
+
+TEST(ResourcesText, SeveralPortRangesAreSortedAndMerged) {
+  auto r = parse_resources("ports:[32000-32010, 31000-31005,31006-31009];ephemeral:[1-2]");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->ranges.at("ports"), (std::vector<Range>{{31000, 31009}, {32000, 32010}}));
+  EXPECT_EQ(r->ranges.at("ephemeral"), (std::vector<Range>{{1, 2}}));
+  EXPECT_TRUE(parse_resources("ports:[]")->ranges.at("ports").empty());
+}
+
+TEST(ResourcesText, ErrorsSayWhatIsWrong) {
+  auto error = [](const std::string& text) {
+    auto r = parse_resources(text);
+    return r.ok() ? std::string("(parsed)") : r.error().message;
+  };
+  EXPECT_EQ(error("cpus:x"), "resource 'cpus': expected a number, got 'x'");
+  EXPECT_EQ(error("cpus:-1"), "resource 'cpus': must not be negative, got '-1'");
+  EXPECT_EQ(error("cpus"), "resource 'cpus': expected NAME:VALUE (e.g. cpus:4 or ports:[31000-32000])");
+  EXPECT_EQ(error("cpus:1;cpus:2"), "resource 'cpus' is given twice");
+  EXPECT_EQ(error("ports:[32000-31000]"), "resource 'ports': range '32000-31000' ends before it begins");
+  EXPECT_EQ(error("ports:[1-5,3-9]"), "resource 'ports': range '3-9' overlaps 1-5");
+  EXPECT_EQ(error("ports:[a-9]"),
+            "resource 'ports': expected a non-negative integer in a range, got 'a'");
+  EXPECT_EQ(error("ports:[31000]"), "resource 'ports': expected a range BEGIN-END, got '31000'");
+  EXPECT_EQ(error("ports:[1-2"), "resource 'ports': a range list must look like [31000-32000], got '[1-2'");
+  EXPECT_EQ(error("ports:5"), "resource 'ports': expected a range list such as [31000-32000], got '5'");
+  EXPECT_EQ(error("mem:[1-2]"), "resource 'mem': expected a number, got '[1-2]'");
+  EXPECT_EQ(error("cpus(web):2"),
+            "resource 'cpus(web)': roles and reservations in resource names are not supported");
+  EXPECT_EQ(error("c pus:2"), "resource name 'c pus' is not valid (letters, digits, '_', '-' and '.' only)");
+  EXPECT_EQ(error("cpus:1;;mem:2"), "empty resource between ';' separators in 'cpus:1;;mem:2'");
+  EXPECT_EQ(error("hosts:{a,b}"), "resource 'hosts': set values ({a,b}) are not supported");
+}
+
+TEST(ResourcesText, DefaultsFillWhatIsNotNamed) {
+  auto defaults = detect_defaults();
+  EXPECT_GE(defaults.scalar("cpus"), 1);
+  EXPECT_GT(defaults.scalar("mem"), 0);
+  EXPECT_DOUBLE_EQ(defaults.scalar("disk"), 10240);
+  EXPECT_EQ(defaults.ranges.at("ports"), (std::vector<Range>{{31000, 32000}}));
+  auto r = with_defaults(*parse_resources("cpus:2;gpus:1"), defaults);
+  EXPECT_DOUBLE_EQ(r.scalar("cpus"), 2);
+  EXPECT_DOUBLE_EQ(r.scalar("gpus"), 1);
+  EXPECT_DOUBLE_EQ(r.scalar("mem"), defaults.scalar("mem"));
+  EXPECT_DOUBLE_EQ(r.scalar("disk"), 10240);
+  EXPECT_EQ(r.ranges.at("ports"), (std::vector<Range>{{31000, 32000}}));
+  // Named, even as empty, means no default.
+  auto none = with_defaults(*parse_resources("ports:[]"), defaults);
+  EXPECT_TRUE(none.ranges.at("ports").empty());
+}
+
+TEST(AgentSettings, ReadsTheAgentTableWithPositionedErrors) {
+  auto doc = tessera::sdk::ConfigDocument::parse(
+      "node.toml",
+      "[agent]\nisolators = [\"isolator_posix\"]\nresources = \"cpus:2;gpus:1;ports:[4000-4001]\"\n"
+      "hostname = \"h1\"\nstatus_update_retry_ms = 50\nregistration_retry_ms = 20\n"
+      "[agent.attributes]\nrack = \"r1\"\nzone = \"z\"\n");
+  ASSERT_TRUE(doc.ok());
+  auto table = (*doc)->at("agent");
+  AgentSettings s = read_settings(table, "node");
+  table.reject_unknown_keys();
+  ASSERT_TRUE(table.status().ok()) << table.status().error().message;
+  EXPECT_EQ(s.isolators, std::vector<std::string>{"isolator_posix"});
+  EXPECT_DOUBLE_EQ(s.resources.scalar("gpus"), 1);
+  EXPECT_EQ(s.resources.ranges.at("ports"), (std::vector<Range>{{4000, 4001}}));
+  EXPECT_GT(s.resources.scalar("mem"), 0);
+  ASSERT_EQ(s.attributes.size(), 2u);
+  EXPECT_EQ(s.attributes[0].name, "rack");
+  EXPECT_EQ(s.attributes[0].value, "r1");
+  EXPECT_EQ(s.hostname, "h1");
+  EXPECT_EQ(s.status_update_retry, 50ms);
+  EXPECT_EQ(s.registration_retry, 20ms);
+
+  auto bad = tessera::sdk::ConfigDocument::parse(
+      "node.toml", "[agent]\nresources = \"cpus:lots\"\nattributes = { rack = 3 }\nbogus = 1\n");
+  ASSERT_TRUE(bad.ok());
+  auto bad_table = (*bad)->at("agent");
+  (void)read_settings(bad_table, "node");
+  bad_table.reject_unknown_keys();
+  ASSERT_FALSE(bad_table.status().ok());
+  const std::string message = bad_table.status().error().message;
+  EXPECT_NE(message.find("node.toml:2:13: agent.resources: resource 'cpus': expected a number, got 'lots'"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("agent.attributes.rack: expected a string, got an integer"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("node.toml:4:1: unknown key 'agent.bogus'"), std::string::npos) << message;
+}
+
+// ------------------------------------------------------------------------------------------
+// Checkpoint
+
+TEST(Checkpoint, AgentIdRoundTrip) {
+  tessera::testing::TempDir dir;
+  Checkpoint cp(dir.path());
+  EXPECT_EQ(*cp.read_agent_id(), "");
+  ASSERT_TRUE(cp.write_agent_id("agent-7").ok());
+  EXPECT_EQ(*Checkpoint(dir.path()).read_agent_id(), "agent-7");
+  ASSERT_TRUE(cp.remove_agent_id().ok());
+  EXPECT_EQ(*cp.read_agent_id(), "");
+}
+
+TEST(Checkpoint, TaskRoundTripAndRemoval) {
+  tessera::testing::TempDir dir;
+  Checkpoint cp(dir.path());
+  TaskCheckpoint t;
+  t.framework_id = "fw/1";
+  t.task.task_id = "..";
+  t.task.command.value = "sleep 30";
+  t.task.resources.scalars["cpus"] = 0.5;
+  t.task.resources.ranges["ports"] = {{31000, 31001}};
+  t.task.kill_grace_seconds = 7;
+  t.container_id = "c1";
+  t.sandbox = "/sandbox";
+  t.pid = 1234;
+  t.state = state::kRunning;
+  t.kill_requested = true;
+  TaskStatus s;
+  s.task_id = "..";
+  s.state = state::kRunning;
+  s.uuid = random_uuid();
+  t.pending.push_back(s);
+  ASSERT_TRUE(cp.write_task(t).ok());
+  // Ids are escaped into one path component each.
+  EXPECT_EQ(cp.task_file("fw/1", ".."), dir.path() / "meta" / "fw%2F1" / "%2E%2E" / "task");
+  EXPECT_TRUE(std::filesystem::exists(cp.task_file("fw/1", "..")));
+
+  TaskCheckpoint other;
+  other.framework_id = "fw/1";
+  other.task.task_id = "b";
+  other.state = state::kFinished;
+  ASSERT_TRUE(cp.write_task(other).ok());
+
+  auto found = cp.read_tasks();
+  EXPECT_TRUE(found.errors.empty());
+  ASSERT_EQ(found.tasks.size(), 2u);
+  const TaskCheckpoint& back = found.tasks[0].task.task_id == ".." ? found.tasks[0] : found.tasks[1];
+  EXPECT_EQ(back.framework_id, "fw/1");
+  EXPECT_EQ(back.task.command.value, "sleep 30");
+  EXPECT_DOUBLE_EQ(back.task.resources.scalar("cpus"), 0.5);
+  EXPECT_EQ(back.task.resources.ranges.at("ports"), (std::vector<Range>{{31000, 31001}}));
+  EXPECT_DOUBLE_EQ(back.task.kill_grace_seconds, 7);
+  EXPECT_EQ(back.container_id, "c1");
+  EXPECT_EQ(back.pid, 1234);
+  EXPECT_EQ(back.state, state::kRunning);
+  EXPECT_TRUE(back.kill_requested);
+  ASSERT_EQ(back.pending.size(), 1u);
+  EXPECT_EQ(back.pending[0].uuid, s.uuid);
+
+  ASSERT_TRUE(cp.remove_task("fw/1", "..").ok());
+  EXPECT_EQ(cp.read_tasks().tasks.size(), 1u);
+  ASSERT_TRUE(cp.remove_task("fw/1", "b").ok());
+  EXPECT_TRUE(cp.read_tasks().tasks.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "meta" / "fw%2F1"));  // empty framework dir gone
+}
+
+TEST(Checkpoint, ACorruptFileIsReportedAndSetAside) {
+  tessera::testing::TempDir dir;
+  Checkpoint cp(dir.path());
+  dir.write("meta/f/t/task", "\xc1 not msgpack");
+  auto found = cp.read_tasks();
+  EXPECT_TRUE(found.tasks.empty());
+  ASSERT_EQ(found.errors.size(), 1u);
+  EXPECT_NE(found.errors[0].find("is not a task checkpoint"), std::string::npos) << found.errors[0];
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "meta/f/t/task.corrupt"));
+  EXPECT_TRUE(cp.read_tasks().errors.empty());
+}
+
+TEST(Checkpoint, AtomicWriteLeavesNoTemporaryFile) {
+  tessera::testing::TempDir dir;
+  ASSERT_TRUE(write_file_atomically(dir.path() / "a" / "f", "one").ok());
+  ASSERT_TRUE(write_file_atomically(dir.path() / "a" / "f", "two").ok());
+  EXPECT_EQ(tessera::testing::read_file(dir.path() / "a" / "f"), "two");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "a" / "f.tmp"));
+}
+
+// ------------------------------------------------------------------------------------------
+// Status update queue
+
+TaskStatus update(const std::string& task, const std::string& st) {
+  TaskStatus s;
+  s.task_id = task;
+  s.framework_id = "fw";
+  s.state = st;
+  s.uuid = random_uuid();
+  return s;
+}
+
+std::vector<std::string> states(const std::vector<TaskStatus>& list) {
+  std::vector<std::string> out;
+  for (const auto& s : list) out.push_back(s.task_id + ":" + s.state);
+  return out;
+}
+
+TEST(StatusUpdateQueue, OneInFlightPerTaskInOrder) {
+  StatusUpdateQueue q(1000ms, 60000ms);
+  StatusUpdateQueue::TimePoint t0{};
+  TaskKey a{"fw", "a"}, b{"fw", "b"};
+  auto a1 = update("a", state::kStarting), a2 = update("a", state::kRunning),
+       a3 = update("a", state::kFinished), b1 = update("b", state::kStarting);
+  q.push(a, a1, t0);
+  q.push(a, a2, t0);
+  q.push(b, b1, t0);
+  q.push(a, a3, t0);
+  EXPECT_EQ(q.size(), 4u);
+  EXPECT_EQ(states(q.due(t0)), (std::vector<std::string>{"a:TASK_STARTING", "b:TASK_STARTING"}));
+  EXPECT_TRUE(q.due(t0 + 999ms).empty());  // nothing new until acked or the backoff passes
+  ASSERT_TRUE(q.acknowledge(a, a1.uuid, t0 + 10ms));
+  EXPECT_EQ(states(q.due(t0 + 10ms)), (std::vector<std::string>{"a:TASK_RUNNING"}));
+  ASSERT_TRUE(q.acknowledge(a, a2.uuid, t0 + 20ms));
+  EXPECT_EQ(states(q.due(t0 + 20ms)), (std::vector<std::string>{"a:TASK_FINISHED"}));
+  auto last = q.acknowledge(a, a3.uuid, t0 + 30ms);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->state, state::kFinished);
+  EXPECT_FALSE(q.has_pending(a));
+  EXPECT_TRUE(q.has_pending(b));
+  EXPECT_EQ(q.pending(b).size(), 1u);
+}
+
+TEST(StatusUpdateQueue, ResendsWithExponentialBackoffUpToTheMaximum) {
+  StatusUpdateQueue q(1000ms, 4000ms);
+  StatusUpdateQueue::TimePoint t{};
+  TaskKey a{"fw", "a"};
+  q.push(a, update("a", state::kRunning), t);
+  EXPECT_EQ(q.due(t).size(), 1u);                 // first send
+  EXPECT_EQ(*q.next_due(), t + 1000ms);
+  EXPECT_TRUE(q.due(t + 999ms).empty());
+  EXPECT_EQ(q.due(t + 1000ms).size(), 1u);        // resend after 1 s
+  EXPECT_EQ(*q.next_due(), t + 3000ms);           // then 2 s
+  EXPECT_TRUE(q.due(t + 2999ms).empty());
+  EXPECT_EQ(q.due(t + 3000ms).size(), 1u);
+  EXPECT_EQ(*q.next_due(), t + 7000ms);           // then 4 s
+  EXPECT_EQ(q.due(t + 7000ms).size(), 1u);
+  EXPECT_EQ(*q.next_due(), t + 11000ms);          // capped at 4 s
+  // Re-registration: due now, backoff from the start.
+  q.reset(t + 8000ms);
+  EXPECT_EQ(q.due(t + 8000ms).size(), 1u);
+  EXPECT_EQ(*q.next_due(), t + 9000ms);
+}
+
+TEST(StatusUpdateQueue, DuplicateAndStaleAcknowledgementsAreIgnored) {
+  StatusUpdateQueue q(1000ms, 60000ms);
+  StatusUpdateQueue::TimePoint t{};
+  TaskKey a{"fw", "a"};
+  auto a1 = update("a", state::kStarting), a2 = update("a", state::kRunning);
+  q.push(a, a1, t);
+  q.push(a, a2, t);
+  (void)q.due(t);
+  EXPECT_FALSE(q.acknowledge(a, a2.uuid, t));        // not the one in flight
+  EXPECT_FALSE(q.acknowledge(a, "", t));
+  EXPECT_FALSE(q.acknowledge({"other", "a"}, a1.uuid, t));  // wrong framework
+  EXPECT_TRUE(q.acknowledge(a, a1.uuid, t));
+  EXPECT_FALSE(q.acknowledge(a, a1.uuid, t));        // duplicate
+  EXPECT_EQ(q.pending(a).size(), 1u);
+  EXPECT_EQ(q.pending(a)[0].uuid, a2.uuid);
+  EXPECT_FALSE(q.acknowledge({"fw", "nobody"}, a2.uuid, t));
+}
+
+TEST(StatusUpdateQueue, UuidsAreRandom128BitHex) {
+  std::string u = random_uuid();
+  EXPECT_EQ(u.size(), 32u);
+  EXPECT_EQ(u.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(u, random_uuid());
+}
+
+// ------------------------------------------------------------------------------------------
+// Environment and exits
+
+TEST(TaskEnvironment, PortsInTheTasksOrder) {
+  tessera::protocol::TaskInfo task;
+  task.task_id = "t1";
+  task.resources.ranges["ports"] = {{31005, 31006}, {31000, 31000}};
+  auto env = task_environment("fw", task, "a1", "host1");
+  EXPECT_EQ(env["TASK_ID"], "t1");
+  EXPECT_EQ(env["TESSERA_FRAMEWORK_ID"], "fw");
+  EXPECT_EQ(env["TESSERA_AGENT_ID"], "a1");
+  EXPECT_EQ(env["HOST"], "host1");
+  EXPECT_EQ(env["PORT0"], "31005");
+  EXPECT_EQ(env["PORT1"], "31006");
+  EXPECT_EQ(env["PORT2"], "31000");
+  EXPECT_EQ(env["PORT"], "31005");
+  EXPECT_EQ(env["PORTS"], "31005,31006,31000");
+  EXPECT_EQ(env.count("PORT3"), 0u);
+  tessera::protocol::TaskInfo none;
+  EXPECT_EQ(task_environment("fw", none, "a", "h").count("PORT0"), 0u);
+}
+
+TEST(ExitOutcome, MapsExitsToTaskStates) {
+  tessera::protocol::isolator::Exited e;
+  e.exit_code = 0;
+  EXPECT_EQ(exit_outcome(e, false).state, state::kFinished);
+  e.exit_code = 3;
+  auto failed = exit_outcome(e, false);
+  EXPECT_EQ(failed.state, state::kFailed);
+  EXPECT_EQ(failed.reason, "REASON_COMMAND_EXECUTOR_FAILED");
+  EXPECT_EQ(failed.message, "exited with status 3");
+  EXPECT_EQ(failed.exit_code, 3);
+  e.exit_code = -1;
+  e.signal = 9;
+  EXPECT_EQ(exit_outcome(e, false).message, "killed by signal 9");
+  EXPECT_EQ(exit_outcome(e, false).state, state::kFailed);
+  EXPECT_EQ(exit_outcome(e, true).state, state::kKilled);
+  e.signal = 0;
+  e.reason = "REASON_CONTAINER_LIMITATION_MEMORY";
+  e.message = "memory limit";
+  e.exit_code = 137;
+  auto oom = exit_outcome(e, false);
+  EXPECT_EQ(oom.reason, "REASON_CONTAINER_LIMITATION_MEMORY");
+  EXPECT_EQ(oom.message, "exited with status 137: memory limit");
+}
+
+}  // namespace

@@ -1,0 +1,283 @@
+// The cluster end to end: one master and agents as separate tessera-host processes on
+// loopback, real isolator_posix processes, and a framework in the test process using the SDK's
+// scheduler client. Timeouts are short in the cluster's TOML (support/cluster.h) so that losses
+// are noticed in seconds.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <random>
+#include <set>
+
+#include "support/cluster.h"
+#include "support/framework.h"
+#include "tessera/protocol/operator.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using tessera::protocol::TaskInfo;
+using tessera::protocol::scheduler::Offer;
+using tessera::testing::Cluster;
+using tessera::testing::command_task;
+using tessera::testing::TempDir;
+using tessera::testing::TestFramework;
+namespace state = tessera::protocol::state;
+namespace reason = tessera::protocol::reason;
+
+tessera::sdk::FrameworkInfo framework_info(const std::string& name, double failover = 0) {
+  tessera::sdk::FrameworkInfo info;
+  info.name = name;
+  info.failover_timeout_seconds = failover;
+  return info;
+}
+
+// A command that sleeps and can be found (and killed) by its unique argument afterwards.
+class Sleeper {
+ public:
+  Sleeper() {
+    std::random_device rd;
+    seconds_ = "60." + std::to_string(100000 + rd() % 800000);
+  }
+  ~Sleeper() { std::system(("pkill -KILL -f 'sleep " + seconds_ + "' 2>/dev/null").c_str()); }
+  std::string command() const { return "sleep " + seconds_; }
+  // Whether the sleep still runs ("[s]leep" keeps pgrep from matching the shell that runs it).
+  bool running() const {
+    return std::system(("pgrep -f '[s]leep " + seconds_ + "' >/dev/null").c_str()) == 0;
+  }
+
+ private:
+  std::string seconds_;
+};
+
+// Launches each task in `tasks` on the first offer it fits, leftovers refused briefly.
+void launch_when_offered(TestFramework& framework, std::vector<TaskInfo> tasks,
+                         const std::string& only_agent = "") {
+  auto pending = std::make_shared<std::vector<TaskInfo>>(std::move(tasks));
+  framework.on_offer = [&framework, pending, only_agent](const Offer& offer) {
+    std::vector<TaskInfo> launch;
+    tessera::protocol::Resources left = offer.resources;
+    if (only_agent.empty() || offer.agent_id == only_agent) {
+      for (auto it = pending->begin(); it != pending->end();) {
+        if (left.contains(it->resources)) {
+          left -= it->resources;
+          launch.push_back(*it);
+          it = pending->erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    if (launch.empty()) {
+      framework.client().decline({offer.offer_id}, 0.1);
+    } else {
+      framework.client().accept({offer.offer_id}, launch, 0.1);
+    }
+  };
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  Cluster cluster_{dir_};
+};
+
+TEST_F(ClusterTest, HundredTasksSpreadOverThreeAgentsAllFinish) {
+  ASSERT_TRUE(cluster_.start_master());
+  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(cluster_.start_agent(i));
+  TestFramework framework(cluster_.endpoint(), framework_info("hundred"));
+  ASSERT_TRUE(framework.subscribed());
+  std::vector<TaskInfo> tasks;
+  for (int i = 0; i < 100; ++i) tasks.push_back(command_task("t" + std::to_string(i), "true"));
+  launch_when_offered(framework, tasks);
+  auto finished = [&] {
+    int n = 0;
+    for (int i = 0; i < 100; ++i) n += framework.saw("t" + std::to_string(i), state::kFinished);
+    return n;
+  };
+  ASSERT_TRUE(framework.run_until([&] { return finished() == 100; }, 60s))
+      << finished() << " of 100 finished\nmaster:\n" << cluster_.master().output();
+  std::set<std::string> agents;
+  for (const auto& status : framework.all_updates()) agents.insert(status.agent_id);
+  EXPECT_EQ(agents.size(), 3u) << "tasks ran on only " << agents.size() << " agent(s)";
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(framework.last("t" + std::to_string(i)).exit_code, 0);
+  }
+}
+
+TEST_F(ClusterTest, FailingTaskReportsItsExitStatusAndKilledTaskIsKilled) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  TestFramework framework(cluster_.endpoint(), framework_info("exits"));
+  ASSERT_TRUE(framework.subscribed());
+  Sleeper sleeper;
+  launch_when_offered(framework, {command_task("fails", "echo going; exit 1"),
+                                  command_task("sleeps", sleeper.command())});
+  ASSERT_TRUE(framework.wait_for_state("fails", state::kFailed)) << cluster_.agent(0).output();
+  EXPECT_EQ(framework.last("fails").exit_code, 1);
+  EXPECT_TRUE(framework.saw("fails", state::kRunning));
+
+  ASSERT_TRUE(framework.wait_for_state("sleeps", state::kRunning));
+  framework.client().kill("sleeps", framework.last("sleeps").agent_id);
+  ASSERT_TRUE(framework.wait_for_state("sleeps", state::kKilled, 20s))
+      << framework.state("sleeps") << "\n" << cluster_.agent(0).output();
+}
+
+TEST_F(ClusterTest, MalformedTasksGetAnErrorWithAReasonAndTheRestRuns) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  TestFramework framework(cluster_.endpoint(), framework_info("malformed"));
+  ASSERT_TRUE(framework.subscribed());
+  TaskInfo negative = command_task("negative", "true", -1, 16);
+  TaskInfo empty = command_task("empty", "");
+  TaskInfo huge = command_task("huge", "true", 1000, 16);
+  TaskInfo good = command_task("good", "true");
+  bool sent = false;
+  framework.on_offer = [&](const Offer& offer) {
+    if (sent) return (void)framework.client().decline({offer.offer_id}, 0.1);
+    sent = true;
+    framework.client().accept({offer.offer_id}, {negative, empty, huge, good}, 0.1);
+    // An offer that does not exist (any more).
+    framework.client().accept({"no-such-offer"}, {command_task("orphan", "true")}, 0.1);
+  };
+  ASSERT_TRUE(framework.wait_for_state("good", state::kFinished));
+  for (const char* id : {"negative", "empty", "huge"}) {
+    ASSERT_TRUE(framework.wait_for_state(id, state::kError)) << id;
+    EXPECT_EQ(framework.last(id).reason, reason::kTaskInvalid) << id;
+    EXPECT_FALSE(framework.last(id).message.empty()) << id;
+  }
+  EXPECT_NE(framework.last("negative").message.find("negative"), std::string::npos);
+  EXPECT_NE(framework.last("empty").message.find("empty command"), std::string::npos);
+  EXPECT_NE(framework.last("huge").message.find("cpus:1000"), std::string::npos);
+  ASSERT_TRUE(framework.wait_for_state("orphan", state::kError));
+  EXPECT_EQ(framework.last("orphan").reason, reason::kInvalidOffers);
+}
+
+TEST_F(ClusterTest, KilledAgentsTasksBecomeUnreachableThenLostAndItIsNoLongerOffered) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  ASSERT_TRUE(cluster_.start_agent(1));
+  TestFramework framework(cluster_.endpoint(), framework_info("survivor"));
+  ASSERT_TRUE(framework.subscribed());
+  Sleeper sleeper;
+  // Find agent0's id from an offer, then run the task there.
+  std::string victim;
+  ASSERT_TRUE(framework.run_until([&] {
+    for (const auto& offer : framework.offers_received()) {
+      if (offer.hostname == "agent0") victim = offer.agent_id;
+    }
+    return !victim.empty();
+  }));
+  launch_when_offered(framework, {command_task("doomed", sleeper.command())}, victim);
+  ASSERT_TRUE(framework.wait_for_state("doomed", state::kRunning)) << cluster_.master().output();
+
+  cluster_.agent(0).signal(SIGKILL);
+  ASSERT_TRUE(cluster_.agent(0).wait().has_value());
+  auto killed_at = std::chrono::steady_clock::now();
+  // Ping timeout 1.5 s, removal timeout 2 s after that (support/cluster.h).
+  ASSERT_TRUE(framework.wait_for_state("doomed", state::kUnreachable, 10s))
+      << cluster_.master().output();
+  ASSERT_TRUE(framework.wait_for_state("doomed", state::kLost, 10s)) << cluster_.master().output();
+  EXPECT_EQ(framework.last("doomed").reason, reason::kAgentRemoved);
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 8s);
+  EXPECT_TRUE(framework.run_until([&] { return !framework.agents_lost().empty(); }, 5s));
+
+  // From now on, only agent1 is offered.
+  size_t seen = framework.offers_received().size();
+  framework.on_offer = nullptr;
+  framework.client().revive();
+  framework.run_until([] { return false; }, 1500ms);
+  ASSERT_GT(framework.offers_received().size(), seen) << "agent1 should still be offered";
+  for (size_t i = seen; i < framework.offers_received().size(); ++i) {
+    EXPECT_NE(framework.offers_received()[i].agent_id, victim);
+  }
+}
+
+TEST_F(ClusterTest, RestartedAgentReregistersWithTheSameId) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  std::smatch first;
+  std::string log = cluster_.master().output();
+  ASSERT_TRUE(std::regex_search(log, first, std::regex("registered agent (\\S+) at agent0")));
+  std::string id = first[1];
+  EXPECT_EQ(cluster_.agent(0).stop(), 0);
+  cluster_.drop_agent(0);
+  ASSERT_TRUE(cluster_.start_agent(0));
+  EXPECT_TRUE(cluster_.master().wait_for("re-registered agent " + id + " at agent0", 10s))
+      << cluster_.master().output();
+}
+
+TEST_F(ClusterTest, FrameworkBackWithinFailoverTimeoutKeepsTasksOneTooLateLosesThem) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  Sleeper patient_task, hasty_task;
+  std::string patient_id;
+  {
+    TestFramework patient(cluster_.endpoint(), framework_info("patient", 60));
+    ASSERT_TRUE(patient.subscribed());
+    patient_id = patient.client().framework_id();
+    launch_when_offered(patient, {command_task("keep", patient_task.command())});
+    ASSERT_TRUE(patient.wait_for_state("keep", state::kRunning));
+  }  // gone without a teardown
+  {
+    TestFramework hasty(cluster_.endpoint(), framework_info("hasty", 0.5));
+    ASSERT_TRUE(hasty.subscribed());
+    launch_when_offered(hasty, {command_task("lose", hasty_task.command())});
+    ASSERT_TRUE(hasty.wait_for_state("lose", state::kRunning));
+  }
+  // Both miss heartbeats (3 x 300 ms); only "hasty" runs out of failover time.
+  ASSERT_TRUE(cluster_.master().wait_for("removing framework", 10s)) << cluster_.master().output();
+  EXPECT_NE(cluster_.master().output().find("'hasty': it did not come back"), std::string::npos)
+      << cluster_.master().output();
+
+  auto info = framework_info("patient", 60);
+  info.framework_id = patient_id;
+  TestFramework back(cluster_.endpoint(), info);
+  ASSERT_TRUE(back.subscribed());
+  EXPECT_EQ(back.client().framework_id(), patient_id);
+  back.client().reconcile({{"keep", ""}});
+  ASSERT_TRUE(back.wait_for_state("keep", state::kRunning)) << cluster_.master().output();
+  EXPECT_NE(cluster_.master().output().find("re-subscribed framework " + patient_id),
+            std::string::npos);
+
+  // The hasty framework's task was killed on the agent.
+  EXPECT_TRUE(cluster_.agent(0).wait_for("lose", 5s));
+  EXPECT_TRUE(back.run_until(
+      [&] {
+        return !hasty_task.running();
+      },
+      10s))
+      << "the removed framework's task still runs";
+}
+
+TEST_F(ClusterTest, GarbageSentToTheMasterIsDroppedAndTheClusterKeepsWorking) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  auto port = static_cast<uint16_t>(
+      std::stoi(cluster_.endpoint().substr(cluster_.endpoint().rfind(':') + 1)));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const char junk[] = "\x00\xff garbage \x13\x37 more garbage";
+  (void)::send(fd, junk, sizeof junk, MSG_NOSIGNAL);
+  ::close(fd);
+  {
+    zmq::context_t context;
+    zmq::socket_t dealer(context, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::linger, 1000);
+    dealer.connect(cluster_.endpoint());
+    dealer.send(zmq::str_buffer("\xc1 not msgpack"), zmq::send_flags::none);
+    dealer.send(zmq::buffer(std::string(1000, '\x92')), zmq::send_flags::none);
+  }
+  ASSERT_TRUE(cluster_.master().wait_for("dropped a malformed message"));
+
+  TestFramework framework(cluster_.endpoint(), framework_info("after-garbage"));
+  ASSERT_TRUE(framework.subscribed());
+  launch_when_offered(framework, {command_task("fine", "true")});
+  ASSERT_TRUE(framework.wait_for_state("fine", state::kFinished)) << cluster_.master().output();
+}
+
+}  // namespace

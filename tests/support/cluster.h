@@ -1,0 +1,113 @@
+// Test support: a real cluster of tessera-host processes on loopback, each node with its own
+// TOML file and work dir under one TempDir. The master binds port 0 and announces its endpoint
+// through its endpoints file; agents are configured with that endpoint.
+#pragma once
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "support/process.h"
+
+namespace tessera::testing {
+
+struct MasterSettings {
+  std::string allocator = "allocator_drf";
+  std::string extra;  // more TOML for [master] (e.g. timeouts), and any tables after it
+};
+
+struct AgentSettings {
+  std::string resources = "cpus:4;mem:1024;disk:1024;ports:[31000-31099]";
+  std::string extra;  // more TOML for [agent]
+};
+
+class Cluster {
+ public:
+  explicit Cluster(const TempDir& dir) : dir_(dir) {}
+  ~Cluster() {
+    // Agents first, then the master; SIGKILL whatever does not stop (Process's destructor).
+    for (auto& agent : agents_) {
+      if (agent) agent->stop(std::chrono::seconds(10));
+    }
+    if (master_) master_->stop(std::chrono::seconds(10));
+  }
+
+  // Starts the master and waits for its endpoint. Returns false (with the log) on failure.
+  ::testing::AssertionResult start_master(const MasterSettings& settings = {}) {
+    master_settings_ = settings;
+    std::string text = "[node]\nname = \"master\"\nroles = [\"master\"]\nleader = \"leader_standalone\"\n"
+                       "work_dir = \"" + (dir_ / "master").string() + "\"\n"
+                       "plugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\n"
+                       "endpoints_file = \"" + (dir_ / "master.endpoints").string() + "\"\n"
+                       "[master]\nallocator = \"" + settings.allocator + "\"\n"
+                       "endpoint = \"tcp://127.0.0.1:0\"\n"
+                       "agent_ping_interval_ms = 200\nagent_ping_timeout_ms = 1500\n"
+                       "agent_removal_timeout_ms = 2000\nheartbeat_interval_ms = 300\n" +
+                       settings.extra + "\n";
+    auto config = dir_.write("master.toml", text);
+    master_ = std::make_unique<Process>(std::vector<std::string>{TESSERA_HOST_BIN, config.string()},
+                                        dir_ / "master.log");
+    std::regex line("master\\.endpoint = \"([^\"]+)\"");
+    for (int i = 0; i < 500; ++i) {
+      std::smatch m;
+      std::string text2 = read_file(dir_ / "master.endpoints");
+      if (std::regex_search(text2, m, line)) {
+        endpoint_ = m[1];
+        if (master_->wait_for("; serving", std::chrono::seconds(10))) {
+          return ::testing::AssertionSuccess();
+        }
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return ::testing::AssertionFailure() << "master did not start:\n" << master_->output();
+  }
+
+  // Starts agent number `index` (its work dir is kept across restarts), and waits until it is
+  // registered.
+  ::testing::AssertionResult start_agent(size_t index, const AgentSettings& settings = {}) {
+    if (agents_.size() <= index) agents_.resize(index + 1);
+    if (agent_settings_.size() <= index) agent_settings_.resize(index + 1);
+    agent_settings_[index] = settings;
+    std::string name = "agent" + std::to_string(index);
+    std::string text = "[node]\nname = \"" + name + "\"\nroles = [\"agent\"]\nleader = \"leader_standalone\"\n"
+                       "work_dir = \"" + (dir_ / name).string() + "\"\n"
+                       "plugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\n"
+                       "[agent]\nisolators = [\"isolator_posix\"]\nhostname = \"" + name + "\"\n"
+                       "resources = \"" + settings.resources + "\"\n" + settings.extra + "\n"
+                       "[plugins.leader_standalone]\nmaster = \"" + endpoint_ + "\"\n"
+                       "[plugins.isolator_posix]\nkill_on_stop = true\n";
+    auto config = dir_.write(name + ".toml", text);
+    size_t before = master_ ? master_->count("registered agent") + master_->count("re-registered agent") : 0;
+    agents_[index] = std::make_unique<Process>(
+        std::vector<std::string>{TESSERA_HOST_BIN, config.string()}, dir_ / (name + ".log"));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      size_t now = master_->count("registered agent") + master_->count("re-registered agent");
+      if (now > before && master_->output().find("at " + name + " with") != std::string::npos) {
+        return ::testing::AssertionSuccess();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return ::testing::AssertionFailure() << name << " did not register:\n"
+                                         << agents_[index]->output() << "\nmaster:\n"
+                                         << master_->output();
+  }
+
+  Process& master() { return *master_; }
+  Process& agent(size_t index) { return *agents_.at(index); }
+  // Forgets a stopped or killed agent process (its work dir stays).
+  void drop_agent(size_t index) { agents_.at(index).reset(); }
+  const std::string& endpoint() const { return endpoint_; }
+  const TempDir& dir() const { return dir_; }
+
+ private:
+  const TempDir& dir_;
+  MasterSettings master_settings_;
+  std::vector<AgentSettings> agent_settings_;
+  std::unique_ptr<Process> master_;
+  std::vector<std::unique_ptr<Process>> agents_;
+  std::string endpoint_;
+};
+
+}  // namespace tessera::testing
