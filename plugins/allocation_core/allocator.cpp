@@ -240,6 +240,24 @@ Status Allocator::updateAgent(const std::string& agentId, const Resources& total
   return {};
 }
 
+Status Allocator::activateAgent(const std::string& agentId) {
+  auto found = findAgent(agentId);
+  if (!found) return found.error();
+  Agent& agent = agents_[*found];
+  if (!agent.active) {
+    agent.active = true;
+    allocationPending_ = true;
+  }
+  return {};
+}
+
+Status Allocator::deactivateAgent(const std::string& agentId) {
+  auto found = findAgent(agentId);
+  if (!found) return found.error();
+  agents_[*found].active = false;
+  return {};
+}
+
 // ----------------------------------------------------------------------------------------------
 // Frameworks
 
@@ -854,7 +872,7 @@ void Allocator::allocate(TimePoint now, std::vector<Offer>& out) {
 
   for (Index a = 0; a < agents_.size(); ++a) {
     Agent& agent = agents_[a];
-    if (!agent.live || !agent.free.hasScalars()) continue;
+    if (!agent.live || !agent.active || !agent.free.hasScalars()) continue;
     if (agent.filters.stale) refreshCoverage(agent);
     if (!anyCandidate(cycleEligible_, agent.filters.covered)) continue;
     if (roleOrderDirty_) flattenRoles();

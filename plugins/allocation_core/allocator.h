@@ -76,6 +76,10 @@ class Allocator {
   Status removeAgent(const std::string& agentId);
   // Replaces the agent's total; fails when the new total cannot hold what is allocated on it.
   Status updateAgent(const std::string& agentId, const Resources& total);
+  // An inactive agent (e.g. unreachable) is offered nothing but keeps everything: its totals,
+  // what runs on it and its filters. Agents are added active.
+  Status activateAgent(const std::string& agentId);
+  Status deactivateAgent(const std::string& agentId);
 
   // --- Frameworks --------------------------------------------------------------------------
   // A framework subscribes to one or more roles ("eng/web"); parent roles are created as needed.
@@ -193,6 +197,7 @@ class Allocator {
   struct Agent {
     std::string id;
     bool live = false;
+    bool active = true;  // Inactive agents are skipped by the cycle.
     Resources total;
     Resources free;
     // Per client what it holds here; a handful of entries on a typical agent.

@@ -301,3 +301,29 @@ TEST(Allocator, FiltersExpireWhetherSharedOrNot) {
 
 }  // namespace
 }  // namespace tessera::allocation::testing
+
+namespace tessera::allocation::testing {
+namespace {
+
+// An inactive (unreachable) agent keeps what runs on it and its filters, and is offered again
+// once it comes back.
+TEST(Allocator, DeactivatedAgentKeepsItsStateButIsNotOffered) {
+  auto allocator = make();
+  ASSERT_TRUE(allocator->addFramework("f1", {"r"}).ok());
+  ASSERT_TRUE(allocator->addAgent("a1", res("cpus:4;mem:100"), {{"f1", "r", res("cpus:1")}}).ok());
+  ASSERT_TRUE(allocator->deactivateAgent("a1").ok());
+  EXPECT_TRUE(allocator->allocate(at(0)).empty());
+  EXPECT_EQ(allocator->frameworkAllocation("f1")->scalar("cpus"), 1.0);
+  ASSERT_TRUE(allocator->recoverResources("f1", "a1", "r", res("cpus:1"), kNoFilter, at(1)).ok());
+  EXPECT_TRUE(allocator->allocate(at(2)).empty());
+  ASSERT_TRUE(allocator->activateAgent("a1").ok());
+  EXPECT_TRUE(allocator->allocationPending());
+  auto offers = allocator->allocate(at(3));
+  ASSERT_EQ(offers.size(), 1U);
+  EXPECT_EQ(offers[0].resources, res("cpus:4;mem:100"));
+  EXPECT_EQ(allocator->deactivateAgent("nope").error().message, "unknown agent 'nope'");
+  EXPECT_EQ(allocator->activateAgent("nope").error().message, "unknown agent 'nope'");
+}
+
+}  // namespace
+}  // namespace tessera::allocation::testing
