@@ -1,6 +1,7 @@
 #include "state_view.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "options.h"
 
@@ -90,11 +91,19 @@ std::string tasks_table(const State& state) {
   return table.render();
 }
 
+// A whole number as an integer (Boost.JSON writes every double in exponent form, "2E0").
+json::value number_json(double value) {
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 9.0e15) {
+    return json::value(static_cast<int64_t>(value));
+  }
+  return json::value(value);
+}
+
 json::object resources_json(const protocol::Resources& resources) {
   json::object out;
   // Mesos always lists the four standard scalars.
-  for (const char* name : {"cpus", "mem", "disk", "gpus"}) out[name] = resources.scalar(name);
-  for (const auto& [name, value] : resources.scalars) out[name] = value;
+  for (const char* name : {"cpus", "mem", "disk", "gpus"}) out[name] = number_json(resources.scalar(name));
+  for (const auto& [name, value] : resources.scalars) out[name] = number_json(value);
   for (const auto& [name, ranges] : resources.ranges) out[name] = ranges_text(ranges);
   return out;
 }
@@ -113,7 +122,7 @@ json::object agents_json(const State& state) {
         {"offered_resources", resources_json(a.offered)},
         {"unreserved_resources", resources_json(a.total - a.used)},
         {"attributes", std::move(attributes)},
-        {"registered_time", a.registered_at},
+        {"registered_time", number_json(a.registered_at)},
     });
   }
   return json::object{{"agents", std::move(agents)}};
@@ -130,7 +139,7 @@ json::object frameworks_json(const State& state) {
         {"roles", std::move(roles)},
         {"active", f.connected},
         {"connected", f.connected},
-        {"failover_timeout", f.failover_timeout_seconds},
+        {"failover_timeout", number_json(f.failover_timeout_seconds)},
         {"used_resources", resources_json(f.used)},
         {"offered_resources", resources_json(f.offered)},
         {"active_tasks", f.active_tasks},
@@ -154,7 +163,7 @@ json::object tasks_json(const State& state) {
     json::array statuses;
     if (!t.last_status.state.empty()) {
       const auto& s = t.last_status;
-      json::object status{{"state", s.state}, {"timestamp", s.timestamp}};
+      json::object status{{"state", s.state}, {"timestamp", number_json(s.timestamp)}};
       if (!s.reason.empty()) status["reason"] = s.reason;
       if (!s.source.empty()) status["source"] = s.source;
       if (!s.message.empty()) status["message"] = s.message;

@@ -106,6 +106,9 @@ Status Master::configure(sdk::ConfigTable& table) {
 Status Master::start() {
   master_id_ = random_hex(8);
   server_ = std::make_unique<sdk::Server>(bus(), "master");
+  // Pushes to an agent or framework (run_task, offers, updates) come in bursts: allow a deep
+  // queue per peer rather than ZeroMQ's 1000.
+  server_->set_high_water_mark(1 << 20);
   auto bound = server_->bind(options_.endpoint);
   if (!bound) return bound.error();
   endpoint_ = options_.advertise.empty() ? *bound : options_.advertise;
@@ -182,6 +185,9 @@ Status Master::start() {
 
   // The allocator.
   allocator_ = std::make_unique<sdk::Client>(bus(), "master.allocator");
+  // Inproc, in one process: no limit, so that no allocator event is ever dropped (re-adding
+  // 10,000 agents after a failover is one burst).
+  allocator_->set_high_water_mark(0);
   if (auto s = allocator_->connect(alloc::kEndpoint); !s) return s;
   allocator_->on<alloc::Allocated>(
       [this](const Envelope&, const alloc::Allocated& m) { on_allocated(m); });
@@ -327,20 +333,21 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
   std::string agent_id = message.agent_id;
   if (agent_id.empty()) agent_id = master_id_ + "-S" + std::to_string(next_agent_++);
   bool known = agents_.count(agent_id) != 0;
+  uint64_t sequence = request.message.header().sequence;
   if (known) {
-    admit_agent(request.peer, message, agent_id);
+    admit_agent(request.peer, sequence, message, agent_id);
     return;
   }
   // A new (or, after a master failover, newly seen) agent is admitted once the registry has it.
   std::string peer = request.peer;
   put_record(kAgentsKey + agent_id, pack(AgentRecord{agent_id, message.hostname, message.resources}),
-             [this, peer, message, agent_id](bool ok) {
-               if (ok) admit_agent(peer, message, agent_id);
+             [this, peer, sequence, message, agent_id](bool ok) {
+               if (ok) admit_agent(peer, sequence, message, agent_id);
              });
 }
 
-void Master::admit_agent(const std::string& peer, const agent_msg::Register& message,
-                         const std::string& agent_id) {
+void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
+                         const agent_msg::Register& message, const std::string& agent_id) {
   auto existing = agents_.find(agent_id);
   bool reregistering = existing != agents_.end();
   if (reregistering) {
@@ -398,9 +405,10 @@ void Master::admit_agent(const std::string& peer, const agent_msg::Register& mes
     finish_task(key);
   }
   allocator_->send(alloc::AgentAdded{agent_id, agent.hostname, agent.total, allocated});
-  server_->send(peer, agent_msg::Registered{
-                          agent_id, master_id_,
-                          std::chrono::duration<double>(options_.agent_ping_interval).count()});
+  server_->reply_later(peer, request_sequence,
+                       agent_msg::Registered{
+                           agent_id, master_id_,
+                           std::chrono::duration<double>(options_.agent_ping_interval).count()});
   log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered", agent_id,
              agent.hostname, agent.total.to_string());
 }

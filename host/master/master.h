@@ -97,8 +97,8 @@ class Master : public Role {
 
   // Agents.
   void on_register(const sdk::Request& request, const protocol::agent::Register& message);
-  void admit_agent(const std::string& peer, const protocol::agent::Register& message,
-                   const std::string& agent_id);
+  void admit_agent(const std::string& peer, uint64_t request_sequence,
+                   const protocol::agent::Register& message, const std::string& agent_id);
   void on_status_update(const sdk::Request& request, const protocol::agent::StatusUpdate& message);
   void check_agents();
   void mark_unreachable(Agent& agent);

@@ -174,8 +174,8 @@ TEST_F(Cli, StateListingsAsJsonAndTables) {
   json::value agents = json::parse(out);
   EXPECT_EQ(agents.at("agents").at(0).at("id").as_string(), "agent-1");
   EXPECT_EQ(agents.at("agents").at(0).at("hostname").as_string(), "node1");
-  EXPECT_EQ(agents.at("agents").at(0).at("resources").at("cpus").as_double(), 4.0);
-  EXPECT_EQ(agents.at("agents").at(0).at("used_resources").at("mem").as_double(), 64.0);
+  EXPECT_EQ(agents.at("agents").at(0).at("resources").at("cpus").to_number<double>(), 4.0);
+  EXPECT_EQ(agents.at("agents").at(0).at("used_resources").at("mem").to_number<double>(), 64.0);
 
   std::tie(code, out) = run(master.endpoint(), {"tasks", "--json"});
   ASSERT_EQ(code, 0) << out;

@@ -207,13 +207,13 @@ TEST(StateJson, MesosFieldNames) {
   EXPECT_EQ(a.at("id").as_string(), "agent-1");
   EXPECT_EQ(a.at("hostname").as_string(), "node1");
   EXPECT_EQ(a.at("active").as_bool(), true);
-  EXPECT_EQ(a.at("resources").at("cpus").as_double(), 4.0);
+  EXPECT_EQ(a.at("resources").at("cpus").to_number<double>(), 4.0);
   EXPECT_EQ(a.at("resources").at("ports").as_string(), "[31000-32000]");
-  EXPECT_EQ(a.at("resources").at("gpus").as_double(), 0.0);
-  EXPECT_EQ(a.at("used_resources").at("mem").as_double(), 64.0);
-  EXPECT_EQ(a.at("unreserved_resources").at("cpus").as_double(), 3.5);
+  EXPECT_EQ(a.at("resources").at("gpus").to_number<double>(), 0.0);
+  EXPECT_EQ(a.at("used_resources").at("mem").to_number<double>(), 64.0);
+  EXPECT_EQ(a.at("unreserved_resources").at("cpus").to_number<double>(), 3.5);
   EXPECT_EQ(a.at("attributes").at("rack").as_string(), "r1");
-  EXPECT_EQ(a.at("registered_time").as_double(), 1700000000.5);
+  EXPECT_EQ(a.at("registered_time").to_number<double>(), 1700000000.5);
   EXPECT_EQ(agents.at("agents").at(1).at("active").as_bool(), false);
 
   json::value frameworks = json::parse(pretty(frameworks_json(state)));
@@ -222,8 +222,8 @@ TEST(StateJson, MesosFieldNames) {
   EXPECT_EQ(f.at("name").as_string(), "marathon");
   EXPECT_EQ(f.at("roles").as_array().size(), 2u);
   EXPECT_EQ(f.at("active").as_bool(), true);
-  EXPECT_EQ(f.at("failover_timeout").as_double(), 600.0);
-  EXPECT_EQ(f.at("used_resources").at("cpus").as_double(), 0.5);
+  EXPECT_EQ(f.at("failover_timeout").to_number<double>(), 600.0);
+  EXPECT_EQ(f.at("used_resources").at("cpus").to_number<double>(), 0.5);
   EXPECT_EQ(f.at("active_tasks").to_number<int>(), 1);
 
   json::value tasks = json::parse(pretty(tasks_json(state)));
@@ -233,7 +233,7 @@ TEST(StateJson, MesosFieldNames) {
   EXPECT_EQ(t.at("agent_id").as_string(), "agent-1");
   EXPECT_EQ(t.at("slave_id").as_string(), "agent-1");
   EXPECT_EQ(t.at("state").as_string(), "TASK_RUNNING");
-  EXPECT_EQ(t.at("resources").at("mem").as_double(), 64.0);
+  EXPECT_EQ(t.at("resources").at("mem").to_number<double>(), 64.0);
   EXPECT_EQ(t.at("statuses").at(0).at("state").as_string(), "TASK_RUNNING");
 }
 

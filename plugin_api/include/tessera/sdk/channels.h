@@ -125,6 +125,13 @@ class Server {
     return send_to(request.peer, request.message.header().sequence, body);
   }
 
+  // Replies later to a request whose peer and sequence number were kept (e.g. after waiting
+  // for a write to the store).
+  template <typename T>
+  bool reply_later(const std::string& peer, uint64_t request_sequence, const T& body) {
+    return send_to(peer, request_sequence, body);
+  }
+
   // Sends an unsolicited message to a peer that has already sent something to this server.
   template <typename T>
   bool send(const std::string& peer, const T& body) {
@@ -132,12 +139,24 @@ class Server {
   }
 
   uint64_t dropped() const { return dropped_; }
+  // Messages that could not be queued for sending (peer unknown or its queue full).
+  uint64_t unsent() const { return unsent_; }
   const std::string& name() const { return name_; }
+
+  // How many messages may queue for each peer before sends to it fail (0: no limit; ZeroMQ's
+  // default is 1000). Call before bind().
+  void set_high_water_mark(int messages) {
+    open();
+    socket_.ref().set(zmq::sockopt::sndhwm, messages);
+    socket_.ref().set(zmq::sockopt::rcvhwm, messages);
+  }
 
  private:
   void open() {
     if (socket_) return;
     socket_ = Socket(bus_.zmq_context, ZMQ_ROUTER);
+    // Sends to a peer that is not connected fail instead of vanishing, so they are counted.
+    socket_.ref().set(zmq::sockopt::router_mandatory, true);
     bus_.loop->watch(socket_, [this] { receive(); });
   }
 
@@ -173,13 +192,20 @@ class Server {
     encode(buffer_, header, body);
     auto s = socket_.ref();
     try {
-      s.send(zmq::buffer(peer), zmq::send_flags::sndmore);
-      s.send(zmq::message_t(buffer_.data(), buffer_.size()), zmq::send_flags::dontwait);
+      if (!s.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        return unsendable(T::kType, "its queue is full");
+      }
+      (void)s.send(zmq::message_t(buffer_.data(), buffer_.size()), zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
-      bus_.log.warn("server '{}': cannot send '{}' to peer: {}", name_, T::kType, e.what());
-      return false;
+      return unsendable(T::kType, e.num() == EHOSTUNREACH ? "it is not connected" : e.what());
     }
     return true;
+  }
+
+  bool unsendable(const char* type, const std::string& why) {
+    ++unsent_;
+    bus_.log.warn("server '{}': cannot send '{}' to a peer: {}", name_, type, why);
+    return false;
   }
 
   void drop(const std::string& peer, const std::string& why) {
@@ -195,6 +221,7 @@ class Server {
   msgpack::sbuffer buffer_;
   uint64_t sequence_ = 0;
   uint64_t dropped_ = 0;
+  uint64_t unsent_ = 0;
 };
 
 class Client {
@@ -212,6 +239,14 @@ class Client {
   Status connect(const std::string& endpoint) {
     open();
     return detail::connect_socket(socket_, endpoint).context("client '" + name_ + "'");
+  }
+
+  // How many messages may queue before sends fail (0: no limit; ZeroMQ's default is 1000).
+  // Call before connect(). A failed send is logged and counted in unsent().
+  void set_high_water_mark(int messages) {
+    open();
+    socket_.ref().set(zmq::sockopt::sndhwm, messages);
+    socket_.ref().set(zmq::sockopt::rcvhwm, messages);
   }
 
   // Sends a request and calls `on_reply` with the reply, or with an error when none arrives
@@ -232,11 +267,18 @@ class Client {
     header.sender = bus_.sender;
     header.sequence = ++sequence_;
     encode(buffer_, header, body);
+    std::string why;
     try {
-      socket_.ref().send(zmq::message_t(buffer_.data(), buffer_.size()),
-                         zmq::send_flags::dontwait);
+      if (!socket_.ref().send(zmq::message_t(buffer_.data(), buffer_.size()),
+                              zmq::send_flags::dontwait)) {
+        why = "its queue is full";
+      }
     } catch (const zmq::error_t& e) {
-      bus_.log.warn("client '{}': cannot send '{}': {}", name_, T::kType, e.what());
+      why = e.what();
+    }
+    if (!why.empty()) {
+      ++unsent_;
+      bus_.log.warn("client '{}': cannot send '{}': {}", name_, T::kType, why);
     }
     return header.sequence;
   }
@@ -253,6 +295,7 @@ class Client {
 
   size_t in_flight() const { return pending_.size(); }
   uint64_t dropped() const { return dropped_; }
+  uint64_t unsent() const { return unsent_; }
 
  private:
   struct Pending {
@@ -324,6 +367,7 @@ class Client {
   msgpack::sbuffer buffer_;
   uint64_t sequence_ = 0;
   uint64_t dropped_ = 0;
+  uint64_t unsent_ = 0;
   EventLoop::TimerId sweeper_ = 0;
 };
 
