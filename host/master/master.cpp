@@ -523,7 +523,9 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   agents_.erase(it);
   removed_agents_.insert(agent_id);
   delete_record(kAgentsKey + agent_id);
-  put_record(kRemovedAgentsKey + agent_id, pack(now_seconds()));
+  put_record(kRemovedAgentsKey + agent_id, pack(now_seconds()), [this, agent_id](bool ok) {
+    if (ok) log().info("agent {} is recorded as removed in the registry", agent_id);
+  });
 }
 
 // --- Frameworks -------------------------------------------------------------------------------

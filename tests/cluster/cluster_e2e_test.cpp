@@ -281,3 +281,90 @@ TEST_F(ClusterTest, GarbageSentToTheMasterIsDroppedAndTheClusterKeepsWorking) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(ClusterTest, MasterRestartRecoversItsRegistryAndFrameworksAndAgentsComeBack) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  Sleeper sleeper;
+  TestFramework framework(cluster_.endpoint(), framework_info("durable", 60));
+  ASSERT_TRUE(framework.subscribed());
+  std::string id = framework.client().framework_id();
+  launch_when_offered(framework, {command_task("survivor", sleeper.command())});
+  ASSERT_TRUE(framework.wait_for_state("survivor", state::kRunning));
+
+  ASSERT_TRUE(cluster_.restart_master());
+  // The framework is in the registry: the new master knows it before it re-subscribes.
+  EXPECT_NE(cluster_.master().output().find("recovered 1 framework(s)"), std::string::npos)
+      << cluster_.master().output();
+  // The agent notices the silence and re-registers with its running task; the framework's
+  // client notices too and re-subscribes with its id.
+  // (The new master has not seen the agent's connection before, so it logs "registered".)
+  ASSERT_TRUE(cluster_.master().wait_for("registered agent", 15s)) << cluster_.master().output();
+  ASSERT_TRUE(framework.run_until([&] { return framework.client().subscriptions() >= 2; }, 15s))
+      << cluster_.master().output();
+  EXPECT_EQ(framework.client().framework_id(), id);
+  EXPECT_TRUE(sleeper.running()) << "a master restart must not touch running tasks";
+  size_t before = framework.all_updates().size();
+  framework.client().reconcile({{"survivor", ""}});
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        for (size_t i = before; i < framework.all_updates().size(); ++i) {
+          const auto& u = framework.all_updates()[i];
+          if (u.task_id == "survivor" && u.state == state::kRunning) return true;
+        }
+        return false;
+      },
+      10s))
+      << cluster_.master().output();
+}
+
+TEST_F(ClusterTest, RemovedAgentStaysRemovedAcrossAMasterRestart) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  cluster_.agent(0).signal(SIGKILL);
+  ASSERT_TRUE(cluster_.agent(0).wait().has_value());
+  cluster_.drop_agent(0);
+  ASSERT_TRUE(cluster_.master().wait_for("recorded as removed in the registry", 10s))
+      << cluster_.master().output();
+  ASSERT_TRUE(cluster_.restart_master());
+  EXPECT_NE(cluster_.master().output().find("and 1 removed agent(s)"), std::string::npos)
+      << cluster_.master().output();
+  // Back with its old id, it is told to shut down; it then joins as a new agent.
+  ASSERT_TRUE(cluster_.start_agent(0)) << cluster_.master().output();
+  EXPECT_NE(cluster_.master().output().find("was removed from the cluster; telling it to shut down"),
+            std::string::npos)
+      << cluster_.master().output();
+}
+
+TEST_F(ClusterTest, CliExecRunsACommandAndListsItWithTheRealMaster) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  auto [ok_code, ok_output] = tessera::testing::run(
+      {TESSERA_CLI_BIN, "exec", "--master", cluster_.endpoint(), "--cpus", "0.2", "--mem", "32",
+       "--", "echo hello from the cli"},
+      dir_ / "exec-ok.log");
+  EXPECT_EQ(ok_code, 0) << ok_output;
+  EXPECT_NE(ok_output.find("TASK_RUNNING"), std::string::npos) << ok_output;
+  EXPECT_NE(ok_output.find("TASK_FINISHED"), std::string::npos) << ok_output;
+  auto [fail_code, fail_output] = tessera::testing::run(
+      {TESSERA_CLI_BIN, "exec", "--master", cluster_.endpoint(), "--", "exit 3"},
+      dir_ / "exec-fail.log");
+  EXPECT_EQ(fail_code, 3) << fail_output;
+  EXPECT_NE(fail_output.find("TASK_FAILED"), std::string::npos) << fail_output;
+  // The task's output went to its sandbox on the agent.
+  EXPECT_EQ(std::system(("grep -rqs 'hello from the cli' " + (dir_ / "agent0").string()).c_str()), 0);
+
+  auto [list_code, listing] = tessera::testing::run(
+      {TESSERA_CLI_BIN, "tasks", "--json", "--master", cluster_.endpoint()}, dir_ / "tasks.log");
+  EXPECT_EQ(list_code, 0) << listing;
+  EXPECT_NE(listing.find("TASK_FINISHED"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("TASK_FAILED"), std::string::npos) << listing;
+  auto [agents_code, agents] = tessera::testing::run(
+      {TESSERA_CLI_BIN, "agents", "--master", cluster_.endpoint()}, dir_ / "agents.log");
+  EXPECT_EQ(agents_code, 0) << agents;
+  EXPECT_NE(agents.find("agent0"), std::string::npos) << agents;
+}
+
+}  // namespace

@@ -13,6 +13,7 @@ namespace tessera::testing {
 
 struct MasterSettings {
   std::string allocator = "allocator_drf";
+  std::string endpoint = "tcp://127.0.0.1:0";
   std::string extra;  // more TOML for [master] (e.g. timeouts), and any tables after it
 };
 
@@ -40,7 +41,7 @@ class Cluster {
                        "plugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\n"
                        "endpoints_file = \"" + (dir_ / "master.endpoints").string() + "\"\n"
                        "[master]\nallocator = \"" + settings.allocator + "\"\n"
-                       "endpoint = \"tcp://127.0.0.1:0\"\n"
+                       "endpoint = \"" + settings.endpoint + "\"\n"
                        "agent_ping_interval_ms = 200\nagent_ping_timeout_ms = 1500\n"
                        "agent_removal_timeout_ms = 2000\nheartbeat_interval_ms = 300\n" +
                        settings.extra + "\n";
@@ -92,6 +93,19 @@ class Cluster {
     return ::testing::AssertionFailure() << name << " did not register:\n"
                                          << agents_[index]->output() << "\nmaster:\n"
                                          << master_->output();
+  }
+
+  // Stops the master (SIGTERM) and starts it again on the same work dir and the same endpoint
+  // (the port it bound the first time), as an operator restarting it would.
+  ::testing::AssertionResult restart_master() {
+    if (master_->stop(std::chrono::seconds(10)) != 0) {
+      return ::testing::AssertionFailure() << "master did not stop cleanly:\n" << master_->output();
+    }
+    std::filesystem::rename(dir_ / "master.log", dir_ / "master.before-restart.log");
+    std::filesystem::remove(dir_ / "master.endpoints");
+    MasterSettings settings = master_settings_;
+    settings.endpoint = endpoint_;
+    return start_master(settings);
   }
 
   Process& master() { return *master_; }
