@@ -368,3 +368,39 @@ TEST_F(ClusterTest, CliExecRunsACommandAndListsItWithTheRealMaster) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(ClusterTest, OffersCarryAgentAttributesAndImplicitReconciliationReportsEveryTask) {
+  ASSERT_TRUE(cluster_.start_master());
+  tessera::testing::AgentSettings rack;
+  rack.extra = "attributes = { rack = \"r7\", zone = \"east\" }";
+  ASSERT_TRUE(cluster_.start_agent(0, rack));
+  TestFramework framework(cluster_.endpoint(), framework_info("reconciler"));
+  ASSERT_TRUE(framework.subscribed());
+  ASSERT_TRUE(framework.run_until([&] { return !framework.offers_received().empty(); }));
+  std::map<std::string, std::string> attributes;
+  for (const auto& a : framework.offers_received().front().attributes) attributes[a.name] = a.value;
+  EXPECT_EQ(attributes["rack"], "r7");
+  EXPECT_EQ(attributes["zone"], "east");
+
+  Sleeper one, two;
+  launch_when_offered(framework, {command_task("one", one.command()), command_task("two", two.command())});
+  ASSERT_TRUE(framework.wait_for_state("one", state::kRunning));
+  ASSERT_TRUE(framework.wait_for_state("two", state::kRunning));
+  size_t before = framework.all_updates().size();
+  framework.client().reconcile();  // implicit: every task the master knows for this framework
+  std::set<std::string> reported;
+  ASSERT_TRUE(framework.run_until([&] {
+    for (size_t i = before; i < framework.all_updates().size(); ++i) {
+      const auto& u = framework.all_updates()[i];
+      if (u.reason == reason::kReconciliation && u.state == state::kRunning) reported.insert(u.task_id);
+    }
+    return reported.size() == 2;
+  })) << reported.size();
+  // Explicitly asking about a task nobody launched gets a definite answer.
+  framework.client().reconcile({{"never-launched", ""}});
+  ASSERT_TRUE(framework.wait_for_state("never-launched", state::kUnknown));
+}
+
+}  // namespace
