@@ -143,6 +143,8 @@ Status Agent::start() {
   checkpoint_ = std::make_unique<Checkpoint>(context().plugin_work_dir());
   updates_ = std::make_unique<StatusUpdateQueue>(settings_.status_update_retry,
                                                  settings_.status_update_retry_max);
+  // Group commit at the end of every burst of work (see commit()).
+  loop().on_idle([this] { commit(); });
   auto id = checkpoint_->read_agent_id();
   if (!id) return id.error().context("agent: reading its id");
   agent_id_ = *id;
@@ -337,6 +339,9 @@ void Agent::connect_master(const std::string& endpoint) {
   drop_master();
   uint64_t generation = master_generation_;
   master_ = std::make_unique<sdk::Client>(bus(), "master");
+  // Status updates leave in bursts (a commit can release hundreds): a deep queue rather than
+  // ZeroMQ's 1000, like the master's towards agents.
+  master_->set_high_water_mark(1 << 20);
   master_endpoint_ = endpoint;
   auto current = [this, generation] { return generation == master_generation_; };
   auto contact = [this] { last_master_contact_ = Clock::now(); };
@@ -710,23 +715,53 @@ void Agent::emit(const TaskKey& key, const std::string& new_state, const std::st
   status.exit_code = exit_code;
   status.timestamp = now_seconds();
   task.saved.state = new_state;
-  // Checkpointed before it can be sent: an update the framework may have seen is never lost.
-  task.saved.pending = updates_->pending(key);
-  task.saved.pending.push_back(status);
-  if (auto s = checkpoint_->write_task(task.saved); !s) {
-    log().error("agent: {} (the update is sent anyway but would not survive a restart)",
-                s.error().message);
-  }
   log().debug("agent: {} is {} (update {})", key.text(), new_state, status.uuid);
-  updates_->push(key, std::move(status), Clock::now());
+  // Checkpointed before it can be sent, so an update the framework may have seen is never
+  // lost: it waits in staged_ until commit() has made its checkpoint durable. A long burst
+  // commits every few hundred updates rather than waiting for the loop to go idle.
+  staged_[key].push_back(std::move(status));
+  dirty_.insert(key);
+  if (++staged_count_ >= 512) commit();
+}
+
+void Agent::save(const TaskKey& key) { dirty_.insert(key); }
+
+void Agent::commit() {
+  if (dirty_.empty()) return;
+  bool failed = false;
+  for (const TaskKey& key : dirty_) {
+    auto it = tasks_.find(key);
+    if (it == tasks_.end()) continue;
+    Task& task = it->second;
+    task.saved.pending = updates_->pending(key);
+    auto staged = staged_.find(key);
+    if (staged != staged_.end()) {
+      task.saved.pending.insert(task.saved.pending.end(), staged->second.begin(),
+                                staged->second.end());
+    }
+    if (auto s = checkpoint_->write_task(task.saved, /*durable=*/false); !s) {
+      log().error("agent: {}", s.error().message);
+      failed = true;
+    }
+  }
+  if (auto s = checkpoint_->sync(); !s) {
+    log().error("agent: {}", s.error().message);
+    failed = true;
+  }
+  if (failed) {
+    log().error("agent: the updates of this commit are sent anyway but may not survive a restart");
+  }
+  auto now = Clock::now();
+  for (auto& [key, list] : staged_) {
+    for (protocol::TaskStatus& status : list) updates_->push(key, std::move(status), now);
+  }
+  staged_.clear();
+  dirty_.clear();
+  staged_count_ = 0;
   flush_updates();
 }
 
-void Agent::save(const TaskKey& key) {
-  Task& task = tasks_[key];
-  task.saved.pending = updates_->pending(key);
-  if (auto s = checkpoint_->write_task(task.saved); !s) log().error("agent: {}", s.error().message);
-}
+void Agent::stopping() { commit(); }
 
 void Agent::on_ack(const agentp::StatusAck& ack) {
   TaskKey key{ack.framework_id, ack.task_id};
@@ -738,7 +773,7 @@ void Agent::on_ack(const agentp::StatusAck& ack) {
   }
   auto it = tasks_.find(key);
   if (it == tasks_.end()) return;
-  if (state::terminal(acked->state) && !updates_->has_pending(key)) {
+  if (state::terminal(acked->state) && !updates_->has_pending(key) && staged_.count(key) == 0) {
     // Fully reported: the checkpoint goes, the sandbox stays for the logs.
     if (auto s = checkpoint_->remove_task(key.framework_id, key.task_id); !s) {
       log().error("agent: {}", s.error().message);

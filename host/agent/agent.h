@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,7 @@ class Agent : public Role {
 
   Status configure(sdk::ConfigTable& table) override;
   Status start() override;
+  void stopping() override;
 
  private:
   struct Task {
@@ -105,11 +107,19 @@ class Agent : public Role {
   void emit(const TaskKey& key, const std::string& state, const std::string& reason,
             const std::string& message, const std::string& source, int32_t exit_code = -1);
   void save(const TaskKey& key);
+  // Group commit: writes every changed checkpoint, makes them durable with one flush, then
+  // queues the updates made since the last commit and sends what is due.
+  void commit();
   void flush_updates();
 
   AgentSettings settings_;
   std::unique_ptr<Checkpoint> checkpoint_;
   std::unique_ptr<StatusUpdateQueue> updates_;
+  // Updates made but not yet durable (never sent before commit()), and the tasks whose
+  // checkpoint must be rewritten at the next commit.
+  std::map<TaskKey, std::vector<protocol::TaskStatus>> staged_;
+  std::set<TaskKey> dirty_;
+  size_t staged_count_ = 0;
   std::string agent_id_;
   std::map<TaskKey, Task> tasks_;
   std::map<std::string, TaskKey> containers_;

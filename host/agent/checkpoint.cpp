@@ -38,7 +38,7 @@ Result<std::string> read_whole(const fs::path& path) {
 
 }  // namespace
 
-Status write_file_atomically(const fs::path& path, const std::string& bytes) {
+Status write_file_atomically(const fs::path& path, const std::string& bytes, bool durable) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   if (ec) {
@@ -60,7 +60,7 @@ Status write_file_atomically(const fs::path& path, const std::string& bytes) {
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
+  if (durable && ::fsync(fd) != 0) {
     std::string why = errno_text();
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -72,6 +72,7 @@ Status write_file_atomically(const fs::path& path, const std::string& bytes) {
     ::unlink(tmp.c_str());
     return make_error("cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + why);
   }
+  if (!durable) return {};
   return fsync_path(path.parent_path(), O_RDONLY | O_DIRECTORY);
 }
 
@@ -123,12 +124,24 @@ Status Checkpoint::remove_agent_id() const {
   return {};
 }
 
-Status Checkpoint::write_task(const TaskCheckpoint& task) const {
+Status Checkpoint::write_task(const TaskCheckpoint& task, bool durable) const {
   msgpack::sbuffer buffer;
   msgpack::pack(buffer, task);
   return write_file_atomically(task_file(task.framework_id, task.task.task_id),
-                               std::string(buffer.data(), buffer.size()))
+                               std::string(buffer.data(), buffer.size()), durable)
       .context("checkpointing task '" + task.task.task_id + "'");
+}
+
+Status Checkpoint::sync() const {
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return make_error("cannot open '" + root_.string() + "': " + errno_text());
+  int rc = ::syncfs(fd);
+  std::string why = rc != 0 ? errno_text() : "";
+  ::close(fd);
+  if (rc != 0) return make_error("cannot flush the checkpoints in '" + root_.string() + "': " + why);
+  return {};
 }
 
 Status Checkpoint::remove_task(const std::string& framework_id, const std::string& task_id) const {

@@ -49,7 +49,11 @@ class Checkpoint {
   Status write_agent_id(const std::string& id) const;
   Status remove_agent_id() const;
 
-  Status write_task(const TaskCheckpoint& task) const;
+  // Writes a task's checkpoint (to a temporary file renamed into place). With `durable`
+  // false it is not flushed to disk: call sync() before relying on it (group commit).
+  Status write_task(const TaskCheckpoint& task, bool durable = true) const;
+  // Makes every write so far durable, with one flush of the file system (syncfs).
+  Status sync() const;
   // Removes the task's checkpoint (its sandbox stays).
   Status remove_task(const std::string& framework_id, const std::string& task_id) const;
   // Removes every task checkpoint.
@@ -73,6 +77,7 @@ class Checkpoint {
 };
 
 // Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the directory).
-Status write_file_atomically(const std::filesystem::path& path, const std::string& bytes);
+Status write_file_atomically(const std::filesystem::path& path, const std::string& bytes,
+                             bool durable = true);
 
 }  // namespace tessera::host::agent
