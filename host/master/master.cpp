@@ -149,8 +149,10 @@ Status Master::start() {
   });
   server_->on<scheduler::Revive>([this](const sdk::Request& r, const scheduler::Revive& m) {
     if (!serving(r) || !framework_of(r, m.framework_id)) return;
+    // No allocate_now: a revive makes the allocator's next batched cycle come batch_delay_ms
+    // later, so revives arriving together are served in one cycle. A cycle per revive would
+    // hand every free agent to whichever framework revived first.
     allocator_->send(alloc::Revive{m.framework_id, m.role});
-    allocator_->send(alloc::AllocateNow{});
   });
   server_->on<scheduler::Suppress>([this](const sdk::Request& r, const scheduler::Suppress& m) {
     if (serving(r) && framework_of(r, m.framework_id)) {

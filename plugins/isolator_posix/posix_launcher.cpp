@@ -44,7 +44,14 @@ struct ProcStat {
 std::optional<ProcStat> read_stat(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   if (!in) return std::nullopt;
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text;
+  try {
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception&) {
+    // The process was reaped between the open and the read: the read fails with ESRCH, and
+    // libstdc++'s filebuf throws on a read error whatever the stream's exception mask.
+    return std::nullopt;
+  }
   auto close = text.rfind(')');
   if (close == std::string::npos) return std::nullopt;
   std::istringstream fields(text.substr(close + 1));
