@@ -1,0 +1,571 @@
+// bench_cluster: task throughput and launch latency of a real cluster on this machine.
+//
+// One master and N agents (default 2) run as separate tessera-host processes on loopback, in a
+// temporary directory, with allocator_drf, leader_standalone and isolator_posix, exactly as a
+// user would run them (only [log] level = "warn", so the log does not dominate). A framework in
+// this process (sdk::SchedulerClient on its own EventLoop) launches --tasks trivial tasks
+// (`true`) as fast as offers allow, packing as many tasks into each offer as fit, and
+// acknowledges every update (auto-ack). It records per task when it sent the accept, when it
+// received TASK_RUNNING and when it received TASK_FINISHED.
+//
+// Reported per run, and as the median of --runs runs:
+//   tasks/s           tasks / (last TASK_FINISHED received - first offer received)
+//   accept->RUNNING   p50 / p99 / max
+//   accept->FINISHED  p50 / p99 / max
+//   CPU seconds       of the master, the agents (their own threads) and the tasks (reaped
+//                     children of the agents), and of this process (the framework)
+// and, in the same run of the program, a baseline: posix_spawn + waitpid of /bin/true, 1000
+// times (median per spawn and spawns/s), so that the ratio tessera / bare is quoted.
+//
+// Every task must end TASK_FINISHED; anything else stops the program with exit status 1.
+// Every process started and the temporary directory are cleaned up (support/process.h).
+//
+// Usage: bench_cluster [--tasks N] [--agents N] [--runs N] [--agent-cpus X] [--agent-mem MB]
+//                      [--interval-ms N] [--keep-logs]
+// See docs/bench-cluster.md.
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/process.h"
+#include "tessera/protocol/operator.h"
+#include "tessera/sdk/scheduler.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using tessera::testing::Process;
+using tessera::testing::TempDir;
+namespace protocol = tessera::protocol;
+namespace sdk = tessera::sdk;
+namespace state = tessera::protocol::state;
+
+struct Options {
+  int tasks = 10000;
+  int agents = 2;
+  int runs = 3;
+  double agent_cpus = 64;
+  double agent_mem = 65536;
+  int interval_ms = 50;
+  bool keep_logs = false;
+};
+
+[[noreturn]] void die(const std::string& message) {
+  std::cerr << "bench_cluster: " << message << std::endl;
+  std::exit(1);
+}
+
+// A failed run: thrown so that every process and the temporary directory are cleaned up on
+// the way out; main() prints it and exits 1.
+struct RunFailed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) die("missing value after " + a);
+      return argv[++i];
+    };
+    if (a == "--tasks") o.tasks = std::stoi(value());
+    else if (a == "--agents") o.agents = std::stoi(value());
+    else if (a == "--runs") o.runs = std::stoi(value());
+    else if (a == "--agent-cpus") o.agent_cpus = std::stod(value());
+    else if (a == "--agent-mem") o.agent_mem = std::stod(value());
+    else if (a == "--interval-ms") o.interval_ms = std::stoi(value());
+    else if (a == "--keep-logs") o.keep_logs = true;
+    else if (a == "--help" || a == "-h") {
+      std::cout << "usage: bench_cluster [--tasks N (10000)] [--agents N (2)] [--runs N (3)]\n"
+                   "                     [--agent-cpus X (64)] [--agent-mem MB (65536)]\n"
+                   "                     [--interval-ms N (50)] [--keep-logs]\n";
+      std::exit(0);
+    } else {
+      die("unknown option '" + a + "' (try --help)");
+    }
+  }
+  if (o.tasks < 1 || o.agents < 1 || o.runs < 1 || o.interval_ms < 1) die("values must be >= 1");
+  return o;
+}
+
+double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t index = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+  return v[std::min(v.size() - 1, index == 0 ? 0 : index - 1)];
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  double a = 0, b = 0, c = 0;
+  in >> a >> b >> c;
+  char text[64];
+  std::snprintf(text, sizeof text, "%.2f %.2f %.2f", a, b, c);
+  return text;
+}
+
+// utime+stime (self) and cutime+cstime (reaped children) of a process, in seconds.
+std::pair<double, double> cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return {0, 0};
+  std::istringstream fields(text.substr(close + 2));
+  std::vector<std::string> f;
+  for (std::string s; fields >> s;) f.push_back(s);
+  // After the command: state(0) ... utime(11) stime(12) cutime(13) cstime(14).
+  if (f.size() < 15) return {0, 0};
+  double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return {(std::stod(f[11]) + std::stod(f[12])) / tick, (std::stod(f[13]) + std::stod(f[14])) / tick};
+}
+
+double self_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// --- Baseline ---------------------------------------------------------------------------------
+
+struct Baseline {
+  double median_ms = 0;
+  double p99_ms = 0;
+  double per_second = 0;
+};
+
+Baseline bare_spawn(int count) {
+  std::vector<double> each;
+  char arg0[] = "/bin/true";
+  char* args[] = {arg0, nullptr};
+  auto once = [&] {
+    pid_t pid = 0;
+    if (int rc = posix_spawn(&pid, "/bin/true", nullptr, nullptr, args, environ); rc != 0) {
+      die(std::string("posix_spawn /bin/true: ") + std::strerror(rc));
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("/bin/true did not exit 0");
+  };
+  for (int i = 0; i < 50; ++i) once();  // warm up
+  auto start = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    auto t = Clock::now();
+    once();
+    each.push_back(ms(Clock::now() - t));
+  }
+  double total = std::chrono::duration<double>(Clock::now() - start).count();
+  return {median(each), percentile(each, 99), count / total};
+}
+
+// --- One run ----------------------------------------------------------------------------------
+
+struct RunResult {
+  double seconds = 0;
+  double tasks_per_second = 0;
+  double running_p50 = 0, running_p99 = 0, running_max = 0;
+  double finished_p50 = 0, finished_p99 = 0, finished_max = 0;
+  double master_cpu = 0, agents_cpu = 0, tasks_cpu = 0, framework_cpu = 0;
+  size_t offers = 0, accepts = 0;
+  size_t max_in_flight = 0;
+  std::string load_before, load_after;
+};
+
+void log_sink(void*, int level, const char* text, size_t size) {
+  std::cerr << "framework [" << level << "] " << std::string_view(text, size) << std::endl;
+}
+
+class Cluster {
+ public:
+  Cluster(const Options& options, const TempDir& dir) : options_(options), dir_(dir) {}
+  ~Cluster() { stop(); }
+
+  void start() {
+    std::string master = "[node]\nname = \"master\"\nroles = [\"master\"]\n"
+                         "leader = \"leader_standalone\"\n"
+                         "work_dir = \"" + (dir_ / "master").string() + "\"\n"
+                         "plugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\n"
+                         "endpoints_file = \"" + (dir_ / "master.endpoints").string() + "\"\n"
+                         "[log]\nlevel = \"warn\"\n"
+                         "[master]\nallocator = \"allocator_drf\"\n"
+                         "endpoint = \"tcp://127.0.0.1:0\"\n"
+                         "[plugins.allocator_drf]\nallocation_interval_ms = " +
+                         std::to_string(options_.interval_ms) + "\n";
+    auto config = dir_.write("master.toml", master);
+    master_ = std::make_unique<Process>(std::vector<std::string>{TESSERA_HOST_BIN, config.string()},
+                                        dir_ / "master.log");
+    std::regex line("master\\.endpoint = \"([^\"]+)\"");
+    auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (endpoint_.empty()) {
+      std::smatch m;
+      std::string text = tessera::testing::read_file(dir_ / "master.endpoints");
+      if (std::regex_search(text, m, line)) endpoint_ = m[1];
+      else if (Clock::now() > deadline || master_->wait(std::chrono::milliseconds(0))) {
+        throw RunFailed("the master did not start:\n" + master_->output());
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    char resources[160];
+    std::snprintf(resources, sizeof resources, "cpus:%g;mem:%g;disk:1024;ports:[31000-31099]",
+                  options_.agent_cpus, options_.agent_mem);
+    for (int i = 0; i < options_.agents; ++i) {
+      std::string name = "agent" + std::to_string(i);
+      std::string text = "[node]\nname = \"" + name + "\"\nroles = [\"agent\"]\n"
+                         "leader = \"leader_standalone\"\n"
+                         "work_dir = \"" + (dir_ / name).string() + "\"\n"
+                         "plugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\n"
+                         "[log]\nlevel = \"warn\"\n"
+                         "[agent]\nisolators = [\"isolator_posix\"]\nhostname = \"" + name + "\"\n"
+                         "resources = \"" + resources + "\"\n"
+                         "[plugins.leader_standalone]\nmaster = \"" + endpoint_ + "\"\n"
+                         "[plugins.isolator_posix]\nkill_on_stop = true\n";
+      auto path = dir_.write(name + ".toml", text);
+      agents_.push_back(std::make_unique<Process>(
+          std::vector<std::string>{TESSERA_HOST_BIN, path.string()}, dir_ / (name + ".log")));
+    }
+  }
+
+  // Stops the agents, then the master; complains about any unclean exit.
+  void stop() {
+    for (auto& agent : agents_) {
+      if (!agent) continue;
+      auto code = agent->stop(std::chrono::seconds(20));
+      if (code != 0) {
+        std::cerr << "bench_cluster: an agent exited with " << (code ? std::to_string(*code) : "a timeout")
+                  << ":\n" << agent->output() << std::endl;
+      }
+      agent.reset();
+    }
+    if (master_) {
+      auto code = master_->stop(std::chrono::seconds(20));
+      if (code != 0) {
+        std::cerr << "bench_cluster: the master exited with " << (code ? std::to_string(*code) : "a timeout")
+                  << ":\n" << master_->output() << std::endl;
+      }
+      master_.reset();
+    }
+  }
+
+  const std::string& endpoint() const { return endpoint_; }
+  Process& master() { return *master_; }
+  std::vector<std::unique_ptr<Process>>& agents() { return agents_; }
+
+ private:
+  const Options& options_;
+  const TempDir& dir_;
+  std::unique_ptr<Process> master_;
+  std::vector<std::unique_ptr<Process>> agents_;
+  std::string endpoint_;
+};
+
+struct TaskTimes {
+  Clock::time_point accepted{}, running{}, finished{};
+};
+
+RunResult run_once(const Options& options, int run_index) {
+  TempDir dir;
+  Cluster cluster(options, dir);
+  cluster.start();
+
+  struct Context {
+    void* handle = zmq_ctx_new();
+    ~Context() { zmq_ctx_term(handle); }
+  } zmq_context;
+  void* context = zmq_context.handle;
+  RunResult result;
+  {
+    sdk::EventLoop loop;
+    sdk::Bus bus{context, &loop, sdk::Logger(nullptr, log_sink, TESSERA_LOG_WARN), "bench-framework"};
+
+    auto run_until = [&](const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+      if (done()) return true;
+      bool ok = false;
+      auto deadline = Clock::now() + timeout;
+      auto tick = loop.every(std::chrono::milliseconds(5), [&] {
+        if (done()) {
+          ok = true;
+          loop.request_stop();
+        } else if (Clock::now() > deadline) {
+          loop.request_stop();
+        }
+      });
+      loop.run();
+      loop.reset_stop();
+      loop.cancel(tick);
+      return ok;
+    };
+
+    // Wait until every agent is registered (asked through the operator API, since the logs
+    // are at warn), so the first offer covers every agent.
+    {
+      sdk::detail::DealerConnection operator_api(bus, "operator");
+      if (auto s = operator_api.open(cluster.endpoint()); !s) throw RunFailed(s.error().message);
+      size_t registered = 0;
+      bool asking = false;
+      auto ask = loop.every(std::chrono::milliseconds(20), [&] {
+        if (asking) return;
+        asking = true;
+        operator_api.request(
+            protocol::operator_api::GetState{},
+            [&](tessera::Result<tessera::Envelope> reply) {
+              asking = false;
+              if (!reply) return;
+              auto body = reply->body<protocol::operator_api::State>();
+              if (!body) return;
+              size_t active = 0;
+              for (const auto& a : body->agents) active += a.active;
+              registered = active;
+            },
+            std::chrono::milliseconds(1000));
+      });
+      bool ok = run_until([&] { return registered >= static_cast<size_t>(options.agents); },
+                          std::chrono::seconds(30));
+      loop.cancel(ask);
+      operator_api.close();
+      if (!ok) {
+        std::string logs = cluster.master().output();
+        for (auto& a : cluster.agents()) logs += "\n--- agent ---\n" + a->output();
+        throw RunFailed("only " + std::to_string(registered) + " of " + std::to_string(options.agents) +
+            " agents registered in 30 s:\n" + logs);
+      }
+    }
+
+    // The tasks: `true`, asking cpus 0.01..0.10 and mem 1..8 MB (cycling).
+    std::vector<protocol::TaskInfo> tasks(options.tasks);
+    for (int i = 0; i < options.tasks; ++i) {
+      auto& t = tasks[i];
+      t.task_id = "t" + std::to_string(i);
+      t.name = t.task_id;
+      t.resources.scalars["cpus"] = 0.01 * (1 + i % 10);
+      t.resources.scalars["mem"] = 1 + i % 8;
+      t.command.value = "true";
+      t.kill_grace_seconds = 1;
+    }
+    std::vector<TaskTimes> times(options.tasks);
+    size_t next = 0;  // tasks[next..] are not launched yet
+    size_t finished = 0, running = 0;
+    std::string failure;
+    std::optional<Clock::time_point> first_offer;
+    Clock::time_point last_finished{};
+    bool suppressed = false;
+
+    sdk::FrameworkInfo info;
+    info.name = "bench-cluster";
+    sdk::SchedulerOptions scheduler_options;
+    scheduler_options.master = cluster.endpoint();
+    sdk::SchedulerClient client(bus, info, scheduler_options);
+    client.on_offers = [&](const std::vector<protocol::scheduler::Offer>& offers) {
+      auto now = Clock::now();
+      if (!first_offer) first_offer = now;
+      for (const auto& offer : offers) {
+        ++result.offers;
+        if (next >= tasks.size()) {
+          client.decline({offer.offer_id}, 3600);
+          continue;
+        }
+        // Tasks are launched in order, as many as fit; the first that does not fit ends it.
+        protocol::Resources left = offer.resources;
+        std::vector<protocol::TaskInfo> launch;
+        while (next < tasks.size() && left.contains(tasks[next].resources)) {
+          left -= tasks[next].resources;
+          times[next].accepted = now;
+          launch.push_back(tasks[next]);
+          ++next;
+        }
+        if (launch.empty()) {
+          client.decline({offer.offer_id}, 1);
+        } else {
+          ++result.accepts;
+          client.accept({offer.offer_id}, launch, 1);
+        }
+      }
+      if (next >= tasks.size() && !suppressed) {
+        suppressed = true;
+        client.suppress();
+      }
+    };
+    client.on_update = [&](const protocol::TaskStatus& status) {
+      auto now = Clock::now();
+      if (status.task_id.size() < 2 || status.task_id[0] != 't') return;
+      size_t index = std::stoul(status.task_id.substr(1));
+      if (index >= times.size()) return;
+      TaskTimes& t = times[index];
+      if (status.state == state::kRunning) {
+        if (t.running == Clock::time_point{}) {
+          t.running = now;
+          ++running;
+          result.max_in_flight = std::max(result.max_in_flight, running - finished);
+        }
+      } else if (status.state == state::kFinished) {
+        if (t.finished == Clock::time_point{}) {
+          t.finished = now;
+          last_finished = now;
+          ++finished;
+          if (status.exit_code != 0 && failure.empty()) {
+            failure = "task " + status.task_id + " FINISHED with exit code " +
+                      std::to_string(status.exit_code);
+          }
+        }
+      } else if (state::terminal(status.state) || status.state == state::kLost ||
+                 status.state == state::kUnreachable) {
+        if (failure.empty()) {
+          failure = "task " + status.task_id + " ended " + status.state + " (" + status.reason +
+                    "): " + status.message;
+        }
+      }
+    };
+    client.on_error = [&](const std::string& message) { failure = "framework error: " + message; };
+    client.start();
+
+    result.load_before = loadavg();
+    double framework_cpu_before = self_cpu_seconds();
+    auto timeout = std::chrono::milliseconds(60000 + 20LL * options.tasks);
+    bool done = run_until(
+        [&] { return !failure.empty() || finished == static_cast<size_t>(options.tasks); }, timeout);
+    result.load_after = loadavg();
+    result.framework_cpu = self_cpu_seconds() - framework_cpu_before;
+    if (!failure.empty() || !done) {
+      std::string why = !failure.empty() ? failure
+                                         : "timed out: " + std::to_string(finished) + " of " +
+                                               std::to_string(options.tasks) + " finished, " +
+                                               std::to_string(next) + " launched";
+      std::string logs = "\n--- master ---\n" + cluster.master().output();
+      for (auto& a : cluster.agents()) logs += "--- agent ---\n" + a->output();
+      throw RunFailed("run " + std::to_string(run_index) + " FAILED: " + why + logs);
+    }
+
+    result.master_cpu = cpu_seconds(cluster.master().pid()).first;
+    for (auto& a : cluster.agents()) {
+      auto [self, children] = cpu_seconds(a->pid());
+      result.agents_cpu += self;
+      result.tasks_cpu += children;
+    }
+    result.seconds = std::chrono::duration<double>(last_finished - *first_offer).count();
+    result.tasks_per_second = options.tasks / result.seconds;
+    std::vector<double> to_running, to_finished;
+    for (const auto& t : times) {
+      if (t.running != Clock::time_point{}) to_running.push_back(ms(t.running - t.accepted));
+      to_finished.push_back(ms(t.finished - t.accepted));
+    }
+    if (to_running.size() != times.size()) {
+      // A RUNNING update is always sent before the terminal one (agent README); say so if not.
+      std::cerr << "bench_cluster: note: " << times.size() - to_running.size()
+                << " task(s) finished without a TASK_RUNNING seen\n";
+    }
+    result.running_p50 = percentile(to_running, 50);
+    result.running_p99 = percentile(to_running, 99);
+    result.running_max = percentile(to_running, 100);
+    result.finished_p50 = percentile(to_finished, 50);
+    result.finished_p99 = percentile(to_finished, 99);
+    result.finished_max = percentile(to_finished, 100);
+
+    // Warnings in the logs are worth knowing about (the logs are at warn).
+    size_t warnings = cluster.master().count("warn") + cluster.master().count("error");
+    for (auto& a : cluster.agents()) warnings += a->count("warn") + a->count("error");
+    if (warnings > 0) {
+      std::cerr << "bench_cluster: run " << run_index << ": " << warnings
+                << " warning/error line(s) in the node logs\n";
+      if (options.keep_logs) {
+        std::cerr << "--- master ---\n" << cluster.master().output();
+        for (auto& a : cluster.agents()) std::cerr << "--- agent ---\n" << a->output();
+      }
+    }
+    client.teardown();
+    run_until([] { return false; }, std::chrono::milliseconds(100));
+  }
+  cluster.stop();
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options = parse(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  std::printf("bench_cluster: %d task(s) of `true`, %d agent(s) of cpus:%g;mem:%g, %d run(s), "
+              "allocation_interval_ms %d, %ld core(s), load average %s\n",
+              options.tasks, options.agents, options.agent_cpus, options.agent_mem, options.runs,
+              options.interval_ms, cores, loadavg().c_str());
+
+  Baseline bare = bare_spawn(1000);
+  std::printf("baseline: posix_spawn+waitpid of /bin/true x1000: median %.3f ms, p99 %.3f ms, "
+              "%.0f spawns/s\n", bare.median_ms, bare.p99_ms, bare.per_second);
+
+  std::vector<RunResult> results;
+  for (int r = 1; r <= options.runs; ++r) {
+    // Each run starts on a quiet file system: the previous run's 10,000 sandboxes were just
+    // deleted, and their journal work would otherwise be paid by this run's fsyncs.
+    ::sync();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    RunResult x;
+    try {
+      x = run_once(options, r);
+    } catch (const std::exception& e) {
+      std::cerr << "bench_cluster: " << e.what() << std::endl;
+      return 1;
+    }
+    std::printf("run %d: %.0f tasks/s (%.2f s), accept->RUNNING p50 %.1f p99 %.1f max %.1f ms, "
+                "accept->FINISHED p50 %.1f p99 %.1f max %.1f ms, %zu offers, %zu accepts, "
+                "max %zu running, load %s -> %s\n",
+                r, x.tasks_per_second, x.seconds, x.running_p50, x.running_p99, x.running_max,
+                x.finished_p50, x.finished_p99, x.finished_max, x.offers, x.accepts,
+                x.max_in_flight, x.load_before.c_str(), x.load_after.c_str());
+    std::printf("       CPU s: master %.2f, agents %.2f, tasks %.2f, framework %.2f\n", x.master_cpu,
+                x.agents_cpu, x.tasks_cpu, x.framework_cpu);
+    results.push_back(x);
+  }
+
+  auto med = [&](double RunResult::*field) {
+    std::vector<double> v;
+    for (const auto& r : results) v.push_back(r.*field);
+    return median(v);
+  };
+  double tps = med(&RunResult::tasks_per_second);
+  std::printf("\n| %d tasks, %d agents, median of %d run(s) | value |\n|---|---|\n", options.tasks,
+              options.agents, options.runs);
+  std::printf("| wall time, first offer -> last TASK_FINISHED | %.2f s |\n", med(&RunResult::seconds));
+  std::printf("| **tasks/s** | **%.0f** |\n", tps);
+  std::printf("| accept -> RUNNING p50 / p99 / max | %.1f / %.1f / %.1f ms |\n",
+              med(&RunResult::running_p50), med(&RunResult::running_p99), med(&RunResult::running_max));
+  std::printf("| accept -> FINISHED p50 / p99 / max | %.1f / %.1f / %.1f ms |\n",
+              med(&RunResult::finished_p50), med(&RunResult::finished_p99),
+              med(&RunResult::finished_max));
+  std::printf("| CPU s per run: master / agents / tasks / framework | %.2f / %.2f / %.2f / %.2f |\n",
+              med(&RunResult::master_cpu), med(&RunResult::agents_cpu), med(&RunResult::tasks_cpu),
+              med(&RunResult::framework_cpu));
+  std::printf("| bare posix_spawn+waitpid of /bin/true | %.3f ms median, %.0f spawns/s |\n",
+              bare.median_ms, bare.per_second);
+  std::printf("| tessera / bare throughput | %.2f |\n", tps / bare.per_second);
+  std::printf("| goal: >= 500 tasks/s | %s |\n", tps >= 500 ? "met" : "NOT met");
+  return 0;
+}
