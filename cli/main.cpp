@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
   update_cmd->add_option("--weight", role_call.weight, "the role's weight (DRF share divisor)")
       ->check(kPositive);
   CLI::Option* quota_opt = update_cmd->add_option(
-      "--quota", quota_text, "the role's guaranteed resources, \"cpus:4;mem:1024\" (\"\" removes it)");
+      "--quota", quota_text, "the most the role may be offered in total, \"cpus:4;mem:1024\" (\"\" removes the limit)");
   CLI::Option* priority_opt =
       update_cmd->add_option("--priority", role_call.priority, "the role's priority (higher first)");
 

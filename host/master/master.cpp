@@ -176,13 +176,7 @@ Status Master::start() {
     server_->reply(r, state());
   });
   server_->on<op::UpdateRole>([this](const sdk::Request& r, const op::UpdateRole& m) {
-    if (m.role.empty()) return (void)server_->reply(r, op::Result{false, "role is empty"});
-    if (m.weight >= 0) allocator_->send(alloc::SetWeight{m.role, m.weight});
-    if (m.set_quota) allocator_->send(alloc::SetQuota{m.role, m.quota});
-    if (m.set_priority) allocator_->send(alloc::SetPriority{m.role, m.priority});
-    allocator_->send(alloc::AllocateNow{});
-    log().info("operator updated role '{}'", m.role);
-    server_->reply(r, op::Result{true, ""});
+    if (serving(r)) on_update_role(r, m);
   });
 
   // The allocator.
@@ -554,9 +548,8 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
   }
   std::vector<std::string> roles = message.roles.empty() ? std::vector<std::string>{"*"} : message.roles;
   for (const auto& role : roles) {
-    if (role.empty() || role.front() == '/' || role.back() == '/' || role.find("//") != std::string::npos ||
-        role.find_first_of(" \t\n") != std::string::npos) {
-      server_->reply(request, scheduler::Error{"invalid role '" + role + "'"});
+    if (std::string problem = role_problem(role); !problem.empty()) {
+      server_->reply(request, scheduler::Error{"invalid role: " + problem});
       return;
     }
   }
@@ -590,7 +583,8 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
   server_->reply(request, scheduler::Subscribed{
                               id, master_id_,
                               std::chrono::duration<double>(options_.heartbeat_interval).count()});
-  allocator_->send(alloc::AllocateNow{});
+  // No AllocateNow: the allocator runs a cycle shortly after a framework is added or
+  // activated, shared by frameworks subscribing together.
   log().info("{} framework {} '{}' with roles {}", resubscribing ? "re-subscribed" : "subscribed",
              id, fw.name, sdk::detail::join(roles, ","));
 }
@@ -917,6 +911,63 @@ void Master::rescind_offer(const std::string& offer_id, double refuse_seconds, b
 }
 
 // --- Operators ---------------------------------------------------------------------------------
+
+std::string Master::role_problem(const std::string& role) {
+  if (role.empty()) return "a role name is empty";
+  if (role == "." || role == ".." || role.front() == '/' || role.back() == '/' ||
+      role.find("//") != std::string::npos || role.find_first_of(" \t\n") != std::string::npos) {
+    return "'" + role + "' is not a role name (no spaces; '/' only between parts, as in eng/web)";
+  }
+  return "";
+}
+
+void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& message) {
+  std::string problem = role_problem(message.role);
+  if (problem.empty() && message.weight < 0 && !message.set_quota && !message.set_priority) {
+    problem = "nothing to change: give a weight, a quota or a priority";
+  }
+  if (problem.empty() && message.set_quota) {
+    for (const auto& [name, ranges] : message.quota.ranges) {
+      if (!ranges.empty()) problem = "a quota limits scalar resources only, not '" + name + "'";
+    }
+  }
+  if (!problem.empty()) return (void)server_->reply(request, op::Result{false, problem});
+
+  // Answered once the allocator has answered every change (it may refuse one).
+  struct Pending {
+    std::string peer;
+    uint64_t sequence;
+    int remaining = 0;
+    std::vector<std::string> errors;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->peer = request.peer;
+  pending->sequence = request.message.header().sequence;
+  std::string role = message.role;
+  auto done = [this, pending, role](Result<Envelope> reply) {
+    auto result = reply ? reply->body<alloc::RoleResult>() : Result<alloc::RoleResult>(reply.error());
+    if (!result) {
+      pending->errors.push_back("no answer from the allocator: " + result.error().message);
+    } else if (!result->ok) {
+      pending->errors.push_back(result->error);
+    }
+    if (--pending->remaining > 0) return;
+    bool ok = pending->errors.empty();
+    if (ok) {
+      log().info("operator updated role '{}'", role);
+      allocator_->send(alloc::AllocateNow{});
+    }
+    server_->reply_later(pending->peer, pending->sequence,
+                         op::Result{ok, sdk::detail::join(pending->errors, "; ")});
+  };
+  auto timeout = std::chrono::seconds(5);
+  pending->remaining = (message.weight >= 0) + message.set_quota + message.set_priority;
+  if (message.weight >= 0) allocator_->request(alloc::SetWeight{role, message.weight}, done, timeout);
+  if (message.set_quota) allocator_->request(alloc::SetQuota{role, message.quota}, done, timeout);
+  if (message.set_priority) {
+    allocator_->request(alloc::SetPriority{role, message.priority}, done, timeout);
+  }
+}
 
 op::State Master::state() const {
   op::State out;

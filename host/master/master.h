@@ -127,6 +127,9 @@ class Master : public Role {
 
   // Operators.
   protocol::operator_api::State state() const;
+  void on_update_role(const sdk::Request& request, const protocol::operator_api::UpdateRole& message);
+  // Why `role` is not a valid role name ("" when it is).
+  static std::string role_problem(const std::string& role);
 
   bool serving(const sdk::Request& request);
   static std::string task_key(const std::string& framework_id, const std::string& task_id) {

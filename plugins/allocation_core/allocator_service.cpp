@@ -165,32 +165,40 @@ Result<std::vector<std::string>> AllocatorService::start() {
     if (auto s = allocator_.revive(m.framework_id, m.role); !s)
       ignore(msg::Revive::kType, s.error());
   });
-  handle<msg::SetWeight>([this](const sdk::Request&, const msg::SetWeight& m) {
-    if (auto s = allocator_.setWeight(m.role, m.weight); !s) {
-      return ignore(msg::SetWeight::kType, s.error());
-    }
-    bus_.log.info("role '{}' has weight {}", m.role, m.weight);
-  });
-  handle<msg::SetQuota>([this](const sdk::Request&, const msg::SetQuota& m) {
-    auto limit = fromProtocol(m.limit);
-    if (!limit) return ignore(msg::SetQuota::kType, limit.error().context("role '" + m.role + "'"));
-    if (auto s = allocator_.setQuota(m.role, *limit); !s) {
-      return ignore(msg::SetQuota::kType, s.error());
-    }
-    bus_.log.info("role '{}' has quota limit '{}'", m.role,
-                  limit->empty() ? std::string("none") : limit->toString());
-  });
-  handle<msg::SetPriority>([this](const sdk::Request&, const msg::SetPriority& m) {
-    if (!setPriority_) {
+  // Role changes are answered (RoleResult), so an operator hears about a refusal.
+  auto answer = [this](const sdk::Request& request, const char* type, const Status& status) {
+    if (!status) {
       ++stats_.ignored;
-      bus_.log.warn("ignoring '{}' for role '{}': the {} allocator has no priorities",
-                    msg::SetPriority::kType, m.role, stats_.policy);
-      return;
+      bus_.log.warn("refused '{}': {}", type, status.error().message);
     }
-    if (auto s = setPriority_(m.role, m.priority); !s) {
-      return ignore(msg::SetPriority::kType, s.error());
+    server_->reply(request, msg::RoleResult{status.ok(), status.ok() ? "" : status.error().message});
+  };
+  handle<msg::SetWeight>([this, answer](const sdk::Request& request, const msg::SetWeight& m) {
+    Status s = allocator_.setWeight(m.role, m.weight);
+    if (s) bus_.log.info("role '{}' has weight {}", m.role, m.weight);
+    answer(request, msg::SetWeight::kType, s);
+  });
+  handle<msg::SetQuota>([this, answer](const sdk::Request& request, const msg::SetQuota& m) {
+    auto limit = fromProtocol(m.limit);
+    if (!limit) {
+      return answer(request, msg::SetQuota::kType, limit.error().context("role '" + m.role + "'"));
     }
-    bus_.log.info("role '{}' has priority {}", m.role, m.priority);
+    Status s = allocator_.setQuota(m.role, *limit);
+    if (s) {
+      bus_.log.info("role '{}' has quota limit '{}'", m.role,
+                    limit->empty() ? std::string("none") : limit->toString());
+    }
+    answer(request, msg::SetQuota::kType, s);
+  });
+  handle<msg::SetPriority>([this, answer](const sdk::Request& request, const msg::SetPriority& m) {
+    if (!setPriority_) {
+      return answer(request, msg::SetPriority::kType,
+                    make_error("role '" + m.role + "': the " + stats_.policy +
+                               " allocator has no priorities (use allocator_priority)"));
+    }
+    Status s = setPriority_(m.role, m.priority);
+    if (s) bus_.log.info("role '{}' has priority {}", m.role, m.priority);
+    answer(request, msg::SetPriority::kType, s);
   });
   handle<msg::AllocateNow>([this](const sdk::Request&, const msg::AllocateNow&) { runCycle(); });
   server_->on<StatsRequest>([this](const sdk::Request& request, const StatsRequest&) {

@@ -550,7 +550,7 @@ TEST_F(AllocatorE2E, PrioritySetFromTheCli) {
 // allocator has seen it, so the CLI prints "role 'b' updated" and exits 0 for changes the
 // allocator then logs as "ignoring ..." and drops. docs/cli.md promises exit 1 with the
 // master's message. Enable once the master relays the allocator's verdict.
-TEST_F(AllocatorE2E, DISABLED_RoleUpdatesTheAllocatorRefusesFailInTheCli) {
+TEST_F(AllocatorE2E, RoleUpdatesTheMasterOrAllocatorRefusesFailInTheCli) {
   ASSERT_TRUE(cluster_.start_master());  // allocator_drf
   // docs/cli.md's own example of a quota has ports; allocators limit scalars only.
   auto [code, out] = cli({"roles", "update", "b", "--quota", "cpus:2;ports:[31000-31010]"});
@@ -561,7 +561,12 @@ TEST_F(AllocatorE2E, DISABLED_RoleUpdatesTheAllocatorRefusesFailInTheCli) {
   // Not a role name (a framework could not subscribe with it either).
   std::tie(code, out) = cli({"roles", "update", "a b", "--weight", "2"});
   EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("not a role name"), std::string::npos) << out;
+  // Nothing was silently dropped: each refusal was answered.
   EXPECT_EQ(cluster_.master().count("ignoring 'allocator.set_"), 0u) << cluster_.master().output();
+  // And a valid change still succeeds.
+  std::tie(code, out) = cli({"roles", "update", "b", "--weight", "2"});
+  EXPECT_EQ(code, 0) << out;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The allocator protocol: between the master role and the allocator plugin of the same host.
 //
 // The allocator binds a Server at kEndpoint. The master connects an sdk::Client and sends the
-// events below one-way, in order; the allocator answers nothing to them. After each allocation
+// events below one-way, in order; the allocator answers nothing to them, except the role
+// changes (SetWeight, SetQuota, SetPriority), which it answers with a RoleResult. After each allocation
 // cycle (every `allocation_interval_ms`, and soon after resources come back) it pushes one
 // Allocated batch to the master's connection (the peer the events came from). Everything in a
 // batch counts as allocated to its framework until the master sends Recover for it (a decline,
@@ -123,7 +124,7 @@ struct SetQuota {
   MSGPACK_DEFINE_MAP(role, limit);
 };
 
-// A role's priority band (allocator_priority; other allocators answer it with an error log).
+// A role's priority band (allocator_priority; other allocators answer it with an error).
 struct SetPriority {
   static constexpr const char* kType = "allocator.set_priority";
   static constexpr uint32_t kSchema = 1;
@@ -132,7 +133,19 @@ struct SetPriority {
   MSGPACK_DEFINE_MAP(role, priority);
 };
 
-// Asks for a cycle now (e.g. after a revive), besides the periodic ones.
+// allocator -> master: the answer to SetWeight, SetQuota and SetPriority, sent as a reply, so
+// that an operator learns when a change was refused (e.g. a priority given to an allocator that
+// has none, or a quota on a range resource).
+struct RoleResult {
+  static constexpr const char* kType = "allocator.role_result";
+  static constexpr uint32_t kSchema = 1;
+  bool ok = true;
+  std::string error;
+  MSGPACK_DEFINE_MAP(ok, error);
+};
+
+// Asks for a cycle now, besides the periodic ones (a revive does not need it: the allocator
+// runs a cycle shortly after one by itself, shared by revives arriving together).
 struct AllocateNow {
   static constexpr const char* kType = "allocator.allocate_now";
   static constexpr uint32_t kSchema = 1;
