@@ -84,9 +84,9 @@ struct Probe {
   MSGPACK_DEFINE_MAP(n);
 };
 
-constexpr int kWarmup = 200;          // round trips before timing starts
-constexpr int kBatch = 250;           // pub/sub messages per iteration (well under the HWM)
-constexpr int kTimeoutMs = 5000;      // anything slower than this is a failure, not a result
+constexpr int kWarmup = 200;      // round trips before timing starts
+constexpr int kBatch = 250;       // pub/sub messages per iteration (well under the HWM)
+constexpr int kTimeoutMs = 5000;  // anything slower than this is a failure, not a result
 constexpr size_t kSizes[] = {200, 4096};
 
 enum class Transport { inproc, tcp };
@@ -404,11 +404,10 @@ class PublisherThread {
     if (!address) throw std::runtime_error(address.error().message);
     bound.set_value(*address);
     const Event event{std::string(size, 'x')};
-        serve([&](uint64_t n) { publisher.publish(Probe{n}); },
+    serve([&](uint64_t n) { publisher.publish(Probe{n}); },
           // The Publisher exposes no socket; a bind() that fails on the scheme still processes
           // the socket's pending commands first (zmq's bind starts with process_commands).
-          [&] { (void)publisher.bind("flush://"); },
-          [&] { publisher.publish(event); });
+          [&] { (void)publisher.bind("flush://"); }, [&] { publisher.publish(event); });
   }
 
   std::thread thread_;
@@ -496,8 +495,9 @@ class BusSubscription {
     });
     // A lost message would stall a batch forever: give up after the timeout.
     loop_.every(std::chrono::milliseconds(kTimeoutMs), [this] {
-      if (progress_ == seen_) fail(joined_ ? "batch incomplete within the timeout (messages lost?)"
-                                           : "subscriber never joined");
+      if (progress_ == seen_)
+        fail(joined_ ? "batch incomplete within the timeout (messages lost?)"
+                     : "subscriber never joined");
       seen_ = progress_;
     });
   }
@@ -612,8 +612,8 @@ class TableReporter : public benchmark::ConsoleReporter {
         double raw = raw_s < 0 ? -1 : kBatch / raw_s;
         double bus = bus_s < 0 ? -1 : kBatch / bus_s;
         out << "| " << name(t) << " | " << size << " B | " << cell(raw, "%.0f") << " | "
-            << cell(raw < 0 ? -1 : raw * size / 1e6, "%.1f") << " | " << cell(bus, "%.0f")
-            << " | " << cell(bus < 0 ? -1 : bus * size / 1e6, "%.1f") << " | "
+            << cell(raw < 0 ? -1 : raw * size / 1e6, "%.1f") << " | " << cell(bus, "%.0f") << " | "
+            << cell(bus < 0 ? -1 : bus * size / 1e6, "%.1f") << " | "
             << cell(ratio(bus, raw), "%.2fx") << " |\n";
       }
     }

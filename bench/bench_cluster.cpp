@@ -87,13 +87,20 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) die("missing value after " + a);
       return argv[++i];
     };
-    if (a == "--tasks") o.tasks = std::stoi(value());
-    else if (a == "--agents") o.agents = std::stoi(value());
-    else if (a == "--runs") o.runs = std::stoi(value());
-    else if (a == "--agent-cpus") o.agent_cpus = std::stod(value());
-    else if (a == "--agent-mem") o.agent_mem = std::stod(value());
-    else if (a == "--interval-ms") o.interval_ms = std::stoi(value());
-    else if (a == "--keep-logs") o.keep_logs = true;
+    if (a == "--tasks")
+      o.tasks = std::stoi(value());
+    else if (a == "--agents")
+      o.agents = std::stoi(value());
+    else if (a == "--runs")
+      o.runs = std::stoi(value());
+    else if (a == "--agent-cpus")
+      o.agent_cpus = std::stod(value());
+    else if (a == "--agent-mem")
+      o.agent_mem = std::stod(value());
+    else if (a == "--interval-ms")
+      o.interval_ms = std::stoi(value());
+    else if (a == "--keep-logs")
+      o.keep_logs = true;
     else if (a == "--help" || a == "-h") {
       std::cout << "usage: bench_cluster [--tasks N (10000)] [--agents N (2)] [--runs N (3)]\n"
                    "                     [--agent-cpus X (64)] [--agent-mem MB (65536)]\n"
@@ -144,7 +151,8 @@ std::pair<double, double> cpu_seconds(pid_t pid) {
   // After the command: state(0) ... utime(11) stime(12) cutime(13) cstime(14).
   if (f.size() < 15) return {0, 0};
   double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return {(std::stod(f[11]) + std::stod(f[12])) / tick, (std::stod(f[13]) + std::stod(f[14])) / tick};
+  return {(std::stod(f[11]) + std::stod(f[12])) / tick,
+          (std::stod(f[13]) + std::stod(f[14])) / tick};
 }
 
 double self_cpu_seconds() {
@@ -209,16 +217,22 @@ class Cluster {
   ~Cluster() { stop(); }
 
   void start() {
-    std::string master = "[node]\nname = \"master\"\nroles = [\"master\"]\n"
-                         "leader = \"leader_standalone\"\n"
-                         "work_dir = \"" + (dir_ / "master").string() + "\"\n"
-                         "plugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\n"
-                         "endpoints_file = \"" + (dir_ / "master.endpoints").string() + "\"\n"
-                         "[log]\nlevel = \"warn\"\n"
-                         "[master]\nallocator = \"allocator_drf\"\n"
-                         "endpoint = \"tcp://127.0.0.1:0\"\n"
-                         "[plugins.allocator_drf]\nallocation_interval_ms = " +
-                         std::to_string(options_.interval_ms) + "\n";
+    std::string master =
+        "[node]\nname = \"master\"\nroles = [\"master\"]\n"
+        "leader = \"leader_standalone\"\n"
+        "work_dir = \"" +
+        (dir_ / "master").string() +
+        "\"\n"
+        "plugin_dirs = [\"" TESSERA_PLUGIN_DIR
+        "\"]\n"
+        "endpoints_file = \"" +
+        (dir_ / "master.endpoints").string() +
+        "\"\n"
+        "[log]\nlevel = \"warn\"\n"
+        "[master]\nallocator = \"allocator_drf\"\n"
+        "endpoint = \"tcp://127.0.0.1:0\"\n"
+        "[plugins.allocator_drf]\nallocation_interval_ms = " +
+        std::to_string(options_.interval_ms) + "\n";
     auto config = dir_.write("master.toml", master);
     master_ = std::make_unique<Process>(std::vector<std::string>{TESSERA_HOST_BIN, config.string()},
                                         dir_ / "master.log");
@@ -227,7 +241,8 @@ class Cluster {
     while (endpoint_.empty()) {
       std::smatch m;
       std::string text = tessera::testing::read_file(dir_ / "master.endpoints");
-      if (std::regex_search(text, m, line)) endpoint_ = m[1];
+      if (std::regex_search(text, m, line))
+        endpoint_ = m[1];
       else if (Clock::now() > deadline || master_->wait(std::chrono::milliseconds(0))) {
         throw RunFailed("the master did not start:\n" + master_->output());
       } else {
@@ -239,14 +254,24 @@ class Cluster {
                   options_.agent_cpus, options_.agent_mem);
     for (int i = 0; i < options_.agents; ++i) {
       std::string name = "agent" + std::to_string(i);
-      std::string text = "[node]\nname = \"" + name + "\"\nroles = [\"agent\"]\n"
+      std::string text = "[node]\nname = \"" + name +
+                         "\"\nroles = [\"agent\"]\n"
                          "leader = \"leader_standalone\"\n"
-                         "work_dir = \"" + (dir_ / name).string() + "\"\n"
-                         "plugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\n"
+                         "work_dir = \"" +
+                         (dir_ / name).string() +
+                         "\"\n"
+                         "plugin_dirs = [\"" TESSERA_PLUGIN_DIR
+                         "\"]\n"
                          "[log]\nlevel = \"warn\"\n"
-                         "[agent]\nisolators = [\"isolator_posix\"]\nhostname = \"" + name + "\"\n"
-                         "resources = \"" + resources + "\"\n"
-                         "[plugins.leader_standalone]\nmaster = \"" + endpoint_ + "\"\n"
+                         "[agent]\nisolators = [\"isolator_posix\"]\nhostname = \"" +
+                         name +
+                         "\"\n"
+                         "resources = \"" +
+                         resources +
+                         "\"\n"
+                         "[plugins.leader_standalone]\nmaster = \"" +
+                         endpoint_ +
+                         "\"\n"
                          "[plugins.isolator_posix]\nkill_on_stop = true\n";
       auto path = dir_.write(name + ".toml", text);
       agents_.push_back(std::make_unique<Process>(
@@ -260,16 +285,18 @@ class Cluster {
       if (!agent) continue;
       auto code = agent->stop(std::chrono::seconds(20));
       if (code != 0) {
-        std::cerr << "bench_cluster: an agent exited with " << (code ? std::to_string(*code) : "a timeout")
-                  << ":\n" << agent->output() << std::endl;
+        std::cerr << "bench_cluster: an agent exited with "
+                  << (code ? std::to_string(*code) : "a timeout") << ":\n"
+                  << agent->output() << std::endl;
       }
       agent.reset();
     }
     if (master_) {
       auto code = master_->stop(std::chrono::seconds(20));
       if (code != 0) {
-        std::cerr << "bench_cluster: the master exited with " << (code ? std::to_string(*code) : "a timeout")
-                  << ":\n" << master_->output() << std::endl;
+        std::cerr << "bench_cluster: the master exited with "
+                  << (code ? std::to_string(*code) : "a timeout") << ":\n"
+                  << master_->output() << std::endl;
       }
       master_.reset();
     }
@@ -304,7 +331,8 @@ RunResult run_once(const Options& options, int run_index) {
   RunResult result;
   {
     sdk::EventLoop loop;
-    sdk::Bus bus{context, &loop, sdk::Logger(nullptr, log_sink, TESSERA_LOG_WARN), "bench-framework"};
+    sdk::Bus bus{context, &loop, sdk::Logger(nullptr, log_sink, TESSERA_LOG_WARN),
+                 "bench-framework"};
 
     auto run_until = [&](const std::function<bool()>& done, std::chrono::milliseconds timeout) {
       if (done()) return true;
@@ -354,8 +382,8 @@ RunResult run_once(const Options& options, int run_index) {
       if (!ok) {
         std::string logs = cluster.master().output();
         for (auto& a : cluster.agents()) logs += "\n--- agent ---\n" + a->output();
-        throw RunFailed("only " + std::to_string(registered) + " of " + std::to_string(options.agents) +
-            " agents registered in 30 s:\n" + logs);
+        throw RunFailed("only " + std::to_string(registered) + " of " +
+                        std::to_string(options.agents) + " agents registered in 30 s:\n" + logs);
       }
     }
 
@@ -450,7 +478,8 @@ RunResult run_once(const Options& options, int run_index) {
     double framework_cpu_before = self_cpu_seconds();
     auto timeout = std::chrono::milliseconds(60000 + 20LL * options.tasks);
     bool done = run_until(
-        [&] { return !failure.empty() || finished == static_cast<size_t>(options.tasks); }, timeout);
+        [&] { return !failure.empty() || finished == static_cast<size_t>(options.tasks); },
+        timeout);
     result.load_after = loadavg();
     result.framework_cpu = self_cpu_seconds() - framework_cpu_before;
     if (!failure.empty() || !done) {
@@ -512,14 +541,17 @@ int main(int argc, char** argv) {
   Options options = parse(argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  std::printf("bench_cluster: %d task(s) of `true`, %d agent(s) of cpus:%g;mem:%g, %d run(s), "
-              "allocation_interval_ms %d, %ld core(s), load average %s\n",
-              options.tasks, options.agents, options.agent_cpus, options.agent_mem, options.runs,
-              options.interval_ms, cores, loadavg().c_str());
+  std::printf(
+      "bench_cluster: %d task(s) of `true`, %d agent(s) of cpus:%g;mem:%g, %d run(s), "
+      "allocation_interval_ms %d, %ld core(s), load average %s\n",
+      options.tasks, options.agents, options.agent_cpus, options.agent_mem, options.runs,
+      options.interval_ms, cores, loadavg().c_str());
 
   Baseline bare = bare_spawn(1000);
-  std::printf("baseline: posix_spawn+waitpid of /bin/true x1000: median %.3f ms, p99 %.3f ms, "
-              "%.0f spawns/s\n", bare.median_ms, bare.p99_ms, bare.per_second);
+  std::printf(
+      "baseline: posix_spawn+waitpid of /bin/true x1000: median %.3f ms, p99 %.3f ms, "
+      "%.0f spawns/s\n",
+      bare.median_ms, bare.p99_ms, bare.per_second);
 
   std::vector<RunResult> results;
   for (int r = 1; r <= options.runs; ++r) {
@@ -534,14 +566,15 @@ int main(int argc, char** argv) {
       std::cerr << "bench_cluster: " << e.what() << std::endl;
       return 1;
     }
-    std::printf("run %d: %.0f tasks/s (%.2f s), accept->RUNNING p50 %.1f p99 %.1f max %.1f ms, "
-                "accept->FINISHED p50 %.1f p99 %.1f max %.1f ms, %zu offers, %zu accepts, "
-                "max %zu running, load %s -> %s\n",
-                r, x.tasks_per_second, x.seconds, x.running_p50, x.running_p99, x.running_max,
-                x.finished_p50, x.finished_p99, x.finished_max, x.offers, x.accepts,
-                x.max_in_flight, x.load_before.c_str(), x.load_after.c_str());
-    std::printf("       CPU s: master %.2f, agents %.2f, tasks %.2f, framework %.2f\n", x.master_cpu,
-                x.agents_cpu, x.tasks_cpu, x.framework_cpu);
+    std::printf(
+        "run %d: %.0f tasks/s (%.2f s), accept->RUNNING p50 %.1f p99 %.1f max %.1f ms, "
+        "accept->FINISHED p50 %.1f p99 %.1f max %.1f ms, %zu offers, %zu accepts, "
+        "max %zu running, load %s -> %s\n",
+        r, x.tasks_per_second, x.seconds, x.running_p50, x.running_p99, x.running_max,
+        x.finished_p50, x.finished_p99, x.finished_max, x.offers, x.accepts, x.max_in_flight,
+        x.load_before.c_str(), x.load_after.c_str());
+    std::printf("       CPU s: master %.2f, agents %.2f, tasks %.2f, framework %.2f\n",
+                x.master_cpu, x.agents_cpu, x.tasks_cpu, x.framework_cpu);
     results.push_back(x);
   }
 
@@ -553,16 +586,19 @@ int main(int argc, char** argv) {
   double tps = med(&RunResult::tasks_per_second);
   std::printf("\n| %d tasks, %d agents, median of %d run(s) | value |\n|---|---|\n", options.tasks,
               options.agents, options.runs);
-  std::printf("| wall time, first offer -> last TASK_FINISHED | %.2f s |\n", med(&RunResult::seconds));
+  std::printf("| wall time, first offer -> last TASK_FINISHED | %.2f s |\n",
+              med(&RunResult::seconds));
   std::printf("| **tasks/s** | **%.0f** |\n", tps);
   std::printf("| accept -> RUNNING p50 / p99 / max | %.1f / %.1f / %.1f ms |\n",
-              med(&RunResult::running_p50), med(&RunResult::running_p99), med(&RunResult::running_max));
+              med(&RunResult::running_p50), med(&RunResult::running_p99),
+              med(&RunResult::running_max));
   std::printf("| accept -> FINISHED p50 / p99 / max | %.1f / %.1f / %.1f ms |\n",
               med(&RunResult::finished_p50), med(&RunResult::finished_p99),
               med(&RunResult::finished_max));
-  std::printf("| CPU s per run: master / agents / tasks / framework | %.2f / %.2f / %.2f / %.2f |\n",
-              med(&RunResult::master_cpu), med(&RunResult::agents_cpu), med(&RunResult::tasks_cpu),
-              med(&RunResult::framework_cpu));
+  std::printf(
+      "| CPU s per run: master / agents / tasks / framework | %.2f / %.2f / %.2f / %.2f |\n",
+      med(&RunResult::master_cpu), med(&RunResult::agents_cpu), med(&RunResult::tasks_cpu),
+      med(&RunResult::framework_cpu));
   std::printf("| bare posix_spawn+waitpid of /bin/true | %.3f ms median, %.0f spawns/s |\n",
               bare.median_ms, bare.per_second);
   std::printf("| tessera / bare throughput | %.2f |\n", tps / bare.per_second);

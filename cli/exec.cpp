@@ -94,7 +94,10 @@ class SignalGuard {
 class Exec {
  public:
   Exec(const ExecOptions& options, Session& session, std::ostream& out, std::ostream& err)
-      : options_(options), session_(session), out_(out), err_(err),
+      : options_(options),
+        session_(session),
+        out_(out),
+        err_(err),
         client_(session.bus(), framework_info(options), scheduler_options(options)) {
     task_id_ = options.name + "." + random_suffix();
     client_.on_subscribed = [this](const std::string& id) { subscribed(id); };
@@ -115,7 +118,8 @@ class Exec {
 
   int run(SignalGuard& signals) {
     auto& loop = session_.loop();
-    if (signals.fd() >= 0) loop.watch_fd(signals.fd(), [this, &signals] { interrupted(signals.read()); });
+    if (signals.fd() >= 0)
+      loop.watch_fd(signals.fd(), [this, &signals] { interrupted(signals.read()); });
     connect_timer_ = loop.after(seconds(options_.connect_timeout_seconds), [this] {
       connect_timer_ = 0;
       if (subscribed_) return;
@@ -140,7 +144,8 @@ class Exec {
   static sdk::SchedulerOptions scheduler_options(const ExecOptions& options) {
     sdk::SchedulerOptions s;
     s.master = options.master;
-    s.subscribe_timeout = std::min(Ms(2000), std::max(Ms(100), seconds(options.connect_timeout_seconds)));
+    s.subscribe_timeout =
+        std::min(Ms(2000), std::max(Ms(100), seconds(options.connect_timeout_seconds)));
     s.backoff_initial = Ms(100);
     s.backoff_max = Ms(2000);
     return s;

@@ -12,21 +12,21 @@
 namespace tessera::cli {
 
 // Exit statuses of `tessera exec` besides the task's own (docs/cli.md lists them all).
-inline constexpr int kExitTaskProblem = 1;    // FAILED without a code, ERROR, LOST, DROPPED...
-inline constexpr int kExitMaster = 2;         // usage, master unreachable, subscription refused
-inline constexpr int kExitKilled = 137;       // TASK_KILLED (128 + SIGKILL), not by Ctrl-C
-inline constexpr int kExitNoOffer = 124;      // no fitting offer within --timeout (as timeout(1))
+inline constexpr int kExitTaskProblem = 1;  // FAILED without a code, ERROR, LOST, DROPPED...
+inline constexpr int kExitMaster = 2;       // usage, master unreachable, subscription refused
+inline constexpr int kExitKilled = 137;     // TASK_KILLED (128 + SIGKILL), not by Ctrl-C
+inline constexpr int kExitNoOffer = 124;    // no fitting offer within --timeout (as timeout(1))
 
 struct ExecOptions {
-  std::string master;                      // resolved (tcp://...)
+  std::string master;  // resolved (tcp://...)
   TaskNeeds needs;
-  std::string name = "tessera-exec";       // the task's name and the prefix of its id
+  std::string name = "tessera-exec";  // the task's name and the prefix of its id
   std::string role = "*";
   std::string user;
   std::map<std::string, std::string> environment;
-  double offer_timeout_seconds = 60;       // 0: wait for an offer forever
+  double offer_timeout_seconds = 60;  // 0: wait for an offer forever
   double connect_timeout_seconds = 5;
-  std::vector<std::string> command;        // one item: shell form; more: exec form
+  std::vector<std::string> command;  // one item: shell form; more: exec form
 };
 
 // The command of the task: one item runs with /bin/sh -c (shell form); several run the first

@@ -4,8 +4,8 @@
 //
 // Exit status: see docs/cli.md (0 success, 2 usage or master unreachable; `exec` passes the
 // task's own status through).
-#include <CLI/CLI.hpp>
 #include <signal.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdlib>
 #include <iostream>
@@ -59,8 +59,9 @@ struct MasterOptions {
     command->add_option("--master", master,
                         "the master, tcp://HOST:PORT (default: $TESSERA_MASTER, else " +
                             std::string(cli::kDefaultMaster) + ")");
-    command->add_option("--connect-timeout", connect_timeout,
-                        "seconds to wait for the master to answer")
+    command
+        ->add_option("--connect-timeout", connect_timeout,
+                     "seconds to wait for the master to answer")
         ->check(kPositive)
         ->capture_default_str();
     command->add_flag("-v,--verbose", verbose, "log what the client does to stderr");
@@ -129,8 +130,7 @@ int main(int argc, char** argv) {
   exec_cmd->add_option("--mem", exec.needs.mem, "memory for the task, in MB")
       ->check(kNonNegative)
       ->capture_default_str();
-  exec_cmd->add_option("--disk", exec.needs.disk, "disk for the task, in MB")
-      ->check(kNonNegative);
+  exec_cmd->add_option("--disk", exec.needs.disk, "disk for the task, in MB")->check(kNonNegative);
   exec_cmd->add_option("--ports", exec.needs.ports, "how many ports the task needs");
   exec_cmd->add_option("--name", exec.name, "the task's name (its id is NAME.RANDOM)")
       ->capture_default_str();
@@ -139,12 +139,14 @@ int main(int argc, char** argv) {
   exec_cmd->add_option("--user", exec.user, "the user to run the task as (default: the agent's)");
   exec_cmd->add_option("--env", env_items, "an environment variable NAME=VALUE (repeatable)")
       ->allow_extra_args(false);
-  exec_cmd->add_option("--timeout", exec.offer_timeout_seconds,
-                       "seconds to wait for a fitting offer (0: forever)")
+  exec_cmd
+      ->add_option("--timeout", exec.offer_timeout_seconds,
+                   "seconds to wait for a fitting offer (0: forever)")
       ->check(kNonNegative)
       ->capture_default_str();
-  exec_cmd->add_option("command", exec.command,
-                       "the command: one word runs with /bin/sh -c, several run without a shell")
+  exec_cmd
+      ->add_option("command", exec.command,
+                   "the command: one word runs with /bin/sh -c, several run without a shell")
       ->required();
   exec_cmd->positionals_at_end();
 
@@ -167,15 +169,17 @@ int main(int argc, char** argv) {
   bool has_priority = false;
   CLI::App* roles_cmd = app.add_subcommand("roles", "change roles");
   roles_cmd->require_subcommand(1);
-  CLI::App* update_cmd = roles_cmd->add_subcommand("update", "set a role's weight, quota or priority");
+  CLI::App* update_cmd =
+      roles_cmd->add_subcommand("update", "set a role's weight, quota or priority");
   role_master.add_to(update_cmd);
   update_cmd->add_option("role", role_call.role, "the role")->required();
   update_cmd->add_option("--weight", role_call.weight, "the role's weight (DRF share divisor)")
       ->check(kPositive);
   CLI::Option* quota_opt = update_cmd->add_option(
-      "--quota", quota_text, "the most the role may be offered in total, \"cpus:4;mem:1024\" (\"\" removes the limit)");
-  CLI::Option* priority_opt =
-      update_cmd->add_option("--priority", role_call.priority, "the role's priority (higher first)");
+      "--quota", quota_text,
+      "the most the role may be offered in total, \"cpus:4;mem:1024\" (\"\" removes the limit)");
+  CLI::Option* priority_opt = update_cmd->add_option("--priority", role_call.priority,
+                                                     "the role's priority (higher first)");
 
   try {
     app.parse(argc, argv);

@@ -4,10 +4,10 @@
 // for messages still leaving).
 #pragma once
 
+#include <zmq.h>
 #include <chrono>
 #include <optional>
 #include <string>
-#include <zmq.h>
 
 #include "tessera/message.h"
 #include "tessera/result.h"

@@ -66,8 +66,9 @@ std::string ranges_text(const std::vector<protocol::Range>& ranges) {
 std::string agents_table(const State& state) {
   Table table({"ID", "HOSTNAME", "ACTIVE", "CPUS", "MEM", "DISK"});
   for (const auto& a : state.agents) {
-    table.add({a.agent_id, a.hostname, a.active ? "true" : "false", used_of(a.used, a.total, "cpus"),
-               used_of(a.used, a.total, "mem"), used_of(a.used, a.total, "disk")});
+    table.add({a.agent_id, a.hostname, a.active ? "true" : "false",
+               used_of(a.used, a.total, "cpus"), used_of(a.used, a.total, "mem"),
+               used_of(a.used, a.total, "disk")});
   }
   return table.render();
 }
@@ -102,7 +103,8 @@ json::value number_json(double value) {
 json::object resources_json(const protocol::Resources& resources) {
   json::object out;
   // Mesos always lists the four standard scalars.
-  for (const char* name : {"cpus", "mem", "disk", "gpus"}) out[name] = number_json(resources.scalar(name));
+  for (const char* name : {"cpus", "mem", "disk", "gpus"})
+    out[name] = number_json(resources.scalar(name));
   for (const auto& [name, value] : resources.scalars) out[name] = number_json(value);
   for (const auto& [name, ranges] : resources.ranges) out[name] = ranges_text(ranges);
   return out;

@@ -71,9 +71,8 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
   for (const auto& dir : node.get<std::vector<std::string>>("plugin_dirs", {})) {
     config.plugin_dirs.push_back(resolve(dir));
   }
-  if (!default_plugin_dir.empty() &&
-      std::find(config.plugin_dirs.begin(), config.plugin_dirs.end(), default_plugin_dir) ==
-          config.plugin_dirs.end()) {
+  if (!default_plugin_dir.empty() && std::find(config.plugin_dirs.begin(), config.plugin_dirs.end(),
+                                               default_plugin_dir) == config.plugin_dirs.end()) {
     config.plugin_dirs.push_back(default_plugin_dir);
   }
   config.start_timeout =
@@ -82,8 +81,8 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
       std::chrono::milliseconds(node.integer("stop_timeout_ms", 10000, 1, 3600000));
   if (auto f = node.optional<std::string>("endpoints_file")) config.endpoints_file = resolve(*f);
 
-  config.log_level = log.choice("level", "info",
-                                {"trace", "debug", "info", "warn", "error", "critical", "off"});
+  config.log_level =
+      log.choice("level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"});
   config.log_pattern = log.get<std::string>("pattern", config.log_pattern);
   log.reject_unknown_keys();
 
@@ -144,9 +143,9 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
     plugins.table(name);  // marks the key as known and checks that it is a table
     if (named.count(name) == 0) {
       std::vector<std::string> valid(named.begin(), named.end());
-      plugins.error_at(name, "no slot selects a plugin named '" + name + "' (selected: " +
-                                 (valid.empty() ? std::string("none") : sdk::detail::join(valid, ", ")) +
-                                 ")");
+      plugins.error_at(
+          name, "no slot selects a plugin named '" + name + "' (selected: " +
+                    (valid.empty() ? std::string("none") : sdk::detail::join(valid, ", ")) + ")");
     }
   }
 

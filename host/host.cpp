@@ -91,7 +91,8 @@ Status Host::load() {
     if (selection.builtin && !config_.run_roles) continue;
     if (selection.builtin) {
       const tessera_plugin_descriptor* descriptor = builtin_role(selection.name);
-      if (descriptor == nullptr) return make_error("this host has no built-in role '" + selection.name + "'");
+      if (descriptor == nullptr)
+        return make_error("this host has no built-in role '" + selection.name + "'");
       auto instance = std::make_unique<Instance>();
       instance->selection = selection;
       instance->descriptor = descriptor;
@@ -134,12 +135,14 @@ Status Host::check_role_plugins() const {
                       "\"leader_standalone\"");
   }
   if (config_.has_role("master") && !has(TESSERA_KIND_ALLOCATOR)) {
-    return make_error(file + ": the master role needs an allocator plugin: set [master] "
-                             "allocator, e.g. allocator = \"allocator_drf\"");
+    return make_error(file +
+                      ": the master role needs an allocator plugin: set [master] "
+                      "allocator, e.g. allocator = \"allocator_drf\"");
   }
   if (config_.has_role("agent") && !has(TESSERA_KIND_ISOLATOR)) {
-    return make_error(file + ": the agent role needs an isolator plugin: set [agent] "
-                             "isolators, e.g. isolators = [\"isolator_posix\"]");
+    return make_error(file +
+                      ": the agent role needs an isolator plugin: set [agent] "
+                      "isolators, e.g. isolators = [\"isolator_posix\"]");
   }
   return {};
 }
@@ -183,8 +186,8 @@ Status Host::create() {
     s.announce = &announce_to_host;
 
     char error[4096] = {};
-    tessera_status status = instance->descriptor->create(
-        &instance->services, &instance->handle, tessera_error_buffer{error, sizeof error});
+    tessera_status status = instance->descriptor->create(&instance->services, &instance->handle,
+                                                         tessera_error_buffer{error, sizeof error});
     if (status != TESSERA_OK) {
       instance->handle = nullptr;
       return make_error("cannot create plugin '" + name + "': " + error_text(error));
@@ -294,7 +297,8 @@ bool Host::stop() {
       Status result = instance.finished_future.get();
       instance.thread.join();
       instance.running = false;
-      if (!result) log_->error("plugin '{}' failed while stopping: {}", name, result.error().message);
+      if (!result)
+        log_->error("plugin '{}' failed while stopping: {}", name, result.error().message);
     }
     bool was_started = instance.started_once;
     d.destroy(instance.handle);
@@ -326,7 +330,9 @@ void Host::write_endpoints_file() {
   }
   std::error_code ec;
   std::filesystem::rename(tmp, config_.endpoints_file, ec);
-  if (ec) log_->warn("cannot write endpoints file '{}': {}", config_.endpoints_file.string(), ec.message());
+  if (ec)
+    log_->warn("cannot write endpoints file '{}': {}", config_.endpoints_file.string(),
+               ec.message());
 }
 
 }  // namespace tessera::host

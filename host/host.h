@@ -15,8 +15,8 @@
 // plugins from their threads and locks.
 #pragma once
 
-#include <spdlog/spdlog.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <future>

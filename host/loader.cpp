@@ -25,8 +25,8 @@ std::string join_paths(const std::vector<std::filesystem::path>& dirs) {
 
 Status check_descriptor(const tessera_plugin_descriptor& d, const std::string& expected_name) {
   if (d.abi_version != TESSERA_ABI_VERSION) {
-    return make_error("abi_version is " + std::to_string(d.abi_version) +
-                      ", this host supports " + std::to_string(TESSERA_ABI_VERSION) +
+    return make_error("abi_version is " + std::to_string(d.abi_version) + ", this host supports " +
+                      std::to_string(TESSERA_ABI_VERSION) +
                       ": rebuild the plugin against this host's SDK");
   }
   if (d.struct_size < sizeof(tessera_plugin_descriptor)) {
@@ -80,7 +80,8 @@ Result<PluginLibrary> load_plugin_file(const std::filesystem::path& path) {
   boost::dll::shared_library library;
   try {
     // RTLD_LOCAL keeps one plugin's symbols from resolving another's.
-    library.load(path.string(), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    library.load(path.string(),
+                 boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
     dlclose(probe);
     return make_error("cannot load '" + path.string() + "': " + e.what());

@@ -3,11 +3,11 @@
 //
 // Exit status: 0 after a clean stop (or a passing --check), 2 when the configuration or a
 // plugin cannot be used, 1 when something fails while running.
-#include <CLI/CLI.hpp>
-#include <boost/dll/runtime_symbol_info.hpp>
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <signal.h>
+#include <CLI/CLI.hpp>
+#include <boost/dll/runtime_symbol_info.hpp>
 
 #include <cstdio>
 #include <iostream>

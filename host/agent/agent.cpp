@@ -59,8 +59,8 @@ AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_nam
   if (s.hostname.empty()) table.error_at("hostname", "must not be empty");
   s.status_update_retry =
       std::chrono::milliseconds(table.integer("status_update_retry_ms", 1000, 1, 3600000));
-  s.status_update_retry_max = std::chrono::milliseconds(
-      table.integer("status_update_retry_max_ms", 60000, 1, 86400000));
+  s.status_update_retry_max =
+      std::chrono::milliseconds(table.integer("status_update_retry_max_ms", 60000, 1, 86400000));
   s.status_update_retry_max = std::max(s.status_update_retry_max, s.status_update_retry);
   s.registration_retry =
       std::chrono::milliseconds(table.integer("registration_retry_ms", 200, 1, 3600000));
@@ -174,9 +174,10 @@ Status Agent::start() {
       [this](const Envelope&, const store::Leader& l) { on_leader(l); });
   if (auto s = leader_events_->connect(store::kEventsEndpoint); !s) return s.context("agent");
 
-  log().info("agent: {} on '{}' with {}{}", agent_id_.empty() ? "new agent" : "agent '" + agent_id_ + "'",
-             settings_.hostname, settings_.resources.to_string(),
-             settings_.isolators.empty() ? "" : " (isolator '" + settings_.isolators.front() + "')");
+  log().info(
+      "agent: {} on '{}' with {}{}", agent_id_.empty() ? "new agent" : "agent '" + agent_id_ + "'",
+      settings_.hostname, settings_.resources.to_string(),
+      settings_.isolators.empty() ? "" : " (isolator '" + settings_.isolators.front() + "')");
   recover();
   ask_leader();
   ticker_ = loop().every(100ms, [this] { tick(); });
@@ -205,8 +206,10 @@ void Agent::recover() {
     }
   }
   if (!found.tasks.empty()) {
-    log().info("agent: recovered {} task(s) from the checkpoint, {} to reattach, {} update(s) "
-               "to deliver", found.tasks.size(), live.size(), updates_->size());
+    log().info(
+        "agent: recovered {} task(s) from the checkpoint, {} to reattach, {} update(s) "
+        "to deliver",
+        found.tasks.size(), live.size(), updates_->size());
   }
   recover_containers(std::move(live));
 }
@@ -241,8 +244,10 @@ void Agent::recover_containers(std::vector<TaskKey> keys) {
           problem = reply.error().message;
         } else if (reply->is<isolator::Recovered>()) {
           auto body = reply->body<isolator::Recovered>();
-          if (body) recovered = std::move(*body);
-          else problem = body.error().message;
+          if (body)
+            recovered = std::move(*body);
+          else
+            problem = body.error().message;
         } else if (reply->is<isolator::Failed>()) {
           auto body = reply->body<isolator::Failed>();
           problem = body ? body->message : body.error().message;
@@ -432,7 +437,8 @@ void Agent::try_register() {
           log().debug("agent: no registration with the master at {} yet ({}); retrying",
                       master_endpoint_, problem);
         }
-        registration_backoff_ = std::min(registration_backoff_ * 2, settings_.registration_retry_max);
+        registration_backoff_ =
+            std::min(registration_backoff_ * 2, settings_.registration_retry_max);
         try_register();
       },
       registration_backoff_);
@@ -486,7 +492,8 @@ void Agent::tick() {
   }
   if (shutting_down_) {
     bool any_live = false;
-    for (const auto& [key, task] : tasks_) any_live = any_live || !state::terminal(task.saved.state);
+    for (const auto& [key, task] : tasks_)
+      any_live = any_live || !state::terminal(task.saved.state);
     if (!any_live || now >= shutdown_deadline_) finish_shutdown();
   }
 }
@@ -505,8 +512,8 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
     return;
   }
   if (tasks_.count(key) != 0) {
-    log().warn("agent: {} is already known here (state {}); duplicate run_task ignored",
-               key.text(), tasks_[key].saved.state);
+    log().warn("agent: {} is already known here (state {}); duplicate run_task ignored", key.text(),
+               tasks_[key].saved.state);
     return;
   }
   Task& task = tasks_[key];
@@ -523,7 +530,8 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
     return emit(key, state::kFailed, reason::kLaunchFailed,
                 "this agent has no isolator ([agent] isolators is empty)", source::kAgent);
   }
-  std::string container_id = info.task_id + "-" + std::to_string(++launches_) + "-" + random_suffix();
+  std::string container_id =
+      info.task_id + "-" + std::to_string(++launches_) + "-" + random_suffix();
   std::filesystem::path sandbox = checkpoint_->sandbox(framework_id, info.task_id, container_id);
   std::error_code ec;
   std::filesystem::create_directories(sandbox, ec);
@@ -559,7 +567,8 @@ void Agent::launch(const TaskKey& key, std::map<std::string, std::string> enviro
       60s);
 }
 
-void Agent::on_launched(const TaskKey& key, const std::string& container_id, Result<Envelope> reply) {
+void Agent::on_launched(const TaskKey& key, const std::string& container_id,
+                        Result<Envelope> reply) {
   auto it = tasks_.find(key);
   if (it == tasks_.end() || it->second.saved.container_id != container_id) return;
   Task& task = it->second;
@@ -572,8 +581,10 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id, Res
     isolator_->request(isolator::Kill{container_id, 0}, [](Result<Envelope>) {});
   } else if (reply->is<isolator::Launched>()) {
     auto body = reply->body<isolator::Launched>();
-    if (body) pid = body->pid;
-    else problem = body.error().message;
+    if (body)
+      pid = body->pid;
+    else
+      problem = body.error().message;
   } else if (reply->is<isolator::Failed>()) {
     auto body = reply->body<isolator::Failed>();
     problem = body ? body->message : body.error().message;
@@ -603,17 +614,18 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id, Res
 void Agent::send_kill(const Task& task) {
   std::string container_id = task.saved.container_id;
   double grace = task.saved.task.kill_grace_seconds;
-  isolator_->request(isolator::Kill{container_id, grace}, [this, container_id](Result<Envelope> reply) {
-    if (!reply) {
-      log().warn("agent: no answer to the kill of container '{}': {}", container_id,
-                 reply.error().message);
-    } else if (reply->is<isolator::Failed>()) {
-      auto body = reply->body<isolator::Failed>();
-      // Most likely it ended already and its exit event is on the way.
-      log().info("agent: kill of container '{}': {}", container_id,
-                 body ? body->message : body.error().message);
-    }
-  });
+  isolator_->request(isolator::Kill{container_id, grace},
+                     [this, container_id](Result<Envelope> reply) {
+                       if (!reply) {
+                         log().warn("agent: no answer to the kill of container '{}': {}",
+                                    container_id, reply.error().message);
+                       } else if (reply->is<isolator::Failed>()) {
+                         auto body = reply->body<isolator::Failed>();
+                         // Most likely it ended already and its exit event is on the way.
+                         log().info("agent: kill of container '{}': {}", container_id,
+                                    body ? body->message : body.error().message);
+                       }
+                     });
 }
 
 void Agent::on_exited(const isolator::Exited& exited) {
@@ -667,8 +679,10 @@ void Agent::kill_task(const std::string& framework_id, const std::string& task_i
 
 void Agent::shutdown(const std::string& why) {
   if (shutting_down_) return;
-  log().warn("agent: the master asked this agent to shut down ({}); killing every task and "
-             "starting again as a new agent", why.empty() ? "no reason given" : why);
+  log().warn(
+      "agent: the master asked this agent to shut down ({}); killing every task and "
+      "starting again as a new agent",
+      why.empty() ? "no reason given" : why);
   double grace = 0;
   std::vector<TaskKey> live;
   for (auto& [key, task] : tasks_) {
@@ -679,7 +693,8 @@ void Agent::shutdown(const std::string& why) {
   for (const TaskKey& key : live) kill_task(key.framework_id, key.task_id);
   shutting_down_ = true;
   registered_ = false;
-  shutdown_deadline_ = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)) + 10s;
+  shutdown_deadline_ =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)) + 10s;
 }
 
 void Agent::finish_shutdown() {

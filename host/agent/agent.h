@@ -15,9 +15,9 @@
 
 #include <chrono>
 #include <map>
-#include <set>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -74,7 +74,7 @@ class Agent : public Role {
  private:
   struct Task {
     TaskCheckpoint saved;
-    bool launching = false;  // isolator.launch sent, not answered yet
+    bool launching = false;                                // isolator.launch sent, not answered yet
     std::optional<protocol::isolator::Exited> early_exit;  // an exit seen before the launch reply
   };
   using Clock = StatusUpdateQueue::Clock;

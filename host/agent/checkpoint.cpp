@@ -42,7 +42,8 @@ Status write_file_atomically(const fs::path& path, const std::string& bytes, boo
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   if (ec) {
-    return make_error("cannot create directory '" + path.parent_path().string() + "': " + ec.message());
+    return make_error("cannot create directory '" + path.parent_path().string() +
+                      "': " + ec.message());
   }
   fs::path tmp = path;
   tmp += ".tmp";
@@ -120,7 +121,8 @@ Status Checkpoint::write_agent_id(const std::string& id) const {
 Status Checkpoint::remove_agent_id() const {
   std::error_code ec;
   fs::remove(root_ / "agent_id", ec);
-  if (ec) return make_error("cannot remove '" + (root_ / "agent_id").string() + "': " + ec.message());
+  if (ec)
+    return make_error("cannot remove '" + (root_ / "agent_id").string() + "': " + ec.message());
   return {};
 }
 
@@ -140,7 +142,8 @@ Status Checkpoint::sync() const {
   int rc = ::syncfs(fd);
   std::string why = rc != 0 ? errno_text() : "";
   ::close(fd);
-  if (rc != 0) return make_error("cannot flush the checkpoints in '" + root_.string() + "': " + why);
+  if (rc != 0)
+    return make_error("cannot flush the checkpoints in '" + root_.string() + "': " + why);
   return {};
 }
 

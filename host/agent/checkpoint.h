@@ -30,12 +30,12 @@ struct TaskCheckpoint {
   protocol::TaskInfo task;
   std::string container_id;  // empty when the task never reached the isolator
   std::string sandbox;
-  int64_t pid = 0;           // 0 until the isolator answered the launch
-  std::string state;         // the latest state the agent decided on
+  int64_t pid = 0;    // 0 until the isolator answered the launch
+  std::string state;  // the latest state the agent decided on
   bool kill_requested = false;
   std::vector<protocol::TaskStatus> pending;  // unacknowledged updates, oldest first
-  MSGPACK_DEFINE_MAP(format, framework_id, task, container_id, sandbox, pid, state,
-                     kill_requested, pending);
+  MSGPACK_DEFINE_MAP(format, framework_id, task, container_id, sandbox, pid, state, kill_requested,
+                     pending);
 };
 
 class Checkpoint {
@@ -65,7 +65,8 @@ class Checkpoint {
   };
   Recovered read_tasks() const;
 
-  std::filesystem::path task_file(const std::string& framework_id, const std::string& task_id) const;
+  std::filesystem::path task_file(const std::string& framework_id,
+                                  const std::string& task_id) const;
   std::filesystem::path sandbox(const std::string& framework_id, const std::string& task_id,
                                 const std::string& container_id) const;
 

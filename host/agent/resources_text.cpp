@@ -49,7 +49,8 @@ Result<uint64_t> parse_port(const std::string& name, const std::string& text) {
   return static_cast<uint64_t>(v);
 }
 
-Result<std::vector<protocol::Range>> parse_ranges(const std::string& name, const std::string& value) {
+Result<std::vector<protocol::Range>> parse_ranges(const std::string& name,
+                                                  const std::string& value) {
   if (value.size() < 2 || value.front() != '[' || value.back() != ']') {
     return make_error("resource '" + name + "': a range list must look like [31000-32000], got '" +
                       value + "'");
@@ -89,7 +90,8 @@ Result<double> parse_scalar(const std::string& name, const std::string& value) {
   if (value.empty() || end != start + value.size() || errno == ERANGE || !std::isfinite(v)) {
     return make_error("resource '" + name + "': expected a number, got '" + value + "'");
   }
-  if (v < 0) return make_error("resource '" + name + "': must not be negative, got '" + value + "'");
+  if (v < 0)
+    return make_error("resource '" + name + "': must not be negative, got '" + value + "'");
   return v;
 }
 
@@ -105,12 +107,14 @@ Result<protocol::Resources> parse_resources(const std::string& text) {
     }
     size_t colon = item.find(':');
     if (colon == std::string::npos) {
-      return make_error("resource '" + item + "': expected NAME:VALUE (e.g. cpus:4 or ports:[31000-32000])");
+      return make_error("resource '" + item +
+                        "': expected NAME:VALUE (e.g. cpus:4 or ports:[31000-32000])");
     }
     std::string name = trim(item.substr(0, colon));
     std::string value = trim(item.substr(colon + 1));
     if (name.find('(') != std::string::npos) {
-      return make_error("resource '" + name + "': roles and reservations in resource names are not supported");
+      return make_error("resource '" + name +
+                        "': roles and reservations in resource names are not supported");
     }
     if (!valid_name(name)) {
       return make_error("resource name '" + name +
@@ -168,7 +172,8 @@ protocol::Resources detect_defaults() {
   return out;
 }
 
-protocol::Resources with_defaults(protocol::Resources configured, const protocol::Resources& defaults) {
+protocol::Resources with_defaults(protocol::Resources configured,
+                                  const protocol::Resources& defaults) {
   for (const char* name : {"cpus", "mem", "disk"}) {
     if (configured.scalars.count(name) == 0 && configured.ranges.count(name) == 0) {
       configured.scalars[name] = defaults.scalar(name);

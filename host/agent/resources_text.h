@@ -24,6 +24,7 @@ protocol::Resources detect_defaults();
 
 // Fills in the default for each of cpus, mem, disk and ports that `configured` does not name
 // (Mesos does the same for its --resources flag).
-protocol::Resources with_defaults(protocol::Resources configured, const protocol::Resources& defaults);
+protocol::Resources with_defaults(protocol::Resources configured,
+                                  const protocol::Resources& defaults);
 
 }  // namespace tessera::host::agent

@@ -172,9 +172,8 @@ Status Master::start() {
   });
 
   // Operators.
-  server_->on<op::GetState>([this](const sdk::Request& r, const op::GetState&) {
-    server_->reply(r, state());
-  });
+  server_->on<op::GetState>(
+      [this](const sdk::Request& r, const op::GetState&) { server_->reply(r, state()); });
   server_->on<op::UpdateRole>([this](const sdk::Request& r, const op::UpdateRole& m) {
     if (serving(r)) on_update_role(r, m);
   });
@@ -212,8 +211,7 @@ Status Master::start() {
 void Master::stopping() { log().info("master {} stopping", master_id_); }
 
 double Master::now_seconds() const {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 bool Master::serving(const sdk::Request& request) {
@@ -336,7 +334,8 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
   }
   // A new (or, after a master failover, newly seen) agent is admitted once the registry has it.
   std::string peer = request.peer;
-  put_record(kAgentsKey + agent_id, pack(AgentRecord{agent_id, message.hostname, message.resources}),
+  put_record(kAgentsKey + agent_id,
+             pack(AgentRecord{agent_id, message.hostname, message.resources}),
              [this, peer, sequence, message, agent_id](bool ok) {
                if (ok) admit_agent(peer, sequence, message, agent_id);
              });
@@ -401,10 +400,10 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     finish_task(key);
   }
   allocator_->send(alloc::AgentAdded{agent_id, agent.hostname, agent.total, allocated});
-  server_->reply_later(peer, request_sequence,
-                       agent_msg::Registered{
-                           agent_id, master_id_,
-                           std::chrono::duration<double>(options_.agent_ping_interval).count()});
+  server_->reply_later(
+      peer, request_sequence,
+      agent_msg::Registered{agent_id, master_id_,
+                            std::chrono::duration<double>(options_.agent_ping_interval).count()});
   log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered", agent_id,
              agent.hostname, agent.total.to_string());
 }
@@ -546,7 +545,8 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
                                              "' was removed; subscribe without an id"});
     return;
   }
-  std::vector<std::string> roles = message.roles.empty() ? std::vector<std::string>{"*"} : message.roles;
+  std::vector<std::string> roles =
+      message.roles.empty() ? std::vector<std::string>{"*"} : message.roles;
   for (const auto& role : roles) {
     if (std::string problem = role_problem(role); !problem.empty()) {
       server_->reply(request, scheduler::Error{"invalid role: " + problem});
@@ -628,8 +628,8 @@ void Master::finish_task(const std::string& key) {
   auto agent = agents_.find(task.info.agent_id);
   if (agent != agents_.end()) {
     agent->second.tasks.erase(key);
-    allocator_->send(alloc::Recover{task.framework_id, task.info.agent_id, task.role,
-                                    task.info.resources, 0});
+    allocator_->send(
+        alloc::Recover{task.framework_id, task.info.agent_id, task.role, task.info.resources, 0});
   }
   auto fw = frameworks_.find(task.framework_id);
   if (fw != frameworks_.end()) fw->second.tasks.erase(key);
@@ -700,7 +700,8 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
                !ids_in_this_accept.insert(task.task_id).second) {
       why = "task id '" + task.task_id + "' is already in use by this framework";
     } else if (!task.agent_id.empty() && task.agent_id != agent_id) {
-      why = "task names agent '" + task.agent_id + "' but the offers are on agent '" + agent_id + "'";
+      why =
+          "task names agent '" + task.agent_id + "' but the offers are on agent '" + agent_id + "'";
     } else if (negative(task.resources)) {
       why = "task asks for negative resources (" + task.resources.to_string() + ")";
     } else if (task.resources.scalar("cpus") <= 0 && task.resources.scalar("mem") <= 0) {
@@ -821,11 +822,12 @@ void Master::check_frameworks() {
 }
 
 void Master::disconnect_framework(Framework& fw) {
-  log().warn("framework {} '{}' missed its heartbeats; it has {} s to re-subscribe", fw.id,
-             fw.name, fw.failover_timeout_seconds);
+  log().warn("framework {} '{}' missed its heartbeats; it has {} s to re-subscribe", fw.id, fw.name,
+             fw.failover_timeout_seconds);
   fw.connected = false;
-  fw.failover_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                            std::chrono::duration<double>(fw.failover_timeout_seconds));
+  fw.failover_deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(fw.failover_timeout_seconds));
   for (const std::string& offer_id : std::set<std::string>(fw.offers)) {
     rescind_offer(offer_id, 0, false);
   }
@@ -872,8 +874,8 @@ void Master::on_allocated(const alloc::Allocated& message) {
     if (fw == frameworks_.end() || !fw->second.connected || agent == agents_.end() ||
         !agent->second.active) {
       // Things changed since the allocator decided: give it straight back.
-      allocator_->send(alloc::Recover{grant.framework_id, grant.agent_id, grant.role,
-                                      grant.resources, 0});
+      allocator_->send(
+          alloc::Recover{grant.framework_id, grant.agent_id, grant.role, grant.resources, 0});
       continue;
     }
     scheduler::Offer offer;
@@ -945,7 +947,8 @@ void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& m
   pending->sequence = request.message.header().sequence;
   std::string role = message.role;
   auto done = [this, pending, role](Result<Envelope> reply) {
-    auto result = reply ? reply->body<alloc::RoleResult>() : Result<alloc::RoleResult>(reply.error());
+    auto result =
+        reply ? reply->body<alloc::RoleResult>() : Result<alloc::RoleResult>(reply.error());
     if (!result) {
       pending->errors.push_back("no answer from the allocator: " + result.error().message);
     } else if (!result->ok) {
@@ -962,7 +965,8 @@ void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& m
   };
   auto timeout = std::chrono::seconds(5);
   pending->remaining = (message.weight >= 0) + message.set_quota + message.set_priority;
-  if (message.weight >= 0) allocator_->request(alloc::SetWeight{role, message.weight}, done, timeout);
+  if (message.weight >= 0)
+    allocator_->request(alloc::SetWeight{role, message.weight}, done, timeout);
   if (message.set_quota) allocator_->request(alloc::SetQuota{role, message.quota}, done, timeout);
   if (message.set_priority) {
     allocator_->request(alloc::SetPriority{role, message.priority}, done, timeout);

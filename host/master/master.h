@@ -127,7 +127,8 @@ class Master : public Role {
 
   // Operators.
   protocol::operator_api::State state() const;
-  void on_update_role(const sdk::Request& request, const protocol::operator_api::UpdateRole& message);
+  void on_update_role(const sdk::Request& request,
+                      const protocol::operator_api::UpdateRole& message);
   // Why `role` is not a valid role name ("" when it is).
   static std::string role_problem(const std::string& role);
 

@@ -171,7 +171,8 @@ Result<std::vector<std::string>> AllocatorService::start() {
       ++stats_.ignored;
       bus_.log.warn("refused '{}': {}", type, status.error().message);
     }
-    server_->reply(request, msg::RoleResult{status.ok(), status.ok() ? "" : status.error().message});
+    server_->reply(request,
+                   msg::RoleResult{status.ok(), status.ok() ? "" : status.error().message});
   };
   handle<msg::SetWeight>([this, answer](const sdk::Request& request, const msg::SetWeight& m) {
     Status s = allocator_.setWeight(m.role, m.weight);

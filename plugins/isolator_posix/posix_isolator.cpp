@@ -147,7 +147,8 @@ void PosixIsolator::recover(const tessera::sdk::Request& request,
   for (const auto& c : recover.containers) known.emplace_back(c.container_id, c.pid);
   Recovered result = launcher_->recover(known);
   log().info("recovered {} live container(s); {} gone", result.alive.size(), result.gone.size());
-  for (const auto& id : result.gone) log().info("container '{}' ended while the agent was down", id);
+  for (const auto& id : result.gone)
+    log().info("container '{}' ended while the agent was down", id);
   server_->reply(request, isolator::Recovered{result.alive, result.gone});
 }
 

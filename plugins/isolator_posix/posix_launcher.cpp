@@ -136,7 +136,8 @@ struct SpawnSetup {
 };
 
 std::string describe_status(const Exit& e) {
-  if (e.signal != 0) return "killed by signal " + std::to_string(e.signal) + " (" + strsignal(e.signal) + ")";
+  if (e.signal != 0)
+    return "killed by signal " + std::to_string(e.signal) + " (" + strsignal(e.signal) + ")";
   return "exited with status " + std::to_string(e.exit_code);
 }
 
@@ -191,7 +192,8 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::create(std::filesystem::pa
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) {
-    return make_error("cannot create state directory '" + state_dir.string() + "': " + ec.message());
+    return make_error("cannot create state directory '" + state_dir.string() +
+                      "': " + ec.message());
   }
   // pidfds exist since Linux 5.3 and waitid(P_PIDFD) since 5.4; refuse clearly on older kernels.
   int probe = pidfd_open(::getpid());
@@ -294,7 +296,8 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
     argv = {"sh", "-c", spec.value};
   } else {
     auto path = spec.environment.find("PATH");
-    auto found = find_program(spec.value, path != spec.environment.end() ? path->second : kDefaultPath);
+    auto found =
+        find_program(spec.value, path != spec.environment.end() ? path->second : kDefaultPath);
     if (!found) return found.error().context("container '" + id + "'");
     program = *found;
     argv.push_back(spec.value);

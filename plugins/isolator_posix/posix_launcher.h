@@ -57,7 +57,7 @@ struct LaunchSpec {
   std::filesystem::path sandbox;  // created when missing; cwd, stdout and stderr live there
   bool shell = true;              // true: /bin/sh -c value; false: exec value with arguments
   std::string value;
-  std::vector<std::string> arguments;  // exec form: argv[1..]; argv[0] is `value`
+  std::vector<std::string> arguments;              // exec form: argv[1..]; argv[0] is `value`
   std::map<std::string, std::string> environment;  // the task's whole environment
 };
 

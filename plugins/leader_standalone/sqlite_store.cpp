@@ -44,7 +44,8 @@ std::string describe(sqlite3* db) {
   switch (sqlite3_extended_errcode(db) & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return message + " (another connection holds the file; is a second node using this work dir?)";
+      return message +
+             " (another connection holds the file; is a second node using this work dir?)";
     case SQLITE_FULL:
       return message + " (free some disk space)";
     case SQLITE_CORRUPT:
@@ -137,9 +138,8 @@ Result<SqliteStore> SqliteStore::open(const std::filesystem::path& path, Options
   if (std::filesystem::is_directory(path, ec)) return make_error(name + ": it is a directory");
 
   sqlite3* db = nullptr;
-  int status = sqlite3_open_v2(path.c_str(), &db,
-                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                               nullptr);
+  int status = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (status != SQLITE_OK) {
     std::string why = describe(db);
     sqlite3_close(db);

@@ -49,8 +49,7 @@ Status StandaloneLeader::configure(sdk::ConfigTable& table) {
   }
   if (!master_node_ && !table.has("master")) {
     table.error_at("master",
-                   "required on a node without the master role (roles: " +
-                       context().node_roles() +
+                   "required on a node without the master role (roles: " + context().node_roles() +
                        "): the address of the one master, such as 'tcp://10.0.0.1:5050'");
   }
 
@@ -64,8 +63,8 @@ Status StandaloneLeader::configure(sdk::ConfigTable& table) {
 
   endpoint_ = table.optional<std::string>("endpoint");
   if (endpoint_ && !looks_like_address(*endpoint_)) {
-    table.error_at("endpoint", "expected an address such as 'tcp://127.0.0.1:0', got '" +
-                                   *endpoint_ + "'");
+    table.error_at("endpoint",
+                   "expected an address such as 'tcp://127.0.0.1:0', got '" + *endpoint_ + "'");
   }
   return {};
 }
@@ -98,9 +97,10 @@ Status StandaloneLeader::start() {
     log().info("the master is {} (configured); serving the store {} on {}{}", *master_,
                store_file_.string(), *bound, endpoint_ ? " and " + *endpoint_ : "");
   } else {
-    log().info("standalone leader: the local master is elected when it campaigns; serving the "
-               "store {} on {}{}",
-               store_file_.string(), *bound, endpoint_ ? " and " + *endpoint_ : "");
+    log().info(
+        "standalone leader: the local master is elected when it campaigns; serving the "
+        "store {} on {}{}",
+        store_file_.string(), *bound, endpoint_ ? " and " + *endpoint_ : "");
   }
   return {};
 }
@@ -147,9 +147,8 @@ void StandaloneLeader::serve_store() {
     }
     result.conflict = true;
     result.error = "version conflict on key " + quote_key(cas.key) + ": expected " +
-                   (cas.expected_version == 0
-                        ? std::string("it to be absent")
-                        : "version " + std::to_string(cas.expected_version)) +
+                   (cas.expected_version == 0 ? std::string("it to be absent")
+                                              : "version " + std::to_string(cas.expected_version)) +
                    ", " +
                    (outcome->version == 0 ? std::string("it is absent")
                                           : "it is at version " + std::to_string(outcome->version));
@@ -183,35 +182,37 @@ void StandaloneLeader::serve_leader() {
     server_->reply(request, leader_);
   });
 
-  server_->on<store::Campaign>([this](const sdk::Request& request,
-                                      const store::Campaign& campaign) {
-    if (!master_node_) {
-      // Only a master campaigns, and this node has none: answer with the configured master.
-      log().warn("master '{}' at {} campaigned on a node without the master role; the master "
-                 "stays {}",
-                 campaign.master_id, campaign.endpoint, leader_.endpoint);
-      server_->reply(request, leader_);
-      return;
-    }
-    if (master_ && *master_ != campaign.endpoint) {
-      log().warn("master '{}' campaigns at {} but plugins.leader_standalone.master says {}; "
-                 "electing the local master",
-                 campaign.master_id, campaign.endpoint, *master_);
-    }
-    store::Leader elected;
-    elected.known = true;
-    elected.master_id = campaign.master_id;
-    elected.endpoint = campaign.endpoint;
-    elected.this_node = true;
-    bool changed = !leader_.known || leader_.master_id != elected.master_id ||
-                   leader_.endpoint != elected.endpoint || !leader_.this_node;
-    leader_ = elected;
-    server_->reply(request, leader_);
-    if (changed) {
-      log().info("elected master '{}' at {}", leader_.master_id, leader_.endpoint);
-      events_->publish(leader_);
-    }
-  });
+  server_->on<store::Campaign>(
+      [this](const sdk::Request& request, const store::Campaign& campaign) {
+        if (!master_node_) {
+          // Only a master campaigns, and this node has none: answer with the configured master.
+          log().warn(
+              "master '{}' at {} campaigned on a node without the master role; the master "
+              "stays {}",
+              campaign.master_id, campaign.endpoint, leader_.endpoint);
+          server_->reply(request, leader_);
+          return;
+        }
+        if (master_ && *master_ != campaign.endpoint) {
+          log().warn(
+              "master '{}' campaigns at {} but plugins.leader_standalone.master says {}; "
+              "electing the local master",
+              campaign.master_id, campaign.endpoint, *master_);
+        }
+        store::Leader elected;
+        elected.known = true;
+        elected.master_id = campaign.master_id;
+        elected.endpoint = campaign.endpoint;
+        elected.this_node = true;
+        bool changed = !leader_.known || leader_.master_id != elected.master_id ||
+                       leader_.endpoint != elected.endpoint || !leader_.this_node;
+        leader_ = elected;
+        server_->reply(request, leader_);
+        if (changed) {
+          log().info("elected master '{}' at {}", leader_.master_id, leader_.endpoint);
+          events_->publish(leader_);
+        }
+      });
 }
 
 void StandaloneLeader::answer(const sdk::Request& request, const store::Result& result) {

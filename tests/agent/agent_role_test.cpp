@@ -50,9 +50,8 @@ struct FakeMaster {
           update_agent_ids.insert(m.agent_id);
           if (auto_ack) ack(m.status);
         });
-    server.on<agentp::Pong>([this](const tessera::sdk::Request&, const agentp::Pong& m) {
-      pongs.push_back(m);
-    });
+    server.on<agentp::Pong>(
+        [this](const tessera::sdk::Request&, const agentp::Pong& m) { pongs.push_back(m); });
   }
 
   // Serves the socket until `done` holds or `timeout` passes; returns `done()`.
@@ -78,7 +77,9 @@ struct FakeMaster {
     ASSERT_FALSE(peer.empty()) << "no agent has spoken to the master yet";
     server.send(peer, body);
   }
-  void ack(const TaskStatus& s) { server.send(peer, agentp::StatusAck{s.framework_id, s.task_id, s.uuid}); }
+  void ack(const TaskStatus& s) {
+    server.send(peer, agentp::StatusAck{s.framework_id, s.task_id, s.uuid});
+  }
 
   // The updates received for one task, in arrival order.
   std::vector<TaskStatus> of(const std::string& task) const {
@@ -136,8 +137,9 @@ class AgentRoleTest : public ::testing::Test {
            "hostname = \"agent-host\"\nstatus_update_retry_ms = 300\nregistration_retry_ms = 50\n"
            "[agent.attributes]\nrack = \"r1\"\n"
            "[plugins.leader_standalone]\nmaster = \"" +
-           master.endpoint + "\"\n[plugins.isolator_posix]\nkill_on_stop = " +
-           (kill_on_stop ? "true" : "false") + "\ndefault_grace_seconds = 1\n";
+           master.endpoint +
+           "\"\n[plugins.isolator_posix]\nkill_on_stop = " + (kill_on_stop ? "true" : "false") +
+           "\ndefault_grace_seconds = 1\n";
   }
 
   void start_agent(bool kill_on_stop = true) {
@@ -189,7 +191,8 @@ TEST_F(AgentRoleTest, RegistersWithItsResourcesAndAttributesAndPersistsItsId) {
   EXPECT_DOUBLE_EQ(r.resources.scalar("gpus"), 1);
   EXPECT_DOUBLE_EQ(r.resources.scalar("disk"), 10240);  // the default for what is not named
   ASSERT_EQ(r.resources.ranges.count("ports"), 1u);
-  EXPECT_EQ(r.resources.ranges.at("ports"), (std::vector<tessera::protocol::Range>{{31000, 31009}}));
+  EXPECT_EQ(r.resources.ranges.at("ports"),
+            (std::vector<tessera::protocol::Range>{{31000, 31009}}));
   ASSERT_EQ(r.attributes.size(), 1u);
   EXPECT_EQ(r.attributes[0].name, "rack");
   EXPECT_EQ(r.attributes[0].value, "r1");
@@ -214,8 +217,9 @@ TEST_F(AgentRoleTest, RetriesRegistrationUntilTheMasterAnswers) {
 TEST_F(AgentRoleTest, FailedTaskReportsInOrderOnlyAfterAcksAndResendsWhatIsNotAcked) {
   start_agent();
   register_agent();
-  TaskInfo task = shell_task("t1", "echo hi; echo PORT0=$PORT0 PORTS=$PORTS TASK_ID=$TASK_ID "
-                                   "FW=$TESSERA_FRAMEWORK_ID HOST=$HOST; exit 3");
+  TaskInfo task = shell_task("t1",
+                             "echo hi; echo PORT0=$PORT0 PORTS=$PORTS TASK_ID=$TASK_ID "
+                             "FW=$TESSERA_FRAMEWORK_ID HOST=$HOST; exit 3");
   task.resources.ranges["ports"] = {{31003, 31004}};
   master.push(agentp::RunTask{"fw1", task});
 
@@ -303,7 +307,8 @@ TEST_F(AgentRoleTest, InvalidTaskIsReportedAsError) {
   ASSERT_TRUE(master.wait([&] { return master.last("empty").has_value(); }));
   EXPECT_EQ(master.last("empty")->state, state::kError);
   EXPECT_EQ(master.last("empty")->reason, "REASON_TASK_INVALID");
-  ASSERT_TRUE(master.wait([&] { return !std::filesystem::exists(agent_dir() / "meta" / "fw1" / "empty"); }));
+  ASSERT_TRUE(master.wait(
+      [&] { return !std::filesystem::exists(agent_dir() / "meta" / "fw1" / "empty"); }));
 }
 
 TEST_F(AgentRoleTest, AnswersPingsAndReregistersWhenThePingsStop) {
@@ -336,7 +341,8 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   ASSERT_GT(task_pids["dead"], 0);
   node.reset();  // the tasks keep running (kill_on_stop = false)
 
-  ASSERT_EQ(::kill(static_cast<pid_t>(task_pids["alive"]), 0), 0) << "the live task died with its agent";
+  ASSERT_EQ(::kill(static_cast<pid_t>(task_pids["alive"]), 0), 0)
+      << "the live task died with its agent";
   ::kill(-static_cast<pid_t>(task_pids["dead"]), SIGKILL);
 
   size_t before = master.registers.size();
@@ -357,8 +363,8 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   EXPECT_EQ(lost.message, "the task ended while the agent was down");
   EXPECT_EQ(lost.agent_id, "agent-1");
   for (size_t i = updates_before; i < master.updates.size(); ++i) {
-    EXPECT_NE(master.updates[i].task_id, "alive") << "the live task changed state: "
-                                                  << master.updates[i].state;
+    EXPECT_NE(master.updates[i].task_id, "alive")
+        << "the live task changed state: " << master.updates[i].state;
   }
 
   // The reattached task is still the agent's: it can be killed, and its exit is seen.

@@ -57,19 +57,24 @@ TEST(ResourcesText, ErrorsSayWhatIsWrong) {
   };
   EXPECT_EQ(error("cpus:x"), "resource 'cpus': expected a number, got 'x'");
   EXPECT_EQ(error("cpus:-1"), "resource 'cpus': must not be negative, got '-1'");
-  EXPECT_EQ(error("cpus"), "resource 'cpus': expected NAME:VALUE (e.g. cpus:4 or ports:[31000-32000])");
+  EXPECT_EQ(error("cpus"),
+            "resource 'cpus': expected NAME:VALUE (e.g. cpus:4 or ports:[31000-32000])");
   EXPECT_EQ(error("cpus:1;cpus:2"), "resource 'cpus' is given twice");
-  EXPECT_EQ(error("ports:[32000-31000]"), "resource 'ports': range '32000-31000' ends before it begins");
+  EXPECT_EQ(error("ports:[32000-31000]"),
+            "resource 'ports': range '32000-31000' ends before it begins");
   EXPECT_EQ(error("ports:[1-5,3-9]"), "resource 'ports': range '3-9' overlaps 1-5");
   EXPECT_EQ(error("ports:[a-9]"),
             "resource 'ports': expected a non-negative integer in a range, got 'a'");
   EXPECT_EQ(error("ports:[31000]"), "resource 'ports': expected a range BEGIN-END, got '31000'");
-  EXPECT_EQ(error("ports:[1-2"), "resource 'ports': a range list must look like [31000-32000], got '[1-2'");
-  EXPECT_EQ(error("ports:5"), "resource 'ports': expected a range list such as [31000-32000], got '5'");
+  EXPECT_EQ(error("ports:[1-2"),
+            "resource 'ports': a range list must look like [31000-32000], got '[1-2'");
+  EXPECT_EQ(error("ports:5"),
+            "resource 'ports': expected a range list such as [31000-32000], got '5'");
   EXPECT_EQ(error("mem:[1-2]"), "resource 'mem': expected a number, got '[1-2]'");
   EXPECT_EQ(error("cpus(web):2"),
             "resource 'cpus(web)': roles and reservations in resource names are not supported");
-  EXPECT_EQ(error("c pus:2"), "resource name 'c pus' is not valid (letters, digits, '_', '-' and '.' only)");
+  EXPECT_EQ(error("c pus:2"),
+            "resource name 'c pus' is not valid (letters, digits, '_', '-' and '.' only)");
   EXPECT_EQ(error("cpus:1;;mem:2"), "empty resource between ';' separators in 'cpus:1;;mem:2'");
   EXPECT_EQ(error("hosts:{a,b}"), "resource 'hosts': set values ({a,b}) are not supported");
 }
@@ -121,10 +126,12 @@ TEST(AgentSettings, ReadsTheAgentTableWithPositionedErrors) {
   bad_table.reject_unknown_keys();
   ASSERT_FALSE(bad_table.status().ok());
   const std::string message = bad_table.status().error().message;
-  EXPECT_NE(message.find("node.toml:2:13: agent.resources: resource 'cpus': expected a number, got 'lots'"),
+  EXPECT_NE(message.find(
+                "node.toml:2:13: agent.resources: resource 'cpus': expected a number, got 'lots'"),
             std::string::npos)
       << message;
-  EXPECT_NE(message.find("agent.attributes.rack: expected a string, got an integer"), std::string::npos)
+  EXPECT_NE(message.find("agent.attributes.rack: expected a string, got an integer"),
+            std::string::npos)
       << message;
   EXPECT_NE(message.find("node.toml:4:1: unknown key 'agent.bogus'"), std::string::npos) << message;
 }
@@ -176,7 +183,8 @@ TEST(Checkpoint, TaskRoundTripAndRemoval) {
   auto found = cp.read_tasks();
   EXPECT_TRUE(found.errors.empty());
   ASSERT_EQ(found.tasks.size(), 2u);
-  const TaskCheckpoint& back = found.tasks[0].task.task_id == ".." ? found.tasks[0] : found.tasks[1];
+  const TaskCheckpoint& back =
+      found.tasks[0].task.task_id == ".." ? found.tasks[0] : found.tasks[1];
   EXPECT_EQ(back.framework_id, "fw/1");
   EXPECT_EQ(back.task.command.value, "sleep 30");
   EXPECT_DOUBLE_EQ(back.task.resources.scalar("cpus"), 0.5);
@@ -193,7 +201,8 @@ TEST(Checkpoint, TaskRoundTripAndRemoval) {
   EXPECT_EQ(cp.read_tasks().tasks.size(), 1u);
   ASSERT_TRUE(cp.remove_task("fw/1", "b").ok());
   EXPECT_TRUE(cp.read_tasks().tasks.empty());
-  EXPECT_FALSE(std::filesystem::exists(dir.path() / "meta" / "fw%2F1"));  // empty framework dir gone
+  EXPECT_FALSE(
+      std::filesystem::exists(dir.path() / "meta" / "fw%2F1"));  // empty framework dir gone
 }
 
 TEST(Checkpoint, ACorruptFileIsReportedAndSetAside) {
@@ -264,16 +273,16 @@ TEST(StatusUpdateQueue, ResendsWithExponentialBackoffUpToTheMaximum) {
   StatusUpdateQueue::TimePoint t{};
   TaskKey a{"fw", "a"};
   q.push(a, update("a", state::kRunning), t);
-  EXPECT_EQ(q.due(t).size(), 1u);                 // first send
+  EXPECT_EQ(q.due(t).size(), 1u);  // first send
   EXPECT_EQ(*q.next_due(), t + 1000ms);
   EXPECT_TRUE(q.due(t + 999ms).empty());
-  EXPECT_EQ(q.due(t + 1000ms).size(), 1u);        // resend after 1 s
-  EXPECT_EQ(*q.next_due(), t + 3000ms);           // then 2 s
+  EXPECT_EQ(q.due(t + 1000ms).size(), 1u);  // resend after 1 s
+  EXPECT_EQ(*q.next_due(), t + 3000ms);     // then 2 s
   EXPECT_TRUE(q.due(t + 2999ms).empty());
   EXPECT_EQ(q.due(t + 3000ms).size(), 1u);
-  EXPECT_EQ(*q.next_due(), t + 7000ms);           // then 4 s
+  EXPECT_EQ(*q.next_due(), t + 7000ms);  // then 4 s
   EXPECT_EQ(q.due(t + 7000ms).size(), 1u);
-  EXPECT_EQ(*q.next_due(), t + 11000ms);          // capped at 4 s
+  EXPECT_EQ(*q.next_due(), t + 11000ms);  // capped at 4 s
   // Re-registration: due now, backoff from the start.
   q.reset(t + 8000ms);
   EXPECT_EQ(q.due(t + 8000ms).size(), 1u);
@@ -288,11 +297,11 @@ TEST(StatusUpdateQueue, DuplicateAndStaleAcknowledgementsAreIgnored) {
   q.push(a, a1, t);
   q.push(a, a2, t);
   (void)q.due(t);
-  EXPECT_FALSE(q.acknowledge(a, a2.uuid, t));        // not the one in flight
+  EXPECT_FALSE(q.acknowledge(a, a2.uuid, t));  // not the one in flight
   EXPECT_FALSE(q.acknowledge(a, "", t));
   EXPECT_FALSE(q.acknowledge({"other", "a"}, a1.uuid, t));  // wrong framework
   EXPECT_TRUE(q.acknowledge(a, a1.uuid, t));
-  EXPECT_FALSE(q.acknowledge(a, a1.uuid, t));        // duplicate
+  EXPECT_FALSE(q.acknowledge(a, a1.uuid, t));  // duplicate
   EXPECT_EQ(q.pending(a).size(), 1u);
   EXPECT_EQ(q.pending(a)[0].uuid, a2.uuid);
   EXPECT_FALSE(q.acknowledge({"fw", "nobody"}, a2.uuid, t));

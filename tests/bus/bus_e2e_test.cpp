@@ -65,8 +65,8 @@ reply_endpoint = "tcp://127.0.0.1:0"
 events_endpoint = "tcp://127.0.0.1:0"
 tick_ms = 100
 )"));
-    server_ = std::make_unique<Process>(
-        std::vector<std::string>{TESSERA_HOST_BIN, config.string()}, dir_ / "server.log");
+    server_ = std::make_unique<Process>(std::vector<std::string>{TESSERA_HOST_BIN, config.string()},
+                                        dir_ / "server.log");
     reply_ = wait_for_endpoint(dir_, "server", "example_pong.reply");
     events_ = wait_for_endpoint(dir_, "server", "example_pong.events");
     ASSERT_EQ(reply_.rfind("tcp://127.0.0.1:", 0), 0u) << server_->output();
@@ -74,14 +74,14 @@ tick_ms = 100
   }
 
   void start_client() {
-    auto config = dir_.write("client.toml", node_toml(dir_, "client",
-                                                      "[master]\nframeworks = [\"example_ping\"]\n"
-                                                      "[plugins.example_ping]\ninterval_ms = 50\n"
-                                                      "text = \"over tcp\"\nserver = \"" +
-                                                          reply_ + "\"\nevents = \"" + events_ +
-                                                          "\"\n"));
-    client_ = std::make_unique<Process>(
-        std::vector<std::string>{TESSERA_HOST_BIN, config.string()}, dir_ / "client.log");
+    auto config =
+        dir_.write("client.toml", node_toml(dir_, "client",
+                                            "[master]\nframeworks = [\"example_ping\"]\n"
+                                            "[plugins.example_ping]\ninterval_ms = 50\n"
+                                            "text = \"over tcp\"\nserver = \"" +
+                                                reply_ + "\"\nevents = \"" + events_ + "\"\n"));
+    client_ = std::make_unique<Process>(std::vector<std::string>{TESSERA_HOST_BIN, config.string()},
+                                        dir_ / "client.log");
   }
 
   TempDir dir_;

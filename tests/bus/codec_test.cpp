@@ -110,8 +110,7 @@ TEST(Codec, GarbageIsAnErrorNeverACrash) {
   auto expect_error = [](const std::string& bytes, const std::string& expected) {
     auto decoded = tessera::Envelope::decode(bytes.data(), bytes.size());
     ASSERT_FALSE(decoded.ok());
-    EXPECT_NE(decoded.error().message.find(expected), std::string::npos)
-        << decoded.error().message;
+    EXPECT_NE(decoded.error().message.find(expected), std::string::npos) << decoded.error().message;
   };
   expect_error("", "not a msgpack message");
   expect_error("\xc1", "not a msgpack message");  // a reserved byte

@@ -11,12 +11,14 @@ TEST(ConfigReader, SyntaxErrorNamesFileLineColumnAndWhatWasExpected) {
   auto doc = ConfigDocument::parse("node.toml", "[node]\nname = \"a\"\nroles = [\"master\"\n");
   ASSERT_FALSE(doc.ok());
   // The array opened on line 3 never closes: toml++ reports where the file ended.
-  EXPECT_EQ(doc.error().message, "node.toml:3:19: Error while parsing array: encountered end-of-file");
+  EXPECT_EQ(doc.error().message,
+            "node.toml:3:19: Error while parsing array: encountered end-of-file");
 }
 
 TEST(ConfigReader, TypedValuesDefaultsAndRanges) {
-  auto doc = ConfigDocument::parse("n.toml", "[p]\nport = 80\nratio = 1\nname = \"x\"\n"
-                                             "tags = [\"a\", \"b\"]\nmode = \"fast\"\n");
+  auto doc = ConfigDocument::parse("n.toml",
+                                   "[p]\nport = 80\nratio = 1\nname = \"x\"\n"
+                                   "tags = [\"a\", \"b\"]\nmode = \"fast\"\n");
   ASSERT_TRUE(doc.ok());
   auto t = (*doc)->at("p");
   EXPECT_EQ(t.get<int64_t>("port", 0), 80);
@@ -57,7 +59,8 @@ TEST(ConfigReader, OutOfRangeAndBadChoiceAndMissingRequired) {
   (void)t.choice("mode", "slow", {"slow", "fast"});
   (void)t.required<std::string>("address");
   std::string message = t.status().error().message;
-  EXPECT_NE(message.find("n.toml:2:5: a.n: expected a value from 1 to 10, got 0"), std::string::npos)
+  EXPECT_NE(message.find("n.toml:2:5: a.n: expected a value from 1 to 10, got 0"),
+            std::string::npos)
       << message;
   EXPECT_NE(message.find("a.mode: 'warp' is not one of slow, fast"), std::string::npos) << message;
   EXPECT_NE(message.find("a.address: required key is missing"), std::string::npos) << message;

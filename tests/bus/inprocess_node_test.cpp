@@ -9,8 +9,9 @@ namespace {
 
 TEST(InProcessNode, TalksToAPluginLoadedThroughTheRealLoader) {
   tessera::testing::TempDir dir;
-  tessera::testing::InProcessNode node(dir, "roles = [\"master\"]\n[master]\n"
-                                            "frameworks = [\"example_pong\"]\n");
+  tessera::testing::InProcessNode node(dir,
+                                       "roles = [\"master\"]\n[master]\n"
+                                       "frameworks = [\"example_pong\"]\n");
   auto started = node.start();
   ASSERT_TRUE(started.ok()) << started.error().message;
   tessera::testing::TestBus test(node.zmq_context());
@@ -28,8 +29,9 @@ TEST(InProcessNode, TalksToAPluginLoadedThroughTheRealLoader) {
 
 TEST(InProcessNode, StartErrorIsWhatTheHostWouldPrint) {
   tessera::testing::TempDir dir;
-  tessera::testing::InProcessNode node(dir, "roles = [\"master\"]\n[master]\n"
-                                            "frameworks = [\"no_such_plugin\"]\n");
+  tessera::testing::InProcessNode node(dir,
+                                       "roles = [\"master\"]\n[master]\n"
+                                       "frameworks = [\"no_such_plugin\"]\n");
   auto started = node.start();
   ASSERT_FALSE(started.ok());
   EXPECT_NE(started.error().message.find("unknown plugin 'no_such_plugin'"), std::string::npos)

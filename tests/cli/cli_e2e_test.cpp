@@ -36,11 +36,12 @@ class Cli : public ::testing::Test {
 
 TEST_F(Cli, ExecRunsTheTaskAcknowledgesItsUpdatesAndExitsZero) {
   DoubleConfig config;
-  config.offers = {offer("small", "a1", 0.25, 1024), offer("fits", "a2", 1, 1024, {{31000, 31010}})};
+  config.offers = {offer("small", "a1", 0.25, 1024),
+                   offer("fits", "a2", 1, 1024, {{31000, 31010}})};
   config.script = {status(protocol::state::kRunning), status(protocol::state::kFinished, 0)};
   MasterDouble master(config);
-  auto [code, out] = run(master.endpoint(), {"exec", "--cpus", "0.5", "--mem", "64", "--ports",
-                                             "2", "--env", "GREETING=hi", "--", "true"});
+  auto [code, out] = run(master.endpoint(), {"exec", "--cpus", "0.5", "--mem", "64", "--ports", "2",
+                                             "--env", "GREETING=hi", "--", "true"});
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("subscribed as framework 'fw-1'"), std::string::npos) << out;
   auto staging = out.find("TASK_STAGING task 'tessera-exec.");
@@ -104,8 +105,8 @@ TEST_F(Cli, ExecWithoutAFittingOfferTimesOut) {
   DoubleConfig config;
   config.offers = {offer("o", "a1", 1, 128)};
   MasterDouble master(config);
-  auto [code, out] = run(master.endpoint(), {"exec", "--cpus", "4", "--mem", "64", "--timeout",
-                                             "0.5", "--", "true"});
+  auto [code, out] = run(master.endpoint(),
+                         {"exec", "--cpus", "4", "--mem", "64", "--timeout", "0.5", "--", "true"});
   EXPECT_EQ(code, 124) << out;
   EXPECT_NE(out.find("tessera: no offer fitting cpus:4;mem:64 within 0.5 s"), std::string::npos)
       << out;
@@ -259,8 +260,7 @@ TEST_F(Cli, UsageErrorsExitTwo) {
         std::vector<std::string>{"exec", "--env", "NOEQUALS", "--", "true"},
         std::vector<std::string>{"exec"},
         std::vector<std::string>{"agents", "--connect-timeout", "0"},
-        std::vector<std::string>{"roles", "update", "web"},
-        std::vector<std::string>{"nonsense"}}) {
+        std::vector<std::string>{"roles", "update", "web"}, std::vector<std::string>{"nonsense"}}) {
     auto [code, out] = run("", args);
     EXPECT_EQ(code, 2) << args[0] << ": " << out;
   }

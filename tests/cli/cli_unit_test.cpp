@@ -82,7 +82,8 @@ TEST(ParseEnv, NameEqualsValue) {
   EXPECT_EQ(kv->first, "A");
   EXPECT_EQ(kv->second, "b=c");
   EXPECT_TRUE(parse_env("EMPTY=").ok());
-  EXPECT_EQ(parse_env("nope").error().message, "bad environment variable 'nope': expected NAME=VALUE");
+  EXPECT_EQ(parse_env("nope").error().message,
+            "bad environment variable 'nope': expected NAME=VALUE");
   EXPECT_FALSE(parse_env("=x").ok());
 }
 

@@ -64,8 +64,8 @@ class MasterDouble {
       serve();
       auto address = server_->bind("tcp://127.0.0.1:0");
       bound.set_value(address ? *address : "");
-      auto period = std::chrono::milliseconds(
-          static_cast<int64_t>(config_.heartbeat_interval * 1000));
+      auto period =
+          std::chrono::milliseconds(static_cast<int64_t>(config_.heartbeat_interval * 1000));
       loop_.every(period, [this] { heartbeat(); });
       loop_.run();
       server_.reset();
@@ -142,8 +142,8 @@ class MasterDouble {
         server_->reply(r, sp::Error{config_.refuse_subscribe});
         return;
       }
-      std::string id = call.framework_id.empty() ? "fw-" + std::to_string(++frameworks_)
-                                                 : call.framework_id;
+      std::string id =
+          call.framework_id.empty() ? "fw-" + std::to_string(++frameworks_) : call.framework_id;
       peers_[r.peer] = id;
       server_->reply(r, sp::Subscribed{id, "master-double", config_.heartbeat_interval});
       if (config_.offers.empty()) return;

@@ -182,7 +182,8 @@ TEST_F(SchedulerClientTest, RetriesUnansweredSubscriptionsWithBackoff) {
   ASSERT_TRUE(run_until([&] { return client->subscribed(); }));
   EXPECT_EQ(failures.size(), 2u);
   ASSERT_FALSE(failures.empty());
-  EXPECT_NE(failures[0].find("no answer to 'scheduler.subscribe'"), std::string::npos) << failures[0];
+  EXPECT_NE(failures[0].find("no answer to 'scheduler.subscribe'"), std::string::npos)
+      << failures[0];
   EXPECT_EQ(master.snapshot().subscribes.size(), 3u);
 }
 
@@ -206,14 +207,15 @@ TEST_F(SchedulerClientTest, FindsTheMasterThroughTheLeader) {
   // The leader plugin of this host, on the client's context and loop.
   sdk::Server leader(bus_, "leader");
   int asked = 0;
-  leader.on<protocol::store::GetLeader>([&](const sdk::Request& r, const protocol::store::GetLeader&) {
-    protocol::store::Leader answer;
-    // Not known at first: the client must ask again.
-    answer.known = ++asked > 1;
-    answer.master_id = "master-double";
-    answer.endpoint = answer.known ? master.endpoint() : "";
-    leader.reply(r, answer);
-  });
+  leader.on<protocol::store::GetLeader>(
+      [&](const sdk::Request& r, const protocol::store::GetLeader&) {
+        protocol::store::Leader answer;
+        // Not known at first: the client must ask again.
+        answer.known = ++asked > 1;
+        answer.master_id = "master-double";
+        answer.endpoint = answer.known ? master.endpoint() : "";
+        leader.reply(r, answer);
+      });
   ASSERT_TRUE(leader.bind("inproc://test.leader").ok());
   sdk::SchedulerOptions options;
   options.leader_endpoint = "inproc://test.leader";

@@ -96,7 +96,8 @@ TEST_F(ClusterTest, HundredTasksSpreadOverThreeAgentsAllFinish) {
     return n;
   };
   ASSERT_TRUE(framework.run_until([&] { return finished() == 100; }, 60s))
-      << finished() << " of 100 finished\nmaster:\n" << cluster_.master().output();
+      << finished() << " of 100 finished\nmaster:\n"
+      << cluster_.master().output();
   std::set<std::string> agents;
   for (const auto& status : framework.all_updates()) agents.insert(status.agent_id);
   EXPECT_EQ(agents.size(), 3u) << "tasks ran on only " << agents.size() << " agent(s)";
@@ -120,7 +121,8 @@ TEST_F(ClusterTest, FailingTaskReportsItsExitStatusAndKilledTaskIsKilled) {
   ASSERT_TRUE(framework.wait_for_state("sleeps", state::kRunning));
   framework.client().kill("sleeps", framework.last("sleeps").agent_id);
   ASSERT_TRUE(framework.wait_for_state("sleeps", state::kKilled, 20s))
-      << framework.state("sleeps") << "\n" << cluster_.agent(0).output();
+      << framework.state("sleeps") << "\n"
+      << cluster_.agent(0).output();
 }
 
 TEST_F(ClusterTest, MalformedTasksGetAnErrorWithAReasonAndTheRestRuns) {
@@ -242,11 +244,7 @@ TEST_F(ClusterTest, FrameworkBackWithinFailoverTimeoutKeepsTasksOneTooLateLosesT
 
   // The hasty framework's task was killed on the agent.
   EXPECT_TRUE(cluster_.agent(0).wait_for("lose", 5s));
-  EXPECT_TRUE(back.run_until(
-      [&] {
-        return !hasty_task.running();
-      },
-      10s))
+  EXPECT_TRUE(back.run_until([&] { return !hasty_task.running(); }, 10s))
       << "the removed framework's task still runs";
 }
 
@@ -333,18 +331,19 @@ TEST_F(ClusterTest, RemovedAgentStaysRemovedAcrossAMasterRestart) {
       << cluster_.master().output();
   // Back with its old id, it is told to shut down; it then joins as a new agent.
   ASSERT_TRUE(cluster_.start_agent(0)) << cluster_.master().output();
-  EXPECT_NE(cluster_.master().output().find("was removed from the cluster; telling it to shut down"),
-            std::string::npos)
+  EXPECT_NE(
+      cluster_.master().output().find("was removed from the cluster; telling it to shut down"),
+      std::string::npos)
       << cluster_.master().output();
 }
 
 TEST_F(ClusterTest, CliExecRunsACommandAndListsItWithTheRealMaster) {
   ASSERT_TRUE(cluster_.start_master());
   ASSERT_TRUE(cluster_.start_agent(0));
-  auto [ok_code, ok_output] = tessera::testing::run(
-      {TESSERA_CLI_BIN, "exec", "--master", cluster_.endpoint(), "--cpus", "0.2", "--mem", "32",
-       "--", "echo hello from the cli"},
-      dir_ / "exec-ok.log");
+  auto [ok_code, ok_output] =
+      tessera::testing::run({TESSERA_CLI_BIN, "exec", "--master", cluster_.endpoint(), "--cpus",
+                             "0.2", "--mem", "32", "--", "echo hello from the cli"},
+                            dir_ / "exec-ok.log");
   EXPECT_EQ(ok_code, 0) << ok_output;
   EXPECT_NE(ok_output.find("TASK_RUNNING"), std::string::npos) << ok_output;
   EXPECT_NE(ok_output.find("TASK_FINISHED"), std::string::npos) << ok_output;
@@ -354,7 +353,8 @@ TEST_F(ClusterTest, CliExecRunsACommandAndListsItWithTheRealMaster) {
   EXPECT_EQ(fail_code, 3) << fail_output;
   EXPECT_NE(fail_output.find("TASK_FAILED"), std::string::npos) << fail_output;
   // The task's output went to its sandbox on the agent.
-  EXPECT_EQ(std::system(("grep -rqs 'hello from the cli' " + (dir_ / "agent0").string()).c_str()), 0);
+  EXPECT_EQ(std::system(("grep -rqs 'hello from the cli' " + (dir_ / "agent0").string()).c_str()),
+            0);
 
   auto [list_code, listing] = tessera::testing::run(
       {TESSERA_CLI_BIN, "tasks", "--json", "--master", cluster_.endpoint()}, dir_ / "tasks.log");
@@ -385,7 +385,8 @@ TEST_F(ClusterTest, OffersCarryAgentAttributesAndImplicitReconciliationReportsEv
   EXPECT_EQ(attributes["zone"], "east");
 
   Sleeper one, two;
-  launch_when_offered(framework, {command_task("one", one.command()), command_task("two", two.command())});
+  launch_when_offered(framework,
+                      {command_task("one", one.command()), command_task("two", two.command())});
   ASSERT_TRUE(framework.wait_for_state("one", state::kRunning));
   ASSERT_TRUE(framework.wait_for_state("two", state::kRunning));
   size_t before = framework.all_updates().size();
@@ -394,7 +395,8 @@ TEST_F(ClusterTest, OffersCarryAgentAttributesAndImplicitReconciliationReportsEv
   ASSERT_TRUE(framework.run_until([&] {
     for (size_t i = before; i < framework.all_updates().size(); ++i) {
       const auto& u = framework.all_updates()[i];
-      if (u.reason == reason::kReconciliation && u.state == state::kRunning) reported.insert(u.task_id);
+      if (u.reason == reason::kReconciliation && u.state == state::kRunning)
+        reported.insert(u.task_id);
     }
     return reported.size() == 2;
   })) << reported.size();

@@ -55,8 +55,7 @@ TEST(HostCheckDescriptor, AbiVersionMismatch) {
   auto d = valid_descriptor();
   d.abi_version = TESSERA_ABI_VERSION + 1;
   EXPECT_EQ(descriptor_error(d), "abi_version is " + std::to_string(TESSERA_ABI_VERSION + 1) +
-                                     ", this host supports " +
-                                     std::to_string(TESSERA_ABI_VERSION) +
+                                     ", this host supports " + std::to_string(TESSERA_ABI_VERSION) +
                                      ": rebuild the plugin against this host's SDK");
 }
 
@@ -242,10 +241,11 @@ TEST_F(HostLoadConfig, SlotsAreSelectedWhateverTheRolesWhichOnlyAddBuiltInRoles)
   EXPECT_EQ(config->plugins[1].name, "agent");
   EXPECT_TRUE(config->plugins[1].builtin);
   EXPECT_EQ(error("[node]\nroles = [\"agent\"]\n[master]\nalocator = \"drf\"\n"),
-            file() + ":4:1: unknown key 'master.alocator' (valid keys: advertise, "
-                      "agent_ping_interval_ms, agent_ping_timeout_ms, agent_removal_timeout_ms, "
-                      "agent_removals_per_minute, allocator, endpoint, frameworks, "
-                      "heartbeat_interval_ms, max_completed_tasks)");
+            file() +
+                ":4:1: unknown key 'master.alocator' (valid keys: advertise, "
+                "agent_ping_interval_ms, agent_ping_timeout_ms, agent_removal_timeout_ms, "
+                "agent_removals_per_minute, allocator, endpoint, frameworks, "
+                "heartbeat_interval_ms, max_completed_tasks)");
 }
 
 TEST_F(HostLoadConfig, LeaderSlotIsFilledWhateverTheRoles) {
@@ -263,9 +263,9 @@ TEST(HostLoadPlugin, UnknownPluginWithNothingFoundSaysNone) {
   std::filesystem::create_directories(dir / "empty");
   auto library = load_plugin("drf", {dir / "empty", dir / "absent"});
   ASSERT_FALSE(library);
-  EXPECT_EQ(library.error().message, "unknown plugin 'drf'; plugins found: none; searched: " +
-                                         (dir / "empty").string() + ", " +
-                                         (dir / "absent").string());
+  EXPECT_EQ(library.error().message,
+            "unknown plugin 'drf'; plugins found: none; searched: " + (dir / "empty").string() +
+                ", " + (dir / "absent").string());
 }
 
 TEST(HostLoadPlugin, ListPluginsIsSortedAndIgnoresOtherFiles) {

@@ -72,9 +72,9 @@ TEST(HostErrors, MissingConfigurationFileIsNamed) {
 }
 
 TEST(HostErrors, TomlSyntaxErrorGivesFileLineColumnAndWhatWasExpected) {
-  NodeFile node(NodeFile::Raw{
-      "[node]\n"
-      "name \"test-node\"\n"});
+  NodeFile node(
+      NodeFile::Raw{"[node]\n"
+                    "name \"test-node\"\n"});
   auto [code, output] = node.check();
   EXPECT_EQ(code, kConfigError) << output;
   EXPECT_EQ(output, error_line(node.after("name ") +
@@ -83,11 +83,11 @@ TEST(HostErrors, TomlSyntaxErrorGivesFileLineColumnAndWhatWasExpected) {
 }
 
 TEST(HostErrors, UnterminatedTableHeaderGivesFileLineColumnAndWhatWasExpected) {
-  NodeFile node(NodeFile::Raw{
-      "[node]\n"
-      "name = \"test-node\"\n"
-      "[master\n"
-      "frameworks = []\n"});
+  NodeFile node(
+      NodeFile::Raw{"[node]\n"
+                    "name = \"test-node\"\n"
+                    "[master\n"
+                    "frameworks = []\n"});
   auto [code, output] = node.check();
   EXPECT_EQ(code, kConfigError) << output;
   EXPECT_EQ(output, error_line(node.after("[master") +
@@ -96,9 +96,9 @@ TEST(HostErrors, UnterminatedTableHeaderGivesFileLineColumnAndWhatWasExpected) {
 }
 
 TEST(HostErrors, ArrayWithoutCommaGivesFileLineColumnAndWhatWasExpected) {
-  NodeFile node(NodeFile::Raw{
-      "[node]\n"
-      "roles = [\"master\" \"agent\"]\n"});
+  NodeFile node(
+      NodeFile::Raw{"[node]\n"
+                    "roles = [\"master\" \"agent\"]\n"});
   auto [code, output] = node.check();
   EXPECT_EQ(code, kConfigError) << output;
   EXPECT_EQ(output, error_line(node.at("\"agent\"") +
@@ -111,11 +111,12 @@ TEST(HostErrors, UnknownNodeKeyListsValidKeys) {
   NodeFile node("", "start_timout_ms = 750\n");
   auto [code, output] = node.check();
   EXPECT_EQ(code, kConfigError) << output;
-  EXPECT_EQ(output, error_line(node.at("start_timout_ms") +
-                               ": unknown key 'node.start_timout_ms' (valid keys: endpoints_file, "
-                               "leader, name, plugin_dirs, roles, start_timeout_ms, stop_timeout_ms, "
-                               "work_dir)") +
-                        "\n");
+  EXPECT_EQ(output,
+            error_line(node.at("start_timout_ms") +
+                       ": unknown key 'node.start_timout_ms' (valid keys: endpoints_file, "
+                       "leader, name, plugin_dirs, roles, start_timeout_ms, stop_timeout_ms, "
+                       "work_dir)") +
+                "\n");
 }
 
 TEST(HostErrors, UnknownTopLevelTableIsReported) {
@@ -133,8 +134,9 @@ TEST(HostErrors, WrongTypeGivesKeyPathAndExpectedType) {
   NodeFile node("", "endpoints_file = 7\n");
   auto [code, output] = node.check();
   EXPECT_EQ(code, kConfigError) << output;
-  EXPECT_EQ(output, error_line(node.after("endpoints_file = ") + ": node.endpoints_file: expected a string, got "
-                                                "an integer") +
+  EXPECT_EQ(output, error_line(node.after("endpoints_file = ") +
+                               ": node.endpoints_file: expected a string, got "
+                               "an integer") +
                         "\n");
 }
 
@@ -183,8 +185,7 @@ TEST(HostErrors, PluginTableWrongTypeGivesFileLineColumnAndKeyPath) {
                         ": plugins.example_pong.tick_ms: expected an integer, got a string"),
             std::string::npos)
       << output;
-  EXPECT_NE(output.find(error_line("cannot create plugin 'example_pong': ")),
-            std::string::npos)
+  EXPECT_NE(output.find(error_line("cannot create plugin 'example_pong': ")), std::string::npos)
       << output;
 }
 
@@ -252,7 +253,9 @@ TEST(HostErrors, UnknownPluginListsFoundPluginsAndSearchedDirs) {
       "[node]\n"
       "roles = []\n"
       "work_dir = \"work\"\n"
-      "plugin_dirs = [\"more-plugins\", \"" + kFixtureDir + "\"]\n"
+      "plugin_dirs = [\"more-plugins\", \"" +
+      kFixtureDir +
+      "\"]\n"
       "[master]\n"
       "frameworks = [\"example_pong\", \"exmaple_ping\"]\n";
   NodeFile node(NodeFile::Raw{text});
@@ -291,8 +294,7 @@ TEST(HostErrors, UnknownPluginNamesItsSlotAndSearchesHostPluginDirLast) {
                                    "plugins found: ")),
             std::string::npos)
       << output;
-  EXPECT_NE(output.find("; searched: " + kFixtureDir + ", " + kPluginDir + "\n"),
-            std::string::npos)
+  EXPECT_NE(output.find("; searched: " + kFixtureDir + ", " + kPluginDir + "\n"), std::string::npos)
       << output;
 }
 
@@ -309,8 +311,8 @@ TEST(HostErrors, WrongKindForSlotNamesSlotAndBothKinds) {
 // The descriptor errors all read "WHERE: SLOT: 'PATH' descriptor: PROBLEM".
 std::string descriptor_error(const NodeFile& node, const std::string& plugin,
                              const std::string& problem) {
-  return error_line(node.after("frameworks = ") + ": master.frameworks: '" + kFixtureDir +
-                    "/" + plugin + ".so' descriptor: " + problem) +
+  return error_line(node.after("frameworks = ") + ": master.frameworks: '" + kFixtureDir + "/" +
+                    plugin + ".so' descriptor: " + problem) +
          "\n";
 }
 
@@ -328,12 +330,12 @@ TEST(HostErrors, AbiFingerprintMismatchGivesBothFingerprints) {
   NodeFile node("[master]\nframeworks = [\"fixture_wrong_fingerprint\"]\n");
   auto [code, output] = node.check();
   EXPECT_EQ(code, kConfigError) << output;
-  EXPECT_EQ(output,
-            descriptor_error(node, "fixture_wrong_fingerprint",
-                             std::string("abi_fingerprint is '0123456789abcdef', this host's is '") +
-                                 TESSERA_ABI_FINGERPRINT +
-                                 "': the plugin was built against a different tessera/abi.h; "
-                                 "rebuild it against this host's SDK"));
+  EXPECT_EQ(output, descriptor_error(
+                        node, "fixture_wrong_fingerprint",
+                        std::string("abi_fingerprint is '0123456789abcdef', this host's is '") +
+                            TESSERA_ABI_FINGERPRINT +
+                            "': the plugin was built against a different tessera/abi.h; "
+                            "rebuild it against this host's SDK"));
 }
 
 TEST(HostErrors, DescriptorNameNotMatchingFileNameIsRefused) {
@@ -357,12 +359,12 @@ TEST(HostErrors, LibraryWithoutDescriptorIsRefused) {
   NodeFile node("[master]\nframeworks = [\"fixture_missing_descriptor\"]\n");
   auto [code, output] = node.check();
   EXPECT_EQ(code, kConfigError) << output;
-  EXPECT_EQ(output, error_line(node.after("frameworks = ") +
-                               ": master.frameworks: '" + kFixtureDir +
-                               "/fixture_missing_descriptor.so' has no Tessera descriptor (no "
-                               "exported symbol 'tessera_plugin'): is it built with "
-                               "TESSERA_PLUGIN?") +
-                        "\n");
+  EXPECT_EQ(output,
+            error_line(node.after("frameworks = ") + ": master.frameworks: '" + kFixtureDir +
+                       "/fixture_missing_descriptor.so' has no Tessera descriptor (no "
+                       "exported symbol 'tessera_plugin'): is it built with "
+                       "TESSERA_PLUGIN?") +
+                "\n");
 }
 
 TEST(HostErrors, FileThatIsNotASharedObjectFailsToLoad) {

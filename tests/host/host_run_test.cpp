@@ -53,8 +53,9 @@ TEST(HostRun, StartThatFailsNamesPluginAndStopsTheOthers) {
   NodeFile node("[master]\nframeworks = [\"example_pong\", \"fixture_start_fails\"]\n");
   auto [code, output] = node.host();
   EXPECT_EQ(code, kRuntimeError) << output;
-  EXPECT_NE(where(output, "tessera-host: plugin 'fixture_start_fails' failed to start: "
-                          "fixture_start_fails cannot bind its socket\n"),
+  EXPECT_NE(where(output,
+                  "tessera-host: plugin 'fixture_start_fails' failed to start: "
+                  "fixture_start_fails cannot bind its socket\n"),
             std::string::npos)
       << output;
   EXPECT_NE(where(output, "started plugin 'example_pong'"), std::string::npos) << output;
@@ -73,8 +74,9 @@ TEST(HostRun, RunThatFailsLaterIsLoggedAndNodeExitsOneAfterStoppingTheOthers) {
   auto [code, output] = node.host();
   EXPECT_EQ(code, kRuntimeError) << output;
   size_t running = where(output, "node 'test-node' running as plugins only with 2 plugin(s)");
-  size_t failed = where(output, "plugin 'fixture_run_fails' failed: run threw: fixture_run_fails "
-                                "lost its backend; stopping the node");
+  size_t failed = where(output,
+                        "plugin 'fixture_run_fails' failed: run threw: fixture_run_fails "
+                        "lost its backend; stopping the node");
   size_t pong_stopped = where(output, "stopped plugin 'example_pong'");
   ASSERT_NE(running, std::string::npos) << output;
   ASSERT_NE(failed, std::string::npos) << output;
@@ -90,8 +92,9 @@ TEST(HostRun, StartThatHangsTimesOutNamingPluginAndTimeout) {
   auto [code, output] = node.host({}, seconds(20));
   auto took = std::chrono::steady_clock::now() - began;
   EXPECT_EQ(code, kRuntimeError) << output;
-  EXPECT_NE(where(output, "tessera-host: plugin 'fixture_start_hangs' did not finish starting "
-                          "within 500 ms (node.start_timeout_ms); giving up\n"),
+  EXPECT_NE(where(output,
+                  "tessera-host: plugin 'fixture_start_hangs' did not finish starting "
+                  "within 500 ms (node.start_timeout_ms); giving up\n"),
             std::string::npos)
       << output;
   // The plugins that did start were stopped before the host left the hung one behind.

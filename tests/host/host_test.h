@@ -31,22 +31,29 @@ inline std::string position(const std::string& text, size_t offset) {
 }
 
 // A node file in its own temporary directory, for a node that runs plugins only (roles = []),
-// so that the host's handling of plugins is what is tested. The [node] table puts the work directory inside
-// the temporary directory and searches the fixture plugins; the host adds its own plugin
-// directory (where example_ping and example_pong are) after the configured ones.
+// so that the host's handling of plugins is what is tested. The [node] table puts the work
+// directory inside the temporary directory and searches the fixture plugins; the host adds its own
+// plugin directory (where example_ping and example_pong are) after the configured ones.
 class NodeFile {
  public:
   // `body` follows the [node] table; `node_extra` is appended to the [node] table.
   explicit NodeFile(const std::string& body, const std::string& node_extra = "",
                     int start_timeout_ms = 5000) {
-    text_ = "[node]\n"
-            "name = \"test-node\"\n"
-            "roles = []\n"  // plugins only: these tests are about the plugins
-            "work_dir = \"" + (dir_ / "work").string() + "\"\n"
-            "plugin_dirs = [\"" + kFixtureDir + "\"]\n"
-            "start_timeout_ms = " + std::to_string(start_timeout_ms) + "\n"
-            "stop_timeout_ms = 5000\n" +
-            node_extra + "\n" + body;
+    text_ =
+        "[node]\n"
+        "name = \"test-node\"\n"
+        "roles = []\n"  // plugins only: these tests are about the plugins
+        "work_dir = \"" +
+        (dir_ / "work").string() +
+        "\"\n"
+        "plugin_dirs = [\"" +
+        kFixtureDir +
+        "\"]\n"
+        "start_timeout_ms = " +
+        std::to_string(start_timeout_ms) +
+        "\n"
+        "stop_timeout_ms = 5000\n" +
+        node_extra + "\n" + body;
     path_ = dir_.write("node.toml", text_);
   }
 
@@ -90,7 +97,6 @@ class NodeFile {
   NodeFile& operator=(const NodeFile&) = delete;
 
  private:
-
   TempDir dir_;
   std::string text_;
   std::filesystem::path path_;

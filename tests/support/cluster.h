@@ -36,15 +36,25 @@ class Cluster {
   // Starts the master and waits for its endpoint. Returns false (with the log) on failure.
   ::testing::AssertionResult start_master(const MasterSettings& settings = {}) {
     master_settings_ = settings;
-    std::string text = "[node]\nname = \"master\"\nroles = [\"master\"]\nleader = \"leader_standalone\"\n"
-                       "work_dir = \"" + (dir_ / "master").string() + "\"\n"
-                       "plugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\n"
-                       "endpoints_file = \"" + (dir_ / "master.endpoints").string() + "\"\n"
-                       "[master]\nallocator = \"" + settings.allocator + "\"\n"
-                       "endpoint = \"" + settings.endpoint + "\"\n"
-                       "agent_ping_interval_ms = 200\nagent_ping_timeout_ms = 1500\n"
-                       "agent_removal_timeout_ms = 2000\nheartbeat_interval_ms = 300\n" +
-                       settings.extra + "\n";
+    std::string text =
+        "[node]\nname = \"master\"\nroles = [\"master\"]\nleader = \"leader_standalone\"\n"
+        "work_dir = \"" +
+        (dir_ / "master").string() +
+        "\"\n"
+        "plugin_dirs = [\"" TESSERA_PLUGIN_DIR
+        "\"]\n"
+        "endpoints_file = \"" +
+        (dir_ / "master.endpoints").string() +
+        "\"\n"
+        "[master]\nallocator = \"" +
+        settings.allocator +
+        "\"\n"
+        "endpoint = \"" +
+        settings.endpoint +
+        "\"\n"
+        "agent_ping_interval_ms = 200\nagent_ping_timeout_ms = 1500\n"
+        "agent_removal_timeout_ms = 2000\nheartbeat_interval_ms = 300\n" +
+        settings.extra + "\n";
     auto config = dir_.write("master.toml", text);
     master_ = std::make_unique<Process>(std::vector<std::string>{TESSERA_HOST_BIN, config.string()},
                                         dir_ / "master.log");
@@ -71,15 +81,26 @@ class Cluster {
     if (agent_settings_.size() <= index) agent_settings_.resize(index + 1);
     agent_settings_[index] = settings;
     std::string name = "agent" + std::to_string(index);
-    std::string text = "[node]\nname = \"" + name + "\"\nroles = [\"agent\"]\nleader = \"leader_standalone\"\n"
-                       "work_dir = \"" + (dir_ / name).string() + "\"\n"
-                       "plugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\n"
-                       "[agent]\nisolators = [\"isolator_posix\"]\nhostname = \"" + name + "\"\n"
-                       "resources = \"" + settings.resources + "\"\n" + settings.extra + "\n"
-                       "[plugins.leader_standalone]\nmaster = \"" + endpoint_ + "\"\n"
+    std::string text = "[node]\nname = \"" + name +
+                       "\"\nroles = [\"agent\"]\nleader = \"leader_standalone\"\n"
+                       "work_dir = \"" +
+                       (dir_ / name).string() +
+                       "\"\n"
+                       "plugin_dirs = [\"" TESSERA_PLUGIN_DIR
+                       "\"]\n"
+                       "[agent]\nisolators = [\"isolator_posix\"]\nhostname = \"" +
+                       name +
+                       "\"\n"
+                       "resources = \"" +
+                       settings.resources + "\"\n" + settings.extra +
+                       "\n"
+                       "[plugins.leader_standalone]\nmaster = \"" +
+                       endpoint_ +
+                       "\"\n"
                        "[plugins.isolator_posix]\nkill_on_stop = true\n";
     auto config = dir_.write(name + ".toml", text);
-    size_t before = master_ ? master_->count("registered agent") + master_->count("re-registered agent") : 0;
+    size_t before =
+        master_ ? master_->count("registered agent") + master_->count("re-registered agent") : 0;
     agents_[index] = std::make_unique<Process>(
         std::vector<std::string>{TESSERA_HOST_BIN, config.string()}, dir_ / (name + ".log"));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -61,7 +61,9 @@ class TestFramework {
     return result;
   }
 
-  bool subscribed() { return run_until([&] { return client_->subscribed(); }); }
+  bool subscribed() {
+    return run_until([&] { return client_->subscribed(); });
+  }
 
   // The latest state of a task ("" if none yet).
   std::string state(const std::string& task_id) const {
@@ -91,7 +93,9 @@ class TestFramework {
   // Called for every offer received (default: decline it for 0.2 s).
   std::function<void(const protocol::scheduler::Offer&)> on_offer;
 
-  const std::vector<protocol::scheduler::Offer>& offers_received() const { return offers_received_; }
+  const std::vector<protocol::scheduler::Offer>& offers_received() const {
+    return offers_received_;
+  }
   const std::vector<protocol::TaskStatus>& all_updates() const { return all_updates_; }
   const std::vector<std::string>& errors() const { return errors_; }
   const std::vector<std::string>& agents_lost() const { return agents_lost_; }

@@ -154,9 +154,9 @@ class Process {
 };
 
 // Runs a program to completion and returns {exit code, output}.
-inline std::pair<int, std::string> run(std::vector<std::string> argv,
-                                       const std::filesystem::path& log,
-                                       std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+inline std::pair<int, std::string> run(
+    std::vector<std::string> argv, const std::filesystem::path& log,
+    std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
   Process p(std::move(argv), log);
   auto code = p.wait(timeout);
   return {code.value_or(-1), p.output()};

@@ -30,8 +30,8 @@ tessera::Status Pinger::start() {
   if (auto s = client_->connect(server_); !s) return s;
   subscriber_ = std::make_unique<tessera::sdk::Subscriber>(bus(), "ping.events");
   subscriber_->subscribe<Tick>([this](const tessera::Envelope& message, const Tick& tick) {
-    log().info("tick {} from '{}' (it has served {} ping(s))", tick.count,
-               message.header().sender, tick.served);
+    log().info("tick {} from '{}' (it has served {} ping(s))", tick.count, message.header().sender,
+               tick.served);
   });
   if (auto s = subscriber_->connect(events_); !s) return s;
   loop().every(std::chrono::milliseconds(interval_ms_), [this] { send_ping(); });
@@ -53,8 +53,8 @@ void Pinger::send_ping() {
           return;
         }
         ++pongs_;
-        log().info("pong {} '{}' from '{}' in {} us", pongs_, pong->text,
-                   reply->header().sender, (now_ns() - pong->sent_ns) / 1000);
+        log().info("pong {} '{}' from '{}' in {} us", pongs_, pong->text, reply->header().sender,
+                   (now_ns() - pong->sent_ns) / 1000);
       },
       std::chrono::milliseconds(timeout_ms_));
 }

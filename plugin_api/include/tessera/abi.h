@@ -42,10 +42,7 @@ typedef enum tessera_plugin_kind {
 } tessera_plugin_kind;
 
 /* Result of every call into a plugin. */
-typedef enum tessera_status {
-  TESSERA_OK = 0,
-  TESSERA_ERROR = 1
-} tessera_status;
+typedef enum tessera_status { TESSERA_OK = 0, TESSERA_ERROR = 1 } tessera_status;
 
 /* Log levels, numerically equal to spdlog's levels. */
 typedef enum tessera_log_level {
@@ -126,11 +123,11 @@ typedef struct tessera_host_services {
  * The host keeps the library loaded until `destroy` has returned.
  */
 typedef struct tessera_plugin_descriptor {
-  uint32_t abi_version; /* TESSERA_ABI_VERSION the plugin was built against */
-  uint32_t struct_size; /* sizeof(tessera_plugin_descriptor) as the plugin was built */
-  uint32_t kind;        /* a tessera_plugin_kind */
-  const char* name;     /* equals the library's file name without ".so" */
-  const char* version;  /* the plugin's own version, free form (e.g. "1.2.0") */
+  uint32_t abi_version;        /* TESSERA_ABI_VERSION the plugin was built against */
+  uint32_t struct_size;        /* sizeof(tessera_plugin_descriptor) as the plugin was built */
+  uint32_t kind;               /* a tessera_plugin_kind */
+  const char* name;            /* equals the library's file name without ".so" */
+  const char* version;         /* the plugin's own version, free form (e.g. "1.2.0") */
   const char* abi_fingerprint; /* TESSERA_ABI_FINGERPRINT the plugin was built against */
   const char* sdk_version;     /* TESSERA_SDK_VERSION the plugin was built against */
 

@@ -36,17 +36,17 @@
 #include "tessera/result.h"
 
 // For a message with no fields (MSGPACK_DEFINE_MAP needs at least one): its body is {}.
-#define TESSERA_NO_FIELDS()                                            \
-  template <typename Packer>                                           \
-  void msgpack_pack(Packer& packer) const {                            \
-    packer.pack_map(0);                                                \
-  }                                                                    \
-  void msgpack_unpack(const msgpack::object&) {}                       \
-  template <typename MSGPACK_OBJECT>                                   \
-  void msgpack_object(MSGPACK_OBJECT* o, msgpack::zone&) const {       \
-    o->type = msgpack::type::MAP;                                      \
-    o->via.map.size = 0;                                               \
-    o->via.map.ptr = nullptr;                                          \
+#define TESSERA_NO_FIELDS()                                      \
+  template <typename Packer>                                     \
+  void msgpack_pack(Packer& packer) const {                      \
+    packer.pack_map(0);                                          \
+  }                                                              \
+  void msgpack_unpack(const msgpack::object&) {}                 \
+  template <typename MSGPACK_OBJECT>                             \
+  void msgpack_object(MSGPACK_OBJECT* o, msgpack::zone&) const { \
+    o->type = msgpack::type::MAP;                                \
+    o->via.map.size = 0;                                         \
+    o->via.map.ptr = nullptr;                                    \
   }
 
 namespace tessera {
@@ -85,8 +85,8 @@ class Envelope {
     try {
       body_->convert(value);
     } catch (const std::exception& e) {
-      return make_error("message '" + header_.type + "' schema " +
-                        std::to_string(header_.schema) + ": body does not match: " + e.what());
+      return make_error("message '" + header_.type + "' schema " + std::to_string(header_.schema) +
+                        ": body does not match: " + e.what());
     }
     return value;
   }

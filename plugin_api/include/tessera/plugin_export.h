@@ -114,10 +114,10 @@ constexpr tessera_plugin_descriptor make_descriptor(const char* name, const char
 
 }  // namespace tessera::sdk::detail
 
-#define TESSERA_PLUGIN(Class, NAME, VERSION)                                            \
-  namespace tessera_plugin_export {                                                    \
-  extern const tessera_plugin_descriptor descriptor;                                   \
-  const tessera_plugin_descriptor descriptor =                                         \
-      ::tessera::sdk::detail::make_descriptor<Class>(NAME, VERSION);                   \
-  }                                                                                    \
+#define TESSERA_PLUGIN(Class, NAME, VERSION)                         \
+  namespace tessera_plugin_export {                                  \
+  extern const tessera_plugin_descriptor descriptor;                 \
+  const tessera_plugin_descriptor descriptor =                       \
+      ::tessera::sdk::detail::make_descriptor<Class>(NAME, VERSION); \
+  }                                                                  \
   BOOST_DLL_ALIAS(tessera_plugin_export::descriptor, tessera_plugin)

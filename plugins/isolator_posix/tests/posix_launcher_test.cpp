@@ -110,8 +110,8 @@ class Driver {
 
   // Waits for `text` to appear in a container's stdout.
   bool wait_output(const std::string& id, const std::string& text) {
-    return run_until([&] { return slurp(dir_ / "sandboxes" / id / "stdout").find(text) !=
-                                  std::string::npos; });
+    return run_until(
+        [&] { return slurp(dir_ / "sandboxes" / id / "stdout").find(text) != std::string::npos; });
   }
 
   std::filesystem::path sandbox(const std::string& id) const { return dir_ / "sandboxes" / id; }
@@ -406,8 +406,9 @@ TEST(PosixLauncher, LaunchCost) {
     ASSERT_TRUE(d.wait_exit(id));
     launcher.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
   }
-  std::printf("launch+exit of /bin/true, median of %d: launcher %.0f us, bare posix_spawn %.0f us\n",
-              kRuns, median(launcher), median(bare));
+  std::printf(
+      "launch+exit of /bin/true, median of %d: launcher %.0f us, bare posix_spawn %.0f us\n", kRuns,
+      median(launcher), median(bare));
   RecordProperty("launcher_us", std::to_string(median(launcher)));
   RecordProperty("bare_us", std::to_string(median(bare)));
 }

@@ -28,11 +28,10 @@ std::string node_toml(const TempDir& dir, const std::string& roles, const std::s
   if (roles.find("agent") != std::string::npos) {
     role_tables += "[agent]\nisolators = [\"isolator_posix\"]\n";
   }
-  return "[node]\nname = \"e2e\"\nroles = " + roles + "\nwork_dir = \"" +
-         (dir / "work").string() + "\"\nplugin_dirs = [\"" + TESSERA_PLUGIN_DIR +
-         "\"]\nendpoints_file = \"" + (dir / "endpoints").string() +
-         "\"\nleader = \"leader_standalone\"\n" + role_tables + "[plugins.leader_standalone]\n" +
-         plugin;
+  return "[node]\nname = \"e2e\"\nroles = " + roles + "\nwork_dir = \"" + (dir / "work").string() +
+         "\"\nplugin_dirs = [\"" + TESSERA_PLUGIN_DIR + "\"]\nendpoints_file = \"" +
+         (dir / "endpoints").string() + "\"\nleader = \"leader_standalone\"\n" + role_tables +
+         "[plugins.leader_standalone]\n" + plugin;
 }
 
 // Waits until the host announces the store's tcp address and returns it ("" on timeout).
@@ -67,8 +66,8 @@ store::Result call(const std::string& address, const auto& request) {
 
 TEST(LeaderStandaloneEndToEnd, StoreOverTcpSurvivesAHostRestart) {
   TempDir dir;
-  auto config = dir.write("node.toml", node_toml(dir, "[\"master\"]",
-                                                 "endpoint = \"tcp://127.0.0.1:0\"\n"));
+  auto config =
+      dir.write("node.toml", node_toml(dir, "[\"master\"]", "endpoint = \"tcp://127.0.0.1:0\"\n"));
   {
     Process host({TESSERA_HOST_BIN, config.string()}, dir / "host1.log");
     std::string address = wait_for_store(dir);
@@ -94,8 +93,8 @@ TEST(LeaderStandaloneEndToEnd, StoreOverTcpSurvivesAHostRestart) {
 TEST(LeaderStandaloneEndToEnd, AgentOnlyNodeWithoutMasterExitsWithTheKeysName) {
   TempDir dir;
   auto config = dir.write("node.toml", node_toml(dir, "[\"agent\"]", ""));
-  auto [code, output] = tessera::testing::run({TESSERA_HOST_BIN, config.string(), "--check"},
-                                              dir / "check.log");
+  auto [code, output] =
+      tessera::testing::run({TESSERA_HOST_BIN, config.string(), "--check"}, dir / "check.log");
   EXPECT_EQ(code, 2) << output;
   EXPECT_NE(output.find("plugins.leader_standalone.master: required on a node without the "
                         "master role"),

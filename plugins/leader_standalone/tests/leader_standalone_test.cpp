@@ -19,8 +19,7 @@ using tessera::testing::InProcessNode;
 using tessera::testing::TempDir;
 using tessera::testing::TestBus;
 
-constexpr const char* kMasterNode =
-    "roles = [\"master\"]\nleader = \"leader_standalone\"\n";
+constexpr const char* kMasterNode = "roles = [\"master\"]\nleader = \"leader_standalone\"\n";
 constexpr const char* kAgentNode = "roles = [\"agent\"]\nleader = \"leader_standalone\"\n";
 
 bool contains(const std::string& text, const std::string& part) {
@@ -79,14 +78,13 @@ class LeaderTest : public ::testing::Test {
     subscriber_ = std::make_unique<tessera::sdk::Subscriber>(test_->bus, "events");
     subscriber_->subscribe<store::Leader>(
         [this](const Envelope&, const store::Leader& leader) { leaders_.push_back(leader); });
-    subscriber_->subscribe<store::Changed>(
-        [this](const Envelope&, const store::Changed& changed) {
-          if (changed.key == "test/warm-up") {
-            warmed_up_ = true;
-          } else {
-            changes_.push_back(changed);
-          }
-        });
+    subscriber_->subscribe<store::Changed>([this](const Envelope&, const store::Changed& changed) {
+      if (changed.key == "test/warm-up") {
+        warmed_up_ = true;
+      } else {
+        changes_.push_back(changed);
+      }
+    });
     ASSERT_TRUE(subscriber_->connect(store::kEventsEndpoint).ok());
     for (int attempt = 0; attempt < 100 && !warmed_up_; ++attempt) {
       ASSERT_TRUE(request(store::Put{"test/warm-up", "x"}).ok);
@@ -211,7 +209,7 @@ TEST_F(LeaderTest, EveryWriteIsPublishedAsStoreChanged) {
   ASSERT_TRUE(request(store::Delete{"apps/web"}).ok);
   ASSERT_FALSE(request(store::Delete{"apps/web"}).ok);  // not a write
   ASSERT_TRUE(request(store::CompareAndSet{"apps/db", 0, "x"}).ok);
-  ASSERT_TRUE(request(store::Get{"apps/db"}).ok);        // reads publish nothing
+  ASSERT_TRUE(request(store::Get{"apps/db"}).ok);  // reads publish nothing
   ASSERT_TRUE(request(store::List{"apps/"}).ok);
 
   ASSERT_TRUE(run_until([this] { return changes_.size() >= 5; })) << changes_.size();
@@ -332,8 +330,8 @@ TEST_F(LeaderTest, DataSurvivesARestartOnTheSameWorkDir) {
 
 TEST_F(LeaderTest, StoreFileKeyChoosesTheFile) {
   auto file = dir_ / "elsewhere" / "registry.db";
-  start(std::string(kMasterNode) + "[plugins.leader_standalone]\nstore_file = \"" +
-        file.string() + "\"\n");
+  start(std::string(kMasterNode) + "[plugins.leader_standalone]\nstore_file = \"" + file.string() +
+        "\"\n");
   ASSERT_TRUE(request(store::Put{"k", "v"}).ok);
   EXPECT_TRUE(std::filesystem::exists(file));
 }

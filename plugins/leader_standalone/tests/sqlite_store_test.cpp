@@ -172,8 +172,8 @@ TEST(SqliteStore, ListHandlesPrefixesEndingInHighBytes) {
   SqliteStore store = open_store(dir / "store.sqlite");
   std::string high("a\xff", 2);
   std::string all_high("\xff\xff", 2);
-  for (const std::string& key : {high + "1", high + "\xff", std::string("b"), all_high + "z",
-                                 std::string("a")}) {
+  for (const std::string& key :
+       {high + "1", high + "\xff", std::string("b"), all_high + "z", std::string("a")}) {
     ASSERT_TRUE(store.put(key, "v").ok());
   }
   EXPECT_EQ(keys(*store.list(high)), (std::vector<std::string>{high + "1", high + "\xff"}));
@@ -252,9 +252,7 @@ TEST(SqliteStore, ACorruptDatabaseIsRefusedNamingTheFile) {
 TEST(SqliteStore, AnotherApplicationsDatabaseIsRefused) {
   TempDir dir;
   auto path = dir / "other.sqlite";
-  {
-    SqliteStore store = open_store(path);
-  }
+  { SqliteStore store = open_store(path); }
   // Rewrite the application id in the header (offset 68, big-endian) as another program would.
   {
     std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);

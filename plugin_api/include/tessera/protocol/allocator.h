@@ -2,9 +2,9 @@
 //
 // The allocator binds a Server at kEndpoint. The master connects an sdk::Client and sends the
 // events below one-way, in order; the allocator answers nothing to them, except the role
-// changes (SetWeight, SetQuota, SetPriority), which it answers with a RoleResult. After each allocation
-// cycle (every `allocation_interval_ms`, and soon after resources come back) it pushes one
-// Allocated batch to the master's connection (the peer the events came from). Everything in a
+// changes (SetWeight, SetQuota, SetPriority), which it answers with a RoleResult. After each
+// allocation cycle (every `allocation_interval_ms`, and soon after resources come back) it pushes
+// one Allocated batch to the master's connection (the peer the events came from). Everything in a
 // batch counts as allocated to its framework until the master sends Recover for it (a decline,
 // a rescind, an offer timeout, or a task's end) or removes the agent or framework.
 #pragma once

@@ -15,7 +15,9 @@
 
 namespace tessera::protocol::isolator {
 
-inline std::string endpoint(const std::string& plugin) { return "inproc://tessera.isolator." + plugin; }
+inline std::string endpoint(const std::string& plugin) {
+  return "inproc://tessera.isolator." + plugin;
+}
 inline std::string events_endpoint(const std::string& plugin) {
   return "inproc://tessera.isolator." + plugin + ".events";
 }
@@ -25,7 +27,7 @@ struct Launch {
   static constexpr uint32_t kSchema = 1;
   std::string container_id;  // unique per launch on this agent
   std::string task_id;
-  std::string sandbox;       // directory created by the agent; stdout/stderr go there
+  std::string sandbox;  // directory created by the agent; stdout/stderr go there
   CommandInfo command;
   ContainerInfo container;
   Resources resources;
@@ -93,7 +95,7 @@ struct Exited {
   std::string container_id;
   int32_t exit_code = -1;  // -1 when killed by a signal
   int32_t signal = 0;
-  std::string reason;      // e.g. REASON_CONTAINER_LIMITATION_MEMORY
+  std::string reason;  // e.g. REASON_CONTAINER_LIMITATION_MEMORY
   std::string message;
   MSGPACK_DEFINE_MAP(container_id, exit_code, signal, reason, message);
 };

@@ -24,7 +24,7 @@ struct AgentState {
   std::string hostname;
   bool active = true;  // false while unreachable
   Resources total;
-  Resources used;      // by tasks
+  Resources used;  // by tasks
   Resources offered;
   std::vector<scheduler::Attribute> attributes;
   double registered_at = 0;
@@ -40,8 +40,8 @@ struct FrameworkState {
   Resources used;
   Resources offered;
   uint64_t active_tasks = 0;
-  MSGPACK_DEFINE_MAP(framework_id, name, roles, connected, failover_timeout_seconds, used,
-                     offered, active_tasks);
+  MSGPACK_DEFINE_MAP(framework_id, name, roles, connected, failover_timeout_seconds, used, offered,
+                     active_tasks);
 };
 
 struct TaskState {
@@ -71,7 +71,7 @@ struct UpdateRole {
   static constexpr const char* kType = "operator.update_role";
   static constexpr uint32_t kSchema = 1;
   std::string role;
-  double weight = -1;        // < 0: unchanged
+  double weight = -1;  // < 0: unchanged
   bool set_quota = false;
   Resources quota;
   bool set_priority = false;

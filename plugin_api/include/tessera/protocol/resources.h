@@ -47,7 +47,8 @@ struct Resources {
 
   // Normalises a range list: sorted, merged, no overlaps.
   static std::vector<Range> normalise(std::vector<Range> list) {
-    std::sort(list.begin(), list.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+    std::sort(list.begin(), list.end(),
+              [](const Range& a, const Range& b) { return a.begin < b.begin; });
     std::vector<Range> out;
     for (const Range& r : list) {
       if (r.end < r.begin) continue;
@@ -74,7 +75,8 @@ struct Resources {
     return true;
   }
 
-  static std::vector<Range> ranges_minus(const std::vector<Range>& have, const std::vector<Range>& take) {
+  static std::vector<Range> ranges_minus(const std::vector<Range>& have,
+                                         const std::vector<Range>& take) {
     std::vector<Range> out = normalise(have);
     for (const Range& t : normalise(take)) {
       std::vector<Range> next;
@@ -99,7 +101,8 @@ struct Resources {
     for (const auto& [name, want] : other.ranges) {
       if (want.empty()) continue;
       auto it = ranges.find(name);
-      if (it == ranges.end() || !ranges_contain(normalise(it->second), normalise(want))) return false;
+      if (it == ranges.end() || !ranges_contain(normalise(it->second), normalise(want)))
+        return false;
     }
     return true;
   }

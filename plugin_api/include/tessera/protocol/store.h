@@ -67,9 +67,9 @@ struct Entry {
 struct Result {
   static constexpr const char* kType = "store.result";
   static constexpr uint32_t kSchema = 1;
-  bool ok = false;          // false: `error` says why (e.g. version conflict, not found)
+  bool ok = false;  // false: `error` says why (e.g. version conflict, not found)
   std::string error;
-  bool conflict = false;    // a compare-and-set whose expected version did not match
+  bool conflict = false;       // a compare-and-set whose expected version did not match
   std::vector<Entry> entries;  // Get: zero or one; List: all under the prefix
   uint64_t version = 0;        // Put/CompareAndSet: the new version
   MSGPACK_DEFINE_MAP(ok, error, conflict, entries, version);

@@ -58,7 +58,7 @@ inline constexpr const char* kTaskUnknown = "REASON_TASK_UNKNOWN";
 }  // namespace reason
 
 struct CommandInfo {
-  bool shell = true;          // true: run `value` with /bin/sh -c; false: exec value + arguments
+  bool shell = true;  // true: run `value` with /bin/sh -c; false: exec value + arguments
   std::string value;
   std::vector<std::string> arguments;
   std::map<std::string, std::string> environment;

@@ -167,7 +167,8 @@ class Server {
     if (!s.recv(identity, zmq::recv_flags::dontwait)) return;
     Request request;
     request.peer = identity.to_string();
-    if (s.get(zmq::sockopt::rcvmore) == 0) return drop(request.peer, "message has no payload frame");
+    if (s.get(zmq::sockopt::rcvmore) == 0)
+      return drop(request.peer, "message has no payload frame");
     zmq::message_t payload;
     (void)s.recv(payload, zmq::recv_flags::none);
     if (detail::discard_rest(s) != 0) {

@@ -30,16 +30,26 @@ namespace detail {
 inline std::string describe(const toml::node* node) {
   if (node == nullptr) return "nothing";
   switch (node->type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    default:
+      return "nothing";
   }
 }
 
@@ -144,8 +154,8 @@ class ConfigTable {
     if (n == nullptr) return std::nullopt;
     auto value = detail::ConfigType<T>::read(*n);
     if (!value) {
-      errors_->add(where(n) + full(key) + ": expected " + detail::ConfigType<T>::kName +
-                   ", got " + detail::describe(n));
+      errors_->add(where(n) + full(key) + ": expected " + detail::ConfigType<T>::kName + ", got " +
+                   detail::describe(n));
     }
     return value;
   }
@@ -177,8 +187,8 @@ class ConfigTable {
     auto value = optional<int64_t>(key);
     if (!value) return fallback;
     if (*value < low || *value > high) {
-      error_at(key, "expected a value from " + std::to_string(low) + " to " +
-                        std::to_string(high) + ", got " + std::to_string(*value));
+      error_at(key, "expected a value from " + std::to_string(low) + " to " + std::to_string(high) +
+                        ", got " + std::to_string(*value));
       return fallback;
     }
     return *value;

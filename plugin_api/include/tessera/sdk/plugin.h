@@ -53,7 +53,8 @@ class PluginContext {
   // Tells the host where this plugin can be reached; the host logs it and writes it to the
   // node's endpoints file when one is configured.
   void announce(const std::string& key, const std::string& value) const {
-    if (host_.announce != nullptr) host_.announce(host_.announce_context, key.c_str(), value.c_str());
+    if (host_.announce != nullptr)
+      host_.announce(host_.announce_context, key.c_str(), value.c_str());
   }
 
   // Parses the node's TOML and returns the plugin's own table ([plugins.NAME]).
@@ -124,11 +125,16 @@ class FrameworkPlugin : public Plugin {
 
 inline const char* kind_name(uint32_t kind) {
   switch (kind) {
-    case TESSERA_KIND_ALLOCATOR: return "allocator";
-    case TESSERA_KIND_ISOLATOR: return "isolator";
-    case TESSERA_KIND_LEADER: return "leader";
-    case TESSERA_KIND_FRAMEWORK: return "framework";
-    default: return "unknown";
+    case TESSERA_KIND_ALLOCATOR:
+      return "allocator";
+    case TESSERA_KIND_ISOLATOR:
+      return "isolator";
+    case TESSERA_KIND_LEADER:
+      return "leader";
+    case TESSERA_KIND_FRAMEWORK:
+      return "framework";
+    default:
+      return "unknown";
   }
 }
 

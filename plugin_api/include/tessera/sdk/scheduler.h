@@ -157,8 +157,7 @@ class DealerConnection {
     if (!socket_) return header.sequence;
     encode(buffer_, header, body);
     try {
-      socket_.ref().send(zmq::message_t(buffer_.data(), buffer_.size()),
-                         zmq::send_flags::dontwait);
+      socket_.ref().send(zmq::message_t(buffer_.data(), buffer_.size()), zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
       bus_.log.warn("connection '{}': cannot send '{}': {}", name_, T::kType, e.what());
     }
@@ -235,10 +234,10 @@ class DealerConnection {
 class SchedulerClient {
  public:
   enum class State {
-    kStopped,      // before start(), after stop() or teardown()
-    kConnecting,   // finding the master and subscribing (also after losing it)
-    kSubscribed,   // calls are sent
-    kFailed,       // the master refused the subscription or removed the framework
+    kStopped,     // before start(), after stop() or teardown()
+    kConnecting,  // finding the master and subscribing (also after losing it)
+    kSubscribed,  // calls are sent
+    kFailed,      // the master refused the subscription or removed the framework
   };
 
   SchedulerClient(Bus& bus, FrameworkInfo info, SchedulerOptions options = {})
@@ -479,9 +478,10 @@ class SchedulerClient {
   }
 
   void master_lost() {
-    bus_.log.warn("scheduler '{}': no word from master '{}' at {} for {} heartbeats; "
-                  "re-subscribing",
-                  info_.name, master_id_, master_.endpoint(), options_.missed_heartbeats);
+    bus_.log.warn(
+        "scheduler '{}': no word from master '{}' at {} for {} heartbeats; "
+        "re-subscribing",
+        info_.name, master_id_, master_.endpoint(), options_.missed_heartbeats);
     stop_timers();
     master_.close();
     state_ = State::kConnecting;
