@@ -94,7 +94,7 @@ int show_state(const MasterOptions& m, bool as_json, const std::string& what) {
   return 0;
 }
 
-int update_role(const MasterOptions& m, op::UpdateRole call) {
+int update_role(const MasterOptions& m, const op::UpdateRole& call) {
   cli::Session session(m.log_level());
   auto reply = cli::ask_master(session, m.address(), call, to_ms(m.connect_timeout));
   if (!reply) return fail(reply.error().message, cli::kExitMaster);

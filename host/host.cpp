@@ -251,7 +251,7 @@ int Host::serve(const sigset_t& stop_signals) {
              config_.roles.empty() ? std::string("plugins only") : config_.roles_text(),
              instances_.size());
   while (true) {
-    timespec tick{0, 200 * 1000 * 1000};
+    timespec tick{0, 200L * 1000 * 1000};
     int signal = sigtimedwait(&stop_signals, nullptr, &tick);
     if (signal > 0) {
       log_->info("received {}, stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");

@@ -17,6 +17,7 @@ std::string quoted(const char* text) { return text ? "'" + std::string(text) + "
 
 std::string join_paths(const std::vector<std::filesystem::path>& dirs) {
   std::vector<std::string> names;
+  names.reserve(dirs.size());
   for (const auto& d : dirs) names.push_back(d.string());
   return names.empty() ? "(no directories)" : sdk::detail::join(names, ", ");
 }

@@ -211,10 +211,10 @@ void Agent::recover() {
         "to deliver",
         found.tasks.size(), live.size(), updates_->size());
   }
-  recover_containers(std::move(live));
+  recover_containers(live);
 }
 
-void Agent::recover_containers(std::vector<TaskKey> keys) {
+void Agent::recover_containers(const std::vector<TaskKey>& keys) {
   if (keys.empty()) {
     recovered_ = true;
     try_register();

@@ -81,7 +81,7 @@ class Agent : public Role {
 
   // Recovery and the master connection.
   void recover();
-  void recover_containers(std::vector<TaskKey> keys);
+  void recover_containers(const std::vector<TaskKey>& keys);
   void ask_leader();
   void on_leader(const protocol::store::Leader& leader);
   void connect_master(const std::string& endpoint);

@@ -23,7 +23,8 @@ namespace tessera::host::agent {
 struct TaskKey {
   std::string framework_id;
   std::string task_id;
-  auto operator<=>(const TaskKey&) const = default;
+  auto operator<=>(const TaskKey&) const =
+      default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
   std::string text() const { return "task '" + task_id + "' of framework '" + framework_id + "'"; }
 };
 

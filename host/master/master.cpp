@@ -294,15 +294,16 @@ void Master::recover_registry() {
 
 void Master::put_record(const std::string& key, const std::string& value,
                         std::function<void(bool)> done) {
-  leader_->request(store::Put{key, value}, [this, key, done](Result<Envelope> reply) {
-    auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
-    bool ok = result && result->ok;
-    if (!ok) {
-      log().error("registry write of '{}' failed: {}", key,
-                  result ? result->error : result.error().message);
-    }
-    if (done) done(ok);
-  });
+  leader_->request(
+      store::Put{key, value}, [this, key, done = std::move(done)](Result<Envelope> reply) {
+        auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
+        bool ok = result && result->ok;
+        if (!ok) {
+          log().error("registry write of '{}' failed: {}", key,
+                      result ? result->error : result.error().message);
+        }
+        if (done) done(ok);
+      });
 }
 
 void Master::delete_record(const std::string& key) {

@@ -477,7 +477,10 @@ void PosixLauncher::escalate(const std::string& id, uint64_t serial) {
 
 Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_t>>& containers) {
   Recovered out;
-  for (const auto& [id, agent_pid] : containers) {
+  for (const auto& entry : containers) {
+    // Plain names rather than a structured binding: the lambda below captures `id`.
+    const std::string& id = entry.first;
+    const int64_t agent_pid = entry.second;
     auto known = containers_.find(id);
     if (known != containers_.end()) {
       if (agent_pid == 0 || agent_pid == known->second.pid) {

@@ -20,8 +20,8 @@ tessera::Status Pinger::configure(tessera::sdk::ConfigTable& table) {
   server_ = table.get<std::string>("server", server_);
   events_ = table.get<std::string>("events", events_);
   text_ = table.get<std::string>("text", text_);
-  interval_ms_ = table.integer("interval_ms", interval_ms_, 1, 3600 * 1000);
-  timeout_ms_ = table.integer("timeout_ms", timeout_ms_, 1, 3600 * 1000);
+  interval_ms_ = table.integer("interval_ms", interval_ms_, 1, int64_t{3600} * 1000);
+  timeout_ms_ = table.integer("timeout_ms", timeout_ms_, 1, int64_t{3600} * 1000);
   return {};
 }
 
