@@ -1,12 +1,11 @@
 // Plugins exchanging messages through real tessera-host processes: inside one host over
 // inproc, and across two hosts over tcp on loopback, including garbage sent to a live socket.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <regex>
 #include <zmq.hpp>
 
+#include "support/garbage.h"
 #include "support/process.h"
 #include "tessera/message.h"
 
@@ -101,26 +100,14 @@ TEST_F(TwoHosts, TcpRequestReplyAndPubSubAcrossHosts) {
 TEST_F(TwoHosts, GarbageOnALiveSocketIsLoggedAndDroppedAndServingContinues) {
   start_server();
   // Raw bytes straight to the tcp port: not even ZeroMQ's handshake.
-  auto port = static_cast<uint16_t>(std::stoi(reply_.substr(reply_.rfind(':') + 1)));
+  const char junk[] = "GET / HTTP/1.1\r\n\r\n\xff\x00\x13garbage";
   for (int i = 0; i < 3; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    const char junk[] = "GET / HTTP/1.1\r\n\r\n\xff\x00\x13garbage";
-    (void)::send(fd, junk, sizeof junk, MSG_NOSIGNAL);
-    ::close(fd);
+    ASSERT_TRUE(tessera::testing::send_raw_tcp(tessera::testing::port_of(reply_),
+                                               std::string(junk, sizeof junk - 1)));
   }
   // Well-framed ZeroMQ messages whose payloads are not envelopes.
-  zmq::context_t context;
-  zmq::socket_t dealer(context, zmq::socket_type::dealer);
-  dealer.set(zmq::sockopt::linger, 1000);
-  dealer.connect(reply_);
-  dealer.send(zmq::str_buffer("\xde\xad\xbe\xef"), zmq::send_flags::none);
-  dealer.send(zmq::str_buffer("{\"json\": true}"), zmq::send_flags::none);
-  dealer.send(zmq::buffer(std::string(4096, '\x91')), zmq::send_flags::none);
+  tessera::testing::send_zmq_frames(
+      reply_, {"\xde\xad\xbe\xef", "{\"json\": true}", std::string(4096, '\x91')});
   ASSERT_TRUE(server_->wait_for("dropped a malformed message")) << server_->output();
 
   start_client();

@@ -3,14 +3,13 @@
 // scheduler client. Timeouts are short in the cluster's TOML (support/cluster.h) so that losses
 // are noticed in seconds.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <random>
 #include <set>
 
 #include "support/cluster.h"
 #include "support/framework.h"
+#include "support/garbage.h"
 #include "tessera/protocol/operator.h"
 
 namespace {
@@ -251,25 +250,11 @@ TEST_F(ClusterTest, FrameworkBackWithinFailoverTimeoutKeepsTasksOneTooLateLosesT
 TEST_F(ClusterTest, GarbageSentToTheMasterIsDroppedAndTheClusterKeepsWorking) {
   ASSERT_TRUE(cluster_.start_master());
   ASSERT_TRUE(cluster_.start_agent(0));
-  auto port = static_cast<uint16_t>(
-      std::stoi(cluster_.endpoint().substr(cluster_.endpoint().rfind(':') + 1)));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   const char junk[] = "\x00\xff garbage \x13\x37 more garbage";
-  (void)::send(fd, junk, sizeof junk, MSG_NOSIGNAL);
-  ::close(fd);
-  {
-    zmq::context_t context;
-    zmq::socket_t dealer(context, zmq::socket_type::dealer);
-    dealer.set(zmq::sockopt::linger, 1000);
-    dealer.connect(cluster_.endpoint());
-    dealer.send(zmq::str_buffer("\xc1 not msgpack"), zmq::send_flags::none);
-    dealer.send(zmq::buffer(std::string(1000, '\x92')), zmq::send_flags::none);
-  }
+  ASSERT_TRUE(tessera::testing::send_raw_tcp(tessera::testing::port_of(cluster_.endpoint()),
+                                             std::string(junk, sizeof junk - 1)));
+  tessera::testing::send_zmq_frames(cluster_.endpoint(),
+                                    {"\xc1 not msgpack", std::string(1000, '\x92')});
   ASSERT_TRUE(cluster_.master().wait_for("dropped a malformed message"));
 
   TestFramework framework(cluster_.endpoint(), framework_info("after-garbage"));
