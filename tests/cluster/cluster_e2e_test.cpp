@@ -391,3 +391,26 @@ TEST_F(ClusterTest, OffersCarryAgentAttributesAndImplicitReconciliationReportsEv
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(ClusterTest, AgentRemovalsAreRateLimited) {
+  tessera::testing::MasterSettings settings;
+  settings.extra = "agent_removals_per_minute = 1";
+  ASSERT_TRUE(cluster_.start_master(settings));
+  ASSERT_TRUE(cluster_.start_agent(0));
+  ASSERT_TRUE(cluster_.start_agent(1));
+  for (size_t i : {0, 1}) {
+    cluster_.agent(i).signal(SIGKILL);
+    ASSERT_TRUE(cluster_.agent(i).wait().has_value());
+    cluster_.drop_agent(i);
+  }
+  // Both become unreachable; one is removed, the other waits for the next minute.
+  ASSERT_TRUE(cluster_.master().wait_for("removing agent", 10s)) << cluster_.master().output();
+  ASSERT_TRUE(cluster_.master().wait_for("agent removals are rate-limited (1 per minute)", 10s))
+      << cluster_.master().output();
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(cluster_.master().count("removing agent"), 1u) << cluster_.master().output();
+}
+
+}  // namespace
