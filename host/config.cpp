@@ -89,30 +89,23 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
   // Slots, in start order. A plugin named in a slot is loaded whatever the roles: the roles only
   // decide which built-in roles run (a node with roles = [] runs its plugins only, e.g. a
   // framework plugin on a node of its own).
-  std::set<std::string> named;  // by any slot, whether or not this node plays its role
-  auto select_one = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind,
-                        bool enabled) {
-    auto name = table.optional<std::string>(key);
-    if (name) named.insert(*name);
-    if (name && enabled) {
+  auto select = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind,
+                    const std::vector<std::string>& names) {
+    for (const auto& name : names) {
       config.plugins.push_back(
-          Selection{*name, table.path() + "." + key, kind, table.location(key)});
+          Selection{name, table.path() + "." + key, kind, table.location(key)});
     }
   };
-  auto select_many = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind,
-                         bool enabled) {
-    auto names = table.optional<std::vector<std::string>>(key);
-    if (names) named.insert(names->begin(), names->end());
-    if (names && enabled) {
-      for (const auto& name : *names) {
-        config.plugins.push_back(
-            Selection{name, table.path() + "." + key, kind, table.location(key)});
-      }
-    }
+  auto select_one = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind) {
+    if (auto name = table.optional<std::string>(key)) select(table, key, kind, {*name});
   };
-  select_one(node, "leader", TESSERA_KIND_LEADER, true);
-  select_one(master, "allocator", TESSERA_KIND_ALLOCATOR, true);
-  select_many(agent, "isolators", TESSERA_KIND_ISOLATOR, true);
+  auto select_many = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind) {
+    if (auto names = table.optional<std::vector<std::string>>(key))
+      select(table, key, kind, *names);
+  };
+  select_one(node, "leader", TESSERA_KIND_LEADER);
+  select_one(master, "allocator", TESSERA_KIND_ALLOCATOR);
+  select_many(agent, "isolators", TESSERA_KIND_ISOLATOR);
   // The roles themselves, built into the host, come after the plugins they use.
   for (const char* role : {"master", "agent"}) {
     if (config.has_role(role)) {
@@ -120,7 +113,7 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
           Selection{role, "node.roles", TESSERA_KIND_FRAMEWORK, node.location("roles"), true});
     }
   }
-  select_many(master, "frameworks", TESSERA_KIND_FRAMEWORK, true);
+  select_many(master, "frameworks", TESSERA_KIND_FRAMEWORK);
   // The roles' own keys, checked whether or not this node plays the role, so a typo is found
   // before the role is switched on.
   (void)master::read_options(master);
@@ -139,10 +132,14 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
   // Each [plugins.NAME] is read by its plugin; here it need only be a table, and belong to a
   // plugin some slot names (anything else is most likely a misspelt name, whose settings
   // would otherwise be silently ignored).
+  std::set<std::string> selected;
+  for (const auto& selection : config.plugins) {
+    if (!selection.builtin) selected.insert(selection.name);
+  }
   for (const auto& name : plugins.keys()) {
     plugins.table(name);  // marks the key as known and checks that it is a table
-    if (named.count(name) == 0) {
-      std::vector<std::string> valid(named.begin(), named.end());
+    if (selected.count(name) == 0) {
+      std::vector<std::string> valid(selected.begin(), selected.end());
       plugins.error_at(
           name, "no slot selects a plugin named '" + name + "' (selected: " +
                     (valid.empty() ? std::string("none") : sdk::detail::join(valid, ", ")) + ")");
