@@ -7,7 +7,8 @@
 namespace tessera::allocation::testing {
 namespace {
 
-// DRF has no priority bands: set_priority is logged and ignored, and the shares stay even.
+// DRF has no priority bands: set_priority is refused (answered with an error), and the shares
+// stay even.
 TEST(DrfPlugin, SetPriorityIsIgnored) {
   AllocatorNode node("allocator_drf", "batch_delay_ms = 3600000\n");
   auto started = node.start();
