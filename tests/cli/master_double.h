@@ -93,23 +93,24 @@ class MasterDouble {
   }
 
   // Stops heartbeats (and every other push) to the peers subscribed so far, as a master that
-  // died or was cut off would; peers that subscribe later are served again.
-  void silence_current_peers() {
-    std::promise<void> done;
+  // died or was cut off would; peers that subscribe later are served again. Returns when the
+  // double last sent anything: the silence a client can notice starts there, not at this call.
+  std::chrono::steady_clock::time_point silence_current_peers() {
+    std::promise<std::chrono::steady_clock::time_point> done;
     loop_.post([&] {
       {
         std::lock_guard<std::mutex> lock(mutex_);
         for (const auto& [peer, id] : peers_) silenced_.insert(peer);
       }
-      done.set_value();
+      done.set_value(last_sent_);
     });
-    done.get_future().wait();
+    return done.get_future().get();
   }
 
   // Pushes an update to every subscribed peer (from any thread).
   void push_update(protocol::TaskStatus status) {
     loop_.post([this, status] {
-      for (const auto& [peer, id] : peers_) server_->send(peer, sp::Update{status});
+      for (const auto& [peer, id] : peers_) send(peer, sp::Update{status});
     });
   }
 
@@ -123,6 +124,18 @@ class MasterDouble {
     changed_.notify_all();
   }
 
+  // Every message to a peer goes through these (loop thread), which note when it left.
+  template <typename T>
+  void send(const std::string& peer, const T& body) {
+    last_sent_ = std::chrono::steady_clock::now();
+    server_->send(peer, body);
+  }
+  template <typename T>
+  void reply(const sdk::Request& request, const T& body) {
+    last_sent_ = std::chrono::steady_clock::now();
+    server_->reply(request, body);
+  }
+
   bool silenced(const std::string& peer) {
     std::lock_guard<std::mutex> lock(mutex_);
     return silenced_.count(peer) != 0;
@@ -130,7 +143,7 @@ class MasterDouble {
 
   void heartbeat() {
     for (const auto& [peer, id] : peers_) {
-      if (!silenced(peer)) server_->send(peer, sp::Heartbeat{});
+      if (!silenced(peer)) send(peer, sp::Heartbeat{});
     }
   }
 
@@ -139,13 +152,13 @@ class MasterDouble {
       record([&](DoubleRecord& rec) { rec.subscribes.emplace_back(r.peer, call); });
       if (ignored_++ < config_.ignore_subscribes) return;
       if (!config_.refuse_subscribe.empty()) {
-        server_->reply(r, sp::Error{config_.refuse_subscribe});
+        reply(r, sp::Error{config_.refuse_subscribe});
         return;
       }
       std::string id =
           call.framework_id.empty() ? "fw-" + std::to_string(++frameworks_) : call.framework_id;
       peers_[r.peer] = id;
-      server_->reply(r, sp::Subscribed{id, "master-double", config_.heartbeat_interval});
+      reply(r, sp::Subscribed{id, "master-double", config_.heartbeat_interval});
       if (config_.offers.empty()) return;
       sp::Offers offers{config_.offers};
       int round = ++offer_rounds_;  // ids stay unique across subscriptions
@@ -153,7 +166,7 @@ class MasterDouble {
         o.framework_id = id;
         o.offer_id += "." + std::to_string(round);
       }
-      server_->send(r.peer, offers);
+      send(r.peer, offers);
     });
     server_->on<sp::Heartbeat>([this](const sdk::Request&, const sp::Heartbeat&) {
       record([&](DoubleRecord& rec) { ++rec.heartbeats; });
@@ -166,7 +179,7 @@ class MasterDouble {
           status.agent_id = task.agent_id;
           status.framework_id = call.framework_id;
           status.uuid = "uuid-" + std::to_string(++uuids_);
-          server_->send(r.peer, sp::Update{status});
+          send(r.peer, sp::Update{status});
         }
       }
     });
@@ -184,7 +197,7 @@ class MasterDouble {
       status.framework_id = call.framework_id;
       status.state = protocol::state::kKilled;
       status.uuid = "uuid-" + std::to_string(++uuids_);
-      server_->send(r.peer, sp::Update{status});
+      send(r.peer, sp::Update{status});
     });
     server_->on<sp::Reconcile>([this](const sdk::Request&, const sp::Reconcile& call) {
       record([&](DoubleRecord& rec) { rec.reconciles.push_back(call); });
@@ -199,11 +212,11 @@ class MasterDouble {
     });
     server_->on<op::GetState>([this](const sdk::Request& r, const op::GetState&) {
       record([&](DoubleRecord& rec) { ++rec.state_requests; });
-      server_->reply(r, config_.state);
+      reply(r, config_.state);
     });
     server_->on<op::UpdateRole>([this](const sdk::Request& r, const op::UpdateRole& call) {
       record([&](DoubleRecord& rec) { rec.role_updates.push_back(call); });
-      server_->reply(r, op::Result{});
+      reply(r, op::Result{});
     });
   }
 
@@ -220,6 +233,7 @@ class MasterDouble {
   int frameworks_ = 0;
   int offer_rounds_ = 0;
   int uuids_ = 0;
+  std::chrono::steady_clock::time_point last_sent_{};
   // Shared with the test thread.
   std::mutex mutex_;
   std::condition_variable changed_;
