@@ -64,7 +64,7 @@ class Cluster {
       std::string text2 = read_file(dir_ / "master.endpoints");
       if (std::regex_search(text2, m, line)) {
         endpoint_ = m[1];
-        if (master_->wait_for("; serving", std::chrono::seconds(10))) {
+        if (master_->wait_for("from the registry; serving", std::chrono::seconds(10))) {
           return ::testing::AssertionSuccess();
         }
         break;
