@@ -57,6 +57,7 @@ struct FrameworkRecord {
 };
 
 constexpr const char* kAgentsKey = "master/agents/";
+constexpr const char* kRolesKey = "master/roles/";
 constexpr const char* kRemovedAgentsKey = "master/removed_agents/";
 constexpr const char* kFrameworksKey = "master/frameworks/";
 
@@ -285,10 +286,58 @@ void Master::recover_registry() {
           removed_agents_.insert(entry.key.substr(std::string(kRemovedAgentsKey).size()));
         }
       }
-      leading_ = true;
-      log().info("recovered {} framework(s) and {} removed agent(s) from the registry; serving",
-                 frameworks_.size(), removed_agents_.size());
+      recover_roles();
     });
+  });
+}
+
+// Role settings last, then serving: the allocator has every runtime weight, quota and priority
+// before the first offers go out.
+void Master::recover_roles() {
+  leader_->request(store::List{kRolesKey}, [this](Result<Envelope> reply) {
+    auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
+    if (!result || !result->ok) {
+      log().error("cannot read the registry's role settings: {}",
+                  result ? result->error : result.error().message);
+      loop().after(std::chrono::seconds(1), [this] { recover_roles(); });
+      return;
+    }
+    size_t roles = 0;
+    for (const auto& entry : result->entries) {
+      RoleSettings record;
+      if (!unpack(entry.value, record)) {
+        log().warn("registry entry '{}' is unreadable; skipped", entry.key);
+        continue;
+      }
+      std::string role = entry.key.substr(std::string(kRolesKey).size());
+      role_settings_[role] = record;
+      ++roles;
+      // The allocator may refuse one (a priority given to allocator_drf after a swap): said
+      // in the log, and the other settings still apply.
+      auto refused = [this, role](Result<Envelope> answer) {
+        auto r =
+            answer ? answer->body<alloc::RoleResult>() : Result<alloc::RoleResult>(answer.error());
+        if (!r || !r->ok) {
+          log().warn("role '{}': the allocator did not take a saved setting: {}", role,
+                     r ? r->error : r.error().message);
+        }
+      };
+      auto timeout = std::chrono::seconds(5);
+      if (record.weight >= 0) {
+        allocator_->request(alloc::SetWeight{role, record.weight}, refused, timeout);
+      }
+      if (record.has_quota) {
+        allocator_->request(alloc::SetQuota{role, record.quota}, refused, timeout);
+      }
+      if (record.has_priority) {
+        allocator_->request(alloc::SetPriority{role, record.priority}, refused, timeout);
+      }
+    }
+    leading_ = true;
+    log().info(
+        "recovered {} framework(s), {} removed agent(s) and the settings of {} role(s) from "
+        "the registry; serving",
+        frameworks_.size(), removed_agents_.size(), roles);
   });
 }
 
@@ -936,41 +985,78 @@ void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& m
   }
   if (!problem.empty()) return (void)server_->reply(request, op::Result{false, problem});
 
-  // Answered once the allocator has answered every change (it may refuse one).
+  // Answered once the allocator has answered every change (it may refuse one). What it takes
+  // is saved in the registry before the answer, so that what the operator was told survives a
+  // master restart.
   struct Pending {
     std::string peer;
     uint64_t sequence;
     int remaining = 0;
+    int taken = 0;
     std::vector<std::string> errors;
   };
   auto pending = std::make_shared<Pending>();
   pending->peer = request.peer;
   pending->sequence = request.message.header().sequence;
   std::string role = message.role;
-  auto done = [this, pending, role](Result<Envelope> reply) {
-    auto result =
-        reply ? reply->body<alloc::RoleResult>() : Result<alloc::RoleResult>(reply.error());
-    if (!result) {
-      pending->errors.push_back("no answer from the allocator: " + result.error().message);
-    } else if (!result->ok) {
-      pending->errors.push_back(result->error);
-    }
-    if (--pending->remaining > 0) return;
-    bool ok = pending->errors.empty();
-    if (ok) {
+  auto finish = [this, pending, role] {
+    if (pending->taken > 0) {
       log().info("operator updated role '{}'", role);
       allocator_->send(alloc::AllocateNow{});
     }
-    server_->reply_later(pending->peer, pending->sequence,
-                         op::Result{ok, sdk::detail::join(pending->errors, "; ")});
+    auto answer = [this, pending](bool saved) {
+      if (!saved) {
+        pending->errors.push_back(
+            "the change is in effect, but the registry could not save it: a master restart "
+            "would undo it");
+      }
+      server_->reply_later(
+          pending->peer, pending->sequence,
+          op::Result{pending->errors.empty(), sdk::detail::join(pending->errors, "; ")});
+    };
+    if (pending->taken == 0) return answer(true);
+    put_record(kRolesKey + role, pack(role_settings_[role]), answer);
   };
-  auto timeout = std::chrono::seconds(5);
+  // One request per change; `take` records it in role_settings_ once the allocator agrees.
+  auto ask = [&](const auto& change, std::function<void(RoleSettings&)> take) {
+    allocator_->request(
+        change,
+        [this, pending, role, take = std::move(take), finish](Result<Envelope> reply) {
+          auto result =
+              reply ? reply->body<alloc::RoleResult>() : Result<alloc::RoleResult>(reply.error());
+          if (!result) {
+            pending->errors.push_back("no answer from the allocator: " + result.error().message);
+          } else if (!result->ok) {
+            // The answer is about this role already: "role 'R': " would say it twice.
+            std::string prefix = "role '" + role + "': ";
+            std::string error = result->error;
+            if (error.rfind(prefix, 0) == 0) error.erase(0, prefix.size());
+            pending->errors.push_back(error);
+          } else {
+            take(role_settings_[role]);
+            ++pending->taken;
+          }
+          if (--pending->remaining == 0) finish();
+        },
+        std::chrono::seconds(5));
+  };
   pending->remaining = (message.weight >= 0) + message.set_quota + message.set_priority;
-  if (message.weight >= 0)
-    allocator_->request(alloc::SetWeight{role, message.weight}, done, timeout);
-  if (message.set_quota) allocator_->request(alloc::SetQuota{role, message.quota}, done, timeout);
+  if (message.weight >= 0) {
+    ask(alloc::SetWeight{role, message.weight},
+        [weight = message.weight](RoleSettings& s) { s.weight = weight; });
+  }
+  if (message.set_quota) {
+    // An empty quota is saved too: it removes a limit the allocator's TOML may set.
+    ask(alloc::SetQuota{role, message.quota}, [quota = message.quota](RoleSettings& s) {
+      s.has_quota = true;
+      s.quota = quota;
+    });
+  }
   if (message.set_priority) {
-    allocator_->request(alloc::SetPriority{role, message.priority}, done, timeout);
+    ask(alloc::SetPriority{role, message.priority}, [priority = message.priority](RoleSettings& s) {
+      s.has_priority = true;
+      s.priority = priority;
+    });
   }
 }
 

@@ -5,7 +5,7 @@
 // One sdk::Server at [master] endpoint serves agents (agent.*), frameworks (scheduler.*) and
 // operators (operator.*). The master talks to the allocator plugin (protocol/allocator.h) and
 // to the leader plugin (election, and the registry in its durable store: admitted agents,
-// removed agents, frameworks and their failover timeouts).
+// removed agents, frameworks and their failover timeouts, role settings changed at run time).
 //
 // Threading: everything runs on the role's own loop thread; no locks.
 #pragma once
@@ -86,11 +86,22 @@ class Master : public Role {
   struct Offer {
     protocol::scheduler::Offer offer;
   };
+  // A role's settings changed by an operator at run time, as the registry keeps them (weight
+  // < 0, has_quota or has_priority false: never set). They win over the allocator's TOML.
+  struct RoleSettings {
+    double weight = -1;
+    bool has_quota = false;
+    protocol::Resources quota;  // empty: no limit
+    bool has_priority = false;
+    int64_t priority = 0;
+    MSGPACK_DEFINE_MAP(weight, has_quota, quota, has_priority, priority);
+  };
 
   // Leadership and the registry.
   void campaign();
   void become_leader(const protocol::store::Leader& leader);
   void recover_registry();
+  void recover_roles();
   void put_record(const std::string& key, const std::string& value,
                   std::function<void(bool)> done = nullptr);
   void delete_record(const std::string& key);
@@ -153,6 +164,7 @@ class Master : public Role {
   std::set<std::string> removed_agents_;
   std::map<std::string, Framework> frameworks_;
   std::set<std::string> removed_frameworks_;
+  std::map<std::string, RoleSettings> role_settings_;
   std::map<std::string, Task> tasks_;
   std::vector<Task> completed_;
   std::map<std::string, Offer> offers_;

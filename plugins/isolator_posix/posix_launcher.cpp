@@ -567,8 +567,10 @@ void PosixLauncher::kill_all(std::chrono::milliseconds grace) {
         c.leader_done = true;
       }
     }
+    // Done when the leader is reaped and no other member of its group lives on (a SIGKILLed
+    // child can outlast its parent by a moment).
     for (const auto& [id, c] : containers_) {
-      if (!c.leader_done) return false;
+      if (!c.leader_done || !live_group_members(c.pid).empty()) return false;
     }
     return true;
   };

@@ -109,8 +109,9 @@ class PosixLauncher {
   // whose process still runs; the others are reported gone and forgotten.
   Recovered recover(const std::vector<std::pair<std::string, int64_t>>& containers);
 
-  // Synchronously ends every container: SIGTERM, up to `grace` for them to go, then SIGKILL,
-  // and forgets them (no exit is reported). For shutting down with kill_on_stop.
+  // Synchronously ends every container: SIGTERM to its process group, up to `grace` for every
+  // member to go, then SIGKILL (and up to 2 s more until none is left), and forgets them (no
+  // exit is reported). For shutting down with kill_on_stop.
   void kill_all(std::chrono::milliseconds grace);
 
   bool running(const std::string& container_id) const;

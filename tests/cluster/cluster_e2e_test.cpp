@@ -312,7 +312,7 @@ TEST_F(ClusterTest, RemovedAgentStaysRemovedAcrossAMasterRestart) {
   ASSERT_TRUE(cluster_.master().wait_for("recorded as removed in the registry", 10s))
       << cluster_.master().output();
   ASSERT_TRUE(cluster_.restart_master());
-  EXPECT_NE(cluster_.master().output().find("and 1 removed agent(s)"), std::string::npos)
+  EXPECT_NE(cluster_.master().output().find(", 1 removed agent(s)"), std::string::npos)
       << cluster_.master().output();
   // Back with its old id, it is told to shut down; it then joins as a new agent.
   ASSERT_TRUE(cluster_.start_agent(0)) << cluster_.master().output();

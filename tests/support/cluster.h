@@ -75,7 +75,7 @@ class Cluster {
   }
 
   // Starts agent number `index` (its work dir is kept across restarts), and waits until it is
-  // registered.
+  // registered: the master has admitted it and the agent has taken (and saved) its id.
   ::testing::AssertionResult start_agent(size_t index, const AgentSettings& settings = {}) {
     if (agents_.size() <= index) agents_.resize(index + 1);
     if (agent_settings_.size() <= index) agent_settings_.resize(index + 1);
@@ -106,7 +106,9 @@ class Cluster {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
       size_t now = master_->count("registered agent") + master_->count("re-registered agent");
-      if (now > before && master_->output().find("at " + name + " with") != std::string::npos) {
+      // The agent's own line too: it has its id on disk only once it has read the answer.
+      if (now > before && master_->output().find("at " + name + " with") != std::string::npos &&
+          agents_[index]->output().find("agent: registered as '") != std::string::npos) {
         return ::testing::AssertionSuccess();
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
