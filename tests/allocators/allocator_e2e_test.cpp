@@ -575,10 +575,11 @@ TEST_F(AllocatorE2E, RoleSettingsSurviveAMasterRestart) {
   EXPECT_NE(cluster_.master().output().find("the settings of 1 role(s) from the registry"),
             std::string::npos)
       << cluster_.master().output();
-  // This log is the restarted master's own: its allocator has both settings again.
-  EXPECT_NE(cluster_.master().output().find("role 'b' has quota limit 'cpus:2'"), std::string::npos)
+  // This log is the restarted master's own: its allocator has both settings again (logged on
+  // the allocator's thread, so maybe just after the master's line).
+  EXPECT_TRUE(cluster_.master().wait_for("role 'b' has quota limit 'cpus:2'", 5s))
       << cluster_.master().output();
-  EXPECT_NE(cluster_.master().output().find("role 'b' has weight 3"), std::string::npos)
+  EXPECT_TRUE(cluster_.master().wait_for("role 'b' has weight 3", 5s))
       << cluster_.master().output();
   EXPECT_EQ(cluster_.master().count("did not take a saved setting"), 0u)
       << cluster_.master().output();
