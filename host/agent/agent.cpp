@@ -145,6 +145,8 @@ Status Agent::start() {
                                                  settings_.status_update_retry_max);
   // Group commit at the end of every burst of work (see commit()).
   loop().on_idle([this] { commit(); });
+  // First, so that a second agent on this work dir stops here, before it reads or writes.
+  if (auto s = checkpoint_->open(); !s) return s.context("agent");
   auto id = checkpoint_->read_agent_id();
   if (!id) return id.error().context("agent: reading its id");
   agent_id_ = *id;
@@ -187,6 +189,7 @@ Status Agent::start() {
 void Agent::recover() {
   Checkpoint::Recovered found = checkpoint_->read_tasks();
   for (const std::string& problem : found.errors) log().error("agent: {}", problem);
+  for (const std::string& note : found.notes) log().warn("agent: {}", note);
   std::vector<TaskKey> live;
   auto now = Clock::now();
   for (TaskCheckpoint& saved : found.tasks) {

@@ -1,8 +1,10 @@
 #include "checkpoint.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <boost/crc.hpp>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -26,6 +28,138 @@ Status fsync_path(const fs::path& path, int flags) {
   ::close(fd);
   if (rc != 0) return make_error("cannot fsync '" + path.string() + "': " + why);
   return {};
+}
+
+Status write_all(int fd, const char* data, size_t size, const fs::path& path) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::write(fd, data + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error("cannot write '" + path.string() + "': " + errno_text());
+    }
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+// One journal record's payload.
+struct JournalRecord {
+  static constexpr uint32_t kPut = 1;
+  static constexpr uint32_t kRemove = 2;
+  uint32_t op = kPut;
+  std::string framework_id;
+  std::string task_id;
+  TaskCheckpoint task;  // for kPut
+  MSGPACK_DEFINE_MAP(op, framework_id, task_id, task);
+};
+
+constexpr size_t kRecordHeader = 8;                 // length, CRC-32
+constexpr uint32_t kMaxRecord = 64u * 1024 * 1024;  // larger is damage, not a record
+constexpr uint64_t kCompactAbove = uint64_t{1024} * 1024;
+
+std::string task_key(const std::string& framework_id, const std::string& task_id) {
+  return Checkpoint::escape(framework_id) + "/" + Checkpoint::escape(task_id);
+}
+
+uint32_t crc32_of(const char* data, size_t size) {
+  boost::crc_32_type crc;
+  crc.process_bytes(data, size);
+  return crc.checksum();
+}
+
+void put_le32(std::string& out, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((value >> (8 * i)) & 0xff);
+}
+
+uint32_t get_le32(const char* p) {
+  uint32_t value = 0;
+  for (int i = 3; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(p[i]);
+  return value;
+}
+
+// Header and payload, ready to append.
+std::string frame(const std::string& payload) {
+  std::string out;
+  out.reserve(kRecordHeader + payload.size());
+  put_le32(out, static_cast<uint32_t>(payload.size()));
+  put_le32(out, crc32_of(payload.data(), payload.size()));
+  out += payload;
+  return out;
+}
+
+std::string pack_record(const JournalRecord& record) {
+  msgpack::sbuffer buffer;
+  msgpack::pack(buffer, record);
+  return std::string(buffer.data(), buffer.size());
+}
+
+// Applies the journal's records to `live` (key -> payload of the latest put) and reports what
+// is wrong in `found`.
+void replay(const std::string& data, const fs::path& path, std::map<std::string, std::string>& live,
+            Checkpoint::Recovered& found) {
+  size_t at = 0;
+  while (at < data.size()) {
+    size_t left = data.size() - at;
+    uint32_t length = left >= kRecordHeader ? get_le32(data.data() + at) : 0;
+    bool whole = left >= kRecordHeader && length <= kMaxRecord && length <= left - kRecordHeader;
+    if (!whole) {
+      if (length > kMaxRecord) {
+        found.errors.push_back("'" + path.string() + "': damaged record at byte " +
+                               std::to_string(at) + " (length " + std::to_string(length) + "); " +
+                               std::to_string(left) + " byte(s) from there are lost");
+      } else {
+        found.notes.push_back("'" + path.string() + "': dropped a torn last record (" +
+                              std::to_string(left) + " byte(s) at byte " + std::to_string(at) +
+                              "), left by a crash in the middle of a write");
+      }
+      return;
+    }
+    const char* payload = data.data() + at + kRecordHeader;
+    if (crc32_of(payload, length) != get_le32(data.data() + at + 4)) {
+      found.errors.push_back("'" + path.string() + "': damaged record at byte " +
+                             std::to_string(at) + " (checksum mismatch); " + std::to_string(left) +
+                             " byte(s) from there are lost");
+      return;
+    }
+    size_t start = at;
+    at += kRecordHeader + length;
+    JournalRecord record;
+    try {
+      msgpack::object_handle handle = msgpack::unpack(payload, length);
+      handle.get().convert(record);
+    } catch (const std::exception& e) {
+      found.errors.push_back("'" + path.string() + "': the record at byte " +
+                             std::to_string(start) + " is not a task checkpoint: " + e.what() +
+                             "; skipped");
+      continue;
+    }
+    std::string key = task_key(record.framework_id, record.task_id);
+    if (record.op == JournalRecord::kRemove) {
+      live.erase(key);
+    } else if (record.op == JournalRecord::kPut && !record.task_id.empty()) {
+      live[key] = std::string(payload, length);
+    } else {
+      found.errors.push_back("'" + path.string() + "': the record at byte " +
+                             std::to_string(start) +
+                             " has an unknown operation or no task; skipped");
+    }
+  }
+}
+
+// The tasks of `live`, decoded.
+void decode_live(const std::map<std::string, std::string>& live, Checkpoint::Recovered& out) {
+  for (const auto& [key, payload] : live) {
+    JournalRecord record;
+    try {
+      msgpack::object_handle handle = msgpack::unpack(payload.data(), payload.size());
+      handle.get().convert(record);
+    } catch (const std::exception& e) {
+      out.errors.push_back("task checkpoint '" + key + "' cannot be read: " + e.what());
+      continue;
+    }
+    out.tasks.push_back(std::move(record.task));
+  }
 }
 
 Result<std::string> read_whole(const fs::path& path) {
@@ -94,10 +228,6 @@ std::string Checkpoint::escape(const std::string& id) {
   return out;
 }
 
-fs::path Checkpoint::task_file(const std::string& framework_id, const std::string& task_id) const {
-  return root_ / "meta" / escape(framework_id) / escape(task_id) / "task";
-}
-
 fs::path Checkpoint::sandbox(const std::string& framework_id, const std::string& task_id,
                              const std::string& container_id) const {
   return root_ / "sandboxes" / escape(framework_id) / escape(task_id) / escape(container_id);
@@ -126,80 +256,156 @@ Status Checkpoint::remove_agent_id() const {
   return {};
 }
 
-Status Checkpoint::write_task(const TaskCheckpoint& task, bool durable) const {
-  msgpack::sbuffer buffer;
-  msgpack::pack(buffer, task);
-  return write_file_atomically(task_file(task.framework_id, task.task.task_id),
-                               std::string(buffer.data(), buffer.size()), durable)
-      .context("checkpointing task '" + task.task.task_id + "'");
+Checkpoint::Checkpoint(fs::path root) : root_(std::move(root)) {}
+
+Checkpoint::~Checkpoint() {
+  if (fd_ >= 0) ::close(fd_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-Status Checkpoint::sync() const {
+Status Checkpoint::open() {
+  if (opened_) return fd_ >= 0 ? Status{} : make_error("the task journal is not open");
+  opened_ = true;
+  fs::path path = journal_file();
   std::error_code ec;
-  fs::create_directories(root_, ec);
-  int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return make_error("cannot open '" + root_.string() + "': " + errno_text());
-  int rc = ::syncfs(fd);
-  std::string why = rc != 0 ? errno_text() : "";
-  ::close(fd);
-  if (rc != 0)
-    return make_error("cannot flush the checkpoints in '" + root_.string() + "': " + why);
-  return {};
-}
-
-Status Checkpoint::remove_task(const std::string& framework_id, const std::string& task_id) const {
-  fs::path dir = task_file(framework_id, task_id).parent_path();
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (ec) return make_error("cannot remove '" + dir.string() + "': " + ec.message());
-  // The framework's directory goes with its last task.
-  fs::remove(dir.parent_path(), ec);  // fails harmlessly while other tasks remain
-  return {};
-}
-
-Status Checkpoint::remove_all_tasks() const {
-  std::error_code ec;
-  fs::remove_all(root_ / "meta", ec);
-  if (ec) return make_error("cannot remove '" + (root_ / "meta").string() + "': " + ec.message());
-  return {};
-}
-
-Checkpoint::Recovered Checkpoint::read_tasks() const {
-  Recovered out;
-  fs::path meta = root_ / "meta";
-  std::error_code ec;
-  if (!fs::is_directory(meta, ec)) return out;
-  for (const auto& framework : fs::directory_iterator(meta, ec)) {
-    if (!framework.is_directory()) continue;
-    for (const auto& task : fs::directory_iterator(framework.path(), ec)) {
-      fs::path file = task.path() / "task";
-      if (!fs::exists(file)) continue;
-      auto bytes = read_whole(file);
-      TaskCheckpoint checkpoint;
-      std::string problem;
-      if (!bytes) {
-        problem = bytes.error().message;
-      } else {
-        try {
-          msgpack::object_handle handle = msgpack::unpack(bytes->data(), bytes->size());
-          handle.get().convert(checkpoint);
-        } catch (const std::exception& e) {
-          problem = "'" + file.string() + "' is not a task checkpoint: " + e.what();
-        }
-      }
-      if (problem.empty() && checkpoint.task.task_id.empty()) {
-        problem = "'" + file.string() + "' names no task";
-      }
-      if (!problem.empty()) {
-        fs::path aside = file;
-        aside += ".corrupt";
-        fs::rename(file, aside, ec);
-        out.errors.push_back(problem + " (moved to '" + aside.string() + "')");
-        continue;
-      }
-      out.tasks.push_back(std::move(checkpoint));
+  fs::create_directories(path.parent_path(), ec);
+  if (ec) {
+    return make_error("cannot create directory '" + path.parent_path().string() +
+                      "': " + ec.message());
+  }
+  fs::path lock = path.parent_path() / "lock";
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) return make_error("cannot open '" + lock.string() + "': " + errno_text());
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    std::string why = errno == EWOULDBLOCK ? "" : ": " + errno_text();
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    return make_error("the work dir '" + root_.string() + "' is in use by another agent" + why +
+                      " (each agent needs its own [node] work_dir)");
+  }
+  if (fs::exists(path, ec)) {
+    auto bytes = read_whole(path);
+    if (!bytes) return bytes.error();
+    replay(*bytes, path, live_, found_);
+    if (!found_.errors.empty()) {
+      fs::path aside = path;
+      aside += ".corrupt";
+      fs::copy_file(path, aside, fs::copy_options::overwrite_existing, ec);
+      found_.errors.back() += ec ? " (could not keep a copy: " + ec.message() + ")"
+                                 : " (the journal is kept as '" + aside.string() + "')";
     }
   }
+  // Start from a compact journal: only the live checkpoints, no torn or damaged tail.
+  return compact();
+}
+
+Status Checkpoint::compact() {
+  fs::path path = journal_file();
+  fs::path tmp = path;
+  tmp += ".tmp";
+  std::string bytes;
+  live_bytes_ = 0;
+  for (const auto& [key, payload] : live_) {
+    bytes += frame(payload);
+    live_bytes_ += kRecordHeader + payload.size();
+  }
+  if (auto s = write_file_atomically(path, bytes); !s) return s.context("compacting the journal");
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd_ < 0) return make_error("cannot open '" + path.string() + "': " + errno_text());
+  journal_bytes_ = bytes.size();
+  return {};
+}
+
+Status Checkpoint::append(const std::string& payload) {
+  if (auto s = open(); !s) return s;
+  std::string record = frame(payload);
+  if (auto s = write_all(fd_, record.data(), record.size(), journal_file()); !s) {
+    // A partial record is a torn tail to the next replay; start afresh so that later appends
+    // are not lost behind it.
+    Status again = compact();
+    return again ? s : s.context(again.error().message);
+  }
+  journal_bytes_ += record.size();
+  return {};
+}
+
+Status Checkpoint::write_task(const TaskCheckpoint& task, bool durable) {
+  JournalRecord record;
+  record.framework_id = task.framework_id;
+  record.task_id = task.task.task_id;
+  record.task = task;
+  std::string payload = pack_record(record);
+  if (auto s = append(payload); !s) {
+    return s.context("checkpointing task '" + task.task.task_id + "'");
+  }
+  std::string& slot = live_[task_key(task.framework_id, task.task.task_id)];
+  live_bytes_ += kRecordHeader + payload.size();
+  if (!slot.empty()) live_bytes_ -= std::min<uint64_t>(live_bytes_, kRecordHeader + slot.size());
+  slot = std::move(payload);
+  return durable ? sync() : Status{};
+}
+
+Status Checkpoint::sync() {
+  if (auto s = open(); !s) return s;
+  if (::fdatasync(fd_) != 0) {
+    return make_error("cannot flush '" + journal_file().string() + "': " + errno_text());
+  }
+  if (journal_bytes_ > kCompactAbove && journal_bytes_ > 2 * live_bytes_) return compact();
+  return {};
+}
+
+Status Checkpoint::remove_task(const std::string& framework_id, const std::string& task_id) {
+  auto it = live_.find(task_key(framework_id, task_id));
+  if (it == live_.end() && opened_) return {};
+  JournalRecord record;
+  record.op = JournalRecord::kRemove;
+  record.framework_id = framework_id;
+  record.task_id = task_id;
+  if (auto s = append(pack_record(record)); !s) {
+    return s.context("removing the checkpoint of task '" + task_id + "'");
+  }
+  it = live_.find(task_key(framework_id, task_id));
+  if (it != live_.end()) {
+    live_bytes_ -= std::min<uint64_t>(live_bytes_, kRecordHeader + it->second.size());
+    live_.erase(it);
+  }
+  return {};
+}
+
+Status Checkpoint::remove_all_tasks() {
+  if (auto s = open(); !s) return s;
+  live_.clear();
+  return compact();
+}
+
+Checkpoint::Recovered Checkpoint::read_tasks() {
+  Recovered out;
+  if (auto s = open(); !s) {
+    out.errors.push_back(s.error().message);
+    return out;
+  }
+  out.errors = std::move(found_.errors);
+  out.notes = std::move(found_.notes);
+  found_ = {};
+  decode_live(live_, out);
+  return out;
+}
+
+Checkpoint::Recovered Checkpoint::inspect(const fs::path& root) {
+  Recovered out;
+  Checkpoint names(root);
+  fs::path path = names.journal_file();
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return out;
+  auto bytes = read_whole(path);
+  if (!bytes) {
+    out.errors.push_back(bytes.error().message);
+    return out;
+  }
+  std::map<std::string, std::string> live;
+  replay(*bytes, path, live, out);
+  decode_live(live, out);
   return out;
 }
 

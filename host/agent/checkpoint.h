@@ -4,18 +4,33 @@
 //
 // Layout under the agent's work dir (WORK_DIR/agent):
 //   agent_id                                  the id the master gave (plain text)
-//   meta/FRAMEWORK/TASK/task                  one TaskCheckpoint (msgpack), rewritten whole
+//   meta/tasks.journal                        every task checkpoint change, appended
 //   sandboxes/FRAMEWORK/TASK/CONTAINER/       the task's working directory (stdout, stderr)
 // FRAMEWORK and TASK are the ids with every byte outside [A-Za-z0-9_.-] written as %XX (and
 // "." and ".." escaped too), so any id is one safe path component.
 //
-// Every write goes to a temporary file that is fsynced and renamed over the old one (and the
-// directory fsynced), so a crash leaves either the old or the new content, never a mix.
+// The journal is a sequence of records, each a 4-byte little-endian length, the CRC-32 of the
+// payload (4 bytes, little-endian) and the payload: a msgpack JournalRecord that puts a task's
+// whole TaskCheckpoint or removes it. The last record for a task wins. One file for every task,
+// rather than a file per task rewritten through a temporary file, means no inode is created or
+// deleted per change: on ext4 that allocation was most of an agent's CPU under a burst of short
+// tasks (docs/bench-cluster.md). Appends go to the file at once (write(2)); sync() makes them
+// durable with one fdatasync. When the journal is more than twice the live checkpoints (and
+// over 1 MiB) it is compacted: the live ones are written to a temporary file that is fsynced
+// and renamed over it. Opening it (the first call that needs it) replays and compacts it.
+//
+// A crash in the middle of an append leaves a torn last record: it is dropped on replay (said
+// in Recovered::notes), and the updates it held were never sent, since the agent sends an
+// update only after the sync() that follows its checkpoint. A damaged record elsewhere (bad
+// length or CRC) ends the replay there: what follows is lost, the file is kept as
+// tasks.journal.corrupt and the problem is in Recovered::errors.
+//
 // Not thread-safe: owned by the agent's loop.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,33 +55,45 @@ struct TaskCheckpoint {
 
 class Checkpoint {
  public:
-  explicit Checkpoint(std::filesystem::path root) : root_(std::move(root)) {}
+  explicit Checkpoint(std::filesystem::path root);
+  ~Checkpoint();
+  Checkpoint(const Checkpoint&) = delete;
+  Checkpoint& operator=(const Checkpoint&) = delete;
 
   const std::filesystem::path& root() const { return root_; }
+  // Opens the journal: takes the work dir's lock (meta/lock, held until destruction, so that
+  // two agents never share a work dir), replays the journal and compacts it. Every call below
+  // that needs the journal opens it first; the agent calls this at start to fail early.
+  Status open();
+  std::filesystem::path journal_file() const { return root_ / "meta" / "tasks.journal"; }
 
   // The saved agent id, or "" when there is none.
   Result<std::string> read_agent_id() const;
   Status write_agent_id(const std::string& id) const;
   Status remove_agent_id() const;
 
-  // Writes a task's checkpoint (to a temporary file renamed into place). With `durable`
-  // false it is not flushed to disk: call sync() before relying on it (group commit).
-  Status write_task(const TaskCheckpoint& task, bool durable = true) const;
-  // Makes every write so far durable, with one flush of the file system (syncfs).
-  Status sync() const;
-  // Removes the task's checkpoint (its sandbox stays).
-  Status remove_task(const std::string& framework_id, const std::string& task_id) const;
-  // Removes every task checkpoint.
-  Status remove_all_tasks() const;
+  // Records a task's checkpoint (appended to the journal). With `durable` false it is not
+  // flushed to disk: call sync() before relying on it (group commit).
+  Status write_task(const TaskCheckpoint& task, bool durable = true);
+  // Makes every write so far durable (one fdatasync), and compacts the journal when due.
+  Status sync();
+  // Removes the task's checkpoint (its sandbox stays). Durable with the next sync().
+  Status remove_task(const std::string& framework_id, const std::string& task_id);
+  // Removes every task checkpoint, durably.
+  Status remove_all_tasks();
 
   struct Recovered {
     std::vector<TaskCheckpoint> tasks;
-    std::vector<std::string> errors;  // unreadable checkpoints (renamed to task.corrupt)
+    std::vector<std::string> errors;  // damaged records (the journal kept as .corrupt)
+    std::vector<std::string> notes;   // a torn last record, dropped
   };
-  Recovered read_tasks() const;
+  // The tasks checkpointed and not removed. The first call replays the journal and reports what
+  // it found wrong; later calls report nothing more.
+  Recovered read_tasks();
+  // Reads the journal under `root` without changing anything: for tests and tools, safe while
+  // an agent appends to it (a record being written shows as a torn last one).
+  static Recovered inspect(const std::filesystem::path& root);
 
-  std::filesystem::path task_file(const std::string& framework_id,
-                                  const std::string& task_id) const;
   std::filesystem::path sandbox(const std::string& framework_id, const std::string& task_id,
                                 const std::string& container_id) const;
 
@@ -74,7 +101,17 @@ class Checkpoint {
   static std::string escape(const std::string& id);
 
  private:
+  Status append(const std::string& payload);
+  Status compact();
+
   std::filesystem::path root_;
+  int fd_ = -1;
+  int lock_fd_ = -1;
+  bool opened_ = false;
+  Recovered found_;                          // what open() reported, until read_tasks()
+  std::map<std::string, std::string> live_;  // framework/task key -> packed TaskCheckpoint
+  uint64_t live_bytes_ = 0;                  // journal bytes that the live records take
+  uint64_t journal_bytes_ = 0;
 };
 
 // Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the directory).

@@ -156,10 +156,21 @@ class AgentRoleTest : public ::testing::Test {
 
   std::filesystem::path agent_dir() const { return dir / "work-node" / "agent"; }
 
+  // The agent's task checkpoints, read without disturbing the running agent.
+  std::vector<tessera::host::agent::TaskCheckpoint> checkpoints() const {
+    return tessera::host::agent::Checkpoint::inspect(agent_dir()).tasks;
+  }
+  bool checkpointed(const std::string& task_id) const {
+    for (const auto& t : checkpoints()) {
+      if (t.task.task_id == task_id) return true;
+    }
+    return false;
+  }
+
   // The pids the agent checkpointed for its tasks, remembered for the tear-down.
   std::map<std::string, int64_t> checkpointed_pids() {
     std::map<std::string, int64_t> out;
-    for (const auto& t : tessera::host::agent::Checkpoint(agent_dir()).read_tasks().tasks) {
+    for (const auto& t : checkpoints()) {
       out[t.task.task_id] = t.pid;
       if (t.pid > 0) pids.insert(t.pid);
     }
@@ -261,10 +272,9 @@ TEST_F(AgentRoleTest, FailedTaskReportsInOrderOnlyAfterAcksAndResendsWhatIsNotAc
   EXPECT_EQ(order, (std::vector<std::string>{state::kStarting, state::kRunning, state::kFailed}));
 
   // The checkpoint stays until the terminal update is acknowledged, the sandbox stays after.
-  auto meta = agent_dir() / "meta" / "fw1" / "t1";
-  EXPECT_TRUE(std::filesystem::exists(meta));
+  EXPECT_TRUE(checkpointed("t1"));
   master.ack(failed);
-  ASSERT_TRUE(master.wait([&] { return !std::filesystem::exists(meta); }));
+  ASSERT_TRUE(master.wait([&] { return !checkpointed("t1"); }));
   auto sandboxes = agent_dir() / "sandboxes" / "fw1" / "t1";
   ASSERT_TRUE(std::filesystem::is_directory(sandboxes));
   std::string out;
@@ -307,8 +317,7 @@ TEST_F(AgentRoleTest, InvalidTaskIsReportedAsError) {
   ASSERT_TRUE(master.wait([&] { return master.last("empty").has_value(); }));
   EXPECT_EQ(master.last("empty")->state, state::kError);
   EXPECT_EQ(master.last("empty")->reason, "REASON_TASK_INVALID");
-  ASSERT_TRUE(master.wait(
-      [&] { return !std::filesystem::exists(agent_dir() / "meta" / "fw1" / "empty"); }));
+  ASSERT_TRUE(master.wait([&] { return !checkpointed("empty"); }));
 }
 
 TEST_F(AgentRoleTest, AnswersPingsAndReregistersWhenThePingsStop) {

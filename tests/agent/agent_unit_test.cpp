@@ -2,6 +2,7 @@
 // update queue (time given explicitly), the task environment and what an exit means.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "agent/agent.h"
@@ -170,9 +171,7 @@ TEST(Checkpoint, TaskRoundTripAndRemoval) {
   s.uuid = random_uuid();
   t.pending.push_back(s);
   ASSERT_TRUE(cp.write_task(t).ok());
-  // Ids are escaped into one path component each.
-  EXPECT_EQ(cp.task_file("fw/1", ".."), dir.path() / "meta" / "fw%2F1" / "%2E%2E" / "task");
-  EXPECT_TRUE(std::filesystem::exists(cp.task_file("fw/1", "..")));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "meta" / "tasks.journal"));
 
   TaskCheckpoint other;
   other.framework_id = "fw/1";
@@ -180,8 +179,10 @@ TEST(Checkpoint, TaskRoundTripAndRemoval) {
   other.state = state::kFinished;
   ASSERT_TRUE(cp.write_task(other).ok());
 
-  auto found = cp.read_tasks();
+  // What is on disk (inspect() reads it without taking the directory from `cp`).
+  auto found = Checkpoint::inspect(dir.path());
   EXPECT_TRUE(found.errors.empty());
+  EXPECT_TRUE(found.notes.empty());
   ASSERT_EQ(found.tasks.size(), 2u);
   const TaskCheckpoint& back =
       found.tasks[0].task.task_id == ".." ? found.tasks[0] : found.tasks[1];
@@ -197,24 +198,172 @@ TEST(Checkpoint, TaskRoundTripAndRemoval) {
   ASSERT_EQ(back.pending.size(), 1u);
   EXPECT_EQ(back.pending[0].uuid, s.uuid);
 
-  ASSERT_TRUE(cp.remove_task("fw/1", "..").ok());
-  EXPECT_EQ(cp.read_tasks().tasks.size(), 1u);
+  // The latest write of a task wins.
+  t.state = state::kFinished;
+  t.pending.clear();
+  ASSERT_TRUE(cp.write_task(t).ok());
   ASSERT_TRUE(cp.remove_task("fw/1", "b").ok());
+  ASSERT_TRUE(cp.sync().ok());
+  found = Checkpoint::inspect(dir.path());
+  ASSERT_EQ(found.tasks.size(), 1u);
+  EXPECT_EQ(found.tasks[0].task.task_id, "..");
+  EXPECT_EQ(found.tasks[0].state, state::kFinished);
+  EXPECT_TRUE(found.tasks[0].pending.empty());
+  ASSERT_TRUE(cp.remove_task("fw/1", "..").ok());
   EXPECT_TRUE(cp.read_tasks().tasks.empty());
-  EXPECT_FALSE(
-      std::filesystem::exists(dir.path() / "meta" / "fw%2F1"));  // empty framework dir gone
+  EXPECT_TRUE(Checkpoint::inspect(dir.path()).tasks.empty());
 }
 
-TEST(Checkpoint, ACorruptFileIsReportedAndSetAside) {
+// One agent per work dir: a second Checkpoint on it is refused while the first has it open, and
+// gets it once the first is gone (as a restarted agent does).
+TEST(Checkpoint, ASecondAgentOnTheSameWorkDirIsRefused) {
+  tessera::testing::TempDir dir;
+  TaskCheckpoint t;
+  t.framework_id = "fw";
+  t.task.task_id = "t";
+  auto first = std::make_unique<Checkpoint>(dir.path());
+  ASSERT_TRUE(first->write_task(t).ok());
+  Checkpoint second(dir.path());
+  auto opened = second.open();
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.error().message.find("is in use by another agent"), std::string::npos)
+      << opened.error().message;
+  EXPECT_FALSE(second.write_task(t).ok());
+  first.reset();
+  Checkpoint third(dir.path());
+  ASSERT_TRUE(third.open().ok());
+  EXPECT_EQ(third.read_tasks().tasks.size(), 1u);
+}
+
+namespace {
+
+TaskCheckpoint task_named(const std::string& id) {
+  TaskCheckpoint t;
+  t.framework_id = "fw";
+  t.task.task_id = id;
+  t.task.command.value = "echo " + id;
+  t.state = state::kRunning;
+  return t;
+}
+
+std::vector<std::string> ids(const Checkpoint::Recovered& found) {
+  std::vector<std::string> out;
+  for (const auto& t : found.tasks) out.push_back(t.task.task_id);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+// A crash in the middle of an append leaves part of a record at the end: it is dropped with a
+// note, everything before it is recovered, and the journal goes on from there.
+TEST(Checkpoint, ATornLastRecordIsDroppedAndTheRestKept) {
+  tessera::testing::TempDir dir;
+  std::filesystem::path journal;
+  uintmax_t two_records = 0;
+  {
+    Checkpoint cp(dir.path());
+    ASSERT_TRUE(cp.write_task(task_named("a")).ok());
+    ASSERT_TRUE(cp.write_task(task_named("b")).ok());
+    journal = cp.journal_file();
+    two_records = std::filesystem::file_size(journal);
+    ASSERT_TRUE(cp.write_task(task_named("c")).ok());
+  }
+  // Cut the third record short, as a crash in the middle of its write would.
+  std::filesystem::resize_file(journal, two_records + 11);
+  Checkpoint cp(dir.path());
+  auto found = cp.read_tasks();
+  EXPECT_EQ(ids(found), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(found.errors.empty());
+  ASSERT_EQ(found.notes.size(), 1u);
+  EXPECT_NE(found.notes[0].find("dropped a torn last record (11 byte(s)"), std::string::npos)
+      << found.notes[0];
+  ASSERT_TRUE(cp.write_task(task_named("d")).ok());
+  found = Checkpoint::inspect(dir.path());
+  EXPECT_EQ(ids(found), (std::vector<std::string>{"a", "b", "d"}));
+  EXPECT_TRUE(found.notes.empty());
+}
+
+// A damaged record in the middle is reported; what came before it is recovered, the journal is
+// kept aside for a post-mortem, and the agent goes on with a clean one.
+TEST(Checkpoint, ADamagedRecordIsReportedAndTheJournalKeptAside) {
+  tessera::testing::TempDir dir;
+  std::filesystem::path journal;
+  uintmax_t one_record = 0;
+  {
+    Checkpoint cp(dir.path());
+    ASSERT_TRUE(cp.write_task(task_named("a")).ok());
+    journal = cp.journal_file();
+    one_record = std::filesystem::file_size(journal);
+    ASSERT_TRUE(cp.write_task(task_named("b")).ok());
+    ASSERT_TRUE(cp.write_task(task_named("c")).ok());
+  }
+  {
+    std::fstream f(journal, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(one_record + 20));  // inside b's payload
+    f.put('\x7f');
+  }
+  Checkpoint cp(dir.path());
+  auto found = cp.read_tasks();
+  EXPECT_EQ(ids(found), (std::vector<std::string>{"a"}));
+  ASSERT_EQ(found.errors.size(), 1u);
+  EXPECT_NE(found.errors[0].find("damaged record at byte " + std::to_string(one_record) +
+                                 " (checksum mismatch)"),
+            std::string::npos)
+      << found.errors[0];
+  EXPECT_NE(found.errors[0].find("tasks.journal.corrupt"), std::string::npos) << found.errors[0];
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "meta" / "tasks.journal.corrupt"));
+  EXPECT_TRUE(cp.read_tasks().errors.empty()) << "reported once";
+  found = Checkpoint::inspect(dir.path());
+  EXPECT_TRUE(found.errors.empty());
+  EXPECT_EQ(ids(found), (std::vector<std::string>{"a"}));
+}
+
+// Rewriting the same checkpoints over and over does not grow the journal without bound: past
+// 1 MiB and twice the live records, sync() rewrites it with the live ones only.
+TEST(Checkpoint, TheJournalIsCompacted) {
+  tessera::testing::TempDir dir;
+  std::string big(1000, 'x');
+  uintmax_t largest = 0, previous = 0;
+  int shrinks = 0;
+  {
+    Checkpoint cp(dir.path());
+    for (int round = 0; round < 500; ++round) {
+      for (const char* id : {"a", "b", "c"}) {
+        TaskCheckpoint t = task_named(id);
+        t.task.command.value = big + std::to_string(round);
+        ASSERT_TRUE(cp.write_task(t, /*durable=*/false).ok());
+      }
+      ASSERT_TRUE(cp.sync().ok());
+      uintmax_t size = std::filesystem::file_size(cp.journal_file());
+      if (size < previous) ++shrinks;
+      largest = std::max(largest, size);
+      previous = size;
+    }
+  }
+  // 1,500 records of about 1.1 KB (1.6 MB) were written; the file never held much more than
+  // 1 MiB, and was rewritten with the 3 live records when it got there.
+  EXPECT_LE(largest, 1024u * 1024 + 4096) << largest;
+  EXPECT_GE(shrinks, 1);
+  EXPECT_LT(previous, largest);
+  auto found = Checkpoint(dir.path()).read_tasks();
+  ASSERT_EQ(ids(found), (std::vector<std::string>{"a", "b", "c"}));
+  for (const auto& t : found.tasks) EXPECT_EQ(t.task.command.value, big + "499");
+}
+
+// inspect() reads without touching the file, so tests and tools can look while an agent runs.
+TEST(Checkpoint, InspectReadsWithoutChangingTheJournal) {
   tessera::testing::TempDir dir;
   Checkpoint cp(dir.path());
-  dir.write("meta/f/t/task", "\xc1 not msgpack");
-  auto found = cp.read_tasks();
-  EXPECT_TRUE(found.tasks.empty());
-  ASSERT_EQ(found.errors.size(), 1u);
-  EXPECT_NE(found.errors[0].find("is not a task checkpoint"), std::string::npos) << found.errors[0];
-  EXPECT_TRUE(std::filesystem::exists(dir.path() / "meta/f/t/task.corrupt"));
-  EXPECT_TRUE(cp.read_tasks().errors.empty());
+  ASSERT_TRUE(cp.write_task(task_named("a")).ok());
+  ASSERT_TRUE(cp.write_task(task_named("b")).ok());
+  ASSERT_TRUE(cp.remove_task("fw", "a").ok());
+  auto size = std::filesystem::file_size(cp.journal_file());
+  EXPECT_EQ(ids(Checkpoint::inspect(dir.path())), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(std::filesystem::file_size(cp.journal_file()), size);
+  // The writer's appends still land in the file that is read.
+  ASSERT_TRUE(cp.write_task(task_named("c")).ok());
+  EXPECT_EQ(ids(Checkpoint::inspect(dir.path())), (std::vector<std::string>{"b", "c"}));
 }
 
 TEST(Checkpoint, AtomicWriteLeavesNoTemporaryFile) {

@@ -208,6 +208,21 @@ TEST_F(ClusterTest, RestartedAgentReregistersWithTheSameId) {
       << cluster_.master().output();
 }
 
+// A second agent started by mistake on a running agent's work dir (the same TOML twice) stops
+// at once with a clear error, and the first agent is not disturbed.
+TEST_F(ClusterTest, ASecondAgentOnTheSameWorkDirRefusesToStart) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  auto [code, output] = tessera::testing::run({TESSERA_HOST_BIN, (dir_ / "agent0.toml").string()},
+                                              dir_ / "agent0-twin.log", 20s);
+  EXPECT_EQ(code, 1) << output;
+  EXPECT_NE(output.find("is in use by another agent"), std::string::npos) << output;
+  TestFramework framework(cluster_.endpoint(), framework_info("after-the-twin", 0));
+  ASSERT_TRUE(framework.subscribed());
+  launch_when_offered(framework, {command_task("fine", "true")});
+  EXPECT_TRUE(framework.wait_for_state("fine", state::kFinished)) << cluster_.agent(0).output();
+}
+
 TEST_F(ClusterTest, FrameworkBackWithinFailoverTimeoutKeepsTasksOneTooLateLosesThem) {
   ASSERT_TRUE(cluster_.start_master());
   ASSERT_TRUE(cluster_.start_agent(0));
