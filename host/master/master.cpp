@@ -251,18 +251,26 @@ void Master::become_leader(const store::Leader& leader) {
   recover_registry();
 }
 
-void Master::recover_registry() {
-  // Frameworks first, so that agents re-registering with their tasks find them.
-  leader_->request(store::List{kFrameworksKey}, [this](Result<Envelope> reply) {
+void Master::list_registry(const std::string& prefix, const std::string& what,
+                           const std::function<void(const store::Result&)>& then) {
+  leader_->request(store::List{prefix}, [this, prefix, what, then](Result<Envelope> reply) {
     auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
     if (!result || !result->ok) {
-      log().error("cannot read the registry's frameworks: {}",
+      log().error("cannot read the registry's {}: {}; retrying", what,
                   result ? result->error : result.error().message);
-      loop().after(std::chrono::seconds(1), [this] { recover_registry(); });
+      loop().after(std::chrono::seconds(1),
+                   [this, prefix, what, then] { list_registry(prefix, what, then); });
       return;
     }
+    then(*result);
+  });
+}
+
+void Master::recover_registry() {
+  // Frameworks first, so that agents re-registering with their tasks find them.
+  list_registry(kFrameworksKey, "frameworks", [this](const store::Result& result) {
     auto deadline_base = Clock::now();
-    for (const auto& entry : result->entries) {
+    for (const auto& entry : result.entries) {
       FrameworkRecord record;
       if (!unpack(entry.value, record)) {
         log().warn("registry entry '{}' is unreadable; skipped", entry.key);
@@ -279,12 +287,9 @@ void Master::recover_registry() {
                               std::chrono::duration<double>(record.failover_timeout_seconds));
       allocator_->send(alloc::FrameworkAdded{fw.id, fw.roles, false});
     }
-    leader_->request(store::List{kRemovedAgentsKey}, [this](Result<Envelope> reply) {
-      auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
-      if (result && result->ok) {
-        for (const auto& entry : result->entries) {
-          removed_agents_.insert(entry.key.substr(std::string(kRemovedAgentsKey).size()));
-        }
+    list_registry(kRemovedAgentsKey, "removed agents", [this](const store::Result& removed) {
+      for (const auto& entry : removed.entries) {
+        removed_agents_.insert(entry.key.substr(std::string(kRemovedAgentsKey).size()));
       }
       recover_roles();
     });
@@ -294,16 +299,9 @@ void Master::recover_registry() {
 // Role settings last, then serving: the allocator has every runtime weight, quota and priority
 // before the first offers go out.
 void Master::recover_roles() {
-  leader_->request(store::List{kRolesKey}, [this](Result<Envelope> reply) {
-    auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
-    if (!result || !result->ok) {
-      log().error("cannot read the registry's role settings: {}",
-                  result ? result->error : result.error().message);
-      loop().after(std::chrono::seconds(1), [this] { recover_roles(); });
-      return;
-    }
+  list_registry(kRolesKey, "role settings", [this](const store::Result& result) {
     size_t roles = 0;
-    for (const auto& entry : result->entries) {
+    for (const auto& entry : result.entries) {
       RoleSettings record;
       if (!unpack(entry.value, record)) {
         log().warn("registry entry '{}' is unreadable; skipped", entry.key);

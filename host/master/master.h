@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -102,6 +103,9 @@ class Master : public Role {
   void become_leader(const protocol::store::Leader& leader);
   void recover_registry();
   void recover_roles();
+  // Lists the registry under `prefix` and calls `then`; retries every second until it can.
+  void list_registry(const std::string& prefix, const std::string& what,
+                     const std::function<void(const protocol::store::Result&)>& then);
   void put_record(const std::string& key, const std::string& value,
                   std::function<void(bool)> done = nullptr);
   void delete_record(const std::string& key);
