@@ -269,7 +269,11 @@ void Master::list_registry(const std::string& prefix, const std::string& what,
 void Master::recover_registry() {
   // Frameworks first, so that agents re-registering with their tasks find them.
   list_registry(kFrameworksKey, "frameworks", [this](const store::Result& result) {
-    auto deadline_base = Clock::now();
+    // The failover timeout counts from when the framework could have noticed the new master:
+    // its client needs a few heartbeat intervals of silence before it re-subscribes, so a
+    // framework with failover_timeout 0 (like `tessera exec`) would otherwise lose its tasks
+    // to every master restart.
+    auto deadline_base = Clock::now() + 4 * options_.heartbeat_interval + std::chrono::seconds(5);
     for (const auto& entry : result.entries) {
       FrameworkRecord record;
       if (!unpack(entry.value, record)) {

@@ -438,7 +438,8 @@ void PosixLauncher::await_group(const std::string& id, uint64_t serial) {
   finish(id);
 }
 
-void PosixLauncher::finish(const std::string& id) {
+// `id` by value: callers pass the container's own id, which erase() frees.
+void PosixLauncher::finish(std::string id) {  // NOLINT(performance-unnecessary-value-param)
   auto it = containers_.find(id);
   if (it == containers_.end()) return;
   Exit exit = it->second.exit;

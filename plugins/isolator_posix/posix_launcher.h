@@ -141,7 +141,7 @@ class PosixLauncher {
   void unwatch(Container& c);
   void leader_ended(Container& c);
   void await_group(const std::string& id, uint64_t serial);
-  void finish(const std::string& id);
+  void finish(std::string id);  // by value: the caller's may be the container's own id
   void escalate(const std::string& id, uint64_t serial);
   Container* find(const std::string& id, uint64_t serial);
   std::filesystem::path state_file(const std::string& id) const;

@@ -4,6 +4,8 @@
 // are noticed in seconds.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <random>
 #include <set>
 
@@ -316,6 +318,36 @@ TEST_F(ClusterTest, MasterRestartRecoversItsRegistryAndFrameworksAndAgentsComeBa
       },
       10s))
       << cluster_.master().output();
+}
+
+// `tessera exec` has a failover timeout of 0: its task dies with it. A master restart is not
+// the framework going away, so the task keeps running while exec notices the new master and
+// re-subscribes, and exec still reports the task's end.
+TEST_F(ClusterTest, AMasterRestartDoesNotCostAFrameworkWithoutFailoverTimeItsTasks) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  Sleeper sleeper;
+  tessera::testing::Process exec({TESSERA_CLI_BIN, "exec", "-v", "--master", cluster_.endpoint(),
+                                  "--cpus", "0.2", "--mem", "32", "--", sleeper.command()},
+                                 dir_ / "exec.log");
+  ASSERT_TRUE(exec.wait_for("TASK_RUNNING", 20s)) << exec.output();
+  ASSERT_TRUE(cluster_.restart_master());
+  ASSERT_TRUE(exec.wait_for("re-subscribing as framework", 20s)) << exec.output();
+  ASSERT_TRUE(cluster_.master().wait_for("re-subscribed framework", 20s))
+      << cluster_.master().output();
+  // Past the grace a recovered framework gets (4 heartbeats of 300 ms + 5 s).
+  std::this_thread::sleep_for(7s);
+  EXPECT_EQ(cluster_.master().count("removing framework"), 0u) << cluster_.master().output();
+  EXPECT_TRUE(sleeper.running()) << cluster_.master().output();
+  EXPECT_FALSE(exec.wait(0s).has_value()) << exec.output();
+  // The task's end still reaches exec, which exits with its status.
+  // (Anchored: exec's own command line holds the same words.)
+  std::system(("pkill -TERM -f '^" + sleeper.command() + "'").c_str());
+  auto code = exec.wait(20s);
+  ASSERT_TRUE(code.has_value()) << exec.output();
+  // The task's shell died of the SIGTERM: TASK_FAILED with exit code 143, which exec returns.
+  EXPECT_EQ(*code, 143) << exec.output();
+  EXPECT_NE(exec.output().find("TASK_FAILED"), std::string::npos) << exec.output();
 }
 
 TEST_F(ClusterTest, RemovedAgentStaysRemovedAcrossAMasterRestart) {

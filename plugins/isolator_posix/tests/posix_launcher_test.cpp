@@ -238,6 +238,8 @@ TEST(PosixLauncher, NormalExitLeavesNoBackgroundProcessBehind) {
   ASSERT_TRUE(e);
   EXPECT_EQ(e->exit_code, 0);
   EXPECT_TRUE(live_group_members(pid).empty());
+  // Its state file went with it (once left behind: the name was read after it was freed).
+  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
 }
 
 TEST(PosixLauncher, BlockedSignalMaskOfTheHostIsNotInherited) {

@@ -139,8 +139,14 @@ class EventLoop {
     while (!stopping()) {
       bool served = serve_ready_sockets();
       if (stopping()) break;
-      if (has_posted_.load(std::memory_order_acquire)) run_posted();
-      if (!timers_.empty()) run_due_timers();
+      if (has_posted_.load(std::memory_order_acquire)) {
+        run_posted();
+        served = true;
+      }
+      // Posted work and timers may have sent on (or opened) sockets, and a send can consume the
+      // ZMQ_FD signal of a reply that arrives next: look at ZMQ_EVENTS once more before
+      // blocking, as for the handlers of serve_ready_sockets().
+      if (!timers_.empty() && run_due_timers()) served = true;
       if (served) {
         had_work = true;
         continue;
@@ -242,12 +248,14 @@ class EventLoop {
     return static_cast<int>(std::min<int64_t>(ms, 1 << 30));
   }
 
-  void run_due_timers() {
+  // Runs the timers that are due; returns whether any ran.
+  bool run_due_timers() {
     auto now = Clock::now();
     due_.clear();
     for (const auto& [id, t] : timers_) {
       if (t.due <= now) due_.push_back(id);
     }
+    bool ran = false;
     for (TimerId id : due_) {
       auto it = timers_.find(id);
       if (it == timers_.end()) continue;  // cancelled by an earlier timer
@@ -257,9 +265,11 @@ class EventLoop {
       } else {
         timers_.erase(it);
       }
+      ran = true;
       fn();
-      if (stopping()) return;
+      if (stopping()) return ran;
     }
+    return ran;
   }
 
   void wake() {
