@@ -94,34 +94,43 @@ std::string pack_record(const JournalRecord& record) {
   return std::string(buffer.data(), buffer.size());
 }
 
+// Whether a whole, intact record starts at `at` (its payload a msgpack map of JournalRecord's
+// four fields, its length within the data, its checksum right).
+bool record_at(const std::string& data, size_t at) {
+  if (data.size() - at < kRecordHeader + 1) return false;
+  uint32_t length = get_le32(data.data() + at);
+  if (length == 0 || length > kMaxRecord || length > data.size() - at - kRecordHeader) return false;
+  const char* payload = data.data() + at + kRecordHeader;
+  if (static_cast<unsigned char>(payload[0]) != 0x84) return false;
+  return crc32_of(payload, length) == get_le32(data.data() + at + 4);
+}
+
 // Applies the journal's records to `live` (key -> payload of the latest put) and reports what
-// is wrong in `found`.
+// is wrong in `found`. Damage is skipped: replay goes on at the next intact record, so one bad
+// record costs only itself (a later record of the same task supersedes it anyway).
 void replay(const std::string& data, const fs::path& path, std::map<std::string, std::string>& live,
             Checkpoint::Recovered& found) {
   size_t at = 0;
   while (at < data.size()) {
-    size_t left = data.size() - at;
-    uint32_t length = left >= kRecordHeader ? get_le32(data.data() + at) : 0;
-    bool whole = left >= kRecordHeader && length <= kMaxRecord && length <= left - kRecordHeader;
-    if (!whole) {
-      if (length > kMaxRecord) {
-        found.errors.push_back("'" + path.string() + "': damaged record at byte " +
-                               std::to_string(at) + " (length " + std::to_string(length) + "); " +
-                               std::to_string(left) + " byte(s) from there are lost");
+    if (!record_at(data, at)) {
+      size_t next = at + 1;
+      while (next < data.size() && !record_at(data, next)) ++next;
+      size_t bad = next - at;
+      if (next < data.size()) {
+        found.errors.push_back("'" + path.string() + "': skipped " + std::to_string(bad) +
+                               " damaged byte(s) at byte " + std::to_string(at) +
+                               "; the records after them are kept");
       } else {
-        found.notes.push_back("'" + path.string() + "': dropped a torn last record (" +
-                              std::to_string(left) + " byte(s) at byte " + std::to_string(at) +
-                              "), left by a crash in the middle of a write");
+        found.notes.push_back("'" + path.string() + "': dropped " + std::to_string(bad) +
+                              " byte(s) at byte " + std::to_string(at) +
+                              " that are not a whole record: a write cut short by a crash, or "
+                              "damage at the end");
       }
-      return;
+      at = next;
+      continue;
     }
+    uint32_t length = get_le32(data.data() + at);
     const char* payload = data.data() + at + kRecordHeader;
-    if (crc32_of(payload, length) != get_le32(data.data() + at + 4)) {
-      found.errors.push_back("'" + path.string() + "': damaged record at byte " +
-                             std::to_string(at) + " (checksum mismatch); " + std::to_string(left) +
-                             " byte(s) from there are lost");
-      return;
-    }
     size_t start = at;
     at += kRecordHeader + length;
     JournalRecord record;
@@ -287,12 +296,14 @@ Status Checkpoint::open() {
     auto bytes = read_whole(path);
     if (!bytes) return bytes.error();
     replay(*bytes, path, live_, found_);
-    if (!found_.errors.empty()) {
+    // Whenever anything was dropped, the journal as found is kept for a post-mortem.
+    if (!found_.errors.empty() || !found_.notes.empty()) {
       fs::path aside = path;
       aside += ".corrupt";
       fs::copy_file(path, aside, fs::copy_options::overwrite_existing, ec);
-      found_.errors.back() += ec ? " (could not keep a copy: " + ec.message() + ")"
-                                 : " (the journal is kept as '" + aside.string() + "')";
+      auto& last = found_.errors.empty() ? found_.notes.back() : found_.errors.back();
+      last += ec ? " (could not keep a copy: " + ec.message() + ")"
+                 : " (the journal as found is kept as '" + aside.string() + "')";
     }
   }
   // Start from a compact journal: only the live checkpoints, no torn or damaged tail.

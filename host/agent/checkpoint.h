@@ -22,8 +22,10 @@
 // A crash in the middle of an append leaves a torn last record: it is dropped on replay (said
 // in Recovered::notes), and the updates it held were never sent, since the agent sends an
 // update only after the sync() that follows its checkpoint. A damaged record elsewhere (bad
-// length or CRC) ends the replay there: what follows is lost, the file is kept as
-// tasks.journal.corrupt and the problem is in Recovered::errors.
+// length, checksum or content) is skipped: replay goes on at the next intact record (one whose
+// payload starts as a JournalRecord and whose CRC matches), so only that record is lost, and it
+// is reported in Recovered::errors. Whenever anything is dropped, the journal as found is kept
+// as tasks.journal.corrupt.
 //
 // Not thread-safe: owned by the agent's loop.
 #pragma once
@@ -84,7 +86,7 @@ class Checkpoint {
 
   struct Recovered {
     std::vector<TaskCheckpoint> tasks;
-    std::vector<std::string> errors;  // damaged records (the journal kept as .corrupt)
+    std::vector<std::string> errors;  // damaged records, skipped
     std::vector<std::string> notes;   // a torn last record, dropped
   };
   // The tasks checkpointed and not removed. The first call replays the journal and reports what

@@ -276,17 +276,20 @@ TEST(Checkpoint, ATornLastRecordIsDroppedAndTheRestKept) {
   EXPECT_EQ(ids(found), (std::vector<std::string>{"a", "b"}));
   EXPECT_TRUE(found.errors.empty());
   ASSERT_EQ(found.notes.size(), 1u);
-  EXPECT_NE(found.notes[0].find("dropped a torn last record (11 byte(s)"), std::string::npos)
+  EXPECT_NE(found.notes[0].find("dropped 11 byte(s) at byte " + std::to_string(two_records) +
+                                " that are not a whole record"),
+            std::string::npos)
       << found.notes[0];
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "meta" / "tasks.journal.corrupt"));
   ASSERT_TRUE(cp.write_task(task_named("d")).ok());
   found = Checkpoint::inspect(dir.path());
   EXPECT_EQ(ids(found), (std::vector<std::string>{"a", "b", "d"}));
   EXPECT_TRUE(found.notes.empty());
 }
 
-// A damaged record in the middle is reported; what came before it is recovered, the journal is
-// kept aside for a post-mortem, and the agent goes on with a clean one.
-TEST(Checkpoint, ADamagedRecordIsReportedAndTheJournalKeptAside) {
+// A damaged record in the middle is reported and skipped: replay goes on at the next intact
+// record, so only that record is lost. The journal as found is kept for a post-mortem.
+TEST(Checkpoint, ADamagedRecordIsSkippedAndTheRestKept) {
   tessera::testing::TempDir dir;
   std::filesystem::path journal;
   uintmax_t one_record = 0;
@@ -305,10 +308,10 @@ TEST(Checkpoint, ADamagedRecordIsReportedAndTheJournalKeptAside) {
   }
   Checkpoint cp(dir.path());
   auto found = cp.read_tasks();
-  EXPECT_EQ(ids(found), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(ids(found), (std::vector<std::string>{"a", "c"}));
   ASSERT_EQ(found.errors.size(), 1u);
-  EXPECT_NE(found.errors[0].find("damaged record at byte " + std::to_string(one_record) +
-                                 " (checksum mismatch)"),
+  EXPECT_NE(found.errors[0].find("damaged byte(s) at byte " + std::to_string(one_record) +
+                                 "; the records after them are kept"),
             std::string::npos)
       << found.errors[0];
   EXPECT_NE(found.errors[0].find("tasks.journal.corrupt"), std::string::npos) << found.errors[0];
@@ -316,7 +319,29 @@ TEST(Checkpoint, ADamagedRecordIsReportedAndTheJournalKeptAside) {
   EXPECT_TRUE(cp.read_tasks().errors.empty()) << "reported once";
   found = Checkpoint::inspect(dir.path());
   EXPECT_TRUE(found.errors.empty());
-  EXPECT_EQ(ids(found), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(ids(found), (std::vector<std::string>{"a", "c"}));
+}
+
+// A damaged length (the one field that says where the next record starts) costs only its own
+// record too: replay finds the next intact one.
+TEST(Checkpoint, ADamagedLengthCostsOnlyItsRecord) {
+  tessera::testing::TempDir dir;
+  std::filesystem::path journal;
+  {
+    Checkpoint cp(dir.path());
+    for (const char* id : {"a", "b", "c"}) ASSERT_TRUE(cp.write_task(task_named(id)).ok());
+    journal = cp.journal_file();
+  }
+  {
+    std::fstream f(journal, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2);  // the first record's length, now about 64 KiB more than it is
+    f.put('\x01');
+  }
+  auto found = Checkpoint(dir.path()).read_tasks();
+  EXPECT_EQ(ids(found), (std::vector<std::string>{"b", "c"}));
+  ASSERT_EQ(found.errors.size(), 1u);
+  EXPECT_NE(found.errors[0].find("damaged byte(s) at byte 0"), std::string::npos)
+      << found.errors[0];
 }
 
 // Rewriting the same checkpoints over and over does not grow the journal without bound: past
