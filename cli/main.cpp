@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 
@@ -30,7 +31,9 @@ CLI::Validator number_at_least_zero(bool allow_zero) {
         try {
           size_t used = 0;
           double v = std::stod(text, &used);
-          if (used == text.size() && (v > 0 || (allow_zero && v == 0))) return "";
+          if (used == text.size() && std::isfinite(v) && (v > 0 || (allow_zero && v == 0))) {
+            return "";
+          }
         } catch (const std::exception&) {
         }
         return "'" + text + "' is not a number " + (allow_zero ? ">= 0" : "> 0");
@@ -114,6 +117,12 @@ int main(int argc, char** argv) {
   CLI::App app{"tessera: runs commands on a Tessera cluster and shows its state"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("tessera ") + TESSERA_SDK_VERSION);
+  // Usage errors look like every other error of the CLI (docs/cli.md).
+  app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
+    std::string text = std::string("tessera: ") + e.what() + "\n";
+    if (failed != nullptr) text += "Run with --help for more information.\n";
+    return text;
+  });
 
   // exec
   MasterOptions exec_master;

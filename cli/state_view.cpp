@@ -1,6 +1,7 @@
 #include "state_view.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 #include "options.h"
@@ -212,6 +213,12 @@ void pretty_into(std::string& out, const json::value& v, int indent) {
     }
     pad(indent);
     out += "]";
+  } else if (v.is_double() && std::isfinite(v.get_double())) {
+    // The shortest text that reads back as the same double ("0.5", not Boost.JSON's "5E-1").
+    char buffer[32];
+    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v.get_double());
+    out.append(buffer, ec == std::errc() ? end : buffer);
+    if (ec != std::errc()) out += json::serialize(v);
   } else {
     out += json::serialize(v);
   }

@@ -52,7 +52,18 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("tessera-host ") + TESSERA_SDK_VERSION +
                                         " (plugin ABI " + std::to_string(TESSERA_ABI_VERSION) +
                                         ", fingerprint " + TESSERA_ABI_FINGERPRINT + ")");
-  CLI11_PARSE(app, argc, argv);
+  app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
+    std::string text = std::string("tessera-host: ") + e.what() + "\n";
+    if (failed != nullptr) text += "Run with --help for more information.\n";
+    return text;
+  });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2, like a configuration error.
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
 
   auto config = tessera::host::load_config(config_file, default_plugin_dir());
   if (!config) {

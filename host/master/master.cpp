@@ -1,6 +1,7 @@
 #include "master/master.h"
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 
 namespace tessera::host::master {
@@ -983,6 +984,14 @@ void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& m
   if (problem.empty() && message.set_quota) {
     for (const auto& [name, ranges] : message.quota.ranges) {
       if (!ranges.empty()) problem = "a quota limits scalar resources only, not '" + name + "'";
+    }
+    // Plain names only: Mesos's reservation syntax ("cpus(role)") is not a resource here, and
+    // a quota on it would silently limit nothing.
+    for (const auto& [name, value] : message.quota.scalars) {
+      bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+      });
+      if (!plain) problem = "'" + name + "' is not a resource name (letters, digits, _ - .)";
     }
   }
   if (!problem.empty()) return (void)server_->reply(request, op::Result{false, problem});

@@ -541,6 +541,10 @@ TEST_F(AllocatorE2E, RoleUpdatesTheMasterOrAllocatorRefusesFailInTheCli) {
   // docs/cli.md's own example of a quota has ports; allocators limit scalars only.
   auto [code, out] = cli({"roles", "update", "b", "--quota", "cpus:2;ports:[31000-31010]"});
   EXPECT_EQ(code, 1) << out;
+  // Mesos's reservation syntax is not a resource name here.
+  std::tie(code, out) = cli({"roles", "update", "b", "--quota", "cpus(r):1"});
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("'cpus(r)' is not a resource name"), std::string::npos) << out;
   // DRF has no priorities.
   std::tie(code, out) = cli({"roles", "update", "b", "--priority", "5"});
   EXPECT_EQ(code, 1) << out;

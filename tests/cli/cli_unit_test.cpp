@@ -245,4 +245,10 @@ TEST(StateJson, PrettyPrintsNestedValues) {
             "  \"f\": []\n}\n");
 }
 
+// Fractions as people write them (docs/cli.md shows "cpus": 0.5), not Boost.JSON's "5E-1".
+TEST(StateJson, FractionsPrintInTheirShortestPlainForm) {
+  json::value v = json::parse(R"([0.5, 1.5, 1700000000.5, 0.1, -2.25])");
+  EXPECT_EQ(pretty(v), "[\n  0.5,\n  1.5,\n  1700000000.5,\n  0.1,\n  -2.25\n]\n");
+}
+
 }  // namespace
