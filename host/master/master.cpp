@@ -421,6 +421,7 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
   // agent does not report is lost.
   std::set<std::string> reported;
   std::vector<alloc::Allocation> allocated;
+  std::vector<std::pair<std::string, std::string>> orphans;  // framework id, task id
   for (const auto& running : message.tasks) {
     std::string key = task_key(running.framework_id, running.task.task_id);
     reported.insert(key);
@@ -441,6 +442,10 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     if (fw != frameworks_.end()) {
       fw->second.tasks.insert(key);
       if (!fw->second.roles.empty() && inserted) task.role = fw->second.roles.front();
+    } else if (!state::terminal(task.status.state)) {
+      // Its framework was removed (or never known to this master's registry): nobody will
+      // manage it, so it is killed. Its resources stay counted until it has ended.
+      orphans.emplace_back(running.framework_id, running.task.task_id);
     }
     allocated.push_back(alloc::Allocation{running.framework_id, task.role, task.info.resources});
   }
@@ -459,6 +464,11 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
                             std::chrono::duration<double>(options_.agent_ping_interval).count()});
   log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered", agent_id,
              agent.hostname, agent.total.to_string());
+  for (const auto& [framework_id, task_id] : orphans) {
+    log().warn("killing task '{}' on agent {}: its framework {} is gone", task_id, agent_id,
+               framework_id);
+    server_->send(peer, agent_msg::KillTask{framework_id, task_id});
+  }
 }
 
 void Master::on_status_update(const sdk::Request& request, const agent_msg::StatusUpdate& message) {
@@ -479,6 +489,11 @@ void Master::on_status_update(const sdk::Request& request, const agent_msg::Stat
   if (fw == frameworks_.end()) {
     // Nobody will ever acknowledge this: do it here, and end the task if it still runs.
     ack_to_agent();
+    auto orphan = tasks_.find(key);
+    if (orphan != tasks_.end()) {
+      orphan->second.status = status;
+      if (state::terminal(status.state)) finish_task(key);  // its resources come back
+    }
     if (!state::terminal(status.state)) {
       server_->send(request.peer, agent_msg::KillTask{status.framework_id, status.task_id});
     }

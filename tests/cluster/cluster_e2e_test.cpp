@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include <boost/json.hpp>
 #include <random>
 #include <set>
 
@@ -348,6 +349,47 @@ TEST_F(ClusterTest, AMasterRestartDoesNotCostAFrameworkWithoutFailoverTimeItsTas
   // The task's shell died of the SIGTERM: TASK_FAILED with exit code 143, which exec returns.
   EXPECT_EQ(*code, 143) << exec.output();
   EXPECT_NE(exec.output().find("TASK_FAILED"), std::string::npos) << exec.output();
+}
+
+// A task whose framework went away while its agent was down is killed when the agent comes
+// back with it, instead of running unmanaged and being listed as running forever.
+TEST_F(ClusterTest, ATaskOfAFrameworkThatIsGoneIsKilledWhenItsAgentComesBack) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  Sleeper sleeper;
+  {
+    TestFramework framework(cluster_.endpoint(), framework_info("short-lived", 0));
+    ASSERT_TRUE(framework.subscribed());
+    launch_when_offered(framework, {command_task("orphan", sleeper.command())});
+    ASSERT_TRUE(framework.wait_for_state("orphan", state::kRunning));
+    // The agent dies (its task lives on in its own process group), then the framework ends.
+    cluster_.agent(0).signal(SIGKILL);
+    ASSERT_TRUE(cluster_.agent(0).wait().has_value());
+    cluster_.drop_agent(0);
+    framework.client().teardown();
+    ASSERT_TRUE(cluster_.master().wait_for("tore itself down", 10s)) << cluster_.master().output();
+  }
+  ASSERT_TRUE(cluster_.start_agent(0)) << cluster_.master().output();
+  ASSERT_TRUE(cluster_.master().wait_for("killing task 'orphan' on agent", 10s))
+      << cluster_.master().output();
+  for (int i = 0; i < 200 && sleeper.running(); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(sleeper.running()) << cluster_.agent(0).output();
+  // And the master no longer lists it as running.
+  bool listed_running = true;
+  for (int i = 0; i < 100 && listed_running; ++i) {
+    auto [code, out] = tessera::testing::run(
+        {TESSERA_CLI_BIN, "tasks", "--json", "--master", cluster_.endpoint()}, dir_ / "tasks.log");
+    ASSERT_EQ(code, 0) << out;
+    auto tasks = boost::json::parse(out).at("tasks").as_array();
+    listed_running = false;
+    for (const auto& t : tasks) {
+      if (t.at("id").as_string() == "orphan" && t.at("state").as_string() == state::kRunning) {
+        listed_running = true;
+      }
+    }
+    if (listed_running) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_FALSE(listed_running) << cluster_.master().output();
 }
 
 TEST_F(ClusterTest, RemovedAgentStaysRemovedAcrossAMasterRestart) {
