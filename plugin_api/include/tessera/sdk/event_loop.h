@@ -132,8 +132,8 @@ class EventLoop {
   // when none does, the loop blocks in one poll() on every socket's ZMQ_FD, the raw file
   // descriptors and its eventfd. ZMQ_FD only signals that the socket's state may have changed
   // (it is edge-like, and any send can consume it), so ZMQ_EVENTS is always checked after
-  // waking and before blocking again. This costs about three system calls per message, where
-  // zmq_poll would cost five or more.
+  // waking, and after any handler, timer or posted work has run, before blocking again. This
+  // costs about three system calls per message, where zmq_poll would cost five or more.
   void run() {
     bool had_work = true;
     while (!stopping()) {
