@@ -31,6 +31,23 @@ std::string random_suffix() {
   return buffer;
 }
 
+// Reads an isolator's answer that should be a T into `out`. Returns why it is not ("" when it
+// is): no answer, an isolator.failed, a malformed body or another message (`request` names
+// what it answers in that message).
+template <typename T>
+std::string isolator_answer(const Result<Envelope>& reply, T& out, const char* request = "") {
+  if (!reply) return reply.error().message;
+  if (reply->is<isolator::Failed>()) {
+    auto body = reply->body<isolator::Failed>();
+    return body ? body->message : body.error().message;
+  }
+  if (!reply->is<T>()) return "unexpected reply '" + reply->type() + "'" + request;
+  auto body = reply->body<T>();
+  if (!body) return body.error().message;
+  out = std::move(*body);
+  return "";
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -241,22 +258,8 @@ void Agent::recover_containers(const std::vector<TaskKey>& keys) {
   isolator_->request(
       request,
       [this, keys](Result<Envelope> reply) {
-        std::string problem;
         isolator::Recovered recovered;
-        if (!reply) {
-          problem = reply.error().message;
-        } else if (reply->is<isolator::Recovered>()) {
-          auto body = reply->body<isolator::Recovered>();
-          if (body)
-            recovered = std::move(*body);
-          else
-            problem = body.error().message;
-        } else if (reply->is<isolator::Failed>()) {
-          auto body = reply->body<isolator::Failed>();
-          problem = body ? body->message : body.error().message;
-        } else {
-          problem = "unexpected reply '" + reply->type() + "'";
-        }
+        std::string problem = isolator_answer(reply, recovered);
         if (!problem.empty()) {
           log().error("agent: cannot recover containers from the isolator (retrying in 1 s): {}",
                       problem);
@@ -576,24 +579,14 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id,
   if (it == tasks_.end() || it->second.saved.container_id != container_id) return;
   Task& task = it->second;
   task.launching = false;
-  std::string problem;
-  int64_t pid = 0;
+  isolator::Launched launched;
+  std::string problem = isolator_answer(reply, launched, " to the launch");
   if (!reply) {
-    problem = "the isolator did not answer the launch: " + reply.error().message;
+    problem = "the isolator did not answer the launch: " + problem;
     // It may still start it: make sure it does not run unknown.
     isolator_->request(isolator::Kill{container_id, 0}, [](Result<Envelope>) {});
-  } else if (reply->is<isolator::Launched>()) {
-    auto body = reply->body<isolator::Launched>();
-    if (body)
-      pid = body->pid;
-    else
-      problem = body.error().message;
-  } else if (reply->is<isolator::Failed>()) {
-    auto body = reply->body<isolator::Failed>();
-    problem = body ? body->message : body.error().message;
-  } else {
-    problem = "unexpected reply '" + reply->type() + "' to the launch";
   }
+  int64_t pid = launched.pid;
   if (!problem.empty()) {
     containers_.erase(container_id);
     log().warn("agent: cannot launch {}: {}", key.text(), problem);

@@ -405,8 +405,7 @@ Checkpoint::Recovered Checkpoint::read_tasks() {
 
 Checkpoint::Recovered Checkpoint::inspect(const fs::path& root) {
   Recovered out;
-  Checkpoint names(root);
-  fs::path path = names.journal_file();
+  fs::path path = journal_file(root);
   std::error_code ec;
   if (!fs::exists(path, ec)) return out;
   auto bytes = read_whole(path);

@@ -67,7 +67,10 @@ class Checkpoint {
   // two agents never share a work dir), replays the journal and compacts it. Every call below
   // that needs the journal opens it first; the agent calls this at start to fail early.
   Status open();
-  std::filesystem::path journal_file() const { return root_ / "meta" / "tasks.journal"; }
+  std::filesystem::path journal_file() const { return journal_file(root_); }
+  static std::filesystem::path journal_file(const std::filesystem::path& root) {
+    return root / "meta" / "tasks.journal";
+  }
 
   // The saved agent id, or "" when there is none.
   Result<std::string> read_agent_id() const;
