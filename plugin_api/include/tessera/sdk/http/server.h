@@ -25,9 +25,10 @@
 // a reset. The server keeps serving every other connection in every case.
 //
 // Threading and lifetime: construct, use and destroy the Server on its loop's thread (in the
-// plugin's start(), or as a member of the plugin). Handlers run on that thread. Destroying the
-// Server closes the listener and every connection without calling Stream::on_close callbacks;
-// Streams and Responders it handed out then do nothing.
+// plugin's start(), or as a member of the plugin), never from inside one of its own handlers.
+// Handlers run on that thread. Destroying the Server closes the listener and every connection
+// without calling Stream::on_close callbacks; Streams and Responders it handed out then do
+// nothing.
 #pragma once
 
 #include <arpa/inet.h>
@@ -879,7 +880,12 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       return;
     }
     if (c.output_sent == c.output.size()) {
-      c.output.clear();
+      // A large answer's buffer is given back, not kept for the connection's whole life.
+      if (c.output.capacity() > kMaxPendingOutput) {
+        std::string().swap(c.output);
+      } else {
+        c.output.clear();
+      }
       c.output_sent = 0;
     } else if (c.output_sent > size_t{64} * 1024 && c.output_sent * 2 > c.output.size()) {
       c.output.erase(0, c.output_sent);
