@@ -347,6 +347,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
  private:
   using Phase = Connection::Phase;
   static constexpr size_t kReadSize = size_t{16} * 1024;
+  static constexpr int kReadsPerTurn = 64;
   // Pipelined requests are not parsed while this much output waits for the client.
   static constexpr size_t kMaxPendingOutput = size_t{256} * 1024;
   // Connections beyond max_connections kept only to be told 503.
@@ -476,13 +477,19 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   }
 
   // Reads and handles whatever the connection can take now; stops when it would block, when a
-  // handler keeps the request, or when too much output waits for the client.
+  // handler keeps the request, or when too much output waits for the client. A client that
+  // sends without pause gets a turn of kReadsPerTurn reads, then waits for the next pump, so
+  // the loop serves everyone else in between.
   void serve(Connection& c) {
     uint64_t id = c.id;
-    for (;;) {
+    for (int reads = 0;; ++reads) {
       process_input(c);
       if (find(id) == nullptr) return;
       if (!c.readable || !wants_input(c)) return;
+      if (reads == kReadsPerTurn) {
+        queue_resume(c);
+        return;
+      }
       if (!read_once(c)) return;
     }
   }
@@ -663,7 +670,6 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     c.head_request = message.method() == Method::head;
     c.keep_alive = message.keep_alive();
     c.version = message.version();
-    ++stats_.requests;
     if (message.version() >= 11 && message.find(beast_http::field::host) == message.end()) {
       ++stats_.bad_requests;
       reject(c, 400, "an HTTP/1.1 request needs a Host header");
@@ -676,6 +682,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       return;
     }
     Request& request = *parsed;
+    ++stats_.requests;
     auto match = router_.match(request.method(), request.segments());
     if (match.route != nullptr) {
       request.route_ = match.route->pattern;
@@ -1024,7 +1031,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     }
     switch (c.phase) {
       case Phase::kWaiting:
-        if (now >= c.deadline) {
+        // Idle means nothing to send either: a slow but reading client keeps its answer.
+        if (now >= c.deadline && c.pending_output() == 0) {
           ++stats_.idle_closed;
           log_.debug("http: closing idle connection '{}'", c.peer);
           close(c);
