@@ -415,4 +415,43 @@ TEST(HttpServer, LargeUploadWithExpectContinueWithinTheLimit) {
   EXPECT_EQ(put.body, std::to_string(3 * 1024 * 1024));
 }
 
+TEST(HttpServer, EventStreamsGetHeartbeatsAndAnIdleServerDoesNotSpin) {
+  http::ServerOptions options;
+  options.event_stream_heartbeat = 100ms;
+  std::unique_ptr<http::EventBroadcaster> events;
+  ServerThread server(
+      [&](tessera::sdk::EventLoop&, http::Server& s) {
+        events = std::make_unique<http::EventBroadcaster>();
+        s.route(Method::get, "/events",
+                [&](const http::Request& r) { return events->subscribe(r); });
+        s.route(Method::get, "/ok",
+                [](const http::Request&) { return http::Response::text("ok"); });
+      },
+      options);
+  RawClient subscriber(server.port());
+  subscriber.send(get_request("/events"));
+  ASSERT_TRUE(subscriber.read_until(":ok\n\n"));
+  // A comment chunk (":" and a blank line) arrives although nothing is published.
+  ASSERT_TRUE(subscriber.read_until("3\r\n:\n\n\r\n"));
+
+  // Idle keep-alive connections, an idle stream and a half-received request leave the loop
+  // asleep in poll(): over a second it uses a few milliseconds of CPU, where a loop that spun
+  // would use most of the second (or, on a machine loaded tenfold, still over 100 ms).
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 10; ++i) {
+    idle.push_back(std::make_unique<RawClient>(server.port()));
+    idle.back()->send(get_request("/ok"));
+    ASSERT_TRUE(idle.back()->read_reply());
+  }
+  RawClient partial(server.port());
+  partial.send("GET /ok HTTP/1.1\r\nHo");
+  auto before = server.loop_cpu_time();
+  std::this_thread::sleep_for(1s);  // the window measured, not a wait for something
+  auto used = server.loop_cpu_time() - before;
+  EXPECT_LT(used, 50ms) << "the loop thread used "
+                        << std::chrono::duration_cast<std::chrono::milliseconds>(used).count()
+                        << " ms of CPU in an idle second";
+  server.destroy(events);
+}
+
 }  // namespace

@@ -6,12 +6,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -115,6 +117,14 @@ class ServerThread {
 
   sdk_http::ServerStats stats() {
     return run([this] { return server_->stats(); });
+  }
+  // CPU time the loop thread has used so far.
+  std::chrono::nanoseconds loop_cpu_time() {
+    clockid_t clock;
+    pthread_getcpuclockid(thread_.native_handle(), &clock);
+    timespec used{};
+    clock_gettime(clock, &used);
+    return std::chrono::seconds(used.tv_sec) + std::chrono::nanoseconds(used.tv_nsec);
   }
   uint16_t port() const { return port_; }
   std::string url(const std::string& path) const {
