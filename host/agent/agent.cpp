@@ -235,11 +235,6 @@ void Agent::recover() {
 }
 
 void Agent::recover_containers(const std::vector<TaskKey>& keys) {
-  if (keys.empty()) {
-    recovered_ = true;
-    try_register();
-    return;
-  }
   if (!isolator_) {
     for (const TaskKey& key : keys) {
       containers_.erase(tasks_[key].saved.container_id);
@@ -250,6 +245,9 @@ void Agent::recover_containers(const std::vector<TaskKey>& keys) {
     try_register();
     return;
   }
+  // Asked even when no task is live: the isolator kills every container that is not named
+  // here (one launched for a task whose checkpoint never became durable, or whose task ended),
+  // so that nothing the agent started runs untracked after a restart.
   isolator::Recover request;
   for (const TaskKey& key : keys) {
     const Task& task = tasks_[key];
@@ -282,15 +280,14 @@ void Agent::recover_containers(const std::vector<TaskKey>& keys) {
             continue;
           }
           containers_.erase(task.saved.container_id);
-          log().warn("agent: {} (container '{}') ended while the agent was down", key.text(),
-                     task.saved.container_id);
-          if (task.saved.kill_requested) {
-            emit(key, state::kKilled, reason::kAgentRestarted,
-                 "the task ended while the agent was down", source::kAgent);
-          } else {
-            emit(key, state::kLost, reason::kAgentRestarted,
-                 "the task ended while the agent was down", source::kAgent);
-          }
+          // Without a pid the launch was never confirmed: the task may never have started.
+          std::string why = task.saved.pid == 0
+                                ? "the agent restarted while launching the task, and it is not "
+                                  "running"
+                                : "the task ended while the agent was down";
+          log().warn("agent: {} (container '{}'): {}", key.text(), task.saved.container_id, why);
+          emit(key, task.saved.kill_requested ? state::kKilled : state::kLost,
+               reason::kAgentRestarted, why, source::kAgent);
         }
         recovered_ = true;
         try_register();
@@ -403,8 +400,10 @@ void Agent::try_register() {
   request.hostname = settings_.hostname;
   request.resources = settings_.resources;
   request.attributes = settings_.attributes;
+  // Every task it has not finished reporting, terminal ones included (as Mesos's agent does):
+  // the master then keeps each at its latest state until the agent's own update for it comes,
+  // instead of declaring it lost on its own and giving the framework a second terminal status.
   for (const auto& [key, task] : tasks_) {
-    if (state::terminal(task.saved.state) || task.saved.container_id.empty()) continue;
     request.tasks.push_back({key.framework_id, task.saved.task, task.saved.state});
   }
   registering_ = true;
@@ -483,6 +482,7 @@ void Agent::on_registered(const agentp::Registered& registered) {
 
 void Agent::tick() {
   auto now = Clock::now();
+  if (checkpoint_failing_ && now >= next_checkpoint_retry_) commit();
   if (!master_ && !asking_leader_ && now - last_leader_ask_ >= 1s) ask_leader();
   flush_updates();
   if (registered_) {
@@ -551,7 +551,26 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
   task.launching = true;
   containers_[container_id] = key;
   emit(key, state::kStarting, "", "", source::kAgent);
-  launch(key, task_environment(framework_id, info, agent_id_, settings_.hostname));
+  // Launched only once the checkpoint that names its container is durable (commit()): a
+  // restarted agent then knows every container it may have started.
+  launch_queue_.push_back({key, container_id});
+}
+
+void Agent::start_launch(const TaskKey& key, const std::string& container_id) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end() || it->second.saved.container_id != container_id) return;
+  Task& task = it->second;
+  if (task.saved.kill_requested || state::terminal(task.saved.state)) {
+    task.launching = false;
+    containers_.erase(container_id);
+    if (!state::terminal(task.saved.state)) {
+      log().info("agent: {} was killed before it was launched", key.text());
+      emit(key, state::kKilled, reason::kKilledByFramework, "killed before it was launched",
+           source::kAgent);
+    }
+    return;
+  }
+  launch(key, task_environment(key.framework_id, task.saved.task, agent_id_, settings_.hostname));
 }
 
 void Agent::launch(const TaskKey& key, std::map<std::string, std::string> environment) {
@@ -699,6 +718,10 @@ void Agent::finish_shutdown() {
   if (auto s = checkpoint_->remove_agent_id(); !s) log().error("agent: {}", s.error().message);
   tasks_.clear();
   containers_.clear();
+  staged_.clear();
+  dirty_.clear();
+  staged_count_ = 0;
+  launch_queue_.clear();
   updates_ = std::make_unique<StatusUpdateQueue>(settings_.status_update_retry,
                                                  settings_.status_update_retry_max);
   agent_id_.clear();
@@ -738,41 +761,78 @@ void Agent::emit(const TaskKey& key, const std::string& new_state, const std::st
 void Agent::save(const TaskKey& key) { dirty_.insert(key); }
 
 void Agent::commit() {
-  if (dirty_.empty()) return;
-  bool failed = false;
-  for (const TaskKey& key : dirty_) {
-    auto it = tasks_.find(key);
-    if (it == tasks_.end()) continue;
-    Task& task = it->second;
-    task.saved.pending = updates_->pending(key);
-    auto staged = staged_.find(key);
-    if (staged != staged_.end()) {
-      task.saved.pending.insert(task.saved.pending.end(), staged->second.begin(),
-                                staged->second.end());
+  // A commit's launches may end at once (a task killed before it was launched), which stages
+  // updates again: commit until nothing is left, since the loop calls this only once per burst.
+  while (!dirty_.empty()) {
+    auto now = Clock::now();
+    if (checkpoint_failing_ && now < next_checkpoint_retry_) return;
+    std::string problem;
+    for (const TaskKey& key : dirty_) {
+      auto it = tasks_.find(key);
+      if (it == tasks_.end()) continue;
+      Task& task = it->second;
+      task.saved.pending = updates_->pending(key);
+      auto staged = staged_.find(key);
+      if (staged != staged_.end()) {
+        task.saved.pending.insert(task.saved.pending.end(), staged->second.begin(),
+                                  staged->second.end());
+      }
+      if (auto s = checkpoint_->write_task(task.saved, /*durable=*/false); !s) {
+        problem = s.error().message;
+        break;
+      }
     }
-    if (auto s = checkpoint_->write_task(task.saved, /*durable=*/false); !s) {
-      log().error("agent: {}", s.error().message);
-      failed = true;
+    if (problem.empty()) {
+      if (auto s = checkpoint_->sync(); !s) problem = s.error().message;
     }
+    if (!problem.empty()) return hold(problem, now);
+    if (checkpoint_failing_) {
+      checkpoint_failing_ = false;
+      log().info(
+          "agent: the checkpoint works again; sending {} held status update(s) and starting {} "
+          "held launch(es)",
+          staged_count_, launch_queue_.size());
+    }
+    for (auto& [key, list] : staged_) {
+      for (protocol::TaskStatus& status : list) updates_->push(key, std::move(status), now);
+    }
+    staged_.clear();
+    dirty_.clear();
+    staged_count_ = 0;
+    std::vector<std::pair<TaskKey, std::string>> launches;
+    launches.swap(launch_queue_);
+    for (const auto& [key, container_id] : launches) start_launch(key, container_id);
+    flush_updates();
   }
-  if (auto s = checkpoint_->sync(); !s) {
-    log().error("agent: {}", s.error().message);
-    failed = true;
-  }
-  if (failed) {
-    log().error("agent: the updates of this commit are sent anyway but may not survive a restart");
-  }
-  auto now = Clock::now();
-  for (auto& [key, list] : staged_) {
-    for (protocol::TaskStatus& status : list) updates_->push(key, std::move(status), now);
-  }
-  staged_.clear();
-  dirty_.clear();
-  staged_count_ = 0;
-  flush_updates();
 }
 
-void Agent::stopping() { commit(); }
+void Agent::hold(const std::string& problem, Clock::time_point now) {
+  // Nothing of this commit leaves the agent: an update sent now could be seen by the framework
+  // and then contradicted after a restart, which would find only the older checkpoint (e.g.
+  // TASK_FINISHED, then TASK_LOST). The updates and launches wait in memory, and the whole
+  // commit is tried again every second (the journal rewrites itself after a failed flush).
+  next_checkpoint_retry_ = now + kCheckpointRetry;
+  if (!checkpoint_failing_ || now - last_checkpoint_error_ >= kCheckpointErrorEvery) {
+    log().error(
+        "agent: cannot checkpoint the tasks ({}); {} status update(s) and {} launch(es) are held "
+        "and not sent until the checkpoint works again (retrying every {} s)",
+        problem, staged_count_, launch_queue_.size(),
+        std::chrono::duration_cast<std::chrono::seconds>(kCheckpointRetry).count());
+    last_checkpoint_error_ = now;
+  }
+  checkpoint_failing_ = true;
+}
+
+void Agent::stopping() {
+  commit();
+  if (checkpoint_failing_) {
+    log().error(
+        "agent: stopping with {} status update(s) and {} launch(es) that could not be "
+        "checkpointed; they are dropped, and a restarted agent reports those tasks from its "
+        "last checkpoint",
+        staged_count_, launch_queue_.size());
+  }
+}
 
 void Agent::on_ack(const agentp::StatusAck& ack) {
   TaskKey key{ack.framework_id, ack.task_id};
