@@ -48,6 +48,19 @@ std::string isolator_answer(const Result<Envelope>& reply, T& out, const char* r
   return "";
 }
 
+// The longest kill grace and ping interval the agent takes from the master, in seconds: larger
+// values (and NaN or infinity) are a wrong or hostile master, and would overflow durations.
+constexpr double kMaxGraceSeconds = 86400;
+constexpr double kMaxPingIntervalSeconds = 3600;
+
+// A task's kill grace for the agent's own reckoning (logs, the shutdown deadline): finite, 0 to a
+// day (negative or NaN: 0). The isolator gets the task's own value and checks it itself.
+double kill_grace(const protocol::TaskInfo& task) {
+  double grace = task.kill_grace_seconds;
+  if (!(grace > 0)) return 0;
+  return std::min(grace, kMaxGraceSeconds);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -469,7 +482,8 @@ void Agent::on_registered(const agentp::Registered& registered) {
   registering_ = false;
   registration_backoff_ = settings_.registration_retry;
   if (registered.ping_interval_seconds > 0) {
-    ping_interval_ = std::chrono::duration<double>(registered.ping_interval_seconds);
+    ping_interval_ = std::chrono::duration<double>(
+        std::min(registered.ping_interval_seconds, kMaxPingIntervalSeconds));
   }
   last_master_contact_ = Clock::now();
   if (!was) {
@@ -628,7 +642,8 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id,
 
 void Agent::send_kill(const Task& task) {
   std::string container_id = task.saved.container_id;
-  double grace = task.saved.task.kill_grace_seconds;
+  double grace =
+      task.saved.task.kill_grace_seconds;  // the isolator checks it (or takes its default)
   isolator_->request(isolator::Kill{container_id, grace},
                      [this, container_id](Result<Envelope> reply) {
                        if (!reply) {
@@ -686,7 +701,7 @@ void Agent::kill_task(const std::string& framework_id, const std::string& task_i
   bool again = task.saved.kill_requested;
   task.saved.kill_requested = true;
   if (!again) {
-    log().info("agent: killing {} (grace {} s)", key.text(), task.saved.task.kill_grace_seconds);
+    log().info("agent: killing {} (grace {} s)", key.text(), kill_grace(task.saved.task));
     emit(key, state::kKilling, "", "", source::kAgent);
   }
   if (!task.launching && isolator_) send_kill(task);
@@ -703,7 +718,7 @@ void Agent::shutdown(const std::string& why) {
   for (auto& [key, task] : tasks_) {
     if (state::terminal(task.saved.state)) continue;
     live.push_back(key);
-    grace = std::max(grace, task.saved.task.kill_grace_seconds);
+    grace = std::max(grace, kill_grace(task.saved.task));
   }
   for (const TaskKey& key : live) kill_task(key.framework_id, key.task_id);
   shutting_down_ = true;

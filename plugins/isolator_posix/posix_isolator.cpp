@@ -101,8 +101,7 @@ void PosixIsolator::launch(const tessera::sdk::Request& request, const isolator:
   std::map<std::string, std::string> agent_env;
   if (!launch.task_id.empty()) agent_env["TASK_ID"] = launch.task_id;
   if (!hostname_.empty()) agent_env["HOST"] = hostname_;
-  agent_env["TESSERA_CONTAINER_ID"] = id;
-  agent_env["TESSERA_SANDBOX"] = launch.sandbox;
+  agent_env["TESSERA_SANDBOX"] = launch.sandbox;  // TESSERA_CONTAINER_ID: the launcher's marker
   if (launch.environment.count("PORT0") == 0) {
     auto ports = launch.resources.ranges.find("ports");
     if (ports != launch.resources.ranges.end()) {

@@ -1,5 +1,6 @@
-// PosixLauncher: runs each container as a process in its own process group, watches it, kills
-// it with SIGTERM then SIGKILL, and re-adopts live containers after an agent restart.
+// PosixLauncher: runs each container as a process in its own session and process group, watches
+// it, kills it with SIGTERM then SIGKILL, and after an agent restart re-adopts the live
+// containers and kills what is left of the others.
 //
 // A plain library: it knows nothing about plugins, messages or ZeroMQ. Its owner drives it:
 //   - fd() is readable when a watched container's leader process ended: call on_readable();

@@ -234,13 +234,11 @@ TEST_P(AgentCrashDuringLaunchesTest, EveryTaskIsAdoptedOrEndsOnceAndNothingRunsU
 // From the first task received to nearly every one spawned: the windows between the master's
 // run_task, the agent's checkpoint, the isolator's intent, posix_spawn, the isolator's record
 // and the agent's TASK_RUNNING.
-INSTANTIATE_TEST_SUITE_P(Moments, AgentCrashDuringLaunchesTest,
-                         ::testing::Values(Moment{"agent: running task", 1},
-                                           Moment{"agent: running task", 30},
-                                           Moment{"launched container", 1},
-                                           Moment{"launched container", 20},
-                                           Moment{"launched container", 45},
-                                           Moment{"runs in container", 35}));
+INSTANTIATE_TEST_SUITE_P(
+    Moments, AgentCrashDuringLaunchesTest,
+    ::testing::Values(Moment{"agent: running task", 1}, Moment{"agent: running task", 30},
+                      Moment{"launched container", 1}, Moment{"launched container", 20},
+                      Moment{"launched container", 45}, Moment{"runs in container", 35}));
 
 // A tmpfs of a few MB mounted on a directory for the test's duration (root only).
 class TmpfsMount {
@@ -285,8 +283,8 @@ class AgentDiskFullTest : public ::testing::Test {
   // A task that ends once `go` exists. Its command is long enough that every checkpoint of it
   // needs more than the pages a full tmpfs may still have free.
   TaskInfo waiting_task(const std::string& id, const std::filesystem::path& go) const {
-    TaskInfo task = command_task(
-        id, "while [ ! -e '" + go.string() + "' ]; do sleep 0.02; done # " + std::string(16384, 'p'));
+    TaskInfo task = command_task(id, "while [ ! -e '" + go.string() +
+                                         "' ]; do sleep 0.02; done # " + std::string(16384, 'p'));
     task.command.environment[kMarker] = marker_;
     return task;
   }
@@ -307,8 +305,8 @@ class AgentDiskFullTest : public ::testing::Test {
     ASSERT_TRUE(framework.wait_for_state(task.task_id, state::kRunning))
         << cluster_.agent(0).output();
     ASSERT_TRUE(framework.run_until([&] {
-      for (const auto& saved : tessera::host::agent::Checkpoint::inspect(dir_ / "agent0" / "agent")
-                                   .tasks) {
+      for (const auto& saved :
+           tessera::host::agent::Checkpoint::inspect(dir_ / "agent0" / "agent").tasks) {
         if (saved.task.task_id == task.task_id) {
           return saved.state == state::kRunning && saved.pending.empty();
         }
