@@ -371,8 +371,16 @@ TEST(PosixLauncher, PidReusedByAnotherProcessIsNotAdopted) {
   d.open();
   // As if the container's pid had been reused: the state file names an unrelated process, whose
   // start time is not the recorded one.
-  pid_t unrelated = spawn_unrelated("30");
-  ASSERT_GT(unrelated, 0);
+  // Start times are in clock ticks: one started in the same tick would pass for the container.
+  pid_t unrelated = 0;
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    unrelated = spawn_unrelated("30");
+    ASSERT_GT(unrelated, 0);
+    if (process_start_time(unrelated) != process_start_time(pid)) break;
+    ::kill(unrelated, SIGKILL);
+    ::waitpid(unrelated, nullptr, 0);
+  }
+  ASSERT_NE(process_start_time(unrelated), process_start_time(pid));
   rewrite_state(d.state_dir() / "impostor.container", "pid", std::to_string(unrelated));
   auto recovered = d.launcher->recover({{"impostor", 0}});
   EXPECT_EQ(recovered.gone, std::vector<std::string>{"impostor"});
