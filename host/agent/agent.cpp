@@ -642,8 +642,8 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id,
 
 void Agent::send_kill(const Task& task) {
   std::string container_id = task.saved.container_id;
-  double grace =
-      task.saved.task.kill_grace_seconds;  // the isolator checks it (or takes its default)
+  // The task's own value: the isolator checks it (or takes its default).
+  double grace = task.saved.task.kill_grace_seconds;
   isolator_->request(isolator::Kill{container_id, grace},
                      [this, container_id](Result<Envelope> reply) {
                        if (!reply) {
