@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -148,6 +149,25 @@ std::string file_name(const std::string& id) {
     }
   }
   if (out == "." || out == "..") out = "%2e" + out.substr(1);
+  return out;
+}
+
+// The container id a state file's name stands for (file_name() undone), or nothing.
+std::optional<std::string> id_of_file_name(const std::string& name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (name[i] != '%') {
+      out += name[i];
+      continue;
+    }
+    if (i + 2 >= name.size() || !std::isxdigit(static_cast<unsigned char>(name[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(name[i + 2]))) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(std::stoi(name.substr(i + 1, 2), nullptr, 16));
+    i += 2;
+  }
+  if (out.empty() || file_name(out) != name) return std::nullopt;
   return out;
 }
 
@@ -308,32 +328,39 @@ std::filesystem::path PosixLauncher::state_file(const std::string& id) const {
   return state_dir_ / (file_name(id) + ".container");
 }
 
-Status PosixLauncher::write_state_file(const std::string& id, const std::string& text) {
+Status PosixLauncher::write_state_file(const std::string& id, const std::string& text,
+                                       bool create) {
+  // One write(2) of less than a page: a process killed during it leaves the file as it was or
+  // with the whole text, never a part (a machine crash may, but then the boot id differs and
+  // the file is stale anyway). No temporary file and rename: two launches' worth of inode
+  // churn per task is what a burst of launches would pay.
   std::filesystem::path path = state_file(id);
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return make_error("cannot write '" + tmp.string() + "'");
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0644);
+  if (fd < 0) return make_error("cannot open '" + path.string() + "': " + errno_text(errno));
+  ssize_t n = ::pwrite(fd, text.data(), text.size(), 0);
+  int error = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size())) {
+    return make_error("cannot write '" + path.string() +
+                      "': " + (n < 0 ? errno_text(error) : "short write"));
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return make_error("cannot rename '" + tmp.string() + "': " + ec.message());
   return {};
 }
 
 Status PosixLauncher::write_intent(const std::string& id) {
   return write_state_file(
-      id, "container_id=" + id + "\nphase=" + kPhaseLaunching + "\nboot_id=" + boot_id_ + "\n");
+      id, "container_id=" + id + "\nphase=" + kPhaseLaunching + "\nboot_id=" + boot_id_ + "\n",
+      /*create=*/true);
 }
 
 Status PosixLauncher::write_state(const Container& c) {
+  // Written over the intent from its first byte, and longer than it (it has the pid, process
+  // group and start time besides), so it covers the intent whole without a truncation that a
+  // kill could separate from the write.
   std::ostringstream out;
   out << "container_id=" << c.id << "\nphase=" << kPhaseRunning << "\npid=" << c.pid
       << "\npgid=" << c.pid << "\nstart_time=" << c.start_time << "\nboot_id=" << boot_id_ << "\n";
-  return write_state_file(c.id, out.str());
+  return write_state_file(c.id, out.str(), /*create=*/false);
 }
 
 Status PosixLauncher::watch(Container& c) {
@@ -591,7 +618,16 @@ Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_
     }
     if (path.extension() != ".container") continue;
     auto state = read_key_values(path);
-    const std::string& id = state["container_id"];
+    std::string id = state["container_id"];
+    if (id.empty()) {
+      // Created, and the launcher died before it wrote its intent, so before the spawn too;
+      // looked for by its marker all the same, under the id its name stands for.
+      auto named_id = id_of_file_name(path.stem().string());
+      if (named_id) {
+        id = *named_id;
+        state = {{"container_id", id}, {"phase", kPhaseLaunching}, {"boot_id", boot_id_}};
+      }
+    }
     if (id.empty() || state_file(id) != path) {
       // Not a record this launcher wrote: nothing in it can be trusted to name a process.
       std::filesystem::remove(path, ec);

@@ -28,7 +28,8 @@
 //
 // The state files are not fsynced: they describe processes, and no process outlives a reboot
 // (a file from another boot is stale whatever it says). A killed launcher leaves its writes in
-// the page cache, where the next one reads them.
+// the page cache, where the next one reads them. Each write is one write(2) of less than a page
+// (whole or not at all when the writer is killed); the record is written over the intent.
 //
 // Threading: not thread-safe. Create, use and destroy it on one thread (the plugin's loop
 // thread); the scheduler's callbacks must run on that thread too. Destroying it leaves the
@@ -178,7 +179,7 @@ class PosixLauncher {
   void escalate(const std::string& id, uint64_t serial);
   Container* find(const std::string& id, uint64_t serial);
   std::filesystem::path state_file(const std::string& id) const;
-  Status write_state_file(const std::string& id, const std::string& text);
+  Status write_state_file(const std::string& id, const std::string& text, bool create);
   Status write_intent(const std::string& id);
   Status write_state(const Container& c);
   // Recovery of one container from its state file: re-adopts its leader (true), or not.

@@ -422,6 +422,20 @@ TEST(PosixLauncher, AnIntentWithoutAProcessIsGone) {
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
 }
 
+// The launcher died after creating the state file and before writing its intent into it (so
+// before the spawn too, but the test plays the worst case): the id is taken from the file name.
+TEST(PosixLauncher, AnEmptyStateFileStillNamesItsContainer) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("odd id/1", "exec sleep 30"));
+  d.open();
+  std::filesystem::path file = d.state_dir() / "odd%20id%2f1.container";
+  ASSERT_TRUE(std::filesystem::exists(file));
+  std::ofstream(file, std::ios::trunc).close();
+  auto recovered = d.launcher->recover({{"odd id/1", 0}});
+  ASSERT_EQ(recovered.alive, std::vector<std::string>{"odd id/1"});
+  EXPECT_EQ(d.launcher->pid("odd id/1"), pid);
+}
+
 // Containers the agent does not name (it never recorded them, or no longer wants them) are
 // killed, recorded or only intended, with whatever they started.
 TEST(PosixLauncher, ContainersTheAgentDoesNotNameAreKilled) {
