@@ -2,7 +2,13 @@
 // update queue (time given explicitly), the task environment and what an exit means.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <fstream>
 
 #include "agent/agent.h"
@@ -212,6 +218,104 @@ TEST(Checkpoint, TaskRoundTripAndRemoval) {
   ASSERT_TRUE(cp.remove_task("fw/1", "..").ok());
   EXPECT_TRUE(cp.read_tasks().tasks.empty());
   EXPECT_TRUE(Checkpoint::inspect(dir.path()).tasks.empty());
+}
+
+// Undoes Checkpoint::fail_writes_for_testing() whatever the test's outcome.
+struct FailingDisk {
+  explicit FailingDisk(int error) { Checkpoint::fail_writes_for_testing(error); }
+  ~FailingDisk() { Checkpoint::fail_writes_for_testing(0); }
+  FailingDisk(const FailingDisk&) = delete;
+  FailingDisk& operator=(const FailingDisk&) = delete;
+};
+
+TaskCheckpoint running_task(const std::string& id) {
+  TaskCheckpoint t;
+  t.framework_id = "fw";
+  t.task.task_id = id;
+  t.state = state::kRunning;
+  return t;
+}
+
+TEST(Checkpoint, AFailedWriteSaysWhyAndLeavesTheJournalAsItWas) {
+  tessera::testing::TempDir dir;
+  Checkpoint cp(dir.path());
+  ASSERT_TRUE(cp.write_task(running_task("a")).ok());
+  auto size = std::filesystem::file_size(cp.journal_file());
+  {
+    FailingDisk full(ENOSPC);
+    auto written = cp.write_task(running_task("b"));
+    ASSERT_FALSE(written.ok());
+    EXPECT_NE(written.error().message.find("checkpointing task 'b': cannot write"),
+              std::string::npos)
+        << written.error().message;
+    EXPECT_NE(written.error().message.find(std::strerror(ENOSPC)), std::string::npos);
+    EXPECT_FALSE(cp.sync().ok());
+  }
+  EXPECT_EQ(std::filesystem::file_size(cp.journal_file()), size);
+  ASSERT_TRUE(cp.write_task(running_task("b")).ok());
+  auto found = Checkpoint::inspect(dir.path());
+  EXPECT_TRUE(found.errors.empty());
+  EXPECT_EQ(found.tasks.size(), 2u);
+}
+
+// A disk that takes part of a record (here a file size limit: write() stores what fits, then
+// fails with EFBIG) must not leave that part behind: later records would follow damage.
+TEST(Checkpoint, APartOfARecordThatDidNotFitIsCutOff) {
+  tessera::testing::TempDir dir;
+  Checkpoint cp(dir.path());
+  ASSERT_TRUE(cp.write_task(running_task("a")).ok());
+  auto size = std::filesystem::file_size(cp.journal_file());
+  TaskCheckpoint big = running_task("big");
+  big.task.command.value = std::string(100000, 'x');
+  {
+    struct rlimit old_limit {};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit = old_limit;
+    limit.rlim_cur = size + 100;
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+    auto written = cp.write_task(big, /*durable=*/false);
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    std::signal(SIGXFSZ, old_handler);
+    ASSERT_FALSE(written.ok());
+    EXPECT_NE(written.error().message.find(std::strerror(EFBIG)), std::string::npos)
+        << written.error().message;
+  }
+  EXPECT_EQ(std::filesystem::file_size(cp.journal_file()), size);
+  ASSERT_TRUE(cp.write_task(running_task("b")).ok());
+  auto found = Checkpoint::inspect(dir.path());
+  EXPECT_TRUE(found.errors.empty()) << found.errors.front();
+  EXPECT_TRUE(found.notes.empty());
+  EXPECT_EQ(found.tasks.size(), 2u);
+}
+
+// After a failed fdatasync the kernel may have dropped the pages it could not write, and says so
+// only once: the next sync rewrites the journal (a new file) rather than flushing again.
+TEST(Checkpoint, AfterAFailedFlushTheNextSyncRewritesTheJournal) {
+  tessera::testing::TempDir dir;
+  Checkpoint cp(dir.path());
+  ASSERT_TRUE(cp.write_task(running_task("a")).ok());
+  ASSERT_TRUE(cp.write_task(running_task("b"), /*durable=*/false).ok());
+  auto inode = [&] {
+    struct stat st {};
+    ::stat(cp.journal_file().c_str(), &st);
+    return st.st_ino;
+  };
+  auto before = inode();
+  {
+    FailingDisk failing(EIO);
+    auto flushed = cp.sync();
+    ASSERT_FALSE(flushed.ok());
+    EXPECT_NE(flushed.error().message.find("cannot flush"), std::string::npos);
+  }
+  ASSERT_TRUE(cp.sync().ok());
+  EXPECT_NE(inode(), before);
+  EXPECT_EQ(Checkpoint::inspect(dir.path()).tasks.size(), 2u);
+  // Then plain flushes again.
+  ASSERT_TRUE(cp.write_task(running_task("c"), /*durable=*/false).ok());
+  auto rewritten = inode();
+  ASSERT_TRUE(cp.sync().ok());
+  EXPECT_EQ(inode(), rewritten);
 }
 
 // One agent per work dir: a second Checkpoint on it is refused while the first has it open, and
