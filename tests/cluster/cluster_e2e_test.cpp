@@ -542,3 +542,236 @@ TEST_F(ClusterTest, AgentRemovalsAreRateLimited) {
 }
 
 }  // namespace
+
+namespace {
+
+// Sends SIGCONT to a process stopped with SIGSTOP when it goes out of scope, so that a failing
+// assertion does not leave it stopped (a stopped process does not act on SIGTERM).
+class ContinueAtEnd {
+ public:
+  explicit ContinueAtEnd(tessera::testing::Process& process) : process_(process) {}
+  ~ContinueAtEnd() { process_.signal(SIGCONT); }
+  ContinueAtEnd(const ContinueAtEnd&) = delete;
+  ContinueAtEnd& operator=(const ContinueAtEnd&) = delete;
+
+ private:
+  tessera::testing::Process& process_;
+};
+
+// An offer the framework holds is rescinded when its agent goes silent, and accepting it after
+// that launches nothing: the tasks get TASK_ERROR with REASON_INVALID_OFFERS.
+TEST_F(ClusterTest, OffersOfAnUnreachableAgentAreRescindedAndCannotBeAccepted) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  TestFramework framework(cluster_.endpoint(), framework_info("holder"));
+  // Set before the loop first runs, so that no offer is declined by the default handler.
+  framework.on_offer = [](const Offer&) {};  // held: neither accepted nor declined
+  ASSERT_TRUE(framework.subscribed());
+  ASSERT_TRUE(framework.run_until([&] { return !framework.offers_received().empty(); }));
+  const Offer held = framework.offers_received().front();
+
+  // Stopped, the agent is alive but answers no ping: unreachable after the ping timeout.
+  cluster_.agent(0).signal(SIGSTOP);
+  ContinueAtEnd resume(cluster_.agent(0));
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        const auto& r = framework.rescinded();
+        return std::find(r.begin(), r.end(), held.offer_id) != r.end();
+      },
+      20s))
+      << framework.rescinded().size() << " rescinded\n"
+      << cluster_.master().output();
+  EXPECT_TRUE(framework.errors().empty());
+
+  framework.client().accept({held.offer_id}, {command_task("too-late", "true")});
+  ASSERT_TRUE(framework.wait_for_state("too-late", state::kError)) << cluster_.master().output();
+  EXPECT_EQ(framework.last("too-late").reason, reason::kInvalidOffers);
+  EXPECT_NE(framework.last("too-late").message.find("'" + held.offer_id + "'"), std::string::npos)
+      << framework.last("too-late").message;
+  EXPECT_FALSE(framework.saw("too-late", state::kRunning));
+}
+
+// A decline's refuse filter keeps the declined agent from the framework for as long as it
+// asked: the other agent, declined without a filter, is offered again and again meanwhile,
+// and every one of those allocation cycles passed the filtered agent over. A revive clears the
+// filter; a short filter ends by itself.
+TEST_F(ClusterTest, ADeclinedAgentIsNotOfferedAgainUntilTheRefuseFilterEndsOrARevive) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  ASSERT_TRUE(cluster_.start_agent(1));
+  TestFramework framework(cluster_.endpoint(), framework_info("picky"));
+
+  double refuse_agent0 = 3600;        // the filter the next decline of agent0 asks for
+  std::optional<size_t> filtered_at;  // offers_received() index of that decline
+  std::optional<std::chrono::steady_clock::time_point> declined_at;
+  framework.on_offer = [&](const Offer& offer) {
+    if (offer.hostname == "agent0" && !filtered_at) {
+      filtered_at = framework.offers_received().size();
+      declined_at = std::chrono::steady_clock::now();
+      framework.client().decline({offer.offer_id}, refuse_agent0);
+    } else {
+      framework.client().decline({offer.offer_id}, 0);
+    }
+  };
+  ASSERT_TRUE(framework.subscribed());
+  auto offers_of = [&](const std::string& host, size_t from) {
+    size_t n = 0;
+    for (size_t i = from; i < framework.offers_received().size(); ++i) {
+      n += framework.offers_received()[i].hostname == host;
+    }
+    return n;
+  };
+
+  // An hour's filter: agent1 comes back five times (each its own allocation cycle), agent0
+  // never.
+  ASSERT_TRUE(framework.run_until([&] {
+    return filtered_at && offers_of("agent1", *filtered_at) >= 5;
+  })) << cluster_.master().output();
+  EXPECT_EQ(offers_of("agent0", *filtered_at), 0u) << "offered again despite the refuse filter";
+
+  // A revive clears it. (The handler declines everything without a filter from now on.)
+  size_t revived_at = framework.offers_received().size();
+  framework.client().revive();
+  ASSERT_TRUE(framework.run_until([&] { return offers_of("agent0", revived_at) >= 1; }))
+      << cluster_.master().output();
+
+  // A one-second filter ends by itself, not before its second is over.
+  refuse_agent0 = 1;
+  filtered_at.reset();
+  ASSERT_TRUE(framework.run_until([&] {
+    return filtered_at && offers_of("agent0", *filtered_at) >= 1;
+  })) << cluster_.master().output();
+  EXPECT_GE(std::chrono::steady_clock::now() - *declined_at, 1s);
+}
+
+// Status updates are at-least-once: with the framework's acknowledgements cut off, the agent
+// resends the update in flight with the same uuid, and holds back the next one (one in flight
+// per task) although the task has long ended. Acknowledged, each next update follows.
+TEST_F(ClusterTest, AnUnacknowledgedUpdateIsResentWithItsUuidUntilTheFrameworkAcknowledgesIt) {
+  ASSERT_TRUE(cluster_.start_master());
+  tessera::testing::AgentSettings fast_resends;
+  fast_resends.extra = "status_update_retry_ms = 100\nstatus_update_retry_max_ms = 400";
+  ASSERT_TRUE(cluster_.start_agent(0, fast_resends));
+  tessera::sdk::SchedulerOptions no_acks;
+  no_acks.auto_acknowledge = false;
+  TestFramework framework(cluster_.endpoint(), framework_info("forgetful", 60), no_acks);
+  ASSERT_TRUE(framework.subscribed());
+  launch_when_offered(framework, {command_task("resent", "true")});
+
+  ASSERT_TRUE(framework.run_until([&] { return framework.updates("resent").size() >= 3; }))
+      << cluster_.agent(0).output();
+  const auto first = framework.updates("resent").front();
+  EXPECT_FALSE(first.uuid.empty());
+  for (const auto& update : framework.updates("resent")) {
+    EXPECT_EQ(update.state, state::kStarting);
+    EXPECT_EQ(update.uuid, first.uuid);
+  }
+
+  // Acknowledging each new update as it comes lets the rest through, in order.
+  std::set<std::string> acknowledged;
+  auto acknowledge_new = [&] {
+    for (const auto& update : framework.updates("resent")) {
+      if (acknowledged.insert(update.uuid).second) framework.client().acknowledge(update);
+    }
+  };
+  ASSERT_TRUE(framework.run_until([&] {
+    acknowledge_new();
+    return framework.saw("resent", state::kFinished);
+  })) << cluster_.agent(0).output();
+  acknowledge_new();
+  std::vector<std::string> order;
+  std::set<std::string> uuids;
+  for (const auto& update : framework.updates("resent")) {
+    if (order.empty() || order.back() != update.state) order.push_back(update.state);
+    uuids.insert(update.uuid);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{state::kStarting, state::kRunning, state::kFinished}));
+  EXPECT_EQ(uuids.size(), 3u) << "one uuid per update, kept across its resends";
+  EXPECT_EQ(framework.last("resent").exit_code, 0);
+}
+
+// The pid the agent logged for a task ("... runs in container 'C' (pid N)").
+pid_t task_pid(const std::string& agent_log, const std::string& task_id) {
+  std::smatch m;
+  std::regex line("task '" + task_id +
+                  "' of framework '[^']*' runs in container '[^']*' \\(pid (\\d+)\\)");
+  if (!std::regex_search(agent_log, m, line)) return 0;
+  return static_cast<pid_t>(std::stol(m[1]));
+}
+
+// kill -9 of an agent does not touch its tasks. Restarted on the same work dir, the agent
+// re-attaches to them (the same processes: same pid, same start time), the master and the
+// framework see them run on, and their ends are reported: a kill as TASK_KILLED, and a task
+// that ends by itself as a terminal update (its exit status is unknown to a re-attached agent,
+// which is not its parent, so it is TASK_FAILED with a message that says so).
+TEST_F(ClusterTest, AnAgentKilledAndRestartedReattachesToItsRunningTasks) {
+  tessera::testing::MasterSettings patient;
+  // The restart must not look like a lost agent, however slow the machine.
+  patient.agent_ping_timeout_ms = 30000;
+  patient.agent_removal_timeout_ms = 60000;
+  ASSERT_TRUE(cluster_.start_master(patient));
+  ASSERT_TRUE(cluster_.start_agent(0));
+  TestFramework framework(cluster_.endpoint(), framework_info("steady", 60));
+  ASSERT_TRUE(framework.subscribed());
+  Sleeper sleeper;
+  const auto go = dir_ / "go";
+  launch_when_offered(framework, {command_task("kept", sleeper.command()),
+                                  command_task("ends", "while [ ! -e '" + go.string() +
+                                                           "' ]; do sleep 0.05; done")});
+  ASSERT_TRUE(framework.wait_for_state("kept", state::kRunning)) << cluster_.agent(0).output();
+  ASSERT_TRUE(framework.wait_for_state("ends", state::kRunning)) << cluster_.agent(0).output();
+  std::map<std::string, pid_t> pids;
+  std::map<std::string, uint64_t> started;
+  for (const char* id : {"kept", "ends"}) {
+    pids[id] = task_pid(cluster_.agent(0).output(), id);
+    ASSERT_GT(pids[id], 0) << cluster_.agent(0).output();
+    auto stat = tessera::testing::process_stat(pids[id]);
+    ASSERT_TRUE(stat.has_value());
+    started[id] = stat->start_time;
+  }
+
+  cluster_.agent(0).signal(SIGKILL);
+  ASSERT_TRUE(cluster_.agent(0).wait().has_value());
+  for (const char* id : {"kept", "ends"}) {
+    EXPECT_TRUE(tessera::testing::process_alive(pids[id])) << id << " died with its agent";
+  }
+  size_t updates_before = framework.all_updates().size();
+  ASSERT_TRUE(cluster_.start_agent(0)) << cluster_.master().output();
+  ASSERT_TRUE(cluster_.agent(0).wait_for("agent: reattached to task 'kept'"))
+      << cluster_.agent(0).output();
+  ASSERT_TRUE(cluster_.agent(0).wait_for("agent: reattached to task 'ends'"))
+      << cluster_.agent(0).output();
+  EXPECT_NE(cluster_.master().output().find("re-registered agent"), std::string::npos)
+      << cluster_.master().output();
+  for (const char* id : {"kept", "ends"}) {
+    auto stat = tessera::testing::process_stat(pids[id]);
+    ASSERT_TRUE(stat && stat->state != 'Z') << id << " is gone";
+    EXPECT_EQ(stat->start_time, started[id]) << id << ": another process took its pid";
+  }
+  // The master still has both running: asked, it says so (these answers come after anything
+  // the restart made it send).
+  framework.client().reconcile({{"kept", ""}, {"ends", ""}});
+  ASSERT_TRUE(framework.run_until([&] {
+    return reconciled(framework, updates_before, state::kRunning).size() == 2;
+  })) << cluster_.master().output();
+  for (size_t i = updates_before; i < framework.all_updates().size(); ++i) {
+    const auto& u = framework.all_updates()[i];
+    EXPECT_EQ(u.state, state::kRunning) << u.task_id << " " << u.reason << " " << u.message;
+  }
+
+  // The re-attached tasks are the new agent's to kill and to report.
+  framework.client().kill("kept", framework.last("kept").agent_id);
+  ASSERT_TRUE(framework.wait_for_state("kept", state::kKilled)) << cluster_.agent(0).output();
+  EXPECT_TRUE(
+      tessera::testing::eventually([&] { return !tessera::testing::process_alive(pids["kept"]); }));
+  std::ofstream(go) << "go\n";
+  ASSERT_TRUE(framework.run_until([&] { return state::terminal(framework.state("ends")); }))
+      << cluster_.agent(0).output();
+  EXPECT_EQ(framework.state("ends"), state::kFailed);
+  EXPECT_EQ(framework.last("ends").reason, reason::kCommandExited);
+  EXPECT_NE(framework.last("ends").message.find("exit status is unknown"), std::string::npos)
+      << framework.last("ends").message;
+  EXPECT_FALSE(tessera::testing::process_alive(pids["ends"]));
+}
+
+}  // namespace
