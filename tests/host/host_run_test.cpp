@@ -88,9 +88,9 @@ TEST(HostRun, RunThatFailsLaterIsLoggedAndNodeExitsOneAfterStoppingTheOthers) {
 TEST(HostRun, StartThatHangsTimesOutNamingPluginAndTimeout) {
   NodeFile node("[master]\nframeworks = [\"example_pong\", \"fixture_start_hangs\"]\n", "",
                 /*start_timeout_ms=*/500);
-  auto began = std::chrono::steady_clock::now();
-  auto [code, output] = node.host({}, seconds(20));
-  auto took = std::chrono::steady_clock::now() - began;
+  // The hung plugin sleeps for an hour: an exit code at all (run() gives -1 for a host still
+  // running after 60 s) shows that the host did not wait for it.
+  auto [code, output] = node.host({}, seconds(60));
   EXPECT_EQ(code, kRuntimeError) << output;
   EXPECT_NE(where(output,
                   "tessera-host: plugin 'fixture_start_hangs' did not finish starting "
@@ -99,7 +99,6 @@ TEST(HostRun, StartThatHangsTimesOutNamingPluginAndTimeout) {
       << output;
   // The plugins that did start were stopped before the host left the hung one behind.
   EXPECT_NE(where(output, "stopped plugin 'example_pong'"), std::string::npos) << output;
-  EXPECT_LT(took, seconds(10)) << "the host waited for the hung plugin: " << output;
 }
 
 }  // namespace

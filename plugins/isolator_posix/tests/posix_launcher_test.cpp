@@ -198,12 +198,11 @@ TEST(PosixLauncher, KillSendsSigtermFirst) {
   Driver d;
   d.launch(d.spec("term", "sleep 30", /*shell=*/true));
   ASSERT_TRUE(d.launcher->kill("term", 5000ms));
-  auto start = Clock::now();
+  // Died of the SIGTERM: the SIGKILL would only come after the 5 s grace.
   auto e = d.wait_exit("term");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGTERM);
   EXPECT_EQ(e->exit_code, -1);
-  EXPECT_LT(Clock::now() - start, 2s);
 }
 
 TEST(PosixLauncher, IgnoredSigtermIsFollowedBySigkillAfterTheGracePeriod) {
@@ -215,8 +214,7 @@ TEST(PosixLauncher, IgnoredSigtermIsFollowedBySigkillAfterTheGracePeriod) {
   auto e = d.wait_exit("stubborn");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGKILL);
-  EXPECT_GE(Clock::now() - start, 300ms);
-  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_GE(Clock::now() - start, 300ms);  // not before the grace (a lower bound only)
   EXPECT_NE(e->message.find("grace period"), std::string::npos) << e->message;
 }
 
@@ -253,11 +251,10 @@ TEST(PosixLauncher, BlockedSignalMaskOfTheHostIsNotInherited) {
   d.launch(s);
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ASSERT_TRUE(d.launcher->kill("mask", 10000ms));
-  auto start = Clock::now();
-  auto e = d.wait_exit("mask", 5s);
+  // Died of the SIGTERM: the SIGKILL would only come after the 10 s grace.
+  auto e = d.wait_exit("mask", 9s);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGTERM);
-  EXPECT_LT(Clock::now() - start, 2s);
 }
 
 TEST(PosixLauncher, ExecFormPassesArguments) {
