@@ -377,6 +377,9 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   ASSERT_EQ(::kill(static_cast<pid_t>(task_pids["alive"]), 0), 0)
       << "the live task died with its agent";
   ::kill(-static_cast<pid_t>(task_pids["dead"]), SIGKILL);
+  // Signals are delivered asynchronously: dead before the agent comes back and looks.
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] { return !tessera::testing::process_alive(static_cast<pid_t>(task_pids["dead"])); }));
 
   size_t before = master.registers.size();
   size_t updates_before = master.updates.size();
