@@ -366,9 +366,8 @@ void AllocatorService::runCycle() {
 // The plugin
 
 Status AllocatorServicePlugin::configure(sdk::ConfigTable& table) {
-  options_.endpoint = table.get<std::string>("endpoint", options_.endpoint);
-  options_.extraEndpoints =
-      table.get<std::vector<std::string>>("extra_endpoints", options_.extraEndpoints);
+  options_.endpoint = table.endpoint("endpoint", options_.endpoint);
+  options_.extraEndpoints = table.endpoints("extra_endpoints", options_.extraEndpoints);
   options_.interval = milliseconds(table.integer("allocation_interval_ms", 1000, 1, 3600000));
   options_.batchDelay = milliseconds(table.integer("batch_delay_ms", 5, 0, 3600000));
   AllocatorOptions core;
