@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -498,39 +497,6 @@ TEST(PosixLauncher, KillAllEndsEverything) {
   EXPECT_TRUE(live_group_members(a).empty());
   EXPECT_TRUE(live_group_members(b).empty());
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
-}
-
-// Not a pass/fail test: prints what a launch costs through the launcher against a bare
-// posix_spawn + waitpid of the same program.
-TEST(PosixLauncher, LaunchCost) {
-  Driver d;
-  constexpr int kRuns = 1000;
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  std::vector<double> bare, launcher;
-  char arg0[] = "true";
-  char* argv[] = {arg0, nullptr};
-  for (int i = 0; i < kRuns; ++i) {
-    auto t0 = Clock::now();
-    pid_t pid;
-    ASSERT_EQ(::posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, environ), 0);
-    ::waitpid(pid, nullptr, 0);
-    bare.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-
-    std::string id = "c" + std::to_string(i);
-    auto spec = d.spec(id, "/bin/true", false);
-    t0 = Clock::now();
-    d.launch(spec);
-    ASSERT_TRUE(d.wait_exit(id));
-    launcher.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-  }
-  std::printf(
-      "launch+exit of /bin/true, median of %d: launcher %.0f us, bare posix_spawn %.0f us\n", kRuns,
-      median(launcher), median(bare));
-  RecordProperty("launcher_us", std::to_string(median(launcher)));
-  RecordProperty("bare_us", std::to_string(median(bare)));
 }
 
 }  // namespace
