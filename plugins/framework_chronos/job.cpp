@@ -316,8 +316,25 @@ Result<Job> parse_job(const json::value& value, JobForm form, const JobDefaults&
   return job;
 }
 
-json::object job_to_json(const Job& job, bool listing) {
-  json::object out;
+namespace {
+
+// Appends a new element to `array` as an empty object or array that uses the array's memory
+// resource, so that a whole answer can live in one monotonic buffer.
+json::object& add_object(json::array& array) {
+  return array.emplace_back(nullptr).emplace_object();
+}
+json::array& add_array(json::array& array) { return array.emplace_back(nullptr).emplace_array(); }
+
+void add_strings(json::array& array, const std::vector<std::string>& items) {
+  array.reserve(items.size());
+  for (const std::string& item : items) array.emplace_back(std::string_view(item));
+}
+
+}  // namespace
+
+json::object job_to_json(const Job& job, bool listing, json::storage_ptr storage) {
+  json::object out(std::move(storage));
+  out.reserve(40);
   out["name"] = job.name;
   out["command"] = job.command;
   out["shell"] = job.shell;
@@ -340,38 +357,39 @@ json::object job_to_json(const Job& job, bool listing) {
   out["dataProcessingJobType"] = job.data_processing_job_type;
   out["errorsSinceLastSuccess"] = job.errors_since_last_success;
 
-  std::vector<Fetch> fetch = job.fetch;
-  std::vector<std::string> uris = job.uris;
-  if (listing) {
-    if (fetch.empty()) {
-      for (const std::string& uri : uris) {
-        Fetch entry;
-        entry.uri = uri;
-        fetch.push_back(std::move(entry));
-      }
-    } else {
-      uris.clear();
-      for (const Fetch& entry : fetch) uris.push_back(entry.uri);
-    }
-  }
-  json::array& fetch_json = out["fetch"].emplace_array();
-  for (const Fetch& entry : fetch) {
-    json::object f;
+  // GET /jobs shows uris as fetch entries and fetch entries as uris (only one is ever set).
+  const bool fetch_from_uris = listing && job.fetch.empty();
+  const bool uris_from_fetch = listing && !job.fetch.empty();
+  json::array& fetch = out["fetch"].emplace_array();
+  auto add_fetch = [&fetch](const Fetch& entry) {
+    json::object& f = add_object(fetch);
     f["uri"] = entry.uri;
     f["executable"] = entry.executable;
     f["cache"] = entry.cache;
     f["extract"] = entry.extract;
     if (!entry.output_file.empty()) f["output_file"] = entry.output_file;
-    fetch_json.push_back(std::move(f));
+  };
+  for (const Fetch& entry : job.fetch) add_fetch(entry);
+  if (fetch_from_uris) {
+    for (const std::string& uri : job.uris) {
+      Fetch entry;
+      entry.uri = uri;
+      add_fetch(entry);
+    }
   }
-  json::array& uris_json = out["uris"].emplace_array();
-  for (const std::string& uri : uris) uris_json.push_back(json::string(uri));
+  json::array& uris = out["uris"].emplace_array();
+  if (uris_from_fetch) {
+    for (const Fetch& entry : job.fetch) uris.emplace_back(std::string_view(entry.uri));
+  } else {
+    add_strings(uris, job.uris);
+  }
   json::array& env = out["environmentVariables"].emplace_array();
   for (const EnvironmentVariable& variable : job.environment_variables) {
-    env.push_back(json::object{{"name", variable.name}, {"value", variable.value}});
+    json::object& v = add_object(env);
+    v["name"] = variable.name;
+    v["value"] = variable.value;
   }
-  json::array& arguments = out["arguments"].emplace_array();
-  for (const std::string& argument : job.arguments) arguments.push_back(json::string(argument));
+  add_strings(out["arguments"].emplace_array(), job.arguments);
   out["highPriority"] = job.high_priority;
   out["runAsUser"] = job.run_as_user;
   out["concurrent"] = job.concurrency == ConcurrencyPolicy::allow;
@@ -379,7 +397,7 @@ json::object job_to_json(const Job& job, bool listing) {
 
   if (job.container) {
     const Container& c = *job.container;
-    json::object container;
+    json::object& container = out["container"].emplace_object();
     container["type"] = c.type;
     container["image"] = c.image;
     container["network"] = c.network;
@@ -387,30 +405,30 @@ json::object job_to_json(const Job& job, bool listing) {
     container["networkInfos"] = c.network_infos;
     json::array& volumes = container["volumes"].emplace_array();
     for (const Volume& v : c.volumes) {
-      json::object volume;
+      json::object& volume = add_object(volumes);
       if (v.host_path) volume["hostPath"] = *v.host_path;
       volume["containerPath"] = v.container_path;
       if (v.mode) volume["mode"] = *v.mode;
       if (!v.external.is_null()) volume["external"] = v.external;
-      volumes.push_back(std::move(volume));
     }
     container["forcePullImage"] = c.force_pull_image;
     json::array& parameters = container["parameters"].emplace_array();
     for (const KeyValue& p : c.parameters) {
-      parameters.push_back(json::object{{"key", p.key}, {"value", p.value}});
+      json::object& parameter = add_object(parameters);
+      parameter["key"] = p.key;
+      parameter["value"] = p.value;
     }
-    out["container"] = std::move(container);
   }
 
   json::array& constraints = out["constraints"].emplace_array();
   for (const Constraint& constraint : job.constraints) {
-    constraints.push_back(json::array{json::string(constraint.attribute),
-                                      json::string(operator_name(constraint.op)),
-                                      json::string(constraint.value)});
+    json::array& triple = add_array(constraints);
+    triple.emplace_back(std::string_view(constraint.attribute));
+    triple.emplace_back(operator_name(constraint.op));
+    triple.emplace_back(std::string_view(constraint.value));
   }
   if (job.is_dependent()) {
-    json::array& parents = out["parents"].emplace_array();
-    for (const std::string& parent : job.parents) parents.push_back(json::string(parent));
+    add_strings(out["parents"].emplace_array(), job.parents);
   } else {
     out["schedule"] = job.schedule;
     out["scheduleTimeZone"] = job.schedule_time_zone;

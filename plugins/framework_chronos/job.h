@@ -167,7 +167,9 @@ Result<Job> parse_job(const boost::json::value& json, JobForm form, const JobDef
 
 // Writes the job as Chronos 3 does (same fields, same order), plus epsilon, concurrencyPolicy
 // and catchUpPolicy. `listing` mirrors uris into fetch and back, as Chronos's GET /jobs does.
-boost::json::object job_to_json(const Job& job, bool listing = false);
+// Everything is allocated from `storage` (e.g. one monotonic buffer for a whole answer).
+boost::json::object job_to_json(const Job& job, bool listing = false,
+                                boost::json::storage_ptr storage = {});
 
 // Chronos's rule for job names: one or more of [A-Za-z0-9_.-].
 bool is_valid_job_name(std::string_view name);

@@ -32,6 +32,49 @@ std::optional<Number> number_from_text(const json::string& text) {
   return parsed;
 }
 
+void write_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  size_t plain = 0;  // start of the run of characters that need no escape
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    auto byte = static_cast<unsigned char>(c);
+    if (c != '"' && c != '\\' && byte >= 0x20) continue;
+    out.append(text.substr(plain, i - plain));
+    plain = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out.push_back(kHex[byte >> 4]);
+        out.push_back(kHex[byte & 0xf]);
+    }
+  }
+  out.append(text.substr(plain));
+  out.push_back('"');
+}
+
+template <typename Number>
+void write_integer(std::string& out, Number number) {
+  char buffer[24];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, number);
+  out.append(buffer, end);
+}
+
 void write_json(std::string& out, const json::value& value) {
   switch (value.kind()) {
     case json::kind::object: {
@@ -40,7 +83,7 @@ void write_json(std::string& out, const json::value& value) {
       for (const auto& [key, item] : value.get_object()) {
         if (!first) out.push_back(',');
         first = false;
-        out += json::serialize(json::string_view(key));
+        write_string(out, key);
         out.push_back(':');
         write_json(out, item);
       }
@@ -58,6 +101,18 @@ void write_json(std::string& out, const json::value& value) {
       out.push_back(']');
       break;
     }
+    case json::kind::string:
+      write_string(out, value.get_string());
+      break;
+    case json::kind::int64:
+      write_integer(out, value.get_int64());
+      break;
+    case json::kind::uint64:
+      write_integer(out, value.get_uint64());
+      break;
+    case json::kind::bool_:
+      out += value.get_bool() ? "true" : "false";
+      break;
     case json::kind::double_: {
       double number = value.get_double();
       if (!std::isfinite(number)) {
@@ -70,8 +125,9 @@ void write_json(std::string& out, const json::value& value) {
       out += text;
       break;
     }
+    case json::kind::null:
     default:
-      out += json::serialize(value);
+      out += "null";
   }
 }
 
@@ -194,6 +250,7 @@ const json::array* FieldReader::checked_array(std::string_view key) {
 
 std::string to_json_text(const json::value& value) {
   std::string out;
+  out.reserve(256);
   write_json(out, value);
   return out;
 }

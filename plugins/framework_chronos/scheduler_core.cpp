@@ -142,12 +142,14 @@ Result<std::vector<Action>> SchedulerCore::remove_job(const std::string& name, T
     touch(child_name);
   }
   kill_active(*e, "job '" + name + "' was removed", actions);
-  for (const ActiveRun& run : e->active) task_to_job_.erase(task_id(run.run_id, run.attempt));
+  for (const ActiveRun& run : e->active)
+    task_to_job_.erase(task_id(run.spec.run_id, run.spec.attempt));
   remove_retry_index(*e);
   unqueue(*e);
   graph_.remove(name);
   entries_.erase(name);
   dirty_.erase(name);
+  history_dirty_.erase(name);
   removed_.insert(name);
   return actions;
 }
@@ -216,10 +218,10 @@ std::vector<Action> SchedulerCore::tick(TimePoint now) {
     if (e == nullptr) continue;
     auto parsed = parse_task_id(task);
     auto retry = std::find_if(e->retries.begin(), e->retries.end(), [&](const PendingRetry& r) {
-      return parsed && r.run_id == parsed->first && r.attempt == parsed->second;
+      return parsed && r.spec.run_id == parsed->first && r.spec.attempt == parsed->second;
     });
     if (retry == e->retries.end()) continue;
-    RunSpec spec{retry->run_id, retry->attempt, retry->trigger, retry->scheduled, retry->arguments};
+    RunSpec spec = retry->spec;
     e->retries.erase(retry);
     touch(e->job.name);
     start_run(*e, std::move(spec), now, actions);
@@ -308,7 +310,6 @@ std::optional<TimePoint> SchedulerCore::next_wakeup() const {
 
 void SchedulerCore::start_run(Entry& e, RunSpec spec, TimePoint now, std::vector<Action>& actions) {
   const std::string& name = e.job.name;
-  touch(name);
   if (!e.active.empty()) {
     switch (e.job.concurrency) {
       case ConcurrencyPolicy::allow:
@@ -316,7 +317,7 @@ void SchedulerCore::start_run(Entry& e, RunSpec spec, TimePoint now, std::vector
       case ConcurrencyPolicy::forbid:
         record_skip(
             e, spec, now,
-            "run '" + e.active.back().run_id + "' is still active (concurrencyPolicy forbid)");
+            "run '" + e.active.back().spec.run_id + "' is still active (concurrencyPolicy forbid)");
         return;
       case ConcurrencyPolicy::replace:
         kill_active(e, "replaced by run '" + spec.run_id + "' (concurrencyPolicy replace)",
@@ -324,40 +325,24 @@ void SchedulerCore::start_run(Entry& e, RunSpec spec, TimePoint now, std::vector
         break;
     }
   }
+  touch(name);
   std::string task = task_id(spec.run_id, spec.attempt);
   task_to_job_[task] = name;
   ActiveRun run;
-  run.run_id = spec.run_id;
-  run.attempt = spec.attempt;
-  run.trigger = spec.trigger;
-  run.scheduled = spec.scheduled;
-  run.arguments = spec.arguments;
-  e.active.push_back(run);
-
-  RunRecord record;
-  record.run_id = spec.run_id;
-  record.trigger = spec.trigger;
-  record.attempt = spec.attempt;
-  record.scheduled = spec.scheduled;
-  record.queued = now;
-  record.status = RunStatus::queued;
-  e.history.add(std::move(record));
+  run.spec = spec;
+  e.active.push_back(std::move(run));
+  e.history.add(record_of(spec, now, RunStatus::queued));
+  touch_history(name);
 
   actions.push_back(LaunchRun{name, std::move(spec.run_id), spec.attempt, std::move(task),
                               spec.trigger, spec.scheduled, std::move(spec.arguments)});
 }
 
 void SchedulerCore::record_skip(Entry& e, const RunSpec& spec, TimePoint now, std::string reason) {
-  RunRecord record;
-  record.run_id = spec.run_id;
-  record.trigger = spec.trigger;
-  record.attempt = spec.attempt;
-  record.scheduled = spec.scheduled;
-  record.queued = now;
-  record.status = RunStatus::skipped;
+  RunRecord record = record_of(spec, now, RunStatus::skipped);
   record.message = std::move(reason);
   e.history.add(std::move(record));
-  touch(e.job.name);
+  touch_history(e.job.name);
 }
 
 std::string SchedulerCore::unique_run_id(const Entry& e, TimePoint t) const {
@@ -365,10 +350,11 @@ std::string SchedulerCore::unique_run_id(const Entry& e, TimePoint t) const {
   // not be one a run already has, nor one the schedule will give.
   for (;; t += Millis{1}) {
     std::string id = run_id_at(e.job.name, t);
-    auto same = [&](const auto& item) { return item.run_id == id; };
+    auto same = [&](const auto& item) { return item.spec.run_id == id; };
+    auto same_record = [&](const RunRecord& record) { return record.run_id == id; };
     bool taken = std::any_of(e.active.begin(), e.active.end(), same) ||
                  std::any_of(e.retries.begin(), e.retries.end(), same) ||
-                 std::any_of(e.history.records().begin(), e.history.records().end(), same) ||
+                 std::any_of(e.history.records().begin(), e.history.records().end(), same_record) ||
                  (e.schedule && e.schedule->next_after(t - Millis{1}) == t);
     if (!taken) return id;
   }
@@ -395,15 +381,15 @@ void SchedulerCore::kill_active(Entry& e, const std::string& reason, std::vector
     if (run.kill_requested) continue;
     run.kill_requested = true;
     run.kill_reason = reason;
-    actions.push_back(
-        KillRun{e.job.name, run.run_id, run.attempt, task_id(run.run_id, run.attempt), reason});
+    actions.push_back(KillRun{e.job.name, run.spec.run_id, run.spec.attempt,
+                              task_id(run.spec.run_id, run.spec.attempt), reason});
   }
   touch(e.job.name);
 }
 
 void SchedulerCore::remove_retry_index(const Entry& e) {
   for (const PendingRetry& retry : e.retries) {
-    std::string task = task_id(retry.run_id, retry.attempt);
+    std::string task = task_id(retry.spec.run_id, retry.spec.attempt);
     retry_due_.erase({retry.due, task});
     task_to_job_.erase(task);
   }
@@ -412,8 +398,7 @@ void SchedulerCore::remove_retry_index(const Entry& e) {
 void SchedulerCore::cancel_retries(Entry& e, const std::string& reason, TimePoint now) {
   remove_retry_index(e);
   for (const PendingRetry& retry : e.retries) {
-    record_skip(e, RunSpec{retry.run_id, retry.attempt, retry.trigger, retry.scheduled, ""}, now,
-                reason);
+    record_skip(e, retry.spec, now, reason);
   }
   e.retries.clear();
 }
@@ -466,25 +451,34 @@ Result<std::vector<Action>> SchedulerCore::kill_runs(const std::string& name, Ti
 
 // ---- Cluster events.
 
-Status SchedulerCore::run_started(const std::string& task, const std::string& agent,
-                                  TimePoint now) {
+std::optional<SchedulerCore::ActiveRef> SchedulerCore::find_active(const std::string& task) {
   auto owner = task_to_job_.find(task);
   auto parsed = parse_task_id(task);
   Entry* e = owner == task_to_job_.end() ? nullptr : entry(owner->second);
-  if (e == nullptr || !parsed) return make_error("task '" + task + "' is not an active run");
+  if (e == nullptr || !parsed) return std::nullopt;
   auto run = std::find_if(e->active.begin(), e->active.end(), [&](const ActiveRun& r) {
-    return r.run_id == parsed->first && r.attempt == parsed->second;
+    return r.spec.run_id == parsed->first && r.spec.attempt == parsed->second;
   });
-  if (run == e->active.end()) return make_error("task '" + task + "' is not an active run");
+  if (run == e->active.end()) return std::nullopt;
+  return ActiveRef{e, run};
+}
+
+Status SchedulerCore::run_started(const std::string& task, const std::string& agent,
+                                  TimePoint now) {
+  auto found = find_active(task);
+  if (!found) return make_error("task '" + task + "' is not an active run");
+  Entry* e = found->entry;
+  auto run = found->run;
   if (run->started) return {};
   run->started = now;
   run->agent = agent.substr(0, kMaxAgentLength);
-  if (RunRecord* record = e->history.find(run->run_id, run->attempt)) {
+  if (RunRecord* record = e->history.find(run->spec.run_id, run->spec.attempt)) {
     record->status = RunStatus::running;
     record->started = now;
     record->agent = run->agent;
   }
   touch(e->job.name);
+  touch_history(e->job.name);
   return {};
 }
 
@@ -492,30 +486,21 @@ Result<std::vector<Action>> SchedulerCore::run_finished(const std::string& task,
                                                         std::optional<int> exit_status,
                                                         std::string_view message,
                                                         std::string_view output, TimePoint now) {
-  auto owner = task_to_job_.find(task);
-  auto parsed = parse_task_id(task);
-  Entry* e = owner == task_to_job_.end() ? nullptr : entry(owner->second);
-  if (e == nullptr || !parsed) return make_error("task '" + task + "' is not an active run");
-  auto it = std::find_if(e->active.begin(), e->active.end(), [&](const ActiveRun& r) {
-    return r.run_id == parsed->first && r.attempt == parsed->second;
-  });
-  if (it == e->active.end()) return make_error("task '" + task + "' is not an active run");
-  ActiveRun run = std::move(*it);
-  e->active.erase(it);
-  task_to_job_.erase(owner);
+  auto found = find_active(task);
+  if (!found) return make_error("task '" + task + "' is not an active run");
+  Entry* e = found->entry;
+  ActiveRun run = std::move(*found->run);
+  e->active.erase(found->run);
+  task_to_job_.erase(task);
   Job& job = e->job;
   const std::string name = job.name;
   touch(name);
+  touch_history(name);
 
-  RunRecord* record = e->history.find(run.run_id, run.attempt);
+  RunRecord* record = e->history.find(run.spec.run_id, run.spec.attempt);
   if (record == nullptr) {
     // Dropped by the retention limit while it ran: keep its end at least.
-    RunRecord fresh;
-    fresh.run_id = run.run_id;
-    fresh.trigger = run.trigger;
-    fresh.attempt = run.attempt;
-    fresh.scheduled = run.scheduled;
-    fresh.queued = now;
+    RunRecord fresh = record_of(run.spec, now, RunStatus::running);
     fresh.started = run.started;
     fresh.agent = run.agent;
     record = &e->history.add(std::move(fresh));
@@ -543,13 +528,13 @@ Result<std::vector<Action>> SchedulerCore::run_finished(const std::string& task,
   }
 
   record->status = RunStatus::failed;
-  const bool attempts_left = run.attempt < job.retries;
+  const bool attempts_left = run.spec.attempt < job.retries;
   // Chronos retries only a job whose previous run did not fail for good.
   const bool failing = job.last_error && (!job.last_success || *job.last_success < *job.last_error);
   if (attempts_left && !failing) {
-    PendingRetry retry{run.run_id,    run.attempt + 1, run.trigger,
-                       run.scheduled, run.arguments,   now + config_.failure_retry_delay};
-    std::string retry_task = task_id(retry.run_id, retry.attempt);
+    PendingRetry retry{run.spec, now + config_.failure_retry_delay};
+    retry.spec.attempt += 1;
+    std::string retry_task = task_id(retry.spec.run_id, retry.spec.attempt);
     retry_due_.emplace(retry.due, retry_task);
     task_to_job_[retry_task] = name;
     e->retries.push_back(std::move(retry));
@@ -633,40 +618,58 @@ std::optional<TimePoint> SchedulerCore::next_due(const std::string& name) const 
 
 // ---- Persistence.
 
+RunRecord SchedulerCore::record_of(const RunSpec& spec, TimePoint queued, RunStatus status) {
+  RunRecord record;
+  record.run_id = spec.run_id;
+  record.trigger = spec.trigger;
+  record.attempt = spec.attempt;
+  record.scheduled = spec.scheduled;
+  record.queued = queued;
+  record.status = status;
+  return record;
+}
+
+json::object& SchedulerCore::write_spec(json::array& into, const RunSpec& spec) {
+  json::object& item = into.emplace_back(nullptr).emplace_object();
+  item["runId"] = spec.run_id;
+  item["attempt"] = spec.attempt;
+  item["trigger"] = to_string(spec.trigger);
+  item["scheduled"] = format_time(spec.scheduled);
+  item["arguments"] = spec.arguments;
+  return item;
+}
+
+void SchedulerCore::read_spec(FieldReader& in, RunSpec& spec) {
+  spec.run_id = in.text("runId");
+  if (spec.run_id.empty()) in.fail("'runId' is missing");
+  spec.attempt = static_cast<int>(in.integer("attempt", 0, 1'000'000));
+  auto trigger = run_trigger_from(in.text("trigger"));
+  if (!trigger) in.fail("unknown 'trigger'");
+  spec.trigger = trigger.value_or(RunTrigger::schedule);
+  auto scheduled = in.time("scheduled");
+  if (!scheduled) in.fail("'scheduled' is missing");
+  spec.scheduled = scheduled.value_or(TimePoint{});
+  spec.arguments = in.text("arguments", "", kMaxArgumentsLength);
+}
+
 json::object SchedulerCore::save_state(const Entry& e) const {
   json::object state;
   state["created"] = format_time(e.created);
   state["consumedUntil"] = optional_time(e.consumed_until);
   json::array& active = state["active"].emplace_array();
   for (const ActiveRun& run : e.active) {
-    json::object item;
-    item["runId"] = run.run_id;
-    item["attempt"] = run.attempt;
-    item["trigger"] = to_string(run.trigger);
-    item["scheduled"] = format_time(run.scheduled);
-    item["arguments"] = run.arguments;
+    json::object& item = write_spec(active, run.spec);
     item["started"] = optional_time(run.started);
     item["agent"] = run.agent;
     item["killRequested"] = run.kill_requested;
     item["killReason"] = run.kill_reason;
-    active.push_back(std::move(item));
   }
   json::array& retries = state["retries"].emplace_array();
   for (const PendingRetry& retry : e.retries) {
-    json::object item;
-    item["runId"] = retry.run_id;
-    item["attempt"] = retry.attempt;
-    item["trigger"] = to_string(retry.trigger);
-    item["scheduled"] = format_time(retry.scheduled);
-    item["arguments"] = retry.arguments;
+    json::object& item = write_spec(retries, retry.spec);
     item["due"] = format_time(retry.due);
-    retries.push_back(std::move(item));
   }
   state["round"] = string_array(graph_.round_progress(e.job.name));
-  json::array& history = state["history"].emplace_array();
-  for (const RunRecord& record : e.history.records()) history.push_back(to_json(record));
-  json::array& times = state["runTimes"].emplace_array();
-  for (std::int64_t value : e.times.values()) times.push_back(value);
   return state;
 }
 
@@ -679,15 +682,66 @@ json::object SchedulerCore::save_job(const std::string& name) const {
   return out;
 }
 
+json::object SchedulerCore::save_history(const std::string& name) const {
+  const Entry* e = entry(name);
+  if (e == nullptr) return {};
+  json::object out;
+  json::array& history = out["history"].emplace_array();
+  for (const RunRecord& record : e->history.records()) history.push_back(to_json(record));
+  json::array& times = out["runTimes"].emplace_array();
+  for (std::int64_t value : e->times.values()) times.push_back(value);
+  return out;
+}
+
 SchedulerCore::Dirty SchedulerCore::take_dirty() {
   Dirty out;
   for (const std::string& name : dirty_) {
     if (entries_.count(name) != 0) out.changed.push_back(name);
   }
+  for (const std::string& name : history_dirty_) {
+    if (entries_.count(name) != 0) out.history_changed.push_back(name);
+  }
   out.removed.assign(removed_.begin(), removed_.end());
   dirty_.clear();
+  history_dirty_.clear();
   removed_.clear();
   return out;
+}
+
+Status SchedulerCore::restore_history(const std::string& name, const json::value& value) {
+  Entry* e = entry(name);
+  if (e == nullptr) return make_error("job '" + name + "' not found");
+  if (!value.is_object()) return make_error("job '" + name + "': history must be an object");
+  FieldReader in(value.get_object(), "job '" + name + "': history");
+  RunHistory history(config_.history_limit);
+  RunTimes times(config_.run_time_window);
+  in.array("history", [&](const json::value& item) {
+    auto record = run_record_from_json(item);
+    if (!record) {
+      in.fail(record.error().message);
+      return;
+    }
+    history.add(std::move(*record));
+  });
+  in.array("runTimes", [&](const json::value& item) {
+    if (!item.is_int64() || item.get_int64() < 0) {
+      in.fail("'runTimes' must hold whole numbers");
+      return;
+    }
+    times.add(Millis{item.get_int64()});
+  });
+  if (in.error()) return *in.error();
+  // What happened since the history was saved (runs launched or ended after it) stays.
+  for (const RunRecord& record : e->history.records()) {
+    if (RunRecord* kept = history.find(record.run_id, record.attempt)) {
+      *kept = record;
+    } else {
+      history.add(record);
+    }
+  }
+  e->history = std::move(history);
+  e->times = std::move(times);
+  return {};
 }
 
 Status SchedulerCore::load_state(Entry& e, const json::value& value) {
@@ -697,23 +751,10 @@ Status SchedulerCore::load_state(Entry& e, const json::value& value) {
   if (!created) in.fail("'created' is missing");
   e.created = created.value_or(TimePoint{});
   e.consumed_until = in.time("consumedUntil");
-  auto read_run = [&](FieldReader& r, std::string& run_id, int& attempt, RunTrigger& trigger,
-                      TimePoint& scheduled, std::string& arguments) {
-    run_id = r.text("runId");
-    if (run_id.empty()) r.fail("'runId' is missing");
-    attempt = static_cast<int>(r.integer("attempt", 0, 1'000'000));
-    auto parsed_trigger = run_trigger_from(r.text("trigger"));
-    if (!parsed_trigger) r.fail("unknown 'trigger'");
-    trigger = parsed_trigger.value_or(RunTrigger::schedule);
-    auto at = r.time("scheduled");
-    if (!at) r.fail("'scheduled' is missing");
-    scheduled = at.value_or(TimePoint{});
-    arguments = r.text("arguments", "", kMaxArgumentsLength);
-  };
   in.array("active", [&](const json::value& item) {
     in.object(item, "an active run", [&](FieldReader& r) {
       ActiveRun run;
-      read_run(r, run.run_id, run.attempt, run.trigger, run.scheduled, run.arguments);
+      read_spec(r, run.spec);
       run.started = r.time("started");
       run.agent = r.text("agent", "", kMaxAgentLength);
       run.kill_requested = r.boolean("killRequested", false);
@@ -724,27 +765,12 @@ Status SchedulerCore::load_state(Entry& e, const json::value& value) {
   in.array("retries", [&](const json::value& item) {
     in.object(item, "a retry", [&](FieldReader& r) {
       PendingRetry retry;
-      read_run(r, retry.run_id, retry.attempt, retry.trigger, retry.scheduled, retry.arguments);
+      read_spec(r, retry.spec);
       auto due = r.time("due");
       if (!due) r.fail("'due' is missing");
       retry.due = due.value_or(TimePoint{});
       e.retries.push_back(std::move(retry));
     });
-  });
-  in.array("history", [&](const json::value& item) {
-    auto record = run_record_from_json(item);
-    if (!record) {
-      in.fail(record.error().message);
-      return;
-    }
-    e.history.add(std::move(*record));
-  });
-  in.array("runTimes", [&](const json::value& item) {
-    if (!item.is_int64() || item.get_int64() < 0) {
-      in.fail("'runTimes' must hold whole numbers");
-      return;
-    }
-    e.times.add(Millis{item.get_int64()});
   });
   if (in.error()) return *in.error();
   return {};
@@ -758,6 +784,7 @@ SchedulerCore::RestoreReport SchedulerCore::restore(const std::vector<json::valu
   retry_due_.clear();
   task_to_job_.clear();
   dirty_.clear();
+  history_dirty_.clear();
   removed_.clear();
 
   RestoreReport report;
@@ -846,9 +873,10 @@ SchedulerCore::RestoreReport SchedulerCore::restore(const std::vector<json::valu
     e.name_lower = lower(e.job.name);
     e.command_lower = lower(e.job.command);
     graph_.restore_round(name, item.round);
-    for (const ActiveRun& run : e.active) task_to_job_[task_id(run.run_id, run.attempt)] = name;
+    for (const ActiveRun& run : e.active)
+      task_to_job_[task_id(run.spec.run_id, run.spec.attempt)] = name;
     for (const PendingRetry& retry : e.retries) {
-      std::string task = task_id(retry.run_id, retry.attempt);
+      std::string task = task_id(retry.spec.run_id, retry.spec.attempt);
       task_to_job_[task] = name;
       retry_due_.emplace(retry.due, task);
     }

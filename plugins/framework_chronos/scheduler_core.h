@@ -2,20 +2,23 @@
 // the time and what the cluster reported. The plugin drives it from its event loop:
 //
 //   SchedulerCore core(config);
-//   core.restore(saved_jobs, now);          // after winning leadership (or start empty)
+//   core.restore(saved_jobs, now);          // after winning leadership (or start empty),
+//   core.restore_history(name, saved);      // then each job's history
 //   actions = core.tick(now);               // whenever next_wakeup() has come
 //   actions = core.run_finished(task, ...); // on each final status update
-//   for (name : core.take_dirty().changed) store.put(name, core.save_job(name));
-//   ... persist first, then carry out the actions (launch or kill tasks).
+//   dirty = core.take_dirty();              // store save_job() of dirty.changed, delete
+//                                           // dirty.removed, store save_history() lazily
+//   ... persist the jobs first, then carry out the actions (launch or kill tasks).
 //
 // Exactly once: every run has an id `job@scheduled-time` (ISO 8601 UTC, milliseconds), and its
 // attempts are the tasks `job@scheduled-time#attempt`. Per job the core keeps how far its
 // schedule has been consumed (`consumedUntil`): a scheduled time at or before it never runs
-// again, whatever happens to the schedule. Because that, the runs in flight, the pending retries
-// and the dependency round are in save_job(), a scheduler that persists the dirty jobs before
-// acting on the returned actions, and restores them after a restart or failover, neither skips
-// nor repeats a run: a run it launched is in the store as active, a time it consumed is behind
-// consumedUntil.
+// again, whatever happens to the schedule. That mark, the runs in flight, the pending retries
+// and the dependency round are all in save_job(); so a scheduler that persists the changed jobs
+// before acting on the returned actions, and restores them after a restart or failover, neither
+// skips nor repeats a run: a run it launched is in the store as active, a time it consumed is
+// behind consumedUntil. The run history is kept apart (save_history) because it is
+// larger and only informative.
 //
 // When a job is due (tick):
 // - Scheduled times within the job's epsilon of now run; older ones are skipped (Chronos: "if
@@ -58,6 +61,8 @@
 #include "tessera/result.h"
 
 namespace tessera::chronos {
+
+class FieldReader;
 
 struct SchedulerConfig {
   JobDefaults job_defaults;
@@ -187,13 +192,18 @@ class SchedulerCore {
   // The next scheduled time of a job, if it has one.
   std::optional<TimePoint> next_due(const std::string& name) const;
 
-  // ---- Persistence, one key per job.
+  // ---- Persistence: per job, one key for the job and its scheduling state, and one for its
+  // run history. Only the first matters for exactly-once; the second can be written lazily.
 
-  // The job and its state, for the store.
+  // The job and its scheduling state: consumed schedule, runs in flight, pending retries,
+  // dependency round. Small; persist it before acting on the actions that changed it.
   boost::json::object save_job(const std::string& name) const;
-  // The jobs changed and removed since the last call.
+  // The job's run records and run times (up to history_limit records of output tails).
+  boost::json::object save_history(const std::string& name) const;
+  // The jobs changed and removed since the last call (a removed job's history goes too).
   struct Dirty {
     std::vector<std::string> changed;
+    std::vector<std::string> history_changed;
     std::vector<std::string> removed;
   };
   Dirty take_dirty();
@@ -205,25 +215,28 @@ class SchedulerCore {
     std::vector<std::string> dropped;  // "job 'x': reason"
   };
   RestoreReport restore(const std::vector<boost::json::value>& saved, TimePoint now);
+  // Puts back a job's saved history (a value of save_history) after restore(). Records made
+  // since the restore are kept.
+  Status restore_history(const std::string& name, const boost::json::value& saved);
 
  private:
-  struct ActiveRun {
+  // What identifies one attempt of one run, and what it runs with.
+  struct RunSpec {
     std::string run_id;
     int attempt = 0;
     RunTrigger trigger = RunTrigger::schedule;
     TimePoint scheduled;
     std::string arguments;
+  };
+  struct ActiveRun {
+    RunSpec spec;
     std::optional<TimePoint> started;
     std::string agent;
     bool kill_requested = false;
     std::string kill_reason;
   };
   struct PendingRetry {
-    std::string run_id;
-    int attempt = 0;
-    RunTrigger trigger = RunTrigger::schedule;
-    TimePoint scheduled;
-    std::string arguments;
+    RunSpec spec;
     TimePoint due;
   };
   struct Entry {
@@ -240,17 +253,17 @@ class SchedulerCore {
     std::string name_lower;
     std::string command_lower;
   };
-  struct RunSpec {
-    std::string run_id;
-    int attempt = 0;
-    RunTrigger trigger = RunTrigger::schedule;
-    TimePoint scheduled;
-    std::string arguments;
-  };
 
+  // An active run found by its task id.
+  struct ActiveRef {
+    Entry* entry;
+    std::vector<ActiveRun>::iterator run;
+  };
+  std::optional<ActiveRef> find_active(const std::string& task);
   Entry* entry(const std::string& name);
   const Entry* entry(const std::string& name) const;
   void touch(const std::string& name) { dirty_.insert(name); }
+  void touch_history(const std::string& name) { history_dirty_.insert(name); }
   void requeue(Entry& entry);
   void unqueue(Entry& entry);
   void process_schedule(Entry& entry, TimePoint now, std::vector<Action>& actions);
@@ -262,6 +275,9 @@ class SchedulerCore {
   void cancel_retries(Entry& entry, const std::string& reason, TimePoint now);
   void remove_retry_index(const Entry& entry);
   Status set_schedule(Entry& entry, const Job& job, TimePoint now, bool keep_created);
+  static RunRecord record_of(const RunSpec& spec, TimePoint queued, RunStatus status);
+  static boost::json::object& write_spec(boost::json::array& into, const RunSpec& spec);
+  static void read_spec(FieldReader& in, RunSpec& spec);
   boost::json::object save_state(const Entry& entry) const;
   Status load_state(Entry& entry, const boost::json::value& state);
 
@@ -272,6 +288,7 @@ class SchedulerCore {
   std::set<std::pair<TimePoint, std::string>> retry_due_;     // (due, task id)
   std::unordered_map<std::string, std::string> task_to_job_;  // active and pending tasks
   std::set<std::string> dirty_;
+  std::set<std::string> history_dirty_;
   std::set<std::string> removed_;
 };
 

@@ -313,8 +313,12 @@ TEST(JobJson, LastStateComparesLastSuccessAndLastError) {
 }
 
 TEST(JobJson, JsonTextWritesFractionsPlainly) {
-  EXPECT_EQ(to_json_text(json::parse(R"({"a": [0.5, 128.0, 1, "x", null, true]})")),
-            R"({"a":[0.5,128.0,1,"x",null,true]})");
+  EXPECT_EQ(to_json_text(json::parse(R"({"a": [0.5, 128.0, 1, -2, "x", null, true, false]})")),
+            R"({"a":[0.5,128.0,1,-2,"x",null,true,false]})");
+  // Strings are escaped so that the text parses back to the same value.
+  json::value tricky = json::object{{"q\"uote", "back\\slash\n\t\x01\xc3\xa9"}};
+  EXPECT_EQ(to_json_text(tricky), R"({"q\"uote":"back\\slash\n\t\u0001é"})");
+  EXPECT_EQ(json::parse(to_json_text(tricky)), tricky);
 }
 
 }  // namespace

@@ -125,6 +125,18 @@ std::vector<json::value> save_all(const SchedulerCore& core) {
   return saved;
 }
 
+// What a new leader does: restores every job, then every history, from what `from` saved.
+SchedulerCore::RestoreReport restore_from(const SchedulerCore& from, SchedulerCore& to,
+                                          TimePoint now) {
+  SchedulerCore::RestoreReport report = to.restore(save_all(from), now);
+  for (const Job* j : from.jobs()) {
+    Status restored =
+        to.restore_history(j->name, json::parse(json::serialize(from.save_history(j->name))));
+    EXPECT_TRUE(restored.ok()) << (restored.ok() ? "" : restored.error().message);
+  }
+  return report;
+}
+
 Names ids_at(const std::string& job_name, TimePoint from, Millis step, int count) {
   Names out;
   for (int i = 0; i < count; ++i) out.push_back(job_name + "@" + iso(from + step * i));
@@ -164,10 +176,8 @@ Names run_with_failover(const std::string& extra, Millis resume, Millis until) {
   EXPECT_TRUE(first.put_job(every("job", "PT10S", extra), T0).ok());
   FakeCluster a(first);
   a.run_until(T0 + seconds{35});
-  std::vector<json::value> saved = save_all(first);
-
   SchedulerCore second;
-  SchedulerCore::RestoreReport report = second.restore(saved, T0 + resume);
+  SchedulerCore::RestoreReport report = restore_from(first, second, T0 + resume);
   EXPECT_EQ(report.restored, 1u);
   EXPECT_TRUE(report.dropped.empty());
   FakeCluster b(second);
@@ -227,7 +237,7 @@ TEST(SchedulerCore, ARestoreRightAfterSavingNeitherSkipsNorRepeats) {
     FakeCluster a(first);
     a.run_until(T0 + Millis{cut * 250});
     SchedulerCore second;
-    second.restore(save_all(first), T0 + Millis{cut * 250});
+    restore_from(first, second, T0 + Millis{cut * 250});
     FakeCluster b(second);
     b.clock = T0 + Millis{cut * 250};
     b.run_until(T0 + Millis{9999});
@@ -243,7 +253,7 @@ TEST(SchedulerCore, ARunInFlightSurvivesARestore) {
   ASSERT_EQ(launched.size(), 1u);
   ASSERT_TRUE(first.run_started(launched[0].task_id, "agent-7", T0 + seconds{1}).ok());
   SchedulerCore second;
-  second.restore(save_all(first), T0 + seconds{30});
+  restore_from(first, second, T0 + seconds{30});
   EXPECT_EQ(second.current_state("job"), "1 running");
   // Not launched again, and its end is still expected.
   EXPECT_TRUE(second.tick(T0 + seconds{30}).empty());
@@ -252,8 +262,11 @@ TEST(SchedulerCore, ARunInFlightSurvivesARestore) {
           .run_finished(launched[0].task_id, RunOutcome::succeeded, 0, "", "done", T0 + seconds{40})
           .ok());
   EXPECT_EQ(second.find_job("job")->success_count, 1);
+  ASSERT_EQ(second.history("job")->records().size(), 1u);
   const RunRecord& record = second.history("job")->records().back();
   EXPECT_EQ(record.agent, "agent-7");
+  EXPECT_EQ(record.started, T0 + seconds{1});
+  EXPECT_EQ(record.status, RunStatus::succeeded);
   EXPECT_EQ(record.output_tail, "done");
   EXPECT_EQ(second.next_wakeup(), T0 + hours{1});
 }
@@ -543,6 +556,27 @@ TEST(SchedulerCore, AnEmptyStartRunsAtCreationAndKeepsItsTimesAcrossUpdates) {
   EXPECT_EQ(core.next_wakeup(), created + seconds{10});
 }
 
+TEST(SchedulerCore, ACronJobRunsFromWhenItIsSetNeverForTimesBefore) {
+  SchedulerCore core;
+  TimePoint set_at = T0 + seconds{150};  // 12:02:30
+  ASSERT_TRUE(core.put_job(job(R"({"name": "five", "command": "true",
+                                   "schedule": "cron:*/5 * * * *"})",
+                               set_at),
+                           set_at)
+                  .ok());
+  EXPECT_EQ(core.next_wakeup(), T0 + minutes{5});
+  EXPECT_TRUE(core.tick(set_at).empty());
+  EXPECT_TRUE(core.history("five")->records().empty());
+  EXPECT_EQ(launched_ids(core.tick(T0 + minutes{5})), (Names{"five@" + iso(T0 + minutes{5})}));
+  // A new expression does not run the times it matches between the last run and now.
+  ASSERT_TRUE(core.put_job(job(R"({"name": "five", "command": "true",
+                                   "schedule": "cron:*/2 * * * *"})",
+                               T0 + minutes{9}),
+                           T0 + minutes{9})
+                  .ok());
+  EXPECT_EQ(core.next_wakeup(), T0 + minutes{10});
+}
+
 TEST(SchedulerCore, ADailyJobFollowsTheWallClockAcrossTheSpringChange) {
   SchedulerCore core;
   ASSERT_TRUE(core.put_job(job(R"({"name": "daily", "command": "true",
@@ -673,6 +707,32 @@ TEST(SchedulerCore, RestoreDropsWhatItCannotTrustAndKeepsTheRest) {
                    "job 'c': parent 'b' could not be restored (a missing ancestor or a cycle)"}));
 }
 
+TEST(SchedulerCore, HistoryIsSavedApartAndSurvivesARestore) {
+  SchedulerCore first;
+  ASSERT_TRUE(first.put_job(every("job", "PT10S"), T0).ok());
+  FakeCluster a(first);
+  a.run_until(T0 + seconds{25});
+  // The job's own key stays small: no records, no output.
+  EXPECT_FALSE(first.save_job("job").at("state").as_object().contains("history"));
+  EXPECT_EQ(first.save_history("job").at("history").as_array().size(), 3u);
+  SchedulerCore second;
+  restore_from(first, second, T0 + seconds{25});
+  ASSERT_EQ(second.history("job")->records().size(), 3u);
+  EXPECT_EQ(second.history("job")->records().front().output_tail,
+            "output of job@" + iso(T0) + "#0");
+  EXPECT_EQ(second.stat_json("job")->at("histogram").at("count"), 3);
+  // A history that arrives after new runs were recorded keeps those runs.
+  SchedulerCore third;
+  third.restore(save_all(first), T0 + seconds{30});
+  auto run = launches(third.tick(T0 + seconds{30}));
+  ASSERT_TRUE(
+      third.restore_history("job", json::parse(json::serialize(first.save_history("job")))).ok());
+  ASSERT_EQ(third.history("job")->records().size(), 4u);
+  EXPECT_EQ(third.history("job")->records().back().run_id, run[0].run_id);
+  EXPECT_FALSE(third.restore_history("nobody", json::object{}).ok());
+  EXPECT_FALSE(third.restore_history("job", json::parse(R"({"history": [1]})")).ok());
+}
+
 TEST(SchedulerCore, DirtyJobsAreWhatChanged) {
   SchedulerCore core;
   ASSERT_TRUE(core.put_job(every("a", "PT1H"), T0).ok());
@@ -682,7 +742,15 @@ TEST(SchedulerCore, DirtyJobsAreWhatChanged) {
   core.tick(T0);
   EXPECT_EQ(core.take_dirty().changed, (Names{"a", "b"}));
   core.tick(T0 + hours{1});
-  EXPECT_EQ(core.take_dirty().changed, (Names{"a"}));
+  SchedulerCore::Dirty dirty = core.take_dirty();
+  EXPECT_EQ(dirty.changed, (Names{"a"}));
+  // The skipped run (forbid: a@T0 is still active) is only history.
+  EXPECT_EQ(dirty.history_changed, (Names{"a"}));
+  auto run = launches(core.run_now("b", "", T0 + hours{1}).value());
+  EXPECT_TRUE(run.empty());  // forbidden too: recorded, nothing else changed
+  dirty = core.take_dirty();
+  EXPECT_TRUE(dirty.changed.empty());
+  EXPECT_EQ(dirty.history_changed, (Names{"b"}));
 }
 
 }  // namespace
