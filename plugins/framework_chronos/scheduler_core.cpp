@@ -23,6 +23,42 @@ std::string lower(std::string_view text) {
 
 std::string run_id_at(const std::string& job, TimePoint t) { return job + "@" + format_time(t); }
 
+// A schedule's occurrences in [from, until], oldest first: all of them, or with more than
+// `limit`, the newest `limit` and the first one left out. Never walks more than about 50 x
+// limit occurrences, however many there are (PT1S over an epsilon of a year).
+struct RecentTimes {
+  std::vector<TimePoint> times;
+  std::optional<TimePoint> first_dropped;
+};
+
+RecentTimes recent_occurrences(const Schedule& schedule, TimePoint from, TimePoint until,
+                               size_t limit) {
+  // Up to limit + 1 occurrences from `start` on.
+  auto collect = [&](TimePoint start) {
+    std::vector<TimePoint> out;
+    for (auto t = schedule.next_after(start - Millis{1}); t && *t <= until;
+         t = schedule.next_after(*t)) {
+      out.push_back(*t);
+      if (out.size() > limit) break;
+    }
+    return out;
+  };
+  RecentTimes recent;
+  recent.times = collect(from);
+  if (recent.times.size() <= limit) return recent;
+  recent.first_dropped = recent.times.front();
+  // Fewer occurrences remain as the start moves later: find the earliest start from which at
+  // most `limit` do.
+  TimePoint too_early = from;
+  TimePoint late_enough = until + Millis{1};
+  while (late_enough - too_early > Millis{1}) {
+    TimePoint middle = too_early + (late_enough - too_early) / 2;
+    (collect(middle).size() > limit ? too_early : late_enough) = middle;
+  }
+  recent.times = collect(late_enough);
+  return recent;
+}
+
 json::value optional_time(const std::optional<TimePoint>& t) {
   if (!t) return nullptr;
   return json::string(format_time(*t));
@@ -254,26 +290,24 @@ void SchedulerCore::process_schedule(Entry& e, TimePoint now, std::vector<Action
                 "missed by more than epsilon " + format_duration(e.job.epsilon) +
                     " (later runs missed as long are not listed)");
   }
-  // Times within epsilon, oldest first: those before catch_up_before were missed while no
-  // scheduler led (or before the job existed), the others are on time.
+  // Times within epsilon, oldest first, at most catch_up_limit of them (the newest): those
+  // before catch_up_before were missed while no scheduler led (or before the job existed),
+  // the others are on time.
+  RecentTimes recent = recent_occurrences(schedule, std::max(consumed + Millis{1}, window_start),
+                                          now, std::max<size_t>(config_.catch_up_limit, 1));
+  if (recent.first_dropped) {
+    record_skip(e, spec_at(*recent.first_dropped), now,
+                "more than " + std::to_string(config_.catch_up_limit) +
+                    " runs were due at once; only the newest of them run");
+  }
   std::vector<TimePoint> missed;
   std::vector<TimePoint> on_time;
-  for (auto t = schedule.next_after(std::max(consumed, window_start - Millis{1})); t && *t <= now;
-       t = schedule.next_after(*t)) {
-    (e.catch_up_before && *t < *e.catch_up_before ? missed : on_time).push_back(*t);
+  for (TimePoint t : recent.times) {
+    (e.catch_up_before && t < *e.catch_up_before ? missed : on_time).push_back(t);
   }
   size_t run_from = missed.size();  // missed[run_from..] run, the others are skipped
-  switch (e.job.catch_up) {
-    case CatchUpPolicy::skip:
-      break;
-    case CatchUpPolicy::once:
-      run_from = missed.empty() ? 0 : missed.size() - 1;
-      break;
-    case CatchUpPolicy::all:
-      run_from =
-          missed.size() > config_.catch_up_limit ? missed.size() - config_.catch_up_limit : 0;
-      break;
-  }
+  if (e.job.catch_up == CatchUpPolicy::once && !missed.empty()) run_from = missed.size() - 1;
+  if (e.job.catch_up == CatchUpPolicy::all) run_from = 0;
   if (run_from > 0) {
     record_skip(e, spec_at(missed.front()), now,
                 std::to_string(run_from) + " run(s) missed while no scheduler led, not run " +

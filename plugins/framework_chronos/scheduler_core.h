@@ -26,7 +26,8 @@
 //   time is within this interval").
 // - Times that passed while no scheduler led (before restore() or resume()) or before the job
 //   existed follow its catch-up policy: skip (none runs), once (the latest runs), all (each
-//   runs, at most config.catch_up_limit of them), always within epsilon.
+//   runs), always within epsilon. At most config.catch_up_limit runs of a job (the newest)
+//   start in one tick.
 // - A run due while another run of the job is active follows the concurrency policy: allow
 //   (both run), forbid (the new one is skipped, as Chronos does when `concurrent` is false),
 //   replace (the active one is killed, the new one runs).
@@ -76,7 +77,7 @@ struct SchedulerConfig {
   size_t output_tail_limit = 2048;
   // Run times kept per job for the percentiles.
   size_t run_time_window = 1000;
-  // The most runs one job starts in one catch-up under catchUpPolicy "all" (the newest).
+  // The most runs of one job started in one tick (the newest; older ones are skipped).
   size_t catch_up_limit = 100;
 };
 

@@ -226,6 +226,27 @@ TEST(SchedulerCore, CatchingUpIsBoundedByEpsilon) {
                          ids_at("job", T0 + seconds{200}, seconds{10}, 2)));
 }
 
+TEST(SchedulerCore, AtMostCatchUpLimitRunsStartAtOnce) {
+  SchedulerConfig config;
+  config.catch_up_limit = 5;
+  SchedulerCore core(config);
+  // Every second, epsilon a year, and the scheduler away for a day: 86,400 runs are due.
+  ASSERT_TRUE(
+      core.put_job(every("busy", "PT1S",
+                         R"("epsilon": "P365D", "catchUpPolicy": "all", "concurrent": true)"),
+                   T0)
+          .ok());
+  core.tick(T0);
+  core.resume(T0 + hours{24});
+  Names launched = launched_ids(core.tick(T0 + hours{24}));
+  // The newest five: four missed and the one due at the instant of resuming.
+  EXPECT_EQ(launched, ids_at("busy", T0 + hours{24} - seconds{4}, seconds{1}, 5));
+  const RunRecord& skipped = core.history("busy")->records().at(1);
+  EXPECT_EQ(skipped.run_id, "busy@" + iso(T0 + seconds{1}));
+  EXPECT_EQ(skipped.message, "more than 5 runs were due at once; only the newest of them run");
+  EXPECT_EQ(core.next_wakeup(), T0 + hours{24} + seconds{1});
+}
+
 TEST(SchedulerCore, ARestoreRightAfterSavingNeitherSkipsNorRepeats) {
   // Saved and restored at once, at every moment of a schedule: each run exactly once.
   for (int cut = 0; cut < 40; ++cut) {
