@@ -9,6 +9,8 @@
 #include <zmq.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <fstream>
 #include <functional>
 #include <set>
 
@@ -387,11 +389,17 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   ASSERT_TRUE(master.wait([&] { return master.registers.size() > before; }));
   const agentp::Register& again = master.registers.back();
   EXPECT_EQ(again.agent_id, "agent-1");
-  ASSERT_EQ(again.tasks.size(), 1u);
-  EXPECT_EQ(again.tasks[0].task.task_id, "alive");
-  EXPECT_EQ(again.tasks[0].framework_id, "fw1");
-  EXPECT_EQ(again.tasks[0].state, state::kRunning);
-  EXPECT_EQ(again.tasks[0].task.command.value, "sleep 30");
+  // Both tasks, the dead one with the state its pending update will report, so that the master
+  // does not declare it lost a second time.
+  ASSERT_EQ(again.tasks.size(), 2u);
+  std::map<std::string, agentp::RunningTask> reported;
+  for (const auto& t : again.tasks) reported[t.task.task_id] = t;
+  ASSERT_EQ(reported.count("alive"), 1u);
+  EXPECT_EQ(reported["alive"].framework_id, "fw1");
+  EXPECT_EQ(reported["alive"].state, state::kRunning);
+  EXPECT_EQ(reported["alive"].task.command.value, "sleep 30");
+  ASSERT_EQ(reported.count("dead"), 1u);
+  EXPECT_EQ(reported["dead"].state, state::kLost);
 
   ASSERT_TRUE(master.wait([&] { return master.reached("dead", state::kLost); }));
   TaskStatus lost = *master.last("dead");
@@ -434,6 +442,92 @@ TEST_F(AgentRoleTest, UnacknowledgedUpdatesSurviveARestart) {
   EXPECT_EQ(after.front().uuid, starting.uuid);
   EXPECT_TRUE(after.back().state == state::kFinished || after.back().state == state::kLost)
       << after.back().state;
+}
+
+// Undoes Checkpoint::fail_writes_for_testing() whatever the test's outcome.
+struct InjectedCheckpointFailure {
+  explicit InjectedCheckpointFailure(int error) {
+    tessera::host::agent::Checkpoint::fail_writes_for_testing(error);
+  }
+  ~InjectedCheckpointFailure() { tessera::host::agent::Checkpoint::fail_writes_for_testing(0); }
+  InjectedCheckpointFailure(const InjectedCheckpointFailure&) = delete;
+  InjectedCheckpointFailure& operator=(const InjectedCheckpointFailure&) = delete;
+};
+
+class CheckpointFailureTest : public AgentRoleTest {
+ protected:
+  // Runs a task that ends once the file `go` exists, and waits until its TASK_RUNNING is
+  // acknowledged and that acknowledgement is on disk (nothing else left to checkpoint).
+  void run_waiting_task() {
+    master.auto_ack = true;
+    start_agent();
+    register_agent();
+    master.push(agentp::RunTask{
+        "fw1", shell_task("waits", "while [ ! -e '" + go.string() + "' ]; do sleep 0.02; done")});
+    ASSERT_TRUE(master.wait([&] { return master.reached("waits", state::kRunning); }));
+    ASSERT_TRUE(master.wait([&] {
+      auto saved = checkpoints();
+      return saved.size() == 1 && saved[0].state == state::kRunning && saved[0].pending.empty();
+    }));
+  }
+
+  // Lets the task end while every checkpoint write fails, and waits until the agent has tried
+  // (and failed) to checkpoint its exit.
+  void end_task_while_the_disk_is_full() {
+    uint64_t failures = tessera::host::agent::Checkpoint::failed_writes_for_testing();
+    failing = std::make_unique<InjectedCheckpointFailure>(ENOSPC);
+    std::ofstream(go).close();
+    ASSERT_TRUE(master.wait(
+        [&] { return tessera::host::agent::Checkpoint::failed_writes_for_testing() > failures; }));
+  }
+
+  size_t terminal_updates(const std::string& task) const {
+    std::set<std::string> uuids;
+    for (const TaskStatus& s : master.of(task)) {
+      if (state::terminal(s.state)) uuids.insert(s.uuid);
+    }
+    return uuids.size();
+  }
+
+  std::filesystem::path go = dir / "go";
+  std::unique_ptr<InjectedCheckpointFailure> failing;
+};
+
+TEST_F(CheckpointFailureTest, AnUpdateThatCannotBeCheckpointedIsHeldUntilTheCheckpointWorks) {
+  run_waiting_task();
+  end_task_while_the_disk_is_full();
+  // The agent answers this ping after the failed commit, on the same connection: had it sent the
+  // update anyway, the update would have come first.
+  master.push(agentp::Ping{41});
+  ASSERT_TRUE(
+      master.wait([&] { return !master.pongs.empty() && master.pongs.back().sequence == 41; }));
+  EXPECT_FALSE(master.reached("waits", state::kFinished))
+      << "an update that is not on disk was sent";
+  EXPECT_TRUE(checkpointed("waits"));
+
+  failing.reset();  // the disk has room again
+  ASSERT_TRUE(master.wait([&] { return master.reached("waits", state::kFinished); }));
+  EXPECT_EQ(terminal_updates("waits"), 1u);
+  // Acknowledged, so its checkpoint goes.
+  EXPECT_TRUE(master.wait([&] { return !checkpointed("waits"); }));
+}
+
+TEST_F(CheckpointFailureTest, AnAgentStoppedWhileItsCheckpointFailsReportsItsLastCheckpoint) {
+  run_waiting_task();
+  end_task_while_the_disk_is_full();
+  node.reset();
+  failing.reset();
+
+  start_agent();
+  ASSERT_TRUE(master.wait([&] {
+    auto last = master.last("waits");
+    return last && state::terminal(last->state);
+  }));
+  // What the framework hears is what the disk says: the task was running, and it is gone. Never
+  // a TASK_FINISHED followed by a TASK_LOST.
+  EXPECT_FALSE(master.reached("waits", state::kFinished));
+  EXPECT_EQ(master.last("waits")->state, state::kLost);
+  EXPECT_EQ(terminal_updates("waits"), 1u);
 }
 
 }  // namespace
