@@ -43,7 +43,7 @@ void api_routes(tessera::sdk::EventLoop&, http::Server& server, std::thread::id*
   });
   server.route(Method::post, "/v2/apps", [](const http::Request& r) {
     auto body = r.json();
-    if (!body) return http::json_error(400, body.error().message);
+    if (!body) return http::json_error(body.error());  // 400: invalid argument
     if (!body->is_object() || !body->as_object().contains("id")) {
       return http::json_error(422, "an app needs an 'id'");
     }

@@ -182,6 +182,25 @@ TEST(Responses, JsonErrorAndHeadersAreSafe) {
   EXPECT_EQ(response.header("x-name"), "a  Set-Cookie: evil");
 }
 
+TEST(Responses, ErrorsAnswerWithTheStatusOfTheirCode) {
+  using tessera::ErrorCode;
+  auto status = [](ErrorCode code) {
+    return http::json_error(tessera::make_error(code, "why")).status();
+  };
+  EXPECT_EQ(status(ErrorCode::kInvalidArgument), 400u);
+  EXPECT_EQ(status(ErrorCode::kNotFound), 404u);
+  EXPECT_EQ(status(ErrorCode::kConflict), 409u);
+  EXPECT_EQ(status(ErrorCode::kUnavailable), 503u);
+  EXPECT_EQ(status(ErrorCode::kPermissionDenied), 403u);
+  EXPECT_EQ(status(ErrorCode::kInternal), 500u);
+  EXPECT_EQ(http::json_error(tessera::make_error(ErrorCode::kNotFound, "no app '/x'")).body(),
+            R"({"message":"no app '/x'"})");
+  // The request's own errors are the client's fault.
+  http::Request::Message message(Method::post, "/v2/apps", 11);
+  message.body() = "{";
+  EXPECT_EQ(http::json_error(http::Request::from(message, "peer")->json().error()).status(), 400u);
+}
+
 TEST(StaticFiles, ServesWithContentTypeAndETagAndRevalidates) {
   http::StaticFiles files;
   files.add("/index.html", "<h1>Tessera</h1>");

@@ -33,7 +33,7 @@ class HttpPlugin : public tessera::sdk::FrameworkPlugin {
     });
     server_->route(http::Method::post, "/echo", [](const http::Request& request) {
       auto body = request.json();
-      if (!body) return http::json_error(400, body.error().message);
+      if (!body) return http::json_error(body.error());  // 400: invalid argument
       return http::Response::json(*body);
     });
     server_->route(http::Method::get, "/events",

@@ -154,7 +154,7 @@ class EventBroadcaster {
       bool complete = seq && (*seq == last_seq || (!ring.empty() && ring.front().seq <= *seq + 1));
       if (!complete) {
         boost::json::object reason;
-        reason["message"] = "events after '" + last_event_id + "' are not available";
+        reason["message"] = "events after " + quote(last_event_id) + " are not available";
         stream.write(format_event(boost::json::serialize(reason), "reset", id(last_seq)));
         return;
       }

@@ -28,6 +28,7 @@
 
 #include "tessera/result.h"
 #include "tessera/sdk/http/router.h"
+#include "tessera/sdk/logger.h"
 
 namespace tessera::sdk::http {
 
@@ -71,7 +72,10 @@ class Request {
     auto parsed = !target.empty() && target.front() == '/'
                       ? boost::urls::parse_origin_form(target)
                       : boost::urls::parse_absolute_uri(target);
-    if (!parsed) return make_error("malformed request target: " + parsed.error().message());
+    if (!parsed) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "malformed request target: " + parsed.error().message());
+    }
     request.url_ = *parsed;
     for (std::string segment : request.url_.segments()) {
       request.segments_.push_back(std::move(segment));
@@ -124,16 +128,21 @@ class Request {
 
   const std::string& body() const { return message_.body(); }
 
-  // The body as JSON, or an error that says why it is not (meant for a 400 answer:
-  // `if (!json) return json_error(400, json.error().message);`). Nesting is limited, so a
-  // body of ten thousand '[' is an error rather than a deep recursion.
+  // The body as JSON, or an invalid-argument error that says why it is not (meant for a 400
+  // answer: `if (!json) return json_error(json.error());`). Nesting is limited, so a body of
+  // ten thousand '[' is an error rather than a deep recursion.
   Result<boost::json::value> json() const {
-    if (message_.body().empty()) return make_error("the request has no body; JSON expected");
+    if (message_.body().empty()) {
+      return make_error(ErrorCode::kInvalidArgument, "the request has no body; JSON expected");
+    }
     boost::json::parse_options options;
     options.max_depth = 64;
     boost::system::error_code ec;
     boost::json::value value = boost::json::parse(message_.body(), ec, {}, options);
-    if (ec) return make_error("malformed JSON in the request body: " + ec.message());
+    if (ec) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "malformed JSON in the request body: " + ec.message());
+    }
     return value;
   }
 
@@ -239,6 +248,12 @@ inline Response json_error(unsigned status, std::string_view message) {
   boost::json::object body;
   body["message"] = message;
   return Response::json(body, status);
+}
+
+// An Error as an answer, its code giving the status (http_status(): invalid argument 400, not
+// found 404, conflict 409, unavailable 503, permission denied 403, anything else 500).
+inline Response json_error(const Error& error) {
+  return json_error(static_cast<unsigned>(http_status(error.code)), error.message);
 }
 
 // One Server-Sent Event in its wire form: "id:" and "event:" lines when given, one "data:" line

@@ -214,7 +214,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   ServerCore& operator=(const ServerCore&) = delete;
 
   Result<std::string> listen(const std::string& host, uint16_t port) {
-    if (listen_fd_ >= 0) return make_error("the server is already listening on " + address_);
+    if (listen_fd_ >= 0) {
+      return make_error(ErrorCode::kConflict, "the server is already listening on " + address_);
+    }
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -223,8 +225,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     std::string service = std::to_string(port);
     int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
     if (rc != 0) {
-      return make_error("cannot listen on '" + host + "': not a numeric address (" +
-                        gai_strerror(rc) + ")");
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "cannot listen on '" + host + "': not a numeric address (" + gai_strerror(rc) + ")");
     }
     std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(found, freeaddrinfo);
     int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -234,7 +237,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0) {
       std::string why = std::strerror(errno);
       ::close(fd);
-      return make_error("cannot listen on '" + host + ":" + service + "': " + why);
+      return make_error(ErrorCode::kUnavailable,
+                        "cannot listen on '" + host + ":" + service + "': " + why);
     }
     sockaddr_storage bound{};
     socklen_t length = sizeof bound;
@@ -695,8 +699,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       } catch (const std::exception& e) {
         access = Access{500, "authorization failed", {}, {}};
         ++stats_.handler_errors;
-        log_.error("http: the authorizer threw on '{} {}': {}", request.method_name(),
-                   request.target(), e.what());
+        log_.error("http: the authorizer threw on '{} {}': {}", escape(request.method_name()),
+                   escape(request.target()), printable(e.what()));
       }
       if (!access.allowed()) {
         Response refused = json_error(access.status, access.message);
@@ -716,12 +720,12 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
           allow += beast_http::to_string(m);
           if (m == Method::get) allow += ", HEAD";
         }
-        Response response = json_error(405, "method " + std::string(request.method_name()) +
-                                                " is not allowed on '" + request.path() + "'");
+        Response response = json_error(405, "method " + quote(request.method_name()) +
+                                                " is not allowed on " + quote(request.path()));
         response.set_header("Allow", allow);
         send_response(c, std::move(response));
       } else {
-        send_response(c, json_error(404, "no resource at '" + request.path() + "'"));
+        send_response(c, json_error(404, "no resource at " + quote(request.path())));
       }
       return;
     }
@@ -739,8 +743,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       }
     } catch (const std::exception& e) {
       ++stats_.handler_errors;
-      log_.error("http: handler of '{} {}' threw: {}", request.method_name(), request.target(),
-                 e.what());
+      log_.error("http: handler of '{} {}' threw: {}", escape(request.method_name()),
+                 escape(request.target()), printable(e.what()));
       Connection* again = find(id);
       if (again != nullptr && again->serial == serial && again->phase == Phase::kHandling) {
         send_response(*again, json_error(500, "internal error"));
@@ -830,7 +834,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
         response.on_open_(Stream(weak_from_this(), id, c.serial));
       } catch (const std::exception& e) {
         ++stats_.handler_errors;
-        log_.error("http: opening a stream to '{}' threw: {}", c.peer, e.what());
+        log_.error("http: opening a stream to '{}' threw: {}", c.peer, printable(e.what()));
         Connection* again = find(id);
         if (again != nullptr && again->phase == Phase::kStreaming) close(*again);
       }
@@ -991,7 +995,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
         try {
           fn();
         } catch (const std::exception& e) {
-          log_.error("http: a stream's on_close callback threw: {}", e.what());
+          log_.error("http: a stream's on_close callback threw: {}", printable(e.what()));
         }
       }
     }

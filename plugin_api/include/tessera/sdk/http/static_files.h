@@ -21,6 +21,7 @@
 
 #include "tessera/result.h"
 #include "tessera/sdk/http/message.h"
+#include "tessera/sdk/logger.h"
 
 namespace tessera::sdk::http {
 
@@ -61,7 +62,7 @@ class StaticFiles {
   // 200 with the file, 304 when If-None-Match names its ETag, 404 when there is no such file.
   Response serve(const Request& request, std::string_view path) const {
     const File* file = find(path);
-    if (file == nullptr) return json_error(404, "no file at '" + std::string(path) + "'");
+    if (file == nullptr) return json_error(404, "no file at " + quote(path));
     if (matches(request.header("If-None-Match"), file->etag)) {
       Response not_modified(304);
       not_modified.set_header("ETag", file->etag);
