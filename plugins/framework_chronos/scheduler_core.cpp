@@ -141,7 +141,7 @@ Status SchedulerCore::put_job(Job job, TimePoint now) {
   return {};
 }
 
-Result<std::vector<Action>> SchedulerCore::remove_job(const std::string& name, TimePoint /*now*/) {
+Result<std::vector<Action>> SchedulerCore::remove_job(const std::string& name) {
   Entry* e = entry(name);
   if (e == nullptr) return make_error("job '" + name + "' not found");
   std::vector<Action> actions;
@@ -262,9 +262,14 @@ std::vector<Action> SchedulerCore::tick(TimePoint now) {
     touch(e->job.name);
     start_run(*e, std::move(spec), now, actions);
   }
+  // Each due job once per tick: take them all out first, so that nothing requeued at or
+  // before now can keep this loop going.
+  std::vector<std::string> due_now;
   while (!due_.empty() && due_.begin()->first <= now) {
-    std::string name = due_.begin()->second;
+    due_now.push_back(due_.begin()->second);
     due_.erase(due_.begin());
+  }
+  for (const std::string& name : due_now) {
     Entry* e = entry(name);
     if (e == nullptr) continue;
     e->next_due.reset();

@@ -123,7 +123,7 @@ class SchedulerCore {
   // Removes a job, as Chronos's DELETE does: its children move to its parents (if it was
   // dependent); a child whose only parent it was becomes a scheduled job with its schedule (if
   // it was scheduled). Its active runs are killed.
-  Result<std::vector<Action>> remove_job(const std::string& name, TimePoint now);
+  Result<std::vector<Action>> remove_job(const std::string& name);
 
   const Job* find_job(const std::string& name) const;
   // Every job, in name order.
