@@ -30,16 +30,13 @@ std::string hostname() {
   return buffer;
 }
 
-// Port numbers are 16 bits: a range beyond them would be offered to frameworks as ports no task
-// can bind.
-constexpr uint64_t kHighestPort = 65535;
-
-// The agent's resources, beyond what their parser checks.
+// The agent's resources, beyond what their parser checks (it refuses ports past 65535): port 0
+// is not a port a task can be given, it asks the kernel for any free one.
 void check_agent_resources(sdk::ConfigTable& agent, const protocol::Resources& resources) {
   auto ports = resources.ranges.find("ports");
   if (ports == resources.ranges.end()) return;
   for (const protocol::Range& range : ports->second) {
-    if (range.begin == 0 || range.end > kHighestPort) {
+    if (range.begin == 0) {
       agent.error_at("resources", "resource 'ports': [" + std::to_string(range.begin) + "-" +
                                       std::to_string(range.end) +
                                       "] is out of range: ports are 1 to 65535");

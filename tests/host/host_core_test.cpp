@@ -457,8 +457,8 @@ TEST_F(HostLoadConfig, EndpointsFileWhoseDirectoryCannotBeCreated) {
 TEST_F(HostLoadConfig, AgentPortsBeyondSixteenBits) {
   EXPECT_EQ(error("[agent]\nresources = \"cpus:2;ports:[31000-32000,70000-80000]\"\n"),
             file() +
-                ":2:13: agent.resources: resource 'ports': [70000-80000] is out of range: ports "
-                "are 1 to 65535");
+                ":2:13: agent.resources: resource 'ports': range '70000-80000' goes past the "
+                "largest port 65535");
 }
 
 TEST_F(HostLoadConfig, AgentPortZero) {

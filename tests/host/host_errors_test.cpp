@@ -579,8 +579,8 @@ TEST(HostErrors, AgentPortsBeyondSixteenBitsFailCheck) {
   auto [code, output] = node.check();
   EXPECT_EQ(code, kConfigError) << output;
   EXPECT_EQ(output, error_line(node.after("resources = ") +
-                               ": agent.resources: resource 'ports': [70000-80000] is out of "
-                               "range: ports are 1 to 65535") +
+                               ": agent.resources: resource 'ports': range '70000-80000' goes "
+                               "past the largest port 65535") +
                         "\n");
 }
 
