@@ -72,7 +72,7 @@ AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_nam
   protocol::Resources defaults = detect_defaults();
   s.resources = defaults;
   if (auto text = table.optional<std::string>("resources")) {
-    auto parsed = parse_resources(*text);
+    auto parsed = protocol::parse_resources(*text);
     if (parsed) {
       s.resources = with_defaults(std::move(*parsed), defaults);
     } else {

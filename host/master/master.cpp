@@ -4,6 +4,8 @@
 #include <cctype>
 #include <random>
 
+#include "tessera/protocol/duration.h"
+
 namespace tessera::host::master {
 
 namespace scheduler = protocol::scheduler;
@@ -62,16 +64,13 @@ constexpr const char* kRolesKey = "master/roles/";
 constexpr const char* kRemovedAgentsKey = "master/removed_agents/";
 constexpr const char* kFrameworksKey = "master/frameworks/";
 
-bool negative(const protocol::Resources& resources) {
-  for (const auto& [name, value] : resources.scalars) {
-    if (value < 0) return true;
-  }
-  for (const auto& [name, list] : resources.ranges) {
-    for (const auto& range : list) {
-      if (range.end < range.begin) return true;
-    }
-  }
-  return false;
+// A failover timeout as the master keeps it: checked and capped (protocol/duration.h). Not a
+// finite, non-negative number: the error says so.
+Result<double> failover_timeout(double seconds) {
+  auto checked = protocol::wire_duration("failover_timeout_seconds", seconds,
+                                         protocol::limits::kMaxFailoverTimeoutSeconds);
+  if (!checked) return checked.error();
+  return checked->seconds;
 }
 
 }  // namespace
@@ -286,7 +285,9 @@ void Master::recover_registry() {
       fw.id = record.framework_id;
       fw.name = record.name;
       fw.roles = record.roles;
-      fw.failover_timeout_seconds = record.failover_timeout_seconds;
+      // A record written before timeouts were capped is capped as it is read.
+      auto timeout = failover_timeout(record.failover_timeout_seconds);
+      fw.failover_timeout_seconds = timeout ? *timeout : 0;
       fw.connected = false;
       fw.failover_deadline =
           deadline_base + std::chrono::duration_cast<Clock::duration>(
@@ -373,6 +374,15 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
                   agent_msg::Shutdown{"agent " + message.agent_id +
                                       " was removed from the cluster; restart it with a clean "
                                       "work dir to join as a new agent"});
+    return;
+  }
+  // The same check as every other amount that enters the system: a NaN, infinite, huge or
+  // vanishingly small amount would corrupt the allocator's accounting for every framework.
+  if (Status checked = protocol::check_resources(message.resources); !checked) {
+    log().warn("agent at {} refused: its resources are invalid: {}",
+               sdk::printable(message.hostname), sdk::printable(checked.error().message));
+    server_->send(request.peer,
+                  agent_msg::Shutdown{"resources refused: " + checked.error().message});
     return;
   }
   if (message.resources.empty() && message.tasks.empty()) {
@@ -625,6 +635,13 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
       return;
     }
   }
+  // Converted to a deadline later: a huge, infinite or NaN timeout would overflow the clock and
+  // end the framework's tasks at its first disconnect.
+  auto timeout = failover_timeout(message.failover_timeout_seconds);
+  if (!timeout) {
+    server_->reply(request, scheduler::Error{timeout.error().message});
+    return;
+  }
   std::string id = message.framework_id;
   if (id.empty()) id = master_id_ + "-" + std::to_string(next_framework_++);
   auto [it, created] = frameworks_.try_emplace(id);
@@ -641,7 +658,7 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
   fw.peer = request.peer;
   fw.name = message.name;
   fw.roles = roles;
-  fw.failover_timeout_seconds = message.failover_timeout_seconds;
+  fw.failover_timeout_seconds = *timeout;
   fw.connected = true;
   fw.last_seen = Clock::now();
   peers_[request.peer] = id;
@@ -723,6 +740,11 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
   const char* problem_reason = reason::kInvalidOffers;
   std::vector<std::string> valid_offers;
   for (const std::string& offer_id : message.offer_ids) {
+    // Counted once: an offer listed twice would count its resources twice.
+    if (std::find(valid_offers.begin(), valid_offers.end(), offer_id) != valid_offers.end()) {
+      problem = "offer '" + offer_id + "' is listed twice";
+      continue;
+    }
     auto it = offers_.find(offer_id);
     if (it == offers_.end()) {
       problem = "offer '" + offer_id + "' is unknown or was rescinded";
@@ -776,8 +798,8 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
     } else if (!task.agent_id.empty() && task.agent_id != agent_id) {
       why =
           "task names agent '" + task.agent_id + "' but the offers are on agent '" + agent_id + "'";
-    } else if (negative(task.resources)) {
-      why = "task asks for negative resources (" + task.resources.to_string() + ")";
+    } else if (Status checked = protocol::check_resources(task.resources); !checked) {
+      why = "task resources: " + checked.error().message;
     } else if (task.resources.scalar("cpus") <= 0 && task.resources.scalar("mem") <= 0) {
       why = "task asks for neither cpus nor mem";
     } else if (task.container.type.empty() && task.command.value.empty()) {

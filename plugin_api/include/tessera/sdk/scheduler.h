@@ -57,6 +57,7 @@
 #include <zmq.hpp>
 
 #include "tessera/message.h"
+#include "tessera/protocol/duration.h"
 #include "tessera/protocol/scheduler.h"
 #include "tessera/protocol/store.h"
 #include "tessera/protocol/task.h"
@@ -438,8 +439,12 @@ class SchedulerClient {
     }
     info_.framework_id = subscribed->framework_id;
     master_id_ = subscribed->master_id;
+    // From the wire: checked, so that a NaN or 1e300 cannot overflow the timer below.
+    auto interval_seconds = protocol::wire_duration("heartbeat_interval_seconds",
+                                                    subscribed->heartbeat_interval_seconds,
+                                                    protocol::limits::kMaxIntervalSeconds);
     heartbeat_interval_seconds_ =
-        subscribed->heartbeat_interval_seconds > 0 ? subscribed->heartbeat_interval_seconds : 15;
+        interval_seconds && interval_seconds->seconds > 0 ? interval_seconds->seconds : 15;
     state_ = State::kSubscribed;
     ++subscriptions_;
     backoff_ = options_.backoff_initial;
