@@ -72,7 +72,7 @@ AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_nam
   protocol::Resources defaults = detect_defaults();
   s.resources = defaults;
   if (auto text = table.optional<std::string>("resources")) {
-    auto parsed = parse_resources(*text);
+    auto parsed = protocol::parse_resources(*text);
     if (parsed) {
       s.resources = with_defaults(std::move(*parsed), defaults);
     } else {
@@ -334,16 +334,17 @@ void Agent::on_leader(const store::Leader& leader) {
   if (!leader.known || leader.endpoint.empty()) {
     if (master_) {
       log().warn("agent: the master at {} is no longer the leader; waiting for a new one",
-                 master_endpoint_);
+                 sdk::printable(master_endpoint_));
       drop_master();
     }
     return;
   }
   if (master_ && leader.endpoint == master_endpoint_) return;
   if (leader.master_id.empty()) {
-    log().info("agent: the master is at {}", leader.endpoint);
+    log().info("agent: the master is at {}", sdk::printable(leader.endpoint));
   } else {
-    log().info("agent: the master is '{}' at {}", leader.master_id, leader.endpoint);
+    log().info("agent: the master is '{}' at {}", sdk::escape(leader.master_id),
+               sdk::printable(leader.endpoint));
   }
   connect_master(leader.endpoint);
 }
@@ -422,8 +423,8 @@ void Agent::try_register() {
   registering_ = true;
   uint64_t generation = master_generation_;
   log().info("agent: {} with the master at {} ({} task(s))",
-             agent_id_.empty() ? "registering" : "re-registering as '" + agent_id_ + "'",
-             master_endpoint_, request.tasks.size());
+             agent_id_.empty() ? "registering" : "re-registering as " + sdk::quote(agent_id_),
+             sdk::printable(master_endpoint_), request.tasks.size());
   master_->request(
       request,
       [this, generation](Result<Envelope> reply) {
@@ -450,10 +451,10 @@ void Agent::try_register() {
         // Loud while the delay grows, quiet once it is at its longest.
         if (registration_backoff_ < settings_.registration_retry_max) {
           log().info("agent: no registration with the master at {} yet ({}); retrying",
-                     master_endpoint_, problem);
+                     sdk::printable(master_endpoint_), sdk::printable(problem, 1000));
         } else {
           log().debug("agent: no registration with the master at {} yet ({}); retrying",
-                      master_endpoint_, problem);
+                      sdk::printable(master_endpoint_), sdk::printable(problem, 1000));
         }
         registration_backoff_ =
             std::min(registration_backoff_ * 2, settings_.registration_retry_max);
@@ -470,11 +471,12 @@ void Agent::on_registered(const agentp::Registered& registered) {
   if (registered.agent_id != agent_id_) {
     if (!agent_id_.empty()) {
       log().warn("agent: the master gave the id '{}' to this agent, which was '{}'",
-                 registered.agent_id, agent_id_);
+                 sdk::escape(registered.agent_id), sdk::escape(agent_id_));
     }
     agent_id_ = registered.agent_id;
     if (auto s = checkpoint_->write_agent_id(agent_id_); !s) {
-      log().error("agent: cannot persist the agent id '{}': {}", agent_id_, s.error().message);
+      log().error("agent: cannot persist the agent id '{}': {}", sdk::escape(agent_id_),
+                  s.error().message);
     }
   }
   bool was = registered_;
@@ -487,8 +489,8 @@ void Agent::on_registered(const agentp::Registered& registered) {
   }
   last_master_contact_ = Clock::now();
   if (!was) {
-    log().info("agent: registered as '{}' with master '{}' (ping every {} s)", agent_id_,
-               registered.master_id, ping_interval_.count());
+    log().info("agent: registered as '{}' with master '{}' (ping every {} s)",
+               sdk::escape(agent_id_), sdk::escape(registered.master_id), ping_interval_.count());
   }
   updates_->reset(Clock::now());
   flush_updates();
@@ -504,7 +506,7 @@ void Agent::tick() {
     auto limit = std::max<std::chrono::duration<double>>(ping_interval_ * 3, 1s);
     if (silence > limit) {
       log().warn("agent: no word from the master at {} for {:.1f} s; re-registering",
-                 master_endpoint_, std::chrono::duration<double>(silence).count());
+                 sdk::printable(master_endpoint_), std::chrono::duration<double>(silence).count());
       registered_ = false;
       registration_backoff_ = settings_.registration_retry;
       try_register();
@@ -523,7 +525,8 @@ void Agent::tick() {
 
 void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& info) {
   if (info.task_id.empty()) {
-    log().warn("agent: run_task from framework '{}' names no task; dropped", framework_id);
+    log().warn("agent: run_task from framework '{}' names no task; dropped",
+               sdk::escape(framework_id));
     return;
   }
   TaskKey key{framework_id, info.task_id};
@@ -533,14 +536,14 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
   }
   if (tasks_.count(key) != 0) {
     log().warn("agent: {} is already known here (state {}); duplicate run_task ignored", key.text(),
-               tasks_[key].saved.state);
+               sdk::printable(tasks_[key].saved.state));
     return;
   }
   Task& task = tasks_[key];
   task.saved.framework_id = framework_id;
   task.saved.task = info;
   task.saved.state = state::kStaging;
-  log().info("agent: running {}: {}", key.text(), info.command.value);
+  log().info("agent: running {}: {}", key.text(), sdk::printable(info.command.value));
 
   if (info.command.value.empty() && info.container.type.empty()) {
     return emit(key, state::kError, reason::kTaskInvalid,
@@ -622,7 +625,7 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id,
   int64_t pid = launched.pid;
   if (!problem.empty()) {
     containers_.erase(container_id);
-    log().warn("agent: cannot launch {}: {}", key.text(), problem);
+    log().warn("agent: cannot launch {}: {}", key.text(), sdk::printable(problem, 1000));
     return emit(key, state::kFailed, reason::kLaunchFailed, problem, source::kAgent);
   }
   task.saved.pid = pid;
@@ -712,7 +715,7 @@ void Agent::shutdown(const std::string& why) {
   log().warn(
       "agent: the master asked this agent to shut down ({}); killing every task and "
       "starting again as a new agent",
-      why.empty() ? "no reason given" : why);
+      why.empty() ? "no reason given" : sdk::printable(why, 1000));
   double grace = 0;
   std::vector<TaskKey> live;
   for (auto& [key, task] : tasks_) {
@@ -853,8 +856,8 @@ void Agent::on_ack(const agentp::StatusAck& ack) {
   TaskKey key{ack.framework_id, ack.task_id};
   auto acked = updates_->acknowledge(key, ack.uuid, Clock::now());
   if (!acked) {
-    log().debug("agent: acknowledgement {} for {} matches no update in flight; ignored", ack.uuid,
-                key.text());
+    log().debug("agent: acknowledgement {} for {} matches no update in flight; ignored",
+                sdk::printable(ack.uuid), key.text());
     return;
   }
   auto it = tasks_.find(key);

@@ -18,13 +18,6 @@ bool has_role(const std::string& roles, const std::string& role) {
   return false;
 }
 
-// A ZeroMQ address ("tcp://10.0.0.1:5050"); a typo is better caught at start-up than at the
-// first connect.
-bool looks_like_address(const std::string& address) {
-  size_t separator = address.find("://");
-  return separator != std::string::npos && separator > 0 && separator + 3 < address.size();
-}
-
 store::Result failed(const std::string& error) {
   store::Result result;
   result.error = error;
@@ -42,11 +35,9 @@ StandaloneLeader::StandaloneLeader(sdk::PluginContext& context) : LeaderPlugin(c
 Status StandaloneLeader::configure(sdk::ConfigTable& table) {
   master_node_ = has_role(context().node_roles(), "master");
 
-  master_ = table.optional<std::string>("master");
-  if (master_ && !looks_like_address(*master_)) {
-    table.error_at("master", "expected the master's address such as 'tcp://10.0.0.1:5050', got '" +
-                                 *master_ + "'");
-  }
+  // Addresses are checked here, so a typo is caught by --check rather than at the first
+  // connect.
+  master_ = table.optional_endpoint("master", sdk::EndpointUse::connect);
   if (!master_node_ && !table.has("master")) {
     table.error_at("master",
                    "required on a node without the master role (roles: " + context().node_roles() +
@@ -61,11 +52,7 @@ Status StandaloneLeader::configure(sdk::ConfigTable& table) {
     store_file_ = path.is_absolute() ? path : context().plugin_work_dir() / path;
   }
 
-  endpoint_ = table.optional<std::string>("endpoint");
-  if (endpoint_ && !looks_like_address(*endpoint_)) {
-    table.error_at("endpoint",
-                   "expected an address such as 'tcp://127.0.0.1:0', got '" + *endpoint_ + "'");
-  }
+  endpoint_ = table.optional_endpoint("endpoint", sdk::EndpointUse::bind);
   return {};
 }
 

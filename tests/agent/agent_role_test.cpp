@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <zmq.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <functional>
@@ -40,6 +41,7 @@ struct FakeMaster {
     endpoint = *bound;
     server.on<agentp::Register>([this](const tessera::sdk::Request& r, const agentp::Register& m) {
       registers.push_back(m);
+      register_times.push_back(std::chrono::steady_clock::now());
       peer = r.peer;
       if (!answer_registrations) return;
       server.reply(r, agentp::Registered{m.agent_id.empty() ? give_id : m.agent_id, "master-1",
@@ -72,6 +74,14 @@ struct FakeMaster {
   // Serves the socket for `period`.
   void serve_for(std::chrono::milliseconds period) {
     wait([] { return false; }, period);
+  }
+
+  // Pings the agent and serves until its pong: everything the agent sent on its connection
+  // before it handled the ping has arrived by then.
+  bool round_trip() {
+    size_t before = pongs.size();
+    push(agentp::Ping{++ping_sequence});
+    return wait([&] { return pongs.size() > before; });
   }
 
   template <typename T>
@@ -113,7 +123,9 @@ struct FakeMaster {
   bool auto_ack = false;
   std::string give_id = "agent-1";
   double ping_interval_seconds = 30;
+  uint64_t ping_sequence = 0;
   std::vector<agentp::Register> registers;
+  std::vector<std::chrono::steady_clock::time_point> register_times;  // when each arrived
   std::vector<TaskStatus> updates;
   std::set<std::string> update_agent_ids;
   std::vector<agentp::Pong> pongs;
@@ -222,9 +234,15 @@ TEST_F(AgentRoleTest, RetriesRegistrationUntilTheMasterAnswers) {
   master.answer_registrations = true;
   size_t before = master.registers.size();
   ASSERT_TRUE(master.wait([&] { return std::filesystem::exists(agent_dir() / "agent_id"); }));
-  master.serve_for(500ms);
-  // Registered: no more attempts.
-  EXPECT_LE(master.registers.size(), before + 1);
+  size_t answered = master.registers.size();
+  ASSERT_LE(answered, before + 1);
+  // Registered: no more attempts. The delay doubles, so an unanswered agent would try again at
+  // most twice the last gap after its last attempt; serve four times that gap, then a ping
+  // round trip brings in whatever the agent sent before it.
+  auto gap = master.register_times[answered - 1] - master.register_times[answered - 2];
+  master.serve_for(std::chrono::ceil<std::chrono::milliseconds>(4 * gap));
+  ASSERT_TRUE(master.round_trip());
+  EXPECT_EQ(master.registers.size(), answered);
 }
 
 TEST_F(AgentRoleTest, FailedTaskReportsInOrderOnlyAfterAcksAndResendsWhatIsNotAcked) {
@@ -345,8 +363,14 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   ASSERT_TRUE(master.wait([&] {
     return master.reached("alive", state::kRunning) && master.reached("dead", state::kRunning);
   }));
-  // Every update acknowledged (auto_ack), so the checkpoint holds no pending update.
-  master.serve_for(200ms);
+  // Every update acknowledged (auto_ack): wait until the checkpoint holds no pending update, so
+  // that the restart below has none to resend.
+  ASSERT_TRUE(master.wait([&] {
+    auto found = checkpoints();
+    return found.size() == 2 && std::all_of(found.begin(), found.end(), [](const auto& t) {
+             return t.pending.empty() && t.pid > 0;
+           });
+  }));
   auto task_pids = checkpointed_pids();
   ASSERT_GT(task_pids["alive"], 0);
   ASSERT_GT(task_pids["dead"], 0);
@@ -355,6 +379,9 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   ASSERT_EQ(::kill(static_cast<pid_t>(task_pids["alive"]), 0), 0)
       << "the live task died with its agent";
   ::kill(-static_cast<pid_t>(task_pids["dead"]), SIGKILL);
+  // Signals are delivered asynchronously: dead before the agent comes back and looks.
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] { return !tessera::testing::process_alive(static_cast<pid_t>(task_pids["dead"])); }));
 
   size_t before = master.registers.size();
   size_t updates_before = master.updates.size();

@@ -1,4 +1,4 @@
-// The agent's pieces on their own: the resources text form, the checkpoint files, the status
+// The agent's pieces on their own: the default resources, the checkpoint files, the status
 // update queue (time given explicitly), the task environment and what an exit means.
 #include <gtest/gtest.h>
 
@@ -26,65 +26,7 @@ namespace state = tessera::protocol::state;
 using namespace std::chrono_literals;
 
 // ------------------------------------------------------------------------------------------
-// Resources text
-
-TEST(ResourcesText, ParsesTheMesosForm) {
-  auto r = parse_resources("cpus:4;mem:4096;disk:10000;ports:[31000-32000]");
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_DOUBLE_EQ(r->scalar("cpus"), 4);
-  EXPECT_DOUBLE_EQ(r->scalar("mem"), 4096);
-  EXPECT_DOUBLE_EQ(r->scalar("disk"), 10000);
-  ASSERT_EQ(r->ranges.at("ports").size(), 1u);
-  EXPECT_EQ(r->ranges.at("ports")[0], (Range{31000, 32000}));
-}
-
-TEST(ResourcesText, CustomScalarsFractionsAndBlanks) {
-  auto r = parse_resources(" cpus : 0.5 ; gpus:1;licenses:3; ");
-  ASSERT_FALSE(r.ok());  // a trailing ';' leaves an empty item
-  r = parse_resources(" cpus : 0.5 ; gpus:1;licenses:3");
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_DOUBLE_EQ(r->scalar("cpus"), 0.5);
-  EXPECT_DOUBLE_EQ(r->scalar("gpus"), 1);
-  EXPECT_DOUBLE_EQ(r->scalar("licenses"), 3);
-  EXPECT_TRUE(parse_resources("")->empty());
-}
-
-TEST(ResourcesText, SeveralPortRangesAreSortedAndMerged) {
-  auto r = parse_resources("ports:[32000-32010, 31000-31005,31006-31009];ephemeral:[1-2]");
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->ranges.at("ports"), (std::vector<Range>{{31000, 31009}, {32000, 32010}}));
-  EXPECT_EQ(r->ranges.at("ephemeral"), (std::vector<Range>{{1, 2}}));
-  EXPECT_TRUE(parse_resources("ports:[]")->ranges.at("ports").empty());
-}
-
-TEST(ResourcesText, ErrorsSayWhatIsWrong) {
-  auto error = [](const std::string& text) {
-    auto r = parse_resources(text);
-    return r.ok() ? std::string("(parsed)") : r.error().message;
-  };
-  EXPECT_EQ(error("cpus:x"), "resource 'cpus': expected a number, got 'x'");
-  EXPECT_EQ(error("cpus:-1"), "resource 'cpus': must not be negative, got '-1'");
-  EXPECT_EQ(error("cpus"),
-            "resource 'cpus': expected NAME:VALUE (e.g. cpus:4 or ports:[31000-32000])");
-  EXPECT_EQ(error("cpus:1;cpus:2"), "resource 'cpus' is given twice");
-  EXPECT_EQ(error("ports:[32000-31000]"),
-            "resource 'ports': range '32000-31000' ends before it begins");
-  EXPECT_EQ(error("ports:[1-5,3-9]"), "resource 'ports': range '3-9' overlaps 1-5");
-  EXPECT_EQ(error("ports:[a-9]"),
-            "resource 'ports': expected a non-negative integer in a range, got 'a'");
-  EXPECT_EQ(error("ports:[31000]"), "resource 'ports': expected a range BEGIN-END, got '31000'");
-  EXPECT_EQ(error("ports:[1-2"),
-            "resource 'ports': a range list must look like [31000-32000], got '[1-2'");
-  EXPECT_EQ(error("ports:5"),
-            "resource 'ports': expected a range list such as [31000-32000], got '5'");
-  EXPECT_EQ(error("mem:[1-2]"), "resource 'mem': expected a number, got '[1-2]'");
-  EXPECT_EQ(error("cpus(web):2"),
-            "resource 'cpus(web)': roles and reservations in resource names are not supported");
-  EXPECT_EQ(error("c pus:2"),
-            "resource name 'c pus' is not valid (letters, digits, '_', '-' and '.' only)");
-  EXPECT_EQ(error("cpus:1;;mem:2"), "empty resource between ';' separators in 'cpus:1;;mem:2'");
-  EXPECT_EQ(error("hosts:{a,b}"), "resource 'hosts': set values ({a,b}) are not supported");
-}
+// Resources text (parsed by protocol::parse_resources, tested in tests/master)
 
 TEST(ResourcesText, DefaultsFillWhatIsNotNamed) {
   auto defaults = detect_defaults();
@@ -92,14 +34,14 @@ TEST(ResourcesText, DefaultsFillWhatIsNotNamed) {
   EXPECT_GT(defaults.scalar("mem"), 0);
   EXPECT_DOUBLE_EQ(defaults.scalar("disk"), 10240);
   EXPECT_EQ(defaults.ranges.at("ports"), (std::vector<Range>{{31000, 32000}}));
-  auto r = with_defaults(*parse_resources("cpus:2;gpus:1"), defaults);
+  auto r = with_defaults(*tessera::protocol::parse_resources("cpus:2;gpus:1"), defaults);
   EXPECT_DOUBLE_EQ(r.scalar("cpus"), 2);
   EXPECT_DOUBLE_EQ(r.scalar("gpus"), 1);
   EXPECT_DOUBLE_EQ(r.scalar("mem"), defaults.scalar("mem"));
   EXPECT_DOUBLE_EQ(r.scalar("disk"), 10240);
   EXPECT_EQ(r.ranges.at("ports"), (std::vector<Range>{{31000, 32000}}));
   // Named, even as empty, means no default.
-  auto none = with_defaults(*parse_resources("ports:[]"), defaults);
+  auto none = with_defaults(*tessera::protocol::parse_resources("ports:[]"), defaults);
   EXPECT_TRUE(none.ranges.at("ports").empty());
 }
 

@@ -200,12 +200,11 @@ TEST(PosixLauncher, KillSendsSigtermFirst) {
   Driver d;
   d.launch(d.spec("term", "sleep 30", /*shell=*/true));
   ASSERT_TRUE(d.launcher->kill("term", 5000ms));
-  auto start = Clock::now();
+  // Died of the SIGTERM: the SIGKILL would only come after the 5 s grace.
   auto e = d.wait_exit("term");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGTERM);
   EXPECT_EQ(e->exit_code, -1);
-  EXPECT_LT(Clock::now() - start, 2s);
 }
 
 TEST(PosixLauncher, IgnoredSigtermIsFollowedBySigkillAfterTheGracePeriod) {
@@ -217,8 +216,7 @@ TEST(PosixLauncher, IgnoredSigtermIsFollowedBySigkillAfterTheGracePeriod) {
   auto e = d.wait_exit("stubborn");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGKILL);
-  EXPECT_GE(Clock::now() - start, 300ms);
-  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_GE(Clock::now() - start, 300ms);  // not before the grace (a lower bound only)
   EXPECT_NE(e->message.find("grace period"), std::string::npos) << e->message;
 }
 
@@ -255,11 +253,10 @@ TEST(PosixLauncher, BlockedSignalMaskOfTheHostIsNotInherited) {
   d.launch(s);
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ASSERT_TRUE(d.launcher->kill("mask", 10000ms));
-  auto start = Clock::now();
-  auto e = d.wait_exit("mask", 5s);
+  // Died of the SIGTERM: the SIGKILL would only come after the 10 s grace.
+  auto e = d.wait_exit("mask", 9s);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGTERM);
-  EXPECT_LT(Clock::now() - start, 2s);
 }
 
 TEST(PosixLauncher, ExecFormPassesArguments) {
@@ -560,39 +557,6 @@ TEST(PosixLauncher, KillAllEndsEverything) {
   EXPECT_TRUE(live_group_members(a).empty());
   EXPECT_TRUE(live_group_members(b).empty());
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
-}
-
-// Not a pass/fail test: prints what a launch costs through the launcher against a bare
-// posix_spawn + waitpid of the same program.
-TEST(PosixLauncher, LaunchCost) {
-  Driver d;
-  constexpr int kRuns = 1000;
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  std::vector<double> bare, launcher;
-  char arg0[] = "true";
-  char* argv[] = {arg0, nullptr};
-  for (int i = 0; i < kRuns; ++i) {
-    auto t0 = Clock::now();
-    pid_t pid;
-    ASSERT_EQ(::posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, environ), 0);
-    ::waitpid(pid, nullptr, 0);
-    bare.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-
-    std::string id = "c" + std::to_string(i);
-    auto spec = d.spec(id, "/bin/true", false);
-    t0 = Clock::now();
-    d.launch(spec);
-    ASSERT_TRUE(d.wait_exit(id));
-    launcher.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-  }
-  std::printf(
-      "launch+exit of /bin/true, median of %d: launcher %.0f us, bare posix_spawn %.0f us\n", kRuns,
-      median(launcher), median(bare));
-  RecordProperty("launcher_us", std::to_string(median(launcher)));
-  RecordProperty("bare_us", std::to_string(median(bare)));
 }
 
 }  // namespace
