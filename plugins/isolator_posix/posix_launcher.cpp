@@ -247,9 +247,10 @@ std::optional<uint64_t> process_start_time(pid_t pid) {
 }
 
 std::map<std::string, std::vector<MarkedProcess>> marked_processes(
-    const std::set<std::string>& container_ids) {
+    const std::set<std::string>& container_ids,
+    const std::map<std::string, std::string>& sandboxes) {
   std::map<std::string, std::vector<MarkedProcess>> out;
-  if (container_ids.empty()) return out;
+  if (container_ids.empty() && sandboxes.empty()) return out;
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr) return out;
   pid_t self = ::getpid();
@@ -258,12 +259,29 @@ std::map<std::string, std::vector<MarkedProcess>> marked_processes(
     long pid = std::strtol(entry->d_name, &end, 10);
     if (end == entry->d_name || *end != '\0' || pid <= 0 || pid == self) continue;
     // Another user's process cannot be read, and cannot be one of ours either.
-    auto text = read_proc_file("/proc/" + std::to_string(pid) + "/environ", kMaxEnviron);
+    std::string proc_dir = "/proc/" + std::to_string(pid);
+    auto text = read_proc_file(proc_dir + "/environ", kMaxEnviron);
     if (!text) continue;
-    auto id = environ_value(*text, kContainerMarker);
-    if (!id || container_ids.count(*id) == 0) continue;
+    std::optional<std::string> id = environ_value(*text, kContainerMarker);
+    bool by_sandbox = false;
+    if (!id && text->empty() && !sandboxes.empty()) {
+      // An exec still in progress shows no environment yet (the kernel sets it up last), but
+      // the spawned process moved to its sandbox before the exec.
+      std::error_code ec;
+      auto cwd = std::filesystem::read_symlink(proc_dir + "/cwd", ec);
+      auto sandbox = ec ? sandboxes.end() : sandboxes.find(cwd.string());
+      if (sandbox != sandboxes.end()) {
+        id = sandbox->second;
+        by_sandbox = true;
+      }
+    } else if (id && container_ids.count(*id) == 0) {
+      id.reset();
+    }
+    if (!id) continue;
     auto stat = read_stat(static_cast<pid_t>(pid));
     if (!stat || stat->state == 'Z' || stat->state == 'X') continue;
+    // Only the spawned process itself can be caught in its exec: it leads its session.
+    if (by_sandbox && stat->session != pid) continue;
     out[*id].push_back({static_cast<pid_t>(pid), stat->session, stat->start_time});
   }
   ::closedir(proc);
@@ -347,19 +365,21 @@ Status PosixLauncher::write_state_file(const std::string& id, const std::string&
   return {};
 }
 
-Status PosixLauncher::write_intent(const std::string& id) {
-  return write_state_file(
-      id, "container_id=" + id + "\nphase=" + kPhaseLaunching + "\nboot_id=" + boot_id_ + "\n",
-      /*create=*/true);
+Status PosixLauncher::write_intent(const std::string& id, const std::string& sandbox) {
+  std::string text = "container_id=" + id + "\nphase=" + kPhaseLaunching + "\n";
+  if (!sandbox.empty()) text += "sandbox=" + sandbox + "\n";
+  return write_state_file(id, text + "boot_id=" + boot_id_ + "\n", /*create=*/true);
 }
 
 Status PosixLauncher::write_state(const Container& c) {
-  // Written over the intent from its first byte, and longer than it (it has the pid, process
-  // group and start time besides), so it covers the intent whole without a truncation that a
-  // kill could separate from the write.
+  // Written over the intent from its first byte, and longer than it (everything the intent has,
+  // and the pid, process group and start time besides), so it covers the intent whole without a
+  // truncation that a kill could separate from the write.
   std::ostringstream out;
   out << "container_id=" << c.id << "\nphase=" << kPhaseRunning << "\npid=" << c.pid
-      << "\npgid=" << c.pid << "\nstart_time=" << c.start_time << "\nboot_id=" << boot_id_ << "\n";
+      << "\npgid=" << c.pid << "\nstart_time=" << c.start_time << "\n";
+  if (!c.sandbox.empty()) out << "sandbox=" << c.sandbox << "\n";
+  out << "boot_id=" << boot_id_ << "\n";
   return write_state_file(c.id, out.str(), /*create=*/false);
 }
 
@@ -460,8 +480,12 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
   posix_spawn_file_actions_addclosefrom_np(&setup.actions, STDERR_FILENO + 1);
 
   // The intent comes before the process: if this process dies at any point from here on, the
-  // next recovery knows the container may exist and looks for it by its marker.
-  if (auto s = write_intent(id); !s) return s.error().context("container '" + id + "'");
+  // next recovery knows the container may exist and looks for it by its marker, or by its
+  // working directory (the sandbox as the kernel names it, links resolved) while its exec is
+  // still under way.
+  std::string sandbox = std::filesystem::canonical(spec.sandbox, ec).string();
+  if (ec || sandbox.find('\n') != std::string::npos) sandbox.clear();
+  if (auto s = write_intent(id, sandbox); !s) return s.error().context("container '" + id + "'");
   pid_t pid = 0;
   int rc = ::posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, argv_c.data(),
                          env_c.data());
@@ -474,6 +498,7 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
   c.id = id;
   c.serial = ++next_serial_;
   c.pid = pid;
+  c.sandbox = sandbox;
   // The child cannot have been reaped (only we wait for it), so its stat is there, zombie or not.
   if (auto stat = read_stat(pid)) c.start_time = stat->start_time;
   c.pidfd = pidfd_open(pid);
@@ -637,8 +662,13 @@ Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_
   }
   // One scan of /proc for the marked processes of every container that is not watched already.
   std::set<std::string> ids;
-  for (const auto& [id, state] : states) ids.insert(id);
-  std::map<std::string, std::vector<MarkedProcess>> marked = marked_processes(ids);
+  std::map<std::string, std::string> sandboxes;
+  for (const auto& [id, state] : states) {
+    ids.insert(id);
+    auto sandbox = state.find("sandbox");
+    if (sandbox != state.end() && !sandbox->second.empty()) sandboxes[sandbox->second] = id;
+  }
+  std::map<std::string, std::vector<MarkedProcess>> marked = marked_processes(ids, sandboxes);
 
   std::set<std::string> named;
   for (const auto& [id, agent_pid] : containers) {
@@ -730,6 +760,7 @@ bool PosixLauncher::adopt(const std::string& id, const std::map<std::string, std
     c.start_time = start_time;
     c.pidfd = pidfd;
     c.adopted = true;
+    c.sandbox = field("sandbox");
     if (watch(c)) {
       // A record with the pid from now on, so that the next recovery needs no marker.
       if (launching) (void)write_state(c);

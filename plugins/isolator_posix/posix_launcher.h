@@ -15,13 +15,13 @@
 // (or the host's) children.
 //
 // For recovery each container has a small state file in the state directory. It is written
-// twice: before the process is spawned (the intent: container id, boot id, phase "launching"),
-// and once it runs (pid, process group, the process's start time in clock ticks since boot,
-// phase "running"). Every task process is a session and process group leader (setsid), and its
-// environment carries the container marker TESSERA_CONTAINER_ID=ID. So whenever the launcher's
-// process dies, including between posix_spawn and the second write, recovery can find what it
-// started: by the recorded pid and start time, or, for a container still "launching", by the
-// marker (the container's leader is the session leader that carries it). A container is
+// twice: before the process is spawned (the intent: container id, sandbox, boot id, phase
+// "launching"), and once it runs (pid, process group, the process's start time in clock ticks
+// since boot, phase "running"). Every task process is a session and process group leader (setsid),
+// and its environment carries the container marker TESSERA_CONTAINER_ID=ID. So whenever the
+// launcher's process dies, including between posix_spawn and the second write, recovery can find
+// what it started: by the recorded pid and start time, or, for a container still "launching", by
+// the marker (the container's leader is the session leader that carries it). A container is
 // re-adopted only if its leader still runs, is not a zombie, and has the recorded start time on
 // the same boot: a pid reused by an unrelated process is never mistaken for it. Whatever of a
 // container is not re-adopted is killed (see recover()).
@@ -109,9 +109,13 @@ std::optional<uint64_t> process_start_time(pid_t pid);
 std::vector<pid_t> live_group_members(pid_t pgid);
 // The live (non-zombie) processes whose environment marks them as belonging to one of
 // `container_ids`, by container id (one scan of /proc; this process and processes whose
-// environment cannot be read, such as other users', are skipped).
+// environment cannot be read, such as other users', are skipped). A process caught in the
+// middle of an exec has no environment yet: it is counted for the container whose sandbox (a
+// key of `sandboxes`: canonical path -> container id) is its working directory, when it leads
+// its own session (a task's first process, never a bystander that merely sits in a sandbox).
 std::map<std::string, std::vector<MarkedProcess>> marked_processes(
-    const std::set<std::string>& container_ids);
+    const std::set<std::string>& container_ids,
+    const std::map<std::string, std::string>& sandboxes = {});
 
 class PosixLauncher {
  public:
@@ -159,6 +163,7 @@ class PosixLauncher {
     uint64_t serial = 0;  // tells a relaunched id's timers from the old one's
     pid_t pid = 0;        // also the process group id
     uint64_t start_time = 0;
+    std::string sandbox;  // canonical, for the state file ("" when it cannot be written there)
     int pidfd = -1;
     bool adopted = false;      // re-adopted after a restart: maybe not our child
     bool killing = false;      // SIGTERM sent by kill()
@@ -180,7 +185,7 @@ class PosixLauncher {
   Container* find(const std::string& id, uint64_t serial);
   std::filesystem::path state_file(const std::string& id) const;
   Status write_state_file(const std::string& id, const std::string& text, bool create);
-  Status write_intent(const std::string& id);
+  Status write_intent(const std::string& id, const std::string& sandbox);
   Status write_state(const Container& c);
   // Recovery of one container from its state file: re-adopts its leader (true), or not.
   bool adopt(const std::string& id, const std::map<std::string, std::string>& state,

@@ -362,9 +362,27 @@ void rewrite_state(const std::filesystem::path& file, const std::string& key,
   std::ofstream(file, std::ios::trunc) << text;
 }
 
+// Turns a container's record back into the intent written before its spawn: what a launcher
+// that died between posix_spawn and the record leaves (phase "launching", no pid).
+void rewind_to_intent(const std::filesystem::path& file) {
+  std::istringstream lines(slurp(file));
+  std::string text, line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("pid=", 0) == 0 || line.rfind("pgid=", 0) == 0 ||
+        line.rfind("start_time=", 0) == 0) {
+      continue;
+    }
+    if (line.rfind("phase=", 0) == 0) line = "phase=launching";
+    text += line + "\n";
+  }
+  std::ofstream(file, std::ios::trunc) << text;
+}
+
 TEST(PosixLauncher, PidReusedByAnotherProcessIsNotAdopted) {
   Driver d;
   pid_t pid = d.launch(d.spec("impostor", "exec sleep 30"));
+  // The shell's exec of sleep done: the test kills nothing in its middle.
+  ASSERT_TRUE(d.run_until([&] { return marked_processes({"impostor"})["impostor"].size() == 1; }));
   d.open();
   // As if the container's pid had been reused: the state file names an unrelated process, whose
   // start time is not the recorded one.
@@ -396,8 +414,8 @@ TEST(PosixLauncher, AContainerStillLaunchingIsFoundByItsMarkerAndAdopted) {
   pid_t pid = d.launch(d.spec("half", "sleep 30 & sleep 30; wait"));
   d.open();
   std::filesystem::path file = d.state_dir() / "half.container";
-  std::ofstream(file, std::ios::trunc)
-      << "container_id=half\nphase=launching\nboot_id=" << slurp("/proc/sys/kernel/random/boot_id");
+  rewind_to_intent(file);
+  ASSERT_EQ(slurp(file).find("pid="), std::string::npos);
   auto recovered = d.launcher->recover({{"half", 0}});
   ASSERT_EQ(recovered.alive, std::vector<std::string>{"half"});
   // The leader, not one of its children (which carry the same marker).
@@ -419,6 +437,50 @@ TEST(PosixLauncher, AnIntentWithoutAProcessIsGone) {
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
 }
 
+// A process caught in its exec shows no environment yet, so no marker: the launcher's own
+// process is recognised by its working directory (set before the exec) and its session. A
+// process that merely sits in a sandbox is not mistaken for a task.
+TEST(PosixLauncher, AProcessCaughtInItsExecIsFoundByItsSandbox) {
+  Driver d;
+  std::filesystem::create_directories(d.sandbox("mid-exec"));
+  std::filesystem::create_directories(d.sandbox("bystander"));
+  auto spawn_in = [](const std::filesystem::path& dir, bool own_session) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    if (own_session) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    char arg0[] = "sleep";
+    char arg1[] = "30";
+    char* argv[] = {arg0, arg1, nullptr};
+    char* env[] = {nullptr};  // as /proc shows a process whose exec is not done
+    pid_t pid = 0;
+    ::posix_spawn(&pid, "/bin/sleep", &actions, &attr, argv, env);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return pid;
+  };
+  pid_t task = spawn_in(d.sandbox("mid-exec"), true);
+  pid_t bystander = spawn_in(d.sandbox("bystander"), false);
+  ASSERT_GT(task, 0);
+  ASSERT_GT(bystander, 0);
+  std::string boot_id = slurp("/proc/sys/kernel/random/boot_id");
+  for (const char* id : {"mid-exec", "bystander"}) {
+    std::ofstream(d.state_dir() / (std::string(id) + ".container"))
+        << "container_id=" << id
+        << "\nphase=launching\nsandbox=" << std::filesystem::canonical(d.sandbox(id)).string()
+        << "\nboot_id=" << boot_id;
+  }
+  auto recovered = d.launcher->recover({{"mid-exec", 0}, {"bystander", 0}});
+  EXPECT_EQ(recovered.alive, std::vector<std::string>{"mid-exec"});
+  EXPECT_EQ(recovered.gone, std::vector<std::string>{"bystander"});
+  EXPECT_EQ(d.launcher->pid("mid-exec"), task);
+  EXPECT_TRUE(process_start_time(bystander).has_value());
+  ::kill(bystander, SIGKILL);
+  ::waitpid(bystander, nullptr, 0);
+}
+
 // The launcher died after creating the state file and before writing its intent into it (so
 // before the spawn too, but the test plays the worst case): the id is taken from the file name.
 TEST(PosixLauncher, AnEmptyStateFileStillNamesItsContainer) {
@@ -427,6 +489,8 @@ TEST(PosixLauncher, AnEmptyStateFileStillNamesItsContainer) {
   d.open();
   std::filesystem::path file = d.state_dir() / "odd%20id%2f1.container";
   ASSERT_TRUE(std::filesystem::exists(file));
+  // An empty file has no sandbox to recognise an exec under way by: let the exec finish.
+  ASSERT_TRUE(d.run_until([&] { return marked_processes({"odd id/1"})["odd id/1"].size() == 1; }));
   std::ofstream(file, std::ios::trunc).close();
   auto recovered = d.launcher->recover({{"odd id/1", 0}});
   ASSERT_EQ(recovered.alive, std::vector<std::string>{"odd id/1"});
@@ -441,9 +505,7 @@ TEST(PosixLauncher, ContainersTheAgentDoesNotNameAreKilled) {
   pid_t orphan = d.launch(d.spec("orphan", "sleep 30 & sleep 30; wait"));
   pid_t half = d.launch(d.spec("half-orphan", "exec sleep 30"));
   d.open();
-  std::ofstream(d.state_dir() / "half-orphan.container", std::ios::trunc)
-      << "container_id=half-orphan\nphase=launching\nboot_id="
-      << slurp("/proc/sys/kernel/random/boot_id");
+  rewind_to_intent(d.state_dir() / "half-orphan.container");
   std::ofstream(d.state_dir() / "stray.container.tmp") << "cut short";
   auto recovered = d.launcher->recover({{"kept", kept}});
   EXPECT_EQ(recovered.alive, std::vector<std::string>{"kept"});
