@@ -214,6 +214,10 @@ int main(int argc, char** argv) {
       return fail("the task asks for no resources: give --cpus, --mem, --disk or --ports",
                   cli::kExitMaster);
     }
+    // The check the master makes, made here first so that a usage error says so at once.
+    if (Status s = protocol::check_resources(exec.needs.scalars()); !s) {
+      return fail(s.error().message, cli::kExitMaster);
+    }
     auto masters = exec_master.address();
     if (!masters) return fail(masters.error().message, cli::kExitMaster);
     exec.master = *masters;
@@ -223,7 +227,7 @@ int main(int argc, char** argv) {
   if (!state_what.empty()) return show_state(state_master, as_json, state_what);
   if (update_cmd->parsed()) {
     if (*quota_opt) {
-      auto quota = cli::parse_resources(quota_text);
+      auto quota = protocol::parse_resources(quota_text);
       if (!quota) return fail("--quota: " + quota.error().message, cli::kExitMaster);
       role_call.set_quota = true;
       role_call.quota = *quota;

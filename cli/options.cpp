@@ -1,9 +1,7 @@
 #include "options.h"
 
-#include <cerrno>
-#include <cmath>
+#include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 
 #include "tessera/sdk/master_detector.h"
 
@@ -22,82 +20,6 @@ Result<std::string> resolve_master(const std::string& flag, const char* env) {
   std::string list;
   for (const auto& endpoint : *endpoints) list += (list.empty() ? "" : ",") + endpoint;
   return list;
-}
-
-namespace {
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
-}
-
-Result<uint64_t> parse_port(const std::string& text, const std::string& item) {
-  std::string t = trim(text);
-  if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos) {
-    return make_error("bad resource '" + item + "': '" + t + "' is not a non-negative integer");
-  }
-  errno = 0;
-  unsigned long long v = std::strtoull(t.c_str(), nullptr, 10);
-  if (errno != 0) return make_error("bad resource '" + item + "': '" + t + "' is too large");
-  return static_cast<uint64_t>(v);
-}
-
-}  // namespace
-
-Result<protocol::Resources> parse_resources(const std::string& text) {
-  protocol::Resources out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(';', start);
-    if (end == std::string::npos) end = text.size();
-    std::string item = trim(text.substr(start, end - start));
-    start = end + 1;
-    if (item.empty()) continue;
-    size_t colon = item.find(':');
-    if (colon == std::string::npos || colon == 0) {
-      return make_error("bad resource '" + item + "': expected NAME:VALUE");
-    }
-    std::string name = trim(item.substr(0, colon));
-    std::string value = trim(item.substr(colon + 1));
-    if (out.scalars.count(name) || out.ranges.count(name)) {
-      return make_error("bad resource '" + item + "': '" + name + "' given twice");
-    }
-    if (!value.empty() && value.front() == '[') {
-      if (value.back() != ']') return make_error("bad resource '" + item + "': missing ']'");
-      std::string list = value.substr(1, value.size() - 2);
-      std::vector<protocol::Range> ranges;
-      size_t p = 0;
-      while (p <= list.size()) {
-        size_t q = list.find(',', p);
-        if (q == std::string::npos) q = list.size();
-        std::string r = trim(list.substr(p, q - p));
-        p = q + 1;
-        if (r.empty()) continue;
-        size_t dash = r.find('-');
-        auto begin = parse_port(r.substr(0, dash), item);
-        if (!begin) return begin.error();
-        auto last = dash == std::string::npos ? begin : parse_port(r.substr(dash + 1), item);
-        if (!last) return last.error();
-        if (*last < *begin) {
-          return make_error("bad resource '" + item + "': range '" + r + "' ends before it begins");
-        }
-        ranges.push_back({*begin, *last});
-      }
-      out.ranges[name] = protocol::Resources::normalise(std::move(ranges));
-      continue;
-    }
-    char* rest = nullptr;
-    errno = 0;
-    double v = std::strtod(value.c_str(), &rest);
-    if (value.empty() || rest == nullptr || *rest != '\0' || errno != 0 || !std::isfinite(v)) {
-      return make_error("bad resource '" + item + "': '" + value + "' is not a number");
-    }
-    if (v < 0) return make_error("bad resource '" + item + "': must not be negative");
-    out.scalars[name] = v;
-  }
-  return out;
 }
 
 protocol::Resources TaskNeeds::scalars() const {

@@ -1,5 +1,6 @@
-// What the `tessera` command line means: master addresses, resource texts and the resources a
-// task asks for. Pure functions, unit-tested on their own (tests/cli/cli_unit_test.cpp).
+// What the `tessera` command line means: master addresses and the resources a task asks for
+// (resource texts are read by protocol::parse_resources, the parser the whole cluster shares). Pure
+// functions, unit-tested on their own (tests/cli/cli_unit_test.cpp).
 #pragma once
 
 #include <cstdint>
@@ -19,11 +20,6 @@ inline constexpr const char* kDefaultMaster = "tcp://127.0.0.1:5050";
 // (sdk::parse_master_addresses); the result is the list in tcp:// form, comma-separated. An
 // http:// address or a bad port is an error naming where it came from and what is expected.
 Result<std::string> resolve_master(const std::string& flag, const char* env);
-
-// Parses the Mesos resource text: "cpus:4;mem:1024;disk:10;ports:[31000-31010,32000-32000]".
-// Scalars are non-negative numbers; a range list is in brackets, each item BEGIN-END or a
-// single number. An empty text is empty resources.
-Result<protocol::Resources> parse_resources(const std::string& text);
 
 // The resources `tessera exec` asks for, from its options (0 leaves a scalar out). Ports are a
 // count, chosen from the offer (see pick_ports).

@@ -1,7 +1,9 @@
 # Third-party dependencies, all from Debian packages (see scripts/setup.sh and the README).
 find_package(Threads REQUIRED)
 set(Boost_NO_WARN_NEW_VERSIONS ON)
-find_package(Boost 1.81 EXACT REQUIRED COMPONENTS filesystem json)
+# "1.81.0", not "1.81": Boost's own CMake package then answers (an EXACT "1.81" never matches
+# its "1.81.0", and CMake 3.25's FindBoost, used instead, does not know Boost.URL).
+find_package(Boost 1.81.0 EXACT REQUIRED COMPONENTS filesystem json url)
 find_package(cppzmq REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(spdlog REQUIRED)

@@ -30,6 +30,47 @@ std::string hostname() {
   return buffer;
 }
 
+// The agent's resources, beyond what their parser checks (it refuses ports past 65535): port 0
+// is not a port a task can be given, it asks the kernel for any free one.
+void check_agent_resources(sdk::ConfigTable& agent, const protocol::Resources& resources) {
+  auto ports = resources.ranges.find("ports");
+  if (ports == resources.ranges.end()) return;
+  for (const protocol::Range& range : ports->second) {
+    if (range.begin == 0) {
+      agent.error_at("resources", "resource 'ports': [" + std::to_string(range.begin) + "-" +
+                                      std::to_string(range.end) +
+                                      "] is out of range: ports are 1 to 65535");
+    }
+  }
+}
+
+// The paths the node writes into, checked as the user wrote them.
+void check_node_paths(sdk::ConfigTable& node, const NodeConfig& config) {
+  for (const auto& dir : config.plugin_dirs) {
+    std::error_code ec;
+    if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec)) {
+      node.error_at("plugin_dirs", "'" + dir.string() + "' is not a directory");
+    }
+  }
+  if (!config.endpoints_file.empty()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(config.endpoints_file, ec)) {
+      node.error_at("endpoints_file", "'" + config.endpoints_file.string() + "' is a directory");
+    } else if (std::string problem =
+                   sdk::detail::directory_problem(config.endpoints_file.parent_path());
+               !problem.empty()) {
+      node.error_at("endpoints_file", problem);
+    }
+  }
+}
+
+// Where a slot the roles need is set, or where it belongs when it is not: its table, or the
+// roles that need it when the table is absent too.
+std::string slot_location(const sdk::ConfigTable& table, const char* key,
+                          const sdk::ConfigTable& node) {
+  return table.present() ? table.location(key) : node.location("roles");
+}
+
 }  // namespace
 
 Result<NodeConfig> load_config(const std::filesystem::path& file,
@@ -67,7 +108,8 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
       node.error_at("roles", "unknown role '" + role + "' (valid roles: master, agent)");
     }
   }
-  config.work_dir = resolve(node.get<std::string>("work_dir", "/var/lib/tessera"));
+  config.work_dir = node.directory("work_dir", "/var/lib/tessera", base);
+  config.work_dir_where = node.location("work_dir");
   for (const auto& dir : node.get<std::vector<std::string>>("plugin_dirs", {})) {
     config.plugin_dirs.push_back(resolve(dir));
   }
@@ -80,6 +122,7 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
   config.stop_timeout =
       std::chrono::milliseconds(node.integer("stop_timeout_ms", 10000, 1, 3600000));
   if (auto f = node.optional<std::string>("endpoints_file")) config.endpoints_file = resolve(*f);
+  check_node_paths(node, config);
 
   config.log_level =
       log.choice("level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"});
@@ -92,6 +135,10 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
   auto select = [&](sdk::ConfigTable& table, const char* key, tessera_plugin_kind kind,
                     const std::vector<std::string>& names) {
     for (const auto& name : names) {
+      if (name.empty()) {
+        table.error_at(key, "a plugin name is empty");
+        continue;
+      }
       config.plugins.push_back(
           Selection{name, table.path() + "." + key, kind, table.location(key)});
     }
@@ -114,10 +161,19 @@ Result<NodeConfig> load_config(const std::filesystem::path& file,
     }
   }
   select_many(master, "frameworks", TESSERA_KIND_FRAMEWORK);
+  select_many(node, "services", TESSERA_KIND_SERVICE);
+  config.leader_where = slot_location(node, "leader", node);
+  config.allocator_where = slot_location(master, "allocator", node);
+  config.isolators_where = slot_location(agent, "isolators", node);
   // The roles' own keys, checked whether or not this node plays the role, so a typo is found
   // before the role is switched on.
   (void)master::read_options(master);
-  (void)agent::read_settings(agent, config.name);
+  (void)master.optional_endpoint("endpoint", sdk::EndpointUse::bind);
+  if (!master.get<std::string>("advertise", "").empty()) {
+    (void)master.optional_endpoint("advertise", sdk::EndpointUse::connect);
+  }
+  agent::AgentSettings agent_settings = agent::read_settings(agent, config.name);
+  check_agent_resources(agent, agent_settings.resources);
   node.reject_unknown_keys();
   master.reject_unknown_keys();
   agent.reject_unknown_keys();

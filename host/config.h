@@ -1,11 +1,16 @@
 // The node configuration: which roles this host plays and which plugin fills each slot.
 //
-//   [node]    name, roles, leader, work_dir, plugin_dirs, start_timeout_ms, stop_timeout_ms,
-//             endpoints_file
+//   [node]    name, roles, leader, services, work_dir, plugin_dirs, start_timeout_ms,
+//             stop_timeout_ms, endpoints_file
 //   [log]     level, pattern
-//   [master]  allocator, frameworks              (read when roles has "master")
-//   [agent]   isolators                          (read when roles has "agent")
+//   [master]  allocator, frameworks, and the master role's own keys
+//   [agent]   isolators, and the agent role's own keys
 //   [plugins.NAME]  each plugin's own table, read by the plugin itself
+//
+// Everything that can be checked without loading a plugin is checked here, each problem with
+// its FILE:LINE:COL: types and ranges, endpoints (sdk::EndpointUse), the directories the node
+// writes into (they must be directories, or creatable), the agent's resources. Nothing is
+// created or changed on disk.
 //
 // Parsing is done once on the main thread; the result is a plain value.
 #pragma once
@@ -43,6 +48,13 @@ struct NodeConfig {
   std::chrono::milliseconds stop_timeout{10000};
   std::filesystem::path endpoints_file;  // empty: none
 
+  // "FILE:LINE:COL" of what a later error concerns: the work directory (when it cannot be
+  // created after all), and where each slot the roles need is, or would be, set.
+  std::string work_dir_where;
+  std::string leader_where;
+  std::string allocator_where;
+  std::string isolators_where;
+
   std::string log_level = "info";
   std::string log_pattern = "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v";
 
@@ -51,7 +63,7 @@ struct NodeConfig {
   bool run_roles = true;
 
   // In start order: leader, allocator, isolators, the master role, the agent role,
-  // frameworks. Stopped in reverse.
+  // frameworks, services. Stopped in reverse.
   std::vector<Selection> plugins;
 
   bool has_role(const std::string& role) const;

@@ -1,13 +1,18 @@
 #include "host.h"
 
+#include <signal.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 
 #include "roles.h"
+#include "tessera/abi_fingerprint.h"
 #include "tessera/sdk/plugin.h"
 
 namespace tessera::host {
@@ -24,6 +29,20 @@ void announce_to_host(void* context, const char* key, const char* value);
 
 std::string error_text(const char* buffer) { return buffer[0] ? buffer : "(no message)"; }
 
+// Removes the private plugin copies of hosts that are gone (killed, or abandoned after a hung
+// plugin), which only they could have removed. A directory is named after its host's pid.
+void remove_dead_hosts_copies(const std::filesystem::path& run_dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(run_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    pid_t pid = 0;
+    auto [end, parsed] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (parsed != std::errc() || end != name.data() + name.size() || pid <= 0) continue;
+    if (pid == getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::filesystem::remove_all(entry.path(), ec);
+  }
+}
+
 }  // namespace
 
 // One selected plugin: its library, its instance and the thread it runs on.
@@ -32,6 +51,7 @@ struct Host::Instance {
   const tessera_plugin_descriptor* descriptor = nullptr;
   std::shared_ptr<spdlog::logger> logger;
   std::string plugin_work_dir;
+  std::string plugin_file;  // as found in the plugin directories; empty for a built-in role
   std::string work_dir;
   std::string config_path;
   std::string config_table;
@@ -75,17 +95,41 @@ Host::~Host() {
   instances_.clear();
   if (abandoned_) {
     // A hung plugin still runs code from its library and holds sockets on the context:
-    // releasing either would crash or block. The process is about to exit anyway.
+    // releasing either would crash or block. The process is about to exit anyway. Its private
+    // copies stay for a debugger; the next host on this work dir removes them.
     for (auto& library : libraries_) (void)library.release();
     return;
   }
   libraries_.clear();
   zmq_ctx_term(zmq_context_);
+  if (!copy_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(copy_dir_, ec);
+  }
+}
+
+Status Host::prepare_copy_dir() {
+  std::filesystem::path run_dir = config_.work_dir / "run";
+  std::filesystem::path dir = run_dir / std::to_string(getpid());
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return make_error(config_.work_dir_where + ": node.work_dir: cannot create '" + dir.string() +
+                      "': " + ec.message());
+  }
+  remove_dead_hosts_copies(run_dir);
+  copy_dir_ = dir;
+  return {};
 }
 
 Status Host::load() {
   if (config_.run_roles) {
     if (auto s = check_role_plugins(); !s) return s;
+  }
+  bool any_library = std::any_of(config_.plugins.begin(), config_.plugins.end(),
+                                 [](const Selection& s) { return !s.builtin; });
+  if (any_library) {
+    if (auto s = prepare_copy_dir(); !s) return s;
   }
   for (const Selection& selection : config_.plugins) {
     if (selection.builtin && !config_.run_roles) continue;
@@ -99,7 +143,7 @@ Status Host::load() {
       instances_.push_back(std::move(instance));
       continue;
     }
-    auto library = load_plugin(selection.name, config_.plugin_dirs);
+    auto library = load_plugin(selection.name, config_.plugin_dirs, copy_dir_);
     if (!library) {
       return library.error().context(selection.where + ": " + selection.slot);
     }
@@ -111,10 +155,13 @@ Status Host::load() {
     }
     log_->info("loaded plugin '{}' {} ({}) from {}", selection.name, library->descriptor().version,
                sdk::kind_name(kind), library->path().string());
+    log_->debug("plugin '{}' built with SDK {}, runs from the private copy {}", selection.name,
+                library->descriptor().sdk_version, library->loaded_path().string());
     libraries_.push_back(std::make_unique<PluginLibrary>(std::move(*library)));
     auto instance = std::make_unique<Instance>();
     instance->selection = selection;
     instance->descriptor = &libraries_.back()->descriptor();
+    instance->plugin_file = libraries_.back()->path().string();
     instances_.push_back(std::move(instance));
   }
   return {};
@@ -128,19 +175,18 @@ Status Host::check_role_plugins() const {
     return std::any_of(config_.plugins.begin(), config_.plugins.end(),
                        [&](const Selection& s) { return !s.builtin && s.kind == kind; });
   };
-  std::string file = config_.file.string();
   if ((config_.has_role("master") || config_.has_role("agent")) && !has(TESSERA_KIND_LEADER)) {
-    return make_error(file + ": the " + config_.roles_text() +
+    return make_error(config_.leader_where + ": the " + config_.roles_text() +
                       " role needs a leader plugin: set [node] leader, e.g. leader = "
                       "\"leader_standalone\"");
   }
   if (config_.has_role("master") && !has(TESSERA_KIND_ALLOCATOR)) {
-    return make_error(file +
+    return make_error(config_.allocator_where +
                       ": the master role needs an allocator plugin: set [master] "
                       "allocator, e.g. allocator = \"allocator_drf\"");
   }
   if (config_.has_role("agent") && !has(TESSERA_KIND_ISOLATOR)) {
-    return make_error(file +
+    return make_error(config_.isolators_where +
                       ": the agent role needs an isolator plugin: set [agent] "
                       "isolators, e.g. isolators = [\"isolator_posix\"]");
   }
@@ -160,8 +206,8 @@ Status Host::create() {
                                     : (config_.work_dir / "plugins" / name).string();
     std::filesystem::create_directories(instance->plugin_work_dir, ec);
     if (ec) {
-      return make_error("cannot create work directory '" + instance->plugin_work_dir +
-                        "': " + ec.message());
+      return make_error(config_.work_dir_where + ": node.work_dir: cannot create '" +
+                        instance->plugin_work_dir + "': " + ec.message());
     }
     instance->config_path = config_.file.string();
     instance->config_table = instance->selection.builtin ? name : "plugins." + name;
@@ -184,6 +230,8 @@ Status Host::create() {
     s.plugin_work_dir = instance->plugin_work_dir.c_str();
     s.announce_context = instance.get();
     s.announce = &announce_to_host;
+    s.host_version = TESSERA_SDK_VERSION;
+    s.plugin_file = instance->plugin_file.c_str();
 
     char error[4096] = {};
     tessera_status status = instance->descriptor->create(&instance->services, &instance->handle,
@@ -324,11 +372,13 @@ void Host::write_endpoints_file() {
   // Written whole and renamed into place, so a reader never sees half a file.
   std::filesystem::path tmp = config_.endpoints_file;
   tmp += ".tmp";
+  // Its directory may be one the configuration check found creatable but that is not there yet.
+  std::error_code ec;
+  std::filesystem::create_directories(config_.endpoints_file.parent_path(), ec);
   {
     std::ofstream out(tmp, std::ios::trunc);
     for (const auto& [key, value] : endpoints_) out << key << " = \"" << value << "\"\n";
   }
-  std::error_code ec;
   std::filesystem::rename(tmp, config_.endpoints_file, ec);
   if (ec)
     log_->warn("cannot write endpoints file '{}': {}", config_.endpoints_file.string(),

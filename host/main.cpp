@@ -30,11 +30,11 @@ void print_error(const std::string& message) {
   }
 }
 
-// Plugins shipped with the host live in ../lib/tessera/plugins next to the binary, both in the
-// build tree and in an installed tree.
+// Plugins shipped with the host live in ../lib/tessera/plugins from the binary (as CMake's
+// TESSERA_INSTALL_PLUGINDIR says), both in the build tree and in an installed tree.
 std::filesystem::path default_plugin_dir() {
   std::filesystem::path exe = boost::dll::program_location().string();
-  return (exe.parent_path() / ".." / "lib" / "tessera" / "plugins").lexically_normal();
+  return (exe.parent_path() / TESSERA_PLUGIN_DIR_FROM_BIN).lexically_normal();
 }
 
 }  // namespace

@@ -47,6 +47,19 @@ std::string isolator_answer(const Result<Envelope>& reply, T& out, const char* r
   return "";
 }
 
+// The longest kill grace and ping interval the agent takes from the master, in seconds: larger
+// values (and NaN or infinity) are a wrong or hostile master, and would overflow durations.
+constexpr double kMaxGraceSeconds = 86400;
+constexpr double kMaxPingIntervalSeconds = 3600;
+
+// A task's kill grace for the agent's own reckoning (logs, the shutdown deadline): finite, 0 to a
+// day (negative or NaN: 0). The isolator gets the task's own value and checks it itself.
+double kill_grace(const protocol::TaskInfo& task) {
+  double grace = task.kill_grace_seconds;
+  if (!(grace > 0)) return 0;
+  return std::min(grace, kMaxGraceSeconds);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -58,7 +71,7 @@ AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_nam
   protocol::Resources defaults = detect_defaults();
   s.resources = defaults;
   if (auto text = table.optional<std::string>("resources")) {
-    auto parsed = parse_resources(*text);
+    auto parsed = protocol::parse_resources(*text);
     if (parsed) {
       s.resources = with_defaults(std::move(*parsed), defaults);
     } else {
@@ -233,11 +246,6 @@ void Agent::recover() {
 }
 
 void Agent::recover_containers(const std::vector<TaskKey>& keys) {
-  if (keys.empty()) {
-    recovered_ = true;
-    try_register();
-    return;
-  }
   if (!isolator_) {
     for (const TaskKey& key : keys) {
       containers_.erase(tasks_[key].saved.container_id);
@@ -248,6 +256,9 @@ void Agent::recover_containers(const std::vector<TaskKey>& keys) {
     try_register();
     return;
   }
+  // Asked even when no task is live: the isolator kills every container that is not named
+  // here (one launched for a task whose checkpoint never became durable, or whose task ended),
+  // so that nothing the agent started runs untracked after a restart.
   isolator::Recover request;
   for (const TaskKey& key : keys) {
     const Task& task = tasks_[key];
@@ -280,15 +291,14 @@ void Agent::recover_containers(const std::vector<TaskKey>& keys) {
             continue;
           }
           containers_.erase(task.saved.container_id);
-          log().warn("agent: {} (container '{}') ended while the agent was down", key.text(),
-                     task.saved.container_id);
-          if (task.saved.kill_requested) {
-            emit(key, state::kKilled, reason::kAgentRestarted,
-                 "the task ended while the agent was down", source::kAgent);
-          } else {
-            emit(key, state::kLost, reason::kAgentRestarted,
-                 "the task ended while the agent was down", source::kAgent);
-          }
+          // Without a pid the launch was never confirmed: the task may never have started.
+          std::string why = task.saved.pid == 0
+                                ? "the agent restarted while launching the task, and it is not "
+                                  "running"
+                                : "the task ended while the agent was down";
+          log().warn("agent: {} (container '{}'): {}", key.text(), task.saved.container_id, why);
+          emit(key, task.saved.kill_requested ? state::kKilled : state::kLost,
+               reason::kAgentRestarted, why, source::kAgent);
         }
         recovered_ = true;
         try_register();
@@ -307,7 +317,7 @@ void Agent::find_master() {
       return;  // tick() asks again
     }
     if (master_ && *endpoint == master_endpoint_) return;
-    log().info("agent: the master is at {}", *endpoint);
+    log().info("agent: the master is at {}", sdk::printable(*endpoint));
     connect_master(*endpoint);
   });
 }
@@ -316,7 +326,7 @@ void Agent::on_leader_moved(const std::string& endpoint) {
   if (endpoint.empty()) {
     if (master_) {
       log().warn("agent: the master at {} is no longer the leader; waiting for a new one",
-                 master_endpoint_);
+                 sdk::printable(master_endpoint_));
       drop_master();
     }
     return;
@@ -389,15 +399,17 @@ void Agent::try_register() {
   request.hostname = settings_.hostname;
   request.resources = settings_.resources;
   request.attributes = settings_.attributes;
+  // Every task it has not finished reporting, terminal ones included (as Mesos's agent does):
+  // the master then keeps each at its latest state until the agent's own update for it comes,
+  // instead of declaring it lost on its own and giving the framework a second terminal status.
   for (const auto& [key, task] : tasks_) {
-    if (state::terminal(task.saved.state) || task.saved.container_id.empty()) continue;
     request.tasks.push_back({key.framework_id, task.saved.task, task.saved.state});
   }
   registering_ = true;
   uint64_t generation = master_generation_;
   log().info("agent: {} with the master at {} ({} task(s))",
-             agent_id_.empty() ? "registering" : "re-registering as '" + agent_id_ + "'",
-             master_endpoint_, request.tasks.size());
+             agent_id_.empty() ? "registering" : "re-registering as " + sdk::quote(agent_id_),
+             sdk::printable(master_endpoint_), request.tasks.size());
   master_->request(
       request,
       [this, generation](Result<Envelope> reply) {
@@ -424,7 +436,7 @@ void Agent::try_register() {
           bool redirected =
               detector_->not_leader(left, body ? *body : protocol::master::NotLeader{});
           drop_master();
-          log().info("agent: the master at {} is not the leader{}", left,
+          log().info("agent: the master at {} is not the leader{}", sdk::printable(left),
                      redirected ? "; trying the one it names" : "; waiting for a leader");
           // A redirect is what the detector gives now; otherwise tick() asks again later.
           if (redirected) find_master();
@@ -435,10 +447,10 @@ void Agent::try_register() {
         // Loud while the delay grows, quiet once it is at its longest.
         if (registration_backoff_ < settings_.registration_retry_max) {
           log().info("agent: no registration with the master at {} yet ({}); retrying",
-                     master_endpoint_, problem);
+                     sdk::printable(master_endpoint_), sdk::printable(problem, 1000));
         } else {
           log().debug("agent: no registration with the master at {} yet ({}); retrying",
-                      master_endpoint_, problem);
+                      sdk::printable(master_endpoint_), sdk::printable(problem, 1000));
         }
         registration_backoff_ =
             std::min(registration_backoff_ * 2, settings_.registration_retry_max);
@@ -461,11 +473,12 @@ void Agent::on_registered(const agentp::Registered& registered) {
   if (registered.agent_id != agent_id_) {
     if (!agent_id_.empty()) {
       log().warn("agent: the master gave the id '{}' to this agent, which was '{}'",
-                 registered.agent_id, agent_id_);
+                 sdk::escape(registered.agent_id), sdk::escape(agent_id_));
     }
     agent_id_ = registered.agent_id;
     if (auto s = checkpoint_->write_agent_id(agent_id_); !s) {
-      log().error("agent: cannot persist the agent id '{}': {}", agent_id_, s.error().message);
+      log().error("agent: cannot persist the agent id '{}': {}", sdk::escape(agent_id_),
+                  s.error().message);
     }
   }
   detector_->leading(master_endpoint_);
@@ -474,12 +487,13 @@ void Agent::on_registered(const agentp::Registered& registered) {
   registering_ = false;
   registration_backoff_ = settings_.registration_retry;
   if (registered.ping_interval_seconds > 0) {
-    ping_interval_ = std::chrono::duration<double>(registered.ping_interval_seconds);
+    ping_interval_ = std::chrono::duration<double>(
+        std::min(registered.ping_interval_seconds, kMaxPingIntervalSeconds));
   }
   last_master_contact_ = Clock::now();
   if (!was) {
-    log().info("agent: registered as '{}' with master '{}' (ping every {} s)", agent_id_,
-               registered.master_id, ping_interval_.count());
+    log().info("agent: registered as '{}' with master '{}' (ping every {} s)",
+               sdk::escape(agent_id_), sdk::escape(registered.master_id), ping_interval_.count());
   }
   updates_->reset(Clock::now());
   flush_updates();
@@ -487,6 +501,7 @@ void Agent::on_registered(const agentp::Registered& registered) {
 
 void Agent::tick() {
   auto now = Clock::now();
+  if (checkpoint_failing_ && now >= next_checkpoint_retry_) commit();
   if (!master_ && !finding_master_ && now - last_find_ >= 1s) find_master();
   flush_updates();
   if (registered_) {
@@ -494,7 +509,7 @@ void Agent::tick() {
     auto limit = std::max<std::chrono::duration<double>>(ping_interval_ * 3, 1s);
     if (silence > limit) {
       log().warn("agent: no word from the master at {} for {:.1f} s; re-registering",
-                 master_endpoint_, std::chrono::duration<double>(silence).count());
+                 sdk::printable(master_endpoint_), std::chrono::duration<double>(silence).count());
       registered_ = false;
       registration_backoff_ = settings_.registration_retry;
       try_register();
@@ -513,7 +528,8 @@ void Agent::tick() {
 
 void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& info) {
   if (info.task_id.empty()) {
-    log().warn("agent: run_task from framework '{}' names no task; dropped", framework_id);
+    log().warn("agent: run_task from framework '{}' names no task; dropped",
+               sdk::escape(framework_id));
     return;
   }
   TaskKey key{framework_id, info.task_id};
@@ -523,14 +539,14 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
   }
   if (tasks_.count(key) != 0) {
     log().warn("agent: {} is already known here (state {}); duplicate run_task ignored", key.text(),
-               tasks_[key].saved.state);
+               sdk::printable(tasks_[key].saved.state));
     return;
   }
   Task& task = tasks_[key];
   task.saved.framework_id = framework_id;
   task.saved.task = info;
   task.saved.state = state::kStaging;
-  log().info("agent: running {}: {}", key.text(), info.command.value);
+  log().info("agent: running {}: {}", key.text(), sdk::printable(info.command.value));
 
   if (info.command.value.empty() && info.container.type.empty()) {
     return emit(key, state::kError, reason::kTaskInvalid,
@@ -555,7 +571,26 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
   task.launching = true;
   containers_[container_id] = key;
   emit(key, state::kStarting, "", "", source::kAgent);
-  launch(key, task_environment(framework_id, info, agent_id_, settings_.hostname));
+  // Launched only once the checkpoint that names its container is durable (commit()): a
+  // restarted agent then knows every container it may have started.
+  launch_queue_.push_back({key, container_id});
+}
+
+void Agent::start_launch(const TaskKey& key, const std::string& container_id) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end() || it->second.saved.container_id != container_id) return;
+  Task& task = it->second;
+  if (task.saved.kill_requested || state::terminal(task.saved.state)) {
+    task.launching = false;
+    containers_.erase(container_id);
+    if (!state::terminal(task.saved.state)) {
+      log().info("agent: {} was killed before it was launched", key.text());
+      emit(key, state::kKilled, reason::kKilledByFramework, "killed before it was launched",
+           source::kAgent);
+    }
+    return;
+  }
+  launch(key, task_environment(key.framework_id, task.saved.task, agent_id_, settings_.hostname));
 }
 
 void Agent::launch(const TaskKey& key, std::map<std::string, std::string> environment) {
@@ -593,7 +628,7 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id,
   int64_t pid = launched.pid;
   if (!problem.empty()) {
     containers_.erase(container_id);
-    log().warn("agent: cannot launch {}: {}", key.text(), problem);
+    log().warn("agent: cannot launch {}: {}", key.text(), sdk::printable(problem, 1000));
     return emit(key, state::kFailed, reason::kLaunchFailed, problem, source::kAgent);
   }
   task.saved.pid = pid;
@@ -613,6 +648,7 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id,
 
 void Agent::send_kill(const Task& task) {
   std::string container_id = task.saved.container_id;
+  // The task's own value: the isolator checks it (or takes its default).
   double grace = task.saved.task.kill_grace_seconds;
   isolator_->request(isolator::Kill{container_id, grace},
                      [this, container_id](Result<Envelope> reply) {
@@ -671,7 +707,7 @@ void Agent::kill_task(const std::string& framework_id, const std::string& task_i
   bool again = task.saved.kill_requested;
   task.saved.kill_requested = true;
   if (!again) {
-    log().info("agent: killing {} (grace {} s)", key.text(), task.saved.task.kill_grace_seconds);
+    log().info("agent: killing {} (grace {} s)", key.text(), kill_grace(task.saved.task));
     emit(key, state::kKilling, "", "", source::kAgent);
   }
   if (!task.launching && isolator_) send_kill(task);
@@ -682,13 +718,13 @@ void Agent::shutdown(const std::string& why) {
   log().warn(
       "agent: the master asked this agent to shut down ({}); killing every task and "
       "starting again as a new agent",
-      why.empty() ? "no reason given" : why);
+      why.empty() ? "no reason given" : sdk::printable(why, 1000));
   double grace = 0;
   std::vector<TaskKey> live;
   for (auto& [key, task] : tasks_) {
     if (state::terminal(task.saved.state)) continue;
     live.push_back(key);
-    grace = std::max(grace, task.saved.task.kill_grace_seconds);
+    grace = std::max(grace, kill_grace(task.saved.task));
   }
   for (const TaskKey& key : live) kill_task(key.framework_id, key.task_id);
   shutting_down_ = true;
@@ -703,6 +739,10 @@ void Agent::finish_shutdown() {
   if (auto s = checkpoint_->remove_agent_id(); !s) log().error("agent: {}", s.error().message);
   tasks_.clear();
   containers_.clear();
+  staged_.clear();
+  dirty_.clear();
+  staged_count_ = 0;
+  launch_queue_.clear();
   updates_ = std::make_unique<StatusUpdateQueue>(settings_.status_update_retry,
                                                  settings_.status_update_retry_max);
   agent_id_.clear();
@@ -742,48 +782,85 @@ void Agent::emit(const TaskKey& key, const std::string& new_state, const std::st
 void Agent::save(const TaskKey& key) { dirty_.insert(key); }
 
 void Agent::commit() {
-  if (dirty_.empty()) return;
-  bool failed = false;
-  for (const TaskKey& key : dirty_) {
-    auto it = tasks_.find(key);
-    if (it == tasks_.end()) continue;
-    Task& task = it->second;
-    task.saved.pending = updates_->pending(key);
-    auto staged = staged_.find(key);
-    if (staged != staged_.end()) {
-      task.saved.pending.insert(task.saved.pending.end(), staged->second.begin(),
-                                staged->second.end());
+  // A commit's launches may end at once (a task killed before it was launched), which stages
+  // updates again: commit until nothing is left, since the loop calls this only once per burst.
+  while (!dirty_.empty()) {
+    auto now = Clock::now();
+    if (checkpoint_failing_ && now < next_checkpoint_retry_) return;
+    std::string problem;
+    for (const TaskKey& key : dirty_) {
+      auto it = tasks_.find(key);
+      if (it == tasks_.end()) continue;
+      Task& task = it->second;
+      task.saved.pending = updates_->pending(key);
+      auto staged = staged_.find(key);
+      if (staged != staged_.end()) {
+        task.saved.pending.insert(task.saved.pending.end(), staged->second.begin(),
+                                  staged->second.end());
+      }
+      if (auto s = checkpoint_->write_task(task.saved, /*durable=*/false); !s) {
+        problem = s.error().message;
+        break;
+      }
     }
-    if (auto s = checkpoint_->write_task(task.saved, /*durable=*/false); !s) {
-      log().error("agent: {}", s.error().message);
-      failed = true;
+    if (problem.empty()) {
+      if (auto s = checkpoint_->sync(); !s) problem = s.error().message;
     }
+    if (!problem.empty()) return hold(problem, now);
+    if (checkpoint_failing_) {
+      checkpoint_failing_ = false;
+      log().info(
+          "agent: the checkpoint works again; sending {} held status update(s) and starting {} "
+          "held launch(es)",
+          staged_count_, launch_queue_.size());
+    }
+    for (auto& [key, list] : staged_) {
+      for (protocol::TaskStatus& status : list) updates_->push(key, std::move(status), now);
+    }
+    staged_.clear();
+    dirty_.clear();
+    staged_count_ = 0;
+    std::vector<std::pair<TaskKey, std::string>> launches;
+    launches.swap(launch_queue_);
+    for (const auto& [key, container_id] : launches) start_launch(key, container_id);
+    flush_updates();
   }
-  if (auto s = checkpoint_->sync(); !s) {
-    log().error("agent: {}", s.error().message);
-    failed = true;
-  }
-  if (failed) {
-    log().error("agent: the updates of this commit are sent anyway but may not survive a restart");
-  }
-  auto now = Clock::now();
-  for (auto& [key, list] : staged_) {
-    for (protocol::TaskStatus& status : list) updates_->push(key, std::move(status), now);
-  }
-  staged_.clear();
-  dirty_.clear();
-  staged_count_ = 0;
-  flush_updates();
 }
 
-void Agent::stopping() { commit(); }
+void Agent::hold(const std::string& problem, Clock::time_point now) {
+  // Nothing of this commit leaves the agent: an update sent now could be seen by the framework
+  // and then contradicted after a restart, which would find only the older checkpoint (e.g.
+  // TASK_FINISHED, then TASK_LOST). The updates and launches wait in memory, and the whole
+  // commit is tried again every second (the journal rewrites itself after a failed flush).
+  next_checkpoint_retry_ = now + kCheckpointRetry;
+  if (!checkpoint_failing_ || now - last_checkpoint_error_ >= kCheckpointErrorEvery) {
+    log().error(
+        "agent: cannot checkpoint the tasks ({}); {} status update(s) and {} launch(es) are held "
+        "and not sent until the checkpoint works again (retrying every {} s)",
+        problem, staged_count_, launch_queue_.size(),
+        std::chrono::duration_cast<std::chrono::seconds>(kCheckpointRetry).count());
+    last_checkpoint_error_ = now;
+  }
+  checkpoint_failing_ = true;
+}
+
+void Agent::stopping() {
+  commit();
+  if (checkpoint_failing_) {
+    log().error(
+        "agent: stopping with {} status update(s) and {} launch(es) that could not be "
+        "checkpointed; they are dropped, and a restarted agent reports those tasks from its "
+        "last checkpoint",
+        staged_count_, launch_queue_.size());
+  }
+}
 
 void Agent::on_ack(const agentp::StatusAck& ack) {
   TaskKey key{ack.framework_id, ack.task_id};
   auto acked = updates_->acknowledge(key, ack.uuid, Clock::now());
   if (!acked) {
-    log().debug("agent: acknowledgement {} for {} matches no update in flight; ignored", ack.uuid,
-                key.text());
+    log().debug("agent: acknowledgement {} for {} matches no update in flight; ignored",
+                sdk::printable(ack.uuid), key.text());
     return;
   }
   auto it = tasks_.find(key);

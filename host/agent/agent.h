@@ -101,6 +101,9 @@ class Agent : public Role {
   void finish_shutdown();
 
   // Containers.
+  // Sends a queued launch (after the commit that made its container durable), or ends a task
+  // killed before it got there.
+  void start_launch(const TaskKey& key, const std::string& container_id);
   void launch(const TaskKey& key, std::map<std::string, std::string> environment);
   void on_launched(const TaskKey& key, const std::string& container_id, Result<Envelope> reply);
   void send_kill(const Task& task);
@@ -111,8 +114,11 @@ class Agent : public Role {
             const std::string& message, const std::string& source, int32_t exit_code = -1);
   void save(const TaskKey& key);
   // Group commit: writes every changed checkpoint, makes them durable with one flush, then
-  // queues the updates made since the last commit and sends what is due.
+  // queues the updates made since the last commit, sends what is due and starts the launches
+  // that waited for it. When the checkpoint cannot be written or flushed, hold() keeps all of
+  // it in memory, unsent, and the commit is tried again every kCheckpointRetry.
   void commit();
+  void hold(const std::string& problem, Clock::time_point now);
   void flush_updates();
 
   AgentSettings settings_;
@@ -123,6 +129,14 @@ class Agent : public Role {
   std::map<TaskKey, std::vector<protocol::TaskStatus>> staged_;
   std::set<TaskKey> dirty_;
   size_t staged_count_ = 0;
+  // Launches (task, container) waiting for the commit that records their container.
+  std::vector<std::pair<TaskKey, std::string>> launch_queue_;
+  // While the checkpoint fails: when to try again, and when the error was last logged.
+  static constexpr std::chrono::seconds kCheckpointRetry{1};
+  static constexpr std::chrono::seconds kCheckpointErrorEvery{60};
+  bool checkpoint_failing_ = false;
+  Clock::time_point next_checkpoint_retry_{};
+  Clock::time_point last_checkpoint_error_{};
   std::string agent_id_;
   std::map<TaskKey, Task> tasks_;
   std::map<std::string, TaskKey> containers_;

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/crc.hpp>
 #include <cerrno>
 #include <cstring>
@@ -19,6 +20,19 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string errno_text() { return std::strerror(errno); }
+
+// Checkpoint::fail_writes_for_testing(): the errno every journal write and flush fails with.
+std::atomic<int> injected_errno{0};
+std::atomic<uint64_t> injected_failures{0};
+
+// The injected failure, if one is set, as `what` on `path` would have failed.
+Status injected_failure(const char* what, const fs::path& path) {
+  int error = injected_errno.load();
+  if (error == 0) return {};
+  injected_failures.fetch_add(1);
+  return make_error(std::string("cannot ") + what + " '" + path.string() +
+                    "': " + std::strerror(error));
+}
 
 Status fsync_path(const fs::path& path, int flags) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC);
@@ -310,8 +324,13 @@ Status Checkpoint::open() {
   return compact();
 }
 
+void Checkpoint::fail_writes_for_testing(int error) { injected_errno.store(error); }
+
+uint64_t Checkpoint::failed_writes_for_testing() { return injected_failures.load(); }
+
 Status Checkpoint::compact() {
   fs::path path = journal_file();
+  if (auto s = injected_failure("write", path); !s) return s.context("compacting the journal");
   fs::path tmp = path;
   tmp += ".tmp";
   std::string bytes;
@@ -331,11 +350,15 @@ Status Checkpoint::compact() {
 Status Checkpoint::append(const std::string& payload) {
   if (auto s = open(); !s) return s;
   std::string record = frame(payload);
-  if (auto s = write_all(fd_, record.data(), record.size(), journal_file()); !s) {
-    // A partial record is a torn tail to the next replay; start afresh so that later appends
-    // are not lost behind it.
+  Status written = injected_failure("write", journal_file());
+  if (written) written = write_all(fd_, record.data(), record.size(), journal_file());
+  if (!written) {
+    // A partial record (a full disk takes what fits) would be a damaged record in the middle of
+    // the journal once later appends follow it: cut it off, which needs no space, or failing
+    // that start afresh.
+    if (::ftruncate(fd_, static_cast<off_t>(journal_bytes_)) == 0) return written;
     Status again = compact();
-    return again ? s : s.context(again.error().message);
+    return again ? written : written.context(again.error().message);
   }
   journal_bytes_ += record.size();
   return {};
@@ -359,8 +382,20 @@ Status Checkpoint::write_task(const TaskCheckpoint& task, bool durable) {
 
 Status Checkpoint::sync() {
   if (auto s = open(); !s) return s;
-  if (::fdatasync(fd_) != 0) {
-    return make_error("cannot flush '" + journal_file().string() + "': " + errno_text());
+  if (flush_failed_) {
+    // After a failed fdatasync the kernel may have dropped the dirty pages and reports the
+    // error only once, so a second fdatasync proves nothing: write everything again instead.
+    if (auto s = compact(); !s) return s;
+    flush_failed_ = false;
+    return {};
+  }
+  Status flushed = injected_failure("flush", journal_file());
+  if (flushed && ::fdatasync(fd_) != 0) {
+    flushed = make_error("cannot flush '" + journal_file().string() + "': " + errno_text());
+  }
+  if (!flushed) {
+    flush_failed_ = true;
+    return flushed;
   }
   if (journal_bytes_ > kCompactAbove && journal_bytes_ > 2 * live_bytes_) return compact();
   return {};

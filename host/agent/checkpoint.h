@@ -80,7 +80,10 @@ class Checkpoint {
   // Records a task's checkpoint (appended to the journal). With `durable` false it is not
   // flushed to disk: call sync() before relying on it (group commit).
   Status write_task(const TaskCheckpoint& task, bool durable = true);
-  // Makes every write so far durable (one fdatasync), and compacts the journal when due.
+  // Makes every write so far durable (one fdatasync), and compacts the journal when due. After
+  // a failed flush the next sync() rewrites the whole journal (compaction) instead, since the
+  // pages the failed flush lost are not flushed again. A failed write_task() leaves no partial
+  // record behind (the journal is cut back to its last whole record).
   Status sync();
   // Removes the task's checkpoint (its sandbox stays). Durable with the next sync().
   Status remove_task(const std::string& framework_id, const std::string& task_id);
@@ -105,6 +108,12 @@ class Checkpoint {
   // An id as one safe path component.
   static std::string escape(const std::string& id);
 
+  // For tests: from now on every journal write, flush and compaction in this process fails
+  // with `error` (an errno value such as ENOSPC or EIO), as a full or failing disk would; 0
+  // stops it. Safe from any thread. failed_writes_for_testing() counts the failures so far.
+  static void fail_writes_for_testing(int error);
+  static uint64_t failed_writes_for_testing();
+
  private:
   Status append(const std::string& payload);
   Status compact();
@@ -113,6 +122,7 @@ class Checkpoint {
   int fd_ = -1;
   int lock_fd_ = -1;
   bool opened_ = false;
+  bool flush_failed_ = false;                // the last fdatasync failed: the next sync() rewrites
   Recovered found_;                          // what open() reported, until read_tasks()
   std::map<std::string, std::string> live_;  // framework/task key -> packed TaskCheckpoint
   uint64_t live_bytes_ = 0;                  // journal bytes that the live records take

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tessera/protocol/task.h"
+#include "tessera/sdk/logger.h"
 
 namespace tessera::host::agent {
 
@@ -25,7 +26,10 @@ struct TaskKey {
   std::string task_id;
   auto operator<=>(const TaskKey&) const =
       default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
-  std::string text() const { return "task '" + task_id + "' of framework '" + framework_id + "'"; }
+  // For logs: the ids come from the wire, so they are escaped and truncated.
+  std::string text() const {
+    return "task " + sdk::quote(task_id) + " of framework " + sdk::quote(framework_id);
+  }
 };
 
 class StatusUpdateQueue {

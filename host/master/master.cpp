@@ -4,6 +4,8 @@
 #include <cctype>
 #include <random>
 
+#include "tessera/protocol/duration.h"
+
 namespace tessera::host::master {
 
 namespace scheduler = protocol::scheduler;
@@ -62,16 +64,13 @@ constexpr const char* kRolesKey = "master/roles/";
 constexpr const char* kRemovedAgentsKey = "master/removed_agents/";
 constexpr const char* kFrameworksKey = "master/frameworks/";
 
-bool negative(const protocol::Resources& resources) {
-  for (const auto& [name, value] : resources.scalars) {
-    if (value < 0) return true;
-  }
-  for (const auto& [name, list] : resources.ranges) {
-    for (const auto& range : list) {
-      if (range.end < range.begin) return true;
-    }
-  }
-  return false;
+// A failover timeout as the master keeps it: checked and capped (protocol/duration.h). Not a
+// finite, non-negative number: the error says so.
+Result<double> failover_timeout(double seconds) {
+  auto checked = protocol::wire_duration("failover_timeout_seconds", seconds,
+                                         protocol::limits::kMaxFailoverTimeoutSeconds);
+  if (!checked) return checked.error();
+  return checked->seconds;
 }
 
 }  // namespace
@@ -197,7 +196,7 @@ Status Master::start() {
     if (leading_ && !leader.this_node) {
       // Another master leads now: this one's view is stale. Stop, as a Mesos master does; the
       // node exits and its supervisor restarts it as a standby.
-      log().error("lost leadership to {}; stopping", leader.endpoint);
+      log().error("lost leadership to {}; stopping", sdk::printable(leader.endpoint));
       loop().request_stop();
     }
   });
@@ -220,8 +219,8 @@ bool Master::serving(const sdk::Request& request) {
   if (leading_) return true;
   // Not an error to the sender: it retries, and by then this master may lead (or the sender
   // has found the one that does).
-  log().debug("'{}' from {} ignored: not leading", request.message.type(),
-              request.message.header().sender);
+  log().debug("'{}' from {} ignored: not leading", sdk::escape(request.message.type()),
+              sdk::printable(request.message.header().sender));
   return false;
 }
 
@@ -240,7 +239,8 @@ void Master::campaign() {
         if (leader && leader->known && leader->this_node) {
           become_leader(*leader);
         } else {
-          log().info("standing by; the leader is {}", leader ? leader->endpoint : "unknown");
+          log().info("standing by; the leader is {}",
+                     leader ? sdk::printable(leader->endpoint) : "unknown");
         }
       },
       std::chrono::seconds(2));
@@ -248,7 +248,7 @@ void Master::campaign() {
 
 void Master::become_leader(const store::Leader& leader) {
   if (leading_) return;
-  log().info("elected leader at {}", leader.endpoint);
+  log().info("elected leader at {}", sdk::printable(leader.endpoint));
   recover_registry();
 }
 
@@ -278,14 +278,16 @@ void Master::recover_registry() {
     for (const auto& entry : result.entries) {
       FrameworkRecord record;
       if (!unpack(entry.value, record)) {
-        log().warn("registry entry '{}' is unreadable; skipped", entry.key);
+        log().warn("registry entry '{}' is unreadable; skipped", sdk::escape(entry.key));
         continue;
       }
       Framework& fw = frameworks_[record.framework_id];
       fw.id = record.framework_id;
       fw.name = record.name;
       fw.roles = record.roles;
-      fw.failover_timeout_seconds = record.failover_timeout_seconds;
+      // A record written before timeouts were capped is capped as it is read.
+      auto timeout = failover_timeout(record.failover_timeout_seconds);
+      fw.failover_timeout_seconds = timeout ? *timeout : 0;
       fw.connected = false;
       fw.failover_deadline =
           deadline_base + std::chrono::duration_cast<Clock::duration>(
@@ -309,7 +311,7 @@ void Master::recover_roles() {
     for (const auto& entry : result.entries) {
       RoleSettings record;
       if (!unpack(entry.value, record)) {
-        log().warn("registry entry '{}' is unreadable; skipped", entry.key);
+        log().warn("registry entry '{}' is unreadable; skipped", sdk::escape(entry.key));
         continue;
       }
       std::string role = entry.key.substr(std::string(kRolesKey).size());
@@ -321,8 +323,8 @@ void Master::recover_roles() {
         auto r =
             answer ? answer->body<alloc::RoleResult>() : Result<alloc::RoleResult>(answer.error());
         if (!r || !r->ok) {
-          log().warn("role '{}': the allocator did not take a saved setting: {}", role,
-                     r ? r->error : r.error().message);
+          log().warn("role '{}': the allocator did not take a saved setting: {}", sdk::escape(role),
+                     r ? sdk::printable(r->error, 1000) : r.error().message);
         }
       };
       auto timeout = std::chrono::seconds(5);
@@ -367,15 +369,24 @@ void Master::delete_record(const std::string& key) {
 void Master::on_register(const sdk::Request& request, const agent_msg::Register& message) {
   if (!message.agent_id.empty() && removed_agents_.count(message.agent_id) != 0) {
     log().warn("agent {} at {} was removed from the cluster; telling it to shut down",
-               message.agent_id, message.hostname);
+               sdk::printable(message.agent_id), sdk::printable(message.hostname));
     server_->send(request.peer,
                   agent_msg::Shutdown{"agent " + message.agent_id +
                                       " was removed from the cluster; restart it with a clean "
                                       "work dir to join as a new agent"});
     return;
   }
+  // The same check as every other amount that enters the system: a NaN, infinite, huge or
+  // vanishingly small amount would corrupt the allocator's accounting for every framework.
+  if (Status checked = protocol::check_resources(message.resources); !checked) {
+    log().warn("agent at {} refused: its resources are invalid: {}",
+               sdk::printable(message.hostname), sdk::printable(checked.error().message));
+    server_->send(request.peer,
+                  agent_msg::Shutdown{"resources refused: " + checked.error().message});
+    return;
+  }
   if (message.resources.empty() && message.tasks.empty()) {
-    log().warn("agent at {} registers with no resources", message.hostname);
+    log().warn("agent at {} registers with no resources", sdk::printable(message.hostname));
   }
   std::string agent_id = message.agent_id;
   if (agent_id.empty()) agent_id = master_id_ + "-S" + std::to_string(next_agent_++);
@@ -462,11 +473,12 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
       peer, request_sequence,
       agent_msg::Registered{agent_id, master_id_,
                             std::chrono::duration<double>(options_.agent_ping_interval).count()});
-  log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered", agent_id,
-             agent.hostname, agent.total.to_string());
+  log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered",
+             sdk::printable(agent_id), sdk::printable(agent.hostname),
+             sdk::printable(agent.total.to_string(), 1000));
   for (const auto& [framework_id, task_id] : orphans) {
-    log().warn("killing task '{}' on agent {}: its framework {} is gone", task_id, agent_id,
-               framework_id);
+    log().warn("killing task '{}' on agent {}: its framework {} is gone", sdk::escape(task_id),
+               sdk::printable(agent_id), sdk::printable(framework_id));
     server_->send(peer, agent_msg::KillTask{framework_id, task_id});
   }
 }
@@ -479,8 +491,8 @@ void Master::on_status_update(const sdk::Request& request, const agent_msg::Stat
   };
   auto agent = agents_.find(message.agent_id);
   if (agent == agents_.end() || agent->second.peer != request.peer) {
-    log().warn("status update for task '{}' from unregistered agent '{}' ignored", status.task_id,
-               message.agent_id);
+    log().warn("status update for task '{}' from unregistered agent '{}' ignored",
+               sdk::escape(status.task_id), sdk::escape(message.agent_id));
     return;
   }
   agent->second.last_pong = Clock::now();
@@ -504,8 +516,8 @@ void Master::on_status_update(const sdk::Request& request, const agent_msg::Stat
     it->second.status = status;
     if (state::terminal(status.state)) finish_task(key);
   } else if (!state::terminal(status.state)) {
-    log().warn("status update for unknown task '{}' of framework '{}'", status.task_id,
-               status.framework_id);
+    log().warn("status update for unknown task '{}' of framework '{}'", sdk::escape(status.task_id),
+               sdk::escape(status.framework_id));
   }
   // Forwarded whether or not the framework is connected now: the agent resends until the
   // framework acknowledges, so a disconnected framework gets it again later.
@@ -537,7 +549,7 @@ void Master::check_agents() {
     if (options_.agent_removals_per_minute > 0 &&
         static_cast<int64_t>(recent_removals_.size()) >= options_.agent_removals_per_minute) {
       log().warn("agent removals are rate-limited ({} per minute); agent {} waits",
-                 options_.agent_removals_per_minute, id);
+                 options_.agent_removals_per_minute, sdk::printable(id));
       break;
     }
     recent_removals_.push_back(now);
@@ -547,8 +559,9 @@ void Master::check_agents() {
 }
 
 void Master::mark_unreachable(Agent& agent) {
-  log().warn("agent {} at {} missed its pings for {} ms; marking it unreachable", agent.id,
-             agent.hostname, options_.agent_ping_timeout.count());
+  log().warn("agent {} at {} missed its pings for {} ms; marking it unreachable",
+             sdk::printable(agent.id), sdk::printable(agent.hostname),
+             options_.agent_ping_timeout.count());
   agent.active = false;
   agent.unreachable_since = Clock::now();
   for (const std::string& offer_id : std::set<std::string>(agent.offers)) {
@@ -567,7 +580,8 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   auto it = agents_.find(agent_id);
   if (it == agents_.end()) return;
   Agent& agent = it->second;
-  log().warn("removing agent {} at {}: {}", agent_id, agent.hostname, why);
+  log().warn("removing agent {} at {}: {}", sdk::printable(agent_id),
+             sdk::printable(agent.hostname), sdk::printable(why, 1000));
   for (const std::string& offer_id : std::set<std::string>(agent.offers)) {
     rescind_offer(offer_id, 0, true);
   }
@@ -587,7 +601,7 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   removed_agents_.insert(agent_id);
   delete_record(kAgentsKey + agent_id);
   put_record(kRemovedAgentsKey + agent_id, pack(now_seconds()), [this, agent_id](bool ok) {
-    if (ok) log().info("agent {} is recorded as removed in the registry", agent_id);
+    if (ok) log().info("agent {} is recorded as removed in the registry", sdk::printable(agent_id));
   });
 }
 
@@ -600,7 +614,7 @@ Master::Framework* Master::framework_of(const sdk::Request& request,
     // scheduler.error is final for a framework, so a stray call (e.g. from a connection that a
     // re-subscription replaced) is only logged.
     log().warn("'{}' for framework '{}' from a connection it is not subscribed on; dropped",
-               request.message.type(), framework_id);
+               sdk::escape(request.message.type()), sdk::escape(framework_id));
     return nullptr;
   }
   it->second.last_seen = Clock::now();
@@ -621,6 +635,13 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
       return;
     }
   }
+  // Converted to a deadline later: a huge, infinite or NaN timeout would overflow the clock and
+  // end the framework's tasks at its first disconnect.
+  auto timeout = failover_timeout(message.failover_timeout_seconds);
+  if (!timeout) {
+    server_->reply(request, scheduler::Error{timeout.error().message});
+    return;
+  }
   std::string id = message.framework_id;
   if (id.empty()) id = master_id_ + "-" + std::to_string(next_framework_++);
   auto [it, created] = frameworks_.try_emplace(id);
@@ -637,7 +658,7 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
   fw.peer = request.peer;
   fw.name = message.name;
   fw.roles = roles;
-  fw.failover_timeout_seconds = message.failover_timeout_seconds;
+  fw.failover_timeout_seconds = *timeout;
   fw.connected = true;
   fw.last_seen = Clock::now();
   peers_[request.peer] = id;
@@ -654,7 +675,8 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
   // No AllocateNow: the allocator runs a cycle shortly after a framework is added or
   // activated, shared by frameworks subscribing together.
   log().info("{} framework {} '{}' with roles {}", resubscribing ? "re-subscribed" : "subscribed",
-             id, fw.name, sdk::detail::join(roles, ","));
+             sdk::printable(id), sdk::escape(fw.name),
+             sdk::printable(sdk::detail::join(roles, ","), 1000));
 }
 
 void Master::task_error(Framework& framework, const protocol::TaskInfo& task, const char* st,
@@ -668,7 +690,8 @@ void Master::task_error(Framework& framework, const protocol::TaskInfo& task, co
   status.source = protocol::source::kMaster;
   status.message = message;
   status.timestamp = now_seconds();
-  log().info("task '{}' of framework {}: {} ({})", task.task_id, framework.id, st, message);
+  log().info("task '{}' of framework {}: {} ({})", sdk::escape(task.task_id),
+             sdk::printable(framework.id), st, sdk::printable(message, 1000));
   send_update(framework, status);
 }
 
@@ -717,6 +740,11 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
   const char* problem_reason = reason::kInvalidOffers;
   std::vector<std::string> valid_offers;
   for (const std::string& offer_id : message.offer_ids) {
+    // Counted once: an offer listed twice would count its resources twice.
+    if (std::find(valid_offers.begin(), valid_offers.end(), offer_id) != valid_offers.end()) {
+      problem = "offer '" + offer_id + "' is listed twice";
+      continue;
+    }
     auto it = offers_.find(offer_id);
     if (it == offers_.end()) {
       problem = "offer '" + offer_id + "' is unknown or was rescinded";
@@ -770,8 +798,8 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
     } else if (!task.agent_id.empty() && task.agent_id != agent_id) {
       why =
           "task names agent '" + task.agent_id + "' but the offers are on agent '" + agent_id + "'";
-    } else if (negative(task.resources)) {
-      why = "task asks for negative resources (" + task.resources.to_string() + ")";
+    } else if (Status checked = protocol::check_resources(task.resources); !checked) {
+      why = "task resources: " + checked.error().message;
     } else if (task.resources.scalar("cpus") <= 0 && task.resources.scalar("mem") <= 0) {
       why = "task asks for neither cpus nor mem";
     } else if (task.container.type.empty() && task.command.value.empty()) {
@@ -890,8 +918,8 @@ void Master::check_frameworks() {
 }
 
 void Master::disconnect_framework(Framework& fw) {
-  log().warn("framework {} '{}' missed its heartbeats; it has {} s to re-subscribe", fw.id, fw.name,
-             fw.failover_timeout_seconds);
+  log().warn("framework {} '{}' missed its heartbeats; it has {} s to re-subscribe",
+             sdk::printable(fw.id), sdk::escape(fw.name), fw.failover_timeout_seconds);
   fw.connected = false;
   fw.failover_deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -907,8 +935,8 @@ void Master::remove_framework(const std::string& framework_id, const std::string
   auto it = frameworks_.find(framework_id);
   if (it == frameworks_.end()) return;
   Framework& fw = it->second;
-  log().warn("removing framework {} '{}': {}; killing its {} task(s)", fw.id, fw.name, why,
-             fw.tasks.size());
+  log().warn("removing framework {} '{}': {}; killing its {} task(s)", sdk::printable(fw.id),
+             sdk::escape(fw.name), sdk::printable(why, 1000), fw.tasks.size());
   for (const std::string& offer_id : std::set<std::string>(fw.offers)) {
     rescind_offer(offer_id, 0, false);
   }
@@ -1027,7 +1055,7 @@ void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& m
   std::string role = message.role;
   auto finish = [this, pending, role] {
     if (pending->taken > 0) {
-      log().info("operator updated role '{}'", role);
+      log().info("operator updated role '{}'", sdk::escape(role));
       allocator_->send(alloc::AllocateNow{});
     }
     auto answer = [this, pending](bool saved) {

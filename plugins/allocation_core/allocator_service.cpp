@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "tessera/protocol/duration.h"
+
 namespace tessera::allocation {
 
 namespace msg = protocol::allocator;
@@ -11,30 +13,6 @@ using std::chrono::milliseconds;
 
 // ----------------------------------------------------------------------------------------------
 // Conversions
-
-Result<Resources> fromProtocol(const protocol::Resources& resources) {
-  Resources out;
-  for (const auto& [name, value] : resources.scalars) {
-    if (name.empty()) return make_error("a scalar resource has no name");
-    if (!std::isfinite(value) || value < 0) {
-      return make_error("resource '" + name + "' has the invalid amount " + std::to_string(value));
-    }
-    out.set(name, value);
-  }
-  for (const auto& [name, list] : resources.ranges) {
-    if (name.empty()) return make_error("a range resource has no name");
-    Ranges ranges;
-    for (const protocol::Range& range : list) {
-      if (range.end < range.begin) {
-        return make_error("resource '" + name + "' has the inverted range " +
-                          std::to_string(range.begin) + "-" + std::to_string(range.end));
-      }
-      ranges.add(Interval{range.begin, range.end});
-    }
-    if (!ranges.empty()) out.addRanges(name, ranges);
-  }
-  return out;
-}
 
 protocol::Resources toProtocol(const Resources& resources) {
   protocol::Resources out;
@@ -52,9 +30,9 @@ protocol::Resources toProtocol(const Resources& resources) {
 }
 
 Duration refuseDuration(double seconds) {
-  if (!(seconds > 0)) return Duration::zero();
-  if (seconds >= 1e9) return Duration::max();
-  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
+  auto checked =
+      protocol::wire_duration("refuse_seconds", seconds, protocol::limits::kMaxRefuseSeconds);
+  return checked ? checked->as<Duration>() : Duration::zero();
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -366,9 +344,8 @@ void AllocatorService::runCycle() {
 // The plugin
 
 Status AllocatorServicePlugin::configure(sdk::ConfigTable& table) {
-  options_.endpoint = table.get<std::string>("endpoint", options_.endpoint);
-  options_.extraEndpoints =
-      table.get<std::vector<std::string>>("extra_endpoints", options_.extraEndpoints);
+  options_.endpoint = table.endpoint("endpoint", options_.endpoint);
+  options_.extraEndpoints = table.endpoints("extra_endpoints", options_.extraEndpoints);
   options_.interval = milliseconds(table.integer("allocation_interval_ms", 1000, 1, 3600000));
   options_.batchDelay = milliseconds(table.integer("batch_delay_ms", 5, 0, 3600000));
   AllocatorOptions core;

@@ -39,11 +39,11 @@ namespace tessera::allocation {
 
 // --- Conversions between the wire and the core ---------------------------------------------
 
-// Fails on a negative or non-finite scalar or an inverted range, quoting the resource name.
-Result<Resources> fromProtocol(const protocol::Resources& resources);
+// fromProtocol() is in resources.h.
 protocol::Resources toProtocol(const Resources& resources);
-// A Recover's refuse_seconds as the core's filter duration: zero, negative or NaN means no
-// filter; a billion seconds (about 32 years) or more, or infinity, means "until revive".
+// A Recover's refuse_seconds as the core's filter duration, checked by protocol::wire_duration:
+// zero, or what is not a duration (negative, NaN, infinite), means no filter; more than 365
+// days (Mesos's cap, protocol::limits::kMaxRefuseSeconds) is 365 days.
 Duration refuseDuration(double seconds);
 
 // --- Extension messages --------------------------------------------------------------------

@@ -1,7 +1,6 @@
 #include "allocation_core/resources.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <deque>
 #include <limits>
@@ -156,88 +155,22 @@ std::string Ranges::toString() const {
 // ----------------------------------------------------------------------------------------------
 // Resources
 
-namespace {
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
-bool validName(std::string_view name) {
-  if (name.empty()) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '.';
-  });
-}
-
-bool parseUint(std::string_view text, std::uint64_t& out) {
-  text = trim(text);
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
-
-}  // namespace
-
-Result<Resources> Resources::parse(std::string_view text) {
+Result<Resources> fromProtocol(const protocol::Resources& resources) {
+  if (Status s = protocol::check_resources(resources); !s) return s.error();
   Resources out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find(';', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view item = trim(text.substr(start, end - start));
-    start = end + 1;
-    if (item.empty()) {
-      if (end == text.size()) break;
-      continue;
-    }
-    std::size_t colon = item.find(':');
-    if (colon == std::string_view::npos) {
-      return make_error("resource '" + std::string(item) + "' has no ':'");
-    }
-    std::string_view name = trim(item.substr(0, colon));
-    std::string_view value = trim(item.substr(colon + 1));
-    if (!validName(name)) return make_error("invalid resource name '" + std::string(name) + "'");
-    if (!value.empty() && value.front() == '[') {
-      if (value.back() != ']') {
-        return make_error("resource '" + std::string(name) + "' has an unterminated range list");
-      }
-      Ranges ranges;
-      std::string_view body = value.substr(1, value.size() - 2);
-      std::size_t pos = 0;
-      while (pos < body.size()) {
-        std::size_t comma = body.find(',', pos);
-        if (comma == std::string_view::npos) comma = body.size();
-        std::string_view range = trim(body.substr(pos, comma - pos));
-        pos = comma + 1;
-        if (range.empty()) continue;
-        std::size_t dash = range.find('-');
-        std::uint64_t lo = 0;
-        std::uint64_t hi = 0;
-        bool ok = dash == std::string_view::npos ? parseUint(range, lo) && (hi = lo, true)
-                                                 : parseUint(range.substr(0, dash), lo) &&
-                                                       parseUint(range.substr(dash + 1), hi);
-        if (!ok || lo > hi) {
-          return make_error("resource '" + std::string(name) + "' has an invalid range '" +
-                            std::string(range) + "'");
-        }
-        ranges.add(Interval{lo, hi});
-      }
-      out.addRanges(name, ranges);
-    } else {
-      double number = 0;
-      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-      if (ec != std::errc() || ptr != value.data() + value.size() || !std::isfinite(number) ||
-          number < 0) {
-        return make_error("resource '" + std::string(name) + "' has an invalid value '" +
-                          std::string(value) + "'");
-      }
-      out.setMilli(ResourceNames::intern(name),
-                   out.scalarMilli(ResourceNames::intern(name)) + toMilli(number));
-    }
+  for (const auto& [name, value] : resources.scalars) out.set(name, value);
+  for (const auto& [name, list] : resources.ranges) {
+    Ranges ranges;
+    for (const protocol::Range& range : list) ranges.add(Interval{range.begin, range.end});
+    out.addRanges(name, ranges);
   }
   return out;
+}
+
+Result<Resources> Resources::parse(std::string_view text) {
+  auto wire = protocol::parse_resources(text);
+  if (!wire) return wire.error();
+  return fromProtocol(*wire);
 }
 
 Resources& Resources::set(std::string_view name, double value) {

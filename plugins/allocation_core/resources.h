@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tessera/protocol/resources.h"
 #include "tessera/result.h"
 
 namespace tessera::allocation {
@@ -84,7 +85,8 @@ class Resources {
 
   Resources() = default;
 
-  // Parses the Mesos text form: "cpus:4;mem:1024;ports:[31000-31999,33000-33010]".
+  // Parses the Mesos text form, "cpus:4;mem:1024;ports:[31000-31999,33000-33010]", with the
+  // parser the whole cluster shares (protocol::parse_resources), then converts it.
   static Result<Resources> parse(std::string_view text);
 
   // Sets a scalar; a value of zero or below removes it.
@@ -125,5 +127,10 @@ class Resources {
   std::vector<Scalar> scalars_;   // Sorted by id, values > 0.
   std::vector<RangeSet> ranges_;  // Sorted by id, non-empty.
 };
+
+// The wire form as the core's, after protocol::check_resources (so no NaN, infinity, negative,
+// oversized or inverted amount reaches the fixed-point arithmetic); the error names the
+// resource.
+Result<Resources> fromProtocol(const protocol::Resources& resources);
 
 }  // namespace tessera::allocation

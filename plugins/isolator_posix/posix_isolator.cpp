@@ -101,8 +101,7 @@ void PosixIsolator::launch(const tessera::sdk::Request& request, const isolator:
   std::map<std::string, std::string> agent_env;
   if (!launch.task_id.empty()) agent_env["TASK_ID"] = launch.task_id;
   if (!hostname_.empty()) agent_env["HOST"] = hostname_;
-  agent_env["TESSERA_CONTAINER_ID"] = id;
-  agent_env["TESSERA_SANDBOX"] = launch.sandbox;
+  agent_env["TESSERA_SANDBOX"] = launch.sandbox;  // TESSERA_CONTAINER_ID: the launcher's marker
   if (launch.environment.count("PORT0") == 0) {
     auto ports = launch.resources.ranges.find("ports");
     if (ports != launch.resources.ranges.end()) {
@@ -146,9 +145,12 @@ void PosixIsolator::recover(const tessera::sdk::Request& request,
   std::vector<std::pair<std::string, int64_t>> known;
   for (const auto& c : recover.containers) known.emplace_back(c.container_id, c.pid);
   Recovered result = launcher_->recover(known);
-  log().info("recovered {} live container(s); {} gone", result.alive.size(), result.gone.size());
-  for (const auto& id : result.gone)
-    log().info("container '{}' ended while the agent was down", id);
+  log().info("recovered {} live container(s); {} gone; {} orphan(s) killed", result.alive.size(),
+             result.gone.size(), result.orphans.size());
+  for (const auto& id : result.gone) log().info("container '{}' is not running", id);
+  for (const auto& id : result.orphans) {
+    log().warn("container '{}' is not known to the agent: killed", id);
+  }
   server_->reply(request, isolator::Recovered{result.alive, result.gone});
 }
 

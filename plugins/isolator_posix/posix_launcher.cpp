@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -28,6 +30,10 @@ constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/
 // was sent SIGKILL, before the exit is reported anyway.
 constexpr auto kGroupWait = std::chrono::seconds(2);
 constexpr auto kGroupPoll = std::chrono::milliseconds(5);
+// The most of a process's environment that recovery reads while looking for a container marker.
+constexpr size_t kMaxEnviron = size_t{16} << 20;
+constexpr const char* kPhaseLaunching = "launching";
+constexpr const char* kPhaseRunning = "running";
 
 std::string errno_text(int error) { return std::strerror(error); }
 
@@ -35,7 +41,9 @@ int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pi
 
 struct ProcStat {
   char state = '?';
+  pid_t ppid = 0;
   pid_t pgrp = 0;
+  pid_t session = 0;
   uint64_t start_time = 0;
 };
 
@@ -62,7 +70,9 @@ std::optional<ProcStat> read_stat(pid_t pid) {
   ProcStat stat;
   stat.state = f[0].empty() ? '?' : f[0][0];
   try {
+    stat.ppid = static_cast<pid_t>(std::stol(f[1]));
     stat.pgrp = static_cast<pid_t>(std::stol(f[2]));
+    stat.session = static_cast<pid_t>(std::stol(f[3]));
     stat.start_time = std::stoull(f[19]);
   } catch (const std::exception&) {
     return std::nullopt;
@@ -75,6 +85,54 @@ std::string read_boot_id() {
   std::string id;
   std::getline(in, id);
   return id;
+}
+
+// Reads a whole /proc file (up to `limit` bytes) with plain system calls: the process may end
+// between the open and the read, and a stream would throw for that read error.
+std::optional<std::string> read_proc_file(const std::string& path, size_t limit) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buffer[8192];
+  while (text.size() < limit) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
+// The value of `name` in a /proc/PID/environ text (NUL-separated NAME=VALUE entries).
+std::optional<std::string> environ_value(const std::string& environ_text, const std::string& name) {
+  std::string prefix = name + "=";
+  size_t at = 0;
+  while (at < environ_text.size()) {
+    size_t end = environ_text.find('\0', at);
+    if (end == std::string::npos) end = environ_text.size();
+    if (environ_text.compare(at, prefix.size(), prefix) == 0) {
+      return environ_text.substr(at + prefix.size(), end - at - prefix.size());
+    }
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+// Sends SIGKILL to `pid` only while it is the process that started at `start_time`: through a
+// pidfd opened before the check, so a pid reused in between is never signalled.
+void kill_process(pid_t pid, uint64_t start_time) {
+  int fd = pidfd_open(pid);
+  if (fd < 0) return;
+  auto stat = read_stat(pid);
+  if (stat && stat->start_time == start_time) {
+    ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+  }
+  ::close(fd);
 }
 
 // A file name for a container id: safe characters kept, the rest escaped as %XX.
@@ -91,6 +149,25 @@ std::string file_name(const std::string& id) {
     }
   }
   if (out == "." || out == "..") out = "%2e" + out.substr(1);
+  return out;
+}
+
+// The container id a state file's name stands for (file_name() undone), or nothing.
+std::optional<std::string> id_of_file_name(const std::string& name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (name[i] != '%') {
+      out += name[i];
+      continue;
+    }
+    if (i + 2 >= name.size() || !std::isxdigit(static_cast<unsigned char>(name[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(name[i + 2]))) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(std::stoi(name.substr(i + 1, 2), nullptr, 16));
+    i += 2;
+  }
+  if (out.empty() || file_name(out) != name) return std::nullopt;
   return out;
 }
 
@@ -169,6 +246,30 @@ std::optional<uint64_t> process_start_time(pid_t pid) {
   return stat->start_time;
 }
 
+std::map<std::string, std::vector<MarkedProcess>> marked_processes(
+    const std::set<std::string>& container_ids) {
+  std::map<std::string, std::vector<MarkedProcess>> out;
+  if (container_ids.empty()) return out;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  pid_t self = ::getpid();
+  while (dirent* entry = ::readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || pid <= 0 || pid == self) continue;
+    // Another user's process cannot be read, and cannot be one of ours either.
+    auto text = read_proc_file("/proc/" + std::to_string(pid) + "/environ", kMaxEnviron);
+    if (!text) continue;
+    auto id = environ_value(*text, kContainerMarker);
+    if (!id || container_ids.count(*id) == 0) continue;
+    auto stat = read_stat(static_cast<pid_t>(pid));
+    if (!stat || stat->state == 'Z' || stat->state == 'X') continue;
+    out[*id].push_back({static_cast<pid_t>(pid), stat->session, stat->start_time});
+  }
+  ::closedir(proc);
+  return out;
+}
+
 std::vector<pid_t> live_group_members(pid_t pgid) {
   std::vector<pid_t> out;
   DIR* proc = ::opendir("/proc");
@@ -227,21 +328,39 @@ std::filesystem::path PosixLauncher::state_file(const std::string& id) const {
   return state_dir_ / (file_name(id) + ".container");
 }
 
-Status PosixLauncher::write_state(const Container& c) {
-  std::filesystem::path path = state_file(c.id);
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << "container_id=" << c.id << "\npid=" << c.pid << "\npgid=" << c.pid
-        << "\nstart_time=" << c.start_time << "\nboot_id=" << boot_id_ << "\n";
-    out.flush();
-    if (!out) return make_error("cannot write '" + tmp.string() + "'");
+Status PosixLauncher::write_state_file(const std::string& id, const std::string& text,
+                                       bool create) {
+  // One write(2) of less than a page: a process killed during it leaves the file as it was or
+  // with the whole text, never a part (a machine crash may, but then the boot id differs and
+  // the file is stale anyway). No temporary file and rename: two launches' worth of inode
+  // churn per task is what a burst of launches would pay.
+  std::filesystem::path path = state_file(id);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0644);
+  if (fd < 0) return make_error("cannot open '" + path.string() + "': " + errno_text(errno));
+  ssize_t n = ::pwrite(fd, text.data(), text.size(), 0);
+  int error = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size())) {
+    return make_error("cannot write '" + path.string() +
+                      "': " + (n < 0 ? errno_text(error) : "short write"));
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return make_error("cannot rename '" + tmp.string() + "': " + ec.message());
   return {};
+}
+
+Status PosixLauncher::write_intent(const std::string& id) {
+  return write_state_file(
+      id, "container_id=" + id + "\nphase=" + kPhaseLaunching + "\nboot_id=" + boot_id_ + "\n",
+      /*create=*/true);
+}
+
+Status PosixLauncher::write_state(const Container& c) {
+  // Written over the intent from its first byte, and longer than it (it has the pid, process
+  // group and start time besides), so it covers the intent whole without a truncation that a
+  // kill could separate from the write.
+  std::ostringstream out;
+  out << "container_id=" << c.id << "\nphase=" << kPhaseRunning << "\npid=" << c.pid
+      << "\npgid=" << c.pid << "\nstart_time=" << c.start_time << "\nboot_id=" << boot_id_ << "\n";
+  return write_state_file(c.id, out.str(), /*create=*/false);
 }
 
 Status PosixLauncher::watch(Container& c) {
@@ -303,8 +422,12 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
     argv.push_back(spec.value);
     argv.insert(argv.end(), spec.arguments.begin(), spec.arguments.end());
   }
+  // The marker by which a recovery finds this container's processes, whoever set it before.
   std::vector<std::string> env;
-  for (const auto& [k, v] : spec.environment) env.push_back(k + "=" + v);
+  for (const auto& [k, v] : spec.environment) {
+    if (k != kContainerMarker) env.push_back(k + "=" + v);
+  }
+  env.push_back(std::string(kContainerMarker) + "=" + id);
   std::vector<char*> argv_c, env_c;
   for (auto& a : argv) argv_c.push_back(a.data());
   argv_c.push_back(nullptr);
@@ -315,15 +438,16 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
   std::string err_path = (spec.sandbox / "stderr").string();
   std::string dir = spec.sandbox.string();
   SpawnSetup setup;
-  // Own process group (pgid = pid), so that kill reaches the task's children too. The host
-  // blocks SIGINT/SIGTERM in all its threads and may ignore others: the task gets an empty
-  // mask and default dispositions for every signal.
+  // Own session, so its own process group (sid = pgid = pid): kill reaches the task's children
+  // too, no terminal's signals reach it, and a recovery can tell the leader from its children
+  // (only the leader leads a session of its own id, and a session leader cannot leave its
+  // group). The host blocks SIGINT/SIGTERM in all its threads and may ignore others: the task
+  // gets an empty mask and default dispositions for every signal.
   sigset_t empty, all;
   sigemptyset(&empty);
   sigfillset(&all);
   posix_spawnattr_setflags(&setup.attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&setup.attr, 0);
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setsigmask(&setup.attr, &empty);
   posix_spawnattr_setsigdefault(&setup.attr, &all);
   posix_spawn_file_actions_addopen(&setup.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -335,10 +459,14 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
   // Descriptors the host opened without O_CLOEXEC must not leak into tasks.
   posix_spawn_file_actions_addclosefrom_np(&setup.actions, STDERR_FILENO + 1);
 
+  // The intent comes before the process: if this process dies at any point from here on, the
+  // next recovery knows the container may exist and looks for it by its marker.
+  if (auto s = write_intent(id); !s) return s.error().context("container '" + id + "'");
   pid_t pid = 0;
   int rc = ::posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, argv_c.data(),
                          env_c.data());
   if (rc != 0) {
+    std::filesystem::remove(state_file(id), ec);
     return make_error("container '" + id + "': cannot start '" + program + "': " + errno_text(rc));
   }
 
@@ -478,77 +606,183 @@ void PosixLauncher::escalate(const std::string& id, uint64_t serial) {
 
 Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_t>>& containers) {
   Recovered out;
-  for (const auto& entry : containers) {
-    // Plain names rather than a structured binding: the lambda below captures `id`.
-    const std::string& id = entry.first;
-    const int64_t agent_pid = entry.second;
+  // Every container with a state file, by id; stray temporary files are left-overs of a write
+  // cut short.
+  std::map<std::string, std::map<std::string, std::string>> states;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir_, ec)) {
+    const std::filesystem::path& path = entry.path();
+    if (path.extension() == ".tmp") {
+      std::filesystem::remove(path, ec);
+      continue;
+    }
+    if (path.extension() != ".container") continue;
+    auto state = read_key_values(path);
+    std::string id = state["container_id"];
+    if (id.empty()) {
+      // Created, and the launcher died before it wrote its intent, so before the spawn too;
+      // looked for by its marker all the same, under the id its name stands for.
+      auto named_id = id_of_file_name(path.stem().string());
+      if (named_id) {
+        id = *named_id;
+        state = {{"container_id", id}, {"phase", kPhaseLaunching}, {"boot_id", boot_id_}};
+      }
+    }
+    if (id.empty() || state_file(id) != path) {
+      // Not a record this launcher wrote: nothing in it can be trusted to name a process.
+      std::filesystem::remove(path, ec);
+      continue;
+    }
+    if (containers_.count(id) == 0) states[id] = std::move(state);
+  }
+  // One scan of /proc for the marked processes of every container that is not watched already.
+  std::set<std::string> ids;
+  for (const auto& [id, state] : states) ids.insert(id);
+  std::map<std::string, std::vector<MarkedProcess>> marked = marked_processes(ids);
+
+  std::set<std::string> named;
+  for (const auto& [id, agent_pid] : containers) {
+    if (!named.insert(id).second) continue;
     auto known = containers_.find(id);
     if (known != containers_.end()) {
       if (agent_pid == 0 || agent_pid == known->second.pid) {
         out.alive.push_back(id);
       } else {
+        // The agent remembers another process than the one running: it reports the task
+        // lost, so nothing of the container may run on.
+        (void)kill(id, std::chrono::milliseconds(0));
         out.gone.push_back(id);
       }
       continue;
     }
-    std::filesystem::path file = state_file(id);
-    auto state = read_key_values(file);
-    auto forget = [&] {
-      std::error_code ec;
-      std::filesystem::remove(file, ec);
-      out.gone.push_back(id);
-    };
-    if (state.empty() || state["container_id"] != id) {
+    auto state = states.find(id);
+    if (state == states.end()) {
+      // Never started here (no intent), or ended and reported before the agent went down.
       out.gone.push_back(id);
       continue;
     }
-    pid_t pid = 0;
-    uint64_t start_time = 0;
-    try {
-      pid = static_cast<pid_t>(std::stol(state["pid"]));
-      start_time = std::stoull(state["start_time"]);
-    } catch (const std::exception&) {
-      forget();
-      continue;
+    if (adopt(id, state->second, agent_pid, marked[id])) {
+      out.alive.push_back(id);
+    } else {
+      destroy(id, state->second, marked[id]);
+      out.gone.push_back(id);
     }
-    if (pid <= 0 || state["boot_id"] != boot_id_ || (agent_pid != 0 && agent_pid != pid)) {
-      forget();
-      continue;
-    }
-    // Open the pidfd first, then check the process behind the pid: if the check passes, the
-    // pidfd is that process (a pid cannot go round between the two for the same start time).
-    int pidfd = pidfd_open(pid);
-    auto stat = read_stat(pid);
-    bool same = stat && stat->start_time == start_time;
-    if (pidfd >= 0 && same && stat->state != 'Z' && stat->state != 'X') {
-      Container c;
-      c.id = id;
-      c.serial = ++next_serial_;
-      c.pid = pid;
-      c.start_time = start_time;
-      c.pidfd = pidfd;
-      c.adopted = true;
-      if (watch(c)) {
-        containers_.emplace(id, std::move(c));
-        out.alive.push_back(id);
-        continue;
+  }
+  for (const auto& [id, state] : states) {
+    if (named.count(id) != 0) continue;
+    destroy(id, state, marked[id]);
+    out.orphans.push_back(id);
+  }
+  for (const auto& [id, c] : containers_) {
+    if (named.count(id) != 0) continue;
+    // Watched already (this launcher started it, the agent does not want it): killed through
+    // the usual path (kill() only signals), so its exit is reported and the agent ignores it.
+    (void)kill(id, std::chrono::milliseconds(0));
+    out.orphans.push_back(id);
+  }
+  return out;
+}
+
+bool PosixLauncher::adopt(const std::string& id, const std::map<std::string, std::string>& state,
+                          int64_t agent_pid, const std::vector<MarkedProcess>& marked) {
+  auto field = [&](const char* key) {
+    auto it = state.find(key);
+    return it == state.end() ? std::string() : it->second;
+  };
+  if (field("boot_id") != boot_id_) return false;
+  bool launching = field("phase") == kPhaseLaunching;
+  pid_t pid = 0;
+  uint64_t start_time = 0;
+  if (launching) {
+    // The launcher died between its intent and its record of the pid. The leader is the marked
+    // process that leads a session of its own; a child that made a session of its own later
+    // started later (ties broken by the lower pid, pids being handed out in increasing order).
+    const MarkedProcess* leader = nullptr;
+    for (const MarkedProcess& p : marked) {
+      if (p.session != p.pid) continue;
+      if (leader == nullptr || p.start_time < leader->start_time ||
+          (p.start_time == leader->start_time && p.pid < leader->pid)) {
+        leader = &p;
       }
     }
-    if (pidfd >= 0) ::close(pidfd);
-    // Gone. If its leader is our own unreaped zombie (the launcher was recreated in the same
-    // process), reap it; if the leader is a zombie of that start time or the pid is free, what
-    // is left of its group is the task's and is killed. A pid now used by another process is
-    // never touched, nor its group.
-    if (same && stat->state == 'Z') {
+    if (leader == nullptr) return false;
+    pid = leader->pid;
+    start_time = leader->start_time;
+  } else {
+    try {
+      pid = static_cast<pid_t>(std::stol(field("pid")));
+      start_time = std::stoull(field("start_time"));
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  if (pid <= 0 || (agent_pid != 0 && agent_pid != pid)) return false;
+  // Open the pidfd first, then check the process behind the pid: if the check passes, the
+  // pidfd is that process (a pid cannot go round between the two for the same start time).
+  int pidfd = pidfd_open(pid);
+  auto stat = read_stat(pid);
+  bool same = stat && stat->start_time == start_time;
+  if (pidfd >= 0 && same && stat->state != 'Z' && stat->state != 'X') {
+    Container c;
+    c.id = id;
+    c.serial = ++next_serial_;
+    c.pid = pid;
+    c.start_time = start_time;
+    c.pidfd = pidfd;
+    c.adopted = true;
+    if (watch(c)) {
+      // A record with the pid from now on, so that the next recovery needs no marker.
+      if (launching) (void)write_state(c);
+      containers_.emplace(id, std::move(c));
+      return true;
+    }
+  }
+  if (pidfd >= 0) ::close(pidfd);
+  return false;
+}
+
+void PosixLauncher::destroy(const std::string& id, const std::map<std::string, std::string>& state,
+                            const std::vector<MarkedProcess>& marked) {
+  auto field = [&](const char* key) {
+    auto it = state.find(key);
+    return it == state.end() ? std::string() : it->second;
+  };
+  pid_t pid = 0;
+  uint64_t start_time = 0;
+  try {
+    if (field("boot_id") == boot_id_ && field("phase") != kPhaseLaunching) {
+      pid = static_cast<pid_t>(std::stol(field("pid")));
+      start_time = std::stoull(field("start_time"));
+    }
+  } catch (const std::exception&) {
+    pid = 0;
+  }
+  if (pid > 0) {
+    // The group is killed only while its id is provably the container's: its leader still has
+    // the recorded start time (alive, or our own unreaped zombie), or the pid is free while
+    // members of the group live on (a group id is not reused while the group has members). A
+    // pid now used by another process is never touched, nor its group.
+    auto stat = read_stat(pid);
+    if (stat && stat->start_time == start_time) {
       ::kill(-pid, SIGKILL);
-      siginfo_t info{};
-      ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
+      if (stat->ppid == ::getpid()) {
+        // Our own child (the launcher was recreated in this process): reap it, so that no
+        // zombie is left. SIGKILL ends it at once unless it is in an uninterruptible wait.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        siginfo_t info{};
+        while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG) == 0 &&
+               info.si_pid == 0 && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+      }
     } else if (!stat) {
       if (!live_group_members(pid).empty()) ::kill(-pid, SIGKILL);
     }
-    forget();
   }
-  return out;
+  // And every process that carries the container's marker, wherever it moved.
+  for (const MarkedProcess& p : marked) kill_process(p.pid, p.start_time);
+  std::error_code ec;
+  std::filesystem::remove(state_file(id), ec);
 }
 
 void PosixLauncher::kill_all(std::chrono::milliseconds grace) {

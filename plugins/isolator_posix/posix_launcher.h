@@ -1,5 +1,6 @@
-// PosixLauncher: runs each container as a process in its own process group, watches it, kills
-// it with SIGTERM then SIGKILL, and re-adopts live containers after an agent restart.
+// PosixLauncher: runs each container as a process in its own session and process group, watches
+// it, kills it with SIGTERM then SIGKILL, and after an agent restart re-adopts the live
+// containers and kills what is left of the others.
 //
 // A plain library: it knows nothing about plugins, messages or ZeroMQ. Its owner drives it:
 //   - fd() is readable when a watched container's leader process ended: call on_readable();
@@ -13,10 +14,22 @@
 // waitid(P_PIDFD): the launcher never calls waitpid(-1), so it never steals another isolator's
 // (or the host's) children.
 //
-// For recovery each container has a small state file in the state directory (pid, process
-// group, the process's start time in clock ticks since boot and the boot id). A container is
-// re-adopted only if a process with that pid still runs, is not a zombie, and has the same
-// start time on the same boot: a pid reused by an unrelated process is never mistaken for it.
+// For recovery each container has a small state file in the state directory. It is written
+// twice: before the process is spawned (the intent: container id, boot id, phase "launching"),
+// and once it runs (pid, process group, the process's start time in clock ticks since boot,
+// phase "running"). Every task process is a session and process group leader (setsid), and its
+// environment carries the container marker TESSERA_CONTAINER_ID=ID. So whenever the launcher's
+// process dies, including between posix_spawn and the second write, recovery can find what it
+// started: by the recorded pid and start time, or, for a container still "launching", by the
+// marker (the container's leader is the session leader that carries it). A container is
+// re-adopted only if its leader still runs, is not a zombie, and has the recorded start time on
+// the same boot: a pid reused by an unrelated process is never mistaken for it. Whatever of a
+// container is not re-adopted is killed (see recover()).
+//
+// The state files are not fsynced: they describe processes, and no process outlives a reboot
+// (a file from another boot is stale whatever it says). A killed launcher leaves its writes in
+// the page cache, where the next one reads them. Each write is one write(2) of less than a page
+// (whole or not at all when the writer is killed); the record is written over the intent.
 //
 // Threading: not thread-safe. Create, use and destroy it on one thread (the plugin's loop
 // thread); the scheduler's callbacks must run on that thread too. Destroying it leaves the
@@ -33,6 +46,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,8 +81,18 @@ struct Launched {
 };
 
 struct Recovered {
-  std::vector<std::string> alive;
-  std::vector<std::string> gone;
+  std::vector<std::string> alive;    // named by the agent and re-adopted
+  std::vector<std::string> gone;     // named by the agent, not running: anything left was killed
+  std::vector<std::string> orphans;  // not named by the agent: killed, and their state forgotten
+};
+
+// The environment variable that marks every process of a container with the container's id.
+inline constexpr const char* kContainerMarker = "TESSERA_CONTAINER_ID";
+
+struct MarkedProcess {
+  pid_t pid = 0;
+  pid_t session = 0;
+  uint64_t start_time = 0;
 };
 
 // The environment a task gets: PATH, HOME, LANG, LC_ALL, LC_CTYPE and TZ from `host_env` (PATH
@@ -83,6 +107,11 @@ std::map<std::string, std::string> task_environment(
 std::optional<uint64_t> process_start_time(pid_t pid);
 // Pids of the processes of group `pgid` that are not zombies (scans /proc).
 std::vector<pid_t> live_group_members(pid_t pgid);
+// The live (non-zombie) processes whose environment marks them as belonging to one of
+// `container_ids`, by container id (one scan of /proc; this process and processes whose
+// environment cannot be read, such as other users', are skipped).
+std::map<std::string, std::vector<MarkedProcess>> marked_processes(
+    const std::set<std::string>& container_ids);
 
 class PosixLauncher {
  public:
@@ -105,8 +134,13 @@ class PosixLauncher {
   // SIGKILL at once). The exit is reported through the ExitHandler when the group is gone.
   Status kill(const std::string& container_id, std::chrono::milliseconds grace);
 
-  // Re-adopts the containers (id, pid as the agent checkpointed it; 0 = use the state file's)
-  // whose process still runs; the others are reported gone and forgotten.
+  // After an agent restart. `containers` are every container the agent knows (id, pid as the
+  // agent checkpointed it; 0 = not known yet, use the state file's). Those whose leader still
+  // runs are re-adopted (alive); the others are gone, and whatever is left of them (the rest of
+  // their process group, any process that carries their marker) is killed. A container with a
+  // state file that the agent does not name is an orphan (launched for a task the agent never
+  // recorded, or no longer wants): all of it is killed. Gone and orphan containers' state files
+  // are removed. No exit is reported for any of them.
   Recovered recover(const std::vector<std::pair<std::string, int64_t>>& containers);
 
   // Synchronously ends every container: SIGTERM to its process group, up to `grace` for every
@@ -145,7 +179,15 @@ class PosixLauncher {
   void escalate(const std::string& id, uint64_t serial);
   Container* find(const std::string& id, uint64_t serial);
   std::filesystem::path state_file(const std::string& id) const;
+  Status write_state_file(const std::string& id, const std::string& text, bool create);
+  Status write_intent(const std::string& id);
   Status write_state(const Container& c);
+  // Recovery of one container from its state file: re-adopts its leader (true), or not.
+  bool adopt(const std::string& id, const std::map<std::string, std::string>& state,
+             int64_t agent_pid, const std::vector<MarkedProcess>& marked);
+  // Kills whatever is left of a container that is not adopted, and removes its state file.
+  void destroy(const std::string& id, const std::map<std::string, std::string>& state,
+               const std::vector<MarkedProcess>& marked);
 
   std::filesystem::path state_dir_;
   int epoll_fd_ = -1;

@@ -19,13 +19,6 @@ bool has_role(const std::string& roles, const std::string& role) {
   return false;
 }
 
-// A ZeroMQ address ("tcp://10.0.0.1:5050"); a typo is better caught at start-up than at the
-// first connect.
-bool looks_like_address(const std::string& address) {
-  size_t separator = address.find("://");
-  return separator != std::string::npos && separator > 0 && separator + 3 < address.size();
-}
-
 store::Result failed(const char* code, const std::string& error) {
   store::Result result;
   result.code = code;
@@ -57,11 +50,9 @@ StandaloneLeader::StandaloneLeader(sdk::PluginContext& context) : LeaderPlugin(c
 Status StandaloneLeader::configure(sdk::ConfigTable& table) {
   master_node_ = has_role(context().node_roles(), "master");
 
-  master_ = table.optional<std::string>("master");
-  if (master_ && !looks_like_address(*master_)) {
-    table.error_at("master", "expected the master's address such as 'tcp://10.0.0.1:5050', got '" +
-                                 *master_ + "'");
-  }
+  // Addresses are checked here, so a typo is caught by --check rather than at the first
+  // connect.
+  master_ = table.optional_endpoint("master", sdk::EndpointUse::connect);
   if (!master_node_ && !table.has("master")) {
     table.error_at("master",
                    "required on a node without the master role (roles: " + context().node_roles() +
@@ -76,11 +67,7 @@ Status StandaloneLeader::configure(sdk::ConfigTable& table) {
     store_file_ = path.is_absolute() ? path : context().plugin_work_dir() / path;
   }
 
-  endpoint_ = table.optional<std::string>("endpoint");
-  if (endpoint_ && !looks_like_address(*endpoint_)) {
-    table.error_at("endpoint",
-                   "expected an address such as 'tcp://127.0.0.1:0', got '" + *endpoint_ + "'");
-  }
+  endpoint_ = table.optional_endpoint("endpoint", sdk::EndpointUse::bind);
   return {};
 }
 
@@ -268,7 +255,7 @@ void StandaloneLeader::refuse(const sdk::Request& request, const Error& error) {
 
 void StandaloneLeader::deny(const sdk::Request& request, const char* code,
                             const std::string& message) {
-  log().warn("refused a request of '{}': {}", request.message.header().sender, message);
+  log().warn("refused a request of {}: {}", sdk::quote(request.message.header().sender), message);
   answer(request, failed(code, message));
 }
 
@@ -286,7 +273,7 @@ bool StandaloneLeader::admit(const sdk::Request& request, const char* verb, cons
     deny(request, store::code::kPermissionDenied,
          what + " refused: " +
              (sender.empty() ? std::string("the request names no sender")
-                             : "'" + sender + "' may only use keys under '" + own + "'"));
+                             : sdk::quote(sender) + " may only use keys under " + sdk::quote(own)));
     return false;
   }
   if (key.size() > store::kMaxKeyBytes) {

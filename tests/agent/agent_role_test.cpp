@@ -8,6 +8,9 @@
 #include <sys/wait.h>
 #include <zmq.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
 #include <functional>
 #include <set>
 
@@ -38,6 +41,7 @@ struct FakeMaster {
     endpoint = *bound;
     server.on<agentp::Register>([this](const tessera::sdk::Request& r, const agentp::Register& m) {
       registers.push_back(m);
+      register_times.push_back(std::chrono::steady_clock::now());
       peer = r.peer;
       if (!answer_registrations) return;
       server.reply(r, agentp::Registered{m.agent_id.empty() ? give_id : m.agent_id, "master-1",
@@ -70,6 +74,14 @@ struct FakeMaster {
   // Serves the socket for `period`.
   void serve_for(std::chrono::milliseconds period) {
     wait([] { return false; }, period);
+  }
+
+  // Pings the agent and serves until its pong: everything the agent sent on its connection
+  // before it handled the ping has arrived by then.
+  bool round_trip() {
+    size_t before = pongs.size();
+    push(agentp::Ping{++ping_sequence});
+    return wait([&] { return pongs.size() > before; });
   }
 
   template <typename T>
@@ -111,7 +123,9 @@ struct FakeMaster {
   bool auto_ack = false;
   std::string give_id = "agent-1";
   double ping_interval_seconds = 30;
+  uint64_t ping_sequence = 0;
   std::vector<agentp::Register> registers;
+  std::vector<std::chrono::steady_clock::time_point> register_times;  // when each arrived
   std::vector<TaskStatus> updates;
   std::set<std::string> update_agent_ids;
   std::vector<agentp::Pong> pongs;
@@ -220,9 +234,15 @@ TEST_F(AgentRoleTest, RetriesRegistrationUntilTheMasterAnswers) {
   master.answer_registrations = true;
   size_t before = master.registers.size();
   ASSERT_TRUE(master.wait([&] { return std::filesystem::exists(agent_dir() / "agent_id"); }));
-  master.serve_for(500ms);
-  // Registered: no more attempts.
-  EXPECT_LE(master.registers.size(), before + 1);
+  size_t answered = master.registers.size();
+  ASSERT_LE(answered, before + 1);
+  // Registered: no more attempts. The delay doubles, so an unanswered agent would try again at
+  // most twice the last gap after its last attempt; serve four times that gap, then a ping
+  // round trip brings in whatever the agent sent before it.
+  auto gap = master.register_times[answered - 1] - master.register_times[answered - 2];
+  master.serve_for(std::chrono::ceil<std::chrono::milliseconds>(4 * gap));
+  ASSERT_TRUE(master.round_trip());
+  EXPECT_EQ(master.registers.size(), answered);
 }
 
 TEST_F(AgentRoleTest, FailedTaskReportsInOrderOnlyAfterAcksAndResendsWhatIsNotAcked) {
@@ -343,8 +363,14 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   ASSERT_TRUE(master.wait([&] {
     return master.reached("alive", state::kRunning) && master.reached("dead", state::kRunning);
   }));
-  // Every update acknowledged (auto_ack), so the checkpoint holds no pending update.
-  master.serve_for(200ms);
+  // Every update acknowledged (auto_ack): wait until the checkpoint holds no pending update, so
+  // that the restart below has none to resend.
+  ASSERT_TRUE(master.wait([&] {
+    auto found = checkpoints();
+    return found.size() == 2 && std::all_of(found.begin(), found.end(), [](const auto& t) {
+             return t.pending.empty() && t.pid > 0;
+           });
+  }));
   auto task_pids = checkpointed_pids();
   ASSERT_GT(task_pids["alive"], 0);
   ASSERT_GT(task_pids["dead"], 0);
@@ -353,6 +379,9 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   ASSERT_EQ(::kill(static_cast<pid_t>(task_pids["alive"]), 0), 0)
       << "the live task died with its agent";
   ::kill(-static_cast<pid_t>(task_pids["dead"]), SIGKILL);
+  // Signals are delivered asynchronously: dead before the agent comes back and looks.
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] { return !tessera::testing::process_alive(static_cast<pid_t>(task_pids["dead"])); }));
 
   size_t before = master.registers.size();
   size_t updates_before = master.updates.size();
@@ -360,11 +389,17 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   ASSERT_TRUE(master.wait([&] { return master.registers.size() > before; }));
   const agentp::Register& again = master.registers.back();
   EXPECT_EQ(again.agent_id, "agent-1");
-  ASSERT_EQ(again.tasks.size(), 1u);
-  EXPECT_EQ(again.tasks[0].task.task_id, "alive");
-  EXPECT_EQ(again.tasks[0].framework_id, "fw1");
-  EXPECT_EQ(again.tasks[0].state, state::kRunning);
-  EXPECT_EQ(again.tasks[0].task.command.value, "sleep 30");
+  // Both tasks, the dead one with the state its pending update will report, so that the master
+  // does not declare it lost a second time.
+  ASSERT_EQ(again.tasks.size(), 2u);
+  std::map<std::string, agentp::RunningTask> reported;
+  for (const auto& t : again.tasks) reported[t.task.task_id] = t;
+  ASSERT_EQ(reported.count("alive"), 1u);
+  EXPECT_EQ(reported["alive"].framework_id, "fw1");
+  EXPECT_EQ(reported["alive"].state, state::kRunning);
+  EXPECT_EQ(reported["alive"].task.command.value, "sleep 30");
+  ASSERT_EQ(reported.count("dead"), 1u);
+  EXPECT_EQ(reported["dead"].state, state::kLost);
 
   ASSERT_TRUE(master.wait([&] { return master.reached("dead", state::kLost); }));
   TaskStatus lost = *master.last("dead");
@@ -407,6 +442,92 @@ TEST_F(AgentRoleTest, UnacknowledgedUpdatesSurviveARestart) {
   EXPECT_EQ(after.front().uuid, starting.uuid);
   EXPECT_TRUE(after.back().state == state::kFinished || after.back().state == state::kLost)
       << after.back().state;
+}
+
+// Undoes Checkpoint::fail_writes_for_testing() whatever the test's outcome.
+struct InjectedCheckpointFailure {
+  explicit InjectedCheckpointFailure(int error) {
+    tessera::host::agent::Checkpoint::fail_writes_for_testing(error);
+  }
+  ~InjectedCheckpointFailure() { tessera::host::agent::Checkpoint::fail_writes_for_testing(0); }
+  InjectedCheckpointFailure(const InjectedCheckpointFailure&) = delete;
+  InjectedCheckpointFailure& operator=(const InjectedCheckpointFailure&) = delete;
+};
+
+class CheckpointFailureTest : public AgentRoleTest {
+ protected:
+  // Runs a task that ends once the file `go` exists, and waits until its TASK_RUNNING is
+  // acknowledged and that acknowledgement is on disk (nothing else left to checkpoint).
+  void run_waiting_task() {
+    master.auto_ack = true;
+    start_agent();
+    register_agent();
+    master.push(agentp::RunTask{
+        "fw1", shell_task("waits", "while [ ! -e '" + go.string() + "' ]; do sleep 0.02; done")});
+    ASSERT_TRUE(master.wait([&] { return master.reached("waits", state::kRunning); }));
+    ASSERT_TRUE(master.wait([&] {
+      auto saved = checkpoints();
+      return saved.size() == 1 && saved[0].state == state::kRunning && saved[0].pending.empty();
+    }));
+  }
+
+  // Lets the task end while every checkpoint write fails, and waits until the agent has tried
+  // (and failed) to checkpoint its exit.
+  void end_task_while_the_disk_is_full() {
+    uint64_t failures = tessera::host::agent::Checkpoint::failed_writes_for_testing();
+    failing = std::make_unique<InjectedCheckpointFailure>(ENOSPC);
+    std::ofstream(go).close();
+    ASSERT_TRUE(master.wait(
+        [&] { return tessera::host::agent::Checkpoint::failed_writes_for_testing() > failures; }));
+  }
+
+  size_t terminal_updates(const std::string& task) const {
+    std::set<std::string> uuids;
+    for (const TaskStatus& s : master.of(task)) {
+      if (state::terminal(s.state)) uuids.insert(s.uuid);
+    }
+    return uuids.size();
+  }
+
+  std::filesystem::path go = dir / "go";
+  std::unique_ptr<InjectedCheckpointFailure> failing;
+};
+
+TEST_F(CheckpointFailureTest, AnUpdateThatCannotBeCheckpointedIsHeldUntilTheCheckpointWorks) {
+  run_waiting_task();
+  end_task_while_the_disk_is_full();
+  // The agent answers this ping after the failed commit, on the same connection: had it sent the
+  // update anyway, the update would have come first.
+  master.push(agentp::Ping{41});
+  ASSERT_TRUE(
+      master.wait([&] { return !master.pongs.empty() && master.pongs.back().sequence == 41; }));
+  EXPECT_FALSE(master.reached("waits", state::kFinished))
+      << "an update that is not on disk was sent";
+  EXPECT_TRUE(checkpointed("waits"));
+
+  failing.reset();  // the disk has room again
+  ASSERT_TRUE(master.wait([&] { return master.reached("waits", state::kFinished); }));
+  EXPECT_EQ(terminal_updates("waits"), 1u);
+  // Acknowledged, so its checkpoint goes.
+  EXPECT_TRUE(master.wait([&] { return !checkpointed("waits"); }));
+}
+
+TEST_F(CheckpointFailureTest, AnAgentStoppedWhileItsCheckpointFailsReportsItsLastCheckpoint) {
+  run_waiting_task();
+  end_task_while_the_disk_is_full();
+  node.reset();
+  failing.reset();
+
+  start_agent();
+  ASSERT_TRUE(master.wait([&] {
+    auto last = master.last("waits");
+    return last && state::terminal(last->state);
+  }));
+  // What the framework hears is what the disk says: the task was running, and it is gone. Never
+  // a TASK_FINISHED followed by a TASK_LOST.
+  EXPECT_FALSE(master.reached("waits", state::kFinished));
+  EXPECT_EQ(master.last("waits")->state, state::kLost);
+  EXPECT_EQ(terminal_updates("waits"), 1u);
 }
 
 }  // namespace

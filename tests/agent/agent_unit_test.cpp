@@ -1,8 +1,14 @@
-// The agent's pieces on their own: the resources text form, the checkpoint files, the status
+// The agent's pieces on their own: the default resources, the checkpoint files, the status
 // update queue (time given explicitly), the task environment and what an exit means.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <fstream>
 
 #include "agent/agent.h"
@@ -20,65 +26,7 @@ namespace state = tessera::protocol::state;
 using namespace std::chrono_literals;
 
 // ------------------------------------------------------------------------------------------
-// Resources text
-
-TEST(ResourcesText, ParsesTheMesosForm) {
-  auto r = parse_resources("cpus:4;mem:4096;disk:10000;ports:[31000-32000]");
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_DOUBLE_EQ(r->scalar("cpus"), 4);
-  EXPECT_DOUBLE_EQ(r->scalar("mem"), 4096);
-  EXPECT_DOUBLE_EQ(r->scalar("disk"), 10000);
-  ASSERT_EQ(r->ranges.at("ports").size(), 1u);
-  EXPECT_EQ(r->ranges.at("ports")[0], (Range{31000, 32000}));
-}
-
-TEST(ResourcesText, CustomScalarsFractionsAndBlanks) {
-  auto r = parse_resources(" cpus : 0.5 ; gpus:1;licenses:3; ");
-  ASSERT_FALSE(r.ok());  // a trailing ';' leaves an empty item
-  r = parse_resources(" cpus : 0.5 ; gpus:1;licenses:3");
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_DOUBLE_EQ(r->scalar("cpus"), 0.5);
-  EXPECT_DOUBLE_EQ(r->scalar("gpus"), 1);
-  EXPECT_DOUBLE_EQ(r->scalar("licenses"), 3);
-  EXPECT_TRUE(parse_resources("")->empty());
-}
-
-TEST(ResourcesText, SeveralPortRangesAreSortedAndMerged) {
-  auto r = parse_resources("ports:[32000-32010, 31000-31005,31006-31009];ephemeral:[1-2]");
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->ranges.at("ports"), (std::vector<Range>{{31000, 31009}, {32000, 32010}}));
-  EXPECT_EQ(r->ranges.at("ephemeral"), (std::vector<Range>{{1, 2}}));
-  EXPECT_TRUE(parse_resources("ports:[]")->ranges.at("ports").empty());
-}
-
-TEST(ResourcesText, ErrorsSayWhatIsWrong) {
-  auto error = [](const std::string& text) {
-    auto r = parse_resources(text);
-    return r.ok() ? std::string("(parsed)") : r.error().message;
-  };
-  EXPECT_EQ(error("cpus:x"), "resource 'cpus': expected a number, got 'x'");
-  EXPECT_EQ(error("cpus:-1"), "resource 'cpus': must not be negative, got '-1'");
-  EXPECT_EQ(error("cpus"),
-            "resource 'cpus': expected NAME:VALUE (e.g. cpus:4 or ports:[31000-32000])");
-  EXPECT_EQ(error("cpus:1;cpus:2"), "resource 'cpus' is given twice");
-  EXPECT_EQ(error("ports:[32000-31000]"),
-            "resource 'ports': range '32000-31000' ends before it begins");
-  EXPECT_EQ(error("ports:[1-5,3-9]"), "resource 'ports': range '3-9' overlaps 1-5");
-  EXPECT_EQ(error("ports:[a-9]"),
-            "resource 'ports': expected a non-negative integer in a range, got 'a'");
-  EXPECT_EQ(error("ports:[31000]"), "resource 'ports': expected a range BEGIN-END, got '31000'");
-  EXPECT_EQ(error("ports:[1-2"),
-            "resource 'ports': a range list must look like [31000-32000], got '[1-2'");
-  EXPECT_EQ(error("ports:5"),
-            "resource 'ports': expected a range list such as [31000-32000], got '5'");
-  EXPECT_EQ(error("mem:[1-2]"), "resource 'mem': expected a number, got '[1-2]'");
-  EXPECT_EQ(error("cpus(web):2"),
-            "resource 'cpus(web)': roles and reservations in resource names are not supported");
-  EXPECT_EQ(error("c pus:2"),
-            "resource name 'c pus' is not valid (letters, digits, '_', '-' and '.' only)");
-  EXPECT_EQ(error("cpus:1;;mem:2"), "empty resource between ';' separators in 'cpus:1;;mem:2'");
-  EXPECT_EQ(error("hosts:{a,b}"), "resource 'hosts': set values ({a,b}) are not supported");
-}
+// Resources text (parsed by protocol::parse_resources, tested in tests/master)
 
 TEST(ResourcesText, DefaultsFillWhatIsNotNamed) {
   auto defaults = detect_defaults();
@@ -86,14 +34,14 @@ TEST(ResourcesText, DefaultsFillWhatIsNotNamed) {
   EXPECT_GT(defaults.scalar("mem"), 0);
   EXPECT_DOUBLE_EQ(defaults.scalar("disk"), 10240);
   EXPECT_EQ(defaults.ranges.at("ports"), (std::vector<Range>{{31000, 32000}}));
-  auto r = with_defaults(*parse_resources("cpus:2;gpus:1"), defaults);
+  auto r = with_defaults(*tessera::protocol::parse_resources("cpus:2;gpus:1"), defaults);
   EXPECT_DOUBLE_EQ(r.scalar("cpus"), 2);
   EXPECT_DOUBLE_EQ(r.scalar("gpus"), 1);
   EXPECT_DOUBLE_EQ(r.scalar("mem"), defaults.scalar("mem"));
   EXPECT_DOUBLE_EQ(r.scalar("disk"), 10240);
   EXPECT_EQ(r.ranges.at("ports"), (std::vector<Range>{{31000, 32000}}));
   // Named, even as empty, means no default.
-  auto none = with_defaults(*parse_resources("ports:[]"), defaults);
+  auto none = with_defaults(*tessera::protocol::parse_resources("ports:[]"), defaults);
   EXPECT_TRUE(none.ranges.at("ports").empty());
 }
 
@@ -212,6 +160,104 @@ TEST(Checkpoint, TaskRoundTripAndRemoval) {
   ASSERT_TRUE(cp.remove_task("fw/1", "..").ok());
   EXPECT_TRUE(cp.read_tasks().tasks.empty());
   EXPECT_TRUE(Checkpoint::inspect(dir.path()).tasks.empty());
+}
+
+// Undoes Checkpoint::fail_writes_for_testing() whatever the test's outcome.
+struct FailingDisk {
+  explicit FailingDisk(int error) { Checkpoint::fail_writes_for_testing(error); }
+  ~FailingDisk() { Checkpoint::fail_writes_for_testing(0); }
+  FailingDisk(const FailingDisk&) = delete;
+  FailingDisk& operator=(const FailingDisk&) = delete;
+};
+
+TaskCheckpoint running_task(const std::string& id) {
+  TaskCheckpoint t;
+  t.framework_id = "fw";
+  t.task.task_id = id;
+  t.state = state::kRunning;
+  return t;
+}
+
+TEST(Checkpoint, AFailedWriteSaysWhyAndLeavesTheJournalAsItWas) {
+  tessera::testing::TempDir dir;
+  Checkpoint cp(dir.path());
+  ASSERT_TRUE(cp.write_task(running_task("a")).ok());
+  auto size = std::filesystem::file_size(cp.journal_file());
+  {
+    FailingDisk full(ENOSPC);
+    auto written = cp.write_task(running_task("b"));
+    ASSERT_FALSE(written.ok());
+    EXPECT_NE(written.error().message.find("checkpointing task 'b': cannot write"),
+              std::string::npos)
+        << written.error().message;
+    EXPECT_NE(written.error().message.find(std::strerror(ENOSPC)), std::string::npos);
+    EXPECT_FALSE(cp.sync().ok());
+  }
+  EXPECT_EQ(std::filesystem::file_size(cp.journal_file()), size);
+  ASSERT_TRUE(cp.write_task(running_task("b")).ok());
+  auto found = Checkpoint::inspect(dir.path());
+  EXPECT_TRUE(found.errors.empty());
+  EXPECT_EQ(found.tasks.size(), 2u);
+}
+
+// A disk that takes part of a record (here a file size limit: write() stores what fits, then
+// fails with EFBIG) must not leave that part behind: later records would follow damage.
+TEST(Checkpoint, APartOfARecordThatDidNotFitIsCutOff) {
+  tessera::testing::TempDir dir;
+  Checkpoint cp(dir.path());
+  ASSERT_TRUE(cp.write_task(running_task("a")).ok());
+  auto size = std::filesystem::file_size(cp.journal_file());
+  TaskCheckpoint big = running_task("big");
+  big.task.command.value = std::string(100000, 'x');
+  {
+    struct rlimit old_limit {};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit = old_limit;
+    limit.rlim_cur = size + 100;
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+    auto written = cp.write_task(big, /*durable=*/false);
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    std::signal(SIGXFSZ, old_handler);
+    ASSERT_FALSE(written.ok());
+    EXPECT_NE(written.error().message.find(std::strerror(EFBIG)), std::string::npos)
+        << written.error().message;
+  }
+  EXPECT_EQ(std::filesystem::file_size(cp.journal_file()), size);
+  ASSERT_TRUE(cp.write_task(running_task("b")).ok());
+  auto found = Checkpoint::inspect(dir.path());
+  EXPECT_TRUE(found.errors.empty()) << found.errors.front();
+  EXPECT_TRUE(found.notes.empty());
+  EXPECT_EQ(found.tasks.size(), 2u);
+}
+
+// After a failed fdatasync the kernel may have dropped the pages it could not write, and says so
+// only once: the next sync rewrites the journal (a new file) rather than flushing again.
+TEST(Checkpoint, AfterAFailedFlushTheNextSyncRewritesTheJournal) {
+  tessera::testing::TempDir dir;
+  Checkpoint cp(dir.path());
+  ASSERT_TRUE(cp.write_task(running_task("a")).ok());
+  ASSERT_TRUE(cp.write_task(running_task("b"), /*durable=*/false).ok());
+  auto inode = [&] {
+    struct stat st {};
+    ::stat(cp.journal_file().c_str(), &st);
+    return st.st_ino;
+  };
+  auto before = inode();
+  {
+    FailingDisk failing(EIO);
+    auto flushed = cp.sync();
+    ASSERT_FALSE(flushed.ok());
+    EXPECT_NE(flushed.error().message.find("cannot flush"), std::string::npos);
+  }
+  ASSERT_TRUE(cp.sync().ok());
+  EXPECT_NE(inode(), before);
+  EXPECT_EQ(Checkpoint::inspect(dir.path()).tasks.size(), 2u);
+  // Then plain flushes again.
+  ASSERT_TRUE(cp.write_task(running_task("c"), /*durable=*/false).ok());
+  auto rewritten = inode();
+  ASSERT_TRUE(cp.sync().ok());
+  EXPECT_EQ(inode(), rewritten);
 }
 
 // One agent per work dir: a second Checkpoint on it is refused while the first has it open, and

@@ -192,24 +192,39 @@ TEST_F(Channels, ServerPushesToAKnownPeerAndPubSubDeliversByType) {
   EXPECT_EQ(published, 8u);
 }
 
+// A cancelled repeating timer never fires again, and post() and request_stop() work from
+// another thread. Each step waits for the one before it (no sleeps), so a slow machine only
+// makes the test slower.
 TEST(EventLoop, TimersPostAndStopFromAnotherThread) {
   EventLoop loop;
-  int once = 0, repeated = 0;
+  int once = 0, repeated = 0, repeated_at_cancel = -1;
+  std::atomic<bool> later_ran{false};
   loop.after(10ms, [&] { ++once; });
-  auto id = loop.every(5ms, [&] { ++repeated; });
-  loop.after(60ms, [&] { loop.cancel(id); });
+  EventLoop::TimerId id = 0;
+  id = loop.every(5ms, [&] {
+    if (++repeated < 3) return;
+    // Cancelled by its own handler after three runs. Had the cancel failed, the timer would be
+    // due again long before this later one, and timers run in the order they are due.
+    loop.cancel(id);
+    repeated_at_cancel = repeated;
+    loop.after(25ms, [&] { later_ran = true; });
+  });
   std::thread other([&] {
-    std::this_thread::sleep_for(100ms);
-    loop.post([&] { once += 10; });
-    std::this_thread::sleep_for(20ms);
+    // Posted work runs on the loop's thread; a stop requested after it ran ends run().
+    std::promise<void> posted_ran;
+    loop.post([&] {
+      once += 10;
+      posted_ran.set_value();
+    });
+    posted_ran.get_future().wait();
+    while (!later_ran) std::this_thread::yield();
     loop.request_stop();
   });
   loop.run();
   other.join();
   EXPECT_EQ(once, 11);
-  EXPECT_GE(repeated, 3);
-  int after_cancel = repeated;
-  EXPECT_EQ(after_cancel, repeated);
+  EXPECT_EQ(repeated_at_cancel, 3);
+  EXPECT_EQ(repeated, 3) << "the cancelled timer fired again";
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// The CLI's pure parts: resource texts, fitting offers, tables, JSON shapes, exit statuses.
+// The CLI's pure parts: fitting offers, tables, JSON shapes, exit statuses. (Resource texts are
+// read by protocol::parse_resources, tested in tests/master.)
 #include <gtest/gtest.h>
 
 #include "exec.h"
@@ -10,34 +11,6 @@ namespace {
 using namespace tessera;
 using namespace tessera::cli;
 namespace json = boost::json;
-
-TEST(ParseResources, ScalarsAndRanges) {
-  auto r = parse_resources("cpus:4; mem:1024;disk:10.5;ports:[31000-31010, 32000,31005-31020]");
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->scalar("cpus"), 4);
-  EXPECT_EQ(r->scalar("mem"), 1024);
-  EXPECT_EQ(r->scalar("disk"), 10.5);
-  std::vector<protocol::Range> ports{{31000, 31020}, {32000, 32000}};
-  EXPECT_EQ(r->ranges.at("ports"), ports);
-  EXPECT_TRUE(parse_resources("")->empty());
-  EXPECT_EQ(parse_resources("cpus:0.5;")->scalar("cpus"), 0.5);
-}
-
-TEST(ParseResources, ErrorsNameTheItem) {
-  auto expect_error = [](const std::string& text, const std::string& message) {
-    auto r = parse_resources(text);
-    ASSERT_FALSE(r.ok()) << text;
-    EXPECT_EQ(r.error().message, message);
-  };
-  expect_error("cpus", "bad resource 'cpus': expected NAME:VALUE");
-  expect_error("cpus:x", "bad resource 'cpus:x': 'x' is not a number");
-  expect_error("cpus:1x", "bad resource 'cpus:1x': '1x' is not a number");
-  expect_error("mem:-1", "bad resource 'mem:-1': must not be negative");
-  expect_error("cpus:1;cpus:2", "bad resource 'cpus:2': 'cpus' given twice");
-  expect_error("ports:[1-2", "bad resource 'ports:[1-2': missing ']'");
-  expect_error("ports:[5-2]", "bad resource 'ports:[5-2]': range '5-2' ends before it begins");
-  expect_error("ports:[a-2]", "bad resource 'ports:[a-2]': 'a' is not a non-negative integer");
-}
 
 TEST(Fit, ScalarsAndPorts) {
   TaskNeeds needs{0.5, 64, 0, 3};

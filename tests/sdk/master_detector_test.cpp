@@ -48,10 +48,15 @@ TEST(MasterAddresses, SayWhatIsExpected) {
   EXPECT_NE(error("a:5050,HTTPS://m").find("'HTTPS://m' is an HTTP address"), std::string::npos);
   EXPECT_NE(error("m").find("'m' has no port: expected HOST:PORT or tcp://HOST:PORT"),
             std::string::npos);
-  EXPECT_EQ(error("m:70000"), "'m:70000' has a bad port '70000': expected 1 to 65535");
-  EXPECT_EQ(error("tcp://m:0"), "'tcp://m:0' has a bad port '0': expected 1 to 65535");
-  EXPECT_EQ(error("m:50x"), "'m:50x' has a bad port '50x': expected 1 to 65535");
-  EXPECT_NE(error("::1:5050").find("an IPv6 address goes in brackets"), std::string::npos);
+  EXPECT_EQ(error("m:70000"),
+            "'m:70000': port 70000 is out of range (1 to 65535): expected HOST:PORT or "
+            "tcp://HOST:PORT, or a comma-separated list of them such as "
+            "tcp://10.0.0.1:5050,tcp://10.0.0.2:5050");
+  EXPECT_NE(error("tcp://m:0").find("'tcp://m:0': port 0 only picks a free port when binding"),
+            std::string::npos);
+  EXPECT_NE(error("m:50x").find("'m:50x': port '50x' is not a number"), std::string::npos);
+  EXPECT_NE(error("::1:5050").find("host '::1' is not a host name or address"), std::string::npos);
+  EXPECT_NE(error("ipc://").find("'ipc://' has no path"), std::string::npos);
   EXPECT_NE(error(":5050").find("has no host"), std::string::npos);
   EXPECT_NE(error("zk://zk1:2181/tessera").find("the scheme 'zk', which this program cannot use"),
             std::string::npos);
@@ -143,11 +148,12 @@ TEST_F(DetectorTest, AStandbyRedirectsToTheLeaderAtOnce) {
   MasterDouble standby(DoubleConfig{});
   standby.step_down(leader.endpoint());
   auto& masters = detector(standby.endpoint());
-  auto started = std::chrono::steady_clock::now();
-  // An attempt timeout far longer than the test may take: the redirect must not wait for it.
+  // An attempt timeout longer than the test may take: the redirect must not wait for it, and
+  // the only problem met on the way is the standby's answer, not a timeout.
   auto answer = ask(masters, 20s, 30s);
   ASSERT_TRUE(answer.reply.ok()) << answer.reply.error().message;
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 15s);
+  EXPECT_EQ(call_->last_problem(), "master at " + standby.endpoint() +
+                                       ": not the leader; the leader is at " + leader.endpoint());
   EXPECT_EQ(answer.endpoint, leader.endpoint());
   EXPECT_TRUE(answer.reply->is<protocol::operator_api::State>()) << answer.reply->type();
   EXPECT_EQ(standby.snapshot().not_leader_answers, 1);

@@ -1,8 +1,12 @@
 // Test support: a real cluster of tessera-host processes on loopback, each node with its own
 // TOML file and work dir under one TempDir. The master binds port 0 and announces its endpoint
-// through its endpoints file; agents are configured with that endpoint.
+// through its endpoints file; agents are configured with that endpoint. Every process it starts,
+// and every task they start, ends with the cluster or with the test binary (support/process.h).
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <memory>
 #include <regex>
 #include <string>
 #include <vector>
@@ -14,7 +18,12 @@ namespace tessera::testing {
 struct MasterSettings {
   std::string allocator = "allocator_drf";
   std::string endpoint = "tcp://127.0.0.1:0";
-  std::string extra;  // more TOML for [master] (e.g. timeouts), and any tables after it
+  // Short, so that losses are noticed in seconds.
+  int agent_ping_interval_ms = 200;
+  int agent_ping_timeout_ms = 1500;
+  int agent_removal_timeout_ms = 2000;
+  int heartbeat_interval_ms = 300;
+  std::string extra;  // more TOML for [master], and any tables after it
 };
 
 struct AgentSettings {
@@ -26,11 +35,15 @@ class Cluster {
  public:
   explicit Cluster(const TempDir& dir) : dir_(dir) {}
   ~Cluster() {
-    // Agents first, then the master; SIGKILL whatever does not stop (Process's destructor).
+    // Agents first, then the master. Process's destructor then SIGKILLs whatever did not stop,
+    // and whatever is left in each agent's session: the tasks of agents that were killed,
+    // including those a restarted agent re-attached to (they stay in the old agent's session).
     for (auto& agent : agents_) {
       if (agent) agent->stop(std::chrono::seconds(10));
     }
     if (master_) master_->stop(std::chrono::seconds(10));
+    agents_.clear();
+    retired_agents_.clear();
   }
 
   // Starts the master and waits for its endpoint. Returns false (with the log) on failure.
@@ -52,8 +65,11 @@ class Cluster {
         "endpoint = \"" +
         settings.endpoint +
         "\"\n"
-        "agent_ping_interval_ms = 200\nagent_ping_timeout_ms = 1500\n"
-        "agent_removal_timeout_ms = 2000\nheartbeat_interval_ms = 300\n" +
+        "agent_ping_interval_ms = " +
+        std::to_string(settings.agent_ping_interval_ms) +
+        "\nagent_ping_timeout_ms = " + std::to_string(settings.agent_ping_timeout_ms) +
+        "\nagent_removal_timeout_ms = " + std::to_string(settings.agent_removal_timeout_ms) +
+        "\nheartbeat_interval_ms = " + std::to_string(settings.heartbeat_interval_ms) + "\n" +
         settings.extra + "\n";
     auto config = dir_.write("master.toml", text);
     master_ = std::make_unique<Process>(std::vector<std::string>{TESSERA_HOST_BIN, config.string()},
@@ -101,6 +117,9 @@ class Cluster {
     auto config = dir_.write(name + ".toml", text);
     size_t before =
         master_ ? master_->count("registered agent") + master_->count("re-registered agent") : 0;
+    // A previous process of this agent is kept until the end: its session may still hold
+    // tasks that the new one re-attaches to.
+    if (agents_[index]) retired_agents_.push_back(std::move(agents_[index]));
     agents_[index] = std::make_unique<Process>(
         std::vector<std::string>{TESSERA_HOST_BIN, config.string()}, dir_ / (name + ".log"));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -133,8 +152,9 @@ class Cluster {
 
   Process& master() { return *master_; }
   Process& agent(size_t index) { return *agents_.at(index); }
-  // Forgets a stopped or killed agent process (its work dir stays).
-  void drop_agent(size_t index) { agents_.at(index).reset(); }
+  // Forgets a stopped or killed agent process (its work dir stays, and its tasks live until
+  // the cluster ends, as they would on a real machine).
+  void drop_agent(size_t index) { retired_agents_.push_back(std::move(agents_.at(index))); }
   const std::string& endpoint() const { return endpoint_; }
   const TempDir& dir() const { return dir_; }
 
@@ -144,6 +164,7 @@ class Cluster {
   std::vector<AgentSettings> agent_settings_;
   std::unique_ptr<Process> master_;
   std::vector<std::unique_ptr<Process>> agents_;
+  std::vector<std::unique_ptr<Process>> retired_agents_;  // replaced or dropped, see start_agent
   std::string endpoint_;
 };
 

@@ -13,9 +13,10 @@ namespace tessera::testing {
 
 class TestFramework {
  public:
-  TestFramework(const std::string& master, sdk::FrameworkInfo info)
+  // `options.master` is set to `master`; the rest is the SDK's defaults unless given.
+  TestFramework(const std::string& master, sdk::FrameworkInfo info,
+                sdk::SchedulerOptions options = {})
       : context_(zmq_ctx_new()), bus_{context_, &loop_, {}, "test-framework"} {
-    sdk::SchedulerOptions options;
     options.master = master;
     client_ = std::make_unique<sdk::SchedulerClient>(bus_, std::move(info), options);
     client_->on_offers = [this](const std::vector<protocol::scheduler::Offer>& offers) {
@@ -32,6 +33,7 @@ class TestFramework {
       updates_[status.task_id].push_back(status);
       all_updates_.push_back(status);
     };
+    client_->on_rescind = [this](const std::string& offer_id) { rescinded_.push_back(offer_id); };
     client_->on_error = [this](const std::string& message) { errors_.push_back(message); };
     client_->on_agent_lost = [this](const std::string& agent) { agents_lost_.push_back(agent); };
     client_->start();
@@ -97,6 +99,12 @@ class TestFramework {
     return offers_received_;
   }
   const std::vector<protocol::TaskStatus>& all_updates() const { return all_updates_; }
+  // Every update of one task, in arrival order (duplicates included).
+  const std::vector<protocol::TaskStatus>& updates(const std::string& task_id) {
+    return updates_[task_id];
+  }
+  // The offer ids the master rescinded, in order.
+  const std::vector<std::string>& rescinded() const { return rescinded_; }
   const std::vector<std::string>& errors() const { return errors_; }
   const std::vector<std::string>& agents_lost() const { return agents_lost_; }
 
@@ -108,6 +116,7 @@ class TestFramework {
   std::vector<protocol::scheduler::Offer> offers_received_;
   std::map<std::string, std::vector<protocol::TaskStatus>> updates_;
   std::vector<protocol::TaskStatus> all_updates_;
+  std::vector<std::string> rescinded_;
   std::vector<std::string> errors_;
   std::vector<std::string> agents_lost_;
 };

@@ -2,8 +2,22 @@
 //
 // Process starts a program with posix_spawn (never fork: the test binary may be large), sends
 // its stdout and stderr to one log file, and can wait for a line in that log, signal it and
-// reap it. Its destructor kills (SIGKILL) and reaps a child that is still running, so a failing
-// test never leaves processes behind.
+// reap it.
+//
+// Nothing a test starts outlives it, however the test ends:
+// - Each process starts in a session of its own (POSIX_SPAWN_SETSID), which is also a process
+//   group of its own. Everything it starts stays in that session unless it calls setsid()
+//   itself: isolator_posix gives every task a process group of its own but leaves it in the
+//   agent's session. Process's destructor SIGKILLs every process of the session, so the tasks
+//   of an agent that a test killed with SIGKILL end with the test too.
+// - Each process gets PR_SET_PDEATHSIG = SIGKILL (through setpriv(1): posix_spawn has no hook
+//   for prctl), so it dies with the test binary, even when the binary is killed with SIGKILL
+//   and no destructor runs. The kernel sends that signal when the *thread* that spawned the
+//   child ends, so every spawn runs on one helper thread that lives as long as the binary.
+// - What a dead agent leaves behind in its session is ended by a watchdog: one `sh` per test
+//   binary, in a session of its own, that reads the sessions still in use from a pipe whose
+//   only writer is the test binary. When the binary ends, by any means, the pipe reaches end of
+//   file and the watchdog SIGKILLs every process still in those sessions.
 #pragma once
 
 #include <fcntl.h>
@@ -13,9 +27,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -68,29 +87,236 @@ inline std::string read_file(const std::filesystem::path& path) {
   return ss.str();
 }
 
+// Polls `done` every 10 ms until it holds (true) or `timeout` passes (false), for conditions
+// that no event loop of the test's can wait on (a process's state, a file).
+inline bool eventually(const std::function<bool()>& done,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// What /proc/PID/stat says of one process.
+struct ProcessStat {
+  char state = '?';         // R, S, D, Z, T...
+  pid_t session = 0;        // field 6
+  uint64_t start_time = 0;  // field 22: clock ticks since boot, which tells a reused pid apart
+};
+
+inline std::optional<ProcessStat> process_stat(pid_t pid) {
+  std::string text = read_file("/proc/" + std::to_string(pid) + "/stat");
+  // The command name (field 2) is in parentheses and may hold anything: parse after the last ')'.
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 1));
+  ProcessStat stat;
+  std::string skip;
+  fields >> stat.state;                         // 3
+  fields >> skip >> skip;                       // 4 ppid, 5 pgrp
+  fields >> stat.session;                       // 6
+  for (int i = 7; i < 22; ++i) fields >> skip;  // 7..21
+  fields >> stat.start_time;                    // 22
+  if (!fields) return std::nullopt;
+  return stat;
+}
+
+// Whether a process with this pid runs (a zombie does not).
+inline bool process_alive(pid_t pid) {
+  auto stat = process_stat(pid);
+  return stat && stat->state != 'Z';
+}
+
+// The live (not zombie) processes of session `session`, this process excepted.
+inline std::vector<pid_t> session_members(pid_t session) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (pid == ::getpid()) continue;
+    auto stat = process_stat(pid);
+    if (stat && stat->session == session && stat->state != 'Z') out.push_back(pid);
+  }
+  return out;
+}
+
+// SIGKILLs every process of session `session` until none is left (or 10 s have passed, for a
+// process stuck in the kernel).
+inline void kill_session(pid_t session) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (auto members = session_members(session); !members.empty();
+       members = session_members(session)) {
+    for (pid_t pid : members) ::kill(pid, SIGKILL);
+    if (std::chrono::steady_clock::now() > deadline) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+namespace detail {
+
+// The thread every child is spawned from (see the top: PR_SET_PDEATHSIG follows the spawning
+// thread), and the watchdog that ends whatever is left in the children's sessions when the
+// test binary ends. Created on first use and deliberately never destroyed: it must outlive
+// every static object that might still hold a Process.
+class Spawner {
+ public:
+  static Spawner& instance() {
+    static Spawner* spawner = new Spawner();  // NOLINT: leaked on purpose, see above
+    return *spawner;
+  }
+
+  // Runs `fn` on the spawner's thread and returns its result.
+  template <typename F>
+  auto run(F fn) -> decltype(fn()) {
+    std::packaged_task<decltype(fn())()> task(std::move(fn));
+    auto result = task.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back([&task] { task(); });
+    }
+    wake_.notify_one();
+    return result.get();
+  }
+
+  // Tells the watchdog about a session to end if the test binary dies (`watch`), or that it
+  // has been ended (`!watch`) so that its id, once free, is never mistaken for a new one's.
+  void watchdog_session(pid_t session, bool watch) {
+    if (watchdog_pipe_ < 0) return;
+    std::string line = (watch ? "" : "-") + std::to_string(session) + "\n";
+    // One small write to a pipe is atomic, so lines from several threads do not mix.
+    [[maybe_unused]] ssize_t n = ::write(watchdog_pipe_, line.data(), line.size());
+  }
+
+  // The program that sets PR_SET_PDEATHSIG before exec'ing the child ("" when missing: the
+  // children then die with the test binary only through the watchdog and the destructors).
+  const std::string& pdeathsig_launcher() const { return setpriv_; }
+
+ private:
+  Spawner() {
+    for (const char* path : {"/usr/bin/setpriv", "/bin/setpriv"}) {
+      if (::access(path, X_OK) == 0) {
+        setpriv_ = path;
+        break;
+      }
+    }
+    std::thread([this] { serve(); }).detach();
+    run([this] {
+      start_watchdog();
+      return 0;
+    });
+  }
+
+  void serve() {
+    while (true) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [this] { return !queue_.empty(); });
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      fn();
+    }
+  }
+
+  // The watchdog keeps " SID SID ... " and, at end of file on its stdin, SIGKILLs every
+  // process of those sessions. It ignores the terminal's signals (it is in a session of its
+  // own anyway), so an interrupted test run is cleaned up too.
+  void start_watchdog() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return;
+    static const char* const kScript =
+        "trap '' INT TERM HUP QUIT\n"
+        "sessions=' '\n"
+        "while read -r line; do\n"
+        "  case \"$line\" in\n"
+        "    -*) s=${line#-}\n"
+        "        case \"$sessions\" in\n"
+        "          *\" $s \"*) sessions=\"${sessions%% $s *} ${sessions#* $s }\" ;;\n"
+        "        esac ;;\n"
+        "    *) sessions=\"$sessions$line \" ;;\n"
+        "  esac\n"
+        "done\n"
+        "for s in $sessions; do pkill -KILL -s \"$s\"; done\n";
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[0], STDIN_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);
+    char sh[] = "/bin/sh", dash_c[] = "-c", name[] = "tessera-test-watchdog";
+    std::string script = kScript;
+    char* argv[] = {sh, dash_c, script.data(), name, nullptr};
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, sh, &actions, &attributes, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    ::close(fds[0]);
+    if (rc != 0) {
+      ::close(fds[1]);
+      return;
+    }
+    // The watchdog is not reaped: it must outlive this process, and it exits only when this
+    // process has ended.
+    watchdog_pipe_ = fds[1];
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> queue_;
+  std::string setpriv_;
+  int watchdog_pipe_ = -1;
+};
+
+}  // namespace detail
+
 class Process {
  public:
   Process(std::vector<std::string> argv, std::filesystem::path log)
       : argv_(std::move(argv)), log_(std::move(log)) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    std::vector<char*> args;
-    for (auto& a : argv_) args.push_back(a.data());
-    args.push_back(nullptr);
-    int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) throw std::runtime_error("cannot start " + argv_[0] + ": " + strerror(rc));
-  }
-  ~Process() {
-    if (!exit_status_ && pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status;
-      waitpid(pid_, &status, 0);
+    auto& spawner = detail::Spawner::instance();
+    std::vector<std::string> command;
+    if (!spawner.pdeathsig_launcher().empty()) {
+      command = {spawner.pdeathsig_launcher(), "--pdeathsig", "KILL", "--"};
     }
+    command.insert(command.end(), argv_.begin(), argv_.end());
+    int rc = spawner.run([&] {
+      posix_spawn_file_actions_t actions;
+      posix_spawn_file_actions_init(&actions);
+      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(),
+                                       O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+      posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+      posix_spawnattr_t attributes;
+      posix_spawnattr_init(&attributes);
+      posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);
+      std::vector<char*> args;
+      for (auto& a : command) args.push_back(a.data());
+      args.push_back(nullptr);
+      int result = posix_spawn(&pid_, args[0], &actions, &attributes, args.data(), environ);
+      posix_spawn_file_actions_destroy(&actions);
+      posix_spawnattr_destroy(&attributes);
+      return result;
+    });
+    if (rc != 0) throw std::runtime_error("cannot start " + argv_[0] + ": " + strerror(rc));
+    spawner.watchdog_session(pid_, true);
+  }
+  // Ends the process and everything left in its session (an agent's tasks), then reaps it.
+  // The child is reaped only here: until then its pid, and so its session id, cannot be taken
+  // by another process, so no process outside the test is ever killed by mistake.
+  ~Process() {
+    if (pid_ <= 0) return;
+    ::kill(-pid_, SIGKILL);
+    kill_session(pid_);
+    int status;
+    waitpid(pid_, &status, 0);
+    detail::Spawner::instance().watchdog_session(pid_, false);
   }
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -101,10 +327,17 @@ class Process {
   // Waits until the log contains `text` (true), or the process exits or `timeout` passes.
   bool wait_for(const std::string& text,
                 std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    return wait_for_count(text, 1, timeout);
+  }
+
+  // Waits until the log contains `text` at least `times` times (true), or the process exits or
+  // `timeout` passes.
+  bool wait_for_count(const std::string& text, size_t times,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (output().find(text) != std::string::npos) return true;
-      if (poll_exit()) return output().find(text) != std::string::npos;
+      if (count(text) >= times) return true;
+      if (poll_exit()) return count(text) >= times;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
@@ -118,6 +351,8 @@ class Process {
     return n;
   }
 
+  // Signals the process itself (not its session: a SIGKILLed agent's tasks live on, as they
+  // would on a real machine).
   void signal(int sig) const {
     if (!exit_status_) ::kill(pid_, sig);
   }
@@ -139,11 +374,15 @@ class Process {
   }
 
  private:
+  // Notes the exit status without reaping the child (WNOWAIT; see the destructor).
   bool poll_exit() {
     if (exit_status_) return true;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
-    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid != pid_) {
+      return false;
+    }
+    exit_status_ = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
     return true;
   }
 

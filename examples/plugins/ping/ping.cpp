@@ -17,8 +17,8 @@ uint64_t now_ns() {
 Pinger::Pinger(tessera::sdk::PluginContext& context) : FrameworkPlugin(context) {}
 
 tessera::Status Pinger::configure(tessera::sdk::ConfigTable& table) {
-  server_ = table.get<std::string>("server", server_);
-  events_ = table.get<std::string>("events", events_);
+  server_ = table.endpoint("server", server_, tessera::sdk::EndpointUse::connect);
+  events_ = table.endpoint("events", events_, tessera::sdk::EndpointUse::connect);
   text_ = table.get<std::string>("text", text_);
   interval_ms_ = table.integer("interval_ms", interval_ms_, 1, int64_t{3600} * 1000);
   timeout_ms_ = table.integer("timeout_ms", timeout_ms_, 1, int64_t{3600} * 1000);

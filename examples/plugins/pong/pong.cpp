@@ -7,8 +7,8 @@ namespace example {
 Ponger::Ponger(tessera::sdk::PluginContext& context) : FrameworkPlugin(context) {}
 
 tessera::Status Ponger::configure(tessera::sdk::ConfigTable& table) {
-  reply_endpoint_ = table.get<std::string>("reply_endpoint", reply_endpoint_);
-  events_endpoint_ = table.get<std::string>("events_endpoint", events_endpoint_);
+  reply_endpoint_ = table.endpoint("reply_endpoint", reply_endpoint_);
+  events_endpoint_ = table.endpoint("events_endpoint", events_endpoint_);
   tick_ms_ = table.integer("tick_ms", tick_ms_, 1, int64_t{3600} * 1000);
   return {};
 }

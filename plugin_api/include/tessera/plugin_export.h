@@ -1,4 +1,8 @@
 // TESSERA_PLUGIN(Class, "name", "version"): the one line that makes a library a plugin.
+// TESSERA_PLUGIN_WITH_MIN_HOST(Class, "name", "version", "0.3.0"): the same, for a plugin that
+// needs a host at least that recent (say, for a message type older hosts do not serve); older
+// hosts refuse it with both versions. Without it, the minimum is the oldest host that fills
+// every host service of the SDK the plugin is built with (TESSERA_ABI_MIN_HOST_VERSION).
 //
 // Include this header from exactly one file of a plugin (by convention plugin.cpp); it is the
 // only Tessera header that includes Boost.DLL. It defines the C entry points for Class, fills
@@ -49,8 +53,14 @@ tessera_status guard(tessera_error_buffer error, const char* what, Fn&& fn) {
 template <typename P>
 tessera_status create(const tessera_host_services* host, void** out, tessera_error_buffer error) {
   return guard(error, "create", [&]() -> Status {
+    // A host reads the plugin's minimum host version first, so this is reached only by a
+    // plugin that declared too old a minimum.
     if (host == nullptr || host->struct_size < sizeof(tessera_host_services)) {
-      return make_error("host services are older than this plugin's SDK");
+      return make_error("the host's services are " +
+                        std::to_string(host == nullptr ? 0 : host->struct_size) +
+                        " bytes, this plugin's SDK " TESSERA_SDK_VERSION " reads " +
+                        std::to_string(sizeof(tessera_host_services)) +
+                        ": the host is older than the plugin's SDK; upgrade tessera-host");
     }
     auto instance = std::make_unique<Instance>();
     instance->context = std::make_unique<PluginContext>(*host);
@@ -97,7 +107,9 @@ inline void destroy(void* raw) {
 }
 
 template <typename P>
-constexpr tessera_plugin_descriptor make_descriptor(const char* name, const char* version) {
+constexpr tessera_plugin_descriptor make_descriptor(
+    const char* name, const char* version,
+    const char* min_host_version = TESSERA_ABI_MIN_HOST_VERSION) {
   return tessera_plugin_descriptor{TESSERA_ABI_VERSION,
                                    sizeof(tessera_plugin_descriptor),
                                    static_cast<uint32_t>(P::kKind),
@@ -109,15 +121,19 @@ constexpr tessera_plugin_descriptor make_descriptor(const char* name, const char
                                    &start,
                                    &run,
                                    &request_stop,
-                                   &destroy};
+                                   &destroy,
+                                   min_host_version};
 }
 
 }  // namespace tessera::sdk::detail
 
-#define TESSERA_PLUGIN(Class, NAME, VERSION)                         \
-  namespace tessera_plugin_export {                                  \
-  extern const tessera_plugin_descriptor descriptor;                 \
-  const tessera_plugin_descriptor descriptor =                       \
-      ::tessera::sdk::detail::make_descriptor<Class>(NAME, VERSION); \
-  }                                                                  \
+#define TESSERA_PLUGIN_WITH_MIN_HOST(Class, NAME, VERSION, MIN_HOST_VERSION)           \
+  namespace tessera_plugin_export {                                                    \
+  extern const tessera_plugin_descriptor descriptor;                                   \
+  const tessera_plugin_descriptor descriptor =                                         \
+      ::tessera::sdk::detail::make_descriptor<Class>(NAME, VERSION, MIN_HOST_VERSION); \
+  }                                                                                    \
   BOOST_DLL_ALIAS(tessera_plugin_export::descriptor, tessera_plugin)
+
+#define TESSERA_PLUGIN(Class, NAME, VERSION) \
+  TESSERA_PLUGIN_WITH_MIN_HOST(Class, NAME, VERSION, TESSERA_ABI_MIN_HOST_VERSION)

@@ -38,17 +38,23 @@ TEST(AllocatorService, WireResourcesAreNormalised) {
 TEST(AllocatorService, InvalidWireResourcesAreErrorsNamingTheResource) {
   protocol::Resources negative;
   negative.scalars["mem"] = -5;
-  EXPECT_EQ(fromProtocol(negative).error().message,
-            "resource 'mem' has the invalid amount -5.000000");
+  EXPECT_EQ(fromProtocol(negative).error().message, "resource 'mem': the amount -5 is negative");
   protocol::Resources nan;
   nan.scalars["cpus"] = std::nan("");
-  EXPECT_FALSE(fromProtocol(nan).ok());
+  EXPECT_EQ(fromProtocol(nan).error().message,
+            "resource 'cpus': the amount nan is not a finite number");
+  protocol::Resources huge;
+  huge.scalars["mem"] = 1e19;
+  EXPECT_EQ(fromProtocol(huge).error().message,
+            "resource 'mem': the amount 1e+19 is above the maximum 1e+10");
   protocol::Resources inverted;
   inverted.ranges["ports"] = {protocol::Range{10, 2}};
-  EXPECT_EQ(fromProtocol(inverted).error().message, "resource 'ports' has the inverted range 10-2");
+  EXPECT_EQ(fromProtocol(inverted).error().message,
+            "resource 'ports': range '10-2' ends before it begins");
   protocol::Resources unnamed;
   unnamed.scalars[""] = 1;
-  EXPECT_EQ(fromProtocol(unnamed).error().message, "a scalar resource has no name");
+  EXPECT_EQ(fromProtocol(unnamed).error().message,
+            "resource name '' is not valid (letters, digits, '_', '-' and '.' only)");
 }
 
 TEST(AllocatorService, RefuseSecondsBecomeFilterDurations) {
@@ -57,8 +63,10 @@ TEST(AllocatorService, RefuseSecondsBecomeFilterDurations) {
   EXPECT_EQ(refuseDuration(std::nan("")), Duration::zero());
   EXPECT_EQ(refuseDuration(5), std::chrono::seconds(5));
   EXPECT_EQ(refuseDuration(0.25), std::chrono::milliseconds(250));
-  EXPECT_EQ(refuseDuration(1e9), Duration::max());
-  EXPECT_EQ(refuseDuration(std::numeric_limits<double>::infinity()), Duration::max());
+  // Capped at 365 days, as Mesos caps refuse filters; what is not a duration is no filter.
+  EXPECT_EQ(refuseDuration(1e9), std::chrono::hours(24 * 365));
+  EXPECT_EQ(refuseDuration(1e300), std::chrono::hours(24 * 365));
+  EXPECT_EQ(refuseDuration(std::numeric_limits<double>::infinity()), Duration::zero());
 }
 
 // The batch packed straight from the core's offers reads back as the protocol's Allocated, with

@@ -2,9 +2,10 @@
 // the real loader in an in-process node and driven by allocator protocol messages the way the
 // master drives it (tessera/protocol/allocator.h). Parameterized by the plugin's name.
 //
-// Time is real here (the plugin's loop clock), so the timing tests use short filters and
-// generous upper bounds; cycles run only when something is pending, on allocate_now or on
-// filter expiry (the periodic interval is an hour), so each batch has a known cause.
+// Time is real here (the plugin's loop clock), so the timing tests use short filters and assert
+// only lower bounds; cycles run only when something is pending, on allocate_now or on filter
+// expiry (the periodic interval is an hour), so each batch has a known cause. That nothing is
+// offered is checked after allocate_now with a round trip (FakeMaster::quiet), not a silence.
 #include <gtest/gtest.h>
 
 #include "fake_master.h"
@@ -77,7 +78,7 @@ TEST_P(AllocatorPlugin, GrantedResourcesCountUntilRecovered) {
   EXPECT_EQ(text(batch->grants[0].resources), "cpus:4;mem:1024;ports:[31000-32000]");
   // Nothing is offered twice.
   master().allocateNow();
-  EXPECT_TRUE(master().quiet(200ms));
+  EXPECT_TRUE(master().quiet());
   // Part comes back (a task ended): only that part is granted again, without asking.
   master().recover(batch->grants[0], wire("cpus:1;ports:[31000-31009]"));
   auto again = master().next();
@@ -94,14 +95,16 @@ TEST_P(AllocatorPlugin, RefuseFilterExpires) {
   ASSERT_TRUE(batch);
   ASSERT_EQ(batch->grants.size(), 1U);
   auto declined = std::chrono::steady_clock::now();
-  master().decline(batch->grants[0], 0.4);
+  // A second: long enough that the allocate_now right behind the decline is handled while the
+  // filter holds, on however slow a machine.
+  master().decline(batch->grants[0], 1);
   // Refused while the filter holds, even when asked.
   master().allocateNow();
-  EXPECT_TRUE(master().quiet(200ms));
-  // Offered again once it expires, without being asked.
-  auto again = master().next(5s);
+  EXPECT_TRUE(master().quiet());
+  // Offered again once it expires, without being asked, and not before.
+  auto again = master().next(10s);
   ASSERT_TRUE(again);
-  EXPECT_GE(std::chrono::steady_clock::now() - declined, 390ms);
+  EXPECT_GE(std::chrono::steady_clock::now() - declined, 1s);
   ASSERT_EQ(again->grants.size(), 1U);
   EXPECT_EQ(again->grants[0].agent_id, "a1");
 }
@@ -114,7 +117,7 @@ TEST_P(AllocatorPlugin, ReviveDropsRefuseFilters) {
   ASSERT_TRUE(batch);
   master().decline(batch->grants[0], 3600);
   master().allocateNow();
-  EXPECT_TRUE(master().quiet(200ms));
+  EXPECT_TRUE(master().quiet());
   master().send(msg::Revive{"f1", ""});
   auto again = master().next();
   ASSERT_TRUE(again);
@@ -142,7 +145,7 @@ TEST_P(AllocatorPlugin, SuppressedRoleGetsNothingUntilRevived) {
   master().send(msg::Suppress{"f1", ""});
   for (const msg::Grant& grant : grants) master().decline(grant);
   master().allocateNow();
-  EXPECT_TRUE(master().quiet(300ms));
+  EXPECT_TRUE(master().quiet());
   master().send(msg::Revive{"f1", "r1"});
   master().allocateNow();
   auto revived = master().next();
@@ -163,9 +166,8 @@ TEST_P(AllocatorPlugin, QuotaLimitsHold) {
   for (int i = 0; i < 8; ++i) master().addAgent(numbered("a", i), "cpus:2;mem:1000");
   master().allocateNow();
   std::map<std::string, Resources> held;  // by role
-  while (auto batch = master().next(300ms)) {
-    for (const msg::Grant& grant : batch->grants)
-      held[grant.role] += *fromProtocol(grant.resources);
+  for (const msg::Allocated& batch : master().drain()) {
+    for (const msg::Grant& grant : batch.grants) held[grant.role] += *fromProtocol(grant.resources);
   }
   EXPECT_DOUBLE_EQ(held["eng/web"].scalar("cpus") + held["eng/db"].scalar("cpus"), 6.0);
   EXPECT_DOUBLE_EQ(held["eng/db"].scalar("cpus"), 1.0);
@@ -176,8 +178,8 @@ TEST_P(AllocatorPlugin, QuotaLimitsHold) {
   master().send(msg::FrameworkRemoved{"batch"});
   master().allocateNow();
   double grown = 0;
-  while (auto batch = master().next(300ms)) {
-    for (const msg::Grant& grant : batch->grants) {
+  for (const msg::Allocated& batch : master().drain()) {
+    for (const msg::Grant& grant : batch.grants) {
       EXPECT_TRUE(grant.role.starts_with("eng")) << grant.role;
       grown += fromProtocol(grant.resources)->scalar("cpus");
     }
@@ -217,12 +219,13 @@ TEST_P(AllocatorPlugin, DeactivatedAgentIsNotOfferedUntilActivated) {
   master().addAgent("a1", "cpus:4;mem:1024");
   master().send(msg::AgentActivation{"a1", false});
   master().allocateNow();
-  // The first batch may have been cut before the deactivation arrived.
-  if (auto early = master().next(300ms)) {
-    for (const msg::Grant& grant : early->grants) master().decline(grant);
-    master().allocateNow();
-    EXPECT_TRUE(master().quiet(300ms));
+  // A batch may have been cut before the deactivation arrived: declined, it is not offered
+  // again.
+  for (const msg::Allocated& early : master().drain()) {
+    for (const msg::Grant& grant : early.grants) master().decline(grant);
   }
+  master().allocateNow();
+  EXPECT_TRUE(master().quiet());
   master().send(msg::AgentActivation{"a1", true});
   auto batch = master().next();
   ASSERT_TRUE(batch);
@@ -234,7 +237,7 @@ TEST_P(AllocatorPlugin, InactiveFrameworkGetsNothing) {
   master().addFramework("f1", {"r"}, /*active=*/false);
   master().addAgent("a1", "cpus:4;mem:1024");
   master().allocateNow();
-  EXPECT_TRUE(master().quiet(300ms));
+  EXPECT_TRUE(master().quiet());
   master().send(msg::FrameworkActivation{"f1", true});
   auto batch = master().next();
   ASSERT_TRUE(batch);
@@ -289,9 +292,9 @@ TEST_P(AllocatorPlugin, WeightsScaleShares) {
   master().allocateNow();
   std::map<std::string, Resources> held;
   std::vector<msg::Grant> grants;
-  while (auto batch = master().next(300ms)) {
-    for (const auto& [framework, resources] : byFramework(*batch)) held[framework] += resources;
-    grants.insert(grants.end(), batch->grants.begin(), batch->grants.end());
+  for (const msg::Allocated& batch : master().drain()) {
+    for (const auto& [framework, resources] : byFramework(batch)) held[framework] += resources;
+    grants.insert(grants.end(), batch.grants.begin(), batch.grants.end());
   }
   EXPECT_DOUBLE_EQ(held["fa"].scalar("cpus"), 20.0);
   EXPECT_DOUBLE_EQ(held["fb"].scalar("cpus"), 10.0);
@@ -301,18 +304,21 @@ TEST_P(AllocatorPlugin, WeightsScaleShares) {
   for (const msg::Grant& grant : grants) master().decline(grant);
   master().allocateNow();
   held.clear();
-  while (auto batch = master().next(300ms)) {
-    for (const auto& [framework, resources] : byFramework(*batch)) held[framework] += resources;
+  for (const msg::Allocated& batch : master().drain()) {
+    for (const auto& [framework, resources] : byFramework(batch)) held[framework] += resources;
   }
   EXPECT_DOUBLE_EQ(held["fa"].scalar("cpus"), 10.0);
   EXPECT_DOUBLE_EQ(held["fb"].scalar("cpus"), 20.0);
 }
 
-// A burst of recovers makes one cycle, not one per message.
+// A burst of recovers makes one cycle, not one per message. (The quiet moment that ends a burst
+// is a second: a loaded machine can pause the plugin's thread for tens of milliseconds between
+// two messages of one burst.)
 TEST_P(AllocatorPlugin, BurstOfRecoversMakesOneBatch) {
-  ASSERT_NO_FATAL_FAILURE(start("batch_delay_ms = 50\n"));
+  ASSERT_NO_FATAL_FAILURE(start("batch_delay_ms = 1000\n"));
   master().addFramework("f1", {"r"});
   for (int i = 0; i < 20; ++i) master().addAgent(numbered("a", i), "cpus:1;mem:1");
+  master().allocateNow();
   std::vector<msg::Grant> grants;
   while (grants.size() < 20) {
     auto batch = master().next();
@@ -333,7 +339,7 @@ TEST_P(AllocatorPlugin, PeriodicCycleRuns) {
   ASSERT_NO_FATAL_FAILURE(start("allocation_interval_ms = 50\nbatch_delay_ms = 3600000\n"));
   master().addFramework("f1", {"r"});
   master().addAgent("a1", "cpus:1;mem:1");
-  auto batch = master().next(2s);
+  auto batch = master().next(10s);
   ASSERT_TRUE(batch);
   EXPECT_GE(master().stats().cycles, 1U);
 }
@@ -352,7 +358,7 @@ TEST_P(AllocatorPlugin, NewMasterTakesOverTheBatches) {
   ASSERT_TRUE(batch);
   ASSERT_EQ(batch->grants.size(), 1U);
   EXPECT_EQ(batch->grants[0].agent_id, "a2");
-  EXPECT_TRUE(master().quiet(200ms));
+  EXPECT_TRUE(master().quiet());
   EXPECT_EQ(successor.stats().master_changes, 2U);
 }
 

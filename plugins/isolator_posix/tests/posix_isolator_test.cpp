@@ -82,9 +82,10 @@ class PosixIsolatorTest : public ::testing::Test {
     node = std::make_unique<InProcessNode>(dir, node_toml(kill_on_stop));
     auto started = node->start();
     ASSERT_TRUE(started.ok()) << started.error().message;
+    // Over inproc a subscription made before the publisher's next send is in effect for that
+    // send (the publisher takes in new subscribers and their subscriptions as it sends), and
+    // nothing is published before a launch that comes after this: no wait is needed.
     agent = std::make_unique<Agent>(node->zmq_context());
-    // PUB/SUB: let the subscription reach the publisher before anything is published.
-    std::this_thread::sleep_for(50ms);
   }
 
   void stop() {
@@ -208,6 +209,10 @@ TEST_F(PosixIsolatorTest, RecoverReportsContainersThatDiedWhileTheAgentWasDown) 
   ASSERT_GT(pid, 0);
   stop();
   ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
+  // A signal is delivered asynchronously: wait until it is dead (a zombie: this process is its
+  // parent, and the isolator is the one to reap it).
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] { return !tessera::testing::process_alive(static_cast<pid_t>(pid)); }));
 
   start();
   isolator::Recover recover;
@@ -221,9 +226,12 @@ TEST_F(PosixIsolatorTest, RecoverReportsContainersThatDiedWhileTheAgentWasDown) 
 
 TEST_F(PosixIsolatorTest, KillOnStopEndsTasksWithTheNode) {
   start(/*kill_on_stop=*/true);
-  int64_t pid = launch(launch_request("doomed", "trap '' TERM; sleep 30"));
+  int64_t pid = launch(launch_request("doomed", "trap '' TERM; echo ready; sleep 30"));
   ASSERT_GT(pid, 0);
-  std::this_thread::sleep_for(100ms);
+  // Once it ignores SIGTERM, only the SIGKILL after the grace can end it.
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    return tessera::testing::read_file(dir / "sandboxes" / "doomed" / "stdout") == "ready\n";
+  }));
   stop();
   EXPECT_EQ(::kill(static_cast<pid_t>(pid), 0), -1);
 }
@@ -254,7 +262,17 @@ TEST_F(PosixIsolatorTest, GarbageIsDroppedAndServingContinues) {
     raw.ref().send(zmq::message_t(), zmq::send_flags::none);
     agent->client.send(Bogus{});
     agent->client.send(BadLaunch{});
-    std::this_thread::sleep_for(50ms);
+    // A request on the raw connection, answered once the garbage before it was handled.
+    tessera::Header header;
+    header.sequence = 99;
+    raw.ref().send(zmq::buffer(tessera::encode(header, isolator::Kill{"ghost", 1})),
+                   zmq::send_flags::none);
+    raw.ref().set(zmq::sockopt::rcvtimeo, 10000);
+    zmq::message_t answer;
+    ASSERT_TRUE(raw.ref().recv(answer));
+    auto decoded = tessera::Envelope::decode(answer.data(), answer.size());
+    ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+    EXPECT_EQ(decoded->header().correlation, 99u);
   }
   // Still serving, requests and events alike.
   auto reply = agent->call(isolator::Kill{"ghost", 1});

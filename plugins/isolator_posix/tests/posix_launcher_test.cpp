@@ -189,6 +189,7 @@ TEST(PosixLauncher, TaskRunsInItsOwnProcessGroup) {
   pid_t pid = d.launch(d.spec("group", "sleep 30"));
   EXPECT_EQ(::getpgid(pid), pid);
   EXPECT_NE(::getpgid(pid), ::getpgrp());
+  EXPECT_EQ(::getsid(pid), pid);
   ASSERT_TRUE(d.launcher->kill("group", 0ms));
   auto e = d.wait_exit("group");
   ASSERT_TRUE(e);
@@ -199,12 +200,11 @@ TEST(PosixLauncher, KillSendsSigtermFirst) {
   Driver d;
   d.launch(d.spec("term", "sleep 30", /*shell=*/true));
   ASSERT_TRUE(d.launcher->kill("term", 5000ms));
-  auto start = Clock::now();
+  // Died of the SIGTERM: the SIGKILL would only come after the 5 s grace.
   auto e = d.wait_exit("term");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGTERM);
   EXPECT_EQ(e->exit_code, -1);
-  EXPECT_LT(Clock::now() - start, 2s);
 }
 
 TEST(PosixLauncher, IgnoredSigtermIsFollowedBySigkillAfterTheGracePeriod) {
@@ -216,8 +216,7 @@ TEST(PosixLauncher, IgnoredSigtermIsFollowedBySigkillAfterTheGracePeriod) {
   auto e = d.wait_exit("stubborn");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGKILL);
-  EXPECT_GE(Clock::now() - start, 300ms);
-  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_GE(Clock::now() - start, 300ms);  // not before the grace (a lower bound only)
   EXPECT_NE(e->message.find("grace period"), std::string::npos) << e->message;
 }
 
@@ -254,11 +253,10 @@ TEST(PosixLauncher, BlockedSignalMaskOfTheHostIsNotInherited) {
   d.launch(s);
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ASSERT_TRUE(d.launcher->kill("mask", 10000ms));
-  auto start = Clock::now();
-  auto e = d.wait_exit("mask", 5s);
+  // Died of the SIGTERM: the SIGKILL would only come after the 10 s grace.
+  auto e = d.wait_exit("mask", 9s);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGTERM);
-  EXPECT_LT(Clock::now() - start, 2s);
 }
 
 TEST(PosixLauncher, ExecFormPassesArguments) {
@@ -342,23 +340,140 @@ TEST(PosixLauncher, ContainerThatDiedWhileDownIsGone) {
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
 }
 
+// A plain process of this test, outside any container (no marker in its environment).
+pid_t spawn_unrelated(const char* seconds) {
+  pid_t pid = 0;
+  char arg0[] = "sleep";
+  std::string arg1 = seconds;
+  char* argv[] = {arg0, arg1.data(), nullptr};
+  char* env[] = {nullptr};
+  if (::posix_spawn(&pid, "/bin/sleep", nullptr, nullptr, argv, env) != 0) return 0;
+  return pid;
+}
+
+// Rewrites a state file the way a launcher that died at a given point would have left it.
+void rewrite_state(const std::filesystem::path& file, const std::string& key,
+                   const std::string& value) {
+  std::string text = slurp(file);
+  auto at = text.find(key + "=");
+  ASSERT_NE(at, std::string::npos) << text;
+  auto end = text.find('\n', at);
+  text.replace(at, end - at, key + "=" + value);
+  std::ofstream(file, std::ios::trunc) << text;
+}
+
 TEST(PosixLauncher, PidReusedByAnotherProcessIsNotAdopted) {
   Driver d;
   pid_t pid = d.launch(d.spec("impostor", "exec sleep 30"));
   d.open();
-  // Make the checkpointed start time disagree with the process's: as if the pid were reused.
-  std::filesystem::path file = d.state_dir() / "impostor.container";
-  std::string text = slurp(file);
-  auto at = text.find("start_time=");
-  ASSERT_NE(at, std::string::npos);
-  text.insert(at + 11, "9");
-  std::ofstream(file, std::ios::trunc) << text;
-  auto recovered = d.launcher->recover({{"impostor", pid}});
+  // As if the container's pid had been reused: the state file names an unrelated process, whose
+  // start time is not the recorded one.
+  // Start times are in clock ticks: one started in the same tick would pass for the container.
+  pid_t unrelated = 0;
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    unrelated = spawn_unrelated("30");
+    ASSERT_GT(unrelated, 0);
+    if (process_start_time(unrelated) != process_start_time(pid)) break;
+    ::kill(unrelated, SIGKILL);
+    ::waitpid(unrelated, nullptr, 0);
+  }
+  ASSERT_NE(process_start_time(unrelated), process_start_time(pid));
+  rewrite_state(d.state_dir() / "impostor.container", "pid", std::to_string(unrelated));
+  auto recovered = d.launcher->recover({{"impostor", 0}});
   EXPECT_EQ(recovered.gone, std::vector<std::string>{"impostor"});
-  // The unrelated process is left alone.
-  EXPECT_TRUE(process_start_time(pid).has_value());
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
+  // The unrelated process is left alone...
+  EXPECT_TRUE(process_start_time(unrelated).has_value());
+  // ... and the container's own process, found by its marker, is not left running untracked.
+  EXPECT_TRUE(d.run_until([&] { return ::waitpid(pid, nullptr, WNOHANG) == pid; }));
+  ::kill(unrelated, SIGKILL);
+  ::waitpid(unrelated, nullptr, 0);
+}
+
+// The launcher died between writing its intent and recording the pid: the process is found by
+// its marker and adopted, and it is the agent's again (kill and exit work).
+TEST(PosixLauncher, AContainerStillLaunchingIsFoundByItsMarkerAndAdopted) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("half", "sleep 30 & sleep 30; wait"));
+  d.open();
+  std::filesystem::path file = d.state_dir() / "half.container";
+  std::ofstream(file, std::ios::trunc)
+      << "container_id=half\nphase=launching\nboot_id=" << slurp("/proc/sys/kernel/random/boot_id");
+  auto recovered = d.launcher->recover({{"half", 0}});
+  ASSERT_EQ(recovered.alive, std::vector<std::string>{"half"});
+  // The leader, not one of its children (which carry the same marker).
+  EXPECT_EQ(d.launcher->pid("half"), pid);
+  EXPECT_NE(slurp(file).find("pid=" + std::to_string(pid)), std::string::npos) << slurp(file);
+  ASSERT_TRUE(d.launcher->kill("half", 0ms));
+  ASSERT_TRUE(d.wait_exit("half"));
+  EXPECT_TRUE(live_group_members(pid).empty());
+}
+
+// The launcher died after its intent, and the process is already gone: nothing to adopt.
+TEST(PosixLauncher, AnIntentWithoutAProcessIsGone) {
+  Driver d;
+  std::ofstream(d.state_dir() / "never.container")
+      << "container_id=never\nphase=launching\nboot_id="
+      << slurp("/proc/sys/kernel/random/boot_id");
+  auto recovered = d.launcher->recover({{"never", 0}});
+  EXPECT_EQ(recovered.gone, std::vector<std::string>{"never"});
+  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+}
+
+// The launcher died after creating the state file and before writing its intent into it (so
+// before the spawn too, but the test plays the worst case): the id is taken from the file name.
+TEST(PosixLauncher, AnEmptyStateFileStillNamesItsContainer) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("odd id/1", "exec sleep 30"));
+  d.open();
+  std::filesystem::path file = d.state_dir() / "odd%20id%2f1.container";
+  ASSERT_TRUE(std::filesystem::exists(file));
+  std::ofstream(file, std::ios::trunc).close();
+  auto recovered = d.launcher->recover({{"odd id/1", 0}});
+  ASSERT_EQ(recovered.alive, std::vector<std::string>{"odd id/1"});
+  EXPECT_EQ(d.launcher->pid("odd id/1"), pid);
+}
+
+// Containers the agent does not name (it never recorded them, or no longer wants them) are
+// killed, recorded or only intended, with whatever they started.
+TEST(PosixLauncher, ContainersTheAgentDoesNotNameAreKilled) {
+  Driver d;
+  pid_t kept = d.launch(d.spec("kept", "exec sleep 30"));
+  pid_t orphan = d.launch(d.spec("orphan", "sleep 30 & sleep 30; wait"));
+  pid_t half = d.launch(d.spec("half-orphan", "exec sleep 30"));
+  d.open();
+  std::ofstream(d.state_dir() / "half-orphan.container", std::ios::trunc)
+      << "container_id=half-orphan\nphase=launching\nboot_id="
+      << slurp("/proc/sys/kernel/random/boot_id");
+  std::ofstream(d.state_dir() / "stray.container.tmp") << "cut short";
+  auto recovered = d.launcher->recover({{"kept", kept}});
+  EXPECT_EQ(recovered.alive, std::vector<std::string>{"kept"});
+  EXPECT_EQ(recovered.orphans, (std::vector<std::string>{"half-orphan", "orphan"}));
+  // The recorded one is this process's child: the launcher reaped it. The one only intended is
+  // reaped here.
+  EXPECT_FALSE(process_start_time(orphan).has_value());
+  EXPECT_TRUE(d.run_until([&] { return ::waitpid(half, nullptr, WNOHANG) == half; }));
+  ASSERT_TRUE(d.run_until([&] { return live_group_members(orphan).empty(); }));
+  EXPECT_TRUE(process_start_time(kept).has_value());
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(d.state_dir())) {
+    files.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(files, std::vector<std::string>{"kept.container"});
+}
+
+TEST(PosixLauncher, ProcessesCarryTheirContainersMarker) {
+  Driver d;
+  auto spec = d.spec("marked", "sleep 30 & exec sleep 31");
+  spec.environment[kContainerMarker] = "forged";
+  pid_t pid = d.launch(spec);
+  std::map<std::string, std::vector<MarkedProcess>> found;
+  ASSERT_TRUE(d.run_until([&] {
+    found = marked_processes({"marked", "forged"});
+    return found["marked"].size() == 2;
+  })) << found["marked"].size();
+  EXPECT_TRUE(found["forged"].empty());
+  EXPECT_EQ(::getsid(pid), pid);
+  for (const MarkedProcess& p : found["marked"]) EXPECT_EQ(p.session, pid);
 }
 
 TEST(PosixLauncher, WrongPidFromTheAgentIsGone) {
@@ -380,39 +495,6 @@ TEST(PosixLauncher, KillAllEndsEverything) {
   EXPECT_TRUE(live_group_members(a).empty());
   EXPECT_TRUE(live_group_members(b).empty());
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
-}
-
-// Not a pass/fail test: prints what a launch costs through the launcher against a bare
-// posix_spawn + waitpid of the same program.
-TEST(PosixLauncher, LaunchCost) {
-  Driver d;
-  constexpr int kRuns = 1000;
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  std::vector<double> bare, launcher;
-  char arg0[] = "true";
-  char* argv[] = {arg0, nullptr};
-  for (int i = 0; i < kRuns; ++i) {
-    auto t0 = Clock::now();
-    pid_t pid;
-    ASSERT_EQ(::posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, environ), 0);
-    ::waitpid(pid, nullptr, 0);
-    bare.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-
-    std::string id = "c" + std::to_string(i);
-    auto spec = d.spec(id, "/bin/true", false);
-    t0 = Clock::now();
-    d.launch(spec);
-    ASSERT_TRUE(d.wait_exit(id));
-    launcher.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-  }
-  std::printf(
-      "launch+exit of /bin/true, median of %d: launcher %.0f us, bare posix_spawn %.0f us\n", kRuns,
-      median(launcher), median(bare));
-  RecordProperty("launcher_us", std::to_string(median(launcher)));
-  RecordProperty("bare_us", std::to_string(median(bare)));
 }
 
 }  // namespace

@@ -1,18 +1,25 @@
-// Resources on the wire, and the arithmetic every part of the cluster does on them.
+// Resources on the wire, the arithmetic every part of the cluster does on them, the one check
+// every amount passes before it is trusted, and the one parser of their text form.
 //
 // A Resources value is named scalars (cpus, mem in MB, disk in MB, gpus, any custom scalar)
 // plus named range sets (ports). Scalars compare with Mesos's fixed-point rule (three decimal
-// places), so 0.1 + 0.2 fits in 0.3. Header-only value types; not thread-safe to share.
+// places), so 0.1 + 0.2 fits in 0.3. Header-only value types and pure functions; not
+// thread-safe to share.
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <msgpack.hpp>
+
+#include "tessera/result.h"
 
 namespace tessera::protocol {
 
@@ -154,5 +161,236 @@ struct Resources {
     return out;
   }
 };
+
+// What a Resources value may hold. Every amount that enters the cluster (from a framework, an
+// agent's registration, the TOML or the CLI) goes through check_resources(), so the
+// fixed-point arithmetic above never sees NaN, infinity, a negative amount or an overflow.
+namespace limits {
+// The unit scalars are accounted in: thousandths. A positive amount that rounds to zero in it
+// (below half a unit) would be accounted as nothing, and could be launched without limit.
+inline constexpr double kScalarUnit = 0.001;
+// The largest scalar amount: ten billion cpus, or 10 PB of mem or disk (in MB). 100,000 agents
+// at this maximum still add up to 1e18 thousandths, inside the int64 the arithmetic uses.
+inline constexpr double kMaxScalar = 1e10;
+// Ports are TCP/UDP ports.
+inline constexpr uint64_t kMaxPort = 65535;
+// Any other range value: 2^53, the largest integer JSON readers hold exactly.
+inline constexpr uint64_t kMaxRangeValue = uint64_t{1} << 53;
+// Named scalars and range sets in one value, intervals in one range set, bytes in one name:
+// bounds on the work that arithmetic on a value from the wire can cost.
+inline constexpr size_t kMaxNames = 128;
+inline constexpr size_t kMaxRanges = 4096;
+inline constexpr size_t kMaxNameLength = 128;
+}  // namespace limits
+
+namespace detail {
+
+inline std::string format_amount(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%g", value);
+  return buffer;
+}
+
+inline std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.front() == '\r' ||
+                           text.front() == '\n')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
+                           text.back() == '\n')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+// Calls `item` for each piece of `text` between `separator`s, trimmed; blank pieces are
+// skipped (as Mesos's tokenizer does). Stops at the first error `item` returns.
+template <typename F>
+Status for_each_item(std::string_view text, char separator, F&& item) {
+  while (true) {
+    size_t end = text.find(separator);
+    std::string_view piece = trim(text.substr(0, end));
+    if (!piece.empty()) {
+      if (Status s = item(piece); !s) return s;
+    }
+    if (end == std::string_view::npos) return {};
+    text.remove_prefix(end + 1);
+  }
+}
+
+inline bool parse_integer(std::string_view text, uint64_t& out) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+}  // namespace detail
+
+// Why `name` cannot name a resource ("" when it can): letters, digits, '_', '-' and '.' only,
+// at most limits::kMaxNameLength bytes.
+inline std::string resource_name_problem(std::string_view name) {
+  bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
+  if (name.size() > limits::kMaxNameLength) {
+    return "a resource name is longer than " + std::to_string(limits::kMaxNameLength) + " bytes";
+  }
+  if (!plain) {
+    return "resource name '" + std::string(name) +
+           "' is not valid (letters, digits, '_', '-' and '.' only)";
+  }
+  return "";
+}
+
+// Why `value` is not a valid amount of the scalar `name` ("" when it is): it must be finite,
+// not negative, at most limits::kMaxScalar, and zero or at least one unit once rounded to
+// limits::kScalarUnit. (Rounded, so that what the arithmetic leaves, such as 0.3 - 0.299, is
+// valid whenever it is not nothing.)
+inline std::string amount_problem(std::string_view name, double value) {
+  std::string prefix =
+      "resource '" + std::string(name) + "': the amount " + detail::format_amount(value);
+  if (!std::isfinite(value)) return prefix + " is not a finite number";
+  if (value < 0) return prefix + " is negative";
+  if (value > limits::kMaxScalar) {
+    return prefix + " is above the maximum " + detail::format_amount(limits::kMaxScalar);
+  }
+  if (value > 0 && Resources::fixed(value) == 0) {
+    return prefix + " rounds to nothing in the unit " + detail::format_amount(limits::kScalarUnit);
+  }
+  return "";
+}
+
+// Checks every name, amount and range of `resources` against the limits above, and that cpus,
+// mem and disk are scalars and ports a range set. The error names the first problem.
+inline Status check_resources(const Resources& resources) {
+  if (resources.scalars.size() + resources.ranges.size() > limits::kMaxNames) {
+    return make_error("more than " + std::to_string(limits::kMaxNames) + " resource names");
+  }
+  for (const auto& [name, value] : resources.scalars) {
+    if (std::string problem = resource_name_problem(name); !problem.empty()) {
+      return make_error(problem);
+    }
+    if (name == "ports") return make_error("resource 'ports' must be a range set, not a number");
+    if (std::string problem = amount_problem(name, value); !problem.empty()) {
+      return make_error(problem);
+    }
+  }
+  for (const auto& [name, list] : resources.ranges) {
+    if (std::string problem = resource_name_problem(name); !problem.empty()) {
+      return make_error(problem);
+    }
+    if (resources.scalars.count(name) != 0) {
+      return make_error("resource '" + name + "' is both a number and a range set");
+    }
+    if (name == "cpus" || name == "mem" || name == "disk") {
+      return make_error("resource '" + name + "' must be a number, not a range set");
+    }
+    if (list.size() > limits::kMaxRanges) {
+      return make_error("resource '" + name + "' has more than " +
+                        std::to_string(limits::kMaxRanges) + " ranges");
+    }
+    uint64_t largest = name == "ports" ? limits::kMaxPort : limits::kMaxRangeValue;
+    for (const Range& range : list) {
+      std::string text = std::to_string(range.begin) + "-" + std::to_string(range.end);
+      if (range.end < range.begin) {
+        return make_error("resource '" + name + "': range '" + text + "' ends before it begins");
+      }
+      if (range.end > largest) {
+        return make_error("resource '" + name + "': range '" + text + "' goes past " +
+                          (name == "ports" ? "the largest port " : "the largest value ") +
+                          std::to_string(largest));
+      }
+    }
+  }
+  return {};
+}
+
+// Parses the Mesos text form, the one parser the agent's TOML, the allocator's TOML and the
+// CLI use: "cpus:4;mem:4096;disk:10000;ports:[31000-32000,32500]". A scalar is a number; a
+// range set is a bracketed list of BEGIN-END ranges or single numbers, which must not overlap
+// (they are sorted and merged). cpus, mem and disk are scalars and ports a range set; any other
+// name may be either. Blanks around names, values and separators, and blank items, are
+// ignored; an empty text is empty resources. What is read then passes check_resources(), and
+// every error names the resource, e.g. "resource 'cpus': expected a number, got 'x'".
+inline Result<Resources> parse_resources(std::string_view text) {
+  Resources out;
+  Status status = detail::for_each_item(text, ';', [&](std::string_view item) -> Status {
+    size_t colon = item.find(':');
+    if (colon == std::string_view::npos) {
+      return make_error("resource '" + std::string(item) +
+                        "': expected NAME:VALUE (e.g. cpus:4 or ports:[31000-32000])");
+    }
+    std::string name(detail::trim(item.substr(0, colon)));
+    std::string_view value = detail::trim(item.substr(colon + 1));
+    auto error = [&name](const std::string& what) {
+      return make_error("resource '" + name + "': " + what);
+    };
+    if (name.find('(') != std::string::npos) {
+      return error("roles and reservations in resource names are not supported");
+    }
+    if (std::string problem = resource_name_problem(name); !problem.empty()) {
+      return make_error(problem);
+    }
+    if (out.scalars.count(name) != 0 || out.ranges.count(name) != 0) {
+      return make_error("resource '" + name + "' is given twice");
+    }
+    if (!value.empty() && value.front() == '{') {
+      return error("set values ({a,b}) are not supported");
+    }
+    bool is_ranges = !value.empty() && value.front() == '[';
+    if (name == "ports" && !is_ranges) {
+      return error("expected a range list such as [31000-32000], got '" + std::string(value) + "'");
+    }
+    if (!is_ranges || name == "cpus" || name == "mem" || name == "disk") {
+      double amount = 0;
+      auto [end, failure] = std::from_chars(value.data(), value.data() + value.size(), amount);
+      if (value.empty() || failure != std::errc() || end != value.data() + value.size()) {
+        return error("expected a number, got '" + std::string(value) + "'");
+      }
+      out.scalars[name] = amount;
+      return {};
+    }
+    if (value.back() != ']') {
+      return error("a range list must look like [31000-32000], got '" + std::string(value) + "'");
+    }
+    std::vector<Range> list;
+    Status ranges = detail::for_each_item(
+        value.substr(1, value.size() - 2), ',', [&](std::string_view piece) -> Status {
+          size_t dash = piece.find('-');
+          Range range;
+          bool ok =
+              dash == std::string_view::npos
+                  ? detail::parse_integer(piece, range.begin)
+                  : detail::parse_integer(detail::trim(piece.substr(0, dash)), range.begin) &&
+                        detail::parse_integer(detail::trim(piece.substr(dash + 1)), range.end);
+          if (dash == std::string_view::npos) range.end = range.begin;
+          if (!ok) {
+            return error("expected BEGIN-END or a single number in a range list, got '" +
+                         std::string(piece) + "'");
+          }
+          if (range.end < range.begin) {
+            return error("range '" + std::string(piece) + "' ends before it begins");
+          }
+          for (const Range& earlier : list) {
+            if (range.begin <= earlier.end && earlier.begin <= range.end) {
+              return error("range '" + std::string(piece) + "' overlaps " +
+                           std::to_string(earlier.begin) + "-" + std::to_string(earlier.end));
+            }
+          }
+          if (list.size() == limits::kMaxRanges) {
+            return error("more than " + std::to_string(limits::kMaxRanges) + " ranges");
+          }
+          list.push_back(range);
+          return {};
+        });
+    if (!ranges) return ranges;
+    out.ranges[name] = Resources::normalise(std::move(list));
+    return {};
+  });
+  if (!status) return status.error();
+  if (Status checked = check_resources(out); !checked) return checked.error();
+  return out;
+}
 
 }  // namespace tessera::protocol

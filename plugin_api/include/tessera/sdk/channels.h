@@ -15,15 +15,28 @@
 //
 // Robustness: anything that is not a well-formed envelope (garbage bytes, a wrong frame count,
 // a body whose fields have the wrong types, a type nobody handles) is logged and dropped, and
-// the channel keeps serving; dropped() counts such messages.
+// the channel keeps serving; dropped() counts such messages. Wire-supplied text in those log
+// lines (peer ids, message types) is escaped and truncated (quote() in logger.h).
+//
+// Limits: every channel bounds what one received message may cost (MessageLimits in
+// message.h; Bus::limits for every channel of a plugin, set_limits() for one). Its max_bytes
+// is the socket's ZMQ_MAXMSGSIZE, so over tcp ZeroMQ disconnects a peer whose frame is larger
+// before reading it (the peer reconnects by itself and the channel keeps serving the others;
+// nothing is logged, ZeroMQ does not say why a peer left). Over inproc ZeroMQ applies no such
+// limit, so each channel checks the frame's size again before decoding, and logs and drops a
+// frame that is too large. A message that is within max_bytes but declares too many values or
+// nests too deep is dropped before it is unpacked.
 //
 // Threading and lifetime: a channel is created, used and destroyed on its plugin's loop thread;
 // the Bus (and its EventLoop) must outlive it. A channel stops being watched by the loop when it
 // is destroyed, so one may be replaced while the loop runs.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -37,12 +50,23 @@
 namespace tessera::sdk {
 
 // What channels need from their owner: the ZeroMQ context, the loop that serves them, a logger
-// and the sender name written into every message.
+// and the sender name written into every message, and the limits on what a received message
+// may cost that each channel starts with.
 struct Bus {
+  Bus() = default;
+  Bus(void* context, EventLoop* event_loop, Logger logger, std::string sender_name,
+      MessageLimits message_limits = {})
+      : zmq_context(context),
+        loop(event_loop),
+        log(logger),
+        sender(std::move(sender_name)),
+        limits(message_limits) {}
+
   void* zmq_context = nullptr;
   EventLoop* loop = nullptr;
   Logger log;
   std::string sender;
+  MessageLimits limits;
 };
 
 namespace detail {
@@ -60,6 +84,14 @@ inline Result<std::string> bind_socket(Socket& socket, const std::string& endpoi
   } catch (const zmq::error_t& e) {
     return make_error("cannot bind '" + endpoint + "': " + e.what());
   }
+}
+
+// Gives the socket ZeroMQ's share of `limits`: a tcp peer sending a larger frame is
+// disconnected. Takes effect for endpoints bound or connected afterwards.
+inline void apply_limits(Socket& socket, const MessageLimits& limits) {
+  constexpr auto kLargest = static_cast<size_t>(std::numeric_limits<int64_t>::max());
+  socket.ref().set(zmq::sockopt::maxmsgsize,
+                   static_cast<int64_t>(std::min(limits.max_bytes, kLargest)));
 }
 
 inline Status connect_socket(Socket& socket, const std::string& endpoint) {
@@ -85,6 +117,12 @@ inline size_t discard_rest(zmq::socket_ref socket) {
 template <typename Incoming>
 using Handler = std::function<void(const Incoming&)>;
 
+// A ROUTER's name for a peer in logs: ZeroMQ's generated ids (five bytes, the first zero) say
+// nothing, and a peer that chose its own id chose its bytes.
+inline std::string peer_name(const std::string& peer) {
+  return peer.size() == 5 && peer[0] == 0 ? "(anonymous)" : quote(peer, 64);
+}
+
 }  // namespace detail
 
 // One request a Server received.
@@ -95,7 +133,7 @@ struct Request {
 
 class Server {
  public:
-  Server(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
+  Server(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)), limits_(bus.limits) {}
   ~Server() {
     if (socket_) bus_.loop->unwatch(socket_);
   }
@@ -151,12 +189,20 @@ class Server {
     socket_.ref().set(zmq::sockopt::rcvhwm, messages);
   }
 
+  // What one received message may cost (default: the Bus's). Call before bind().
+  void set_limits(const MessageLimits& limits) {
+    limits_ = limits;
+    if (socket_) detail::apply_limits(socket_, limits_);
+  }
+  const MessageLimits& limits() const { return limits_; }
+
  private:
   void open() {
     if (socket_) return;
     socket_ = Socket(bus_.zmq_context, ZMQ_ROUTER);
     // Sends to a peer that is not connected fail instead of vanishing, so they are counted.
     socket_.ref().set(zmq::sockopt::router_mandatory, true);
+    detail::apply_limits(socket_, limits_);
     bus_.loop->watch(socket_, [this] { receive(); });
   }
 
@@ -174,12 +220,12 @@ class Server {
     if (detail::discard_rest(s) != 0) {
       return drop(request.peer, "message has more than one payload frame");
     }
-    auto decoded = Envelope::decode(payload.data(), payload.size());
+    auto decoded = Envelope::decode(payload.data(), payload.size(), limits_);
     if (!decoded) return drop(request.peer, decoded.error().message);
     request.message = std::move(*decoded);
     auto it = handlers_.find(request.message.type());
     if (it == handlers_.end()) {
-      return drop(request.peer, "no handler for message type '" + request.message.type() + "'");
+      return drop(request.peer, "no handler for message type " + quote(request.message.type()));
     }
     it->second(request);
   }
@@ -212,12 +258,13 @@ class Server {
   void drop(const std::string& peer, const std::string& why) {
     ++dropped_;
     bus_.log.warn("server '{}': dropped a malformed message from peer {}: {}", name_,
-                  peer.size() == 5 && peer[0] == 0 ? "(anonymous)" : "'" + peer + "'", why);
+                  detail::peer_name(peer), why);
   }
 
   Bus& bus_;
   std::string name_;
   Socket socket_;
+  MessageLimits limits_;
   std::unordered_map<std::string, detail::Handler<Request>> handlers_;
   msgpack::sbuffer buffer_;
   uint64_t sequence_ = 0;
@@ -229,7 +276,7 @@ class Client {
  public:
   using ReplyHandler = std::function<void(Result<Envelope>)>;
 
-  Client(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
+  Client(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)), limits_(bus.limits) {}
   ~Client() {
     if (sweeper_ != 0) bus_.loop->cancel(sweeper_);
     if (socket_) bus_.loop->unwatch(socket_);
@@ -249,6 +296,15 @@ class Client {
     socket_.ref().set(zmq::sockopt::sndhwm, messages);
     socket_.ref().set(zmq::sockopt::rcvhwm, messages);
   }
+
+  // What one received message may cost (default: the Bus's). Call before connect(). A reply
+  // larger than max_bytes over tcp makes ZeroMQ drop the connection (and reconnect), so its
+  // request times out: raise the limit for a server trusted to send large replies.
+  void set_limits(const MessageLimits& limits) {
+    limits_ = limits;
+    if (socket_) detail::apply_limits(socket_, limits_);
+  }
+  const MessageLimits& limits() const { return limits_; }
 
   // Sends a request and calls `on_reply` with the reply, or with an error when none arrives
   // within `timeout`. Returns the request's sequence number.
@@ -308,6 +364,7 @@ class Client {
   void open() {
     if (socket_) return;
     socket_ = Socket(bus_.zmq_context, ZMQ_DEALER);
+    detail::apply_limits(socket_, limits_);
     bus_.loop->watch(socket_, [this] { receive(); });
     sweeper_ = bus_.loop->every(std::chrono::milliseconds(50), [this] { expire(); });
   }
@@ -318,7 +375,7 @@ class Client {
     zmq::message_t payload;
     if (!s.recv(payload, zmq::recv_flags::dontwait)) return;
     if (detail::discard_rest(s) != 0) return drop("message has more than one frame");
-    auto decoded = Envelope::decode(payload.data(), payload.size());
+    auto decoded = Envelope::decode(payload.data(), payload.size(), limits_);
     if (!decoded) return drop(decoded.error().message);
     uint64_t correlation = decoded->header().correlation;
     if (correlation != 0) {
@@ -333,7 +390,7 @@ class Client {
       return;
     }
     auto it = handlers_.find(decoded->type());
-    if (it == handlers_.end()) return drop("no handler for message type '" + decoded->type() + "'");
+    if (it == handlers_.end()) return drop("no handler for message type " + quote(decoded->type()));
     it->second(*decoded);
   }
 
@@ -363,6 +420,7 @@ class Client {
   Bus& bus_;
   std::string name_;
   Socket socket_;
+  MessageLimits limits_;
   std::unordered_map<uint64_t, Pending> pending_;
   std::unordered_map<std::string, detail::Handler<Envelope>> handlers_;
   msgpack::sbuffer buffer_;
@@ -408,7 +466,10 @@ class Publisher {
 
  private:
   void open() {
-    if (!socket_) socket_ = Socket(bus_.zmq_context, ZMQ_PUB);
+    if (socket_) return;
+    socket_ = Socket(bus_.zmq_context, ZMQ_PUB);
+    // A PUB socket reads only subscriptions, but a hostile subscriber could send anything.
+    detail::apply_limits(socket_, bus_.limits);
   }
 
   Bus& bus_;
@@ -420,7 +481,7 @@ class Publisher {
 
 class Subscriber {
  public:
-  Subscriber(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
+  Subscriber(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)), limits_(bus.limits) {}
   ~Subscriber() {
     if (socket_) bus_.loop->unwatch(socket_);
   }
@@ -438,6 +499,13 @@ class Subscriber {
     open();
     socket_.ref().set(zmq::sockopt::rcvhwm, messages);
   }
+
+  // What one received event may cost (default: the Bus's). Call before connect().
+  void set_limits(const MessageLimits& limits) {
+    limits_ = limits;
+    if (socket_) detail::apply_limits(socket_, limits_);
+  }
+  const MessageLimits& limits() const { return limits_; }
 
   // Calls `handler(message, body)` for every event of type T.
   template <typename T, typename F>
@@ -457,6 +525,7 @@ class Subscriber {
   void open() {
     if (socket_) return;
     socket_ = Socket(bus_.zmq_context, ZMQ_SUB);
+    detail::apply_limits(socket_, limits_);
     bus_.loop->watch(socket_, [this] { receive(); });
   }
 
@@ -469,7 +538,7 @@ class Subscriber {
     zmq::message_t payload;
     (void)s.recv(payload, zmq::recv_flags::none);
     if (detail::discard_rest(s) != 0) return drop("event has more than two frames");
-    auto decoded = Envelope::decode(payload.data(), payload.size());
+    auto decoded = Envelope::decode(payload.data(), payload.size(), limits_);
     if (!decoded) return drop(decoded.error().message);
     auto it = handlers_.find(decoded->type());
     // A topic prefix can match longer type names; that is not an error.
@@ -484,6 +553,7 @@ class Subscriber {
   Bus& bus_;
   std::string name_;
   Socket socket_;
+  MessageLimits limits_;
   std::unordered_map<std::string, detail::Handler<Envelope>> handlers_;
   uint64_t dropped_ = 0;
 };

@@ -6,14 +6,26 @@
 //   node.toml:12:8: plugins.pong.port: expected an integer, got a string
 //   node.toml:14:1: unknown key 'plugins.pong.prot' (valid keys: endpoint, port)
 //
+// Every message points at a line: a key's own position, or, for a key that is missing, the
+// table that should hold it (the first line, 1:1, when even the table is absent). Endpoints
+// (endpoint()) and directories (directory()) are checked here too, so that a bad address or a
+// work directory that is a file is reported by `tessera-host --check` with its position rather
+// than when a socket binds or a file is written.
+//
 // A ConfigDocument owns the parsed tree; ConfigTable is a view into it that must not outlive
 // it. Not thread-safe: read the configuration on one thread (plugins do it in create()).
 #pragma once
 
+#include <fcntl.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <set>
@@ -108,6 +120,129 @@ struct ConfigType<std::vector<std::string>> {
 
 }  // namespace detail
 
+// What an endpoint is for. A socket that binds may use port 0 or '*' (a free port, which the
+// plugin then announces) and the host '*' (every interface); an address another process
+// connects to needs a real host and port.
+enum class EndpointUse { bind, connect };
+
+namespace detail {
+
+inline bool host_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_';
+}
+
+// Why the HOST:PORT part of a tcp:// endpoint cannot be used, or empty when it can.
+inline std::string tcp_problem(std::string_view address, EndpointUse use) {
+  // An IPv6 address is in brackets, so that its colons are not taken for the port's.
+  size_t host_end = address.front() == '[' ? address.find(']') : address.rfind(':');
+  if (host_end != std::string_view::npos && address.front() == '[') ++host_end;
+  if (host_end == std::string_view::npos || host_end >= address.size() ||
+      address[host_end] != ':') {
+    return host_end == std::string_view::npos || host_end >= address.size()
+               ? "has no port: expected tcp://HOST:PORT"
+               : "host '" + std::string(address) + "' is not a host name or address";
+  }
+  std::string_view host = address.substr(0, host_end);
+  std::string_view port = address.substr(host_end + 1);
+  if (host.empty()) return "has no host: expected tcp://HOST:PORT";
+  bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  std::string_view bare = bracketed ? host.substr(1, host.size() - 2) : host;
+  bool valid_host = host == "*" || std::all_of(bare.begin(), bare.end(), [&](char c) {
+                      return host_name_char(c) || (bracketed && c == ':');
+                    });
+  if (!valid_host) return "host '" + std::string(host) + "' is not a host name or address";
+  if (host == "*" && use == EndpointUse::connect) {
+    return "'*' binds every interface; an address to connect to needs a host name or address";
+  }
+  if (port == "*" && use == EndpointUse::bind) return "";
+  if (port.empty()) return "has no port: expected tcp://HOST:PORT";
+  bool digits = port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) {
+                  return std::isdigit(static_cast<unsigned char>(c)) != 0;
+                });
+  if (!digits) return "port '" + std::string(port) + "' is not a number";
+  int number = std::stoi(std::string(port));
+  if (number > 65535) {
+    return "port " + std::string(port) + " is out of range (1 to 65535" +
+           (use == EndpointUse::bind ? ", or 0 for a free port)" : ")");
+  }
+  if (number == 0 && use == EndpointUse::connect) {
+    return "port 0 only picks a free port when binding; an address to connect to needs the real "
+           "port";
+  }
+  return "";
+}
+
+// Why `text` is not an endpoint this use can take, or empty when it is one: tcp://HOST:PORT
+// (HOST a name, an IPv4 address, an IPv6 address in brackets or '*'; PORT 1 to 65535, or 0 or
+// '*' to bind a free port), ipc://PATH (at most what a unix socket address holds) or
+// inproc://NAME. ZeroMQ accepts more than this and silently truncates what it does not
+// understand (tcp://HOST:99999 binds port 34463), so the check is stricter than ZeroMQ.
+inline std::string endpoint_problem(std::string_view text, EndpointUse use) {
+  std::string quoted = "'" + std::string(text) + "'";
+  auto starts = [&](std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; };
+  if (starts("tcp://")) {
+    if (text.size() == 6) return quoted + " has no host: expected tcp://HOST:PORT";
+    std::string problem = tcp_problem(text.substr(6), use);
+    if (problem.empty()) return "";
+    return quoted + (problem.rfind("has no", 0) == 0 ? " " : ": ") + problem;
+  }
+  if (starts("ipc://")) {
+    std::string_view path = text.substr(6);
+    if (path.empty()) return quoted + " has no path: expected ipc://PATH";
+    constexpr size_t kMaxPath = sizeof(sockaddr_un::sun_path) - 1;
+    if (path.size() > kMaxPath) {
+      return quoted + ": the path is " + std::to_string(path.size()) +
+             " bytes long, a unix socket path holds at most " + std::to_string(kMaxPath);
+    }
+    return "";
+  }
+  if (starts("inproc://")) {
+    if (text.size() == 9) return quoted + " has no name: expected inproc://NAME";
+    return "";
+  }
+  return quoted + " is not an endpoint: expected tcp://HOST:PORT, ipc://PATH or inproc://NAME";
+}
+
+// Whether the process can write into `dir` (with its effective ids, which it creates files
+// with).
+inline bool writable(const std::filesystem::path& dir) {
+  return faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) == 0;
+}
+
+// Why `dir` cannot be a directory this process works in, or empty when it can: it must be a
+// writable directory, or not exist yet and be creatable (its nearest existing ancestor a
+// writable directory). Nothing is created.
+inline std::string directory_problem(const std::filesystem::path& dir) {
+  std::error_code ec;
+  auto status = std::filesystem::status(dir, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) {
+    return "cannot check '" + dir.string() + "': " + ec.message();
+  }
+  if (std::filesystem::exists(status)) {
+    if (!std::filesystem::is_directory(status)) return "'" + dir.string() + "' is not a directory";
+    if (!writable(dir)) return "'" + dir.string() + "' is not writable";
+    return "";
+  }
+  // The nearest ancestor that exists decides whether the missing part can be made.
+  std::filesystem::path ancestor = dir.parent_path();
+  while (true) {
+    auto found = std::filesystem::status(ancestor, ec);
+    if (std::filesystem::exists(found)) {
+      std::string prefix = "'" + dir.string() + "' cannot be created: '" + ancestor.string() + "'";
+      if (!std::filesystem::is_directory(found)) return prefix + " is not a directory";
+      if (!writable(ancestor)) return prefix + " is not writable";
+      return "";
+    }
+    if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) {
+      return "cannot check '" + ancestor.string() + "': " + ec.message();
+    }
+    if (ancestor == ancestor.parent_path()) return "";
+    ancestor = ancestor.parent_path();
+  }
+}
+
+}  // namespace detail
+
 // Collects every error found while reading one document, so a user sees all of them at once.
 class ConfigErrors {
  public:
@@ -130,10 +265,16 @@ class ConfigErrors {
 class ConfigTable {
  public:
   // A view of `table` (null: an absent table, read as empty) whose keys are reported as
-  // `path.KEY` in `file`. Errors go to `errors`, which must outlive the view.
+  // `path.KEY` in `file`. Errors go to `errors`, which must outlive the view. `anchor`
+  // ("FILE:LINE:COL") is where errors about an absent table point: the nearest table that is
+  // there (the file's first line by default).
   ConfigTable(const toml::table* table, std::string path, std::string file,
-              std::shared_ptr<ConfigErrors> errors)
-      : table_(table), path_(std::move(path)), file_(std::move(file)), errors_(std::move(errors)) {}
+              std::shared_ptr<ConfigErrors> errors, std::string anchor = "")
+      : table_(table),
+        path_(std::move(path)),
+        file_(std::move(file)),
+        errors_(std::move(errors)),
+        anchor_(anchor.empty() ? file_ + ":1:1" : std::move(anchor)) {}
 
   const std::string& path() const { return path_; }
   const std::string& file() const { return file_; }
@@ -182,6 +323,49 @@ class ConfigTable {
     return *value;
   }
 
+  // An endpoint (see detail::endpoint_problem); a bad one is recorded and `fallback` returned.
+  std::string endpoint(std::string_view key, std::string fallback,
+                       EndpointUse use = EndpointUse::bind) {
+    return optional_endpoint(key, use).value_or(std::move(fallback));
+  }
+  std::optional<std::string> optional_endpoint(std::string_view key,
+                                               EndpointUse use = EndpointUse::bind) {
+    auto value = optional<std::string>(key);
+    if (!value) return std::nullopt;
+    if (std::string problem = detail::endpoint_problem(*value, use); !problem.empty()) {
+      error_at(key, problem);
+      return std::nullopt;
+    }
+    return value;
+  }
+  // An array of endpoints; the bad ones are recorded and left out.
+  std::vector<std::string> endpoints(std::string_view key, std::vector<std::string> fallback,
+                                     EndpointUse use = EndpointUse::bind) {
+    auto values = optional<std::vector<std::string>>(key);
+    if (!values) return fallback;
+    std::vector<std::string> good;
+    for (const std::string& value : *values) {
+      if (std::string problem = detail::endpoint_problem(value, use); problem.empty()) {
+        good.push_back(value);
+      } else {
+        error_at(key, problem);
+      }
+    }
+    return good;
+  }
+
+  // A directory the plugin works in (see detail::directory_problem), relative paths resolved
+  // against `base`. A bad one is recorded; the resolved path is returned either way.
+  std::filesystem::path directory(std::string_view key, const std::string& fallback,
+                                  const std::filesystem::path& base) {
+    std::filesystem::path dir(get<std::string>(key, fallback));
+    if (dir.is_relative()) dir = (base / dir).lexically_normal();
+    if (std::string problem = detail::directory_problem(dir); !problem.empty()) {
+      error_at(key, problem);
+    }
+    return dir;
+  }
+
   // An integer that must lie in [low, high].
   int64_t integer(std::string_view key, int64_t fallback, int64_t low, int64_t high) {
     auto value = optional<int64_t>(key);
@@ -202,7 +386,7 @@ class ConfigTable {
       errors_->add(where(n) + full(key) + ": expected a table, got " + detail::describe(n));
       n = nullptr;
     }
-    return ConfigTable(n ? n->as_table() : nullptr, full(key), file_, errors_);
+    return ConfigTable(n ? n->as_table() : nullptr, full(key), file_, errors_, here());
   }
 
   // Keys present in the table, in file order.
@@ -214,9 +398,16 @@ class ConfigTable {
     return out;
   }
 
-  // "FILE:LINE:COL" of `key` (of the table when the key is absent), for messages.
+  // "FILE:LINE:COL" of `key` (of the table when the key is absent, of the nearest table that
+  // is there when the table is absent too), for messages.
   std::string location(std::string_view key) const {
     std::string w = where(node(key) ? node(key) : table_);
+    return w.substr(0, w.size() - 2);
+  }
+
+  // "FILE:LINE:COL" of this table (of the nearest table that is there when it is absent).
+  std::string here() const {
+    std::string w = where(table_);
     return w.substr(0, w.size() - 2);
   }
 
@@ -248,12 +439,12 @@ class ConfigTable {
     return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
   }
   std::string where(const toml::node* n) const {
-    if (n == nullptr) return file_ + ": ";
+    if (n == nullptr) return anchor_ + ": ";
     return where(n->source(), nullptr);
   }
   // The position of a key (when toml++ recorded one), else of `fallback`'s value.
   std::string where(const toml::source_region& region, const toml::node* fallback) const {
-    if (!region.begin) return fallback ? where(fallback) : file_ + ": ";
+    if (!region.begin) return fallback ? where(fallback) : anchor_ + ": ";
     return file_ + ":" + std::to_string(region.begin.line) + ":" +
            std::to_string(region.begin.column) + ": ";
   }
@@ -262,6 +453,7 @@ class ConfigTable {
   std::string path_;
   std::string file_;
   std::shared_ptr<ConfigErrors> errors_;
+  std::string anchor_;
   std::set<std::string> known_;
 };
 
@@ -288,8 +480,9 @@ class ConfigDocument {
   ConfigTable at(std::string_view dotted) {
     const toml::node* n = root_.at_path(dotted).node();
     if (n != nullptr && !n->is_table()) {
-      errors_->add(file_ + ": " + std::string(dotted) + ": expected a table, got " +
-                   detail::describe(n));
+      errors_->add(file_ + ":" + std::to_string(n->source().begin.line) + ":" +
+                   std::to_string(n->source().begin.column) + ": " + std::string(dotted) +
+                   ": expected a table, got " + detail::describe(n));
       n = nullptr;
     }
     return ConfigTable(n ? n->as_table() : nullptr, std::string(dotted), file_, errors_);

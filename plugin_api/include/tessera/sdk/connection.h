@@ -42,6 +42,7 @@ class DealerConnection {
     } catch (const zmq::error_t& e) {
       return make_error("connection '" + name_ + "': cannot open a socket: " + e.what());
     }
+    detail::apply_limits(socket_, bus_.limits);
     if (auto s = detail::connect_socket(socket_, endpoint); !s) {
       socket_.close();
       return s.context("connection '" + name_ + "'");
@@ -119,7 +120,7 @@ class DealerConnection {
       bus_.log.warn("connection '{}': dropped a message with more than one frame", name_);
       return;
     }
-    auto decoded = Envelope::decode(payload.data(), payload.size());
+    auto decoded = Envelope::decode(payload.data(), payload.size(), bus_.limits);
     if (!decoded) {
       bus_.log.warn("connection '{}': dropped a malformed message: {}", name_,
                     decoded.error().message);

@@ -118,6 +118,9 @@ class Leadership {
   uint64_t epoch() const { return led_epoch_; }
   // The latest view of the leader (known = false until the leader plugin has answered).
   const protocol::store::Leader& leader() const { return leader_; }
+  // How many answers of the leader plugin (to leader.get and leader.campaign) were taken, stale
+  // ones included: a test waits on it to know that an answer has been seen.
+  uint64_t answers() const { return answers_; }
 
  private:
   void ask() {
@@ -156,9 +159,10 @@ class Leadership {
     }
     auto leader = reply->body<protocol::store::Leader>();
     if (!reply->is<protocol::store::Leader>() || !leader) {
-      bus_.log.warn("leadership: unexpected answer '{}' to {}", reply->type(), what);
+      bus_.log.warn("leadership: unexpected answer {} to {}", quote(reply->type()), what);
       return false;
     }
+    ++answers_;
     learn(*leader);
     return true;
   }
@@ -178,7 +182,7 @@ class Leadership {
     if (leading_ && (!leads || new_term)) {
       leading_ = false;
       bus_.log.info("leadership: this host no longer leads (the leader is {})",
-                    leader.known ? "'" + leader.master_id + "' at " + leader.endpoint
+                    leader.known ? quote(leader.master_id) + " at " + printable(leader.endpoint)
                                  : std::string("unknown"));
       if (on_deposed) on_deposed();
     }
@@ -186,7 +190,7 @@ class Leadership {
     if (leads && !leading_ && active_) {
       leading_ = true;
       led_epoch_ = leader.epoch;
-      bus_.log.info("leadership: this host leads (master '{}', epoch {})", leader.master_id,
+      bus_.log.info("leadership: this host leads (master {}, epoch {})", quote(leader.master_id),
                     leader.epoch);
       if (on_elected) on_elected(leader.epoch);
     }
@@ -207,6 +211,7 @@ class Leadership {
   protocol::store::Leader leader_;
   bool leading_ = false;
   uint64_t led_epoch_ = 0;
+  uint64_t answers_ = 0;
 };
 
 }  // namespace tessera::sdk

@@ -40,7 +40,9 @@
 #include "tessera/protocol/store.h"
 #include "tessera/result.h"
 #include "tessera/sdk/channels.h"
+#include "tessera/sdk/config.h"
 #include "tessera/sdk/connection.h"
+#include "tessera/sdk/logger.h"
 
 namespace tessera::sdk {
 
@@ -58,38 +60,15 @@ inline std::string trim_spaces(const std::string& text) {
   return text.substr(begin, end - begin + 1);
 }
 
-// Checks "HOST:PORT" (an IPv6 host in brackets); the error says what is wrong with it.
-inline Status check_host_port(const std::string& item, const std::string& host_port) {
-  size_t colon = host_port.rfind(':');
-  if (colon == std::string::npos) {
-    return make_error("'" + item + "' has no port: expected " + kMasterAddressForms);
-  }
-  std::string host = host_port.substr(0, colon);
-  std::string port = host_port.substr(colon + 1);
-  bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
-  if (host.empty() || host == "[]") {
-    return make_error("'" + item + "' has no host: expected " + kMasterAddressForms);
-  }
-  if (host.find_first_of(" \t/?#@") != std::string::npos ||
-      (!bracketed && host.find_first_of("[]:") != std::string::npos)) {
-    return make_error("'" + item + "' has a bad host '" + host +
-                      "' (an IPv6 address goes in brackets, [::1]:5050): expected " +
-                      kMasterAddressForms);
-  }
-  bool digits = !port.empty() && port.size() <= 5 &&
-                port.find_first_not_of("0123456789") == std::string::npos;
-  if (!digits || std::stoul(port) < 1 || std::stoul(port) > 65535) {
-    return make_error("'" + item + "' has a bad port '" + port + "': expected 1 to 65535");
-  }
-  return {};
-}
-
 }  // namespace detail
 
 // Parses a master address or a comma-separated list of them into ZeroMQ endpoints, in order,
 // without repeats: "a:5050, tcp://b:5050" -> {"tcp://a:5050", "tcp://b:5050"}. An http(s)://
 // address is refused with what is expected instead (masters are reached over ZeroMQ, not HTTP).
 inline Result<std::vector<std::string>> parse_master_addresses(const std::string& text) {
+  auto invalid = [](const std::string& message) {
+    return make_error(ErrorCode::kInvalidArgument, message);
+  };
   std::vector<std::string> endpoints;
   size_t start = 0;
   while (start <= text.size()) {
@@ -101,34 +80,38 @@ inline Result<std::vector<std::string>> parse_master_addresses(const std::string
     std::string endpoint;
     size_t scheme_end = item.find("://");
     if (scheme_end == std::string::npos) {
-      if (auto s = detail::check_host_port(item, item); !s) return s.error();
+      // HOST:PORT, checked as config.h checks the address of a tcp:// endpoint.
+      std::string problem = detail::tcp_problem(item, EndpointUse::connect);
+      if (!problem.empty()) {
+        problem = problem.substr(0, problem.find(": expected"));
+        return invalid(quote(item) + (problem.rfind("has no", 0) == 0 ? " " : ": ") + problem +
+                       ": expected " + kMasterAddressForms);
+      }
       endpoint = "tcp://" + item;
     } else {
       std::string scheme = item.substr(0, scheme_end);
       std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                      [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      std::string rest = item.substr(scheme_end + 3);
       if (scheme == "http" || scheme == "https") {
-        return make_error("'" + item + "' is an HTTP address, but masters are reached over " +
-                          "ZeroMQ at their [master] endpoint: give " + kMasterAddressForms);
+        return invalid(quote(item) + " is an HTTP address, but masters are reached over " +
+                       "ZeroMQ at their [master] endpoint: give " + kMasterAddressForms);
       }
-      if (scheme == "tcp") {
-        if (auto s = detail::check_host_port(item, rest); !s) return s.error();
-      } else if (scheme != "ipc" && scheme != "inproc") {
-        return make_error("'" + item + "' has the scheme '" + scheme +
-                          "', which this program cannot use to find masters: give " +
-                          kMasterAddressForms);
-      } else if (rest.empty()) {
-        return make_error("'" + item + "' names no endpoint");
+      if (scheme != "tcp" && scheme != "ipc" && scheme != "inproc") {
+        return invalid(quote(item) + " has the scheme " + quote(scheme) +
+                       ", which this program cannot use to find masters: give " +
+                       kMasterAddressForms);
       }
-      endpoint = scheme + "://" + rest;
+      endpoint = scheme + item.substr(scheme_end);
+      std::string problem = detail::endpoint_problem(endpoint, EndpointUse::connect);
+      if (!problem.empty()) return invalid(problem);
     }
     if (std::find(endpoints.begin(), endpoints.end(), endpoint) == endpoints.end()) {
       endpoints.push_back(endpoint);
     }
   }
-  if (endpoints.empty())
-    return make_error("no master address given: expected " + std::string(kMasterAddressForms));
+  if (endpoints.empty()) {
+    return invalid("no master address given: expected " + std::string(kMasterAddressForms));
+  }
   return endpoints;
 }
 
@@ -174,9 +157,10 @@ class MasterDetector {
       preferred_ = answer.leader;
       return true;
     }
-    bus_.log.info("master at {} is not the leader{}", endpoint,
-                  answer.leader.empty() ? " and knows no leader yet"
-                                        : "; not following it again to " + answer.leader);
+    bus_.log.info("master at {} is not the leader{}", printable(endpoint),
+                  answer.leader.empty()
+                      ? " and knows no leader yet"
+                      : "; not following it again to " + printable(answer.leader));
     if (preferred_ == endpoint || redirects_ >= kMaxRedirects) preferred_.clear();
     redirects_ = 0;
     forget(endpoint);
@@ -226,7 +210,9 @@ class MasterList final : public MasterDetector {
 
  protected:
   void lookup(Found found) override {
-    if (endpoints_.empty()) return found(make_error("no master address given"));
+    if (endpoints_.empty()) {
+      return found(make_error(ErrorCode::kInvalidArgument, "no master address given"));
+    }
     found(endpoints_[current_]);
   }
   void forget(const std::string& endpoint) override {
@@ -255,15 +241,19 @@ class LeaderPluginDetector final : public MasterDetector {
     leader_.request(
         protocol::store::GetLeader{},
         [this, found = std::move(found)](Result<Envelope> reply) {
-          if (!reply) return found(make_error("asking the leader: " + reply.error().message));
+          if (!reply) {
+            return found(
+                make_error(ErrorCode::kUnavailable, "asking the leader: " + reply.error().message));
+          }
           auto leader = reply->body<protocol::store::Leader>();
           if (!reply->is<protocol::store::Leader>() || !leader) {
             return found(
-                make_error("asking the leader: unexpected answer '" + reply->type() + "'"));
+                make_error(ErrorCode::kUnavailable,
+                           "asking the leader: unexpected answer " + quote(reply->type())));
           }
           known_ = leader->known ? leader->endpoint : "";
           if (!leader->known || leader->endpoint.empty()) {
-            return found(make_error("no leading master yet"));
+            return found(make_error(ErrorCode::kUnavailable, "no leading master yet"));
           }
           found(leader->endpoint);
         },
@@ -409,9 +399,10 @@ class MasterCall {
     if (reply->is<protocol::master::NotLeader>()) {
       auto body = reply->body<protocol::master::NotLeader>();
       protocol::master::NotLeader answer = body ? *body : protocol::master::NotLeader{};
+      // The answering master's words are wire text: shown escaped and bounded.
       problem_ = "master at " + endpoint + ": " +
                  (answer.message.empty() ? protocol::master::not_leader_message(answer.leader)
-                                         : answer.message);
+                                         : printable(answer.message, 300));
       no_leader_ = true;
       if (detector_.not_leader(endpoint, answer)) return attempt();
       return wait();
@@ -426,7 +417,8 @@ class MasterCall {
   }
 
   void give_up() {
-    finish(make_error(no_leader_ ? "no leading master at " + detector_.describe() + ": " + problem_
+    finish(make_error(ErrorCode::kUnavailable,
+                      no_leader_ ? "no leading master at " + detector_.describe() + ": " + problem_
                                  : "no answer from master at " + detector_.describe()),
            "");
   }

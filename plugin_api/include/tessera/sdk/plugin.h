@@ -1,8 +1,8 @@
 // The C++ SDK a plugin author writes against: a context built from what the host handed over,
 // and a base class per plugin kind.
 //
-// A plugin is a class derived from one of AllocatorPlugin, IsolatorPlugin, LeaderPlugin or
-// FrameworkPlugin, with:
+// A plugin is a class derived from one of AllocatorPlugin, IsolatorPlugin, LeaderPlugin,
+// FrameworkPlugin or ServicePlugin, with:
 //   explicit MyPlugin(tessera::sdk::PluginContext& context);   // host thread, no sockets yet
 //   tessera::Status configure(tessera::sdk::ConfigTable& table) // host thread: read your keys
 //   tessera::Status start()                                     // loop thread: open sockets
@@ -57,6 +57,11 @@ class PluginContext {
   std::filesystem::path work_dir() const { return host_.work_dir; }
   // This plugin's own directory under the node's work dir (created by the host).
   std::filesystem::path plugin_work_dir() const { return host_.plugin_work_dir; }
+  // The host's version, e.g. "0.1.0".
+  std::string host_version() const { return host_.host_version; }
+  // The plugin's file as installed (not the private copy the host runs): data shipped beside
+  // the .so is found from here. Empty for a role built into the host.
+  std::filesystem::path plugin_file() const { return host_.plugin_file; }
 
   // Tells the host where this plugin can be reached; the host logs it and writes it to the
   // node's endpoints file when one is configured.
@@ -133,6 +138,13 @@ class FrameworkPlugin : public Plugin {
   static constexpr tessera_plugin_kind kKind = TESSERA_KIND_FRAMEWORK;
   using Plugin::Plugin;
 };
+// A plugin that fills no slot and runs beside the roles: a web UI, an exporter, an API gateway.
+// Selected by `[node] services`.
+class ServicePlugin : public Plugin {
+ public:
+  static constexpr tessera_plugin_kind kKind = TESSERA_KIND_SERVICE;
+  using Plugin::Plugin;
+};
 
 inline const char* kind_name(uint32_t kind) {
   switch (kind) {
@@ -144,6 +156,8 @@ inline const char* kind_name(uint32_t kind) {
       return "leader";
     case TESSERA_KIND_FRAMEWORK:
       return "framework";
+    case TESSERA_KIND_SERVICE:
+      return "service";
     default:
       return "unknown";
   }

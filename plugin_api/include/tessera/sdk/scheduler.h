@@ -61,6 +61,7 @@
 #include <zmq.hpp>
 
 #include "tessera/message.h"
+#include "tessera/protocol/duration.h"
 #include "tessera/protocol/master.h"
 #include "tessera/protocol/scheduler.h"
 #include "tessera/protocol/store.h"
@@ -322,17 +323,22 @@ class SchedulerClient {
     }
     if (reply->is<protocol::scheduler::Error>()) {
       auto error = reply->body<protocol::scheduler::Error>();
-      return fatal("subscription refused: " + (error ? error->message : error.error().message));
+      return fatal("subscription refused: " +
+                   (error ? printable(error->message, 1000) : error.error().message));
     }
     auto subscribed = reply->body<protocol::scheduler::Subscribed>();
     if (!reply->is<protocol::scheduler::Subscribed>() || !subscribed) {
-      return failed("subscribing: unexpected answer '" + reply->type() + "'");
+      return failed("subscribing: unexpected answer " + quote(reply->type()));
     }
     detector_->leading(master_.endpoint());
     info_.framework_id = subscribed->framework_id;
     master_id_ = subscribed->master_id;
+    // From the wire: checked, so that a NaN or 1e300 cannot overflow the timer below.
+    auto interval_seconds = protocol::wire_duration("heartbeat_interval_seconds",
+                                                    subscribed->heartbeat_interval_seconds,
+                                                    protocol::limits::kMaxIntervalSeconds);
     heartbeat_interval_seconds_ =
-        subscribed->heartbeat_interval_seconds > 0 ? subscribed->heartbeat_interval_seconds : 15;
+        interval_seconds && interval_seconds->seconds > 0 ? interval_seconds->seconds : 15;
     state_ = State::kSubscribed;
     ++subscriptions_;
     backoff_ = options_.backoff_initial;
@@ -341,7 +347,7 @@ class SchedulerClient {
         std::max<int64_t>(1, static_cast<int64_t>(heartbeat_interval_seconds_ * 1000)));
     heartbeat_timer_ = bus_.loop->every(interval, [this] { heartbeat(); });
     bus_.log.info("scheduler '{}': subscribed to master '{}' at {} as framework '{}'", info_.name,
-                  master_id_, master_.endpoint(), info_.framework_id);
+                  escape(master_id_), escape(master_.endpoint()), escape(info_.framework_id));
     if (on_subscribed) on_subscribed(info_.framework_id);
   }
 
@@ -376,7 +382,7 @@ class SchedulerClient {
     bus_.log.warn(
         "scheduler '{}': no word from master '{}' at {} for {} heartbeats; "
         "re-subscribing",
-        info_.name, master_id_, master_.endpoint(), options_.missed_heartbeats);
+        info_.name, escape(master_id_), escape(master_.endpoint()), options_.missed_heartbeats);
     stop_timers();
     master_.close();
     state_ = State::kConnecting;
@@ -457,9 +463,11 @@ class SchedulerClient {
     }
     if (message.is<sp::Error>()) {
       auto body = message.body<sp::Error>();
-      return fatal(body ? body->message : body.error().message);
+      // The master's reason, as text for a human: escaped, with room for a full sentence.
+      return fatal(body ? printable(body->message, 1000) : body.error().message);
     }
-    bus_.log.debug("scheduler '{}': ignored a '{}' from the master", info_.name, message.type());
+    bus_.log.debug("scheduler '{}': ignored a {} from the master", info_.name,
+                   quote(message.type()));
   }
 
   void malformed(const std::string& why) {

@@ -95,10 +95,34 @@ inline const char* store_code_name(StoreCode code) {
   return "unknown";
 }
 
+// The general error code of a store code, for layers that answer in Result and HTTP terms:
+// too large and invalid are the caller's input (400), fenced means this host does not lead
+// (503: the client should go to the leader), the others map one to one.
+inline ErrorCode error_code(StoreCode code) {
+  switch (code) {
+    case StoreCode::kConflict:
+      return ErrorCode::kConflict;
+    case StoreCode::kNotFound:
+      return ErrorCode::kNotFound;
+    case StoreCode::kPermissionDenied:
+      return ErrorCode::kPermissionDenied;
+    case StoreCode::kTooLarge:
+    case StoreCode::kInvalid:
+      return ErrorCode::kInvalidArgument;
+    case StoreCode::kFenced:
+    case StoreCode::kUnavailable:
+      return ErrorCode::kUnavailable;
+  }
+  return ErrorCode::kInternal;
+}
+
 struct StoreError {
   StoreCode code = StoreCode::kUnavailable;
   std::string message;   // quotes the key: "store: put 'master/agents/a1': ..."
   uint64_t version = 0;  // kConflict: the key's current version (0: absent)
+
+  // As a tessera::Error (for Result and http::json_error).
+  Error as_error() const { return make_error(error_code(code), message); }
 };
 
 // A value or a StoreError.
@@ -387,7 +411,7 @@ class Store {
     if (!reply->is<protocol::store::Result>() || !result) {
       return finish(
           op, StoreError{StoreCode::kUnavailable,
-                         "store: " + op->what + ": unexpected answer '" + reply->type() + "'"});
+                         "store: " + op->what + ": unexpected answer " + quote(reply->type())});
     }
     if (result->ok) return finish(op, std::move(*result));
     StoreCode code = code_of(*result);

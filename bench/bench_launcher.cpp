@@ -1,0 +1,169 @@
+// bench_launcher: what one task launch costs in isolator_posix's launcher, next to a bare
+// posix_spawn + waitpid of the same program.
+//
+// Each of --runs rounds starts /bin/true twice: once with posix_spawn and waitpid, and once
+// through PosixLauncher (the sandbox, the state file written for recovery, the pidfd watch and
+// the reap of the whole process group), timed from launch() to the exit being reported. A small
+// driver plays the agent's event loop: poll on the launcher's descriptor plus its timers.
+//
+// Prints the median and p99 of both, and their ratio. This used to be a unit test without an
+// assertion (isolator_posix's LaunchCost); it is a measurement, so it lives here.
+//
+// Usage: bench_launcher [--runs N]   (default 1000). See docs/bench-launcher.md.
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "posix_launcher.h"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using tessera::isolator_posix::Exit;
+using tessera::isolator_posix::LaunchSpec;
+using tessera::isolator_posix::PosixLauncher;
+
+// The launcher's owner: its timers, and a loop that serves its descriptor until an exit.
+class Driver {
+ public:
+  explicit Driver(const std::filesystem::path& dir) : dir_(dir) {
+    auto created = PosixLauncher::create(
+        dir_ / "state",
+        [this](std::chrono::milliseconds delay, std::function<void()> fn) {
+          timers_.push_back({Clock::now() + delay, std::move(fn)});
+        },
+        [this](const Exit& e) { exited_ = e.container_id; });
+    if (!created) throw std::runtime_error(created.error().message);
+    launcher_ = std::move(*created);
+  }
+  ~Driver() { launcher_->kill_all(std::chrono::milliseconds(0)); }
+
+  // Launches /bin/true as `id` and serves until its exit is reported; false on a failure.
+  bool launch_and_wait(const std::string& id) {
+    LaunchSpec spec;
+    spec.container_id = id;
+    spec.sandbox = dir_ / "sandboxes" / id;
+    spec.shell = false;
+    spec.value = "/bin/true";
+    spec.environment = tessera::isolator_posix::task_environment({}, {{"TASK_ID", id}}, environ);
+    auto launched = launcher_->launch(spec);
+    if (!launched) {
+      std::fprintf(stderr, "launch of '%s' failed: %s\n", id.c_str(),
+                   launched.error().message.c_str());
+      return false;
+    }
+    exited_.clear();
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (exited_ != id) {
+      if (Clock::now() > deadline) return false;
+      pollfd p{launcher_->fd(), POLLIN, 0};
+      if (::poll(&p, 1, 5) > 0) launcher_->on_readable();
+      run_due_timers();
+    }
+    return true;
+  }
+
+ private:
+  struct Timer {
+    Clock::time_point due;
+    std::function<void()> fn;
+  };
+
+  void run_due_timers() {
+    auto now = Clock::now();
+    std::vector<std::function<void()>> due;
+    for (auto it = timers_.begin(); it != timers_.end();) {
+      if (it->due <= now) {
+        due.push_back(std::move(it->fn));
+        it = timers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& fn : due) fn();
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<PosixLauncher> launcher_;
+  std::vector<Timer> timers_;
+  std::string exited_;
+};
+
+double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  return v[i];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 1000;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+      runs = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: bench_launcher [--runs N]\n");
+      return 2;
+    }
+  }
+  if (runs < 1) {
+    std::fprintf(stderr, "bench_launcher: --runs must be at least 1\n");
+    return 2;
+  }
+  std::random_device rd;
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("tessera-bench-launcher-" + std::to_string(rd()));
+  std::filesystem::create_directories(dir);
+  std::vector<double> bare, launcher;
+  bool ok = true;
+  {
+    Driver driver(dir);
+    char arg0[] = "true";
+    char* args[] = {arg0, nullptr};
+    for (int i = 0; i < runs && ok; ++i) {
+      auto t0 = Clock::now();
+      pid_t pid = 0;
+      if (::posix_spawn(&pid, "/bin/true", nullptr, nullptr, args, environ) != 0) {
+        ok = false;
+        break;
+      }
+      ::waitpid(pid, nullptr, 0);
+      bare.push_back(micros(Clock::now() - t0));
+
+      t0 = Clock::now();
+      ok = driver.launch_and_wait("c" + std::to_string(i));
+      launcher.push_back(micros(Clock::now() - t0));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (!ok) {
+    std::fprintf(stderr, "bench_launcher: a launch failed or its exit was not reported\n");
+    return 1;
+  }
+  double bare_p50 = percentile(bare, 0.5), launcher_p50 = percentile(launcher, 0.5);
+  std::printf("launch + exit of /bin/true, %d runs\n", runs);
+  std::printf("| | p50 | p99 |\n|---|---|---|\n");
+  std::printf("| PosixLauncher (launch -> exit reported) | %.0f us | %.0f us |\n", launcher_p50,
+              percentile(launcher, 0.99));
+  std::printf("| bare posix_spawn + waitpid | %.0f us | %.0f us |\n", bare_p50,
+              percentile(bare, 0.99));
+  std::printf("launcher / bare (p50): %.2fx\n", launcher_p50 / bare_p50);
+  return 0;
+}

@@ -1,0 +1,296 @@
+// The Chronos scheduler's decisions, without I/O: which runs to start and kill, given the jobs,
+// the time and what the cluster reported. The plugin drives it from its event loop:
+//
+//   SchedulerCore core(config);
+//   core.restore(saved_jobs, now);          // after winning leadership (or start empty),
+//   core.restore_history(name, saved);      // then each job's history
+//   actions = core.tick(now);               // whenever next_wakeup() has come
+//   actions = core.run_finished(task, ...); // on each final status update
+//   dirty = core.take_dirty();              // store save_job() of dirty.changed, delete
+//                                           // dirty.removed, store save_history() lazily
+//   ... persist the jobs first, then carry out the actions (launch or kill tasks).
+//
+// Exactly once: every run has an id `job@scheduled-time` (ISO 8601 UTC, milliseconds), and its
+// attempts are the tasks `job@scheduled-time#attempt`. Per job the core keeps how far its
+// schedule has been consumed (`consumedUntil`): a scheduled time at or before it never runs
+// again, whatever happens to the schedule. That mark, the runs in flight, the pending retries
+// and the dependency round are all in save_job(); so a scheduler that persists the changed jobs
+// before acting on the returned actions, and restores them after a restart or failover, neither
+// skips nor repeats a run: a run it launched is in the store as active, a time it consumed is
+// behind consumedUntil. The run history is kept apart (save_history) because it is
+// larger and only informative.
+//
+// When a job is due (tick):
+// - Scheduled times within the job's epsilon of now run; older ones are skipped (Chronos: "if
+//   Chronos misses the scheduled run time for any reason, it will still run the job if the
+//   time is within this interval").
+// - Times that passed while no scheduler led (before restore() or resume()) or before the job
+//   existed follow its catch-up policy: skip (none runs), once (the latest runs), all (each
+//   runs), always within epsilon. At most config.catch_up_limit runs of a job (the newest)
+//   start in one tick.
+// - A run due while another run of the job is active follows the concurrency policy: allow
+//   (both run), forbid (the new one is skipped, as Chronos does when `concurrent` is false),
+//   replace (the active one is killed, the new one runs).
+//
+// When a run ends (run_finished): success counts it (successCount, lastSuccess) and fires the
+// dependents whose round it completes; failure is retried after config.failure_retry_delay
+// while attempts remain, with Chronos's rule that a job whose last run failed for good (lastError
+// after lastSuccess) is not retried; a failure for good counts an error, may disable the job
+// after config.disable_after_failures consecutive ones, and fires dependents only with
+// softError. A run killed on request counts nothing.
+//
+// Every error is a reason for a 400 answer, as Chronos answers every bad request.
+//
+// Ownership and threading: one owner, one thread (the plugin's loop); no locks, no clock, no I/O.
+#pragma once
+
+#include <boost/json.hpp>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "chronos_time.h"
+#include "job.h"
+#include "job_graph.h"
+#include "run_history.h"
+#include "schedule.h"
+#include "tessera/result.h"
+
+namespace tessera::chronos {
+
+class FieldReader;
+
+struct SchedulerConfig {
+  JobDefaults job_defaults;
+  // Chronos's --failure_retry: how long a failed attempt waits before the next one.
+  Millis failure_retry_delay{60'000};
+  // Chronos's --disable_after_failures: disable a job after this many failures in a row
+  // (0: never).
+  std::int64_t disable_after_failures = 0;
+  // Run records kept per job, and the bytes of output kept per record.
+  size_t history_limit = 20;
+  size_t output_tail_limit = 2048;
+  // Run times kept per job for the percentiles.
+  size_t run_time_window = 1000;
+  // The most runs of one job started in one tick (the newest; older ones are skipped).
+  size_t catch_up_limit = 100;
+};
+
+// Start this attempt of this run. The job's definition is find_job(job); `arguments`, when not
+// empty, are the run-now arguments (Chronos appends them to the command).
+struct LaunchRun {
+  std::string job;
+  std::string run_id;
+  int attempt = 0;
+  std::string task_id;
+  RunTrigger trigger = RunTrigger::schedule;
+  TimePoint scheduled;
+  std::string arguments;
+};
+
+// Kill this task; its final status update is still expected (run_finished with killed).
+struct KillRun {
+  std::string job;
+  std::string run_id;
+  int attempt = 0;
+  std::string task_id;
+  std::string reason;
+};
+
+using Action = std::variant<LaunchRun, KillRun>;
+
+enum class RunOutcome { succeeded, failed, killed };
+
+class SchedulerCore {
+ public:
+  explicit SchedulerCore(SchedulerConfig config = {});
+
+  const SchedulerConfig& config() const { return config_; }
+
+  // ---- Jobs (POST /iso8601, POST /dependency, DELETE /job/NAME, GET /jobs, /jobs/search).
+
+  // Adds a job or replaces the one of that name, as Chronos does (counters included). Checks
+  // that its parents exist and make no cycle, and that its schedule parses. A replaced job
+  // keeps its consumed schedule, runs in flight, retries and history; scheduled times that a
+  // changed schedule puts in the past follow the catch-up policy; a re-enabled job does not
+  // catch up on what it missed while disabled.
+  Status put_job(Job job, TimePoint now);
+  // Removes a job, as Chronos's DELETE does: its children move to its parents (if it was
+  // dependent); a child whose only parent it was becomes a scheduled job with its schedule (if
+  // it was scheduled). Its active runs are killed.
+  Result<std::vector<Action>> remove_job(const std::string& name);
+
+  const Job* find_job(const std::string& name) const;
+  // Every job, in name order.
+  std::vector<const Job*> jobs() const;
+  size_t job_count() const { return entries_.size(); }
+
+  // GET /jobs/search: a job matches when its name contains `name` and its command contains
+  // `command` (each ignored when empty), or when its name or command contains `any`; all
+  // case-insensitive. Chronos's defaults: limit 10, offset 0. In name order.
+  struct SearchQuery {
+    std::string name;
+    std::string command;
+    std::string any;
+    size_t limit = 10;
+    size_t offset = 0;
+  };
+  std::vector<const Job*> search(const SearchQuery& query) const;
+
+  const JobGraph& graph() const { return graph_; }
+
+  // ---- Time.
+
+  // The runs due at `now`: retries whose delay has passed, then scheduled times.
+  std::vector<Action> tick(TimePoint now);
+  // When tick() next has something to do, if ever.
+  std::optional<TimePoint> next_wakeup() const;
+  // This scheduler (again) leads from `now`: scheduled times before it were missed and follow
+  // the catch-up policy. restore() calls it.
+  void resume(TimePoint now);
+
+  // ---- Requests.
+
+  // PUT /job/NAME: runs the job now (even if disabled). Chronos removes ';' from the arguments.
+  Result<std::vector<Action>> run_now(const std::string& name, std::string_view arguments,
+                                      TimePoint now);
+  // PUT /job/success/NAME: counts a success now and fires the dependents it completes.
+  Result<std::vector<Action>> mark_success(const std::string& name, TimePoint now);
+  // DELETE /task/kill/NAME: kills the job's active runs and cancels its pending retries.
+  Result<std::vector<Action>> kill_runs(const std::string& name, TimePoint now);
+
+  // ---- What the cluster reports, by task id (task_id() of run_history.h).
+
+  // The task is running on `agent`. Repeats are harmless.
+  Status run_started(const std::string& task_id, const std::string& agent, TimePoint now);
+  // The task ended. `message` is the cluster's reason, `output` the end of its stdout/stderr
+  // (cut to config.output_tail_limit here). An unknown or already finished task is an error,
+  // so that a duplicate status update changes nothing.
+  Result<std::vector<Action>> run_finished(const std::string& task_id, RunOutcome outcome,
+                                           std::optional<int> exit_status, std::string_view message,
+                                           std::string_view output, TimePoint now);
+
+  // ---- Views for the REST API.
+
+  // Chronos's job state: "idle", "queued" or "N running".
+  std::string current_state(const std::string& name) const;
+  // GET /graph/csv and /graph/dot.
+  std::string graph_csv() const;
+  std::string graph_dot() const;
+  // GET /jobs/summary: {"jobs": [{name, status, state, schedule, parents, disabled}]}, where
+  // status is the last state (success, failure, fresh) and state the current one.
+  boost::json::object summary_json() const;
+  // GET /job/stat/NAME.
+  Result<boost::json::object> stat_json(const std::string& name) const;
+  // GET /job/NAME/runs: the run records, newest first.
+  Result<boost::json::array> runs_json(const std::string& name) const;
+  const RunHistory* history(const std::string& name) const;
+  // The next scheduled time of a job, if it has one.
+  std::optional<TimePoint> next_due(const std::string& name) const;
+
+  // ---- Persistence: per job, one key for the job and its scheduling state, and one for its
+  // run history. Only the first matters for exactly-once; the second can be written lazily.
+
+  // The job and its scheduling state: consumed schedule, runs in flight, pending retries,
+  // dependency round. Small; persist it before acting on the actions that changed it.
+  boost::json::object save_job(const std::string& name) const;
+  // The job's run records and run times (up to history_limit records of output tails).
+  boost::json::object save_history(const std::string& name) const;
+  // The jobs changed and removed since the last call (a removed job's history goes too).
+  struct Dirty {
+    std::vector<std::string> changed;
+    std::vector<std::string> history_changed;
+    std::vector<std::string> removed;
+  };
+  Dirty take_dirty();
+  // Replaces everything with saved jobs (values of save_job), then resume(now). A job that
+  // cannot be read, or whose parents are missing or make a cycle, is dropped (Chronos drops a
+  // job whose parents are missing) and named in the report.
+  struct RestoreReport {
+    size_t restored = 0;
+    std::vector<std::string> dropped;  // "job 'x': reason"
+  };
+  RestoreReport restore(const std::vector<boost::json::value>& saved, TimePoint now);
+  // Puts back a job's saved history (a value of save_history) after restore(). Records made
+  // since the restore are kept.
+  Status restore_history(const std::string& name, const boost::json::value& saved);
+
+ private:
+  // What identifies one attempt of one run, and what it runs with.
+  struct RunSpec {
+    std::string run_id;
+    int attempt = 0;
+    RunTrigger trigger = RunTrigger::schedule;
+    TimePoint scheduled;
+    std::string arguments;
+  };
+  struct ActiveRun {
+    RunSpec spec;
+    std::optional<TimePoint> started;
+    std::string agent;
+    bool kill_requested = false;
+    std::string kill_reason;
+  };
+  struct PendingRetry {
+    RunSpec spec;
+    TimePoint due;
+  };
+  struct Entry {
+    Job job;
+    std::optional<Schedule> schedule;  // scheduled jobs only
+    TimePoint created;                 // what an empty schedule start stands for
+    std::optional<TimePoint> consumed_until;
+    std::optional<TimePoint> catch_up_before;
+    std::optional<TimePoint> next_due;  // also a key of due_
+    std::vector<ActiveRun> active;
+    std::vector<PendingRetry> retries;
+    RunHistory history;
+    RunTimes times;
+    std::string name_lower;
+    std::string command_lower;
+  };
+
+  // An active run found by its task id.
+  struct ActiveRef {
+    Entry* entry;
+    std::vector<ActiveRun>::iterator run;
+  };
+  std::optional<ActiveRef> find_active(const std::string& task);
+  Entry* entry(const std::string& name);
+  const Entry* entry(const std::string& name) const;
+  void touch(const std::string& name) { dirty_.insert(name); }
+  void touch_history(const std::string& name) { history_dirty_.insert(name); }
+  void requeue(Entry& entry);
+  void unqueue(Entry& entry);
+  void process_schedule(Entry& entry, TimePoint now, std::vector<Action>& actions);
+  void start_run(Entry& entry, RunSpec spec, TimePoint now, std::vector<Action>& actions);
+  void record_skip(Entry& entry, const RunSpec& spec, TimePoint now, std::string reason);
+  std::string unique_run_id(const Entry& entry, TimePoint t) const;
+  void fire_dependents(const std::string& parent, TimePoint now, std::vector<Action>& actions);
+  void kill_active(Entry& entry, const std::string& reason, std::vector<Action>& actions);
+  void cancel_retries(Entry& entry, const std::string& reason, TimePoint now);
+  void remove_retry_index(const Entry& entry);
+  Status set_schedule(Entry& entry, const Job& job, TimePoint now, bool keep_created);
+  static RunRecord record_of(const RunSpec& spec, TimePoint queued, RunStatus status);
+  static boost::json::object& write_spec(boost::json::array& into, const RunSpec& spec);
+  static void read_spec(FieldReader& in, RunSpec& spec);
+  boost::json::object save_state(const Entry& entry) const;
+  Status load_state(Entry& entry, const boost::json::value& state);
+
+  SchedulerConfig config_;
+  std::map<std::string, Entry> entries_;
+  JobGraph graph_;
+  std::set<std::pair<TimePoint, std::string>> due_;           // (next due, job)
+  std::set<std::pair<TimePoint, std::string>> retry_due_;     // (due, task id)
+  std::unordered_map<std::string, std::string> task_to_job_;  // active and pending tasks
+  std::set<std::string> dirty_;
+  std::set<std::string> history_dirty_;
+  std::set<std::string> removed_;
+};
+
+}  // namespace tessera::chronos
