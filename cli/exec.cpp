@@ -4,6 +4,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ostream>
 #include <random>
@@ -108,9 +109,10 @@ class Exec {
       finish(subscribed_ ? kExitTaskProblem : kExitMaster, false);
     };
     client_.on_disconnected = [this] {
-      err_ << "tessera: lost the master at " << options_.master << "; re-subscribing as framework '"
-           << client_.framework_id() << "'" << std::endl;
+      err_ << "tessera: lost the master at " << client_.master_endpoint()
+           << "; re-subscribing as framework '" << client_.framework_id() << "'" << std::endl;
     };
+    client_.on_subscribe_failed = [this](const std::string& message) { last_failure_ = message; };
     client_.on_agent_lost = [this](const std::string& agent) {
       if (launched_ && agent == agent_id_) out_ << "agent '" << agent << "' lost" << std::endl;
     };
@@ -123,7 +125,13 @@ class Exec {
     connect_timer_ = loop.after(seconds(options_.connect_timeout_seconds), [this] {
       connect_timer_ = 0;
       if (subscribed_) return;
-      err_ << "tessera: " << no_answer(options_.master) << std::endl;
+      // Masters that answered but none leading are not "unreachable": say what they said.
+      if (last_failure_.find("not the leader") != std::string::npos) {
+        err_ << "tessera: no leading master at " << options_.master << ": " << last_failure_
+             << std::endl;
+      } else {
+        err_ << "tessera: " << no_answer(options_.master) << std::endl;
+      }
       finish(kExitMaster, false);
     });
     client_.start();
@@ -144,8 +152,12 @@ class Exec {
   static sdk::SchedulerOptions scheduler_options(const ExecOptions& options) {
     sdk::SchedulerOptions s;
     s.master = options.master;
+    // Each master of a list gets its share of the connect timeout, so that the last one is
+    // still tried when the first ones are down.
+    auto masters =
+        static_cast<int64_t>(std::count(options.master.begin(), options.master.end(), ',') + 1);
     s.subscribe_timeout =
-        std::min(Ms(2000), std::max(Ms(100), seconds(options.connect_timeout_seconds)));
+        std::min(Ms(2000), std::max(Ms(100), seconds(options.connect_timeout_seconds) / masters));
     s.backoff_initial = Ms(100);
     s.backoff_max = Ms(2000);
     return s;
@@ -266,6 +278,7 @@ class Exec {
   std::ostream& err_;
   sdk::SchedulerClient client_;
   std::string task_id_;
+  std::string last_failure_;  // the last failed subscription attempt, for the timeout message
   std::string agent_id_;
   std::string last_state_;
   bool subscribed_ = false;

@@ -18,7 +18,7 @@ inline constexpr int kExitKilled = 137;     // TASK_KILLED (128 + SIGKILL), not 
 inline constexpr int kExitNoOffer = 124;    // no fitting offer within --timeout (as timeout(1))
 
 struct ExecOptions {
-  std::string master;  // resolved (tcp://...)
+  std::string master;  // resolved: tcp://HOST:PORT, or several comma-separated
   TaskNeeds needs;
   std::string name = "tessera-exec";  // the task's name and the prefix of its id
   std::string role = "*";

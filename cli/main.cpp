@@ -60,8 +60,8 @@ struct MasterOptions {
 
   void add_to(CLI::App* command) {
     command->add_option("--master", master,
-                        "the master, tcp://HOST:PORT (default: $TESSERA_MASTER, else " +
-                            std::string(cli::kDefaultMaster) + ")");
+                        "the master: " + std::string(sdk::kMasterAddressForms) +
+                            " (default: $TESSERA_MASTER, else " + cli::kDefaultMaster + ")");
     command
         ->add_option("--connect-timeout", connect_timeout,
                      "seconds to wait for the master to answer")
@@ -69,14 +69,18 @@ struct MasterOptions {
         ->capture_default_str();
     command->add_flag("-v,--verbose", verbose, "log what the client does to stderr");
   }
-  std::string address() const { return cli::resolve_master(master, std::getenv("TESSERA_MASTER")); }
+  Result<std::string> address() const {
+    return cli::resolve_master(master, std::getenv("TESSERA_MASTER"));
+  }
   int log_level() const { return verbose ? TESSERA_LOG_DEBUG : TESSERA_LOG_WARN; }
 };
 
 // Asks the master for its state; prints one view of it.
 int show_state(const MasterOptions& m, bool as_json, const std::string& what) {
+  auto masters = m.address();
+  if (!masters) return fail(masters.error().message, cli::kExitMaster);
   cli::Session session(m.log_level());
-  auto reply = cli::ask_master(session, m.address(), op::GetState{}, to_ms(m.connect_timeout));
+  auto reply = cli::ask_master(session, *masters, op::GetState{}, to_ms(m.connect_timeout));
   if (!reply) return fail(reply.error().message, cli::kExitMaster);
   if (reply->is<op::Result>()) {
     auto result = reply->body<op::Result>();
@@ -98,8 +102,10 @@ int show_state(const MasterOptions& m, bool as_json, const std::string& what) {
 }
 
 int update_role(const MasterOptions& m, const op::UpdateRole& call) {
+  auto masters = m.address();
+  if (!masters) return fail(masters.error().message, cli::kExitMaster);
   cli::Session session(m.log_level());
-  auto reply = cli::ask_master(session, m.address(), call, to_ms(m.connect_timeout));
+  auto reply = cli::ask_master(session, *masters, call, to_ms(m.connect_timeout));
   if (!reply) return fail(reply.error().message, cli::kExitMaster);
   auto result = reply->body<op::Result>();
   if (!reply->is<op::Result>() || !result) {
@@ -212,7 +218,9 @@ int main(int argc, char** argv) {
     if (Status s = protocol::check_resources(exec.needs.scalars()); !s) {
       return fail(s.error().message, cli::kExitMaster);
     }
-    exec.master = exec_master.address();
+    auto masters = exec_master.address();
+    if (!masters) return fail(masters.error().message, cli::kExitMaster);
+    exec.master = *masters;
     exec.connect_timeout_seconds = exec_master.connect_timeout;
     return cli::run_exec(exec, exec_master.log_level(), std::cout, std::cerr);
   }

@@ -3,14 +3,23 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "tessera/sdk/master_detector.h"
+
 namespace tessera::cli {
 
-std::string resolve_master(const std::string& flag, const char* env) {
+Result<std::string> resolve_master(const std::string& flag, const char* env) {
+  std::string source = "--master";
   std::string address = flag;
-  if (address.empty() && env != nullptr) address = env;
-  if (address.empty()) address = kDefaultMaster;
-  if (address.find("://") == std::string::npos) address = "tcp://" + address;
-  return address;
+  if (address.empty() && env != nullptr && *env != '\0') {
+    source = "TESSERA_MASTER";
+    address = env;
+  }
+  if (address.empty()) return std::string(kDefaultMaster);
+  auto endpoints = sdk::parse_master_addresses(address);
+  if (!endpoints) return endpoints.error().context(source);
+  std::string list;
+  for (const auto& endpoint : *endpoints) list += (list.empty() ? "" : ",") + endpoint;
+  return list;
 }
 
 protocol::Resources TaskNeeds::scalars() const {

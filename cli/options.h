@@ -15,9 +15,11 @@ namespace tessera::cli {
 
 inline constexpr const char* kDefaultMaster = "tcp://127.0.0.1:5050";
 
-// The master to talk to: `flag` when given, else `env` (the value of TESSERA_MASTER), else
-// tcp://127.0.0.1:5050. A bare HOST:PORT gets "tcp://" in front.
-std::string resolve_master(const std::string& flag, const char* env);
+// The masters to talk to: `flag` when given, else `env` (the value of TESSERA_MASTER), else
+// tcp://127.0.0.1:5050. Each is HOST:PORT or tcp://HOST:PORT, several are separated by commas
+// (sdk::parse_master_addresses); the result is the list in tcp:// form, comma-separated. An
+// http:// address or a bad port is an error naming where it came from and what is expected.
+Result<std::string> resolve_master(const std::string& flag, const char* env);
 
 // The resources `tessera exec` asks for, from its options (0 leaves a scalar out). Ports are a
 // count, chosen from the offer (see pick_ports).

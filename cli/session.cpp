@@ -19,8 +19,11 @@ void stderr_sink(void*, int level, const char* text, size_t size) {
 Session::Session(int log_level)
     : bus_{context_.handle, &loop_, sdk::Logger(nullptr, &stderr_sink, log_level), "tessera-cli"} {}
 
-std::string no_answer(const std::string& master) {
-  return "no answer from master at " + master + ": is it running?";
+std::string no_answer(const std::string& masters) {
+  if (masters.find(',') != std::string::npos) {
+    return "no answer from the masters at " + masters + ": is one of them running?";
+  }
+  return "no answer from master at " + masters + ": is it running?";
 }
 
 }  // namespace tessera::cli

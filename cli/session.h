@@ -5,6 +5,8 @@
 #pragma once
 
 #include <zmq.h>
+
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -14,6 +16,7 @@
 #include "tessera/sdk/channels.h"
 #include "tessera/sdk/event_loop.h"
 #include "tessera/sdk/logger.h"
+#include "tessera/sdk/master_detector.h"
 
 namespace tessera::cli {
 
@@ -37,28 +40,34 @@ class Session {
   sdk::Bus bus_;
 };
 
-// The message for a master that does not answer.
-std::string no_answer(const std::string& master);
+// The message for masters that do not answer (`masters`: one, or a comma-separated list).
+std::string no_answer(const std::string& masters);
 
-// Sends one request to the master and runs the loop until its answer arrives or `timeout`
-// passes (then the error is no_answer()).
+// Sends one request to the leading master among `masters` (a list as resolve_master gives) and
+// runs the loop until its answer arrives or `timeout` passes. The masters are tried in turn,
+// each for its share of `timeout`, and a master.not_leader answer is followed to the leader it
+// names (sdk::MasterCall). The error is no_answer(), or says that no master leads.
 template <typename T>
-Result<Envelope> ask_master(Session& session, const std::string& master, const T& request,
+Result<Envelope> ask_master(Session& session, const std::string& masters, const T& request,
                             std::chrono::milliseconds timeout) {
-  sdk::Client client(session.bus(), "operator");
-  if (auto s = client.connect(master); !s) return s.error();
+  auto detector = sdk::make_master_detector(session.bus(), masters);
+  if (!detector) return detector.error();
+  auto share =
+      std::max(std::chrono::milliseconds(250),
+               timeout / static_cast<int64_t>(std::max<size_t>(1, (*detector)->candidates())));
   std::optional<Result<Envelope>> answer;
-  client.request(
-      request,
-      [&](Result<Envelope> reply) {
-        answer.emplace(std::move(reply));
-        session.loop().request_stop();
-      },
-      timeout);
+  sdk::MasterCall call(session.bus(), **detector);
+  call.start(request, share, timeout, [&](Result<Envelope> reply, const std::string&) {
+    answer.emplace(std::move(reply));
+    session.loop().request_stop();
+  });
   session.loop().run();
   session.loop().reset_stop();
-  if (!answer || !*answer) return make_error(no_answer(master));
-  return std::move(*answer);
+  if (answer && *answer) return std::move(*answer);
+  if (call.found_no_leader()) {
+    return make_error("no leading master at " + masters + ": " + call.last_problem());
+  }
+  return make_error(no_answer(masters));
 }
 
 }  // namespace tessera::cli

@@ -12,7 +12,6 @@ namespace tessera::host::agent {
 
 namespace agentp = protocol::agent;
 namespace isolator = protocol::isolator;
-namespace store = protocol::store;
 namespace state = protocol::state;
 namespace reason = protocol::reason;
 namespace source = protocol::source;
@@ -199,19 +198,18 @@ Status Agent::start() {
     log().warn("agent: [agent] isolators is empty: every task will fail to launch");
   }
 
-  leader_ = std::make_unique<sdk::Client>(bus(), "leader");
-  if (auto s = leader_->connect(store::kEndpoint); !s) return s.context("agent");
-  leader_events_ = std::make_unique<sdk::Subscriber>(bus(), "leader.events");
-  leader_events_->subscribe<store::Leader>(
-      [this](const Envelope&, const store::Leader& l) { on_leader(l); });
-  if (auto s = leader_events_->connect(store::kEventsEndpoint); !s) return s.context("agent");
+  // The leader plugin of this node says where the master is.
+  auto detector = sdk::make_master_detector(bus(), "");
+  if (!detector) return detector.error().context("agent");
+  detector_ = std::move(*detector);
+  detector_->on_change = [this](const std::string& endpoint) { on_leader_moved(endpoint); };
 
   log().info(
       "agent: {} on '{}' with {}{}", agent_id_.empty() ? "new agent" : "agent '" + agent_id_ + "'",
       settings_.hostname, settings_.resources.to_string(),
       settings_.isolators.empty() ? "" : " (isolator '" + settings_.isolators.front() + "')");
   recover();
-  ask_leader();
+  find_master();
   ticker_ = loop().every(100ms, [this] { tick(); });
   return {};
 }
@@ -308,30 +306,24 @@ void Agent::recover_containers(const std::vector<TaskKey>& keys) {
       10s);
 }
 
-void Agent::ask_leader() {
-  if (asking_leader_) return;
-  asking_leader_ = true;
-  last_leader_ask_ = Clock::now();
-  leader_->request(
-      store::GetLeader{},
-      [this](Result<Envelope> reply) {
-        asking_leader_ = false;
-        if (!reply) {
-          log().debug("agent: no answer from the leader plugin yet: {}", reply.error().message);
-          return;  // tick() asks again
-        }
-        auto leader = reply->body<store::Leader>();
-        if (!leader) {
-          log().warn("agent: bad answer from the leader plugin: {}", leader.error().message);
-          return;
-        }
-        on_leader(*leader);
-      },
-      2s);
+void Agent::find_master() {
+  if (finding_master_) return;
+  finding_master_ = true;
+  last_find_ = Clock::now();
+  detector_->next([this](Result<std::string> endpoint) {
+    finding_master_ = false;
+    if (!endpoint) {
+      log().debug("agent: no master yet: {}", endpoint.error().message);
+      return;  // tick() asks again
+    }
+    if (master_ && *endpoint == master_endpoint_) return;
+    log().info("agent: the master is at {}", sdk::printable(*endpoint));
+    connect_master(*endpoint);
+  });
 }
 
-void Agent::on_leader(const store::Leader& leader) {
-  if (!leader.known || leader.endpoint.empty()) {
+void Agent::on_leader_moved(const std::string& endpoint) {
+  if (endpoint.empty()) {
     if (master_) {
       log().warn("agent: the master at {} is no longer the leader; waiting for a new one",
                  sdk::printable(master_endpoint_));
@@ -339,14 +331,7 @@ void Agent::on_leader(const store::Leader& leader) {
     }
     return;
   }
-  if (master_ && leader.endpoint == master_endpoint_) return;
-  if (leader.master_id.empty()) {
-    log().info("agent: the master is at {}", sdk::printable(leader.endpoint));
-  } else {
-    log().info("agent: the master is '{}' at {}", sdk::escape(leader.master_id),
-               sdk::printable(leader.endpoint));
-  }
-  connect_master(leader.endpoint);
+  find_master();
 }
 
 void Agent::drop_master() {
@@ -445,6 +430,17 @@ void Agent::try_register() {
           auto body = reply->body<agentp::Shutdown>();
           shutdown(body ? body->reason : "");
           return;
+        } else if (reply->is<protocol::master::NotLeader>()) {
+          auto body = reply->body<protocol::master::NotLeader>();
+          std::string left = master_endpoint_;
+          bool redirected =
+              detector_->not_leader(left, body ? *body : protocol::master::NotLeader{});
+          drop_master();
+          log().info("agent: the master at {} is not the leader{}", sdk::printable(left),
+                     redirected ? "; trying the one it names" : "; waiting for a leader");
+          // A redirect is what the detector gives now; otherwise tick() asks again later.
+          if (redirected) find_master();
+          return;
         } else {
           problem = "unexpected reply '" + reply->type() + "'";
         }
@@ -458,6 +454,12 @@ void Agent::try_register() {
         }
         registration_backoff_ =
             std::min(registration_backoff_ * 2, settings_.registration_retry_max);
+        // The detector may know another master by now (one that a redirect pointed to may be
+        // gone): it is connected to only if it differs.
+        if (!reply) {
+          detector_->unreachable(master_endpoint_);
+          find_master();
+        }
         try_register();
       },
       registration_backoff_);
@@ -479,6 +481,7 @@ void Agent::on_registered(const agentp::Registered& registered) {
                   s.error().message);
     }
   }
+  detector_->leading(master_endpoint_);
   bool was = registered_;
   registered_ = true;
   registering_ = false;
@@ -499,7 +502,7 @@ void Agent::on_registered(const agentp::Registered& registered) {
 void Agent::tick() {
   auto now = Clock::now();
   if (checkpoint_failing_ && now >= next_checkpoint_retry_) commit();
-  if (!master_ && !asking_leader_ && now - last_leader_ask_ >= 1s) ask_leader();
+  if (!master_ && !finding_master_ && now - last_find_ >= 1s) find_master();
   flush_updates();
   if (registered_) {
     auto silence = now - last_master_contact_;

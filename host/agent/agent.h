@@ -1,7 +1,8 @@
 // The agent role: runs a node's tasks for the leading master.
 //
-// It finds the master through the leader plugin (leader.get on inproc://tessera.leader, and
-// leader.info events), registers with the resources and attributes of its [agent] table, runs
+// It finds the master through an sdk::MasterDetector on the leader plugin (leader.get on
+// inproc://tessera.leader, and leader.info events; a master.not_leader answer is followed to the
+// leader it names), registers with the resources and attributes of its [agent] table, runs
 // the tasks the master sends through the first isolator of [agent] isolators, and reports every
 // task state change as a status update that is checkpointed before it is sent and resent with
 // backoff until acknowledged (status_updates.h). Its id and its tasks survive a restart in the
@@ -27,6 +28,7 @@
 #include "tessera/protocol/agent.h"
 #include "tessera/protocol/isolator.h"
 #include "tessera/protocol/store.h"
+#include "tessera/sdk/master_detector.h"
 
 namespace tessera::host::agent {
 
@@ -82,8 +84,9 @@ class Agent : public Role {
   // Recovery and the master connection.
   void recover();
   void recover_containers(const std::vector<TaskKey>& keys);
-  void ask_leader();
-  void on_leader(const protocol::store::Leader& leader);
+  // Asks the detector for the leading master and connects to it if it is another one.
+  void find_master();
+  void on_leader_moved(const std::string& endpoint);
   void connect_master(const std::string& endpoint);
   void drop_master();
   void try_register();
@@ -139,8 +142,7 @@ class Agent : public Role {
   std::map<std::string, TaskKey> containers_;
   uint64_t launches_ = 0;
 
-  std::unique_ptr<sdk::Client> leader_;
-  std::unique_ptr<sdk::Subscriber> leader_events_;
+  std::unique_ptr<sdk::MasterDetector> detector_;
   std::unique_ptr<sdk::Client> isolator_;
   std::unique_ptr<sdk::Subscriber> isolator_events_;
   // The connection to the current master. A replaced one is kept (unused) in retired_masters_:
@@ -151,8 +153,8 @@ class Agent : public Role {
   uint64_t master_generation_ = 0;
 
   bool recovered_ = false;
-  bool asking_leader_ = false;
-  Clock::time_point last_leader_ask_{};
+  bool finding_master_ = false;
+  Clock::time_point last_find_{};
   bool registering_ = false;
   bool registered_ = false;
   std::chrono::milliseconds registration_backoff_{200};

@@ -16,27 +16,6 @@ namespace {
 constexpr int kSchemaVersion = 1;
 constexpr int kApplicationId = 0x54535341;
 
-}  // namespace
-
-std::string quote_key(const std::string& key) {
-  constexpr size_t kMax = 200;
-  std::string out = "'";
-  for (size_t i = 0; i < key.size() && i < kMax; ++i) {
-    auto c = static_cast<unsigned char>(key[i]);
-    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
-      out += escaped;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (key.size() > kMax) out += "...";
-  return out + "'";
-}
-
-namespace {
-
 // SQLite's message for the connection's last error, with what the user can do about it.
 std::string describe(sqlite3* db) {
   if (db == nullptr) return "out of memory";

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/protocol/store.h"
 #include "tessera/result.h"
 
 struct sqlite3;
@@ -97,8 +98,7 @@ class SqliteStore {
 // there is none (an empty prefix, or one made only of 0xff bytes).
 std::optional<std::string> prefix_successor(const std::string& prefix);
 
-// A key as messages show it: in single quotes, control bytes, quotes and backslashes escaped as
-// \xNN, keys longer than 200 bytes shortened with "...".
-std::string quote_key(const std::string& key);
+// A key as messages show it (shared with every leader plugin and the SDK's store client).
+using protocol::store::quote_key;
 
 }  // namespace tessera::leader

@@ -1,5 +1,6 @@
 #include "standalone_leader.h"
 
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -18,10 +19,24 @@ bool has_role(const std::string& roles, const std::string& role) {
   return false;
 }
 
-store::Result failed(const std::string& error) {
+store::Result failed(const char* code, const std::string& error) {
   store::Result result;
+  result.code = code;
   result.error = error;
   return result;
+}
+
+// An epoch as kept in the store: decimal text, readable with the sqlite3 shell.
+std::optional<uint64_t> parse_epoch(const std::string& text) {
+  if (text.empty() || text.size() > 20 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  try {
+    return std::stoull(text);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 store::Entry to_message(StoreEntry entry) {
@@ -60,6 +75,17 @@ Status StandaloneLeader::start() {
   auto opened = SqliteStore::open(store_file_);
   if (!opened) return opened.error();
   store_.emplace(std::move(*opened));
+  epoch_key_ = context().name() + "/epoch";
+  auto saved = store_->get(epoch_key_);
+  if (!saved) return saved.error();
+  if (*saved) {
+    auto epoch = parse_epoch((*saved)->value);
+    if (!epoch) {
+      return make_error("store '" + store_file_.string() + "': key " + quote_key(epoch_key_) +
+                        " holds no epoch number");
+    }
+    epoch_ = *epoch;
+  }
 
   events_ = std::make_unique<sdk::Publisher>(bus(), "leader.events");
   auto events = events_->bind(store::kEventsEndpoint);
@@ -99,6 +125,7 @@ void StandaloneLeader::stopping() {
 
 void StandaloneLeader::serve_store() {
   server_->on<store::Get>([this](const sdk::Request& request, const store::Get& get) {
+    if (!admit(request, "get", get.key, false)) return;
     auto found = store_->get(get.key);
     if (!found) return refuse(request, found.error());
     store::Result result;
@@ -111,6 +138,7 @@ void StandaloneLeader::serve_store() {
   });
 
   server_->on<store::Put>([this](const sdk::Request& request, const store::Put& put) {
+    if (!admit_write(request, "put", put.key, put.value.size(), put.epoch)) return;
     auto version = store_->put(put.key, put.value);
     if (!version) return refuse(request, version.error());
     store::Result result;
@@ -122,6 +150,7 @@ void StandaloneLeader::serve_store() {
 
   server_->on<store::CompareAndSet>([this](const sdk::Request& request,
                                            const store::CompareAndSet& cas) {
+    if (!admit_write(request, "compare-and-set", cas.key, cas.value.size(), cas.epoch)) return;
     auto outcome = store_->compare_and_set(cas.key, cas.expected_version, cas.value);
     if (!outcome) return refuse(request, outcome.error());
     store::Result result;
@@ -133,6 +162,7 @@ void StandaloneLeader::serve_store() {
       return;
     }
     result.conflict = true;
+    result.code = store::code::kConflict;
     result.error = "version conflict on key " + quote_key(cas.key) + ": expected " +
                    (cas.expected_version == 0 ? std::string("it to be absent")
                                               : "version " + std::to_string(cas.expected_version)) +
@@ -143,9 +173,13 @@ void StandaloneLeader::serve_store() {
   });
 
   server_->on<store::Delete>([this](const sdk::Request& request, const store::Delete& remove) {
+    if (!admit_write(request, "delete", remove.key, 0, remove.epoch)) return;
     auto removed = store_->remove(remove.key);
     if (!removed) return refuse(request, removed.error());
-    if (!*removed) return answer(request, failed("key " + quote_key(remove.key) + " not found"));
+    if (!*removed) {
+      return answer(request,
+                    failed(store::code::kNotFound, "key " + quote_key(remove.key) + " not found"));
+    }
     store::Result result;
     result.ok = true;
     result.version = **removed;
@@ -154,6 +188,7 @@ void StandaloneLeader::serve_store() {
   });
 
   server_->on<store::List>([this](const sdk::Request& request, const store::List& list) {
+    if (!admit(request, "list", list.prefix, true)) return;
     auto entries = store_->list(list.prefix);
     if (!entries) return refuse(request, entries.error());
     store::Result result;
@@ -186,30 +221,105 @@ void StandaloneLeader::serve_leader() {
               "electing the local master",
               campaign.master_id, campaign.endpoint, *master_);
         }
-        store::Leader elected;
-        elected.known = true;
-        elected.master_id = campaign.master_id;
-        elected.endpoint = campaign.endpoint;
-        elected.this_node = true;
-        bool changed = !leader_.known || leader_.master_id != elected.master_id ||
-                       leader_.endpoint != elected.endpoint || !leader_.this_node;
-        leader_ = elected;
+        bool changed = !leader_.known || leader_.master_id != campaign.master_id ||
+                       leader_.endpoint != campaign.endpoint || !leader_.this_node;
+        if (changed) {
+          // Without a durable new epoch there is no safe election: no answer, so the master
+          // campaigns again.
+          if (!next_epoch()) return;
+          leader_.known = true;
+          leader_.master_id = campaign.master_id;
+          leader_.endpoint = campaign.endpoint;
+          leader_.this_node = true;
+          leader_.epoch = epoch_;
+        }
         server_->reply(request, leader_);
         if (changed) {
-          log().info("elected master '{}' at {}", leader_.master_id, leader_.endpoint);
+          log().info("elected master '{}' at {} (epoch {})", leader_.master_id, leader_.endpoint,
+                     leader_.epoch);
           events_->publish(leader_);
         }
       });
 }
 
-void StandaloneLeader::answer(const sdk::Request& request, const store::Result& result) {
+void StandaloneLeader::answer(const sdk::Request& request, store::Result result) {
+  result.epoch = epoch_;
   server_->reply(request, result);
 }
 
 void StandaloneLeader::refuse(const sdk::Request& request, const Error& error) {
   // The store itself failed (disk full, corrupt, busy): the operator needs to know.
   log().error("{}", error.message);
-  server_->reply(request, failed(error.message));
+  answer(request, failed(store::code::kUnavailable, error.message));
+}
+
+void StandaloneLeader::deny(const sdk::Request& request, const char* code,
+                            const std::string& message) {
+  log().warn("refused a request of {}: {}", sdk::quote(request.message.header().sender), message);
+  answer(request, failed(code, message));
+}
+
+bool StandaloneLeader::admit(const sdk::Request& request, const char* verb, const std::string& key,
+                             bool prefix) {
+  const std::string& sender = request.message.header().sender;
+  std::string what = std::string(verb) + " " + quote_key(key);
+  if (key.empty() && !prefix) {
+    deny(request, store::code::kInvalid, what + ": the key is empty");
+    return false;
+  }
+  // The sender's name is what it claims in the envelope: see the trust boundary in README.md.
+  std::string own = sender + "/";
+  if (sender.empty() || key.compare(0, own.size(), own) != 0) {
+    deny(request, store::code::kPermissionDenied,
+         what + " refused: " +
+             (sender.empty() ? std::string("the request names no sender")
+                             : sdk::quote(sender) + " may only use keys under " + sdk::quote(own)));
+    return false;
+  }
+  if (key.size() > store::kMaxKeyBytes) {
+    deny(request, store::code::kTooLarge,
+         what + ": the key is " + std::to_string(key.size()) + " bytes, more than the limit of " +
+             std::to_string(store::kMaxKeyBytes));
+    return false;
+  }
+  return true;
+}
+
+bool StandaloneLeader::admit_write(const sdk::Request& request, const char* verb,
+                                   const std::string& key, size_t value_size, uint64_t epoch) {
+  if (!admit(request, verb, key, false)) return false;
+  std::string what = std::string(verb) + " " + quote_key(key);
+  if (value_size > store::kMaxValueBytes) {
+    deny(request, store::code::kTooLarge,
+         what + ": the value is " + std::to_string(value_size) + " bytes, more than the limit of " +
+             std::to_string(store::kMaxValueBytes) + " (1 MiB)");
+    return false;
+  }
+  // Epoch 0 is a writer that never leads; any other must be the current one.
+  if (epoch != 0 && epoch < epoch_) {
+    deny(request, store::code::kFenced,
+         what + " refused: epoch " + std::to_string(epoch) + " is over (the store is at epoch " +
+             std::to_string(epoch_) + ": another master was elected since)");
+    return false;
+  }
+  if (epoch > epoch_) {
+    deny(request, store::code::kInvalid,
+         what + " refused: epoch " + std::to_string(epoch) + " is newer than the store's epoch " +
+             std::to_string(epoch_) + " (it did not come from this leader plugin)");
+    return false;
+  }
+  return true;
+}
+
+bool StandaloneLeader::next_epoch() {
+  uint64_t next = epoch_ + 1;
+  auto saved = store_->put(epoch_key_, std::to_string(next));
+  if (!saved) {
+    log().error("cannot start epoch {}: {}", next, saved.error().message);
+    return false;
+  }
+  epoch_ = next;
+  return true;
 }
 
 void StandaloneLeader::changed(const std::string& key, uint64_t version, bool deleted) {

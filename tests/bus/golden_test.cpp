@@ -25,6 +25,7 @@
 #include "tessera/protocol/agent.h"
 #include "tessera/protocol/allocator.h"
 #include "tessera/protocol/isolator.h"
+#include "tessera/protocol/master.h"
 #include "tessera/protocol/operator.h"
 #include "tessera/protocol/scheduler.h"
 #include "tessera/protocol/store.h"
@@ -35,6 +36,7 @@ namespace protocol = tessera::protocol;
 namespace agent = tessera::protocol::agent;
 namespace alloc = tessera::protocol::allocator;
 namespace isolator = tessera::protocol::isolator;
+namespace master = tessera::protocol::master;
 namespace op = tessera::protocol::operator_api;
 namespace sched = tessera::protocol::scheduler;
 namespace store = tessera::protocol::store;
@@ -649,35 +651,46 @@ std::vector<Golden> goldens() {
           "7107a4636f727203a4626f647981a76d657373616765b9726f6c65202777656227206973206e6f74"
           "20616c6c6f776564"),
 
+      // protocol/master.h
+      golden<master::NotLeader>(
+          master::NotLeader{"tcp://127.0.0.1:5051", "m-2", "m-1",
+                            "not the leader; the leader is at tcp://127.0.0.1:5051"},
+          "86a474797065b16d61737465722e6e6f745f6c6561646572a17601a466726f6da6676f6c64656ea3"
+          "73657107a4636f727203a4626f647984a66c6561646572b47463703a2f2f3132372e302e302e313a"
+          "35303531a96c65616465725f6964a36d2d32a96d61737465725f6964a36d2d31a76d657373616765"
+          "d9356e6f7420746865206c65616465723b20746865206c6561646572206973206174207463703a2f"
+          "2f3132372e302e302e313a35303531"),
+
       // protocol/store.h
       golden<store::Get>(
           store::Get{"master/agents/a-1"},
           "86a474797065a973746f72652e676574a17601a466726f6da6676f6c64656ea373657107a4636f72"
           "7203a4626f647981a36b6579b16d61737465722f6167656e74732f612d31"),
       golden<store::Put>(
-          store::Put{"master/agents/a-1", "value"},
-          "86a474797065a973746f72652e707574a17601a466726f6da6676f6c64656ea373657107a4636f72"
-          "7203a4626f647982a36b6579b16d61737465722f6167656e74732f612d31a576616c7565a576616c"
-          "7565"),
+          store::Put{"master/agents/a-1", "value", 7},
+          "86a474797065a973746f72652e707574a17602a466726f6da6676f6c64656ea373657107a4636f72"
+          "7203a4626f647983a36b6579b16d61737465722f6167656e74732f612d31a576616c7565a576616c"
+          "7565a565706f636807"),
       golden<store::CompareAndSet>(
-          store::CompareAndSet{"k", 4, "value"},
-          "86a474797065a973746f72652e636173a17601a466726f6da6676f6c64656ea373657107a4636f72"
-          "7203a4626f647983a36b6579a16bb065787065637465645f76657273696f6e04a576616c7565a576"
-          "616c7565"),
+          store::CompareAndSet{"k", 4, "value", 7},
+          "86a474797065a973746f72652e636173a17602a466726f6da6676f6c64656ea373657107a4636f72"
+          "7203a4626f647984a36b6579a16bb065787065637465645f76657273696f6e04a576616c7565a576"
+          "616c7565a565706f636807"),
       golden<store::Delete>(
-          store::Delete{"k"},
-          "86a474797065ac73746f72652e64656c657465a17601a466726f6da6676f6c64656ea373657107a4"
-          "636f727203a4626f647981a36b6579a16b"),
+          store::Delete{"k", 7},
+          "86a474797065ac73746f72652e64656c657465a17602a466726f6da6676f6c64656ea373657107a4"
+          "636f727203a4626f647982a36b6579a16ba565706f636807"),
       golden<store::List>(
           store::List{"master/"},
           "86a474797065aa73746f72652e6c697374a17601a466726f6da6676f6c64656ea373657107a4636f"
           "727203a4626f647981a6707265666978a76d61737465722f"),
       golden<store::Result>(
-          store::Result{false, "version conflict", true, {store::Entry{"k", "value", 4}}, 5},
-          "86a474797065ac73746f72652e726573756c74a17601a466726f6da6676f6c64656ea373657107a4"
-          "636f727203a4626f647985a26f6bc2a56572726f72b076657273696f6e20636f6e666c696374a863"
+          store::Result{
+              false, "version conflict", true, {store::Entry{"k", "value", 4}}, 5, "conflict", 7},
+          "86a474797065ac73746f72652e726573756c74a17602a466726f6da6676f6c64656ea373657107a4"
+          "636f727203a4626f647987a26f6bc2a56572726f72b076657273696f6e20636f6e666c696374a863"
           "6f6e666c696374c3a7656e74726965739183a36b6579a16ba576616c7565a576616c7565a7766572"
-          "73696f6e04a776657273696f6e05"),
+          "73696f6e04a776657273696f6e05a4636f6465a8636f6e666c696374a565706f636807"),
       golden<store::Changed>(
           store::Changed{"k", 5, true},
           "86a474797065ad73746f72652e6368616e676564a17601a466726f6da6676f6c64656ea373657107"
@@ -692,10 +705,10 @@ std::vector<Golden> goldens() {
           "7107a4636f727203a4626f647982a96d61737465725f6964a36d2d31a8656e64706f696e74b47463"
           "703a2f2f3132372e302e302e313a35303530"),
       golden<store::Leader>(
-          store::Leader{true, "m-1", "tcp://127.0.0.1:5050", true},
-          "86a474797065ab6c65616465722e696e666fa17601a466726f6da6676f6c64656ea373657107a463"
-          "6f727203a4626f647984a56b6e6f776ec3a96d61737465725f6964a36d2d31a8656e64706f696e74"
-          "b47463703a2f2f3132372e302e302e313a35303530a9746869735f6e6f6465c3"),
+          store::Leader{true, "m-1", "tcp://127.0.0.1:5050", true, 7},
+          "86a474797065ab6c65616465722e696e666fa17602a466726f6da6676f6c64656ea373657107a463"
+          "6f727203a4626f647985a56b6e6f776ec3a96d61737465725f6964a36d2d31a8656e64706f696e74"
+          "b47463703a2f2f3132372e302e302e313a35303530a9746869735f6e6f6465c3a565706f636807"),
   };
 }
 

@@ -12,14 +12,6 @@ using namespace tessera;
 using namespace tessera::cli;
 namespace json = boost::json;
 
-TEST(ResolveMaster, FlagThenEnvironmentThenDefault) {
-  EXPECT_EQ(resolve_master("tcp://m:1", "tcp://env:2"), "tcp://m:1");
-  EXPECT_EQ(resolve_master("", "tcp://env:2"), "tcp://env:2");
-  EXPECT_EQ(resolve_master("", nullptr), "tcp://127.0.0.1:5050");
-  EXPECT_EQ(resolve_master("", ""), "tcp://127.0.0.1:5050");
-  EXPECT_EQ(resolve_master("10.0.0.1:5050", nullptr), "tcp://10.0.0.1:5050");
-}
-
 TEST(Fit, ScalarsAndPorts) {
   TaskNeeds needs{0.5, 64, 0, 3};
   protocol::Resources offered;

@@ -8,7 +8,8 @@
 // with uuids "uuid-N", task and agent ids filled in from the accepted task); kill pushes
 // TASK_KILLED; heartbeats are pushed every `heartbeat_interval` to each subscribed peer not
 // silenced; operator.get_state is answered with `state`, operator.update_role with an ok
-// operator.result. Recorded values are read through snapshot() under the double's mutex.
+// operator.result. After step_down() it answers as a standby, with master.not_leader. Recorded
+// values are read through snapshot() under the double's mutex.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,9 +20,11 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
+#include "tessera/protocol/master.h"
 #include "tessera/protocol/operator.h"
 #include "tessera/protocol/scheduler.h"
 #include "tessera/sdk/channels.h"
@@ -51,6 +54,7 @@ struct DoubleRecord {
   std::vector<op::UpdateRole> role_updates;
   int suppresses = 0;
   int heartbeats = 0;
+  int not_leader_answers = 0;  // requests turned away after step_down()
   int state_requests = 0;
 };
 
@@ -107,6 +111,18 @@ class MasterDouble {
     return done.get_future().get();
   }
 
+  // From now on the double behaves as a master that is not leading, as a standby does: it
+  // pushes nothing and answers subscriptions, heartbeats and operator calls with
+  // master.not_leader naming `leader` ("": it knows none). From any thread.
+  void step_down(const std::string& leader) {
+    std::promise<void> done;
+    loop_.post([&] {
+      standby_for_ = leader;
+      done.set_value();
+    });
+    done.get_future().get();
+  }
+
   // Pushes an update to every subscribed peer (from any thread).
   void push_update(protocol::TaskStatus status) {
     loop_.post([this, status] {
@@ -141,7 +157,20 @@ class MasterDouble {
     return silenced_.count(peer) != 0;
   }
 
+  // True (and answered) when the double has stepped down.
+  bool turned_away(const sdk::Request& request) {
+    if (!standby_for_) return false;
+    record([&](DoubleRecord& rec) { ++rec.not_leader_answers; });
+    protocol::master::NotLeader answer;
+    answer.leader = *standby_for_;
+    answer.master_id = "master-double";
+    answer.message = protocol::master::not_leader_message(answer.leader);
+    reply(request, answer);
+    return true;
+  }
+
   void heartbeat() {
+    if (standby_for_) return;
     for (const auto& [peer, id] : peers_) {
       if (!silenced(peer)) send(peer, sp::Heartbeat{});
     }
@@ -149,6 +178,7 @@ class MasterDouble {
 
   void serve() {
     server_->on<sp::Subscribe>([this](const sdk::Request& r, const sp::Subscribe& call) {
+      if (turned_away(r)) return;
       record([&](DoubleRecord& rec) { rec.subscribes.emplace_back(r.peer, call); });
       if (ignored_++ < config_.ignore_subscribes) return;
       if (!config_.refuse_subscribe.empty()) {
@@ -168,7 +198,8 @@ class MasterDouble {
       }
       send(r.peer, offers);
     });
-    server_->on<sp::Heartbeat>([this](const sdk::Request&, const sp::Heartbeat&) {
+    server_->on<sp::Heartbeat>([this](const sdk::Request& r, const sp::Heartbeat&) {
+      if (turned_away(r)) return;
       record([&](DoubleRecord& rec) { ++rec.heartbeats; });
     });
     server_->on<sp::Accept>([this](const sdk::Request& r, const sp::Accept& call) {
@@ -211,10 +242,12 @@ class MasterDouble {
       record([&](DoubleRecord& rec) { rec.teardowns.push_back(call); });
     });
     server_->on<op::GetState>([this](const sdk::Request& r, const op::GetState&) {
+      if (turned_away(r)) return;
       record([&](DoubleRecord& rec) { ++rec.state_requests; });
       reply(r, config_.state);
     });
     server_->on<op::UpdateRole>([this](const sdk::Request& r, const op::UpdateRole& call) {
+      if (turned_away(r)) return;
       record([&](DoubleRecord& rec) { rec.role_updates.push_back(call); });
       reply(r, op::Result{});
     });
@@ -234,6 +267,7 @@ class MasterDouble {
   int offer_rounds_ = 0;
   int uuids_ = 0;
   std::chrono::steady_clock::time_point last_sent_{};
+  std::optional<std::string> standby_for_;  // set once the double stepped down
   // Shared with the test thread.
   std::mutex mutex_;
   std::condition_variable changed_;

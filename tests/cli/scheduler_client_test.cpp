@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "master_double.h"
+#include "support/loop.h"
 
 namespace {
 
@@ -32,21 +33,8 @@ class SchedulerClientTest : public ::testing::Test {
     return client_;
   }
 
-  // Runs the loop until `done()` holds (checked every 10 ms) or `timeout` passes.
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
-    bool ok = false;
-    auto check = loop_.every(10ms, [&] {
-      if (done()) {
-        ok = true;
-        loop_.request_stop();
-      }
-    });
-    auto limit = loop_.after(timeout, [&] { loop_.request_stop(); });
-    loop_.run();
-    loop_.reset_stop();
-    loop_.cancel(check);
-    loop_.cancel(limit);
-    return ok;
+    return tessera::testing::run_until(loop_, done, timeout);
   }
 
   void* context_;

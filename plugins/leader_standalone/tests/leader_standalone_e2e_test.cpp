@@ -72,8 +72,8 @@ TEST(LeaderStandaloneEndToEnd, StoreOverTcpSurvivesAHostRestart) {
     Process host({TESSERA_HOST_BIN, config.string()}, dir / "host1.log");
     std::string address = wait_for_store(dir);
     ASSERT_FALSE(address.empty()) << host.output();
-    EXPECT_EQ(call(address, store::Put{"registry/master", "first"}).version, 1u);
-    EXPECT_EQ(call(address, store::Put{"registry/master", "second"}).version, 2u);
+    EXPECT_EQ(call(address, store::Put{"test/registry/master", "first"}).version, 1u);
+    EXPECT_EQ(call(address, store::Put{"test/registry/master", "second"}).version, 2u);
     ASSERT_EQ(host.stop(), 0) << host.output();
   }
   std::filesystem::remove(dir / "endpoints");
@@ -81,7 +81,7 @@ TEST(LeaderStandaloneEndToEnd, StoreOverTcpSurvivesAHostRestart) {
     Process host({TESSERA_HOST_BIN, config.string()}, dir / "host2.log");
     std::string address = wait_for_store(dir);
     ASSERT_FALSE(address.empty()) << host.output();
-    auto got = call(address, store::Get{"registry/master"});
+    auto got = call(address, store::Get{"test/registry/master"});
     ASSERT_TRUE(got.ok) << got.error;
     ASSERT_EQ(got.entries.size(), 1u);
     EXPECT_EQ(got.entries[0].value, "second");

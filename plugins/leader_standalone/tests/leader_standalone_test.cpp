@@ -118,19 +118,19 @@ class LeaderTest : public ::testing::Test {
 
 TEST_F(LeaderTest, PutGetAndVersions) {
   start(kMasterNode);
-  auto absent = request(store::Get{"registry/agents"});
+  auto absent = request(store::Get{"test/registry/agents"});
   EXPECT_TRUE(absent.ok) << absent.error;
   EXPECT_TRUE(absent.entries.empty());
 
   for (uint64_t i = 1; i <= 2; ++i) {
-    auto put = request(store::Put{"registry/agents", "v" + std::to_string(i)});
+    auto put = request(store::Put{"test/registry/agents", "v" + std::to_string(i)});
     EXPECT_TRUE(put.ok) << put.error;
     EXPECT_EQ(put.version, i);
   }
-  auto got = request(store::Get{"registry/agents"});
+  auto got = request(store::Get{"test/registry/agents"});
   ASSERT_TRUE(got.ok) << got.error;
   ASSERT_EQ(got.entries.size(), 1u);
-  EXPECT_EQ(got.entries[0].key, "registry/agents");
+  EXPECT_EQ(got.entries[0].key, "test/registry/agents");
   EXPECT_EQ(got.entries[0].value, "v2");
   EXPECT_EQ(got.entries[0].version, 2u);
   EXPECT_EQ(got.version, 2u);
@@ -138,71 +138,74 @@ TEST_F(LeaderTest, PutGetAndVersions) {
 
 TEST_F(LeaderTest, CompareAndSet) {
   start(kMasterNode);
-  auto created = request(store::CompareAndSet{"lock", 0, "a"});
+  auto created = request(store::CompareAndSet{"test/lock", 0, "a"});
   EXPECT_TRUE(created.ok) << created.error;
   EXPECT_FALSE(created.conflict);
   EXPECT_EQ(created.version, 1u);
 
-  auto exists = request(store::CompareAndSet{"lock", 0, "b"});
+  auto exists = request(store::CompareAndSet{"test/lock", 0, "b"});
   EXPECT_FALSE(exists.ok);
   EXPECT_TRUE(exists.conflict);
   EXPECT_EQ(exists.version, 1u);
   EXPECT_EQ(exists.error,
-            "version conflict on key 'lock': expected it to be absent, it is at version 1");
+            "version conflict on key 'test/lock': expected it to be absent, it is at version 1");
 
-  auto updated = request(store::CompareAndSet{"lock", 1, "c"});
+  auto updated = request(store::CompareAndSet{"test/lock", 1, "c"});
   EXPECT_TRUE(updated.ok) << updated.error;
   EXPECT_EQ(updated.version, 2u);
 
-  auto stale = request(store::CompareAndSet{"lock", 1, "d"});
+  auto stale = request(store::CompareAndSet{"test/lock", 1, "d"});
   EXPECT_FALSE(stale.ok);
   EXPECT_TRUE(stale.conflict);
-  EXPECT_EQ(stale.error, "version conflict on key 'lock': expected version 1, it is at version 2");
+  EXPECT_EQ(stale.error,
+            "version conflict on key 'test/lock': expected version 1, it is at version 2");
 
-  auto missing = request(store::CompareAndSet{"nothing", 3, "x"});
+  auto missing = request(store::CompareAndSet{"test/nothing", 3, "x"});
   EXPECT_TRUE(missing.conflict);
-  EXPECT_EQ(missing.error, "version conflict on key 'nothing': expected version 3, it is absent");
+  EXPECT_EQ(missing.error,
+            "version conflict on key 'test/nothing': expected version 3, it is absent");
 
-  auto got = request(store::Get{"lock"});
+  auto got = request(store::Get{"test/lock"});
   ASSERT_EQ(got.entries.size(), 1u);
   EXPECT_EQ(got.entries[0].value, "c");
 }
 
 TEST_F(LeaderTest, Delete) {
   start(kMasterNode);
-  ASSERT_TRUE(request(store::Put{"a", "1"}).ok);
-  ASSERT_TRUE(request(store::Put{"a", "2"}).ok);
-  auto removed = request(store::Delete{"a"});
+  ASSERT_TRUE(request(store::Put{"test/a", "1"}).ok);
+  ASSERT_TRUE(request(store::Put{"test/a", "2"}).ok);
+  auto removed = request(store::Delete{"test/a"});
   EXPECT_TRUE(removed.ok) << removed.error;
   EXPECT_EQ(removed.version, 2u);
-  EXPECT_TRUE(request(store::Get{"a"}).entries.empty());
+  EXPECT_TRUE(request(store::Get{"test/a"}).entries.empty());
 
-  auto again = request(store::Delete{"a"});
+  auto again = request(store::Delete{"test/a"});
   EXPECT_FALSE(again.ok);
   EXPECT_FALSE(again.conflict);
-  EXPECT_EQ(again.error, "key 'a' not found");
+  EXPECT_EQ(again.error, "key 'test/a' not found");
 }
 
 TEST_F(LeaderTest, ListByPrefixTakesPercentAndUnderscoreLiterally) {
   start(kMasterNode);
-  for (const char* key : {"apps/a", "apps/b", "appsx", "50%/a", "50x/a", "a_b/1", "acb/1"}) {
-    ASSERT_TRUE(request(store::Put{key, std::string("value of ") + key}).ok);
+  for (std::string key : {"apps/a", "apps/b", "appsx", "50%/a", "50x/a", "a_b/1", "acb/1"}) {
+    key = "test/" + key;
+    ASSERT_TRUE(request(store::Put{key, "value of " + key}).ok);
   }
-  auto apps = request(store::List{"apps/"});
+  auto apps = request(store::List{"test/apps/"});
   ASSERT_TRUE(apps.ok) << apps.error;
   ASSERT_EQ(apps.entries.size(), 2u);
-  EXPECT_EQ(apps.entries[0].key, "apps/a");
-  EXPECT_EQ(apps.entries[0].value, "value of apps/a");
+  EXPECT_EQ(apps.entries[0].key, "test/apps/a");
+  EXPECT_EQ(apps.entries[0].value, "value of test/apps/a");
   EXPECT_EQ(apps.entries[0].version, 1u);
-  EXPECT_EQ(apps.entries[1].key, "apps/b");
+  EXPECT_EQ(apps.entries[1].key, "test/apps/b");
 
-  auto percent = request(store::List{"50%"});
+  auto percent = request(store::List{"test/50%"});
   ASSERT_EQ(percent.entries.size(), 1u);
-  EXPECT_EQ(percent.entries[0].key, "50%/a");
-  auto underscore = request(store::List{"a_"});
+  EXPECT_EQ(percent.entries[0].key, "test/50%/a");
+  auto underscore = request(store::List{"test/a_"});
   ASSERT_EQ(underscore.entries.size(), 1u);
-  EXPECT_EQ(underscore.entries[0].key, "a_b/1");
-  EXPECT_EQ(request(store::List{""}).entries.size(), 7u);
+  EXPECT_EQ(underscore.entries[0].key, "test/a_b/1");
+  EXPECT_EQ(request(store::List{"test/"}).entries.size(), 7u);
 }
 
 TEST_F(LeaderTest, EmptyKeyIsAnErrorReply) {
@@ -215,15 +218,15 @@ TEST_F(LeaderTest, EmptyKeyIsAnErrorReply) {
 TEST_F(LeaderTest, EveryWriteIsPublishedAsStoreChanged) {
   start(kMasterNode);
   subscribe();
-  ASSERT_TRUE(request(store::Put{"apps/web", "1"}).ok);
-  ASSERT_TRUE(request(store::Put{"apps/web", "2"}).ok);
-  ASSERT_TRUE(request(store::CompareAndSet{"apps/web", 2, "3"}).ok);
-  ASSERT_TRUE(request(store::CompareAndSet{"apps/web", 1, "stale"}).conflict);  // not a write
-  ASSERT_TRUE(request(store::Delete{"apps/web"}).ok);
-  ASSERT_FALSE(request(store::Delete{"apps/web"}).ok);  // not a write
-  ASSERT_TRUE(request(store::CompareAndSet{"apps/db", 0, "x"}).ok);
-  ASSERT_TRUE(request(store::Get{"apps/db"}).ok);  // reads publish nothing
-  ASSERT_TRUE(request(store::List{"apps/"}).ok);
+  ASSERT_TRUE(request(store::Put{"test/apps/web", "1"}).ok);
+  ASSERT_TRUE(request(store::Put{"test/apps/web", "2"}).ok);
+  ASSERT_TRUE(request(store::CompareAndSet{"test/apps/web", 2, "3"}).ok);
+  ASSERT_TRUE(request(store::CompareAndSet{"test/apps/web", 1, "stale"}).conflict);  // not a write
+  ASSERT_TRUE(request(store::Delete{"test/apps/web"}).ok);
+  ASSERT_FALSE(request(store::Delete{"test/apps/web"}).ok);  // not a write
+  ASSERT_TRUE(request(store::CompareAndSet{"test/apps/db", 0, "x"}).ok);
+  ASSERT_TRUE(request(store::Get{"test/apps/db"}).ok);  // reads publish nothing
+  ASSERT_TRUE(request(store::List{"test/apps/"}).ok);
 
   barrier();  // nothing more comes
   ASSERT_EQ(changes_.size(), 5u);
@@ -232,11 +235,11 @@ TEST_F(LeaderTest, EveryWriteIsPublishedAsStoreChanged) {
     EXPECT_EQ(changes_[i].version, version) << i;
     EXPECT_EQ(changes_[i].deleted, deleted) << i;
   };
-  expect(0, "apps/web", 1, false);
-  expect(1, "apps/web", 2, false);
-  expect(2, "apps/web", 3, false);
-  expect(3, "apps/web", 3, true);
-  expect(4, "apps/db", 1, false);
+  expect(0, "test/apps/web", 1, false);
+  expect(1, "test/apps/web", 2, false);
+  expect(2, "test/apps/web", 3, false);
+  expect(3, "test/apps/web", 3, true);
+  expect(4, "test/apps/db", 1, false);
 }
 
 TEST_F(LeaderTest, MasterNodeKnowsNoLeaderBeforeItsMasterCampaigns) {
@@ -326,26 +329,26 @@ TEST_F(LeaderTest, BadValuesAndUnknownKeysAreRefused) {
 
 TEST_F(LeaderTest, DataSurvivesARestartOnTheSameWorkDir) {
   start(kMasterNode);
-  ASSERT_TRUE(request(store::Put{"registry", "one"}).ok);
-  ASSERT_TRUE(request(store::Put{"registry", "two"}).ok);
-  ASSERT_TRUE(request(store::Put{"apps/web", "w"}).ok);
+  ASSERT_TRUE(request(store::Put{"test/registry", "one"}).ok);
+  ASSERT_TRUE(request(store::Put{"test/registry", "two"}).ok);
+  ASSERT_TRUE(request(store::Put{"test/apps/web", "w"}).ok);
   stop();
   EXPECT_TRUE(std::filesystem::exists(dir_ / "work-node/plugins/leader_standalone/store.sqlite"));
 
   start(kMasterNode);
-  auto got = request(store::Get{"registry"});
+  auto got = request(store::Get{"test/registry"});
   ASSERT_EQ(got.entries.size(), 1u);
   EXPECT_EQ(got.entries[0].value, "two");
   EXPECT_EQ(got.entries[0].version, 2u);
-  EXPECT_EQ(request(store::Put{"registry", "three"}).version, 3u);
-  EXPECT_EQ(request(store::List{"apps/"}).entries.size(), 1u);
+  EXPECT_EQ(request(store::Put{"test/registry", "three"}).version, 3u);
+  EXPECT_EQ(request(store::List{"test/apps/"}).entries.size(), 1u);
 }
 
 TEST_F(LeaderTest, StoreFileKeyChoosesTheFile) {
   auto file = dir_ / "elsewhere" / "registry.db";
   start(std::string(kMasterNode) + "[plugins.leader_standalone]\nstore_file = \"" + file.string() +
         "\"\n");
-  ASSERT_TRUE(request(store::Put{"k", "v"}).ok);
+  ASSERT_TRUE(request(store::Put{"test/k", "v"}).ok);
   EXPECT_TRUE(std::filesystem::exists(file));
 }
 
@@ -387,10 +390,10 @@ TEST_F(LeaderTest, GarbageIsDroppedAndTheServerKeepsServing) {
   client_->send(UnknownRequest{});
 
   // Still serving, on the same connection and on the raw one's neighbours.
-  auto put = request(store::Put{"after-garbage", "ok"});
+  auto put = request(store::Put{"test/after-garbage", "ok"});
   EXPECT_TRUE(put.ok) << put.error;
   EXPECT_EQ(put.version, 1u);
-  auto got = request(store::Get{"after-garbage"});
+  auto got = request(store::Get{"test/after-garbage"});
   ASSERT_EQ(got.entries.size(), 1u);
   EXPECT_EQ(got.entries[0].value, "ok");
   raw.close();
@@ -400,7 +403,7 @@ TEST_F(LeaderTest, OptionalTcpEndpointServesTheSameStoreAndIsAnnounced) {
   auto endpoints = dir_ / "endpoints.toml";
   start(std::string(kMasterNode) + "endpoints_file = \"" + endpoints.string() + "\"\n" +
         "[plugins.leader_standalone]\nendpoint = \"tcp://127.0.0.1:0\"\n");
-  ASSERT_TRUE(request(store::Put{"shared", "via inproc"}).ok);
+  ASSERT_TRUE(request(store::Put{"test/shared", "via inproc"}).ok);
 
   std::string announced = tessera::testing::read_file(endpoints);
   std::smatch match;
@@ -412,7 +415,7 @@ TEST_F(LeaderTest, OptionalTcpEndpointServesTheSameStoreAndIsAnnounced) {
 
   tessera::sdk::Client remote(test_->bus, "remote-client");
   ASSERT_TRUE(remote.connect(address).ok());
-  auto reply = test_->call(remote, store::Get{"shared"});
+  auto reply = test_->call(remote, store::Get{"test/shared"});
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   auto body = reply->body<store::Result>();
   ASSERT_TRUE(body.ok());

@@ -2,12 +2,28 @@
 // the leader plugin (leader_standalone: SQLite; leader_zookeeper: ZooKeeper).
 //
 // The leader plugin binds a Server at inproc://tessera.leader (requests below) and a Publisher
-// at inproc://tessera.leader.events (LeaderChanged, Changed). Values are opaque bytes (callers
-// store msgpack). Versions start at 1 and grow by one on every write of a key; compare-and-set
-// against version 0 means "only if absent".
+// at inproc://tessera.leader.events (Leader, Changed). Values are opaque bytes (callers store
+// msgpack; sdk/store.h does it for them). Versions start at 1 and grow by one on every write of
+// a key; compare-and-set against version 0 means "only if absent".
+//
+// Rules every leader plugin enforces (and the conformance suite checks):
+// - Prefixes: a request's keys (a list's prefix) must start with the sender's name and '/'
+//   (the envelope's `from`: "master/", "framework_marathon/"); anything else is refused with
+//   code "permission_denied". The name is what the sender claims: on inproc the senders are
+//   the plugins of the same process, so the rule keeps honest plugins apart and catches
+//   mistakes; it is not authentication (a tcp endpoint must be reached only by trusted tools).
+// - Limits: a key is at most kMaxKeyBytes, a value at most kMaxValueBytes (1 MiB, as
+//   ZooKeeper's default jute.maxbuffer); beyond them the answer is code "too_large".
+// - Fencing: every election of a master starts a new epoch (one more than the last, kept
+//   durably). Writes carry the epoch their writer leads in; a write with an older epoch than
+//   the store's is refused with code "fenced", so a deposed master (or a framework on its host)
+//   cannot overwrite what the new leader wrote. Epoch 0 means "not fenced": writers that never
+//   lead (tools, agent-side plugins) use it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -18,6 +34,39 @@ namespace tessera::protocol::store {
 inline constexpr const char* kEndpoint = "inproc://tessera.leader";
 inline constexpr const char* kEventsEndpoint = "inproc://tessera.leader.events";
 
+inline constexpr size_t kMaxKeyBytes = 1024;
+inline constexpr size_t kMaxValueBytes = size_t{1024} * 1024;
+
+// The codes of Result::code, each something a caller can act on.
+namespace code {
+inline constexpr const char* kConflict = "conflict";                   // CAS: another version
+inline constexpr const char* kNotFound = "not_found";                  // delete of an absent key
+inline constexpr const char* kPermissionDenied = "permission_denied";  // outside the prefix
+inline constexpr const char* kTooLarge = "too_large";                  // key or value too big
+inline constexpr const char* kFenced = "fenced";                       // the writer's epoch is over
+inline constexpr const char* kInvalid = "invalid";          // empty key, epoch from elsewhere
+inline constexpr const char* kUnavailable = "unavailable";  // the store failed; try again
+}  // namespace code
+
+// A key as messages show it: in single quotes, control bytes, quotes and backslashes escaped as
+// \xNN, keys longer than 200 bytes shortened with "...".
+inline std::string quote_key(const std::string& key) {
+  constexpr size_t kShown = 200;
+  std::string out = "'";
+  for (size_t i = 0; i < key.size() && i < kShown; ++i) {
+    auto c = static_cast<unsigned char>(key[i]);
+    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (key.size() > kShown) out += "...";
+  return out + "'";
+}
+
 struct Get {
   static constexpr const char* kType = "store.get";
   static constexpr uint32_t kSchema = 1;
@@ -25,28 +74,32 @@ struct Get {
   MSGPACK_DEFINE_MAP(key);
 };
 
+// Writes carry `epoch` (schema 2): the epoch their writer leads in, 0 when not fenced.
 struct Put {
   static constexpr const char* kType = "store.put";
-  static constexpr uint32_t kSchema = 1;
+  static constexpr uint32_t kSchema = 2;
   std::string key;
   std::string value;
-  MSGPACK_DEFINE_MAP(key, value);
+  uint64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(key, value, epoch);
 };
 
 struct CompareAndSet {
   static constexpr const char* kType = "store.cas";
-  static constexpr uint32_t kSchema = 1;
+  static constexpr uint32_t kSchema = 2;
   std::string key;
   uint64_t expected_version = 0;
   std::string value;
-  MSGPACK_DEFINE_MAP(key, expected_version, value);
+  uint64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(key, expected_version, value, epoch);
 };
 
 struct Delete {
   static constexpr const char* kType = "store.delete";
-  static constexpr uint32_t kSchema = 1;
+  static constexpr uint32_t kSchema = 2;
   std::string key;
-  MSGPACK_DEFINE_MAP(key);
+  uint64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(key, epoch);
 };
 
 struct List {
@@ -66,13 +119,15 @@ struct Entry {
 // The answer to every store request.
 struct Result {
   static constexpr const char* kType = "store.result";
-  static constexpr uint32_t kSchema = 1;
+  static constexpr uint32_t kSchema = 2;
   bool ok = false;  // false: `error` says why (e.g. version conflict, not found)
   std::string error;
   bool conflict = false;       // a compare-and-set whose expected version did not match
   std::vector<Entry> entries;  // Get: zero or one; List: all under the prefix
   uint64_t version = 0;        // Put/CompareAndSet: the new version
-  MSGPACK_DEFINE_MAP(ok, error, conflict, entries, version);
+  std::string code;            // when !ok, one of code::* (schema 2; empty from older plugins)
+  uint64_t epoch = 0;          // the store's current epoch (schema 2)
+  MSGPACK_DEFINE_MAP(ok, error, conflict, entries, version, code, epoch);
 };
 
 // Event: a key changed (published for every write; subscribers filter by key prefix).
@@ -104,12 +159,16 @@ struct Campaign {
 // The answer to GetLeader and Campaign, and an event whenever the leader changes.
 struct Leader {
   static constexpr const char* kType = "leader.info";
-  static constexpr uint32_t kSchema = 1;
+  static constexpr uint32_t kSchema = 2;
   bool known = false;
   std::string master_id;
   std::string endpoint;    // tcp address agents and frameworks connect to
   bool this_node = false;  // true when the leader is the master of this host
-  MSGPACK_DEFINE_MAP(known, master_id, endpoint, this_node);
+  // The leader's term (schema 2): one more at every election, never reused; what writes of the
+  // leader's host carry for fencing. 0 when the plugin knows of no election (e.g. an agent-only
+  // node of leader_standalone, which is told its master).
+  uint64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(known, master_id, endpoint, this_node, epoch);
 };
 
 }  // namespace tessera::protocol::store

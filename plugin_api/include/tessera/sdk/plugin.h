@@ -22,6 +22,7 @@
 #include "tessera/abi.h"
 #include "tessera/result.h"
 #include "tessera/sdk/channels.h"
+#include "tessera/sdk/clock.h"
 #include "tessera/sdk/config.h"
 #include "tessera/sdk/event_loop.h"
 #include "tessera/sdk/logger.h"
@@ -41,6 +42,13 @@ class PluginContext {
   const Logger& log() const { return log_; }
   EventLoop& loop() { return loop_; }
   Bus& bus() { return bus_; }
+  // This plugin's time: monotonic and wall clocks, and timers on its loop. Code that waits,
+  // times out, backs off or follows a schedule uses it rather than std::chrono and the loop's
+  // timers, so that tests can drive it (use_clock).
+  Clock& clock() { return *clock_; }
+  // Replaces the clock (e.g. with a ManualClock in a test), before start(); `clock` must
+  // outlive the context.
+  void use_clock(Clock& clock) { clock_ = &clock; }
   void* zmq_context() const { return host_.zmq_context; }
 
   std::string name() const { return host_.plugin_name; }
@@ -78,6 +86,8 @@ class PluginContext {
   EventLoop loop_;
   Bus bus_;
   std::unique_ptr<ConfigDocument> document_;
+  SystemClock system_clock_{loop_};
+  Clock* clock_ = &system_clock_;
 };
 
 class Plugin {
@@ -99,6 +109,7 @@ class Plugin {
   const Logger& log() const { return context_.log(); }
   EventLoop& loop() { return context_.loop(); }
   Bus& bus() { return context_.bus(); }
+  Clock& clock() { return context_.clock(); }
 
  private:
   PluginContext& context_;

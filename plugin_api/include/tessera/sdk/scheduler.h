@@ -6,7 +6,7 @@
 //   tessera::sdk::FrameworkInfo info;
 //   info.name = "my-framework";
 //   tessera::sdk::SchedulerOptions options;
-//   options.master = "tcp://10.0.0.1:5050";        // or empty: ask the leader plugin
+//   options.master = "tcp://10.0.0.1:5050,tcp://10.0.0.2:5050";  // empty: the leader plugin
 //   tessera::sdk::SchedulerClient client(bus, info, options);
 //   client.on_offers = [&](const std::vector<protocol::scheduler::Offer>& offers) { ... };
 //   client.on_update = [&](const protocol::TaskStatus& status) { ... };
@@ -18,9 +18,13 @@
 //   backoff from `backoff_initial` to `backoff_max`) and tries again on a new socket, forever,
 //   until stop(). A `scheduler.error` answer is final: on_error is called and the client stops
 //   trying (call start() again, e.g. without the framework id, to try anew).
-// - Finds the master: `options.master` (tcp://HOST:PORT) when set; otherwise it asks the leader
+// - Finds the master through a MasterDetector (master_detector.h): `options.master` (HOST:PORT,
+//   tcp://HOST:PORT or a comma-separated list, tried in turn) when set; otherwise the leader
 //   plugin of this host (`leader.get` at `options.leader_endpoint`, inproc, so only inside a
-//   host) before every subscription attempt, so a master failover is followed.
+//   host, and its leader.info events); or `options.detector` when given. A master that answers
+//   `master.not_leader` is left for the leader it names at once; a master that does not answer
+//   is left for the next one after the backoff. When the detector learns that the leader moved
+//   (a leader.info event), the client re-subscribes there at once.
 // - Keeps the subscription alive: once subscribed it sends `scheduler.heartbeat` every
 //   `heartbeat_interval_seconds` (the interval the master put in `scheduler.subscribed`). Every
 //   message from the master proves it is alive (it sends `scheduler.heartbeat` at that interval
@@ -58,12 +62,15 @@
 
 #include "tessera/message.h"
 #include "tessera/protocol/duration.h"
+#include "tessera/protocol/master.h"
 #include "tessera/protocol/scheduler.h"
 #include "tessera/protocol/store.h"
 #include "tessera/protocol/task.h"
 #include "tessera/result.h"
 #include "tessera/sdk/channels.h"
+#include "tessera/sdk/connection.h"
 #include "tessera/sdk/event_loop.h"
+#include "tessera/sdk/master_detector.h"
 
 namespace tessera::sdk {
 
@@ -80,9 +87,13 @@ struct FrameworkInfo {
 };
 
 struct SchedulerOptions {
-  // The master's address (tcp://HOST:PORT). Empty: ask the leader at leader_endpoint.
+  // The masters: HOST:PORT, tcp://HOST:PORT or a comma-separated list of them. Empty: ask the
+  // leader plugin at leader_endpoint.
   std::string master;
   std::string leader_endpoint = protocol::store::kEndpoint;
+  // A detector of the caller's instead (e.g. one for a scheme the program registered); it must
+  // outlive the client, which sets its on_change.
+  MasterDetector* detector = nullptr;
   // Acknowledge every update that carries a uuid after on_update returns.
   bool auto_acknowledge = true;
   // How long one subscription attempt (and one leader.get) waits for its answer.
@@ -98,141 +109,6 @@ struct SchedulerOptions {
   std::chrono::milliseconds teardown_linger{1000};
 };
 
-namespace detail {
-
-// A DEALER connection to one endpoint: requests matched by correlation id (each with its own
-// timeout), one-way sends, and pushed messages. Unlike sdk::Client it can be closed and
-// reopened while the loop runs (it unwatches its socket), which reconnection needs.
-class DealerConnection {
- public:
-  using ReplyHandler = std::function<void(Result<Envelope>)>;
-  using PushHandler = std::function<void(Envelope&)>;
-
-  DealerConnection(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)) {}
-  ~DealerConnection() { close(); }
-  DealerConnection(const DealerConnection&) = delete;
-  DealerConnection& operator=(const DealerConnection&) = delete;
-
-  // Opens a new socket connected to `endpoint` (closing any previous one).
-  Status open(const std::string& endpoint) {
-    close();
-    try {
-      socket_ = Socket(bus_.zmq_context, ZMQ_DEALER);
-    } catch (const zmq::error_t& e) {
-      return make_error("connection '" + name_ + "': cannot open a socket: " + e.what());
-    }
-    detail::apply_limits(socket_, bus_.limits);
-    if (auto s = detail::connect_socket(socket_, endpoint); !s) {
-      socket_.close();
-      return s.context("connection '" + name_ + "'");
-    }
-    endpoint_ = endpoint;
-    bus_.loop->watch(socket_, [this] { receive(); });
-    return {};
-  }
-
-  // Closes the socket; requests in flight are forgotten (their handlers are not called).
-  // With a linger, messages still queued are given that long to leave (ZeroMQ finishes them in
-  // the background; terminating the context waits for them).
-  void close(std::chrono::milliseconds linger = std::chrono::milliseconds(0)) {
-    for (auto& [sequence, pending] : pending_) bus_.loop->cancel(pending.timer);
-    pending_.clear();
-    if (!socket_) return;
-    bus_.loop->unwatch(socket_);
-    if (linger.count() > 0) {
-      try {
-        socket_.ref().set(zmq::sockopt::linger, static_cast<int>(linger.count()));
-      } catch (const zmq::error_t&) {
-      }
-    }
-    socket_.close();
-  }
-
-  bool is_open() const { return static_cast<bool>(socket_); }
-  const std::string& endpoint() const { return endpoint_; }
-
-  template <typename T>
-  uint64_t send(const T& body) {
-    Header header;
-    header.sender = bus_.sender;
-    header.sequence = ++sequence_;
-    if (!socket_) return header.sequence;
-    encode(buffer_, header, body);
-    try {
-      socket_.ref().send(zmq::message_t(buffer_.data(), buffer_.size()), zmq::send_flags::dontwait);
-    } catch (const zmq::error_t& e) {
-      bus_.log.warn("connection '{}': cannot send '{}': {}", name_, T::kType, e.what());
-    }
-    return header.sequence;
-  }
-
-  template <typename T>
-  void request(const T& body, ReplyHandler on_reply, std::chrono::milliseconds timeout) {
-    uint64_t sequence = send(body);
-    EventLoop::TimerId timer = bus_.loop->after(timeout, [this, sequence] {
-      auto it = pending_.find(sequence);
-      if (it == pending_.end()) return;
-      ReplyHandler handler = std::move(it->second.on_reply);
-      std::string type = it->second.type;
-      pending_.erase(it);
-      handler(make_error("no answer to '" + type + "' from " + endpoint_));
-    });
-    pending_.emplace(sequence, Pending{T::kType, std::move(on_reply), timer});
-  }
-
-  PushHandler on_push;
-
- private:
-  struct Pending {
-    std::string type;
-    ReplyHandler on_reply;
-    EventLoop::TimerId timer;
-  };
-
-  // Receives and handles one message. Handlers may close or reopen this connection, so
-  // nothing here touches the socket after calling one.
-  void receive() {
-    auto s = socket_.ref();
-    zmq::message_t payload;
-    if (!s.recv(payload, zmq::recv_flags::dontwait)) return;
-    if (detail::discard_rest(s) != 0) {
-      bus_.log.warn("connection '{}': dropped a message with more than one frame", name_);
-      return;
-    }
-    auto decoded = Envelope::decode(payload.data(), payload.size(), bus_.limits);
-    if (!decoded) {
-      bus_.log.warn("connection '{}': dropped a malformed message: {}", name_,
-                    decoded.error().message);
-      return;
-    }
-    uint64_t correlation = decoded->header().correlation;
-    if (correlation != 0) {
-      auto it = pending_.find(correlation);
-      if (it == pending_.end()) {
-        bus_.log.debug("connection '{}': late or unknown reply to request {}", name_, correlation);
-        if (on_push) on_push(*decoded);  // still a sign of life
-        return;
-      }
-      ReplyHandler handler = std::move(it->second.on_reply);
-      bus_.loop->cancel(it->second.timer);
-      pending_.erase(it);
-      handler(std::move(*decoded));
-      return;
-    }
-    if (on_push) on_push(*decoded);
-  }
-
-  Bus& bus_;
-  std::string name_;
-  std::string endpoint_;
-  Socket socket_;
-  std::map<uint64_t, Pending> pending_;
-  msgpack::sbuffer buffer_;
-  uint64_t sequence_ = 0;
-};
-
-}  // namespace detail
-
 class SchedulerClient {
  public:
   enum class State {
@@ -243,12 +119,24 @@ class SchedulerClient {
   };
 
   SchedulerClient(Bus& bus, FrameworkInfo info, SchedulerOptions options = {})
-      : bus_(bus),
-        info_(std::move(info)),
-        options_(std::move(options)),
-        master_(bus, "scheduler"),
-        leader_(bus, "scheduler.leader") {
+      : bus_(bus), info_(std::move(info)), options_(std::move(options)), master_(bus, "scheduler") {
     master_.on_push = [this](Envelope& message) { on_master_message(message); };
+    detector_ = options_.detector;
+    if (detector_ == nullptr) {
+      DetectorOptions detection;
+      detection.leader_endpoint = options_.leader_endpoint;
+      detection.leader_timeout = options_.subscribe_timeout;
+      auto made = make_master_detector(bus, options_.master, detection);
+      if (made) {
+        own_detector_ = std::move(*made);
+        detector_ = own_detector_.get();
+      } else {
+        detector_error_ = "master '" + options_.master + "': " + made.error().message;
+      }
+    }
+    if (detector_ != nullptr) {
+      detector_->on_change = [this](const std::string& endpoint) { leader_moved(endpoint); };
+    }
   }
   ~SchedulerClient() { stop(); }
   SchedulerClient(const SchedulerClient&) = delete;
@@ -275,6 +163,7 @@ class SchedulerClient {
     master_.close();
     state_ = State::kConnecting;
     backoff_ = options_.backoff_initial;
+    if (detector_ == nullptr) return fatal(detector_error_);
     attempt();
   }
 
@@ -283,7 +172,7 @@ class SchedulerClient {
   void stop(std::chrono::milliseconds linger = std::chrono::milliseconds(0)) {
     stop_timers();
     master_.close(linger);
-    leader_.close();
+    ++attempts_;  // an answer of the detector still on its way is for nobody
     state_ = State::kStopped;
   }
 
@@ -391,29 +280,22 @@ class SchedulerClient {
     }
   }
 
-  // One attempt: find the master if needed, then subscribe.
+  // One attempt: ask the detector which master to try, then subscribe there.
   void attempt() {
     retry_timer_ = 0;
-    if (!options_.master.empty()) return subscribe(options_.master);
-    if (!leader_.is_open()) {
-      if (auto s = leader_.open(options_.leader_endpoint); !s) return failed(s.error().message);
-    }
-    leader_.request(
-        protocol::store::GetLeader{},
-        [this](Result<Envelope> reply) {
-          if (!reply) return failed("asking the leader: " + reply.error().message);
-          auto leader = reply->body<protocol::store::Leader>();
-          if (!leader || !reply->is<protocol::store::Leader>()) {
-            return failed("asking the leader: unexpected answer " + quote(reply->type()));
-          }
-          if (!leader->known || leader->endpoint.empty()) return failed("no leading master yet");
-          subscribe(leader->endpoint);
-        },
-        options_.subscribe_timeout);
+    uint64_t current = ++attempts_;
+    detector_->next([this, current](Result<std::string> endpoint) {
+      if (current != attempts_ || state_ != State::kConnecting) return;
+      if (!endpoint) return failed(endpoint.error().message);
+      subscribe(*endpoint);
+    });
   }
 
   void subscribe(const std::string& endpoint) {
-    if (auto s = master_.open(endpoint); !s) return failed(s.error().message);
+    if (auto s = master_.open(endpoint); !s) {
+      detector_->unreachable(endpoint);
+      return failed(s.error().message);
+    }
     protocol::scheduler::Subscribe call;
     call.framework_id = info_.framework_id;
     call.name = info_.name;
@@ -427,7 +309,18 @@ class SchedulerClient {
   }
 
   void on_subscribe_reply(Result<Envelope> reply) {
-    if (!reply) return failed("subscribing: " + reply.error().message);
+    if (!reply) {
+      detector_->unreachable(master_.endpoint());
+      return failed("subscribing: " + reply.error().message);
+    }
+    if (reply->is<protocol::master::NotLeader>()) {
+      auto answer = not_leader(*reply);
+      if (detector_->not_leader(master_.endpoint(), answer)) {
+        master_.close();
+        return attempt();  // straight to the leader it named
+      }
+      return failed("subscribing: master at " + master_.endpoint() + ": " + answer.message);
+    }
     if (reply->is<protocol::scheduler::Error>()) {
       auto error = reply->body<protocol::scheduler::Error>();
       return fatal("subscription refused: " +
@@ -437,6 +330,7 @@ class SchedulerClient {
     if (!reply->is<protocol::scheduler::Subscribed>() || !subscribed) {
       return failed("subscribing: unexpected answer " + quote(reply->type()));
     }
+    detector_->leading(master_.endpoint());
     info_.framework_id = subscribed->framework_id;
     master_id_ = subscribed->master_id;
     // From the wire: checked, so that a NaN or 1e300 cannot overflow the timer below.
@@ -498,8 +392,43 @@ class SchedulerClient {
     if (state_ == State::kConnecting && retry_timer_ == 0) attempt();
   }
 
+  // The master answered master.not_leader, or the detector saw the leader move: re-subscribe
+  // where the leader is now, at once.
+  void reconnect(const std::string& why) {
+    bus_.log.warn("scheduler '{}': {}; re-subscribing", info_.name, why);
+    bool was_subscribed = state_ == State::kSubscribed;
+    stop_timers();
+    master_.close();
+    state_ = State::kConnecting;
+    backoff_ = options_.backoff_initial;
+    if (was_subscribed && on_disconnected) on_disconnected();
+    if (state_ == State::kConnecting && retry_timer_ == 0) attempt();
+  }
+
+  void leader_moved(const std::string& endpoint) {
+    if (endpoint.empty() || endpoint == master_.endpoint()) return;
+    if (state_ == State::kSubscribed || state_ == State::kConnecting) {
+      reconnect("the leading master moved to " + endpoint);
+    }
+  }
+
+  static protocol::master::NotLeader not_leader(const Envelope& message) {
+    auto body = message.body<protocol::master::NotLeader>();
+    protocol::master::NotLeader answer = body ? *body : protocol::master::NotLeader{};
+    if (answer.message.empty())
+      answer.message = protocol::master::not_leader_message(answer.leader);
+    return answer;
+  }
+
   void on_master_message(Envelope& message) {
     namespace sp = protocol::scheduler;
+    if (message.is<protocol::master::NotLeader>()) {
+      if (state_ != State::kSubscribed) return;
+      auto answer = not_leader(message);
+      std::string endpoint = master_.endpoint();
+      detector_->not_leader(endpoint, answer);
+      return reconnect("master at " + endpoint + ": " + answer.message);
+    }
     last_heard_ = EventLoop::Clock::now();
     if (message.is<sp::Heartbeat>()) return;
     if (message.is<sp::Offers>()) {
@@ -549,8 +478,11 @@ class SchedulerClient {
   Bus& bus_;
   FrameworkInfo info_;
   SchedulerOptions options_;
-  detail::DealerConnection master_;
-  detail::DealerConnection leader_;
+  DealerConnection master_;
+  std::unique_ptr<MasterDetector> own_detector_;
+  MasterDetector* detector_ = nullptr;
+  std::string detector_error_;
+  uint64_t attempts_ = 0;
   State state_ = State::kStopped;
   std::string master_id_;
   double heartbeat_interval_seconds_ = 15;

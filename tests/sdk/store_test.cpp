@@ -1,0 +1,416 @@
+// sdk::Store against the real leader_standalone plugin, loaded by the real loader in an
+// in-process node: typed values, versions, compare-and-set conflicts, listing by prefix, each
+// plugin confined to its own prefix, the value size limit, fencing of a deposed leader, and
+// retries while the leader plugin is slow to start.
+#include "tessera/sdk/store.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <optional>
+
+#include "support/endpoints.h"
+#include "support/loop.h"
+#include "support/node.h"
+#include "tessera/sdk/leadership.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace store = tessera::protocol::store;
+namespace sdk = tessera::sdk;
+using sdk::StoreCode;
+using tessera::Envelope;
+using tessera::Result;
+using tessera::testing::InProcessNode;
+using tessera::testing::TempDir;
+
+constexpr const char* kMasterNode = "roles = [\"master\"]\nleader = \"leader_standalone\"\n";
+
+// What a framework plugin might keep.
+struct App {
+  std::string name;
+  int64_t instances = 0;
+  std::vector<std::string> ports;
+  MSGPACK_DEFINE_MAP(name, instances, ports);
+  bool operator==(const App&) const = default;
+};
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  StoreTest() : own_context_(zmq_ctx_new()) {}
+  ~StoreTest() override {
+    stores_.clear();
+    leaderships_.clear();
+    raw_.clear();
+    buses_.clear();
+    node_.reset();
+    zmq_ctx_term(own_context_);
+  }
+
+  void start_node(const std::string& body = kMasterNode) {
+    node_ = std::make_unique<InProcessNode>(dir_, body);
+    auto started = node_->start();
+    ASSERT_TRUE(started.ok()) << started.error().message;
+  }
+
+  // A bus on this test's loop, sending as `name` (a plugin's name), on the node's context
+  // unless another is given.
+  sdk::Bus& bus(const std::string& name, void* context = nullptr) {
+    buses_.push_back(
+        sdk::Bus{context != nullptr ? context : node_->zmq_context(), &loop_, {}, name});
+    return buses_.back();
+  }
+  sdk::Store& make_store(sdk::Bus& on, sdk::StoreOptions options = {}) {
+    stores_.push_back(std::make_unique<sdk::Store>(on, clock_, options));
+    return *stores_.back();
+  }
+  // A plain client of the leader plugin, for requests the Store would never send.
+  sdk::Client& raw(sdk::Bus& on, const std::string& endpoint = store::kEndpoint) {
+    raw_.push_back(std::make_unique<sdk::Client>(on, "raw"));
+    EXPECT_TRUE(raw_.back()->connect(endpoint).ok());
+    return *raw_.back();
+  }
+
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
+    return tessera::testing::run_until(loop_, done, timeout);
+  }
+
+  // Starts an operation with a callback and runs the loop until it is called.
+  template <typename T, typename Start>
+  sdk::StoreResult<T> await(Start start, std::chrono::milliseconds timeout = 20s) {
+    std::optional<sdk::StoreResult<T>> out;
+    start([&](sdk::StoreResult<T> result) { out.emplace(std::move(result)); });
+    if (!run_until([&] { return out.has_value(); }, timeout)) {
+      return sdk::StoreError{StoreCode::kUnavailable, "test: the callback never came"};
+    }
+    return std::move(*out);
+  }
+
+  template <typename Request>
+  store::Result ask(sdk::Client& client, const Request& request) {
+    std::optional<Result<Envelope>> reply;
+    client.request(request, [&](Result<Envelope> r) { reply.emplace(std::move(r)); });
+    EXPECT_TRUE(run_until([&] { return reply.has_value(); }));
+    if (!reply || !reply->ok()) return store::Result{};
+    auto body = (*reply)->body<store::Result>();
+    EXPECT_TRUE(body.ok());
+    return body.ok() ? *body : store::Result{};
+  }
+
+  TempDir dir_;
+  std::unique_ptr<InProcessNode> node_;
+  void* own_context_;
+  sdk::EventLoop loop_;
+  sdk::SystemClock clock_{loop_};
+  std::deque<sdk::Bus> buses_;
+  std::vector<std::unique_ptr<sdk::Client>> raw_;
+  std::vector<std::unique_ptr<sdk::Leadership>> leaderships_;
+  std::vector<std::unique_ptr<sdk::Store>> stores_;
+};
+
+TEST_F(StoreTest, TypedValuesRoundTripWithVersionsUnderThePluginsPrefix) {
+  start_node();
+  auto& marathon = bus("framework_marathon");
+  auto& apps = make_store(marathon);
+  EXPECT_EQ(apps.prefix(), "framework_marathon/");
+
+  auto absent = await<std::optional<sdk::Versioned<App>>>(
+      [&](auto done) { apps.get<App>("apps/web", done); });
+  ASSERT_TRUE(absent.ok()) << absent.error().message;
+  EXPECT_FALSE(absent->has_value());
+
+  App web{"web", 3, {"http", "admin"}};
+  auto first = await<uint64_t>([&](auto done) { apps.put("apps/web", web, done); });
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(*first, 1u);
+  web.instances = 5;
+  auto second = await<uint64_t>([&](auto done) { apps.put("apps/web", web, done); });
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(*second, 2u);
+
+  auto got = await<std::optional<sdk::Versioned<App>>>(
+      [&](auto done) { apps.get<App>("apps/web", done); });
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->key, "apps/web");
+  EXPECT_EQ((*got)->value, web);
+  EXPECT_EQ((*got)->version, 2u);
+
+  // In the store, the key is under the plugin's name.
+  auto stored = ask(raw(marathon), store::Get{"framework_marathon/apps/web"});
+  ASSERT_TRUE(stored.ok) << stored.error;
+  ASSERT_EQ(stored.entries.size(), 1u);
+  EXPECT_EQ(stored.entries[0].version, 2u);
+
+  // A value that is not an App says so, with its key.
+  auto as_number = await<std::optional<sdk::Versioned<int64_t>>>(
+      [&](auto done) { apps.get<int64_t>("apps/web", done); });
+  ASSERT_FALSE(as_number.ok());
+  EXPECT_EQ(as_number.code(), StoreCode::kInvalid);
+  EXPECT_TRUE(contains(as_number.error().message,
+                       "store: get 'framework_marathon/apps/web': the value does not decode"))
+      << as_number.error().message;
+}
+
+TEST_F(StoreTest, CompareAndSetConflictCarriesTheCurrentVersion) {
+  start_node();
+  auto& apps = make_store(bus("framework_marathon"));
+  App web{"web", 1, {}};
+  auto created =
+      await<uint64_t>([&](auto done) { apps.compare_and_set("apps/web", 0, web, done); });
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_EQ(*created, 1u);
+
+  auto again = await<uint64_t>([&](auto done) { apps.compare_and_set("apps/web", 0, web, done); });
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.code(), StoreCode::kConflict);
+  EXPECT_EQ(again.error().version, 1u);
+  EXPECT_EQ(again.error().message,
+            "store: compare-and-set 'framework_marathon/apps/web': version conflict on key "
+            "'framework_marathon/apps/web': expected it to be absent, it is at version 1");
+
+  web.instances = 2;
+  auto updated =
+      await<uint64_t>([&](auto done) { apps.compare_and_set("apps/web", 1, web, done); });
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  EXPECT_EQ(*updated, 2u);
+  auto stale = await<uint64_t>([&](auto done) { apps.compare_and_set("apps/web", 1, web, done); });
+  EXPECT_EQ(stale.code(), StoreCode::kConflict);
+  EXPECT_EQ(stale.error().version, 2u);
+}
+
+TEST_F(StoreTest, ListByPrefixIsRelativeAndKeepsUnreadableEntriesApart) {
+  start_node();
+  auto& marathon = bus("framework_marathon");
+  auto& apps = make_store(marathon);
+  for (const char* name : {"b", "a"}) {
+    auto put = await<uint64_t>([&](auto done) {
+      apps.put(std::string("apps/") + name, App{name, 1, {}}, done);
+    });
+    ASSERT_TRUE(put.ok()) << put.error().message;
+  }
+  ASSERT_TRUE(await<uint64_t>([&](auto done) {
+                apps.put("deployments/d1", App{"d1", 1, {}}, done);
+              }).ok());
+  // Bytes that are not msgpack, written around the client.
+  ASSERT_TRUE(
+      ask(raw(marathon), store::Put{"framework_marathon/apps/broken", "\xc1 not msgpack"}).ok);
+
+  auto listed = await<sdk::Listing<App>>([&](auto done) { apps.list<App>("apps/", done); });
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->entries.size(), 2u);
+  EXPECT_EQ(listed->entries[0].key, "apps/a");
+  EXPECT_EQ(listed->entries[0].value.name, "a");
+  EXPECT_EQ(listed->entries[1].key, "apps/b");
+  EXPECT_EQ(listed->unreadable, std::vector<std::string>{"apps/broken"});
+
+  auto everything = await<sdk::Listing<App>>([&](auto done) { apps.list<App>("", done); });
+  ASSERT_TRUE(everything.ok()) << everything.error().message;
+  EXPECT_EQ(everything->entries.size(), 3u);
+  EXPECT_EQ(everything->entries[2].key, "deployments/d1");
+}
+
+TEST_F(StoreTest, RemoveGivesTheVersionAndAnAbsentKeyIsNotFound) {
+  start_node();
+  auto& apps = make_store(bus("framework_marathon"));
+  ASSERT_TRUE(await<uint64_t>([&](auto done) { apps.put("apps/web", App{}, done); }).ok());
+  ASSERT_TRUE(await<uint64_t>([&](auto done) { apps.put("apps/web", App{}, done); }).ok());
+  auto removed = await<uint64_t>([&](auto done) { apps.remove("apps/web", done); });
+  ASSERT_TRUE(removed.ok()) << removed.error().message;
+  EXPECT_EQ(*removed, 2u);
+  auto again = await<uint64_t>([&](auto done) { apps.remove("apps/web", done); });
+  EXPECT_EQ(again.code(), StoreCode::kNotFound);
+  EXPECT_EQ(again.error().message,
+            "store: delete 'framework_marathon/apps/web': key 'framework_marathon/apps/web' not "
+            "found");
+  auto empty_key = await<uint64_t>([&](auto done) { apps.remove("", done); });
+  EXPECT_EQ(empty_key.code(), StoreCode::kInvalid);
+}
+
+TEST_F(StoreTest, APluginCannotReachAnotherPluginsKeys) {
+  start_node();
+  auto& a = bus("framework_a");
+  auto& b = bus("framework_b");
+  auto& store_a = make_store(a);
+  auto& store_b = make_store(b);
+  ASSERT_TRUE(
+      await<uint64_t>([&](auto done) { store_a.put("secret", std::string("a's"), done); }).ok());
+
+  // Through the client, b's "secret" is its own key: absent.
+  auto mine = await<std::optional<sdk::Versioned<std::string>>>(
+      [&](auto done) { store_b.get<std::string>("secret", done); });
+  ASSERT_TRUE(mine.ok()) << mine.error().message;
+  EXPECT_FALSE(mine->has_value());
+  auto listed =
+      await<sdk::Listing<std::string>>([&](auto done) { store_b.list<std::string>("", done); });
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->entries.empty());
+
+  // Around the client, the leader plugin refuses every access outside b's prefix.
+  auto& raw_b = raw(b);
+  auto read = ask(raw_b, store::Get{"framework_a/secret"});
+  EXPECT_FALSE(read.ok);
+  EXPECT_EQ(read.code, store::code::kPermissionDenied);
+  EXPECT_EQ(read.error,
+            "get 'framework_a/secret' refused: 'framework_b' may only use keys under "
+            "'framework_b/'");
+  EXPECT_TRUE(read.entries.empty());
+  EXPECT_EQ(ask(raw_b, store::Put{"framework_a/secret", "b's"}).code,
+            store::code::kPermissionDenied);
+  EXPECT_EQ(ask(raw_b, store::Delete{"framework_a/secret"}).code, store::code::kPermissionDenied);
+  EXPECT_EQ(ask(raw_b, store::List{""}).code, store::code::kPermissionDenied);
+  // A name that is a prefix of another's is not enough.
+  EXPECT_EQ(ask(raw(bus("framework")), store::Get{"framework_a/secret"}).code,
+            store::code::kPermissionDenied);
+  auto nameless = ask(raw(bus("")), store::Get{"/secret"});
+  EXPECT_EQ(nameless.code, store::code::kPermissionDenied);
+  EXPECT_TRUE(contains(nameless.error, "the request names no sender")) << nameless.error;
+
+  auto still = await<std::optional<sdk::Versioned<std::string>>>(
+      [&](auto done) { store_a.get<std::string>("secret", done); });
+  ASSERT_TRUE(still.ok() && still->has_value());
+  EXPECT_EQ((*still)->value, "a's");
+  EXPECT_EQ((*still)->version, 1u);
+}
+
+TEST_F(StoreTest, ValuesOverOneMebibyteAreRefusedWithAClearError) {
+  start_node();
+  auto& apps = make_store(bus("framework_marathon"));
+  // A msgpack string of this length has a 5-byte header: exactly the limit once encoded.
+  std::string largest(store::kMaxValueBytes - 5, 'x');
+  auto fits = await<uint64_t>([&](auto done) { apps.put("blob", largest, done); });
+  ASSERT_TRUE(fits.ok()) << fits.error().message;
+  auto back = await<std::optional<sdk::Versioned<std::string>>>(
+      [&](auto done) { apps.get<std::string>("blob", done); });
+  ASSERT_TRUE(back.ok() && back->has_value());
+  EXPECT_EQ((*back)->value.size(), largest.size());
+
+  auto too_big = await<uint64_t>([&](auto done) { apps.put("blob", largest + "y", done); });
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.code(), StoreCode::kTooLarge);
+  EXPECT_EQ(too_big.error().message,
+            "store: put 'framework_marathon/blob': the value is 1048577 bytes, more than the "
+            "limit of 1048576 (1 MiB)");
+  auto cas_too_big =
+      await<uint64_t>([&](auto done) { apps.compare_and_set("blob", 1, largest + "y", done); });
+  EXPECT_EQ(cas_too_big.code(), StoreCode::kTooLarge);
+  auto long_key = await<uint64_t>([&](auto done) { apps.put(std::string(1100, 'k'), 1, done); });
+  EXPECT_EQ(long_key.code(), StoreCode::kTooLarge);
+  EXPECT_TRUE(contains(long_key.error().message, "more than the limit of 1024"))
+      << long_key.error().message;
+
+  // The value in the store is the one that fitted.
+  auto kept = await<std::optional<sdk::Versioned<std::string>>>(
+      [&](auto done) { apps.get<std::string>("blob", done); });
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ((*kept)->version, 1u);
+}
+
+TEST_F(StoreTest, WritesOfADeposedLeaderAreFenced) {
+  start_node();
+  // The master role campaigns from its own loop; the framework's helper and store are on
+  // this one and only learn of elections when this loop runs.
+  tessera::testing::TestBus master(node_->zmq_context(), "master");
+  tessera::sdk::Client campaigns(master.bus, "campaigns");
+  ASSERT_TRUE(campaigns.connect(store::kEndpoint).ok());
+
+  auto& marathon = bus("framework_marathon");
+  leaderships_.push_back(std::make_unique<sdk::Leadership>(marathon, clock_));
+  sdk::Leadership& leadership = *leaderships_.back();
+  ASSERT_TRUE(leadership.start().ok());
+  auto& apps = make_store(marathon);
+  apps.fence_with(&leadership);
+
+  auto before = await<uint64_t>([&](auto done) { apps.put("apps/web", App{"web", 1, {}}, done); });
+  ASSERT_FALSE(before.ok());
+  EXPECT_EQ(before.code(), StoreCode::kFenced);
+  EXPECT_EQ(before.error().message,
+            "store: put 'framework_marathon/apps/web': this host is not leading (its writes are "
+            "fenced to the leader's term)");
+
+  ASSERT_TRUE(master.call(campaigns, store::Campaign{"master-1", "tcp://127.0.0.1:5050"}).ok());
+  ASSERT_TRUE(run_until([&] { return leadership.leading(); }));
+  EXPECT_EQ(leadership.epoch(), 1u);
+  ASSERT_TRUE(await<uint64_t>([&](auto done) {
+                apps.put("apps/web", App{"web", 1, {}}, done);
+              }).ok());
+
+  // A new master is elected; this loop has not run, so the helper still believes in epoch 1:
+  // its write reaches the leader plugin, which refuses it.
+  ASSERT_TRUE(master.call(campaigns, store::Campaign{"master-2", "tcp://127.0.0.1:5051"}).ok());
+  std::optional<sdk::StoreResult<uint64_t>> late;
+  apps.put("apps/web", App{"stale", 1, {}},
+           [&](sdk::StoreResult<uint64_t> r) { late.emplace(std::move(r)); });
+  ASSERT_TRUE(run_until([&] { return late.has_value(); }));
+  ASSERT_FALSE(late->ok());
+  EXPECT_EQ(late->code(), StoreCode::kFenced);
+  EXPECT_TRUE(contains(late->error().message,
+                       "put 'framework_marathon/apps/web' refused: epoch 1 is over (the store is "
+                       "at epoch 2: another master was elected since)"))
+      << late->error().message;
+
+  // Once it has heard of the new term, the host (still the leader's host) writes again.
+  ASSERT_TRUE(run_until([&] { return leadership.epoch() == 2; }));
+  auto now = await<uint64_t>([&](auto done) { apps.put("apps/web", App{"web", 2, {}}, done); });
+  ASSERT_TRUE(now.ok()) << now.error().message;
+  EXPECT_EQ(*now, 2u);  // the stale write never landed
+}
+
+TEST_F(StoreTest, RetriesUntilASlowLeaderPluginHasStarted) {
+  // The store is reached over tcp so that the client can exist before the node does.
+  std::string endpoint = tessera::testing::unused_tcp_endpoint();
+  auto& slow = bus("framework_slow", own_context_);
+  sdk::StoreOptions options;
+  options.endpoint = endpoint;
+  options.request_timeout = 150ms;
+  options.backoff_initial = 20ms;
+  options.backoff_max = 100ms;
+  auto& apps = make_store(slow, options);
+
+  // A compare-and-set retried: duplicates of the attempts queued before the plugin started
+  // reach it too, and the client still reports its own write as applied.
+  std::optional<sdk::StoreResult<uint64_t>> created;
+  apps.compare_and_set("apps/web", 0, App{"web", 1, {}},
+                       [&](sdk::StoreResult<uint64_t> r) { created.emplace(std::move(r)); });
+  ASSERT_TRUE(run_until([&] { return apps.retries() >= 2; }));
+  EXPECT_FALSE(created.has_value());
+  EXPECT_EQ(apps.in_flight(), 1u);
+
+  start_node(std::string(kMasterNode) + "[plugins.leader_standalone]\nendpoint = \"" + endpoint +
+             "\"\n");
+  ASSERT_TRUE(run_until([&] { return created.has_value(); }, 30s));
+  ASSERT_TRUE(created->ok()) << created->error().message;
+  EXPECT_EQ(**created, 1u);
+  EXPECT_EQ(apps.in_flight(), 0u);
+
+  auto got = await<std::optional<sdk::Versioned<App>>>(
+      [&](auto done) { apps.get<App>("apps/web", done); });
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->version, 1u);
+  EXPECT_EQ((*got)->value.name, "web");
+}
+
+TEST_F(StoreTest, GivesUpAfterItsDeadlineWithTheLastProblem) {
+  auto& lonely = bus("framework_lonely", own_context_);
+  sdk::StoreOptions options;
+  options.endpoint = tessera::testing::unused_tcp_endpoint();
+  options.request_timeout = 100ms;
+  options.backoff_initial = 20ms;
+  options.give_up_after = 400ms;
+  auto& apps = make_store(lonely, options);
+  auto got = await<std::optional<sdk::Versioned<App>>>(
+      [&](auto done) { apps.get<App>("apps/web", done); });
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.code(), StoreCode::kUnavailable);
+  const std::string& message = got.error().message;
+  EXPECT_EQ(message.rfind("store: get 'framework_lonely/apps/web': gave up after ", 0), 0u)
+      << message;
+  EXPECT_TRUE(contains(message, "no answer from the leader plugin")) << message;
+}
+
+}  // namespace
