@@ -1,7 +1,8 @@
 // Test support: a real cluster of tessera-host processes on loopback, each node with its own
 // TOML file and work dir under one TempDir. The master binds port 0 and announces its endpoint
-// through its endpoints file; agents are configured with that endpoint. Every process it starts,
-// and every task they start, ends with the cluster or with the test binary (support/process.h).
+// through its endpoints file; agents are configured with that endpoint. Every process it starts
+// ends with the cluster, and every task they start with the TempDir (support/process.h); both
+// end with the test binary, however it ends.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -35,15 +36,13 @@ class Cluster {
  public:
   explicit Cluster(const TempDir& dir) : dir_(dir) {}
   ~Cluster() {
-    // Agents first, then the master. Process's destructor then SIGKILLs whatever did not stop,
-    // and whatever is left in each agent's session: the tasks of agents that were killed,
-    // including those a restarted agent re-attached to (they stay in the old agent's session).
+    // Agents first, then the master; Process's destructor SIGKILLs whatever does not stop. The
+    // tasks of agents that were killed live on (as they would on a real machine) until the
+    // test's TempDir, which holds their sandboxes, ends them (support/process.h).
     for (auto& agent : agents_) {
       if (agent) agent->stop(std::chrono::seconds(10));
     }
     if (master_) master_->stop(std::chrono::seconds(10));
-    agents_.clear();
-    retired_agents_.clear();
   }
 
   // Starts the master and waits for its endpoint. Returns false (with the log) on failure.
@@ -117,9 +116,6 @@ class Cluster {
     auto config = dir_.write(name + ".toml", text);
     size_t before =
         master_ ? master_->count("registered agent") + master_->count("re-registered agent") : 0;
-    // A previous process of this agent is kept until the end: its session may still hold
-    // tasks that the new one re-attaches to.
-    if (agents_[index]) retired_agents_.push_back(std::move(agents_[index]));
     agents_[index] = std::make_unique<Process>(
         std::vector<std::string>{TESSERA_HOST_BIN, config.string()}, dir_ / (name + ".log"));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -152,9 +148,8 @@ class Cluster {
 
   Process& master() { return *master_; }
   Process& agent(size_t index) { return *agents_.at(index); }
-  // Forgets a stopped or killed agent process (its work dir stays, and its tasks live until
-  // the cluster ends, as they would on a real machine).
-  void drop_agent(size_t index) { retired_agents_.push_back(std::move(agents_.at(index))); }
+  // Forgets a stopped or killed agent process (its work dir stays, and so do its tasks).
+  void drop_agent(size_t index) { agents_.at(index).reset(); }
   const std::string& endpoint() const { return endpoint_; }
   const TempDir& dir() const { return dir_; }
 
@@ -164,7 +159,6 @@ class Cluster {
   std::vector<AgentSettings> agent_settings_;
   std::unique_ptr<Process> master_;
   std::vector<std::unique_ptr<Process>> agents_;
-  std::vector<std::unique_ptr<Process>> retired_agents_;  // replaced or dropped, see start_agent
   std::string endpoint_;
 };
 

@@ -6,18 +6,20 @@
 //
 // Nothing a test starts outlives it, however the test ends:
 // - Each process starts in a session of its own (POSIX_SPAWN_SETSID), which is also a process
-//   group of its own. Everything it starts stays in that session unless it calls setsid()
-//   itself: isolator_posix gives every task a process group of its own but leaves it in the
-//   agent's session. Process's destructor SIGKILLs every process of the session, so the tasks
-//   of an agent that a test killed with SIGKILL end with the test too.
+//   group of its own; Process's destructor SIGKILLs every process of that session.
 // - Each process gets PR_SET_PDEATHSIG = SIGKILL (through setpriv(1): posix_spawn has no hook
 //   for prctl), so it dies with the test binary, even when the binary is killed with SIGKILL
 //   and no destructor runs. The kernel sends that signal when the *thread* that spawned the
 //   child ends, so every spawn runs on one helper thread that lives as long as the binary.
-// - What a dead agent leaves behind in its session is ended by a watchdog: one `sh` per test
-//   binary, in a session of its own, that reads the sessions still in use from a pipe whose
-//   only writer is the test binary. When the binary ends, by any means, the pipe reaches end of
-//   file and the watchdog SIGKILLs every process still in those sessions.
+// - Tasks are found by their sandbox: an agent's tasks run in sessions of their own (they
+//   outlive a killed agent on purpose), but every one has TESSERA_SANDBOX in its environment,
+//   under the agent's work dir, which a test keeps in a TempDir. TempDir's destructor SIGKILLs
+//   every process whose TESSERA_SANDBOX lies inside it (the children of a task inherit it).
+// - A watchdog ends what is left when the binary dies without destructors: one `sh` per test
+//   binary, in a session of its own, reads the live sessions and temporary directories from a
+//   pipe whose only writer is the test binary. When the binary ends, by any means, the pipe
+//   reaches end of file and the watchdog SIGKILLs every process of those sessions and every
+//   task whose sandbox is in one of those directories.
 #pragma once
 
 #include <fcntl.h>
@@ -45,40 +47,6 @@
 extern char** environ;
 
 namespace tessera::testing {
-
-// A fresh directory under $TMPDIR, removed with everything in it at the end of its scope.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    auto base = std::filesystem::temp_directory_path();
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      path_ = base / ("tessera-test-" + std::to_string(rd()));
-      if (std::filesystem::create_directory(path_)) return;
-    }
-    throw std::runtime_error("cannot create a temporary directory");
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
-  // Writes `text` to NAME in this directory and returns its path.
-  std::filesystem::path write(const std::string& name, const std::string& text) const {
-    std::filesystem::path p = path_ / name;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    return p;
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -156,12 +124,47 @@ inline void kill_session(pid_t session) {
   }
 }
 
+// The live (not zombie) processes whose environment has TESSERA_SANDBOX inside `dir`: the
+// tasks (and their children) of agents whose work dir is there.
+inline std::vector<pid_t> tasks_in(const std::filesystem::path& dir) {
+  const std::string marker = "TESSERA_SANDBOX=" + dir.string() + "/";
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (pid == ::getpid() || !process_alive(pid)) continue;
+    std::string environment = read_file(entry.path() / "environ");
+    for (size_t at = 0; at < environment.size();) {
+      size_t end = environment.find('\0', at);
+      if (end == std::string::npos) end = environment.size();
+      if (environment.compare(at, marker.size(), marker) == 0) {
+        out.push_back(pid);
+        break;
+      }
+      at = end + 1;
+    }
+  }
+  return out;
+}
+
+// SIGKILLs every task in `dir` (see tasks_in) until none is left (or 10 s have passed).
+inline void kill_tasks_in(const std::filesystem::path& dir) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (auto tasks = tasks_in(dir); !tasks.empty(); tasks = tasks_in(dir)) {
+    for (pid_t pid : tasks) ::kill(pid, SIGKILL);
+    if (std::chrono::steady_clock::now() > deadline) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 namespace detail {
 
 // The thread every child is spawned from (see the top: PR_SET_PDEATHSIG follows the spawning
-// thread), and the watchdog that ends whatever is left in the children's sessions when the
-// test binary ends. Created on first use and deliberately never destroyed: it must outlive
-// every static object that might still hold a Process.
+// thread), and the watchdog that ends what is left when the test binary ends. Created on first
+// use and deliberately never destroyed: it must outlive every static object that might still
+// hold a Process or a TempDir.
 class Spawner {
  public:
   static Spawner& instance() {
@@ -182,11 +185,12 @@ class Spawner {
     return result.get();
   }
 
-  // Tells the watchdog about a session to end if the test binary dies (`watch`), or that it
-  // has been ended (`!watch`) so that its id, once free, is never mistaken for a new one's.
-  void watchdog_session(pid_t session, bool watch) {
+  // Tells the watchdog about a "session" (an id) or a "dir" (a path) whose processes or tasks
+  // to end if the test binary dies (`watch`), or that it has been cleaned up (`!watch`), so
+  // that a session id, once free, is never mistaken for a new one's.
+  void watchdog(const std::string& kind, const std::string& value, bool watch) {
     if (watchdog_pipe_ < 0) return;
-    std::string line = (watch ? "" : "-") + std::to_string(session) + "\n";
+    std::string line = (watch ? "" : "-") + kind + " " + value + "\n";
     // One small write to a pipe is atomic, so lines from several threads do not mix.
     [[maybe_unused]] ssize_t n = ::write(watchdog_pipe_, line.data(), line.size());
   }
@@ -223,25 +227,39 @@ class Spawner {
     }
   }
 
-  // The watchdog keeps " SID SID ... " and, at end of file on its stdin, SIGKILLs every
-  // process of those sessions. It ignores the terminal's signals (it is in a session of its
-  // own anyway), so an interrupted test run is cleaned up too.
+  // The watchdog keeps the sessions (" SID SID ") and directories (one a line) it is told of,
+  // and at end of file on its stdin SIGKILLs every process of those sessions and every process
+  // whose TESSERA_SANDBOX is in those directories. It ignores the terminal's signals (it is in
+  // a session of its own anyway), so an interrupted test run is cleaned up too.
   void start_watchdog() {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return;
     static const char* const kScript =
         "trap '' INT TERM HUP QUIT\n"
+        "nl='\n'\n"
         "sessions=' '\n"
-        "while read -r line; do\n"
+        "dirs=$nl\n"
+        "while IFS= read -r line; do\n"
         "  case \"$line\" in\n"
-        "    -*) s=${line#-}\n"
-        "        case \"$sessions\" in\n"
-        "          *\" $s \"*) sessions=\"${sessions%% $s *} ${sessions#* $s }\" ;;\n"
-        "        esac ;;\n"
-        "    *) sessions=\"$sessions$line \" ;;\n"
+        "    'session '*) sessions=\"$sessions${line#session } \" ;;\n"
+        "    '-session '*) s=${line#-session }\n"
+        "      case \"$sessions\" in\n"
+        "        *\" $s \"*) sessions=\"${sessions%%\" $s \"*} ${sessions#*\" $s \"}\" ;;\n"
+        "      esac ;;\n"
+        "    'dir '*) dirs=\"$dirs${line#dir }$nl\" ;;\n"
+        "    '-dir '*) d=${line#-dir }\n"
+        "      case \"$dirs\" in\n"
+        "        *\"$nl$d$nl\"*) dirs=\"${dirs%%\"$nl$d$nl\"*}$nl${dirs#*\"$nl$d$nl\"}\" ;;\n"
+        "      esac ;;\n"
         "  esac\n"
         "done\n"
-        "for s in $sessions; do pkill -KILL -s \"$s\"; done\n";
+        "for s in $sessions; do pkill -KILL -s \"$s\"; done\n"
+        "printf '%s\\n' \"$dirs\" | while IFS= read -r d; do\n"
+        "  [ -n \"$d\" ] || continue\n"
+        "  grep -lzsF \"TESSERA_SANDBOX=$d/\" /proc/[0-9]*/environ | while IFS= read -r f; do\n"
+        "    p=${f#/proc/}; kill -KILL \"${p%/environ}\"\n"
+        "  done\n"
+        "done\n";
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[0], STDIN_FILENO);
@@ -276,6 +294,46 @@ class Spawner {
 
 }  // namespace detail
 
+// A fresh directory under $TMPDIR, removed with everything in it at the end of its scope,
+// together with every task whose sandbox is in it (see the top).
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    auto base = std::filesystem::temp_directory_path();
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      path_ = base / ("tessera-test-" + std::to_string(rd()));
+      if (std::filesystem::create_directory(path_)) {
+        detail::Spawner::instance().watchdog("dir", path_.string(), true);
+        return;
+      }
+    }
+    throw std::runtime_error("cannot create a temporary directory");
+  }
+  ~TempDir() {
+    kill_tasks_in(path_);
+    detail::Spawner::instance().watchdog("dir", path_.string(), false);
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+  // Writes `text` to NAME in this directory and returns its path.
+  std::filesystem::path write(const std::string& name, const std::string& text) const {
+    std::filesystem::path p = path_ / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
 class Process {
  public:
   Process(std::vector<std::string> argv, std::filesystem::path log)
@@ -305,7 +363,7 @@ class Process {
       return result;
     });
     if (rc != 0) throw std::runtime_error("cannot start " + argv_[0] + ": " + strerror(rc));
-    spawner.watchdog_session(pid_, true);
+    spawner.watchdog("session", std::to_string(pid_), true);
   }
   // Ends the process and everything left in its session (an agent's tasks), then reaps it.
   // The child is reaped only here: until then its pid, and so its session id, cannot be taken
@@ -316,7 +374,7 @@ class Process {
     kill_session(pid_);
     int status;
     waitpid(pid_, &status, 0);
-    detail::Spawner::instance().watchdog_session(pid_, false);
+    detail::Spawner::instance().watchdog("session", std::to_string(pid_), false);
   }
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
