@@ -926,4 +926,21 @@ SchedulerCore::RestoreReport SchedulerCore::restore(const std::vector<json::valu
   return report;
 }
 
+std::vector<SchedulerCore::ActiveTask> SchedulerCore::active_tasks() const {
+  std::vector<ActiveTask> out;
+  for (const auto& [name, e] : entries_) {
+    for (const ActiveRun& run : e.active) {
+      LaunchRun launch{name,
+                       run.spec.run_id,
+                       run.spec.attempt,
+                       task_id(run.spec.run_id, run.spec.attempt),
+                       run.spec.trigger,
+                       run.spec.scheduled,
+                       run.spec.arguments};
+      out.push_back(ActiveTask{std::move(launch), run.agent, run.started.has_value()});
+    }
+  }
+  return out;
+}
+
 }  // namespace tessera::chronos

@@ -193,6 +193,15 @@ class SchedulerCore {
   // The next scheduled time of a job, if it has one.
   std::optional<TimePoint> next_due(const std::string& name) const;
 
+  // Every run in flight, in job order: what the plugin reconciles with the cluster after it
+  // (re)subscribes, and where it sends a kill.
+  struct ActiveTask {
+    LaunchRun launch;   // what launched it, to launch it again if the cluster never got it
+    std::string agent;  // empty until run_started
+    bool started = false;
+  };
+  std::vector<ActiveTask> active_tasks() const;
+
   // ---- Persistence: per job, one key for the job and its scheduling state, and one for its
   // run history. Only the first matters for exactly-once; the second can be written lazily.
 

@@ -1,0 +1,609 @@
+#include "chronos_framework.h"
+
+#include <algorithm>
+#include <fstream>
+
+#include "json_fields.h"
+#include "offer_matching.h"
+#include "tessera/protocol/task.h"
+
+namespace tessera::chronos {
+
+namespace state = protocol::state;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr const char* kJobsPrefix = "jobs/";
+constexpr const char* kHistoryPrefix = "history/";
+constexpr const char* kFrameworkIdKey = "framework_id";
+constexpr const char* kLeaderKey = "leader";
+// How long to wait before reading the store again after a failed read or write.
+constexpr milliseconds kRecoveryRetry{1000};
+// The longest a wake-up timer is set for: a wall clock that jumps is noticed this soon.
+constexpr milliseconds kLongestSleep{30000};
+
+// The agent's name for a path component (host/agent/checkpoint.cpp's escape): what is not a
+// letter, digit, '_', '-' or '.' becomes %XX, so that the sandbox of a task can be found.
+std::string sandbox_component(const std::string& id) {
+  if (id.empty()) return "%";
+  std::string out;
+  for (unsigned char c : id) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-' || (c == '.' && id != "." && id != "..");
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      char buffer[4];
+      std::snprintf(buffer, sizeof buffer, "%%%02X", c);
+      out += buffer;
+    }
+  }
+  return out;
+}
+
+// The last `limit` bytes of a file, or "" when it cannot be read.
+std::string file_tail(const std::filesystem::path& path, size_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  auto size = static_cast<size_t>(std::max<std::streamoff>(0, in.tellg()));
+  size_t start = size > limit ? size - limit : 0;
+  in.seekg(static_cast<std::streamoff>(start));
+  std::string out(size - start, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
+  return out;
+}
+
+RunDemand demand_of(const Job& job) {
+  return RunDemand{job.cpus, job.mem, job.disk, job.constraints};
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::string word;
+  for (char c : text) {
+    if (c == ' ' || c == '\t') {
+      if (!word.empty()) words.push_back(std::move(word));
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  return words;
+}
+
+}  // namespace
+
+ChronosFramework::ChronosFramework(sdk::PluginContext& context) : FrameworkPlugin(context) {}
+
+ChronosFramework::~ChronosFramework() = default;
+
+Status ChronosFramework::configure(sdk::ConfigTable& table) {
+  std::string address = table.get<std::string>("address", "127.0.0.1:4400");
+  size_t colon = address.rfind(':');
+  bool port_ok = colon != std::string::npos && colon + 1 < address.size() &&
+                 address.size() - colon - 1 <= 5 &&
+                 std::all_of(address.begin() + static_cast<std::ptrdiff_t>(colon) + 1,
+                             address.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!port_ok || colon == 0 || std::stoi(address.substr(colon + 1)) > 65535) {
+    table.error_at("address", "'" + address + "' is not HOST:PORT (port 0 to 65535)");
+  } else {
+    settings_.http_host = address.substr(0, colon);
+    settings_.http_port = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
+  }
+  auto http_table = table.table("http");
+  settings_.http = sdk::http::ServerOptions::from_config(http_table);
+  http_table.reject_unknown_keys();
+
+  settings_.framework_name = table.get<std::string>("framework_name", "chronos");
+  settings_.role = table.get<std::string>("role", "*");
+  settings_.user = table.get<std::string>("user", "");
+  settings_.master = table.get<std::string>("master", "");
+  settings_.failover_timeout_seconds =
+      static_cast<double>(table.integer("failover_timeout_seconds", 604800, 0, 31536000));
+  settings_.kill_grace_seconds =
+      static_cast<double>(table.integer("kill_grace_seconds", 3, 0, 600));
+  settings_.reconcile_grace = milliseconds(table.integer("reconcile_grace_ms", 10000, 0, 3600000));
+  for (const std::string& dir : table.get<std::vector<std::string>>("agent_work_dirs", {})) {
+    settings_.agent_work_dirs.emplace_back(dir);
+  }
+
+  SchedulerConfig& scheduler = settings_.scheduler;
+  auto amount = [&](const char* key, double fallback) {
+    double value = table.get<double>(key, fallback);
+    if (!(value > 0 && value <= 1e6)) {
+      table.error_at(key, "expected a number above 0 and at most 1000000");
+      return fallback;
+    }
+    return value;
+  };
+  scheduler.job_defaults.cpus = amount("task_cpus", 0.1);
+  scheduler.job_defaults.mem = amount("task_mem", 128);
+  scheduler.job_defaults.disk = amount("task_disk", 256);
+  scheduler.job_defaults.run_as_user = table.get<std::string>("task_user", "");
+  std::string epsilon = table.get<std::string>("task_epsilon", "PT60S");
+  if (auto parsed = parse_duration(epsilon); parsed) {
+    scheduler.job_defaults.epsilon = *parsed;
+  } else {
+    table.error_at("task_epsilon", parsed.error().message);
+  }
+  std::string catch_up = table.choice("catch_up_policy", "once", {"skip", "once", "all"});
+  scheduler.job_defaults.catch_up = catch_up == "skip"  ? CatchUpPolicy::skip
+                                    : catch_up == "all" ? CatchUpPolicy::all
+                                                        : CatchUpPolicy::once;
+  scheduler.failure_retry_delay =
+      milliseconds(table.integer("failure_retry_ms", 60000, 0, 86400000));
+  scheduler.disable_after_failures = table.integer("disable_after_failures", 0, 0, 1000000);
+  scheduler.history_limit = static_cast<size_t>(table.integer("history_limit", 20, 1, 1000));
+  scheduler.output_tail_limit =
+      static_cast<size_t>(table.integer("output_tail_bytes", 2048, 0, 65536));
+  return {};
+}
+
+Status ChronosFramework::start() {
+  server_ = std::make_unique<sdk::http::Server>(loop(), log(), settings_.http);
+  add_routes();
+  auto address = server_->listen(settings_.http_host, settings_.http_port);
+  if (!address) return address.error().context("Chronos REST API");
+  http_address_ = *address;
+  context().announce("http", http_address_);
+  log().info("Chronos REST API on {}", http_address_);
+
+  leadership_ = std::make_unique<sdk::Leadership>(bus(), clock());
+  store_ = std::make_unique<sdk::Store>(bus(), clock());
+  store_->fence_with(leadership_.get());
+  leadership_->on_elected = [this](uint64_t) { elected(); };
+  leadership_->on_deposed = [this] { deposed(); };
+  return leadership_->start();
+}
+
+void ChronosFramework::stopping() {
+  client_.reset();
+  server_.reset();
+}
+
+// ---- Leadership and recovery.
+
+void ChronosFramework::elected() {
+  deposed();
+  log().info("leading: reading the jobs from the store");
+  recover();
+}
+
+void ChronosFramework::deposed() {
+  ++term_;
+  ready_ = false;
+  client_.reset();
+  core_.reset();
+  waiting_.clear();
+  unconfirmed_.clear();
+  killing_.clear();
+  batches_.clear();
+  for (sdk::Clock::TimerId* timer : {&wakeup_timer_, &reconcile_timer_}) {
+    if (*timer != 0) clock().cancel(*timer);
+    *timer = 0;
+  }
+}
+
+void ChronosFramework::recover() {
+  uint64_t term = term_;
+  auto retry = [this, term](const std::string& why) {
+    if (term != term_) return;
+    log().error("cannot read the jobs from the store: {}; retrying", why);
+    clock().after(kRecoveryRetry, [this, term] {
+      if (term == term_) recover();
+    });
+  };
+  store_->list<std::string>(kJobsPrefix, [this, term, retry](auto jobs) {
+    if (term != term_) return;
+    if (!jobs) return retry(jobs.error().message);
+    store_->list<std::string>(
+        kHistoryPrefix, [this, term, retry, jobs = std::move(*jobs)](auto history) {
+          if (term != term_) return;
+          if (!history) return retry(history.error().message);
+          store_->get<std::string>(
+              kFrameworkIdKey, [this, term, retry, jobs, history = std::move(*history)](auto id) {
+                if (term != term_) return;
+                if (!id) return retry(id.error().message);
+                recovered(jobs, history, *id ? (*id)->value : std::string());
+              });
+        });
+  });
+}
+
+void ChronosFramework::recovered(const sdk::Listing<std::string>& jobs,
+                                 const sdk::Listing<std::string>& history,
+                                 const std::string& framework_id) {
+  core_ = std::make_unique<SchedulerCore>(settings_.scheduler);
+  std::vector<boost::json::value> saved;
+  for (const auto& entry : jobs.entries) {
+    boost::system::error_code error;
+    boost::json::value value = boost::json::parse(entry.value, error);
+    if (error) {
+      log().error("stored job {} is not JSON ({}); skipped", sdk::quote(entry.key),
+                  error.message());
+      continue;
+    }
+    saved.push_back(std::move(value));
+  }
+  auto report = core_->restore(saved, now());
+  for (const std::string& dropped : report.dropped) {
+    log().error("stored {} was dropped", sdk::printable(dropped, 1000));
+  }
+  for (const auto& entry : history.entries) {
+    std::string name = entry.key.substr(std::string(kHistoryPrefix).size());
+    boost::system::error_code error;
+    boost::json::value value = boost::json::parse(entry.value, error);
+    if (error || core_->find_job(name) == nullptr) continue;
+    if (auto s = core_->restore_history(name, value); !s) {
+      log().warn("history of job {} not restored: {}", sdk::quote(name), s.error().message);
+    }
+  }
+  log().info("restored {} job(s) from the store", report.restored);
+  framework_id_ = framework_id;
+  ready_ = true;
+  store_->put(kLeaderKey, http_address_);
+  commit({});
+  subscribe(framework_id);
+}
+
+void ChronosFramework::subscribe(const std::string& framework_id) {
+  sdk::FrameworkInfo info;
+  info.framework_id = framework_id;
+  info.name = settings_.framework_name;
+  info.roles = {settings_.role};
+  info.failover_timeout_seconds = settings_.failover_timeout_seconds;
+  info.user = settings_.user;
+  sdk::SchedulerOptions options;
+  options.master = settings_.master;
+  // Acknowledged only once what an update changed is stored (on_update).
+  options.auto_acknowledge = false;
+  client_ = std::make_unique<sdk::SchedulerClient>(bus(), info, options);
+  client_->on_subscribed = [this](const std::string& id) { subscribed(id); };
+  client_->on_offers = [this](const std::vector<protocol::scheduler::Offer>& offers) {
+    on_offers(offers);
+  };
+  client_->on_update = [this](const protocol::TaskStatus& status) { on_update(status); };
+  client_->on_error = [this](const std::string& message) {
+    log().error("the master refused framework {}: {}", sdk::quote(framework_id_), message);
+  };
+  client_->start();
+}
+
+void ChronosFramework::subscribed(const std::string& framework_id) {
+  if (framework_id != framework_id_) {
+    framework_id_ = framework_id;
+    store_->put(kFrameworkIdKey, framework_id, [this](sdk::StoreResult<uint64_t> r) {
+      if (!r) log().error("cannot save the framework id: {}", r.error().message);
+    });
+  }
+  // What was in flight before this subscription is confirmed by reconciliation; what waits for
+  // an offer has not been sent.
+  unconfirmed_.clear();
+  subscribed_at_ = clock().now();
+  for (const auto& active : core_->active_tasks()) {
+    bool waiting = std::any_of(waiting_.begin(), waiting_.end(), [&](const LaunchRun& w) {
+      return w.task_id == active.launch.task_id;
+    });
+    if (!waiting) unconfirmed_[active.launch.task_id] = active.agent;
+    if (killing_.count(active.launch.task_id) != 0) {
+      client_->kill(active.launch.task_id, active.agent);
+    }
+  }
+  if (!waiting_.empty()) client_->revive();
+  reconcile();
+  if (reconcile_timer_ == 0) {
+    reconcile_timer_ = clock().every(settings_.reconcile_interval, [this] { reconcile(); });
+  }
+}
+
+// ---- Scheduling.
+
+TimePoint ChronosFramework::now() const {
+  return std::chrono::time_point_cast<Millis>(
+      const_cast<ChronosFramework*>(this)->clock().wall_now());
+}
+
+void ChronosFramework::arm_wakeup() {
+  if (wakeup_timer_ != 0) clock().cancel(wakeup_timer_);
+  wakeup_timer_ = 0;
+  if (!ready_) return;
+  auto next = core_->next_wakeup();
+  if (!next) return;
+  auto delay = std::clamp(std::chrono::duration_cast<milliseconds>(*next - now()), milliseconds(0),
+                          kLongestSleep);
+  wakeup_timer_ = clock().after(delay, [this] {
+    wakeup_timer_ = 0;
+    wake_up();
+  });
+}
+
+void ChronosFramework::wake_up() {
+  if (!ready_) return;
+  commit(core_->tick(now()));
+}
+
+void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
+  auto batch = std::make_shared<Batch>();
+  batch->term = term_;
+  batch->actions = std::move(actions);
+  batch->done = std::move(done);
+  batches_.push_back(batch);
+  SchedulerCore::Dirty dirty = core_->take_dirty();
+  auto settle = [this, batch](const std::string& error) {
+    if (!error.empty() && batch->error.empty()) batch->error = error;
+    if (--batch->remaining == 0) settled();
+  };
+  for (const std::string& name : dirty.changed) {
+    if (core_->find_job(name) == nullptr) continue;
+    ++batch->remaining;
+    store_->put(kJobsPrefix + name, to_json_text(core_->save_job(name)),
+                [settle](sdk::StoreResult<uint64_t> r) { settle(r ? "" : r.error().message); });
+  }
+  for (const std::string& name : dirty.removed) {
+    ++batch->remaining;
+    store_->remove(kJobsPrefix + name, [settle](sdk::StoreResult<uint64_t> r) {
+      settle(r || r.code() == sdk::StoreCode::kNotFound ? "" : r.error().message);
+    });
+    store_->remove(kHistoryPrefix + name);
+  }
+  // The history is only informative: it is written without holding the actions back.
+  for (const std::string& name : dirty.history_changed) {
+    if (core_->find_job(name) == nullptr) continue;
+    store_->put(kHistoryPrefix + name, to_json_text(core_->save_history(name)),
+                [this, name](sdk::StoreResult<uint64_t> r) {
+                  if (!r)
+                    log().warn("history of job {} not saved: {}", sdk::quote(name),
+                               r.error().message);
+                });
+  }
+  settle("");
+}
+
+void ChronosFramework::settled() {
+  // Batches finish in the order they were made, so actions are carried out in the order the
+  // core decided them, even when a later batch had nothing to write.
+  while (!batches_.empty() && batches_.front()->remaining == 0) {
+    std::shared_ptr<Batch> batch = batches_.front();
+    batches_.pop_front();
+    if (batch->term != term_ || !ready_) {
+      if (batch->done) batch->done(make_error(ErrorCode::kUnavailable, "no longer leading"));
+      continue;
+    }
+    if (!batch->error.empty()) {
+      // What is in memory is no longer what is stored: read the store again.
+      log().error("store write failed: {}; reloading the jobs from the store", batch->error);
+      if (batch->done) batch->done(make_error(ErrorCode::kUnavailable, batch->error));
+      bool leading = leadership_->leading();
+      deposed();
+      if (leading) recover();
+      return;
+    }
+    carry_out(batch->actions);
+    if (batch->done) batch->done({});
+  }
+  arm_wakeup();
+}
+
+void ChronosFramework::carry_out(const std::vector<Action>& actions) {
+  bool launched = false;
+  for (const Action& action : actions) {
+    if (const auto* launch = std::get_if<LaunchRun>(&action)) {
+      log().info("run {} of job {} is due (attempt {})", sdk::quote(launch->run_id),
+                 sdk::quote(launch->job), launch->attempt);
+      waiting_.push_back(*launch);
+      launched = true;
+    } else if (const auto* killed = std::get_if<KillRun>(&action)) {
+      kill(*killed);
+    }
+  }
+  if (launched && client_ && client_->subscribed()) client_->revive();
+}
+
+void ChronosFramework::kill(const KillRun& kill) {
+  auto waiting = std::find_if(waiting_.begin(), waiting_.end(),
+                              [&](const LaunchRun& w) { return w.task_id == kill.task_id; });
+  if (waiting != waiting_.end()) {
+    // Never sent: it ends here.
+    waiting_.erase(waiting);
+    finish(kill.task_id, RunOutcome::killed, std::nullopt, kill.reason, "", {});
+    return;
+  }
+  killing_.insert(kill.task_id);
+  std::string agent;
+  for (const auto& active : core_->active_tasks()) {
+    if (active.launch.task_id == kill.task_id) agent = active.agent;
+  }
+  log().info("killing task {}: {}", sdk::quote(kill.task_id), kill.reason);
+  if (client_ && client_->subscribed()) client_->kill(kill.task_id, agent);
+}
+
+void ChronosFramework::on_offers(const std::vector<protocol::scheduler::Offer>& offers) {
+  for (const auto& offer : offers) {
+    agent_hosts_[offer.agent_id] = offer.hostname;
+    if (!ready_ || waiting_.empty()) {
+      client_->decline({offer.offer_id}, 30);
+      continue;
+    }
+    std::vector<RunDemand> demands;
+    std::vector<const Job*> jobs;
+    for (const LaunchRun& launch : waiting_) {
+      const Job* job = core_->find_job(launch.job);
+      jobs.push_back(job);
+      // A run whose job is gone asks for nothing that fits; the core has ended it.
+      demands.push_back(job ? demand_of(*job) : RunDemand{1e12, 1e12, 1e12, {}});
+    }
+    std::vector<size_t> placed = place_on_offer(offer, demands);
+    if (placed.empty()) {
+      client_->decline({offer.offer_id}, 1);
+      continue;
+    }
+    std::vector<protocol::TaskInfo> tasks;
+    for (size_t index : placed) {
+      tasks.push_back(task_for(waiting_[index], *jobs[index], offer));
+      log().info("launching task {} on agent {}", sdk::quote(waiting_[index].task_id),
+                 sdk::quote(offer.hostname));
+    }
+    for (auto it = placed.rbegin(); it != placed.rend(); ++it) {
+      waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(*it));
+    }
+    client_->accept({offer.offer_id}, tasks, 1);
+  }
+}
+
+protocol::TaskInfo ChronosFramework::task_for(const LaunchRun& launch, const Job& job,
+                                              const protocol::scheduler::Offer& offer) const {
+  protocol::TaskInfo task;
+  task.task_id = launch.task_id;
+  task.name = "ChronosTask:" + job.name;
+  task.agent_id = offer.agent_id;
+  task.resources = task_resources(demand_of(job));
+  task.command.shell = job.shell;
+  task.command.value = job.command;
+  if (job.shell) {
+    // Chronos appends the run-now arguments to a shell command.
+    if (!launch.arguments.empty()) task.command.value += " " + launch.arguments;
+  } else {
+    task.command.arguments = job.arguments;
+    for (std::string& word : split_words(launch.arguments)) {
+      task.command.arguments.push_back(std::move(word));
+    }
+  }
+  for (const auto& variable : job.environment_variables) {
+    task.command.environment[variable.name] = variable.value;
+  }
+  // The variables Chronos gives every task.
+  task.command.environment["mesos_task_id"] = launch.task_id;
+  task.command.environment["CHRONOS_JOB_NAME"] = job.name;
+  task.command.environment["CHRONOS_JOB_OWNER"] = job.owner;
+  task.command.environment["CHRONOS_RESOURCE_CPU"] = protocol::detail::format_amount(job.cpus);
+  task.command.environment["CHRONOS_RESOURCE_MEM"] = protocol::detail::format_amount(job.mem);
+  task.command.environment["CHRONOS_RESOURCE_DISK"] = protocol::detail::format_amount(job.disk);
+  task.command.environment["HOST"] = offer.hostname;
+  task.command.user = job.run_as_user;
+  if (job.container && !job.container->image.empty() && job.container->type == "DOCKER") {
+    task.container.type = "DOCKER";
+    task.container.image = job.container->image;
+    task.container.network = job.container->network == "HOST" ? "host" : "none";
+  }
+  task.kill_grace_seconds = settings_.kill_grace_seconds;
+  task.labels["chronos.job"] = job.name;
+  task.labels["chronos.run"] = launch.run_id;
+  task.labels["chronos.trigger"] = std::string(to_string(launch.trigger));
+  return task;
+}
+
+void ChronosFramework::on_update(const protocol::TaskStatus& status) {
+  // Not acknowledged while not ready: the agent sends it again.
+  if (!ready_) return;
+  const std::string& task = status.task_id;
+  uint64_t term = term_;
+  Committed acknowledge = [this, status, term](const Status& stored) {
+    if (stored && term == term_ && client_) client_->acknowledge(status);
+  };
+  if (status.state == state::kUnknown) return task_unknown(status);
+  unconfirmed_.erase(task);
+  if (status.state == state::kRunning) {
+    if (!core_->run_started(task, status.agent_id, now())) return acknowledge({});
+    return commit({}, acknowledge);
+  }
+  if (!state::terminal(status.state)) return acknowledge({});
+  const SchedulerCore::ActiveTask* active = nullptr;
+  auto tasks = core_->active_tasks();
+  for (const auto& candidate : tasks) {
+    if (candidate.launch.task_id == task) active = &candidate;
+  }
+  if (status.state == state::kDropped && active != nullptr && !active->started &&
+      killing_.count(task) == 0) {
+    // The cluster dropped it before it ran (a rescinded offer, say): it waits for another.
+    log().info("task {} was dropped ({}); launching it again", sdk::quote(task),
+               sdk::printable(status.message));
+    waiting_.push_back(active->launch);
+    if (client_->subscribed()) client_->revive();
+    return acknowledge({});
+  }
+  RunOutcome outcome = RunOutcome::failed;
+  if (status.state == state::kFinished) outcome = RunOutcome::succeeded;
+  if (status.state == state::kKilled && killing_.count(task) != 0) outcome = RunOutcome::killed;
+  killing_.erase(task);
+  std::optional<int> exit_status;
+  if (status.exit_code >= 0) exit_status = status.exit_code;
+  std::string message = status.state;
+  if (!status.message.empty()) message += ": " + status.message;
+  std::string output = active != nullptr ? read_output(status) : std::string();
+  finish(task, outcome, exit_status, message, output, acknowledge);
+}
+
+void ChronosFramework::task_unknown(const protocol::TaskStatus& status) {
+  const std::string& task = status.task_id;
+  if (unconfirmed_.count(task) == 0) return;
+  // Agents re-register with a new master some time after it starts: until then the master
+  // does not know their tasks.
+  if (clock().now() - subscribed_at_ < settings_.reconcile_grace) return;
+  unconfirmed_.erase(task);
+  for (const auto& active : core_->active_tasks()) {
+    if (active.launch.task_id != task) continue;
+    if (!active.started) {
+      log().info("the cluster does not know task {}: launching it", sdk::quote(task));
+      waiting_.push_back(active.launch);
+      if (client_->subscribed()) client_->revive();
+    } else {
+      finish(task, RunOutcome::failed, std::nullopt,
+             "TASK_LOST: the cluster no longer knows the task", "", {});
+    }
+    return;
+  }
+}
+
+void ChronosFramework::finish(const std::string& task_id, RunOutcome outcome,
+                              std::optional<int> exit_status, const std::string& message,
+                              const std::string& output, Committed done) {
+  auto actions = core_->run_finished(task_id, outcome, exit_status, message, output, now());
+  if (!actions) {
+    // Unknown or already finished (a duplicate update): nothing changes.
+    if (done) done({});
+    return;
+  }
+  commit(std::move(*actions), std::move(done));
+}
+
+void ChronosFramework::reconcile() {
+  if (!ready_ || !client_ || !client_->subscribed() || unconfirmed_.empty()) return;
+  std::vector<protocol::scheduler::ReconcileTask> tasks;
+  for (const auto& [task, agent] : unconfirmed_) tasks.push_back({task, agent});
+  client_->reconcile(tasks);
+}
+
+std::string ChronosFramework::read_output(const protocol::TaskStatus& status) const {
+  size_t limit = settings_.scheduler.output_tail_limit;
+  if (limit == 0) return "";
+  for (const auto& dir : settings_.agent_work_dirs) {
+    std::filesystem::path task_dir = dir / "agent" / "sandboxes" /
+                                     sandbox_component(framework_id_) /
+                                     sandbox_component(status.task_id);
+    std::error_code ec;
+    if (!std::filesystem::is_directory(task_dir, ec)) continue;
+    // The newest container of the task (a task launched again has more than one).
+    std::filesystem::path newest;
+    std::filesystem::file_time_type newest_time{};
+    for (const auto& entry : std::filesystem::directory_iterator(task_dir, ec)) {
+      auto time = entry.last_write_time(ec);
+      if (!ec && (newest.empty() || time > newest_time)) {
+        newest = entry.path();
+        newest_time = time;
+      }
+    }
+    if (newest.empty()) continue;
+    std::string out = file_tail(newest / "stdout", limit);
+    std::string err = file_tail(newest / "stderr", limit);
+    if (!err.empty())
+      out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("[stderr]\n") + err;
+    return out;
+  }
+  return "";
+}
+
+}  // namespace tessera::chronos

@@ -1,0 +1,148 @@
+// The Chronos framework plugin: drives the scheduler core (scheduler_core.h) from the plugin's
+// loop, on the plugin's clock, against the real cluster and store, and serves Chronos 3's
+// /v1/scheduler REST API.
+//
+// - Leadership: it acts only while its host leads (sdk::Leadership). On election it reads every
+//   job back from the store (one key per job), restores the core (missed times follow each
+//   job's catch-up policy), then subscribes as a framework with the framework id it saved; when
+//   deposed it drops everything in memory and stops launching.
+// - Exactly once: every change the core makes is written to the store (fenced to the term)
+//   before its actions are carried out, and a status update is acknowledged only once what it
+//   changed is stored; so a restarted or failed-over scheduler finds every run it launched in
+//   flight and every time it consumed behind the job's consumedUntil.
+// - Launching: runs wait in a queue until an offer fits them (cpus, mem, disk, constraints).
+//   After each (re)subscription the runs in flight are reconciled with the master; one the
+//   cluster still does not know after `reconcile_grace_ms` is launched again under the same
+//   task id if it never started, or counted as failed (and retried) if it had.
+//
+// Threading: everything runs on the plugin's loop thread (SDK rule); no locks.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "scheduler_core.h"
+#include "tessera/sdk/http.h"
+#include "tessera/sdk/leadership.h"
+#include "tessera/sdk/plugin.h"
+#include "tessera/sdk/scheduler.h"
+#include "tessera/sdk/store.h"
+
+namespace tessera::chronos {
+
+// The plugin's TOML table (README lists each key).
+struct FrameworkSettings {
+  std::string http_host = "127.0.0.1";
+  uint16_t http_port = 4400;
+  sdk::http::ServerOptions http;
+  std::string framework_name = "chronos";
+  std::string role = "*";
+  std::string user;
+  std::string master;  // empty: the host's leader plugin
+  double failover_timeout_seconds = 604800;
+  double kill_grace_seconds = 3;
+  std::chrono::milliseconds reconcile_grace{10000};
+  std::chrono::milliseconds reconcile_interval{1000};
+  std::vector<std::filesystem::path> agent_work_dirs;
+  SchedulerConfig scheduler;
+};
+
+class ChronosFramework : public sdk::FrameworkPlugin {
+ public:
+  explicit ChronosFramework(sdk::PluginContext& context);
+  ~ChronosFramework() override;
+  ChronosFramework(const ChronosFramework&) = delete;
+  ChronosFramework& operator=(const ChronosFramework&) = delete;
+
+  Status configure(sdk::ConfigTable& table) override;
+  Status start() override;
+  void stopping() override;
+
+ private:
+  // Called when a commit is over: ok when the changes are stored and the actions carried out.
+  using Committed = std::function<void(const Status&)>;
+
+  // ---- Leadership and recovery.
+  void elected();
+  void deposed();
+  void recover();
+  void recovered(const sdk::Listing<std::string>& jobs, const sdk::Listing<std::string>& history,
+                 const std::string& framework_id);
+  void subscribe(const std::string& framework_id);
+  void subscribed(const std::string& framework_id);
+
+  // ---- Scheduling.
+  TimePoint now() const;
+  void arm_wakeup();
+  void wake_up();
+  // Stores what the core changed, then carries out `actions`; `done` after both (or the error).
+  void commit(std::vector<Action> actions, Committed done = {});
+  void settled();
+  void carry_out(const std::vector<Action>& actions);
+  void kill(const KillRun& kill);
+  void on_offers(const std::vector<protocol::scheduler::Offer>& offers);
+  protocol::TaskInfo task_for(const LaunchRun& launch, const Job& job,
+                              const protocol::scheduler::Offer& offer) const;
+  void on_update(const protocol::TaskStatus& status);
+  void task_unknown(const protocol::TaskStatus& status);
+  void finish(const std::string& task_id, RunOutcome outcome, std::optional<int> exit_status,
+              const std::string& message, const std::string& output, Committed done);
+  void reconcile();
+  std::string read_output(const protocol::TaskStatus& status) const;
+
+  // ---- REST API (rest_api.cpp).
+  void add_routes();
+  // Runs `handler` only while this scheduler leads and has recovered; otherwise 503.
+  sdk::http::Handler when_ready(sdk::http::Handler handler);
+  sdk::http::AsyncHandler when_ready(sdk::http::AsyncHandler handler);
+  void post_job(const sdk::http::Request& request, sdk::http::Responder answer, JobForm form);
+  // Answers 204 (or `ok`) once the actions' changes are stored.
+  void answer_after_commit(Result<std::vector<Action>> actions, sdk::http::Responder answer,
+                           sdk::http::Response ok);
+
+  // One commit: its store writes still unanswered (plus one while it is being made), the first
+  // error, and what to do once they are stored.
+  struct Batch {
+    size_t remaining = 1;
+    std::string error;
+    uint64_t term = 0;
+    std::vector<Action> actions;
+    Committed done;
+  };
+
+  FrameworkSettings settings_;
+  std::unique_ptr<sdk::Leadership> leadership_;
+  std::unique_ptr<sdk::Store> store_;
+  std::unique_ptr<sdk::SchedulerClient> client_;
+  std::unique_ptr<sdk::http::Server> server_;
+  std::unique_ptr<SchedulerCore> core_;
+  std::string http_address_;
+  std::string framework_id_;
+  // True while leading and recovered: only then are the core and the API live.
+  bool ready_ = false;
+  // One more at every election and deposition, so that callbacks of an earlier term do nothing.
+  uint64_t term_ = 0;
+  sdk::Clock::TimerId wakeup_timer_ = 0;
+  sdk::Clock::TimerId reconcile_timer_ = 0;
+  // Commits in the order they were made; settled() finishes them in that order.
+  std::deque<std::shared_ptr<Batch>> batches_;
+  // Runs waiting for an offer, oldest first.
+  std::deque<LaunchRun> waiting_;
+  // Tasks in flight the master has not yet told this subscription about (task -> agent).
+  std::map<std::string, std::string> unconfirmed_;
+  sdk::Clock::Monotonic::time_point subscribed_at_{};
+  // Tasks a kill was asked for; sent again after a re-subscription.
+  std::set<std::string> killing_;
+  // Agent hostnames seen in offers, for the task's HOST variable.
+  std::map<std::string, std::string> agent_hosts_;
+};
+
+}  // namespace tessera::chronos

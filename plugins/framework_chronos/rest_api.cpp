@@ -1,0 +1,213 @@
+// Chronos 3's /v1/scheduler REST API on the SDK's HTTP server: the same paths, JSON and status
+// codes as Chronos for what is implemented (204 for a change, 400 with {"status", "message"}
+// for every bad request, "not found" included), plus /job/NAME/runs.
+#include <charconv>
+
+#include "chronos_framework.h"
+#include "json_fields.h"
+
+namespace tessera::chronos {
+
+namespace http = sdk::http;
+
+namespace {
+
+constexpr const char* kBase = "/v1/scheduler";
+
+// Chronos's error body (its ApiResult): the status's reason phrase and the message.
+http::Response chronos_error(unsigned status, const std::string& message) {
+  boost::json::object body;
+  body["status"] = status == 400   ? "Bad Request"
+                   : status == 503 ? "Service Unavailable"
+                                   : "Internal Server Error";
+  body["message"] = message;
+  return http::Response(status, boost::json::serialize(body), "application/json");
+}
+
+http::Response json_answer(const boost::json::value& value) {
+  return http::Response(200, to_json_text(value), "application/json");
+}
+
+std::string path(const char* rest) { return std::string(kBase) + rest; }
+
+// A query parameter that must be a non-negative integer of at most `high`.
+Result<size_t> count_parameter(const http::Request& request, const char* key, size_t fallback,
+                               size_t high) {
+  auto text = request.query(key);
+  if (!text || text->empty()) return fallback;
+  size_t value = 0;
+  auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || end != text->data() + text->size() || value > high) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "'" + std::string(key) + "' must be an integer from 0 to " +
+                          std::to_string(high) + ", got '" + *text + "'");
+  }
+  return value;
+}
+
+}  // namespace
+
+http::Handler ChronosFramework::when_ready(http::Handler handler) {
+  return [this, handler = std::move(handler)](const http::Request& request) {
+    if (!ready_) {
+      return chronos_error(503, "this scheduler is not leading (or is still reading its jobs)");
+    }
+    return handler(request);
+  };
+}
+
+http::AsyncHandler ChronosFramework::when_ready(http::AsyncHandler handler) {
+  return
+      [this, handler = std::move(handler)](const http::Request& request, http::Responder answer) {
+        if (!ready_) {
+          answer.send(
+              chronos_error(503, "this scheduler is not leading (or is still reading its jobs)"));
+          return;
+        }
+        handler(request, std::move(answer));
+      };
+}
+
+void ChronosFramework::answer_after_commit(Result<std::vector<Action>> actions,
+                                           http::Responder answer, http::Response ok) {
+  if (!actions) {
+    answer.send(chronos_error(400, actions.error().message));
+    return;
+  }
+  auto responder = std::make_shared<http::Responder>(std::move(answer));
+  auto response = std::make_shared<http::Response>(std::move(ok));
+  commit(std::move(*actions), [responder, response](const Status& stored) {
+    responder->send(stored ? *response : chronos_error(503, stored.error().message));
+  });
+}
+
+void ChronosFramework::post_job(const http::Request& request, http::Responder answer,
+                                JobForm form) {
+  auto body = request.json();
+  if (!body) return (void)answer.send(chronos_error(400, body.error().message));
+  auto job = parse_job(*body, form, settings_.scheduler.job_defaults, now());
+  if (!job) return (void)answer.send(chronos_error(400, job.error().message));
+  std::string name = job->name;
+  if (auto s = core_->put_job(std::move(*job), now()); !s) {
+    return (void)answer.send(chronos_error(400, s.error().message));
+  }
+  log().info("job {} saved", sdk::quote(name));
+  answer_after_commit(std::vector<Action>{}, std::move(answer), http::Response(204));
+}
+
+void ChronosFramework::add_routes() {
+  using http::Method;
+  using http::Request;
+  using http::Responder;
+  server_->route(Method::get, "/ping",
+                 [](const Request&) { return http::Response(200, "pong\n", "text/plain"); });
+  server_->route_async(Method::get, path("/leader"), [this](const Request&, Responder answer) {
+    if (ready_ || !store_) {
+      boost::json::object body;
+      body["leader"] = ready_ ? http_address_ : std::string();
+      answer.send(http::Response::json(body));
+      return;
+    }
+    // A standby tells where the leader serves, as the leader wrote it.
+    auto responder = std::make_shared<Responder>(std::move(answer));
+    store_->get<std::string>("leader", [responder](auto found) {
+      boost::json::object body;
+      body["leader"] = found && *found ? (*found)->value : std::string();
+      responder->send(http::Response::json(body));
+    });
+  });
+
+  server_->route_async(Method::post, path("/iso8601"),
+                       when_ready(http::AsyncHandler([this](const Request& r, Responder answer) {
+                         post_job(r, std::move(answer), JobForm::scheduled);
+                       })));
+  server_->route_async(Method::post, path("/dependency"),
+                       when_ready(http::AsyncHandler([this](const Request& r, Responder answer) {
+                         post_job(r, std::move(answer), JobForm::dependent);
+                       })));
+
+  server_->route(Method::get, path("/jobs"), when_ready(http::Handler([this](const Request&) {
+                   boost::json::array jobs;
+                   for (const Job* job : core_->jobs()) jobs.push_back(job_to_json(*job, true));
+                   return json_answer(jobs);
+                 })));
+  server_->route(Method::get, path("/jobs/summary"),
+                 when_ready(http::Handler(
+                     [this](const Request&) { return json_answer(core_->summary_json()); })));
+  server_->route(Method::get, path("/jobs/search"),
+                 when_ready(http::Handler([this](const Request& r) {
+                   SchedulerCore::SearchQuery query;
+                   query.name = r.query("name").value_or("");
+                   query.command = r.query("command").value_or("");
+                   query.any = r.query("any").value_or("");
+                   auto limit = count_parameter(r, "limit", 10, 1'000'000);
+                   if (!limit) return chronos_error(400, limit.error().message);
+                   auto offset = count_parameter(r, "offset", 0, 1'000'000'000);
+                   if (!offset) return chronos_error(400, offset.error().message);
+                   query.limit = *limit;
+                   query.offset = *offset;
+                   boost::json::array jobs;
+                   for (const Job* job : core_->search(query)) jobs.push_back(job_to_json(*job));
+                   return json_answer(jobs);
+                 })));
+
+  server_->route(Method::get, path("/job/{name}"),
+                 when_ready(http::Handler([this](const Request& r) {
+                   std::string name(r.param("name"));
+                   const Job* job = core_->find_job(name);
+                   if (job == nullptr) return chronos_error(400, "Job '" + name + "' not found");
+                   return json_answer(job_to_json(*job));
+                 })));
+  server_->route_async(
+      Method::put, path("/job/{name}"),
+      when_ready(http::AsyncHandler([this](const Request& r, Responder answer) {
+        std::string name(r.param("name"));
+        std::string arguments = r.query("arguments").value_or("");
+        if (arguments.size() > 65536) {
+          return (void)answer.send(chronos_error(400, "'arguments' is longer than 65536 bytes"));
+        }
+        answer_after_commit(core_->run_now(name, arguments, now()), std::move(answer),
+                            http::Response(204));
+      })));
+  server_->route_async(Method::delete_, path("/job/{name}"),
+                       when_ready(http::AsyncHandler([this](const Request& r, Responder answer) {
+                         std::string name(r.param("name"));
+                         answer_after_commit(core_->remove_job(name), std::move(answer),
+                                             http::Response(204));
+                       })));
+  server_->route_async(
+      Method::put, path("/job/success/{name}"),
+      when_ready(http::AsyncHandler([this](const Request& r, Responder answer) {
+        std::string name(r.param("name"));
+        answer_after_commit(
+            core_->mark_success(name, now()), std::move(answer),
+            http::Response(200, "marked job " + name + " as successful: true", "application/json"));
+      })));
+  server_->route_async(Method::delete_, path("/task/kill/{name}"),
+                       when_ready(http::AsyncHandler([this](const Request& r, Responder answer) {
+                         std::string name(r.param("name"));
+                         answer_after_commit(core_->kill_runs(name, now()), std::move(answer),
+                                             http::Response(204));
+                       })));
+
+  server_->route(Method::get, path("/graph/csv"), when_ready(http::Handler([this](const Request&) {
+                   return http::Response(200, core_->graph_csv(), "text/plain");
+                 })));
+  server_->route(Method::get, path("/graph/dot"), when_ready(http::Handler([this](const Request&) {
+                   return http::Response(200, core_->graph_dot(), "text/plain");
+                 })));
+  server_->route(Method::get, path("/job/stat/{name}"),
+                 when_ready(http::Handler([this](const Request& r) {
+                   auto stat = core_->stat_json(std::string(r.param("name")));
+                   if (!stat) return chronos_error(400, stat.error().message);
+                   return json_answer(*stat);
+                 })));
+  server_->route(Method::get, path("/job/{name}/runs"),
+                 when_ready(http::Handler([this](const Request& r) {
+                   auto runs = core_->runs_json(std::string(r.param("name")));
+                   if (!runs) return chronos_error(400, runs.error().message);
+                   return json_answer(*runs);
+                 })));
+}
+
+}  // namespace tessera::chronos

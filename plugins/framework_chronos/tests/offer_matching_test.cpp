@@ -1,0 +1,65 @@
+// Which waiting runs fit on an offer: resources taken first fit, constraints against the
+// agent's attributes and hostname.
+#include "offer_matching.h"
+
+#include <gtest/gtest.h>
+
+namespace tessera::chronos {
+namespace {
+
+protocol::scheduler::Offer offer(double cpus, double mem, double disk) {
+  protocol::scheduler::Offer o;
+  o.offer_id = "o1";
+  o.agent_id = "a1";
+  o.hostname = "node-7";
+  o.resources.scalars = {{"cpus", cpus}, {"mem", mem}, {"disk", disk}};
+  o.attributes = {{"rack", "r1"}, {"zone", "east-2"}};
+  return o;
+}
+
+Constraint constraint(std::string attribute, Constraint::Operator op, std::string value) {
+  return Constraint{std::move(attribute), op, std::move(value)};
+}
+
+TEST(OfferMatching, RunsTakeResourcesFirstFitAndSkipWhatNoLongerFits) {
+  std::vector<RunDemand> demands = {
+      {1, 100, 10, {}}, {2, 100, 10, {}}, {1, 100, 10, {}}, {0.5, 900, 0, {}}};
+  // 2 cpus: the first (1) fits, the second (2) does not, the third (1) does; the fourth wants
+  // more memory than is left.
+  EXPECT_EQ(place_on_offer(offer(2, 1000, 100), demands), (std::vector<size_t>{0, 2}));
+  EXPECT_EQ(place_on_offer(offer(0.05, 1000, 100), demands), (std::vector<size_t>{}));
+  // Disk counts too.
+  EXPECT_EQ(place_on_offer(offer(8, 4000, 15), demands), (std::vector<size_t>{0, 3}));
+}
+
+TEST(OfferMatching, ConstraintsMatchAttributesAndTheHostname) {
+  using Op = Constraint::Operator;
+  auto with = [](Constraint c) { return RunDemand{0.1, 10, 0, {std::move(c)}}; };
+  std::vector<RunDemand> demands = {
+      with(constraint("rack", Op::equals, "r1")),          // 0: yes
+      with(constraint("rack", Op::equals, "r2")),          // 1: no
+      with(constraint("zone", Op::like, "east-.*")),       // 2: yes
+      with(constraint("zone", Op::like, "east")),          // 3: no (the whole value must match)
+      with(constraint("zone", Op::unlike, "west.*")),      // 4: yes
+      with(constraint("gpu", Op::unlike, "x")),            // 5: no (a missing attribute fails)
+      with(constraint("hostname", Op::equals, "node-7")),  // 6: yes
+  };
+  EXPECT_EQ(place_on_offer(offer(4, 1000, 100), demands), (std::vector<size_t>{0, 2, 4, 6}));
+}
+
+TEST(OfferMatching, AnAttributeNamedHostnameWinsOverTheAgentsHostname) {
+  auto o = offer(1, 100, 0);
+  o.attributes.push_back({"hostname", "alias"});
+  EXPECT_EQ(offer_attributes(o).at("hostname"), "alias");
+  EXPECT_EQ(offer_attributes(offer(1, 100, 0)).at("hostname"), "node-7");
+}
+
+TEST(OfferMatching, TaskResourcesLeaveOutAZeroDisk) {
+  auto resources = task_resources(RunDemand{0.5, 64, 0, {}});
+  EXPECT_EQ(resources.scalars.count("disk"), 0u);
+  EXPECT_DOUBLE_EQ(resources.scalars.at("cpus"), 0.5);
+  EXPECT_DOUBLE_EQ(task_resources(RunDemand{0.5, 64, 32, {}}).scalars.at("disk"), 32);
+}
+
+}  // namespace
+}  // namespace tessera::chronos
