@@ -276,7 +276,7 @@ void ChronosFramework::subscribe(const std::string& framework_id) {
 void ChronosFramework::subscribed(const std::string& framework_id) {
   if (framework_id != framework_id_) {
     framework_id_ = framework_id;
-    store_->put(kFrameworkIdKey, framework_id, [this](sdk::StoreResult<uint64_t> r) {
+    store_->put(kFrameworkIdKey, framework_id, [this](const sdk::StoreResult<uint64_t>& r) {
       if (!r) log().error("cannot save the framework id: {}", r.error().message);
     });
   }
@@ -340,12 +340,13 @@ void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
   for (const std::string& name : dirty.changed) {
     if (core_->find_job(name) == nullptr) continue;
     ++batch->remaining;
-    store_->put(kJobsPrefix + name, to_json_text(core_->save_job(name)),
-                [settle](sdk::StoreResult<uint64_t> r) { settle(r ? "" : r.error().message); });
+    store_->put(
+        kJobsPrefix + name, to_json_text(core_->save_job(name)),
+        [settle](const sdk::StoreResult<uint64_t>& r) { settle(r ? "" : r.error().message); });
   }
   for (const std::string& name : dirty.removed) {
     ++batch->remaining;
-    store_->remove(kJobsPrefix + name, [settle](sdk::StoreResult<uint64_t> r) {
+    store_->remove(kJobsPrefix + name, [settle](const sdk::StoreResult<uint64_t>& r) {
       settle(r || r.code() == sdk::StoreCode::kNotFound ? "" : r.error().message);
     });
     store_->remove(kHistoryPrefix + name);
@@ -354,7 +355,7 @@ void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
   for (const std::string& name : dirty.history_changed) {
     if (core_->find_job(name) == nullptr) continue;
     store_->put(kHistoryPrefix + name, to_json_text(core_->save_history(name)),
-                [this, name](sdk::StoreResult<uint64_t> r) {
+                [this, name](const sdk::StoreResult<uint64_t>& r) {
                   if (!r)
                     log().warn("history of job {} not saved: {}", sdk::quote(name),
                                r.error().message);

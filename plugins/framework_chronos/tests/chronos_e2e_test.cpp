@@ -1,0 +1,364 @@
+// framework_chronos end to end: a real master host running the plugin and a real agent, as
+// separate tessera-host processes (tests/support/cluster.h), driven through the /v1/scheduler
+// REST API with curl. Each job's command appends its task id to a file in the test's directory,
+// so that what ran is counted from what the tasks themselves did, not from what the scheduler
+// says it did.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "chronos_time.h"
+#include "http/http_support.h"
+#include "support/cluster.h"
+
+namespace tessera::chronos {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using testing::Cluster;
+using testing::TempDir;
+using testing::http::curl;
+using testing::http::CurlResult;
+
+// Lines of a file, without empty ones.
+std::vector<std::string> lines_of(const std::filesystem::path& path) {
+  std::vector<std::string> out;
+  std::istringstream in(testing::read_file(path));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+// "job@2024-...Z#2" -> "job@2024-...Z": the run a task id belongs to.
+std::string run_of(const std::string& task_id) { return task_id.substr(0, task_id.rfind('#')); }
+
+TimePoint scheduled_of(const std::string& run_id) {
+  auto parsed = parse_time(run_id.substr(run_id.find('@') + 1));
+  EXPECT_TRUE(parsed.ok()) << run_id;
+  return parsed.ok() ? *parsed : TimePoint{};
+}
+
+class ChronosE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::MasterSettings master;
+    master.extra =
+        "frameworks = [\"framework_chronos\"]\n"
+        "[plugins.framework_chronos]\n"
+        "address = \"127.0.0.1:0\"\n"
+        "agent_work_dirs = [\"" +
+        (dir_ / "agent0").string() +
+        "\"]\n"
+        "failure_retry_ms = 300\n"
+        "history_limit = 200\n"
+        "reconcile_grace_ms = 5000\n"
+        "task_mem = 16\n"
+        "task_disk = 1\n";
+    ASSERT_TRUE(cluster_.start_master(master));
+    ASSERT_TRUE(cluster_.start_agent(0));
+    find_api();
+  }
+
+  // The REST API's address, as the plugin announced it in the master's endpoints file.
+  void find_api() {
+    std::regex line("framework_chronos\\.http = \"([^\"]+)\"");
+    std::string address;
+    ASSERT_TRUE(testing::eventually([&] {
+      std::smatch m;
+      std::string text = testing::read_file(dir_ / "master.endpoints");
+      if (!std::regex_search(text, m, line)) return false;
+      address = m[1];
+      return true;
+    })) << cluster_.master().output();
+    base_ = "http://" + address + "/v1/scheduler";
+    // Serving once it has read its jobs back and leads.
+    ASSERT_TRUE(testing::eventually([&] { return get("/jobs").status == 200; }, 30s))
+        << cluster_.master().output();
+  }
+
+  CurlResult get(const std::string& path) { return curl(dir_, {base_ + path}); }
+  CurlResult post(const std::string& path, const std::string& body) {
+    return curl(dir_, {"-X", "POST", "-H", "Content-Type: application/json", "--data-binary", body,
+                       base_ + path});
+  }
+  CurlResult put(const std::string& path) { return curl(dir_, {"-X", "PUT", base_ + path}); }
+  CurlResult del(const std::string& path) { return curl(dir_, {"-X", "DELETE", base_ + path}); }
+
+  json::object job(const std::string& name) {
+    auto answer = get("/job/" + name);
+    EXPECT_EQ(answer.status, 200) << answer.body;
+    if (answer.status != 200) return {};
+    return json::parse(answer.body).as_object();
+  }
+  int64_t count(const std::string& name, const char* field) {
+    json::object j = job(name);
+    return j.contains(field) ? j.at(field).to_number<int64_t>() : -1;
+  }
+  // Waits until the job's counter reaches `at_least`.
+  bool wait_count(const std::string& name, const char* field, int64_t at_least,
+                  std::chrono::milliseconds timeout = 40s) {
+    return testing::eventually([&] { return count(name, field) >= at_least; }, timeout);
+  }
+  json::array runs(const std::string& name) {
+    auto answer = get("/job/" + name + "/runs");
+    EXPECT_EQ(answer.status, 200) << answer.body;
+    if (answer.status != 200) return {};
+    return json::parse(answer.body).as_array();
+  }
+
+  // A command that appends its task id (and `tag`) to the file `file` in the test directory.
+  std::string record(const std::string& file, const std::string& tag = "") {
+    return "echo " + tag + (tag.empty() ? "" : " ") + "$mesos_task_id >> " + (dir_ / file).string();
+  }
+  std::filesystem::path path(const std::string& file) const { return dir_ / file; }
+
+  std::string diagnostics() {
+    return "\nmaster:\n" + cluster_.master().output() + "\nagent:\n" + cluster_.agent(0).output();
+  }
+
+  TempDir dir_;
+  Cluster cluster_{dir_};
+  std::string base_;
+};
+
+TEST_F(ChronosE2E, AJobEveryTwoSecondsRunsThreeTimesTwoSecondsApart) {
+  auto posted = post("/iso8601", R"({"name": "tick", "command": ")" + record("tick.log") +
+                                     R"(", "schedule": "R3//PT2S"})");
+  ASSERT_EQ(posted.status, 204) << posted.body;
+  ASSERT_TRUE(wait_count("tick", "successCount", 3)) << diagnostics();
+
+  std::vector<std::string> ran = lines_of(path("tick.log"));
+  ASSERT_EQ(ran.size(), 3u) << diagnostics();
+  std::set<std::string> distinct(ran.begin(), ran.end());
+  EXPECT_EQ(distinct.size(), 3u);
+  // Due times 2 s apart: the schedule, not the pace of the cluster, decides when runs are due.
+  std::vector<TimePoint> due;
+  for (const auto& task : ran) due.push_back(scheduled_of(run_of(task)));
+  std::sort(due.begin(), due.end());
+  EXPECT_EQ(due[1] - due[0], 2s);
+  EXPECT_EQ(due[2] - due[1], 2s);
+  // R3 is used up: Chronos disables the job; nothing failed.
+  json::object tick = job("tick");
+  EXPECT_EQ(tick.at("disabled"), true);
+  EXPECT_EQ(tick.at("errorCount"), 0);
+  for (const auto& run : runs("tick")) {
+    EXPECT_EQ(run.at("status"), "succeeded") << run;
+    EXPECT_EQ(run.at("trigger"), "schedule") << run;
+    EXPECT_EQ(run.at("exitStatus"), 0) << run;
+    EXPECT_FALSE(run.at("agent").as_string().empty()) << run;
+  }
+  auto stat = get("/job/stat/tick");
+  ASSERT_EQ(stat.status, 200);
+  EXPECT_EQ(json::parse(stat.body).at("histogram").at("count"), 3);
+}
+
+TEST_F(ChronosE2E, AChildRunsAfterItsParentAndAGrandchildAfterBoth) {
+  // The parent is never due by itself (R0): it runs when asked to.
+  ASSERT_EQ(post("/iso8601", R"({"name": "parent", "command": ")" + record("order.log", "parent") +
+                                 R"(", "schedule": "R0//PT1H"})")
+                .status,
+            204);
+  ASSERT_EQ(post("/dependency", R"({"name": "child", "command": ")" + record("order.log", "child") +
+                                    R"(", "parents": ["parent"]})")
+                .status,
+            204);
+  ASSERT_EQ(post("/dependency", R"({"name": "grandchild", "command": ")" +
+                                    record("order.log", "grandchild") +
+                                    R"(", "parents": ["child", "parent"]})")
+                .status,
+            204);
+  auto csv = get("/graph/csv");
+  EXPECT_NE(csv.body.find("link,parent,child\n"), std::string::npos) << csv.body;
+  EXPECT_NE(csv.body.find("link,child,grandchild\n"), std::string::npos) << csv.body;
+
+  ASSERT_EQ(put("/job/parent").status, 204);
+  ASSERT_TRUE(wait_count("grandchild", "successCount", 1)) << diagnostics();
+  std::vector<std::string> order = lines_of(path("order.log"));
+  ASSERT_EQ(order.size(), 3u) << diagnostics();
+  EXPECT_EQ(order[0].substr(0, 7), "parent ");
+  EXPECT_EQ(order[1].substr(0, 6), "child ");
+  EXPECT_EQ(order[2].substr(0, 11), "grandchild ");
+  // Each started only after what it depends on had ended.
+  auto ended = [&](const std::string& name) {
+    return *parse_time(runs(name).at(0).at("ended").as_string());
+  };
+  auto started = [&](const std::string& name) {
+    return *parse_time(runs(name).at(0).at("started").as_string());
+  };
+  EXPECT_GE(started("child"), ended("parent"));
+  EXPECT_GE(started("grandchild"), ended("child"));
+  EXPECT_EQ(runs("child").at(0).at("trigger"), "parent");
+
+  // A second round: the grandchild runs once more, once per round of both parents.
+  ASSERT_EQ(put("/job/parent").status, 204);
+  ASSERT_TRUE(wait_count("grandchild", "successCount", 2)) << diagnostics();
+  EXPECT_EQ(count("child", "successCount"), 2);
+  EXPECT_EQ(count("parent", "successCount"), 2);
+  EXPECT_EQ(lines_of(path("order.log")).size(), 6u);
+}
+
+TEST_F(ChronosE2E, RunNowPassesItsArgumentsAndTheOutputIsInTheHistory) {
+  ASSERT_EQ(
+      post("/iso8601", R"({"name": "greet", "command": "echo", "schedule": "R0//PT1H"})").status,
+      204);
+  ASSERT_EQ(put("/job/greet?arguments=hello%20world").status, 204);
+  ASSERT_TRUE(wait_count("greet", "successCount", 1)) << diagnostics();
+  json::array history = runs("greet");
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].at("trigger"), "manual");
+  EXPECT_EQ(history[0].at("outputTail"), "hello world\n");
+  // Unknown jobs are a bad request, as in Chronos.
+  auto missing = put("/job/nobody");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("nobody"), std::string::npos) << missing.body;
+}
+
+TEST_F(ChronosE2E, AFailingJobIsRetriedThenCountsOneError) {
+  ASSERT_EQ(post("/iso8601", R"({"name": "broken", "command": ")" + record("broken.log") +
+                                 R"(; echo no luck >&2; exit 3", "schedule": "R1//PT1H",
+                                 "retries": 2})")
+                .status,
+            204);
+  ASSERT_TRUE(wait_count("broken", "errorCount", 1)) << diagnostics();
+  // Three attempts of one run: the first and two retries.
+  std::vector<std::string> ran = lines_of(path("broken.log"));
+  ASSERT_EQ(ran.size(), 3u) << diagnostics();
+  std::set<std::string> run_ids;
+  for (const auto& task : ran) run_ids.insert(run_of(task));
+  EXPECT_EQ(run_ids.size(), 1u);
+  json::object broken = job("broken");
+  EXPECT_EQ(broken.at("errorCount"), 1);
+  EXPECT_EQ(broken.at("successCount"), 0);
+  EXPECT_EQ(broken.at("errorsSinceLastSuccess"), 1);
+  EXPECT_FALSE(broken.at("lastError").as_string().empty());
+  json::array history = runs("broken");
+  ASSERT_EQ(history.size(), 3u);
+  std::set<int64_t> attempts;
+  for (const auto& run : history) {
+    EXPECT_EQ(run.at("status"), "failed") << run;
+    EXPECT_EQ(run.at("exitStatus"), 3) << run;
+    EXPECT_NE(run.at("outputTail").as_string().find("no luck"), std::string::npos) << run;
+    attempts.insert(run.at("attempt").to_number<int64_t>());
+  }
+  EXPECT_EQ(attempts, (std::set<int64_t>{0, 1, 2}));
+  // Nothing more runs after the error is counted.
+  EXPECT_EQ(job("broken").at("errorCount"), 1);
+}
+
+TEST_F(ChronosE2E, BadRequestsGet400WithTheReasonAndTheSchedulerKeepsServing) {
+  auto expect_400 = [&](const CurlResult& answer, const std::string& reason) {
+    EXPECT_EQ(answer.status, 400) << answer.body;
+    EXPECT_NE(answer.body.find(reason), std::string::npos) << answer.body;
+    EXPECT_NE(answer.body.find("\"status\":\"Bad Request\""), std::string::npos) << answer.body;
+  };
+  expect_400(post("/iso8601", R"({"name": "x", "command": "true", "schedule": "every day"})"),
+             "every day");
+  expect_400(post("/iso8601", R"({"name": "x", "schedule": "R//PT1M"})"), "command");
+  expect_400(post("/dependency", R"({"name": "x", "command": "true", "parents": ["ghost"]})"),
+             "ghost");
+  expect_400(post("/iso8601", "{not json"), "");
+  ASSERT_EQ(post("/iso8601", R"({"name": "a", "command": "true", "schedule": "R0//PT1H"})").status,
+            204);
+  ASSERT_EQ(post("/dependency", R"({"name": "b", "command": "true", "parents": ["a"]})").status,
+            204);
+  // Making 'a' depend on 'b' closes a cycle.
+  expect_400(post("/dependency", R"({"name": "a", "command": "true", "parents": ["b"]})"), "cycle");
+  expect_400(get("/job/ghost"), "ghost");
+  expect_400(get("/jobs/search?limit=lots"), "limit");
+  // Still serving, and the job is still as it was.
+  EXPECT_EQ(job("a").at("schedule"), "R0//PT1H");
+  auto ping = curl(dir_, {base_.substr(0, base_.find("/v1/")) + "/ping"});
+  EXPECT_EQ(ping.status, 200);
+  EXPECT_EQ(ping.body, "pong\n");
+}
+
+TEST_F(ChronosE2E, ARunWaitsForAnAgentItsConstraintsAllow) {
+  ASSERT_EQ(post("/iso8601", R"({"name": "picky", "command": ")" + record("picky.log") +
+                                 R"(", "schedule": "R0//PT1H",
+                                 "constraints": [["hostname", "EQUALS", "elsewhere"]]})")
+                .status,
+            204);
+  ASSERT_EQ(post("/iso8601", R"({"name": "easy", "command": ")" + record("easy.log") +
+                                 R"(", "schedule": "R0//PT1H",
+                                 "constraints": [["hostname", "LIKE", "agent[0-9]"]]})")
+                .status,
+            204);
+  ASSERT_EQ(put("/job/picky").status, 204);
+  ASSERT_EQ(put("/job/easy").status, 204);
+  ASSERT_TRUE(wait_count("easy", "successCount", 1)) << diagnostics();
+  // The agent was offered and taken for 'easy' after 'picky' was queued: 'picky' still waits.
+  EXPECT_TRUE(lines_of(path("picky.log")).empty());
+  auto summary = json::parse(get("/jobs/summary").body);
+  for (const auto& entry : summary.at("jobs").as_array()) {
+    if (entry.at("name") == "picky") {
+      EXPECT_EQ(entry.at("state"), "queued") << entry;
+    }
+  }
+  // Killing it ends the wait; it counts nothing.
+  EXPECT_EQ(del("/task/kill/picky").status, 204);
+  EXPECT_TRUE(testing::eventually([&] {
+    auto runs_now = runs("picky");
+    return !runs_now.empty() && runs_now.at(0).at("status") == "killed";
+  }));
+  EXPECT_EQ(count("picky", "errorCount"), 0);
+}
+
+TEST_F(ChronosE2E, ARestartedMasterHostNeitherSkipsNorRepeatsARun) {
+  ASSERT_EQ(post("/iso8601", R"({"name": "steady", "command": ")" + record("steady.log") +
+                                 R"(", "schedule": "R//PT2S", "catchUpPolicy": "once"})")
+                .status,
+            204);
+  ASSERT_TRUE(testing::eventually([&] { return lines_of(path("steady.log")).size() >= 3; }, 40s))
+      << diagnostics();
+  // The master host is down for at least two due times (an outage of this length, not a wait
+  // for something): they follow the catch-up policy when it is back.
+  TimePoint last_due = scheduled_of(run_of(lines_of(path("steady.log")).back()));
+  ASSERT_EQ(cluster_.master().stop(), 0) << diagnostics();
+  std::this_thread::sleep_until(last_due + 5s);
+  ASSERT_TRUE(cluster_.restart_master()) << diagnostics();
+  find_api();
+  size_t before = lines_of(path("steady.log")).size();
+  ASSERT_TRUE(
+      testing::eventually([&] { return lines_of(path("steady.log")).size() >= before + 3; }, 60s))
+      << diagnostics();
+  std::set<std::string> skipped;
+  for (const auto& run : runs("steady")) {
+    if (run.at("status") == "skipped") skipped.insert(std::string(run.at("runId").as_string()));
+  }
+  ASSERT_EQ(del("/job/steady").status, 204);
+
+  // No run twice: every line is a distinct run, each run once.
+  std::vector<std::string> ran = lines_of(path("steady.log"));
+  std::set<std::string> run_ids;
+  for (const auto& task : ran) {
+    EXPECT_TRUE(run_ids.insert(run_of(task)).second) << "run twice: " << task;
+  }
+  // No run lost silently: every due time between the first and the last run either ran or was
+  // recorded as skipped by the catch-up policy (the times that passed while the master was
+  // down), and at most the latest of those missed times ran late.
+  std::vector<TimePoint> due;
+  for (const auto& run : run_ids) due.push_back(scheduled_of(run));
+  std::sort(due.begin(), due.end());
+  ASSERT_GE(due.size(), 6u);
+  std::vector<TimePoint> gaps;
+  for (size_t i = 1; i < due.size(); ++i) {
+    EXPECT_EQ((due[i] - due[0]) % 2s, 0ms) << "off the schedule";
+    for (TimePoint t = due[i - 1] + 2s; t < due[i]; t += 2s) gaps.push_back(t);
+  }
+  EXPECT_GE(gaps.size(), 1u) << "the outage missed no due time";
+  for (TimePoint t : gaps) {
+    std::string run = "steady@" + format_time(t);
+    EXPECT_EQ(skipped.count(run), 1u)
+        << run << " neither ran nor was skipped by the catch-up policy" << diagnostics();
+  }
+}
+
+}  // namespace
+}  // namespace tessera::chronos
