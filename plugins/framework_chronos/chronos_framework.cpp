@@ -181,7 +181,12 @@ void ChronosFramework::deposed() {
   waiting_.clear();
   unconfirmed_.clear();
   killing_.clear();
-  batches_.clear();
+  // What was not yet stored is not acted on; whoever waits for it hears so.
+  std::deque<std::shared_ptr<Batch>> abandoned;
+  abandoned.swap(batches_);
+  for (const auto& batch : abandoned) {
+    if (batch->done) batch->done(make_error(ErrorCode::kUnavailable, "no longer leading"));
+  }
   for (sdk::Clock::TimerId* timer : {&wakeup_timer_, &reconcile_timer_}) {
     if (*timer != 0) clock().cancel(*timer);
     *timer = 0;
@@ -424,7 +429,6 @@ void ChronosFramework::kill(const KillRun& kill) {
 
 void ChronosFramework::on_offers(const std::vector<protocol::scheduler::Offer>& offers) {
   for (const auto& offer : offers) {
-    agent_hosts_[offer.agent_id] = offer.hostname;
     if (!ready_ || waiting_.empty()) {
       client_->decline({offer.offer_id}, 30);
       continue;

@@ -141,8 +141,6 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   sdk::Clock::Monotonic::time_point subscribed_at_{};
   // Tasks a kill was asked for; sent again after a re-subscription.
   std::set<std::string> killing_;
-  // Agent hostnames seen in offers, for the task's HOST variable.
-  std::map<std::string, std::string> agent_hosts_;
 };
 
 }  // namespace tessera::chronos

@@ -274,6 +274,12 @@ TEST_F(ChronosE2E, BadRequestsGet400WithTheReasonAndTheSchedulerKeepsServing) {
   expect_400(get("/jobs/search?limit=lots"), "limit");
   // Still serving, and the job is still as it was.
   EXPECT_EQ(job("a").at("schedule"), "R0//PT1H");
+  // The leader is this scheduler, at the address it serves on.
+  auto leader = get("/leader");
+  EXPECT_EQ(leader.status, 200);
+  EXPECT_EQ(
+      "http://" + std::string(json::parse(leader.body).at("leader").as_string()) + "/v1/scheduler",
+      base_);
   auto ping = curl(dir_, {base_.substr(0, base_.find("/v1/")) + "/ping"});
   EXPECT_EQ(ping.status, 200);
   EXPECT_EQ(ping.body, "pong\n");
