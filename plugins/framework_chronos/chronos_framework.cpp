@@ -289,11 +289,11 @@ void ChronosFramework::subscribed(const std::string& framework_id) {
   // an offer has not been sent.
   unconfirmed_.clear();
   subscribed_at_ = clock().now();
+  std::set<std::string> waiting;
+  for (const LaunchRun& launch : waiting_) waiting.insert(launch.task_id);
   for (const auto& active : core_->active_tasks()) {
-    bool waiting = std::any_of(waiting_.begin(), waiting_.end(), [&](const LaunchRun& w) {
-      return w.task_id == active.launch.task_id;
-    });
-    if (!waiting) unconfirmed_[active.launch.task_id] = active.agent;
+    if (waiting.count(active.launch.task_id) == 0)
+      unconfirmed_[active.launch.task_id] = active.agent;
     if (killing_.count(active.launch.task_id) != 0) {
       client_->kill(active.launch.task_id, active.agent);
     }
@@ -419,10 +419,8 @@ void ChronosFramework::kill(const KillRun& kill) {
     return;
   }
   killing_.insert(kill.task_id);
-  std::string agent;
-  for (const auto& active : core_->active_tasks()) {
-    if (active.launch.task_id == kill.task_id) agent = active.agent;
-  }
+  auto active = core_->active_task(kill.task_id);
+  std::string agent = active ? active->agent : std::string();
   log().info("killing task {}: {}", sdk::quote(kill.task_id), kill.reason);
   if (client_ && client_->subscribed()) client_->kill(kill.task_id, agent);
 }
@@ -516,13 +514,8 @@ void ChronosFramework::on_update(const protocol::TaskStatus& status) {
     return commit({}, acknowledge);
   }
   if (!state::terminal(status.state)) return acknowledge({});
-  const SchedulerCore::ActiveTask* active = nullptr;
-  auto tasks = core_->active_tasks();
-  for (const auto& candidate : tasks) {
-    if (candidate.launch.task_id == task) active = &candidate;
-  }
-  if (status.state == state::kDropped && active != nullptr && !active->started &&
-      killing_.count(task) == 0) {
+  auto active = core_->active_task(task);
+  if (status.state == state::kDropped && active && !active->started && killing_.count(task) == 0) {
     // The cluster dropped it before it ran (a rescinded offer, say): it waits for another.
     log().info("task {} was dropped ({}); launching it again", sdk::quote(task),
                sdk::printable(status.message));
@@ -538,7 +531,7 @@ void ChronosFramework::on_update(const protocol::TaskStatus& status) {
   if (status.exit_code >= 0) exit_status = status.exit_code;
   std::string message = status.state;
   if (!status.message.empty()) message += ": " + status.message;
-  std::string output = active != nullptr ? read_output(status) : std::string();
+  std::string output = active ? read_output(status) : std::string();
   finish(task, outcome, exit_status, message, output, acknowledge);
 }
 
@@ -549,17 +542,15 @@ void ChronosFramework::task_unknown(const protocol::TaskStatus& status) {
   // does not know their tasks.
   if (clock().now() - subscribed_at_ < settings_.reconcile_grace) return;
   unconfirmed_.erase(task);
-  for (const auto& active : core_->active_tasks()) {
-    if (active.launch.task_id != task) continue;
-    if (!active.started) {
-      log().info("the cluster does not know task {}: launching it", sdk::quote(task));
-      waiting_.push_back(active.launch);
-      if (client_->subscribed()) client_->revive();
-    } else {
-      finish(task, RunOutcome::failed, std::nullopt,
-             "TASK_LOST: the cluster no longer knows the task", "", {});
-    }
-    return;
+  auto active = core_->active_task(task);
+  if (!active) return;
+  if (!active->started) {
+    log().info("the cluster does not know task {}: launching it", sdk::quote(task));
+    waiting_.push_back(active->launch);
+    if (client_->subscribed()) client_->revive();
+  } else {
+    finish(task, RunOutcome::failed, std::nullopt,
+           "TASK_LOST: the cluster no longer knows the task", "", {});
   }
 }
 

@@ -926,21 +926,38 @@ SchedulerCore::RestoreReport SchedulerCore::restore(const std::vector<json::valu
   return report;
 }
 
+SchedulerCore::ActiveTask SchedulerCore::active_task_of(const std::string& job,
+                                                        const ActiveRun& run) {
+  LaunchRun launch{job,
+                   run.spec.run_id,
+                   run.spec.attempt,
+                   task_id(run.spec.run_id, run.spec.attempt),
+                   run.spec.trigger,
+                   run.spec.scheduled,
+                   run.spec.arguments};
+  return ActiveTask{std::move(launch), run.agent, run.started.has_value()};
+}
+
 std::vector<SchedulerCore::ActiveTask> SchedulerCore::active_tasks() const {
   std::vector<ActiveTask> out;
   for (const auto& [name, e] : entries_) {
-    for (const ActiveRun& run : e.active) {
-      LaunchRun launch{name,
-                       run.spec.run_id,
-                       run.spec.attempt,
-                       task_id(run.spec.run_id, run.spec.attempt),
-                       run.spec.trigger,
-                       run.spec.scheduled,
-                       run.spec.arguments};
-      out.push_back(ActiveTask{std::move(launch), run.agent, run.started.has_value()});
-    }
+    for (const ActiveRun& run : e.active) out.push_back(active_task_of(name, run));
   }
   return out;
+}
+
+std::optional<SchedulerCore::ActiveTask> SchedulerCore::active_task(
+    const std::string& task_id) const {
+  auto owner = task_to_job_.find(task_id);
+  auto parsed = parse_task_id(task_id);
+  const Entry* e = owner == task_to_job_.end() ? nullptr : entry(owner->second);
+  if (e == nullptr || !parsed) return std::nullopt;
+  for (const ActiveRun& run : e->active) {
+    if (run.spec.run_id == parsed->first && run.spec.attempt == parsed->second) {
+      return active_task_of(owner->second, run);
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace tessera::chronos

@@ -201,6 +201,8 @@ class SchedulerCore {
     bool started = false;
   };
   std::vector<ActiveTask> active_tasks() const;
+  // One run in flight, by its task id (in time independent of how many runs are in flight).
+  std::optional<ActiveTask> active_task(const std::string& task_id) const;
 
   // ---- Persistence: per job, one key for the job and its scheduling state, and one for its
   // run history. Only the first matters for exactly-once; the second can be written lazily.
@@ -270,6 +272,7 @@ class SchedulerCore {
     std::vector<ActiveRun>::iterator run;
   };
   std::optional<ActiveRef> find_active(const std::string& task);
+  static ActiveTask active_task_of(const std::string& job, const ActiveRun& run);
   Entry* entry(const std::string& name);
   const Entry* entry(const std::string& name) const;
   void touch(const std::string& name) { dirty_.insert(name); }

@@ -788,5 +788,35 @@ TEST(SchedulerCore, DirtyJobsAreWhatChanged) {
   EXPECT_EQ(dirty.history_changed, (Names{"b"}));
 }
 
+TEST(SchedulerCore, RunsInFlightAreListedAndFoundByTaskIdWithWhatLaunchedThem) {
+  SchedulerCore core;
+  // Concurrent, so that the run-now starts beside the scheduled run.
+  ASSERT_TRUE(core.put_job(every("tick", "PT1M", R"("concurrent": true)"), T0).ok());
+  LaunchRun launch = only_launch(core.tick(T0));
+  auto ran = core.run_now("tick", "a b", T0 + seconds{1});
+  ASSERT_TRUE(ran.ok());
+  LaunchRun manual = only_launch(*ran);
+
+  std::vector<SchedulerCore::ActiveTask> active = core.active_tasks();
+  ASSERT_EQ(active.size(), 2u);
+  auto found = core.active_task(launch.task_id);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->launch.run_id, launch.run_id);
+  EXPECT_EQ(found->launch.scheduled, T0);
+  EXPECT_FALSE(found->started);
+  EXPECT_EQ(core.active_task(manual.task_id)->launch.arguments, "a b");
+  EXPECT_EQ(core.active_task(manual.task_id)->launch.trigger, RunTrigger::manual);
+
+  ASSERT_TRUE(core.run_started(launch.task_id, "agent-7", T0 + seconds{2}).ok());
+  EXPECT_EQ(core.active_task(launch.task_id)->agent, "agent-7");
+  EXPECT_TRUE(core.active_task(launch.task_id)->started);
+  ASSERT_TRUE(
+      core.run_finished(launch.task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{3}).ok());
+  EXPECT_FALSE(core.active_task(launch.task_id).has_value());
+  EXPECT_FALSE(core.active_task("tick@nonsense#0").has_value());
+  EXPECT_FALSE(core.active_task("not a task id").has_value());
+  EXPECT_EQ(core.active_tasks().size(), 1u);
+}
+
 }  // namespace
 }  // namespace tessera::chronos
