@@ -22,6 +22,8 @@ constexpr const char* kLeaderKey = "leader";
 constexpr milliseconds kRecoveryRetry{1000};
 // The longest a wake-up timer is set for: a wall clock that jumps is noticed this soon.
 constexpr milliseconds kLongestSleep{30000};
+// How long a changed run history waits before it is written (changes in between are merged).
+constexpr milliseconds kHistoryDelay{1000};
 
 // The agent's name for a path component (host/agent/checkpoint.cpp's escape): what is not a
 // letter, digit, '_', '-' or '.' becomes %XX, so that the sandbox of a task can be found.
@@ -187,7 +189,9 @@ void ChronosFramework::deposed() {
   for (const auto& batch : abandoned) {
     if (batch->done) batch->done(make_error(ErrorCode::kUnavailable, "no longer leading"));
   }
-  for (sdk::Clock::TimerId* timer : {&wakeup_timer_, &reconcile_timer_}) {
+  unsaved_histories_.clear();
+  for (sdk::Clock::TimerId* timer :
+       {&wakeup_timer_, &reconcile_timer_, &history_timer_, &revive_timer_}) {
     if (*timer != 0) clock().cancel(*timer);
     *timer = 0;
   }
@@ -334,44 +338,79 @@ void ChronosFramework::wake_up() {
 void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
   auto batch = std::make_shared<Batch>();
   batch->term = term_;
-  batch->actions = std::move(actions);
   batch->done = std::move(done);
   batches_.push_back(batch);
   SchedulerCore::Dirty dirty = core_->take_dirty();
-  auto settle = [this, batch](const std::string& error) {
+  std::set<std::string> written(dirty.changed.begin(), dirty.changed.end());
+  written.insert(dirty.removed.begin(), dirty.removed.end());
+  // An action waits only for its own job's write, so that of 10,000 runs due together the first
+  // is launched when its job is stored, not when the last one is.
+  for (Action& action : actions) {
+    const std::string& job =
+        std::visit([](const auto& a) -> const std::string& { return a.job; }, action);
+    if (written.count(job) != 0) {
+      batch->by_job[job].push_back(std::move(action));
+    } else {
+      batch->actions.push_back(std::move(action));
+    }
+  }
+  auto stored = [this, batch](const std::string& job, const std::string& error) {
     if (!error.empty() && batch->error.empty()) batch->error = error;
+    auto own = batch->by_job.find(job);
+    if (own != batch->by_job.end()) {
+      std::vector<Action> ready = std::move(own->second);
+      batch->by_job.erase(own);
+      if (batch->error.empty() && batch->term == term_ && ready_) carry_out(ready);
+    }
     if (--batch->remaining == 0) settled();
   };
   for (const std::string& name : dirty.changed) {
     if (core_->find_job(name) == nullptr) continue;
     ++batch->remaining;
-    store_->put(
-        kJobsPrefix + name, to_json_text(core_->save_job(name)),
-        [settle](const sdk::StoreResult<uint64_t>& r) { settle(r ? "" : r.error().message); });
+    store_->put(kJobsPrefix + name, to_json_text(core_->save_job(name)),
+                [stored, name](const sdk::StoreResult<uint64_t>& r) {
+                  stored(name, r ? "" : r.error().message);
+                });
   }
   for (const std::string& name : dirty.removed) {
     ++batch->remaining;
-    store_->remove(kJobsPrefix + name, [settle](const sdk::StoreResult<uint64_t>& r) {
-      settle(r || r.code() == sdk::StoreCode::kNotFound ? "" : r.error().message);
+    unsaved_histories_.erase(name);
+    store_->remove(kJobsPrefix + name, [stored, name](const sdk::StoreResult<uint64_t>& r) {
+      stored(name, r || r.code() == sdk::StoreCode::kNotFound ? "" : r.error().message);
     });
     store_->remove(kHistoryPrefix + name);
   }
-  // The history is only informative: it is written without holding the actions back.
-  for (const std::string& name : dirty.history_changed) {
+  // The history is only informative: it is written later, at most once a second per job,
+  // without holding anything back.
+  unsaved_histories_.insert(dirty.history_changed.begin(), dirty.history_changed.end());
+  if (!unsaved_histories_.empty() && history_timer_ == 0) {
+    history_timer_ = clock().after(kHistoryDelay, [this] {
+      history_timer_ = 0;
+      save_histories();
+    });
+  }
+  stored("", "");
+}
+
+void ChronosFramework::save_histories() {
+  if (!ready_) return;
+  std::set<std::string> names;
+  names.swap(unsaved_histories_);
+  for (const std::string& name : names) {
     if (core_->find_job(name) == nullptr) continue;
     store_->put(kHistoryPrefix + name, to_json_text(core_->save_history(name)),
                 [this, name](const sdk::StoreResult<uint64_t>& r) {
-                  if (!r)
+                  if (!r) {
                     log().warn("history of job {} not saved: {}", sdk::quote(name),
                                r.error().message);
+                  }
                 });
   }
-  settle("");
 }
 
 void ChronosFramework::settled() {
-  // Batches finish in the order they were made, so actions are carried out in the order the
-  // core decided them, even when a later batch had nothing to write.
+  // Batches finish in the order they were made, so the actions that waited for no write of
+  // their own are carried out in the order the core decided them.
   while (!batches_.empty() && batches_.front()->remaining == 0) {
     std::shared_ptr<Batch> batch = batches_.front();
     batches_.pop_front();
@@ -406,7 +445,16 @@ void ChronosFramework::carry_out(const std::vector<Action>& actions) {
       kill(*killed);
     }
   }
-  if (launched && client_ && client_->subscribed()) client_->revive();
+  if (launched) revive_soon();
+}
+
+void ChronosFramework::revive_soon() {
+  // One revive for all the runs queued by what is being handled now, not one per run.
+  if (revive_timer_ != 0) return;
+  revive_timer_ = clock().after(milliseconds(0), [this] {
+    revive_timer_ = 0;
+    if (client_ && client_->subscribed() && !waiting_.empty()) client_->revive();
+  });
 }
 
 void ChronosFramework::kill(const KillRun& kill) {
@@ -520,7 +568,7 @@ void ChronosFramework::on_update(const protocol::TaskStatus& status) {
     log().info("task {} was dropped ({}); launching it again", sdk::quote(task),
                sdk::printable(status.message));
     waiting_.push_back(active->launch);
-    if (client_->subscribed()) client_->revive();
+    revive_soon();
     return acknowledge({});
   }
   RunOutcome outcome = RunOutcome::failed;
@@ -547,7 +595,7 @@ void ChronosFramework::task_unknown(const protocol::TaskStatus& status) {
   if (!active->started) {
     log().info("the cluster does not know task {}: launching it", sdk::quote(task));
     waiting_.push_back(active->launch);
-    if (client_->subscribed()) client_->revive();
+    revive_soon();
   } else {
     finish(task, RunOutcome::failed, std::nullopt,
            "TASK_LOST: the cluster no longer knows the task", "", {});

@@ -86,7 +86,9 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   // Stores what the core changed, then carries out `actions`; `done` after both (or the error).
   void commit(std::vector<Action> actions, Committed done = {});
   void settled();
+  void save_histories();
   void carry_out(const std::vector<Action>& actions);
+  void revive_soon();
   void kill(const KillRun& kill);
   void on_offers(const std::vector<protocol::scheduler::Offer>& offers);
   protocol::TaskInfo task_for(const LaunchRun& launch, const Job& job,
@@ -114,6 +116,9 @@ class ChronosFramework : public sdk::FrameworkPlugin {
     size_t remaining = 1;
     std::string error;
     uint64_t term = 0;
+    // Actions carried out as soon as their job's write is stored, by job.
+    std::map<std::string, std::vector<Action>> by_job;
+    // Actions that wait for no write of their own: carried out when the whole batch is stored.
     std::vector<Action> actions;
     Committed done;
   };
@@ -132,6 +137,10 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   uint64_t term_ = 0;
   sdk::Clock::TimerId wakeup_timer_ = 0;
   sdk::Clock::TimerId reconcile_timer_ = 0;
+  sdk::Clock::TimerId history_timer_ = 0;
+  sdk::Clock::TimerId revive_timer_ = 0;
+  // Jobs whose run history changed since it was last written.
+  std::set<std::string> unsaved_histories_;
   // Commits in the order they were made; settled() finishes them in that order.
   std::deque<std::shared_ptr<Batch>> batches_;
   // Runs waiting for an offer, oldest first.
