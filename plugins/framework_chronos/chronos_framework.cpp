@@ -22,6 +22,8 @@ constexpr const char* kLeaderKey = "leader";
 constexpr milliseconds kRecoveryRetry{1000};
 // The longest a wake-up timer is set for: a wall clock that jumps is noticed this soon.
 constexpr milliseconds kLongestSleep{30000};
+// Store writes in flight at once (see send_writes).
+constexpr size_t kMaxWritesInFlight = 32;
 // How long a changed run history waits before it is written (changes in between are merged).
 constexpr milliseconds kHistoryDelay{1000};
 
@@ -180,6 +182,7 @@ void ChronosFramework::deposed() {
   ready_ = false;
   client_.reset();
   core_.reset();
+  jobs_listing_.reset();
   waiting_.clear();
   unconfirmed_.clear();
   killing_.clear();
@@ -190,6 +193,9 @@ void ChronosFramework::deposed() {
     if (batch->done) batch->done(make_error(ErrorCode::kUnavailable, "no longer leading"));
   }
   unsaved_histories_.clear();
+  job_writes_.clear();
+  history_writes_.clear();
+  writes_in_flight_ = 0;
   for (sdk::Clock::TimerId* timer :
        {&wakeup_timer_, &reconcile_timer_, &history_timer_, &revive_timer_}) {
     if (*timer != 0) clock().cancel(*timer);
@@ -341,6 +347,7 @@ void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
   batch->done = std::move(done);
   batches_.push_back(batch);
   SchedulerCore::Dirty dirty = core_->take_dirty();
+  if (!dirty.changed.empty() || !dirty.removed.empty()) jobs_listing_.reset();
   std::set<std::string> written(dirty.changed.begin(), dirty.changed.end());
   written.insert(dirty.removed.begin(), dirty.removed.end());
   // An action waits only for its own job's write, so that of 10,000 runs due together the first
@@ -367,18 +374,19 @@ void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
   for (const std::string& name : dirty.changed) {
     if (core_->find_job(name) == nullptr) continue;
     ++batch->remaining;
-    store_->put(kJobsPrefix + name, to_json_text(core_->save_job(name)),
-                [stored, name](const sdk::StoreResult<uint64_t>& r) {
-                  stored(name, r ? "" : r.error().message);
-                });
+    write(WriteKind::job, kJobsPrefix + name, to_json_text(core_->save_job(name)),
+          [stored, name](const sdk::StoreResult<uint64_t>& r) {
+            stored(name, r ? "" : r.error().message);
+          });
   }
   for (const std::string& name : dirty.removed) {
     ++batch->remaining;
     unsaved_histories_.erase(name);
-    store_->remove(kJobsPrefix + name, [stored, name](const sdk::StoreResult<uint64_t>& r) {
-      stored(name, r || r.code() == sdk::StoreCode::kNotFound ? "" : r.error().message);
-    });
-    store_->remove(kHistoryPrefix + name);
+    write(WriteKind::job, kJobsPrefix + name, std::nullopt,
+          [stored, name](const sdk::StoreResult<uint64_t>& r) {
+            stored(name, r || r.code() == sdk::StoreCode::kNotFound ? "" : r.error().message);
+          });
+    write(WriteKind::history, kHistoryPrefix + name, std::nullopt, {});
   }
   // The history is only informative: it is written later, at most once a second per job,
   // without holding anything back.
@@ -398,13 +406,44 @@ void ChronosFramework::save_histories() {
   names.swap(unsaved_histories_);
   for (const std::string& name : names) {
     if (core_->find_job(name) == nullptr) continue;
-    store_->put(kHistoryPrefix + name, to_json_text(core_->save_history(name)),
-                [this, name](const sdk::StoreResult<uint64_t>& r) {
-                  if (!r) {
-                    log().warn("history of job {} not saved: {}", sdk::quote(name),
-                               r.error().message);
-                  }
-                });
+    write(WriteKind::history, kHistoryPrefix + name, to_json_text(core_->save_history(name)),
+          [this, name](const sdk::StoreResult<uint64_t>& r) {
+            if (!r) {
+              log().warn("history of job {} not saved: {}", sdk::quote(name), r.error().message);
+            }
+          });
+  }
+}
+
+void ChronosFramework::write(WriteKind kind, std::string key, std::optional<std::string> value,
+                             sdk::Store::Done<uint64_t> done) {
+  auto& queue = kind == WriteKind::job ? job_writes_ : history_writes_;
+  queue.push_back(Write{std::move(key), std::move(value), std::move(done)});
+  send_writes();
+}
+
+void ChronosFramework::send_writes() {
+  // A burst (10,000 runs due together) would otherwise put every write in flight at once: the
+  // last ones would wait in line at the leader plugin past the store client's request timeout,
+  // be sent again, and make the line longer still.
+  while (writes_in_flight_ < kMaxWritesInFlight &&
+         (!job_writes_.empty() || !history_writes_.empty())) {
+    auto& queue = !job_writes_.empty() ? job_writes_ : history_writes_;
+    Write next = std::move(queue.front());
+    queue.pop_front();
+    ++writes_in_flight_;
+    uint64_t term = term_;
+    auto done = [this, term, done = std::move(next.done)](const sdk::StoreResult<uint64_t>& r) {
+      // A write of an earlier term was forgotten when the term ended.
+      if (term == term_) --writes_in_flight_;
+      if (done) done(r);
+      if (term == term_) send_writes();
+    };
+    if (next.value) {
+      store_->put(next.key, *next.value, std::move(done));
+    } else {
+      store_->remove(next.key, std::move(done));
+    }
   }
 }
 

@@ -85,6 +85,12 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   void wake_up();
   // Stores what the core changed, then carries out `actions`; `done` after both (or the error).
   void commit(std::vector<Action> actions, Committed done = {});
+  // Store writes: those of the jobs' scheduling state first, then histories, a few in flight at
+  // a time, each kind in order. A value of nullopt deletes the key.
+  enum class WriteKind { job, history };
+  void write(WriteKind kind, std::string key, std::optional<std::string> value,
+             sdk::Store::Done<uint64_t> done);
+  void send_writes();
   void settled();
   void save_histories();
   void carry_out(const std::vector<Action>& actions);
@@ -130,6 +136,8 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   std::unique_ptr<sdk::http::Server> server_;
   std::unique_ptr<SchedulerCore> core_;
   std::string http_address_;
+  // GET /jobs's answer, kept until a job changes.
+  std::optional<std::string> jobs_listing_;
   std::string framework_id_;
   // True while leading and recovered: only then are the core and the API live.
   bool ready_ = false;
@@ -139,6 +147,14 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   sdk::Clock::TimerId reconcile_timer_ = 0;
   sdk::Clock::TimerId history_timer_ = 0;
   sdk::Clock::TimerId revive_timer_ = 0;
+  struct Write {
+    std::string key;
+    std::optional<std::string> value;
+    sdk::Store::Done<uint64_t> done;
+  };
+  std::deque<Write> job_writes_;
+  std::deque<Write> history_writes_;
+  size_t writes_in_flight_ = 0;
   // Jobs whose run history changed since it was last written.
   std::set<std::string> unsaved_histories_;
   // Commits in the order they were made; settled() finishes them in that order.

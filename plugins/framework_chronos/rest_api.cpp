@@ -127,9 +127,15 @@ void ChronosFramework::add_routes() {
                        })));
 
   server_->route(Method::get, path("/jobs"), when_ready(http::Handler([this](const Request&) {
-                   boost::json::array jobs;
-                   for (const Job* job : core_->jobs()) jobs.push_back(job_to_json(*job, true));
-                   return json_answer(jobs);
+                   // Kept between changes: a UI lists far more often than jobs change.
+                   if (!jobs_listing_) {
+                     boost::json::array jobs;
+                     for (const Job* job : core_->jobs()) {
+                       jobs.push_back(job_to_json(*job, true));
+                     }
+                     jobs_listing_ = to_json_text(jobs);
+                   }
+                   return http::Response(200, *jobs_listing_, "application/json");
                  })));
   server_->route(Method::get, path("/jobs/summary"),
                  when_ready(http::Handler(
