@@ -6,7 +6,9 @@
 #include <random>
 #include <set>
 
+#include "agent_secret.h"
 #include "resources_text.h"
+#include "tessera/protocol/duration.h"
 
 namespace tessera::host::agent {
 
@@ -403,6 +405,11 @@ void Agent::try_register() {
   request.hostname = settings_.hostname;
   request.resources = settings_.resources;
   request.attributes = settings_.attributes;
+  if (!agent_id_.empty()) {
+    auto secret = read_agent_secret(checkpoint_->root());
+    if (!secret) log().error("agent: {}", secret.error().message);
+    request.secret = secret ? *secret : "";
+  }
   for (const auto& [key, task] : tasks_) {
     if (state::terminal(task.saved.state) || task.saved.container_id.empty()) continue;
     request.tasks.push_back({key.framework_id, task.saved.task, task.saved.state});
@@ -432,6 +439,9 @@ void Agent::try_register() {
           auto body = reply->body<agentp::Shutdown>();
           shutdown(body ? body->reason : "");
           return;
+        } else if (reply->is<agentp::Refused>()) {
+          auto body = reply->body<agentp::Refused>();
+          problem = "refused: " + (body ? body->reason : body.error().message);
         } else {
           problem = "unexpected reply '" + reply->type() + "'";
         }
@@ -455,6 +465,13 @@ void Agent::on_registered(const agentp::Registered& registered) {
     log().error("agent: the master registered this agent without an id; ignoring it");
     return;
   }
+  // The secret first: an id saved without its secret could never be proven again, while a
+  // secret without its id is only replaced at the next first registration.
+  if (!registered.secret.empty()) {
+    if (auto s = write_agent_secret(checkpoint_->root(), registered.secret); !s) {
+      log().error("agent: cannot keep the secret the master gave: {}", s.error().message);
+    }
+  }
   if (registered.agent_id != agent_id_) {
     if (!agent_id_.empty()) {
       log().warn("agent: the master gave the id '{}' to this agent, which was '{}'",
@@ -469,9 +486,9 @@ void Agent::on_registered(const agentp::Registered& registered) {
   registered_ = true;
   registering_ = false;
   registration_backoff_ = settings_.registration_retry;
-  if (registered.ping_interval_seconds > 0) {
-    ping_interval_ = std::chrono::duration<double>(registered.ping_interval_seconds);
-  }
+  auto ping = protocol::wire_duration("ping_interval_seconds", registered.ping_interval_seconds,
+                                      protocol::limits::kMaxIntervalSeconds);
+  if (ping && ping->seconds > 0) ping_interval_ = std::chrono::duration<double>(ping->seconds);
   last_master_contact_ = Clock::now();
   if (!was) {
     log().info("agent: registered as '{}' with master '{}' (ping every {} s)", agent_id_,
@@ -697,6 +714,9 @@ void Agent::finish_shutdown() {
   shutting_down_ = false;
   if (auto s = checkpoint_->remove_all_tasks(); !s) log().error("agent: {}", s.error().message);
   if (auto s = checkpoint_->remove_agent_id(); !s) log().error("agent: {}", s.error().message);
+  if (auto s = remove_agent_secret(checkpoint_->root()); !s) {
+    log().error("agent: {}", s.error().message);
+  }
   tasks_.clear();
   containers_.clear();
   updates_ = std::make_unique<StatusUpdateQueue>(settings_.status_update_retry,
@@ -801,7 +821,11 @@ void Agent::flush_updates() {
   if (!registered_ || !master_) return;
   for (protocol::TaskStatus& status : updates_->due(Clock::now())) {
     status.agent_id = agent_id_;
-    master_->send(agentp::StatusUpdate{agent_id_, std::move(status)});
+    // The newest state whose update is checkpointed: the master's view of the task follows it
+    // even while the framework has not acknowledged the older updates.
+    auto queued = updates_->pending(TaskKey{status.framework_id, status.task_id});
+    std::string latest = queued.empty() ? status.state : queued.back().state;
+    master_->send(agentp::StatusUpdate{agent_id_, std::move(status), std::move(latest)});
   }
 }
 

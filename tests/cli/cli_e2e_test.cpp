@@ -228,7 +228,8 @@ TEST_F(Cli, RolesUpdateSendsWeightQuotaAndPriority) {
 
   std::tie(code, out) = run(master.endpoint(), {"roles", "update", "web", "--quota", "cpus:lots"});
   EXPECT_EQ(code, 2) << out;
-  EXPECT_NE(out.find("--quota: bad resource 'cpus:lots'"), std::string::npos) << out;
+  EXPECT_NE(out.find("--quota: resource 'cpus': expected a number, got 'lots'"), std::string::npos)
+      << out;
 }
 
 TEST_F(Cli, UnreachableMasterExitsTwo) {
