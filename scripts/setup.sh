@@ -13,6 +13,7 @@ packages=(
   cppzmq-dev libzmq3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsodium-dev procps
   libhowardhinnant-date-dev tzdata
+  docker.io busybox-static
 )
 
 missing=()
