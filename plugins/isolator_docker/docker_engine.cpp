@@ -15,7 +15,9 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -457,6 +459,7 @@ std::string create_body(const ContainerSpec& spec) {
     host["MemorySwap"] = spec.memory_bytes;
   }
   if (spec.nano_cpus > 0) host["NanoCpus"] = spec.nano_cpus;
+  if (spec.cpu_shares > 0) host["CpuShares"] = spec.cpu_shares;
   if (!spec.binds.empty()) host["Binds"] = strings(spec.binds);
   body["HostConfig"] = host;
   return json::serialize(body);
@@ -582,6 +585,7 @@ void LogDemuxer::feed(std::string_view bytes) {
       bytes.remove_prefix(take);
       if (header_.size() < 8) return;
       stream_ = static_cast<unsigned char>(header_[0]);
+      frame_start_ = true;
       remaining_ = (size_t{static_cast<unsigned char>(header_[4])} << 24) |
                    (size_t{static_cast<unsigned char>(header_[5])} << 16) |
                    (size_t{static_cast<unsigned char>(header_[6])} << 8) |
@@ -590,30 +594,64 @@ void LogDemuxer::feed(std::string_view bytes) {
       continue;
     }
     size_t take = std::min(bytes.size(), remaining_);
-    sink_(stream_, bytes.substr(0, take));
+    sink_(stream_, bytes.substr(0, take), frame_start_);
+    frame_start_ = false;
     bytes.remove_prefix(take);
     remaining_ -= take;
   }
 }
 
+std::string since_after(std::string_view timestamp) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  char fraction[16] = {};
+  std::string text(timestamp.substr(0, 40));
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%15[0-9]Z", &year, &month, &day, &hour,
+                  &minute, &second, fraction) != 7) {
+    return "";
+  }
+  std::tm parts{};
+  parts.tm_year = year - 1900;
+  parts.tm_mon = month - 1;
+  parts.tm_mday = day;
+  parts.tm_hour = hour;
+  parts.tm_min = minute;
+  parts.tm_sec = second;
+  int64_t seconds = ::timegm(&parts);
+  std::string digits(fraction);
+  digits.resize(9, '0');
+  int64_t nanoseconds = std::stoll(digits) + 1;
+  if (nanoseconds >= 1'000'000'000) {
+    nanoseconds -= 1'000'000'000;
+    ++seconds;
+  }
+  std::string nanos = std::to_string(nanoseconds);
+  return std::to_string(seconds) + "." + std::string(9 - nanos.size(), '0') + nanos;
+}
+
 Status Engine::copy_logs(const std::string& id, const std::filesystem::path& stdout_path,
                          const std::filesystem::path& stderr_path, bool follow,
-                         Cancellation* cancel) {
+                         Cancellation* cancel, const std::filesystem::path& position) {
   std::ofstream out(stdout_path, std::ios::app | std::ios::binary);
   std::ofstream err(stderr_path, std::ios::app | std::ios::binary);
   if (!out || !err) {
     return make_error("cannot open '" + stdout_path.string() + "' or '" + stderr_path.string() +
                       "' for the container's output");
   }
+  std::string since;
+  if (!position.empty()) {
+    std::ifstream in(position);
+    std::getline(in, since);
+    if (since.find_first_not_of("0123456789.") != std::string::npos) since.clear();
+  }
   std::optional<Clock::time_point> deadline;
   if (!follow) deadline = Clock::now() + options_.timeout;
   Socket socket(deadline, cancel);
   TESSERA_RETURN_IF_ERROR(socket.connect(options_.socket_path));
-  TESSERA_RETURN_IF_ERROR(
-      socket.send_all(request_text("GET",
-                                   path("/containers/" + encode_query(id) +
-                                        "/logs?stdout=1&stderr=1" + (follow ? "&follow=1" : "")),
-                                   "")));
+  std::string target = "/containers/" + encode_query(id) + "/logs?stdout=1&stderr=1";
+  if (follow) target += "&follow=1";
+  if (!position.empty()) target += "&timestamps=1";
+  if (!since.empty()) target += "&since=" + since;
+  TESSERA_RETURN_IF_ERROR(socket.send_all(request_text("GET", path(target), "")));
   http::response_parser<http::string_body> parser;
   std::string rest;
   TESSERA_RETURN_IF_ERROR(read_header(socket, parser, rest));
@@ -626,17 +664,46 @@ Status Engine::copy_logs(const std::string& id, const std::filesystem::path& std
     return make_error(code_of(status),
                       "reading the output of container '" + id + "': " + daemon_message(body));
   }
-  LogDemuxer demux([&](int stream, std::string_view bytes) {
+  // With timestamps, each frame begins with the line's time and a space: kept as the position,
+  // not copied.
+  bool in_timestamp = false;
+  std::string timestamp;
+  std::string last_position;
+  LogDemuxer demux([&](int stream, std::string_view bytes, bool frame_start) {
+    if (!position.empty()) {
+      if (frame_start) {
+        in_timestamp = true;
+        timestamp.clear();
+      }
+      if (in_timestamp) {
+        size_t space = bytes.find(' ');
+        size_t take = space == std::string_view::npos ? bytes.size() : space;
+        if (timestamp.size() < 64) timestamp.append(bytes.substr(0, take));
+        if (space == std::string_view::npos) return;
+        in_timestamp = false;
+        bytes.remove_prefix(space + 1);
+        if (std::string next = since_after(timestamp); !next.empty()) last_position = next;
+      }
+    }
     std::ofstream& to = stream == 2 ? err : out;
     to.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    to.flush();
   });
-  return stream_body(socket, parser, rest, [&demux](std::string_view piece) { demux.feed(piece); });
+  return stream_body(socket, parser, rest, [&](std::string_view piece) {
+    demux.feed(piece);
+    out.flush();
+    err.flush();
+    if (!last_position.empty()) {
+      // Written after the output it covers is flushed: a crash between the two copies a line
+      // twice rather than losing it.
+      std::ofstream(position, std::ios::trunc) << last_position << "\n";
+      last_position.clear();
+    }
+  });
 }
 
 Status Engine::events(const std::map<std::string, std::string>& labels,
                       const std::function<void(const ContainerEvent&)>& on_event,
-                      Cancellation* cancel) {
+                      Cancellation* cancel, const std::function<void()>& on_subscribed) {
   Socket socket(std::nullopt, cancel);
   TESSERA_RETURN_IF_ERROR(socket.connect(options_.socket_path));
   TESSERA_RETURN_IF_ERROR(socket.send_all(request_text(
@@ -647,6 +714,7 @@ Status Engine::events(const std::map<std::string, std::string>& labels,
   if (parser.get().result_int() != 200) {
     return make_error(code_of(parser.get().result_int()), "the Docker daemon refused its events");
   }
+  if (on_subscribed) on_subscribed();
   std::string line;
   Status streamed = stream_body(socket, parser, rest, [&](std::string_view piece) {
     for (char c : piece) {

@@ -48,6 +48,7 @@ struct ContainerSpec {
   std::string network_mode = "none";
   int64_t memory_bytes = 0;        // 0: no limit
   int64_t nano_cpus = 0;           // 0: no cap
+  int64_t cpu_shares = 0;          // 0: the daemon's default (1024)
   std::vector<std::string> binds;  // "HOST:CONTAINER[:ro]"
   // An init process as PID 1 forwards signals and reaps (busybox as PID 1 ignores SIGTERM).
   bool init = true;
@@ -124,15 +125,21 @@ class Engine {
 
   // Copies the container's output into two files (appended), demultiplexed. With `follow`,
   // blocks until the container's output ends (it has exited), else copies what there is.
+  //
+  // With a `position` file, the copy can be resumed without copying anything twice: the file
+  // says where the last copy ended (it is rewritten after every piece), and a copy with it
+  // starts there. Without, the whole output is copied.
   Status copy_logs(const std::string& id, const std::filesystem::path& stdout_path,
                    const std::filesystem::path& stderr_path, bool follow,
-                   Cancellation* cancel = nullptr);
+                   Cancellation* cancel = nullptr, const std::filesystem::path& position = {});
 
   // Streams container events whose labels include `labels` (GET /events), calling `on_event`
-  // for each, until the connection ends or is cancelled (then an error says why).
+  // for each, until the connection ends or is cancelled (then an error says why). `on_subscribed`
+  // runs once the daemon has accepted the subscription: every event after that is streamed.
   Status events(const std::map<std::string, std::string>& labels,
                 const std::function<void(const ContainerEvent&)>& on_event,
-                Cancellation* cancel = nullptr);
+                Cancellation* cancel = nullptr,
+                const std::function<void()>& on_subscribed = nullptr);
 
   // Implementation details, public for the .cpp's free functions.
   struct Response {
@@ -156,8 +163,8 @@ std::string create_body(const ContainerSpec& spec);
 // Splits Docker's multiplexed log stream (8-byte frame headers) fed in pieces.
 class LogDemuxer {
  public:
-  // Called with (stream 1 = stdout, 2 = stderr, bytes).
-  using Sink = std::function<void(int, std::string_view)>;
+  // Called with (stream 1 = stdout, 2 = stderr, bytes, whether they begin a frame).
+  using Sink = std::function<void(int, std::string_view, bool)>;
   explicit LogDemuxer(Sink sink) : sink_(std::move(sink)) {}
   void feed(std::string_view bytes);
 
@@ -166,6 +173,12 @@ class LogDemuxer {
   std::string header_;
   int stream_ = 0;
   size_t remaining_ = 0;
+  bool frame_start_ = false;
 };
+
+// Docker's RFC 3339 timestamp of a log line ("2026-11-29T08:23:46.123456789Z") as the `since`
+// that skips that line and everything before it ("SECONDS.NANOSECONDS", one nanosecond later),
+// or "" when it is not one.
+std::string since_after(std::string_view timestamp);
 
 }  // namespace tessera::docker

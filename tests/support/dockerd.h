@@ -9,6 +9,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mount.h>
 
 #include <algorithm>
@@ -16,6 +17,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +49,7 @@ class PrivateDockerd {
       why_ = "dockerd needs root";
       return;
     }
+    sweep_stale();
     std::random_device rd;
     cgroup_parent_ = "tessera-test-docker-" + std::to_string(rd());
     std::filesystem::path root = dir_.path();
@@ -112,6 +116,69 @@ class PrivateDockerd {
   const std::filesystem::path& dir() const { return dir_.path(); }
 
  private:
+  static std::string cmdline(const std::filesystem::path& proc) {
+    std::string text = read_file(proc / "cmdline");
+    std::replace(text.begin(), text.end(), '\0', ' ');
+    return text;
+  }
+
+  // What a test binary that was killed left (its teardown never ran): the shims and containers
+  // of its daemon, its mounts and its cgroups. Whatever belongs to a private daemon that is no
+  // longer running is ended and removed; live daemons (another test's) are left alone.
+  static void sweep_stale() {
+    std::set<std::string> live;  // "tessera-test-NNN" dirs and cgroup parents of live daemons
+    std::vector<std::pair<pid_t, std::string>> shims;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+      pid_t pid = static_cast<pid_t>(std::atoi(entry.path().filename().c_str()));
+      if (pid <= 0) continue;
+      std::string args = cmdline(entry.path());
+      std::smatch match;
+      static const std::regex test_dir("(/[^ ]*/tessera-test-[0-9]+)/");
+      static const std::regex parent("--cgroup-parent=/(tessera-test-docker-[0-9]+)");
+      if (args.find("dockerd") != std::string::npos) {
+        if (std::regex_search(args, match, test_dir)) live.insert(match[1]);
+        if (std::regex_search(args, match, parent)) live.insert(match[1]);
+      } else if (args.find("containerd-shim") != std::string::npos &&
+                 std::regex_search(args, match, test_dir)) {
+        shims.emplace_back(pid, match[1]);
+      }
+    }
+    for (const auto& [pid, dir] : shims) {
+      if (live.count(dir) == 0) ::kill(pid, SIGKILL);
+    }
+    for (const auto& hierarchy : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+      for (const auto& group : std::filesystem::directory_iterator(hierarchy.path(), ec)) {
+        std::string name = group.path().filename();
+        if (name.rfind("tessera-test-docker-", 0) != 0 || live.count(name) != 0) continue;
+        for (auto it = std::filesystem::recursive_directory_iterator(group.path(), ec);
+             it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+          if (it->path().filename() != "cgroup.procs") continue;
+          std::ifstream procs(it->path());
+          for (pid_t member = 0; procs >> member;) ::kill(member, SIGKILL);
+        }
+        eventually(
+            [&] {
+              remove_cgroup_tree(group.path());
+              return !std::filesystem::exists(group.path());
+            },
+            std::chrono::seconds(5));
+      }
+    }
+    std::ifstream mounts("/proc/self/mounts");
+    std::vector<std::string> stale;
+    std::string device, mount_point, rest;
+    static const std::regex test_dir("^(/[^ ]*/tessera-test-[0-9]+)/");
+    while (mounts >> device >> mount_point && std::getline(mounts, rest)) {
+      std::smatch match;
+      if (std::regex_search(mount_point, match, test_dir) && live.count(match[1]) == 0) {
+        stale.push_back(mount_point);
+      }
+    }
+    std::sort(stale.rbegin(), stale.rend());
+    for (const auto& m : stale) umount2(m.c_str(), MNT_DETACH);
+  }
+
   // Mount points at or below `dir`, deepest first.
   static std::vector<std::string> mounts_under(const std::filesystem::path& dir) {
     std::vector<std::string> out;

@@ -107,6 +107,39 @@ TEST_F(DockerEngineTest, FollowingTheLogsOfARunningContainerGivesItsOutputAsItCo
   EXPECT_TRUE(docker.remove(*id, true).ok());
 }
 
+TEST_F(DockerEngineTest, ACopyWithAPositionResumesWhereTheLastEndedAndCopiesNothingTwice) {
+  Engine docker = engine();
+  testing::TempDir sandbox;
+  std::filesystem::create_directories(sandbox / "shared");
+  ContainerSpec spec = shell(
+      "echo one; echo two >&2; while [ ! -e /shared/go ]; do sleep 0.05; "
+      "done; echo three");
+  spec.binds = {(sandbox / "shared").string() + ":/shared"};
+  auto id = docker.create(spec);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(docker.start(*id).ok());
+  std::filesystem::path position = sandbox / "position";
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        EXPECT_TRUE(
+            docker.copy_logs(*id, sandbox / "out", sandbox / "err", false, nullptr, position).ok());
+        return testing::read_file(sandbox / "out") == "one\n";
+      },
+      30s));
+  // Copied again without anything new: nothing is appended.
+  ASSERT_TRUE(
+      docker.copy_logs(*id, sandbox / "out", sandbox / "err", false, nullptr, position).ok());
+  EXPECT_EQ(testing::read_file(sandbox / "out"), "one\n");
+  EXPECT_EQ(testing::read_file(sandbox / "err"), "two\n");
+  std::ofstream(sandbox / "shared" / "go") << "";
+  ASSERT_TRUE(docker.wait(*id).ok());
+  ASSERT_TRUE(
+      docker.copy_logs(*id, sandbox / "out", sandbox / "err", true, nullptr, position).ok());
+  EXPECT_EQ(testing::read_file(sandbox / "out"), "one\nthree\n");
+  EXPECT_EQ(testing::read_file(sandbox / "err"), "two\n");
+  EXPECT_TRUE(docker.remove(*id, true).ok());
+}
+
 TEST_F(DockerEngineTest, AContainerBeyondItsMemoryLimitIsKilledAndSaysSo) {
   Engine docker = engine();
   // Doubling a shell variable grows the shell's memory without bound.
@@ -268,6 +301,14 @@ TEST(DockerEngineCreateBody, CarriesLimitsNetworkInitAndLabels) {
   EXPECT_NE(body.find(R"("Binds":["/tmp/sandbox:/mnt/sandbox"])"), std::string::npos) << body;
 }
 
+TEST(DockerLogPosition, IsOneNanosecondAfterTheLastLine) {
+  EXPECT_EQ(since_after("2026-11-29T08:23:46.123456789Z"), "1795940626.123456790");
+  EXPECT_EQ(since_after("2026-11-29T08:23:46.5Z"), "1795940626.500000001");
+  EXPECT_EQ(since_after("2026-11-29T08:23:46.999999999Z"), "1795940627.000000000");
+  EXPECT_EQ(since_after("not a time"), "");
+  EXPECT_EQ(since_after(""), "");
+}
+
 TEST(DockerLogDemuxer, SplitsFramesFedInAnyPieces) {
   std::string stream;
   auto frame = [&](char kind, const std::string& text) {
@@ -283,7 +324,8 @@ TEST(DockerLogDemuxer, SplitsFramesFedInAnyPieces) {
   frame(1, std::string(70000, 'x'));
   for (size_t piece : {size_t{1}, size_t{3}, size_t{8}, size_t{1000}, stream.size()}) {
     std::string out, err;
-    LogDemuxer demux([&](int kind, std::string_view bytes) { (kind == 2 ? err : out) += bytes; });
+    LogDemuxer demux(
+        [&](int kind, std::string_view bytes, bool) { (kind == 2 ? err : out) += bytes; });
     for (size_t i = 0; i < stream.size(); i += piece) {
       demux.feed(std::string_view(stream).substr(i, piece));
     }
