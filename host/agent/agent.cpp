@@ -6,7 +6,9 @@
 #include <random>
 #include <set>
 
+#include "agent_secret.h"
 #include "resources_text.h"
+#include "tessera/protocol/duration.h"
 
 namespace tessera::host::agent {
 
@@ -50,7 +52,6 @@ std::string isolator_answer(const Result<Envelope>& reply, T& out, const char* r
 // The longest kill grace and ping interval the agent takes from the master, in seconds: larger
 // values (and NaN or infinity) are a wrong or hostile master, and would overflow durations.
 constexpr double kMaxGraceSeconds = 86400;
-constexpr double kMaxPingIntervalSeconds = 3600;
 
 // A task's kill grace for the agent's own reckoning (logs, the shutdown deadline): finite, 0 to a
 // day (negative or NaN: 0). The isolator gets the task's own value and checks it itself.
@@ -399,6 +400,11 @@ void Agent::try_register() {
   request.hostname = settings_.hostname;
   request.resources = settings_.resources;
   request.attributes = settings_.attributes;
+  if (!agent_id_.empty()) {
+    auto secret = read_agent_secret(checkpoint_->root());
+    if (!secret) log().error("agent: {}", secret.error().message);
+    request.secret = secret ? *secret : "";
+  }
   // Every task it has not finished reporting, terminal ones included (as Mesos's agent does):
   // the master then keeps each at its latest state until the agent's own update for it comes,
   // instead of declaring it lost on its own and giving the framework a second terminal status.
@@ -441,6 +447,9 @@ void Agent::try_register() {
           // A redirect is what the detector gives now; otherwise tick() asks again later.
           if (redirected) find_master();
           return;
+        } else if (reply->is<agentp::Refused>()) {
+          auto body = reply->body<agentp::Refused>();
+          problem = "refused: " + (body ? body->reason : body.error().message);
         } else {
           problem = "unexpected reply '" + reply->type() + "'";
         }
@@ -470,6 +479,13 @@ void Agent::on_registered(const agentp::Registered& registered) {
     log().error("agent: the master registered this agent without an id; ignoring it");
     return;
   }
+  // The secret first: an id saved without its secret could never be proven again, while a
+  // secret without its id is only replaced at the next first registration.
+  if (!registered.secret.empty()) {
+    if (auto s = write_agent_secret(checkpoint_->root(), registered.secret); !s) {
+      log().error("agent: cannot keep the secret the master gave: {}", s.error().message);
+    }
+  }
   if (registered.agent_id != agent_id_) {
     if (!agent_id_.empty()) {
       log().warn("agent: the master gave the id '{}' to this agent, which was '{}'",
@@ -486,10 +502,9 @@ void Agent::on_registered(const agentp::Registered& registered) {
   registered_ = true;
   registering_ = false;
   registration_backoff_ = settings_.registration_retry;
-  if (registered.ping_interval_seconds > 0) {
-    ping_interval_ = std::chrono::duration<double>(
-        std::min(registered.ping_interval_seconds, kMaxPingIntervalSeconds));
-  }
+  auto ping = protocol::wire_duration("ping_interval_seconds", registered.ping_interval_seconds,
+                                      protocol::limits::kMaxIntervalSeconds);
+  if (ping && ping->seconds > 0) ping_interval_ = std::chrono::duration<double>(ping->seconds);
   last_master_contact_ = Clock::now();
   if (!was) {
     log().info("agent: registered as '{}' with master '{}' (ping every {} s)",
@@ -737,6 +752,9 @@ void Agent::finish_shutdown() {
   shutting_down_ = false;
   if (auto s = checkpoint_->remove_all_tasks(); !s) log().error("agent: {}", s.error().message);
   if (auto s = checkpoint_->remove_agent_id(); !s) log().error("agent: {}", s.error().message);
+  if (auto s = remove_agent_secret(checkpoint_->root()); !s) {
+    log().error("agent: {}", s.error().message);
+  }
   tasks_.clear();
   containers_.clear();
   staged_.clear();
@@ -882,7 +900,11 @@ void Agent::flush_updates() {
   if (!registered_ || !master_) return;
   for (protocol::TaskStatus& status : updates_->due(Clock::now())) {
     status.agent_id = agent_id_;
-    master_->send(agentp::StatusUpdate{agent_id_, std::move(status)});
+    // The newest state whose update is checkpointed: the master's view of the task follows it
+    // even while the framework has not acknowledged the older updates.
+    auto queued = updates_->pending(TaskKey{status.framework_id, status.task_id});
+    std::string latest = queued.empty() ? status.state : queued.back().state;
+    master_->send(agentp::StatusUpdate{agent_id_, std::move(status), std::move(latest)});
   }
 }
 

@@ -1,7 +1,9 @@
 #include "master/master.h"
 
+#include <sodium.h>
+#include <sys/random.h>
+
 #include <algorithm>
-#include <cctype>
 #include <random>
 
 #include "tessera/protocol/duration.h"
@@ -26,19 +28,69 @@ std::string random_hex(size_t digits) {
   return out;
 }
 
+std::string to_hex(const unsigned char* bytes, size_t size) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < size; ++i) {
+    out += hex[bytes[i] >> 4];
+    out += hex[bytes[i] & 15];
+  }
+  return out;
+}
+
+// A fresh agent secret: 32 bytes from the kernel's CSPRNG, in hex. Empty when the kernel gives
+// none (the registration is then refused and retried).
+std::string new_agent_secret() {
+  unsigned char bytes[32];
+  size_t filled = 0;
+  while (filled < sizeof bytes) {
+    ssize_t n = getrandom(bytes + filled, sizeof bytes - filled, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return "";
+    }
+    filled += static_cast<size_t>(n);
+  }
+  return to_hex(bytes, sizeof bytes);
+}
+
+// What the registry keeps of a secret: its BLAKE2b-256 hash in hex, so that reading the store
+// does not give away the secrets agents prove their ids with.
+std::string secret_hash(const std::string& secret) {
+  unsigned char digest[crypto_generichash_BYTES];
+  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(secret.data()),
+                     secret.size(), nullptr, 0);
+  return to_hex(digest, sizeof digest);
+}
+
+bool secret_proves(const std::string& secret, const std::string& recorded_hash) {
+  if (secret.empty() || recorded_hash.empty()) return false;
+  std::string hash = secret_hash(secret);
+  return hash.size() == recorded_hash.size() &&
+         sodium_memcmp(hash.data(), recorded_hash.data(), hash.size()) == 0;
+}
+
+// A string of a completed task's summary, cut to a bounded length.
+std::string bounded(const std::string& text, size_t limit = 256) {
+  if (text.size() <= limit) return text;
+  return text.substr(0, limit) + "...";
+}
+
 std::string pack(const auto& value) {
   msgpack::sbuffer buffer;
   msgpack::pack(buffer, value);
   return std::string(buffer.data(), buffer.size());
 }
 
+// Reads a registry entry into `out`; an unreadable one is logged and skipped.
 template <typename T>
-bool unpack(const std::string& bytes, T& out) {
+bool read_entry(const sdk::Logger& log, const store::Entry& entry, T& out) {
   try {
-    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
+    msgpack::object_handle handle = msgpack::unpack(entry.value.data(), entry.value.size());
     handle.get().convert(out);
     return true;
   } catch (const std::exception&) {
+    log.warn("registry entry '{}' is unreadable; skipped", sdk::escape(entry.key));
     return false;
   }
 }
@@ -48,7 +100,8 @@ struct AgentRecord {
   std::string agent_id;
   std::string hostname;
   protocol::Resources resources;
-  MSGPACK_DEFINE_MAP(agent_id, hostname, resources);
+  std::string secret_hash;  // empty in records written before agents had secrets
+  MSGPACK_DEFINE_MAP(agent_id, hostname, resources, secret_hash);
 };
 
 struct FrameworkRecord {
@@ -64,14 +117,9 @@ constexpr const char* kRolesKey = "master/roles/";
 constexpr const char* kRemovedAgentsKey = "master/removed_agents/";
 constexpr const char* kFrameworksKey = "master/frameworks/";
 
-// A failover timeout as the master keeps it: checked and capped (protocol/duration.h). Not a
-// finite, non-negative number: the error says so.
-Result<double> failover_timeout(double seconds) {
-  auto checked = protocol::wire_duration("failover_timeout_seconds", seconds,
-                                         protocol::limits::kMaxFailoverTimeoutSeconds);
-  if (!checked) return checked.error();
-  return checked->seconds;
-}
+// The longest id a peer may choose (a task id, an agent id it re-registers with). Ids become
+// registry keys, path components on agents and log fields: a megabyte id is an attack.
+constexpr size_t kMaxIdBytes = 256;
 
 }  // namespace
 
@@ -105,6 +153,8 @@ Status Master::configure(sdk::ConfigTable& table) {
 }
 
 Status Master::start() {
+  // Agent secrets are hashed with libsodium, which picks its implementations here.
+  if (sodium_init() < 0) return make_error("master: libsodium cannot be initialised");
   master_id_ = random_hex(8);
   server_ = std::make_unique<sdk::Server>(bus(), "master");
   // Pushes to an agent or framework (run_task, offers, updates) come in bursts: allow a deep
@@ -277,28 +327,39 @@ void Master::recover_registry() {
     auto deadline_base = Clock::now() + 4 * options_.heartbeat_interval + std::chrono::seconds(5);
     for (const auto& entry : result.entries) {
       FrameworkRecord record;
-      if (!unpack(entry.value, record)) {
-        log().warn("registry entry '{}' is unreadable; skipped", sdk::escape(entry.key));
-        continue;
-      }
+      if (!read_entry(log(), entry, record)) continue;
       Framework& fw = frameworks_[record.framework_id];
       fw.id = record.framework_id;
       fw.name = record.name;
       fw.roles = record.roles;
-      // A record written before timeouts were capped is capped as it is read.
-      auto timeout = failover_timeout(record.failover_timeout_seconds);
-      fw.failover_timeout_seconds = timeout ? *timeout : 0;
+      // Records written before failover timeouts were checked may hold anything.
+      auto timeout =
+          protocol::wire_duration("failover_timeout_seconds", record.failover_timeout_seconds,
+                                  protocol::limits::kMaxFailoverTimeoutSeconds);
+      if (!timeout) {
+        log().warn("registry entry '{}': {}; using 0", sdk::escape(entry.key),
+                   sdk::printable(timeout.error().message));
+      }
+      fw.failover_timeout_seconds = timeout ? timeout->seconds : 0;
       fw.connected = false;
       fw.failover_deadline =
-          deadline_base + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(record.failover_timeout_seconds));
+          deadline_base + (timeout ? timeout->as<Clock::duration>() : Clock::duration::zero());
       allocator_->send(alloc::FrameworkAdded{fw.id, fw.roles, false});
     }
-    list_registry(kRemovedAgentsKey, "removed agents", [this](const store::Result& removed) {
-      for (const auto& entry : removed.entries) {
-        removed_agents_.insert(entry.key.substr(std::string(kRemovedAgentsKey).size()));
+    // The agents' secrets, so that an agent proves its id to this master as to the last one.
+    list_registry(kAgentsKey, "agents", [this](const store::Result& agents) {
+      for (const auto& entry : agents.entries) {
+        AgentRecord record;
+        if (!read_entry(log(), entry, record)) continue;
+        std::string agent_id = entry.key.substr(std::string(kAgentsKey).size());
+        if (!record.secret_hash.empty()) agent_secrets_[agent_id] = record.secret_hash;
       }
-      recover_roles();
+      list_registry(kRemovedAgentsKey, "removed agents", [this](const store::Result& removed) {
+        for (const auto& entry : removed.entries) {
+          removed_agents_.insert(entry.key.substr(std::string(kRemovedAgentsKey).size()));
+        }
+        recover_roles();
+      });
     });
   });
 }
@@ -310,10 +371,7 @@ void Master::recover_roles() {
     size_t roles = 0;
     for (const auto& entry : result.entries) {
       RoleSettings record;
-      if (!unpack(entry.value, record)) {
-        log().warn("registry entry '{}' is unreadable; skipped", sdk::escape(entry.key));
-        continue;
-      }
+      if (!read_entry(log(), entry, record)) continue;
       std::string role = entry.key.substr(std::string(kRolesKey).size());
       role_settings_[role] = record;
       ++roles;
@@ -366,6 +424,27 @@ void Master::delete_record(const std::string& key) {
 
 // --- Agents ------------------------------------------------------------------------------------
 
+std::string Master::registration_problem(const agent_msg::Register& message) {
+  if (Status s = protocol::check_resources(message.resources); !s) {
+    return "its resources are invalid: " + s.error().message;
+  }
+  if (message.agent_id.size() > kMaxIdBytes) {
+    return "its agent id is longer than " + std::to_string(kMaxIdBytes) + " bytes";
+  }
+  for (const auto& running : message.tasks) {
+    if (running.task.task_id.empty() || running.framework_id.empty()) {
+      return "it reports a task without a task or framework id";
+    }
+    if (Status s = protocol::check_resources(running.task.resources); !s) {
+      return "task '" + running.task.task_id + "' has invalid resources: " + s.error().message;
+    }
+    if (!running.state.empty() && !state::known(running.state)) {
+      return "task '" + running.task.task_id + "' is in the unknown state '" + running.state + "'";
+    }
+  }
+  return "";
+}
+
 void Master::on_register(const sdk::Request& request, const agent_msg::Register& message) {
   if (!message.agent_id.empty() && removed_agents_.count(message.agent_id) != 0) {
     log().warn("agent {} at {} was removed from the cluster; telling it to shut down",
@@ -376,37 +455,54 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
                                       "work dir to join as a new agent"});
     return;
   }
-  // The same check as every other amount that enters the system: a NaN, infinite, huge or
-  // vanishingly small amount would corrupt the allocator's accounting for every framework.
-  if (Status checked = protocol::check_resources(message.resources); !checked) {
-    log().warn("agent at {} refused: its resources are invalid: {}",
-               sdk::printable(message.hostname), sdk::printable(checked.error().message));
-    server_->send(request.peer,
-                  agent_msg::Shutdown{"resources refused: " + checked.error().message});
-    return;
+  auto refuse = [&](const std::string& why) {
+    log().warn("registration of agent '{}' at '{}' refused: {}", sdk::printable(message.agent_id),
+               sdk::printable(message.hostname), sdk::printable(why, 1000));
+    server_->reply(request, agent_msg::Refused{why});
+  };
+  if (std::string problem = registration_problem(message); !problem.empty()) {
+    return refuse(problem);
   }
   if (message.resources.empty() && message.tasks.empty()) {
     log().warn("agent at {} registers with no resources", sdk::printable(message.hostname));
   }
   std::string agent_id = message.agent_id;
   if (agent_id.empty()) agent_id = master_id_ + "-S" + std::to_string(next_agent_++);
-  bool known = agents_.count(agent_id) != 0;
+  // An id the registry has a secret for is taken only by whoever holds the secret: without it,
+  // a second process naming a live agent's id would replace it and lose its tasks.
+  std::string secret, hash;
+  if (auto known = agent_secrets_.find(agent_id); known != agent_secrets_.end()) {
+    if (!secret_proves(message.secret, known->second)) {
+      return refuse(message.secret.empty()
+                        ? "it names agent '" + agent_id + "' but presents no secret"
+                        : "it names agent '" + agent_id + "' but its secret is not that agent's");
+    }
+    hash = known->second;
+  } else {
+    // A new agent, or one that registered before agents had secrets: it gets one now.
+    secret = new_agent_secret();
+    if (secret.empty()) return refuse("the master cannot draw a random secret; try again");
+    hash = secret_hash(secret);
+  }
   uint64_t sequence = request.message.header().sequence;
-  if (known) {
-    admit_agent(request.peer, sequence, message, agent_id);
+  if (agents_.count(agent_id) != 0 && secret.empty()) {
+    admit_agent(request.peer, sequence, message, agent_id, secret, hash);
     return;
   }
-  // A new (or, after a master failover, newly seen) agent is admitted once the registry has it.
+  // A new (or, after a master failover, newly seen) agent, or a new secret, is admitted once the
+  // registry has it: a secret the agent was told must survive a master restart.
   std::string peer = request.peer;
   put_record(kAgentsKey + agent_id,
-             pack(AgentRecord{agent_id, message.hostname, message.resources}),
-             [this, peer, sequence, message, agent_id](bool ok) {
-               if (ok) admit_agent(peer, sequence, message, agent_id);
+             pack(AgentRecord{agent_id, message.hostname, message.resources, hash}),
+             [this, peer, sequence, message, agent_id, secret, hash](bool ok) {
+               if (ok) admit_agent(peer, sequence, message, agent_id, secret, hash);
              });
 }
 
 void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
-                         const agent_msg::Register& message, const std::string& agent_id) {
+                         const agent_msg::Register& message, const std::string& agent_id,
+                         const std::string& secret, const std::string& secret_hash) {
+  agent_secrets_[agent_id] = secret_hash;
   auto existing = agents_.find(agent_id);
   bool reregistering = existing != agents_.end();
   if (reregistering) {
@@ -429,15 +525,29 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
   peers_[peer] = agent_id;
 
   // Reconcile tasks: what the agent runs is kept; what the master thought ran there but the
-  // agent does not report is lost.
+  // agent does not report is lost, unless it has ended (its terminal update is still being
+  // resent, and the framework's acknowledgement removes it).
   std::set<std::string> reported;
   std::vector<alloc::Allocation> allocated;
   std::vector<std::pair<std::string, std::string>> orphans;  // framework id, task id
   for (const auto& running : message.tasks) {
     std::string key = task_key(running.framework_id, running.task.task_id);
-    reported.insert(key);
-    auto [it, inserted] = tasks_.try_emplace(key);
+    std::string reported_state = running.state.empty() ? state::kRunning : running.state;
+    auto it = tasks_.find(key);
+    if (it != tasks_.end() && it->second.info.agent_id != agent_id &&
+        agents_.count(it->second.info.agent_id) != 0) {
+      // An agent speaks only for its own tasks.
+      log().warn("agent {} reports task '{}' of framework '{}', which runs on agent {}; ignored",
+                 sdk::printable(agent_id), sdk::printable(running.task.task_id),
+                 sdk::printable(running.framework_id), sdk::printable(it->second.info.agent_id));
+      continue;
+    }
+    // An agent re-registers with the tasks that still run; an ended one is nothing to track.
+    if (it == tasks_.end() && state::terminal(reported_state)) continue;
+    bool inserted = it == tasks_.end();
+    if (inserted) it = tasks_.try_emplace(key).first;
     Task& task = it->second;
+    reported.insert(key);
     if (inserted) {
       task.info = running.task;
       task.framework_id = running.framework_id;
@@ -447,13 +557,22 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     }
     task.info.agent_id = agent_id;
     task.status.agent_id = agent_id;
-    task.status.state = running.state.empty() ? state::kRunning : running.state;
     agent.tasks.insert(key);
     auto fw = frameworks_.find(running.framework_id);
     if (fw != frameworks_.end()) {
       fw->second.tasks.insert(key);
       if (!fw->second.roles.empty() && inserted) task.role = fw->second.roles.front();
-    } else if (!state::terminal(task.status.state)) {
+    }
+    // A task that has ended stays ended: its resources were given back already.
+    if (task.ended) continue;
+    task.status.state = reported_state;
+    task.state = reported_state;
+    if (state::terminal(reported_state)) {
+      // Left out of what the agent is added with, so there is nothing to give back.
+      task.ended = true;
+      continue;
+    }
+    if (fw == frameworks_.end()) {
       // Its framework was removed (or never known to this master's registry): nobody will
       // manage it, so it is killed. Its resources stay counted until it has ended.
       orphans.emplace_back(running.framework_id, running.task.task_id);
@@ -463,7 +582,7 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
   for (const std::string& key : std::set<std::string>(agent.tasks)) {
     if (reported.count(key) != 0) continue;
     auto it = tasks_.find(key);
-    if (it == tasks_.end()) continue;
+    if (it == tasks_.end() || it->second.ended) continue;
     master_update(it->second, state::kLost, reason::kAgentRestarted,
                   "the agent re-registered without this task");
     finish_task(key);
@@ -472,7 +591,8 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
   server_->reply_later(
       peer, request_sequence,
       agent_msg::Registered{agent_id, master_id_,
-                            std::chrono::duration<double>(options_.agent_ping_interval).count()});
+                            std::chrono::duration<double>(options_.agent_ping_interval).count(),
+                            secret});
   log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered",
              sdk::printable(agent_id), sdk::printable(agent.hostname),
              sdk::printable(agent.total.to_string(), 1000));
@@ -484,7 +604,7 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
 }
 
 void Master::on_status_update(const sdk::Request& request, const agent_msg::StatusUpdate& message) {
-  const protocol::TaskStatus& status = message.status;
+  protocol::TaskStatus status = message.status;
   auto ack_to_agent = [&] {
     server_->send(request.peer,
                   agent_msg::StatusAck{status.framework_id, status.task_id, status.uuid});
@@ -496,25 +616,44 @@ void Master::on_status_update(const sdk::Request& request, const agent_msg::Stat
     return;
   }
   agent->second.last_pong = Clock::now();
+  if (!state::known(status.state)) {
+    log().warn("status update for task '{}' from agent {} has the unknown state '{}'; ignored",
+               sdk::printable(status.task_id), sdk::printable(message.agent_id),
+               sdk::printable(status.state));
+    return;
+  }
+  // The sender speaks for itself: whatever agent the update names, it is the sender's.
+  status.agent_id = message.agent_id;
+  std::string latest = state::known(message.latest_state) ? message.latest_state : status.state;
   std::string key = task_key(status.framework_id, status.task_id);
+  auto it = tasks_.find(key);
+  if (it != tasks_.end() && it->second.info.agent_id != message.agent_id) {
+    log().warn(
+        "agent {} sent a status update for task '{}' of framework '{}', which runs on agent {}; "
+        "ignored",
+        sdk::printable(message.agent_id), sdk::printable(status.task_id),
+        sdk::printable(status.framework_id), sdk::printable(it->second.info.agent_id));
+    return;
+  }
   auto fw = frameworks_.find(status.framework_id);
   if (fw == frameworks_.end()) {
     // Nobody will ever acknowledge this: do it here, and end the task if it still runs.
     ack_to_agent();
-    auto orphan = tasks_.find(key);
-    if (orphan != tasks_.end()) {
-      orphan->second.status = status;
-      if (state::terminal(status.state)) finish_task(key);  // its resources come back
+    if (it != tasks_.end()) {
+      it->second.status = status;
+      set_state(it->second, latest);
+      if (it->second.ended) finish_task(key);
     }
-    if (!state::terminal(status.state)) {
+    if (!state::terminal(latest)) {
       server_->send(request.peer, agent_msg::KillTask{status.framework_id, status.task_id});
     }
     return;
   }
-  auto it = tasks_.find(key);
   if (it != tasks_.end()) {
-    it->second.status = status;
-    if (state::terminal(status.state)) finish_task(key);
+    Task& task = it->second;
+    task.status = status;
+    set_state(task, latest);
+    if (state::terminal(status.state) && !status.uuid.empty()) task.terminal_uuid = status.uuid;
   } else if (!state::terminal(status.state)) {
     log().warn("status update for unknown task '{}' of framework '{}'", sdk::escape(status.task_id),
                sdk::escape(status.framework_id));
@@ -570,7 +709,7 @@ void Master::mark_unreachable(Agent& agent) {
   allocator_->send(alloc::AgentActivation{agent.id, false});
   for (const std::string& key : agent.tasks) {
     auto it = tasks_.find(key);
-    if (it == tasks_.end()) continue;
+    if (it == tasks_.end() || it->second.ended) continue;
     master_update(it->second, state::kUnreachable, reason::kAgentUnreachable,
                   "agent " + agent.id + " is unreachable");
   }
@@ -588,8 +727,11 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   for (const std::string& key : std::set<std::string>(agent.tasks)) {
     auto task = tasks_.find(key);
     if (task == tasks_.end()) continue;
-    master_update(task->second, state::kLost, reason::kAgentRemoved,
-                  "agent " + agent_id + " was removed: " + why);
+    // An ended task's terminal update will never be resent: it is simply forgotten.
+    if (!task->second.ended) {
+      master_update(task->second, state::kLost, reason::kAgentRemoved,
+                    "agent " + agent_id + " was removed: " + why);
+    }
     finish_task(key);
   }
   allocator_->send(alloc::AgentRemoved{agent_id});
@@ -598,6 +740,7 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   }
   peers_.erase(agent.peer);
   agents_.erase(it);
+  agent_secrets_.erase(agent_id);
   removed_agents_.insert(agent_id);
   delete_record(kAgentsKey + agent_id);
   put_record(kRemovedAgentsKey + agent_id, pack(now_seconds()), [this, agent_id](bool ok) {
@@ -635,12 +778,18 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
       return;
     }
   }
-  // Converted to a deadline later: a huge, infinite or NaN timeout would overflow the clock and
-  // end the framework's tasks at its first disconnect.
-  auto timeout = failover_timeout(message.failover_timeout_seconds);
-  if (!timeout) {
-    server_->reply(request, scheduler::Error{timeout.error().message});
+  // The failover timeout becomes a deadline at the first disconnect: checked here, so that no
+  // value (NaN, infinity, 1e300) can overflow it into the past and kill the tasks at once.
+  auto failover =
+      protocol::wire_duration("failover_timeout_seconds", message.failover_timeout_seconds,
+                              protocol::limits::kMaxFailoverTimeoutSeconds);
+  if (!failover) {
+    server_->reply(request, scheduler::Error{"invalid framework: " + failover.error().message});
     return;
+  }
+  if (failover->clamped) {
+    log().warn("framework '{}': failover_timeout_seconds {:g} capped at {:g} s",
+               sdk::printable(message.name), message.failover_timeout_seconds, failover->seconds);
   }
   std::string id = message.framework_id;
   if (id.empty()) id = master_id_ + "-" + std::to_string(next_framework_++);
@@ -658,7 +807,7 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
   fw.peer = request.peer;
   fw.name = message.name;
   fw.roles = roles;
-  fw.failover_timeout_seconds = *timeout;
+  fw.failover_timeout_seconds = failover->seconds;
   fw.connected = true;
   fw.last_seen = Clock::now();
   peers_[request.peer] = id;
@@ -701,6 +850,7 @@ void Master::send_update(Framework& framework, const protocol::TaskStatus& statu
 
 void Master::master_update(Task& task, const char* st, const char* why,
                            const std::string& message) {
+  set_state(task, st);
   task.status.state = st;
   task.status.reason = why;
   task.status.source = protocol::source::kMaster;
@@ -711,38 +861,126 @@ void Master::master_update(Task& task, const char* st, const char* why,
   if (fw != frameworks_.end() && fw->second.connected) send_update(fw->second, task.status);
 }
 
+void Master::set_state(Task& task, const std::string& st) {
+  // An ended task stays as it ended: no later report revives it.
+  if (task.ended) return;
+  task.state = st;
+  if (!state::terminal(st)) return;
+  // The first terminal state gives the resources back, acknowledged or not: a framework that
+  // never acknowledges must not keep what its ended tasks held.
+  task.ended = true;
+  if (agents_.count(task.info.agent_id) != 0) {
+    allocator_->send(
+        alloc::Recover{task.framework_id, task.info.agent_id, task.role, task.info.resources, 0});
+  }
+}
+
 void Master::finish_task(const std::string& key) {
   auto it = tasks_.find(key);
   if (it == tasks_.end()) return;
   Task task = std::move(it->second);
   tasks_.erase(it);
-  auto agent = agents_.find(task.info.agent_id);
-  if (agent != agents_.end()) {
-    agent->second.tasks.erase(key);
+  if (!task.ended && agents_.count(task.info.agent_id) != 0) {
     allocator_->send(
         alloc::Recover{task.framework_id, task.info.agent_id, task.role, task.info.resources, 0});
   }
+  auto agent = agents_.find(task.info.agent_id);
+  if (agent != agents_.end()) agent->second.tasks.erase(key);
   auto fw = frameworks_.find(task.framework_id);
   if (fw != frameworks_.end()) fw->second.tasks.erase(key);
-  if (options_.max_completed_tasks > 0) {
-    completed_.push_back(std::move(task));
-    if (static_cast<int64_t>(completed_.size()) > options_.max_completed_tasks) {
-      completed_.erase(completed_.begin());
-    }
+  if (options_.max_completed_tasks <= 0) return;
+  // A summary, not the task: a command or labels of megabytes must not stay in the master.
+  op::TaskState summary;
+  summary.task_id = bounded(task.info.task_id);
+  summary.name = bounded(task.info.name);
+  summary.framework_id = bounded(task.framework_id);
+  summary.agent_id = bounded(task.info.agent_id);
+  summary.state = task.state.empty() ? task.status.state : task.state;
+  summary.resources = std::move(task.info.resources);
+  protocol::TaskStatus& last = summary.last_status;
+  last.task_id = summary.task_id;
+  last.agent_id = summary.agent_id;
+  last.framework_id = summary.framework_id;
+  last.state = bounded(task.status.state, 32);
+  last.reason = bounded(task.status.reason, 64);
+  last.source = bounded(task.status.source, 32);
+  last.message = bounded(task.status.message);
+  last.uuid = bounded(task.status.uuid, 64);
+  last.exit_code = task.status.exit_code;
+  last.timestamp = task.status.timestamp;
+  completed_.push_back(std::move(summary));
+  while (static_cast<int64_t>(completed_.size()) > options_.max_completed_tasks) {
+    completed_.pop_front();
   }
+}
+
+double Master::refuse_seconds(const Framework& framework, double requested) {
+  auto checked =
+      protocol::wire_duration("refuse_seconds", requested, protocol::limits::kMaxRefuseSeconds);
+  if (!checked) {
+    log().warn("framework {}: {}; using the default of 5 s", framework.id, checked.error().message);
+    return 5;
+  }
+  if (checked->clamped) {
+    log().warn("framework {}: refuse_seconds {:g} capped at {:g} s", framework.id, requested,
+               checked->seconds);
+  }
+  return checked->seconds;
+}
+
+std::string Master::task_problem(const Framework& framework, protocol::TaskInfo& task,
+                                 const std::string& agent_id, const protocol::Resources& available,
+                                 std::set<std::string>& ids_in_this_accept) const {
+  if (task.task_id.empty()) return "task id is empty";
+  if (task.task_id.size() > kMaxIdBytes) {
+    return "task id is longer than " + std::to_string(kMaxIdBytes) + " bytes";
+  }
+  if (auto known = tasks_.find(task_key(framework.id, task.task_id)); known != tasks_.end()) {
+    // Until the framework acknowledges the end of the first run, its updates may still come,
+    // and would be taken for the new run's (Mesos refuses these launches too).
+    if (known->second.ended) {
+      return "task id '" + task.task_id +
+             "' is still in use: the framework has not acknowledged its terminal update";
+    }
+    return "task id '" + task.task_id + "' is already in use by this framework";
+  }
+  if (!ids_in_this_accept.insert(task.task_id).second) {
+    return "task id '" + task.task_id + "' is given twice in this accept";
+  }
+  if (!task.agent_id.empty() && task.agent_id != agent_id) {
+    return "task names agent '" + task.agent_id + "' but the offers are on agent '" + agent_id +
+           "'";
+  }
+  if (Status s = protocol::check_resources(task.resources); !s) {
+    return "task asks for invalid resources: " + s.error().message;
+  }
+  if (task.resources.scalar("cpus") <= 0 && task.resources.scalar("mem") <= 0) {
+    return "task asks for neither cpus nor mem";
+  }
+  if (task.container.type.empty() && task.command.value.empty()) return "task has an empty command";
+  auto grace = protocol::wire_duration("kill_grace_seconds", task.kill_grace_seconds,
+                                       protocol::limits::kMaxKillGraceSeconds);
+  if (!grace) return "task " + grace.error().message;
+  task.kill_grace_seconds = grace->seconds;
+  if (!available.contains(task.resources)) {
+    return "task asks for " + task.resources.to_string() + " but the offers have " +
+           available.to_string();
+  }
+  return "";
 }
 
 void Master::on_accept(const sdk::Request& request, const scheduler::Accept& message) {
   Framework& fw = frameworks_.at(message.framework_id);
-  // Gather the offers; every one must be outstanding, this framework's, and on one agent.
+  // Gather the offers; every one must be outstanding, this framework's, on one agent, and
+  // named once (an offer named twice would count its resources twice).
   protocol::Resources available;
   std::string agent_id, role, problem;
   const char* problem_reason = reason::kInvalidOffers;
   std::vector<std::string> valid_offers;
+  std::set<std::string> named;
   for (const std::string& offer_id : message.offer_ids) {
-    // Counted once: an offer listed twice would count its resources twice.
-    if (std::find(valid_offers.begin(), valid_offers.end(), offer_id) != valid_offers.end()) {
-      problem = "offer '" + offer_id + "' is listed twice";
+    if (!named.insert(offer_id).second) {
+      problem = "offer '" + offer_id + "' is named twice";
       continue;
     }
     auto it = offers_.find(offer_id);
@@ -789,25 +1027,7 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
 
   std::set<std::string> ids_in_this_accept;
   for (protocol::TaskInfo task : message.tasks) {
-    std::string why;
-    if (task.task_id.empty()) {
-      why = "task id is empty";
-    } else if (tasks_.count(task_key(fw.id, task.task_id)) != 0 ||
-               !ids_in_this_accept.insert(task.task_id).second) {
-      why = "task id '" + task.task_id + "' is already in use by this framework";
-    } else if (!task.agent_id.empty() && task.agent_id != agent_id) {
-      why =
-          "task names agent '" + task.agent_id + "' but the offers are on agent '" + agent_id + "'";
-    } else if (Status checked = protocol::check_resources(task.resources); !checked) {
-      why = "task resources: " + checked.error().message;
-    } else if (task.resources.scalar("cpus") <= 0 && task.resources.scalar("mem") <= 0) {
-      why = "task asks for neither cpus nor mem";
-    } else if (task.container.type.empty() && task.command.value.empty()) {
-      why = "task has an empty command";
-    } else if (!available.contains(task.resources)) {
-      why = "task asks for " + task.resources.to_string() + " but the offers have " +
-            available.to_string();
-    }
+    std::string why = task_problem(fw, task, agent_id, available, ids_in_this_accept);
     if (!why.empty()) {
       task_error(fw, task, state::kError, reason::kTaskInvalid, why);
       continue;
@@ -823,6 +1043,7 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
     t.status.agent_id = agent_id;
     t.status.framework_id = fw.id;
     t.status.state = state::kStaging;
+    t.state = state::kStaging;
     t.status.source = protocol::source::kMaster;
     t.status.timestamp = now_seconds();
     fw.tasks.insert(key);
@@ -831,15 +1052,17 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
   }
   // What the tasks did not use goes back, refused for a while if the framework asked.
   if (!available.empty()) {
-    allocator_->send(alloc::Recover{fw.id, agent_id, role, available, message.refuse_seconds});
+    allocator_->send(alloc::Recover{fw.id, agent_id, role, available,
+                                    refuse_seconds(fw, message.refuse_seconds)});
   }
 }
 
 void Master::on_decline(const scheduler::Decline& message) {
+  double refuse = refuse_seconds(frameworks_.at(message.framework_id), message.refuse_seconds);
   for (const std::string& offer_id : message.offer_ids) {
     auto it = offers_.find(offer_id);
     if (it == offers_.end() || it->second.offer.framework_id != message.framework_id) continue;
-    rescind_offer(offer_id, message.refuse_seconds, false);
+    rescind_offer(offer_id, refuse, false);
   }
 }
 
@@ -854,22 +1077,37 @@ void Master::on_kill(const scheduler::Kill& message) {
                "no task '" + message.task_id + "' is known to this master");
     return;
   }
+  // An ended task has nothing left to kill; its terminal update is on its way.
+  if (it->second.ended) return;
   auto agent = agents_.find(it->second.info.agent_id);
   if (agent == agents_.end()) return;
   server_->send(agent->second.peer, agent_msg::KillTask{message.framework_id, message.task_id});
 }
 
 void Master::on_acknowledge(const scheduler::Acknowledge& message) {
-  auto agent = agents_.find(message.agent_id);
-  if (agent == agents_.end()) return;
-  server_->send(agent->second.peer,
-                agent_msg::StatusAck{message.framework_id, message.task_id, message.uuid});
+  std::string key = task_key(message.framework_id, message.task_id);
+  auto task = tasks_.find(key);
+  // A task the master knows is acknowledged to the agent it runs on, whatever agent the
+  // framework names.
+  const std::string& agent_id =
+      task != tasks_.end() ? task->second.info.agent_id : message.agent_id;
+  auto agent = agents_.find(agent_id);
+  if (agent != agents_.end()) {
+    server_->send(agent->second.peer,
+                  agent_msg::StatusAck{message.framework_id, message.task_id, message.uuid});
+  }
+  // The acknowledgement of its terminal update is the end of a task: its id is free again.
+  if (task != tasks_.end() && task->second.ended && !message.uuid.empty() &&
+      message.uuid == task->second.terminal_uuid) {
+    finish_task(key);
+  }
 }
 
 void Master::on_reconcile(const scheduler::Reconcile& message) {
   Framework& fw = frameworks_.at(message.framework_id);
   auto report = [&](const Task& task) {
     protocol::TaskStatus status = task.status;
+    status.state = task.state.empty() ? status.state : task.state;
     status.reason = reason::kReconciliation;
     status.source = protocol::source::kMaster;
     status.uuid.clear();
@@ -921,9 +1159,10 @@ void Master::disconnect_framework(Framework& fw) {
   log().warn("framework {} '{}' missed its heartbeats; it has {} s to re-subscribe",
              sdk::printable(fw.id), sdk::escape(fw.name), fw.failover_timeout_seconds);
   fw.connected = false;
+  // Checked and capped when it came in (on_subscribe, recover_registry), so this cannot
+  // overflow.
   fw.failover_deadline =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(fw.failover_timeout_seconds));
+      Clock::now() + protocol::WireDuration{fw.failover_timeout_seconds}.as<Clock::duration>();
   for (const std::string& offer_id : std::set<std::string>(fw.offers)) {
     rescind_offer(offer_id, 0, false);
   }
@@ -944,12 +1183,15 @@ void Master::remove_framework(const std::string& framework_id, const std::string
     auto task = tasks_.find(key);
     if (task == tasks_.end()) continue;
     auto agent = agents_.find(task->second.info.agent_id);
-    if (agent != agents_.end()) {
+    if (agent != agents_.end() && !task->second.ended) {
       server_->send(agent->second.peer,
                     agent_msg::KillTask{framework_id, task->second.info.task_id});
     }
-    task->second.status.state = state::kKilled;
-    task->second.status.reason = reason::kFrameworkRemoved;
+    if (!task->second.ended) {
+      task->second.status.state = state::kKilled;
+      task->second.status.reason = reason::kFrameworkRemoved;
+      set_state(task->second, state::kKilled);
+    }
     finish_task(key);
   }
   allocator_->send(alloc::FrameworkRemoved{framework_id});
@@ -1028,13 +1270,10 @@ void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& m
     for (const auto& [name, ranges] : message.quota.ranges) {
       if (!ranges.empty()) problem = "a quota limits scalar resources only, not '" + name + "'";
     }
-    // Plain names only: Mesos's reservation syntax ("cpus(role)") is not a resource here, and
-    // a quota on it would silently limit nothing.
-    for (const auto& [name, value] : message.quota.scalars) {
-      bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-      });
-      if (!plain) problem = "'" + name + "' is not a resource name (letters, digits, _ - .)";
+    // Plain names and amounts the allocator can account: Mesos's reservation syntax
+    // ("cpus(role)") is not a resource here, and a quota on it would silently limit nothing.
+    if (Status s = protocol::check_resources(message.quota); problem.empty() && !s) {
+      problem = "invalid quota: " + s.error().message;
     }
   }
   if (!problem.empty()) return (void)server_->reply(request, op::Result{false, problem});
@@ -1126,7 +1365,10 @@ op::State Master::state() const {
     a.total = agent.total;
     a.attributes = agent.attributes;
     a.registered_at = agent.registered_at;
-    for (const auto& key : agent.tasks) a.used += tasks_.at(key).info.resources;
+    for (const auto& key : agent.tasks) {
+      const Task& task = tasks_.at(key);
+      if (!task.ended) a.used += task.info.resources;
+    }
     for (const auto& offer_id : agent.offers) a.offered += offers_.at(offer_id).offer.resources;
     out.agents.push_back(std::move(a));
   }
@@ -1137,8 +1379,12 @@ op::State Master::state() const {
     f.roles = fw.roles;
     f.connected = fw.connected;
     f.failover_timeout_seconds = fw.failover_timeout_seconds;
-    f.active_tasks = fw.tasks.size();
-    for (const auto& key : fw.tasks) f.used += tasks_.at(key).info.resources;
+    for (const auto& key : fw.tasks) {
+      const Task& task = tasks_.at(key);
+      if (task.ended) continue;
+      ++f.active_tasks;
+      f.used += task.info.resources;
+    }
     for (const auto& offer_id : fw.offers) f.offered += offers_.at(offer_id).offer.resources;
     out.frameworks.push_back(std::move(f));
   }
@@ -1148,13 +1394,13 @@ op::State Master::state() const {
     t.name = task.info.name;
     t.framework_id = task.framework_id;
     t.agent_id = task.info.agent_id;
-    t.state = task.status.state;
+    t.state = task.state.empty() ? task.status.state : task.state;
     t.resources = task.info.resources;
     t.last_status = task.status;
     out.tasks.push_back(std::move(t));
   };
   for (const auto& [key, task] : tasks_) add_task(task);
-  for (auto it = completed_.rbegin(); it != completed_.rend(); ++it) add_task(*it);
+  for (auto it = completed_.rbegin(); it != completed_.rend(); ++it) out.tasks.push_back(*it);
   return out;
 }
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -78,11 +79,19 @@ class Master : public Role {
     std::set<std::string> tasks;
     std::set<std::string> offers;
   };
+  // A task from its launch until its terminal update is acknowledged (or its framework or
+  // agent is removed). Its id stays taken until then, so that a relaunch under the same id
+  // cannot be confused with the first run's resent updates.
   struct Task {
     protocol::TaskInfo info;
     std::string framework_id;
     std::string role;
-    protocol::TaskStatus status;
+    protocol::TaskStatus status;  // the latest update received or made
+    // The latest state known: the agent's latest_state, which runs ahead of status.state while
+    // the framework has not acknowledged older updates, or a state the master decided.
+    std::string state;
+    bool ended = false;         // terminal: its resources went back to the allocator
+    std::string terminal_uuid;  // the terminal update forwarded; its ack removes the task
   };
   struct Offer {
     protocol::scheduler::Offer offer;
@@ -112,8 +121,13 @@ class Master : public Role {
 
   // Agents.
   void on_register(const sdk::Request& request, const protocol::agent::Register& message);
+  // Why `message` cannot be admitted ("" when it can): its resources, its tasks' resources.
+  static std::string registration_problem(const protocol::agent::Register& message);
+  // `secret` is given to the agent in Registered (empty: it keeps the one it proved);
+  // `secret_hash` is what the registry keeps of it.
   void admit_agent(const std::string& peer, uint64_t request_sequence,
-                   const protocol::agent::Register& message, const std::string& agent_id);
+                   const protocol::agent::Register& message, const std::string& agent_id,
+                   const std::string& secret, const std::string& secret_hash);
   void on_status_update(const sdk::Request& request, const protocol::agent::StatusUpdate& message);
   void check_agents();
   void mark_unreachable(Agent& agent);
@@ -122,6 +136,14 @@ class Master : public Role {
   // Frameworks.
   void on_subscribe(const sdk::Request& request, const protocol::scheduler::Subscribe& message);
   void on_accept(const sdk::Request& request, const protocol::scheduler::Accept& message);
+  // Why `task` cannot be launched from `available` on `agent_id` ("" when it can); clamps its
+  // kill grace period. `ids_in_this_accept` collects the ids seen so far.
+  std::string task_problem(const Framework& framework, protocol::TaskInfo& task,
+                           const std::string& agent_id, const protocol::Resources& available,
+                           std::set<std::string>& ids_in_this_accept) const;
+  // The refuse filter of an accept or decline, checked: what is not a duration is replaced by
+  // Mesos's default of 5 s, and the rest is capped at 365 days (both logged).
+  double refuse_seconds(const Framework& framework, double requested);
   void on_decline(const protocol::scheduler::Decline& message);
   void on_kill(const protocol::scheduler::Kill& message);
   void on_acknowledge(const protocol::scheduler::Acknowledge& message);
@@ -138,6 +160,10 @@ class Master : public Role {
                   const char* reason, const std::string& message);
   void send_update(Framework& framework, const protocol::TaskStatus& status);
   void master_update(Task& task, const char* state, const char* reason, const std::string& message);
+  // The task's latest state becomes `state`; a first terminal state gives its resources back.
+  void set_state(Task& task, const std::string& state);
+  // Forgets the task: its resources go back (if they have not), and a bounded summary of it
+  // joins the completed tasks.
   void finish_task(const std::string& key);
 
   // Operators.
@@ -170,7 +196,12 @@ class Master : public Role {
   std::set<std::string> removed_frameworks_;
   std::map<std::string, RoleSettings> role_settings_;
   std::map<std::string, Task> tasks_;
-  std::vector<Task> completed_;
+  // Recently finished tasks, oldest first: summaries (no command, strings bounded), at most
+  // max_completed_tasks.
+  std::deque<protocol::operator_api::TaskState> completed_;
+  // What the registry keeps of each agent's secret (a hash), by agent id: a registration that
+  // names a known id must present the secret.
+  std::map<std::string, std::string> agent_secrets_;
   std::map<std::string, Offer> offers_;
   std::map<std::string, std::string> peers_;  // ZeroMQ routing id -> agent or framework id
   std::vector<Clock::time_point> recent_removals_;

@@ -45,7 +45,7 @@ struct FakeMaster {
       peer = r.peer;
       if (!answer_registrations) return;
       server.reply(r, agentp::Registered{m.agent_id.empty() ? give_id : m.agent_id, "master-1",
-                                         ping_interval_seconds});
+                                         ping_interval_seconds, ""});
     });
     server.on<agentp::StatusUpdate>(
         [this](const tessera::sdk::Request& r, const agentp::StatusUpdate& m) {

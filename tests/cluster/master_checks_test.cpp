@@ -62,7 +62,7 @@ TEST_F(MasterChecks, AnOfferListedTwiceInOneAcceptIsRefused) {
   for (const char* id : {"a", "b"}) {
     auto status = error_of(framework, id);
     EXPECT_EQ(status.reason, reason::kInvalidOffers) << id;
-    EXPECT_NE(status.message.find("is listed twice"), std::string::npos) << status.message;
+    EXPECT_NE(status.message.find("is named twice"), std::string::npos) << status.message;
   }
 }
 
@@ -82,7 +82,7 @@ TEST_F(MasterChecks, AmountsThatAreNotFiniteHugeOrRoundToNothingAreRefused) {
   for (const auto& task : tasks) {
     auto status = error_of(framework, task.task_id);
     EXPECT_EQ(status.reason, reason::kTaskInvalid) << task.task_id;
-    EXPECT_NE(status.message.find("task resources: "), std::string::npos)
+    EXPECT_NE(status.message.find("task asks for invalid resources: "), std::string::npos)
         << task.task_id << ": " << status.message;
   }
   // Nothing was launched, and the offer's resources came back: a valid task still fits.

@@ -5,6 +5,10 @@
 // RunTask, KillTask, StatusAck, Ping and Shutdown to that connection. The agent answers Ping
 // with Pong and sends StatusUpdate for every task state change, resending each (by uuid)
 // until the master forwards the framework's acknowledgement as StatusAck.
+//
+// An agent proves its id with the secret the master gave it in its first Registered: a
+// Register that names an id the master knows without that id's secret is answered Refused,
+// and the agent that holds the id keeps it.
 #pragma once
 
 #include <string>
@@ -25,22 +29,35 @@ struct RunningTask {
 
 struct Register {
   static constexpr const char* kType = "agent.register";
-  static constexpr uint32_t kSchema = 1;
+  static constexpr uint32_t kSchema = 2;
   std::string agent_id;  // empty on first registration; kept across restarts in the work dir
   std::string hostname;
   Resources resources;
   std::vector<scheduler::Attribute> attributes;
   std::vector<RunningTask> tasks;  // what it runs now (re-registration)
-  MSGPACK_DEFINE_MAP(agent_id, hostname, resources, attributes, tasks);
+  std::string secret;              // the one from Registered, kept with agent_id (schema 2)
+  MSGPACK_DEFINE_MAP(agent_id, hostname, resources, attributes, tasks, secret);
 };
 
 struct Registered {
   static constexpr const char* kType = "agent.registered";
-  static constexpr uint32_t kSchema = 1;
+  static constexpr uint32_t kSchema = 2;
   std::string agent_id;
   std::string master_id;
   double ping_interval_seconds = 5;
-  MSGPACK_DEFINE_MAP(agent_id, master_id, ping_interval_seconds);
+  // Given when the master records a new secret for agent_id (first registration): the agent
+  // keeps it beside its id and presents it in every later Register. Empty: keep the one it has.
+  std::string secret;
+  MSGPACK_DEFINE_MAP(agent_id, master_id, ping_interval_seconds, secret);
+};
+
+// The answer to a Register that the master will not admit (an id it cannot prove, resources
+// out of range). The agent keeps retrying; nothing it runs is touched.
+struct Refused {
+  static constexpr const char* kType = "agent.refused";
+  static constexpr uint32_t kSchema = 1;
+  std::string reason;
+  MSGPACK_DEFINE_MAP(reason);
 };
 
 struct RunTask {
@@ -61,10 +78,14 @@ struct KillTask {
 
 struct StatusUpdate {
   static constexpr const char* kType = "agent.status_update";
-  static constexpr uint32_t kSchema = 1;
+  static constexpr uint32_t kSchema = 2;
   std::string agent_id;
   TaskStatus status;
-  MSGPACK_DEFINE_MAP(agent_id, status);
+  // The task's latest state on the agent, which is ahead of status.state while older updates
+  // wait for their acknowledgement (Mesos's latest_state). The master's view of the task, and
+  // when its resources come back, follow it. Empty (schema 1): status.state.
+  std::string latest_state;
+  MSGPACK_DEFINE_MAP(agent_id, status, latest_state);
 };
 
 struct StatusAck {

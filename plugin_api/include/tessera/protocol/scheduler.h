@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/message.h"  // TESSERA_NO_FIELDS
 #include "tessera/protocol/resources.h"
 #include "tessera/protocol/task.h"
 

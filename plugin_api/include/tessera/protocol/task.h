@@ -26,6 +26,15 @@ inline constexpr const char* kUnreachable = "TASK_UNREACHABLE";
 inline constexpr const char* kGone = "TASK_GONE";
 inline constexpr const char* kUnknown = "TASK_UNKNOWN";
 
+// Whether `s` is one of the states above (a state from the wire is checked with this).
+inline bool known(const std::string& s) {
+  for (const char* name : {kStaging, kStarting, kRunning, kKilling, kFinished, kFailed, kKilled,
+                           kError, kDropped, kLost, kUnreachable, kGone, kUnknown}) {
+    if (s == name) return true;
+  }
+  return false;
+}
+
 // Terminal states: the task will never run again.
 inline bool terminal(const std::string& s) {
   return s == kFinished || s == kFailed || s == kKilled || s == kError || s == kDropped ||
