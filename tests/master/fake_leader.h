@@ -19,7 +19,11 @@ class FakeLeader {
   static constexpr const char* kEndpoint = "inproc://fake.leader";
   static constexpr const char* kEventsEndpoint = "inproc://fake.leader.events";
 
-  explicit FakeLeader(sdk::Bus& bus) : server_(bus, "fake_leader"), events_(bus, "fake_leader") {
+  // Serves on `endpoint` and publishes on `events_endpoint` (the real leader plugin's, to play
+  // it for a master role).
+  explicit FakeLeader(sdk::Bus& bus, const std::string& endpoint = kEndpoint,
+                      const std::string& events_endpoint = kEventsEndpoint)
+      : server_(bus, "fake_leader"), events_(bus, "fake_leader") {
     namespace store = protocol::store;
     server_.on<store::GetLeader>(
         [this](const sdk::Request& r, const store::GetLeader&) { server_.reply(r, leader); });
@@ -56,8 +60,26 @@ class FakeLeader {
       }
       answer(r, result);
     });
-    if (auto s = server_.bind(kEndpoint); !s) throw std::runtime_error(s.error().message);
-    if (auto s = events_.bind(kEventsEndpoint); !s) throw std::runtime_error(s.error().message);
+    if (auto s = server_.bind(endpoint); !s) throw std::runtime_error(s.error().message);
+    if (auto s = events_.bind(events_endpoint); !s) throw std::runtime_error(s.error().message);
+  }
+
+  // Another master is elected: a new epoch, published as leader.info.
+  void elect_elsewhere(const std::string& master_id, const std::string& endpoint) {
+    leader.known = true;
+    leader.master_id = master_id;
+    leader.endpoint = endpoint;
+    leader.this_node = false;
+    leader.epoch = ++epoch;
+    events_.publish(leader);
+  }
+
+  // Stores `value` at `key` as a master would have written it.
+  template <typename T>
+  void preset(const std::string& key, const T& value) {
+    msgpack::sbuffer buffer;
+    msgpack::pack(buffer, value);
+    entries[key] = Stored{std::string(buffer.data(), buffer.size()), 1};
   }
 
   struct Stored {
