@@ -208,9 +208,10 @@ Status Master::start() {
                  sdk::printable(leader.endpoint));
     }
   };
-  sdk::StoreOptions store_options;
-  store_options.give_up_after = std::chrono::milliseconds(0);  // a registry write must land
-  registry_ = std::make_unique<Registry>(bus(), clock(), leadership_.get(), store_options);
+  // A write is retried for the Store's default 30 s, then fails (an agent's registration is
+  // then not admitted, and the agent registers again); the registry's reads retry until they
+  // succeed (Registry::recover).
+  registry_ = std::make_unique<Registry>(bus(), clock(), leadership_.get());
   if (auto s = leadership_->campaign(master_id_, endpoint_); !s) return s;
 
   clock().every(options_.agent_ping_interval, [this] { check_agents(); });
