@@ -1,7 +1,8 @@
 // The master's event stream (protocol/master_events.h): a subscriber in the master's process
-// sees a task's whole life, and the offer it came from, in order and without gaps. A node with
-// the master and agent roles runs in the test process (support/node.h), so that the stream's
-// inproc:// endpoint is reachable; the framework speaks to it over tcp (peers.h).
+// sees a task's whole life (launched, running, killed, removed), and the offer it came from, in
+// order and without gaps. A node with the master and agent roles runs in the test process
+// (support/node.h), so that the stream's inproc:// endpoint is reachable; the framework speaks
+// to it over tcp (peers.h).
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -93,14 +94,23 @@ TEST(MasterEvents, ASubscriberSeesATasksWholeLife) {
   ASSERT_EQ(framework.subscribe(subscribe), "");
   auto offer = framework.next_offer(30s);
   ASSERT_TRUE(offer);
-  framework.accept({offer->offer_id}, {tessera::testing::task("t1", "true")});
-  // Its end acknowledged (the framework acknowledges every update), the task is removed.
-  auto removed = [&] {
-    return std::any_of(seen.begin(), seen.end(), [](const Seen& s) {
-      return s.type == events::TaskRemoved::kType && s.task_id == "t1";
+  // A task that runs until it is killed, so that it is seen running (a task that ends at once
+  // may be reported finished before the master hears it run: the state follows the agent's
+  // latest).
+  framework.accept({offer->offer_id}, {tessera::testing::task("t1", "sleep 60")});
+  auto seen_in = [&](const char* type, const char* task_state) {
+    return std::any_of(seen.begin(), seen.end(), [&](const Seen& s) {
+      return s.type == type && s.task_id == "t1" && s.state == task_state;
     });
   };
-  ASSERT_TRUE(peers.run_until(removed, 30s)) << "updates: " << framework.updates.size();
+  ASSERT_TRUE(
+      peers.run_until([&] { return seen_in(events::TaskUpdated::kType, state::kRunning); }, 30s))
+      << "updates: " << framework.updates.size();
+  framework.kill("t1");
+  // Its end acknowledged (the framework acknowledges every update), the task is removed.
+  ASSERT_TRUE(
+      peers.run_until([&] { return seen_in(events::TaskRemoved::kType, state::kKilled); }, 30s))
+      << "updates: " << framework.updates.size();
 
   // The framework, the offer, then the task's states in order, ending removed.
   std::vector<std::string> life;
@@ -125,9 +135,9 @@ TEST(MasterEvents, ASubscriberSeesATasksWholeLife) {
   EXPECT_NE(std::find(life.begin(), life.end(), std::string("task_updated ") + state::kRunning),
             life.end())
       << ::testing::PrintToString(life);
-  EXPECT_EQ(life[life.size() - 2], std::string("task_updated ") + state::kFinished)
+  EXPECT_EQ(life[life.size() - 2], std::string("task_updated ") + state::kKilled)
       << ::testing::PrintToString(life);
-  EXPECT_EQ(life.back(), std::string("task_removed ") + state::kFinished);
+  EXPECT_EQ(life.back(), std::string("task_removed ") + state::kKilled);
   // Every event since the subscription took, none lost: the sequence numbers follow each other.
   for (size_t i = 1; i < seen.size(); ++i) {
     EXPECT_EQ(seen[i].sequence, seen[i - 1].sequence + 1) << seen[i].type;
