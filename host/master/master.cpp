@@ -6,7 +6,11 @@
 #include <algorithm>
 #include <random>
 
+#include "master/snapshot.h"
+#include "master/validation.h"
 #include "tessera/protocol/duration.h"
+#include "tessera/protocol/master.h"
+#include "tessera/protocol/master_events.h"
 
 namespace tessera::host::master {
 
@@ -17,6 +21,7 @@ namespace store = protocol::store;
 namespace state = protocol::state;
 namespace reason = protocol::reason;
 namespace op = protocol::operator_api;
+namespace events = protocol::master_events;
 
 namespace {
 
@@ -70,57 +75,6 @@ bool secret_proves(const std::string& secret, const std::string& recorded_hash) 
          sodium_memcmp(hash.data(), recorded_hash.data(), hash.size()) == 0;
 }
 
-// A string of a completed task's summary, cut to a bounded length.
-std::string bounded(const std::string& text, size_t limit = 256) {
-  if (text.size() <= limit) return text;
-  return text.substr(0, limit) + "...";
-}
-
-std::string pack(const auto& value) {
-  msgpack::sbuffer buffer;
-  msgpack::pack(buffer, value);
-  return std::string(buffer.data(), buffer.size());
-}
-
-// Reads a registry entry into `out`; an unreadable one is logged and skipped.
-template <typename T>
-bool read_entry(const sdk::Logger& log, const store::Entry& entry, T& out) {
-  try {
-    msgpack::object_handle handle = msgpack::unpack(entry.value.data(), entry.value.size());
-    handle.get().convert(out);
-    return true;
-  } catch (const std::exception&) {
-    log.warn("registry entry '{}' is unreadable; skipped", sdk::escape(entry.key));
-    return false;
-  }
-}
-
-// What the registry keeps of an admitted agent and of a framework.
-struct AgentRecord {
-  std::string agent_id;
-  std::string hostname;
-  protocol::Resources resources;
-  std::string secret_hash;  // empty in records written before agents had secrets
-  MSGPACK_DEFINE_MAP(agent_id, hostname, resources, secret_hash);
-};
-
-struct FrameworkRecord {
-  std::string framework_id;
-  std::string name;
-  std::vector<std::string> roles;
-  double failover_timeout_seconds = 0;
-  MSGPACK_DEFINE_MAP(framework_id, name, roles, failover_timeout_seconds);
-};
-
-constexpr const char* kAgentsKey = "master/agents/";
-constexpr const char* kRolesKey = "master/roles/";
-constexpr const char* kRemovedAgentsKey = "master/removed_agents/";
-constexpr const char* kFrameworksKey = "master/frameworks/";
-
-// The longest id a peer may choose (a task id, an agent id it re-registers with). Ids become
-// registry keys, path components on agents and log fields: a megabyte id is an attack.
-constexpr size_t kMaxIdBytes = 256;
-
 }  // namespace
 
 Master::Master(sdk::PluginContext& context) : Role(context) {}
@@ -164,14 +118,17 @@ Status Master::start() {
   if (!bound) return bound.error();
   endpoint_ = options_.advertise.empty() ? *bound : options_.advertise;
   context().announce("endpoint", endpoint_);
+  events_ = std::make_unique<sdk::Publisher>(bus(), "master.events");
+  if (auto published = events_->bind(events::kEndpoint); !published) return published.error();
 
   // Agents.
   server_->on<agent_msg::Register>([this](const sdk::Request& r, const agent_msg::Register& m) {
     if (serving(r)) on_register(r, m);
   });
   server_->on<agent_msg::Pong>([this](const sdk::Request& r, const agent_msg::Pong& m) {
+    if (!serving(r)) return;
     auto it = agents_.find(m.agent_id);
-    if (it != agents_.end() && it->second.peer == r.peer) it->second.last_pong = Clock::now();
+    if (it != agents_.end() && it->second.peer == r.peer) it->second.last_pong = clock().now();
   });
   server_->on<agent_msg::StatusUpdate>(
       [this](const sdk::Request& r, const agent_msg::StatusUpdate& m) {
@@ -211,10 +168,11 @@ Status Master::start() {
     }
   });
   server_->on<scheduler::Heartbeat>([this](const sdk::Request& r, const scheduler::Heartbeat&) {
+    if (!serving(r)) return;
     auto it = peers_.find(r.peer);
     if (it == peers_.end()) return;
     auto fw = frameworks_.find(it->second);
-    if (fw != frameworks_.end()) fw->second.last_seen = Clock::now();
+    if (fw != frameworks_.end()) fw->second.last_seen = clock().now();
   });
   server_->on<scheduler::Teardown>([this](const sdk::Request& r, const scheduler::Teardown& m) {
     if (serving(r) && framework_of(r, m.framework_id)) {
@@ -223,8 +181,9 @@ Status Master::start() {
   });
 
   // Operators.
-  server_->on<op::GetState>(
-      [this](const sdk::Request& r, const op::GetState&) { server_->reply(r, state()); });
+  server_->on<op::GetState>([this](const sdk::Request& r, const op::GetState&) {
+    if (serving(r)) server_->reply(r, state());
+  });
   server_->on<op::UpdateRole>([this](const sdk::Request& r, const op::UpdateRole& m) {
     if (serving(r)) on_update_role(r, m);
   });
@@ -238,212 +197,134 @@ Status Master::start() {
   allocator_->on<alloc::Allocated>(
       [this](const Envelope&, const alloc::Allocated& m) { on_allocated(m); });
 
-  // The leader plugin: election and the registry.
-  leader_ = std::make_unique<sdk::Client>(bus(), "master.leader");
-  if (auto s = leader_->connect(store::kEndpoint); !s) return s;
-  leader_events_ = std::make_unique<sdk::Subscriber>(bus(), "master.leader.events");
-  leader_events_->subscribe<store::Leader>([this](const Envelope&, const store::Leader& leader) {
-    if (leading_ && !leader.this_node) {
-      // Another master leads now: this one's view is stale. Stop, as a Mesos master does; the
-      // node exits and its supervisor restarts it as a standby.
-      log().error("lost leadership to {}; stopping", sdk::printable(leader.endpoint));
-      loop().request_stop();
+  // The leader plugin: election, and the registry in its store (writes fenced to the term).
+  leadership_ = std::make_unique<sdk::Leadership>(bus(), clock());
+  leadership_->on_elected = [this](uint64_t epoch) { on_elected(epoch); };
+  leadership_->on_deposed = [this] { on_deposed(); };
+  leadership_->on_leader = [this](const store::Leader& leader) {
+    // Said once per change of leader, so that an operator sees which master this one defers to.
+    if (!leading_ && leader.known && leader.master_id != master_id_) {
+      log().info("standing by; the leader is '{}' at {}", sdk::printable(leader.master_id),
+                 sdk::printable(leader.endpoint));
     }
-  });
-  if (auto s = leader_events_->connect(store::kEventsEndpoint); !s) return s;
-  campaign();
+  };
+  // A write is retried for the Store's default 30 s, then fails (an agent's registration is
+  // then not admitted, and the agent registers again); the registry's reads retry until they
+  // succeed (Registry::recover).
+  registry_ = std::make_unique<Registry>(bus(), clock(), leadership_.get());
+  if (auto s = leadership_->campaign(master_id_, endpoint_); !s) return s;
 
-  loop().every(options_.agent_ping_interval, [this] { check_agents(); });
-  loop().every(options_.heartbeat_interval, [this] { check_frameworks(); });
+  clock().every(options_.agent_ping_interval, [this] { check_agents(); });
+  clock().every(options_.heartbeat_interval, [this] { check_frameworks(); });
   log().info("master {} listening on {}", master_id_, endpoint_);
   return {};
 }
 
 void Master::stopping() { log().info("master {} stopping", master_id_); }
 
-double Master::now_seconds() const {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double Master::now_seconds() { return clock().wall_seconds(); }
 
 bool Master::serving(const sdk::Request& request) {
   if (leading_) return true;
-  // Not an error to the sender: it retries, and by then this master may lead (or the sender
-  // has found the one that does).
-  log().debug("'{}' from {} ignored: not leading", sdk::escape(request.message.type()),
-              sdk::printable(request.message.header().sender));
+  // The sender learns where to go at once, rather than after its timeout. A master elected but
+  // still reading its registry names no leader (itself would send the client straight back):
+  // the client tries again shortly.
+  protocol::master::NotLeader answer;
+  const store::Leader& leader = leadership_->leader();
+  bool other_leads = leader.known && leader.master_id != master_id_;
+  if (other_leads) {
+    answer.leader = leader.endpoint;
+    answer.leader_id = leader.master_id;
+  }
+  answer.master_id = master_id_;
+  answer.message = other_leads || !leadership_->leading()
+                       ? protocol::master::not_leader_message(answer.leader)
+                       : "not serving yet: this master was elected and is reading its registry";
+  log().debug("'{}' from {} answered not_leader: {}", sdk::escape(request.message.type()),
+              sdk::printable(request.message.header().sender), answer.message);
+  server_->reply(request, answer);
   return false;
 }
 
 // --- Leadership and the registry -------------------------------------------------------------
 
-void Master::campaign() {
-  leader_->request(
-      store::Campaign{master_id_, endpoint_},
-      [this](Result<Envelope> reply) {
-        if (!reply) {
-          log().warn("no answer from the leader plugin ({}); retrying", reply.error().message);
-          loop().after(std::chrono::milliseconds(500), [this] { campaign(); });
-          return;
-        }
-        auto leader = reply->body<store::Leader>();
-        if (leader && leader->known && leader->this_node) {
-          become_leader(*leader);
-        } else {
-          log().info("standing by; the leader is {}",
-                     leader ? sdk::printable(leader->endpoint) : "unknown");
-        }
-      },
-      std::chrono::seconds(2));
+void Master::on_elected(uint64_t epoch) {
+  // The leader plugin speaks for the host: on a host where another master campaigned since
+  // (a restarted one has a new id), the term is that master's.
+  if (leadership_->leader().master_id != master_id_) return on_deposed();
+  log().info("elected leader at {} (epoch {}); reading the registry", endpoint_, epoch);
+  registry_->recover([this](RecoveredRegistry registry) { recovered(std::move(registry)); });
 }
 
-void Master::become_leader(const store::Leader& leader) {
-  if (leading_) return;
-  log().info("elected leader at {}", sdk::printable(leader.endpoint));
-  recover_registry();
+void Master::on_deposed() {
+  // Not serving yet: on_leader said who leads instead.
+  if (!leading_) return;
+  // Another master leads now: this one's view is stale, and its registry writes are fenced.
+  // Stop, as a Mesos master does; the node exits and its supervisor restarts it as a standby.
+  log().error("lost leadership to {}; stopping", sdk::printable(leadership_->leader().endpoint));
+  leading_ = false;
+  loop().request_stop();
 }
 
-void Master::list_registry(const std::string& prefix, const std::string& what,
-                           const std::function<void(const store::Result&)>& then) {
-  leader_->request(store::List{prefix}, [this, prefix, what, then](Result<Envelope> reply) {
-    auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
-    if (!result || !result->ok) {
-      log().error("cannot read the registry's {}: {}; retrying", what,
-                  result ? result->error : result.error().message);
-      loop().after(std::chrono::seconds(1),
-                   [this, prefix, what, then] { list_registry(prefix, what, then); });
-      return;
+void Master::recovered(RecoveredRegistry registry) {
+  // Deposed while reading: another master serves.
+  if (!leadership_->leading() || leadership_->leader().master_id != master_id_) return;
+  // The failover timeout counts from when the framework could have noticed the new master:
+  // its client needs a few heartbeat intervals of silence before it re-subscribes, so a
+  // framework with failover_timeout 0 (like `tessera exec`) would otherwise lose its tasks to
+  // every master restart. Frameworks are added first, so that agents re-registering with their
+  // tasks find them.
+  auto deadline_base = clock().now() + 4 * options_.heartbeat_interval + std::chrono::seconds(5);
+  for (const FrameworkRecord& record : registry.frameworks) {
+    Framework& fw = frameworks_[record.framework_id];
+    fw.id = record.framework_id;
+    fw.name = record.name;
+    fw.roles = record.roles;
+    fw.failover_timeout_seconds = record.failover_timeout_seconds;
+    fw.connected = false;
+    fw.failover_deadline =
+        deadline_base +
+        protocol::WireDuration{record.failover_timeout_seconds}.as<Clock::duration>();
+    allocator_->send(alloc::FrameworkAdded{fw.id, fw.roles, false});
+  }
+  // The agents' secrets, so that an agent proves its id to this master as to the last one.
+  agent_secrets_ = std::move(registry.agent_secrets);
+  removed_agents_ = std::move(registry.removed_agents);
+  // Role settings before serving: the allocator has every runtime weight, quota and priority
+  // before the first offers go out.
+  for (const auto& entry : registry.roles) {
+    const std::string& role = entry.first;
+    const RoleSettings& settings = entry.second;
+    role_settings_[role] = settings;
+    // The allocator may refuse one (a priority given to allocator_drf after a swap): said in
+    // the log, and the other settings still apply.
+    auto refused = [this, role](Result<Envelope> answer) {
+      auto r =
+          answer ? answer->body<alloc::RoleResult>() : Result<alloc::RoleResult>(answer.error());
+      if (!r || !r->ok) {
+        log().warn("role '{}': the allocator did not take a saved setting: {}", sdk::escape(role),
+                   r ? sdk::printable(r->error, 1000) : r.error().message);
+      }
+    };
+    auto timeout = std::chrono::seconds(5);
+    if (settings.weight >= 0) {
+      allocator_->request(alloc::SetWeight{role, settings.weight}, refused, timeout);
     }
-    then(*result);
-  });
-}
-
-void Master::recover_registry() {
-  // Frameworks first, so that agents re-registering with their tasks find them.
-  list_registry(kFrameworksKey, "frameworks", [this](const store::Result& result) {
-    // The failover timeout counts from when the framework could have noticed the new master:
-    // its client needs a few heartbeat intervals of silence before it re-subscribes, so a
-    // framework with failover_timeout 0 (like `tessera exec`) would otherwise lose its tasks
-    // to every master restart.
-    auto deadline_base = Clock::now() + 4 * options_.heartbeat_interval + std::chrono::seconds(5);
-    for (const auto& entry : result.entries) {
-      FrameworkRecord record;
-      if (!read_entry(log(), entry, record)) continue;
-      Framework& fw = frameworks_[record.framework_id];
-      fw.id = record.framework_id;
-      fw.name = record.name;
-      fw.roles = record.roles;
-      // Records written before failover timeouts were checked may hold anything.
-      auto timeout =
-          protocol::wire_duration("failover_timeout_seconds", record.failover_timeout_seconds,
-                                  protocol::limits::kMaxFailoverTimeoutSeconds);
-      if (!timeout) {
-        log().warn("registry entry '{}': {}; using 0", sdk::escape(entry.key),
-                   sdk::printable(timeout.error().message));
-      }
-      fw.failover_timeout_seconds = timeout ? timeout->seconds : 0;
-      fw.connected = false;
-      fw.failover_deadline =
-          deadline_base + (timeout ? timeout->as<Clock::duration>() : Clock::duration::zero());
-      allocator_->send(alloc::FrameworkAdded{fw.id, fw.roles, false});
+    if (settings.has_quota) {
+      allocator_->request(alloc::SetQuota{role, settings.quota}, refused, timeout);
     }
-    // The agents' secrets, so that an agent proves its id to this master as to the last one.
-    list_registry(kAgentsKey, "agents", [this](const store::Result& agents) {
-      for (const auto& entry : agents.entries) {
-        AgentRecord record;
-        if (!read_entry(log(), entry, record)) continue;
-        std::string agent_id = entry.key.substr(std::string(kAgentsKey).size());
-        if (!record.secret_hash.empty()) agent_secrets_[agent_id] = record.secret_hash;
-      }
-      list_registry(kRemovedAgentsKey, "removed agents", [this](const store::Result& removed) {
-        for (const auto& entry : removed.entries) {
-          removed_agents_.insert(entry.key.substr(std::string(kRemovedAgentsKey).size()));
-        }
-        recover_roles();
-      });
-    });
-  });
-}
-
-// Role settings last, then serving: the allocator has every runtime weight, quota and priority
-// before the first offers go out.
-void Master::recover_roles() {
-  list_registry(kRolesKey, "role settings", [this](const store::Result& result) {
-    size_t roles = 0;
-    for (const auto& entry : result.entries) {
-      RoleSettings record;
-      if (!read_entry(log(), entry, record)) continue;
-      std::string role = entry.key.substr(std::string(kRolesKey).size());
-      role_settings_[role] = record;
-      ++roles;
-      // The allocator may refuse one (a priority given to allocator_drf after a swap): said
-      // in the log, and the other settings still apply.
-      auto refused = [this, role](Result<Envelope> answer) {
-        auto r =
-            answer ? answer->body<alloc::RoleResult>() : Result<alloc::RoleResult>(answer.error());
-        if (!r || !r->ok) {
-          log().warn("role '{}': the allocator did not take a saved setting: {}", sdk::escape(role),
-                     r ? sdk::printable(r->error, 1000) : r.error().message);
-        }
-      };
-      auto timeout = std::chrono::seconds(5);
-      if (record.weight >= 0) {
-        allocator_->request(alloc::SetWeight{role, record.weight}, refused, timeout);
-      }
-      if (record.has_quota) {
-        allocator_->request(alloc::SetQuota{role, record.quota}, refused, timeout);
-      }
-      if (record.has_priority) {
-        allocator_->request(alloc::SetPriority{role, record.priority}, refused, timeout);
-      }
+    if (settings.has_priority) {
+      allocator_->request(alloc::SetPriority{role, settings.priority}, refused, timeout);
     }
-    leading_ = true;
-    log().info(
-        "recovered {} framework(s), {} removed agent(s) and the settings of {} role(s) from "
-        "the registry; serving",
-        frameworks_.size(), removed_agents_.size(), roles);
-  });
-}
-
-void Master::put_record(const std::string& key, const std::string& value,
-                        std::function<void(bool)> done) {
-  leader_->request(
-      store::Put{key, value}, [this, key, done = std::move(done)](Result<Envelope> reply) {
-        auto result = reply ? reply->body<store::Result>() : Result<store::Result>(reply.error());
-        bool ok = result && result->ok;
-        if (!ok) {
-          log().error("registry write of '{}' failed: {}", key,
-                      result ? result->error : result.error().message);
-        }
-        if (done) done(ok);
-      });
-}
-
-void Master::delete_record(const std::string& key) {
-  leader_->request(store::Delete{key}, [](Result<Envelope>) {});
+  }
+  leading_ = true;
+  log().info(
+      "recovered {} framework(s), {} removed agent(s) and the settings of {} role(s) from the "
+      "registry; serving",
+      frameworks_.size(), removed_agents_.size(), registry.roles.size());
 }
 
 // --- Agents ------------------------------------------------------------------------------------
-
-std::string Master::registration_problem(const agent_msg::Register& message) {
-  if (Status s = protocol::check_resources(message.resources); !s) {
-    return "its resources are invalid: " + s.error().message;
-  }
-  if (message.agent_id.size() > kMaxIdBytes) {
-    return "its agent id is longer than " + std::to_string(kMaxIdBytes) + " bytes";
-  }
-  for (const auto& running : message.tasks) {
-    if (running.task.task_id.empty() || running.framework_id.empty()) {
-      return "it reports a task without a task or framework id";
-    }
-    if (Status s = protocol::check_resources(running.task.resources); !s) {
-      return "task '" + running.task.task_id + "' has invalid resources: " + s.error().message;
-    }
-    if (!running.state.empty() && !state::known(running.state)) {
-      return "task '" + running.task.task_id + "' is in the unknown state '" + running.state + "'";
-    }
-  }
-  return "";
-}
 
 void Master::on_register(const sdk::Request& request, const agent_msg::Register& message) {
   if (!message.agent_id.empty() && removed_agents_.count(message.agent_id) != 0) {
@@ -492,11 +373,10 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
   // A new (or, after a master failover, newly seen) agent, or a new secret, is admitted once the
   // registry has it: a secret the agent was told must survive a master restart.
   std::string peer = request.peer;
-  put_record(kAgentsKey + agent_id,
-             pack(AgentRecord{agent_id, message.hostname, message.resources, hash}),
-             [this, peer, sequence, message, agent_id, secret, hash](bool ok) {
-               if (ok) admit_agent(peer, sequence, message, agent_id, secret, hash);
-             });
+  registry_->put_agent(AgentRecord{agent_id, message.hostname, message.resources, hash},
+                       [this, peer, sequence, message, agent_id, secret, hash](bool ok) {
+                         if (ok) admit_agent(peer, sequence, message, agent_id, secret, hash);
+                       });
 }
 
 void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
@@ -520,7 +400,7 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
   agent.total = message.resources;
   agent.attributes = message.attributes;
   agent.active = true;
-  agent.last_pong = Clock::now();
+  agent.last_pong = clock().now();
   if (agent.registered_at == 0) agent.registered_at = now_seconds();
   peers_[peer] = agent_id;
 
@@ -565,8 +445,14 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     }
     // A task that has ended stays ended: its resources were given back already.
     if (task.ended) continue;
+    bool changed = task.state != reported_state;
     task.status.state = reported_state;
     task.state = reported_state;
+    if (inserted) {
+      publish(events::TaskAdded{task_state(task)});
+    } else if (changed) {
+      publish(events::TaskUpdated{task_state(task)});
+    }
     if (state::terminal(reported_state)) {
       // Left out of what the agent is added with, so there is nothing to give back.
       task.ended = true;
@@ -588,6 +474,7 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     finish_task(key);
   }
   allocator_->send(alloc::AgentAdded{agent_id, agent.hostname, agent.total, allocated});
+  publish(events::AgentAdded{agent_state(agent, tasks_, offers_), reregistering});
   server_->reply_later(
       peer, request_sequence,
       agent_msg::Registered{agent_id, master_id_,
@@ -615,7 +502,7 @@ void Master::on_status_update(const sdk::Request& request, const agent_msg::Stat
                sdk::escape(status.task_id), sdk::escape(message.agent_id));
     return;
   }
-  agent->second.last_pong = Clock::now();
+  agent->second.last_pong = clock().now();
   if (!state::known(status.state)) {
     log().warn("status update for task '{}' from agent {} has the unknown state '{}'; ignored",
                sdk::printable(status.task_id), sdk::printable(message.agent_id),
@@ -642,6 +529,7 @@ void Master::on_status_update(const sdk::Request& request, const agent_msg::Stat
     if (it != tasks_.end()) {
       it->second.status = status;
       set_state(it->second, latest);
+      publish(events::TaskUpdated{task_state(it->second)});
       if (it->second.ended) finish_task(key);
     }
     if (!state::terminal(latest)) {
@@ -654,6 +542,7 @@ void Master::on_status_update(const sdk::Request& request, const agent_msg::Stat
     task.status = status;
     set_state(task, latest);
     if (state::terminal(status.state) && !status.uuid.empty()) task.terminal_uuid = status.uuid;
+    publish(events::TaskUpdated{task_state(task)});
   } else if (!state::terminal(status.state)) {
     log().warn("status update for unknown task '{}' of framework '{}'", sdk::escape(status.task_id),
                sdk::escape(status.framework_id));
@@ -665,7 +554,7 @@ void Master::on_status_update(const sdk::Request& request, const agent_msg::Stat
 
 void Master::check_agents() {
   if (!leading_) return;
-  auto now = Clock::now();
+  auto now = clock().now();
   std::vector<std::string> to_remove;
   for (auto& [id, agent] : agents_) {
     if (agent.active) {
@@ -702,7 +591,7 @@ void Master::mark_unreachable(Agent& agent) {
              sdk::printable(agent.id), sdk::printable(agent.hostname),
              options_.agent_ping_timeout.count());
   agent.active = false;
-  agent.unreachable_since = Clock::now();
+  agent.unreachable_since = clock().now();
   for (const std::string& offer_id : std::set<std::string>(agent.offers)) {
     rescind_offer(offer_id, 0, true);
   }
@@ -735,6 +624,7 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
     finish_task(key);
   }
   allocator_->send(alloc::AgentRemoved{agent_id});
+  publish(events::AgentRemoved{agent_id, why});
   for (auto& [id, fw] : frameworks_) {
     if (fw.connected) server_->send(fw.peer, scheduler::AgentLost{agent_id});
   }
@@ -742,16 +632,14 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   agents_.erase(it);
   agent_secrets_.erase(agent_id);
   removed_agents_.insert(agent_id);
-  delete_record(kAgentsKey + agent_id);
-  put_record(kRemovedAgentsKey + agent_id, pack(now_seconds()), [this, agent_id](bool ok) {
+  registry_->remove_agent(agent_id, now_seconds(), [this, agent_id](bool ok) {
     if (ok) log().info("agent {} is recorded as removed in the registry", sdk::printable(agent_id));
   });
 }
 
 // --- Frameworks -------------------------------------------------------------------------------
 
-Master::Framework* Master::framework_of(const sdk::Request& request,
-                                        const std::string& framework_id) {
+Framework* Master::framework_of(const sdk::Request& request, const std::string& framework_id) {
   auto it = frameworks_.find(framework_id);
   if (it == frameworks_.end() || it->second.peer != request.peer) {
     // scheduler.error is final for a framework, so a stray call (e.g. from a connection that a
@@ -760,7 +648,7 @@ Master::Framework* Master::framework_of(const sdk::Request& request,
                sdk::escape(request.message.type()), sdk::escape(framework_id));
     return nullptr;
   }
-  it->second.last_seen = Clock::now();
+  it->second.last_seen = clock().now();
   return &it->second;
 }
 
@@ -809,15 +697,15 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
   fw.roles = roles;
   fw.failover_timeout_seconds = failover->seconds;
   fw.connected = true;
-  fw.last_seen = Clock::now();
+  fw.last_seen = clock().now();
   peers_[request.peer] = id;
   if (created) {
     allocator_->send(alloc::FrameworkAdded{id, roles, true});
   } else {
     allocator_->send(alloc::FrameworkActivation{id, true});
   }
-  put_record(kFrameworksKey + id,
-             pack(FrameworkRecord{id, fw.name, fw.roles, fw.failover_timeout_seconds}));
+  registry_->put_framework(FrameworkRecord{id, fw.name, fw.roles, fw.failover_timeout_seconds});
+  publish(events::FrameworkAdded{framework_state(fw, tasks_, offers_), resubscribing});
   server_->reply(request, scheduler::Subscribed{
                               id, master_id_,
                               std::chrono::duration<double>(options_.heartbeat_interval).count()});
@@ -857,6 +745,7 @@ void Master::master_update(Task& task, const char* st, const char* why,
   task.status.message = message;
   task.status.uuid.clear();  // generated by the master: nothing to acknowledge
   task.status.timestamp = now_seconds();
+  publish(events::TaskUpdated{task_state(task)});
   auto fw = frameworks_.find(task.framework_id);
   if (fw != frameworks_.end() && fw->second.connected) send_update(fw->second, task.status);
 }
@@ -888,26 +777,10 @@ void Master::finish_task(const std::string& key) {
   if (agent != agents_.end()) agent->second.tasks.erase(key);
   auto fw = frameworks_.find(task.framework_id);
   if (fw != frameworks_.end()) fw->second.tasks.erase(key);
-  if (options_.max_completed_tasks <= 0) return;
   // A summary, not the task: a command or labels of megabytes must not stay in the master.
-  op::TaskState summary;
-  summary.task_id = bounded(task.info.task_id);
-  summary.name = bounded(task.info.name);
-  summary.framework_id = bounded(task.framework_id);
-  summary.agent_id = bounded(task.info.agent_id);
-  summary.state = task.state.empty() ? task.status.state : task.state;
-  summary.resources = std::move(task.info.resources);
-  protocol::TaskStatus& last = summary.last_status;
-  last.task_id = summary.task_id;
-  last.agent_id = summary.agent_id;
-  last.framework_id = summary.framework_id;
-  last.state = bounded(task.status.state, 32);
-  last.reason = bounded(task.status.reason, 64);
-  last.source = bounded(task.status.source, 32);
-  last.message = bounded(task.status.message);
-  last.uuid = bounded(task.status.uuid, 64);
-  last.exit_code = task.status.exit_code;
-  last.timestamp = task.status.timestamp;
+  op::TaskState summary = completed_summary(std::move(task));
+  publish(events::TaskRemoved{summary});
+  if (options_.max_completed_tasks <= 0) return;
   completed_.push_back(std::move(summary));
   while (static_cast<int64_t>(completed_.size()) > options_.max_completed_tasks) {
     completed_.pop_front();
@@ -928,106 +801,32 @@ double Master::refuse_seconds(const Framework& framework, double requested) {
   return checked->seconds;
 }
 
-std::string Master::task_problem(const Framework& framework, protocol::TaskInfo& task,
-                                 const std::string& agent_id, const protocol::Resources& available,
-                                 std::set<std::string>& ids_in_this_accept) const {
-  if (task.task_id.empty()) return "task id is empty";
-  if (task.task_id.size() > kMaxIdBytes) {
-    return "task id is longer than " + std::to_string(kMaxIdBytes) + " bytes";
-  }
-  if (auto known = tasks_.find(task_key(framework.id, task.task_id)); known != tasks_.end()) {
-    // Until the framework acknowledges the end of the first run, its updates may still come,
-    // and would be taken for the new run's (Mesos refuses these launches too).
-    if (known->second.ended) {
-      return "task id '" + task.task_id +
-             "' is still in use: the framework has not acknowledged its terminal update";
-    }
-    return "task id '" + task.task_id + "' is already in use by this framework";
-  }
-  if (!ids_in_this_accept.insert(task.task_id).second) {
-    return "task id '" + task.task_id + "' is given twice in this accept";
-  }
-  if (!task.agent_id.empty() && task.agent_id != agent_id) {
-    return "task names agent '" + task.agent_id + "' but the offers are on agent '" + agent_id +
-           "'";
-  }
-  if (Status s = protocol::check_resources(task.resources); !s) {
-    return "task asks for invalid resources: " + s.error().message;
-  }
-  if (task.resources.scalar("cpus") <= 0 && task.resources.scalar("mem") <= 0) {
-    return "task asks for neither cpus nor mem";
-  }
-  if (task.container.type.empty() && task.command.value.empty()) return "task has an empty command";
-  auto grace = protocol::wire_duration("kill_grace_seconds", task.kill_grace_seconds,
-                                       protocol::limits::kMaxKillGraceSeconds);
-  if (!grace) return "task " + grace.error().message;
-  task.kill_grace_seconds = grace->seconds;
-  if (!available.contains(task.resources)) {
-    return "task asks for " + task.resources.to_string() + " but the offers have " +
-           available.to_string();
-  }
-  return "";
-}
-
 void Master::on_accept(const sdk::Request& request, const scheduler::Accept& message) {
   Framework& fw = frameworks_.at(message.framework_id);
-  // Gather the offers; every one must be outstanding, this framework's, on one agent, and
-  // named once (an offer named twice would count its resources twice).
-  protocol::Resources available;
-  std::string agent_id, role, problem;
-  const char* problem_reason = reason::kInvalidOffers;
-  std::vector<std::string> valid_offers;
-  std::set<std::string> named;
-  for (const std::string& offer_id : message.offer_ids) {
-    if (!named.insert(offer_id).second) {
-      problem = "offer '" + offer_id + "' is named twice";
-      continue;
-    }
-    auto it = offers_.find(offer_id);
-    if (it == offers_.end()) {
-      problem = "offer '" + offer_id + "' is unknown or was rescinded";
-      continue;
-    }
-    const scheduler::Offer& offer = it->second.offer;
-    if (offer.framework_id != fw.id) {
-      problem = "offer '" + offer_id + "' belongs to another framework";
-      continue;
-    }
-    if (!agent_id.empty() && offer.agent_id != agent_id) {
-      problem = "offers '" + message.offer_ids.front() + "' and '" + offer_id +
-                "' are on different agents";
-      continue;
-    }
-    agent_id = offer.agent_id;
-    role = offer.role;
-    available += offer.resources;
-    valid_offers.push_back(offer_id);
-  }
-  if (message.offer_ids.empty()) problem = "an accept names no offer";
+  GatheredOffers gathered = gather_offers(fw, message.offer_ids, offers_, agents_);
+  const std::string& agent_id = gathered.agent_id;
+  protocol::Resources& available = gathered.available;
   auto agent = agents_.find(agent_id);
-  if (problem.empty() && (agent == agents_.end() || !agent->second.active)) {
-    problem = "agent '" + agent_id + "' is unknown or unreachable";
-    problem_reason = reason::kAgentUnknown;
-  }
   // The offers are used up either way: they leave the outstanding set now.
-  for (const std::string& offer_id : valid_offers) {
+  for (const std::string& offer_id : gathered.usable) {
+    publish(events::OfferRescinded{offer_id, fw.id, agent_id, events::offer_end::kAccepted});
     offers_.erase(offer_id);
     fw.offers.erase(offer_id);
     if (agent != agents_.end()) agent->second.offers.erase(offer_id);
   }
-  if (!problem.empty()) {
+  if (!gathered.problem.empty()) {
     for (const auto& task : message.tasks) {
-      task_error(fw, task, state::kError, problem_reason, problem);
+      task_error(fw, task, state::kError, gathered.reason, gathered.problem);
     }
     if (!agent_id.empty()) {
-      allocator_->send(alloc::Recover{fw.id, agent_id, role, available, 0});
+      allocator_->send(alloc::Recover{fw.id, agent_id, gathered.role, available, 0});
     }
     return;
   }
 
   std::set<std::string> ids_in_this_accept;
   for (protocol::TaskInfo task : message.tasks) {
-    std::string why = task_problem(fw, task, agent_id, available, ids_in_this_accept);
+    std::string why = task_problem(fw, task, agent_id, available, tasks_, ids_in_this_accept);
     if (!why.empty()) {
       task_error(fw, task, state::kError, reason::kTaskInvalid, why);
       continue;
@@ -1038,7 +837,7 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
     Task& t = tasks_[key];
     t.info = task;
     t.framework_id = fw.id;
-    t.role = role;
+    t.role = gathered.role;
     t.status.task_id = task.task_id;
     t.status.agent_id = agent_id;
     t.status.framework_id = fw.id;
@@ -1048,11 +847,12 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
     t.status.timestamp = now_seconds();
     fw.tasks.insert(key);
     agent->second.tasks.insert(key);
+    publish(events::TaskAdded{task_state(t)});
     server_->send(agent->second.peer, agent_msg::RunTask{fw.id, task});
   }
   // What the tasks did not use goes back, refused for a while if the framework asked.
   if (!available.empty()) {
-    allocator_->send(alloc::Recover{fw.id, agent_id, role, available,
+    allocator_->send(alloc::Recover{fw.id, agent_id, gathered.role, available,
                                     refuse_seconds(fw, message.refuse_seconds)});
   }
 }
@@ -1062,7 +862,7 @@ void Master::on_decline(const scheduler::Decline& message) {
   for (const std::string& offer_id : message.offer_ids) {
     auto it = offers_.find(offer_id);
     if (it == offers_.end() || it->second.offer.framework_id != message.framework_id) continue;
-    rescind_offer(offer_id, refuse, false);
+    rescind_offer(offer_id, refuse, false, events::offer_end::kDeclined);
   }
 }
 
@@ -1137,7 +937,7 @@ void Master::on_reconcile(const scheduler::Reconcile& message) {
 
 void Master::check_frameworks() {
   if (!leading_) return;
-  auto now = Clock::now();
+  auto now = clock().now();
   std::vector<std::string> expired;
   for (auto& [id, fw] : frameworks_) {
     if (fw.connected) {
@@ -1162,7 +962,7 @@ void Master::disconnect_framework(Framework& fw) {
   // Checked and capped when it came in (on_subscribe, recover_registry), so this cannot
   // overflow.
   fw.failover_deadline =
-      Clock::now() + protocol::WireDuration{fw.failover_timeout_seconds}.as<Clock::duration>();
+      clock().now() + protocol::WireDuration{fw.failover_timeout_seconds}.as<Clock::duration>();
   for (const std::string& offer_id : std::set<std::string>(fw.offers)) {
     rescind_offer(offer_id, 0, false);
   }
@@ -1191,14 +991,16 @@ void Master::remove_framework(const std::string& framework_id, const std::string
       task->second.status.state = state::kKilled;
       task->second.status.reason = reason::kFrameworkRemoved;
       set_state(task->second, state::kKilled);
+      publish(events::TaskUpdated{task_state(task->second)});
     }
     finish_task(key);
   }
   allocator_->send(alloc::FrameworkRemoved{framework_id});
+  publish(events::FrameworkRemoved{framework_id, why});
   peers_.erase(fw.peer);
   frameworks_.erase(it);
   removed_frameworks_.insert(framework_id);
-  delete_record(kFrameworksKey + framework_id);
+  registry_->remove_framework(framework_id);
 }
 
 // --- Offers ------------------------------------------------------------------------------------
@@ -1227,6 +1029,7 @@ void Master::on_allocated(const alloc::Allocated& message) {
     offers_[offer.offer_id] = Offer{offer};
     fw->second.offers.insert(offer.offer_id);
     agent->second.offers.insert(offer.offer_id);
+    publish(events::OfferMade{offer});
     batches[grant.framework_id].offers.push_back(std::move(offer));
   }
   for (auto& [framework_id, batch] : batches) {
@@ -1234,10 +1037,12 @@ void Master::on_allocated(const alloc::Allocated& message) {
   }
 }
 
-void Master::rescind_offer(const std::string& offer_id, double refuse_seconds, bool tell) {
+void Master::rescind_offer(const std::string& offer_id, double refuse_seconds, bool tell,
+                           const char* why) {
   auto it = offers_.find(offer_id);
   if (it == offers_.end()) return;
   const scheduler::Offer& offer = it->second.offer;
+  publish(events::OfferRescinded{offer_id, offer.framework_id, offer.agent_id, why});
   allocator_->send(alloc::Recover{offer.framework_id, offer.agent_id, offer.role, offer.resources,
                                   refuse_seconds});
   auto fw = frameworks_.find(offer.framework_id);
@@ -1251,15 +1056,6 @@ void Master::rescind_offer(const std::string& offer_id, double refuse_seconds, b
 }
 
 // --- Operators ---------------------------------------------------------------------------------
-
-std::string Master::role_problem(const std::string& role) {
-  if (role.empty()) return "a role name is empty";
-  if (role == "." || role == ".." || role.front() == '/' || role.back() == '/' ||
-      role.find("//") != std::string::npos || role.find_first_of(" \t\n") != std::string::npos) {
-    return "'" + role + "' is not a role name (no spaces; '/' only between parts, as in eng/web)";
-  }
-  return "";
-}
 
 void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& message) {
   std::string problem = role_problem(message.role);
@@ -1308,7 +1104,7 @@ void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& m
           op::Result{pending->errors.empty(), sdk::detail::join(pending->errors, "; ")});
     };
     if (pending->taken == 0) return answer(true);
-    put_record(kRolesKey + role, pack(role_settings_[role]), answer);
+    registry_->put_role(role, role_settings_[role], answer);
   };
   // One request per change; `take` records it in role_settings_ once the allocator agrees.
   auto ask = [&](const auto& change, std::function<void(RoleSettings&)> take) {
@@ -1354,54 +1150,8 @@ void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& m
 }
 
 op::State Master::state() const {
-  op::State out;
-  out.master_id = master_id_;
-  out.endpoint = endpoint_;
-  for (const auto& [id, agent] : agents_) {
-    op::AgentState a;
-    a.agent_id = id;
-    a.hostname = agent.hostname;
-    a.active = agent.active;
-    a.total = agent.total;
-    a.attributes = agent.attributes;
-    a.registered_at = agent.registered_at;
-    for (const auto& key : agent.tasks) {
-      const Task& task = tasks_.at(key);
-      if (!task.ended) a.used += task.info.resources;
-    }
-    for (const auto& offer_id : agent.offers) a.offered += offers_.at(offer_id).offer.resources;
-    out.agents.push_back(std::move(a));
-  }
-  for (const auto& [id, fw] : frameworks_) {
-    op::FrameworkState f;
-    f.framework_id = id;
-    f.name = fw.name;
-    f.roles = fw.roles;
-    f.connected = fw.connected;
-    f.failover_timeout_seconds = fw.failover_timeout_seconds;
-    for (const auto& key : fw.tasks) {
-      const Task& task = tasks_.at(key);
-      if (task.ended) continue;
-      ++f.active_tasks;
-      f.used += task.info.resources;
-    }
-    for (const auto& offer_id : fw.offers) f.offered += offers_.at(offer_id).offer.resources;
-    out.frameworks.push_back(std::move(f));
-  }
-  auto add_task = [&](const Task& task) {
-    op::TaskState t;
-    t.task_id = task.info.task_id;
-    t.name = task.info.name;
-    t.framework_id = task.framework_id;
-    t.agent_id = task.info.agent_id;
-    t.state = task.state.empty() ? task.status.state : task.state;
-    t.resources = task.info.resources;
-    t.last_status = task.status;
-    out.tasks.push_back(std::move(t));
-  };
-  for (const auto& [key, task] : tasks_) add_task(task);
-  for (auto it = completed_.rbegin(); it != completed_.rend(); ++it) out.tasks.push_back(*it);
-  return out;
+  return snapshot(
+      SnapshotSource{master_id_, endpoint_, agents_, frameworks_, tasks_, offers_, completed_});
 }
 
 }  // namespace tessera::host::master

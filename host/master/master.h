@@ -4,8 +4,10 @@
 //
 // One sdk::Server at [master] endpoint serves agents (agent.*), frameworks (scheduler.*) and
 // operators (operator.*). The master talks to the allocator plugin (protocol/allocator.h) and
-// to the leader plugin (election, and the registry in its durable store: admitted agents,
-// removed agents, frameworks and their failover timeouts, role settings changed at run time).
+// to the leader plugin through the SDK: sdk::Leadership for the election, and the Registry
+// (registry.h) over sdk::Store for what must survive it. A master that does not lead (a
+// standby, or a new leader still reading its registry) answers everything with
+// master.not_leader naming the leader it knows.
 //
 // Threading: everything runs on the role's own loop thread; no locks.
 #pragma once
@@ -19,16 +21,18 @@
 #include <string>
 #include <vector>
 
+#include "master/model.h"
+#include "master/registry.h"
 #include "roles.h"
 #include "tessera/protocol/agent.h"
 #include "tessera/protocol/allocator.h"
+#include "tessera/protocol/master_events.h"
 #include "tessera/protocol/operator.h"
 #include "tessera/protocol/scheduler.h"
 #include "tessera/protocol/store.h"
+#include "tessera/sdk/leadership.h"
 
 namespace tessera::host::master {
-
-using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string endpoint = "tcp://127.0.0.1:5050";
@@ -54,75 +58,14 @@ class Master : public Role {
   void stopping() override;
 
  private:
-  struct Agent {
-    std::string id;
-    std::string peer;
-    std::string hostname;
-    protocol::Resources total;
-    std::vector<protocol::scheduler::Attribute> attributes;
-    bool active = true;
-    Clock::time_point last_pong;
-    Clock::time_point unreachable_since;
-    double registered_at = 0;
-    std::set<std::string> tasks;   // task keys
-    std::set<std::string> offers;  // offer ids
-  };
-  struct Framework {
-    std::string id;
-    std::string peer;
-    std::string name;
-    std::vector<std::string> roles;
-    double failover_timeout_seconds = 0;
-    bool connected = true;
-    Clock::time_point last_seen;
-    Clock::time_point failover_deadline;
-    std::set<std::string> tasks;
-    std::set<std::string> offers;
-  };
-  // A task from its launch until its terminal update is acknowledged (or its framework or
-  // agent is removed). Its id stays taken until then, so that a relaunch under the same id
-  // cannot be confused with the first run's resent updates.
-  struct Task {
-    protocol::TaskInfo info;
-    std::string framework_id;
-    std::string role;
-    protocol::TaskStatus status;  // the latest update received or made
-    // The latest state known: the agent's latest_state, which runs ahead of status.state while
-    // the framework has not acknowledged older updates, or a state the master decided.
-    std::string state;
-    bool ended = false;         // terminal: its resources went back to the allocator
-    std::string terminal_uuid;  // the terminal update forwarded; its ack removes the task
-  };
-  struct Offer {
-    protocol::scheduler::Offer offer;
-  };
-  // A role's settings changed by an operator at run time, as the registry keeps them (weight
-  // < 0, has_quota or has_priority false: never set). They win over the allocator's TOML.
-  struct RoleSettings {
-    double weight = -1;
-    bool has_quota = false;
-    protocol::Resources quota;  // empty: no limit
-    bool has_priority = false;
-    int64_t priority = 0;
-    MSGPACK_DEFINE_MAP(weight, has_quota, quota, has_priority, priority);
-  };
-
   // Leadership and the registry.
-  void campaign();
-  void become_leader(const protocol::store::Leader& leader);
-  void recover_registry();
-  void recover_roles();
-  // Lists the registry under `prefix` and calls `then`; retries every second until it can.
-  void list_registry(const std::string& prefix, const std::string& what,
-                     const std::function<void(const protocol::store::Result&)>& then);
-  void put_record(const std::string& key, const std::string& value,
-                  std::function<void(bool)> done = nullptr);
-  void delete_record(const std::string& key);
+  void on_elected(uint64_t epoch);
+  void on_deposed();
+  // Takes what the registry holds, gives the role settings to the allocator, and serves.
+  void recovered(RecoveredRegistry registry);
 
   // Agents.
   void on_register(const sdk::Request& request, const protocol::agent::Register& message);
-  // Why `message` cannot be admitted ("" when it can): its resources, its tasks' resources.
-  static std::string registration_problem(const protocol::agent::Register& message);
   // `secret` is given to the agent in Registered (empty: it keeps the one it proved);
   // `secret_hash` is what the registry keeps of it.
   void admit_agent(const std::string& peer, uint64_t request_sequence,
@@ -136,11 +79,6 @@ class Master : public Role {
   // Frameworks.
   void on_subscribe(const sdk::Request& request, const protocol::scheduler::Subscribe& message);
   void on_accept(const sdk::Request& request, const protocol::scheduler::Accept& message);
-  // Why `task` cannot be launched from `available` on `agent_id` ("" when it can); clamps its
-  // kill grace period. `ids_in_this_accept` collects the ids seen so far.
-  std::string task_problem(const Framework& framework, protocol::TaskInfo& task,
-                           const std::string& agent_id, const protocol::Resources& available,
-                           std::set<std::string>& ids_in_this_accept) const;
   // The refuse filter of an accept or decline, checked: what is not a duration is replaced by
   // Mesos's default of 5 s, and the rest is capped at 365 days (both logged).
   double refuse_seconds(const Framework& framework, double requested);
@@ -155,7 +93,10 @@ class Master : public Role {
 
   // Offers and tasks.
   void on_allocated(const protocol::allocator::Allocated& message);
-  void rescind_offer(const std::string& offer_id, double refuse_seconds, bool tell_framework);
+  // Takes an offer back: its resources go to the allocator (refused for `refuse_seconds`), and
+  // its framework is told when `tell_framework`. `why` is one of master_events::offer_end.
+  void rescind_offer(const std::string& offer_id, double refuse_seconds, bool tell_framework,
+                     const char* why = protocol::master_events::offer_end::kRescinded);
   void task_error(Framework& framework, const protocol::TaskInfo& task, const char* state,
                   const char* reason, const std::string& message);
   void send_update(Framework& framework, const protocol::TaskStatus& status);
@@ -170,25 +111,28 @@ class Master : public Role {
   protocol::operator_api::State state() const;
   void on_update_role(const sdk::Request& request,
                       const protocol::operator_api::UpdateRole& message);
-  // Why `role` is not a valid role name ("" when it is).
-  static std::string role_problem(const std::string& role);
 
+  // True while this master leads and has read its registry; otherwise answers `request` with
+  // master.not_leader naming the leader it knows.
   bool serving(const sdk::Request& request);
-  static std::string task_key(const std::string& framework_id, const std::string& task_id) {
-    return framework_id + "/" + task_id;
+  // Publishes an event of the master's stream (protocol/master_events.h), while serving.
+  template <typename T>
+  void publish(const T& event) {
+    if (leading_) events_->publish(event);
   }
-  double now_seconds() const;
+  double now_seconds();
 
   Options options_;
   std::string master_id_;
   std::string endpoint_;  // advertised
-  bool leading_ = false;
+  bool leading_ = false;  // elected, and the registry is read: serving
   uint64_t next_agent_ = 0, next_framework_ = 0, next_offer_ = 0, next_ping_ = 0;
 
   std::unique_ptr<sdk::Server> server_;
+  std::unique_ptr<sdk::Publisher> events_;  // the event stream, on master_events::kEndpoint
   std::unique_ptr<sdk::Client> allocator_;
-  std::unique_ptr<sdk::Client> leader_;
-  std::unique_ptr<sdk::Subscriber> leader_events_;
+  std::unique_ptr<sdk::Leadership> leadership_;
+  std::unique_ptr<Registry> registry_;
 
   std::map<std::string, Agent> agents_;
   std::set<std::string> removed_agents_;

@@ -26,6 +26,7 @@
 #include "tessera/protocol/allocator.h"
 #include "tessera/protocol/isolator.h"
 #include "tessera/protocol/master.h"
+#include "tessera/protocol/master_events.h"
 #include "tessera/protocol/operator.h"
 #include "tessera/protocol/scheduler.h"
 #include "tessera/protocol/store.h"
@@ -37,6 +38,7 @@ namespace agent = tessera::protocol::agent;
 namespace alloc = tessera::protocol::allocator;
 namespace isolator = tessera::protocol::isolator;
 namespace master = tessera::protocol::master;
+namespace master_events = tessera::protocol::master_events;
 namespace op = tessera::protocol::operator_api;
 namespace sched = tessera::protocol::scheduler;
 namespace store = tessera::protocol::store;
@@ -108,6 +110,44 @@ sched::Offer offer() {
   o.resources = resources();
   o.attributes = {attribute()};
   return o;
+}
+
+op::AgentState agent_state() {
+  op::AgentState a;
+  a.agent_id = "a-1";
+  a.hostname = "h1";
+  a.active = false;
+  a.total = resources();
+  a.used = resources();
+  a.offered = resources();
+  a.attributes = {attribute()};
+  a.registered_at = 1700000000.25;
+  return a;
+}
+
+op::FrameworkState framework_state() {
+  op::FrameworkState f;
+  f.framework_id = "f-1";
+  f.name = "marathon";
+  f.roles = {"web"};
+  f.connected = false;
+  f.failover_timeout_seconds = 600;
+  f.used = resources();
+  f.offered = resources();
+  f.active_tasks = 2;
+  return f;
+}
+
+op::TaskState task_state() {
+  op::TaskState t;
+  t.task_id = "t-1";
+  t.name = "web";
+  t.framework_id = "f-1";
+  t.agent_id = "a-1";
+  t.state = protocol::state::kRunning;
+  t.resources = resources();
+  t.last_status = status();
+  return t;
 }
 
 // --- The messages. ----------------------------------------------------------------------------
@@ -496,35 +536,9 @@ std::vector<Golden> goldens() {
           [](op::State& m) {
             m.master_id = "m-1";
             m.endpoint = "tcp://127.0.0.1:5050";
-            op::AgentState a;
-            a.agent_id = "a-1";
-            a.hostname = "h1";
-            a.active = false;
-            a.total = resources();
-            a.used = resources();
-            a.offered = resources();
-            a.attributes = {attribute()};
-            a.registered_at = 1700000000.25;
-            m.agents = {a};
-            op::FrameworkState f;
-            f.framework_id = "f-1";
-            f.name = "marathon";
-            f.roles = {"web"};
-            f.connected = false;
-            f.failover_timeout_seconds = 600;
-            f.used = resources();
-            f.offered = resources();
-            f.active_tasks = 2;
-            m.frameworks = {f};
-            op::TaskState t;
-            t.task_id = "t-1";
-            t.name = "web";
-            t.framework_id = "f-1";
-            t.agent_id = "a-1";
-            t.state = protocol::state::kRunning;
-            t.resources = resources();
-            t.last_status = status();
-            m.tasks = {t};
+            m.agents = {agent_state()};
+            m.frameworks = {framework_state()};
+            m.tasks = {task_state()};
           },
           "86a474797065ae6f70657261746f722e7374617465a17601a466726f6da6676f6c64656ea3736571"
           "07a4636f727203a4626f647985a96d61737465725f6964a36d2d31a8656e64706f696e74b4746370"
@@ -668,6 +682,95 @@ std::vector<Golden> goldens() {
           "35303531a96c65616465725f6964a36d2d32a96d61737465725f6964a36d2d31a76d657373616765"
           "d9356e6f7420746865206c65616465723b20746865206c6561646572206973206174207463703a2f"
           "2f3132372e302e302e313a35303531"),
+
+      // protocol/master_events.h
+      golden<master_events::AgentAdded>(
+          master_events::AgentAdded{agent_state(), true},
+          "86a474797065b86d61737465722e6576656e742e6167656e745f6164646564a17601a466726f6da6"
+          "676f6c64656ea373657107a4636f727203a4626f647982a56167656e7488a86167656e745f6964a3"
+          "612d31a8686f73746e616d65a26831a6616374697665c2a5746f74616c82a77363616c61727382a4"
+          "63707573cb3ff8000000000000a36d656dcd0100a672616e67657381a5706f7274739192cd7918cd"
+          "7919a47573656482a77363616c61727382a463707573cb3ff8000000000000a36d656dcd0100a672"
+          "616e67657381a5706f7274739192cd7918cd7919a76f66666572656482a77363616c61727382a463"
+          "707573cb3ff8000000000000a36d656dcd0100a672616e67657381a5706f7274739192cd7918cd79"
+          "19aa617474726962757465739182a46e616d65a47261636ba576616c7565a27231ad726567697374"
+          "657265645f6174cb41d954fc40100000ac726572656769737465726564c3"),
+      golden<master_events::AgentRemoved>(
+          master_events::AgentRemoved{"a-1", "unreachable for longer than 60000 ms"},
+          "86a474797065ba6d61737465722e6576656e742e6167656e745f72656d6f766564a17601a466726f"
+          "6da6676f6c64656ea373657107a4636f727203a4626f647982a86167656e745f6964a3612d31a672"
+          "6561736f6ed924756e726561636861626c6520666f72206c6f6e676572207468616e203630303030"
+          "206d73"),
+      golden<master_events::FrameworkAdded>(
+          master_events::FrameworkAdded{framework_state(), true},
+          "86a474797065bc6d61737465722e6576656e742e6672616d65776f726b5f6164646564a17601a466"
+          "726f6da6676f6c64656ea373657107a4636f727203a4626f647982a96672616d65776f726b88ac66"
+          "72616d65776f726b5f6964a3662d31a46e616d65a86d61726174686f6ea5726f6c657391a3776562"
+          "a9636f6e6e6563746564c2b86661696c6f7665725f74696d656f75745f7365636f6e6473cd0258a4"
+          "7573656482a77363616c61727382a463707573cb3ff8000000000000a36d656dcd0100a672616e67"
+          "657381a5706f7274739192cd7918cd7919a76f66666572656482a77363616c61727382a463707573"
+          "cb3ff8000000000000a36d656dcd0100a672616e67657381a5706f7274739192cd7918cd7919ac61"
+          "63746976655f7461736b7302ac726573756273637269626564c3"),
+      golden<master_events::FrameworkRemoved>(
+          master_events::FrameworkRemoved{"f-1", "the framework tore itself down"},
+          "86a474797065be6d61737465722e6576656e742e6672616d65776f726b5f72656d6f766564a17601"
+          "a466726f6da6676f6c64656ea373657107a4636f727203a4626f647982ac6672616d65776f726b5f"
+          "6964a3662d31a6726561736f6ebe746865206672616d65776f726b20746f726520697473656c6620"
+          "646f776e"),
+      golden<master_events::TaskAdded>(
+          master_events::TaskAdded{task_state()},
+          "86a474797065b76d61737465722e6576656e742e7461736b5f6164646564a17601a466726f6da667"
+          "6f6c64656ea373657107a4636f727203a4626f647981a47461736b87a77461736b5f6964a3742d31"
+          "a46e616d65a3776562ac6672616d65776f726b5f6964a3662d31a86167656e745f6964a3612d31a5"
+          "7374617465ac5441534b5f52554e4e494e47a97265736f757263657382a77363616c61727382a463"
+          "707573cb3ff8000000000000a36d656dcd0100a672616e67657381a5706f7274739192cd7918cd79"
+          "19ab6c6173745f7374617475738aa77461736b5f6964a3742d31a86167656e745f6964a3612d31ac"
+          "6672616d65776f726b5f6964a3662d31a57374617465ac5441534b5f52554e4e494e47a672656173"
+          "6f6eb5524541534f4e5f5245434f4e43494c494154494f4ea6736f75726365ac534f555243455f41"
+          "47454e54a76d657373616765a466696e65a475756964d92030303131323233333434353536363737"
+          "38383939616162626363646465656666a9657869745f636f646503a974696d657374616d70cb41d9"
+          "54fc40200000"),
+      golden<master_events::TaskUpdated>(
+          master_events::TaskUpdated{task_state()},
+          "86a474797065b96d61737465722e6576656e742e7461736b5f75706461746564a17601a466726f6d"
+          "a6676f6c64656ea373657107a4636f727203a4626f647981a47461736b87a77461736b5f6964a374"
+          "2d31a46e616d65a3776562ac6672616d65776f726b5f6964a3662d31a86167656e745f6964a3612d"
+          "31a57374617465ac5441534b5f52554e4e494e47a97265736f757263657382a77363616c61727382"
+          "a463707573cb3ff8000000000000a36d656dcd0100a672616e67657381a5706f7274739192cd7918"
+          "cd7919ab6c6173745f7374617475738aa77461736b5f6964a3742d31a86167656e745f6964a3612d"
+          "31ac6672616d65776f726b5f6964a3662d31a57374617465ac5441534b5f52554e4e494e47a67265"
+          "61736f6eb5524541534f4e5f5245434f4e43494c494154494f4ea6736f75726365ac534f55524345"
+          "5f4147454e54a76d657373616765a466696e65a475756964d9203030313132323333343435353636"
+          "373738383939616162626363646465656666a9657869745f636f646503a974696d657374616d70cb"
+          "41d954fc40200000"),
+      golden<master_events::TaskRemoved>(
+          master_events::TaskRemoved{task_state()},
+          "86a474797065b96d61737465722e6576656e742e7461736b5f72656d6f766564a17601a466726f6d"
+          "a6676f6c64656ea373657107a4636f727203a4626f647981a47461736b87a77461736b5f6964a374"
+          "2d31a46e616d65a3776562ac6672616d65776f726b5f6964a3662d31a86167656e745f6964a3612d"
+          "31a57374617465ac5441534b5f52554e4e494e47a97265736f757263657382a77363616c61727382"
+          "a463707573cb3ff8000000000000a36d656dcd0100a672616e67657381a5706f7274739192cd7918"
+          "cd7919ab6c6173745f7374617475738aa77461736b5f6964a3742d31a86167656e745f6964a3612d"
+          "31ac6672616d65776f726b5f6964a3662d31a57374617465ac5441534b5f52554e4e494e47a67265"
+          "61736f6eb5524541534f4e5f5245434f4e43494c494154494f4ea6736f75726365ac534f55524345"
+          "5f4147454e54a76d657373616765a466696e65a475756964d9203030313132323333343435353636"
+          "373738383939616162626363646465656666a9657869745f636f646503a974696d657374616d70cb"
+          "41d954fc40200000"),
+      golden<master_events::OfferMade>(
+          master_events::OfferMade{offer()},
+          "86a474797065b76d61737465722e6576656e742e6f666665725f6d616465a17601a466726f6da667"
+          "6f6c64656ea373657107a4636f727203a4626f647981a56f6666657287a86f666665725f6964a36f"
+          "2d31ac6672616d65776f726b5f6964a3662d31a86167656e745f6964a3612d31a8686f73746e616d"
+          "65a26831a4726f6c65a3776562a97265736f757263657382a77363616c61727382a463707573cb3f"
+          "f8000000000000a36d656dcd0100a672616e67657381a5706f7274739192cd7918cd7919aa617474"
+          "726962757465739182a46e616d65a47261636ba576616c7565a27231"),
+      golden<master_events::OfferRescinded>(
+          master_events::OfferRescinded{"o-1", "f-1", "a-1", master_events::offer_end::kAccepted},
+
+          "86a474797065bc6d61737465722e6576656e742e6f666665725f72657363696e646564a17601a466"
+          "726f6da6676f6c64656ea373657107a4636f727203a4626f647984a86f666665725f6964a36f2d31"
+          "ac6672616d65776f726b5f6964a3662d31a86167656e745f6964a3612d31a3776879a86163636570"
+          "746564"),
 
       // protocol/store.h
       golden<store::Get>(

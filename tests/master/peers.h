@@ -45,6 +45,13 @@ class Peers {
     return client;
   }
 
+  // A bus on this loop over another ZeroMQ context (an in-process node's), to reach its
+  // inproc:// endpoints.
+  sdk::Bus& bus(void* context, const std::string& name) {
+    buses_.push_back(std::make_unique<sdk::Bus>(sdk::Bus{context, &loop_, {}, name}));
+    return *buses_.back();
+  }
+
   // Runs the loop until `done()` or `timeout`. Returns whether `done()` became true.
   bool run_until(const std::function<bool()>& done,
                  std::chrono::milliseconds timeout = std::chrono::seconds(30)) {

@@ -1,0 +1,89 @@
+// What the master knows of the cluster: its agents, frameworks, tasks and outstanding offers,
+// and the role settings an operator changed. Plain data shared by the master's units (the
+// actor in master.cpp, accept validation, the operator snapshot); the actor owns every instance.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tessera/protocol/scheduler.h"
+#include "tessera/protocol/task.h"
+
+namespace tessera::host::master {
+
+using Clock = std::chrono::steady_clock;
+
+// The longest id a peer may choose (a task id, an agent id it re-registers with). Ids become
+// registry keys, path components on agents and log fields: a megabyte id is an attack.
+constexpr size_t kMaxIdBytes = 256;
+
+struct Agent {
+  std::string id;
+  std::string peer;
+  std::string hostname;
+  protocol::Resources total;
+  std::vector<protocol::scheduler::Attribute> attributes;
+  bool active = true;
+  Clock::time_point last_pong;
+  Clock::time_point unreachable_since;
+  double registered_at = 0;
+  std::set<std::string> tasks;   // task keys
+  std::set<std::string> offers;  // offer ids
+};
+
+struct Framework {
+  std::string id;
+  std::string peer;
+  std::string name;
+  std::vector<std::string> roles;
+  double failover_timeout_seconds = 0;
+  bool connected = true;
+  Clock::time_point last_seen;
+  Clock::time_point failover_deadline;
+  std::set<std::string> tasks;
+  std::set<std::string> offers;
+};
+
+// A task from its launch until its terminal update is acknowledged (or its framework or agent
+// is removed). Its id stays taken until then, so that a relaunch under the same id cannot be
+// confused with the first run's resent updates.
+struct Task {
+  protocol::TaskInfo info;
+  std::string framework_id;
+  std::string role;
+  protocol::TaskStatus status;  // the latest update received or made
+  // The latest state known: the agent's latest_state, which runs ahead of status.state while
+  // the framework has not acknowledged older updates, or a state the master decided.
+  std::string state;
+  bool ended = false;         // terminal: its resources went back to the allocator
+  std::string terminal_uuid;  // the terminal update forwarded; its ack removes the task
+
+  // The state to show: the latest known, or the last update's.
+  const std::string& shown_state() const { return state.empty() ? status.state : state; }
+};
+
+struct Offer {
+  protocol::scheduler::Offer offer;
+};
+
+// A role's settings changed by an operator at run time, as the registry keeps them (weight < 0,
+// has_quota or has_priority false: never set). They win over the allocator's TOML.
+struct RoleSettings {
+  double weight = -1;
+  bool has_quota = false;
+  protocol::Resources quota;  // empty: no limit
+  bool has_priority = false;
+  int64_t priority = 0;
+  MSGPACK_DEFINE_MAP(weight, has_quota, quota, has_priority, priority);
+};
+
+// Tasks are keyed by framework and task id: task ids are unique only within a framework.
+inline std::string task_key(const std::string& framework_id, const std::string& task_id) {
+  return framework_id + "/" + task_id;
+}
+
+}  // namespace tessera::host::master

@@ -1,0 +1,122 @@
+#include "master/snapshot.h"
+
+#include <utility>
+
+namespace tessera::host::master {
+
+namespace op = protocol::operator_api;
+
+namespace {
+
+// A string of a completed task's summary, cut to a bounded length.
+std::string bounded(const std::string& text, size_t limit = 256) {
+  if (text.size() <= limit) return text;
+  return text.substr(0, limit) + "...";
+}
+
+}  // namespace
+
+op::TaskState task_state(const Task& task) {
+  op::TaskState t;
+  t.task_id = task.info.task_id;
+  t.name = task.info.name;
+  t.framework_id = task.framework_id;
+  t.agent_id = task.info.agent_id;
+  t.state = task.shown_state();
+  t.resources = task.info.resources;
+  t.last_status = task.status;
+  return t;
+}
+
+namespace {
+
+// What the outstanding offers among `offer_ids` hold.
+protocol::Resources offered(const std::set<std::string>& offer_ids,
+                            const std::map<std::string, Offer>& offers) {
+  protocol::Resources total;
+  for (const auto& offer_id : offer_ids) {
+    if (auto it = offers.find(offer_id); it != offers.end()) total += it->second.offer.resources;
+  }
+  return total;
+}
+
+}  // namespace
+
+op::AgentState agent_state(const Agent& agent, const std::map<std::string, Task>& tasks,
+                           const std::map<std::string, Offer>& offers) {
+  op::AgentState a;
+  a.agent_id = agent.id;
+  a.hostname = agent.hostname;
+  a.active = agent.active;
+  a.total = agent.total;
+  a.attributes = agent.attributes;
+  a.registered_at = agent.registered_at;
+  for (const auto& key : agent.tasks) {
+    auto task = tasks.find(key);
+    if (task != tasks.end() && !task->second.ended) a.used += task->second.info.resources;
+  }
+  a.offered = offered(agent.offers, offers);
+  return a;
+}
+
+op::FrameworkState framework_state(const Framework& framework,
+                                   const std::map<std::string, Task>& tasks,
+                                   const std::map<std::string, Offer>& offers) {
+  op::FrameworkState f;
+  f.framework_id = framework.id;
+  f.name = framework.name;
+  f.roles = framework.roles;
+  f.connected = framework.connected;
+  f.failover_timeout_seconds = framework.failover_timeout_seconds;
+  for (const auto& key : framework.tasks) {
+    auto task = tasks.find(key);
+    if (task == tasks.end() || task->second.ended) continue;
+    ++f.active_tasks;
+    f.used += task->second.info.resources;
+  }
+  f.offered = offered(framework.offers, offers);
+  return f;
+}
+
+op::State snapshot(const SnapshotSource& source) {
+  op::State out;
+  out.master_id = source.master_id;
+  out.endpoint = source.endpoint;
+  for (const auto& [id, agent] : source.agents) {
+    out.agents.push_back(agent_state(agent, source.tasks, source.offers));
+    out.agents.back().agent_id = id;
+  }
+  for (const auto& [id, fw] : source.frameworks) {
+    out.frameworks.push_back(framework_state(fw, source.tasks, source.offers));
+    out.frameworks.back().framework_id = id;
+  }
+  for (const auto& [key, task] : source.tasks) out.tasks.push_back(task_state(task));
+  for (auto it = source.completed.rbegin(); it != source.completed.rend(); ++it) {
+    out.tasks.push_back(*it);
+  }
+  return out;
+}
+
+op::TaskState completed_summary(Task task) {
+  op::TaskState summary;
+  summary.task_id = bounded(task.info.task_id);
+  summary.name = bounded(task.info.name);
+  summary.framework_id = bounded(task.framework_id);
+  summary.agent_id = bounded(task.info.agent_id);
+  summary.state = task.shown_state();
+  summary.resources = std::move(task.info.resources);
+  protocol::TaskStatus& last = summary.last_status;
+  last.task_id = summary.task_id;
+  last.agent_id = summary.agent_id;
+  last.framework_id = summary.framework_id;
+  last.state = bounded(task.status.state, 32);
+  last.reason = bounded(task.status.reason, 64);
+  last.source = bounded(task.status.source, 32);
+  last.message = bounded(task.status.message);
+  last.uuid = bounded(task.status.uuid, 64);
+  last.exit_code = task.status.exit_code;
+  last.timestamp = task.status.timestamp;
+  return summary;
+}
+
+}  // namespace tessera::host::master

@@ -1,0 +1,49 @@
+// The operator's view of the master (operator.get_state): what it knows of its agents,
+// frameworks and tasks, with what each uses and is offered, and the bounded summaries of the
+// tasks that ended. Pure functions of the master's state (model.h), unit-tested on their own.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <string>
+
+#include "master/model.h"
+#include "tessera/protocol/operator.h"
+
+namespace tessera::host::master {
+
+// What the snapshot is taken of; references into the master's own state.
+struct SnapshotSource {
+  const std::string& master_id;
+  const std::string& endpoint;
+  const std::map<std::string, Agent>& agents;
+  const std::map<std::string, Framework>& frameworks;
+  const std::map<std::string, Task>& tasks;
+  const std::map<std::string, Offer>& offers;
+  // Finished tasks, oldest first.
+  const std::deque<protocol::operator_api::TaskState>& completed;
+};
+
+// The state an operator sees: agents and frameworks with what their live tasks use and their
+// outstanding offers hold, then the tasks the master tracks, then the finished ones newest
+// first.
+protocol::operator_api::State snapshot(const SnapshotSource& source);
+
+// The view of one agent, or one framework: what their live tasks use and their outstanding
+// offers hold.
+protocol::operator_api::AgentState agent_state(const Agent& agent,
+                                               const std::map<std::string, Task>& tasks,
+                                               const std::map<std::string, Offer>& offers);
+protocol::operator_api::FrameworkState framework_state(const Framework& framework,
+                                                       const std::map<std::string, Task>& tasks,
+                                                       const std::map<std::string, Offer>& offers);
+
+// The view of one tracked task.
+protocol::operator_api::TaskState task_state(const Task& task);
+
+// What is kept of a finished task: ids, name, state, resources and the last status, every
+// string cut to 256 bytes (a state, reason or source shorter); never the command, environment
+// or labels, so that a task of megabytes does not stay in the master.
+protocol::operator_api::TaskState completed_summary(Task task);
+
+}  // namespace tessera::host::master

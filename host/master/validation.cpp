@@ -1,0 +1,122 @@
+#include "master/validation.h"
+
+#include "tessera/protocol/duration.h"
+
+namespace tessera::host::master {
+
+namespace state = protocol::state;
+namespace reason = protocol::reason;
+
+std::string registration_problem(const protocol::agent::Register& message) {
+  if (Status s = protocol::check_resources(message.resources); !s) {
+    return "its resources are invalid: " + s.error().message;
+  }
+  if (message.agent_id.size() > kMaxIdBytes) {
+    return "its agent id is longer than " + std::to_string(kMaxIdBytes) + " bytes";
+  }
+  for (const auto& running : message.tasks) {
+    if (running.task.task_id.empty() || running.framework_id.empty()) {
+      return "it reports a task without a task or framework id";
+    }
+    if (Status s = protocol::check_resources(running.task.resources); !s) {
+      return "task '" + running.task.task_id + "' has invalid resources: " + s.error().message;
+    }
+    if (!running.state.empty() && !state::known(running.state)) {
+      return "task '" + running.task.task_id + "' is in the unknown state '" + running.state + "'";
+    }
+  }
+  return "";
+}
+
+std::string role_problem(const std::string& role) {
+  if (role.empty()) return "a role name is empty";
+  if (role == "." || role == ".." || role.front() == '/' || role.back() == '/' ||
+      role.find("//") != std::string::npos || role.find_first_of(" \t\n") != std::string::npos) {
+    return "'" + role + "' is not a role name (no spaces; '/' only between parts, as in eng/web)";
+  }
+  return "";
+}
+
+GatheredOffers gather_offers(const Framework& framework, const std::vector<std::string>& offer_ids,
+                             const std::map<std::string, Offer>& offers,
+                             const std::map<std::string, Agent>& agents) {
+  GatheredOffers out;
+  out.reason = reason::kInvalidOffers;
+  std::set<std::string> named;
+  for (const std::string& offer_id : offer_ids) {
+    if (!named.insert(offer_id).second) {
+      out.problem = "offer '" + offer_id + "' is named twice";
+      continue;
+    }
+    auto it = offers.find(offer_id);
+    if (it == offers.end()) {
+      out.problem = "offer '" + offer_id + "' is unknown or was rescinded";
+      continue;
+    }
+    const protocol::scheduler::Offer& offer = it->second.offer;
+    if (offer.framework_id != framework.id) {
+      out.problem = "offer '" + offer_id + "' belongs to another framework";
+      continue;
+    }
+    if (!out.agent_id.empty() && offer.agent_id != out.agent_id) {
+      out.problem =
+          "offers '" + offer_ids.front() + "' and '" + offer_id + "' are on different agents";
+      continue;
+    }
+    out.agent_id = offer.agent_id;
+    out.role = offer.role;
+    out.available += offer.resources;
+    out.usable.push_back(offer_id);
+  }
+  if (offer_ids.empty()) out.problem = "an accept names no offer";
+  auto agent = agents.find(out.agent_id);
+  if (out.problem.empty() && (agent == agents.end() || !agent->second.active)) {
+    out.problem = "agent '" + out.agent_id + "' is unknown or unreachable";
+    out.reason = reason::kAgentUnknown;
+  }
+  return out;
+}
+
+std::string task_problem(const Framework& framework, protocol::TaskInfo& task,
+                         const std::string& agent_id, const protocol::Resources& available,
+                         const std::map<std::string, Task>& tasks,
+                         std::set<std::string>& ids_in_this_accept) {
+  if (task.task_id.empty()) return "task id is empty";
+  if (task.task_id.size() > kMaxIdBytes) {
+    return "task id is longer than " + std::to_string(kMaxIdBytes) + " bytes";
+  }
+  if (auto known = tasks.find(task_key(framework.id, task.task_id)); known != tasks.end()) {
+    // Until the framework acknowledges the end of the first run, its updates may still come,
+    // and would be taken for the new run's (Mesos refuses these launches too).
+    if (known->second.ended) {
+      return "task id '" + task.task_id +
+             "' is still in use: the framework has not acknowledged its terminal update";
+    }
+    return "task id '" + task.task_id + "' is already in use by this framework";
+  }
+  if (!ids_in_this_accept.insert(task.task_id).second) {
+    return "task id '" + task.task_id + "' is given twice in this accept";
+  }
+  if (!task.agent_id.empty() && task.agent_id != agent_id) {
+    return "task names agent '" + task.agent_id + "' but the offers are on agent '" + agent_id +
+           "'";
+  }
+  if (Status s = protocol::check_resources(task.resources); !s) {
+    return "task asks for invalid resources: " + s.error().message;
+  }
+  if (task.resources.scalar("cpus") <= 0 && task.resources.scalar("mem") <= 0) {
+    return "task asks for neither cpus nor mem";
+  }
+  if (task.container.type.empty() && task.command.value.empty()) return "task has an empty command";
+  auto grace = protocol::wire_duration("kill_grace_seconds", task.kill_grace_seconds,
+                                       protocol::limits::kMaxKillGraceSeconds);
+  if (!grace) return "task " + grace.error().message;
+  task.kill_grace_seconds = grace->seconds;
+  if (!available.contains(task.resources)) {
+    return "task asks for " + task.resources.to_string() + " but the offers have " +
+           available.to_string();
+  }
+  return "";
+}
+
+}  // namespace tessera::host::master

@@ -1,0 +1,233 @@
+// The master actor (master.cpp) in the test's process, wired to a scripted leader plugin
+// (fake_leader.h) and a fake allocator that records what it is told, with a ManualClock: the
+// registry read before serving, timeouts with no sleeping, and a master deposed while it serves.
+// (Fencing of a deposed master's writes is in master_units_test.)
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "fake_leader.h"
+#include "master/master.h"
+#include "master/registry.h"
+#include "support/loop.h"
+#include "tessera/protocol/master.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using tessera::Envelope;
+using tessera::Result;
+using tessera::host::master::FrameworkRecord;
+using tessera::host::master::Master;
+using tessera::host::master::RoleSettings;
+using tessera::testing::FakeLeader;
+namespace protocol = tessera::protocol;
+namespace alloc = protocol::allocator;
+namespace scheduler = protocol::scheduler;
+namespace sdk = tessera::sdk;
+
+// An allocator that records the type of everything the master sends it and takes every role
+// setting.
+class FakeAllocator {
+ public:
+  explicit FakeAllocator(sdk::Bus& bus) : server_(bus, "fake_allocator") {
+    auto note = [this](const sdk::Request& r, const std::string& what) {
+      peer = r.peer;
+      told.push_back(what);
+    };
+    server_.on<alloc::FrameworkAdded>(
+        [note](const sdk::Request& r, const alloc::FrameworkAdded& m) {
+          note(r, "framework_added " + m.framework_id);
+        });
+    server_.on<alloc::FrameworkActivation>(
+        [note](const sdk::Request& r, const alloc::FrameworkActivation& m) {
+          note(r, std::string(m.active ? "activated " : "deactivated ") + m.framework_id);
+        });
+    server_.on<alloc::FrameworkRemoved>(
+        [note](const sdk::Request& r, const alloc::FrameworkRemoved& m) {
+          note(r, "framework_removed " + m.framework_id);
+        });
+    server_.on<alloc::SetWeight>([this, note](const sdk::Request& r, const alloc::SetWeight& m) {
+      note(r, "weight " + m.role + " " + std::to_string(static_cast<int>(m.weight)));
+      server_.reply(r, alloc::RoleResult{true, ""});
+    });
+    if (auto s = server_.bind(alloc::kEndpoint); !s) throw std::runtime_error(s.error().message);
+  }
+  bool was_told(const std::string& what) const {
+    return std::find(told.begin(), told.end(), what) != told.end();
+  }
+
+  std::vector<std::string> told;
+  std::string peer;
+
+ private:
+  sdk::Server server_;
+};
+
+// What the master logged, through the host's C logging sink.
+void log_to(void* context, int, const char* message, size_t length) {
+  static_cast<std::vector<std::string>*>(context)->emplace_back(message, length);
+}
+
+class MasterActorTest : public ::testing::Test {
+ protected:
+  MasterActorTest() {
+    zmq_ = zmq_ctx_new();
+    services_.struct_size = sizeof services_;
+    services_.zmq_context = zmq_;
+    services_.log_context = &logged_;
+    services_.log = &log_to;
+    services_.log_level = 0;
+    services_.node_name = "test";
+    services_.node_roles = "master";
+    services_.plugin_name = "master";
+    services_.config_path = "node.toml";
+    services_.config_text = "";
+    services_.config_table = "master";
+    services_.work_dir = "/nonexistent";
+    services_.plugin_work_dir = "/nonexistent";
+    services_.host_version = "0.0.0";
+    services_.plugin_file = "";
+    context_ = std::make_unique<sdk::PluginContext>(services_);
+    context_->use_clock(clock_);
+    // The fakes live on the master's loop: one thread, as the test drives it.
+    bus_ = sdk::Bus{zmq_, &context_->loop(), {}, "test"};
+    leader_ = std::make_unique<FakeLeader>(bus_, protocol::store::kEndpoint,
+                                           protocol::store::kEventsEndpoint);
+    allocator_ = std::make_unique<FakeAllocator>(bus_);
+  }
+  ~MasterActorTest() override {
+    client_.reset();
+    master_.reset();
+    allocator_.reset();
+    leader_.reset();
+    context_.reset();
+    zmq_ctx_term(zmq_);
+  }
+
+  // Creates and starts the master on inproc://test.master.
+  void start_master() {
+    auto doc = sdk::ConfigDocument::parse(
+        "node.toml",
+        "[master]\nendpoint = \"inproc://test.master\"\nheartbeat_interval_ms = 1000\n");
+    ASSERT_TRUE(doc.ok());
+    auto table = (*doc)->at("master");
+    master_ = std::make_unique<Master>(*context_);
+    ASSERT_TRUE(master_->configure(table).ok());
+    ASSERT_TRUE(master_->start().ok());
+    client_ = std::make_unique<sdk::Client>(bus_, "framework");
+    ASSERT_TRUE(client_->connect("inproc://test.master").ok());
+  }
+  bool run_until(const std::function<bool()>& done) {
+    return tessera::testing::run_until(context_->loop(), done, 10s);
+  }
+  bool logged(const std::string& text) const {
+    return std::any_of(logged_.begin(), logged_.end(), [&](const std::string& line) {
+      return line.find(text) != std::string::npos;
+    });
+  }
+  Result<Envelope> call(const auto& body) {
+    std::optional<Result<Envelope>> answer;
+    client_->request(
+        body, [&](Result<Envelope> reply) { answer = std::move(reply); }, 5s);
+    run_until([&] { return answer.has_value(); });
+    if (!answer) return tessera::make_error("no answer");
+    return std::move(*answer);
+  }
+
+  void* zmq_;
+  tessera_host_services services_{};
+  std::vector<std::string> logged_;
+  sdk::ManualClock clock_;
+  std::unique_ptr<sdk::PluginContext> context_;
+  sdk::Bus bus_;
+  std::unique_ptr<FakeLeader> leader_;
+  std::unique_ptr<FakeAllocator> allocator_;
+  std::unique_ptr<Master> master_;
+  std::unique_ptr<sdk::Client> client_;
+};
+
+TEST_F(MasterActorTest, ANewLeaderGivesItsAllocatorTheRegistryBeforeItServes) {
+  RoleSettings web;
+  web.weight = 3;
+  leader_->preset("master/roles/web", web);
+  FrameworkRecord record;
+  record.framework_id = "f1";
+  record.roles = {"web"};
+  record.failover_timeout_seconds = 60;
+  leader_->preset("master/frameworks/f1", record);
+  start_master();
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  // Serving: a new framework's subscription reaches the allocator after what the registry
+  // held (the master's messages to it keep their order).
+  scheduler::Subscribe subscribe;
+  subscribe.name = "new";
+  subscribe.roles = {"*"};
+  auto reply = call(subscribe);
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  ASSERT_TRUE(reply->is<scheduler::Subscribed>()) << reply->type();
+  std::string added = "framework_added " + reply->body<scheduler::Subscribed>()->framework_id;
+  ASSERT_TRUE(run_until([&] { return allocator_->was_told(added); }));
+  auto position = [&](const std::string& what) {
+    return std::find(allocator_->told.begin(), allocator_->told.end(), what) -
+           allocator_->told.begin();
+  };
+  EXPECT_LT(position("framework_added f1"), position(added));
+  EXPECT_LT(position("weight web 3"), position(added));
+
+  // The framework never comes back: its failover timeout, counted from the failover with four
+  // heartbeat intervals and 5 s of grace, passes on the manual clock, with no sleeping.
+  clock_.advance(60s + 4s + 5s - 1s);
+  // The timers ran inside advance(); the master's own state says whether f1 is still there.
+  auto before = call(protocol::operator_api::GetState{});
+  ASSERT_TRUE(before.ok()) << before.error().message;
+  auto state = before->body<protocol::operator_api::State>();
+  ASSERT_TRUE(state.ok());
+  auto f1 = std::find_if(state->frameworks.begin(), state->frameworks.end(),
+                         [](const auto& f) { return f.framework_id == "f1"; });
+  ASSERT_NE(f1, state->frameworks.end());
+  EXPECT_FALSE(f1->connected);
+  clock_.advance(2s);
+  ASSERT_TRUE(run_until([&] { return allocator_->was_told("framework_removed f1"); }));
+  ASSERT_TRUE(run_until([&] { return leader_->entries.count("master/frameworks/f1") == 0; }));
+}
+
+TEST_F(MasterActorTest, AFrameworkThatStopsHeartbeatingIsDisconnectedOnTheManualClock) {
+  start_master();
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  scheduler::Subscribe subscribe;
+  subscribe.name = "quiet";
+  subscribe.roles = {"*"};
+  subscribe.failover_timeout_seconds = 30;
+  auto reply = call(subscribe);
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  ASSERT_TRUE(reply->is<scheduler::Subscribed>()) << reply->type();
+  std::string id = reply->body<scheduler::Subscribed>()->framework_id;
+  ASSERT_TRUE(run_until([&] { return leader_->entries.count("master/frameworks/" + id) == 1; }));
+  // Three heartbeat intervals of silence: disconnected, not yet removed.
+  clock_.advance(4s);
+  ASSERT_TRUE(run_until([&] { return allocator_->was_told("deactivated " + id); }));
+  EXPECT_FALSE(allocator_->was_told("framework_removed " + id));
+  clock_.advance(31s);
+  ASSERT_TRUE(run_until([&] { return allocator_->was_told("framework_removed " + id); }));
+}
+
+TEST_F(MasterActorTest, AMasterDeposedWhileServingStops) {
+  start_master();
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  leader_->elect_elsewhere("other", "tcp://10.0.0.2:5050");
+  // It stops its loop: run_until returns early, and the log says why.
+  run_until([&] { return logged("lost leadership"); });
+  EXPECT_TRUE(logged("lost leadership to tcp://10.0.0.2:5050; stopping")) << logged_.size();
+  // Its loop stopped (the node exits). Run again by the test, it no longer serves: it names
+  // the new leader.
+  scheduler::Subscribe subscribe;
+  subscribe.name = "late";
+  auto reply = call(subscribe);
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  ASSERT_TRUE(reply->is<protocol::master::NotLeader>()) << reply->type();
+  EXPECT_EQ(reply->body<protocol::master::NotLeader>()->leader, "tcp://10.0.0.2:5050");
+  EXPECT_EQ(reply->body<protocol::master::NotLeader>()->leader_id, "other");
+}
+
+}  // namespace

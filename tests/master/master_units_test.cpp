@@ -1,0 +1,413 @@
+// The master's units on their own: accept validation and registration checks
+// (master/validation.h), the operator snapshot (master/snapshot.h), and the registry
+// (master/registry.h) against a scripted leader plugin and its store (fake_leader.h).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "fake_leader.h"
+#include "master/registry.h"
+#include "master/snapshot.h"
+#include "master/validation.h"
+#include "support/loop.h"
+#include "tessera/protocol/duration.h"
+#include "tessera/sdk/leadership.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace tessera::host::master;
+namespace protocol = tessera::protocol;
+namespace sdk = tessera::sdk;
+namespace state = protocol::state;
+namespace reason = protocol::reason;
+using tessera::testing::FakeLeader;
+
+protocol::Resources resources(double cpus, double mem) {
+  protocol::Resources r;
+  r.scalars["cpus"] = cpus;
+  r.scalars["mem"] = mem;
+  return r;
+}
+
+protocol::TaskInfo task(const std::string& id, double cpus = 1, double mem = 64) {
+  protocol::TaskInfo t;
+  t.task_id = id;
+  t.name = id;
+  t.resources = resources(cpus, mem);
+  t.command.value = "sleep 1";
+  t.kill_grace_seconds = 1;
+  return t;
+}
+
+// A master's state with one framework, two agents and offers on them.
+struct World {
+  World() {
+    framework.id = "f1";
+    other.id = "f2";
+    for (const char* id : {"a1", "a2"}) {
+      Agent& agent = agents[id];
+      agent.id = id;
+      agent.total = resources(4, 1024);
+    }
+    offer("o1", "f1", "a1", resources(1, 128));
+    offer("o2", "f1", "a1", resources(2, 256));
+    offer("o3", "f1", "a2", resources(1, 128));
+    offer("o4", "f2", "a1", resources(1, 128));
+  }
+  void offer(const std::string& id, const std::string& framework_id, const std::string& agent_id,
+             const protocol::Resources& r) {
+    Offer& o = offers[id];
+    o.offer.offer_id = id;
+    o.offer.framework_id = framework_id;
+    o.offer.agent_id = agent_id;
+    o.offer.role = "web";
+    o.offer.resources = r;
+    agents[agent_id].offers.insert(id);
+  }
+  Framework framework, other;
+  std::map<std::string, Agent> agents;
+  std::map<std::string, Offer> offers;
+  std::map<std::string, Task> tasks;
+};
+
+// --- Accept validation -------------------------------------------------------------------------
+
+TEST(GatherOffers, OffersOfOneAgentAddUp) {
+  World w;
+  GatheredOffers g = gather_offers(w.framework, {"o1", "o2"}, w.offers, w.agents);
+  EXPECT_EQ(g.problem, "");
+  EXPECT_EQ(g.agent_id, "a1");
+  EXPECT_EQ(g.role, "web");
+  EXPECT_DOUBLE_EQ(g.available.scalar("cpus"), 3);
+  EXPECT_DOUBLE_EQ(g.available.scalar("mem"), 384);
+  EXPECT_EQ(g.usable, (std::vector<std::string>{"o1", "o2"}));
+}
+
+TEST(GatherOffers, EachWrongOfferIsNamedAndTheUsableOnesAreStillUsedUp) {
+  World w;
+  auto named_twice = gather_offers(w.framework, {"o1", "o1"}, w.offers, w.agents);
+  EXPECT_EQ(named_twice.problem, "offer 'o1' is named twice");
+  EXPECT_EQ(named_twice.reason, reason::kInvalidOffers);
+  // Counted once: an offer named twice must not count its resources twice.
+  EXPECT_DOUBLE_EQ(named_twice.available.scalar("cpus"), 1);
+  EXPECT_EQ(named_twice.usable, std::vector<std::string>{"o1"});
+
+  EXPECT_EQ(gather_offers(w.framework, {"o1", "gone"}, w.offers, w.agents).problem,
+            "offer 'gone' is unknown or was rescinded");
+  EXPECT_EQ(gather_offers(w.framework, {"o4"}, w.offers, w.agents).problem,
+            "offer 'o4' belongs to another framework");
+  auto split = gather_offers(w.framework, {"o1", "o3"}, w.offers, w.agents);
+  EXPECT_EQ(split.problem, "offers 'o1' and 'o3' are on different agents");
+  EXPECT_EQ(split.usable, std::vector<std::string>{"o1"});
+  EXPECT_EQ(gather_offers(w.framework, {}, w.offers, w.agents).problem, "an accept names no offer");
+}
+
+TEST(GatherOffers, AnUnreachableOrUnknownAgentIsAgentUnknown) {
+  World w;
+  w.agents["a1"].active = false;
+  auto unreachable = gather_offers(w.framework, {"o1"}, w.offers, w.agents);
+  EXPECT_EQ(unreachable.problem, "agent 'a1' is unknown or unreachable");
+  EXPECT_EQ(unreachable.reason, reason::kAgentUnknown);
+  w.agents.erase("a2");
+  EXPECT_EQ(gather_offers(w.framework, {"o3"}, w.offers, w.agents).reason, reason::kAgentUnknown);
+}
+
+TEST(TaskProblem, AValidTaskPassesAndItsKillGraceIsCapped) {
+  World w;
+  std::set<std::string> ids;
+  protocol::TaskInfo t = task("t1");
+  t.kill_grace_seconds = 1e9;
+  EXPECT_EQ(task_problem(w.framework, t, "a1", resources(2, 128), w.tasks, ids), "");
+  EXPECT_DOUBLE_EQ(t.kill_grace_seconds, protocol::limits::kMaxKillGraceSeconds);
+  EXPECT_EQ(ids, std::set<std::string>{"t1"});
+}
+
+TEST(TaskProblem, EachRuleSaysWhy) {
+  World w;
+  auto problem = [&](protocol::TaskInfo t,
+                     const protocol::Resources& available = resources(2, 128)) {
+    std::set<std::string> ids{"seen"};
+    return task_problem(w.framework, t, "a1", available, w.tasks, ids);
+  };
+  EXPECT_EQ(problem(task("")), "task id is empty");
+  EXPECT_EQ(problem(task(std::string(kMaxIdBytes + 1, 'x'))), "task id is longer than 256 bytes");
+  EXPECT_EQ(problem(task("seen")), "task id 'seen' is given twice in this accept");
+  protocol::TaskInfo elsewhere = task("t1");
+  elsewhere.agent_id = "a2";
+  EXPECT_EQ(problem(elsewhere), "task names agent 'a2' but the offers are on agent 'a1'");
+  protocol::TaskInfo nan = task("t1");
+  nan.resources.scalars["cpus"] = std::nan("");
+  EXPECT_NE(problem(nan).find("task asks for invalid resources: "), std::string::npos);
+  protocol::TaskInfo nothing = task("t1");
+  nothing.resources = {};
+  nothing.resources.scalars["disk"] = 1;
+  EXPECT_EQ(problem(nothing), "task asks for neither cpus nor mem");
+  protocol::TaskInfo no_command = task("t1");
+  no_command.command.value.clear();
+  EXPECT_EQ(problem(no_command), "task has an empty command");
+  protocol::TaskInfo grace = task("t1");
+  grace.kill_grace_seconds = -1;
+  EXPECT_NE(problem(grace).find("kill_grace_seconds"), std::string::npos);
+  EXPECT_EQ(problem(task("t1", 4)),
+            "task asks for cpus:4;mem:64 but the offers have cpus:2;mem:128");
+}
+
+TEST(TaskProblem, AnIdStaysInUseUntilItsEndIsAcknowledged) {
+  World w;
+  Task& running = w.tasks[task_key("f1", "t1")];
+  running.info = task("t1");
+  std::set<std::string> ids;
+  protocol::TaskInfo again = task("t1");
+  EXPECT_EQ(task_problem(w.framework, again, "a1", resources(2, 128), w.tasks, ids),
+            "task id 't1' is already in use by this framework");
+  running.ended = true;
+  EXPECT_EQ(task_problem(w.framework, again, "a1", resources(2, 128), w.tasks, ids),
+            "task id 't1' is still in use: the framework has not acknowledged its terminal "
+            "update");
+  // Ids are per framework: another framework may use the same one.
+  EXPECT_EQ(task_problem(w.other, again, "a1", resources(2, 128), w.tasks, ids), "");
+}
+
+TEST(RegistrationProblem, ResourcesIdsAndReportedTasksAreChecked) {
+  protocol::agent::Register m;
+  m.resources = resources(2, 128);
+  EXPECT_EQ(registration_problem(m), "");
+  m.agent_id = std::string(kMaxIdBytes + 1, 'a');
+  EXPECT_EQ(registration_problem(m), "its agent id is longer than 256 bytes");
+  m.agent_id = "a1";
+  m.tasks.push_back({"f1", task("t1"), "TASK_DREAMING"});
+  EXPECT_EQ(registration_problem(m), "task 't1' is in the unknown state 'TASK_DREAMING'");
+  m.tasks.back().state = state::kRunning;
+  m.tasks.back().task.resources.scalars["mem"] = std::numeric_limits<double>::infinity();
+  EXPECT_NE(registration_problem(m).find("task 't1' has invalid resources"), std::string::npos);
+  m.tasks.back().framework_id.clear();
+  EXPECT_EQ(registration_problem(m), "it reports a task without a task or framework id");
+  m.tasks.clear();
+  m.resources.scalars["cpus"] = -1;
+  EXPECT_NE(registration_problem(m).find("its resources are invalid"), std::string::npos);
+}
+
+TEST(RoleProblem, RoleNamesArePathsWithoutSpaces) {
+  EXPECT_EQ(role_problem("eng/web"), "");
+  EXPECT_EQ(role_problem("*"), "");
+  EXPECT_EQ(role_problem(""), "a role name is empty");
+  for (const char* bad : {".", "..", "/web", "web/", "eng//web", "my role"}) {
+    EXPECT_NE(role_problem(bad), "") << bad;
+  }
+}
+
+// --- The operator snapshot ---------------------------------------------------------------------
+
+TEST(Snapshot, CountsLiveTasksAndOutstandingOffersAndListsFinishedTasksNewestFirst) {
+  World w;
+  std::map<std::string, Framework> frameworks{{"f1", w.framework}};
+  auto add_task = [&](const std::string& id, bool ended) {
+    Task& t = w.tasks[task_key("f1", id)];
+    t.info = task(id);
+    t.info.agent_id = "a1";
+    t.framework_id = "f1";
+    t.state = ended ? state::kFinished : state::kRunning;
+    t.ended = ended;
+    w.agents["a1"].tasks.insert(task_key("f1", id));
+    frameworks["f1"].tasks.insert(task_key("f1", id));
+  };
+  add_task("live", false);
+  add_task("ended", true);
+  frameworks["f1"].offers = {"o1", "o2"};
+  std::deque<protocol::operator_api::TaskState> completed;
+  for (const char* id : {"old", "new"}) {
+    Task done;
+    done.info = task(id);
+    done.status.state = state::kFinished;
+    completed.push_back(completed_summary(done));
+  }
+  std::string master_id = "m1", endpoint = "tcp://127.0.0.1:5050";
+  auto s = snapshot(
+      SnapshotSource{master_id, endpoint, w.agents, frameworks, w.tasks, w.offers, completed});
+  EXPECT_EQ(s.master_id, "m1");
+  ASSERT_EQ(s.agents.size(), 2u);
+  EXPECT_DOUBLE_EQ(s.agents[0].used.scalar("cpus"), 1);     // the ended task gave its cpus back
+  EXPECT_DOUBLE_EQ(s.agents[0].offered.scalar("cpus"), 4);  // o1, o2 and f2's o4
+  ASSERT_EQ(s.frameworks.size(), 1u);
+  EXPECT_EQ(s.frameworks[0].active_tasks, 1);
+  EXPECT_DOUBLE_EQ(s.frameworks[0].offered.scalar("cpus"), 3);
+  ASSERT_EQ(s.tasks.size(), 4u);
+  EXPECT_EQ(s.tasks[0].task_id, "ended");
+  EXPECT_EQ(s.tasks[1].task_id, "live");
+  EXPECT_EQ(s.tasks[2].task_id, "new");
+  EXPECT_EQ(s.tasks[3].task_id, "old");
+}
+
+TEST(Snapshot, AFinishedTaskIsKeptAsABoundedSummaryWithoutItsCommand) {
+  Task t;
+  t.info = task(std::string(1000, 'i'));
+  t.info.command.value = std::string(100000, 'c');
+  t.info.command.environment = {{"SECRET", "x"}};
+  t.framework_id = "f1";
+  t.status.state = state::kFailed;
+  t.status.message = std::string(5000, 'm');
+  t.status.reason = std::string(500, 'r');
+  t.state = state::kFailed;
+  auto summary = completed_summary(t);
+  EXPECT_EQ(summary.task_id.size(), 256u + 3);
+  EXPECT_EQ(summary.last_status.message.size(), 256u + 3);
+  EXPECT_EQ(summary.last_status.reason.size(), 64u + 3);
+  EXPECT_EQ(summary.state, state::kFailed);
+  EXPECT_DOUBLE_EQ(summary.resources.scalar("mem"), 64);
+}
+
+FrameworkRecord framework_record(const std::string& id) {
+  FrameworkRecord record;
+  record.framework_id = id;
+  return record;
+}
+
+AgentRecord agent_record(const std::string& id) {
+  AgentRecord record;
+  record.agent_id = id;
+  return record;
+}
+
+// --- The registry ------------------------------------------------------------------------------
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  RegistryTest() : context_(zmq_ctx_new()) {
+    bus_ = sdk::Bus{context_, &loop_, {}, "master"};
+    leader_ = std::make_unique<FakeLeader>(bus_);
+    store_options_.endpoint = FakeLeader::kEndpoint;
+    store_options_.backoff_initial = 10ms;
+    store_options_.give_up_after = 0ms;
+  }
+  ~RegistryTest() override {
+    registry_.reset();
+    leadership_.reset();
+    leader_.reset();
+    zmq_ctx_term(context_);
+  }
+
+  Registry& registry(const sdk::Leadership* fence = nullptr) {
+    registry_ = std::make_unique<Registry>(bus_, clock_, fence, store_options_, 10ms);
+    return *registry_;
+  }
+  bool run_until(const std::function<bool()>& done) {
+    return tessera::testing::run_until(loop_, done, 10s);
+  }
+  // Writes through the registry and waits for the outcome.
+  template <typename Write>
+  bool wrote(Write write) {
+    std::optional<bool> ok;
+    write([&](bool done) { ok = done; });
+    EXPECT_TRUE(run_until([&] { return ok.has_value(); }));
+    return ok.value_or(false);
+  }
+  RecoveredRegistry recover() {
+    std::optional<RecoveredRegistry> recovered;
+    registry_->recover([&](RecoveredRegistry r) { recovered = std::move(r); });
+    EXPECT_TRUE(run_until([&] { return recovered.has_value(); }));
+    return recovered.value_or(RecoveredRegistry{});
+  }
+
+  void* context_;
+  sdk::EventLoop loop_;
+  sdk::SystemClock clock_{loop_};
+  sdk::Bus bus_;
+  sdk::StoreOptions store_options_;
+  std::unique_ptr<FakeLeader> leader_;
+  std::unique_ptr<sdk::Leadership> leadership_;
+  std::unique_ptr<Registry> registry_;
+};
+
+TEST_F(RegistryTest, WhatIsWrittenIsReadBackByTheNextLeader) {
+  Registry& r = registry();
+  EXPECT_TRUE(wrote([&](auto done) {
+    r.put_framework(FrameworkRecord{"f1", "marathon", {"web"}, 600}, done);
+  }));
+  EXPECT_TRUE(wrote([&](auto done) { r.put_framework(framework_record("f2"), done); }));
+  EXPECT_TRUE(wrote([&](auto done) { r.remove_framework("f2", done); }));
+  EXPECT_TRUE(wrote([&](auto done) {
+    r.put_agent(AgentRecord{"a1", "h1", resources(2, 128), "hash-1"}, done);
+  }));
+  EXPECT_TRUE(wrote([&](auto done) { r.put_agent(agent_record("a2"), done); }));
+  EXPECT_TRUE(wrote([&](auto done) { r.remove_agent("a2", 1700000000, done); }));
+  RoleSettings web;
+  web.weight = 2;
+  web.has_quota = true;
+  web.quota = resources(4, 0);
+  EXPECT_TRUE(wrote([&](auto done) { r.put_role("web", web, done); }));
+  // Every key is the master's own.
+  for (const auto& [key, entry] : leader_->entries) EXPECT_EQ(key.rfind("master/", 0), 0u) << key;
+  EXPECT_EQ(leader_->entries.count("master/agents/a1"), 1u);
+  // The removed agent's record and its removal: the delete lands after the put it follows.
+  ASSERT_TRUE(run_until([&] { return leader_->entries.count("master/agents/a2") == 0; }));
+
+  RecoveredRegistry recovered = recover();
+  ASSERT_EQ(recovered.frameworks.size(), 1u);
+  EXPECT_EQ(recovered.frameworks[0].framework_id, "f1");
+  EXPECT_EQ(recovered.frameworks[0].roles, std::vector<std::string>{"web"});
+  EXPECT_DOUBLE_EQ(recovered.frameworks[0].failover_timeout_seconds, 600);
+  EXPECT_EQ(recovered.agent_secrets, (std::map<std::string, std::string>{{"a1", "hash-1"}}));
+  EXPECT_EQ(recovered.removed_agents, std::set<std::string>{"a2"});
+  ASSERT_EQ(recovered.roles.count("web"), 1u);
+  EXPECT_DOUBLE_EQ(recovered.roles["web"].weight, 2);
+  EXPECT_DOUBLE_EQ(recovered.roles["web"].quota.scalar("cpus"), 4);
+  EXPECT_FALSE(recovered.roles["web"].has_priority);
+}
+
+TEST_F(RegistryTest, RecordsThatCannotBeTrustedAreCheckedOrSkipped) {
+  Registry& r = registry();
+  // Written before failover timeouts were checked: NaN is read as 0, 1e300 as 365 days.
+  EXPECT_TRUE(wrote([&](auto done) {
+    r.put_framework(FrameworkRecord{"nan", "", {}, std::nan("")}, done);
+  }));
+  EXPECT_TRUE(wrote([&](auto done) {
+    r.put_framework(FrameworkRecord{"huge", "", {}, 1e300}, done);
+  }));
+  leader_->entries["master/agents/garbled"] = {"\xc1 not msgpack", 1};
+  leader_->entries["master/removed_agents/old"] = {"\xc1", 1};
+  RecoveredRegistry recovered = recover();
+  ASSERT_EQ(recovered.frameworks.size(), 2u);
+  EXPECT_DOUBLE_EQ(recovered.frameworks[0].failover_timeout_seconds,
+                   protocol::limits::kMaxFailoverTimeoutSeconds);  // "huge" sorts first
+  EXPECT_DOUBLE_EQ(recovered.frameworks[1].failover_timeout_seconds, 0);
+  EXPECT_TRUE(recovered.agent_secrets.empty());
+  // A removal whose time is unreadable still keeps the id out.
+  EXPECT_EQ(recovered.removed_agents, std::set<std::string>{"old"});
+}
+
+TEST_F(RegistryTest, ARegistryThatCannotBeReadIsReadAgainUntilItCan) {
+  registry();
+  leader_->fail_next = 3;
+  RecoveredRegistry recovered = recover();
+  EXPECT_TRUE(recovered.frameworks.empty());
+  EXPECT_EQ(leader_->lists, 4 + 3);  // four listings, three of them refused once
+}
+
+TEST_F(RegistryTest, ADeposedMastersWritesAreFenced) {
+  sdk::LeadershipOptions options;
+  options.leader_endpoint = FakeLeader::kEndpoint;
+  options.events_endpoint = FakeLeader::kEventsEndpoint;
+  options.resync_interval = 1h;  // it hears of nothing after its election
+  leadership_ = std::make_unique<sdk::Leadership>(bus_, clock_, options);
+  ASSERT_TRUE(leadership_->campaign("m1", "tcp://127.0.0.1:5050").ok());
+  ASSERT_TRUE(run_until([&] { return leadership_->leading(); }));
+  Registry& r = registry(leadership_.get());
+  EXPECT_TRUE(wrote([&](auto done) { r.put_framework(framework_record("f1"), done); }));
+
+  // Another master is elected; this one has not heard yet and writes in its old term.
+  ++leader_->epoch;
+  EXPECT_FALSE(wrote([&](auto done) { r.put_framework(framework_record("f2"), done); }));
+  EXPECT_FALSE(wrote([&](auto done) { r.put_agent(agent_record("a1"), done); }));
+  EXPECT_EQ(leader_->fenced, 2);
+  EXPECT_EQ(leader_->entries.count("master/frameworks/f2"), 0u);
+  EXPECT_EQ(leader_->entries.count("master/agents/a1"), 0u);
+
+  // Once it knows it no longer leads, it does not even send them.
+  leadership_->stop();
+  EXPECT_FALSE(wrote([&](auto done) { r.put_role("web", RoleSettings{}, done); }));
+  EXPECT_EQ(leader_->fenced, 2);
+}
+
+}  // namespace
