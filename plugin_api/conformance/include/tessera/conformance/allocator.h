@@ -597,9 +597,5 @@ TEST_P(AllocatorConformance, BadMessagesAreIgnored) {
 
 // Instantiates the allocator suite for one plugin. Use at namespace scope, in one file:
 //   TESSERA_ALLOCATOR_CONFORMANCE(Fifo, .name = "allocator_fifo", .dir = "/path/to/plugins");
-#define TESSERA_ALLOCATOR_CONFORMANCE(instance, ...)                                           \
-  namespace tessera::conformance {                                                             \
-  INSTANTIATE_TEST_SUITE_P(instance, AllocatorConformance,                                     \
-                           ::testing::Values(PluginUnderTest{__VA_ARGS__}), plugin_test_name); \
-  }                                                                                            \
-  static_assert(true, "a semicolon may follow")
+#define TESSERA_ALLOCATOR_CONFORMANCE(instance, ...) \
+  TESSERA_CONFORMANCE_INSTANTIATE(AllocatorConformance, instance, __VA_ARGS__)

@@ -64,10 +64,9 @@ struct PluginUnderTest {
   std::string host = {};  // the tessera-host binary; empty: see the file comment
 };
 
-// GoogleTest prints the parameter in its messages.
-inline void PrintTo(const PluginUnderTest& plugin, std::ostream* out) {
-  *out << plugin.name << " (from " << plugin.dir << ")";
-}
+// GoogleTest prints the parameter in its messages (and ctest in test names): the name is
+// enough: the host says where it looked for the plugin, and a failing start prints its log.
+inline void PrintTo(const PluginUnderTest& plugin, std::ostream* out) { *out << plugin.name; }
 
 // Test names end in the plugin's name ("Drf/AllocatorConformance.Test/allocator_drf").
 inline std::string plugin_test_name(const ::testing::TestParamInfo<PluginUnderTest>& info) {
@@ -217,10 +216,11 @@ class HostProcess {
 };
 
 // The test's side of the bus: a ZeroMQ context, a loop and a Bus whose messages say they come
-// from `sender` (the name a leader plugin checks key prefixes against).
+// from `sender` (the name a leader plugin checks key prefixes against). Channels created on
+// `bus` must be destroyed before the Peer.
 class Peer {
  public:
-  explicit Peer(std::string sender) : bus(context_.handle(), &loop, {}, std::move(sender)) {}
+  explicit Peer(std::string sender) : bus(context.handle(), &loop, {}, std::move(sender)) {}
 
   // Runs the loop until `done()` holds or `timeout` passes; returns done(). Handlers that
   // change what done() looks at need not do anything else: the loop is woken every 10 ms.
@@ -239,12 +239,14 @@ class Peer {
   template <typename T>
   Result<Envelope> call(sdk::Client& client, const T& body,
                         std::chrono::milliseconds timeout = 10s) {
-    std::optional<Result<Envelope>> reply;
+    // Shared with the handler, which the client may still call after this returns (a reply
+    // that comes later than this waited).
+    auto reply = std::make_shared<std::optional<Result<Envelope>>>();
     client.request(
-        body, [&](Result<Envelope> answer) { reply = std::move(answer); }, timeout);
-    run_until([&] { return reply.has_value(); }, timeout + 5s);
-    if (!reply) return make_error("no reply to '" + std::string(T::kType) + "'");
-    return std::move(*reply);
+        body, [reply](Result<Envelope> answer) { *reply = std::move(answer); }, timeout);
+    run_until([&] { return reply->has_value(); }, timeout + 5s);
+    if (!reply->has_value()) return make_error("no reply to '" + std::string(T::kType) + "'");
+    return std::move(**reply);
   }
 
   // The reply to `body`, decoded as Reply (a test failure, and Reply{}, when there is none).
@@ -259,12 +261,9 @@ class Peer {
     return decoded.ok() ? *decoded : Reply{};
   }
 
+  // In this order: the bus uses both.
   sdk::EventLoop loop;
-
- private:
-  zmq::context_t context_;
-
- public:
+  zmq::context_t context;
   sdk::Bus bus;
 };
 
@@ -303,7 +302,9 @@ class Node {
     while (announced(key).empty()) {
       ASSERT_TRUE(host_->running())
           << "tessera-host " << host_binary(plugin_) << " ended (status " << host_->exit_status()
-          << ") before plugin '" << plugin_.name << "' announced '" << key << "':\n"
+          << ") before plugin '" << plugin_.name << "' announced '" << key << "'"
+          << (host_->exit_status() == 127 ? " (it could not be run: set TESSERA_HOST)" : "")
+          << ":\n"
           << host_->output();
       ASSERT_LT(std::chrono::steady_clock::now(), deadline)
           << "plugin '" << plugin_.name << "' did not announce '" << key << "' within "
@@ -345,3 +346,13 @@ class Node {
 };
 
 }  // namespace tessera::conformance
+
+// Instantiates `suite` (AllocatorConformance, LeaderConformance...) for one plugin: what the
+// TESSERA_*_CONFORMANCE macros of each suite expand to. At namespace scope, outside any
+// namespace.
+#define TESSERA_CONFORMANCE_INSTANTIATE(suite, instance, ...)                                \
+  namespace tessera::conformance {                                                           \
+  INSTANTIATE_TEST_SUITE_P(instance, suite, ::testing::Values(PluginUnderTest{__VA_ARGS__}), \
+                           plugin_test_name);                                                \
+  }                                                                                          \
+  static_assert(true, "a semicolon may follow")

@@ -339,9 +339,5 @@ TEST_P(LeaderConformance, StoreAndEpochSurviveARestart) {
 
 // Instantiates the leader suite for one plugin. Use at namespace scope, in one file:
 //   TESSERA_LEADER_CONFORMANCE(Mine, .name = "leader_mine", .dir = "/path/to/plugins");
-#define TESSERA_LEADER_CONFORMANCE(instance, ...)                                              \
-  namespace tessera::conformance {                                                             \
-  INSTANTIATE_TEST_SUITE_P(instance, LeaderConformance,                                        \
-                           ::testing::Values(PluginUnderTest{__VA_ARGS__}), plugin_test_name); \
-  }                                                                                            \
-  static_assert(true, "a semicolon may follow")
+#define TESSERA_LEADER_CONFORMANCE(instance, ...) \
+  TESSERA_CONFORMANCE_INSTANTIATE(LeaderConformance, instance, __VA_ARGS__)
