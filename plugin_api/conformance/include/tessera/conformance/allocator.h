@@ -272,9 +272,7 @@ class AllocatorConformance : public ::testing::TestWithParam<PluginUnderTest> {
   void SetUp() override {
     const PluginUnderTest& plugin = GetParam();
     node_ = std::make_unique<Node>(plugin);
-    node_->configure("roles = []\n[master]\nallocator = \"" + plugin.name + "\"\n[plugins." +
-                     plugin.name + "]\nendpoint = \"" + node_->ipc("allocator") + "\"\n" +
-                     plugin.table);
+    node_->configure("roles = []\n[master]\nallocator = \"" + plugin.name + "\"\n");
     ASSERT_NO_FATAL_FAILURE(node_->start("endpoint"));
     endpoint_ = node_->announced("endpoint");
     master_ = std::make_unique<TestMaster>(endpoint_);
@@ -307,7 +305,7 @@ inline protocol::Resources sum(const std::vector<allocator_msg::Grant>& grants) 
 
 // The allocator binds the endpoint it was given and announces it.
 TEST_P(AllocatorConformance, BindsAndAnnouncesItsEndpoint) {
-  EXPECT_EQ(endpoint(), node_->ipc("allocator"));
+  EXPECT_EQ(endpoint(), node_->endpoint());
 }
 
 // One framework, one agent: everything the agent has is offered to it, once.

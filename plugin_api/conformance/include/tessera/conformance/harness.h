@@ -274,19 +274,23 @@ class Node {
  public:
   explicit Node(PluginUnderTest plugin) : plugin_(std::move(plugin)) {}
 
-  // Writes the node's configuration: `toml` is all of it but [node]'s common keys, which this
-  // adds first (name, work_dir, plugin_dirs, endpoints_file), so `toml` goes on with more
-  // [node] keys and then its own tables.
-  void configure(const std::string& toml) {
-    config_ = dir_.write("node.toml", "[node]\nname = \"conformance\"\nwork_dir = \"" +
-                                          (dir_ / "work").string() + "\"\nplugin_dirs = [\"" +
-                                          plugin_.dir + "\"]\nendpoints_file = \"" +
-                                          (dir_ / "endpoints").string() + "\"\n" + toml);
+  // Writes the node's configuration: [node]'s common keys (name, work_dir, plugin_dirs,
+  // endpoints_file), then `slots` (more [node] keys, and the tables that select the plugin),
+  // then the plugin's table: its `endpoint` on ipc:// in this node's directory, and the test's
+  // own keys (PluginUnderTest::table).
+  void configure(const std::string& slots) {
+    config_ = dir_.write(
+        "node.toml", "[node]\nname = \"conformance\"\nwork_dir = \"" + (dir_ / "work").string() +
+                         "\"\nplugin_dirs = [\"" + plugin_.dir + "\"]\nendpoints_file = \"" +
+                         (dir_ / "endpoints").string() + "\"\n" + slots + "[plugins." +
+                         plugin_.name + "]\nendpoint = \"" + endpoint() + "\"\n" + plugin_.table);
   }
+
+  // The address the harness gives the plugin in its `endpoint` key.
+  std::string endpoint() const { return "ipc://" + (dir_ / "plugin").string(); }
 
   const TempDir& dir() const { return dir_; }
   const PluginUnderTest& plugin() const { return plugin_; }
-  std::string ipc(const std::string& name) const { return "ipc://" + (dir_ / name).string(); }
 
   // Starts the host and waits until the plugin announced `key`; a test failure (with the
   // host's log) when the host ends or the deadline passes first.

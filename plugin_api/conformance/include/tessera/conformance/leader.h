@@ -73,9 +73,7 @@ class LeaderConformance : public ::testing::TestWithParam<PluginUnderTest> {
   void SetUp() override {
     const PluginUnderTest& plugin = GetParam();
     node_ = std::make_unique<Node>(plugin);
-    node_->configure("roles = [\"master\"]\nleader = \"" + plugin.name + "\"\n[plugins." +
-                     plugin.name + "]\nendpoint = \"" + node_->ipc("leader") + "\"\n" +
-                     plugin.table);
+    node_->configure("roles = [\"master\"]\nleader = \"" + plugin.name + "\"\n");
     ASSERT_NO_FATAL_FAILURE(start());
   }
 
