@@ -44,11 +44,15 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::string log_level;
   bool check_only = false;
+  bool without_roles = false;
   app.add_option("config", config_file, "the node's TOML configuration")->required();
   app.add_option("--log-level", log_level, "overrides [log] level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_flag("--check", check_only,
                "load and configure every plugin, report problems, and exit without starting");
+  app.add_flag("--without-roles", without_roles,
+               "run the selected plugins as on a node with the configured roles, but not the "
+               "built-in master and agent roles: a conformance test plays their part");
   app.set_version_flag("--version", std::string("tessera-host ") + TESSERA_SDK_VERSION +
                                         " (plugin ABI " + std::to_string(TESSERA_ABI_VERSION) +
                                         ", fingerprint " + TESSERA_ABI_FINGERPRINT + ")");
@@ -71,6 +75,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!log_level.empty()) config->log_level = log_level;
+  // The plugins still see the configured roles (a leader plugin elects only on a master node),
+  // so a test that speaks the roles' protocols to them checks what the roles would get.
+  if (without_roles) config->run_roles = false;
 
   // Signals are handled by the main thread only: block them before any plugin thread exists,
   // so every thread inherits the mask, and wait for them in Host::serve.

@@ -1,8 +1,11 @@
 // The allocator protocol: between the master role and the allocator plugin of the same host.
 //
-// The allocator binds a Server at kEndpoint. The master connects an sdk::Client and sends the
-// events below one-way, in order; the allocator answers nothing to them, except the role
-// changes (SetWeight, SetQuota, SetPriority), which it answers with a RoleResult. After each
+// The allocator binds a Server at the address in the `endpoint` key of its table, by default
+// kEndpoint (where the master connects), and announces the bound address as `endpoint`; the
+// conformance suite (tessera/conformance/allocator.h, which states the whole contract) binds it
+// on ipc://. The master connects an sdk::Client and sends the events below one-way, in order;
+// the allocator answers nothing to them, except the role changes (SetWeight, SetQuota,
+// SetPriority), which it answers with a RoleResult. After each
 // allocation cycle (every `allocation_interval_ms`, and soon after resources come back) it pushes
 // one Allocated batch to the master's connection (the peer the events came from). Everything in a
 // batch counts as allocated to its framework until the master sends Recover for it (a decline,

@@ -2,11 +2,14 @@
 // the leader plugin (leader_standalone: SQLite; leader_zookeeper: ZooKeeper).
 //
 // The leader plugin binds a Server at inproc://tessera.leader (requests below) and a Publisher
-// at inproc://tessera.leader.events (Leader, Changed). Values are opaque bytes (callers store
-// msgpack; sdk/store.h does it for them). Versions start at 1 and grow by one on every write of
-// a key; compare-and-set against version 0 means "only if absent".
+// at inproc://tessera.leader.events (Leader, Changed). It serves the same requests at the
+// address of its `endpoint` key (for tools, and the conformance suite), announced as `store`.
+// Values are opaque bytes (callers store msgpack; sdk/store.h does it for them). Versions start at
+// 1 and grow by one on every write of a key; compare-and-set against version 0 means "only if
+// absent".
 //
-// Rules every leader plugin enforces (and the conformance suite checks):
+// Rules every leader plugin enforces (and the conformance suite, tessera/conformance/leader.h,
+// checks):
 // - Prefixes: a request's keys (a list's prefix) must start with the sender's name and '/'
 //   (the envelope's `from`: "master/", "framework_marathon/"); anything else is refused with
 //   code "permission_denied". The name is what the sender claims: on inproc the senders are
