@@ -238,7 +238,11 @@ Reply Api::put_app(const std::string& raw_id, const std::string& body, const Que
   if (!parsed.is_object()) return json_reply(422, invalid_body({{"/", "error.expected.jsobject"}}));
   const App* existing = scheduler_.app(*id);
   json::object merged;
-  if (existing != nullptr && (patch || query_flag(query, "partialUpdate"))) {
+  // PUT updates only the fields it gives, as Marathon's does unless partialUpdate=false.
+  auto partial = query.find("partialUpdate");
+  bool replace = !patch && partial != query.end() && !partial->second.empty() &&
+                 partial->second.front() == "false";
+  if (existing != nullptr && !replace) {
     merged = to_json(*existing);
     for (const auto& [key, value] : parsed.get_object()) merged[key] = value;
   } else {

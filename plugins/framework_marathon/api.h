@@ -51,7 +51,8 @@ class Api {
   Reply list_apps(const Query& query) const;
   Reply create_app(const std::string& body, const std::string& client);
   Reply get_app(const std::string& id, const Query& query) const;
-  // PUT (patch: PATCH, fields not given keep their values).
+  // PUT and PATCH: the fields given replace the app's (a new app for PUT); PUT with
+  // partialUpdate=false replaces the whole definition (instances kept when not given).
   Reply put_app(const std::string& id, const std::string& body, const Query& query, bool patch,
                 const std::string& client);
   Reply delete_app(const std::string& id, const Query& query);

@@ -555,6 +555,28 @@ App parse_app(const json::value& body, std::vector<Violation>& violations,
   return app;
 }
 
+App parse_stored_app(std::string_view text) {
+  std::vector<Violation> ignored;
+  boost::system::error_code ec;
+  json::value value = json::parse(text, ec);
+  App app = parse_app(value, ignored);
+  if (!value.is_object()) return app;
+  const json::object& object = value.get_object();
+  if (const auto* version = object.if_contains("version"); version && version->is_string()) {
+    app.version = std::string(version->get_string());
+  }
+  if (const auto* info = object.if_contains("versionInfo"); info && info->is_object()) {
+    const json::object& versions = info->get_object();
+    if (const auto* at = versions.if_contains("lastScalingAt"); at && at->is_string()) {
+      app.last_scaling_at = std::string(at->get_string());
+    }
+    if (const auto* at = versions.if_contains("lastConfigChangeAt"); at && at->is_string()) {
+      app.last_config_change_at = std::string(at->get_string());
+    }
+  }
+  return app;
+}
+
 void validate_app(const App& app, std::vector<Violation>& violations) {
   bool has_cmd = app.cmd.has_value() && !app.cmd->empty();
   bool has_args = app.args.has_value() && !app.args->empty();

@@ -136,6 +136,11 @@ struct App {
 App parse_app(const boost::json::value& json, std::vector<Violation>& violations,
               std::string_view id_from_path = {});
 
+// Reads an app the scheduler wrote itself (to the store): like parse_app, but it also keeps the
+// version and versionInfo it holds, and takes what today's rules would refuse rather than lose
+// it.
+App parse_stored_app(std::string_view text);
+
 // The rules that involve several fields or the whole app (cmd or args or a container, port
 // names unique, health checks' port indexes in range...). parse_app() calls it.
 void validate_app(const App& app, std::vector<Violation>& violations);

@@ -22,29 +22,6 @@ std::string hex(uint64_t value, int digits) {
   return out;
 }
 
-App app_from_json_text(const std::string& text) {
-  std::vector<Violation> ignored;
-  boost::system::error_code ec;
-  json::value value = json::parse(text, ec);
-  App app = parse_app(value, ignored);
-  // What the scheduler wrote it keeps, even where today's rules would refuse it.
-  if (value.is_object()) {
-    const json::object& object = value.get_object();
-    if (auto* version = object.if_contains("version"); version && version->is_string()) {
-      app.version = std::string(version->get_string());
-    }
-    if (auto* info = object.if_contains("versionInfo"); info && info->is_object()) {
-      if (auto* at = info->get_object().if_contains("lastScalingAt"); at && at->is_string()) {
-        app.last_scaling_at = std::string(at->get_string());
-      }
-      if (auto* at = info->get_object().if_contains("lastConfigChangeAt"); at && at->is_string()) {
-        app.last_config_change_at = std::string(at->get_string());
-      }
-    }
-  }
-  return app;
-}
-
 }  // namespace
 
 std::string format_iso8601(sdk::Clock::Wall::time_point time) {
@@ -53,7 +30,7 @@ std::string format_iso8601(sdk::Clock::Wall::time_point time) {
   std::time_t seconds = static_cast<std::time_t>(millis / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  char buffer[40];
+  char buffer[80];
   std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(millis % 1000));
@@ -131,7 +108,7 @@ void Scheduler::adopt_deployment(const StoredDeployment& stored) {
     for (size_t i = 0; i + 1 < step.size(); i += 2) actions.push_back({step[i], step[i + 1]});
     deployment.steps.push_back(std::move(actions));
   }
-  if (!stored.previous_json.empty()) deployment.previous = app_from_json_text(stored.previous_json);
+  if (!stored.previous_json.empty()) deployment.previous = parse_stored_app(stored.previous_json);
   deployment.last_progress = clock_.now();
   deployments_[deployment.id] = std::move(deployment);
 }

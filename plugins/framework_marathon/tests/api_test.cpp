@@ -109,7 +109,12 @@ TEST_F(ApiTest, PatchKeepsOtherFieldsAndPutKeepsInstances) {
   for (const auto& id : driver_.killed) {
     scheduler_.on_update({id, "agent0", "", protocol::state::kKilled});
   }
-  Reply put = api_.put_app("a", R"({"cmd": "y"})", {}, false, "");
+  Reply partial = api_.put_app("a", R"({"mem": 32})", {}, false, "");
+  ASSERT_EQ(partial.status, 200u) << to_text(partial.body);
+  EXPECT_EQ(scheduler_.app("/a")->cmd, "x");
+  EXPECT_EQ(scheduler_.app("/a")->mem, 32.0);
+  Reply put = api_.put_app("a", R"({"cmd": "y"})",
+                           {{"partialUpdate", {"false"}}, {"force", {"true"}}}, false, "");
   ASSERT_EQ(put.status, 200u) << to_text(put.body);
   EXPECT_EQ(scheduler_.app("/a")->instances, 1);
   EXPECT_EQ(scheduler_.app("/a")->mem, 128.0);
