@@ -21,14 +21,36 @@ using tessera::testing::TempDir;
 using tessera::testing::http::curl;
 using tessera::testing::http::CurlResult;
 
+// The agents' hostnames (agent0...) do not resolve: health checks connect to loopback instead.
 MasterSettings marathon_master() {
   MasterSettings settings;
   settings.extra =
       "frameworks = [\"framework_marathon\"]\n"
       "[plugins.framework_marathon]\n"
       "http_address = \"127.0.0.1:0\"\n"
-      "reconcile_interval_seconds = 5\n";
+      "reconcile_interval_seconds = 5\n"
+      "health_check_address = \"127.0.0.1\"\n";
   return settings;
+}
+
+// All agents share loopback: each gets ports of its own, so that tasks that listen do not clash.
+tessera::testing::AgentSettings agent_settings(size_t index) {
+  tessera::testing::AgentSettings settings;
+  uint64_t first = 31000 + 100 * index;
+  settings.resources = "cpus:4;mem:1024;disk:1024;ports:[" + std::to_string(first) + "-" +
+                       std::to_string(first + 99) + "]";
+  return settings;
+}
+
+// An app whose tasks serve their sandbox over HTTP on PORT0 and are healthy while the file
+// "ok" is in it.
+std::string http_app(const std::string& id, int instances, const std::string& extra = "") {
+  return R"({"id": ")" + id + R"(", "instances": )" + std::to_string(instances) +
+         R"(, "cpus": 0.1, "mem": 16,
+    "cmd": "echo ok > \"$TESSERA_SANDBOX/ok\" && exec busybox httpd -f -p 127.0.0.1:$PORT0 -h \"$TESSERA_SANDBOX\"",
+    "healthChecks": [{"protocol": "HTTP", "path": "/ok", "portIndex": 0, "gracePeriodSeconds": 30,
+                      "intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 2}])" +
+         extra + "}";
 }
 
 // A Marathon client for the master host's plugin: finds its address in the endpoints file.
@@ -104,7 +126,7 @@ TEST(MarathonE2E, DeploysUniqueScalesAndReplacesTheTaskOfAKilledAgent) {
   TempDir dir;
   Cluster cluster(dir);
   ASSERT_TRUE(cluster.start_master(marathon_master()));
-  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(cluster.start_agent(i));
+  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(cluster.start_agent(i, agent_settings(i)));
   Marathon marathon(cluster);
   ASSERT_FALSE(marathon.base().empty()) << cluster.master().output();
 
@@ -179,7 +201,7 @@ TEST(MarathonE2E, BadInputGetsMarathonsErrorsAndAnAppTooBigWaitsWithTheReason) {
   TempDir dir;
   Cluster cluster(dir);
   ASSERT_TRUE(cluster.start_master(marathon_master()));
-  ASSERT_TRUE(cluster.start_agent(0));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
   Marathon marathon(cluster);
 
   CurlResult malformed = marathon.call("POST", "/v2/apps", "{\"id\": \"/a\", ");
@@ -237,8 +259,8 @@ TEST(MarathonE2E, ARestartedMasterHostKeepsTheAppsAndAdoptsTheRunningTasks) {
   TempDir dir;
   Cluster cluster(dir);
   ASSERT_TRUE(cluster.start_master(marathon_master()));
-  ASSERT_TRUE(cluster.start_agent(0));
-  ASSERT_TRUE(cluster.start_agent(1));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  ASSERT_TRUE(cluster.start_agent(1, agent_settings(1)));
   Marathon marathon(cluster);
   ASSERT_EQ(marathon
                 .call("POST", "/v2/apps", R"({"id": "/keep", "cmd": "exec sleep 3600",
@@ -264,6 +286,130 @@ TEST(MarathonE2E, ARestartedMasterHostKeepsTheAppsAndAdoptsTheRunningTasks) {
   json::value app = marathon.get("/v2/apps/keep");
   ASSERT_TRUE(app.is_object());
   EXPECT_EQ(app.at("app").at("instances"), 2);
+}
+
+TEST(MarathonE2E, RollingRestartKeepsMinimumHealthCapacityAndStreamsEvents) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(cluster.start_agent(i, agent_settings(i)));
+  Marathon marathon(cluster);
+  std::string address = marathon.base().substr(7);
+  auto port = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+  tessera::testing::http::RawClient events(port, 60s);
+  ASSERT_TRUE(
+      events.send("GET /v2/events HTTP/1.1\r\nHost: m\r\nAccept: text/event-stream\r\n\r\n"));
+  ASSERT_TRUE(events.read_until(":ok"));
+
+  CurlResult created = marathon.call(
+      "POST", "/v2/apps",
+      http_app("/rolling", 4,
+               R"(, "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0})"));
+  ASSERT_EQ(created.status, 201) << created.body;
+  ASSERT_TRUE(events.read_until("event: api_post_event"));
+  auto before = marathon.running("/rolling", 4);
+  ASSERT_EQ(before.size(), 4u) << cluster.master().output();
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    json::value app = marathon.get("/v2/apps/rolling");
+    return app.is_object() && app.at("app").at("tasksHealthy") == 4;
+  }));
+  ASSERT_TRUE(events.read_until("event: status_update_event"));
+  ASSERT_TRUE(events.read_until("event: deployment_success"));
+
+  CurlResult restart = marathon.call("POST", "/v2/apps/rolling/restart");
+  ASSERT_EQ(restart.status, 200) << restart.body;
+  // Sample every 100 ms until every task is new and the deployment is over.
+  int64_t lowest = 4;
+  int samples = 0;
+  bool done = false;
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (!done && std::chrono::steady_clock::now() < deadline) {
+    json::value app = marathon.get("/v2/apps/rolling");
+    if (app.is_object()) {
+      ++samples;
+      const json::object& shown = app.at("app").as_object();
+      lowest = std::min(lowest, shown.at("tasksHealthy").as_int64());
+      bool all_new = shown.at("tasks").as_array().size() == 4;
+      for (const auto& task : shown.at("tasks").as_array()) {
+        all_new = all_new && before.count(std::string(task.at("id").as_string())) == 0;
+      }
+      done = all_new && shown.at("deployments").as_array().empty() && shown.at("tasksHealthy") == 4;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(done) << cluster.master().output();
+  EXPECT_GE(lowest, 2) << "minimumHealthCapacity 0.5 of 4";
+  EXPECT_GT(samples, 5);
+  ASSERT_TRUE(events.read_until("\"taskStatus\":\"TASK_KILLED\""));
+}
+
+TEST(MarathonE2E, ATaskThatFailsItsHealthChecksIsReplaced) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon marathon(cluster);
+  ASSERT_EQ(marathon.call("POST", "/v2/apps", http_app("/checked", 1)).status, 201);
+  auto first = marathon.running("/checked", 1);
+  ASSERT_EQ(first.size(), 1u) << cluster.master().output();
+  std::string task_id = first.begin()->first;
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    json::value app = marathon.get("/v2/apps/checked");
+    if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
+    const auto& results = app.at("app").at("tasks").as_array()[0].at("healthCheckResults");
+    return results.as_array().size() == 1 && results.as_array()[0].at("alive") == true;
+  })) << cluster.master().output();
+
+  // The task's health file goes: its checks fail, it is killed and another takes its place.
+  std::filesystem::path health_file;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path())) {
+    if (entry.path().filename() == "ok" &&
+        entry.path().string().find(task_id) != std::string::npos) {
+      health_file = entry.path();
+    }
+  }
+  ASSERT_FALSE(health_file.empty());
+  std::filesystem::remove(health_file);
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] {
+        json::value app = marathon.get("/v2/apps/checked");
+        if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
+        const auto& tasks = app.at("app").at("tasks").as_array();
+        return tasks.size() == 1 && tasks[0].at("id").as_string() != task_id;
+      },
+      60s))
+      << cluster.master().output();
+  EXPECT_TRUE(cluster.master().wait_for("killing '" + task_id + "'"));
+}
+
+TEST(MarathonE2E, ACrashLoopingAppsLaunchDelayGrows) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon marathon(cluster);
+  ASSERT_EQ(marathon
+                .call("POST", "/v2/apps", R"({"id": "/crash", "cmd": "exit 1", "cpus": 0.1,
+      "mem": 16, "backoffSeconds": 1, "backoffFactor": 3, "maxLaunchDelaySeconds": 60})")
+                .status,
+            201);
+  // Delays of 1, 3, 9 s: a delay above 3 s is seen only once it has grown twice.
+  std::set<int64_t> delays;
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] {
+        json::value queue = marathon.get("/v2/queue");
+        if (!queue.is_object() || queue.at("queue").as_array().empty()) return false;
+        const auto& delay = queue.at("queue").as_array()[0].at("delay");
+        if (delay.at("overdue") == true) return false;
+        delays.insert(delay.at("timeLeftSeconds").as_int64());
+        return *delays.rbegin() > 3;
+      },
+      60s))
+      << cluster.master().output();
+  EXPECT_LE(*delays.begin(), 3);
+  json::value app = marathon.get("/v2/apps/crash");
+  ASSERT_TRUE(app.is_object());
+  EXPECT_EQ(app.at("app").at("lastTaskFailure").at("state"), "TASK_FAILED");
 }
 
 }  // namespace
