@@ -208,8 +208,9 @@ void MarathonFramework::start_scheduling(uint64_t term) {
     if (id != framework_id_) {
       framework_id_ = id;
       api_->set_framework_id(id);
-      store_->put(kFrameworkIdKey, id,
-                  [this](const sdk::StoreResult<uint64_t>& r) { store_done("the framework id", r); });
+      store_->put(kFrameworkIdKey, id, [this](const sdk::StoreResult<uint64_t>& r) {
+        store_done("the framework id", r);
+      });
     }
     log().info("subscribed as framework {}; reconciling {} task(s)", sdk::quote(id),
                scheduler_->tasks().size());

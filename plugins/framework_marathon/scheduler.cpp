@@ -93,6 +93,7 @@ void Scheduler::adopt_task(const StoredTask& stored) {
   if (task.state.empty()) task.state = state::kStaging;
   if (task.running()) task.running_since = clock_.now();
   sequence_ = std::max(sequence_, task.sequence);
+  by_app_[task.app_id].insert(task.id);
   tasks_[task.id] = std::move(task);
 }
 
@@ -143,9 +144,17 @@ const App* Scheduler::app(const std::string& id) const {
 
 std::vector<const Task*> Scheduler::tasks_of(const std::string& app_id) const {
   std::vector<const Task*> out;
-  for (const auto& [id, task] : tasks_) {
-    if (task.app_id == app_id) out.push_back(&task);
-  }
+  auto index = by_app_.find(app_id);
+  if (index == by_app_.end()) return out;
+  for (const std::string& id : index->second) out.push_back(&tasks_.at(id));
+  return out;
+}
+
+std::vector<Task*> Scheduler::app_tasks(const std::string& app_id) {
+  std::vector<Task*> out;
+  auto index = by_app_.find(app_id);
+  if (index == by_app_.end()) return out;
+  for (const std::string& id : index->second) out.push_back(&tasks_.at(id));
   return out;
 }
 
@@ -444,20 +453,19 @@ void Scheduler::kill(Task& task) {
 
 std::vector<Task*> Scheduler::active_tasks(const std::string& app_id) {
   std::vector<Task*> out;
-  for (auto& [id, task] : tasks_) {
-    if (task.app_id != app_id || task.kill_sent || task.replaced) continue;
-    if (state::terminal(task.state) || task.state == state::kKilling) continue;
-    out.push_back(&task);
+  for (Task* task : app_tasks(app_id)) {
+    if (task->kill_sent || task->replaced) continue;
+    if (state::terminal(task->state) || task->state == state::kKilling) continue;
+    out.push_back(task);
   }
   return out;
 }
 
 std::vector<Placement> Scheduler::placements(const std::string& app_id) const {
   std::vector<Placement> out;
-  for (const auto& [id, task] : tasks_) {
-    if (task.app_id != app_id || task.kill_sent || task.replaced) continue;
-    if (state::terminal(task.state)) continue;
-    out.push_back(task.placement());
+  for (const Task* task : tasks_of(app_id)) {
+    if (task->kill_sent || task->replaced || state::terminal(task->state)) continue;
+    out.push_back(task->placement());
   }
   return out;
 }
@@ -499,6 +507,10 @@ void Scheduler::task_terminal(Task& task, const protocol::TaskStatus& status) {
   }
   if (failed) record_failure(task.app_id);
   driver_.remove_task(task.id);
+  if (auto index = by_app_.find(task.app_id); index != by_app_.end()) {
+    index->second.erase(task.id);
+    if (index->second.empty()) by_app_.erase(index);
+  }
   tasks_.erase(task.id);
 }
 
@@ -741,6 +753,7 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
       placed.push_back(task.placement());
       stats.last_used_at = now_text;
       driver_.save_task(stored(task));
+      by_app_[task.app_id].insert(task.id);
       tasks_[task.id] = std::move(task);
       --count;
     }
@@ -778,8 +791,10 @@ void Scheduler::converge_app(const std::string& app_id) {
   auto now = clock_.now();
 
   // Tasks unreachable for longer than the app allows are counted out and replaced.
-  for (auto& [id, task] : tasks_) {
-    if (task.app_id != app_id || !task.unreachable_since || task.replaced) continue;
+  std::vector<Task*> all = app_tasks(app_id);
+  for (Task* entry : all) {
+    Task& task = *entry;
+    if (!task.unreachable_since || task.replaced) continue;
     if (app.unreachable_strategy.disabled) continue;
     auto allowed = std::chrono::seconds(app.unreachable_strategy.inactive_after_seconds);
     if (now - *task.unreachable_since >= allowed) {
@@ -795,9 +810,8 @@ void Scheduler::converge_app(const std::string& app_id) {
 
   if (deployment != nullptr && deployment->stop) {
     for (Task* task : active) kill(*task);
-    bool any_left = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& entry) {
-      return entry.second.app_id == app_id && !entry.second.replaced;
-    });
+    bool any_left =
+        std::any_of(all.begin(), all.end(), [](const Task* task) { return !task->replaced; });
     to_launch_.erase(app_id);
     queued_since_.erase(app_id);
     if (!any_left) {
@@ -873,9 +887,8 @@ void Scheduler::converge_app(const std::string& app_id) {
     // Tasks being killed still hold their resources: they count against maximumOverCapacity
     // until they are gone.
     auto existing =
-        static_cast<int64_t>(std::count_if(tasks_.begin(), tasks_.end(), [&](const auto& entry) {
-          const Task& task = entry.second;
-          return task.app_id == app_id && !task.replaced && !state::terminal(task.state);
+        static_cast<int64_t>(std::count_if(all.begin(), all.end(), [](const Task* task) {
+          return !task->replaced && !state::terminal(task->state);
         }));
     auto old_left = static_cast<int64_t>(old.size() - killed);
     auto current_count = static_cast<int64_t>(current.size());
@@ -914,15 +927,12 @@ void Scheduler::converge_app(const std::string& app_id) {
   if (deployment == nullptr) return;
   int64_t current_healthy = 0;
   for (Task* task : current) current_healthy += healthy(*task) ? 1 : 0;
-  bool old_left = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& entry) {
-    const Task& task = entry.second;
-    return task.app_id == app_id && task.config_version != app.last_config_change_at &&
-           !task.replaced;
+  bool old_left = std::any_of(all.begin(), all.end(), [&](const Task* task) {
+    return task->config_version != app.last_config_change_at && !task->replaced;
   });
   auto current_count = static_cast<int64_t>(current.size());
-  bool extra = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& entry) {
-    return entry.second.app_id == app_id && entry.second.kill_sent;
-  });
+  bool extra =
+      std::any_of(all.begin(), all.end(), [](const Task* task) { return task->kill_sent; });
   if (deployment->current_step < deployment->steps.size() &&
       deployment->steps[deployment->current_step - 1].front().action == "StartApplication") {
     ++deployment->current_step;

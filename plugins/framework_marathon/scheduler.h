@@ -252,6 +252,7 @@ class Scheduler {
   void kill(Task& task);
   void task_terminal(Task& task, const protocol::TaskStatus& status);
   void record_failure(const std::string& app_id);
+  std::vector<Task*> app_tasks(const std::string& app_id);
   std::vector<Task*> active_tasks(const std::string& app_id);
   std::vector<Placement> placements(const std::string& app_id) const;
   std::string new_id();
@@ -267,8 +268,9 @@ class Scheduler {
   std::map<std::string, App> apps_;
   std::map<std::string, std::map<std::string, App>> versions_;
   std::map<std::string, Task> tasks_;
-  std::map<std::string, Deployment> deployments_;  // by id
-  std::map<std::string, int64_t> to_launch_;       // by app id
+  std::map<std::string, std::set<std::string>> by_app_;  // task ids by app id
+  std::map<std::string, Deployment> deployments_;        // by id
+  std::map<std::string, int64_t> to_launch_;             // by app id
   std::map<std::string, std::string> queued_since_;
   std::map<std::string, OfferStatistics> statistics_;
   std::map<std::string, Backoff> backoff_;
