@@ -492,6 +492,121 @@ Reply Api::groups(const std::string& raw_id) const {
   return json_reply(200, build(*id));
 }
 
+Reply Api::put_group(const std::string& raw_id, const std::string& body, const Query& query,
+                     bool create, const std::string& client) {
+  json::value parsed;
+  if (auto bad = parse_body(body, parsed)) return *bad;
+  if (!parsed.is_object()) return json_reply(422, invalid_body({{"/", "error.expected.jsobject"}}));
+  std::string given = raw_id;
+  if (given.empty()) {
+    const json::value* id = parsed.get_object().if_contains("id");
+    if (id == nullptr || !id->is_string()) {
+      return json_reply(422, invalid_body({{"/id", "error.path.missing"}}));
+    }
+    given = std::string(id->get_string());
+  }
+  auto group = PathId::canonical(given);
+  if (!group) {
+    return json_reply(422, invalid_body({{"/id",
+                                          "path contains invalid characters (allowed: "
+                                          "lowercase letters, digits, hyphens, \".\", "
+                                          "\"..\")"}}));
+  }
+  // Every app of the group and its subgroups, ids relative to their group.
+  std::vector<App> apps;
+  std::vector<Violation> violations;
+  std::function<void(const json::object&, const std::string&, const std::string&)> collect =
+      [&](const json::object& node, const std::string& group_id, const std::string& where) {
+        if (const json::value* list = node.if_contains("apps"); list && list->is_array()) {
+          const json::array& items = list->get_array();
+          for (size_t i = 0; i < items.size(); ++i) {
+            std::string at = where + "/apps(" + std::to_string(i) + ")";
+            std::vector<Violation> found;
+            json::value item = items[i];
+            std::string id;
+            if (item.is_object()) {
+              if (const json::value* app_id = item.get_object().if_contains("id");
+                  app_id && app_id->is_string()) {
+                id = std::string(app_id->get_string());
+              }
+            }
+            if (!id.empty() && id.front() != '/') id = group_id + "/" + id;
+            App app = parse_app(item, found, id);
+            for (auto& violation : found)
+              violations.push_back({at + violation.path, violation.error});
+            if (found.empty() && !PathId::within(app.id, group_id)) {
+              violations.push_back(
+                  {at + "/id", "app '" + app.id + "' is not in group '" + group_id + "'"});
+            }
+            if (found.empty()) apps.push_back(std::move(app));
+          }
+        }
+        if (const json::value* list = node.if_contains("groups"); list && list->is_array()) {
+          const json::array& items = list->get_array();
+          for (size_t i = 0; i < items.size(); ++i) {
+            std::string at = where + "/groups(" + std::to_string(i) + ")";
+            const json::value* sub_id =
+                items[i].is_object() ? items[i].get_object().if_contains("id") : nullptr;
+            if (sub_id == nullptr || !sub_id->is_string()) {
+              violations.push_back({at + "/id", "error.path.missing"});
+              continue;
+            }
+            std::string text(sub_id->get_string());
+            auto sub = PathId::canonical(text.front() == '/' ? text : group_id + "/" + text);
+            if (!sub || !PathId::within(*sub, group_id)) {
+              violations.push_back({at + "/id", "is not a group below '" + group_id + "'"});
+              continue;
+            }
+            collect(items[i].get_object(), *sub, at);
+          }
+        }
+      };
+  collect(parsed.get_object(), *group, "");
+  if (!violations.empty()) return json_reply(422, invalid_body(violations));
+  bool exists = false;
+  for (const auto& [id, app] : scheduler_.apps()) exists = exists || PathId::within(id, *group);
+  if (create && exists)
+    return message(409, "Group " + *group + " is already created. Use PUT to change this group.");
+  for (const App& app : apps) {
+    if (auto busy = locked(app.id, query)) return *busy;
+  }
+  Scheduler::Change last{"", ""};
+  std::set<std::string> named;
+  for (const App& app : apps) {
+    named.insert(app.id);
+    last = scheduler_.update_app(app);
+    if (on_api_post) {
+      on_api_post(json::object{{"clientIp", client},
+                               {"uri", "/v2/groups" + *group},
+                               {"appDefinition", to_json(*scheduler_.app(app.id))}});
+    }
+  }
+  if (!create) {
+    std::vector<std::string> gone;
+    for (const auto& [id, app] : scheduler_.apps()) {
+      if (PathId::within(id, *group) && named.count(id) == 0) gone.push_back(id);
+    }
+    for (const std::string& id : gone) last = scheduler_.delete_app(id);
+  }
+  return change_reply(last, create ? 201 : 200);
+}
+
+Reply Api::delete_group(const std::string& raw_id, const Query& query) {
+  auto group = PathId::canonical(raw_id);
+  std::vector<std::string> ids;
+  for (const auto& [id, app] : scheduler_.apps()) {
+    if (group && PathId::within(id, *group)) ids.push_back(id);
+  }
+  if (ids.empty())
+    return message(404, "Group '" + group.value_or("/" + raw_id) + "' does not exist");
+  for (const std::string& id : ids) {
+    if (auto busy = locked(id, query)) return *busy;
+  }
+  Scheduler::Change last{"", ""};
+  for (const std::string& id : ids) last = scheduler_.delete_app(id);
+  return change_reply(last, 200);
+}
+
 Reply Api::info() const {
   bool elected = info_.leading && info_.leading();
   std::string leader = info_.leader_address ? info_.leader_address() : "";

@@ -68,6 +68,12 @@ class Api {
   Reply deployments() const;
   Reply delete_deployment(const std::string& id, const Query& query);
   Reply groups(const std::string& id) const;
+  // POST /v2/groups (id from the body) and PUT /v2/groups/{id}: every app of the group and its
+  // subgroups is created or updated; with PUT, the group's apps that the body does not name
+  // are removed. DELETE /v2/groups/{id} removes every app below the group.
+  Reply put_group(const std::string& id, const std::string& body, const Query& query, bool create,
+                  const std::string& client);
+  Reply delete_group(const std::string& id, const Query& query);
   Reply info() const;
   Reply leader() const;
 

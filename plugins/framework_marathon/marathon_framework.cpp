@@ -406,6 +406,15 @@ void MarathonFramework::routes() {
   s.route(Method::get, "/v2/groups/{id*}", [this, id_of](const Request& r) {
     return serve([&] { return api_->groups(id_of(r)); });
   });
+  s.route(Method::post, "/v2/groups", [this](const Request& r) {
+    return serve([&] { return api_->put_group("", r.body(), query_of(r), true, r.peer()); });
+  });
+  s.route(Method::put, "/v2/groups/{id*}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->put_group(id_of(r), r.body(), query_of(r), false, r.peer()); });
+  });
+  s.route(Method::delete_, "/v2/groups/{id*}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->delete_group(id_of(r), query_of(r)); });
+  });
   s.route(Method::get, "/v2/eventSubscriptions", [](const Request&) {
     return http::Response::json(json::object{{"callbackUrls", json::array{}}});
   });

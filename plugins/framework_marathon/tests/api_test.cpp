@@ -169,6 +169,31 @@ TEST_F(ApiTest, TasksDeploymentsVersionsGroupsInfoAndLeader) {
   EXPECT_EQ(api_.delete_deployment("nope", {}).status, 404u);
 }
 
+TEST_F(ApiTest, GroupsAreCreatedChangedAndDeletedWithTheirApps) {
+  Reply created = api_.put_group("", R"({"id": "/prod", "apps": [{"id": "web", "cmd": "x"}],
+      "groups": [{"id": "db", "apps": [{"id": "/prod/db/pg", "cmd": "y", "instances": 2}]}]})",
+                                 {}, true, "");
+  ASSERT_EQ(created.status, 201u) << to_text(created.body);
+  ASSERT_NE(scheduler_.app("/prod/web"), nullptr);
+  EXPECT_EQ(scheduler_.app("/prod/db/pg")->instances, 2);
+  EXPECT_EQ(api_.put_group("", R"({"id": "/prod", "apps": []})", {}, true, "").status, 409u);
+  Reply bad =
+      api_.put_group("", R"({"id": "/qa", "apps": [{"id": "a", "cpus": -1}]})", {}, true, "");
+  ASSERT_EQ(bad.status, 422u);
+  EXPECT_EQ(bad.body.at("details").as_array()[0].at("path"), "/apps(0)/cpus");
+  // PUT names only web: pg goes.
+  Reply changed = api_.put_group("prod", R"({"apps": [{"id": "web", "cmd": "x", "instances": 3}]})",
+                                 {{"force", {"true"}}}, false, "");
+  ASSERT_EQ(changed.status, 200u) << to_text(changed.body);
+  EXPECT_EQ(scheduler_.app("/prod/web")->instances, 3);
+  // Without tasks to kill, a removed app is gone at once.
+  EXPECT_EQ(scheduler_.app("/prod/db/pg"), nullptr);
+  Reply deleted = api_.delete_group("prod", {{"force", {"true"}}});
+  EXPECT_EQ(deleted.status, 200u);
+  EXPECT_EQ(scheduler_.app("/prod/web"), nullptr);
+  EXPECT_EQ(api_.delete_group("nope", {}).status, 404u);
+}
+
 TEST_F(ApiTest, DeleteAndKillTasks) {
   api_.create_app(R"({"id": "/a", "cmd": "x", "instances": 2})", "");
   offer_round();

@@ -253,6 +253,19 @@ TEST(MarathonE2E, BadInputGetsMarathonsErrorsAndAnAppTooBigWaitsWithTheReason) {
                 .status,
             200);
   EXPECT_EQ(marathon.running("/big", 1).size(), 1u);
+
+  // A group of apps, created, read and deleted as one.
+  CurlResult group = marathon.call("POST", "/v2/groups", R"({"id": "/team", "apps": [
+      {"id": "api", "cmd": "exec sleep 3600", "cpus": 0.1, "mem": 16}]})");
+  ASSERT_EQ(group.status, 201) << group.body;
+  EXPECT_EQ(marathon.running("/team/api", 1).size(), 1u);
+  json::value tree = marathon.get("/v2/groups/team");
+  ASSERT_TRUE(tree.is_object());
+  EXPECT_EQ(tree.at("apps").as_array()[0].at("id"), "/team/api");
+  EXPECT_EQ(marathon.call("DELETE", "/v2/groups/team").status, 200);
+  EXPECT_TRUE(tessera::testing::eventually([&] {
+    return marathon.call("GET", "/v2/apps/team/api").status == 404;
+  })) << cluster.master().output();
 }
 
 TEST(MarathonE2E, ARestartedMasterHostKeepsTheAppsAndAdoptsTheRunningTasks) {
