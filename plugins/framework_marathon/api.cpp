@@ -220,7 +220,6 @@ Reply Api::get_app(const std::string& raw_id, const Query& query) const {
     }
     return unknown_app(id.value_or("/" + raw_id));
   }
-  (void)query;
   return json_reply(200, json::object{{"app", app_json(*app, true, true, true, true)}});
 }
 
@@ -401,8 +400,6 @@ Reply Api::kill_tasks(const std::string& body, const Query& query) {
 }
 
 Reply Api::queue(const Query& query) const {
-  bool last_offers = embeds(query).count("lastUnusedOffers") != 0;
-  (void)last_offers;
   json::array entries;
   auto now = scheduler_.clock().now();
   for (const auto& [id, app] : scheduler_.apps()) {

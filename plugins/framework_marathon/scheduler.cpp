@@ -43,6 +43,10 @@ Scheduler::Scheduler(sdk::Clock& clock, Driver& driver, SchedulerOptions options
       options_(options),
       random_(options.seed != 0 ? options.seed : std::random_device{}()) {}
 
+Scheduler::~Scheduler() {
+  for (sdk::Clock::TimerId timer : revive_timers_) clock_.cancel(timer);
+}
+
 std::string Scheduler::timestamp(const std::string& after) const {
   auto now = clock_.wall_now();
   std::string text = format_iso8601(now);
@@ -531,6 +535,7 @@ void Scheduler::on_update(const protocol::TaskStatus& status) {
     task.state = status.state;
   } else if (!state::terminal(status.state)) {
     task.unreachable_since.reset();
+    task.inactive_timer_set = false;
     if (status.state == state::kRunning && task.replaced) {
       // Its agent came back after the task was replaced: the replacement stays.
       task.state = status.state;
@@ -799,7 +804,8 @@ void Scheduler::converge_app(const std::string& app_id) {
     auto allowed = std::chrono::seconds(app.unreachable_strategy.inactive_after_seconds);
     if (now - *task.unreachable_since >= allowed) {
       task.replaced = true;
-    } else {
+    } else if (!task.inactive_timer_set) {
+      task.inactive_timer_set = true;
       schedule_revive(*task.unreachable_since + allowed);
     }
   }

@@ -72,6 +72,7 @@ struct Task : StoredTask {
   bool replaced = false;  // counted out (unreachable too long); killed if it comes back
   std::optional<sdk::Clock::Monotonic::time_point> running_since;
   std::optional<sdk::Clock::Monotonic::time_point> unreachable_since;
+  bool inactive_timer_set = false;  // a timer converges when unreachable_since runs out
 
   Placement placement() const { return {agent_id, hostname, attributes}; }
   bool running() const { return state == protocol::state::kRunning; }
@@ -176,6 +177,10 @@ struct AppCounts {
 class Scheduler {
  public:
   Scheduler(sdk::Clock& clock, Driver& driver, SchedulerOptions options = {});
+  // Cancels the scheduler's timers (a deposed leader drops its Scheduler while they are set).
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
 
   // Recovery: what the store held. Call before serving; adopt() restores state without
   // persisting it again.

@@ -280,6 +280,9 @@ TEST_F(SchedulerTest, UnreachableTaskIsReplacedAfterInactiveAfterAndKilledIfItRe
   std::string old_id = scheduler_.tasks_of("/web").front()->id;
   update(old_id, state::kUnreachable);
   EXPECT_EQ(scheduler_.waiting("/web"), 0);
+  size_t timers = clock_.pending_timers();
+  for (int i = 0; i < 10; ++i) scheduler_.converge();
+  EXPECT_EQ(clock_.pending_timers(), timers) << "one timer per unreachable task";
   clock_.advance(5s);
   EXPECT_EQ(scheduler_.waiting("/web"), 1);
   offer_round();
@@ -403,6 +406,19 @@ TEST_F(SchedulerTest, RecoveryAdoptsStoredTasksWithoutRelaunching) {
   protocol::TaskStatus stray{"stray.1", "agent0", "", state::kRunning};
   recovered.on_update(stray);
   EXPECT_EQ(fresh_driver.killed, std::vector<std::string>{"stray.1"});
+}
+
+TEST_F(SchedulerTest, ADroppedSchedulerLeavesNoTimerBehind) {
+  {
+    RecordingDriver driver;
+    Scheduler dropped(clock_, driver, options());
+    dropped.create_app(make_app("/a", 1));
+    dropped.on_offers(three_agents(1));
+    std::string id = dropped.tasks_of("/a").front()->id;
+    dropped.on_update({id, "agent0", "", state::kFailed});
+    ASSERT_GT(clock_.pending_timers(), 0u);
+  }
+  EXPECT_EQ(clock_.pending_timers(), 0u);
 }
 
 TEST_F(SchedulerTest, ServicePortsAreAssignedAndKept) {
