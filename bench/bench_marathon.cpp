@@ -1,0 +1,156 @@
+// bench_marathon: how fast framework_marathon gets instances running, and how fast its API
+// answers, on a real cluster on this machine (issue 10, point 9).
+//
+// A master host running framework_marathon (allocator_drf with allocation_interval_ms = 50)
+// and --agents agent hosts (default 2, each cpus:64;mem:65536), separate tessera-host processes
+// on loopback (tests/support/cluster.h). Measured through the REST API with raw HTTP/1.1:
+//   1 x 500   POST one app of 500 instances of `sleep 3600` -> GET /v2/apps/ID shows 500 running
+//   100 x 5   POST 100 apps of 5 instances, one after the other -> GET /v2/apps shows 500 running
+//   GET /v2/apps?embed=apps.tasks with 1,000 apps (the 101 above plus 899 of 0 instances) and
+//             1,000 tasks: median and max of 20 requests
+// Running is polled every 20 ms, so times are accurate to about that.
+// Usage: bench_marathon [--agents N] [--instances N]. See docs/bench-marathon.md.
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "http/http_support.h"
+#include "support/cluster.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace json = boost::json;
+using tessera::testing::http::RawClient;
+
+struct Api {
+  uint16_t port = 0;
+
+  // One request on its own connection; the body of a 2xx answer, or throws.
+  std::string call(const std::string& method, const std::string& target,
+                   const std::string& body = "") {
+    RawClient client(port, std::chrono::seconds(60));
+    std::string request = method + " " + target + " HTTP/1.1\r\nHost: bench\r\n";
+    if (!body.empty()) {
+      request +=
+          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n";
+    }
+    request += "Connection: close\r\n\r\n" + body;
+    client.send(request);
+    auto reply = client.read_reply();
+    if (!reply || reply->status / 100 != 2) {
+      throw std::runtime_error(
+          method + " " + target + ": " +
+          (reply ? std::to_string(reply->status) + " " + reply->body : std::string("no answer")));
+    }
+    return reply->body;
+  }
+  int64_t running(const std::string& target) {
+    json::value value = json::parse(call("GET", target));
+    int64_t total = 0;
+    if (value.as_object().contains("app")) return value.at("app").at("tasksRunning").as_int64();
+    for (const auto& app : value.at("apps").as_array()) total += app.at("tasksRunning").as_int64();
+    return total;
+  }
+};
+
+std::string app(const std::string& id, int instances) {
+  return R"({"id": ")" + id +
+         R"(", "cmd": "exec sleep 3600", "cpus": 0.01, "mem": 1, "instances": )" +
+         std::to_string(instances) + R"(, "portDefinitions": []})";
+}
+
+double wait_running(Api& api, const std::string& target, int64_t want, Clock::time_point start) {
+  auto deadline = start + std::chrono::seconds(120);
+  while (api.running(target) < want) {
+    if (Clock::now() > deadline) throw std::runtime_error("not all running after 120 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int agents = 2;
+  int instances = 500;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--agents") == 0) agents = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--instances") == 0) instances = std::atoi(argv[i + 1]);
+  }
+  try {
+    tessera::testing::TempDir dir;
+    tessera::testing::Cluster cluster(dir);
+    tessera::testing::MasterSettings master;
+    master.extra =
+        "frameworks = [\"framework_marathon\"]\n"
+        "[plugins.framework_marathon]\nhttp_address = \"127.0.0.1:0\"\n"
+        "[plugins.allocator_drf]\nallocation_interval_ms = 50\n";
+    if (!cluster.start_master(master)) throw std::runtime_error(cluster.master().output());
+    tessera::testing::AgentSettings agent;
+    agent.resources = "cpus:64;mem:65536;disk:1024;ports:[31000-31099]";
+    for (int i = 0; i < agents; ++i) {
+      if (!cluster.start_agent(static_cast<size_t>(i), agent)) {
+        throw std::runtime_error("agent did not start");
+      }
+    }
+    std::regex line("framework_marathon\\.http = \"[^\"]+:([0-9]+)\"");
+    Api api;
+    for (int i = 0; i < 500 && api.port == 0; ++i) {
+      std::smatch m;
+      std::string text = tessera::testing::read_file(dir / "master.endpoints");
+      if (std::regex_search(text, m, line)) api.port = static_cast<uint16_t>(std::stoi(m[1]));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    // Marathon answers only once it has subscribed and read the store.
+    for (int i = 0; i < 500; ++i) {
+      try {
+        api.call("GET", "/v2/apps");
+        break;
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+
+    auto start = Clock::now();
+    api.call("POST", "/v2/apps", app("/one", instances));
+    double one = wait_running(api, "/v2/apps?id=/one", instances, start);
+
+    int apps = instances / 5;
+    start = Clock::now();
+    for (int i = 0; i < apps; ++i)
+      api.call("POST", "/v2/apps", app("/many/app" + std::to_string(i), 5));
+    double posted = std::chrono::duration<double>(Clock::now() - start).count();
+    double many = wait_running(api, "/v2/apps?id=/many/", int64_t{apps} * 5, start);
+
+    for (int i = apps + 1; i < 1000; ++i) {
+      api.call("POST", "/v2/apps", app("/idle/app" + std::to_string(i), 0));
+    }
+    std::vector<double> gets;
+    size_t bytes = 0;
+    for (int i = 0; i < 20; ++i) {
+      auto t0 = Clock::now();
+      bytes = api.call("GET", "/v2/apps?embed=apps.tasks").size();
+      gets.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    std::sort(gets.begin(), gets.end());
+    std::printf("agents %d\n", agents);
+    std::printf("1 x %d instances: POST -> all running  %.2f s\n", instances, one);
+    std::printf("%d x 5 instances: first POST -> all running  %.2f s (the POSTs took %.2f s)\n",
+                apps, many, posted);
+    std::printf(
+        "GET /v2/apps?embed=apps.tasks (1000 apps, %d tasks, %zu bytes): median %.1f ms, "
+        "max %.1f ms\n",
+        instances * 2, bytes, gets[gets.size() / 2], gets.back());
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_marathon: " << e.what() << std::endl;
+    return 1;
+  }
+}

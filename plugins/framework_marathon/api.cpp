@@ -1,0 +1,632 @@
+#include "api.h"
+
+#include <algorithm>
+#include <set>
+
+namespace tessera::marathon {
+
+namespace json = boost::json;
+
+namespace {
+
+Reply json_reply(unsigned status, json::value body) {
+  Reply reply;
+  reply.status = status;
+  reply.body = std::move(body);
+  return reply;
+}
+
+Reply message(unsigned status, const std::string& text) {
+  return json_reply(status, json::object{{"message", text}});
+}
+
+Reply unknown_app(const std::string& id) { return message(404, "App '" + id + "' does not exist"); }
+
+std::optional<std::string> first(const Query& query, const std::string& key) {
+  auto it = query.find(key);
+  if (it == query.end() || it->second.empty()) return std::nullopt;
+  return it->second.front();
+}
+
+// The embed values a request names ("apps.tasks", "app.counts", ...), by their last part.
+std::set<std::string> embeds(const Query& query) {
+  std::set<std::string> out;
+  auto it = query.find("embed");
+  if (it == query.end()) return out;
+  for (const std::string& value : it->second) {
+    size_t dot = value.find('.');
+    out.insert(dot == std::string::npos ? value : value.substr(dot + 1));
+  }
+  return out;
+}
+
+// Marathon's label selector, one term: "key", "key==value" or "key!=value".
+bool label_matches(const std::map<std::string, std::string>& labels, const std::string& term) {
+  size_t equal = term.find("==");
+  size_t differ = term.find("!=");
+  if (equal != std::string::npos) {
+    auto it = labels.find(term.substr(0, equal));
+    return it != labels.end() && it->second == term.substr(equal + 2);
+  }
+  if (differ != std::string::npos) {
+    auto it = labels.find(term.substr(0, differ));
+    return it != labels.end() && it->second != term.substr(differ + 2);
+  }
+  return labels.count(term) != 0;
+}
+
+std::optional<std::string> canonical_id(const std::string& id) {
+  auto canonical = PathId::canonical(id);
+  if (!canonical || *canonical == "/") return std::nullopt;
+  return canonical;
+}
+
+json::object resources_json(const protocol::Resources& resources) {
+  json::object out{{"cpus", resources.scalar("cpus")},
+                   {"mem", resources.scalar("mem")},
+                   {"disk", resources.scalar("disk")},
+                   {"gpus", resources.scalar("gpus")}};
+  json::array ports;
+  if (auto it = resources.ranges.find("ports"); it != resources.ranges.end()) {
+    for (const auto& range : it->second) {
+      ports.push_back(json::object{{"begin", range.begin}, {"end", range.end}});
+    }
+  }
+  out["ports"] = std::move(ports);
+  return out;
+}
+
+}  // namespace
+
+bool query_flag(const Query& query, const std::string& key) {
+  auto value = first(query, key);
+  return value && (*value == "true" || value->empty() || *value == "1");
+}
+
+std::optional<Reply> Api::parse_body(const std::string& body, json::value& out) const {
+  boost::system::error_code ec;
+  json::parse_options options;
+  options.max_depth = 64;
+  out = json::parse(body, ec, {}, options);
+  if (!ec) return std::nullopt;
+  return json_reply(
+      400, json::object{{"message", "Invalid JSON"},
+                        {"details",
+                         json::array{json::object{
+                             {"path", "/"}, {"errors", json::array{json::value(ec.message())}}}}}});
+}
+
+std::optional<Reply> Api::locked(const std::string& app_id, const Query& query) const {
+  const Deployment* deployment = scheduler_.deployment_of(app_id);
+  if (deployment == nullptr || query_flag(query, "force")) return std::nullopt;
+  return json_reply(
+      409, json::object{{"message",
+                         "App is locked by one or more deployments. "
+                         "Override with the option '?force=true'. View "
+                         "details at '/v2/deployments/" +
+                             deployment->id + "'."},
+                        {"deployments", json::array{json::object{{"id", deployment->id}}}}});
+}
+
+Reply Api::change_reply(const Scheduler::Change& change, unsigned status) const {
+  Reply reply = json_reply(
+      status, json::object{{"version", change.version}, {"deploymentId", change.deployment_id}});
+  if (!change.deployment_id.empty()) {
+    reply.headers.emplace_back("Marathon-Deployment-Id", change.deployment_id);
+  }
+  return reply;
+}
+
+json::object Api::app_json(const App& app, bool tasks, bool counts, bool deployments,
+                           bool last_failure) const {
+  json::object out = to_json(app);
+  if (counts) {
+    AppCounts c = scheduler_.counts(app.id);
+    out["tasksStaged"] = c.staged;
+    out["tasksRunning"] = c.running;
+    out["tasksHealthy"] = c.healthy;
+    out["tasksUnhealthy"] = c.unhealthy;
+  }
+  if (deployments) {
+    json::array list;
+    if (const Deployment* deployment = scheduler_.deployment_of(app.id)) {
+      list.push_back(json::object{{"id", deployment->id}});
+    }
+    out["deployments"] = std::move(list);
+  }
+  if (tasks) {
+    json::array list;
+    for (const Task* task : scheduler_.tasks_of(app.id))
+      list.push_back(scheduler_.task_json(*task));
+    out["tasks"] = std::move(list);
+  }
+  if (last_failure) {
+    auto it = scheduler_.last_task_failures().find(app.id);
+    if (it != scheduler_.last_task_failures().end()) out["lastTaskFailure"] = it->second;
+  }
+  return out;
+}
+
+Reply Api::list_apps(const Query& query) const {
+  std::set<std::string> embed = embeds(query);
+  auto id_filter = first(query, "id");
+  auto cmd_filter = first(query, "cmd");
+  auto label_filter = first(query, "label");
+  json::array apps;
+  for (const auto& [id, app] : scheduler_.apps()) {
+    if (id_filter && id.find(*id_filter) == std::string::npos) continue;
+    if (cmd_filter && app.cmd.value_or("").find(*cmd_filter) == std::string::npos) continue;
+    if (label_filter) {
+      bool all = true;
+      std::string terms = *label_filter;
+      size_t at = 0;
+      while (all && at <= terms.size()) {
+        size_t comma = terms.find(',', at);
+        if (comma == std::string::npos) comma = terms.size();
+        std::string term = terms.substr(at, comma - at);
+        term.erase(0, term.find_first_not_of(' '));
+        term.erase(term.find_last_not_of(' ') + 1);
+        if (!term.empty()) all = label_matches(app.labels, term);
+        at = comma + 1;
+      }
+      if (!all) continue;
+    }
+    apps.push_back(
+        app_json(app, embed.count("tasks") != 0, true, true, embed.count("lastTaskFailure") != 0));
+  }
+  return json_reply(200, json::object{{"apps", std::move(apps)}});
+}
+
+Reply Api::create_app(const std::string& body, const std::string& client) {
+  json::value parsed;
+  if (auto bad = parse_body(body, parsed)) return *bad;
+  std::vector<Violation> violations;
+  App app = parse_app(parsed, violations);
+  if (!violations.empty()) return json_reply(422, invalid_body(violations));
+  if (scheduler_.app(app.id) != nullptr) {
+    return message(409, "An app with id [" + app.id + "] already exists.");
+  }
+  for (const auto& [id, existing] : scheduler_.apps()) {
+    if (PathId::within(id, app.id) || PathId::within(app.id, id)) {
+      return message(409, "A group with id [" + app.id + "] already exists.");
+    }
+  }
+  Scheduler::Change change = scheduler_.create_app(app);
+  const App* created = scheduler_.app(app.id);
+  if (on_api_post) {
+    on_api_post(json::object{
+        {"clientIp", client}, {"uri", "/v2/apps" + app.id}, {"appDefinition", to_json(*created)}});
+  }
+  Reply reply = json_reply(201, app_json(*created, true, true, true, false));
+  reply.headers.emplace_back("Location", "/v2/apps" + app.id);
+  reply.headers.emplace_back("Marathon-Deployment-Id", change.deployment_id);
+  return reply;
+}
+
+Reply Api::get_app(const std::string& raw_id, const Query& query) const {
+  auto id = canonical_id(raw_id);
+  const App* app = id ? scheduler_.app(*id) : nullptr;
+  if (app == nullptr) {
+    // GET /v2/apps/prod/* lists the apps of a group, as Marathon does.
+    if (raw_id.size() >= 2 && raw_id.substr(raw_id.size() - 2) == "/*") {
+      auto group = canonical_id(raw_id.substr(0, raw_id.size() - 2));
+      json::array apps;
+      for (const auto& [app_id, member] : scheduler_.apps()) {
+        if (group && PathId::within(app_id, *group)) {
+          apps.push_back(app_json(member, true, true, true, true));
+        }
+      }
+      return json_reply(200, json::object{{"*", std::move(apps)}});
+    }
+    return unknown_app(id.value_or("/" + raw_id));
+  }
+  return json_reply(200, json::object{{"app", app_json(*app, true, true, true, true)}});
+}
+
+Reply Api::put_app(const std::string& raw_id, const std::string& body, const Query& query,
+                   bool patch, const std::string& client) {
+  json::value parsed;
+  if (auto bad = parse_body(body, parsed)) return *bad;
+  auto id = canonical_id(raw_id);
+  if (!id) {
+    return json_reply(422, invalid_body({{"/id",
+                                          "path contains invalid characters (allowed: "
+                                          "lowercase letters, digits, hyphens, \".\", "
+                                          "\"..\")"}}));
+  }
+  if (!parsed.is_object()) return json_reply(422, invalid_body({{"/", "error.expected.jsobject"}}));
+  const App* existing = scheduler_.app(*id);
+  json::object merged;
+  // PUT updates only the fields it gives, as Marathon's does unless partialUpdate=false.
+  auto partial = query.find("partialUpdate");
+  bool replace = !patch && partial != query.end() && !partial->second.empty() &&
+                 partial->second.front() == "false";
+  if (existing != nullptr && !replace) {
+    merged = to_json(*existing);
+    for (const auto& [key, value] : parsed.get_object()) merged[key] = value;
+  } else {
+    merged = parsed.get_object();
+    // Marathon keeps the instance count of an app whose update does not say it.
+    if (existing != nullptr && !merged.contains("instances"))
+      merged["instances"] = existing->instances;
+  }
+  if (existing == nullptr && patch) return unknown_app(*id);
+  std::vector<Violation> violations;
+  App app = parse_app(merged, violations, *id);
+  if (!violations.empty()) return json_reply(422, invalid_body(violations));
+  if (auto busy = locked(*id, query)) return *busy;
+  bool created = existing == nullptr;
+  Scheduler::Change change = scheduler_.update_app(app);
+  if (on_api_post) {
+    on_api_post(json::object{{"clientIp", client},
+                             {"uri", "/v2/apps" + *id},
+                             {"appDefinition", to_json(*scheduler_.app(*id))}});
+  }
+  Reply reply = change_reply(change, created ? 201 : 200);
+  if (created) reply.headers.emplace_back("Location", "/v2/apps" + *id);
+  return reply;
+}
+
+Reply Api::delete_app(const std::string& raw_id, const Query& query) {
+  auto id = canonical_id(raw_id);
+  if (!id || scheduler_.app(*id) == nullptr) return unknown_app(id.value_or("/" + raw_id));
+  if (auto busy = locked(*id, query)) return *busy;
+  return change_reply(scheduler_.delete_app(*id), 200);
+}
+
+Reply Api::restart_app(const std::string& raw_id, const Query& query) {
+  auto id = canonical_id(raw_id);
+  if (!id || scheduler_.app(*id) == nullptr) return unknown_app(id.value_or("/" + raw_id));
+  if (auto busy = locked(*id, query)) return *busy;
+  return change_reply(scheduler_.restart_app(*id), 200);
+}
+
+Reply Api::app_tasks(const std::string& raw_id) const {
+  auto id = canonical_id(raw_id);
+  if (!id || scheduler_.app(*id) == nullptr) return unknown_app(id.value_or("/" + raw_id));
+  json::array list;
+  for (const Task* task : scheduler_.tasks_of(*id)) list.push_back(scheduler_.task_json(*task));
+  return json_reply(200, json::object{{"tasks", std::move(list)}});
+}
+
+Reply Api::kill_app_tasks(const std::string& raw_id, const Query& query) {
+  auto id = canonical_id(raw_id);
+  if (!id || scheduler_.app(*id) == nullptr) return unknown_app(id.value_or("/" + raw_id));
+  auto host = first(query, "host");
+  std::vector<std::string> ids;
+  for (const Task* task : scheduler_.tasks_of(*id)) {
+    if (!host || task->hostname == *host) ids.push_back(task->id);
+  }
+  bool scale = query_flag(query, "scale");
+  std::vector<Task> killed = scheduler_.kill_tasks(ids, scale);
+  if (scale) {
+    return change_reply({"", scheduler_.app(*id)->version}, 200);
+  }
+  json::array list;
+  for (const Task& task : killed) list.push_back(scheduler_.task_json(task));
+  return json_reply(200, json::object{{"tasks", std::move(list)}});
+}
+
+Reply Api::kill_app_task(const std::string& raw_id, const std::string& task_id,
+                         const Query& query) {
+  auto id = canonical_id(raw_id);
+  if (!id || scheduler_.app(*id) == nullptr) return unknown_app(id.value_or("/" + raw_id));
+  auto task = scheduler_.tasks().find(task_id);
+  if (task == scheduler_.tasks().end() || task->second.app_id != *id) {
+    return message(404, "Task '" + task_id + "' does not exist");
+  }
+  bool scale = query_flag(query, "scale");
+  std::vector<Task> killed = scheduler_.kill_tasks({task_id}, scale);
+  if (scale) return change_reply({"", scheduler_.app(*id)->version}, 200);
+  return json_reply(200, json::object{{"task", scheduler_.task_json(killed.front())}});
+}
+
+Reply Api::app_versions(const std::string& raw_id) const {
+  auto id = canonical_id(raw_id);
+  const auto* versions = id ? scheduler_.versions(*id) : nullptr;
+  if (versions == nullptr || scheduler_.app(*id) == nullptr) {
+    return unknown_app(id.value_or("/" + raw_id));
+  }
+  json::array list;
+  for (auto it = versions->rbegin(); it != versions->rend(); ++it) list.emplace_back(it->first);
+  return json_reply(200, json::object{{"versions", std::move(list)}});
+}
+
+Reply Api::app_version(const std::string& raw_id, const std::string& version) const {
+  auto id = canonical_id(raw_id);
+  const auto* versions = id ? scheduler_.versions(*id) : nullptr;
+  if (versions == nullptr) return unknown_app(id.value_or("/" + raw_id));
+  auto it = versions->find(version);
+  if (it == versions->end()) {
+    return message(404, "App '" + *id + "' does not exist in version " + version);
+  }
+  return json_reply(200, to_json(it->second));
+}
+
+Reply Api::tasks(const Query& query, bool plain_text) const {
+  std::set<std::string> states;
+  if (auto it = query.find("status"); it != query.end()) {
+    for (std::string value : it->second) {
+      std::transform(value.begin(), value.end(), value.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      states.insert("TASK_" + value);
+    }
+  }
+  if (plain_text) {
+    // Marathon's text form for load-balancer bridges: one line per app and service port, with
+    // every task's host:port for that port.
+    std::string text;
+    for (const auto& [id, app] : scheduler_.apps()) {
+      for (size_t index = 0; index < app.port_definitions.size(); ++index) {
+        text += PathId::safe(id) + "\t" + std::to_string(app.port_definitions[index].port) + "\t";
+        for (const Task* task : scheduler_.tasks_of(id)) {
+          if (!task->running() || index >= task->host_ports.size()) continue;
+          text += task->hostname + ":" + std::to_string(task->host_ports[index]) + "\t";
+        }
+        text += "\n";
+      }
+    }
+    Reply reply;
+    reply.text = std::move(text);
+    reply.content_type = "text/plain; charset=utf-8";
+    return reply;
+  }
+  json::array list;
+  for (const auto& [id, task] : scheduler_.tasks()) {
+    if (!states.empty() && states.count(task.state) == 0) continue;
+    list.push_back(scheduler_.task_json(task));
+  }
+  return json_reply(200, json::object{{"tasks", std::move(list)}});
+}
+
+Reply Api::kill_tasks(const std::string& body, const Query& query) {
+  json::value parsed;
+  if (auto bad = parse_body(body, parsed)) return *bad;
+  const json::value* ids = parsed.is_object() ? parsed.get_object().if_contains("ids") : nullptr;
+  if (ids == nullptr || !ids->is_array()) {
+    return json_reply(422, invalid_body({{"/ids", "error.expected.jsarray"}}));
+  }
+  std::vector<std::string> task_ids;
+  for (const json::value& item : ids->get_array()) {
+    if (!item.is_string())
+      return json_reply(422, invalid_body({{"/ids", "error.expected.jsstring"}}));
+    task_ids.emplace_back(item.get_string());
+  }
+  bool scale = query_flag(query, "scale");
+  std::vector<Task> killed = scheduler_.kill_tasks(task_ids, scale);
+  json::array list;
+  for (const Task& task : killed) list.push_back(scheduler_.task_json(task));
+  return json_reply(200, json::object{{"tasks", std::move(list)}});
+}
+
+Reply Api::queue(const Query& query) const {
+  json::array entries;
+  auto now = scheduler_.clock().now();
+  for (const auto& [id, app] : scheduler_.apps()) {
+    int64_t count = scheduler_.waiting(id);
+    const Backoff* backoff = scheduler_.backoff(id);
+    bool delayed = backoff != nullptr && backoff->until > now;
+    if (count == 0) continue;
+    double left = delayed ? std::chrono::duration<double>(backoff->until - now).count() : 0;
+    json::object entry;
+    entry["app"] = app_json(app, false, true, true, false);
+    entry["count"] = count;
+    entry["delay"] = json::object{{"timeLeftSeconds", static_cast<int64_t>(std::ceil(left))},
+                                  {"overdue", !delayed}};
+    entry["since"] = scheduler_.queued_since(id).value_or("");
+    const OfferStatistics* stats = scheduler_.statistics(id);
+    OfferStatistics empty;
+    if (stats == nullptr) stats = &empty;
+    json::array reasons;
+    for (RejectReason reason : kAllRejectReasons) {
+      auto declined = stats->declined.find(reason);
+      reasons.push_back(
+          json::object{{"reason", reason_name(reason)},
+                       {"declined", declined == stats->declined.end() ? 0 : declined->second},
+                       {"processed", stats->processed}});
+    }
+    entry["processedOffersSummary"] = json::object{
+        {"processedOffersCount", stats->processed},
+        {"unusedOffersCount", stats->unused},
+        {"lastUnusedOfferAt",
+         stats->last_unused_at.empty() ? json::value(nullptr) : json::value(stats->last_unused_at)},
+        {"lastUsedOfferAt",
+         stats->last_used_at.empty() ? json::value(nullptr) : json::value(stats->last_used_at)},
+        {"rejectSummaryLastOffers", reasons},
+        {"rejectSummaryLaunchAttempt", reasons}};
+    // Beyond Marathon: the largest offer seen, to compare with what the app asks.
+    entry["largestOffer"] = resources_json(stats->largest);
+    entries.push_back(std::move(entry));
+  }
+  return json_reply(200, json::object{{"queue", std::move(entries)}});
+}
+
+Reply Api::deployments() const {
+  json::array list;
+  for (const auto& [id, deployment] : scheduler_.deployments()) {
+    list.push_back(scheduler_.deployment_json(deployment));
+  }
+  return json_reply(200, std::move(list));
+}
+
+Reply Api::delete_deployment(const std::string& id, const Query& query) {
+  bool force = query_flag(query, "force");
+  auto change = scheduler_.cancel_deployment(id, force);
+  if (!change) return message(404, "DeploymentPlan " + id + " does not exist");
+  if (force) return json_reply(202, json::object{});
+  return change_reply(*change, 200);
+}
+
+Reply Api::groups(const std::string& raw_id) const {
+  auto id = raw_id.empty() ? std::optional<std::string>("/") : PathId::canonical(raw_id);
+  if (!id) return message(404, "Group '/" + raw_id + "' does not exist");
+  // The tree is built from the apps' ids: a group exists while an app lies below it.
+  std::function<json::object(const std::string&)> build = [&](const std::string& group) {
+    json::array apps;
+    std::set<std::string> children;
+    std::string version;
+    for (const auto& [app_id, app] : scheduler_.apps()) {
+      if (!PathId::within(app_id, group) || app_id == group) continue;
+      version = std::max(version, app.version);
+      if (PathId::parent(app_id) == group) {
+        apps.push_back(to_json(app));
+        continue;
+      }
+      std::string rest = app_id.substr(group == "/" ? 1 : group.size() + 1);
+      children.insert((group == "/" ? "" : group) + "/" + rest.substr(0, rest.find('/')));
+    }
+    json::array groups;
+    for (const std::string& child : children) groups.push_back(build(child));
+    return json::object{
+        {"id", group},           {"apps", std::move(apps)},       {"groups", std::move(groups)},
+        {"pods", json::array{}}, {"dependencies", json::array{}}, {"version", version}};
+  };
+  bool exists = *id == "/";
+  for (const auto& [app_id, app] : scheduler_.apps()) {
+    exists = exists || (PathId::within(app_id, *id) && app_id != *id);
+  }
+  if (!exists) return message(404, "Group '" + *id + "' does not exist");
+  return json_reply(200, build(*id));
+}
+
+Reply Api::put_group(const std::string& raw_id, const std::string& body, const Query& query,
+                     bool create, const std::string& client) {
+  json::value parsed;
+  if (auto bad = parse_body(body, parsed)) return *bad;
+  if (!parsed.is_object()) return json_reply(422, invalid_body({{"/", "error.expected.jsobject"}}));
+  std::string given = raw_id;
+  if (given.empty()) {
+    const json::value* id = parsed.get_object().if_contains("id");
+    if (id == nullptr || !id->is_string()) {
+      return json_reply(422, invalid_body({{"/id", "error.path.missing"}}));
+    }
+    given = std::string(id->get_string());
+  }
+  auto group = PathId::canonical(given);
+  if (!group) {
+    return json_reply(422, invalid_body({{"/id",
+                                          "path contains invalid characters (allowed: "
+                                          "lowercase letters, digits, hyphens, \".\", "
+                                          "\"..\")"}}));
+  }
+  // Every app of the group and its subgroups, ids relative to their group.
+  std::vector<App> apps;
+  std::vector<Violation> violations;
+  std::function<void(const json::object&, const std::string&, const std::string&)> collect =
+      [&](const json::object& node, const std::string& group_id, const std::string& where) {
+        if (const json::value* list = node.if_contains("apps"); list && list->is_array()) {
+          const json::array& items = list->get_array();
+          for (size_t i = 0; i < items.size(); ++i) {
+            std::string at = where + "/apps(" + std::to_string(i) + ")";
+            std::vector<Violation> found;
+            json::value item = items[i];
+            std::string id;
+            if (item.is_object()) {
+              if (const json::value* app_id = item.get_object().if_contains("id");
+                  app_id && app_id->is_string()) {
+                id = std::string(app_id->get_string());
+              }
+            }
+            if (!id.empty() && id.front() != '/') id = group_id + "/" + id;
+            App app = parse_app(item, found, id);
+            for (auto& violation : found)
+              violations.push_back({at + violation.path, violation.error});
+            if (found.empty() && !PathId::within(app.id, group_id)) {
+              violations.push_back(
+                  {at + "/id", "app '" + app.id + "' is not in group '" + group_id + "'"});
+            }
+            if (found.empty()) apps.push_back(std::move(app));
+          }
+        }
+        if (const json::value* list = node.if_contains("groups"); list && list->is_array()) {
+          const json::array& items = list->get_array();
+          for (size_t i = 0; i < items.size(); ++i) {
+            std::string at = where + "/groups(" + std::to_string(i) + ")";
+            const json::value* sub_id =
+                items[i].is_object() ? items[i].get_object().if_contains("id") : nullptr;
+            if (sub_id == nullptr || !sub_id->is_string()) {
+              violations.push_back({at + "/id", "error.path.missing"});
+              continue;
+            }
+            std::string text(sub_id->get_string());
+            auto sub = PathId::canonical(text.front() == '/' ? text : group_id + "/" + text);
+            if (!sub || !PathId::within(*sub, group_id)) {
+              violations.push_back({at + "/id", "is not a group below '" + group_id + "'"});
+              continue;
+            }
+            collect(items[i].get_object(), *sub, at);
+          }
+        }
+      };
+  collect(parsed.get_object(), *group, "");
+  if (!violations.empty()) return json_reply(422, invalid_body(violations));
+  bool exists = false;
+  for (const auto& [id, app] : scheduler_.apps()) exists = exists || PathId::within(id, *group);
+  if (create && exists)
+    return message(409, "Group " + *group + " is already created. Use PUT to change this group.");
+  for (const App& app : apps) {
+    if (auto busy = locked(app.id, query)) return *busy;
+  }
+  Scheduler::Change last{"", ""};
+  std::set<std::string> named;
+  for (const App& app : apps) {
+    named.insert(app.id);
+    last = scheduler_.update_app(app);
+    if (on_api_post) {
+      on_api_post(json::object{{"clientIp", client},
+                               {"uri", "/v2/groups" + *group},
+                               {"appDefinition", to_json(*scheduler_.app(app.id))}});
+    }
+  }
+  if (!create) {
+    std::vector<std::string> gone;
+    for (const auto& [id, app] : scheduler_.apps()) {
+      if (PathId::within(id, *group) && named.count(id) == 0) gone.push_back(id);
+    }
+    for (const std::string& id : gone) last = scheduler_.delete_app(id);
+  }
+  return change_reply(last, create ? 201 : 200);
+}
+
+Reply Api::delete_group(const std::string& raw_id, const Query& query) {
+  auto group = PathId::canonical(raw_id);
+  std::vector<std::string> ids;
+  for (const auto& [id, app] : scheduler_.apps()) {
+    if (group && PathId::within(id, *group)) ids.push_back(id);
+  }
+  if (ids.empty())
+    return message(404, "Group '" + group.value_or("/" + raw_id) + "' does not exist");
+  for (const std::string& id : ids) {
+    if (auto busy = locked(id, query)) return *busy;
+  }
+  Scheduler::Change last{"", ""};
+  for (const std::string& id : ids) last = scheduler_.delete_app(id);
+  return change_reply(last, 200);
+}
+
+Reply Api::info() const {
+  bool elected = info_.leading && info_.leading();
+  std::string leader = info_.leader_address ? info_.leader_address() : "";
+  return json_reply(
+      200,
+      json::object{
+          {"name", info_.name},
+          {"version", info_.version},
+          {"buildref", "tessera"},
+          {"elected", elected},
+          {"leader", leader.empty() ? json::value(nullptr) : json::value(leader)},
+          {"frameworkId",
+           info_.framework_id.empty() ? json::value(nullptr) : json::value(info_.framework_id)},
+          {"marathon_config",
+           json::object{{"framework_name", info_.name}, {"checkpoint", true}, {"hostname", ""}}},
+          {"http_config", json::object{{"http_port", info_.http_address}}},
+          {"event_subscriber", nullptr}});
+}
+
+Reply Api::leader() const {
+  std::string leader = info_.leader_address ? info_.leader_address() : "";
+  if (leader.empty()) return message(404, "There is no leader");
+  return json_reply(200, json::object{{"leader", leader}});
+}
+
+}  // namespace tessera::marathon

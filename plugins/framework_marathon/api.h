@@ -1,0 +1,100 @@
+// Marathon's /v2 REST API as functions of a request's parts (path ids, query, body text) that
+// return the status, headers and JSON body Marathon answers with. The plugin maps its HTTP
+// routes onto them; tests call them directly.
+//
+// Bodies and ids come from the wire: a body is parsed only up to the HTTP server's size limit,
+// and every field is checked by parse_app (422 naming each bad field).
+//
+// Threading: the scheduler's thread.
+#pragma once
+
+#include <boost/json.hpp>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "scheduler.h"
+
+namespace tessera::marathon {
+
+struct Reply {
+  unsigned status = 200;
+  boost::json::value body;  // JSON, unless `text` is set
+  std::optional<std::string> text;
+  std::string content_type = "application/json; charset=utf-8";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// A request's query: every value of every key, decoded.
+using Query = std::map<std::string, std::vector<std::string>>;
+
+// What /v2/info and /v2/leader tell.
+struct ServiceInfo {
+  std::string name = "marathon";
+  std::string version = "1.9.0";
+  std::string framework_id;
+  std::string http_address;  // HOST:PORT this API serves on
+  std::function<bool()> leading;
+  std::function<std::string()> leader_address;  // "" when unknown
+};
+
+class Api {
+ public:
+  Api(Scheduler& scheduler, ServiceInfo info) : scheduler_(scheduler), info_(std::move(info)) {}
+
+  // Publishes api_post_event through this hook (the plugin's event stream).
+  std::function<void(const boost::json::object&)> on_api_post;
+
+  Reply list_apps(const Query& query) const;
+  Reply create_app(const std::string& body, const std::string& client);
+  Reply get_app(const std::string& id, const Query& query) const;
+  // PUT and PATCH: the fields given replace the app's (a new app for PUT); PUT with
+  // partialUpdate=false replaces the whole definition (instances kept when not given).
+  Reply put_app(const std::string& id, const std::string& body, const Query& query, bool patch,
+                const std::string& client);
+  Reply delete_app(const std::string& id, const Query& query);
+  Reply restart_app(const std::string& id, const Query& query);
+  Reply app_tasks(const std::string& id) const;
+  Reply kill_app_tasks(const std::string& id, const Query& query);
+  Reply kill_app_task(const std::string& id, const std::string& task_id, const Query& query);
+  Reply app_versions(const std::string& id) const;
+  Reply app_version(const std::string& id, const std::string& version) const;
+  Reply tasks(const Query& query, bool plain_text) const;
+  Reply kill_tasks(const std::string& body, const Query& query);
+  Reply queue(const Query& query) const;
+  Reply deployments() const;
+  Reply delete_deployment(const std::string& id, const Query& query);
+  Reply groups(const std::string& id) const;
+  // POST /v2/groups (id from the body) and PUT /v2/groups/{id}: every app of the group and its
+  // subgroups is created or updated; with PUT, the group's apps that the body does not name
+  // are removed. DELETE /v2/groups/{id} removes every app below the group.
+  Reply put_group(const std::string& id, const std::string& body, const Query& query, bool create,
+                  const std::string& client);
+  Reply delete_group(const std::string& id, const Query& query);
+  Reply info() const;
+  Reply leader() const;
+
+  void set_framework_id(const std::string& id) { info_.framework_id = id; }
+  void set_http_address(const std::string& address) { info_.http_address = address; }
+
+  // The app as GET /v2/apps shows it, with the parts `embed` asks for.
+  boost::json::object app_json(const App& app, bool tasks, bool counts, bool deployments,
+                               bool last_failure) const;
+
+ private:
+  // Reads the body as JSON: 400 with Marathon's "Invalid JSON" body when it is not.
+  std::optional<Reply> parse_body(const std::string& body, boost::json::value& out) const;
+  // 409 when the app has a deployment and force is not set.
+  std::optional<Reply> locked(const std::string& app_id, const Query& query) const;
+  Reply change_reply(const Scheduler::Change& change, unsigned status) const;
+
+  Scheduler& scheduler_;
+  ServiceInfo info_;
+};
+
+bool query_flag(const Query& query, const std::string& key);
+
+}  // namespace tessera::marathon

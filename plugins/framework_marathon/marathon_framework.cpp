@@ -1,0 +1,444 @@
+#include "marathon_framework.h"
+
+#include <utility>
+
+#include "tessera/sdk/config.h"
+
+namespace tessera::marathon {
+
+namespace json = boost::json;
+
+namespace {
+
+// Store keys, relative to the plugin's prefix: one per app, per version, per task and per
+// deployment, so that no value grows with the number of apps.
+constexpr const char* kFrameworkIdKey = "framework_id";
+std::string app_key(const std::string& app_id) { return "apps" + app_id; }
+std::string version_key(const std::string& app_id, const std::string& version) {
+  // '@' cannot appear in an app id, so one app's versions never share a prefix with another's.
+  return "versions" + app_id + "@" + version;
+}
+std::string task_key(const std::string& task_id) { return "tasks/" + task_id; }
+std::string deployment_key(const std::string& id) { return "deployments/" + id; }
+
+http::Response to_http(Reply reply) {
+  http::Response response =
+      reply.text ? http::Response(reply.status, std::move(*reply.text), reply.content_type)
+                 : http::Response(reply.status, to_text(reply.body), reply.content_type);
+  for (const auto& [name, value] : reply.headers) response.set_header(name, value);
+  return response;
+}
+
+// The query keys the API reads, with every value each has.
+Query query_of(const http::Request& request) {
+  Query query;
+  for (const char* key : {"embed", "id", "cmd", "label", "force", "scale", "wipe", "host", "status",
+                          "partialUpdate"}) {
+    auto values = request.query_all(key);
+    if (!values.empty()) query[key] = std::move(values);
+  }
+  return query;
+}
+
+}  // namespace
+
+MarathonFramework::~MarathonFramework() = default;
+
+Status MarathonFramework::configure(sdk::ConfigTable& table) {
+  std::string address = table.get<std::string>("http_address", "127.0.0.1:8080");
+  if (std::string problem = sdk::detail::tcp_problem(address, sdk::EndpointUse::bind);
+      !problem.empty() || address.find(':') == std::string::npos) {
+    table.error_at("http_address",
+                   "'" + address + "': " + (problem.empty() ? "expected HOST:PORT" : problem));
+  } else {
+    size_t colon = address.rfind(':');
+    http_host_ = address.substr(0, colon);
+    http_port_ = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
+  }
+  master_ = table.get<std::string>("master", "");
+  framework_name_ = table.get<std::string>("framework_name", "marathon");
+  role_ = table.get<std::string>("role", "*");
+  failover_timeout_seconds_ =
+      static_cast<double>(table.integer("failover_timeout_seconds", 604800, 0, 365LL * 86400));
+  std::string placement = table.choice("placement", "spread", {"spread", "pack"});
+  scheduler_options_.spread = placement == "spread";
+  scheduler_options_.backoff_reset_after =
+      std::chrono::seconds(table.integer("backoff_reset_after_seconds", 60, 0, 86400));
+  scheduler_options_.deployment_deadline =
+      std::chrono::seconds(table.integer("deployment_deadline_seconds", 0, 0, 30LL * 86400));
+  scheduler_options_.max_versions =
+      static_cast<size_t>(table.integer("max_versions_per_app", 50, 1, 10000));
+  reconcile_interval_ =
+      std::chrono::seconds(table.integer("reconcile_interval_seconds", 60, 1, 86400));
+  health_address_ = table.get<std::string>("health_check_address", "");
+  auto http_table = table.table("http");
+  http_options_ = http::ServerOptions::from_config(http_table);
+  http_table.reject_unknown_keys();
+  return {};
+}
+
+Status MarathonFramework::start() {
+  server_ = std::make_unique<http::Server>(loop(), log(), http_options_);
+  routes();
+  auto address = server_->listen(http_host_, http_port_);
+  if (!address) return address.error().context("framework_marathon http_address");
+  http_address_ = *address;
+  context().announce("http", http_address_);
+  log().info("serving Marathon's API on http://{}", http_address_);
+
+  leadership_ = std::make_unique<sdk::Leadership>(bus(), clock());
+  store_ = std::make_unique<sdk::Store>(bus(), clock());
+  store_->fence_with(leadership_.get());
+  leadership_->on_elected = [this](uint64_t) { elected(); };
+  leadership_->on_deposed = [this] { deposed(); };
+  return leadership_->start();
+}
+
+void MarathonFramework::stopping() {
+  // Stops without tearing the framework down: its tasks keep running for the next leader.
+  deposed();
+}
+
+void MarathonFramework::elected() {
+  log().info("leading: recovering apps from the store");
+  recover(++term_);
+}
+
+void MarathonFramework::deposed() {
+  ++term_;
+  if (client_) client_->stop();
+  client_.reset();
+  health_.reset();
+  api_.reset();
+  scheduler_.reset();
+  for (sdk::Clock::TimerId* timer : {&tick_timer_, &reconcile_timer_}) {
+    if (*timer != 0) clock().cancel(*timer);
+    *timer = 0;
+  }
+}
+
+void MarathonFramework::recover(uint64_t term) {
+  // Read one kind of record after the other; each step checks that the term is still current.
+  auto current = [this, term] { return term == term_; };
+  auto failed = [this, current](const char* what, const sdk::StoreError& error) {
+    if (!current()) return;
+    log().error("recovering {}: {}", what, error.message);
+    // Try again: the store may be starting.
+    clock().after(std::chrono::seconds(1), [this, term = term_] {
+      if (term == term_) recover(term);
+    });
+  };
+  auto records =
+      std::make_shared<std::tuple<std::string, sdk::Listing<StoredApp>, sdk::Listing<StoredApp>,
+                                  sdk::Listing<StoredTask>, sdk::Listing<StoredDeployment>>>();
+  store_->get<std::string>(kFrameworkIdKey, [=, this](auto id) {
+    if (!current()) return;
+    if (!id) return failed("the framework id", id.error());
+    if (id->has_value()) std::get<0>(*records) = (*id)->value;
+    store_->list<StoredApp>("apps/", [=, this](auto apps) {
+      if (!current()) return;
+      if (!apps) return failed("apps", apps.error());
+      std::get<1>(*records) = std::move(*apps);
+      store_->list<StoredApp>("versions/", [=, this](auto versions) {
+        if (!current()) return;
+        if (!versions) return failed("versions", versions.error());
+        std::get<2>(*records) = std::move(*versions);
+        store_->list<StoredTask>("tasks/", [=, this](auto tasks) {
+          if (!current()) return;
+          if (!tasks) return failed("tasks", tasks.error());
+          std::get<3>(*records) = std::move(*tasks);
+          store_->list<StoredDeployment>("deployments/", [=, this](auto deployments) {
+            if (!current()) return;
+            if (!deployments) return failed("deployments", deployments.error());
+            std::get<4>(*records) = std::move(*deployments);
+            framework_id_ = std::get<0>(*records);
+            scheduler_ = std::make_unique<Scheduler>(clock(), *this, scheduler_options_);
+            for (const auto& entry : std::get<1>(*records).entries) {
+              scheduler_->adopt_app(parse_stored_app(entry.value.json));
+            }
+            for (const auto& entry : std::get<2>(*records).entries) {
+              scheduler_->adopt_version(parse_stored_app(entry.value.json));
+            }
+            for (const auto& entry : std::get<3>(*records).entries) {
+              scheduler_->adopt_task(entry.value);
+            }
+            for (const auto& entry : std::get<4>(*records).entries) {
+              scheduler_->adopt_deployment(entry.value);
+            }
+            log().info("recovered {} app(s), {} task(s), {} deployment(s); framework id {}",
+                       scheduler_->apps().size(), scheduler_->tasks().size(),
+                       scheduler_->deployments().size(),
+                       framework_id_.empty() ? std::string("none yet") : sdk::quote(framework_id_));
+            start_scheduling(term);
+          });
+        });
+      });
+    });
+  });
+}
+
+void MarathonFramework::start_scheduling(uint64_t term) {
+  ServiceInfo info;
+  info.name = framework_name_;
+  info.framework_id = framework_id_;
+  info.http_address = http_address_;
+  info.leading = [this] { return leadership_ && leadership_->leading(); };
+  info.leader_address = [this] {
+    return leadership_ && leadership_->leading() ? http_address_ : std::string();
+  };
+  api_ = std::make_unique<Api>(*scheduler_, info);
+  api_->on_api_post = [this](const json::object& body) {
+    json::object event = body;
+    event["eventType"] = "api_post_event";
+    event["timestamp"] = scheduler_->timestamp();
+    publish("api_post_event", event);
+  };
+  health_ = std::make_unique<HealthChecker>(loop(), clock(), *scheduler_, health_address_);
+
+  sdk::FrameworkInfo framework;
+  framework.framework_id = framework_id_;
+  framework.name = framework_name_;
+  framework.roles = {role_};
+  framework.failover_timeout_seconds = failover_timeout_seconds_;
+  sdk::SchedulerOptions options;
+  options.master = master_;
+  client_ = std::make_unique<sdk::SchedulerClient>(bus(), framework, options);
+  client_->on_subscribed = [this, term](const std::string& id) {
+    if (term != term_) return;
+    if (id != framework_id_) {
+      framework_id_ = id;
+      api_->set_framework_id(id);
+      store_->put(kFrameworkIdKey, id, [this](const sdk::StoreResult<uint64_t>& r) {
+        store_done("the framework id", r);
+      });
+    }
+    log().info("subscribed as framework {}; reconciling {} task(s)", sdk::quote(id),
+               scheduler_->tasks().size());
+    client_->reconcile();
+    client_->revive();
+    scheduler_->converge();
+  };
+  client_->on_offers = [this](const std::vector<protocol::scheduler::Offer>& offers) {
+    scheduler_->on_offers(offers);
+  };
+  client_->on_update = [this](const protocol::TaskStatus& status) {
+    scheduler_->on_update(status);
+  };
+  client_->on_agent_lost = [this](const std::string& agent) { scheduler_->on_agent_lost(agent); };
+  client_->on_error = [this](const std::string& message) {
+    log().error("the master refused the framework: {}", message);
+  };
+  client_->start();
+  tick_timer_ = clock().every(std::chrono::seconds(1), [this] {
+    scheduler_->converge();
+    health_->tick();
+  });
+  reconcile_timer_ = clock().every(reconcile_interval_, [this] {
+    if (client_->subscribed()) client_->reconcile();
+  });
+}
+
+void MarathonFramework::store_done(const std::string& what,
+                                   const sdk::StoreResult<uint64_t>& result) {
+  if (result) return;
+  ++store_failures_;
+  log().error("storing {}: {}", what, result.error().message);
+}
+
+// ---- Driver ----
+
+void MarathonFramework::launch(const std::vector<std::string>& offer_ids,
+                               const std::vector<protocol::TaskInfo>& tasks) {
+  for (const auto& task : tasks) {
+    log().info("launching {} on agent {}", sdk::quote(task.task_id), sdk::quote(task.agent_id));
+  }
+  if (client_) client_->accept(offer_ids, tasks);
+}
+
+void MarathonFramework::decline(const std::vector<std::string>& offer_ids, double refuse_seconds) {
+  if (client_) client_->decline(offer_ids, refuse_seconds);
+}
+
+void MarathonFramework::kill(const std::string& task_id, const std::string& agent_id) {
+  log().info("killing {}", sdk::quote(task_id));
+  if (client_) client_->kill(task_id, agent_id);
+}
+
+void MarathonFramework::revive() {
+  if (client_) client_->revive();
+}
+
+void MarathonFramework::save_app(const App& app) {
+  store_->put(app_key(app.id), StoredApp{to_text(to_json(app))},
+              [this, id = app.id](auto r) { store_done("app " + sdk::quote(id), r); });
+}
+
+void MarathonFramework::remove_app(const std::string& app_id) {
+  store_->remove(app_key(app_id), [this, app_id](auto r) {
+    if (!r && r.code() != sdk::StoreCode::kNotFound) store_done("app " + sdk::quote(app_id), r);
+  });
+}
+
+void MarathonFramework::save_version(const App& app) {
+  store_->put(version_key(app.id, app.version), StoredApp{to_text(to_json(app))},
+              [this, id = app.id](auto r) { store_done("a version of " + sdk::quote(id), r); });
+}
+
+void MarathonFramework::remove_version(const std::string& app_id, const std::string& version) {
+  store_->remove(version_key(app_id, version), [this, app_id](auto r) {
+    if (!r && r.code() != sdk::StoreCode::kNotFound) {
+      store_done("a version of " + sdk::quote(app_id), r);
+    }
+  });
+}
+
+void MarathonFramework::save_task(const StoredTask& task) {
+  store_->put(task_key(task.id), task,
+              [this, id = task.id](auto r) { store_done("task " + sdk::quote(id), r); });
+}
+
+void MarathonFramework::remove_task(const std::string& task_id) {
+  store_->remove(task_key(task_id), [this, task_id](auto r) {
+    if (!r && r.code() != sdk::StoreCode::kNotFound) store_done("task " + sdk::quote(task_id), r);
+  });
+}
+
+void MarathonFramework::save_deployment(const StoredDeployment& deployment) {
+  store_->put(deployment_key(deployment.id), deployment, [this, id = deployment.id](auto r) {
+    store_done("deployment " + sdk::quote(id), r);
+  });
+}
+
+void MarathonFramework::remove_deployment(const std::string& id) {
+  store_->remove(deployment_key(id), [this, id](auto r) {
+    if (!r && r.code() != sdk::StoreCode::kNotFound) store_done("deployment " + sdk::quote(id), r);
+  });
+}
+
+void MarathonFramework::publish(const std::string& event_type, const json::object& body) {
+  events_.publish(event_type, to_text(body));
+}
+
+// ---- HTTP ----
+
+http::Response MarathonFramework::serve(const std::function<Reply()>& handler) {
+  if (!api_) {
+    return http::json_error(503, leadership_ && leadership_->leading()
+                                     ? "Marathon is recovering its state; try again shortly"
+                                     : "this Marathon does not lead; see /v2/leader");
+  }
+  return to_http(handler());
+}
+
+void MarathonFramework::routes() {
+  using http::Method;
+  using http::Request;
+  auto& s = *server_;
+  auto id_of = [](const Request& r) { return std::string(r.param("id")); };
+
+  s.route(Method::get, "/ping",
+          [](const Request&) { return http::Response(200, "pong", "text/plain; charset=utf-8"); });
+  s.route(Method::get, "/v2/leader", [this](const Request&) {
+    if (api_) return to_http(api_->leader());
+    const auto& leader = leadership_->leader();
+    if (!leader.known) return http::json_error(404, "There is no leader");
+    // Another host leads: its Marathon serves on its own address, which this host does not
+    // know; the master endpoint at least names the host.
+    return http::Response::json(json::object{{"leader", leader.endpoint}});
+  });
+  s.route(Method::get, "/v2/info", [this](const Request&) {
+    if (api_) return to_http(api_->info());
+    return http::Response::json(json::object{
+        {"name", framework_name_}, {"version", "1.9.0"}, {"elected", false}, {"leader", nullptr}});
+  });
+  s.route(Method::get, "/v2/apps",
+          [this](const Request& r) { return serve([&] { return api_->list_apps(query_of(r)); }); });
+  s.route(Method::post, "/v2/apps", [this](const Request& r) {
+    return serve([&] { return api_->create_app(r.body(), r.peer()); });
+  });
+  s.route(Method::get, "/v2/apps/{id*}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->get_app(id_of(r), query_of(r)); });
+  });
+  s.route(Method::put, "/v2/apps/{id*}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->put_app(id_of(r), r.body(), query_of(r), false, r.peer()); });
+  });
+  s.route(Method::patch, "/v2/apps/{id*}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->put_app(id_of(r), r.body(), query_of(r), true, r.peer()); });
+  });
+  s.route(Method::delete_, "/v2/apps/{id*}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->delete_app(id_of(r), query_of(r)); });
+  });
+  s.route(Method::post, "/v2/apps/{id*}/restart", [this, id_of](const Request& r) {
+    return serve([&] { return api_->restart_app(id_of(r), query_of(r)); });
+  });
+  s.route(Method::get, "/v2/apps/{id*}/tasks", [this, id_of](const Request& r) {
+    return serve([&] { return api_->app_tasks(id_of(r)); });
+  });
+  s.route(Method::delete_, "/v2/apps/{id*}/tasks", [this, id_of](const Request& r) {
+    return serve([&] { return api_->kill_app_tasks(id_of(r), query_of(r)); });
+  });
+  s.route(Method::delete_, "/v2/apps/{id*}/tasks/{task}", [this, id_of](const Request& r) {
+    return serve(
+        [&] { return api_->kill_app_task(id_of(r), std::string(r.param("task")), query_of(r)); });
+  });
+  s.route(Method::get, "/v2/apps/{id*}/versions", [this, id_of](const Request& r) {
+    return serve([&] { return api_->app_versions(id_of(r)); });
+  });
+  s.route(Method::get, "/v2/apps/{id*}/versions/{version}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->app_version(id_of(r), std::string(r.param("version"))); });
+  });
+  s.route(Method::get, "/v2/tasks", [this](const Request& r) {
+    bool text = r.header("Accept").find("text/plain") != std::string_view::npos;
+    return serve([&] { return api_->tasks(query_of(r), text); });
+  });
+  s.route(Method::post, "/v2/tasks/delete", [this](const Request& r) {
+    return serve([&] { return api_->kill_tasks(r.body(), query_of(r)); });
+  });
+  s.route(Method::get, "/v2/queue",
+          [this](const Request& r) { return serve([&] { return api_->queue(query_of(r)); }); });
+  s.route(Method::get, "/v2/deployments",
+          [this](const Request&) { return serve([&] { return api_->deployments(); }); });
+  s.route(Method::delete_, "/v2/deployments/{id}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->delete_deployment(id_of(r), query_of(r)); });
+  });
+  s.route(Method::get, "/v2/groups",
+          [this](const Request&) { return serve([&] { return api_->groups(""); }); });
+  s.route(Method::get, "/v2/groups/{id*}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->groups(id_of(r)); });
+  });
+  s.route(Method::post, "/v2/groups", [this](const Request& r) {
+    return serve([&] { return api_->put_group("", r.body(), query_of(r), true, r.peer()); });
+  });
+  s.route(Method::put, "/v2/groups/{id*}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->put_group(id_of(r), r.body(), query_of(r), false, r.peer()); });
+  });
+  s.route(Method::delete_, "/v2/groups/{id*}", [this, id_of](const Request& r) {
+    return serve([&] { return api_->delete_group(id_of(r), query_of(r)); });
+  });
+  s.route(Method::get, "/v2/eventSubscriptions", [](const Request&) {
+    return http::Response::json(json::object{{"callbackUrls", json::array{}}});
+  });
+  s.route(Method::get, "/v2/events", [this](const Request& r) {
+    auto wanted = r.query_all("event_type");
+    if (wanted.empty()) return events_.subscribe(r);
+    return events_.subscribe(r, [wanted](std::string_view event) {
+      return std::find(wanted.begin(), wanted.end(), event) != wanted.end();
+    });
+  });
+  s.route(Method::get, "/metrics", [this](const Request&) {
+    std::string text;
+    auto gauge = [&text](const char* name, const char* help, size_t value) {
+      text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
+              " " + std::to_string(value) + "\n";
+    };
+    gauge("marathon_leading", "1 while this Marathon leads", api_ ? 1 : 0);
+    gauge("marathon_apps", "apps defined", scheduler_ ? scheduler_->apps().size() : 0);
+    gauge("marathon_tasks", "tasks known", scheduler_ ? scheduler_->tasks().size() : 0);
+    gauge("marathon_deployments", "deployments in progress",
+          scheduler_ ? scheduler_->deployments().size() : 0);
+    gauge("marathon_store_failures", "store writes that failed", store_failures_);
+    return http::Response(200, text, "text/plain; version=0.0.4");
+  });
+}
+
+}  // namespace tessera::marathon

@@ -1,0 +1,992 @@
+#include "scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+namespace tessera::marathon {
+
+namespace json = boost::json;
+namespace state = protocol::state;
+using Monotonic = sdk::Clock::Monotonic;
+
+namespace {
+
+std::string hex(uint64_t value, int digits) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(static_cast<size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = kDigits[value & 0xf];
+    value >>= 4;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_iso8601(sdk::Clock::Wall::time_point time) {
+  auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+  std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[80];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(millis % 1000));
+  return buffer;
+}
+
+Scheduler::Scheduler(sdk::Clock& clock, Driver& driver, SchedulerOptions options)
+    : clock_(clock),
+      driver_(driver),
+      options_(options),
+      random_(options.seed != 0 ? options.seed : std::random_device{}()) {}
+
+Scheduler::~Scheduler() {
+  for (sdk::Clock::TimerId timer : revive_timers_) clock_.cancel(timer);
+}
+
+std::string Scheduler::timestamp(const std::string& after) const {
+  auto now = clock_.wall_now();
+  std::string text = format_iso8601(now);
+  // ISO 8601 in one format compares as text.
+  while (!after.empty() && text <= after) {
+    now += std::chrono::milliseconds(1);
+    text = format_iso8601(now);
+  }
+  return text;
+}
+
+std::string Scheduler::new_id() {
+  uint64_t a = random_();
+  uint64_t b = random_();
+  return hex(a >> 32, 8) + "-" + hex(a >> 16, 4) + "-" + hex(a, 4) + "-" + hex(b >> 48, 4) + "-" +
+         hex(b, 12);
+}
+
+std::string Scheduler::new_task_id(const std::string& app_id) {
+  return PathId::safe(app_id) + "." + new_id();
+}
+
+void Scheduler::emit(const std::string& type, json::object body) {
+  body["eventType"] = type;
+  body["timestamp"] = timestamp();
+  driver_.publish(type, body);
+}
+
+// ---- recovery ----
+
+void Scheduler::adopt_app(App app) {
+  for (const auto& definition : app.port_definitions) {
+    if (definition.port != 0) service_ports_used_.insert(definition.port);
+  }
+  std::string id = app.id;
+  apps_[id] = std::move(app);
+}
+
+void Scheduler::adopt_version(App app) {
+  std::string id = app.id;
+  std::string version = app.version;
+  versions_[id][version] = std::move(app);
+}
+
+void Scheduler::adopt_task(const StoredTask& stored) {
+  Task task;
+  static_cast<StoredTask&>(task) = stored;
+  if (task.state.empty()) task.state = state::kStaging;
+  if (task.running()) task.running_since = clock_.now();
+  sequence_ = std::max(sequence_, task.sequence);
+  by_app_[task.app_id].insert(task.id);
+  tasks_[task.id] = std::move(task);
+}
+
+void Scheduler::adopt_deployment(const StoredDeployment& stored) {
+  Deployment deployment;
+  deployment.id = stored.id;
+  deployment.version = stored.version;
+  deployment.app_id = stored.app_id;
+  deployment.stop = stored.stop;
+  deployment.current_step = stored.current_step;
+  for (const auto& step : stored.steps) {
+    std::vector<DeploymentAction> actions;
+    for (size_t i = 0; i + 1 < step.size(); i += 2) actions.push_back({step[i], step[i + 1]});
+    deployment.steps.push_back(std::move(actions));
+  }
+  if (!stored.previous_json.empty()) deployment.previous = parse_stored_app(stored.previous_json);
+  deployment.last_progress = clock_.now();
+  deployments_[deployment.id] = std::move(deployment);
+}
+
+StoredTask Scheduler::stored(const Task& task) { return task; }
+
+StoredDeployment Scheduler::stored(const Deployment& deployment) {
+  StoredDeployment out;
+  out.id = deployment.id;
+  out.version = deployment.version;
+  out.app_id = deployment.app_id;
+  out.stop = deployment.stop;
+  out.current_step = deployment.current_step;
+  for (const auto& step : deployment.steps) {
+    std::vector<std::string> flat;
+    for (const auto& action : step) {
+      flat.push_back(action.action);
+      flat.push_back(action.app);
+    }
+    out.steps.push_back(std::move(flat));
+  }
+  if (deployment.previous) out.previous_json = to_text(to_json(*deployment.previous));
+  return out;
+}
+
+// ---- reads ----
+
+const App* Scheduler::app(const std::string& id) const {
+  auto it = apps_.find(id);
+  return it == apps_.end() ? nullptr : &it->second;
+}
+
+std::vector<const Task*> Scheduler::tasks_of(const std::string& app_id) const {
+  std::vector<const Task*> out;
+  auto index = by_app_.find(app_id);
+  if (index == by_app_.end()) return out;
+  for (const std::string& id : index->second) out.push_back(&tasks_.at(id));
+  return out;
+}
+
+std::vector<Task*> Scheduler::app_tasks(const std::string& app_id) {
+  std::vector<Task*> out;
+  auto index = by_app_.find(app_id);
+  if (index == by_app_.end()) return out;
+  for (const std::string& id : index->second) out.push_back(&tasks_.at(id));
+  return out;
+}
+
+const Deployment* Scheduler::deployment_of(const std::string& app_id) const {
+  for (const auto& [id, deployment] : deployments_) {
+    if (deployment.app_id == app_id) return &deployment;
+  }
+  return nullptr;
+}
+
+const std::map<std::string, App>* Scheduler::versions(const std::string& app_id) const {
+  auto it = versions_.find(app_id);
+  return it == versions_.end() ? nullptr : &it->second;
+}
+
+bool Scheduler::healthy(const Task& task) const {
+  if (!task.running()) return false;
+  const App* owner = app(task.app_id);
+  size_t checks = owner != nullptr ? owner->health_checks.size() : 0;
+  if (checks == 0) return true;
+  if (task.health.size() < checks) return false;
+  return std::all_of(task.health.begin(), task.health.end(),
+                     [](const HealthResult& result) { return result.alive; });
+}
+
+AppCounts Scheduler::counts(const std::string& app_id) const {
+  AppCounts out;
+  const App* owner = app(app_id);
+  bool checked = owner != nullptr && !owner->health_checks.empty();
+  for (const Task* task : tasks_of(app_id)) {
+    if (task->state == state::kStaging || task->state == state::kStarting) ++out.staged;
+    if (task->running()) {
+      ++out.running;
+      if (checked) {
+        bool has_results = task->health.size() >= owner->health_checks.size();
+        if (healthy(*task)) {
+          ++out.healthy;
+        } else if (has_results) {
+          ++out.unhealthy;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+int64_t Scheduler::waiting(const std::string& app_id) const {
+  auto it = to_launch_.find(app_id);
+  return it == to_launch_.end() ? 0 : it->second;
+}
+
+const OfferStatistics* Scheduler::statistics(const std::string& app_id) const {
+  auto it = statistics_.find(app_id);
+  return it == statistics_.end() ? nullptr : &it->second;
+}
+
+const Backoff* Scheduler::backoff(const std::string& app_id) const {
+  auto it = backoff_.find(app_id);
+  return it == backoff_.end() ? nullptr : &it->second;
+}
+
+std::optional<std::string> Scheduler::queued_since(const std::string& app_id) const {
+  auto it = queued_since_.find(app_id);
+  if (it == queued_since_.end()) return std::nullopt;
+  return it->second;
+}
+
+json::object Scheduler::task_json(const Task& task) const {
+  json::object out;
+  out["id"] = task.id;
+  out["appId"] = task.app_id;
+  out["host"] = task.hostname;
+  out["slaveId"] = task.agent_id;
+  out["state"] = task.state;
+  json::array ports;
+  for (uint64_t port : task.host_ports) ports.emplace_back(port);
+  out["ports"] = std::move(ports);
+  json::array service_ports;
+  for (int64_t port : task.service_ports) service_ports.emplace_back(port);
+  out["servicePorts"] = std::move(service_ports);
+  out["ipAddresses"] = json::array{};
+  out["stagedAt"] = task.staged_at;
+  out["startedAt"] = task.started_at.empty() ? json::value(nullptr) : json::value(task.started_at);
+  out["version"] = task.version;
+  const App* owner = app(task.app_id);
+  if (owner != nullptr && !owner->health_checks.empty()) {
+    json::array results;
+    for (const HealthResult& result : task.health) {
+      results.push_back(json::object{
+          {"alive", result.alive},
+          {"consecutiveFailures", result.consecutive_failures},
+          {"firstSuccess",
+           result.first_success.empty() ? json::value(nullptr) : json::value(result.first_success)},
+          {"lastSuccess",
+           result.last_success.empty() ? json::value(nullptr) : json::value(result.last_success)},
+          {"lastFailure",
+           result.last_failure.empty() ? json::value(nullptr) : json::value(result.last_failure)},
+          {"lastFailureCause", result.last_failure_cause.empty()
+                                   ? json::value(nullptr)
+                                   : json::value(result.last_failure_cause)},
+          {"taskId", task.id}});
+    }
+    out["healthCheckResults"] = std::move(results);
+  }
+  return out;
+}
+
+json::object Scheduler::deployment_json(const Deployment& deployment) const {
+  json::array steps;
+  for (const auto& step : deployment.steps) {
+    json::array actions;
+    for (const auto& action : step) {
+      actions.push_back(json::object{{"action", action.action}, {"app", action.app}});
+    }
+    steps.push_back(json::object{{"actions", std::move(actions)}});
+  }
+  json::array current;
+  if (deployment.current_step >= 1 && deployment.current_step <= deployment.steps.size()) {
+    for (const auto& action : deployment.steps[deployment.current_step - 1]) {
+      current.push_back(json::object{{"action", action.action},
+                                     {"app", action.app},
+                                     {"readinessCheckResults", json::array{}}});
+    }
+  }
+  return json::object{{"id", deployment.id},
+                      {"version", deployment.version},
+                      {"affectedApps", json::array{json::value(deployment.app_id)}},
+                      {"affectedPods", json::array{}},
+                      {"steps", std::move(steps)},
+                      {"currentActions", std::move(current)},
+                      {"currentStep", deployment.current_step},
+                      {"totalSteps", deployment.steps.size()}};
+}
+
+// ---- changes ----
+
+void Scheduler::assign_service_ports(App& app, const App* previous) {
+  for (size_t i = 0; i < app.port_definitions.size(); ++i) {
+    PortDefinition& definition = app.port_definitions[i];
+    if (definition.port != 0) {
+      service_ports_used_.insert(definition.port);
+      continue;
+    }
+    // Keep the service port the previous version was given for the same index.
+    if (previous != nullptr && i < previous->port_definitions.size() &&
+        previous->port_definitions[i].port != 0) {
+      definition.port = previous->port_definitions[i].port;
+      continue;
+    }
+    int64_t port = options_.service_port_base;
+    while (service_ports_used_.count(port) != 0) ++port;
+    service_ports_used_.insert(port);
+    definition.port = port;
+  }
+}
+
+void Scheduler::store_app(const App& app) {
+  apps_[app.id] = app;
+  auto& versions = versions_[app.id];
+  versions[app.version] = app;
+  driver_.save_app(app);
+  driver_.save_version(app);
+  while (versions.size() > options_.max_versions) {
+    driver_.remove_version(app.id, versions.begin()->first);
+    versions.erase(versions.begin());
+  }
+}
+
+Scheduler::Change Scheduler::start_deployment(const App& target, std::optional<App> previous,
+                                              std::vector<std::vector<DeploymentAction>> steps,
+                                              bool stop) {
+  // A change to an app with a deployment in progress replaces that deployment (the API asks
+  // for force=true before it gets here).
+  if (const Deployment* running = deployment_of(target.id)) {
+    std::string old = running->id;
+    driver_.remove_deployment(old);
+    deployments_.erase(old);
+  }
+  Deployment deployment;
+  deployment.id = new_id();
+  deployment.version = target.version;
+  deployment.app_id = target.id;
+  deployment.steps = std::move(steps);
+  deployment.stop = stop;
+  deployment.previous = std::move(previous);
+  deployment.last_progress = clock_.now();
+  driver_.save_deployment(stored(deployment));
+  emit("deployment_info",
+       json::object{{"plan", deployment_json(deployment)},
+                    {"currentStep",
+                     json::object{{"actions", deployment_json(deployment)["currentActions"]}}}});
+  Change change{deployment.id, deployment.version};
+  deployments_[deployment.id] = std::move(deployment);
+  converge();
+  return change;
+}
+
+Scheduler::Change Scheduler::create_app(App app) {
+  app.version = timestamp();
+  app.last_scaling_at = app.version;
+  app.last_config_change_at = app.version;
+  assign_service_ports(app, nullptr);
+  store_app(app);
+  backoff_.erase(app.id);
+  std::vector<std::vector<DeploymentAction>> steps{{{"StartApplication", app.id}}};
+  if (app.instances > 0) steps.push_back({{"ScaleApplication", app.id}});
+  return start_deployment(app, std::nullopt, std::move(steps));
+}
+
+Scheduler::Change Scheduler::update_app(App app) {
+  auto existing = apps_.find(app.id);
+  if (existing == apps_.end()) return create_app(std::move(app));
+  App previous = existing->second;
+  app.version = timestamp(previous.version);
+  assign_service_ports(app, &previous);
+  bool config_change = previous.config_differs(app);
+  app.last_config_change_at = config_change ? app.version : previous.last_config_change_at;
+  app.last_scaling_at = app.version;
+  store_app(app);
+  std::vector<std::vector<DeploymentAction>> steps;
+  if (config_change) {
+    backoff_.erase(app.id);
+    steps.push_back({{"RestartApplication", app.id}});
+  } else {
+    steps.push_back({{"ScaleApplication", app.id}});
+  }
+  return start_deployment(app, previous, std::move(steps));
+}
+
+Scheduler::Change Scheduler::restart_app(const std::string& app_id) {
+  App updated = apps_.at(app_id);
+  App previous = updated;
+  updated.version = timestamp(previous.version);
+  updated.last_config_change_at = updated.version;
+  store_app(updated);
+  return start_deployment(updated, previous, {{{"RestartApplication", app_id}}});
+}
+
+Scheduler::Change Scheduler::delete_app(const std::string& app_id) {
+  App target = apps_.at(app_id);
+  App previous = target;
+  target.version = timestamp(previous.version);
+  return start_deployment(target, previous, {{{"StopApplication", app_id}}}, true);
+}
+
+std::optional<Scheduler::Change> Scheduler::cancel_deployment(const std::string& id, bool force) {
+  auto it = deployments_.find(id);
+  if (it == deployments_.end()) return std::nullopt;
+  Deployment deployment = it->second;
+  driver_.remove_deployment(id);
+  deployments_.erase(it);
+  emit("deployment_failed", json::object{{"id", deployment.id},
+                                         {"plan", deployment_json(deployment)},
+                                         {"reason", force ? "canceled" : "rolled back"}});
+  if (force) return Change{"", deployment.version};
+  // A rollback is a new deployment to the previous app (or, for a new app, its removal).
+  if (!deployment.previous) {
+    if (apps_.count(deployment.app_id) == 0) return Change{"", deployment.version};
+    return delete_app(deployment.app_id);
+  }
+  return update_app(*deployment.previous);
+}
+
+std::vector<Task> Scheduler::kill_tasks(const std::vector<std::string>& task_ids, bool scale) {
+  std::vector<Task> out;
+  std::map<std::string, int64_t> per_app;
+  for (const std::string& id : task_ids) {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) continue;
+    out.push_back(it->second);
+    ++per_app[it->second.app_id];
+    kill(it->second);
+  }
+  if (scale) {
+    for (const auto& [app_id, killed] : per_app) {
+      auto found = apps_.find(app_id);
+      if (found == apps_.end()) continue;
+      App scaled = found->second;
+      scaled.instances = std::max<int64_t>(0, scaled.instances - killed);
+      scaled.version = timestamp(scaled.version);
+      scaled.last_scaling_at = scaled.version;
+      store_app(scaled);
+    }
+  }
+  converge();
+  return out;
+}
+
+// ---- tasks ----
+
+void Scheduler::kill(Task& task) {
+  if (state::terminal(task.state)) return;
+  task.kill_sent = true;
+  driver_.kill(task.id, task.agent_id);
+}
+
+std::vector<Task*> Scheduler::active_tasks(const std::string& app_id) {
+  std::vector<Task*> out;
+  for (Task* task : app_tasks(app_id)) {
+    if (task->kill_sent || task->replaced) continue;
+    if (state::terminal(task->state) || task->state == state::kKilling) continue;
+    out.push_back(task);
+  }
+  return out;
+}
+
+std::vector<Placement> Scheduler::placements(const std::string& app_id) const {
+  std::vector<Placement> out;
+  for (const Task* task : tasks_of(app_id)) {
+    if (task->kill_sent || task->replaced || state::terminal(task->state)) continue;
+    out.push_back(task->placement());
+  }
+  return out;
+}
+
+void Scheduler::record_failure(const std::string& app_id) {
+  const App* owner = app(app_id);
+  if (owner == nullptr) return;
+  Backoff& backoff = backoff_[app_id];
+  backoff.delay_seconds = backoff.delay_seconds <= 0
+                              ? owner->backoff_seconds
+                              : backoff.delay_seconds * owner->backoff_factor;
+  backoff.delay_seconds = std::min(backoff.delay_seconds, owner->max_launch_delay_seconds);
+  ++backoff.failures;
+  auto delay = std::chrono::milliseconds(static_cast<int64_t>(backoff.delay_seconds * 1000));
+  backoff.until = clock_.now() + delay;
+  schedule_revive(backoff.until);
+}
+
+void Scheduler::schedule_revive(Monotonic::time_point at) {
+  auto delay = std::chrono::ceil<std::chrono::milliseconds>(at - clock_.now());
+  auto id = std::make_shared<sdk::Clock::TimerId>(0);
+  *id = clock_.after(std::max(delay, std::chrono::milliseconds(0)), [this, id] {
+    revive_timers_.erase(*id);
+    driver_.revive();
+    converge();
+  });
+  revive_timers_.insert(*id);
+}
+
+void Scheduler::task_terminal(Task& task, const protocol::TaskStatus& status) {
+  bool expected = task.kill_sent || task.replaced;
+  bool failed = !expected && (status.state == state::kFailed || status.state == state::kFinished ||
+                              status.state == state::kError || status.state == state::kDropped);
+  if (!expected) {
+    last_failures_[task.app_id] = json::object{
+        {"appId", task.app_id},    {"host", task.hostname},   {"message", status.message},
+        {"state", status.state},   {"taskId", task.id},       {"timestamp", timestamp()},
+        {"version", task.version}, {"slaveId", task.agent_id}};
+  }
+  if (failed) record_failure(task.app_id);
+  driver_.remove_task(task.id);
+  if (auto index = by_app_.find(task.app_id); index != by_app_.end()) {
+    index->second.erase(task.id);
+    if (index->second.empty()) by_app_.erase(index);
+  }
+  tasks_.erase(task.id);
+}
+
+void Scheduler::on_update(const protocol::TaskStatus& status) {
+  auto it = tasks_.find(status.task_id);
+  if (it == tasks_.end()) {
+    // A task this scheduler does not know (launched by a scheduler whose record was lost):
+    // Marathon kills what it does not own.
+    if (!state::terminal(status.state) && !status.agent_id.empty()) {
+      driver_.kill(status.task_id, status.agent_id);
+    }
+    return;
+  }
+  Task& task = it->second;
+  std::string previous_state = task.state;
+  if (status.state == state::kUnreachable) {
+    if (!task.unreachable_since) task.unreachable_since = clock_.now();
+    task.state = status.state;
+  } else if (!state::terminal(status.state)) {
+    task.unreachable_since.reset();
+    task.inactive_timer_set = false;
+    if (status.state == state::kRunning && task.replaced) {
+      // Its agent came back after the task was replaced: the replacement stays.
+      task.state = status.state;
+      kill(task);
+    } else {
+      task.state = status.state;
+    }
+    if (task.running() && task.started_at.empty()) task.started_at = timestamp();
+    if (task.running() && !task.running_since) task.running_since = clock_.now();
+  }
+  const App* owner = app(task.app_id);
+  json::object event{{"slaveId", task.agent_id},
+                     {"taskId", task.id},
+                     {"taskStatus", status.state},
+                     {"message", status.message},
+                     {"appId", task.app_id},
+                     {"host", task.hostname},
+                     {"ipAddresses", json::array{}},
+                     {"version", owner != nullptr ? owner->version : task.version}};
+  json::array ports;
+  for (uint64_t port : task.host_ports) ports.emplace_back(port);
+  event["ports"] = std::move(ports);
+  if (state::terminal(status.state)) {
+    task_terminal(task, status);
+  } else if (previous_state != task.state) {
+    driver_.save_task(stored(task));
+  }
+  emit("status_update_event", std::move(event));
+  converge();
+}
+
+void Scheduler::on_agent_lost(const std::string& agent_id) {
+  // The master reports the agent's tasks TASK_LOST as well; this covers a master that does not.
+  std::vector<std::string> lost;
+  for (const auto& [id, task] : tasks_) {
+    if (task.agent_id == agent_id) lost.push_back(id);
+  }
+  for (const std::string& id : lost) {
+    protocol::TaskStatus status;
+    status.task_id = id;
+    status.agent_id = agent_id;
+    status.state = state::kLost;
+    status.message = "agent '" + agent_id + "' was removed";
+    on_update(status);
+  }
+}
+
+void Scheduler::on_health(const std::string& task_id, size_t index, bool alive,
+                          const std::string& cause) {
+  auto it = tasks_.find(task_id);
+  if (it == tasks_.end()) return;
+  Task& task = it->second;
+  const App* owner = app(task.app_id);
+  if (owner == nullptr || index >= owner->health_checks.size()) return;
+  if (task.health.size() < owner->health_checks.size()) {
+    task.health.resize(owner->health_checks.size());
+  }
+  bool was_healthy = healthy(task);
+  HealthResult& result = task.health[index];
+  bool changed =
+      result.alive != alive || (result.last_success.empty() && result.last_failure.empty());
+  std::string now = timestamp();
+  if (alive) {
+    result.alive = true;
+    result.consecutive_failures = 0;
+    if (result.first_success.empty()) result.first_success = now;
+    result.last_success = now;
+  } else {
+    result.alive = false;
+    ++result.consecutive_failures;
+    result.last_failure = now;
+    result.last_failure_cause = cause;
+  }
+  if (changed) {
+    emit("health_status_changed_event", json::object{{"appId", task.app_id},
+                                                     {"taskId", task.id},
+                                                     {"instanceId", task.id},
+                                                     {"version", task.version},
+                                                     {"alive", alive}});
+  }
+  int64_t limit = owner->health_checks[index].max_consecutive_failures;
+  if (!alive && limit > 0 && result.consecutive_failures >= limit && !task.kill_sent) {
+    emit("unhealthy_task_kill_event", json::object{{"appId", task.app_id},
+                                                   {"taskId", task.id},
+                                                   {"version", task.version},
+                                                   {"reason", cause},
+                                                   {"host", task.hostname},
+                                                   {"slaveId", task.agent_id}});
+    record_failure(task.app_id);
+    kill(task);
+  }
+  if (was_healthy != healthy(task)) converge();
+}
+
+// ---- offers ----
+
+void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers) {
+  converge();
+  struct Remaining {
+    const protocol::scheduler::Offer* offer;
+    OfferView view;
+    std::vector<protocol::TaskInfo> tasks;
+  };
+  std::vector<Remaining> remaining;
+  for (const auto& offer : offers) {
+    OfferView view;
+    view.placement.agent_id = offer.agent_id;
+    view.placement.hostname = offer.hostname;
+    for (const auto& attribute : offer.attributes) {
+      view.placement.attributes[attribute.name] = attribute.value;
+    }
+    view.role = offer.role.empty() ? "*" : offer.role;
+    view.available = offer.resources;
+    remaining.push_back({&offer, std::move(view), {}});
+  }
+  std::string now_text = timestamp();
+  auto now = clock_.now();
+  bool wanted_any = false;
+  for (auto& [app_id, count] : to_launch_) {
+    if (count <= 0) continue;
+    const App* owner = app(app_id);
+    if (owner == nullptr) continue;
+    auto delay = backoff_.find(app_id);
+    if (delay != backoff_.end() && delay->second.until > now) continue;
+    wanted_any = true;
+    OfferStatistics& stats = statistics_[app_id];
+    std::vector<Placement> placed = placements(app_id);
+    // Statistics: every offer is judged once per round against the app as it stands.
+    for (const Remaining& candidate : remaining) {
+      ++stats.processed;
+      const auto& resources = candidate.view.available;
+      if (std::make_pair(resources.scalar("cpus"), resources.scalar("mem")) >
+          std::make_pair(stats.largest.scalar("cpus"), stats.largest.scalar("mem"))) {
+        stats.largest = resources;
+      }
+      MatchResult judged = match_offer(*owner, candidate.view, placed);
+      if (!judged.match) {
+        ++stats.unused;
+        stats.last_unused_at = now_text;
+        for (RejectReason reason : judged.reasons) ++stats.declined[reason];
+      }
+    }
+    while (count > 0) {
+      // Spread: the offer whose agent runs the fewest instances of this app; pack: the first
+      // that fits.
+      Remaining* best = nullptr;
+      size_t best_load = SIZE_MAX;
+      std::optional<Match> best_match;
+      for (Remaining& candidate : remaining) {
+        MatchResult result = match_offer(*owner, candidate.view, placed);
+        if (!result.match) continue;
+        size_t load = static_cast<size_t>(std::count_if(
+            placed.begin(), placed.end(),
+            [&](const Placement& p) { return p.agent_id == candidate.view.placement.agent_id; }));
+        if (best == nullptr || (options_.spread && load < best_load)) {
+          best = &candidate;
+          best_load = load;
+          best_match = std::move(result.match);
+          if (!options_.spread) break;
+        }
+      }
+      if (best == nullptr) break;
+      Task task;
+      task.id = new_task_id(app_id);
+      task.app_id = app_id;
+      task.agent_id = best->view.placement.agent_id;
+      task.hostname = best->view.placement.hostname;
+      task.attributes = best->view.placement.attributes;
+      task.host_ports = best_match->host_ports;
+      for (const auto& definition : owner->port_definitions) {
+        task.service_ports.push_back(definition.port);
+      }
+      task.version = owner->version;
+      task.config_version = owner->last_config_change_at;
+      task.staged_at = now_text;
+      task.sequence = ++sequence_;
+      best->view.available -= best_match->resources;
+
+      protocol::TaskInfo info;
+      info.task_id = task.id;
+      info.name = PathId::safe(app_id);
+      info.agent_id = task.agent_id;
+      info.resources = best_match->resources;
+      if (owner->cmd && !owner->cmd->empty()) {
+        info.command.shell = true;
+        info.command.value = *owner->cmd;
+      } else if (owner->args && !owner->args->empty()) {
+        info.command.shell = false;
+        info.command.value = owner->args->front();
+        info.command.arguments = *owner->args;
+      }
+      info.command.environment = owner->env;
+      std::string ports_list;
+      for (size_t i = 0; i < task.host_ports.size(); ++i) {
+        std::string port = std::to_string(task.host_ports[i]);
+        info.command.environment["PORT" + std::to_string(i)] = port;
+        if (owner->port_definitions[i].name) {
+          info.command.environment["PORT_" + *owner->port_definitions[i].name] = port;
+        }
+        ports_list += (i == 0 ? "" : ",") + port;
+      }
+      if (!task.host_ports.empty()) {
+        info.command.environment["PORT"] = std::to_string(task.host_ports.front());
+        info.command.environment["PORTS"] = ports_list;
+      }
+      info.command.environment["MARATHON_APP_ID"] = app_id;
+      info.command.environment["MARATHON_APP_VERSION"] = owner->version;
+      info.command.environment["MESOS_TASK_ID"] = task.id;
+      info.command.environment["HOST"] = task.hostname;
+      if (owner->user) info.command.user = *owner->user;
+      if (owner->docker_image) {
+        info.container.type = "DOCKER";
+        info.container.image = *owner->docker_image;
+      }
+      if (owner->task_kill_grace_period_seconds) {
+        info.kill_grace_seconds = static_cast<double>(*owner->task_kill_grace_period_seconds);
+      }
+      info.labels = owner->labels;
+      best->tasks.push_back(std::move(info));
+      placed.push_back(task.placement());
+      stats.last_used_at = now_text;
+      driver_.save_task(stored(task));
+      by_app_[task.app_id].insert(task.id);
+      tasks_[task.id] = std::move(task);
+      --count;
+    }
+  }
+  for (Remaining& candidate : remaining) {
+    if (!candidate.tasks.empty()) {
+      driver_.launch({candidate.offer->offer_id}, candidate.tasks);
+    } else {
+      driver_.decline({candidate.offer->offer_id},
+                      wanted_any ? options_.refuse_unfit_seconds : options_.refuse_idle_seconds);
+    }
+  }
+  converge();
+}
+
+// ---- converging ----
+
+void Scheduler::converge() {
+  if (converging_) return;
+  converging_ = true;
+  std::vector<std::string> ids;
+  for (const auto& [id, app] : apps_) ids.push_back(id);
+  for (const std::string& id : ids) converge_app(id);
+  converging_ = false;
+}
+
+void Scheduler::converge_app(const std::string& app_id) {
+  auto found = apps_.find(app_id);
+  if (found == apps_.end()) return;
+  const App& app = found->second;
+  auto deployment_it =
+      std::find_if(deployments_.begin(), deployments_.end(),
+                   [&](const auto& entry) { return entry.second.app_id == app_id; });
+  Deployment* deployment = deployment_it == deployments_.end() ? nullptr : &deployment_it->second;
+  auto now = clock_.now();
+
+  // Tasks unreachable for longer than the app allows are counted out and replaced.
+  std::vector<Task*> all = app_tasks(app_id);
+  for (Task* entry : all) {
+    Task& task = *entry;
+    if (!task.unreachable_since || task.replaced) continue;
+    if (app.unreachable_strategy.disabled) continue;
+    auto allowed = std::chrono::seconds(app.unreachable_strategy.inactive_after_seconds);
+    if (now - *task.unreachable_since >= allowed) {
+      task.replaced = true;
+    } else if (!task.inactive_timer_set) {
+      task.inactive_timer_set = true;
+      schedule_revive(*task.unreachable_since + allowed);
+    }
+  }
+
+  std::vector<Task*> active = active_tasks(app_id);
+  int64_t previous_wanted = waiting(app_id);
+  int64_t wanted = 0;
+
+  if (deployment != nullptr && deployment->stop) {
+    for (Task* task : active) kill(*task);
+    bool any_left =
+        std::any_of(all.begin(), all.end(), [](const Task* task) { return !task->replaced; });
+    to_launch_.erase(app_id);
+    queued_since_.erase(app_id);
+    if (!any_left) {
+      App removed = app;
+      driver_.remove_app(app_id);
+      if (auto versions = versions_.find(app_id); versions != versions_.end()) {
+        for (const auto& [version, ignored] : versions->second) {
+          driver_.remove_version(app_id, version);
+        }
+        versions_.erase(versions);
+      }
+      for (const auto& definition : removed.port_definitions) {
+        service_ports_used_.erase(definition.port);
+      }
+      apps_.erase(found);
+      backoff_.erase(app_id);
+      statistics_.erase(app_id);
+      last_failures_.erase(app_id);
+      emit("app_terminated_event", json::object{{"appId", app_id}});
+      finish_deployment(app_id, true, "");
+    }
+    return;
+  }
+
+  std::vector<Task*> current;
+  std::vector<Task*> old;
+  for (Task* task : active) {
+    (task->config_version == app.last_config_change_at ? current : old).push_back(task);
+  }
+  auto youngest_first = [&](Task* a, Task* b) {
+    return app.kill_selection == KillSelection::youngest_first ? a->sequence > b->sequence
+                                                               : a->sequence < b->sequence;
+  };
+  // Tasks not yet running go before running ones, whatever the selection.
+  auto kill_order = [&](Task* a, Task* b) {
+    if (a->running() != b->running()) return !a->running();
+    return youngest_first(a, b);
+  };
+  int64_t target = app.instances;
+  if (old.empty()) {
+    auto size = static_cast<int64_t>(current.size());
+    if (size > target) {
+      std::sort(current.begin(), current.end(), kill_order);
+      for (int64_t i = 0; i < size - target; ++i) kill(*current[static_cast<size_t>(i)]);
+    } else {
+      wanted = target - size;
+    }
+  } else {
+    auto min_healthy = static_cast<int64_t>(std::ceil(
+        static_cast<double>(target) * app.upgrade_strategy.minimum_health_capacity - 1e-9));
+    auto max_total = static_cast<int64_t>(std::floor(
+        static_cast<double>(target) * (1.0 + app.upgrade_strategy.maximum_over_capacity) + 1e-9));
+    int64_t new_healthy = 0;
+    for (Task* task : current) new_healthy += healthy(*task) ? 1 : 0;
+    int64_t old_healthy = 0;
+    for (Task* task : old) old_healthy += healthy(*task) ? 1 : 0;
+    // Old tasks that are not healthy count for nothing: they go first.
+    std::sort(old.begin(), old.end(), [&](Task* a, Task* b) {
+      if (healthy(*a) != healthy(*b)) return !healthy(*a);
+      return youngest_first(a, b);
+    });
+    size_t killed = 0;
+    int64_t healthy_total = new_healthy + old_healthy;
+    for (Task* task : old) {
+      bool is_healthy = healthy(*task);
+      bool surplus = new_healthy >= target;
+      if (!is_healthy || surplus || healthy_total - 1 >= min_healthy) {
+        if (is_healthy) --healthy_total;
+        kill(*task);
+        ++killed;
+      }
+    }
+    // Tasks being killed still hold their resources: they count against maximumOverCapacity
+    // until they are gone.
+    auto existing =
+        static_cast<int64_t>(std::count_if(all.begin(), all.end(), [](const Task* task) {
+          return !task->replaced && !state::terminal(task->state);
+        }));
+    auto old_left = static_cast<int64_t>(old.size() - killed);
+    auto current_count = static_cast<int64_t>(current.size());
+    auto pending_kills = existing - current_count - old_left;
+    wanted = std::max<int64_t>(0, std::min(target - current_count, max_total - existing));
+    // Neither room to start nor health to spare (minimumHealthCapacity 1 with
+    // maximumOverCapacity 0): one old task goes, as Marathon does, or nothing would move.
+    bool in_flight =
+        std::any_of(current.begin(), current.end(), [&](Task* task) { return !healthy(*task); });
+    if (wanted == 0 && pending_kills == 0 && !in_flight && old_left > 0 && current_count < target) {
+      kill(*old.back());
+    }
+  }
+
+  to_launch_[app_id] = wanted;
+  if (wanted > 0 && previous_wanted == 0) {
+    queued_since_[app_id] = timestamp();
+    driver_.revive();
+  }
+  if (wanted == 0) {
+    to_launch_.erase(app_id);
+    queued_since_.erase(app_id);
+  }
+
+  // A run long and healthy enough resets the backoff.
+  if (auto backoff = backoff_.find(app_id); backoff != backoff_.end()) {
+    for (const Task* task : current) {
+      if (healthy(*task) && task->running_since &&
+          now - *task->running_since >= options_.backoff_reset_after) {
+        backoff_.erase(backoff);
+        break;
+      }
+    }
+  }
+
+  if (deployment == nullptr) return;
+  int64_t current_healthy = 0;
+  for (Task* task : current) current_healthy += healthy(*task) ? 1 : 0;
+  bool old_left = std::any_of(all.begin(), all.end(), [&](const Task* task) {
+    return task->config_version != app.last_config_change_at && !task->replaced;
+  });
+  auto current_count = static_cast<int64_t>(current.size());
+  bool extra =
+      std::any_of(all.begin(), all.end(), [](const Task* task) { return task->kill_sent; });
+  if (deployment->current_step < deployment->steps.size() &&
+      deployment->steps[deployment->current_step - 1].front().action == "StartApplication") {
+    ++deployment->current_step;
+    driver_.save_deployment(stored(*deployment));
+    deployment->last_progress = now;
+  }
+  std::string signature = std::to_string(current_healthy) + "/" + std::to_string(current_count) +
+                          "/" + std::to_string(old_left);
+  if (signature != deployment->progress_signature) {
+    deployment->progress_signature = signature;
+    deployment->last_progress = now;
+  }
+  if (!old_left && !extra && current_count == target && current_healthy == target) {
+    finish_deployment(app_id, true, "");
+    return;
+  }
+  if (options_.deployment_deadline.count() > 0 &&
+      now - deployment->last_progress >= options_.deployment_deadline) {
+    std::string id = deployment->id;
+    std::optional<App> previous = deployment->previous;
+    std::string reason = "no progress for " +
+                         std::to_string(options_.deployment_deadline.count() / 1000) +
+                         " s: rolled back";
+    Deployment copy = *deployment;
+    driver_.remove_deployment(id);
+    deployments_.erase(id);
+    emit("deployment_failed",
+         json::object{{"id", id}, {"plan", deployment_json(copy)}, {"reason", reason}});
+    if (previous) {
+      update_app(*previous);
+    } else {
+      delete_app(app_id);
+    }
+  }
+}
+
+void Scheduler::finish_deployment(const std::string& app_id, bool success,
+                                  const std::string& reason) {
+  for (auto it = deployments_.begin(); it != deployments_.end(); ++it) {
+    if (it->second.app_id != app_id) continue;
+    Deployment done = it->second;
+    driver_.remove_deployment(done.id);
+    deployments_.erase(it);
+    json::object body{{"id", done.id}, {"plan", deployment_json(done)}};
+    if (!reason.empty()) body["reason"] = reason;
+    emit(success ? "deployment_success" : "deployment_failed", std::move(body));
+    return;
+  }
+}
+
+}  // namespace tessera::marathon

@@ -1,0 +1,292 @@
+// The Marathon scheduler's logic: apps and their tasks, deployments, the launch queue with
+// backoff and rejection statistics, and what to do with offers and status updates.
+//
+// It does no I/O. What it decides goes out through a Driver (launch, decline, kill, revive,
+// persist, publish an event) that the plugin implements on the SDK's SchedulerClient, Store and
+// HTTP event stream, and a unit test implements by recording. Time comes from an sdk::Clock,
+// so a test moves it with a ManualClock.
+//
+// Converging: after every change (an API call, an update, an offer round, a timer) each app is
+// brought towards its target: as many tasks of its current config as `instances`, no tasks of
+// an older config. A config change replaces tasks as upgradeStrategy allows (at least
+// ceil(instances x minimumHealthCapacity) healthy tasks, at most
+// instances x (1 + maximumOverCapacity) tasks); a scale-down kills by killSelection.
+//
+// Threading: one thread (the plugin's loop); not thread-safe.
+#pragma once
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <msgpack.hpp>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "app.h"
+#include "matcher.h"
+#include "tessera/message.h"
+#include "tessera/protocol/scheduler.h"
+#include "tessera/protocol/task.h"
+#include "tessera/sdk/clock.h"
+
+namespace tessera::marathon {
+
+// The state of one health check of one task.
+struct HealthResult {
+  bool alive = false;
+  int64_t consecutive_failures = 0;
+  std::string first_success;  // ISO 8601, "" when never
+  std::string last_success;
+  std::string last_failure;
+  std::string last_failure_cause;
+};
+
+// What the store keeps of a task (the plugin persists it when launched and when it changes
+// state, and removes it when terminal), so that a restarted scheduler adopts running tasks.
+struct StoredTask {
+  std::string id;
+  std::string app_id;
+  std::string agent_id;
+  std::string hostname;
+  std::map<std::string, std::string> attributes;
+  std::vector<uint64_t> host_ports;
+  std::vector<int64_t> service_ports;
+  std::string version;         // the app version it was launched with
+  std::string config_version;  // that version's lastConfigChangeAt
+  std::string state = protocol::state::kStaging;
+  std::string staged_at;   // ISO 8601
+  std::string started_at;  // "" until running
+  uint64_t sequence = 0;   // launch order: killSelection compares it
+  MSGPACK_DEFINE_MAP(id, app_id, agent_id, hostname, attributes, host_ports, service_ports, version,
+                     config_version, state, staged_at, started_at, sequence);
+};
+
+// A task: its stored record and what the scheduler saw of it since it started.
+struct Task : StoredTask {
+  std::vector<HealthResult> health;
+  bool kill_sent = false;
+  bool replaced = false;  // counted out (unreachable too long); killed if it comes back
+  std::optional<sdk::Clock::Monotonic::time_point> running_since;
+  std::optional<sdk::Clock::Monotonic::time_point> unreachable_since;
+  bool inactive_timer_set = false;  // a timer converges when unreachable_since runs out
+
+  Placement placement() const { return {agent_id, hostname, attributes}; }
+  bool running() const { return state == protocol::state::kRunning; }
+};
+
+// An app (or an app version) in the store: its Marathon JSON.
+struct StoredApp {
+  std::string json;
+  MSGPACK_DEFINE_MAP(json);
+};
+
+struct DeploymentAction {
+  std::string action;  // StartApplication, ScaleApplication, RestartApplication, StopApplication
+  std::string app;
+};
+
+struct Deployment {
+  std::string id;
+  std::string version;
+  std::string app_id;
+  std::vector<std::vector<DeploymentAction>> steps;
+  size_t current_step = 1;      // 1-based, as Marathon counts
+  bool stop = false;            // the app is being removed
+  std::optional<App> previous;  // what a rollback restores (none: the app was new)
+  sdk::Clock::Monotonic::time_point last_progress{};
+  std::string progress_signature;  // what "progress" compares against
+};
+
+struct StoredDeployment {
+  std::string id;
+  std::string version;
+  std::string app_id;
+  bool stop = false;
+  std::vector<std::vector<std::string>> steps;  // each action: {action, app}, flattened
+  uint64_t current_step = 1;
+  std::string previous_json;  // "" when the app was new
+  MSGPACK_DEFINE_MAP(id, version, app_id, stop, steps, current_step, previous_json);
+};
+
+// Launch-queue statistics for one app, as /v2/queue reports them.
+struct OfferStatistics {
+  uint64_t processed = 0;
+  uint64_t unused = 0;
+  std::string last_unused_at;
+  std::string last_used_at;
+  std::map<RejectReason, uint64_t> declined;
+  protocol::Resources largest;  // the largest offer seen (by cpus, then mem)
+};
+
+struct Backoff {
+  double delay_seconds = 0;  // 0: none
+  sdk::Clock::Monotonic::time_point until{};
+  uint64_t failures = 0;
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  virtual void launch(const std::vector<std::string>& offer_ids,
+                      const std::vector<protocol::TaskInfo>& tasks) = 0;
+  virtual void decline(const std::vector<std::string>& offer_ids, double refuse_seconds) = 0;
+  virtual void kill(const std::string& task_id, const std::string& agent_id) = 0;
+  virtual void revive() = 0;
+  virtual void save_app(const App& app) = 0;
+  virtual void remove_app(const std::string& app_id) = 0;
+  virtual void save_version(const App& app) = 0;
+  virtual void remove_version(const std::string& app_id, const std::string& version) = 0;
+  virtual void save_task(const StoredTask& task) = 0;
+  virtual void remove_task(const std::string& task_id) = 0;
+  virtual void save_deployment(const StoredDeployment& deployment) = 0;
+  virtual void remove_deployment(const std::string& id) = 0;
+  // An event for /v2/events; `body` already has eventType and timestamp.
+  virtual void publish(const std::string& event_type, const boost::json::object& body) = 0;
+};
+
+struct SchedulerOptions {
+  // Spread an app's instances over agents (fewest of its instances first), or pack them.
+  bool spread = true;
+  // How long offers that do not fit are refused, and offers when nothing waits.
+  double refuse_unfit_seconds = 1;
+  double refuse_idle_seconds = 5;
+  // How long a task must run (and pass its health checks) before its app's backoff resets.
+  std::chrono::milliseconds backoff_reset_after{std::chrono::seconds(60)};
+  // A deployment that makes no progress for this long is rolled back (0: never).
+  std::chrono::milliseconds deployment_deadline{0};
+  // Versions kept per app (older ones are removed).
+  size_t max_versions = 50;
+  // Seed of task and deployment ids (0: random).
+  uint64_t seed = 0;
+  // First service port handed out for port definitions with port 0.
+  int64_t service_port_base = 10000;
+};
+
+// An app's state as the API shows it.
+struct AppCounts {
+  int64_t staged = 0;
+  int64_t running = 0;
+  int64_t healthy = 0;
+  int64_t unhealthy = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(sdk::Clock& clock, Driver& driver, SchedulerOptions options = {});
+  // Cancels the scheduler's timers (a deposed leader drops its Scheduler while they are set).
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Recovery: what the store held. Call before serving; adopt() restores state without
+  // persisting it again.
+  void adopt_app(App app);
+  void adopt_version(App app);
+  void adopt_task(const StoredTask& task);
+  void adopt_deployment(const StoredDeployment& stored);
+
+  // API changes. Each returns the deployment it started (id, version) or the problem.
+  struct Change {
+    std::string deployment_id;
+    std::string version;
+  };
+  // The app must be new.
+  Change create_app(App app);
+  // Replaces (or creates) the app: a scale when only instances changed, else a restart.
+  Change update_app(App app);
+  Change delete_app(const std::string& app_id);
+  Change restart_app(const std::string& app_id);
+  // Cancels (force) or rolls back the deployment. False when there is none.
+  std::optional<Change> cancel_deployment(const std::string& id, bool force);
+  // Kills tasks; `scale` lowers instances by as many. Returns the tasks killed.
+  std::vector<Task> kill_tasks(const std::vector<std::string>& task_ids, bool scale);
+
+  // From the master.
+  void on_offers(const std::vector<protocol::scheduler::Offer>& offers);
+  void on_update(const protocol::TaskStatus& status);
+  void on_agent_lost(const std::string& agent_id);
+  // A health check result for `task_id`'s check number `index`.
+  void on_health(const std::string& task_id, size_t index, bool alive, const std::string& cause);
+  // Timers call this; it also runs after every change.
+  void converge();
+
+  // Reads for the API.
+  const std::map<std::string, App>& apps() const { return apps_; }
+  const App* app(const std::string& id) const;
+  const std::map<std::string, Task>& tasks() const { return tasks_; }
+  std::vector<const Task*> tasks_of(const std::string& app_id) const;
+  const std::map<std::string, Deployment>& deployments() const { return deployments_; }
+  const Deployment* deployment_of(const std::string& app_id) const;
+  const std::map<std::string, App>* versions(const std::string& app_id) const;
+  AppCounts counts(const std::string& app_id) const;
+  bool healthy(const Task& task) const;
+  // How many instances of the app wait for offers (0 when none).
+  int64_t waiting(const std::string& app_id) const;
+  const OfferStatistics* statistics(const std::string& app_id) const;
+  const Backoff* backoff(const std::string& app_id) const;
+  std::optional<std::string> queued_since(const std::string& app_id) const;
+  const std::map<std::string, boost::json::object>& last_task_failures() const {
+    return last_failures_;
+  }
+  sdk::Clock& clock() { return clock_; }
+
+  // JSON views.
+  boost::json::object task_json(const Task& task) const;
+  boost::json::object deployment_json(const Deployment& deployment) const;
+  static StoredTask stored(const Task& task);
+  static StoredDeployment stored(const Deployment& deployment);
+
+  // ISO 8601 with milliseconds, from the wall clock; strictly after `after` when given.
+  std::string timestamp(const std::string& after = "") const;
+
+ private:
+  struct Launchable {
+    std::string app_id;
+    int64_t count = 0;
+  };
+
+  Change start_deployment(const App& target, std::optional<App> previous,
+                          std::vector<std::vector<DeploymentAction>> steps, bool stop = false);
+  void finish_deployment(const std::string& app_id, bool success, const std::string& reason);
+  void store_app(const App& app);
+  void converge_app(const std::string& app_id);
+  void kill(Task& task);
+  void task_terminal(Task& task, const protocol::TaskStatus& status);
+  void record_failure(const std::string& app_id);
+  std::vector<Task*> app_tasks(const std::string& app_id);
+  std::vector<Task*> active_tasks(const std::string& app_id);
+  std::vector<Placement> placements(const std::string& app_id) const;
+  std::string new_id();
+  std::string new_task_id(const std::string& app_id);
+  void assign_service_ports(App& app, const App* previous);
+  void emit(const std::string& type, boost::json::object body);
+  void schedule_revive(sdk::Clock::Monotonic::time_point at);
+
+  sdk::Clock& clock_;
+  Driver& driver_;
+  SchedulerOptions options_;
+  std::mt19937_64 random_;
+  std::map<std::string, App> apps_;
+  std::map<std::string, std::map<std::string, App>> versions_;
+  std::map<std::string, Task> tasks_;
+  std::map<std::string, std::set<std::string>> by_app_;  // task ids by app id
+  std::map<std::string, Deployment> deployments_;        // by id
+  std::map<std::string, int64_t> to_launch_;             // by app id
+  std::map<std::string, std::string> queued_since_;
+  std::map<std::string, OfferStatistics> statistics_;
+  std::map<std::string, Backoff> backoff_;
+  std::map<std::string, boost::json::object> last_failures_;
+  std::set<int64_t> service_ports_used_;
+  uint64_t sequence_ = 0;
+  bool converging_ = false;
+  std::set<sdk::Clock::TimerId> revive_timers_;
+};
+
+// "2025-01-01T00:00:00.000Z": Marathon's form of versions and timestamps.
+std::string format_iso8601(sdk::Clock::Wall::time_point time);
+
+}  // namespace tessera::marathon

@@ -1,0 +1,211 @@
+// The REST API as functions: status codes and bodies as Marathon answers them.
+#include <gtest/gtest.h>
+
+#include "api.h"
+#include "recording_driver.h"
+
+namespace tessera::marathon {
+namespace {
+
+namespace json = boost::json;
+using testing::offer;
+using testing::RecordingDriver;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  ApiTest() : scheduler_(clock_, driver_, options()), api_(scheduler_, info()) {}
+  static SchedulerOptions options() {
+    SchedulerOptions options;
+    options.seed = 7;
+    return options;
+  }
+  static ServiceInfo info() {
+    ServiceInfo info;
+    info.leading = [] { return true; };
+    info.leader_address = [] { return std::string("127.0.0.1:8080"); };
+    return info;
+  }
+  void offer_round() {
+    scheduler_.on_offers({offer("o" + std::to_string(++round_), "agent0", "host0",
+                                "cpus:4;mem:1024;ports:[31000-31099]")});
+  }
+  int round_ = 0;
+  sdk::ManualClock clock_;
+  RecordingDriver driver_;
+  Scheduler scheduler_;
+  Api api_;
+};
+
+TEST_F(ApiTest, CreateGetListAndConflict) {
+  std::vector<json::object> posts;
+  api_.on_api_post = [&](const json::object& body) { posts.push_back(body); };
+  Reply created = api_.create_app(R"({"id": "/prod/web", "cmd": "sleep 100", "instances": 2,
+                                      "labels": {"tier": "front"}})",
+                                  "127.0.0.1");
+  ASSERT_EQ(created.status, 201u) << to_text(created.body);
+  EXPECT_EQ(created.body.at("id"), "/prod/web");
+  EXPECT_EQ(created.body.at("deployments").as_array().size(), 1u);
+  ASSERT_EQ(posts.size(), 1u);
+  EXPECT_EQ(posts[0].at("uri"), "/v2/apps/prod/web");
+
+  EXPECT_EQ(api_.create_app(R"({"id": "prod/web", "cmd": "x"})", "").status, 409u);
+
+  Reply one = api_.get_app("prod/web", {});
+  ASSERT_EQ(one.status, 200u);
+  EXPECT_EQ(one.body.at("app").at("instances"), 2);
+  EXPECT_TRUE(one.body.at("app").as_object().contains("tasks"));
+  EXPECT_EQ(api_.get_app("nope", {}).status, 404u);
+  EXPECT_EQ(api_.get_app("nope", {}).body.at("message"), "App '/nope' does not exist");
+
+  api_.create_app(R"({"id": "/other", "cmd": "run"})", "");
+  EXPECT_EQ(api_.list_apps({}).body.at("apps").as_array().size(), 2u);
+  EXPECT_EQ(api_.list_apps({{"id", {"prod"}}}).body.at("apps").as_array().size(), 1u);
+  EXPECT_EQ(api_.list_apps({{"cmd", {"run"}}}).body.at("apps").as_array().size(), 1u);
+  EXPECT_EQ(api_.list_apps({{"label", {"tier==front"}}}).body.at("apps").as_array().size(), 1u);
+  EXPECT_EQ(api_.list_apps({{"label", {"tier!=front"}}}).body.at("apps").as_array().size(), 0u);
+  json::value listed = api_.list_apps({{"embed", {"apps.tasks"}}}).body;
+  EXPECT_TRUE(listed.at("apps").as_array()[0].as_object().contains("tasks"));
+  EXPECT_TRUE(listed.at("apps").as_array()[0].as_object().contains("tasksRunning"));
+  EXPECT_FALSE(api_.list_apps({}).body.at("apps").as_array()[0].as_object().contains("tasks"));
+}
+
+TEST_F(ApiTest, MalformedJsonIs400AndBadFieldsAre422) {
+  Reply malformed = api_.create_app("{oops", "");
+  EXPECT_EQ(malformed.status, 400u);
+  EXPECT_EQ(malformed.body.at("message"), "Invalid JSON");
+  Reply invalid = api_.create_app(R"({"id": "/a", "cmd": "x", "cpus": "many", "mem": -5})", "");
+  ASSERT_EQ(invalid.status, 422u);
+  EXPECT_EQ(invalid.body.at("message"), "Object is not valid");
+  auto details = invalid.body.at("details").as_array();
+  ASSERT_EQ(details.size(), 2u) << to_text(invalid.body);
+  EXPECT_EQ(details[0].at("path"), "/cpus");
+  EXPECT_EQ(details[1].at("path"), "/mem");
+  EXPECT_EQ(details[1].at("errors").as_array()[0], "got -5.0, expected 0.0 or more");
+}
+
+TEST_F(ApiTest, ChangesDuringADeploymentNeedForce) {
+  api_.create_app(R"({"id": "/a", "cmd": "x", "instances": 1})", "");
+  Reply busy = api_.put_app("a", R"({"cmd": "x", "instances": 3})", {}, false, "");
+  ASSERT_EQ(busy.status, 409u);
+  EXPECT_EQ(busy.body.at("deployments").as_array().size(), 1u);
+  Reply forced =
+      api_.put_app("a", R"({"cmd": "x", "instances": 3})", {{"force", {"true"}}}, false, "");
+  ASSERT_EQ(forced.status, 200u) << to_text(forced.body);
+  EXPECT_FALSE(std::string(forced.body.at("deploymentId").as_string()).empty());
+  EXPECT_EQ(scheduler_.app("/a")->instances, 3);
+}
+
+TEST_F(ApiTest, PatchKeepsOtherFieldsAndPutKeepsInstances) {
+  api_.create_app(R"({"id": "/a", "cmd": "x", "instances": 2, "mem": 64})", "");
+  offer_round();
+  for (const auto& [id, task] : scheduler_.tasks()) {
+    scheduler_.on_update({id, task.agent_id, "", protocol::state::kRunning});
+  }
+  ASSERT_TRUE(scheduler_.deployments().empty());
+  Reply patched = api_.put_app("a", R"({"instances": 1})", {}, true, "");
+  ASSERT_EQ(patched.status, 200u) << to_text(patched.body);
+  EXPECT_EQ(scheduler_.app("/a")->mem, 64.0);
+  EXPECT_EQ(scheduler_.app("/a")->instances, 1);
+  for (const auto& id : driver_.killed) {
+    scheduler_.on_update({id, "agent0", "", protocol::state::kKilled});
+  }
+  Reply partial = api_.put_app("a", R"({"mem": 32})", {}, false, "");
+  ASSERT_EQ(partial.status, 200u) << to_text(partial.body);
+  EXPECT_EQ(scheduler_.app("/a")->cmd, "x");
+  EXPECT_EQ(scheduler_.app("/a")->mem, 32.0);
+  Reply put = api_.put_app("a", R"({"cmd": "y"})",
+                           {{"partialUpdate", {"false"}}, {"force", {"true"}}}, false, "");
+  ASSERT_EQ(put.status, 200u) << to_text(put.body);
+  EXPECT_EQ(scheduler_.app("/a")->instances, 1);
+  EXPECT_EQ(scheduler_.app("/a")->mem, 128.0);
+  EXPECT_EQ(api_.put_app("new", R"({"cmd": "y"})", {}, false, "").status, 201u);
+  EXPECT_EQ(api_.put_app("missing", R"({"cmd": "y"})", {}, true, "").status, 404u);
+}
+
+TEST_F(ApiTest, QueueSaysWhichResourceIsShort) {
+  api_.create_app(R"({"id": "/big", "cmd": "x", "mem": 4096})", "");
+  offer_round();
+  Reply queue = api_.queue({});
+  ASSERT_EQ(queue.body.at("queue").as_array().size(), 1u) << to_text(queue.body);
+  const json::value& entry = queue.body.at("queue").as_array()[0];
+  EXPECT_EQ(entry.at("count"), 1);
+  EXPECT_EQ(entry.at("app").at("id"), "/big");
+  bool memory_short = false;
+  for (const auto& reason :
+       entry.at("processedOffersSummary").at("rejectSummaryLastOffers").as_array()) {
+    if (reason.at("reason") == "InsufficientMemory") memory_short = reason.at("declined") == 1;
+    if (reason.at("reason") == "InsufficientCpus") EXPECT_EQ(reason.at("declined"), 0);
+  }
+  EXPECT_TRUE(memory_short) << to_text(queue.body);
+  EXPECT_EQ(entry.at("largestOffer").at("mem"), 1024.0);
+}
+
+TEST_F(ApiTest, TasksDeploymentsVersionsGroupsInfoAndLeader) {
+  api_.create_app(R"({"id": "/prod/web", "cmd": "x", "instances": 2})", "");
+  offer_round();
+  EXPECT_EQ(api_.tasks({}, false).body.at("tasks").as_array().size(), 2u);
+  EXPECT_EQ(api_.tasks({{"status", {"running"}}}, false).body.at("tasks").as_array().size(), 0u);
+  EXPECT_EQ(api_.app_tasks("prod/web").body.at("tasks").as_array().size(), 2u);
+  json::array deployments = api_.deployments().body.as_array();
+  ASSERT_EQ(deployments.size(), 1u);
+  EXPECT_EQ(deployments[0].at("affectedApps").as_array()[0], "/prod/web");
+  EXPECT_EQ(deployments[0].at("totalSteps"), 2);
+  for (const auto& [id, task] : scheduler_.tasks()) {
+    scheduler_.on_update({id, task.agent_id, "", protocol::state::kRunning});
+  }
+  std::string text = *api_.tasks({}, true).text;
+  EXPECT_EQ(text.rfind("prod_web\t10000\thost0:31000\thost0:31001\t\n", 0), 0u) << text;
+  Reply versions = api_.app_versions("prod/web");
+  ASSERT_EQ(versions.body.at("versions").as_array().size(), 1u);
+  std::string version(versions.body.at("versions").as_array()[0].as_string());
+  EXPECT_EQ(api_.app_version("prod/web", version).body.at("id"), "/prod/web");
+  EXPECT_EQ(api_.app_version("prod/web", "1999").status, 404u);
+  Reply root = api_.groups("");
+  EXPECT_EQ(root.body.at("groups").as_array()[0].at("id"), "/prod");
+  EXPECT_EQ(root.body.at("groups").as_array()[0].at("apps").as_array()[0].at("id"), "/prod/web");
+  EXPECT_EQ(api_.groups("nope").status, 404u);
+  EXPECT_EQ(api_.info().body.at("elected"), true);
+  EXPECT_EQ(api_.leader().body.at("leader"), "127.0.0.1:8080");
+  EXPECT_EQ(api_.delete_deployment("nope", {}).status, 404u);
+}
+
+TEST_F(ApiTest, GroupsAreCreatedChangedAndDeletedWithTheirApps) {
+  Reply created = api_.put_group("", R"({"id": "/prod", "apps": [{"id": "web", "cmd": "x"}],
+      "groups": [{"id": "db", "apps": [{"id": "/prod/db/pg", "cmd": "y", "instances": 2}]}]})",
+                                 {}, true, "");
+  ASSERT_EQ(created.status, 201u) << to_text(created.body);
+  ASSERT_NE(scheduler_.app("/prod/web"), nullptr);
+  EXPECT_EQ(scheduler_.app("/prod/db/pg")->instances, 2);
+  EXPECT_EQ(api_.put_group("", R"({"id": "/prod", "apps": []})", {}, true, "").status, 409u);
+  Reply bad =
+      api_.put_group("", R"({"id": "/qa", "apps": [{"id": "a", "cpus": -1}]})", {}, true, "");
+  ASSERT_EQ(bad.status, 422u);
+  EXPECT_EQ(bad.body.at("details").as_array()[0].at("path"), "/apps(0)/cpus");
+  // PUT names only web: pg goes.
+  Reply changed = api_.put_group("prod", R"({"apps": [{"id": "web", "cmd": "x", "instances": 3}]})",
+                                 {{"force", {"true"}}}, false, "");
+  ASSERT_EQ(changed.status, 200u) << to_text(changed.body);
+  EXPECT_EQ(scheduler_.app("/prod/web")->instances, 3);
+  // Without tasks to kill, a removed app is gone at once.
+  EXPECT_EQ(scheduler_.app("/prod/db/pg"), nullptr);
+  Reply deleted = api_.delete_group("prod", {{"force", {"true"}}});
+  EXPECT_EQ(deleted.status, 200u);
+  EXPECT_EQ(scheduler_.app("/prod/web"), nullptr);
+  EXPECT_EQ(api_.delete_group("nope", {}).status, 404u);
+}
+
+TEST_F(ApiTest, DeleteAndKillTasks) {
+  api_.create_app(R"({"id": "/a", "cmd": "x", "instances": 2})", "");
+  offer_round();
+  std::string task = scheduler_.tasks_of("/a").front()->id;
+  EXPECT_EQ(api_.kill_app_task("a", "nope", {}).status, 404u);
+  Reply killed = api_.kill_app_task("a", task, {{"scale", {"true"}}});
+  EXPECT_EQ(killed.status, 200u);
+  EXPECT_EQ(scheduler_.app("/a")->instances, 1);
+  EXPECT_EQ(api_.delete_app("nope", {}).status, 404u);
+  Reply deleted = api_.delete_app("a", {{"force", {"true"}}});
+  EXPECT_EQ(deleted.status, 200u) << to_text(deleted.body);
+}
+
+}  // namespace
+}  // namespace tessera::marathon

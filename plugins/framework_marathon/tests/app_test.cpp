@@ -1,0 +1,162 @@
+// The app model: Marathon's defaults, JSON round trips, ids as paths, and the 422 details that
+// name each bad field.
+#include <gtest/gtest.h>
+
+#include "app.h"
+
+namespace tessera::marathon {
+namespace {
+
+namespace json = boost::json;
+
+App parse(const std::string& text, std::vector<Violation>& violations) {
+  return parse_app(json::parse(text), violations);
+}
+
+std::vector<std::string> paths(const std::vector<Violation>& violations) {
+  std::vector<std::string> out;
+  for (const auto& v : violations) out.push_back(v.path);
+  return out;
+}
+
+TEST(App, MissingFieldsTakeMarathonsDefaults) {
+  std::vector<Violation> violations;
+  App app = parse(R"({"id": "web", "cmd": "sleep 100"})", violations);
+  ASSERT_TRUE(violations.empty());
+  EXPECT_EQ(app.id, "/web");
+  EXPECT_EQ(app.cpus, 1.0);
+  EXPECT_EQ(app.mem, 128.0);
+  EXPECT_EQ(app.disk, 0.0);
+  EXPECT_EQ(app.instances, 1);
+  EXPECT_EQ(app.backoff_seconds, 1.0);
+  EXPECT_EQ(app.backoff_factor, 1.15);
+  EXPECT_EQ(app.max_launch_delay_seconds, 3600.0);
+  EXPECT_EQ(app.upgrade_strategy.minimum_health_capacity, 1.0);
+  EXPECT_EQ(app.upgrade_strategy.maximum_over_capacity, 1.0);
+  EXPECT_EQ(app.kill_selection, KillSelection::youngest_first);
+  ASSERT_EQ(app.port_definitions.size(), 1u);
+  EXPECT_EQ(app.port_definitions[0].port, 0);
+  EXPECT_EQ(app.unreachable_strategy.inactive_after_seconds, 300);
+  EXPECT_EQ(app.unreachable_strategy.expunge_after_seconds, 600);
+}
+
+TEST(App, EveryFieldSurvivesARoundTrip) {
+  std::vector<Violation> violations;
+  App app = parse(R"({
+    "id": "/prod/web", "args": ["/bin/sleep", "100"], "user": "nobody", "cpus": 0.25,
+    "mem": 64.5, "disk": 10, "instances": 3, "env": {"A": "1"}, "labels": {"tier": "front"},
+    "portDefinitions": [{"port": 0, "name": "http"}, {"port": 10500, "protocol": "udp"}],
+    "requirePorts": false, "constraints": [["hostname", "UNIQUE"], ["rack", "GROUP_BY", "2"]],
+    "healthChecks": [{"protocol": "TCP", "portIndex": 1, "gracePeriodSeconds": 5,
+                      "intervalSeconds": 2, "timeoutSeconds": 1, "maxConsecutiveFailures": 2}],
+    "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.2},
+    "backoffSeconds": 2, "backoffFactor": 2, "maxLaunchDelaySeconds": 30,
+    "killSelection": "OLDEST_FIRST", "unreachableStrategy": {"inactiveAfterSeconds": 1,
+    "expungeAfterSeconds": 2}, "taskKillGracePeriodSeconds": 4,
+    "uris": ["http://x/y.tgz"], "acceptedResourceRoles": ["*"]})",
+                  violations);
+  ASSERT_TRUE(violations.empty()) << to_text(invalid_body(violations));
+  std::vector<Violation> again;
+  App round = parse_app(json::parse(to_text(to_json(app))), again);
+  ASSERT_TRUE(again.empty()) << to_text(invalid_body(again));
+  EXPECT_EQ(round, app);
+  EXPECT_EQ(round.kill_selection, KillSelection::oldest_first);
+  EXPECT_EQ(round.constraints[1].value, "2");
+  EXPECT_EQ(round.port_definitions[1].protocol, "udp");
+}
+
+TEST(App, FractionsAreWrittenAsPeopleWriteThem) {
+  App app;
+  app.id = "/a";
+  app.cmd = "x";
+  app.cpus = 0.1;
+  std::string text = to_text(to_json(app));
+  EXPECT_NE(text.find("\"cpus\":0.1"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"mem\":128.0"), std::string::npos) << text;
+  EXPECT_EQ(scala_double(-1), "-1.0");
+}
+
+TEST(App, BadFieldsAreEachNamedWithMarathonsMessages) {
+  std::vector<Violation> violations;
+  parse(R"({"id": "/Bad_Id", "cmd": "x", "cpus": -1, "mem": "lots", "instances": -2,
+            "backoffFactor": 0.5, "killSelection": "RANDOM",
+            "upgradeStrategy": {"minimumHealthCapacity": 1.5},
+            "constraints": [["hostname", "SOMETIMES"], "hostname"]})",
+        violations);
+  auto found = paths(violations);
+  for (const char* path :
+       {"/id", "/cpus", "/mem", "/instances", "/backoffFactor", "/killSelection",
+        "/upgradeStrategy/minimumHealthCapacity", "/constraints(0)", "/constraints(1)"}) {
+    EXPECT_NE(std::find(found.begin(), found.end(), path), found.end()) << path;
+  }
+  json::object body = invalid_body(violations);
+  EXPECT_EQ(body["message"], "Object is not valid");
+  bool cpus_message = false;
+  for (const auto& detail : body["details"].as_array()) {
+    if (detail.at("path") == "/cpus") {
+      cpus_message = detail.at("errors").as_array()[0] == "got -1.0, expected 0.0 or more";
+    }
+  }
+  EXPECT_TRUE(cpus_message) << to_text(body);
+}
+
+TEST(App, NeedsACommandArgsOrAContainer) {
+  std::vector<Violation> violations;
+  parse(R"({"id": "/a"})", violations);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].path, "/");
+  violations.clear();
+  parse(R"({"id": "/a", "cmd": "x", "args": ["y"]})", violations);
+  EXPECT_EQ(violations.size(), 1u);
+  violations.clear();
+  App docker = parse(R"({"id": "/a", "container": {"type": "DOCKER",
+                                                   "docker": {"image": "busybox"}}})",
+                     violations);
+  EXPECT_TRUE(violations.empty());
+  EXPECT_EQ(docker.docker_image, "busybox");
+}
+
+TEST(App, MissingIdIsReportedAsMissing) {
+  std::vector<Violation> violations;
+  parse(R"({"cmd": "x"})", violations);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0], (Violation{"/id", "error.path.missing"}));
+}
+
+TEST(App, HealthCheckPortIndexMustAddressAPort) {
+  std::vector<Violation> violations;
+  parse(R"({"id": "/a", "cmd": "x", "healthChecks": [{"protocol": "HTTP", "portIndex": 3}]})",
+        violations);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].path, "/healthChecks(0)");
+}
+
+TEST(App, ScalingIsNotAConfigChange) {
+  App a;
+  a.id = "/a";
+  a.cmd = "x";
+  App b = a;
+  b.instances = 7;
+  b.version = "2025";
+  EXPECT_FALSE(a.config_differs(b));
+  b.cmd = "y";
+  EXPECT_TRUE(a.config_differs(b));
+}
+
+TEST(PathIdTest, CanonicalParentSafeAndWithin) {
+  EXPECT_EQ(PathId::canonical("prod/web"), "/prod/web");
+  EXPECT_EQ(PathId::canonical("/prod/./x/../web/"), "/prod/web");
+  EXPECT_EQ(PathId::canonical("/a.b-c"), "/a.b-c");
+  EXPECT_FALSE(PathId::canonical("/Web"));
+  EXPECT_FALSE(PathId::canonical("/-web"));
+  EXPECT_FALSE(PathId::canonical("/.."));
+  EXPECT_EQ(PathId::parent("/prod/web"), "/prod");
+  EXPECT_EQ(PathId::parent("/web"), "/");
+  EXPECT_EQ(PathId::safe("/prod/web"), "prod_web");
+  EXPECT_TRUE(PathId::within("/prod/web", "/prod"));
+  EXPECT_FALSE(PathId::within("/production", "/prod"));
+  EXPECT_TRUE(PathId::within("/x", "/"));
+}
+
+}  // namespace
+}  // namespace tessera::marathon

@@ -1,0 +1,428 @@
+// framework_marathon end to end: a real master host running the plugin and three agent hosts,
+// each a separate tessera-host process on loopback, driven through Marathon's REST API with
+// curl, as a Marathon client would.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <regex>
+#include <set>
+
+#include "http/http_support.h"
+#include "support/cluster.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+using tessera::testing::Cluster;
+using tessera::testing::MasterSettings;
+using tessera::testing::TempDir;
+using tessera::testing::http::curl;
+using tessera::testing::http::CurlResult;
+
+// The agents' hostnames (agent0...) do not resolve: health checks connect to loopback instead.
+MasterSettings marathon_master() {
+  MasterSettings settings;
+  settings.extra =
+      "frameworks = [\"framework_marathon\"]\n"
+      "[plugins.framework_marathon]\n"
+      "http_address = \"127.0.0.1:0\"\n"
+      "reconcile_interval_seconds = 5\n"
+      "health_check_address = \"127.0.0.1\"\n";
+  return settings;
+}
+
+// All agents share loopback: each gets ports of its own, so that tasks that listen do not clash.
+tessera::testing::AgentSettings agent_settings(size_t index) {
+  tessera::testing::AgentSettings settings;
+  uint64_t first = 31000 + 100 * index;
+  settings.resources = "cpus:4;mem:1024;disk:1024;ports:[" + std::to_string(first) + "-" +
+                       std::to_string(first + 99) + "]";
+  return settings;
+}
+
+// An app whose tasks serve their sandbox over HTTP on PORT0 and are healthy while the file
+// "ok" is in it.
+std::string http_app(const std::string& id, int instances, const std::string& extra = "") {
+  return R"({"id": ")" + id + R"(", "instances": )" + std::to_string(instances) +
+         R"(, "cpus": 0.1, "mem": 16,
+    "cmd": "echo ok > \"$TESSERA_SANDBOX/ok\" && exec busybox httpd -f -p 127.0.0.1:$PORT0 -h \"$TESSERA_SANDBOX\"",
+    "healthChecks": [{"protocol": "HTTP", "path": "/ok", "portIndex": 0, "gracePeriodSeconds": 30,
+                      "intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 2}])" +
+         extra + "}";
+}
+
+// A Marathon client for the master host's plugin: finds its address in the endpoints file.
+class Marathon {
+ public:
+  explicit Marathon(Cluster& cluster) : cluster_(cluster) { find_address(); }
+
+  void find_address() {
+    std::regex line("framework_marathon\\.http = \"([^\"]+)\"");
+    base_.clear();
+    tessera::testing::eventually([&] {
+      std::smatch m;
+      std::string text = tessera::testing::read_file(cluster_.dir() / "master.endpoints");
+      if (!std::regex_search(text, m, line)) return false;
+      base_ = "http://" + std::string(m[1]);
+      return true;
+    });
+  }
+  const std::string& base() const { return base_; }
+
+  CurlResult call(const std::string& method, const std::string& path,
+                  const std::string& body = "") {
+    std::vector<std::string> args{"-X", method};
+    if (!body.empty()) {
+      args.insert(args.end(), {"-H", "Content-Type: application/json", "--data-binary", body});
+    }
+    args.push_back(base_ + path);
+    return curl(cluster_.dir(), args);
+  }
+  json::value get(const std::string& path) {
+    CurlResult r = call("GET", path);
+    if (r.status != 200) return nullptr;
+    boost::system::error_code ec;
+    json::value value = json::parse(r.body, ec);
+    return ec ? json::value(nullptr) : value;
+  }
+  // The app's tasks (id -> host) once it runs `running` of them and has no deployment, or an
+  // empty map when that does not happen in time.
+  std::map<std::string, std::string> running(const std::string& app, int64_t running,
+                                             std::chrono::seconds timeout = 60s) {
+    std::map<std::string, std::string> tasks;
+    bool done = tessera::testing::eventually(
+        [&] {
+          json::value reply = get("/v2/apps" + app);
+          if (!reply.is_object()) return false;
+          const json::object& shown = reply.at("app").as_object();
+          if (shown.at("tasksRunning").as_int64() != running) return false;
+          if (!shown.at("deployments").as_array().empty()) return false;
+          tasks.clear();
+          for (const auto& task : shown.at("tasks").as_array()) {
+            tasks[std::string(task.at("id").as_string())] =
+                std::string(task.at("host").as_string());
+          }
+          return static_cast<int64_t>(tasks.size()) == running;
+        },
+        timeout);
+    if (!done) tasks.clear();
+    return tasks;
+  }
+
+ private:
+  Cluster& cluster_;
+  std::string base_;
+};
+
+std::map<std::string, int> per_host(const std::map<std::string, std::string>& tasks) {
+  std::map<std::string, int> out;
+  for (const auto& [id, host] : tasks) ++out[host];
+  return out;
+}
+
+TEST(MarathonE2E, DeploysUniqueScalesAndReplacesTheTaskOfAKilledAgent) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(cluster.start_agent(i, agent_settings(i)));
+  Marathon marathon(cluster);
+  ASSERT_FALSE(marathon.base().empty()) << cluster.master().output();
+
+  EXPECT_EQ(marathon.call("GET", "/ping").body, "pong");
+  CurlResult created = marathon.call("POST", "/v2/apps", R"({
+      "id": "/prod/web", "cmd": "sleep 3600", "instances": 3, "cpus": 0.1, "mem": 16,
+      "constraints": [["hostname", "UNIQUE"]]})");
+  ASSERT_EQ(created.status, 201) << created.body << cluster.master().output();
+  auto web = marathon.running("/prod/web", 3);
+  ASSERT_EQ(web.size(), 3u) << cluster.master().output();
+  EXPECT_EQ(per_host(web),
+            (std::map<std::string, int>{{"agent0", 1}, {"agent1", 1}, {"agent2", 1}}));
+
+  // Scaling: spread over the agents by default, and back down.
+  ASSERT_EQ(marathon
+                .call("POST", "/v2/apps", R"({"id": "/scale", "cmd": "sleep 3600",
+      "instances": 2, "cpus": 0.1, "mem": 16})")
+                .status,
+            201);
+  ASSERT_EQ(marathon.running("/scale", 2).size(), 2u);
+  CurlResult up = marathon.call("PUT", "/v2/apps/scale", R"({"instances": 6})");
+  ASSERT_EQ(up.status, 200) << up.body;
+  auto six = marathon.running("/scale", 6);
+  ASSERT_EQ(six.size(), 6u) << cluster.master().output();
+  EXPECT_EQ(per_host(six),
+            (std::map<std::string, int>{{"agent0", 2}, {"agent1", 2}, {"agent2", 2}}));
+  ASSERT_EQ(marathon.call("PATCH", "/v2/apps/scale", R"({"instances": 2})").status, 200);
+  auto two = marathon.running("/scale", 2);
+  ASSERT_EQ(two.size(), 2u);
+
+  // kill -9 an agent: its instance of /scale is replaced on another agent; the UNIQUE app's
+  // third instance cannot go anywhere else and waits, and the queue says why.
+  std::string victim_host = two.begin()->second;
+  size_t victim = static_cast<size_t>(victim_host.back() - '0');
+  cluster.agent(victim).signal(SIGKILL);
+  cluster.agent(victim).wait();
+  cluster.drop_agent(victim);
+  std::map<std::string, std::string> replaced;
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] {
+        replaced = marathon.running("/scale", 2, 5s);
+        if (replaced.size() != 2) return false;
+        for (const auto& [id, host] : replaced) {
+          if (host == victim_host) return false;
+        }
+        return true;
+      },
+      60s))
+      << cluster.master().output();
+  EXPECT_EQ(replaced.count(two.begin()->first), 0u);
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] {
+        json::value queue = marathon.get("/v2/queue");
+        if (!queue.is_object()) return false;
+        for (const auto& entry : queue.at("queue").as_array()) {
+          if (entry.at("app").at("id") != "/prod/web") continue;
+          for (const auto& reason :
+               entry.at("processedOffersSummary").at("rejectSummaryLastOffers").as_array()) {
+            if (reason.at("reason") == "UnfulfilledConstraint" &&
+                reason.at("declined").as_int64() > 0) {
+              return entry.at("count") == 1;
+            }
+          }
+        }
+        return false;
+      },
+      60s))
+      << json::serialize(marathon.get("/v2/queue"));
+}
+
+TEST(MarathonE2E, BadInputGetsMarathonsErrorsAndAnAppTooBigWaitsWithTheReason) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon marathon(cluster);
+
+  CurlResult malformed = marathon.call("POST", "/v2/apps", "{\"id\": \"/a\", ");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_NE(malformed.body.find("Invalid JSON"), std::string::npos) << malformed.body;
+
+  CurlResult invalid = marathon.call(
+      "POST", "/v2/apps", R"({"id": "/a", "cmd": "sleep 1", "cpus": -1, "mem": "lots"})");
+  ASSERT_EQ(invalid.status, 422) << invalid.body;
+  json::value body = json::parse(invalid.body);
+  EXPECT_EQ(body.at("message"), "Object is not valid");
+  std::set<std::string> paths;
+  for (const auto& detail : body.at("details").as_array()) {
+    paths.insert(std::string(detail.at("path").as_string()));
+  }
+  EXPECT_EQ(paths, (std::set<std::string>{"/cpus", "/mem"}));
+  EXPECT_EQ(marathon.call("GET", "/v2/apps/nope").status, 404);
+
+  ASSERT_EQ(marathon
+                .call("POST", "/v2/apps",
+                      R"({"id": "/big", "cmd": "sleep 3600", "cpus": 0.1, "mem": 100000})")
+                .status,
+            201);
+  EXPECT_EQ(marathon.call("POST", "/v2/apps", R"({"id": "/big", "cmd": "x"})").status, 409);
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] {
+        json::value queue = marathon.get("/v2/queue");
+        if (!queue.is_object() || queue.at("queue").as_array().empty()) return false;
+        const json::value& entry = queue.at("queue").as_array()[0];
+        int64_t memory = 0;
+        int64_t cpus = 0;
+        for (const auto& reason :
+             entry.at("processedOffersSummary").at("rejectSummaryLastOffers").as_array()) {
+          if (reason.at("reason") == "InsufficientMemory")
+            memory = reason.at("declined").as_int64();
+          if (reason.at("reason") == "InsufficientCpus") cpus = reason.at("declined").as_int64();
+        }
+        return memory > 0 && cpus == 0 &&
+               entry.at("largestOffer").at("mem").to_number<double>() == 1024.0;
+      },
+      30s))
+      << json::serialize(marathon.get("/v2/queue"));
+  // A change while its deployment is stuck needs force.
+  EXPECT_EQ(marathon.call("PUT", "/v2/apps/big", R"({"cmd": "sleep 3600", "mem": 16})").status,
+            409);
+  EXPECT_EQ(marathon
+                .call("PUT", "/v2/apps/big?force=true",
+                      R"({"cmd": "sleep 3600", "mem": 16, "cpus": 0.1})")
+                .status,
+            200);
+  EXPECT_EQ(marathon.running("/big", 1).size(), 1u);
+
+  // A group of apps, created, read and deleted as one.
+  CurlResult group = marathon.call("POST", "/v2/groups", R"({"id": "/team", "apps": [
+      {"id": "api", "cmd": "exec sleep 3600", "cpus": 0.1, "mem": 16}]})");
+  ASSERT_EQ(group.status, 201) << group.body;
+  EXPECT_EQ(marathon.running("/team/api", 1).size(), 1u);
+  json::value tree = marathon.get("/v2/groups/team");
+  ASSERT_TRUE(tree.is_object());
+  EXPECT_EQ(tree.at("apps").as_array()[0].at("id"), "/team/api");
+  EXPECT_EQ(marathon.call("DELETE", "/v2/groups/team").status, 200);
+  EXPECT_TRUE(tessera::testing::eventually([&] {
+    return marathon.call("GET", "/v2/apps/team/api").status == 404;
+  })) << cluster.master().output();
+}
+
+TEST(MarathonE2E, ARestartedMasterHostKeepsTheAppsAndAdoptsTheRunningTasks) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  ASSERT_TRUE(cluster.start_agent(1, agent_settings(1)));
+  Marathon marathon(cluster);
+  ASSERT_EQ(marathon
+                .call("POST", "/v2/apps", R"({"id": "/keep", "cmd": "exec sleep 3600",
+      "instances": 2, "cpus": 0.1, "mem": 16})")
+                .status,
+            201);
+  auto before = marathon.running("/keep", 2);
+  ASSERT_EQ(before.size(), 2u) << cluster.master().output();
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] { return tessera::testing::tasks_in(dir.path()).size() == 2; }));
+
+  ASSERT_TRUE(cluster.restart_master());
+  marathon.find_address();
+  EXPECT_TRUE(cluster.master().wait_for("recovered 1 app(s), 2 task(s)"))
+      << cluster.master().output();
+  auto after = marathon.running("/keep", 2);
+  EXPECT_EQ(after, before) << cluster.master().output();
+  // Nothing was launched again: the same two processes run, and the new master host launched
+  // nothing.
+  EXPECT_EQ(tessera::testing::tasks_in(dir.path()).size(), 2u);
+  EXPECT_EQ(cluster.master().output().find("launching '"), std::string::npos)
+      << cluster.master().output();
+  json::value app = marathon.get("/v2/apps/keep");
+  ASSERT_TRUE(app.is_object());
+  EXPECT_EQ(app.at("app").at("instances"), 2);
+}
+
+TEST(MarathonE2E, RollingRestartKeepsMinimumHealthCapacityAndStreamsEvents) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(cluster.start_agent(i, agent_settings(i)));
+  Marathon marathon(cluster);
+  std::string address = marathon.base().substr(7);
+  auto port = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+  tessera::testing::http::RawClient events(port, 60s);
+  ASSERT_TRUE(
+      events.send("GET /v2/events HTTP/1.1\r\nHost: m\r\nAccept: text/event-stream\r\n\r\n"));
+  ASSERT_TRUE(events.read_until(":ok"));
+
+  CurlResult created = marathon.call(
+      "POST", "/v2/apps",
+      http_app("/rolling", 4,
+               R"(, "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0})"));
+  ASSERT_EQ(created.status, 201) << created.body;
+  ASSERT_TRUE(events.read_until("event: api_post_event"));
+  auto before = marathon.running("/rolling", 4);
+  ASSERT_EQ(before.size(), 4u) << cluster.master().output();
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    json::value app = marathon.get("/v2/apps/rolling");
+    return app.is_object() && app.at("app").at("tasksHealthy") == 4;
+  }));
+  ASSERT_TRUE(events.read_until("event: status_update_event"));
+  ASSERT_TRUE(events.read_until("event: deployment_success"));
+
+  CurlResult restart = marathon.call("POST", "/v2/apps/rolling/restart");
+  ASSERT_EQ(restart.status, 200) << restart.body;
+  // Sample every 100 ms until every task is new and the deployment is over.
+  int64_t lowest = 4;
+  int samples = 0;
+  bool done = false;
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (!done && std::chrono::steady_clock::now() < deadline) {
+    json::value app = marathon.get("/v2/apps/rolling");
+    if (app.is_object()) {
+      ++samples;
+      const json::object& shown = app.at("app").as_object();
+      lowest = std::min(lowest, shown.at("tasksHealthy").as_int64());
+      bool all_new = shown.at("tasks").as_array().size() == 4;
+      for (const auto& task : shown.at("tasks").as_array()) {
+        all_new = all_new && before.count(std::string(task.at("id").as_string())) == 0;
+      }
+      done = all_new && shown.at("deployments").as_array().empty() && shown.at("tasksHealthy") == 4;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(done) << cluster.master().output();
+  EXPECT_GE(lowest, 2) << "minimumHealthCapacity 0.5 of 4";
+  EXPECT_GT(samples, 5);
+  ASSERT_TRUE(events.read_until("\"taskStatus\":\"TASK_KILLED\""));
+}
+
+TEST(MarathonE2E, ATaskThatFailsItsHealthChecksIsReplaced) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon marathon(cluster);
+  ASSERT_EQ(marathon.call("POST", "/v2/apps", http_app("/checked", 1)).status, 201);
+  auto first = marathon.running("/checked", 1);
+  ASSERT_EQ(first.size(), 1u) << cluster.master().output();
+  std::string task_id = first.begin()->first;
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    json::value app = marathon.get("/v2/apps/checked");
+    if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
+    const auto& results = app.at("app").at("tasks").as_array()[0].at("healthCheckResults");
+    return results.as_array().size() == 1 && results.as_array()[0].at("alive") == true;
+  })) << cluster.master().output();
+
+  // The task's health file goes: its checks fail, it is killed and another takes its place.
+  std::filesystem::path health_file;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path())) {
+    if (entry.path().filename() == "ok" &&
+        entry.path().string().find(task_id) != std::string::npos) {
+      health_file = entry.path();
+    }
+  }
+  ASSERT_FALSE(health_file.empty());
+  std::filesystem::remove(health_file);
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] {
+        json::value app = marathon.get("/v2/apps/checked");
+        if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
+        const auto& tasks = app.at("app").at("tasks").as_array();
+        return tasks.size() == 1 && tasks[0].at("id").as_string() != task_id;
+      },
+      60s))
+      << cluster.master().output();
+  EXPECT_TRUE(cluster.master().wait_for("killing '" + task_id + "'"));
+}
+
+TEST(MarathonE2E, ACrashLoopingAppsLaunchDelayGrows) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon marathon(cluster);
+  ASSERT_EQ(marathon
+                .call("POST", "/v2/apps", R"({"id": "/crash", "cmd": "exit 1", "cpus": 0.1,
+      "mem": 16, "backoffSeconds": 1, "backoffFactor": 3, "maxLaunchDelaySeconds": 60})")
+                .status,
+            201);
+  // Delays of 1, 3, 9 s: a delay above 3 s is seen only once it has grown twice.
+  std::set<int64_t> delays;
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] {
+        json::value queue = marathon.get("/v2/queue");
+        if (!queue.is_object() || queue.at("queue").as_array().empty()) return false;
+        const auto& delay = queue.at("queue").as_array()[0].at("delay");
+        if (delay.at("overdue") == true) return false;
+        delays.insert(delay.at("timeLeftSeconds").as_int64());
+        return *delays.rbegin() > 3;
+      },
+      60s))
+      << cluster.master().output();
+  EXPECT_LE(*delays.begin(), 3);
+  json::value app = marathon.get("/v2/apps/crash");
+  ASSERT_TRUE(app.is_object());
+  EXPECT_EQ(app.at("app").at("lastTaskFailure").at("state"), "TASK_FAILED");
+}
+
+}  // namespace

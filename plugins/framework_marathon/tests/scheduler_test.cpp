@@ -1,0 +1,448 @@
+// The scheduler with a recording driver and a manual clock: placement, scaling, replacing exited
+// tasks with backoff, kill selection, rolling restarts within upgradeStrategy, unreachable
+// agents, health, deployments and their rollback, and recovery from the store's records.
+#include <gtest/gtest.h>
+
+#include "recording_driver.h"
+#include "scheduler.h"
+
+namespace tessera::marathon {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::offer;
+using testing::RecordingDriver;
+namespace state = protocol::state;
+
+App make_app(const std::string& id, int64_t instances) {
+  App app;
+  app.id = id;
+  app.cmd = "sleep 100";
+  app.cpus = 1;
+  app.mem = 100;
+  app.instances = instances;
+  return app;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest() : scheduler_(clock_, driver_, options()) {}
+  static SchedulerOptions options() {
+    SchedulerOptions options;
+    options.seed = 42;
+    options.backoff_reset_after = 10s;
+    return options;
+  }
+
+  std::vector<protocol::scheduler::Offer> three_agents(int round) {
+    std::vector<protocol::scheduler::Offer> out;
+    for (int i = 0; i < 3; ++i) {
+      std::string n = std::to_string(i);
+      out.push_back(offer("o" + std::to_string(round) + "-" + n, "agent" + n, "host" + n,
+                          "cpus:4;mem:1024;ports:[31000-31099]", {{"rack", "r" + n}}));
+    }
+    return out;
+  }
+  int round_ = 0;
+  void offer_round() { scheduler_.on_offers(three_agents(++round_)); }
+
+  void update(const std::string& task_id, const std::string& new_state) {
+    protocol::TaskStatus status;
+    status.task_id = task_id;
+    status.state = new_state;
+    auto it = scheduler_.tasks().find(task_id);
+    if (it != scheduler_.tasks().end()) status.agent_id = it->second.agent_id;
+    scheduler_.on_update(status);
+  }
+  // Every launched task that is still known reports TASK_RUNNING.
+  void run_all() {
+    std::vector<std::string> ids;
+    for (const auto& [id, task] : scheduler_.tasks()) {
+      if (task.state == state::kStaging && !task.kill_sent) ids.push_back(id);
+    }
+    for (const auto& id : ids) update(id, state::kRunning);
+  }
+  // Kills that were sent are confirmed.
+  void confirm_kills() {
+    for (const auto& id : driver_.killed) {
+      if (scheduler_.tasks().count(id) != 0) update(id, state::kKilled);
+    }
+  }
+  std::map<std::string, int> per_host(const std::string& app_id) {
+    std::map<std::string, int> out;
+    for (const Task* task : scheduler_.tasks_of(app_id)) ++out[task->hostname];
+    return out;
+  }
+
+  sdk::ManualClock clock_;
+  RecordingDriver driver_;
+  Scheduler scheduler_;
+};
+
+TEST_F(SchedulerTest, DeploysUniqueInstancesOnePerHostAndFinishesTheDeployment) {
+  App app = make_app("/web", 3);
+  app.constraints = {{"hostname", "UNIQUE", std::nullopt}};
+  auto change = scheduler_.create_app(app);
+  EXPECT_FALSE(change.deployment_id.empty());
+  EXPECT_EQ(scheduler_.waiting("/web"), 3);
+  EXPECT_GE(driver_.revives, 1);
+  offer_round();
+  EXPECT_EQ(per_host("/web"),
+            (std::map<std::string, int>{{"host0", 1}, {"host1", 1}, {"host2", 1}}));
+  EXPECT_EQ(scheduler_.waiting("/web"), 0);
+  ASSERT_EQ(driver_.launched.size(), 3u);
+  EXPECT_EQ(driver_.launched[0].command.environment.at("PORT0"), "31000");
+  EXPECT_EQ(driver_.launched[0].command.environment.at("PORTS"), "31000");
+  EXPECT_EQ(driver_.launched[0].task_id.rfind("web.", 0), 0u);
+  EXPECT_EQ(driver_.stored_tasks.size(), 3u);
+  EXPECT_EQ(scheduler_.deployments().size(), 1u);
+  run_all();
+  EXPECT_TRUE(scheduler_.deployments().empty());
+  EXPECT_EQ(driver_.count_events("deployment_success"), 1u);
+  EXPECT_EQ(driver_.count_events("status_update_event"), 3u);
+  EXPECT_EQ(scheduler_.counts("/web").running, 3);
+}
+
+TEST_F(SchedulerTest, SpreadsByDefaultAndPacksWhenAsked) {
+  scheduler_.create_app(make_app("/web", 6));
+  offer_round();
+  EXPECT_EQ(per_host("/web"),
+            (std::map<std::string, int>{{"host0", 2}, {"host1", 2}, {"host2", 2}}));
+
+  RecordingDriver driver;
+  SchedulerOptions packed = options();
+  packed.spread = false;
+  Scheduler packing(clock_, driver, packed);
+  packing.create_app(make_app("/web", 4));
+  packing.on_offers(three_agents(1));
+  std::map<std::string, int> hosts;
+  for (const Task* task : packing.tasks_of("/web")) ++hosts[task->hostname];
+  EXPECT_EQ(hosts, (std::map<std::string, int>{{"host0", 4}}));
+}
+
+TEST_F(SchedulerTest, ScalesUpAndDownKillingYoungestFirst) {
+  scheduler_.create_app(make_app("/web", 2));
+  offer_round();
+  run_all();
+  App bigger = *scheduler_.app("/web");
+  bigger.instances = 5;
+  auto change = scheduler_.update_app(bigger);
+  EXPECT_EQ(scheduler_.deployments().at(change.deployment_id).steps[0][0].action,
+            "ScaleApplication");
+  offer_round();
+  run_all();
+  EXPECT_EQ(scheduler_.counts("/web").running, 5);
+  uint64_t youngest = 0;
+  for (const Task* task : scheduler_.tasks_of("/web"))
+    youngest = std::max(youngest, task->sequence);
+  App smaller = *scheduler_.app("/web");
+  smaller.instances = 4;
+  scheduler_.update_app(smaller);
+  ASSERT_EQ(driver_.killed.size(), 1u);
+  EXPECT_EQ(scheduler_.tasks().at(driver_.killed[0]).sequence, youngest);
+  confirm_kills();
+  EXPECT_EQ(scheduler_.counts("/web").running, 4);
+  EXPECT_TRUE(scheduler_.deployments().empty());
+}
+
+TEST_F(SchedulerTest, OldestFirstKillsTheOldest) {
+  App app = make_app("/web", 3);
+  app.kill_selection = KillSelection::oldest_first;
+  scheduler_.create_app(app);
+  offer_round();
+  run_all();
+  uint64_t oldest = UINT64_MAX;
+  for (const Task* task : scheduler_.tasks_of("/web")) oldest = std::min(oldest, task->sequence);
+  App smaller = *scheduler_.app("/web");
+  smaller.instances = 2;
+  scheduler_.update_app(smaller);
+  ASSERT_EQ(driver_.killed.size(), 1u);
+  EXPECT_EQ(scheduler_.tasks().at(driver_.killed[0]).sequence, oldest);
+}
+
+TEST_F(SchedulerTest, ReplacesAFailedTaskAfterABackoffThatGrowsAndIsCapped) {
+  App app = make_app("/crash", 1);
+  app.backoff_seconds = 1;
+  app.backoff_factor = 2;
+  app.max_launch_delay_seconds = 5;
+  scheduler_.create_app(app);
+  std::vector<double> delays;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    offer_round();
+    ASSERT_EQ(scheduler_.tasks_of("/crash").size(), 1u) << attempt;
+    std::string id = scheduler_.tasks_of("/crash").front()->id;
+    update(id, state::kRunning);
+    update(id, state::kFailed);
+    const Backoff* backoff = scheduler_.backoff("/crash");
+    ASSERT_NE(backoff, nullptr);
+    delays.push_back(backoff->delay_seconds);
+    // While delayed, offers are declined and nothing launches.
+    size_t launched = driver_.launched.size();
+    offer_round();
+    EXPECT_EQ(driver_.launched.size(), launched);
+    int revives = driver_.revives;
+    clock_.advance(std::chrono::milliseconds(static_cast<int64_t>(backoff->delay_seconds * 1000)));
+    EXPECT_GT(driver_.revives, revives) << "the delay's end revives offers";
+  }
+  EXPECT_EQ(delays, (std::vector<double>{1, 2, 4, 5, 5}));
+  EXPECT_EQ(driver_.count_events("status_update_event"), 10u);
+  EXPECT_FALSE(scheduler_.last_task_failures().at("/crash").empty());
+}
+
+TEST_F(SchedulerTest, AHealthyRunResetsTheBackoff) {
+  scheduler_.create_app(make_app("/a", 1));
+  offer_round();
+  std::string id = scheduler_.tasks_of("/a").front()->id;
+  update(id, state::kFailed);
+  ASSERT_NE(scheduler_.backoff("/a"), nullptr);
+  clock_.advance(2s);
+  offer_round();
+  run_all();
+  clock_.advance(11s);
+  scheduler_.converge();
+  EXPECT_EQ(scheduler_.backoff("/a"), nullptr);
+}
+
+TEST_F(SchedulerTest, QueueCountsRejectionsPerReasonAndTheLargestOffer) {
+  App big = make_app("/big", 1);
+  big.cpus = 8;
+  big.mem = 100;
+  scheduler_.create_app(big);
+  offer_round();
+  EXPECT_EQ(scheduler_.waiting("/big"), 1);
+  const OfferStatistics* stats = scheduler_.statistics("/big");
+  ASSERT_NE(stats, nullptr);
+  EXPECT_EQ(stats->processed, 3u);
+  EXPECT_EQ(stats->unused, 3u);
+  EXPECT_EQ(stats->declined.at(RejectReason::insufficient_cpus), 3u);
+  EXPECT_EQ(stats->declined.count(RejectReason::insufficient_memory), 0u);
+  EXPECT_EQ(stats->largest.scalar("cpus"), 4.0);
+  // Unfit offers are refused briefly so they come back soon.
+  EXPECT_EQ(driver_.declined.back().second, 1.0);
+}
+
+TEST_F(SchedulerTest, ConfigChangeRollsWithinUpgradeStrategy) {
+  App app = make_app("/web", 4);
+  app.upgrade_strategy = {0.5, 0.0};  // keep 2 healthy, never more than 4 tasks
+  scheduler_.create_app(app);
+  offer_round();
+  run_all();
+  App changed = *scheduler_.app("/web");
+  changed.cmd = "sleep 200";
+  auto change = scheduler_.update_app(changed);
+  EXPECT_EQ(scheduler_.deployments().at(change.deployment_id).steps[0][0].action,
+            "RestartApplication");
+  // Two old ones go first (4 healthy, 2 needed), none start (no room above 4).
+  EXPECT_EQ(driver_.killed.size(), 2u);
+  EXPECT_EQ(scheduler_.waiting("/web"), 0);
+  confirm_kills();
+  EXPECT_EQ(scheduler_.waiting("/web"), 2);
+  auto healthy_count = [&] {
+    int n = 0;
+    for (const auto& [id, task] : scheduler_.tasks()) n += scheduler_.healthy(task) ? 1 : 0;
+    return n;
+  };
+  for (int i = 0; i < 6 && !scheduler_.deployments().empty(); ++i) {
+    EXPECT_GE(healthy_count(), 2);
+    offer_round();
+    run_all();
+    confirm_kills();
+  }
+  EXPECT_TRUE(scheduler_.deployments().empty());
+  for (const Task* task : scheduler_.tasks_of("/web")) {
+    EXPECT_EQ(task->config_version, scheduler_.app("/web")->last_config_change_at);
+  }
+  EXPECT_EQ(scheduler_.counts("/web").running, 4);
+}
+
+TEST_F(SchedulerTest, RestartWithFullCapacityStartsNewBeforeKillingOld) {
+  App app = make_app("/web", 2);  // minimumHealthCapacity 1, maximumOverCapacity 1
+  scheduler_.create_app(app);
+  offer_round();
+  run_all();
+  scheduler_.restart_app("/web");
+  EXPECT_TRUE(driver_.killed.empty());
+  EXPECT_EQ(scheduler_.waiting("/web"), 2);
+  offer_round();
+  EXPECT_TRUE(driver_.killed.empty()) << "new tasks are not running yet";
+  run_all();
+  EXPECT_EQ(driver_.killed.size(), 2u);
+  confirm_kills();
+  EXPECT_TRUE(scheduler_.deployments().empty());
+}
+
+TEST_F(SchedulerTest, UnreachableTaskIsReplacedAfterInactiveAfterAndKilledIfItReturns) {
+  App app = make_app("/web", 1);
+  app.unreachable_strategy = {false, 5, 10};
+  scheduler_.create_app(app);
+  offer_round();
+  run_all();
+  std::string old_id = scheduler_.tasks_of("/web").front()->id;
+  update(old_id, state::kUnreachable);
+  EXPECT_EQ(scheduler_.waiting("/web"), 0);
+  size_t timers = clock_.pending_timers();
+  for (int i = 0; i < 10; ++i) scheduler_.converge();
+  EXPECT_EQ(clock_.pending_timers(), timers) << "one timer per unreachable task";
+  clock_.advance(5s);
+  EXPECT_EQ(scheduler_.waiting("/web"), 1);
+  offer_round();
+  run_all();
+  update(old_id, state::kRunning);
+  EXPECT_NE(std::find(driver_.killed.begin(), driver_.killed.end(), old_id), driver_.killed.end());
+}
+
+TEST_F(SchedulerTest, LostTaskIsReplacedAtOnce) {
+  scheduler_.create_app(make_app("/web", 2));
+  offer_round();
+  run_all();
+  std::string agent = scheduler_.tasks_of("/web").front()->agent_id;
+  scheduler_.on_agent_lost(agent);
+  EXPECT_EQ(scheduler_.waiting("/web"), 1);
+  EXPECT_EQ(driver_.count_events("status_update_event"), 3u);
+}
+
+TEST_F(SchedulerTest, FailingHealthChecksKillTheTask) {
+  App app = make_app("/web", 1);
+  HealthCheck check;
+  check.protocol = "TCP";
+  check.max_consecutive_failures = 2;
+  app.health_checks = {check};
+  scheduler_.create_app(app);
+  offer_round();
+  run_all();
+  std::string id = scheduler_.tasks_of("/web").front()->id;
+  EXPECT_EQ(scheduler_.counts("/web").healthy, 0);
+  EXPECT_EQ(scheduler_.deployments().size(), 1u) << "not healthy yet";
+  scheduler_.on_health(id, 0, true, "");
+  EXPECT_EQ(scheduler_.counts("/web").healthy, 1);
+  EXPECT_TRUE(scheduler_.deployments().empty());
+  scheduler_.on_health(id, 0, false, "connection refused");
+  EXPECT_EQ(scheduler_.counts("/web").unhealthy, 1);
+  EXPECT_TRUE(driver_.killed.empty());
+  scheduler_.on_health(id, 0, false, "connection refused");
+  ASSERT_EQ(driver_.killed, std::vector<std::string>{id});
+  EXPECT_EQ(driver_.count_events("unhealthy_task_kill_event"), 1u);
+  update(id, state::kKilled);
+  EXPECT_EQ(scheduler_.waiting("/web"), 1);
+  size_t launched = driver_.launched.size();
+  offer_round();
+  EXPECT_EQ(driver_.launched.size(), launched) << "backoff delays the replacement";
+  clock_.advance(2s);
+  offer_round();
+  EXPECT_EQ(driver_.launched.size(), launched + 1);
+}
+
+TEST_F(SchedulerTest, DeleteKillsEverythingThenForgetsTheApp) {
+  scheduler_.create_app(make_app("/web", 2));
+  offer_round();
+  run_all();
+  scheduler_.delete_app("/web");
+  EXPECT_EQ(driver_.killed.size(), 2u);
+  EXPECT_NE(scheduler_.app("/web"), nullptr);
+  confirm_kills();
+  EXPECT_EQ(scheduler_.app("/web"), nullptr);
+  EXPECT_TRUE(driver_.stored_apps.empty());
+  EXPECT_TRUE(driver_.stored_versions.empty());
+  EXPECT_EQ(driver_.count_events("app_terminated_event"), 1u);
+}
+
+TEST_F(SchedulerTest, RollbackRestoresThePreviousVersion) {
+  scheduler_.create_app(make_app("/web", 1));
+  offer_round();
+  run_all();
+  App huge = *scheduler_.app("/web");
+  huge.instances = 50;
+  auto change = scheduler_.update_app(huge);
+  auto rollback = scheduler_.cancel_deployment(change.deployment_id, false);
+  ASSERT_TRUE(rollback);
+  EXPECT_EQ(scheduler_.app("/web")->instances, 1);
+  EXPECT_EQ(driver_.count_events("deployment_failed"), 1u);
+  EXPECT_FALSE(scheduler_.cancel_deployment("nope", true));
+}
+
+TEST_F(SchedulerTest, DeploymentWithoutProgressIsRolledBackAfterTheDeadline) {
+  RecordingDriver driver;
+  SchedulerOptions with_deadline = options();
+  with_deadline.deployment_deadline = 30s;
+  Scheduler scheduler(clock_, driver, with_deadline);
+  scheduler.create_app(make_app("/web", 1));
+  scheduler.on_offers(three_agents(1));
+  for (const auto& [id, task] : scheduler.tasks()) {
+    protocol::TaskStatus running{id, task.agent_id, "", state::kRunning};
+    scheduler.on_update(running);
+  }
+  App huge = *scheduler.app("/web");
+  huge.cpus = 64;
+  scheduler.update_app(huge);
+  clock_.advance(31s);
+  scheduler.converge();
+  EXPECT_EQ(scheduler.app("/web")->cpus, 1.0);
+  bool said_why = false;
+  for (const auto& [type, body] : driver.events) {
+    if (type == "deployment_failed" && body.contains("reason")) {
+      said_why =
+          std::string(body.at("reason").as_string()).find("no progress") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(said_why);
+}
+
+TEST_F(SchedulerTest, RecoveryAdoptsStoredTasksWithoutRelaunching) {
+  scheduler_.create_app(make_app("/web", 3));
+  offer_round();
+  run_all();
+  RecordingDriver fresh_driver;
+  Scheduler recovered(clock_, fresh_driver, options());
+  for (const auto& [id, app] : driver_.stored_apps) recovered.adopt_app(app);
+  for (const auto& [key, app] : driver_.stored_versions) recovered.adopt_version(app);
+  for (const auto& [id, task] : driver_.stored_tasks) recovered.adopt_task(task);
+  recovered.converge();
+  EXPECT_EQ(recovered.waiting("/web"), 0);
+  EXPECT_TRUE(fresh_driver.killed.empty());
+  EXPECT_EQ(recovered.counts("/web").running, 3);
+  recovered.on_offers(three_agents(9));
+  EXPECT_TRUE(fresh_driver.launched.empty());
+  // A task it does not know is killed.
+  protocol::TaskStatus stray{"stray.1", "agent0", "", state::kRunning};
+  recovered.on_update(stray);
+  EXPECT_EQ(fresh_driver.killed, std::vector<std::string>{"stray.1"});
+}
+
+TEST_F(SchedulerTest, ADroppedSchedulerLeavesNoTimerBehind) {
+  {
+    RecordingDriver driver;
+    Scheduler dropped(clock_, driver, options());
+    dropped.create_app(make_app("/a", 1));
+    dropped.on_offers(three_agents(1));
+    std::string id = dropped.tasks_of("/a").front()->id;
+    dropped.on_update({id, "agent0", "", state::kFailed});
+    ASSERT_GT(clock_.pending_timers(), 0u);
+  }
+  EXPECT_EQ(clock_.pending_timers(), 0u);
+}
+
+TEST_F(SchedulerTest, ServicePortsAreAssignedAndKept) {
+  scheduler_.create_app(make_app("/a", 1));
+  scheduler_.create_app(make_app("/b", 1));
+  EXPECT_EQ(scheduler_.app("/a")->port_definitions[0].port, 10000);
+  EXPECT_EQ(scheduler_.app("/b")->port_definitions[0].port, 10001);
+  App a = *scheduler_.app("/a");
+  a.port_definitions[0].port = 0;
+  a.cmd = "other";
+  scheduler_.update_app(a);
+  EXPECT_EQ(scheduler_.app("/a")->port_definitions[0].port, 10000);
+}
+
+TEST_F(SchedulerTest, VersionsGrowStrictly) {
+  scheduler_.create_app(make_app("/a", 1));
+  std::string first = scheduler_.app("/a")->version;
+  App scaled = *scheduler_.app("/a");
+  scaled.instances = 2;
+  scheduler_.update_app(scaled);
+  EXPECT_GT(scheduler_.app("/a")->version, first);
+  EXPECT_EQ(scheduler_.versions("/a")->size(), 2u);
+  EXPECT_EQ(first, "2025-01-01T00:00:00.000Z");
+}
+
+}  // namespace
+}  // namespace tessera::marathon
