@@ -1,4 +1,4 @@
-// bench_launcher: what one task launch costs in isolator_posix's launcher, next to a bare
+// bench_launcher: what one task launch costs in the process launcher library, next to a bare
 // posix_spawn + waitpid of the same program.
 //
 // Each of --runs rounds starts /bin/true twice: once with posix_spawn and waitpid, and once
@@ -32,9 +32,9 @@ extern char** environ;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using tessera::isolator_posix::Exit;
-using tessera::isolator_posix::LaunchSpec;
-using tessera::isolator_posix::PosixLauncher;
+using tessera::process_launcher::Exit;
+using tessera::process_launcher::LaunchSpec;
+using tessera::process_launcher::PosixLauncher;
 
 // The launcher's owner: its timers, and a loop that serves its descriptor until an exit.
 class Driver {
@@ -58,7 +58,7 @@ class Driver {
     spec.sandbox = dir_ / "sandboxes" / id;
     spec.shell = false;
     spec.value = "/bin/true";
-    spec.environment = tessera::isolator_posix::task_environment({}, {{"TASK_ID", id}}, environ);
+    spec.environment = tessera::process_launcher::task_environment({}, {{"TASK_ID", id}}, environ);
     auto launched = launcher_->launch(spec);
     if (!launched) {
       std::fprintf(stderr, "launch of '%s' failed: %s\n", id.c_str(),

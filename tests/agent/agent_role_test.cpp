@@ -404,7 +404,7 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   ASSERT_TRUE(master.wait([&] { return master.reached("dead", state::kLost); }));
   TaskStatus lost = *master.last("dead");
   EXPECT_EQ(lost.reason, "REASON_AGENT_RESTARTED");
-  EXPECT_EQ(lost.message, "the task ended while the agent was down");
+  EXPECT_EQ(lost.message, "the task ended while the agent was down; its exit status is unknown");
   EXPECT_EQ(lost.agent_id, "agent-1");
   for (size_t i = updates_before; i < master.updates.size(); ++i) {
     EXPECT_NE(master.updates[i].task_id, "alive")
