@@ -3,5 +3,5 @@
 # Run: BUILD/bench/bench_launcher [--runs N]. See docs/bench-launcher.md.
 # Included from bench/CMakeLists.txt; paths are relative to this file.
 add_executable(bench_launcher ${CMAKE_CURRENT_LIST_DIR}/bench_launcher.cpp)
-target_link_libraries(bench_launcher PRIVATE tessera_process_launcher)
+target_link_libraries(bench_launcher PRIVATE tessera_process_launcher tessera_cgroups)
 target_compile_options(bench_launcher PRIVATE -Wall -Wextra)
