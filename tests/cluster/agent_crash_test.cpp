@@ -88,6 +88,24 @@ std::string history(const TestFramework& framework, const std::string& task_id) 
   return out;
 }
 
+// Launches `tasks` in one accept of the first offer that holds them all (the agent then gets one
+// burst of launches); `agent_id` is set to the offer's agent. Both must outlive the framework's
+// loop runs.
+void accept_in_one_go(TestFramework& framework, std::vector<TaskInfo>& tasks,
+                      std::string& agent_id) {
+  framework.on_offer = [&](const Offer& offer) {
+    tessera::protocol::Resources needed;
+    for (const TaskInfo& t : tasks) needed += t.resources;
+    if (!tasks.empty() && offer.resources.contains(needed)) {
+      agent_id = offer.agent_id;
+      framework.client().accept({offer.offer_id}, tasks, 1);
+      tasks.clear();
+    } else {
+      framework.client().decline({offer.offer_id}, 1);
+    }
+  };
+}
+
 // Restarts the agent on its work dir while the framework's loop keeps running (so that it keeps
 // its heartbeats and hears what the master says meanwhile).
 ::testing::AssertionResult restart_agent(Cluster& cluster, TestFramework& framework) {
@@ -138,17 +156,7 @@ TEST_P(AgentCrashDuringLaunchesTest, EveryTaskIsAdoptedOrEndsOnceAndNothingRunsU
   }
   // All of them in one accept, so that the agent gets one burst of launches.
   std::string agent_id;
-  framework.on_offer = [&](const Offer& offer) {
-    tessera::protocol::Resources needed;
-    for (const TaskInfo& t : tasks) needed += t.resources;
-    if (!tasks.empty() && offer.resources.contains(needed)) {
-      agent_id = offer.agent_id;
-      framework.client().accept({offer.offer_id}, tasks, 1);
-      tasks.clear();
-    } else {
-      framework.client().decline({offer.offer_id}, 1);
-    }
-  };
+  accept_in_one_go(framework, tasks, agent_id);
   bool killed = false;
   ASSERT_TRUE(framework.run_until(
       [&] {
@@ -407,17 +415,7 @@ TEST(AgentCrashWithCgroupsTest, ROOT_CGROUPS_TasksRunOnAndThoseThatEndedAreRepor
     (ends ? ending : running).push_back(id);
   }
   std::string agent_id;
-  framework.on_offer = [&](const Offer& offer) {
-    tessera::protocol::Resources needed;
-    for (const TaskInfo& t : tasks) needed += t.resources;
-    if (!tasks.empty() && offer.resources.contains(needed)) {
-      agent_id = offer.agent_id;
-      framework.client().accept({offer.offer_id}, tasks, 1);
-      tasks.clear();
-    } else {
-      framework.client().decline({offer.offer_id}, 1);
-    }
-  };
+  accept_in_one_go(framework, tasks, agent_id);
   ASSERT_TRUE(framework.run_until(
       [&] {
         for (const auto& ids : {ending, running}) {
