@@ -1,4 +1,4 @@
-// bench_launcher: what one task launch costs in isolator_posix's launcher, next to a bare
+// bench_launcher: what one task launch costs in the process launcher library, next to a bare
 // posix_spawn + waitpid of the same program.
 //
 // Each of --runs rounds starts /bin/true twice: once with posix_spawn and waitpid, and once
@@ -6,10 +6,16 @@
 // the reap of the whole process group), timed from launch() to the exit being reported. A small
 // driver plays the agent's event loop: poll on the launcher's descriptor plus its timers.
 //
-// Prints the median and p99 of both, and their ratio. This used to be a unit test without an
+// With --cgroups (root, writable cgroups), two more in the same run: the launcher with a cgroup
+// per task as the agent drives isolator_cgroups around isolator_posix (create the cgroup with
+// limits, held launch, attach, release, exit, remove the cgroup), and a bare cgroup lifecycle
+// (mkdir + limits + posix_spawn + attach + waitpid + rmdir, no launcher). Task counts are
+// small: this is a short run, not a load test.
+//
+// Prints the median and p99 of each, and their ratio. This used to be a unit test without an
 // assertion (isolator_posix's LaunchCost); it is a measurement, so it lives here.
 //
-// Usage: bench_launcher [--runs N]   (default 1000). See docs/bench-launcher.md.
+// Usage: bench_launcher [--runs N] [--cgroups]   (default 1000 runs). See docs/bench-launcher.md.
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -21,10 +27,15 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <fstream>
+#include <sstream>
+
+#include "cgroups.h"
 #include "posix_launcher.h"
 
 extern char** environ;
@@ -32,9 +43,9 @@ extern char** environ;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using tessera::isolator_posix::Exit;
-using tessera::isolator_posix::LaunchSpec;
-using tessera::isolator_posix::PosixLauncher;
+using tessera::process_launcher::Exit;
+using tessera::process_launcher::LaunchSpec;
+using tessera::process_launcher::PosixLauncher;
 
 // The launcher's owner: its timers, and a loop that serves its descriptor until an exit.
 class Driver {
@@ -51,20 +62,23 @@ class Driver {
   }
   ~Driver() { launcher_->kill_all(std::chrono::milliseconds(0)); }
 
-  // Launches /bin/true as `id` and serves until its exit is reported; false on a failure.
-  bool launch_and_wait(const std::string& id) {
+  // Launches /bin/true as `id` and serves until its exit is reported; false on a failure. With
+  // `attach`, the launch is held until attach(pid) has run.
+  bool launch_and_wait(const std::string& id, const std::function<bool(pid_t)>& attach = nullptr) {
     LaunchSpec spec;
+    spec.hold = static_cast<bool>(attach);
     spec.container_id = id;
     spec.sandbox = dir_ / "sandboxes" / id;
     spec.shell = false;
     spec.value = "/bin/true";
-    spec.environment = tessera::isolator_posix::task_environment({}, {{"TASK_ID", id}}, environ);
+    spec.environment = tessera::process_launcher::task_environment({}, {{"TASK_ID", id}}, environ);
     auto launched = launcher_->launch(spec);
     if (!launched) {
       std::fprintf(stderr, "launch of '%s' failed: %s\n", id.c_str(),
                    launched.error().message.c_str());
       return false;
     }
+    if (attach && (!attach(launched->pid) || !launcher_->release(id))) return false;
     exited_.clear();
     auto deadline = Clock::now() + std::chrono::seconds(10);
     while (exited_ != id) {
@@ -110,15 +124,23 @@ double percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
+void print_row(const char* what, const std::vector<double>& v) {
+  if (v.empty()) return;
+  std::printf("| %s | %.0f us | %.0f us |\n", what, percentile(v, 0.5), percentile(v, 0.99));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int runs = 1000;
+  bool with_cgroups = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
       runs = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--cgroups") == 0) {
+      with_cgroups = true;
     } else {
-      std::fprintf(stderr, "usage: bench_launcher [--runs N]\n");
+      std::fprintf(stderr, "usage: bench_launcher [--runs N] [--cgroups]\n");
       return 2;
     }
   }
@@ -126,11 +148,30 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_launcher: --runs must be at least 1\n");
     return 2;
   }
+  namespace cg = tessera::isolator_cgroups;
+  std::optional<cg::Cgroups> cgroups;
+  std::string parent = "tessera-bench-" + std::to_string(::getpid());
+  if (with_cgroups) {
+    std::ifstream in("/proc/self/mounts");
+    std::stringstream mounts;
+    mounts << in.rdbuf();
+    auto hierarchy = cg::detect(mounts.str(), "auto");
+    auto opened = hierarchy ? cg::Cgroups::open(*hierarchy, parent)
+                            : tessera::Result<cg::Cgroups>(hierarchy.error());
+    if (!opened) {
+      std::fprintf(stderr, "bench_launcher: --cgroups: %s\n", opened.error().message.c_str());
+      return 2;
+    }
+    cgroups.emplace(std::move(*opened));
+  }
   std::random_device rd;
   std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("tessera-bench-launcher-" + std::to_string(rd()));
   std::filesystem::create_directories(dir);
-  std::vector<double> bare, launcher;
+  std::vector<double> bare, launcher, launcher_cgroups, bare_cgroup;
+  cg::Limits limits;
+  limits.memory_bytes = 64 << 20;
+  limits.pids_max = 64;
   bool ok = true;
   {
     Driver driver(dir);
@@ -149,8 +190,30 @@ int main(int argc, char** argv) {
       t0 = Clock::now();
       ok = driver.launch_and_wait("c" + std::to_string(i));
       launcher.push_back(micros(Clock::now() - t0));
+      if (!ok || !cgroups) continue;
+
+      // The same launch inside a cgroup of its own, as the agent runs the two plugins.
+      std::string id = "g" + std::to_string(i);
+      t0 = Clock::now();
+      ok = cgroups->create(id, limits).ok() &&
+           driver.launch_and_wait(id, [&](pid_t p) { return cgroups->attach(id, p).ok(); }) &&
+           cgroups->destroy(id).ok();
+      launcher_cgroups.push_back(micros(Clock::now() - t0));
+
+      // The bare cost: a cgroup made, entered by a fresh process, and removed.
+      id = "b" + std::to_string(i);
+      t0 = Clock::now();
+      ok = ok && cgroups->create(id, limits).ok() &&
+           ::posix_spawn(&pid, "/bin/true", nullptr, nullptr, args, environ) == 0;
+      if (ok) {
+        ok = cgroups->attach(id, pid).ok();
+        ::waitpid(pid, nullptr, 0);
+        ok = ok && cgroups->destroy(id).ok();
+      }
+      bare_cgroup.push_back(micros(Clock::now() - t0));
     }
   }
+  if (cgroups) cgroups->remove_parent_if_empty();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   if (!ok) {
@@ -160,10 +223,17 @@ int main(int argc, char** argv) {
   double bare_p50 = percentile(bare, 0.5), launcher_p50 = percentile(launcher, 0.5);
   std::printf("launch + exit of /bin/true, %d runs\n", runs);
   std::printf("| | p50 | p99 |\n|---|---|---|\n");
-  std::printf("| PosixLauncher (launch -> exit reported) | %.0f us | %.0f us |\n", launcher_p50,
-              percentile(launcher, 0.99));
-  std::printf("| bare posix_spawn + waitpid | %.0f us | %.0f us |\n", bare_p50,
-              percentile(bare, 0.99));
+  print_row("PosixLauncher (launch -> exit reported)", launcher);
+  print_row("bare posix_spawn + waitpid", bare);
+  print_row("PosixLauncher + cgroup (create, held launch, attach, release, exit, remove)",
+            launcher_cgroups);
+  print_row("bare cgroup lifecycle (mkdir + limits + spawn + attach + wait + rmdir)", bare_cgroup);
   std::printf("launcher / bare (p50): %.2fx\n", launcher_p50 / bare_p50);
+  if (!launcher_cgroups.empty()) {
+    std::printf(
+        "launcher + cgroup / (launcher + bare cgroup lifecycle - bare spawn) (p50): %.2fx\n",
+        percentile(launcher_cgroups, 0.5) /
+            (launcher_p50 + percentile(bare_cgroup, 0.5) - bare_p50));
+  }
   return 0;
 }

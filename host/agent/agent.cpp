@@ -69,6 +69,32 @@ double kill_grace(const protocol::TaskInfo& task) {
 AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_name) {
   AgentSettings s;
   s.isolators = table.get<std::vector<std::string>>("isolators", {});
+  // Which plugin runs which kind of container. By default isolator_posix runs posix processes
+  // when it is loaded, otherwise the first plugin of the list (a third party's runtime).
+  sdk::ConfigTable runtimes = table.table("runtimes");
+  for (const std::string& kind : runtimes.keys()) {
+    auto name = runtimes.optional<std::string>(kind);
+    if (!name) continue;
+    if (kind != "posix" && kind != "docker") {
+      runtimes.error_at(kind, "unknown runtime '" + kind + "' (valid: posix, docker)");
+    } else if (std::find(s.isolators.begin(), s.isolators.end(), *name) == s.isolators.end()) {
+      runtimes.error_at(kind, "the runtime '" + *name + "' is not in [agent] isolators");
+    } else {
+      s.runtimes[kind] = *name;
+    }
+  }
+  if (s.runtimes.count("posix") == 0 && !s.isolators.empty()) {
+    bool posix =
+        std::find(s.isolators.begin(), s.isolators.end(), "isolator_posix") != s.isolators.end();
+    s.runtimes["posix"] = posix ? "isolator_posix" : s.isolators.front();
+  }
+  for (const std::string& name : s.isolators) {
+    bool runtime = std::any_of(s.runtimes.begin(), s.runtimes.end(),
+                               [&](const auto& entry) { return entry.second == name; });
+    if (!runtime && std::find(s.chain.begin(), s.chain.end(), name) == s.chain.end()) {
+      s.chain.push_back(name);
+    }
+  }
   protocol::Resources defaults = detect_defaults();
   s.resources = defaults;
   if (auto text = table.optional<std::string>("resources")) {
@@ -101,8 +127,9 @@ AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_nam
 std::map<std::string, std::string> task_environment(const std::string& framework_id,
                                                     const protocol::TaskInfo& task,
                                                     const std::string& agent_id,
-                                                    const std::string& hostname) {
-  std::map<std::string, std::string> env;
+                                                    const std::string& hostname,
+                                                    const std::string& sandbox) {
+  std::map<std::string, std::string> env = task.command.environment;
   env["TASK_ID"] = task.task_id;
   env["TESSERA_FRAMEWORK_ID"] = framework_id;
   env["TESSERA_AGENT_ID"] = agent_id;
@@ -125,7 +152,14 @@ std::map<std::string, std::string> task_environment(const std::string& framework
     env["PORT"] = env["PORT0"];
     env["PORTS"] = list;
   }
+  if (!sandbox.empty()) env["TESSERA_SANDBOX"] = sandbox;
   return env;
+}
+
+std::string runtime_kind(const std::string& container_type) {
+  if (container_type.empty() || container_type == "MESOS") return "posix";
+  if (container_type == "DOCKER") return "docker";
+  return "";
 }
 
 ExitOutcome exit_outcome(const isolator::Exited& e, bool kill_requested) {
@@ -181,21 +215,8 @@ Status Agent::start() {
   if (!id) return id.error().context("agent: reading its id");
   agent_id_ = *id;
 
-  if (!settings_.isolators.empty()) {
-    const std::string& name = settings_.isolators.front();
-    if (settings_.isolators.size() > 1) {
-      log().warn("agent: only the first isolator ('{}') runs tasks; the others are not used yet",
-                 name);
-    }
-    isolator_ = std::make_unique<sdk::Client>(bus(), "isolator." + name);
-    if (auto s = isolator_->connect(isolator::endpoint(name)); !s) return s.context("agent");
-    isolator_events_ = std::make_unique<sdk::Subscriber>(bus(), "isolator." + name + ".events");
-    isolator_events_->subscribe<isolator::Exited>(
-        [this](const Envelope&, const isolator::Exited& e) { on_exited(e); });
-    if (auto s = isolator_events_->connect(isolator::events_endpoint(name)); !s) {
-      return s.context("agent");
-    }
-  } else {
+  if (auto s = connect_plugins(); !s) return s.context("agent");
+  if (settings_.isolators.empty()) {
     log().warn("agent: [agent] isolators is empty: every task will fail to launch");
   }
 
@@ -208,11 +229,39 @@ Status Agent::start() {
   log().info(
       "agent: {} on '{}' with {}{}", agent_id_.empty() ? "new agent" : "agent '" + agent_id_ + "'",
       settings_.hostname, settings_.resources.to_string(),
-      settings_.isolators.empty() ? "" : " (isolator '" + settings_.isolators.front() + "')");
+      settings_.isolators.empty() ? "" : " (" + [this] {
+        std::string text;
+        for (const auto& [kind, name] : settings_.runtimes) {
+          text += (text.empty() ? "" : ", ") + kind + " runtime '" + name + "'";
+        }
+        for (const std::string& name : settings_.chain) text += ", isolator '" + name + "'";
+        return text;
+      }() + ")");
   recover();
   find_master();
   ticker_ = loop().every(100ms, [this] { tick(); });
   return {};
+}
+
+Status Agent::connect_plugins() {
+  for (const std::string& name : settings_.isolators) {
+    if (plugins_.count(name) != 0) continue;
+    auto client = std::make_unique<sdk::Client>(bus(), "isolator." + name);
+    // A runtime's exits and an isolator's limitations come on the connection of the requests,
+    // in order with the replies.
+    client->on<isolator::Exited>(
+        [this](const Envelope&, const isolator::Exited& e) { on_exited(e); });
+    client->on<isolator::Limitation>(
+        [this](const Envelope&, const isolator::Limitation& l) { on_limitation(l); });
+    if (auto s = client->connect(isolator::endpoint(name)); !s) return s;
+    plugins_[name] = std::move(client);
+  }
+  return {};
+}
+
+sdk::Client* Agent::plugin(const std::string& name) {
+  auto it = plugins_.find(name);
+  return it == plugins_.end() ? nullptr : it->second.get();
 }
 
 void Agent::recover() {
@@ -247,7 +296,7 @@ void Agent::recover() {
 }
 
 void Agent::recover_containers(const std::vector<TaskKey>& keys) {
-  if (!isolator_) {
+  if (settings_.isolators.empty()) {
     for (const TaskKey& key : keys) {
       containers_.erase(tasks_[key].saved.container_id);
       emit(key, state::kLost, reason::kAgentRestarted,
@@ -257,54 +306,110 @@ void Agent::recover_containers(const std::vector<TaskKey>& keys) {
     try_register();
     return;
   }
-  // Asked even when no task is live: the isolator kills every container that is not named
-  // here (one launched for a task whose checkpoint never became durable, or whose task ended),
-  // so that nothing the agent started runs untracked after a restart.
-  isolator::Recover request;
+  // Every plugin is asked, even when no task is live: each cleans up what it holds of a
+  // container that is not named here (one launched for a task whose checkpoint never became
+  // durable, or whose task ended), so that nothing the agent started runs untracked after a
+  // restart. A runtime hears of the containers it runs; an isolator of every live one.
+  std::map<std::string, isolator::Recover> requests;
+  for (const std::string& name : settings_.isolators) requests[name];
   for (const TaskKey& key : keys) {
-    const Task& task = tasks_[key];
-    request.containers.push_back({task.saved.container_id, task.saved.pid});
+    Task& task = tasks_[key];
+    auto runtime = settings_.runtimes.find(runtime_kind(task.saved.task.container.type));
+    task.runtime = runtime == settings_.runtimes.end() ? "" : runtime->second;
+    isolator::KnownContainer known{task.saved.container_id, task.saved.pid};
+    if (!task.runtime.empty()) requests[task.runtime].containers.push_back(known);
+    for (const std::string& name : settings_.chain) requests[name].containers.push_back(known);
   }
-  isolator_->request(
-      request,
-      [this, keys](Result<Envelope> reply) {
-        isolator::Recovered recovered;
-        std::string problem = isolator_answer(reply, recovered);
-        if (!problem.empty()) {
-          log().error("agent: cannot recover containers from the isolator (retrying in 1 s): {}",
-                      problem);
-          loop().after(1s, [this, keys] { recover_containers(keys); });
-          return;
-        }
-        std::set<std::string> alive(recovered.alive.begin(), recovered.alive.end());
-        for (const TaskKey& key : keys) {
-          auto it = tasks_.find(key);
-          if (it == tasks_.end() || state::terminal(it->second.saved.state)) continue;
-          Task& task = it->second;
-          if (alive.count(task.saved.container_id) != 0) {
-            log().info("agent: reattached to {} (container '{}')", key.text(),
-                       task.saved.container_id);
-            if (task.saved.kill_requested) {
-              send_kill(task);
-            } else if (task.saved.state != state::kRunning) {
-              emit(key, state::kRunning, "", "", source::kAgent);
+  struct Round {
+    size_t waiting = 0;
+    bool failed = false;
+    std::map<std::string, std::set<std::string>> alive;  // by plugin
+  };
+  auto round = std::make_shared<Round>();
+  round->waiting = requests.size();
+  auto finish = [this, keys, round] {
+    if (round->failed) {
+      loop().after(1s, [this, keys] { recover_containers(keys); });
+      return;
+    }
+    for (const TaskKey& key : keys) adopt_or_report(key, round->alive);
+    recovered_ = true;
+    try_register();
+  };
+  for (auto& [plugin_name, request] : requests) {
+    plugin(plugin_name)
+        ->request(
+            request,
+            [this, name = plugin_name, round, finish](Result<Envelope> reply) {
+              isolator::Recovered recovered;
+              std::string problem = isolator_answer(reply, recovered);
+              if (!problem.empty()) {
+                log().error("agent: cannot recover containers from '{}' (retrying in 1 s): {}",
+                            name, problem);
+                round->failed = true;
+              } else {
+                round->alive[name].insert(recovered.alive.begin(), recovered.alive.end());
+              }
+              if (--round->waiting == 0) finish();
+            },
+            10s);
+  }
+}
+
+void Agent::adopt_or_report(const TaskKey& key,
+                            const std::map<std::string, std::set<std::string>>& alive) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end() || state::terminal(it->second.saved.state)) return;
+  Task& task = it->second;
+  const std::string id = task.saved.container_id;
+  auto holds = [&](const std::string& name) {
+    auto found = alive.find(name);
+    return found != alive.end() && found->second.count(id) != 0;
+  };
+  task.prepared = settings_.chain.size();
+  if (!task.runtime.empty() && holds(task.runtime)) {
+    log().info("agent: reattached to {} (container '{}')", key.text(), id);
+    task.stage = Stage::kRunning;
+    std::string lost;
+    for (const std::string& name : settings_.chain) {
+      if (!holds(name)) lost = name;
+    }
+    if (!lost.empty()) {
+      // Running without the isolation it was launched with: ended rather than left unlimited.
+      log().warn("agent: the isolator '{}' no longer holds container '{}': killing it", lost, id);
+      task.launch_failure =
+          "the isolator '" + lost + "' lost the container when the agent restarted";
+      send_kill(task, 0);
+    } else if (task.saved.kill_requested) {
+      send_kill(task);
+    } else if (task.saved.state != state::kRunning) {
+      emit(key, state::kRunning, "", "", source::kAgent);
+    }
+    return;
+  }
+  // Gone: the runtime has killed whatever was left of it; the isolators release what they hold
+  // and may know why it ended (e.g. its memory limit). Its exit status itself is not known: the
+  // agent that was its parent is gone.
+  task.stage = Stage::kEnding;
+  std::string why = task.saved.pid == 0
+                        ? "the agent restarted while launching the task, and it is not running"
+                        : "the task ended while the agent was down; its exit status is unknown";
+  if (task.runtime.empty()) why = "no runtime of this agent runs its container type";
+  cleanup(id, settings_.chain.size(),
+          [this, key, id, why](const std::string& limit, const std::string& text) {
+            Task* ended = owner(key, id);
+            if (ended == nullptr) return;
+            containers_.erase(id);
+            log().warn("agent: {} (container '{}'): {}{}", key.text(), id, why,
+                       limit.empty() ? "" : "; " + text);
+            if (!limit.empty() && !ended->saved.kill_requested) {
+              emit(key, state::kFailed, limit, "ended while the agent was down: " + text,
+                   source::kAgent);
+            } else {
+              emit(key, ended->saved.kill_requested ? state::kKilled : state::kLost,
+                   reason::kAgentRestarted, why, source::kAgent);
             }
-            continue;
-          }
-          containers_.erase(task.saved.container_id);
-          // Without a pid the launch was never confirmed: the task may never have started.
-          std::string why = task.saved.pid == 0
-                                ? "the agent restarted while launching the task, and it is not "
-                                  "running"
-                                : "the task ended while the agent was down";
-          log().warn("agent: {} (container '{}'): {}", key.text(), task.saved.container_id, why);
-          emit(key, task.saved.kill_requested ? state::kKilled : state::kLost,
-               reason::kAgentRestarted, why, source::kAgent);
-        }
-        recovered_ = true;
-        try_register();
-      },
-      10s);
+          });
 }
 
 void Agent::find_master() {
@@ -567,10 +672,18 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
     return emit(key, state::kError, reason::kTaskInvalid,
                 "task '" + info.task_id + "' has no command", source::kAgent);
   }
-  if (!isolator_) {
+  if (settings_.isolators.empty()) {
     return emit(key, state::kFailed, reason::kLaunchFailed,
                 "this agent has no isolator ([agent] isolators is empty)", source::kAgent);
   }
+  auto runtime = settings_.runtimes.find(runtime_kind(info.container.type));
+  if (runtime == settings_.runtimes.end()) {
+    return emit(key, state::kFailed, reason::kLaunchFailed,
+                "this agent has no runtime for container type '" +
+                    sdk::printable(info.container.type) + "'",
+                source::kAgent);
+  }
+  task.runtime = runtime->second;
   std::string container_id =
       info.task_id + "-" + std::to_string(++launches_) + "-" + random_suffix();
   std::filesystem::path sandbox = checkpoint_->sandbox(framework_id, info.task_id, container_id);
@@ -583,7 +696,6 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
   }
   task.saved.container_id = container_id;
   task.saved.sandbox = sandbox.string();
-  task.launching = true;
   containers_[container_id] = key;
   emit(key, state::kStarting, "", "", source::kAgent);
   // Launched only once the checkpoint that names its container is durable (commit()): a
@@ -596,7 +708,6 @@ void Agent::start_launch(const TaskKey& key, const std::string& container_id) {
   if (it == tasks_.end() || it->second.saved.container_id != container_id) return;
   Task& task = it->second;
   if (task.saved.kill_requested || state::terminal(task.saved.state)) {
-    task.launching = false;
     containers_.erase(container_id);
     if (!state::terminal(task.saved.state)) {
       log().info("agent: {} was killed before it was launched", key.text());
@@ -605,78 +716,244 @@ void Agent::start_launch(const TaskKey& key, const std::string& container_id) {
     }
     return;
   }
-  launch(key, task_environment(key.framework_id, task.saved.task, agent_id_, settings_.hostname));
+  task.stage = Stage::kPreparing;
+  prepare(key, container_id, 0);
 }
 
-void Agent::launch(const TaskKey& key, std::map<std::string, std::string> environment) {
-  const Task& task = tasks_[key];
+Agent::Task* Agent::owner(const TaskKey& key, const std::string& container_id) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end() || it->second.saved.container_id != container_id ||
+      state::terminal(it->second.saved.state)) {
+    return nullptr;
+  }
+  return &it->second;
+}
+
+Agent::Task* Agent::launching(const TaskKey& key, const std::string& container_id) {
+  Task* task = owner(key, container_id);
+  return task == nullptr || task->stage == Stage::kEnding ? nullptr : task;
+}
+
+void Agent::prepare(const TaskKey& key, const std::string& container_id, size_t index) {
+  Task* task = launching(key, container_id);
+  if (task == nullptr) return;
+  auto fail = [this, key, container_id](size_t prepared, const std::string& state_name,
+                                        const std::string& why, const std::string& message) {
+    Task& t = tasks_[key];
+    t.stage = Stage::kEnding;
+    cleanup(container_id, prepared,
+            [this, key, container_id, state_name, why, message](const std::string&,
+                                                                const std::string&) {
+              if (owner(key, container_id) == nullptr) return;
+              containers_.erase(container_id);
+              emit(key, state_name, why, message, source::kAgent);
+            });
+  };
+  if (task->saved.kill_requested) {
+    log().info("agent: {} was killed before it was launched", key.text());
+    return fail(index, state::kKilled, reason::kKilledByFramework, "killed before it was launched");
+  }
+  if (index == settings_.chain.size()) return launch(key, container_id);
+  const std::string& name = settings_.chain[index];
+  isolator::Prepare request;
+  request.container_id = container_id;
+  request.task_id = task->saved.task.task_id;
+  request.sandbox = task->saved.sandbox;
+  request.container = task->saved.task.container;
+  request.resources = task->saved.task.resources;
+  plugin(name)->request(
+      request,
+      [this, key, container_id, index, name, fail](Result<Envelope> reply) {
+        Task* t = launching(key, container_id);
+        if (t == nullptr) return;
+        isolator::Prepared prepared;
+        std::string problem = isolator_answer(reply, prepared, " to the prepare");
+        if (!problem.empty()) {
+          std::string message = "the isolator '" + name +
+                                "' cannot prepare the container: " + sdk::printable(problem, 1000);
+          log().warn("agent: cannot launch {}: {}", key.text(), message);
+          // An isolator that did not answer may still have prepared it: it cleans up too.
+          return fail(reply ? index : index + 1, state::kFailed, reason::kLaunchFailed, message);
+        }
+        t->prepared = index + 1;
+        prepare(key, container_id, index + 1);
+      },
+      60s);
+}
+
+void Agent::launch(const TaskKey& key, const std::string& container_id) {
+  Task& task = tasks_[key];
+  task.stage = Stage::kLaunching;
   isolator::Launch request;
-  request.container_id = task.saved.container_id;
+  request.container_id = container_id;
   request.task_id = task.saved.task.task_id;
   request.sandbox = task.saved.sandbox;
   request.command = task.saved.task.command;
   request.container = task.saved.task.container;
   request.resources = task.saved.task.resources;
-  request.environment = std::move(environment);
-  std::string container_id = request.container_id;
-  isolator_->request(
-      request,
-      [this, key, container_id](Result<Envelope> reply) {
-        on_launched(key, container_id, std::move(reply));
-      },
-      60s);
+  request.environment = task_environment(key.framework_id, task.saved.task, agent_id_,
+                                         settings_.hostname, task.saved.sandbox);
+  // Isolators attach the process before it runs the task's command.
+  request.hold = !settings_.chain.empty();
+  plugin(task.runtime)
+      ->request(
+          request,
+          [this, key, container_id](Result<Envelope> reply) {
+            on_launched(key, container_id, std::move(reply));
+          },
+          60s);
 }
 
 void Agent::on_launched(const TaskKey& key, const std::string& container_id,
                         Result<Envelope> reply) {
-  auto it = tasks_.find(key);
-  if (it == tasks_.end() || it->second.saved.container_id != container_id) return;
-  Task& task = it->second;
-  task.launching = false;
+  Task* task = launching(key, container_id);
+  if (task == nullptr) return;
   isolator::Launched launched;
   std::string problem = isolator_answer(reply, launched, " to the launch");
   if (!reply) {
-    problem = "the isolator did not answer the launch: " + problem;
+    problem = "the runtime '" + task->runtime + "' did not answer the launch: " + problem;
     // It may still start it: make sure it does not run unknown.
-    isolator_->request(isolator::Kill{container_id, 0}, [](Result<Envelope>) {});
+    plugin(task->runtime)->request(isolator::Kill{container_id, 0}, [](Result<Envelope>) {});
   }
-  int64_t pid = launched.pid;
   if (!problem.empty()) {
-    containers_.erase(container_id);
     log().warn("agent: cannot launch {}: {}", key.text(), sdk::printable(problem, 1000));
-    return emit(key, state::kFailed, reason::kLaunchFailed, problem, source::kAgent);
+    task->stage = Stage::kEnding;
+    cleanup(container_id, task->prepared,
+            [this, key, container_id, problem](const std::string&, const std::string&) {
+              if (owner(key, container_id) == nullptr) return;
+              containers_.erase(container_id);
+              emit(key, state::kFailed, reason::kLaunchFailed, problem, source::kAgent);
+            });
+    return;
   }
-  task.saved.pid = pid;
-  log().info("agent: {} runs in container '{}' (pid {})", key.text(), container_id, pid);
-  if (task.saved.kill_requested) {
-    save(key);
-    send_kill(task);
-  } else {
-    emit(key, state::kRunning, "", "", source::kExecutor);
+  task->saved.pid = launched.pid;
+  log().info("agent: {} runs in container '{}' (pid {})", key.text(), container_id, launched.pid);
+  save(key);
+  if (task->saved.kill_requested) {
+    task->stage = Stage::kRunning;
+    send_kill(*task);
+    return;
   }
-  if (task.early_exit) {
-    isolator::Exited exited = *task.early_exit;
-    task.early_exit.reset();
-    on_exited(exited);
-  }
+  if (settings_.chain.empty()) return running(key);
+  task->stage = Stage::kIsolating;
+  isolate(key, container_id, 0);
 }
 
-void Agent::send_kill(const Task& task) {
+void Agent::isolate(const TaskKey& key, const std::string& container_id, size_t index) {
+  Task* task = launching(key, container_id);
+  if (task == nullptr || task->saved.kill_requested) return;  // the kill ends it
+  if (index == settings_.chain.size()) return release(key, container_id);
+  const std::string& name = settings_.chain[index];
+  plugin(name)->request(
+      isolator::Isolate{container_id, task->saved.pid},
+      [this, key, container_id, index, name](Result<Envelope> reply) {
+        if (launching(key, container_id) == nullptr) return;
+        isolator::Isolated isolated;
+        std::string problem = isolator_answer(reply, isolated, " to the isolate");
+        if (!problem.empty()) {
+          return abandon_launch(key, "the isolator '" + name + "' cannot isolate the container: " +
+                                         sdk::printable(problem, 1000));
+        }
+        isolate(key, container_id, index + 1);
+      },
+      60s);
+}
+
+void Agent::release(const TaskKey& key, const std::string& container_id) {
+  Task& task = tasks_[key];
+  task.stage = Stage::kReleasing;
+  plugin(task.runtime)
+      ->request(
+          isolator::Release{container_id},
+          [this, key, container_id](Result<Envelope> reply) {
+            Task* t = launching(key, container_id);
+            if (t == nullptr || t->saved.kill_requested) return;
+            isolator::Released released;
+            std::string problem = isolator_answer(reply, released, " to the release");
+            if (!problem.empty()) {
+              return abandon_launch(
+                  key, "the runtime '" + t->runtime +
+                           "' cannot release the container: " + sdk::printable(problem, 1000));
+            }
+            running(key);
+          },
+          60s);
+}
+
+void Agent::running(const TaskKey& key) {
+  Task& task = tasks_[key];
+  task.stage = Stage::kRunning;
+  emit(key, state::kRunning, "", "", source::kExecutor);
+}
+
+void Agent::abandon_launch(const TaskKey& key, const std::string& problem) {
+  Task& task = tasks_[key];
+  log().warn("agent: cannot launch {}: {}", key.text(), problem);
+  // Its exit (which follows the kill on the runtime's connection) reports the failure.
+  task.launch_failure = problem;
+  task.stage = Stage::kRunning;
+  send_kill(task, 0);
+}
+
+void Agent::cleanup(const std::string& container_id, size_t count,
+                    std::function<void(std::string reason, std::string message)> done) {
+  if (count == 0) return done("", "");
+  const std::string& name = settings_.chain[count - 1];
+  plugin(name)->request(
+      isolator::Cleanup{container_id},
+      [this, container_id, count, name, done = std::move(done)](Result<Envelope> reply) mutable {
+        isolator::CleanedUp cleaned;
+        std::string problem = isolator_answer(reply, cleaned, " to the cleanup");
+        if (!problem.empty()) {
+          log().warn("agent: the isolator '{}' cannot clean up container '{}': {}", name,
+                     container_id, sdk::printable(problem, 1000));
+        }
+        cleanup(container_id, count - 1,
+                [cleaned, done = std::move(done)](std::string reason, std::string message) {
+                  // The innermost isolator's limitation wins; the first found otherwise.
+                  if (!cleaned.reason.empty()) {
+                    reason = cleaned.reason;
+                    message = cleaned.message;
+                  }
+                  done(std::move(reason), std::move(message));
+                });
+      },
+      60s);
+}
+
+void Agent::send_kill(const Task& task) { send_kill(task, task.saved.task.kill_grace_seconds); }
+
+void Agent::send_kill(const Task& task, double grace_seconds) {
   std::string container_id = task.saved.container_id;
-  // The task's own value: the isolator checks it (or takes its default).
-  double grace = task.saved.task.kill_grace_seconds;
-  isolator_->request(isolator::Kill{container_id, grace},
-                     [this, container_id](Result<Envelope> reply) {
-                       if (!reply) {
-                         log().warn("agent: no answer to the kill of container '{}': {}",
-                                    container_id, reply.error().message);
-                       } else if (reply->is<isolator::Failed>()) {
-                         auto body = reply->body<isolator::Failed>();
-                         // Most likely it ended already and its exit event is on the way.
-                         log().info("agent: kill of container '{}': {}", container_id,
-                                    body ? body->message : body.error().message);
-                       }
-                     });
+  sdk::Client* runtime = plugin(task.runtime);
+  if (runtime == nullptr) return;
+  // The task's own value: the runtime checks it (or takes its default).
+  runtime->request(isolator::Kill{container_id, grace_seconds},
+                   [this, container_id](Result<Envelope> reply) {
+                     if (!reply) {
+                       log().warn("agent: no answer to the kill of container '{}': {}",
+                                  container_id, reply.error().message);
+                     } else if (reply->is<isolator::Failed>()) {
+                       auto body = reply->body<isolator::Failed>();
+                       // Most likely it ended already and its exit is on the way.
+                       log().info("agent: kill of container '{}': {}", container_id,
+                                  body ? body->message : body.error().message);
+                     }
+                   });
+}
+
+void Agent::on_limitation(const isolator::Limitation& limitation) {
+  auto c = containers_.find(limitation.container_id);
+  if (c == containers_.end()) return;
+  auto it = tasks_.find(c->second);
+  if (it == tasks_.end() || state::terminal(it->second.saved.state)) return;
+  Task& task = it->second;
+  if (!task.limit_reason.empty() || limitation.reason.empty()) return;
+  log().warn("agent: {} reached a limit: {}", c->second.text(),
+             sdk::printable(limitation.message, 1000));
+  task.limit_reason = sdk::printable(limitation.reason, 100);
+  task.limit_message = sdk::printable(limitation.message, 1000);
+  send_kill(task, 0);
 }
 
 void Agent::on_exited(const isolator::Exited& exited) {
@@ -692,13 +969,39 @@ void Agent::on_exited(const isolator::Exited& exited) {
     return;
   }
   Task& task = it->second;
-  if (task.launching) {
-    // The exit event overtook the launch reply (they travel on different sockets).
-    task.early_exit = exited;
-    return;
+  if (task.exit) return;  // reported already; cleaning up
+  task.exit = exited;
+  // A launch still in its isolate or release steps stops there (launching() is false now).
+  task.stage = Stage::kEnding;
+  std::string container_id = exited.container_id;
+  cleanup(container_id, task.prepared,
+          [this, key, container_id](std::string reason, std::string message) {
+            auto found = tasks_.find(key);
+            if (found == tasks_.end() || found->second.saved.container_id != container_id) return;
+            Task& ended = found->second;
+            if (ended.limit_reason.empty() && !reason.empty()) {
+              ended.limit_reason = std::move(reason);
+              ended.limit_message = std::move(message);
+            }
+            report_exit(key);
+          });
+}
+
+void Agent::report_exit(const TaskKey& key) {
+  Task& task = tasks_[key];
+  if (state::terminal(task.saved.state) || !task.exit) return;
+  containers_.erase(task.saved.container_id);
+  if (!task.launch_failure.empty()) {
+    return emit(key, state::kFailed, reason::kLaunchFailed, task.launch_failure, source::kAgent);
   }
-  containers_.erase(c);
-  ExitOutcome outcome = exit_outcome(exited, task.saved.kill_requested);
+  isolator::Exited exited = *task.exit;
+  bool killed = task.saved.kill_requested;
+  if (!task.limit_reason.empty()) {
+    exited.reason = task.limit_reason;
+    exited.message = task.limit_message;
+    killed = false;  // killed for its limit, not at the framework's request
+  }
+  ExitOutcome outcome = exit_outcome(exited, killed);
   log().info("agent: {} {} ({})", key.text(), outcome.message, outcome.state);
   emit(key, outcome.state, outcome.reason, outcome.message, source::kExecutor, outcome.exit_code);
 }
@@ -725,7 +1028,12 @@ void Agent::kill_task(const std::string& framework_id, const std::string& task_i
     log().info("agent: killing {} (grace {} s)", key.text(), kill_grace(task.saved.task));
     emit(key, state::kKilling, "", "", source::kAgent);
   }
-  if (!task.launching && isolator_) send_kill(task);
+  // Before the runtime has the container, the launch chain sees the request and stops; once it
+  // has it (held or running), the runtime kills it.
+  if (task.stage == Stage::kIsolating || task.stage == Stage::kReleasing ||
+      task.stage == Stage::kRunning) {
+    send_kill(task);
+  }
 }
 
 void Agent::shutdown(const std::string& why) {

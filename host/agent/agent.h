@@ -3,11 +3,14 @@
 // It finds the master through an sdk::MasterDetector on the leader plugin (leader.get on
 // inproc://tessera.leader, and leader.info events; a master.not_leader answer is followed to the
 // leader it names), registers with the resources and attributes of its [agent] table, runs
-// the tasks the master sends through the first isolator of [agent] isolators, and reports every
+// each task the master sends in the container runtime of its container type ([agent] runtimes)
+// with every other plugin of [agent] isolators around it (prepare, isolate, cleanup, in order;
+// protocol/isolator.h), and reports every
 // task state change as a status update that is checkpointed before it is sent and resent with
 // backoff until acknowledged (status_updates.h). Its id and its tasks survive a restart in the
-// work dir (checkpoint.h); a restarted agent asks the isolator which containers are still
-// alive, reports the others, and re-registers with the live ones. See README.md beside this
+// work dir (checkpoint.h); a restarted agent asks its runtimes which containers are still
+// alive and its isolators what they still hold, reports the others, and re-registers with the
+// live ones. See README.md beside this
 // file for the keys, the messages and the files.
 //
 // Threading: created and configured on the host's main thread; everything else runs on the
@@ -15,6 +18,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,6 +39,10 @@ namespace tessera::host::agent {
 // The settings of the [agent] table, checked.
 struct AgentSettings {
   std::vector<std::string> isolators;
+  // The runtime plugin of each kind of container ("posix": container type "" or "MESOS";
+  // "docker": "DOCKER"), and the other plugins of `isolators`, in order: run around every task.
+  std::map<std::string, std::string> runtimes;
+  std::vector<std::string> chain;
   protocol::Resources resources;
   std::vector<protocol::scheduler::Attribute> attributes;
   std::string hostname;
@@ -47,13 +55,20 @@ struct AgentSettings {
 // Reads [agent]. Errors are recorded in the table (file:line) as for any plugin.
 AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_name);
 
-// The environment a task gets from the agent: TASK_ID, TESSERA_FRAMEWORK_ID, TESSERA_AGENT_ID,
-// HOST, and one PORTn per port of the task's "ports" ranges in order, with PORT (= PORT0) and
-// PORTS (comma-separated).
+// The environment a task gets, built here and nowhere else: the command's own environment,
+// then (winning over it) TASK_ID, TESSERA_FRAMEWORK_ID, TESSERA_AGENT_ID, HOST,
+// TESSERA_SANDBOX (when given), and one PORTn per port of the task's "ports" ranges in order,
+// with PORT (= PORT0) and PORTS (comma-separated). A runtime adds only what its kind of
+// container needs underneath (isolator_posix: the host's PATH and locale).
 std::map<std::string, std::string> task_environment(const std::string& framework_id,
                                                     const protocol::TaskInfo& task,
                                                     const std::string& agent_id,
-                                                    const std::string& hostname);
+                                                    const std::string& hostname,
+                                                    const std::string& sandbox = "");
+
+// The kind of runtime a container type needs: "posix" for "" and "MESOS", "docker" for
+// "DOCKER", "" for anything else.
+std::string runtime_kind(const std::string& container_type);
 
 // The status a container's exit means for its task.
 struct ExitOutcome {
@@ -62,6 +77,8 @@ struct ExitOutcome {
   std::string message;
   int32_t exit_code = -1;
 };
+// A limitation (an isolator's reason, e.g. memory) makes it TASK_FAILED with that reason even
+// when the agent killed the container for it.
 ExitOutcome exit_outcome(const protocol::isolator::Exited& exited, bool kill_requested);
 
 class Agent : public Role {
@@ -74,16 +91,27 @@ class Agent : public Role {
   void stopping() override;
 
  private:
+  // Where a task is in its launch: each step is one request to one plugin.
+  enum class Stage { kQueued, kPreparing, kLaunching, kIsolating, kReleasing, kRunning, kEnding };
   struct Task {
     TaskCheckpoint saved;
-    bool launching = false;                                // isolator.launch sent, not answered yet
-    std::optional<protocol::isolator::Exited> early_exit;  // an exit seen before the launch reply
+    Stage stage = Stage::kQueued;
+    std::string runtime;         // the plugin that runs its container
+    size_t prepared = 0;         // isolators of the chain that prepared it
+    std::string launch_failure;  // why a launch step failed after the process was started
+    std::string limit_reason;    // an isolator's limitation that ended it
+    std::string limit_message;
+    std::optional<protocol::isolator::Exited> exit;  // the runtime's report, while cleaning up
   };
   using Clock = StatusUpdateQueue::Clock;
 
   // Recovery and the master connection.
   void recover();
   void recover_containers(const std::vector<TaskKey>& keys);
+  // After every plugin answered its recover: a container its runtime still runs is adopted
+  // (and killed if an isolator lost it); any other is cleaned up and its task reported.
+  void adopt_or_report(const TaskKey& key,
+                       const std::map<std::string, std::set<std::string>>& alive);
   // Asks the detector for the leading master and connects to it if it is another one.
   void find_master();
   void on_leader_moved(const std::string& endpoint);
@@ -100,14 +128,37 @@ class Agent : public Role {
   void shutdown(const std::string& reason);
   void finish_shutdown();
 
-  // Containers.
+  // Containers. A launch is a chain of requests: prepare on every isolator of the chain,
+  // launch on the runtime (held when there are isolators), isolate on every isolator, release;
+  // an exit runs cleanup on every isolator (in reverse order) before the task's end is
+  // reported. Each step checks that the task is still on that container.
   // Sends a queued launch (after the commit that made its container durable), or ends a task
   // killed before it got there.
   void start_launch(const TaskKey& key, const std::string& container_id);
-  void launch(const TaskKey& key, std::map<std::string, std::string> environment);
+  // The task on this container, unless it is terminal (or, for launching(), ending).
+  Task* owner(const TaskKey& key, const std::string& container_id);
+  Task* launching(const TaskKey& key, const std::string& container_id);
+  void prepare(const TaskKey& key, const std::string& container_id, size_t index);
+  void launch(const TaskKey& key, const std::string& container_id);
   void on_launched(const TaskKey& key, const std::string& container_id, Result<Envelope> reply);
+  void isolate(const TaskKey& key, const std::string& container_id, size_t index);
+  void release(const TaskKey& key, const std::string& container_id);
+  void running(const TaskKey& key);
+  // A step after the process started failed: the container is killed and the task fails.
+  void abandon_launch(const TaskKey& key, const std::string& problem);
+  // Runs cleanup on the first `count` isolators of the chain, last first, then `done` with the
+  // first limitation one of them reports.
+  void cleanup(const std::string& container_id, size_t count,
+               std::function<void(std::string reason, std::string message)> done);
+  void send_kill(const Task& task, double grace_seconds);
   void send_kill(const Task& task);
   void on_exited(const protocol::isolator::Exited& exited);
+  void on_limitation(const protocol::isolator::Limitation& limitation);
+  void report_exit(const TaskKey& key);
+  sdk::Client* plugin(const std::string& name);
+  // Connects to every plugin of [agent] isolators; exits and limitations come back on these
+  // connections.
+  Status connect_plugins();
 
   // Status updates: checkpointed, queued, sent while registered.
   void emit(const TaskKey& key, const std::string& state, const std::string& reason,
@@ -143,8 +194,8 @@ class Agent : public Role {
   uint64_t launches_ = 0;
 
   std::unique_ptr<sdk::MasterDetector> detector_;
-  std::unique_ptr<sdk::Client> isolator_;
-  std::unique_ptr<sdk::Subscriber> isolator_events_;
+  // One connection per isolator plugin (runtimes and isolators), by plugin name.
+  std::map<std::string, std::unique_ptr<sdk::Client>> plugins_;
   // The connection to the current master. A replaced one is kept (unused) in retired_masters_:
   // a channel cannot leave its loop while the loop runs.
   std::unique_ptr<sdk::Client> master_;

@@ -10,11 +10,11 @@ extern char** environ;
 namespace tessera::isolator_posix {
 
 namespace isolator = tessera::protocol::isolator;
+using process_launcher::Exit;
+using process_launcher::LaunchSpec;
+using process_launcher::PosixLauncher;
 
-PosixIsolator::PosixIsolator(tessera::sdk::PluginContext& context) : IsolatorPlugin(context) {
-  char name[256] = {};
-  if (::gethostname(name, sizeof name - 1) == 0) hostname_ = name;
-}
+PosixIsolator::PosixIsolator(tessera::sdk::PluginContext& context) : IsolatorPlugin(context) {}
 
 tessera::Status PosixIsolator::configure(tessera::sdk::ConfigTable& table) {
   kill_on_stop_ = table.get<bool>("kill_on_stop", kill_on_stop_);
@@ -41,14 +41,11 @@ tessera::Status PosixIsolator::start() {
   launcher_ = std::move(*launcher);
   loop().watch_fd(launcher_->fd(), [this] { launcher_->on_readable(); });
 
-  events_ = std::make_unique<tessera::sdk::Publisher>(bus(), "isolator_posix.events");
-  auto events = events_->bind(isolator::events_endpoint(context().name()));
-  if (!events) return events.error();
-  context().announce("events", *events);
-
   server_ = std::make_unique<tessera::sdk::Server>(bus(), "isolator_posix");
   server_->on<isolator::Launch>(
       [this](const tessera::sdk::Request& r, const isolator::Launch& l) { launch(r, l); });
+  server_->on<isolator::Release>(
+      [this](const tessera::sdk::Request& r, const isolator::Release& l) { release(r, l); });
   server_->on<isolator::Kill>(
       [this](const tessera::sdk::Request& r, const isolator::Kill& k) { kill(r, k); });
   server_->on<isolator::Recover>(
@@ -97,36 +94,28 @@ void PosixIsolator::launch(const tessera::sdk::Request& request, const isolator:
                       "' is not supported by isolator_posix (tasks run as the agent's user)");
     }
   }
-  // What the agent sets wins; the isolator only fills what it left out.
-  std::map<std::string, std::string> agent_env;
-  if (!launch.task_id.empty()) agent_env["TASK_ID"] = launch.task_id;
-  if (!hostname_.empty()) agent_env["HOST"] = hostname_;
-  agent_env["TESSERA_SANDBOX"] = launch.sandbox;  // TESSERA_CONTAINER_ID: the launcher's marker
-  if (launch.environment.count("PORT0") == 0) {
-    auto ports = launch.resources.ranges.find("ports");
-    if (ports != launch.resources.ranges.end()) {
-      size_t n = 0;
-      for (const auto& range : ports->second) {
-        for (uint64_t p = range.begin; p <= range.end && n < 1024; ++p) {
-          agent_env["PORT" + std::to_string(n++)] = std::to_string(p);
-        }
-      }
-      if (n > 0) agent_env["PORT"] = agent_env["PORT0"];
-    }
-  }
-  for (const auto& [k, v] : launch.environment) agent_env[k] = v;
-
   LaunchSpec spec;
   spec.container_id = id;
   spec.sandbox = launch.sandbox;
   spec.shell = launch.command.shell;
   spec.value = launch.command.value;
   spec.arguments = launch.command.arguments;
-  spec.environment = task_environment(launch.command.environment, agent_env, environ);
+  // The agent built the task's environment (command.environment included); a process also
+  // needs the host's PATH, HOME and locale underneath it.
+  spec.environment = process_launcher::task_environment({}, launch.environment, environ);
+  spec.hold = launch.hold;
   auto launched = launcher_->launch(spec);
   if (!launched) return fail(request, id, launched.error().message);
+  peers_[id] = request.peer;
   log().info("launched container '{}' (task '{}', pid {})", id, launch.task_id, launched->pid);
   server_->reply(request, isolator::Launched{id, launched->pid});
+}
+
+void PosixIsolator::release(const tessera::sdk::Request& request,
+                            const isolator::Release& release) {
+  auto released = launcher_->release(release.container_id);
+  if (!released) return fail(request, release.container_id, released.error().message);
+  server_->reply(request, isolator::Released{release.container_id});
 }
 
 void PosixIsolator::kill(const tessera::sdk::Request& request, const isolator::Kill& kill) {
@@ -144,7 +133,8 @@ void PosixIsolator::recover(const tessera::sdk::Request& request,
                             const isolator::Recover& recover) {
   std::vector<std::pair<std::string, int64_t>> known;
   for (const auto& c : recover.containers) known.emplace_back(c.container_id, c.pid);
-  Recovered result = launcher_->recover(known);
+  process_launcher::Recovered result = launcher_->recover(known);
+  for (const auto& id : result.alive) peers_[id] = request.peer;
   log().info("recovered {} live container(s); {} gone; {} orphan(s) killed", result.alive.size(),
              result.gone.size(), result.orphans.size());
   for (const auto& id : result.gone) log().info("container '{}' is not running", id);
@@ -161,7 +151,12 @@ void PosixIsolator::exited(const Exit& exit) {
   event.exit_code = exit.exit_code;
   event.signal = exit.signal;
   event.message = exit.message;
-  events_->publish(event);
+  auto peer = peers_.find(exit.container_id);
+  if (peer == peers_.end()) return;
+  if (!server_->send(peer->second, event)) {
+    log().warn("the exit of container '{}' could not be sent to the agent", exit.container_id);
+  }
+  peers_.erase(peer);
 }
 
 }  // namespace tessera::isolator_posix

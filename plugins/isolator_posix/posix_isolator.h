@@ -1,7 +1,10 @@
-// PosixIsolator: the isolator protocol (protocol/isolator.h) served over a PosixLauncher. Knows
-// it is a plugin only through the SDK base class; plugin.cpp holds the descriptor.
+// PosixIsolator: the posix container runtime. Serves the runtime half of the isolator protocol
+// (protocol/isolator.h: launch, release, kill, recover; exits pushed on the same connection)
+// over the shared PosixLauncher (plugins/process_launcher). Knows it is a plugin only through
+// the SDK base class; plugin.cpp holds the descriptor.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -21,19 +24,21 @@ class PosixIsolator : public tessera::sdk::IsolatorPlugin {
 
  private:
   void launch(const tessera::sdk::Request& request, const protocol::isolator::Launch& launch);
+  void release(const tessera::sdk::Request& request, const protocol::isolator::Release& release);
   void kill(const tessera::sdk::Request& request, const protocol::isolator::Kill& kill);
   void recover(const tessera::sdk::Request& request, const protocol::isolator::Recover& recover);
-  void exited(const Exit& exit);
+  void exited(const process_launcher::Exit& exit);
   void fail(const tessera::sdk::Request& request, const std::string& container_id,
             const std::string& message);
 
   bool kill_on_stop_ = false;
   double default_grace_seconds_ = 3;
-  std::string hostname_;
 
-  std::unique_ptr<PosixLauncher> launcher_;
+  std::unique_ptr<process_launcher::PosixLauncher> launcher_;
   std::unique_ptr<tessera::sdk::Server> server_;
-  std::unique_ptr<tessera::sdk::Publisher> events_;
+  // Who hears of each container's exit: the peer that launched it or last recovered it. The
+  // exit goes on that peer's connection, after the launch reply.
+  std::map<std::string, std::string> peers_;
 };
 
 }  // namespace tessera::isolator_posix

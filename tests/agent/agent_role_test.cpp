@@ -146,14 +146,18 @@ class AgentRoleTest : public ::testing::Test {
  protected:
   std::string toml(bool kill_on_stop) const {
     return "roles = [\"agent\"]\nleader = \"leader_standalone\"\n"
-           "[agent]\nisolators = [\"isolator_posix\"]\n"
+           "[agent]\nisolators = [\"isolator_posix\"" +
+           std::string(with_cgroups ? ", \"isolator_cgroups\"" : "") +
+           "]\n"
            "resources = \"cpus:2;mem:512;gpus:1;ports:[31000-31009]\"\n"
            "hostname = \"agent-host\"\nstatus_update_retry_ms = 300\nregistration_retry_ms = 50\n"
            "[agent.attributes]\nrack = \"r1\"\n"
            "[plugins.leader_standalone]\nmaster = \"" +
            master.endpoint +
            "\"\n[plugins.isolator_posix]\nkill_on_stop = " + (kill_on_stop ? "true" : "false") +
-           "\ndefault_grace_seconds = 1\n";
+           "\ndefault_grace_seconds = 1\n" +
+           (with_cgroups ? "[plugins.isolator_cgroups]\nparent = \"" + cgroup_parent + "\"\n"
+                         : std::string());
   }
 
   void start_agent(bool kill_on_stop = true) {
@@ -199,10 +203,27 @@ class AgentRoleTest : public ::testing::Test {
     }
   }
 
+  // The task cgroups left under the test's parent, in any hierarchy.
+  std::vector<std::filesystem::path> task_cgroups() const {
+    std::vector<std::filesystem::path> out;
+    std::error_code ec;
+    for (const auto& hierarchy : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+      for (const auto& agent :
+           std::filesystem::directory_iterator(hierarchy.path() / cgroup_parent, ec)) {
+        for (const auto& task : std::filesystem::directory_iterator(agent.path(), ec)) {
+          if (task.is_directory()) out.push_back(task.path());
+        }
+      }
+    }
+    return out;
+  }
+
   TempDir dir;
   FakeMaster master;
   std::unique_ptr<InProcessNode> node;
   std::set<int64_t> pids;
+  bool with_cgroups = false;
+  std::string cgroup_parent = "tessera-agent-test-" + std::to_string(::getpid());
 };
 
 TEST_F(AgentRoleTest, RegistersWithItsResourcesAndAttributesAndPersistsItsId) {
@@ -404,7 +425,7 @@ TEST_F(AgentRoleTest, RestartKeepsTheIdReattachesLiveTasksAndReportsTheDeadOnes)
   ASSERT_TRUE(master.wait([&] { return master.reached("dead", state::kLost); }));
   TaskStatus lost = *master.last("dead");
   EXPECT_EQ(lost.reason, "REASON_AGENT_RESTARTED");
-  EXPECT_EQ(lost.message, "the task ended while the agent was down");
+  EXPECT_EQ(lost.message, "the task ended while the agent was down; its exit status is unknown");
   EXPECT_EQ(lost.agent_id, "agent-1");
   for (size_t i = updates_before; i < master.updates.size(); ++i) {
     EXPECT_NE(master.updates[i].task_id, "alive")
@@ -528,6 +549,49 @@ TEST_F(CheckpointFailureTest, AnAgentStoppedWhileItsCheckpointFailsReportsItsLas
   EXPECT_FALSE(master.reached("waits", state::kFinished));
   EXPECT_EQ(master.last("waits")->state, state::kLost);
   EXPECT_EQ(terminal_updates("waits"), 1u);
+}
+
+// Through the agent with isolator_cgroups around isolator_posix, on real v1 or v2 cgroups:
+// needs root and a writable hierarchy.
+TEST_F(AgentRoleTest, ROOT_CGROUPS_ATaskBeyondItsMemoryLimitFailsWithTheMemoryReason) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create cgroups";
+  with_cgroups = true;
+  master.auto_ack = true;
+  node = std::make_unique<InProcessNode>(dir, toml(true), "node", /*run_roles=*/true);
+  if (auto started = node->start(); !started) {
+    GTEST_SKIP() << "cgroups are not usable here: " << started.error().message;
+  }
+  register_agent();
+  // A task within its limits runs its command inside its cgroup (held until attached).
+  TaskInfo small = shell_task("small", "cat /proc/self/cgroup");
+  master.push(agentp::RunTask{"fw1", small});
+  TaskInfo hog = shell_task("hog", "head -c 400000000 /dev/zero | tail > /dev/null");
+  hog.resources.scalars["mem"] = 32;
+  master.push(agentp::RunTask{"fw1", hog});
+  ASSERT_TRUE(master.wait([&] { return master.reached("small", state::kFinished); }));
+  ASSERT_TRUE(master.wait([&] { return master.reached("hog", state::kFailed); }));
+  auto failed = master.last("hog");
+  EXPECT_EQ(failed->reason, "REASON_CONTAINER_LIMITATION_MEMORY");
+  EXPECT_NE(failed->message.find("memory limit"), std::string::npos) << failed->message;
+  std::vector<std::string> order;
+  for (const auto& u : master.of("hog")) order.push_back(u.state);
+  EXPECT_EQ(order, (std::vector<std::string>{state::kStarting, state::kRunning, state::kFailed}));
+  // The small task's own output names its cgroup under the agent's parent.
+  std::string sandbox;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(agent_dir())) {
+    if (entry.path().filename() == "stdout" &&
+        entry.path().string().find("/small/") != std::string::npos) {
+      sandbox = tessera::testing::read_file(entry.path());
+    }
+  }
+  EXPECT_NE(sandbox.find(cgroup_parent), std::string::npos) << sandbox;
+  // Both tasks ended: no cgroup of theirs is left.
+  EXPECT_TRUE(task_cgroups().empty());
+  node.reset();
+  std::error_code ec;
+  for (const auto& hierarchy : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+    ::rmdir((hierarchy.path() / cgroup_parent).c_str());
+  }
 }
 
 }  // namespace

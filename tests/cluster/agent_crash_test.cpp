@@ -88,6 +88,24 @@ std::string history(const TestFramework& framework, const std::string& task_id) 
   return out;
 }
 
+// Launches `tasks` in one accept of the first offer that holds them all (the agent then gets one
+// burst of launches); `agent_id` is set to the offer's agent. Both must outlive the framework's
+// loop runs.
+void accept_in_one_go(TestFramework& framework, std::vector<TaskInfo>& tasks,
+                      std::string& agent_id) {
+  framework.on_offer = [&](const Offer& offer) {
+    tessera::protocol::Resources needed;
+    for (const TaskInfo& t : tasks) needed += t.resources;
+    if (!tasks.empty() && offer.resources.contains(needed)) {
+      agent_id = offer.agent_id;
+      framework.client().accept({offer.offer_id}, tasks, 1);
+      tasks.clear();
+    } else {
+      framework.client().decline({offer.offer_id}, 1);
+    }
+  };
+}
+
 // Restarts the agent on its work dir while the framework's loop keeps running (so that it keeps
 // its heartbeats and hears what the master says meanwhile).
 ::testing::AssertionResult restart_agent(Cluster& cluster, TestFramework& framework) {
@@ -138,17 +156,7 @@ TEST_P(AgentCrashDuringLaunchesTest, EveryTaskIsAdoptedOrEndsOnceAndNothingRunsU
   }
   // All of them in one accept, so that the agent gets one burst of launches.
   std::string agent_id;
-  framework.on_offer = [&](const Offer& offer) {
-    tessera::protocol::Resources needed;
-    for (const TaskInfo& t : tasks) needed += t.resources;
-    if (!tasks.empty() && offer.resources.contains(needed)) {
-      agent_id = offer.agent_id;
-      framework.client().accept({offer.offer_id}, tasks, 1);
-      tasks.clear();
-    } else {
-      framework.client().decline({offer.offer_id}, 1);
-    }
-  };
+  accept_in_one_go(framework, tasks, agent_id);
   bool killed = false;
   ASSERT_TRUE(framework.run_until(
       [&] {
@@ -369,6 +377,141 @@ TEST_F(AgentDiskFullTest, ROOT_AnUpdateTheDiskCannotHoldIsHeldAndACrashThenGives
   // The first task's only terminal status is still the only one.
   EXPECT_EQ(terminal_statuses(framework, "first"), 1u) << history(framework, "first");
   EXPECT_EQ(terminal_statuses(framework, "second"), 1u) << history(framework, "second");
+}
+
+// kill -9 of an agent whose ten tasks run in cgroups (isolator_cgroups around isolator_posix),
+// five of which end while it is down: after the restart the five others still run, each once,
+// in their cgroups, and the five that ended are reported exactly once (TASK_LOST: their exit
+// status died with the agent, their parent). Needs root and writable cgroups.
+TEST(AgentCrashWithCgroupsTest, ROOT_CGROUPS_TasksRunOnAndThoseThatEndedAreReportedOnce) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create cgroups";
+  TempDir dir;
+  Cluster cluster{dir};
+  const std::string marker = random_hex();
+  TaskProcessReaper reaper(kMarker, marker);
+  const std::string parent = "tessera-crash-test-" + std::to_string(::getpid());
+  tessera::testing::AgentSettings settings;
+  settings.isolators = "\"isolator_posix\", \"isolator_cgroups\"";
+  settings.plugins = "[plugins.isolator_cgroups]\nparent = \"" + parent + "\"\n";
+  ASSERT_TRUE(cluster.start_master());
+  if (auto started = cluster.start_agent(0, settings); !started) {
+    GTEST_SKIP() << "the agent cannot start with isolator_cgroups here: " << started.message();
+  }
+  TestFramework framework(cluster.endpoint(), framework_info("crash-cgroups"));
+  ASSERT_TRUE(framework.subscribed());
+
+  // Five tasks end when the test says so (a file appears), five run on.
+  const std::filesystem::path stop = dir / "stop";
+  std::vector<TaskInfo> tasks;
+  std::vector<std::string> ending, running;
+  for (int i = 0; i < 10; ++i) {
+    bool ends = i % 2 == 0;
+    std::string id = (ends ? "end" : "run") + std::to_string(i);
+    std::string command = ends ? "while [ ! -e '" + stop.string() + "' ]; do sleep 0.05; done"
+                               : std::string("sleep 600");
+    TaskInfo task = command_task(id, command, 0.1, 16);
+    task.command.environment[kMarker] = marker;
+    tasks.push_back(task);
+    (ends ? ending : running).push_back(id);
+  }
+  std::string agent_id;
+  accept_in_one_go(framework, tasks, agent_id);
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        for (const auto& ids : {ending, running}) {
+          for (const std::string& id : ids) {
+            if (framework.state(id) != state::kRunning) return false;
+          }
+        }
+        return true;
+      },
+      60s));
+
+  // Each running task's processes (a shell and its sleep): the same ones must run after the
+  // restart (nothing relaunched, nothing duplicated).
+  auto pids_of = [&](const std::vector<std::string>& ids) {
+    std::map<std::string, std::set<pid_t>> out;
+    for (const TaskProcess& p : processes_with(kMarker, marker)) {
+      if (std::find(ids.begin(), ids.end(), p.task_id) != ids.end()) out[p.task_id].insert(p.pid);
+    }
+    return out;
+  };
+  auto before = pids_of(running);
+  cluster.agent(0).signal(SIGKILL);
+  ASSERT_TRUE(cluster.agent(0).wait().has_value());
+  std::ofstream(stop) << "stop\n";
+  // The five that end are gone before the agent comes back.
+  auto count_alive = [&](const std::vector<std::string>& ids) {
+    std::map<std::string, size_t> alive;
+    for (const TaskProcess& p : processes_with(kMarker, marker)) {
+      if (std::find(ids.begin(), ids.end(), p.task_id) != ids.end()) ++alive[p.task_id];
+    }
+    return alive;
+  };
+  ASSERT_TRUE(framework.run_until([&] { return count_alive(ending).empty(); }, 30s));
+
+  cluster.drop_agent(0);
+  std::atomic<bool> done{false};
+  ::testing::AssertionResult restarted = ::testing::AssertionFailure();
+  std::thread restarter([&] {
+    restarted = cluster.start_agent(0, settings);
+    done = true;
+  });
+  framework.run_until([&] { return done.load(); }, 60s);
+  restarter.join();
+  ASSERT_TRUE(restarted);
+
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        for (const std::string& id : ending) {
+          if (terminal_statuses(framework, id) == 0) return false;
+        }
+        return true;
+      },
+      60s));
+  for (const std::string& id : ending) {
+    EXPECT_EQ(terminal_statuses(framework, id), 1u) << id << ":" << history(framework, id);
+    EXPECT_EQ(framework.state(id), state::kLost) << id << ":" << history(framework, id);
+  }
+  // The five others run on, the same processes, untouched by the restart.
+  auto after = pids_of(running);
+  for (const std::string& id : running) {
+    // Before the kill a shell may not have forked its sleep yet: what ran then runs still, and
+    // its leader (the lowest pid, the session's) is the same: nothing was relaunched.
+    ASSERT_FALSE(before[id].empty()) << id;
+    EXPECT_TRUE(
+        std::includes(after[id].begin(), after[id].end(), before[id].begin(), before[id].end()))
+        << id;
+    EXPECT_EQ(*after[id].begin(), *before[id].begin()) << id;
+    EXPECT_EQ(terminal_statuses(framework, id), 0u) << id << ":" << history(framework, id);
+    EXPECT_EQ(framework.state(id), state::kRunning) << id;
+  }
+  // Killing them through the framework ends them and their cgroups.
+  for (const std::string& id : running) framework.client().kill(id, agent_id);
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        for (const std::string& id : running) {
+          if (terminal_statuses(framework, id) == 0) return false;
+        }
+        return processes_with(kMarker, marker).empty();
+      },
+      60s));
+  for (const std::string& id : running) {
+    EXPECT_EQ(terminal_statuses(framework, id), 1u) << id << ":" << history(framework, id);
+  }
+  cluster.drop_agent(0);
+  size_t left = 0;
+  std::error_code ec;
+  for (const auto& hierarchy : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+    for (const auto& agent : std::filesystem::directory_iterator(hierarchy.path() / parent, ec)) {
+      for (const auto& task : std::filesystem::directory_iterator(agent.path(), ec)) {
+        if (task.is_directory()) ++left;
+      }
+      ::rmdir(agent.path().c_str());
+    }
+    ::rmdir((hierarchy.path() / parent).c_str());
+  }
+  EXPECT_EQ(left, 0u) << "task cgroups left behind";
 }
 
 }  // namespace

@@ -29,7 +29,9 @@ struct MasterSettings {
 
 struct AgentSettings {
   std::string resources = "cpus:4;mem:1024;disk:1024;ports:[31000-31099]";
-  std::string extra;  // more TOML for [agent]
+  std::string extra;                             // more TOML for [agent]
+  std::string isolators = "\"isolator_posix\"";  // the [agent] isolators list, inside [ ]
+  std::string plugins;                           // more TOML tables after the agent's plugin tables
 };
 
 class Cluster {
@@ -103,8 +105,8 @@ class Cluster {
                        "\"\n"
                        "plugin_dirs = [\"" TESSERA_PLUGIN_DIR
                        "\"]\n"
-                       "[agent]\nisolators = [\"isolator_posix\"]\nhostname = \"" +
-                       name +
+                       "[agent]\nisolators = [" +
+                       settings.isolators + "]\nhostname = \"" + name +
                        "\"\n"
                        "resources = \"" +
                        settings.resources + "\"\n" + settings.extra +
@@ -112,7 +114,8 @@ class Cluster {
                        "[plugins.leader_standalone]\nmaster = \"" +
                        endpoint_ +
                        "\"\n"
-                       "[plugins.isolator_posix]\nkill_on_stop = true\n";
+                       "[plugins.isolator_posix]\nkill_on_stop = true\n" +
+                       settings.plugins;
     auto config = dir_.write(name + ".toml", text);
     size_t before =
         master_ ? master_->count("registered agent") + master_->count("re-registered agent") : 0;

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config.h"
 #include "host.h"
@@ -24,12 +25,21 @@ class InProcessNode {
   //
   // The built-in roles (master, agent) run only with `run_roles`: a plugin's tests play the
   // role's part themselves.
+  //
+  // `plugin_dirs` replaces the build's plugin directories (a conformance suite loads the plugin
+  // it is given from a directory of its own).
   InProcessNode(const TempDir& dir, const std::string& body, const std::string& name = "node",
-                bool run_roles = false)
+                bool run_roles = false, const std::vector<std::string>& plugin_dirs = {})
       : run_roles_(run_roles) {
+    std::string dirs =
+        std::string("\"") + TESSERA_PLUGIN_DIR + "\", \"" + TESSERA_FIXTURE_PLUGIN_DIR + "\"";
+    if (!plugin_dirs.empty()) {
+      dirs.clear();
+      for (const std::string& d : plugin_dirs) dirs += (dirs.empty() ? "\"" : ", \"") + d + "\"";
+    }
     std::string text = "[node]\nname = \"" + name + "\"\nwork_dir = \"" +
-                       (dir / ("work-" + name)).string() + "\"\nplugin_dirs = [\"" +
-                       TESSERA_PLUGIN_DIR + "\", \"" + TESSERA_FIXTURE_PLUGIN_DIR + "\"]\n" + body;
+                       (dir / ("work-" + name)).string() + "\"\nplugin_dirs = [" + dirs + "]\n" +
+                       body;
     config_path_ = dir.write(name + ".toml", text);
   }
   ~InProcessNode() { stop(); }

@@ -29,14 +29,13 @@ std::string node_toml(bool kill_on_stop) {
 // The test's side of the conversation. Destroyed before its node: the node's ZeroMQ context
 // cannot end while these sockets are open.
 struct Agent {
-  explicit Agent(void* context)
-      : bus(context), client(bus.bus, "agent"), events(bus.bus, "agent.events") {
-    EXPECT_TRUE(client.connect(isolator::endpoint("isolator_posix")).ok());
-    EXPECT_TRUE(events.connect(isolator::events_endpoint("isolator_posix")).ok());
-    events.subscribe<isolator::Exited>([this](const tessera::Envelope&, const isolator::Exited& e) {
+  explicit Agent(void* context) : bus(context), client(bus.bus, "agent") {
+    // Exits are pushed on the request connection, after the launch reply.
+    client.on<isolator::Exited>([this](const tessera::Envelope&, const isolator::Exited& e) {
       exited[e.container_id] = e;
       if (e.container_id == waiting_for) bus.loop.request_stop();
     });
+    EXPECT_TRUE(client.connect(isolator::endpoint("isolator_posix")).ok());
   }
 
   std::optional<isolator::Exited> wait_exited(const std::string& id,
@@ -61,7 +60,6 @@ struct Agent {
 
   TestBus bus;
   tessera::sdk::Client client;
-  tessera::sdk::Subscriber events;
   std::map<std::string, isolator::Exited> exited;
   std::string waiting_for;
 };
@@ -82,9 +80,7 @@ class PosixIsolatorTest : public ::testing::Test {
     node = std::make_unique<InProcessNode>(dir, node_toml(kill_on_stop));
     auto started = node->start();
     ASSERT_TRUE(started.ok()) << started.error().message;
-    // Over inproc a subscription made before the publisher's next send is in effect for that
-    // send (the publisher takes in new subscribers and their subscriptions as it sends), and
-    // nothing is published before a launch that comes after this: no wait is needed.
+    // Exits come on the connection that launched the container: nothing to subscribe to.
     agent = std::make_unique<Agent>(node->zmq_context());
   }
 
@@ -124,19 +120,45 @@ class PosixIsolatorTest : public ::testing::Test {
   std::set<pid_t> pids;
 };
 
-TEST_F(PosixIsolatorTest, LaunchRepliesLaunchedAndPublishesExited) {
+TEST_F(PosixIsolatorTest, LaunchRepliesLaunchedAndPushesExited) {
   start();
-  auto l = launch_request("c1", "echo \"$TASK_ID $PORT0 $HOST\"; exit 3");
-  l.environment = {{"PORT0", "31000"}};
+  // The agent alone builds the task's environment: the runtime adds no TASK_ID, HOST or PORTn
+  // of its own, only the host's PATH and locale underneath.
+  auto l = launch_request("c1", "echo \"$TASK_ID $PORT0 ${HOST:-no-host} ${PATH:+path}\"; exit 3");
+  l.environment = {{"PORT0", "31000"}, {"TASK_ID", "from-agent"}};
   ASSERT_GT(launch(l), 0);
   auto exited = agent->wait_exited("c1");
   ASSERT_TRUE(exited);
   EXPECT_EQ(exited->exit_code, 3);
   EXPECT_EQ(exited->signal, 0);
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
   EXPECT_EQ(tessera::testing::read_file(dir / "sandboxes" / "c1" / "stdout"),
-            "task-c1 31000 " + std::string(host) + "\n");
+            "from-agent 31000 no-host path\n");
+}
+
+TEST_F(PosixIsolatorTest, AHeldLaunchRunsItsCommandOnlyOnRelease) {
+  start();
+  auto l = launch_request("held", "echo ran");
+  l.hold = true;
+  int64_t pid = launch(l);
+  ASSERT_GT(pid, 0);
+  // Held: the process exists (isolators attach it now) and waits in its read.
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    return tessera::testing::read_file("/proc/" + std::to_string(pid) + "/stat").find(") S ") !=
+           std::string::npos;
+  }));
+  EXPECT_EQ(tessera::testing::read_file(dir / "sandboxes" / "held" / "stdout"), "");
+  EXPECT_FALSE(agent->exited.count("held"));
+  auto reply = agent->call(isolator::Release{"held"});
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  ASSERT_EQ(reply->type(), isolator::Released::kType);
+  auto exited = agent->wait_exited("held");
+  ASSERT_TRUE(exited);
+  EXPECT_EQ(exited->exit_code, 0);
+  EXPECT_EQ(tessera::testing::read_file(dir / "sandboxes" / "held" / "stdout"), "ran\n");
+  // Released once only.
+  reply = agent->call(isolator::Release{"held"});
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->type(), isolator::Failed::kType);
 }
 
 TEST_F(PosixIsolatorTest, KillRepliesKilledThenExitedWithTheSignal) {

@@ -19,7 +19,7 @@
 
 extern char** environ;
 
-namespace tessera::isolator_posix {
+namespace tessera::process_launcher {
 namespace {
 
 using namespace std::chrono_literals;
@@ -560,4 +560,4 @@ TEST(PosixLauncher, KillAllEndsEverything) {
 }
 
 }  // namespace
-}  // namespace tessera::isolator_posix
+}  // namespace tessera::process_launcher

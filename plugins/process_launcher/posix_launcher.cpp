@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,12 +17,13 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
 
-namespace tessera::isolator_posix {
+namespace tessera::process_launcher {
 
 namespace {
 
@@ -198,6 +200,39 @@ Result<std::string> find_program(const std::string& program, const std::string& 
   return make_error("program '" + program + "' not found in PATH '" + path + "'");
 }
 
+// The descriptor on which a held process waits for its release.
+constexpr int kGateDescriptor = 3;
+
+// The hold channel: a socket pair (a send to a process already gone fails with EPIPE instead of
+// raising SIGPIPE in the host). Both ends close on exec and sit above the gate descriptor, so
+// that the child's dup2 onto it always makes a new, inheritable descriptor.
+struct Pipe {
+  int read_end = -1;
+  int write_end = -1;
+  Status open() {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+      return make_error("socketpair: " + errno_text(errno));
+    }
+    read_end = ::fcntl(fds[0], F_DUPFD_CLOEXEC, kGateDescriptor + 1);
+    write_end = ::fcntl(fds[1], F_DUPFD_CLOEXEC, kGateDescriptor + 1);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    if (read_end < 0 || write_end < 0) return make_error("fcntl: " + errno_text(errno));
+    return {};
+  }
+  int take_write_end() { return std::exchange(write_end, -1); }
+  void close() {
+    if (read_end >= 0) ::close(read_end);
+    if (write_end >= 0) ::close(write_end);
+    read_end = write_end = -1;
+  }
+  Pipe() = default;
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  ~Pipe() { close(); }
+};
+
 // posix_spawn's attribute and file-action objects, destroyed whatever happens.
 struct SpawnSetup {
   posix_spawnattr_t attr;
@@ -338,6 +373,7 @@ PosixLauncher::PosixLauncher(std::filesystem::path state_dir, int epoll_fd, Sche
 PosixLauncher::~PosixLauncher() {
   for (auto& [id, c] : containers_) {
     if (c.pidfd >= 0) ::close(c.pidfd);
+    if (c.gate >= 0) ::close(c.gate);
   }
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
@@ -395,6 +431,8 @@ Status PosixLauncher::watch(Container& c) {
 }
 
 void PosixLauncher::unwatch(Container& c) {
+  if (c.gate >= 0) ::close(c.gate);
+  c.gate = -1;
   if (c.pidfd < 0) return;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.pidfd, nullptr);
   ::close(c.pidfd);
@@ -442,6 +480,21 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
     argv.push_back(spec.value);
     argv.insert(argv.end(), spec.arguments.begin(), spec.arguments.end());
   }
+  // A held process waits for a line on descriptor 3 before it becomes the command (exec keeps
+  // its pid, session and cgroups). Without the line (the write end closed: the launcher's
+  // process died before the release) it runs nothing.
+  Pipe gate;
+  if (spec.hold) {
+    if (auto s = gate.open(); !s) return s.error().context("container '" + id + "'");
+    std::vector<std::string> held = {
+        "sh", "-c", "IFS= read -r _ <&3 || exit 125; exec 3<&-; exec \"$@\"", "sh", program};
+    held.insert(held.end(), argv.begin() + 1, argv.end());
+    if (spec.shell)
+      held = {"sh", "-c", "IFS= read -r _ <&3 || exit 125; exec 3<&-; exec /bin/sh -c \"$1\"", "sh",
+              spec.value};
+    program = "/bin/sh";
+    argv = std::move(held);
+  }
   // The marker by which a recovery finds this container's processes, whoever set it before.
   std::vector<std::string> env;
   for (const auto& [k, v] : spec.environment) {
@@ -477,7 +530,12 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_addchdir_np(&setup.actions, dir.c_str());
   // Descriptors the host opened without O_CLOEXEC must not leak into tasks.
-  posix_spawn_file_actions_addclosefrom_np(&setup.actions, STDERR_FILENO + 1);
+  if (spec.hold) {
+    posix_spawn_file_actions_adddup2(&setup.actions, gate.read_end, kGateDescriptor);
+    posix_spawn_file_actions_addclosefrom_np(&setup.actions, kGateDescriptor + 1);
+  } else {
+    posix_spawn_file_actions_addclosefrom_np(&setup.actions, STDERR_FILENO + 1);
+  }
 
   // The intent comes before the process: if this process dies at any point from here on, the
   // next recovery knows the container may exist and looks for it by its marker, or by its
@@ -502,6 +560,8 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
   // The child cannot have been reaped (only we wait for it), so its stat is there, zombie or not.
   if (auto stat = read_stat(pid)) c.start_time = stat->start_time;
   c.pidfd = pidfd_open(pid);
+  c.gate = gate.take_write_end();
+  gate.close();
   Status problem;
   if (c.pidfd < 0) {
     problem = make_error("pidfd_open: " + errno_text(errno));
@@ -602,6 +662,25 @@ void PosixLauncher::finish(std::string id) {  // NOLINT(performance-unnecessary-
   std::error_code ec;
   std::filesystem::remove(state_file(id), ec);
   if (on_exit_) on_exit_(exit);
+}
+
+Status PosixLauncher::release(const std::string& id) {
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return make_error("unknown container '" + id + "'");
+  Container& c = it->second;
+  if (c.gate < 0) return make_error("container '" + id + "' is not held");
+  ssize_t written = 0;
+  do {
+    written = ::send(c.gate, "\n", 1, MSG_NOSIGNAL);
+  } while (written < 0 && errno == EINTR);
+  int error = errno;
+  ::close(c.gate);
+  c.gate = -1;
+  // EPIPE: it is gone already (killed while held); its exit is on the way.
+  if (written != 1 && error != EPIPE) {
+    return make_error("container '" + id + "': cannot release it: " + errno_text(error));
+  }
+  return {};
 }
 
 Status PosixLauncher::kill(const std::string& id, std::chrono::milliseconds grace) {
@@ -866,4 +945,4 @@ std::optional<pid_t> PosixLauncher::pid(const std::string& container_id) const {
   return it->second.pid;
 }
 
-}  // namespace tessera::isolator_posix
+}  // namespace tessera::process_launcher

@@ -1,4 +1,5 @@
-// PosixLauncher: runs each container as a process in its own session and process group, watches
+// PosixLauncher: the process launcher shared by container runtimes (isolator_posix now). Runs
+// each container as a process in its own session and process group, watches
 // it, kills it with SIGTERM then SIGKILL, and after an agent restart re-adopts the live
 // containers and kills what is left of the others.
 //
@@ -52,7 +53,7 @@
 
 #include "tessera/result.h"
 
-namespace tessera::isolator_posix {
+namespace tessera::process_launcher {
 
 // Runs `fn` once, `delay` from now, on the launcher's thread. A scheduled call may outlive the
 // container it was scheduled for; the launcher checks that itself.
@@ -73,6 +74,11 @@ struct LaunchSpec {
   std::string value;
   std::vector<std::string> arguments;              // exec form: argv[1..]; argv[0] is `value`
   std::map<std::string, std::string> environment;  // the task's whole environment
+  // Started held: the process exists (its pid can be attached to cgroups, its children will be
+  // too) but runs the command only after release(). Held, it is a /bin/sh that waits for one
+  // line on a pipe and then execs the command in place (same pid); when the pipe closes
+  // without that line (the launcher's process died) it exits 125 without running anything.
+  bool hold = false;
 };
 
 struct Launched {
@@ -134,6 +140,10 @@ class PosixLauncher {
   // that cannot be created, or (exec form) a program that cannot be executed.
   Result<Launched> launch(const LaunchSpec& spec);
 
+  // Lets a container launched with `hold` run its command. Fails for an unknown container or
+  // one not held (any more).
+  Status release(const std::string& container_id);
+
   // Sends SIGTERM to the container's process group now and SIGKILL to it after `grace` (0:
   // SIGKILL at once). The exit is reported through the ExitHandler when the group is gone.
   Status kill(const std::string& container_id, std::chrono::milliseconds grace);
@@ -165,6 +175,7 @@ class PosixLauncher {
     uint64_t start_time = 0;
     std::string sandbox;  // canonical, for the state file ("" when it cannot be written there)
     int pidfd = -1;
+    int gate = -1;             // write end of the hold pipe, until release()
     bool adopted = false;      // re-adopted after a restart: maybe not our child
     bool killing = false;      // SIGTERM sent by kill()
     bool sigkilled = false;    // SIGKILL sent by the escalation timer
@@ -204,4 +215,4 @@ class PosixLauncher {
   std::string boot_id_;
 };
 
-}  // namespace tessera::isolator_posix
+}  // namespace tessera::process_launcher
