@@ -197,6 +197,13 @@ Agent::Agent(sdk::PluginContext& context) : Role(context) {}
 
 Agent::~Agent() = default;
 
+// The isolators of the chain that run around a task: all of them for a process, none for a
+// Docker container, which the daemon isolates itself (its memory and cpu limits, its own
+// cgroups): attaching its processes to another cgroup would take them from under the daemon.
+size_t Agent::chain_size(const Task& task) const {
+  return runtime_kind(task.saved.task.container.type) == "posix" ? settings_.chain.size() : 0;
+}
+
 Status Agent::configure(sdk::ConfigTable& table) {
   settings_ = read_settings(table, context().node_name());
   registration_backoff_ = settings_.registration_retry;
@@ -318,7 +325,9 @@ void Agent::recover_containers(const std::vector<TaskKey>& keys) {
     task.runtime = runtime == settings_.runtimes.end() ? "" : runtime->second;
     isolator::KnownContainer known{task.saved.container_id, task.saved.pid};
     if (!task.runtime.empty()) requests[task.runtime].containers.push_back(known);
-    for (const std::string& name : settings_.chain) requests[name].containers.push_back(known);
+    for (size_t i = 0; i < chain_size(task); ++i) {
+      requests[settings_.chain[i]].containers.push_back(known);
+    }
   }
   struct Round {
     size_t waiting = 0;
@@ -366,13 +375,13 @@ void Agent::adopt_or_report(const TaskKey& key,
     auto found = alive.find(name);
     return found != alive.end() && found->second.count(id) != 0;
   };
-  task.prepared = settings_.chain.size();
+  task.prepared = chain_size(task);
   if (!task.runtime.empty() && holds(task.runtime)) {
     log().info("agent: reattached to {} (container '{}')", key.text(), id);
     task.stage = Stage::kRunning;
     std::string lost;
-    for (const std::string& name : settings_.chain) {
-      if (!holds(name)) lost = name;
+    for (size_t i = 0; i < task.prepared; ++i) {
+      if (!holds(settings_.chain[i])) lost = settings_.chain[i];
     }
     if (!lost.empty()) {
       // Running without the isolation it was launched with: ended rather than left unlimited.
@@ -395,7 +404,7 @@ void Agent::adopt_or_report(const TaskKey& key,
                         ? "the agent restarted while launching the task, and it is not running"
                         : "the task ended while the agent was down; its exit status is unknown";
   if (task.runtime.empty()) why = "no runtime of this agent runs its container type";
-  cleanup(id, settings_.chain.size(),
+  cleanup(id, task.prepared,
           [this, key, id, why](const std::string& limit, const std::string& text) {
             Task* ended = owner(key, id);
             if (ended == nullptr) return;
@@ -753,7 +762,7 @@ void Agent::prepare(const TaskKey& key, const std::string& container_id, size_t 
     log().info("agent: {} was killed before it was launched", key.text());
     return fail(index, state::kKilled, reason::kKilledByFramework, "killed before it was launched");
   }
-  if (index == settings_.chain.size()) return launch(key, container_id);
+  if (index == chain_size(*task)) return launch(key, container_id);
   const std::string& name = settings_.chain[index];
   isolator::Prepare request;
   request.container_id = container_id;
@@ -794,7 +803,7 @@ void Agent::launch(const TaskKey& key, const std::string& container_id) {
   request.environment = task_environment(key.framework_id, task.saved.task, agent_id_,
                                          settings_.hostname, task.saved.sandbox);
   // Isolators attach the process before it runs the task's command.
-  request.hold = !settings_.chain.empty();
+  request.hold = chain_size(task) > 0;
   plugin(task.runtime)
       ->request(
           request,
@@ -834,7 +843,7 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id,
     send_kill(*task);
     return;
   }
-  if (settings_.chain.empty()) return running(key);
+  if (chain_size(*task) == 0) return running(key);
   task->stage = Stage::kIsolating;
   isolate(key, container_id, 0);
 }
@@ -842,7 +851,7 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id,
 void Agent::isolate(const TaskKey& key, const std::string& container_id, size_t index) {
   Task* task = launching(key, container_id);
   if (task == nullptr || task->saved.kill_requested) return;  // the kill ends it
-  if (index == settings_.chain.size()) return release(key, container_id);
+  if (index == chain_size(*task)) return release(key, container_id);
   const std::string& name = settings_.chain[index];
   plugin(name)->request(
       isolator::Isolate{container_id, task->saved.pid},
@@ -1216,4 +1225,4 @@ void Agent::flush_updates() {
   }
 }
 
-}  // namespace tessera::host::agent
+}  // namespace

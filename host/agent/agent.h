@@ -104,6 +104,7 @@ class Agent : public Role {
     std::optional<protocol::isolator::Exited> exit;  // the runtime's report, while cleaning up
   };
   using Clock = StatusUpdateQueue::Clock;
+  size_t chain_size(const Task& task) const;
 
   // Recovery and the master connection.
   void recover();

@@ -124,7 +124,9 @@ class Engine {
   Result<int> wait(const std::string& id, Cancellation* cancel = nullptr);
 
   // Copies the container's output into two files (appended), demultiplexed. With `follow`,
-  // blocks until the container's output ends (it has exited), else copies what there is.
+  // blocks until the container's output ends (it has exited), else copies what there is. The
+  // daemon may end a follow asked for right after a start early: follow again (with a position)
+  // while the container runs.
   //
   // With a `position` file, the copy can be resumed without copying anything twice: the file
   // says where the last copy ended (it is rewritten after every piece), and a copy with it

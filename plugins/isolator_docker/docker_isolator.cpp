@@ -57,17 +57,22 @@ tessera::Status DockerIsolator::start() {
       [this](const ContainerExit& exit) { exited(exit); });
   if (!runtime) return runtime.error();
   runtime_ = std::move(*runtime);
-
-  events_ = std::make_unique<tessera::sdk::Publisher>(bus(), "isolator_docker.events");
-  auto events = events_->bind(isolator::events_endpoint(context().name()));
-  if (!events) return events.error();
-  context().announce("events", *events);
+  if (Status pinged = Engine(options_.engine).ping(); !pinged) {
+    log().warn("the Docker daemon does not answer ({}); Docker tasks fail until it does",
+               pinged.error().message);
+  }
 
   server_ = std::make_unique<tessera::sdk::Server>(bus(), "isolator_docker");
   server_->on<isolator::Launch>(
       [this](const tessera::sdk::Request& r, const isolator::Launch& l) { launch(r, l); });
   server_->on<isolator::Kill>(
       [this](const tessera::sdk::Request& r, const isolator::Kill& k) { kill(r, k); });
+  // A container is started as soon as it is created: a held launch (isolators around it) is
+  // released at once. The agent runs no isolator chain around Docker containers.
+  server_->on<isolator::Release>(
+      [this](const tessera::sdk::Request& r, const isolator::Release& l) {
+        server_->reply(r, isolator::Released{l.container_id});
+      });
   server_->on<isolator::Recover>(
       [this](const tessera::sdk::Request& r, const isolator::Recover& rc) { recover(r, rc); });
   auto serving = server_->bind(isolator::endpoint(context().name()));
@@ -134,6 +139,7 @@ void DockerIsolator::launch(const tessera::sdk::Request& request, const isolator
     if (!pid)
       return fail_later(peer, sequence, id, "container '" + id + "': " + pid.error().message);
     log().info("launched container '{}' (task '{}', pid {})", id, task, *pid);
+    peers_[id] = peer;
     server_->reply_later(peer, sequence, isolator::Launched{id, *pid});
   });
 }
@@ -161,6 +167,7 @@ void DockerIsolator::recover(const tessera::sdk::Request& request,
         for (const auto& id : result->orphans) {
           log().warn("container '{}' is not known to the agent: removed", id);
         }
+        for (const auto& id : result->alive) peers_[id] = peer;
         server_->reply_later(peer, sequence, isolator::Recovered{result->alive, result->gone});
       });
 }
@@ -172,7 +179,13 @@ void DockerIsolator::exited(const ContainerExit& exit) {
   event.exit_code = exit.exit_code;
   event.reason = exit.reason;
   event.message = exit.message;
-  events_->publish(event);
+  // On the connection of the peer that launched or recovered it, after that reply.
+  auto peer = peers_.find(exit.container_id);
+  if (peer == peers_.end()) return;
+  if (!server_->send(peer->second, event)) {
+    log().warn("the exit of container '{}' could not be sent to the agent", exit.container_id);
+  }
+  peers_.erase(peer);
 }
 
 }  // namespace tessera::docker

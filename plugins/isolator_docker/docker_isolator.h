@@ -3,6 +3,7 @@
 // plugin.cpp holds the descriptor.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -37,7 +38,8 @@ class DockerIsolator : public tessera::sdk::IsolatorPlugin {
 
   std::unique_ptr<DockerRuntime> runtime_;
   std::unique_ptr<tessera::sdk::Server> server_;
-  std::unique_ptr<tessera::sdk::Publisher> events_;
+  // Who hears of each container's exit: the peer that launched it or last recovered it.
+  std::map<std::string, std::string> peers_;
 };
 
 }  // namespace tessera::docker

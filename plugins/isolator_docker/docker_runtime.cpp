@@ -48,11 +48,6 @@ DockerRuntime::DockerRuntime(RuntimeOptions options, Post post, OnExit on_exit)
 
 Result<std::unique_ptr<DockerRuntime>> DockerRuntime::create(RuntimeOptions options, Post post,
                                                              OnExit on_exit) {
-  Engine engine(options.engine);
-  if (Status pinged = engine.ping(); !pinged) {
-    return make_error(ErrorCode::kUnavailable,
-                      "the Docker runtime needs a Docker daemon: " + pinged.error().message);
-  }
   if (options.workers < 1 || options.workers > 64) {
     return make_error(ErrorCode::kInvalidArgument, "workers must be from 1 to 64");
   }
@@ -223,8 +218,22 @@ void DockerRuntime::follow_logs(const std::string& container_id) {
   std::filesystem::path position = log_position(docker_id);
   c.log_thread = std::thread([this, container_id, docker_id, sandbox, position, cancel = c.logs] {
     Engine engine(options_.engine);
-    Status copied = engine.copy_logs(docker_id, sandbox / "stdout", sandbox / "stderr", true,
-                                     cancel.get(), position);
+    // The daemon may end a follow early (one asked for right after the start, before its log
+    // reader is up): followed again from the recorded position until the container has ended.
+    Status copied;
+    for (int attempt = 0; attempt < 1000 && !cancel->cancelled(); ++attempt) {
+      copied = engine.copy_logs(docker_id, sandbox / "stdout", sandbox / "stderr", true,
+                                cancel.get(), position);
+      auto state = engine.inspect(docker_id);
+      if (!state || !state->running) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    // A follow can also end before the last lines of a container that just exited are read:
+    // one more copy from the position takes whatever is left.
+    if (!cancel->cancelled()) {
+      copied = engine.copy_logs(docker_id, sandbox / "stdout", sandbox / "stderr", false,
+                                cancel.get(), position);
+    }
     deliver([this, container_id, copied] {
       auto it = containers_.find(container_id);
       if (it == containers_.end()) return;
@@ -296,6 +305,14 @@ void DockerRuntime::finish(const std::string& container_id) {
     ContainerExit exit;
     exit.container_id = container_id;
     auto state = engine.inspect(docker_id);
+    // The daemon learns of an OOM kill from an event of its own, which can come after the
+    // container's exit: a SIGKILLed container is looked at again for a moment before its end is
+    // taken as not the memory limit's.
+    for (int look = 0; look < 10 && state && !state->oom_killed && state->exit_code == 137;
+         ++look) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      state = engine.inspect(docker_id);
+    }
     if (state) {
       exit.exit_code = state->exit_code;
       if (state->oom_killed) {

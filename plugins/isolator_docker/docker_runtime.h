@@ -79,7 +79,9 @@ class DockerRuntime {
   using Post = std::function<void(std::function<void()>)>;
   using OnExit = std::function<void(const ContainerExit&)>;
 
-  // Checks that the daemon answers, reads (or makes) the runtime id, and starts the threads.
+  // Reads (or makes) the runtime id and starts the threads. A daemon that is down is no error:
+  // each launch fails with the reason until it is up, and the event stream is subscribed again
+  // (with backoff) until it is.
   static Result<std::unique_ptr<DockerRuntime>> create(RuntimeOptions options, Post post,
                                                        OnExit on_exit);
   ~DockerRuntime();

@@ -126,7 +126,9 @@ class PrivateDockerd {
   // of its daemon, its mounts and its cgroups. Whatever belongs to a private daemon that is no
   // longer running is ended and removed; live daemons (another test's) are left alone.
   static void sweep_stale() {
-    std::set<std::string> live;  // "tessera-test-NNN" dirs and cgroup parents of live daemons
+    // The names ("tessera-test-NNN", a TempDir) of live daemons' directories, and their cgroup
+    // parents ("tessera-test-docker-NNN").
+    std::set<std::string> live;
     std::vector<std::pair<pid_t, std::string>> shims;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
@@ -134,7 +136,7 @@ class PrivateDockerd {
       if (pid <= 0) continue;
       std::string args = cmdline(entry.path());
       std::smatch match;
-      static const std::regex test_dir("(/[^ ]*/tessera-test-[0-9]+)/");
+      static const std::regex test_dir("(tessera-test-[0-9]+)/");
       static const std::regex parent("--cgroup-parent=/(tessera-test-docker-[0-9]+)");
       if (args.find("dockerd") != std::string::npos) {
         if (std::regex_search(args, match, test_dir)) live.insert(match[1]);
@@ -168,7 +170,7 @@ class PrivateDockerd {
     std::ifstream mounts("/proc/self/mounts");
     std::vector<std::string> stale;
     std::string device, mount_point, rest;
-    static const std::regex test_dir("^(/[^ ]*/tessera-test-[0-9]+)/");
+    static const std::regex test_dir("(tessera-test-[0-9]+)/");
     while (mounts >> device >> mount_point && std::getline(mounts, rest)) {
       std::smatch match;
       if (std::regex_search(mount_point, match, test_dir) && live.count(match[1]) == 0) {

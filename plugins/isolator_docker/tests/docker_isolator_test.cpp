@@ -44,14 +44,13 @@ std::string node_toml(bool kill_on_stop, const std::string& extra = "") {
 
 // The test's side of the conversation, destroyed before its node.
 struct Agent {
-  explicit Agent(void* context)
-      : bus(context), client(bus.bus, "agent"), events(bus.bus, "agent.events") {
-    EXPECT_TRUE(client.connect(isolator::endpoint("isolator_docker")).ok());
-    EXPECT_TRUE(events.connect(isolator::events_endpoint("isolator_docker")).ok());
-    events.subscribe<isolator::Exited>([this](const tessera::Envelope&, const isolator::Exited& e) {
+  explicit Agent(void* context) : bus(context), client(bus.bus, "agent") {
+    // Exits are pushed on the request connection, after the launch reply.
+    client.on<isolator::Exited>([this](const tessera::Envelope&, const isolator::Exited& e) {
       exited[e.container_id].push_back(e);
       if (e.container_id == waiting_for) bus.loop.request_stop();
     });
+    EXPECT_TRUE(client.connect(isolator::endpoint("isolator_docker")).ok());
   }
 
   std::optional<isolator::Exited> wait_exited(const std::string& id,
@@ -76,7 +75,6 @@ struct Agent {
 
   TestBus bus;
   tessera::sdk::Client client;
-  tessera::sdk::Subscriber events;
   std::map<std::string, std::vector<isolator::Exited>> exited;
   std::string waiting_for;
 };
@@ -199,6 +197,27 @@ TEST_F(DockerIsolatorTest, AMissingImageFailsTheLaunchWithTheReasonAndTheIsolato
   EXPECT_EQ(exited->exit_code, 0);
 }
 
+// Runs without any daemon: the plugin starts, and a launch fails with the reason.
+TEST(DockerIsolatorWithoutDaemon, StartsAndFailsEachLaunchWithTheReason) {
+  TempDir dir;
+  InProcessNode node(
+      dir, std::string("roles = [\"agent\"]\n[agent]\nisolators = [\"isolator_docker\"]\n") +
+               "[plugins.isolator_docker]\nsocket = \"" + (dir / "none.sock").string() + "\"\n");
+  auto started = node.start();
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  Agent agent(node.zmq_context());
+  isolator::Launch l;
+  l.container_id = "c1";
+  l.sandbox = (dir / "c1").string();
+  l.container.type = "DOCKER";
+  l.container.image = "busybox";
+  auto reply = agent.call(l);
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  ASSERT_EQ(reply->type(), isolator::Failed::kType);
+  EXPECT_NE(reply->body<isolator::Failed>()->message.find("is not reachable"), std::string::npos)
+      << reply->body<isolator::Failed>()->message;
+}
+
 TEST_F(DockerIsolatorTest, KillStopsASleepingTaskWellBeforeItsGrace) {
   start();
   ASSERT_NO_FATAL_FAILURE(expect_launched(launch_request("sleeper", "exec sleep 600")));
@@ -303,7 +322,8 @@ TEST_F(DockerIsolatorTest, ARestartedIsolatorAdoptsItsContainersReportsRealExits
   ASSERT_TRUE(agent->call(isolator::Kill{"long", 5}).ok());
   auto long_exit = agent->wait_exited("long");
   ASSERT_TRUE(long_exit);
-  EXPECT_EQ(long_exit->exit_code, 143);
+  // Ended by the kill: SIGTERM (143), or on a loaded machine SIGKILL at the end of the grace.
+  EXPECT_TRUE(long_exit->exit_code == 143 || long_exit->exit_code == 137) << long_exit->exit_code;
   // Its output before the restart is there once, not copied twice.
   EXPECT_EQ(tessera::testing::read_file(dir / "sandboxes" / "long" / "stdout"), "before\n");
   EXPECT_EQ(agent->exited["short"].size(), 1U);
