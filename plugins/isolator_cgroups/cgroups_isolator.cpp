@@ -13,6 +13,7 @@ namespace reason = tessera::protocol::reason;
 CgroupsIsolator::CgroupsIsolator(tessera::sdk::PluginContext& context) : IsolatorPlugin(context) {}
 
 tessera::Status CgroupsIsolator::configure(tessera::sdk::ConfigTable& table) {
+  endpoint_ = table.endpoint("endpoint", isolator::endpoint(context().name()));
   version_ = table.get<std::string>("version", version_);
   if (version_ != "auto" && version_ != "v1" && version_ != "v2") {
     table.error_at("version", "expected 'auto', 'v1' or 'v2', got '" + version_ + "'");
@@ -64,7 +65,7 @@ tessera::Status CgroupsIsolator::start() {
       [this](const tessera::sdk::Request& r, const isolator::Cleanup& m) { cleanup(r, m); });
   server_->on<isolator::Recover>(
       [this](const tessera::sdk::Request& r, const isolator::Recover& m) { recover(r, m); });
-  auto serving = server_->bind(isolator::endpoint(context().name()));
+  auto serving = server_->bind(endpoint_);
   if (!serving) return serving.error();
   context().announce("requests", *serving);
   loop().every(std::chrono::milliseconds(oom_poll_ms_), [this] { check_limits(); });

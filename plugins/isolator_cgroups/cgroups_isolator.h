@@ -44,6 +44,9 @@ class CgroupsIsolator : public tessera::sdk::IsolatorPlugin {
   void check_limits();
   std::string memory_message(const Container& container) const;
 
+  // Where it serves: the agent of its host connects to isolator::endpoint(NAME), the default;
+  // tests that play the agent from another process set another address.
+  std::string endpoint_;
   std::string version_ = "auto";
   std::string parent_ = "tessera";
   LimitSettings settings_;

@@ -17,6 +17,7 @@ using process_launcher::PosixLauncher;
 PosixIsolator::PosixIsolator(tessera::sdk::PluginContext& context) : IsolatorPlugin(context) {}
 
 tessera::Status PosixIsolator::configure(tessera::sdk::ConfigTable& table) {
+  endpoint_ = table.endpoint("endpoint", isolator::endpoint(context().name()));
   kill_on_stop_ = table.get<bool>("kill_on_stop", kill_on_stop_);
   auto grace = table.optional<double>("default_grace_seconds");
   if (grace) {
@@ -50,7 +51,7 @@ tessera::Status PosixIsolator::start() {
       [this](const tessera::sdk::Request& r, const isolator::Kill& k) { kill(r, k); });
   server_->on<isolator::Recover>(
       [this](const tessera::sdk::Request& r, const isolator::Recover& rc) { recover(r, rc); });
-  auto serving = server_->bind(isolator::endpoint(context().name()));
+  auto serving = server_->bind(endpoint_);
   if (!serving) return serving.error();
   context().announce("requests", *serving);
 

@@ -31,6 +31,9 @@ class PosixIsolator : public tessera::sdk::IsolatorPlugin {
   void fail(const tessera::sdk::Request& request, const std::string& container_id,
             const std::string& message);
 
+  // Where it serves: the agent of its host connects to isolator::endpoint(NAME), the default;
+  // tests that play the agent from another process set another address.
+  std::string endpoint_;
   bool kill_on_stop_ = false;
   double default_grace_seconds_ = 3;
 

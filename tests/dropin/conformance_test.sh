@@ -14,7 +14,8 @@ prefix="$work/prefix"
 echo "== cmake --install (every component) into $prefix"
 cmake --install "$build" --prefix "$prefix" > "$work/install.log"
 for file in bin/tessera-host include/tessera/conformance/allocator.h \
-            include/tessera/conformance/leader.h include/tessera/conformance/harness.h \
+            include/tessera/conformance/leader.h include/tessera/conformance/isolator.h \
+            include/tessera/conformance/harness.h \
             lib/cmake/Tessera/TesseraConformanceTargets.cmake; do
   [ -e "$prefix/$file" ] || fail "$file is not installed"
 done

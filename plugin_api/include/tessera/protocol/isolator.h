@@ -10,7 +10,10 @@
 // (`runtimes`); every other plugin of `isolators` is an isolator, run in the list's order
 // (cleanup in the reverse order).
 //
-// Each plugin binds a Server on endpoint(NAME) (inproc://tessera.isolator.NAME). Every request
+// Each plugin binds a Server on endpoint(NAME) (inproc://tessera.isolator.NAME), where the agent
+// of its host connects, and announces the address it bound as `requests`. A plugin that takes
+// an `endpoint` key serves there instead (the conformance suite sets an ipc:// address, to play
+// the agent from its own process). Every request
 // is answered (the matching reply, or Failed). What a plugin reports on its own (a runtime's
 // Exited, an isolator's Limitation) is pushed to the peer that last spoke of that container (the
 // agent), on the same connection as the replies: the launch reply of a container always arrives

@@ -295,6 +295,13 @@ class Node {
   // Starts the host and waits until the plugin announced `key`; a test failure (with the
   // host's log) when the host ends or the deadline passes first.
   void start(const std::string& key, std::chrono::milliseconds timeout = 30s) {
+    std::string why = try_start(key, timeout);
+    ASSERT_TRUE(why.empty()) << why;
+  }
+
+  // The same, but returns why it did not start ("" when it did) for the test to judge. When
+  // the host ended first, ended() tells so (a plugin may refuse a machine it cannot serve).
+  std::string try_start(const std::string& key, std::chrono::milliseconds timeout = 30s) {
     std::error_code ignored;
     std::filesystem::remove(dir_ / "endpoints", ignored);
     ++starts_;
@@ -304,19 +311,26 @@ class Node {
         dir_ / log);
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (announced(key).empty()) {
-      ASSERT_TRUE(host_->running())
-          << "tessera-host " << host_binary(plugin_) << " ended (status " << host_->exit_status()
-          << ") before plugin '" << plugin_.name << "' announced '" << key << "'"
-          << (host_->exit_status() == 127 ? " (it could not be run: set TESSERA_HOST)" : "")
-          << ":\n"
-          << host_->output();
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-          << "plugin '" << plugin_.name << "' did not announce '" << key << "' within "
-          << timeout.count() << " ms:\n"
-          << host_->output();
+      if (!host_->running()) {
+        std::ostringstream why;
+        why << "tessera-host " << host_binary(plugin_) << " ended (status " << host_->exit_status()
+            << ") before plugin '" << plugin_.name << "' announced '" << key << "'"
+            << (host_->exit_status() == 127 ? " (it could not be run: set TESSERA_HOST)" : "")
+            << ":\n"
+            << host_->output();
+        return why.str();
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return "plugin '" + plugin_.name + "' did not announce '" + key + "' within " +
+               std::to_string(timeout.count()) + " ms:\n" + host_->output();
+      }
       std::this_thread::sleep_for(10ms);
     }
+    return {};
   }
+
+  // Whether the host was started and has ended since.
+  bool ended() { return host_ && !host_->running(); }
 
   // Stops the host with SIGTERM; a test failure when it does not exit with status 0.
   void stop() {
