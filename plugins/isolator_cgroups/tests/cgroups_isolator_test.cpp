@@ -228,7 +228,7 @@ TEST_F(CgroupsIsolatorTest, ROOT_CGROUPS_ACpuCappedBusyLoopUsesNoMoreThanItsCap)
 TEST_F(CgroupsIsolatorTest, ROOT_CGROUPS_UsageIsReportedAndPidsAreLimited) {
   start("pids_max = 8\n");
   ASSERT_GT(run("forks", "for i in $(seq 20); do sleep 30 & done; wait", "cpus:0.5;mem:64"), 0);
-  // The shell cannot start more than the limit: some forks fail, it ends with the rest waited.
+  // The shell cannot start more than the limit: a fork fails (the shell may end there).
   isolator::Usage u;
   // Memory is charged once the task's command runs in the cgroup (just after the release).
   ASSERT_TRUE(tessera::testing::eventually([&] {
@@ -254,7 +254,9 @@ TEST_F(CgroupsIsolatorTest, ROOT_CGROUPS_UsageIsReportedAndPidsAreLimited) {
     return int64_t{0};
   };
   EXPECT_TRUE(tessera::testing::eventually([&] { return events() > 0; }));
-  ASSERT_TRUE(runtime->call(isolator::Kill{"forks", 0}).ok());
+  // A shell whose fork is refused may end there by itself (status 2) before the kill: the kill's
+  // answer is not asserted, only that the task ends.
+  (void)runtime->call(isolator::Kill{"forks", 0});
   ASSERT_TRUE(wait_exited("forks"));
   cleanup("forks");
   EXPECT_TRUE(task_cgroups().empty());
