@@ -1225,4 +1225,4 @@ void Agent::flush_updates() {
   }
 }
 
-}  // namespace
+}  // namespace tessera::host::agent
