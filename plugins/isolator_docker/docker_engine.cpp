@@ -230,33 +230,37 @@ std::map<std::string, std::string> string_map(const json::value* v) {
   return out;
 }
 
+// One step of reading an answer: what is buffered in `rest` goes to `parser`, and when it takes
+// none of it (or nothing is buffered) more is read from `socket`. False at the end of the
+// connection; a parse error is left in `parse_error` for the caller to word.
+template <typename Parser>
+Result<bool> advance(Socket& socket, Parser& parser, std::string& rest,
+                     boost::system::error_code& parse_error) {
+  if (!rest.empty()) {
+    size_t used = parser.put(boost::asio::buffer(rest), parse_error);
+    if (parse_error == http::error::need_more) parse_error = {};
+    if (parse_error) return true;
+    rest.erase(0, used);
+    if (used > 0) return true;
+  }
+  auto more = socket.read_some();
+  if (!more) return more.error();
+  if (more->empty()) return false;
+  rest += *more;
+  return true;
+}
+
 // Reads one answer's header from `socket` into `parser`; `rest` keeps bytes read past it.
 template <typename Parser>
 Status read_header(Socket& socket, Parser& parser, std::string& rest) {
   parser.eager(false);
   parser.header_limit(kMaxHeaderBytes);
   while (!parser.is_header_done()) {
-    if (rest.empty()) {
-      auto more = socket.read_some();
-      if (!more) return more.error();
-      if (more->empty()) {
-        return make_error(ErrorCode::kUnavailable, "the Docker daemon closed the connection");
-      }
-      rest = std::move(*more);
-    }
     boost::system::error_code ec;
-    size_t used = parser.put(boost::asio::buffer(rest), ec);
-    if (ec == http::error::need_more) ec = {};
+    TESSERA_ASSIGN_OR_RETURN(bool open, advance(socket, parser, rest, ec));
     if (ec) return make_error("the Docker daemon's answer is not HTTP: " + ec.message());
-    rest.erase(0, used);
-    if (used == 0 && !parser.is_header_done()) {
-      auto more = socket.read_some();
-      if (!more) return more.error();
-      if (more->empty()) {
-        return make_error(ErrorCode::kUnavailable, "the Docker daemon closed the connection");
-      }
-      rest += *more;
-    }
+    if (!open)
+      return make_error(ErrorCode::kUnavailable, "the Docker daemon closed the connection");
   }
   return {};
 }
@@ -282,28 +286,15 @@ Status stream_body(Socket& socket, http::response_parser<http::string_body>& par
   parser.eager(true);
   parser.body_limit(boost::none);
   while (!parser.is_done()) {
-    if (rest.empty()) {
-      auto more = socket.read_some();
-      if (!more) return more.error();
-      if (more->empty()) return {};
-      rest = std::move(*more);
-    }
     boost::system::error_code ec;
-    size_t used = parser.put(boost::asio::buffer(rest), ec);
-    if (ec == http::error::need_more) ec = {};
+    TESSERA_ASSIGN_OR_RETURN(bool open, advance(socket, parser, rest, ec));
     if (ec) return make_error("the Docker daemon's stream is broken: " + ec.message());
     if (!parser.chunked()) {
       // A body with a length: Beast keeps it in the string body, hand it on as it comes.
       sink(parser.get().body());
       parser.get().body().clear();
     }
-    rest.erase(0, used);
-    if (used == 0 && !parser.is_done()) {
-      auto more = socket.read_some();
-      if (!more) return more.error();
-      if (more->empty()) return {};
-      rest += *more;
-    }
+    if (!open) return {};
   }
   return {};
 }
@@ -333,43 +324,20 @@ Result<Engine::Response> Engine::call(const std::string& method, const std::stri
   parser.eager(true);
   std::string rest;
   while (!parser.is_done()) {
-    if (rest.empty()) {
-      auto more = socket.read_some();
-      if (!more) return more.error();
-      if (more->empty()) {
-        // The end of the connection ends a body without a length.
-        boost::system::error_code ec;
-        parser.put_eof(ec);
-        if (ec || !parser.is_done()) {
-          return make_error(ErrorCode::kUnavailable,
-                            "the Docker daemon closed the connection in the middle of an answer");
-        }
-        break;
-      }
-      rest = std::move(*more);
-    }
     boost::system::error_code ec;
-    size_t used = parser.put(boost::asio::buffer(rest), ec);
-    if (ec == http::error::need_more) ec = {};
+    TESSERA_ASSIGN_OR_RETURN(bool open, advance(socket, parser, rest, ec));
     if (ec == http::error::body_limit) {
       return make_error("the Docker daemon's answer to " + method + " " + target + " is over " +
                         std::to_string(options_.max_response_bytes) + " bytes");
     }
     if (ec) return make_error("the Docker daemon's answer is not HTTP: " + ec.message());
-    rest.erase(0, used);
-    if (used == 0 && !parser.is_done()) {
-      auto more = socket.read_some();
-      if (!more) return more.error();
-      if (more->empty()) {
-        boost::system::error_code eof;
-        parser.put_eof(eof);
-        if (eof || !parser.is_done()) {
-          return make_error(ErrorCode::kUnavailable,
-                            "the Docker daemon closed the connection in the middle of an answer");
-        }
-        break;
+    if (!open) {
+      // The end of the connection ends a body without a length, and nothing else.
+      parser.put_eof(ec);
+      if (ec || !parser.is_done()) {
+        return make_error(ErrorCode::kUnavailable,
+                          "the Docker daemon closed the connection in the middle of an answer");
       }
-      rest += *more;
     }
   }
   return Response{parser.get().result_int(), std::move(parser.get().body())};

@@ -1,5 +1,7 @@
 #include "docker_isolator.h"
 
+#include "tessera/protocol/duration.h"
+
 #include <cmath>
 
 namespace tessera::docker {
@@ -95,9 +97,11 @@ void DockerIsolator::stopping() {
 }
 
 std::chrono::milliseconds DockerIsolator::grace(double seconds) const {
-  if (!std::isfinite(seconds) || seconds < 0) seconds = default_grace_seconds_;
-  seconds = std::min(seconds, 86400.0);
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000)));
+  // The one check of durations from the wire; what is not a duration gets the default.
+  auto checked =
+      protocol::wire_duration("grace_seconds", seconds, protocol::limits::kMaxKillGraceSeconds);
+  if (!checked) return std::chrono::milliseconds(std::llround(default_grace_seconds_ * 1000));
+  return checked->as<std::chrono::milliseconds>();
 }
 
 void DockerIsolator::fail(const tessera::sdk::Request& request, const std::string& container_id,

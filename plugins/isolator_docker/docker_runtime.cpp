@@ -1,7 +1,5 @@
 #include "docker_runtime.h"
 
-#include <sys/stat.h>
-
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -220,10 +218,10 @@ void DockerRuntime::follow_logs(const std::string& container_id) {
     Engine engine(options_.engine);
     // The daemon may end a follow early (one asked for right after the start, before its log
     // reader is up): followed again from the recorded position until the container has ended.
-    Status copied;
     for (int attempt = 0; attempt < 1000 && !cancel->cancelled(); ++attempt) {
-      copied = engine.copy_logs(docker_id, sandbox / "stdout", sandbox / "stderr", true,
-                                cancel.get(), position);
+      // A copy that fails (the daemon gone) ends with the container's exit as reported.
+      (void)engine.copy_logs(docker_id, sandbox / "stdout", sandbox / "stderr", true, cancel.get(),
+                             position);
       auto state = engine.inspect(docker_id);
       if (!state || !state->running) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -231,15 +229,14 @@ void DockerRuntime::follow_logs(const std::string& container_id) {
     // A follow can also end before the last lines of a container that just exited are read:
     // one more copy from the position takes whatever is left.
     if (!cancel->cancelled()) {
-      copied = engine.copy_logs(docker_id, sandbox / "stdout", sandbox / "stderr", false,
-                                cancel.get(), position);
+      (void)engine.copy_logs(docker_id, sandbox / "stdout", sandbox / "stderr", false, cancel.get(),
+                             position);
     }
-    deliver([this, container_id, copied] {
+    deliver([this, container_id] {
       auto it = containers_.find(container_id);
       if (it == containers_.end()) return;
       it->second.logs_done = true;
       if (it->second.log_thread.joinable()) it->second.log_thread.join();
-      (void)copied;
       if (it->second.exited) finish(container_id);
     });
   });
@@ -265,7 +262,8 @@ void DockerRuntime::watch_events() {
     Engine engine(options_.engine);
     // Once subscribed, whatever died before (while the stream was down, or before it first
     // came up) is found by listing; everything after comes as an event.
-    Status streamed = engine.events(
+    // Ends when the daemon goes away (or is restarted): subscribed again after a pause.
+    (void)engine.events(
         {{kRuntimeLabel, id_}},
         [&](const ContainerEvent& event) {
           failures = 0;
@@ -275,7 +273,6 @@ void DockerRuntime::watch_events() {
         },
         &events_cancel_, [&] { reconcile(engine); });
     if (events_cancel_.cancelled()) return;
-    (void)streamed;
     failures = std::min(failures + 1, 5);
     std::unique_lock lock(mutex_);
     wake_.wait_for(lock, std::chrono::milliseconds(200 << failures), [this] { return stopping_; });
