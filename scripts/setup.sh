@@ -14,12 +14,16 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsodium-dev procps
   libhowardhinnant-date-dev tzdata
   docker.io busybox-static
+  zookeeper libzookeeper-mt-dev netcat-openbsd chromium
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The web UI's browser tests drive chromium with playwright-core from the npm registry. Some
+# machines carry a newer Node.js (with its own npm) than Debian's: keep it when npm works.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 need_msgpack=0
 [ -f /usr/local/include/msgpack.hpp ] || [ -f /usr/include/msgpack.hpp ] || need_msgpack=1
 
