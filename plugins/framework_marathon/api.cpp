@@ -76,6 +76,46 @@ json::object resources_json(const protocol::Resources& resources) {
   return out;
 }
 
+// Marathon's rejectSummary: each reason in funnel order with the offers it declined and the
+// offers that reached it (those not declined by an earlier reason).
+json::array reject_funnel(uint64_t processed, const std::map<RejectReason, uint64_t>& declined) {
+  json::array steps;
+  for (RejectReason reason : kAllRejectReasons) {
+    auto it = declined.find(reason);
+    uint64_t count = it == declined.end() ? 0 : it->second;
+    steps.push_back(json::object{
+        {"reason", reason_name(reason)}, {"declined", count}, {"processed", processed}});
+    processed -= std::min(count, processed);
+  }
+  return steps;
+}
+
+// An offer as Marathon's raml Offer: resources with name, role and a scalar or ranges;
+// attributes as text.
+json::object offer_json(const protocol::scheduler::Offer& offer) {
+  std::string role = offer.role.empty() ? "*" : offer.role;
+  json::array resources;
+  for (const auto& [name, value] : offer.resources.scalars) {
+    resources.push_back(json::object{{"name", name}, {"role", role}, {"scalar", value}});
+  }
+  for (const auto& [name, ranges] : offer.resources.ranges) {
+    json::array list;
+    for (const auto& range : ranges) {
+      list.push_back(json::object{{"begin", range.begin}, {"end", range.end}});
+    }
+    resources.push_back(json::object{{"name", name}, {"role", role}, {"ranges", std::move(list)}});
+  }
+  json::array attributes;
+  for (const auto& attribute : offer.attributes) {
+    attributes.push_back(json::object{{"name", attribute.name}, {"text", attribute.value}});
+  }
+  return json::object{{"id", offer.offer_id},
+                      {"hostname", offer.hostname},
+                      {"agentId", offer.agent_id},
+                      {"resources", std::move(resources)},
+                      {"attributes", std::move(attributes)}};
+}
+
 }  // namespace
 
 bool query_flag(const Query& query, const std::string& key) {
@@ -84,16 +124,19 @@ bool query_flag(const Query& query, const std::string& key) {
 }
 
 std::optional<Reply> Api::parse_body(const std::string& body, json::value& out) const {
+  // Marathon (MarathonExceptionMapper) answers 400 for a body that is not JSON: "Invalid JSON"
+  // with the parser's message as a string in `details`, and "Please specify data in JSON
+  // format" when there is no JSON value at all (Jackson's mapping error for an empty body).
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return json_reply(400, json::object{{"message", "Please specify data in JSON format"},
+                                        {"details", "No content to map due to end-of-input"}});
+  }
   boost::system::error_code ec;
   json::parse_options options;
   options.max_depth = 64;
   out = json::parse(body, ec, {}, options);
   if (!ec) return std::nullopt;
-  return json_reply(
-      400, json::object{{"message", "Invalid JSON"},
-                        {"details",
-                         json::array{json::object{
-                             {"path", "/"}, {"errors", json::array{json::value(ec.message())}}}}}});
+  return json_reply(400, json::object{{"message", "Invalid JSON"}, {"details", ec.message()}});
 }
 
 std::optional<Reply> Api::locked(const std::string& app_id, const Query& query) const {
@@ -400,6 +443,11 @@ Reply Api::kill_tasks(const std::string& body, const Query& query) {
 }
 
 Reply Api::queue(const Query& query) const {
+  bool embed_unused = false;
+  if (auto it = query.find("embed"); it != query.end()) {
+    embed_unused =
+        std::find(it->second.begin(), it->second.end(), "lastUnusedOffers") != it->second.end();
+  }
   json::array entries;
   auto now = scheduler_.clock().now();
   for (const auto& [id, app] : scheduler_.apps()) {
@@ -417,13 +465,11 @@ Reply Api::queue(const Query& query) const {
     const OfferStatistics* stats = scheduler_.statistics(id);
     OfferStatistics empty;
     if (stats == nullptr) stats = &empty;
-    json::array reasons;
-    for (RejectReason reason : kAllRejectReasons) {
-      auto declined = stats->declined.find(reason);
-      reasons.push_back(
-          json::object{{"reason", reason_name(reason)},
-                       {"declined", declined == stats->declined.end() ? 0 : declined->second},
-                       {"processed", stats->processed}});
+    std::map<RejectReason, uint64_t> last_declined;
+    for (const auto& [agent, unused] : stats->last_unused) {
+      if (!unused.reasons.empty()) {
+        ++last_declined[*std::min_element(unused.reasons.begin(), unused.reasons.end())];
+      }
     }
     entry["processedOffersSummary"] = json::object{
         {"processedOffersCount", stats->processed},
@@ -432,8 +478,19 @@ Reply Api::queue(const Query& query) const {
          stats->last_unused_at.empty() ? json::value(nullptr) : json::value(stats->last_unused_at)},
         {"lastUsedOfferAt",
          stats->last_used_at.empty() ? json::value(nullptr) : json::value(stats->last_used_at)},
-        {"rejectSummaryLastOffers", reasons},
-        {"rejectSummaryLaunchAttempt", reasons}};
+        {"rejectSummaryLastOffers", reject_funnel(stats->last_unused.size(), last_declined)},
+        {"rejectSummaryLaunchAttempt", reject_funnel(stats->processed, stats->declined)}};
+    if (embed_unused) {
+      json::array unused_offers;
+      for (const auto& [agent, unused] : stats->last_unused) {
+        json::array reasons;
+        for (RejectReason reason : unused.reasons) reasons.emplace_back(reason_name(reason));
+        unused_offers.push_back(json::object{{"offer", offer_json(unused.offer)},
+                                             {"reason", std::move(reasons)},
+                                             {"timestamp", unused.at}});
+      }
+      entry["lastUnusedOffers"] = std::move(unused_offers);
+    }
     // Beyond Marathon: the largest offer seen, to compare with what the app asks.
     entry["largestOffer"] = resources_json(stats->largest);
     entries.push_back(std::move(entry));

@@ -20,6 +20,8 @@ std::string version_key(const std::string& app_id, const std::string& version) {
 }
 std::string task_key(const std::string& task_id) { return "tasks/" + task_id; }
 std::string deployment_key(const std::string& id) { return "deployments/" + id; }
+// App ids begin with '/', so this is "backoff/prod/web".
+std::string backoff_key(const std::string& app_id) { return "backoff" + app_id; }
 
 http::Response to_http(Reply reply) {
   http::Response response =
@@ -130,7 +132,8 @@ void MarathonFramework::recover(uint64_t term) {
   };
   auto records =
       std::make_shared<std::tuple<std::string, sdk::Listing<StoredApp>, sdk::Listing<StoredApp>,
-                                  sdk::Listing<StoredTask>, sdk::Listing<StoredDeployment>>>();
+                                  sdk::Listing<StoredTask>, sdk::Listing<StoredDeployment>,
+                                  sdk::Listing<StoredBackoff>>>();
   store_->get<std::string>(kFrameworkIdKey, [=, this](auto id) {
     if (!current()) return;
     if (!id) return failed("the framework id", id.error());
@@ -151,25 +154,34 @@ void MarathonFramework::recover(uint64_t term) {
             if (!current()) return;
             if (!deployments) return failed("deployments", deployments.error());
             std::get<4>(*records) = std::move(*deployments);
-            framework_id_ = std::get<0>(*records);
-            scheduler_ = std::make_unique<Scheduler>(clock(), *this, scheduler_options_);
-            for (const auto& entry : std::get<1>(*records).entries) {
-              scheduler_->adopt_app(parse_stored_app(entry.value.json));
-            }
-            for (const auto& entry : std::get<2>(*records).entries) {
-              scheduler_->adopt_version(parse_stored_app(entry.value.json));
-            }
-            for (const auto& entry : std::get<3>(*records).entries) {
-              scheduler_->adopt_task(entry.value);
-            }
-            for (const auto& entry : std::get<4>(*records).entries) {
-              scheduler_->adopt_deployment(entry.value);
-            }
-            log().info("recovered {} app(s), {} task(s), {} deployment(s); framework id {}",
-                       scheduler_->apps().size(), scheduler_->tasks().size(),
-                       scheduler_->deployments().size(),
-                       framework_id_.empty() ? std::string("none yet") : sdk::quote(framework_id_));
-            start_scheduling(term);
+            store_->list<StoredBackoff>("backoff/", [=, this](auto backoffs) {
+              if (!current()) return;
+              if (!backoffs) return failed("backoffs", backoffs.error());
+              std::get<5>(*records) = std::move(*backoffs);
+              framework_id_ = std::get<0>(*records);
+              scheduler_ = std::make_unique<Scheduler>(clock(), *this, scheduler_options_);
+              for (const auto& entry : std::get<1>(*records).entries) {
+                scheduler_->adopt_app(parse_stored_app(entry.value.json));
+              }
+              for (const auto& entry : std::get<2>(*records).entries) {
+                scheduler_->adopt_version(parse_stored_app(entry.value.json));
+              }
+              for (const auto& entry : std::get<3>(*records).entries) {
+                scheduler_->adopt_task(entry.value);
+              }
+              for (const auto& entry : std::get<4>(*records).entries) {
+                scheduler_->adopt_deployment(entry.value);
+              }
+              for (const auto& entry : std::get<5>(*records).entries) {
+                scheduler_->adopt_backoff(entry.value);
+              }
+              log().info(
+                  "recovered {} app(s), {} task(s), {} deployment(s); framework id {}",
+                  scheduler_->apps().size(), scheduler_->tasks().size(),
+                  scheduler_->deployments().size(),
+                  framework_id_.empty() ? std::string("none yet") : sdk::quote(framework_id_));
+              start_scheduling(term);
+            });
           });
         });
       });
@@ -312,6 +324,20 @@ void MarathonFramework::save_deployment(const StoredDeployment& deployment) {
 void MarathonFramework::remove_deployment(const std::string& id) {
   store_->remove(deployment_key(id), [this, id](auto r) {
     if (!r && r.code() != sdk::StoreCode::kNotFound) store_done("deployment " + sdk::quote(id), r);
+  });
+}
+
+void MarathonFramework::save_backoff(const StoredBackoff& backoff) {
+  store_->put(backoff_key(backoff.app_id), backoff, [this, id = backoff.app_id](auto r) {
+    store_done("the backoff of " + sdk::quote(id), r);
+  });
+}
+
+void MarathonFramework::remove_backoff(const std::string& app_id) {
+  store_->remove(backoff_key(app_id), [this, app_id](auto r) {
+    if (!r && r.code() != sdk::StoreCode::kNotFound) {
+      store_done("the backoff of " + sdk::quote(app_id), r);
+    }
   });
 }
 

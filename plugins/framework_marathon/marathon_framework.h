@@ -46,6 +46,8 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void save_task(const StoredTask& task) override;
   void remove_task(const std::string& task_id) override;
   void save_deployment(const StoredDeployment& deployment) override;
+  void save_backoff(const StoredBackoff& backoff) override;
+  void remove_backoff(const std::string& app_id) override;
   void remove_deployment(const std::string& id) override;
   void publish(const std::string& event_type, const boost::json::object& body) override;
 

@@ -40,6 +40,8 @@ struct OfferView {
   protocol::Resources available;
 };
 
+// In the order of Marathon's reason funnel (NoOfferMatchReason.reasonFunnel), NoDockerRuntime
+// after the constraints: an unused offer is counted under its first reason in this order.
 enum class RejectReason {
   unfulfilled_role,
   unfulfilled_constraint,

@@ -362,7 +362,7 @@ Scheduler::Change Scheduler::create_app(App app) {
   app.last_config_change_at = app.version;
   assign_service_ports(app, nullptr);
   store_app(app);
-  backoff_.erase(app.id);
+  reset_backoff(app.id);
   std::vector<std::vector<DeploymentAction>> steps{{{"StartApplication", app.id}}};
   if (app.instances > 0) steps.push_back({{"ScaleApplication", app.id}});
   return start_deployment(app, std::nullopt, std::move(steps));
@@ -380,7 +380,7 @@ Scheduler::Change Scheduler::update_app(App app) {
   store_app(app);
   std::vector<std::vector<DeploymentAction>> steps;
   if (config_change) {
-    backoff_.erase(app.id);
+    reset_backoff(app.id);
     steps.push_back({{"RestartApplication", app.id}});
   } else {
     steps.push_back({{"ScaleApplication", app.id}});
@@ -485,7 +485,47 @@ void Scheduler::record_failure(const std::string& app_id) {
   ++backoff.failures;
   auto delay = std::chrono::milliseconds(static_cast<int64_t>(backoff.delay_seconds * 1000));
   backoff.until = clock_.now() + delay;
+  auto until_wall = clock_.wall_now() + delay;
+  driver_.save_backoff(StoredBackoff{
+      app_id, backoff.delay_seconds, backoff.failures,
+      std::chrono::duration_cast<std::chrono::milliseconds>(until_wall.time_since_epoch())
+          .count()});
   schedule_revive(backoff.until);
+}
+
+void Scheduler::reset_backoff(const std::string& app_id) {
+  if (backoff_.erase(app_id) > 0) driver_.remove_backoff(app_id);
+}
+
+void Scheduler::adopt_backoff(const StoredBackoff& stored) {
+  if (apps_.count(stored.app_id) == 0) return;
+  auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch())
+          .count();
+  Backoff& backoff = backoff_[stored.app_id];
+  backoff.delay_seconds = stored.delay_seconds;
+  backoff.failures = stored.failures;
+  // What is left of the delay counts from now on the monotonic clock; the delay itself is kept
+  // so that the next failure grows it further.
+  auto left = std::chrono::milliseconds(std::max<int64_t>(0, stored.until_epoch_ms - now_ms));
+  backoff.until = clock_.now() + left;
+  if (left.count() > 0) schedule_revive(backoff.until);
+}
+
+void Scheduler::record_unused(OfferStatistics& stats, const protocol::scheduler::Offer& offer,
+                              std::vector<RejectReason> reasons, const std::string& now_text) {
+  ++stats.unused;
+  stats.last_unused_at = now_text;
+  // As Marathon's funnel: an offer counts once, under its first reason.
+  if (!reasons.empty()) ++stats.declined[*std::min_element(reasons.begin(), reasons.end())];
+  if (stats.last_unused.count(offer.agent_id) == 0 &&
+      stats.last_unused.size() >= kMaxUnusedOffers) {
+    auto oldest =
+        std::min_element(stats.last_unused.begin(), stats.last_unused.end(),
+                         [](const auto& a, const auto& b) { return a.second.at < b.second.at; });
+    stats.last_unused.erase(oldest);
+  }
+  stats.last_unused[offer.agent_id] = UnusedOffer{offer, std::move(reasons), now_text};
 }
 
 void Scheduler::schedule_revive(Monotonic::time_point at) {
@@ -672,11 +712,8 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
         stats.largest = resources;
       }
       MatchResult judged = match_offer(*owner, candidate.view, placed);
-      if (!judged.match) {
-        ++stats.unused;
-        stats.last_unused_at = now_text;
-        for (RejectReason reason : judged.reasons) ++stats.declined[reason];
-      }
+      if (!judged.match)
+        record_unused(stats, *candidate.offer, std::move(judged.reasons), now_text);
     }
     while (count > 0) {
       // Spread: the offer whose agent runs the fewest instances of this app; pack: the first
@@ -833,7 +870,7 @@ void Scheduler::converge_app(const std::string& app_id) {
         service_ports_used_.erase(definition.port);
       }
       apps_.erase(found);
-      backoff_.erase(app_id);
+      reset_backoff(app_id);
       statistics_.erase(app_id);
       last_failures_.erase(app_id);
       emit("app_terminated_event", json::object{{"appId", app_id}});
@@ -924,7 +961,7 @@ void Scheduler::converge_app(const std::string& app_id) {
     for (const Task* task : current) {
       if (healthy(*task) && task->running_since &&
           now - *task->running_since >= options_.backoff_reset_after) {
-        backoff_.erase(backoff);
+        reset_backoff(app_id);
         break;
       }
     }

@@ -112,20 +112,43 @@ struct StoredDeployment {
   MSGPACK_DEFINE_MAP(id, version, app_id, stop, steps, current_step, previous_json);
 };
 
-// Launch-queue statistics for one app, as /v2/queue reports them.
+// An offer an app could not use, with every reason, as /v2/queue's lastUnusedOffers lists it.
+struct UnusedOffer {
+  protocol::scheduler::Offer offer;
+  std::vector<RejectReason> reasons;
+  std::string at;  // ISO 8601
+};
+
+// Launch-queue statistics for one app since its instances began to wait, as /v2/queue reports
+// them (Marathon's OfferMatchStatistics).
 struct OfferStatistics {
   uint64_t processed = 0;
   uint64_t unused = 0;
   std::string last_unused_at;
   std::string last_used_at;
+  // Per unused offer, its first reason in the funnel order of kAllRejectReasons.
   std::map<RejectReason, uint64_t> declined;
+  // The last unused offer of each agent, at most kMaxUnusedOffers agents (the oldest goes).
+  std::map<std::string, UnusedOffer> last_unused;
   protocol::Resources largest;  // the largest offer seen (by cpus, then mem)
 };
+inline constexpr size_t kMaxUnusedOffers = 256;
 
 struct Backoff {
   double delay_seconds = 0;  // 0: none
   sdk::Clock::Monotonic::time_point until{};
   uint64_t failures = 0;
+};
+
+// An app's backoff in the store, so that a new leader keeps delaying a crash-looping app
+// instead of launching it at once. The end of the delay is wall-clock time (milliseconds since
+// the epoch): monotonic time does not survive a restart.
+struct StoredBackoff {
+  std::string app_id;
+  double delay_seconds = 0;
+  uint64_t failures = 0;
+  int64_t until_epoch_ms = 0;
+  MSGPACK_DEFINE_MAP(app_id, delay_seconds, failures, until_epoch_ms);
 };
 
 class Driver {
@@ -144,6 +167,8 @@ class Driver {
   virtual void remove_task(const std::string& task_id) = 0;
   virtual void save_deployment(const StoredDeployment& deployment) = 0;
   virtual void remove_deployment(const std::string& id) = 0;
+  virtual void save_backoff(const StoredBackoff& backoff) = 0;
+  virtual void remove_backoff(const std::string& app_id) = 0;
   // An event for /v2/events; `body` already has eventType and timestamp.
   virtual void publish(const std::string& event_type, const boost::json::object& body) = 0;
 };
@@ -188,6 +213,8 @@ class Scheduler {
   void adopt_version(App app);
   void adopt_task(const StoredTask& task);
   void adopt_deployment(const StoredDeployment& stored);
+  // A backoff whose app is unknown is ignored; one that has run out is dropped.
+  void adopt_backoff(const StoredBackoff& stored);
 
   // API changes. Each returns the deployment it started (id, version) or the problem.
   struct Change {
@@ -257,6 +284,10 @@ class Scheduler {
   void kill(Task& task);
   void task_terminal(Task& task, const protocol::TaskStatus& status);
   void record_failure(const std::string& app_id);
+  static void record_unused(OfferStatistics& stats, const protocol::scheduler::Offer& offer,
+                            std::vector<RejectReason> reasons, const std::string& now_text);
+  // Forgets the app's backoff here and in the store.
+  void reset_backoff(const std::string& app_id);
   std::vector<Task*> app_tasks(const std::string& app_id);
   std::vector<Task*> active_tasks(const std::string& app_id);
   std::vector<Placement> placements(const std::string& app_id) const;

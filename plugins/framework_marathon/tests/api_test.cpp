@@ -73,6 +73,11 @@ TEST_F(ApiTest, MalformedJsonIs400AndBadFieldsAre422) {
   Reply malformed = api_.create_app("{oops", "");
   EXPECT_EQ(malformed.status, 400u);
   EXPECT_EQ(malformed.body.at("message"), "Invalid JSON");
+  // As MarathonExceptionMapper: the parser's message is a string, not a list of fields.
+  EXPECT_TRUE(malformed.body.at("details").is_string()) << to_text(malformed.body);
+  Reply empty = api_.create_app(" \n", "");
+  EXPECT_EQ(empty.status, 400u);
+  EXPECT_EQ(empty.body.at("message"), "Please specify data in JSON format");
   Reply invalid = api_.create_app(R"({"id": "/a", "cmd": "x", "cpus": "many", "mem": -5})", "");
   ASSERT_EQ(invalid.status, 422u);
   EXPECT_EQ(invalid.body.at("message"), "Object is not valid");
@@ -138,6 +143,42 @@ TEST_F(ApiTest, QueueSaysWhichResourceIsShort) {
   }
   EXPECT_TRUE(memory_short) << to_text(queue.body);
   EXPECT_EQ(entry.at("largestOffer").at("mem"), 1024.0);
+}
+
+TEST_F(ApiTest, QueueFunnelsEachUnusedOfferUnderItsFirstReasonAndListsTheLastPerAgent) {
+  // Too many cpus and too much memory: Marathon's funnel counts each offer once, under cpus.
+  api_.create_app(R"({"id": "/huge", "cmd": "x", "cpus": 64, "mem": 65536})", "");
+  offer_round();
+  offer_round();
+  Reply queue = api_.queue({{"embed", {"lastUnusedOffers"}}});
+  const json::value& entry = queue.body.at("queue").as_array().at(0);
+  const json::value& summary = entry.at("processedOffersSummary");
+  EXPECT_EQ(summary.at("processedOffersCount"), 2);
+  EXPECT_EQ(summary.at("unusedOffersCount"), 2);
+  auto step = [&](const char* list, const char* reason) {
+    for (const auto& item : summary.at(list).as_array()) {
+      if (item.at("reason") == reason) return item.as_object();
+    }
+    return json::object{};
+  };
+  // Since the launch began: both offers; of the last offers: one per agent.
+  EXPECT_EQ(step("rejectSummaryLaunchAttempt", "InsufficientCpus").at("declined"), 2);
+  EXPECT_EQ(step("rejectSummaryLaunchAttempt", "InsufficientCpus").at("processed"), 2);
+  EXPECT_EQ(step("rejectSummaryLaunchAttempt", "InsufficientMemory").at("declined"), 0);
+  EXPECT_EQ(step("rejectSummaryLaunchAttempt", "InsufficientMemory").at("processed"), 0);
+  EXPECT_EQ(step("rejectSummaryLastOffers", "InsufficientCpus").at("declined"), 1);
+  EXPECT_EQ(step("rejectSummaryLastOffers", "UnfulfilledRole").at("processed"), 1);
+
+  const json::array& unused = entry.at("lastUnusedOffers").as_array();
+  ASSERT_EQ(unused.size(), 1u) << to_text(queue.body);
+  EXPECT_EQ(unused[0].at("offer").at("agentId"), "agent0");
+  EXPECT_EQ(unused[0].at("offer").at("hostname"), "host0");
+  EXPECT_FALSE(unused[0].at("offer").at("resources").as_array().empty());
+  EXPECT_EQ(unused[0].at("reason"), (json::array{"InsufficientCpus", "InsufficientMemory"}));
+  EXPECT_TRUE(unused[0].at("timestamp").is_string());
+  // Without the embed there is no list.
+  EXPECT_FALSE(
+      api_.queue({}).body.at("queue").as_array().at(0).as_object().contains("lastUnusedOffers"));
 }
 
 TEST_F(ApiTest, TasksDeploymentsVersionsGroupsInfoAndLeader) {

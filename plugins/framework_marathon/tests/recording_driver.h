@@ -39,6 +39,10 @@ class RecordingDriver : public Driver {
     stored_deployments[deployment.id] = deployment;
   }
   void remove_deployment(const std::string& id) override { stored_deployments.erase(id); }
+  void save_backoff(const StoredBackoff& backoff) override {
+    stored_backoffs[backoff.app_id] = backoff;
+  }
+  void remove_backoff(const std::string& app_id) override { stored_backoffs.erase(app_id); }
   void publish(const std::string& type, const boost::json::object& body) override {
     events.emplace_back(type, body);
   }
@@ -58,6 +62,7 @@ class RecordingDriver : public Driver {
   std::map<std::string, App> stored_versions;
   std::map<std::string, StoredTask> stored_tasks;
   std::map<std::string, StoredDeployment> stored_deployments;
+  std::map<std::string, StoredBackoff> stored_backoffs;
   std::vector<std::pair<std::string, boost::json::object>> events;
 };
 

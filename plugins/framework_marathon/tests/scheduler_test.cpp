@@ -408,6 +408,43 @@ TEST_F(SchedulerTest, RecoveryAdoptsStoredTasksWithoutRelaunching) {
   EXPECT_EQ(fresh_driver.killed, std::vector<std::string>{"stray.1"});
 }
 
+TEST_F(SchedulerTest, ANewLeaderKeepsTheStoredBackoff) {
+  App app = make_app("/crash", 1);
+  app.backoff_seconds = 4;
+  app.backoff_factor = 2;
+  scheduler_.create_app(app);
+  offer_round();
+  update(scheduler_.tasks_of("/crash").front()->id, state::kFailed);
+  ASSERT_EQ(driver_.stored_backoffs.count("/crash"), 1u);
+  EXPECT_EQ(driver_.stored_backoffs.at("/crash").delay_seconds, 4);
+  clock_.advance(1s);
+
+  // The next leader reads what the store holds: 3 s of the delay are left.
+  RecordingDriver fresh_driver;
+  Scheduler recovered(clock_, fresh_driver, options());
+  for (const auto& [id, stored] : driver_.stored_apps) recovered.adopt_app(stored);
+  for (const auto& [id, stored] : driver_.stored_backoffs) recovered.adopt_backoff(stored);
+  recovered.converge();
+  ASSERT_NE(recovered.backoff("/crash"), nullptr);
+  recovered.on_offers(three_agents(20));
+  EXPECT_TRUE(fresh_driver.launched.empty()) << "still delayed after the failover";
+  clock_.advance(3s);
+  recovered.on_offers(three_agents(21));
+  ASSERT_EQ(fresh_driver.launched.size(), 1u);
+
+  // The delay keeps growing from the stored one, and a reset removes the record.
+  protocol::TaskStatus failed;
+  failed.task_id = fresh_driver.launched.front().task_id;
+  failed.agent_id = fresh_driver.launched.front().agent_id;
+  failed.state = state::kFailed;
+  recovered.on_update(failed);
+  EXPECT_EQ(fresh_driver.stored_backoffs.at("/crash").delay_seconds, 8);
+  App changed = app;
+  changed.cmd = "sleep 200";
+  recovered.update_app(changed);
+  EXPECT_EQ(fresh_driver.stored_backoffs.count("/crash"), 0u);
+}
+
 TEST_F(SchedulerTest, ADroppedSchedulerLeavesNoTimerBehind) {
   {
     RecordingDriver driver;
