@@ -17,7 +17,6 @@ namespace {
 constexpr const char* kJobsPrefix = "jobs/";
 constexpr const char* kHistoryPrefix = "history/";
 constexpr const char* kFrameworkIdKey = "framework_id";
-constexpr const char* kLeaderKey = "leader";
 // How long to wait before reading the store again after a failed read or write.
 constexpr milliseconds kRecoveryRetry{1000};
 // The longest a wake-up timer is set for: a wall clock that jumps is noticed this soon.

@@ -38,6 +38,9 @@
 
 namespace tessera::chronos {
 
+// The store key of the leader's REST address (HOST:PORT), which standbys forward requests to.
+inline constexpr const char* kLeaderKey = "leader";
+
 // The plugin's TOML table (README lists each key).
 struct FrameworkSettings {
   std::string http_host = "127.0.0.1";
@@ -109,8 +112,11 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   // ---- REST API (rest_api.cpp).
   void add_routes();
   // Runs `handler` only while this scheduler leads and has recovered; otherwise 503.
-  sdk::http::Handler when_ready(sdk::http::Handler handler);
+  // A route's handler that runs while this host leads and has read its jobs; a standby proxies
+  // the request to the leader (as Chronos's RedirectFilter), a leader still reading answers 503.
+  sdk::http::AsyncHandler when_ready(sdk::http::Handler handler);
   sdk::http::AsyncHandler when_ready(sdk::http::AsyncHandler handler);
+  void forward_to_leader(const sdk::http::Request& request, sdk::http::Responder answer);
   void post_job(const sdk::http::Request& request, sdk::http::Responder answer, JobForm form);
   // Answers 204 (or `ok`) once the actions' changes are stored.
   void answer_after_commit(Result<std::vector<Action>> actions, sdk::http::Responder answer,
@@ -136,6 +142,7 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   std::unique_ptr<sdk::http::Server> server_;
   std::unique_ptr<SchedulerCore> core_;
   std::string http_address_;
+  std::unique_ptr<sdk::http::Client> proxy_;  // a standby's requests to the leader
   // GET /jobs's answer, kept until a job changes.
   std::optional<std::string> jobs_listing_;
   std::string framework_id_;

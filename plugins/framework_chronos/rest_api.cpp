@@ -47,25 +47,57 @@ Result<size_t> count_parameter(const http::Request& request, const char* key, si
 
 }  // namespace
 
-http::Handler ChronosFramework::when_ready(http::Handler handler) {
-  return [this, handler = std::move(handler)](const http::Request& request) {
-    if (!ready_) {
-      return chronos_error(503, "this scheduler is not leading (or is still reading its jobs)");
-    }
-    return handler(request);
-  };
+http::AsyncHandler ChronosFramework::when_ready(http::Handler handler) {
+  return when_ready(http::AsyncHandler(
+      [handler = std::move(handler)](const http::Request& request, http::Responder answer) {
+        answer.send(handler(request));
+      }));
 }
 
 http::AsyncHandler ChronosFramework::when_ready(http::AsyncHandler handler) {
   return
       [this, handler = std::move(handler)](const http::Request& request, http::Responder answer) {
-        if (!ready_) {
-          answer.send(
-              chronos_error(503, "this scheduler is not leading (or is still reading its jobs)"));
+        if (ready_) {
+          handler(request, std::move(answer));
+        } else if (leadership_ && leadership_->leading()) {
+          answer.send(chronos_error(503, "this scheduler is still reading its jobs"));
+        } else {
+          forward_to_leader(request, std::move(answer));
+        }
+      };
+}
+
+void ChronosFramework::forward_to_leader(const http::Request& request, http::Responder answer) {
+  auto responder = std::make_shared<http::Responder>(std::move(answer));
+  // A request that already passed through this host would only come back: the stored leader
+  // is stale (the next one has not written its address yet).
+  std::string via = "1.1 " + http_address_;
+  if (request.header("Via").find(via) != std::string_view::npos || !store_) {
+    responder->send(chronos_error(503, "this scheduler is not leading and knows no leader"));
+    return;
+  }
+  http::ClientRequest forwarded = http::proxied_request(request);
+  std::string previous_via(request.header("Via"));
+  std::erase_if(forwarded.headers,
+                [](const auto& header) { return http::detail::iequals(header.first, "Via"); });
+  forwarded.headers.emplace_back("Via", previous_via.empty() ? via : previous_via + ", " + via);
+  store_->get<std::string>(
+      kLeaderKey, [this, responder, forwarded = std::move(forwarded)](auto found) {
+        std::string leader = found && *found ? (*found)->value : std::string();
+        if (leader.empty() || leader == http_address_) {
+          responder->send(chronos_error(503, "this scheduler is not leading and knows no leader"));
           return;
         }
-        handler(request, std::move(answer));
-      };
+        if (!proxy_) proxy_ = std::make_unique<http::Client>(loop());
+        proxy_->send(leader, forwarded, [this, responder, leader](http::ClientReply reply) {
+          if (!reply.error.empty()) {
+            log().warn("forwarding to the leader at {}: {}", sdk::quote(leader), reply.error);
+            responder->send(chronos_error(503, "the leader at '" + leader + "' did not answer"));
+            return;
+          }
+          responder->send(http::proxied_response(std::move(reply)));
+        });
+      });
 }
 
 void ChronosFramework::answer_after_commit(Result<std::vector<Action>> actions,
@@ -110,7 +142,7 @@ void ChronosFramework::add_routes() {
     }
     // A standby tells where the leader serves, as the leader wrote it.
     auto responder = std::make_shared<Responder>(std::move(answer));
-    store_->get<std::string>("leader", [responder](auto found) {
+    store_->get<std::string>(kLeaderKey, [responder](auto found) {
       boost::json::object body;
       body["leader"] = found && *found ? (*found)->value : std::string();
       responder->send(http::Response::json(body));
@@ -126,44 +158,46 @@ void ChronosFramework::add_routes() {
                          post_job(r, std::move(answer), JobForm::dependent);
                        })));
 
-  server_->route(Method::get, path("/jobs"), when_ready(http::Handler([this](const Request&) {
-                   // Kept between changes: a UI lists far more often than jobs change.
-                   if (!jobs_listing_) {
-                     boost::json::array jobs;
-                     for (const Job* job : core_->jobs()) {
-                       jobs.push_back(job_to_json(*job, true));
-                     }
-                     jobs_listing_ = to_json_text(jobs);
-                   }
-                   return http::Response(200, *jobs_listing_, "application/json");
-                 })));
-  server_->route(Method::get, path("/jobs/summary"),
-                 when_ready(http::Handler(
-                     [this](const Request&) { return json_answer(core_->summary_json()); })));
-  server_->route(Method::get, path("/jobs/search"),
-                 when_ready(http::Handler([this](const Request& r) {
-                   SchedulerCore::SearchQuery query;
-                   query.name = r.query("name").value_or("");
-                   query.command = r.query("command").value_or("");
-                   query.any = r.query("any").value_or("");
-                   auto limit = count_parameter(r, "limit", 10, 1'000'000);
-                   if (!limit) return chronos_error(400, limit.error().message);
-                   auto offset = count_parameter(r, "offset", 0, 1'000'000'000);
-                   if (!offset) return chronos_error(400, offset.error().message);
-                   query.limit = *limit;
-                   query.offset = *offset;
-                   boost::json::array jobs;
-                   for (const Job* job : core_->search(query)) jobs.push_back(job_to_json(*job));
-                   return json_answer(jobs);
-                 })));
+  server_->route_async(Method::get, path("/jobs"), when_ready(http::Handler([this](const Request&) {
+                         // Kept between changes: a UI lists far more often than jobs change.
+                         if (!jobs_listing_) {
+                           boost::json::array jobs;
+                           for (const Job* job : core_->jobs()) {
+                             jobs.push_back(job_to_json(*job, true));
+                           }
+                           jobs_listing_ = to_json_text(jobs);
+                         }
+                         return http::Response(200, *jobs_listing_, "application/json");
+                       })));
+  server_->route_async(Method::get, path("/jobs/summary"),
+                       when_ready(http::Handler(
+                           [this](const Request&) { return json_answer(core_->summary_json()); })));
+  server_->route_async(Method::get, path("/jobs/search"),
+                       when_ready(http::Handler([this](const Request& r) {
+                         SchedulerCore::SearchQuery query;
+                         query.name = r.query("name").value_or("");
+                         query.command = r.query("command").value_or("");
+                         query.any = r.query("any").value_or("");
+                         auto limit = count_parameter(r, "limit", 10, 1'000'000);
+                         if (!limit) return chronos_error(400, limit.error().message);
+                         auto offset = count_parameter(r, "offset", 0, 1'000'000'000);
+                         if (!offset) return chronos_error(400, offset.error().message);
+                         query.limit = *limit;
+                         query.offset = *offset;
+                         boost::json::array jobs;
+                         for (const Job* job : core_->search(query))
+                           jobs.push_back(job_to_json(*job));
+                         return json_answer(jobs);
+                       })));
 
-  server_->route(Method::get, path("/job/{name}"),
-                 when_ready(http::Handler([this](const Request& r) {
-                   std::string name(r.param("name"));
-                   const Job* job = core_->find_job(name);
-                   if (job == nullptr) return chronos_error(400, "Job '" + name + "' not found");
-                   return json_answer(job_to_json(*job));
-                 })));
+  server_->route_async(Method::get, path("/job/{name}"),
+                       when_ready(http::Handler([this](const Request& r) {
+                         std::string name(r.param("name"));
+                         const Job* job = core_->find_job(name);
+                         if (job == nullptr)
+                           return chronos_error(400, "Job '" + name + "' not found");
+                         return json_answer(job_to_json(*job));
+                       })));
   server_->route_async(
       Method::put, path("/job/{name}"),
       when_ready(http::AsyncHandler([this](const Request& r, Responder answer) {
@@ -196,24 +230,26 @@ void ChronosFramework::add_routes() {
                                              http::Response(204));
                        })));
 
-  server_->route(Method::get, path("/graph/csv"), when_ready(http::Handler([this](const Request&) {
-                   return http::Response(200, core_->graph_csv(), "text/plain");
-                 })));
-  server_->route(Method::get, path("/graph/dot"), when_ready(http::Handler([this](const Request&) {
-                   return http::Response(200, core_->graph_dot(), "text/plain");
-                 })));
-  server_->route(Method::get, path("/job/stat/{name}"),
-                 when_ready(http::Handler([this](const Request& r) {
-                   auto stat = core_->stat_json(std::string(r.param("name")));
-                   if (!stat) return chronos_error(400, stat.error().message);
-                   return json_answer(*stat);
-                 })));
-  server_->route(Method::get, path("/job/{name}/runs"),
-                 when_ready(http::Handler([this](const Request& r) {
-                   auto runs = core_->runs_json(std::string(r.param("name")));
-                   if (!runs) return chronos_error(400, runs.error().message);
-                   return json_answer(*runs);
-                 })));
+  server_->route_async(Method::get, path("/graph/csv"),
+                       when_ready(http::Handler([this](const Request&) {
+                         return http::Response(200, core_->graph_csv(), "text/plain");
+                       })));
+  server_->route_async(Method::get, path("/graph/dot"),
+                       when_ready(http::Handler([this](const Request&) {
+                         return http::Response(200, core_->graph_dot(), "text/plain");
+                       })));
+  server_->route_async(Method::get, path("/job/stat/{name}"),
+                       when_ready(http::Handler([this](const Request& r) {
+                         auto stat = core_->stat_json(std::string(r.param("name")));
+                         if (!stat) return chronos_error(400, stat.error().message);
+                         return json_answer(*stat);
+                       })));
+  server_->route_async(Method::get, path("/job/{name}/runs"),
+                       when_ready(http::Handler([this](const Request& r) {
+                         auto runs = core_->runs_json(std::string(r.param("name")));
+                         if (!runs) return chronos_error(400, runs.error().message);
+                         return json_answer(*runs);
+                       })));
 }
 
 }  // namespace tessera::chronos

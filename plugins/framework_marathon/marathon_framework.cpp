@@ -13,6 +13,11 @@ namespace {
 // Store keys, relative to the plugin's prefix: one per app, per version, per task and per
 // deployment, so that no value grows with the number of apps.
 constexpr const char* kFrameworkIdKey = "framework_id";
+// The leader's API address (HOST:PORT), which standbys proxy to.
+constexpr const char* kLeaderKey = "leader";
+// Marathon's proxy headers (LeaderProxyFilter, RequestForwarder).
+constexpr const char* kLeaderHeader = "X-Marathon-Leader";
+constexpr const char* kViaHeader = "X-Marathon-Via";
 std::string app_key(const std::string& app_id) { return "apps" + app_id; }
 std::string version_key(const std::string& app_id, const std::string& version) {
   // '@' cannot appear in an app id, so one app's versions never share a prefix with another's.
@@ -199,6 +204,7 @@ void MarathonFramework::start_scheduling(uint64_t term) {
     return leadership_ && leadership_->leading() ? http_address_ : std::string();
   };
   api_ = std::make_unique<Api>(*scheduler_, info);
+  store_->put(kLeaderKey, http_address_, [this](auto r) { store_done("the leader's address", r); });
   api_->on_api_post = [this](const json::object& body) {
     json::object event = body;
     event["eventType"] = "api_post_event";
@@ -347,13 +353,70 @@ void MarathonFramework::publish(const std::string& event_type, const json::objec
 
 // ---- HTTP ----
 
-http::Response MarathonFramework::serve(const std::function<Reply()>& handler) {
-  if (!api_) {
-    return http::json_error(503, leadership_ && leadership_->leading()
-                                     ? "Marathon is recovering its state; try again shortly"
-                                     : "this Marathon does not lead; see /v2/leader");
+void MarathonFramework::leader_route(http::Method method, std::string_view pattern,
+                                     std::function<Reply(const http::Request&)> handler) {
+  server_->route_async(
+      method, pattern,
+      [this, handler = std::move(handler)](const http::Request& request, http::Responder answer) {
+        if (api_) {
+          http::Response response = to_http(handler(request));
+          response.set_header(kLeaderHeader, "http://" + http_address_);
+          answer.send(std::move(response));
+        } else if (leadership_ && leadership_->leading()) {
+          answer.send(http::json_error(503, "Marathon is recovering its state; try again shortly"));
+        } else {
+          forward_to_leader(request, std::move(answer));
+        }
+      });
+}
+
+void MarathonFramework::find_leader(std::function<void(std::string)> found) {
+  store_->get<std::string>(kLeaderKey, [this, found = std::move(found)](auto stored) {
+    std::string address = stored && stored->has_value() ? (*stored)->value : std::string();
+    // The key still naming this host means the next leader has not written it yet.
+    found(address == http_address_ ? std::string() : address);
+  });
+}
+
+void MarathonFramework::forward_to_leader(const http::Request& request, http::Responder answer) {
+  std::string via = "1.1 " + http_address_;
+  auto responder = std::make_shared<http::Responder>(std::move(answer));
+  if (request.header(kViaHeader).find(via) != std::string_view::npos) {
+    responder->send(http::json_error(502, "Detected proxying loop."));
+    return;
   }
-  return to_http(handler());
+  http::ClientRequest forwarded = http::proxied_request(request);
+  std::string previous_via(request.header(kViaHeader));
+  std::string forwarded_for(request.header("X-Forwarded-For"));
+  std::string peer = request.peer().substr(0, request.peer().rfind(':'));
+  std::erase_if(forwarded.headers, [](const auto& header) {
+    return http::detail::iequals(header.first, kViaHeader) ||
+           http::detail::iequals(header.first, "X-Forwarded-For");
+  });
+  forwarded.headers.emplace_back(kViaHeader,
+                                 previous_via.empty() ? via : previous_via + ", " + via);
+  forwarded.headers.emplace_back("X-Forwarded-For",
+                                 forwarded_for.empty() ? peer : forwarded_for + ", " + peer);
+  find_leader([this, responder, via, forwarded = std::move(forwarded)](const std::string& leader) {
+    if (leader.empty()) {
+      responder->send(http::json_error(502, "Could not determine the current leader"));
+      return;
+    }
+    if (!proxy_) proxy_ = std::make_unique<http::Client>(loop());
+    proxy_->send(leader, forwarded, [this, responder, via, leader](http::ClientReply reply) {
+      if (!reply.error.empty()) {
+        log().warn("proxying to the leader at {}: {}", sdk::quote(leader), reply.error);
+        bool timed_out = reply.error.find("no answer") != std::string::npos;
+        responder->send(
+            http::json_error(timed_out ? 504 : 502, timed_out ? "Connection to leader timed out."
+                                                              : "Connection to leader refused."));
+        return;
+      }
+      http::Response response = http::proxied_response(std::move(reply));
+      response.set_header(kViaHeader, via);
+      responder->send(std::move(response));
+    });
+  });
 }
 
 void MarathonFramework::routes() {
@@ -364,92 +427,104 @@ void MarathonFramework::routes() {
 
   s.route(Method::get, "/ping",
           [](const Request&) { return http::Response(200, "pong", "text/plain; charset=utf-8"); });
-  s.route(Method::get, "/v2/leader", [this](const Request&) {
-    if (api_) return to_http(api_->leader());
-    const auto& leader = leadership_->leader();
-    if (!leader.known) return http::json_error(404, "There is no leader");
-    // Another host leads: its Marathon serves on its own address, which this host does not
-    // know; the master endpoint at least names the host.
-    return http::Response::json(json::object{{"leader", leader.endpoint}});
+  s.route_async(Method::get, "/v2/leader", [this](const Request&, http::Responder answer) {
+    if (api_) {
+      answer.send(to_http(api_->leader()));
+      return;
+    }
+    // Another host leads: the leader's API address, as that leader stored it.
+    auto responder = std::make_shared<http::Responder>(std::move(answer));
+    find_leader([responder](const std::string& leader) {
+      responder->send(leader.empty() ? http::json_error(404, "There is no leader")
+                                     : http::Response::json(json::object{{"leader", leader}}));
+    });
   });
   s.route(Method::get, "/v2/info", [this](const Request&) {
     if (api_) return to_http(api_->info());
     return http::Response::json(json::object{
         {"name", framework_name_}, {"version", "1.9.0"}, {"elected", false}, {"leader", nullptr}});
   });
-  s.route(Method::get, "/v2/apps",
-          [this](const Request& r) { return serve([&] { return api_->list_apps(query_of(r)); }); });
-  s.route(Method::post, "/v2/apps", [this](const Request& r) {
-    return serve([&] { return api_->create_app(r.body(), r.peer()); });
+  leader_route(Method::get, "/v2/apps",
+               [this](const Request& r) { return api_->list_apps(query_of(r)); });
+  leader_route(Method::post, "/v2/apps",
+               [this](const Request& r) { return api_->create_app(r.body(), r.peer()); });
+  leader_route(Method::get, "/v2/apps/{id*}",
+               [this, id_of](const Request& r) { return api_->get_app(id_of(r), query_of(r)); });
+  leader_route(Method::put, "/v2/apps/{id*}", [this, id_of](const Request& r) {
+    return api_->put_app(id_of(r), r.body(), query_of(r), false, r.peer());
   });
-  s.route(Method::get, "/v2/apps/{id*}", [this, id_of](const Request& r) {
-    return serve([&] { return api_->get_app(id_of(r), query_of(r)); });
+  leader_route(Method::patch, "/v2/apps/{id*}", [this, id_of](const Request& r) {
+    return api_->put_app(id_of(r), r.body(), query_of(r), true, r.peer());
   });
-  s.route(Method::put, "/v2/apps/{id*}", [this, id_of](const Request& r) {
-    return serve([&] { return api_->put_app(id_of(r), r.body(), query_of(r), false, r.peer()); });
+  leader_route(Method::delete_, "/v2/apps/{id*}",
+               [this, id_of](const Request& r) { return api_->delete_app(id_of(r), query_of(r)); });
+  leader_route(Method::post, "/v2/apps/{id*}/restart", [this, id_of](const Request& r) {
+    return api_->restart_app(id_of(r), query_of(r));
   });
-  s.route(Method::patch, "/v2/apps/{id*}", [this, id_of](const Request& r) {
-    return serve([&] { return api_->put_app(id_of(r), r.body(), query_of(r), true, r.peer()); });
+  leader_route(Method::get, "/v2/apps/{id*}/tasks",
+               [this, id_of](const Request& r) { return api_->app_tasks(id_of(r)); });
+  leader_route(Method::delete_, "/v2/apps/{id*}/tasks", [this, id_of](const Request& r) {
+    return api_->kill_app_tasks(id_of(r), query_of(r));
   });
-  s.route(Method::delete_, "/v2/apps/{id*}", [this, id_of](const Request& r) {
-    return serve([&] { return api_->delete_app(id_of(r), query_of(r)); });
+  leader_route(Method::delete_, "/v2/apps/{id*}/tasks/{task}", [this, id_of](const Request& r) {
+    return api_->kill_app_task(id_of(r), std::string(r.param("task")), query_of(r));
   });
-  s.route(Method::post, "/v2/apps/{id*}/restart", [this, id_of](const Request& r) {
-    return serve([&] { return api_->restart_app(id_of(r), query_of(r)); });
+  leader_route(Method::get, "/v2/apps/{id*}/versions",
+               [this, id_of](const Request& r) { return api_->app_versions(id_of(r)); });
+  leader_route(Method::get, "/v2/apps/{id*}/versions/{version}", [this, id_of](const Request& r) {
+    return api_->app_version(id_of(r), std::string(r.param("version")));
   });
-  s.route(Method::get, "/v2/apps/{id*}/tasks", [this, id_of](const Request& r) {
-    return serve([&] { return api_->app_tasks(id_of(r)); });
-  });
-  s.route(Method::delete_, "/v2/apps/{id*}/tasks", [this, id_of](const Request& r) {
-    return serve([&] { return api_->kill_app_tasks(id_of(r), query_of(r)); });
-  });
-  s.route(Method::delete_, "/v2/apps/{id*}/tasks/{task}", [this, id_of](const Request& r) {
-    return serve(
-        [&] { return api_->kill_app_task(id_of(r), std::string(r.param("task")), query_of(r)); });
-  });
-  s.route(Method::get, "/v2/apps/{id*}/versions", [this, id_of](const Request& r) {
-    return serve([&] { return api_->app_versions(id_of(r)); });
-  });
-  s.route(Method::get, "/v2/apps/{id*}/versions/{version}", [this, id_of](const Request& r) {
-    return serve([&] { return api_->app_version(id_of(r), std::string(r.param("version"))); });
-  });
-  s.route(Method::get, "/v2/tasks", [this](const Request& r) {
+  leader_route(Method::get, "/v2/tasks", [this](const Request& r) {
     bool text = r.header("Accept").find("text/plain") != std::string_view::npos;
-    return serve([&] { return api_->tasks(query_of(r), text); });
+    return api_->tasks(query_of(r), text);
   });
-  s.route(Method::post, "/v2/tasks/delete", [this](const Request& r) {
-    return serve([&] { return api_->kill_tasks(r.body(), query_of(r)); });
+  leader_route(Method::post, "/v2/tasks/delete",
+               [this](const Request& r) { return api_->kill_tasks(r.body(), query_of(r)); });
+  leader_route(Method::get, "/v2/queue",
+               [this](const Request& r) { return api_->queue(query_of(r)); });
+  leader_route(Method::get, "/v2/deployments",
+               [this](const Request&) { return api_->deployments(); });
+  leader_route(Method::delete_, "/v2/deployments/{id}", [this, id_of](const Request& r) {
+    return api_->delete_deployment(id_of(r), query_of(r));
   });
-  s.route(Method::get, "/v2/queue",
-          [this](const Request& r) { return serve([&] { return api_->queue(query_of(r)); }); });
-  s.route(Method::get, "/v2/deployments",
-          [this](const Request&) { return serve([&] { return api_->deployments(); }); });
-  s.route(Method::delete_, "/v2/deployments/{id}", [this, id_of](const Request& r) {
-    return serve([&] { return api_->delete_deployment(id_of(r), query_of(r)); });
+  leader_route(Method::get, "/v2/groups", [this](const Request&) { return api_->groups(""); });
+  leader_route(Method::get, "/v2/groups/{id*}",
+               [this, id_of](const Request& r) { return api_->groups(id_of(r)); });
+  leader_route(Method::post, "/v2/groups", [this](const Request& r) {
+    return api_->put_group("", r.body(), query_of(r), true, r.peer());
   });
-  s.route(Method::get, "/v2/groups",
-          [this](const Request&) { return serve([&] { return api_->groups(""); }); });
-  s.route(Method::get, "/v2/groups/{id*}", [this, id_of](const Request& r) {
-    return serve([&] { return api_->groups(id_of(r)); });
+  leader_route(Method::put, "/v2/groups/{id*}", [this, id_of](const Request& r) {
+    return api_->put_group(id_of(r), r.body(), query_of(r), false, r.peer());
   });
-  s.route(Method::post, "/v2/groups", [this](const Request& r) {
-    return serve([&] { return api_->put_group("", r.body(), query_of(r), true, r.peer()); });
-  });
-  s.route(Method::put, "/v2/groups/{id*}", [this, id_of](const Request& r) {
-    return serve([&] { return api_->put_group(id_of(r), r.body(), query_of(r), false, r.peer()); });
-  });
-  s.route(Method::delete_, "/v2/groups/{id*}", [this, id_of](const Request& r) {
-    return serve([&] { return api_->delete_group(id_of(r), query_of(r)); });
+  leader_route(Method::delete_, "/v2/groups/{id*}", [this, id_of](const Request& r) {
+    return api_->delete_group(id_of(r), query_of(r));
   });
   s.route(Method::get, "/v2/eventSubscriptions", [](const Request&) {
     return http::Response::json(json::object{{"callbackUrls", json::array{}}});
   });
-  s.route(Method::get, "/v2/events", [this](const Request& r) {
+  s.route_async(Method::get, "/v2/events", [this](const Request& r, http::Responder answer) {
+    if (!leadership_ || !leadership_->leading()) {
+      // As Marathon: a standby redirects event streams to the leader instead of proxying them.
+      auto responder = std::make_shared<http::Responder>(std::move(answer));
+      find_leader([responder, target = std::string(r.target())](const std::string& leader) {
+        if (leader.empty()) {
+          responder->send(http::json_error(502, "Could not determine the current leader"));
+          return;
+        }
+        http::Response redirect(302);
+        redirect.set_header("Location", "http://" + leader + target);
+        responder->send(std::move(redirect));
+      });
+      return;
+    }
     auto wanted = r.query_all("event_type");
-    if (wanted.empty()) return events_.subscribe(r);
-    return events_.subscribe(r, [wanted](std::string_view event) {
+    if (wanted.empty()) {
+      answer.send(events_.subscribe(r));
+      return;
+    }
+    answer.send(events_.subscribe(r, [wanted](std::string_view event) {
       return std::find(wanted.begin(), wanted.end(), event) != wanted.end();
-    });
+    }));
   });
   s.route(Method::get, "/metrics", [this](const Request&) {
     std::string text;

@@ -57,8 +57,14 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void recover(uint64_t term);
   void start_scheduling(uint64_t term);
   void routes();
-  // Runs `handler` when this host leads and has recovered, else answers 503.
-  http::Response serve(const std::function<Reply()>& handler);
+  // Routes `pattern` to `handler` while this host leads and has recovered; a standby proxies
+  // the request to the leader (as Marathon's LeaderProxyFilter), a leader still recovering
+  // answers 503.
+  void leader_route(http::Method method, std::string_view pattern,
+                    std::function<Reply(const http::Request&)> handler);
+  void forward_to_leader(const http::Request& request, http::Responder answer);
+  // The leader's API address as the leader stored it ("" when unknown or this host).
+  void find_leader(std::function<void(std::string)> found);
   void store_done(const std::string& what, const sdk::StoreResult<uint64_t>& result);
 
   // Configuration.
@@ -79,6 +85,7 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   std::unique_ptr<http::Server> server_;
   http::EventBroadcaster events_;
   std::string http_address_;
+  std::unique_ptr<http::Client> proxy_;  // a standby's requests to the leader
 
   // While leading.
   uint64_t term_ = 0;  // the recovery in progress or done; a newer term voids older callbacks

@@ -149,6 +149,32 @@ class Cluster {
     return start_master(settings);
   }
 
+  // Starts a host that runs framework plugins without leading, as a standby master host would:
+  // no role of its own, its leader plugin naming the master, its store the master's SQLite
+  // file (so that it reads what the leading host wrote). `extra` is TOML after [master], such
+  // as "frameworks = [...]" and the plugins' tables; its endpoints are in standby.endpoints.
+  std::unique_ptr<Process> start_standby(const std::string& extra) {
+    std::filesystem::path store;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_ / "master")) {
+      if (entry.path().filename() == "store.sqlite") store = entry.path();
+    }
+    std::string text =
+        "[node]\nname = \"standby\"\nroles = []\nleader = \"leader_standalone\"\n"
+        "work_dir = \"" +
+        (dir_ / "standby").string() +
+        "\"\n"
+        "plugin_dirs = [\"" TESSERA_PLUGIN_DIR
+        "\"]\n"
+        "endpoints_file = \"" +
+        (dir_ / "standby.endpoints").string() +
+        "\"\n"
+        "[plugins.leader_standalone]\nmaster = \"" +
+        endpoint_ + "\"\nstore_file = \"" + store.string() + "\"\n[master]\n" + extra;
+    return std::make_unique<Process>(
+        std::vector<std::string>{TESSERA_HOST_BIN, dir_.write("standby.toml", text).string()},
+        dir_ / "standby.log");
+  }
+
   Process& master() { return *master_; }
   Process& agent(size_t index) { return *agents_.at(index); }
   // Forgets a stopped or killed agent process (its work dir stays, and so do its tasks).

@@ -285,6 +285,46 @@ TEST_F(ChronosE2E, BadRequestsGet400WithTheReasonAndTheSchedulerKeepsServing) {
   EXPECT_EQ(ping.body, "pong\n");
 }
 
+TEST_F(ChronosE2E, AStandbyForwardsRequestsToTheLeader) {
+  auto standby = cluster_.start_standby(
+      "frameworks = [\"framework_chronos\"]\n"
+      "[plugins.framework_chronos]\naddress = \"127.0.0.1:0\"\n");
+  std::string standby_base;
+  ASSERT_TRUE(testing::eventually([&] {
+    std::smatch m;
+    std::string endpoints = testing::read_file(dir_ / "standby.endpoints");
+    std::regex line("framework_chronos\\.http = \"([^\"]+)\"");
+    if (!std::regex_search(endpoints, m, line)) return false;
+    standby_base = "http://" + std::string(m[1]) + "/v1/scheduler";
+    return true;
+  })) << standby->output();
+
+  // A job posted to the standby is the leader's; reads through the standby show it.
+  CurlResult posted =
+      curl(dir_, {"-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+                  R"({"name": "via-standby", "command": "true", "schedule": "R1//PT1H"})",
+                  standby_base + "/iso8601"});
+  ASSERT_EQ(posted.status, 204) << posted.body << standby->output();
+  EXPECT_EQ(job("via-standby").at("name").as_string(), "via-standby");
+  CurlResult shown = curl(dir_, {standby_base + "/job/via-standby"});
+  EXPECT_EQ(shown.status, 200);
+  EXPECT_NE(shown.body.find("\"via-standby\""), std::string::npos) << shown.body;
+  // The leader's errors come back as they are.
+  CurlResult unknown = curl(dir_, {standby_base + "/job/nothing-here"});
+  EXPECT_EQ(unknown.status, 400) << unknown.body;
+  // A request that already went through this standby is not sent around again.
+  std::string standby_address = standby_base.substr(7, standby_base.find('/', 7) - 7);
+  CurlResult looped = curl(dir_, {"-H", "Via: 1.1 " + standby_address, standby_base + "/jobs"});
+  EXPECT_EQ(looped.status, 503) << looped.body;
+
+  // With the leader gone, the standby answers 503 with the reason.
+  cluster_.master().stop(10s);
+  CurlResult gone = curl(dir_, {standby_base + "/jobs"});
+  EXPECT_EQ(gone.status, 503) << gone.body;
+  EXPECT_NE(gone.body.find("did not answer"), std::string::npos) << gone.body;
+  standby->stop(10s);
+}
+
 TEST_F(ChronosE2E, ARunWaitsForAnAgentItsConstraintsAllow) {
   ASSERT_EQ(post("/iso8601", R"({"name": "picky", "command": ")" + record("picky.log") +
                                  R"(", "schedule": "R0//PT1H",

@@ -197,6 +197,69 @@ TEST(MarathonE2E, DeploysUniqueScalesAndReplacesTheTaskOfAKilledAgent) {
       << json::serialize(marathon.get("/v2/queue"));
 }
 
+TEST(MarathonE2E, AStandbyProxiesTheApiToTheLeaderAndRedirectsEventStreams) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon leader(cluster);
+  ASSERT_TRUE(tessera::testing::eventually([&] { return leader.get("/v2/apps").is_object(); }));
+  std::string leader_address = leader.base().substr(std::string("http://").size());
+
+  auto standby = cluster.start_standby(
+      "frameworks = [\"framework_marathon\"]\n"
+      "[plugins.framework_marathon]\nhttp_address = \"127.0.0.1:0\"\n");
+  std::string base;
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    std::smatch m;
+    std::string text = tessera::testing::read_file(dir / "standby.endpoints");
+    std::regex line("framework_marathon\\.http = \"([^\"]+)\"");
+    if (!std::regex_search(text, m, line)) return false;
+    base = "http://" + std::string(m[1]);
+    return true;
+  })) << standby->output();
+  std::string standby_address = base.substr(std::string("http://").size());
+
+  // A change through the standby reaches the leader, and the answer comes back through it
+  // with Marathon's proxy headers.
+  auto headers = dir / "standby-headers";
+  CurlResult created = curl(dir, {"-D", headers.string(), "-X", "POST", "-H",
+                                  "Content-Type: application/json", "--data-binary",
+                                  R"({"id": "/via-standby", "cmd": "sleep 3600", "cpus": 0.1,
+                                      "mem": 16})",
+                                  base + "/v2/apps"});
+  ASSERT_EQ(created.status, 201) << created.body << standby->output();
+  std::string head = tessera::testing::read_file(headers);
+  EXPECT_NE(head.find("X-Marathon-Via: 1.1 " + standby_address), std::string::npos) << head;
+  EXPECT_NE(head.find("X-Marathon-Leader: http://" + leader_address), std::string::npos) << head;
+  EXPECT_TRUE(leader.get("/v2/apps/via-standby").is_object());
+  CurlResult listed = curl(dir, {base + "/v2/apps?id=/via-standby"});
+  EXPECT_EQ(listed.status, 200);
+  EXPECT_NE(listed.body.find("\"/via-standby\""), std::string::npos) << listed.body;
+  // Marathon's errors come back unchanged.
+  CurlResult missing = curl(dir, {base + "/v2/apps/nothing-here"});
+  EXPECT_EQ(missing.status, 404) << missing.body;
+
+  // The standby names the leader, redirects event streams to it, and refuses a proxy loop.
+  CurlResult named = curl(dir, {base + "/v2/leader"});
+  EXPECT_NE(named.body.find(leader_address), std::string::npos) << named.body;
+  CurlResult events = curl(dir, {"-D", headers.string(), base + "/v2/events"});
+  EXPECT_EQ(events.status, 302);
+  EXPECT_NE(tessera::testing::read_file(headers).find("Location: http://" + leader_address +
+                                                      "/v2/events"),
+            std::string::npos);
+  CurlResult loop = curl(dir, {"-H", "X-Marathon-Via: 1.1 " + standby_address, base + "/v2/apps"});
+  EXPECT_EQ(loop.status, 502);
+  EXPECT_NE(loop.body.find("Detected proxying loop."), std::string::npos) << loop.body;
+
+  // Without a leader to reach, the standby says so.
+  cluster.master().stop(10s);
+  CurlResult refused = curl(dir, {base + "/v2/apps"});
+  EXPECT_EQ(refused.status, 502) << refused.body;
+  EXPECT_NE(refused.body.find("Connection to leader refused."), std::string::npos) << refused.body;
+  standby->stop(10s);
+}
+
 TEST(MarathonE2E, BadInputGetsMarathonsErrorsAndAnAppTooBigWaitsWithTheReason) {
   TempDir dir;
   Cluster cluster(dir);

@@ -8,6 +8,7 @@
 //   http::EventBroadcaster  SSE fan-out with Last-Event-ID replay (http/event_stream.h)
 //   http::StaticFiles       files served from memory, with ETag and 304 (http/static_files.h)
 //   http::Router            the path-pattern matcher the server uses (http/router.h)
+//   http::Client            one-shot requests to other servers: proxying, callbacks (http/client.h)
 //
 // A plugin using it links Tessera::http (Boost.JSON and Boost.URL) as well as Tessera::sdk:
 //
@@ -22,6 +23,7 @@
 // See docs/plugins.md ("Serving HTTP") and docs/architecture.md ("HTTP in plugins").
 #pragma once
 
+#include "tessera/sdk/http/client.h"
 #include "tessera/sdk/http/event_stream.h"
 #include "tessera/sdk/http/message.h"
 #include "tessera/sdk/http/router.h"
