@@ -370,7 +370,9 @@ void SchedulerCore::start_run(Entry& e, RunSpec spec, TimePoint now, std::vector
   ActiveRun run;
   run.spec = spec;
   e.active.push_back(std::move(run));
-  e.history.add(record_of(spec, now, RunStatus::queued));
+  RunRecord queued = record_of(spec, now, RunStatus::queued);
+  queued.message = unsupported_note(e.job);
+  e.history.add(std::move(queued));
   touch_history(name);
 
   actions.push_back(LaunchRun{name, std::move(spec.run_id), spec.attempt, std::move(task),
@@ -546,7 +548,10 @@ Result<std::vector<Action>> SchedulerCore::run_finished(const std::string& task,
   }
   record->ended = now;
   record->exit_status = exit_status;
-  record->message = std::string(message.substr(0, kMaxMessageLength));
+  std::string note = unsupported_note(job);
+  record->message = note.empty() ? std::string(message.substr(0, kMaxMessageLength))
+                                 : note + (message.empty() ? "" : "; ") +
+                                       std::string(message.substr(0, kMaxMessageLength));
   record->output_tail = output_tail(output, config_.output_tail_limit);
 
   std::vector<Action> actions;
@@ -656,6 +661,14 @@ std::optional<TimePoint> SchedulerCore::next_due(const std::string& name) const 
 }
 
 // ---- Persistence.
+
+std::string SchedulerCore::unsupported_note(const Job& job) {
+  // Chronos fetches these into the sandbox before the command runs; Tessera's agents have no
+  // fetcher, so every run says that the command runs without them.
+  if (job.uris.empty() && job.fetch.empty()) return "";
+  return std::string(job.uris.empty() ? "'fetch'" : "'uris'") +
+         " not fetched: unsupported on this cluster (the command runs without them)";
+}
 
 RunRecord SchedulerCore::record_of(const RunSpec& spec, TimePoint queued, RunStatus status) {
   RunRecord record;

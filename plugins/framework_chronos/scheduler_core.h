@@ -289,6 +289,8 @@ class SchedulerCore {
   void remove_retry_index(const Entry& entry);
   Status set_schedule(Entry& entry, const Job& job, TimePoint now, bool keep_created);
   static RunRecord record_of(const RunSpec& spec, TimePoint queued, RunStatus status);
+  // What a run record says of the job's uris or fetch entries ("" when it has none).
+  static std::string unsupported_note(const Job& job);
   static boost::json::object& write_spec(boost::json::array& into, const RunSpec& spec);
   static void read_spec(FieldReader& in, RunSpec& spec);
   boost::json::object save_state(const Entry& entry) const;

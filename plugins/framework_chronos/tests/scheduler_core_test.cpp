@@ -176,6 +176,19 @@ TEST(SchedulerCore, AJobEveryTwoSecondsRunsThreeTimesInSixSeconds) {
   EXPECT_EQ(core.find_job("tick")->last_success, T0 + seconds{4} + Millis{500});
 }
 
+TEST(SchedulerCore, ARunOfAJobWithUrisSaysTheyAreNotFetched) {
+  SchedulerCore core;
+  ASSERT_TRUE(core.put_job(every("fetching", "PT10S", R"("uris": ["http://x/a.tgz"])"), T0).ok());
+  ASSERT_TRUE(core.put_job(every("plain", "PT10S"), T0).ok());
+  FakeCluster cluster(core);
+  cluster.run_until(T0 + Millis{1000});
+  RunRecord fetching = last_record(core, "fetching");
+  EXPECT_EQ(fetching.status, RunStatus::succeeded);
+  EXPECT_EQ(fetching.message.rfind("'uris' not fetched: unsupported on this cluster", 0), 0u)
+      << fetching.message;
+  EXPECT_EQ(last_record(core, "plain").message, "");
+}
+
 TEST(SchedulerCore, ARunLaterThanEpsilonIsSkippedAndRecorded) {
   SchedulerCore core;
   ASSERT_TRUE(core.put_job(every("slow", "PT10S", R"("epsilon": "PT1S")"), T0).ok());
