@@ -498,6 +498,18 @@ Reply Api::queue(const Query& query) const {
   return json_reply(200, json::object{{"queue", std::move(entries)}});
 }
 
+Reply Api::reset_delay(const std::string& raw_id) {
+  auto id = PathId::canonical(raw_id);
+  if (!id || scheduler_.waiting(*id) == 0) {
+    return message(404, "Application /" + raw_id + " not found in tasks queue.");
+  }
+  scheduler_.reset_backoff(*id);
+  Reply reply;
+  reply.status = 204;
+  reply.text = "";
+  return reply;
+}
+
 Reply Api::deployments() const {
   json::array list;
   for (const auto& [id, deployment] : scheduler_.deployments()) {

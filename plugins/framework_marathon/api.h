@@ -65,6 +65,8 @@ class Api {
   Reply tasks(const Query& query, bool plain_text) const;
   Reply kill_tasks(const std::string& body, const Query& query);
   Reply queue(const Query& query) const;
+  // DELETE /v2/queue/{id}/delay: 204, or 404 when the app has no instance waiting.
+  Reply reset_delay(const std::string& id);
   Reply deployments() const;
   Reply delete_deployment(const std::string& id, const Query& query);
   Reply groups(const std::string& id) const;

@@ -482,6 +482,8 @@ void MarathonFramework::routes() {
                [this](const Request& r) { return api_->kill_tasks(r.body(), query_of(r)); });
   leader_route(Method::get, "/v2/queue",
                [this](const Request& r) { return api_->queue(query_of(r)); });
+  leader_route(Method::delete_, "/v2/queue/{id*}/delay",
+               [this, id_of](const Request& r) { return api_->reset_delay(id_of(r)); });
   leader_route(Method::get, "/v2/deployments",
                [this](const Request&) { return api_->deployments(); });
   leader_route(Method::delete_, "/v2/deployments/{id}", [this, id_of](const Request& r) {

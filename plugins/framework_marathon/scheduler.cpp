@@ -494,7 +494,9 @@ void Scheduler::record_failure(const std::string& app_id) {
 }
 
 void Scheduler::reset_backoff(const std::string& app_id) {
-  if (backoff_.erase(app_id) > 0) driver_.remove_backoff(app_id);
+  if (backoff_.erase(app_id) == 0) return;
+  driver_.remove_backoff(app_id);
+  if (waiting(app_id) > 0) driver_.revive();
 }
 
 void Scheduler::adopt_backoff(const StoredBackoff& stored) {

@@ -231,6 +231,9 @@ class Scheduler {
   std::optional<Change> cancel_deployment(const std::string& id, bool force);
   // Kills tasks; `scale` lowers instances by as many. Returns the tasks killed.
   std::vector<Task> kill_tasks(const std::vector<std::string>& task_ids, bool scale);
+  // Forgets the app's launch delay here and in the store (DELETE /v2/queue/{id}/delay, a
+  // config change, a healthy run); waiting instances launch at the next offers.
+  void reset_backoff(const std::string& app_id);
 
   // From the master.
   void on_offers(const std::vector<protocol::scheduler::Offer>& offers);
@@ -286,8 +289,6 @@ class Scheduler {
   void record_failure(const std::string& app_id);
   static void record_unused(OfferStatistics& stats, const protocol::scheduler::Offer& offer,
                             std::vector<RejectReason> reasons, const std::string& now_text);
-  // Forgets the app's backoff here and in the store.
-  void reset_backoff(const std::string& app_id);
   std::vector<Task*> app_tasks(const std::string& app_id);
   std::vector<Task*> active_tasks(const std::string& app_id);
   std::vector<Placement> placements(const std::string& app_id) const;

@@ -181,6 +181,28 @@ TEST_F(ApiTest, QueueFunnelsEachUnusedOfferUnderItsFirstReasonAndListsTheLastPer
       api_.queue({}).body.at("queue").as_array().at(0).as_object().contains("lastUnusedOffers"));
 }
 
+TEST_F(ApiTest, ResettingTheDelayLaunchesAtTheNextOffer) {
+  api_.create_app(R"({"id": "/crash", "cmd": "x", "backoffSeconds": 300})", "");
+  offer_round();
+  ASSERT_EQ(driver_.launched.size(), 1u);
+  protocol::TaskStatus failed;
+  failed.task_id = driver_.launched[0].task_id;
+  failed.agent_id = "agent0";
+  failed.state = protocol::state::kFailed;
+  scheduler_.on_update(failed);
+  offer_round();
+  EXPECT_EQ(driver_.launched.size(), 1u) << "delayed for 300 s";
+  EXPECT_EQ(driver_.stored_backoffs.count("/crash"), 1u);
+
+  EXPECT_EQ(api_.reset_delay("crash").status, 204u);
+  EXPECT_EQ(driver_.stored_backoffs.count("/crash"), 0u);
+  offer_round();
+  EXPECT_EQ(driver_.launched.size(), 2u);
+  Reply missing = api_.reset_delay("crash");
+  EXPECT_EQ(missing.status, 404u);
+  EXPECT_EQ(missing.body.at("message"), "Application /crash not found in tasks queue.");
+}
+
 TEST_F(ApiTest, TasksDeploymentsVersionsGroupsInfoAndLeader) {
   api_.create_app(R"({"id": "/prod/web", "cmd": "x", "instances": 2})", "");
   offer_round();
