@@ -341,9 +341,13 @@ Reply Api::kill_app_tasks(const std::string& raw_id, const Query& query) {
     if (!host || task->hostname == *host) ids.push_back(task->id);
   }
   bool scale = query_flag(query, "scale");
-  std::vector<Task> killed = scheduler_.kill_tasks(ids, scale);
+  if (auto busy = scale ? locked(*id, query) : std::nullopt) return *busy;
+  std::vector<Scheduler::Change> scalings;
+  std::vector<Task> killed = scheduler_.kill_tasks(ids, scale, &scalings);
   if (scale) {
-    return change_reply({"", scheduler_.app(*id)->version}, 200);
+    return change_reply(
+        scalings.empty() ? Scheduler::Change{"", scheduler_.app(*id)->version} : scalings.back(),
+        200);
   }
   json::array list;
   for (const Task& task : killed) list.push_back(scheduler_.task_json(task));
@@ -359,8 +363,14 @@ Reply Api::kill_app_task(const std::string& raw_id, const std::string& task_id,
     return message(404, "Task '" + task_id + "' does not exist");
   }
   bool scale = query_flag(query, "scale");
-  std::vector<Task> killed = scheduler_.kill_tasks({task_id}, scale);
-  if (scale) return change_reply({"", scheduler_.app(*id)->version}, 200);
+  if (auto busy = scale ? locked(*id, query) : std::nullopt) return *busy;
+  std::vector<Scheduler::Change> scalings;
+  std::vector<Task> killed = scheduler_.kill_tasks({task_id}, scale, &scalings);
+  if (scale) {
+    return change_reply(
+        scalings.empty() ? Scheduler::Change{"", scheduler_.app(*id)->version} : scalings.back(),
+        200);
+  }
   return json_reply(200, json::object{{"task", scheduler_.task_json(killed.front())}});
 }
 
@@ -436,7 +446,10 @@ Reply Api::kill_tasks(const std::string& body, const Query& query) {
     task_ids.emplace_back(item.get_string());
   }
   bool scale = query_flag(query, "scale");
-  std::vector<Task> killed = scheduler_.kill_tasks(task_ids, scale);
+  std::vector<Scheduler::Change> scalings;
+  std::vector<Task> killed = scheduler_.kill_tasks(task_ids, scale, &scalings);
+  // With scale, Marathon answers with the deployment (here: the last app's, one per app).
+  if (scale && !scalings.empty()) return change_reply(scalings.back(), 200);
   json::array list;
   for (const Task& task : killed) list.push_back(scheduler_.task_json(task));
   return json_reply(200, json::object{{"tasks", std::move(list)}});

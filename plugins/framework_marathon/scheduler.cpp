@@ -422,7 +422,8 @@ std::optional<Scheduler::Change> Scheduler::cancel_deployment(const std::string&
   return update_app(*deployment.previous);
 }
 
-std::vector<Task> Scheduler::kill_tasks(const std::vector<std::string>& task_ids, bool scale) {
+std::vector<Task> Scheduler::kill_tasks(const std::vector<std::string>& task_ids, bool scale,
+                                        std::vector<Change>* scalings) {
   std::vector<Task> out;
   std::map<std::string, int64_t> per_app;
   for (const std::string& id : task_ids) {
@@ -436,11 +437,15 @@ std::vector<Task> Scheduler::kill_tasks(const std::vector<std::string>& task_ids
     for (const auto& [app_id, killed] : per_app) {
       auto found = apps_.find(app_id);
       if (found == apps_.end()) continue;
-      App scaled = found->second;
+      App previous = found->second;
+      App scaled = previous;
       scaled.instances = std::max<int64_t>(0, scaled.instances - killed);
       scaled.version = timestamp(scaled.version);
       scaled.last_scaling_at = scaled.version;
       store_app(scaled);
+      // As Marathon: the lower count is a deployment of its own, listed and rolled back like any.
+      Change change = start_deployment(scaled, previous, {{{"ScaleApplication", app_id}}});
+      if (scalings != nullptr) scalings->push_back(std::move(change));
     }
   }
   converge();

@@ -229,8 +229,10 @@ class Scheduler {
   Change restart_app(const std::string& app_id);
   // Cancels (force) or rolls back the deployment. False when there is none.
   std::optional<Change> cancel_deployment(const std::string& id, bool force);
-  // Kills tasks; `scale` lowers instances by as many. Returns the tasks killed.
-  std::vector<Task> kill_tasks(const std::vector<std::string>& task_ids, bool scale);
+  // Kills tasks; `scale` lowers instances by as many, each app's in a ScaleApplication
+  // deployment (added to `scalings` when given). Returns the tasks killed.
+  std::vector<Task> kill_tasks(const std::vector<std::string>& task_ids, bool scale,
+                               std::vector<Change>* scalings = nullptr);
   // Forgets the app's launch delay here and in the store (DELETE /v2/queue/{id}/delay, a
   // config change, a healthy run); waiting instances launch at the next offers.
   void reset_backoff(const std::string& app_id);

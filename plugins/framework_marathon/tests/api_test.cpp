@@ -262,9 +262,16 @@ TEST_F(ApiTest, DeleteAndKillTasks) {
   offer_round();
   std::string task = scheduler_.tasks_of("/a").front()->id;
   EXPECT_EQ(api_.kill_app_task("a", "nope", {}).status, 404u);
-  Reply killed = api_.kill_app_task("a", task, {{"scale", {"true"}}});
+  // The app's first deployment still runs: scaling down needs force, as in Marathon.
+  EXPECT_EQ(api_.kill_app_task("a", task, {{"scale", {"true"}}}).status, 409u);
+  Reply killed = api_.kill_app_task("a", task, {{"scale", {"true"}}, {"force", {"true"}}});
   EXPECT_EQ(killed.status, 200u);
   EXPECT_EQ(scheduler_.app("/a")->instances, 1);
+  // Scaling down by killing is a deployment of its own, named in the answer.
+  const Deployment* scaling = scheduler_.deployment_of("/a");
+  ASSERT_NE(scaling, nullptr);
+  EXPECT_EQ(killed.body.at("deploymentId").as_string(), scaling->id);
+  EXPECT_EQ(scaling->steps.at(0).at(0).action, "ScaleApplication");
   EXPECT_EQ(api_.delete_app("nope", {}).status, 404u);
   Reply deleted = api_.delete_app("a", {{"force", {"true"}}});
   EXPECT_EQ(deleted.status, 200u) << to_text(deleted.body);
