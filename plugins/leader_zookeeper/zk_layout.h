@@ -30,7 +30,7 @@ namespace tessera::leader::zk {
 
 // The largest znode data this plugin writes or reads: below ZooKeeper's default
 // jute.maxbuffer (1 MiB less one byte) with room for the request's other fields.
-inline constexpr size_t kMaxNodeBytes = 512 * 1024;
+inline constexpr size_t kMaxNodeBytes = size_t{512} * 1024;
 // Values up to this size are kept in the key's own znode; larger ones in chunks.
 inline constexpr size_t kInlineValueBytes = kMaxNodeBytes - 256;
 // Candidate data (endpoint and master id) is small; anything larger is not ours.

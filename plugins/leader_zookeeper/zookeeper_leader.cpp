@@ -128,7 +128,7 @@ void ZooKeeperLeader::on_event(const zk::Event& event) {
                  session_->timeout_ms());
       on_connected();
     } else if (event.state == ZOO_CONNECTING_STATE) {
-      suspend("the connection to ZooKeeper was lost");
+      disconnected();
     } else if (event.state == ZOO_EXPIRED_SESSION_STATE || event.state == ZOO_AUTH_FAILED_STATE) {
       suspend("the ZooKeeper session " + zk::state_name(event.state));
       // A new session; the local master's candidacy is renewed in it once connected.
@@ -143,7 +143,29 @@ void ZooKeeperLeader::on_event(const zk::Event& event) {
   evaluate();
 }
 
+void ZooKeeperLeader::disconnected() {
+  if (!leading_) {
+    log().warn("the connection to ZooKeeper was lost; reconnecting");
+    return;
+  }
+  if (disconnect_timer_ != 0) return;
+  // The client notices a silent server after 2/3 of the session timeout (a closed connection
+  // at once); the server expires the session one timeout after it last heard from it. Leading
+  // on for a quarter of the timeout lets the client reconnect to another server of the
+  // ensemble without a new term, and still stops before the session can expire.
+  auto grace = std::chrono::milliseconds(std::max(session_->timeout_ms(), 1000) / 4);
+  log().warn("the connection to ZooKeeper was lost; leading on for {} ms while reconnecting",
+             grace.count());
+  disconnect_timer_ = loop().after(grace, [this, grace] {
+    disconnect_timer_ = 0;
+    if (session_ && session_->connected()) return;
+    suspend("disconnected from ZooKeeper for " + std::to_string(grace.count()) + " ms");
+  });
+}
+
 void ZooKeeperLeader::on_connected() {
+  if (disconnect_timer_ != 0) loop().cancel(disconnect_timer_);
+  disconnect_timer_ = 0;
   if (!session_ || !session_->connected()) return;
   if (!prepared_) {
     if (auto s = store_->prepare(*session_); !s) {
@@ -173,9 +195,12 @@ void ZooKeeperLeader::tick() {
   auto now = std::chrono::steady_clock::now();
   auto stalled = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_tick_);
   last_tick_ = now;
-  // A thread stalled this long may have missed the end of its session: the server may have
-  // expired it and another master may lead. Stop at once and ask ZooKeeper.
-  auto limit = std::chrono::milliseconds(std::max(session_timeout_ms_ / 3, 300));
+  // A thread stalled this long may have missed the end of its session: the server hears a
+  // ping every third of the timeout, so after half of it without one it may expire the session
+  // soon, and another master lead. Stop at once and ask ZooKeeper.
+  int timeout = session_ ? session_->timeout_ms() : 0;
+  auto limit =
+      std::chrono::milliseconds(std::max(timeout > 0 ? timeout : session_timeout_ms_, 1000) / 2);
   if (stalled > limit && leading_) {
     suspend("this plugin's thread was stalled for " + std::to_string(stalled.count()) +
             " ms (the process was stopped or starved)");

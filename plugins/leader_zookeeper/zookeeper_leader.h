@@ -8,13 +8,14 @@
 // starts its term by moving the epoch znode on by one version, in one zoo_multi with a check
 // that its own candidate znode still exists, so only a live leader ever starts a term.
 //
-// Losing the session: the moment the client is disconnected (which it notices after 2/3 of the
-// session timeout without an answer, before the server can expire the session and let another
-// candidate win), or the session expired, or the plugin's own thread was stalled for a third of
-// the session timeout (the process was stopped or starved), a leading node publishes that it
-// no longer leads. It leads again only after ZooKeeper confirmed that its candidate is still the
-// lowest, and then in a new term. An expired session is replaced by a new one, and the local
-// master's candidacy is renewed in it.
+// Losing the session: a leading node publishes that it no longer leads when it has been
+// disconnected for a quarter of the session timeout (the client notices a silent server after
+// 2/3 of it, a closed connection at once; so this is before the server can expire the session
+// and let another candidate win, and long enough to move to another server of the ensemble
+// without a new term), when the session expired, or when the plugin's own thread was stalled
+// for half the session timeout (the process was stopped or starved). It leads again only after
+// ZooKeeper confirmed that its candidate is still the lowest, and then in a new term. An
+// expired session is replaced by a new one, and the local master's candidacy renewed in it.
 //
 // Knows nothing about being a plugin (see plugin.cpp). Everything after configure() runs on the
 // plugin's loop thread, which owns the session and the sockets; ZooKeeper's own threads only
@@ -47,6 +48,8 @@ class ZooKeeperLeader : public sdk::LeaderPlugin {
   void open_session();
   void on_event(const zk::Event& event);
   void on_connected();
+  // The connection dropped: a leader leads on for a grace period while the client reconnects.
+  void disconnected();
   // Stops leading at once (if leading), for `reason`; the view of the leader is kept otherwise.
   void suspend(const std::string& reason);
   void tick();
@@ -96,6 +99,7 @@ class ZooKeeperLeader : public sdk::LeaderPlugin {
   std::string watched_leader_;
   std::string watched_predecessor_;
   bool leading_ = false;
+  sdk::EventLoop::TimerId disconnect_timer_ = 0;
   std::chrono::steady_clock::time_point last_tick_;
   uint64_t writes_ = 0;
 };

@@ -129,7 +129,7 @@ TEST_F(LeaderZooKeeperTest, ZOOKEEPER_CandidatesLeadInTheOrderTheyCampaigned) {
 // A leader that can no longer reach ZooKeeper stops leading by itself, while the server is
 // hung (so before any server could expire its session and elect another), and leads again
 // only in a new term once ZooKeeper is back.
-TEST_F(LeaderZooKeeperTest, ZOOKEEPER_ALeaderCutOffFromZooKeeperStopsLeadingAtOnce) {
+TEST_F(LeaderZooKeeperTest, ZOOKEEPER_ALeaderCutOffFromZooKeeperStopsLeadingBeforeItsSessionEnds) {
   auto a = node("a");
   a->campaign("ma", "tcp://127.0.0.1:5101");
   ASSERT_TRUE(eventually([&] { return a->leader().this_node; }));
@@ -157,6 +157,32 @@ TEST_F(LeaderZooKeeperTest, ZOOKEEPER_ALeaderWhoseServerDiesStopsLeading) {
   ASSERT_TRUE(eventually([&] { return a->leader().this_node; }, 60s));
   EXPECT_GT(a->leader().epoch, first);
   EXPECT_TRUE(a->put("master/k", "v", a->leader().epoch).ok);
+}
+
+// One server of an ensemble after another dies: the leader's client moves to another server
+// in time, and it leads on in the same term.
+TEST(LeaderZooKeeperEnsembleTest, ZOOKEEPER_LosingAnyOneServerOfAnEnsembleChangesNothing) {
+  TESSERA_REQUIRE_ZOOKEEPER();
+  TempDir dir;
+  ZooKeeperServers ensemble(dir, 3);
+  ZkNode a(dir, "a", "master", ensemble.connect_string());
+  ZkNode b(dir, "b", "master", ensemble.connect_string());
+  a.campaign("ma", "tcp://127.0.0.1:5101");
+  ASSERT_TRUE(eventually([&] { return a.leader().this_node; }));
+  b.campaign("mb", "tcp://127.0.0.1:5102");
+  const uint64_t epoch = a.leader().epoch;
+  for (size_t server = 0; server < ensemble.size(); ++server) {
+    ensemble.kill(server);
+    // A write in the leader's term goes through once the client is on another server.
+    ASSERT_TRUE(eventually([&] { return a.put("master/k", "v", epoch).ok; }))
+        << "server " << server + 1 << " killed";
+    auto leader = a.leader();
+    EXPECT_TRUE(leader.this_node);
+    EXPECT_EQ(leader.epoch, epoch);
+    EXPECT_FALSE(b.leader().this_node);
+    ensemble.start(server);
+    ASSERT_TRUE(ensemble.wait_serving(server));
+  }
 }
 
 }  // namespace
