@@ -4,6 +4,8 @@
 #include <sstream>
 #include <utility>
 
+#include "tessera/protocol/store_rules.h"
+
 namespace tessera::leader {
 
 namespace store = protocol::store;
@@ -445,7 +447,6 @@ void ZooKeeperLeader::serve_store() {
 bool ZooKeeperLeader::answer_write(const sdk::Request& request, const char* verb,
                                    const std::string& key, const Result<zk::Write>& write,
                                    uint64_t epoch, std::optional<uint64_t> expected) {
-  std::string what = std::string(verb) + " " + store::quote_key(key);
   if (!write) {
     unavailable(request, write.error().message);
     return false;
@@ -463,29 +464,24 @@ bool ZooKeeperLeader::answer_write(const sdk::Request& request, const char* verb
       result.conflict = true;
       result.code = store::code::kConflict;
       result.version = write->version;
-      result.error = "version conflict on key " + store::quote_key(key) + ": expected " +
-                     (expected.value_or(0) == 0 ? std::string("it to be absent")
-                                                : "version " + std::to_string(*expected)) +
-                     ", " +
-                     (write->version == 0 ? std::string("it is absent")
-                                          : "it is at version " + std::to_string(write->version));
+      result.error = store::conflict_message(key, expected.value_or(0), write->version);
       answer(request, result);
       return false;
     case zk::Write::Outcome::kNotFound:
       answer(request,
              failed(store::code::kNotFound, "key " + store::quote_key(key) + " not found"));
       return false;
-    case zk::Write::Outcome::kFenced:
+    case zk::Write::Outcome::kFenced: {
       epoch_ = std::max(epoch_, write->epoch);
-      deny(request, store::code::kFenced,
-           what + " refused: epoch " + std::to_string(epoch) + " is over (the store is at epoch " +
-               std::to_string(write->epoch) + ": another master was elected since)");
+      auto refused = store::check_fenced(verb, key, epoch, write->epoch);
+      deny(request, store::code::kFenced, refused ? refused->message : "fenced");
       return false;
-    case zk::Write::Outcome::kEpochUnknown:
-      deny(request, store::code::kInvalid,
-           what + " refused: epoch " + std::to_string(epoch) + " is newer than the store's epoch " +
-               std::to_string(write->epoch) + " (it did not come from this leader plugin)");
+    }
+    case zk::Write::Outcome::kEpochUnknown: {
+      auto refused = store::unknown_epoch(verb, key, epoch, write->epoch);
+      deny(request, refused.code, refused.message);
       return false;
+    }
   }
   return false;
 }
@@ -513,58 +509,30 @@ void ZooKeeperLeader::deny(const sdk::Request& request, const char* code,
 
 bool ZooKeeperLeader::admit(const sdk::Request& request, const char* verb, const std::string& key,
                             bool prefix) {
-  const std::string& sender = request.message.header().sender;
-  std::string what = std::string(verb) + " " + store::quote_key(key);
-  if (key.empty() && !prefix) {
-    deny(request, store::code::kInvalid, what + ": the key is empty");
-    return false;
-  }
-  // The sender's name is what it claims in the envelope: see the trust boundary in README.md.
-  std::string own = sender + "/";
-  if (sender.empty() || key.compare(0, own.size(), own) != 0) {
-    deny(request, store::code::kPermissionDenied,
-         what + " refused: " +
-             (sender.empty() ? std::string("the request names no sender")
-                             : sdk::quote(sender) + " may only use keys under " + sdk::quote(own)));
-    return false;
-  }
-  if (key.size() > store::kMaxKeyBytes) {
-    deny(request, store::code::kTooLarge,
-         what + ": the key is " + std::to_string(key.size()) + " bytes, more than the limit of " +
-             std::to_string(store::kMaxKeyBytes));
-    return false;
-  }
-  return true;
+  auto refused = store::check_key(request.message.header().sender, verb, key, prefix);
+  if (refused) deny(request, refused->code, refused->message);
+  return !refused;
 }
 
 bool ZooKeeperLeader::admit_write(const sdk::Request& request, const char* verb,
                                   const std::string& key, size_t value_size, uint64_t epoch) {
   if (!admit(request, verb, key, false)) return false;
-  std::string what = std::string(verb) + " " + store::quote_key(key);
-  if (value_size > store::kMaxValueBytes) {
-    deny(request, store::code::kTooLarge,
-         what + ": the value is " + std::to_string(value_size) + " bytes, more than the limit of " +
-             std::to_string(store::kMaxValueBytes) + " (1 MiB)");
+  if (auto refused = store::check_value(verb, key, value_size)) {
+    deny(request, refused->code, refused->message);
     return false;
   }
   if (!session_ || !session_->connected()) {
-    unavailable(request, what);
+    unavailable(request, store::describe_request(verb, key));
     return false;
   }
   // Epochs only grow, so an epoch older than the one known is over. One newer than the one
   // known may have been started elsewhere a moment ago: ZooKeeper's check decides.
-  if (epoch != 0 && epoch < epoch_) {
-    deny(request, store::code::kFenced,
-         what + " refused: epoch " + std::to_string(epoch) + " is over (the store is at epoch " +
-             std::to_string(epoch_) + ": another master was elected since)");
-    return false;
+  auto refused = store::check_fenced(verb, key, epoch, epoch_);
+  if (!refused && epoch > static_cast<uint64_t>(INT32_MAX)) {
+    refused = store::unknown_epoch(verb, key, epoch, epoch_);
   }
-  if (epoch > static_cast<uint64_t>(INT32_MAX)) {
-    deny(request, store::code::kInvalid,
-         what + " refused: epoch " + std::to_string(epoch) + " is not one this plugin starts");
-    return false;
-  }
-  return true;
+  if (refused) deny(request, refused->code, refused->message);
+  return !refused;
 }
 
 }  // namespace tessera::leader
