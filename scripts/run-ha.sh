@@ -60,8 +60,8 @@ wait_for() {
 start master-1
 wait_for master-1 "from the registry; serving"
 start master-2
-start master-3
 wait_for master-2 "standing by"
+start master-3
 wait_for master-3 "standing by"
 start agent-1
 start agent-2
@@ -72,7 +72,7 @@ cat <<INFO
 tessera: the HA cluster runs (masters on tcp://127.0.0.1:5061, :5062, :5063; master-1 leads).
   build/bin/tessera agents --master ${ADDRESS}      # the CLI finds the leader in ZooKeeper
   build/bin/tessera exec --master ${ADDRESS} -- echo hello
-Kill the leader (kill -9 of master-1's pid above): within the session timeout (6 s) another
-master leads, and the agents re-register with it. Ctrl-C stops everything.
+Kill the leader (kill -9 of master-1's pid above): once its session times out (6 s) master-2
+leads, and the agents re-register with it. Ctrl-C stops everything.
 INFO
 wait

@@ -81,6 +81,25 @@ class HaCluster {
         std::vector<std::string>{TESSERA_HOST_BIN, config.string()}, dir_ / (name + ".log"));
   }
 
+  // Starts `masters` masters in order (the first serves before the others start, so it leads;
+  // the others stand by) and `agents` agents, and waits until the leader has every agent
+  // active.
+  ::testing::AssertionResult start(size_t masters, size_t agents) {
+    start_master(0);
+    if (wait_leader() != 0) return ::testing::AssertionFailure() << "no leader:\n" << logs();
+    for (size_t i = 1; i < masters; ++i) start_master(i);
+    for (size_t i = 1; i < masters; ++i) {
+      if (!masters_[i]->wait_for("standing by")) {
+        return ::testing::AssertionFailure() << "master " << i << " is not a standby:\n" << logs();
+      }
+    }
+    for (size_t i = 0; i < agents; ++i) start_agent(i);
+    if (!eventually([&] { return active_agents().size() == agents; }, std::chrono::seconds(60))) {
+      return ::testing::AssertionFailure() << "the agents did not register:\n" << logs();
+    }
+    return ::testing::AssertionSuccess();
+  }
+
   size_t masters() const { return masters_.size(); }
   Process* master(size_t i) { return i < masters_.size() ? masters_[i].get() : nullptr; }
   Process* agent(size_t i) { return i < agents_.size() ? agents_[i].get() : nullptr; }

@@ -44,15 +44,7 @@ TEST(HaFailoverLoopTest, ZOOKEEPER_TheLeaderKilledTwentyTimesLosesNothing) {
   HaCluster cluster(dir, 3, kSessionTimeoutMs);
   const std::string marker = std::to_string(::getpid());
   TaskProcessReaper reaper(kMarker, marker);
-  cluster.start_master(0);
-  ASSERT_EQ(cluster.wait_leader(), 0) << cluster.logs();
-  cluster.start_master(1);
-  cluster.start_master(2);
-  cluster.start_agent(0);
-  cluster.start_agent(1);
-  ASSERT_TRUE(
-      tessera::testing::eventually([&] { return cluster.active_agents().size() == 2; }, 60s))
-      << cluster.logs();
+  ASSERT_TRUE(cluster.start(3, 2));
   const std::set<std::string> agents = cluster.active_agents();
 
   tessera::sdk::FrameworkInfo info;

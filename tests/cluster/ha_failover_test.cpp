@@ -74,18 +74,7 @@ TEST_F(HaFailoverTest, ZOOKEEPER_LeaderKilledZooKeeperNodeKilledAndLeaderPausedL
   TaskProcessReaper reaper(kMarker, marker_);
   HaCluster& cluster = *cluster_;
   // The masters started first lead: the first one once it serves, then the standbys.
-  cluster.start_master(0);
-  ASSERT_EQ(cluster.wait_leader(), 0) << cluster.logs();
-  cluster.start_master(1);
-  cluster.start_master(2);
-  ASSERT_TRUE(cluster.master(1)->wait_for("standing by") &&
-              cluster.master(2)->wait_for("standing by"))
-      << cluster.logs();
-  cluster.start_agent(0);
-  cluster.start_agent(1);
-  ASSERT_TRUE(
-      tessera::testing::eventually([&] { return cluster.active_agents().size() == 2; }, 60s))
-      << cluster.logs();
+  ASSERT_TRUE(cluster.start(3, 2));
   const std::set<std::string> agents = cluster.active_agents();
 
   // Four tasks, two on each agent.

@@ -20,7 +20,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -129,6 +131,24 @@ class ZooKeeperServers {
     return false;
   }
 
+  // The watches server i holds, by path: path -> how many sessions watch it (`wchp`).
+  std::map<std::string, int> watches(size_t i) const {
+    std::map<std::string, int> out;
+    std::istringstream lines(four_letters(servers_[i].client, "wchp"));
+    std::string line;
+    std::string path;
+    while (std::getline(lines, line)) {
+      if (line.empty()) continue;
+      if (line[0] == '/') {
+        path = line;
+        out[path];
+      } else if (!path.empty()) {
+        ++out[path];
+      }
+    }
+    return out;
+  }
+
   // The ensemble's leader (the index of the server whose mode is "leader"), or -1.
   int leader() const {
     for (size_t i = 0; i < servers_.size(); ++i) {
@@ -169,7 +189,7 @@ class ZooKeeperServers {
         "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=" + (dir / "data").string() +
         "\nclientPort=" + std::to_string(servers_[i].client) +
         "\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
-        "4lw.commands.whitelist=ruok,srvr,stat,mntr\nmaxClientCnxns=0\n";
+        "4lw.commands.whitelist=ruok,srvr,stat,mntr,wchp\nmaxClientCnxns=0\n";
     if (servers_.size() > 1) {
       for (size_t j = 0; j < servers_.size(); ++j) {
         config += "server." + std::to_string(j + 1) +

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -109,6 +111,23 @@ TEST_F(LeaderZooKeeperTest, ZOOKEEPER_CandidatesLeadInTheOrderTheyCampaigned) {
     EXPECT_FALSE(other->leader().this_node);
     EXPECT_EQ(other->leader().endpoint, "tcp://127.0.0.1:5101");
   }
+  // No herd: nobody watches the election's children while there are candidates; the leader's
+  // znode is watched by every node (to detect it), the middle candidate only by the last one
+  // (its successor), and the last one by nobody.
+  std::map<std::string, int> watched;
+  ASSERT_TRUE(eventually([&] {
+    watched.clear();
+    for (const auto& [path, sessions] : servers_->watches(0)) {
+      if (path.rfind("/ha/election", 0) == 0) watched[path] = sessions;
+    }
+    return watched.size() == 2;
+  })) << "watched election paths: "
+      << watched.size();
+  EXPECT_EQ(watched.count("/ha/election"), 0U);
+  auto leader_watch = watched.begin();
+  auto middle_watch = std::next(leader_watch);
+  EXPECT_EQ(leader_watch->second, 4);  // a, b, c and the agent
+  EXPECT_EQ(middle_watch->second, 1);  // c, b's successor
   // A standby that goes away changes nothing for the leader (c only watched b).
   b.reset();
   auto still = a->leader();
