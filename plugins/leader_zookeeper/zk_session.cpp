@@ -100,20 +100,30 @@ int Session::get(const std::string& path, std::string& data, Stat* stat, size_t 
   if (int rc = refuse_when_disconnected(); rc != ZOK) return rc;
   Stat own{};
   if (stat == nullptr) stat = &own;
-  data.resize(max_bytes + 1);
-  int length = static_cast<int>(data.size());
-  int rc = zoo_get(handle_, path.c_str(), watch ? 1 : 0, data.data(), &length, stat);
-  if (rc != ZOK) {
-    data.clear();
-    return rc;
+  // Most znodes are small: a first read into a small buffer, and a second one of the size the
+  // first reported when the data did not fit (a znode that changed between them is read again).
+  size_t size = std::min<size_t>(max_bytes, 4096);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    data.resize(size + 1);
+    int length = static_cast<int>(data.size());
+    int rc = zoo_get(handle_, path.c_str(), watch ? 1 : 0, data.data(), &length, stat);
+    if (rc != ZOK) {
+      data.clear();
+      return rc;
+    }
+    // A znode larger than allowed is refused rather than used in part.
+    if (stat->dataLength < 0 || static_cast<size_t>(stat->dataLength) > max_bytes) {
+      data.clear();
+      return ZBADARGUMENTS;
+    }
+    if (static_cast<size_t>(stat->dataLength) <= size) {
+      data.resize(length < 0 ? 0 : static_cast<size_t>(length));
+      return ZOK;
+    }
+    size = static_cast<size_t>(stat->dataLength);
   }
-  // A znode larger than the buffer comes back cut: refuse it rather than use part of it.
-  if (stat->dataLength < 0 || static_cast<size_t>(stat->dataLength) > max_bytes) {
-    data.clear();
-    return ZBADARGUMENTS;
-  }
-  data.resize(length < 0 ? 0 : static_cast<size_t>(length));
-  return ZOK;
+  data.clear();
+  return ZBADVERSION;
 }
 
 int Session::exists(const std::string& path, Stat* stat, bool watch) {

@@ -136,4 +136,40 @@ TEST_F(ZooKeeperStoreTest, ZOOKEEPER_TwoWritersIncrementingWithCompareAndSetLose
   EXPECT_EQ((*final_value)->version, 101U);
 }
 
+// What another client left in the store's znodes is checked, not trusted: data without the
+// store's header, a znode larger than the plugin writes, a chunk list that does not fit its
+// size, and names the plugin never writes.
+TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ZnodesThatAreNotTheStoresAreRefusedNotUsed) {
+  ASSERT_EQ(session_->ensure_path("/tessera/store/m"), ZOK);
+  ASSERT_EQ(session_->create("/tessera/store/m/garbage", "not a store node", 0), ZOK);
+  auto garbage = store_.get(*session_, "m/garbage");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.error().message.find("'/tessera/store/m/garbage'"), std::string::npos)
+      << garbage.error().message;
+  ASSERT_EQ(session_->create("/tessera/store/m/huge", std::string(600 * 1024, 'x'), 0), ZOK);
+  auto huge = store_.get(*session_, "m/huge");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.error().message.find("larger than this plugin ever writes"), std::string::npos)
+      << huge.error().message;
+  zk::StoreNode lying;
+  lying.kind = zk::StoreNode::Kind::kChunked;
+  lying.version = 1;
+  lying.size = 10;
+  lying.chunks = 1;
+  lying.blob = "1-1";
+  ASSERT_EQ(session_->create("/tessera/blobs/1-1-0", "short", 0), ZOK);
+  ASSERT_EQ(session_->create("/tessera/store/m/lying", zk::store_node_data(lying), 0), ZOK);
+  EXPECT_FALSE(store_.get(*session_, "m/lying").ok());
+  // A name the plugin never writes is skipped by a listing; the store's own keys are listed.
+  ASSERT_EQ(session_->create("/tessera/store/m/not encoded", "", 0), ZOK);
+  ASSERT_TRUE(store_.put(*session_, "m/ok", "v", 0).ok());
+  ASSERT_TRUE(session_->remove("/tessera/store/m/garbage", -1) == ZOK &&
+              session_->remove("/tessera/store/m/huge", -1) == ZOK &&
+              session_->remove("/tessera/store/m/lying", -1) == ZOK);
+  auto listed = store_.list(*session_, "m/");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 1U);
+  EXPECT_EQ((*listed)[0].key, "m/ok");
+}
+
 }  // namespace
