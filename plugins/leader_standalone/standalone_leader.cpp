@@ -1,7 +1,6 @@
 #include "standalone_leader.h"
 
 #include <optional>
-#include <sstream>
 #include <utility>
 
 #include "tessera/protocol/store_rules.h"
@@ -11,22 +10,6 @@ namespace tessera::leader {
 namespace store = protocol::store;
 
 namespace {
-
-bool has_role(const std::string& roles, const std::string& role) {
-  std::stringstream list(roles);
-  std::string item;
-  while (std::getline(list, item, ',')) {
-    if (item == role) return true;
-  }
-  return false;
-}
-
-store::Result failed(const char* code, const std::string& error) {
-  store::Result result;
-  result.code = code;
-  result.error = error;
-  return result;
-}
 
 // An epoch as kept in the store: decimal text, readable with the sqlite3 shell.
 std::optional<uint64_t> parse_epoch(const std::string& text) {
@@ -50,7 +33,7 @@ store::Entry to_message(StoreEntry entry) {
 StandaloneLeader::StandaloneLeader(sdk::PluginContext& context) : LeaderPlugin(context) {}
 
 Status StandaloneLeader::configure(sdk::ConfigTable& table) {
-  master_node_ = has_role(context().node_roles(), "master");
+  master_node_ = context().node_has_role("master");
 
   // Addresses are checked here, so a typo is caught by --check rather than at the first
   // connect.
@@ -174,8 +157,8 @@ void StandaloneLeader::serve_store() {
     auto removed = store_->remove(remove.key);
     if (!removed) return refuse(request, removed.error());
     if (!*removed) {
-      return answer(request,
-                    failed(store::code::kNotFound, "key " + quote_key(remove.key) + " not found"));
+      return answer(request, store::refused_result(store::code::kNotFound,
+                                                   "key " + quote_key(remove.key) + " not found"));
     }
     store::Result result;
     result.ok = true;
@@ -247,13 +230,13 @@ void StandaloneLeader::answer(const sdk::Request& request, store::Result result)
 void StandaloneLeader::refuse(const sdk::Request& request, const Error& error) {
   // The store itself failed (disk full, corrupt, busy): the operator needs to know.
   log().error("{}", error.message);
-  answer(request, failed(store::code::kUnavailable, error.message));
+  answer(request, store::refused_result(store::code::kUnavailable, error.message));
 }
 
 void StandaloneLeader::deny(const sdk::Request& request, const char* code,
                             const std::string& message) {
   log().warn("refused a request of {}: {}", sdk::quote(request.message.header().sender), message);
-  answer(request, failed(code, message));
+  answer(request, store::refused_result(code, message));
 }
 
 bool StandaloneLeader::admit(const sdk::Request& request, const char* verb, const std::string& key,

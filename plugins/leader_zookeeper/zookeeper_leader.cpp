@@ -1,7 +1,6 @@
 #include "zookeeper_leader.h"
 
 #include <algorithm>
-#include <sstream>
 #include <utility>
 
 #include "tessera/protocol/store_rules.h"
@@ -12,22 +11,6 @@ namespace store = protocol::store;
 using namespace std::chrono_literals;
 
 namespace {
-
-bool has_role(const std::string& roles, const std::string& role) {
-  std::stringstream list(roles);
-  std::string item;
-  while (std::getline(list, item, ',')) {
-    if (item == role) return true;
-  }
-  return false;
-}
-
-store::Result failed(const char* code, const std::string& error) {
-  store::Result result;
-  result.code = code;
-  result.error = error;
-  return result;
-}
 
 store::Entry to_message(zk::StoreEntry entry) {
   return store::Entry{std::move(entry.key), std::move(entry.value), entry.version};
@@ -43,7 +26,7 @@ bool same_view(const store::Leader& a, const store::Leader& b) {
 ZooKeeperLeader::ZooKeeperLeader(sdk::PluginContext& context) : LeaderPlugin(context) {}
 
 Status ZooKeeperLeader::configure(sdk::ConfigTable& table) {
-  master_node_ = has_role(context().node_roles(), "master");
+  master_node_ = context().node_has_role("master");
 
   if (auto servers = table.required<std::string>("servers")) {
     auto checked = zk::check_servers(*servers);
@@ -468,8 +451,8 @@ bool ZooKeeperLeader::answer_write(const sdk::Request& request, const char* verb
       answer(request, result);
       return false;
     case zk::Write::Outcome::kNotFound:
-      answer(request,
-             failed(store::code::kNotFound, "key " + store::quote_key(key) + " not found"));
+      answer(request, store::refused_result(store::code::kNotFound,
+                                            "key " + store::quote_key(key) + " not found"));
       return false;
     case zk::Write::Outcome::kFenced: {
       epoch_ = std::max(epoch_, write->epoch);
@@ -498,13 +481,13 @@ void ZooKeeperLeader::unavailable(const sdk::Request& request, const std::string
           : why + ": ZooKeeper at " + servers_ + " is not connected (" +
                 (session_ ? zk::state_name(session_->state()) : std::string("no session")) + ")";
   log().warn("{}", message);
-  answer(request, failed(store::code::kUnavailable, message));
+  answer(request, store::refused_result(store::code::kUnavailable, message));
 }
 
 void ZooKeeperLeader::deny(const sdk::Request& request, const char* code,
                            const std::string& message) {
   log().warn("refused a request of {}: {}", sdk::quote(request.message.header().sender), message);
-  answer(request, failed(code, message));
+  answer(request, store::refused_result(code, message));
 }
 
 bool ZooKeeperLeader::admit(const sdk::Request& request, const char* verb, const std::string& key,

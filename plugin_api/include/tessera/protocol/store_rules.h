@@ -20,6 +20,14 @@ struct Refusal {
   std::string message;
 };
 
+// The answer to a refused request: `code` (one of code::*) and why.
+inline Result refused_result(const char* code, const std::string& error) {
+  Result result;
+  result.code = code;
+  result.error = error;
+  return result;
+}
+
 // "put 'k'": how a request is named in messages.
 inline std::string describe_request(const char* verb, const std::string& key) {
   return std::string(verb) + " " + quote_key(key);
