@@ -18,6 +18,9 @@
 #include "tessera/abi.h"
 #include "tessera/abi_fingerprint.h"
 #include "tessera/protocol/operator.h"
+#ifdef TESSERA_WITH_ZOOKEEPER
+#include "zk_detector.h"
+#endif
 
 namespace {
 
@@ -61,6 +64,10 @@ struct MasterOptions {
   void add_to(CLI::App* command) {
     command->add_option("--master", master,
                         "the master: " + std::string(sdk::kMasterAddressForms) +
+#ifdef TESSERA_WITH_ZOOKEEPER
+                            ", or zk://HOST:PORT[,HOST:PORT...]/PATH (leader_zookeeper's "
+                            "servers and path)" +
+#endif
                             " (default: $TESSERA_MASTER, else " + cli::kDefaultMaster + ")");
     command
         ->add_option("--connect-timeout", connect_timeout,
@@ -120,6 +127,10 @@ int update_role(const MasterOptions& m, const op::UpdateRole& call) {
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
+#ifdef TESSERA_WITH_ZOOKEEPER
+  // --master zk://HOST:PORT,.../PATH: the leader is read from leader_zookeeper's election.
+  sdk::registered_detector_schemes()["zk"] = leader::zk::zookeeper_detector_factory();
+#endif
   CLI::App app{"tessera: runs commands on a Tessera cluster and shows its state"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("tessera ") + TESSERA_SDK_VERSION);

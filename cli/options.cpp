@@ -15,6 +15,13 @@ Result<std::string> resolve_master(const std::string& flag, const char* env) {
     address = env;
   }
   if (address.empty()) return std::string(kDefaultMaster);
+  // A scheme the program registered a detector for (zk://) is checked by that detector.
+  if (size_t scheme_end = address.find("://"); scheme_end != std::string::npos) {
+    std::string scheme = sdk::detail::trim_spaces(address.substr(0, scheme_end));
+    if (sdk::registered_detector_schemes().count(scheme) != 0) {
+      return sdk::detail::trim_spaces(address);
+    }
+  }
   auto endpoints = sdk::parse_master_addresses(address);
   if (!endpoints) return endpoints.error().context(source);
   std::string list;

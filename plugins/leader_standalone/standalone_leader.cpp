@@ -1,30 +1,15 @@
 #include "standalone_leader.h"
 
 #include <optional>
-#include <sstream>
 #include <utility>
+
+#include "tessera/protocol/store_rules.h"
 
 namespace tessera::leader {
 
 namespace store = protocol::store;
 
 namespace {
-
-bool has_role(const std::string& roles, const std::string& role) {
-  std::stringstream list(roles);
-  std::string item;
-  while (std::getline(list, item, ',')) {
-    if (item == role) return true;
-  }
-  return false;
-}
-
-store::Result failed(const char* code, const std::string& error) {
-  store::Result result;
-  result.code = code;
-  result.error = error;
-  return result;
-}
 
 // An epoch as kept in the store: decimal text, readable with the sqlite3 shell.
 std::optional<uint64_t> parse_epoch(const std::string& text) {
@@ -48,7 +33,7 @@ store::Entry to_message(StoreEntry entry) {
 StandaloneLeader::StandaloneLeader(sdk::PluginContext& context) : LeaderPlugin(context) {}
 
 Status StandaloneLeader::configure(sdk::ConfigTable& table) {
-  master_node_ = has_role(context().node_roles(), "master");
+  master_node_ = context().node_has_role("master");
 
   // Addresses are checked here, so a typo is caught by --check rather than at the first
   // connect.
@@ -148,37 +133,32 @@ void StandaloneLeader::serve_store() {
     changed(put.key, *version, false);
   });
 
-  server_->on<store::CompareAndSet>([this](const sdk::Request& request,
-                                           const store::CompareAndSet& cas) {
-    if (!admit_write(request, "compare-and-set", cas.key, cas.value.size(), cas.epoch)) return;
-    auto outcome = store_->compare_and_set(cas.key, cas.expected_version, cas.value);
-    if (!outcome) return refuse(request, outcome.error());
-    store::Result result;
-    result.version = outcome->version;
-    if (outcome->applied) {
-      result.ok = true;
-      answer(request, result);
-      changed(cas.key, outcome->version, false);
-      return;
-    }
-    result.conflict = true;
-    result.code = store::code::kConflict;
-    result.error = "version conflict on key " + quote_key(cas.key) + ": expected " +
-                   (cas.expected_version == 0 ? std::string("it to be absent")
-                                              : "version " + std::to_string(cas.expected_version)) +
-                   ", " +
-                   (outcome->version == 0 ? std::string("it is absent")
-                                          : "it is at version " + std::to_string(outcome->version));
-    answer(request, result);
-  });
+  server_->on<store::CompareAndSet>(
+      [this](const sdk::Request& request, const store::CompareAndSet& cas) {
+        if (!admit_write(request, "compare-and-set", cas.key, cas.value.size(), cas.epoch)) return;
+        auto outcome = store_->compare_and_set(cas.key, cas.expected_version, cas.value);
+        if (!outcome) return refuse(request, outcome.error());
+        store::Result result;
+        result.version = outcome->version;
+        if (outcome->applied) {
+          result.ok = true;
+          answer(request, result);
+          changed(cas.key, outcome->version, false);
+          return;
+        }
+        result.conflict = true;
+        result.code = store::code::kConflict;
+        result.error = store::conflict_message(cas.key, cas.expected_version, outcome->version);
+        answer(request, result);
+      });
 
   server_->on<store::Delete>([this](const sdk::Request& request, const store::Delete& remove) {
     if (!admit_write(request, "delete", remove.key, 0, remove.epoch)) return;
     auto removed = store_->remove(remove.key);
     if (!removed) return refuse(request, removed.error());
     if (!*removed) {
-      return answer(request,
-                    failed(store::code::kNotFound, "key " + quote_key(remove.key) + " not found"));
+      return answer(request, store::refused_result(store::code::kNotFound,
+                                                   "key " + quote_key(remove.key) + " not found"));
     }
     store::Result result;
     result.ok = true;
@@ -250,65 +230,30 @@ void StandaloneLeader::answer(const sdk::Request& request, store::Result result)
 void StandaloneLeader::refuse(const sdk::Request& request, const Error& error) {
   // The store itself failed (disk full, corrupt, busy): the operator needs to know.
   log().error("{}", error.message);
-  answer(request, failed(store::code::kUnavailable, error.message));
+  answer(request, store::refused_result(store::code::kUnavailable, error.message));
 }
 
 void StandaloneLeader::deny(const sdk::Request& request, const char* code,
                             const std::string& message) {
   log().warn("refused a request of {}: {}", sdk::quote(request.message.header().sender), message);
-  answer(request, failed(code, message));
+  answer(request, store::refused_result(code, message));
 }
 
 bool StandaloneLeader::admit(const sdk::Request& request, const char* verb, const std::string& key,
                              bool prefix) {
-  const std::string& sender = request.message.header().sender;
-  std::string what = std::string(verb) + " " + quote_key(key);
-  if (key.empty() && !prefix) {
-    deny(request, store::code::kInvalid, what + ": the key is empty");
-    return false;
-  }
-  // The sender's name is what it claims in the envelope: see the trust boundary in README.md.
-  std::string own = sender + "/";
-  if (sender.empty() || key.compare(0, own.size(), own) != 0) {
-    deny(request, store::code::kPermissionDenied,
-         what + " refused: " +
-             (sender.empty() ? std::string("the request names no sender")
-                             : sdk::quote(sender) + " may only use keys under " + sdk::quote(own)));
-    return false;
-  }
-  if (key.size() > store::kMaxKeyBytes) {
-    deny(request, store::code::kTooLarge,
-         what + ": the key is " + std::to_string(key.size()) + " bytes, more than the limit of " +
-             std::to_string(store::kMaxKeyBytes));
-    return false;
-  }
-  return true;
+  auto refused = store::check_key(request.message.header().sender, verb, key, prefix);
+  if (refused) deny(request, refused->code, refused->message);
+  return !refused;
 }
 
 bool StandaloneLeader::admit_write(const sdk::Request& request, const char* verb,
                                    const std::string& key, size_t value_size, uint64_t epoch) {
   if (!admit(request, verb, key, false)) return false;
-  std::string what = std::string(verb) + " " + quote_key(key);
-  if (value_size > store::kMaxValueBytes) {
-    deny(request, store::code::kTooLarge,
-         what + ": the value is " + std::to_string(value_size) + " bytes, more than the limit of " +
-             std::to_string(store::kMaxValueBytes) + " (1 MiB)");
-    return false;
-  }
-  // Epoch 0 is a writer that never leads; any other must be the current one.
-  if (epoch != 0 && epoch < epoch_) {
-    deny(request, store::code::kFenced,
-         what + " refused: epoch " + std::to_string(epoch) + " is over (the store is at epoch " +
-             std::to_string(epoch_) + ": another master was elected since)");
-    return false;
-  }
-  if (epoch > epoch_) {
-    deny(request, store::code::kInvalid,
-         what + " refused: epoch " + std::to_string(epoch) + " is newer than the store's epoch " +
-             std::to_string(epoch_) + " (it did not come from this leader plugin)");
-    return false;
-  }
-  return true;
+  auto refused = store::check_value(verb, key, value_size);
+  if (!refused) refused = store::check_fenced(verb, key, epoch, epoch_);
+  if (!refused && epoch > epoch_) refused = store::unknown_epoch(verb, key, epoch, epoch_);
+  if (refused) deny(request, refused->code, refused->message);
+  return !refused;
 }
 
 bool StandaloneLeader::next_epoch() {

@@ -7,8 +7,10 @@
 //   "tcp://a:5050,tcp://b:5050"      a list, tried in turn ("a:5050" means tcp://a:5050;
 //                                    ipc:// and inproc:// addresses are taken as they are)
 //   "zk://..." and other schemes     whatever the program registered for that scheme
-//                                    (DetectorOptions::schemes): the hook for detectors that
-//                                    ask the leader plugin's own back end, such as ZooKeeper
+//                                    (DetectorOptions::schemes, or once for the whole program
+//                                    with registered_detector_schemes()): the hook for
+//                                    detectors that ask the leader plugin's own back end, such
+//                                    as ZooKeeper (the CLI registers "zk")
 //
 // How a client uses one (the detector does no I/O to masters itself: the client's own first
 // request, a subscribe, a register, an operator call, is the probe):
@@ -99,7 +101,11 @@ inline Result<std::vector<std::string>> parse_master_addresses(const std::string
       if (scheme != "tcp" && scheme != "ipc" && scheme != "inproc") {
         return invalid(quote(item) + " has the scheme " + quote(scheme) +
                        ", which this program cannot use to find masters: give " +
-                       kMasterAddressForms);
+                       kMasterAddressForms +
+                       (scheme == "zk" ? std::string(" (inside a tessera-host, an empty address "
+                                                     "follows the node's leader plugin, such as "
+                                                     "leader_zookeeper)")
+                                       : std::string()));
       }
       endpoint = scheme + item.substr(scheme_end);
       std::string problem = detail::endpoint_problem(endpoint, EndpointUse::connect);
@@ -296,6 +302,17 @@ struct DetectorOptions {
   std::map<std::string, DetectorFactory> schemes;
 };
 
+// Detectors a program registers once for every make_master_detector() call it makes, by
+// scheme: the `tessera` CLI, which links the ZooKeeper client, registers "zk" at the start of
+// main(), before it creates any detector and before any thread starts. DetectorOptions::schemes
+// wins over them. Each binary has its own registry (a plugin's is empty unless it registers):
+// inside a host, a plugin finds the master through the node's leader plugin instead (an empty
+// address), which is where leader_zookeeper's detection lives.
+inline std::map<std::string, DetectorFactory>& registered_detector_schemes() {
+  static std::map<std::string, DetectorFactory> schemes;
+  return schemes;
+}
+
 // The detector for `masters` (see the top of this file); the error says what was expected.
 inline Result<std::unique_ptr<MasterDetector>> make_master_detector(
     Bus& bus, const std::string& masters, const DetectorOptions& options = {}) {
@@ -306,8 +323,11 @@ inline Result<std::unique_ptr<MasterDetector>> make_master_detector(
   }
   size_t scheme_end = text.find("://");
   if (scheme_end != std::string::npos) {
-    auto it = options.schemes.find(text.substr(0, scheme_end));
+    std::string scheme = text.substr(0, scheme_end);
+    auto it = options.schemes.find(scheme);
     if (it != options.schemes.end()) return it->second(bus, text);
+    auto registered = registered_detector_schemes().find(scheme);
+    if (registered != registered_detector_schemes().end()) return registered->second(bus, text);
   }
   auto endpoints = parse_master_addresses(text);
   if (!endpoints) return endpoints.error();

@@ -54,6 +54,11 @@ class PluginContext {
   std::string name() const { return host_.plugin_name; }
   std::string node_name() const { return host_.node_name; }
   std::string node_roles() const { return host_.node_roles; }
+  // Whether the node's roles (a comma-separated list) include `role` ("master", "agent").
+  bool node_has_role(const std::string& role) const {
+    const std::string roles = "," + node_roles() + ",";
+    return roles.find("," + role + ",") != std::string::npos;
+  }
   std::filesystem::path work_dir() const { return host_.work_dir; }
   // This plugin's own directory under the node's work dir (created by the host).
   std::filesystem::path plugin_work_dir() const { return host_.plugin_work_dir; }

@@ -1,0 +1,175 @@
+// ZooKeeperStore on a real ZooKeeper server: versions, compare-and-set between two sessions,
+// fencing by the epoch znode, and values split into chunks.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "support/zookeeper.h"
+#include "zk_session.h"
+#include "zk_store.h"
+
+namespace {
+
+namespace zk = tessera::leader::zk;
+using tessera::testing::TempDir;
+using tessera::testing::ZooKeeperServers;
+
+class ZooKeeperStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TESSERA_REQUIRE_ZOOKEEPER();
+    servers_ = std::make_unique<ZooKeeperServers>(dir_);
+    session_ = connect();
+    ASSERT_TRUE(store_.prepare(*session_).ok());
+  }
+
+  std::unique_ptr<zk::Session> connect() {
+    auto session = zk::Session::open(servers_->connect_string(), 4000, &loop_, [](const auto&) {});
+    EXPECT_TRUE(session.ok());
+    EXPECT_TRUE((*session)->wait_connected(std::chrono::seconds(30)));
+    return std::move(*session);
+  }
+
+  // Starts the next term as a leader does: the epoch znode's version moves on by one.
+  uint64_t next_epoch() {
+    uint64_t epoch = *store_.epoch(*session_);
+    EXPECT_EQ(
+        session_->set(store_.epoch_path(), zk::epoch_data(epoch + 1), static_cast<int>(epoch)),
+        ZOK);
+    return epoch + 1;
+  }
+
+  TempDir dir_;
+  tessera::sdk::EventLoop loop_;
+  std::unique_ptr<ZooKeeperServers> servers_;
+  std::unique_ptr<zk::Session> session_;
+  zk::ZooKeeperStore store_{"/tessera"};
+};
+
+TEST_F(ZooKeeperStoreTest, ZOOKEEPER_VersionsAndCompareAndSetAcrossSessions) {
+  auto other = connect();
+  zk::ZooKeeperStore other_store("/tessera");
+  auto created = store_.put(*session_, "m/k", "v1", 0, 0);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_EQ(created->outcome, zk::Write::Outcome::kDone);
+  EXPECT_EQ(created->version, 1U);
+  // The other session sees it, and its compare-and-set on the old version loses.
+  auto stale = other_store.put(*other, "m/k", "lost", 0, 0);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(stale->outcome, zk::Write::Outcome::kConflict);
+  EXPECT_EQ(stale->version, 1U);
+  auto next = other_store.put(*other, "m/k", "v2", 0, 1);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->version, 2U);
+  auto got = store_.get(*session_, "m/k");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->value, "v2");
+  EXPECT_EQ((*got)->version, 2U);
+  // A key that is also the parent of another keeps its child when deleted, and starts again at
+  // version 1.
+  ASSERT_TRUE(store_.put(*session_, "m/k/child", "c", 0).ok());
+  auto removed = store_.remove(*session_, "m/k", 0);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->version, 2U);
+  EXPECT_FALSE(store_.get(*session_, "m/k")->has_value());
+  EXPECT_TRUE(store_.get(*session_, "m/k/child")->has_value());
+  EXPECT_EQ(store_.put(*session_, "m/k", "again", 0)->version, 1U);
+  EXPECT_EQ(store_.remove(*session_, "m/absent", 0)->outcome, zk::Write::Outcome::kNotFound);
+}
+
+TEST_F(ZooKeeperStoreTest, ZOOKEEPER_WritesOfATermThatIsOverAreFencedByZooKeeper) {
+  uint64_t first = next_epoch();
+  ASSERT_EQ(store_.put(*session_, "m/k", "first", first)->outcome, zk::Write::Outcome::kDone);
+  uint64_t second = next_epoch();
+  // Whatever the writer believes, ZooKeeper's check on the epoch znode refuses the old term.
+  auto late = store_.put(*session_, "m/k", "late", first);
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->outcome, zk::Write::Outcome::kFenced);
+  EXPECT_EQ(late->epoch, second);
+  EXPECT_EQ(store_.remove(*session_, "m/k", first)->outcome, zk::Write::Outcome::kFenced);
+  EXPECT_EQ(store_.put(*session_, "m/k", "future", second + 1)->outcome,
+            zk::Write::Outcome::kEpochUnknown);
+  EXPECT_EQ((*store_.get(*session_, "m/k"))->value, "first");
+  EXPECT_EQ(store_.put(*session_, "m/k", "second", second)->outcome, zk::Write::Outcome::kDone);
+  EXPECT_EQ(store_.put(*session_, "m/k", "tool", 0)->outcome, zk::Write::Outcome::kDone);
+}
+
+TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ValuesLargerThanAZnodeAreChunkedAndTheOldChunksRemoved) {
+  std::string large(1024 * 1024, 'x');
+  for (size_t i = 0; i < large.size(); i += 4096) large[i] = static_cast<char>('a' + i % 26);
+  auto put = store_.put(*session_, "m/big", large, 0);
+  ASSERT_TRUE(put.ok()) << put.error().message;
+  auto got = store_.get(*session_, "m/big");
+  ASSERT_TRUE(got.ok() && got->has_value()) << (got.ok() ? "absent" : got.error().message);
+  EXPECT_EQ((*got)->value, large);
+  std::vector<std::string> chunks;
+  ASSERT_EQ(session_->children("/tessera/blobs", chunks), ZOK);
+  EXPECT_EQ(chunks.size(), 2U);  // 1 MiB in chunks of 512 KiB
+  ASSERT_TRUE(store_.put(*session_, "m/big", "small", 0).ok());
+  ASSERT_EQ(session_->children("/tessera/blobs", chunks), ZOK);
+  EXPECT_TRUE(chunks.empty());
+  EXPECT_EQ((*store_.get(*session_, "m/big"))->value, "small");
+}
+
+TEST_F(ZooKeeperStoreTest, ZOOKEEPER_TwoWritersIncrementingWithCompareAndSetLoseNothing) {
+  auto other = connect();
+  zk::ZooKeeperStore other_store("/tessera");
+  ASSERT_TRUE(store_.put(*session_, "m/counter", "0", 0).ok());
+  auto increment = [](zk::Session& session, zk::ZooKeeperStore& store) {
+    while (true) {
+      auto current = store.get(session, "m/counter");
+      ASSERT_TRUE(current.ok() && current->has_value());
+      int value = std::stoi((*current)->value);
+      auto written =
+          store.put(session, "m/counter", std::to_string(value + 1), 0, (*current)->version);
+      ASSERT_TRUE(written.ok());
+      if (written->outcome == zk::Write::Outcome::kDone) return;
+    }
+  };
+  for (int i = 0; i < 50; ++i) {
+    increment(*session_, store_);
+    increment(*other, other_store);
+  }
+  auto final_value = store_.get(*session_, "m/counter");
+  EXPECT_EQ((*final_value)->value, "100");
+  EXPECT_EQ((*final_value)->version, 101U);
+}
+
+// What another client left in the store's znodes is checked, not trusted: data without the
+// store's header, a znode larger than the plugin writes, a chunk list that does not fit its
+// size, and names the plugin never writes.
+TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ZnodesThatAreNotTheStoresAreRefusedNotUsed) {
+  ASSERT_EQ(session_->ensure_path("/tessera/store/m"), ZOK);
+  ASSERT_EQ(session_->create("/tessera/store/m/garbage", "not a store node", 0), ZOK);
+  auto garbage = store_.get(*session_, "m/garbage");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.error().message.find("'/tessera/store/m/garbage'"), std::string::npos)
+      << garbage.error().message;
+  ASSERT_EQ(session_->create("/tessera/store/m/huge", std::string(600 * 1024, 'x'), 0), ZOK);
+  auto huge = store_.get(*session_, "m/huge");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.error().message.find("larger than this plugin ever writes"), std::string::npos)
+      << huge.error().message;
+  zk::StoreNode lying;
+  lying.kind = zk::StoreNode::Kind::kChunked;
+  lying.version = 1;
+  lying.size = 10;
+  lying.chunks = 1;
+  lying.blob = "1-1";
+  ASSERT_EQ(session_->create("/tessera/blobs/1-1-0", "short", 0), ZOK);
+  ASSERT_EQ(session_->create("/tessera/store/m/lying", zk::store_node_data(lying), 0), ZOK);
+  EXPECT_FALSE(store_.get(*session_, "m/lying").ok());
+  // A name the plugin never writes is skipped by a listing; the store's own keys are listed.
+  ASSERT_EQ(session_->create("/tessera/store/m/not encoded", "", 0), ZOK);
+  ASSERT_TRUE(store_.put(*session_, "m/ok", "v", 0).ok());
+  ASSERT_TRUE(session_->remove("/tessera/store/m/garbage", -1) == ZOK &&
+              session_->remove("/tessera/store/m/huge", -1) == ZOK &&
+              session_->remove("/tessera/store/m/lying", -1) == ZOK);
+  auto listed = store_.list(*session_, "m/");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 1U);
+  EXPECT_EQ((*listed)[0].key, "m/ok");
+}
+
+}  // namespace

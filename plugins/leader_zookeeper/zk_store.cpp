@@ -1,0 +1,299 @@
+#include "zk_store.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "tessera/protocol/store.h"
+
+namespace tessera::leader::zk {
+
+namespace {
+
+// Attempts of a read or write that keeps meeting concurrent changes before it gives up.
+constexpr int kAttempts = 20;
+
+Error unavailable(const std::string& what, int rc) {
+  return make_error(ErrorCode::kUnavailable, what + ": " + describe(rc));
+}
+
+bool raced(int rc) {
+  return rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE || rc == ZNOTEMPTY;
+}
+
+}  // namespace
+
+ZooKeeperStore::ZooKeeperStore(std::string root)
+    : root_(std::move(root)),
+      election_(root_ + "/election"),
+      epoch_(root_ + "/epoch"),
+      store_(root_ + "/store"),
+      blobs_(root_ + "/blobs") {}
+
+Status ZooKeeperStore::prepare(Session& session) {
+  for (const std::string& path : {election_, store_, blobs_}) {
+    if (int rc = session.ensure_path(path); rc != ZOK) {
+      return unavailable("creating " + protocol::store::quote_key(path), rc);
+    }
+  }
+  int rc = session.create(epoch_, epoch_data(0), 0);
+  if (rc != ZOK && rc != ZNODEEXISTS) {
+    return unavailable("creating " + protocol::store::quote_key(epoch_), rc);
+  }
+  auto current = epoch(session);
+  if (!current) return current.error();
+  return {};
+}
+
+Result<uint64_t> ZooKeeperStore::epoch(Session& session, bool watch) {
+  std::string data;
+  Stat stat{};
+  int rc = session.get(epoch_, data, &stat, 64, watch);
+  if (rc != ZOK) return unavailable("reading the epoch " + protocol::store::quote_key(epoch_), rc);
+  auto written = parse_epoch(data);
+  // The data repeats the version; a znode whose data disagrees was written by someone else.
+  if (!written || *written != static_cast<uint64_t>(stat.version)) {
+    return make_error("the epoch znode " + protocol::store::quote_key(epoch_) +
+                      " holds no epoch of this plugin (its data is " +
+                      protocol::store::quote_key(data) + " at version " +
+                      std::to_string(stat.version) + ")");
+  }
+  return static_cast<uint64_t>(stat.version);
+}
+
+Result<std::optional<ZooKeeperStore::Node>> ZooKeeperStore::read_node(Session& session,
+                                                                      const std::string& path) {
+  std::string data;
+  Node node;
+  int rc = session.get(path, data, &node.stat, kMaxNodeBytes);
+  if (rc == ZNONODE) return std::optional<Node>();
+  if (rc == ZBADARGUMENTS) {
+    return make_error("the store znode " + protocol::store::quote_key(path) +
+                      " is larger than this plugin ever writes");
+  }
+  if (rc != ZOK) return unavailable("reading " + protocol::store::quote_key(path), rc);
+  auto parsed = parse_store_node(data);
+  if (!parsed) {
+    return make_error("the store znode " + protocol::store::quote_key(path) + " is not one of " +
+                      "this plugin's: " + parsed.error().message);
+  }
+  node.node = std::move(*parsed);
+  return std::optional<Node>(std::move(node));
+}
+
+Result<std::optional<std::string>> ZooKeeperStore::read_value(Session& session,
+                                                              const StoreNode& node) {
+  if (node.kind == StoreNode::Kind::kInline) return std::optional<std::string>(node.value);
+  std::string value;
+  value.reserve(node.size);
+  for (uint32_t i = 0; i < node.chunks; ++i) {
+    std::string chunk;
+    std::string path = blobs_ + "/" + chunk_name(node.blob, i);
+    int rc = session.get(path, chunk, nullptr, kChunkBytes);
+    if (rc == ZNONODE) return std::optional<std::string>();
+    if (rc != ZOK) return unavailable("reading " + protocol::store::quote_key(path), rc);
+    value += chunk;
+  }
+  if (value.size() != node.size) {
+    return make_error("the chunks of blob " + protocol::store::quote_key(node.blob) + " hold " +
+                      std::to_string(value.size()) + " bytes, not " + std::to_string(node.size));
+  }
+  return std::optional<std::string>(std::move(value));
+}
+
+Result<std::string> ZooKeeperStore::write_chunks(Session& session, const std::string& value) {
+  // Unique among every writer: the session is, and so is the counter within it.
+  std::string blob = std::to_string(session.id()) + "-" + std::to_string(++blob_counter_);
+  auto chunks = static_cast<uint32_t>((value.size() + kChunkBytes - 1) / kChunkBytes);
+  for (uint32_t i = 0; i < chunks; ++i) {
+    std::string path = blobs_ + "/" + chunk_name(blob, i);
+    int rc = session.create(path, value.substr(i * kChunkBytes, kChunkBytes), 0);
+    if (rc != ZOK) {
+      delete_chunks(session, blob, i);
+      return unavailable("writing " + protocol::store::quote_key(path), rc);
+    }
+  }
+  return blob;
+}
+
+void ZooKeeperStore::delete_chunks(Session& session, const std::string& blob, uint32_t chunks) {
+  // Best effort: a chunk left behind is garbage nobody reads, not a wrong value.
+  for (uint32_t i = 0; i < chunks; ++i) session.remove(blobs_ + "/" + chunk_name(blob, i), -1);
+}
+
+Status ZooKeeperStore::ensure_parents(Session& session, const std::string& key) {
+  auto segments = key_segments(key);
+  std::string path = store_;
+  const std::string directory = store_node_data(StoreNode{});
+  for (size_t i = 0; i + 1 < segments.size(); ++i) {
+    path += "/" + encode_segment(segments[i]);
+    int rc = session.create(path, directory, 0);
+    if (rc != ZOK && rc != ZNODEEXISTS) {
+      return unavailable("creating " + protocol::store::quote_key(path), rc);
+    }
+  }
+  return {};
+}
+
+Result<Write> ZooKeeperStore::refused_epoch(Session& session, uint64_t epoch) {
+  auto current = this->epoch(session);
+  if (!current) return current.error();
+  Write write;
+  write.epoch = *current;
+  write.outcome = epoch < *current ? Write::Outcome::kFenced : Write::Outcome::kEpochUnknown;
+  return write;
+}
+
+Result<std::optional<StoreEntry>> ZooKeeperStore::get(Session& session, const std::string& key) {
+  std::string path = key_path(store_, key);
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto node = read_node(session, path);
+    if (!node) return node.error();
+    if (!*node || (*node)->node.kind == StoreNode::Kind::kDirectory) {
+      return std::optional<StoreEntry>();
+    }
+    auto value = read_value(session, (*node)->node);
+    if (!value) return value.error();
+    if (!*value) continue;  // Replaced while it was read: read the new one.
+    return std::optional<StoreEntry>(StoreEntry{key, std::move(**value), (*node)->node.version});
+  }
+  return make_error(ErrorCode::kUnavailable,
+                    "get " + protocol::store::quote_key(key) + ": it kept changing while read");
+}
+
+Result<Write> ZooKeeperStore::put(Session& session, const std::string& key,
+                                  const std::string& value, uint64_t epoch,
+                                  std::optional<uint64_t> expected) {
+  std::string path = key_path(store_, key);
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto current = read_node(session, path);
+    if (!current) return current.error();
+    bool present = *current && (*current)->node.kind != StoreNode::Kind::kDirectory;
+    uint64_t version = present ? (*current)->node.version : 0;
+    if (expected && *expected != version) return Write{Write::Outcome::kConflict, version, 0};
+    if (!*current) {
+      if (auto s = ensure_parents(session, key); !s) return s.error();
+    }
+
+    StoreNode next;
+    next.version = version + 1;
+    if (value.size() <= kInlineValueBytes) {
+      next.kind = StoreNode::Kind::kInline;
+      next.value = value;
+    } else {
+      auto blob = write_chunks(session, value);
+      if (!blob) return blob.error();
+      next.kind = StoreNode::Kind::kChunked;
+      next.blob = *blob;
+      next.size = value.size();
+      next.chunks = static_cast<uint32_t>((value.size() + kChunkBytes - 1) / kChunkBytes);
+    }
+
+    std::vector<Op> ops;
+    if (epoch != 0) ops.push_back(Op::check(epoch_, static_cast<int>(epoch)));
+    if (*current) {
+      ops.push_back(Op::set(path, store_node_data(next), (*current)->stat.version));
+    } else {
+      ops.push_back(Op::create(path, store_node_data(next)));
+    }
+    int failed = -1;
+    int rc = session.multi(ops, &failed);
+    if (rc == ZOK) {
+      if (present && (*current)->node.kind == StoreNode::Kind::kChunked) {
+        delete_chunks(session, (*current)->node.blob, (*current)->node.chunks);
+      }
+      return Write{Write::Outcome::kDone, next.version, 0};
+    }
+    if (next.kind == StoreNode::Kind::kChunked) delete_chunks(session, next.blob, next.chunks);
+    if (epoch != 0 && failed == 0) return refused_epoch(session, epoch);
+    if (!raced(rc)) return unavailable("writing " + protocol::store::quote_key(key), rc);
+    // Another writer changed the key between the read and the write: read it again.
+  }
+  return make_error(ErrorCode::kUnavailable,
+                    "write " + protocol::store::quote_key(key) + ": it kept changing meanwhile");
+}
+
+Result<Write> ZooKeeperStore::remove(Session& session, const std::string& key, uint64_t epoch) {
+  std::string path = key_path(store_, key);
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto current = read_node(session, path);
+    if (!current) return current.error();
+    if (!*current || (*current)->node.kind == StoreNode::Kind::kDirectory) {
+      // Absent; a refusal for the epoch still comes first, as for any other write.
+      if (epoch != 0) {
+        auto now = this->epoch(session);
+        if (!now) return now.error();
+        if (epoch != *now) return refused_epoch(session, epoch);
+      }
+      return Write{Write::Outcome::kNotFound, 0, 0};
+    }
+    const Node& node = **current;
+    std::vector<Op> ops;
+    if (epoch != 0) ops.push_back(Op::check(epoch_, static_cast<int>(epoch)));
+    // A znode that is also the parent of other keys stays, as a directory.
+    if (node.stat.numChildren == 0) {
+      ops.push_back(Op::remove(path, node.stat.version));
+    } else {
+      ops.push_back(Op::set(path, store_node_data(StoreNode{}), node.stat.version));
+    }
+    int failed = -1;
+    int rc = session.multi(ops, &failed);
+    if (rc == ZOK) {
+      if (node.node.kind == StoreNode::Kind::kChunked) {
+        delete_chunks(session, node.node.blob, node.node.chunks);
+      }
+      return Write{Write::Outcome::kDone, node.node.version, 0};
+    }
+    if (epoch != 0 && failed == 0) return refused_epoch(session, epoch);
+    if (!raced(rc)) return unavailable("deleting " + protocol::store::quote_key(key), rc);
+  }
+  return make_error(ErrorCode::kUnavailable,
+                    "delete " + protocol::store::quote_key(key) + ": it kept changing meanwhile");
+}
+
+Result<std::vector<StoreEntry>> ZooKeeperStore::list(Session& session, const std::string& prefix) {
+  // Walk from the znode of the prefix's last complete segment.
+  auto segments = key_segments(prefix);
+  segments.pop_back();
+  std::string path = store_;
+  std::string key;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    path += "/" + encode_segment(segments[i]);
+    key += (i == 0 ? "" : "/") + segments[i];
+  }
+  std::vector<StoreEntry> entries;
+  if (segments.empty()) {
+    if (auto s = walk(session, store_, "", prefix, entries); !s) return s.error();
+  } else {
+    if (auto s = walk(session, path, key, prefix, entries); !s) return s.error();
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const StoreEntry& a, const StoreEntry& b) { return a.key < b.key; });
+  return entries;
+}
+
+Status ZooKeeperStore::walk(Session& session, const std::string& path, const std::string& key,
+                            const std::string& prefix, std::vector<StoreEntry>& out) {
+  std::vector<std::string> names;
+  int rc = session.children(path, names);
+  if (rc == ZNONODE) return {};
+  if (rc != ZOK) return unavailable("listing " + protocol::store::quote_key(path), rc);
+  bool at_root = path == store_;
+  for (const std::string& name : names) {
+    auto segment = decode_segment(name);
+    if (!segment) continue;  // Not a znode this plugin wrote.
+    std::string child = at_root ? *segment : key + "/" + *segment;
+    bool matches = child.compare(0, prefix.size(), prefix) == 0;
+    bool below = prefix.compare(0, child.size() + 1, child + "/") == 0;
+    if (!matches && !below) continue;
+    std::string child_path = path + "/" + name;
+    if (matches) {
+      auto entry = get(session, child);
+      if (!entry) return entry.error();
+      if (*entry) out.push_back(std::move(**entry));
+    }
+    if (auto s = walk(session, child_path, child, prefix, out); !s) return s;
+  }
+  return {};
+}
+
+}  // namespace tessera::leader::zk

@@ -1,0 +1,92 @@
+// ZooKeeperStore: the key-value store of the leader protocol (tessera/protocol/store.h) kept in
+// ZooKeeper, one znode per key (zk_layout.h has the layout).
+//
+// - Versions are the key's own (in its znode's header): 1 when created, one more per write,
+//   1 again after a delete. Every change is applied with the znode's version as a condition
+//   (compare-and-set in ZooKeeper), so concurrent writers from several hosts never lose an
+//   update: a write that raced another is read again and retried.
+// - Fencing: a write with a non-zero epoch is one zoo_multi with a check that the epoch znode
+//   is still at that version (the epoch is the epoch znode's version), so a write of a term
+//   that is over is refused by ZooKeeper itself, atomically with the write.
+// - Values larger than one znode can hold (kInlineValueBytes) are written first as chunks
+//   under ROOT/blobs, then the key's znode is switched to name them in one atomic write; the
+//   chunks of the value it replaced are deleted after. A reader that finds a chunk gone (the
+//   value was replaced under it) reads again.
+//
+// The caller checks the protocol's rules (prefixes, sizes, the epoch against its cached one)
+// first; this class only keeps the data. Calls are synchronous, on the owner's thread, with a
+// connected Session; a ZooKeeper failure is an error with code kUnavailable.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/result.h"
+#include "zk_layout.h"
+#include "zk_session.h"
+
+namespace tessera::leader::zk {
+
+struct StoreEntry {
+  std::string key;
+  std::string value;
+  uint64_t version = 0;
+};
+
+struct Write {
+  enum class Outcome { kDone, kConflict, kNotFound, kFenced, kEpochUnknown };
+  Outcome outcome = Outcome::kDone;
+  uint64_t version = 0;  // kDone: the new version (delete: the version it had); kConflict: the
+                         // current one (0: absent)
+  uint64_t epoch = 0;    // kFenced, kEpochUnknown: the epoch the store is at
+};
+
+class ZooKeeperStore {
+ public:
+  explicit ZooKeeperStore(std::string root);
+
+  const std::string& root() const { return root_; }
+  const std::string& election_path() const { return election_; }
+  const std::string& epoch_path() const { return epoch_; }
+  const std::string& store_path() const { return store_; }
+
+  // Creates the root, election, store and blobs znodes and the epoch znode where missing.
+  Status prepare(Session& session);
+  // The current epoch (the epoch znode's version), optionally leaving a watch on it.
+  Result<uint64_t> epoch(Session& session, bool watch = false);
+
+  Result<std::optional<StoreEntry>> get(Session& session, const std::string& key);
+  // `expected`: compare-and-set on that version (0: only if absent); none: a plain put.
+  Result<Write> put(Session& session, const std::string& key, const std::string& value,
+                    uint64_t epoch, std::optional<uint64_t> expected = std::nullopt);
+  Result<Write> remove(Session& session, const std::string& key, uint64_t epoch);
+  Result<std::vector<StoreEntry>> list(Session& session, const std::string& prefix);
+
+ private:
+  struct Node {
+    StoreNode node;
+    Stat stat{};
+  };
+  Result<std::optional<Node>> read_node(Session& session, const std::string& path);
+  // The value of a present node; nullopt when a chunk is gone (replaced meanwhile).
+  Result<std::optional<std::string>> read_value(Session& session, const StoreNode& node);
+  // Writes the chunks of a new value; returns its blob's name.
+  Result<std::string> write_chunks(Session& session, const std::string& value);
+  void delete_chunks(Session& session, const std::string& blob, uint32_t chunks);
+  Status ensure_parents(Session& session, const std::string& key);
+  // A write refused by the epoch check: which of fenced or unknown it is.
+  Result<Write> refused_epoch(Session& session, uint64_t epoch);
+  Status walk(Session& session, const std::string& path, const std::string& key,
+              const std::string& prefix, std::vector<StoreEntry>& out);
+
+  std::string root_;
+  std::string election_;
+  std::string epoch_;
+  std::string store_;
+  std::string blobs_;
+  uint64_t blob_counter_ = 0;
+};
+
+}  // namespace tessera::leader::zk
