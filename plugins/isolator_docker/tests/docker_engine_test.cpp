@@ -18,24 +18,7 @@ namespace {
 using testing::PrivateDockerd;
 using namespace std::chrono_literals;
 
-// One daemon per test process, started by the first test that needs it and stopped (with its
-// containers, mounts and cgroups) when the process's tests are over: starting one costs about a
-// second.
-class DaemonEnvironment : public ::testing::Environment {
- public:
-  static PrivateDockerd& get() {
-    if (!instance_) instance_ = std::make_unique<PrivateDockerd>();
-    return *instance_;
-  }
-  void TearDown() override { instance_.reset(); }
-
- private:
-  static inline std::unique_ptr<PrivateDockerd> instance_;
-};
-[[maybe_unused]] const auto* const kDaemonEnvironment =
-    ::testing::AddGlobalTestEnvironment(new DaemonEnvironment);
-
-PrivateDockerd& daemon() { return DaemonEnvironment::get(); }
+PrivateDockerd& daemon() { return tessera::testing::shared_dockerd(); }
 
 class DockerEngineTest : public ::testing::Test {
  protected:
