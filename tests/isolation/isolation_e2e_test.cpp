@@ -8,11 +8,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -21,6 +25,7 @@
 #include "support/dockerd.h"
 #include "support/framework.h"
 #include "support/task_processes.h"
+#include "support/task_runs.h"
 
 namespace {
 
@@ -28,15 +33,7 @@ using namespace std::chrono_literals;
 using tessera::protocol::TaskInfo;
 using tessera::protocol::TaskStatus;
 using tessera::protocol::scheduler::Offer;
-using tessera::testing::AgentSettings;
-using tessera::testing::Cluster;
-using tessera::testing::command_task;
-using tessera::testing::PrivateDockerd;
-using tessera::testing::processes_with;
-using tessera::testing::TaskProcess;
-using tessera::testing::TaskProcessReaper;
-using tessera::testing::TempDir;
-using tessera::testing::TestFramework;
+using namespace tessera::testing;
 namespace state = tessera::protocol::state;
 namespace reason = tessera::protocol::reason;
 
@@ -44,36 +41,7 @@ namespace reason = tessera::protocol::reason;
 // container's processes carry its environment too).
 constexpr const char* kMarker = "TESSERA_ISOLATION_E2E_TEST";
 
-// One daemon for the whole binary: starting one costs seconds, and the tests use it one at a
-// time (ctest's RESOURCE_LOCK dockerd keeps other binaries' daemons away meanwhile).
-class DaemonEnvironment : public ::testing::Environment {
- public:
-  static PrivateDockerd& get() {
-    if (!instance_) instance_ = std::make_unique<PrivateDockerd>();
-    return *instance_;
-  }
-  void TearDown() override { instance_.reset(); }
-
- private:
-  static inline std::unique_ptr<PrivateDockerd> instance_;
-};
-[[maybe_unused]] const auto* const kDaemonEnvironment =
-    ::testing::AddGlobalTestEnvironment(new DaemonEnvironment);
-PrivateDockerd& daemon() { return DaemonEnvironment::get(); }
-
-std::string random_hex() {
-  std::random_device rd;
-  std::ostringstream out;
-  out << std::hex << rd() << rd();
-  return out.str();
-}
-
-tessera::sdk::FrameworkInfo framework_info(const std::string& name) {
-  tessera::sdk::FrameworkInfo info;
-  info.name = name;
-  info.failover_timeout_seconds = 3600;
-  return info;
-}
+PrivateDockerd& daemon() { return tessera::testing::shared_dockerd(); }
 
 // A TCP port nobody listens on now (the kernel's pick for port 0), so the agent can offer it
 // without colliding with other tests on the machine.
@@ -108,50 +76,6 @@ TaskInfo docker_task(const std::string& id, const std::string& command, double c
   return task;
 }
 
-// The terminal statuses a framework heard for a task, each once (a resent update has the same
-// uuid; reconciliation answers repeat what is known).
-size_t terminal_statuses(const TestFramework& framework, const std::string& task_id) {
-  std::set<std::string> uuids;
-  size_t from_master = 0;
-  for (const TaskStatus& s : framework.all_updates()) {
-    if (s.task_id != task_id || !state::terminal(s.state) || s.reason == reason::kReconciliation) {
-      continue;
-    }
-    if (s.uuid.empty()) {
-      ++from_master;
-    } else {
-      uuids.insert(s.uuid);
-    }
-  }
-  return uuids.size() + from_master;
-}
-
-std::string history(const TestFramework& framework, const std::string& task_id) {
-  std::string out;
-  for (const TaskStatus& s : framework.all_updates()) {
-    if (s.task_id != task_id) continue;
-    out += " " + s.state + (s.reason.empty() ? "" : "/" + s.reason) +
-           (s.exit_code >= 0 ? "(exit " + std::to_string(s.exit_code) + ")" : "");
-  }
-  return out;
-}
-
-// Accepts the first offer that holds all of `tasks` with all of them; the others are declined.
-void accept_in_one_go(TestFramework& framework, std::vector<TaskInfo>& tasks,
-                      std::string& agent_id) {
-  framework.on_offer = [&](const Offer& offer) {
-    tessera::protocol::Resources needed;
-    for (const TaskInfo& t : tasks) needed += t.resources;
-    if (!tasks.empty() && offer.resources.contains(needed)) {
-      agent_id = offer.agent_id;
-      framework.client().accept({offer.offer_id}, tasks, 1);
-      tasks.clear();
-    } else {
-      framework.client().decline({offer.offer_id}, 1);
-    }
-  };
-}
-
 // The containers of the private daemon that carry the label tessera.task_id=ID, running or not,
 // as "CONTAINER_NAME STATE" lines.
 std::vector<std::string> containers_of(const std::string& task_id, const TempDir& dir) {
@@ -167,32 +91,20 @@ std::vector<std::string> containers_of(const std::string& task_id, const TempDir
   return lines;
 }
 
-// The sandbox the agent made for a task (WORK_DIR/agent/sandboxes/FRAMEWORK/TASK/CONTAINER).
+// The sandbox an agent made for a task (WORK_DIR/agent/sandboxes/FRAMEWORK/TASK/CONTAINER), on
+// agent 0 or 1.
 std::filesystem::path sandbox_of(const TempDir& dir, const std::string& task_id) {
   std::error_code ec;
-  for (const auto& framework :
-       std::filesystem::directory_iterator(dir / "agent0" / "agent" / "sandboxes", ec)) {
-    for (const auto& container :
-         std::filesystem::directory_iterator(framework.path() / task_id, ec)) {
-      return container.path();
+  for (const char* agent : {"agent0", "agent1"}) {
+    for (const auto& framework :
+         std::filesystem::directory_iterator(dir / agent / "agent" / "sandboxes", ec)) {
+      for (const auto& container :
+           std::filesystem::directory_iterator(framework.path() / task_id, ec)) {
+        return container.path();
+      }
     }
   }
   return {};
-}
-
-// Restarts the agent on its work dir while the framework's loop keeps running.
-::testing::AssertionResult restart_agent(Cluster& cluster, TestFramework& framework,
-                                         const AgentSettings& settings) {
-  cluster.drop_agent(0);
-  std::atomic<bool> done{false};
-  ::testing::AssertionResult result = ::testing::AssertionFailure();
-  std::thread restarter([&] {
-    result = cluster.start_agent(0, settings);
-    done = true;
-  });
-  framework.run_until([&] { return done.load(); }, 60s);
-  restarter.join();
-  return result;
 }
 
 TEST(IsolationE2eTest, DOCKERD_ADockerTaskServingHttpOnPort0WithHostNetworkingAnswersAGet) {
@@ -204,7 +116,7 @@ TEST(IsolationE2eTest, DOCKERD_ADockerTaskServingHttpOnPort0WithHostNetworkingAn
   ASSERT_TRUE(
       cluster.start_agent(0, docker_agent("cpus:2;mem:512;disk:512;ports:[" + std::to_string(port) +
                                           "-" + std::to_string(port) + "]")));
-  TestFramework framework(cluster.endpoint(), framework_info("http"));
+  TestFramework framework(cluster.endpoint(), long_lived_framework("http"));
   ASSERT_TRUE(framework.subscribed());
 
   // The page names the task and the port it was given, so the answer proves both.
@@ -255,7 +167,7 @@ TEST(IsolationE2eTest, DOCKERD_AnAgentKilledWhileTwentyTasksRunAdoptsThemAfterIt
   AgentSettings settings = docker_agent("cpus:8;mem:2048;disk:1024;ports:[31000-31000]");
   ASSERT_TRUE(cluster.start_master());
   ASSERT_TRUE(cluster.start_agent(0, settings));
-  TestFramework framework(cluster.endpoint(), framework_info("crash-docker"));
+  TestFramework framework(cluster.endpoint(), long_lived_framework("crash-docker"));
   ASSERT_TRUE(framework.subscribed());
 
   // Each task runs until a `stop` file appears in its sandbox (the container sees its sandbox
@@ -325,13 +237,7 @@ TEST(IsolationE2eTest, DOCKERD_AnAgentKilledWhileTwentyTasksRunAdoptsThemAfterIt
       60s));
   ASSERT_TRUE(restart_agent(cluster, framework, settings));
 
-  ASSERT_TRUE(framework.run_until(
-      [&] {
-        return std::all_of(ending.begin(), ending.end(), [&](const std::string& id) {
-          return terminal_statuses(framework, id) > 0;
-        });
-      },
-      60s))
+  ASSERT_TRUE(framework.run_until([&] { return all_terminal(framework, ending); }, 60s))
       << cluster.agent(0).output();
   for (const std::string& id : ending) {
     EXPECT_EQ(terminal_statuses(framework, id), 1u) << id << ":" << history(framework, id);
@@ -364,13 +270,7 @@ TEST(IsolationE2eTest, DOCKERD_AnAgentKilledWhileTwentyTasksRunAdoptsThemAfterIt
 
   // They are still the agent's: a stop file ends each with its own status, reported once.
   for (const std::string& id : running) std::ofstream(sandbox_of(dir, id) / "stop") << "stop\n";
-  ASSERT_TRUE(framework.run_until(
-      [&] {
-        return std::all_of(running.begin(), running.end(), [&](const std::string& id) {
-          return terminal_statuses(framework, id) > 0;
-        });
-      },
-      60s))
+  ASSERT_TRUE(framework.run_until([&] { return all_terminal(framework, running); }, 60s))
       << cluster.agent(0).output();
   for (const std::string& id : running) {
     EXPECT_EQ(terminal_statuses(framework, id), 1u) << id << ":" << history(framework, id);
@@ -382,6 +282,157 @@ TEST(IsolationE2eTest, DOCKERD_AnAgentKilledWhileTwentyTasksRunAdoptsThemAfterIt
     }
   }
   EXPECT_TRUE(processes_with(kMarker, marker).empty());
+}
+
+// The seed's shape through the CLI: three `tessera exec --docker-image` at once, each needing a
+// whole cpu, over two agents of two cpus each, so they must spread over both. Each waits until
+// the test has seen all three run, prints in its sandbox and exits 4, which `exec` passes on.
+TEST(IsolationE2eTest, DOCKERD_ThreeExecsOfAnImageSpreadOverTwoAgents) {
+  TESSERA_REQUIRE_DOCKERD(daemon());
+  TempDir dir;
+  Cluster cluster{dir};
+  ASSERT_TRUE(cluster.start_master());
+  AgentSettings settings = docker_agent("cpus:2;mem:512;disk:512;ports:[31000-31000]");
+  ASSERT_TRUE(cluster.start_agent(0, settings));
+  ASSERT_TRUE(cluster.start_agent(1, settings));
+
+  std::vector<std::unique_ptr<tessera::testing::Process>> execs;
+  for (int i = 0; i < 3; ++i) {
+    execs.push_back(std::make_unique<tessera::testing::Process>(
+        std::vector<std::string>{TESSERA_CLI_BIN, "exec", "--master", cluster.endpoint(), "--cpus",
+                                 "1", "--mem", "32", "--name", "web" + std::to_string(i),
+                                 "--docker-image", PrivateDockerd::kImage, "--",
+                                 "while [ ! -e go ]; do sleep 0.05; done; echo \"hi from "
+                                 "$TASK_ID\"; exit 4"},
+        dir / ("exec" + std::to_string(i) + ".log")));
+  }
+  // Each one's task id and agent, from its "launching task 'ID' on agent 'A'" line, once all
+  // three run.
+  std::vector<std::pair<std::string, std::string>> launched(3);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(execs[i]->wait_for("TASK_RUNNING", 120s))
+        << execs[i]->output() << "\nagent0:\n"
+        << cluster.agent(0).output() << "\nagent1:\n"
+        << cluster.agent(1).output();
+    std::smatch m;
+    std::string out = execs[i]->output();
+    ASSERT_TRUE(
+        std::regex_search(out, m, std::regex("launching task '([^']+)' on agent '([^']+)'")))
+        << out;
+    launched[i] = {m[1], m[2]};
+  }
+  std::set<std::string> agents;
+  for (const auto& [task, agent] : launched) agents.insert(agent);
+  EXPECT_EQ(agents.size(), 2u) << "the three tasks do not run on two agents";
+
+  for (const auto& [task, agent] : launched) {
+    std::filesystem::path sandbox = sandbox_of(dir, task);
+    ASSERT_FALSE(sandbox.empty()) << task;
+    std::ofstream(sandbox / "go") << "go\n";
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(execs[i]->wait(120s), 4) << execs[i]->output();
+    EXPECT_NE(execs[i]->output().find("TASK_FAILED task '" + launched[i].first + "'"),
+              std::string::npos)
+        << execs[i]->output();
+    EXPECT_EQ(tessera::testing::read_file(sandbox_of(dir, launched[i].first) / "stdout"),
+              "hi from " + launched[i].first + "\n");
+  }
+}
+
+// Usage through the whole path: the agent collects it every 200 ms from isolator_cgroups (a
+// posix task) and from the Docker daemon's stats (a container), the master keeps the latest per
+// task, and `tessera tasks` shows it, as a table and as JSON.
+TEST(IsolationE2eTest, DOCKERD_ROOT_CGROUPS_TheUsageOfProcessesAndContainersReachesTheCli) {
+  TESSERA_REQUIRE_DOCKERD(daemon());
+  TempDir dir;
+  Cluster cluster{dir};
+  const std::string parent = "tessera-usage-test-" + std::to_string(::getpid());
+  AgentSettings settings = docker_agent("cpus:2;mem:512;disk:512;ports:[31000-31000]");
+  settings.isolators = "\"isolator_posix\", \"isolator_cgroups\", \"isolator_docker\"";
+  settings.extra += "usage_interval_ms = 200\n";
+  settings.plugins += "[plugins.isolator_cgroups]\nparent = \"" + parent + "\"\n";
+  ASSERT_TRUE(cluster.start_master());
+  if (auto started = cluster.start_agent(0, settings); !started) {
+    GTEST_SKIP() << "the agent cannot start with isolator_cgroups here: " << started.message();
+  }
+  TestFramework framework(cluster.endpoint(), long_lived_framework("usage"));
+  ASSERT_TRUE(framework.subscribed());
+  // Both busy, so that their cpu time grows from one report to the next.
+  std::vector<TaskInfo> tasks{command_task("process", "while true; do :; done", 0.2, 32),
+                              docker_task("container", "while true; do :; done", 0.2, 32)};
+  std::string agent_id;
+  accept_in_one_go(framework, tasks, agent_id);
+
+  auto usage_of = [&](const std::string& task_id) -> std::optional<boost::json::object> {
+    auto [code, out] =
+        tessera::testing::run({TESSERA_CLI_BIN, "tasks", "--json", "--master", cluster.endpoint()},
+                              dir / "tasks.log", 30s);
+    if (code != 0) return std::nullopt;
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(out, ec);
+    if (ec || !v.is_object()) return std::nullopt;
+    for (const auto& t : v.at("tasks").as_array()) {
+      if (t.at("id").as_string() == task_id && t.as_object().contains("usage")) {
+        return t.at("usage").as_object();
+      }
+    }
+    return std::nullopt;
+  };
+  std::map<std::string, boost::json::object> first;
+  for (const std::string& id : {std::string("process"), std::string("container")}) {
+    ASSERT_TRUE(framework.run_until(
+        [&] {
+          auto u = usage_of(id);
+          if (!u || !u->contains("cpu_seconds") || !u->contains("mem_bytes")) return false;
+          first[id] = *u;
+          return u->at("cpu_seconds").to_number<double>() > 0.05 &&
+                 u->at("mem_bytes").to_number<int64_t>() > 0;
+        },
+        60s))
+        << id << ": no usage in `tessera tasks --json`\n"
+        << cluster.agent(0).output();
+  }
+  // The cgroup's peak is at least what it uses now (cgroup v1 has it; the daemon's stats on v1
+  // too).
+  EXPECT_GE(first["process"].at("mem_peak_bytes").to_number<int64_t>(),
+            first["process"].at("mem_bytes").to_number<int64_t>());
+  // The latest report is kept: the busy loops' cpu time grows.
+  for (const std::string& id : {std::string("process"), std::string("container")}) {
+    double before = first[id].at("cpu_seconds").to_number<double>();
+    EXPECT_TRUE(framework.run_until(
+        [&] {
+          auto u = usage_of(id);
+          return u && u->at("cpu_seconds").to_number<double>() > before + 0.05;
+        },
+        60s))
+        << id;
+  }
+  auto [code, table] = tessera::testing::run(
+      {TESSERA_CLI_BIN, "tasks", "--master", cluster.endpoint()}, dir / "table.log", 30s);
+  EXPECT_EQ(code, 0) << table;
+  EXPECT_NE(table.find("CPU-SECS  MEM-USED  MEM-PEAK"), std::string::npos) << table;
+  std::smatch m;
+  EXPECT_TRUE(std::regex_search(
+      table, m,
+      std::regex(
+          "process +process +TASK_RUNNING .* [0-9]+\\.[0-9]{2} +[0-9]+\\.[0-9] +[0-9]+\\.[0-9]")))
+      << table;
+
+  for (const std::string& id : {std::string("process"), std::string("container")}) {
+    framework.client().kill(id, agent_id);
+  }
+  for (const std::string& id : {std::string("process"), std::string("container")}) {
+    EXPECT_TRUE(framework.wait_for_state(id, state::kKilled, 60s)) << history(framework, id);
+  }
+  cluster.drop_agent(0);
+  std::error_code ec;
+  for (const auto& hierarchy : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+    for (const auto& agent : std::filesystem::directory_iterator(hierarchy.path() / parent, ec)) {
+      ::rmdir(agent.path().c_str());
+    }
+    ::rmdir((hierarchy.path() / parent).c_str());
+  }
 }
 
 // isolator_cgroups around isolator_posix in a real agent: a task that allocates beyond its
@@ -405,7 +456,7 @@ TEST(IsolationE2eTest, ROOT_CGROUPS_MemoryLimitKillsAndCpuCapHoldsThroughTheClus
   if (auto started = cluster.start_agent(0, settings); !started) {
     GTEST_SKIP() << "the agent cannot start with isolator_cgroups here: " << started.message();
   }
-  TestFramework framework(cluster.endpoint(), framework_info("cgroups"));
+  TestFramework framework(cluster.endpoint(), long_lived_framework("cgroups"));
   ASSERT_TRUE(framework.subscribed());
 
   // 64 MiB of memory limit, and a shell that keeps doubling a string well past it.

@@ -559,5 +559,29 @@ TEST(PosixLauncher, KillAllEndsEverything) {
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
 }
 
+// A busy task's usage, read from /proc: its cpu time grows, its memory is resident, and its peak
+// is at least that; a process that ended has none.
+TEST(ProcessUsage, ABusyProcessUsesCpuAndMemoryAndAnEndedOneHasNone) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("busy", "while true; do :; done"));
+  auto first = process_usage(pid);
+  ASSERT_TRUE(first);
+  EXPECT_GE(first->cpu_seconds, 0);
+  EXPECT_GT(first->memory_bytes, 0);
+  EXPECT_GE(first->memory_peak_bytes, first->memory_bytes);
+  double grown = first->cpu_seconds;
+  EXPECT_TRUE(d.run_until(
+      [&] {
+        auto now = process_usage(pid);
+        grown = now ? now->cpu_seconds : -1;
+        return grown >= first->cpu_seconds + 0.05;
+      },
+      30s))
+      << "cpu time stayed at " << grown;
+  ASSERT_TRUE(d.launcher->kill("busy", 0ms));
+  ASSERT_TRUE(d.wait_exit("busy"));
+  EXPECT_FALSE(process_usage(pid));
+}
+
 }  // namespace
 }  // namespace tessera::process_launcher
