@@ -559,6 +559,32 @@ TEST(PosixLauncher, KillAllEndsEverything) {
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
 }
 
+// A held launch runs nothing until its release, then the command in place (same pid): a shell
+// command runs as under `sh -c` (no positional parameters, its own exit status, exec works);
+// an exec-form program gets its arguments.
+TEST(PosixLauncher, AHeldLaunchRunsItsCommandInPlaceOnlyOnRelease) {
+  Driver d;
+  LaunchSpec shell = d.spec("held-shell", "echo \"args=$#\"; exec sh -c 'exit 7'");
+  shell.hold = true;
+  pid_t pid = d.launch(shell);
+  EXPECT_FALSE(d.run_until([&] { return d.exits.count("held-shell") != 0; }, 300ms));
+  EXPECT_EQ(slurp(d.sandbox("held-shell") / "stdout"), "");
+  ASSERT_TRUE(d.launcher->release("held-shell"));
+  auto e = d.wait_exit("held-shell");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code, 7);
+  EXPECT_EQ(slurp(d.sandbox("held-shell") / "stdout"), "args=0\n");
+  EXPECT_FALSE(process_start_time(pid));
+
+  LaunchSpec exec_form = d.spec("held-exec", "echo", false);
+  exec_form.arguments = {"a b", "c"};
+  exec_form.hold = true;
+  d.launch(exec_form);
+  ASSERT_TRUE(d.launcher->release("held-exec"));
+  ASSERT_TRUE(d.wait_exit("held-exec"));
+  EXPECT_EQ(slurp(d.sandbox("held-exec") / "stdout"), "a b c\n");
+}
+
 // A busy task's usage, read from /proc: its cpu time grows, its memory is resident, and its peak
 // is at least that; a process that ended has none.
 TEST(ProcessUsage, ABusyProcessUsesCpuAndMemoryAndAnEndedOneHasNone) {
