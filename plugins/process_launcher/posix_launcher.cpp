@@ -514,13 +514,9 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
     std::vector<std::string> held = {
         "sh", "-c", "IFS= read -r _ <&3 || exit 125; exec 3<&-; exec \"$@\"", "sh", program};
     held.insert(held.end(), argv.begin() + 1, argv.end());
-    // A shell command runs in the gate's own shell once released (eval), rather than in a
-    // second /bin/sh it would exec: one program start less per held task. The command is the
-    // script's $0, so the task sees no positional parameters, as under `sh -c COMMAND` (only
-    // its $0 is its own text instead of "sh").
-    if (spec.shell) {
-      held = {"sh", "-c", "IFS= read -r _ <&3 || exit 125; exec 3<&-; eval \"$0\"", spec.value};
-    }
+    if (spec.shell)
+      held = {"sh", "-c", "IFS= read -r _ <&3 || exit 125; exec 3<&-; exec /bin/sh -c \"$1\"", "sh",
+              spec.value};
     program = "/bin/sh";
     argv = std::move(held);
   }

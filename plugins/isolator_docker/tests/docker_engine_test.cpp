@@ -167,6 +167,30 @@ TEST_F(DockerEngineTest, AContainerBeyondItsMemoryLimitIsKilledAndSaysSo) {
   EXPECT_TRUE(docker.remove(*id, true).ok());
 }
 
+TEST_F(DockerEngineTest, StatsOfABusyContainerShowItsCpuTimeGrowingAndItsMemory) {
+  Engine docker = engine();
+  auto id = docker.create(shell("while true; do :; done"));
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(docker.start(*id).ok());
+  auto first = docker.stats(*id);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_GE(first->cpu_seconds, 0);
+  EXPECT_GT(first->memory_bytes, 0);
+  double now = first->cpu_seconds;
+  EXPECT_TRUE(tessera::testing::eventually(
+      [&] {
+        auto again = docker.stats(*id);
+        now = again.ok() ? again->cpu_seconds : -1;
+        return now > first->cpu_seconds + 0.05;
+      },
+      std::chrono::seconds(30)))
+      << "cpu time stayed at " << now;
+  EXPECT_TRUE(docker.remove(*id, true).ok());
+  auto gone = docker.stats(*id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.code(), tessera::ErrorCode::kNotFound) << gone.error().message;
+}
+
 TEST_F(DockerEngineTest, StopEndsASleepingContainerWellBeforeItsGracePeriod) {
   Engine docker = engine();
   auto id = docker.create(shell("exec sleep 600"));
