@@ -15,7 +15,11 @@
 // Prints the median and p99 of each, and their ratio. This used to be a unit test without an
 // assertion (isolator_posix's LaunchCost); it is a measurement, so it lives here.
 //
-// Usage: bench_launcher [--runs N] [--cgroups]   (default 1000 runs). See docs/bench-launcher.md.
+// With --shell every task is the shell command `true` (what most tasks are: `command.shell`),
+// and the bare spawns run `/bin/sh -c true`.
+//
+// Usage: bench_launcher [--runs N] [--cgroups] [--shell]   (default 1000 runs). See
+// docs/bench-launcher.md.
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -50,7 +54,7 @@ using tessera::process_launcher::PosixLauncher;
 // The launcher's owner: its timers, and a loop that serves its descriptor until an exit.
 class Driver {
  public:
-  explicit Driver(const std::filesystem::path& dir) : dir_(dir) {
+  Driver(const std::filesystem::path& dir, bool shell) : dir_(dir), shell_(shell) {
     auto created = PosixLauncher::create(
         dir_ / "state",
         [this](std::chrono::milliseconds delay, std::function<void()> fn) {
@@ -69,8 +73,8 @@ class Driver {
     spec.hold = static_cast<bool>(attach);
     spec.container_id = id;
     spec.sandbox = dir_ / "sandboxes" / id;
-    spec.shell = false;
-    spec.value = "/bin/true";
+    spec.shell = shell_;
+    spec.value = shell_ ? "true" : "/bin/true";
     spec.environment = tessera::process_launcher::task_environment({}, {{"TASK_ID", id}}, environ);
     auto launched = launcher_->launch(spec);
     if (!launched) {
@@ -111,6 +115,7 @@ class Driver {
   }
 
   std::filesystem::path dir_;
+  bool shell_ = false;
   std::unique_ptr<PosixLauncher> launcher_;
   std::vector<Timer> timers_;
   std::string exited_;
@@ -134,13 +139,16 @@ void print_row(const char* what, const std::vector<double>& v) {
 int main(int argc, char** argv) {
   int runs = 1000;
   bool with_cgroups = false;
+  bool shell = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
       runs = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--cgroups") == 0) {
       with_cgroups = true;
+    } else if (std::strcmp(argv[i], "--shell") == 0) {
+      shell = true;
     } else {
-      std::fprintf(stderr, "usage: bench_launcher [--runs N] [--cgroups]\n");
+      std::fprintf(stderr, "usage: bench_launcher [--runs N] [--cgroups] [--shell]\n");
       return 2;
     }
   }
@@ -174,13 +182,17 @@ int main(int argc, char** argv) {
   limits.pids_max = 64;
   bool ok = true;
   {
-    Driver driver(dir);
+    Driver driver(dir, shell);
     char arg0[] = "true";
-    char* args[] = {arg0, nullptr};
+    char* exec_args[] = {arg0, nullptr};
+    char sh[] = "sh", dash_c[] = "-c";
+    char* shell_args[] = {sh, dash_c, arg0, nullptr};
+    char** args = shell ? shell_args : exec_args;
+    const char* program = shell ? "/bin/sh" : "/bin/true";
     for (int i = 0; i < runs && ok; ++i) {
       auto t0 = Clock::now();
       pid_t pid = 0;
-      if (::posix_spawn(&pid, "/bin/true", nullptr, nullptr, args, environ) != 0) {
+      if (::posix_spawn(&pid, program, nullptr, nullptr, args, environ) != 0) {
         ok = false;
         break;
       }
@@ -204,7 +216,7 @@ int main(int argc, char** argv) {
       id = "b" + std::to_string(i);
       t0 = Clock::now();
       ok = ok && cgroups->create(id, limits).ok() &&
-           ::posix_spawn(&pid, "/bin/true", nullptr, nullptr, args, environ) == 0;
+           ::posix_spawn(&pid, program, nullptr, nullptr, args, environ) == 0;
       if (ok) {
         ok = cgroups->attach(id, pid).ok();
         ::waitpid(pid, nullptr, 0);
@@ -221,7 +233,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   double bare_p50 = percentile(bare, 0.5), launcher_p50 = percentile(launcher, 0.5);
-  std::printf("launch + exit of /bin/true, %d runs\n", runs);
+  std::printf("launch + exit of %s, %d runs\n", shell ? "the shell command `true`" : "/bin/true",
+              runs);
   std::printf("| | p50 | p99 |\n|---|---|---|\n");
   print_row("PosixLauncher (launch -> exit reported)", launcher);
   print_row("bare posix_spawn + waitpid", bare);

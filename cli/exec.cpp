@@ -31,6 +31,16 @@ protocol::CommandInfo command_info(const std::vector<std::string>& command,
   return info;
 }
 
+protocol::ContainerInfo container_info(const ExecOptions& options) {
+  protocol::ContainerInfo info;
+  if (!options.docker_image.empty()) {
+    info.type = "DOCKER";
+    info.image = options.docker_image;
+    info.network = options.network;
+  }
+  return info;
+}
+
 int exit_status_for(const protocol::TaskStatus& status) {
   if (status.state == state::kFinished) return 0;
   if (status.state == state::kFailed) {
@@ -212,6 +222,7 @@ class Exec {
     task.resources = take;
     task.command = command_info(options_.command, options_.environment);
     task.command.user = options_.user;
+    task.container = container_info(options_);
     agent_id_ = offer.agent_id;
     launched_ = true;
     if (offer_timer_ != 0) session_.loop().cancel(offer_timer_);

@@ -26,8 +26,14 @@ struct ExecOptions {
   std::map<std::string, std::string> environment;
   double offer_timeout_seconds = 60;  // 0: wait for an offer forever
   double connect_timeout_seconds = 5;
-  std::vector<std::string> command;  // one item: shell form; more: exec form
+  std::vector<std::string> command;  // one item: shell form; more: exec form; none: the image's
+  std::string docker_image;          // non-empty: the task runs in a Docker container of it
+  std::string network = "none";      // the container's network: "none" or "host"
 };
+
+// The task's container: DOCKER with the image and network when an image is given, else the
+// agent's default (posix) runtime.
+protocol::ContainerInfo container_info(const ExecOptions& options);
 
 // The command of the task: one item runs with /bin/sh -c (shell form); several run the first
 // as the program with the rest as its arguments (exec form, no shell).

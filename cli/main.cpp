@@ -170,10 +170,17 @@ int main(int argc, char** argv) {
                    "seconds to wait for a fitting offer (0: forever)")
       ->check(kNonNegative)
       ->capture_default_str();
-  exec_cmd
-      ->add_option("command", exec.command,
-                   "the command: one word runs with /bin/sh -c, several run without a shell")
-      ->required();
+  exec_cmd->add_option("--docker-image", exec.docker_image,
+                       "run the task in a Docker container of this image");
+  CLI::Option* network_opt =
+      exec_cmd
+          ->add_option("--network", exec.network,
+                       "the container's network with --docker-image: none or host")
+          ->check(CLI::IsMember({"none", "host"}))
+          ->capture_default_str();
+  exec_cmd->add_option("command", exec.command,
+                       "the command: one word runs with /bin/sh -c, several run without a shell "
+                       "(optional with --docker-image: the image's own)");
   exec_cmd->positionals_at_end();
 
   // agents, frameworks, tasks
@@ -216,6 +223,13 @@ int main(int argc, char** argv) {
   }
 
   if (exec_cmd->parsed()) {
+    if (exec.docker_image.empty()) {
+      if (*network_opt) return fail("--network needs --docker-image", cli::kExitMaster);
+      if (exec.command.empty()) {
+        return fail("a command is required (or --docker-image to run the image's own)",
+                    cli::kExitMaster);
+      }
+    }
     for (const auto& item : env_items) {
       auto kv = cli::parse_env(item);
       if (!kv) return fail(kv.error().message, cli::kExitMaster);

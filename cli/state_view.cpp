@@ -84,11 +84,30 @@ std::string frameworks_table(const State& state) {
   return table.render();
 }
 
+namespace {
+
+// A measured amount in the unit of its column ("-" when it was not measured).
+std::string measured(double value, double unit, const char* format) {
+  if (value < 0) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, value / unit);
+  return buf;
+}
+
+}  // namespace
+
 std::string tasks_table(const State& state) {
-  Table table({"ID", "NAME", "STATE", "FRAMEWORK", "AGENT", "CPUS", "MEM"});
+  Table table({"ID", "NAME", "STATE", "FRAMEWORK", "AGENT", "CPUS", "MEM", "CPU-SECS", "MEM-USED",
+               "MEM-PEAK"});
+  constexpr double kMB = 1024.0 * 1024.0;
   for (const auto& t : state.tasks) {
+    const protocol::ResourceUsage& u = t.usage;
+    bool reported = u.timestamp > 0;
     table.add({t.task_id, t.name, t.state, t.framework_id, t.agent_id,
-               number(t.resources.scalar("cpus")), number(t.resources.scalar("mem"))});
+               number(t.resources.scalar("cpus")), number(t.resources.scalar("mem")),
+               reported ? measured(u.cpu_seconds, 1, "%.2f") : "-",
+               reported ? measured(static_cast<double>(u.mem_bytes), kMB, "%.1f") : "-",
+               reported ? measured(static_cast<double>(u.mem_peak_bytes), kMB, "%.1f") : "-"});
   }
   return table.render();
 }
@@ -174,6 +193,14 @@ json::object tasks_json(const State& state) {
       statuses.push_back(std::move(status));
     }
     task["statuses"] = std::move(statuses);
+    // The latest usage the agent reported; what was not measured is left out.
+    if (t.usage.timestamp > 0) {
+      json::object usage{{"timestamp", number_json(t.usage.timestamp)}};
+      if (t.usage.cpu_seconds >= 0) usage["cpu_seconds"] = t.usage.cpu_seconds;
+      if (t.usage.mem_bytes >= 0) usage["mem_bytes"] = t.usage.mem_bytes;
+      if (t.usage.mem_peak_bytes >= 0) usage["mem_peak_bytes"] = t.usage.mem_peak_bytes;
+      task["usage"] = std::move(usage);
+    }
     tasks.push_back(std::move(task));
   }
   return json::object{{"tasks", std::move(tasks)}};

@@ -121,6 +121,12 @@ AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_nam
   s.registration_retry =
       std::chrono::milliseconds(table.integer("registration_retry_ms", 200, 1, 3600000));
   s.registration_retry_max = std::max(s.registration_retry_max, s.registration_retry);
+  int64_t usage_ms = table.integer("usage_interval_ms", 5000, 0, 3600000);
+  if (usage_ms > 0 && usage_ms < 100) {
+    table.error_at("usage_interval_ms",
+                   "expected 0 (never) or 100 to 3600000, got " + std::to_string(usage_ms));
+  }
+  s.usage_interval = std::chrono::milliseconds(usage_ms);
   return s;
 }
 
@@ -644,12 +650,82 @@ void Agent::tick() {
       try_register();
     }
   }
+  if (settings_.usage_interval.count() > 0 && registered_ && !collecting_usage_ &&
+      now >= next_usage_) {
+    next_usage_ = now + settings_.usage_interval;
+    collect_usage();
+  }
   if (shutting_down_) {
     bool any_live = false;
     for (const auto& [key, task] : tasks_)
       any_live = any_live || !state::terminal(task.saved.state);
     if (!any_live || now >= shutdown_deadline_) finish_shutdown();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage
+
+void Agent::collect_usage() {
+  struct Collection {
+    std::map<TaskKey, protocol::ResourceUsage> usage;
+    size_t waiting = 0;
+  };
+  auto collection = std::make_shared<Collection>();
+  // A slow plugin delays one report by at most this much, never the next ones.
+  auto timeout = std::clamp<std::chrono::milliseconds>(settings_.usage_interval, 100ms, 10s);
+  for (const auto& [key, task] : tasks_) {
+    if (task.stage != Stage::kRunning || state::terminal(task.saved.state)) continue;
+    // The isolators measure what they limit (isolator_cgroups); a container without any is
+    // measured by its runtime (isolator_docker: the daemon's stats).
+    size_t chain = chain_size(task);
+    std::vector<std::string> sources(settings_.chain.begin(),
+                                     settings_.chain.begin() + static_cast<ptrdiff_t>(chain));
+    if (sources.empty()) sources.push_back(task.runtime);
+    for (const std::string& name : sources) {
+      sdk::Client* client = plugin(name);
+      if (client == nullptr) continue;
+      ++collection->waiting;
+      client->request(
+          isolator::GetUsage{task.saved.container_id},
+          [this, collection, key = key](Result<Envelope> reply) {
+            isolator::Usage measured;
+            if (isolator_answer(reply, measured).empty()) {
+              // The first plugin that measures a field gives it.
+              protocol::ResourceUsage& u = collection->usage[key];
+              if (u.cpu_seconds < 0) u.cpu_seconds = measured.cpu_seconds;
+              if (u.mem_bytes < 0) u.mem_bytes = measured.memory_bytes;
+              if (u.mem_peak_bytes < 0) u.mem_peak_bytes = measured.memory_peak_bytes;
+            }
+            if (--collection->waiting == 0) {
+              collecting_usage_ = false;
+              send_usage(collection->usage);
+            }
+          },
+          timeout);
+    }
+  }
+  collecting_usage_ = collection->waiting > 0;
+}
+
+void Agent::send_usage(const std::map<TaskKey, protocol::ResourceUsage>& usage) {
+  if (!master_ || !registered_) return;
+  double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  agentp::Usage message{agent_id_, {}};
+  for (auto [key, u] : usage) {
+    if (u.cpu_seconds < 0 && u.mem_bytes < 0 && u.mem_peak_bytes < 0) continue;
+    // What no plugin measured stays -1 (not measured); anything else out of range is dropped
+    // here rather than sent.
+    u.timestamp = now;
+    if (!agentp::valid_usage(u)) continue;
+    message.tasks.push_back({key.framework_id, key.task_id, u});
+    if (message.tasks.size() == agentp::Usage::kMaxTasks) {
+      master_->send(message);
+      message.tasks.clear();
+    }
+  }
+  if (!message.tasks.empty()) master_->send(message);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -50,6 +50,9 @@ struct AgentSettings {
   std::chrono::milliseconds status_update_retry_max{60000};
   std::chrono::milliseconds registration_retry{200};
   std::chrono::milliseconds registration_retry_max{5000};
+  // How often the usage of running tasks is collected from their isolators (or, without any,
+  // their runtime) and sent to the master (agent.usage); 0: never.
+  std::chrono::milliseconds usage_interval{5000};
 };
 
 // Reads [agent]. Errors are recorded in the table (file:line) as for any plugin.
@@ -156,6 +159,10 @@ class Agent : public Role {
   void on_exited(const protocol::isolator::Exited& exited);
   void on_limitation(const protocol::isolator::Limitation& limitation);
   void report_exit(const TaskKey& key);
+  // Asks the plugins of every running task for its usage (isolator.get_usage), and sends what
+  // they measured to the master once all have answered. One collection at a time.
+  void collect_usage();
+  void send_usage(const std::map<TaskKey, protocol::ResourceUsage>& usage);
   sdk::Client* plugin(const std::string& name);
   // Connects to every plugin of [agent] isolators; exits and limitations come back on these
   // connections.
@@ -215,6 +222,8 @@ class Agent : public Role {
   bool shutting_down_ = false;
   Clock::time_point shutdown_deadline_{};
   sdk::EventLoop::TimerId ticker_ = 0;
+  bool collecting_usage_ = false;
+  Clock::time_point next_usage_{};
 };
 
 }  // namespace tessera::host::agent

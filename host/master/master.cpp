@@ -134,6 +134,9 @@ Status Master::start() {
       [this](const sdk::Request& r, const agent_msg::StatusUpdate& m) {
         if (serving(r)) on_status_update(r, m);
       });
+  server_->on<agent_msg::Usage>([this](const sdk::Request& r, const agent_msg::Usage& m) {
+    if (serving(r)) on_usage(r, m);
+  });
 
   // Frameworks. Anything a framework sends counts as a sign of life.
   server_->on<scheduler::Subscribe>([this](const sdk::Request& r, const scheduler::Subscribe& m) {
@@ -487,6 +490,36 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     log().warn("killing task '{}' on agent {}: its framework {} is gone", sdk::escape(task_id),
                sdk::printable(agent_id), sdk::printable(framework_id));
     server_->send(peer, agent_msg::KillTask{framework_id, task_id});
+  }
+}
+
+void Master::on_usage(const sdk::Request& request, const agent_msg::Usage& message) {
+  auto agent = agents_.find(message.agent_id);
+  if (agent == agents_.end() || agent->second.peer != request.peer) {
+    log().warn("usage from unregistered agent '{}' ignored", sdk::escape(message.agent_id));
+    return;
+  }
+  if (message.tasks.size() > agent_msg::Usage::kMaxTasks) {
+    log().warn("usage from agent '{}' lists {} tasks, more than {}; ignored",
+               sdk::escape(message.agent_id), message.tasks.size(), agent_msg::Usage::kMaxTasks);
+    return;
+  }
+  size_t ignored = 0;
+  for (const agent_msg::TaskUsage& entry : message.tasks) {
+    auto task = tasks_.find(task_key(entry.framework_id, entry.task_id));
+    // Only the sender's own tasks, and only amounts that make sense.
+    if (task == tasks_.end() || task->second.info.agent_id != message.agent_id ||
+        !protocol::agent::valid_usage(entry.usage)) {
+      ++ignored;
+      continue;
+    }
+    task->second.usage = entry.usage;
+  }
+  if (ignored > 0) {
+    log().warn(
+        "usage from agent '{}': {} of {} entries name none of its tasks or hold amounts out "
+        "of range; ignored",
+        sdk::escape(message.agent_id), ignored, message.tasks.size());
   }
 }
 

@@ -72,6 +72,8 @@ class Master : public Role {
                    const protocol::agent::Register& message, const std::string& agent_id,
                    const std::string& secret, const std::string& secret_hash);
   void on_status_update(const sdk::Request& request, const protocol::agent::StatusUpdate& message);
+  // Keeps the latest usage of the sender's own tasks; anything else in the report is ignored.
+  void on_usage(const sdk::Request& request, const protocol::agent::Usage& message);
   void check_agents();
   void mark_unreachable(Agent& agent);
   void remove_agent(const std::string& agent_id, const std::string& why);

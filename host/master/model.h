@@ -59,8 +59,9 @@ struct Task {
   // The latest state known: the agent's latest_state, which runs ahead of status.state while
   // the framework has not acknowledged older updates, or a state the master decided.
   std::string state;
-  bool ended = false;         // terminal: its resources went back to the allocator
-  std::string terminal_uuid;  // the terminal update forwarded; its ack removes the task
+  bool ended = false;             // terminal: its resources went back to the allocator
+  std::string terminal_uuid;      // the terminal update forwarded; its ack removes the task
+  protocol::ResourceUsage usage;  // the latest its agent reported (agent.usage)
 
   // The state to show: the latest known, or the last update's.
   const std::string& shown_state() const { return state.empty() ? status.state : state; }

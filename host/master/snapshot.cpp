@@ -25,6 +25,7 @@ op::TaskState task_state(const Task& task) {
   t.state = task.shown_state();
   t.resources = task.info.resources;
   t.last_status = task.status;
+  t.usage = task.usage;
   return t;
 }
 
@@ -105,6 +106,7 @@ op::TaskState completed_summary(Task task) {
   summary.agent_id = bounded(task.info.agent_id);
   summary.state = task.shown_state();
   summary.resources = std::move(task.info.resources);
+  summary.usage = task.usage;
   protocol::TaskStatus& last = summary.last_status;
   last.task_id = summary.task_id;
   last.agent_id = summary.agent_id;

@@ -474,6 +474,35 @@ Result<ContainerState> Engine::inspect(const std::string& id) {
   return state;
 }
 
+Result<ContainerStats> Engine::stats(const std::string& id) {
+  auto response =
+      call("GET", path("/containers/" + encode_query(id) + "/stats?stream=false&one-shot=true"));
+  TESSERA_RETURN_IF_ERROR(expect(response, {200}, "reading the stats of container '" + id + "'"));
+  TESSERA_ASSIGN_OR_RETURN(auto object, parse_object(response->body, "stats"));
+  ContainerStats stats;
+  // A number the daemon gives as a non-negative integer, or -1.
+  auto amount = [](const json::object& o, std::string_view key) -> int64_t {
+    const json::value* v = o.if_contains(key);
+    if (v == nullptr || !(v->is_int64() || v->is_uint64())) return -1;
+    int64_t n = int_at(o, key);
+    return n < 0 ? -1 : n;
+  };
+  if (const json::value* cpu = object.if_contains("cpu_stats");
+      cpu != nullptr && cpu->is_object()) {
+    if (const json::value* usage = cpu->as_object().if_contains("cpu_usage");
+        usage != nullptr && usage->is_object()) {
+      int64_t ns = amount(usage->as_object(), "total_usage");
+      if (ns >= 0) stats.cpu_seconds = static_cast<double>(ns) / 1e9;
+    }
+  }
+  if (const json::value* mem = object.if_contains("memory_stats");
+      mem != nullptr && mem->is_object()) {
+    stats.memory_bytes = amount(mem->as_object(), "usage");
+    stats.memory_peak_bytes = amount(mem->as_object(), "max_usage");
+  }
+  return stats;
+}
+
 Status Engine::stop(const std::string& id, std::chrono::seconds grace) {
   // The daemon waits `grace` before it kills: the call's own deadline must outlast it.
   Engine patient(options_);

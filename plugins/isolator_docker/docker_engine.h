@@ -67,6 +67,14 @@ struct ContainerState {
   std::map<std::string, std::string> labels;
 };
 
+// What the daemon measures of a running container (GET .../stats); -1 where it says nothing
+// (the peak: cgroup v2 daemons give none).
+struct ContainerStats {
+  double cpu_seconds = -1;
+  int64_t memory_bytes = -1;
+  int64_t memory_peak_bytes = -1;
+};
+
 struct ContainerSummary {
   std::string id;
   std::string name;  // without the leading '/'
@@ -113,6 +121,9 @@ class Engine {
   Result<std::string> create(const ContainerSpec& spec);  // the container's id
   Status start(const std::string& id);
   Result<ContainerState> inspect(const std::string& id);
+  // One sample of the container's cpu time and memory (stream=false, one-shot: no wait for a
+  // second sample).
+  Result<ContainerStats> stats(const std::string& id);
   // SIGTERM (to the init process, which forwards it), then SIGKILL after `grace`.
   Status stop(const std::string& id, std::chrono::seconds grace);
   Status kill(const std::string& id, const std::string& signal = "KILL");

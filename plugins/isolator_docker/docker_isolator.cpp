@@ -75,6 +75,8 @@ tessera::Status DockerIsolator::start() {
       [this](const tessera::sdk::Request& r, const isolator::Release& l) {
         server_->reply(r, isolator::Released{l.container_id});
       });
+  server_->on<isolator::GetUsage>(
+      [this](const tessera::sdk::Request& r, const isolator::GetUsage& g) { usage(r, g); });
   server_->on<isolator::Recover>(
       [this](const tessera::sdk::Request& r, const isolator::Recover& rc) { recover(r, rc); });
   auto serving = server_->bind(isolator::endpoint(context().name()));
@@ -155,6 +157,21 @@ void DockerIsolator::kill(const tessera::sdk::Request& request, const isolator::
   }
   log().info("stopping container '{}' (grace {} ms)", kill.container_id, wait.count());
   server_->reply(request, isolator::Killed{kill.container_id});
+}
+
+void DockerIsolator::usage(const tessera::sdk::Request& request, const isolator::GetUsage& get) {
+  runtime_->usage(
+      get.container_id, [this, peer = request.peer, sequence = request.message.header().sequence,
+                         id = get.container_id](Result<ContainerStats> stats) {
+        // Not logged as a failure: the agent asks again at its next interval.
+        if (!stats) {
+          server_->reply_later(peer, sequence, isolator::Failed{id, stats.error().message});
+          return;
+        }
+        server_->reply_later(
+            peer, sequence,
+            isolator::Usage{id, stats->cpu_seconds, stats->memory_bytes, stats->memory_peak_bytes});
+      });
 }
 
 void DockerIsolator::recover(const tessera::sdk::Request& request,

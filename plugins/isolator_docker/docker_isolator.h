@@ -24,6 +24,7 @@ class DockerIsolator : public tessera::sdk::IsolatorPlugin {
  private:
   void launch(const tessera::sdk::Request& request, const protocol::isolator::Launch& launch);
   void kill(const tessera::sdk::Request& request, const protocol::isolator::Kill& kill);
+  void usage(const tessera::sdk::Request& request, const protocol::isolator::GetUsage& get);
   void recover(const tessera::sdk::Request& request, const protocol::isolator::Recover& recover);
   void exited(const ContainerExit& exit);
   void fail(const tessera::sdk::Request& request, const std::string& container_id,

@@ -337,6 +337,20 @@ void DockerRuntime::finish(const std::string& container_id) {
   });
 }
 
+void DockerRuntime::usage(const std::string& container_id,
+                          std::function<void(Result<ContainerStats>)> done) {
+  auto it = containers_.find(container_id);
+  if (it == containers_.end() || it->second.docker_id.empty()) {
+    done(make_error(ErrorCode::kNotFound, "no running container '" + container_id + "'"));
+    return;
+  }
+  submit([this, docker_id = it->second.docker_id, done = std::move(done)]() mutable {
+    auto stats = Engine(options_.engine).stats(docker_id);
+    deliver(
+        [stats = std::move(stats), done = std::move(done)]() mutable { done(std::move(stats)); });
+  });
+}
+
 Status DockerRuntime::kill(const std::string& container_id, std::chrono::milliseconds grace) {
   auto it = containers_.find(container_id);
   if (it == containers_.end()) {

@@ -95,6 +95,8 @@ class DockerRuntime {
   void launch(const LaunchRequest& request, std::function<void(Result<int64_t>)> done);
   // Asks the container to stop (SIGTERM, SIGKILL after `grace`); its exit is reported as usual.
   Status kill(const std::string& container_id, std::chrono::milliseconds grace);
+  // One sample of what the container uses, from the daemon (on a worker; `done` on the loop).
+  void usage(const std::string& container_id, std::function<void(Result<ContainerStats>)> done);
   // After a restart: which of `known` the daemon still has; every other container of this
   // runtime is removed. Exits of those that ended meanwhile are reported after `done`.
   void recover(const std::vector<std::string>& known,

@@ -49,6 +49,8 @@ tessera::Status PosixIsolator::start() {
       [this](const tessera::sdk::Request& r, const isolator::Release& l) { release(r, l); });
   server_->on<isolator::Kill>(
       [this](const tessera::sdk::Request& r, const isolator::Kill& k) { kill(r, k); });
+  server_->on<isolator::GetUsage>(
+      [this](const tessera::sdk::Request& r, const isolator::GetUsage& g) { usage(r, g); });
   server_->on<isolator::Recover>(
       [this](const tessera::sdk::Request& r, const isolator::Recover& rc) { recover(r, rc); });
   auto serving = server_->bind(endpoint_);
@@ -128,6 +130,20 @@ void PosixIsolator::kill(const tessera::sdk::Request& request, const isolator::K
   if (!killed) return fail(request, kill.container_id, "cannot kill: " + killed.error().message);
   log().info("killing container '{}' (grace {} ms)", kill.container_id, grace.count());
   server_->reply(request, isolator::Killed{kill.container_id});
+}
+
+void PosixIsolator::usage(const tessera::sdk::Request& request, const isolator::GetUsage& get) {
+  // Not logged when it fails: a container that just ended has nothing to measure, and the agent
+  // asks again at its next interval.
+  auto pid = launcher_->pid(get.container_id);
+  auto measured = pid ? process_launcher::process_usage(*pid) : std::nullopt;
+  if (!measured) {
+    server_->reply(request, isolator::Failed{get.container_id, "container '" + get.container_id +
+                                                                   "' has no running process"});
+    return;
+  }
+  server_->reply(request, isolator::Usage{get.container_id, measured->cpu_seconds,
+                                          measured->memory_bytes, measured->memory_peak_bytes});
 }
 
 void PosixIsolator::recover(const tessera::sdk::Request& request,

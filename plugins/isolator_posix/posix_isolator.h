@@ -26,6 +26,8 @@ class PosixIsolator : public tessera::sdk::IsolatorPlugin {
   void launch(const tessera::sdk::Request& request, const protocol::isolator::Launch& launch);
   void release(const tessera::sdk::Request& request, const protocol::isolator::Release& release);
   void kill(const tessera::sdk::Request& request, const protocol::isolator::Kill& kill);
+  // The leader process's usage (process_usage): cpu time, resident memory and its peak.
+  void usage(const tessera::sdk::Request& request, const protocol::isolator::GetUsage& get);
   void recover(const tessera::sdk::Request& request, const protocol::isolator::Recover& recover);
   void exited(const process_launcher::Exit& exit);
   void fail(const tessera::sdk::Request& request, const std::string& container_id,

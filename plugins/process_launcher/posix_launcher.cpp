@@ -47,6 +47,7 @@ struct ProcStat {
   pid_t pgrp = 0;
   pid_t session = 0;
   uint64_t start_time = 0;
+  uint64_t cpu_ticks = 0;  // utime + stime + cutime + cstime
 };
 
 // Reads /proc/PID/stat, zombies included. The command name (field 2) may hold spaces and
@@ -76,6 +77,7 @@ std::optional<ProcStat> read_stat(pid_t pid) {
     stat.pgrp = static_cast<pid_t>(std::stol(f[2]));
     stat.session = static_cast<pid_t>(std::stol(f[3]));
     stat.start_time = std::stoull(f[19]);
+    for (size_t field = 11; field <= 14; ++field) stat.cpu_ticks += std::stoull(f[field]);
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -279,6 +281,29 @@ std::optional<uint64_t> process_start_time(pid_t pid) {
   auto stat = read_stat(pid);
   if (!stat || stat->state == 'Z' || stat->state == 'X') return std::nullopt;
   return stat->start_time;
+}
+
+std::optional<ProcessUsage> process_usage(pid_t pid) {
+  auto stat = read_stat(pid);
+  if (!stat || stat->state == 'Z' || stat->state == 'X') return std::nullopt;
+  static const long ticks_per_second = ::sysconf(_SC_CLK_TCK);
+  ProcessUsage usage;
+  usage.cpu_seconds = static_cast<double>(stat->cpu_ticks) / static_cast<double>(ticks_per_second);
+  // VmRSS and VmHWM are in kB.
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    auto kilobytes = [&](const char* key) -> std::optional<int64_t> {
+      if (line.rfind(key, 0) != 0) return std::nullopt;
+      try {
+        return std::stoll(line.substr(std::strlen(key))) * 1024;
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    };
+    if (auto rss = kilobytes("VmRSS:")) usage.memory_bytes = *rss;
+    if (auto peak = kilobytes("VmHWM:")) usage.memory_peak_bytes = *peak;
+  }
+  return usage;
 }
 
 std::map<std::string, std::vector<MarkedProcess>> marked_processes(

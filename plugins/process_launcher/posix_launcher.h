@@ -111,6 +111,16 @@ std::map<std::string, std::string> task_environment(
 
 // The start time (clock ticks since boot) of a live, non-zombie process, or nothing.
 std::optional<uint64_t> process_start_time(pid_t pid);
+// What one live process uses (/proc/PID/stat and status): its cpu time with that of the
+// children it has waited for, and its resident memory now and at its peak (-1 where the kernel
+// does not say). Nothing for a zombie or a process that is gone. Children still running are not
+// counted: a task's whole usage is isolator_cgroups' to measure.
+struct ProcessUsage {
+  double cpu_seconds = -1;
+  int64_t memory_bytes = -1;
+  int64_t memory_peak_bytes = -1;
+};
+std::optional<ProcessUsage> process_usage(pid_t pid);
 // Pids of the processes of group `pgid` that are not zombies (scans /proc).
 std::vector<pid_t> live_group_members(pid_t pgid);
 // The live (non-zombie) processes whose environment marks them as belonging to one of

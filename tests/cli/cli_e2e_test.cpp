@@ -101,6 +101,46 @@ TEST_F(Cli, ExecFormAndTheTaskExitCode) {
   ASSERT_TRUE(master.wait_until([](const DoubleRecord& r) { return r.acks.size() == 2; }));
 }
 
+TEST_F(Cli, ExecWithADockerImageAsksForAContainerOfIt) {
+  DoubleConfig config;
+  config.offers = {offer("o", "a1", 1, 128)};
+  config.script = {status(protocol::state::kRunning), status(protocol::state::kFinished, 0)};
+  MasterDouble master(config);
+  auto [code, out] = run(master.endpoint(), {"exec", "--docker-image", "busybox:1", "--network",
+                                             "host", "--", "httpd -f -p $PORT0"});
+  EXPECT_EQ(code, 0) << out;
+  auto rec = master.snapshot();
+  ASSERT_EQ(rec.accepts.size(), 1u);
+  const auto& task = rec.accepts[0].tasks.at(0);
+  EXPECT_EQ(task.container.type, "DOCKER");
+  EXPECT_EQ(task.container.image, "busybox:1");
+  EXPECT_EQ(task.container.network, "host");
+  EXPECT_EQ(task.command.value, "httpd -f -p $PORT0");
+
+  // Without a command, the image's own runs; the network defaults to none.
+  auto [code2, out2] = run(master.endpoint(), {"exec", "--docker-image", "busybox:1"});
+  EXPECT_EQ(code2, 0) << out2;
+  rec = master.snapshot();
+  ASSERT_EQ(rec.accepts.size(), 2u);
+  const auto& bare = rec.accepts[1].tasks.at(0);
+  EXPECT_EQ(bare.container.type, "DOCKER");
+  EXPECT_EQ(bare.container.network, "none");
+  EXPECT_EQ(bare.command.value, "");
+}
+
+TEST_F(Cli, ExecDockerUsageErrors) {
+  auto [code, out] = run("tcp://127.0.0.1:1", {"exec", "--network", "host", "--", "true"});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--network needs --docker-image"), std::string::npos) << out;
+  std::tie(code, out) = run("tcp://127.0.0.1:1",
+                            {"exec", "--docker-image", "i", "--network", "bridge", "--", "true"});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("bridge"), std::string::npos) << out;
+  std::tie(code, out) = run("tcp://127.0.0.1:1", {"exec", "--cpus", "1"});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("a command is required"), std::string::npos) << out;
+}
+
 TEST_F(Cli, ExecWithoutAFittingOfferTimesOut) {
   DoubleConfig config;
   config.offers = {offer("o", "a1", 1, 128)};

@@ -147,6 +147,10 @@ protocol::operator_api::State sample_state() {
   t.last_status.state = protocol::state::kRunning;
   t.last_status.timestamp = 1700000001;
   state.tasks.push_back(t);
+  op::TaskState measured = t;
+  measured.task_id = "web.2";
+  measured.usage = {12.345, 3 * 1024 * 1024, -1, 1700000002};
+  state.tasks.push_back(measured);
   return state;
 }
 
@@ -159,11 +163,13 @@ TEST(StateTables, AgentsFrameworksTasks) {
   EXPECT_EQ(frameworks_table(state),
             "ID    NAME      ROLES      CONNECTED  TASKS  CPUS  MEM\n"
             "fw-1  marathon  web,batch  true       1      0.5   64\n");
-  EXPECT_EQ(tasks_table(state),
-            "ID     NAME  STATE         FRAMEWORK  AGENT    CPUS  MEM\n"
-            "web.1  web   TASK_RUNNING  fw-1       agent-1  0.5   64\n");
+  EXPECT_EQ(
+      tasks_table(state),
+      "ID     NAME  STATE         FRAMEWORK  AGENT    CPUS  MEM  CPU-SECS  MEM-USED  MEM-PEAK\n"
+      "web.1  web   TASK_RUNNING  fw-1       agent-1  0.5   64   -         -         -\n"
+      "web.2  web   TASK_RUNNING  fw-1       agent-1  0.5   64   12.35     3.0       -\n");
   EXPECT_EQ(tasks_table(protocol::operator_api::State{}),
-            "ID  NAME  STATE  FRAMEWORK  AGENT  CPUS  MEM\n");
+            "ID  NAME  STATE  FRAMEWORK  AGENT  CPUS  MEM  CPU-SECS  MEM-USED  MEM-PEAK\n");
 }
 
 TEST(StateJson, MesosFieldNames) {
@@ -201,6 +207,13 @@ TEST(StateJson, MesosFieldNames) {
   EXPECT_EQ(t.at("state").as_string(), "TASK_RUNNING");
   EXPECT_EQ(t.at("resources").at("mem").to_number<double>(), 64.0);
   EXPECT_EQ(t.at("statuses").at(0).at("state").as_string(), "TASK_RUNNING");
+  EXPECT_FALSE(t.contains("usage"));  // nothing reported yet
+  // What was measured is shown; what was not (the peak here) is left out.
+  const auto& u = tasks.at("tasks").at(1).at("usage").as_object();
+  EXPECT_EQ(u.at("cpu_seconds").to_number<double>(), 12.345);
+  EXPECT_EQ(u.at("mem_bytes").to_number<int64_t>(), 3 * 1024 * 1024);
+  EXPECT_EQ(u.at("timestamp").to_number<int64_t>(), 1700000002);
+  EXPECT_FALSE(u.contains("mem_peak_bytes"));
 }
 
 TEST(StateJson, PrettyPrintsNestedValues) {

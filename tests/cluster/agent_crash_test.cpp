@@ -23,6 +23,7 @@
 #include "support/cluster.h"
 #include "support/framework.h"
 #include "support/task_processes.h"
+#include "support/task_runs.h"
 
 namespace {
 
@@ -37,89 +38,13 @@ using tessera::testing::TaskProcess;
 using tessera::testing::TaskProcessReaper;
 using tessera::testing::TempDir;
 using tessera::testing::TestFramework;
+using namespace tessera::testing;
 namespace state = tessera::protocol::state;
 namespace reason = tessera::protocol::reason;
 
 // The environment variable that marks this test's task processes.
 constexpr const char* kMarker = "TESSERA_AGENT_CRASH_TEST";
 constexpr int kTasks = 50;
-
-std::string random_hex() {
-  std::random_device rd;
-  std::ostringstream out;
-  out << std::hex << rd() << rd();
-  return out.str();
-}
-
-tessera::sdk::FrameworkInfo framework_info(const std::string& name) {
-  tessera::sdk::FrameworkInfo info;
-  info.name = name;
-  // Long: a framework whose loop pauses is only disconnected, never removed with its tasks.
-  info.failover_timeout_seconds = 3600;
-  return info;
-}
-
-// The terminal statuses a framework heard for a task, each once: agent updates by uuid (a resent
-// one is the same status), the master's own (no uuid) one by one. Reconciliation answers repeat
-// what is known and are not counted.
-size_t terminal_statuses(const TestFramework& framework, const std::string& task_id) {
-  std::set<std::string> agent_uuids;
-  size_t from_master = 0;
-  for (const TaskStatus& s : framework.all_updates()) {
-    if (s.task_id != task_id || !state::terminal(s.state) || s.reason == reason::kReconciliation) {
-      continue;
-    }
-    if (s.uuid.empty()) {
-      ++from_master;
-    } else {
-      agent_uuids.insert(s.uuid);
-    }
-  }
-  return agent_uuids.size() + from_master;
-}
-
-std::string history(const TestFramework& framework, const std::string& task_id) {
-  std::string out;
-  for (const TaskStatus& s : framework.all_updates()) {
-    if (s.task_id != task_id) continue;
-    out += " " + s.state + (s.reason.empty() ? "" : "/" + s.reason) +
-           (s.uuid.empty() ? "(master)" : "");
-  }
-  return out;
-}
-
-// Launches `tasks` in one accept of the first offer that holds them all (the agent then gets one
-// burst of launches); `agent_id` is set to the offer's agent. Both must outlive the framework's
-// loop runs.
-void accept_in_one_go(TestFramework& framework, std::vector<TaskInfo>& tasks,
-                      std::string& agent_id) {
-  framework.on_offer = [&](const Offer& offer) {
-    tessera::protocol::Resources needed;
-    for (const TaskInfo& t : tasks) needed += t.resources;
-    if (!tasks.empty() && offer.resources.contains(needed)) {
-      agent_id = offer.agent_id;
-      framework.client().accept({offer.offer_id}, tasks, 1);
-      tasks.clear();
-    } else {
-      framework.client().decline({offer.offer_id}, 1);
-    }
-  };
-}
-
-// Restarts the agent on its work dir while the framework's loop keeps running (so that it keeps
-// its heartbeats and hears what the master says meanwhile).
-::testing::AssertionResult restart_agent(Cluster& cluster, TestFramework& framework) {
-  cluster.drop_agent(0);
-  std::atomic<bool> done{false};
-  ::testing::AssertionResult result = ::testing::AssertionFailure();
-  std::thread restarter([&] {
-    result = cluster.start_agent(0);
-    done = true;
-  });
-  framework.run_until([&] { return done.load(); }, 60s);
-  restarter.join();
-  return result;
-}
 
 // The moment the agent is killed: once its log holds `line` `count` times.
 struct Moment {
@@ -143,7 +68,7 @@ TEST_P(AgentCrashDuringLaunchesTest, EveryTaskIsAdoptedOrEndsOnceAndNothingRunsU
   TaskProcessReaper reaper(kMarker, marker);
   ASSERT_TRUE(cluster_.start_master());
   ASSERT_TRUE(cluster_.start_agent(0));
-  TestFramework framework(cluster_.endpoint(), framework_info("crash"));
+  TestFramework framework(cluster_.endpoint(), long_lived_framework("crash"));
   ASSERT_TRUE(framework.subscribed());
 
   std::vector<TaskInfo> tasks;
@@ -346,7 +271,7 @@ class AgentDiskFullTest : public ::testing::Test {
 TEST_F(AgentDiskFullTest, ROOT_AnUpdateTheDiskCannotHoldIsHeldAndACrashThenGivesOneTerminalStatus) {
   ASSERT_TRUE(cluster_.start_master());
   ASSERT_TRUE(cluster_.start_agent(0));
-  TestFramework framework(cluster_.endpoint(), framework_info("full-disk"));
+  TestFramework framework(cluster_.endpoint(), long_lived_framework("full-disk"));
   ASSERT_TRUE(framework.subscribed());
 
   // The agent dies while the task's end is held: the framework hears what the disk says (the
@@ -397,7 +322,7 @@ TEST(AgentCrashWithCgroupsTest, ROOT_CGROUPS_TasksRunOnAndThoseThatEndedAreRepor
   if (auto started = cluster.start_agent(0, settings); !started) {
     GTEST_SKIP() << "the agent cannot start with isolator_cgroups here: " << started.message();
   }
-  TestFramework framework(cluster.endpoint(), framework_info("crash-cgroups"));
+  TestFramework framework(cluster.endpoint(), long_lived_framework("crash-cgroups"));
   ASSERT_TRUE(framework.subscribed());
 
   // Five tasks end when the test says so (a file appears), five run on.
@@ -436,7 +361,15 @@ TEST(AgentCrashWithCgroupsTest, ROOT_CGROUPS_TasksRunOnAndThoseThatEndedAreRepor
     }
     return out;
   };
-  auto before = pids_of(running);
+  // TASK_RUNNING comes once the held process is released, which may be a moment before its
+  // exec shows the task's environment in /proc: wait until every task's process is seen.
+  std::map<std::string, std::set<pid_t>> before;
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        before = pids_of(running);
+        return before.size() == running.size();
+      },
+      30s));
   cluster.agent(0).signal(SIGKILL);
   ASSERT_TRUE(cluster.agent(0).wait().has_value());
   std::ofstream(stop) << "stop\n";
@@ -450,16 +383,7 @@ TEST(AgentCrashWithCgroupsTest, ROOT_CGROUPS_TasksRunOnAndThoseThatEndedAreRepor
   };
   ASSERT_TRUE(framework.run_until([&] { return count_alive(ending).empty(); }, 30s));
 
-  cluster.drop_agent(0);
-  std::atomic<bool> done{false};
-  ::testing::AssertionResult restarted = ::testing::AssertionFailure();
-  std::thread restarter([&] {
-    restarted = cluster.start_agent(0, settings);
-    done = true;
-  });
-  framework.run_until([&] { return done.load(); }, 60s);
-  restarter.join();
-  ASSERT_TRUE(restarted);
+  ASSERT_TRUE(restart_agent(cluster, framework, settings));
 
   ASSERT_TRUE(framework.run_until(
       [&] {

@@ -457,3 +457,84 @@ TEST_F(MasterHostile, AnAgentRegisteringWithAmountsThatAreNotAmountsIsRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+// --- Usage (issue 9, item 2) ---------------------------------------------------------------
+
+// An agent's usage report is kept only for its own tasks, only with amounts that are amounts,
+// and only when it is not oversized; the rest is ignored and the master serves on.
+TEST_F(MasterHostile, UsageIsKeptOnlyForTheSendersOwnTasksAndOnlyWhenItsAmountsAreAmounts) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  std::string real = agent_id("agent0");
+  RawAgent hostile(peers_, cluster_.endpoint(), "hostile");
+  agent_msg::Register join;
+  join.hostname = "hostile";
+  join.resources.scalars = {{"cpus", 1}, {"mem", 64}};
+  auto joined = hostile.register_as(join);
+  ASSERT_TRUE(joined && joined->is<agent_msg::Registered>()) << cluster_.master().output();
+  RawFramework framework(peers_, cluster_.endpoint(), "fw");
+  ASSERT_EQ(framework.subscribe(subscribe_message("fw")), "");
+  launch_on(framework, real, {task("victim", "sleep 60")});
+  ASSERT_TRUE(framework.wait_for_state("victim", state::kRunning));
+  // A task on the hostile agent, which never runs it: the master holds it as staging.
+  launch_on(framework, hostile.id, {task("own", "sleep 60")});
+  ASSERT_TRUE(wait_state([](const op::State& s) { return task_named(s, "own") != nullptr; }));
+
+  auto report = [&](const std::string& agent, const std::string& task_id,
+                    tessera::protocol::ResourceUsage usage) {
+    hostile.client().send(agent_msg::Usage{agent, {{framework.id(), task_id, usage}}});
+  };
+  auto ignored = [&](const std::string& line) {
+    return peers_.run_until(
+        [&] { return cluster_.master().output().find(line) != std::string::npos; });
+  };
+  const double now = 1.8e9;
+  // Another agent's task, as itself and as that agent.
+  report(hostile.id, "victim", {1, 1000, 2000, now});
+  EXPECT_TRUE(ignored("usage from agent '" + hostile.id + "': 1 of 1 entries"))
+      << cluster_.master().output();
+  report(real, "victim", {1, 1000, 2000, now});
+  EXPECT_TRUE(ignored("usage from unregistered agent '" + real + "' ignored"))
+      << cluster_.master().output();
+  // Its own task, with amounts that are not amounts.
+  size_t before = cluster_.master().count("entries name none of its tasks or hold amounts");
+  for (auto bad : std::vector<tessera::protocol::ResourceUsage>{
+           {std::numeric_limits<double>::quiet_NaN(), 1, 1, now},
+           {std::numeric_limits<double>::infinity(), 1, 1, now},
+           {-5, 1, 1, now},
+           {1, -2, 1, now},
+           {1, 1, std::numeric_limits<int64_t>::min(), now},
+           {1, 1, 1, std::numeric_limits<double>::quiet_NaN()},
+           {1, 1, 1, -1}}) {
+    report(hostile.id, "own", bad);
+  }
+  EXPECT_TRUE(peers_.run_until([&] {
+    return cluster_.master().count("entries name none of its tasks or hold amounts") >= before + 7;
+  })) << cluster_.master().output();
+  // More entries than a report may hold.
+  agent_msg::Usage oversized{hostile.id, {}};
+  oversized.tasks.resize(agent_msg::Usage::kMaxTasks + 1, {framework.id(), "own", {1, 1, 1, now}});
+  hostile.client().send(oversized);
+  EXPECT_TRUE(ignored("usage from agent '" + hostile.id + "' lists 1001 tasks, more than 1000"))
+      << cluster_.master().output();
+  // The real agent reports its task's usage itself; none of the hostile reports shows.
+  op::State s = state();
+  EXPECT_NE(task_named(s, "victim")->usage.mem_bytes, 1000);
+  EXPECT_EQ(task_named(s, "own")->usage.timestamp, 0);
+
+  // What is right is kept: the latest report, -1 (not measured) included.
+  report(hostile.id, "own", {2.5, 4096, -1, now});
+  ASSERT_TRUE(wait_state([&](const op::State& st) {
+    const op::TaskState* own = task_named(st, "own");
+    return own != nullptr && own->usage.timestamp == now;
+  })) << cluster_.master().output();
+  const op::TaskState* own = task_named(last, "own");
+  EXPECT_EQ(own->usage.cpu_seconds, 2.5);
+  EXPECT_EQ(own->usage.mem_bytes, 4096);
+  EXPECT_EQ(own->usage.mem_peak_bytes, -1);
+  EXPECT_NE(task_named(last, "victim")->usage.mem_bytes, 1000);
+}
+
+}  // namespace

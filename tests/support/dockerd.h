@@ -216,6 +216,25 @@ class PrivateDockerd {
   bool ready_ = false;
 };
 
+// One daemon per test binary, started by the first test that asks for it (`shared_dockerd()`)
+// and stopped, with its containers, mounts and cgroups, when the binary's tests are over:
+// starting one costs about a second.
+class SharedDockerdEnvironment : public ::testing::Environment {
+ public:
+  static PrivateDockerd& get() {
+    if (!instance_) instance_ = std::make_unique<PrivateDockerd>();
+    return *instance_;
+  }
+  void TearDown() override { instance_.reset(); }
+
+ private:
+  static inline std::unique_ptr<PrivateDockerd> instance_;
+};
+[[maybe_unused]] inline const ::testing::Environment* const kSharedDockerdEnvironment =
+    ::testing::AddGlobalTestEnvironment(new SharedDockerdEnvironment);
+
+inline PrivateDockerd& shared_dockerd() { return SharedDockerdEnvironment::get(); }
+
 inline bool running_in_ci() {
   const char* ci = std::getenv("CI");
   return ci != nullptr && std::string(ci) == "true";

@@ -18,24 +18,7 @@ namespace {
 using testing::PrivateDockerd;
 using namespace std::chrono_literals;
 
-// One daemon per test process, started by the first test that needs it and stopped (with its
-// containers, mounts and cgroups) when the process's tests are over: starting one costs about a
-// second.
-class DaemonEnvironment : public ::testing::Environment {
- public:
-  static PrivateDockerd& get() {
-    if (!instance_) instance_ = std::make_unique<PrivateDockerd>();
-    return *instance_;
-  }
-  void TearDown() override { instance_.reset(); }
-
- private:
-  static inline std::unique_ptr<PrivateDockerd> instance_;
-};
-[[maybe_unused]] const auto* const kDaemonEnvironment =
-    ::testing::AddGlobalTestEnvironment(new DaemonEnvironment);
-
-PrivateDockerd& daemon() { return DaemonEnvironment::get(); }
+PrivateDockerd& daemon() { return tessera::testing::shared_dockerd(); }
 
 class DockerEngineTest : public ::testing::Test {
  protected:
@@ -182,6 +165,30 @@ TEST_F(DockerEngineTest, AContainerBeyondItsMemoryLimitIsKilledAndSaysSo) {
   EXPECT_TRUE(state->oom_killed) << "exit " << *code;
   EXPECT_EQ(*code, 137);
   EXPECT_TRUE(docker.remove(*id, true).ok());
+}
+
+TEST_F(DockerEngineTest, StatsOfABusyContainerShowItsCpuTimeGrowingAndItsMemory) {
+  Engine docker = engine();
+  auto id = docker.create(shell("while true; do :; done"));
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(docker.start(*id).ok());
+  auto first = docker.stats(*id);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_GE(first->cpu_seconds, 0);
+  EXPECT_GT(first->memory_bytes, 0);
+  double now = first->cpu_seconds;
+  EXPECT_TRUE(tessera::testing::eventually(
+      [&] {
+        auto again = docker.stats(*id);
+        now = again.ok() ? again->cpu_seconds : -1;
+        return now > first->cpu_seconds + 0.05;
+      },
+      std::chrono::seconds(30)))
+      << "cpu time stayed at " << now;
+  EXPECT_TRUE(docker.remove(*id, true).ok());
+  auto gone = docker.stats(*id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.code(), tessera::ErrorCode::kNotFound) << gone.error().message;
 }
 
 TEST_F(DockerEngineTest, StopEndsASleepingContainerWellBeforeItsGracePeriod) {

@@ -20,20 +20,7 @@ using tessera::testing::TempDir;
 using tessera::testing::TestBus;
 using namespace std::chrono_literals;
 
-class DaemonEnvironment : public ::testing::Environment {
- public:
-  static PrivateDockerd& get() {
-    if (!instance_) instance_ = std::make_unique<PrivateDockerd>();
-    return *instance_;
-  }
-  void TearDown() override { instance_.reset(); }
-
- private:
-  static inline std::unique_ptr<PrivateDockerd> instance_;
-};
-[[maybe_unused]] const auto* const kDaemonEnvironment =
-    ::testing::AddGlobalTestEnvironment(new DaemonEnvironment);
-PrivateDockerd& daemon() { return DaemonEnvironment::get(); }
+PrivateDockerd& daemon() { return tessera::testing::shared_dockerd(); }
 
 std::string node_toml(bool kill_on_stop, const std::string& extra = "") {
   return std::string("roles = [\"agent\"]\n[agent]\nisolators = [\"isolator_docker\"]\n") +
@@ -121,7 +108,9 @@ class DockerIsolatorTest : public ::testing::Test {
     auto launched = reply->body<isolator::Launched>();
     ASSERT_TRUE(launched.ok());
     EXPECT_EQ(launched->container_id, l.container_id);
-    if (running) EXPECT_GT(launched->pid, 0);
+    if (running) {
+      EXPECT_GT(launched->pid, 0);
+    }
   }
 
   // The containers the daemon holds, of any runtime.

@@ -559,5 +559,55 @@ TEST(PosixLauncher, KillAllEndsEverything) {
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
 }
 
+// A held launch runs nothing until its release, then the command in place (same pid): a shell
+// command runs as under `sh -c` (no positional parameters, its own exit status, exec works);
+// an exec-form program gets its arguments.
+TEST(PosixLauncher, AHeldLaunchRunsItsCommandInPlaceOnlyOnRelease) {
+  Driver d;
+  LaunchSpec shell = d.spec("held-shell", "echo \"args=$#\"; exec sh -c 'exit 7'");
+  shell.hold = true;
+  pid_t pid = d.launch(shell);
+  EXPECT_FALSE(d.run_until([&] { return d.exits.count("held-shell") != 0; }, 300ms));
+  EXPECT_EQ(slurp(d.sandbox("held-shell") / "stdout"), "");
+  ASSERT_TRUE(d.launcher->release("held-shell"));
+  auto e = d.wait_exit("held-shell");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code, 7);
+  EXPECT_EQ(slurp(d.sandbox("held-shell") / "stdout"), "args=0\n");
+  EXPECT_FALSE(process_start_time(pid));
+
+  LaunchSpec exec_form = d.spec("held-exec", "echo", false);
+  exec_form.arguments = {"a b", "c"};
+  exec_form.hold = true;
+  d.launch(exec_form);
+  ASSERT_TRUE(d.launcher->release("held-exec"));
+  ASSERT_TRUE(d.wait_exit("held-exec"));
+  EXPECT_EQ(slurp(d.sandbox("held-exec") / "stdout"), "a b c\n");
+}
+
+// A busy task's usage, read from /proc: its cpu time grows, its memory is resident, and its peak
+// is at least that; a process that ended has none.
+TEST(ProcessUsage, ABusyProcessUsesCpuAndMemoryAndAnEndedOneHasNone) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("busy", "while true; do :; done"));
+  auto first = process_usage(pid);
+  ASSERT_TRUE(first);
+  EXPECT_GE(first->cpu_seconds, 0);
+  EXPECT_GT(first->memory_bytes, 0);
+  EXPECT_GE(first->memory_peak_bytes, first->memory_bytes);
+  double grown = first->cpu_seconds;
+  EXPECT_TRUE(d.run_until(
+      [&] {
+        auto now = process_usage(pid);
+        grown = now ? now->cpu_seconds : -1;
+        return grown >= first->cpu_seconds + 0.05;
+      },
+      30s))
+      << "cpu time stayed at " << grown;
+  ASSERT_TRUE(d.launcher->kill("busy", 0ms));
+  ASSERT_TRUE(d.wait_exit("busy"));
+  EXPECT_FALSE(process_usage(pid));
+}
+
 }  // namespace
 }  // namespace tessera::process_launcher

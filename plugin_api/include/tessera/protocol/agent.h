@@ -11,6 +11,7 @@
 // and the agent that holds the id keeps it.
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,35 @@ struct Pong {
   uint64_t sequence = 0;
   MSGPACK_DEFINE_MAP(agent_id, sequence);
 };
+
+// What the agent's tasks use, sent one-way every [agent] usage_interval_seconds while it is
+// registered. The master keeps the latest per task; it acts only on the sender's own tasks, on
+// messages of at most kMaxTasks entries whose amounts are finite and not negative (or -1: not
+// measured), and ignores the rest.
+struct TaskUsage {
+  std::string framework_id;
+  std::string task_id;
+  ResourceUsage usage;
+  MSGPACK_DEFINE_MAP(framework_id, task_id, usage);
+};
+
+struct Usage {
+  static constexpr const char* kType = "agent.usage";
+  static constexpr uint32_t kSchema = 1;
+  static constexpr size_t kMaxTasks = 1000;  // more tasks go in several messages
+  std::string agent_id;
+  std::vector<TaskUsage> tasks;
+  MSGPACK_DEFINE_MAP(agent_id, tasks);
+};
+
+// Whether a usage report's amounts can be kept: finite, not negative or exactly -1 (not
+// measured), and a timestamp after the epoch that is not absurdly far ahead.
+inline bool valid_usage(const ResourceUsage& u) {
+  auto amount = [](double v) { return std::isfinite(v) && (v >= 0 || v == -1); };
+  return amount(u.cpu_seconds) && u.cpu_seconds < 1e12 && (u.mem_bytes >= 0 || u.mem_bytes == -1) &&
+         (u.mem_peak_bytes >= 0 || u.mem_peak_bytes == -1) && std::isfinite(u.timestamp) &&
+         u.timestamp > 0 && u.timestamp < 1e11;
+}
 
 struct Shutdown {
   static constexpr const char* kType = "agent.shutdown";

@@ -52,7 +52,8 @@ struct TaskState {
   std::string state;
   Resources resources;
   TaskStatus last_status;
-  MSGPACK_DEFINE_MAP(task_id, name, framework_id, agent_id, state, resources, last_status);
+  ResourceUsage usage;  // the latest its agent reported (agent.usage); timestamp 0: none yet
+  MSGPACK_DEFINE_MAP(task_id, name, framework_id, agent_id, state, resources, last_status, usage);
 };
 
 struct State {

@@ -95,6 +95,17 @@ struct TaskInfo {
                      labels);
 };
 
+// What a task's container used, as its agent last measured it (agent.usage; the master keeps the
+// latest per task in operator.state). A field nothing measured is -1; every other amount is
+// finite and not negative.
+struct ResourceUsage {
+  double cpu_seconds = -1;      // user + system cpu time of every process of the task
+  int64_t mem_bytes = -1;       // memory charged to it at the measurement
+  int64_t mem_peak_bytes = -1;  // the most it was ever charged
+  double timestamp = 0;         // when it was measured, seconds since the epoch; 0: never
+  MSGPACK_DEFINE_MAP(cpu_seconds, mem_bytes, mem_peak_bytes, timestamp);
+};
+
 struct TaskStatus {
   std::string task_id;
   std::string agent_id;
