@@ -368,7 +368,10 @@ TEST_F(SchedulerTest, DeploymentWithoutProgressIsRolledBackAfterTheDeadline) {
   scheduler.create_app(make_app("/web", 1));
   scheduler.on_offers(three_agents(1));
   for (const auto& [id, task] : scheduler.tasks()) {
-    protocol::TaskStatus running{id, task.agent_id, "", state::kRunning};
+    protocol::TaskStatus running;
+    running.task_id = id;
+    running.agent_id = task.agent_id;
+    running.state = state::kRunning;
     scheduler.on_update(running);
   }
   App huge = *scheduler.app("/web");
@@ -403,7 +406,10 @@ TEST_F(SchedulerTest, RecoveryAdoptsStoredTasksWithoutRelaunching) {
   recovered.on_offers(three_agents(9));
   EXPECT_TRUE(fresh_driver.launched.empty());
   // A task it does not know is killed.
-  protocol::TaskStatus stray{"stray.1", "agent0", "", state::kRunning};
+  protocol::TaskStatus stray;
+  stray.task_id = "stray.1";
+  stray.agent_id = "agent0";
+  stray.state = state::kRunning;
   recovered.on_update(stray);
   EXPECT_EQ(fresh_driver.killed, std::vector<std::string>{"stray.1"});
 }
@@ -452,7 +458,11 @@ TEST_F(SchedulerTest, ADroppedSchedulerLeavesNoTimerBehind) {
     dropped.create_app(make_app("/a", 1));
     dropped.on_offers(three_agents(1));
     std::string id = dropped.tasks_of("/a").front()->id;
-    dropped.on_update({id, "agent0", "", state::kFailed});
+    protocol::TaskStatus failed;
+    failed.task_id = id;
+    failed.agent_id = "agent0";
+    failed.state = state::kFailed;
+    dropped.on_update(failed);
     ASSERT_GT(clock_.pending_timers(), 0u);
   }
   EXPECT_EQ(clock_.pending_timers(), 0u);
