@@ -369,4 +369,30 @@ TEST_F(MasterHttpE2E, TheCliShowsStateLogsAndRolesFollowsOutputAndKillsATask) {
   EXPECT_EQ(after, "oops\n");
 }
 
+TEST_F(MasterHttpE2E, ExecShowsTheTaskOutputAndWhyNoOfferFits) {
+  std::string master = cluster_.endpoint();
+  auto [code, out] = tessera({"--master", master, "exec", "--mem", "16", "--",
+                              "echo out-line; echo err-line >&2; exit 3"});
+  EXPECT_EQ(code, 3) << out;
+  EXPECT_NE(out.find("out-line\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("err-line\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("tessera: the task's sandbox is " + (dir_ / "agent0").string()),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("tessera: the end of its stderr:\nerr-line\n"), std::string::npos) << out;
+
+  auto [wait_code, waited] =
+      tessera({"exec", "--mem", "999999", "--timeout", "2", "--master", master, "--", "true"});
+  EXPECT_EQ(wait_code, 124) << waited;
+  EXPECT_NE(waited.find("waiting: the largest offer seen, "), std::string::npos) << waited;
+  EXPECT_NE(waited.find("is short of mem (1024 offered, 999999 needed)"), std::string::npos)
+      << waited;
+  EXPECT_NE(waited.find("within 2 s; the largest offer seen"), std::string::npos) << waited;
+
+  auto [gpu_code, gpus] = tessera(
+      {"exec", "--resources", "gpus:1", "--timeout", "2", "--master", master, "--", "true"});
+  EXPECT_EQ(gpu_code, 124) << gpus;
+  EXPECT_NE(gpus.find("is short of gpus (0 offered, 1 needed)"), std::string::npos) << gpus;
+}
+
 }  // namespace
