@@ -280,7 +280,7 @@ class Exec {
     request.framework_id = client_.framework_id();
     request.path = output.file;
     request.offset = output.offset;
-    request.length = 64 * 1024;
+    request.length = uint64_t{64} * 1024;
     files_->request(
         request,
         [this, &output, then = std::move(then)](Result<Envelope> reply) {

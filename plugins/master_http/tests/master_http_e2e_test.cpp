@@ -350,6 +350,11 @@ TEST_F(MasterHttpE2E, TheCliShowsStateLogsAndRolesFollowsOutputAndKillsATask) {
     })) << follow.output();
   }
 
+  // The HTTP API's address works as --master: /state names the bus endpoint.
+  auto [http_code, via_http] = tessera({"tasks", "--master", "http://" + address_});
+  EXPECT_EQ(http_code, 0) << via_http;
+  EXPECT_NE(via_http.find("cli-task"), std::string::npos) << via_http;
+
   auto [roles_code, roles] = tessera({"roles", "--master", master});
   EXPECT_EQ(roles_code, 0) << roles;
   EXPECT_EQ(roles.rfind("ROLE  WEIGHT  PRIORITY  QUOTA  ALLOCATED", 0), 0u) << roles;
