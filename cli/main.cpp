@@ -125,7 +125,11 @@ int show_state(const MasterOptions& m, bool as_json, const std::string& what) {
   return 0;
 }
 
-int kill_task(const MasterOptions& m, const op::KillTask& call) {
+// Sends an operator call answered with operator.result; prints `done` when it succeeded, or the
+// error after `what` (exit status 1; 2 when no master answered).
+template <typename T>
+int operator_call(const MasterOptions& m, const T& call, const std::string& what,
+                  const std::string& done) {
   auto masters = m.address();
   if (!masters) return fail(masters.error().message, cli::kExitMaster);
   cli::Session session(m.log_level());
@@ -133,26 +137,19 @@ int kill_task(const MasterOptions& m, const op::KillTask& call) {
   if (!reply) return fail(reply.error().message, cli::kExitMaster);
   auto result = reply->body<op::Result>();
   if (!reply->is<op::Result>() || !result) {
-    return fail("master answered '" + reply->type() + "' to operator.kill_task", 1);
+    return fail("master answered '" + reply->type() + "' to " + T::kType, 1);
   }
-  if (!result->ok) return fail(result->error, 1);
-  std::cout << "killing task '" << call.task_id << "'" << std::endl;
+  if (!result->ok) return fail(what + result->error, 1);
+  std::cout << done << std::endl;
   return 0;
 }
 
+int kill_task(const MasterOptions& m, const op::KillTask& call) {
+  return operator_call(m, call, "", "killing task '" + call.task_id + "'");
+}
+
 int update_role(const MasterOptions& m, const op::UpdateRole& call) {
-  auto masters = m.address();
-  if (!masters) return fail(masters.error().message, cli::kExitMaster);
-  cli::Session session(m.log_level());
-  auto reply = cli::ask_master(session, *masters, call, to_ms(m.connect_timeout));
-  if (!reply) return fail(reply.error().message, cli::kExitMaster);
-  auto result = reply->body<op::Result>();
-  if (!reply->is<op::Result>() || !result) {
-    return fail("master answered '" + reply->type() + "' to operator.update_role", 1);
-  }
-  if (!result->ok) return fail("role '" + call.role + "': " + result->error, 1);
-  std::cout << "role '" << call.role << "' updated" << std::endl;
-  return 0;
+  return operator_call(m, call, "role '" + call.role + "': ", "role '" + call.role + "' updated");
 }
 
 }  // namespace

@@ -200,34 +200,26 @@ void MasterHttp::files_routes() {
     return files_request(operation, r.query("task_id"), r.query("framework_id"), r.query("path"),
                          r.query("offset"), r.query("length"));
   };
-  server_->route_async(http::Method::get, "/files/browse",
-                       [this, request_of](const http::Request& r, http::Responder responder) {
-                         auto out = std::make_shared<http::Responder>(std::move(responder));
-                         auto request = request_of(files::kBrowse, r);
-                         if (!request) return (void)out->send(http::json_error(request.error()));
-                         ask_files(*request,
-                                   [out](const files::Answer* answer, http::Response problem) {
-                                     if (answer == nullptr)
-                                       return (void)out->send(std::move(problem));
-                                     if (!answer->code.empty())
-                                       return (void)out->send(files_failure(*answer));
-                                     out->send(http::Response::json(browse_json(*answer)));
-                                   });
-                       });
-  server_->route_async(http::Method::get, "/files/read",
-                       [this, request_of](const http::Request& r, http::Responder responder) {
-                         auto out = std::make_shared<http::Responder>(std::move(responder));
-                         auto request = request_of(files::kRead, r);
-                         if (!request) return (void)out->send(http::json_error(request.error()));
-                         ask_files(*request,
-                                   [out](const files::Answer* answer, http::Response problem) {
-                                     if (answer == nullptr)
-                                       return (void)out->send(std::move(problem));
-                                     if (!answer->code.empty())
-                                       return (void)out->send(files_failure(*answer));
-                                     out->send(http::Response::json(read_json(*answer)));
-                                   });
-                       });
+  // Browse and read: one request to the master, its answer as JSON.
+  auto json_route = [this, request_of](const char* path, const char* operation,
+                                       boost::json::value (*to_json)(const files::Answer&)) {
+    server_->route_async(
+        http::Method::get, path,
+        [this, request_of, operation, to_json](const http::Request& r, http::Responder responder) {
+          auto out = std::make_shared<http::Responder>(std::move(responder));
+          auto request = request_of(operation, r);
+          if (!request) return (void)out->send(http::json_error(request.error()));
+          ask_files(*request, [out, to_json](const files::Answer* answer, http::Response problem) {
+            if (answer == nullptr) return (void)out->send(std::move(problem));
+            if (!answer->code.empty()) return (void)out->send(files_failure(*answer));
+            out->send(http::Response::json(to_json(*answer)));
+          });
+        });
+  };
+  json_route("/files/browse", files::kBrowse,
+             [](const files::Answer& a) { return boost::json::value(browse_json(a)); });
+  json_route("/files/read", files::kRead,
+             [](const files::Answer& a) { return boost::json::value(read_json(a)); });
   // A download first asks for the size, so that a missing file is a 404 rather than an empty
   // 200; then reads the file a chunk at a time, each when the client has taken the last.
   server_->route_async(

@@ -400,4 +400,43 @@ TEST_F(MasterHttpE2E, ExecShowsTheTaskOutputAndWhyNoOfferFits) {
   EXPECT_NE(gpus.find("is short of gpus (0 offered, 1 needed)"), std::string::npos) << gpus;
 }
 
+// A standby master's API: it says it does not lead, and names the leader's bus endpoint, where
+// the CLI given the standby's HTTP address goes.
+TEST_F(MasterHttpE2E, AStandbysApiAnswers503AndNamesTheLeader) {
+  std::string text =
+      "[node]\nname = \"standby\"\nroles = [\"master\"]\nleader = \"fixture_leader_elsewhere\"\n"
+      "services = [\"master_http\"]\nwork_dir = \"" +
+      (dir_ / "standby").string() + "\"\nplugin_dirs = [\"" TESSERA_PLUGIN_DIR "\", \"" +
+      TESSERA_FIXTURE_PLUGIN_DIR + "\"]\nendpoints_file = \"" +
+      (dir_ / "standby.endpoints").string() +
+      "\"\n[master]\nallocator = \"allocator_drf\"\nendpoint = \"tcp://127.0.0.1:0\"\n"
+      "[plugins.fixture_leader_elsewhere]\nleader = \"" +
+      cluster_.endpoint() + "\"\n[plugins.master_http]\naddress = \"127.0.0.1:0\"\n";
+  tessera::testing::Process standby({TESSERA_HOST_BIN, dir_.write("standby.toml", text).string()},
+                                    dir_ / "standby.log");
+  ASSERT_TRUE(standby.wait_for("standing by", 20s)) << standby.output();
+  std::smatch m;
+  std::string endpoints = tessera::testing::read_file(dir_ / "standby.endpoints");
+  ASSERT_TRUE(std::regex_search(endpoints, m, std::regex("master_http\\.http = \"([^\"]+)\"")))
+      << endpoints;
+  std::string standby_http = "http://" + std::string(m[1]);
+
+  CurlResult health = curl(dir_, {standby_http + "/health"});
+  EXPECT_EQ(health.status, 503) << health.body;
+  EXPECT_NE(error_of(health).find("not the leader; the leader is at " + cluster_.endpoint()),
+            std::string::npos)
+      << health.body;
+  CurlResult state = curl(dir_, {standby_http + "/state"});
+  EXPECT_EQ(state.status, 503);
+  EXPECT_EQ(json::parse(state.body).at("leader").as_string(), cluster_.endpoint());
+  CurlResult metrics = curl(dir_, {standby_http + "/metrics"});
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("tessera_master_elected 0\n"), std::string::npos) << metrics.body;
+
+  auto [code, agents] = tessera({"agents", "--master", standby_http});
+  EXPECT_EQ(code, 0) << agents;
+  EXPECT_NE(agents.find("agent0"), std::string::npos) << agents;
+  standby.stop(10s);
+}
+
 }  // namespace

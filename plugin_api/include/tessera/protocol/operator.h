@@ -83,12 +83,11 @@ struct RoleState {
 
 // Counters of the master process since it started, for metrics.
 struct MasterCounters {
-  uint64_t messages_received =
-      0;                       // requests and one-way messages from agents, frameworks, operators
-  uint64_t messages_sent = 0;  // replies and pushes
+  // Requests and one-way messages from agents, frameworks and operators.
+  uint64_t messages_received = 0;
   uint64_t events_published = 0;  // on the master event stream
   uint64_t allocations = 0;       // allocator.allocated batches received
-  MSGPACK_DEFINE_MAP(messages_received, messages_sent, events_published, allocations);
+  MSGPACK_DEFINE_MAP(messages_received, events_published, allocations);
 };
 
 struct State {
