@@ -135,8 +135,8 @@ int operator_call(const MasterOptions& m, const T& call, const std::string& what
   cli::Session session(m.log_level());
   auto reply = cli::ask_master(session, *masters, call, to_ms(m.connect_timeout));
   if (!reply) return fail(reply.error().message, cli::kExitMaster);
-  auto result = reply->body<op::Result>();
-  if (!reply->is<op::Result>() || !result) {
+  auto result = reply->template body<op::Result>();
+  if (!reply->template is<op::Result>() || !result) {
     return fail("master answered '" + reply->type() + "' to " + T::kType, 1);
   }
   if (!result->ok) return fail(what + result->error, 1);
