@@ -34,6 +34,7 @@ protocol::Resources TaskNeeds::scalars() const {
   if (cpus > 0) r.scalars["cpus"] = cpus;
   if (mem > 0) r.scalars["mem"] = mem;
   if (disk > 0) r.scalars["disk"] = disk;
+  r += other;
   return r;
 }
 
@@ -47,6 +48,7 @@ std::string TaskNeeds::describe() const {
   if (mem > 0) add("mem", number(mem));
   if (disk > 0) add("disk", number(disk));
   if (ports > 0) add("ports", std::to_string(ports));
+  if (!other.empty()) out += (out.empty() ? "" : ";") + other.to_string();
   return out.empty() ? "nothing" : out;
 }
 
@@ -76,6 +78,33 @@ std::optional<protocol::Resources> fit(const TaskNeeds& needs, const protocol::R
     take.ranges["ports"] = *ports;
   }
   return take;
+}
+
+std::vector<std::string> shortfall(const TaskNeeds& needs, const protocol::Resources& offered) {
+  std::vector<std::string> out;
+  protocol::Resources wanted = needs.scalars();
+  for (const auto& [name, amount] : wanted.scalars) {
+    if (protocol::Resources::fixed(amount) > protocol::Resources::fixed(offered.scalar(name))) {
+      out.push_back(name + " (" + number(offered.scalar(name)) + " offered, " + number(amount) +
+                    " needed)");
+    }
+  }
+  if (needs.ports > 0) {
+    uint64_t count = 0;
+    if (auto it = offered.ranges.find("ports"); it != offered.ranges.end()) {
+      for (const auto& r : protocol::Resources::normalise(it->second)) count += r.end - r.begin + 1;
+    }
+    if (count < needs.ports) {
+      out.push_back("ports (" + std::to_string(count) + " offered, " + std::to_string(needs.ports) +
+                    " needed)");
+    }
+  }
+  for (const auto& [name, ranges] : wanted.ranges) {
+    protocol::Resources only;
+    only.ranges[name] = ranges;
+    if (!offered.contains(only)) out.push_back(name + " (the ranges asked for are not offered)");
+  }
+  return out;
 }
 
 Result<std::pair<std::string, std::string>> parse_env(const std::string& item) {

@@ -13,10 +13,10 @@
 
 namespace tessera::cli {
 
-inline constexpr const char* kDefaultMaster = "tcp://127.0.0.1:5050";
+inline constexpr const char* kDefaultMaster = "tcp://127.0.0.1:5051";
 
 // The masters to talk to: `flag` when given, else `env` (the value of TESSERA_MASTER), else
-// tcp://127.0.0.1:5050. Each is HOST:PORT or tcp://HOST:PORT, several are separated by commas
+// tcp://127.0.0.1:5051. Each is HOST:PORT or tcp://HOST:PORT, several are separated by commas
 // (sdk::parse_master_addresses); the result is the list in tcp:// form, comma-separated. An
 // http:// address or a bad port is an error naming where it came from and what is expected.
 Result<std::string> resolve_master(const std::string& flag, const char* env);
@@ -28,6 +28,9 @@ struct TaskNeeds {
   double mem = 0;
   double disk = 0;
   uint64_t ports = 0;
+  // Any other resource, from --resources ("gpus:1;fpgas:2"; ranges taken as given).
+  protocol::Resources other;
+  // Every amount asked for except the port count: cpus, mem, disk and `other`.
   protocol::Resources scalars() const;
   // "cpus:0.5;mem:64;ports:2", the text of error messages.
   std::string describe() const;
@@ -41,6 +44,10 @@ std::optional<std::vector<protocol::Range>> pick_ports(const std::vector<protoco
 // The resources a task with `needs` takes from an offer of `offered`, or nullopt when it does
 // not fit.
 std::optional<protocol::Resources> fit(const TaskNeeds& needs, const protocol::Resources& offered);
+
+// What `offered` lacks for `needs`, one item per short resource: "mem (512 offered, 1024
+// needed)", "ports (0 offered, 2 needed)"; empty when the task fits.
+std::vector<std::string> shortfall(const TaskNeeds& needs, const protocol::Resources& offered);
 
 // Splits "K=V" (for --env). Errors name the bad item.
 Result<std::pair<std::string, std::string>> parse_env(const std::string& item);

@@ -22,8 +22,8 @@ bool contains(const std::string& text, const std::string& part) {
 TEST(ResolveMaster, FlagThenEnvironmentThenDefault) {
   EXPECT_EQ(*resolve_master("tcp://m:1", "tcp://env:2"), "tcp://m:1");
   EXPECT_EQ(*resolve_master("", "tcp://env:2"), "tcp://env:2");
-  EXPECT_EQ(*resolve_master("", nullptr), "tcp://127.0.0.1:5050");
-  EXPECT_EQ(*resolve_master("", ""), "tcp://127.0.0.1:5050");
+  EXPECT_EQ(*resolve_master("", nullptr), "tcp://127.0.0.1:5051");
+  EXPECT_EQ(*resolve_master("", ""), "tcp://127.0.0.1:5051");
 }
 
 TEST(ResolveMaster, HostPortTcpAndListsBecomeOneTcpList) {
@@ -40,7 +40,7 @@ TEST(ResolveMaster, SaysWhatItExpectsAndWhereTheBadAddressCameFrom) {
   EXPECT_EQ(http.error().message,
             "--master: 'http://10.0.0.1:5050' is an HTTP address, but masters are reached over "
             "ZeroMQ at their [master] endpoint: give HOST:PORT or tcp://HOST:PORT, or a "
-            "comma-separated list of them such as tcp://10.0.0.1:5050,tcp://10.0.0.2:5050");
+            "comma-separated list of them such as tcp://10.0.0.1:5051,tcp://10.0.0.2:5051");
   auto env = resolve_master("", "a:5050,b");
   ASSERT_FALSE(env.ok());
   EXPECT_EQ(env.error().message.rfind("TESSERA_MASTER: 'b' has no port", 0), 0u)
@@ -65,9 +65,9 @@ class CliMasters : public ::testing::Test {
   TempDir dir_;
 };
 
-TEST_F(CliMasters, AnHttpAddressIsAUsageErrorThatSaysWhatIsExpected) {
+TEST_F(CliMasters, AnHttpsAddressOrListIsAUsageErrorThatSaysWhatIsExpected) {
   for (const auto& command :
-       {std::vector<std::string>{"agents", "--master", "http://m:5050"},
+       {std::vector<std::string>{"agents", "--master", "http://m:5050,http://n:5050"},
         std::vector<std::string>{"exec", "--master", "https://m", "--", "true"}}) {
     auto [code, out] = tessera(command);
     EXPECT_EQ(code, 2) << out;
@@ -76,9 +76,21 @@ TEST_F(CliMasters, AnHttpAddressIsAUsageErrorThatSaysWhatIsExpected) {
     EXPECT_TRUE(contains(out, "give HOST:PORT or tcp://HOST:PORT, or a comma-separated list"))
         << out;
   }
-  auto [code, out] = tessera({"agents"}, "TESSERA_MASTER=http://m:5050");
+  auto [code, out] = tessera({"agents"}, "TESSERA_MASTER=https://m:5050");
   EXPECT_EQ(code, 2) << out;
-  EXPECT_TRUE(contains(out, "tessera: TESSERA_MASTER: 'http://m:5050' is an HTTP address")) << out;
+  EXPECT_TRUE(contains(out, "tessera: TESSERA_MASTER: 'https://m:5050' is an HTTP address")) << out;
+}
+
+// http://HOST:PORT is the master's HTTP API, asked for the leader's bus endpoint: when nothing
+// answers there, the CLI says so.
+TEST_F(CliMasters, AnHttpApiThatDoesNotAnswerIsReported) {
+  std::string down = unused_tcp_endpoint();
+  std::string url = "http://" + down.substr(std::string("tcp://").size());
+  auto [code, out] = tessera({"agents", "--master", url, "--connect-timeout", "2"});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_TRUE(contains(
+      out, "tessera: --master: cannot ask '" + url + "/state' for the master's bus endpoint: "))
+      << out;
 }
 
 TEST_F(CliMasters, AListWhoseFirstMasterIsDownReachesTheNext) {

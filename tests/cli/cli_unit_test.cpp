@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "exec.h"
+#include "logs.h"
 #include "options.h"
 #include "state_view.h"
 
@@ -227,6 +228,35 @@ TEST(StateJson, PrettyPrintsNestedValues) {
 TEST(StateJson, FractionsPrintInTheirShortestPlainForm) {
   json::value v = json::parse(R"([0.5, 1.5, 1700000000.5, 0.1, -2.25])");
   EXPECT_EQ(pretty(v), "[\n  0.5,\n  1.5,\n  1700000000.5,\n  0.1,\n  -2.25\n]\n");
+}
+
+TEST(Shortfall, NamesEachShortResourceWithWhatWasOfferedAndNeeded) {
+  tessera::cli::TaskNeeds needs;
+  needs.cpus = 1;
+  needs.mem = 512;
+  needs.ports = 2;
+  needs.other.scalars["gpus"] = 1;
+  tessera::protocol::Resources offered;
+  offered.scalars = {{"cpus", 4}, {"mem", 256}};
+  offered.ranges["ports"] = {{31000, 31000}};
+  auto missing = tessera::cli::shortfall(needs, offered);
+  EXPECT_EQ(missing,
+            (std::vector<std::string>{"gpus (0 offered, 1 needed)", "mem (256 offered, 512 needed)",
+                                      "ports (1 offered, 2 needed)"}));
+  offered.scalars["mem"] = 512;
+  offered.scalars["gpus"] = 1;
+  offered.ranges["ports"] = {{31000, 31001}};
+  EXPECT_TRUE(tessera::cli::shortfall(needs, offered).empty());
+  EXPECT_TRUE(tessera::cli::fit(needs, offered).has_value());
+}
+
+TEST(LastLines, KeepsTheLastLinesWithoutCountingAFinalNewline) {
+  using tessera::cli::last_lines;
+  EXPECT_EQ(last_lines("a\nb\nc\n", 2), "b\nc\n");
+  EXPECT_EQ(last_lines("a\nb\nc", 2), "b\nc");
+  EXPECT_EQ(last_lines("a\nb\n", 5), "a\nb\n");
+  EXPECT_EQ(last_lines("a\nb\n", 0), "a\nb\n");
+  EXPECT_EQ(last_lines("", 3), "");
 }
 
 }  // namespace
