@@ -29,6 +29,9 @@ export function mount(root, _groups, search) {
   let seenVersion = -1;
   let timer = null;
   let lastLoad = 0;
+  // Names for the ids in the rows, from the page's copy of the cluster.
+  let frameworkName = (id) => id;
+  let agentName = (id) => id;
 
   async function load() {
     if (loading) {
@@ -44,8 +47,8 @@ export function mount(root, _groups, search) {
       const rows = (page.tasks ?? []).map((t) => {
         const last = (t.statuses ?? [])[t.statuses?.length - 1];
         return `<tr data-task="${esc(t.id)}"><td><a href="#/tasks/${encodeURIComponent(t.id)}" class="mono">${esc(shortId(t.id))}</a></td>
-<td>${esc(t.name)}</td><td>${state(t.state)}</td><td class="mono" title="${esc(t.framework_id)}">${esc(shortId(t.framework_id))}</td>
-<td class="mono"><a href="#/agents/${encodeURIComponent(t.slave_id ?? '')}">${esc(shortId(t.slave_id))}</a></td>
+<td>${esc(t.name)}</td><td>${state(t.state)}</td><td title="${esc(t.framework_id)}">${esc(frameworkName(t.framework_id))}</td>
+<td><a href="#/agents/${encodeURIComponent(t.slave_id ?? '')}" title="${esc(t.slave_id)}">${esc(agentName(t.slave_id))}</a></td>
 <td>${esc(resources(t.resources))}</td><td>${esc(time(last?.timestamp))}</td></tr>`;
       });
       $('task-table').innerHTML = table(['Id', 'Name', 'State', 'Framework', 'Agent', 'Resources', 'Updated'], rows, 'No tasks match');
@@ -80,6 +83,8 @@ export function mount(root, _groups, search) {
 
   return {
     update(store) {
+      frameworkName = (id) => store.frameworks.get(id)?.name ?? shortId(id);
+      agentName = (id) => store.agents.get(id)?.hostname ?? shortId(id);
       const select = $('task-framework');
       const options = `<option value="">Any framework</option>${[...store.frameworks.values()].map((f) =>
         `<option value="${esc(f.id)}"${f.id === filter.framework_id ? ' selected' : ''}>${esc(f.name)} (${esc(shortId(f.id))})</option>`).join('')}`;
