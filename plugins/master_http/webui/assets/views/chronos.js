@@ -4,6 +4,7 @@
 // proxy every 5 s while the view is open.
 import { getJSON, request } from '../api.js';
 import { esc, table, time } from '../format.js';
+import { frameworkView } from './framework_view.js';
 
 const POLL_MS = 5000;
 const NODE_W = 160;
@@ -85,27 +86,17 @@ export function mount(root) {
 <div id="chronos-runs"></div>`;
   const body = root.querySelector('#chronos');
   const runs = root.querySelector('#chronos-runs');
-  let base = null;
-  let stopped = false;
-  let timer = null;
-
-  async function poll() {
-    try {
-      const [jobs, csv] = await Promise.all([getJSON(`${base}/v1/scheduler/jobs`), request(`${base}/v1/scheduler/graph/csv`)]);
-      if (stopped) return;
-      const list = Array.isArray(jobs) ? jobs : [];
-      const nodes = parseCsv(csv);
-      body.innerHTML = `<h2>Jobs</h2>${jobTable(list, nodes)}<h2>Dependency graph</h2>
+  const view = frameworkView(body, 'chronos', 'Chronos', POLL_MS, async (base) => {
+    const [jobs, csv] = await Promise.all([getJSON(`${base}/v1/scheduler/jobs`), request(`${base}/v1/scheduler/graph/csv`)]);
+    const list = Array.isArray(jobs) ? jobs : [];
+    const nodes = parseCsv(csv);
+    return `<h2>Jobs</h2>${jobTable(list, nodes)}<h2>Dependency graph</h2>
 <div class="graph">${list.length ? graph(list, nodes) : '<p class="muted">No jobs</p>'}</div>`;
-    } catch (error) {
-      if (!stopped) body.innerHTML = `<p class="error">${esc(error.message)}</p>`;
-    }
-    if (!stopped) timer = setTimeout(poll, POLL_MS);
-  }
+  });
 
   async function showRuns(name) {
     try {
-      const list = await getJSON(`${base}/v1/scheduler/job/${encodeURIComponent(name)}/runs`);
+      const list = await getJSON(`${view.base()}/v1/scheduler/job/${encodeURIComponent(name)}/runs`);
       const rows = (Array.isArray(list) ? list : []).slice(0, 20).map((r) => `<tr><td>${esc(r.status)}</td>
 <td>${esc(r.trigger)}</td><td class="num">${esc(r.attempt)}</td><td>${esc(time(r.started))}</td><td>${esc(time(r.ended))}</td>
 <td class="num">${esc(r.exitStatus ?? '')}</td><td>${r.taskId ? `<a href="#/tasks/${encodeURIComponent(r.taskId)}">${esc(r.taskId)}</a>` : ''}</td>
@@ -121,20 +112,5 @@ export function mount(root) {
     event.preventDefault();
     showRuns(link.dataset.runs);
   });
-
-  return {
-    update(store) {
-      if (base !== null || !store.loaded) return;
-      base = store.frameworksHttp.chronos ?? '';
-      if (!base) {
-        body.innerHTML = '<p class="muted">Chronos does not run beside this master.</p>';
-        return;
-      }
-      poll();
-    },
-    stop() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  return view;
 }

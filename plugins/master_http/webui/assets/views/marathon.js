@@ -1,9 +1,9 @@
 // Marathon: apps with their instances and health, the deployments under way, and the launch
 // queue with why each waiting app is not placed (which resource the offers lacked, and the
-// largest offer seen). Read through the master's /marathon proxy every 2 s while the view is open:
-// these answers are small, unlike the cluster's state.
+// largest offer seen). Read through the master's /marathon proxy every 2 s while the view is open.
 import { getJSON } from '../api.js';
 import { esc, number, mib, resources, table, time } from '../format.js';
+import { frameworkView } from './framework_view.js';
 
 const POLL_MS = 2000;
 
@@ -50,37 +50,10 @@ function queue(list) {
 
 export function mount(root) {
   root.innerHTML = '<h1>Marathon</h1><div id="marathon"><p class="muted">Loading…</p></div>';
-  const body = root.querySelector('#marathon');
-  let base = null;
-  let stopped = false;
-  let timer = null;
-
-  async function poll() {
-    try {
-      const [a, q, d] = await Promise.all([getJSON(`${base}/v2/apps?embed=apps.counts`),
-        getJSON(`${base}/v2/queue`), getJSON(`${base}/v2/deployments`)]);
-      if (stopped) return;
-      body.innerHTML = `<h2>Apps</h2>${apps(a?.apps ?? [])}<h2>Deployments</h2>${deployments(d ?? [])}` +
-        `<h2>Launch queue</h2>${queue(q?.queue ?? [])}`;
-    } catch (error) {
-      if (!stopped) body.innerHTML = `<p class="error">${esc(error.message)}</p>`;
-    }
-    if (!stopped) timer = setTimeout(poll, POLL_MS);
-  }
-
-  return {
-    update(store) {
-      if (base !== null || !store.loaded) return;
-      base = store.frameworksHttp.marathon ?? '';
-      if (!base) {
-        body.innerHTML = '<p class="muted">Marathon does not run beside this master.</p>';
-        return;
-      }
-      poll();
-    },
-    stop() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  return frameworkView(root.querySelector('#marathon'), 'marathon', 'Marathon', POLL_MS, async (base) => {
+    const [a, q, d] = await Promise.all([getJSON(`${base}/v2/apps?embed=apps.counts`),
+      getJSON(`${base}/v2/queue`), getJSON(`${base}/v2/deployments`)]);
+    return `<h2>Apps</h2>${apps(a?.apps ?? [])}<h2>Deployments</h2>${deployments(d ?? [])}` +
+      `<h2>Launch queue</h2>${queue(q?.queue ?? [])}`;
+  });
 }
