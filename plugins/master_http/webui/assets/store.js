@@ -170,9 +170,15 @@ async function resync() {
   }
 }
 
-export function start() {
+// The master sends a heartbeat every 15 s: a stream silent for three of them is dead even if
+// its connection looks open (a peer that vanished without a FIN), so it is replaced.
+const SILENCE_LIMIT_MS = 45000;
+
+function connect() {
   const events = new EventSource('/events');
+  let heardAt = Date.now();
   events.onopen = () => {
+    heardAt = Date.now();
     store.live = true;
     resync();
   };
@@ -183,6 +189,7 @@ export function start() {
   };
   for (const name of EVENT_NAMES) {
     events.addEventListener(name, (event) => {
+      heardAt = Date.now();
       let data;
       try {
         data = JSON.parse(event.data);
@@ -194,6 +201,18 @@ export function start() {
       notify();
     });
   }
+  const watchdog = setInterval(() => {
+    if (Date.now() - heardAt < SILENCE_LIMIT_MS) return;
+    clearInterval(watchdog);
+    events.close();
+    store.live = false;
+    notify();
+    connect();
+  }, 5000);
+}
+
+export function start() {
+  connect();
   // A proxy may hold the stream's headers back: show the state anyway, events follow.
   setTimeout(() => { if (!store.loaded) resync(); }, 3000);
   setInterval(sample, SAMPLE_INTERVAL_MS);
