@@ -8,7 +8,7 @@
 // Exit status: 0 passed, 1 failed, 77 skipped (no chromium or no playwright-core: ctest's
 // SKIP_RETURN_CODE).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -38,13 +38,17 @@ try {
   skip('playwright-core is not installed here (tests/webui/npm_ci.sh installs it)');
 }
 
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
 const dir = mkdtempSync(join(tmpdir(), 'tessera-webui-'));
 const processes = [];
 
 function start(name, args) {
   const log = join(dir, `${name}.log`);
   writeFileSync(log, '');
-  const child = spawn(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // With setpriv, a child gets SIGKILL when this test dies (even by SIGKILL from a ctest
+  // timeout), so no host outlives it.
+  const argv = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...args] : args;
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   child.output = '';
   const keep = (chunk) => {
     child.output += chunk;
@@ -56,6 +60,19 @@ function start(name, args) {
   child.label = name;
   processes.push(child);
   return child;
+}
+
+// Tasks run in sessions of their own and may outlive a host that was killed: they are found by
+// their sandbox, which lies in this test's directory (TESSERA_SANDBOX in their environment).
+function killLeftoverTasks() {
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+      if (environ.split('\0').some((v) => v.startsWith(`TESSERA_SANDBOX=${dir}/`))) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // Gone already, or not ours to read.
+    }
+  }
 }
 
 async function stopAll() {
@@ -294,6 +311,7 @@ try {
 } finally {
   await browser?.close().catch(() => {});
   await stopAll();
+  killLeftoverTasks();
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
