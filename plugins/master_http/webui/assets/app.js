@@ -42,8 +42,14 @@ function renderNav() {
 }
 
 function route() {
-  const hash = decodeURIComponent(location.hash.replace(/^#/, ''));
-  const [path, search = ''] = hash.split('?');
+  const [rawPath, search = ''] = location.hash.replace(/^#/, '').split('?');
+  // Ids come percent-encoded in links; the query is URLSearchParams' to decode.
+  let path = rawPath;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    // A malformed escape: match the path as typed.
+  }
   const match = routes.map((r) => [r, path.match(r.pattern)]).find(([, m]) => m) ?? [routes[0], []];
   const [entry, groups] = match;
   current?.instance.stop?.();
