@@ -55,15 +55,15 @@ class Tail {
   }
 }
 
-function fields(t) {
+function fields(t, names) {
   const statuses = (t.statuses ?? []).map((s) =>
     `<tr><td>${state(s.state)}</td><td>${esc(time(s.timestamp))}</td><td>${esc(s.message ?? '')}</td><td>${esc(s.reason ?? '')}</td></tr>`);
   const usage = t.usage ? `${Number(t.usage.cpu_seconds ?? 0).toFixed(2)} cpu s, ${bytes(t.usage.mem_bytes)} (peak ${bytes(t.usage.mem_peak_bytes)})` : '';
   return `<dl class="fields">
 <dt>Id</dt><dd class="mono">${esc(t.id)}</dd><dt>Name</dt><dd>${esc(t.name)}</dd>
 <dt>State</dt><dd id="task-state">${state(t.state)}</dd>
-<dt>Framework</dt><dd class="mono">${esc(t.framework_id)}</dd>
-<dt>Agent</dt><dd class="mono"><a href="#/agents/${encodeURIComponent(t.slave_id ?? '')}">${esc(t.slave_id)}</a></dd>
+<dt>Framework</dt><dd>${esc(names.framework(t.framework_id))} <span class="mono muted">${esc(t.framework_id)}</span></dd>
+<dt>Agent</dt><dd><a href="#/agents/${encodeURIComponent(t.slave_id ?? '')}">${esc(names.agent(t.slave_id) || 'agent')}</a> <span class="mono muted">${esc(t.slave_id)}</span></dd>
 <dt>Resources</dt><dd>${esc(resources(t.resources))}${t.resources?.ports ? `; ports ${esc(t.resources.ports)}` : ''}</dd>
 ${t.container ? `<dt>Container</dt><dd>${esc(t.container.type)} ${esc(t.container.docker?.image ?? '')}</dd>` : ''}
 ${usage ? `<dt>Usage</dt><dd>${esc(usage)}</dd>` : ''}
@@ -85,6 +85,8 @@ export function mount(root, [id]) {
   tails.forEach((tail) => tail.step());
   let stopped = false;
   let shownState = null;
+  // Names for the ids, from the page's copy of the cluster once it is there.
+  const names = { framework: () => '', agent: () => '' };
 
   async function load() {
     try {
@@ -92,7 +94,7 @@ export function mount(root, [id]) {
       const page = await getJSON(`/tasks${query({ q: id, limit: 1000 })}`);
       const t = (page.tasks ?? []).find((x) => x.id === id);
       if (stopped) return;
-      $('task-fields').innerHTML = t ? fields(t) : `<p class="error">No task '${esc(id)}'</p>`;
+      $('task-fields').innerHTML = t ? fields(t, names) : `<p class="error">No task '${esc(id)}'</p>`;
     } catch (error) {
       if (!stopped) $('task-fields').innerHTML = `<p class="error">${esc(error.message)}</p>`;
     }
@@ -101,6 +103,8 @@ export function mount(root, [id]) {
 
   return {
     update(store) {
+      names.framework = (fid) => store.frameworks.get(fid)?.name ?? '';
+      names.agent = (aid) => store.agents.get(aid)?.hostname ?? '';
       // The page's copy says when this task changed: fetch its record again then.
       const slim = store.tasks.get(id);
       if (slim && slim.state !== shownState) {
