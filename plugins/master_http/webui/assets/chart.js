@@ -17,7 +17,8 @@ export function resourceChart(title, samples, key, format) {
     `<i style="background:#2b6cb0"></i>allocated</div>`;
   if (samples.length === 0) return `<div class="chart">${legend}<p class="muted">No samples yet</p></div>`;
   const t0 = samples[0].t;
-  const t1 = Math.max(samples[samples.length - 1].t, t0 + 1000);
+  // At least a minute wide, so that the first seconds do not stretch across the chart.
+  const t1 = Math.max(samples[samples.length - 1].t, t0 + 60000);
   const max = Math.max(1e-9, ...samples.map((s) => Math.max(s.total[key], s.used[key]))) * 1.1;
   const x = (t) => PAD.left + ((t - t0) / (t1 - t0)) * (WIDTH - PAD.left - PAD.right);
   const y = (v) => HEIGHT - PAD.bottom - (v / max) * (HEIGHT - PAD.top - PAD.bottom);

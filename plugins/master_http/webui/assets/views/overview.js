@@ -23,6 +23,8 @@ export function mount(root) {
       const counts = tasksByState();
       const running = Object.entries(counts).filter(([s]) => !TERMINAL.has(s)).reduce((n, [, c]) => n + c, 0);
       const { total, used } = totals();
+      // The chart ends with the totals drawn in the table, not with the last 2-second sample.
+      const samples = [...store.samples, { t: Date.now(), total, used }];
       const m = store.master;
       const resourceRows = [['CPUs', 'cpus', number], ['Memory', 'mem', mib], ['Disk', 'disk', mib]].map(([label, key, fmt]) =>
         `<tr data-resource="${key}"><td>${label}</td><td class="num">${esc(fmt(used[key]))}</td>` +
@@ -39,8 +41,8 @@ export function mount(root) {
 <h2>Resources</h2>
 ${table(['Resource', '#Allocated', '#Total', 'Share'], resourceRows)}
 <div class="charts" style="margin-top:1em">
-  ${resourceChart('CPUs', store.samples, 'cpus', number)}
-  ${resourceChart('Memory', store.samples, 'mem', mib)}
+  ${resourceChart('CPUs', samples, 'cpus', number)}
+  ${resourceChart('Memory', samples, 'mem', mib)}
 </div>
 <h2>Tasks by state</h2>
 ${table(['State', '#Tasks'], stateRows, 'No tasks yet')}
