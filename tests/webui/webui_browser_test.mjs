@@ -278,11 +278,22 @@ async function run() {
   await shot('overview-busy');
   await page.click('a[data-nav="agents"]');
   await until('two agents in the agents view', async () => (await page.locator('tr[data-agent]').count()) === 2);
-  for (const view of ['agents', 'frameworks', 'roles']) {
+  for (const view of ['agents', 'frameworks']) {
     await page.click(`a[data-nav="${view}"]`);
     await page.waitForSelector('main table', { timeout: DEADLINE_MS });
     await shot(view);
   }
+
+  await page.click('a[data-nav="roles"]');
+  // An operator sets a role's weight from the roles view; the table shows what the master took.
+  await page.fill('#role-form [name="role"]', 'webui');
+  await page.fill('#role-form [name="weight"]', '2.5');
+  await page.click('#role-form button');
+  await waitText('the new role weight in the roles view', '[data-role="webui"] td:nth-child(2)', (t) => t === '2.5');
+  const roles = await api('/roles');
+  const role = (Array.isArray(roles) ? roles : roles?.roles ?? []).find((r) => r.name === 'webui');
+  if (role?.weight !== 2.5) throw new Error(`/roles has ${JSON.stringify(role)} for role 'webui'`);
+  await shot('roles');
 
   if (await page.evaluate(() => window.webuiTestMarker) !== 'same page') throw new Error('the page was reloaded');
   // Offline: every request the page made went to the master (no CDN).
