@@ -12,8 +12,10 @@
 #include <iostream>
 
 #include "exec.h"
+#include "logs.h"
 #include "options.h"
 #include "session.h"
+#include "state_json.h"
 #include "state_view.h"
 #include "tessera/abi.h"
 #include "tessera/abi_fingerprint.h"
@@ -90,7 +92,15 @@ int show_state(const MasterOptions& m, bool as_json, const std::string& what) {
   if (!reply->is<op::State>() || !state) {
     return fail("master answered '" + reply->type() + "' to operator.get_state", 1);
   }
-  if (what == "agents") {
+  if (what == "state") {
+    std::cout << (as_json ? cli::pretty(master_http::state_json(*state, {}))
+                          : cli::state_summary(*state));
+  } else if (what == "roles") {
+    boost::json::array roles;
+    for (const auto& role : state->roles) roles.push_back(master_http::role_json(role));
+    std::cout << (as_json ? cli::pretty(boost::json::object{{"roles", std::move(roles)}})
+                          : cli::roles_table(*state));
+  } else if (what == "agents") {
     std::cout << (as_json ? cli::pretty(cli::agents_json(*state)) : cli::agents_table(*state));
   } else if (what == "frameworks") {
     std::cout << (as_json ? cli::pretty(cli::frameworks_json(*state))
@@ -98,6 +108,21 @@ int show_state(const MasterOptions& m, bool as_json, const std::string& what) {
   } else {
     std::cout << (as_json ? cli::pretty(cli::tasks_json(*state)) : cli::tasks_table(*state));
   }
+  return 0;
+}
+
+int kill_task(const MasterOptions& m, const op::KillTask& call) {
+  auto masters = m.address();
+  if (!masters) return fail(masters.error().message, cli::kExitMaster);
+  cli::Session session(m.log_level());
+  auto reply = cli::ask_master(session, *masters, call, to_ms(m.connect_timeout));
+  if (!reply) return fail(reply.error().message, cli::kExitMaster);
+  auto result = reply->body<op::Result>();
+  if (!reply->is<op::Result>() || !result) {
+    return fail("master answered '" + reply->type() + "' to operator.kill_task", 1);
+  }
+  if (!result->ok) return fail(result->error, 1);
+  std::cout << "killing task '" << call.task_id << "'" << std::endl;
   return 0;
 }
 
@@ -130,13 +155,17 @@ int main(int argc, char** argv) {
     return text;
   });
 
+  // Options every command that talks to the master takes, before or after the command's name
+  // (fallthrough: a subcommand hands options it does not know to the app).
+  MasterOptions master;
+  master.add_to(&app);
+  app.fallthrough();
+
   // exec
-  MasterOptions exec_master;
   cli::ExecOptions exec;
   std::vector<std::string> env_items;
   CLI::App* exec_cmd = app.add_subcommand(
       "exec", "run a command as a task and exit with its status (like mesos-execute)");
-  exec_master.add_to(exec_cmd);
   exec.needs.cpus = 0.1;
   exec.needs.mem = 32;
   exec_cmd->add_option("--cpus", exec.needs.cpus, "CPUs for the task")
@@ -147,6 +176,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   exec_cmd->add_option("--disk", exec.needs.disk, "disk for the task, in MB")->check(kNonNegative);
   exec_cmd->add_option("--ports", exec.needs.ports, "how many ports the task needs");
+  std::string resources_text;
+  exec_cmd->add_option("--resources", resources_text,
+                       "any resources, \"gpus:1;cpus:2\" (cpus, mem and disk here win over "
+                       "their own options)");
   exec_cmd->add_option("--name", exec.name, "the task's name (its id is NAME.RANDOM)")
       ->capture_default_str();
   exec_cmd->add_option("--role", exec.role, "the role to take resources from")
@@ -166,27 +199,26 @@ int main(int argc, char** argv) {
   exec_cmd->positionals_at_end();
 
   // agents, frameworks, tasks
-  MasterOptions state_master;
   bool as_json = false;
   std::string state_what;
   for (const char* what : {"agents", "frameworks", "tasks"}) {
     std::string help = std::string("list the cluster's ") + what;
     CLI::App* cmd = app.add_subcommand(what, help);
-    state_master.add_to(cmd);
     cmd->add_flag("--json", as_json, "print JSON (Mesos field names) instead of a table");
     cmd->callback([&state_what, what] { state_what = what; });
   }
 
   // roles update
-  MasterOptions role_master;
   op::UpdateRole role_call;
   std::string quota_text;
   bool has_priority = false;
-  CLI::App* roles_cmd = app.add_subcommand("roles", "change roles");
-  roles_cmd->require_subcommand(1);
+  bool roles_json = false;
+  CLI::App* roles_cmd =
+      app.add_subcommand("roles", "list roles (weights, quotas, shares), or change one");
+  roles_cmd->require_subcommand(0, 1);
+  roles_cmd->add_flag("--json", roles_json, "print JSON instead of a table");
   CLI::App* update_cmd =
       roles_cmd->add_subcommand("update", "set a role's weight, quota or priority");
-  role_master.add_to(update_cmd);
   update_cmd->add_option("role", role_call.role, "the role")->required();
   update_cmd->add_option("--weight", role_call.weight, "the role's weight (DRF share divisor)")
       ->check(kPositive);
@@ -195,6 +227,30 @@ int main(int argc, char** argv) {
       "the most the role may be offered in total, \"cpus:4;mem:1024\" (\"\" removes the limit)");
   CLI::Option* priority_opt = update_cmd->add_option("--priority", role_call.priority,
                                                      "the role's priority (higher first)");
+
+  // state
+  bool state_json_flag = false;
+  CLI::App* state_cmd = app.add_subcommand(
+      "state", "summarise the cluster: agents, frameworks, tasks by state, resources");
+  state_cmd->add_flag("--json", state_json_flag, "print the master's state as /state does");
+
+  // logs
+  cli::LogsOptions logs;
+  CLI::App* logs_cmd =
+      app.add_subcommand("logs", "print a task's stdout (or stderr) from its sandbox");
+  logs_cmd->add_option("task", logs.task_id, "the task's id")->required();
+  logs_cmd->add_option("--framework", logs.framework_id, "the task's framework (when ids clash)");
+  logs_cmd->add_flag("--stderr", logs.stderr_file, "print stderr instead of stdout");
+  logs_cmd->add_flag("-f,--follow", logs.follow, "keep printing what the task writes");
+  logs_cmd->add_option("--lines", logs.lines, "how many of the last lines to print first (0: all)")
+      ->capture_default_str();
+
+  // kill
+  op::KillTask kill_call;
+  CLI::App* kill_cmd = app.add_subcommand("kill", "kill a running task");
+  kill_cmd->add_option("task", kill_call.task_id, "the task's id")->required();
+  kill_cmd->add_option("--framework", kill_call.framework_id,
+                       "the task's framework (when ids clash)");
 
   try {
     app.parse(argc, argv);
@@ -210,6 +266,22 @@ int main(int argc, char** argv) {
       if (!kv) return fail(kv.error().message, cli::kExitMaster);
       exec.environment[kv->first] = kv->second;
     }
+    if (!resources_text.empty()) {
+      auto asked = protocol::parse_resources(resources_text);
+      if (!asked) return fail("--resources: " + asked.error().message, cli::kExitMaster);
+      for (auto [name, amount] : asked->scalars) {
+        double* known = name == "cpus"   ? &exec.needs.cpus
+                        : name == "mem"  ? &exec.needs.mem
+                        : name == "disk" ? &exec.needs.disk
+                                         : nullptr;
+        if (known != nullptr) {
+          *known = amount;
+        } else {
+          exec.needs.other.scalars[name] = amount;
+        }
+      }
+      exec.needs.other.ranges = asked->ranges;
+    }
     if (exec.needs.scalars().empty() && exec.needs.ports == 0) {
       return fail("the task asks for no resources: give --cpus, --mem, --disk or --ports",
                   cli::kExitMaster);
@@ -218,13 +290,24 @@ int main(int argc, char** argv) {
     if (Status s = protocol::check_resources(exec.needs.scalars()); !s) {
       return fail(s.error().message, cli::kExitMaster);
     }
-    auto masters = exec_master.address();
+    auto masters = master.address();
     if (!masters) return fail(masters.error().message, cli::kExitMaster);
     exec.master = *masters;
-    exec.connect_timeout_seconds = exec_master.connect_timeout;
-    return cli::run_exec(exec, exec_master.log_level(), std::cout, std::cerr);
+    exec.connect_timeout_seconds = master.connect_timeout;
+    return cli::run_exec(exec, master.log_level(), std::cout, std::cerr);
   }
-  if (!state_what.empty()) return show_state(state_master, as_json, state_what);
+  if (!state_what.empty()) return show_state(master, as_json, state_what);
+  if (state_cmd->parsed()) return show_state(master, state_json_flag, "state");
+  if (logs_cmd->parsed()) {
+    auto masters = master.address();
+    if (!masters) return fail(masters.error().message, cli::kExitMaster);
+    return cli::run_logs(*masters, logs, to_ms(master.connect_timeout), master.log_level(),
+                         std::cout, std::cerr);
+  }
+  if (kill_cmd->parsed()) return kill_task(master, kill_call);
+  if (roles_cmd->parsed() && !update_cmd->parsed()) {
+    return show_state(master, roles_json, "roles");
+  }
   if (update_cmd->parsed()) {
     if (*quota_opt) {
       auto quota = protocol::parse_resources(quota_text);
@@ -238,7 +321,7 @@ int main(int argc, char** argv) {
       return fail("roles update: nothing to change: give --weight, --quota or --priority",
                   cli::kExitMaster);
     }
-    return update_role(role_master, role_call);
+    return update_role(master, role_call);
   }
   return fail("no command", cli::kExitMaster);
 }

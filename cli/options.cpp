@@ -27,6 +27,7 @@ protocol::Resources TaskNeeds::scalars() const {
   if (cpus > 0) r.scalars["cpus"] = cpus;
   if (mem > 0) r.scalars["mem"] = mem;
   if (disk > 0) r.scalars["disk"] = disk;
+  r += other;
   return r;
 }
 
@@ -40,6 +41,7 @@ std::string TaskNeeds::describe() const {
   if (mem > 0) add("mem", number(mem));
   if (disk > 0) add("disk", number(disk));
   if (ports > 0) add("ports", std::to_string(ports));
+  if (!other.empty()) out += (out.empty() ? "" : ";") + other.to_string();
   return out.empty() ? "nothing" : out;
 }
 

@@ -13,10 +13,10 @@
 
 namespace tessera::cli {
 
-inline constexpr const char* kDefaultMaster = "tcp://127.0.0.1:5050";
+inline constexpr const char* kDefaultMaster = "tcp://127.0.0.1:5051";
 
 // The masters to talk to: `flag` when given, else `env` (the value of TESSERA_MASTER), else
-// tcp://127.0.0.1:5050. Each is HOST:PORT or tcp://HOST:PORT, several are separated by commas
+// tcp://127.0.0.1:5051. Each is HOST:PORT or tcp://HOST:PORT, several are separated by commas
 // (sdk::parse_master_addresses); the result is the list in tcp:// form, comma-separated. An
 // http:// address or a bad port is an error naming where it came from and what is expected.
 Result<std::string> resolve_master(const std::string& flag, const char* env);
@@ -28,6 +28,9 @@ struct TaskNeeds {
   double mem = 0;
   double disk = 0;
   uint64_t ports = 0;
+  // Any other resource, from --resources ("gpus:1;fpgas:2"; ranges taken as given).
+  protocol::Resources other;
+  // Every amount asked for except the port count: cpus, mem, disk and `other`.
   protocol::Resources scalars() const;
   // "cpus:0.5;mem:64;ports:2", the text of error messages.
   std::string describe() const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <map>
 
 #include "options.h"
 
@@ -93,6 +94,53 @@ std::string tasks_table(const State& state) {
   return table.render();
 }
 
+std::string roles_table(const State& state) {
+  Table table({"ROLE", "WEIGHT", "PRIORITY", "QUOTA", "ALLOCATED", "SHARE"});
+  for (const auto& r : state.roles) {
+    table.add({r.name, number(r.weight), std::to_string(r.priority),
+               r.has_quota ? r.quota.to_string() : "-",
+               r.allocated.empty() ? "-" : r.allocated.to_string(), number(r.share)});
+  }
+  return table.render();
+}
+
+std::string state_summary(const State& state) {
+  size_t active = 0;
+  protocol::Resources total, used;
+  for (const auto& a : state.agents) {
+    if (!a.active) continue;
+    ++active;
+    total += a.total;
+    used += a.used;
+  }
+  size_t connected = 0;
+  for (const auto& f : state.frameworks) connected += f.connected ? 1 : 0;
+  std::map<std::string, size_t> live, completed;
+  for (size_t i = 0; i < state.tasks.size(); ++i) {
+    ++(i < state.active_tasks ? live : completed)[state.tasks[i].state];
+  }
+  auto by_state = [](const std::map<std::string, size_t>& counts) {
+    std::string out;
+    for (const auto& [name, count] : counts) {
+      out += (out.empty() ? "" : ", ") + std::to_string(count) + " " + name;
+    }
+    return out.empty() ? std::string("none") : out;
+  };
+  std::string out;
+  out += "master      " + state.master_id + " at " + state.endpoint +
+         (state.version.empty() ? "" : " (version " + state.version + ")") + "\n";
+  out += "agents      " + std::to_string(active) + " active, " +
+         std::to_string(state.agents.size() - active) + " unreachable\n";
+  out += "frameworks  " + std::to_string(connected) + " connected, " +
+         std::to_string(state.frameworks.size() - connected) + " disconnected\n";
+  out += "tasks       " + by_state(live) + "\n";
+  out += "completed   " + by_state(completed) + "\n";
+  out += "resources   cpus " + used_of(used, total, "cpus") + ", mem " +
+         used_of(used, total, "mem") + " MB, disk " + used_of(used, total, "disk") + " MB used\n";
+  out += "offers      " + std::to_string(state.offers.size()) + " outstanding\n";
+  return out;
+}
+
 // A whole number as an integer (Boost.JSON writes every double in exponent form, "2E0").
 json::value number_json(double value) {
   if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 9.0e15) {
@@ -162,6 +210,7 @@ json::object tasks_json(const State& state) {
         {"slave_id", t.agent_id},
         {"state", t.state},
         {"resources", resources_json(t.resources)},
+        {"sandbox", t.sandbox},
     };
     json::array statuses;
     if (!t.last_status.state.empty()) {

@@ -27,6 +27,11 @@ class Table {
 std::string agents_table(const protocol::operator_api::State& state);
 std::string frameworks_table(const protocol::operator_api::State& state);
 std::string tasks_table(const protocol::operator_api::State& state);
+// `tessera roles`: each role's weight, priority, quota, what it holds and its dominant share.
+std::string roles_table(const protocol::operator_api::State& state);
+// `tessera state`: the master, its agents, frameworks, tasks by state and the cluster's
+// resources used over total, in a few lines.
+std::string state_summary(const protocol::operator_api::State& state);
 
 // {"cpus": 0.5, "mem": 64, "ports": "[31000-31001]"}: scalars as numbers, ranges in Mesos's
 // text form.

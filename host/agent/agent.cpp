@@ -8,6 +8,7 @@
 
 #include "agent_secret.h"
 #include "resources_text.h"
+#include "sandbox_files.h"
 #include "tessera/protocol/duration.h"
 
 namespace tessera::host::agent {
@@ -487,6 +488,12 @@ void Agent::connect_master(const std::string& endpoint) {
     contact();
     master_->send(agentp::Pong{agent_id_, m.sequence});
   });
+  master_->on<protocol::files::Request>(
+      [=, this](const Envelope&, const protocol::files::Request& m) {
+        if (!current()) return;
+        contact();
+        master_->send(sandbox_files(m));
+      });
   master_->on<agentp::Shutdown>([=, this](const Envelope&, const agentp::Shutdown& m) {
     if (!current()) return;
     contact();
@@ -523,7 +530,8 @@ void Agent::try_register() {
   // the master then keeps each at its latest state until the agent's own update for it comes,
   // instead of declaring it lost on its own and giving the framework a second terminal status.
   for (const auto& [key, task] : tasks_) {
-    request.tasks.push_back({key.framework_id, task.saved.task, task.saved.state});
+    request.tasks.push_back(
+        {key.framework_id, task.saved.task, task.saved.state, task.saved.sandbox});
   }
   registering_ = true;
   uint64_t generation = master_generation_;
@@ -1213,15 +1221,38 @@ void Agent::on_ack(const agentp::StatusAck& ack) {
   flush_updates();
 }
 
+protocol::files::Answer Agent::sandbox_files(const protocol::files::Request& request) {
+  // Only a sandbox of this agent's own work dir, of the framework and task the request names:
+  // WORK_DIR/agent/sandboxes/FRAMEWORK/TASK/CONTAINER, whatever path the master sent.
+  std::filesystem::path named(request.sandbox);
+  std::string container = named.filename().string();
+  bool own = !container.empty() && container != "." && container != ".." &&
+             !request.framework_id.empty() && !request.task_id.empty() &&
+             checkpoint_->sandbox(request.framework_id, request.task_id, container) == named;
+  if (!own) {
+    protocol::files::Answer refused;
+    refused.request_id = request.request_id;
+    refused.code = protocol::files::code::kNotFound;
+    refused.error = "'" + sdk::printable(request.sandbox, 300) + "' is not the sandbox of task " +
+                    sdk::quote(request.task_id) + " on this agent";
+    return refused;
+  }
+  return serve_sandbox_files(named, request);
+}
+
 void Agent::flush_updates() {
   if (!registered_ || !master_) return;
   for (protocol::TaskStatus& status : updates_->due(Clock::now())) {
     status.agent_id = agent_id_;
     // The newest state whose update is checkpointed: the master's view of the task follows it
     // even while the framework has not acknowledged the older updates.
-    auto queued = updates_->pending(TaskKey{status.framework_id, status.task_id});
+    TaskKey key{status.framework_id, status.task_id};
+    auto queued = updates_->pending(key);
     std::string latest = queued.empty() ? status.state : queued.back().state;
-    master_->send(agentp::StatusUpdate{agent_id_, std::move(status), std::move(latest)});
+    auto task = tasks_.find(key);
+    std::string sandbox = task == tasks_.end() ? std::string() : task->second.saved.sandbox;
+    master_->send(
+        agentp::StatusUpdate{agent_id_, std::move(status), std::move(latest), std::move(sandbox)});
   }
 }
 

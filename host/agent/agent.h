@@ -30,6 +30,7 @@
 #include "roles.h"
 #include "status_updates.h"
 #include "tessera/protocol/agent.h"
+#include "tessera/protocol/files.h"
 #include "tessera/protocol/isolator.h"
 #include "tessera/protocol/store.h"
 #include "tessera/sdk/master_detector.h"
@@ -172,6 +173,8 @@ class Agent : public Role {
   void commit();
   void hold(const std::string& problem, Clock::time_point now);
   void flush_updates();
+  // Answers an operator's request for a task's sandbox files, relayed by the master.
+  protocol::files::Answer sandbox_files(const protocol::files::Request& request);
 
   AgentSettings settings_;
   std::unique_ptr<Checkpoint> checkpoint_;

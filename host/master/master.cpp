@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <random>
@@ -9,6 +10,7 @@
 #include "master/snapshot.h"
 #include "master/validation.h"
 #include "tessera/protocol/duration.h"
+#include "tessera/protocol/files.h"
 #include "tessera/protocol/master.h"
 #include "tessera/protocol/master_events.h"
 
@@ -75,6 +77,12 @@ bool secret_proves(const std::string& secret, const std::string& recorded_hash) 
          sodium_memcmp(hash.data(), recorded_hash.data(), hash.size()) == 0;
 }
 
+std::string local_hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+
 }  // namespace
 
 Master::Master(sdk::PluginContext& context) : Role(context) {}
@@ -118,6 +126,13 @@ Status Master::start() {
   if (!bound) return bound.error();
   endpoint_ = options_.advertise.empty() ? *bound : options_.advertise;
   context().announce("endpoint", endpoint_);
+  // Service plugins of this host (the HTTP API) ask this master, leading or not, in-process.
+  if (auto local = server_->bind(op::kLocalEndpoint); !local) {
+    log().warn("master: operators in this process cannot reach it: {}", local.error().message);
+  }
+  start_time_ = now_seconds();
+  hostname_ = local_hostname();
+  version_ = context().host_version();
   events_ = std::make_unique<sdk::Publisher>(bus(), "master.events");
   if (auto published = events_->bind(events::kEndpoint); !published) return published.error();
 
@@ -184,6 +199,24 @@ Status Master::start() {
   server_->on<op::GetState>([this](const sdk::Request& r, const op::GetState&) {
     if (serving(r)) server_->reply(r, state());
   });
+  server_->on<op::GetMetrics>([this](const sdk::Request& r, const op::GetMetrics&) {
+    if (!serving(r)) return;
+    op::Metrics answer = metrics(snapshot_source());
+    answer.start_time = start_time_;
+    answer.counters = counters_;
+    server_->reply(r, answer);
+  });
+  server_->on<protocol::files::Request>(
+      [this](const sdk::Request& r, const protocol::files::Request& m) {
+        if (serving(r)) on_files_request(r, m);
+      });
+  server_->on<protocol::files::Answer>(
+      [this](const sdk::Request& r, const protocol::files::Answer& m) {
+        if (serving(r)) on_files_answer(r, m);
+      });
+  server_->on<op::KillTask>([this](const sdk::Request& r, const op::KillTask& m) {
+    if (serving(r)) server_->reply(r, operator_kill(m));
+  });
   server_->on<op::UpdateRole>([this](const sdk::Request& r, const op::UpdateRole& m) {
     if (serving(r)) on_update_role(r, m);
   });
@@ -225,6 +258,7 @@ void Master::stopping() { log().info("master {} stopping", master_id_); }
 double Master::now_seconds() { return clock().wall_seconds(); }
 
 bool Master::serving(const sdk::Request& request) {
+  ++counters_.messages_received;
   if (leading_) return true;
   // The sender learns where to go at once, rather than after its timeout. A master elected but
   // still reading its registry names no leader (itself would send the client straight back):
@@ -437,6 +471,7 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     }
     task.info.agent_id = agent_id;
     task.status.agent_id = agent_id;
+    if (acceptable_sandbox(running.sandbox)) task.sandbox = running.sandbox;
     agent.tasks.insert(key);
     auto fw = frameworks_.find(running.framework_id);
     if (fw != frameworks_.end()) {
@@ -523,6 +558,9 @@ void Master::on_status_update(const sdk::Request& request, const agent_msg::Stat
     return;
   }
   auto fw = frameworks_.find(status.framework_id);
+  if (it != tasks_.end() && acceptable_sandbox(message.sandbox)) {
+    it->second.sandbox = message.sandbox;
+  }
   if (fw == frameworks_.end()) {
     // Nobody will ever acknowledge this: do it here, and end the task if it still runs.
     ack_to_agent();
@@ -554,6 +592,7 @@ void Master::on_status_update(const sdk::Request& request, const agent_msg::Stat
 
 void Master::check_agents() {
   if (!leading_) return;
+  expire_files_requests();
   auto now = clock().now();
   std::vector<std::string> to_remove;
   for (auto& [id, agent] : agents_) {
@@ -698,6 +737,7 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
   fw.failover_timeout_seconds = failover->seconds;
   fw.connected = true;
   fw.last_seen = clock().now();
+  if (fw.registered_at == 0) fw.registered_at = now_seconds();
   peers_[request.peer] = id;
   if (created) {
     allocator_->send(alloc::FrameworkAdded{id, roles, true});
@@ -1007,6 +1047,7 @@ void Master::remove_framework(const std::string& framework_id, const std::string
 
 void Master::on_allocated(const alloc::Allocated& message) {
   if (!leading_) return;
+  ++counters_.allocations;
   std::map<std::string, scheduler::Offers> batches;
   for (const alloc::Grant& grant : message.grants) {
     auto fw = frameworks_.find(grant.framework_id);
@@ -1149,9 +1190,161 @@ void Master::on_update_role(const sdk::Request& request, const op::UpdateRole& m
   }
 }
 
+op::Result Master::operator_kill(const op::KillTask& message) {
+  auto fail = [](std::string error) { return op::Result{false, std::move(error)}; };
+  Task* found = nullptr;
+  size_t matches = 0;
+  for (auto& [key, task] : tasks_) {
+    if (task.info.task_id != message.task_id) continue;
+    if (!message.framework_id.empty() && task.framework_id != message.framework_id) continue;
+    ++matches;
+    found = &task;
+  }
+  if (found == nullptr) return fail("no live task " + sdk::quote(message.task_id) + " is known");
+  if (matches > 1) {
+    return fail("several frameworks have a task " + sdk::quote(message.task_id) +
+                ": name the framework");
+  }
+  if (found->ended) {
+    return fail("task " + sdk::quote(message.task_id) + " has ended already (" +
+                found->shown_state() + ")");
+  }
+  auto agent = agents_.find(found->info.agent_id);
+  if (agent == agents_.end() || !agent->second.active) {
+    return fail("the agent of task " + sdk::quote(message.task_id) + " is not connected");
+  }
+  log().info("operator kills task {} of framework {}", sdk::quote(message.task_id),
+             sdk::quote(found->framework_id));
+  server_->send(agent->second.peer, agent_msg::KillTask{found->framework_id, message.task_id});
+  return op::Result{};
+}
+
+// --- Sandbox files ------------------------------------------------------------------------------
+
+namespace {
+
+// How long an agent has to answer a sandbox request, and how many may wait at once.
+constexpr auto kFilesTimeout = std::chrono::seconds(10);
+constexpr size_t kMaxPendingFiles = 1024;
+
+protocol::files::Answer files_failure(const char* code, std::string error) {
+  protocol::files::Answer answer;
+  answer.code = code;
+  answer.error = std::move(error);
+  return answer;
+}
+
+}  // namespace
+
+void Master::on_files_request(const sdk::Request& request, const protocol::files::Request& m) {
+  namespace files = protocol::files;
+  auto refuse = [&](const char* code, std::string error) {
+    server_->reply(request, files_failure(code, std::move(error)));
+  };
+  if (m.task_id.empty() || m.task_id.size() > kMaxIdBytes || m.framework_id.size() > kMaxIdBytes) {
+    return refuse(files::code::kInvalid, "a task id of 1 to 256 bytes is needed");
+  }
+  if (m.operation != files::kBrowse && m.operation != files::kRead) {
+    return refuse(files::code::kInvalid,
+                  "unknown operation " + sdk::quote(m.operation) + " (expected browse or read)");
+  }
+  if (m.path.size() > files::kMaxPathBytes) {
+    return refuse(files::code::kInvalid, "the path is longer than 4096 bytes");
+  }
+  if (m.offset < -1 || m.length > files::kMaxReadBytes) {
+    return refuse(files::code::kInvalid, "offset must be -1 or more and length at most 1048576");
+  }
+  // The task: a live one, else the newest completed one with that id.
+  std::string framework_id, agent_id, sandbox;
+  auto take = [&](const std::string& fw, const std::string& agent, const std::string& dir) {
+    framework_id = fw;
+    agent_id = agent;
+    sandbox = dir;
+  };
+  for (const auto& [key, task] : tasks_) {
+    if (task.info.task_id == m.task_id &&
+        (m.framework_id.empty() || task.framework_id == m.framework_id)) {
+      take(task.framework_id, task.info.agent_id, task.sandbox);
+      break;
+    }
+  }
+  for (auto it = completed_.rbegin(); agent_id.empty() && it != completed_.rend(); ++it) {
+    if (it->task_id == m.task_id &&
+        (m.framework_id.empty() || it->framework_id == m.framework_id)) {
+      take(it->framework_id, it->agent_id, it->sandbox);
+    }
+  }
+  if (agent_id.empty()) {
+    return refuse(files::code::kNotFound, "no task " + sdk::quote(m.task_id) + " is known");
+  }
+  if (sandbox.empty()) {
+    return refuse(files::code::kNotFound,
+                  "the agent has not reported task " + sdk::quote(m.task_id) + "'s sandbox yet");
+  }
+  auto agent = agents_.find(agent_id);
+  if (agent == agents_.end() || !agent->second.active) {
+    return refuse(files::code::kUnavailable, "agent " + sdk::quote(agent_id) + " of task " +
+                                                 sdk::quote(m.task_id) + " is not connected");
+  }
+  if (pending_files_.size() >= kMaxPendingFiles) {
+    return refuse(files::code::kUnavailable, "too many sandbox requests in flight; try again");
+  }
+  files::Request forwarded = m;
+  forwarded.request_id = ++next_files_request_;
+  forwarded.framework_id = framework_id;
+  forwarded.sandbox = sandbox;
+  pending_files_[forwarded.request_id] = PendingFiles{
+      request.peer, request.message.header().sequence, agent_id, clock().now() + kFilesTimeout};
+  server_->send(agent->second.peer, forwarded);
+}
+
+void Master::on_files_answer(const sdk::Request& request, const protocol::files::Answer& m) {
+  namespace files = protocol::files;
+  auto it = pending_files_.find(m.request_id);
+  auto sender = peers_.find(request.peer);
+  if (it == pending_files_.end() || sender == peers_.end() ||
+      sender->second != it->second.agent_id) {
+    log().debug("a sandbox answer {} that no request of the sender waits for; ignored",
+                m.request_id);
+    return;
+  }
+  PendingFiles pending = std::move(it->second);
+  pending_files_.erase(it);
+  files::Answer answer = m;
+  answer.request_id = 0;
+  if (answer.data.size() > files::kMaxReadBytes || answer.entries.size() > files::kMaxEntries) {
+    answer = files_failure(files::code::kUnavailable, "the agent answered more than was asked");
+  }
+  server_->reply_later(pending.operator_peer, pending.operator_sequence, answer);
+}
+
+void Master::expire_files_requests() {
+  auto now = clock().now();
+  for (auto it = pending_files_.begin(); it != pending_files_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    server_->reply_later(
+        it->second.operator_peer, it->second.operator_sequence,
+        files_failure(protocol::files::code::kUnavailable,
+                      "agent " + sdk::quote(it->second.agent_id) + " did not answer in time"));
+    it = pending_files_.erase(it);
+  }
+}
+
+SnapshotSource Master::snapshot_source() const {
+  return SnapshotSource{master_id_, endpoint_, agents_,    frameworks_,
+                        tasks_,     offers_,   completed_, role_settings_};
+}
+
 op::State Master::state() const {
-  return snapshot(
-      SnapshotSource{master_id_, endpoint_, agents_, frameworks_, tasks_, offers_, completed_});
+  op::State out = snapshot(snapshot_source());
+  out.version = version_;
+  out.start_time = start_time_;
+  out.hostname = hostname_;
+  out.counters = counters_;
+  return out;
 }
 
 }  // namespace tessera::host::master

@@ -23,9 +23,11 @@
 
 #include "master/model.h"
 #include "master/registry.h"
+#include "master/snapshot.h"
 #include "roles.h"
 #include "tessera/protocol/agent.h"
 #include "tessera/protocol/allocator.h"
+#include "tessera/protocol/files.h"
 #include "tessera/protocol/master_events.h"
 #include "tessera/protocol/operator.h"
 #include "tessera/protocol/scheduler.h"
@@ -35,7 +37,7 @@
 namespace tessera::host::master {
 
 struct Options {
-  std::string endpoint = "tcp://127.0.0.1:5050";
+  std::string endpoint = "tcp://127.0.0.1:5051";
   std::string advertise;  // what agents and frameworks are told (default: the bound endpoint)
   std::chrono::milliseconds agent_ping_interval{2000};
   std::chrono::milliseconds agent_ping_timeout{10000};
@@ -109,8 +111,15 @@ class Master : public Role {
 
   // Operators.
   protocol::operator_api::State state() const;
+  SnapshotSource snapshot_source() const;
+  protocol::operator_api::Result operator_kill(const protocol::operator_api::KillTask& message);
   void on_update_role(const sdk::Request& request,
                       const protocol::operator_api::UpdateRole& message);
+
+  // Sandbox files: an operator's request goes to the task's agent, whose answer is relayed.
+  void on_files_request(const sdk::Request& request, const protocol::files::Request& message);
+  void on_files_answer(const sdk::Request& request, const protocol::files::Answer& message);
+  void expire_files_requests();
 
   // True while this master leads and has read its registry; otherwise answers `request` with
   // master.not_leader naming the leader it knows.
@@ -118,7 +127,9 @@ class Master : public Role {
   // Publishes an event of the master's stream (protocol/master_events.h), while serving.
   template <typename T>
   void publish(const T& event) {
-    if (leading_) events_->publish(event);
+    if (!leading_) return;
+    events_->publish(event);
+    ++counters_.events_published;
   }
   double now_seconds();
 
@@ -126,6 +137,10 @@ class Master : public Role {
   std::string master_id_;
   std::string endpoint_;  // advertised
   bool leading_ = false;  // elected, and the registry is read: serving
+  double start_time_ = 0;
+  std::string hostname_;
+  std::string version_;
+  protocol::operator_api::MasterCounters counters_;
   uint64_t next_agent_ = 0, next_framework_ = 0, next_offer_ = 0, next_ping_ = 0;
 
   std::unique_ptr<sdk::Server> server_;
@@ -149,6 +164,15 @@ class Master : public Role {
   std::map<std::string, Offer> offers_;
   std::map<std::string, std::string> peers_;  // ZeroMQ routing id -> agent or framework id
   std::vector<Clock::time_point> recent_removals_;
+  // Operators' sandbox requests waiting for their agent's answer, by the master's request id.
+  struct PendingFiles {
+    std::string operator_peer;
+    uint64_t operator_sequence = 0;
+    std::string agent_id;
+    Clock::time_point deadline;
+  };
+  std::map<uint64_t, PendingFiles> pending_files_;
+  uint64_t next_files_request_ = 0;
 };
 
 }  // namespace tessera::host::master

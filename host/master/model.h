@@ -42,6 +42,7 @@ struct Framework {
   std::vector<std::string> roles;
   double failover_timeout_seconds = 0;
   bool connected = true;
+  double registered_at = 0;
   Clock::time_point last_seen;
   Clock::time_point failover_deadline;
   std::set<std::string> tasks;
@@ -59,6 +60,8 @@ struct Task {
   // The latest state known: the agent's latest_state, which runs ahead of status.state while
   // the framework has not acknowledged older updates, or a state the master decided.
   std::string state;
+  // Its working directory on the agent, as the agent reported it (for operators).
+  std::string sandbox;
   bool ended = false;         // terminal: its resources went back to the allocator
   std::string terminal_uuid;  // the terminal update forwarded; its ack removes the task
 
@@ -69,6 +72,19 @@ struct Task {
 struct Offer {
   protocol::scheduler::Offer offer;
 };
+
+// The longest sandbox path the master keeps from an agent.
+constexpr size_t kMaxSandboxBytes = 1024;
+
+// Whether `path` may be shown as a task's sandbox: absolute, bounded, without control
+// characters. It is only shown; the agent resolves sandbox paths itself.
+inline bool acceptable_sandbox(const std::string& path) {
+  if (path.empty() || path.size() > kMaxSandboxBytes || path.front() != '/') return false;
+  for (char c : path) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
 
 // A role's settings changed by an operator at run time, as the registry keeps them (weight < 0,
 // has_quota or has_priority false: never set). They win over the allocator's TOML.

@@ -1,5 +1,6 @@
 #include "master/snapshot.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace tessera::host::master {
@@ -25,6 +26,8 @@ op::TaskState task_state(const Task& task) {
   t.state = task.shown_state();
   t.resources = task.info.resources;
   t.last_status = task.status;
+  t.sandbox = task.sandbox;
+  t.container = task.info.container;
   return t;
 }
 
@@ -68,6 +71,7 @@ op::FrameworkState framework_state(const Framework& framework,
   f.roles = framework.roles;
   f.connected = framework.connected;
   f.failover_timeout_seconds = framework.failover_timeout_seconds;
+  f.registered_at = framework.registered_at;
   for (const auto& key : framework.tasks) {
     auto task = tasks.find(key);
     if (task == tasks.end() || task->second.ended) continue;
@@ -91,8 +95,70 @@ op::State snapshot(const SnapshotSource& source) {
     out.frameworks.back().framework_id = id;
   }
   for (const auto& [key, task] : source.tasks) out.tasks.push_back(task_state(task));
+  out.active_tasks = out.tasks.size();
   for (auto it = source.completed.rbegin(); it != source.completed.rend(); ++it) {
     out.tasks.push_back(*it);
+  }
+  for (const auto& [id, offer] : source.offers) out.offers.push_back(offer.offer);
+  out.roles = role_states(source);
+  return out;
+}
+
+op::Metrics metrics(const SnapshotSource& source) {
+  op::Metrics out;
+  out.master_id = source.master_id;
+  for (const auto& [id, agent] : source.agents) {
+    if (agent.active) {
+      ++out.agents_active;
+      out.total += agent.total;
+    } else {
+      ++out.agents_inactive;
+    }
+  }
+  for (const auto& [id, fw] : source.frameworks) {
+    ++(fw.connected ? out.frameworks_connected : out.frameworks_disconnected);
+  }
+  for (const auto& [key, task] : source.tasks) {
+    ++out.tasks[task.shown_state()];
+    if (!task.ended) out.used += task.info.resources;
+  }
+  for (const auto& summary : source.completed) ++out.completed_tasks[summary.state];
+  for (const auto& [id, offer] : source.offers) out.offered += offer.offer.resources;
+  out.outstanding_offers = source.offers.size();
+  return out;
+}
+
+std::vector<op::RoleState> role_states(const SnapshotSource& source) {
+  std::map<std::string, op::RoleState> roles;
+  auto role = [&roles](const std::string& name) -> op::RoleState& {
+    op::RoleState& r = roles[name];
+    r.name = name;
+    return r;
+  };
+  for (const auto& [id, fw] : source.frameworks) {
+    for (const auto& name : fw.roles) role(name);
+  }
+  for (const auto& [name, settings] : source.role_settings) {
+    op::RoleState& r = role(name);
+    if (settings.weight >= 0) r.weight = settings.weight;
+    r.has_quota = settings.has_quota && !settings.quota.empty();
+    if (r.has_quota) r.quota = settings.quota;
+    if (settings.has_priority) r.priority = settings.priority;
+  }
+  for (const auto& [key, task] : source.tasks) {
+    if (!task.ended) role(task.role).allocated += task.info.resources;
+  }
+  protocol::Resources cluster;
+  for (const auto& [id, agent] : source.agents) {
+    if (agent.active) cluster += agent.total;
+  }
+  std::vector<op::RoleState> out;
+  for (auto& [name, r] : roles) {
+    for (const char* kind : {"cpus", "mem", "disk"}) {
+      double total = cluster.scalar(kind);
+      if (total > 0) r.share = std::max(r.share, r.allocated.scalar(kind) / total);
+    }
+    out.push_back(std::move(r));
   }
   return out;
 }
@@ -105,6 +171,9 @@ op::TaskState completed_summary(Task task) {
   summary.agent_id = bounded(task.info.agent_id);
   summary.state = task.shown_state();
   summary.resources = std::move(task.info.resources);
+  summary.sandbox = std::move(task.sandbox);
+  summary.container.type = bounded(task.info.container.type, 32);
+  summary.container.image = bounded(task.info.container.image);
   protocol::TaskStatus& last = summary.last_status;
   last.task_id = summary.task_id;
   last.agent_id = summary.agent_id;

@@ -22,7 +22,16 @@ struct SnapshotSource {
   const std::map<std::string, Offer>& offers;
   // Finished tasks, oldest first.
   const std::deque<protocol::operator_api::TaskState>& completed;
+  const std::map<std::string, RoleSettings>& role_settings;
 };
+
+// The counts and sums of the state (operator.get_metrics); counters are the caller's.
+protocol::operator_api::Metrics metrics(const SnapshotSource& source);
+
+// The roles of the frameworks, of the live tasks and of the operator's settings, with those
+// settings, what the live tasks hold and the dominant share of that over the active agents'
+// totals.
+std::vector<protocol::operator_api::RoleState> role_states(const SnapshotSource& source);
 
 // The state an operator sees: agents and frameworks with what their live tasks use and their
 // outstanding offers hold, then the tasks the master tracks, then the finished ones newest

@@ -56,7 +56,7 @@ Status StandaloneLeader::configure(sdk::ConfigTable& table) {
   if (!master_node_ && !table.has("master")) {
     table.error_at("master",
                    "required on a node without the master role (roles: " + context().node_roles() +
-                       "): the address of the one master, such as 'tcp://10.0.0.1:5050'");
+                       "): the address of the one master, such as 'tcp://10.0.0.1:5051'");
   }
 
   std::string file = table.get<std::string>("store_file", "store.sqlite");

@@ -22,8 +22,8 @@ bool contains(const std::string& text, const std::string& part) {
 TEST(ResolveMaster, FlagThenEnvironmentThenDefault) {
   EXPECT_EQ(*resolve_master("tcp://m:1", "tcp://env:2"), "tcp://m:1");
   EXPECT_EQ(*resolve_master("", "tcp://env:2"), "tcp://env:2");
-  EXPECT_EQ(*resolve_master("", nullptr), "tcp://127.0.0.1:5050");
-  EXPECT_EQ(*resolve_master("", ""), "tcp://127.0.0.1:5050");
+  EXPECT_EQ(*resolve_master("", nullptr), "tcp://127.0.0.1:5051");
+  EXPECT_EQ(*resolve_master("", ""), "tcp://127.0.0.1:5051");
 }
 
 TEST(ResolveMaster, HostPortTcpAndListsBecomeOneTcpList) {
@@ -40,7 +40,7 @@ TEST(ResolveMaster, SaysWhatItExpectsAndWhereTheBadAddressCameFrom) {
   EXPECT_EQ(http.error().message,
             "--master: 'http://10.0.0.1:5050' is an HTTP address, but masters are reached over "
             "ZeroMQ at their [master] endpoint: give HOST:PORT or tcp://HOST:PORT, or a "
-            "comma-separated list of them such as tcp://10.0.0.1:5050,tcp://10.0.0.2:5050");
+            "comma-separated list of them such as tcp://10.0.0.1:5051,tcp://10.0.0.2:5051");
   auto env = resolve_master("", "a:5050,b");
   ASSERT_FALSE(env.ok());
   EXPECT_EQ(env.error().message.rfind("TESSERA_MASTER: 'b' has no port", 0), 0u)

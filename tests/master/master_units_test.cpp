@@ -208,6 +208,8 @@ TEST(Snapshot, CountsLiveTasksAndOutstandingOffersAndListsFinishedTasksNewestFir
     t.info = task(id);
     t.info.agent_id = "a1";
     t.framework_id = "f1";
+    t.role = "web";
+    t.sandbox = "/work/sandboxes/" + id;
     t.state = ended ? state::kFinished : state::kRunning;
     t.ended = ended;
     w.agents["a1"].tasks.insert(task_key("f1", id));
@@ -224,8 +226,10 @@ TEST(Snapshot, CountsLiveTasksAndOutstandingOffersAndListsFinishedTasksNewestFir
     completed.push_back(completed_summary(done));
   }
   std::string master_id = "m1", endpoint = "tcp://127.0.0.1:5050";
-  auto s = snapshot(
-      SnapshotSource{master_id, endpoint, w.agents, frameworks, w.tasks, w.offers, completed});
+  std::map<std::string, RoleSettings> role_settings;
+  role_settings["ops"].weight = 3;
+  auto s = snapshot(SnapshotSource{master_id, endpoint, w.agents, frameworks, w.tasks, w.offers,
+                                   completed, role_settings});
   EXPECT_EQ(s.master_id, "m1");
   ASSERT_EQ(s.agents.size(), 2u);
   EXPECT_DOUBLE_EQ(s.agents[0].used.scalar("cpus"), 1);     // the ended task gave its cpus back
@@ -238,6 +242,27 @@ TEST(Snapshot, CountsLiveTasksAndOutstandingOffersAndListsFinishedTasksNewestFir
   EXPECT_EQ(s.tasks[1].task_id, "live");
   EXPECT_EQ(s.tasks[2].task_id, "new");
   EXPECT_EQ(s.tasks[3].task_id, "old");
+  EXPECT_EQ(s.active_tasks, 2u);
+  EXPECT_EQ(s.tasks[1].sandbox, "/work/sandboxes/live");
+  EXPECT_EQ(s.offers.size(), w.offers.size());
+  // Roles: the operator's weight, and what the live task holds (the ended one gave it back).
+  std::map<std::string, protocol::operator_api::RoleState> roles;
+  for (const auto& r : s.roles) roles[r.name] = r;
+  ASSERT_EQ(roles.count("ops"), 1u);
+  EXPECT_DOUBLE_EQ(roles["ops"].weight, 3);
+  EXPECT_DOUBLE_EQ(roles["ops"].share, 0);
+  ASSERT_EQ(roles.count("web"), 1u);
+  EXPECT_DOUBLE_EQ(roles["web"].weight, 1);
+  EXPECT_DOUBLE_EQ(roles["web"].allocated.scalar("cpus"), 1);
+  EXPECT_GT(roles["web"].share, 0);
+}
+
+TEST(Snapshot, OnlyAnAbsolutePrintableBoundedSandboxIsKept) {
+  EXPECT_TRUE(acceptable_sandbox("/var/lib/tessera/agent/sandboxes/f/t/c"));
+  EXPECT_FALSE(acceptable_sandbox(""));
+  EXPECT_FALSE(acceptable_sandbox("relative/path"));
+  EXPECT_FALSE(acceptable_sandbox("/with\nnewline"));
+  EXPECT_FALSE(acceptable_sandbox("/" + std::string(kMaxSandboxBytes, 'a')));
 }
 
 TEST(Snapshot, AFinishedTaskIsKeptAsABoundedSummaryWithoutItsCommand) {

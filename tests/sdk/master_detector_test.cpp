@@ -44,14 +44,14 @@ TEST(MasterAddresses, SayWhatIsExpected) {
   EXPECT_EQ(error("http://m:5050"),
             "'http://m:5050' is an HTTP address, but masters are reached over ZeroMQ at their "
             "[master] endpoint: give HOST:PORT or tcp://HOST:PORT, or a comma-separated list of "
-            "them such as tcp://10.0.0.1:5050,tcp://10.0.0.2:5050");
+            "them such as tcp://10.0.0.1:5051,tcp://10.0.0.2:5051");
   EXPECT_NE(error("a:5050,HTTPS://m").find("'HTTPS://m' is an HTTP address"), std::string::npos);
   EXPECT_NE(error("m").find("'m' has no port: expected HOST:PORT or tcp://HOST:PORT"),
             std::string::npos);
   EXPECT_EQ(error("m:70000"),
             "'m:70000': port 70000 is out of range (1 to 65535): expected HOST:PORT or "
             "tcp://HOST:PORT, or a comma-separated list of them such as "
-            "tcp://10.0.0.1:5050,tcp://10.0.0.2:5050");
+            "tcp://10.0.0.1:5051,tcp://10.0.0.2:5051");
   EXPECT_NE(error("tcp://m:0").find("'tcp://m:0': port 0 only picks a free port when binding"),
             std::string::npos);
   EXPECT_NE(error("m:50x").find("'m:50x': port '50x' is not a number"), std::string::npos);

@@ -24,7 +24,8 @@ struct MasterSettings {
   int agent_ping_timeout_ms = 1500;
   int agent_removal_timeout_ms = 2000;
   int heartbeat_interval_ms = 300;
-  std::string extra;  // more TOML for [master], and any tables after it
+  std::string extra;       // more TOML for [master], and any tables after it
+  std::string node_extra;  // more TOML for [node] (services = [...])
 };
 
 struct AgentSettings {
@@ -58,10 +59,8 @@ class Cluster {
         "plugin_dirs = [\"" TESSERA_PLUGIN_DIR
         "\"]\n"
         "endpoints_file = \"" +
-        (dir_ / "master.endpoints").string() +
-        "\"\n"
-        "[master]\nallocator = \"" +
-        settings.allocator +
+        (dir_ / "master.endpoints").string() + "\"\n" + settings.node_extra +
+        "\n[master]\nallocator = \"" + settings.allocator +
         "\"\n"
         "endpoint = \"" +
         settings.endpoint +

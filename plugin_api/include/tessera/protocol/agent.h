@@ -24,7 +24,8 @@ struct RunningTask {
   std::string framework_id;
   TaskInfo task;
   std::string state;
-  MSGPACK_DEFINE_MAP(framework_id, task, state);
+  std::string sandbox;  // the task's working directory on the agent
+  MSGPACK_DEFINE_MAP(framework_id, task, state, sandbox);
 };
 
 struct Register {
@@ -85,7 +86,10 @@ struct StatusUpdate {
   // wait for their acknowledgement (Mesos's latest_state). The master's view of the task, and
   // when its resources come back, follow it. Empty (schema 1): status.state.
   std::string latest_state;
-  MSGPACK_DEFINE_MAP(agent_id, status, latest_state);
+  // The task's working directory on the agent (absolute), shown to operators; empty from an
+  // agent that does not say.
+  std::string sandbox;
+  MSGPACK_DEFINE_MAP(agent_id, status, latest_state, sandbox);
 };
 
 struct StatusAck {

@@ -3,6 +3,7 @@
 // Requests go to the master's endpoint like the scheduler calls; each is answered.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,11 @@
 #include "tessera/protocol/task.h"
 
 namespace tessera::protocol::operator_api {
+
+// Where the master also answers operator requests inside its own process, for service plugins
+// on a master node (the HTTP API): they ask their own master, leading or not, rather than the
+// leader a detector would find.
+inline constexpr const char* kLocalEndpoint = "inproc://tessera.master";
 
 struct GetState {
   static constexpr const char* kType = "operator.get_state";
@@ -40,8 +46,9 @@ struct FrameworkState {
   Resources used;
   Resources offered;
   uint64_t active_tasks = 0;
+  double registered_at = 0;  // when it first subscribed to this master (unix seconds)
   MSGPACK_DEFINE_MAP(framework_id, name, roles, connected, failover_timeout_seconds, used, offered,
-                     active_tasks);
+                     active_tasks, registered_at);
 };
 
 struct TaskState {
@@ -52,7 +59,36 @@ struct TaskState {
   std::string state;
   Resources resources;
   TaskStatus last_status;
-  MSGPACK_DEFINE_MAP(task_id, name, framework_id, agent_id, state, resources, last_status);
+  // The task's working directory on its agent (stdout, stderr), as the agent reported it; empty
+  // until the agent's first update of the task.
+  std::string sandbox;
+  ContainerInfo container;  // type "" for the agent's default isolation
+  MSGPACK_DEFINE_MAP(task_id, name, framework_id, agent_id, state, resources, last_status, sandbox,
+                     container);
+};
+
+// A role as the master sees it: the settings an operator changed (the allocator's TOML holds the
+// rest), and what the role's live tasks hold.
+struct RoleState {
+  std::string name;
+  double weight = 1;  // the operator's weight, or 1 when none was set
+  bool has_quota = false;
+  Resources quota;
+  int64_t priority = 0;
+  Resources allocated;  // by live tasks of frameworks in this role
+  // The role's dominant share: the largest of its cpus, mem and disk over the cluster's totals.
+  double share = 0;
+  MSGPACK_DEFINE_MAP(name, weight, has_quota, quota, priority, allocated, share);
+};
+
+// Counters of the master process since it started, for metrics.
+struct MasterCounters {
+  uint64_t messages_received =
+      0;                       // requests and one-way messages from agents, frameworks, operators
+  uint64_t messages_sent = 0;  // replies and pushes
+  uint64_t events_published = 0;  // on the master event stream
+  uint64_t allocations = 0;       // allocator.allocated batches received
+  MSGPACK_DEFINE_MAP(messages_received, messages_sent, events_published, allocations);
 };
 
 struct State {
@@ -63,7 +99,45 @@ struct State {
   std::vector<AgentState> agents;
   std::vector<FrameworkState> frameworks;
   std::vector<TaskState> tasks;  // active tasks, then recently completed ones
-  MSGPACK_DEFINE_MAP(master_id, endpoint, agents, frameworks, tasks);
+  // Appended (schema 1 readers skip them): what an HTTP API shows besides the above.
+  std::string version;                   // the host's version
+  double start_time = 0;                 // when this master process started (unix seconds)
+  std::string hostname;                  // the master's host
+  uint64_t active_tasks = 0;             // how many of `tasks` are tracked (the rest are completed)
+  std::vector<scheduler::Offer> offers;  // outstanding
+  std::vector<RoleState> roles;
+  MasterCounters counters;
+  MSGPACK_DEFINE_MAP(master_id, endpoint, agents, frameworks, tasks, version, start_time, hostname,
+                     active_tasks, offers, roles, counters);
+};
+
+// Counts and sums of the master's state, without its lists: what a metrics scrape or a health
+// check asks for, at a cost that does not grow with what each task holds.
+struct GetMetrics {
+  static constexpr const char* kType = "operator.get_metrics";
+  static constexpr uint32_t kSchema = 1;
+  TESSERA_NO_FIELDS();
+};
+
+struct Metrics {
+  static constexpr const char* kType = "operator.metrics";
+  static constexpr uint32_t kSchema = 1;
+  std::string master_id;
+  double start_time = 0;
+  uint64_t agents_active = 0;
+  uint64_t agents_inactive = 0;  // unreachable, not removed yet
+  uint64_t frameworks_connected = 0;
+  uint64_t frameworks_disconnected = 0;
+  std::map<std::string, uint64_t> tasks;            // tracked tasks by latest state
+  std::map<std::string, uint64_t> completed_tasks;  // kept summaries by state
+  Resources total;                                  // of active agents
+  Resources used;                                   // by live tasks
+  Resources offered;                                // in outstanding offers
+  uint64_t outstanding_offers = 0;
+  MasterCounters counters;
+  MSGPACK_DEFINE_MAP(master_id, start_time, agents_active, agents_inactive, frameworks_connected,
+                     frameworks_disconnected, tasks, completed_tasks, total, used, offered,
+                     outstanding_offers, counters);
 };
 
 // Changes a role's weight, quota or priority; forwarded to the allocator.
@@ -77,6 +151,16 @@ struct UpdateRole {
   bool set_priority = false;
   int64_t priority = 0;
   MSGPACK_DEFINE_MAP(role, weight, set_quota, quota, set_priority, priority);
+};
+
+// Kills a live task, as its framework would (the agent kills it; the framework gets the update).
+// Answered with Result: ok once the kill went to the agent.
+struct KillTask {
+  static constexpr const char* kType = "operator.kill_task";
+  static constexpr uint32_t kSchema = 1;
+  std::string task_id;
+  std::string framework_id;  // optional: needed only when frameworks share the task id
+  MSGPACK_DEFINE_MAP(task_id, framework_id);
 };
 
 struct Result {

@@ -49,7 +49,7 @@ namespace tessera::sdk {
 // What a master address may look like, for error messages and help texts.
 inline constexpr const char* kMasterAddressForms =
     "HOST:PORT or tcp://HOST:PORT, or a comma-separated list of them such as "
-    "tcp://10.0.0.1:5050,tcp://10.0.0.2:5050";
+    "tcp://10.0.0.1:5051,tcp://10.0.0.2:5051";
 
 namespace detail {
 

@@ -1,0 +1,415 @@
+#include "master_http.h"
+
+#include <utility>
+
+#include "tessera/protocol/master.h"
+#include "tessera/sdk/config.h"
+
+#if __has_include("webui_assets.h")
+#include "webui_assets.h"
+#define TESSERA_MASTER_HTTP_WEBUI 1
+#endif
+
+namespace tessera::master_http {
+
+namespace json = boost::json;
+namespace op = protocol::operator_api;
+namespace events = protocol::master_events;
+
+MasterHttp::MasterHttp(sdk::PluginContext& context) : ServicePlugin(context) {}
+MasterHttp::~MasterHttp() = default;
+
+Status MasterHttp::configure(sdk::ConfigTable& table) {
+  std::string address = table.get<std::string>("address", "127.0.0.1:5050");
+  if (std::string problem = sdk::detail::tcp_problem(address, sdk::EndpointUse::bind);
+      !problem.empty() || address.find(':') == std::string::npos) {
+    table.error_at("address",
+                   "'" + address + "': " + (problem.empty() ? "expected HOST:PORT" : problem));
+  } else {
+    size_t colon = address.rfind(':');
+    host_ = address.substr(0, colon);
+    port_ = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
+  }
+  master_timeout_ =
+      std::chrono::milliseconds(table.integer("master_timeout_ms", 10'000, 100, 600'000));
+  heartbeat_interval_ =
+      std::chrono::milliseconds(table.integer("heartbeat_interval_ms", 15'000, 100, 3'600'000));
+  auto http_table = table.table("http");
+  http_options_ = http::ServerOptions::from_config(http_table);
+  http_table.reject_unknown_keys();
+  return {};
+}
+
+Status MasterHttp::start() {
+  if (context().node_roles().find("master") == std::string::npos) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "master_http serves a master's API: add \"master\" to [node] roles");
+  }
+  master_ = std::make_unique<sdk::Client>(bus(), "master_http.master");
+  // The master's state of a large cluster is a large message, from a peer in this process.
+  MessageLimits limits;
+  limits.max_bytes = size_t{1} << 30;
+  limits.max_values = size_t{1} << 28;
+  master_->set_limits(limits);
+  if (auto s = master_->connect(op::kLocalEndpoint); !s) return s;
+
+  broadcaster_ = std::make_unique<http::EventBroadcaster>();
+  server_ = std::make_unique<http::Server>(loop(), log(), http_options_);
+  routes();
+  auto address = server_->listen(host_, port_);
+  if (!address) return address.error().context("master_http address");
+  address_ = *address;
+  context().announce("http", address_);
+  log().info("serving the master's HTTP API on http://{}", address_);
+
+  follow_events();
+  clock().every(heartbeat_interval_, [this] { publish(ApiEvent{"heartbeat", "{}"}); });
+  return {};
+}
+
+void MasterHttp::stopping() {
+  broadcaster_.reset();
+  server_.reset();
+}
+
+void MasterHttp::follow_events() {
+  events_ = std::make_unique<sdk::Subscriber>(bus(), "master_http.events");
+  // Deep, so that a burst (every task of a failover's re-registrations) is not dropped here.
+  events_->set_high_water_mark(1 << 20);
+  auto follow = [this]<typename E>() {
+    events_->subscribe<E>(
+        [this](const Envelope& message, const E& event) { relay(message, event); });
+  };
+  follow.operator()<events::AgentAdded>();
+  follow.operator()<events::AgentRemoved>();
+  follow.operator()<events::FrameworkAdded>();
+  follow.operator()<events::FrameworkRemoved>();
+  follow.operator()<events::TaskAdded>();
+  follow.operator()<events::TaskUpdated>();
+  follow.operator()<events::TaskRemoved>();
+  // Offers are not shown as events, but their numbers keep the gap check exact.
+  events_->subscribe<events::OfferMade>([this](const Envelope& message, const events::OfferMade&) {
+    last_event_sequence_ = message.header().sequence;
+  });
+  events_->subscribe<events::OfferRescinded>(
+      [this](const Envelope& message, const events::OfferRescinded&) {
+        last_event_sequence_ = message.header().sequence;
+      });
+  if (auto s = events_->connect(events::kEndpoint); !s) {
+    log().error("master_http: cannot follow the master's events: {}", s.error().message);
+  }
+}
+
+template <typename E>
+void MasterHttp::relay(const Envelope& message, const E& event) {
+  uint64_t sequence = message.header().sequence;
+  if (last_event_sequence_ != 0 && sequence != last_event_sequence_ + 1) {
+    // Events were lost between the master and here: clients must read the state again.
+    ++counters_.events_lost;
+    log().warn("master_http: {} master event(s) lost; telling clients to read the state again",
+               sequence > last_event_sequence_ ? sequence - last_event_sequence_ - 1 : 0);
+    publish(ApiEvent{"reset", R"({"message":"events were lost; read /state again"})"});
+  }
+  last_event_sequence_ = sequence;
+  publish(api_event(event));
+}
+
+void MasterHttp::publish(const ApiEvent& event) {
+  if (!broadcaster_) return;
+  broadcaster_->publish(event.name, event.data);
+  ++counters_.events_sent;
+}
+
+void MasterHttp::with_state(StateHandler handler) {
+  waiting_for_state_.push_back(std::move(handler));
+  if (waiting_for_state_.size() > 1) return;
+  master_->request(
+      op::GetState{},
+      [this](Result<Envelope> reply) {
+        std::vector<StateHandler> waiting = std::move(waiting_for_state_);
+        waiting_for_state_.clear();
+        Result<op::State> state = make_error("no answer");
+        MasterProblem problem;
+        if (reply && reply->is<op::State>()) {
+          state = reply->body<op::State>();
+          if (!state)
+            problem = MasterProblem{
+                500, "the master's state does not decode: " + state.error().message, ""};
+        } else {
+          problem = problem_of(reply, "its state");
+        }
+        leading_ = state.ok();
+        for (auto& handler : waiting) handler(state ? &*state : nullptr, problem);
+      },
+      master_timeout_);
+}
+
+MasterHttp::MasterProblem MasterHttp::problem_of(const Result<Envelope>& reply, const char* what) {
+  if (!reply) {
+    leading_ = false;
+    return MasterProblem{
+        503, std::string("the master did not answer for ") + what + ": " + reply.error().message,
+        ""};
+  }
+  if (reply->is<protocol::master::NotLeader>()) {
+    leading_ = false;
+    auto body = reply->body<protocol::master::NotLeader>();
+    if (!body) return MasterProblem{503, "this master does not lead", ""};
+    return MasterProblem{503, protocol::master::not_leader_message(body->leader), body->leader};
+  }
+  return MasterProblem{
+      500, "the master answered '" + sdk::printable(reply->type(), 64) + "' for " + what, ""};
+}
+
+http::Response MasterHttp::problem_response(const MasterProblem& problem) const {
+  json::object body;
+  body["message"] = problem.message;
+  if (!problem.leader.empty()) body["leader"] = problem.leader;
+  return http::Response::json(body, problem.status);
+}
+
+namespace {
+
+// How much of a file one step of a download reads, and how much may wait unsent before the
+// next step waits for the client.
+constexpr uint64_t kDownloadChunk = uint64_t{256} * 1024;
+
+}  // namespace
+
+void MasterHttp::ask_files(const protocol::files::Request& request, FilesHandler handler) {
+  master_->request(
+      request,
+      [this, handler = std::move(handler)](Result<Envelope> reply) {
+        if (reply && reply->is<protocol::files::Answer>()) {
+          auto answer = reply->body<protocol::files::Answer>();
+          if (answer) return handler(&*answer, http::Response());
+          return handler(nullptr, http::json_error(500, "the master's answer does not decode"));
+        }
+        handler(nullptr, problem_response(problem_of(reply, "the task's files")));
+      },
+      master_timeout_);
+}
+
+http::Response MasterHttp::files_failure(const protocol::files::Answer& answer) {
+  return http::json_error(files_status(answer.code), answer.error);
+}
+
+void MasterHttp::files_routes() {
+  namespace files = protocol::files;
+  auto request_of = [](const char* operation, const http::Request& r) {
+    return files_request(operation, r.query("task_id"), r.query("framework_id"), r.query("path"),
+                         r.query("offset"), r.query("length"));
+  };
+  server_->route_async(http::Method::get, "/files/browse",
+                       [this, request_of](const http::Request& r, http::Responder responder) {
+                         auto out = std::make_shared<http::Responder>(std::move(responder));
+                         auto request = request_of(files::kBrowse, r);
+                         if (!request) return (void)out->send(http::json_error(request.error()));
+                         ask_files(*request,
+                                   [out](const files::Answer* answer, http::Response problem) {
+                                     if (answer == nullptr)
+                                       return (void)out->send(std::move(problem));
+                                     if (!answer->code.empty())
+                                       return (void)out->send(files_failure(*answer));
+                                     out->send(http::Response::json(browse_json(*answer)));
+                                   });
+                       });
+  server_->route_async(http::Method::get, "/files/read",
+                       [this, request_of](const http::Request& r, http::Responder responder) {
+                         auto out = std::make_shared<http::Responder>(std::move(responder));
+                         auto request = request_of(files::kRead, r);
+                         if (!request) return (void)out->send(http::json_error(request.error()));
+                         ask_files(*request,
+                                   [out](const files::Answer* answer, http::Response problem) {
+                                     if (answer == nullptr)
+                                       return (void)out->send(std::move(problem));
+                                     if (!answer->code.empty())
+                                       return (void)out->send(files_failure(*answer));
+                                     out->send(http::Response::json(read_json(*answer)));
+                                   });
+                       });
+  // A download first asks for the size, so that a missing file is a 404 rather than an empty
+  // 200; then reads the file a chunk at a time, each when the client has taken the last.
+  server_->route_async(
+      http::Method::get, "/files/download",
+      [this, request_of](const http::Request& r, http::Responder responder) {
+        auto out = std::make_shared<http::Responder>(std::move(responder));
+        auto request = request_of(files::kRead, r);
+        if (!request) return (void)out->send(http::json_error(request.error()));
+        request->offset = -1;
+        ask_files(*request, [this, out, request = *request](const files::Answer* answer,
+                                                            http::Response problem) mutable {
+          if (answer == nullptr) return (void)out->send(std::move(problem));
+          if (!answer->code.empty()) return (void)out->send(files_failure(*answer));
+          request.offset = 0;
+          request.length = kDownloadChunk;
+          uint64_t size = answer->size;
+          std::string name = request.path.substr(request.path.rfind('/') + 1);
+          for (char& c : name) {
+            if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
+          }
+          http::Response response = http::Response::chunked(
+              "application/octet-stream",
+              [this, request, size](http::Stream stream) { download(stream, request, size); });
+          response.set_header("Content-Disposition", "attachment; filename=\"" + name + "\"");
+          out->send(std::move(response));
+        });
+      });
+}
+
+void MasterHttp::download(http::Stream stream, protocol::files::Request request, uint64_t size) {
+  if (!stream.open()) return;
+  if (static_cast<uint64_t>(request.offset) >= size) return stream.finish();
+  if (stream.buffered() > kDownloadChunk) {
+    clock().after(std::chrono::milliseconds(20),
+                  [this, stream, request, size] { download(stream, request, size); });
+    return;
+  }
+  ask_files(request, [this, stream, request, size](const protocol::files::Answer* answer,
+                                                   const http::Response&) mutable {
+    if (!stream.open()) return;
+    if (answer == nullptr || !answer->code.empty() || answer->data.empty()) {
+      // The file shrank or went away, or the agent did not answer: the client gets what was
+      // read (the size it was told is not sent, so it cannot tell; the log says so).
+      if (answer == nullptr || !answer->code.empty()) {
+        log().warn("download of {} of task {} ended early at byte {}", sdk::quote(request.path),
+                   sdk::quote(request.task_id), request.offset);
+      }
+      return stream.finish();
+    }
+    stream.write(answer->data);
+    request.offset += static_cast<int64_t>(answer->data.size());
+    download(stream, request, size);
+  });
+}
+
+void MasterHttp::routes() {
+  // Counted for /metrics.
+  server_->set_authorizer([this](const http::Request&) {
+    ++counters_.requests;
+    return http::Access::allow();
+  });
+
+  server_->route_async(
+      http::Method::get, "/state", [this](const http::Request&, http::Responder responder) {
+        auto out = std::make_shared<http::Responder>(std::move(responder));
+        with_state([this, out](const op::State* state, const MasterProblem& problem) {
+          if (state == nullptr) return (void)out->send(problem_response(problem));
+          StateContext context;
+          context.leader_http = "http://" + address_;
+          out->send(http::Response::json(state_json(*state, context)));
+        });
+      });
+
+  server_->route_async(
+      http::Method::get, "/tasks", [this](const http::Request& r, http::Responder responder) {
+        auto out = std::make_shared<http::Responder>(std::move(responder));
+        auto query = TaskQuery::parse(r.query("limit"), r.query("offset"), r.query("state"),
+                                      r.query("framework_id"), r.query("q"));
+        if (!query) return (void)out->send(http::json_error(query.error()));
+        with_state(
+            [this, query = *query, out](const op::State* state, const MasterProblem& problem) {
+              if (state == nullptr) return (void)out->send(problem_response(problem));
+              out->send(http::Response::json(tasks_page(*state, query)));
+            });
+      });
+
+  server_->route_async(
+      http::Method::get, "/roles", [this](const http::Request&, http::Responder responder) {
+        auto out = std::make_shared<http::Responder>(std::move(responder));
+        with_state([this, out](const op::State* state, const MasterProblem& problem) {
+          if (state == nullptr) return (void)out->send(problem_response(problem));
+          json::array roles;
+          for (const auto& role : state->roles) roles.push_back(role_json(role));
+          out->send(http::Response::json(json::object{{"roles", std::move(roles)}}));
+        });
+      });
+
+  server_->route_async(
+      http::Method::put, "/roles/{role*}",
+      [this](const http::Request& r, http::Responder responder) {
+        auto out = std::make_shared<http::Responder>(std::move(responder));
+        auto body = r.json();
+        if (!body) return (void)out->send(http::json_error(body.error()));
+        auto update = role_update(std::string(r.param("role")), *body);
+        if (!update) return (void)out->send(http::json_error(update.error()));
+        master_->request(
+            *update,
+            [this, role = update->role, out](Result<Envelope> reply) {
+              if (!reply || !reply->is<op::Result>()) {
+                return (void)out->send(problem_response(problem_of(reply, "the role")));
+              }
+              auto result = reply->body<op::Result>();
+              if (!result || !result->ok) {
+                return (void)out->send(http::json_error(
+                    400, result ? result->error : "the master's answer does not decode"));
+              }
+              out->send(http::Response::json(json::object{{"role", role}}));
+            },
+            master_timeout_);
+      });
+
+  server_->route_async(http::Method::get, "/health",
+                       [this](const http::Request&, http::Responder responder) {
+                         auto out = std::make_shared<http::Responder>(std::move(responder));
+                         master_->request(
+                             op::GetMetrics{},
+                             [this, out](Result<Envelope> reply) {
+                               if (reply && reply->is<op::Metrics>()) {
+                                 leading_ = true;
+                                 return (void)out->send(http::Response::text("ok\n"));
+                               }
+                               out->send(problem_response(problem_of(reply, "its health")));
+                             },
+                             master_timeout_);
+                       });
+
+  server_->route_async(
+      http::Method::get, "/metrics", [this](const http::Request&, http::Responder responder) {
+        auto out = std::make_shared<http::Responder>(std::move(responder));
+        master_->request(
+            op::GetMetrics{},
+            [this, out](Result<Envelope> reply) {
+              op::Metrics metrics;
+              if (reply && reply->is<op::Metrics>()) {
+                auto body = reply->body<op::Metrics>();
+                if (body) metrics = std::move(*body);
+                leading_ = body.ok();
+              } else {
+                // A standby still answers: it reports that it does not lead, and the API's own
+                // counters.
+                (void)problem_of(reply, "its metrics");
+              }
+              ApiCounters api = counters_;
+              api.event_subscribers = broadcaster_ ? broadcaster_->subscribers() : 0;
+              api.slow_readers = server_->stats().slow_readers;
+              out->send(http::Response(200, metrics_text(metrics, leading_, api),
+                                       "text/plain; version=0.0.4; charset=utf-8"));
+            },
+            master_timeout_);
+      });
+
+  files_routes();
+
+  server_->route(http::Method::get, "/events",
+                 [this](const http::Request& r) { return broadcaster_->subscribe(r); });
+
+#ifdef TESSERA_MASTER_HTTP_WEBUI
+  auto asset = [](std::string_view path) {
+    auto found = webui::find_asset(path);
+    if (!found) return http::json_error(404, "no file '" + std::string(path) + "' in the web UI");
+    return http::Response(200, std::string(found->body), found->content_type);
+  };
+  server_->route(http::Method::get, "/", [asset](const http::Request&) { return asset("/"); });
+  server_->route(http::Method::get, "/ui/{path*}", [asset](const http::Request& r) {
+    return asset("/ui/" + std::string(r.param("path")));
+  });
+#else
+  server_->route(http::Method::get, "/", [](const http::Request&) {
+    return http::Response::text(
+        "Tessera master HTTP API: /state /tasks /health /metrics /events /roles (docs/api.md)\n");
+  });
+#endif
+}
+
+}  // namespace tessera::master_http

@@ -1,0 +1,83 @@
+// master_http: the master's HTTP API (docs/api.md), a service plugin on a master node. It asks
+// this host's master over the bus (operator.get_state, get_metrics, update_role on
+// protocol::operator_api::kLocalEndpoint), follows the master event stream
+// (inproc://tessera.master.events) and serves them with the SDK's HTTP server.
+//
+// Everything runs on the plugin's loop thread: handlers, bus replies and events, one at a time.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "state_json.h"
+#include "tessera/sdk/channels.h"
+#include "tessera/sdk/http.h"
+#include "tessera/sdk/plugin.h"
+
+namespace tessera::master_http {
+
+namespace http = sdk::http;
+
+class MasterHttp : public sdk::ServicePlugin {
+ public:
+  explicit MasterHttp(sdk::PluginContext& context);
+  ~MasterHttp() override;
+
+  Status configure(sdk::ConfigTable& table) override;
+  Status start() override;
+  void stopping() override;
+
+ private:
+  // What this host's master answered: its answer, or why there is none (not leading: the
+  // leader it names; no answer in time).
+  struct MasterProblem {
+    unsigned status = 503;
+    std::string message;
+    std::string leader;  // the leading master's bus endpoint, when the master named one
+  };
+  using StateHandler =
+      std::function<void(const protocol::operator_api::State*, const MasterProblem&)>;
+
+  using FilesHandler =
+      std::function<void(const protocol::files::Answer* answer, http::Response problem)>;
+
+  void routes();
+  void files_routes();
+  // Asks the master for a task's files; `handler` gets the answer, or the response to give when
+  // there is none.
+  void ask_files(const protocol::files::Request& request, FilesHandler handler);
+  static http::Response files_failure(const protocol::files::Answer& answer);
+  // Sends the file from request.offset to `size` on `stream`, a chunk at a time.
+  void download(http::Stream stream, protocol::files::Request request, uint64_t size);
+  void follow_events();
+  // Asks the master for its state; requests that arrive while one is in flight share its answer.
+  void with_state(StateHandler handler);
+  // The answer for a request that found no leading master.
+  http::Response problem_response(const MasterProblem& problem) const;
+  // Reads why the master did not answer with `T` (not leading, no answer).
+  MasterProblem problem_of(const Result<Envelope>& reply, const char* what);
+  template <typename E>
+  void relay(const Envelope& message, const E& event);
+  void publish(const ApiEvent& event);
+
+  std::string host_ = "127.0.0.1";
+  uint16_t port_ = 5050;
+  std::chrono::milliseconds master_timeout_{10'000};
+  std::chrono::milliseconds heartbeat_interval_{15'000};
+  http::ServerOptions http_options_;
+
+  std::string address_;   // bound HOST:PORT
+  bool leading_ = false;  // the last answer of the master
+  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<http::EventBroadcaster> broadcaster_;
+  std::unique_ptr<sdk::Client> master_;
+  std::unique_ptr<sdk::Subscriber> events_;
+  uint64_t last_event_sequence_ = 0;
+  ApiCounters counters_;
+  std::vector<StateHandler> waiting_for_state_;
+};
+
+}  // namespace tessera::master_http

@@ -1,0 +1,488 @@
+#include "state_json.h"
+
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <utility>
+
+namespace tessera::master_http {
+
+namespace json = boost::json;
+namespace op = protocol::operator_api;
+namespace events = protocol::master_events;
+
+json::value number_json(double value) {
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 9.0e15) {
+    return json::value(static_cast<int64_t>(value));
+  }
+  return json::value(value);
+}
+
+json::object resources_json(const protocol::Resources& resources) {
+  json::object out;
+  for (const char* name : {"cpus", "mem", "disk"}) out[name] = number_json(resources.scalar(name));
+  for (const auto& [name, value] : resources.scalars) out[name] = number_json(value);
+  for (const auto& [name, ranges] : resources.ranges) {
+    std::string text = "[";
+    for (const auto& range : protocol::Resources::normalise(ranges)) {
+      if (text.size() > 1) text += ", ";
+      text += std::to_string(range.begin) + "-" + std::to_string(range.end);
+    }
+    out[name] = text + "]";
+  }
+  return out;
+}
+
+json::object task_json(const op::TaskState& task) {
+  json::object out;
+  out["id"] = task.task_id;
+  out["name"] = task.name;
+  out["framework_id"] = task.framework_id;
+  out["slave_id"] = task.agent_id;
+  out["state"] = task.state;
+  out["resources"] = resources_json(task.resources);
+  json::array statuses;
+  if (!task.last_status.state.empty()) {
+    json::object status;
+    status["state"] = task.last_status.state;
+    status["timestamp"] = number_json(task.last_status.timestamp);
+    status["message"] = task.last_status.message;
+    status["reason"] = task.last_status.reason;
+    status["source"] = task.last_status.source;
+    if (task.last_status.exit_code >= 0) status["exit_code"] = task.last_status.exit_code;
+    statuses.push_back(std::move(status));
+  }
+  out["statuses"] = std::move(statuses);
+  out["sandbox"] = task.sandbox;
+  if (!task.container.type.empty()) {
+    json::object container;
+    container["type"] = task.container.type == "DOCKER" ? "DOCKER" : "MESOS";
+    if (!task.container.image.empty()) {
+      container["docker"] = json::object{{"image", task.container.image}};
+    }
+    out["container"] = std::move(container);
+  }
+  return out;
+}
+
+json::object agent_json(const op::AgentState& agent) {
+  json::object out;
+  out["id"] = agent.agent_id;
+  out["hostname"] = agent.hostname;
+  out["active"] = agent.active;
+  out["registered_time"] = number_json(agent.registered_at);
+  out["resources"] = resources_json(agent.total);
+  out["used_resources"] = resources_json(agent.used);
+  out["offered_resources"] = resources_json(agent.offered);
+  json::object attributes;
+  for (const auto& attribute : agent.attributes) attributes[attribute.name] = attribute.value;
+  out["attributes"] = std::move(attributes);
+  return out;
+}
+
+json::object framework_json(const op::FrameworkState& framework) {
+  json::object out;
+  out["id"] = framework.framework_id;
+  out["name"] = framework.name;
+  json::array roles;
+  for (const auto& role : framework.roles) roles.emplace_back(role);
+  out["roles"] = std::move(roles);
+  out["active"] = framework.connected;
+  out["registered_time"] = number_json(framework.registered_at);
+  out["failover_timeout"] = number_json(framework.failover_timeout_seconds);
+  out["used_resources"] = resources_json(framework.used);
+  out["offered_resources"] = resources_json(framework.offered);
+  out["active_tasks"] = framework.active_tasks;
+  return out;
+}
+
+json::object role_json(const op::RoleState& role) {
+  json::object out;
+  out["name"] = role.name;
+  out["weight"] = number_json(role.weight);
+  out["priority"] = role.priority;
+  out["quota"] = role.has_quota ? resources_json(role.quota) : json::object();
+  out["allocated"] = resources_json(role.allocated);
+  out["share"] = role.share;
+  return out;
+}
+
+json::object state_json(const op::State& state, const StateContext& context) {
+  json::object out;
+  out["id"] = state.master_id;
+  out["hostname"] = state.hostname;
+  out["version"] = state.version;
+  out["start_time"] = number_json(state.start_time);
+  out["leader"] = state.endpoint;
+  out["leader_http"] = context.leader_http;
+  int64_t active = 0;
+  json::array slaves;
+  for (const auto& agent : state.agents) {
+    if (agent.active) ++active;
+    slaves.push_back(agent_json(agent));
+  }
+  out["activated_slaves"] = active;
+  out["deactivated_slaves"] = static_cast<int64_t>(state.agents.size()) - active;
+  out["slaves"] = std::move(slaves);
+
+  // Each framework with its tasks, completed tasks and offers; tasks of frameworks the master
+  // no longer knows are listed on their own.
+  std::map<std::string, json::object> frameworks;
+  for (const auto& framework : state.frameworks) {
+    json::object f = framework_json(framework);
+    f["tasks"] = json::array();
+    f["completed_tasks"] = json::array();
+    f["offers"] = json::array();
+    frameworks.emplace(framework.framework_id, std::move(f));
+  }
+  json::array orphans;
+  for (size_t i = 0; i < state.tasks.size(); ++i) {
+    const op::TaskState& task = state.tasks[i];
+    bool active_task = i < state.active_tasks;
+    auto it = frameworks.find(task.framework_id);
+    if (it == frameworks.end()) {
+      orphans.push_back(task_json(task));
+      continue;
+    }
+    it->second[active_task ? "tasks" : "completed_tasks"].as_array().push_back(task_json(task));
+  }
+  for (const auto& offer : state.offers) {
+    auto it = frameworks.find(offer.framework_id);
+    if (it == frameworks.end()) continue;
+    json::object o;
+    o["id"] = offer.offer_id;
+    o["slave_id"] = offer.agent_id;
+    o["hostname"] = offer.hostname;
+    o["role"] = offer.role;
+    o["resources"] = resources_json(offer.resources);
+    it->second["offers"].as_array().push_back(std::move(o));
+  }
+  json::array framework_list;
+  for (auto& [id, f] : frameworks) framework_list.push_back(std::move(f));
+  out["frameworks"] = std::move(framework_list);
+  out["orphan_tasks"] = std::move(orphans);
+  json::array roles;
+  for (const auto& role : state.roles) roles.push_back(role_json(role));
+  out["roles"] = std::move(roles);
+  out["frameworks_http"] = json::object();
+  return out;
+}
+
+namespace {
+
+Result<size_t> count_value(const char* key, const std::optional<std::string>& text, size_t fallback,
+                           size_t high) {
+  if (!text) return fallback;
+  size_t value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (text->empty() || ec != std::errc() || end != text->data() + text->size() || value > high) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(key) + " must be a whole number from 0 to " +
+                          std::to_string(high) + ", not '" + text->substr(0, 64) + "'");
+  }
+  return value;
+}
+
+}  // namespace
+
+Result<TaskQuery> TaskQuery::parse(const std::optional<std::string>& limit,
+                                   const std::optional<std::string>& offset,
+                                   const std::optional<std::string>& state,
+                                   const std::optional<std::string>& framework_id,
+                                   const std::optional<std::string>& text) {
+  TaskQuery query;
+  TESSERA_ASSIGN_OR_RETURN(query.limit, count_value("limit", limit, 100, kMaxLimit));
+  TESSERA_ASSIGN_OR_RETURN(query.offset, count_value("offset", offset, 0, 1'000'000'000));
+  if (state && !state->empty()) {
+    if (!protocol::state::known(*state)) {
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "state must be a task state such as TASK_RUNNING, not '" + state->substr(0, 64) + "'");
+    }
+    query.state = *state;
+  }
+  if (framework_id) query.framework_id = *framework_id;
+  if (text) query.text = *text;
+  if (query.text.size() > 1024 || query.framework_id.size() > 1024) {
+    return make_error(ErrorCode::kInvalidArgument, "framework_id and q are at most 1024 bytes");
+  }
+  return query;
+}
+
+json::object tasks_page(const op::State& state, const TaskQuery& query) {
+  json::array page;
+  size_t total = 0;
+  for (const op::TaskState& task : state.tasks) {
+    if (!query.state.empty() && task.state != query.state) continue;
+    if (!query.framework_id.empty() && task.framework_id != query.framework_id) continue;
+    if (!query.text.empty() && task.task_id.find(query.text) == std::string::npos &&
+        task.name.find(query.text) == std::string::npos) {
+      continue;
+    }
+    if (total >= query.offset && page.size() < query.limit) page.push_back(task_json(task));
+    ++total;
+  }
+  json::object out;
+  out["total"] = total;
+  out["tasks"] = std::move(page);
+  return out;
+}
+
+namespace {
+
+// A label value in the exposition format: backslash, double quote and newline escaped.
+std::string label(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string number(double value) {
+  if (!std::isfinite(value)) return "0";
+  char text[64];
+  auto [end, ec] = std::to_chars(text, text + sizeof text, value);
+  return ec == std::errc() ? std::string(text, end) : "0";
+}
+
+class Exposition {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+  void sample(const char* name, double value, std::string_view labels = {}) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    out_ += ' ' + number(value) + '\n';
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string metrics_text(const op::Metrics& m, bool leading, const ApiCounters& api) {
+  Exposition e;
+  e.family("tessera_master_elected", "gauge", "1 while this master leads and serves");
+  e.sample("tessera_master_elected", leading ? 1 : 0);
+  e.family("tessera_master_start_time_seconds", "gauge", "when the master process started");
+  e.sample("tessera_master_start_time_seconds", m.start_time);
+  e.family("tessera_master_agents", "gauge", "agents by state");
+  e.sample("tessera_master_agents", static_cast<double>(m.agents_active), "state=\"active\"");
+  e.sample("tessera_master_agents", static_cast<double>(m.agents_inactive),
+           "state=\"unreachable\"");
+  e.family("tessera_master_frameworks", "gauge", "frameworks by state");
+  e.sample("tessera_master_frameworks", static_cast<double>(m.frameworks_connected),
+           "state=\"connected\"");
+  e.sample("tessera_master_frameworks", static_cast<double>(m.frameworks_disconnected),
+           "state=\"disconnected\"");
+  e.family("tessera_master_tasks", "gauge", "tasks the master tracks, by latest state");
+  for (const auto& [state, count] : m.tasks) {
+    e.sample("tessera_master_tasks", static_cast<double>(count), "state=\"" + label(state) + "\"");
+  }
+  e.family("tessera_master_completed_tasks", "gauge",
+           "finished tasks whose summaries the master keeps, by state");
+  for (const auto& [state, count] : m.completed_tasks) {
+    e.sample("tessera_master_completed_tasks", static_cast<double>(count),
+             "state=\"" + label(state) + "\"");
+  }
+  auto resources = [&](const char* name, const char* help, const protocol::Resources& r) {
+    e.family(name, "gauge", help);
+    for (const char* kind : {"cpus", "mem", "disk"}) {
+      e.sample(name, r.scalar(kind), std::string("resource=\"") + kind + "\"");
+    }
+    for (const auto& [kind, value] : r.scalars) {
+      if (kind != "cpus" && kind != "mem" && kind != "disk") {
+        e.sample(name, value, "resource=\"" + label(kind) + "\"");
+      }
+    }
+  };
+  resources("tessera_master_resources_total", "resources of active agents (mem and disk in MiB)",
+            m.total);
+  resources("tessera_master_resources_used", "resources held by live tasks", m.used);
+  resources("tessera_master_resources_offered", "resources in outstanding offers", m.offered);
+  e.family("tessera_master_outstanding_offers", "gauge", "offers not yet accepted or declined");
+  e.sample("tessera_master_outstanding_offers", static_cast<double>(m.outstanding_offers));
+  e.family("tessera_master_messages_received_total", "counter",
+           "messages received from agents, frameworks and operators");
+  e.sample("tessera_master_messages_received_total",
+           static_cast<double>(m.counters.messages_received));
+  e.family("tessera_master_events_published_total", "counter",
+           "events published on the master event stream");
+  e.sample("tessera_master_events_published_total",
+           static_cast<double>(m.counters.events_published));
+  e.family("tessera_master_allocations_total", "counter", "allocation batches from the allocator");
+  e.sample("tessera_master_allocations_total", static_cast<double>(m.counters.allocations));
+  e.family("tessera_master_http_event_subscribers", "gauge", "clients holding /events open");
+  e.sample("tessera_master_http_event_subscribers", static_cast<double>(api.event_subscribers));
+  e.family("tessera_master_http_events_sent_total", "counter", "events published on /events");
+  e.sample("tessera_master_http_events_sent_total", static_cast<double>(api.events_sent));
+  e.family("tessera_master_http_events_lost_total", "counter",
+           "gaps in the master event stream (clients were told to read the state again)");
+  e.sample("tessera_master_http_events_lost_total", static_cast<double>(api.events_lost));
+  e.family("tessera_master_http_slow_readers_total", "counter",
+           "/events clients dropped because they did not read");
+  e.sample("tessera_master_http_slow_readers_total", static_cast<double>(api.slow_readers));
+  e.family("tessera_master_http_requests_total", "counter", "HTTP requests routed");
+  e.sample("tessera_master_http_requests_total", static_cast<double>(api.requests));
+  return e.take();
+}
+
+namespace {
+
+auto invalid(const std::string& message) {
+  return make_error(ErrorCode::kInvalidArgument, message);
+}
+
+Result<double> finite_number(const json::value& value, const char* what) {
+  if (!value.is_number()) return invalid(std::string(what) + " must be a number");
+  double n = value.to_number<double>();
+  if (!std::isfinite(n) || n < 0 || n > 1e10) {
+    return invalid(std::string(what) + " must be a finite number from 0 to 1e10");
+  }
+  return n;
+}
+
+}  // namespace
+
+Result<op::UpdateRole> role_update(const std::string& role, const json::value& body) {
+  if (!body.is_object()) return invalid("the body must be a JSON object");
+  op::UpdateRole update;
+  update.role = role;
+  bool any = false;
+  for (const auto& [key, value] : body.as_object()) {
+    if (key == "weight") {
+      TESSERA_ASSIGN_OR_RETURN(update.weight, finite_number(value, "weight"));
+    } else if (key == "priority") {
+      if (!value.is_int64() && !value.is_uint64()) return invalid("priority must be an integer");
+      if (value.is_uint64() && value.as_uint64() > uint64_t{1} << 53) {
+        return invalid("priority is out of range");
+      }
+      update.set_priority = true;
+      update.priority = value.to_number<int64_t>();
+      if (update.priority < -(int64_t{1} << 53) || update.priority > int64_t{1} << 53) {
+        return invalid("priority is out of range");
+      }
+    } else if (key == "quota") {
+      if (!value.is_object()) return invalid("quota must be an object such as {\"cpus\": 4}");
+      update.set_quota = true;
+      for (const auto& [name, amount] : value.as_object()) {
+        if (name.empty() || name.size() > 64)
+          return invalid("a quota names an empty or long resource");
+        std::string what = "quota '" + std::string(name) + "'";
+        TESSERA_ASSIGN_OR_RETURN(update.quota.scalars[std::string(name)],
+                                 finite_number(amount, what.c_str()));
+      }
+    } else {
+      return invalid("unknown key '" + std::string(key).substr(0, 64) +
+                     "' (expected weight, quota, priority)");
+    }
+    any = true;
+  }
+  if (!any) return invalid("nothing to change: give weight, quota or priority");
+  return update;
+}
+
+Result<protocol::files::Request> files_request(const std::string& operation,
+                                               const std::optional<std::string>& task_id,
+                                               const std::optional<std::string>& framework_id,
+                                               const std::optional<std::string>& path,
+                                               const std::optional<std::string>& offset,
+                                               const std::optional<std::string>& length) {
+  namespace files = protocol::files;
+  files::Request request;
+  request.operation = operation;
+  if (!task_id || task_id->empty() || task_id->size() > 256) {
+    return invalid("task_id is required (1 to 256 bytes)");
+  }
+  request.task_id = *task_id;
+  if (framework_id) request.framework_id = framework_id->substr(0, 257);
+  if (path) request.path = *path;
+  if (request.path.size() > files::kMaxPathBytes) return invalid("path is longer than 4096 bytes");
+  if (operation == files::kRead && request.path.empty()) {
+    return invalid("path is required: the file to read, such as stdout");
+  }
+  if (offset) {
+    int64_t value = 0;
+    auto [end, ec] = std::from_chars(offset->data(), offset->data() + offset->size(), value);
+    if (offset->empty() || ec != std::errc() || end != offset->data() + offset->size() ||
+        value < -1) {
+      return invalid("offset must be a whole number from -1 (the size only), not '" +
+                     offset->substr(0, 64) + "'");
+    }
+    request.offset = value;
+  }
+  TESSERA_ASSIGN_OR_RETURN(
+      request.length, count_value("length", length, files::kMaxReadBytes, files::kMaxReadBytes));
+  return request;
+}
+
+unsigned files_status(const std::string& code) {
+  if (code == protocol::files::code::kNotFound) return 404;
+  if (code == protocol::files::code::kInvalid) return 400;
+  return 503;
+}
+
+json::array browse_json(const protocol::files::Answer& answer) {
+  json::array out;
+  for (const auto& entry : answer.entries) {
+    out.push_back(json::object{{"path", entry.path},
+                               {"size", entry.size},
+                               {"mtime", number_json(entry.mtime)},
+                               {"mode", entry.mode}});
+  }
+  return out;
+}
+
+json::object read_json(const protocol::files::Answer& answer) {
+  return json::object{{"data", answer.data}, {"offset", answer.offset}, {"size", answer.size}};
+}
+
+namespace {
+
+ApiEvent event_of(const char* name, const json::object& data) {
+  return ApiEvent{name, json::serialize(data)};
+}
+
+}  // namespace
+
+ApiEvent api_event(const events::AgentAdded& event) {
+  return event_of(event.reregistered ? "agent_updated" : "agent_added", agent_json(event.agent));
+}
+ApiEvent api_event(const events::AgentRemoved& event) {
+  return event_of("agent_removed", json::object{{"id", event.agent_id}, {"reason", event.reason}});
+}
+ApiEvent api_event(const events::FrameworkAdded& event) {
+  return event_of(event.resubscribed ? "framework_updated" : "framework_added",
+                  framework_json(event.framework));
+}
+ApiEvent api_event(const events::FrameworkRemoved& event) {
+  return event_of("framework_removed",
+                  json::object{{"id", event.framework_id}, {"reason", event.reason}});
+}
+ApiEvent api_event(const events::TaskAdded& event) {
+  return event_of("task_added", task_json(event.task));
+}
+ApiEvent api_event(const events::TaskUpdated& event) {
+  return event_of("task_updated", task_json(event.task));
+}
+ApiEvent api_event(const events::TaskRemoved& event) {
+  // The master stops tracking it: it is among the completed tasks now, in its last state.
+  json::object task = task_json(event.task);
+  task["completed"] = true;
+  return event_of("task_updated", task);
+}
+
+}  // namespace tessera::master_http

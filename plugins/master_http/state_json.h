@@ -1,0 +1,98 @@
+// The master's state in the JSON of the HTTP API (docs/api.md; Mesos's names): pure functions
+// of the operator protocol's messages, so that they are unit-tested without a master.
+#pragma once
+
+#include <boost/json.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "tessera/protocol/files.h"
+#include "tessera/protocol/master_events.h"
+#include "tessera/protocol/operator.h"
+#include "tessera/result.h"
+
+namespace tessera::master_http {
+
+// What /state shows besides the master's own state: where the API itself is.
+struct StateContext {
+  std::string leader_http;  // "http://host:port" of this API when its master leads
+};
+
+// A whole number as an integer, any other as a double (Boost.JSON writes 4.0 as "4E0").
+boost::json::value number_json(double value);
+// {"cpus": n, "mem": n, "disk": n, "ports": "[31000-31005, 31010-31010]", other scalars}.
+boost::json::object resources_json(const protocol::Resources& resources);
+boost::json::object task_json(const protocol::operator_api::TaskState& task);
+boost::json::object agent_json(const protocol::operator_api::AgentState& agent);
+// A framework without its tasks and offers (what framework events carry).
+boost::json::object framework_json(const protocol::operator_api::FrameworkState& framework);
+boost::json::object role_json(const protocol::operator_api::RoleState& role);
+boost::json::object state_json(const protocol::operator_api::State& state,
+                               const StateContext& context);
+
+// GET /tasks's query: which tasks, and which page of them.
+struct TaskQuery {
+  size_t limit = 100;
+  size_t offset = 0;
+  std::string state;         // exact ("TASK_RUNNING"); empty: any
+  std::string framework_id;  // exact; empty: any
+  std::string text;          // a substring of the id or the name; empty: any
+
+  static constexpr size_t kMaxLimit = 1000;
+  // Reads the query's values (absent: nullopt); an invalid one is an invalid-argument error
+  // that says which and why.
+  static Result<TaskQuery> parse(const std::optional<std::string>& limit,
+                                 const std::optional<std::string>& offset,
+                                 const std::optional<std::string>& state,
+                                 const std::optional<std::string>& framework_id,
+                                 const std::optional<std::string>& text);
+};
+// {"total": tasks matching, "tasks": [the page]}: the active tasks, then the completed ones.
+boost::json::object tasks_page(const protocol::operator_api::State& state, const TaskQuery& query);
+
+// The Prometheus text exposition of the master's metrics and of the API's own counters.
+struct ApiCounters {
+  uint64_t event_subscribers = 0;
+  uint64_t events_sent = 0;
+  uint64_t events_lost = 0;  // gaps in the master's event stream
+  uint64_t requests = 0;
+  uint64_t slow_readers = 0;  // event-stream clients dropped for not reading
+};
+std::string metrics_text(const protocol::operator_api::Metrics& metrics, bool leading,
+                         const ApiCounters& api);
+
+// PUT /roles/{role}'s body as the operator request: {"weight": n, "quota": R, "priority": n},
+// each optional; an invalid body is an invalid-argument error.
+Result<protocol::operator_api::UpdateRole> role_update(const std::string& role,
+                                                       const boost::json::value& body);
+
+// A /files/... query as the request to the master: `operation` browse or read; offset from -1
+// (the size only) and length at most 1 MiB (default 1 MiB) for a read.
+Result<protocol::files::Request> files_request(const std::string& operation,
+                                               const std::optional<std::string>& task_id,
+                                               const std::optional<std::string>& framework_id,
+                                               const std::optional<std::string>& path,
+                                               const std::optional<std::string>& offset,
+                                               const std::optional<std::string>& length);
+// The HTTP status of a failed answer's code (not_found 404, invalid 400, unavailable 503).
+unsigned files_status(const std::string& code);
+// /files/browse's answer: [{"path", "size", "mtime", "mode"}].
+boost::json::array browse_json(const protocol::files::Answer& answer);
+// /files/read's answer: {"data", "offset", "size"}.
+boost::json::object read_json(const protocol::files::Answer& answer);
+
+// A master event as a Server-Sent Event: its name and one-line JSON data.
+struct ApiEvent {
+  std::string name;
+  std::string data;
+};
+ApiEvent api_event(const protocol::master_events::AgentAdded& event);
+ApiEvent api_event(const protocol::master_events::AgentRemoved& event);
+ApiEvent api_event(const protocol::master_events::FrameworkAdded& event);
+ApiEvent api_event(const protocol::master_events::FrameworkRemoved& event);
+ApiEvent api_event(const protocol::master_events::TaskAdded& event);
+ApiEvent api_event(const protocol::master_events::TaskUpdated& event);
+ApiEvent api_event(const protocol::master_events::TaskRemoved& event);
+
+}  // namespace tessera::master_http

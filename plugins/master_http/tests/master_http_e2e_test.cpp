@@ -1,0 +1,281 @@
+// master_http end to end: a real master host running the plugin (HTTP on port 0, announced in
+// its endpoints file) and a real agent host, a framework in the test process launching a task,
+// and curl and a raw socket as the HTTP clients a user would point at the master.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <regex>
+#include <set>
+
+#include "http/http_support.h"
+#include "support/cluster.h"
+#include "support/framework.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+using tessera::testing::Cluster;
+using tessera::testing::MasterSettings;
+using tessera::testing::TempDir;
+using tessera::testing::http::curl;
+using tessera::testing::http::CurlResult;
+using tessera::testing::http::RawClient;
+namespace state = tessera::protocol::state;
+
+MasterSettings http_master() {
+  MasterSettings settings;
+  settings.node_extra = "services = [\"master_http\"]\n";
+  settings.extra =
+      "[plugins.master_http]\naddress = \"127.0.0.1:0\"\nheartbeat_interval_ms = 500\n";
+  return settings;
+}
+
+class MasterHttpE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.start_master(http_master()));
+    ASSERT_TRUE(cluster_.start_agent(0));
+    std::regex line("master_http\\.http = \"([^\"]+)\"");
+    std::string text = tessera::testing::read_file(dir_ / "master.endpoints");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(text, m, line)) << text;
+    address_ = m[1];
+    port_ = static_cast<uint16_t>(std::stoi(address_.substr(address_.rfind(':') + 1)));
+  }
+
+  CurlResult call(const std::string& method, const std::string& path,
+                  const std::string& body = "") {
+    std::vector<std::string> args{"-X", method};
+    if (!body.empty()) {
+      args.insert(args.end(), {"-H", "Content-Type: application/json", "--data-binary", body});
+    }
+    args.push_back("http://" + address_ + path);
+    return curl(dir_, args);
+  }
+  json::value get(const std::string& path) {
+    CurlResult r = call("GET", path);
+    EXPECT_EQ(r.status, 200) << path << ": " << r.body;
+    boost::system::error_code ec;
+    json::value value = json::parse(r.body, ec);
+    return ec ? json::value(nullptr) : value;
+  }
+  // The message of a JSON error answer.
+  std::string error_of(const CurlResult& r) {
+    boost::system::error_code ec;
+    json::value value = json::parse(r.body, ec);
+    if (ec || !value.is_object() || !value.as_object().contains("message")) return "";
+    return std::string(value.at("message").as_string());
+  }
+
+  TempDir dir_;
+  Cluster cluster_{dir_};
+  std::string address_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(MasterHttpE2E, StateTasksMetricsAndEventsShowATaskAndItsSandbox) {
+  // A client of the event stream, opened first as the API asks.
+  RawClient events(port_, 30s);
+  ASSERT_TRUE(events.send(tessera::testing::http::get_request("/events")));
+  ASSERT_TRUE(events.read_until(":ok")) << events.buffer();
+
+  CurlResult health = call("GET", "/health");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "ok\n");
+
+  json::value before = get("/state");
+  ASSERT_TRUE(before.is_object());
+  EXPECT_EQ(before.at("leader").as_string(), cluster_.endpoint());
+  EXPECT_EQ(before.at("leader_http").as_string(), "http://" + address_);
+  EXPECT_EQ(before.at("activated_slaves").to_number<int64_t>(), 1);
+  EXPECT_EQ(before.at("slaves").as_array()[0].at("resources").at("cpus").to_number<double>(), 4);
+  EXPECT_EQ(before.at("slaves").as_array()[0].at("resources").at("ports").as_string(),
+            "[31000-31099]");
+
+  tessera::sdk::FrameworkInfo info;
+  info.name = "http-test";
+  info.roles = {"eng"};
+  tessera::testing::TestFramework framework(cluster_.endpoint(), info);
+  bool launched = false;
+  framework.on_offer = [&](const tessera::protocol::scheduler::Offer& offer) {
+    if (launched) return (void)framework.client().decline({offer.offer_id}, 60);
+    launched = true;
+    auto task = tessera::testing::command_task("web-1", "echo hello from web-1; exec sleep 60");
+    task.agent_id = offer.agent_id;
+    framework.client().accept({offer.offer_id}, {task}, 60);
+  };
+  ASSERT_TRUE(framework.wait_for_state("web-1", state::kRunning)) << cluster_.master().output();
+
+  ASSERT_TRUE(events.read_until("event: task_added")) << events.buffer();
+  ASSERT_TRUE(events.read_until("\"state\":\"TASK_RUNNING\"")) << events.buffer();
+  EXPECT_NE(events.buffer().find("event: framework_added"), std::string::npos);
+
+  json::value page = get("/tasks?state=TASK_RUNNING&q=web");
+  ASSERT_TRUE(page.is_object());
+  ASSERT_EQ(page.at("total").to_number<uint64_t>(), 1u);
+  const json::object& task = page.at("tasks").as_array()[0].as_object();
+  EXPECT_EQ(task.at("id").as_string(), "web-1");
+  std::string sandbox(task.at("sandbox").as_string());
+  ASSERT_FALSE(sandbox.empty());
+  // What a user does with it: read the task's output there.
+  EXPECT_TRUE(tessera::testing::eventually([&] {
+    return tessera::testing::read_file(std::filesystem::path(sandbox) / "stdout")
+               .find("hello from web-1") != std::string::npos;
+  }));
+  EXPECT_EQ(get("/tasks?state=TASK_FINISHED").at("total").to_number<uint64_t>(), 0u);
+
+  json::value after = get("/state");
+  const json::object& fw = after.at("frameworks").as_array()[0].as_object();
+  EXPECT_EQ(fw.at("name").as_string(), "http-test");
+  ASSERT_EQ(fw.at("tasks").as_array().size(), 1u);
+  EXPECT_EQ(fw.at("tasks").as_array()[0].at("sandbox").as_string(), sandbox);
+  EXPECT_EQ(fw.at("used_resources").at("cpus").to_number<double>(), 0.1);
+
+  CurlResult metrics = call("GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("tessera_master_agents{state=\"active\"} 1\n"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("tessera_master_tasks{state=\"TASK_RUNNING\"} 1\n"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("tessera_master_resources_used{resource=\"cpus\"} 0.1\n"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("tessera_master_http_event_subscribers 1\n"), std::string::npos);
+
+  // Roles: a weight set over HTTP is what /roles shows, with the role's share.
+  CurlResult put = call("PUT", "/roles/eng", R"({"weight": 3})");
+  EXPECT_EQ(put.status, 200) << put.body;
+  json::value roles = get("/roles");
+  bool seen = false;
+  for (const auto& role : roles.at("roles").as_array()) {
+    if (role.at("name").as_string() != "eng") continue;
+    seen = true;
+    EXPECT_EQ(role.at("weight").to_number<double>(), 3);
+    EXPECT_EQ(role.at("allocated").at("cpus").to_number<double>(), 0.1);
+    EXPECT_GT(role.at("share").to_number<double>(), 0);
+  }
+  EXPECT_TRUE(seen) << json::serialize(roles);
+
+  // The stream stays alive with heartbeats.
+  events.buffer().clear();
+  EXPECT_TRUE(events.read_until("event: heartbeat"));
+}
+
+TEST_F(MasterHttpE2E, SandboxFilesAreListedReadAndDownloadedThroughTheMaster) {
+  tessera::sdk::FrameworkInfo info;
+  info.name = "files-test";
+  tessera::testing::TestFramework framework(cluster_.endpoint(), info);
+  bool launched = false;
+  framework.on_offer = [&](const tessera::protocol::scheduler::Offer& offer) {
+    if (launched) return (void)framework.client().decline({offer.offer_id}, 60);
+    launched = true;
+    auto task = tessera::testing::command_task(
+        "printer",
+        "seq 1 200000; echo oops >&2; mkdir -p logs; echo deep > logs/app.log; "
+        "exec sleep 60");
+    task.agent_id = offer.agent_id;
+    framework.client().accept({offer.offer_id}, {task}, 60);
+  };
+  ASSERT_TRUE(framework.wait_for_state("printer", state::kRunning)) << cluster_.master().output();
+  json::value page = get("/tasks?q=printer");
+  ASSERT_EQ(page.at("total").to_number<uint64_t>(), 1u);
+  std::filesystem::path sandbox(
+      std::string(page.at("tasks").as_array()[0].at("sandbox").as_string()));
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] { return std::filesystem::exists(sandbox / "logs" / "app.log"); }));
+  std::string stdout_text = tessera::testing::read_file(sandbox / "stdout");
+  ASSERT_GT(stdout_text.size(), 1u << 20);  // more than one read's worth
+
+  json::value listing = get("/files/browse?task_id=printer");
+  std::set<std::string> names;
+  for (const auto& entry : listing.as_array())
+    names.insert(std::string(entry.at("path").as_string()));
+  EXPECT_TRUE(names.count("stdout") && names.count("stderr") && names.count("logs"))
+      << json::serialize(listing);
+  json::value logs = get("/files/browse?task_id=printer&path=logs");
+  ASSERT_EQ(logs.as_array().size(), 1u);
+  EXPECT_EQ(logs.as_array()[0].at("path").as_string(), "logs/app.log");
+
+  json::value head = get("/files/read?task_id=printer&path=stdout&offset=0&length=8");
+  EXPECT_EQ(head.at("data").as_string(), "1\n2\n3\n4\n");
+  json::value size = get("/files/read?task_id=printer&path=stdout&offset=-1");
+  EXPECT_EQ(size.at("data").as_string(), "");
+  EXPECT_EQ(size.at("offset").to_number<int64_t>(), static_cast<int64_t>(stdout_text.size()));
+  json::value err = get("/files/read?task_id=printer&path=stderr");
+  EXPECT_EQ(err.at("data").as_string(), "oops\n");
+  CurlResult download = call("GET", "/files/download?task_id=printer&path=stdout");
+  EXPECT_EQ(download.status, 200);
+  EXPECT_TRUE(download.body == stdout_text)
+      << download.body.size() << " bytes, not " << stdout_text.size();
+
+  // Hostile paths: each refused with the reason, nothing outside the sandbox read.
+  std::filesystem::create_symlink("/etc/passwd", sandbox / "passwd");
+  std::filesystem::create_directory_symlink("/etc", sandbox / "etc");
+  struct Case {
+    std::string query;
+    int status;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {"/files/read?task_id=printer&path=../../etc/passwd", 400, "'..' may not appear"},
+      {"/files/read?task_id=printer&path=%2Fetc%2Fpasswd", 400, "must be relative"},
+      {"/files/read?task_id=printer&path=passwd", 400, "'passwd' is a symbolic link"},
+      {"/files/read?task_id=printer&path=etc/passwd", 400, "'etc' is a symbolic link"},
+      {"/files/browse?task_id=printer&path=etc", 400, "'etc' is a symbolic link"},
+      {"/files/download?task_id=printer&path=passwd", 400, "symbolic link"},
+      {"/files/read?task_id=printer&path=nothing", 404, "no file 'nothing'"},
+      {"/files/read?task_id=nope&path=stdout", 404, "no task 'nope' is known"},
+      {"/files/read?task_id=printer&path=stdout&length=99999999", 400, "length must be"},
+      {"/files/read?task_id=printer&path=stdout&offset=-7", 400, "offset must be"},
+      {"/files/read?path=stdout", 400, "task_id is required"},
+      {"/files/read?task_id=printer", 400, "path is required"},
+  };
+  for (const auto& c : cases) {
+    CurlResult r = call("GET", c.query);
+    EXPECT_EQ(r.status, c.status) << c.query << ": " << r.body;
+    EXPECT_NE(error_of(r).find(c.message), std::string::npos) << c.query << ": " << r.body;
+    EXPECT_EQ(r.body.find("root:"), std::string::npos) << c.query;
+  }
+  EXPECT_EQ(call("GET", "/health").status, 200);
+}
+
+TEST_F(MasterHttpE2E, HostileRequestsGetClearErrorsAndTheApiKeepsServing) {
+  struct Case {
+    std::string method, path, body;
+    int status;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {"GET", "/tasks?limit=abc", "", 400, "limit must be a whole number from 0 to 1000"},
+      {"GET", "/tasks?limit=100000", "", 400, "limit must be a whole number from 0 to 1000"},
+      {"GET", "/tasks?offset=-5", "", 400, "offset must be a whole number"},
+      {"GET", "/tasks?state=%00%0A", "", 400, "state must be a task state"},
+      {"GET", "/tasks?q=" + std::string(5000, 'x'), "", 400, "at most 1024 bytes"},
+      {"PUT", "/roles/eng", "{", 400, "malformed JSON"},
+      {"PUT", "/roles/eng", R"({"weight": -1})", 400, "weight must be a finite number"},
+      {"PUT", "/roles/eng", R"({"quota": {"cpus": 1e308}})", 400, "quota 'cpus' must be"},
+      {"PUT", "/roles/eng", R"({"shoe_size": 9})", 400, "unknown key 'shoe_size'"},
+      {"PUT", "/roles/bad%20role", R"({"weight": 2})", 400, "role"},
+      {"GET", "/no/such/thing", "", 404, ""},
+  };
+  for (const auto& c : cases) {
+    CurlResult r = call(c.method, c.path, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.path.substr(0, 80) << ": " << r.body;
+    EXPECT_NE(error_of(r).find(c.message), std::string::npos)
+        << c.method << " " << c.path.substr(0, 80) << ": " << r.body;
+  }
+  // Event-stream clients that never read do not hold the API up.
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 20; ++i) {
+    idle.push_back(std::make_unique<RawClient>(port_, 30s, 1024));
+    ASSERT_TRUE(idle.back()->send(tessera::testing::http::get_request("/events")));
+  }
+  EXPECT_EQ(call("GET", "/health").status, 200);
+  json::value state = get("/state");
+  ASSERT_TRUE(state.is_object());
+  EXPECT_EQ(state.at("activated_slaves").to_number<int64_t>(), 1);
+}
+
+}  // namespace

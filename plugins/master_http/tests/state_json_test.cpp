@@ -1,0 +1,172 @@
+// The HTTP API's JSON, task pages, metrics text and role updates, from operator messages.
+#include <gtest/gtest.h>
+
+#include "state_json.h"
+
+namespace {
+
+namespace json = boost::json;
+namespace op = tessera::protocol::operator_api;
+namespace events = tessera::protocol::master_events;
+using tessera::master_http::TaskQuery;
+
+op::TaskState task(const std::string& id, const std::string& state, const std::string& fw = "f1") {
+  op::TaskState t;
+  t.task_id = id;
+  t.name = "name-" + id;
+  t.framework_id = fw;
+  t.agent_id = "a1";
+  t.state = state;
+  t.resources.scalars = {{"cpus", 0.5}, {"mem", 32}};
+  t.last_status.state = state;
+  t.last_status.timestamp = 100;
+  t.sandbox = "/w/sandboxes/" + fw + "/" + id + "/c1";
+  return t;
+}
+
+op::State cluster() {
+  op::State s;
+  s.master_id = "m1";
+  s.endpoint = "tcp://127.0.0.1:5051";
+  op::AgentState a;
+  a.agent_id = "a1";
+  a.hostname = "h1";
+  a.total.scalars = {{"cpus", 4}, {"mem", 1024}};
+  a.total.ranges["ports"] = {{31010, 31010}, {31000, 31005}};
+  a.attributes = {{"rack", "r1"}};
+  s.agents.push_back(a);
+  a.agent_id = "a2";
+  a.active = false;
+  s.agents.push_back(a);
+  op::FrameworkState f;
+  f.framework_id = "f1";
+  f.name = "web";
+  f.roles = {"eng"};
+  s.frameworks.push_back(f);
+  s.tasks = {task("t1", "TASK_RUNNING"), task("t2", "TASK_STAGING"), task("t3", "TASK_FINISHED")};
+  s.active_tasks = 2;
+  tessera::protocol::scheduler::Offer offer;
+  offer.offer_id = "o1";
+  offer.framework_id = "f1";
+  offer.agent_id = "a1";
+  offer.resources.scalars = {{"cpus", 1}};
+  s.offers.push_back(offer);
+  op::RoleState role;
+  role.name = "eng";
+  role.weight = 2;
+  role.share = 0.25;
+  s.roles.push_back(role);
+  return s;
+}
+
+TEST(StateJson, ResourcesUseMesosNamesAndPortsAsRangeText) {
+  auto r = tessera::master_http::resources_json(cluster().agents[0].total);
+  EXPECT_EQ(r.at("cpus").to_number<double>(), 4);
+  EXPECT_EQ(r.at("ports").as_string(), "[31000-31005, 31010-31010]");
+}
+
+TEST(StateJson, StatePutsTasksUnderTheirFrameworkWithSandboxesAndCountsAgents) {
+  json::object s = tessera::master_http::state_json(cluster(), {"http://127.0.0.1:5050"});
+  EXPECT_EQ(s.at("leader").as_string(), "tcp://127.0.0.1:5051");
+  EXPECT_EQ(s.at("leader_http").as_string(), "http://127.0.0.1:5050");
+  EXPECT_EQ(s.at("activated_slaves").as_int64(), 1);
+  EXPECT_EQ(s.at("deactivated_slaves").as_int64(), 1);
+  EXPECT_EQ(s.at("slaves").as_array()[0].at("attributes").at("rack").as_string(), "r1");
+  const auto& fw = s.at("frameworks").as_array().at(0).as_object();
+  ASSERT_EQ(fw.at("tasks").as_array().size(), 2u);
+  ASSERT_EQ(fw.at("completed_tasks").as_array().size(), 1u);
+  EXPECT_EQ(fw.at("completed_tasks").as_array()[0].at("id").as_string(), "t3");
+  EXPECT_EQ(fw.at("tasks").as_array()[0].at("sandbox").as_string(), "/w/sandboxes/f1/t1/c1");
+  EXPECT_EQ(fw.at("tasks").as_array()[0].at("statuses").as_array()[0].at("state").as_string(),
+            "TASK_RUNNING");
+  EXPECT_EQ(fw.at("offers").as_array()[0].at("slave_id").as_string(), "a1");
+  EXPECT_EQ(s.at("roles").as_array()[0].at("weight").to_number<double>(), 2);
+}
+
+TEST(StateJson, ATaskPageFiltersCountsAndPages) {
+  op::State s = cluster();
+  for (int i = 0; i < 50; ++i) s.tasks.push_back(task("bulk" + std::to_string(i), "TASK_RUNNING"));
+  auto page = [&](std::optional<std::string> limit, std::optional<std::string> offset,
+                  std::optional<std::string> state, std::optional<std::string> q) {
+    auto query = TaskQuery::parse(limit, offset, state, std::nullopt, q);
+    EXPECT_TRUE(query.ok());
+    return tessera::master_http::tasks_page(s, *query);
+  };
+  auto all = page(std::nullopt, std::nullopt, std::nullopt, std::nullopt);
+  EXPECT_EQ(all.at("total").as_uint64(), 53u);
+  auto running = page("10", "45", "TASK_RUNNING", std::nullopt);
+  EXPECT_EQ(running.at("total").as_uint64(), 51u);
+  EXPECT_EQ(running.at("tasks").as_array().size(), 6u);
+  auto searched = page(std::nullopt, std::nullopt, std::nullopt, "name-bulk4");
+  EXPECT_EQ(searched.at("total").as_uint64(), 11u);  // bulk4 and bulk40..49
+}
+
+TEST(StateJson, BadTaskQueriesSayWhy) {
+  auto bad = [](std::optional<std::string> limit, std::optional<std::string> offset,
+                std::optional<std::string> state) {
+    auto q = TaskQuery::parse(limit, offset, state, std::nullopt, std::nullopt);
+    EXPECT_FALSE(q.ok());
+    return q.ok() ? std::string() : q.error().message;
+  };
+  EXPECT_NE(bad("abc", std::nullopt, std::nullopt).find("limit must be a whole number"),
+            std::string::npos);
+  EXPECT_NE(bad("5000", std::nullopt, std::nullopt).find("from 0 to 1000"), std::string::npos);
+  EXPECT_NE(bad("99999999999999999999999", std::nullopt, std::nullopt).find("limit"),
+            std::string::npos);
+  EXPECT_NE(bad(std::nullopt, "-1", std::nullopt).find("offset"), std::string::npos);
+  EXPECT_NE(bad(std::nullopt, std::nullopt, "TASK_DREAMING").find("task state"), std::string::npos);
+}
+
+TEST(StateJson, MetricsAreInTheExpositionFormat) {
+  op::Metrics m;
+  m.agents_active = 3;
+  m.tasks["TASK_RUNNING"] = 7;
+  m.total.scalars = {{"cpus", 12}, {"gpus", 1}};
+  m.used.scalars = {{"cpus", 2.5}};
+  m.outstanding_offers = 2;
+  std::string text = tessera::master_http::metrics_text(m, true, {});
+  EXPECT_NE(text.find("# TYPE tessera_master_agents gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("tessera_master_agents{state=\"active\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("tessera_master_tasks{state=\"TASK_RUNNING\"} 7\n"), std::string::npos);
+  EXPECT_NE(text.find("tessera_master_resources_total{resource=\"gpus\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("tessera_master_resources_used{resource=\"cpus\"} 2.5\n"), std::string::npos);
+  EXPECT_NE(text.find("tessera_master_outstanding_offers 2\n"), std::string::npos);
+  EXPECT_NE(text.find("tessera_master_elected 1\n"), std::string::npos);
+}
+
+TEST(StateJson, RoleUpdatesAreCheckedBeforeTheMasterSeesThem) {
+  auto ok = tessera::master_http::role_update(
+      "eng", json::parse(R"({"weight": 2.5, "quota": {"cpus": 4}, "priority": 3})"));
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->weight, 2.5);
+  EXPECT_TRUE(ok->set_quota);
+  EXPECT_EQ(ok->quota.scalar("cpus"), 4);
+  EXPECT_TRUE(ok->set_priority);
+  EXPECT_EQ(ok->priority, 3);
+  for (const char* body : {R"({"weight": -1})", R"({"weight": "x"})", R"({"weight": 1e300})",
+                           R"({"quota": {"cpus": "4"}})", R"({"quota": 4})", R"({"priority": 1.5})",
+                           R"({"colour": 1})", R"({})", R"([1])"}) {
+    auto bad = tessera::master_http::role_update("eng", json::parse(body));
+    EXPECT_FALSE(bad.ok()) << body;
+    if (!bad.ok()) {
+      EXPECT_EQ(bad.error().code, tessera::ErrorCode::kInvalidArgument) << body;
+    }
+  }
+}
+
+TEST(StateJson, MasterEventsBecomeTheApiEvents) {
+  events::TaskUpdated updated{task("t1", "TASK_RUNNING")};
+  auto e = tessera::master_http::api_event(updated);
+  EXPECT_EQ(e.name, "task_updated");
+  EXPECT_EQ(e.data.find('\n'), std::string::npos);
+  EXPECT_EQ(json::parse(e.data).at("id").as_string(), "t1");
+  events::TaskRemoved removed{task("t1", "TASK_FINISHED")};
+  EXPECT_EQ(tessera::master_http::api_event(removed).name, "task_updated");
+  events::AgentRemoved gone{"a1", "unreachable"};
+  EXPECT_EQ(tessera::master_http::api_event(gone).name, "agent_removed");
+  events::FrameworkAdded again;
+  again.resubscribed = true;
+  EXPECT_EQ(tessera::master_http::api_event(again).name, "framework_updated");
+}
+
+}  // namespace
