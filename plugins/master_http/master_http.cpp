@@ -257,7 +257,8 @@ void MasterHttp::files_routes() {
       });
 }
 
-void MasterHttp::download(http::Stream stream, protocol::files::Request request, uint64_t size) {
+void MasterHttp::download(http::Stream stream, const protocol::files::Request& request,
+                          uint64_t size) {
   if (!stream.open()) return;
   if (static_cast<uint64_t>(request.offset) >= size) return stream.finish();
   if (stream.buffered() > kDownloadChunk) {
@@ -265,21 +266,21 @@ void MasterHttp::download(http::Stream stream, protocol::files::Request request,
                   [this, stream, request, size] { download(stream, request, size); });
     return;
   }
-  ask_files(request, [this, stream, request, size](const protocol::files::Answer* answer,
-                                                   const http::Response&) mutable {
+  ask_files(request, [this, stream = std::move(stream), next = request, size](
+                         const protocol::files::Answer* answer, const http::Response&) mutable {
     if (!stream.open()) return;
     if (answer == nullptr || !answer->code.empty() || answer->data.empty()) {
       // The file shrank or went away, or the agent did not answer: the client gets what was
-      // read (the size it was told is not sent, so it cannot tell; the log says so).
+      // read, and the log says the download ended early.
       if (answer == nullptr || !answer->code.empty()) {
-        log().warn("download of {} of task {} ended early at byte {}", sdk::quote(request.path),
-                   sdk::quote(request.task_id), request.offset);
+        log().warn("download of {} of task {} ended early at byte {}", sdk::quote(next.path),
+                   sdk::quote(next.task_id), next.offset);
       }
       return stream.finish();
     }
     stream.write(answer->data);
-    request.offset += static_cast<int64_t>(answer->data.size());
-    download(stream, request, size);
+    next.offset += static_cast<int64_t>(answer->data.size());
+    download(stream, next, size);
   });
 }
 

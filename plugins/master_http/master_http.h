@@ -51,7 +51,7 @@ class MasterHttp : public sdk::ServicePlugin {
   void ask_files(const protocol::files::Request& request, FilesHandler handler);
   static http::Response files_failure(const protocol::files::Answer& answer);
   // Sends the file from request.offset to `size` on `stream`, a chunk at a time.
-  void download(http::Stream stream, protocol::files::Request request, uint64_t size);
+  void download(http::Stream stream, const protocol::files::Request& request, uint64_t size);
   void follow_events();
   // Asks the master for its state; requests that arrive while one is in flight share its answer.
   void with_state(StateHandler handler);

@@ -68,6 +68,34 @@ class MasterHttpE2E : public ::testing::Test {
     return std::string(value.at("message").as_string());
   }
 
+  // Runs the tessera CLI against the cluster's master; the exit status and what it printed.
+  std::pair<int, std::string> tessera(std::vector<std::string> args) {
+    std::vector<std::string> argv{TESSERA_CLI_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    static int runs = 0;
+    return tessera::testing::run(argv, dir_ / ("cli-" + std::to_string(++runs) + ".log"), 60s);
+  }
+  // A framework in the test process that runs `command` as task `id` on the first offer.
+  std::unique_ptr<tessera::testing::TestFramework> run_task(const std::string& id,
+                                                            const std::string& command) {
+    tessera::sdk::FrameworkInfo info;
+    info.name = "runner-" + id;
+    // The framework's loop runs only while the test waits on it: between waits it misses
+    // heartbeats, and must keep its task when the master disconnects it.
+    info.failover_timeout_seconds = 3600;
+    auto framework = std::make_unique<tessera::testing::TestFramework>(cluster_.endpoint(), info);
+    auto* f = framework.get();
+    auto launched = std::make_shared<bool>(false);
+    f->on_offer = [f, id, command, launched](const tessera::protocol::scheduler::Offer& offer) {
+      if (*launched) return (void)f->client().decline({offer.offer_id}, 60);
+      *launched = true;
+      auto task = tessera::testing::command_task(id, command);
+      task.agent_id = offer.agent_id;
+      f->client().accept({offer.offer_id}, {task}, 60);
+    };
+    return framework;
+  }
+
   TempDir dir_;
   Cluster cluster_{dir_};
   std::string address_;
@@ -96,6 +124,7 @@ TEST_F(MasterHttpE2E, StateTasksMetricsAndEventsShowATaskAndItsSandbox) {
   tessera::sdk::FrameworkInfo info;
   info.name = "http-test";
   info.roles = {"eng"};
+  info.failover_timeout_seconds = 3600;  // kept while the test does not run its loop
   tessera::testing::TestFramework framework(cluster_.endpoint(), info);
   bool launched = false;
   framework.on_offer = [&](const tessera::protocol::scheduler::Offer& offer) {
@@ -164,21 +193,10 @@ TEST_F(MasterHttpE2E, StateTasksMetricsAndEventsShowATaskAndItsSandbox) {
 }
 
 TEST_F(MasterHttpE2E, SandboxFilesAreListedReadAndDownloadedThroughTheMaster) {
-  tessera::sdk::FrameworkInfo info;
-  info.name = "files-test";
-  tessera::testing::TestFramework framework(cluster_.endpoint(), info);
-  bool launched = false;
-  framework.on_offer = [&](const tessera::protocol::scheduler::Offer& offer) {
-    if (launched) return (void)framework.client().decline({offer.offer_id}, 60);
-    launched = true;
-    auto task = tessera::testing::command_task(
-        "printer",
-        "seq 1 200000; echo oops >&2; mkdir -p logs; echo deep > logs/app.log; "
-        "exec sleep 60");
-    task.agent_id = offer.agent_id;
-    framework.client().accept({offer.offer_id}, {task}, 60);
-  };
-  ASSERT_TRUE(framework.wait_for_state("printer", state::kRunning)) << cluster_.master().output();
+  auto framework = run_task("printer",
+                            "seq 1 200000; echo oops >&2; mkdir -p logs; echo deep > logs/app.log; "
+                            "exec sleep 60");
+  ASSERT_TRUE(framework->wait_for_state("printer", state::kRunning)) << cluster_.master().output();
   json::value page = get("/tasks?q=printer");
   ASSERT_EQ(page.at("total").to_number<uint64_t>(), 1u);
   std::filesystem::path sandbox(
@@ -276,6 +294,79 @@ TEST_F(MasterHttpE2E, HostileRequestsGetClearErrorsAndTheApiKeepsServing) {
   json::value state = get("/state");
   ASSERT_TRUE(state.is_object());
   EXPECT_EQ(state.at("activated_slaves").to_number<int64_t>(), 1);
+}
+
+TEST_F(MasterHttpE2E, TheCliShowsStateLogsAndRolesFollowsOutputAndKillsATask) {
+  auto framework = run_task("cli-task",
+                            "echo line1; echo line2; echo oops >&2; "
+                            "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done");
+  ASSERT_TRUE(framework->wait_for_state("cli-task", state::kRunning)) << cluster_.master().output();
+  std::string master = cluster_.endpoint();
+
+  auto [state_code, summary] = tessera({"state", "--master", master});
+  EXPECT_EQ(state_code, 0) << summary;
+  EXPECT_NE(summary.find("agents      1 active, 0 unreachable"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("tasks       1 TASK_RUNNING"), std::string::npos) << summary;
+
+  // Global options before the command, as well as after it.
+  auto [json_code, state_text] = tessera({"--master", master, "state", "--json"});
+  ASSERT_EQ(json_code, 0) << state_text;
+  json::value state = json::parse(state_text);
+  const auto& task = state.at("frameworks").as_array()[0].at("tasks").as_array()[0];
+  std::string sandbox(task.at("sandbox").as_string());
+  EXPECT_FALSE(sandbox.empty());
+  auto [tasks_code, tasks_text] = tessera({"tasks", "--json", "--master", master});
+  ASSERT_EQ(tasks_code, 0) << tasks_text;
+  EXPECT_EQ(json::parse(tasks_text).at("tasks").as_array()[0].at("sandbox").as_string(), sandbox);
+
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    return tessera::testing::read_file(std::filesystem::path(sandbox) / "stdout").find("tick 1") !=
+           std::string::npos;
+  }));
+  auto [logs_code, logs] = tessera({"logs", "cli-task", "--lines", "0", "--master", master});
+  EXPECT_EQ(logs_code, 0) << logs;
+  EXPECT_EQ(logs.rfind("line1\nline2\ntick 0\n", 0), 0u) << logs;
+  auto [err_code, err] = tessera({"logs", "cli-task", "--stderr", "--master", master});
+  EXPECT_EQ(err_code, 0) << err;
+  EXPECT_EQ(err, "oops\n");
+  auto [missing_code, missing] = tessera({"logs", "nope", "--master", master});
+  EXPECT_EQ(missing_code, 1) << missing;
+  EXPECT_NE(missing.find("tessera: stdout of task 'nope': no task 'nope' is known"),
+            std::string::npos)
+      << missing;
+
+  // Following: what the task writes after the command started is printed as it comes.
+  {
+    tessera::testing::Process follow(
+        {TESSERA_CLI_BIN, "logs", "cli-task", "-f", "--lines", "1", "--master", master},
+        dir_ / "follow.log");
+    size_t first = 0;
+    ASSERT_TRUE(tessera::testing::eventually([&] {
+      std::string out = follow.output();
+      size_t at = out.find("tick ");
+      if (at == std::string::npos) return false;
+      first = std::stoul(out.substr(at + 5));
+      return out.find("tick " + std::to_string(first + 3) + "\n") != std::string::npos;
+    })) << follow.output();
+  }
+
+  auto [roles_code, roles] = tessera({"roles", "--master", master});
+  EXPECT_EQ(roles_code, 0) << roles;
+  EXPECT_EQ(roles.rfind("ROLE  WEIGHT  PRIORITY  QUOTA  ALLOCATED", 0), 0u) << roles;
+  EXPECT_NE(roles.find("cpus:0.1;mem:16"), std::string::npos) << roles;
+
+  auto [kill_code, killed] = tessera({"kill", "cli-task", "--master", master});
+  EXPECT_EQ(kill_code, 0) << killed;
+  EXPECT_NE(killed.find("killing task 'cli-task'"), std::string::npos) << killed;
+  ASSERT_TRUE(framework->wait_for_state("cli-task", state::kKilled)) << cluster_.master().output();
+  auto [again_code, again] = tessera({"kill", "cli-task", "--master", master});
+  EXPECT_EQ(again_code, 1) << again;
+  EXPECT_NE(again.find("task 'cli-task'"), std::string::npos) << again;
+  // Its output stays readable after it ended.
+  auto [after_code, after] =
+      tessera({"logs", "cli-task", "--lines", "1", "--stderr", "--master", master});
+  EXPECT_EQ(after_code, 0) << after;
+  EXPECT_EQ(after, "oops\n");
 }
 
 }  // namespace
