@@ -289,6 +289,13 @@ async function run() {
   await shot('overview-busy');
   await page.click('a[data-nav="agents"]');
   await until('two agents in the agents view', async () => (await page.locator('tr[data-agent]').count()) === 2);
+  await until(`the agents view to hold the ${expected} active tasks and their CPUs`, async () => {
+    const rows = await page.locator('tr[data-agent]').evaluateAll((trs) => trs.map((tr) =>
+      [Number(tr.lastElementChild.textContent), Number(tr.children[3].textContent.split('/')[0])]));
+    const tasks = rows.reduce((n, [t]) => n + t, 0);
+    const cpus = rows.reduce((n, [, c]) => n + c, 0);
+    return String(tasks) === expected && Math.abs(cpus - (proxied ? 0.8 : 0.5)) < 1e-9;
+  });
   for (const view of ['agents', 'frameworks']) {
     await page.click(`a[data-nav="${view}"]`);
     await page.waitForSelector('main table', { timeout: DEADLINE_MS });

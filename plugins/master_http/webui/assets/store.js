@@ -136,6 +136,19 @@ export function totals() {
   return { total, used };
 }
 
+// What the active tasks hold, summed by `field` (slave_id or framework_id). The master sends no
+// event when an agent's or framework's used resources change, so the page adds them up itself.
+export function usedBy(field) {
+  const used = new Map();
+  for (const task of store.tasks.values()) {
+    if (TERMINAL.has(task.state)) continue;
+    const sum = used.get(task[field]) ?? { cpus: 0, mem: 0, disk: 0 };
+    for (const key of Object.keys(sum)) sum[key] += task.resources[key];
+    used.set(task[field], sum);
+  }
+  return used;
+}
+
 export function tasksByState() {
   const counts = {};
   for (const task of store.tasks.values()) counts[task.state] = (counts[task.state] ?? 0) + 1;

@@ -1,6 +1,6 @@
 // Agents: resources used and total, attributes, and the active tasks on each; one agent's
 // detail at #/agents/ID.
-import { TERMINAL } from '../store.js';
+import { TERMINAL, usedBy } from '../store.js';
 import { esc, number, mib, resources, bar, state, table, time, shortId } from '../format.js';
 
 function attributes(a) {
@@ -16,9 +16,10 @@ function list(store) {
   for (const t of store.tasks.values()) {
     if (!TERMINAL.has(t.state)) counts.set(t.slave_id, (counts.get(t.slave_id) ?? 0) + 1);
   }
+  const used = usedBy('slave_id');
   const rows = [...store.agents.values()].sort((a, b) => String(a.hostname).localeCompare(String(b.hostname))).map((a) => {
     const r = a.resources ?? {};
-    const u = a.used_resources ?? {};
+    const u = used.get(a.id) ?? {};
     return `<tr data-agent="${esc(a.id)}">
 <td><a href="#/agents/${encodeURIComponent(a.id)}" class="mono">${esc(shortId(a.id))}</a></td>
 <td>${esc(a.hostname)}</td><td>${a.active === false ? state('inactive') : '<span class="state ok">active</span>'}</td>
@@ -41,8 +42,8 @@ function detail(store, id) {
 <dl class="fields"><dt>Id</dt><dd class="mono">${esc(a.id)}</dd>
 <dt>Registered</dt><dd>${esc(time(a.registered_time))}</dd>
 <dt>Resources</dt><dd>${esc(resources(a.resources, Object.keys(a.resources ?? {}).filter((k) => k !== 'ports')))}; ports ${esc(a.resources?.ports ?? '')}</dd>
-<dt>Used</dt><dd>${esc(resources(a.used_resources))}</dd>
-<dt>Offered</dt><dd>${esc(resources(a.offered_resources))}</dd>
+<dt>Used</dt><dd>${esc(resources(usedBy('slave_id').get(a.id) ?? { cpus: 0, mem: 0, disk: 0 }))}</dd>
+<dt>Offered</dt><dd>${esc(resources(a.offered_resources))} <span class="muted">(at its last update)</span></dd>
 <dt>Attributes</dt><dd>${attributes(a.attributes) || '<span class="muted">none</span>'}</dd></dl>
 <h2>Active tasks</h2>${table(['Id', 'Name', 'State', 'Resources'], rows, 'No active tasks')}`;
 }
