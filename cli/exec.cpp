@@ -6,10 +6,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <random>
 
+#include "logs.h"
 #include "session.h"
+#include "tessera/protocol/files.h"
 #include "tessera/sdk/scheduler.h"
 
 namespace tessera::cli {
@@ -180,7 +185,7 @@ class Exec {
         offer_timer_ = 0;
         if (launched_) return;
         err_ << "tessera: no offer fitting " << options_.needs.describe() << " within "
-             << number(options_.offer_timeout_seconds) << " s" << std::endl;
+             << number(options_.offer_timeout_seconds) << " s; " << why_waiting() << std::endl;
         finish(kExitNoOffer, true);
       });
     }
@@ -195,6 +200,7 @@ class Exec {
       }
       auto take = fit(options_.needs, offer.resources);
       if (!take) {
+        note_short_offer(offer);
         others.push_back(offer.offer_id);
         continue;
       }
@@ -202,6 +208,124 @@ class Exec {
     }
     // Refused briefly while still waiting (resources may free up), for long once launched.
     if (!others.empty()) client_.decline(others, launched_ ? 60 : 1);
+  }
+
+  // Remembers the offer that comes closest (fewest short resources, then the most cpus and
+  // memory), and says so when it changes, so that a user sees why the task waits.
+  void note_short_offer(const protocol::scheduler::Offer& offer) {
+    auto missing = shortfall(options_.needs, offer.resources);
+    double size = offer.resources.scalar("cpus") + offer.resources.scalar("mem") / 1024;
+    bool closer = !best_offer_ || missing.size() < best_missing_.size() ||
+                  (missing.size() == best_missing_.size() && size > best_size_);
+    if (!closer) return;
+    best_offer_ = offer;
+    best_missing_ = std::move(missing);
+    best_size_ = size;
+    std::string text = why_waiting();
+    if (text == last_why_) return;
+    last_why_ = text;
+    out_ << "waiting: " << text << std::endl;
+  }
+
+  std::string why_waiting() const {
+    if (!best_offer_) {
+      return "no offer was received: the cluster's resources are in use, or held back for other "
+             "roles or by role '" +
+             options_.role + "''s quota (see tessera roles)";
+    }
+    std::string items;
+    for (const auto& item : best_missing_) items += (items.empty() ? "" : ", ") + item;
+    return "the largest offer seen, " + best_offer_->resources.to_string() + " on agent '" +
+           best_offer_->agent_id + "', is short of " + items;
+  }
+
+  // --- The task's output, read from its sandbox through the master while it runs. ---
+
+  struct Output {
+    const char* file;
+    std::ostream* to;
+    int64_t offset = 0;
+    std::string tail;  // the last bytes read, for the tail shown when the task fails
+  };
+
+  void start_output() {
+    output_timer_ = session_.loop().every(Ms(300), [this] {
+      if (!reading_) read_output([] {});
+    });
+  }
+
+  // Reads what stdout and stderr gained since the last read, then calls `done`.
+  void read_output(std::function<void()> done) {
+    std::string endpoint = client_.master_endpoint();
+    if (endpoint.empty()) return done();
+    if (!files_ || files_endpoint_ != endpoint) {
+      files_ = std::make_unique<sdk::Client>(session_.bus(), "exec.files");
+      if (!files_->connect(endpoint)) return done();
+      files_endpoint_ = endpoint;
+    }
+    reading_ = true;
+    read_one(stdout_, [this, done = std::move(done)](bool) {
+      read_one(stderr_, [this, done](bool) {
+        reading_ = false;
+        done();
+      });
+    });
+  }
+
+  // Reads the next bytes of one file; `then(true)` when some came.
+  void read_one(Output& output, std::function<void(bool)> then) {
+    protocol::files::Request request;
+    request.operation = protocol::files::kRead;
+    request.task_id = task_id_;
+    request.framework_id = client_.framework_id();
+    request.path = output.file;
+    request.offset = output.offset;
+    request.length = uint64_t{64} * 1024;
+    files_->request(
+        request,
+        [this, &output, then = std::move(then)](Result<Envelope> reply) {
+          if (!reply) files_silent_ = true;
+          auto answer = reply && reply->is<protocol::files::Answer>()
+                            ? reply->body<protocol::files::Answer>()
+                            : Result<protocol::files::Answer>(make_error("no answer"));
+          if (!answer || !answer->code.empty() || answer->data.empty()) return then(false);
+          if (!answer->sandbox.empty()) sandbox_ = answer->sandbox;
+          *output.to << answer->data << std::flush;
+          output.offset += static_cast<int64_t>(answer->data.size());
+          output.tail = (output.tail + answer->data);
+          if (output.tail.size() > 8192) output.tail.erase(0, output.tail.size() - 8192);
+          then(true);
+        },
+        Ms(2000));
+  }
+
+  // After the task ended: reads what is left of its output (a few rounds at most), then shows
+  // where its sandbox is and the tail of its stderr when it failed, then finishes.
+  void drain_output(int code, int rounds_left) {
+    if (!launched_ || files_silent_ || rounds_left == 0 || reading_) {
+      if (reading_ && rounds_left > 0) {
+        session_.loop().after(Ms(50),
+                              [this, code, rounds_left] { drain_output(code, rounds_left - 1); });
+        return;
+      }
+      return ended(code);
+    }
+    int64_t before = stdout_.offset + stderr_.offset;
+    read_output([this, code, rounds_left, before] {
+      bool more = stdout_.offset + stderr_.offset > before;
+      if (more) return drain_output(code, rounds_left - 1);
+      ended(code);
+    });
+  }
+
+  void ended(int code) {
+    if (code != 0 && !sandbox_.empty()) {
+      err_ << "tessera: the task's sandbox is " << sandbox_ << " on agent '" << agent_id_ << "'"
+           << std::endl;
+      std::string tail = last_lines(stderr_.tail, 10);
+      if (!tail.empty()) err_ << "tessera: the end of its stderr:\n" << tail << std::flush;
+    }
+    finish(code, true);
   }
 
   void launch(const protocol::scheduler::Offer& offer, const protocol::Resources& take) {
@@ -220,6 +344,7 @@ class Exec {
          << offer.hostname << ") with " << take.to_string() << std::endl;
     client_.accept({offer.offer_id}, {task}, 60);
     client_.suppress();
+    start_output();
     protocol::TaskStatus staging;
     staging.task_id = task_id_;
     staging.agent_id = agent_id_;
@@ -240,8 +365,9 @@ class Exec {
     if (!state::terminal(status.state)) return;
     int code = exit_status_for(status);
     if (signal_ != 0) code = 128 + signal_;
-    // Finish after the automatic acknowledgement of this update has been sent.
-    session_.loop().after(Ms(0), [this, code] { finish(code, true); });
+    // Finish after the automatic acknowledgement of this update has been sent, and what the
+    // task wrote last has been shown.
+    session_.loop().after(Ms(0), [this, code] { drain_output(code, 20); });
   }
 
   void interrupted(int signal) {
@@ -263,6 +389,8 @@ class Exec {
   void finish(int code, bool teardown) {
     if (finishing_) return;
     finishing_ = true;
+    if (output_timer_ != 0) session_.loop().cancel(output_timer_);
+    output_timer_ = 0;
     exit_status_ = code;
     if (teardown && client_.subscribed()) {
       client_.teardown();
@@ -288,6 +416,18 @@ class Exec {
   int exit_status_ = kExitTaskProblem;
   sdk::EventLoop::TimerId connect_timer_ = 0;
   sdk::EventLoop::TimerId offer_timer_ = 0;
+  std::optional<protocol::scheduler::Offer> best_offer_;
+  std::vector<std::string> best_missing_;
+  double best_size_ = 0;
+  std::string last_why_;
+  std::unique_ptr<sdk::Client> files_;
+  std::string files_endpoint_;
+  Output stdout_{"stdout", &out_};
+  Output stderr_{"stderr", &err_};
+  std::string sandbox_;
+  bool reading_ = false;
+  bool files_silent_ = false;  // the master did not answer a read: no waiting for more
+  sdk::EventLoop::TimerId output_timer_ = 0;
 };
 
 }  // namespace

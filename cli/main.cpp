@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "exec.h"
+#include "http_master.h"
 #include "logs.h"
 #include "options.h"
 #include "session.h"
@@ -71,8 +72,21 @@ struct MasterOptions {
         ->capture_default_str();
     command->add_flag("-v,--verbose", verbose, "log what the client does to stderr");
   }
+  // The masters to ask; http://HOST:PORT (the master's HTTP API) is asked for the leader's bus
+  // endpoint.
   Result<std::string> address() const {
-    return cli::resolve_master(master, std::getenv("TESSERA_MASTER"));
+    const char* env = std::getenv("TESSERA_MASTER");
+    std::string given = !master.empty() ? master : (env != nullptr ? env : "");
+    if (cli::is_http_master(given)) {
+      auto leader = cli::master_from_http(given, to_ms(connect_timeout));
+      if (!leader) {
+        return make_error(leader.error().code,
+                          std::string(master.empty() ? "TESSERA_MASTER" : "--master") + ": " +
+                              leader.error().message);
+      }
+      return cli::resolve_master(*leader, nullptr);
+    }
+    return cli::resolve_master(master, env);
   }
   int log_level() const { return verbose ? TESSERA_LOG_DEBUG : TESSERA_LOG_WARN; }
 };

@@ -73,6 +73,33 @@ std::optional<protocol::Resources> fit(const TaskNeeds& needs, const protocol::R
   return take;
 }
 
+std::vector<std::string> shortfall(const TaskNeeds& needs, const protocol::Resources& offered) {
+  std::vector<std::string> out;
+  protocol::Resources wanted = needs.scalars();
+  for (const auto& [name, amount] : wanted.scalars) {
+    if (protocol::Resources::fixed(amount) > protocol::Resources::fixed(offered.scalar(name))) {
+      out.push_back(name + " (" + number(offered.scalar(name)) + " offered, " + number(amount) +
+                    " needed)");
+    }
+  }
+  if (needs.ports > 0) {
+    uint64_t count = 0;
+    if (auto it = offered.ranges.find("ports"); it != offered.ranges.end()) {
+      for (const auto& r : protocol::Resources::normalise(it->second)) count += r.end - r.begin + 1;
+    }
+    if (count < needs.ports) {
+      out.push_back("ports (" + std::to_string(count) + " offered, " + std::to_string(needs.ports) +
+                    " needed)");
+    }
+  }
+  for (const auto& [name, ranges] : wanted.ranges) {
+    protocol::Resources only;
+    only.ranges[name] = ranges;
+    if (!offered.contains(only)) out.push_back(name + " (the ranges asked for are not offered)");
+  }
+  return out;
+}
+
 Result<std::pair<std::string, std::string>> parse_env(const std::string& item) {
   size_t eq = item.find('=');
   if (eq == std::string::npos || eq == 0) {

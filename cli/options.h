@@ -45,6 +45,10 @@ std::optional<std::vector<protocol::Range>> pick_ports(const std::vector<protoco
 // not fit.
 std::optional<protocol::Resources> fit(const TaskNeeds& needs, const protocol::Resources& offered);
 
+// What `offered` lacks for `needs`, one item per short resource: "mem (512 offered, 1024
+// needed)", "ports (0 offered, 2 needed)"; empty when the task fits.
+std::vector<std::string> shortfall(const TaskNeeds& needs, const protocol::Resources& offered);
+
 // Splits "K=V" (for --env). Errors name the bad item.
 Result<std::pair<std::string, std::string>> parse_env(const std::string& item);
 

@@ -1293,8 +1293,9 @@ void Master::on_files_request(const sdk::Request& request, const protocol::files
   forwarded.request_id = ++next_files_request_;
   forwarded.framework_id = framework_id;
   forwarded.sandbox = sandbox;
-  pending_files_[forwarded.request_id] = PendingFiles{
-      request.peer, request.message.header().sequence, agent_id, clock().now() + kFilesTimeout};
+  pending_files_[forwarded.request_id] =
+      PendingFiles{request.peer, request.message.header().sequence, agent_id, sandbox,
+                   clock().now() + kFilesTimeout};
   server_->send(agent->second.peer, forwarded);
 }
 
@@ -1315,6 +1316,7 @@ void Master::on_files_answer(const sdk::Request& request, const protocol::files:
   if (answer.data.size() > files::kMaxReadBytes || answer.entries.size() > files::kMaxEntries) {
     answer = files_failure(files::code::kUnavailable, "the agent answered more than was asked");
   }
+  answer.sandbox = pending.sandbox;
   server_->reply_later(pending.operator_peer, pending.operator_sequence, answer);
 }
 

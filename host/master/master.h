@@ -169,6 +169,7 @@ class Master : public Role {
     std::string operator_peer;
     uint64_t operator_sequence = 0;
     std::string agent_id;
+    std::string sandbox;
     Clock::time_point deadline;
   };
   std::map<uint64_t, PendingFiles> pending_files_;

@@ -249,8 +249,9 @@ void MasterHttp::files_routes() {
             if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
           }
           http::Response response = http::Response::chunked(
-              "application/octet-stream",
-              [this, request, size](http::Stream stream) { download(stream, request, size); });
+              "application/octet-stream", [this, request, size](http::Stream stream) {
+                download(std::move(stream), request, size);
+              });
           response.set_header("Content-Disposition", "attachment; filename=\"" + name + "\"");
           out->send(std::move(response));
         });

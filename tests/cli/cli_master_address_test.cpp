@@ -65,9 +65,9 @@ class CliMasters : public ::testing::Test {
   TempDir dir_;
 };
 
-TEST_F(CliMasters, AnHttpAddressIsAUsageErrorThatSaysWhatIsExpected) {
+TEST_F(CliMasters, AnHttpsAddressOrListIsAUsageErrorThatSaysWhatIsExpected) {
   for (const auto& command :
-       {std::vector<std::string>{"agents", "--master", "http://m:5050"},
+       {std::vector<std::string>{"agents", "--master", "http://m:5050,http://n:5050"},
         std::vector<std::string>{"exec", "--master", "https://m", "--", "true"}}) {
     auto [code, out] = tessera(command);
     EXPECT_EQ(code, 2) << out;
@@ -76,9 +76,21 @@ TEST_F(CliMasters, AnHttpAddressIsAUsageErrorThatSaysWhatIsExpected) {
     EXPECT_TRUE(contains(out, "give HOST:PORT or tcp://HOST:PORT, or a comma-separated list"))
         << out;
   }
-  auto [code, out] = tessera({"agents"}, "TESSERA_MASTER=http://m:5050");
+  auto [code, out] = tessera({"agents"}, "TESSERA_MASTER=https://m:5050");
   EXPECT_EQ(code, 2) << out;
-  EXPECT_TRUE(contains(out, "tessera: TESSERA_MASTER: 'http://m:5050' is an HTTP address")) << out;
+  EXPECT_TRUE(contains(out, "tessera: TESSERA_MASTER: 'https://m:5050' is an HTTP address")) << out;
+}
+
+// http://HOST:PORT is the master's HTTP API, asked for the leader's bus endpoint: when nothing
+// answers there, the CLI says so.
+TEST_F(CliMasters, AnHttpApiThatDoesNotAnswerIsReported) {
+  std::string down = unused_tcp_endpoint();
+  std::string url = "http://" + down.substr(std::string("tcp://").size());
+  auto [code, out] = tessera({"agents", "--master", url, "--connect-timeout", "2"});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_TRUE(contains(
+      out, "tessera: --master: cannot ask '" + url + "/state' for the master's bus endpoint: "))
+      << out;
 }
 
 TEST_F(CliMasters, AListWhoseFirstMasterIsDownReachesTheNext) {

@@ -350,6 +350,11 @@ TEST_F(MasterHttpE2E, TheCliShowsStateLogsAndRolesFollowsOutputAndKillsATask) {
     })) << follow.output();
   }
 
+  // The HTTP API's address works as --master: /state names the bus endpoint.
+  auto [http_code, via_http] = tessera({"tasks", "--master", "http://" + address_});
+  EXPECT_EQ(http_code, 0) << via_http;
+  EXPECT_NE(via_http.find("cli-task"), std::string::npos) << via_http;
+
   auto [roles_code, roles] = tessera({"roles", "--master", master});
   EXPECT_EQ(roles_code, 0) << roles;
   EXPECT_EQ(roles.rfind("ROLE  WEIGHT  PRIORITY  QUOTA  ALLOCATED", 0), 0u) << roles;
@@ -367,6 +372,32 @@ TEST_F(MasterHttpE2E, TheCliShowsStateLogsAndRolesFollowsOutputAndKillsATask) {
       tessera({"logs", "cli-task", "--lines", "1", "--stderr", "--master", master});
   EXPECT_EQ(after_code, 0) << after;
   EXPECT_EQ(after, "oops\n");
+}
+
+TEST_F(MasterHttpE2E, ExecShowsTheTaskOutputAndWhyNoOfferFits) {
+  std::string master = cluster_.endpoint();
+  auto [code, out] = tessera({"--master", master, "exec", "--mem", "16", "--",
+                              "echo out-line; echo err-line >&2; exit 3"});
+  EXPECT_EQ(code, 3) << out;
+  EXPECT_NE(out.find("out-line\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("err-line\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("tessera: the task's sandbox is " + (dir_ / "agent0").string()),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("tessera: the end of its stderr:\nerr-line\n"), std::string::npos) << out;
+
+  auto [wait_code, waited] =
+      tessera({"exec", "--mem", "999999", "--timeout", "2", "--master", master, "--", "true"});
+  EXPECT_EQ(wait_code, 124) << waited;
+  EXPECT_NE(waited.find("waiting: the largest offer seen, "), std::string::npos) << waited;
+  EXPECT_NE(waited.find("is short of mem (1024 offered, 999999 needed)"), std::string::npos)
+      << waited;
+  EXPECT_NE(waited.find("within 2 s; the largest offer seen"), std::string::npos) << waited;
+
+  auto [gpu_code, gpus] = tessera(
+      {"exec", "--resources", "gpus:1", "--timeout", "2", "--master", master, "--", "true"});
+  EXPECT_EQ(gpu_code, 124) << gpus;
+  EXPECT_NE(gpus.find("is short of gpus (0 offered, 1 needed)"), std::string::npos) << gpus;
 }
 
 }  // namespace

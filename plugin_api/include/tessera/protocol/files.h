@@ -64,7 +64,8 @@ struct Answer {
   std::string data;            // read: the bytes from `offset`
   int64_t offset = 0;          // read: where `data` starts
   uint64_t size = 0;           // read: the file's size now
-  MSGPACK_DEFINE_MAP(request_id, code, error, entries, data, offset, size);
+  std::string sandbox;         // the task's sandbox on its agent (set by the master)
+  MSGPACK_DEFINE_MAP(request_id, code, error, entries, data, offset, size, sandbox);
 };
 
 }  // namespace tessera::protocol::files
