@@ -27,6 +27,9 @@ namespace events = protocol::master_events;
 
 namespace {
 
+// Resent first registrations remembered per connection while the first is being written.
+constexpr size_t kMaxResentRegistrations = 16;
+
 std::string random_hex(size_t digits) {
   static thread_local std::mt19937_64 random{std::random_device{}()};
   static const char* hex = "0123456789abcdef";
@@ -143,7 +146,10 @@ Status Master::start() {
   server_->on<agent_msg::Pong>([this](const sdk::Request& r, const agent_msg::Pong& m) {
     if (!serving(r)) return;
     auto it = agents_.find(m.agent_id);
-    if (it != agents_.end() && it->second.peer == r.peer) it->second.last_pong = clock().now();
+    if (it != agents_.end() && it->second.peer == r.peer) {
+      it->second.last_pong = clock().now();
+      first_registrations_.erase(r.peer);
+    }
   });
   server_->on<agent_msg::StatusUpdate>(
       [this](const sdk::Request& r, const agent_msg::StatusUpdate& m) {
@@ -384,6 +390,22 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
   if (message.resources.empty() && message.tasks.empty()) {
     log().warn("agent at {} registers with no resources", sdk::printable(message.hostname));
   }
+  uint64_t sequence = request.message.header().sequence;
+  if (message.agent_id.empty()) {
+    if (auto first = first_registrations_.find(request.peer); first != first_registrations_.end()) {
+      // The same agent again before it had its answer: the same id, not a second agent.
+      if (!first->second.admitted) {
+        if (first->second.resent.size() < kMaxResentRegistrations) {
+          first->second.resent.push_back(sequence);
+        }
+        return;
+      }
+      server_->reply(request, registered(first->second.agent_id, first->second.secret));
+      return;
+    }
+  } else {
+    first_registrations_.erase(request.peer);
+  }
   std::string agent_id = message.agent_id;
   if (agent_id.empty()) agent_id = master_id_ + "-S" + std::to_string(next_agent_++);
   // An id the registry has a secret for is taken only by whoever holds the secret: without it,
@@ -402,7 +424,6 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
     if (secret.empty()) return refuse("the master cannot draw a random secret; try again");
     hash = secret_hash(secret);
   }
-  uint64_t sequence = request.message.header().sequence;
   if (agents_.count(agent_id) != 0 && secret.empty()) {
     admit_agent(request.peer, sequence, message, agent_id, secret, hash);
     return;
@@ -410,10 +431,32 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
   // A new (or, after a master failover, newly seen) agent, or a new secret, is admitted once the
   // registry has it: a secret the agent was told must survive a master restart.
   std::string peer = request.peer;
+  if (message.agent_id.empty())
+    first_registrations_[peer] = FirstRegistration{agent_id, secret, false, {}};
   registry_->put_agent(AgentRecord{agent_id, message.hostname, message.resources, hash},
                        [this, peer, sequence, message, agent_id, secret, hash](bool ok) {
-                         if (ok) admit_agent(peer, sequence, message, agent_id, secret, hash);
+                         auto first = first_registrations_.find(peer);
+                         bool mine = first != first_registrations_.end() &&
+                                     first->second.agent_id == agent_id;
+                         if (!ok) {
+                           // Not admitted: a registration resent later starts again.
+                           if (mine) first_registrations_.erase(first);
+                           return;
+                         }
+                         admit_agent(peer, sequence, message, agent_id, secret, hash);
+                         if (!mine) return;
+                         first->second.admitted = true;
+                         for (uint64_t resent : std::exchange(first->second.resent, {})) {
+                           server_->reply_later(peer, resent, registered(agent_id, secret));
+                         }
                        });
+}
+
+agent_msg::Registered Master::registered(const std::string& agent_id,
+                                         const std::string& secret) const {
+  return agent_msg::Registered{agent_id, master_id_,
+                               std::chrono::duration<double>(options_.agent_ping_interval).count(),
+                               secret};
 }
 
 void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
@@ -513,11 +556,7 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
   }
   allocator_->send(alloc::AgentAdded{agent_id, agent.hostname, agent.total, allocated});
   publish(events::AgentAdded{agent_state(agent, tasks_, offers_), reregistering});
-  server_->reply_later(
-      peer, request_sequence,
-      agent_msg::Registered{agent_id, master_id_,
-                            std::chrono::duration<double>(options_.agent_ping_interval).count(),
-                            secret});
+  server_->reply_later(peer, request_sequence, registered(agent_id, secret));
   log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered",
              sdk::printable(agent_id), sdk::printable(agent.hostname),
              sdk::printable(agent.total.to_string(), 1000));
@@ -701,6 +740,7 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
     if (fw.connected) server_->send(fw.peer, scheduler::AgentLost{agent_id});
   }
   peers_.erase(agent.peer);
+  first_registrations_.erase(agent.peer);
   agents_.erase(it);
   agent_secrets_.erase(agent_id);
   removed_agents_.insert(agent_id);

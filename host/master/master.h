@@ -73,6 +73,9 @@ class Master : public Role {
   void admit_agent(const std::string& peer, uint64_t request_sequence,
                    const protocol::agent::Register& message, const std::string& agent_id,
                    const std::string& secret, const std::string& secret_hash);
+  // The answer that admits an agent: its id, this master and the ping interval, and `secret`.
+  protocol::agent::Registered registered(const std::string& agent_id,
+                                         const std::string& secret) const;
   void on_status_update(const sdk::Request& request, const protocol::agent::StatusUpdate& message);
   // Keeps the latest usage of the sender's own tasks; anything else in the report is ignored.
   void on_usage(const sdk::Request& request, const protocol::agent::Usage& message);
@@ -165,6 +168,16 @@ class Master : public Role {
   std::map<std::string, std::string> agent_secrets_;
   std::map<std::string, Offer> offers_;
   std::map<std::string, std::string> peers_;  // ZeroMQ routing id -> agent or framework id
+  // First registrations (no agent id yet) by connection, until the agent's first pong shows it
+  // has its answer. The registry write can outlast the agent's retry: a registration resent
+  // meanwhile is answered with the same id and secret instead of making a second agent.
+  struct FirstRegistration {
+    std::string agent_id;
+    std::string secret;
+    bool admitted = false;
+    std::vector<uint64_t> resent;  // sequences of resent registrations, answered on admission
+  };
+  std::map<std::string, FirstRegistration> first_registrations_;
   std::vector<Clock::time_point> recent_removals_;
   // Operators' sandbox requests waiting for their agent's answer, by the master's request id.
   struct PendingFiles {

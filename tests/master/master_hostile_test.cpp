@@ -463,6 +463,37 @@ TEST_F(MasterHostile, AnAgentRegisteringWithAmountsThatAreNotAmountsIsRefused) {
   EXPECT_TRUE(state().agents.empty());
 }
 
+// An agent that resends its first registration before the answer came (the registry write can
+// outlast its retry on a loaded machine) is one agent: every answer names the same id and
+// secret, and the master lists one agent, not one per registration that offers would go to.
+TEST_F(MasterHostile, AFirstRegistrationResentBeforeItsAnswerMakesOneAgent) {
+  ASSERT_TRUE(cluster_.start_master());
+  RawAgent agent(peers_, cluster_.endpoint(), "hasty");
+  agent_msg::Register message;
+  message.hostname = "hasty";
+  message.resources.scalars = {{"cpus", 1}, {"mem", 64}};
+  std::vector<agent_msg::Registered> answers;
+  for (int i = 0; i < 3; ++i) {
+    agent.client().request(
+        message,
+        [&](tessera::Result<Envelope> reply) {
+          if (reply && reply->is<agent_msg::Registered>()) {
+            answers.push_back(*reply->body<agent_msg::Registered>());
+          }
+        },
+        10s);
+  }
+  ASSERT_TRUE(peers_.run_until([&] { return answers.size() == 3; }, 15s))
+      << answers.size() << " answer(s)\n"
+      << cluster_.master().output();
+  for (const auto& answer : answers) {
+    EXPECT_EQ(answer.agent_id, answers[0].agent_id);
+    EXPECT_EQ(answer.secret, answers[0].secret);
+  }
+  EXPECT_FALSE(answers[0].secret.empty());
+  EXPECT_EQ(state().agents.size(), 1u);
+}
+
 }  // namespace
 
 namespace {
