@@ -526,6 +526,12 @@ void Agent::connect_master(const std::string& endpoint) {
         contact();
         to_executor(m);
       });
+  master_->on<agentp::ShutdownFramework>(
+      [=, this](const Envelope&, const agentp::ShutdownFramework& m) {
+        if (!current()) return;
+        contact();
+        shutdown_executors(m.framework_id);
+      });
   master_->on<agentp::Shutdown>([=, this](const Envelope&, const agentp::Shutdown& m) {
     if (!current()) return;
     contact();

@@ -214,6 +214,8 @@ class Agent : public Role {
   void on_executor_update(const sdk::Request& request,
                           const protocol::executor::StatusUpdate& message);
   Executor* executor_of(const std::string& peer);
+  // The framework was removed: its executors are asked to end and killed after their grace.
+  void shutdown_executors(const std::string& framework_id);
   // Framework messages, best effort: from the master to a registered executor, and back.
   void to_executor(const protocol::agent::FrameworkMessage& message);
   void from_executor(const sdk::Request& request, const protocol::executor::Message& message);

@@ -365,6 +365,23 @@ void Agent::release_executor_work() {
   ended_executors_.swap(not_durable);
 }
 
+void Agent::shutdown_executors(const std::string& framework_id) {
+  for (auto& [key, executor] : executors_) {
+    if (key.framework_id != framework_id || ended_executors_.count(key) != 0) continue;
+    auto process = tasks_.find(key);
+    if (process == tasks_.end() || state::terminal(process->second.saved.state)) continue;
+    log().info("agent: shutting down executor {} of removed framework {}",
+               sdk::quote(executor.executor_id), sdk::quote(framework_id));
+    if (!executor.peer.empty()) {
+      executor_server_->send(executor.peer, executorp::Shutdown{"the framework was removed"});
+    }
+    // Killed after its grace even if it ends by itself (the kill of an ended one is harmless).
+    process->second.saved.kill_requested = true;
+    save(key);
+    if (process->second.stage == Stage::kRunning) send_kill(process->second);
+  }
+}
+
 void Agent::to_executor(const protocol::agent::FrameworkMessage& message) {
   auto it = executors_.find(executor_key(message.framework_id, message.executor_id));
   if (it == executors_.end() || it->second.peer.empty() || ended_executors_.count(it->first) != 0) {

@@ -1115,6 +1115,10 @@ void Master::remove_framework(const std::string& framework_id, const std::string
     }
     finish_task(key);
   }
+  // Its executors end with it (an agent that runs none ignores this).
+  for (const auto& [agent_id, agent] : agents_) {
+    if (agent.active) server_->send(agent.peer, agent_msg::ShutdownFramework{framework_id});
+  }
   allocator_->send(alloc::FrameworkRemoved{framework_id});
   publish(events::FrameworkRemoved{framework_id, why});
   peers_.erase(fw.peer);

@@ -428,6 +428,10 @@ std::vector<Golden> goldens() {
           agent::Shutdown{"removed"},
           "86a474797065ae6167656e742e73687574646f776ea17601a466726f6da6676f6c64656ea3736571"
           "07a4636f727203a4626f647981a6726561736f6ea772656d6f766564"),
+      golden<agent::ShutdownFramework>(
+          agent::ShutdownFramework{"f-1"},
+          "86a474797065b86167656e742e73687574646f776e5f6672616d65776f726ba17601a466726f6da6"
+          "676f6c64656ea373657107a4636f727203a4626f647981ac6672616d65776f726b5f6964a3662d31"),
       golden<agent::FrameworkMessage>(
           agent::FrameworkMessage{"a-1", "f-1", "e-1", "hi"},
           "86a474797065b76167656e742e6672616d65776f726b5f6d657373616765a17601a466726f6da667"

@@ -67,12 +67,13 @@ class ExecutorTest : public ::testing::Test {
 
   std::filesystem::path agent_dir() const { return dir / "work-node" / "agent"; }
 
-  // The executor processes the agent checkpointed, remembered for the tear-down.
+  // The executor processes the agent checkpointed ("FRAMEWORK #executor/ID" -> pid), remembered
+  // for the tear-down.
   std::map<std::string, int64_t> executor_pids() {
     std::map<std::string, int64_t> out;
     for (const auto& t : tessera::host::agent::Checkpoint::inspect(agent_dir()).tasks) {
       if (t.task.task_id.rfind("#executor/", 0) != 0) continue;
-      out[t.task.task_id] = t.pid;
+      out[t.framework_id + " " + t.task.task_id] = t.pid;
       if (t.pid > 0) pids.insert(t.pid);
     }
     return out;
@@ -301,6 +302,24 @@ TEST_F(ExecutorTest, FrameworkMessagesReachTheExecutorAndComeBack) {
   ASSERT_TRUE(master.round_trip());
   ASSERT_EQ(master.messages.size(), 2u);
   EXPECT_EQ(master.messages[1].data, "echo: second");
+}
+
+// A removed framework's executor is asked to end, and its unfinished tasks fail with it.
+TEST_F(ExecutorTest, TheExecutorsOfARemovedFrameworkEnd) {
+  master.auto_ack = true;
+  start_agent();
+  run(executor_task("left", "run"));
+  master.push(agentp::RunTask{"fw-2", executor_task("other", "run")});
+  ASSERT_TRUE(all_reached({"left", "other"}, state::kRunning));
+  ASSERT_EQ(executor_pids().size(), 2u);
+  master.push(agentp::ShutdownFramework{"fw-1"});
+  ASSERT_TRUE(all_reached({"left"}, state::kFailed));
+  EXPECT_EQ(master.last("left")->reason, reason::kExecutorTerminated);
+  // Forgotten once ended; another framework's executor is not touched.
+  ASSERT_TRUE(master.wait([&] { return executor_pids().size() == 1; }));
+  EXPECT_EQ(executor_pids().begin()->first, "fw-2 #executor/e1");
+  ASSERT_TRUE(master.round_trip());
+  EXPECT_EQ(master.last("other")->state, state::kRunning);
 }
 
 }  // namespace

@@ -159,6 +159,16 @@ struct FrameworkMessage {
   MSGPACK_DEFINE_MAP(agent_id, framework_id, executor_id, data);
 };
 
+// Pushed to every agent when the master removes a framework (Mesos's ShutdownFrameworkMessage):
+// the agent asks the framework's executors to end (executor.shutdown) and kills their containers
+// after their kill grace. Its tasks get their own agent.kill_task.
+struct ShutdownFramework {
+  static constexpr const char* kType = "agent.shutdown_framework";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  MSGPACK_DEFINE_MAP(framework_id);
+};
+
 struct Shutdown {
   static constexpr const char* kType = "agent.shutdown";
   static constexpr uint32_t kSchema = 1;
