@@ -128,6 +128,8 @@ AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_nam
                    "expected 0 (never) or 100 to 3600000, got " + std::to_string(usage_ms));
   }
   s.usage_interval = std::chrono::milliseconds(usage_ms);
+  s.executor_registration_timeout =
+      std::chrono::seconds(table.integer("executor_registration_timeout_seconds", 60, 1, 86400));
   return s;
 }
 
@@ -228,6 +230,11 @@ Status Agent::start() {
   auto id = checkpoint_->read_agent_id();
   if (!id) return id.error().context("agent: reading its id");
   agent_id_ = *id;
+  if (auto s = bind_executor_endpoint(); !s) {
+    // Tasks without an executor do not need it: they run; those with one fail with this.
+    executor_endpoint_problem_ = s.error().message;
+    log().error("agent: executors cannot be run: {}", executor_endpoint_problem_);
+  }
 
   if (auto s = connect_plugins(); !s) return s.context("agent");
   if (settings_.isolators.empty()) {
@@ -293,12 +300,25 @@ void Agent::recover() {
       containers_[task.saved.container_id] = key;
       live.push_back(key);
     }
-    bool orphan = !state::terminal(task.saved.state) && task.saved.container_id.empty();
+    // A task of an executor has no container of its own: its executor's tells.
+    bool orphan = !state::terminal(task.saved.state) && task.saved.container_id.empty() &&
+                  task.saved.task.executor.executor_id.empty();
     tasks_[key] = std::move(task);
+    if (is_executor_key(key)) recover_executor(key);
     if (orphan) {
       emit(key, state::kLost, reason::kAgentRestarted,
            "the agent restarted before the task was launched", source::kAgent);
     }
+  }
+  // A task whose executor is not in the checkpoint any more cannot be running.
+  for (auto& [key, task] : tasks_) {
+    const std::string& executor_id = task.saved.task.executor.executor_id;
+    if (is_executor_key(key) || executor_id.empty() || state::terminal(task.saved.state) ||
+        executors_.count(executor_key(key.framework_id, executor_id)) != 0) {
+      continue;
+    }
+    emit(key, state::kLost, reason::kExecutorTerminated,
+         "the executor '" + executor_id + "' is gone since the agent restarted", source::kAgent);
   }
   if (!found.tasks.empty()) {
     log().info(
@@ -500,6 +520,18 @@ void Agent::connect_master(const std::string& endpoint) {
         contact();
         master_->send(sandbox_files(m));
       });
+  master_->on<agentp::FrameworkMessage>(
+      [=, this](const Envelope&, const agentp::FrameworkMessage& m) {
+        if (!current()) return;
+        contact();
+        to_executor(m);
+      });
+  master_->on<agentp::ShutdownFramework>(
+      [=, this](const Envelope&, const agentp::ShutdownFramework& m) {
+        if (!current()) return;
+        contact();
+        shutdown_executors(m.framework_id);
+      });
   master_->on<agentp::Shutdown>([=, this](const Envelope&, const agentp::Shutdown& m) {
     if (!current()) return;
     contact();
@@ -536,6 +568,7 @@ void Agent::try_register() {
   // the master then keeps each at its latest state until the agent's own update for it comes,
   // instead of declaring it lost on its own and giving the framework a second terminal status.
   for (const auto& [key, task] : tasks_) {
+    if (is_executor_key(key)) continue;  // the master knows executors by their tasks
     request.tasks.push_back(
         {key.framework_id, task.saved.task, task.saved.state, task.saved.sandbox});
   }
@@ -658,6 +691,7 @@ void Agent::tick() {
       try_register();
     }
   }
+  check_executor_registrations(now);
   if (settings_.usage_interval.count() > 0 && registered_ && !collecting_usage_ &&
       now >= next_usage_) {
     next_usage_ = now + settings_.usage_interval;
@@ -722,6 +756,7 @@ void Agent::send_usage(const std::map<TaskKey, protocol::ResourceUsage>& usage) 
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   agentp::Usage message{agent_id_, {}};
   for (auto [key, u] : usage) {
+    if (is_executor_key(key)) continue;
     if (u.cpu_seconds < 0 && u.mem_bytes < 0 && u.mem_peak_bytes < 0) continue;
     // What no plugin measured stays -1 (not measured); anything else out of range is dropped
     // here rather than sent.
@@ -746,6 +781,12 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
     return;
   }
   TaskKey key{framework_id, info.task_id};
+  if (is_executor_key(key)) {
+    // The master refuses these ids; taking one would put a task where an executor is kept.
+    log().warn("agent: run_task of {}: ids starting with '#executor/' are reserved; dropped",
+               key.text());
+    return;
+  }
   if (shutting_down_) {
     log().warn("agent: {} arrived while shutting down; dropped", key.text());
     return;
@@ -759,12 +800,20 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
   task.saved.framework_id = framework_id;
   task.saved.task = info;
   task.saved.state = state::kStaging;
+  if (!info.executor.executor_id.empty()) return run_executor_task(key);
   log().info("agent: running {}: {}", key.text(), sdk::printable(info.command.value));
 
   if (info.command.value.empty() && info.container.type.empty()) {
     return emit(key, state::kError, reason::kTaskInvalid,
                 "task '" + info.task_id + "' has no command", source::kAgent);
   }
+  queue_container(key);
+}
+
+void Agent::queue_container(const TaskKey& key) {
+  Task& task = tasks_[key];
+  const protocol::TaskInfo& info = task.saved.task;
+  const std::string& framework_id = key.framework_id;
   if (settings_.isolators.empty()) {
     return emit(key, state::kFailed, reason::kLaunchFailed,
                 "this agent has no isolator ([agent] isolators is empty)", source::kAgent);
@@ -777,8 +826,10 @@ void Agent::run_task(const std::string& framework_id, const protocol::TaskInfo& 
                 source::kAgent);
   }
   task.runtime = runtime->second;
-  std::string container_id =
-      info.task_id + "-" + std::to_string(++launches_) + "-" + random_suffix();
+  // An executor's key is not a name for a container (it has a '/'); its number and random part
+  // make it unique.
+  std::string container_id = (is_executor_key(key) ? std::string("executor") : info.task_id) + "-" +
+                             std::to_string(++launches_) + "-" + random_suffix();
   std::filesystem::path sandbox = checkpoint_->sandbox(framework_id, info.task_id, container_id);
   std::error_code ec;
   std::filesystem::create_directories(sandbox, ec);
@@ -886,6 +937,8 @@ void Agent::launch(const TaskKey& key, const std::string& container_id) {
   request.resources = task.saved.task.resources;
   request.environment = task_environment(key.framework_id, task.saved.task, agent_id_,
                                          settings_.hostname, task.saved.sandbox);
+  // An executor is not a task: its entry's key is no task id of the framework's.
+  if (is_executor_key(key)) request.environment.erase("TASK_ID");
   // Isolators attach the process before it runs the task's command.
   request.hold = chain_size(task) > 0;
   plugin(task.runtime)
@@ -1115,6 +1168,7 @@ void Agent::kill_task(const std::string& framework_id, const std::string& task_i
     log().info("agent: kill of {} ignored: it is already {}", key.text(), task.saved.state);
     return;
   }
+  if (!task.saved.task.executor.executor_id.empty()) return kill_executor_task(key);
   bool again = task.saved.kill_requested;
   task.saved.kill_requested = true;
   if (!again) {
@@ -1162,6 +1216,10 @@ void Agent::finish_shutdown() {
   dirty_.clear();
   staged_count_ = 0;
   launch_queue_.clear();
+  executors_.clear();
+  executor_deliveries_.clear();
+  executor_acks_.clear();
+  ended_executors_.clear();
   updates_ = std::make_unique<StatusUpdateQueue>(settings_.status_update_retry,
                                                  settings_.status_update_retry_max);
   agent_id_.clear();
@@ -1176,6 +1234,7 @@ void Agent::finish_shutdown() {
 
 void Agent::emit(const TaskKey& key, const std::string& new_state, const std::string& why,
                  const std::string& message, const std::string& from, int32_t exit_code) {
+  if (is_executor_key(key)) return on_executor_state(key, new_state, message);
   Task& task = tasks_[key];
   protocol::TaskStatus status;
   status.task_id = key.task_id;
@@ -1244,6 +1303,7 @@ void Agent::commit() {
     for (const auto& [key, container_id] : launches) start_launch(key, container_id);
     flush_updates();
   }
+  if (!checkpoint_failing_) release_executor_work();
 }
 
 void Agent::hold(const std::string& problem, Clock::time_point now) {

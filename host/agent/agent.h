@@ -30,9 +30,11 @@
 #include "roles.h"
 #include "status_updates.h"
 #include "tessera/protocol/agent.h"
+#include "tessera/protocol/executor.h"
 #include "tessera/protocol/files.h"
 #include "tessera/protocol/isolator.h"
 #include "tessera/protocol/store.h"
+#include "tessera/sdk/channels.h"
 #include "tessera/sdk/master_detector.h"
 
 namespace tessera::host::agent {
@@ -54,6 +56,8 @@ struct AgentSettings {
   // How often the usage of running tasks is collected from their isolators (or, without any,
   // their runtime) and sent to the master (agent.usage); 0: never.
   std::chrono::milliseconds usage_interval{5000};
+  // How long a launched executor has to register before it is killed.
+  std::chrono::milliseconds executor_registration_timeout{60000};
 };
 
 // Reads [agent]. Errors are recorded in the table (file:line) as for any plugin.
@@ -106,6 +110,20 @@ class Agent : public Role {
     std::string limit_reason;    // an isolator's limitation that ended it
     std::string limit_message;
     std::optional<protocol::isolator::Exited> exit;  // the runtime's report, while cleaning up
+    // A task of an executor: whether its executor has it (LaunchTask sent, or named when the
+    // executor registered again). Not kept across restarts: the executor says.
+    bool delivered = false;
+  };
+  // A framework's executor. Its process is a container like a task's and lives in tasks_ under
+  // executor_key(): launch, recovery and exit are the tasks' own, and emit() on such a key
+  // changes the executor's state (on_executor_state) instead of sending a status update.
+  struct Executor {
+    std::string framework_id;
+    std::string executor_id;
+    std::string token;  // given in its environment; proves a connection is this executor
+    std::string peer;   // the routing id of its registered connection; empty: not registered
+    StatusUpdateQueue::Clock::time_point waiting_since{};  // since when it may register
+    bool timed_out = false;                                // killed for not registering in time
   };
   using Clock = StatusUpdateQueue::Clock;
   size_t chain_size(const Task& task) const;
@@ -180,6 +198,31 @@ class Agent : public Role {
   void commit();
   void hold(const std::string& problem, Clock::time_point now);
   void flush_updates();
+  // Executors (executors.cpp).
+  static TaskKey executor_key(const std::string& framework_id, const std::string& executor_id);
+  static bool is_executor_key(const TaskKey& key);
+  Status bind_executor_endpoint();
+  // Gives the task a container, a sandbox and TASK_STARTING, and queues its launch for the next
+  // commit; a task that cannot have one fails.
+  void queue_container(const TaskKey& key);
+  void run_executor_task(const TaskKey& key);
+  void kill_executor_task(const TaskKey& key);
+  void recover_executor(const TaskKey& key);
+  void on_executor_state(const TaskKey& key, const std::string& state, const std::string& message);
+  void on_executor_register(const sdk::Request& request,
+                            const protocol::executor::Register& message);
+  void on_executor_update(const sdk::Request& request,
+                          const protocol::executor::StatusUpdate& message);
+  Executor* executor_of(const std::string& peer);
+  // The framework was removed: its executors are asked to end and killed after their grace.
+  void shutdown_executors(const std::string& framework_id);
+  // Framework messages, best effort: from the master to a registered executor, and back.
+  void to_executor(const protocol::agent::FrameworkMessage& message);
+  void from_executor(const sdk::Request& request, const protocol::executor::Message& message);
+  // After a commit: sends the tasks that waited for it to their executors, and the acks of the
+  // executors' updates it made durable; forgets the executors that ended.
+  void release_executor_work();
+  void check_executor_registrations(Clock::time_point now);
   // Answers an operator's request for a task's sandbox files, relayed by the master.
   protocol::files::Answer sandbox_files(const protocol::files::Request& request);
 
@@ -225,6 +268,19 @@ class Agent : public Role {
   bool shutting_down_ = false;
   Clock::time_point shutdown_deadline_{};
   sdk::EventLoop::TimerId ticker_ = 0;
+  // Executors, by executor_key(); where they connect; what waits for the next commit.
+  std::map<TaskKey, Executor> executors_;
+  std::unique_ptr<sdk::Server> executor_server_;
+  std::string executor_endpoint_;
+  std::string executor_endpoint_problem_;
+  std::vector<TaskKey> executor_deliveries_;
+  struct ExecutorAck {
+    std::string peer;
+    uint64_t sequence = 0;
+    protocol::executor::StatusAck ack;
+  };
+  std::vector<ExecutorAck> executor_acks_;
+  std::set<TaskKey> ended_executors_;
   bool collecting_usage_ = false;
   Clock::time_point next_usage_{};
 };

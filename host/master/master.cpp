@@ -158,6 +158,10 @@ Status Master::start() {
   server_->on<agent_msg::Usage>([this](const sdk::Request& r, const agent_msg::Usage& m) {
     if (serving(r)) on_usage(r, m);
   });
+  server_->on<agent_msg::FrameworkMessage>(
+      [this](const sdk::Request& r, const agent_msg::FrameworkMessage& m) {
+        if (serving(r)) on_executor_message(r, m);
+      });
 
   // Frameworks. Anything a framework sends counts as a sign of life.
   server_->on<scheduler::Subscribe>([this](const sdk::Request& r, const scheduler::Subscribe& m) {
@@ -198,6 +202,10 @@ Status Master::start() {
     auto fw = frameworks_.find(it->second);
     if (fw != frameworks_.end()) fw->second.last_seen = clock().now();
   });
+  server_->on<scheduler::FrameworkMessage>(
+      [this](const sdk::Request& r, const scheduler::FrameworkMessage& m) {
+        if (serving(r) && framework_of(r, m.framework_id)) on_framework_message(m);
+      });
   server_->on<scheduler::Teardown>([this](const sdk::Request& r, const scheduler::Teardown& m) {
     if (serving(r) && framework_of(r, m.framework_id)) {
       remove_framework(m.framework_id, "the framework tore itself down");
@@ -997,6 +1005,45 @@ void Master::on_kill(const scheduler::Kill& message) {
   server_->send(agent->second.peer, agent_msg::KillTask{message.framework_id, message.task_id});
 }
 
+// Framework messages are best effort, as in Mesos: one that cannot be delivered is dropped with
+// a log line; the SDK refuses to send one beyond the size limit, so one that arrives larger is
+// a broken or hostile peer.
+void Master::on_framework_message(const scheduler::FrameworkMessage& message) {
+  auto agent = agents_.find(message.agent_id);
+  if (message.data.size() > protocol::kMaxFrameworkMessageBytes || message.executor_id.empty() ||
+      agent == agents_.end() || !agent->second.active) {
+    log().info(
+        "dropped a framework message from framework '{}' to executor '{}' on agent '{}' "
+        "({} bytes): {}",
+        sdk::escape(message.framework_id), sdk::escape(message.executor_id),
+        sdk::escape(message.agent_id), message.data.size(),
+        message.data.size() > protocol::kMaxFrameworkMessageBytes ? "too large"
+        : message.executor_id.empty()                             ? "no executor named"
+                                                                  : "the agent is not connected");
+    return;
+  }
+  server_->send(agent->second.peer,
+                agent_msg::FrameworkMessage{message.agent_id, message.framework_id,
+                                            message.executor_id, message.data});
+}
+
+void Master::on_executor_message(const sdk::Request& request,
+                                 const agent_msg::FrameworkMessage& message) {
+  // Only from the agent itself, for a framework that is connected now.
+  auto agent = agents_.find(message.agent_id);
+  if (agent == agents_.end() || agent->second.peer != request.peer) return;
+  auto fw = frameworks_.find(message.framework_id);
+  if (fw == frameworks_.end() || !fw->second.connected ||
+      message.data.size() > protocol::kMaxFrameworkMessageBytes) {
+    log().info("dropped a framework message from executor '{}' on agent '{}' to framework '{}'",
+               sdk::escape(message.executor_id), sdk::escape(message.agent_id),
+               sdk::escape(message.framework_id));
+    return;
+  }
+  server_->send(fw->second.peer, scheduler::FrameworkMessage{message.framework_id, message.agent_id,
+                                                             message.executor_id, message.data});
+}
+
 void Master::on_acknowledge(const scheduler::Acknowledge& message) {
   std::string key = task_key(message.framework_id, message.task_id);
   auto task = tasks_.find(key);
@@ -1107,6 +1154,10 @@ void Master::remove_framework(const std::string& framework_id, const std::string
       publish(events::TaskUpdated{task_state(task->second)});
     }
     finish_task(key);
+  }
+  // Its executors end with it (an agent that runs none ignores this).
+  for (const auto& [agent_id, agent] : agents_) {
+    if (agent.active) server_->send(agent.peer, agent_msg::ShutdownFramework{framework_id});
   }
   allocator_->send(alloc::FrameworkRemoved{framework_id});
   publish(events::FrameworkRemoved{framework_id, why});

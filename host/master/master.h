@@ -91,6 +91,10 @@ class Master : public Role {
   double refuse_seconds(const Framework& framework, double requested);
   void on_decline(const protocol::scheduler::Decline& message);
   void on_kill(const protocol::scheduler::Kill& message);
+  // Framework messages, routed best effort between a scheduler and its executors.
+  void on_framework_message(const protocol::scheduler::FrameworkMessage& message);
+  void on_executor_message(const sdk::Request& request,
+                           const protocol::agent::FrameworkMessage& message);
   void on_acknowledge(const protocol::scheduler::Acknowledge& message);
   void on_reconcile(const protocol::scheduler::Reconcile& message);
   void check_frameworks();

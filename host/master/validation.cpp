@@ -85,6 +85,10 @@ std::string task_problem(const Framework& framework, protocol::TaskInfo& task,
   if (task.task_id.size() > kMaxIdBytes) {
     return "task id is longer than " + std::to_string(kMaxIdBytes) + " bytes";
   }
+  // Agents keep each executor in their task table under this name.
+  if (task.task_id.rfind("#executor/", 0) == 0) {
+    return "task ids starting with '#executor/' are reserved for executors";
+  }
   if (auto known = tasks.find(task_key(framework.id, task.task_id)); known != tasks.end()) {
     // Until the framework acknowledges the end of the first run, its updates may still come,
     // and would be taken for the new run's (Mesos refuses these launches too).
@@ -107,7 +111,21 @@ std::string task_problem(const Framework& framework, protocol::TaskInfo& task,
   if (task.resources.scalar("cpus") <= 0 && task.resources.scalar("mem") <= 0) {
     return "task asks for neither cpus nor mem";
   }
-  if (task.container.type.empty() && task.command.value.empty()) return "task has an empty command";
+  if (!task.executor.executor_id.empty()) {
+    // The agent runs it in the framework's executor, which needs a command of its own.
+    if (task.executor.executor_id.size() > kMaxIdBytes) {
+      return "executor id is longer than " + std::to_string(kMaxIdBytes) + " bytes";
+    }
+    if (task.executor.container.type.empty() && task.executor.command.value.empty()) {
+      return "executor '" + task.executor.executor_id + "' has an empty command";
+    }
+    if (task.data.size() > protocol::TaskInfo::kMaxDataBytes) {
+      return "task data is larger than " + std::to_string(protocol::TaskInfo::kMaxDataBytes) +
+             " bytes";
+    }
+  } else if (task.container.type.empty() && task.command.value.empty()) {
+    return "task has an empty command";
+  }
   auto grace = protocol::wire_duration("kill_grace_seconds", task.kill_grace_seconds,
                                        protocol::limits::kMaxKillGraceSeconds);
   if (!grace) return "task " + grace.error().message;

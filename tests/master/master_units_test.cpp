@@ -134,6 +134,20 @@ TEST(TaskProblem, EachRuleSaysWhy) {
   EXPECT_EQ(problem(task("")), "task id is empty");
   EXPECT_EQ(problem(task(std::string(kMaxIdBytes + 1, 'x'))), "task id is longer than 256 bytes");
   EXPECT_EQ(problem(task("seen")), "task id 'seen' is given twice in this accept");
+  EXPECT_EQ(problem(task("#executor/e1")),
+            "task ids starting with '#executor/' are reserved for executors");
+  // A task in an executor needs no command of its own, but its executor does.
+  protocol::TaskInfo in_executor = task("t1");
+  in_executor.command.value.clear();
+  in_executor.executor.executor_id = "e1";
+  EXPECT_EQ(problem(in_executor), "executor 'e1' has an empty command");
+  in_executor.executor.command.value = "./my-executor";
+  EXPECT_EQ(problem(in_executor), "");
+  in_executor.data = std::string(protocol::TaskInfo::kMaxDataBytes + 1, 'd');
+  EXPECT_EQ(problem(in_executor), "task data is larger than 1048576 bytes");
+  in_executor.data.clear();
+  in_executor.executor.executor_id = std::string(kMaxIdBytes + 1, 'e');
+  EXPECT_EQ(problem(in_executor), "executor id is longer than 256 bytes");
   protocol::TaskInfo elsewhere = task("t1");
   elsewhere.agent_id = "a2";
   EXPECT_EQ(problem(elsewhere), "task names agent 'a2' but the offers are on agent 'a1'");

@@ -146,6 +146,29 @@ inline bool valid_usage(const ResourceUsage& u) {
          u.timestamp > 0 && u.timestamp < 1e11;
 }
 
+// A framework message on its way between the master and an executor on this agent, either way
+// (scheduler.h FrameworkMessage). From the agent, agent_id is its own and executor_id the
+// sender's; from the master, executor_id names the receiver.
+struct FrameworkMessage {
+  static constexpr const char* kType = "agent.framework_message";
+  static constexpr uint32_t kSchema = 1;
+  std::string agent_id;
+  std::string framework_id;
+  std::string executor_id;
+  std::string data;
+  MSGPACK_DEFINE_MAP(agent_id, framework_id, executor_id, data);
+};
+
+// Pushed to every agent when the master removes a framework (Mesos's ShutdownFrameworkMessage):
+// the agent asks the framework's executors to end (executor.shutdown) and kills their containers
+// after their kill grace. Its tasks get their own agent.kill_task.
+struct ShutdownFramework {
+  static constexpr const char* kType = "agent.shutdown_framework";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  MSGPACK_DEFINE_MAP(framework_id);
+};
+
 struct Shutdown {
   static constexpr const char* kType = "agent.shutdown";
   static constexpr uint32_t kSchema = 1;

@@ -157,6 +157,21 @@ struct AgentLost {
   MSGPACK_DEFINE_MAP(agent_id);
 };
 
+// A framework message (Mesos's MESSAGE call and frameworkMessage callback): opaque bytes from
+// the scheduler to one of its executors (sent by the framework: agent_id and executor_id say
+// where) or from an executor to its scheduler (pushed by the master: they say from where).
+// Best effort: a message to an agent or executor that is not there is dropped, and so is one
+// with more than kMaxFrameworkMessageBytes of data (the SDK refuses to send it).
+struct FrameworkMessage {
+  static constexpr const char* kType = "scheduler.message";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  std::string agent_id;
+  std::string executor_id;
+  std::string data;
+  MSGPACK_DEFINE_MAP(framework_id, agent_id, executor_id, data);
+};
+
 struct Heartbeat {
   static constexpr const char* kType = "scheduler.heartbeat";
   static constexpr uint32_t kSchema = 1;

@@ -64,6 +64,8 @@ inline constexpr const char* kMemoryLimit = "REASON_CONTAINER_LIMITATION_MEMORY"
 inline constexpr const char* kLaunchFailed = "REASON_CONTAINER_LAUNCH_FAILED";
 inline constexpr const char* kReconciliation = "REASON_RECONCILIATION";
 inline constexpr const char* kTaskUnknown = "REASON_TASK_UNKNOWN";
+inline constexpr const char* kExecutorTerminated = "REASON_EXECUTOR_TERMINATED";
+inline constexpr const char* kExecutorRegistrationTimeout = "REASON_EXECUTOR_REGISTRATION_TIMEOUT";
 }  // namespace reason
 
 struct CommandInfo {
@@ -82,6 +84,23 @@ struct ContainerInfo {
   MSGPACK_DEFINE_MAP(type, image, network);
 };
 
+// A framework's own executor (Mesos's ExecutorInfo): a long-lived process the agent starts once
+// per framework and executor id, in its own sandbox and container, and hands the framework's
+// tasks that name it. Empty executor_id: the task is a command run by the agent (the default
+// "command executor").
+struct ExecutorInfo {
+  std::string executor_id;
+  std::string name;
+  CommandInfo command;
+  Resources resources;
+  ContainerInfo container;
+  double kill_grace_seconds = 3.0;
+  MSGPACK_DEFINE_MAP(executor_id, name, command, resources, container, kill_grace_seconds);
+};
+
+// The most bytes of data one framework message (scheduler <-> executor, best effort) carries.
+inline constexpr size_t kMaxFrameworkMessageBytes = size_t{256} << 10;
+
 struct TaskInfo {
   std::string task_id;
   std::string name;
@@ -91,8 +110,14 @@ struct TaskInfo {
   ContainerInfo container;
   double kill_grace_seconds = 3.0;
   std::map<std::string, std::string> labels;
+  // Set: the task runs inside this executor rather than as its own command. Tasks of one
+  // framework that name the same executor_id share one executor process on an agent.
+  ExecutorInfo executor;
+  // Opaque bytes for the executor (Mesos's TaskInfo.data); at most kMaxDataBytes.
+  std::string data;
+  static constexpr size_t kMaxDataBytes = size_t{1} << 20;
   MSGPACK_DEFINE_MAP(task_id, name, agent_id, resources, command, container, kill_grace_seconds,
-                     labels);
+                     labels, executor, data);
 };
 
 // What a task's container used, as its agent last measured it (agent.usage; the master keeps the

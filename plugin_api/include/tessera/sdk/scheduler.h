@@ -150,6 +150,8 @@ class SchedulerClient {
   // A status update; auto-acknowledged after this returns (see SchedulerOptions).
   std::function<void(const protocol::TaskStatus&)> on_update;
   std::function<void(const std::string& agent_id)> on_agent_lost;
+  // A framework message from one of the framework's executors (send_message's other way).
+  std::function<void(const protocol::scheduler::FrameworkMessage&)> on_message;
   // The master refused the subscription or removed the framework (final; see the top).
   std::function<void(const std::string& message)> on_error;
   // The master went silent; the client is re-subscribing.
@@ -205,6 +207,21 @@ class SchedulerClient {
     call.offer_ids = offer_ids;
     call.refuse_seconds = refuse_seconds;
     return call_master(call);
+  }
+
+  // Sends opaque bytes to the framework's executor `executor_id` on agent `agent_id`, best
+  // effort (Mesos's MESSAGE call): nothing says whether it arrived. An error when not subscribed
+  // or when data is larger than protocol::kMaxFrameworkMessageBytes.
+  Status send_message(const std::string& agent_id, const std::string& executor_id,
+                      const std::string& data) {
+    if (data.size() > protocol::kMaxFrameworkMessageBytes) {
+      return make_error("a framework message carries at most " +
+                        std::to_string(protocol::kMaxFrameworkMessageBytes) + " bytes, not " +
+                        std::to_string(data.size()));
+    }
+    protocol::scheduler::FrameworkMessage call{info_.framework_id, agent_id, executor_id, data};
+    if (!call_master(call)) return make_error("not subscribed to a master");
+    return {};
   }
 
   bool kill(const std::string& task_id, const std::string& agent_id) {
@@ -453,6 +470,12 @@ class SchedulerClient {
       auto body = message.body<sp::Rescind>();
       if (!body) return malformed(body.error().message);
       if (on_rescind) on_rescind(body->offer_id);
+      return;
+    }
+    if (message.is<sp::FrameworkMessage>()) {
+      auto body = message.body<sp::FrameworkMessage>();
+      if (!body) return malformed(body.error().message);
+      if (on_message) on_message(*body);
       return;
     }
     if (message.is<sp::AgentLost>()) {
