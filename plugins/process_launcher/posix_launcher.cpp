@@ -1237,10 +1237,11 @@ void PosixLauncher::destroy(const std::string& id, const std::map<std::string, s
   }
   // And every process that carries the container's marker, wherever it moved.
   for (const MarkedProcess& p : marked) kill_process(p.pid, p.start_time);
-  // Its supervisors (the recorded one, and any found by their marker) end by themselves once
-  // their task is gone: waited for, so that none writes a status after the state is forgotten,
-  // and reaped when they are our own children (the launcher was recreated in this process), so
-  // that no zombie is left. One that does not end in time is killed.
+  // Its supervisors (the recorded one, and any found by their marker, which includes a task
+  // caught before its exec) are killed too: nothing of the container is reported, so their
+  // status is not wanted. They are waited for, so that none writes a status after the state is
+  // forgotten, and reaped when they are our own children (the launcher was recreated in this
+  // process), so that no zombie is left.
   std::vector<MarkedProcess> waited = supervisors;
   try {
     auto recorded = static_cast<pid_t>(std::stol(field("supervisor_pid")));
@@ -1250,10 +1251,10 @@ void PosixLauncher::destroy(const std::string& id, const std::map<std::string, s
   } catch (const std::exception&) {
     // No supervisor recorded (the intent of a launch cut short).
   }
+  for (const MarkedProcess& s : waited) kill_process(s.pid, s.start_time);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   for (const MarkedProcess& s : waited) {
-    bool killed = false;
-    while (true) {
+    while (std::chrono::steady_clock::now() < deadline) {
       auto stat = read_stat(s.pid);
       if (!stat || stat->start_time != s.start_time) break;
       if (stat->ppid == ::getpid()) {
@@ -1264,12 +1265,6 @@ void PosixLauncher::destroy(const std::string& id, const std::map<std::string, s
         }
       } else if (stat->state == 'Z') {
         break;  // another's zombie: its parent reaps it
-      }
-      if (std::chrono::steady_clock::now() >= deadline) {
-        if (killed) break;
-        kill_process(s.pid, s.start_time);
-        killed = true;
-        deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
