@@ -1,7 +1,9 @@
 #include "posix_launcher.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
@@ -10,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -112,6 +115,21 @@ std::optional<std::string> read_proc_file(const std::string& path, size_t limit)
   return text;
 }
 
+// Calls `visit(pid)` for every process in /proc but this one.
+template <typename Visit>
+void for_each_other_process(Visit visit) {
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return;
+  pid_t self = ::getpid();
+  while (dirent* entry = ::readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || pid <= 0 || pid == self) continue;
+    visit(pid);
+  }
+  ::closedir(proc);
+}
+
 // The value of `name` in a /proc/PID/environ text (NUL-separated NAME=VALUE entries).
 std::optional<std::string> environ_value(const std::string& environ_text, const std::string& name) {
   std::string prefix = name + "=";
@@ -186,6 +204,12 @@ std::map<std::string, std::string> read_key_values(const std::filesystem::path& 
   return out;
 }
 
+// A state file's value for `key`, empty when it has none.
+std::string state_field(const std::map<std::string, std::string>& state, const char* key) {
+  auto it = state.find(key);
+  return it == state.end() ? std::string() : it->second;
+}
+
 // Finds `program` on `path` (the task's PATH, not the host's) the way execvp would.
 Result<std::string> find_program(const std::string& program, const std::string& path) {
   if (program.find('/') != std::string::npos) return program;
@@ -202,12 +226,16 @@ Result<std::string> find_program(const std::string& program, const std::string& 
   return make_error("program '" + program + "' not found in PATH '" + path + "'");
 }
 
-// The descriptor on which a held process waits for its release.
-constexpr int kGateDescriptor = 3;
+// The supervisor's control socket in the supervisor (and in a held task until its exec).
+constexpr int kControlDescriptor = 3;
+// How long a launch waits for the supervisor to report its task's pid: it forks at once, so
+// only a machine in deep trouble takes this long.
+constexpr int kSupervisorReportMs = 10000;
 
-// The hold channel: a socket pair (a send to a process already gone fails with EPIPE instead of
-// raising SIGPIPE in the host). Both ends close on exec and sit above the gate descriptor, so
-// that the child's dup2 onto it always makes a new, inheritable descriptor.
+// The supervisor's control channel: a socket pair (a send to a process already gone fails with
+// EPIPE instead of raising SIGPIPE in the host). Both ends close on exec and sit above the
+// control descriptor, so that the child's dup2 onto it always makes a new, inheritable
+// descriptor.
 struct Pipe {
   int read_end = -1;
   int write_end = -1;
@@ -216,8 +244,8 @@ struct Pipe {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
       return make_error("socketpair: " + errno_text(errno));
     }
-    read_end = ::fcntl(fds[0], F_DUPFD_CLOEXEC, kGateDescriptor + 1);
-    write_end = ::fcntl(fds[1], F_DUPFD_CLOEXEC, kGateDescriptor + 1);
+    read_end = ::fcntl(fds[0], F_DUPFD_CLOEXEC, kControlDescriptor + 1);
+    write_end = ::fcntl(fds[1], F_DUPFD_CLOEXEC, kControlDescriptor + 1);
     ::close(fds[0]);
     ::close(fds[1]);
     if (read_end < 0 || write_end < 0) return make_error("fcntl: " + errno_text(errno));
@@ -248,6 +276,112 @@ struct SpawnSetup {
     posix_spawnattr_destroy(&attr);
   }
 };
+
+// The launch as the supervisor reads it (task_supervisor.cpp): a u32 total size, then
+// length-prefixed strings (u32 size + bytes) and lists (u32 count + strings), in host order
+// (both ends run on this machine).
+std::string encode_launch(const std::string& status_path, bool hold, const std::string& program,
+                          const std::vector<std::string>& argv,
+                          const std::vector<std::string>& env) {
+  std::string out(sizeof(uint32_t), '\0');
+  auto put_u32 = [&out](size_t value) {
+    auto v = static_cast<uint32_t>(value);
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  };
+  auto put_string = [&](const std::string& text) {
+    put_u32(text.size());
+    out += text;
+  };
+  auto put_list = [&](const std::vector<std::string>& list) {
+    put_u32(list.size());
+    for (const std::string& text : list) put_string(text);
+  };
+  put_string(status_path);
+  put_string(hold ? "1" : "0");
+  put_string(program);
+  put_list(argv);
+  put_list(env);
+  auto total = static_cast<uint32_t>(out.size() - sizeof(uint32_t));
+  std::memcpy(out.data(), &total, sizeof total);
+  return out;
+}
+
+// Sends the launch to a just-spawned supervisor and waits for its task's pid.
+Result<pid_t> exchange_launch(int control, const std::string& message) {
+  size_t sent = 0;
+  while (sent < message.size()) {
+    ssize_t n = ::send(control, message.data() + sent, message.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error("cannot send the launch to its supervisor: " + errno_text(errno));
+    sent += static_cast<size_t>(n);
+  }
+  int32_t pid = 0;
+  size_t got = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSupervisorReportMs);
+  while (got < sizeof pid) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{control, POLLIN, 0};
+    int ready = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) return make_error("its supervisor did not report the task's pid in time");
+    ssize_t n = ::recv(control, reinterpret_cast<char*>(&pid) + got, sizeof pid - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error("its supervisor ended before it started the task");
+    got += static_cast<size_t>(n);
+  }
+  if (pid <= 0) return make_error("its supervisor reported an invalid pid");
+  return static_cast<pid_t>(pid);
+}
+
+// Where the supervisor program is: `configured` when given; else beside the shared object (or
+// program) this code is linked into, as installed next to the plugins; else where this build
+// made it.
+Result<std::filesystem::path> find_supervisor(const std::filesystem::path& configured) {
+  std::vector<std::filesystem::path> candidates;
+  if (!configured.empty()) {
+    candidates.push_back(configured);
+  } else {
+    Dl_info info{};
+    if (::dladdr(reinterpret_cast<const void*>(&find_supervisor), &info) != 0 &&
+        info.dli_fname != nullptr) {
+      std::error_code ec;
+      auto self = std::filesystem::canonical(info.dli_fname, ec);
+      if (!ec) candidates.push_back(self.parent_path() / kSupervisorProgram);
+    }
+#ifdef TESSERA_TASK_SUPERVISOR_BUILD_PATH
+    candidates.emplace_back(TESSERA_TASK_SUPERVISOR_BUILD_PATH);
+#endif
+  }
+  std::string tried;
+  for (const auto& candidate : candidates) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    tried += (tried.empty() ? "'" : ", '") + candidate.string() + "'";
+  }
+  return make_error("the task supervisor '" + std::string(kSupervisorProgram) +
+                    "' is not installed (looked at " + (tried.empty() ? "nothing" : tried) + ")");
+}
+
+// What a supervisor wrote when its task ended (task_supervisor.cpp), if it wrote it for
+// `supervisor`.
+std::optional<Exit> read_status(const std::filesystem::path& path, pid_t supervisor) {
+  auto fields = read_key_values(path);
+  try {
+    if (fields.count("exit_code") == 0 || fields.count("signal") == 0 ||
+        std::stol(fields["supervisor_pid"]) != supervisor) {
+      return std::nullopt;
+    }
+    Exit exit;
+    exit.exit_code = static_cast<int32_t>(std::stol(fields["exit_code"]));
+    exit.signal = static_cast<int32_t>(std::stol(fields["signal"]));
+    if (exit.signal < 0 || exit.signal > 64 || exit.exit_code < -1 || exit.exit_code > 255) {
+      return std::nullopt;
+    }
+    return exit;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
 
 std::string describe_status(const Exit& e) {
   if (e.signal != 0)
@@ -311,17 +445,11 @@ std::map<std::string, std::vector<MarkedProcess>> marked_processes(
     const std::map<std::string, std::string>& sandboxes) {
   std::map<std::string, std::vector<MarkedProcess>> out;
   if (container_ids.empty() && sandboxes.empty()) return out;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return out;
-  pid_t self = ::getpid();
-  while (dirent* entry = ::readdir(proc)) {
-    char* end = nullptr;
-    long pid = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || pid <= 0 || pid == self) continue;
+  for_each_other_process([&](long pid) {
     // Another user's process cannot be read, and cannot be one of ours either.
     std::string proc_dir = "/proc/" + std::to_string(pid);
     auto text = read_proc_file(proc_dir + "/environ", kMaxEnviron);
-    if (!text) continue;
+    if (!text) return;
     std::optional<std::string> id = environ_value(*text, kContainerMarker);
     bool by_sandbox = false;
     if (!id && text->empty() && !sandboxes.empty()) {
@@ -337,14 +465,30 @@ std::map<std::string, std::vector<MarkedProcess>> marked_processes(
     } else if (id && container_ids.count(*id) == 0) {
       id.reset();
     }
-    if (!id) continue;
+    if (!id) return;
     auto stat = read_stat(static_cast<pid_t>(pid));
-    if (!stat || stat->state == 'Z' || stat->state == 'X') continue;
+    if (!stat || stat->state == 'Z' || stat->state == 'X') return;
     // Only the spawned process itself can be caught in its exec: it leads its session.
-    if (by_sandbox && stat->session != pid) continue;
+    if (by_sandbox && stat->session != pid) return;
     out[*id].push_back({static_cast<pid_t>(pid), stat->session, stat->start_time});
-  }
-  ::closedir(proc);
+  });
+  return out;
+}
+
+std::map<std::string, std::vector<MarkedProcess>> supervisor_processes(
+    const std::set<std::string>& container_ids) {
+  std::map<std::string, std::vector<MarkedProcess>> out;
+  if (container_ids.empty()) return out;
+  for_each_other_process([&](long pid) {
+    // A supervisor's environment is its one marker: a small read.
+    auto text = read_proc_file("/proc/" + std::to_string(pid) + "/environ", 4096);
+    if (!text) return;
+    auto id = environ_value(*text, kSupervisorMarker);
+    if (!id || container_ids.count(*id) == 0) return;
+    auto stat = read_stat(static_cast<pid_t>(pid));
+    if (!stat || stat->state == 'X') return;
+    out[*id].push_back({static_cast<pid_t>(pid), stat->session, stat->start_time});
+  });
   return out;
 }
 
@@ -365,9 +509,11 @@ std::vector<pid_t> live_group_members(pid_t pgid) {
   return out;
 }
 
-Result<std::unique_ptr<PosixLauncher>> PosixLauncher::create(std::filesystem::path state_dir,
-                                                             Scheduler scheduler,
-                                                             ExitHandler on_exit) {
+Result<std::unique_ptr<PosixLauncher>> PosixLauncher::create(
+    std::filesystem::path state_dir, Scheduler scheduler, ExitHandler on_exit,
+    const std::filesystem::path& supervisor) {
+  auto supervisor_path = find_supervisor(supervisor);
+  if (!supervisor_path) return supervisor_path.error();
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) {
@@ -384,12 +530,14 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::create(std::filesystem::pa
   int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd < 0) return make_error("epoll_create1: " + errno_text(errno));
   return std::unique_ptr<PosixLauncher>(
-      new PosixLauncher(std::move(state_dir), epoll_fd, std::move(scheduler), std::move(on_exit)));
+      new PosixLauncher(std::move(state_dir), std::move(*supervisor_path), epoll_fd,
+                        std::move(scheduler), std::move(on_exit)));
 }
 
-PosixLauncher::PosixLauncher(std::filesystem::path state_dir, int epoll_fd, Scheduler scheduler,
-                             ExitHandler on_exit)
+PosixLauncher::PosixLauncher(std::filesystem::path state_dir, std::filesystem::path supervisor,
+                             int epoll_fd, Scheduler scheduler, ExitHandler on_exit)
     : state_dir_(std::move(state_dir)),
+      supervisor_(std::move(supervisor)),
       epoll_fd_(epoll_fd),
       scheduler_(std::move(scheduler)),
       on_exit_(std::move(on_exit)),
@@ -405,6 +553,10 @@ PosixLauncher::~PosixLauncher() {
 
 std::filesystem::path PosixLauncher::state_file(const std::string& id) const {
   return state_dir_ / (file_name(id) + ".container");
+}
+
+std::filesystem::path PosixLauncher::status_file(const std::string& id) const {
+  return state_dir_ / (file_name(id) + ".status");
 }
 
 Status PosixLauncher::write_state_file(const std::string& id, const std::string& text,
@@ -439,6 +591,10 @@ Status PosixLauncher::write_state(const Container& c) {
   std::ostringstream out;
   out << "container_id=" << c.id << "\nphase=" << kPhaseRunning << "\npid=" << c.pid
       << "\npgid=" << c.pid << "\nstart_time=" << c.start_time << "\n";
+  if (c.supervisor > 0) {
+    out << "supervisor_pid=" << c.supervisor
+        << "\nsupervisor_start_time=" << c.supervisor_start_time << "\n";
+  }
   if (!c.sandbox.empty()) out << "sandbox=" << c.sandbox << "\n";
   out << "boot_id=" << boot_id_ << "\n";
   return write_state_file(c.id, out.str(), /*create=*/false);
@@ -502,45 +658,51 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
         find_program(spec.value, path != spec.environment.end() ? path->second : kDefaultPath);
     if (!found) return found.error().context("container '" + id + "'");
     program = *found;
+    // The supervisor execs it after its fork, too late for the launch to fail: what cannot be
+    // run fails here.
+    if (::access(program.c_str(), X_OK) != 0) {
+      return make_error("container '" + id + "': cannot start '" + program +
+                        "': " + errno_text(errno));
+    }
     argv.push_back(spec.value);
     argv.insert(argv.end(), spec.arguments.begin(), spec.arguments.end());
   }
-  // A held process waits for a line on descriptor 3 before it becomes the command (exec keeps
-  // its pid, session and cgroups). Without the line (the write end closed: the launcher's
-  // process died before the release) it runs nothing.
-  Pipe gate;
-  if (spec.hold) {
-    if (auto s = gate.open(); !s) return s.error().context("container '" + id + "'");
-    std::vector<std::string> held = {
-        "sh", "-c", "IFS= read -r _ <&3 || exit 125; exec 3<&-; exec \"$@\"", "sh", program};
-    held.insert(held.end(), argv.begin() + 1, argv.end());
-    if (spec.shell)
-      held = {"sh", "-c", "IFS= read -r _ <&3 || exit 125; exec 3<&-; exec /bin/sh -c \"$1\"", "sh",
-              spec.value};
-    program = "/bin/sh";
-    argv = std::move(held);
-  }
-  // The marker by which a recovery finds this container's processes, whoever set it before.
+  // The task's environment, with the marker by which a recovery finds this container's
+  // processes, whoever set it before (and without a supervisor's marker, which would pass the
+  // task for a supervisor). It goes to the supervisor through its control socket,
+  // not into the supervisor's own environment: only the task's processes carry the marker.
   std::vector<std::string> env;
   for (const auto& [k, v] : spec.environment) {
-    if (k != kContainerMarker) env.push_back(k + "=" + v);
+    if (k != kContainerMarker && k != kSupervisorMarker) env.push_back(k + "=" + v);
   }
   env.push_back(std::string(kContainerMarker) + "=" + id);
+  // The supervisor's control socket: the launch goes out on it, the task's pid comes back, and
+  // a held task waits on it for its release.
+  Pipe control;
+  if (auto s = control.open(); !s) return s.error().context("container '" + id + "'");
+  std::string launch_message =
+      encode_launch(status_file(id).string(), spec.hold, program, argv, env);
+  std::vector<std::string> supervisor_argv = {"tessera-task-supervisor", id};
+  std::vector<std::string> supervisor_env = {std::string(kSupervisorMarker) + "=" + id};
   std::vector<char*> argv_c, env_c;
-  for (auto& a : argv) argv_c.push_back(a.data());
+  for (auto& a : supervisor_argv) argv_c.push_back(a.data());
   argv_c.push_back(nullptr);
-  for (auto& e : env) env_c.push_back(e.data());
+  for (auto& e : supervisor_env) env_c.push_back(e.data());
   env_c.push_back(nullptr);
 
   std::string out_path = (spec.sandbox / "stdout").string();
   std::string err_path = (spec.sandbox / "stderr").string();
   std::string dir = spec.sandbox.string();
   SpawnSetup setup;
-  // Own session, so its own process group (sid = pgid = pid): kill reaches the task's children
-  // too, no terminal's signals reach it, and a recovery can tell the leader from its children
-  // (only the leader leads a session of its own id, and a session leader cannot leave its
-  // group). The host blocks SIGINT/SIGTERM in all its threads and may ignore others: the task
-  // gets an empty mask and default dispositions for every signal.
+  // The supervisor gets a session of its own (no terminal's signals, nor a signal to the host's
+  // process group, reach it), and the task another one, which it makes after the supervisor's
+  // fork: so the task leads its own process group (sid = pgid = pid), kill reaches the task's
+  // children too and never the supervisor, and a recovery can tell the task's leader from its
+  // children (only the leader leads a session of its own id, and a session leader cannot leave
+  // its group). Both inherit the rest from this spawn: the host blocks SIGINT/SIGTERM in all its
+  // threads and may ignore others, so they get an empty mask and default dispositions for every
+  // signal; stdin is /dev/null, stdout and stderr the sandbox's files, the working directory the
+  // sandbox.
   sigset_t empty, all;
   sigemptyset(&empty);
   sigfillset(&all);
@@ -555,12 +717,8 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_addchdir_np(&setup.actions, dir.c_str());
   // Descriptors the host opened without O_CLOEXEC must not leak into tasks.
-  if (spec.hold) {
-    posix_spawn_file_actions_adddup2(&setup.actions, gate.read_end, kGateDescriptor);
-    posix_spawn_file_actions_addclosefrom_np(&setup.actions, kGateDescriptor + 1);
-  } else {
-    posix_spawn_file_actions_addclosefrom_np(&setup.actions, STDERR_FILENO + 1);
-  }
+  posix_spawn_file_actions_adddup2(&setup.actions, control.read_end, kControlDescriptor);
+  posix_spawn_file_actions_addclosefrom_np(&setup.actions, kControlDescriptor + 1);
 
   // The intent comes before the process: if this process dies at any point from here on, the
   // next recovery knows the container may exist and looks for it by its marker, or by its
@@ -569,24 +727,44 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
   std::string sandbox = std::filesystem::canonical(spec.sandbox, ec).string();
   if (ec || sandbox.find('\n') != std::string::npos) sandbox.clear();
   if (auto s = write_intent(id, sandbox); !s) return s.error().context("container '" + id + "'");
-  pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, argv_c.data(),
-                         env_c.data());
+  // A status left by an earlier container of the same id must not be taken for this one's.
+  std::filesystem::remove(status_file(id), ec);
+  pid_t supervisor = 0;
+  int rc = ::posix_spawn(&supervisor, supervisor_.c_str(), &setup.actions, &setup.attr,
+                         argv_c.data(), env_c.data());
   if (rc != 0) {
     std::filesystem::remove(state_file(id), ec);
-    return make_error("container '" + id + "': cannot start '" + program + "': " + errno_text(rc));
+    return make_error("container '" + id + "': cannot start the task supervisor '" +
+                      supervisor_.string() + "': " + errno_text(rc));
   }
+  ::close(control.read_end);
+  control.read_end = -1;
+  Result<pid_t> task = exchange_launch(control.write_end, launch_message);
+  if (!task) {
+    // The supervisor is our child and has no task (or its task never heard from us): end it.
+    ::kill(supervisor, SIGKILL);
+    siginfo_t info{};
+    ::waitid(P_PID, static_cast<id_t>(supervisor), &info, WEXITED);
+    std::filesystem::remove(state_file(id), ec);
+    std::filesystem::remove(status_file(id), ec);
+    return task.error().context("container '" + id + "'");
+  }
+  pid_t pid = *task;
 
   Container c;
   c.id = id;
   c.serial = ++next_serial_;
   c.pid = pid;
+  c.supervisor = supervisor;
   c.sandbox = sandbox;
-  // The child cannot have been reaped (only we wait for it), so its stat is there, zombie or not.
+  // The supervisor cannot have been reaped (only we wait for it), so its stat is there. The
+  // task's may be gone already (a task that ends at once); it is then never adopted, and its
+  // supervisor's status says how it ended.
+  if (auto stat = read_stat(supervisor)) c.supervisor_start_time = stat->start_time;
   if (auto stat = read_stat(pid)) c.start_time = stat->start_time;
-  c.pidfd = pidfd_open(pid);
-  c.gate = gate.take_write_end();
-  gate.close();
+  c.pidfd = pidfd_open(supervisor);
+  if (spec.hold) c.gate = control.take_write_end();
+  control.close();
   Status problem;
   if (c.pidfd < 0) {
     problem = make_error("pidfd_open: " + errno_text(errno));
@@ -596,10 +774,12 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
     problem = w.error().context("checkpoint");
   }
   if (!problem) {
-    // Could not watch or checkpoint it: do not leave an unmanaged task behind.
+    // Could not watch or checkpoint it: do not leave an unmanaged task behind. Its supervisor
+    // ends with it.
     ::kill(-pid, SIGKILL);
     siginfo_t info{};
-    ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED);
+    ::waitid(P_PID, static_cast<id_t>(supervisor), &info, WEXITED);
+    std::filesystem::remove(status_file(id), ec);
     unwatch(c);
     std::filesystem::remove(state_file(id), ec);
     return problem.error().context("container '" + id + "'");
@@ -626,6 +806,7 @@ void PosixLauncher::on_readable() {
 }
 
 void PosixLauncher::leader_ended(Container& c) {
+  if (c.supervisor > 0) return supervisor_ended(c);
   // While the leader is an unreaped zombie its pid (the group id) cannot be reused, so this
   // SIGKILL reaches only what is left of the task: no orphans outlive their task.
   auto stat = read_stat(c.pid);
@@ -649,12 +830,57 @@ void PosixLauncher::leader_ended(Container& c) {
     if (!read_stat(c.pid)) ::kill(-c.pid, SIGKILL);
     c.exit.exit_code = -1;
     c.exit.signal = 0;
-    c.exit.message = "container '" + c.id +
-                     "' exited after the agent re-adopted it; its exit status is unknown because "
-                     "the agent was restarted while it ran";
+    c.exit.message = "container '" + c.id + "' exited; its exit status is unknown because " +
+                     (c.supervisor_lost ? std::string("its supervisor was killed")
+                                        : std::string("the agent was restarted while it ran and "
+                                                      "its supervisor was not found"));
   }
   if (c.sigkilled) c.exit.message += " after the kill grace period expired";
   unwatch(c);
+  c.leader_done = true;
+  c.group_deadline = std::chrono::steady_clock::now() + kGroupWait;
+  await_group(c.id, c.serial);
+}
+
+void PosixLauncher::supervisor_ended(Container& c) {
+  // Our child unless it was re-adopted after a restart; then waitid fails (ECHILD) and the
+  // pidfd being readable is what says it ended.
+  siginfo_t info{};
+  int rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c.pidfd), &info,
+                    WEXITED | WNOHANG);
+  if (rc == 0 && info.si_pid == 0) return;  // not ended yet (spurious wake-up)
+  std::error_code ec;
+  auto status = read_status(status_file(c.id), c.supervisor);
+  std::filesystem::remove(status_file(c.id), ec);
+  unwatch(c);
+  if (!status) {
+    // The supervisor was killed before its task ended, or before it could write the status:
+    // the task may run on, no longer anyone's child. It is watched by itself from now on.
+    c.supervisor = 0;
+    c.adopted = true;
+    c.supervisor_lost = true;
+    int pidfd = pidfd_open(c.pid);
+    auto start = process_start_time(c.pid);
+    if (pidfd >= 0 && start && *start == c.start_time && c.start_time != 0) {
+      c.pidfd = pidfd;
+      if (watch(c)) {
+        (void)write_state(c);
+        return;
+      }
+      c.pidfd = -1;
+    }
+    if (pidfd >= 0) ::close(pidfd);
+    c.exit.exit_code = -1;
+    c.exit.signal = 0;
+    c.exit.message = "container '" + c.id +
+                     "' ended; its exit status is unknown because its supervisor was killed";
+  } else {
+    c.exit.exit_code = status->exit_code;
+    c.exit.signal = status->signal;
+    c.exit.message = "container '" + c.id + "' " + describe_status(c.exit);
+    if (c.adopted) c.exit.message += " (re-adopted after an agent restart)";
+  }
+  if (c.sigkilled) c.exit.message += " after the kill grace period expired";
   c.leader_done = true;
   c.group_deadline = std::chrono::steady_clock::now() + kGroupWait;
   await_group(c.id, c.serial);
@@ -686,6 +912,7 @@ void PosixLauncher::finish(std::string id) {  // NOLINT(performance-unnecessary-
   containers_.erase(it);
   std::error_code ec;
   std::filesystem::remove(state_file(id), ec);
+  std::filesystem::remove(status_file(id), ec);
   if (on_exit_) on_exit_(exit);
 }
 
@@ -773,6 +1000,7 @@ Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_
     if (sandbox != state.end() && !sandbox->second.empty()) sandboxes[sandbox->second] = id;
   }
   std::map<std::string, std::vector<MarkedProcess>> marked = marked_processes(ids, sandboxes);
+  std::map<std::string, std::vector<MarkedProcess>> supervisors = supervisor_processes(ids);
 
   std::set<std::string> named;
   for (const auto& [id, agent_pid] : containers) {
@@ -795,16 +1023,16 @@ Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_
       out.gone.push_back(id);
       continue;
     }
-    if (adopt(id, state->second, agent_pid, marked[id])) {
+    if (adopt(id, state->second, agent_pid, marked[id], supervisors[id])) {
       out.alive.push_back(id);
     } else {
-      destroy(id, state->second, marked[id]);
+      destroy(id, state->second, marked[id], supervisors[id]);
       out.gone.push_back(id);
     }
   }
   for (const auto& [id, state] : states) {
     if (named.count(id) != 0) continue;
-    destroy(id, state, marked[id]);
+    destroy(id, state, marked[id], supervisors[id]);
     out.orphans.push_back(id);
   }
   for (const auto& [id, c] : containers_) {
@@ -814,15 +1042,21 @@ Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_
     (void)kill(id, std::chrono::milliseconds(0));
     out.orphans.push_back(id);
   }
+  // Statuses of containers that are no more (written by a supervisor after its container was
+  // destroyed) are left-overs.
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir_, ec)) {
+    const std::filesystem::path& path = entry.path();
+    if (path.extension() != ".status") continue;
+    auto id = id_of_file_name(path.stem().string());
+    if (!id || containers_.count(*id) == 0) std::filesystem::remove(path, ec);
+  }
   return out;
 }
 
 bool PosixLauncher::adopt(const std::string& id, const std::map<std::string, std::string>& state,
-                          int64_t agent_pid, const std::vector<MarkedProcess>& marked) {
-  auto field = [&](const char* key) {
-    auto it = state.find(key);
-    return it == state.end() ? std::string() : it->second;
-  };
+                          int64_t agent_pid, const std::vector<MarkedProcess>& marked,
+                          const std::vector<MarkedProcess>& supervisors) {
+  auto field = [&state](const char* key) { return state_field(state, key); };
   if (field("boot_id") != boot_id_) return false;
   bool launching = field("phase") == kPhaseLaunching;
   pid_t pid = 0;
@@ -839,6 +1073,15 @@ bool PosixLauncher::adopt(const std::string& id, const std::map<std::string, std
         leader = &p;
       }
     }
+    // Or a task not exec'd yet: still a copy of its supervisor (its marker too), but the child of
+    // another supervisor of the container, in a session of its own.
+    for (const MarkedProcess& p : supervisors) {
+      if (leader != nullptr || p.session != p.pid) continue;
+      auto stat = read_stat(p.pid);
+      for (const MarkedProcess& parent : supervisors) {
+        if (stat && stat->state != 'Z' && stat->ppid == parent.pid) leader = &p;
+      }
+    }
     if (leader == nullptr) return false;
     pid = leader->pid;
     start_time = leader->start_time;
@@ -851,20 +1094,33 @@ bool PosixLauncher::adopt(const std::string& id, const std::map<std::string, std
     }
   }
   if (pid <= 0 || (agent_pid != 0 && agent_pid != pid)) return false;
+  std::map<std::string, std::string> supervised = state;
+  if (launching) {
+    // The record of the supervisor was not written either: it is the leader's parent, found by
+    // its marker.
+    auto leader = read_stat(pid);
+    for (const MarkedProcess& s : supervisors) {
+      if (leader && leader->ppid == s.pid) {
+        supervised["supervisor_pid"] = std::to_string(s.pid);
+        supervised["supervisor_start_time"] = std::to_string(s.start_time);
+      }
+    }
+  }
+  if (supervised.count("supervisor_pid") != 0) {
+    if (adopt_supervised(id, supervised, pid, start_time)) {
+      if (launching) (void)write_state(containers_.at(id));
+      return true;
+    }
+    // The supervisor was killed without writing a status: the task alone is adopted, if it runs.
+  }
   // Open the pidfd first, then check the process behind the pid: if the check passes, the
   // pidfd is that process (a pid cannot go round between the two for the same start time).
   int pidfd = pidfd_open(pid);
   auto stat = read_stat(pid);
   bool same = stat && stat->start_time == start_time;
   if (pidfd >= 0 && same && stat->state != 'Z' && stat->state != 'X') {
-    Container c;
-    c.id = id;
-    c.serial = ++next_serial_;
-    c.pid = pid;
-    c.start_time = start_time;
+    Container c = adopted(id, pid, start_time, field("sandbox"));
     c.pidfd = pidfd;
-    c.adopted = true;
-    c.sandbox = field("sandbox");
     if (watch(c)) {
       // A record with the pid from now on, so that the next recovery needs no marker.
       if (launching) (void)write_state(c);
@@ -876,12 +1132,77 @@ bool PosixLauncher::adopt(const std::string& id, const std::map<std::string, std
   return false;
 }
 
+PosixLauncher::Container PosixLauncher::adopted(const std::string& id, pid_t pid,
+                                                uint64_t start_time, std::string sandbox) {
+  Container c;
+  c.id = id;
+  c.serial = ++next_serial_;
+  c.pid = pid;
+  c.start_time = start_time;
+  c.adopted = true;
+  c.sandbox = std::move(sandbox);
+  return c;
+}
+
+bool PosixLauncher::adopt_supervised(const std::string& id,
+                                     const std::map<std::string, std::string>& state, pid_t pid,
+                                     uint64_t start_time) {
+  auto field = [&state](const char* key) { return state_field(state, key); };
+  pid_t supervisor = 0;
+  uint64_t supervisor_start = 0;
+  try {
+    supervisor = static_cast<pid_t>(std::stol(field("supervisor_pid")));
+    supervisor_start = std::stoull(field("supervisor_start_time"));
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (supervisor <= 0) return false;
+  // A task that still runs must be the recorded one: a record naming another process is not
+  // trusted for its supervisor either.
+  if (auto task = read_stat(pid); task && task->start_time != start_time) return false;
+  Container c = adopted(id, pid, start_time, field("sandbox"));
+  c.supervisor = supervisor;
+  c.supervisor_start_time = supervisor_start;
+  // The supervisor still runs: it is watched again, and says how the task ended when it does.
+  int pidfd = pidfd_open(supervisor);
+  auto stat = read_stat(supervisor);
+  bool same = stat && stat->start_time == supervisor_start;
+  bool alive = same && stat->state != 'Z' && stat->state != 'X';
+  if (same && !alive && stat->ppid == ::getpid()) {
+    // Our own child that ended (the launcher was recreated in this process): reaped here, so
+    // that no zombie is left; its status file says the rest.
+    siginfo_t info{};
+    ::waitid(P_PID, static_cast<id_t>(supervisor), &info, WEXITED | WNOHANG);
+  }
+  if (pidfd >= 0 && alive) {
+    c.pidfd = pidfd;
+    if (watch(c)) {
+      containers_.emplace(id, std::move(c));
+      return true;
+    }
+    c.pidfd = -1;
+  }
+  if (pidfd >= 0) ::close(pidfd);
+  // The task ended while nobody watched, and its supervisor wrote how: adopted as ended, its
+  // exit reported once the caller has heard of the recovery (the scheduler runs it later).
+  auto status = read_status(status_file(id), supervisor);
+  if (!status) return false;
+  c.exit.exit_code = status->exit_code;
+  c.exit.signal = status->signal;
+  c.exit.message =
+      "container '" + id + "' " + describe_status(c.exit) + " while the agent was not running";
+  c.leader_done = true;
+  c.group_deadline = std::chrono::steady_clock::now() + kGroupWait;
+  uint64_t serial = c.serial;
+  containers_.emplace(id, std::move(c));
+  scheduler_(std::chrono::milliseconds(0), [this, id, serial] { await_group(id, serial); });
+  return true;
+}
+
 void PosixLauncher::destroy(const std::string& id, const std::map<std::string, std::string>& state,
-                            const std::vector<MarkedProcess>& marked) {
-  auto field = [&](const char* key) {
-    auto it = state.find(key);
-    return it == state.end() ? std::string() : it->second;
-  };
+                            const std::vector<MarkedProcess>& marked,
+                            const std::vector<MarkedProcess>& supervisors) {
+  auto field = [&state](const char* key) { return state_field(state, key); };
   pid_t pid = 0;
   uint64_t start_time = 0;
   try {
@@ -916,8 +1237,41 @@ void PosixLauncher::destroy(const std::string& id, const std::map<std::string, s
   }
   // And every process that carries the container's marker, wherever it moved.
   for (const MarkedProcess& p : marked) kill_process(p.pid, p.start_time);
+  // Its supervisors (the recorded one, and any found by their marker, which includes a task
+  // caught before its exec) are killed too: nothing of the container is reported, so their
+  // status is not wanted. They are waited for, so that none writes a status after the state is
+  // forgotten, and reaped when they are our own children (the launcher was recreated in this
+  // process), so that no zombie is left.
+  std::vector<MarkedProcess> waited = supervisors;
+  try {
+    auto recorded = static_cast<pid_t>(std::stol(field("supervisor_pid")));
+    auto recorded_start = std::stoull(field("supervisor_start_time"));
+    auto stat = recorded > 0 ? read_stat(recorded) : std::nullopt;
+    if (stat && stat->start_time == recorded_start) waited.push_back({recorded, 0, recorded_start});
+  } catch (const std::exception&) {
+    // No supervisor recorded (the intent of a launch cut short).
+  }
+  for (const MarkedProcess& s : waited) kill_process(s.pid, s.start_time);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (const MarkedProcess& s : waited) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto stat = read_stat(s.pid);
+      if (!stat || stat->start_time != s.start_time) break;
+      if (stat->ppid == ::getpid()) {
+        siginfo_t info{};
+        if (::waitid(P_PID, static_cast<id_t>(s.pid), &info, WEXITED | WNOHANG) == 0 &&
+            info.si_pid != 0) {
+          break;
+        }
+      } else if (stat->state == 'Z') {
+        break;  // another's zombie: its parent reaps it
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
   std::error_code ec;
   std::filesystem::remove(state_file(id), ec);
+  std::filesystem::remove(status_file(id), ec);
 }
 
 void PosixLauncher::kill_all(std::chrono::milliseconds grace) {
@@ -956,6 +1310,7 @@ void PosixLauncher::kill_all(std::chrono::milliseconds grace) {
   for (auto& [id, c] : containers_) {
     unwatch(c);
     std::filesystem::remove(state_file(id), ec);
+    std::filesystem::remove(status_file(id), ec);
   }
   containers_.clear();
 }

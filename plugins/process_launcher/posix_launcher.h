@@ -10,7 +10,12 @@
 //   - every ended container is reported once through the ExitHandler, after its whole process
 //     group is gone.
 //
-// Processes are started with posix_spawn, never fork (the host may be large). Children are
+// Each task runs under a small supervisor of its own (tessera-task-supervisor,
+// task_supervisor.cpp), started with posix_spawn, never fork (the host may be large): the
+// supervisor forks the task, waits for it, and writes its exit status to a status file in the
+// state directory before it exits. It lives in a session of its own, outside the task's process
+// group and cgroups, so it outlives the agent: a task that ends while the agent is down, or after
+// a restarted agent re-adopted it, is reported with its real exit status. Supervisors are
 // watched through pidfds (Linux >= 5.3) gathered in one epoll set, and reaped one by one with
 // waitid(P_PIDFD): the launcher never calls waitpid(-1), so it never steals another isolator's
 // (or the host's) children.
@@ -75,9 +80,10 @@ struct LaunchSpec {
   std::vector<std::string> arguments;              // exec form: argv[1..]; argv[0] is `value`
   std::map<std::string, std::string> environment;  // the task's whole environment
   // Started held: the process exists (its pid can be attached to cgroups, its children will be
-  // too) but runs the command only after release(). Held, it is a /bin/sh that waits for one
-  // line on a pipe and then execs the command in place (same pid); when the pipe closes
-  // without that line (the launcher's process died) it exits 125 without running anything.
+  // too) but runs the command only after release(). Held, it is the supervisor's forked child
+  // waiting for one byte on the supervisor's control socket, which then execs the command in
+  // place (same pid); when the socket closes without that byte (the launcher's process died)
+  // it exits 125 without running anything.
   bool hold = false;
 };
 
@@ -87,13 +93,21 @@ struct Launched {
 };
 
 struct Recovered {
-  std::vector<std::string> alive;    // named by the agent and re-adopted
+  // Named by the agent and re-adopted: running, or ended while the agent was down with the
+  // status its supervisor recorded, which is then reported through the ExitHandler (from a
+  // scheduled call, so after the caller has answered the recovery).
+  std::vector<std::string> alive;
   std::vector<std::string> gone;     // named by the agent, not running: anything left was killed
   std::vector<std::string> orphans;  // not named by the agent: killed, and their state forgotten
 };
 
 // The environment variable that marks every process of a container with the container's id.
 inline constexpr const char* kContainerMarker = "TESSERA_CONTAINER_ID";
+// The one variable in a task supervisor's environment: the id of the container it supervises
+// (the supervisor does not carry the container marker: it is not one of the task's processes).
+inline constexpr const char* kSupervisorMarker = "TESSERA_SUPERVISOR_OF";
+// The supervisor program's file name, beside the plugins.
+inline constexpr const char* kSupervisorProgram = "tessera-task-supervisor";
 
 struct MarkedProcess {
   pid_t pid = 0;
@@ -121,6 +135,11 @@ struct ProcessUsage {
   int64_t memory_peak_bytes = -1;
 };
 std::optional<ProcessUsage> process_usage(pid_t pid);
+// The task supervisors (processes whose environment carries kSupervisorMarker) of
+// `container_ids`, by container id, zombies included (one scan of /proc). A task forked by its
+// supervisor and not yet exec'd counts too: it is still the supervisor's copy.
+std::map<std::string, std::vector<MarkedProcess>> supervisor_processes(
+    const std::set<std::string>& container_ids);
 // Pids of the processes of group `pgid` that are not zombies (scans /proc).
 std::vector<pid_t> live_group_members(pid_t pgid);
 // The live (non-zombie) processes whose environment marks them as belonging to one of
@@ -135,9 +154,13 @@ std::map<std::string, std::vector<MarkedProcess>> marked_processes(
 
 class PosixLauncher {
  public:
-  // `state_dir` (created when missing) keeps one file per container for recovery.
-  static Result<std::unique_ptr<PosixLauncher>> create(std::filesystem::path state_dir,
-                                                       Scheduler scheduler, ExitHandler on_exit);
+  // `state_dir` (created when missing) keeps one file per container for recovery, and the
+  // status files its supervisors write. `supervisor`: the supervisor program; empty: the one
+  // beside the shared object this library is linked into, else the one this build made. Fails
+  // when there is none.
+  static Result<std::unique_ptr<PosixLauncher>> create(
+      std::filesystem::path state_dir, Scheduler scheduler, ExitHandler on_exit,
+      const std::filesystem::path& supervisor = {});
   ~PosixLauncher();
   PosixLauncher(const PosixLauncher&) = delete;
   PosixLauncher& operator=(const PosixLauncher&) = delete;
@@ -181,41 +204,57 @@ class PosixLauncher {
   struct Container {
     std::string id;
     uint64_t serial = 0;  // tells a relaunched id's timers from the old one's
-    pid_t pid = 0;        // also the process group id
+    pid_t pid = 0;        // the task's; also the process group id
     uint64_t start_time = 0;
-    std::string sandbox;  // canonical, for the state file ("" when it cannot be written there)
-    int pidfd = -1;
-    int gate = -1;             // write end of the hold pipe, until release()
-    bool adopted = false;      // re-adopted after a restart: maybe not our child
-    bool killing = false;      // SIGTERM sent by kill()
-    bool sigkilled = false;    // SIGKILL sent by the escalation timer
-    bool leader_done = false;  // leader reaped; waiting for the rest of the group
+    pid_t supervisor = 0;  // 0 when not supervised (any more): then the task itself is watched
+    uint64_t supervisor_start_time = 0;
+    std::string sandbox;   // canonical, for the state file ("" when it cannot be written there)
+    int pidfd = -1;        // the supervisor's, or the task's when not supervised
+    int gate = -1;         // the supervisor's control socket, until release()
+    bool adopted = false;  // re-adopted after a restart: maybe not our child
+    bool supervisor_lost = false;  // its supervisor ended before the task: status unknown
+    bool killing = false;          // SIGTERM sent by kill()
+    bool sigkilled = false;        // SIGKILL sent by the escalation timer
+    bool leader_done = false;      // leader reaped; waiting for the rest of the group
     Exit exit;
     std::chrono::steady_clock::time_point group_deadline;
   };
 
-  PosixLauncher(std::filesystem::path state_dir, int epoll_fd, Scheduler scheduler,
-                ExitHandler on_exit);
+  PosixLauncher(std::filesystem::path state_dir, std::filesystem::path supervisor, int epoll_fd,
+                Scheduler scheduler, ExitHandler on_exit);
 
   Status watch(Container& c);
   void unwatch(Container& c);
   void leader_ended(Container& c);
+  // The supervisor ended: the exit from its status file, or, without one, the task watched by
+  // itself if it still runs.
+  void supervisor_ended(Container& c);
   void await_group(const std::string& id, uint64_t serial);
   void finish(std::string id);  // by value: the caller's may be the container's own id
   void escalate(const std::string& id, uint64_t serial);
   Container* find(const std::string& id, uint64_t serial);
   std::filesystem::path state_file(const std::string& id) const;
+  std::filesystem::path status_file(const std::string& id) const;
   Status write_state_file(const std::string& id, const std::string& text, bool create);
   Status write_intent(const std::string& id, const std::string& sandbox);
   Status write_state(const Container& c);
   // Recovery of one container from its state file: re-adopts its leader (true), or not.
   bool adopt(const std::string& id, const std::map<std::string, std::string>& state,
-             int64_t agent_pid, const std::vector<MarkedProcess>& marked);
+             int64_t agent_pid, const std::vector<MarkedProcess>& marked,
+             const std::vector<MarkedProcess>& supervisors);
+  // A container re-adopted after a restart, with a new serial, not watched yet.
+  Container adopted(const std::string& id, pid_t pid, uint64_t start_time, std::string sandbox);
+  // Recovery of a supervised container: its supervisor re-adopted, or its task reported ended
+  // with the supervisor's status (true); or neither (the supervisor was killed).
+  bool adopt_supervised(const std::string& id, const std::map<std::string, std::string>& state,
+                        pid_t pid, uint64_t start_time);
   // Kills whatever is left of a container that is not adopted, and removes its state file.
   void destroy(const std::string& id, const std::map<std::string, std::string>& state,
-               const std::vector<MarkedProcess>& marked);
+               const std::vector<MarkedProcess>& marked,
+               const std::vector<MarkedProcess>& supervisors);
 
   std::filesystem::path state_dir_;
+  std::filesystem::path supervisor_;
   int epoll_fd_ = -1;
   Scheduler scheduler_;
   ExitHandler on_exit_;

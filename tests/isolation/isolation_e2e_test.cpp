@@ -155,9 +155,9 @@ TEST(IsolationE2eTest, DOCKERD_ADockerTaskServingHttpOnPort0WithHostNetworkingAn
 // kill -9 of an agent running 20 tasks, 10 posix processes and 10 Docker containers, 3 of each
 // ending while it is down (with exit status 3): after the restart on the same work dir, the 14
 // others run on, each once and the same (no task relaunched, no container or process group
-// doubled), and the 6 that ended are reported exactly once. The containers' real exit status
-// is known (the daemon kept it); a posix process's died with the agent, its parent, so those
-// are TASK_LOST (host/agent/README.md).
+// doubled), and the 6 that ended are reported exactly once, with their real exit status: the
+// daemon kept the containers'; each posix task's supervisor, which outlives the agent, recorded
+// the processes'.
 TEST(IsolationE2eTest, DOCKERD_AnAgentKilledWhileTwentyTasksRunAdoptsThemAfterItsRestart) {
   TESSERA_REQUIRE_DOCKERD(daemon());
   TempDir dir;
@@ -241,12 +241,8 @@ TEST(IsolationE2eTest, DOCKERD_AnAgentKilledWhileTwentyTasksRunAdoptsThemAfterIt
       << cluster.agent(0).output();
   for (const std::string& id : ending) {
     EXPECT_EQ(terminal_statuses(framework, id), 1u) << id << ":" << history(framework, id);
-    if (id.rfind("docker", 0) == 0) {
-      EXPECT_EQ(framework.state(id), state::kFailed) << id << ":" << history(framework, id);
-      EXPECT_EQ(framework.last(id).exit_code, 3) << id << ":" << history(framework, id);
-    } else {
-      EXPECT_EQ(framework.state(id), state::kLost) << id << ":" << history(framework, id);
-    }
+    EXPECT_EQ(framework.state(id), state::kFailed) << id << ":" << history(framework, id);
+    EXPECT_EQ(framework.last(id).exit_code, 3) << id << ":" << history(framework, id);
   }
 
   // The 14 others run on: the same process group or the same container, and only that.
@@ -275,11 +271,9 @@ TEST(IsolationE2eTest, DOCKERD_AnAgentKilledWhileTwentyTasksRunAdoptsThemAfterIt
   for (const std::string& id : running) {
     EXPECT_EQ(terminal_statuses(framework, id), 1u) << id << ":" << history(framework, id);
     EXPECT_EQ(framework.state(id), state::kFailed) << id << ":" << history(framework, id);
-    // A posix process adopted after a restart is no longer the agent's child: its status cannot
-    // be read (exit_code -1); a container's always can.
-    if (id.rfind("docker", 0) == 0) {
-      EXPECT_EQ(framework.last(id).exit_code, 3) << id;
-    }
+    // A posix process adopted after a restart is no longer the agent's child, but its
+    // supervisor's, which recorded its status; a container's the daemon kept.
+    EXPECT_EQ(framework.last(id).exit_code, 3) << id << ":" << history(framework, id);
   }
   EXPECT_TRUE(processes_with(kMarker, marker).empty());
 }

@@ -2,10 +2,12 @@
 // isolator_posix.so, and the test speaks the isolator protocol to it over inproc, as the agent
 // core does.
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -225,25 +227,29 @@ TEST_F(PosixIsolatorTest, RecoversALiveContainerAfterARestart) {
   EXPECT_EQ(::kill(static_cast<pid_t>(pid), 0), -1);
 }
 
-TEST_F(PosixIsolatorTest, RecoverReportsContainersThatDiedWhileTheAgentWasDown) {
+// The task's supervisor outlived the node and recorded how the task ended: the recovery keeps
+// the container (alive), and its exit follows on the same connection with the real status.
+TEST_F(PosixIsolatorTest, RecoverReportsContainersThatDiedWhileTheAgentWasDownWithTheirStatus) {
   start();
-  int64_t pid = launch(launch_request("short", "exec sleep 30"));
+  int64_t pid = launch(launch_request("short", "while [ ! -e stop ]; do sleep 0.02; done; exit 3"));
   ASSERT_GT(pid, 0);
   stop();
-  ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
-  // A signal is delivered asynchronously: wait until it is dead (a zombie: this process is its
-  // parent, and the isolator is the one to reap it).
+  std::ofstream(dir / "sandboxes" / "short" / "stop") << "stop\n";
   ASSERT_TRUE(tessera::testing::eventually(
       [&] { return !tessera::testing::process_alive(static_cast<pid_t>(pid)); }));
 
   start();
   isolator::Recover recover;
-  recover.containers = {{"short", pid}};
+  recover.containers = {{"short", pid}, {"unknown", 0}};
   auto reply = agent->call(recover);
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   auto recovered = reply->body<isolator::Recovered>();
-  EXPECT_TRUE(recovered->alive.empty());
-  EXPECT_EQ(recovered->gone, std::vector<std::string>{"short"});
+  EXPECT_EQ(recovered->alive, std::vector<std::string>{"short"});
+  EXPECT_EQ(recovered->gone, std::vector<std::string>{"unknown"});
+  auto exited = agent->wait_exited("short");
+  ASSERT_TRUE(exited);
+  EXPECT_EQ(exited->exit_code, 3);
+  EXPECT_EQ(exited->signal, 0);
 }
 
 TEST_F(PosixIsolatorTest, KillOnStopEndsTasksWithTheNode) {

@@ -324,20 +324,89 @@ TEST(PosixLauncher, RecoversALiveContainerAfterARestart) {
   EXPECT_EQ(e->signal, SIGTERM);
 }
 
-TEST(PosixLauncher, ContainerThatDiedWhileDownIsGone) {
+// Its supervisor saw it end while no launcher ran, and wrote how: the recovery adopts it as
+// ended, and its real status is reported (once the recovery has been answered).
+TEST(PosixLauncher, ContainerThatDiedWhileDownIsReportedWithItsStatus) {
   Driver d;
   pid_t pid = d.launch(d.spec("dead", "exec sleep 30"));
   d.open();
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  while (process_start_time(pid)) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(d.run_until([&] { return !process_start_time(pid); }));
+  ASSERT_TRUE(d.run_until([&] { return std::filesystem::exists(d.state_dir() / "dead.status"); }));
   auto recovered = d.launcher->recover({{"dead", pid}, {"never-heard-of", 12345}});
-  EXPECT_TRUE(recovered.alive.empty());
-  EXPECT_EQ(recovered.gone, (std::vector<std::string>{"dead", "never-heard-of"}));
-  // Its zombie was reaped, and its state forgotten.
-  errno = 0;
-  EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), -1);
-  EXPECT_EQ(errno, ECHILD);
+  EXPECT_EQ(recovered.alive, std::vector<std::string>{"dead"});
+  EXPECT_EQ(recovered.gone, std::vector<std::string>{"never-heard-of"});
+  auto e = d.wait_exit("dead");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code, -1);
+  EXPECT_EQ(e->signal, SIGKILL);
+  EXPECT_NE(e->message.find("while the agent was not running"), std::string::npos) << e->message;
+  // Its supervisor (this process's child) was reaped, and its state forgotten.
+  EXPECT_TRUE(d.run_until([&] { return supervisor_processes({"dead"}).empty(); }));
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+}
+
+// A task re-adopted after a restart that ends later is reported with its own exit status.
+TEST(PosixLauncher, AReadoptedContainerEndsWithItsRealStatus) {
+  Driver d;
+  d.launch(d.spec("later", "while [ ! -e stop ]; do sleep 0.02; done; exit 3"));
+  d.open();
+  auto recovered = d.launcher->recover({{"later", 0}});
+  ASSERT_EQ(recovered.alive, std::vector<std::string>{"later"});
+  std::ofstream(d.sandbox("later") / "stop") << "stop\n";
+  auto e = d.wait_exit("later");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code, 3);
+  EXPECT_EQ(e->signal, 0);
+}
+
+// The supervisor is not one of the task's processes: it has no container marker, stays out of
+// the task's process group, and a kill of the group leaves it to record the status.
+TEST(PosixLauncher, TheSupervisorStaysOutsideTheTasksProcessGroup) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("apart", "exec sleep 30"));
+  // Until its exec, the task is still a copy of its supervisor.
+  std::map<std::string, std::vector<MarkedProcess>> supervisors;
+  ASSERT_TRUE(d.run_until([&] {
+    supervisors = supervisor_processes({"apart"});
+    return supervisors["apart"].size() == 1;
+  }));
+  pid_t supervisor = supervisors["apart"][0].pid;
+  // Fields 5 and 6 of /proc/PID/stat (counted after the command name): group and session.
+  std::string stat = slurp("/proc/" + std::to_string(supervisor) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 1));
+  std::string state;
+  pid_t parent = 0, group = 0, session = 0;
+  fields >> state >> parent >> group >> session;
+  EXPECT_NE(group, pid);
+  EXPECT_EQ(session, supervisor);
+  EXPECT_EQ(marked_processes({"apart"})["apart"].size(), 1u);
+  ASSERT_TRUE(d.launcher->kill("apart", 0ms));
+  auto e = d.wait_exit("apart");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->signal, SIGKILL);
+  EXPECT_FALSE(process_start_time(supervisor));
+}
+
+// A supervisor killed before its task ends cannot say how the task ended: the task is watched
+// by itself from then on, and its end is reported with an unknown status.
+TEST(PosixLauncher, ATaskWhoseSupervisorWasKilledIsStillWatched) {
+  Driver d;
+  pid_t pid = d.launch(d.spec("bereft", "while [ ! -e stop ]; do sleep 0.02; done; exit 3"));
+  std::map<std::string, std::vector<MarkedProcess>> supervisors;
+  ASSERT_TRUE(d.run_until([&] {
+    supervisors = supervisor_processes({"bereft"});
+    return supervisors["bereft"].size() == 1;
+  }));
+  ASSERT_EQ(::kill(supervisors["bereft"][0].pid, SIGKILL), 0);
+  // Still running, still the launcher's.
+  EXPECT_FALSE(d.wait_exit("bereft", 300ms));
+  EXPECT_TRUE(process_start_time(pid));
+  std::ofstream(d.sandbox("bereft") / "stop") << "stop\n";
+  auto e = d.wait_exit("bereft");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code, -1);
+  EXPECT_NE(e->message.find("its supervisor was killed"), std::string::npos) << e->message;
 }
 
 // A plain process of this test, outside any container (no marker in its environment).
@@ -369,7 +438,7 @@ void rewind_to_intent(const std::filesystem::path& file) {
   std::string text, line;
   while (std::getline(lines, line)) {
     if (line.rfind("pid=", 0) == 0 || line.rfind("pgid=", 0) == 0 ||
-        line.rfind("start_time=", 0) == 0) {
+        line.rfind("start_time=", 0) == 0 || line.rfind("supervisor_", 0) == 0) {
       continue;
     }
     if (line.rfind("phase=", 0) == 0) line = "phase=launching";
@@ -402,7 +471,7 @@ TEST(PosixLauncher, PidReusedByAnotherProcessIsNotAdopted) {
   // The unrelated process is left alone...
   EXPECT_TRUE(process_start_time(unrelated).has_value());
   // ... and the container's own process, found by its marker, is not left running untracked.
-  EXPECT_TRUE(d.run_until([&] { return ::waitpid(pid, nullptr, WNOHANG) == pid; }));
+  EXPECT_TRUE(d.run_until([&] { return !process_start_time(pid); }));
   ::kill(unrelated, SIGKILL);
   ::waitpid(unrelated, nullptr, 0);
 }
@@ -510,10 +579,10 @@ TEST(PosixLauncher, ContainersTheAgentDoesNotNameAreKilled) {
   auto recovered = d.launcher->recover({{"kept", kept}});
   EXPECT_EQ(recovered.alive, std::vector<std::string>{"kept"});
   EXPECT_EQ(recovered.orphans, (std::vector<std::string>{"half-orphan", "orphan"}));
-  // The recorded one is this process's child: the launcher reaped it. The one only intended is
-  // reaped here.
+  // Both are gone, and their supervisors (this process's children) reaped.
   EXPECT_FALSE(process_start_time(orphan).has_value());
-  EXPECT_TRUE(d.run_until([&] { return ::waitpid(half, nullptr, WNOHANG) == half; }));
+  EXPECT_FALSE(process_start_time(half).has_value());
+  EXPECT_TRUE(supervisor_processes({"orphan", "half-orphan"}).empty());
   ASSERT_TRUE(d.run_until([&] { return live_group_members(orphan).empty(); }));
   EXPECT_TRUE(process_start_time(kept).has_value());
   std::vector<std::string> files;

@@ -1,0 +1,206 @@
+// tessera-task-supervisor: the small per-task process that the process launcher starts in
+// place of the task, so that a task's exit status is known even when the agent is not there to
+// read it.
+//
+// The launcher spawns it in a session of its own (a kill of the task's process group never
+// reaches it; a terminal's signals neither), with the sandbox's stdout/stderr and working
+// directory, and a control socket on descriptor 3. It runs no task code itself:
+//   1. It reads the launch from the socket (see posix_launcher.cpp, encode_launch): the status
+//      file's path, whether the launch is held, the program, its argv and its environment. The
+//      task's environment travels there rather than in this process's own, so that only the
+//      task carries the container marker.
+//   2. It forks the task, which makes a session and process group of its own (the container's
+//      process group, as before), and, for a held launch, waits for one byte on the socket (the
+//      launcher's release) before it execs the program: isolators attach the task's pid first,
+//      and every page the task uses is allocated after the exec, so inside its cgroups. The
+//      socket closing without that byte (the launcher's process died) makes it exit 125
+//      without running anything.
+//   3. The task, once it leads its own session, sends its pid on the socket; the supervisor
+//      closes its own copy of the socket.
+//   4. It waits for the task (its own child, so the status is real whoever else comes and
+//      goes), SIGKILLs whatever is left of the task's process group while the task's zombie
+//      still holds the group id, reaps it, and writes the status atomically (a temporary file
+//      renamed over STATUS), then exits 0.
+// It is linked statically and uses no heap after the launch is read: it starts fast and stays
+// small. It lives in the launching agent's cgroups, never in the task's, so a task's memory
+// limit cannot kill it.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr int kControl = 3;
+// The most the launch message may hold; the launcher never sends more.
+constexpr uint32_t kMaxMessage = uint32_t{64} << 20;
+
+bool read_all(int fd, void* data, size_t size) {
+  auto* at = static_cast<char*>(data);
+  while (size > 0) {
+    ssize_t n = ::read(fd, at, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    at += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool write_all(int fd, const void* data, size_t size) {
+  const auto* at = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::write(fd, at, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    at += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void say(const std::string& text) {
+  std::string line = "tessera-task-supervisor: " + text + "\n";
+  (void)write_all(STDERR_FILENO, line.data(), line.size());
+}
+
+// The launch: length-prefixed strings (u32 little-endian count, then u32 length + bytes each).
+struct Launch {
+  std::string status_path;
+  bool hold = false;
+  std::string program;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+};
+
+bool read_launch(Launch& launch) {
+  uint32_t total = 0;
+  if (!read_all(kControl, &total, sizeof total) || total > kMaxMessage) return false;
+  std::string blob(total, '\0');
+  if (!read_all(kControl, blob.data(), blob.size())) return false;
+  size_t at = 0;
+  auto next_u32 = [&](uint32_t& out) {
+    if (blob.size() - at < sizeof out) return false;
+    std::memcpy(&out, blob.data() + at, sizeof out);
+    at += sizeof out;
+    return true;
+  };
+  auto next_string = [&](std::string& out) {
+    uint32_t size = 0;
+    if (!next_u32(size) || blob.size() - at < size) return false;
+    out.assign(blob, at, size);
+    at += size;
+    return true;
+  };
+  auto next_list = [&](std::vector<std::string>& out) {
+    uint32_t count = 0;
+    if (!next_u32(count) || count > blob.size()) return false;
+    out.resize(count);
+    for (std::string& s : out) {
+      if (!next_string(s)) return false;
+    }
+    return true;
+  };
+  std::string hold;
+  if (!next_string(launch.status_path) || !next_string(hold) || !next_string(launch.program) ||
+      !next_list(launch.argv) || !next_list(launch.env) || at != blob.size()) {
+    return false;
+  }
+  launch.hold = hold == "1";
+  return !launch.status_path.empty() && !launch.program.empty() && !launch.argv.empty();
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (std::string& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// In the forked child: becomes the task. It reports its pid itself, once it leads its own
+// session and process group: the launcher may signal the group as soon as it has the pid.
+[[noreturn]] void run_task(Launch& launch) {
+  ::setsid();
+  int32_t pid = ::getpid();
+  // The launcher may be gone already: the task is started all the same (and, held, ends at
+  // once), and its status is written.
+  (void)write_all(kControl, &pid, sizeof pid);
+  if (launch.hold) {
+    char line = 0;
+    ssize_t n = 0;
+    do {
+      n = ::read(kControl, &line, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) ::_exit(125);
+  }
+  ::close(kControl);
+  std::vector<char*> argv = pointers(launch.argv);
+  std::vector<char*> env = pointers(launch.env);
+  ::execve(launch.program.c_str(), argv.data(), env.data());
+  int error = errno;
+  say("cannot execute '" + launch.program + "': " + std::strerror(error));
+  ::_exit(error == ENOENT ? 127 : 126);
+}
+
+bool write_status(const std::string& path, const siginfo_t& info, pid_t task) {
+  char text[128];
+  int exit_code = info.si_code == CLD_EXITED ? info.si_status : -1;
+  int signal = info.si_code == CLD_EXITED ? 0 : info.si_status;
+  int size =
+      std::snprintf(text, sizeof text, "exit_code=%d\nsignal=%d\ntask_pid=%d\nsupervisor_pid=%d\n",
+                    exit_code, signal, static_cast<int>(task), static_cast<int>(::getpid()));
+  std::string temporary = path + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  bool written = size > 0 && write_all(fd, text, static_cast<size_t>(size));
+  ::close(fd);
+  return written && ::rename(temporary.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main() {
+  // A SIGPIPE from the control socket must not end it before it has written the status.
+  ::signal(SIGPIPE, SIG_IGN);
+  Launch launch;
+  if (!read_launch(launch)) {
+    say("no launch received from the launcher");
+    return 125;
+  }
+  pid_t task = ::fork();
+  if (task < 0) {
+    say(std::string("cannot fork the task: ") + std::strerror(errno));
+    return 125;
+  }
+  if (task == 0) {
+    ::signal(SIGPIPE, SIG_DFL);
+    run_task(launch);
+  }
+  // The task reports its own pid; from here on the control socket is the task's alone.
+  ::close(kControl);
+
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(task), &info, WEXITED | WNOWAIT) != 0) {
+    if (errno != EINTR) return 125;
+  }
+  // While the task's zombie holds its pid, the group id is the task's: whatever is left of the
+  // group is the task's own, and no orphan outlives it.
+  ::kill(-task, SIGKILL);
+  while (::waitid(P_PID, static_cast<id_t>(task), &info, WEXITED) != 0) {
+    if (errno != EINTR) return 125;
+  }
+  if (!write_status(launch.status_path, info, task)) {
+    say("cannot write the exit status to '" + launch.status_path + "': " + std::strerror(errno));
+    return 125;
+  }
+  return 0;
+}
