@@ -190,6 +190,11 @@ class Exec {
     subscribed_ = true;
     out_ << "subscribed as framework '" << framework_id << "'; waiting for an offer fitting "
          << options_.needs.describe() << std::endl;
+    // Still waiting after a moment: the role's quota may be what holds the task back (the
+    // allocator offers a role no more than its quota), which offers alone do not tell.
+    quota_timer_ = loop.every(Ms(2000), [this] {
+      if (!launched_ && !finishing_) check_quota();
+    });
     if (options_.offer_timeout_seconds > 0) {
       offer_timer_ = loop.after(seconds(options_.offer_timeout_seconds), [this] {
         offer_timer_ = 0;
@@ -231,14 +236,15 @@ class Exec {
     best_offer_ = offer;
     best_missing_ = std::move(missing);
     best_size_ = size;
-    std::string text = why_waiting();
-    if (text == last_why_) return;
-    last_why_ = text;
-    out_ << "waiting: " << text << std::endl;
+    tell_why();
   }
 
   std::string why_waiting() const {
+    std::string quota;
+    for (const auto& item : quota_missing_) quota += (quota.empty() ? "" : ", ") + item;
+    if (!quota.empty()) quota = "role '" + options_.role + "''s quota leaves too little " + quota;
     if (!best_offer_) {
+      if (!quota.empty()) return "no offer was received: " + quota;
       return "no offer was received: the cluster's resources are in use, or held back for other "
              "roles or by role '" +
              options_.role + "''s quota (see tessera roles)";
@@ -246,7 +252,51 @@ class Exec {
     std::string items;
     for (const auto& item : best_missing_) items += (items.empty() ? "" : ", ") + item;
     return "the largest offer seen, " + best_offer_->resources.to_string() + " on agent '" +
-           best_offer_->agent_id + "', is short of " + items;
+           best_offer_->agent_id + "', is short of " + items + (quota.empty() ? "" : "; " + quota);
+  }
+
+  // Says why again when it changed.
+  void tell_why() {
+    std::string text = why_waiting();
+    if (text == last_why_) return;
+    last_why_ = text;
+    out_ << "waiting: " << text << std::endl;
+  }
+
+  // Asks the master for its roles and notes what the task's role's quota leaves too little of.
+  void check_quota() {
+    if (asking_roles_ || !master_client()) return;
+    asking_roles_ = true;
+    master_->request(
+        protocol::operator_api::GetState{},
+        [this](Result<Envelope> reply) {
+          asking_roles_ = false;
+          if (!reply || !reply->is<protocol::operator_api::State>()) return;
+          auto state = reply->body<protocol::operator_api::State>();
+          if (!state || launched_) return;
+          quota_missing_.clear();
+          for (const auto& role : state->roles) {
+            if (role.name == options_.role) quota_missing_ = quota_shortfall(options_.needs, role);
+          }
+          tell_why();
+        },
+        Ms(2000));
+  }
+
+  // The connection to the leading master for operator and file requests; null when it is
+  // not known yet.
+  sdk::Client* master_client() {
+    std::string endpoint = client_.master_endpoint();
+    if (endpoint.empty()) return nullptr;
+    if (!master_ || master_endpoint_ != endpoint) {
+      master_ = std::make_unique<sdk::Client>(session_.bus(), "exec.master");
+      if (!master_->connect(endpoint)) {
+        master_.reset();
+        return nullptr;
+      }
+      master_endpoint_ = endpoint;
+    }
+    return master_.get();
   }
 
   // --- The task's output, read from its sandbox through the master while it runs. ---
@@ -266,13 +316,7 @@ class Exec {
 
   // Reads what stdout and stderr gained since the last read, then calls `done`.
   void read_output(std::function<void()> done) {
-    std::string endpoint = client_.master_endpoint();
-    if (endpoint.empty()) return done();
-    if (!files_ || files_endpoint_ != endpoint) {
-      files_ = std::make_unique<sdk::Client>(session_.bus(), "exec.files");
-      if (!files_->connect(endpoint)) return done();
-      files_endpoint_ = endpoint;
-    }
+    if (!master_client()) return done();
     reading_ = true;
     read_one(stdout_, [this, done = std::move(done)](bool) {
       read_one(stderr_, [this, done](bool) {
@@ -291,7 +335,7 @@ class Exec {
     request.path = output.file;
     request.offset = output.offset;
     request.length = uint64_t{64} * 1024;
-    files_->request(
+    master_->request(
         request,
         [this, &output, then = std::move(then)](Result<Envelope> reply) {
           if (!reply) files_silent_ = true;
@@ -351,6 +395,8 @@ class Exec {
     launched_ = true;
     if (offer_timer_ != 0) session_.loop().cancel(offer_timer_);
     offer_timer_ = 0;
+    if (quota_timer_ != 0) session_.loop().cancel(quota_timer_);
+    quota_timer_ = 0;
     out_ << "launching task '" << task_id_ << "' on agent '" << offer.agent_id << "' ("
          << offer.hostname << ") with " << take.to_string() << std::endl;
     client_.accept({offer.offer_id}, {task}, 60);
@@ -431,10 +477,13 @@ class Exec {
   std::vector<std::string> best_missing_;
   double best_size_ = 0;
   std::string last_why_;
-  std::unique_ptr<sdk::Client> files_;
-  std::string files_endpoint_;
-  Output stdout_{"stdout", &out_};
-  Output stderr_{"stderr", &err_};
+  std::unique_ptr<sdk::Client> master_;
+  std::string master_endpoint_;
+  sdk::EventLoop::TimerId quota_timer_ = 0;
+  bool asking_roles_ = false;
+  std::vector<std::string> quota_missing_;  // what the role's quota leaves too little of
+  Output stdout_{"stdout", &out_, 0, {}};
+  Output stderr_{"stderr", &err_, 0, {}};
   std::string sandbox_;
   bool reading_ = false;
   bool files_silent_ = false;  // the master did not answer a read: no waiting for more

@@ -107,6 +107,22 @@ std::vector<std::string> shortfall(const TaskNeeds& needs, const protocol::Resou
   return out;
 }
 
+std::vector<std::string> quota_shortfall(const TaskNeeds& needs,
+                                         const protocol::operator_api::RoleState& role) {
+  std::vector<std::string> out;
+  if (!role.has_quota) return out;
+  for (const auto& [name, amount] : needs.scalars().scalars) {
+    auto limit = role.quota.scalars.find(name);
+    if (limit == role.quota.scalars.end()) continue;
+    double in_use = role.allocated.scalar(name);
+    if (protocol::Resources::fixed(in_use + amount) > protocol::Resources::fixed(limit->second)) {
+      out.push_back(name + " (quota " + number(limit->second) + ", " + number(in_use) +
+                    " in use, " + number(amount) + " needed)");
+    }
+  }
+  return out;
+}
+
 Result<std::pair<std::string, std::string>> parse_env(const std::string& item) {
   size_t eq = item.find('=');
   if (eq == std::string::npos || eq == 0) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/protocol/operator.h"
 #include "tessera/protocol/resources.h"
 #include "tessera/result.h"
 
@@ -48,6 +49,11 @@ std::optional<protocol::Resources> fit(const TaskNeeds& needs, const protocol::R
 // What `offered` lacks for `needs`, one item per short resource: "mem (512 offered, 1024
 // needed)", "ports (0 offered, 2 needed)"; empty when the task fits.
 std::vector<std::string> shortfall(const TaskNeeds& needs, const protocol::Resources& offered);
+
+// What role `role`'s quota leaves too little of for `needs`, one item per resource: "cpus
+// (quota 1, 0.8 in use, 0.5 needed)"; empty when the role has no quota or room for the task.
+std::vector<std::string> quota_shortfall(const TaskNeeds& needs,
+                                         const protocol::operator_api::RoleState& role);
 
 // Splits "K=V" (for --env). Errors name the bad item.
 Result<std::pair<std::string, std::string>> parse_env(const std::string& item);

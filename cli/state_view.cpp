@@ -11,6 +11,7 @@
 namespace tessera::cli {
 
 namespace json = boost::json;
+using master_http::number_json;
 using protocol::operator_api::State;
 
 std::string Table::render() const {
@@ -159,14 +160,6 @@ std::string state_summary(const State& state) {
          used_of(used, total, "mem") + " MB, disk " + used_of(used, total, "disk") + " MB used\n";
   out += "offers      " + std::to_string(state.offers.size()) + " outstanding\n";
   return out;
-}
-
-// A whole number as an integer (Boost.JSON writes every double in exponent form, "2E0").
-json::value number_json(double value) {
-  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 9.0e15) {
-    return json::value(static_cast<int64_t>(value));
-  }
-  return json::value(value);
 }
 
 json::object resources_json(const protocol::Resources& resources) {

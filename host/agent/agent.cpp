@@ -1299,12 +1299,14 @@ void Agent::on_ack(const agentp::StatusAck& ack) {
 
 protocol::files::Answer Agent::sandbox_files(const protocol::files::Request& request) {
   // Only a sandbox of this agent's own work dir, of the framework and task the request names:
-  // WORK_DIR/agent/sandboxes/FRAMEWORK/TASK/CONTAINER, whatever path the master sent.
+  // WORK_DIR/agent/sandboxes/FRAMEWORK/TASK/CONTAINER, whatever path the master sent. The last
+  // component is already in its on-disk (escaped) form: its parent is what must match.
   std::filesystem::path named(request.sandbox);
   std::string container = named.filename().string();
   bool own = !container.empty() && container != "." && container != ".." &&
              !request.framework_id.empty() && !request.task_id.empty() &&
-             checkpoint_->sandbox(request.framework_id, request.task_id, container) == named;
+             checkpoint_->sandbox(request.framework_id, request.task_id, "-").parent_path() ==
+                 named.parent_path();
   if (!own) {
     protocol::files::Answer refused;
     refused.request_id = request.request_id;

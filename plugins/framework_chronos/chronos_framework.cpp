@@ -26,39 +26,6 @@ constexpr size_t kMaxWritesInFlight = 32;
 // How long a changed run history waits before it is written (changes in between are merged).
 constexpr milliseconds kHistoryDelay{1000};
 
-// The agent's name for a path component (host/agent/checkpoint.cpp's escape): what is not a
-// letter, digit, '_', '-' or '.' becomes %XX, so that the sandbox of a task can be found.
-std::string sandbox_component(const std::string& id) {
-  if (id.empty()) return "%";
-  std::string out;
-  for (unsigned char c : id) {
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-' || (c == '.' && id != "." && id != "..");
-    if (plain) {
-      out += static_cast<char>(c);
-    } else {
-      char buffer[4];
-      std::snprintf(buffer, sizeof buffer, "%%%02X", c);
-      out += buffer;
-    }
-  }
-  return out;
-}
-
-// The last `limit` bytes of a file, or "" when it cannot be read.
-std::string file_tail(const std::filesystem::path& path, size_t limit) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  in.seekg(0, std::ios::end);
-  auto size = static_cast<size_t>(std::max<std::streamoff>(0, in.tellg()));
-  size_t start = size > limit ? size - limit : 0;
-  in.seekg(static_cast<std::streamoff>(start));
-  std::string out(size - start, '\0');
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  out.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
-  return out;
-}
-
 RunDemand demand_of(const Job& job) {
   return RunDemand{job.cpus, job.mem, job.disk, job.constraints};
 }
@@ -110,8 +77,9 @@ Status ChronosFramework::configure(sdk::ConfigTable& table) {
   settings_.kill_grace_seconds =
       static_cast<double>(table.integer("kill_grace_seconds", 3, 0, 600));
   settings_.reconcile_grace = milliseconds(table.integer("reconcile_grace_ms", 10000, 0, 3600000));
-  for (const std::string& dir : table.get<std::vector<std::string>>("agent_work_dirs", {})) {
-    settings_.agent_work_dirs.emplace_back(dir);
+  // Before runs' output came through the master, it was read from these directories.
+  if (!table.get<std::vector<std::string>>("agent_work_dirs", {}).empty()) {
+    log().warn("'agent_work_dirs' is no longer used: runs' output is read through the master");
   }
 
   SchedulerConfig& scheduler = settings_.scheduler;
@@ -147,6 +115,7 @@ Status ChronosFramework::configure(sdk::ConfigTable& table) {
 }
 
 Status ChronosFramework::start() {
+  output_ = std::make_unique<OutputReader>(bus(), settings_.scheduler.output_tail_limit);
   server_ = std::make_unique<sdk::http::Server>(loop(), log(), settings_.http);
   add_routes();
   auto address = server_->listen(settings_.http_host, settings_.http_port);
@@ -164,6 +133,7 @@ Status ChronosFramework::start() {
 }
 
 void ChronosFramework::stopping() {
+  output_.reset();
   client_.reset();
   server_.reset();
 }
@@ -647,8 +617,14 @@ void ChronosFramework::on_update(const protocol::TaskStatus& status) {
   if (status.exit_code >= 0) exit_status = status.exit_code;
   std::string message = status.state;
   if (!status.message.empty()) message += ": " + status.message;
-  std::string output = active ? read_output(status) : std::string();
-  finish(task, outcome, exit_status, message, output, acknowledge);
+  if (!active) return finish(task, outcome, exit_status, message, "", acknowledge);
+  output_->read(client_ ? client_->master_endpoint() : std::string(), framework_id_, task,
+                [this, term, task, outcome, exit_status, message,
+                 acknowledge = std::move(acknowledge)](const std::string& output) {
+                  // A new term reconciles the task again.
+                  if (term != term_) return;
+                  finish(task, outcome, exit_status, message, output, acknowledge);
+                });
 }
 
 void ChronosFramework::task_unknown(const protocol::TaskStatus& status) {
@@ -687,35 +663,6 @@ void ChronosFramework::reconcile() {
   std::vector<protocol::scheduler::ReconcileTask> tasks;
   for (const auto& [task, agent] : unconfirmed_) tasks.push_back({task, agent});
   client_->reconcile(tasks);
-}
-
-std::string ChronosFramework::read_output(const protocol::TaskStatus& status) const {
-  size_t limit = settings_.scheduler.output_tail_limit;
-  if (limit == 0) return "";
-  for (const auto& dir : settings_.agent_work_dirs) {
-    std::filesystem::path task_dir = dir / "agent" / "sandboxes" /
-                                     sandbox_component(framework_id_) /
-                                     sandbox_component(status.task_id);
-    std::error_code ec;
-    if (!std::filesystem::is_directory(task_dir, ec)) continue;
-    // The newest container of the task (a task launched again has more than one).
-    std::filesystem::path newest;
-    std::filesystem::file_time_type newest_time{};
-    for (const auto& entry : std::filesystem::directory_iterator(task_dir, ec)) {
-      auto time = entry.last_write_time(ec);
-      if (!ec && (newest.empty() || time > newest_time)) {
-        newest = entry.path();
-        newest_time = time;
-      }
-    }
-    if (newest.empty()) continue;
-    std::string out = file_tail(newest / "stdout", limit);
-    std::string err = file_tail(newest / "stderr", limit);
-    if (!err.empty())
-      out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("[stderr]\n") + err;
-    return out;
-  }
-  return "";
 }
 
 }  // namespace tessera::chronos

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "output_reader.h"
 #include "scheduler_core.h"
 #include "tessera/sdk/http.h"
 #include "tessera/sdk/leadership.h"
@@ -54,7 +55,6 @@ struct FrameworkSettings {
   double kill_grace_seconds = 3;
   std::chrono::milliseconds reconcile_grace{10000};
   std::chrono::milliseconds reconcile_interval{1000};
-  std::vector<std::filesystem::path> agent_work_dirs;
   SchedulerConfig scheduler;
 };
 
@@ -107,7 +107,6 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   void finish(const std::string& task_id, RunOutcome outcome, std::optional<int> exit_status,
               const std::string& message, const std::string& output, Committed done);
   void reconcile();
-  std::string read_output(const protocol::TaskStatus& status) const;
 
   // ---- REST API (rest_api.cpp).
   void add_routes();
@@ -141,6 +140,7 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   std::unique_ptr<sdk::SchedulerClient> client_;
   std::unique_ptr<sdk::http::Server> server_;
   std::unique_ptr<SchedulerCore> core_;
+  std::unique_ptr<OutputReader> output_;  // finished runs' output, through the master
   std::string http_address_;
   std::unique_ptr<sdk::http::Client> proxy_;  // a standby's requests to the leader
   // GET /jobs's answer, kept until a job changes.

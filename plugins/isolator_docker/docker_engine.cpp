@@ -15,6 +15,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -703,8 +704,14 @@ Status Engine::events(const std::map<std::string, std::string>& labels,
                       Cancellation* cancel, const std::function<void()>& on_subscribed) {
   Socket socket(std::nullopt, cancel);
   TESSERA_RETURN_IF_ERROR(socket.connect(options_.socket_path));
-  TESSERA_RETURN_IF_ERROR(socket.send_all(request_text(
-      "GET", path("/events?filters=" + label_filters(labels, {{"type", {"container"}}})), "")));
+  auto since = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch()) -
+               std::chrono::seconds(1);
+  TESSERA_RETURN_IF_ERROR(socket.send_all(
+      request_text("GET",
+                   path("/events?since=" + std::to_string(since.count()) +
+                        "&filters=" + label_filters(labels, {{"type", {"container"}}})),
+                   "")));
   http::response_parser<http::string_body> parser;
   std::string rest;
   TESSERA_RETURN_IF_ERROR(read_header(socket, parser, rest));

@@ -147,8 +147,10 @@ class Engine {
                    Cancellation* cancel = nullptr, const std::filesystem::path& position = {});
 
   // Streams container events whose labels include `labels` (GET /events), calling `on_event`
-  // for each, until the connection ends or is cancelled (then an error says why). `on_subscribed`
-  // runs once the daemon has accepted the subscription: every event after that is streamed.
+  // for each, until the connection ends or is cancelled (then an error says why). The daemon
+  // answers before it subscribes, so an event right after the answer could be missed: the stream
+  // starts one second before the call (the daemon replays what it keeps of that second), and
+  // `on_subscribed`, run once the answer came, sees nothing the stream will not also report.
   Status events(const std::map<std::string, std::string>& labels,
                 const std::function<void(const ContainerEvent&)>& on_event,
                 Cancellation* cancel = nullptr,

@@ -434,7 +434,12 @@ void DockerRuntime::recover(const std::vector<std::string>& known,
         } else {
           follow_logs(container_id);
         }
-        if (summary.state == "exited" || summary.state == "dead") on_died(summary.id);
+        // Dead when listed, or died since: the event stream (up before the recovery) found
+        // no container of that id then and kept its death for now.
+        bool died_since = died_early_.erase(summary.id) != 0;
+        if (died_since || summary.state == "exited" || summary.state == "dead") {
+          on_died(summary.id);
+        }
       }
     });
   });

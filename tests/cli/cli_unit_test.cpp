@@ -14,7 +14,7 @@ using namespace tessera::cli;
 namespace json = boost::json;
 
 TEST(Fit, ScalarsAndPorts) {
-  TaskNeeds needs{0.5, 64, 0, 3};
+  TaskNeeds needs{0.5, 64, 0, 3, {}};
   protocol::Resources offered;
   offered.scalars = {{"cpus", 1}, {"mem", 64}};
   offered.ranges["ports"] = {{31000, 31001}, {31005, 31010}};
@@ -26,20 +26,20 @@ TEST(Fit, ScalarsAndPorts) {
   EXPECT_EQ(take->ranges.at("ports"), ports);
   EXPECT_EQ(take->to_string(), "cpus:0.5;mem:64;ports:[31000-31001,31005-31005]");
 
-  EXPECT_FALSE(fit(TaskNeeds{2, 64, 0, 0}, offered)) << "too few cpus";
-  EXPECT_FALSE(fit(TaskNeeds{0.5, 65, 0, 0}, offered)) << "too little memory";
-  EXPECT_FALSE(fit(TaskNeeds{0.5, 64, 0, 9}, offered)) << "too few ports";
+  EXPECT_FALSE(fit(TaskNeeds{2, 64, 0, 0, {}}, offered)) << "too few cpus";
+  EXPECT_FALSE(fit(TaskNeeds{0.5, 65, 0, 0, {}}, offered)) << "too little memory";
+  EXPECT_FALSE(fit(TaskNeeds{0.5, 64, 0, 9, {}}, offered)) << "too few ports";
   offered.ranges.clear();
-  EXPECT_FALSE(fit(TaskNeeds{0.5, 64, 0, 1}, offered)) << "no ports at all";
-  EXPECT_TRUE(fit(TaskNeeds{0.5, 64, 0, 0}, offered));
+  EXPECT_FALSE(fit(TaskNeeds{0.5, 64, 0, 1, {}}, offered)) << "no ports at all";
+  EXPECT_TRUE(fit(TaskNeeds{0.5, 64, 0, 0, {}}, offered));
   // Fixed-point comparison: 0.1 + 0.2 fits in 0.3.
   offered.scalars = {{"cpus", 0.3}};
-  EXPECT_TRUE(fit(TaskNeeds{0.1 + 0.2, 0, 0, 0}, offered));
+  EXPECT_TRUE(fit(TaskNeeds{0.1 + 0.2, 0, 0, 0, {}}, offered));
 }
 
 TEST(Fit, DescribeIsTheTimeoutMessageText) {
-  EXPECT_EQ((TaskNeeds{0.5, 64, 0, 0}).describe(), "cpus:0.5;mem:64");
-  EXPECT_EQ((TaskNeeds{1, 0, 100, 2}).describe(), "cpus:1;disk:100;ports:2");
+  EXPECT_EQ((TaskNeeds{0.5, 64, 0, 0, {}}).describe(), "cpus:0.5;mem:64");
+  EXPECT_EQ((TaskNeeds{1, 0, 100, 2, {}}).describe(), "cpus:1;disk:100;ports:2");
 }
 
 TEST(ParseEnv, NameEqualsValue) {
@@ -248,6 +248,22 @@ TEST(Shortfall, NamesEachShortResourceWithWhatWasOfferedAndNeeded) {
   offered.ranges["ports"] = {{31000, 31001}};
   EXPECT_TRUE(tessera::cli::shortfall(needs, offered).empty());
   EXPECT_TRUE(tessera::cli::fit(needs, offered).has_value());
+}
+
+TEST(QuotaShortfall, NamesWhatTheQuotaLeavesTooLittleOfCountingWhatTheRoleHolds) {
+  tessera::cli::TaskNeeds needs;
+  needs.cpus = 1;
+  needs.mem = 64;
+  tessera::protocol::operator_api::RoleState role;
+  role.name = "batch";
+  EXPECT_TRUE(tessera::cli::quota_shortfall(needs, role).empty()) << "no quota, no limit";
+  role.has_quota = true;
+  role.quota.scalars = {{"cpus", 2}};  // mem is not limited
+  role.allocated.scalars = {{"cpus", 1.5}, {"mem", 4096}};
+  EXPECT_EQ(tessera::cli::quota_shortfall(needs, role),
+            std::vector<std::string>{"cpus (quota 2, 1.5 in use, 1 needed)"});
+  role.allocated.scalars["cpus"] = 1;  // exactly what is left fits
+  EXPECT_TRUE(tessera::cli::quota_shortfall(needs, role).empty());
 }
 
 TEST(LastLines, KeepsTheLastLinesWithoutCountingAFinalNewline) {

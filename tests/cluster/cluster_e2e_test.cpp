@@ -484,6 +484,28 @@ TEST_F(ClusterTest, CliExecRunsACommandAndListsItWithTheRealMaster) {
   EXPECT_NE(agents.find("agent0"), std::string::npos) << agents;
 }
 
+// A task bigger than its role's quota waits, and `exec` says the quota is why: the offers it
+// gets are cut to the quota, so "short of cpus" alone would send the user looking for a bigger
+// agent.
+TEST_F(ClusterTest, CliExecHeldBackByItsRolesQuotaSaysSo) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  auto [role_code, role_output] =
+      tessera::testing::run({TESSERA_CLI_BIN, "roles", "update", "batch", "--master",
+                             cluster_.endpoint(), "--quota", "cpus:0.5"},
+                            dir_ / "roles.log");
+  ASSERT_EQ(role_code, 0) << role_output;
+  auto [code, output] =
+      tessera::testing::run({TESSERA_CLI_BIN, "exec", "--master", cluster_.endpoint(), "--role",
+                             "batch", "--cpus", "1", "--mem", "32", "--timeout", "5", "--", "true"},
+                            dir_ / "exec.log");
+  EXPECT_EQ(code, 124) << output;
+  EXPECT_NE(output.find("role 'batch''s quota leaves too little cpus (quota 0.5, 0 in use, 1 "
+                        "needed)"),
+            std::string::npos)
+      << output;
+}
+
 }  // namespace
 
 namespace {

@@ -32,6 +32,14 @@ namespace scheduler = tessera::protocol::scheduler;
 namespace agent_msg = tessera::protocol::agent;
 namespace op = tessera::protocol::operator_api;
 
+// An agent with two cpus and two ports, and `extra` TOML for its [agent] table.
+tessera::testing::AgentSettings small_agent(const std::string& extra = "") {
+  tessera::testing::AgentSettings settings;
+  settings.resources = "cpus:2;mem:256;disk:0;ports:[31000-31001]";
+  settings.extra = extra;
+  return settings;
+}
+
 class MasterHostile : public ::testing::Test {
  protected:
   op::State state() { return peers_.state(cluster_.endpoint()); }
@@ -157,7 +165,7 @@ TEST_F(MasterHostile, AHugeFailoverTimeoutIsCappedAndKeepsTheTasksThroughADiscon
 // Named twice, one offer counted twice: two cpus:2 tasks ran on a cpus:2 agent.
 TEST_F(MasterHostile, AnOfferNamedTwiceInAnAcceptIsRefusedAndCountedOnce) {
   ASSERT_TRUE(cluster_.start_master());
-  ASSERT_TRUE(cluster_.start_agent(0, {"cpus:2;mem:256;disk:0;ports:[31000-31001]", ""}));
+  ASSERT_TRUE(cluster_.start_agent(0, small_agent()));
   RawFramework framework(peers_, cluster_.endpoint(), "twice");
   ASSERT_EQ(framework.subscribe(subscribe_message("twice")), "");
   auto offer = framework.next_offer();
@@ -186,7 +194,7 @@ TEST_F(MasterHostile, AnOfferNamedTwiceInAnAcceptIsRefusedAndCountedOnce) {
 // conversion; cpus 0.0004 rounded to nothing and 300 such tasks launched from one offer.
 TEST_F(MasterHostile, AmountsThatAreNotAmountsGetTaskErrorAndTheRestOfTheAcceptRuns) {
   ASSERT_TRUE(cluster_.start_master());
-  ASSERT_TRUE(cluster_.start_agent(0, {"cpus:2;mem:256;disk:0;ports:[31000-31001]", ""}));
+  ASSERT_TRUE(cluster_.start_agent(0, small_agent()));
   RawFramework framework(peers_, cluster_.endpoint(), "amounts");
   ASSERT_EQ(framework.subscribe(subscribe_message("amounts")), "");
   auto offer = framework.next_offer();
@@ -246,9 +254,8 @@ TEST_F(MasterHostile, AmountsThatAreNotAmountsGetTaskErrorAndTheRestOfTheAcceptR
 // command that never ran. Meanwhile the master showed TASK_STARTING with the resources in use.
 TEST_F(MasterHostile, ATaskIdStaysTakenUntilItsEndIsAcknowledged) {
   ASSERT_TRUE(cluster_.start_master());
-  ASSERT_TRUE(cluster_.start_agent(0, {"cpus:2;mem:256;disk:0;ports:[31000-31001]",
-                                       "status_update_retry_ms = 100\n"
-                                       "status_update_retry_max_ms = 200\n"}));
+  ASSERT_TRUE(cluster_.start_agent(0, small_agent("status_update_retry_ms = 100\n"
+                                                  "status_update_retry_max_ms = 200\n")));
   RawFramework framework(peers_, cluster_.endpoint(), "reuse");
   framework.auto_acknowledge = false;
   ASSERT_EQ(framework.subscribe(subscribe_message("reuse")), "");
@@ -358,7 +365,7 @@ TEST_F(MasterHostile, AnAgentCannotSpeakForAnotherAgentsTask) {
   agent_msg::Register claim = join;
   claim.agent_id = hostile.id;
   claim.secret = joined->body<agent_msg::Registered>()->secret;
-  claim.tasks.push_back({framework.id(), task("victim", "sleep 60"), state::kRunning});
+  claim.tasks.push_back({framework.id(), task("victim", "sleep 60"), state::kRunning, ""});
   auto reclaimed = hostile.register_as(claim);
   ASSERT_TRUE(reclaimed && reclaimed->is<agent_msg::Registered>()) << cluster_.master().output();
   EXPECT_TRUE(cluster_.master().wait_for("agent " + hostile.id + " reports task 'victim'"))

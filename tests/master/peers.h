@@ -249,7 +249,10 @@ class RawAgent {
     return reply;
   }
   void send_update(const std::string& agent_id, const protocol::TaskStatus& status) {
-    client_.send(protocol::agent::StatusUpdate{agent_id, status, ""});
+    protocol::agent::StatusUpdate update;
+    update.agent_id = agent_id;
+    update.status = status;
+    client_.send(update);
   }
   sdk::Client& client() { return client_; }
 

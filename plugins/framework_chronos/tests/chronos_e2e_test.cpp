@@ -53,9 +53,6 @@ class ChronosE2E : public ::testing::Test {
         "frameworks = [\"framework_chronos\"]\n"
         "[plugins.framework_chronos]\n"
         "address = \"127.0.0.1:0\"\n"
-        "agent_work_dirs = [\"" +
-        (dir_ / "agent0").string() +
-        "\"]\n"
         "failure_retry_ms = 300\n"
         "history_limit = 200\n"
         "reconcile_grace_ms = 5000\n"

@@ -1,0 +1,46 @@
+// The tail of a finished run's stdout and stderr, read through the leading master (files.request),
+// which asks the agent that ran the task: the scheduler needs no access to agents' disks, so runs
+// on any machine of the cluster show their output.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tessera/sdk/channels.h"
+
+namespace tessera::chronos {
+
+class OutputReader {
+ public:
+  // `tail_bytes`: at most this much of each file (0: nothing is read).
+  OutputReader(sdk::Bus& bus, size_t tail_bytes) : bus_(bus), tail_bytes_(tail_bytes) {}
+
+  // Reads the last bytes of the task's stdout and stderr from the master at `master_endpoint`,
+  // then calls `done` with stdout's tail and, when stderr has any, "[stderr]\n" and its tail.
+  // `done` is always called, with what could be read (nothing when the master or the agent does
+  // not answer within a few seconds, or the task has no sandbox).
+  void read(const std::string& master_endpoint, const std::string& framework_id,
+            const std::string& task_id, std::function<void(std::string)> done);
+
+  // Joins stdout's and stderr's tails as read() gives them.
+  static std::string joined(const std::string& out, const std::string& err);
+
+ private:
+  struct Reading;
+  sdk::Client* client_for(const std::string& endpoint);
+  void read_file(const std::shared_ptr<Reading>& reading, const std::string& file,
+                 std::function<void(std::string)> then);
+
+  sdk::Bus& bus_;
+  size_t tail_bytes_;
+  std::unique_ptr<sdk::Client> client_;
+  std::string endpoint_;
+  // Connections to masters that no longer lead, kept until their requests are answered or
+  // time out (a client dropped with requests in flight would never call their handlers).
+  std::vector<std::unique_ptr<sdk::Client>> retired_;
+};
+
+}  // namespace tessera::chronos
