@@ -8,6 +8,10 @@
 //   100 x 5   POST 100 apps of 5 instances, one after the other -> GET /v2/apps shows 500 running
 //   GET /v2/apps?embed=apps.tasks with 1,000 apps (the 101 above plus 899 of 0 instances) and
 //             1,000 tasks: median and max of 20 requests
+//   direct    the same N tasks launched by a framework in this program (the SDK's
+//             SchedulerClient, every task that fits accepted at each offer), first, in the same
+//             run: what the master and the agents take without Marathon, so that the rest of
+//             1 x 500 is Marathon's
 // Running is polled every 20 ms, so times are accurate to about that.
 // Usage: bench_marathon [--agents N] [--instances N]. See docs/bench-marathon.md.
 #include <boost/json.hpp>
@@ -21,6 +25,7 @@
 
 #include "http/http_support.h"
 #include "support/cluster.h"
+#include "support/framework.h"
 
 namespace {
 
@@ -96,6 +101,51 @@ Timing wait_running(Api& api, const std::string& target, int64_t want, Clock::ti
   }
 }
 
+// The same tasks launched straight from offers by a framework in this process: seconds from
+// its first offer round to all accepted (launched) and to all TASK_RUNNING.
+Timing launch_directly(const std::string& master, int count) {
+  tessera::sdk::FrameworkInfo info;
+  info.name = "direct";
+  info.failover_timeout_seconds = 3600;
+  auto framework = std::make_unique<tessera::testing::TestFramework>(master, info);
+  if (!framework->subscribed()) throw std::runtime_error("the direct framework did not subscribe");
+  int launched = 0;
+  int running = 0;
+  Timing timing;
+  auto start = Clock::now();
+  auto since = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  framework->on_offer = [&](const tessera::protocol::scheduler::Offer& offer) {
+    std::vector<tessera::protocol::TaskInfo> tasks;
+    double cpus = offer.resources.scalar("cpus");
+    double mem = offer.resources.scalar("mem");
+    while (launched < count && cpus >= 0.01 && mem >= 1) {
+      auto task = tessera::testing::command_task("direct." + std::to_string(launched++),
+                                                 "exec sleep 3600", 0.01, 1);
+      tasks.push_back(std::move(task));
+      cpus -= 0.01;
+      mem -= 1;
+    }
+    if (tasks.empty()) {
+      framework->client().decline({offer.offer_id}, 5);
+      return;
+    }
+    framework->client().accept({offer.offer_id}, tasks, 5);
+    if (launched == count && timing.launched == 0) timing.launched = since();
+  };
+  framework->client().on_update = [&](const tessera::protocol::TaskStatus& status) {
+    if (status.state == tessera::protocol::state::kRunning) ++running;
+  };
+  framework->client().revive();
+  if (!framework->run_until([&] { return running >= count; }, std::chrono::seconds(120))) {
+    throw std::runtime_error("the direct framework's tasks did not all run");
+  }
+  timing.running = since();
+  // The tasks stay (failover timeout): the Marathon phases run beside them, as they would
+  // beside any other framework's.
+  framework.reset();
+  return timing;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,6 +189,8 @@ int main(int argc, char** argv) {
       }
     }
 
+    Timing direct = launch_directly(cluster.endpoint(), instances);
+
     auto start = Clock::now();
     api.call("POST", "/v2/apps", app("/one", instances));
     Timing one = wait_running(api, "/v2/apps?id=/one", instances, start);
@@ -162,6 +214,8 @@ int main(int argc, char** argv) {
     }
     std::sort(gets.begin(), gets.end());
     std::printf("agents %d\n", agents);
+    std::printf("direct, %d tasks: all launched  %.2f s, all running  %.2f s\n", instances,
+                direct.launched, direct.running);
     std::printf("1 x %d instances: POST -> all launched  %.2f s, all running  %.2f s\n", instances,
                 one.launched, one.running);
     std::printf(

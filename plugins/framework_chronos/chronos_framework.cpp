@@ -164,6 +164,7 @@ void ChronosFramework::deposed() {
   unsaved_histories_.clear();
   job_writes_.clear();
   history_writes_.clear();
+  queued_puts_.clear();
   writes_in_flight_ = 0;
   for (sdk::Clock::TimerId* timer :
        {&wakeup_timer_, &reconcile_timer_, &history_timer_, &revive_timer_}) {
@@ -386,8 +387,33 @@ void ChronosFramework::save_histories() {
 
 void ChronosFramework::write(WriteKind kind, std::string key, std::optional<std::string> value,
                              sdk::Store::Done<uint64_t> done) {
+  // A job's state changes several times in a burst (launched, running, finished), each change
+  // a commit: while an earlier put of it still waits, that put takes the newest value and
+  // answers both commits once it is stored (each needs its own change stored, and the newest
+  // value holds it). This saves a store write per change under load, when the store is the
+  // bottleneck.
+  if (value) {
+    if (auto waiting = queued_puts_.find(key); waiting != queued_puts_.end()) {
+      Write& queued = *waiting->second;
+      queued.value = std::move(value);
+      if (done) {
+        queued.done = [first = std::move(queued.done),
+                       second = std::move(done)](const sdk::StoreResult<uint64_t>& r) {
+          if (first) first(r);
+          second(r);
+        };
+      }
+      return;
+    }
+  }
   auto& queue = kind == WriteKind::job ? job_writes_ : history_writes_;
   queue.push_back(Write{std::move(key), std::move(value), std::move(done)});
+  // A put after a waiting removal of the same key must stay behind it.
+  if (queue.back().value) {
+    queued_puts_[queue.back().key] = &queue.back();
+  } else {
+    queued_puts_.erase(queue.back().key);
+  }
   send_writes();
 }
 
@@ -398,6 +424,10 @@ void ChronosFramework::send_writes() {
   while (writes_in_flight_ < kMaxWritesInFlight &&
          (!job_writes_.empty() || !history_writes_.empty())) {
     auto& queue = !job_writes_.empty() ? job_writes_ : history_writes_;
+    if (auto waiting = queued_puts_.find(queue.front().key);
+        waiting != queued_puts_.end() && waiting->second == &queue.front()) {
+      queued_puts_.erase(waiting);
+    }
     Write next = std::move(queue.front());
     queue.pop_front();
     ++writes_in_flight_;

@@ -161,6 +161,10 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   };
   std::deque<Write> job_writes_;
   std::deque<Write> history_writes_;
+  // The puts waiting in those queues, by key (a deque keeps references to its elements across
+  // pushes at the back and pops at the front): a newer put of the same key replaces the
+  // waiting value instead of queueing a second write.
+  std::map<std::string, Write*> queued_puts_;
   size_t writes_in_flight_ = 0;
   // Jobs whose run history changed since it was last written.
   std::set<std::string> unsaved_histories_;

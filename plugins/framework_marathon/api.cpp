@@ -539,9 +539,24 @@ Reply Api::delete_deployment(const std::string& id, const Query& query) {
   return change_reply(*change, 200);
 }
 
-Reply Api::groups(const std::string& raw_id) const {
+Reply Api::groups(const std::string& raw_id, const Query& query) const {
   auto id = raw_id.empty() ? std::optional<std::string>("/") : PathId::canonical(raw_id);
   if (!id) return message(404, "Group '/" + raw_id + "' does not exist");
+  // Marathon's group embeds: group.groups and group.apps unless the request names others;
+  // group.apps.tasks, .counts, .deployments and .lastTaskFailure add to each app (and imply
+  // group.apps). What is not embedded is left out of the answer.
+  std::set<std::string> embed;
+  if (auto it = query.find("embed"); it != query.end())
+    embed.insert(it->second.begin(), it->second.end());
+  if (embed.empty()) embed = {"group.groups", "group.apps"};
+  auto wants = [&](const std::string& name) { return embed.count(name) != 0; };
+  bool with_tasks = wants("group.apps.tasks");
+  bool with_counts = wants("group.apps.counts");
+  bool with_deployments = wants("group.apps.deployments");
+  bool with_failure = wants("group.apps.lastTaskFailure");
+  bool with_apps =
+      wants("group.apps") || with_tasks || with_counts || with_deployments || with_failure;
+  bool with_groups = wants("group.groups");
   // The tree is built from the apps' ids: a group exists while an app lies below it.
   std::function<json::object(const std::string&)> build = [&](const std::string& group) {
     json::array apps;
@@ -551,17 +566,25 @@ Reply Api::groups(const std::string& raw_id) const {
       if (!PathId::within(app_id, group) || app_id == group) continue;
       version = std::max(version, app.version);
       if (PathId::parent(app_id) == group) {
-        apps.push_back(to_json(app));
+        if (with_apps) {
+          apps.push_back(app_json(app, with_tasks, with_counts, with_deployments, with_failure));
+        }
         continue;
       }
       std::string rest = app_id.substr(group == "/" ? 1 : group.size() + 1);
       children.insert((group == "/" ? "" : group) + "/" + rest.substr(0, rest.find('/')));
     }
-    json::array groups;
-    for (const std::string& child : children) groups.push_back(build(child));
-    return json::object{
-        {"id", group},           {"apps", std::move(apps)},       {"groups", std::move(groups)},
-        {"pods", json::array{}}, {"dependencies", json::array{}}, {"version", version}};
+    json::object out{{"id", group}};
+    if (with_apps) out["apps"] = std::move(apps);
+    if (with_groups) {
+      json::array groups;
+      for (const std::string& child : children) groups.push_back(build(child));
+      out["groups"] = std::move(groups);
+    }
+    if (wants("group.pods")) out["pods"] = json::array{};
+    out["dependencies"] = json::array{};
+    out["version"] = version;
+    return out;
   };
   bool exists = *id == "/";
   for (const auto& [app_id, app] : scheduler_.apps()) {
@@ -646,28 +669,40 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
   for (const auto& [id, app] : scheduler_.apps()) exists = exists || PathId::within(id, *group);
   if (create && exists)
     return message(409, "Group " + *group + " is already created. Use PUT to change this group.");
-  for (const App& app : apps) {
-    if (auto busy = locked(app.id, query)) return *busy;
-  }
-  Scheduler::Change last{"", ""};
   std::set<std::string> named;
   for (const App& app : apps) {
-    named.insert(app.id);
-    last = scheduler_.update_app(app);
-    if (on_api_post) {
-      on_api_post(json::object{{"clientIp", client},
-                               {"uri", "/v2/groups" + *group},
-                               {"appDefinition", to_json(*scheduler_.app(app.id))}});
+    if (!named.insert(app.id).second) {
+      return json_reply(422, invalid_body({{"/", "app '" + app.id + "' is given twice"}}));
     }
   }
+  // PUT replaces the group: its apps the body does not name are removed.
+  std::vector<std::string> gone;
   if (!create) {
-    std::vector<std::string> gone;
     for (const auto& [id, app] : scheduler_.apps()) {
       if (PathId::within(id, *group) && named.count(id) == 0) gone.push_back(id);
     }
-    for (const std::string& id : gone) last = scheduler_.delete_app(id);
   }
-  return change_reply(last, create ? 201 : 200);
+  if (scheduler_.dependency_cycle(apps, gone)) {
+    return json_reply(422, invalid_body({{"/", "Dependency graph has cyclic dependencies."}}));
+  }
+  for (const App& app : apps) {
+    if (auto busy = locked(app.id, query)) return *busy;
+  }
+  for (const std::string& id : gone) {
+    if (auto busy = locked(id, query)) return *busy;
+  }
+  // The whole group is one deployment, as Marathon's group plan.
+  Scheduler::Change change = scheduler_.deploy_group(apps, gone);
+  if (on_api_post) {
+    for (const App& app : apps) {
+      if (const App* stored = scheduler_.app(app.id)) {
+        on_api_post(json::object{{"clientIp", client},
+                                 {"uri", "/v2/groups" + *group},
+                                 {"appDefinition", to_json(*stored)}});
+      }
+    }
+  }
+  return change_reply(change, create ? 201 : 200);
 }
 
 Reply Api::delete_group(const std::string& raw_id, const Query& query) {
@@ -681,9 +716,8 @@ Reply Api::delete_group(const std::string& raw_id, const Query& query) {
   for (const std::string& id : ids) {
     if (auto busy = locked(id, query)) return *busy;
   }
-  Scheduler::Change last{"", ""};
-  for (const std::string& id : ids) last = scheduler_.delete_app(id);
-  return change_reply(last, 200);
+  // Every app of the group and its subgroups goes in one deployment.
+  return change_reply(scheduler_.deploy_group({}, ids), 200);
 }
 
 Reply Api::info() const {

@@ -69,7 +69,7 @@ class Api {
   Reply reset_delay(const std::string& id);
   Reply deployments() const;
   Reply delete_deployment(const std::string& id, const Query& query);
-  Reply groups(const std::string& id) const;
+  Reply groups(const std::string& id, const Query& query = {}) const;
   // POST /v2/groups (id from the body) and PUT /v2/groups/{id}: every app of the group and its
   // subgroups is created or updated; with PUT, the group's apps that the body does not name
   // are removed. DELETE /v2/groups/{id} removes every app below the group.

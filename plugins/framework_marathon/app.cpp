@@ -475,6 +475,7 @@ bool App::config_differs(const App& other) const {
   App b = other;
   for (App* app : {&a, &b}) {
     app->instances = 0;
+    app->dependencies.clear();
     app->version.clear();
     app->last_scaling_at.clear();
     app->last_config_change_at.clear();
@@ -551,6 +552,23 @@ App parse_app(const json::value& body, std::vector<Violation>& violations,
     app.fetch = *fetch;
   }
   app.accepted_resource_roles = fields.strings("acceptedResourceRoles");
+  if (auto dependencies = fields.strings("dependencies")) {
+    // As Marathon: a relative path is taken from the app's own group.
+    std::string group = PathId::parent(app.id);
+    for (size_t i = 0; i < dependencies->size(); ++i) {
+      const std::string& given = (*dependencies)[i];
+      auto resolved = PathId::canonical(!given.empty() && given.front() == '/'
+                                            ? given
+                                            : (group == "/" ? "" : group) + "/" + given);
+      if (!resolved || *resolved == "/" || given.empty()) {
+        violations.push_back({"/dependencies(" + std::to_string(i) + ")",
+                              "path contains invalid characters (allowed: lowercase letters, "
+                              "digits, hyphens, \".\", \"..\")"});
+        continue;
+      }
+      app.dependencies.push_back(*resolved);
+    }
+  }
   validate_app(app, violations);
   return app;
 }
@@ -658,7 +676,7 @@ json::object to_json(const App& app) {
   }
   out["healthChecks"] = std::move(checks);
   out["readinessChecks"] = json::array{};
-  out["dependencies"] = json::array{};
+  out["dependencies"] = strings_json(app.dependencies);
   out["upgradeStrategy"] =
       json::object{{"minimumHealthCapacity", app.upgrade_strategy.minimum_health_capacity},
                    {"maximumOverCapacity", app.upgrade_strategy.maximum_over_capacity}};

@@ -116,6 +116,8 @@ struct App {
   std::vector<std::string> uris;            // accepted, not fetched (see the README)
   boost::json::value fetch;                 // as given (null: none)
   std::optional<std::vector<std::string>> accepted_resource_roles;
+  // The apps (absolute ids) a group deployment brings to their target before this one.
+  std::vector<std::string> dependencies;
   // Versions: ISO 8601 instants with milliseconds, as Marathon's.
   std::string version;
   std::string last_scaling_at;
@@ -123,8 +125,8 @@ struct App {
 
   bool operator==(const App&) const = default;
 
-  // Whether `other` differs from this in more than instances and versions (a config change,
-  // which replaces the tasks, rather than a scaling).
+  // Whether `other` differs from this in more than instances, dependencies and versions (a
+  // config change, which replaces the tasks, rather than a scaling).
   bool config_differs(const App& other) const;
   // The host ports a task of this app needs.
   size_t port_count() const { return port_definitions.size(); }

@@ -489,9 +489,10 @@ void MarathonFramework::routes() {
   leader_route(Method::delete_, "/v2/deployments/{id}", [this, id_of](const Request& r) {
     return api_->delete_deployment(id_of(r), query_of(r));
   });
-  leader_route(Method::get, "/v2/groups", [this](const Request&) { return api_->groups(""); });
+  leader_route(Method::get, "/v2/groups",
+               [this](const Request& r) { return api_->groups("", query_of(r)); });
   leader_route(Method::get, "/v2/groups/{id*}",
-               [this, id_of](const Request& r) { return api_->groups(id_of(r)); });
+               [this, id_of](const Request& r) { return api_->groups(id_of(r), query_of(r)); });
   leader_route(Method::post, "/v2/groups", [this](const Request& r) {
     return api_->put_group("", r.body(), query_of(r), true, r.peer());
   });

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <functional>
 
 namespace tessera::marathon {
 
@@ -105,15 +106,25 @@ void Scheduler::adopt_deployment(const StoredDeployment& stored) {
   Deployment deployment;
   deployment.id = stored.id;
   deployment.version = stored.version;
-  deployment.app_id = stored.app_id;
-  deployment.stop = stored.stop;
   deployment.current_step = stored.current_step;
   for (const auto& step : stored.steps) {
     std::vector<DeploymentAction> actions;
     for (size_t i = 0; i + 1 < step.size(); i += 2) actions.push_back({step[i], step[i + 1]});
     deployment.steps.push_back(std::move(actions));
   }
-  if (!stored.previous_json.empty()) deployment.previous = parse_stored_app(stored.previous_json);
+  deployment.apps = stored.apps;
+  deployment.stopping.insert(stored.stopping.begin(), stored.stopping.end());
+  for (const auto& [app_id, json] : stored.previous_apps) {
+    deployment.previous.emplace(app_id, parse_stored_app(json));
+  }
+  // A record of one app's deployment, written before groups had deployments of their own.
+  if (deployment.apps.empty() && !stored.app_id.empty()) {
+    deployment.apps.push_back(stored.app_id);
+    if (stored.stop) deployment.stopping.insert(stored.app_id);
+    if (!stored.previous_json.empty()) {
+      deployment.previous.emplace(stored.app_id, parse_stored_app(stored.previous_json));
+    }
+  }
   deployment.last_progress = clock_.now();
   deployments_[deployment.id] = std::move(deployment);
 }
@@ -124,8 +135,11 @@ StoredDeployment Scheduler::stored(const Deployment& deployment) {
   StoredDeployment out;
   out.id = deployment.id;
   out.version = deployment.version;
-  out.app_id = deployment.app_id;
-  out.stop = deployment.stop;
+  out.apps = deployment.apps;
+  out.stopping.assign(deployment.stopping.begin(), deployment.stopping.end());
+  for (const auto& [app_id, app] : deployment.previous) {
+    out.previous_apps[app_id] = to_text(to_json(app));
+  }
   out.current_step = deployment.current_step;
   for (const auto& step : deployment.steps) {
     std::vector<std::string> flat;
@@ -135,8 +149,16 @@ StoredDeployment Scheduler::stored(const Deployment& deployment) {
     }
     out.steps.push_back(std::move(flat));
   }
-  if (deployment.previous) out.previous_json = to_text(to_json(*deployment.previous));
   return out;
+}
+
+size_t Deployment::step_of(const std::string& app_id) const {
+  for (size_t i = 0; i < steps.size(); ++i) {
+    for (const DeploymentAction& action : steps[i]) {
+      if (action.app == app_id && action.action != "StartApplication") return i + 1;
+    }
+  }
+  return 0;
 }
 
 // ---- reads ----
@@ -164,7 +186,7 @@ std::vector<Task*> Scheduler::app_tasks(const std::string& app_id) {
 
 const Deployment* Scheduler::deployment_of(const std::string& app_id) const {
   for (const auto& [id, deployment] : deployments_) {
-    if (deployment.app_id == app_id) return &deployment;
+    if (deployment.affects(app_id)) return &deployment;
   }
   return nullptr;
 }
@@ -285,7 +307,7 @@ json::object Scheduler::deployment_json(const Deployment& deployment) const {
   }
   return json::object{{"id", deployment.id},
                       {"version", deployment.version},
-                      {"affectedApps", json::array{json::value(deployment.app_id)}},
+                      {"affectedApps", json::array(deployment.apps.begin(), deployment.apps.end())},
                       {"affectedPods", json::array{}},
                       {"steps", std::move(steps)},
                       {"currentActions", std::move(current)},
@@ -330,20 +352,30 @@ void Scheduler::store_app(const App& app) {
 Scheduler::Change Scheduler::start_deployment(const App& target, std::optional<App> previous,
                                               std::vector<std::vector<DeploymentAction>> steps,
                                               bool stop) {
+  Deployment deployment;
+  deployment.version = target.version;
+  deployment.apps = {target.id};
+  deployment.steps = std::move(steps);
+  if (stop) deployment.stopping.insert(target.id);
+  if (previous) deployment.previous.emplace(target.id, std::move(*previous));
+  return start_deployment(std::move(deployment));
+}
+
+Scheduler::Change Scheduler::start_deployment(Deployment deployment) {
   // A change to an app with a deployment in progress replaces that deployment (the API asks
   // for force=true before it gets here).
-  if (const Deployment* running = deployment_of(target.id)) {
-    std::string old = running->id;
-    driver_.remove_deployment(old);
-    deployments_.erase(old);
+  for (auto it = deployments_.begin(); it != deployments_.end();) {
+    bool conflicts = std::any_of(deployment.apps.begin(), deployment.apps.end(),
+                                 [&](const std::string& app) { return it->second.affects(app); });
+    if (!conflicts) {
+      ++it;
+      continue;
+    }
+    driver_.remove_deployment(it->first);
+    it = deployments_.erase(it);
   }
-  Deployment deployment;
   deployment.id = new_id();
-  deployment.version = target.version;
-  deployment.app_id = target.id;
-  deployment.steps = std::move(steps);
-  deployment.stop = stop;
-  deployment.previous = std::move(previous);
+  deployment.current_step = 1;
   deployment.last_progress = clock_.now();
   driver_.save_deployment(stored(deployment));
   emit("deployment_info",
@@ -354,6 +386,110 @@ Scheduler::Change Scheduler::start_deployment(const App& target, std::optional<A
   deployments_[deployment.id] = std::move(deployment);
   converge();
   return change;
+}
+
+Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
+                                          const std::vector<std::string>& removals) {
+  std::string latest;
+  for (const App& app : targets) {
+    if (const App* existing = this->app(app.id)) latest = std::max(latest, existing->version);
+  }
+  for (const std::string& id : removals) {
+    if (const App* existing = app(id)) latest = std::max(latest, existing->version);
+  }
+  Deployment deployment;
+  deployment.version = timestamp(latest);
+  std::vector<DeploymentAction> stops;
+  std::vector<DeploymentAction> starts;
+  std::map<std::string, std::string> changes;  // app id -> ScaleApplication or RestartApplication
+  for (const std::string& id : removals) {
+    const App* existing = app(id);
+    if (existing == nullptr || deployment.affects(id)) continue;
+    deployment.apps.push_back(id);
+    deployment.stopping.insert(id);
+    deployment.previous.emplace(id, *existing);
+    stops.push_back({"StopApplication", id});
+  }
+  for (App& target : targets) {
+    auto existing = apps_.find(target.id);
+    if (existing == apps_.end()) {
+      target.version = deployment.version;
+      target.last_scaling_at = target.version;
+      target.last_config_change_at = target.version;
+      assign_service_ports(target, nullptr);
+      store_app(target);
+      reset_backoff(target.id);
+      starts.push_back({"StartApplication", target.id});
+      changes[target.id] = "ScaleApplication";
+      deployment.apps.push_back(target.id);
+      continue;
+    }
+    App previous = existing->second;
+    assign_service_ports(target, &previous);
+    bool config_change = previous.config_differs(target);
+    // As Marathon: an app the group change leaves as it is takes no part in the deployment.
+    if (!config_change && previous.instances == target.instances &&
+        previous.dependencies == target.dependencies) {
+      continue;
+    }
+    target.version = deployment.version;
+    target.last_config_change_at = config_change ? target.version : previous.last_config_change_at;
+    target.last_scaling_at = target.version;
+    store_app(target);
+    if (config_change) reset_backoff(target.id);
+    changes[target.id] = config_change ? "RestartApplication" : "ScaleApplication";
+    deployment.apps.push_back(target.id);
+    deployment.previous.emplace(target.id, std::move(previous));
+  }
+  // Layers by the longest chain of dependencies below each app (Marathon's
+  // runSpecsGroupedByLongestPath): an app with none goes in the first, and every app after all
+  // it depends on. A dependency on an app outside the cluster is no constraint.
+  std::map<std::string, size_t> depth;
+  std::set<std::string> visiting;
+  std::function<size_t(const std::string&)> longest = [&](const std::string& id) -> size_t {
+    if (auto known = depth.find(id); known != depth.end()) return known->second;
+    const App* found = app(id);
+    if (found == nullptr || !visiting.insert(id).second) return 0;
+    size_t below = 0;
+    for (const std::string& dependency : found->dependencies) {
+      below = std::max(below, longest(dependency));
+    }
+    visiting.erase(id);
+    return depth[id] = below + 1;
+  };
+  std::map<size_t, std::vector<DeploymentAction>> layers;
+  for (const auto& [id, action] : changes) layers[longest(id)].push_back({action, id});
+  if (!stops.empty()) deployment.steps.push_back(std::move(stops));
+  if (!starts.empty()) deployment.steps.push_back(std::move(starts));
+  for (auto& [ignored, actions] : layers) deployment.steps.push_back(std::move(actions));
+  return start_deployment(std::move(deployment));
+}
+
+std::optional<std::string> Scheduler::dependency_cycle(
+    const std::vector<App>& targets, const std::vector<std::string>& removals) const {
+  std::map<std::string, const std::vector<std::string>*> graph;
+  for (const auto& [id, app] : apps_) graph[id] = &app.dependencies;
+  for (const std::string& id : removals) graph.erase(id);
+  for (const App& app : targets) graph[app.id] = &app.dependencies;
+  // Depth-first, colouring each app: 1 while on the path, 2 once done.
+  std::map<std::string, int> colour;
+  std::function<bool(const std::string&)> cyclic = [&](const std::string& id) {
+    auto node = graph.find(id);
+    if (node == graph.end()) return false;
+    int& mark = colour[id];
+    if (mark == 1) return true;
+    if (mark == 2) return false;
+    mark = 1;
+    for (const std::string& dependency : *node->second) {
+      if (cyclic(dependency)) return true;
+    }
+    colour[id] = 2;
+    return false;
+  };
+  for (const auto& [id, ignored] : graph) {
+    if (cyclic(id)) return id;
+  }
+  return std::nullopt;
 }
 
 Scheduler::Change Scheduler::create_app(App app) {
@@ -414,12 +550,30 @@ std::optional<Scheduler::Change> Scheduler::cancel_deployment(const std::string&
                                          {"plan", deployment_json(deployment)},
                                          {"reason", force ? "canceled" : "rolled back"}});
   if (force) return Change{"", deployment.version};
-  // A rollback is a new deployment to the previous app (or, for a new app, its removal).
-  if (!deployment.previous) {
-    if (apps_.count(deployment.app_id) == 0) return Change{"", deployment.version};
-    return delete_app(deployment.app_id);
+  return roll_back(deployment);
+}
+
+Scheduler::Change Scheduler::roll_back(const Deployment& deployment) {
+  // One app's change goes back as that app's change; a group's as one group deployment that
+  // restores every app it changed or removed and removes the apps it created.
+  if (deployment.apps.size() == 1) {
+    const std::string& app_id = deployment.apps.front();
+    auto previous = deployment.previous.find(app_id);
+    if (previous != deployment.previous.end()) return update_app(previous->second);
+    if (apps_.count(app_id) == 0) return Change{"", deployment.version};
+    return delete_app(app_id);
   }
-  return update_app(*deployment.previous);
+  std::vector<App> targets;
+  std::vector<std::string> removals;
+  for (const std::string& app_id : deployment.apps) {
+    auto previous = deployment.previous.find(app_id);
+    if (previous != deployment.previous.end()) {
+      targets.push_back(previous->second);
+    } else if (apps_.count(app_id) != 0) {
+      removals.push_back(app_id);
+    }
+  }
+  return deploy_group(std::move(targets), removals);
 }
 
 std::vector<Task> Scheduler::kill_tasks(const std::vector<std::string>& task_ids, bool scale,
@@ -823,9 +977,16 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
 void Scheduler::converge() {
   if (converging_) return;
   converging_ = true;
-  std::vector<std::string> ids;
-  for (const auto& [id, app] : apps_) ids.push_back(id);
-  for (const std::string& id : ids) converge_app(id);
+  // Each pass can finish a deployment step and so release the apps of the next one; a plan has
+  // at most one step per app and two more.
+  for (size_t pass = 0; pass <= apps_.size() + 2; ++pass) {
+    settled_.clear();
+    progress_.clear();
+    std::vector<std::string> ids;
+    for (const auto& [id, app] : apps_) ids.push_back(id);
+    for (const std::string& id : ids) converge_app(id);
+    if (!advance_deployments()) break;
+  }
   converging_ = false;
 }
 
@@ -833,10 +994,7 @@ void Scheduler::converge_app(const std::string& app_id) {
   auto found = apps_.find(app_id);
   if (found == apps_.end()) return;
   const App& app = found->second;
-  auto deployment_it =
-      std::find_if(deployments_.begin(), deployments_.end(),
-                   [&](const auto& entry) { return entry.second.app_id == app_id; });
-  Deployment* deployment = deployment_it == deployments_.end() ? nullptr : &deployment_it->second;
+  const Deployment* deployment = deployment_of(app_id);
   auto now = clock_.now();
 
   // Tasks unreachable for longer than the app allows are counted out and replaced.
@@ -858,7 +1016,14 @@ void Scheduler::converge_app(const std::string& app_id) {
   int64_t previous_wanted = waiting(app_id);
   int64_t wanted = 0;
 
-  if (deployment != nullptr && deployment->stop) {
+  // An app whose step of a group deployment has not come yet is left as it is.
+  if (deployment != nullptr && deployment->step_of(app_id) > deployment->current_step) {
+    to_launch_.erase(app_id);
+    queued_since_.erase(app_id);
+    return;
+  }
+
+  if (deployment != nullptr && deployment->stopping.count(app_id) != 0) {
     for (Task* task : active) kill(*task);
     bool any_left =
         std::any_of(all.begin(), all.end(), [](const Task* task) { return !task->replaced; });
@@ -881,7 +1046,6 @@ void Scheduler::converge_app(const std::string& app_id) {
       statistics_.erase(app_id);
       last_failures_.erase(app_id);
       emit("app_terminated_event", json::object{{"appId", app_id}});
-      finish_deployment(app_id, true, "");
     }
     return;
   }
@@ -983,54 +1147,74 @@ void Scheduler::converge_app(const std::string& app_id) {
   auto current_count = static_cast<int64_t>(current.size());
   bool extra =
       std::any_of(all.begin(), all.end(), [](const Task* task) { return task->kill_sent; });
-  if (deployment->current_step < deployment->steps.size() &&
-      deployment->steps[deployment->current_step - 1].front().action == "StartApplication") {
-    ++deployment->current_step;
-    driver_.save_deployment(stored(*deployment));
-    deployment->last_progress = now;
-  }
-  std::string signature = std::to_string(current_healthy) + "/" + std::to_string(current_count) +
-                          "/" + std::to_string(old_left);
-  if (signature != deployment->progress_signature) {
-    deployment->progress_signature = signature;
-    deployment->last_progress = now;
-  }
+  progress_[app_id] = std::to_string(current_healthy) + "/" + std::to_string(current_count) + "/" +
+                      std::to_string(old_left);
   if (!old_left && !extra && current_count == target && current_healthy == target) {
-    finish_deployment(app_id, true, "");
-    return;
-  }
-  if (options_.deployment_deadline.count() > 0 &&
-      now - deployment->last_progress >= options_.deployment_deadline) {
-    std::string id = deployment->id;
-    std::optional<App> previous = deployment->previous;
-    std::string reason = "no progress for " +
-                         std::to_string(options_.deployment_deadline.count() / 1000) +
-                         " s: rolled back";
-    Deployment copy = *deployment;
-    driver_.remove_deployment(id);
-    deployments_.erase(id);
-    emit("deployment_failed",
-         json::object{{"id", id}, {"plan", deployment_json(copy)}, {"reason", reason}});
-    if (previous) {
-      update_app(*previous);
-    } else {
-      delete_app(app_id);
-    }
+    settled_.insert(app_id);
   }
 }
 
-void Scheduler::finish_deployment(const std::string& app_id, bool success,
-                                  const std::string& reason) {
-  for (auto it = deployments_.begin(); it != deployments_.end(); ++it) {
-    if (it->second.app_id != app_id) continue;
-    Deployment done = it->second;
-    driver_.remove_deployment(done.id);
-    deployments_.erase(it);
-    json::object body{{"id", done.id}, {"plan", deployment_json(done)}};
-    if (!reason.empty()) body["reason"] = reason;
-    emit(success ? "deployment_success" : "deployment_failed", std::move(body));
-    return;
+bool Scheduler::advance_deployments() {
+  bool advanced = false;
+  auto now = clock_.now();
+  std::vector<std::string> ids;
+  for (const auto& [id, deployment] : deployments_) ids.push_back(id);
+  for (const std::string& id : ids) {
+    auto found = deployments_.find(id);
+    if (found == deployments_.end()) continue;
+    Deployment& deployment = found->second;
+    auto done = [&](const DeploymentAction& action) {
+      if (action.action == "StartApplication") return true;
+      if (action.action == "StopApplication") return apps_.count(action.app) == 0;
+      return settled_.count(action.app) != 0 || apps_.count(action.app) == 0;
+    };
+    bool moved = false;
+    while (deployment.current_step <= deployment.steps.size() &&
+           std::all_of(deployment.steps[deployment.current_step - 1].begin(),
+                       deployment.steps[deployment.current_step - 1].end(), done)) {
+      ++deployment.current_step;
+      moved = true;
+    }
+    if (deployment.current_step > deployment.steps.size()) {
+      deployment.current_step = std::max<size_t>(deployment.steps.size(), 1);
+      finish_deployment(id, true, "");
+      continue;
+    }
+    std::string signature = std::to_string(deployment.current_step);
+    for (const DeploymentAction& action : deployment.steps[deployment.current_step - 1]) {
+      signature += ";" + action.app + ":" + progress_[action.app];
+    }
+    if (moved) {
+      driver_.save_deployment(stored(deployment));
+      advanced = true;
+    }
+    if (signature != deployment.progress_signature) {
+      deployment.progress_signature = signature;
+      deployment.last_progress = now;
+    }
+    if (options_.deployment_deadline.count() > 0 &&
+        now - deployment.last_progress >= options_.deployment_deadline) {
+      std::string reason = "no progress for " +
+                           std::to_string(options_.deployment_deadline.count() / 1000) +
+                           " s: rolled back";
+      Deployment copy = deployment;
+      finish_deployment(id, false, reason);
+      roll_back(copy);
+      advanced = true;
+    }
   }
+  return advanced;
+}
+
+void Scheduler::finish_deployment(const std::string& id, bool success, const std::string& reason) {
+  auto it = deployments_.find(id);
+  if (it == deployments_.end()) return;
+  Deployment done = std::move(it->second);
+  driver_.remove_deployment(done.id);
+  deployments_.erase(it);
+  json::object body{{"id", done.id}, {"plan", deployment_json(done)}};
+  if (!reason.empty()) body["reason"] = reason;
+  emit(success ? "deployment_success" : "deployment_failed", std::move(body));
 }
 
 }  // namespace tessera::marathon

@@ -15,6 +15,7 @@
 // Threading: one thread (the plugin's loop); not thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
@@ -89,18 +90,31 @@ struct DeploymentAction {
   std::string app;
 };
 
+// A deployment: the change of one app or of a group of apps (Marathon's DeploymentPlan). Its
+// steps run one after the other; the actions of a step together. A group's plan stops the
+// removed apps first, then starts the new ones with no instances, then scales or restarts
+// the apps in the order of their dependencies (an app after everything it depends on).
 struct Deployment {
   std::string id;
   std::string version;
-  std::string app_id;
+  std::vector<std::string> apps;  // the affected apps
   std::vector<std::vector<DeploymentAction>> steps;
-  size_t current_step = 1;      // 1-based, as Marathon counts
-  bool stop = false;            // the app is being removed
-  std::optional<App> previous;  // what a rollback restores (none: the app was new)
+  size_t current_step = 1;              // 1-based, as Marathon counts
+  std::set<std::string> stopping;       // apps being removed
+  std::map<std::string, App> previous;  // what a rollback restores (absent: the app was new)
   sdk::Clock::Monotonic::time_point last_progress{};
   std::string progress_signature;  // what "progress" compares against
+
+  bool affects(const std::string& app_id) const {
+    return std::find(apps.begin(), apps.end(), app_id) != apps.end();
+  }
+  // The 1-based step of the action that brings `app_id` to its target (its Scale, Restart or
+  // Stop; 0 when none), before which its tasks are left alone.
+  size_t step_of(const std::string& app_id) const;
 };
 
+// In the store. Records written before group deployments have only `app_id`, `stop` and
+// `previous_json`; both forms are read.
 struct StoredDeployment {
   std::string id;
   std::string version;
@@ -109,7 +123,11 @@ struct StoredDeployment {
   std::vector<std::vector<std::string>> steps;  // each action: {action, app}, flattened
   uint64_t current_step = 1;
   std::string previous_json;  // "" when the app was new
-  MSGPACK_DEFINE_MAP(id, version, app_id, stop, steps, current_step, previous_json);
+  std::vector<std::string> apps;
+  std::vector<std::string> stopping;
+  std::map<std::string, std::string> previous_apps;  // app id -> its JSON before the change
+  MSGPACK_DEFINE_MAP(id, version, app_id, stop, steps, current_step, previous_json, apps, stopping,
+                     previous_apps);
 };
 
 // An offer an app could not use, with every reason, as /v2/queue's lastUnusedOffers lists it.
@@ -227,6 +245,14 @@ class Scheduler {
   Change update_app(App app);
   Change delete_app(const std::string& app_id);
   Change restart_app(const std::string& app_id);
+  // A group change as one deployment: `targets` are created or updated (unchanged ones are left
+  // out of it), `removals` removed. Dependencies among the apps must not form a cycle (see
+  // dependency_cycle).
+  Change deploy_group(std::vector<App> targets, const std::vector<std::string>& removals);
+  // An app of a cycle among the apps' dependencies once `targets` replace the apps of the same
+  // id and `removals` are gone; nullopt when there is none.
+  std::optional<std::string> dependency_cycle(const std::vector<App>& targets,
+                                              const std::vector<std::string>& removals) const;
   // Cancels (force) or rolls back the deployment. False when there is none.
   std::optional<Change> cancel_deployment(const std::string& id, bool force);
   // Kills tasks; `scale` lowers instances by as many, each app's in a ScaleApplication
@@ -283,7 +309,14 @@ class Scheduler {
 
   Change start_deployment(const App& target, std::optional<App> previous,
                           std::vector<std::vector<DeploymentAction>> steps, bool stop = false);
-  void finish_deployment(const std::string& app_id, bool success, const std::string& reason);
+  // Replaces the deployments that affect any of its apps, stores and starts it.
+  Change start_deployment(Deployment deployment);
+  // Moves deployments on past their finished steps, finishes or rolls back those that are
+  // done or stuck. True when a step was passed (the apps it released need converging).
+  bool advance_deployments();
+  void finish_deployment(const std::string& id, bool success, const std::string& reason);
+  // A new deployment back to what `deployment` changed.
+  Change roll_back(const Deployment& deployment);
   void store_app(const App& app);
   void converge_app(const std::string& app_id);
   void kill(Task& task);
@@ -317,6 +350,11 @@ class Scheduler {
   std::set<int64_t> service_ports_used_;
   uint64_t sequence_ = 0;
   bool converging_ = false;
+  // Per app, in the current converging pass: whether it has reached its target (its current
+  // config, as many healthy tasks as instances, nothing being killed) and a summary that
+  // changes when it progresses.
+  std::set<std::string> settled_;
+  std::map<std::string, std::string> progress_;
   std::set<sdk::Clock::TimerId> revive_timers_;
 };
 

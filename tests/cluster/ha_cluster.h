@@ -41,6 +41,10 @@ class HaCluster {
     }
   }
 
+  // More TOML for every master, after its [master] keys: "frameworks = [...]" and the framework
+  // plugins' tables. Set before starting the masters.
+  std::string master_extra;
+
   ZooKeeperServers& zookeeper() { return zookeeper_; }
   // What agents, frameworks and the CLI are given: zk://SERVERS/ha.
   std::string address() const { return zookeeper_.address(kPath); }
@@ -55,15 +59,28 @@ class HaCluster {
     std::string text = "[node]\nname = \"" + name +
                        "\"\nroles = [\"master\"]\nleader = \"leader_zookeeper\"\nwork_dir = \"" +
                        (dir_ / name).string() + "\"\nplugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\n" +
+                       "endpoints_file = \"" + (dir_ / (name + ".endpoints")).string() + "\"\n" +
                        "[master]\nallocator = \"allocator_drf\"\nendpoint = \"tcp://127.0.0.1:0\"\n"
                        "agent_ping_interval_ms = 200\nagent_ping_timeout_ms = 3000\n"
                        "agent_removal_timeout_ms = 60000\nheartbeat_interval_ms = 300\n" +
-                       leader_table();
+                       master_extra + "\n" + leader_table();
     auto config = dir_.write(name + ".toml", text);
     ++starts_[i];
     masters_[i] =
         std::make_unique<Process>(std::vector<std::string>{TESSERA_HOST_BIN, config.string()},
                                   dir_ / (name + "." + std::to_string(starts_[i]) + ".log"));
+  }
+
+  // What master `i`'s current process announced as KEY in its endpoints file ("" until then),
+  // such as "framework_marathon.http".
+  std::string announced(size_t i, const std::string& key) const {
+    std::string text = read_file(dir_ / ("master-" + std::to_string(i) + ".endpoints"));
+    std::string prefix = key + " = \"";
+    size_t at = text.find(prefix);
+    if (at == std::string::npos) return "";
+    at += prefix.size();
+    size_t end = text.find('"', at);
+    return end == std::string::npos ? "" : text.substr(at, end - at);
   }
 
   void start_agent(size_t i) {

@@ -257,6 +257,61 @@ TEST_F(ApiTest, GroupsAreCreatedChangedAndDeletedWithTheirApps) {
   EXPECT_EQ(api_.delete_group("nope", {}).status, 404u);
 }
 
+TEST_F(ApiTest, AGroupWithDependenciesIsOneDeploymentAndShowsWhatIsEmbedded) {
+  // Relative dependencies are taken from the app's group, as Marathon does.
+  Reply created = api_.put_group("", R"({"id": "/shop", "apps": [
+        {"id": "web", "cmd": "x", "instances": 2, "dependencies": ["db/pg"]}],
+      "groups": [{"id": "db", "apps": [{"id": "pg", "cmd": "y"}]}]})",
+                                 {}, true, "");
+  ASSERT_EQ(created.status, 201u) << to_text(created.body);
+  EXPECT_EQ(scheduler_.app("/shop/web")->dependencies, std::vector<std::string>{"/shop/db/pg"});
+  json::array deployments = api_.deployments().body.as_array();
+  ASSERT_EQ(deployments.size(), 1u);
+  EXPECT_EQ(deployments[0].at("id"), created.body.at("deploymentId"));
+  EXPECT_EQ(deployments[0].at("affectedApps").as_array().size(), 2u);
+  json::array steps = deployments[0].at("steps").as_array();
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[1].at("actions").as_array()[0].at("app"), "/shop/db/pg");
+  EXPECT_EQ(steps[2].at("actions").as_array()[0].at("app"), "/shop/web");
+  // A change while it runs is refused, unless forced.
+  Reply busy = api_.put_group("shop", R"({"apps": []})", {}, false, "");
+  EXPECT_EQ(busy.status, 409u);
+  EXPECT_NE(scheduler_.app("/shop/web"), nullptr);
+
+  // Default embeds: the apps and the subgroups; named embeds: only those.
+  Reply tree = api_.groups("shop");
+  ASSERT_EQ(tree.status, 200u);
+  EXPECT_EQ(tree.body.at("apps").as_array()[0].at("id"), "/shop/web");
+  EXPECT_FALSE(tree.body.at("apps").as_array()[0].as_object().contains("tasks"));
+  EXPECT_EQ(tree.body.at("groups").as_array()[0].at("id"), "/shop/db");
+  EXPECT_EQ(tree.body.at("apps").as_array()[0].at("dependencies").as_array()[0], "/shop/db/pg");
+  offer_round();
+  Reply with_tasks = api_.groups("shop", {{"embed", {"group.apps.tasks", "group.apps.counts"}}});
+  EXPECT_FALSE(with_tasks.body.as_object().contains("groups"));
+  const json::object& web = with_tasks.body.at("apps").as_array()[0].as_object();
+  EXPECT_TRUE(web.contains("tasks"));
+  EXPECT_EQ(web.at("tasksStaged"), 0) << "web launched before pg ran";
+  Reply groups_only = api_.groups("", {{"embed", {"group.groups"}}});
+  EXPECT_FALSE(groups_only.body.at("groups").as_array()[0].as_object().contains("apps"));
+
+  // Cycles are refused.
+  Reply cycle = api_.put_group("", R"({"id": "/loop", "apps": [
+        {"id": "a", "cmd": "x", "dependencies": ["b"]},
+        {"id": "b", "cmd": "x", "dependencies": ["a"]}]})",
+                               {}, true, "");
+  ASSERT_EQ(cycle.status, 422u);
+  EXPECT_EQ(cycle.body.at("details").as_array()[0].at("errors").as_array()[0],
+            "Dependency graph has cyclic dependencies.");
+  EXPECT_EQ(scheduler_.app("/loop/a"), nullptr);
+
+  // Deleting the group: one deployment stops both.
+  Reply deleted = api_.delete_group("shop", {{"force", {"true"}}});
+  ASSERT_EQ(deleted.status, 200u);
+  deployments = api_.deployments().body.as_array();
+  ASSERT_EQ(deployments.size(), 1u);
+  EXPECT_EQ(deployments[0].at("steps").as_array()[0].at("actions").as_array().size(), 2u);
+}
+
 TEST_F(ApiTest, DeleteAndKillTasks) {
   api_.create_app(R"({"id": "/a", "cmd": "x", "instances": 2})", "");
   offer_round();

@@ -317,18 +317,59 @@ TEST(MarathonE2E, BadInputGetsMarathonsErrorsAndAnAppTooBigWaitsWithTheReason) {
             200);
   EXPECT_EQ(marathon.running("/big", 1).size(), 1u);
 
-  // A group of apps, created, read and deleted as one.
-  CurlResult group = marathon.call("POST", "/v2/groups", R"({"id": "/team", "apps": [
-      {"id": "api", "cmd": "exec sleep 3600", "cpus": 0.1, "mem": 16}]})");
+  // A group of apps with a subgroup, created, read and deleted as one deployment each; the
+  // api depends on the subgroup's db, so its tasks start only once the db is healthy, which it
+  // is once the test creates the file "go".
+  std::string go = (cluster.dir() / "go").string();
+  CurlResult group = marathon.call(
+      "POST", "/v2/groups",
+      R"({"id": "/team", "apps": [
+      {"id": "api", "cmd": "exec sleep 3600", "cpus": 0.1, "mem": 16, "instances": 2,
+       "dependencies": ["store/db"]}],
+      "groups": [{"id": "store", "apps": [{"id": "db", "cpus": 0.1, "mem": 16,
+        "cmd": "while [ ! -e )" +
+          go +
+          R"( ]; do sleep 0.1; done; echo ok > \"$TESSERA_SANDBOX/ok\" && exec busybox httpd -f -p 127.0.0.1:$PORT0 -h \"$TESSERA_SANDBOX\"",
+        "healthChecks": [{"protocol": "HTTP", "path": "/ok", "portIndex": 0,
+          "gracePeriodSeconds": 120, "intervalSeconds": 1, "timeoutSeconds": 2,
+          "maxConsecutiveFailures": 2}]}]}]})");
   ASSERT_EQ(group.status, 201) << group.body;
-  EXPECT_EQ(marathon.running("/team/api", 1).size(), 1u);
-  json::value tree = marathon.get("/v2/groups/team");
-  ASSERT_TRUE(tree.is_object());
-  EXPECT_EQ(tree.at("apps").as_array()[0].at("id"), "/team/api");
-  EXPECT_EQ(marathon.call("DELETE", "/v2/groups/team").status, 200);
-  EXPECT_TRUE(tessera::testing::eventually([&] {
-    return marathon.call("GET", "/v2/apps/team/api").status == 404;
+  std::string deployment(json::parse(group.body).at("deploymentId").as_string());
+  // The plan waits at the db's step: the api has no task yet.
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    json::value shown = marathon.get("/v2/apps/team/store/db");
+    return shown.is_object() && shown.at("app").at("tasksRunning").as_int64() == 1;
   })) << cluster.master().output();
+  json::value plans = marathon.get("/v2/deployments");
+  ASSERT_EQ(plans.as_array().size(), 1u) << json::serialize(plans);
+  EXPECT_EQ(plans.as_array()[0].at("id").as_string(), deployment);
+  EXPECT_EQ(plans.as_array()[0].at("affectedApps").as_array().size(), 2u);
+  EXPECT_EQ(plans.as_array()[0].at("currentActions").as_array()[0].at("app"), "/team/store/db");
+  EXPECT_EQ(marathon.get("/v2/apps/team/api").at("app").at("tasks").as_array().size(), 0u);
+  dir.write("go", "");
+  EXPECT_EQ(marathon.running("/team/api", 2).size(), 2u);
+  json::value tree = marathon.get("/v2/groups/team?embed=group.apps.tasks&embed=group.groups");
+  ASSERT_TRUE(tree.is_object());
+  const json::object& api = tree.at("apps").as_array()[0].as_object();
+  EXPECT_EQ(api.at("id"), "/team/api");
+  const json::object& db = tree.at("groups").as_array()[0].at("apps").as_array()[0].as_object();
+  EXPECT_EQ(db.at("id"), "/team/store/db");
+  ASSERT_EQ(db.at("tasks").as_array().size(), 1u);
+  std::string db_started(db.at("tasks").as_array()[0].at("startedAt").as_string());
+  for (const auto& task : api.at("tasks").as_array()) {
+    EXPECT_GE(std::string(task.at("stagedAt").as_string()), db_started)
+        << "an api task was launched before the db ran";
+  }
+  EXPECT_TRUE(tessera::testing::eventually(
+      [&] { return marathon.get("/v2/deployments").as_array().empty(); }, 30s));
+  CurlResult removed = marathon.call("DELETE", "/v2/groups/team");
+  EXPECT_EQ(removed.status, 200);
+  EXPECT_FALSE(json::parse(removed.body).at("deploymentId").as_string().empty());
+  EXPECT_TRUE(tessera::testing::eventually([&] {
+    return marathon.call("GET", "/v2/apps/team/api").status == 404 &&
+           marathon.call("GET", "/v2/apps/team/store/db").status == 404;
+  })) << cluster.master().output();
+  EXPECT_EQ(marathon.call("GET", "/v2/groups/team").status, 404);
 }
 
 TEST(MarathonE2E, ARestartedMasterHostKeepsTheAppsAndAdoptsTheRunningTasks) {

@@ -3,6 +3,8 @@
 // agents, health, deployments and their rollback, and recovery from the store's records.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "recording_driver.h"
 #include "scheduler.h"
 
@@ -489,6 +491,136 @@ TEST_F(SchedulerTest, VersionsGrowStrictly) {
   EXPECT_GT(scheduler_.app("/a")->version, first);
   EXPECT_EQ(scheduler_.versions("/a")->size(), 2u);
   EXPECT_EQ(first, "2025-01-01T00:00:00.000Z");
+}
+
+// ---- group deployments ----
+
+// The ids of the apps whose tasks were launched, in launch order, each once.
+std::vector<std::string> launch_order(const RecordingDriver& driver) {
+  std::vector<std::string> out;
+  for (const auto& task : driver.launched) {
+    std::string app = "/" + task.task_id.substr(0, task.task_id.find('.'));
+    if (std::find(out.begin(), out.end(), app) == out.end()) out.push_back(app);
+  }
+  return out;
+}
+
+App depending(const std::string& id, int64_t instances, std::vector<std::string> dependencies) {
+  App app = make_app(id, instances);
+  app.dependencies = std::move(dependencies);
+  return app;
+}
+
+TEST_F(SchedulerTest, AGroupIsOneDeploymentWhoseStepsFollowTheDependencies) {
+  auto change = scheduler_.deploy_group(
+      {depending("/lb", 1, {"/web"}), depending("/web", 2, {"/db"}), make_app("/db", 2)}, {});
+  ASSERT_EQ(scheduler_.deployments().size(), 1u);
+  const Deployment& plan = scheduler_.deployments().at(change.deployment_id);
+  ASSERT_EQ(plan.steps.size(), 4u);
+  EXPECT_EQ(plan.steps[0].size(), 3u);
+  EXPECT_EQ(plan.steps[0][0].action, "StartApplication");
+  EXPECT_EQ(plan.steps[1][0].app, "/db");
+  EXPECT_EQ(plan.steps[2][0].app, "/web");
+  EXPECT_EQ(plan.steps[3][0].app, "/lb");
+  EXPECT_EQ(plan.steps[3][0].action, "ScaleApplication");
+  // Every app has the deployment's version.
+  for (const char* id : {"/db", "/web", "/lb"}) {
+    EXPECT_EQ(scheduler_.app(id)->version, change.version);
+  }
+  // Each app starts only once everything it depends on runs.
+  offer_round();
+  EXPECT_EQ(launch_order(driver_), std::vector<std::string>{"/db"});
+  EXPECT_EQ(scheduler_.waiting("/web"), 0);
+  offer_round();
+  EXPECT_EQ(driver_.launched.size(), 2u) << "web went before db ran";
+  run_all();
+  EXPECT_EQ(scheduler_.deployments().at(change.deployment_id).current_step, 3u);
+  offer_round();
+  EXPECT_EQ(launch_order(driver_), (std::vector<std::string>{"/db", "/web"}));
+  run_all();
+  offer_round();
+  run_all();
+  EXPECT_EQ(launch_order(driver_), (std::vector<std::string>{"/db", "/web", "/lb"}));
+  EXPECT_TRUE(scheduler_.deployments().empty());
+  EXPECT_EQ(driver_.count_events("deployment_success"), 1u);
+  EXPECT_EQ(driver_.count_events("deployment_info"), 1u);
+}
+
+TEST_F(SchedulerTest, RemovingAGroupStopsItsAppsInOneDeployment) {
+  scheduler_.deploy_group({make_app("/g/a", 1), make_app("/g/b", 2)}, {});
+  for (int i = 0; i < 3; ++i) {
+    offer_round();
+    run_all();
+  }
+  ASSERT_TRUE(scheduler_.deployments().empty());
+  auto change = scheduler_.deploy_group({}, {"/g/a", "/g/b"});
+  ASSERT_EQ(scheduler_.deployments().size(), 1u);
+  const Deployment& plan = scheduler_.deployments().at(change.deployment_id);
+  ASSERT_EQ(plan.steps.size(), 1u);
+  EXPECT_EQ(plan.steps[0].size(), 2u);
+  EXPECT_EQ(plan.steps[0][0].action, "StopApplication");
+  EXPECT_EQ(driver_.killed.size(), 3u);
+  confirm_kills();
+  EXPECT_TRUE(scheduler_.apps().empty());
+  EXPECT_TRUE(scheduler_.deployments().empty());
+  EXPECT_EQ(driver_.count_events("app_terminated_event"), 2u);
+  EXPECT_EQ(driver_.count_events("deployment_success"), 2u);
+}
+
+TEST_F(SchedulerTest, AGroupChangeLeavesUnchangedAppsOutAndRollsBackAsOne) {
+  scheduler_.deploy_group({make_app("/g/a", 1), make_app("/g/b", 1)}, {});
+  offer_round();
+  run_all();
+  ASSERT_TRUE(scheduler_.deployments().empty());
+  std::string b_version = scheduler_.app("/g/b")->version;
+  // a scales, b stays, c is new.
+  auto change =
+      scheduler_.deploy_group({make_app("/g/a", 3), make_app("/g/b", 1), make_app("/g/c", 1)}, {});
+  const Deployment& plan = scheduler_.deployments().at(change.deployment_id);
+  EXPECT_EQ(plan.apps, (std::vector<std::string>{"/g/a", "/g/c"}));
+  EXPECT_EQ(scheduler_.app("/g/b")->version, b_version);
+  offer_round();
+  // The rollback is one deployment again: a back to 1, c removed.
+  auto rollback = scheduler_.cancel_deployment(change.deployment_id, false);
+  ASSERT_TRUE(rollback);
+  ASSERT_EQ(scheduler_.deployments().size(), 1u);
+  const Deployment& back = scheduler_.deployments().at(rollback->deployment_id);
+  EXPECT_EQ(back.stopping, std::set<std::string>{"/g/c"});
+  EXPECT_EQ(scheduler_.app("/g/a")->instances, 1);
+  // Marathon's order: the removed app is stopped first, then a scales down.
+  EXPECT_EQ(driver_.killed.size(), 1u);
+  confirm_kills();
+  EXPECT_EQ(driver_.killed.size(), 3u);
+  confirm_kills();
+  EXPECT_EQ(scheduler_.app("/g/c"), nullptr);
+  EXPECT_TRUE(scheduler_.deployments().empty());
+}
+
+TEST_F(SchedulerTest, DependencyCyclesAreFound) {
+  scheduler_.deploy_group({depending("/a", 0, {"/b"})}, {});
+  EXPECT_EQ(scheduler_.dependency_cycle({depending("/b", 0, {"/a"})}, {}), "/a");
+  EXPECT_FALSE(scheduler_.dependency_cycle({depending("/b", 0, {"/a"})}, {"/a"}));
+  EXPECT_FALSE(scheduler_.dependency_cycle({depending("/b", 0, {"/c"})}, {}));
+  EXPECT_TRUE(scheduler_.dependency_cycle({depending("/c", 0, {"/c"})}, {}));
+}
+
+TEST_F(SchedulerTest, ANewLeaderResumesAGroupDeploymentAtItsStep) {
+  scheduler_.deploy_group({depending("/web", 1, {"/db"}), make_app("/db", 1)}, {});
+  offer_round();
+  run_all();
+  ASSERT_EQ(driver_.stored_deployments.size(), 1u);
+  EXPECT_EQ(driver_.stored_deployments.begin()->second.current_step, 3u);
+  RecordingDriver fresh_driver;
+  Scheduler recovered(clock_, fresh_driver, options());
+  for (const auto& [id, app] : driver_.stored_apps) recovered.adopt_app(app);
+  for (const auto& [id, task] : driver_.stored_tasks) recovered.adopt_task(task);
+  for (const auto& [id, stored] : driver_.stored_deployments) recovered.adopt_deployment(stored);
+  recovered.converge();
+  ASSERT_EQ(recovered.deployments().size(), 1u);
+  EXPECT_EQ(recovered.deployments().begin()->second.apps.size(), 2u);
+  recovered.on_offers(three_agents(7));
+  ASSERT_EQ(fresh_driver.launched.size(), 1u);
+  EXPECT_EQ(fresh_driver.launched[0].task_id.rfind("web.", 0), 0u);
 }
 
 }  // namespace
