@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "proxy.h"
 #include "tessera/protocol/master.h"
 #include "tessera/sdk/config.h"
 
@@ -34,6 +35,22 @@ Status MasterHttp::configure(sdk::ConfigTable& table) {
       std::chrono::milliseconds(table.integer("master_timeout_ms", 10'000, 100, 600'000));
   heartbeat_interval_ =
       std::chrono::milliseconds(table.integer("heartbeat_interval_ms", 15'000, 100, 3'600'000));
+  for (const char* framework : kProxiedFrameworks) {
+    std::string upstream = table.get<std::string>(framework, "");
+    if (upstream.empty()) continue;
+    if (std::string problem = sdk::detail::tcp_problem(upstream, sdk::EndpointUse::connect);
+        !problem.empty()) {
+      table.error_at(framework, "'" + upstream + "': " + problem);
+    } else {
+      upstreams_[framework] = upstream;
+    }
+  }
+  proxy_options_.timeout =
+      std::chrono::milliseconds(table.integer("proxy_timeout_ms", 10'000, 100, 600'000));
+  proxy_options_.max_reply_bytes =
+      static_cast<size_t>(table.integer("proxy_max_reply_bytes", 16 << 20, 1024, int64_t{1} << 30));
+  proxy_options_.max_in_flight =
+      static_cast<size_t>(table.integer("proxy_max_in_flight", 256, 1, 65'536));
   auto http_table = table.table("http");
   http_options_ = http::ServerOptions::from_config(http_table);
   http_table.reject_unknown_keys();
@@ -68,6 +85,7 @@ Status MasterHttp::start() {
 }
 
 void MasterHttp::stopping() {
+  proxy_.reset();
   broadcaster_.reset();
   server_.reset();
 }
@@ -277,6 +295,78 @@ void MasterHttp::download(http::Stream stream, const protocol::files::Request& r
   });
 }
 
+void MasterHttp::proxy_routes() {
+  for (const char* framework : kProxiedFrameworks) {
+    for (http::Method method : {http::Method::get, http::Method::post, http::Method::put,
+                                http::Method::delete_, http::Method::patch}) {
+      for (const std::string& pattern :
+           {std::string("/") + framework, std::string("/") + framework + "/{path*}"}) {
+        server_->route_async(method, pattern,
+                             [this](const http::Request& r, http::Responder responder) {
+                               forward(r, std::move(responder));
+                             });
+      }
+    }
+  }
+}
+
+void MasterHttp::forward(const http::Request& request, http::Responder responder) {
+  if (request.target().size() > kMaxProxiedTargetBytes) {
+    return (void)responder.send(http::json_error(
+        414, "the target is " + std::to_string(request.target().size()) +
+                 " bytes long; the proxy sends at most " + std::to_string(kMaxProxiedTargetBytes)));
+  }
+  auto target = proxy_target(request.target(), request.segments());
+  if (!target) return (void)responder.send(http::json_error(target.error()));
+  auto upstream = upstreams_.find(target->framework);
+  if (upstream == upstreams_.end()) {
+    return (void)responder.send(http::json_error(
+        404, "this master does not proxy '" + target->framework + "': set [plugins.master_http] " +
+                 target->framework + " = \"HOST:PORT\" to its HTTP address"));
+  }
+  std::string address = upstream->second;
+  if (asks_for_event_stream(*target, request.header("Accept"))) {
+    return (void)responder.send(
+        http::json_error(501, "the master does not relay event streams; read them from " +
+                                  target->framework + " at http://" + address + target->target));
+  }
+  http::ClientRequest forwarded = http::proxied_request(request);
+  forwarded.target = target->target;
+  // HEAD is asked as GET, whose answer the server sends without its body: the client's parser
+  // would otherwise wait for a body the upstream never sends.
+  if (request.method() == http::Method::head) forwarded.method = "GET";
+  std::string peer = request.peer().substr(0, request.peer().rfind(':'));
+  std::string forwarded_for(request.header("X-Forwarded-For"));
+  std::erase_if(forwarded.headers, [](const auto& header) {
+    return http::detail::iequals(header.first, "X-Forwarded-For") ||
+           http::detail::iequals(header.first, "X-Forwarded-Prefix");
+  });
+  forwarded.headers.emplace_back("X-Forwarded-For",
+                                 forwarded_for.empty() ? peer : forwarded_for + ", " + peer);
+  forwarded.headers.emplace_back("X-Forwarded-Prefix", "/" + target->framework);
+  if (!proxy_) proxy_ = std::make_unique<http::Client>(loop(), proxy_options_);
+  auto out = std::make_shared<http::Responder>(std::move(responder));
+  ++counters_.proxied;
+  proxy_->send(address, forwarded,
+               [this, out, framework = target->framework, address](http::ClientReply reply) {
+                 if (!reply.error.empty()) {
+                   ++counters_.proxy_failures;
+                   log().warn("proxying to {} at {}: {}", sdk::quote(framework),
+                              sdk::quote(address), reply.error);
+                   bool timed_out = reply.error.starts_with("no answer");
+                   return (void)out->send(http::json_error(
+                       timed_out ? 504 : 502,
+                       framework + " at '" + address + "' did not answer: " + reply.error));
+                 }
+                 std::string location(reply.header("Location"));
+                 http::Response response = http::proxied_response(std::move(reply));
+                 if (!location.empty()) {
+                   response.set_header("Location", proxied_location(location, framework, address));
+                 }
+                 out->send(std::move(response));
+               });
+}
+
 void MasterHttp::routes() {
   // Counted for /metrics.
   server_->set_authorizer([this](const http::Request&) {
@@ -291,6 +381,7 @@ void MasterHttp::routes() {
           if (state == nullptr) return (void)out->send(problem_response(problem));
           StateContext context;
           context.leader_http = "http://" + address_;
+          context.frameworks_http = frameworks_http(upstreams_);
           out->send(http::Response::json(state_json(*state, context)));
         });
       });
@@ -384,6 +475,7 @@ void MasterHttp::routes() {
       });
 
   files_routes();
+  proxy_routes();
 
   server_->route(http::Method::get, "/events",
                  [this](const http::Request& r) { return broadcaster_->subscribe(r); });

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "state_json.h"
 #include "tessera/sdk/channels.h"
 #include "tessera/sdk/http.h"
+#include "tessera/sdk/http/client.h"
 #include "tessera/sdk/plugin.h"
 
 namespace tessera::master_http {
@@ -46,6 +48,9 @@ class MasterHttp : public sdk::ServicePlugin {
 
   void routes();
   void files_routes();
+  // /marathon/... and /chronos/...: forwarded to the framework's own HTTP server.
+  void proxy_routes();
+  void forward(const http::Request& request, http::Responder responder);
   // Asks the master for a task's files; `handler` gets the answer, or the response to give when
   // there is none.
   void ask_files(const protocol::files::Request& request, FilesHandler handler);
@@ -68,11 +73,15 @@ class MasterHttp : public sdk::ServicePlugin {
   std::chrono::milliseconds master_timeout_{10'000};
   std::chrono::milliseconds heartbeat_interval_{15'000};
   http::ServerOptions http_options_;
+  // The proxied framework APIs: "marathon" -> its HOST:PORT (absent: not proxied).
+  std::map<std::string, std::string> upstreams_;
+  http::ClientOptions proxy_options_;
 
   std::string address_;   // bound HOST:PORT
   bool leading_ = false;  // the last answer of the master
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<http::EventBroadcaster> broadcaster_;
+  std::unique_ptr<http::Client> proxy_;
   std::unique_ptr<sdk::Client> master_;
   std::unique_ptr<sdk::Subscriber> events_;
   uint64_t last_event_sequence_ = 0;

@@ -173,7 +173,9 @@ json::object state_json(const op::State& state, const StateContext& context) {
   json::array roles;
   for (const auto& role : state.roles) roles.push_back(role_json(role));
   out["roles"] = std::move(roles);
-  out["frameworks_http"] = json::object();
+  json::object proxied;
+  for (const auto& [framework, path] : context.frameworks_http) proxied[framework] = path;
+  out["frameworks_http"] = std::move(proxied);
   return out;
 }
 
@@ -346,6 +348,12 @@ std::string metrics_text(const op::Metrics& m, bool leading, const ApiCounters& 
   e.sample("tessera_master_http_slow_readers_total", static_cast<double>(api.slow_readers));
   e.family("tessera_master_http_requests_total", "counter", "HTTP requests routed");
   e.sample("tessera_master_http_requests_total", static_cast<double>(api.requests));
+  e.family("tessera_master_http_proxied_total", "counter",
+           "requests forwarded to Marathon or Chronos (/marathon, /chronos)");
+  e.sample("tessera_master_http_proxied_total", static_cast<double>(api.proxied));
+  e.family("tessera_master_http_proxy_failures_total", "counter",
+           "forwarded requests their upstream did not answer (502, 504)");
+  e.sample("tessera_master_http_proxy_failures_total", static_cast<double>(api.proxy_failures));
   return e.take();
 }
 

@@ -66,9 +66,11 @@ TEST(StateJson, ResourcesUseMesosNamesAndPortsAsRangeText) {
 }
 
 TEST(StateJson, StatePutsTasksUnderTheirFrameworkWithSandboxesAndCountsAgents) {
-  json::object s = tessera::master_http::state_json(cluster(), {"http://127.0.0.1:5050"});
+  json::object s = tessera::master_http::state_json(
+      cluster(), {"http://127.0.0.1:5050", {{"marathon", "/marathon"}}});
   EXPECT_EQ(s.at("leader").as_string(), "tcp://127.0.0.1:5051");
   EXPECT_EQ(s.at("leader_http").as_string(), "http://127.0.0.1:5050");
+  EXPECT_EQ(s.at("frameworks_http"), (json::object{{"marathon", "/marathon"}}));
   EXPECT_EQ(s.at("activated_slaves").as_int64(), 1);
   EXPECT_EQ(s.at("deactivated_slaves").as_int64(), 1);
   EXPECT_EQ(s.at("slaves").as_array()[0].at("attributes").at("rack").as_string(), "r1");
