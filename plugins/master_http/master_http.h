@@ -10,18 +10,31 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "state_json.h"
 #include "tessera/sdk/channels.h"
 #include "tessera/sdk/http.h"
 #include "tessera/sdk/http/client.h"
+#include "tessera/sdk/leadership.h"
 #include "tessera/sdk/plugin.h"
+#include "tessera/sdk/store.h"
 
 namespace tessera::master_http {
 
 namespace http = sdk::http;
+
+// What the leading master's API publishes in the store (key "master_http/leader_http") for the
+// standbys to redirect to: its URL and the term it leads in.
+struct LeaderHttp {
+  std::string url;  // "http://HOST:PORT"
+  uint64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(url, epoch);
+};
+inline constexpr const char* kLeaderHttpKey = "leader_http";
 
 class MasterHttp : public sdk::ServicePlugin {
  public:
@@ -47,6 +60,15 @@ class MasterHttp : public sdk::ServicePlugin {
       std::function<void(const protocol::files::Answer* answer, http::Response problem)>;
 
   void routes();
+  // A route that only the leader's API serves: a standby that knows the leader's API answers
+  // 307 to it instead.
+  void leader_route(http::Method method, std::string_view pattern, http::AsyncHandler handler);
+  void leader_route(http::Method method, std::string_view pattern, http::Handler handler);
+  // The 307 to the leader's API, when this master stands by and knows where that is.
+  std::optional<http::Response> standby_redirect(const http::Request& request) const;
+  // Publishes this API's URL when this host is elected; on a standby, reads the leader's.
+  void follow_leadership();
+  void read_leader_http();
   void files_routes();
   // /marathon/... and /chronos/...: forwarded to the framework's own HTTP server.
   void proxy_routes();
@@ -82,6 +104,12 @@ class MasterHttp : public sdk::ServicePlugin {
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<http::EventBroadcaster> broadcaster_;
   std::unique_ptr<http::Client> proxy_;
+  std::unique_ptr<sdk::Store> store_;
+  std::unique_ptr<sdk::Leadership> leadership_;
+  std::string leader_http_;  // the leader's API ("http://HOST:PORT") when this host stands by
+  uint64_t leader_http_epoch_ = 0;
+  bool reading_leader_http_ = false;
+  sdk::Clock::TimerId retry_timer_ = 0;
   std::unique_ptr<sdk::Client> master_;
   std::unique_ptr<sdk::Subscriber> events_;
   uint64_t last_event_sequence_ = 0;
