@@ -559,6 +559,11 @@ void MasterHttp::routes() {
               }
               ApiCounters api = counters_;
               api.event_subscribers = broadcaster_ ? broadcaster_->subscribers() : 0;
+              if (broadcaster_) {
+                auto backlog = broadcaster_->backlog();
+                api.event_queue_bytes = backlog.total_bytes;
+                api.event_queue_max_bytes = backlog.max_bytes;
+              }
               api.slow_readers = server_->stats().slow_readers;
               out->send(http::Response(200, metrics_text(metrics, leading_, api),
                                        "text/plain; version=0.0.4; charset=utf-8"));

@@ -59,6 +59,8 @@ boost::json::object tasks_page(const protocol::operator_api::State& state, const
 // The Prometheus text exposition of the master's metrics and of the API's own counters.
 struct ApiCounters {
   uint64_t event_subscribers = 0;
+  uint64_t event_queue_bytes = 0;      // written for /events clients, not yet sent, in all
+  uint64_t event_queue_max_bytes = 0;  // the most waiting for one client
   uint64_t events_sent = 0;
   uint64_t events_lost = 0;  // gaps in the master's event stream
   uint64_t requests = 0;

@@ -172,6 +172,21 @@ TEST_F(MasterHttpE2E, StateTasksMetricsAndEventsShowATaskAndItsSandbox) {
             std::string::npos)
       << metrics.body;
   EXPECT_NE(metrics.body.find("tessera_master_http_event_subscribers 1\n"), std::string::npos);
+  // The allocator's cycle that made the offer is in the histogram, and the master sent messages
+  // (the subscription's answer, offers, updates) as it received them.
+  auto sample = [&](const std::string& name) -> double {
+    std::smatch m;
+    std::regex line("\n" + std::regex_replace(name, std::regex(R"([{}+])"), R"(\$&)") +
+                    " ([0-9.e+-]+)\n");
+    return std::regex_search(metrics.body, m, line) ? std::stod(m[1]) : -1;
+  };
+  EXPECT_GE(sample("tessera_master_allocation_cycle_seconds_count"), 1) << metrics.body;
+  EXPECT_EQ(sample("tessera_master_allocation_cycle_seconds_bucket{le=\"+Inf\"}"),
+            sample("tessera_master_allocation_cycle_seconds_count"));
+  EXPECT_GT(sample("tessera_master_allocation_cycle_seconds_sum"), 0) << metrics.body;
+  EXPECT_GE(sample("tessera_master_messages_sent_total"), 3) << metrics.body;
+  EXPECT_GE(sample("tessera_master_messages_received_total"), 3) << metrics.body;
+  EXPECT_GE(sample("tessera_master_http_event_queue_bytes"), 0) << metrics.body;
 
   // Roles: a weight set over HTTP is what /roles shows, with the role's share.
   CurlResult put = call("PUT", "/roles/eng", R"({"weight": 3})");
