@@ -29,8 +29,15 @@ bool wait_for(int fd, short events, Clock::time_point deadline) {
   }
 }
 
-// The body of a response (Content-Length, or up to the close; chunked bodies are joined).
-Result<std::pair<int, std::string>> parse_response(const std::string& raw) {
+struct Answer {
+  int status = 0;
+  std::string location;  // the Location header, when there is one
+  std::string body;
+};
+
+// The status, Location and body of a response (Content-Length, or up to the close; chunked
+// bodies are joined).
+Result<Answer> parse_response(const std::string& raw) {
   size_t end = raw.find("\r\n\r\n");
   if (raw.rfind("HTTP/1.", 0) != 0 || end == std::string::npos || raw.size() < 12) {
     return make_error("not an HTTP answer");
@@ -38,7 +45,16 @@ Result<std::pair<int, std::string>> parse_response(const std::string& raw) {
   int status = std::atoi(raw.c_str() + 9);
   std::string head = raw.substr(0, end);
   std::string body = raw.substr(end + 4);
+  std::string original_head = head;
   for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string location;
+  if (size_t at = head.find("\r\nlocation:"); at != std::string::npos) {
+    size_t from = at + std::string("\r\nlocation:").size();
+    size_t to = original_head.find("\r\n", from);
+    location = original_head.substr(from, to == std::string::npos ? std::string::npos : to - from);
+    while (!location.empty() && location.front() == ' ') location.erase(0, 1);
+    while (!location.empty() && location.back() == ' ') location.pop_back();
+  }
   if (head.find("transfer-encoding: chunked") != std::string::npos) {
     std::string joined;
     size_t at = 0;
@@ -53,26 +69,15 @@ Result<std::pair<int, std::string>> parse_response(const std::string& raw) {
     }
     body = std::move(joined);
   }
-  return std::make_pair(status, std::move(body));
+  return Answer{status, std::move(location), std::move(body)};
 }
 
-}  // namespace
-
-bool is_http_master(const std::string& text) {
-  return text.rfind("http://", 0) == 0 && text.find(',') == std::string::npos;
-}
-
-Result<std::string> master_from_http(const std::string& url, std::chrono::milliseconds timeout) {
-  auto fail = [&](const std::string& why) {
-    return make_error(ErrorCode::kUnavailable,
-                      "cannot ask '" + url + "/state' for the master's bus endpoint: " + why);
-  };
-  std::string rest = url.substr(std::string("http://").size());
-  while (!rest.empty() && rest.back() == '/') rest.pop_back();
-  if (rest.find('/') != std::string::npos) return fail("give only http://HOST:PORT");
-  size_t colon = rest.rfind(':');
-  std::string host = colon == std::string::npos ? rest : rest.substr(0, colon);
-  std::string port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
+// GET http://`authority`/state, before `deadline`. Errors say what failed, without the URL.
+Result<Answer> get_state(const std::string& authority, Clock::time_point deadline) {
+  auto fail = [](const std::string& why) { return make_error(ErrorCode::kUnavailable, why); };
+  size_t colon = authority.rfind(':');
+  std::string host = colon == std::string::npos ? authority : authority.substr(0, colon);
+  std::string port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
   addrinfo hints{};
@@ -83,7 +88,6 @@ Result<std::string> master_from_http(const std::string& url, std::chrono::millis
     return fail(gai_strerror(rc));
   }
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(found, freeaddrinfo);
-  auto deadline = Clock::now() + timeout;
   int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail(std::strerror(errno));
   std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { ::close(*f); });
@@ -95,7 +99,7 @@ Result<std::string> master_from_http(const std::string& url, std::chrono::millis
   socklen_t length = sizeof error;
   getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
   if (error != 0) return fail(std::strerror(error));
-  std::string request = "GET /state HTTP/1.1\r\nHost: " + rest +
+  std::string request = "GET /state HTTP/1.1\r\nHost: " + authority +
                         "\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
   size_t sent = 0;
   while (sent < request.size()) {
@@ -117,14 +121,56 @@ Result<std::string> master_from_http(const std::string& url, std::chrono::millis
     raw.append(chunk, static_cast<size_t>(n));
     if (raw.size() > kMaxAnswerBytes) return fail("the answer is larger than 256 MiB");
   }
-  auto response = parse_response(raw);
+  return parse_response(raw);
+}
+
+// HOST:PORT of an http:// URL with nothing or only a path after it; empty when it is not one.
+std::string authority_of(const std::string& url) {
+  if (url.rfind("http://", 0) != 0) return "";
+  std::string rest = url.substr(std::string("http://").size());
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  return rest;
+}
+
+}  // namespace
+
+bool is_http_master(const std::string& text) {
+  return text.rfind("http://", 0) == 0 && text.find(',') == std::string::npos;
+}
+
+Result<std::string> master_from_http(const std::string& url, std::chrono::milliseconds timeout) {
+  auto fail = [&](const std::string& why) {
+    return make_error(ErrorCode::kUnavailable,
+                      "cannot ask '" + url + "/state' for the master's bus endpoint: " + why);
+  };
+  std::string rest = url.substr(std::string("http://").size());
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.find('/') != std::string::npos) return fail("give only http://HOST:PORT");
+  auto deadline = Clock::now() + timeout;
+  auto response = get_state(rest, deadline);
   if (!response) return fail(response.error().message);
+  // A standby master's API redirects to the leader's: followed once, never in a loop.
+  if (response->status == 307 || response->status == 308) {
+    std::string target = authority_of(response->location);
+    if (target.empty()) {
+      return fail("HTTP " + std::to_string(response->status) + " to '" + response->location +
+                  "', which is not an http:// address");
+    }
+    response = get_state(target, deadline);
+    if (!response) {
+      return fail("redirected to '" + target + "': " + response.error().message);
+    }
+    if (response->status == 307 || response->status == 308) {
+      return fail("redirected twice (to '" + target + "', then to '" + response->location +
+                  "'); the CLI follows one redirect");
+    }
+  }
   boost::system::error_code ec;
-  boost::json::value body = boost::json::parse(response->second, ec);
+  boost::json::value body = boost::json::parse(response->body, ec);
   const boost::json::value* leader =
       !ec && body.is_object() ? body.as_object().if_contains("leader") : nullptr;
   if (leader == nullptr || !leader->is_string() || leader->as_string().empty()) {
-    return fail("HTTP " + std::to_string(response->first) + " without a leader in it");
+    return fail("HTTP " + std::to_string(response->status) + " without a leader in it");
   }
   return std::string(leader->as_string());
 }

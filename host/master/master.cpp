@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <iterator>
 #include <random>
 
 #include "master/snapshot.h"
@@ -221,6 +223,7 @@ Status Master::start() {
     op::Metrics answer = metrics(snapshot_source());
     answer.start_time = start_time_;
     answer.counters = counters_;
+    answer.counters.messages_sent = server_->sent();
     server_->reply(r, answer);
   });
   server_->on<protocol::files::Request>(
@@ -1169,9 +1172,26 @@ void Master::remove_framework(const std::string& framework_id, const std::string
 
 // --- Offers ------------------------------------------------------------------------------------
 
+namespace {
+
+// Counts one allocation cycle in the histogram of /metrics; a duration the allocator did not
+// give (older allocators), or that is not a finite amount, is left out.
+void record_allocation_cycle(op::MasterCounters& counters, double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return;
+  constexpr size_t kBounds = std::size(op::kAllocationCycleBuckets);
+  counters.allocation_cycle_buckets.resize(kBounds + 1);
+  size_t bucket = 0;
+  while (bucket < kBounds && seconds > op::kAllocationCycleBuckets[bucket]) ++bucket;
+  ++counters.allocation_cycle_buckets[bucket];
+  counters.allocation_cycle_seconds_sum += seconds;
+}
+
+}  // namespace
+
 void Master::on_allocated(const alloc::Allocated& message) {
   if (!leading_) return;
   ++counters_.allocations;
+  record_allocation_cycle(counters_, message.cycle_seconds);
   std::map<std::string, scheduler::Offers> batches;
   for (const alloc::Grant& grant : message.grants) {
     auto fw = frameworks_.find(grant.framework_id);
@@ -1470,6 +1490,7 @@ op::State Master::state() const {
   out.start_time = start_time_;
   out.hostname = hostname_;
   out.counters = counters_;
+  out.counters.messages_sent = server_->sent();
   return out;
 }
 

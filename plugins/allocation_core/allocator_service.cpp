@@ -329,7 +329,9 @@ void AllocatorService::runCycle() {
       bus_.log.error("{} offer(s) made before any master spoke; they stay allocated",
                      offers_.size());
     } else {
-      server_->send(master_, AllocatedBatch{&offers_});
+      server_->send(
+          master_,
+          AllocatedBatch{&offers_, std::chrono::duration<double>(allocated - start).count()});
       ++stats_.batches;
       stats_.grants += offers_.size();
       bus_.log.debug("cycle {}: {} grant(s) to peer {}", stats_.cycles, offers_.size(),

@@ -81,10 +81,11 @@ struct AllocatedBatch {
   static constexpr const char* kType = protocol::allocator::Allocated::kType;
   static constexpr uint32_t kSchema = protocol::allocator::Allocated::kSchema;
   const std::vector<Offer>* offers = nullptr;
+  double cycle_seconds = -1;  // how long the cycle that made these offers took
 
   template <typename Packer>
   void msgpack_pack(Packer& packer) const {
-    packer.pack_map(1);
+    packer.pack_map(2);
     key(packer, "grants");
     packer.pack_array(static_cast<uint32_t>(offers->size()));
     for (const Offer& offer : *offers) {
@@ -98,6 +99,8 @@ struct AllocatedBatch {
       key(packer, "resources");
       packResources(packer, offer.resources);
     }
+    key(packer, "cycle_seconds");
+    packer.pack_double(cycle_seconds);
   }
 
  private:

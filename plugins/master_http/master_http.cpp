@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "proxy.h"
 #include "tessera/protocol/master.h"
 #include "tessera/sdk/config.h"
 
@@ -34,6 +35,22 @@ Status MasterHttp::configure(sdk::ConfigTable& table) {
       std::chrono::milliseconds(table.integer("master_timeout_ms", 10'000, 100, 600'000));
   heartbeat_interval_ =
       std::chrono::milliseconds(table.integer("heartbeat_interval_ms", 15'000, 100, 3'600'000));
+  for (const char* framework : kProxiedFrameworks) {
+    std::string upstream = table.get<std::string>(framework, "");
+    if (upstream.empty()) continue;
+    if (std::string problem = sdk::detail::tcp_problem(upstream, sdk::EndpointUse::connect);
+        !problem.empty()) {
+      table.error_at(framework, "'" + upstream + "': " + problem);
+    } else {
+      upstreams_[framework] = upstream;
+    }
+  }
+  proxy_options_.timeout =
+      std::chrono::milliseconds(table.integer("proxy_timeout_ms", 10'000, 100, 600'000));
+  proxy_options_.max_reply_bytes =
+      static_cast<size_t>(table.integer("proxy_max_reply_bytes", 16 << 20, 1024, int64_t{1} << 30));
+  proxy_options_.max_in_flight =
+      static_cast<size_t>(table.integer("proxy_max_in_flight", 256, 1, 65'536));
   auto http_table = table.table("http");
   http_options_ = http::ServerOptions::from_config(http_table);
   http_table.reject_unknown_keys();
@@ -63,11 +80,15 @@ Status MasterHttp::start() {
   log().info("serving the master's HTTP API on http://{}", address_);
 
   follow_events();
+  follow_leadership();
   clock().every(heartbeat_interval_, [this] { publish(ApiEvent{"heartbeat", "{}"}); });
   return {};
 }
 
 void MasterHttp::stopping() {
+  leadership_.reset();
+  store_.reset();
+  proxy_.reset();
   broadcaster_.reset();
   server_.reset();
 }
@@ -203,7 +224,7 @@ void MasterHttp::files_routes() {
   // Browse and read: one request to the master, its answer as JSON.
   auto json_route = [this, request_of](const char* path, const char* operation,
                                        boost::json::value (*to_json)(const files::Answer&)) {
-    server_->route_async(
+    leader_route(
         http::Method::get, path,
         [this, request_of, operation, to_json](const http::Request& r, http::Responder responder) {
           auto out = std::make_shared<http::Responder>(std::move(responder));
@@ -222,7 +243,7 @@ void MasterHttp::files_routes() {
              [](const files::Answer& a) { return boost::json::value(read_json(a)); });
   // A download first asks for the size, so that a missing file is a 404 rather than an empty
   // 200; then reads the file a chunk at a time, each when the client has taken the last.
-  server_->route_async(
+  leader_route(
       http::Method::get, "/files/download",
       [this, request_of](const http::Request& r, http::Responder responder) {
         auto out = std::make_shared<http::Responder>(std::move(responder));
@@ -277,6 +298,159 @@ void MasterHttp::download(http::Stream stream, const protocol::files::Request& r
   });
 }
 
+void MasterHttp::leader_route(http::Method method, std::string_view pattern,
+                              http::AsyncHandler handler) {
+  server_->route_async(
+      method, pattern,
+      [this, handler = std::move(handler)](const http::Request& r, http::Responder responder) {
+        if (auto redirect = standby_redirect(r)) {
+          return (void)responder.send(std::move(*redirect));
+        }
+        handler(r, std::move(responder));
+      });
+}
+
+void MasterHttp::leader_route(http::Method method, std::string_view pattern,
+                              http::Handler handler) {
+  server_->route(method, pattern,
+                 [this, handler = std::move(handler)](const http::Request& r) -> http::Response {
+                   if (auto redirect = standby_redirect(r)) return std::move(*redirect);
+                   return handler(r);
+                 });
+}
+
+std::optional<http::Response> MasterHttp::standby_redirect(const http::Request& request) const {
+  if (!leadership_ || leadership_->leading() || leader_http_.empty()) return std::nullopt;
+  std::string target(request.target());
+  if (target.empty() || target.front() != '/') target = request.path();
+  http::Response response = http::json_error(
+      307, "this master does not lead; the leader's HTTP API is at " + leader_http_);
+  response.set_header("Location", leader_http_ + target);
+  response.set_header("Cache-Control", "no-store");
+  return response;
+}
+
+void MasterHttp::follow_leadership() {
+  sdk::StoreOptions options;
+  // A standby asks again on its own schedule: one read never waits long.
+  options.give_up_after = std::chrono::milliseconds(2000);
+  store_ = std::make_unique<sdk::Store>(bus(), clock(), options);
+  leadership_ = std::make_unique<sdk::Leadership>(bus(), clock());
+  store_->fence_with(leadership_.get());
+  leadership_->on_elected = [this](uint64_t epoch) {
+    leader_http_.clear();
+    LeaderHttp published{"http://" + address_, epoch};
+    store_->put(kLeaderHttpKey, published, [this](const sdk::StoreResult<uint64_t>& written) {
+      if (!written) {
+        log().warn("master_http: cannot publish this API's address for standbys: {}",
+                   written.error().message);
+      }
+    });
+  };
+  leadership_->on_leader = [this](const protocol::store::Leader& leader) {
+    if (leader.this_node || leader.epoch != leader_http_epoch_) leader_http_.clear();
+    leader_http_epoch_ = leader.epoch;
+    if (!leader.this_node && leader.known) read_leader_http();
+  };
+  if (auto s = leadership_->start(); !s) {
+    log().warn("master_http: cannot follow the leadership; a standby will not redirect: {}",
+               s.error().message);
+  }
+}
+
+void MasterHttp::read_leader_http() {
+  if (reading_leader_http_ || !leader_http_.empty()) return;
+  reading_leader_http_ = true;
+  store_->get<LeaderHttp>(kLeaderHttpKey, [this](auto stored) {
+    reading_leader_http_ = false;
+    const protocol::store::Leader& leader = leadership_->leader();
+    if (leadership_->leading() || !leader.known) return;
+    // Only the address the current leader wrote in its own term: until it has, the key still
+    // holds the one before, which would send clients to a master that no longer leads.
+    if (stored && stored->has_value() && (*stored)->value.epoch == leader.epoch &&
+        !(*stored)->value.url.empty()) {
+      leader_http_ = (*stored)->value.url;
+      return;
+    }
+    if (retry_timer_ != 0) return;
+    retry_timer_ = clock().after(std::chrono::milliseconds(500), [this] {
+      retry_timer_ = 0;
+      read_leader_http();
+    });
+  });
+}
+
+void MasterHttp::proxy_routes() {
+  for (const char* framework : kProxiedFrameworks) {
+    for (http::Method method : {http::Method::get, http::Method::post, http::Method::put,
+                                http::Method::delete_, http::Method::patch}) {
+      for (const std::string& pattern :
+           {std::string("/") + framework, std::string("/") + framework + "/{path*}"}) {
+        leader_route(method, pattern, [this](const http::Request& r, http::Responder responder) {
+          forward(r, std::move(responder));
+        });
+      }
+    }
+  }
+}
+
+void MasterHttp::forward(const http::Request& request, http::Responder responder) {
+  if (request.target().size() > kMaxProxiedTargetBytes) {
+    return (void)responder.send(http::json_error(
+        414, "the target is " + std::to_string(request.target().size()) +
+                 " bytes long; the proxy sends at most " + std::to_string(kMaxProxiedTargetBytes)));
+  }
+  auto target = proxy_target(request.target(), request.segments());
+  if (!target) return (void)responder.send(http::json_error(target.error()));
+  auto upstream = upstreams_.find(target->framework);
+  if (upstream == upstreams_.end()) {
+    return (void)responder.send(http::json_error(
+        404, "this master does not proxy '" + target->framework + "': set [plugins.master_http] " +
+                 target->framework + " = \"HOST:PORT\" to its HTTP address"));
+  }
+  std::string address = upstream->second;
+  if (asks_for_event_stream(*target, request.header("Accept"))) {
+    return (void)responder.send(
+        http::json_error(501, "the master does not relay event streams; read them from " +
+                                  target->framework + " at http://" + address + target->target));
+  }
+  http::ClientRequest forwarded = http::proxied_request(request);
+  forwarded.target = target->target;
+  // HEAD is asked as GET, whose answer the server sends without its body: the client's parser
+  // would otherwise wait for a body the upstream never sends.
+  if (request.method() == http::Method::head) forwarded.method = "GET";
+  std::string peer = request.peer().substr(0, request.peer().rfind(':'));
+  std::string forwarded_for(request.header("X-Forwarded-For"));
+  std::erase_if(forwarded.headers, [](const auto& header) {
+    return http::detail::iequals(header.first, "X-Forwarded-For") ||
+           http::detail::iequals(header.first, "X-Forwarded-Prefix");
+  });
+  forwarded.headers.emplace_back("X-Forwarded-For",
+                                 forwarded_for.empty() ? peer : forwarded_for + ", " + peer);
+  forwarded.headers.emplace_back("X-Forwarded-Prefix", "/" + target->framework);
+  if (!proxy_) proxy_ = std::make_unique<http::Client>(loop(), proxy_options_);
+  auto out = std::make_shared<http::Responder>(std::move(responder));
+  ++counters_.proxied;
+  proxy_->send(address, forwarded,
+               [this, out, framework = target->framework, address](http::ClientReply reply) {
+                 if (!reply.error.empty()) {
+                   ++counters_.proxy_failures;
+                   log().warn("proxying to {} at {}: {}", sdk::quote(framework),
+                              sdk::quote(address), reply.error);
+                   bool timed_out = reply.error.starts_with("no answer");
+                   return (void)out->send(http::json_error(
+                       timed_out ? 504 : 502,
+                       framework + " at '" + address + "' did not answer: " + reply.error));
+                 }
+                 std::string location(reply.header("Location"));
+                 http::Response response = http::proxied_response(std::move(reply));
+                 if (!location.empty()) {
+                   response.set_header("Location", proxied_location(location, framework, address));
+                 }
+                 out->send(std::move(response));
+               });
+}
+
 void MasterHttp::routes() {
   // Counted for /metrics.
   server_->set_authorizer([this](const http::Request&) {
@@ -284,18 +458,19 @@ void MasterHttp::routes() {
     return http::Access::allow();
   });
 
-  server_->route_async(
-      http::Method::get, "/state", [this](const http::Request&, http::Responder responder) {
-        auto out = std::make_shared<http::Responder>(std::move(responder));
-        with_state([this, out](const op::State* state, const MasterProblem& problem) {
-          if (state == nullptr) return (void)out->send(problem_response(problem));
-          StateContext context;
-          context.leader_http = "http://" + address_;
-          out->send(http::Response::json(state_json(*state, context)));
-        });
-      });
+  leader_route(http::Method::get, "/state",
+               [this](const http::Request&, http::Responder responder) {
+                 auto out = std::make_shared<http::Responder>(std::move(responder));
+                 with_state([this, out](const op::State* state, const MasterProblem& problem) {
+                   if (state == nullptr) return (void)out->send(problem_response(problem));
+                   StateContext context;
+                   context.leader_http = "http://" + address_;
+                   context.frameworks_http = frameworks_http(upstreams_);
+                   out->send(http::Response::json(state_json(*state, context)));
+                 });
+               });
 
-  server_->route_async(
+  leader_route(
       http::Method::get, "/tasks", [this](const http::Request& r, http::Responder responder) {
         auto out = std::make_shared<http::Responder>(std::move(responder));
         auto query = TaskQuery::parse(r.query("limit"), r.query("offset"), r.query("state"),
@@ -308,55 +483,63 @@ void MasterHttp::routes() {
             });
       });
 
-  server_->route_async(
-      http::Method::get, "/roles", [this](const http::Request&, http::Responder responder) {
-        auto out = std::make_shared<http::Responder>(std::move(responder));
-        with_state([this, out](const op::State* state, const MasterProblem& problem) {
-          if (state == nullptr) return (void)out->send(problem_response(problem));
-          json::array roles;
-          for (const auto& role : state->roles) roles.push_back(role_json(role));
-          out->send(http::Response::json(json::object{{"roles", std::move(roles)}}));
-        });
-      });
+  leader_route(http::Method::get, "/roles",
+               [this](const http::Request&, http::Responder responder) {
+                 auto out = std::make_shared<http::Responder>(std::move(responder));
+                 with_state([this, out](const op::State* state, const MasterProblem& problem) {
+                   if (state == nullptr) return (void)out->send(problem_response(problem));
+                   json::array roles;
+                   for (const auto& role : state->roles) roles.push_back(role_json(role));
+                   out->send(http::Response::json(json::object{{"roles", std::move(roles)}}));
+                 });
+               });
 
+  leader_route(http::Method::put, "/roles/{role*}",
+               [this](const http::Request& r, http::Responder responder) {
+                 auto out = std::make_shared<http::Responder>(std::move(responder));
+                 auto body = r.json();
+                 if (!body) return (void)out->send(http::json_error(body.error()));
+                 auto update = role_update(std::string(r.param("role")), *body);
+                 if (!update) return (void)out->send(http::json_error(update.error()));
+                 master_->request(
+                     *update,
+                     [this, role = update->role, out](Result<Envelope> reply) {
+                       if (!reply || !reply->is<op::Result>()) {
+                         return (void)out->send(problem_response(problem_of(reply, "the role")));
+                       }
+                       auto result = reply->body<op::Result>();
+                       if (!result || !result->ok) {
+                         return (void)out->send(http::json_error(
+                             400, result ? result->error : "the master's answer does not decode"));
+                       }
+                       out->send(http::Response::json(json::object{{"role", role}}));
+                     },
+                     master_timeout_);
+               });
+
+  // /health answers on every master, leading or not, so that a load balancer sees each one
+  // alive; a standby says so, and where the leader is.
   server_->route_async(
-      http::Method::put, "/roles/{role*}",
-      [this](const http::Request& r, http::Responder responder) {
+      http::Method::get, "/health", [this](const http::Request&, http::Responder responder) {
         auto out = std::make_shared<http::Responder>(std::move(responder));
-        auto body = r.json();
-        if (!body) return (void)out->send(http::json_error(body.error()));
-        auto update = role_update(std::string(r.param("role")), *body);
-        if (!update) return (void)out->send(http::json_error(update.error()));
         master_->request(
-            *update,
-            [this, role = update->role, out](Result<Envelope> reply) {
-              if (!reply || !reply->is<op::Result>()) {
-                return (void)out->send(problem_response(problem_of(reply, "the role")));
+            op::GetMetrics{},
+            [this, out](Result<Envelope> reply) {
+              if (reply && reply->is<op::Metrics>()) {
+                leading_ = true;
+                return (void)out->send(http::Response::text("ok\n"));
               }
-              auto result = reply->body<op::Result>();
-              if (!result || !result->ok) {
-                return (void)out->send(http::json_error(
-                    400, result ? result->error : "the master's answer does not decode"));
+              MasterProblem problem = problem_of(reply, "its health");
+              if (reply && reply->is<protocol::master::NotLeader>()) {
+                std::string leader = !leader_http_.empty() ? leader_http_ : problem.leader;
+                return (void)out->send(http::Response::text(
+                    "standby; the leader is " +
+                    (leader.empty() ? std::string("not known yet") : "at " + leader) + "\n"));
               }
-              out->send(http::Response::json(json::object{{"role", role}}));
+              out->send(problem_response(problem));
             },
             master_timeout_);
       });
-
-  server_->route_async(http::Method::get, "/health",
-                       [this](const http::Request&, http::Responder responder) {
-                         auto out = std::make_shared<http::Responder>(std::move(responder));
-                         master_->request(
-                             op::GetMetrics{},
-                             [this, out](Result<Envelope> reply) {
-                               if (reply && reply->is<op::Metrics>()) {
-                                 leading_ = true;
-                                 return (void)out->send(http::Response::text("ok\n"));
-                               }
-                               out->send(problem_response(problem_of(reply, "its health")));
-                             },
-                             master_timeout_);
-                       });
 
   server_->route_async(
       http::Method::get, "/metrics", [this](const http::Request&, http::Responder responder) {
@@ -376,6 +559,11 @@ void MasterHttp::routes() {
               }
               ApiCounters api = counters_;
               api.event_subscribers = broadcaster_ ? broadcaster_->subscribers() : 0;
+              if (broadcaster_) {
+                auto backlog = broadcaster_->backlog();
+                api.event_queue_bytes = backlog.total_bytes;
+                api.event_queue_max_bytes = backlog.max_bytes;
+              }
               api.slow_readers = server_->stats().slow_readers;
               out->send(http::Response(200, metrics_text(metrics, leading_, api),
                                        "text/plain; version=0.0.4; charset=utf-8"));
@@ -384,9 +572,10 @@ void MasterHttp::routes() {
       });
 
   files_routes();
+  proxy_routes();
 
-  server_->route(http::Method::get, "/events",
-                 [this](const http::Request& r) { return broadcaster_->subscribe(r); });
+  leader_route(http::Method::get, "/events",
+               [this](const http::Request& r) { return broadcaster_->subscribe(r); });
 
 #ifdef TESSERA_MASTER_HTTP_WEBUI
   auto asset = [](std::string_view path) {
@@ -394,12 +583,12 @@ void MasterHttp::routes() {
     if (!found) return http::json_error(404, "no file '" + std::string(path) + "' in the web UI");
     return http::Response(200, std::string(found->body), found->content_type);
   };
-  server_->route(http::Method::get, "/", [asset](const http::Request&) { return asset("/"); });
-  server_->route(http::Method::get, "/ui/{path*}", [asset](const http::Request& r) {
+  leader_route(http::Method::get, "/", [asset](const http::Request&) { return asset("/"); });
+  leader_route(http::Method::get, "/ui/{path*}", [asset](const http::Request& r) {
     return asset("/ui/" + std::string(r.param("path")));
   });
 #else
-  server_->route(http::Method::get, "/", [](const http::Request&) {
+  leader_route(http::Method::get, "/", [](const http::Request&) {
     return http::Response::text(
         "Tessera master HTTP API: /state /tasks /health /metrics /events /roles (docs/api.md)\n");
   });

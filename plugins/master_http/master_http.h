@@ -8,18 +8,33 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "state_json.h"
 #include "tessera/sdk/channels.h"
 #include "tessera/sdk/http.h"
+#include "tessera/sdk/http/client.h"
+#include "tessera/sdk/leadership.h"
 #include "tessera/sdk/plugin.h"
+#include "tessera/sdk/store.h"
 
 namespace tessera::master_http {
 
 namespace http = sdk::http;
+
+// What the leading master's API publishes in the store (key "master_http/leader_http") for the
+// standbys to redirect to: its URL and the term it leads in.
+struct LeaderHttp {
+  std::string url;  // "http://HOST:PORT"
+  uint64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(url, epoch);
+};
+inline constexpr const char* kLeaderHttpKey = "leader_http";
 
 class MasterHttp : public sdk::ServicePlugin {
  public:
@@ -45,7 +60,19 @@ class MasterHttp : public sdk::ServicePlugin {
       std::function<void(const protocol::files::Answer* answer, http::Response problem)>;
 
   void routes();
+  // A route that only the leader's API serves: a standby that knows the leader's API answers
+  // 307 to it instead.
+  void leader_route(http::Method method, std::string_view pattern, http::AsyncHandler handler);
+  void leader_route(http::Method method, std::string_view pattern, http::Handler handler);
+  // The 307 to the leader's API, when this master stands by and knows where that is.
+  std::optional<http::Response> standby_redirect(const http::Request& request) const;
+  // Publishes this API's URL when this host is elected; on a standby, reads the leader's.
+  void follow_leadership();
+  void read_leader_http();
   void files_routes();
+  // /marathon/... and /chronos/...: forwarded to the framework's own HTTP server.
+  void proxy_routes();
+  void forward(const http::Request& request, http::Responder responder);
   // Asks the master for a task's files; `handler` gets the answer, or the response to give when
   // there is none.
   void ask_files(const protocol::files::Request& request, FilesHandler handler);
@@ -68,11 +95,21 @@ class MasterHttp : public sdk::ServicePlugin {
   std::chrono::milliseconds master_timeout_{10'000};
   std::chrono::milliseconds heartbeat_interval_{15'000};
   http::ServerOptions http_options_;
+  // The proxied framework APIs: "marathon" -> its HOST:PORT (absent: not proxied).
+  std::map<std::string, std::string> upstreams_;
+  http::ClientOptions proxy_options_;
 
   std::string address_;   // bound HOST:PORT
   bool leading_ = false;  // the last answer of the master
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<http::EventBroadcaster> broadcaster_;
+  std::unique_ptr<http::Client> proxy_;
+  std::unique_ptr<sdk::Store> store_;
+  std::unique_ptr<sdk::Leadership> leadership_;
+  std::string leader_http_;  // the leader's API ("http://HOST:PORT") when this host stands by
+  uint64_t leader_http_epoch_ = 0;
+  bool reading_leader_http_ = false;
+  sdk::Clock::TimerId retry_timer_ = 0;
   std::unique_ptr<sdk::Client> master_;
   std::unique_ptr<sdk::Subscriber> events_;
   uint64_t last_event_sequence_ = 0;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <utility>
 
@@ -173,7 +174,9 @@ json::object state_json(const op::State& state, const StateContext& context) {
   json::array roles;
   for (const auto& role : state.roles) roles.push_back(role_json(role));
   out["roles"] = std::move(roles);
-  out["frameworks_http"] = json::object();
+  json::object proxied;
+  for (const auto& [framework, path] : context.frameworks_http) proxied[framework] = path;
+  out["frameworks_http"] = std::move(proxied);
   return out;
 }
 
@@ -260,6 +263,13 @@ std::string number(double value) {
   return ec == std::errc() ? std::string(text, end) : "0";
 }
 
+// A histogram bucket's bound as Prometheus clients write it: "0.0001", never "1e-04".
+std::string bucket_bound(double value) {
+  char text[64];
+  auto [end, ec] = std::to_chars(text, text + sizeof text, value, std::chars_format::general);
+  return ec == std::errc() ? std::string(text, end) : "0";
+}
+
 class Exposition {
  public:
   void family(const char* name, const char* type, const char* help) {
@@ -328,6 +338,25 @@ std::string metrics_text(const op::Metrics& m, bool leading, const ApiCounters& 
            "messages received from agents, frameworks and operators");
   e.sample("tessera_master_messages_received_total",
            static_cast<double>(m.counters.messages_received));
+  e.family("tessera_master_messages_sent_total", "counter",
+           "messages sent to agents, frameworks and operators");
+  e.sample("tessera_master_messages_sent_total", static_cast<double>(m.counters.messages_sent));
+  // A Prometheus histogram: cumulative buckets up to +Inf, then the sum and the count.
+  e.family("tessera_master_allocation_cycle_seconds", "histogram",
+           "how long the allocation cycles that made grants took");
+  const std::vector<uint64_t>& cycles = m.counters.allocation_cycle_buckets;
+  uint64_t cumulative = 0;
+  size_t bounds = std::size(op::kAllocationCycleBuckets);
+  for (size_t i = 0; i <= bounds; ++i) {
+    cumulative += i < cycles.size() ? cycles[i] : 0;
+    std::string le = i < bounds ? bucket_bound(op::kAllocationCycleBuckets[i]) : "+Inf";
+    e.sample("tessera_master_allocation_cycle_seconds_bucket", static_cast<double>(cumulative),
+             "le=\"" + le + "\"");
+  }
+  // Entries past +Inf (a newer master's extra buckets) are counted in the total all the same.
+  for (size_t i = bounds + 1; i < cycles.size(); ++i) cumulative += cycles[i];
+  e.sample("tessera_master_allocation_cycle_seconds_sum", m.counters.allocation_cycle_seconds_sum);
+  e.sample("tessera_master_allocation_cycle_seconds_count", static_cast<double>(cumulative));
   e.family("tessera_master_events_published_total", "counter",
            "events published on the master event stream");
   e.sample("tessera_master_events_published_total",
@@ -341,11 +370,24 @@ std::string metrics_text(const op::Metrics& m, bool leading, const ApiCounters& 
   e.family("tessera_master_http_events_lost_total", "counter",
            "gaps in the master event stream (clients were told to read the state again)");
   e.sample("tessera_master_http_events_lost_total", static_cast<double>(api.events_lost));
+  e.family("tessera_master_http_event_queue_bytes", "gauge",
+           "bytes of events written for /events clients and not yet sent to them, in all");
+  e.sample("tessera_master_http_event_queue_bytes", static_cast<double>(api.event_queue_bytes));
+  e.family("tessera_master_http_event_queue_max_bytes", "gauge",
+           "the most bytes waiting for one /events client");
+  e.sample("tessera_master_http_event_queue_max_bytes",
+           static_cast<double>(api.event_queue_max_bytes));
   e.family("tessera_master_http_slow_readers_total", "counter",
            "/events clients dropped because they did not read");
   e.sample("tessera_master_http_slow_readers_total", static_cast<double>(api.slow_readers));
   e.family("tessera_master_http_requests_total", "counter", "HTTP requests routed");
   e.sample("tessera_master_http_requests_total", static_cast<double>(api.requests));
+  e.family("tessera_master_http_proxied_total", "counter",
+           "requests forwarded to Marathon or Chronos (/marathon, /chronos)");
+  e.sample("tessera_master_http_proxied_total", static_cast<double>(api.proxied));
+  e.family("tessera_master_http_proxy_failures_total", "counter",
+           "forwarded requests their upstream did not answer (502, 504)");
+  e.sample("tessera_master_http_proxy_failures_total", static_cast<double>(api.proxy_failures));
   return e.take();
 }
 

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,8 @@ namespace tessera::master_http {
 // What /state shows besides the master's own state: where the API itself is.
 struct StateContext {
   std::string leader_http;  // "http://host:port" of this API when its master leads
+  // The framework APIs this master proxies: {"marathon": "/marathon"}.
+  std::map<std::string, std::string> frameworks_http;
 };
 
 // A whole number as an integer, any other as a double (Boost.JSON writes 4.0 as "4E0").
@@ -56,10 +59,14 @@ boost::json::object tasks_page(const protocol::operator_api::State& state, const
 // The Prometheus text exposition of the master's metrics and of the API's own counters.
 struct ApiCounters {
   uint64_t event_subscribers = 0;
+  uint64_t event_queue_bytes = 0;      // written for /events clients, not yet sent, in all
+  uint64_t event_queue_max_bytes = 0;  // the most waiting for one client
   uint64_t events_sent = 0;
   uint64_t events_lost = 0;  // gaps in the master's event stream
   uint64_t requests = 0;
-  uint64_t slow_readers = 0;  // event-stream clients dropped for not reading
+  uint64_t slow_readers = 0;    // event-stream clients dropped for not reading
+  uint64_t proxied = 0;         // requests forwarded to Marathon or Chronos
+  uint64_t proxy_failures = 0;  // of them, those the upstream did not answer
 };
 std::string metrics_text(const protocol::operator_api::Metrics& metrics, bool leading,
                          const ApiCounters& api);

@@ -76,13 +76,14 @@ TEST(AllocatorService, AllocatedBatchDecodesAsTheProtocolMessage) {
       {"f1", "a1", "eng/web", res("cpus:1.5;mem:128;ports:[31000-31009,31020-31029]")},
       {"f2", "a2", "ops", res("cpus:0.001;gpus:2")},
   };
-  std::string bytes = encode(Header{}, AllocatedBatch{&offers});
+  std::string bytes = encode(Header{}, AllocatedBatch{&offers, 0.004});
   auto envelope = Envelope::decode(bytes.data(), bytes.size());
   ASSERT_TRUE(envelope.ok());
   EXPECT_EQ(envelope->type(), "allocator.allocated");
   auto batch = envelope->body<protocol::allocator::Allocated>();
   ASSERT_TRUE(batch.ok()) << batch.error().message;
   ASSERT_EQ(batch->grants.size(), 2U);
+  EXPECT_EQ(batch->cycle_seconds, 0.004);
   for (std::size_t i = 0; i < offers.size(); ++i) {
     const protocol::allocator::Grant& grant = batch->grants[i];
     EXPECT_EQ(grant.framework_id, offers[i].frameworkId);

@@ -66,9 +66,11 @@ TEST(StateJson, ResourcesUseMesosNamesAndPortsAsRangeText) {
 }
 
 TEST(StateJson, StatePutsTasksUnderTheirFrameworkWithSandboxesAndCountsAgents) {
-  json::object s = tessera::master_http::state_json(cluster(), {"http://127.0.0.1:5050"});
+  json::object s = tessera::master_http::state_json(
+      cluster(), {"http://127.0.0.1:5050", {{"marathon", "/marathon"}}});
   EXPECT_EQ(s.at("leader").as_string(), "tcp://127.0.0.1:5051");
   EXPECT_EQ(s.at("leader_http").as_string(), "http://127.0.0.1:5050");
+  EXPECT_EQ(s.at("frameworks_http"), (json::object{{"marathon", "/marathon"}}));
   EXPECT_EQ(s.at("activated_slaves").as_int64(), 1);
   EXPECT_EQ(s.at("deactivated_slaves").as_int64(), 1);
   EXPECT_EQ(s.at("slaves").as_array()[0].at("attributes").at("rack").as_string(), "r1");
@@ -132,6 +134,47 @@ TEST(StateJson, MetricsAreInTheExpositionFormat) {
   EXPECT_NE(text.find("tessera_master_resources_used{resource=\"cpus\"} 2.5\n"), std::string::npos);
   EXPECT_NE(text.find("tessera_master_outstanding_offers 2\n"), std::string::npos);
   EXPECT_NE(text.find("tessera_master_elected 1\n"), std::string::npos);
+}
+
+TEST(StateJson, AllocationCyclesAreAPrometheusHistogramAndBusAndEventQueueAreCounted) {
+  op::Metrics m;
+  m.counters.messages_received = 40;
+  m.counters.messages_sent = 42;
+  // Buckets as the master keeps them, one count each (not cumulative): 2 cycles at most 0.1 ms,
+  // 1 at most 1 ms, 1 over 1 s.
+  m.counters.allocation_cycle_buckets.assign(std::size(op::kAllocationCycleBuckets) + 1, 0);
+  m.counters.allocation_cycle_buckets[0] = 2;
+  m.counters.allocation_cycle_buckets[3] = 1;
+  m.counters.allocation_cycle_buckets.back() = 1;
+  m.counters.allocation_cycle_seconds_sum = 2.5;
+  tessera::master_http::ApiCounters api;
+  api.event_queue_bytes = 300;
+  api.event_queue_max_bytes = 200;
+  std::string text = tessera::master_http::metrics_text(m, true, api);
+  EXPECT_NE(text.find("# TYPE tessera_master_allocation_cycle_seconds histogram\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("tessera_master_allocation_cycle_seconds_bucket{le=\"0.0001\"} 2\n"
+                      "tessera_master_allocation_cycle_seconds_bucket{le=\"0.00025\"} 2\n"
+                      "tessera_master_allocation_cycle_seconds_bucket{le=\"0.0005\"} 2\n"
+                      "tessera_master_allocation_cycle_seconds_bucket{le=\"0.001\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tessera_master_allocation_cycle_seconds_bucket{le=\"1\"} 3\n"
+                      "tessera_master_allocation_cycle_seconds_bucket{le=\"+Inf\"} 4\n"
+                      "tessera_master_allocation_cycle_seconds_sum 2.5\n"
+                      "tessera_master_allocation_cycle_seconds_count 4\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tessera_master_messages_received_total 40\n"), std::string::npos);
+  EXPECT_NE(text.find("tessera_master_messages_sent_total 42\n"), std::string::npos);
+  EXPECT_NE(text.find("tessera_master_http_event_queue_bytes 300\n"), std::string::npos);
+  EXPECT_NE(text.find("tessera_master_http_event_queue_max_bytes 200\n"), std::string::npos);
+
+  // A master that has not allocated yet (or an older one): every bucket 0, still a histogram.
+  std::string empty = tessera::master_http::metrics_text(op::Metrics{}, true, {});
+  EXPECT_NE(empty.find("tessera_master_allocation_cycle_seconds_bucket{le=\"+Inf\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(empty.find("tessera_master_allocation_cycle_seconds_count 0\n"), std::string::npos);
 }
 
 TEST(StateJson, RoleUpdatesAreCheckedBeforeTheMasterSeesThem) {

@@ -168,7 +168,10 @@ struct Allocated {
   static constexpr const char* kType = "allocator.allocated";
   static constexpr uint32_t kSchema = 1;
   std::vector<Grant> grants;
-  MSGPACK_DEFINE_MAP(grants);
+  // How long the allocation cycle that made these grants took, in seconds; -1 when the
+  // allocator does not say (appended: older allocators leave it out).
+  double cycle_seconds = -1;
+  MSGPACK_DEFINE_MAP(grants, cycle_seconds);
 };
 
 }  // namespace tessera::protocol::allocator

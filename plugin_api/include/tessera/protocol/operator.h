@@ -83,12 +83,25 @@ struct RoleState {
 };
 
 // Counters of the master process since it started, for metrics.
+// The upper bounds (seconds) of the allocation cycle time histogram's buckets; a last bucket,
+// +Inf, holds the rest.
+inline constexpr double kAllocationCycleBuckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,   0.025,   0.05,   0.1,   0.25,   1};
+
 struct MasterCounters {
   // Requests and one-way messages from agents, frameworks and operators.
   uint64_t messages_received = 0;
   uint64_t events_published = 0;  // on the master event stream
   uint64_t allocations = 0;       // allocator.allocated batches received
-  MSGPACK_DEFINE_MAP(messages_received, events_published, allocations);
+  // Appended: messages the master sent to agents, frameworks and operators.
+  uint64_t messages_sent = 0;
+  // Appended: the allocation cycles that made grants, by how long each took (allocator.allocated's
+  // cycle_seconds): how many fell in each bucket of kAllocationCycleBuckets and +Inf (not
+  // cumulative; one more entry than the bounds), and the sum of their seconds.
+  std::vector<uint64_t> allocation_cycle_buckets;
+  double allocation_cycle_seconds_sum = 0;
+  MSGPACK_DEFINE_MAP(messages_received, events_published, allocations, messages_sent,
+                     allocation_cycle_buckets, allocation_cycle_seconds_sum);
 };
 
 struct State {

@@ -179,6 +179,8 @@ class Server {
   uint64_t dropped() const { return dropped_; }
   // Messages that could not be queued for sending (peer unknown or its queue full).
   uint64_t unsent() const { return unsent_; }
+  // Messages queued for sending (replies and unsolicited ones).
+  uint64_t sent() const { return sequence_ - unsent_; }
   const std::string& name() const { return name_; }
 
   // How many messages may queue for each peer before sends to it fail (0: no limit; ZeroMQ's

@@ -14,6 +14,7 @@
 // be destroyed before or after the Server: destroying it ends its subscribers' streams.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <deque>
@@ -108,6 +109,20 @@ class EventBroadcaster {
   }
 
   size_t subscribers() const { return state_->subscribers.size(); }
+  // Bytes written for subscribers and not yet sent to them: in all, and for the one with most.
+  struct Backlog {
+    size_t total_bytes = 0;
+    size_t max_bytes = 0;
+  };
+  Backlog backlog() const {
+    Backlog out;
+    for (const auto& [key, subscriber] : state_->subscribers) {
+      size_t waiting = subscriber.stream.buffered();
+      out.total_bytes += waiting;
+      out.max_bytes = std::max(out.max_bytes, waiting);
+    }
+    return out;
+  }
   // The id of the last event published ("EPOCH-0" before the first).
   std::string last_id() const { return state_->id(state_->last_seq); }
   const std::string& epoch() const { return state_->epoch; }
