@@ -30,6 +30,7 @@ constexpr std::chrono::seconds kUnreachableAfter{10};
 constexpr std::chrono::milliseconds kControlTick{200};
 constexpr std::chrono::milliseconds kTimerTick{10};
 constexpr std::chrono::milliseconds kSendRetry{50};
+constexpr std::chrono::milliseconds kReopenRetry{50};
 constexpr std::chrono::milliseconds kFirstRegistrationRetry{5000};
 constexpr std::chrono::milliseconds kFirstRegistrationRetryMax{30000};
 
@@ -109,11 +110,14 @@ Status AgentEmulator::prepare() {
     if (!task_resources) return task_resources.error().context("task resources");
     task_resources_ = *task_resources;
   }
-  // Each agent costs two descriptors (its TCP connection and its socket's mailbox); a root
-  // process may raise its hard limit too.
+  // Each agent costs two descriptors (its TCP connection and its socket's mailbox), and during
+  // a master change the old sockets are still being released (ZeroMQ closes them in the
+  // background) while the new ones open: twice that is asked for, the steady need is required
+  // (an open that fails meanwhile is retried). A root process may raise its hard limit too.
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
-  rlim_t wanted = static_cast<rlim_t>(options_.agents) * 2 + 1024;
+  rlim_t needed = static_cast<rlim_t>(options_.agents) * 2 + 256;
+  rlim_t wanted = static_cast<rlim_t>(options_.agents) * 4 + 1024;
   if (limit.rlim_cur < wanted) {
     rlimit raised{wanted, std::max(wanted, limit.rlim_max)};
     if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
@@ -121,16 +125,17 @@ Status AgentEmulator::prepare() {
       setrlimit(RLIMIT_NOFILE, &raised);
     }
     getrlimit(RLIMIT_NOFILE, &limit);
-    if (limit.rlim_cur < wanted) {
-      return make_error(ErrorCode::kInvalidArgument, std::to_string(options_.agents) +
-                                                         " agents need " + std::to_string(wanted) +
-                                                         " file descriptors, but the limit is " +
-                                                         std::to_string(limit.rlim_cur));
+    if (limit.rlim_cur < needed) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::to_string(options_.agents) + " agents need " +
+                            std::to_string(needed) + " file descriptors, but the limit is " +
+                            std::to_string(limit.rlim_cur) +
+                            ": run fewer agents per process, or raise the limit");
     }
   }
   context_ = zmq_ctx_new();
   if (context_ == nullptr) return make_error("cannot create a ZeroMQ context");
-  zmq_ctx_set(context_, ZMQ_MAX_SOCKETS, static_cast<int>(options_.agents + 64));
+  zmq_ctx_set(context_, ZMQ_MAX_SOCKETS, static_cast<int>(options_.agents * 2 + 64));
   zmq_ctx_set(context_, ZMQ_IO_THREADS, std::max(1, options_.io_threads));
   bus_.zmq_context = context_;
   auto detector = sdk::make_master_detector(bus_, options_.master);
@@ -215,7 +220,12 @@ void AgentEmulator::switch_master(const std::string& endpoint) {
     close_socket(agent);
     set_registered(agent, false);
     if (auto s = open_socket(agent); !s) {
-      bus_.log.error("agent '{}': {}", agent.hostname, s.error().message);
+      if (++open_failures_ <= 10) {
+        bus_.log.warn("agent '{}': {}; trying again", agent.hostname,
+                      s.error().message);
+      }
+      agent.register_at = now + kReopenRetry;
+      schedule(agent, agent.register_at);
       continue;
     }
     agent.register_backoff = options_.registration_retry;
@@ -612,6 +622,14 @@ void AgentEmulator::send_update(Agent& agent, Task& task, Clock::time_point now)
 void AgentEmulator::tick(Agent& agent, Clock::time_point now) {
   agent.wake = Clock::time_point::max();
   drain(agent);
+  if (agent.socket == nullptr && !master_.empty()) {
+    // Opening its connection failed (too many sockets at once during a master change): again.
+    if (auto s = open_socket(agent); !s) {
+      agent.register_at = now + kReopenRetry;
+    } else {
+      agent.register_at = now;
+    }
+  }
   if (!agent.registered) {
     if (now >= agent.register_at && agent.socket != nullptr) send_register(agent, now);
   } else if (now - agent.last_contact > agent.silence_limit) {

@@ -179,6 +179,7 @@ class AgentEmulator {
   msgpack::sbuffer buffer_;
   uint64_t uuid_counter_ = 0;
   uint64_t uuid_seed_ = 0;
+  uint64_t open_failures_ = 0;
 
   std::string master_;  // the endpoint the agents are connected to ("" when none)
   uint64_t generation_ = 0;
