@@ -3,11 +3,12 @@
 // On this machine, in a temporary directory: one ZooKeeper server on loopback
 // (tests/support/zookeeper.h), --masters tessera-host masters with leader_zookeeper and
 // allocator_drf ([log] level = "warn"), tessera-agent-emulator processes (at most
-// --agents-per-emulator agents each, 4000 by default) running --agents agents that each hold --tasks-per-agent RUNNING tasks of the bench's framework, and that
-// framework in this process (sdk::SchedulerClient on zk://, failover timeout one hour, declining
-// every offer for an hour so that an offer after the failover is a new master's). Once every
-// agent is registered and the framework has had an offer from each, the leading master gets
-// SIGKILL, and the bench reports, from the kill:
+// --agents-per-emulator agents each, 4000 by default) running --agents agents that each hold
+// --tasks-per-agent RUNNING tasks of the bench's framework, and that framework in this process
+// (sdk::SchedulerClient on zk://, failover timeout one hour, declining every offer for an hour so
+// that an offer after the failover is a new master's). Once every agent is registered and the
+// framework has had an offer from each, the leading master gets SIGKILL, and the bench reports,
+// from the kill:
 //   election       the emulator's detector sees another master lead (its znode lowest, read from
 //                  ZooKeeper): bounded below by the session timeout, after which ZooKeeper
 //                  drops the dead master's ephemeral znode
@@ -172,8 +173,7 @@ class Bench {
     masters_[leader]->signal(SIGKILL);
     bool done = framework.run_until(
         [&] {
-          return (first_offer_after && latest(all_registered_, 2).has_value()) ||
-                 emulator_exited();
+          return (first_offer_after && latest(all_registered_, 2).has_value()) || emulator_exited();
         },
         std::chrono::seconds(120 + agents_ / 100));
     if (auto t = earliest(master_line_, 2)) {
@@ -210,17 +210,17 @@ class Bench {
  private:
   void start_master(size_t i, const std::string& servers) {
     std::string name = "master-" + std::to_string(i);
-    std::string text =
-        "[node]\nname = \"" + name + "\"\nroles = [\"master\"]\nleader = \"leader_zookeeper\"\n" +
-        "work_dir = \"" + (dir_ / name).string() + "\"\nplugin_dirs = [\"" TESSERA_PLUGIN_DIR
-        "\"]\nendpoints_file = \"" +
-        (dir_ / (name + ".endpoints")).string() +
-        "\"\n[log]\nlevel = \"warn\"\n[master]\nallocator = \"allocator_drf\"\n"
-        "endpoint = \"tcp://127.0.0.1:0\"\nagent_ping_interval_ms = 5000\n"
-        "agent_ping_timeout_ms = 30000\nagent_removal_timeout_ms = 600000\n"
-        "[plugins.leader_zookeeper]\nservers = \"" +
-        servers + "\"\npath = \"/bench\"\nsession_timeout_ms = " +
-        std::to_string(options_.session_timeout_ms) + "\n";
+    std::string text = "[node]\nname = \"" + name +
+                       "\"\nroles = [\"master\"]\nleader = \"leader_zookeeper\"\n" +
+                       "work_dir = \"" + (dir_ / name).string() +
+                       "\"\nplugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\nendpoints_file = \"" +
+                       (dir_ / (name + ".endpoints")).string() +
+                       "\"\n[log]\nlevel = \"warn\"\n[master]\nallocator = \"allocator_drf\"\n"
+                       "endpoint = \"tcp://127.0.0.1:0\"\nagent_ping_interval_ms = 5000\n"
+                       "agent_ping_timeout_ms = 30000\nagent_removal_timeout_ms = 600000\n"
+                       "[plugins.leader_zookeeper]\nservers = \"" +
+                       servers + "\"\npath = \"/bench\"\nsession_timeout_ms = " +
+                       std::to_string(options_.session_timeout_ms) + "\n";
     auto config = dir_.write(name + ".toml", text);
     masters_.push_back(std::make_unique<Process>(
         std::vector<std::string>{TESSERA_HOST_BIN, config.string()}, dir_ / (name + ".log")));
@@ -277,8 +277,8 @@ class Bench {
     }
     for (size_t i = 0; i < masters_.size(); ++i) {
       if (!masters_[i]) continue;
-      std::string file = tessera::testing::read_file(dir_ / ("master-" + std::to_string(i) +
-                                                             ".endpoints"));
+      std::string file =
+          tessera::testing::read_file(dir_ / ("master-" + std::to_string(i) + ".endpoints"));
       if (!endpoint.empty() && file.find("\"" + endpoint + "\"") != std::string::npos) {
         return static_cast<int>(i);
       }
@@ -372,9 +372,11 @@ int main(int argc, char** argv) {
   }
   sdk::registered_detector_schemes()["zk"] = tessera::leader::zk::zookeeper_detector_factory();
 
-  std::printf("bench_failover: %zu masters (leader_zookeeper, session timeout %d ms, one "
-              "ZooKeeper server), %zu tasks per agent, one emulator process\n",
-              options.masters, options.session_timeout_ms, options.tasks_per_agent);
+  std::printf(
+      "bench_failover: %zu masters (leader_zookeeper, session timeout %d ms, one "
+      "ZooKeeper server), %zu tasks per agent, at most %zu agents per emulator process\n",
+      options.masters, options.session_timeout_ms, options.tasks_per_agent,
+      options.agents_per_emulator);
   std::printf("%8s %10s %12s %14s %10s %12s %12s %12s\n", "agents", "start s", "election ms",
               "re-register ms", "offers ms", "RSS before", "RSS after", "emulator RSS");
   int status = 0;
@@ -390,9 +392,10 @@ int main(int argc, char** argv) {
       status = 1;
     }
   }
-  std::printf("baseline: the session timeout (%d ms) is the floor of the election here; a "
-              "ZooKeeper ensemble re-elects its own leader in 0.1-0.4 s on this machine "
-              "(ENVIRONMENT.md)\n",
-              options.session_timeout_ms);
+  std::printf(
+      "baseline: the session timeout (%d ms) is the floor of the election here; a "
+      "ZooKeeper ensemble re-elects its own leader in 0.1-0.4 s on this machine "
+      "(ENVIRONMENT.md)\n",
+      options.session_timeout_ms);
   return status;
 }

@@ -127,8 +127,8 @@ Status AgentEmulator::prepare() {
     getrlimit(RLIMIT_NOFILE, &limit);
     if (limit.rlim_cur < needed) {
       return make_error(ErrorCode::kInvalidArgument,
-                        std::to_string(options_.agents) + " agents need " +
-                            std::to_string(needed) + " file descriptors, but the limit is " +
+                        std::to_string(options_.agents) + " agents need " + std::to_string(needed) +
+                            " file descriptors, but the limit is " +
                             std::to_string(limit.rlim_cur) +
                             ": run fewer agents per process, or raise the limit");
     }
@@ -221,8 +221,7 @@ void AgentEmulator::switch_master(const std::string& endpoint) {
     set_registered(agent, false);
     if (auto s = open_socket(agent); !s) {
       if (++open_failures_ <= 10) {
-        bus_.log.warn("agent '{}': {}; trying again", agent.hostname,
-                      s.error().message);
+        bus_.log.warn("agent '{}': {}; trying again", agent.hostname, s.error().message);
       }
       agent.register_at = now + kReopenRetry;
       schedule(agent, agent.register_at);
