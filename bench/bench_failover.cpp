@@ -38,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include "process_stats.h"
 #include "support/framework.h"
 #include "support/process.h"
 #include "support/zookeeper.h"
@@ -46,6 +47,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using tessera::bench::rss_mb;
 using tessera::testing::Process;
 using tessera::testing::TempDir;
 using tessera::testing::TestFramework;
@@ -75,15 +77,6 @@ struct Result {
 
 int64_t mono_ms(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-double rss_mb(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0;
 }
 
 // The time (group 2 of `pattern`, mono_ms) of the nth line of `text` that matches `pattern`.

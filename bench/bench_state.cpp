@@ -33,12 +33,16 @@
 #include <thread>
 #include <vector>
 
+#include "process_stats.h"
 #include "support/framework.h"
 #include "support/process.h"
+#include "support/zookeeper.h"  // free_port()
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using tessera::bench::cpu_seconds;
+using tessera::bench::rss_mb;
 using tessera::testing::Process;
 using tessera::testing::TempDir;
 using tessera::testing::TestFramework;
@@ -53,21 +57,6 @@ struct Options {
   size_t event_clients = 10;
   size_t agents_per_emulator = 4000;
 };
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof address;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 int connect_to(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -114,36 +103,6 @@ Answer get(int port, const std::string& target) {
   answer.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   if (head.rfind("HTTP/1.1 ", 0) == 0) answer.status = std::atoi(head.c_str() + 9);
   return answer;
-}
-
-double cpu_seconds(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  size_t close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> fields;
-  std::string field;
-  for (size_t i = close + 2; i <= text.size(); ++i) {
-    if (i == text.size() || text[i] == ' ') {
-      fields.push_back(field);
-      field.clear();
-    } else {
-      field += text[i];
-    }
-  }
-  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command.
-  if (fields.size() < 13) return 0;
-  return (std::stod(fields[11]) + std::stod(fields[12])) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double rss_mb(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0;
 }
 
 void print_row(const char* what, const std::vector<Answer>& answers) {
@@ -200,7 +159,7 @@ int main(int argc, char** argv) {
   }
 
   TempDir dir;
-  int http_port = free_port();
+  int http_port = tessera::testing::ZooKeeperServers::free_port();
   std::string text =
       "[node]\nname = \"master\"\nroles = [\"master\"]\nleader = \"leader_standalone\"\n"
       "services = [\"master_http\"]\nwork_dir = \"" +
