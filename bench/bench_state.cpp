@@ -1,0 +1,335 @@
+// bench_state: the master's HTTP API (plugins/master_http) on a large emulated cluster.
+//
+// One master (leader_standalone, allocator_drf, master_http, [log] level = "warn") and
+// tessera-agent-emulator processes (tools/agent_emulator, at most 4000 agents each) running
+// --agents agents that hold --tasks tasks between them (RUNNING, of the bench's framework, which
+// subscribes first and declines every offer for an hour). Once every agent is registered:
+//   GET /state, GET /tasks (the first page of 100) and GET /tasks?offset=N (a page deep in the
+//   list), --requests times each, one at a time on fresh connections: median and p99 (the
+//   largest below 100 requests) of the time to the last byte, and the body's size;
+//   a burst: the framework launches --burst-rate tasks/s (each running 1 s) for
+//   --burst-seconds, first with no /events client, then with --event-clients clients holding
+//   /events open and reading it: the master process's CPU (user + system) per second of burst,
+//   and the bytes the clients read.
+//
+// Usage: bench_state [--agents N] [--tasks N] [--requests N] [--burst-rate N]
+//                    [--burst-seconds N] [--event-clients N]
+// See docs/bench-state.md.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "process_stats.h"
+#include "support/framework.h"
+#include "support/process.h"
+#include "support/zookeeper.h"  // free_port()
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using tessera::bench::cpu_seconds;
+using tessera::bench::rss_mb;
+using tessera::testing::Process;
+using tessera::testing::TempDir;
+using tessera::testing::TestFramework;
+namespace protocol = tessera::protocol;
+
+struct Options {
+  size_t agents = 10000;
+  size_t tasks = 200000;
+  size_t requests = 20;
+  size_t burst_rate = 1000;
+  size_t burst_seconds = 5;
+  size_t event_clients = 10;
+  size_t agents_per_emulator = 4000;
+};
+
+int connect_to(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+struct Answer {
+  double ms = 0;
+  size_t bytes = 0;  // the whole answer, head included
+  int status = 0;
+};
+
+// One GET on a fresh connection, read until the server closes it.
+Answer get(int port, const std::string& target) {
+  Answer answer;
+  auto start = Clock::now();
+  int fd = connect_to(port);
+  if (fd < 0) return answer;
+  std::string request =
+      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+    ::close(fd);
+    return answer;
+  }
+  std::string head;
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    if (head.size() < 16) head.append(buffer, static_cast<size_t>(std::min<ssize_t>(n, 16)));
+    answer.bytes += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  answer.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  if (head.rfind("HTTP/1.1 ", 0) == 0) answer.status = std::atoi(head.c_str() + 9);
+  return answer;
+}
+
+void print_row(const char* what, const std::vector<Answer>& answers) {
+  std::vector<double> ms;
+  size_t bytes = 0;
+  int failed = 0;
+  for (const Answer& a : answers) {
+    if (a.status != 200) ++failed;
+    ms.push_back(a.ms);
+    bytes = std::max(bytes, a.bytes);
+  }
+  std::sort(ms.begin(), ms.end());
+  double median = ms.empty() ? 0 : ms[ms.size() / 2];
+  double p99 = ms.empty() ? 0 : ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
+  std::printf("%-28s %10.1f %10.1f %12.2f %8d\n", what, median, p99,
+              static_cast<double>(bytes) / (1024.0 * 1024.0), failed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr,
+                   "usage: bench_state [--agents N] [--tasks N] [--requests N] [--burst-rate N] "
+                   "[--burst-seconds N] [--event-clients N]\n");
+      return 2;
+    }
+    size_t value = std::stoul(argv[++i]);
+    if (arg == "--agents") {
+      options.agents = std::max<size_t>(1, value);
+    } else if (arg == "--tasks") {
+      options.tasks = value;
+    } else if (arg == "--requests") {
+      options.requests = std::max<size_t>(1, value);
+    } else if (arg == "--burst-rate") {
+      options.burst_rate = value;
+    } else if (arg == "--burst-seconds") {
+      options.burst_seconds = value;
+    } else if (arg == "--event-clients") {
+      options.event_clients = value;
+    } else {
+      std::fprintf(stderr, "bench_state: unknown option %s\n", arg.c_str());
+      return 2;
+    }
+  }
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+
+  TempDir dir;
+  int http_port = tessera::testing::ZooKeeperServers::free_port();
+  std::string text =
+      "[node]\nname = \"master\"\nroles = [\"master\"]\nleader = \"leader_standalone\"\n"
+      "services = [\"master_http\"]\nwork_dir = \"" +
+      (dir / "master").string() +
+      "\"\nplugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\nendpoints_file = \"" +
+      (dir / "master.endpoints").string() +
+      "\"\n[log]\nlevel = \"warn\"\n[master]\nallocator = \"allocator_drf\"\n"
+      "endpoint = \"tcp://127.0.0.1:0\"\nagent_ping_interval_ms = 5000\n"
+      "agent_ping_timeout_ms = 60000\nagent_removal_timeout_ms = 600000\n"
+      "[plugins.master_http]\naddress = \"127.0.0.1:" +
+      std::to_string(http_port) + "\"\nmaster_timeout_ms = 60000\n";
+  Process master({TESSERA_HOST_BIN, dir.write("master.toml", text).string()}, dir / "master.log");
+  std::regex endpoint_line("master\\.endpoint = \"([^\"]+)\"");
+  std::string endpoint;
+  tessera::testing::eventually(
+      [&] {
+        std::smatch m;
+        std::string file = tessera::testing::read_file(dir / "master.endpoints");
+        if (!std::regex_search(file, m, endpoint_line)) return false;
+        endpoint = m[1];
+        return true;
+      },
+      std::chrono::seconds(30));
+  if (endpoint.empty()) {
+    std::fprintf(stderr, "bench_state: the master did not start:\n%s\n", master.output().c_str());
+    return 1;
+  }
+
+  tessera::sdk::FrameworkInfo info;
+  info.name = "bench-state";
+  info.failover_timeout_seconds = 3600;
+  TestFramework framework(endpoint, info);
+  bool bursting = false;
+  size_t launched = 0;
+  Clock::time_point burst_start;
+  uint64_t next_task = 0;
+  std::set<std::string> offered;
+  framework.on_offer = [&](const protocol::scheduler::Offer& offer) {
+    offered.insert(offer.agent_id);
+    if (!bursting) {
+      framework.client().decline({offer.offer_id}, 3600);
+      return;
+    }
+    double elapsed = std::chrono::duration<double>(Clock::now() - burst_start).count();
+    size_t due = static_cast<size_t>(elapsed * static_cast<double>(options.burst_rate)) + 1;
+    std::vector<protocol::TaskInfo> tasks;
+    while (launched < due && tasks.size() < 20) {
+      auto task = tessera::testing::command_task("burst-" + std::to_string(++next_task), "sleep 1",
+                                                 0.01, 1);
+      tasks.push_back(task);
+      ++launched;
+    }
+    framework.client().accept({offer.offer_id}, tasks, 0.05);
+  };
+  if (!framework.subscribed()) {
+    std::fprintf(stderr, "bench_state: the framework did not subscribe\n");
+    return 1;
+  }
+
+  size_t processes =
+      (options.agents + options.agents_per_emulator - 1) / options.agents_per_emulator;
+  size_t tasks_per_agent = options.tasks / options.agents;
+  std::vector<std::unique_ptr<Process>> emulators;
+  auto start = Clock::now();
+  for (size_t p = 0; p < processes; ++p) {
+    size_t count = options.agents / processes + (p < options.agents % processes ? 1 : 0);
+    emulators.push_back(std::make_unique<Process>(
+        std::vector<std::string>{
+            TESSERA_AGENT_EMULATOR_BIN, "--master", endpoint, "--agents", std::to_string(count),
+            "--hostname-prefix", "emu" + std::to_string(p) + "-", "--tasks-per-agent",
+            std::to_string(tasks_per_agent), "--task-framework", framework.client().framework_id(),
+            "--task-resources", "cpus:0.01;mem:8", "--report-ms", "5000"},
+        dir / ("emulator-" + std::to_string(p) + ".log")));
+  }
+  bool registered = framework.run_until(
+      [&] {
+        for (auto& emulator : emulators) {
+          if (emulator->output().find("emulator: all ") == std::string::npos) return false;
+        }
+        return offered.size() >= options.agents;
+      },
+      std::chrono::seconds(60 + options.agents / 20));
+  double start_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!registered) {
+    std::fprintf(stderr, "bench_state: the agents did not all register in %.0f s (%zu offered)\n",
+                 start_seconds, offered.size());
+    for (auto& emulator : emulators) {
+      std::string out = emulator->output();
+      std::fprintf(stderr, "%s\n", out.substr(out.size() > 2000 ? out.size() - 2000 : 0).c_str());
+    }
+    std::string log = master.output();
+    std::fprintf(stderr, "master:\n%s\n",
+                 log.substr(log.size() > 4000 ? log.size() - 4000 : 0).c_str());
+    return 1;
+  }
+  std::printf(
+      "bench_state: %zu agents, %zu tasks (emulated; %zu emulator processes), registered "
+      "and offered in %.1f s; master RSS %.0f MB\n",
+      options.agents, tasks_per_agent * options.agents, processes, start_seconds,
+      rss_mb(master.pid()));
+  std::printf("%-28s %10s %10s %12s %8s\n", "request", "median ms", "p99 ms", "size MB", "failed");
+  auto measure = [&](const char* what, const std::string& target) {
+    std::vector<Answer> answers;
+    for (size_t i = 0; i < options.requests; ++i) answers.push_back(get(http_port, target));
+    print_row(what, answers);
+  };
+  // The requests are made from another thread while this one runs the framework's loop, so
+  // that the framework keeps its heartbeats (a silent one is disconnected).
+  std::atomic<bool> measured{false};
+  std::thread requests([&] {
+    measure("GET /state", "/state");
+    measure("GET /tasks (first 100)", "/tasks");
+    measure("GET /tasks?offset=N-100",
+            "/tasks?offset=" + std::to_string(options.tasks > 100 ? options.tasks - 100 : 0));
+    std::fflush(stdout);
+    measured = true;
+  });
+  framework.run_until([&] { return measured.load(); }, std::chrono::hours(1));
+  requests.join();
+
+  // The burst, without and then with /events clients.
+  auto burst = [&](size_t clients) {
+    std::atomic<bool> reading{true};
+    std::atomic<size_t> event_bytes{0};
+    std::vector<std::thread> readers;
+    std::vector<int> fds;
+    for (size_t c = 0; c < clients; ++c) {
+      int fd = connect_to(http_port);
+      if (fd < 0) continue;
+      std::string request =
+          "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+      timeval timeout{0, 200000};
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+      fds.push_back(fd);
+      readers.emplace_back([fd, &reading, &event_bytes] {
+        char buffer[65536];
+        while (reading) {
+          ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+          if (n == 0) break;
+          if (n > 0) event_bytes += static_cast<size_t>(n);
+        }
+      });
+    }
+    launched = 0;
+    framework.client().revive();
+    double cpu_before = cpu_seconds(master.pid());
+    burst_start = Clock::now();
+    bursting = true;
+    framework.run_until([] { return false; }, std::chrono::seconds(options.burst_seconds));
+    bursting = false;
+    double seconds = std::chrono::duration<double>(Clock::now() - burst_start).count();
+    double cpu = cpu_seconds(master.pid()) - cpu_before;
+    reading = false;
+    for (auto& reader : readers) reader.join();
+    for (int fd : fds) ::close(fd);
+    std::printf(
+        "burst, %2zu /events clients: %zu tasks launched in %.1f s (%.0f/s), master CPU "
+        "%.2f s/s, events read %.1f MB\n",
+        clients, launched, seconds, static_cast<double>(launched) / seconds, cpu / seconds,
+        static_cast<double>(event_bytes.load()) / (1024.0 * 1024.0));
+    std::fflush(stdout);
+    // Let the burst's tasks end before the next one.
+    framework.run_until([] { return false; }, std::chrono::seconds(2));
+  };
+  if (options.burst_seconds > 0) {
+    burst(0);
+    burst(options.event_clients);
+  }
+  for (auto& emulator : emulators) emulator->stop(std::chrono::seconds(10));
+  master.stop(std::chrono::seconds(20));
+  return 0;
+}
