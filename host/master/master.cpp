@@ -435,12 +435,15 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
     if (secret.empty()) return refuse("the master cannot draw a random secret; try again");
     hash = secret_hash(secret);
   }
-  if (agents_.count(agent_id) != 0 && secret.empty()) {
+  if (secret.empty()) {
+    // It proved a secret the registry holds (read back at election, or written when it was
+    // given): its record is there, and a re-registration writes nothing. After a failover every
+    // agent re-registers at once, and a write each would hold the new leader back.
     admit_agent(request.peer, sequence, message, agent_id, secret, hash);
     return;
   }
-  // A new (or, after a master failover, newly seen) agent, or a new secret, is admitted once the
-  // registry has it: a secret the agent was told must survive a master restart.
+  // A new agent, or a new secret, is admitted once the registry has it: a secret the agent was
+  // told must survive a master restart.
   std::string peer = request.peer;
   if (message.agent_id.empty())
     first_registrations_[peer] = FirstRegistration{agent_id, secret, false, {}};

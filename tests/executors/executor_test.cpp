@@ -156,7 +156,7 @@ TEST_F(ExecutorTest, ACrashingExecutorFailsItsUnfinishedTasks) {
   ASSERT_TRUE(all_reached({"done"}, state::kFinished));
   run(executor_task("boom", "crash"));
   ASSERT_TRUE(all_reached({"r1", "r2", "boom"}, state::kFailed));
-  for (const std::string& id : {"r1", "r2", "boom"}) {
+  for (const char* id : {"r1", "r2", "boom"}) {
     TaskStatus last = *master.last(id);
     EXPECT_EQ(last.reason, reason::kExecutorTerminated) << id;
     EXPECT_NE(last.message.find("the executor 'e1' ended: exited with status 3"), std::string::npos)

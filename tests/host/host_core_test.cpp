@@ -242,7 +242,7 @@ TEST(HostAbiLayout, MovingResizingOrRemovingAFieldIsNotServed) {
   // A field appended beyond what this host knows: a newer plugin, which must say which host
   // it needs (min_host_version) rather than be run by a host that lacks the field.
   EXPECT_FALSE(served_with([](std::vector<abi::Field>& f) {
-    f.push_back(abi::Field{f.back().offset + 8, 8});
+    f.push_back(abi::Field{f.back().offset + 8, 8, abi::Shape::number});
   }));
 }
 

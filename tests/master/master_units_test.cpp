@@ -191,7 +191,7 @@ TEST(RegistrationProblem, ResourcesIdsAndReportedTasksAreChecked) {
   m.agent_id = std::string(kMaxIdBytes + 1, 'a');
   EXPECT_EQ(registration_problem(m), "its agent id is longer than 256 bytes");
   m.agent_id = "a1";
-  m.tasks.push_back({"f1", task("t1"), "TASK_DREAMING"});
+  m.tasks.push_back({"f1", task("t1"), "TASK_DREAMING", ""});
   EXPECT_EQ(registration_problem(m), "task 't1' is in the unknown state 'TASK_DREAMING'");
   m.tasks.back().state = state::kRunning;
   m.tasks.back().task.resources.scalars["mem"] = std::numeric_limits<double>::infinity();

@@ -11,6 +11,16 @@ namespace json = boost::json;
 using testing::offer;
 using testing::RecordingDriver;
 
+// A task's status as the master reports it: its id, agent and state.
+protocol::TaskStatus status_of(const std::string& task_id, const std::string& agent_id,
+                               const std::string& state) {
+  protocol::TaskStatus status;
+  status.task_id = task_id;
+  status.agent_id = agent_id;
+  status.state = state;
+  return status;
+}
+
 class ApiTest : public ::testing::Test {
  protected:
   ApiTest() : scheduler_(clock_, driver_, options()), api_(scheduler_, info()) {}
@@ -104,7 +114,7 @@ TEST_F(ApiTest, PatchKeepsOtherFieldsAndPutKeepsInstances) {
   api_.create_app(R"({"id": "/a", "cmd": "x", "instances": 2, "mem": 64})", "");
   offer_round();
   for (const auto& [id, task] : scheduler_.tasks()) {
-    scheduler_.on_update({id, task.agent_id, "", protocol::state::kRunning});
+    scheduler_.on_update(status_of(id, task.agent_id, protocol::state::kRunning));
   }
   ASSERT_TRUE(scheduler_.deployments().empty());
   Reply patched = api_.put_app("a", R"({"instances": 1})", {}, true, "");
@@ -112,7 +122,7 @@ TEST_F(ApiTest, PatchKeepsOtherFieldsAndPutKeepsInstances) {
   EXPECT_EQ(scheduler_.app("/a")->mem, 64.0);
   EXPECT_EQ(scheduler_.app("/a")->instances, 1);
   for (const auto& id : driver_.killed) {
-    scheduler_.on_update({id, "agent0", "", protocol::state::kKilled});
+    scheduler_.on_update(status_of(id, "agent0", protocol::state::kKilled));
   }
   Reply partial = api_.put_app("a", R"({"mem": 32})", {}, false, "");
   ASSERT_EQ(partial.status, 200u) << to_text(partial.body);
@@ -139,7 +149,9 @@ TEST_F(ApiTest, QueueSaysWhichResourceIsShort) {
   for (const auto& reason :
        entry.at("processedOffersSummary").at("rejectSummaryLastOffers").as_array()) {
     if (reason.at("reason") == "InsufficientMemory") memory_short = reason.at("declined") == 1;
-    if (reason.at("reason") == "InsufficientCpus") EXPECT_EQ(reason.at("declined"), 0);
+    if (reason.at("reason") == "InsufficientCpus") {
+      EXPECT_EQ(reason.at("declined"), 0);
+    }
   }
   EXPECT_TRUE(memory_short) << to_text(queue.body);
   EXPECT_EQ(entry.at("largestOffer").at("mem"), 1024.0);
@@ -214,7 +226,7 @@ TEST_F(ApiTest, TasksDeploymentsVersionsGroupsInfoAndLeader) {
   EXPECT_EQ(deployments[0].at("affectedApps").as_array()[0], "/prod/web");
   EXPECT_EQ(deployments[0].at("totalSteps"), 2);
   for (const auto& [id, task] : scheduler_.tasks()) {
-    scheduler_.on_update({id, task.agent_id, "", protocol::state::kRunning});
+    scheduler_.on_update(status_of(id, task.agent_id, protocol::state::kRunning));
   }
   std::string text = *api_.tasks({}, true).text;
   EXPECT_EQ(text.rfind("prod_web\t10000\thost0:31000\thost0:31001\t\n", 0), 0u) << text;
