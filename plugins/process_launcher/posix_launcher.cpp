@@ -870,10 +870,19 @@ void PosixLauncher::supervisor_ended(Container& c) {
       c.pidfd = -1;
     }
     if (pidfd >= 0) ::close(pidfd);
-    c.exit.exit_code = -1;
-    c.exit.signal = 0;
-    c.exit.message = "container '" + c.id +
-                     "' ended; its exit status is unknown because its supervisor was killed";
+    if (rc == 0 && info.si_pid != 0) {
+      // Our own child, and its task is gone: a supervisor that could not write the status
+      // file (a full disk) ends as its task did (task_supervisor.cpp).
+      c.exit.exit_code = info.si_code == CLD_EXITED ? info.si_status : -1;
+      c.exit.signal = info.si_code == CLD_EXITED ? 0 : info.si_status;
+      c.exit.message = "container '" + c.id + "' " + describe_status(c.exit) +
+                       " (its supervisor could not write the status file)";
+    } else {
+      c.exit.exit_code = -1;
+      c.exit.signal = 0;
+      c.exit.message = "container '" + c.id +
+                       "' ended; its exit status is unknown because its supervisor was killed";
+    }
   } else {
     c.exit.exit_code = status->exit_code;
     c.exit.signal = status->signal;

@@ -20,7 +20,8 @@
 //   4. It waits for the task (its own child, so the status is real whoever else comes and
 //      goes), SIGKILLs whatever is left of the task's process group while the task's zombie
 //      still holds the group id, reaps it, and writes the status atomically (a temporary file
-//      renamed over STATUS), then exits 0.
+//      renamed over STATUS), then exits 0. When the status cannot be written (a full disk), it
+//      ends as its task did instead, for the launcher that started it.
 // It is linked statically and uses no heap after the launch is read: it starts fast and stays
 // small. It lives in the launching agent's cgroups, never in the task's, so a task's memory
 // limit cannot kill it.
@@ -199,7 +200,14 @@ int main() {
     if (errno != EINTR) return 125;
   }
   if (!write_status(launch.status_path, info, task)) {
-    say("cannot write the exit status to '" + launch.status_path + "': " + std::strerror(errno));
+    // A full disk, say. The launcher that started it still reads its end: it ends as its task
+    // did (the same exit code, or the same signal), which the launcher takes when no status
+    // file is there and the task is gone.
+    say("cannot write the exit status to '" + launch.status_path + "': " + std::strerror(errno) +
+        "; ending as the task did");
+    if (info.si_code == CLD_EXITED) return info.si_status;
+    ::signal(info.si_status, SIG_DFL);
+    ::raise(info.si_status);
     return 125;
   }
   return 0;
