@@ -1363,10 +1363,10 @@ protocol::files::Answer Agent::sandbox_files(const protocol::files::Request& req
   // component is already in its on-disk (escaped) form: its parent is what must match.
   std::filesystem::path named(request.sandbox);
   std::string container = named.filename().string();
-  bool own = !container.empty() && container != "." && container != ".." &&
-             !request.framework_id.empty() && !request.task_id.empty() &&
-             checkpoint_->sandbox(request.framework_id, request.task_id, "-").parent_path() ==
-                 named.parent_path();
+  bool own =
+      !container.empty() && container != "." && container != ".." &&
+      !request.framework_id.empty() && !request.task_id.empty() &&
+      checkpoint_->task_sandboxes(request.framework_id, request.task_id) == named.parent_path();
   if (!own) {
     protocol::files::Answer refused;
     refused.request_id = request.request_id;

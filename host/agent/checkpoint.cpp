@@ -251,9 +251,14 @@ std::string Checkpoint::escape(const std::string& id) {
   return out;
 }
 
+fs::path Checkpoint::task_sandboxes(const std::string& framework_id,
+                                    const std::string& task_id) const {
+  return root_ / "sandboxes" / escape(framework_id) / escape(task_id);
+}
+
 fs::path Checkpoint::sandbox(const std::string& framework_id, const std::string& task_id,
                              const std::string& container_id) const {
-  return root_ / "sandboxes" / escape(framework_id) / escape(task_id) / escape(container_id);
+  return task_sandboxes(framework_id, task_id) / escape(container_id);
 }
 
 Result<std::string> Checkpoint::read_agent_id() const {

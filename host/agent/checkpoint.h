@@ -102,6 +102,9 @@ class Checkpoint {
   // an agent appends to it (a record being written shows as a torn last one).
   static Recovered inspect(const std::filesystem::path& root);
 
+  // The directory of a task's sandboxes (one per container it ran in).
+  std::filesystem::path task_sandboxes(const std::string& framework_id,
+                                       const std::string& task_id) const;
   std::filesystem::path sandbox(const std::string& framework_id, const std::string& task_id,
                                 const std::string& container_id) const;
 
