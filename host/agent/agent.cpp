@@ -351,6 +351,9 @@ void Agent::recover_containers(const std::vector<TaskKey>& keys) {
     auto runtime = settings_.runtimes.find(runtime_kind(task.saved.task.container.type));
     task.runtime = runtime == settings_.runtimes.end() ? "" : runtime->second;
     isolator::KnownContainer known{task.saved.container_id, task.saved.pid};
+    // Every isolator of its chain prepared it before it ran: an exit that the runtime reports
+    // while the others still recover is cleaned up by all of them.
+    task.prepared = chain_size(task);
     if (!task.runtime.empty()) requests[task.runtime].containers.push_back(known);
     for (size_t i = 0; i < chain_size(task); ++i) {
       requests[settings_.chain[i]].containers.push_back(known);
@@ -397,12 +400,13 @@ void Agent::adopt_or_report(const TaskKey& key,
   auto it = tasks_.find(key);
   if (it == tasks_.end() || state::terminal(it->second.saved.state)) return;
   Task& task = it->second;
+  // Its runtime reported its exit during the recovery: it is being cleaned up and reported.
+  if (task.exit) return;
   const std::string id = task.saved.container_id;
   auto holds = [&](const std::string& name) {
     auto found = alive.find(name);
     return found != alive.end() && found->second.count(id) != 0;
   };
-  task.prepared = chain_size(task);
   if (!task.runtime.empty() && holds(task.runtime)) {
     log().info("agent: reattached to {} (container '{}')", key.text(), id);
     task.stage = Stage::kRunning;

@@ -425,19 +425,24 @@ TEST(AgentCrashWithCgroupsTest, ROOT_CGROUPS_TasksRunOnAndThoseThatEndedAreRepor
   for (const std::string& id : running) {
     EXPECT_EQ(terminal_statuses(framework, id), 1u) << id << ":" << history(framework, id);
   }
+  const std::string agent_output = cluster.agent(0).output();
   cluster.drop_agent(0);
   size_t left = 0;
+  std::string left_paths;
   std::error_code ec;
   for (const auto& hierarchy : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
     for (const auto& agent : std::filesystem::directory_iterator(hierarchy.path() / parent, ec)) {
       for (const auto& task : std::filesystem::directory_iterator(agent.path(), ec)) {
-        if (task.is_directory()) ++left;
+        if (!task.is_directory()) continue;
+        ++left;
+        left_paths += " " + task.path().string();
       }
       ::rmdir(agent.path().c_str());
     }
     ::rmdir((hierarchy.path() / parent).c_str());
   }
-  EXPECT_EQ(left, 0u) << "task cgroups left behind";
+  EXPECT_EQ(left, 0u) << "task cgroups left behind:" << left_paths << "\n"
+                      << agent_output;
 }
 
 }  // namespace
