@@ -107,11 +107,26 @@ void PosixIsolator::launch(const tessera::sdk::Request& request, const isolator:
   // needs the host's PATH, HOME and locale underneath it.
   spec.environment = process_launcher::task_environment({}, launch.environment, environ);
   spec.hold = launch.hold;
-  auto launched = launcher_->launch(spec);
-  if (!launched) return fail(request, id, launched.error().message);
-  peers_[id] = request.peer;
-  log().info("launched container '{}' (task '{}', pid {})", id, launch.task_id, launched->pid);
-  server_->reply(request, isolator::Launched{id, launched->pid});
+  // Answered when the task's supervisor reports the pid: meanwhile the loop serves the other
+  // launches of a burst (each supervisor starts in parallel with the next spawn) and every other
+  // request, so no launch waits behind all the ones before it.
+  auto started = launcher_->start_launch(
+      spec, [this, peer = request.peer, sequence = request.message.header().sequence,
+             task_id = launch.task_id](const std::string& container_id,
+                                       tessera::Result<process_launcher::Launched> launched) {
+        if (!launched) {
+          log().warn("{}", launched.error().message);
+          server_->reply_later(peer, sequence,
+                               isolator::Failed{container_id, launched.error().message});
+          return;
+        }
+        // Before the answer: the exit goes to the same peer, after it.
+        peers_[container_id] = peer;
+        log().info("launched container '{}' (task '{}', pid {})", container_id, task_id,
+                   launched->pid);
+        server_->reply_later(peer, sequence, isolator::Launched{container_id, launched->pid});
+      });
+  if (!started) fail(request, id, started.error().message);
 }
 
 void PosixIsolator::release(const tessera::sdk::Request& request,

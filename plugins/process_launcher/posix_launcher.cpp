@@ -306,8 +306,9 @@ std::string encode_launch(const std::string& status_path, bool hold, const std::
   return out;
 }
 
-// Sends the launch to a just-spawned supervisor and waits for its task's pid.
-Result<pid_t> exchange_launch(int control, const std::string& message) {
+// Sends the launch to a just-spawned supervisor (which reads it first thing: a launch is far
+// smaller than a socket's buffer unless its environment is huge).
+Status send_launch(int control, const std::string& message) {
   size_t sent = 0;
   while (sent < message.size()) {
     ssize_t n = ::send(control, message.data() + sent, message.size() - sent, MSG_NOSIGNAL);
@@ -315,23 +316,7 @@ Result<pid_t> exchange_launch(int control, const std::string& message) {
     if (n < 0) return make_error("cannot send the launch to its supervisor: " + errno_text(errno));
     sent += static_cast<size_t>(n);
   }
-  int32_t pid = 0;
-  size_t got = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSupervisorReportMs);
-  while (got < sizeof pid) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd p{control, POLLIN, 0};
-    int ready = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0) return make_error("its supervisor did not report the task's pid in time");
-    ssize_t n = ::recv(control, reinterpret_cast<char*>(&pid) + got, sizeof pid - got, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return make_error("its supervisor ended before it started the task");
-    got += static_cast<size_t>(n);
-  }
-  if (pid <= 0) return make_error("its supervisor reported an invalid pid");
-  return static_cast<pid_t>(pid);
+  return {};
 }
 
 // Where the supervisor program is: `configured` when given; else beside the shared object (or
@@ -547,6 +532,7 @@ PosixLauncher::~PosixLauncher() {
   for (auto& [id, c] : containers_) {
     if (c.pidfd >= 0) ::close(c.pidfd);
     if (c.gate >= 0) ::close(c.gate);
+    if (c.control >= 0) ::close(c.control);
   }
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
@@ -600,13 +586,19 @@ Status PosixLauncher::write_state(const Container& c) {
   return write_state_file(c.id, out.str(), /*create=*/false);
 }
 
-Status PosixLauncher::watch(Container& c) {
+Status PosixLauncher::watch_fd(int fd, uint64_t serial, bool control) {
+  // The low bit tells a launch's control socket from the pidfd of the same container.
   epoll_event event{};
   event.events = EPOLLIN;
-  event.data.u64 = c.serial;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.pidfd, &event) != 0) {
+  event.data.u64 = (serial << 1) | (control ? 1 : 0);
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
     return make_error("epoll_ctl: " + errno_text(errno));
   }
+  return {};
+}
+
+Status PosixLauncher::watch(Container& c) {
+  if (auto s = watch_fd(c.pidfd, c.serial, /*control=*/false); !s) return s;
   by_serial_[c.serial] = c.id;
   return {};
 }
@@ -614,6 +606,11 @@ Status PosixLauncher::watch(Container& c) {
 void PosixLauncher::unwatch(Container& c) {
   if (c.gate >= 0) ::close(c.gate);
   c.gate = -1;
+  if (c.control >= 0) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.control, nullptr);
+    ::close(c.control);
+    c.control = -1;
+  }
   if (c.pidfd < 0) return;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.pidfd, nullptr);
   ::close(c.pidfd);
@@ -627,7 +624,8 @@ PosixLauncher::Container* PosixLauncher::find(const std::string& id, uint64_t se
   return &it->second;
 }
 
-Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
+Status PosixLauncher::admit(const LaunchSpec& spec, LaunchedHandler on_launched, bool may_queue,
+                            uint64_t* serial) {
   const std::string& id = spec.container_id;
   if (id.empty() || id.find('\n') != std::string::npos || id.size() > 200) {
     return make_error("invalid container id '" + id + "' (1 to 200 characters, no newline)");
@@ -640,6 +638,59 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
     return make_error("container '" + id + "': the sandbox '" + spec.sandbox.string() +
                       "' is not an absolute path");
   }
+  Container& c = containers_[id];
+  c.id = id;
+  c.serial = ++next_serial_;
+  c.hold = spec.hold;
+  c.on_launched = std::move(on_launched);
+  *serial = c.serial;
+  if (may_queue && starting_ >= kMaxStartingLaunches) {
+    c.queued = true;
+    queue_.push_back(QueuedLaunch{spec, c.serial});
+    return {};
+  }
+  if (auto s = begin_launch(spec, c); !s) {
+    containers_.erase(id);
+    return s;
+  }
+  return {};
+}
+
+Status PosixLauncher::start_launch(const LaunchSpec& spec, LaunchedHandler on_launched) {
+  uint64_t serial = 0;
+  return admit(spec, std::move(on_launched), /*may_queue=*/true, &serial);
+}
+
+Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
+  Result<Launched> out = make_error("container '" + spec.container_id + "' was not answered");
+  uint64_t serial = 0;
+  auto admitted = admit(
+      spec, [&out](const std::string&, Result<Launched> result) { out = std::move(result); },
+      /*may_queue=*/false, &serial);
+  if (!admitted) return admitted.error();
+  settle(spec.container_id, serial);
+  return out;
+}
+
+void PosixLauncher::settle(const std::string& id, uint64_t serial) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSupervisorReportMs);
+  for (Container* c = find(id, serial); c != nullptr && c->launching; c = find(id, serial)) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return fail_launch(id, serial, "its supervisor did not report the task's pid in time");
+    }
+    pollfd p{c->control, POLLIN, 0};
+    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno != EINTR) {
+      return fail_launch(id, serial, "poll: " + errno_text(errno));
+    }
+    if (ready > 0) read_report(id, serial);
+  }
+}
+
+Status PosixLauncher::begin_launch(const LaunchSpec& spec, Container& c) {
+  const std::string& id = spec.container_id;
   std::error_code ec;
   std::filesystem::create_directories(spec.sandbox, ec);
   if (ec) {
@@ -739,54 +790,136 @@ Result<Launched> PosixLauncher::launch(const LaunchSpec& spec) {
   }
   ::close(control.read_end);
   control.read_end = -1;
-  Result<pid_t> task = exchange_launch(control.write_end, launch_message);
-  if (!task) {
+  c.supervisor = supervisor;
+  c.sandbox = sandbox;
+  // The supervisor cannot have been reaped (only we wait for it), so its stat is there.
+  if (auto stat = read_stat(supervisor)) c.supervisor_start_time = stat->start_time;
+  c.pidfd = pidfd_open(supervisor);
+  Status problem = send_launch(control.write_end, launch_message);
+  if (problem) {
+    if (c.pidfd < 0) {
+      problem = make_error("pidfd_open: " + errno_text(errno));
+    } else if (auto s = watch(c); !s) {
+      problem = s;
+    }
+  }
+  c.control = control.take_write_end();
+  if (problem) {
+    // The pid report is read from the loop: a slow supervisor delays its own launch only.
+    problem = watch_fd(c.control, c.serial, /*control=*/true);
+  }
+  if (!problem) {
     // The supervisor is our child and has no task (or its task never heard from us): end it.
     ::kill(supervisor, SIGKILL);
     siginfo_t info{};
     ::waitid(P_PID, static_cast<id_t>(supervisor), &info, WEXITED);
-    std::filesystem::remove(state_file(id), ec);
-    std::filesystem::remove(status_file(id), ec);
-    return task.error().context("container '" + id + "'");
-  }
-  pid_t pid = *task;
-
-  Container c;
-  c.id = id;
-  c.serial = ++next_serial_;
-  c.pid = pid;
-  c.supervisor = supervisor;
-  c.sandbox = sandbox;
-  // The supervisor cannot have been reaped (only we wait for it), so its stat is there. The
-  // task's may be gone already (a task that ends at once); it is then never adopted, and its
-  // supervisor's status says how it ended.
-  if (auto stat = read_stat(supervisor)) c.supervisor_start_time = stat->start_time;
-  if (auto stat = read_stat(pid)) c.start_time = stat->start_time;
-  c.pidfd = pidfd_open(supervisor);
-  if (spec.hold) c.gate = control.take_write_end();
-  control.close();
-  Status problem;
-  if (c.pidfd < 0) {
-    problem = make_error("pidfd_open: " + errno_text(errno));
-  } else if (auto s = watch(c); !s) {
-    problem = s;
-  } else if (auto w = write_state(c); !w) {
-    problem = w.error().context("checkpoint");
-  }
-  if (!problem) {
-    // Could not watch or checkpoint it: do not leave an unmanaged task behind. Its supervisor
-    // ends with it.
-    ::kill(-pid, SIGKILL);
-    siginfo_t info{};
-    ::waitid(P_PID, static_cast<id_t>(supervisor), &info, WEXITED);
-    std::filesystem::remove(status_file(id), ec);
     unwatch(c);
     std::filesystem::remove(state_file(id), ec);
+    std::filesystem::remove(status_file(id), ec);
     return problem.error().context("container '" + id + "'");
   }
+  c.launching = true;
+  ++starting_;
+  uint64_t serial = c.serial;
+  scheduler_(std::chrono::milliseconds(kSupervisorReportMs), [this, id, serial] {
+    Container* late = find(id, serial);
+    if (late != nullptr && late->launching) {
+      fail_launch(id, serial, "its supervisor did not report the task's pid in time");
+    }
+  });
+  return {};
+}
+
+bool PosixLauncher::read_report(const std::string& id, uint64_t serial) {
+  Container* c = find(id, serial);
+  if (c == nullptr || !c->launching) return false;
+  while (c->report.size() < sizeof(int32_t)) {
+    char buffer[sizeof(int32_t)];
+    ssize_t n = ::recv(c->control, buffer, sizeof(int32_t) - c->report.size(), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n <= 0) {
+      fail_launch(id, serial,
+                  n == 0 ? std::string("its supervisor ended before it started the task")
+                         : "cannot read its supervisor's report: " + errno_text(errno));
+      return false;
+    }
+    c->report.append(buffer, static_cast<size_t>(n));
+  }
+  int32_t pid = 0;
+  std::memcpy(&pid, c->report.data(), sizeof pid);
+  complete_launch(*c, static_cast<pid_t>(pid));
+  return false;
+}
+
+void PosixLauncher::complete_launch(Container& c, pid_t pid) {
+  std::string id = c.id;
+  uint64_t serial = c.serial;
+  if (pid <= 0) return fail_launch(id, serial, "its supervisor reported an invalid pid");
+  c.pid = pid;
+  // The task may be gone already (a task that ends at once); it is then never adopted, and its
+  // supervisor's status says how it ended.
+  if (auto stat = read_stat(pid)) c.start_time = stat->start_time;
+  if (auto w = write_state(c); !w) {
+    // Could not checkpoint it: do not leave an unmanaged task behind.
+    ::kill(-pid, SIGKILL);
+    return fail_launch(id, serial, "checkpoint: " + w.error().message);
+  }
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.control, nullptr);
+  if (c.hold) {
+    c.gate = c.control;
+  } else {
+    ::close(c.control);
+  }
+  c.control = -1;
+  c.launching = false;
+  --starting_;
+  LaunchedHandler answer = std::move(c.on_launched);
+  auto kill_after = c.kill_after_launch;
   Launched launched{pid, c.start_time};
-  containers_.emplace(id, std::move(c));
-  return launched;
+  // The answer may launch, kill or release containers: `c` is not used after it.
+  if (answer) answer(id, launched);
+  if (kill_after && find(id, serial) != nullptr) (void)kill(id, *kill_after);
+  start_queued();
+}
+
+void PosixLauncher::fail_launch(const std::string& id, uint64_t serial,
+                                const std::string& message) {
+  Container* c = find(id, serial);
+  if (c == nullptr) return;
+  if (c->launching) {
+    // Our child: it is ended and reaped here, whatever it did. A held task it forked exits when
+    // the control socket closes; any other is killed with the group it leads once it reported.
+    if (c->pid > 0) ::kill(-c->pid, SIGKILL);
+    ::kill(c->supervisor, SIGKILL);
+    siginfo_t info{};
+    ::waitid(P_PID, static_cast<id_t>(c->supervisor), &info, WEXITED);
+    --starting_;
+  }
+  unwatch(*c);
+  LaunchedHandler answer = std::move(c->on_launched);
+  containers_.erase(id);
+  std::error_code ec;
+  std::filesystem::remove(state_file(id), ec);
+  std::filesystem::remove(status_file(id), ec);
+  if (answer) answer(id, make_error("container '" + id + "': " + message));
+  start_queued();
+}
+
+void PosixLauncher::start_queued() {
+  while (starting_ < kMaxStartingLaunches && !queue_.empty()) {
+    QueuedLaunch next = std::move(queue_.front());
+    queue_.pop_front();
+    const std::string& id = next.spec.container_id;
+    Container* c = find(id, next.serial);
+    if (c == nullptr || !c->queued) continue;
+    c->queued = false;
+    if (auto s = begin_launch(next.spec, *c); !s) {
+      LaunchedHandler answer = std::move(c->on_launched);
+      containers_.erase(id);
+      if (answer) answer(id, s.error());
+    }
+  }
 }
 
 void PosixLauncher::on_readable() {
@@ -796,10 +929,25 @@ void PosixLauncher::on_readable() {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
     for (int i = 0; i < n; ++i) {
-      auto it = by_serial_.find(events[i].data.u64);
+      uint64_t serial = events[i].data.u64 >> 1;
+      bool control = (events[i].data.u64 & 1) != 0;
+      auto it = by_serial_.find(serial);
       if (it == by_serial_.end()) continue;
-      auto c = containers_.find(it->second);
-      if (c != containers_.end()) leader_ended(c->second);
+      std::string id = it->second;
+      Container* c = find(id, serial);
+      if (c == nullptr) continue;
+      if (c->launching) {
+        // The report first, also when the supervisor has ended since: the launch is answered
+        // before the exit is reported.
+        read_report(id, serial);
+        c = find(id, serial);
+        if (c == nullptr || control) continue;
+        if (c->launching) {
+          fail_launch(id, serial, "its supervisor ended before it started the task");
+          continue;
+        }
+      }
+      if (!control) leader_ended(*c);
     }
     if (n < 32) return;
   }
@@ -929,6 +1077,7 @@ Status PosixLauncher::release(const std::string& id) {
   auto it = containers_.find(id);
   if (it == containers_.end()) return make_error("unknown container '" + id + "'");
   Container& c = it->second;
+  if (c.queued || c.launching) return make_error("container '" + id + "' is not launched yet");
   if (c.gate < 0) return make_error("container '" + id + "' is not held");
   ssize_t written = 0;
   do {
@@ -948,6 +1097,11 @@ Status PosixLauncher::kill(const std::string& id, std::chrono::milliseconds grac
   auto it = containers_.find(id);
   if (it == containers_.end()) return make_error("unknown container '" + id + "'");
   Container& c = it->second;
+  if (c.queued || c.launching) {
+    // No pid to signal yet: the kill follows the launch's answer.
+    c.kill_after_launch = grace;
+    return {};
+  }
   if (c.leader_done) return {};  // already ending; its exit follows
   c.killing = true;
   if (grace.count() <= 0) {
@@ -1284,6 +1438,23 @@ void PosixLauncher::destroy(const std::string& id, const std::map<std::string, s
 }
 
 void PosixLauncher::kill_all(std::chrono::milliseconds grace) {
+  // Launches under way are answered first (they have no pid to signal before), and queued ones
+  // are never started.
+  while (!queue_.empty()) {
+    QueuedLaunch next = std::move(queue_.front());
+    queue_.pop_front();
+    const std::string& id = next.spec.container_id;
+    Container* c = find(id, next.serial);
+    if (c == nullptr) continue;
+    LaunchedHandler answer = std::move(c->on_launched);
+    containers_.erase(id);
+    if (answer) answer(id, make_error("container '" + id + "': the launcher is stopping"));
+  }
+  std::vector<std::pair<std::string, uint64_t>> launching;
+  for (const auto& [id, c] : containers_) {
+    if (c.launching) launching.emplace_back(id, c.serial);
+  }
+  for (const auto& [id, serial] : launching) settle(id, serial);
   for (auto& [id, c] : containers_) {
     ::kill(-c.pid, SIGTERM);
     ::kill(-c.pid, SIGCONT);
@@ -1330,7 +1501,7 @@ bool PosixLauncher::running(const std::string& container_id) const {
 
 std::optional<pid_t> PosixLauncher::pid(const std::string& container_id) const {
   auto it = containers_.find(container_id);
-  if (it == containers_.end()) return std::nullopt;
+  if (it == containers_.end() || it->second.pid <= 0) return std::nullopt;
   return it->second.pid;
 }
 

@@ -47,6 +47,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -91,6 +92,11 @@ struct Launched {
   pid_t pid = 0;
   uint64_t start_time = 0;  // clock ticks since boot (field 22 of /proc/PID/stat)
 };
+
+// The answer to start_launch(): the task's pid once its supervisor reported it, or why the
+// launch failed. Called once per started launch, on the launcher's thread, from on_readable()
+// or a scheduled call, and always before that container's exit is reported.
+using LaunchedHandler = std::function<void(const std::string& container_id, Result<Launched>)>;
 
 struct Recovered {
   // Named by the agent and re-adopted: running, or ended while the agent was down with the
@@ -169,16 +175,28 @@ class PosixLauncher {
   int fd() const { return epoll_fd_; }
   void on_readable();
 
-  // Starts a container. Fails for a container id already running, an empty command, a sandbox
-  // that cannot be created, or (exec form) a program that cannot be executed.
+  // Starts a container without waiting for it: the supervisor is spawned (or, with
+  // kMaxStartingLaunches supervisors already starting, the launch waits its turn in a queue),
+  // and `on_launched` gets the task's pid when the supervisor reports it. So a burst of launches
+  // overlaps the supervisors' starts instead of paying each one's scheduling in turn, and the
+  // owner's loop keeps serving everything else meanwhile. Fails at once for a container id
+  // already known, an empty command or a sandbox path that is not absolute; whatever fails
+  // later (a sandbox that cannot be created, an exec-form program that cannot be executed, a
+  // supervisor that does not report) goes to `on_launched`.
+  Status start_launch(const LaunchSpec& spec, LaunchedHandler on_launched);
+  // The same, waiting for the answer (for tests and benches: it blocks the caller's thread
+  // until the supervisor reports, and bypasses the queue).
   Result<Launched> launch(const LaunchSpec& spec);
+  // How many launches may wait for their supervisors' report at once; more wait in a queue.
+  static constexpr size_t kMaxStartingLaunches = 32;
 
-  // Lets a container launched with `hold` run its command. Fails for an unknown container or
-  // one not held (any more).
+  // Lets a container launched with `hold` run its command. Fails for an unknown container, one
+  // not launched yet, or one not held (any more).
   Status release(const std::string& container_id);
 
   // Sends SIGTERM to the container's process group now and SIGKILL to it after `grace` (0:
-  // SIGKILL at once). The exit is reported through the ExitHandler when the group is gone.
+  // SIGKILL at once). The exit is reported through the ExitHandler when the group is gone. A
+  // container whose launch is not answered yet is killed right after the answer.
   Status kill(const std::string& container_id, std::chrono::milliseconds grace);
 
   // After an agent restart. `containers` are every container the agent knows (id, pid as the
@@ -192,7 +210,8 @@ class PosixLauncher {
 
   // Synchronously ends every container: SIGTERM to its process group, up to `grace` for every
   // member to go, then SIGKILL (and up to 2 s more until none is left), and forgets them (no
-  // exit is reported). For shutting down with kill_on_stop.
+  // exit is reported). For shutting down with kill_on_stop. Launches under way are waited for
+  // first and answered; queued ones are answered with an error and never started.
   void kill_all(std::chrono::milliseconds grace);
 
   bool running(const std::string& container_id) const;
@@ -218,11 +237,39 @@ class PosixLauncher {
     bool leader_done = false;      // leader reaped; waiting for the rest of the group
     Exit exit;
     std::chrono::steady_clock::time_point group_deadline;
+    // Between start_launch() and the supervisor's report of the task's pid (pid is 0 until
+    // then): the launch's answer, and the control socket, watched for the report.
+    bool queued = false;     // waiting for a free launch slot, nothing spawned yet
+    bool launching = false;  // spawned, the pid not reported yet
+    bool hold = false;
+    LaunchedHandler on_launched;
+    int control = -1;
+    std::string report;  // the bytes of the pid report received so far
+    std::optional<std::chrono::milliseconds> kill_after_launch;  // kill() came first
+  };
+  struct QueuedLaunch {
+    LaunchSpec spec;
+    uint64_t serial = 0;
   };
 
   PosixLauncher(std::filesystem::path state_dir, std::filesystem::path supervisor, int epoll_fd,
                 Scheduler scheduler, ExitHandler on_exit);
 
+  // start_launch() and launch(): checks the launch and records the container; queued when
+  // `may_queue` and every launch slot is taken, else spawned at once.
+  Status admit(const LaunchSpec& spec, LaunchedHandler on_launched, bool may_queue,
+               uint64_t* serial);
+  // Spawns the supervisor of a launch and sends it the launch; its answer comes later.
+  Status begin_launch(const LaunchSpec& spec, Container& c);
+  // Reads what the control socket holds of the pid report; completes the launch when whole,
+  // fails it at end of file. Returns whether the container is still launching.
+  bool read_report(const std::string& id, uint64_t serial);
+  void complete_launch(Container& c, pid_t pid);
+  void fail_launch(const std::string& id, uint64_t serial, const std::string& message);
+  void start_queued();
+  // Blocks until the launch of `id` is answered (or its report is overdue).
+  void settle(const std::string& id, uint64_t serial);
+  Status watch_fd(int fd, uint64_t serial, bool control);
   Status watch(Container& c);
   void unwatch(Container& c);
   void leader_ended(Container& c);
@@ -261,6 +308,8 @@ class PosixLauncher {
   std::map<std::string, Container> containers_;
   std::map<uint64_t, std::string> by_serial_;
   uint64_t next_serial_ = 0;
+  size_t starting_ = 0;  // launches spawned and not answered yet
+  std::deque<QueuedLaunch> queue_;
   std::string boot_id_;
 };
 
