@@ -53,6 +53,11 @@ tessera::Status CgroupsIsolator::start() {
   cgroups_.emplace(std::move(*opened));
 
   server_ = std::make_unique<tessera::sdk::Server>(bus(), "isolator_cgroups");
+  // The agent sends one request per task at once for a whole accept (launches, then usage
+  // polls): 2,000 tasks overflowed ZeroMQ's default queue of 1,000 messages (plus 1,000 at the
+  // agent's end), the last requests were dropped, and their tasks failed after the agent's
+  // 60 s reply timeout. Each message is bounded by the bus's limits; so is their count, higher.
+  server_->set_high_water_mark(1 << 20);
   server_->on<isolator::Prepare>(
       [this](const tessera::sdk::Request& r, const isolator::Prepare& m) { prepare(r, m); });
   server_->on<isolator::Isolate>(

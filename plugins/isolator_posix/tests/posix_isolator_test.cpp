@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -35,6 +36,7 @@ struct Agent {
     // Exits are pushed on the request connection, after the launch reply.
     client.on<isolator::Exited>([this](const tessera::Envelope&, const isolator::Exited& e) {
       exited[e.container_id] = e;
+      events.push_back("exited " + e.container_id);
       if (e.container_id == waiting_for) bus.loop.request_stop();
     });
     EXPECT_TRUE(client.connect(isolator::endpoint("isolator_posix")).ok());
@@ -55,6 +57,19 @@ struct Agent {
     return it->second;
   }
 
+  // Serves the connection until `done()` or the timeout.
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      auto timer = bus.loop.after(20ms, [this] { bus.loop.request_stop(); });
+      bus.loop.run();
+      bus.loop.reset_stop();
+      bus.loop.cancel(timer);
+    }
+    return true;
+  }
+
   template <typename T>
   tessera::Result<tessera::Envelope> call(const T& body) {
     return bus.call(client, body);
@@ -63,6 +78,7 @@ struct Agent {
   TestBus bus;
   tessera::sdk::Client client;
   std::map<std::string, isolator::Exited> exited;
+  std::vector<std::string> events;  // "exited ID", and what a test adds
   std::string waiting_for;
 };
 
@@ -91,11 +107,16 @@ class PosixIsolatorTest : public ::testing::Test {
     node.reset();
   }
 
-  isolator::Launch launch_request(const std::string& id, const std::string& command) {
+  // The container id of the test's container `name`: behind a prefix of this test's own, since
+  // a recovery scans every process of the machine by container id, and processes left by other
+  // tests or runs must not look like this test's.
+  std::string id(const std::string& name) const { return prefix + name; }
+
+  isolator::Launch launch_request(const std::string& name, const std::string& command) {
     isolator::Launch l;
-    l.container_id = id;
-    l.task_id = "task-" + id;
-    l.sandbox = (dir / "sandboxes" / id).string();
+    l.container_id = id(name);
+    l.task_id = "task-" + name;
+    l.sandbox = (dir / "sandboxes" / name).string();
     l.command.shell = true;
     l.command.value = command;
     return l;
@@ -117,6 +138,7 @@ class PosixIsolatorTest : public ::testing::Test {
   }
 
   TempDir dir;
+  std::string prefix = "t" + std::to_string(std::random_device{}()) + "-";
   std::unique_ptr<InProcessNode> node;
   std::unique_ptr<Agent> agent;
   std::set<pid_t> pids;
@@ -129,12 +151,76 @@ TEST_F(PosixIsolatorTest, LaunchRepliesLaunchedAndPushesExited) {
   auto l = launch_request("c1", "echo \"$TASK_ID $PORT0 ${HOST:-no-host} ${PATH:+path}\"; exit 3");
   l.environment = {{"PORT0", "31000"}, {"TASK_ID", "from-agent"}};
   ASSERT_GT(launch(l), 0);
-  auto exited = agent->wait_exited("c1");
+  auto exited = agent->wait_exited(id("c1"));
   ASSERT_TRUE(exited);
   EXPECT_EQ(exited->exit_code, 3);
   EXPECT_EQ(exited->signal, 0);
   EXPECT_EQ(tessera::testing::read_file(dir / "sandboxes" / "c1" / "stdout"),
             "from-agent 31000 no-host path\n");
+}
+
+// The launch burst bug: with launches served one at a time, each waiting for its supervisor,
+// the last of a burst of 2,000 waited for all the others and outlived the agent's 60 s reply
+// timeout ("did not answer the launch"), and every other request waited behind them. A burst
+// sent without waiting for any answer is answered whole: every launch with Launched, every exit
+// after its own launch's answer; and a request sent after the burst is not held back until the
+// whole burst has started.
+TEST_F(PosixIsolatorTest, ABurstOfLaunchesIsAnsweredWhole) {
+  start();
+  constexpr int kBurst = 300;
+  std::map<std::string, std::string> answers;  // container id -> reply type or error
+  for (int i = 0; i < kBurst; ++i) {
+    auto l = launch_request("burst-" + std::to_string(i), "exit 0");
+    agent->client.request(
+        l,
+        [this, &answers, id = l.container_id](tessera::Result<tessera::Envelope> reply) {
+          answers[id] = reply ? reply->type() : reply.error().message;
+          agent->events.push_back("launched " + id);
+        },
+        120s);
+  }
+  agent->client.request(
+      isolator::Kill{id("ghost"), 1},
+      [this](tessera::Result<tessera::Envelope>) { agent->events.push_back("answered kill"); },
+      120s);
+  ASSERT_TRUE(
+      agent->run_until([&] { return agent->exited.size() == static_cast<size_t>(kBurst); }, 120s))
+      << answers.size() << " answered, " << agent->exited.size() << " ended";
+  ASSERT_EQ(answers.size(), static_cast<size_t>(kBurst));
+  std::map<std::string, size_t> position;
+  for (size_t i = 0; i < agent->events.size(); ++i) position[agent->events[i]] = i;
+  for (const auto& [id, answer] : answers) {
+    EXPECT_EQ(answer, isolator::Launched::kType) << id;
+    EXPECT_EQ(agent->exited[id].exit_code, 0) << id;
+    EXPECT_LT(position["launched " + id], position["exited " + id]) << id;
+  }
+  ASSERT_EQ(position.count("answered kill"), 1u);
+  size_t last_launched = 0;
+  for (const auto& [id, answer] : answers) {
+    last_launched = std::max(last_launched, position["launched " + id]);
+  }
+  EXPECT_LT(position["answered kill"], last_launched);
+}
+
+// The agent sends one request per task at once for a whole accept: 2,000 tasks and their
+// recovery overflowed ZeroMQ's default queues (1,000 messages at each end), and the last launch
+// was dropped without a word until the agent's 60 s timeout. More requests than that, sent
+// without waiting, are all answered.
+TEST_F(PosixIsolatorTest, MoreRequestsAtOnceThanZeroMQsDefaultQueuesAreAllAnswered) {
+  start();
+  constexpr int kRequests = 3000;
+  int answered = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    agent->client.request(
+        isolator::Kill{id("ghost-" + std::to_string(i)), 1},
+        [&answered](tessera::Result<tessera::Envelope> reply) {
+          if (reply && reply->type() == isolator::Failed::kType) ++answered;
+        },
+        120s);
+  }
+  EXPECT_EQ(agent->client.unsent(), 0u);
+  EXPECT_TRUE(agent->run_until([&] { return answered == kRequests; }, 60s))
+      << answered << " of " << kRequests << " answered";
 }
 
 TEST_F(PosixIsolatorTest, AHeldLaunchRunsItsCommandOnlyOnRelease) {
@@ -149,16 +235,16 @@ TEST_F(PosixIsolatorTest, AHeldLaunchRunsItsCommandOnlyOnRelease) {
            std::string::npos;
   }));
   EXPECT_EQ(tessera::testing::read_file(dir / "sandboxes" / "held" / "stdout"), "");
-  EXPECT_FALSE(agent->exited.count("held"));
-  auto reply = agent->call(isolator::Release{"held"});
+  EXPECT_FALSE(agent->exited.count(id("held")));
+  auto reply = agent->call(isolator::Release{id("held")});
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   ASSERT_EQ(reply->type(), isolator::Released::kType);
-  auto exited = agent->wait_exited("held");
+  auto exited = agent->wait_exited(id("held"));
   ASSERT_TRUE(exited);
   EXPECT_EQ(exited->exit_code, 0);
   EXPECT_EQ(tessera::testing::read_file(dir / "sandboxes" / "held" / "stdout"), "ran\n");
   // Released once only.
-  reply = agent->call(isolator::Release{"held"});
+  reply = agent->call(isolator::Release{id("held")});
   ASSERT_TRUE(reply.ok());
   EXPECT_EQ(reply->type(), isolator::Failed::kType);
 }
@@ -166,11 +252,11 @@ TEST_F(PosixIsolatorTest, AHeldLaunchRunsItsCommandOnlyOnRelease) {
 TEST_F(PosixIsolatorTest, KillRepliesKilledThenExitedWithTheSignal) {
   start();
   ASSERT_GT(launch(launch_request("sleeper", "exec sleep 30")), 0);
-  auto reply = agent->call(isolator::Kill{"sleeper", 5});
+  auto reply = agent->call(isolator::Kill{id("sleeper"), 5});
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   ASSERT_EQ(reply->type(), isolator::Killed::kType);
-  EXPECT_EQ(reply->body<isolator::Killed>()->container_id, "sleeper");
-  auto exited = agent->wait_exited("sleeper");
+  EXPECT_EQ(reply->body<isolator::Killed>()->container_id, id("sleeper"));
+  auto exited = agent->wait_exited(id("sleeper"));
   ASSERT_TRUE(exited);
   EXPECT_EQ(exited->signal, SIGTERM);
   EXPECT_EQ(exited->exit_code, -1);
@@ -200,8 +286,8 @@ TEST_F(PosixIsolatorTest, UnknownKillAndDuplicateLaunchFail) {
   EXPECT_NE(reply->body<isolator::Failed>()->message.find("container type 'DOCKER'"),
             std::string::npos);
 
-  ASSERT_EQ(agent->call(isolator::Kill{"twice", 0})->type(), isolator::Killed::kType);
-  ASSERT_TRUE(agent->wait_exited("twice"));
+  ASSERT_EQ(agent->call(isolator::Kill{id("twice"), 0})->type(), isolator::Killed::kType);
+  ASSERT_TRUE(agent->wait_exited(id("twice")));
 }
 
 TEST_F(PosixIsolatorTest, RecoversALiveContainerAfterARestart) {
@@ -213,16 +299,16 @@ TEST_F(PosixIsolatorTest, RecoversALiveContainerAfterARestart) {
 
   start();
   isolator::Recover recover;
-  recover.containers = {{"long", pid}};
+  recover.containers = {{id("long"), pid}};
   auto reply = agent->call(recover);
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   ASSERT_EQ(reply->type(), isolator::Recovered::kType);
   auto recovered = reply->body<isolator::Recovered>();
-  EXPECT_EQ(recovered->alive, std::vector<std::string>{"long"});
+  EXPECT_EQ(recovered->alive, std::vector<std::string>{id("long")});
   EXPECT_TRUE(recovered->gone.empty());
 
-  ASSERT_EQ(agent->call(isolator::Kill{"long", 5})->type(), isolator::Killed::kType);
-  auto exited = agent->wait_exited("long");
+  ASSERT_EQ(agent->call(isolator::Kill{id("long"), 5})->type(), isolator::Killed::kType);
+  auto exited = agent->wait_exited(id("long"));
   ASSERT_TRUE(exited);
   EXPECT_EQ(::kill(static_cast<pid_t>(pid), 0), -1);
 }
@@ -240,13 +326,13 @@ TEST_F(PosixIsolatorTest, RecoverReportsContainersThatDiedWhileTheAgentWasDownWi
 
   start();
   isolator::Recover recover;
-  recover.containers = {{"short", pid}, {"unknown", 0}};
+  recover.containers = {{id("short"), pid}, {id("unknown"), 0}};
   auto reply = agent->call(recover);
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   auto recovered = reply->body<isolator::Recovered>();
-  EXPECT_EQ(recovered->alive, std::vector<std::string>{"short"});
-  EXPECT_EQ(recovered->gone, std::vector<std::string>{"unknown"});
-  auto exited = agent->wait_exited("short");
+  EXPECT_EQ(recovered->alive, std::vector<std::string>{id("short")});
+  EXPECT_EQ(recovered->gone, std::vector<std::string>{id("unknown")});
+  auto exited = agent->wait_exited(id("short"));
   ASSERT_TRUE(exited);
   EXPECT_EQ(exited->exit_code, 3);
   EXPECT_EQ(exited->signal, 0);
@@ -307,7 +393,7 @@ TEST_F(PosixIsolatorTest, GarbageIsDroppedAndServingContinues) {
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   EXPECT_EQ(reply->type(), isolator::Failed::kType);
   ASSERT_GT(launch(launch_request("after-garbage", "exit 0")), 0);
-  auto exited = agent->wait_exited("after-garbage");
+  auto exited = agent->wait_exited(id("after-garbage"));
   ASSERT_TRUE(exited);
   EXPECT_EQ(exited->exit_code, 0);
 }
