@@ -1162,8 +1162,12 @@ Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_
     auto sandbox = state.find("sandbox");
     if (sandbox != state.end() && !sandbox->second.empty()) sandboxes[sandbox->second] = id;
   }
-  std::map<std::string, std::vector<MarkedProcess>> marked = marked_processes(ids, sandboxes);
+  // Supervisors first: a task not exec'd yet carries its supervisor's marker, and its
+  // container's marker only after the exec. Scanned in the other order, a task that execs
+  // between the two scans was in neither (seen before its exec by the first, after it by the
+  // second) and was neither adopted nor killed. In this order it is in one of them, or both.
   std::map<std::string, std::vector<MarkedProcess>> supervisors = supervisor_processes(ids);
+  std::map<std::string, std::vector<MarkedProcess>> marked = marked_processes(ids, sandboxes);
 
   std::set<std::string> named;
   for (const auto& [id, agent_pid] : containers) {

@@ -32,11 +32,16 @@ std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// Container ids are the test's names behind a prefix of this driver's own (id()): the recovery
+// and the helpers scan every process of the machine by container id, and processes left by
+// other tests or runs (a full ctest -j2 runs several at once) must not look like this test's.
 class Driver {
  public:
   Driver() {
     std::random_device rd;
-    dir_ = std::filesystem::temp_directory_path() / ("tessera-isolator-" + std::to_string(rd()));
+    std::string tag = std::to_string(rd());
+    dir_ = std::filesystem::temp_directory_path() / ("tessera-isolator-" + tag);
+    prefix_ = "t" + tag + "-";
     std::filesystem::create_directories(dir_);
     open();
   }
@@ -46,26 +51,39 @@ class Driver {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  // (Re)creates the launcher on the same state directory, as an agent restart would.
-  void open() {
+  // (Re)creates the launcher on the same state directory, as an agent restart would (with
+  // another supervisor program when given).
+  void open(const std::filesystem::path& supervisor = {}) {
     launcher.reset();
     auto created = PosixLauncher::create(
         dir_ / "state",
         [this](std::chrono::milliseconds d, std::function<void()> fn) {
           timers_.push_back({Clock::now() + d, std::move(fn)});
         },
-        [this](const Exit& e) { exits[e.container_id] = e; });
+        [this](const Exit& e) {
+          exits[e.container_id] = e;
+          events.push_back("exited " + e.container_id);
+        },
+        supervisor);
     if (!created) throw std::runtime_error(created.error().message);
     launcher = std::move(*created);
   }
 
-  LaunchSpec spec(const std::string& id, const std::string& command, bool shell = true) {
+  // The container id of the test's container `name`.
+  std::string id(const std::string& name) const { return prefix_ + name; }
+  std::vector<std::string> ids(const std::vector<std::string>& names) const {
+    std::vector<std::string> out;
+    for (const auto& name : names) out.push_back(id(name));
+    return out;
+  }
+
+  LaunchSpec spec(const std::string& name, const std::string& command, bool shell = true) {
     LaunchSpec s;
-    s.container_id = id;
-    s.sandbox = dir_ / "sandboxes" / id;
+    s.container_id = id(name);
+    s.sandbox = dir_ / "sandboxes" / name;
     s.shell = shell;
     s.value = command;
-    s.environment = task_environment({}, {{"TASK_ID", id}}, environ);
+    s.environment = task_environment({}, {{"TASK_ID", name}}, environ);
     return s;
   }
 
@@ -103,22 +121,29 @@ class Driver {
     return true;
   }
 
-  std::optional<Exit> wait_exit(const std::string& id, std::chrono::milliseconds timeout = 10s) {
-    if (!run_until([&] { return exits.count(id) != 0; }, timeout)) return std::nullopt;
-    return exits[id];
+  std::optional<Exit> wait_exit(const std::string& name, std::chrono::milliseconds timeout = 10s) {
+    if (!run_until([&] { return exits.count(id(name)) != 0; }, timeout)) return std::nullopt;
+    return exits[id(name)];
   }
 
   // Waits for `text` to appear in a container's stdout.
-  bool wait_output(const std::string& id, const std::string& text) {
-    return run_until(
-        [&] { return slurp(dir_ / "sandboxes" / id / "stdout").find(text) != std::string::npos; });
+  bool wait_output(const std::string& name, const std::string& text) {
+    return run_until([&] {
+      return slurp(dir_ / "sandboxes" / name / "stdout").find(text) != std::string::npos;
+    });
   }
 
-  std::filesystem::path sandbox(const std::string& id) const { return dir_ / "sandboxes" / id; }
+  std::filesystem::path sandbox(const std::string& name) const { return dir_ / "sandboxes" / name; }
   std::filesystem::path state_dir() const { return dir_ / "state"; }
+  std::filesystem::path dir() const { return dir_; }
+  // A container's state file (`suffix` ".container" or ".status").
+  std::filesystem::path state_file(const std::string& name, const std::string& suffix) const {
+    return state_dir() / (id(name) + suffix);
+  }
 
   std::unique_ptr<PosixLauncher> launcher;
-  std::map<std::string, Exit> exits;
+  std::map<std::string, Exit> exits;  // by container id
+  std::vector<std::string> events;    // "launched ID" (the tests add them), "exited ID"
 
  private:
   struct Timer {
@@ -126,6 +151,7 @@ class Driver {
     std::function<void()> fn;
   };
   std::filesystem::path dir_;
+  std::string prefix_;
   std::vector<Timer> timers_;
 };
 
@@ -190,7 +216,7 @@ TEST(PosixLauncher, TaskRunsInItsOwnProcessGroup) {
   EXPECT_EQ(::getpgid(pid), pid);
   EXPECT_NE(::getpgid(pid), ::getpgrp());
   EXPECT_EQ(::getsid(pid), pid);
-  ASSERT_TRUE(d.launcher->kill("group", 0ms));
+  ASSERT_TRUE(d.launcher->kill(d.id("group"), 0ms));
   auto e = d.wait_exit("group");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGKILL);
@@ -199,7 +225,7 @@ TEST(PosixLauncher, TaskRunsInItsOwnProcessGroup) {
 TEST(PosixLauncher, KillSendsSigtermFirst) {
   Driver d;
   d.launch(d.spec("term", "sleep 30", /*shell=*/true));
-  ASSERT_TRUE(d.launcher->kill("term", 5000ms));
+  ASSERT_TRUE(d.launcher->kill(d.id("term"), 5000ms));
   // Died of the SIGTERM: the SIGKILL would only come after the 5 s grace.
   auto e = d.wait_exit("term");
   ASSERT_TRUE(e);
@@ -212,7 +238,7 @@ TEST(PosixLauncher, IgnoredSigtermIsFollowedBySigkillAfterTheGracePeriod) {
   d.launch(d.spec("stubborn", "trap '' TERM; echo ready; sleep 60"));
   ASSERT_TRUE(d.wait_output("stubborn", "ready"));
   auto start = Clock::now();
-  ASSERT_TRUE(d.launcher->kill("stubborn", 300ms));
+  ASSERT_TRUE(d.launcher->kill(d.id("stubborn"), 300ms));
   auto e = d.wait_exit("stubborn");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGKILL);
@@ -225,7 +251,7 @@ TEST(PosixLauncher, KillLeavesNoGrandchildBehind) {
   pid_t pid = d.launch(d.spec("family", "sleep 60 & echo ready; sleep 60"));
   ASSERT_TRUE(d.wait_output("family", "ready"));
   EXPECT_GE(live_group_members(pid).size(), 2u);
-  ASSERT_TRUE(d.launcher->kill("family", 5000ms));
+  ASSERT_TRUE(d.launcher->kill(d.id("family"), 5000ms));
   ASSERT_TRUE(d.wait_exit("family"));
   EXPECT_TRUE(live_group_members(pid).empty());
 }
@@ -252,7 +278,7 @@ TEST(PosixLauncher, BlockedSignalMaskOfTheHostIsNotInherited) {
   s.arguments = {"60"};
   d.launch(s);
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  ASSERT_TRUE(d.launcher->kill("mask", 10000ms));
+  ASSERT_TRUE(d.launcher->kill(d.id("mask"), 10000ms));
   // Died of the SIGTERM: the SIGKILL would only come after the 10 s grace.
   auto e = d.wait_exit("mask", 9s);
   ASSERT_TRUE(e);
@@ -288,8 +314,8 @@ TEST(PosixLauncher, MissingProgramFailsClearly) {
   ASSERT_FALSE(absent.ok());
   EXPECT_NE(absent.error().message.find("No such file or directory"), std::string::npos)
       << absent.error().message;
-  EXPECT_FALSE(d.launcher->running("exec-missing"));
-  EXPECT_FALSE(d.launcher->running("exec-absent"));
+  EXPECT_FALSE(d.launcher->running(d.id("exec-missing")));
+  EXPECT_FALSE(d.launcher->running(d.id("exec-absent")));
 }
 
 TEST(PosixLauncher, DuplicateIdAndUnknownKillFail) {
@@ -297,11 +323,12 @@ TEST(PosixLauncher, DuplicateIdAndUnknownKillFail) {
   d.launch(d.spec("dup", "sleep 30"));
   auto again = d.launcher->launch(d.spec("dup", "true"));
   ASSERT_FALSE(again.ok());
-  EXPECT_NE(again.error().message.find("container 'dup' is already running"), std::string::npos);
-  auto unknown = d.launcher->kill("nope", 100ms);
+  EXPECT_NE(again.error().message.find("container '" + d.id("dup") + "' is already running"),
+            std::string::npos);
+  auto unknown = d.launcher->kill(d.id("nope"), 100ms);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.error().message, "unknown container 'nope'");
-  ASSERT_TRUE(d.launcher->kill("dup", 0ms));
+  EXPECT_EQ(unknown.error().message, "unknown container '" + d.id("nope") + "'");
+  ASSERT_TRUE(d.launcher->kill(d.id("dup"), 0ms));
   ASSERT_TRUE(d.wait_exit("dup"));
   // Once it has exited, the id can be used again.
   d.launch(d.spec("dup", "true"));
@@ -314,10 +341,10 @@ TEST(PosixLauncher, RecoversALiveContainerAfterARestart) {
   pid_t pid = d.launch(d.spec("survivor", "exec sleep 30"));
   d.open();  // the old launcher is destroyed without killing anything
   EXPECT_EQ(::kill(pid, 0), 0);
-  auto recovered = d.launcher->recover({{"survivor", pid}});
-  EXPECT_EQ(recovered.alive, std::vector<std::string>{"survivor"});
+  auto recovered = d.launcher->recover({{d.id("survivor"), pid}});
+  EXPECT_EQ(recovered.alive, std::vector<std::string>{d.id("survivor")});
   EXPECT_TRUE(recovered.gone.empty());
-  ASSERT_TRUE(d.launcher->kill("survivor", 5000ms));
+  ASSERT_TRUE(d.launcher->kill(d.id("survivor"), 5000ms));
   auto e = d.wait_exit("survivor");
   ASSERT_TRUE(e);
   // Still this test process's child, so the status is known here.
@@ -332,17 +359,18 @@ TEST(PosixLauncher, ContainerThatDiedWhileDownIsReportedWithItsStatus) {
   d.open();
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   ASSERT_TRUE(d.run_until([&] { return !process_start_time(pid); }));
-  ASSERT_TRUE(d.run_until([&] { return std::filesystem::exists(d.state_dir() / "dead.status"); }));
-  auto recovered = d.launcher->recover({{"dead", pid}, {"never-heard-of", 12345}});
-  EXPECT_EQ(recovered.alive, std::vector<std::string>{"dead"});
-  EXPECT_EQ(recovered.gone, std::vector<std::string>{"never-heard-of"});
+  ASSERT_TRUE(
+      d.run_until([&] { return std::filesystem::exists(d.state_file("dead", ".status")); }));
+  auto recovered = d.launcher->recover({{d.id("dead"), pid}, {d.id("never-heard-of"), 12345}});
+  EXPECT_EQ(recovered.alive, std::vector<std::string>{d.id("dead")});
+  EXPECT_EQ(recovered.gone, std::vector<std::string>{d.id("never-heard-of")});
   auto e = d.wait_exit("dead");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->exit_code, -1);
   EXPECT_EQ(e->signal, SIGKILL);
   EXPECT_NE(e->message.find("while the agent was not running"), std::string::npos) << e->message;
   // Its supervisor (this process's child) was reaped, and its state forgotten.
-  EXPECT_TRUE(d.run_until([&] { return supervisor_processes({"dead"}).empty(); }));
+  EXPECT_TRUE(d.run_until([&] { return supervisor_processes({d.id("dead")}).empty(); }));
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
 }
 
@@ -351,8 +379,8 @@ TEST(PosixLauncher, AReadoptedContainerEndsWithItsRealStatus) {
   Driver d;
   d.launch(d.spec("later", "while [ ! -e stop ]; do sleep 0.02; done; exit 3"));
   d.open();
-  auto recovered = d.launcher->recover({{"later", 0}});
-  ASSERT_EQ(recovered.alive, std::vector<std::string>{"later"});
+  auto recovered = d.launcher->recover({{d.id("later"), 0}});
+  ASSERT_EQ(recovered.alive, std::vector<std::string>{d.id("later")});
   std::ofstream(d.sandbox("later") / "stop") << "stop\n";
   auto e = d.wait_exit("later");
   ASSERT_TRUE(e);
@@ -368,10 +396,10 @@ TEST(PosixLauncher, TheSupervisorStaysOutsideTheTasksProcessGroup) {
   // Until its exec, the task is still a copy of its supervisor.
   std::map<std::string, std::vector<MarkedProcess>> supervisors;
   ASSERT_TRUE(d.run_until([&] {
-    supervisors = supervisor_processes({"apart"});
-    return supervisors["apart"].size() == 1;
+    supervisors = supervisor_processes({d.id("apart")});
+    return supervisors[d.id("apart")].size() == 1;
   }));
-  pid_t supervisor = supervisors["apart"][0].pid;
+  pid_t supervisor = supervisors[d.id("apart")][0].pid;
   // Fields 5 and 6 of /proc/PID/stat (counted after the command name): group and session.
   std::string stat = slurp("/proc/" + std::to_string(supervisor) + "/stat");
   std::istringstream fields(stat.substr(stat.rfind(')') + 1));
@@ -380,8 +408,8 @@ TEST(PosixLauncher, TheSupervisorStaysOutsideTheTasksProcessGroup) {
   fields >> state >> parent >> group >> session;
   EXPECT_NE(group, pid);
   EXPECT_EQ(session, supervisor);
-  EXPECT_EQ(marked_processes({"apart"})["apart"].size(), 1u);
-  ASSERT_TRUE(d.launcher->kill("apart", 0ms));
+  EXPECT_EQ(marked_processes({d.id("apart")})[d.id("apart")].size(), 1u);
+  ASSERT_TRUE(d.launcher->kill(d.id("apart"), 0ms));
   auto e = d.wait_exit("apart");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGKILL);
@@ -395,10 +423,10 @@ TEST(PosixLauncher, ATaskWhoseSupervisorWasKilledIsStillWatched) {
   pid_t pid = d.launch(d.spec("bereft", "while [ ! -e stop ]; do sleep 0.02; done; exit 3"));
   std::map<std::string, std::vector<MarkedProcess>> supervisors;
   ASSERT_TRUE(d.run_until([&] {
-    supervisors = supervisor_processes({"bereft"});
-    return supervisors["bereft"].size() == 1;
+    supervisors = supervisor_processes({d.id("bereft")});
+    return supervisors[d.id("bereft")].size() == 1;
   }));
-  ASSERT_EQ(::kill(supervisors["bereft"][0].pid, SIGKILL), 0);
+  ASSERT_EQ(::kill(supervisors[d.id("bereft")][0].pid, SIGKILL), 0);
   // Still running, still the launcher's.
   EXPECT_FALSE(d.wait_exit("bereft", 300ms));
   EXPECT_TRUE(process_start_time(pid));
@@ -451,7 +479,8 @@ TEST(PosixLauncher, PidReusedByAnotherProcessIsNotAdopted) {
   Driver d;
   pid_t pid = d.launch(d.spec("impostor", "exec sleep 30"));
   // The shell's exec of sleep done: the test kills nothing in its middle.
-  ASSERT_TRUE(d.run_until([&] { return marked_processes({"impostor"})["impostor"].size() == 1; }));
+  ASSERT_TRUE(d.run_until(
+      [&] { return marked_processes({d.id("impostor")})[d.id("impostor")].size() == 1; }));
   d.open();
   // As if the container's pid had been reused: the state file names an unrelated process, whose
   // start time is not the recorded one.
@@ -465,9 +494,9 @@ TEST(PosixLauncher, PidReusedByAnotherProcessIsNotAdopted) {
     ::waitpid(unrelated, nullptr, 0);
   }
   ASSERT_NE(process_start_time(unrelated), process_start_time(pid));
-  rewrite_state(d.state_dir() / "impostor.container", "pid", std::to_string(unrelated));
-  auto recovered = d.launcher->recover({{"impostor", 0}});
-  EXPECT_EQ(recovered.gone, std::vector<std::string>{"impostor"});
+  rewrite_state(d.state_file("impostor", ".container"), "pid", std::to_string(unrelated));
+  auto recovered = d.launcher->recover({{d.id("impostor"), 0}});
+  EXPECT_EQ(recovered.gone, std::vector<std::string>{d.id("impostor")});
   // The unrelated process is left alone...
   EXPECT_TRUE(process_start_time(unrelated).has_value());
   // ... and the container's own process, found by its marker, is not left running untracked.
@@ -482,15 +511,15 @@ TEST(PosixLauncher, AContainerStillLaunchingIsFoundByItsMarkerAndAdopted) {
   Driver d;
   pid_t pid = d.launch(d.spec("half", "sleep 30 & sleep 30; wait"));
   d.open();
-  std::filesystem::path file = d.state_dir() / "half.container";
+  std::filesystem::path file = d.state_file("half", ".container");
   rewind_to_intent(file);
   ASSERT_EQ(slurp(file).find("pid="), std::string::npos);
-  auto recovered = d.launcher->recover({{"half", 0}});
-  ASSERT_EQ(recovered.alive, std::vector<std::string>{"half"});
+  auto recovered = d.launcher->recover({{d.id("half"), 0}});
+  ASSERT_EQ(recovered.alive, std::vector<std::string>{d.id("half")});
   // The leader, not one of its children (which carry the same marker).
-  EXPECT_EQ(d.launcher->pid("half"), pid);
+  EXPECT_EQ(d.launcher->pid(d.id("half")), pid);
   EXPECT_NE(slurp(file).find("pid=" + std::to_string(pid)), std::string::npos) << slurp(file);
-  ASSERT_TRUE(d.launcher->kill("half", 0ms));
+  ASSERT_TRUE(d.launcher->kill(d.id("half"), 0ms));
   ASSERT_TRUE(d.wait_exit("half"));
   EXPECT_TRUE(live_group_members(pid).empty());
 }
@@ -498,11 +527,11 @@ TEST(PosixLauncher, AContainerStillLaunchingIsFoundByItsMarkerAndAdopted) {
 // The launcher died after its intent, and the process is already gone: nothing to adopt.
 TEST(PosixLauncher, AnIntentWithoutAProcessIsGone) {
   Driver d;
-  std::ofstream(d.state_dir() / "never.container")
-      << "container_id=never\nphase=launching\nboot_id="
-      << slurp("/proc/sys/kernel/random/boot_id");
-  auto recovered = d.launcher->recover({{"never", 0}});
-  EXPECT_EQ(recovered.gone, std::vector<std::string>{"never"});
+  std::ofstream(d.state_file("never", ".container"))
+      << "container_id=" << d.id("never")
+      << "\nphase=launching\nboot_id=" << slurp("/proc/sys/kernel/random/boot_id");
+  auto recovered = d.launcher->recover({{d.id("never"), 0}});
+  EXPECT_EQ(recovered.gone, std::vector<std::string>{d.id("never")});
   EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
 }
 
@@ -535,16 +564,16 @@ TEST(PosixLauncher, AProcessCaughtInItsExecIsFoundByItsSandbox) {
   ASSERT_GT(task, 0);
   ASSERT_GT(bystander, 0);
   std::string boot_id = slurp("/proc/sys/kernel/random/boot_id");
-  for (const char* id : {"mid-exec", "bystander"}) {
-    std::ofstream(d.state_dir() / (std::string(id) + ".container"))
-        << "container_id=" << id
-        << "\nphase=launching\nsandbox=" << std::filesystem::canonical(d.sandbox(id)).string()
+  for (const char* name : {"mid-exec", "bystander"}) {
+    std::ofstream(d.state_file(name, ".container"))
+        << "container_id=" << d.id(name)
+        << "\nphase=launching\nsandbox=" << std::filesystem::canonical(d.sandbox(name)).string()
         << "\nboot_id=" << boot_id;
   }
-  auto recovered = d.launcher->recover({{"mid-exec", 0}, {"bystander", 0}});
-  EXPECT_EQ(recovered.alive, std::vector<std::string>{"mid-exec"});
-  EXPECT_EQ(recovered.gone, std::vector<std::string>{"bystander"});
-  EXPECT_EQ(d.launcher->pid("mid-exec"), task);
+  auto recovered = d.launcher->recover({{d.id("mid-exec"), 0}, {d.id("bystander"), 0}});
+  EXPECT_EQ(recovered.alive, std::vector<std::string>{d.id("mid-exec")});
+  EXPECT_EQ(recovered.gone, std::vector<std::string>{d.id("bystander")});
+  EXPECT_EQ(d.launcher->pid(d.id("mid-exec")), task);
   EXPECT_TRUE(process_start_time(bystander).has_value());
   ::kill(bystander, SIGKILL);
   ::waitpid(bystander, nullptr, 0);
@@ -556,14 +585,15 @@ TEST(PosixLauncher, AnEmptyStateFileStillNamesItsContainer) {
   Driver d;
   pid_t pid = d.launch(d.spec("odd id/1", "exec sleep 30"));
   d.open();
-  std::filesystem::path file = d.state_dir() / "odd%20id%2f1.container";
+  std::filesystem::path file = d.state_dir() / (d.id("odd") + "%20id%2f1.container");
   ASSERT_TRUE(std::filesystem::exists(file));
   // An empty file has no sandbox to recognise an exec under way by: let the exec finish.
-  ASSERT_TRUE(d.run_until([&] { return marked_processes({"odd id/1"})["odd id/1"].size() == 1; }));
+  ASSERT_TRUE(d.run_until(
+      [&] { return marked_processes({d.id("odd id/1")})[d.id("odd id/1")].size() == 1; }));
   std::ofstream(file, std::ios::trunc).close();
-  auto recovered = d.launcher->recover({{"odd id/1", 0}});
-  ASSERT_EQ(recovered.alive, std::vector<std::string>{"odd id/1"});
-  EXPECT_EQ(d.launcher->pid("odd id/1"), pid);
+  auto recovered = d.launcher->recover({{d.id("odd id/1"), 0}});
+  ASSERT_EQ(recovered.alive, std::vector<std::string>{d.id("odd id/1")});
+  EXPECT_EQ(d.launcher->pid(d.id("odd id/1")), pid);
 }
 
 // Containers the agent does not name (it never recorded them, or no longer wants them) are
@@ -574,24 +604,28 @@ TEST(PosixLauncher, ContainersTheAgentDoesNotNameAreKilled) {
   pid_t orphan = d.launch(d.spec("orphan", "sleep 30 & sleep 30; wait"));
   pid_t half = d.launch(d.spec("half-orphan", "exec sleep 30"));
   d.open();
-  rewind_to_intent(d.state_dir() / "half-orphan.container");
+  rewind_to_intent(d.state_file("half-orphan", ".container"));
   std::ofstream(d.state_dir() / "stray.container.tmp") << "cut short";
-  auto recovered = d.launcher->recover({{"kept", kept}});
-  EXPECT_EQ(recovered.alive, std::vector<std::string>{"kept"});
-  EXPECT_EQ(recovered.orphans, (std::vector<std::string>{"half-orphan", "orphan"}));
-  // Both are gone, and their supervisors (this process's children) reaped.
-  EXPECT_FALSE(process_start_time(orphan).has_value());
-  EXPECT_FALSE(process_start_time(half).has_value());
+  auto recovered = d.launcher->recover({{d.id("kept"), kept}});
+  EXPECT_EQ(recovered.alive, std::vector<std::string>{d.id("kept")});
+  EXPECT_EQ(recovered.orphans, d.ids({"half-orphan", "orphan"}));
+  // Both are gone, and their supervisors (this process's children) reaped. Waited for: a
+  // SIGKILLed process not yet scheduled on a loaded machine still shows as running, with the
+  // signal pending.
+  EXPECT_TRUE(d.run_until([&] { return !process_start_time(orphan); }));
+  EXPECT_TRUE(d.run_until([&] { return !process_start_time(half); }));
   // Waited for: the scan sees every process of the machine, and under load a supervisor being
   // reaped can still be listed for a moment.
-  EXPECT_TRUE(d.run_until([&] { return supervisor_processes({"orphan", "half-orphan"}).empty(); }));
+  EXPECT_TRUE(d.run_until([&] {
+    return supervisor_processes({d.id("orphan"), d.id("half-orphan")}).empty();
+  }));
   ASSERT_TRUE(d.run_until([&] { return live_group_members(orphan).empty(); }));
   EXPECT_TRUE(process_start_time(kept).has_value());
   std::vector<std::string> files;
   for (const auto& e : std::filesystem::directory_iterator(d.state_dir())) {
     files.push_back(e.path().filename().string());
   }
-  EXPECT_EQ(files, std::vector<std::string>{"kept.container"});
+  EXPECT_EQ(files, std::vector<std::string>{d.id("kept") + ".container"});
 }
 
 TEST(PosixLauncher, ProcessesCarryTheirContainersMarker) {
@@ -601,20 +635,20 @@ TEST(PosixLauncher, ProcessesCarryTheirContainersMarker) {
   pid_t pid = d.launch(spec);
   std::map<std::string, std::vector<MarkedProcess>> found;
   ASSERT_TRUE(d.run_until([&] {
-    found = marked_processes({"marked", "forged"});
-    return found["marked"].size() == 2;
-  })) << found["marked"].size();
-  EXPECT_TRUE(found["forged"].empty());
+    found = marked_processes({d.id("marked"), d.id("forged")});
+    return found[d.id("marked")].size() == 2;
+  })) << found[d.id("marked")].size();
+  EXPECT_TRUE(found[d.id("forged")].empty());
   EXPECT_EQ(::getsid(pid), pid);
-  for (const MarkedProcess& p : found["marked"]) EXPECT_EQ(p.session, pid);
+  for (const MarkedProcess& p : found[d.id("marked")]) EXPECT_EQ(p.session, pid);
 }
 
 TEST(PosixLauncher, WrongPidFromTheAgentIsGone) {
   Driver d;
   pid_t pid = d.launch(d.spec("mismatch", "exec sleep 30"));
   d.open();
-  auto recovered = d.launcher->recover({{"mismatch", pid + 1}});
-  EXPECT_EQ(recovered.gone, std::vector<std::string>{"mismatch"});
+  auto recovered = d.launcher->recover({{d.id("mismatch"), pid + 1}});
+  EXPECT_EQ(recovered.gone, std::vector<std::string>{d.id("mismatch")});
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
 }
@@ -638,9 +672,9 @@ TEST(PosixLauncher, AHeldLaunchRunsItsCommandInPlaceOnlyOnRelease) {
   LaunchSpec shell = d.spec("held-shell", "echo \"args=$#\"; exec sh -c 'exit 7'");
   shell.hold = true;
   pid_t pid = d.launch(shell);
-  EXPECT_FALSE(d.run_until([&] { return d.exits.count("held-shell") != 0; }, 300ms));
+  EXPECT_FALSE(d.run_until([&] { return d.exits.count(d.id("held-shell")) != 0; }, 300ms));
   EXPECT_EQ(slurp(d.sandbox("held-shell") / "stdout"), "");
-  ASSERT_TRUE(d.launcher->release("held-shell"));
+  ASSERT_TRUE(d.launcher->release(d.id("held-shell")));
   auto e = d.wait_exit("held-shell");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->exit_code, 7);
@@ -651,9 +685,108 @@ TEST(PosixLauncher, AHeldLaunchRunsItsCommandInPlaceOnlyOnRelease) {
   exec_form.arguments = {"a b", "c"};
   exec_form.hold = true;
   d.launch(exec_form);
-  ASSERT_TRUE(d.launcher->release("held-exec"));
+  ASSERT_TRUE(d.launcher->release(d.id("held-exec")));
   ASSERT_TRUE(d.wait_exit("held-exec"));
   EXPECT_EQ(slurp(d.sandbox("held-exec") / "stdout"), "a b c\n");
+}
+
+// A supervisor that waits for the file `gate` before it starts, for containers whose id holds
+// "slow": as a supervisor delayed by a loaded machine would be.
+std::filesystem::path slow_supervisor(const Driver& d, const std::filesystem::path& gate) {
+  std::filesystem::path script = d.dir() / "slow-supervisor";
+  std::ofstream(script) << "#!/bin/sh\ncase \"$1\" in *slow*) while [ ! -e '" << gate.string()
+                        << "' ]; do /bin/sleep 0.01; done;; esac\nexec '"
+                        << TESSERA_TASK_SUPERVISOR_BUILD_PATH << "' \"$@\"\n";
+  std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  return script;
+}
+
+// The launch burst bug: launches were answered one after another, each waiting for its
+// supervisor, so one slow supervisor (or a loaded machine's scheduling, 2,000 times over) held
+// back every launch behind it until the agent's reply timeout. Now a launch is answered when
+// its own supervisor reports: the launches after a slow one are answered, and their exits
+// reported (each after its launch's answer), while it still waits.
+TEST(PosixLauncher, ASlowSupervisorDelaysOnlyItsOwnLaunch) {
+  Driver d;
+  std::filesystem::path gate = d.dir() / "gate";
+  d.open(slow_supervisor(d, gate));
+  std::map<std::string, Result<Launched>> answers;
+  auto answer = [&](const std::string& id, Result<Launched> launched) {
+    d.events.push_back("launched " + id);
+    answers.emplace(id, std::move(launched));
+  };
+  ASSERT_TRUE(d.launcher->start_launch(d.spec("slow", "exit 4"), answer));
+  std::vector<std::string> fast;
+  for (int i = 0; i < 4; ++i) {
+    fast.push_back("fast-" + std::to_string(i));
+    ASSERT_TRUE(d.launcher->start_launch(d.spec(fast.back(), "true"), answer));
+  }
+  ASSERT_TRUE(d.run_until([&] {
+    return std::all_of(fast.begin(), fast.end(),
+                       [&](const std::string& name) { return d.exits.count(d.id(name)) != 0; });
+  }));
+  EXPECT_EQ(answers.count(d.id("slow")), 0u);
+  EXPECT_TRUE(d.launcher->running(d.id("slow")));
+  EXPECT_FALSE(d.launcher->pid(d.id("slow")));
+  for (const std::string& name : fast) {
+    auto launched = answers.find(d.id(name));
+    ASSERT_NE(launched, answers.end()) << name;
+    ASSERT_TRUE(launched->second.ok()) << launched->second.error().message;
+    EXPECT_GT(launched->second->pid, 0);
+    auto at = [&](const std::string& event) {
+      return std::find(d.events.begin(), d.events.end(), event) - d.events.begin();
+    };
+    EXPECT_LT(at("launched " + d.id(name)), at("exited " + d.id(name)));
+  }
+  std::ofstream(gate) << "open\n";
+  auto e = d.wait_exit("slow");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code, 4);
+  ASSERT_EQ(answers.count(d.id("slow")), 1u);
+  EXPECT_TRUE(answers.at(d.id("slow")).ok());
+}
+
+// A kill that comes before the launch is answered (the agent kills a launch it gave up on) is
+// carried out right after the answer.
+TEST(PosixLauncher, AKillBeforeTheLaunchsAnswerEndsTheTaskAfterIt) {
+  Driver d;
+  std::filesystem::path gate = d.dir() / "gate";
+  d.open(slow_supervisor(d, gate));
+  std::optional<Result<Launched>> answer;
+  ASSERT_TRUE(d.launcher->start_launch(
+      d.spec("slow-killed", "exec sleep 30"),
+      [&](const std::string&, Result<Launched> launched) { answer = std::move(launched); }));
+  ASSERT_TRUE(d.launcher->kill(d.id("slow-killed"), 0ms));
+  EXPECT_FALSE(d.launcher->release(d.id("slow-killed")));
+  std::ofstream(gate) << "open\n";
+  auto e = d.wait_exit("slow-killed");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->signal, SIGKILL);
+  ASSERT_TRUE(answer && answer->ok());
+  EXPECT_FALSE(process_start_time((*answer)->pid));
+}
+
+// More launches at once than may start together: the rest wait their turn, and every one is
+// answered and runs.
+TEST(PosixLauncher, ABurstBeyondTheStartingLimitIsAllAnswered) {
+  Driver d;
+  const size_t count = PosixLauncher::kMaxStartingLaunches * 3;
+  std::map<std::string, Result<Launched>> answers;
+  for (size_t i = 0; i < count; ++i) {
+    ASSERT_TRUE(d.launcher->start_launch(d.spec("burst-" + std::to_string(i), "exit 0"),
+                                         [&](const std::string& id, Result<Launched> launched) {
+                                           answers.emplace(id, std::move(launched));
+                                         }));
+  }
+  ASSERT_TRUE(d.run_until([&] { return d.exits.size() == count; }, 60s))
+      << d.exits.size() << " of " << count << " ended, " << answers.size() << " answered";
+  ASSERT_EQ(answers.size(), count);
+  for (const auto& [id, launched] : answers) {
+    EXPECT_TRUE(launched.ok()) << id << ": " << launched.error().message;
+    EXPECT_EQ(d.exits[id].exit_code, 0) << id;
+  }
+  EXPECT_EQ(d.launcher->size(), 0u);
+  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
 }
 
 // A busy task's usage, read from /proc: its cpu time grows, its memory is resident, and its peak
@@ -675,7 +808,7 @@ TEST(ProcessUsage, ABusyProcessUsesCpuAndMemoryAndAnEndedOneHasNone) {
       },
       30s))
       << "cpu time stayed at " << grown;
-  ASSERT_TRUE(d.launcher->kill("busy", 0ms));
+  ASSERT_TRUE(d.launcher->kill(d.id("busy"), 0ms));
   ASSERT_TRUE(d.wait_exit("busy"));
   EXPECT_FALSE(process_usage(pid));
 }
