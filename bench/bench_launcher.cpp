@@ -60,22 +60,57 @@ class Driver {
         [this](std::chrono::milliseconds delay, std::function<void()> fn) {
           timers_.push_back({Clock::now() + delay, std::move(fn)});
         },
-        [this](const Exit& e) { exited_ = e.container_id; });
+        [this](const Exit& e) {
+          exited_ = e.container_id;
+          ++ended_;
+        });
     if (!created) throw std::runtime_error(created.error().message);
     launcher_ = std::move(*created);
   }
   ~Driver() { launcher_->kill_all(std::chrono::milliseconds(0)); }
 
+  // A burst of `count` launches of /bin/true requested at once, as the agent sends a framework's
+  // accept, served until every exit is reported. `overlapped`: through start_launch(), each
+  // answered when its supervisor reports (the launcher now); else one launch() after another,
+  // the exits served between two launches (the launcher before: each launch blocked its loop
+  // until its supervisor reported). Fills `answered` with each launch's time from the burst's
+  // start to its answer (what the agent's 60 s reply timeout measures) and returns the time to
+  // the last exit, or nothing on a failure.
+  std::optional<double> burst(int count, const std::string& prefix, bool overlapped,
+                              std::vector<double>& answered) {
+    std::map<std::string, Clock::time_point> answers;
+    size_t ended_before = ended_;
+    auto t0 = Clock::now();
+    bool failed = false;
+    for (int i = 0; i < count && !failed; ++i) {
+      LaunchSpec spec = make_spec(prefix + std::to_string(i), false);
+      if (overlapped) {
+        failed = !launcher_->start_launch(
+            spec, [&](const std::string& id,
+                      const tessera::Result<tessera::process_launcher::Launched>& launched) {
+              if (!launched) failed = true;
+              answers[id] = Clock::now();
+            });
+        continue;
+      }
+      failed = !launcher_->launch(spec);
+      answers[spec.container_id] = Clock::now();
+      serve(0);
+    }
+    auto deadline = Clock::now() + std::chrono::seconds(120);
+    while (!failed && ended_ - ended_before < static_cast<size_t>(count)) {
+      if (Clock::now() > deadline) failed = true;
+      serve(5);
+    }
+    if (failed || answers.size() != static_cast<size_t>(count)) return std::nullopt;
+    for (const auto& [id, at] : answers) answered.push_back(micros(at - t0));
+    return micros(Clock::now() - t0);
+  }
+
   // Launches /bin/true as `id` and serves until its exit is reported; false on a failure. With
   // `attach`, the launch is held until attach(pid) has run.
   bool launch_and_wait(const std::string& id, const std::function<bool(pid_t)>& attach = nullptr) {
-    LaunchSpec spec;
-    spec.hold = static_cast<bool>(attach);
-    spec.container_id = id;
-    spec.sandbox = dir_ / "sandboxes" / id;
-    spec.shell = shell_;
-    spec.value = shell_ ? "true" : "/bin/true";
-    spec.environment = tessera::process_launcher::task_environment({}, {{"TASK_ID", id}}, environ);
+    LaunchSpec spec = make_spec(id, static_cast<bool>(attach));
     auto launched = launcher_->launch(spec);
     if (!launched) {
       std::fprintf(stderr, "launch of '%s' failed: %s\n", id.c_str(),
@@ -87,14 +122,34 @@ class Driver {
     auto deadline = Clock::now() + std::chrono::seconds(10);
     while (exited_ != id) {
       if (Clock::now() > deadline) return false;
-      pollfd p{launcher_->fd(), POLLIN, 0};
-      if (::poll(&p, 1, 5) > 0) launcher_->on_readable();
-      run_due_timers();
+      serve(5);
     }
     return true;
   }
 
  private:
+  static double micros(Clock::duration d) {
+    return std::chrono::duration<double, std::micro>(d).count();
+  }
+
+  LaunchSpec make_spec(const std::string& id, bool hold) const {
+    LaunchSpec spec;
+    spec.hold = hold;
+    spec.container_id = id;
+    spec.sandbox = dir_ / "sandboxes" / id;
+    spec.shell = shell_;
+    spec.value = shell_ ? "true" : "/bin/true";
+    spec.environment = tessera::process_launcher::task_environment({}, {{"TASK_ID", id}}, environ);
+    return spec;
+  }
+
+  // One turn of the owner's loop: the launcher's descriptor (up to `wait_ms`), then its timers.
+  void serve(int wait_ms) {
+    pollfd p{launcher_->fd(), POLLIN, 0};
+    if (::poll(&p, 1, wait_ms) > 0) launcher_->on_readable();
+    run_due_timers();
+  }
+
   struct Timer {
     Clock::time_point due;
     std::function<void()> fn;
@@ -119,6 +174,7 @@ class Driver {
   std::unique_ptr<PosixLauncher> launcher_;
   std::vector<Timer> timers_;
   std::string exited_;
+  size_t ended_ = 0;
 };
 
 double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
@@ -138,6 +194,7 @@ void print_row(const char* what, const std::vector<double>& v) {
 
 int main(int argc, char** argv) {
   int runs = 1000;
+  int burst = 0;
   bool with_cgroups = false;
   bool shell = false;
   for (int i = 1; i < argc; ++i) {
@@ -147,13 +204,15 @@ int main(int argc, char** argv) {
       with_cgroups = true;
     } else if (std::strcmp(argv[i], "--shell") == 0) {
       shell = true;
+    } else if (std::strcmp(argv[i], "--burst") == 0 && i + 1 < argc) {
+      burst = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: bench_launcher [--runs N] [--cgroups] [--shell]\n");
+      std::fprintf(stderr, "usage: bench_launcher [--runs N] [--cgroups] [--shell] [--burst N]\n");
       return 2;
     }
   }
-  if (runs < 1) {
-    std::fprintf(stderr, "bench_launcher: --runs must be at least 1\n");
+  if (runs < 0 || burst < 0 || burst > 10000 || (runs == 0 && burst == 0)) {
+    std::fprintf(stderr, "bench_launcher: --runs 0 or more, --burst 0 to 10000, not both 0\n");
     return 2;
   }
   namespace cg = tessera::isolator_cgroups;
@@ -177,6 +236,9 @@ int main(int argc, char** argv) {
       std::filesystem::temp_directory_path() / ("tessera-bench-launcher-" + std::to_string(rd()));
   std::filesystem::create_directories(dir);
   std::vector<double> bare, launcher, launcher_cgroups, bare_cgroup;
+  // Per burst: the time to its last exit, and each launch's time to its answer.
+  std::vector<std::pair<double, std::vector<double>>> burst_serial, burst_overlapped;
+  double burst_bare = 0;
   cg::Limits limits;
   limits.memory_bytes = 64 << 20;
   limits.pids_max = 64;
@@ -224,6 +286,28 @@ int main(int argc, char** argv) {
       }
       bare_cgroup.push_back(micros(Clock::now() - t0));
     }
+    if (burst > 0 && ok) {
+      // The bare burst: every process spawned back to back, then all reaped.
+      auto t0 = Clock::now();
+      std::vector<pid_t> pids;
+      for (int i = 0; i < burst && ok; ++i) {
+        pid_t pid = 0;
+        ok = ::posix_spawn(&pid, program, nullptr, nullptr, args, environ) == 0;
+        if (ok) pids.push_back(pid);
+      }
+      for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
+      burst_bare = micros(Clock::now() - t0);
+      // Before and after, in turn, twice: the load of the machine drifts.
+      for (int round = 0; round < 2 && ok; ++round) {
+        for (bool overlapped : {false, true}) {
+          std::string prefix = std::string(overlapped ? "o" : "s") + std::to_string(round) + "-";
+          std::vector<double> answers;
+          auto took = driver.burst(burst, prefix, overlapped, answers);
+          ok = took.has_value();
+          if (ok) (overlapped ? burst_overlapped : burst_serial).emplace_back(*took, answers);
+        }
+      }
+    }
   }
   if (cgroups) cgroups->remove_parent_if_empty();
   std::error_code ec;
@@ -232,6 +316,25 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_launcher: a launch failed or its exit was not reported\n");
     return 1;
   }
+  if (burst > 0) {
+    std::printf("a burst of %d launches of %s requested at once, served until every exit\n", burst,
+                shell ? "the shell command `true`" : "/bin/true");
+    std::printf("| | to the last exit | tasks/s | request -> answer p50 / p99 / max |\n");
+    std::printf("|---|---|---|---|\n");
+    auto row = [&](const char* what,
+                   const std::vector<std::pair<double, std::vector<double>>>& runs_of_burst) {
+      for (const auto& [t, answers] : runs_of_burst) {
+        std::printf("| %s | %.0f ms | %.0f | %.0f / %.0f / %.0f ms |\n", what, t / 1000,
+                    burst / (t / 1e6), percentile(answers, 0.5) / 1000,
+                    percentile(answers, 0.99) / 1000, percentile(answers, 1.0) / 1000);
+      }
+    };
+    row("one launch() after another (before)", burst_serial);
+    row("start_launch(), answered from the loop (now)", burst_overlapped);
+    std::printf("| bare posix_spawn of all, then waitpid of all | %.0f ms | %.0f | |\n",
+                burst_bare / 1000, burst / (burst_bare / 1e6));
+  }
+  if (runs == 0) return 0;
   double bare_p50 = percentile(bare, 0.5), launcher_p50 = percentile(launcher, 0.5);
   std::printf("launch + exit of %s, %d runs\n", shell ? "the shell command `true`" : "/bin/true",
               runs);
