@@ -157,6 +157,16 @@ void kill_process(pid_t pid, uint64_t start_time) {
   ::close(fd);
 }
 
+// Signals a task's process group; or, before the task has made it (its supervisor reports the
+// pid right after its fork, and the task's first act is its setsid), the task alone, which has
+// started nothing yet then. Only while the pid is still the task's (the recorded start time),
+// never a process that took a free pid.
+void signal_group(pid_t pid, uint64_t start_time, int signal) {
+  if (::kill(-pid, signal) == 0 || errno != ESRCH) return;
+  auto stat = read_stat(pid);
+  if (stat && stat->start_time == start_time) ::kill(pid, signal);
+}
+
 // A file name for a container id: safe characters kept, the rest escaped as %XX.
 std::string file_name(const std::string& id) {
   static const char* hex = "0123456789abcdef";
@@ -862,7 +872,7 @@ void PosixLauncher::complete_launch(Container& c, pid_t pid) {
   if (auto stat = read_stat(pid)) c.start_time = stat->start_time;
   if (auto w = write_state(c); !w) {
     // Could not checkpoint it: do not leave an unmanaged task behind.
-    ::kill(-pid, SIGKILL);
+    signal_group(pid, c.start_time, SIGKILL);
     return fail_launch(id, serial, "checkpoint: " + w.error().message);
   }
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.control, nullptr);
@@ -1106,11 +1116,11 @@ Status PosixLauncher::kill(const std::string& id, std::chrono::milliseconds grac
   c.killing = true;
   if (grace.count() <= 0) {
     c.sigkilled = true;
-    ::kill(-c.pid, SIGKILL);
+    signal_group(c.pid, c.start_time, SIGKILL);
     return {};
   }
-  ::kill(-c.pid, SIGTERM);
-  ::kill(-c.pid, SIGCONT);  // a stopped task must run to see its SIGTERM
+  signal_group(c.pid, c.start_time, SIGTERM);
+  signal_group(c.pid, c.start_time, SIGCONT);  // a stopped task must run to see its SIGTERM
   uint64_t serial = c.serial;
   scheduler_(grace, [this, id, serial] { escalate(id, serial); });
   return {};
@@ -1120,7 +1130,7 @@ void PosixLauncher::escalate(const std::string& id, uint64_t serial) {
   Container* c = find(id, serial);
   if (c == nullptr || c->leader_done) return;
   c->sigkilled = true;
-  ::kill(-c->pid, SIGKILL);
+  signal_group(c->pid, c->start_time, SIGKILL);
 }
 
 Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_t>>& containers) {
@@ -1241,9 +1251,10 @@ bool PosixLauncher::adopt(const std::string& id, const std::map<std::string, std
       }
     }
     // Or a task not exec'd yet: still a copy of its supervisor (its marker too), but the child of
-    // another supervisor of the container, in a session of its own.
+    // another supervisor of the container (a supervisor's parent is never one), in a session of
+    // its own or, before its setsid, still in its supervisor's.
     for (const MarkedProcess& p : supervisors) {
-      if (leader != nullptr || p.session != p.pid) continue;
+      if (leader != nullptr) continue;
       auto stat = read_stat(p.pid);
       for (const MarkedProcess& parent : supervisors) {
         if (stat && stat->state != 'Z' && stat->ppid == parent.pid) leader = &p;
@@ -1460,8 +1471,8 @@ void PosixLauncher::kill_all(std::chrono::milliseconds grace) {
   }
   for (const auto& [id, serial] : launching) settle(id, serial);
   for (auto& [id, c] : containers_) {
-    ::kill(-c.pid, SIGTERM);
-    ::kill(-c.pid, SIGCONT);
+    signal_group(c.pid, c.start_time, SIGTERM);
+    signal_group(c.pid, c.start_time, SIGCONT);
   }
   auto deadline = std::chrono::steady_clock::now() + grace;
   auto reap = [this] {
@@ -1485,7 +1496,7 @@ void PosixLauncher::kill_all(std::chrono::milliseconds grace) {
   while (!reap() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  for (auto& [id, c] : containers_) ::kill(-c.pid, SIGKILL);
+  for (auto& [id, c] : containers_) signal_group(c.pid, c.start_time, SIGKILL);
   auto hard_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (!reap() && std::chrono::steady_clock::now() < hard_deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -15,8 +15,8 @@
 //      and every page the task uses is allocated after the exec, so inside its cgroups. The
 //      socket closing without that byte (the launcher's process died) makes it exit 125
 //      without running anything.
-//   3. The task, once it leads its own session, sends its pid on the socket; the supervisor
-//      closes its own copy of the socket.
+//   3. It sends the task's pid on the socket right after the fork (the launch is answered
+//      without waiting for the task to be scheduled), and closes its own copy of the socket.
 //   4. It waits for the task (its own child, so the status is real whoever else comes and
 //      goes), SIGKILLs whatever is left of the task's process group while the task's zombie
 //      still holds the group id, reaps it, and writes the status atomically (a temporary file
@@ -127,14 +127,9 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return out;
 }
 
-// In the forked child: becomes the task. It reports its pid itself, once it leads its own
-// session and process group: the launcher may signal the group as soon as it has the pid.
+// In the forked child: becomes the task, in a session and process group of its own.
 [[noreturn]] void run_task(Launch& launch) {
   ::setsid();
-  int32_t pid = ::getpid();
-  // The launcher may be gone already: the task is started all the same (and, held, ends at
-  // once), and its status is written.
-  (void)write_all(kControl, &pid, sizeof pid);
   if (launch.hold) {
     char line = 0;
     ssize_t n = 0;
@@ -186,7 +181,14 @@ int main() {
     ::signal(SIGPIPE, SIG_DFL);
     run_task(launch);
   }
-  // The task reports its own pid; from here on the control socket is the task's alone.
+  // The task's pid goes to the launcher now, not from the task once it runs: on a loaded
+  // machine a new process waits for a core, and the launch's answer would wait with it. Until
+  // the task has made its session, its process group does not exist yet: the launcher signals
+  // the task's pid alone then (nothing else of the task runs before its setsid). The launcher
+  // may be gone already: the task is started all the same (and, held, ends at once), and its
+  // status is written. From here on the control socket is the task's alone.
+  auto reported = static_cast<int32_t>(task);
+  (void)write_all(kControl, &reported, sizeof reported);
   ::close(kControl);
 
   siginfo_t info{};

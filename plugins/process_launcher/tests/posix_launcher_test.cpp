@@ -213,6 +213,8 @@ TEST(PosixLauncher, CreatesAMissingSandbox) {
 TEST(PosixLauncher, TaskRunsInItsOwnProcessGroup) {
   Driver d;
   pid_t pid = d.launch(d.spec("group", "sleep 30"));
+  // Its first act, which the launch's answer does not wait for.
+  EXPECT_TRUE(d.run_until([&] { return ::getsid(pid) == pid; }));
   EXPECT_EQ(::getpgid(pid), pid);
   EXPECT_NE(::getpgid(pid), ::getpgrp());
   EXPECT_EQ(::getsid(pid), pid);
