@@ -54,7 +54,10 @@ using tessera::process_launcher::PosixLauncher;
 // The launcher's owner: its timers, and a loop that serves its descriptor until an exit.
 class Driver {
  public:
-  Driver(const std::filesystem::path& dir, bool shell) : dir_(dir), shell_(shell) {
+  std::vector<double> launch_part;  // per unheld launch_and_wait(): launch() alone
+
+  Driver(const std::filesystem::path& dir, bool shell, const std::filesystem::path& supervisor = {})
+      : dir_(dir), shell_(shell) {
     auto created = PosixLauncher::create(
         dir_ / "state",
         [this](std::chrono::milliseconds delay, std::function<void()> fn) {
@@ -63,7 +66,8 @@ class Driver {
         [this](const Exit& e) {
           exited_ = e.container_id;
           ++ended_;
-        });
+        },
+        supervisor);
     if (!created) throw std::runtime_error(created.error().message);
     launcher_ = std::move(*created);
   }
@@ -111,7 +115,12 @@ class Driver {
   // `attach`, the launch is held until attach(pid) has run.
   bool launch_and_wait(const std::string& id, const std::function<bool(pid_t)>& attach = nullptr) {
     LaunchSpec spec = make_spec(id, static_cast<bool>(attach));
+    auto t0 = Clock::now();
     auto launched = launcher_->launch(spec);
+    // The part until the supervisor reported the task's pid (its start and fork, and the task's
+    // report), apart from the rest (the task's run, the supervisor's reap and status file, and
+    // the launcher's wake-up): where a launch's time goes.
+    if (!attach) launch_part.push_back(micros(Clock::now() - t0));
     if (!launched) {
       std::fprintf(stderr, "launch of '%s' failed: %s\n", id.c_str(),
                    launched.error().message.c_str());
@@ -195,6 +204,8 @@ void print_row(const char* what, const std::vector<double>& v) {
 int main(int argc, char** argv) {
   int runs = 1000;
   int burst = 0;
+  // Another build of tessera-task-supervisor (e.g. an older one), timed in the same rounds.
+  std::filesystem::path other_supervisor;
   bool with_cgroups = false;
   bool shell = false;
   for (int i = 1; i < argc; ++i) {
@@ -206,8 +217,12 @@ int main(int argc, char** argv) {
       shell = true;
     } else if (std::strcmp(argv[i], "--burst") == 0 && i + 1 < argc) {
       burst = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--other-supervisor") == 0 && i + 1 < argc) {
+      other_supervisor = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: bench_launcher [--runs N] [--cgroups] [--shell] [--burst N]\n");
+      std::fprintf(stderr,
+                   "usage: bench_launcher [--runs N] [--cgroups] [--shell] [--burst N] "
+                   "[--other-supervisor PATH]\n");
       return 2;
     }
   }
@@ -235,7 +250,8 @@ int main(int argc, char** argv) {
   std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("tessera-bench-launcher-" + std::to_string(rd()));
   std::filesystem::create_directories(dir);
-  std::vector<double> bare, launcher, launcher_cgroups, bare_cgroup;
+  std::vector<double> bare, launcher, launcher_cgroups, bare_cgroup, launch_part;
+  std::vector<double> launcher_other, launch_part_other;
   // Per burst: the time to its last exit, and each launch's time to its answer.
   std::vector<std::pair<double, std::vector<double>>> burst_serial, burst_overlapped;
   double burst_bare = 0;
@@ -245,6 +261,8 @@ int main(int argc, char** argv) {
   bool ok = true;
   {
     Driver driver(dir, shell);
+    std::optional<Driver> other;
+    if (!other_supervisor.empty()) other.emplace(dir / "other", shell, other_supervisor);
     char arg0[] = "true";
     char* exec_args[] = {arg0, nullptr};
     char sh[] = "sh", dash_c[] = "-c";
@@ -264,6 +282,11 @@ int main(int argc, char** argv) {
       t0 = Clock::now();
       ok = driver.launch_and_wait("c" + std::to_string(i));
       launcher.push_back(micros(Clock::now() - t0));
+      if (ok && other) {
+        t0 = Clock::now();
+        ok = other->launch_and_wait("c" + std::to_string(i));
+        launcher_other.push_back(micros(Clock::now() - t0));
+      }
       if (!ok || !cgroups) continue;
 
       // The same launch inside a cgroup of its own, as the agent runs the two plugins.
@@ -308,6 +331,8 @@ int main(int argc, char** argv) {
         }
       }
     }
+    launch_part = driver.launch_part;
+    if (other) launch_part_other = other->launch_part;
   }
   if (cgroups) cgroups->remove_parent_if_empty();
   std::error_code ec;
@@ -340,6 +365,9 @@ int main(int argc, char** argv) {
               runs);
   std::printf("| | p50 | p99 |\n|---|---|---|\n");
   print_row("PosixLauncher (launch -> exit reported)", launcher);
+  print_row("  of which launch() until the supervisor reported the pid", launch_part);
+  print_row("PosixLauncher with --other-supervisor (launch -> exit reported)", launcher_other);
+  print_row("  of which launch() until the supervisor reported the pid", launch_part_other);
   print_row("bare posix_spawn + waitpid", bare);
   print_row("PosixLauncher + cgroup (create, held launch, attach, release, exit, remove)",
             launcher_cgroups);
