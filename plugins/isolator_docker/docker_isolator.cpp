@@ -65,6 +65,9 @@ tessera::Status DockerIsolator::start() {
   }
 
   server_ = std::make_unique<tessera::sdk::Server>(bus(), "isolator_docker");
+  // As isolator_posix: an accept of thousands of tasks sends its launches and usage polls at
+  // once, beyond ZeroMQ's default queue of 1,000 messages.
+  server_->set_high_water_mark(1 << 20);
   server_->on<isolator::Launch>(
       [this](const tessera::sdk::Request& r, const isolator::Launch& l) { launch(r, l); });
   server_->on<isolator::Kill>(
