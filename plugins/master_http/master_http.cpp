@@ -37,6 +37,8 @@ Status MasterHttp::configure(sdk::ConfigTable& table) {
       std::chrono::milliseconds(table.integer("heartbeat_interval_ms", 15'000, 100, 3'600'000));
   usage_refresh_ =
       std::chrono::milliseconds(table.integer("usage_refresh_ms", 5'000, 0, 3'600'000));
+  test_drop_event_every_ =
+      static_cast<uint64_t>(table.integer("test_drop_event_every", 0, 0, 1'000'000));
   for (const char* framework : kProxiedFrameworks) {
     std::string upstream = table.get<std::string>(framework, "");
     if (upstream.empty()) continue;
@@ -163,6 +165,7 @@ void MasterHttp::copy_event(uint64_t sequence, ViewEvent kind, const op::TaskSta
     return;
   }
   if (!view_.synced()) return;
+  if (test_drop_event_every_ > 0 && ++events_copied_ % test_drop_event_every_ == 0) return;
   TaskView::Step step = TaskView::Step::applied;
   switch (kind) {
     case ViewEvent::tracked:

@@ -127,6 +127,10 @@ class MasterHttp : public sdk::ServicePlugin {
   // How often /state asks the master for the tasks' usage (it changes without events).
   std::chrono::milliseconds usage_refresh_{5'000};
   std::chrono::steady_clock::time_point usages_read_{};
+  // Tests only: every Nth master event is kept from the copy of the tasks, as if it were lost
+  // (0: none), so that the recovery from lost events is exercised on a real master.
+  uint64_t test_drop_event_every_ = 0;
+  uint64_t events_copied_ = 0;
   http::ServerOptions http_options_;
   // The proxied framework APIs: "marathon" -> its HOST:PORT (absent: not proxied).
   std::map<std::string, std::string> upstreams_;

@@ -37,8 +37,10 @@ MasterSettings http_master() {
 
 class MasterHttpE2E : public ::testing::Test {
  protected:
+  virtual MasterSettings master_settings() { return http_master(); }
+
   void SetUp() override {
-    ASSERT_TRUE(cluster_.start_master(http_master()));
+    ASSERT_TRUE(cluster_.start_master(master_settings()));
     ASSERT_TRUE(cluster_.start_agent(0));
     std::regex line("master_http\\.http = \"([^\"]+)\"");
     std::string text = tessera::testing::read_file(dir_ / "master.endpoints");
@@ -467,8 +469,16 @@ TEST_F(MasterHttpE2E, StateFromTheApisCopyIsTheMastersAfterRandomEvents) {
   using tessera::master_http::TaskQuery;
   ASSERT_TRUE(cluster_.start_agent(1));
   tessera::testing::Peers peers;
-  ASSERT_TRUE(
-      peers.run_until([&] { return peers.state(cluster_.endpoint()).agents.size() == 2; }, 60s));
+  // Polls the master's own state until `done` holds for it.
+  auto master_until = [&](const std::function<bool(const op::State&)>& done) {
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done(peers.state(cluster_.endpoint()))) return true;
+      peers.run_until([] { return false; }, 100ms);
+    }
+    return false;
+  };
+  ASSERT_TRUE(master_until([](const op::State& s) { return s.agents.size() == 2; }));
   // The copy is read now, and from here on kept by the events alone.
   get("/state");
 
@@ -556,14 +566,12 @@ TEST_F(MasterHttpE2E, StateFromTheApisCopyIsTheMastersAfterRandomEvents) {
     if (step == lose_agent_at) {
       what = "agent 1 lost";
       cluster_.drop_agent(1);
-      ASSERT_TRUE(peers.run_until(
-          [&] { return peers.state(cluster_.endpoint()).agents.size() == 1; }, 60s));
+      ASSERT_TRUE(master_until([](const op::State& s) { return s.agents.size() == 1; }));
     } else if (step == remove_framework_at) {
       what = "framework 1 removed";
       runners[1].framework->client().teardown();
       runners[1].framework.reset();
-      ASSERT_TRUE(peers.run_until(
-          [&] { return peers.state(cluster_.endpoint()).frameworks.size() == 1; }, 60s));
+      ASSERT_TRUE(master_until([](const op::State& s) { return s.frameworks.size() == 1; }));
     } else {
       size_t which = runners[1].framework ? random() % 2 : 0;
       Runner& runner = runners[which];
@@ -592,6 +600,74 @@ TEST_F(MasterHttpE2E, StateFromTheApisCopyIsTheMastersAfterRandomEvents) {
   // Nothing was read again: the events alone kept the copy.
   EXPECT_NE(call("GET", "/metrics").body.find("tessera_master_http_state_copy_reads_total 0\n"),
             std::string::npos);
+}
+
+// The same API on a master_http told to lose every 4th master event from its copy of the tasks:
+// each loss is noticed (at the next event, or when the master's summary names an event the copy
+// never got), the copy is read again, and /state and /tasks stay the master's.
+class MasterHttpLostEventsE2E : public MasterHttpE2E {
+ protected:
+  MasterSettings master_settings() override {
+    MasterSettings settings = http_master();
+    settings.extra += "test_drop_event_every = 4\n";
+    return settings;
+  }
+};
+
+TEST_F(MasterHttpLostEventsE2E, ALostEventMakesTheApiReadTheStateAgain) {
+  namespace op = tessera::protocol::operator_api;
+  tessera::testing::Peers peers;
+  get("/state");
+  tessera::sdk::FrameworkInfo info;
+  info.name = "lossy";
+  info.failover_timeout_seconds = 3600;
+  tessera::testing::TestFramework framework(cluster_.endpoint(), info);
+  int launched = 0;
+  framework.on_offer = [&](const tessera::protocol::scheduler::Offer& offer) {
+    if (launched >= 6) return (void)framework.client().decline({offer.offer_id}, 60);
+    std::vector<tessera::protocol::TaskInfo> tasks;
+    for (int i = 0; i < 3 && launched < 6; ++i) {
+      // Odd ones run on, even ones end at once.
+      std::string id = "lossy-" + std::to_string(launched);
+      tasks.push_back(tessera::testing::command_task(id, launched % 2 ? "exec sleep 600" : "true"));
+      ++launched;
+      tasks.back().agent_id = offer.agent_id;
+    }
+    framework.client().accept({offer.offer_id}, tasks, 60);
+  };
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        if (launched < 6) return false;
+        for (int i = 0; i < 6; ++i) {
+          std::string state = framework.state("lossy-" + std::to_string(i));
+          if (state != state::kRunning && state != state::kFinished) return false;
+        }
+        return true;
+      },
+      60s))
+      << cluster_.master().output();
+
+  std::string expected, served;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    op::State master = peers.state(cluster_.endpoint());
+    tessera::master_http::StateContext context;
+    context.leader_http = "http://" + address_;
+    tessera::master_http::TaskQuery everything;
+    expected = json::serialize(tessera::master_http::state_json(master, context)) +
+               json::serialize(tessera::master_http::tasks_page(master, everything));
+    served = call("GET", "/state").body + call("GET", "/tasks").body;
+    if (served == expected) break;
+    peers.run_until([] { return false; }, 200ms);
+  }
+  EXPECT_EQ(served, expected);
+  // Six launches make at least 18 events (added, running, finished...): some were lost.
+  std::smatch m;
+  std::string metrics = call("GET", "/metrics").body;
+  ASSERT_TRUE(std::regex_search(metrics, m,
+                                std::regex("tessera_master_http_state_copy_reads_total (\\d+)")))
+      << metrics;
+  EXPECT_GE(std::stoi(m[1]), 1) << metrics;
 }
 
 }  // namespace
