@@ -7,10 +7,14 @@
 //   GET /state, GET /tasks (the first page of 100) and GET /tasks?offset=N (a page deep in the
 //   list), --requests times each, one at a time on fresh connections: median and p99 (the
 //   largest below 100 requests) of the time to the last byte, and the body's size;
+//   the first GET /state on its own (it reads the API's copy of the tasks whole);
+//   "get_state + state_json": the path every /state took before the API kept its own copy
+//   (operator.get_state from the master, decoded, converted to JSON and serialized), timed in
+//   this process over the master's TCP endpoint, for comparison in the same run;
 //   a burst: the framework launches --burst-rate tasks/s (each running 1 s) for
 //   --burst-seconds, first with no /events client, then with --event-clients clients holding
 //   /events open and reading it: the master process's CPU (user + system) per second of burst,
-//   and the bytes the clients read.
+//   and the bytes the clients read; during the second, GET /state one at a time.
 //
 // Usage: bench_state [--agents N] [--tasks N] [--requests N] [--burst-rate N]
 //                    [--burst-seconds N] [--event-clients N]
@@ -33,7 +37,9 @@
 #include <thread>
 #include <vector>
 
+#include "master/peers.h"
 #include "process_stats.h"
+#include "state_json.h"
 #include "support/framework.h"
 #include "support/process.h"
 #include "support/zookeeper.h"  // free_port()
@@ -270,10 +276,40 @@ int main(int argc, char** argv) {
   // that the framework keeps its heartbeats (a silent one is disconnected).
   std::atomic<bool> measured{false};
   std::thread requests([&] {
+    print_row("GET /state (first)", {get(http_port, "/state")});
     measure("GET /state", "/state");
     measure("GET /tasks (first 100)", "/tasks");
     measure("GET /tasks?offset=N-100",
             "/tasks?offset=" + std::to_string(options.tasks > 100 ? options.tasks - 100 : 0));
+    tessera::testing::Peers peers;
+    tessera::sdk::Client& operator_client = peers.connect(endpoint, "bench-operator");
+    // The whole state of a large cluster is a large message, as master_http's client allows.
+    tessera::MessageLimits limits;
+    limits.max_bytes = size_t{1} << 30;
+    limits.max_values = size_t{1} << 28;
+    operator_client.set_limits(limits);
+    std::vector<Answer> former;
+    for (size_t i = 0; i < options.requests; ++i) {
+      auto start = Clock::now();
+      Answer answer;
+      try {
+        auto reply = peers.call(operator_client, protocol::operator_api::GetState{},
+                                std::chrono::seconds(60));
+        if (!reply) throw std::runtime_error(reply.error().message);
+        auto state = reply->body<protocol::operator_api::State>();
+        if (!state) throw std::runtime_error(state.error().message);
+        tessera::master_http::StateContext context;
+        context.leader_http = "http://127.0.0.1:" + std::to_string(http_port);
+        answer.bytes =
+            boost::json::serialize(tessera::master_http::state_json(*state, context)).size();
+        answer.status = 200;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_state: operator.get_state: %s\n", e.what());
+      }
+      answer.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      former.push_back(answer);
+    }
+    print_row("get_state + state_json", former);
     std::fflush(stdout);
     measured = true;
   });
@@ -309,8 +345,16 @@ int main(int argc, char** argv) {
     double cpu_before = cpu_seconds(master.pid());
     burst_start = Clock::now();
     bursting = true;
+    // With clients, /state is also asked during the burst, one request at a time.
+    std::atomic<bool> asking{clients > 0};
+    std::vector<Answer> during;
+    std::thread asker([&] {
+      while (asking) during.push_back(get(http_port, "/state"));
+    });
     framework.run_until([] { return false; }, std::chrono::seconds(options.burst_seconds));
     bursting = false;
+    asking = false;
+    asker.join();
     double seconds = std::chrono::duration<double>(Clock::now() - burst_start).count();
     double cpu = cpu_seconds(master.pid()) - cpu_before;
     reading = false;
@@ -321,6 +365,7 @@ int main(int argc, char** argv) {
         "%.2f s/s, events read %.1f MB\n",
         clients, launched, seconds, static_cast<double>(launched) / seconds, cpu / seconds,
         static_cast<double>(event_bytes.load()) / (1024.0 * 1024.0));
+    if (!during.empty()) print_row("GET /state during burst", during);
     std::fflush(stdout);
     // Let the burst's tasks end before the next one.
     framework.run_until([] { return false; }, std::chrono::seconds(2));
@@ -328,6 +373,24 @@ int main(int argc, char** argv) {
   if (options.burst_seconds > 0) {
     burst(0);
     burst(options.event_clients);
+  }
+  // Whether the API's copy of the tasks kept up with the events or had to be read again.
+  std::string metrics;
+  {
+    int fd = connect_to(http_port);
+    std::string request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    char buffer[65536];
+    for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;)
+      metrics.append(buffer, static_cast<size_t>(n));
+    ::close(fd);
+  }
+  for (const char* name :
+       {"tessera_master_http_state_copy_reads_total ", "tessera_master_http_events_lost_total "}) {
+    size_t at = metrics.find(std::string("\n") + name);
+    if (at != std::string::npos) {
+      std::printf("%s\n", metrics.substr(at + 1, metrics.find('\n', at + 1) - at - 1).c_str());
+    }
   }
   for (auto& emulator : emulators) emulator->stop(std::chrono::seconds(10));
   master.stop(std::chrono::seconds(20));

@@ -8,7 +8,8 @@ if(TARGET tessera-agent-emulator AND TARGET master_http)
   add_executable(bench_state ${CMAKE_CURRENT_LIST_DIR}/bench_state.cpp)
   # tests/support (Process, TempDir, TestFramework) is header-only.
   target_include_directories(bench_state PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-  target_link_libraries(bench_state PRIVATE Tessera::sdk)
+  # master_http_core: state_json, to time the former /state path in the same run.
+  target_link_libraries(bench_state PRIVATE Tessera::sdk master_http_core)
   target_compile_definitions(bench_state PRIVATE
     TESSERA_HOST_BIN="$<TARGET_FILE:tessera-host>"
     TESSERA_PLUGIN_DIR="${TESSERA_PLUGIN_OUTPUT_DIR}"

@@ -267,15 +267,16 @@ class Exec {
   void check_quota() {
     if (asking_roles_ || !master_client()) return;
     asking_roles_ = true;
+    // Only the roles: the whole state of a large cluster is megabytes, every 2 s.
     master_->request(
-        protocol::operator_api::GetState{},
+        protocol::operator_api::GetStateSummary{.roles_only = true},
         [this](Result<Envelope> reply) {
           asking_roles_ = false;
-          if (!reply || !reply->is<protocol::operator_api::State>()) return;
-          auto state = reply->body<protocol::operator_api::State>();
-          if (!state || launched_) return;
+          if (!reply || !reply->is<protocol::operator_api::StateSummary>()) return;
+          auto summary = reply->body<protocol::operator_api::StateSummary>();
+          if (!summary || launched_) return;
           quota_missing_.clear();
-          for (const auto& role : state->roles) {
+          for (const auto& role : summary->state.roles) {
             if (role.name == options_.role) quota_missing_ = quota_shortfall(options_.needs, role);
           }
           tell_why();

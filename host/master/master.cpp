@@ -218,6 +218,9 @@ Status Master::start() {
   server_->on<op::GetState>([this](const sdk::Request& r, const op::GetState&) {
     if (serving(r)) server_->reply(r, state());
   });
+  server_->on<op::GetStateSummary>([this](const sdk::Request& r, const op::GetStateSummary& m) {
+    if (serving(r)) server_->reply(r, state_summary(m.roles_only, m.with_usages));
+  });
   server_->on<op::GetMetrics>([this](const sdk::Request& r, const op::GetMetrics&) {
     if (!serving(r)) return;
     op::Metrics answer = metrics(snapshot_source());
@@ -1494,6 +1497,32 @@ op::State Master::state() const {
   out.hostname = hostname_;
   out.counters = counters_;
   out.counters.messages_sent = server_->sent();
+  return out;
+}
+
+op::StateSummary Master::state_summary(bool roles_only, bool with_usages) const {
+  op::StateSummary out;
+  SnapshotSource source = snapshot_source();
+  if (roles_only) {
+    out.state.master_id = master_id_;
+    out.state.roles = role_states(source);
+    return out;
+  }
+  out.state = snapshot(source, /*with_tasks=*/false);
+  out.state.version = version_;
+  out.state.start_time = start_time_;
+  out.state.hostname = hostname_;
+  out.state.counters = counters_;
+  out.state.counters.messages_sent = server_->sent();
+  out.event_sequence = counters_.events_published;
+  out.completed_tasks = completed_.size();
+  out.max_completed_tasks =
+      static_cast<uint64_t>(std::max<int64_t>(options_.max_completed_tasks, 0));
+  for (const auto& [key, task] : tasks_) {
+    if (with_usages && task.usage.timestamp > 0) {
+      out.usages.push_back(op::TaskUsage{task.framework_id, task.info.task_id, task.usage});
+    }
+  }
   return out;
 }
 

@@ -120,6 +120,8 @@ class Master : public Role {
 
   // Operators.
   protocol::operator_api::State state() const;
+  // The state without its tasks (or only the roles), with what a copy kept from the events needs.
+  protocol::operator_api::StateSummary state_summary(bool roles_only, bool with_usages) const;
   SnapshotSource snapshot_source() const;
   protocol::operator_api::Result operator_kill(const protocol::operator_api::KillTask& message);
   void on_update_role(const sdk::Request& request,

@@ -83,7 +83,7 @@ op::FrameworkState framework_state(const Framework& framework,
   return f;
 }
 
-op::State snapshot(const SnapshotSource& source) {
+op::State snapshot(const SnapshotSource& source, bool with_tasks) {
   op::State out;
   out.master_id = source.master_id;
   out.endpoint = source.endpoint;
@@ -95,10 +95,13 @@ op::State snapshot(const SnapshotSource& source) {
     out.frameworks.push_back(framework_state(fw, source.tasks, source.offers));
     out.frameworks.back().framework_id = id;
   }
-  for (const auto& [key, task] : source.tasks) out.tasks.push_back(task_state(task));
-  out.active_tasks = out.tasks.size();
-  for (auto it = source.completed.rbegin(); it != source.completed.rend(); ++it) {
-    out.tasks.push_back(*it);
+  out.active_tasks = source.tasks.size();
+  if (with_tasks) {
+    out.tasks.reserve(source.tasks.size() + source.completed.size());
+    for (const auto& [key, task] : source.tasks) out.tasks.push_back(task_state(task));
+    for (auto it = source.completed.rbegin(); it != source.completed.rend(); ++it) {
+      out.tasks.push_back(*it);
+    }
   }
   for (const auto& [id, offer] : source.offers) out.offers.push_back(offer.offer);
   out.roles = role_states(source);

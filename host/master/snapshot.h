@@ -36,7 +36,8 @@ std::vector<protocol::operator_api::RoleState> role_states(const SnapshotSource&
 // The state an operator sees: agents and frameworks with what their live tasks use and their
 // outstanding offers hold, then the tasks the master tracks, then the finished ones newest
 // first.
-protocol::operator_api::State snapshot(const SnapshotSource& source);
+// Without `with_tasks`, `tasks` is left empty and `active_tasks` still counts the tracked ones.
+protocol::operator_api::State snapshot(const SnapshotSource& source, bool with_tasks = true);
 
 // The view of one agent, or one framework: what their live tasks use and their outstanding
 // offers hold.

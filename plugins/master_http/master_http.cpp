@@ -35,6 +35,10 @@ Status MasterHttp::configure(sdk::ConfigTable& table) {
       std::chrono::milliseconds(table.integer("master_timeout_ms", 10'000, 100, 600'000));
   heartbeat_interval_ =
       std::chrono::milliseconds(table.integer("heartbeat_interval_ms", 15'000, 100, 3'600'000));
+  usage_refresh_ =
+      std::chrono::milliseconds(table.integer("usage_refresh_ms", 5'000, 0, 3'600'000));
+  test_drop_event_every_ =
+      static_cast<uint64_t>(table.integer("test_drop_event_every", 0, 0, 1'000'000));
   for (const char* framework : kProxiedFrameworks) {
     std::string upstream = table.get<std::string>(framework, "");
     if (upstream.empty()) continue;
@@ -111,10 +115,12 @@ void MasterHttp::follow_events() {
   // Offers are not shown as events, but their numbers keep the gap check exact.
   events_->subscribe<events::OfferMade>([this](const Envelope& message, const events::OfferMade&) {
     last_event_sequence_ = message.header().sequence;
+    copy_event(last_event_sequence_, ViewEvent::other, nullptr);
   });
   events_->subscribe<events::OfferRescinded>(
       [this](const Envelope& message, const events::OfferRescinded&) {
         last_event_sequence_ = message.header().sequence;
+        copy_event(last_event_sequence_, ViewEvent::other, nullptr);
       });
   if (auto s = events_->connect(events::kEndpoint); !s) {
     log().error("master_http: cannot follow the master's events: {}", s.error().message);
@@ -133,6 +139,180 @@ void MasterHttp::relay(const Envelope& message, const E& event) {
   }
   last_event_sequence_ = sequence;
   publish(api_event(event));
+  copy(sequence, event);
+}
+
+void MasterHttp::copy(uint64_t sequence, const events::TaskAdded& event) {
+  copy_event(sequence, ViewEvent::tracked, &event.task);
+}
+void MasterHttp::copy(uint64_t sequence, const events::TaskUpdated& event) {
+  copy_event(sequence, ViewEvent::tracked, &event.task);
+}
+void MasterHttp::copy(uint64_t sequence, const events::TaskRemoved& event) {
+  copy_event(sequence, ViewEvent::finished, &event.task);
+}
+
+void MasterHttp::copy_event(uint64_t sequence, ViewEvent kind, const op::TaskState* task) {
+  if (reading_view_) {
+    // The state being read may or may not hold this event: it is applied after, if newer.
+    if (held_events_.size() >= kMaxHeldEvents) {
+      held_overflow_ = true;
+      held_events_.clear();
+    }
+    if (!held_overflow_) {
+      held_events_.push_back(HeldEvent{sequence, kind, task ? *task : op::TaskState{}});
+    }
+    return;
+  }
+  if (!view_.synced()) return;
+  if (test_drop_event_every_ > 0 && ++events_copied_ % test_drop_event_every_ == 0) return;
+  TaskView::Step step = TaskView::Step::applied;
+  switch (kind) {
+    case ViewEvent::tracked:
+      step = view_.tracked(sequence, *task);
+      break;
+    case ViewEvent::finished:
+      step = view_.finished(sequence, *task);
+      break;
+    case ViewEvent::other:
+      step = view_.other(sequence);
+      break;
+  }
+  if (step == TaskView::Step::gap) {
+    ++counters_.view_resyncs;
+    log().warn("master_http: master event {} came after a gap; the copy of the tasks is read again",
+               sequence);
+  }
+  // Requests waiting for this event (or for a copy that is now read again) go on.
+  std::vector<ViewHandler> ready;
+  for (auto it = catching_up_.begin(); it != catching_up_.end();) {
+    if (view_.synced() && it->second.sequence > view_.sequence()) {
+      ++it;
+      continue;
+    }
+    clock().cancel(it->second.timer);
+    ready.push_back(std::move(it->second.handler));
+    it = catching_up_.erase(it);
+  }
+  for (auto& handler : ready) handler(nullptr);
+}
+
+void MasterHttp::drop_view(const char* why) {
+  if (!view_.synced()) return;
+  log().info("master_http: the copy of the tasks is read again: {}", why);
+  view_.clear();
+}
+
+void MasterHttp::with_view(ViewHandler handler) {
+  if (view_.synced()) return handler(nullptr);
+  waiting_for_view_.push_back(std::move(handler));
+  if (reading_view_) return;
+  reading_view_ = true;
+  held_events_.clear();
+  held_overflow_ = false;
+  with_state([this](const op::State* state, const MasterProblem& problem) {
+    reading_view_ = false;
+    if (state != nullptr && !held_overflow_) {
+      view_.reset(*state, state->counters.events_published);
+      for (const HeldEvent& held : held_events_) {
+        copy_event(held.sequence, held.kind, held.kind == ViewEvent::other ? nullptr : &held.task);
+      }
+    }
+    held_events_.clear();
+    if (state != nullptr && !view_.synced()) {
+      // Events were lost while the state was read: read it again.
+      held_overflow_ = false;
+      std::vector<ViewHandler> waiting = std::move(waiting_for_view_);
+      waiting_for_view_.clear();
+      for (auto& next : waiting) with_view(std::move(next));
+      return;
+    }
+    std::vector<ViewHandler> waiting = std::move(waiting_for_view_);
+    waiting_for_view_.clear();
+    for (auto& next : waiting) next(state != nullptr ? nullptr : &problem);
+  });
+}
+
+void MasterHttp::with_summary(SummaryHandler handler) {
+  waiting_for_summary_.push_back(std::move(handler));
+  if (waiting_for_summary_.size() > 1) return;
+  op::GetStateSummary ask;
+  auto now = std::chrono::steady_clock::now();
+  if (usages_read_ == std::chrono::steady_clock::time_point{} ||
+      now - usages_read_ >= usage_refresh_) {
+    ask.with_usages = true;
+    usages_read_ = now;
+  }
+  master_->request(
+      ask,
+      [this](Result<Envelope> reply) {
+        std::vector<SummaryHandler> waiting = std::move(waiting_for_summary_);
+        waiting_for_summary_.clear();
+        Result<op::StateSummary> summary = make_error("no answer");
+        MasterProblem problem;
+        if (reply && reply->is<op::StateSummary>()) {
+          summary = reply->body<op::StateSummary>();
+          if (!summary) {
+            problem = MasterProblem{
+                500, "the master's state does not decode: " + summary.error().message, ""};
+          }
+        } else {
+          problem = problem_of(reply, "its state");
+          drop_view("the master does not answer as the leader");
+        }
+        leading_ = summary.ok();
+        for (auto& next : waiting) next(summary ? &*summary : nullptr, problem);
+      },
+      master_timeout_);
+}
+
+void MasterHttp::after_event(uint64_t sequence, ViewHandler handler) {
+  if (!view_.synced() || view_.sequence() >= sequence) return handler(nullptr);
+  uint64_t id = ++next_catch_up_;
+  CatchUp& wait = catching_up_[id];
+  wait.sequence = sequence;
+  wait.handler = std::move(handler);
+  // The events left the master before its answer did; if they have not come by then, they
+  // were lost.
+  wait.timer = clock().after(std::chrono::milliseconds(2000), [this, id] {
+    auto it = catching_up_.find(id);
+    if (it == catching_up_.end()) return;
+    ViewHandler late = std::move(it->second.handler);
+    catching_up_.erase(it);
+    ++counters_.view_resyncs;
+    drop_view("the master's events did not come");
+    late(nullptr);
+  });
+}
+
+void MasterHttp::serve_state(const std::shared_ptr<http::Responder>& out, bool retried) {
+  with_view([this, out, retried](const MasterProblem* problem) {
+    if (problem != nullptr) return (void)out->send(problem_response(*problem));
+    with_summary([this, out, retried](const op::StateSummary* summary,
+                                      const MasterProblem& summary_problem) {
+      if (summary == nullptr) return (void)out->send(problem_response(summary_problem));
+      if (summary->state.master_id != view_.master_id()) drop_view("another master answers");
+      // The copy must hold at least every event the summary's state has seen; events newer
+      // than the summary may already be in it (they are a moment younger than the agents).
+      auto answer = std::make_shared<op::StateSummary>(*summary);
+      after_event(answer->event_sequence, [this, out, answer, retried](const MasterProblem*) {
+        if (!view_.synced()) {
+          if (retried) {
+            return (void)out->send(
+                http::json_error(503, "the master's events do not follow its state"));
+          }
+          return serve_state(out, true);
+        }
+        view_.apply_usages(answer->usages);
+        view_.set_max_completed(answer->max_completed_tasks);
+        StateContext context;
+        context.leader_http = "http://" + address_;
+        context.frameworks_http = frameworks_http(upstreams_);
+        out->send(
+            http::Response(200, view_.state_body(answer->state, context), "application/json"));
+      });
+    });
+  });
 }
 
 void MasterHttp::publish(const ApiEvent& event) {
@@ -339,6 +519,7 @@ void MasterHttp::follow_leadership() {
   store_->fence_with(leadership_.get());
   leadership_->on_elected = [this](uint64_t epoch) {
     leader_http_.clear();
+    drop_view("this master was elected");
     LeaderHttp published{"http://" + address_, epoch};
     store_->put(kLeaderHttpKey, published, [this](const sdk::StoreResult<uint64_t>& written) {
       if (!written) {
@@ -349,6 +530,7 @@ void MasterHttp::follow_leadership() {
   };
   leadership_->on_leader = [this](const protocol::store::Leader& leader) {
     if (leader.this_node || leader.epoch != leader_http_epoch_) leader_http_.clear();
+    if (leader.epoch != leader_http_epoch_) drop_view("the leader changed");
     leader_http_epoch_ = leader.epoch;
     if (!leader.this_node && leader.known) read_leader_http();
   };
@@ -460,14 +642,7 @@ void MasterHttp::routes() {
 
   leader_route(http::Method::get, "/state",
                [this](const http::Request&, http::Responder responder) {
-                 auto out = std::make_shared<http::Responder>(std::move(responder));
-                 with_state([this, out](const op::State* state, const MasterProblem& problem) {
-                   if (state == nullptr) return (void)out->send(problem_response(problem));
-                   StateContext context;
-                   context.leader_http = "http://" + address_;
-                   context.frameworks_http = frameworks_http(upstreams_);
-                   out->send(http::Response::json(state_json(*state, context)));
-                 });
+                 serve_state(std::make_shared<http::Responder>(std::move(responder)), false);
                });
 
   leader_route(
@@ -476,22 +651,31 @@ void MasterHttp::routes() {
         auto query = TaskQuery::parse(r.query("limit"), r.query("offset"), r.query("state"),
                                       r.query("framework_id"), r.query("q"));
         if (!query) return (void)out->send(http::json_error(query.error()));
-        with_state(
-            [this, query = *query, out](const op::State* state, const MasterProblem& problem) {
-              if (state == nullptr) return (void)out->send(problem_response(problem));
-              out->send(http::Response::json(tasks_page(*state, query)));
-            });
+        with_view([this, query = *query, out](const MasterProblem* problem) {
+          if (problem != nullptr) return (void)out->send(problem_response(*problem));
+          out->send(http::Response(200, view_.tasks_page_body(query), "application/json"));
+        });
       });
 
   leader_route(http::Method::get, "/roles",
                [this](const http::Request&, http::Responder responder) {
                  auto out = std::make_shared<http::Responder>(std::move(responder));
-                 with_state([this, out](const op::State* state, const MasterProblem& problem) {
-                   if (state == nullptr) return (void)out->send(problem_response(problem));
-                   json::array roles;
-                   for (const auto& role : state->roles) roles.push_back(role_json(role));
-                   out->send(http::Response::json(json::object{{"roles", std::move(roles)}}));
-                 });
+                 master_->request(
+                     op::GetStateSummary{.roles_only = true},
+                     [this, out](Result<Envelope> reply) {
+                       auto summary = reply && reply->is<op::StateSummary>()
+                                          ? reply->body<op::StateSummary>()
+                                          : Result<op::StateSummary>(make_error("no answer"));
+                       if (!summary) {
+                         return (void)out->send(problem_response(problem_of(reply, "its roles")));
+                       }
+                       json::array roles;
+                       for (const auto& role : summary->state.roles) {
+                         roles.push_back(role_json(role));
+                       }
+                       out->send(http::Response::json(json::object{{"roles", std::move(roles)}}));
+                     },
+                     master_timeout_);
                });
 
   leader_route(http::Method::put, "/roles/{role*}",

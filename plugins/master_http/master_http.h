@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "state_json.h"
+#include "task_view.h"
 #include "tessera/sdk/channels.h"
 #include "tessera/sdk/http.h"
 #include "tessera/sdk/http/client.h"
@@ -56,6 +57,11 @@ class MasterHttp : public sdk::ServicePlugin {
   using StateHandler =
       std::function<void(const protocol::operator_api::State*, const MasterProblem&)>;
 
+  // Called once the copy of the tasks is current (problem null) or cannot be read.
+  using ViewHandler = std::function<void(const MasterProblem* problem)>;
+  using SummaryHandler =
+      std::function<void(const protocol::operator_api::StateSummary*, const MasterProblem&)>;
+
   using FilesHandler =
       std::function<void(const protocol::files::Answer* answer, http::Response problem)>;
 
@@ -82,6 +88,30 @@ class MasterHttp : public sdk::ServicePlugin {
   void follow_events();
   // Asks the master for its state; requests that arrive while one is in flight share its answer.
   void with_state(StateHandler handler);
+  // Reads the master's state into the copy of the tasks unless it is current; `handler` runs
+  // once it is (or with why it cannot be read).
+  void with_view(ViewHandler handler);
+  // Asks the master for its state without tasks; requests that arrive while one is in flight
+  // share its answer.
+  void with_summary(SummaryHandler handler);
+  // Waits (a bounded time) until the copy has applied the master's event `sequence`, then runs
+  // `handler`; if the events do not come, the copy is read again first.
+  void after_event(uint64_t sequence, ViewHandler handler);
+  void serve_state(const std::shared_ptr<http::Responder>& out, bool retried);
+  // A master event in the copy of the tasks: applied, kept while the state is read, or, after a
+  // gap, the copy is dropped and read again by the next request.
+  enum class ViewEvent { tracked, finished, other };
+  void copy_event(uint64_t sequence, ViewEvent kind, const protocol::operator_api::TaskState* task);
+  void copy(uint64_t sequence, const protocol::master_events::TaskAdded& event);
+  void copy(uint64_t sequence, const protocol::master_events::TaskUpdated& event);
+  void copy(uint64_t sequence, const protocol::master_events::TaskRemoved& event);
+  template <typename E>
+  void copy(uint64_t sequence, const E&) {
+    copy_event(sequence, ViewEvent::other, nullptr);
+  }
+  // Drops the copy: it is read again before the next answer (a new leader, a master that does
+  // not lead).
+  void drop_view(const char* why);
   // The answer for a request that found no leading master.
   http::Response problem_response(const MasterProblem& problem) const;
   // Reads why the master did not answer with `T` (not leading, no answer).
@@ -94,6 +124,13 @@ class MasterHttp : public sdk::ServicePlugin {
   uint16_t port_ = 5050;
   std::chrono::milliseconds master_timeout_{10'000};
   std::chrono::milliseconds heartbeat_interval_{15'000};
+  // How often /state asks the master for the tasks' usage (it changes without events).
+  std::chrono::milliseconds usage_refresh_{5'000};
+  std::chrono::steady_clock::time_point usages_read_{};
+  // Tests only: every Nth master event is kept from the copy of the tasks, as if it were lost
+  // (0: none), so that the recovery from lost events is exercised on a real master.
+  uint64_t test_drop_event_every_ = 0;
+  uint64_t events_copied_ = 0;
   http::ServerOptions http_options_;
   // The proxied framework APIs: "marathon" -> its HOST:PORT (absent: not proxied).
   std::map<std::string, std::string> upstreams_;
@@ -115,6 +152,29 @@ class MasterHttp : public sdk::ServicePlugin {
   uint64_t last_event_sequence_ = 0;
   ApiCounters counters_;
   std::vector<StateHandler> waiting_for_state_;
+
+  // The copy of the master's tasks that /state and /tasks are written from.
+  TaskView view_;
+  std::vector<ViewHandler> waiting_for_view_;
+  bool reading_view_ = false;
+  // Events that arrived while the state was read, applied after it; past kMaxHeldEvents the
+  // state is read again instead.
+  struct HeldEvent {
+    uint64_t sequence = 0;
+    ViewEvent kind = ViewEvent::other;
+    protocol::operator_api::TaskState task;
+  };
+  static constexpr size_t kMaxHeldEvents = size_t{1} << 18;
+  std::vector<HeldEvent> held_events_;
+  bool held_overflow_ = false;
+  std::vector<SummaryHandler> waiting_for_summary_;
+  struct CatchUp {
+    uint64_t sequence = 0;
+    ViewHandler handler;
+    sdk::Clock::TimerId timer = 0;
+  };
+  std::map<uint64_t, CatchUp> catching_up_;  // by an id of their own
+  uint64_t next_catch_up_ = 0;
 };
 
 }  // namespace tessera::master_http

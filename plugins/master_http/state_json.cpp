@@ -370,6 +370,10 @@ std::string metrics_text(const op::Metrics& m, bool leading, const ApiCounters& 
   e.family("tessera_master_http_events_lost_total", "counter",
            "gaps in the master event stream (clients were told to read the state again)");
   e.sample("tessera_master_http_events_lost_total", static_cast<double>(api.events_lost));
+  e.family("tessera_master_http_state_copy_reads_total", "counter",
+           "times the API read the master's whole state again for its copy of the tasks after "
+           "missing events");
+  e.sample("tessera_master_http_state_copy_reads_total", static_cast<double>(api.view_resyncs));
   e.family("tessera_master_http_event_queue_bytes", "gauge",
            "bytes of events written for /events clients and not yet sent to them, in all");
   e.sample("tessera_master_http_event_queue_bytes", static_cast<double>(api.event_queue_bytes));

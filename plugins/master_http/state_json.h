@@ -62,7 +62,8 @@ struct ApiCounters {
   uint64_t event_queue_bytes = 0;      // written for /events clients, not yet sent, in all
   uint64_t event_queue_max_bytes = 0;  // the most waiting for one client
   uint64_t events_sent = 0;
-  uint64_t events_lost = 0;  // gaps in the master's event stream
+  uint64_t events_lost = 0;   // gaps in the master's event stream
+  uint64_t view_resyncs = 0;  // times the API's copy of the tasks was read again after a gap
   uint64_t requests = 0;
   uint64_t slow_readers = 0;    // event-stream clients dropped for not reading
   uint64_t proxied = 0;         // requests forwarded to Marathon or Chronos

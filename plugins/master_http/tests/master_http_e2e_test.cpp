@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <random>
 #include <regex>
 #include <set>
 
 #include "http/http_support.h"
+#include "master/peers.h"
+#include "state_json.h"
 #include "support/cluster.h"
 #include "support/framework.h"
 
@@ -27,14 +30,17 @@ MasterSettings http_master() {
   MasterSettings settings;
   settings.node_extra = "services = [\"master_http\"]\n";
   settings.extra =
-      "[plugins.master_http]\naddress = \"127.0.0.1:0\"\nheartbeat_interval_ms = 500\n";
+      "[plugins.master_http]\naddress = \"127.0.0.1:0\"\nheartbeat_interval_ms = 500\n"
+      "usage_refresh_ms = 0\n";
   return settings;
 }
 
 class MasterHttpE2E : public ::testing::Test {
  protected:
+  virtual MasterSettings master_settings() { return http_master(); }
+
   void SetUp() override {
-    ASSERT_TRUE(cluster_.start_master(http_master()));
+    ASSERT_TRUE(cluster_.start_master(master_settings()));
     ASSERT_TRUE(cluster_.start_agent(0));
     std::regex line("master_http\\.http = \"([^\"]+)\"");
     std::string text = tessera::testing::read_file(dir_ / "master.endpoints");
@@ -452,6 +458,216 @@ TEST_F(MasterHttpE2E, AStandbyWithoutTheLeadersApiAnswers503AndNamesTheLeader) {
   EXPECT_EQ(code, 0) << agents;
   EXPECT_NE(agents.find("agent0"), std::string::npos) << agents;
   standby.stop(10s);
+}
+
+// /state and /tasks are written from the API's own copy of the tasks, kept from the master's
+// events: after a random sequence of launches, ends, kills, an agent's loss and a framework's
+// removal, they are what the master's own state gives (state_json and tasks_page of its
+// operator.get_state), byte for byte.
+TEST_F(MasterHttpE2E, StateFromTheApisCopyIsTheMastersAfterRandomEvents) {
+  namespace op = tessera::protocol::operator_api;
+  using tessera::master_http::TaskQuery;
+  ASSERT_TRUE(cluster_.start_agent(1));
+  tessera::testing::Peers peers;
+  // Polls the master's own state until `done` holds for it.
+  auto master_until = [&](const std::function<bool(const op::State&)>& done) {
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done(peers.state(cluster_.endpoint()))) return true;
+      peers.run_until([] { return false; }, 100ms);
+    }
+    return false;
+  };
+  ASSERT_TRUE(master_until([](const op::State& s) { return s.agents.size() == 2; }));
+  // The copy is read now, and from here on kept by the events alone.
+  get("/state");
+
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 random(seed);
+
+  // Two frameworks, each launching the tasks queued for it on the offers it gets.
+  struct Runner {
+    std::unique_ptr<tessera::testing::TestFramework> framework;
+    std::vector<tessera::protocol::TaskInfo> queue;
+    std::vector<std::string> launched;
+  };
+  std::vector<Runner> runners(2);
+  for (size_t i = 0; i < runners.size(); ++i) {
+    tessera::sdk::FrameworkInfo info;
+    info.name = "random-" + std::to_string(i);
+    info.failover_timeout_seconds = 3600;
+    runners[i].framework =
+        std::make_unique<tessera::testing::TestFramework>(cluster_.endpoint(), info);
+    Runner* runner = &runners[i];
+    auto* f = runner->framework.get();
+    f->on_offer = [runner, f](const tessera::protocol::scheduler::Offer& offer) {
+      std::vector<tessera::protocol::TaskInfo> tasks;
+      while (!runner->queue.empty() && tasks.size() < 4) {
+        tasks.push_back(runner->queue.back());
+        tasks.back().agent_id = offer.agent_id;
+        runner->launched.push_back(tasks.back().task_id);
+        runner->queue.pop_back();
+      }
+      if (tasks.empty()) return (void)f->client().decline({offer.offer_id}, 1);
+      f->client().accept({offer.offer_id}, tasks, 1);
+    };
+  }
+  // Runs the frameworks until every queued task is launched and each has a state.
+  auto settle = [&]() {
+    for (auto& runner : runners) {
+      if (!runner.framework) continue;
+      ASSERT_TRUE(runner.framework->run_until(
+          [&] {
+            if (!runner.queue.empty()) return false;
+            for (const auto& id : runner.launched) {
+              if (runner.framework->state(id).empty()) return false;
+            }
+            return true;
+          },
+          60s))
+          << cluster_.master().output();
+    }
+  };
+  // The API's answers equal the master's own state, once events have come (a generous
+  // deadline: the answers are compared again until then).
+  auto compare = [&](const std::string& when) {
+    std::string expected_state, served_state, expected_page, served_page;
+    TaskQuery everything;
+    everything.limit = TaskQuery::kMaxLimit;
+    TaskQuery running;
+    running.state = state::kRunning;
+    running.offset = 1;
+    running.limit = 2;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      op::State master = peers.state(cluster_.endpoint());
+      tessera::master_http::StateContext context;
+      context.leader_http = "http://" + address_;
+      expected_state = json::serialize(tessera::master_http::state_json(master, context));
+      expected_page = json::serialize(tessera::master_http::tasks_page(master, everything)) +
+                      json::serialize(tessera::master_http::tasks_page(master, running));
+      served_state = call("GET", "/state").body;
+      served_page = call("GET", "/tasks?limit=1000").body +
+                    call("GET", "/tasks?state=TASK_RUNNING&offset=1&limit=2").body;
+      if (served_state == expected_state && served_page == expected_page) return;
+      peers.run_until([] { return false; }, 200ms);
+    }
+    EXPECT_EQ(served_state, expected_state) << when;
+    EXPECT_EQ(served_page, expected_page) << when;
+  };
+
+  int next_task = 0;
+  int steps = 10;
+  int lose_agent_at = 3 + static_cast<int>(random() % 3);
+  int remove_framework_at = 6 + static_cast<int>(random() % 3);
+  for (int step = 0; step < steps; ++step) {
+    std::string what;
+    if (step == lose_agent_at) {
+      what = "agent 1 lost";
+      cluster_.drop_agent(1);
+      ASSERT_TRUE(master_until([](const op::State& s) { return s.agents.size() == 1; }));
+    } else if (step == remove_framework_at) {
+      what = "framework 1 removed";
+      runners[1].framework->client().teardown();
+      runners[1].framework.reset();
+      ASSERT_TRUE(master_until([](const op::State& s) { return s.frameworks.size() == 1; }));
+    } else {
+      size_t which = runners[1].framework ? random() % 2 : 0;
+      Runner& runner = runners[which];
+      unsigned action = random() % 3;
+      if (action == 2 && !runner.launched.empty()) {
+        const std::string& id = runner.launched[random() % runner.launched.size()];
+        what = "kill of " + id;
+        runner.framework->client().kill(id, runner.framework->last(id).agent_id);
+        ASSERT_TRUE(runner.framework->run_until(
+            [&] { return tessera::protocol::state::terminal(runner.framework->state(id)); }, 60s));
+      } else {
+        int count = 1 + static_cast<int>(random() % 4);
+        what = std::to_string(count) + " launch(es) on framework " + std::to_string(which);
+        for (int i = 0; i < count; ++i) {
+          std::string id = "t" + std::to_string(next_task++);
+          // Some end at once (finished or failed), the rest run until killed.
+          const char* commands[] = {"exec sleep 600", "true", "exit 3"};
+          runner.queue.push_back(tessera::testing::command_task(id, commands[random() % 3]));
+        }
+      }
+    }
+    settle();
+    compare("after step " + std::to_string(step) + ": " + what);
+    if (HasFailure()) return;
+  }
+  // Nothing was read again: the events alone kept the copy.
+  EXPECT_NE(call("GET", "/metrics").body.find("tessera_master_http_state_copy_reads_total 0\n"),
+            std::string::npos);
+}
+
+// The same API on a master_http told to lose every 4th master event from its copy of the tasks:
+// each loss is noticed (at the next event, or when the master's summary names an event the copy
+// never got), the copy is read again, and /state and /tasks stay the master's.
+class MasterHttpLostEventsE2E : public MasterHttpE2E {
+ protected:
+  MasterSettings master_settings() override {
+    MasterSettings settings = http_master();
+    settings.extra += "test_drop_event_every = 4\n";
+    return settings;
+  }
+};
+
+TEST_F(MasterHttpLostEventsE2E, ALostEventMakesTheApiReadTheStateAgain) {
+  namespace op = tessera::protocol::operator_api;
+  tessera::testing::Peers peers;
+  get("/state");
+  tessera::sdk::FrameworkInfo info;
+  info.name = "lossy";
+  info.failover_timeout_seconds = 3600;
+  tessera::testing::TestFramework framework(cluster_.endpoint(), info);
+  int launched = 0;
+  framework.on_offer = [&](const tessera::protocol::scheduler::Offer& offer) {
+    if (launched >= 6) return (void)framework.client().decline({offer.offer_id}, 60);
+    std::vector<tessera::protocol::TaskInfo> tasks;
+    for (int i = 0; i < 3 && launched < 6; ++i) {
+      // Odd ones run on, even ones end at once.
+      std::string id = "lossy-" + std::to_string(launched);
+      tasks.push_back(tessera::testing::command_task(id, launched % 2 ? "exec sleep 600" : "true"));
+      ++launched;
+      tasks.back().agent_id = offer.agent_id;
+    }
+    framework.client().accept({offer.offer_id}, tasks, 60);
+  };
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        if (launched < 6) return false;
+        for (int i = 0; i < 6; ++i) {
+          std::string state = framework.state("lossy-" + std::to_string(i));
+          if (state != state::kRunning && state != state::kFinished) return false;
+        }
+        return true;
+      },
+      60s))
+      << cluster_.master().output();
+
+  std::string expected, served;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    op::State master = peers.state(cluster_.endpoint());
+    tessera::master_http::StateContext context;
+    context.leader_http = "http://" + address_;
+    tessera::master_http::TaskQuery everything;
+    expected = json::serialize(tessera::master_http::state_json(master, context)) +
+               json::serialize(tessera::master_http::tasks_page(master, everything));
+    served = call("GET", "/state").body + call("GET", "/tasks").body;
+    if (served == expected) break;
+    peers.run_until([] { return false; }, 200ms);
+  }
+  EXPECT_EQ(served, expected);
+  // Six launches make at least 18 events (added, running, finished...): some were lost.
+  std::smatch m;
+  std::string metrics = call("GET", "/metrics").body;
+  ASSERT_TRUE(std::regex_search(metrics, m,
+                                std::regex("tessera_master_http_state_copy_reads_total (\\d+)")))
+      << metrics;
+  EXPECT_GE(std::stoi(m[1]), 1) << metrics;
 }
 
 }  // namespace

@@ -124,6 +124,43 @@ struct State {
                      active_tasks, offers, roles, counters);
 };
 
+// The state without its tasks, or only its roles: what a client that keeps its own copy of the
+// tasks from the master event stream (the HTTP API) or that needs only the roles (tessera exec
+// waiting on its role's quota) asks for, so that the answer does not grow with the tasks.
+struct GetStateSummary {
+  static constexpr const char* kType = "operator.get_state_summary";
+  static constexpr uint32_t kSchema = 1;
+  bool roles_only = false;  // true: only `state.roles` is filled
+  // true: `usages` lists every tracked task's latest usage (which changes without an event);
+  // a client that shows it asks as often as it wants it fresh, not on every request.
+  bool with_usages = false;
+  MSGPACK_DEFINE_MAP(roles_only, with_usages);
+};
+
+// The latest usage an agent reported for one tracked task.
+struct TaskUsage {
+  std::string framework_id;
+  std::string task_id;
+  ResourceUsage usage;
+  MSGPACK_DEFINE_MAP(framework_id, task_id, usage);
+};
+
+struct StateSummary {
+  static constexpr const char* kType = "operator.state_summary";
+  static constexpr uint32_t kSchema = 1;
+  // operator.state with `tasks` empty; `active_tasks` still counts the tracked tasks.
+  State state;
+  // The sequence number of the last event the master published (master_events.h): the state
+  // is the one after that event.
+  uint64_t event_sequence = 0;
+  uint64_t completed_tasks = 0;      // finished tasks' summaries the master keeps
+  uint64_t max_completed_tasks = 0;  // the most it keeps (the oldest are dropped)
+  // With with_usages: the latest usage of every tracked task that has one (agents report usage
+  // without an event).
+  std::vector<TaskUsage> usages;
+  MSGPACK_DEFINE_MAP(state, event_sequence, completed_tasks, max_completed_tasks, usages);
+};
+
 // Counts and sums of the master's state, without its lists: what a metrics scrape or a health
 // check asks for, at a cost that does not grow with what each task holds.
 struct GetMetrics {

@@ -1,0 +1,85 @@
+// The API's own copy of the master's tasks, kept current from the master event stream, so that
+// /state and /tasks are written without asking the master for every task (docs/bench-state.md).
+//
+// It starts from one operator.state (reset), then applies each task event in the order of the
+// master's sequence numbers; an event past a gap is refused and the copy must be read again.
+// Each task's JSON is written once, when the task changes, and a request copies those bytes.
+// Pure logic, unit-tested without a master (tests/task_view_test.cpp).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "state_json.h"
+
+namespace tessera::master_http {
+
+class TaskView {
+ public:
+  // The most finished tasks kept until the master says how many it keeps (its default is
+  // 1000): a bound on memory, never reached by a master that says.
+  static constexpr uint64_t kDefaultMaxCompleted = uint64_t{1} << 20;
+
+  // Replaces the copy with `state`'s tasks (tracked, then finished newest first) as they were
+  // after the master's event `sequence`.
+  void reset(const protocol::operator_api::State& state, uint64_t sequence);
+  // Forgets everything: the copy must be read again (a new leader, a gap).
+  void clear();
+  bool synced() const { return synced_; }
+  // The master event the copy is current with.
+  uint64_t sequence() const { return sequence_; }
+  const std::string& master_id() const { return master_id_; }
+
+  // What an event at `sequence` means for the copy.
+  enum class Step {
+    applied,  // the next event: the copy is current with it
+    stale,    // at or before the copy's sequence (it was in the state read): ignored
+    gap,      // events were lost: the copy is cleared and must be read again
+  };
+  // A task event (master.event.task_added, task_updated: the task as the master tracks it).
+  Step tracked(uint64_t sequence, const protocol::operator_api::TaskState& task);
+  // master.event.task_removed: the master stops tracking the task and keeps `summary`.
+  Step finished(uint64_t sequence, const protocol::operator_api::TaskState& summary);
+  // Any other event: only its number counts.
+  Step other(uint64_t sequence);
+
+  // What the master's summary says besides the events: the latest usage of tracked tasks, and
+  // how many finished tasks it keeps.
+  void apply_usages(const std::vector<protocol::operator_api::TaskUsage>& usages);
+  void set_max_completed(uint64_t max_completed);
+
+  size_t active_count() const { return active_.size(); }
+  size_t completed_count() const { return completed_.size(); }
+
+  // /state's body: json::serialize(state_json(S, context)) for S = `summary` (the master's
+  // state without tasks) with this copy's tasks, byte for byte.
+  std::string state_body(const protocol::operator_api::State& summary,
+                         const StateContext& context) const;
+  // /tasks's body: json::serialize(tasks_page(S, query)) for the same S, walking the tasks
+  // without writing any but the page's.
+  std::string tasks_page_body(const TaskQuery& query) const;
+  // The copy as operator.state's tasks (tracked, then finished newest first), for tests.
+  std::vector<protocol::operator_api::TaskState> tasks() const;
+
+ private:
+  struct Entry {
+    protocol::operator_api::TaskState task;
+    std::string json;  // task_json(task), serialized
+  };
+  static Entry entry_of(protocol::operator_api::TaskState task);
+  Step advance(uint64_t sequence);
+  void trim_completed();
+
+  bool synced_ = false;
+  uint64_t sequence_ = 0;
+  std::string master_id_;
+  uint64_t max_completed_ = kDefaultMaxCompleted;
+  // Tracked tasks by "framework_id/task_id", the master's own key and order.
+  std::map<std::string, Entry> active_;
+  std::deque<Entry> completed_;  // oldest first, as the master keeps them
+};
+
+}  // namespace tessera::master_http

@@ -1,0 +1,221 @@
+// The API's copy of the master's tasks: /state and /tasks written from it are byte for byte what
+// state_json and tasks_page write from the master's whole state, after any sequence of events;
+// an event past a gap drops the copy.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <random>
+
+#include "task_view.h"
+
+namespace {
+
+namespace json = boost::json;
+namespace op = tessera::protocol::operator_api;
+using tessera::master_http::StateContext;
+using tessera::master_http::TaskQuery;
+using tessera::master_http::TaskView;
+
+// What the master keeps, as the test changes it: the tracked tasks by its key, the finished
+// ones oldest first, bounded as the master bounds them.
+struct Model {
+  op::State base;  // agents, frameworks, offers, roles: everything but the tasks
+  std::map<std::string, op::TaskState> tracked;
+  std::deque<op::TaskState> completed;
+  size_t max_completed = 5;
+
+  op::State state() const {
+    op::State s = base;
+    s.tasks.clear();
+    for (const auto& [key, task] : tracked) s.tasks.push_back(task);
+    s.active_tasks = s.tasks.size();
+    for (auto it = completed.rbegin(); it != completed.rend(); ++it) s.tasks.push_back(*it);
+    return s;
+  }
+};
+
+op::State base_state() {
+  op::State s;
+  s.master_id = "m1";
+  s.endpoint = "tcp://127.0.0.1:5051";
+  s.hostname = "h0";
+  s.version = "0.1.0";
+  for (const char* id : {"a1", "a2"}) {
+    op::AgentState a;
+    a.agent_id = id;
+    a.hostname = std::string("host-") + id;
+    a.total.scalars = {{"cpus", 4}, {"mem", 1024}};
+    a.total.ranges["ports"] = {{31000, 31005}};
+    a.attributes = {{"rack", "r1"}};
+    s.agents.push_back(a);
+  }
+  // "f" and "f-2" and "f/x"-like neighbours: a framework's tasks are found by id, not by prefix.
+  for (const char* id : {"f", "f-2", "g"}) {
+    op::FrameworkState f;
+    f.framework_id = id;
+    f.name = std::string("framework \"") + id + "\"";
+    f.roles = {"eng"};
+    s.frameworks.push_back(f);
+  }
+  tessera::protocol::scheduler::Offer offer;
+  offer.offer_id = "o1";
+  offer.framework_id = "f";
+  offer.agent_id = "a1";
+  offer.resources.scalars = {{"cpus", 1}};
+  s.offers.push_back(offer);
+  op::RoleState role;
+  role.name = "eng";
+  role.share = 0.125;
+  s.roles.push_back(role);
+  return s;
+}
+
+op::TaskState random_task(std::mt19937& random, const std::string& framework, int id) {
+  op::TaskState t;
+  t.task_id = "task-" + std::to_string(id);
+  t.name = (id % 3 == 0 ? "web " : "batch ") + std::to_string(id);
+  t.framework_id = framework;
+  t.agent_id = random() % 2 ? "a1" : "a2";
+  const char* states[] = {"TASK_STAGING", "TASK_RUNNING", "TASK_FINISHED", "TASK_LOST"};
+  t.state = states[random() % 4];
+  t.resources.scalars = {{"cpus", 0.25 * static_cast<double>(1 + random() % 4)}, {"mem", 64}};
+  t.last_status.state = t.state;
+  t.last_status.timestamp = 1700000000.5 + id;
+  t.last_status.message = "line \"one\"\nline two";
+  t.sandbox = "/w/" + framework + "/" + t.task_id;
+  if (random() % 2) {
+    t.usage.timestamp = 1700000001;
+    t.usage.cpu_seconds = 1.5;
+  }
+  return t;
+}
+
+std::string expected_state(const op::State& state, const StateContext& context) {
+  return json::serialize(tessera::master_http::state_json(state, context));
+}
+
+StateContext context() {
+  StateContext c;
+  c.leader_http = "http://127.0.0.1:5050";
+  c.frameworks_http = {{"marathon", "/marathon"}};
+  return c;
+}
+
+TEST(TaskView, StateFromTheCopyIsTheMastersStateAfterRandomEvents) {
+  for (unsigned seed = 1; seed <= 20; ++seed) {
+    std::mt19937 random(seed);
+    Model model;
+    model.base = base_state();
+    const char* frameworks[] = {"f", "f-2", "g", "gone"};  // "gone": an orphan's framework
+    int next_id = 0;
+    for (int i = 0; i < 6; ++i) {
+      op::TaskState t = random_task(random, frameworks[random() % 4], next_id++);
+      model.tracked[t.framework_id + "/" + t.task_id] = t;
+    }
+    TaskView view;
+    view.set_max_completed(model.max_completed);
+    uint64_t sequence = 40;
+    view.reset(model.state(), sequence);
+    for (int step = 0; step < 200; ++step) {
+      ++sequence;
+      unsigned what = random() % 4;
+      if (what == 0 || model.tracked.empty()) {  // a launch
+        op::TaskState t = random_task(random, frameworks[random() % 4], next_id++);
+        model.tracked[t.framework_id + "/" + t.task_id] = t;
+        ASSERT_EQ(view.tracked(sequence, t), TaskView::Step::applied);
+      } else if (what == 1) {  // an update
+        auto it = std::next(model.tracked.begin(), random() % model.tracked.size());
+        it->second.state = "TASK_RUNNING";
+        it->second.last_status.state = "TASK_RUNNING";
+        it->second.last_status.timestamp += 1;
+        ASSERT_EQ(view.tracked(sequence, it->second), TaskView::Step::applied);
+      } else if (what == 2) {  // an end, an agent lost, a framework removed: no longer tracked
+        auto it = std::next(model.tracked.begin(), random() % model.tracked.size());
+        op::TaskState summary = it->second;
+        summary.state = "TASK_KILLED";
+        model.tracked.erase(it);
+        model.completed.push_back(summary);
+        while (model.completed.size() > model.max_completed) model.completed.pop_front();
+        ASSERT_EQ(view.finished(sequence, summary), TaskView::Step::applied);
+      } else {  // an offer or an agent: only the number
+        ASSERT_EQ(view.other(sequence), TaskView::Step::applied);
+      }
+      // Usage comes with the summary, not as an event.
+      std::vector<op::TaskUsage> usages;
+      if (!model.tracked.empty() && random() % 5 == 0) {
+        auto& task = std::next(model.tracked.begin(), random() % model.tracked.size())->second;
+        task.usage.timestamp = 1700000100 + step;
+        task.usage.mem_bytes = 4096 * step;
+        usages.push_back(op::TaskUsage{task.framework_id, task.task_id, task.usage});
+      }
+      view.apply_usages(usages);
+
+      op::State master = model.state();
+      ASSERT_EQ(view.state_body(model.base, context()), expected_state(master, context()))
+          << "seed " << seed << " step " << step;
+      for (const char* state : {"", "TASK_RUNNING"}) {
+        for (const char* text : {"", "web"}) {
+          for (size_t offset : {size_t{0}, size_t{2}, size_t{7}, size_t{100}}) {
+            TaskQuery query;
+            query.limit = 3;
+            query.offset = offset;
+            query.state = state;
+            query.text = text;
+            ASSERT_EQ(view.tasks_page_body(query),
+                      json::serialize(tessera::master_http::tasks_page(master, query)))
+                << "seed " << seed << " step " << step << " offset " << offset;
+          }
+        }
+      }
+    }
+    EXPECT_EQ(view.sequence(), sequence);
+    EXPECT_LE(view.completed_count(), model.max_completed);
+  }
+}
+
+TEST(TaskView, EventsAlreadyInTheStateReadAreSkippedAndAGapDropsTheCopy) {
+  std::mt19937 random(7);
+  Model model;
+  model.base = base_state();
+  TaskView view;
+  EXPECT_FALSE(view.synced());
+  view.reset(model.state(), 10);
+  EXPECT_TRUE(view.synced());
+  EXPECT_EQ(view.master_id(), "m1");
+  op::TaskState t = random_task(random, "f", 1);
+  // Published before the state was read: it is in it already.
+  EXPECT_EQ(view.tracked(9, t), TaskView::Step::stale);
+  EXPECT_EQ(view.tracked(10, t), TaskView::Step::stale);
+  EXPECT_EQ(view.active_count(), 0u);
+  EXPECT_EQ(view.tracked(11, t), TaskView::Step::applied);
+  EXPECT_EQ(view.active_count(), 1u);
+  // Event 12 was lost: the copy cannot be trusted any more.
+  EXPECT_EQ(view.other(13), TaskView::Step::gap);
+  EXPECT_FALSE(view.synced());
+  EXPECT_EQ(view.active_count(), 0u);
+  EXPECT_EQ(view.tracked(14, t), TaskView::Step::gap);
+}
+
+TEST(TaskView, FinishedTasksAreBoundedAsTheMasterBoundsThem) {
+  std::mt19937 random(3);
+  op::State state = base_state();
+  for (int i = 0; i < 10; ++i) state.tasks.push_back(random_task(random, "f", i));
+  state.active_tasks = 2;  // 8 finished, newest first
+  TaskView view;
+  view.reset(state, 1);
+  EXPECT_EQ(view.active_count(), 2u);
+  EXPECT_EQ(view.completed_count(), 8u);
+  view.set_max_completed(3);
+  ASSERT_EQ(view.completed_count(), 3u);
+  // The newest three stay: the first three finished ones in the state's order.
+  std::vector<op::TaskState> kept = view.tasks();
+  ASSERT_EQ(kept.size(), 5u);
+  EXPECT_EQ(kept[2].task_id, "task-2");
+  EXPECT_EQ(kept[4].task_id, "task-4");
+  EXPECT_EQ(view.finished(2, random_task(random, "f", 99)), TaskView::Step::applied);
+  EXPECT_EQ(view.completed_count(), 3u);
+  EXPECT_EQ(view.tasks()[2].task_id, "task-99");
+}
+
+}  // namespace
