@@ -621,10 +621,20 @@ TEST(MarathonE2E, CommandHealthChecksRunInTheTasksSandboxAndReplaceAFailingTask)
   }
   ASSERT_FALSE(health_file.empty());
   std::filesystem::remove(health_file);
+  // The failure's cause is the check's exit and output: it ran in the task's sandbox.
+  std::string cause;
   ASSERT_TRUE(tessera::testing::eventually([&] {
     json::value app = marathon.get("/v2/apps/command");
-    return app.is_object() && app.at("app").at("tasksUnhealthy") == 1;
+    if (!app.is_object() || app.at("app").at("tasksUnhealthy") != 1) return false;
+    const auto& result =
+        app.at("app").at("tasks").as_array()[0].at("healthCheckResults").as_array()[0];
+    if (!result.at("lastFailureCause").is_string()) return false;
+    cause = std::string(result.at("lastFailureCause").as_string());
+    return true;
   })) << cluster.master().output();
+  EXPECT_NE(cause.find("exited with status 1: sandbox " + health_file.parent_path().string()),
+            std::string::npos)
+      << cause;
   ASSERT_TRUE(tessera::testing::eventually(
       [&] {
         json::value app = marathon.get("/v2/apps/command");
