@@ -113,4 +113,26 @@ Result<CheckResult> decode_check_result(const std::string& data) {
   return result;
 }
 
+std::optional<CheckResultRefusal> refuse_check_result(const Scheduler& scheduler,
+                                                      const CheckResult& result,
+                                                      const std::string& executor_id,
+                                                      const std::string& agent_id) {
+  // An executor speaks only for its own task (its id is the task's) on the task's own agent.
+  if (result.task_id != executor_id) {
+    return CheckResultRefusal{"it is for another executor's task", false};
+  }
+  auto task = scheduler.tasks().find(result.task_id);
+  if (task == scheduler.tasks().end()) return CheckResultRefusal{"the task is not known", true};
+  if (task->second.agent_id != agent_id) {
+    return CheckResultRefusal{"the task runs on another agent", false};
+  }
+  const App* app = scheduler.app(task->second.app_id);
+  if (app == nullptr || result.index >= app->health_checks.size() ||
+      app->health_checks[result.index].protocol != "COMMAND") {
+    return CheckResultRefusal{"the task's app has no COMMAND check " + std::to_string(result.index),
+                              false};
+  }
+  return std::nullopt;
+}
+
 }  // namespace tessera::marathon

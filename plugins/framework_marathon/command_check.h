@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "app.h"
+#include "scheduler.h"
 #include "tessera/result.h"
 
 namespace tessera::marathon {
@@ -49,5 +50,17 @@ Result<std::vector<CommandCheck>> decode_command_checks(const std::string& data)
 
 std::string encode_check_result(const CheckResult& result);
 Result<CheckResult> decode_check_result(const std::string& data);
+
+// Why a result from executor `executor_id` on agent `agent_id` is not taken; nullopt when it is
+// (it comes from that task's own executor on the task's agent, for one of its app's COMMAND
+// checks). `quiet`: the task is no longer known (killed and replaced meanwhile), nobody's fault.
+struct CheckResultRefusal {
+  std::string reason;
+  bool quiet = false;
+};
+std::optional<CheckResultRefusal> refuse_check_result(const Scheduler& scheduler,
+                                                      const CheckResult& result,
+                                                      const std::string& executor_id,
+                                                      const std::string& agent_id);
 
 }  // namespace tessera::marathon

@@ -296,20 +296,13 @@ void MarathonFramework::on_check_result(const protocol::scheduler::FrameworkMess
                sdk::quote(message.agent_id), result.error().message);
     return;
   }
-  // An executor speaks only for its own task (its id is the task's) on the task's own agent. A
-  // result that arrives after its task was forgotten (killed and replaced) is dropped quietly.
-  auto task = scheduler_->tasks().find(result->task_id);
-  if (result->task_id == message.executor_id && task == scheduler_->tasks().end()) return;
-  if (result->task_id != message.executor_id || task == scheduler_->tasks().end() ||
-      task->second.agent_id != message.agent_id) {
-    log().warn("executor {} on agent {} sent a check result for {}, which it does not run",
-               sdk::quote(message.executor_id), sdk::quote(message.agent_id),
-               sdk::quote(result->task_id));
-    return;
-  }
-  const App* app = scheduler_->app(task->second.app_id);
-  if (app == nullptr || result->index >= app->health_checks.size() ||
-      app->health_checks[result->index].protocol != "COMMAND") {
+  if (auto refusal =
+          refuse_check_result(*scheduler_, *result, message.executor_id, message.agent_id)) {
+    if (!refusal->quiet) {
+      log().warn("ignoring a check result for {} from executor {} on agent {}: {}",
+                 sdk::quote(result->task_id), sdk::quote(message.executor_id),
+                 sdk::quote(message.agent_id), refusal->reason);
+    }
     return;
   }
   health_->report(result->task_id, result->index, result->alive, result->cause);

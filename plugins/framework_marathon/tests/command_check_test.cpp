@@ -60,6 +60,32 @@ TEST(CommandCheck, ATaskWithCommandChecksRunsInTheExecutorWithItsChecksInItsData
   }
 }
 
+TEST(CommandCheck, AResultIsTakenOnlyFromTheTasksOwnExecutorOnItsAgent) {
+  sdk::ManualClock clock;
+  testing::RecordingDriver driver;
+  SchedulerOptions options;
+  options.command_executor = "/bin/executor";
+  Scheduler scheduler(clock, driver, options);
+  App app;
+  app.id = "/checked";
+  app.cmd = "sleep 100";
+  app.health_checks = {command_check("true")};
+  scheduler.create_app(app);
+  scheduler.on_offers(
+      {testing::offer("o1", "agent0", "host0", "cpus:4;mem:1024;ports:[31000-31099]", {})});
+  ASSERT_EQ(driver.launched.size(), 1u);
+  std::string task = driver.launched[0].task_id;
+
+  EXPECT_FALSE(refuse_check_result(scheduler, {task, 0, true, ""}, task, "agent0"));
+  EXPECT_TRUE(refuse_check_result(scheduler, {task, 0, true, ""}, "other", "agent0"));
+  EXPECT_TRUE(refuse_check_result(scheduler, {task, 0, true, ""}, task, "agent1"));
+  EXPECT_TRUE(refuse_check_result(scheduler, {task, 1, true, ""}, task, "agent0"));
+  auto gone =
+      refuse_check_result(scheduler, {"checked.gone", 0, true, ""}, "checked.gone", "agent0");
+  ASSERT_TRUE(gone);
+  EXPECT_TRUE(gone->quiet);
+}
+
 TEST(CommandCheck, ResultsRoundTripAndHostileOnesAreRefused) {
   CheckResult sent{"web.1", 2, false, std::string(5000, 'x')};
   auto got = decode_check_result(encode_check_result(sent));

@@ -123,6 +123,29 @@ class Marathon {
     return tasks;
   }
 
+  // Whether the app's one task becomes healthy, its one check passed (true), in time.
+  bool healthy_alone(const std::string& app_id, const std::string& task_id) {
+    return tessera::testing::eventually([&] {
+      json::value app = get("/v2/apps" + app_id);
+      if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
+      const auto& task = app.at("app").at("tasks").as_array()[0];
+      const auto& results = task.at("healthCheckResults").as_array();
+      return task.at("id").as_string() == task_id && results.size() == 1 &&
+             results[0].at("alive") == true && results[0].at("taskId").as_string() == task_id;
+    });
+  }
+  // Whether the app's one task `task_id` is replaced by another, healthy one, in time.
+  bool replaced_by_healthy(const std::string& app_id, const std::string& task_id) {
+    return tessera::testing::eventually(
+        [&] {
+          json::value app = get("/v2/apps" + app_id);
+          if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
+          const auto& tasks = app.at("app").at("tasks").as_array();
+          return tasks.size() == 1 && tasks[0].at("id").as_string() != task_id;
+        },
+        60s);
+  }
+
  private:
   Cluster& cluster_;
   std::string base_;
@@ -558,12 +581,7 @@ TEST(MarathonE2E, ATaskThatFailsItsHealthChecksIsReplaced) {
   auto first = marathon.running("/checked", 1);
   ASSERT_EQ(first.size(), 1u) << cluster.master().output();
   std::string task_id = first.begin()->first;
-  ASSERT_TRUE(tessera::testing::eventually([&] {
-    json::value app = marathon.get("/v2/apps/checked");
-    if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
-    const auto& results = app.at("app").at("tasks").as_array()[0].at("healthCheckResults");
-    return results.as_array().size() == 1 && results.as_array()[0].at("alive") == true;
-  })) << cluster.master().output();
+  ASSERT_TRUE(marathon.healthy_alone("/checked", task_id)) << cluster.master().output();
 
   // The task's health file goes: its checks fail, it is killed and another takes its place.
   std::filesystem::path health_file;
@@ -575,15 +593,7 @@ TEST(MarathonE2E, ATaskThatFailsItsHealthChecksIsReplaced) {
   }
   ASSERT_FALSE(health_file.empty());
   std::filesystem::remove(health_file);
-  ASSERT_TRUE(tessera::testing::eventually(
-      [&] {
-        json::value app = marathon.get("/v2/apps/checked");
-        if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
-        const auto& tasks = app.at("app").at("tasks").as_array();
-        return tasks.size() == 1 && tasks[0].at("id").as_string() != task_id;
-      },
-      60s))
-      << cluster.master().output();
+  ASSERT_TRUE(marathon.replaced_by_healthy("/checked", task_id)) << cluster.master().output();
   EXPECT_TRUE(cluster.master().wait_for("killing '" + task_id + "'"));
 }
 
@@ -606,13 +616,7 @@ TEST(MarathonE2E, CommandHealthChecksRunInTheTasksSandboxAndReplaceAFailingTask)
   auto first = marathon.running("/command", 1);
   ASSERT_EQ(first.size(), 1u) << cluster.master().output();
   std::string task_id = first.begin()->first;
-  ASSERT_TRUE(tessera::testing::eventually([&] {
-    json::value app = marathon.get("/v2/apps/command");
-    if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
-    const auto& results = app.at("app").at("tasks").as_array()[0].at("healthCheckResults");
-    return results.as_array().size() == 1 && results.as_array()[0].at("alive") == true &&
-           results.as_array()[0].at("taskId").as_string() == task_id;
-  })) << cluster.master().output();
+  ASSERT_TRUE(marathon.healthy_alone("/command", task_id)) << cluster.master().output();
 
   // The file goes from the task's sandbox: the check fails, the task is killed and replaced.
   std::filesystem::path health_file;
@@ -635,15 +639,7 @@ TEST(MarathonE2E, CommandHealthChecksRunInTheTasksSandboxAndReplaceAFailingTask)
   EXPECT_NE(cause.find("exited with status 1: sandbox " + health_file.parent_path().string()),
             std::string::npos)
       << cause;
-  ASSERT_TRUE(tessera::testing::eventually(
-      [&] {
-        json::value app = marathon.get("/v2/apps/command");
-        if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
-        const auto& tasks = app.at("app").at("tasks").as_array();
-        return tasks.size() == 1 && tasks[0].at("id").as_string() != task_id;
-      },
-      60s))
-      << cluster.master().output();
+  ASSERT_TRUE(marathon.replaced_by_healthy("/command", task_id)) << cluster.master().output();
   EXPECT_TRUE(cluster.master().wait_for("killing '" + task_id + "'"));
   // The killed task's processes (its command and its checks) ended with it.
   EXPECT_TRUE(tessera::testing::eventually([&] {
