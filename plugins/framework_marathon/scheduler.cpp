@@ -4,6 +4,7 @@
 #include <cmath>
 #include <ctime>
 #include <functional>
+#include <utility>
 
 #include "command_check.h"
 
@@ -63,8 +64,8 @@ std::string format_iso8601(sdk::Clock::Wall::time_point time) {
 Scheduler::Scheduler(sdk::Clock& clock, Driver& driver, SchedulerOptions options)
     : clock_(clock),
       driver_(driver),
-      options_(options),
-      random_(options.seed != 0 ? options.seed : std::random_device{}()) {}
+      options_(std::move(options)),
+      random_(options_.seed != 0 ? options_.seed : std::random_device{}()) {}
 
 Scheduler::~Scheduler() {
   for (sdk::Clock::TimerId timer : revive_timers_) clock_.cancel(timer);
