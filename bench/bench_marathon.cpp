@@ -13,12 +13,16 @@
 //             run: what the master and the agents take without Marathon, so that the rest of
 //             1 x 500 is Marathon's
 // Running is polled every 20 ms, so times are accurate to about that.
-// Usage: bench_marathon [--agents N] [--instances N]. See docs/bench-marathon.md.
+// With --emulated, the agents are emulated (tools/agent_emulator: one process, each agent a real
+// peer of the agent protocol whose tasks are timers, not processes), so the times are the
+// master's and Marathon's without process spawning.
+// Usage: bench_marathon [--agents N] [--instances N] [--emulated]. See docs/bench-marathon.md.
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <regex>
 #include <string>
 #include <vector>
@@ -151,9 +155,16 @@ Timing launch_directly(const std::string& master, int count) {
 int main(int argc, char** argv) {
   int agents = 2;
   int instances = 500;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--agents") == 0) agents = std::atoi(argv[i + 1]);
-    if (std::strcmp(argv[i], "--instances") == 0) instances = std::atoi(argv[i + 1]);
+  bool emulated = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--emulated") == 0) emulated = true;
+    if (i + 1 >= argc) continue;
+    if (std::strcmp(argv[i], "--agents") == 0) agents = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--instances") == 0) instances = std::atoi(argv[++i]);
+  }
+  if (agents < 1 || agents > 10000 || instances < 5 || instances > 100000) {
+    std::cerr << "bench_marathon: --agents 1..10000, --instances 5..100000" << std::endl;
+    return 2;
   }
   try {
     tessera::testing::TempDir dir;
@@ -164,11 +175,29 @@ int main(int argc, char** argv) {
         "[plugins.framework_marathon]\nhttp_address = \"127.0.0.1:0\"\n"
         "[plugins.allocator_drf]\nallocation_interval_ms = 50\n";
     if (!cluster.start_master(master)) throw std::runtime_error(cluster.master().output());
-    tessera::testing::AgentSettings agent;
-    agent.resources = "cpus:64;mem:65536;disk:1024;ports:[31000-31099]";
-    for (int i = 0; i < agents; ++i) {
-      if (!cluster.start_agent(static_cast<size_t>(i), agent)) {
-        throw std::runtime_error("agent did not start");
+    const std::string resources = "cpus:64;mem:65536;disk:1024;ports:[31000-31099]";
+    std::unique_ptr<tessera::testing::Process> emulator;
+    if (emulated) {
+#ifdef TESSERA_AGENT_EMULATOR_BIN
+      emulator = std::make_unique<tessera::testing::Process>(
+          std::vector<std::string>{TESSERA_AGENT_EMULATOR_BIN, "--master", cluster.endpoint(),
+                                   "--agents", std::to_string(agents), "--resources", resources,
+                                   "--report-ms", "0"},
+          dir / "emulator.log");
+      if (!emulator->wait_for("all " + std::to_string(agents) + " agents registered",
+                              std::chrono::seconds(60))) {
+        throw std::runtime_error("the emulated agents did not register:\n" + emulator->output());
+      }
+#else
+      throw std::runtime_error("built without tools/agent_emulator");
+#endif
+    } else {
+      tessera::testing::AgentSettings agent;
+      agent.resources = resources;
+      for (int i = 0; i < agents; ++i) {
+        if (!cluster.start_agent(static_cast<size_t>(i), agent)) {
+          throw std::runtime_error("agent did not start");
+        }
       }
     }
     std::regex line("framework_marathon\\.http = \"[^\"]+:([0-9]+)\"");
@@ -213,7 +242,7 @@ int main(int argc, char** argv) {
       gets.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
     std::sort(gets.begin(), gets.end());
-    std::printf("agents %d\n", agents);
+    std::printf("agents %d (%s)\n", agents, emulated ? "emulated" : "tessera-host agents");
     std::printf("direct, %d tasks: all launched  %.2f s, all running  %.2f s\n", instances,
                 direct.launched, direct.running);
     std::printf("1 x %d instances: POST -> all launched  %.2f s, all running  %.2f s\n", instances,

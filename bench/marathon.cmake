@@ -13,3 +13,9 @@ target_compile_definitions(bench_marathon PRIVATE
 target_compile_options(bench_marathon PRIVATE -Wall -Wextra)
 add_dependencies(bench_marathon tessera-host leader_standalone allocator_drf isolator_posix
                  framework_marathon)
+# --emulated runs the agents in tools/agent_emulator (when it is built).
+if(TARGET tessera-agent-emulator)
+  target_compile_definitions(bench_marathon PRIVATE
+    TESSERA_AGENT_EMULATOR_BIN="$<TARGET_FILE:tessera-agent-emulator>")
+  add_dependencies(bench_marathon tessera-agent-emulator)
+endif()

@@ -9,6 +9,9 @@ namespace json = boost::json;
 
 namespace {
 
+// The most dependencies one group may name (each costs a scan of the apps at every group change).
+constexpr size_t kMaxGroupDependencies = 256;
+
 Reply json_reply(unsigned status, json::value body) {
   Reply reply;
   reply.status = status;
@@ -557,11 +560,15 @@ Reply Api::groups(const std::string& raw_id, const Query& query) const {
   bool with_apps =
       wants("group.apps") || with_tasks || with_counts || with_deployments || with_failure;
   bool with_groups = wants("group.groups");
-  // The tree is built from the apps' ids: a group exists while an app lies below it.
+  // The tree: the groups defined through /v2/groups and those the apps' ids imply.
   std::function<json::object(const std::string&)> build = [&](const std::string& group) {
     json::array apps;
     std::set<std::string> children;
     std::string version;
+    auto add_child = [&](const std::string& below) {
+      std::string rest = below.substr(group == "/" ? 1 : group.size() + 1);
+      children.insert((group == "/" ? "" : group) + "/" + rest.substr(0, rest.find('/')));
+    };
     for (const auto& [app_id, app] : scheduler_.apps()) {
       if (!PathId::within(app_id, group) || app_id == group) continue;
       version = std::max(version, app.version);
@@ -571,8 +578,18 @@ Reply Api::groups(const std::string& raw_id, const Query& query) const {
         }
         continue;
       }
-      std::string rest = app_id.substr(group == "/" ? 1 : group.size() + 1);
-      children.insert((group == "/" ? "" : group) + "/" + rest.substr(0, rest.find('/')));
+      add_child(app_id);
+    }
+    json::array dependencies;
+    for (const auto& [group_id, spec] : scheduler_.groups()) {
+      if (group_id == group) {
+        version = std::max(version, spec.version);
+        for (const auto& dependency : spec.dependencies)
+          dependencies.push_back(json::string(dependency));
+      } else if (PathId::within(group_id, group)) {
+        version = std::max(version, spec.version);
+        add_child(group_id);
+      }
     }
     json::object out{{"id", group}};
     if (with_apps) out["apps"] = std::move(apps);
@@ -582,15 +599,11 @@ Reply Api::groups(const std::string& raw_id, const Query& query) const {
       out["groups"] = std::move(groups);
     }
     if (wants("group.pods")) out["pods"] = json::array{};
-    out["dependencies"] = json::array{};
+    out["dependencies"] = std::move(dependencies);
     out["version"] = version;
     return out;
   };
-  bool exists = *id == "/";
-  for (const auto& [app_id, app] : scheduler_.apps()) {
-    exists = exists || (PathId::within(app_id, *id) && app_id != *id);
-  }
-  if (!exists) return message(404, "Group '" + *id + "' does not exist");
+  if (!scheduler_.group_exists(*id)) return message(404, "Group '" + *id + "' does not exist");
   return json_reply(200, build(*id));
 }
 
@@ -614,11 +627,43 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
                                           "lowercase letters, digits, hyphens, \".\", "
                                           "\"..\")"}}));
   }
-  // Every app of the group and its subgroups, ids relative to their group.
+  // Every app of the group and its subgroups, ids relative to their group, and every group's
+  // own definition (its dependencies, relative to its parent as Marathon resolves them).
   std::vector<App> apps;
+  std::vector<GroupSpec> groups;
   std::vector<Violation> violations;
   std::function<void(const json::object&, const std::string&, const std::string&)> collect =
       [&](const json::object& node, const std::string& group_id, const std::string& where) {
+        GroupSpec spec{group_id, {}, ""};
+        if (const json::value* list = node.if_contains("dependencies"); list && !list->is_null()) {
+          if (!list->is_array()) {
+            violations.push_back({where + "/dependencies", "error.expected.jsarray"});
+          } else {
+            const json::array& items = list->get_array();
+            if (items.size() > kMaxGroupDependencies) {
+              violations.push_back(
+                  {where + "/dependencies",
+                   "must have at most " + std::to_string(kMaxGroupDependencies) + " elements"});
+            }
+            for (size_t i = 0; i < items.size() && i < kMaxGroupDependencies; ++i) {
+              std::string at = where + "/dependencies(" + std::to_string(i) + ")";
+              std::optional<std::string> path;
+              if (items[i].is_string() && !items[i].get_string().empty()) {
+                std::string text(items[i].get_string());
+                path = PathId::canonical(
+                    text.front() == '/' ? text : PathId::parent(group_id) + "/" + text);
+              }
+              if (!path) {
+                violations.push_back({at, "is not a valid path"});
+              } else if (PathId::within(group_id, *path)) {
+                violations.push_back({at, "a group cannot depend on itself or a group above it"});
+              } else {
+                spec.dependencies.push_back(*path);
+              }
+            }
+          }
+        }
+        if (group_id != "/") groups.push_back(std::move(spec));
         if (const json::value* list = node.if_contains("apps"); list && list->is_array()) {
           const json::array& items = list->get_array();
           for (size_t i = 0; i < items.size(); ++i) {
@@ -665,10 +710,14 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
       };
   collect(parsed.get_object(), *group, "");
   if (!violations.empty()) return json_reply(422, invalid_body(violations));
-  bool exists = false;
-  for (const auto& [id, app] : scheduler_.apps()) exists = exists || PathId::within(id, *group);
-  if (create && exists)
+  if (create && scheduler_.group_exists(*group))
     return message(409, "Group " + *group + " is already created. Use PUT to change this group.");
+  std::set<std::string> named_groups;
+  for (const GroupSpec& spec : groups) {
+    if (!named_groups.insert(spec.id).second) {
+      return json_reply(422, invalid_body({{"/", "group '" + spec.id + "' is given twice"}}));
+    }
+  }
   std::set<std::string> named;
   for (const App& app : apps) {
     if (!named.insert(app.id).second) {
@@ -682,7 +731,13 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
       if (PathId::within(id, *group) && named.count(id) == 0) gone.push_back(id);
     }
   }
-  if (scheduler_.dependency_cycle(apps, gone)) {
+  std::vector<std::string> gone_groups;
+  if (!create) {
+    for (const auto& [id, spec] : scheduler_.groups()) {
+      if (PathId::within(id, *group) && named_groups.count(id) == 0) gone_groups.push_back(id);
+    }
+  }
+  if (scheduler_.dependency_cycle(apps, gone, groups)) {
     return json_reply(422, invalid_body({{"/", "Dependency graph has cyclic dependencies."}}));
   }
   for (const App& app : apps) {
@@ -692,7 +747,7 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
     if (auto busy = locked(id, query)) return *busy;
   }
   // The whole group is one deployment, as Marathon's group plan.
-  Scheduler::Change change = scheduler_.deploy_group(apps, gone);
+  Scheduler::Change change = scheduler_.deploy_group(apps, gone, groups, gone_groups);
   if (on_api_post) {
     for (const App& app : apps) {
       if (const App* stored = scheduler_.app(app.id)) {
@@ -707,17 +762,23 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
 
 Reply Api::delete_group(const std::string& raw_id, const Query& query) {
   auto group = PathId::canonical(raw_id);
+  if (!group || !scheduler_.group_exists(*group)) {
+    return message(404, "Group '" + group.value_or("/" + raw_id) + "' does not exist");
+  }
   std::vector<std::string> ids;
   for (const auto& [id, app] : scheduler_.apps()) {
-    if (group && PathId::within(id, *group)) ids.push_back(id);
+    if (PathId::within(id, *group)) ids.push_back(id);
   }
-  if (ids.empty())
-    return message(404, "Group '" + group.value_or("/" + raw_id) + "' does not exist");
+  std::vector<std::string> groups;
+  for (const auto& [id, spec] : scheduler_.groups()) {
+    if (PathId::within(id, *group)) groups.push_back(id);
+  }
   for (const std::string& id : ids) {
     if (auto busy = locked(id, query)) return *busy;
   }
-  // Every app of the group and its subgroups goes in one deployment.
-  return change_reply(scheduler_.deploy_group({}, ids), 200);
+  // Every app of the group and its subgroups goes in one deployment (one without steps for a
+  // group without apps, as Marathon answers).
+  return change_reply(scheduler_.deploy_group({}, ids, {}, groups), 200);
 }
 
 Reply Api::info() const {

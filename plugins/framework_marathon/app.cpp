@@ -1,5 +1,7 @@
 #include "app.h"
 
+#include "command_check.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -295,12 +297,21 @@ void read_health_checks(Fields& fields, App& app) {
     if (check.protocol == "COMMAND" && check.command.empty()) {
       check_fields.fail("command", "A command health check must have a command");
     }
+    if (check.command.size() > kMaxCheckCommandBytes) {
+      check_fields.fail("command",
+                        "must be at most " + std::to_string(kMaxCheckCommandBytes) + " bytes long");
+    }
     check_fields.integer("gracePeriodSeconds", check.grace_period_seconds, 0, kMaxSeconds);
     check_fields.integer("intervalSeconds", check.interval_seconds, 1, kMaxSeconds);
     check_fields.integer("timeoutSeconds", check.timeout_seconds, 1, kMaxSeconds);
     check_fields.integer("maxConsecutiveFailures", check.max_consecutive_failures, 0, 1'000'000);
     check_fields.boolean("ignoreHttp1xx", check.ignore_http1xx);
     app.health_checks.push_back(std::move(check));
+  }
+  if (command_checks(app.health_checks).size() > kMaxCommandChecks) {
+    fields.violations().push_back(
+        {fields.path("healthChecks"),
+         "must have at most " + std::to_string(kMaxCommandChecks) + " COMMAND health checks"});
   }
 }
 

@@ -165,17 +165,22 @@ void HealthChecker::finish(const Key& key, bool alive, const std::string& cause)
   fds_.remove(probe.watch);
   if (probe.timeout != 0) clock_.cancel(probe.timeout);
   ::close(probe.fd);
-  auto task = scheduler_.tasks().find(key.first);
+  report(key.first, key.second, alive, cause);
+}
+
+void HealthChecker::report(const std::string& task_id, size_t index, bool alive,
+                           const std::string& cause) {
+  auto task = scheduler_.tasks().find(task_id);
   if (task == scheduler_.tasks().end()) return;
   const App* app = scheduler_.app(task->second.app_id);
-  if (app == nullptr || key.second >= app->health_checks.size()) return;
+  if (app == nullptr || index >= app->health_checks.size()) return;
   // Failures within the grace period count only once the task has passed a check.
-  bool passed_before = key.second < task->second.health.size() &&
-                       !task->second.health[key.second].first_success.empty();
-  auto grace = std::chrono::seconds(app->health_checks[key.second].grace_period_seconds);
+  bool passed_before =
+      index < task->second.health.size() && !task->second.health[index].first_success.empty();
+  auto grace = std::chrono::seconds(app->health_checks[index].grace_period_seconds);
   bool in_grace = task->second.running_since && clock_.now() - *task->second.running_since < grace;
   if (!alive && in_grace && !passed_before) return;
-  scheduler_.on_health(key.first, key.second, alive, cause);
+  scheduler_.on_health(task_id, index, alive, cause);
 }
 
 }  // namespace tessera::marathon

@@ -5,8 +5,8 @@
 //
 // Timing, as Marathon's: a task is first checked when it is running, then every intervalSeconds;
 // a check with no answer within timeoutSeconds fails; failures within gracePeriodSeconds of the
-// task's start are ignored until its first success. COMMAND checks run on the agent in Marathon;
-// Tessera's agents do not run them yet, so they are reported as not run (no result).
+// task's start are ignored until its first success. COMMAND checks run on the task's agent, in
+// tessera-marathon-executor (command_check.h), whose results come in through report().
 //
 // Threading: the loop's thread; the Scheduler must outlive the checker.
 #pragma once
@@ -33,6 +33,10 @@ class HealthChecker {
 
   // Starts the checks that are due; call it every second or so.
   void tick();
+
+  // A result of check `index` of `task_id` from elsewhere (a COMMAND check's executor): judged
+  // as this checker's own (a failure within the grace period before a first success is ignored).
+  void report(const std::string& task_id, size_t index, bool alive, const std::string& cause);
 
  private:
   using Key = std::pair<std::string, size_t>;  // task id, check index

@@ -1,7 +1,11 @@
 #include "marathon_framework.h"
 
+#include <unistd.h>
+
+#include <climits>
 #include <utility>
 
+#include "command_check.h"
 #include "tessera/sdk/config.h"
 
 namespace tessera::marathon {
@@ -27,6 +31,18 @@ std::string task_key(const std::string& task_id) { return "tasks/" + task_id; }
 std::string deployment_key(const std::string& id) { return "deployments/" + id; }
 // App ids begin with '/', so this is "backoff/prod/web".
 std::string backoff_key(const std::string& app_id) { return "backoff" + app_id; }
+// Group ids begin with '/' too: "groups/prod".
+std::string group_key(const std::string& group_id) { return "groups" + group_id; }
+
+// tessera-marathon-executor beside the running program (BUILD/bin, or the installed bin/), where
+// CMake puts both.
+std::string default_command_executor() {
+  char path[PATH_MAX];
+  ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (length <= 0) return "";
+  std::string program(path, static_cast<size_t>(length));
+  return program.substr(0, program.rfind('/') + 1) + "tessera-marathon-executor";
+}
 
 http::Response to_http(Reply reply) {
   http::Response response =
@@ -78,6 +94,8 @@ Status MarathonFramework::configure(sdk::ConfigTable& table) {
   reconcile_interval_ =
       std::chrono::seconds(table.integer("reconcile_interval_seconds", 60, 1, 86400));
   health_address_ = table.get<std::string>("health_check_address", "");
+  scheduler_options_.command_executor =
+      table.get<std::string>("command_executor", default_command_executor());
   auto http_table = table.table("http");
   http_options_ = http::ServerOptions::from_config(http_table);
   http_table.reject_unknown_keys();
@@ -138,7 +156,7 @@ void MarathonFramework::recover(uint64_t term) {
   auto records =
       std::make_shared<std::tuple<std::string, sdk::Listing<StoredApp>, sdk::Listing<StoredApp>,
                                   sdk::Listing<StoredTask>, sdk::Listing<StoredDeployment>,
-                                  sdk::Listing<StoredBackoff>>>();
+                                  sdk::Listing<StoredBackoff>, sdk::Listing<StoredApp>>>();
   store_->get<std::string>(kFrameworkIdKey, [=, this](auto id) {
     if (!current()) return;
     if (!id) return failed("the framework id", id.error());
@@ -163,29 +181,41 @@ void MarathonFramework::recover(uint64_t term) {
               if (!current()) return;
               if (!backoffs) return failed("backoffs", backoffs.error());
               std::get<5>(*records) = std::move(*backoffs);
-              framework_id_ = std::get<0>(*records);
-              scheduler_ = std::make_unique<Scheduler>(clock(), *this, scheduler_options_);
-              for (const auto& entry : std::get<1>(*records).entries) {
-                scheduler_->adopt_app(parse_stored_app(entry.value.json));
-              }
-              for (const auto& entry : std::get<2>(*records).entries) {
-                scheduler_->adopt_version(parse_stored_app(entry.value.json));
-              }
-              for (const auto& entry : std::get<3>(*records).entries) {
-                scheduler_->adopt_task(entry.value);
-              }
-              for (const auto& entry : std::get<4>(*records).entries) {
-                scheduler_->adopt_deployment(entry.value);
-              }
-              for (const auto& entry : std::get<5>(*records).entries) {
-                scheduler_->adopt_backoff(entry.value);
-              }
-              log().info(
-                  "recovered {} app(s), {} task(s), {} deployment(s); framework id {}",
-                  scheduler_->apps().size(), scheduler_->tasks().size(),
-                  scheduler_->deployments().size(),
-                  framework_id_.empty() ? std::string("none yet") : sdk::quote(framework_id_));
-              start_scheduling(term);
+              store_->list<StoredApp>("groups/", [=, this](auto groups) {
+                if (!current()) return;
+                if (!groups) return failed("groups", groups.error());
+                std::get<6>(*records) = std::move(*groups);
+                framework_id_ = std::get<0>(*records);
+                scheduler_ = std::make_unique<Scheduler>(clock(), *this, scheduler_options_);
+                for (const auto& entry : std::get<6>(*records).entries) {
+                  if (auto group = parse_stored_group(entry.value.json)) {
+                    scheduler_->adopt_group(std::move(*group));
+                  } else {
+                    log().warn("ignoring the unreadable group record {}", sdk::quote(entry.key));
+                  }
+                }
+                for (const auto& entry : std::get<1>(*records).entries) {
+                  scheduler_->adopt_app(parse_stored_app(entry.value.json));
+                }
+                for (const auto& entry : std::get<2>(*records).entries) {
+                  scheduler_->adopt_version(parse_stored_app(entry.value.json));
+                }
+                for (const auto& entry : std::get<3>(*records).entries) {
+                  scheduler_->adopt_task(entry.value);
+                }
+                for (const auto& entry : std::get<4>(*records).entries) {
+                  scheduler_->adopt_deployment(entry.value);
+                }
+                for (const auto& entry : std::get<5>(*records).entries) {
+                  scheduler_->adopt_backoff(entry.value);
+                }
+                log().info(
+                    "recovered {} app(s), {} task(s), {} deployment(s); framework id {}",
+                    scheduler_->apps().size(), scheduler_->tasks().size(),
+                    scheduler_->deployments().size(),
+                    framework_id_.empty() ? std::string("none yet") : sdk::quote(framework_id_));
+                start_scheduling(term);
+              });
             });
           });
         });
@@ -242,6 +272,9 @@ void MarathonFramework::start_scheduling(uint64_t term) {
   client_->on_update = [this](const protocol::TaskStatus& status) {
     scheduler_->on_update(status);
   };
+  client_->on_message = [this](const protocol::scheduler::FrameworkMessage& message) {
+    on_check_result(message);
+  };
   client_->on_agent_lost = [this](const std::string& agent) { scheduler_->on_agent_lost(agent); };
   client_->on_error = [this](const std::string& message) {
     log().error("the master refused the framework: {}", message);
@@ -254,6 +287,25 @@ void MarathonFramework::start_scheduling(uint64_t term) {
   reconcile_timer_ = clock().every(reconcile_interval_, [this] {
     if (client_->subscribed()) client_->reconcile();
   });
+}
+
+void MarathonFramework::on_check_result(const protocol::scheduler::FrameworkMessage& message) {
+  auto result = decode_check_result(message.data);
+  if (!result) {
+    log().warn("a message from executor {} on agent {}: {}", sdk::quote(message.executor_id),
+               sdk::quote(message.agent_id), result.error().message);
+    return;
+  }
+  if (auto refusal =
+          refuse_check_result(*scheduler_, *result, message.executor_id, message.agent_id)) {
+    if (!refusal->quiet) {
+      log().warn("ignoring a check result for {} from executor {} on agent {}: {}",
+                 sdk::quote(result->task_id), sdk::quote(message.executor_id),
+                 sdk::quote(message.agent_id), refusal->reason);
+    }
+    return;
+  }
+  health_->report(result->task_id, result->index, result->alive, result->cause);
 }
 
 void MarathonFramework::store_done(const std::string& what,
@@ -307,6 +359,17 @@ void MarathonFramework::remove_version(const std::string& app_id, const std::str
     if (!r && r.code() != sdk::StoreCode::kNotFound) {
       store_done("a version of " + sdk::quote(app_id), r);
     }
+  });
+}
+
+void MarathonFramework::save_group(const GroupSpec& group) {
+  store_->put(group_key(group.id), StoredApp{to_text(to_json(group))},
+              [this, id = group.id](auto r) { store_done("group " + sdk::quote(id), r); });
+}
+
+void MarathonFramework::remove_group(const std::string& group_id) {
+  store_->remove(group_key(group_id), [this, group_id](auto r) {
+    if (!r && r.code() != sdk::StoreCode::kNotFound) store_done("group " + sdk::quote(group_id), r);
   });
 }
 

@@ -48,6 +48,8 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void save_deployment(const StoredDeployment& deployment) override;
   void save_backoff(const StoredBackoff& backoff) override;
   void remove_backoff(const std::string& app_id) override;
+  void save_group(const GroupSpec& group) override;
+  void remove_group(const std::string& group_id) override;
   void remove_deployment(const std::string& id) override;
   void publish(const std::string& event_type, const boost::json::object& body) override;
 
@@ -65,6 +67,8 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void forward_to_leader(const http::Request& request, http::Responder answer);
   // The leader's API address as the leader stored it ("" when unknown or this host).
   void find_leader(std::function<void(std::string)> found);
+  // A COMMAND check's result from the executor that runs it (command_check.h).
+  void on_check_result(const protocol::scheduler::FrameworkMessage& message);
   void store_done(const std::string& what, const sdk::StoreResult<uint64_t>& result);
 
   // Configuration.

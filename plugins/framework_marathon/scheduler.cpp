@@ -4,6 +4,9 @@
 #include <cmath>
 #include <ctime>
 #include <functional>
+#include <utility>
+
+#include "command_check.h"
 
 namespace tessera::marathon {
 
@@ -21,6 +24,26 @@ std::string hex(uint64_t value, int digits) {
     value >>= 4;
   }
   return out;
+}
+
+// An app with COMMAND health checks has each task run by `executor` (one executor per task, its
+// id the task's), which runs the checks beside the task in its sandbox and environment, as
+// Mesos's command executor does. A Docker task is left to its runtime: its checks are not run.
+void add_command_checks(const App& app, const std::string& executor, protocol::TaskInfo& info) {
+  auto checks = command_checks(app.health_checks);
+  if (checks.empty() || executor.empty() || info.container.type == "DOCKER") return;
+  info.executor.executor_id = info.task_id;
+  info.executor.name = "marathon command health checks of " + info.task_id;
+  info.executor.command.shell = false;
+  info.executor.command.value = executor;
+  info.executor.command.arguments = {executor};
+  // The agent runs the executor, and so the task and its checks, as the task's user.
+  info.executor.command.user = info.command.user;
+  // The executor's container holds the task, so it gets the task's resources (the master counts
+  // only the task's against the offer).
+  info.executor.resources = info.resources;
+  info.executor.kill_grace_seconds = info.kill_grace_seconds + 1;
+  info.data = encode_command_checks(checks);
 }
 
 }  // namespace
@@ -41,8 +64,8 @@ std::string format_iso8601(sdk::Clock::Wall::time_point time) {
 Scheduler::Scheduler(sdk::Clock& clock, Driver& driver, SchedulerOptions options)
     : clock_(clock),
       driver_(driver),
-      options_(options),
-      random_(options.seed != 0 ? options.seed : std::random_device{}()) {}
+      options_(std::move(options)),
+      random_(options_.seed != 0 ? options_.seed : std::random_device{}()) {}
 
 Scheduler::~Scheduler() {
   for (sdk::Clock::TimerId timer : revive_timers_) clock_.cancel(timer);
@@ -76,7 +99,85 @@ void Scheduler::emit(const std::string& type, json::object body) {
   driver_.publish(type, body);
 }
 
+// ---- groups ----
+
+json::object to_json(const GroupSpec& group) {
+  json::array dependencies;
+  for (const auto& dependency : group.dependencies)
+    dependencies.push_back(json::string(dependency));
+  return json::object{
+      {"id", group.id}, {"dependencies", std::move(dependencies)}, {"version", group.version}};
+}
+
+std::optional<GroupSpec> parse_stored_group(const std::string& text) {
+  json::error_code error;
+  json::value value = json::parse(text, error);
+  if (error || !value.is_object()) return std::nullopt;
+  const json::object& object = value.get_object();
+  const json::value* id = object.if_contains("id");
+  const json::value* version = object.if_contains("version");
+  const json::value* dependencies = object.if_contains("dependencies");
+  if (id == nullptr || !id->is_string() || version == nullptr || !version->is_string() ||
+      dependencies == nullptr || !dependencies->is_array()) {
+    return std::nullopt;
+  }
+  auto canonical = PathId::canonical(id->get_string());
+  if (!canonical) return std::nullopt;
+  GroupSpec group{*canonical, {}, std::string(version->get_string())};
+  for (const auto& dependency : dependencies->get_array()) {
+    if (!dependency.is_string()) return std::nullopt;
+    auto path = PathId::canonical(dependency.get_string());
+    if (!path) return std::nullopt;
+    group.dependencies.push_back(*path);
+  }
+  return group;
+}
+
+bool Scheduler::group_exists(const std::string& group_id) const {
+  if (group_id == "/" || groups_.count(group_id) != 0) return true;
+  for (auto it = apps_.lower_bound(group_id); it != apps_.end(); ++it) {
+    if (!PathId::within(it->first, group_id)) {
+      // Ids sort by characters: "/a-b" lies between "/a" and "/a/b", so keep looking while the
+      // prefix still matches.
+      if (it->first.compare(0, group_id.size(), group_id) != 0) break;
+      continue;
+    }
+    if (it->first != group_id) return true;
+  }
+  return false;
+}
+
+std::set<std::string> Scheduler::dependencies_of(
+    const std::string& app_id, const std::vector<std::string>& own,
+    const std::set<std::string>& app_ids, const std::map<std::string, GroupSpec>& groups) const {
+  std::vector<std::string> paths = own;
+  for (std::string group = PathId::parent(app_id);; group = PathId::parent(group)) {
+    if (auto found = groups.find(group); found != groups.end()) {
+      paths.insert(paths.end(), found->second.dependencies.begin(),
+                   found->second.dependencies.end());
+    }
+    if (group == "/") break;
+  }
+  std::set<std::string> found;
+  for (const std::string& path : paths) {
+    if (app_ids.count(path) != 0) {
+      found.insert(path);
+      continue;
+    }
+    for (auto it = app_ids.lower_bound(path); it != app_ids.end(); ++it) {
+      if (it->compare(0, path.size(), path) != 0) break;
+      if (PathId::within(*it, path)) found.insert(*it);
+    }
+  }
+  return found;
+}
+
 // ---- recovery ----
+
+void Scheduler::adopt_group(GroupSpec group) {
+  std::string id = group.id;
+  groups_[id] = std::move(group);
+}
 
 void Scheduler::adopt_app(App app) {
   for (const auto& definition : app.port_definitions) {
@@ -389,8 +490,15 @@ Scheduler::Change Scheduler::start_deployment(Deployment deployment) {
 }
 
 Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
-                                          const std::vector<std::string>& removals) {
+                                          const std::vector<std::string>& removals,
+                                          std::vector<GroupSpec> groups,
+                                          const std::vector<std::string>& removed_groups) {
   std::string latest;
+  for (const GroupSpec& group : groups) {
+    if (auto existing = groups_.find(group.id); existing != groups_.end()) {
+      latest = std::max(latest, existing->second.version);
+    }
+  }
   for (const App& app : targets) {
     if (const App* existing = this->app(app.id)) latest = std::max(latest, existing->version);
   }
@@ -399,6 +507,15 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
   }
   Deployment deployment;
   deployment.version = timestamp(latest);
+  for (const std::string& id : removed_groups) {
+    if (groups_.erase(id) != 0) driver_.remove_group(id);
+  }
+  for (GroupSpec& group : groups) {
+    group.version = deployment.version;
+    driver_.save_group(group);
+    std::string id = group.id;
+    groups_[id] = std::move(group);
+  }
   std::vector<DeploymentAction> stops;
   std::vector<DeploymentAction> starts;
   std::map<std::string, std::string> changes;  // app id -> ScaleApplication or RestartApplication
@@ -443,7 +560,10 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
   }
   // Layers by the longest chain of dependencies below each app (Marathon's
   // runSpecsGroupedByLongestPath): an app with none goes in the first, and every app after all
-  // it depends on. A dependency on an app outside the cluster is no constraint.
+  // it depends on, its own dependencies and its groups' (an app or every app of a group). A
+  // dependency on an app outside the cluster is no constraint.
+  std::set<std::string> app_ids;
+  for (const auto& [id, ignored] : apps_) app_ids.insert(id);
   std::map<std::string, size_t> depth;
   std::set<std::string> visiting;
   std::function<size_t(const std::string&)> longest = [&](const std::string& id) -> size_t {
@@ -451,7 +571,8 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
     const App* found = app(id);
     if (found == nullptr || !visiting.insert(id).second) return 0;
     size_t below = 0;
-    for (const std::string& dependency : found->dependencies) {
+    for (const std::string& dependency :
+         dependencies_of(id, found->dependencies, app_ids, groups_)) {
       below = std::max(below, longest(dependency));
     }
     visiting.erase(id);
@@ -465,12 +586,21 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
   return start_deployment(std::move(deployment));
 }
 
-std::optional<std::string> Scheduler::dependency_cycle(
-    const std::vector<App>& targets, const std::vector<std::string>& removals) const {
-  std::map<std::string, const std::vector<std::string>*> graph;
-  for (const auto& [id, app] : apps_) graph[id] = &app.dependencies;
-  for (const std::string& id : removals) graph.erase(id);
-  for (const App& app : targets) graph[app.id] = &app.dependencies;
+std::optional<std::string> Scheduler::dependency_cycle(const std::vector<App>& targets,
+                                                       const std::vector<std::string>& removals,
+                                                       const std::vector<GroupSpec>& groups) const {
+  std::map<std::string, const std::vector<std::string>*> own;
+  for (const auto& [id, app] : apps_) own[id] = &app.dependencies;
+  for (const std::string& id : removals) own.erase(id);
+  for (const App& app : targets) own[app.id] = &app.dependencies;
+  std::map<std::string, GroupSpec> all_groups = groups_;
+  for (const GroupSpec& group : groups) all_groups[group.id] = group;
+  std::set<std::string> app_ids;
+  for (const auto& [id, ignored] : own) app_ids.insert(id);
+  std::map<std::string, std::set<std::string>> graph;
+  for (const auto& [id, dependencies] : own) {
+    graph[id] = dependencies_of(id, *dependencies, app_ids, all_groups);
+  }
   // Depth-first, colouring each app: 1 while on the path, 2 once done.
   std::map<std::string, int> colour;
   std::function<bool(const std::string&)> cyclic = [&](const std::string& id) {
@@ -480,7 +610,7 @@ std::optional<std::string> Scheduler::dependency_cycle(
     if (mark == 1) return true;
     if (mark == 2) return false;
     mark = 1;
-    for (const std::string& dependency : *node->second) {
+    for (const std::string& dependency : node->second) {
       if (cyclic(dependency)) return true;
     }
     colour[id] = 2;
@@ -952,6 +1082,7 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
         info.kill_grace_seconds = static_cast<double>(*owner->task_kill_grace_period_seconds);
       }
       info.labels = owner->labels;
+      add_command_checks(*owner, options_.command_executor, info);
       best->tasks.push_back(std::move(info));
       placed.push_back(task.placement());
       stats.last_used_at = now_text;

@@ -85,6 +85,17 @@ struct StoredApp {
   MSGPACK_DEFINE_MAP(json);
 };
 
+// A group's own definition, apart from its apps (Marathon's Group): kept so that a group exists
+// without apps and so that its dependencies order deployments. In the store as
+// {"id", "dependencies", "version"} under groups/ID.
+struct GroupSpec {
+  std::string id;
+  std::vector<std::string> dependencies;  // canonical ids of groups or apps
+  std::string version;
+};
+boost::json::object to_json(const GroupSpec& group);
+std::optional<GroupSpec> parse_stored_group(const std::string& text);
+
 struct DeploymentAction {
   std::string action;  // StartApplication, ScaleApplication, RestartApplication, StopApplication
   std::string app;
@@ -187,6 +198,8 @@ class Driver {
   virtual void remove_deployment(const std::string& id) = 0;
   virtual void save_backoff(const StoredBackoff& backoff) = 0;
   virtual void remove_backoff(const std::string& app_id) = 0;
+  virtual void save_group(const GroupSpec& group) = 0;
+  virtual void remove_group(const std::string& group_id) = 0;
   // An event for /v2/events; `body` already has eventType and timestamp.
   virtual void publish(const std::string& event_type, const boost::json::object& body) = 0;
 };
@@ -207,6 +220,9 @@ struct SchedulerOptions {
   uint64_t seed = 0;
   // First service port handed out for port definitions with port 0.
   int64_t service_port_base = 10000;
+  // The program that runs a task with COMMAND health checks beside it on its agent
+  // (tessera-marathon-executor); empty: COMMAND checks are not run.
+  std::string command_executor;
 };
 
 // An app's state as the API shows it.
@@ -228,6 +244,7 @@ class Scheduler {
   // Recovery: what the store held. Call before serving; adopt() restores state without
   // persisting it again.
   void adopt_app(App app);
+  void adopt_group(GroupSpec group);
   void adopt_version(App app);
   void adopt_task(const StoredTask& task);
   void adopt_deployment(const StoredDeployment& stored);
@@ -246,13 +263,25 @@ class Scheduler {
   Change delete_app(const std::string& app_id);
   Change restart_app(const std::string& app_id);
   // A group change as one deployment: `targets` are created or updated (unchanged ones are left
-  // out of it), `removals` removed. Dependencies among the apps must not form a cycle (see
-  // dependency_cycle).
-  Change deploy_group(std::vector<App> targets, const std::vector<std::string>& removals);
-  // An app of a cycle among the apps' dependencies once `targets` replace the apps of the same
-  // id and `removals` are gone; nullopt when there is none.
+  // out of it), `removals` removed; the group definitions `groups` are stored (the version of
+  // the deployment) and `removed_groups` forgotten at once. Dependencies must not form a cycle
+  // (see dependency_cycle).
+  Change deploy_group(std::vector<App> targets, const std::vector<std::string>& removals,
+                      std::vector<GroupSpec> groups = {},
+                      const std::vector<std::string>& removed_groups = {});
+  // An app of a cycle among the apps' dependencies (their own and their groups', see
+  // dependencies_of) once `targets` replace the apps of the same id, `removals` are gone and
+  // `groups` replace the group definitions of the same id; nullopt when there is none.
   std::optional<std::string> dependency_cycle(const std::vector<App>& targets,
-                                              const std::vector<std::string>& removals) const;
+                                              const std::vector<std::string>& removals,
+                                              const std::vector<GroupSpec>& groups = {}) const;
+  // The apps `app_id` waits for in a deployment: its own dependencies and those of every group
+  // above it, each an app or every app below a group, among `app_ids` (the app itself when a
+  // group above it depends on a group that holds it: a cycle).
+  std::set<std::string> dependencies_of(const std::string& app_id,
+                                        const std::vector<std::string>& own,
+                                        const std::set<std::string>& app_ids,
+                                        const std::map<std::string, GroupSpec>& groups) const;
   // Cancels (force) or rolls back the deployment. False when there is none.
   std::optional<Change> cancel_deployment(const std::string& id, bool force);
   // Kills tasks; `scale` lowers instances by as many, each app's in a ScaleApplication
@@ -274,6 +303,10 @@ class Scheduler {
 
   // Reads for the API.
   const std::map<std::string, App>& apps() const { return apps_; }
+  // The groups defined through /v2/groups (a group may also exist only through its apps' ids).
+  const std::map<std::string, GroupSpec>& groups() const { return groups_; }
+  // Whether the group exists: the root, a defined group, or an app below it.
+  bool group_exists(const std::string& group_id) const;
   const App* app(const std::string& id) const;
   const std::map<std::string, Task>& tasks() const { return tasks_; }
   std::vector<const Task*> tasks_of(const std::string& app_id) const;
@@ -338,6 +371,7 @@ class Scheduler {
   SchedulerOptions options_;
   std::mt19937_64 random_;
   std::map<std::string, App> apps_;
+  std::map<std::string, GroupSpec> groups_;
   std::map<std::string, std::map<std::string, App>> versions_;
   std::map<std::string, Task> tasks_;
   std::map<std::string, std::set<std::string>> by_app_;  // task ids by app id

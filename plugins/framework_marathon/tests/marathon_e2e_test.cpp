@@ -53,6 +53,18 @@ std::string http_app(const std::string& id, int instances, const std::string& ex
          extra + "}";
 }
 
+// A database app whose one task becomes healthy (serves "ok" over HTTP) once the file `go`
+// exists, so that a test decides when the apps that depend on it may start.
+std::string db_app(const std::string& go) {
+  return R"({"id": "db", "cpus": 0.1, "mem": 16,
+        "cmd": "while [ ! -e )" +
+         go +
+         R"( ]; do sleep 0.1; done; echo ok > \"$TESSERA_SANDBOX/ok\" && exec busybox httpd -f -p 127.0.0.1:$PORT0 -h \"$TESSERA_SANDBOX\"",
+        "healthChecks": [{"protocol": "HTTP", "path": "/ok", "portIndex": 0,
+          "gracePeriodSeconds": 120, "intervalSeconds": 1, "timeoutSeconds": 2,
+          "maxConsecutiveFailures": 2}]})";
+}
+
 // A Marathon client for the master host's plugin: finds its address in the endpoints file.
 class Marathon {
  public:
@@ -109,6 +121,29 @@ class Marathon {
         timeout);
     if (!done) tasks.clear();
     return tasks;
+  }
+
+  // Whether the app's one task becomes healthy, its one check passed (true), in time.
+  bool healthy_alone(const std::string& app_id, const std::string& task_id) {
+    return tessera::testing::eventually([&] {
+      json::value app = get("/v2/apps" + app_id);
+      if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
+      const auto& task = app.at("app").at("tasks").as_array()[0];
+      const auto& results = task.at("healthCheckResults").as_array();
+      return task.at("id").as_string() == task_id && results.size() == 1 &&
+             results[0].at("alive") == true && results[0].at("taskId").as_string() == task_id;
+    });
+  }
+  // Whether the app's one task `task_id` is replaced by another, healthy one, in time.
+  bool replaced_by_healthy(const std::string& app_id, const std::string& task_id) {
+    return tessera::testing::eventually(
+        [&] {
+          json::value app = get("/v2/apps" + app_id);
+          if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
+          const auto& tasks = app.at("app").at("tasks").as_array();
+          return tasks.size() == 1 && tasks[0].at("id").as_string() != task_id;
+        },
+        60s);
   }
 
  private:
@@ -321,18 +356,12 @@ TEST(MarathonE2E, BadInputGetsMarathonsErrorsAndAnAppTooBigWaitsWithTheReason) {
   // api depends on the subgroup's db, so its tasks start only once the db is healthy, which it
   // is once the test creates the file "go".
   std::string go = (cluster.dir() / "go").string();
-  CurlResult group = marathon.call(
-      "POST", "/v2/groups",
-      R"({"id": "/team", "apps": [
+  CurlResult group = marathon.call("POST", "/v2/groups",
+                                   R"({"id": "/team", "apps": [
       {"id": "api", "cmd": "exec sleep 3600", "cpus": 0.1, "mem": 16, "instances": 2,
        "dependencies": ["store/db"]}],
-      "groups": [{"id": "store", "apps": [{"id": "db", "cpus": 0.1, "mem": 16,
-        "cmd": "while [ ! -e )" +
-          go +
-          R"( ]; do sleep 0.1; done; echo ok > \"$TESSERA_SANDBOX/ok\" && exec busybox httpd -f -p 127.0.0.1:$PORT0 -h \"$TESSERA_SANDBOX\"",
-        "healthChecks": [{"protocol": "HTTP", "path": "/ok", "portIndex": 0,
-          "gracePeriodSeconds": 120, "intervalSeconds": 1, "timeoutSeconds": 2,
-          "maxConsecutiveFailures": 2}]}]}]})");
+      "groups": [{"id": "store", "apps": [)" +
+                                       db_app(go) + "]}]}");
   ASSERT_EQ(group.status, 201) << group.body;
   std::string deployment(json::parse(group.body).at("deploymentId").as_string());
   // The plan waits at the db's step: the api has no task yet.
@@ -389,6 +418,11 @@ TEST(MarathonE2E, ARestartedMasterHostKeepsTheAppsAndAdoptsTheRunningTasks) {
   ASSERT_TRUE(tessera::testing::eventually(
       [&] { return tessera::testing::tasks_in(dir.path()).size() == 2; }));
 
+  // A group without apps is kept in the store too, with its dependencies.
+  ASSERT_EQ(
+      marathon.call("POST", "/v2/groups", R"({"id": "/kept", "dependencies": ["/keep"]})").status,
+      201);
+
   ASSERT_TRUE(cluster.restart_master());
   marathon.find_address();
   EXPECT_TRUE(cluster.master().wait_for("recovered 1 app(s), 2 task(s)"))
@@ -403,6 +437,83 @@ TEST(MarathonE2E, ARestartedMasterHostKeepsTheAppsAndAdoptsTheRunningTasks) {
   json::value app = marathon.get("/v2/apps/keep");
   ASSERT_TRUE(app.is_object());
   EXPECT_EQ(app.at("app").at("instances"), 2);
+  json::value kept = marathon.get("/v2/groups/kept");
+  ASSERT_TRUE(kept.is_object());
+  EXPECT_EQ(kept.at("dependencies"), json::array{"/keep"});
+}
+
+TEST(MarathonE2E, EmptyNestedGroupsAndGroupDependenciesOrderTheDeployment) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  ASSERT_TRUE(cluster.start_agent(1, agent_settings(1)));
+  Marathon marathon(cluster);
+
+  // Empty groups, nested ones among them: created, listed, refused twice, deleted.
+  CurlResult empty = marathon.call("POST", "/v2/groups", R"({"id": "/empty"})");
+  ASSERT_EQ(empty.status, 201) << empty.body;
+  EXPECT_FALSE(json::parse(empty.body).at("deploymentId").as_string().empty());
+  EXPECT_EQ(marathon.call("POST", "/v2/groups", R"({"id": "/empty"})").status, 409);
+  ASSERT_EQ(marathon.call("POST", "/v2/groups", R"({"id": "/outer", "groups": [{"id": "inner"}]})")
+                .status,
+            201);
+  json::value root = marathon.get("/v2/groups");
+  ASSERT_TRUE(root.is_object());
+  std::set<std::string> listed;
+  for (const auto& group : root.at("groups").as_array()) {
+    listed.insert(std::string(group.at("id").as_string()));
+  }
+  EXPECT_EQ(listed, (std::set<std::string>{"/empty", "/outer"}));
+  json::value inner = marathon.get("/v2/groups/outer/inner");
+  ASSERT_TRUE(inner.is_object());
+  EXPECT_TRUE(inner.at("apps").as_array().empty());
+  EXPECT_EQ(marathon.call("DELETE", "/v2/groups/outer").status, 200);
+  EXPECT_EQ(marathon.call("GET", "/v2/groups/outer/inner").status, 404);
+  EXPECT_EQ(marathon.call("DELETE", "/v2/groups/empty").status, 200);
+  EXPECT_EQ(marathon.call("GET", "/v2/groups/empty").status, 404);
+  EXPECT_EQ(marathon.call("DELETE", "/v2/groups/empty").status, 404);
+
+  // Bad dependencies: a path that is none, and groups that wait for each other.
+  CurlResult bad =
+      marathon.call("POST", "/v2/groups", R"({"id": "/bad", "dependencies": ["Not A Path!"]})");
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_NE(bad.body.find("/dependencies(0)"), std::string::npos) << bad.body;
+  CurlResult cycle = marathon.call("POST", "/v2/groups", R"({"id": "/loop", "groups": [
+      {"id": "a", "dependencies": ["b"], "apps": [{"id": "x", "cmd": "sleep 3600", "mem": 16, "cpus": 0.1}]},
+      {"id": "b", "dependencies": ["a"], "apps": [{"id": "y", "cmd": "sleep 3600", "mem": 16, "cpus": 0.1}]}]})");
+  EXPECT_EQ(cycle.status, 422);
+  EXPECT_NE(cycle.body.find("cyclic"), std::string::npos) << cycle.body;
+
+  // The web group depends on the db group (relative to their parent): its apps start only once
+  // the db's app is healthy, which it becomes when the test creates "go".
+  std::string go = (cluster.dir() / "go").string();
+  CurlResult shop = marathon.call("POST", "/v2/groups", R"({"id": "/shop", "groups": [
+      {"id": "web", "dependencies": ["db"], "apps": [
+        {"id": "front", "cmd": "exec sleep 3600", "cpus": 0.1, "mem": 16, "instances": 2}]},
+      {"id": "db", "apps": [)" + db_app(go) + "]}]}");
+  ASSERT_EQ(shop.status, 201) << shop.body;
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    json::value shown = marathon.get("/v2/apps/shop/db/db");
+    return shown.is_object() && shown.at("app").at("tasksRunning").as_int64() == 1;
+  })) << cluster.master().output();
+  json::value plans = marathon.get("/v2/deployments");
+  ASSERT_EQ(plans.as_array().size(), 1u) << json::serialize(plans);
+  EXPECT_EQ(plans.as_array()[0].at("currentActions").as_array()[0].at("app"), "/shop/db/db");
+  EXPECT_EQ(marathon.get("/v2/apps/shop/web/front").at("app").at("tasks").as_array().size(), 0u);
+  json::value web = marathon.get("/v2/groups/shop/web");
+  ASSERT_TRUE(web.is_object());
+  EXPECT_EQ(web.at("dependencies"), json::array{"/shop/db"});
+  dir.write("go", "");
+  EXPECT_EQ(marathon.running("/shop/web/front", 2).size(), 2u) << cluster.master().output();
+  json::value db = marathon.get("/v2/apps/shop/db/db");
+  json::value front = marathon.get("/v2/apps/shop/web/front");
+  ASSERT_TRUE(db.is_object() && front.is_object());
+  std::string db_started(db.at("app").at("tasks").as_array()[0].at("startedAt").as_string());
+  for (const auto& task : front.at("app").at("tasks").as_array()) {
+    EXPECT_GE(std::string(task.at("stagedAt").as_string()), db_started)
+        << "a front task was launched before the db ran";
+  }
 }
 
 TEST(MarathonE2E, RollingRestartKeepsMinimumHealthCapacityAndStreamsEvents) {
@@ -470,12 +581,7 @@ TEST(MarathonE2E, ATaskThatFailsItsHealthChecksIsReplaced) {
   auto first = marathon.running("/checked", 1);
   ASSERT_EQ(first.size(), 1u) << cluster.master().output();
   std::string task_id = first.begin()->first;
-  ASSERT_TRUE(tessera::testing::eventually([&] {
-    json::value app = marathon.get("/v2/apps/checked");
-    if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
-    const auto& results = app.at("app").at("tasks").as_array()[0].at("healthCheckResults");
-    return results.as_array().size() == 1 && results.as_array()[0].at("alive") == true;
-  })) << cluster.master().output();
+  ASSERT_TRUE(marathon.healthy_alone("/checked", task_id)) << cluster.master().output();
 
   // The task's health file goes: its checks fail, it is killed and another takes its place.
   std::filesystem::path health_file;
@@ -487,16 +593,63 @@ TEST(MarathonE2E, ATaskThatFailsItsHealthChecksIsReplaced) {
   }
   ASSERT_FALSE(health_file.empty());
   std::filesystem::remove(health_file);
-  ASSERT_TRUE(tessera::testing::eventually(
-      [&] {
-        json::value app = marathon.get("/v2/apps/checked");
-        if (!app.is_object() || app.at("app").at("tasksHealthy") != 1) return false;
-        const auto& tasks = app.at("app").at("tasks").as_array();
-        return tasks.size() == 1 && tasks[0].at("id").as_string() != task_id;
-      },
-      60s))
-      << cluster.master().output();
+  ASSERT_TRUE(marathon.replaced_by_healthy("/checked", task_id)) << cluster.master().output();
   EXPECT_TRUE(cluster.master().wait_for("killing '" + task_id + "'"));
+}
+
+TEST(MarathonE2E, CommandHealthChecksRunInTheTasksSandboxAndReplaceAFailingTask) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon marathon(cluster);
+  // The check passes while the task's sandbox (its working directory) holds "ok" and sees the
+  // task's environment; it prints what it saw, which a failure's cause shows.
+  CurlResult created = marathon.call("POST", "/v2/apps", R"({
+      "id": "/command", "cmd": "echo ok > ok && exec sleep 3600", "cpus": 0.1, "mem": 16,
+      "env": {"CHECKED": "yes"},
+      "healthChecks": [{"protocol": "COMMAND",
+                        "command": {"value": "echo sandbox $PWD; test $CHECKED = yes && test $MARATHON_APP_ID = /command && test -f ok"},
+                        "gracePeriodSeconds": 30, "intervalSeconds": 1, "timeoutSeconds": 5,
+                        "maxConsecutiveFailures": 2}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto first = marathon.running("/command", 1);
+  ASSERT_EQ(first.size(), 1u) << cluster.master().output();
+  std::string task_id = first.begin()->first;
+  ASSERT_TRUE(marathon.healthy_alone("/command", task_id)) << cluster.master().output();
+
+  // The file goes from the task's sandbox: the check fails, the task is killed and replaced.
+  std::filesystem::path health_file;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path())) {
+    if (entry.path().filename() == "ok") health_file = entry.path();
+  }
+  ASSERT_FALSE(health_file.empty());
+  std::filesystem::remove(health_file);
+  // The failure's cause is the check's exit and output: it ran in the task's sandbox.
+  std::string cause;
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    json::value app = marathon.get("/v2/apps/command");
+    if (!app.is_object() || app.at("app").at("tasksUnhealthy") != 1) return false;
+    const auto& result =
+        app.at("app").at("tasks").as_array()[0].at("healthCheckResults").as_array()[0];
+    if (!result.at("lastFailureCause").is_string()) return false;
+    cause = std::string(result.at("lastFailureCause").as_string());
+    return true;
+  })) << cluster.master().output();
+  EXPECT_NE(cause.find("exited with status 1: sandbox " + health_file.parent_path().string()),
+            std::string::npos)
+      << cause;
+  ASSERT_TRUE(marathon.replaced_by_healthy("/command", task_id)) << cluster.master().output();
+  EXPECT_TRUE(cluster.master().wait_for("killing '" + task_id + "'"));
+  // The killed task's processes (its command and its checks) ended with it.
+  EXPECT_TRUE(tessera::testing::eventually([&] {
+    for (pid_t pid : tessera::testing::tasks_in(dir.path())) {
+      std::string environment =
+          tessera::testing::read_file("/proc/" + std::to_string(pid) + "/environ");
+      if (environment.find("MESOS_TASK_ID=" + task_id) != std::string::npos) return false;
+    }
+    return true;
+  })) << cluster.master().output();
 }
 
 TEST(MarathonE2E, ACrashLoopingAppsLaunchDelayGrows) {

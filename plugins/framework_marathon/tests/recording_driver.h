@@ -43,6 +43,8 @@ class RecordingDriver : public Driver {
     stored_backoffs[backoff.app_id] = backoff;
   }
   void remove_backoff(const std::string& app_id) override { stored_backoffs.erase(app_id); }
+  void save_group(const GroupSpec& group) override { stored_groups[group.id] = group; }
+  void remove_group(const std::string& group_id) override { stored_groups.erase(group_id); }
   void publish(const std::string& type, const boost::json::object& body) override {
     events.emplace_back(type, body);
   }
@@ -57,6 +59,7 @@ class RecordingDriver : public Driver {
   std::vector<protocol::TaskInfo> launched;
   std::vector<std::pair<std::string, double>> declined;
   std::vector<std::string> killed;
+  std::map<std::string, GroupSpec> stored_groups;
   int revives = 0;
   std::map<std::string, App> stored_apps;
   std::map<std::string, App> stored_versions;

@@ -604,6 +604,38 @@ TEST_F(SchedulerTest, DependencyCyclesAreFound) {
   EXPECT_TRUE(scheduler_.dependency_cycle({depending("/c", 0, {"/c"})}, {}));
 }
 
+TEST_F(SchedulerTest, AGroupsDependenciesOrderItsAppsAfterEveryAppOfTheGroupsItDependsOn) {
+  // /shop/web depends on the group /shop/db: front waits for both db apps; /shop/db's apps do
+  // not wait for anything.
+  auto change = scheduler_.deploy_group(
+      {make_app("/shop/web/front", 1), make_app("/shop/db/main", 1),
+       make_app("/shop/db/replica", 1)},
+      {}, {GroupSpec{"/shop/web", {"/shop/db"}, ""}, GroupSpec{"/shop/db", {}, ""}});
+  const Deployment& plan = scheduler_.deployments().at(change.deployment_id);
+  ASSERT_EQ(plan.steps.size(), 3u);
+  EXPECT_EQ(plan.steps[1].size(), 2u);
+  EXPECT_EQ(plan.steps[2].size(), 1u);
+  EXPECT_EQ(plan.steps[2][0].app, "/shop/web/front");
+  // The groups are stored with the deployment's version.
+  ASSERT_EQ(driver_.stored_groups.size(), 2u);
+  EXPECT_EQ(driver_.stored_groups.at("/shop/web").version, change.version);
+  EXPECT_EQ(driver_.stored_groups.at("/shop/web").dependencies,
+            std::vector<std::string>{"/shop/db"});
+  EXPECT_TRUE(scheduler_.group_exists("/shop/web"));
+  // A group that waits for one holding it waits for itself, and groups waiting for each other
+  // form a cycle.
+  EXPECT_TRUE(scheduler_.dependency_cycle({}, {}, {GroupSpec{"/shop", {"/shop/db"}, ""}}));
+  EXPECT_TRUE(scheduler_.dependency_cycle({}, {}, {GroupSpec{"/shop/db", {"/shop/web"}, ""}}));
+  EXPECT_FALSE(scheduler_.dependency_cycle({}, {}, {GroupSpec{"/shop/db", {"/other"}, ""}}));
+  // Removing a group forgets its definition; an empty group exists only while defined.
+  scheduler_.deploy_group({}, {}, {GroupSpec{"/empty", {}, ""}});
+  EXPECT_TRUE(scheduler_.group_exists("/empty"));
+  EXPECT_FALSE(scheduler_.group_exists("/emp"));
+  scheduler_.deploy_group({}, {}, {}, {"/empty"});
+  EXPECT_FALSE(scheduler_.group_exists("/empty"));
+  EXPECT_EQ(driver_.stored_groups.count("/empty"), 0u);
+}
+
 TEST_F(SchedulerTest, ANewLeaderResumesAGroupDeploymentAtItsStep) {
   scheduler_.deploy_group({depending("/web", 1, {"/db"}), make_app("/db", 1)}, {});
   offer_round();
