@@ -197,7 +197,6 @@ int run(const Options& options) {
     port = static_cast<uint16_t>(std::stoi(m[1]));
     return true;
   });
-  RawClient client(port, std::chrono::seconds(120));
   tessera::testing::eventually([&] {
     RawClient probe(port);
     probe.send(tessera::testing::http::get_request("/v1/scheduler/jobs"));
@@ -240,6 +239,8 @@ int run(const Options& options) {
   }
   for (auto& poster : posters) poster.join();
   if (post_failed) return 1;
+  // Connected now: one left idle while the others posted would have been closed by the server.
+  RawClient client(port, std::chrono::seconds(120));
   double posting_ms = ms_since(posting);
   if (!options.rest_only && wall_now() >= due) {
     std::cerr << "posting took longer than the lead time; raise --lead-ms\n";

@@ -224,7 +224,8 @@ TEST_F(ChronosE2E, TheJobListingShowsEveryChange) {
     EXPECT_EQ(answer.status, 200) << answer.body;
     std::map<std::string, json::object> jobs;
     if (answer.status != 200) return jobs;
-    for (const auto& entry : json::parse(answer.body).as_array()) {
+    json::value parsed = json::parse(answer.body);
+    for (const auto& entry : parsed.as_array()) {
       jobs[std::string(entry.at("name").as_string())] = entry.as_object();
     }
     return jobs;
