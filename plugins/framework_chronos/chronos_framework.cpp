@@ -21,11 +21,13 @@ constexpr const char* kFrameworkIdKey = "framework_id";
 constexpr milliseconds kRecoveryRetry{1000};
 // The longest a wake-up timer is set for: a wall clock that jumps is noticed this soon.
 constexpr milliseconds kLongestSleep{30000};
-// Store batches in flight at once, and what one batch holds at most (see send_writes): well
-// within the protocol's limits (kMaxBatchWrites, kMaxBatchBytes), leaving room for the prefix.
+// Store batches in flight at once, and what one batch holds at most (see send_writes): within
+// the protocol's limits (kMaxBatchWrites, kMaxBatchBytes), leaving room for what the store
+// client adds to each write (the plugin's prefix and the value's msgpack header, under 32
+// bytes: 29 KiB for 900 writes).
 constexpr size_t kMaxBatchesInFlight = 2;
-constexpr size_t kMaxWritesPerBatch = 500;
-constexpr size_t kMaxBatchBytes = protocol::store::kMaxBatchBytes / 2;
+constexpr size_t kMaxWritesPerBatch = 900;
+constexpr size_t kMaxBatchBytes = protocol::store::kMaxBatchBytes - size_t{64} * 1024;
 // How long a changed run history waits before it is written (changes in between are merged).
 constexpr milliseconds kHistoryDelay{1000};
 
