@@ -1408,18 +1408,11 @@ void Master::on_files_request(const sdk::Request& request, const protocol::files
     agent_id = agent;
     sandbox = dir;
   };
-  if (!m.framework_id.empty()) {
-    // Found by its key: a framework reading the output of each of 10,000 runs as they end
-    // made a scan of every task per request the master's largest cost.
-    if (auto it = tasks_.find(task_key(m.framework_id, m.task_id)); it != tasks_.end()) {
-      take(it->second.framework_id, it->second.info.agent_id, it->second.sandbox);
-    }
-  } else {
-    for (const auto& [key, task] : tasks_) {
-      if (task.info.task_id == m.task_id) {
-        take(task.framework_id, task.info.agent_id, task.sandbox);
-        break;
-      }
+  for (const auto& [key, task] : tasks_) {
+    if (task.info.task_id == m.task_id &&
+        (m.framework_id.empty() || task.framework_id == m.framework_id)) {
+      take(task.framework_id, task.info.agent_id, task.sandbox);
+      break;
     }
   }
   for (auto it = completed_.rbegin(); agent_id.empty() && it != completed_.rend(); ++it) {
