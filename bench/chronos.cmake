@@ -25,4 +25,10 @@ if(TARGET framework_chronos)
   target_compile_options(bench_chronos PRIVATE -Wall -Wextra)
   add_dependencies(bench_chronos tessera-host framework_chronos leader_standalone allocator_drf
                    isolator_posix)
+  # --emulated-agents N runs the tasks on tools/agent_emulator's agents (timers, no processes).
+  if(TARGET tessera-agent-emulator)
+    target_compile_definitions(bench_chronos PRIVATE
+      TESSERA_AGENT_EMULATOR_BIN="$<TARGET_FILE:tessera-agent-emulator>")
+    add_dependencies(bench_chronos tessera-agent-emulator)
+  endif()
 endif()

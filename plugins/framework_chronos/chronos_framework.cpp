@@ -21,10 +21,18 @@ constexpr const char* kFrameworkIdKey = "framework_id";
 constexpr milliseconds kRecoveryRetry{1000};
 // The longest a wake-up timer is set for: a wall clock that jumps is noticed this soon.
 constexpr milliseconds kLongestSleep{30000};
-// Store writes in flight at once (see send_writes).
-constexpr size_t kMaxWritesInFlight = 32;
+// Store batches in flight at once, and what one batch holds at most (see send_writes): within
+// the protocol's limits (kMaxBatchWrites, kMaxBatchBytes), leaving room for what the store
+// client adds to each write (the plugin's prefix and the value's msgpack header, under 32
+// bytes: 29 KiB for 900 writes).
+constexpr size_t kMaxBatchesInFlight = 2;
+constexpr size_t kMaxWritesPerBatch = 900;
+constexpr size_t kMaxBatchBytes = protocol::store::kMaxBatchBytes - size_t{64} * 1024;
 // How long a changed run history waits before it is written (changes in between are merged).
 constexpr milliseconds kHistoryDelay{1000};
+
+// What a run asks when it must never be placed (its job is gone, or it was placed already).
+RunDemand never_fits() { return RunDemand{1e12, 1e12, 1e12, {}}; }
 
 RunDemand demand_of(const Job& job) {
   return RunDemand{job.cpus, job.mem, job.disk, job.constraints};
@@ -152,6 +160,7 @@ void ChronosFramework::deposed() {
   client_.reset();
   core_.reset();
   jobs_listing_.reset();
+  job_texts_.clear();
   waiting_.clear();
   unconfirmed_.clear();
   killing_.clear();
@@ -165,7 +174,7 @@ void ChronosFramework::deposed() {
   job_writes_.clear();
   history_writes_.clear();
   queued_puts_.clear();
-  writes_in_flight_ = 0;
+  batches_in_flight_ = 0;
   for (sdk::Clock::TimerId* timer :
        {&wakeup_timer_, &reconcile_timer_, &history_timer_, &revive_timer_}) {
     if (*timer != 0) clock().cancel(*timer);
@@ -318,6 +327,8 @@ void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
   batches_.push_back(batch);
   SchedulerCore::Dirty dirty = core_->take_dirty();
   if (!dirty.changed.empty() || !dirty.removed.empty()) jobs_listing_.reset();
+  for (const std::string& name : dirty.changed) job_texts_.erase(name);
+  for (const std::string& name : dirty.removed) job_texts_.erase(name);
   std::set<std::string> written(dirty.changed.begin(), dirty.changed.end());
   written.insert(dirty.removed.begin(), dirty.removed.end());
   // An action waits only for its own job's write, so that of 10,000 runs due together the first
@@ -418,31 +429,64 @@ void ChronosFramework::write(WriteKind kind, std::string key, std::optional<std:
 }
 
 void ChronosFramework::send_writes() {
-  // A burst (10,000 runs due together) would otherwise put every write in flight at once: the
-  // last ones would wait in line at the leader plugin past the store client's request timeout,
-  // be sent again, and make the line longer still.
-  while (writes_in_flight_ < kMaxWritesInFlight &&
+  // A burst (10,000 runs due together, each changing its job three times) is written as a few
+  // large batches rather than one request per write: a batch is one round trip and one commit
+  // (one fsync) at the leader plugin, so the store keeps up, and while one batch is being
+  // stored the next fills up. Scheduling state goes before histories.
+  while (batches_in_flight_ < kMaxBatchesInFlight &&
          (!job_writes_.empty() || !history_writes_.empty())) {
     auto& queue = !job_writes_.empty() ? job_writes_ : history_writes_;
-    if (auto waiting = queued_puts_.find(queue.front().key);
-        waiting != queued_puts_.end() && waiting->second == &queue.front()) {
-      queued_puts_.erase(waiting);
-    }
-    Write next = std::move(queue.front());
-    queue.pop_front();
-    ++writes_in_flight_;
     uint64_t term = term_;
-    auto done = [this, term, done = std::move(next.done)](const sdk::StoreResult<uint64_t>& r) {
-      // A write of an earlier term was forgotten when the term ended.
-      if (term == term_) --writes_in_flight_;
-      if (done) done(r);
-      if (term == term_) send_writes();
+    auto forget_queued = [this](const Write& write) {
+      if (auto waiting = queued_puts_.find(write.key);
+          waiting != queued_puts_.end() && waiting->second == &write) {
+        queued_puts_.erase(waiting);
+      }
     };
-    if (next.value) {
-      store_->put(next.key, *next.value, std::move(done));
-    } else {
-      store_->remove(next.key, std::move(done));
+    if (queue.front().value && queue.front().value->size() > kMaxBatchBytes) {
+      // Too large for a batch (a long run history): a put of its own, as large as a value may be.
+      forget_queued(queue.front());
+      Write large = std::move(queue.front());
+      queue.pop_front();
+      ++batches_in_flight_;
+      store_->put(large.key, *large.value,
+                  [this, term, done = std::move(large.done)](const sdk::StoreResult<uint64_t>& r) {
+                    if (term == term_) --batches_in_flight_;
+                    if (done) done(r);
+                    if (term == term_) send_writes();
+                  });
+      continue;
     }
+    sdk::StoreBatch batch;
+    std::vector<sdk::Store::Done<uint64_t>> dones;
+    while (!queue.empty() && batch.size() < kMaxWritesPerBatch) {
+      Write& next = queue.front();
+      size_t bytes = next.key.size() + (next.value ? next.value->size() : 0);
+      if (bytes > kMaxBatchBytes || batch.bytes() + bytes > kMaxBatchBytes) break;
+      forget_queued(next);
+      if (next.value) {
+        batch.put(next.key, *next.value);
+      } else {
+        batch.remove(next.key);
+      }
+      dones.push_back(std::move(next.done));
+      queue.pop_front();
+    }
+    ++batches_in_flight_;
+    store_->write_batch(std::move(batch), [this, term, dones = std::move(dones)](
+                                              const sdk::StoreResult<std::vector<uint64_t>>& r) {
+      // A batch of an earlier term was forgotten when the term ended.
+      if (term == term_) --batches_in_flight_;
+      for (size_t i = 0; i < dones.size(); ++i) {
+        if (!dones[i]) continue;
+        if (r) {
+          dones[i]((*r)[i]);
+        } else {
+          dones[i](r.error());
+        }
+      }
+      if (term == term_) send_writes();
+    });
   }
 }
 
@@ -512,18 +556,26 @@ void ChronosFramework::kill(const KillRun& kill) {
 }
 
 void ChronosFramework::on_offers(const std::vector<protocol::scheduler::Offer>& offers) {
-  for (const auto& offer : offers) {
-    if (!ready_ || waiting_.empty()) {
-      client_->decline({offer.offer_id}, 30);
-      continue;
-    }
-    std::vector<RunDemand> demands;
-    std::vector<const Job*> jobs;
+  // What each waiting run asks, worked out once for all the offers: with 10,000 runs waiting
+  // and many offers, doing it per offer was the launch path's largest cost.
+  std::vector<RunDemand> demands;
+  std::vector<const Job*> jobs;
+  if (ready_) {
+    demands.reserve(waiting_.size());
+    jobs.reserve(waiting_.size());
     for (const LaunchRun& launch : waiting_) {
       const Job* job = core_->find_job(launch.job);
       jobs.push_back(job);
       // A run whose job is gone asks for nothing that fits; the core has ended it.
-      demands.push_back(job ? demand_of(*job) : RunDemand{1e12, 1e12, 1e12, {}});
+      demands.push_back(job ? demand_of(*job) : never_fits());
+    }
+  }
+  std::vector<bool> launched(demands.size(), false);
+  size_t left = demands.size();
+  for (const auto& offer : offers) {
+    if (left == 0) {
+      client_->decline({offer.offer_id}, 30);
+      continue;
     }
     std::vector<size_t> placed = place_on_offer(offer, demands);
     if (placed.empty()) {
@@ -531,16 +583,25 @@ void ChronosFramework::on_offers(const std::vector<protocol::scheduler::Offer>& 
       continue;
     }
     std::vector<protocol::TaskInfo> tasks;
+    tasks.reserve(placed.size());
     for (size_t index : placed) {
       tasks.push_back(task_for(waiting_[index], *jobs[index], offer));
       log().info("launching task {} on agent {}", sdk::quote(waiting_[index].task_id),
                  sdk::quote(offer.hostname));
-    }
-    for (auto it = placed.rbegin(); it != placed.rend(); ++it) {
-      waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(*it));
+      launched[index] = true;
+      // Taken: no later offer of this call places it again.
+      demands[index] = never_fits();
+      --left;
     }
     client_->accept({offer.offer_id}, tasks, 1);
   }
+  if (left == demands.size()) return;
+  // One pass that keeps the runs not launched, in their order.
+  std::deque<LaunchRun> still_waiting;
+  for (size_t i = 0; i < waiting_.size(); ++i) {
+    if (i >= launched.size() || !launched[i]) still_waiting.push_back(std::move(waiting_[i]));
+  }
+  waiting_.swap(still_waiting);
 }
 
 protocol::TaskInfo ChronosFramework::task_for(const LaunchRun& launch, const Job& job,

@@ -271,6 +271,40 @@ Result<std::optional<uint64_t>> SqliteStore::remove(const std::string& key) {
   return *version;
 }
 
+Result<std::vector<uint64_t>> SqliteStore::apply(
+    const std::vector<protocol::store::BatchWrite>& writes) {
+  const std::string what = "batch of " + std::to_string(writes.size()) + " write(s)";
+  auto execute = [this](const char* sql) {
+    return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+  };
+  // IMMEDIATE takes the write lock now, so that no write of the batch can fail as busy halfway.
+  if (!execute("BEGIN IMMEDIATE")) return failure(what, describe(db_));
+  std::vector<uint64_t> versions;
+  versions.reserve(writes.size());
+  // The error of a write names the file and the key already.
+  auto abandon = [&](Error error) -> Error {
+    execute("ROLLBACK");
+    return error;
+  };
+  for (const auto& write : writes) {
+    if (write.remove) {
+      auto removed = remove(write.key);
+      if (!removed) return abandon(removed.error());
+      versions.push_back(removed->value_or(0));
+    } else {
+      auto version = put(write.key, write.value);
+      if (!version) return abandon(version.error());
+      versions.push_back(*version);
+    }
+  }
+  if (!execute("COMMIT")) {
+    std::string why = describe(db_);
+    execute("ROLLBACK");
+    return failure(what, why);
+  }
+  return versions;
+}
+
 Result<std::vector<StoreEntry>> SqliteStore::list(const std::string& prefix) {
   const std::string what = "list " + quote_key(prefix);
   // A range over the bytes instead of LIKE, whose '%' and '_' would be wildcards.

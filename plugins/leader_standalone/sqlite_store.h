@@ -79,6 +79,11 @@ class SqliteStore {
   // Deletes `key` and returns the version it had, or nullopt when it was absent.
   Result<std::optional<uint64_t>> remove(const std::string& key);
 
+  // Applies `writes` in order as one transaction (one sync to disk): all of them or, on any
+  // failure, none. Returns each write's new version (a removal: the version the key had, 0 when
+  // it was absent).
+  Result<std::vector<uint64_t>> apply(const std::vector<protocol::store::BatchWrite>& writes);
+
   // Every entry whose key starts with `prefix` (bytes compared exactly, so '%' and '_' are
   // ordinary characters), in key order. An empty prefix lists everything.
   Result<std::vector<StoreEntry>> list(const std::string& prefix);

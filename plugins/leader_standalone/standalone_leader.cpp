@@ -167,6 +167,30 @@ void StandaloneLeader::serve_store() {
     changed(remove.key, **removed, true);
   });
 
+  server_->on<store::Batch>([this](const sdk::Request& request, const store::Batch& batch) {
+    auto refused = store::check_batch(request.message.header().sender, batch);
+    const std::string& first = batch.writes.empty() ? std::string() : batch.writes.front().key;
+    if (!refused) refused = store::check_fenced("batch", first, batch.epoch, epoch_);
+    if (!refused && batch.epoch > epoch_) {
+      refused = store::unknown_epoch("batch", first, batch.epoch, epoch_);
+    }
+    if (refused) return deny(request, refused->code, refused->message);
+    auto versions = store_->apply(batch.writes);
+    if (!versions) return refuse(request, versions.error());
+    store::Result result;
+    result.ok = true;
+    result.entries.reserve(batch.writes.size());
+    for (size_t i = 0; i < batch.writes.size(); ++i) {
+      result.entries.push_back(store::Entry{batch.writes[i].key, {}, (*versions)[i]});
+    }
+    answer(request, result);
+    for (size_t i = 0; i < batch.writes.size(); ++i) {
+      // A removal of an absent key changed nothing.
+      if (batch.writes[i].remove && (*versions)[i] == 0) continue;
+      changed(batch.writes[i].key, (*versions)[i], batch.writes[i].remove);
+    }
+  });
+
   server_->on<store::List>([this](const sdk::Request& request, const store::List& list) {
     if (!admit(request, "list", list.prefix, true)) return;
     auto entries = store_->list(list.prefix);

@@ -414,6 +414,41 @@ void ZooKeeperLeader::serve_store() {
     answer_write(request, "delete", remove.key, write, remove.epoch, std::nullopt);
   });
 
+  // A batch is applied write by write, each fenced as a single write is: a value may span
+  // chunk znodes written before its key's znode, which one ZooKeeper multi cannot hold. So it is
+  // not atomic here: at the first write that fails, the ones before it stay applied and the
+  // answer is that write's failure.
+  server_->on<store::Batch>([this](const sdk::Request& request, const store::Batch& batch) {
+    auto refused = store::check_batch(request.message.header().sender, batch);
+    const std::string& first = batch.writes.empty() ? std::string() : batch.writes.front().key;
+    if (!refused) refused = store::check_fenced("batch", first, batch.epoch, epoch_);
+    if (!refused && batch.epoch > static_cast<uint64_t>(INT32_MAX)) {
+      refused = store::unknown_epoch("batch", first, batch.epoch, epoch_);
+    }
+    if (refused) return deny(request, refused->code, refused->message);
+    if (!session_ || !session_->connected()) return unavailable(request, "batch");
+    store::Result result;
+    result.ok = true;
+    result.entries.reserve(batch.writes.size());
+    for (const store::BatchWrite& write : batch.writes) {
+      auto applied = write.remove ? store_->remove(*session_, write.key, batch.epoch)
+                                  : store_->put(*session_, write.key, write.value, batch.epoch);
+      if (write.remove && applied && applied->outcome == zk::Write::Outcome::kNotFound) {
+        result.entries.push_back(store::Entry{write.key, {}, 0});
+        continue;
+      }
+      if (!applied || applied->outcome != zk::Write::Outcome::kDone) {
+        answer_write(request, write.remove ? "delete" : "put", write.key, applied, batch.epoch,
+                     std::nullopt);
+        return;
+      }
+      ++writes_;
+      events_->publish(store::Changed{write.key, applied->version, write.remove});
+      result.entries.push_back(store::Entry{write.key, {}, applied->version});
+    }
+    answer(request, result);
+  });
+
   server_->on<store::List>([this](const sdk::Request& request, const store::List& list) {
     if (!admit(request, "list", list.prefix, true)) return;
     if (!session_ || !session_->connected()) return unavailable(request, "list");

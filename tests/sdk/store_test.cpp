@@ -311,6 +311,44 @@ TEST_F(StoreTest, ValuesOverOneMebibyteAreRefusedWithAClearError) {
   EXPECT_EQ((*kept)->version, 1u);
 }
 
+TEST_F(StoreTest, ABatchWritesTypedValuesInOrderUnderThePluginsPrefix) {
+  start_node();
+  auto& marathon = bus("framework_marathon");
+  auto& apps = make_store(marathon);
+  ASSERT_TRUE(await<uint64_t>([&](auto done) {
+                apps.put("apps/old", App{"old", 1, {}}, done);
+              }).ok());
+  sdk::StoreBatch batch;
+  batch.put("apps/web", App{"web", 3, {"http"}});
+  batch.put("apps/web", App{"web", 4, {"http"}});
+  batch.remove("apps/old");
+  batch.remove("apps/never");
+  auto versions =
+      await<std::vector<uint64_t>>([&](auto done) { apps.write_batch(std::move(batch), done); });
+  ASSERT_TRUE(versions.ok()) << versions.error().message;
+  EXPECT_EQ(*versions, (std::vector<uint64_t>{1, 2, 1, 0}));
+  auto listed = await<sdk::Listing<App>>([&](auto done) { apps.list<App>("apps/", done); });
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->entries.size(), 1u);
+  EXPECT_EQ(listed->entries[0].key, "apps/web");
+  EXPECT_EQ(listed->entries[0].value, (App{"web", 4, {"http"}}));
+  EXPECT_EQ(listed->entries[0].version, 2u);
+
+  // Refused before anything is sent: empty, or more than a batch may hold.
+  auto empty =
+      await<std::vector<uint64_t>>([&](auto done) { apps.write_batch(sdk::StoreBatch{}, done); });
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.code(), StoreCode::kInvalid);
+  sdk::StoreBatch large;
+  for (size_t i = 0; i <= store::kMaxBatchWrites; ++i) large.put("apps/" + std::to_string(i), 1);
+  auto too_many =
+      await<std::vector<uint64_t>>([&](auto done) { apps.write_batch(std::move(large), done); });
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_EQ(too_many.code(), StoreCode::kTooLarge);
+  EXPECT_TRUE(contains(too_many.error().message, "more than the limit of 1000"))
+      << too_many.error().message;
+}
+
 TEST_F(StoreTest, WritesOfADeposedLeaderAreFenced) {
   start_node();
   // The master role campaigns from its own loop; the framework's helper and store are on

@@ -217,6 +217,46 @@ TEST_F(ChronosE2E, RunNowPassesItsArgumentsAndTheOutputIsInTheHistory) {
   EXPECT_NE(missing.body.find("nobody"), std::string::npos) << missing.body;
 }
 
+// GET /jobs is kept between changes and put together from each job's part: every change shows.
+TEST_F(ChronosE2E, TheJobListingShowsEveryChange) {
+  auto listing = [&] {
+    auto answer = get("/jobs");
+    EXPECT_EQ(answer.status, 200) << answer.body;
+    std::map<std::string, json::object> jobs;
+    if (answer.status != 200) return jobs;
+    json::value parsed = json::parse(answer.body);
+    for (const auto& entry : parsed.as_array()) {
+      jobs[std::string(entry.at("name").as_string())] = entry.as_object();
+    }
+    return jobs;
+  };
+  for (const char* name : {"alpha", "beta", "gamma"}) {
+    ASSERT_EQ(post("/iso8601", std::string(R"({"name": ")") + name +
+                                   R"(", "command": "true", "schedule": "R0//PT1H"})")
+                  .status,
+              204);
+  }
+  auto first = listing();
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first["beta"].at("command"), "true");
+  EXPECT_EQ(listing(), first);  // kept: the same answer again
+
+  ASSERT_EQ(
+      post("/iso8601", R"({"name": "beta", "command": "echo changed", "schedule": "R0//PT1H"})")
+          .status,
+      204);
+  ASSERT_EQ(put("/job/gamma").status, 204);
+  ASSERT_TRUE(wait_count("gamma", "successCount", 1)) << diagnostics();
+  ASSERT_EQ(del("/job/alpha").status, 204);
+  auto after = listing();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after.count("alpha"), 0u);
+  EXPECT_EQ(after["beta"].at("command"), "echo changed");
+  EXPECT_EQ(after["gamma"].at("successCount"), 1);
+  // The listing agrees with the job's own answer.
+  EXPECT_EQ(after["gamma"].at("lastSuccess"), job("gamma").at("lastSuccess"));
+}
+
 TEST_F(ChronosE2E, AFailingJobIsRetriedThenCountsOneError) {
   ASSERT_EQ(post("/iso8601", R"({"name": "broken", "command": ")" + record("broken.log") +
                                  R"(; echo no luck >&2; exit 3", "schedule": "R1//PT1H",

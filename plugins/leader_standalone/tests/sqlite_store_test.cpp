@@ -290,6 +290,31 @@ TEST(SqliteStore, AFullDiskFailsTheWriteWithTheKeyAndKeepsTheStoreUsable) {
   EXPECT_EQ(*store.put("small", "w"), 2u);
 }
 
+TEST(SqliteStore, ABatchIsAppliedWholeOrNotAtAll) {
+  using tessera::protocol::store::BatchWrite;
+  TempDir dir;
+  SqliteStore store = open_store(dir / "store.sqlite");
+  ASSERT_TRUE(store.put("a", "a1").ok());
+  auto versions = store.apply({BatchWrite{"a", "a2", false}, BatchWrite{"b", "b1", false},
+                               BatchWrite{"a", "", true}, BatchWrite{"absent", "", true}});
+  ASSERT_TRUE(versions.ok()) << versions.error().message;
+  EXPECT_EQ(*versions, (std::vector<uint64_t>{2, 1, 2, 0}));
+  EXPECT_FALSE(store.get("a")->has_value());
+  EXPECT_EQ((*store.get("b"))->value, "b1");
+
+  // A write that fails (an empty key) undoes the ones before it in the same batch.
+  auto failed = store.apply(
+      {BatchWrite{"b", "b2", false}, BatchWrite{"c", "c1", false}, BatchWrite{"", "x", false}});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(contains(failed.error().message, "the key is empty")) << failed.error().message;
+  EXPECT_EQ((*store.get("b"))->value, "b1");
+  EXPECT_EQ((*store.get("b"))->version, 1u);
+  EXPECT_FALSE(store.get("c")->has_value());
+  // And the store still serves, in and out of batches.
+  EXPECT_EQ(*store.put("c", "c1"), 1u);
+  EXPECT_EQ(*store.apply({BatchWrite{"c", "c2", false}}), (std::vector<uint64_t>{2}));
+}
+
 TEST(SqliteStore, KeysInErrorsAreQuotedAndEscaped) {
   using tessera::leader::quote_key;
   EXPECT_EQ(quote_key("apps/web"), "'apps/web'");

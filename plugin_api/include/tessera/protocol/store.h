@@ -105,6 +105,38 @@ struct Delete {
   MSGPACK_DEFINE_MAP(key, epoch);
 };
 
+// One write of a Batch: a put of `value`, or, when `remove`, a deletion of `key`.
+struct BatchWrite {
+  std::string key;
+  std::string value;
+  bool remove = false;
+  MSGPACK_DEFINE_MAP(key, value, remove);
+};
+
+// A batch's limits: at most kMaxBatchWrites writes, and their keys and values together at most
+// kMaxBatchBytes, so that a batch fits in one ZooKeeper multi (jute.maxbuffer, 1 MiB by
+// default) with room for its headers.
+inline constexpr size_t kMaxBatchWrites = 1000;
+inline constexpr size_t kMaxBatchBytes = size_t{512} * 1024;
+
+// Several writes applied together (schema 1), in order, all durable before the answer, so that
+// many small writes cost one round trip and, where the store allows, one commit. Every write's
+// key follows the rules of a single write (prefix, limits); one fenced epoch covers them all.
+// leader_standalone applies a batch as one SQLite transaction (all or none, one sync);
+// leader_zookeeper applies it write by write and stops at the first that fails, whose failure
+// is the answer (the writes before it stay applied): callers must not rely on atomicity. A removal
+// of an absent key is not an error (it removes nothing, version 0). Answered with one Result:
+// `entries` holds each write's key and its new version (a removal: the version the key had), in the
+// order of `writes`, values left empty; published as one Changed per write. A leader plugin older
+// than this message does not answer it.
+struct Batch {
+  static constexpr const char* kType = "store.batch";
+  static constexpr uint32_t kSchema = 1;
+  std::vector<BatchWrite> writes;
+  uint64_t epoch = 0;
+  MSGPACK_DEFINE_MAP(writes, epoch);
+};
+
 struct List {
   static constexpr const char* kType = "store.list";
   static constexpr uint32_t kSchema = 1;

@@ -85,6 +85,31 @@ inline Refusal unknown_epoch(const char* verb, const std::string& key, uint64_t 
                                      " (it did not come from this leader plugin)"};
 }
 
+// The shape of a batch from `sender`: one write at least, within kMaxBatchWrites and
+// kMaxBatchBytes, and every key and value as check_key and check_value want them. The epoch is
+// checked once for the whole batch by the caller (check_fenced).
+inline std::optional<Refusal> check_batch(const std::string& sender, const Batch& batch) {
+  if (batch.writes.empty()) return Refusal{code::kInvalid, "batch: it holds no write"};
+  if (batch.writes.size() > kMaxBatchWrites) {
+    return Refusal{code::kTooLarge, "batch: " + std::to_string(batch.writes.size()) +
+                                        " writes, more than the limit of " +
+                                        std::to_string(kMaxBatchWrites)};
+  }
+  size_t bytes = 0;
+  for (const BatchWrite& write : batch.writes) {
+    const char* verb = write.remove ? "delete" : "put";
+    if (auto refused = check_key(sender, verb, write.key, false)) return refused;
+    if (auto refused = check_value(verb, write.key, write.value.size())) return refused;
+    bytes += write.key.size() + write.value.size();
+  }
+  if (bytes > kMaxBatchBytes) {
+    return Refusal{code::kTooLarge, "batch: its keys and values take " + std::to_string(bytes) +
+                                        " bytes, more than the limit of " +
+                                        std::to_string(kMaxBatchBytes)};
+  }
+  return std::nullopt;
+}
+
 // The error of a compare-and-set that expected `expected` (0: absent) and found `current`.
 inline std::string conflict_message(const std::string& key, uint64_t expected, uint64_t current) {
   return "version conflict on key " + quote_key(key) + ": expected " +

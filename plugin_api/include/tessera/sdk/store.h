@@ -173,6 +173,33 @@ struct StoreOptions {
   std::chrono::milliseconds give_up_after{30000};
 };
 
+// Writes for Store::write_batch(), gathered on the caller's thread. Keys are relative to the
+// plugin's prefix, as in every Store call; values are encoded as put() encodes them.
+class StoreBatch {
+ public:
+  template <typename T>
+  void put(const std::string& key, const T& value) {
+    msgpack::sbuffer buffer;
+    msgpack::pack(buffer, value);
+    bytes_ += key.size() + buffer.size();
+    writes_.push_back(protocol::store::BatchWrite{key, std::string(buffer.data(), buffer.size())});
+  }
+  void remove(const std::string& key) {
+    bytes_ += key.size();
+    writes_.push_back(protocol::store::BatchWrite{key, {}, true});
+  }
+  size_t size() const { return writes_.size(); }
+  bool empty() const { return writes_.empty(); }
+  // The keys and encoded values together (without the prefix), to keep a batch within
+  // protocol::store::kMaxBatchBytes.
+  size_t bytes() const { return bytes_; }
+
+ private:
+  friend class Store;
+  std::vector<protocol::store::BatchWrite> writes_;
+  size_t bytes_ = 0;
+};
+
 class Store {
  public:
   template <typename T>
@@ -264,6 +291,41 @@ class Store {
     submit(op);
   }
 
+  // Applies `batch`'s writes in order as one request (protocol::store::Batch) and gives each
+  // write's new version (a removal: the version the key had, 0 when it was absent, which is not
+  // an error). Fenced and retried as a single write is. A batch that is empty, over
+  // kMaxBatchWrites or kMaxBatchBytes, or with a bad key or value fails before anything is sent
+  // (kInvalid, kTooLarge). Atomic with leader_standalone only (see protocol::store::Batch).
+  void write_batch(StoreBatch batch, Done<std::vector<uint64_t>> done) {
+    auto op =
+        start("batch", batch.empty() ? std::string() : batch.writes_.front().key, Kind::kWrite);
+    if (!op) return refuse(std::move(done));
+    if (auto why = batch_problem(batch)) {
+      refused(why->first, *op, why->second);
+      return refuse(std::move(done));
+    }
+    for (auto& write : batch.writes_) write.key = prefix_ + write.key;
+    op->writes = std::move(batch.writes_);
+    op->send = [this](const OperationPtr& o) {
+      transmit(protocol::store::Batch{o->writes, o->epoch}, o);
+    };
+    op->finish = [done = std::move(done), count = op->writes.size()](Outcome outcome) {
+      if (!done) return;
+      if (!outcome) return done(outcome.error());
+      if (outcome->entries.size() != count) {
+        return done(StoreError{StoreCode::kUnavailable,
+                               "store: batch: the answer holds " +
+                                   std::to_string(outcome->entries.size()) + " versions for " +
+                                   std::to_string(count) + " writes"});
+      }
+      std::vector<uint64_t> versions;
+      versions.reserve(count);
+      for (const auto& entry : outcome->entries) versions.push_back(entry.version);
+      done(std::move(versions));
+    };
+    submit(op);
+  }
+
   // Every entry whose key starts with `sub_prefix` (relative; "" lists all of this plugin's
   // keys), in key order.
   template <typename T>
@@ -299,6 +361,7 @@ class Store {
     std::string what;  // "put 'framework_x/apps/web'", for messages
     std::string key;   // the full key (or prefix, for a list)
     std::string value;
+    std::vector<protocol::store::BatchWrite> writes;  // a batch's, keys with the prefix
     uint64_t expected_version = 0;
     uint64_t epoch = 0;
     Kind kind = Kind::kRead;
@@ -336,6 +399,36 @@ class Store {
       op->epoch = leadership_->epoch();
     }
     return op;
+  }
+
+  // Why a batch cannot be sent, or nothing.
+  std::optional<std::pair<StoreCode, std::string>> batch_problem(const StoreBatch& batch) const {
+    namespace store = protocol::store;
+    if (batch.empty()) return std::pair{StoreCode::kInvalid, std::string("the batch is empty")};
+    if (batch.size() > store::kMaxBatchWrites) {
+      return std::pair{StoreCode::kTooLarge, std::to_string(batch.size()) +
+                                                 " writes, more than the limit of " +
+                                                 std::to_string(store::kMaxBatchWrites)};
+    }
+    if (batch.bytes() + batch.size() * prefix_.size() > store::kMaxBatchBytes) {
+      return std::pair{StoreCode::kTooLarge, "its keys and values take more than the limit of " +
+                                                 std::to_string(store::kMaxBatchBytes) + " bytes"};
+    }
+    for (const auto& write : batch.writes_) {
+      if (write.key.empty()) return std::pair{StoreCode::kInvalid, std::string("a key is empty")};
+      if (prefix_.size() + write.key.size() > store::kMaxKeyBytes) {
+        return std::pair{StoreCode::kTooLarge, "the key " + store::quote_key(prefix_ + write.key) +
+                                                   " is over the limit of " +
+                                                   std::to_string(store::kMaxKeyBytes) + " bytes"};
+      }
+      if (write.value.size() > store::kMaxValueBytes) {
+        return std::pair{StoreCode::kTooLarge,
+                         "the value of " + store::quote_key(prefix_ + write.key) +
+                             " is over the limit of " + std::to_string(store::kMaxValueBytes) +
+                             " bytes (1 MiB)"};
+      }
+    }
+    return std::nullopt;
   }
 
   OperationPtr refused(StoreCode code, const Operation& op, const std::string& why) {

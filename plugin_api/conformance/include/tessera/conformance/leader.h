@@ -43,6 +43,8 @@
 //   and '/'; otherwise code "permission_denied".
 // - Limits: a key of at most kMaxKeyBytes and a value of at most kMaxValueBytes are accepted;
 //   one byte more is code "too_large". An empty key is code "invalid".
+// - Batches (store.batch): applied in order with each write's version; checked whole (prefix,
+//   sizes, count, epoch) before any write is applied.
 // - Fencing: a write (put, cas, delete) with an epoch older than the store's is code "fenced";
 //   with a newer one than the store's, code "invalid"; epoch 0 is never fenced.
 // Durability: what was answered ok survives a restart of the host (SIGTERM, start again on the
@@ -281,6 +283,61 @@ TEST_P(LeaderConformance, SizeLimitsAreEnforced) {
   EXPECT_EQ(kept.entries[0].value.size(), store_msg::kMaxValueBytes);
   EXPECT_EQ(kept.entries[0].version, 1U);
   TESSERA_EXPECT_REFUSED(request(store_msg::Put{"", "v"}), store_msg::code::kInvalid);
+}
+
+// A batch applies its writes in order and answers each one's version; a removal of an absent
+// key is not an error.
+TEST_P(LeaderConformance, BatchAppliesItsWritesInOrder) {
+  ASSERT_TRUE(request(store_msg::Put{"conformance/a", "a1"}).ok);
+  ASSERT_TRUE(request(store_msg::Put{"conformance/gone", "x"}).ok);
+  store_msg::Batch batch;
+  batch.writes = {{"conformance/a", "a2", false},
+                  {"conformance/b", "b1", false},
+                  {"conformance/b", "b2", false},
+                  {"conformance/gone", "", true},
+                  {"conformance/never", "", true}};
+  auto applied = request(batch);
+  ASSERT_TRUE(applied.ok) << applied.error;
+  ASSERT_EQ(applied.entries.size(), 5U);
+  std::vector<uint64_t> versions;
+  for (const auto& entry : applied.entries) versions.push_back(entry.version);
+  EXPECT_EQ(versions, (std::vector<uint64_t>{2, 1, 2, 1, 0}));
+  EXPECT_EQ(applied.entries[1].key, "conformance/b");
+  auto listed = request(store_msg::List{"conformance/"});
+  ASSERT_EQ(listed.entries.size(), 2U);
+  EXPECT_EQ(listed.entries[0].value, "a2");
+  EXPECT_EQ(listed.entries[1].key, "conformance/b");
+  EXPECT_EQ(listed.entries[1].value, "b2");
+  EXPECT_EQ(listed.entries[1].version, 2U);
+}
+
+// A batch is checked whole before any of it is applied: a key outside the prefix, a write too
+// large, too many writes, an empty batch or a fenced epoch changes nothing.
+TEST_P(LeaderConformance, BatchIsCheckedBeforeItIsApplied) {
+  auto refused_batch = [&](std::vector<store_msg::BatchWrite> writes, const char* code,
+                           uint64_t epoch = 0) {
+    store_msg::Batch batch;
+    batch.writes = std::move(writes);
+    batch.epoch = epoch;
+    TESSERA_EXPECT_REFUSED(request(batch), code);
+  };
+  const store_msg::BatchWrite first{"conformance/first", "v", false};
+  refused_batch({first, {"other/k", "v", false}}, store_msg::code::kPermissionDenied);
+  refused_batch({first, {"conformance/big", std::string(store_msg::kMaxBatchBytes, 'v'), false}},
+                store_msg::code::kTooLarge);
+  refused_batch(std::vector<store_msg::BatchWrite>(store_msg::kMaxBatchWrites + 1, first),
+                store_msg::code::kTooLarge);
+  refused_batch({first, {"", "v", false}}, store_msg::code::kInvalid);
+  refused_batch({}, store_msg::code::kInvalid);
+  auto first_term = elect("m1", "tcp://127.0.0.1:5050");
+  auto second_term = elect("m2", "tcp://127.0.0.1:5051");
+  ASSERT_GT(second_term.epoch, first_term.epoch);
+  refused_batch({first}, store_msg::code::kFenced, first_term.epoch);
+  EXPECT_TRUE(request(store_msg::Get{"conformance/first"}).entries.empty());
+  store_msg::Batch current;
+  current.writes = {first};
+  current.epoch = second_term.epoch;
+  EXPECT_TRUE(request(current).ok);
 }
 
 // A new master is elected in a new epoch, and writes of the deposed one's epoch are refused.
