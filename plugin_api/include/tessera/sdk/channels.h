@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -314,8 +315,9 @@ class Client {
   uint64_t request(const T& body, ReplyHandler on_reply,
                    std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     uint64_t sequence = send(body);
-    pending_.emplace(sequence,
-                     Pending{EventLoop::Clock::now() + timeout, T::kType, std::move(on_reply)});
+    auto deadline = EventLoop::Clock::now() + timeout;
+    pending_.emplace(sequence, Pending{deadline, T::kType, std::move(on_reply)});
+    deadlines_.emplace(deadline, sequence);
     return sequence;
   }
 
@@ -387,6 +389,7 @@ class Client {
         return;
       }
       ReplyHandler handler = std::move(it->second.on_reply);
+      deadlines_.erase({it->second.deadline, correlation});
       pending_.erase(it);
       handler(std::move(*decoded));
       return;
@@ -397,16 +400,16 @@ class Client {
   }
 
   void expire() {
-    if (pending_.empty()) return;
+    // Only the requests past their deadline are looked at: thousands may be in flight.
     auto now = EventLoop::Clock::now();
     std::vector<std::pair<uint64_t, Pending>> expired;
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.deadline <= now) {
-        expired.emplace_back(it->first, std::move(it->second));
-        it = pending_.erase(it);
-      } else {
-        ++it;
-      }
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      uint64_t sequence = deadlines_.begin()->second;
+      deadlines_.erase(deadlines_.begin());
+      auto it = pending_.find(sequence);
+      if (it == pending_.end()) continue;
+      expired.emplace_back(sequence, std::move(it->second));
+      pending_.erase(it);
     }
     for (auto& [sequence, pending] : expired) {
       pending.on_reply(make_error("client '" + name_ + "': request " + std::to_string(sequence) +
@@ -424,6 +427,8 @@ class Client {
   Socket socket_;
   MessageLimits limits_;
   std::unordered_map<uint64_t, Pending> pending_;
+  // The pending requests' sequence numbers ordered by deadline, for expire().
+  std::set<std::pair<EventLoop::Clock::time_point, uint64_t>> deadlines_;
   std::unordered_map<std::string, detail::Handler<Envelope>> handlers_;
   msgpack::sbuffer buffer_;
   uint64_t sequence_ = 0;
