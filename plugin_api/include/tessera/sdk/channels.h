@@ -134,6 +134,9 @@ struct Request {
 
 class Server {
  public:
+  // Connections a tcp endpoint queues before they are accepted (ZMQ_BACKLOG).
+  static constexpr int kListenBacklog = 4096;
+
   Server(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)), limits_(bus.limits) {}
   ~Server() {
     if (socket_) bus_.loop->unwatch(socket_);
@@ -205,6 +208,10 @@ class Server {
     socket_ = Socket(bus_.zmq_context, ZMQ_ROUTER);
     // Sends to a peer that is not connected fail instead of vanishing, so they are counted.
     socket_.ref().set(zmq::sockopt::router_mandatory, true);
+    // After a master failover every agent of the cluster connects at the same instant: with
+    // ZeroMQ's default listen backlog of 100 the kernel drops most of their SYNs, and TCP
+    // retries them only after 1, 3, 7 s. The kernel caps this at net.core.somaxconn.
+    socket_.ref().set(zmq::sockopt::backlog, kListenBacklog);
     detail::apply_limits(socket_, limits_);
     bus_.loop->watch(socket_, [this] { receive(); });
   }
