@@ -20,7 +20,10 @@
 // docs, one server here).
 //
 // Usage: bench_failover [--agents N[,N...]] [--tasks-per-agent N] [--masters N]
-//                       [--session-timeout-ms N] [--agents-per-emulator N] [--keep-logs]
+//                       [--session-timeout-ms N] [--agents-per-emulator N] [--runs N]
+//                       [--master-log-level LEVEL] [--keep-logs]
+// --runs repeats each count (a fresh cluster each time) and adds a row of medians. The column
+// "after elect." is re-register minus election: the new leader's own part.
 // Needs Java and ZooKeeper (scripts/setup.sh), and as root it raises its descriptor limit for
 // large runs. See docs/bench-failover.md.
 #include <sys/resource.h>
@@ -60,6 +63,8 @@ struct Options {
   size_t masters = 2;
   int session_timeout_ms = 2000;
   size_t agents_per_emulator = 4000;
+  size_t runs = 1;
+  std::string master_log_level = "warn";
   bool keep_logs = false;
 };
 
@@ -207,8 +212,9 @@ class Bench {
                        "\"\nroles = [\"master\"]\nleader = \"leader_zookeeper\"\n" +
                        "work_dir = \"" + (dir_ / name).string() +
                        "\"\nplugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\nendpoints_file = \"" +
-                       (dir_ / (name + ".endpoints")).string() +
-                       "\"\n[log]\nlevel = \"warn\"\n[master]\nallocator = \"allocator_drf\"\n"
+                       (dir_ / (name + ".endpoints")).string() + "\"\n[log]\nlevel = \"" +
+                       options_.master_log_level +
+                       "\"\n[master]\nallocator = \"allocator_drf\"\n"
                        "endpoint = \"tcp://127.0.0.1:0\"\nagent_ping_interval_ms = 5000\n"
                        "agent_ping_timeout_ms = 30000\nagent_removal_timeout_ms = 600000\n"
                        "[plugins.leader_zookeeper]\nservers = \"" +
@@ -302,6 +308,26 @@ class Bench {
   const std::regex master_line_{"emulator: master (\\S+) \\(generation \\d+\\) mono_ms=(\\d+)"};
 };
 
+// Field by field, the median of the runs (a failed run's -1 counts as the lowest value).
+Result median(std::vector<Result> runs) {
+  auto middle = [&](double Result::*field) {
+    std::vector<double> values;
+    for (const Result& r : runs) values.push_back(r.*field);
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+  };
+  Result m;
+  m.agents = runs.front().agents;
+  m.start_seconds = middle(&Result::start_seconds);
+  m.election_ms = middle(&Result::election_ms);
+  m.reregistered_ms = middle(&Result::reregistered_ms);
+  m.offers_ms = middle(&Result::offers_ms);
+  m.rss_before_mb = middle(&Result::rss_before_mb);
+  m.rss_after_mb = middle(&Result::rss_after_mb);
+  m.emulator_rss_mb = middle(&Result::emulator_rss_mb);
+  return m;
+}
+
 std::vector<size_t> parse_list(const std::string& text) {
   std::vector<size_t> out;
   size_t start = 0;
@@ -337,13 +363,22 @@ int main(int argc, char** argv) {
       options.session_timeout_ms = std::stoi(value());
     } else if (arg == "--agents-per-emulator") {
       options.agents_per_emulator = std::max<size_t>(1, std::stoul(value()));
+    } else if (arg == "--runs") {
+      options.runs = std::clamp<size_t>(std::stoul(value()), 1, 20);
+    } else if (arg == "--master-log-level") {
+      options.master_log_level = value();
+      if (options.master_log_level.find_first_not_of("abcdefghijklmnopqrstuvwxyz") !=
+          std::string::npos) {
+        std::fprintf(stderr, "--master-log-level takes a level such as info or debug\n");
+        return 2;
+      }
     } else if (arg == "--keep-logs") {
       options.keep_logs = true;
     } else {
       std::fprintf(stderr,
                    "usage: bench_failover [--agents N[,N...]] [--tasks-per-agent N] "
                    "[--masters N] [--session-timeout-ms N] [--agents-per-emulator N] "
-                   "[--keep-logs]\n");
+                   "[--runs N] [--master-log-level LEVEL] [--keep-logs]\n");
       return 2;
     }
   }
@@ -370,20 +405,31 @@ int main(int argc, char** argv) {
       "ZooKeeper server), %zu tasks per agent, at most %zu agents per emulator process\n",
       options.masters, options.session_timeout_ms, options.tasks_per_agent,
       options.agents_per_emulator);
-  std::printf("%8s %10s %12s %14s %10s %12s %12s %12s\n", "agents", "start s", "election ms",
-              "re-register ms", "offers ms", "RSS before", "RSS after", "emulator RSS");
+  std::printf("%8s %10s %12s %14s %10s %12s %12s %12s %12s\n", "agents", "start s", "election ms",
+              "re-register ms", "offers ms", "after elect.", "RSS before", "RSS after",
+              "emulator RSS");
+  auto print = [](const char* label, const Result& r) {
+    std::printf(
+        "%8s %10.1f %12.0f %14.0f %10.0f %12.0f %9.0f MB %9.0f MB %9.0f MB\n", label,
+        r.start_seconds, r.election_ms, r.reregistered_ms, r.offers_ms,
+        r.reregistered_ms >= 0 && r.election_ms >= 0 ? r.reregistered_ms - r.election_ms : -1,
+        r.rss_before_mb, r.rss_after_mb, r.emulator_rss_mb);
+    std::fflush(stdout);
+  };
   int status = 0;
   for (size_t agents : options.agents) {
-    Bench bench(options, agents);
-    Result r = bench.run();
-    std::printf("%8zu %10.1f %12.0f %14.0f %10.0f %9.0f MB %9.0f MB %9.0f MB\n", r.agents,
-                r.start_seconds, r.election_ms, r.reregistered_ms, r.offers_ms, r.rss_before_mb,
-                r.rss_after_mb, r.emulator_rss_mb);
-    std::fflush(stdout);
-    if (!r.problem.empty()) {
-      std::fprintf(stderr, "%zu agents: %s\n", agents, r.problem.c_str());
-      status = 1;
+    std::vector<Result> results;
+    for (size_t run = 0; run < options.runs; ++run) {
+      Bench bench(options, agents);
+      results.push_back(bench.run());
+      const Result& r = results.back();
+      print(std::to_string(agents).c_str(), r);
+      if (!r.problem.empty()) {
+        std::fprintf(stderr, "%zu agents: %s\n", agents, r.problem.c_str());
+        status = 1;
+      }
     }
+    if (results.size() > 1) print("median", median(results));
   }
   std::printf(
       "baseline: the session timeout (%d ms) is the floor of the election here; a "

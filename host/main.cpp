@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <CLI/CLI.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 
@@ -35,6 +36,21 @@ void print_error(const std::string& message) {
 std::filesystem::path default_plugin_dir() {
   std::filesystem::path exe = boost::dll::program_location().string();
   return (exe.parent_path() / TESSERA_PLUGIN_DIR_FROM_BIN).lexically_normal();
+}
+
+// Raises the soft limit on open descriptors to the hard limit. A master holds one connection per
+// agent (and a node's plugins more), so the usual soft limit of 1,024 caps a cluster far below
+// what the hard limit allows; past the hard limit only the operator can go (ulimit -Hn, systemd's
+// LimitNOFILE). Says so when it cannot, and carries on with what it has.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  rlim_t was = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    std::cerr << "tessera-host: cannot raise the descriptor limit from " << was << " to "
+              << limit.rlim_max << "\n";
+  }
 }
 
 }  // namespace
@@ -87,6 +103,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  raise_descriptor_limit();
 
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   int exit_status = 0;

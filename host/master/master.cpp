@@ -143,7 +143,9 @@ Status Master::start() {
 
   // Agents.
   server_->on<agent_msg::Register>([this](const sdk::Request& r, const agent_msg::Register& m) {
-    if (serving(r)) on_register(r, m);
+    Caller caller = caller_of(r);
+    if (reading_registry() && held(r, [this, caller, m] { on_register(caller, m); })) return;
+    if (serving(r)) on_register(caller, m);
   });
   server_->on<agent_msg::Pong>([this](const sdk::Request& r, const agent_msg::Pong& m) {
     if (!serving(r)) return;
@@ -167,7 +169,9 @@ Status Master::start() {
 
   // Frameworks. Anything a framework sends counts as a sign of life.
   server_->on<scheduler::Subscribe>([this](const sdk::Request& r, const scheduler::Subscribe& m) {
-    if (serving(r)) on_subscribe(r, m);
+    Caller caller = caller_of(r);
+    if (reading_registry() && held(r, [this, caller, m] { on_subscribe(caller, m); })) return;
+    if (serving(r)) on_subscribe(caller, m);
   });
   server_->on<scheduler::Accept>([this](const sdk::Request& r, const scheduler::Accept& m) {
     if (serving(r) && framework_of(r, m.framework_id)) on_accept(r, m);
@@ -267,7 +271,14 @@ Status Master::start() {
   // A write is retried for the Store's default 30 s, then fails (an agent's registration is
   // then not admitted, and the agent registers again); the registry's reads retry until they
   // succeed (Registry::recover).
-  registry_ = std::make_unique<Registry>(bus(), clock(), leadership_.get());
+  // Each request may take long: the leader plugin serves one at a time, and listing the agents
+  // of a large cluster (10,000 records) takes seconds on a loaded machine. A request that timed
+  // out would be sent again while the plugin still serves the first, and a listing that always
+  // takes longer than the timeout would never end. The plugin is in this process, so a longer
+  // wait loses nothing: a request is never lost on inproc.
+  sdk::StoreOptions store_options;
+  store_options.request_timeout = std::chrono::seconds(30);
+  registry_ = std::make_unique<Registry>(bus(), clock(), leadership_.get(), store_options);
   if (auto s = leadership_->campaign(master_id_, endpoint_); !s) return s;
 
   clock().every(options_.agent_ping_interval, [this] { check_agents(); });
@@ -303,6 +314,24 @@ bool Master::serving(const sdk::Request& request) {
   return false;
 }
 
+bool Master::reading_registry() const {
+  return !leading_ && leadership_->leading() && leadership_->leader().master_id == master_id_;
+}
+
+bool Master::held(const sdk::Request& request, std::function<void()> serve) {
+  if (auto it = held_by_peer_.find(request.peer); it != held_by_peer_.end()) {
+    held_[it->second] = std::move(serve);
+  } else {
+    if (held_.size() >= kMaxHeldRequests) return false;
+    held_by_peer_.emplace(request.peer, held_.size());
+    held_.push_back(std::move(serve));
+  }
+  ++counters_.messages_received;
+  log().debug("'{}' from {} kept until the registry is read", sdk::escape(request.message.type()),
+              sdk::quote(request.message.header().sender));
+  return true;
+}
+
 // --- Leadership and the registry -------------------------------------------------------------
 
 void Master::on_elected(uint64_t epoch) {
@@ -314,6 +343,9 @@ void Master::on_elected(uint64_t epoch) {
 }
 
 void Master::on_deposed() {
+  // Held requests get no answer: their senders time out and go to the leader they detect.
+  held_.clear();
+  held_by_peer_.clear();
   // Not serving yet: on_leader said who leads instead.
   if (!leading_) return;
   // Another master leads now: this one's view is stale, and its registry writes are fenced.
@@ -375,19 +407,24 @@ void Master::recovered(RecoveredRegistry registry) {
     }
   }
   leading_ = true;
+  // In the order they came, so that where a client moved to a new connection meanwhile, its
+  // latest request is served last and wins.
+  std::vector<std::function<void()>> held = std::exchange(held_, {});
+  held_by_peer_.clear();
   log().info(
       "recovered {} framework(s), {} removed agent(s) and the settings of {} role(s) from the "
-      "registry; serving",
-      frameworks_.size(), removed_agents_.size(), registry.roles.size());
+      "registry; serving, first the {} registration(s) and subscription(s) that came meanwhile",
+      frameworks_.size(), removed_agents_.size(), registry.roles.size(), held.size());
+  for (auto& serve : held) serve();
 }
 
 // --- Agents ------------------------------------------------------------------------------------
 
-void Master::on_register(const sdk::Request& request, const agent_msg::Register& message) {
+void Master::on_register(const Caller& caller, const agent_msg::Register& message) {
   if (!message.agent_id.empty() && removed_agents_.count(message.agent_id) != 0) {
     log().warn("agent {} at {} was removed from the cluster; telling it to shut down",
                sdk::printable(message.agent_id), sdk::printable(message.hostname));
-    server_->send(request.peer,
+    server_->send(caller.peer,
                   agent_msg::Shutdown{"agent " + message.agent_id +
                                       " was removed from the cluster; restart it with a clean "
                                       "work dir to join as a new agent"});
@@ -396,7 +433,7 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
   auto refuse = [&](const std::string& why) {
     log().warn("registration of agent '{}' at '{}' refused: {}", sdk::printable(message.agent_id),
                sdk::printable(message.hostname), sdk::printable(why, 1000));
-    server_->reply(request, agent_msg::Refused{why});
+    server_->reply_later(caller.peer, caller.sequence, agent_msg::Refused{why});
   };
   if (std::string problem = registration_problem(message); !problem.empty()) {
     return refuse(problem);
@@ -404,9 +441,9 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
   if (message.resources.empty() && message.tasks.empty()) {
     log().warn("agent at {} registers with no resources", sdk::printable(message.hostname));
   }
-  uint64_t sequence = request.message.header().sequence;
+  uint64_t sequence = caller.sequence;
   if (message.agent_id.empty()) {
-    if (auto first = first_registrations_.find(request.peer); first != first_registrations_.end()) {
+    if (auto first = first_registrations_.find(caller.peer); first != first_registrations_.end()) {
       // The same agent again before it had its answer: the same id, not a second agent.
       if (!first->second.admitted) {
         if (first->second.resent.size() < kMaxResentRegistrations) {
@@ -414,11 +451,12 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
         }
         return;
       }
-      server_->reply(request, registered(first->second.agent_id, first->second.secret));
+      server_->reply_later(caller.peer, caller.sequence,
+                           registered(first->second.agent_id, first->second.secret));
       return;
     }
   } else {
-    first_registrations_.erase(request.peer);
+    first_registrations_.erase(caller.peer);
   }
   std::string agent_id = message.agent_id;
   if (agent_id.empty()) agent_id = master_id_ + "-S" + std::to_string(next_agent_++);
@@ -442,12 +480,12 @@ void Master::on_register(const sdk::Request& request, const agent_msg::Register&
     // It proved a secret the registry holds (read back at election, or written when it was
     // given): its record is there, and a re-registration writes nothing. After a failover every
     // agent re-registers at once, and a write each would hold the new leader back.
-    admit_agent(request.peer, sequence, message, agent_id, secret, hash);
+    admit_agent(caller.peer, sequence, message, agent_id, secret, hash);
     return;
   }
   // A new agent, or a new secret, is admitted once the registry has it: a secret the agent was
   // told must survive a master restart.
-  std::string peer = request.peer;
+  std::string peer = caller.peer;
   if (message.agent_id.empty())
     first_registrations_[peer] = FirstRegistration{agent_id, secret, false, {}};
   registry_->put_agent(AgentRecord{agent_id, message.hostname, message.resources, hash},
@@ -781,17 +819,19 @@ Framework* Master::framework_of(const sdk::Request& request, const std::string& 
   return &it->second;
 }
 
-void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscribe& message) {
+void Master::on_subscribe(const Caller& caller, const scheduler::Subscribe& message) {
   if (!message.framework_id.empty() && removed_frameworks_.count(message.framework_id) != 0) {
-    server_->reply(request, scheduler::Error{"framework '" + message.framework_id +
-                                             "' was removed; subscribe without an id"});
+    server_->reply_later(caller.peer, caller.sequence,
+                         scheduler::Error{"framework '" + message.framework_id +
+                                          "' was removed; subscribe without an id"});
     return;
   }
   std::vector<std::string> roles =
       message.roles.empty() ? std::vector<std::string>{"*"} : message.roles;
   for (const auto& role : roles) {
     if (std::string problem = role_problem(role); !problem.empty()) {
-      server_->reply(request, scheduler::Error{"invalid role: " + problem});
+      server_->reply_later(caller.peer, caller.sequence,
+                           scheduler::Error{"invalid role: " + problem});
       return;
     }
   }
@@ -801,7 +841,8 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
       protocol::wire_duration("failover_timeout_seconds", message.failover_timeout_seconds,
                               protocol::limits::kMaxFailoverTimeoutSeconds);
   if (!failover) {
-    server_->reply(request, scheduler::Error{"invalid framework: " + failover.error().message});
+    server_->reply_later(caller.peer, caller.sequence,
+                         scheduler::Error{"invalid framework: " + failover.error().message});
     return;
   }
   if (failover->clamped) {
@@ -821,14 +862,14 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
     peers_.erase(fw.peer);
   }
   fw.id = id;
-  fw.peer = request.peer;
+  fw.peer = caller.peer;
   fw.name = message.name;
   fw.roles = roles;
   fw.failover_timeout_seconds = failover->seconds;
   fw.connected = true;
   fw.last_seen = clock().now();
   if (fw.registered_at == 0) fw.registered_at = now_seconds();
-  peers_[request.peer] = id;
+  peers_[caller.peer] = id;
   if (created) {
     allocator_->send(alloc::FrameworkAdded{id, roles, true});
   } else {
@@ -836,9 +877,10 @@ void Master::on_subscribe(const sdk::Request& request, const scheduler::Subscrib
   }
   registry_->put_framework(FrameworkRecord{id, fw.name, fw.roles, fw.failover_timeout_seconds});
   publish(events::FrameworkAdded{framework_state(fw, tasks_, offers_), resubscribing});
-  server_->reply(request, scheduler::Subscribed{
-                              id, master_id_,
-                              std::chrono::duration<double>(options_.heartbeat_interval).count()});
+  server_->reply_later(
+      caller.peer, caller.sequence,
+      scheduler::Subscribed{id, master_id_,
+                            std::chrono::duration<double>(options_.heartbeat_interval).count()});
   // No AllocateNow: the allocator runs a cycle shortly after a framework is added or
   // activated, shared by frameworks subscribing together.
   log().info("{} framework {} '{}' with roles {}", resubscribing ? "re-subscribed" : "subscribed",

@@ -19,6 +19,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "master/model.h"
@@ -66,8 +67,17 @@ class Master : public Role {
   // Takes what the registry holds, gives the role settings to the allocator, and serves.
   void recovered(RecoveredRegistry registry);
 
+  // Who sent a request, to answer it (now or later): its connection and sequence number.
+  struct Caller {
+    std::string peer;
+    uint64_t sequence = 0;
+  };
+  static Caller caller_of(const sdk::Request& request) {
+    return Caller{request.peer, request.message.header().sequence};
+  }
+
   // Agents.
-  void on_register(const sdk::Request& request, const protocol::agent::Register& message);
+  void on_register(const Caller& caller, const protocol::agent::Register& message);
   // `secret` is given to the agent in Registered (empty: it keeps the one it proved);
   // `secret_hash` is what the registry keeps of it.
   void admit_agent(const std::string& peer, uint64_t request_sequence,
@@ -84,7 +94,7 @@ class Master : public Role {
   void remove_agent(const std::string& agent_id, const std::string& why);
 
   // Frameworks.
-  void on_subscribe(const sdk::Request& request, const protocol::scheduler::Subscribe& message);
+  void on_subscribe(const Caller& caller, const protocol::scheduler::Subscribe& message);
   void on_accept(const sdk::Request& request, const protocol::scheduler::Accept& message);
   // The refuse filter of an accept or decline, checked: what is not a duration is replaced by
   // Mesos's default of 5 s, and the rest is capped at 365 days (both logged).
@@ -135,6 +145,15 @@ class Master : public Role {
   // True while this master leads and has read its registry; otherwise answers `request` with
   // master.not_leader naming the leader it knows.
   bool serving(const sdk::Request& request);
+  // Elected, and reading the registry before it serves.
+  bool reading_registry() const;
+  // While reading_registry(), keeps `serve` (a registration or a subscription) to run once the
+  // registry is read, and returns true. Answering
+  // master.not_leader instead would send every agent of the cluster into its retry backoff, and
+  // the last ones would come back a backoff step (up to seconds) after the master serves. One
+  // request per connection is kept (the latest: a resent registration replaces the one before),
+  // at most kMaxHeldRequests in all (beyond that the sender is answered master.not_leader).
+  bool held(const sdk::Request& request, std::function<void()> serve);
   // Publishes an event of the master's stream (protocol/master_events.h), while serving.
   template <typename T>
   void publish(const T& event) {
@@ -184,6 +203,11 @@ class Master : public Role {
     std::vector<uint64_t> resent;  // sequences of resent registrations, answered on admission
   };
   std::map<std::string, FirstRegistration> first_registrations_;
+  // Requests held while the registry is read (held()), in the order they came, and the index
+  // of each connection's one in `held_`.
+  static constexpr size_t kMaxHeldRequests = 100'000;
+  std::vector<std::function<void()>> held_;
+  std::unordered_map<std::string, size_t> held_by_peer_;
   std::vector<Clock::time_point> recent_removals_;
   // Operators' sandbox requests waiting for their agent's answer, by the master's request id.
   struct PendingFiles {

@@ -28,6 +28,7 @@ class ZooKeeperDetector final : public sdk::MasterDetector {
 
  protected:
   void lookup(Found found) override;
+  std::string watched_leader() const override { return leader_; }
 
  private:
   void on_event(const Event& event);

@@ -126,6 +126,77 @@ int Session::get(const std::string& path, std::string& data, Stat* stat, size_t 
   return ZBADVERSION;
 }
 
+namespace {
+
+// One window of get_many(): the completions run on the client's completion thread and hand
+// their results over under the mutex.
+struct ReadWindow {
+  std::mutex mutex;
+  std::condition_variable done;
+  size_t outstanding = 0;
+  size_t max_bytes = 0;
+  std::vector<Session::Read>* reads = nullptr;
+};
+
+struct ReadSlot {
+  ReadWindow* window = nullptr;
+  size_t index = 0;
+};
+
+void read_completed(int rc, const char* value, int length, const Stat* stat, const void* context) {
+  const auto* slot = static_cast<const ReadSlot*>(context);
+  ReadWindow& window = *slot->window;
+  Session::Read& read = (*window.reads)[slot->index];
+  read.rc = rc;
+  if (rc == ZOK && stat != nullptr) {
+    read.stat = *stat;
+    // A znode larger than allowed is refused rather than used (as get() does).
+    if (stat->dataLength < 0 || static_cast<size_t>(stat->dataLength) > window.max_bytes ||
+        length < 0 || static_cast<size_t>(length) > window.max_bytes) {
+      read.rc = ZBADARGUMENTS;
+    } else if (value != nullptr) {
+      read.data.assign(value, static_cast<size_t>(length));
+    }
+  }
+  std::lock_guard<std::mutex> lock(window.mutex);
+  if (--window.outstanding == 0) window.done.notify_all();
+}
+
+}  // namespace
+
+int Session::get_many(const std::vector<std::string>& paths, std::vector<Read>& reads,
+                      size_t max_bytes) {
+  reads.clear();
+  if (int rc = refuse_when_disconnected(); rc != ZOK) return rc;
+  reads.resize(paths.size());
+  ReadWindow window;
+  window.max_bytes = max_bytes;
+  window.reads = &reads;
+  std::vector<ReadSlot> slots(std::min(paths.size(), kReadWindow));
+  for (size_t first = 0; first < paths.size(); first += kReadWindow) {
+    size_t count = std::min(kReadWindow, paths.size() - first);
+    {
+      std::lock_guard<std::mutex> lock(window.mutex);
+      window.outstanding = count;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      slots[i] = ReadSlot{&window, first + i};
+      int rc = zoo_aget(handle_, paths[first + i].c_str(), 0, read_completed, &slots[i]);
+      if (rc != ZOK) {
+        // Not queued, so no completion will come for it.
+        reads[first + i].rc = rc;
+        std::lock_guard<std::mutex> lock(window.mutex);
+        --window.outstanding;
+      }
+    }
+    // Every queued request completes, with ZCONNECTIONLOSS or the like at the latest when the
+    // connection drops or the session closes, so this wait ends (as a synchronous call's does).
+    std::unique_lock<std::mutex> lock(window.mutex);
+    window.done.wait(lock, [&] { return window.outstanding == 0; });
+  }
+  return ZOK;
+}
+
 int Session::exists(const std::string& path, Stat* stat, bool watch) {
   if (int rc = refuse_when_disconnected(); rc != ZOK) return rc;
   Stat own{};

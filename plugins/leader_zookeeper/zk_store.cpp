@@ -62,22 +62,25 @@ Result<uint64_t> ZooKeeperStore::epoch(Session& session, bool watch) {
 
 Result<std::optional<ZooKeeperStore::Node>> ZooKeeperStore::read_node(Session& session,
                                                                       const std::string& path) {
-  std::string data;
-  Node node;
-  int rc = session.get(path, data, &node.stat, kMaxNodeBytes);
-  if (rc == ZNONODE) return std::optional<Node>();
-  if (rc == ZBADARGUMENTS) {
+  Session::Read read;
+  read.rc = session.get(path, read.data, &read.stat, kMaxNodeBytes);
+  return node_of(path, read);
+}
+
+Result<std::optional<ZooKeeperStore::Node>> ZooKeeperStore::node_of(const std::string& path,
+                                                                    const Session::Read& read) {
+  if (read.rc == ZNONODE) return std::optional<Node>();
+  if (read.rc == ZBADARGUMENTS) {
     return make_error("the store znode " + protocol::store::quote_key(path) +
                       " is larger than this plugin ever writes");
   }
-  if (rc != ZOK) return unavailable("reading " + protocol::store::quote_key(path), rc);
-  auto parsed = parse_store_node(data);
+  if (read.rc != ZOK) return unavailable("reading " + protocol::store::quote_key(path), read.rc);
+  auto parsed = parse_store_node(read.data);
   if (!parsed) {
     return make_error("the store znode " + protocol::store::quote_key(path) + " is not one of " +
                       "this plugin's: " + parsed.error().message);
   }
-  node.node = std::move(*parsed);
-  return std::optional<Node>(std::move(node));
+  return std::optional<Node>(Node{std::move(*parsed), read.stat});
 }
 
 Result<std::optional<std::string>> ZooKeeperStore::read_value(Session& session,
@@ -278,20 +281,46 @@ Status ZooKeeperStore::walk(Session& session, const std::string& path, const std
   if (rc == ZNONODE) return {};
   if (rc != ZOK) return unavailable("listing " + protocol::store::quote_key(path), rc);
   bool at_root = path == store_;
+  // The children whose keys match are read together (pipelined): a registry of 10,000 agents
+  // is then read in about as many round trips as it has levels, not two per key.
+  std::vector<std::string> keys, paths;
   for (const std::string& name : names) {
     auto segment = decode_segment(name);
     if (!segment) continue;  // Not a znode this plugin wrote.
     std::string child = at_root ? *segment : key + "/" + *segment;
     bool matches = child.compare(0, prefix.size(), prefix) == 0;
     bool below = prefix.compare(0, child.size() + 1, child + "/") == 0;
-    if (!matches && !below) continue;
-    std::string child_path = path + "/" + name;
     if (matches) {
-      auto entry = get(session, child);
-      if (!entry) return entry.error();
-      if (*entry) out.push_back(std::move(**entry));
+      keys.push_back(std::move(child));
+      paths.push_back(path + "/" + name);
+    } else if (below) {
+      if (auto s = walk(session, path + "/" + name, child, prefix, out); !s) return s;
     }
-    if (auto s = walk(session, child_path, child, prefix, out); !s) return s;
+  }
+  std::vector<Session::Read> reads;
+  rc = session.get_many(paths, reads, kMaxNodeBytes);
+  if (rc != ZOK) return unavailable("listing " + protocol::store::quote_key(path), rc);
+  for (size_t i = 0; i < paths.size(); ++i) {
+    auto read = node_of(paths[i], reads[i]);
+    if (!read) return read.error();
+    if (!*read) continue;  // Deleted since the children were listed.
+    const Node& node = **read;
+    if (node.node.kind != StoreNode::Kind::kDirectory) {
+      auto value = read_value(session, node.node);
+      if (!value) return value.error();
+      if (*value) {
+        out.push_back(StoreEntry{keys[i], std::move(**value), node.node.version});
+      } else {
+        // A chunked value replaced while it was read: read the key again, as get() does.
+        auto entry = get(session, keys[i]);
+        if (!entry) return entry.error();
+        if (*entry) out.push_back(std::move(**entry));
+      }
+    }
+    // Only a znode with children holds more keys: a leaf costs no listing of its own.
+    if (node.stat.numChildren > 0) {
+      if (auto s = walk(session, paths[i], keys[i], prefix, out); !s) return s;
+    }
   }
   return {};
 }

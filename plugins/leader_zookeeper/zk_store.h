@@ -70,6 +70,8 @@ class ZooKeeperStore {
     Stat stat{};
   };
   Result<std::optional<Node>> read_node(Session& session, const std::string& path);
+  // The node a read of `path` found (nullopt: none), or why it cannot be used.
+  static Result<std::optional<Node>> node_of(const std::string& path, const Session::Read& read);
   // The value of a present node; nullopt when a chunk is gone (replaced meanwhile).
   Result<std::optional<std::string>> read_value(Session& session, const StoreNode& node);
   // Writes the chunks of a new value; returns its blob's name.

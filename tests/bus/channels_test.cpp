@@ -148,6 +148,30 @@ TEST_F(Channels, RequestWithoutReplyTimesOut) {
   EXPECT_EQ(client.in_flight(), 0u);
 }
 
+// Requests with different timeouts expire in the order of their deadlines, not of their
+// sending, each exactly once; one that had its answer (here: none ever comes) is not expired.
+TEST_F(Channels, RequestsExpireInTheOrderOfTheirDeadlines) {
+  EventLoop loop;
+  Bus bus{context_, &loop, {}, "client"};
+  tessera::sdk::Client client(bus, "lonely");
+  ASSERT_TRUE(client.connect("inproc://nobody-home").ok());
+  std::vector<std::string> expired;
+  auto note = [&](const std::string& name) {
+    return [&, name](const tessera::Result<tessera::Envelope>& reply) {
+      EXPECT_FALSE(reply.ok());
+      expired.push_back(name);
+      if (expired.size() == 3) loop.request_stop();
+    };
+  };
+  client.request(Echo{"slow"}, note("slow"), 400ms);
+  client.request(Echo{"quick"}, note("quick"), 50ms);
+  client.request(Echo{"middle"}, note("middle"), 200ms);
+  loop.after(10s, [&] { loop.request_stop(); });
+  loop.run();
+  EXPECT_EQ(expired, (std::vector<std::string>{"quick", "middle", "slow"}));
+  EXPECT_EQ(client.in_flight(), 0u);
+}
+
 TEST_F(Channels, ServerPushesToAKnownPeerAndPubSubDeliversByType) {
   std::unique_ptr<tessera::sdk::Server> server;
   std::unique_ptr<tessera::sdk::Publisher> publisher;
@@ -225,6 +249,47 @@ TEST(EventLoop, TimersPostAndStopFromAnotherThread) {
   EXPECT_EQ(once, 11);
   EXPECT_EQ(repeated_at_cancel, 3);
   EXPECT_EQ(repeated, 3) << "the cancelled timer fired again";
+}
+
+// Timers run in the order they are due, whatever the order they were set in; a timer cancelled
+// by one that ran before it in the same turn does not run; thousands of timers pending far in
+// the future (a master's request timeouts while agents register) change none of that, and
+// cancelling them leaves nothing to fire.
+TEST(EventLoop, TimersRunInDueOrderAndCancelledOnesNever) {
+  EventLoop loop;
+  std::vector<int> ran;
+  int ticks = 0;
+  // Ends when the one-shot timers are through and the repeating one has been cancelled.
+  auto stop_when_done = [&] {
+    if (ran.size() == 4 && ticks == 2) loop.request_stop();
+  };
+  std::vector<EventLoop::TimerId> far;
+  for (int i = 0; i < 10000; ++i) far.push_back(loop.after(1h, [&] { ran.push_back(-1); }));
+  loop.after(60ms, [&] {
+    ran.push_back(3);
+    for (EventLoop::TimerId id : far) loop.cancel(id);
+    // Due at once: it runs only if the cancelled timers left the loop's schedule consistent.
+    loop.after(0ms, [&] {
+      ran.push_back(4);
+      stop_when_done();
+    });
+  });
+  loop.after(40ms, [&] { ran.push_back(2); });
+  EventLoop::TimerId doomed = 0;
+  loop.after(0ms, [&] {
+    ran.push_back(1);
+    loop.cancel(doomed);
+  });
+  doomed = loop.after(0ms, [&] { ran.push_back(-2); });
+  EventLoop::TimerId ticker = 0;
+  ticker = loop.every(10ms, [&] {
+    if (++ticks == 2) loop.cancel(ticker);
+    stop_when_done();
+  });
+  loop.after(10s, [&] { loop.request_stop(); });
+  loop.run();
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(ticks, 2) << "the cancelled repeating timer fired again";
 }
 
 }  // namespace

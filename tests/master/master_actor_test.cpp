@@ -276,4 +276,46 @@ TEST_F(MasterActorTest, AnAgentProvingItsRecordedSecretToANewLeaderCostsNoRegist
   EXPECT_TRUE(impostor->is<agent_msg::Refused>()) << impostor->type();
 }
 
+// While a new leader reads its registry, the registrations and subscriptions that come are kept
+// and served once it serves, not answered master.not_leader: after a failover that answer would
+// send every agent of the cluster into its retry backoff.
+TEST_F(MasterActorTest, RequestsThatComeWhileTheRegistryIsReadAreServedOnceItIs) {
+  // The first registry read fails: the master stays elected and reading until the manual clock
+  // passes the registry's retry (1 s).
+  leader_->fail_next = 1;
+  start_master();
+  ASSERT_TRUE(run_until([&] { return leader_->lists >= 1; }));
+  sdk::Client agent_client(bus_, "agent");
+  ASSERT_TRUE(agent_client.connect("inproc://test.master").ok());
+  std::optional<Result<Envelope>> registered, subscribed;
+  agent_msg::Register agent;
+  agent.hostname = "h1";
+  agent.resources.scalars = {{"cpus", 1}, {"mem", 64}};
+  agent_client.request(
+      agent, [&](Result<Envelope> r) { registered = std::move(r); }, 30s);
+  scheduler::Subscribe subscribe;
+  subscribe.name = "early";
+  subscribe.roles = {"*"};
+  client_->request(
+      subscribe, [&](Result<Envelope> r) { subscribed = std::move(r); }, 30s);
+  ASSERT_TRUE(run_until([&] {
+    return logged("'agent.register' from 'test' kept") &&
+           logged("'scheduler.subscribe' from 'test' kept");
+  }));
+  EXPECT_FALSE(registered.has_value()) << "answered while the registry was read";
+  EXPECT_FALSE(subscribed.has_value()) << "answered while the registry was read";
+  EXPECT_FALSE(logged("; serving"));
+
+  clock_.advance(1s);
+  ASSERT_TRUE(run_until([&] { return registered.has_value() && subscribed.has_value(); }));
+  ASSERT_TRUE(registered->ok()) << registered->error().message;
+  ASSERT_TRUE((*registered)->is<agent_msg::Registered>()) << (*registered)->type();
+  ASSERT_TRUE(subscribed->ok()) << subscribed->error().message;
+  ASSERT_TRUE((*subscribed)->is<scheduler::Subscribed>()) << (*subscribed)->type();
+  EXPECT_TRUE(logged("; serving, first the 2 registration(s) and subscription(s)"));
+  // Admitted as any registration is: its record is in the registry.
+  std::string agent_id = (*registered)->body<agent_msg::Registered>()->agent_id;
+  EXPECT_EQ(leader_->entries.count("master/agents/" + agent_id), 1u);
+}
+
 }  // namespace

@@ -451,4 +451,51 @@ TEST_F(StoreTest, GivesUpAfterItsDeadlineWithTheLastProblem) {
   EXPECT_TRUE(contains(message, "no answer from the leader plugin")) << message;
 }
 
+// A leader plugin serves one request at a time: the client sends at most max_in_flight at once
+// and keeps the others, in order, so that none waits at the plugin past its timeout and is
+// sent (and applied) twice. Here a scripted plugin answers one request per millisecond and
+// counts how many were waiting at once.
+TEST_F(StoreTest, SendsAtMostMaxInFlightRequestsAtOnce) {
+  auto& plugin_bus = bus("fake_leader", own_context_);
+  sdk::Server plugin(plugin_bus, "fake_leader");
+  ASSERT_TRUE(plugin.bind("inproc://store.one-at-a-time").ok());
+  std::deque<std::pair<std::string, uint64_t>> waiting;  // peer, sequence
+  std::vector<std::string> keys;
+  size_t most_waiting = 0;
+  plugin.on<store::Put>([&](const sdk::Request& r, const store::Put& put) {
+    waiting.emplace_back(r.peer, r.message.header().sequence);
+    keys.push_back(put.key);
+    most_waiting = std::max(most_waiting, waiting.size());
+  });
+  uint64_t version = 0;
+  loop_.every(1ms, [&] {
+    if (waiting.empty()) return;
+    store::Result result;
+    result.ok = true;
+    result.version = ++version;
+    plugin.reply_later(waiting.front().first, waiting.front().second, result);
+    waiting.pop_front();
+  });
+
+  auto& writer = bus("framework_busy", own_context_);
+  sdk::StoreOptions options;
+  options.endpoint = "inproc://store.one-at-a-time";
+  options.max_in_flight = 4;
+  auto& apps = make_store(writer, options);
+  constexpr int kWrites = 60;
+  int written = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    apps.put("apps/" + std::to_string(i), App{"app", i, {}}, [&](sdk::StoreResult<uint64_t> r) {
+      EXPECT_TRUE(r.ok()) << r.error().message;
+      ++written;
+    });
+  }
+  ASSERT_TRUE(run_until([&] { return written == kWrites; }, 30s));
+  EXPECT_LE(most_waiting, 4u);
+  EXPECT_EQ(apps.retries(), 0u);
+  // Sent in the order they were made.
+  ASSERT_EQ(keys.size(), static_cast<size_t>(kWrites));
+  for (int i = 0; i < kWrites; ++i) EXPECT_EQ(keys[i], "framework_busy/apps/" + std::to_string(i));
+}
+
 }  // namespace

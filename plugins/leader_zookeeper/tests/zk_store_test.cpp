@@ -2,6 +2,9 @@
 // fencing by the epoch znode, and values split into chunks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 #include <memory>
 #include <string>
 
@@ -170,6 +173,39 @@ TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ZnodesThatAreNotTheStoresAreRefusedNotUsed)
   ASSERT_TRUE(listed.ok()) << listed.error().message;
   ASSERT_EQ(listed->size(), 1U);
   EXPECT_EQ((*listed)[0].key, "m/ok");
+}
+
+// A listing reads the znodes of one parent in windows of pipelined requests: more keys than
+// one window holds, a key that is also the parent of others, a chunked value and a directory
+// that holds no value of its own all come back, in key order, with their values and versions.
+TEST_F(ZooKeeperStoreTest, ZOOKEEPER_AListingOfThousandsOfKeysReadsEveryValue) {
+  constexpr size_t kKeys = zk::Session::kReadWindow + 200;
+  for (size_t i = 0; i < kKeys; ++i) {
+    std::string key = "agents/" + std::to_string(100000 + i);
+    ASSERT_TRUE(store_.put(*session_, "m/" + key, "record " + key, 0).ok()) << key;
+  }
+  ASSERT_TRUE(store_.put(*session_, "m/agents/100007/note", "nested", 0).ok());
+  ASSERT_TRUE(store_.put(*session_, "m/agents/100007", "rewritten", 0).ok());
+  std::string large(zk::kInlineValueBytes + 1000, 'x');
+  ASSERT_TRUE(store_.put(*session_, "m/agents/large", large, 0).ok());
+  // Only a directory: "m/dir" holds no value, its child does.
+  ASSERT_TRUE(store_.put(*session_, "m/agents/dir/leaf", "leaf", 0).ok());
+
+  auto listed = store_.list(*session_, "m/agents/");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), kKeys + 3);
+  EXPECT_TRUE(std::is_sorted(listed->begin(), listed->end(),
+                             [](const auto& a, const auto& b) { return a.key < b.key; }));
+  std::map<std::string, zk::StoreEntry> by_key;
+  for (const auto& entry : *listed) by_key[entry.key] = entry;
+  EXPECT_EQ(by_key["m/agents/100000"].value, "record agents/100000");
+  EXPECT_EQ(by_key["m/agents/101199"].value, "record agents/101199");
+  EXPECT_EQ(by_key["m/agents/100007"].value, "rewritten");
+  EXPECT_EQ(by_key["m/agents/100007"].version, 2U);
+  EXPECT_EQ(by_key["m/agents/100007/note"].value, "nested");
+  EXPECT_EQ(by_key["m/agents/large"].value, large);
+  EXPECT_EQ(by_key["m/agents/dir/leaf"].value, "leaf");
+  EXPECT_EQ(by_key.count("m/agents/dir"), 0U);
 }
 
 }  // namespace

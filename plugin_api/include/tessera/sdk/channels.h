@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -133,6 +134,9 @@ struct Request {
 
 class Server {
  public:
+  // Connections a tcp endpoint queues before they are accepted (ZMQ_BACKLOG).
+  static constexpr int kListenBacklog = 4096;
+
   Server(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)), limits_(bus.limits) {}
   ~Server() {
     if (socket_) bus_.loop->unwatch(socket_);
@@ -204,6 +208,10 @@ class Server {
     socket_ = Socket(bus_.zmq_context, ZMQ_ROUTER);
     // Sends to a peer that is not connected fail instead of vanishing, so they are counted.
     socket_.ref().set(zmq::sockopt::router_mandatory, true);
+    // After a master failover every agent of the cluster connects at the same instant: with
+    // ZeroMQ's default listen backlog of 100 the kernel drops most of their SYNs, and TCP
+    // retries them only after 1, 3, 7 s. The kernel caps this at net.core.somaxconn.
+    socket_.ref().set(zmq::sockopt::backlog, kListenBacklog);
     detail::apply_limits(socket_, limits_);
     bus_.loop->watch(socket_, [this] { receive(); });
   }
@@ -314,8 +322,9 @@ class Client {
   uint64_t request(const T& body, ReplyHandler on_reply,
                    std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     uint64_t sequence = send(body);
-    pending_.emplace(sequence,
-                     Pending{EventLoop::Clock::now() + timeout, T::kType, std::move(on_reply)});
+    auto deadline = EventLoop::Clock::now() + timeout;
+    pending_.emplace(sequence, Pending{deadline, T::kType, std::move(on_reply)});
+    deadlines_.emplace(deadline, sequence);
     return sequence;
   }
 
@@ -387,6 +396,7 @@ class Client {
         return;
       }
       ReplyHandler handler = std::move(it->second.on_reply);
+      deadlines_.erase({it->second.deadline, correlation});
       pending_.erase(it);
       handler(std::move(*decoded));
       return;
@@ -397,16 +407,16 @@ class Client {
   }
 
   void expire() {
-    if (pending_.empty()) return;
+    // Only the requests past their deadline are looked at: thousands may be in flight.
     auto now = EventLoop::Clock::now();
     std::vector<std::pair<uint64_t, Pending>> expired;
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.deadline <= now) {
-        expired.emplace_back(it->first, std::move(it->second));
-        it = pending_.erase(it);
-      } else {
-        ++it;
-      }
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      uint64_t sequence = deadlines_.begin()->second;
+      deadlines_.erase(deadlines_.begin());
+      auto it = pending_.find(sequence);
+      if (it == pending_.end()) continue;
+      expired.emplace_back(sequence, std::move(it->second));
+      pending_.erase(it);
     }
     for (auto& [sequence, pending] : expired) {
       pending.on_reply(make_error("client '" + name_ + "': request " + std::to_string(sequence) +
@@ -424,6 +434,8 @@ class Client {
   Socket socket_;
   MessageLimits limits_;
   std::unordered_map<uint64_t, Pending> pending_;
+  // The pending requests' sequence numbers ordered by deadline, for expire().
+  std::set<std::pair<EventLoop::Clock::time_point, uint64_t>> deadlines_;
   std::unordered_map<std::string, detail::Handler<Envelope>> handlers_;
   msgpack::sbuffer buffer_;
   uint64_t sequence_ = 0;

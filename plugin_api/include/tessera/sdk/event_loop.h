@@ -18,10 +18,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 #include <zmq.hpp>
 
@@ -99,7 +101,12 @@ class EventLoop {
   TimerId every(std::chrono::milliseconds period, std::function<void()> fn) {
     return add_timer(period, period, std::move(fn));
   }
-  void cancel(TimerId id) { timers_.erase(id); }
+  void cancel(TimerId id) {
+    auto it = timers_.find(id);
+    if (it == timers_.end()) return;
+    schedule_.erase({it->second.due, id});
+    timers_.erase(it);
+  }
 
   // Calls `fn` once whenever the loop is about to wait after having had work (a burst of
   // messages, timers or posted work has been handled): the place to do what is cheaper for a
@@ -146,7 +153,7 @@ class EventLoop {
       // Posted work and timers may have sent on (or opened) sockets, and a send can consume the
       // ZMQ_FD signal of a reply that arrives next: look at ZMQ_EVENTS once more before
       // blocking, as for the handlers of serve_ready_sockets().
-      if (!timers_.empty() && run_due_timers()) served = true;
+      if (!schedule_.empty() && run_due_timers()) served = true;
       if (served) {
         had_work = true;
         continue;
@@ -233,16 +240,17 @@ class EventLoop {
   TimerId add_timer(std::chrono::milliseconds delay, std::chrono::milliseconds period,
                     std::function<void()> fn) {
     TimerId id = ++next_timer_;
-    timers_.emplace(id, Timer{Clock::now() + delay, period, std::move(fn)});
+    Clock::time_point due = Clock::now() + delay;
+    timers_.emplace(id, Timer{due, period, std::move(fn)});
+    schedule_.emplace(due, id);
     return id;
   }
 
   int next_timeout_ms() const {
     if (has_posted_.load(std::memory_order_acquire)) return 0;
-    if (timers_.empty()) return -1;
+    if (schedule_.empty()) return -1;
     auto now = Clock::now();
-    auto next = Clock::time_point::max();
-    for (const auto& [id, t] : timers_) next = std::min(next, t.due);
+    auto next = schedule_.begin()->first;
     if (next <= now) return 0;
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
     return static_cast<int>(std::min<int64_t>(ms, 1 << 30));
@@ -252,8 +260,11 @@ class EventLoop {
   bool run_due_timers() {
     auto now = Clock::now();
     due_.clear();
-    for (const auto& [id, t] : timers_) {
-      if (t.due <= now) due_.push_back(id);
+    // Only the timers that are due are taken off the schedule: a turn costs what is due, not
+    // what is pending (thousands of request timeouts may be pending while agents register).
+    while (!schedule_.empty() && schedule_.begin()->first <= now) {
+      due_.push_back(schedule_.begin()->second);
+      schedule_.erase(schedule_.begin());
     }
     bool ran = false;
     for (TimerId id : due_) {
@@ -262,6 +273,7 @@ class EventLoop {
       std::function<void()> fn = it->second.fn;
       if (it->second.period.count() > 0) {
         it->second.due = now + it->second.period;
+        schedule_.emplace(it->second.due, id);
       } else {
         timers_.erase(it);
       }
@@ -297,7 +309,10 @@ class EventLoop {
   uint64_t generation_ = 0;
   std::vector<pollfd> pollfds_;
   bool pollfds_stale_ = true;
-  std::map<TimerId, Timer> timers_;
+  // Timers by id (for cancel), and their ids ordered by when they are due (due time, then id,
+  // so timers due at the same time run in the order they were set).
+  std::unordered_map<TimerId, Timer> timers_;
+  std::set<std::pair<Clock::time_point, TimerId>> schedule_;
   std::vector<TimerId> due_;
   TimerId next_timer_ = 0;
   std::mutex posted_mutex_;

@@ -157,6 +157,16 @@ class MasterDetector {
   // `endpoint` answered master.not_leader. True: `answer.leader` is to be tried at once (it
   // is what next() gives now). False: no leader to go to; the caller waits before next().
   bool not_leader(const std::string& endpoint, const protocol::master::NotLeader& answer) {
+    // A detector that watches the election knows better than a master that may not have heard
+    // of it yet: right after a leader dies, the next one's standby view still names the dead
+    // one, and following that would send the client to a master that never answers.
+    std::string watched = watched_leader();
+    if (!watched.empty() && answer.leader != watched) {
+      bus_.log.info("master at {} is not the leader yet; the election names {}",
+                    printable(endpoint), printable(watched));
+      redirects_ = 0;
+      return false;
+    }
     if (!answer.leader.empty() && answer.leader != endpoint && redirects_ < kMaxRedirects) {
       ++redirects_;
       bus_.log.info("master at {} is not the leader; following it to {}", endpoint, answer.leader);
@@ -187,6 +197,9 @@ class MasterDetector {
   virtual void lookup(Found found) = 0;
   // The source's choice `endpoint` failed: choose another next time.
   virtual void forget(const std::string& endpoint) {}
+  // For subclasses that watch the election: the leader it names now ("" when unknown, or when
+  // the source does not watch), which a master.not_leader answer cannot overrule.
+  virtual std::string watched_leader() const { return {}; }
   // For subclasses that watch the leader: forgets the remembered leader and tells on_change.
   void moved(const std::string& endpoint) {
     preferred_.clear();

@@ -25,6 +25,8 @@
 // whose epoch is over (the host was deposed meanwhile) with kFenced too. Without it writes
 // carry epoch 0 and are not fenced (for plugins that never lead). Reads are never fenced.
 //
+// Flow: at most `max_in_flight` requests are out at once; later ones wait their turn in order.
+//
 // Retries: a request with no answer within `request_timeout`, or answered "unavailable" (the
 // store failed, e.g. busy), is sent again after a backoff (doubling from `backoff_initial` to
 // `backoff_max`) until `give_up_after` has passed (0: forever), so a leader plugin that is
@@ -45,6 +47,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <msgpack.hpp>
@@ -171,6 +174,11 @@ struct StoreOptions {
   std::chrono::milliseconds backoff_max{2000};
   // How long to keep retrying an operation; 0: forever (e.g. a master reading its registry).
   std::chrono::milliseconds give_up_after{30000};
+  // Requests sent and not yet answered, at most; the others wait in the client, in order,
+  // without their request_timeout running. The leader plugin serves one request at a time: with
+  // thousands sent at once (10,000 agents registering), those at the back would wait past
+  // their timeout, be sent again and be served twice, and the queue would only grow.
+  size_t max_in_flight = 64;
 };
 
 // Writes for Store::write_batch(), gathered on the caller's thread. Keys are relative to the
@@ -493,9 +501,38 @@ class Store {
   template <typename Message>
   void transmit(const Message& message, const OperationPtr& op) {
     ++op->attempts;
-    client_.request(
-        message, [this, op](Result<Envelope> reply) { answered(op, std::move(reply)); },
-        options_.request_timeout);
+    request(message, [this, op](Result<Envelope> reply) { answered(op, std::move(reply)); });
+  }
+
+  // Sends `message` now if fewer than max_in_flight requests are out (and none waits before
+  // it), else when its turn comes.
+  template <typename Message>
+  void request(const Message& message, Client::ReplyHandler on_reply) {
+    auto send = [this, message, on_reply = std::move(on_reply)]() mutable {
+      ++requests_out_;
+      client_.request(
+          message,
+          [this, on_reply = std::move(on_reply)](Result<Envelope> reply) {
+            --requests_out_;
+            // The next one goes out first: the handler may send more, which queue behind it.
+            send_waiting();
+            on_reply(std::move(reply));
+          },
+          options_.request_timeout);
+    };
+    if (waiting_.empty() && requests_out_ < std::max<size_t>(1, options_.max_in_flight)) {
+      send();
+    } else {
+      waiting_.push_back(std::move(send));
+    }
+  }
+
+  void send_waiting() {
+    while (!waiting_.empty() && requests_out_ < std::max<size_t>(1, options_.max_in_flight)) {
+      auto next = std::move(waiting_.front());
+      waiting_.pop_front();
+      next();
+    }
   }
 
   void answered(const OperationPtr& op, Result<Envelope> reply) {
@@ -525,23 +562,21 @@ class Store {
   // A retried compare-and-set met a conflict: its own earlier attempt may be what moved the
   // version. Reads the key to tell.
   void check_own_write(const OperationPtr& op, protocol::store::Result conflict) {
-    client_.request(
-        protocol::store::Get{op->key},
-        [this, op, conflict = std::move(conflict)](Result<Envelope> reply) {
-          auto result = reply ? reply->body<protocol::store::Result>()
-                              : Result<protocol::store::Result>(reply.error());
-          if (result && result->ok && result->entries.size() == 1 &&
-              result->entries[0].version == op->expected_version + 1 &&
-              result->entries[0].value == op->value) {
-            protocol::store::Result applied;
-            applied.ok = true;
-            applied.version = result->entries[0].version;
-            return finish(op, std::move(applied));
-          }
-          finish(op, StoreError{StoreCode::kConflict, "store: " + op->what + ": " + conflict.error,
-                                conflict.version});
-        },
-        options_.request_timeout);
+    request(protocol::store::Get{op->key}, [this, op, conflict = std::move(conflict)](
+                                               Result<Envelope> reply) {
+      auto result = reply ? reply->body<protocol::store::Result>()
+                          : Result<protocol::store::Result>(reply.error());
+      if (result && result->ok && result->entries.size() == 1 &&
+          result->entries[0].version == op->expected_version + 1 &&
+          result->entries[0].value == op->value) {
+        protocol::store::Result applied;
+        applied.ok = true;
+        applied.version = result->entries[0].version;
+        return finish(op, std::move(applied));
+      }
+      finish(op, StoreError{StoreCode::kConflict, "store: " + op->what + ": " + conflict.error,
+                            conflict.version});
+    });
   }
 
   static StoreCode code_of(const protocol::store::Result& result) {
@@ -594,6 +629,8 @@ class Store {
   const Leadership* leadership_ = nullptr;
   StoreError refused_;
   std::set<Clock::TimerId> timers_;
+  size_t requests_out_ = 0;
+  std::deque<std::function<void()>> waiting_;  // requests waiting for their turn to be sent
   size_t operations_ = 0;
   uint64_t retries_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
