@@ -536,6 +536,12 @@ void Agent::connect_master(const std::string& endpoint) {
         contact();
         shutdown_executors(m.framework_id);
       });
+  master_->on<agentp::ShutdownExecutor>([=, this](const Envelope&,
+                                                  const agentp::ShutdownExecutor& m) {
+    if (!current()) return;
+    contact();
+    shutdown_executor(executor_key(m.framework_id, m.executor_id), "its framework asked for it");
+  });
   master_->on<agentp::Shutdown>([=, this](const Envelope&, const agentp::Shutdown& m) {
     if (!current()) return;
     contact();
@@ -576,6 +582,7 @@ void Agent::try_register() {
     request.tasks.push_back(
         {key.framework_id, task.saved.task, task.saved.state, task.saved.sandbox});
   }
+  request.executors = running_executors();
   registering_ = true;
   uint64_t generation = master_generation_;
   log().info("agent: {} with the master at {} ({} task(s))",
@@ -1238,7 +1245,7 @@ void Agent::finish_shutdown() {
 
 void Agent::emit(const TaskKey& key, const std::string& new_state, const std::string& why,
                  const std::string& message, const std::string& from, int32_t exit_code) {
-  if (is_executor_key(key)) return on_executor_state(key, new_state, message);
+  if (is_executor_key(key)) return on_executor_state(key, new_state, message, exit_code);
   Task& task = tasks_[key];
   protocol::TaskStatus status;
   status.task_id = key.task_id;
@@ -1363,14 +1370,17 @@ void Agent::on_ack(const agentp::StatusAck& ack) {
 
 protocol::files::Answer Agent::sandbox_files(const protocol::files::Request& request) {
   // Only a sandbox of this agent's own work dir, of the framework and task the request names:
-  // WORK_DIR/agent/sandboxes/FRAMEWORK/TASK/CONTAINER, whatever path the master sent. The last
-  // component is already in its on-disk (escaped) form: its parent is what must match.
+  // WORK_DIR/agent/sandboxes/FRAMEWORK/TASK/CONTAINER, whatever path the master sent; a task
+  // of an executor has that executor's (its TASK is the executor's key). The last component is
+  // already in its on-disk (escaped) form: its parent is what must match.
   std::filesystem::path named(request.sandbox);
   std::string container = named.filename().string();
-  bool own =
-      !container.empty() && container != "." && container != ".." &&
-      !request.framework_id.empty() && !request.task_id.empty() &&
-      checkpoint_->task_sandboxes(request.framework_id, request.task_id) == named.parent_path();
+  std::string owner = request.executor_id.empty()
+                          ? request.task_id
+                          : executor_key(request.framework_id, request.executor_id).task_id;
+  bool own = !container.empty() && container != "." && container != ".." &&
+             !request.framework_id.empty() && !request.task_id.empty() &&
+             checkpoint_->task_sandboxes(request.framework_id, owner) == named.parent_path();
   if (!own) {
     protocol::files::Answer refused;
     refused.request_id = request.request_id;

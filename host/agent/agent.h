@@ -124,6 +124,14 @@ class Agent : public Role {
     std::string peer;   // the routing id of its registered connection; empty: not registered
     StatusUpdateQueue::Clock::time_point waiting_since{};  // since when it may register
     bool timed_out = false;                                // killed for not registering in time
+    // Asked to shut down (by its framework, or because the framework was removed): killed at
+    // shutdown_deadline if it has not ended by then, and its unfinished tasks end TASK_KILLED.
+    bool shutting_down = false;
+    StatusUpdateQueue::Clock::time_point shutdown_deadline{};
+    // How it ended, for the master (agent.executor_exited): exit code (-1: a signal or unknown)
+    // and why.
+    int32_t exit_status = -1;
+    std::string end_message;
   };
   using Clock = StatusUpdateQueue::Clock;
   size_t chain_size(const Task& task) const;
@@ -208,7 +216,8 @@ class Agent : public Role {
   void run_executor_task(const TaskKey& key);
   void kill_executor_task(const TaskKey& key);
   void recover_executor(const TaskKey& key);
-  void on_executor_state(const TaskKey& key, const std::string& state, const std::string& message);
+  void on_executor_state(const TaskKey& key, const std::string& state, const std::string& message,
+                         int32_t exit_code);
   void on_executor_register(const sdk::Request& request,
                             const protocol::executor::Register& message);
   void on_executor_update(const sdk::Request& request,
@@ -216,6 +225,12 @@ class Agent : public Role {
   Executor* executor_of(const std::string& peer);
   // The framework was removed: its executors are asked to end and killed after their grace.
   void shutdown_executors(const std::string& framework_id);
+  // Asks one executor to end (executor.shutdown) and kills it after its kill grace if it has
+  // not; its unfinished tasks end TASK_KILLED. `why` is said to the executor and logged.
+  void shutdown_executor(const TaskKey& key, const std::string& why);
+  // The executors this agent runs (not ended), as their frameworks described them, for the
+  // master's accounting of what they hold (agent.register).
+  std::vector<protocol::agent::RunningExecutor> running_executors() const;
   // Framework messages, best effort: from the master to a registered executor, and back.
   void to_executor(const protocol::agent::FrameworkMessage& message);
   void from_executor(const sdk::Request& request, const protocol::executor::Message& message);

@@ -11,6 +11,7 @@
 
 namespace tessera::host::agent {
 
+namespace agentp = protocol::agent;
 namespace executorp = protocol::executor;
 namespace state = protocol::state;
 namespace reason = protocol::reason;
@@ -146,9 +147,11 @@ void Agent::run_executor_task(const TaskKey& key) {
     queue_container(executor_entry);
   }
   // Checkpointed (STAGING, no update) before the executor gets it: after a restart the agent
-  // knows every task an executor may run.
+  // knows every task an executor may run. Its sandbox is its executor's, which all the
+  // executor's tasks share (as a custom executor's tasks do in Mesos).
   Task& accepted = tasks_[key];
   accepted.saved.state = state::kStaging;
+  accepted.saved.sandbox = tasks_[executor_entry].saved.sandbox;
   save(key);
   executor_deliveries_.push_back(key);
 }
@@ -194,7 +197,7 @@ void Agent::recover_executor(const TaskKey& key) {
 }
 
 void Agent::on_executor_state(const TaskKey& key, const std::string& new_state,
-                              const std::string& message) {
+                              const std::string& message, int32_t exit_code) {
   Task& process = tasks_[key];
   process.saved.state = new_state;
   dirty_.insert(key);
@@ -213,8 +216,12 @@ void Agent::on_executor_state(const TaskKey& key, const std::string& new_state,
           : (message.empty() ? new_state : message);
   log().warn("agent: executor {} of framework {} ended: {}", sdk::quote(executor.executor_id),
              sdk::quote(executor.framework_id), why);
+  executor.exit_status = exit_code;
+  executor.end_message = why;
   const char* task_reason =
       executor.timed_out ? reason::kExecutorRegistrationTimeout : reason::kExecutorTerminated;
+  // Tasks of an executor that was shut down were killed with it (as their framework asked).
+  std::string ended = executor.shutting_down ? "was shut down" : "ended";
   std::vector<TaskKey> orphans;
   for (const auto& [task_key, task] : tasks_) {
     if (task_key.framework_id == key.framework_id && !is_executor_key(task_key) &&
@@ -224,8 +231,9 @@ void Agent::on_executor_state(const TaskKey& key, const std::string& new_state,
     }
   }
   for (const TaskKey& task_key : orphans) {
-    emit(task_key, tasks_[task_key].saved.kill_requested ? state::kKilled : state::kFailed,
-         task_reason, "the executor '" + executor.executor_id + "' ended: " + why, source::kAgent);
+    bool killed = tasks_[task_key].saved.kill_requested || executor.shutting_down;
+    emit(task_key, killed ? state::kKilled : state::kFailed, task_reason,
+         "the executor '" + executor.executor_id + "' " + ended + ": " + why, source::kAgent);
   }
   // Forgotten once this state is durable (release_executor_work): a task naming it then starts
   // a new one.
@@ -360,26 +368,85 @@ void Agent::release_executor_work() {
       containers_.erase(task->second.saved.container_id);
       tasks_.erase(task);
     }
-    executors_.erase(key);
+    auto executor = executors_.find(key);
+    if (executor != executors_.end() && master_ && registered_) {
+      // Its end is durable: the master may give its resources to others. Best effort: if this
+      // is lost, the next registration reports the executors that still run.
+      const Executor& ended = executor->second;
+      master_->send(agentp::ExecutorExited{agent_id_, ended.framework_id, ended.executor_id,
+                                           ended.exit_status, ended.end_message});
+    }
+    if (executor != executors_.end()) executors_.erase(executor);
   }
   ended_executors_.swap(not_durable);
 }
 
 void Agent::shutdown_executors(const std::string& framework_id) {
-  for (auto& [key, executor] : executors_) {
-    if (key.framework_id != framework_id || ended_executors_.count(key) != 0) continue;
-    auto process = tasks_.find(key);
-    if (process == tasks_.end() || state::terminal(process->second.saved.state)) continue;
-    log().info("agent: shutting down executor {} of removed framework {}",
-               sdk::quote(executor.executor_id), sdk::quote(framework_id));
-    if (!executor.peer.empty()) {
-      executor_server_->send(executor.peer, executorp::Shutdown{"the framework was removed"});
-    }
-    // Killed after its grace even if it ends by itself (the kill of an ended one is harmless).
-    process->second.saved.kill_requested = true;
-    save(key);
-    if (process->second.stage == Stage::kRunning) send_kill(process->second);
+  std::vector<TaskKey> keys;
+  for (const auto& [key, executor] : executors_) {
+    if (key.framework_id == framework_id) keys.push_back(key);
   }
+  for (const TaskKey& key : keys) shutdown_executor(key, "its framework was removed");
+}
+
+void Agent::shutdown_executor(const TaskKey& key, const std::string& why) {
+  auto it = executors_.find(key);
+  auto process = tasks_.find(key);
+  if (it == executors_.end() || ended_executors_.count(key) != 0 || process == tasks_.end() ||
+      state::terminal(process->second.saved.state)) {
+    log().info("agent: no executor {} of framework {} runs here to shut down",
+               sdk::quote(key.task_id.substr(kExecutorPrefix.size())),
+               sdk::quote(key.framework_id));
+    return;
+  }
+  Executor& executor = it->second;
+  if (executor.shutting_down) return;
+  double grace = process->second.saved.task.kill_grace_seconds;
+  log().info(
+      "agent: shutting down executor {} of framework {} ({}); killing it in {} s if it "
+      "has not ended",
+      sdk::quote(executor.executor_id), sdk::quote(key.framework_id), why, grace);
+  executor.shutting_down = true;
+  process->second.saved.kill_requested = true;
+  save(key);
+  if (executor.peer.empty() || process->second.stage != Stage::kRunning) {
+    // Nobody to ask (not registered yet, or not launched): it is killed now, with its grace (a
+    // launch still under way sees kill_requested and stops).
+    if (process->second.stage == Stage::kRunning) send_kill(process->second);
+    return;
+  }
+  executor_server_->send(executor.peer, executorp::Shutdown{why});
+  // Its kill grace is checked (clamped) by the master when its first task is launched.
+  executor.shutdown_deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(grace * 1000));
+}
+
+std::vector<agentp::RunningExecutor> Agent::running_executors() const {
+  std::vector<agentp::RunningExecutor> out;
+  for (const auto& [key, executor] : executors_) {
+    auto process = tasks_.find(key);
+    if (ended_executors_.count(key) != 0 || process == tasks_.end() ||
+        state::terminal(process->second.saved.state)) {
+      continue;
+    }
+    // Its launch is the framework's ExecutorInfo with its display name and the agent's
+    // variables, which are taken out again: the token is a secret between agent and executor.
+    const protocol::TaskInfo& launch = process->second.saved.task;
+    agentp::RunningExecutor running;
+    running.framework_id = key.framework_id;
+    running.executor.executor_id = executor.executor_id;
+    running.executor.name = launch.name;
+    running.executor.command = launch.command;
+    for (const char* added :
+         {executorp::kEndpointVariable, executorp::kExecutorVariable, executorp::kTokenVariable}) {
+      running.executor.command.environment.erase(added);
+    }
+    running.executor.resources = launch.resources;
+    running.executor.container = launch.container;
+    running.executor.kill_grace_seconds = launch.kill_grace_seconds;
+    out.push_back(std::move(running));
+  }
+  return out;
 }
 
 void Agent::to_executor(const protocol::agent::FrameworkMessage& message) {
@@ -425,6 +492,16 @@ void Agent::from_executor(const sdk::Request& request, const executorp::Message&
 
 void Agent::check_executor_registrations(Clock::time_point now) {
   for (auto& [key, executor] : executors_) {
+    if (executor.shutting_down && executor.shutdown_deadline != Clock::time_point{} &&
+        now >= executor.shutdown_deadline && ended_executors_.count(key) == 0) {
+      auto process = tasks_.find(key);
+      if (process != tasks_.end() && process->second.stage == Stage::kRunning) {
+        log().warn("agent: executor {} of framework {} did not end within its grace; killing it",
+                   sdk::quote(executor.executor_id), sdk::quote(executor.framework_id));
+        send_kill(process->second, 0);
+      }
+      executor.shutdown_deadline = Clock::time_point{};  // killed once
+    }
     if (!executor.peer.empty() || executor.timed_out || ended_executors_.count(key) != 0) continue;
     auto task = tasks_.find(key);
     if (task == tasks_.end() || task->second.stage != Stage::kRunning) continue;

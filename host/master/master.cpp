@@ -166,6 +166,10 @@ Status Master::start() {
       [this](const sdk::Request& r, const agent_msg::FrameworkMessage& m) {
         if (serving(r)) on_executor_message(r, m);
       });
+  server_->on<agent_msg::ExecutorExited>(
+      [this](const sdk::Request& r, const agent_msg::ExecutorExited& m) {
+        if (serving(r)) on_executor_exited(r, m);
+      });
 
   // Frameworks. Anything a framework sends counts as a sign of life.
   server_->on<scheduler::Subscribe>([this](const sdk::Request& r, const scheduler::Subscribe& m) {
@@ -211,6 +215,11 @@ Status Master::start() {
   server_->on<scheduler::FrameworkMessage>(
       [this](const sdk::Request& r, const scheduler::FrameworkMessage& m) {
         if (serving(r) && framework_of(r, m.framework_id)) on_framework_message(m);
+      });
+  server_->on<scheduler::ShutdownExecutor>(
+      [this](const sdk::Request& r, const scheduler::ShutdownExecutor& m) {
+        if (!serving(r)) return;
+        if (Framework* fw = framework_of(r, m.framework_id)) on_shutdown_executor(*fw, m);
       });
   server_->on<scheduler::Teardown>([this](const sdk::Request& r, const scheduler::Teardown& m) {
     if (serving(r) && framework_of(r, m.framework_id)) {
@@ -609,6 +618,8 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
                   "the agent re-registered without this task");
     finish_task(key);
   }
+  std::vector<std::pair<std::string, std::string>> orphan_executors =
+      readd_executors(agent, message.executors, allocated);
   allocator_->send(alloc::AgentAdded{agent_id, agent.hostname, agent.total, allocated});
   publish(events::AgentAdded{agent_state(agent, tasks_, offers_), reregistering});
   server_->reply_later(peer, request_sequence, registered(agent_id, secret));
@@ -620,6 +631,53 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
                sdk::printable(agent_id), sdk::printable(framework_id));
     server_->send(peer, agent_msg::KillTask{framework_id, task_id});
   }
+  for (const auto& [framework_id, executor_id] : orphan_executors) {
+    log().warn("shutting down executor '{}' on agent {}: its framework {} is gone",
+               sdk::escape(executor_id), sdk::printable(agent_id), sdk::printable(framework_id));
+    server_->send(peer, agent_msg::ShutdownExecutor{framework_id, executor_id});
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> Master::readd_executors(
+    Agent& agent, const std::vector<agent_msg::RunningExecutor>& running,
+    std::vector<alloc::Allocation>& allocated) {
+  // What the agent reports is the truth: the executors the master counted there are replaced.
+  for (const auto& [key, executor] : agent.executors) {
+    auto fw = frameworks_.find(executor.framework_id);
+    if (fw != frameworks_.end()) {
+      fw->second.executors.erase(executor_key(agent.id, executor.info.executor_id));
+    }
+  }
+  agent.executors.clear();
+  std::vector<std::pair<std::string, std::string>> orphans;  // framework id, executor id
+  for (const agent_msg::RunningExecutor& reported : running) {
+    const protocol::ExecutorInfo& info = reported.executor;
+    if (reported.framework_id.empty() || info.executor_id.empty() ||
+        info.executor_id.size() > kMaxIdBytes || reported.framework_id.size() > kMaxIdBytes ||
+        !protocol::check_resources(info.resources)) {
+      log().warn(
+          "agent {} reports executor '{}' of framework '{}' with invalid ids or resources; "
+          "ignored",
+          sdk::printable(agent.id), sdk::escape(info.executor_id),
+          sdk::escape(reported.framework_id));
+      continue;
+    }
+    auto fw = frameworks_.find(reported.framework_id);
+    if (fw == frameworks_.end()) {
+      // Nobody will manage it: it is shut down, and counted until it has ended.
+      orphans.emplace_back(reported.framework_id, info.executor_id);
+    }
+    std::string role = fw != frameworks_.end() && !fw->second.roles.empty()
+                           ? fw->second.roles.front()
+                           : std::string("*");
+    agent.executors[executor_key(reported.framework_id, info.executor_id)] =
+        Executor{info, reported.framework_id, role};
+    if (fw != frameworks_.end()) {
+      fw->second.executors[executor_key(agent.id, info.executor_id)] = info.resources;
+    }
+    allocated.push_back(alloc::Allocation{reported.framework_id, role, info.resources});
+  }
+  return orphans;
 }
 
 void Master::on_usage(const sdk::Request& request, const agent_msg::Usage& message) {
@@ -788,6 +846,10 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
                     "agent " + agent_id + " was removed: " + why);
     }
     finish_task(key);
+  }
+  // The allocator forgets the agent with what its executors held.
+  for (const auto& [key, executor] : std::map<std::string, Executor>(agent.executors)) {
+    remove_executor(agent, executor.framework_id, executor.info.executor_id, false);
   }
   allocator_->send(alloc::AgentRemoved{agent_id});
   publish(events::AgentRemoved{agent_id, why});
@@ -999,11 +1061,20 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
   std::set<std::string> ids_in_this_accept;
   for (protocol::TaskInfo task : message.tasks) {
     std::string why = task_problem(fw, task, agent_id, available, tasks_, ids_in_this_accept);
+    bool starts_executor = false;
+    if (why.empty() && !task.executor.executor_id.empty()) {
+      why = executor_problem(agent->second, fw.id, task, available, starts_executor);
+    }
     if (!why.empty()) {
       task_error(fw, task, state::kError, reason::kTaskInvalid, why);
       continue;
     }
     available -= task.resources;
+    if (starts_executor) {
+      // What the new executor holds stays allocated with the task instead of going back.
+      available -= task.executor.resources;
+      add_executor(agent->second, fw, gathered.role, task.executor);
+    }
     task.agent_id = agent_id;
     std::string key = task_key(fw.id, task.task_id);
     Task& t = tasks_[key];
@@ -1027,6 +1098,67 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
     allocator_->send(alloc::Recover{fw.id, agent_id, gathered.role, available,
                                     refuse_seconds(fw, message.refuse_seconds)});
   }
+}
+
+void Master::add_executor(Agent& agent, Framework& framework, const std::string& role,
+                          const protocol::ExecutorInfo& info) {
+  // Counted from now on: the first task's launch takes it out of the offers with the task.
+  agent.executors[executor_key(framework.id, info.executor_id)] =
+      Executor{info, framework.id, role};
+  framework.executors[executor_key(agent.id, info.executor_id)] = info.resources;
+}
+
+void Master::remove_executor(Agent& agent, const std::string& framework_id,
+                             const std::string& executor_id, bool give_back) {
+  auto it = agent.executors.find(executor_key(framework_id, executor_id));
+  if (it == agent.executors.end()) return;
+  if (give_back && !it->second.info.resources.empty()) {
+    allocator_->send(
+        alloc::Recover{framework_id, agent.id, it->second.role, it->second.info.resources, 0});
+  }
+  agent.executors.erase(it);
+  auto fw = frameworks_.find(framework_id);
+  if (fw != frameworks_.end()) fw->second.executors.erase(executor_key(agent.id, executor_id));
+}
+
+void Master::on_executor_exited(const sdk::Request& request,
+                                const agent_msg::ExecutorExited& message) {
+  auto agent = agents_.find(message.agent_id);
+  if (agent == agents_.end() || agent->second.peer != request.peer) {
+    log().warn("executor exit from unregistered agent '{}' ignored", sdk::escape(message.agent_id));
+    return;
+  }
+  std::string why = sdk::printable(message.message, 1000);
+  log().info("executor '{}' of framework '{}' on agent {} ended (status {}): {}",
+             sdk::escape(message.executor_id), sdk::escape(message.framework_id),
+             sdk::printable(message.agent_id), message.status, why);
+  // Only the sender's own executors are forgotten: the key names this agent.
+  bool known =
+      agent->second.executors.count(executor_key(message.framework_id, message.executor_id)) != 0;
+  remove_executor(agent->second, message.framework_id, message.executor_id, true);
+  auto fw = frameworks_.find(message.framework_id);
+  if (!known || fw == frameworks_.end() || !fw->second.connected) return;
+  server_->send(fw->second.peer,
+                scheduler::ExecutorExited{message.framework_id, message.agent_id,
+                                          message.executor_id, message.status, why});
+}
+
+void Master::on_shutdown_executor(Framework& framework,
+                                  const scheduler::ShutdownExecutor& message) {
+  auto agent = agents_.find(message.agent_id);
+  // A framework shuts down only its own executors: the key is its own id.
+  bool owned = agent != agents_.end() &&
+               agent->second.executors.count(executor_key(framework.id, message.executor_id)) != 0;
+  if (!owned || !agent->second.active) {
+    log().warn("framework {} asked to shut down executor '{}' on agent '{}': {}; dropped",
+               sdk::printable(framework.id), sdk::escape(message.executor_id),
+               sdk::escape(message.agent_id),
+               owned ? "the agent is not connected" : "the framework runs no such executor there");
+    return;
+  }
+  log().info("framework {} shuts down its executor '{}' on agent {}", sdk::printable(framework.id),
+             sdk::escape(message.executor_id), sdk::printable(message.agent_id));
+  server_->send(agent->second.peer, agent_msg::ShutdownExecutor{framework.id, message.executor_id});
 }
 
 void Master::on_decline(const scheduler::Decline& message) {
@@ -1206,8 +1338,14 @@ void Master::remove_framework(const std::string& framework_id, const std::string
     }
     finish_task(key);
   }
-  // Its executors end with it (an agent that runs none ignores this).
-  for (const auto& [agent_id, agent] : agents_) {
+  // Its executors end with it (an agent that runs none ignores this), and what they held goes
+  // back now, as its tasks' did.
+  for (auto& [agent_id, agent] : agents_) {
+    for (const auto& [key, executor] : std::map<std::string, Executor>(agent.executors)) {
+      if (executor.framework_id == framework_id) {
+        remove_executor(agent, framework_id, executor.info.executor_id, true);
+      }
+    }
     if (agent.active) server_->send(agent.peer, agent_msg::ShutdownFramework{framework_id});
   }
   allocator_->send(alloc::FrameworkRemoved{framework_id});
@@ -1447,23 +1585,25 @@ void Master::on_files_request(const sdk::Request& request, const protocol::files
     return refuse(files::code::kInvalid, "offset must be -1 or more and length at most 1048576");
   }
   // The task: a live one, else the newest completed one with that id.
-  std::string framework_id, agent_id, sandbox;
-  auto take = [&](const std::string& fw, const std::string& agent, const std::string& dir) {
+  std::string framework_id, agent_id, sandbox, executor_id;
+  auto take = [&](const std::string& fw, const std::string& agent, const std::string& dir,
+                  const std::string& executor) {
     framework_id = fw;
     agent_id = agent;
     sandbox = dir;
+    executor_id = executor;
   };
   for (const auto& [key, task] : tasks_) {
     if (task.info.task_id == m.task_id &&
         (m.framework_id.empty() || task.framework_id == m.framework_id)) {
-      take(task.framework_id, task.info.agent_id, task.sandbox);
+      take(task.framework_id, task.info.agent_id, task.sandbox, task.info.executor.executor_id);
       break;
     }
   }
   for (auto it = completed_.rbegin(); agent_id.empty() && it != completed_.rend(); ++it) {
     if (it->task_id == m.task_id &&
         (m.framework_id.empty() || it->framework_id == m.framework_id)) {
-      take(it->framework_id, it->agent_id, it->sandbox);
+      take(it->framework_id, it->agent_id, it->sandbox, it->executor_id);
     }
   }
   if (agent_id.empty()) {
@@ -1485,6 +1625,7 @@ void Master::on_files_request(const sdk::Request& request, const protocol::files
   forwarded.request_id = ++next_files_request_;
   forwarded.framework_id = framework_id;
   forwarded.sandbox = sandbox;
+  forwarded.executor_id = executor_id;
   pending_files_[forwarded.request_id] =
       PendingFiles{request.peer, request.message.header().sequence, agent_id, sandbox,
                    clock().now() + kFilesTimeout};

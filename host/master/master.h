@@ -106,6 +106,24 @@ class Master : public Role {
   void on_executor_message(const sdk::Request& request,
                            const protocol::agent::FrameworkMessage& message);
   void on_acknowledge(const protocol::scheduler::Acknowledge& message);
+
+  // Executors: counted against their agent from their first task's launch until their agent
+  // says they ended (agent.executor_exited), or the agent or framework is removed.
+  void add_executor(Agent& agent, Framework& framework, const std::string& role,
+                    const protocol::ExecutorInfo& info);
+  // Forgets an executor; what it held goes back to the allocator when `give_back`.
+  void remove_executor(Agent& agent, const std::string& framework_id,
+                       const std::string& executor_id, bool give_back);
+  // The executors a (re-)registering agent reports replace those counted there before; each is
+  // added to `allocated`. Returns those of frameworks this master does not know (framework id,
+  // executor id), which are shut down.
+  std::vector<std::pair<std::string, std::string>> readd_executors(
+      Agent& agent, const std::vector<protocol::agent::RunningExecutor>& running,
+      std::vector<protocol::allocator::Allocation>& allocated);
+  void on_executor_exited(const sdk::Request& request,
+                          const protocol::agent::ExecutorExited& message);
+  void on_shutdown_executor(Framework& framework,
+                            const protocol::scheduler::ShutdownExecutor& message);
   void on_reconcile(const protocol::scheduler::Reconcile& message);
   void check_frameworks();
   void disconnect_framework(Framework& framework);

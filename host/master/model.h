@@ -21,6 +21,16 @@ using Clock = std::chrono::steady_clock;
 // registry keys, path components on agents and log fields: a megabyte id is an attack.
 constexpr size_t kMaxIdBytes = 256;
 
+// A framework's executor on an agent (Mesos's ExecutorInfo), from the launch of the first task
+// that names it until its agent says it ended, or the agent or framework is removed. What it
+// asks for is counted against the agent beside its tasks (Mesos does the same): an offer never
+// includes it.
+struct Executor {
+  protocol::ExecutorInfo info;
+  std::string framework_id;
+  std::string role;  // of the offer its first task was launched on
+};
+
 struct Agent {
   std::string id;
   std::string peer;
@@ -33,6 +43,8 @@ struct Agent {
   double registered_at = 0;
   std::set<std::string> tasks;   // task keys
   std::set<std::string> offers;  // offer ids
+  // Its live executors, by executor_key(framework id, executor id).
+  std::map<std::string, Executor> executors;
 };
 
 struct Framework {
@@ -47,6 +59,9 @@ struct Framework {
   Clock::time_point failover_deadline;
   std::set<std::string> tasks;
   std::set<std::string> offers;
+  // What its live executors hold, by executor_key(agent id, executor id) (Agent::executors has
+  // the rest).
+  std::map<std::string, protocol::Resources> executors;
 };
 
 // A task from its launch until its terminal update is acknowledged (or its framework or agent
@@ -101,6 +116,12 @@ struct RoleSettings {
 // Tasks are keyed by framework and task id: task ids are unique only within a framework.
 inline std::string task_key(const std::string& framework_id, const std::string& task_id) {
   return framework_id + "/" + task_id;
+}
+
+// Executors are keyed by their owner (a framework id in Agent::executors, an agent id in
+// Framework::executors) and executor id. Owners' ids are the master's own, without '/'.
+inline std::string executor_key(const std::string& owner_id, const std::string& executor_id) {
+  return owner_id + "/" + executor_id;
 }
 
 }  // namespace tessera::host::master

@@ -29,6 +29,7 @@ op::TaskState task_state(const Task& task) {
   t.usage = task.usage;
   t.sandbox = task.sandbox;
   t.container = task.info.container;
+  t.executor_id = task.info.executor.executor_id;
   return t;
 }
 
@@ -59,6 +60,7 @@ op::AgentState agent_state(const Agent& agent, const std::map<std::string, Task>
     auto task = tasks.find(key);
     if (task != tasks.end() && !task->second.ended) a.used += task->second.info.resources;
   }
+  for (const auto& [key, executor] : agent.executors) a.used += executor.info.resources;
   a.offered = offered(agent.offers, offers);
   return a;
 }
@@ -79,6 +81,7 @@ op::FrameworkState framework_state(const Framework& framework,
     ++f.active_tasks;
     f.used += task->second.info.resources;
   }
+  for (const auto& [key, resources] : framework.executors) f.used += resources;
   f.offered = offered(framework.offers, offers);
   return f;
 }
@@ -126,6 +129,9 @@ op::Metrics metrics(const SnapshotSource& source) {
     ++out.tasks[task.shown_state()];
     if (!task.ended) out.used += task.info.resources;
   }
+  for (const auto& [id, agent] : source.agents) {
+    for (const auto& [key, executor] : agent.executors) out.used += executor.info.resources;
+  }
   for (const auto& summary : source.completed) ++out.completed_tasks[summary.state];
   for (const auto& [id, offer] : source.offers) out.offered += offer.offer.resources;
   out.outstanding_offers = source.offers.size();
@@ -151,6 +157,11 @@ std::vector<op::RoleState> role_states(const SnapshotSource& source) {
   }
   for (const auto& [key, task] : source.tasks) {
     if (!task.ended) role(task.role).allocated += task.info.resources;
+  }
+  for (const auto& [id, agent] : source.agents) {
+    for (const auto& [key, executor] : agent.executors) {
+      role(executor.role).allocated += executor.info.resources;
+    }
   }
   protocol::Resources cluster;
   for (const auto& [id, agent] : source.agents) {
@@ -179,6 +190,7 @@ op::TaskState completed_summary(Task task) {
   summary.sandbox = std::move(task.sandbox);
   summary.container.type = bounded(task.info.container.type, 32);
   summary.container.image = bounded(task.info.container.image);
+  summary.executor_id = bounded(task.info.executor.executor_id);
   protocol::TaskStatus& last = summary.last_status;
   last.task_id = summary.task_id;
   last.agent_id = summary.agent_id;

@@ -1,6 +1,7 @@
 #include "master/validation.h"
 
 #include "tessera/protocol/duration.h"
+#include "tessera/protocol/executor.h"
 
 namespace tessera::host::master {
 
@@ -134,6 +135,68 @@ std::string task_problem(const Framework& framework, protocol::TaskInfo& task,
     return "task asks for " + task.resources.to_string() + " but the offers have " +
            available.to_string();
   }
+  return "";
+}
+
+namespace {
+
+// The framework's own part of an executor's environment: without what an agent adds.
+std::map<std::string, std::string> framework_environment(const protocol::CommandInfo& command) {
+  namespace executorp = protocol::executor;
+  std::map<std::string, std::string> env = command.environment;
+  for (const char* added :
+       {executorp::kEndpointVariable, executorp::kFrameworkVariable, executorp::kExecutorVariable,
+        executorp::kAgentVariable, executorp::kTokenVariable}) {
+    env.erase(added);
+  }
+  return env;
+}
+
+}  // namespace
+
+bool same_executor(const protocol::ExecutorInfo& a, const protocol::ExecutorInfo& b) {
+  const protocol::CommandInfo& x = a.command;
+  const protocol::CommandInfo& y = b.command;
+  return a.executor_id == b.executor_id && x.shell == y.shell && x.value == y.value &&
+         x.arguments == y.arguments && x.user == y.user &&
+         framework_environment(x) == framework_environment(y) &&
+         a.resources.contains(b.resources) && b.resources.contains(a.resources) &&
+         a.container.type == b.container.type && a.container.image == b.container.image &&
+         a.container.network == b.container.network &&
+         protocol::Resources::fixed(a.kill_grace_seconds) ==
+             protocol::Resources::fixed(b.kill_grace_seconds);
+}
+
+std::string executor_problem(const Agent& agent, const std::string& framework_id,
+                             protocol::TaskInfo& task, const protocol::Resources& available,
+                             bool& starts) {
+  protocol::ExecutorInfo& executor = task.executor;
+  starts = false;
+  if (Status s = protocol::check_resources(executor.resources); !s) {
+    return "executor '" + executor.executor_id +
+           "' asks for invalid resources: " + s.error().message;
+  }
+  auto grace = protocol::wire_duration("executor kill_grace_seconds", executor.kill_grace_seconds,
+                                       protocol::limits::kMaxKillGraceSeconds);
+  if (!grace) return grace.error().message;
+  executor.kill_grace_seconds = grace->seconds;
+  auto running = agent.executors.find(executor_key(framework_id, executor.executor_id));
+  if (running != agent.executors.end()) {
+    // One id, one executor: a task cannot change what runs it (Mesos refuses this too).
+    if (!same_executor(running->second.info, executor)) {
+      return "executor '" + executor.executor_id + "' already runs on agent '" + agent.id +
+             "' with another command, resources, container or kill grace; tasks that name it "
+             "must give the same ExecutorInfo";
+    }
+    return "";
+  }
+  protocol::Resources needed = task.resources;
+  needed += executor.resources;
+  if (!available.contains(needed)) {
+    return "task and its new executor '" + executor.executor_id + "' ask for " +
+           needed.to_string() + " but the offers have " + available.to_string();
+  }
+  starts = true;
   return "";
 }
 

@@ -47,4 +47,18 @@ std::string task_problem(const Framework& framework, protocol::TaskInfo& task,
                          const std::map<std::string, Task>& tasks,
                          std::set<std::string>& ids_in_this_accept);
 
+// For a `task` that names an executor (and passed task_problem): why it cannot be launched on
+// `agent` from `available` ("" when it can). An executor the framework already runs there must
+// be described the same way (same_executor); a new one must ask for finite, non-negative
+// resources and a kill grace in range (clamped), and fit in `available` with the task. Sets
+// `starts` when the task starts a new executor, whose resources are then the launch's too.
+std::string executor_problem(const Agent& agent, const std::string& framework_id,
+                             protocol::TaskInfo& task, const protocol::Resources& available,
+                             bool& starts);
+
+// Whether two descriptions of an executor are the same executor: command, resources, container
+// and kill grace (not its display name). The variables an agent adds to an executor's
+// environment (protocol/executor.h) are not the framework's and are left out.
+bool same_executor(const protocol::ExecutorInfo& a, const protocol::ExecutorInfo& b);
+
 }  // namespace tessera::host::master

@@ -56,6 +56,10 @@ struct FakeMaster {
         });
     server.on<agentp::Pong>(
         [this](const tessera::sdk::Request&, const agentp::Pong& m) { pongs.push_back(m); });
+    server.on<agentp::ExecutorExited>(
+        [this](const tessera::sdk::Request&, const agentp::ExecutorExited& m) {
+          executor_exits.push_back(m);
+        });
   }
 
   // Serves the socket until `done` holds or `timeout` passes; returns `done()`.
@@ -130,6 +134,7 @@ struct FakeMaster {
   std::set<std::string> update_agent_ids;
   std::vector<agentp::Pong> pongs;
   std::vector<agentp::FrameworkMessage> messages;  // from executors
+  std::vector<agentp::ExecutorExited> executor_exits;
 };
 
 inline TaskInfo shell_task(const std::string& id, const std::string& command) {

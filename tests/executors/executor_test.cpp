@@ -271,6 +271,15 @@ TEST_F(ExecutorTest, AnExecutorOutlivesAnAgentRestartAndRegistersAgain) {
   std::set<std::string> listed;
   for (const auto& t : again.tasks) listed.insert(t.task.task_id);
   EXPECT_EQ(listed, (std::set<std::string>{"x", "y"}));
+  // Its executor is listed for the master's count, as the framework described it: without the
+  // variables the agent added (its token is a secret between agent and executor).
+  ASSERT_EQ(again.executors.size(), 1u);
+  EXPECT_EQ(again.executors[0].framework_id, "fw-1");
+  EXPECT_EQ(again.executors[0].executor.executor_id, "e1");
+  EXPECT_EQ(again.executors[0].executor.command.value, TEST_EXECUTOR);
+  EXPECT_EQ(again.executors[0].executor.command.environment.count(
+                tessera::protocol::executor::kTokenVariable),
+            0u);
   EXPECT_EQ(executor_pids(), before);
   // Sent to the executor once it has registered again.
   master.push(agentp::KillTask{"fw-1", "x"});
@@ -304,7 +313,7 @@ TEST_F(ExecutorTest, FrameworkMessagesReachTheExecutorAndComeBack) {
   EXPECT_EQ(master.messages[1].data, "echo: second");
 }
 
-// A removed framework's executor is asked to end, and its unfinished tasks fail with it.
+// A removed framework's executor is asked to end, and its unfinished tasks are killed with it.
 TEST_F(ExecutorTest, TheExecutorsOfARemovedFrameworkEnd) {
   master.auto_ack = true;
   start_agent();
@@ -313,13 +322,37 @@ TEST_F(ExecutorTest, TheExecutorsOfARemovedFrameworkEnd) {
   ASSERT_TRUE(all_reached({"left", "other"}, state::kRunning));
   ASSERT_EQ(executor_pids().size(), 2u);
   master.push(agentp::ShutdownFramework{"fw-1"});
-  ASSERT_TRUE(all_reached({"left"}, state::kFailed));
+  ASSERT_TRUE(all_reached({"left"}, state::kKilled));
   EXPECT_EQ(master.last("left")->reason, reason::kExecutorTerminated);
+  // The master hears that it ended (by itself, when asked: status 0), once that is durable.
+  ASSERT_TRUE(master.wait([&] { return !master.executor_exits.empty(); }));
+  EXPECT_EQ(master.executor_exits.front().framework_id, "fw-1");
+  EXPECT_EQ(master.executor_exits.front().executor_id, "e1");
+  EXPECT_EQ(master.executor_exits.front().agent_id, "agent-1");
+  EXPECT_EQ(master.executor_exits.front().status, 0) << master.executor_exits.front().message;
   // Forgotten once ended; another framework's executor is not touched.
   ASSERT_TRUE(master.wait([&] { return executor_pids().size() == 1; }));
   EXPECT_EQ(executor_pids().begin()->first, "fw-2 #executor/e1");
   ASSERT_TRUE(master.round_trip());
   EXPECT_EQ(master.last("other")->state, state::kRunning);
+  EXPECT_EQ(master.executor_exits.size(), 1u);
+}
+
+// One executor shut down (its framework's call, passed on by the master): a stubborn one that
+// ignores executor.shutdown is killed after its kill grace, and its tasks end TASK_KILLED.
+TEST_F(ExecutorTest, AnExecutorShutDownIsKilledAfterItsGraceWhenItDoesNotEnd) {
+  master.auto_ack = true;
+  start_agent();
+  run(executor_task("stays", "stubborn"));
+  ASSERT_TRUE(all_reached({"stays"}, state::kRunning));
+  master.push(agentp::ShutdownExecutor{"fw-1", "nobody"});  // not here: ignored
+  master.push(agentp::ShutdownExecutor{"fw-1", "e1"});
+  ASSERT_TRUE(all_reached({"stays"}, state::kKilled));
+  EXPECT_EQ(master.last("stays")->reason, reason::kExecutorTerminated);
+  ASSERT_TRUE(master.wait([&] { return !master.executor_exits.empty(); }));
+  EXPECT_NE(master.executor_exits.front().message.find("signal"), std::string::npos)
+      << master.executor_exits.front().message;
+  ASSERT_TRUE(master.wait([&] { return executor_pids().empty(); }));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <limits>
 #include <mutex>
 
 #include "fake_leader.h"
@@ -48,6 +49,16 @@ class FakeAllocator {
         [note](const sdk::Request& r, const alloc::FrameworkRemoved& m) {
           note(r, "framework_removed " + m.framework_id);
         });
+    server_.on<alloc::AgentAdded>([note](const sdk::Request& r, const alloc::AgentAdded& m) {
+      std::string allocated;
+      for (const auto& a : m.allocated) {
+        allocated += " " + a.framework_id + ":" + a.resources.to_string();
+      }
+      note(r, "agent_added" + allocated);
+    });
+    server_.on<alloc::Recover>([note](const sdk::Request& r, const alloc::Recover& m) {
+      note(r, "recover " + m.framework_id + " " + m.resources.to_string());
+    });
     server_.on<alloc::SetWeight>([this, note](const sdk::Request& r, const alloc::SetWeight& m) {
       note(r, "weight " + m.role + " " + std::to_string(static_cast<int>(m.weight)));
       server_.reply(r, alloc::RoleResult{true, ""});
@@ -316,6 +327,48 @@ TEST_F(MasterActorTest, RequestsThatComeWhileTheRegistryIsReadAreServedOnceItIs)
   // Admitted as any registration is: its record is in the registry.
   std::string agent_id = (*registered)->body<agent_msg::Registered>()->agent_id;
   EXPECT_EQ(leader_->entries.count("master/agents/" + agent_id), 1u);
+}
+
+// What an agent reports of its executors is checked, and only the agent itself can say that one
+// of them ended.
+TEST_F(MasterActorTest, AnAgentsExecutorReportsAreCheckedAndOnlyItsOwn) {
+  start_master();
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  std::vector<agent_msg::ShutdownExecutor> shutdowns;
+  client_->on<agent_msg::ShutdownExecutor>(
+      [&](const Envelope&, const agent_msg::ShutdownExecutor& m) { shutdowns.push_back(m); });
+  agent_msg::Register first;
+  first.hostname = "h1";
+  first.resources.scalars = {{"cpus", 4}, {"mem", 1024}};
+  agent_msg::RunningExecutor kept;
+  kept.framework_id = "f9";
+  kept.executor.executor_id = "e1";
+  kept.executor.resources.scalars = {{"cpus", 0.5}, {"mem", 32}};
+  agent_msg::RunningExecutor hostile = kept;
+  hostile.executor.executor_id = "e2";
+  hostile.executor.resources.scalars["cpus"] = std::numeric_limits<double>::quiet_NaN();
+  first.executors = {kept, hostile};
+  auto admitted = call(first);
+  ASSERT_TRUE(admitted.ok() && admitted->is<agent_msg::Registered>())
+      << (admitted.ok() ? admitted->type() : admitted.error().message);
+  std::string agent_id = admitted->body<agent_msg::Registered>()->agent_id;
+  // The valid one is counted; the other is left out with a warning.
+  ASSERT_TRUE(run_until([&] { return allocator_->was_told("agent_added f9:cpus:0.5;mem:32"); }))
+      << ::testing::PrintToString(allocator_->told);
+  EXPECT_TRUE(logged("reports executor 'e2' of framework 'f9' with invalid ids or resources"));
+  // Its framework is unknown here: the agent is told to shut it down.
+  ASSERT_TRUE(run_until([&] { return !shutdowns.empty(); }));
+  EXPECT_EQ(shutdowns.front().executor_id, "e1");
+
+  // Another connection cannot end it for the agent.
+  sdk::Client other(bus_, "other");
+  ASSERT_TRUE(other.connect("inproc://test.master").ok());
+  other.send(agent_msg::ExecutorExited{agent_id, "f9", "e1", 0, "gone"});
+  ASSERT_TRUE(run_until([&] { return logged("executor exit from unregistered agent"); }));
+  EXPECT_FALSE(allocator_->was_told("recover f9 cpus:0.5;mem:32"));
+  // The agent can: what it held goes back.
+  client_->send(agent_msg::ExecutorExited{agent_id, "f9", "e1", 0, "gone"});
+  ASSERT_TRUE(run_until([&] { return allocator_->was_told("recover f9 cpus:0.5;mem:32"); }));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "master/validation.h"
 #include "support/loop.h"
 #include "tessera/protocol/duration.h"
+#include "tessera/protocol/executor.h"
 #include "tessera/sdk/leadership.h"
 
 namespace {
@@ -182,6 +183,92 @@ TEST(TaskProblem, AnIdStaysInUseUntilItsEndIsAcknowledged) {
             "update");
   // Ids are per framework: another framework may use the same one.
   EXPECT_EQ(task_problem(w.other, again, "a1", resources(2, 128), w.tasks, ids), "");
+}
+
+protocol::TaskInfo executor_task(const std::string& id, double executor_cpus = 0.5) {
+  protocol::TaskInfo t = task(id, 1, 64);
+  t.command.value.clear();
+  t.executor.executor_id = "e1";
+  t.executor.command.value = "./executor";
+  t.executor.resources = resources(executor_cpus, 32);
+  return t;
+}
+
+TEST(ExecutorProblem, ANewExecutorMustFitWithItsTaskAndALaterTaskTakesOnlyItsOwn) {
+  World w;
+  bool starts = false;
+  protocol::TaskInfo first = executor_task("t1");
+  // 1 + 0.5 cpus do not fit in 1.
+  EXPECT_EQ(executor_problem(w.agents["a1"], "f1", first, resources(1, 1024), starts),
+            "task and its new executor 'e1' ask for cpus:1.5;mem:96 but the offers have "
+            "cpus:1;mem:1024");
+  EXPECT_EQ(executor_problem(w.agents["a1"], "f1", first, resources(2, 1024), starts), "");
+  EXPECT_TRUE(starts);
+  w.agents["a1"].executors[executor_key("f1", "e1")] = Executor{first.executor, "f1", "web"};
+  // Running: the next task needs only its own share, and the same ExecutorInfo.
+  protocol::TaskInfo second = executor_task("t2");
+  second.executor.command.environment[protocol::executor::kTokenVariable] = "added by an agent";
+  EXPECT_EQ(executor_problem(w.agents["a1"], "f1", second, resources(1, 64), starts), "");
+  EXPECT_FALSE(starts);
+  protocol::TaskInfo changed = executor_task("t3", 0.75);
+  EXPECT_NE(executor_problem(w.agents["a1"], "f1", changed, resources(4, 1024), starts)
+                .find("already runs on agent 'a1'"),
+            std::string::npos);
+  // Another framework's executor of the same id is another executor.
+  EXPECT_EQ(executor_problem(w.agents["a1"], "f2", changed, resources(4, 1024), starts), "");
+  EXPECT_TRUE(starts);
+}
+
+TEST(ExecutorProblem, HostileExecutorValuesAreRefused) {
+  World w;
+  bool starts = false;
+  auto problem = [&](auto change) {
+    protocol::TaskInfo t = executor_task("t");
+    change(t.executor);
+    return executor_problem(w.agents["a1"], "f1", t, resources(4, 1024), starts);
+  };
+  double nan = std::numeric_limits<double>::quiet_NaN();
+  double inf = std::numeric_limits<double>::infinity();
+  for (double bad : {-1.0, nan, inf}) {
+    EXPECT_NE(problem([&](protocol::ExecutorInfo& e) {
+                e.resources.scalars["cpus"] = bad;
+              }).find("executor 'e1' asks for invalid resources"),
+              std::string::npos)
+        << bad;
+    EXPECT_NE(problem([&](protocol::ExecutorInfo& e) {
+                e.kill_grace_seconds = bad;
+              }).find("kill_grace_seconds"),
+              std::string::npos)
+        << bad;
+  }
+  // A grace beyond the limit is clamped, as a task's is.
+  protocol::TaskInfo t = executor_task("t");
+  t.executor.kill_grace_seconds = 1e12;
+  EXPECT_EQ(executor_problem(w.agents["a1"], "f1", t, resources(4, 1024), starts), "");
+  EXPECT_EQ(t.executor.kill_grace_seconds, protocol::limits::kMaxKillGraceSeconds);
+}
+
+TEST(Snapshot, AnExecutorsResourcesAreUsedByItsAgentFrameworkAndRole) {
+  World w;
+  std::map<std::string, Framework> frameworks{{"f1", w.framework}};
+  frameworks["f1"].roles = {"web"};
+  protocol::ExecutorInfo executor;
+  executor.executor_id = "e1";
+  executor.resources = resources(0.5, 32);
+  w.agents["a1"].executors[executor_key("f1", "e1")] = Executor{executor, "f1", "web"};
+  frameworks["f1"].executors[executor_key("a1", "e1")] = executor.resources;
+  std::string master_id = "m", endpoint = "tcp://x";
+  std::deque<protocol::operator_api::TaskState> completed;
+  std::map<std::string, RoleSettings> settings;
+  SnapshotSource source{master_id, endpoint, w.agents,  frameworks,
+                        w.tasks,   w.offers, completed, settings};
+  auto s = snapshot(source);
+  EXPECT_DOUBLE_EQ(s.agents.at(0).used.scalar("cpus"), 0.5);
+  EXPECT_DOUBLE_EQ(s.agents.at(1).used.scalar("cpus"), 0);
+  EXPECT_DOUBLE_EQ(s.frameworks.at(0).used.scalar("mem"), 32);
+  EXPECT_DOUBLE_EQ(metrics(source).used.scalar("cpus"), 0.5);
+  ASSERT_EQ(s.roles.size(), 1u);
+  EXPECT_DOUBLE_EQ(s.roles.at(0).allocated.scalar("cpus"), 0.5);
 }
 
 TEST(RegistrationProblem, ResourcesIdsAndReportedTasksAreChecked) {

@@ -45,6 +45,10 @@ struct Range {
 // What one task takes, and what its executor takes (once per agent).
 constexpr double kTaskCpus = 0.1;
 constexpr double kTaskMem = 16;
+// What the executor itself holds on each agent it runs on: the master takes it from the offer
+// with the first task that starts it there.
+constexpr double kExecutorCpus = 0.1;
+constexpr double kExecutorMem = 32;
 // The most ranges one offer takes, so that the work spreads over the agents.
 constexpr size_t kRangesPerOffer = 4;
 
@@ -66,6 +70,8 @@ int main(int argc, char** argv) {
   }
   std::map<std::string, size_t> task_range;  // task id -> range
   std::set<std::string> agents_used;
+  // The agents where the executor runs (from its first launch there until it exits).
+  std::set<std::string> executor_on;
 
   void* context = zmq_ctx_new();
   int status = 1;
@@ -96,6 +102,11 @@ int main(int argc, char** argv) {
       for (const auto& offer : offers) {
         double cpus = offer.resources.scalar("cpus");
         double mem = offer.resources.scalar("mem");
+        if (executor_on.count(offer.agent_id) == 0) {
+          // The first task here starts the executor: both must fit in this offer.
+          cpus -= kExecutorCpus;
+          mem -= kExecutorMem;
+        }
         std::vector<tessera::protocol::TaskInfo> tasks;
         for (size_t i = 0; i < ranges.size(); ++i) {
           Range& r = ranges[i];
@@ -112,8 +123,8 @@ int main(int argc, char** argv) {
           task.executor.executor_id = "primes";
           task.executor.name = "primes executor";
           task.executor.command.value = "exec '" + executor_path + "'";
-          task.executor.resources.scalars["cpus"] = 0.1;
-          task.executor.resources.scalars["mem"] = 32;
+          task.executor.resources.scalars["cpus"] = kExecutorCpus;
+          task.executor.resources.scalars["mem"] = kExecutorMem;
           r.running = true;
           task_range[task.task_id] = i;
           tasks.push_back(std::move(task));
@@ -122,6 +133,7 @@ int main(int argc, char** argv) {
           scheduler.decline({offer.offer_id}, 1);
         } else {
           agents_used.insert(offer.agent_id);
+          executor_on.insert(offer.agent_id);
           scheduler.accept({offer.offer_id}, tasks, 1);
         }
       }
@@ -154,6 +166,12 @@ int main(int argc, char** argv) {
                   << " without its count (" << s.message << "); launching its range again"
                   << std::endl;
       }
+    };
+    // An executor that ended holds nothing any more; the next task on its agent starts another.
+    scheduler.on_executor_exited = [&](const tessera::protocol::scheduler::ExecutorExited& e) {
+      std::cerr << "primes_scheduler: the executor on agent '" << e.agent_id << "' ended ("
+                << e.message << ")" << std::endl;
+      executor_on.erase(e.agent_id);
     };
     scheduler.on_error = [&](const std::string& message) {
       std::cerr << "primes_scheduler: the master refused the framework: " << message << std::endl;

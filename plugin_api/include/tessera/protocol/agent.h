@@ -29,6 +29,14 @@ struct RunningTask {
   MSGPACK_DEFINE_MAP(framework_id, task, state, sandbox);
 };
 
+// An executor the agent runs (not ended), as its framework described it: the master counts its
+// resources against the agent again when the agent re-registers.
+struct RunningExecutor {
+  std::string framework_id;
+  ExecutorInfo executor;
+  MSGPACK_DEFINE_MAP(framework_id, executor);
+};
+
 struct Register {
   static constexpr const char* kType = "agent.register";
   static constexpr uint32_t kSchema = 2;
@@ -38,7 +46,10 @@ struct Register {
   std::vector<scheduler::Attribute> attributes;
   std::vector<RunningTask> tasks;  // what it runs now (re-registration)
   std::string secret;              // the one from Registered, kept with agent_id (schema 2)
-  MSGPACK_DEFINE_MAP(agent_id, hostname, resources, attributes, tasks, secret);
+  // Appended: the executors it runs (re-registration); an older agent sends none, and the
+  // master then counts only its tasks.
+  std::vector<RunningExecutor> executors;
+  MSGPACK_DEFINE_MAP(agent_id, hostname, resources, attributes, tasks, secret, executors);
 };
 
 struct Registered {
@@ -167,6 +178,34 @@ struct ShutdownFramework {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   MSGPACK_DEFINE_MAP(framework_id);
+};
+
+// The master asks the agent to shut one executor down (a framework's scheduler.shutdown_executor,
+// checked by the master): the agent sends it executor.shutdown, kills its container after its
+// kill grace if it has not ended, and ends its unfinished tasks as TASK_KILLED.
+struct ShutdownExecutor {
+  static constexpr const char* kType = "agent.shutdown_executor";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  std::string executor_id;
+  MSGPACK_DEFINE_MAP(framework_id, executor_id);
+};
+
+// Sent one-way by the agent when one of its executors has ended (Mesos's ExitedExecutorMessage),
+// once that end is checkpointed: the master gives the executor's resources back and tells its
+// framework (scheduler.executor_exited). Best effort: an agent that re-registers reports the
+// executors it still runs, and the master forgets the others.
+struct ExecutorExited {
+  static constexpr const char* kType = "agent.executor_exited";
+  static constexpr uint32_t kSchema = 1;
+  std::string agent_id;
+  std::string framework_id;
+  std::string executor_id;
+  // The process's exit status as wait(2) gives it: its exit code, or 128 + the signal that
+  // ended it; -1 when the agent does not know it (it ended while the agent was down).
+  int32_t status = -1;
+  std::string message;  // why it ended, for people
+  MSGPACK_DEFINE_MAP(agent_id, framework_id, executor_id, status, message);
 };
 
 struct Shutdown {

@@ -7,8 +7,9 @@
 //   agent -> master      files.answer (one-way), which the master relays to the operator
 //
 // The agent serves only sandboxes of its own work dir that belong to the named framework and
-// task, and resolves `path` strictly inside the sandbox: relative, no "..", no symbolic link
-// followed. A read returns at most kMaxReadBytes.
+// task (for a task of a framework's executor: that executor's sandbox), and resolves `path`
+// strictly inside the sandbox: relative, no "..", no symbolic link followed. A read returns at most
+// kMaxReadBytes.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +44,11 @@ struct Request {
   std::string path;                 // relative to the sandbox; "" is the sandbox itself (browse)
   int64_t offset = 0;               // read: where to start; -1: only the size
   uint64_t length = kMaxReadBytes;  // read: at most this many bytes (at most kMaxReadBytes)
-  MSGPACK_DEFINE_MAP(request_id, framework_id, task_id, sandbox, operation, path, offset, length);
+  // Appended, set by the master for the agent: the executor that ran the task ("" for a command
+  // task), whose sandbox is the task's.
+  std::string executor_id;
+  MSGPACK_DEFINE_MAP(request_id, framework_id, task_id, sandbox, operation, path, offset, length,
+                     executor_id);
 };
 
 struct Entry {

@@ -30,7 +30,7 @@ struct AgentState {
   std::string hostname;
   bool active = true;  // false while unreachable
   Resources total;
-  Resources used;  // by tasks
+  Resources used;  // by tasks and executors
   Resources offered;
   std::vector<scheduler::Attribute> attributes;
   double registered_at = 0;
@@ -64,8 +64,11 @@ struct TaskState {
   std::string sandbox;
   ContainerInfo container;  // type "" for the agent's default isolation
   ResourceUsage usage;      // the latest its agent reported (agent.usage); timestamp 0: none yet
+  // Appended: the framework's executor that runs it ("" for a command task); its sandbox is
+  // that executor's, shared by the executor's tasks (as in Mesos).
+  std::string executor_id;
   MSGPACK_DEFINE_MAP(task_id, name, framework_id, agent_id, state, resources, last_status, sandbox,
-                     container, usage);
+                     container, usage, executor_id);
 };
 
 // A role as the master sees it: the settings an operator changed (the allocator's TOML holds the

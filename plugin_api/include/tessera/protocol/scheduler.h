@@ -2,8 +2,9 @@
 //
 // A framework opens an sdk::Client to the master's scheduler endpoint and sends Subscribe; the
 // master answers Subscribed and from then on pushes Offers, Rescind, Update, AgentLost,
-// Heartbeat and Error to that connection. Calls carry the framework id. Status updates that
-// carry a uuid must be acknowledged (Acknowledge), or the agent resends them.
+// Heartbeat, Error, FrameworkMessage and ExecutorExited to that connection. Calls carry the
+// framework id. Status updates that carry a uuid must be acknowledged (Acknowledge), or the
+// agent resends them.
 #pragma once
 
 #include <string>
@@ -170,6 +171,34 @@ struct FrameworkMessage {
   std::string executor_id;
   std::string data;
   MSGPACK_DEFINE_MAP(framework_id, agent_id, executor_id, data);
+};
+
+// Asks the agent to shut down one of the framework's executors (Mesos's SHUTDOWN call): it is
+// asked to end (executor.shutdown) and killed after its kill grace if it does not; its
+// unfinished tasks end as TASK_KILLED. The master answers nothing; a call that names an
+// executor the framework does not run on that agent is dropped with a log line, and the end
+// comes as ExecutorExited.
+struct ShutdownExecutor {
+  static constexpr const char* kType = "scheduler.shutdown_executor";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  std::string agent_id;
+  std::string executor_id;
+  MSGPACK_DEFINE_MAP(framework_id, agent_id, executor_id);
+};
+
+// Pushed when one of the framework's executors has ended (Mesos's FAILURE event with an
+// executor id): its resources are free again, and tasks it still ran get their own updates
+// (REASON_EXECUTOR_TERMINATED). Best effort, as in Mesos: not resent.
+struct ExecutorExited {
+  static constexpr const char* kType = "scheduler.executor_exited";
+  static constexpr uint32_t kSchema = 1;
+  std::string framework_id;
+  std::string agent_id;
+  std::string executor_id;
+  int32_t status = -1;  // its exit status (agent.h ExecutorExited), -1 when unknown
+  std::string message;
+  MSGPACK_DEFINE_MAP(framework_id, agent_id, executor_id, status, message);
 };
 
 struct Heartbeat {

@@ -152,6 +152,9 @@ class SchedulerClient {
   std::function<void(const std::string& agent_id)> on_agent_lost;
   // A framework message from one of the framework's executors (send_message's other way).
   std::function<void(const protocol::scheduler::FrameworkMessage&)> on_message;
+  // One of the framework's executors ended (Mesos's FAILURE event): its resources are free
+  // again; its unfinished tasks get their own updates. Best effort: not resent.
+  std::function<void(const protocol::scheduler::ExecutorExited&)> on_executor_exited;
   // The master refused the subscription or removed the framework (final; see the top).
   std::function<void(const std::string& message)> on_error;
   // The master went silent; the client is re-subscribing.
@@ -222,6 +225,17 @@ class SchedulerClient {
     protocol::scheduler::FrameworkMessage call{info_.framework_id, agent_id, executor_id, data};
     if (!call_master(call)) return make_error("not subscribed to a master");
     return {};
+  }
+
+  // Asks the agent `agent_id` to shut down the framework's executor `executor_id` (Mesos's
+  // SHUTDOWN call): it is asked to end and killed after its kill grace if it does not; its
+  // unfinished tasks end TASK_KILLED, and on_executor_exited follows. False when not subscribed.
+  bool shutdown_executor(const std::string& agent_id, const std::string& executor_id) {
+    protocol::scheduler::ShutdownExecutor call;
+    call.framework_id = info_.framework_id;
+    call.agent_id = agent_id;
+    call.executor_id = executor_id;
+    return call_master(call);
   }
 
   bool kill(const std::string& task_id, const std::string& agent_id) {
@@ -476,6 +490,12 @@ class SchedulerClient {
       auto body = message.body<sp::FrameworkMessage>();
       if (!body) return malformed(body.error().message);
       if (on_message) on_message(*body);
+      return;
+    }
+    if (message.is<sp::ExecutorExited>()) {
+      auto body = message.body<sp::ExecutorExited>();
+      if (!body) return malformed(body.error().message);
+      if (on_executor_exited) on_executor_exited(*body);
       return;
     }
     if (message.is<sp::AgentLost>()) {
