@@ -441,8 +441,7 @@ TEST(AgentCrashWithCgroupsTest, ROOT_CGROUPS_TasksRunOnAndThoseThatEndedAreRepor
     }
     ::rmdir((hierarchy.path() / parent).c_str());
   }
-  EXPECT_EQ(left, 0u) << "task cgroups left behind:" << left_paths << "\n"
-                      << agent_output;
+  EXPECT_EQ(left, 0u) << "task cgroups left behind:" << left_paths << "\n" << agent_output;
 }
 
 }  // namespace
