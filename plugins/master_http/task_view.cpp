@@ -14,7 +14,12 @@ namespace {
 
 // The master's key of a tracked task (host/master/model.h task_key), so that the copy keeps the
 // master's order.
-std::string task_key(const op::TaskState& task) { return task.framework_id + "/" + task.task_id; }
+std::string task_key(const std::string& framework_id, const std::string& task_id) {
+  return framework_id + "/" + task_id;
+}
+std::string task_key(const op::TaskState& task) {
+  return task_key(task.framework_id, task.task_id);
+}
 
 // Appends one element's JSON to a list being written without its brackets.
 void append_element(std::string& list, const std::string& element) {
@@ -103,7 +108,7 @@ TaskView::Step TaskView::other(uint64_t sequence) { return advance(sequence); }
 
 void TaskView::apply_usages(const std::vector<op::TaskUsage>& usages) {
   for (const op::TaskUsage& usage : usages) {
-    auto it = active_.find(usage.framework_id + "/" + usage.task_id);
+    auto it = active_.find(task_key(usage.framework_id, usage.task_id));
     if (it == active_.end() || same_usage(it->second.task.usage, usage.usage)) continue;
     op::TaskState task = std::move(it->second.task);
     task.usage = usage.usage;
