@@ -1173,6 +1173,12 @@ std::vector<Golden> goldens() {
           store::Delete{"k", 7},
           "86a474797065ac73746f72652e64656c657465a17602a466726f6da6676f6c64656ea373657107a4"
           "636f727203a4626f647982a36b6579a16ba565706f636807"),
+      golden<store::Batch>(
+          store::Batch{{store::BatchWrite{"k", "value", false}, store::BatchWrite{"old", "", true}},
+                       7},
+          "86a474797065ab73746f72652e6261746368a17601a466726f6da6676f6c64656ea373657107a463"
+          "6f727203a4626f647982a67772697465739283a36b6579a16ba576616c7565a576616c7565a67265"
+          "6d6f7665c283a36b6579a36f6c64a576616c7565a0a672656d6f7665c3a565706f636807"),
       golden<store::List>(
           store::List{"master/"},
           "86a474797065aa73746f72652e6c697374a17601a466726f6da6676f6c64656ea373657107a4636f"
