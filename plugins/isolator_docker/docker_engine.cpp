@@ -603,9 +603,16 @@ std::string since_after(std::string_view timestamp) {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   char fraction[16] = {};
   std::string text(timestamp.substr(0, 40));
+  // RFC 3339 with nanoseconds as the daemon prints it: trailing zeros of the fraction, and the
+  // fraction itself when it is zero, are left out.
   if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%15[0-9]Z", &year, &month, &day, &hour,
                   &minute, &second, fraction) != 7) {
-    return "";
+    char zone = 0;
+    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &year, &month, &day, &hour, &minute,
+                    &second, &zone) != 7 ||
+        zone != 'Z') {
+      return "";
+    }
   }
   std::tm parts{};
   parts.tm_year = year - 1900;
@@ -624,6 +631,12 @@ std::string since_after(std::string_view timestamp) {
   }
   std::string nanos = std::to_string(nanoseconds);
   return std::to_string(seconds) + "." + std::string(9 - nanos.size(), '0') + nanos;
+}
+
+bool position_before(std::string_view a, std::string_view b) {
+  // "seconds.nanoseconds" with nine digits after the point: more digits before it is later.
+  if (a.size() != b.size()) return a.size() < b.size();
+  return a < b;
 }
 
 Status Engine::copy_logs(const std::string& id, const std::filesystem::path& stdout_path,
@@ -664,8 +677,11 @@ Status Engine::copy_logs(const std::string& id, const std::filesystem::path& std
   }
   // With timestamps, each frame begins with the line's time and a space: kept as the position,
   // not copied.
+  // The daemon copies stdout and stderr separately, so a line can come after one stamped later on
+  // the other stream: the position only moves forward, or the next copy would repeat lines.
   bool in_timestamp = false;
   std::string timestamp;
+  std::string furthest = since;
   std::string last_position;
   LogDemuxer demux([&](int stream, std::string_view bytes, bool frame_start) {
     if (!position.empty()) {
@@ -680,7 +696,11 @@ Status Engine::copy_logs(const std::string& id, const std::filesystem::path& std
         if (space == std::string_view::npos) return;
         in_timestamp = false;
         bytes.remove_prefix(space + 1);
-        if (std::string next = since_after(timestamp); !next.empty()) last_position = next;
+        if (std::string next = since_after(timestamp);
+            !next.empty() && (furthest.empty() || position_before(furthest, next))) {
+          furthest = next;
+          last_position = next;
+        }
       }
     }
     std::ofstream& to = stream == 2 ? err : out;

@@ -196,4 +196,7 @@ class LogDemuxer {
 // or "" when it is not one.
 std::string since_after(std::string_view timestamp);
 
+// Whether position `a` ("SECONDS.NANOSECONDS", as since_after gives) is before `b`.
+bool position_before(std::string_view a, std::string_view b);
+
 }  // namespace tessera::docker

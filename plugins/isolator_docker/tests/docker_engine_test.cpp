@@ -342,19 +342,27 @@ TEST(DockerLogPosition, IsOneNanosecondAfterTheLastLine) {
   EXPECT_EQ(since_after("2026-11-29T08:23:46.123456789Z"), "1795940626.123456790");
   EXPECT_EQ(since_after("2026-11-29T08:23:46.5Z"), "1795940626.500000001");
   EXPECT_EQ(since_after("2026-11-29T08:23:46.999999999Z"), "1795940627.000000000");
+  EXPECT_EQ(since_after("2026-11-29T08:23:46Z"), "1795940626.000000001");
   EXPECT_EQ(since_after("not a time"), "");
   EXPECT_EQ(since_after(""), "");
+  EXPECT_TRUE(position_before("1795940626.000000001", "1795940626.500000001"));
+  EXPECT_TRUE(position_before("999999999.999999999", "1795940626.000000000"));
+  EXPECT_FALSE(position_before("1795940626.500000001", "1795940626.500000001"));
+}
+
+// One frame of the daemon's multiplexed log stream: stream kind, three zero bytes, the length
+// big-endian, the bytes.
+void append_log_frame(std::string& stream, char kind, const std::string& text) {
+  stream.push_back(kind);
+  stream.append(3, '\0');
+  uint32_t n = text.size();
+  for (int shift : {24, 16, 8, 0}) stream.push_back(static_cast<char>((n >> shift) & 0xff));
+  stream += text;
 }
 
 TEST(DockerLogDemuxer, SplitsFramesFedInAnyPieces) {
   std::string stream;
-  auto frame = [&](char kind, const std::string& text) {
-    stream.push_back(kind);
-    stream.append(3, '\0');
-    uint32_t n = text.size();
-    for (int shift : {24, 16, 8, 0}) stream.push_back(static_cast<char>((n >> shift) & 0xff));
-    stream += text;
-  };
+  auto frame = [&](char kind, const std::string& text) { append_log_frame(stream, kind, text); };
   frame(1, "hello ");
   frame(2, "oops\n");
   frame(1, "world\n");
@@ -481,6 +489,28 @@ TEST(DockerEngineFaults, ACancelledWaitReturnsPromptly) {
   canceller.join();
   ASSERT_FALSE(code.ok());
   EXPECT_EQ(code.code(), ErrorCode::kUnavailable);
+}
+
+// The daemon copies stdout and stderr on their own: a stderr line stamped before the stdout line
+// that precedes it in the stream. The position is the latest line's, so a copy resumed from it
+// repeats nothing (the lead saw the last stdout line copied twice when it was the earlier one's).
+TEST(DockerEngineFaults, ThePositionNeverMovesBackForALineOfTheOtherStreamStampedEarlier) {
+  testing::TempDir dir;
+  EngineOptions options;
+  options.socket_path = (dir / "docker.sock").string();
+  std::string body;
+  auto frame = [&](char kind, const std::string& text) { append_log_frame(body, kind, text); };
+  frame(1, "2026-11-29T08:23:46.100Z first\n");
+  frame(1, "2026-11-29T08:23:46.300Z second\n");
+  frame(2, "2026-11-29T08:23:46.200Z oops\n");
+  FakeDaemon fake(options.socket_path, "HTTP/1.1 200 OK\r\nContent-Length: " +
+                                           std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto position = dir / "position";
+  ASSERT_TRUE(
+      Engine(options).copy_logs("c1", dir / "out", dir / "err", false, nullptr, position).ok());
+  EXPECT_EQ(testing::read_file(dir / "out"), "first\nsecond\n");
+  EXPECT_EQ(testing::read_file(dir / "err"), "oops\n");
+  EXPECT_EQ(testing::read_file(position), since_after("2026-11-29T08:23:46.300Z") + "\n");
 }
 
 }  // namespace
