@@ -55,6 +55,12 @@ class Api {
   // partialUpdate=false replaces the whole definition (instances kept when not given).
   Reply put_app(const std::string& id, const std::string& body, const Query& query, bool patch,
                 const std::string& client);
+  // PUT /v2/apps and PATCH /v2/apps: a JSON array of app updates (each with its id), applied as
+  // put_app applies one and deployed together in one deployment; PATCH only changes apps that
+  // exist (404 otherwise).
+  Reply put_apps(const std::string& body, const Query& query, bool patch,
+                 const std::string& client);
+  // DELETE /v2/apps/{id}: forced unless force=false, as Marathon's.
   Reply delete_app(const std::string& id, const Query& query);
   Reply restart_app(const std::string& id, const Query& query);
   Reply app_tasks(const std::string& id) const;
@@ -92,6 +98,10 @@ class Api {
   // 409 when the app has a deployment and force is not set.
   std::optional<Reply> locked(const std::string& app_id, const Query& query) const;
   Reply change_reply(const Scheduler::Change& change, unsigned status) const;
+  // What this Marathon accepts of a valid app but cannot do: COMMAND checks it does not run (a
+  // check that never reports keeps every task unhealthy) are violations at `where`.
+  void check_supported(const App& app, const std::string& where,
+                       std::vector<Violation>& violations) const;
 
   Scheduler& scheduler_;
   ServiceInfo info_;

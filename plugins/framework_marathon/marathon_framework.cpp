@@ -511,6 +511,12 @@ void MarathonFramework::routes() {
                [this](const Request& r) { return api_->list_apps(query_of(r)); });
   leader_route(Method::post, "/v2/apps",
                [this](const Request& r) { return api_->create_app(r.body(), r.peer()); });
+  leader_route(Method::put, "/v2/apps", [this](const Request& r) {
+    return api_->put_apps(r.body(), query_of(r), false, r.peer());
+  });
+  leader_route(Method::patch, "/v2/apps", [this](const Request& r) {
+    return api_->put_apps(r.body(), query_of(r), true, r.peer());
+  });
   leader_route(Method::get, "/v2/apps/{id*}",
                [this, id_of](const Request& r) { return api_->get_app(id_of(r), query_of(r)); });
   leader_route(Method::put, "/v2/apps/{id*}", [this, id_of](const Request& r) {
