@@ -437,9 +437,10 @@ Reply Api::restart_app(const std::string& raw_id, const Query& query) {
   return change_reply(scheduler_.restart_app(*id), 200);
 }
 
-Reply Api::app_tasks(const std::string& raw_id) const {
+Reply Api::app_tasks(const std::string& raw_id, bool plain_text) const {
   auto id = canonical_id(raw_id);
   if (!id || scheduler_.app(*id) == nullptr) return unknown_app(id.value_or("/" + raw_id));
+  if (plain_text) return tasks_text(id);
   json::array list;
   for (const Task* task : scheduler_.tasks_of(*id)) list.push_back(scheduler_.task_json(*task));
   return json_reply(200, json::object{{"tasks", std::move(list)}});
@@ -511,38 +512,44 @@ Reply Api::app_version(const std::string& raw_id, const std::string& version) co
 
 Reply Api::tasks(const Query& query, bool plain_text) const {
   std::set<std::string> states;
-  if (auto it = query.find("status"); it != query.end()) {
+  // Marathon's TasksResource takes `status` and the array form `status[]`.
+  for (const char* key : {"status", "status[]"}) {
+    auto it = query.find(key);
+    if (it == query.end()) continue;
     for (std::string value : it->second) {
       std::transform(value.begin(), value.end(), value.begin(),
                      [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
       states.insert("TASK_" + value);
     }
   }
-  if (plain_text) {
-    // Marathon's text form for load-balancer bridges: one line per app and service port, with
-    // every task's host:port for that port.
-    std::string text;
-    for (const auto& [id, app] : scheduler_.apps()) {
-      for (size_t index = 0; index < app.port_definitions.size(); ++index) {
-        text += PathId::safe(id) + "\t" + std::to_string(app.port_definitions[index].port) + "\t";
-        for (const Task* task : scheduler_.tasks_of(id)) {
-          if (!task->running() || index >= task->host_ports.size()) continue;
-          text += task->hostname + ":" + std::to_string(task->host_ports[index]) + "\t";
-        }
-        text += "\n";
-      }
-    }
-    Reply reply;
-    reply.text = std::move(text);
-    reply.content_type = "text/plain; charset=utf-8";
-    return reply;
-  }
+  if (plain_text) return tasks_text(std::nullopt);
   json::array list;
   for (const auto& [id, task] : scheduler_.tasks()) {
     if (!states.empty() && states.count(task.state) == 0) continue;
     list.push_back(scheduler_.task_json(task));
   }
   return json_reply(200, json::object{{"tasks", std::move(list)}});
+}
+
+Reply Api::tasks_text(const std::optional<std::string>& only) const {
+  // Marathon's text form for load-balancer bridges: one line per app and service port, with
+  // every task's host:port for that port.
+  std::string text;
+  for (const auto& [id, app] : scheduler_.apps()) {
+    if (only && id != *only) continue;
+    for (size_t index = 0; index < app.port_definitions.size(); ++index) {
+      text += PathId::safe(id) + "\t" + std::to_string(app.port_definitions[index].port) + "\t";
+      for (const Task* task : scheduler_.tasks_of(id)) {
+        if (!task->running() || index >= task->host_ports.size()) continue;
+        text += task->hostname + ":" + std::to_string(task->host_ports[index]) + "\t";
+      }
+      text += "\n";
+    }
+  }
+  Reply reply;
+  reply.text = std::move(text);
+  reply.content_type = "text/plain; charset=utf-8";
+  return reply;
 }
 
 Reply Api::kill_tasks(const std::string& body, const Query& query) {
@@ -729,12 +736,18 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
   if (auto bad = parse_body(body, parsed)) return *bad;
   if (!parsed.is_object()) return json_reply(422, invalid_body({{"/", "error.expected.jsobject"}}));
   std::string given = raw_id;
+  const json::value* body_id = parsed.get_object().if_contains("id");
   if (given.empty()) {
-    const json::value* id = parsed.get_object().if_contains("id");
-    if (id == nullptr || !id->is_string()) {
+    if (body_id == nullptr || !body_id->is_string()) {
       return json_reply(422, invalid_body({{"/id", "error.path.missing"}}));
     }
-    given = std::string(id->get_string());
+    given = std::string(body_id->get_string());
+  } else if (create && body_id != nullptr && body_id->is_string() &&
+             !body_id->get_string().empty()) {
+    // POST /v2/groups/{id}: as Marathon's createWithPath, the body's id is taken from the path's
+    // group when it is relative.
+    std::string text(body_id->get_string());
+    given = text.front() == '/' ? text : given + "/" + text;
   }
   auto group = PathId::canonical(given);
   if (!group) {

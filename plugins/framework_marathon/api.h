@@ -63,7 +63,8 @@ class Api {
   // DELETE /v2/apps/{id}: forced unless force=false, as Marathon's.
   Reply delete_app(const std::string& id, const Query& query);
   Reply restart_app(const std::string& id, const Query& query);
-  Reply app_tasks(const std::string& id) const;
+  // GET /v2/apps/{id}/tasks: JSON, or with `plain_text` the text form of tasks(), for this app.
+  Reply app_tasks(const std::string& id, bool plain_text = false) const;
   Reply kill_app_tasks(const std::string& id, const Query& query);
   Reply kill_app_task(const std::string& id, const std::string& task_id, const Query& query);
   Reply app_versions(const std::string& id) const;
@@ -76,7 +77,8 @@ class Api {
   Reply deployments() const;
   Reply delete_deployment(const std::string& id, const Query& query);
   Reply groups(const std::string& id, const Query& query = {}) const;
-  // POST /v2/groups (id from the body) and PUT /v2/groups/{id}: every app of the group and its
+  // POST /v2/groups (id from the body), POST /v2/groups/{id} (a relative id in the body is
+  // taken from {id}) and PUT /v2/groups/{id}: every app of the group and its
   // subgroups is created or updated; with PUT, the group's apps that the body does not name
   // are removed. DELETE /v2/groups/{id} removes every app below the group.
   Reply put_group(const std::string& id, const std::string& body, const Query& query, bool create,
@@ -98,6 +100,8 @@ class Api {
   // 409 when the app has a deployment and force is not set.
   std::optional<Reply> locked(const std::string& app_id, const Query& query) const;
   Reply change_reply(const Scheduler::Change& change, unsigned status) const;
+  // The text form of the tasks for load-balancer bridges, of every app or of `only`.
+  Reply tasks_text(const std::optional<std::string>& only) const;
   // What this Marathon accepts of a valid app but cannot do: COMMAND checks it does not run (a
   // check that never reports keeps every task unhealthy) are violations at `where`.
   void check_supported(const App& app, const std::string& where,

@@ -308,6 +308,9 @@ TEST_F(ApiTest, TasksDeploymentsVersionsGroupsInfoAndLeader) {
   offer_round();
   EXPECT_EQ(api_.tasks({}, false).body.at("tasks").as_array().size(), 2u);
   EXPECT_EQ(api_.tasks({{"status", {"running"}}}, false).body.at("tasks").as_array().size(), 0u);
+  EXPECT_EQ(
+      api_.tasks({{"status[]", {"running", "staging"}}}, false).body.at("tasks").as_array().size(),
+      2u);
   EXPECT_EQ(api_.app_tasks("prod/web").body.at("tasks").as_array().size(), 2u);
   json::array deployments = api_.deployments().body.as_array();
   ASSERT_EQ(deployments.size(), 1u);
@@ -316,6 +319,11 @@ TEST_F(ApiTest, TasksDeploymentsVersionsGroupsInfoAndLeader) {
   run_all();
   std::string text = *api_.tasks({}, true).text;
   EXPECT_EQ(text.rfind("prod_web\t10000\thost0:31000\thost0:31001\t\n", 0), 0u) << text;
+  // The same for one app, as Marathon's AppTasksResource serves it.
+  api_.create_app(R"({"id": "/other", "cmd": "x", "instances": 0})", "");
+  EXPECT_EQ(*api_.app_tasks("prod/web", true).text,
+            "prod_web\t10000\thost0:31000\thost0:31001\t\n");
+  EXPECT_EQ(*api_.app_tasks("other", true).text, "other\t10001\t\n");
   Reply versions = api_.app_versions("prod/web");
   ASSERT_EQ(versions.body.at("versions").as_array().size(), 1u);
   std::string version(versions.body.at("versions").as_array()[0].as_string());
@@ -353,6 +361,21 @@ TEST_F(ApiTest, GroupsAreCreatedChangedAndDeletedWithTheirApps) {
   EXPECT_EQ(deleted.status, 200u);
   EXPECT_EQ(scheduler_.app("/prod/web"), nullptr);
   EXPECT_EQ(api_.delete_group("nope", {}).status, 404u);
+}
+
+TEST_F(ApiTest, PostingToAGroupsPathCreatesTheGroupBelowIt) {
+  // A relative id in the body is taken from the path; without one, the path is the group.
+  Reply below =
+      api_.put_group("team", R"({"id": "sub", "apps": [{"id": "web", "cmd": "x"}]})", {}, true, "");
+  ASSERT_EQ(below.status, 201u) << to_text(below.body);
+  EXPECT_NE(scheduler_.app("/team/sub/web"), nullptr);
+  Reply at_path = api_.put_group("solo", R"({"dependencies": ["/team"]})", {}, true, "");
+  ASSERT_EQ(at_path.status, 201u) << to_text(at_path.body);
+  EXPECT_EQ(scheduler_.groups().at("/solo").dependencies, std::vector<std::string>{"/team"});
+  Reply absolute = api_.put_group("team", R"({"id": "/elsewhere"})", {}, true, "");
+  ASSERT_EQ(absolute.status, 201u) << to_text(absolute.body);
+  EXPECT_TRUE(scheduler_.group_exists("/elsewhere"));
+  EXPECT_EQ(api_.put_group("team", R"({"id": "sub"})", {}, true, "").status, 409u);
 }
 
 TEST_F(ApiTest, AGroupWithDependenciesIsOneDeploymentAndShowsWhatIsEmbedded) {

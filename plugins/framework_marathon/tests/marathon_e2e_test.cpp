@@ -560,6 +560,19 @@ TEST(MarathonE2E, RollingBackAGroupDeploymentRestoresTheGroupWithItsApps) {
   ASSERT_EQ(scaled.status, 200) << scaled.body;
   EXPECT_FALSE(json::parse(scaled.body).at("deploymentId").as_string().empty());
   EXPECT_EQ(marathon.running("/rb/web", 2).size(), 2u) << cluster.master().output();
+
+  // One app's tasks in the text form, the array form of the status filter, and a group created
+  // below a path, as Marathon serves them.
+  CurlResult text =
+      curl(cluster.dir(), {"-H", "Accept: text/plain", marathon.base() + "/v2/apps/rb/web/tasks"});
+  ASSERT_EQ(text.status, 200) << text.body;
+  EXPECT_TRUE(std::regex_match(text.body, std::regex("rb_web\t10000\t(agent0:[0-9]+\t){2}\n")))
+      << text.body;
+  json::value running = marathon.get("/v2/tasks?status%5B%5D=running");
+  ASSERT_TRUE(running.is_object());
+  EXPECT_EQ(running.at("tasks").as_array().size(), 2u);
+  EXPECT_EQ(marathon.call("POST", "/v2/groups/rb", R"({"id": "more"})").status, 201);
+  EXPECT_EQ(marathon.call("GET", "/v2/groups/rb/more").status, 200);
 }
 
 TEST(MarathonE2E, RollingRestartKeepsMinimumHealthCapacityAndStreamsEvents) {
