@@ -252,6 +252,83 @@ json::object Api::app_json(const App& app, bool tasks, bool counts, bool deploym
   return out;
 }
 
+json::object Api::task_stats(const App& app) const {
+  struct Sample {
+    std::string version;
+    bool staged = false;
+    bool running = false;
+    bool healthy = false;
+    bool unhealthy = false;
+    std::optional<double> life_seconds;
+  };
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    scheduler_.clock().wall_now().time_since_epoch())
+                    .count();
+  std::vector<Sample> samples;
+  for (const Task* task : scheduler_.tasks_of(app.id)) {
+    Sample sample;
+    sample.version = task->version;
+    sample.staged = task->state == protocol::state::kStaging;
+    sample.running = task->running();
+    // As Marathon: healthy when every reported check passed, unhealthy when one failed.
+    bool reported = false;
+    bool all_alive = true;
+    for (const HealthResult& result : task->health) {
+      if (result.last_success.empty() && result.last_failure.empty()) continue;
+      reported = true;
+      all_alive = all_alive && result.alive;
+    }
+    sample.healthy = reported && all_alive;
+    sample.unhealthy = reported && !all_alive;
+    if (auto started = parse_iso8601_ms(task->started_at)) {
+      sample.life_seconds = static_cast<double>(now_ms - *started) / 1000.0;
+    }
+    samples.push_back(std::move(sample));
+  }
+  // Each part only when some task is in it, as Marathon leaves empty ones out.
+  auto stats = [&](const std::function<bool(const Sample&)>& in) -> std::optional<json::object> {
+    if (std::none_of(samples.begin(), samples.end(), in)) return std::nullopt;
+    int64_t staged = 0;
+    int64_t running = 0;
+    int64_t healthy = 0;
+    int64_t unhealthy = 0;
+    std::vector<double> lives;
+    for (const Sample& sample : samples) {
+      if (!in(sample)) continue;
+      staged += sample.staged ? 1 : 0;
+      running += sample.running ? 1 : 0;
+      healthy += sample.healthy ? 1 : 0;
+      unhealthy += sample.unhealthy ? 1 : 0;
+      if (sample.life_seconds) lives.push_back(*sample.life_seconds);
+    }
+    json::object out{{"counts", json::object{{"staged", staged},
+                                             {"running", running},
+                                             {"healthy", healthy},
+                                             {"unhealthy", unhealthy}}}};
+    if (!lives.empty()) {
+      std::sort(lives.begin(), lives.end());
+      double sum = 0;
+      for (double life : lives) sum += life;
+      out["lifeTime"] = json::object{{"averageSeconds", sum / static_cast<double>(lives.size())},
+                                     {"medianSeconds", lives[lives.size() / 2]}};
+    }
+    return json::object{{"stats", std::move(out)}};
+  };
+  json::object out;
+  auto add = [&](const char* name, const std::function<bool(const Sample&)>& in) {
+    if (auto part = stats(in)) out[name] = std::move(*part);
+  };
+  // Versions are ISO 8601 in one form: they compare as text.
+  add("startedAfterLastScaling",
+      [&](const Sample& sample) { return sample.version >= app.last_scaling_at; });
+  add("withLatestConfig",
+      [&](const Sample& sample) { return sample.version >= app.last_config_change_at; });
+  add("withOutdatedConfig",
+      [&](const Sample& sample) { return sample.version < app.last_config_change_at; });
+  add("totalSummary", [](const Sample&) { return true; });
+  return out;
+}
+
 Reply Api::list_apps(const Query& query) const {
   std::set<std::string> embed = embeds(query);
   auto id_filter = first(query, "id");
@@ -276,8 +353,10 @@ Reply Api::list_apps(const Query& query) const {
       }
       if (!all) continue;
     }
-    apps.push_back(
-        app_json(app, embed.count("tasks") != 0, true, true, embed.count("lastTaskFailure") != 0));
+    json::object shown =
+        app_json(app, embed.count("tasks") != 0, true, true, embed.count("lastTaskFailure") != 0);
+    if (embed.count("taskStats") != 0) shown["taskStats"] = task_stats(app);
+    apps.push_back(std::move(shown));
   }
   return json_reply(200, json::object{{"apps", std::move(apps)}});
 }
@@ -327,7 +406,9 @@ Reply Api::get_app(const std::string& raw_id, const Query& query) const {
     }
     return unknown_app(id.value_or("/" + raw_id));
   }
-  return json_reply(200, json::object{{"app", app_json(*app, true, true, true, true)}});
+  json::object shown = app_json(*app, true, true, true, true);
+  if (embeds(query).count("taskStats") != 0) shown["taskStats"] = task_stats(*app);
+  return json_reply(200, json::object{{"app", std::move(shown)}});
 }
 
 Reply Api::put_app(const std::string& raw_id, const std::string& body, const Query& query,

@@ -93,6 +93,9 @@ class Api {
   // The app as GET /v2/apps shows it, with the parts `embed` asks for.
   boost::json::object app_json(const App& app, bool tasks, bool counts, bool deployments,
                                bool last_failure) const;
+  // Marathon's `taskStats` (embed=apps.taskStats): counts and life times of the app's tasks,
+  // in all, started since its last scaling, and with its latest and with older configs.
+  boost::json::object task_stats(const App& app) const;
 
  private:
   // Reads the body as JSON: 400 with Marathon's "Invalid JSON" body when it is not.

@@ -1,6 +1,7 @@
 #include "scheduler.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <ctime>
 #include <functional>
@@ -59,6 +60,36 @@ std::string format_iso8601(sdk::Clock::Wall::time_point time) {
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(millis % 1000));
   return buffer;
+}
+
+std::optional<int64_t> parse_iso8601_ms(std::string_view text) {
+  // "2025-01-01T00:00:00.000Z": fields at fixed places.
+  if (text.size() != 24 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':' || text[19] != '.' || text[23] != 'Z') {
+    return std::nullopt;
+  }
+  auto field = [&](size_t at, size_t length) -> std::optional<int> {
+    int value = 0;
+    auto [end, error] = std::from_chars(text.data() + at, text.data() + at + length, value);
+    if (error != std::errc() || end != text.data() + at + length) return std::nullopt;
+    return value;
+  };
+  auto year = field(0, 4);
+  auto month = field(5, 2);
+  auto day = field(8, 2);
+  auto hour = field(11, 2);
+  auto minute = field(14, 2);
+  auto second = field(17, 2);
+  auto millis = field(20, 3);
+  if (!year || !month || !day || !hour || !minute || !second || !millis) return std::nullopt;
+  std::chrono::year_month_day date{std::chrono::year{*year},
+                                   std::chrono::month{static_cast<unsigned>(*month)},
+                                   std::chrono::day{static_cast<unsigned>(*day)}};
+  if (!date.ok() || *hour > 23 || *minute > 59 || *second > 60) return std::nullopt;
+  auto since_epoch = std::chrono::sys_days{date}.time_since_epoch() + std::chrono::hours{*hour} +
+                     std::chrono::minutes{*minute} + std::chrono::seconds{*second} +
+                     std::chrono::milliseconds{*millis};
+  return std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count();
 }
 
 Scheduler::Scheduler(sdk::Clock& clock, Driver& driver, SchedulerOptions options)

@@ -25,6 +25,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app.h"
@@ -417,5 +418,7 @@ class Scheduler {
 
 // "2025-01-01T00:00:00.000Z": Marathon's form of versions and timestamps.
 std::string format_iso8601(sdk::Clock::Wall::time_point time);
+// Milliseconds since the epoch of a time in that form; nullopt for any other text.
+std::optional<int64_t> parse_iso8601_ms(std::string_view text);
 
 }  // namespace tessera::marathon

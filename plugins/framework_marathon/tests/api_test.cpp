@@ -10,6 +10,7 @@ namespace tessera::marathon {
 namespace {
 
 namespace json = boost::json;
+using namespace std::chrono_literals;
 using testing::offer;
 using testing::RecordingDriver;
 
@@ -198,6 +199,32 @@ TEST_F(ApiTest, SeveralAppsChangeInOneDeployment) {
   EXPECT_EQ(invalid.body.at("details").as_array()[1].at("path"), "/(1)/cpus");
   EXPECT_EQ(api_.put_apps(R"({"id": "/a"})", {}, false, "").status, 422u);
   EXPECT_EQ(scheduler_.app("/c"), nullptr);
+}
+
+TEST_F(ApiTest, TaskStatsCountTasksByVersionWithTheirLifeTimes) {
+  api_.create_app(R"({"id": "/s", "cmd": "x", "instances": 2})", "");
+  offer_round();
+  // One task runs from now, the other stays staged.
+  std::string running_id = scheduler_.tasks().begin()->first;
+  scheduler_.on_update(status_of(running_id, "agent0", protocol::state::kRunning));
+  clock_.advance(10s);
+  EXPECT_FALSE(api_.get_app("s", {}).body.at("app").as_object().contains("taskStats"));
+  json::value stats =
+      api_.get_app("s", {{"embed", {"app.taskStats"}}}).body.at("app").at("taskStats");
+  const json::value& total = stats.at("totalSummary").at("stats");
+  EXPECT_EQ(total.at("counts"),
+            (json::object{{"staged", 1}, {"running", 1}, {"healthy", 0}, {"unhealthy", 0}}));
+  EXPECT_EQ(total.at("lifeTime").at("averageSeconds").as_double(), 10.0);
+  EXPECT_EQ(total.at("lifeTime").at("medianSeconds").as_double(), 10.0);
+  EXPECT_TRUE(stats.as_object().contains("withLatestConfig"));
+  // No task has an older config: that part is left out.
+  EXPECT_FALSE(stats.as_object().contains("withOutdatedConfig"));
+  // After a config change the old tasks are the outdated ones.
+  api_.put_app("s", R"({"cmd": "y"})", {{"force", {"true"}}}, false, "");
+  json::value listed = api_.list_apps({{"embed", {"apps.taskStats"}}}).body;
+  const json::value& after = listed.at("apps").as_array()[0].at("taskStats");
+  EXPECT_EQ(after.at("withOutdatedConfig").at("stats").at("counts").at("running"), 1);
+  EXPECT_FALSE(after.as_object().contains("withLatestConfig")) << json::serialize(after);
 }
 
 TEST_F(ApiTest, PatchKeepsOtherFieldsAndPutKeepsInstances) {
