@@ -58,6 +58,16 @@ bool label_matches(const std::map<std::string, std::string>& labels, const std::
   return labels.count(term) != 0;
 }
 
+// Marathon's app search: `id=` and `cmd=` match a part of the text, whatever the case.
+bool contains_ignoring_case(const std::string& text, const std::string& part) {
+  auto lower = [](std::string value) {
+    std::transform(value.begin(), value.end(), value.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return value;
+  };
+  return lower(text).find(lower(part)) != std::string::npos;
+}
+
 std::optional<std::string> canonical_id(const std::string& id) {
   auto canonical = PathId::canonical(id);
   if (!canonical || *canonical == "/") return std::nullopt;
@@ -119,6 +129,45 @@ json::object offer_json(const protocol::scheduler::Offer& offer) {
                       {"attributes", std::move(attributes)}};
 }
 
+// Marathon fetches an app's `fetch` and `uris` into its tasks' sandboxes; the agents here have
+// no fetcher, so the answer to a change names the apps that ask for some in one persistent
+// warning (RFC 7234's 299) instead of leaving it unsaid.
+void warn_unfetched(const std::vector<App>& apps, Reply& reply) {
+  std::string ids;
+  for (const App& app : apps) {
+    bool fetches = !app.uris.empty() || (app.fetch.is_array() && !app.fetch.get_array().empty());
+    if (fetches) ids += (ids.empty() ? "'" : ", '") + app.id + "'";
+  }
+  if (ids.empty()) return;
+  reply.headers.emplace_back(
+      "Warning",
+      "299 - \"fetch and uris are not fetched (the agents have no fetcher): " + ids + "\"");
+}
+
+// PUT updates only the fields it gives, as Marathon's does unless partialUpdate=false; PATCH
+// always.
+bool replaces(const Query& query, bool patch) {
+  auto partial = query.find("partialUpdate");
+  return !patch && partial != query.end() && !partial->second.empty() &&
+         partial->second.front() == "false";
+}
+
+// The definition an update of `existing` (null: none yet) asks for: the fields given over the
+// app's, or only those given when `replace`.
+json::object updated_definition(const App* existing, const json::object& given, bool replace) {
+  json::object merged;
+  if (existing != nullptr && !replace) {
+    merged = to_json(*existing);
+    for (const auto& [key, value] : given) merged[key] = value;
+    return merged;
+  }
+  merged = given;
+  // Marathon keeps the instance count of an app whose update does not say it.
+  if (existing != nullptr && !merged.contains("instances"))
+    merged["instances"] = existing->instances;
+  return merged;
+}
+
 }  // namespace
 
 bool query_flag(const Query& query, const std::string& key) {
@@ -163,6 +212,16 @@ Reply Api::change_reply(const Scheduler::Change& change, unsigned status) const 
   return reply;
 }
 
+void Api::check_supported(const App& app, const std::string& where,
+                          std::vector<Violation>& violations) const {
+  if (scheduler_.runs_command_checks()) return;
+  for (size_t i = 0; i < app.health_checks.size(); ++i) {
+    if (app.health_checks[i].protocol != "COMMAND") continue;
+    violations.push_back({where + "/healthChecks(" + std::to_string(i) + ")",
+                          "COMMAND health checks are not run here (command_executor is empty)"});
+  }
+}
+
 json::object Api::app_json(const App& app, bool tasks, bool counts, bool deployments,
                            bool last_failure) const {
   json::object out = to_json(app);
@@ -193,6 +252,83 @@ json::object Api::app_json(const App& app, bool tasks, bool counts, bool deploym
   return out;
 }
 
+json::object Api::task_stats(const App& app) const {
+  struct Sample {
+    std::string version;
+    bool staged = false;
+    bool running = false;
+    bool healthy = false;
+    bool unhealthy = false;
+    std::optional<double> life_seconds;
+  };
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    scheduler_.clock().wall_now().time_since_epoch())
+                    .count();
+  std::vector<Sample> samples;
+  for (const Task* task : scheduler_.tasks_of(app.id)) {
+    Sample sample;
+    sample.version = task->version;
+    sample.staged = task->state == protocol::state::kStaging;
+    sample.running = task->running();
+    // As Marathon: healthy when every reported check passed, unhealthy when one failed.
+    bool reported = false;
+    bool all_alive = true;
+    for (const HealthResult& result : task->health) {
+      if (result.last_success.empty() && result.last_failure.empty()) continue;
+      reported = true;
+      all_alive = all_alive && result.alive;
+    }
+    sample.healthy = reported && all_alive;
+    sample.unhealthy = reported && !all_alive;
+    if (auto started = parse_iso8601_ms(task->started_at)) {
+      sample.life_seconds = static_cast<double>(now_ms - *started) / 1000.0;
+    }
+    samples.push_back(std::move(sample));
+  }
+  // Each part only when some task is in it, as Marathon leaves empty ones out.
+  auto stats = [&](const std::function<bool(const Sample&)>& in) -> std::optional<json::object> {
+    if (std::none_of(samples.begin(), samples.end(), in)) return std::nullopt;
+    int64_t staged = 0;
+    int64_t running = 0;
+    int64_t healthy = 0;
+    int64_t unhealthy = 0;
+    std::vector<double> lives;
+    for (const Sample& sample : samples) {
+      if (!in(sample)) continue;
+      staged += sample.staged ? 1 : 0;
+      running += sample.running ? 1 : 0;
+      healthy += sample.healthy ? 1 : 0;
+      unhealthy += sample.unhealthy ? 1 : 0;
+      if (sample.life_seconds) lives.push_back(*sample.life_seconds);
+    }
+    json::object out{{"counts", json::object{{"staged", staged},
+                                             {"running", running},
+                                             {"healthy", healthy},
+                                             {"unhealthy", unhealthy}}}};
+    if (!lives.empty()) {
+      std::sort(lives.begin(), lives.end());
+      double sum = 0;
+      for (double life : lives) sum += life;
+      out["lifeTime"] = json::object{{"averageSeconds", sum / static_cast<double>(lives.size())},
+                                     {"medianSeconds", lives[lives.size() / 2]}};
+    }
+    return json::object{{"stats", std::move(out)}};
+  };
+  json::object out;
+  auto add = [&](const char* name, const std::function<bool(const Sample&)>& in) {
+    if (auto part = stats(in)) out[name] = std::move(*part);
+  };
+  // Versions are ISO 8601 in one form: they compare as text.
+  add("startedAfterLastScaling",
+      [&](const Sample& sample) { return sample.version >= app.last_scaling_at; });
+  add("withLatestConfig",
+      [&](const Sample& sample) { return sample.version >= app.last_config_change_at; });
+  add("withOutdatedConfig",
+      [&](const Sample& sample) { return sample.version < app.last_config_change_at; });
+  add("totalSummary", [](const Sample&) { return true; });
+  return out;
+}
+
 Reply Api::list_apps(const Query& query) const {
   std::set<std::string> embed = embeds(query);
   auto id_filter = first(query, "id");
@@ -200,8 +336,8 @@ Reply Api::list_apps(const Query& query) const {
   auto label_filter = first(query, "label");
   json::array apps;
   for (const auto& [id, app] : scheduler_.apps()) {
-    if (id_filter && id.find(*id_filter) == std::string::npos) continue;
-    if (cmd_filter && app.cmd.value_or("").find(*cmd_filter) == std::string::npos) continue;
+    if (id_filter && !contains_ignoring_case(id, *id_filter)) continue;
+    if (cmd_filter && (!app.cmd || !contains_ignoring_case(*app.cmd, *cmd_filter))) continue;
     if (label_filter) {
       bool all = true;
       std::string terms = *label_filter;
@@ -217,8 +353,10 @@ Reply Api::list_apps(const Query& query) const {
       }
       if (!all) continue;
     }
-    apps.push_back(
-        app_json(app, embed.count("tasks") != 0, true, true, embed.count("lastTaskFailure") != 0));
+    json::object shown =
+        app_json(app, embed.count("tasks") != 0, true, true, embed.count("lastTaskFailure") != 0);
+    if (embed.count("taskStats") != 0) shown["taskStats"] = task_stats(app);
+    apps.push_back(std::move(shown));
   }
   return json_reply(200, json::object{{"apps", std::move(apps)}});
 }
@@ -228,6 +366,7 @@ Reply Api::create_app(const std::string& body, const std::string& client) {
   if (auto bad = parse_body(body, parsed)) return *bad;
   std::vector<Violation> violations;
   App app = parse_app(parsed, violations);
+  if (violations.empty()) check_supported(app, "", violations);
   if (!violations.empty()) return json_reply(422, invalid_body(violations));
   if (scheduler_.app(app.id) != nullptr) {
     return message(409, "An app with id [" + app.id + "] already exists.");
@@ -246,6 +385,7 @@ Reply Api::create_app(const std::string& body, const std::string& client) {
   Reply reply = json_reply(201, app_json(*created, true, true, true, false));
   reply.headers.emplace_back("Location", "/v2/apps" + app.id);
   reply.headers.emplace_back("Marathon-Deployment-Id", change.deployment_id);
+  warn_unfetched({app}, reply);
   return reply;
 }
 
@@ -266,7 +406,9 @@ Reply Api::get_app(const std::string& raw_id, const Query& query) const {
     }
     return unknown_app(id.value_or("/" + raw_id));
   }
-  return json_reply(200, json::object{{"app", app_json(*app, true, true, true, true)}});
+  json::object shown = app_json(*app, true, true, true, true);
+  if (embeds(query).count("taskStats") != 0) shown["taskStats"] = task_stats(*app);
+  return json_reply(200, json::object{{"app", std::move(shown)}});
 }
 
 Reply Api::put_app(const std::string& raw_id, const std::string& body, const Query& query,
@@ -282,23 +424,11 @@ Reply Api::put_app(const std::string& raw_id, const std::string& body, const Que
   }
   if (!parsed.is_object()) return json_reply(422, invalid_body({{"/", "error.expected.jsobject"}}));
   const App* existing = scheduler_.app(*id);
-  json::object merged;
-  // PUT updates only the fields it gives, as Marathon's does unless partialUpdate=false.
-  auto partial = query.find("partialUpdate");
-  bool replace = !patch && partial != query.end() && !partial->second.empty() &&
-                 partial->second.front() == "false";
-  if (existing != nullptr && !replace) {
-    merged = to_json(*existing);
-    for (const auto& [key, value] : parsed.get_object()) merged[key] = value;
-  } else {
-    merged = parsed.get_object();
-    // Marathon keeps the instance count of an app whose update does not say it.
-    if (existing != nullptr && !merged.contains("instances"))
-      merged["instances"] = existing->instances;
-  }
   if (existing == nullptr && patch) return unknown_app(*id);
+  json::object merged = updated_definition(existing, parsed.get_object(), replaces(query, patch));
   std::vector<Violation> violations;
   App app = parse_app(merged, violations, *id);
+  if (violations.empty()) check_supported(app, "", violations);
   if (!violations.empty()) return json_reply(422, invalid_body(violations));
   if (auto busy = locked(*id, query)) return *busy;
   bool created = existing == nullptr;
@@ -310,13 +440,74 @@ Reply Api::put_app(const std::string& raw_id, const std::string& body, const Que
   }
   Reply reply = change_reply(change, created ? 201 : 200);
   if (created) reply.headers.emplace_back("Location", "/v2/apps" + *id);
+  warn_unfetched({app}, reply);
+  return reply;
+}
+
+Reply Api::put_apps(const std::string& body, const Query& query, bool patch,
+                    const std::string& client) {
+  json::value parsed;
+  if (auto bad = parse_body(body, parsed)) return *bad;
+  if (!parsed.is_array()) return json_reply(422, invalid_body({{"/", "error.expected.jsarray"}}));
+  bool replace = replaces(query, patch);
+  std::vector<App> apps;
+  std::vector<Violation> violations;
+  std::set<std::string> named;
+  const json::array& items = parsed.get_array();
+  for (size_t i = 0; i < items.size(); ++i) {
+    std::string at = "/(" + std::to_string(i) + ")";
+    const json::value* given_id =
+        items[i].is_object() ? items[i].get_object().if_contains("id") : nullptr;
+    if (given_id == nullptr || !given_id->is_string()) {
+      violations.push_back({at + "/id", "error.path.missing"});
+      continue;
+    }
+    auto id = canonical_id(std::string(given_id->get_string()));
+    if (!id) {
+      violations.push_back({at + "/id",
+                            "path contains invalid characters (allowed: lowercase letters, "
+                            "digits, hyphens, \".\", \"..\")"});
+      continue;
+    }
+    const App* existing = scheduler_.app(*id);
+    // PATCH changes apps that exist; PUT also creates.
+    if (existing == nullptr && patch) return unknown_app(*id);
+    if (!named.insert(*id).second) {
+      violations.push_back({at + "/id", "app '" + *id + "' is given twice"});
+      continue;
+    }
+    std::vector<Violation> found;
+    App app = parse_app(updated_definition(existing, items[i].get_object(), replace), found, *id);
+    if (found.empty()) check_supported(app, "", found);
+    for (auto& violation : found) violations.push_back({at + violation.path, violation.error});
+    if (found.empty()) apps.push_back(std::move(app));
+  }
+  if (!violations.empty()) return json_reply(422, invalid_body(violations));
+  for (const App& app : apps) {
+    if (auto busy = locked(app.id, query)) return *busy;
+  }
+  // As Marathon's updateMultiple: every app of the request changes in one deployment.
+  Scheduler::Change change = scheduler_.deploy_group(apps, {});
+  if (on_api_post) {
+    for (const App& app : apps) {
+      on_api_post(json::object{{"clientIp", client},
+                               {"uri", "/v2/apps"},
+                               {"appDefinition", to_json(*scheduler_.app(app.id))}});
+    }
+  }
+  Reply reply = change_reply(change, 200);
+  warn_unfetched(apps, reply);
   return reply;
 }
 
 Reply Api::delete_app(const std::string& raw_id, const Query& query) {
   auto id = canonical_id(raw_id);
   if (!id || scheduler_.app(*id) == nullptr) return unknown_app(id.value_or("/" + raw_id));
-  if (auto busy = locked(*id, query)) return *busy;
+  // As Marathon's AppsResource: deleting an app forces by default (so that an app stuck in a
+  // deployment can be removed); only force=false asks for the 409.
+  if (first(query, "force") == std::optional<std::string>("false")) {
+    if (auto busy = locked(*id, query)) return *busy;
+  }
   return change_reply(scheduler_.delete_app(*id), 200);
 }
 
@@ -327,9 +518,10 @@ Reply Api::restart_app(const std::string& raw_id, const Query& query) {
   return change_reply(scheduler_.restart_app(*id), 200);
 }
 
-Reply Api::app_tasks(const std::string& raw_id) const {
+Reply Api::app_tasks(const std::string& raw_id, bool plain_text) const {
   auto id = canonical_id(raw_id);
   if (!id || scheduler_.app(*id) == nullptr) return unknown_app(id.value_or("/" + raw_id));
+  if (plain_text) return tasks_text(id);
   json::array list;
   for (const Task* task : scheduler_.tasks_of(*id)) list.push_back(scheduler_.task_json(*task));
   return json_reply(200, json::object{{"tasks", std::move(list)}});
@@ -401,38 +593,44 @@ Reply Api::app_version(const std::string& raw_id, const std::string& version) co
 
 Reply Api::tasks(const Query& query, bool plain_text) const {
   std::set<std::string> states;
-  if (auto it = query.find("status"); it != query.end()) {
+  // Marathon's TasksResource takes `status` and the array form `status[]`.
+  for (const char* key : {"status", "status[]"}) {
+    auto it = query.find(key);
+    if (it == query.end()) continue;
     for (std::string value : it->second) {
       std::transform(value.begin(), value.end(), value.begin(),
                      [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
       states.insert("TASK_" + value);
     }
   }
-  if (plain_text) {
-    // Marathon's text form for load-balancer bridges: one line per app and service port, with
-    // every task's host:port for that port.
-    std::string text;
-    for (const auto& [id, app] : scheduler_.apps()) {
-      for (size_t index = 0; index < app.port_definitions.size(); ++index) {
-        text += PathId::safe(id) + "\t" + std::to_string(app.port_definitions[index].port) + "\t";
-        for (const Task* task : scheduler_.tasks_of(id)) {
-          if (!task->running() || index >= task->host_ports.size()) continue;
-          text += task->hostname + ":" + std::to_string(task->host_ports[index]) + "\t";
-        }
-        text += "\n";
-      }
-    }
-    Reply reply;
-    reply.text = std::move(text);
-    reply.content_type = "text/plain; charset=utf-8";
-    return reply;
-  }
+  if (plain_text) return tasks_text(std::nullopt);
   json::array list;
   for (const auto& [id, task] : scheduler_.tasks()) {
     if (!states.empty() && states.count(task.state) == 0) continue;
     list.push_back(scheduler_.task_json(task));
   }
   return json_reply(200, json::object{{"tasks", std::move(list)}});
+}
+
+Reply Api::tasks_text(const std::optional<std::string>& only) const {
+  // Marathon's text form for load-balancer bridges: one line per app and service port, with
+  // every task's host:port for that port.
+  std::string text;
+  for (const auto& [id, app] : scheduler_.apps()) {
+    if (only && id != *only) continue;
+    for (size_t index = 0; index < app.port_definitions.size(); ++index) {
+      text += PathId::safe(id) + "\t" + std::to_string(app.port_definitions[index].port) + "\t";
+      for (const Task* task : scheduler_.tasks_of(id)) {
+        if (!task->running() || index >= task->host_ports.size()) continue;
+        text += task->hostname + ":" + std::to_string(task->host_ports[index]) + "\t";
+      }
+      text += "\n";
+    }
+  }
+  Reply reply;
+  reply.text = std::move(text);
+  reply.content_type = "text/plain; charset=utf-8";
+  return reply;
 }
 
 Reply Api::kill_tasks(const std::string& body, const Query& query) {
@@ -538,7 +736,13 @@ Reply Api::delete_deployment(const std::string& id, const Query& query) {
   bool force = query_flag(query, "force");
   auto change = scheduler_.cancel_deployment(id, force);
   if (!change) return message(404, "DeploymentPlan " + id + " does not exist");
-  if (force) return json_reply(202, json::object{});
+  if (force) {
+    // Marathon answers a cancel with 202 and no body.
+    Reply reply;
+    reply.status = 202;
+    reply.text = "";
+    return reply;
+  }
   return change_reply(*change, 200);
 }
 
@@ -613,12 +817,18 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
   if (auto bad = parse_body(body, parsed)) return *bad;
   if (!parsed.is_object()) return json_reply(422, invalid_body({{"/", "error.expected.jsobject"}}));
   std::string given = raw_id;
+  const json::value* body_id = parsed.get_object().if_contains("id");
   if (given.empty()) {
-    const json::value* id = parsed.get_object().if_contains("id");
-    if (id == nullptr || !id->is_string()) {
+    if (body_id == nullptr || !body_id->is_string()) {
       return json_reply(422, invalid_body({{"/id", "error.path.missing"}}));
     }
-    given = std::string(id->get_string());
+    given = std::string(body_id->get_string());
+  } else if (create && body_id != nullptr && body_id->is_string() &&
+             !body_id->get_string().empty()) {
+    // POST /v2/groups/{id}: as Marathon's createWithPath, the body's id is taken from the path's
+    // group when it is relative.
+    std::string text(body_id->get_string());
+    given = text.front() == '/' ? text : given + "/" + text;
   }
   auto group = PathId::canonical(given);
   if (!group) {
@@ -679,6 +889,7 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
             }
             if (!id.empty() && id.front() != '/') id = group_id + "/" + id;
             App app = parse_app(item, found, id);
+            if (found.empty()) check_supported(app, "", found);
             for (auto& violation : found)
               violations.push_back({at + violation.path, violation.error});
             if (found.empty() && !PathId::within(app.id, group_id)) {
@@ -757,7 +968,9 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
       }
     }
   }
-  return change_reply(change, create ? 201 : 200);
+  Reply reply = change_reply(change, create ? 201 : 200);
+  warn_unfetched(apps, reply);
+  return reply;
 }
 
 Reply Api::delete_group(const std::string& raw_id, const Query& query) {

@@ -55,9 +55,16 @@ class Api {
   // partialUpdate=false replaces the whole definition (instances kept when not given).
   Reply put_app(const std::string& id, const std::string& body, const Query& query, bool patch,
                 const std::string& client);
+  // PUT /v2/apps and PATCH /v2/apps: a JSON array of app updates (each with its id), applied as
+  // put_app applies one and deployed together in one deployment; PATCH only changes apps that
+  // exist (404 otherwise).
+  Reply put_apps(const std::string& body, const Query& query, bool patch,
+                 const std::string& client);
+  // DELETE /v2/apps/{id}: forced unless force=false, as Marathon's.
   Reply delete_app(const std::string& id, const Query& query);
   Reply restart_app(const std::string& id, const Query& query);
-  Reply app_tasks(const std::string& id) const;
+  // GET /v2/apps/{id}/tasks: JSON, or with `plain_text` the text form of tasks(), for this app.
+  Reply app_tasks(const std::string& id, bool plain_text = false) const;
   Reply kill_app_tasks(const std::string& id, const Query& query);
   Reply kill_app_task(const std::string& id, const std::string& task_id, const Query& query);
   Reply app_versions(const std::string& id) const;
@@ -70,7 +77,8 @@ class Api {
   Reply deployments() const;
   Reply delete_deployment(const std::string& id, const Query& query);
   Reply groups(const std::string& id, const Query& query = {}) const;
-  // POST /v2/groups (id from the body) and PUT /v2/groups/{id}: every app of the group and its
+  // POST /v2/groups (id from the body), POST /v2/groups/{id} (a relative id in the body is
+  // taken from {id}) and PUT /v2/groups/{id}: every app of the group and its
   // subgroups is created or updated; with PUT, the group's apps that the body does not name
   // are removed. DELETE /v2/groups/{id} removes every app below the group.
   Reply put_group(const std::string& id, const std::string& body, const Query& query, bool create,
@@ -85,6 +93,9 @@ class Api {
   // The app as GET /v2/apps shows it, with the parts `embed` asks for.
   boost::json::object app_json(const App& app, bool tasks, bool counts, bool deployments,
                                bool last_failure) const;
+  // Marathon's `taskStats` (embed=apps.taskStats): counts and life times of the app's tasks,
+  // in all, started since its last scaling, and with its latest and with older configs.
+  boost::json::object task_stats(const App& app) const;
 
  private:
   // Reads the body as JSON: 400 with Marathon's "Invalid JSON" body when it is not.
@@ -92,6 +103,12 @@ class Api {
   // 409 when the app has a deployment and force is not set.
   std::optional<Reply> locked(const std::string& app_id, const Query& query) const;
   Reply change_reply(const Scheduler::Change& change, unsigned status) const;
+  // The text form of the tasks for load-balancer bridges, of every app or of `only`.
+  Reply tasks_text(const std::optional<std::string>& only) const;
+  // What this Marathon accepts of a valid app but cannot do: COMMAND checks it does not run (a
+  // check that never reports keeps every task unhealthy) are violations at `where`.
+  void check_supported(const App& app, const std::string& where,
+                       std::vector<Violation>& violations) const;
 
   Scheduler& scheduler_;
   ServiceInfo info_;

@@ -628,6 +628,13 @@ void validate_app(const App& app, std::vector<Violation>& violations) {
   }
   for (size_t i = 0; i < app.health_checks.size(); ++i) {
     const HealthCheck& check = app.health_checks[i];
+    // Mesos runs a Docker task's COMMAND check inside its container; the Docker runtime here
+    // has no way to run a command in a container, and a check that never reports would keep
+    // every task unhealthy and every deployment of the app waiting: refused, not accepted.
+    if (check.protocol == "COMMAND" && app.docker_image) {
+      violations.push_back({"/healthChecks(" + std::to_string(i) + ")",
+                            "COMMAND health checks of Docker containers are not supported"});
+    }
     if (check.protocol != "COMMAND" && !check.port &&
         static_cast<size_t>(check.port_index) >= app.port_definitions.size()) {
       violations.push_back({"/healthChecks(" + std::to_string(i) + ")",

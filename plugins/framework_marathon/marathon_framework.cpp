@@ -56,7 +56,7 @@ http::Response to_http(Reply reply) {
 Query query_of(const http::Request& request) {
   Query query;
   for (const char* key : {"embed", "id", "cmd", "label", "force", "scale", "wipe", "host", "status",
-                          "partialUpdate"}) {
+                          "status[]", "partialUpdate"}) {
     auto values = request.query_all(key);
     if (!values.empty()) query[key] = std::move(values);
   }
@@ -511,6 +511,12 @@ void MarathonFramework::routes() {
                [this](const Request& r) { return api_->list_apps(query_of(r)); });
   leader_route(Method::post, "/v2/apps",
                [this](const Request& r) { return api_->create_app(r.body(), r.peer()); });
+  leader_route(Method::put, "/v2/apps", [this](const Request& r) {
+    return api_->put_apps(r.body(), query_of(r), false, r.peer());
+  });
+  leader_route(Method::patch, "/v2/apps", [this](const Request& r) {
+    return api_->put_apps(r.body(), query_of(r), true, r.peer());
+  });
   leader_route(Method::get, "/v2/apps/{id*}",
                [this, id_of](const Request& r) { return api_->get_app(id_of(r), query_of(r)); });
   leader_route(Method::put, "/v2/apps/{id*}", [this, id_of](const Request& r) {
@@ -524,8 +530,12 @@ void MarathonFramework::routes() {
   leader_route(Method::post, "/v2/apps/{id*}/restart", [this, id_of](const Request& r) {
     return api_->restart_app(id_of(r), query_of(r));
   });
-  leader_route(Method::get, "/v2/apps/{id*}/tasks",
-               [this, id_of](const Request& r) { return api_->app_tasks(id_of(r)); });
+  auto wants_text = [](const Request& r) {
+    return r.header("Accept").find("text/plain") != std::string_view::npos;
+  };
+  leader_route(Method::get, "/v2/apps/{id*}/tasks", [this, id_of, wants_text](const Request& r) {
+    return api_->app_tasks(id_of(r), wants_text(r));
+  });
   leader_route(Method::delete_, "/v2/apps/{id*}/tasks", [this, id_of](const Request& r) {
     return api_->kill_app_tasks(id_of(r), query_of(r));
   });
@@ -537,9 +547,8 @@ void MarathonFramework::routes() {
   leader_route(Method::get, "/v2/apps/{id*}/versions/{version}", [this, id_of](const Request& r) {
     return api_->app_version(id_of(r), std::string(r.param("version")));
   });
-  leader_route(Method::get, "/v2/tasks", [this](const Request& r) {
-    bool text = r.header("Accept").find("text/plain") != std::string_view::npos;
-    return api_->tasks(query_of(r), text);
+  leader_route(Method::get, "/v2/tasks", [this, wants_text](const Request& r) {
+    return api_->tasks(query_of(r), wants_text(r));
   });
   leader_route(Method::post, "/v2/tasks/delete",
                [this](const Request& r) { return api_->kill_tasks(r.body(), query_of(r)); });
@@ -558,6 +567,9 @@ void MarathonFramework::routes() {
                [this, id_of](const Request& r) { return api_->groups(id_of(r), query_of(r)); });
   leader_route(Method::post, "/v2/groups", [this](const Request& r) {
     return api_->put_group("", r.body(), query_of(r), true, r.peer());
+  });
+  leader_route(Method::post, "/v2/groups/{id*}", [this, id_of](const Request& r) {
+    return api_->put_group(id_of(r), r.body(), query_of(r), true, r.peer());
   });
   leader_route(Method::put, "/v2/groups/{id*}", [this, id_of](const Request& r) {
     return api_->put_group(id_of(r), r.body(), query_of(r), false, r.peer());

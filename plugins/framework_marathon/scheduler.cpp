@@ -1,6 +1,7 @@
 #include "scheduler.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <ctime>
 #include <functional>
@@ -59,6 +60,36 @@ std::string format_iso8601(sdk::Clock::Wall::time_point time) {
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(millis % 1000));
   return buffer;
+}
+
+std::optional<int64_t> parse_iso8601_ms(std::string_view text) {
+  // "2025-01-01T00:00:00.000Z": fields at fixed places.
+  if (text.size() != 24 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':' || text[19] != '.' || text[23] != 'Z') {
+    return std::nullopt;
+  }
+  auto field = [&](size_t at, size_t length) -> std::optional<int> {
+    int value = 0;
+    auto [end, error] = std::from_chars(text.data() + at, text.data() + at + length, value);
+    if (error != std::errc() || end != text.data() + at + length) return std::nullopt;
+    return value;
+  };
+  auto year = field(0, 4);
+  auto month = field(5, 2);
+  auto day = field(8, 2);
+  auto hour = field(11, 2);
+  auto minute = field(14, 2);
+  auto second = field(17, 2);
+  auto millis = field(20, 3);
+  if (!year || !month || !day || !hour || !minute || !second || !millis) return std::nullopt;
+  std::chrono::year_month_day date{std::chrono::year{*year},
+                                   std::chrono::month{static_cast<unsigned>(*month)},
+                                   std::chrono::day{static_cast<unsigned>(*day)}};
+  if (!date.ok() || *hour > 23 || *minute > 59 || *second > 60) return std::nullopt;
+  auto since_epoch = std::chrono::sys_days{date}.time_since_epoch() + std::chrono::hours{*hour} +
+                     std::chrono::minutes{*minute} + std::chrono::seconds{*second} +
+                     std::chrono::milliseconds{*millis};
+  return std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count();
 }
 
 Scheduler::Scheduler(sdk::Clock& clock, Driver& driver, SchedulerOptions options)
@@ -218,6 +249,12 @@ void Scheduler::adopt_deployment(const StoredDeployment& stored) {
   for (const auto& [app_id, json] : stored.previous_apps) {
     deployment.previous.emplace(app_id, parse_stored_app(json));
   }
+  for (const auto& [group_id, json] : stored.groups_before) {
+    deployment.groups[group_id].before = parse_stored_group(json);
+  }
+  for (const auto& [group_id, json] : stored.groups_after) {
+    deployment.groups[group_id].after = parse_stored_group(json);
+  }
   // A record of one app's deployment, written before groups had deployments of their own.
   if (deployment.apps.empty() && !stored.app_id.empty()) {
     deployment.apps.push_back(stored.app_id);
@@ -240,6 +277,10 @@ StoredDeployment Scheduler::stored(const Deployment& deployment) {
   out.stopping.assign(deployment.stopping.begin(), deployment.stopping.end());
   for (const auto& [app_id, app] : deployment.previous) {
     out.previous_apps[app_id] = to_text(to_json(app));
+  }
+  for (const auto& [group_id, change] : deployment.groups) {
+    if (change.before) out.groups_before[group_id] = to_text(to_json(*change.before));
+    if (change.after) out.groups_after[group_id] = to_text(to_json(*change.after));
   }
   out.current_step = deployment.current_step;
   for (const auto& step : deployment.steps) {
@@ -507,11 +548,26 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
   }
   Deployment deployment;
   deployment.version = timestamp(latest);
+  // As Marathon's plan holds the group tree before and after, the deployment keeps each group
+  // definition it changes, so that a rollback restores the groups with the apps.
+  auto defined = [&](const std::string& id) -> std::optional<GroupSpec> {
+    auto found = groups_.find(id);
+    if (found == groups_.end()) return std::nullopt;
+    return found->second;
+  };
   for (const std::string& id : removed_groups) {
-    if (groups_.erase(id) != 0) driver_.remove_group(id);
+    std::optional<GroupSpec> before = defined(id);
+    if (!before) continue;
+    deployment.groups[id] = GroupChange{std::move(before), std::nullopt};
+    groups_.erase(id);
+    driver_.remove_group(id);
   }
   for (GroupSpec& group : groups) {
     group.version = deployment.version;
+    std::optional<GroupSpec> before = defined(group.id);
+    if (!before || before->dependencies != group.dependencies) {
+      deployment.groups[group.id] = GroupChange{std::move(before), group};
+    }
     driver_.save_group(group);
     std::string id = group.id;
     groups_[id] = std::move(group);
@@ -685,8 +741,9 @@ std::optional<Scheduler::Change> Scheduler::cancel_deployment(const std::string&
 
 Scheduler::Change Scheduler::roll_back(const Deployment& deployment) {
   // One app's change goes back as that app's change; a group's as one group deployment that
-  // restores every app it changed or removed and removes the apps it created.
-  if (deployment.apps.size() == 1) {
+  // restores every app it changed or removed, removes the apps it created and reverts the group
+  // definitions it changed.
+  if (deployment.apps.size() == 1 && deployment.groups.empty()) {
     const std::string& app_id = deployment.apps.front();
     auto previous = deployment.previous.find(app_id);
     if (previous != deployment.previous.end()) return update_app(previous->second);
@@ -703,7 +760,74 @@ Scheduler::Change Scheduler::roll_back(const Deployment& deployment) {
       removals.push_back(app_id);
     }
   }
-  return deploy_group(std::move(targets), removals);
+  std::map<std::string, GroupSpec> reverted =
+      reverted_groups(deployment, std::set<std::string>(removals.begin(), removals.end()));
+  std::vector<GroupSpec> restored;
+  for (auto& [id, group] : reverted) {
+    auto now = groups_.find(id);
+    if (now == groups_.end() || now->second.dependencies != group.dependencies) {
+      restored.push_back(std::move(group));
+    }
+  }
+  std::vector<std::string> dropped;
+  for (const auto& [id, ignored] : groups_) {
+    if (reverted.count(id) == 0) dropped.push_back(id);
+  }
+  return deploy_group(std::move(targets), removals, std::move(restored), dropped);
+}
+
+std::map<std::string, GroupSpec> Scheduler::reverted_groups(
+    const Deployment& deployment, const std::set<std::string>& leaving) const {
+  std::map<std::string, GroupSpec> result = groups_;
+  auto add_missing = [](std::vector<std::string>& to, const std::vector<std::string>& from) {
+    for (const std::string& id : from) {
+      if (std::find(to.begin(), to.end(), id) == to.end()) to.push_back(id);
+    }
+  };
+  auto remove_all = [](std::vector<std::string>& from, const std::vector<std::string>& gone) {
+    std::erase_if(from, [&](const std::string& id) {
+      return std::find(gone.begin(), gone.end(), id) != gone.end();
+    });
+  };
+  auto holds_anything = [&](const std::string& group_id) {
+    for (const auto& [id, ignored] : apps_) {
+      if (id != group_id && PathId::within(id, group_id) && leaving.count(id) == 0) return true;
+    }
+    return std::any_of(result.begin(), result.end(), [&](const auto& entry) {
+      return entry.first != group_id && PathId::within(entry.first, group_id);
+    });
+  };
+  // Inner groups first (ids in reverse order put "/a/b" before "/a"), so that a created group
+  // whose created subgroups go is found empty.
+  for (auto it = deployment.groups.rbegin(); it != deployment.groups.rend(); ++it) {
+    const std::string& id = it->first;
+    const GroupChange& change = it->second;
+    auto current = result.find(id);
+    if (change.before) {
+      // Removed or changed: what it lost comes back, what it gained goes (changes made since
+      // by others are kept).
+      GroupSpec reverted =
+          current != result.end() ? current->second : GroupSpec{id, {}, change.before->version};
+      std::vector<std::string> lost = change.before->dependencies;
+      std::vector<std::string> gained;
+      if (change.after) {
+        remove_all(lost, change.after->dependencies);
+        gained = change.after->dependencies;
+        remove_all(gained, change.before->dependencies);
+      }
+      remove_all(reverted.dependencies, gained);
+      add_missing(reverted.dependencies, lost);
+      result[id] = std::move(reverted);
+    } else if (change.after && current != result.end()) {
+      // Created: it goes unless something was put in it or its dependencies were changed since.
+      if (!holds_anything(id) && current->second.dependencies == change.after->dependencies) {
+        result.erase(current);
+      } else {
+        remove_all(current->second.dependencies, change.after->dependencies);
+      }
+    }
+  }
+  return result;
 }
 
 std::vector<Task> Scheduler::kill_tasks(const std::vector<std::string>& task_ids, bool scale,

@@ -25,6 +25,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app.h"
@@ -96,6 +97,13 @@ struct GroupSpec {
 boost::json::object to_json(const GroupSpec& group);
 std::optional<GroupSpec> parse_stored_group(const std::string& text);
 
+// A group definition as a deployment found it and left it (absent: not defined), so that a
+// rollback reverts it as Marathon's DeploymentPlanReverter does.
+struct GroupChange {
+  std::optional<GroupSpec> before;
+  std::optional<GroupSpec> after;
+};
+
 struct DeploymentAction {
   std::string action;  // StartApplication, ScaleApplication, RestartApplication, StopApplication
   std::string app;
@@ -113,6 +121,8 @@ struct Deployment {
   size_t current_step = 1;              // 1-based, as Marathon counts
   std::set<std::string> stopping;       // apps being removed
   std::map<std::string, App> previous;  // what a rollback restores (absent: the app was new)
+  // The group definitions it changed (their dependencies, or whether they exist), by group id.
+  std::map<std::string, GroupChange> groups;
   sdk::Clock::Monotonic::time_point last_progress{};
   std::string progress_signature;  // what "progress" compares against
 
@@ -137,8 +147,12 @@ struct StoredDeployment {
   std::vector<std::string> apps;
   std::vector<std::string> stopping;
   std::map<std::string, std::string> previous_apps;  // app id -> its JSON before the change
+  // Group id -> its definition's JSON before and after the change, each absent where the group
+  // was not defined (records written before groups were part of deployments have neither).
+  std::map<std::string, std::string> groups_before;
+  std::map<std::string, std::string> groups_after;
   MSGPACK_DEFINE_MAP(id, version, app_id, stop, steps, current_step, previous_json, apps, stopping,
-                     previous_apps);
+                     previous_apps, groups_before, groups_after);
 };
 
 // An offer an app could not use, with every reason, as /v2/queue's lastUnusedOffers lists it.
@@ -264,8 +278,9 @@ class Scheduler {
   Change restart_app(const std::string& app_id);
   // A group change as one deployment: `targets` are created or updated (unchanged ones are left
   // out of it), `removals` removed; the group definitions `groups` are stored (the version of
-  // the deployment) and `removed_groups` forgotten at once. Dependencies must not form a cycle
-  // (see dependency_cycle).
+  // the deployment) and `removed_groups` forgotten at once, and the deployment keeps what they
+  // were so that rolling it back restores them. Dependencies must not form a cycle (see
+  // dependency_cycle).
   Change deploy_group(std::vector<App> targets, const std::vector<std::string>& removals,
                       std::vector<GroupSpec> groups = {},
                       const std::vector<std::string>& removed_groups = {});
@@ -324,6 +339,8 @@ class Scheduler {
     return last_failures_;
   }
   sdk::Clock& clock() { return clock_; }
+  // Whether COMMAND health checks are run (an executor to run them beside the task is set).
+  bool runs_command_checks() const { return !options_.command_executor.empty(); }
 
   // JSON views.
   boost::json::object task_json(const Task& task) const;
@@ -350,6 +367,13 @@ class Scheduler {
   void finish_deployment(const std::string& id, bool success, const std::string& reason);
   // A new deployment back to what `deployment` changed.
   Change roll_back(const Deployment& deployment);
+  // The group definitions as they are once `deployment`'s group changes are reverted, as
+  // Marathon reverts them: a removed group comes back with its dependencies, a changed one gets
+  // back the dependencies it lost and loses those it gained, a created one goes if nothing was
+  // put in it meanwhile (else it only loses its dependencies). `leaving` are apps the rollback
+  // removes: they do not keep a group.
+  std::map<std::string, GroupSpec> reverted_groups(const Deployment& deployment,
+                                                   const std::set<std::string>& leaving) const;
   void store_app(const App& app);
   void converge_app(const std::string& app_id);
   void kill(Task& task);
@@ -394,5 +418,7 @@ class Scheduler {
 
 // "2025-01-01T00:00:00.000Z": Marathon's form of versions and timestamps.
 std::string format_iso8601(sdk::Clock::Wall::time_point time);
+// Milliseconds since the epoch of a time in that form; nullopt for any other text.
+std::optional<int64_t> parse_iso8601_ms(std::string_view text);
 
 }  // namespace tessera::marathon

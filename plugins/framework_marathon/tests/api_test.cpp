@@ -1,6 +1,8 @@
 // The REST API as functions: status codes and bodies as Marathon answers them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "api.h"
 #include "recording_driver.h"
 
@@ -8,6 +10,7 @@ namespace tessera::marathon {
 namespace {
 
 namespace json = boost::json;
+using namespace std::chrono_literals;
 using testing::offer;
 using testing::RecordingDriver;
 
@@ -38,6 +41,12 @@ class ApiTest : public ::testing::Test {
   void offer_round() {
     scheduler_.on_offers({offer("o" + std::to_string(++round_), "agent0", "host0",
                                 "cpus:4;mem:1024;ports:[31000-31099]")});
+  }
+  // Every task reports TASK_RUNNING.
+  void run_all() {
+    for (const auto& [id, task] : scheduler_.tasks()) {
+      scheduler_.on_update(status_of(id, task.agent_id, protocol::state::kRunning));
+    }
   }
   int round_ = 0;
   sdk::ManualClock clock_;
@@ -110,12 +119,118 @@ TEST_F(ApiTest, ChangesDuringADeploymentNeedForce) {
   EXPECT_EQ(scheduler_.app("/a")->instances, 3);
 }
 
+TEST_F(ApiTest, DeletingAnAppForcesByDefaultAsMarathonDoes) {
+  api_.create_app(R"({"id": "/stuck", "cmd": "x", "instances": 1})", "");
+  ASSERT_NE(scheduler_.deployment_of("/stuck"), nullptr);
+  Reply refused = api_.delete_app("stuck", {{"force", {"false"}}});
+  EXPECT_EQ(refused.status, 409u) << to_text(refused.body);
+  Reply deleted = api_.delete_app("stuck", {});
+  ASSERT_EQ(deleted.status, 200u) << to_text(deleted.body);
+  EXPECT_FALSE(std::string(deleted.body.at("deploymentId").as_string()).empty());
+  // Nothing ran: the app is gone at once.
+  EXPECT_EQ(scheduler_.app("/stuck"), nullptr);
+  // A forced cancel is 202 with no body, as Marathon answers it.
+  api_.create_app(R"({"id": "/b", "cmd": "x", "instances": 1})", "");
+  std::string id = scheduler_.deployment_of("/b")->id;
+  Reply canceled = api_.delete_deployment(id, {{"force", {"true"}}});
+  EXPECT_EQ(canceled.status, 202u);
+  ASSERT_TRUE(canceled.text);
+  EXPECT_TRUE(canceled.text->empty());
+}
+
+TEST_F(ApiTest, WhatCannotBeDoneIsRefusedOrSaid) {
+  // This scheduler has no executor for COMMAND checks: an app that has one would never be
+  // healthy, so it is refused with the check named, in an app and in a group.
+  std::string check = R"("healthChecks": [{"protocol": "TCP"},
+      {"protocol": "COMMAND", "command": {"value": "true"}}])";
+  Reply refused = api_.create_app(R"({"id": "/c", "cmd": "x", )" + check + "}", "");
+  ASSERT_EQ(refused.status, 422u) << to_text(refused.body);
+  EXPECT_EQ(refused.body.at("details").as_array()[0].at("path"), "/healthChecks(1)");
+  Reply in_group = api_.put_group(
+      "", R"({"id": "/g", "apps": [{"id": "c", "cmd": "x", )" + check + "}]}", {}, true, "");
+  ASSERT_EQ(in_group.status, 422u) << to_text(in_group.body);
+  EXPECT_EQ(in_group.body.at("details").as_array()[0].at("path"), "/apps(0)/healthChecks(1)");
+  EXPECT_EQ(api_.put_app("c", R"({"cmd": "x", )" + check + "}", {}, false, "").status, 422u);
+  EXPECT_EQ(scheduler_.app("/c"), nullptr);
+  // fetch and uris are kept but not fetched, and the answer says so.
+  Reply fetching = api_.create_app(
+      R"({"id": "/f", "cmd": "x", "fetch": [{"uri": "http://example.invalid/a.tgz"}]})", "");
+  ASSERT_EQ(fetching.status, 201u) << to_text(fetching.body);
+  auto warning = std::find_if(fetching.headers.begin(), fetching.headers.end(),
+                              [](const auto& header) { return header.first == "Warning"; });
+  ASSERT_NE(warning, fetching.headers.end());
+  EXPECT_EQ(warning->second.rfind("299 ", 0), 0u);
+  EXPECT_NE(warning->second.find("'/f'"), std::string::npos) << warning->second;
+  Reply plain = api_.create_app(R"({"id": "/p", "cmd": "x"})", "");
+  EXPECT_TRUE(std::none_of(plain.headers.begin(), plain.headers.end(),
+                           [](const auto& header) { return header.first == "Warning"; }));
+  // Marathon's search is by a part of the id or command, whatever the case.
+  EXPECT_EQ(api_.list_apps({{"id", {"/F"}}}).body.at("apps").as_array().size(), 1u);
+  EXPECT_EQ(api_.list_apps({{"cmd", {"X"}}}).body.at("apps").as_array().size(), 2u);
+}
+
+TEST_F(ApiTest, SeveralAppsChangeInOneDeployment) {
+  api_.create_app(R"({"id": "/a", "cmd": "x", "instances": 1, "mem": 64})", "");
+  offer_round();
+  run_all();
+  ASSERT_TRUE(scheduler_.deployments().empty());
+  Reply changed =
+      api_.put_apps(R"([{"id": "/a", "instances": 2}, {"id": "b", "cmd": "y"}])", {}, false, "");
+  ASSERT_EQ(changed.status, 200u) << to_text(changed.body);
+  ASSERT_EQ(scheduler_.deployments().size(), 1u);
+  const Deployment& plan = scheduler_.deployments().begin()->second;
+  EXPECT_EQ(plan.id, changed.body.at("deploymentId").as_string());
+  EXPECT_EQ(plan.apps, (std::vector<std::string>{"/a", "/b"}));
+  EXPECT_EQ(scheduler_.app("/a")->instances, 2);
+  EXPECT_EQ(scheduler_.app("/a")->mem, 64.0);
+  EXPECT_EQ(scheduler_.app("/b")->cmd, "y");
+  // While it runs, another change needs force.
+  EXPECT_EQ(api_.put_apps(R"([{"id": "/a", "instances": 3}])", {}, true, "").status, 409u);
+  EXPECT_EQ(
+      api_.put_apps(R"([{"id": "/a", "instances": 3}])", {{"force", {"true"}}}, true, "").status,
+      200u);
+  EXPECT_EQ(scheduler_.app("/a")->instances, 3);
+  // PATCH changes only apps that exist; every bad item is named by its index.
+  EXPECT_EQ(api_.put_apps(R"([{"id": "/nope", "instances": 1}])", {}, true, "").status, 404u);
+  Reply invalid = api_.put_apps(R"([{"cmd": "x"}, {"id": "/c", "cmd": "x", "cpus": -1}])",
+                                {{"force", {"true"}}}, false, "");
+  ASSERT_EQ(invalid.status, 422u) << to_text(invalid.body);
+  EXPECT_EQ(invalid.body.at("details").as_array()[0].at("path"), "/(0)/id");
+  EXPECT_EQ(invalid.body.at("details").as_array()[1].at("path"), "/(1)/cpus");
+  EXPECT_EQ(api_.put_apps(R"({"id": "/a"})", {}, false, "").status, 422u);
+  EXPECT_EQ(scheduler_.app("/c"), nullptr);
+}
+
+TEST_F(ApiTest, TaskStatsCountTasksByVersionWithTheirLifeTimes) {
+  api_.create_app(R"({"id": "/s", "cmd": "x", "instances": 2})", "");
+  offer_round();
+  // One task runs from now, the other stays staged.
+  std::string running_id = scheduler_.tasks().begin()->first;
+  scheduler_.on_update(status_of(running_id, "agent0", protocol::state::kRunning));
+  clock_.advance(10s);
+  EXPECT_FALSE(api_.get_app("s", {}).body.at("app").as_object().contains("taskStats"));
+  json::value stats =
+      api_.get_app("s", {{"embed", {"app.taskStats"}}}).body.at("app").at("taskStats");
+  const json::value& total = stats.at("totalSummary").at("stats");
+  EXPECT_EQ(total.at("counts"),
+            (json::object{{"staged", 1}, {"running", 1}, {"healthy", 0}, {"unhealthy", 0}}));
+  EXPECT_EQ(total.at("lifeTime").at("averageSeconds").as_double(), 10.0);
+  EXPECT_EQ(total.at("lifeTime").at("medianSeconds").as_double(), 10.0);
+  EXPECT_TRUE(stats.as_object().contains("withLatestConfig"));
+  // No task has an older config: that part is left out.
+  EXPECT_FALSE(stats.as_object().contains("withOutdatedConfig"));
+  // After a config change the old tasks are the outdated ones.
+  api_.put_app("s", R"({"cmd": "y"})", {{"force", {"true"}}}, false, "");
+  json::value listed = api_.list_apps({{"embed", {"apps.taskStats"}}}).body;
+  const json::value& after = listed.at("apps").as_array()[0].at("taskStats");
+  EXPECT_EQ(after.at("withOutdatedConfig").at("stats").at("counts").at("running"), 1);
+  EXPECT_FALSE(after.as_object().contains("withLatestConfig")) << json::serialize(after);
+}
+
 TEST_F(ApiTest, PatchKeepsOtherFieldsAndPutKeepsInstances) {
   api_.create_app(R"({"id": "/a", "cmd": "x", "instances": 2, "mem": 64})", "");
   offer_round();
-  for (const auto& [id, task] : scheduler_.tasks()) {
-    scheduler_.on_update(status_of(id, task.agent_id, protocol::state::kRunning));
-  }
+  run_all();
   ASSERT_TRUE(scheduler_.deployments().empty());
   Reply patched = api_.put_app("a", R"({"instances": 1})", {}, true, "");
   ASSERT_EQ(patched.status, 200u) << to_text(patched.body);
@@ -220,16 +335,22 @@ TEST_F(ApiTest, TasksDeploymentsVersionsGroupsInfoAndLeader) {
   offer_round();
   EXPECT_EQ(api_.tasks({}, false).body.at("tasks").as_array().size(), 2u);
   EXPECT_EQ(api_.tasks({{"status", {"running"}}}, false).body.at("tasks").as_array().size(), 0u);
+  EXPECT_EQ(
+      api_.tasks({{"status[]", {"running", "staging"}}}, false).body.at("tasks").as_array().size(),
+      2u);
   EXPECT_EQ(api_.app_tasks("prod/web").body.at("tasks").as_array().size(), 2u);
   json::array deployments = api_.deployments().body.as_array();
   ASSERT_EQ(deployments.size(), 1u);
   EXPECT_EQ(deployments[0].at("affectedApps").as_array()[0], "/prod/web");
   EXPECT_EQ(deployments[0].at("totalSteps"), 2);
-  for (const auto& [id, task] : scheduler_.tasks()) {
-    scheduler_.on_update(status_of(id, task.agent_id, protocol::state::kRunning));
-  }
+  run_all();
   std::string text = *api_.tasks({}, true).text;
   EXPECT_EQ(text.rfind("prod_web\t10000\thost0:31000\thost0:31001\t\n", 0), 0u) << text;
+  // The same for one app, as Marathon's AppTasksResource serves it.
+  api_.create_app(R"({"id": "/other", "cmd": "x", "instances": 0})", "");
+  EXPECT_EQ(*api_.app_tasks("prod/web", true).text,
+            "prod_web\t10000\thost0:31000\thost0:31001\t\n");
+  EXPECT_EQ(*api_.app_tasks("other", true).text, "other\t10001\t\n");
   Reply versions = api_.app_versions("prod/web");
   ASSERT_EQ(versions.body.at("versions").as_array().size(), 1u);
   std::string version(versions.body.at("versions").as_array()[0].as_string());
@@ -267,6 +388,21 @@ TEST_F(ApiTest, GroupsAreCreatedChangedAndDeletedWithTheirApps) {
   EXPECT_EQ(deleted.status, 200u);
   EXPECT_EQ(scheduler_.app("/prod/web"), nullptr);
   EXPECT_EQ(api_.delete_group("nope", {}).status, 404u);
+}
+
+TEST_F(ApiTest, PostingToAGroupsPathCreatesTheGroupBelowIt) {
+  // A relative id in the body is taken from the path; without one, the path is the group.
+  Reply below =
+      api_.put_group("team", R"({"id": "sub", "apps": [{"id": "web", "cmd": "x"}]})", {}, true, "");
+  ASSERT_EQ(below.status, 201u) << to_text(below.body);
+  EXPECT_NE(scheduler_.app("/team/sub/web"), nullptr);
+  Reply at_path = api_.put_group("solo", R"({"dependencies": ["/team"]})", {}, true, "");
+  ASSERT_EQ(at_path.status, 201u) << to_text(at_path.body);
+  EXPECT_EQ(scheduler_.groups().at("/solo").dependencies, std::vector<std::string>{"/team"});
+  Reply absolute = api_.put_group("team", R"({"id": "/elsewhere"})", {}, true, "");
+  ASSERT_EQ(absolute.status, 201u) << to_text(absolute.body);
+  EXPECT_TRUE(scheduler_.group_exists("/elsewhere"));
+  EXPECT_EQ(api_.put_group("team", R"({"id": "sub"})", {}, true, "").status, 409u);
 }
 
 TEST_F(ApiTest, AGroupWithDependenciesIsOneDeploymentAndShowsWhatIsEmbedded) {

@@ -116,6 +116,16 @@ TEST(App, NeedsACommandArgsOrAContainer) {
   EXPECT_EQ(docker.docker_image, "busybox");
 }
 
+TEST(App, CommandChecksOfDockerContainersAreRefused) {
+  std::vector<Violation> violations;
+  parse_app(boost::json::parse(R"({"id": "/d", "container": {"docker": {"image": "busybox"}},
+      "healthChecks": [{"protocol": "COMMAND", "command": {"value": "true"}}]})"),
+            violations);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].path, "/healthChecks(0)");
+  EXPECT_EQ(violations[0].error, "COMMAND health checks of Docker containers are not supported");
+}
+
 TEST(App, MissingIdIsReportedAsMissing) {
   std::vector<Violation> violations;
   parse(R"({"cmd": "x"})", violations);

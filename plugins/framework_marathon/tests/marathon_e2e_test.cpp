@@ -516,6 +516,65 @@ TEST(MarathonE2E, EmptyNestedGroupsAndGroupDependenciesOrderTheDeployment) {
   }
 }
 
+TEST(MarathonE2E, RollingBackAGroupDeploymentRestoresTheGroupWithItsApps) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon marathon(cluster);
+  CurlResult created = marathon.call("POST", "/v2/groups", R"({"id": "/rb",
+      "dependencies": ["/base"],
+      "apps": [{"id": "web", "cmd": "exec sleep 3600", "cpus": 0.1, "mem": 16}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  ASSERT_EQ(marathon.running("/rb/web", 1).size(), 1u) << cluster.master().output();
+
+  // The change asks for more memory than any agent has, so its deployment stays in progress;
+  // the group's dependencies and a new subgroup are in it too.
+  CurlResult changed = marathon.call("PUT", "/v2/groups/rb", R"({"id": "/rb",
+      "dependencies": ["/other"], "groups": [{"id": "extra"}],
+      "apps": [{"id": "web", "cmd": "exec sleep 3600", "cpus": 0.1, "mem": 100000}]})");
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  std::string deployment(json::parse(changed.body).at("deploymentId").as_string());
+  json::value group = marathon.get("/v2/groups/rb");
+  ASSERT_TRUE(group.is_object());
+  EXPECT_EQ(group.at("dependencies"), json::array{"/other"});
+  EXPECT_EQ(marathon.call("GET", "/v2/groups/rb/extra").status, 200);
+  json::value plans = marathon.get("/v2/deployments");
+  ASSERT_EQ(plans.as_array().size(), 1u) << json::serialize(plans);
+  EXPECT_EQ(plans.as_array()[0].at("id").as_string(), deployment);
+
+  CurlResult rolled = marathon.call("DELETE", "/v2/deployments/" + deployment);
+  ASSERT_EQ(rolled.status, 200) << rolled.body;
+  EXPECT_NE(json::parse(rolled.body).at("deploymentId").as_string(), deployment);
+  // The group is as it was: its dependencies, no subgroup, its app's memory, one task running.
+  ASSERT_EQ(marathon.running("/rb/web", 1).size(), 1u) << cluster.master().output();
+  group = marathon.get("/v2/groups/rb");
+  ASSERT_TRUE(group.is_object());
+  EXPECT_EQ(group.at("dependencies"), json::array{"/base"});
+  EXPECT_TRUE(group.at("groups").as_array().empty()) << json::serialize(group);
+  EXPECT_EQ(marathon.call("GET", "/v2/groups/rb/extra").status, 404);
+  EXPECT_EQ(marathon.get("/v2/apps/rb/web").at("app").at("mem").to_number<double>(), 16.0);
+
+  // Apps are also changed together (PATCH /v2/apps: one deployment for the list).
+  CurlResult scaled = marathon.call("PATCH", "/v2/apps", R"([{"id": "/rb/web", "instances": 2}])");
+  ASSERT_EQ(scaled.status, 200) << scaled.body;
+  EXPECT_FALSE(json::parse(scaled.body).at("deploymentId").as_string().empty());
+  EXPECT_EQ(marathon.running("/rb/web", 2).size(), 2u) << cluster.master().output();
+
+  // One app's tasks in the text form, the array form of the status filter, and a group created
+  // below a path, as Marathon serves them.
+  CurlResult text =
+      curl(cluster.dir(), {"-H", "Accept: text/plain", marathon.base() + "/v2/apps/rb/web/tasks"});
+  ASSERT_EQ(text.status, 200) << text.body;
+  EXPECT_TRUE(std::regex_match(text.body, std::regex("rb_web\t10000\t(agent0:[0-9]+\t){2}\n")))
+      << text.body;
+  json::value running = marathon.get("/v2/tasks?status%5B%5D=running");
+  ASSERT_TRUE(running.is_object());
+  EXPECT_EQ(running.at("tasks").as_array().size(), 2u);
+  EXPECT_EQ(marathon.call("POST", "/v2/groups/rb", R"({"id": "more"})").status, 201);
+  EXPECT_EQ(marathon.call("GET", "/v2/groups/rb/more").status, 200);
+}
+
 TEST(MarathonE2E, RollingRestartKeepsMinimumHealthCapacityAndStreamsEvents) {
   TempDir dir;
   Cluster cluster(dir);

@@ -655,5 +655,77 @@ TEST_F(SchedulerTest, ANewLeaderResumesAGroupDeploymentAtItsStep) {
   EXPECT_EQ(fresh_driver.launched[0].task_id.rfind("web.", 0), 0u);
 }
 
+// The dependencies of each defined group.
+std::map<std::string, std::vector<std::string>> group_dependencies(const Scheduler& scheduler) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [id, group] : scheduler.groups()) out[id] = group.dependencies;
+  return out;
+}
+
+TEST_F(SchedulerTest, ARollbackRestoresTheGroupsAsTheyWereAlsoOnANewLeader) {
+  scheduler_.deploy_group({make_app("/g/a", 1)}, {}, {GroupSpec{"/g", {"/base"}, ""}});
+  offer_round();
+  run_all();
+  ASSERT_TRUE(scheduler_.deployments().empty());
+  // The change scales a up (no offers come: it stays in progress), creates b in a new group,
+  // and changes /g's dependencies; /g/empty is created without anything in it.
+  auto change =
+      scheduler_.deploy_group({make_app("/g/a", 3), make_app("/g/new/b", 1)}, {},
+                              {GroupSpec{"/g", {"/other"}, ""}, GroupSpec{"/g/new", {"/g/a"}, ""},
+                               GroupSpec{"/g/empty", {}, ""}});
+  using Dependencies = std::map<std::string, std::vector<std::string>>;
+  EXPECT_EQ(group_dependencies(scheduler_),
+            (Dependencies{{"/g", {"/other"}}, {"/g/empty", {}}, {"/g/new", {"/g/a"}}}));
+  // The plan is stored with the groups as they were, and a new leader rolls it back.
+  const StoredDeployment& stored = driver_.stored_deployments.at(change.deployment_id);
+  EXPECT_EQ(stored.groups_before.size(), 1u);
+  EXPECT_EQ(stored.groups_after.size(), 3u);
+  RecordingDriver fresh_driver;
+  Scheduler recovered(clock_, fresh_driver, options());
+  for (const auto& [id, app] : driver_.stored_apps) recovered.adopt_app(app);
+  for (const auto& [id, group] : driver_.stored_groups) recovered.adopt_group(group);
+  for (const auto& [id, task] : driver_.stored_tasks) recovered.adopt_task(task);
+  for (const auto& [id, plan] : driver_.stored_deployments) recovered.adopt_deployment(plan);
+  auto rollback = recovered.cancel_deployment(change.deployment_id, false);
+  ASSERT_TRUE(rollback);
+  // /g has its dependencies back; the groups the change created are gone, /g/new with the app
+  // it held.
+  EXPECT_EQ(group_dependencies(recovered), (Dependencies{{"/g", {"/base"}}}));
+  EXPECT_EQ(fresh_driver.stored_groups.at("/g").dependencies, std::vector<std::string>{"/base"});
+  EXPECT_EQ(fresh_driver.stored_groups.at("/g").version, rollback->version);
+  EXPECT_EQ(recovered.app("/g/a")->instances, 1);
+  // b never ran and a runs its one task: the rollback is done at once.
+  EXPECT_EQ(recovered.app("/g/new/b"), nullptr);
+  EXPECT_TRUE(recovered.deployments().empty());
+  EXPECT_EQ(fresh_driver.count_events("deployment_success"), 1u);
+}
+
+TEST_F(SchedulerTest, RollingBackAGroupsRemovalBringsItBackWithItsAppsAndKeepsLaterChanges) {
+  scheduler_.deploy_group({make_app("/g/a", 1), make_app("/h/c", 1)}, {},
+                          {GroupSpec{"/g", {"/h"}, ""}, GroupSpec{"/h", {"/x"}, ""}});
+  // /g's app waits for /h's: two rounds.
+  for (int i = 0; i < 2; ++i) {
+    offer_round();
+    run_all();
+  }
+  ASSERT_TRUE(scheduler_.deployments().empty());
+  // /g is removed; its task's kill is not confirmed, so the deployment is in progress.
+  auto removal = scheduler_.deploy_group({}, {"/g/a"}, {}, {"/g"});
+  EXPECT_EQ(scheduler_.groups().count("/g"), 0u);
+  // Meanwhile another change gives /h a dependency of its own; a rollback of the removal keeps it.
+  scheduler_.deploy_group({}, {}, {GroupSpec{"/h", {"/x", "/y"}, ""}});
+  auto rollback = scheduler_.cancel_deployment(removal.deployment_id, false);
+  ASSERT_TRUE(rollback);
+  using Dependencies = std::map<std::string, std::vector<std::string>>;
+  EXPECT_EQ(group_dependencies(scheduler_), (Dependencies{{"/g", {"/h"}}, {"/h", {"/x", "/y"}}}));
+  ASSERT_NE(scheduler_.app("/g/a"), nullptr);
+  EXPECT_EQ(scheduler_.app("/g/a")->instances, 1);
+  confirm_kills();
+  offer_round();
+  run_all();
+  EXPECT_EQ(scheduler_.counts("/g/a").running, 1);
+  EXPECT_TRUE(scheduler_.deployments().empty());
+}
+
 }  // namespace
 }  // namespace tessera::marathon
