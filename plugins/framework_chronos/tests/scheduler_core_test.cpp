@@ -801,6 +801,33 @@ TEST(SchedulerCore, DirtyJobsAreWhatChanged) {
   EXPECT_EQ(dirty.history_changed, (Names{"b"}));
 }
 
+// A run that started is a change that may be stored late (reconciliation tells it again): it is
+// `started`, not `changed`, unless the job changed otherwise too; either way save_job has it.
+TEST(SchedulerCore, AStartedRunIsALateChange) {
+  SchedulerCore core;
+  ASSERT_TRUE(core.put_job(every("a", "PT1H"), T0).ok());
+  ASSERT_TRUE(core.put_job(every("b", "PT1H"), T0).ok());
+  auto due = launches(core.tick(T0));
+  ASSERT_EQ(due.size(), 2u);
+  core.take_dirty();
+  ASSERT_TRUE(core.run_started(due[0].task_id, "agent-1", T0 + seconds{1}).ok());
+  ASSERT_TRUE(core.run_started(due[1].task_id, "agent-2", T0 + seconds{1}).ok());
+  ASSERT_TRUE(
+      core.run_finished(due[1].task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{2}).ok());
+  SchedulerCore::Dirty dirty = core.take_dirty();
+  EXPECT_EQ(dirty.started, (Names{due[0].job}));
+  EXPECT_EQ(dirty.changed, (Names{due[1].job}));
+  EXPECT_EQ(dirty.history_changed, (Names{"a", "b"}));
+  EXPECT_TRUE(core.take_dirty().started.empty());
+  // What a late write stores has the start: restored, the run is in flight and started.
+  SchedulerCore restored;
+  restored.restore({json::parse(json::serialize(core.save_job(due[0].job)))}, T0 + seconds{3});
+  auto active = restored.active_task(due[0].task_id);
+  ASSERT_TRUE(active.has_value());
+  EXPECT_TRUE(active->started);
+  EXPECT_EQ(active->agent, "agent-1");
+}
+
 TEST(SchedulerCore, RunsInFlightAreListedAndFoundByTaskIdWithWhatLaunchedThem) {
   SchedulerCore core;
   // Concurrent, so that the run-now starts beside the scheduled run.
