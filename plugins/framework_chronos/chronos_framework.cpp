@@ -396,12 +396,7 @@ void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
   // The history is only informative: it is written later, at most once a second per job,
   // without holding anything back.
   unsaved_histories_.insert(dirty.history_changed.begin(), dirty.history_changed.end());
-  if (!unsaved_histories_.empty() && history_timer_ == 0) {
-    history_timer_ = clock().after(kHistoryDelay, [this] {
-      history_timer_ = 0;
-      save_histories();
-    });
-  }
+  if (!unsaved_histories_.empty()) save_histories_soon();
   stored("", "");
 }
 
@@ -469,6 +464,14 @@ void ChronosFramework::render_listing(const std::string& from) {
   render_timer_ = clock().after(milliseconds(0), [this, from = (*next)->name] {
     render_timer_ = 0;
     render_listing(from);
+  });
+}
+
+void ChronosFramework::save_histories_soon() {
+  if (history_timer_ != 0) return;
+  history_timer_ = clock().after(kHistoryDelay, [this] {
+    history_timer_ = 0;
+    save_histories();
   });
 }
 
@@ -783,12 +786,31 @@ void ChronosFramework::on_update(const protocol::TaskStatus& status) {
   std::string message = status.state;
   if (!status.message.empty()) message += ": " + status.message;
   if (!active) return finish(task, outcome, exit_status, message, "", acknowledge);
+  // The run is counted at once; its output is read meanwhile and put in its record when it
+  // comes. The update is acknowledged once both are done: until then the master keeps the task,
+  // which the read asks it about. Dependents and the run's end no longer wait for the read.
+  struct Pending {
+    int left = 2;
+    bool stored = false;
+  };
+  auto pending = std::make_shared<Pending>();
+  auto one_done = [pending, acknowledge = std::move(acknowledge)] {
+    if (--pending->left == 0)
+      acknowledge(pending->stored ? Status{} : make_error(ErrorCode::kUnavailable, "not stored"));
+  };
+  finish(task, outcome, exit_status, message, "", [pending, one_done](const Status& stored) {
+    pending->stored = static_cast<bool>(stored);
+    one_done();
+  });
   output_->read(client_ ? client_->master_endpoint() : std::string(), framework_id_, task,
-                [this, term, task, outcome, exit_status, message,
-                 acknowledge = std::move(acknowledge)](const std::string& output) {
+                [this, term, task, one_done](const std::string& output) {
                   // A new term reconciles the task again.
                   if (term != term_) return;
-                  finish(task, outcome, exit_status, message, output, acknowledge);
+                  if (!output.empty() && core_->attach_output(task, output)) {
+                    unsaved_histories_.insert(task.substr(0, task.find('@')));
+                    save_histories_soon();
+                  }
+                  one_done();
                 });
 }
 

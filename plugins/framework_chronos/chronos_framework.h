@@ -97,6 +97,8 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   void send_writes();
   void settled();
   void save_histories();
+  void save_histories_soon();
+
   // Writes the jobs whose runs started (and nothing else changed) within kStartedDelay.
   void store_starts_soon();
   void carry_out(const std::vector<Action>& actions);

@@ -526,6 +526,19 @@ Status SchedulerCore::run_started(const std::string& task, const std::string& ag
   return {};
 }
 
+Status SchedulerCore::attach_output(const std::string& task, std::string_view output) {
+  auto parsed = parse_task_id(task);
+  if (!parsed) return make_error("'" + task + "' is not a task id");
+  const auto& [run_id, attempt] = *parsed;
+  // A run id is JOB@TIME, and a job's name has no '@'.
+  Entry* e = entry(run_id.substr(0, run_id.find('@')));
+  RunRecord* record = e == nullptr ? nullptr : e->history.find(run_id, attempt);
+  if (record == nullptr) return make_error("task '" + task + "' has no run record");
+  record->output_tail = output_tail(output, config_.output_tail_limit);
+  touch_history(e->job.name);
+  return {};
+}
+
 Result<std::vector<Action>> SchedulerCore::run_finished(const std::string& task, RunOutcome outcome,
                                                         std::optional<int> exit_status,
                                                         std::string_view message,

@@ -176,6 +176,11 @@ class SchedulerCore {
                                            std::optional<int> exit_status, std::string_view message,
                                            std::string_view output, TimePoint now);
 
+  // The end of a finished task's stdout/stderr, read after the run was counted: put in its run
+  // record (cut to config.output_tail_limit), a history change. An error when the record is no
+  // longer kept (the retention limit, or the job was removed).
+  Status attach_output(const std::string& task_id, std::string_view output);
+
   // ---- Views for the REST API.
 
   // Chronos's job state: "idle", "queued" or "N running".
