@@ -146,6 +146,11 @@ int run(const Options& options) {
   tessera::testing::Cluster cluster(dir);
   LogKeeper keeper{dir, options.logs};
   tessera::testing::MasterSettings master;
+  // The master's defaults (2 s pings, 10 s timeout) rather than the tests' quick ones (200 ms, 1.5
+  // s): on a loaded 2-core machine one emulator process answering for 100 agents during the burst
+  // missed 1.5 s of pings, and agents marked unreachable lose their runs.
+  master.agent_ping_interval_ms = 2000;
+  master.agent_ping_timeout_ms = 10000;
   master.extra =
       "frameworks = [\"framework_chronos\"]\n"
       "[plugins.framework_chronos]\n"
