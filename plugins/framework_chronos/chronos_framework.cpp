@@ -30,6 +30,12 @@ constexpr size_t kMaxWritesPerBatch = 900;
 constexpr size_t kMaxBatchBytes = protocol::store::kMaxBatchBytes - size_t{64} * 1024;
 // How long a changed run history waits before it is written (changes in between are merged).
 constexpr milliseconds kHistoryDelay{1000};
+// GET /jobs's answer is made ahead of the request once no job has changed for this long, this
+// many jobs' texts at a time.
+constexpr milliseconds kListingQuiet{250};
+constexpr size_t kListingPart = 1000;
+// The longest a job whose runs started waits to be written when nothing else changes it.
+constexpr milliseconds kStartedDelay{1000};
 
 // What a run asks when it must never be placed (its job is gone, or it was placed already).
 RunDemand never_fits() { return RunDemand{1e12, 1e12, 1e12, {}}; }
@@ -171,12 +177,14 @@ void ChronosFramework::deposed() {
     if (batch->done) batch->done(make_error(ErrorCode::kUnavailable, "no longer leading"));
   }
   unsaved_histories_.clear();
+  unstored_starts_.clear();
+  store_starts_now_ = false;
   job_writes_.clear();
   history_writes_.clear();
   queued_puts_.clear();
   batches_in_flight_ = 0;
-  for (sdk::Clock::TimerId* timer :
-       {&wakeup_timer_, &reconcile_timer_, &history_timer_, &revive_timer_}) {
+  for (sdk::Clock::TimerId* timer : {&wakeup_timer_, &reconcile_timer_, &history_timer_,
+                                     &revive_timer_, &started_timer_, &render_timer_}) {
     if (*timer != 0) clock().cancel(*timer);
     *timer = 0;
   }
@@ -240,6 +248,7 @@ void ChronosFramework::recovered(const sdk::Listing<std::string>& jobs,
   framework_id_ = framework_id;
   ready_ = true;
   store_->put(kLeaderKey, http_address_);
+  render_listing_soon();
   commit({});
   subscribe(framework_id);
 }
@@ -326,9 +335,24 @@ void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
   batch->done = std::move(done);
   batches_.push_back(batch);
   SchedulerCore::Dirty dirty = core_->take_dirty();
-  if (!dirty.changed.empty() || !dirty.removed.empty()) jobs_listing_.reset();
+  if (!dirty.changed.empty() || !dirty.removed.empty()) {
+    jobs_listing_.reset();
+    render_listing_soon();
+  }
   for (const std::string& name : dirty.changed) job_texts_.erase(name);
   for (const std::string& name : dirty.removed) job_texts_.erase(name);
+  // Jobs whose runs only started are written later, with the next change of each or at the
+  // latest kStartedDelay on: the update was acknowledged already (on_update says why).
+  unstored_starts_.insert(dirty.started.begin(), dirty.started.end());
+  for (const std::string& name : dirty.changed) unstored_starts_.erase(name);
+  for (const std::string& name : dirty.removed) unstored_starts_.erase(name);
+  if (store_starts_now_) {
+    store_starts_now_ = false;
+    dirty.changed.insert(dirty.changed.end(), unstored_starts_.begin(), unstored_starts_.end());
+    unstored_starts_.clear();
+  } else if (!unstored_starts_.empty()) {
+    store_starts_soon();
+  }
   std::set<std::string> written(dirty.changed.begin(), dirty.changed.end());
   written.insert(dirty.removed.begin(), dirty.removed.end());
   // An action waits only for its own job's write, so that of 10,000 runs due together the first
@@ -372,13 +396,93 @@ void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
   // The history is only informative: it is written later, at most once a second per job,
   // without holding anything back.
   unsaved_histories_.insert(dirty.history_changed.begin(), dirty.history_changed.end());
-  if (!unsaved_histories_.empty() && history_timer_ == 0) {
-    history_timer_ = clock().after(kHistoryDelay, [this] {
-      history_timer_ = 0;
-      save_histories();
+  if (!unsaved_histories_.empty()) save_histories_soon();
+  stored("", "");
+}
+
+std::string ChronosFramework::jobs_listing() {
+  // The same text as the array written whole: items joined by ','.
+  std::vector<const Job*> jobs = core_->jobs();
+  size_t bytes = 2;
+  for (const Job* job : jobs) {
+    auto text = job_texts_.find(job->name);
+    if (text == job_texts_.end()) {
+      text = job_texts_.emplace(job->name, to_json_text(job_to_json(*job, true))).first;
+    }
+    bytes += text->second.size() + 1;
+  }
+  std::string listing;
+  listing.reserve(bytes);
+  listing += '[';
+  for (const Job* job : jobs) {
+    if (listing.size() > 1) listing += ',';
+    listing += job_texts_.at(job->name);
+  }
+  listing += ']';
+  return listing;
+}
+
+void ChronosFramework::render_listing_soon() {
+  last_job_change_ = clock().now();
+  if (render_timer_ == 0) {
+    render_timer_ = clock().after(kListingQuiet, [this] {
+      render_timer_ = 0;
+      render_listing({});
     });
   }
-  stored("", "");
+}
+
+void ChronosFramework::render_listing(const std::string& from) {
+  if (!ready_ || jobs_listing_) return;
+  // Only once the jobs have stopped changing for a moment: during a burst of runs every job
+  // changes several times a second, and rendering them then would only take CPU from the runs.
+  auto quiet = clock().now() - last_job_change_;
+  if (quiet < kListingQuiet) {
+    render_timer_ = clock().after(
+        std::chrono::duration_cast<milliseconds>(kListingQuiet - quiet) + milliseconds(1),
+        [this, from] {
+          render_timer_ = 0;
+          render_listing(from);
+        });
+    return;
+  }
+  // A part at a time, so that requests and status updates are served in between.
+  std::vector<const Job*> jobs = core_->jobs();
+  auto next =
+      std::lower_bound(jobs.begin(), jobs.end(), from,
+                       [](const Job* job, const std::string& name) { return job->name < name; });
+  size_t rendered = 0;
+  for (; next != jobs.end() && rendered < kListingPart; ++next) {
+    if (job_texts_.count((*next)->name) != 0) continue;
+    job_texts_.emplace((*next)->name, to_json_text(job_to_json(**next, true)));
+    ++rendered;
+  }
+  if (next == jobs.end()) {
+    jobs_listing_ = jobs_listing();
+    return;
+  }
+  render_timer_ = clock().after(milliseconds(0), [this, from = (*next)->name] {
+    render_timer_ = 0;
+    render_listing(from);
+  });
+}
+
+void ChronosFramework::save_histories_soon() {
+  if (history_timer_ != 0) return;
+  history_timer_ = clock().after(kHistoryDelay, [this] {
+    history_timer_ = 0;
+    save_histories();
+  });
+}
+
+void ChronosFramework::store_starts_soon() {
+  if (started_timer_ != 0) return;
+  started_timer_ = clock().after(kStartedDelay, [this] {
+    started_timer_ = 0;
+    if (!ready_) return;
+    store_starts_now_ = true;
+    commit({});
+  });
 }
 
 void ChronosFramework::save_histories() {
@@ -657,8 +761,11 @@ void ChronosFramework::on_update(const protocol::TaskStatus& status) {
   if (status.state == state::kUnknown) return task_unknown(status);
   unconfirmed_.erase(task);
   if (status.state == state::kRunning) {
-    if (!core_->run_started(task, status.agent_id, now())) return acknowledge({});
-    return commit({}, acknowledge);
+    // Acknowledged at once, its change stored later (commit's `started` jobs): what a failover
+    // must not lose is the launch, stored before the task was sent; whether it started, a new
+    // leader learns again by reconciling every run in flight (README, "Durability").
+    if (core_->run_started(task, status.agent_id, now())) store_starts_soon();
+    return acknowledge({});
   }
   if (!state::terminal(status.state)) return acknowledge({});
   auto active = core_->active_task(task);
@@ -679,12 +786,31 @@ void ChronosFramework::on_update(const protocol::TaskStatus& status) {
   std::string message = status.state;
   if (!status.message.empty()) message += ": " + status.message;
   if (!active) return finish(task, outcome, exit_status, message, "", acknowledge);
+  // The run is counted at once; its output is read meanwhile and put in its record when it
+  // comes. The update is acknowledged once both are done: until then the master keeps the task,
+  // which the read asks it about. Dependents and the run's end no longer wait for the read.
+  struct Pending {
+    int left = 2;
+    bool stored = false;
+  };
+  auto pending = std::make_shared<Pending>();
+  auto one_done = [pending, acknowledge = std::move(acknowledge)] {
+    if (--pending->left == 0)
+      acknowledge(pending->stored ? Status{} : make_error(ErrorCode::kUnavailable, "not stored"));
+  };
+  finish(task, outcome, exit_status, message, "", [pending, one_done](const Status& stored) {
+    pending->stored = static_cast<bool>(stored);
+    one_done();
+  });
   output_->read(client_ ? client_->master_endpoint() : std::string(), framework_id_, task,
-                [this, term, task, outcome, exit_status, message,
-                 acknowledge = std::move(acknowledge)](const std::string& output) {
+                [this, term, task, one_done](const std::string& output) {
                   // A new term reconciles the task again.
                   if (term != term_) return;
-                  finish(task, outcome, exit_status, message, output, acknowledge);
+                  if (!output.empty() && core_->attach_output(task, output)) {
+                    unsaved_histories_.insert(task.substr(0, task.find('@')));
+                    save_histories_soon();
+                  }
+                  one_done();
                 });
 }
 

@@ -97,6 +97,10 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   void send_writes();
   void settled();
   void save_histories();
+  void save_histories_soon();
+
+  // Writes the jobs whose runs started (and nothing else changed) within kStartedDelay.
+  void store_starts_soon();
   void carry_out(const std::vector<Action>& actions);
   void revive_soon();
   void kill(const KillRun& kill);
@@ -108,6 +112,13 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   void finish(const std::string& task_id, RunOutcome outcome, std::optional<int> exit_status,
               const std::string& message, const std::string& output, Committed done);
   void reconcile();
+
+  // ---- GET /jobs's answer, made ahead.
+  // Every job's text joined, each job's text made if it is not kept.
+  std::string jobs_listing();
+  // Makes the answer once the jobs stop changing (kListingQuiet), a part at a time from `from`.
+  void render_listing_soon();
+  void render_listing(const std::string& from);
 
   // ---- REST API (rest_api.cpp).
   void add_routes();
@@ -149,6 +160,8 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   // than from every job (10,000 jobs are 6.5 MB of JSON).
   std::optional<std::string> jobs_listing_;
   std::map<std::string, std::string> job_texts_;
+  sdk::Clock::Monotonic::time_point last_job_change_{};
+  sdk::Clock::TimerId render_timer_ = 0;
   std::string framework_id_;
   // True while leading and recovered: only then are the core and the API live.
   bool ready_ = false;
@@ -172,6 +185,11 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   size_t batches_in_flight_ = 0;
   // Jobs whose run history changed since it was last written.
   std::set<std::string> unsaved_histories_;
+  // Jobs whose runs started since their state was last written (SchedulerCore::Dirty's
+  // `started`), and whether the next commit writes them.
+  std::set<std::string> unstored_starts_;
+  bool store_starts_now_ = false;
+  sdk::Clock::TimerId started_timer_ = 0;
   // Commits in the order they were made; settled() finishes them in that order.
   std::deque<std::shared_ptr<Batch>> batches_;
   // Runs waiting for an offer, oldest first.

@@ -43,51 +43,65 @@ void OutputReader::read(const std::string& master_endpoint, const std::string& f
                         const std::string& task_id, std::function<void(std::string)> done) {
   if (tail_bytes_ == 0 || master_endpoint.empty()) return done("");
   auto reading = std::make_shared<Reading>(Reading{master_endpoint, framework_id, task_id});
-  read_file(reading, "stdout", [this, reading, done = std::move(done)](std::string out) mutable {
-    read_file(reading, "stderr",
-              [out = std::move(out), done = std::move(done)](const std::string& err) {
-                done(joined(out, err));
-              });
-  });
+  // One listing of the sandbox gives both files' sizes; only a file with something in it is
+  // read, from where its tail starts. Every request costs the master a lookup of the task, and
+  // most runs write little or nothing: a run that printed nothing costs one request, not four.
+  sdk::Client* client = client_for(reading->endpoint);
+  if (client == nullptr) return done("");
+  files::Request listing;
+  listing.operation = files::kBrowse;
+  listing.framework_id = framework_id;
+  listing.task_id = task_id;
+  client->request(
+      listing,
+      [this, reading, done = std::move(done)](Result<Envelope> reply) mutable {
+        auto listed = answer_of(reply);
+        if (!listed) return done("");
+        uint64_t out_size = 0;
+        uint64_t err_size = 0;
+        for (const files::Entry& entry : listed->entries) {
+          if (entry.path == "stdout") out_size = entry.size;
+          if (entry.path == "stderr") err_size = entry.size;
+        }
+        read_tail(reading, "stdout", out_size,
+                  [this, reading, err_size, done = std::move(done)](std::string out) mutable {
+                    read_tail(reading, "stderr", err_size,
+                              [out = std::move(out), done = std::move(done)](
+                                  const std::string& err) { done(joined(out, err)); });
+                  });
+      },
+      kRequestTimeout);
 }
 
-void OutputReader::read_file(const std::shared_ptr<Reading>& reading, const std::string& file,
-                             std::function<void(std::string)> then) {
+std::optional<files::Answer> OutputReader::answer_of(const Result<Envelope>& reply) {
+  if (!reply || !reply->is<files::Answer>()) return std::nullopt;
+  auto body = reply->body<files::Answer>();
+  if (!body || !body->code.empty()) return std::nullopt;
+  return std::move(*body);
+}
+
+void OutputReader::read_tail(const std::shared_ptr<Reading>& reading, const std::string& file,
+                             uint64_t size, std::function<void(std::string)> then) {
+  if (size == 0) return then("");
   sdk::Client* client = client_for(reading->endpoint);
   if (client == nullptr) return then("");
+  uint64_t want = std::min<uint64_t>(tail_bytes_, files::kMaxReadBytes);
   files::Request request;
   request.operation = files::kRead;
   request.framework_id = reading->framework_id;
   request.task_id = reading->task_id;
   request.path = file;
-  request.offset = -1;  // first its size: only the tail is read
-  auto answer_of = [](const Result<Envelope>& reply) -> std::optional<files::Answer> {
-    if (!reply || !reply->is<files::Answer>()) return std::nullopt;
-    auto body = reply->body<files::Answer>();
-    if (!body || !body->code.empty()) return std::nullopt;
-    return std::move(*body);
-  };
+  request.offset = static_cast<int64_t>(size > want ? size - want : 0);
+  request.length = want;
   client->request(
       request,
-      [this, reading, request, answer_of, then = std::move(then)](Result<Envelope> reply) mutable {
-        auto sized = answer_of(reply);
-        if (!sized || sized->size == 0) return then("");
-        uint64_t want = std::min<uint64_t>(tail_bytes_, files::kMaxReadBytes);
-        request.offset = static_cast<int64_t>(sized->size > want ? sized->size - want : 0);
-        request.length = want;
-        sdk::Client* again = client_for(reading->endpoint);
-        if (again == nullptr) return then("");
-        again->request(
-            request,
-            [answer_of, want, then = std::move(then)](Result<Envelope> tail) {
-              auto read = answer_of(tail);
-              if (!read) return then("");
-              // The agent's answer is bounded by `length`; a longer one is cut, not trusted.
-              std::string data = std::move(read->data);
-              if (data.size() > want) data.erase(0, data.size() - want);
-              then(std::move(data));
-            },
-            kRequestTimeout);
+      [want, then = std::move(then)](Result<Envelope> tail) {
+        auto read = answer_of(tail);
+        if (!read) return then("");
+        // The agent's answer is bounded by `length`; a longer one is cut, not trusted.
+        std::string data = std::move(read->data);
+        if (data.size() > want) data.erase(0, data.size() - want);
+        then(std::move(data));
       },
       kRequestTimeout);
 }

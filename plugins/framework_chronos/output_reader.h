@@ -6,9 +6,11 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "tessera/protocol/files.h"
 #include "tessera/sdk/channels.h"
 
 namespace tessera::chronos {
@@ -31,8 +33,10 @@ class OutputReader {
  private:
   struct Reading;
   sdk::Client* client_for(const std::string& endpoint);
-  void read_file(const std::shared_ptr<Reading>& reading, const std::string& file,
+  // The last tail_bytes_ of `file`, `size` bytes long when the sandbox was listed.
+  void read_tail(const std::shared_ptr<Reading>& reading, const std::string& file, uint64_t size,
                  std::function<void(std::string)> then);
+  static std::optional<protocol::files::Answer> answer_of(const Result<Envelope>& reply);
 
   sdk::Bus& bus_;
   size_t tail_bytes_;

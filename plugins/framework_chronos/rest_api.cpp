@@ -158,25 +158,11 @@ void ChronosFramework::add_routes() {
                          post_job(r, std::move(answer), JobForm::dependent);
                        })));
 
-  server_->route_async(
-      Method::get, path("/jobs"), when_ready(http::Handler([this](const Request&) {
-        // Kept between changes: a UI lists far more often than jobs change.
-        if (!jobs_listing_) {
-          // The same text as the array written whole: items joined by ','.
-          std::string listing = "[";
-          for (const Job* job : core_->jobs()) {
-            auto text = job_texts_.find(job->name);
-            if (text == job_texts_.end()) {
-              text = job_texts_.emplace(job->name, to_json_text(job_to_json(*job, true))).first;
-            }
-            if (listing.size() > 1) listing += ',';
-            listing += text->second;
-          }
-          listing += ']';
-          jobs_listing_ = std::move(listing);
-        }
-        return http::Response(200, *jobs_listing_, "application/json");
-      })));
+  server_->route_async(Method::get, path("/jobs"), when_ready(http::Handler([this](const Request&) {
+                         // Kept between changes: a UI lists far more often than jobs change.
+                         if (!jobs_listing_) jobs_listing_ = jobs_listing();
+                         return http::Response(200, *jobs_listing_, "application/json");
+                       })));
   server_->route_async(Method::get, path("/jobs/summary"),
                        when_ready(http::Handler(
                            [this](const Request&) { return json_answer(core_->summary_json()); })));

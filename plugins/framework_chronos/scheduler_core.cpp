@@ -185,6 +185,7 @@ Result<std::vector<Action>> SchedulerCore::remove_job(const std::string& name) {
   graph_.remove(name);
   entries_.erase(name);
   dirty_.erase(name);
+  started_dirty_.erase(name);
   history_dirty_.erase(name);
   removed_.insert(name);
   return actions;
@@ -518,7 +519,22 @@ Status SchedulerCore::run_started(const std::string& task, const std::string& ag
     record->started = now;
     record->agent = run->agent;
   }
-  touch(e->job.name);
+  // That a run started is learned again from the cluster by reconciliation after a failover,
+  // so it need not be stored before the update is acknowledged (take_dirty's `started`).
+  started_dirty_.insert(e->job.name);
+  touch_history(e->job.name);
+  return {};
+}
+
+Status SchedulerCore::attach_output(const std::string& task, std::string_view output) {
+  auto parsed = parse_task_id(task);
+  if (!parsed) return make_error("'" + task + "' is not a task id");
+  const auto& [run_id, attempt] = *parsed;
+  // A run id is JOB@TIME, and a job's name has no '@'.
+  Entry* e = entry(run_id.substr(0, run_id.find('@')));
+  RunRecord* record = e == nullptr ? nullptr : e->history.find(run_id, attempt);
+  if (record == nullptr) return make_error("task '" + task + "' has no run record");
+  record->output_tail = output_tail(output, config_.output_tail_limit);
   touch_history(e->job.name);
   return {};
 }
@@ -753,7 +769,11 @@ SchedulerCore::Dirty SchedulerCore::take_dirty() {
   for (const std::string& name : history_dirty_) {
     if (entries_.count(name) != 0) out.history_changed.push_back(name);
   }
+  for (const std::string& name : started_dirty_) {
+    if (entries_.count(name) != 0 && dirty_.count(name) == 0) out.started.push_back(name);
+  }
   out.removed.assign(removed_.begin(), removed_.end());
+  started_dirty_.clear();
   dirty_.clear();
   history_dirty_.clear();
   removed_.clear();
@@ -836,6 +856,7 @@ SchedulerCore::RestoreReport SchedulerCore::restore(const std::vector<json::valu
   retry_due_.clear();
   task_to_job_.clear();
   dirty_.clear();
+  started_dirty_.clear();
   history_dirty_.clear();
   removed_.clear();
 

@@ -166,7 +166,8 @@ class SchedulerCore {
 
   // ---- What the cluster reports, by task id (task_id() of run_history.h).
 
-  // The task is running on `agent`. Repeats are harmless.
+  // The task is running on `agent`. Repeats are harmless. The change is reported by take_dirty
+  // as `started`, not `changed`: it may be stored after the update is acknowledged.
   Status run_started(const std::string& task_id, const std::string& agent, TimePoint now);
   // The task ended. `message` is the cluster's reason, `output` the end of its stdout/stderr
   // (cut to config.output_tail_limit here). An unknown or already finished task is an error,
@@ -174,6 +175,11 @@ class SchedulerCore {
   Result<std::vector<Action>> run_finished(const std::string& task_id, RunOutcome outcome,
                                            std::optional<int> exit_status, std::string_view message,
                                            std::string_view output, TimePoint now);
+
+  // The end of a finished task's stdout/stderr, read after the run was counted: put in its run
+  // record (cut to config.output_tail_limit), a history change. An error when the record is no
+  // longer kept (the retention limit, or the job was removed).
+  Status attach_output(const std::string& task_id, std::string_view output);
 
   // ---- Views for the REST API.
 
@@ -213,8 +219,12 @@ class SchedulerCore {
   // The job's run records and run times (up to history_limit records of output tails).
   boost::json::object save_history(const std::string& name) const;
   // The jobs changed and removed since the last call (a removed job's history goes too).
+  // `started` names the jobs whose only change is that runs started (run_started): their
+  // state may be stored later, since reconciliation after a failover tells a new scheduler
+  // again which runs are running; a job in `changed` is not repeated there.
   struct Dirty {
     std::vector<std::string> changed;
+    std::vector<std::string> started;
     std::vector<std::string> history_changed;
     std::vector<std::string> removed;
   };
@@ -303,6 +313,7 @@ class SchedulerCore {
   std::set<std::pair<TimePoint, std::string>> retry_due_;     // (due, task id)
   std::unordered_map<std::string, std::string> task_to_job_;  // active and pending tasks
   std::set<std::string> dirty_;
+  std::set<std::string> started_dirty_;
   std::set<std::string> history_dirty_;
   std::set<std::string> removed_;
 };

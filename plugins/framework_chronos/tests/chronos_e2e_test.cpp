@@ -207,10 +207,14 @@ TEST_F(ChronosE2E, RunNowPassesItsArgumentsAndTheOutputIsInTheHistory) {
       204);
   ASSERT_EQ(put("/job/greet?arguments=hello%20world").status, 204);
   ASSERT_TRUE(wait_count("greet", "successCount", 1)) << diagnostics();
-  json::array history = runs("greet");
+  // The output is read while the run is counted, and put in its record when it comes.
+  json::array history;
+  EXPECT_TRUE(testing::eventually([&] {
+    history = runs("greet");
+    return history.size() == 1 && history[0].at("outputTail") == "hello world\n";
+  })) << history;
   ASSERT_EQ(history.size(), 1u);
   EXPECT_EQ(history[0].at("trigger"), "manual");
-  EXPECT_EQ(history[0].at("outputTail"), "hello world\n");
   // Unknown jobs are a bad request, as in Chronos.
   auto missing = put("/job/nobody");
   EXPECT_EQ(missing.status, 400);
@@ -275,7 +279,13 @@ TEST_F(ChronosE2E, AFailingJobIsRetriedThenCountsOneError) {
   EXPECT_EQ(broken.at("successCount"), 0);
   EXPECT_EQ(broken.at("errorsSinceLastSuccess"), 1);
   EXPECT_FALSE(broken.at("lastError").as_string().empty());
-  json::array history = runs("broken");
+  json::array history;
+  EXPECT_TRUE(testing::eventually([&] {
+    history = runs("broken");
+    return std::all_of(history.begin(), history.end(), [](const json::value& run) {
+      return run.at("outputTail").as_string().find("no luck") != std::string::npos;
+    });
+  })) << history;
   ASSERT_EQ(history.size(), 3u);
   std::set<int64_t> attempts;
   for (const auto& run : history) {

@@ -801,6 +801,55 @@ TEST(SchedulerCore, DirtyJobsAreWhatChanged) {
   EXPECT_EQ(dirty.history_changed, (Names{"b"}));
 }
 
+// A run's output comes after the run was counted: it goes into that attempt's record.
+TEST(SchedulerCore, OutputIsAttachedToAFinishedRunsRecord) {
+  SchedulerConfig config;
+  config.output_tail_limit = 4;
+  SchedulerCore core(config);
+  ASSERT_TRUE(core.put_job(every("a", "PT1H"), T0).ok());
+  LaunchRun run = only_launch(core.tick(T0));
+  ASSERT_TRUE(core.run_started(run.task_id, "agent-1", T0 + seconds{1}).ok());
+  ASSERT_TRUE(
+      core.run_finished(run.task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{2}).ok());
+  core.take_dirty();
+  ASSERT_TRUE(core.attach_output(run.task_id, "hello").ok());
+  EXPECT_EQ(last_record(core, "a").output_tail, "ello");
+  EXPECT_EQ(last_record(core, "a").status, RunStatus::succeeded);
+  SchedulerCore::Dirty dirty = core.take_dirty();
+  EXPECT_TRUE(dirty.changed.empty());
+  EXPECT_EQ(dirty.history_changed, (Names{"a"}));
+  EXPECT_FALSE(core.attach_output("a@2020-01-01T00:00:00.000Z#0", "x").ok());
+  EXPECT_FALSE(core.attach_output("nobody@2020-01-01T00:00:00.000Z#0", "x").ok());
+  EXPECT_FALSE(core.attach_output("not a task", "x").ok());
+}
+
+// A run that started is a change that may be stored late (reconciliation tells it again): it is
+// `started`, not `changed`, unless the job changed otherwise too; either way save_job has it.
+TEST(SchedulerCore, AStartedRunIsALateChange) {
+  SchedulerCore core;
+  ASSERT_TRUE(core.put_job(every("a", "PT1H"), T0).ok());
+  ASSERT_TRUE(core.put_job(every("b", "PT1H"), T0).ok());
+  auto due = launches(core.tick(T0));
+  ASSERT_EQ(due.size(), 2u);
+  core.take_dirty();
+  ASSERT_TRUE(core.run_started(due[0].task_id, "agent-1", T0 + seconds{1}).ok());
+  ASSERT_TRUE(core.run_started(due[1].task_id, "agent-2", T0 + seconds{1}).ok());
+  ASSERT_TRUE(
+      core.run_finished(due[1].task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{2}).ok());
+  SchedulerCore::Dirty dirty = core.take_dirty();
+  EXPECT_EQ(dirty.started, (Names{due[0].job}));
+  EXPECT_EQ(dirty.changed, (Names{due[1].job}));
+  EXPECT_EQ(dirty.history_changed, (Names{"a", "b"}));
+  EXPECT_TRUE(core.take_dirty().started.empty());
+  // What a late write stores has the start: restored, the run is in flight and started.
+  SchedulerCore restored;
+  restored.restore({json::parse(json::serialize(core.save_job(due[0].job)))}, T0 + seconds{3});
+  auto active = restored.active_task(due[0].task_id);
+  ASSERT_TRUE(active.has_value());
+  EXPECT_TRUE(active->started);
+  EXPECT_EQ(active->agent, "agent-1");
+}
+
 TEST(SchedulerCore, RunsInFlightAreListedAndFoundByTaskIdWithWhatLaunchedThem) {
   SchedulerCore core;
   // Concurrent, so that the run-now starts beside the scheduled run.
