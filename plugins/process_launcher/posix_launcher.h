@@ -13,9 +13,9 @@
 // Each task runs under a small supervisor of its own (tessera-task-supervisor,
 // task_supervisor.cpp), started with posix_spawn, never fork (the host may be large): the
 // supervisor forks the task, waits for it, and writes its exit status into the status page of
-// the container's state file before it exits. It lives in a session of its own, outside the task's process
-// group and cgroups, so it outlives the agent: a task that ends while the agent is down, or after
-// a restarted agent re-adopted it, is reported with its real exit status. Supervisors are
+// the container's state file before it exits. It lives in a session of its own, outside the task's
+// process group and cgroups, so it outlives the agent: a task that ends while the agent is down, or
+// after a restarted agent re-adopted it, is reported with its real exit status. Supervisors are
 // watched through pidfds (Linux >= 5.3) gathered in one epoll set, and reaped one by one with
 // waitid(P_PIDFD): the launcher never calls waitpid(-1), so it never steals another isolator's
 // (or the host's) children.
