@@ -17,6 +17,7 @@
 #include "host.h"
 #include "loader.h"
 #include "tessera/abi_fingerprint.h"
+#include "tessera/sdk/host_environment.h"
 
 namespace {
 
@@ -41,11 +42,15 @@ std::filesystem::path default_plugin_dir() {
 // Raises the soft limit on open descriptors to the hard limit. A master holds one connection per
 // agent (and a node's plugins more), so the usual soft limit of 1,024 caps a cluster far below
 // what the hard limit allows; past the hard limit only the operator can go (ulimit -Hn, systemd's
-// LimitNOFILE). Says so when it cannot, and carries on with what it has.
+// LimitNOFILE). Says so when it cannot, and carries on with what it has. The limit it started
+// with goes into its environment (sdk::kOriginalNofileLimitVariable), from which the container
+// runtimes give it back to tasks: a task must not inherit a limit raised for the host. Called
+// before any thread starts, so setenv races with no reader.
 void raise_descriptor_limit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
   rlim_t was = limit.rlim_cur;
+  setenv(tessera::sdk::kOriginalNofileLimitVariable, std::to_string(was).c_str(), 1);
   limit.rlim_cur = limit.rlim_max;
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
     std::cerr << "tessera-host: cannot raise the descriptor limit from " << was << " to "

@@ -130,6 +130,8 @@ AgentSettings read_settings(sdk::ConfigTable& table, const std::string& node_nam
   s.usage_interval = std::chrono::milliseconds(usage_ms);
   s.executor_registration_timeout =
       std::chrono::seconds(table.integer("executor_registration_timeout_seconds", 60, 1, 86400));
+  s.max_launches_in_flight =
+      static_cast<size_t>(table.integer("max_launches_in_flight", 64, 1, 100000));
   return s;
 }
 
@@ -223,8 +225,9 @@ Status Agent::start() {
   checkpoint_ = std::make_unique<Checkpoint>(context().plugin_work_dir());
   updates_ = std::make_unique<StatusUpdateQueue>(settings_.status_update_retry,
                                                  settings_.status_update_retry_max);
-  // Group commit at the end of every burst of work (see commit()).
+  // Group commit at the end of every burst of work (see commit()), flushed off the loop.
   loop().on_idle([this] { commit(); });
+  flusher_ = std::make_unique<JournalFlusher>([this] { loop().post([this] { on_flushed(); }); });
   // First, so that a second agent on this work dir stops here, before it reads or writes.
   if (auto s = checkpoint_->open(); !s) return s.context("agent");
   auto id = checkpoint_->read_agent_id();
@@ -858,6 +861,36 @@ void Agent::queue_container(const TaskKey& key) {
   launch_queue_.push_back({key, container_id});
 }
 
+bool Agent::in_launch(Stage stage) {
+  return stage == Stage::kPreparing || stage == Stage::kLaunching || stage == Stage::kIsolating ||
+         stage == Stage::kReleasing;
+}
+
+void Agent::set_stage(Task& task, Stage stage) {
+  bool was = in_launch(task.stage);
+  task.stage = stage;
+  if (was == in_launch(stage)) return;
+  if (!was) {
+    ++launches_in_flight_;
+    return;
+  }
+  if (launches_in_flight_ > 0) --launches_in_flight_;
+  pump_launches();
+}
+
+void Agent::pump_launches() {
+  // A launch that ends at once (killed before it started) leaves the window inside the call
+  // that starts it: the loop below starts the next one, not a nested call.
+  if (pumping_launches_) return;
+  pumping_launches_ = true;
+  while (launches_in_flight_ < settings_.max_launches_in_flight && !ready_launches_.empty()) {
+    auto [key, container_id] = std::move(ready_launches_.front());
+    ready_launches_.pop_front();
+    start_launch(key, container_id);
+  }
+  pumping_launches_ = false;
+}
+
 void Agent::start_launch(const TaskKey& key, const std::string& container_id) {
   auto it = tasks_.find(key);
   if (it == tasks_.end() || it->second.saved.container_id != container_id) return;
@@ -871,7 +904,7 @@ void Agent::start_launch(const TaskKey& key, const std::string& container_id) {
     }
     return;
   }
-  task.stage = Stage::kPreparing;
+  set_stage(task, Stage::kPreparing);
   prepare(key, container_id, 0);
 }
 
@@ -895,7 +928,7 @@ void Agent::prepare(const TaskKey& key, const std::string& container_id, size_t 
   auto fail = [this, key, container_id](size_t prepared, const std::string& state_name,
                                         const std::string& why, const std::string& message) {
     Task& t = tasks_[key];
-    t.stage = Stage::kEnding;
+    set_stage(t, Stage::kEnding);
     cleanup(container_id, prepared,
             [this, key, container_id, state_name, why, message](const std::string&,
                                                                 const std::string&) {
@@ -938,7 +971,7 @@ void Agent::prepare(const TaskKey& key, const std::string& container_id, size_t 
 
 void Agent::launch(const TaskKey& key, const std::string& container_id) {
   Task& task = tasks_[key];
-  task.stage = Stage::kLaunching;
+  set_stage(task, Stage::kLaunching);
   isolator::Launch request;
   request.container_id = container_id;
   request.task_id = task.saved.task.task_id;
@@ -974,7 +1007,7 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id,
   }
   if (!problem.empty()) {
     log().warn("agent: cannot launch {}: {}", key.text(), sdk::printable(problem, 1000));
-    task->stage = Stage::kEnding;
+    set_stage(*task, Stage::kEnding);
     cleanup(container_id, task->prepared,
             [this, key, container_id, problem](const std::string&, const std::string&) {
               if (owner(key, container_id) == nullptr) return;
@@ -987,12 +1020,12 @@ void Agent::on_launched(const TaskKey& key, const std::string& container_id,
   log().info("agent: {} runs in container '{}' (pid {})", key.text(), container_id, launched.pid);
   save(key);
   if (task->saved.kill_requested) {
-    task->stage = Stage::kRunning;
+    set_stage(*task, Stage::kRunning);
     send_kill(*task);
     return;
   }
   if (chain_size(*task) == 0) return running(key);
-  task->stage = Stage::kIsolating;
+  set_stage(*task, Stage::kIsolating);
   isolate(key, container_id, 0);
 }
 
@@ -1018,7 +1051,7 @@ void Agent::isolate(const TaskKey& key, const std::string& container_id, size_t 
 
 void Agent::release(const TaskKey& key, const std::string& container_id) {
   Task& task = tasks_[key];
-  task.stage = Stage::kReleasing;
+  set_stage(task, Stage::kReleasing);
   plugin(task.runtime)
       ->request(
           isolator::Release{container_id},
@@ -1039,7 +1072,7 @@ void Agent::release(const TaskKey& key, const std::string& container_id) {
 
 void Agent::running(const TaskKey& key) {
   Task& task = tasks_[key];
-  task.stage = Stage::kRunning;
+  set_stage(task, Stage::kRunning);
   emit(key, state::kRunning, "", "", source::kExecutor);
 }
 
@@ -1048,7 +1081,7 @@ void Agent::abandon_launch(const TaskKey& key, const std::string& problem) {
   log().warn("agent: cannot launch {}: {}", key.text(), problem);
   // Its exit (which follows the kill on the runtime's connection) reports the failure.
   task.launch_failure = problem;
-  task.stage = Stage::kRunning;
+  set_stage(task, Stage::kRunning);
   send_kill(task, 0);
 }
 
@@ -1129,7 +1162,7 @@ void Agent::on_exited(const isolator::Exited& exited) {
   if (task.exit) return;  // reported already; cleaning up
   task.exit = exited;
   // A launch still in its isolate or release steps stops there (launching() is false now).
-  task.stage = Stage::kEnding;
+  set_stage(task, Stage::kEnding);
   std::string container_id = exited.container_id;
   cleanup(container_id, task.prepared,
           [this, key, container_id](std::string reason, std::string message) {
@@ -1186,6 +1219,14 @@ void Agent::kill_task(const std::string& framework_id, const std::string& task_i
     log().info("agent: killing {} (grace {} s)", key.text(), kill_grace(task.saved.task));
     emit(key, state::kKilling, "", "", source::kAgent);
   }
+  if (task.stage == Stage::kQueued && !task.saved.container_id.empty()) {
+    // Not sent to any plugin yet (waiting for its checkpoint, or for room among the launches in
+    // flight): it ends now, and its turn in the queue is skipped (start_launch()).
+    log().info("agent: {} was killed before it was launched", key.text());
+    containers_.erase(task.saved.container_id);
+    return emit(key, state::kKilled, reason::kKilledByFramework, "killed before it was launched",
+                source::kAgent);
+  }
   // Before the runtime has the container, the launch chain sees the request and stops; once it
   // has it (held or running), the runtime kills it.
   if (task.stage == Stage::kIsolating || task.stage == Stage::kReleasing ||
@@ -1216,6 +1257,11 @@ void Agent::shutdown(const std::string& why) {
 
 void Agent::finish_shutdown() {
   shutting_down_ = false;
+  // What the flush in progress holds is forgotten with the rest.
+  if (flushing_ && flusher_) flusher_->wait();
+  flushing_.reset();
+  ready_launches_.clear();
+  launches_in_flight_ = 0;
   if (auto s = checkpoint_->remove_all_tasks(); !s) log().error("agent: {}", s.error().message);
   if (auto s = checkpoint_->remove_agent_id(); !s) log().error("agent: {}", s.error().message);
   if (auto s = remove_agent_secret(checkpoint_->root()); !s) {
@@ -1271,6 +1317,9 @@ void Agent::emit(const TaskKey& key, const std::string& new_state, const std::st
 void Agent::save(const TaskKey& key) { dirty_.insert(key); }
 
 void Agent::commit() {
+  // One flush at a time: what changes while it runs waits for the next one, which
+  // on_flushed() starts when this one is done (group commit).
+  if (flushing_) return;
   // A commit's launches may end at once (a task killed before it was launched), which stages
   // updates again: commit until nothing is left, since the loop calls this only once per burst.
   while (!dirty_.empty()) {
@@ -1292,29 +1341,86 @@ void Agent::commit() {
         break;
       }
     }
-    if (problem.empty()) {
-      if (auto s = checkpoint_->sync(); !s) problem = s.error().message;
+    Result<int> descriptor = make_error(problem);
+    if (problem.empty()) descriptor = checkpoint_->begin_flush();
+    if (!descriptor) return hold(descriptor.error().message, now);
+    CommitBatch batch;
+    batch.updates.swap(staged_);
+    batch.update_count = std::exchange(staged_count_, 0);
+    batch.launches.swap(launch_queue_);
+    batch.deliveries.swap(executor_deliveries_);
+    batch.acks.swap(executor_acks_);
+    batch.keys.swap(dirty_);
+    if (*descriptor >= 0 && flusher_) {
+      // The loop goes on serving while the disk works; on_flushed() releases the batch.
+      flushing_ = std::move(batch);
+      flusher_->start(*descriptor, checkpoint_->journal_file());
+      return;
     }
-    if (!problem.empty()) return hold(problem, now);
-    if (checkpoint_failing_) {
-      checkpoint_failing_ = false;
-      log().info(
-          "agent: the checkpoint works again; sending {} held status update(s) and starting {} "
-          "held launch(es)",
-          staged_count_, launch_queue_.size());
+    if (*descriptor >= 0) {
+      // Without a flusher (the loop has stopped): flushed here.
+      Status flushed = Checkpoint::flush(*descriptor, checkpoint_->journal_file());
+      checkpoint_->end_flush(flushed);
+      if (!commit_done(std::move(batch), flushed)) return;
+    } else if (!commit_done(std::move(batch), {})) {
+      return;
     }
-    for (auto& [key, list] : staged_) {
-      for (protocol::TaskStatus& status : list) updates_->push(key, std::move(status), now);
-    }
-    staged_.clear();
-    dirty_.clear();
-    staged_count_ = 0;
-    std::vector<std::pair<TaskKey, std::string>> launches;
-    launches.swap(launch_queue_);
-    for (const auto& [key, container_id] : launches) start_launch(key, container_id);
-    flush_updates();
   }
-  if (!checkpoint_failing_) release_executor_work();
+  // Nothing waits to be written or flushed: the executors' work left is durable.
+  if (!checkpoint_failing_) {
+    release_executor_work(std::exchange(executor_deliveries_, {}),
+                          std::exchange(executor_acks_, {}));
+  }
+}
+
+void Agent::on_flushed() {
+  if (!flusher_ || !flushing_) return;
+  std::optional<Status> flushed = flusher_->take();
+  if (!flushed) return;
+  checkpoint_->end_flush(*flushed);
+  CommitBatch batch = std::move(*flushing_);
+  flushing_.reset();
+  if (commit_done(std::move(batch), *flushed)) commit();
+}
+
+bool Agent::commit_done(CommitBatch batch, const Status& flushed) {
+  auto now = Clock::now();
+  if (!flushed) {
+    // Nothing of it leaves the agent: it goes back in front of what was staged since, to be
+    // written and flushed again (see hold()).
+    for (auto& [key, later] : staged_) {
+      auto& updates = batch.updates[key];
+      updates.insert(updates.end(), std::make_move_iterator(later.begin()),
+                     std::make_move_iterator(later.end()));
+    }
+    staged_.swap(batch.updates);
+    staged_count_ += batch.update_count;
+    batch.launches.insert(batch.launches.end(), launch_queue_.begin(), launch_queue_.end());
+    launch_queue_.swap(batch.launches);
+    batch.deliveries.insert(batch.deliveries.end(), executor_deliveries_.begin(),
+                            executor_deliveries_.end());
+    executor_deliveries_.swap(batch.deliveries);
+    batch.acks.insert(batch.acks.end(), executor_acks_.begin(), executor_acks_.end());
+    executor_acks_.swap(batch.acks);
+    dirty_.insert(batch.keys.begin(), batch.keys.end());
+    hold(flushed.error().message, now);
+    return false;
+  }
+  if (checkpoint_failing_) {
+    checkpoint_failing_ = false;
+    log().info(
+        "agent: the checkpoint works again; sending {} held status update(s) and starting {} "
+        "held launch(es)",
+        batch.update_count, batch.launches.size());
+  }
+  for (auto& [key, list] : batch.updates) {
+    for (protocol::TaskStatus& status : list) updates_->push(key, std::move(status), now);
+  }
+  ready_launches_.insert(ready_launches_.end(), batch.launches.begin(), batch.launches.end());
+  pump_launches();
+  flush_updates();
+  release_executor_work(batch.deliveries, batch.acks);
+  return true;
 }
 
 void Agent::hold(const std::string& problem, Clock::time_point now) {
@@ -1335,6 +1441,17 @@ void Agent::hold(const std::string& problem, Clock::time_point now) {
 }
 
 void Agent::stopping() {
+  // The flush in progress is waited for and released; from here on commits flush on this
+  // thread.
+  std::optional<Status> last = flushing_ && flusher_ ? flusher_->wait() : std::nullopt;
+  flusher_.reset();
+  if (flushing_) {
+    CommitBatch batch = std::move(*flushing_);
+    flushing_.reset();
+    Status flushed = last ? *last : make_error("the journal's flush did not end");
+    checkpoint_->end_flush(flushed);
+    commit_done(std::move(batch), flushed);
+  }
   commit();
   if (checkpoint_failing_) {
     log().error(
@@ -1355,12 +1472,15 @@ void Agent::on_ack(const agentp::StatusAck& ack) {
   }
   auto it = tasks_.find(key);
   if (it == tasks_.end()) return;
-  if (state::terminal(acked->state) && !updates_->has_pending(key) && staged_.count(key) == 0) {
+  bool flushing_update = flushing_ && flushing_->updates.count(key) != 0;
+  if (state::terminal(acked->state) && !updates_->has_pending(key) && staged_.count(key) == 0 &&
+      !flushing_update) {
     // Fully reported: the checkpoint goes, the sandbox stays for the logs.
     if (auto s = checkpoint_->remove_task(key.framework_id, key.task_id); !s) {
       log().error("agent: {}", s.error().message);
     }
     containers_.erase(it->second.saved.container_id);
+    set_stage(it->second, Stage::kEnding);
     tasks_.erase(it);
   } else {
     save(key);

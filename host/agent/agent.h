@@ -18,6 +18,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "checkpoint.h"
+#include "journal_flusher.h"
 #include "roles.h"
 #include "status_updates.h"
 #include "tessera/protocol/agent.h"
@@ -58,6 +60,9 @@ struct AgentSettings {
   std::chrono::milliseconds usage_interval{5000};
   // How long a launched executor has to register before it is killed.
   std::chrono::milliseconds executor_registration_timeout{60000};
+  // The most launches sent to the isolators and not yet running (prepare to release); the rest
+  // wait their turn in order.
+  size_t max_launches_in_flight = 64;
 };
 
 // Reads [agent]. Errors are recorded in the table (file:line) as for any plugin.
@@ -163,9 +168,16 @@ class Agent : public Role {
   // launch on the runtime (held when there are isolators), isolate on every isolator, release;
   // an exit runs cleanup on every isolator (in reverse order) before the task's end is
   // reported. Each step checks that the task is still on that container.
-  // Sends a queued launch (after the commit that made its container durable), or ends a task
-  // killed before it got there.
+  // Sends a queued launch (after the commit that made its container durable, and once fewer
+  // than max_launches_in_flight launches are under way), or ends a task killed before it got
+  // there.
   void start_launch(const TaskKey& key, const std::string& container_id);
+  // Whether a task in this stage counts among the launches in flight.
+  static bool in_launch(Stage stage);
+  // Moves a task to another stage, keeping the count of launches in flight; one that leaves
+  // the window lets the next waiting launch start.
+  void set_stage(Task& task, Stage stage);
+  void pump_launches();
   // The task on this container, unless it is terminal (or, for launching(), ending).
   Task* owner(const TaskKey& key, const std::string& container_id);
   Task* launching(const TaskKey& key, const std::string& container_id);
@@ -204,6 +216,12 @@ class Agent : public Role {
   // that waited for it. When the checkpoint cannot be written or flushed, hold() keeps all of
   // it in memory, unsent, and the commit is tried again every kCheckpointRetry.
   void commit();
+  // The flusher's wake-up: takes its result and releases the batch it made durable.
+  void on_flushed();
+  struct CommitBatch;
+  // Releases what a flush made durable (updates to send, launches to start, executors' work),
+  // or, when it failed, puts it back to be written and flushed again and holds (false).
+  bool commit_done(CommitBatch batch, const Status& flushed);
   void hold(const std::string& problem, Clock::time_point now);
   void flush_updates();
   // Executors (executors.cpp).
@@ -236,7 +254,9 @@ class Agent : public Role {
   void from_executor(const sdk::Request& request, const protocol::executor::Message& message);
   // After a commit: sends the tasks that waited for it to their executors, and the acks of the
   // executors' updates it made durable; forgets the executors that ended.
-  void release_executor_work();
+  struct ExecutorAck;
+  void release_executor_work(const std::vector<TaskKey>& deliveries,
+                             const std::vector<ExecutorAck>& acks);
   void check_executor_registrations(Clock::time_point now);
   // Answers an operator's request for a task's sandbox files, relayed by the master.
   protocol::files::Answer sandbox_files(const protocol::files::Request& request);
@@ -296,6 +316,23 @@ class Agent : public Role {
   };
   std::vector<ExecutorAck> executor_acks_;
   std::set<TaskKey> ended_executors_;
+  // What one journal flush makes durable: taken from the staged work when the flush starts,
+  // released (or, if it failed, put back) when it is done.
+  struct CommitBatch {
+    std::map<TaskKey, std::vector<protocol::TaskStatus>> updates;
+    size_t update_count = 0;
+    std::vector<std::pair<TaskKey, std::string>> launches;
+    std::vector<TaskKey> deliveries;
+    std::vector<ExecutorAck> acks;
+    std::set<TaskKey> keys;  // whose checkpoints it wrote
+  };
+  // The batch of the flush in progress, on the flusher's thread.
+  std::optional<CommitBatch> flushing_;
+  std::unique_ptr<JournalFlusher> flusher_;
+  // Launches whose container is durable, waiting for room among the launches in flight.
+  std::deque<std::pair<TaskKey, std::string>> ready_launches_;
+  size_t launches_in_flight_ = 0;
+  bool pumping_launches_ = false;
   bool collecting_usage_ = false;
   Clock::time_point next_usage_{};
 };

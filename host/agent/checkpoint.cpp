@@ -386,24 +386,47 @@ Status Checkpoint::write_task(const TaskCheckpoint& task, bool durable) {
 }
 
 Status Checkpoint::sync() {
-  if (auto s = open(); !s) return s;
+  auto descriptor = begin_flush();
+  if (!descriptor) return descriptor.error();
+  if (*descriptor < 0) return {};
+  Status flushed = flush(*descriptor, journal_file());
+  end_flush(flushed);
+  return flushed;
+}
+
+Result<int> Checkpoint::begin_flush() {
+  if (auto s = open(); !s) return s.error();
   if (flush_failed_) {
     // After a failed fdatasync the kernel may have dropped the dirty pages and reports the
     // error only once, so a second fdatasync proves nothing: write everything again instead.
-    if (auto s = compact(); !s) return s;
+    if (auto s = compact(); !s) return s.error();
     flush_failed_ = false;
-    return {};
+    return -1;
   }
-  Status flushed = injected_failure("flush", journal_file());
-  if (flushed && ::fdatasync(fd_) != 0) {
-    flushed = make_error("cannot flush '" + journal_file().string() + "': " + errno_text());
+  // Compacting makes everything durable too (the new journal is fsynced before it replaces the
+  // old one), so it stands in for the flush when it is due.
+  if (journal_bytes_ > kCompactAbove && journal_bytes_ > 2 * live_bytes_) {
+    if (auto s = compact(); !s) return s.error();
+    return -1;
   }
-  if (!flushed) {
-    flush_failed_ = true;
-    return flushed;
+  int descriptor = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (descriptor < 0) {
+    return make_error("cannot flush '" + journal_file().string() + "': " + errno_text());
   }
-  if (journal_bytes_ > kCompactAbove && journal_bytes_ > 2 * live_bytes_) return compact();
-  return {};
+  return descriptor;
+}
+
+Status Checkpoint::flush(int descriptor, const fs::path& journal) {
+  Status flushed = injected_failure("flush", journal);
+  if (flushed && ::fdatasync(descriptor) != 0) {
+    flushed = make_error("cannot flush '" + journal.string() + "': " + errno_text());
+  }
+  ::close(descriptor);
+  return flushed;
+}
+
+void Checkpoint::end_flush(const Status& flushed) {
+  if (!flushed) flush_failed_ = true;
 }
 
 Status Checkpoint::remove_task(const std::string& framework_id, const std::string& task_id) {

@@ -85,6 +85,16 @@ class Checkpoint {
   // pages the failed flush lost are not flushed again. A failed write_task() leaves no partial
   // record behind (the journal is cut back to its last whole record).
   Status sync();
+  // sync() in three steps, so that the fdatasync (milliseconds on a real disk) can run off the
+  // owner's thread while it goes on writing: begin_flush() gives a descriptor of the journal for
+  // flush() (a duplicate, which flush() closes), or -1 when what was written is durable already
+  // (it compacted the journal instead: after a failed flush, or when the journal has grown to
+  // more than twice its live records). flush() is safe on any thread and covers every write made
+  // before begin_flush(); end_flush() takes its result back on the owner's thread. One flush at a
+  // time: no begin_flush() before the end_flush() of the previous one.
+  Result<int> begin_flush();
+  static Status flush(int descriptor, const std::filesystem::path& journal);
+  void end_flush(const Status& flushed);
   // Removes the task's checkpoint (its sandbox stays). Durable with the next sync().
   Status remove_task(const std::string& framework_id, const std::string& task_id);
   // Removes every task checkpoint, durably.

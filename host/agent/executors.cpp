@@ -336,9 +336,8 @@ void Agent::on_executor_update(const sdk::Request& request, const executorp::Sta
   executor_acks_.push_back({request.peer, sequence, std::move(ack)});
 }
 
-void Agent::release_executor_work() {
-  std::vector<TaskKey> deliveries;
-  deliveries.swap(executor_deliveries_);
+void Agent::release_executor_work(const std::vector<TaskKey>& deliveries,
+                                  const std::vector<ExecutorAck>& acks) {
   for (const TaskKey& key : deliveries) {
     auto it = tasks_.find(key);
     if (it == tasks_.end() || it->second.delivered || state::terminal(it->second.saved.state)) {
@@ -350,10 +349,9 @@ void Agent::release_executor_work() {
     it->second.delivered = true;
     executor_server_->send(executor->second.peer, executorp::LaunchTask{it->second.saved.task});
   }
-  for (const ExecutorAck& pending : executor_acks_) {
+  for (const ExecutorAck& pending : acks) {
     executor_server_->reply_later(pending.peer, pending.sequence, pending.ack);
   }
-  executor_acks_.clear();
   std::set<TaskKey> not_durable;
   for (const TaskKey& key : ended_executors_) {
     if (dirty_.count(key) != 0) {

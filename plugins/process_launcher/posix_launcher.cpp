@@ -15,12 +15,16 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
 #include <utility>
+
+#include "tessera/sdk/host_environment.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -38,6 +42,15 @@ constexpr auto kGroupPoll = std::chrono::milliseconds(5);
 // The most of a process's environment that recovery reads while looking for a container marker.
 constexpr size_t kMaxEnviron = size_t{16} << 20;
 constexpr const char* kPhaseLaunching = "launching";
+// A container's state file is two pages: the launcher's record (text, then NUL padding to the
+// page's end) and, at kStatePage, the status its supervisor writes when the task ends. Every
+// write is one pwrite(2) of whole pages or of less than a page, so a killed writer leaves each
+// page as it was or whole.
+constexpr size_t kStatePage = 4096;
+// State files of ended containers kept for the next launches (renamed back into place), so that
+// a launch creates and deletes no inode: on ext4, allocating an inode next to many recently
+// deleted ones scans them all, and that was half of the runtime's thread in a burst.
+constexpr size_t kMaxSpareStateFiles = 1024;
 constexpr const char* kPhaseRunning = "running";
 
 std::string errno_text(int error) { return std::strerror(error); }
@@ -203,15 +216,40 @@ std::optional<std::string> id_of_file_name(const std::string& name) {
   return out;
 }
 
-std::map<std::string, std::string> read_key_values(const std::filesystem::path& path) {
+std::map<std::string, std::string> parse_key_values(const std::string& text) {
   std::map<std::string, std::string> out;
-  std::ifstream in(path);
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     auto eq = line.find('=');
     if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
   }
   return out;
+}
+
+// The text of one page of a container's state file: from `offset`, up to the first NUL (the
+// rest of the page is padding), "" when the file or the page is not there.
+std::string read_state_page(const std::filesystem::path& path, off_t offset) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string page(kStatePage, '\0');
+  ssize_t n = 0;
+  do {
+    n = ::pread(fd, page.data(), page.size(), offset);
+  } while (n < 0 && errno == EINTR);
+  ::close(fd);
+  page.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  auto end = page.find('\0');
+  if (end != std::string::npos) page.resize(end);
+  return page;
+}
+
+// What a key=value file holds (a status file of an older supervisor).
+std::map<std::string, std::string> read_key_values(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_key_values(text.str());
 }
 
 // A state file's value for `key`, empty when it has none.
@@ -358,9 +396,8 @@ Result<std::filesystem::path> find_supervisor(const std::filesystem::path& confi
 }
 
 // What a supervisor wrote when its task ended (task_supervisor.cpp), if it wrote it for
-// `supervisor`.
-std::optional<Exit> read_status(const std::filesystem::path& path, pid_t supervisor) {
-  auto fields = read_key_values(path);
+// `supervisor`: key=value lines.
+std::optional<Exit> parse_status(std::map<std::string, std::string> fields, pid_t supervisor) {
   try {
     if (fields.count("exit_code") == 0 || fields.count("signal") == 0 ||
         std::stol(fields["supervisor_pid"]) != supervisor) {
@@ -376,6 +413,19 @@ std::optional<Exit> read_status(const std::filesystem::path& path, pid_t supervi
   } catch (const std::exception&) {
     return std::nullopt;
   }
+}
+
+// The status a supervisor wrote for `supervisor` into the state file's status page, or, from
+// a supervisor of an older build, into the status file beside it (removed once read).
+std::optional<Exit> read_status(const std::filesystem::path& state_file,
+                                const std::filesystem::path& legacy_status_file, pid_t supervisor) {
+  auto status = parse_status(parse_key_values(read_state_page(state_file, kStatePage)), supervisor);
+  if (status) return status;
+  std::error_code ec;
+  if (!std::filesystem::exists(legacy_status_file, ec)) return std::nullopt;
+  status = parse_status(read_key_values(legacy_status_file), supervisor);
+  std::filesystem::remove(legacy_status_file, ec);
+  return status;
 }
 
 std::string describe_status(const Exit& e) {
@@ -522,11 +572,40 @@ Result<std::unique_ptr<PosixLauncher>> PosixLauncher::create(
                       errno_text(errno));
   }
   ::close(probe);
+  std::filesystem::create_directories(state_dir / "spare", ec);
+  if (ec) {
+    return make_error("cannot create directory '" + (state_dir / "spare").string() +
+                      "': " + ec.message());
+  }
   int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd < 0) return make_error("epoll_create1: " + errno_text(errno));
-  return std::unique_ptr<PosixLauncher>(
+  std::unique_ptr<PosixLauncher> launcher(
       new PosixLauncher(std::move(state_dir), std::move(*supervisor_path), epoll_fd,
                         std::move(scheduler), std::move(on_exit)));
+  // The spare state files an earlier launcher left (their content is stale, and rewritten whole
+  // before use).
+  for (const auto& entry : std::filesystem::directory_iterator(launcher->spare_dir(), ec)) {
+    uint64_t number = 0;
+    const std::string name = entry.path().filename().string();
+    auto parsed = std::from_chars(name.data(), name.data() + name.size(), number);
+    if (parsed.ec != std::errc() || parsed.ptr != name.data() + name.size() ||
+        launcher->spare_state_files_.size() >= kMaxSpareStateFiles) {
+      std::filesystem::remove(entry.path(), ec);
+      continue;
+    }
+    launcher->spare_state_files_.push_back(entry.path());
+    launcher->next_spare_ = std::max(launcher->next_spare_, number + 1);
+  }
+  // The soft limit on open descriptors the host had before it raised it (tessera-host raises
+  // its own to the hard limit): tasks get that one back.
+  if (const char* limit = std::getenv(tessera::sdk::kOriginalNofileLimitVariable)) {
+    uint64_t value = 0;
+    auto parsed = std::from_chars(limit, limit + std::strlen(limit), value);
+    if (parsed.ec == std::errc() && *parsed.ptr == '\0' && value > 0) {
+      launcher->task_nofile_soft_limit_ = value;
+    }
+  }
+  return launcher;
 }
 
 PosixLauncher::PosixLauncher(std::filesystem::path state_dir, std::filesystem::path supervisor,
@@ -557,21 +636,49 @@ std::filesystem::path PosixLauncher::status_file(const std::string& id) const {
 
 Status PosixLauncher::write_state_file(const std::string& id, const std::string& text,
                                        bool create) {
-  // One write(2) of less than a page: a process killed during it leaves the file as it was or
-  // with the whole text, never a part (a machine crash may, but then the boot id differs and
-  // the file is stale anyway). No temporary file and rename: two launches' worth of inode
-  // churn per task is what a burst of launches would pay.
+  // One pwrite(2) of whole pages: a process killed during it leaves the file as it was or with
+  // the whole text, never a part (a machine crash may, but then the boot id differs and the
+  // file is stale anyway). No temporary file and rename, and no truncation: the record is a
+  // whole page padded with NULs, written over what was there. The intent also clears the status
+  // page, so that a reused file shows no status of the container it held before.
+  if (text.size() >= kStatePage) {
+    return make_error("the state of container '" + id + "' does not fit in a page");
+  }
   std::filesystem::path path = state_file(id);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0644);
+  int flags = O_WRONLY | O_CLOEXEC;
+  if (create && !spare_state_files_.empty()) {
+    // A spare file from an ended container, renamed into place: no new inode.
+    if (::rename(spare_state_files_.back().c_str(), path.c_str()) != 0) {
+      flags |= O_CREAT | O_TRUNC;
+    }
+    spare_state_files_.pop_back();
+  } else if (create) {
+    flags |= O_CREAT | O_TRUNC;
+  }
+  int fd = ::open(path.c_str(), flags, 0644);
   if (fd < 0) return make_error("cannot open '" + path.string() + "': " + errno_text(errno));
-  ssize_t n = ::pwrite(fd, text.data(), text.size(), 0);
+  std::string pages(create ? 2 * kStatePage : kStatePage, '\0');
+  pages.replace(0, text.size(), text);
+  ssize_t n = ::pwrite(fd, pages.data(), pages.size(), 0);
   int error = errno;
   ::close(fd);
-  if (n != static_cast<ssize_t>(text.size())) {
+  if (n != static_cast<ssize_t>(pages.size())) {
     return make_error("cannot write '" + path.string() +
                       "': " + (n < 0 ? errno_text(error) : "short write"));
   }
   return {};
+}
+
+void PosixLauncher::retire_state_file(const std::string& id) {
+  std::error_code ec;
+  if (spare_state_files_.size() < kMaxSpareStateFiles) {
+    std::filesystem::path spare = spare_dir() / std::to_string(next_spare_++);
+    if (::rename(state_file(id).c_str(), spare.c_str()) == 0) {
+      spare_state_files_.push_back(std::move(spare));
+      return;
+    }
+  }
+  std::filesystem::remove(state_file(id), ec);
 }
 
 Status PosixLauncher::write_intent(const std::string& id, const std::string& sandbox) {
@@ -579,6 +686,8 @@ Status PosixLauncher::write_intent(const std::string& id, const std::string& san
   if (!sandbox.empty()) text += "sandbox=" + sandbox + "\n";
   return write_state_file(id, text + "boot_id=" + boot_id_ + "\n", /*create=*/true);
 }
+
+std::filesystem::path PosixLauncher::spare_dir() const { return state_dir_ / "spare"; }
 
 Status PosixLauncher::write_state(const Container& c) {
   // Written over the intent from its first byte, and longer than it (everything the intent has,
@@ -742,8 +851,11 @@ Status PosixLauncher::begin_launch(const LaunchSpec& spec, Container& c) {
   Pipe control;
   if (auto s = control.open(); !s) return s.error().context("container '" + id + "'");
   std::string launch_message =
-      encode_launch(status_file(id).string(), spec.hold, program, argv, env);
+      encode_launch(state_file(id).string(), spec.hold, program, argv, env);
   std::vector<std::string> supervisor_argv = {"tessera-task-supervisor", id};
+  if (task_nofile_soft_limit_ > 0) {
+    supervisor_argv.push_back("--nofile=" + std::to_string(task_nofile_soft_limit_));
+  }
   std::vector<std::string> supervisor_env = {std::string(kSupervisorMarker) + "=" + id};
   std::vector<char*> argv_c, env_c;
   for (auto& a : supervisor_argv) argv_c.push_back(a.data());
@@ -786,10 +898,12 @@ Status PosixLauncher::begin_launch(const LaunchSpec& spec, Container& c) {
   // working directory (the sandbox as the kernel names it, links resolved) while its exec is
   // still under way.
   std::string sandbox = std::filesystem::canonical(spec.sandbox, ec).string();
-  if (ec || sandbox.find('\n') != std::string::npos) sandbox.clear();
+  // Left out of the record when it would not fit in its page (it only helps a recovery find a
+  // process caught in its exec).
+  if (ec || sandbox.find('\n') != std::string::npos || sandbox.size() > kStatePage / 2) {
+    sandbox.clear();
+  }
   if (auto s = write_intent(id, sandbox); !s) return s.error().context("container '" + id + "'");
-  // A status left by an earlier container of the same id must not be taken for this one's.
-  std::filesystem::remove(status_file(id), ec);
   pid_t supervisor = 0;
   int rc = ::posix_spawn(&supervisor, supervisor_.c_str(), &setup.actions, &setup.attr,
                          argv_c.data(), env_c.data());
@@ -1008,8 +1122,7 @@ void PosixLauncher::supervisor_ended(Container& c) {
                     WEXITED | WNOHANG);
   if (rc == 0 && info.si_pid == 0) return;  // not ended yet (spurious wake-up)
   std::error_code ec;
-  auto status = read_status(status_file(c.id), c.supervisor);
-  std::filesystem::remove(status_file(c.id), ec);
+  auto status = read_status(state_file(c.id), status_file(c.id), c.supervisor);
   unwatch(c);
   if (!status) {
     // The supervisor was killed before its task ended, or before it could write the status:
@@ -1077,9 +1190,8 @@ void PosixLauncher::finish(std::string id) {  // NOLINT(performance-unnecessary-
   exit.container_id = id;
   unwatch(it->second);
   containers_.erase(it);
-  std::error_code ec;
-  std::filesystem::remove(state_file(id), ec);
-  std::filesystem::remove(status_file(id), ec);
+  // Its supervisor has ended (its status is read): nothing writes to the file any more.
+  retire_state_file(id);
   if (on_exit_) on_exit_(exit);
 }
 
@@ -1146,7 +1258,7 @@ Recovered PosixLauncher::recover(const std::vector<std::pair<std::string, int64_
       continue;
     }
     if (path.extension() != ".container") continue;
-    auto state = read_key_values(path);
+    auto state = parse_key_values(read_state_page(path, 0));
     std::string id = state["container_id"];
     if (id.empty()) {
       // Created, and the launcher died before it wrote its intent, so before the spawn too;
@@ -1363,7 +1475,7 @@ bool PosixLauncher::adopt_supervised(const std::string& id,
   if (pidfd >= 0) ::close(pidfd);
   // The task ended while nobody watched, and its supervisor wrote how: adopted as ended, its
   // exit reported once the caller has heard of the recovery (the scheduler runs it later).
-  auto status = read_status(status_file(id), supervisor);
+  auto status = read_status(state_file(id), status_file(id), supervisor);
   if (!status) return false;
   c.exit.exit_code = status->exit_code;
   c.exit.signal = status->signal;

@@ -12,10 +12,10 @@
 //
 // Each task runs under a small supervisor of its own (tessera-task-supervisor,
 // task_supervisor.cpp), started with posix_spawn, never fork (the host may be large): the
-// supervisor forks the task, waits for it, and writes its exit status to a status file in the
-// state directory before it exits. It lives in a session of its own, outside the task's process
-// group and cgroups, so it outlives the agent: a task that ends while the agent is down, or after
-// a restarted agent re-adopted it, is reported with its real exit status. Supervisors are
+// supervisor forks the task, waits for it, and writes its exit status into the status page of
+// the container's state file before it exits. It lives in a session of its own, outside the task's
+// process group and cgroups, so it outlives the agent: a task that ends while the agent is down, or
+// after a restarted agent re-adopted it, is reported with its real exit status. Supervisors are
 // watched through pidfds (Linux >= 5.3) gathered in one epoll set, and reaped one by one with
 // waitid(P_PIDFD): the launcher never calls waitpid(-1), so it never steals another isolator's
 // (or the host's) children.
@@ -32,10 +32,15 @@
 // the same boot: a pid reused by an unrelated process is never mistaken for it. Whatever of a
 // container is not re-adopted is killed (see recover()).
 //
+// A state file is two pages (the record, NUL-padded; the supervisor's status), and the file of
+// an ended container is kept as a spare that a later launch renames into place, so that a
+// launch creates and deletes no inode (README.md, "State files").
+//
 // The state files are not fsynced: they describe processes, and no process outlives a reboot
 // (a file from another boot is stale whatever it says). A killed launcher leaves its writes in
-// the page cache, where the next one reads them. Each write is one write(2) of less than a page
-// (whole or not at all when the writer is killed); the record is written over the intent.
+// the page cache, where the next one reads them. Each write is one pwrite(2) of whole pages, or
+// of less than a page (whole or not at all when the writer is killed); the record is written
+// over the intent.
 //
 // Threading: not thread-safe. Create, use and destroy it on one thread (the plugin's loop
 // thread); the scheduler's callbacks must run on that thread too. Destroying it leaves the
@@ -282,7 +287,12 @@ class PosixLauncher {
   Container* find(const std::string& id, uint64_t serial);
   std::filesystem::path state_file(const std::string& id) const;
   std::filesystem::path status_file(const std::string& id) const;
+  // `create`: the intent of a new container (a spare file renamed into place, or a new one;
+  // its status page cleared); otherwise the record written over the intent.
   Status write_state_file(const std::string& id, const std::string& text, bool create);
+  // An ended container's state file becomes a spare (or is removed when there are enough).
+  void retire_state_file(const std::string& id);
+  std::filesystem::path spare_dir() const;
   Status write_intent(const std::string& id, const std::string& sandbox);
   Status write_state(const Container& c);
   // Recovery of one container from its state file: re-adopts its leader (true), or not.
@@ -311,6 +321,10 @@ class PosixLauncher {
   size_t starting_ = 0;  // launches spawned and not answered yet
   std::deque<QueuedLaunch> queue_;
   std::string boot_id_;
+  std::vector<std::filesystem::path> spare_state_files_;
+  uint64_t next_spare_ = 0;
+  // The soft RLIMIT_NOFILE tasks get (the host's before it raised its own), 0: the host's.
+  uint64_t task_nofile_soft_limit_ = 0;
 };
 
 }  // namespace tessera::process_launcher

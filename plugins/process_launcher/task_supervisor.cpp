@@ -19,21 +19,30 @@
 //      without waiting for the task to be scheduled), and closes its own copy of the socket.
 //   4. It waits for the task (its own child, so the status is real whoever else comes and
 //      goes), SIGKILLs whatever is left of the task's process group while the task's zombie
-//      still holds the group id, reaps it, and writes the status atomically (a temporary file
-//      renamed over STATUS), then exits 0. When the status cannot be written (a full disk), it
-//      ends as its task did instead, for the launcher that started it.
+//      still holds the group id, reaps it, and writes the status into the status page of the
+//      container's state file (one pwrite(2) of a few dozen bytes at its second page, which the
+//      launcher cleared: whole or not at all if it is killed; no file is created, so a burst of
+//      launches allocates no inodes for it), then exits 0. When the status cannot be written (a
+//      full disk, or the state file is gone), it ends as its task did instead, for the launcher
+//      that started it.
+// Its arguments: the container id (for people reading ps), and `--nofile=N` when the task's soft
+// RLIMIT_NOFILE must be N rather than the one inherited from the agent (which tessera-host
+// raised to its hard limit).
 // It is linked statically and uses no heap after the launch is read: it starts fast and stays
 // small. It lives in the launching agent's cgroups, never in the task's, so a task's memory
 // limit cannot kill it.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -43,6 +52,8 @@ namespace {
 constexpr int kControl = 3;
 // The most the launch message may hold; the launcher never sends more.
 constexpr uint32_t kMaxMessage = uint32_t{64} << 20;
+// Where the status page of a state file starts (posix_launcher.cpp, kStatePage).
+constexpr off_t kStatusOffset = 4096;
 
 bool read_all(int fd, void* data, size_t size) {
   auto* at = static_cast<char*>(data);
@@ -75,8 +86,9 @@ void say(const std::string& text) {
 
 // The launch: length-prefixed strings (u32 little-endian count, then u32 length + bytes each).
 struct Launch {
-  std::string status_path;
+  std::string status_path;  // the container's state file
   bool hold = false;
+  rlim_t nofile = 0;  // the task's soft RLIMIT_NOFILE; 0: as inherited
   std::string program;
   std::vector<std::string> argv;
   std::vector<std::string> env;
@@ -139,6 +151,15 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
     if (n != 1) ::_exit(125);
   }
   ::close(kControl);
+  if (launch.nofile > 0) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      limit.rlim_cur = std::min(launch.nofile, limit.rlim_max);
+      if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        say(std::string("cannot restore the task's descriptor limit: ") + std::strerror(errno));
+      }
+    }
+  }
   std::vector<char*> argv = pointers(launch.argv);
   std::vector<char*> env = pointers(launch.env);
   ::execve(launch.program.c_str(), argv.data(), env.data());
@@ -154,23 +175,32 @@ bool write_status(const std::string& path, const siginfo_t& info, pid_t task) {
   int size =
       std::snprintf(text, sizeof text, "exit_code=%d\nsignal=%d\ntask_pid=%d\nsupervisor_pid=%d\n",
                     exit_code, signal, static_cast<int>(task), static_cast<int>(::getpid()));
-  std::string temporary = path + ".tmp";
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // Never created: a state file that is gone belongs to a container the launcher forgot.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  bool written = size > 0 && write_all(fd, text, static_cast<size_t>(size));
+  bool written = size > 0 && ::pwrite(fd, text, static_cast<size_t>(size), kStatusOffset) == size;
+  int error = errno;
   ::close(fd);
-  return written && ::rename(temporary.c_str(), path.c_str()) == 0;
+  errno = error;
+  return written;
 }
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   // A SIGPIPE from the control socket must not end it before it has written the status.
   ::signal(SIGPIPE, SIG_IGN);
   Launch launch;
   if (!read_launch(launch)) {
     say("no launch received from the launcher");
     return 125;
+  }
+  for (int i = 2; i < argc; ++i) {
+    const char* value = argv[i];
+    if (std::strncmp(value, "--nofile=", 9) != 0) continue;
+    char* end = nullptr;
+    unsigned long long number = std::strtoull(value + 9, &end, 10);
+    if (end != value + 9 && *end == '\0' && number > 0) launch.nofile = number;
   }
   pid_t task = ::fork();
   if (task < 0) {

@@ -18,6 +18,7 @@
 #include "fake_master.h"
 #include "support/node.h"
 #include "tessera/protocol/agent.h"
+#include "tessera/protocol/isolator.h"
 
 namespace {
 
@@ -36,8 +37,8 @@ class AgentRoleTest : public ::testing::Test {
   std::string toml(bool kill_on_stop) const {
     return "roles = [\"agent\"]\nleader = \"leader_standalone\"\n"
            "[agent]\nisolators = [\"isolator_posix\"" +
-           std::string(with_cgroups ? ", \"isolator_cgroups\"" : "") +
-           "]\n"
+           std::string(with_cgroups ? ", \"isolator_cgroups\"" : "") + more_isolators + "]\n" +
+           more_agent_keys +
            "resources = \"cpus:2;mem:512;gpus:1;ports:[31000-31009]\"\n"
            "hostname = \"agent-host\"\nstatus_update_retry_ms = 300\nregistration_retry_ms = 50\n"
            "[agent.attributes]\nrack = \"r1\"\n"
@@ -112,6 +113,8 @@ class AgentRoleTest : public ::testing::Test {
   std::unique_ptr<InProcessNode> node;
   std::set<int64_t> pids;
   bool with_cgroups = false;
+  std::string more_isolators;   // appended to [agent] isolators, e.g. ", \"fixture_...\""
+  std::string more_agent_keys;  // more lines of [agent]
   std::string cgroup_parent = "tessera-agent-test-" + std::to_string(::getpid());
 };
 
@@ -488,3 +491,54 @@ TEST_F(AgentRoleTest, ROOT_CGROUPS_ATaskBeyondItsMemoryLimitFailsWithTheMemoryRe
 }
 
 }  // namespace
+
+// At most max_launches_in_flight launches are under way in the isolators at once; the others
+// wait, in the order their tasks came, and one killed while it waits ends without reaching any
+// plugin. fixture_holding_isolator never answers the isolate of a task named "held...", so such
+// a launch stays under way until the task is killed, and it lists the tasks it was asked to
+// prepare.
+TEST_F(AgentRoleTest, LaunchesBeyondMaxLaunchesInFlightWaitTheirTurnInOrder) {
+  master.auto_ack = true;
+  more_isolators = ", \"fixture_holding_isolator\"";
+  more_agent_keys = "max_launches_in_flight = 2\n";
+  start_agent();
+  register_agent();
+  for (const char* name : {"held-1", "held-2", "t3", "t4", "t5"}) {
+    master.push(agentp::RunTask{"fw1", shell_task(name, "sleep 30")});
+  }
+  tessera::testing::TestBus bus(node->zmq_context());
+  tessera::sdk::Client fixture(bus.bus, "test");
+  ASSERT_TRUE(
+      fixture.connect(tessera::protocol::isolator::endpoint("fixture_holding_isolator")).ok());
+  // "prepared tasks|held tasks", as the fixture saw them.
+  auto seen = [&] {
+    auto reply = bus.call(fixture, tessera::protocol::isolator::GetUsage{"?"});
+    if (!reply) return reply.error().message;
+    auto body = reply->body<tessera::protocol::isolator::Failed>();
+    return body ? body->message : body.error().message;
+  };
+  // Both held launches are under way (their isolate reached the fixture, after every prepare
+  // the agent had sent before it on the same connection), and nothing else was prepared: the
+  // other three wait, their containers checkpointed (TASK_STARTING).
+  std::string both_held = "held-1,held-2|held-1,held-2";
+  ASSERT_TRUE(tessera::testing::eventually([&] { return seen() == both_held; })) << seen();
+  ASSERT_TRUE(master.wait([&] {
+    return master.reached("t3", state::kStarting) && master.reached("t4", state::kStarting) &&
+           master.reached("t5", state::kStarting);
+  }));
+  EXPECT_FALSE(master.reached("t3", state::kRunning));
+
+  // A task killed while it waits ends at once.
+  master.push(agentp::KillTask{"fw1", "t4"});
+  ASSERT_TRUE(master.wait([&] { return master.reached("t4", state::kKilled); }));
+  EXPECT_EQ(master.last("t4")->reason, tessera::protocol::reason::kKilledByFramework);
+  EXPECT_EQ(seen(), both_held);
+
+  // Killing a launch under way makes room: the waiting tasks launch in their order, t4 never.
+  master.push(agentp::KillTask{"fw1", "held-1"});
+  ASSERT_TRUE(master.wait([&] {
+    return master.reached("held-1", state::kKilled) && master.reached("t3", state::kRunning) &&
+           master.reached("t5", state::kRunning);
+  }));
+  EXPECT_EQ(seen(), "held-1,held-2,t3,t5|held-1,held-2");
+}

@@ -3,6 +3,7 @@
 // scheduler client. Timeouts are short in the cluster's TOML (support/cluster.h) so that losses
 // are noticed in seconds.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -795,3 +796,25 @@ TEST_F(ClusterTest, AnAgentKilledAndRestartedReattachesToItsRunningTasks) {
 }
 
 }  // namespace
+
+// tessera-host raises its soft descriptor limit to the hard one (a master holds a connection per
+// agent); its tasks must not inherit that: they get the limit the host was started with.
+TEST_F(ClusterTest, TasksGetTheDescriptorLimitTheAgentWasStartedWithNotItsRaisedOne) {
+  rlimit mine{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &mine), 0);
+  if (mine.rlim_max <= 1024) GTEST_SKIP() << "the hard descriptor limit is " << mine.rlim_max;
+  // The hosts started below inherit a soft limit of 420, below their hard limit.
+  rlimit lowered = mine;
+  lowered.rlim_cur = 420;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  bool started = cluster_.start_master() && cluster_.start_agent(0);
+  ::setrlimit(RLIMIT_NOFILE, &mine);
+  ASSERT_TRUE(started);
+  TestFramework framework(cluster_.endpoint(), framework_info("nofile"));
+  ASSERT_TRUE(framework.subscribed());
+  // Its exit status says what `ulimit -n` showed it: 420 - 400.
+  launch_when_offered(framework, {command_task("limit", "exit $(( $(ulimit -n) - 400 ))")});
+  ASSERT_TRUE(framework.wait_for_state("limit", state::kFailed)) << cluster_.agent(0).output();
+  EXPECT_EQ(framework.last("limit").exit_code, 20)
+      << "the task's soft limit was not 420: " << framework.last("limit").message;
+}

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -136,9 +138,23 @@ class Driver {
   std::filesystem::path sandbox(const std::string& name) const { return dir_ / "sandboxes" / name; }
   std::filesystem::path state_dir() const { return dir_ / "state"; }
   std::filesystem::path dir() const { return dir_; }
-  // A container's state file (`suffix` ".container" or ".status").
+  // A container's state file (`suffix` ".container", or ".status" for an older supervisor's).
   std::filesystem::path state_file(const std::string& name, const std::string& suffix) const {
     return state_dir() / (id(name) + suffix);
+  }
+  // The files of the state directory (spare state files, kept for later launches, are not).
+  std::vector<std::string> state_files() const {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(state_dir())) {
+      if (e.is_regular_file()) out.push_back(e.path().filename().string());
+    }
+    return out;
+  }
+  // The status its supervisor wrote into the second page of a container's state file.
+  std::string status_page(const std::string& name) const {
+    std::string text = slurp(state_file(name, ".container"));
+    text = text.size() > 4096 ? text.substr(4096) : "";
+    return text.substr(0, text.find('\0'));
   }
 
   std::unique_ptr<PosixLauncher> launcher;
@@ -169,7 +185,7 @@ TEST(PosixLauncher, ReportsExitCodes) {
   EXPECT_NE(three->message.find("exited with status 3"), std::string::npos) << three->message;
   EXPECT_EQ(d.launcher->size(), 0u);
   // The state files are gone with the containers.
-  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+  EXPECT_TRUE(d.state_files().empty());
 }
 
 TEST(PosixLauncher, StdoutAndStderrGoToSandboxFiles) {
@@ -266,7 +282,7 @@ TEST(PosixLauncher, NormalExitLeavesNoBackgroundProcessBehind) {
   EXPECT_EQ(e->exit_code, 0);
   EXPECT_TRUE(live_group_members(pid).empty());
   // Its state file went with it (once left behind: the name was read after it was freed).
-  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+  EXPECT_TRUE(d.state_files().empty());
 }
 
 TEST(PosixLauncher, BlockedSignalMaskOfTheHostIsNotInherited) {
@@ -361,8 +377,7 @@ TEST(PosixLauncher, ContainerThatDiedWhileDownIsReportedWithItsStatus) {
   d.open();
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   ASSERT_TRUE(d.run_until([&] { return !process_start_time(pid); }));
-  ASSERT_TRUE(
-      d.run_until([&] { return std::filesystem::exists(d.state_file("dead", ".status")); }));
+  ASSERT_TRUE(d.run_until([&] { return !d.status_page("dead").empty(); }));
   auto recovered = d.launcher->recover({{d.id("dead"), pid}, {d.id("never-heard-of"), 12345}});
   EXPECT_EQ(recovered.alive, std::vector<std::string>{d.id("dead")});
   EXPECT_EQ(recovered.gone, std::vector<std::string>{d.id("never-heard-of")});
@@ -373,7 +388,7 @@ TEST(PosixLauncher, ContainerThatDiedWhileDownIsReportedWithItsStatus) {
   EXPECT_NE(e->message.find("while the agent was not running"), std::string::npos) << e->message;
   // Its supervisor (this process's child) was reaped, and its state forgotten.
   EXPECT_TRUE(d.run_until([&] { return supervisor_processes({d.id("dead")}).empty(); }));
-  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+  EXPECT_TRUE(d.state_files().empty());
 }
 
 // A task re-adopted after a restart that ends later is reported with its own exit status.
@@ -534,7 +549,7 @@ TEST(PosixLauncher, AnIntentWithoutAProcessIsGone) {
       << "\nphase=launching\nboot_id=" << slurp("/proc/sys/kernel/random/boot_id");
   auto recovered = d.launcher->recover({{d.id("never"), 0}});
   EXPECT_EQ(recovered.gone, std::vector<std::string>{d.id("never")});
-  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+  EXPECT_TRUE(d.state_files().empty());
 }
 
 // A process caught in its exec shows no environment yet, so no marker: the launcher's own
@@ -623,11 +638,7 @@ TEST(PosixLauncher, ContainersTheAgentDoesNotNameAreKilled) {
   }));
   ASSERT_TRUE(d.run_until([&] { return live_group_members(orphan).empty(); }));
   EXPECT_TRUE(process_start_time(kept).has_value());
-  std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(d.state_dir())) {
-    files.push_back(e.path().filename().string());
-  }
-  EXPECT_EQ(files, std::vector<std::string>{d.id("kept") + ".container"});
+  EXPECT_EQ(d.state_files(), std::vector<std::string>{d.id("kept") + ".container"});
 }
 
 TEST(PosixLauncher, ProcessesCarryTheirContainersMarker) {
@@ -663,7 +674,7 @@ TEST(PosixLauncher, KillAllEndsEverything) {
   EXPECT_EQ(d.launcher->size(), 0u);
   EXPECT_TRUE(live_group_members(a).empty());
   EXPECT_TRUE(live_group_members(b).empty());
-  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+  EXPECT_TRUE(d.state_files().empty());
 }
 
 // A held launch runs nothing until its release, then the command in place (same pid): a shell
@@ -788,7 +799,7 @@ TEST(PosixLauncher, ABurstBeyondTheStartingLimitIsAllAnswered) {
     EXPECT_EQ(d.exits[id].exit_code, 0) << id;
   }
   EXPECT_EQ(d.launcher->size(), 0u);
-  EXPECT_TRUE(std::filesystem::is_empty(d.state_dir()));
+  EXPECT_TRUE(d.state_files().empty());
 }
 
 // A busy task's usage, read from /proc: its cpu time grows, its memory is resident, and its peak
@@ -813,6 +824,55 @@ TEST(ProcessUsage, ABusyProcessUsesCpuAndMemoryAndAnEndedOneHasNone) {
   ASSERT_TRUE(d.launcher->kill(d.id("busy"), 0ms));
   ASSERT_TRUE(d.wait_exit("busy"));
   EXPECT_FALSE(process_usage(pid));
+}
+
+// Ended containers leave their state files as spares, which later launches take back: a burst
+// of short tasks creates and deletes no inode per task (on ext4 an inode allocated among many
+// recently deleted ones costs a scan of them all).
+TEST(PosixLauncher, StateFilesOfEndedContainersAreReused) {
+  Driver d;
+  d.launch(d.spec("first", "true"));
+  ASSERT_TRUE(d.wait_exit("first"));
+  std::vector<std::filesystem::path> spares;
+  for (const auto& e : std::filesystem::directory_iterator(d.state_dir() / "spare")) {
+    spares.push_back(e.path());
+  }
+  ASSERT_EQ(spares.size(), 1u);
+  struct stat spare {};
+  ASSERT_EQ(::stat(spares[0].c_str(), &spare), 0);
+  d.launch(d.spec("second", "exec sleep 30"));
+  struct stat reused {};
+  ASSERT_EQ(::stat(d.state_file("second", ".container").c_str(), &reused), 0);
+  EXPECT_EQ(reused.st_ino, spare.st_ino);
+  EXPECT_FALSE(std::filesystem::exists(spares[0]));
+  // Rewritten whole: the record is the new container's, and the old status is gone.
+  std::string record = slurp(d.state_file("second", ".container"));
+  EXPECT_NE(record.find("container_id=" + d.id("second") + "\n"), std::string::npos);
+  EXPECT_EQ(record.find(d.id("first")), std::string::npos);
+  EXPECT_EQ(d.status_page("second"), "");
+  ASSERT_TRUE(d.launcher->kill(d.id("second"), 0ms).ok());
+  auto e = d.wait_exit("second");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->signal, SIGKILL);
+}
+
+// tessera-host raises its soft descriptor limit to the hard one and says what it was in
+// TESSERA_ORIGINAL_NOFILE_LIMIT: tasks get the original back, not the host's.
+TEST(PosixLauncher, TasksGetTheHostsOriginalDescriptorLimit) {
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  if (limit.rlim_max < 200) GTEST_SKIP() << "the hard descriptor limit is " << limit.rlim_max;
+  ::setenv("TESSERA_ORIGINAL_NOFILE_LIMIT", "123", 1);
+  Driver d;
+  ::unsetenv("TESSERA_ORIGINAL_NOFILE_LIMIT");
+  d.launch(d.spec("limit", "ulimit -n"));
+  ASSERT_TRUE(d.wait_exit("limit"));
+  EXPECT_EQ(slurp(d.sandbox("limit") / "stdout"), "123\n");
+  // Without the variable, a task has the host's own limit.
+  Driver plain;
+  plain.launch(plain.spec("limit", "ulimit -n"));
+  ASSERT_TRUE(plain.wait_exit("limit"));
+  EXPECT_EQ(slurp(plain.sandbox("limit") / "stdout"), std::to_string(limit.rlim_cur) + "\n");
 }
 
 }  // namespace
