@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <utility>
 
@@ -131,6 +132,13 @@ void MarathonFramework::elected() {
 
 void MarathonFramework::deposed() {
   ++term_;
+  // What was not stored is for the next leader to decide again from the store.
+  pending_writes_.clear();
+  writes_in_flight_ = false;
+  writes_stored_ = writes_asked_;
+  if (writes_timer_ != 0) clock().cancel(writes_timer_);
+  writes_timer_ = 0;
+  fail_write_waiters("no longer leading; the change may not be stored");
   if (client_) client_->stop();
   client_.reset();
   health_.reset();
@@ -338,76 +346,209 @@ void MarathonFramework::revive() {
   if (client_) client_->revive();
 }
 
+// ---- Writes ----
+//
+// The scheduler's writes are coalesced by key (a later write to a key replaces the one not yet
+// sent) and stored as batches (store.batch: one round trip and one commit for up to
+// kMaxBatchWrites), one batch at a time so that a batch sent again after a failure can never
+// overwrite a newer value of its keys. A batch the store did not take is put back (unless newer
+// values came meanwhile) and sent again a second later: what is in memory is never silently
+// dropped. A change asked for over HTTP is answered once its writes are stored (when_stored), as
+// Marathon answers after its deployment plan is persisted.
+
+template <typename T>
+void MarathonFramework::queue_put(const std::string& key, const T& value, std::string what) {
+  msgpack::sbuffer encoded;
+  msgpack::pack(encoded, value);
+  PendingWrite write;
+  write.bytes = store_->prefix().size() + key.size() + encoded.size();
+  write.what = std::move(what);
+  write.add_to_batch = [key, value](sdk::StoreBatch& batch) { batch.put(key, value); };
+  write.write_alone = [this, key, value](sdk::Store::Done<uint64_t> done) {
+    store_->put(key, value, std::move(done));
+  };
+  queue_write(key, std::move(write));
+}
+
+void MarathonFramework::queue_remove(const std::string& key, std::string what) {
+  PendingWrite write;
+  write.bytes = store_->prefix().size() + key.size();
+  write.what = std::move(what);
+  write.add_to_batch = [key](sdk::StoreBatch& batch) { batch.remove(key); };
+  write.write_alone = [this, key](sdk::Store::Done<uint64_t> done) {
+    store_->remove(key, [done = std::move(done)](sdk::StoreResult<uint64_t> r) {
+      done(!r && r.code() == sdk::StoreCode::kNotFound ? sdk::StoreResult<uint64_t>(0)
+                                                       : std::move(r));
+    });
+  };
+  queue_write(key, std::move(write));
+}
+
+void MarathonFramework::queue_write(const std::string& key, PendingWrite write) {
+  write.sequence = ++writes_asked_;
+  pending_writes_.insert_or_assign(key, std::move(write));
+  // Sent on the next turn of the loop, with whatever else the current event writes.
+  if (writes_timer_ == 0 && !writes_in_flight_) {
+    writes_timer_ = clock().after(std::chrono::milliseconds(0), [this] {
+      writes_timer_ = 0;
+      send_writes();
+    });
+  }
+}
+
+void MarathonFramework::send_writes() {
+  if (writes_in_flight_ || pending_writes_.empty() || !store_) return;
+  uint64_t term = term_;
+  std::vector<std::pair<std::string, PendingWrite>> sending;
+  auto first = pending_writes_.begin();
+  if (first->second.alone || first->second.bytes > protocol::store::kMaxBatchBytes) {
+    // Larger than any batch may be (a deployment of many apps): a write of its own.
+    sending.emplace_back(first->first, std::move(first->second));
+    pending_writes_.erase(first);
+    writes_in_flight_ = true;
+    auto alone = sending.front().second.write_alone;
+    alone([this, term, sending = std::move(sending)](const sdk::StoreResult<uint64_t>& r) mutable {
+      writes_done(term, std::move(sending),
+                  r ? std::nullopt : std::optional<sdk::StoreError>(r.error()));
+    });
+    return;
+  }
+  sdk::StoreBatch batch;
+  for (auto it = pending_writes_.begin();
+       it != pending_writes_.end() && batch.size() < protocol::store::kMaxBatchWrites;) {
+    if (it->second.alone || it->second.bytes > protocol::store::kMaxBatchBytes) {
+      ++it;  // written alone once it is first
+      continue;
+    }
+    if (batch.bytes() + it->second.bytes > protocol::store::kMaxBatchBytes) break;
+    it->second.add_to_batch(batch);
+    sending.emplace_back(it->first, std::move(it->second));
+    it = pending_writes_.erase(it);
+  }
+  writes_in_flight_ = true;
+  store_->write_batch(std::move(batch),
+                      [this, term, sending = std::move(sending)](
+                          const sdk::StoreResult<std::vector<uint64_t>>& r) mutable {
+                        writes_done(term, std::move(sending),
+                                    r ? std::nullopt : std::optional<sdk::StoreError>(r.error()));
+                      });
+}
+
+void MarathonFramework::writes_done(uint64_t term,
+                                    std::vector<std::pair<std::string, PendingWrite>> sent,
+                                    const std::optional<sdk::StoreError>& error) {
+  // A new term dropped what the last one had not stored and reads the store again.
+  if (term != term_) return;
+  writes_in_flight_ = false;
+  if (error && error->code == sdk::StoreCode::kUnavailable) {
+    log().warn("storing {} write(s) (the first: {}): {}; writing them again in a second",
+               sent.size(), sent.front().second.what, error->message);
+    for (auto& [key, write] : sent) pending_writes_.try_emplace(key, std::move(write));
+    fail_write_waiters("the store did not answer: " + error->message +
+                       "; the change is kept and written again");
+    writes_timer_ = clock().after(std::chrono::seconds(1), [this] {
+      writes_timer_ = 0;
+      send_writes();
+    });
+    return;
+  }
+  bool refused = error && (error->code == sdk::StoreCode::kTooLarge ||
+                           error->code == sdk::StoreCode::kInvalid);
+  if (refused && sent.size() > 1) {
+    // One write the store will not take refuses its whole batch: each is written by itself.
+    for (auto& [key, write] : sent) {
+      write.alone = true;
+      pending_writes_.try_emplace(key, std::move(write));
+    }
+    send_writes();
+    return;
+  }
+  if (error) {
+    // Fenced (no longer leading: being deposed) or refused for what it is: not to be retried,
+    // and no change that waits for it is said to be stored.
+    store_failures_ += sent.size();
+    log().error("storing {} write(s) (the first: {}): {}", sent.size(), sent.front().second.what,
+                error->message);
+    uint64_t first_failed = sent.front().second.sequence;
+    for (const auto& [key, write] : sent) first_failed = std::min(first_failed, write.sequence);
+    for (auto it = write_waiters_.lower_bound(first_failed); it != write_waiters_.end();) {
+      auto done = std::move(it->second);
+      it = write_waiters_.erase(it);
+      done(false, error->message);
+    }
+  }
+  uint64_t stored = writes_asked_;
+  for (const auto& [key, write] : pending_writes_) stored = std::min(stored, write.sequence - 1);
+  writes_stored_ = std::max(writes_stored_, stored);
+  while (!write_waiters_.empty() && write_waiters_.begin()->first <= writes_stored_) {
+    auto done = std::move(write_waiters_.begin()->second);
+    write_waiters_.erase(write_waiters_.begin());
+    done(true, {});
+  }
+  send_writes();
+}
+
+void MarathonFramework::fail_write_waiters(const std::string& why) {
+  auto waiters = std::move(write_waiters_);
+  write_waiters_.clear();
+  for (auto& [sequence, done] : waiters) done(false, why);
+}
+
+void MarathonFramework::when_stored(std::function<void(bool, const std::string&)> done) {
+  if (writes_asked_ <= writes_stored_) return done(true, {});
+  write_waiters_.emplace(writes_asked_, std::move(done));
+}
+
+// ---- Driver: the scheduler's records ----
+
 void MarathonFramework::save_app(const App& app) {
-  store_->put(app_key(app.id), StoredApp{to_text(to_json(app))},
-              [this, id = app.id](auto r) { store_done("app " + sdk::quote(id), r); });
+  queue_put(app_key(app.id), StoredApp{to_text(to_json(app))}, "app " + sdk::quote(app.id));
 }
 
 void MarathonFramework::remove_app(const std::string& app_id) {
-  store_->remove(app_key(app_id), [this, app_id](auto r) {
-    if (!r && r.code() != sdk::StoreCode::kNotFound) store_done("app " + sdk::quote(app_id), r);
-  });
+  queue_remove(app_key(app_id), "app " + sdk::quote(app_id));
 }
 
 void MarathonFramework::save_version(const App& app) {
-  store_->put(version_key(app.id, app.version), StoredApp{to_text(to_json(app))},
-              [this, id = app.id](auto r) { store_done("a version of " + sdk::quote(id), r); });
+  queue_put(version_key(app.id, app.version), StoredApp{to_text(to_json(app))},
+            "a version of " + sdk::quote(app.id));
 }
 
 void MarathonFramework::remove_version(const std::string& app_id, const std::string& version) {
-  store_->remove(version_key(app_id, version), [this, app_id](auto r) {
-    if (!r && r.code() != sdk::StoreCode::kNotFound) {
-      store_done("a version of " + sdk::quote(app_id), r);
-    }
-  });
+  queue_remove(version_key(app_id, version), "a version of " + sdk::quote(app_id));
 }
 
 void MarathonFramework::save_group(const GroupSpec& group) {
-  store_->put(group_key(group.id), StoredApp{to_text(to_json(group))},
-              [this, id = group.id](auto r) { store_done("group " + sdk::quote(id), r); });
+  queue_put(group_key(group.id), StoredApp{to_text(to_json(group))},
+            "group " + sdk::quote(group.id));
 }
 
 void MarathonFramework::remove_group(const std::string& group_id) {
-  store_->remove(group_key(group_id), [this, group_id](auto r) {
-    if (!r && r.code() != sdk::StoreCode::kNotFound) store_done("group " + sdk::quote(group_id), r);
-  });
+  queue_remove(group_key(group_id), "group " + sdk::quote(group_id));
 }
 
 void MarathonFramework::save_task(const StoredTask& task) {
-  store_->put(task_key(task.id), task,
-              [this, id = task.id](auto r) { store_done("task " + sdk::quote(id), r); });
+  queue_put(task_key(task.id), task, "task " + sdk::quote(task.id));
 }
 
 void MarathonFramework::remove_task(const std::string& task_id) {
-  store_->remove(task_key(task_id), [this, task_id](auto r) {
-    if (!r && r.code() != sdk::StoreCode::kNotFound) store_done("task " + sdk::quote(task_id), r);
-  });
+  queue_remove(task_key(task_id), "task " + sdk::quote(task_id));
 }
 
 void MarathonFramework::save_deployment(const StoredDeployment& deployment) {
-  store_->put(deployment_key(deployment.id), deployment, [this, id = deployment.id](auto r) {
-    store_done("deployment " + sdk::quote(id), r);
-  });
+  queue_put(deployment_key(deployment.id), deployment, "deployment " + sdk::quote(deployment.id));
 }
 
 void MarathonFramework::remove_deployment(const std::string& id) {
-  store_->remove(deployment_key(id), [this, id](auto r) {
-    if (!r && r.code() != sdk::StoreCode::kNotFound) store_done("deployment " + sdk::quote(id), r);
-  });
+  queue_remove(deployment_key(id), "deployment " + sdk::quote(id));
 }
 
 void MarathonFramework::save_backoff(const StoredBackoff& backoff) {
-  store_->put(backoff_key(backoff.app_id), backoff, [this, id = backoff.app_id](auto r) {
-    store_done("the backoff of " + sdk::quote(id), r);
-  });
+  queue_put(backoff_key(backoff.app_id), backoff, "the backoff of " + sdk::quote(backoff.app_id));
 }
 
 void MarathonFramework::remove_backoff(const std::string& app_id) {
-  store_->remove(backoff_key(app_id), [this, app_id](auto r) {
-    if (!r && r.code() != sdk::StoreCode::kNotFound) {
-      store_done("the backoff of " + sdk::quote(app_id), r);
-    }
-  });
+  queue_remove(backoff_key(app_id), "the backoff of " + sdk::quote(app_id));
 }
 
 void MarathonFramework::publish(const std::string& event_type, const json::object& body) {
@@ -422,9 +563,23 @@ void MarathonFramework::leader_route(http::Method method, std::string_view patte
       method, pattern,
       [this, handler = std::move(handler)](const http::Request& request, http::Responder answer) {
         if (api_) {
-          http::Response response = to_http(handler(request));
-          response.set_header(kLeaderHeader, "http://" + http_address_);
-          answer.send(std::move(response));
+          auto response = std::make_shared<http::Response>(to_http(handler(request)));
+          response->set_header(kLeaderHeader, "http://" + http_address_);
+          if (request.method() == http::Method::get || request.method() == http::Method::head) {
+            answer.send(std::move(*response));
+            return;
+          }
+          // A change is answered once what it wrote is stored.
+          auto responder = std::make_shared<http::Responder>(std::move(answer));
+          when_stored([this, response, responder](bool stored, const std::string& why) {
+            if (stored) {
+              responder->send(std::move(*response));
+              return;
+            }
+            http::Response failed = http::json_error(503, "the change is not stored: " + why);
+            failed.set_header(kLeaderHeader, "http://" + http_address_);
+            responder->send(std::move(failed));
+          });
         } else if (leadership_ && leadership_->leading()) {
           answer.send(http::json_error(503, "Marathon is recovering its state; try again shortly"));
         } else {

@@ -7,6 +7,7 @@
 // Threading: everything runs on the plugin's loop thread.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -71,6 +72,28 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void on_check_result(const protocol::scheduler::FrameworkMessage& message);
   void store_done(const std::string& what, const sdk::StoreResult<uint64_t>& result);
 
+  // The scheduler's writes, coalesced by key and stored in batches, one batch at a time (see
+  // marathon_framework.cpp: "Writes").
+  struct PendingWrite {
+    uint64_t sequence = 0;  // the order it was asked for in; a later write to the key replaces it
+    size_t bytes = 0;       // key and encoded value
+    std::string what;       // for the log
+    bool alone = false;     // in a batch the store refused: written by itself to find the culprit
+    std::function<void(sdk::StoreBatch&)> add_to_batch;
+    std::function<void(sdk::Store::Done<uint64_t>)> write_alone;  // for a value over a batch
+  };
+  template <typename T>
+  void queue_put(const std::string& key, const T& value, std::string what);
+  void queue_remove(const std::string& key, std::string what);
+  void queue_write(const std::string& key, PendingWrite write);
+  void send_writes();
+  void writes_done(uint64_t term, std::vector<std::pair<std::string, PendingWrite>> sent,
+                   const std::optional<sdk::StoreError>& error);
+  void fail_write_waiters(const std::string& why);
+  // Calls `done` once every write asked for so far is stored (true), or when that cannot be
+  // said (false: leadership lost, or the store did not answer in time).
+  void when_stored(std::function<void(bool, const std::string&)> done);
+
   // Configuration.
   std::string http_host_ = "127.0.0.1";
   uint16_t http_port_ = 8080;
@@ -101,6 +124,12 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   sdk::Clock::TimerId tick_timer_ = 0;
   sdk::Clock::TimerId reconcile_timer_ = 0;
   uint64_t store_failures_ = 0;
+  std::map<std::string, PendingWrite> pending_writes_;
+  bool writes_in_flight_ = false;
+  sdk::Clock::TimerId writes_timer_ = 0;
+  uint64_t writes_asked_ = 0;   // the sequence of the last write asked for
+  uint64_t writes_stored_ = 0;  // every write up to this sequence is stored
+  std::multimap<uint64_t, std::function<void(bool, const std::string&)>> write_waiters_;
 };
 
 }  // namespace tessera::marathon

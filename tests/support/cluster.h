@@ -136,9 +136,11 @@ class Cluster {
   }
 
   // Stops the master (SIGTERM) and starts it again on the same work dir and the same endpoint
-  // (the port it bound the first time), as an operator restarting it would.
-  ::testing::AssertionResult restart_master() {
-    if (master_->stop(std::chrono::seconds(10)) != 0) {
+  // (the port it bound the first time), as an operator restarting it would; with `crash`, kills
+  // it (SIGKILL) instead, as a power cut or the OOM killer would.
+  ::testing::AssertionResult restart_master(bool crash = false) {
+    if (crash) master_->signal(SIGKILL);
+    if (auto code = master_->stop(std::chrono::seconds(10)); code != 0 && !crash) {
       return ::testing::AssertionFailure() << "master did not stop cleanly:\n" << master_->output();
     }
     std::filesystem::rename(dir_ / "master.log", dir_ / "master.before-restart.log");

@@ -442,6 +442,30 @@ TEST(MarathonE2E, ARestartedMasterHostKeepsTheAppsAndAdoptsTheRunningTasks) {
   EXPECT_EQ(kept.at("dependencies"), json::array{"/keep"});
 }
 
+// A change is answered only once it is stored: 1,200 apps in one request (several store batches,
+// a few seconds of writes) survive a kill -9 of the host right after the answer. Before, the
+// answer came first and the writes queued behind it were lost, or given up after 30 s.
+TEST(MarathonE2E, AChangeThatWasAnsweredSurvivesAKillOfTheHostRightAfter) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  Marathon marathon(cluster);
+  std::string apps = "[";
+  for (int i = 0; i < 1200; ++i) {
+    if (i > 0) apps += ",";
+    apps += R"({"id":"/many/a)" + std::to_string(i) + R"(","cmd":"sleep 9","instances":0})";
+  }
+  apps += "]";
+  CurlResult put = marathon.call("PUT", "/v2/apps", apps);
+  ASSERT_EQ(put.status, 200) << put.body << cluster.master().output();
+  ASSERT_TRUE(cluster.restart_master(/*crash=*/true));
+  marathon.find_address();
+  EXPECT_TRUE(cluster.master().wait_for("recovered 1200 app(s)")) << cluster.master().output();
+  json::value group = marathon.get("/v2/groups/many");
+  ASSERT_TRUE(group.is_object()) << cluster.master().output();
+  EXPECT_EQ(group.at("apps").as_array().size(), 1200u);
+}
+
 TEST(MarathonE2E, EmptyNestedGroupsAndGroupDependenciesOrderTheDeployment) {
   TempDir dir;
   Cluster cluster(dir);
