@@ -164,7 +164,10 @@ Status AgentEmulator::prepare() {
     for (size_t t = 0; t < options_.tasks_per_agent; ++t) {
       Task task;
       task.framework_id = options_.task_framework;
-      task.info.task_id = "emu-" + std::to_string(i) + "-" + std::to_string(t);
+      // Named after the agent's hostname, which carries the process's prefix: emulators run
+      // side by side for one framework must not report the same task ids, or the master keeps
+      // each such task on whichever agent reported it first and ignores the others.
+      task.info.task_id = agent.hostname + "-" + std::to_string(t);
       task.info.name = task.info.task_id;
       task.info.resources = task_resources_;
       task.info.command.value = "sleep infinity";
