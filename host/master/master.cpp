@@ -348,7 +348,17 @@ void Master::on_elected(uint64_t epoch) {
   // (a restarted one has a new id), the term is that master's.
   if (leadership_->leader().master_id != master_id_) return on_deposed();
   log().info("elected leader at {} (epoch {}); reading the registry", endpoint_, epoch);
-  registry_->recover([this](RecoveredRegistry registry) { recovered(std::move(registry)); });
+  // A reading from an earlier term is dropped: when the leader plugin suspends and confirms
+  // this master again (a new epoch) while it reads, the reading of the new term is the one
+  // that serves, once; the earlier one would apply the registry a second time.
+  registry_->recover([this, epoch](RecoveredRegistry registry) {
+    if (leadership_->epoch() != epoch) {
+      log().info("the registry read in epoch {} is dropped: this master leads in epoch {} now",
+                 epoch, leadership_->epoch());
+      return;
+    }
+    recovered(std::move(registry));
+  });
 }
 
 void Master::on_deposed() {

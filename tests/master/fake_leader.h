@@ -101,6 +101,13 @@ class FakeLeader {
     events_.publish(leader);
   }
 
+  // This host's master is confirmed again in a new term, as leader_zookeeper does after its
+  // thread stalled: a new epoch, published as leader.info.
+  void reelect_here() {
+    leader.epoch = ++epoch;
+    events_.publish(leader);
+  }
+
   // Stores `value` at `key` as a master would have written it.
   template <typename T>
   void preset(const std::string& key, const T& value) {

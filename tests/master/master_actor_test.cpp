@@ -329,6 +329,32 @@ TEST_F(MasterActorTest, RequestsThatComeWhileTheRegistryIsReadAreServedOnceItIs)
   EXPECT_EQ(leader_->entries.count("master/agents/" + agent_id), 1u);
 }
 
+// Elected again in a new term while it reads its registry (leader_zookeeper suspends a leader
+// whose thread stalled and confirms it with a new epoch): the reading of the new term serves,
+// once; the one of the term that ended is dropped when it completes, rather than applying the
+// registry a second time (frameworks added to the allocator twice, secrets learned meanwhile
+// overwritten).
+TEST_F(MasterActorTest, ARegistryReadOfATermThatEndedIsDropped) {
+  // The first term's first listing fails: its reading waits for the registry's retry (1 s on the
+  // manual clock) while the second term's reads at once.
+  leader_->fail_next = 1;
+  FrameworkRecord record;
+  record.framework_id = "f1";
+  record.roles = {"*"};
+  leader_->preset("master/frameworks/f1", record);
+  start_master();
+  ASSERT_TRUE(run_until([&] { return leader_->lists >= 1; }));
+  leader_->reelect_here();
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  clock_.advance(1s);
+  ASSERT_TRUE(run_until([&] { return logged("the registry read in epoch 1 is dropped"); }));
+  auto servings = std::count_if(logged_.begin(), logged_.end(), [](const std::string& line) {
+    return line.find("; serving") != std::string::npos;
+  });
+  EXPECT_EQ(servings, 1);
+  EXPECT_EQ(std::count(allocator_->told.begin(), allocator_->told.end(), "framework_added f1"), 1);
+}
+
 // What an agent reports of its executors is checked, and only the agent itself can say that one
 // of them ended.
 TEST_F(MasterActorTest, AnAgentsExecutorReportsAreCheckedAndOnlyItsOwn) {
