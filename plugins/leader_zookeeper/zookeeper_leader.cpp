@@ -520,6 +520,12 @@ bool ZooKeeperLeader::answer_write(const sdk::Request& request, const char* verb
 
 void ZooKeeperLeader::answer(const sdk::Request& request, store::Result result) {
   result.epoch = epoch_;
+  // ZooKeeper has just answered the calls that served this request, so the session was alive
+  // then, and the server counts every request as a heartbeat: the time this thread spent in
+  // them (a listing of 5,000 agents took over a second) is not a stall in which the session may
+  // have ended unnoticed. Counted as one, it suspended the leader and started a new term in
+  // the middle of its registry read.
+  if (session_ && session_->connected()) last_tick_ = std::chrono::steady_clock::now();
   server_->reply(request, result);
 }
 
