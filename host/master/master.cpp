@@ -496,6 +496,20 @@ void Master::on_register(const Caller& caller, const agent_msg::Register& messag
     hash = secret_hash(secret);
   }
   if (secret.empty()) {
+    // A registration resent on the connection the agent is admitted on (it did not have its
+    // answer in time: after a failover the new leader is slow to answer thousands at once) is
+    // answered again and changes nothing. Admitting it again would redo the agent's tasks and
+    // allocation for every resend, which made a busy master busier (10,000 agents sent 2.4
+    // registrations each), and would take a task launched since the first as lost, since the
+    // resend was built before it. What changed on this connection since came as updates.
+    if (auto known = agents_.find(agent_id);
+        known != agents_.end() && known->second.active && known->second.peer == caller.peer) {
+      known->second.last_pong = clock().now();
+      server_->reply_later(caller.peer, sequence, registered(agent_id, secret));
+      log().debug("agent {} registered again on its connection; answered again",
+                  sdk::printable(agent_id));
+      return;
+    }
     // It proved a secret the registry holds (read back at election, or written when it was
     // given): its record is there, and a re-registration writes nothing. After a failover every
     // agent re-registers at once, and a write each would hold the new leader back.

@@ -355,6 +355,55 @@ TEST_F(MasterActorTest, ARegistryReadOfATermThatEndedIsDropped) {
   EXPECT_EQ(std::count(allocator_->told.begin(), allocator_->told.end(), "framework_added f1"), 1);
 }
 
+// An agent resends its registration when the answer is late (after a failover the new leader
+// answers thousands at once). A resend on the connection the agent is admitted on is answered
+// again without admitting it again (which would redo its tasks and allocation each time); a
+// registration on a new connection (the agent restarted or reconnected) is admitted again.
+TEST_F(MasterActorTest, ARegistrationResentOnTheAgentsConnectionIsAnsweredNotAdmittedAgain) {
+  start_master();
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  sdk::Client agent_client(bus_, "agent");
+  ASSERT_TRUE(agent_client.connect("inproc://test.master").ok());
+  auto agent_added = [&] {
+    return std::count_if(allocator_->told.begin(), allocator_->told.end(),
+                         [](const std::string& what) { return what.rfind("agent_added", 0) == 0; });
+  };
+  agent_msg::Register first;
+  first.hostname = "h1";
+  first.resources.scalars = {{"cpus", 1}, {"mem", 64}};
+  std::optional<Result<Envelope>> admitted;
+  agent_client.request(
+      first, [&](Result<Envelope> r) { admitted = std::move(r); }, 10s);
+  ASSERT_TRUE(run_until([&] { return admitted.has_value() && agent_added() == 1; }));
+  ASSERT_TRUE(admitted->ok() && (*admitted)->is<agent_msg::Registered>());
+  auto registered = (*admitted)->body<agent_msg::Registered>();
+  ASSERT_TRUE(registered.ok());
+
+  // The agent's re-registration, sent three times on its connection before any answer.
+  agent_msg::Register again = first;
+  again.agent_id = registered->agent_id;
+  again.secret = registered->secret;
+  std::vector<Result<Envelope>> answers;
+  for (int i = 0; i < 3; ++i) {
+    agent_client.request(
+        again, [&](Result<Envelope> r) { answers.push_back(std::move(r)); }, 10s);
+  }
+  ASSERT_TRUE(run_until([&] { return answers.size() == 3; }));
+  for (const auto& answer : answers) {
+    ASSERT_TRUE(answer.ok() && answer->is<agent_msg::Registered>());
+    EXPECT_EQ(answer->body<agent_msg::Registered>()->agent_id, registered->agent_id);
+  }
+  // On a new connection it is admitted again.
+  sdk::Client reconnected(bus_, "agent");
+  ASSERT_TRUE(reconnected.connect("inproc://test.master").ok());
+  std::optional<Result<Envelope>> readmitted;
+  reconnected.request(
+      again, [&](Result<Envelope> r) { readmitted = std::move(r); }, 10s);
+  ASSERT_TRUE(run_until([&] { return readmitted.has_value() && agent_added() >= 2; }));
+  ASSERT_TRUE(readmitted->ok() && (*readmitted)->is<agent_msg::Registered>());
+  EXPECT_EQ(agent_added(), 2);
+}
+
 // What an agent reports of its executors is checked, and only the agent itself can say that one
 // of them ended.
 TEST_F(MasterActorTest, AnAgentsExecutorReportsAreCheckedAndOnlyItsOwn) {
