@@ -648,7 +648,12 @@ void AgentEmulator::tick(Agent& agent, Clock::time_point now) {
            0);
     }
     if (agent.registered && task.resend_at <= now) send_update(agent, task, now);
-    schedule(agent, std::min(task.finish_at, task.resend_at));
+    // An unregistered agent sends no update (on_registered makes them due again): a resend
+    // that fell due in the tick that unregistered it would otherwise wake it at once, again
+    // and again, and the emulator would spin in run_due and answer nothing more (a loaded
+    // machine makes that tick late, and the coincidence likely).
+    schedule(agent, std::min(task.finish_at,
+                             agent.registered ? task.resend_at : Clock::time_point::max()));
   }
   if (!agent.registered) {
     schedule(agent, agent.register_at);
