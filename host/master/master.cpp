@@ -348,7 +348,17 @@ void Master::on_elected(uint64_t epoch) {
   // (a restarted one has a new id), the term is that master's.
   if (leadership_->leader().master_id != master_id_) return on_deposed();
   log().info("elected leader at {} (epoch {}); reading the registry", endpoint_, epoch);
-  registry_->recover([this](RecoveredRegistry registry) { recovered(std::move(registry)); });
+  // A reading from an earlier term is dropped: when the leader plugin suspends and confirms
+  // this master again (a new epoch) while it reads, the reading of the new term is the one
+  // that serves, once; the earlier one would apply the registry a second time.
+  registry_->recover([this, epoch](RecoveredRegistry registry) {
+    if (leadership_->epoch() != epoch) {
+      log().info("the registry read in epoch {} is dropped: this master leads in epoch {} now",
+                 epoch, leadership_->epoch());
+      return;
+    }
+    recovered(std::move(registry));
+  });
 }
 
 void Master::on_deposed() {
@@ -486,6 +496,20 @@ void Master::on_register(const Caller& caller, const agent_msg::Register& messag
     hash = secret_hash(secret);
   }
   if (secret.empty()) {
+    // A registration resent on the connection the agent is admitted on (it did not have its
+    // answer in time: after a failover the new leader is slow to answer thousands at once) is
+    // answered again and changes nothing. Admitting it again would redo the agent's tasks and
+    // allocation for every resend, which made a busy master busier (10,000 agents sent 2.4
+    // registrations each), and would take a task launched since the first as lost, since the
+    // resend was built before it. What changed on this connection since came as updates.
+    if (auto known = agents_.find(agent_id);
+        known != agents_.end() && known->second.active && known->second.peer == caller.peer) {
+      known->second.last_pong = clock().now();
+      server_->reply_later(caller.peer, sequence, registered(agent_id, secret));
+      log().debug("agent {} registered again on its connection; answered again",
+                  sdk::printable(agent_id));
+      return;
+    }
     // It proved a secret the registry holds (read back at election, or written when it was
     // given): its record is there, and a re-registration writes nothing. After a failover every
     // agent re-registers at once, and a write each would hold the new leader back.

@@ -79,21 +79,65 @@ std::function<void(sdk::StoreResult<uint64_t>)> Registry::outcome(const std::str
 }
 
 void Registry::put_agent(const AgentRecord& record, std::function<void(bool)> done) {
-  std::string key = kAgents + record.agent_id;
-  store_.put(key, record, outcome(key, std::move(done)));
+  msgpack::sbuffer encoded;
+  msgpack::pack(encoded, record);
+  queue_agent_write(AgentWrite{
+      record.agent_id, record, 0,
+      std::string(kAgents).size() + record.agent_id.size() + encoded.size(), std::move(done)});
 }
 
 void Registry::remove_agent(const std::string& agent_id, double removed_at,
                             std::function<void(bool)> done) {
-  // The record of its removal first: an agent must never be neither admitted nor removed.
-  std::string removed_key = kRemovedAgents + agent_id;
-  store_.put(removed_key, removed_at, outcome(removed_key, std::move(done)));
-  std::string key = kAgents + agent_id;
-  store_.remove(key, [this, key](const sdk::StoreResult<uint64_t>& r) {
-    // Absent is as good as deleted (an agent admitted before a write failed).
-    if (!r && r.code() != sdk::StoreCode::kNotFound) {
-      bus_.log.error("registry delete of '{}' failed: {}", key, r.error().message);
+  // A time packs into at most 9 bytes; both keys are counted.
+  size_t bytes =
+      std::string(kRemovedAgents).size() + std::string(kAgents).size() + 2 * agent_id.size() + 9;
+  queue_agent_write(AgentWrite{agent_id, std::nullopt, removed_at, bytes, std::move(done)});
+}
+
+void Registry::queue_agent_write(AgentWrite write) {
+  agent_writes_.push_back(std::move(write));
+  write_agents();
+}
+
+void Registry::write_agents() {
+  if (agent_batch_out_ || agent_writes_.empty()) return;
+  sdk::StoreBatch batch;
+  std::vector<std::function<void(bool)>> dones;
+  size_t count = 0;
+  std::string first = agent_writes_.front().agent_id;
+  // The store prefixes every key: counted too, against the protocol's limits.
+  size_t prefix = store_.prefix().size();
+  while (!agent_writes_.empty()) {
+    AgentWrite& write = agent_writes_.front();
+    size_t writes = write.record ? 1 : 2;
+    size_t bytes = write.bytes + writes * prefix;
+    if (!batch.empty() &&
+        (batch.size() + writes > protocol::store::kMaxBatchWrites ||
+         batch.bytes() + batch.size() * prefix + bytes > protocol::store::kMaxBatchBytes)) {
+      break;
     }
+    if (write.record) {
+      batch.put(kAgents + write.agent_id, *write.record);
+    } else {
+      // The record of its removal first: an agent must never be neither admitted nor removed.
+      // Removing an absent record is no error (an agent admitted before a write failed).
+      batch.put(kRemovedAgents + write.agent_id, write.removed_at);
+      batch.remove(kAgents + write.agent_id);
+    }
+    ++count;
+    if (write.done) dones.push_back(std::move(write.done));
+    agent_writes_.pop_front();
+  }
+  agent_batch_out_ = true;
+  store_.write_batch(std::move(batch), [this, count, first, dones = std::move(dones)](
+                                           const sdk::StoreResult<std::vector<uint64_t>>& r) {
+    agent_batch_out_ = false;
+    if (!r) {
+      bus_.log.error("registry write of {} agent record(s), the first '{}{}', failed: {}", count,
+                     kAgents, sdk::escape(first), r.error().message);
+    }
+    for (const auto& done : dones) done(r.ok());
+    write_agents();
   });
 }
 

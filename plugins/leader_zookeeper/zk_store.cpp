@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "tessera/protocol/store.h"
 
@@ -251,6 +252,68 @@ Result<Write> ZooKeeperStore::remove(Session& session, const std::string& key, u
   }
   return make_error(ErrorCode::kUnavailable,
                     "delete " + protocol::store::quote_key(key) + ": it kept changing meanwhile");
+}
+
+std::optional<std::vector<Write>> ZooKeeperStore::apply_together(
+    Session& session, const std::vector<protocol::store::BatchWrite>& writes, uint64_t epoch) {
+  std::set<std::string> keys;
+  std::vector<std::string> paths;
+  paths.reserve(writes.size());
+  for (const auto& write : writes) {
+    if (write.value.size() > kInlineValueBytes || !keys.insert(write.key).second) {
+      return std::nullopt;
+    }
+    paths.push_back(key_path(store_, write.key));
+  }
+  std::vector<Session::Read> reads;
+  if (session.get_many(paths, reads, kMaxNodeBytes) != ZOK) return std::nullopt;
+  std::vector<Op> ops;
+  ops.reserve(writes.size() + 1);
+  if (epoch != 0) ops.push_back(Op::check(epoch_, static_cast<int>(epoch)));
+  std::vector<Write> outcomes;
+  outcomes.reserve(writes.size());
+  // Parents are created once per directory, not once per new key.
+  std::set<std::string> parents_made;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const auto& write = writes[i];
+    auto current = node_of(paths[i], reads[i]);
+    if (!current) return std::nullopt;
+    if (*current && (*current)->node.kind == StoreNode::Kind::kChunked) return std::nullopt;
+    bool present = *current && (*current)->node.kind != StoreNode::Kind::kDirectory;
+    if (write.remove) {
+      if (!present) {
+        outcomes.push_back(Write{Write::Outcome::kNotFound, 0, 0});
+        continue;
+      }
+      const Node& node = **current;
+      // A znode that is also the parent of other keys stays, as a directory.
+      if (node.stat.numChildren == 0) {
+        ops.push_back(Op::remove(paths[i], node.stat.version));
+      } else {
+        ops.push_back(Op::set(paths[i], store_node_data(StoreNode{}), node.stat.version));
+      }
+      outcomes.push_back(Write{Write::Outcome::kDone, node.node.version, 0});
+      continue;
+    }
+    StoreNode next;
+    next.version = (present ? (*current)->node.version : 0) + 1;
+    next.kind = StoreNode::Kind::kInline;
+    next.value = write.value;
+    if (*current) {
+      ops.push_back(Op::set(paths[i], store_node_data(next), (*current)->stat.version));
+    } else {
+      std::string parent = write.key.substr(0, write.key.rfind('/') + 1);
+      if (parents_made.insert(parent).second) {
+        if (auto s = ensure_parents(session, write.key); !s) return std::nullopt;
+      }
+      ops.push_back(Op::create(paths[i], store_node_data(next)));
+    }
+    outcomes.push_back(Write{Write::Outcome::kDone, next.version, 0});
+  }
+  // A multi is all or nothing: when it fails, nothing of the batch was written. With only the
+  // epoch's check in it (every removal of an absent key), it still refuses a term that is over.
+  if (!ops.empty() && session.multi(ops) != ZOK) return std::nullopt;
+  return outcomes;
 }
 
 Result<std::vector<StoreEntry>> ZooKeeperStore::list(Session& session, const std::string& prefix) {

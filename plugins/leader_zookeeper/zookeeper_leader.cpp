@@ -414,10 +414,12 @@ void ZooKeeperLeader::serve_store() {
     answer_write(request, "delete", remove.key, write, remove.epoch, std::nullopt);
   });
 
-  // A batch is applied write by write, each fenced as a single write is: a value may span
-  // chunk znodes written before its key's znode, which one ZooKeeper multi cannot hold. So it is
-  // not atomic here: at the first write that fails, the ones before it stay applied and the
-  // answer is that write's failure.
+  // A batch is applied in one ZooKeeper multi when it can be (ZooKeeperStore::apply_together:
+  // inline values of distinct keys, nothing raced), which is what makes a burst of registry
+  // writes cheap. Otherwise it is applied write by write, each fenced as a single write is: a
+  // value may span chunk znodes written before its key's znode, which one multi cannot hold. So
+  // it is not atomic here: at the first write that fails, the ones before it stay applied and
+  // the answer is that write's failure.
   server_->on<store::Batch>([this](const sdk::Request& request, const store::Batch& batch) {
     auto refused = store::check_batch(request.message.header().sender, batch);
     const std::string& first = batch.writes.empty() ? std::string() : batch.writes.front().key;
@@ -430,6 +432,18 @@ void ZooKeeperLeader::serve_store() {
     store::Result result;
     result.ok = true;
     result.entries.reserve(batch.writes.size());
+    if (auto together = store_->apply_together(*session_, batch.writes, batch.epoch)) {
+      for (size_t i = 0; i < batch.writes.size(); ++i) {
+        const store::BatchWrite& write = batch.writes[i];
+        const zk::Write& applied = (*together)[i];
+        if (applied.outcome == zk::Write::Outcome::kDone) {
+          ++writes_;
+          events_->publish(store::Changed{write.key, applied.version, write.remove});
+        }
+        result.entries.push_back(store::Entry{write.key, {}, applied.version});
+      }
+      return answer(request, result);
+    }
     for (const store::BatchWrite& write : batch.writes) {
       auto applied = write.remove ? store_->remove(*session_, write.key, batch.epoch)
                                   : store_->put(*session_, write.key, write.value, batch.epoch);
@@ -506,6 +520,12 @@ bool ZooKeeperLeader::answer_write(const sdk::Request& request, const char* verb
 
 void ZooKeeperLeader::answer(const sdk::Request& request, store::Result result) {
   result.epoch = epoch_;
+  // ZooKeeper has just answered the calls that served this request, so the session was alive
+  // then, and the server counts every request as a heartbeat: the time this thread spent in
+  // them (a listing of 5,000 agents took over a second) is not a stall in which the session may
+  // have ended unnoticed. Counted as one, it suspended the leader and started a new term in
+  // the middle of its registry read.
+  if (session_ && session_->connected()) last_tick_ = std::chrono::steady_clock::now();
   server_->reply(request, result);
 }
 

@@ -49,6 +49,33 @@ class FakeLeader {
       entries.erase(it);
       answer(r, result);
     });
+    // All or nothing, as leader_standalone applies a batch.
+    server_.on<store::Batch>([this](const sdk::Request& r, const store::Batch& m) {
+      ++batches;
+      if (m.writes.empty() || !admit(r, m.writes.front().key, m.epoch)) return;
+      for (const auto& write : m.writes) {
+        if (write.key.rfind(r.message.header().sender + "/", 0) != 0) {
+          return refuse(r, store::code::kPermissionDenied, "outside the sender's prefix");
+        }
+      }
+      store::Result result;
+      result.ok = true;
+      for (const auto& write : m.writes) {
+        uint64_t version = 0;
+        if (write.remove) {
+          if (auto it = entries.find(write.key); it != entries.end()) {
+            version = it->second.version;
+            entries.erase(it);
+          }
+        } else {
+          Stored& stored = entries[write.key];
+          stored.value = write.value;
+          version = ++stored.version;
+        }
+        result.entries.push_back({write.key, {}, version});
+      }
+      answer(r, result);
+    });
     server_.on<store::List>([this](const sdk::Request& r, const store::List& m) {
       ++lists;
       if (!admit(r, m.prefix, 0)) return;
@@ -74,6 +101,13 @@ class FakeLeader {
     events_.publish(leader);
   }
 
+  // This host's master is confirmed again in a new term, as leader_zookeeper does after its
+  // thread stalled: a new epoch, published as leader.info.
+  void reelect_here() {
+    leader.epoch = ++epoch;
+    events_.publish(leader);
+  }
+
   // Stores `value` at `key` as a master would have written it.
   template <typename T>
   void preset(const std::string& key, const T& value) {
@@ -91,6 +125,7 @@ class FakeLeader {
   uint64_t epoch = 0;                     // the store's epoch: older writes are fenced
   int fail_next = 0;                      // requests to refuse (permission denied) first
   int lists = 0;
+  int batches = 0;
   int fenced = 0;
 
  private:

@@ -329,6 +329,81 @@ TEST_F(MasterActorTest, RequestsThatComeWhileTheRegistryIsReadAreServedOnceItIs)
   EXPECT_EQ(leader_->entries.count("master/agents/" + agent_id), 1u);
 }
 
+// Elected again in a new term while it reads its registry (leader_zookeeper suspends a leader
+// whose thread stalled and confirms it with a new epoch): the reading of the new term serves,
+// once; the one of the term that ended is dropped when it completes, rather than applying the
+// registry a second time (frameworks added to the allocator twice, secrets learned meanwhile
+// overwritten).
+TEST_F(MasterActorTest, ARegistryReadOfATermThatEndedIsDropped) {
+  // The first term's first listing fails: its reading waits for the registry's retry (1 s on the
+  // manual clock) while the second term's reads at once.
+  leader_->fail_next = 1;
+  FrameworkRecord record;
+  record.framework_id = "f1";
+  record.roles = {"*"};
+  leader_->preset("master/frameworks/f1", record);
+  start_master();
+  ASSERT_TRUE(run_until([&] { return leader_->lists >= 1; }));
+  leader_->reelect_here();
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  clock_.advance(1s);
+  ASSERT_TRUE(run_until([&] { return logged("the registry read in epoch 1 is dropped"); }));
+  auto servings = std::count_if(logged_.begin(), logged_.end(), [](const std::string& line) {
+    return line.find("; serving") != std::string::npos;
+  });
+  EXPECT_EQ(servings, 1);
+  EXPECT_EQ(std::count(allocator_->told.begin(), allocator_->told.end(), "framework_added f1"), 1);
+}
+
+// An agent resends its registration when the answer is late (after a failover the new leader
+// answers thousands at once). A resend on the connection the agent is admitted on is answered
+// again without admitting it again (which would redo its tasks and allocation each time); a
+// registration on a new connection (the agent restarted or reconnected) is admitted again.
+TEST_F(MasterActorTest, ARegistrationResentOnTheAgentsConnectionIsAnsweredNotAdmittedAgain) {
+  start_master();
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  sdk::Client agent_client(bus_, "agent");
+  ASSERT_TRUE(agent_client.connect("inproc://test.master").ok());
+  auto agent_added = [&] {
+    return std::count_if(allocator_->told.begin(), allocator_->told.end(),
+                         [](const std::string& what) { return what.rfind("agent_added", 0) == 0; });
+  };
+  agent_msg::Register first;
+  first.hostname = "h1";
+  first.resources.scalars = {{"cpus", 1}, {"mem", 64}};
+  std::optional<Result<Envelope>> admitted;
+  agent_client.request(
+      first, [&](Result<Envelope> r) { admitted = std::move(r); }, 10s);
+  ASSERT_TRUE(run_until([&] { return admitted.has_value() && agent_added() == 1; }));
+  ASSERT_TRUE(admitted->ok() && (*admitted)->is<agent_msg::Registered>());
+  auto registered = (*admitted)->body<agent_msg::Registered>();
+  ASSERT_TRUE(registered.ok());
+
+  // The agent's re-registration, sent three times on its connection before any answer.
+  agent_msg::Register again = first;
+  again.agent_id = registered->agent_id;
+  again.secret = registered->secret;
+  std::vector<Result<Envelope>> answers;
+  for (int i = 0; i < 3; ++i) {
+    agent_client.request(
+        again, [&](Result<Envelope> r) { answers.push_back(std::move(r)); }, 10s);
+  }
+  ASSERT_TRUE(run_until([&] { return answers.size() == 3; }));
+  for (const auto& answer : answers) {
+    ASSERT_TRUE(answer.ok() && answer->is<agent_msg::Registered>());
+    EXPECT_EQ(answer->body<agent_msg::Registered>()->agent_id, registered->agent_id);
+  }
+  // On a new connection it is admitted again.
+  sdk::Client reconnected(bus_, "agent");
+  ASSERT_TRUE(reconnected.connect("inproc://test.master").ok());
+  std::optional<Result<Envelope>> readmitted;
+  reconnected.request(
+      again, [&](Result<Envelope> r) { readmitted = std::move(r); }, 10s);
+  ASSERT_TRUE(run_until([&] { return readmitted.has_value() && agent_added() >= 2; }));
+  ASSERT_TRUE(readmitted->ok() && (*readmitted)->is<agent_msg::Registered>());
+  EXPECT_EQ(agent_added(), 2);
+}
+
 // What an agent reports of its executors is checked, and only the agent itself can say that one
 // of them ended.
 TEST_F(MasterActorTest, AnAgentsExecutorReportsAreCheckedAndOnlyItsOwn) {

@@ -482,6 +482,36 @@ TEST_F(RegistryTest, WhatIsWrittenIsReadBackByTheNextLeader) {
   EXPECT_FALSE(recovered.roles["web"].has_priority);
 }
 
+// Thousands of agents registering at once: their records go out in a few batches, each one's
+// `done` only once its batch is stored, and a removal asked for after a put of the same agent
+// is applied after it.
+TEST_F(RegistryTest, AgentWritesAskedForTogetherGoOutInAFewBatches) {
+  Registry& r = registry();
+  constexpr int kAgents = 2500;
+  int stored = 0;
+  int early = 0;
+  for (int i = 0; i < kAgents; ++i) {
+    std::string id = "a" + std::to_string(i);
+    r.put_agent(AgentRecord{id, "h", resources(2, 128), "hash"}, [&, id](bool ok) {
+      if (!ok) return;
+      ++stored;
+      if (leader_->entries.count("master/agents/" + id) == 0) ++early;
+    });
+  }
+  bool removed = false;
+  r.remove_agent("a7", 1700000000, [&](bool ok) { removed = ok; });
+  ASSERT_TRUE(run_until([&] { return stored == kAgents && removed; }));
+  EXPECT_EQ(early, 0);
+  // The first write goes alone (nothing was out); the rest wait for it and go 1,000 at most.
+  EXPECT_LE(leader_->batches, 5);
+  EXPECT_GE(leader_->batches, 3);
+  EXPECT_EQ(leader_->entries.count("master/agents/a7"), 0u);
+  EXPECT_EQ(leader_->entries.count("master/removed_agents/a7"), 1u);
+  RecoveredRegistry recovered = recover();
+  EXPECT_EQ(recovered.agent_secrets.size(), static_cast<size_t>(kAgents - 1));
+  EXPECT_EQ(recovered.removed_agents, std::set<std::string>{"a7"});
+}
+
 TEST_F(RegistryTest, RecordsThatCannotBeTrustedAreCheckedOrSkipped) {
   Registry& r = registry();
   // Written before failover timeouts were checked: NaN is read as 0, 1e300 as 365 days.

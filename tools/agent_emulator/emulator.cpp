@@ -164,7 +164,10 @@ Status AgentEmulator::prepare() {
     for (size_t t = 0; t < options_.tasks_per_agent; ++t) {
       Task task;
       task.framework_id = options_.task_framework;
-      task.info.task_id = "emu-" + std::to_string(i) + "-" + std::to_string(t);
+      // Named after the agent's hostname, which carries the process's prefix: emulators run
+      // side by side for one framework must not report the same task ids, or the master keeps
+      // each such task on whichever agent reported it first and ignores the others.
+      task.info.task_id = agent.hostname + "-" + std::to_string(t);
       task.info.name = task.info.task_id;
       task.info.resources = task_resources_;
       task.info.command.value = "sleep infinity";
@@ -645,7 +648,12 @@ void AgentEmulator::tick(Agent& agent, Clock::time_point now) {
            0);
     }
     if (agent.registered && task.resend_at <= now) send_update(agent, task, now);
-    schedule(agent, std::min(task.finish_at, task.resend_at));
+    // An unregistered agent sends no update (on_registered makes them due again): a resend
+    // that fell due in the tick that unregistered it would otherwise wake it at once, again
+    // and again, and the emulator would spin in run_due and answer nothing more (a loaded
+    // machine makes that tick late, and the coincidence likely).
+    schedule(agent, std::min(task.finish_at,
+                             agent.registered ? task.resend_at : Clock::time_point::max()));
   }
   if (!agent.registered) {
     schedule(agent, agent.register_at);

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/zookeeper.h"
 #include "zk_session.h"
@@ -113,6 +114,53 @@ TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ValuesLargerThanAZnodeAreChunkedAndTheOldCh
   ASSERT_EQ(session_->children("/tessera/blobs", chunks), ZOK);
   EXPECT_TRUE(chunks.empty());
   EXPECT_EQ((*store_.get(*session_, "m/big"))->value, "small");
+}
+
+// A batch in one multi: a thousand new keys, an update, the removal of a key and of an absent
+// one, all applied with their versions; a batch of a term that is over writes nothing; one that
+// cannot go in one multi (a repeated key, a chunked value) is left to the write-by-write path.
+TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ABatchGoesInOneMultiOrNotAtAll) {
+  uint64_t epoch = next_epoch();
+  ASSERT_EQ(store_.put(*session_, "m/old", "o", epoch)->outcome, zk::Write::Outcome::kDone);
+  ASSERT_EQ(store_.put(*session_, "m/gone", "g", epoch)->outcome, zk::Write::Outcome::kDone);
+  using tessera::protocol::store::BatchWrite;
+  std::vector<BatchWrite> writes;
+  for (int i = 0; i < 1000; ++i) {
+    writes.push_back(BatchWrite{"m/agents/a" + std::to_string(i), "r" + std::to_string(i), false});
+  }
+  writes.push_back(BatchWrite{"m/old", "o2", false});
+  writes.push_back(BatchWrite{"m/gone", "", true});
+  writes.push_back(BatchWrite{"m/never", "", true});
+  auto applied = store_.apply_together(*session_, writes, epoch);
+  ASSERT_TRUE(applied.has_value());
+  ASSERT_EQ(applied->size(), writes.size());
+  EXPECT_EQ((*applied)[0].outcome, zk::Write::Outcome::kDone);
+  EXPECT_EQ((*applied)[0].version, 1U);
+  EXPECT_EQ((*applied)[1000].version, 2U);
+  EXPECT_EQ((*applied)[1001].outcome, zk::Write::Outcome::kDone);
+  EXPECT_EQ((*applied)[1001].version, 1U);
+  EXPECT_EQ((*applied)[1002].outcome, zk::Write::Outcome::kNotFound);
+  auto listed = store_.list(*session_, "m/agents/");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 1000U);
+  EXPECT_EQ((*store_.get(*session_, "m/agents/a7"))->value, "r7");
+  EXPECT_EQ((*store_.get(*session_, "m/old"))->value, "o2");
+  EXPECT_FALSE(store_.get(*session_, "m/gone")->has_value());
+
+  // The next term began: the old one's batch writes nothing at all.
+  uint64_t next = next_epoch();
+  std::vector<BatchWrite> late{{"m/late", "l", false}, {"m/old", "late", false}};
+  EXPECT_FALSE(store_.apply_together(*session_, late, epoch).has_value());
+  EXPECT_FALSE(store_.get(*session_, "m/late")->has_value());
+  EXPECT_EQ((*store_.get(*session_, "m/old"))->value, "o2");
+  EXPECT_TRUE(store_.apply_together(*session_, late, next).has_value());
+  EXPECT_EQ((*store_.get(*session_, "m/old"))->value, "late");
+
+  std::vector<BatchWrite> repeated{{"m/twice", "1", false}, {"m/twice", "2", false}};
+  EXPECT_FALSE(store_.apply_together(*session_, repeated, next).has_value());
+  EXPECT_FALSE(store_.get(*session_, "m/twice")->has_value());
+  std::vector<BatchWrite> large{{"m/big", std::string(600 * 1024, 'x'), false}};
+  EXPECT_FALSE(store_.apply_together(*session_, large, next).has_value());
 }
 
 TEST_F(ZooKeeperStoreTest, ZOOKEEPER_TwoWritersIncrementingWithCompareAndSetLoseNothing) {

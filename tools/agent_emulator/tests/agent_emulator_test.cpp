@@ -8,8 +8,10 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "emulator.h"
 #include "support/cluster.h"
@@ -164,6 +166,63 @@ TEST(AgentEmulator, TwoHundredAgentsRunTasksAndFollowAMasterKilledAndRestarted) 
     }
   }
   agents.stop();
+}
+
+// Two emulator processes for one framework, as the failover benchmark runs them: every task of
+// every agent is the master's, on its own agent. Task ids used to be the agent's index alone, the
+// same in both processes, and the master kept each such task on whichever agent reported it
+// first ("agent ... reports task ..., which runs on agent ...; ignored"): half the tasks.
+TEST(AgentEmulator, TasksOfEmulatorsRunSideBySideAreEachOnTheirOwnAgent) {
+  constexpr size_t kAgentsEach = 20;
+  constexpr size_t kTasksEach = 3;
+  TempDir dir;
+  Cluster cluster(dir);
+  MasterSettings settings;
+  // A loaded machine must not make an agent unreachable (its tasks would not be RUNNING).
+  settings.agent_ping_timeout_ms = 10000;
+  settings.agent_removal_timeout_ms = 120000;
+  ASSERT_TRUE(cluster.start_master(settings));
+  sdk::FrameworkInfo info;
+  info.name = "emulator-side-by-side";
+  info.failover_timeout_seconds = 600;
+  TestFramework framework(cluster.endpoint(), info);
+  ASSERT_TRUE(framework.subscribed());
+
+  std::vector<std::unique_ptr<Process>> emulators;
+  for (const char* prefix : {"a-", "b-"}) {
+    emulators.push_back(std::make_unique<Process>(
+        std::vector<std::string>{TESSERA_AGENT_EMULATOR_BIN, "--master", cluster.endpoint(),
+                                 "--agents", std::to_string(kAgentsEach), "--hostname-prefix",
+                                 prefix, "--tasks-per-agent", std::to_string(kTasksEach),
+                                 "--task-framework", framework.client().framework_id(),
+                                 "--report-ms", "0"},
+        dir / (std::string("emulator-") + prefix + "log")));
+  }
+  for (auto& emulator : emulators) {
+    ASSERT_TRUE(emulator->wait_for("emulator: all 20 agents registered", std::chrono::seconds(60)))
+        << emulator->output() << "\nmaster:\n"
+        << cluster.master().output();
+  }
+  std::map<std::string, std::pair<std::string, std::string>> listed;
+  std::map<std::string, size_t> tasks_by_agent;
+  ASSERT_TRUE(eventually(
+      [&] {
+        listed = master_tasks(dir, cluster.endpoint());
+        return listed.size() >= 2 * kAgentsEach * kTasksEach;
+      },
+      std::chrono::seconds(30)))
+      << listed.size() << " tasks listed\n"
+      << cluster.master().output();
+  EXPECT_EQ(listed.size(), 2 * kAgentsEach * kTasksEach);
+  for (const auto& [id, where] : listed) {
+    EXPECT_EQ(where.first, state::kRunning) << id;
+    ++tasks_by_agent[where.second];
+  }
+  EXPECT_EQ(tasks_by_agent.size(), 2 * kAgentsEach);
+  for (const auto& [agent, tasks] : tasks_by_agent) EXPECT_EQ(tasks, kTasksEach) << agent;
+  EXPECT_EQ(cluster.master().output().find("which runs on agent"), std::string::npos)
+      << cluster.master().output();
+  for (auto& emulator : emulators) emulator->stop();
 }
 
 }  // namespace
