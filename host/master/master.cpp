@@ -1710,12 +1710,17 @@ op::State Master::state() const {
 op::StateSummary Master::state_summary(bool roles_only, bool with_usages) const {
   op::StateSummary out;
   SnapshotSource source = snapshot_source();
+  TaskSumsKey sums_key{counters_.events_published, tasks_.size(), agents_.size(),
+                       frameworks_.size()};
+  if (!task_sums_ || task_sums_->first != sums_key) {
+    task_sums_.emplace(sums_key, task_sums(source));
+  }
   if (roles_only) {
     out.state.master_id = master_id_;
-    out.state.roles = role_states(source);
+    out.state.roles = role_states(source, &task_sums_->second);
     return out;
   }
-  out.state = snapshot(source, /*with_tasks=*/false);
+  out.state = snapshot(source, /*with_tasks=*/false, &task_sums_->second);
   out.state.version = version_;
   out.state.start_time = start_time_;
   out.state.hostname = hostname_;
@@ -1725,8 +1730,9 @@ op::StateSummary Master::state_summary(bool roles_only, bool with_usages) const 
   out.completed_tasks = completed_.size();
   out.max_completed_tasks =
       static_cast<uint64_t>(std::max<int64_t>(options_.max_completed_tasks, 0));
+  if (!with_usages) return out;
   for (const auto& [key, task] : tasks_) {
-    if (with_usages && task.usage.timestamp > 0) {
+    if (task.usage.timestamp > 0) {
       out.usages.push_back(op::TaskUsage{task.framework_id, task.info.task_id, task.usage});
     }
   }

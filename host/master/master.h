@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -206,6 +207,15 @@ class Master : public Role {
   // Recently finished tasks, oldest first: summaries (no command, strings bounded), at most
   // max_completed_tasks.
   std::deque<protocol::operator_api::TaskState> completed_;
+  // What the tasks hold per agent, framework and role, as of the event sequence number and sizes
+  // in its key: every change to a task publishes an event, so while the key holds, a state
+  // summary takes the sums from here instead of walking every task (docs/bench-state.md).
+  struct TaskSumsKey {
+    uint64_t events = 0;
+    size_t tasks = 0, agents = 0, frameworks = 0;
+    bool operator==(const TaskSumsKey&) const = default;
+  };
+  mutable std::optional<std::pair<TaskSumsKey, TaskSums>> task_sums_;
   // What the registry keeps of each agent's secret (a hash), by agent id: a registration that
   // names a known id must present the secret.
   std::map<std::string, std::string> agent_secrets_;

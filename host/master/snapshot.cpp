@@ -1,6 +1,7 @@
 #include "master/snapshot.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 namespace tessera::host::master {
@@ -47,8 +48,10 @@ protocol::Resources offered(const std::set<std::string>& offer_ids,
 
 }  // namespace
 
-op::AgentState agent_state(const Agent& agent, const std::map<std::string, Task>& tasks,
-                           const std::map<std::string, Offer>& offers) {
+namespace {
+
+// An agent's or a framework's view without what its tasks and executors hold.
+op::AgentState agent_view(const Agent& agent, const std::map<std::string, Offer>& offers) {
   op::AgentState a;
   a.agent_id = agent.id;
   a.hostname = agent.hostname;
@@ -56,18 +59,12 @@ op::AgentState agent_state(const Agent& agent, const std::map<std::string, Task>
   a.total = agent.total;
   a.attributes = agent.attributes;
   a.registered_at = agent.registered_at;
-  for (const auto& key : agent.tasks) {
-    auto task = tasks.find(key);
-    if (task != tasks.end() && !task->second.ended) a.used += task->second.info.resources;
-  }
-  for (const auto& [key, executor] : agent.executors) a.used += executor.info.resources;
   a.offered = offered(agent.offers, offers);
   return a;
 }
 
-op::FrameworkState framework_state(const Framework& framework,
-                                   const std::map<std::string, Task>& tasks,
-                                   const std::map<std::string, Offer>& offers) {
+op::FrameworkState framework_view(const Framework& framework,
+                                  const std::map<std::string, Offer>& offers) {
   op::FrameworkState f;
   f.framework_id = framework.id;
   f.name = framework.name;
@@ -75,6 +72,27 @@ op::FrameworkState framework_state(const Framework& framework,
   f.connected = framework.connected;
   f.failover_timeout_seconds = framework.failover_timeout_seconds;
   f.registered_at = framework.registered_at;
+  f.offered = offered(framework.offers, offers);
+  return f;
+}
+
+}  // namespace
+
+op::AgentState agent_state(const Agent& agent, const std::map<std::string, Task>& tasks,
+                           const std::map<std::string, Offer>& offers) {
+  op::AgentState a = agent_view(agent, offers);
+  for (const auto& key : agent.tasks) {
+    auto task = tasks.find(key);
+    if (task != tasks.end() && !task->second.ended) a.used += task->second.info.resources;
+  }
+  for (const auto& [key, executor] : agent.executors) a.used += executor.info.resources;
+  return a;
+}
+
+op::FrameworkState framework_state(const Framework& framework,
+                                   const std::map<std::string, Task>& tasks,
+                                   const std::map<std::string, Offer>& offers) {
+  op::FrameworkState f = framework_view(framework, offers);
   for (const auto& key : framework.tasks) {
     auto task = tasks.find(key);
     if (task == tasks.end() || task->second.ended) continue;
@@ -82,21 +100,66 @@ op::FrameworkState framework_state(const Framework& framework,
     f.used += task->second.info.resources;
   }
   for (const auto& [key, resources] : framework.executors) f.used += resources;
-  f.offered = offered(framework.offers, offers);
   return f;
 }
 
-op::State snapshot(const SnapshotSource& source, bool with_tasks) {
+TaskSums task_sums(const SnapshotSource& source) {
+  // One walk over the tasks in key order: each agent's, framework's and role's tasks are added
+  // in the order of their keys, as agent_state and framework_state add them from their own
+  // sets of keys.
+  TaskSums sums;
+  for (const auto& [id, agent] : source.agents) sums.agents[id];
+  for (const auto& [id, framework] : source.frameworks) sums.frameworks[id];
+  for (const auto& [key, task] : source.tasks) {
+    if (task.ended) continue;
+    if (auto agent = sums.agents.find(task.info.agent_id); agent != sums.agents.end()) {
+      agent->second += task.info.resources;
+    }
+    if (auto framework = sums.frameworks.find(task.framework_id);
+        framework != sums.frameworks.end()) {
+      ++framework->second.active_tasks;
+      framework->second.used += task.info.resources;
+    }
+    sums.roles[task.role] += task.info.resources;
+  }
+  return sums;
+}
+
+std::vector<op::ExecutorState> executor_states(const std::map<std::string, Agent>& agents) {
+  std::vector<op::ExecutorState> out;
+  for (const auto& [id, agent] : agents) {
+    for (const auto& [key, executor] : agent.executors) {
+      out.push_back(op::ExecutorState{executor.info.executor_id, executor.info.name,
+                                      executor.framework_id, id, executor.info.resources});
+    }
+  }
+  return out;
+}
+
+op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums* sums) {
+  // What the tasks hold is summed once for agents, frameworks and roles alike.
+  std::optional<TaskSums> own_sums;
+  if (sums == nullptr) sums = &own_sums.emplace(task_sums(source));
   op::State out;
   out.master_id = source.master_id;
   out.endpoint = source.endpoint;
   for (const auto& [id, agent] : source.agents) {
-    out.agents.push_back(agent_state(agent, source.tasks, source.offers));
-    out.agents.back().agent_id = id;
+    out.agents.push_back(agent_view(agent, source.offers));
+    op::AgentState& a = out.agents.back();
+    a.agent_id = id;
+    // Tasks first, then executors, as agent_state adds them.
+    if (auto sum = sums->agents.find(id); sum != sums->agents.end()) a.used = sum->second;
+    for (const auto& [key, executor] : agent.executors) a.used += executor.info.resources;
   }
   for (const auto& [id, fw] : source.frameworks) {
-    out.frameworks.push_back(framework_state(fw, source.tasks, source.offers));
-    out.frameworks.back().framework_id = id;
+    out.frameworks.push_back(framework_view(fw, source.offers));
+    op::FrameworkState& f = out.frameworks.back();
+    f.framework_id = id;
+    if (auto sum = sums->frameworks.find(id); sum != sums->frameworks.end()) {
+      f.used = sum->second.used;
+      f.active_tasks = sum->second.active_tasks;
+    }
+    for (const auto& [key, resources] : fw.executors) f.used += resources;
   }
   out.active_tasks = source.tasks.size();
   if (with_tasks) {
@@ -107,7 +170,8 @@ op::State snapshot(const SnapshotSource& source, bool with_tasks) {
     }
   }
   for (const auto& [id, offer] : source.offers) out.offers.push_back(offer.offer);
-  out.roles = role_states(source);
+  out.roles = role_states(source, sums);
+  out.executors = executor_states(source.agents);
   return out;
 }
 
@@ -138,7 +202,7 @@ op::Metrics metrics(const SnapshotSource& source) {
   return out;
 }
 
-std::vector<op::RoleState> role_states(const SnapshotSource& source) {
+std::vector<op::RoleState> role_states(const SnapshotSource& source, const TaskSums* sums) {
   std::map<std::string, op::RoleState> roles;
   auto role = [&roles](const std::string& name) -> op::RoleState& {
     op::RoleState& r = roles[name];
@@ -155,8 +219,12 @@ std::vector<op::RoleState> role_states(const SnapshotSource& source) {
     if (r.has_quota) r.quota = settings.quota;
     if (settings.has_priority) r.priority = settings.priority;
   }
-  for (const auto& [key, task] : source.tasks) {
-    if (!task.ended) role(task.role).allocated += task.info.resources;
+  if (sums != nullptr) {
+    for (const auto& [name, allocated] : sums->roles) role(name).allocated += allocated;
+  } else {
+    for (const auto& [key, task] : source.tasks) {
+      if (!task.ended) role(task.role).allocated += task.info.resources;
+    }
   }
   for (const auto& [id, agent] : source.agents) {
     for (const auto& [key, executor] : agent.executors) {

@@ -25,19 +25,42 @@ struct SnapshotSource {
   const std::map<std::string, RoleSettings>& role_settings;
 };
 
+// What the tracked tasks that have not ended hold, summed per agent, framework and role exactly
+// as the snapshot sums them (the same additions in the same order): the part of the snapshot
+// that grows with the tasks, which a caller may keep while no task changes.
+struct TaskSums {
+  struct FrameworkSum {
+    protocol::Resources used;
+    uint64_t active_tasks = 0;
+  };
+  std::map<std::string, protocol::Resources> agents;  // by agent id
+  std::map<std::string, FrameworkSum> frameworks;     // by framework id
+  std::map<std::string, protocol::Resources> roles;   // by role
+};
+TaskSums task_sums(const SnapshotSource& source);
+
 // The counts and sums of the state (operator.get_metrics); counters are the caller's.
 protocol::operator_api::Metrics metrics(const SnapshotSource& source);
 
 // The roles of the frameworks, of the live tasks and of the operator's settings, with those
 // settings, what the live tasks hold and the dominant share of that over the active agents'
 // totals.
-std::vector<protocol::operator_api::RoleState> role_states(const SnapshotSource& source);
+// With `sums`, what the tasks hold is taken from them (task_sums(source) of the same state)
+// instead of being summed again.
+std::vector<protocol::operator_api::RoleState> role_states(const SnapshotSource& source,
+                                                           const TaskSums* sums = nullptr);
 
 // The state an operator sees: agents and frameworks with what their live tasks use and their
 // outstanding offers hold, then the tasks the master tracks, then the finished ones newest
 // first.
 // Without `with_tasks`, `tasks` is left empty and `active_tasks` still counts the tracked ones.
-protocol::operator_api::State snapshot(const SnapshotSource& source, bool with_tasks = true);
+// With `sums` (task_sums(source) of the same state), what the tasks hold is taken from them.
+protocol::operator_api::State snapshot(const SnapshotSource& source, bool with_tasks = true,
+                                       const TaskSums* sums = nullptr);
+
+// The live executors of every agent, by agent id, then framework id and executor id.
+std::vector<protocol::operator_api::ExecutorState> executor_states(
+    const std::map<std::string, Agent>& agents);
 
 // The view of one agent, or one framework: what their live tasks use and their outstanding
 // offers hold.

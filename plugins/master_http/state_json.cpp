@@ -1,5 +1,6 @@
 #include "state_json.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <iterator>
@@ -117,7 +118,43 @@ json::object role_json(const op::RoleState& role) {
   return out;
 }
 
+std::string executor_tasks_key(const std::string& framework_id, const std::string& agent_id,
+                               const std::string& executor_id) {
+  // Framework and agent ids are the master's own, without '/'.
+  return framework_id + "/" + agent_id + "/" + executor_id;
+}
+
+json::object executor_json(const op::ExecutorState& executor, const ExecutorTasks& tasks) {
+  json::object out;
+  out["executor_id"] = executor.executor_id;
+  out["name"] = executor.name;
+  out["framework_id"] = executor.framework_id;
+  out["slave_id"] = executor.agent_id;
+  out["resources"] = resources_json(executor.resources);
+  json::array ids;
+  auto it = tasks.find(
+      executor_tasks_key(executor.framework_id, executor.agent_id, executor.executor_id));
+  if (it != tasks.end()) {
+    for (const std::string& id : it->second) ids.emplace_back(id);
+  }
+  out["tasks"] = std::move(ids);
+  return out;
+}
+
 json::object state_json(const op::State& state, const StateContext& context) {
+  ExecutorTasks executor_tasks;
+  size_t active = std::min<size_t>(state.active_tasks, state.tasks.size());
+  for (size_t i = 0; i < active; ++i) {
+    const op::TaskState& task = state.tasks[i];
+    if (task.executor_id.empty()) continue;
+    executor_tasks[executor_tasks_key(task.framework_id, task.agent_id, task.executor_id)]
+        .push_back(task.task_id);
+  }
+  return state_json(state, context, executor_tasks);
+}
+
+json::object state_json(const op::State& state, const StateContext& context,
+                        const ExecutorTasks& executor_tasks) {
   json::object out;
   out["id"] = state.master_id;
   out["hostname"] = state.hostname;
@@ -143,6 +180,7 @@ json::object state_json(const op::State& state, const StateContext& context) {
     f["tasks"] = json::array();
     f["completed_tasks"] = json::array();
     f["offers"] = json::array();
+    f["executors"] = json::array();
     frameworks.emplace(framework.framework_id, std::move(f));
   }
   json::array orphans;
@@ -166,6 +204,11 @@ json::object state_json(const op::State& state, const StateContext& context) {
     o["role"] = offer.role;
     o["resources"] = resources_json(offer.resources);
     it->second["offers"].as_array().push_back(std::move(o));
+  }
+  for (const auto& executor : state.executors) {
+    auto it = frameworks.find(executor.framework_id);
+    if (it == frameworks.end()) continue;
+    it->second["executors"].as_array().push_back(executor_json(executor, executor_tasks));
   }
   json::array framework_list;
   for (auto& [id, f] : frameworks) framework_list.push_back(std::move(f));

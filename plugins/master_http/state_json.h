@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tessera/protocol/files.h"
 #include "tessera/protocol/master_events.h"
@@ -33,8 +34,22 @@ boost::json::object agent_json(const protocol::operator_api::AgentState& agent);
 // A framework without its tasks and offers (what framework events carry).
 boost::json::object framework_json(const protocol::operator_api::FrameworkState& framework);
 boost::json::object role_json(const protocol::operator_api::RoleState& role);
+
+// The ids of the tracked tasks each executor runs, by executor_tasks_key(), in the order of the
+// tracked tasks.
+using ExecutorTasks = std::map<std::string, std::vector<std::string>, std::less<>>;
+std::string executor_tasks_key(const std::string& framework_id, const std::string& agent_id,
+                               const std::string& executor_id);
+// {"executor_id", "name", "framework_id", "slave_id", "resources", "tasks": [task ids]}.
+boost::json::object executor_json(const protocol::operator_api::ExecutorState& executor,
+                                  const ExecutorTasks& tasks);
+
 boost::json::object state_json(const protocol::operator_api::State& state,
                                const StateContext& context);
+// The same, with the executors' tasks given rather than read from state.tasks (a state without
+// its tasks, whose tasks are kept elsewhere).
+boost::json::object state_json(const protocol::operator_api::State& state,
+                               const StateContext& context, const ExecutorTasks& executor_tasks);
 
 // GET /tasks's query: which tasks, and which page of them.
 struct TaskQuery {

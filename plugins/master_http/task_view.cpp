@@ -56,10 +56,7 @@ TaskView::Entry TaskView::entry_of(op::TaskState task) {
 void TaskView::reset(const op::State& state, uint64_t sequence) {
   clear();
   size_t active = std::min<size_t>(state.active_tasks, state.tasks.size());
-  for (size_t i = 0; i < active; ++i) {
-    const op::TaskState& task = state.tasks[i];
-    active_.insert_or_assign(task_key(task), entry_of(task));
-  }
+  for (size_t i = 0; i < active; ++i) track(state.tasks[i]);
   // The state lists finished tasks newest first; the copy keeps them oldest first.
   for (size_t i = state.tasks.size(); i > active; --i) {
     completed_.push_back(entry_of(state.tasks[i - 1]));
@@ -76,6 +73,40 @@ void TaskView::clear() {
   master_id_.clear();
   active_.clear();
   completed_.clear();
+  executor_tasks_.clear();
+  placed_.reset();
+  ++version_;
+}
+
+void TaskView::track(op::TaskState task) {
+  std::string key = task_key(task);
+  auto it = active_.find(key);
+  if (it != active_.end() && (it->second.task.executor_id != task.executor_id ||
+                              it->second.task.agent_id != task.agent_id)) {
+    untrack(key);
+  }
+  if (!task.executor_id.empty()) {
+    executor_tasks_[executor_tasks_key(task.framework_id, task.agent_id, task.executor_id)].insert(
+        task.task_id);
+  }
+  active_.insert_or_assign(std::move(key), entry_of(std::move(task)));
+  ++version_;
+}
+
+void TaskView::untrack(const std::string& key) {
+  auto it = active_.find(key);
+  if (it == active_.end()) return;
+  const op::TaskState& task = it->second.task;
+  if (!task.executor_id.empty()) {
+    auto runs = executor_tasks_.find(
+        executor_tasks_key(task.framework_id, task.agent_id, task.executor_id));
+    if (runs != executor_tasks_.end()) {
+      runs->second.erase(task.task_id);
+      if (runs->second.empty()) executor_tasks_.erase(runs);
+    }
+  }
+  active_.erase(it);
+  ++version_;
 }
 
 TaskView::Step TaskView::advance(uint64_t sequence) {
@@ -91,15 +122,16 @@ TaskView::Step TaskView::advance(uint64_t sequence) {
 
 TaskView::Step TaskView::tracked(uint64_t sequence, const op::TaskState& task) {
   Step step = advance(sequence);
-  if (step == Step::applied) active_.insert_or_assign(task_key(task), entry_of(task));
+  if (step == Step::applied) track(task);
   return step;
 }
 
 TaskView::Step TaskView::finished(uint64_t sequence, const op::TaskState& summary) {
   Step step = advance(sequence);
   if (step != Step::applied) return step;
-  active_.erase(task_key(summary));
+  untrack(task_key(summary));
   completed_.push_back(entry_of(summary));
+  ++version_;
   trim_completed();
   return step;
 }
@@ -113,6 +145,7 @@ void TaskView::apply_usages(const std::vector<op::TaskUsage>& usages) {
     op::TaskState task = std::move(it->second.task);
     task.usage = usage.usage;
     it->second = entry_of(std::move(task));
+    ++version_;
   }
 }
 
@@ -122,29 +155,42 @@ void TaskView::set_max_completed(uint64_t max_completed) {
 }
 
 void TaskView::trim_completed() {
-  while (completed_.size() > max_completed_) completed_.pop_front();
+  while (completed_.size() > max_completed_) {
+    completed_.pop_front();
+    ++version_;
+  }
 }
 
-std::string TaskView::state_body(const op::State& summary, const StateContext& context) const {
+const TaskView::Placed& TaskView::placed(const op::State& summary) const {
+  std::vector<std::string> frameworks;
+  frameworks.reserve(summary.frameworks.size());
+  for (const auto& framework : summary.frameworks) frameworks.push_back(framework.framework_id);
+  if (placed_ && placed_->version == version_ && placed_->frameworks == frameworks) {
+    return *placed_;
+  }
   // The tasks' JSON by framework, in the order state_json lists them: tracked tasks in the
-  // master's order, then finished ones newest first; those of frameworks the master no longer
-  // knows among the orphans.
-  struct Lists {
-    std::string tasks;
-    std::string completed;
-  };
-  std::map<std::string, Lists, std::less<>> lists;
-  for (const auto& framework : summary.frameworks) lists[framework.framework_id];
-  std::string orphans;
-  size_t bytes = 0;
-  auto place = [&](const Entry& entry, bool active) {
-    bytes += entry.json.size() + 1;
-    auto it = lists.find(entry.task.framework_id);
-    if (it == lists.end()) return append_element(orphans, entry.json);
+  // master's order, then finished ones newest first; those of frameworks the summary does not
+  // list among the orphans.
+  Placed& out = placed_.emplace();
+  out.version = version_;
+  for (const std::string& id : frameworks) out.lists[id];
+  out.frameworks = std::move(frameworks);
+  auto place = [&out](const Entry& entry, bool active) {
+    auto it = out.lists.find(entry.task.framework_id);
+    if (it == out.lists.end()) return append_element(out.orphans, entry.json);
     append_element(active ? it->second.tasks : it->second.completed, entry.json);
   };
   for (const auto& [key, entry] : active_) place(entry, true);
   for (auto it = completed_.rbegin(); it != completed_.rend(); ++it) place(*it, false);
+  return out;
+}
+
+std::string TaskView::state_body(const op::State& summary, const StateContext& context) const {
+  const Placed& lists = placed(summary);
+  ExecutorTasks executor_tasks;
+  for (const auto& [key, ids] : executor_tasks_) {
+    executor_tasks.emplace(key, std::vector<std::string>(ids.begin(), ids.end()));
+  }
 
   // The rest is state_json's own, written member by member so that the task lists are copied
   // in where its empty ones stand.
@@ -155,9 +201,16 @@ std::string TaskView::state_body(const op::State& summary, const StateContext& c
     without_tasks.tasks.clear();
     shown = &without_tasks;
   }
-  json::object state = state_json(*shown, context);
+  json::object state = state_json(*shown, context, executor_tasks);
+  size_t bytes = lists.orphans.size() + 2;
+  for (const auto& [id, own] : lists.lists) bytes += own.tasks.size() + own.completed.size() + 4;
   std::string out;
-  out.reserve(bytes + 4096 + summary.agents.size() * 512);
+  out.reserve(bytes + 4096 + summary.agents.size() * 512 + summary.executors.size() * 256);
+  auto append_list = [&out](const std::string& elements) {
+    out += '[';
+    out += elements;
+    out += ']';
+  };
   out += '{';
   bool first = true;
   for (const auto& member : state) {
@@ -165,7 +218,7 @@ std::string TaskView::state_body(const op::State& summary, const StateContext& c
     first = false;
     append_key(out, member.key());
     if (member.key() == "orphan_tasks") {
-      out += '[' + orphans + ']';
+      append_list(lists.orphans);
     } else if (member.key() == "frameworks" && member.value().is_array()) {
       out += '[';
       bool first_framework = true;
@@ -176,8 +229,8 @@ std::string TaskView::state_body(const op::State& summary, const StateContext& c
         const json::value* id = framework.if_contains("id");
         const Lists* own = nullptr;
         if (id != nullptr && id->is_string()) {
-          auto it = lists.find(std::string_view(id->as_string()));
-          if (it != lists.end()) own = &it->second;
+          auto it = lists.lists.find(std::string_view(id->as_string()));
+          if (it != lists.lists.end()) own = &it->second;
         }
         out += '{';
         bool first_field = true;
@@ -186,9 +239,9 @@ std::string TaskView::state_body(const op::State& summary, const StateContext& c
           first_field = false;
           append_key(out, field.key());
           if (own != nullptr && field.key() == "tasks") {
-            out += '[' + own->tasks + ']';
+            append_list(own->tasks);
           } else if (own != nullptr && field.key() == "completed_tasks") {
-            out += '[' + own->completed + ']';
+            append_list(own->completed);
           } else {
             out += json::serialize(field.value());
           }

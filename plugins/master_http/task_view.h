@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,9 +57,13 @@ class TaskView {
   size_t completed_count() const { return completed_.size(); }
 
   // /state's body: json::serialize(state_json(S, context)) for S = `summary` (the master's
-  // state without tasks) with this copy's tasks, byte for byte.
+  // state without tasks) with this copy's tasks, byte for byte. The tasks' part of it (each
+  // framework's lists) is kept between calls until a task changes, so that an answer about an
+  // unchanged copy does not walk the tasks.
   std::string state_body(const protocol::operator_api::State& summary,
                          const StateContext& context) const;
+  // Changes whenever a task of the copy changes (for tests: the cache above is rebuilt then).
+  uint64_t version() const { return version_; }
   // /tasks's body: json::serialize(tasks_page(S, query)) for the same S, walking the tasks
   // without writing any but the page's.
   std::string tasks_page_body(const TaskQuery& query) const;
@@ -72,6 +78,23 @@ class TaskView {
   static Entry entry_of(protocol::operator_api::TaskState task);
   Step advance(uint64_t sequence);
   void trim_completed();
+  void track(protocol::operator_api::TaskState task);
+  void untrack(const std::string& key);
+  // The tasks' JSON by framework, as state_body places them: rebuilt when the version or the
+  // frameworks shown changed.
+  struct Lists {
+    std::string tasks;      // tracked, in the master's order
+    std::string completed;  // finished, newest first
+  };
+  struct Placed {
+    // The copy's version they were placed at, set by placed(): with an initializer here, clang
+    // could not emplace this nested struct in the optional below.
+    uint64_t version;
+    std::vector<std::string> frameworks;  // the frameworks' ids these lists were placed for
+    std::map<std::string, Lists, std::less<>> lists;
+    std::string orphans;  // tasks of frameworks the summary does not list
+  };
+  const Placed& placed(const protocol::operator_api::State& summary) const;
 
   bool synced_ = false;
   uint64_t sequence_ = 0;
@@ -80,6 +103,10 @@ class TaskView {
   // Tracked tasks by "framework_id/task_id", the master's own key and order.
   std::map<std::string, Entry> active_;
   std::deque<Entry> completed_;  // oldest first, as the master keeps them
+  // The tracked tasks each executor runs: task ids by executor_tasks_key().
+  std::map<std::string, std::set<std::string>, std::less<>> executor_tasks_;
+  uint64_t version_ = 1;
+  mutable std::optional<Placed> placed_;
 };
 
 }  // namespace tessera::master_http

@@ -602,6 +602,102 @@ TEST_F(MasterHttpE2E, StateFromTheApisCopyIsTheMastersAfterRandomEvents) {
             std::string::npos);
 }
 
+// A framework's own executor (tests/executors/test_executor, a real process started by the
+// agent) is listed in /state under its framework, as Mesos lists executors: its id, name, agent,
+// resources and the tasks it runs; its share is counted in the agent's used resources; what the
+// API writes from its copy is what the master's own state gives.
+TEST_F(MasterHttpE2E, StateListsExecutorsWithTheirAgentResourcesAndTasks) {
+  namespace op = tessera::protocol::operator_api;
+  get("/state");  // the copy is read now and kept by the events from here on
+  auto executor_task = [](const std::string& id) {
+    tessera::protocol::TaskInfo t;
+    t.task_id = id;
+    t.name = id;
+    t.resources.scalars = {{"cpus", 0.1}, {"mem", 16}};
+    t.data = "run";
+    t.executor.executor_id = "e1";
+    t.executor.name = "test executor";
+    t.executor.command.value = TEST_EXECUTOR;
+    t.executor.kill_grace_seconds = 1;
+    t.executor.resources.scalars = {{"cpus", 0.25}, {"mem", 32}};
+    return t;
+  };
+  tessera::sdk::FrameworkInfo info;
+  info.name = "executors";
+  info.failover_timeout_seconds = 3600;
+  tessera::testing::TestFramework framework(cluster_.endpoint(), info);
+  bool launched = false;
+  framework.on_offer = [&](const tessera::protocol::scheduler::Offer& offer) {
+    if (launched) return (void)framework.client().decline({offer.offer_id}, 60);
+    launched = true;
+    std::vector<tessera::protocol::TaskInfo> tasks{
+        executor_task("x1"), executor_task("x2"), executor_task("x3"),
+        tessera::testing::command_task("plain", "exec sleep 600")};
+    for (auto& t : tasks) t.agent_id = offer.agent_id;
+    framework.client().accept({offer.offer_id}, tasks, 60);
+  };
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        for (const char* id : {"x1", "x2", "x3", "plain"}) {
+          if (framework.state(id) != state::kRunning) return false;
+        }
+        return true;
+      },
+      60s))
+      << cluster_.agent(0).output();
+  std::string agent_id = framework.last("x1").agent_id;
+
+  // What /state shows of the framework's executors, once the API has the events.
+  tessera::testing::Peers peers;
+  auto executors_until = [&](const std::string& tasks) {
+    json::value shown;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      shown = get("/state");
+      for (const auto& f : shown.at("frameworks").as_array()) {
+        if (f.at("id").as_string() != framework.client().framework_id()) continue;
+        const json::array& executors = f.at("executors").as_array();
+        if (executors.size() == 1 && json::serialize(executors[0].at("tasks")) == tasks) {
+          return executors[0].as_object();
+        }
+      }
+      framework.run_until([] { return false; }, 100ms);
+    }
+    ADD_FAILURE() << "no executor running " << tasks << " in " << json::serialize(shown);
+    return json::object();
+  };
+  json::object executor = executors_until(R"(["x1","x2","x3"])");
+  EXPECT_EQ(executor["executor_id"].as_string(), "e1");
+  EXPECT_EQ(executor["name"].as_string(), "test executor");
+  EXPECT_EQ(executor["framework_id"].as_string(), framework.client().framework_id());
+  EXPECT_EQ(executor["slave_id"].as_string(), agent_id);
+  EXPECT_EQ(executor["resources"].at("cpus").to_number<double>(), 0.25);
+  EXPECT_EQ(executor["resources"].at("mem").to_number<double>(), 32);
+  // The agent's used resources hold the executor's share beside its four tasks'.
+  json::value state = get("/state");
+  for (const auto& agent : state.at("slaves").as_array()) {
+    if (agent.at("id").as_string() != agent_id) continue;
+    EXPECT_NEAR(agent.at("used_resources").at("cpus").to_number<double>(), 0.25 + 4 * 0.1, 1e-9);
+  }
+
+  // One of its tasks is killed: it leaves the executor's list, and the rest is the master's.
+  framework.client().kill("x2", agent_id);
+  ASSERT_TRUE(framework.run_until([&] { return state::terminal(framework.state("x2")); }, 60s));
+  executor = executors_until(R"(["x1","x3"])");
+  std::string expected, served;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    tessera::master_http::StateContext context;
+    context.leader_http = "http://" + address_;
+    expected = json::serialize(
+        tessera::master_http::state_json(peers.state(cluster_.endpoint()), context));
+    served = call("GET", "/state").body;
+    if (served == expected) break;
+    framework.run_until([] { return false; }, 200ms);
+  }
+  EXPECT_EQ(served, expected);
+}
+
 // The same API on a master_http told to lose every 4th master event from its copy of the tasks:
 // each loss is noticed (at the next event, or when the master's summary names an event the copy
 // never got), the copy is read again, and /state and /tasks stay the master's.

@@ -64,6 +64,21 @@ op::State base_state() {
   offer.agent_id = "a1";
   offer.resources.scalars = {{"cpus", 1}};
   s.offers.push_back(offer);
+  // Executors of two frameworks on both agents, and one of a framework the master no longer
+  // lists (not shown).
+  for (const char* framework : {"f", "g", "gone"}) {
+    for (const char* agent : {"a1", "a2"}) {
+      for (const char* executor : {"e1", "e2"}) {
+        op::ExecutorState e;
+        e.executor_id = executor;
+        e.name = std::string("executor ") + executor;
+        e.framework_id = framework;
+        e.agent_id = agent;
+        e.resources.scalars = {{"cpus", 0.5}, {"mem", 32}};
+        s.executors.push_back(e);
+      }
+    }
+  }
   op::RoleState role;
   role.name = "eng";
   role.share = 0.125;
@@ -84,6 +99,9 @@ op::TaskState random_task(std::mt19937& random, const std::string& framework, in
   t.last_status.timestamp = 1700000000.5 + id;
   t.last_status.message = "line \"one\"\nline two";
   t.sandbox = "/w/" + framework + "/" + t.task_id;
+  // A third of the tasks run in an executor of their framework (some on executors the master
+  // does not list).
+  if (random() % 3 == 0) t.executor_id = random() % 3 == 0 ? "e3" : (random() % 2 ? "e1" : "e2");
   if (random() % 2) {
     t.usage.timestamp = 1700000001;
     t.usage.cpu_seconds = 1.5;
@@ -152,8 +170,13 @@ TEST(TaskView, StateFromTheCopyIsTheMastersStateAfterRandomEvents) {
       view.apply_usages(usages);
 
       op::State master = model.state();
+      uint64_t version = view.version();
       ASSERT_EQ(view.state_body(model.base, context()), expected_state(master, context()))
           << "seed " << seed << " step " << step;
+      // Again, from the lists kept since: the same.
+      ASSERT_EQ(view.state_body(model.base, context()), expected_state(master, context()))
+          << "seed " << seed << " step " << step;
+      EXPECT_EQ(view.version(), version);
       for (const char* state : {"", "TASK_RUNNING"}) {
         for (const char* text : {"", "web"}) {
           for (size_t offset : {size_t{0}, size_t{2}, size_t{7}, size_t{100}}) {
@@ -172,6 +195,43 @@ TEST(TaskView, StateFromTheCopyIsTheMastersStateAfterRandomEvents) {
     EXPECT_EQ(view.sequence(), sequence);
     EXPECT_LE(view.completed_count(), model.max_completed);
   }
+}
+
+TEST(TaskView, ExecutorsAreListedWithTheirAgentResourcesAndTasks) {
+  std::mt19937 random(5);
+  Model model;
+  model.base = base_state();
+  for (int i = 0; i < 4; ++i) {
+    op::TaskState t = random_task(random, "f", i);
+    t.state = "TASK_RUNNING";
+    t.agent_id = "a1";
+    t.executor_id = i < 3 ? "e1" : "";
+    model.tracked["f/" + t.task_id] = t;
+  }
+  TaskView view;
+  view.reset(model.state(), 1);
+  json::value state = json::parse(view.state_body(model.base, context()));
+  const json::array& frameworks = state.at("frameworks").as_array();
+  const json::object& f = frameworks.at(0).as_object();
+  ASSERT_EQ(f.at("id").as_string(), "f");
+  const json::array& executors = f.at("executors").as_array();
+  ASSERT_EQ(executors.size(), 4u);  // e1 and e2 on a1 and on a2
+  const json::object& e1 = executors.at(0).as_object();
+  EXPECT_EQ(e1.at("executor_id").as_string(), "e1");
+  EXPECT_EQ(e1.at("name").as_string(), "executor e1");
+  EXPECT_EQ(e1.at("framework_id").as_string(), "f");
+  EXPECT_EQ(e1.at("slave_id").as_string(), "a1");
+  EXPECT_EQ(e1.at("resources").at("cpus").as_double(), 0.5);
+  EXPECT_EQ(e1.at("resources").at("mem").as_int64(), 32);
+  EXPECT_EQ(json::serialize(e1.at("tasks")), R"(["task-0","task-1","task-2"])");
+  EXPECT_EQ(json::serialize(executors.at(1).at("tasks")), "[]");
+  // The executor's task ends: it leaves the executor's list.
+  op::TaskState ended = model.tracked.at("f/task-1");
+  ended.state = "TASK_FINISHED";
+  ASSERT_EQ(view.finished(2, ended), TaskView::Step::applied);
+  state = json::parse(view.state_body(model.base, context()));
+  EXPECT_EQ(json::serialize(state.at("frameworks").at(0).at("executors").at(0).at("tasks")),
+            R"(["task-0","task-2"])");
 }
 
 TEST(TaskView, EventsAlreadyInTheStateReadAreSkippedAndAGapDropsTheCopy) {

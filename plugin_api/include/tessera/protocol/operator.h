@@ -71,6 +71,17 @@ struct TaskState {
                      container, usage, executor_id);
 };
 
+// A framework's executor on an agent, as the master counts it (what it holds is counted against
+// its agent, framework and role beside its tasks'): never its command or environment.
+struct ExecutorState {
+  std::string executor_id;
+  std::string name;
+  std::string framework_id;
+  std::string agent_id;
+  Resources resources;
+  MSGPACK_DEFINE_MAP(executor_id, name, framework_id, agent_id, resources);
+};
+
 // A role as the master sees it: the settings an operator changed (the allocator's TOML holds the
 // rest), and what the role's live tasks hold.
 struct RoleState {
@@ -123,8 +134,10 @@ struct State {
   std::vector<scheduler::Offer> offers;  // outstanding
   std::vector<RoleState> roles;
   MasterCounters counters;
+  // Appended: the live executors, by agent id, then framework id and executor id.
+  std::vector<ExecutorState> executors;
   MSGPACK_DEFINE_MAP(master_id, endpoint, agents, frameworks, tasks, version, start_time, hostname,
-                     active_tasks, offers, roles, counters);
+                     active_tasks, offers, roles, counters, executors);
 };
 
 // The state without its tasks, or only its roles: what a client that keeps its own copy of the

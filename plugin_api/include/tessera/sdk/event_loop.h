@@ -156,6 +156,10 @@ class EventLoop {
       if (!schedule_.empty() && run_due_timers()) served = true;
       if (served) {
         had_work = true;
+        // Raw descriptors (an HTTP server's connections) are otherwise served only when no
+        // ZeroMQ socket holds a message: a steady stream of messages (a burst of master events)
+        // would keep them waiting until it ends. They get a turn at least every millisecond.
+        if (raw_fds_ > 0 && Clock::now() - last_fd_turn_ >= kFdTurnInterval) serve_ready_fds(0);
         continue;
       }
       if (had_work && idle_) {
@@ -185,6 +189,8 @@ class EventLoop {
   void changed() {
     ++generation_;
     pollfds_stale_ = true;
+    raw_fds_ = static_cast<size_t>(
+        std::count_if(watches_.begin(), watches_.end(), [](const Watch& w) { return !w.socket; }));
   }
 
   static bool socket_readable(void* socket) {
@@ -208,7 +214,12 @@ class EventLoop {
     return served;
   }
 
-  void wait_for_activity() {
+  void wait_for_activity() { serve_ready_fds(next_timeout_ms()); }
+
+  // Polls every socket's ZMQ_FD, the raw descriptors and the eventfd for up to `timeout_ms`,
+  // then serves the raw descriptors that are ready.
+  void serve_ready_fds(int timeout_ms) {
+    last_fd_turn_ = Clock::now();
     if (pollfds_stale_) {
       pollfds_.clear();
       pollfds_.push_back(pollfd{wake_fd_, POLLIN, 0});
@@ -223,7 +234,7 @@ class EventLoop {
       pollfds_stale_ = false;
     }
     for (pollfd& p : pollfds_) p.revents = 0;
-    int rc = ::poll(pollfds_.data(), pollfds_.size(), next_timeout_ms());
+    int rc = ::poll(pollfds_.data(), pollfds_.size(), timeout_ms);
     if (rc <= 0) return;  // timeout or EINTR: timers and sockets are checked by run()
     if (pollfds_[0].revents & POLLIN) drain_wake();
     // Raw descriptors are served here; ZeroMQ sockets by serve_ready_sockets() next turn.
@@ -309,6 +320,10 @@ class EventLoop {
   uint64_t generation_ = 0;
   std::vector<pollfd> pollfds_;
   bool pollfds_stale_ = true;
+  // The raw descriptors watched, and when they last had a turn (see run()).
+  static constexpr std::chrono::milliseconds kFdTurnInterval{1};
+  size_t raw_fds_ = 0;
+  Clock::time_point last_fd_turn_{};
   // Timers by id (for cancel), and their ids ordered by when they are due (due time, then id,
   // so timers due at the same time run in the order they were set).
   std::unordered_map<TimerId, Timer> timers_;
