@@ -361,12 +361,14 @@ TEST_F(MasterHostile, AnAgentCannotSpeakForAnotherAgentsTask) {
            std::string::npos;
   })) << cluster_.master().output();
 
-  // It re-registers claiming the task: the task stays where it runs.
+  // It re-registers claiming the task, from a new connection (on its own, a registration is
+  // taken as a resend, answered again and not looked at): the task stays where it runs.
   agent_msg::Register claim = join;
   claim.agent_id = hostile.id;
   claim.secret = joined->body<agent_msg::Registered>()->secret;
   claim.tasks.push_back({framework.id(), task("victim", "sleep 60"), state::kRunning, ""});
-  auto reclaimed = hostile.register_as(claim);
+  RawAgent reconnected(peers_, cluster_.endpoint(), "hostile");
+  auto reclaimed = reconnected.register_as(claim);
   ASSERT_TRUE(reclaimed && reclaimed->is<agent_msg::Registered>()) << cluster_.master().output();
   EXPECT_TRUE(cluster_.master().wait_for("agent " + hostile.id + " reports task 'victim'"))
       << cluster_.master().output();
@@ -377,7 +379,9 @@ TEST_F(MasterHostile, AnAgentCannotSpeakForAnotherAgentsTask) {
   ASSERT_NE(victim, nullptr);
   EXPECT_EQ(victim->state, state::kRunning);
   EXPECT_EQ(victim->agent_id, real);
-  EXPECT_TRUE(agent_named(s, "hostile")->used.empty());
+  const auto* hostile_state = agent_named(s, "hostile");
+  ASSERT_NE(hostile_state, nullptr);
+  EXPECT_TRUE(hostile_state->used.empty());
 }
 
 // A process registering with a live agent's id replaced it, and the real agent's tasks became
