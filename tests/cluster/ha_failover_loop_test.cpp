@@ -70,13 +70,22 @@ TEST(HaFailoverLoopTest, ZOOKEEPER_TheLeaderKilledTwentyTimesLosesNothing) {
       },
       60s))
       << cluster.logs();
+  // TASK_RUNNING comes once the held process is released, which may be a moment before its
+  // exec shows the task's environment in /proc: wait until both tasks' processes are seen.
   std::set<pid_t> pids;
   std::set<std::string> task_ids;
-  for (const auto& p : processes_with(kMarker, marker)) {
-    pids.insert(p.pid);
-    task_ids.insert(p.task_id);
-  }
-  ASSERT_EQ(task_ids.size(), 2U);
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        pids.clear();
+        task_ids.clear();
+        for (const auto& p : processes_with(kMarker, marker)) {
+          pids.insert(p.pid);
+          task_ids.insert(p.task_id);
+        }
+        return task_ids.size() == 2;
+      },
+      30s))
+      << task_ids.size() << " of 2 tasks' processes seen";
 
   for (int kill = 1; kill <= kKills; ++kill) {
     int leader = cluster.leader();

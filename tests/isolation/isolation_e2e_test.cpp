@@ -211,7 +211,15 @@ TEST(IsolationE2eTest, DOCKERD_AnAgentKilledWhileTwentyTasksRunAdoptsThemAfterIt
     }
     return out;
   };
-  auto leaders_before = session_leaders();
+  // TASK_RUNNING comes once the held process is released, which may be a moment before its
+  // exec shows the task's environment in /proc: wait until every posix task's leader is seen.
+  std::map<std::string, std::set<pid_t>> leaders_before;
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        leaders_before = session_leaders();
+        return leaders_before.size() == posix_ids.size();
+      },
+      30s));
   std::map<std::string, std::vector<std::string>> containers_before;
   for (const std::string& id : posix_ids) ASSERT_EQ(leaders_before[id].size(), 1u) << id;
   for (const std::string& id : docker_ids) {
