@@ -864,10 +864,17 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   for (const std::string& key : std::set<std::string>(agent.tasks)) {
     auto task = tasks_.find(key);
     if (task == tasks_.end()) continue;
-    // An ended task's terminal update will never be resent: it is simply forgotten.
     if (!task->second.ended) {
       master_update(task->second, state::kLost, reason::kAgentRemoved,
                     "agent " + agent_id + " was removed: " + why);
+    } else if (task->second.terminal_uuid.empty()) {
+      // The agent said the task ended (its latest state) while an earlier update still waited
+      // for the framework's acknowledgement; the terminal update itself never came and now never
+      // will: the framework hears the end from the master, or it would wait for it forever.
+      std::string ended_state = task->second.state;
+      master_update(task->second, ended_state.c_str(), reason::kAgentRemoved,
+                    "agent " + agent_id + " was removed (" + why + ") before it sent the task's " +
+                        ended_state + " update");
     }
     finish_task(key);
   }

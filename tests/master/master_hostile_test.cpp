@@ -4,6 +4,7 @@
 // defect that lost, killed or faked a task, and checks what a framework or an operator would
 // see.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -320,6 +321,42 @@ TEST_F(MasterHostile, ATaskIdStaysTakenUntilItsEndIsAcknowledged) {
   }
   std::sort(outputs.begin(), outputs.end());
   EXPECT_EQ(outputs, (std::vector<std::string>{"first run\n", "third run\n"}));
+}
+
+// An agent that reported a task ended (its latest state, on an update still waiting for the
+// framework's acknowledgement) and then died never sends the terminal update: when the master
+// removes the agent, the framework hears the end from the master. The master used to forget the
+// task, and the framework saw it starting forever.
+TEST_F(MasterHostile, ATaskThatEndedOnAnAgentRemovedBeforeItsFinalUpdateEndsForTheFramework) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0, small_agent("status_update_retry_ms = 100\n"
+                                                  "status_update_retry_max_ms = 200\n")));
+  RawFramework framework(peers_, cluster_.endpoint(), "unacked");
+  framework.auto_acknowledge = false;
+  ASSERT_EQ(framework.subscribe(subscribe_message("unacked")), "");
+  auto offer = framework.next_offer();
+  ASSERT_TRUE(offer);
+  framework.accept({offer->offer_id}, {task("quick", "true", 1, 16)});
+  ASSERT_TRUE(framework.wait_for_state("quick", state::kStarting));
+  ASSERT_TRUE(wait_state([](const op::State& s) {
+    const op::TaskState* quick = task_named(s, "quick");
+    return quick && quick->state == state::kFinished;
+  })) << cluster_.master().output();
+
+  cluster_.agent(0).signal(SIGKILL);
+  ASSERT_TRUE(cluster_.agent(0).wait().has_value());
+  ASSERT_TRUE(framework.wait_for_state("quick", state::kFinished)) << cluster_.master().output();
+  const TaskStatus end = framework.updates_of("quick").back();
+  EXPECT_EQ(end.source, tessera::protocol::source::kMaster);
+  EXPECT_EQ(end.reason, reason::kAgentRemoved);
+  EXPECT_NE(end.message.find("before it sent the task's TASK_FINISHED update"), std::string::npos)
+      << end.message;
+  // Nothing is left to acknowledge: the task is over and its id free.
+  EXPECT_TRUE(end.uuid.empty());
+  ASSERT_TRUE(wait_state([](const op::State& s) {
+    const op::TaskState* quick = task_named(s, "quick");
+    return s.agents.empty() && s.active_tasks == 0 && quick && quick->state == state::kFinished;
+  })) << cluster_.master().output();
 }
 
 // --- Agents speak only for themselves (item 6) --------------------------------------------

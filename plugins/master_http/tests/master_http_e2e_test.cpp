@@ -581,7 +581,11 @@ TEST_F(MasterHttpE2E, StateFromTheApisCopyIsTheMastersAfterRandomEvents) {
         what = "kill of " + id;
         runner.framework->client().kill(id, runner.framework->last(id).agent_id);
         ASSERT_TRUE(runner.framework->run_until(
-            [&] { return tessera::protocol::state::terminal(runner.framework->state(id)); }, 60s));
+            [&] { return tessera::protocol::state::terminal(runner.framework->state(id)); }, 60s))
+            << what << ": its state is '" << runner.framework->state(id) << "' on agent '"
+            << runner.framework->last(id).agent_id << "'\nmaster:\n"
+            << cluster_.master().output() << "\nagent 0:\n"
+            << cluster_.agent(0).output();
       } else {
         int count = 1 + static_cast<int>(random() % 4);
         what = std::to_string(count) + " launch(es) on framework " + std::to_string(which);
