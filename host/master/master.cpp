@@ -398,6 +398,13 @@ void Master::recovered(RecoveredRegistry registry) {
   // The agents' secrets, so that an agent proves its id to this master as to the last one.
   agent_secrets_ = std::move(registry.agent_secrets);
   removed_agents_ = std::move(registry.removed_agents);
+  awaited_agents_.clear();
+  for (const auto& [agent_id, secret] : agent_secrets_) {
+    if (removed_agents_.count(agent_id) == 0 && agents_.count(agent_id) == 0) {
+      awaited_agents_.insert(agent_id);
+    }
+  }
+  serving_since_ = clock().now();
   // Role settings before serving: the allocator has every runtime weight, quota and priority
   // before the first offers go out.
   for (const auto& entry : registry.roles) {
@@ -815,6 +822,17 @@ void Master::check_agents() {
       to_remove.push_back(id);
     }
   }
+  // The registry's agents that never came back to this master count as unreachable from when
+  // it began serving.
+  if (!awaited_agents_.empty() && now - serving_since_ > options_.agent_removal_timeout) {
+    for (auto it = awaited_agents_.begin(); it != awaited_agents_.end();) {
+      if (agents_.count(*it) != 0 || removed_agents_.count(*it) != 0) {
+        it = awaited_agents_.erase(it);
+      } else {
+        to_remove.push_back(*it++);
+      }
+    }
+  }
   // Removals are rate-limited, so that a network partition does not remove half the cluster
   // before an operator can act.
   auto minute_ago = now - std::chrono::minutes(1);
@@ -829,8 +847,10 @@ void Master::check_agents() {
       break;
     }
     recent_removals_.push_back(now);
-    remove_agent(id, "unreachable for longer than " +
-                         std::to_string(options_.agent_removal_timeout.count()) + " ms");
+    std::string limit = std::to_string(options_.agent_removal_timeout.count()) + " ms";
+    remove_agent(id, agents_.count(id) != 0 ? "unreachable for longer than " + limit
+                                            : "not registered with the new leader within " + limit +
+                                                  " of its election");
   }
 }
 
@@ -854,7 +874,10 @@ void Master::mark_unreachable(Agent& agent) {
 
 void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   auto it = agents_.find(agent_id);
-  if (it == agents_.end()) return;
+  if (it == agents_.end()) {
+    if (awaited_agents_.erase(agent_id) != 0) forget_awaited_agent(agent_id, why);
+    return;
+  }
   Agent& agent = it->second;
   log().warn("removing agent {} at {}: {}", sdk::printable(agent_id),
              sdk::printable(agent.hostname), sdk::printable(why, 1000));
@@ -890,6 +913,24 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   peers_.erase(agent.peer);
   first_registrations_.erase(agent.peer);
   agents_.erase(it);
+  agent_secrets_.erase(agent_id);
+  removed_agents_.insert(agent_id);
+  registry_->remove_agent(agent_id, now_seconds(), [this, agent_id](bool ok) {
+    if (ok) log().info("agent {} is recorded as removed in the registry", sdk::printable(agent_id));
+  });
+}
+
+void Master::forget_awaited_agent(const std::string& agent_id, const std::string& why) {
+  // No task of it is known here: the frameworks hear that the agent is lost, and an explicit
+  // reconciliation of one of its tasks is answered TASK_GONE from now on.
+  log().warn(
+      "removing agent {}, which has not registered with this master since it began "
+      "serving: {}",
+      sdk::printable(agent_id), sdk::printable(why, 1000));
+  publish(events::AgentRemoved{agent_id, why});
+  for (auto& [id, fw] : frameworks_) {
+    if (fw.connected) server_->send(fw.peer, scheduler::AgentLost{agent_id});
+  }
   agent_secrets_.erase(agent_id);
   removed_agents_.insert(agent_id);
   registry_->remove_agent(agent_id, now_seconds(), [this, agent_id](bool ok) {
@@ -1298,6 +1339,13 @@ void Master::on_reconcile(const scheduler::Reconcile& message) {
     auto it = tasks_.find(task_key(fw.id, wanted.task_id));
     if (it != tasks_.end()) {
       report(it->second);
+      continue;
+    }
+    // A task of an agent that has not come back to this master yet (a failover) is answered
+    // once the agent re-registers with its tasks (a later reconciliation) or is removed (then
+    // TASK_GONE): TASK_UNKNOWN now would have the framework replace a task that still runs.
+    if (!wanted.agent_id.empty() && agents_.count(wanted.agent_id) == 0 &&
+        awaited_agents_.count(wanted.agent_id) != 0) {
       continue;
     }
     protocol::TaskInfo unknown;

@@ -93,6 +93,7 @@ class Master : public Role {
   void check_agents();
   void mark_unreachable(Agent& agent);
   void remove_agent(const std::string& agent_id, const std::string& why);
+  void forget_awaited_agent(const std::string& agent_id, const std::string& why);
 
   // Frameworks.
   void on_subscribe(const Caller& caller, const protocol::scheduler::Subscribe& message);
@@ -219,6 +220,12 @@ class Master : public Role {
   // What the registry keeps of each agent's secret (a hash), by agent id: a registration that
   // names a known id must present the secret.
   std::map<std::string, std::string> agent_secrets_;
+  // The agents of the registry that have not registered with this master since it began
+  // serving (serving_since_). Their tasks are unknown here; one still away after
+  // agent_removal_timeout_ms is removed as an unreachable agent would be, so that frameworks
+  // hear its tasks are gone instead of waiting for them forever.
+  std::set<std::string> awaited_agents_;
+  Clock::time_point serving_since_{};
   std::map<std::string, Offer> offers_;
   std::map<std::string, std::string> peers_;  // ZeroMQ routing id -> agent or framework id
   // First registrations (no agent id yet) by connection, until the agent's first pong shows it

@@ -270,7 +270,7 @@ void MarathonFramework::start_scheduling(uint64_t term) {
     }
     log().info("subscribed as framework {}; reconciling {} task(s)", sdk::quote(id),
                scheduler_->tasks().size());
-    client_->reconcile();
+    reconcile();
     client_->revive();
     scheduler_->converge();
   };
@@ -293,8 +293,21 @@ void MarathonFramework::start_scheduling(uint64_t term) {
     health_->tick();
   });
   reconcile_timer_ = clock().every(reconcile_interval_, [this] {
-    if (client_->subscribed()) client_->reconcile();
+    if (client_->subscribed()) reconcile();
   });
+}
+
+void MarathonFramework::reconcile() {
+  // Each task this scheduler knows, by name (as Marathon does): the master answers those it
+  // has forgotten too (TASK_GONE on an agent removed meanwhile, TASK_UNKNOWN on one that is
+  // registered without it), which a reconciliation of what the master knows cannot tell.
+  // Then the implicit one, for what the master knows and this scheduler does not.
+  std::vector<protocol::scheduler::ReconcileTask> known;
+  for (const auto& [id, task] : scheduler_->tasks()) {
+    if (!protocol::state::terminal(task.state)) known.push_back({id, task.agent_id});
+  }
+  if (!known.empty()) client_->reconcile(known);
+  client_->reconcile();
 }
 
 void MarathonFramework::on_check_result(const protocol::scheduler::FrameworkMessage& message) {

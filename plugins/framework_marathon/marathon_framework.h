@@ -86,6 +86,7 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void queue_put(const std::string& key, const T& value, std::string what);
   void queue_remove(const std::string& key, std::string what);
   void queue_write(const std::string& key, PendingWrite write);
+  void reconcile();
   void send_writes();
   void writes_done(uint64_t term, std::vector<std::pair<std::string, PendingWrite>> sent,
                    const std::optional<sdk::StoreError>& error);

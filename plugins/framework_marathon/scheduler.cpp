@@ -47,6 +47,11 @@ void add_command_checks(const App& app, const std::string& executor, protocol::T
   info.data = encode_command_checks(checks);
 }
 
+// Whether a status ends a task for Marathon: a terminal state, or TASK_UNKNOWN (the master
+// answers it to a reconciliation or a kill of a task it does not know: on an agent that is
+// registered, the task is not there), which Marathon takes for gone as well.
+bool ends_task(const std::string& st) { return state::terminal(st) || st == state::kUnknown; }
+
 }  // namespace
 
 std::string format_iso8601(sdk::Clock::Wall::time_point time) {
@@ -978,7 +983,7 @@ void Scheduler::on_update(const protocol::TaskStatus& status) {
   if (it == tasks_.end()) {
     // A task this scheduler does not know (launched by a scheduler whose record was lost):
     // Marathon kills what it does not own.
-    if (!state::terminal(status.state) && !status.agent_id.empty()) {
+    if (!ends_task(status.state) && !status.agent_id.empty()) {
       driver_.kill(status.task_id, status.agent_id);
     }
     return;
@@ -988,7 +993,7 @@ void Scheduler::on_update(const protocol::TaskStatus& status) {
   if (status.state == state::kUnreachable) {
     if (!task.unreachable_since) task.unreachable_since = clock_.now();
     task.state = status.state;
-  } else if (!state::terminal(status.state)) {
+  } else if (!ends_task(status.state)) {
     task.unreachable_since.reset();
     task.inactive_timer_set = false;
     if (status.state == state::kRunning && task.replaced) {
@@ -1013,7 +1018,7 @@ void Scheduler::on_update(const protocol::TaskStatus& status) {
   json::array ports;
   for (uint64_t port : task.host_ports) ports.emplace_back(port);
   event["ports"] = std::move(ports);
-  if (state::terminal(status.state)) {
+  if (ends_task(status.state)) {
     task_terminal(task, status);
   } else if (previous_state != task.state) {
     driver_.save_task(stored(task));

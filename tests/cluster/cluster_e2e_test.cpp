@@ -352,6 +352,62 @@ TEST_F(ClusterTest, MasterRestartRecoversItsRegistryAndFrameworksAndAgentsComeBa
       << cluster_.master().output();
 }
 
+// An agent that dies while the master restarts never comes back: the new master knows its id
+// from the registry but none of its tasks. An explicit reconciliation of such a task is not
+// answered while the agent may still re-register (TASK_UNKNOWN would have a framework replace
+// a task that runs); once agent_removal_timeout_ms has passed since the election, the agent is
+// removed: the framework hears it is lost, and the task is TASK_GONE. Before, the agent stayed
+// awaited forever and the framework saw its task running forever.
+TEST_F(ClusterTest, AnAgentThatDoesNotComeBackToANewMasterIsRemovedAndItsTasksAreGone) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  ASSERT_TRUE(cluster_.start_agent(1));
+  TestFramework framework(cluster_.endpoint(), framework_info("follower", 3600));
+  ASSERT_TRUE(framework.subscribed());
+  // The task goes to agent 1 (its hostname is "agent1"), which then dies.
+  std::string agent_id;
+  ASSERT_TRUE(framework.run_until([&] {
+    for (const Offer& offer : framework.offers_received()) {
+      if (offer.hostname == "agent1") agent_id = offer.agent_id;
+    }
+    return !agent_id.empty();
+  }));
+  Sleeper sleeper;
+  launch_when_offered(framework, {command_task("stranded", sleeper.command())}, agent_id);
+  ASSERT_TRUE(framework.wait_for_state("stranded", state::kRunning));
+  const size_t doomed = 1;
+  cluster_.agent(doomed).signal(SIGKILL);
+  ASSERT_TRUE(cluster_.agent(doomed).wait().has_value());
+  cluster_.drop_agent(doomed);
+  sleeper.signal(SIGKILL);
+  ASSERT_TRUE(cluster_.restart_master(/*crash=*/true));
+  ASSERT_TRUE(framework.run_until([&] { return framework.client().subscriptions() >= 2; }, 20s))
+      << cluster_.master().output();
+
+  // Asked at once (within agent_removal_timeout_ms, 2 s here, of the election, unless this
+  // machine is slow): not answered while the agent may still come back; asked after its removal:
+  // TASK_GONE. Never TASK_UNKNOWN, which would have a framework replace a task that may run.
+  size_t before = framework.all_updates().size();
+  ASSERT_TRUE(framework.client().reconcile({{"stranded", agent_id}}));
+  ASSERT_TRUE(framework.run_until(
+      [&] {
+        const auto& lost = framework.agents_lost();
+        return std::find(lost.begin(), lost.end(), agent_id) != lost.end();
+      },
+      30s))
+      << cluster_.master().output();
+  EXPECT_TRUE(cluster_.master().wait_for("not registered with the new leader within", 1s))
+      << cluster_.master().output();
+  ASSERT_TRUE(framework.client().reconcile({{"stranded", agent_id}}));
+  ASSERT_TRUE(framework.run_until([&] { return framework.state("stranded") == state::kGone; }))
+      << cluster_.master().output();
+  for (size_t i = before; i < framework.all_updates().size(); ++i) {
+    EXPECT_EQ(framework.all_updates()[i].state, state::kGone) << i;
+  }
+  // The other agent stays.
+  ASSERT_TRUE(cluster_.master().wait_for("registered agent", 1s)) << cluster_.master().output();
+}
+
 // `tessera exec` has a failover timeout of 0: its task dies with it. A master restart is not
 // the framework going away, so the task keeps running while exec notices the new master and
 // re-subscribes, and exec still reports the task's end.
