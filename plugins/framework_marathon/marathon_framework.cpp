@@ -761,9 +761,13 @@ void MarathonFramework::routes() {
   });
   s.route(Method::get, "/metrics", [this](const Request&) {
     std::string text;
-    auto gauge = [&text](const char* name, const char* help, size_t value) {
-      text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
-              " " + std::to_string(value) + "\n";
+    auto metric = [&text](const char* name, const char* type, const char* help,
+                          const std::string& value) {
+      text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+              name + " " + value + "\n";
+    };
+    auto gauge = [&metric](const char* name, const char* help, size_t value) {
+      metric(name, "gauge", help, std::to_string(value));
     };
     gauge("marathon_leading", "1 while this Marathon leads", api_ ? 1 : 0);
     gauge("marathon_apps", "apps defined", scheduler_ ? scheduler_->apps().size() : 0);
@@ -771,6 +775,15 @@ void MarathonFramework::routes() {
     gauge("marathon_deployments", "deployments in progress",
           scheduler_ ? scheduler_->deployments().size() : 0);
     gauge("marathon_store_failures", "store writes that failed", store_failures_);
+    // Bringing apps towards their targets, after every change (bench/bench_marathon --apps).
+    ConvergeStatistics converging;
+    if (scheduler_) converging = scheduler_->converge_statistics();
+    metric("marathon_converges_total", "counter", "converging passes run by this leader",
+           std::to_string(converging.count));
+    metric("marathon_converge_seconds_total", "counter", "seconds spent converging by this leader",
+           std::to_string(converging.total_seconds));
+    metric("marathon_converge_seconds_max", "gauge", "the longest converging pass of this leader",
+           std::to_string(converging.max_seconds));
     return http::Response(200, text, "text/plain; version=0.0.4");
   });
 }

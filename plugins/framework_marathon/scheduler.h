@@ -239,6 +239,14 @@ struct SchedulerOptions {
   std::string command_executor;
 };
 
+// What converging costs, for /metrics and bench/: every converge() call that ran (not one
+// nested in another), in seconds of real time.
+struct ConvergeStatistics {
+  uint64_t count = 0;
+  double total_seconds = 0;
+  double max_seconds = 0;
+};
+
 // An app's state as the API shows it.
 struct AppCounts {
   int64_t staged = 0;
@@ -339,6 +347,7 @@ class Scheduler {
     return last_failures_;
   }
   sdk::Clock& clock() { return clock_; }
+  const ConvergeStatistics& converge_statistics() const { return converge_statistics_; }
   // Whether COMMAND health checks are run (an executor to run them beside the task is set).
   bool runs_command_checks() const { return !options_.command_executor.empty(); }
 
@@ -408,6 +417,7 @@ class Scheduler {
   std::set<int64_t> service_ports_used_;
   uint64_t sequence_ = 0;
   bool converging_ = false;
+  ConvergeStatistics converge_statistics_;
   // Per app, in the current converging pass: whether it has reached its target (its current
   // config, as many healthy tasks as instances, nothing being killed) and a summary that
   // changes when it progresses.
