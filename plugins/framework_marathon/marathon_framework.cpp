@@ -134,6 +134,7 @@ void MarathonFramework::deposed() {
   ++term_;
   // What was not stored is for the next leader to decide again from the store.
   pending_writes_.clear();
+  pending_sequences_.clear();
   writes_in_flight_ = false;
   writes_stored_ = writes_asked_;
   if (writes_timer_ != 0) clock().cancel(writes_timer_);
@@ -386,6 +387,10 @@ void MarathonFramework::queue_remove(const std::string& key, std::string what) {
 
 void MarathonFramework::queue_write(const std::string& key, PendingWrite write) {
   write.sequence = ++writes_asked_;
+  if (auto replaced = pending_writes_.find(key); replaced != pending_writes_.end()) {
+    pending_sequences_.erase(replaced->second.sequence);
+  }
+  pending_sequences_.insert(write.sequence);
   pending_writes_.insert_or_assign(key, std::move(write));
   // Sent on the next turn of the loop, with whatever else the current event writes.
   if (writes_timer_ == 0 && !writes_in_flight_) {
@@ -403,6 +408,7 @@ void MarathonFramework::send_writes() {
   auto first = pending_writes_.begin();
   if (first->second.alone || first->second.bytes > protocol::store::kMaxBatchBytes) {
     // Larger than any batch may be (a deployment of many apps): a write of its own.
+    pending_sequences_.erase(first->second.sequence);
     sending.emplace_back(first->first, std::move(first->second));
     pending_writes_.erase(first);
     writes_in_flight_ = true;
@@ -414,14 +420,20 @@ void MarathonFramework::send_writes() {
     return;
   }
   sdk::StoreBatch batch;
+  // Counted with the store's prefix of every key, as the store counts a batch (StoreBatch's
+  // bytes() leaves it out): a batch over the limit is refused whole, and its writes then go one
+  // by one, each a synchronous write of its own (1,000 of them took seconds).
+  size_t batch_bytes = 0;
   for (auto it = pending_writes_.begin();
        it != pending_writes_.end() && batch.size() < protocol::store::kMaxBatchWrites;) {
     if (it->second.alone || it->second.bytes > protocol::store::kMaxBatchBytes) {
       ++it;  // written alone once it is first
       continue;
     }
-    if (batch.bytes() + it->second.bytes > protocol::store::kMaxBatchBytes) break;
+    if (batch_bytes + it->second.bytes > protocol::store::kMaxBatchBytes) break;
+    batch_bytes += it->second.bytes;
     it->second.add_to_batch(batch);
+    pending_sequences_.erase(it->second.sequence);
     sending.emplace_back(it->first, std::move(it->second));
     it = pending_writes_.erase(it);
   }
@@ -443,7 +455,7 @@ void MarathonFramework::writes_done(uint64_t term,
   if (error && error->code == sdk::StoreCode::kUnavailable) {
     log().warn("storing {} write(s) (the first: {}): {}; writing them again in a second",
                sent.size(), sent.front().second.what, error->message);
-    for (auto& [key, write] : sent) pending_writes_.try_emplace(key, std::move(write));
+    for (auto& [key, write] : sent) put_back(key, std::move(write));
     fail_write_waiters("the store did not answer: " + error->message +
                        "; the change is kept and written again");
     writes_timer_ = clock().after(std::chrono::seconds(1), [this] {
@@ -458,7 +470,7 @@ void MarathonFramework::writes_done(uint64_t term,
     // One write the store will not take refuses its whole batch: each is written by itself.
     for (auto& [key, write] : sent) {
       write.alone = true;
-      pending_writes_.try_emplace(key, std::move(write));
+      put_back(key, std::move(write));
     }
     send_writes();
     return;
@@ -477,8 +489,7 @@ void MarathonFramework::writes_done(uint64_t term,
       done(false, error->message);
     }
   }
-  uint64_t stored = writes_asked_;
-  for (const auto& [key, write] : pending_writes_) stored = std::min(stored, write.sequence - 1);
+  uint64_t stored = pending_sequences_.empty() ? writes_asked_ : *pending_sequences_.begin() - 1;
   writes_stored_ = std::max(writes_stored_, stored);
   while (!write_waiters_.empty() && write_waiters_.begin()->first <= writes_stored_) {
     auto done = std::move(write_waiters_.begin()->second);
@@ -486,6 +497,14 @@ void MarathonFramework::writes_done(uint64_t term,
     done(true, {});
   }
   send_writes();
+}
+
+void MarathonFramework::put_back(const std::string& key, PendingWrite write) {
+  // A newer write to the key, asked for meanwhile, replaces this one.
+  uint64_t sequence = write.sequence;
+  if (pending_writes_.try_emplace(key, std::move(write)).second) {
+    pending_sequences_.insert(sequence);
+  }
 }
 
 void MarathonFramework::fail_write_waiters(const std::string& why) {

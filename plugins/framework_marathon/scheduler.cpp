@@ -264,6 +264,9 @@ void Scheduler::adopt_deployment(const StoredDeployment& stored) {
     }
   }
   deployment.last_progress = clock_.now();
+  deployment.index_steps();
+  index_deployment(deployment);
+  mark_changed(deployment);
   deployments_[deployment.id] = std::move(deployment);
 }
 
@@ -294,7 +297,21 @@ StoredDeployment Scheduler::stored(const Deployment& deployment) {
   return out;
 }
 
+void Deployment::index_steps() {
+  step_by_app_.clear();
+  for (size_t i = steps.size(); i-- > 0;) {
+    for (const DeploymentAction& action : steps[i]) {
+      // The first such action wins, as step_of's walk finds it.
+      if (action.action != "StartApplication") step_by_app_[action.app] = i + 1;
+    }
+  }
+}
+
 size_t Deployment::step_of(const std::string& app_id) const {
+  if (!step_by_app_.empty()) {
+    auto found = step_by_app_.find(app_id);
+    return found == step_by_app_.end() ? 0 : found->second;
+  }
   for (size_t i = 0; i < steps.size(); ++i) {
     for (const DeploymentAction& action : steps[i]) {
       if (action.app == app_id && action.action != "StartApplication") return i + 1;
@@ -327,10 +344,27 @@ std::vector<Task*> Scheduler::app_tasks(const std::string& app_id) {
 }
 
 const Deployment* Scheduler::deployment_of(const std::string& app_id) const {
-  for (const auto& [id, deployment] : deployments_) {
-    if (deployment.affects(app_id)) return &deployment;
+  auto indexed = deployment_by_app_.find(app_id);
+  if (indexed == deployment_by_app_.end()) return nullptr;
+  auto found = deployments_.find(indexed->second);
+  return found == deployments_.end() ? nullptr : &found->second;
+}
+
+void Scheduler::index_deployment(const Deployment& deployment) {
+  for (const std::string& app_id : deployment.apps) deployment_by_app_[app_id] = deployment.id;
+}
+
+void Scheduler::unindex_deployment(const Deployment& deployment) {
+  for (const std::string& app_id : deployment.apps) {
+    auto indexed = deployment_by_app_.find(app_id);
+    if (indexed != deployment_by_app_.end() && indexed->second == deployment.id) {
+      deployment_by_app_.erase(indexed);
+    }
   }
-  return nullptr;
+}
+
+void Scheduler::mark_changed(const Deployment& deployment) {
+  changed_apps_.insert(deployment.apps.begin(), deployment.apps.end());
 }
 
 const std::map<std::string, App>* Scheduler::versions(const std::string& app_id) const {
@@ -506,19 +540,23 @@ Scheduler::Change Scheduler::start_deployment(const App& target, std::optional<A
 Scheduler::Change Scheduler::start_deployment(Deployment deployment) {
   // A change to an app with a deployment in progress replaces that deployment (the API asks
   // for force=true before it gets here).
-  for (auto it = deployments_.begin(); it != deployments_.end();) {
-    bool conflicts = std::any_of(deployment.apps.begin(), deployment.apps.end(),
-                                 [&](const std::string& app) { return it->second.affects(app); });
-    if (!conflicts) {
-      ++it;
-      continue;
-    }
-    driver_.remove_deployment(it->first);
-    it = deployments_.erase(it);
+  std::set<std::string> conflicting;
+  for (const std::string& app_id : deployment.apps) {
+    if (const Deployment* other = deployment_of(app_id)) conflicting.insert(other->id);
+  }
+  for (const std::string& id : conflicting) {
+    auto replaced = deployments_.find(id);
+    unindex_deployment(replaced->second);
+    mark_changed(replaced->second);
+    driver_.remove_deployment(id);
+    deployments_.erase(replaced);
   }
   deployment.id = new_id();
   deployment.current_step = 1;
   deployment.last_progress = clock_.now();
+  deployment.index_steps();
+  index_deployment(deployment);
+  mark_changed(deployment);
   driver_.save_deployment(stored(deployment));
   emit("deployment_info",
        json::object{{"plan", deployment_json(deployment)},
@@ -526,7 +564,7 @@ Scheduler::Change Scheduler::start_deployment(Deployment deployment) {
                      json::object{{"actions", deployment_json(deployment)["currentActions"]}}}});
   Change change{deployment.id, deployment.version};
   deployments_[deployment.id] = std::move(deployment);
-  converge();
+  converge_changed();
   return change;
 }
 
@@ -575,9 +613,10 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
   std::vector<DeploymentAction> stops;
   std::vector<DeploymentAction> starts;
   std::map<std::string, std::string> changes;  // app id -> ScaleApplication or RestartApplication
+  std::set<std::string> removing;
   for (const std::string& id : removals) {
     const App* existing = app(id);
-    if (existing == nullptr || deployment.affects(id)) continue;
+    if (existing == nullptr || !removing.insert(id).second) continue;
     deployment.apps.push_back(id);
     deployment.stopping.insert(id);
     deployment.previous.emplace(id, *existing);
@@ -730,6 +769,8 @@ std::optional<Scheduler::Change> Scheduler::cancel_deployment(const std::string&
   auto it = deployments_.find(id);
   if (it == deployments_.end()) return std::nullopt;
   Deployment deployment = it->second;
+  unindex_deployment(deployment);
+  mark_changed(deployment);
   driver_.remove_deployment(id);
   deployments_.erase(it);
   emit("deployment_failed", json::object{{"id", deployment.id},
@@ -943,15 +984,31 @@ void Scheduler::record_unused(OfferStatistics& stats, const protocol::scheduler:
   stats.last_unused[offer.agent_id] = UnusedOffer{offer, std::move(reasons), now_text};
 }
 
-void Scheduler::schedule_revive(Monotonic::time_point at) {
+void Scheduler::schedule(Monotonic::time_point at, std::function<void()> action) {
   auto delay = std::chrono::ceil<std::chrono::milliseconds>(at - clock_.now());
   auto id = std::make_shared<sdk::Clock::TimerId>(0);
-  *id = clock_.after(std::max(delay, std::chrono::milliseconds(0)), [this, id] {
-    revive_timers_.erase(*id);
+  *id = clock_.after(std::max(delay, std::chrono::milliseconds(0)),
+                     [this, id, action = std::move(action)] {
+                       revive_timers_.erase(*id);
+                       action();
+                     });
+  revive_timers_.insert(*id);
+}
+
+void Scheduler::schedule_revive(Monotonic::time_point at) {
+  schedule(at, [this] {
     driver_.revive();
     converge();
   });
-  revive_timers_.insert(*id);
+}
+
+void Scheduler::schedule_backoff_check(const std::string& app_id, Monotonic::time_point at) {
+  if (!backoff_checks_.insert(app_id).second) return;
+  schedule(at, [this, app_id] {
+    backoff_checks_.erase(app_id);
+    mark_changed(app_id);
+    converge_changed();
+  });
 }
 
 void Scheduler::task_terminal(Task& task, const protocol::TaskStatus& status) {
@@ -1013,13 +1070,14 @@ void Scheduler::on_update(const protocol::TaskStatus& status) {
   json::array ports;
   for (uint64_t port : task.host_ports) ports.emplace_back(port);
   event["ports"] = std::move(ports);
+  mark_changed(task.app_id);
   if (state::terminal(status.state)) {
     task_terminal(task, status);
   } else if (previous_state != task.state) {
     driver_.save_task(stored(task));
   }
   emit("status_update_event", std::move(event));
-  converge();
+  converge_changed();
 }
 
 void Scheduler::on_agent_lost(const std::string& agent_id) {
@@ -1081,14 +1139,16 @@ void Scheduler::on_health(const std::string& task_id, size_t index, bool alive,
                                                    {"slaveId", task.agent_id}});
     record_failure(task.app_id);
     kill(task);
+    mark_changed(task.app_id);
   }
-  if (was_healthy != healthy(task)) converge();
+  if (was_healthy != healthy(task)) mark_changed(task.app_id);
+  converge_changed();
 }
 
 // ---- offers ----
 
 void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers) {
-  converge();
+  converge_changed();
   struct Remaining {
     const protocol::scheduler::Offer* offer;
     OfferView view;
@@ -1213,6 +1273,7 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
       driver_.save_task(stored(task));
       by_app_[task.app_id].insert(task.id);
       tasks_[task.id] = std::move(task);
+      mark_changed(app_id);
       --count;
     }
   }
@@ -1224,12 +1285,17 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
                       wanted_any ? options_.refuse_unfit_seconds : options_.refuse_idle_seconds);
     }
   }
-  converge();
+  converge_changed();
 }
 
 // ---- converging ----
 
 void Scheduler::converge() {
+  for (const auto& [id, ignored] : apps_) changed_apps_.insert(id);
+  converge_changed();
+}
+
+void Scheduler::converge_changed() {
   if (converging_) return;
   converging_ = true;
   // Real time, not clock_: this measures the work of the call, which a test's ManualClock would
@@ -1238,12 +1304,10 @@ void Scheduler::converge() {
   // Each pass can finish a deployment step and so release the apps of the next one; a plan has
   // at most one step per app and two more.
   for (size_t pass = 0; pass <= apps_.size() + 2; ++pass) {
-    settled_.clear();
-    progress_.clear();
-    std::vector<std::string> ids;
-    for (const auto& [id, app] : apps_) ids.push_back(id);
-    for (const std::string& id : ids) converge_app(id);
-    if (!advance_deployments()) break;
+    std::set<std::string> changed;
+    changed.swap(changed_apps_);
+    for (const std::string& id : changed) converge_app(id);
+    if (!advance_deployments() && changed_apps_.empty()) break;
   }
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -1254,10 +1318,19 @@ void Scheduler::converge() {
 }
 
 void Scheduler::converge_app(const std::string& app_id) {
+  settled_.erase(app_id);
   auto found = apps_.find(app_id);
-  if (found == apps_.end()) return;
+  if (found == apps_.end()) {
+    progress_.erase(app_id);
+    return;
+  }
   const App& app = found->second;
-  const Deployment* deployment = deployment_of(app_id);
+  Deployment* deployment = nullptr;
+  if (auto indexed = deployment_by_app_.find(app_id); indexed != deployment_by_app_.end()) {
+    if (auto it = deployments_.find(indexed->second); it != deployments_.end()) {
+      deployment = &it->second;
+    }
+  }
   auto now = clock_.now();
 
   // Tasks unreachable for longer than the app allows are counted out and replaced.
@@ -1305,6 +1378,7 @@ void Scheduler::converge_app(const std::string& app_id) {
         service_ports_used_.erase(definition.port);
       }
       apps_.erase(found);
+      progress_.erase(app_id);
       reset_backoff(app_id);
       statistics_.erase(app_id);
       last_failures_.erase(app_id);
@@ -1390,14 +1464,24 @@ void Scheduler::converge_app(const std::string& app_id) {
     queued_since_.erase(app_id);
   }
 
-  // A run long and healthy enough resets the backoff.
+  // A run long and healthy enough resets the backoff; until one is, the app is looked at
+  // again when the first healthy run will be long enough.
   if (auto backoff = backoff_.find(app_id); backoff != backoff_.end()) {
+    std::optional<Monotonic::time_point> next_check;
+    bool reset = false;
     for (const Task* task : current) {
-      if (healthy(*task) && task->running_since &&
-          now - *task->running_since >= options_.backoff_reset_after) {
-        reset_backoff(app_id);
+      if (!healthy(*task) || !task->running_since) continue;
+      auto long_enough = *task->running_since + options_.backoff_reset_after;
+      if (now >= long_enough) {
+        reset = true;
         break;
       }
+      next_check = std::min(next_check.value_or(long_enough), long_enough);
+    }
+    if (reset) {
+      reset_backoff(app_id);
+    } else if (next_check) {
+      schedule_backoff_check(app_id, *next_check);
     }
   }
 
@@ -1410,8 +1494,15 @@ void Scheduler::converge_app(const std::string& app_id) {
   auto current_count = static_cast<int64_t>(current.size());
   bool extra =
       std::any_of(all.begin(), all.end(), [](const Task* task) { return task->kill_sent; });
-  progress_[app_id] = std::to_string(current_healthy) + "/" + std::to_string(current_count) + "/" +
-                      std::to_string(old_left);
+  std::string progress = std::to_string(current_healthy) + "/" + std::to_string(current_count) +
+                         "/" + std::to_string(old_left);
+  // A change in an app of the current step is the deployment's progress (the deadline counts
+  // from the last one).
+  std::string& last = progress_[app_id];
+  if (last != progress && deployment->step_of(app_id) == deployment->current_step) {
+    deployment->last_progress = now;
+  }
+  last = std::move(progress);
   if (!old_left && !extra && current_count == target && current_healthy == target) {
     settled_.insert(app_id);
   }
@@ -1432,10 +1523,20 @@ bool Scheduler::advance_deployments() {
       return settled_.count(action.app) != 0 || apps_.count(action.app) == 0;
     };
     bool moved = false;
-    while (deployment.current_step <= deployment.steps.size() &&
-           std::all_of(deployment.steps[deployment.current_step - 1].begin(),
-                       deployment.steps[deployment.current_step - 1].end(), done)) {
+    while (deployment.current_step <= deployment.steps.size()) {
+      const auto& actions = deployment.steps[deployment.current_step - 1];
+      while (deployment.done_actions < actions.size() && done(actions[deployment.done_actions])) {
+        ++deployment.done_actions;
+      }
+      if (deployment.done_actions < actions.size()) break;
+      // Each was done when it was reached; the step is done when all are at once.
+      auto undone = std::find_if_not(actions.begin(), actions.end(), done);
+      if (undone != actions.end()) {
+        deployment.done_actions = static_cast<size_t>(undone - actions.begin());
+        break;
+      }
       ++deployment.current_step;
+      deployment.done_actions = 0;
       moved = true;
     }
     if (deployment.current_step > deployment.steps.size()) {
@@ -1443,17 +1544,12 @@ bool Scheduler::advance_deployments() {
       finish_deployment(id, true, "");
       continue;
     }
-    std::string signature = std::to_string(deployment.current_step);
-    for (const DeploymentAction& action : deployment.steps[deployment.current_step - 1]) {
-      signature += ";" + action.app + ":" + progress_[action.app];
-    }
     if (moved) {
+      // The next step's apps were left as they were until now.
+      mark_changed(deployment);
+      deployment.last_progress = now;
       driver_.save_deployment(stored(deployment));
       advanced = true;
-    }
-    if (signature != deployment.progress_signature) {
-      deployment.progress_signature = signature;
-      deployment.last_progress = now;
     }
     if (options_.deployment_deadline.count() > 0 &&
         now - deployment.last_progress >= options_.deployment_deadline) {
@@ -1473,6 +1569,8 @@ void Scheduler::finish_deployment(const std::string& id, bool success, const std
   auto it = deployments_.find(id);
   if (it == deployments_.end()) return;
   Deployment done = std::move(it->second);
+  unindex_deployment(done);
+  mark_changed(done);
   driver_.remove_deployment(done.id);
   deployments_.erase(it);
   json::object body{{"id", done.id}, {"plan", deployment_json(done)}};
