@@ -499,7 +499,7 @@ void MarathonFramework::writes_done(uint64_t term,
   send_writes();
 }
 
-void MarathonFramework::put_back(const std::string& key, PendingWrite write) {
+void MarathonFramework::put_back(const std::string& key, PendingWrite&& write) {
   // A newer write to the key, asked for meanwhile, replaces this one.
   uint64_t sequence = write.sequence;
   if (pending_writes_.try_emplace(key, std::move(write)).second) {

@@ -92,7 +92,7 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
                    const std::optional<sdk::StoreError>& error);
   // A write sent and not stored goes back among the pending ones, unless a newer one to its key
   // is there.
-  void put_back(const std::string& key, PendingWrite write);
+  void put_back(const std::string& key, PendingWrite&& write);
   void fail_write_waiters(const std::string& why);
   // Calls `done` once every write asked for so far is stored (true), or when that cannot be
   // said (false: leadership lost, or the store did not answer in time).
