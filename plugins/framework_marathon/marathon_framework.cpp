@@ -57,7 +57,7 @@ http::Response to_http(Reply reply) {
 Query query_of(const http::Request& request) {
   Query query;
   for (const char* key : {"embed", "id", "cmd", "label", "force", "scale", "wipe", "host", "status",
-                          "status[]", "partialUpdate"}) {
+                          "status[]", "partialUpdate", "dryRun"}) {
     auto values = request.query_all(key);
     if (!values.empty()) query[key] = std::move(values);
   }

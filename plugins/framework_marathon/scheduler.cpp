@@ -464,15 +464,20 @@ json::object Scheduler::task_json(const Task& task) const {
   return out;
 }
 
-json::object Scheduler::deployment_json(const Deployment& deployment) const {
-  json::array steps;
-  for (const auto& step : deployment.steps) {
+json::array steps_json(const std::vector<std::vector<DeploymentAction>>& steps) {
+  json::array out;
+  for (const auto& step : steps) {
     json::array actions;
     for (const auto& action : step) {
       actions.push_back(json::object{{"action", action.action}, {"app", action.app}});
     }
-    steps.push_back(json::object{{"actions", std::move(actions)}});
+    out.push_back(json::object{{"actions", std::move(actions)}});
   }
+  return out;
+}
+
+json::object Scheduler::deployment_json(const Deployment& deployment) const {
+  json::array steps = steps_json(deployment.steps);
   json::array current;
   if (deployment.current_step >= 1 && deployment.current_step <= deployment.steps.size()) {
     for (const auto& action : deployment.steps[deployment.current_step - 1]) {
@@ -586,6 +591,7 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
   }
   Deployment deployment;
   deployment.version = timestamp(latest);
+  deployment.steps = plan_group(targets, removals, groups, removed_groups);
   // As Marathon's plan holds the group tree before and after, the deployment keeps each group
   // definition it changes, so that a rollback restores the groups with the apps.
   auto defined = [&](const std::string& id) -> std::optional<GroupSpec> {
@@ -610,9 +616,6 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
     std::string id = group.id;
     groups_[id] = std::move(group);
   }
-  std::vector<DeploymentAction> stops;
-  std::vector<DeploymentAction> starts;
-  std::map<std::string, std::string> changes;  // app id -> ScaleApplication or RestartApplication
   std::set<std::string> removing;
   for (const std::string& id : removals) {
     const App* existing = app(id);
@@ -620,7 +623,6 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
     deployment.apps.push_back(id);
     deployment.stopping.insert(id);
     deployment.previous.emplace(id, *existing);
-    stops.push_back({"StopApplication", id});
   }
   for (App& target : targets) {
     auto existing = apps_.find(target.id);
@@ -631,43 +633,87 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
       assign_service_ports(target, nullptr);
       store_app(target);
       reset_backoff(target.id);
-      starts.push_back({"StartApplication", target.id});
-      changes[target.id] = "ScaleApplication";
       deployment.apps.push_back(target.id);
       continue;
     }
     App previous = existing->second;
     assign_service_ports(target, &previous);
-    bool config_change = previous.config_differs(target);
     // As Marathon: an app the group change leaves as it is takes no part in the deployment.
-    if (!config_change && previous.instances == target.instances &&
-        previous.dependencies == target.dependencies) {
-      continue;
-    }
+    if (!change_action(previous, target)) continue;
+    bool config_change = previous.config_differs(target);
     target.version = deployment.version;
     target.last_config_change_at = config_change ? target.version : previous.last_config_change_at;
     target.last_scaling_at = target.version;
     store_app(target);
     if (config_change) reset_backoff(target.id);
-    changes[target.id] = config_change ? "RestartApplication" : "ScaleApplication";
     deployment.apps.push_back(target.id);
     deployment.previous.emplace(target.id, std::move(previous));
+  }
+  return start_deployment(std::move(deployment));
+}
+
+std::optional<std::string> Scheduler::change_action(const App& previous, const App& target) {
+  bool config_change = previous.config_differs(target);
+  if (!config_change && previous.instances == target.instances &&
+      previous.dependencies == target.dependencies) {
+    return std::nullopt;
+  }
+  return config_change ? "RestartApplication" : "ScaleApplication";
+}
+
+std::vector<std::vector<DeploymentAction>> Scheduler::plan_group(
+    const std::vector<App>& targets, const std::vector<std::string>& removals,
+    const std::vector<GroupSpec>& groups, const std::vector<std::string>& removed_groups) const {
+  std::map<std::string, GroupSpec> groups_after = groups_;
+  for (const std::string& id : removed_groups) groups_after.erase(id);
+  for (const GroupSpec& group : groups) groups_after[group.id] = group;
+  // Each app's own dependencies once the change is made (the apps it removes are still there
+  // while they stop).
+  std::map<std::string, const std::vector<std::string>*> own;
+  for (const auto& [id, existing] : apps_) own[id] = &existing.dependencies;
+  std::vector<DeploymentAction> stops;
+  std::vector<DeploymentAction> starts;
+  std::map<std::string, std::string> changes;  // app id -> ScaleApplication or RestartApplication
+  std::set<std::string> removing;
+  for (const std::string& id : removals) {
+    if (app(id) == nullptr || !removing.insert(id).second) continue;
+    stops.push_back({"StopApplication", id});
+  }
+  for (const App& target : targets) {
+    const App* previous = app(target.id);
+    if (previous == nullptr) {
+      starts.push_back({"StartApplication", target.id});
+      changes[target.id] = "ScaleApplication";
+      own[target.id] = &target.dependencies;
+      continue;
+    }
+    // The service ports the change would keep (assign_service_ports without taking any).
+    App kept = target;
+    for (size_t i = 0; i < kept.port_definitions.size(); ++i) {
+      if (kept.port_definitions[i].port == 0 && i < previous->port_definitions.size()) {
+        kept.port_definitions[i].port = previous->port_definitions[i].port;
+      }
+    }
+    if (auto action = change_action(*previous, kept)) {
+      changes[target.id] = *action;
+      own[target.id] = &target.dependencies;
+    }
   }
   // Layers by the longest chain of dependencies below each app (Marathon's
   // runSpecsGroupedByLongestPath): an app with none goes in the first, and every app after all
   // it depends on, its own dependencies and its groups' (an app or every app of a group). A
   // dependency on an app outside the cluster is no constraint.
   std::set<std::string> app_ids;
-  for (const auto& [id, ignored] : apps_) app_ids.insert(id);
+  for (const auto& [id, ignored] : own) app_ids.insert(id);
   std::map<std::string, size_t> depth;
   std::set<std::string> visiting;
   std::function<size_t(const std::string&)> longest = [&](const std::string& id) -> size_t {
     if (auto known = depth.find(id); known != depth.end()) return known->second;
-    const App* found = app(id);
-    if (found == nullptr || !visiting.insert(id).second) return 0;
+    auto found = own.find(id);
+    if (found == own.end() || !visiting.insert(id).second) return 0;
     size_t below = 0;
     for (const std::string& dependency :
-         dependencies_of(id, found->dependencies, app_ids, groups_)) {
+         dependencies_of(id, *found->second, app_ids, groups_after)) {
       below = std::max(below, longest(dependency));
     }
     visiting.erase(id);
@@ -675,10 +721,11 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
   };
   std::map<size_t, std::vector<DeploymentAction>> layers;
   for (const auto& [id, action] : changes) layers[longest(id)].push_back({action, id});
-  if (!stops.empty()) deployment.steps.push_back(std::move(stops));
-  if (!starts.empty()) deployment.steps.push_back(std::move(starts));
-  for (auto& [ignored, actions] : layers) deployment.steps.push_back(std::move(actions));
-  return start_deployment(std::move(deployment));
+  std::vector<std::vector<DeploymentAction>> steps;
+  if (!stops.empty()) steps.push_back(std::move(stops));
+  if (!starts.empty()) steps.push_back(std::move(starts));
+  for (auto& [ignored, actions] : layers) steps.push_back(std::move(actions));
+  return steps;
 }
 
 std::optional<std::string> Scheduler::dependency_cycle(const std::vector<App>& targets,

@@ -144,6 +144,9 @@ struct Deployment {
   std::map<std::string, size_t> step_by_app_;
 };
 
+// Steps as Marathon's JSON shows them: [{"actions": [{"action", "app"}, ...]}, ...].
+boost::json::array steps_json(const std::vector<std::vector<DeploymentAction>>& steps);
+
 // In the store. Records written before group deployments have only `app_id`, `stop` and
 // `previous_json`; both forms are read.
 struct StoredDeployment {
@@ -302,6 +305,12 @@ class Scheduler {
   Change deploy_group(std::vector<App> targets, const std::vector<std::string>& removals,
                       std::vector<GroupSpec> groups = {},
                       const std::vector<std::string>& removed_groups = {});
+  // The steps deploy_group would give the same change, without making it (Marathon's
+  // `dryRun=true`).
+  std::vector<std::vector<DeploymentAction>> plan_group(
+      const std::vector<App>& targets, const std::vector<std::string>& removals,
+      const std::vector<GroupSpec>& groups = {},
+      const std::vector<std::string>& removed_groups = {}) const;
   // An app of a cycle among the apps' dependencies (their own and their groups', see
   // dependencies_of) once `targets` replace the apps of the same id, `removals` are gone and
   // `groups` replace the group definitions of the same id; nullopt when there is none.
@@ -394,6 +403,10 @@ class Scheduler {
   std::map<std::string, GroupSpec> reverted_groups(const Deployment& deployment,
                                                    const std::set<std::string>& leaving) const;
   void store_app(const App& app);
+  // What a group change does to an existing app (its service ports kept): RestartApplication
+  // for a new config, ScaleApplication for other instances or dependencies, nothing when it
+  // is left as it is.
+  static std::optional<std::string> change_action(const App& previous, const App& target);
   void converge_app(const std::string& app_id);
   // Converges the apps marked as changed (changed_apps_), then whatever passing a deployment
   // step releases, until nothing moves. converge() marks every app first.
