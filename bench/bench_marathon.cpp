@@ -16,7 +16,13 @@
 // With --emulated, the agents are emulated (tools/agent_emulator: one process, each agent a real
 // peer of the agent protocol whose tasks are timers, not processes), so the times are the
 // master's and Marathon's without process spawning.
-// Usage: bench_marathon [--agents N] [--instances N] [--emulated]. See docs/bench-marathon.md.
+// With --apps N, only one case instead: one PUT /v2/apps (or with --group, PUT /v2/groups/wide)
+// of N apps of one instance each -> answered, and GET /v2/apps?id=/wide/ shows N running; the
+// converging passes meanwhile (count, mean and longest, from /metrics); then GET
+// /v2/apps?embed=apps.tasks with the N apps.
+// Usage: bench_marathon [--agents N] [--instances N] [--emulated] [--apps N [--group]].
+// See docs/bench-marathon.md.
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
@@ -25,6 +31,7 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http/http_support.h"
@@ -42,8 +49,9 @@ struct Api {
 
   // One request on its own connection; the body of a 2xx answer, or throws.
   std::string call(const std::string& method, const std::string& target,
-                   const std::string& body = "") {
-    RawClient client(port, std::chrono::seconds(60));
+                   const std::string& body = "",
+                   std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    RawClient client(port, timeout);
     std::string request = method + " " + target + " HTTP/1.1\r\nHost: bench\r\n";
     if (!body.empty()) {
       request +=
@@ -150,26 +158,116 @@ Timing launch_directly(const std::string& master, int count) {
   return timing;
 }
 
+// Converging so far, from the plugin's /metrics.
+struct Converging {
+  double count = 0;
+  double seconds = 0;
+  double max_seconds = 0;
+};
+
+Converging converging(Api& api) {
+  std::string text = api.call("GET", "/metrics");
+  Converging out;
+  auto value = [&](const std::string& name) {
+    auto at = text.find("\n" + name + " ");
+    return at == std::string::npos ? 0.0 : std::stod(text.substr(at + name.size() + 2));
+  };
+  out.count = value("marathon_converges_total");
+  out.seconds = value("marathon_converge_seconds_total");
+  out.max_seconds = value("marathon_converge_seconds_max");
+  return out;
+}
+
+double median_get_ms(Api& api, const std::string& target, int requests, double* max_ms,
+                     size_t* bytes) {
+  std::vector<double> times;
+  for (int i = 0; i < requests; ++i) {
+    auto t0 = Clock::now();
+    *bytes = api.call("GET", target).size();
+    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  *max_ms = times.back();
+  return times[times.size() / 2];
+}
+
+// Thousands of apps in one change took minutes before converging was indexed.
+constexpr std::chrono::seconds kSlow{300};
+
+// One change of `count` apps of one instance each (PUT /v2/apps, or PUT /v2/groups/wide), timed
+// to its answer and to all running, with the converging it took.
+void wide_change(Api& api, int count, bool group) {
+  std::string apps;
+  for (int i = 0; i < count; ++i) {
+    apps += (i == 0 ? "" : ",") + app("/wide/app" + std::to_string(i), 1);
+  }
+  Converging before = converging(api);
+  auto start = Clock::now();
+  if (group) {
+    api.call("PUT", "/v2/groups/wide", R"({"id": "/wide", "apps": [)" + apps + "]}", kSlow);
+  } else {
+    api.call("PUT", "/v2/apps", "[" + apps + "]", kSlow);
+  }
+  double answered = std::chrono::duration<double>(Clock::now() - start).count();
+  // Listing thousands of apps is itself work for Marathon: polled every 100 ms, not 20.
+  auto deadline = start + std::chrono::seconds(300);
+  double running_at = 0;
+  for (;;) {
+    auto [running, launched] = api.counts("/v2/apps?id=/wide/");
+    if (running >= count) {
+      running_at = std::chrono::duration<double>(Clock::now() - start).count();
+      break;
+    }
+    if (Clock::now() > deadline) throw std::runtime_error("not all running after 300 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Converging after = converging(api);
+  double passes = after.count - before.count;
+  double seconds = after.seconds - before.seconds;
+  std::fflush(stdout);
+  std::printf("%s of %d apps x 1 instance: answered %.2f s, all running %.2f s\n",
+              group ? "PUT /v2/groups/wide" : "PUT /v2/apps", count, answered, running_at);
+  std::printf("  converging meanwhile: %.0f passes, %.2f s in all, mean %.2f ms, longest %.1f ms\n",
+              passes, seconds, passes > 0 ? seconds / passes * 1000 : 0.0,
+              after.max_seconds * 1000);
+  double max_ms = 0;
+  size_t bytes = 0;
+  double median = median_get_ms(api, "/v2/apps?embed=apps.tasks", 10, &max_ms, &bytes);
+  std::printf("GET /v2/apps?embed=apps.tasks (%d apps, %zu bytes): median %.1f ms, max %.1f ms\n",
+              count, bytes, median, max_ms);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int agents = 2;
   int instances = 500;
   bool emulated = false;
+  int wide_apps = 0;
+  bool group = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--emulated") == 0) emulated = true;
+    if (std::strcmp(argv[i], "--group") == 0) group = true;
     if (i + 1 >= argc) continue;
     if (std::strcmp(argv[i], "--agents") == 0) agents = std::atoi(argv[++i]);
     if (std::strcmp(argv[i], "--instances") == 0) instances = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--apps") == 0) wide_apps = std::atoi(argv[++i]);
   }
-  if (agents < 1 || agents > 10000 || instances < 5 || instances > 100000) {
-    std::cerr << "bench_marathon: --agents 1..10000, --instances 5..100000" << std::endl;
+  if (agents < 1 || agents > 10000 || instances < 5 || instances > 100000 || wide_apps < 0 ||
+      wide_apps > 20000) {
+    std::cerr << "bench_marathon: --agents 1..10000, --instances 5..100000, --apps 1..20000"
+              << std::endl;
     return 2;
   }
   try {
     tessera::testing::TempDir dir;
     tessera::testing::Cluster cluster(dir);
     tessera::testing::MasterSettings master;
+    // The master's defaults (2 s pings, 10 s timeout) rather than the tests' quick ones: with
+    // --apps 3000 the emulator, busy with the burst, missed 1.5 s of pings, its agents were
+    // removed and their tasks lost.
+    master.agent_ping_interval_ms = 2000;
+    master.agent_ping_timeout_ms = 10000;
     master.extra =
         "frameworks = [\"framework_marathon\"]\n"
         "[plugins.framework_marathon]\nhttp_address = \"127.0.0.1:0\"\n"
@@ -218,6 +316,12 @@ int main(int argc, char** argv) {
       }
     }
 
+    if (wide_apps > 0) {
+      std::printf("agents %d (%s)\n", agents, emulated ? "emulated" : "tessera-host agents");
+      wide_change(api, wide_apps, group);
+      return 0;
+    }
+
     Timing direct = launch_directly(cluster.endpoint(), instances);
 
     auto start = Clock::now();
@@ -234,14 +338,9 @@ int main(int argc, char** argv) {
     for (int i = apps + 1; i < 1000; ++i) {
       api.call("POST", "/v2/apps", app("/idle/app" + std::to_string(i), 0));
     }
-    std::vector<double> gets;
+    double get_max = 0;
     size_t bytes = 0;
-    for (int i = 0; i < 20; ++i) {
-      auto t0 = Clock::now();
-      bytes = api.call("GET", "/v2/apps?embed=apps.tasks").size();
-      gets.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    }
-    std::sort(gets.begin(), gets.end());
+    double get_median = median_get_ms(api, "/v2/apps?embed=apps.tasks", 20, &get_max, &bytes);
     std::printf("agents %d (%s)\n", agents, emulated ? "emulated" : "tessera-host agents");
     std::printf("direct, %d tasks: all launched  %.2f s, all running  %.2f s\n", instances,
                 direct.launched, direct.running);
@@ -254,7 +353,7 @@ int main(int argc, char** argv) {
     std::printf(
         "GET /v2/apps?embed=apps.tasks (1000 apps, %d tasks, %zu bytes): median %.1f ms, "
         "max %.1f ms\n",
-        instances * 2, bytes, gets[gets.size() / 2], gets.back());
+        instances * 2, bytes, get_median, get_max);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "bench_marathon: " << e.what() << std::endl;

@@ -951,6 +951,11 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
   if (scheduler_.dependency_cycle(apps, gone, groups)) {
     return json_reply(422, invalid_body({{"/", "Dependency graph has cyclic dependencies."}}));
   }
+  if (!create && query_flag(query, "dryRun")) {
+    // As Marathon's GroupsResource.update: the plan's steps, and nothing changes.
+    return json_reply(200, json::object{{"steps", steps_json(scheduler_.plan_group(
+                                                      apps, gone, groups, gone_groups))}});
+  }
   for (const App& app : apps) {
     if (auto busy = locked(app.id, query)) return *busy;
   }

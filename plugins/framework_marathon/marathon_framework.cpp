@@ -57,7 +57,7 @@ http::Response to_http(Reply reply) {
 Query query_of(const http::Request& request) {
   Query query;
   for (const char* key : {"embed", "id", "cmd", "label", "force", "scale", "wipe", "host", "status",
-                          "status[]", "partialUpdate"}) {
+                          "status[]", "partialUpdate", "dryRun"}) {
     auto values = request.query_all(key);
     if (!values.empty()) query[key] = std::move(values);
   }
@@ -134,6 +134,7 @@ void MarathonFramework::deposed() {
   ++term_;
   // What was not stored is for the next leader to decide again from the store.
   pending_writes_.clear();
+  pending_sequences_.clear();
   writes_in_flight_ = false;
   writes_stored_ = writes_asked_;
   if (writes_timer_ != 0) clock().cancel(writes_timer_);
@@ -399,6 +400,10 @@ void MarathonFramework::queue_remove(const std::string& key, std::string what) {
 
 void MarathonFramework::queue_write(const std::string& key, PendingWrite write) {
   write.sequence = ++writes_asked_;
+  if (auto replaced = pending_writes_.find(key); replaced != pending_writes_.end()) {
+    pending_sequences_.erase(replaced->second.sequence);
+  }
+  pending_sequences_.insert(write.sequence);
   pending_writes_.insert_or_assign(key, std::move(write));
   // Sent on the next turn of the loop, with whatever else the current event writes.
   if (writes_timer_ == 0 && !writes_in_flight_) {
@@ -416,6 +421,7 @@ void MarathonFramework::send_writes() {
   auto first = pending_writes_.begin();
   if (first->second.alone || first->second.bytes > protocol::store::kMaxBatchBytes) {
     // Larger than any batch may be (a deployment of many apps): a write of its own.
+    pending_sequences_.erase(first->second.sequence);
     sending.emplace_back(first->first, std::move(first->second));
     pending_writes_.erase(first);
     writes_in_flight_ = true;
@@ -427,14 +433,20 @@ void MarathonFramework::send_writes() {
     return;
   }
   sdk::StoreBatch batch;
+  // Counted with the store's prefix of every key, as the store counts a batch (StoreBatch's
+  // bytes() leaves it out): a batch over the limit is refused whole, and its writes then go one
+  // by one, each a synchronous write of its own (1,000 of them took seconds).
+  size_t batch_bytes = 0;
   for (auto it = pending_writes_.begin();
        it != pending_writes_.end() && batch.size() < protocol::store::kMaxBatchWrites;) {
     if (it->second.alone || it->second.bytes > protocol::store::kMaxBatchBytes) {
       ++it;  // written alone once it is first
       continue;
     }
-    if (batch.bytes() + it->second.bytes > protocol::store::kMaxBatchBytes) break;
+    if (batch_bytes + it->second.bytes > protocol::store::kMaxBatchBytes) break;
+    batch_bytes += it->second.bytes;
     it->second.add_to_batch(batch);
+    pending_sequences_.erase(it->second.sequence);
     sending.emplace_back(it->first, std::move(it->second));
     it = pending_writes_.erase(it);
   }
@@ -456,7 +468,7 @@ void MarathonFramework::writes_done(uint64_t term,
   if (error && error->code == sdk::StoreCode::kUnavailable) {
     log().warn("storing {} write(s) (the first: {}): {}; writing them again in a second",
                sent.size(), sent.front().second.what, error->message);
-    for (auto& [key, write] : sent) pending_writes_.try_emplace(key, std::move(write));
+    for (auto& [key, write] : sent) put_back(key, std::move(write));
     fail_write_waiters("the store did not answer: " + error->message +
                        "; the change is kept and written again");
     writes_timer_ = clock().after(std::chrono::seconds(1), [this] {
@@ -471,7 +483,7 @@ void MarathonFramework::writes_done(uint64_t term,
     // One write the store will not take refuses its whole batch: each is written by itself.
     for (auto& [key, write] : sent) {
       write.alone = true;
-      pending_writes_.try_emplace(key, std::move(write));
+      put_back(key, std::move(write));
     }
     send_writes();
     return;
@@ -490,8 +502,7 @@ void MarathonFramework::writes_done(uint64_t term,
       done(false, error->message);
     }
   }
-  uint64_t stored = writes_asked_;
-  for (const auto& [key, write] : pending_writes_) stored = std::min(stored, write.sequence - 1);
+  uint64_t stored = pending_sequences_.empty() ? writes_asked_ : *pending_sequences_.begin() - 1;
   writes_stored_ = std::max(writes_stored_, stored);
   while (!write_waiters_.empty() && write_waiters_.begin()->first <= writes_stored_) {
     auto done = std::move(write_waiters_.begin()->second);
@@ -499,6 +510,14 @@ void MarathonFramework::writes_done(uint64_t term,
     done(true, {});
   }
   send_writes();
+}
+
+void MarathonFramework::put_back(const std::string& key, PendingWrite&& write) {
+  // A newer write to the key, asked for meanwhile, replaces this one.
+  uint64_t sequence = write.sequence;
+  if (pending_writes_.try_emplace(key, std::move(write)).second) {
+    pending_sequences_.insert(sequence);
+  }
 }
 
 void MarathonFramework::fail_write_waiters(const std::string& why) {
@@ -774,9 +793,13 @@ void MarathonFramework::routes() {
   });
   s.route(Method::get, "/metrics", [this](const Request&) {
     std::string text;
-    auto gauge = [&text](const char* name, const char* help, size_t value) {
-      text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
-              " " + std::to_string(value) + "\n";
+    auto metric = [&text](const char* name, const char* type, const char* help,
+                          const std::string& value) {
+      text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+              name + " " + value + "\n";
+    };
+    auto gauge = [&metric](const char* name, const char* help, size_t value) {
+      metric(name, "gauge", help, std::to_string(value));
     };
     gauge("marathon_leading", "1 while this Marathon leads", api_ ? 1 : 0);
     gauge("marathon_apps", "apps defined", scheduler_ ? scheduler_->apps().size() : 0);
@@ -784,6 +807,15 @@ void MarathonFramework::routes() {
     gauge("marathon_deployments", "deployments in progress",
           scheduler_ ? scheduler_->deployments().size() : 0);
     gauge("marathon_store_failures", "store writes that failed", store_failures_);
+    // Bringing apps towards their targets, after every change (bench/bench_marathon --apps).
+    ConvergeStatistics converging;
+    if (scheduler_) converging = scheduler_->converge_statistics();
+    metric("marathon_converges_total", "counter", "converging passes run by this leader",
+           std::to_string(converging.count));
+    metric("marathon_converge_seconds_total", "counter", "seconds spent converging by this leader",
+           std::to_string(converging.total_seconds));
+    metric("marathon_converge_seconds_max", "gauge", "the longest converging pass of this leader",
+           std::to_string(converging.max_seconds));
     return http::Response(200, text, "text/plain; version=0.0.4");
   });
 }

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "api.h"
@@ -90,6 +91,9 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void send_writes();
   void writes_done(uint64_t term, std::vector<std::pair<std::string, PendingWrite>> sent,
                    const std::optional<sdk::StoreError>& error);
+  // A write sent and not stored goes back among the pending ones, unless a newer one to its key
+  // is there.
+  void put_back(const std::string& key, PendingWrite&& write);
   void fail_write_waiters(const std::string& why);
   // Calls `done` once every write asked for so far is stored (true), or when that cannot be
   // said (false: leadership lost, or the store did not answer in time).
@@ -126,6 +130,8 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   sdk::Clock::TimerId reconcile_timer_ = 0;
   uint64_t store_failures_ = 0;
   std::map<std::string, PendingWrite> pending_writes_;
+  // The sequences in pending_writes_: every write before the first is stored.
+  std::set<uint64_t> pending_sequences_;
   bool writes_in_flight_ = false;
   sdk::Clock::TimerId writes_timer_ = 0;
   uint64_t writes_asked_ = 0;   // the sequence of the last write asked for

@@ -269,6 +269,9 @@ void Scheduler::adopt_deployment(const StoredDeployment& stored) {
     }
   }
   deployment.last_progress = clock_.now();
+  deployment.index_steps();
+  index_deployment(deployment);
+  mark_changed(deployment);
   deployments_[deployment.id] = std::move(deployment);
 }
 
@@ -299,7 +302,21 @@ StoredDeployment Scheduler::stored(const Deployment& deployment) {
   return out;
 }
 
+void Deployment::index_steps() {
+  step_by_app_.clear();
+  for (size_t i = steps.size(); i-- > 0;) {
+    for (const DeploymentAction& action : steps[i]) {
+      // The first such action wins, as step_of's walk finds it.
+      if (action.action != "StartApplication") step_by_app_[action.app] = i + 1;
+    }
+  }
+}
+
 size_t Deployment::step_of(const std::string& app_id) const {
+  if (!step_by_app_.empty()) {
+    auto found = step_by_app_.find(app_id);
+    return found == step_by_app_.end() ? 0 : found->second;
+  }
   for (size_t i = 0; i < steps.size(); ++i) {
     for (const DeploymentAction& action : steps[i]) {
       if (action.app == app_id && action.action != "StartApplication") return i + 1;
@@ -332,10 +349,27 @@ std::vector<Task*> Scheduler::app_tasks(const std::string& app_id) {
 }
 
 const Deployment* Scheduler::deployment_of(const std::string& app_id) const {
-  for (const auto& [id, deployment] : deployments_) {
-    if (deployment.affects(app_id)) return &deployment;
+  auto indexed = deployment_by_app_.find(app_id);
+  if (indexed == deployment_by_app_.end()) return nullptr;
+  auto found = deployments_.find(indexed->second);
+  return found == deployments_.end() ? nullptr : &found->second;
+}
+
+void Scheduler::index_deployment(const Deployment& deployment) {
+  for (const std::string& app_id : deployment.apps) deployment_by_app_[app_id] = deployment.id;
+}
+
+void Scheduler::unindex_deployment(const Deployment& deployment) {
+  for (const std::string& app_id : deployment.apps) {
+    auto indexed = deployment_by_app_.find(app_id);
+    if (indexed != deployment_by_app_.end() && indexed->second == deployment.id) {
+      deployment_by_app_.erase(indexed);
+    }
   }
-  return nullptr;
+}
+
+void Scheduler::mark_changed(const Deployment& deployment) {
+  changed_apps_.insert(deployment.apps.begin(), deployment.apps.end());
 }
 
 const std::map<std::string, App>* Scheduler::versions(const std::string& app_id) const {
@@ -435,15 +469,20 @@ json::object Scheduler::task_json(const Task& task) const {
   return out;
 }
 
-json::object Scheduler::deployment_json(const Deployment& deployment) const {
-  json::array steps;
-  for (const auto& step : deployment.steps) {
+json::array steps_json(const std::vector<std::vector<DeploymentAction>>& steps) {
+  json::array out;
+  for (const auto& step : steps) {
     json::array actions;
     for (const auto& action : step) {
       actions.push_back(json::object{{"action", action.action}, {"app", action.app}});
     }
-    steps.push_back(json::object{{"actions", std::move(actions)}});
+    out.push_back(json::object{{"actions", std::move(actions)}});
   }
+  return out;
+}
+
+json::object Scheduler::deployment_json(const Deployment& deployment) const {
+  json::array steps = steps_json(deployment.steps);
   json::array current;
   if (deployment.current_step >= 1 && deployment.current_step <= deployment.steps.size()) {
     for (const auto& action : deployment.steps[deployment.current_step - 1]) {
@@ -511,19 +550,23 @@ Scheduler::Change Scheduler::start_deployment(const App& target, std::optional<A
 Scheduler::Change Scheduler::start_deployment(Deployment deployment) {
   // A change to an app with a deployment in progress replaces that deployment (the API asks
   // for force=true before it gets here).
-  for (auto it = deployments_.begin(); it != deployments_.end();) {
-    bool conflicts = std::any_of(deployment.apps.begin(), deployment.apps.end(),
-                                 [&](const std::string& app) { return it->second.affects(app); });
-    if (!conflicts) {
-      ++it;
-      continue;
-    }
-    driver_.remove_deployment(it->first);
-    it = deployments_.erase(it);
+  std::set<std::string> conflicting;
+  for (const std::string& app_id : deployment.apps) {
+    if (const Deployment* other = deployment_of(app_id)) conflicting.insert(other->id);
+  }
+  for (const std::string& id : conflicting) {
+    auto replaced = deployments_.find(id);
+    unindex_deployment(replaced->second);
+    mark_changed(replaced->second);
+    driver_.remove_deployment(id);
+    deployments_.erase(replaced);
   }
   deployment.id = new_id();
   deployment.current_step = 1;
   deployment.last_progress = clock_.now();
+  deployment.index_steps();
+  index_deployment(deployment);
+  mark_changed(deployment);
   driver_.save_deployment(stored(deployment));
   emit("deployment_info",
        json::object{{"plan", deployment_json(deployment)},
@@ -531,7 +574,7 @@ Scheduler::Change Scheduler::start_deployment(Deployment deployment) {
                      json::object{{"actions", deployment_json(deployment)["currentActions"]}}}});
   Change change{deployment.id, deployment.version};
   deployments_[deployment.id] = std::move(deployment);
-  converge();
+  converge_changed();
   return change;
 }
 
@@ -553,6 +596,7 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
   }
   Deployment deployment;
   deployment.version = timestamp(latest);
+  deployment.steps = plan_group(targets, removals, groups, removed_groups);
   // As Marathon's plan holds the group tree before and after, the deployment keeps each group
   // definition it changes, so that a rollback restores the groups with the apps.
   auto defined = [&](const std::string& id) -> std::optional<GroupSpec> {
@@ -577,16 +621,13 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
     std::string id = group.id;
     groups_[id] = std::move(group);
   }
-  std::vector<DeploymentAction> stops;
-  std::vector<DeploymentAction> starts;
-  std::map<std::string, std::string> changes;  // app id -> ScaleApplication or RestartApplication
+  std::set<std::string> removing;
   for (const std::string& id : removals) {
     const App* existing = app(id);
-    if (existing == nullptr || deployment.affects(id)) continue;
+    if (existing == nullptr || !removing.insert(id).second) continue;
     deployment.apps.push_back(id);
     deployment.stopping.insert(id);
     deployment.previous.emplace(id, *existing);
-    stops.push_back({"StopApplication", id});
   }
   for (App& target : targets) {
     auto existing = apps_.find(target.id);
@@ -597,43 +638,87 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
       assign_service_ports(target, nullptr);
       store_app(target);
       reset_backoff(target.id);
-      starts.push_back({"StartApplication", target.id});
-      changes[target.id] = "ScaleApplication";
       deployment.apps.push_back(target.id);
       continue;
     }
     App previous = existing->second;
     assign_service_ports(target, &previous);
-    bool config_change = previous.config_differs(target);
     // As Marathon: an app the group change leaves as it is takes no part in the deployment.
-    if (!config_change && previous.instances == target.instances &&
-        previous.dependencies == target.dependencies) {
-      continue;
-    }
+    if (!change_action(previous, target)) continue;
+    bool config_change = previous.config_differs(target);
     target.version = deployment.version;
     target.last_config_change_at = config_change ? target.version : previous.last_config_change_at;
     target.last_scaling_at = target.version;
     store_app(target);
     if (config_change) reset_backoff(target.id);
-    changes[target.id] = config_change ? "RestartApplication" : "ScaleApplication";
     deployment.apps.push_back(target.id);
     deployment.previous.emplace(target.id, std::move(previous));
+  }
+  return start_deployment(std::move(deployment));
+}
+
+std::optional<std::string> Scheduler::change_action(const App& previous, const App& target) {
+  bool config_change = previous.config_differs(target);
+  if (!config_change && previous.instances == target.instances &&
+      previous.dependencies == target.dependencies) {
+    return std::nullopt;
+  }
+  return config_change ? "RestartApplication" : "ScaleApplication";
+}
+
+std::vector<std::vector<DeploymentAction>> Scheduler::plan_group(
+    const std::vector<App>& targets, const std::vector<std::string>& removals,
+    const std::vector<GroupSpec>& groups, const std::vector<std::string>& removed_groups) const {
+  std::map<std::string, GroupSpec> groups_after = groups_;
+  for (const std::string& id : removed_groups) groups_after.erase(id);
+  for (const GroupSpec& group : groups) groups_after[group.id] = group;
+  // Each app's own dependencies once the change is made (the apps it removes are still there
+  // while they stop).
+  std::map<std::string, const std::vector<std::string>*> own;
+  for (const auto& [id, existing] : apps_) own[id] = &existing.dependencies;
+  std::vector<DeploymentAction> stops;
+  std::vector<DeploymentAction> starts;
+  std::map<std::string, std::string> changes;  // app id -> ScaleApplication or RestartApplication
+  std::set<std::string> removing;
+  for (const std::string& id : removals) {
+    if (app(id) == nullptr || !removing.insert(id).second) continue;
+    stops.push_back({"StopApplication", id});
+  }
+  for (const App& target : targets) {
+    const App* previous = app(target.id);
+    if (previous == nullptr) {
+      starts.push_back({"StartApplication", target.id});
+      changes[target.id] = "ScaleApplication";
+      own[target.id] = &target.dependencies;
+      continue;
+    }
+    // The service ports the change would keep (assign_service_ports without taking any).
+    App kept = target;
+    for (size_t i = 0; i < kept.port_definitions.size(); ++i) {
+      if (kept.port_definitions[i].port == 0 && i < previous->port_definitions.size()) {
+        kept.port_definitions[i].port = previous->port_definitions[i].port;
+      }
+    }
+    if (auto action = change_action(*previous, kept)) {
+      changes[target.id] = *action;
+      own[target.id] = &target.dependencies;
+    }
   }
   // Layers by the longest chain of dependencies below each app (Marathon's
   // runSpecsGroupedByLongestPath): an app with none goes in the first, and every app after all
   // it depends on, its own dependencies and its groups' (an app or every app of a group). A
   // dependency on an app outside the cluster is no constraint.
   std::set<std::string> app_ids;
-  for (const auto& [id, ignored] : apps_) app_ids.insert(id);
+  for (const auto& [id, ignored] : own) app_ids.insert(id);
   std::map<std::string, size_t> depth;
   std::set<std::string> visiting;
   std::function<size_t(const std::string&)> longest = [&](const std::string& id) -> size_t {
     if (auto known = depth.find(id); known != depth.end()) return known->second;
-    const App* found = app(id);
-    if (found == nullptr || !visiting.insert(id).second) return 0;
+    auto found = own.find(id);
+    if (found == own.end() || !visiting.insert(id).second) return 0;
     size_t below = 0;
     for (const std::string& dependency :
-         dependencies_of(id, found->dependencies, app_ids, groups_)) {
+         dependencies_of(id, *found->second, app_ids, groups_after)) {
       below = std::max(below, longest(dependency));
     }
     visiting.erase(id);
@@ -641,10 +726,11 @@ Scheduler::Change Scheduler::deploy_group(std::vector<App> targets,
   };
   std::map<size_t, std::vector<DeploymentAction>> layers;
   for (const auto& [id, action] : changes) layers[longest(id)].push_back({action, id});
-  if (!stops.empty()) deployment.steps.push_back(std::move(stops));
-  if (!starts.empty()) deployment.steps.push_back(std::move(starts));
-  for (auto& [ignored, actions] : layers) deployment.steps.push_back(std::move(actions));
-  return start_deployment(std::move(deployment));
+  std::vector<std::vector<DeploymentAction>> steps;
+  if (!stops.empty()) steps.push_back(std::move(stops));
+  if (!starts.empty()) steps.push_back(std::move(starts));
+  for (auto& [ignored, actions] : layers) steps.push_back(std::move(actions));
+  return steps;
 }
 
 std::optional<std::string> Scheduler::dependency_cycle(const std::vector<App>& targets,
@@ -735,6 +821,8 @@ std::optional<Scheduler::Change> Scheduler::cancel_deployment(const std::string&
   auto it = deployments_.find(id);
   if (it == deployments_.end()) return std::nullopt;
   Deployment deployment = it->second;
+  unindex_deployment(deployment);
+  mark_changed(deployment);
   driver_.remove_deployment(id);
   deployments_.erase(it);
   emit("deployment_failed", json::object{{"id", deployment.id},
@@ -948,15 +1036,31 @@ void Scheduler::record_unused(OfferStatistics& stats, const protocol::scheduler:
   stats.last_unused[offer.agent_id] = UnusedOffer{offer, std::move(reasons), now_text};
 }
 
-void Scheduler::schedule_revive(Monotonic::time_point at) {
+void Scheduler::schedule(Monotonic::time_point at, std::function<void()> action) {
   auto delay = std::chrono::ceil<std::chrono::milliseconds>(at - clock_.now());
   auto id = std::make_shared<sdk::Clock::TimerId>(0);
-  *id = clock_.after(std::max(delay, std::chrono::milliseconds(0)), [this, id] {
-    revive_timers_.erase(*id);
+  *id = clock_.after(std::max(delay, std::chrono::milliseconds(0)),
+                     [this, id, action = std::move(action)] {
+                       revive_timers_.erase(*id);
+                       action();
+                     });
+  revive_timers_.insert(*id);
+}
+
+void Scheduler::schedule_revive(Monotonic::time_point at) {
+  schedule(at, [this] {
     driver_.revive();
     converge();
   });
-  revive_timers_.insert(*id);
+}
+
+void Scheduler::schedule_backoff_check(const std::string& app_id, Monotonic::time_point at) {
+  if (!backoff_checks_.insert(app_id).second) return;
+  schedule(at, [this, app_id] {
+    backoff_checks_.erase(app_id);
+    mark_changed(app_id);
+    converge_changed();
+  });
 }
 
 void Scheduler::task_terminal(Task& task, const protocol::TaskStatus& status) {
@@ -1018,13 +1122,14 @@ void Scheduler::on_update(const protocol::TaskStatus& status) {
   json::array ports;
   for (uint64_t port : task.host_ports) ports.emplace_back(port);
   event["ports"] = std::move(ports);
+  mark_changed(task.app_id);
   if (ends_task(status.state)) {
     task_terminal(task, status);
   } else if (previous_state != task.state) {
     driver_.save_task(stored(task));
   }
   emit("status_update_event", std::move(event));
-  converge();
+  converge_changed();
 }
 
 void Scheduler::on_agent_lost(const std::string& agent_id) {
@@ -1086,14 +1191,16 @@ void Scheduler::on_health(const std::string& task_id, size_t index, bool alive,
                                                    {"slaveId", task.agent_id}});
     record_failure(task.app_id);
     kill(task);
+    mark_changed(task.app_id);
   }
-  if (was_healthy != healthy(task)) converge();
+  if (was_healthy != healthy(task)) mark_changed(task.app_id);
+  converge_changed();
 }
 
 // ---- offers ----
 
 void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers) {
-  converge();
+  converge_changed();
   struct Remaining {
     const protocol::scheduler::Offer* offer;
     OfferView view;
@@ -1218,6 +1325,7 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
       driver_.save_task(stored(task));
       by_app_[task.app_id].insert(task.id);
       tasks_[task.id] = std::move(task);
+      mark_changed(app_id);
       --count;
     }
   }
@@ -1229,32 +1337,52 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
                       wanted_any ? options_.refuse_unfit_seconds : options_.refuse_idle_seconds);
     }
   }
-  converge();
+  converge_changed();
 }
 
 // ---- converging ----
 
 void Scheduler::converge() {
+  for (const auto& [id, ignored] : apps_) changed_apps_.insert(id);
+  converge_changed();
+}
+
+void Scheduler::converge_changed() {
   if (converging_) return;
   converging_ = true;
+  // Real time, not clock_: this measures the work of the call, which a test's ManualClock would
+  // not see.
+  auto started = std::chrono::steady_clock::now();
   // Each pass can finish a deployment step and so release the apps of the next one; a plan has
   // at most one step per app and two more.
   for (size_t pass = 0; pass <= apps_.size() + 2; ++pass) {
-    settled_.clear();
-    progress_.clear();
-    std::vector<std::string> ids;
-    for (const auto& [id, app] : apps_) ids.push_back(id);
-    for (const std::string& id : ids) converge_app(id);
-    if (!advance_deployments()) break;
+    std::set<std::string> changed;
+    changed.swap(changed_apps_);
+    for (const std::string& id : changed) converge_app(id);
+    if (!advance_deployments() && changed_apps_.empty()) break;
   }
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ++converge_statistics_.count;
+  converge_statistics_.total_seconds += seconds;
+  converge_statistics_.max_seconds = std::max(converge_statistics_.max_seconds, seconds);
   converging_ = false;
 }
 
 void Scheduler::converge_app(const std::string& app_id) {
+  settled_.erase(app_id);
   auto found = apps_.find(app_id);
-  if (found == apps_.end()) return;
+  if (found == apps_.end()) {
+    progress_.erase(app_id);
+    return;
+  }
   const App& app = found->second;
-  const Deployment* deployment = deployment_of(app_id);
+  Deployment* deployment = nullptr;
+  if (auto indexed = deployment_by_app_.find(app_id); indexed != deployment_by_app_.end()) {
+    if (auto it = deployments_.find(indexed->second); it != deployments_.end()) {
+      deployment = &it->second;
+    }
+  }
   auto now = clock_.now();
 
   // Tasks unreachable for longer than the app allows are counted out and replaced.
@@ -1302,6 +1430,7 @@ void Scheduler::converge_app(const std::string& app_id) {
         service_ports_used_.erase(definition.port);
       }
       apps_.erase(found);
+      progress_.erase(app_id);
       reset_backoff(app_id);
       statistics_.erase(app_id);
       last_failures_.erase(app_id);
@@ -1387,14 +1516,24 @@ void Scheduler::converge_app(const std::string& app_id) {
     queued_since_.erase(app_id);
   }
 
-  // A run long and healthy enough resets the backoff.
+  // A run long and healthy enough resets the backoff; until one is, the app is looked at
+  // again when the first healthy run will be long enough.
   if (auto backoff = backoff_.find(app_id); backoff != backoff_.end()) {
+    std::optional<Monotonic::time_point> next_check;
+    bool reset = false;
     for (const Task* task : current) {
-      if (healthy(*task) && task->running_since &&
-          now - *task->running_since >= options_.backoff_reset_after) {
-        reset_backoff(app_id);
+      if (!healthy(*task) || !task->running_since) continue;
+      auto long_enough = *task->running_since + options_.backoff_reset_after;
+      if (now >= long_enough) {
+        reset = true;
         break;
       }
+      next_check = std::min(next_check.value_or(long_enough), long_enough);
+    }
+    if (reset) {
+      reset_backoff(app_id);
+    } else if (next_check) {
+      schedule_backoff_check(app_id, *next_check);
     }
   }
 
@@ -1407,8 +1546,15 @@ void Scheduler::converge_app(const std::string& app_id) {
   auto current_count = static_cast<int64_t>(current.size());
   bool extra =
       std::any_of(all.begin(), all.end(), [](const Task* task) { return task->kill_sent; });
-  progress_[app_id] = std::to_string(current_healthy) + "/" + std::to_string(current_count) + "/" +
-                      std::to_string(old_left);
+  std::string progress = std::to_string(current_healthy) + "/" + std::to_string(current_count) +
+                         "/" + std::to_string(old_left);
+  // A change in an app of the current step is the deployment's progress (the deadline counts
+  // from the last one).
+  std::string& last = progress_[app_id];
+  if (last != progress && deployment->step_of(app_id) == deployment->current_step) {
+    deployment->last_progress = now;
+  }
+  last = std::move(progress);
   if (!old_left && !extra && current_count == target && current_healthy == target) {
     settled_.insert(app_id);
   }
@@ -1429,10 +1575,20 @@ bool Scheduler::advance_deployments() {
       return settled_.count(action.app) != 0 || apps_.count(action.app) == 0;
     };
     bool moved = false;
-    while (deployment.current_step <= deployment.steps.size() &&
-           std::all_of(deployment.steps[deployment.current_step - 1].begin(),
-                       deployment.steps[deployment.current_step - 1].end(), done)) {
+    while (deployment.current_step <= deployment.steps.size()) {
+      const auto& actions = deployment.steps[deployment.current_step - 1];
+      while (deployment.done_actions < actions.size() && done(actions[deployment.done_actions])) {
+        ++deployment.done_actions;
+      }
+      if (deployment.done_actions < actions.size()) break;
+      // Each was done when it was reached; the step is done when all are at once.
+      auto undone = std::find_if_not(actions.begin(), actions.end(), done);
+      if (undone != actions.end()) {
+        deployment.done_actions = static_cast<size_t>(undone - actions.begin());
+        break;
+      }
       ++deployment.current_step;
+      deployment.done_actions = 0;
       moved = true;
     }
     if (deployment.current_step > deployment.steps.size()) {
@@ -1440,17 +1596,12 @@ bool Scheduler::advance_deployments() {
       finish_deployment(id, true, "");
       continue;
     }
-    std::string signature = std::to_string(deployment.current_step);
-    for (const DeploymentAction& action : deployment.steps[deployment.current_step - 1]) {
-      signature += ";" + action.app + ":" + progress_[action.app];
-    }
     if (moved) {
+      // The next step's apps were left as they were until now.
+      mark_changed(deployment);
+      deployment.last_progress = now;
       driver_.save_deployment(stored(deployment));
       advanced = true;
-    }
-    if (signature != deployment.progress_signature) {
-      deployment.progress_signature = signature;
-      deployment.last_progress = now;
     }
     if (options_.deployment_deadline.count() > 0 &&
         now - deployment.last_progress >= options_.deployment_deadline) {
@@ -1470,6 +1621,8 @@ void Scheduler::finish_deployment(const std::string& id, bool success, const std
   auto it = deployments_.find(id);
   if (it == deployments_.end()) return;
   Deployment done = std::move(it->second);
+  unindex_deployment(done);
+  mark_changed(done);
   driver_.remove_deployment(done.id);
   deployments_.erase(it);
   json::object body{{"id", done.id}, {"plan", deployment_json(done)}};

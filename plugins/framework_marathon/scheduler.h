@@ -19,6 +19,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <msgpack.hpp>
 #include <optional>
@@ -124,7 +125,10 @@ struct Deployment {
   // The group definitions it changed (their dependencies, or whether they exist), by group id.
   std::map<std::string, GroupChange> groups;
   sdk::Clock::Monotonic::time_point last_progress{};
-  std::string progress_signature;  // what "progress" compares against
+  // How many actions of the current step were found done, in order (a step of thousands of apps
+  // is not walked again at every status update); the step is done once all are, checked again
+  // together at the end.
+  size_t done_actions = 0;
 
   bool affects(const std::string& app_id) const {
     return std::find(apps.begin(), apps.end(), app_id) != apps.end();
@@ -132,7 +136,16 @@ struct Deployment {
   // The 1-based step of the action that brings `app_id` to its target (its Scale, Restart or
   // Stop; 0 when none), before which its tasks are left alone.
   size_t step_of(const std::string& app_id) const;
+  // Indexes the steps by app for step_of (call once the steps are set: a group deployment has
+  // thousands of apps, and step_of is asked for each of them at every converging pass).
+  void index_steps();
+
+ private:
+  std::map<std::string, size_t> step_by_app_;
 };
+
+// Steps as Marathon's JSON shows them: [{"actions": [{"action", "app"}, ...]}, ...].
+boost::json::array steps_json(const std::vector<std::vector<DeploymentAction>>& steps);
 
 // In the store. Records written before group deployments have only `app_id`, `stop` and
 // `previous_json`; both forms are read.
@@ -239,6 +252,14 @@ struct SchedulerOptions {
   std::string command_executor;
 };
 
+// What converging costs, for /metrics and bench/: every converge() call that ran (not one
+// nested in another), in seconds of real time.
+struct ConvergeStatistics {
+  uint64_t count = 0;
+  double total_seconds = 0;
+  double max_seconds = 0;
+};
+
 // An app's state as the API shows it.
 struct AppCounts {
   int64_t staged = 0;
@@ -284,6 +305,12 @@ class Scheduler {
   Change deploy_group(std::vector<App> targets, const std::vector<std::string>& removals,
                       std::vector<GroupSpec> groups = {},
                       const std::vector<std::string>& removed_groups = {});
+  // The steps deploy_group would give the same change, without making it (Marathon's
+  // `dryRun=true`).
+  std::vector<std::vector<DeploymentAction>> plan_group(
+      const std::vector<App>& targets, const std::vector<std::string>& removals,
+      const std::vector<GroupSpec>& groups = {},
+      const std::vector<std::string>& removed_groups = {}) const;
   // An app of a cycle among the apps' dependencies (their own and their groups', see
   // dependencies_of) once `targets` replace the apps of the same id, `removals` are gone and
   // `groups` replace the group definitions of the same id; nullopt when there is none.
@@ -339,6 +366,7 @@ class Scheduler {
     return last_failures_;
   }
   sdk::Clock& clock() { return clock_; }
+  const ConvergeStatistics& converge_statistics() const { return converge_statistics_; }
   // Whether COMMAND health checks are run (an executor to run them beside the task is set).
   bool runs_command_checks() const { return !options_.command_executor.empty(); }
 
@@ -375,7 +403,22 @@ class Scheduler {
   std::map<std::string, GroupSpec> reverted_groups(const Deployment& deployment,
                                                    const std::set<std::string>& leaving) const;
   void store_app(const App& app);
+  // What a group change does to an existing app (its service ports kept): RestartApplication
+  // for a new config, ScaleApplication for other instances or dependencies, nothing when it
+  // is left as it is.
+  static std::optional<std::string> change_action(const App& previous, const App& target);
   void converge_app(const std::string& app_id);
+  // Converges the apps marked as changed (changed_apps_), then whatever passing a deployment
+  // step releases, until nothing moves. converge() marks every app first.
+  void converge_changed();
+  void mark_changed(const std::string& app_id) { changed_apps_.insert(app_id); }
+  void mark_changed(const Deployment& deployment);
+  // deployment_by_app_ follows deployments_ through these two.
+  void index_deployment(const Deployment& deployment);
+  void unindex_deployment(const Deployment& deployment);
+  // Calls converge() at `at` if the app's backoff still stands then (a healthy run long enough
+  // resets it; nothing else would look at the app when nothing changes).
+  void schedule_backoff_check(const std::string& app_id, sdk::Clock::Monotonic::time_point at);
   void kill(Task& task);
   void task_terminal(Task& task, const protocol::TaskStatus& status);
   void record_failure(const std::string& app_id);
@@ -388,6 +431,8 @@ class Scheduler {
   std::string new_task_id(const std::string& app_id);
   void assign_service_ports(App& app, const App* previous);
   void emit(const std::string& type, boost::json::object body);
+  // Runs `action` at `at` (a timer the destructor cancels).
+  void schedule(sdk::Clock::Monotonic::time_point at, std::function<void()> action);
   void schedule_revive(sdk::Clock::Monotonic::time_point at);
 
   sdk::Clock& clock_;
@@ -398,9 +443,10 @@ class Scheduler {
   std::map<std::string, GroupSpec> groups_;
   std::map<std::string, std::map<std::string, App>> versions_;
   std::map<std::string, Task> tasks_;
-  std::map<std::string, std::set<std::string>> by_app_;  // task ids by app id
-  std::map<std::string, Deployment> deployments_;        // by id
-  std::map<std::string, int64_t> to_launch_;             // by app id
+  std::map<std::string, std::set<std::string>> by_app_;   // task ids by app id
+  std::map<std::string, Deployment> deployments_;         // by id
+  std::map<std::string, std::string> deployment_by_app_;  // app id -> the id of its deployment
+  std::map<std::string, int64_t> to_launch_;              // by app id
   std::map<std::string, std::string> queued_since_;
   std::map<std::string, OfferStatistics> statistics_;
   std::map<std::string, Backoff> backoff_;
@@ -408,11 +454,16 @@ class Scheduler {
   std::set<int64_t> service_ports_used_;
   uint64_t sequence_ = 0;
   bool converging_ = false;
-  // Per app, in the current converging pass: whether it has reached its target (its current
-  // config, as many healthy tasks as instances, nothing being killed) and a summary that
-  // changes when it progresses.
+  ConvergeStatistics converge_statistics_;
+  // Per app of a deployment, as of its last converging: whether it has reached its target (its
+  // current config, as many healthy tasks as instances, nothing being killed) and a summary
+  // that changes when it progresses.
   std::set<std::string> settled_;
   std::map<std::string, std::string> progress_;
+  // Apps to converge at the next pass: those whose definition, tasks, health or deployment
+  // changed since they were last converged (a status update touches one app, not thousands).
+  std::set<std::string> changed_apps_;
+  std::set<std::string> backoff_checks_;  // apps with a schedule_backoff_check timer set
   std::set<sdk::Clock::TimerId> revive_timers_;
 };
 

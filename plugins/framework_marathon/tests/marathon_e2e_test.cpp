@@ -766,3 +766,65 @@ TEST(MarathonE2E, ACrashLoopingAppsLaunchDelayGrows) {
 }
 
 }  // namespace
+
+// The steps of a plan as "Action /app" lines, one string a step (actions in order).
+std::vector<std::string> plan_steps(const json::value& plan) {
+  std::vector<std::string> out;
+  for (const auto& step : plan.at("steps").as_array()) {
+    std::string line;
+    for (const auto& action : step.at("actions").as_array()) {
+      line += (line.empty() ? "" : " ") + std::string(action.at("action").as_string()) + " " +
+              std::string(action.at("app").as_string());
+    }
+    out.push_back(line);
+  }
+  return out;
+}
+
+TEST(MarathonE2E, ADryRunOfAGroupChangeAnswersItsPlanAndChangesNothing) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon marathon(cluster);
+
+  // web depends on db: Marathon's plan starts both, then scales db, then web.
+  const std::string shop = R"({"id": "/shop", "apps": [
+      {"id": "db", "cmd": "exec sleep 3600", "mem": 16, "cpus": 0.1, "instances": 1},
+      {"id": "web", "cmd": "exec sleep 3600", "mem": 16, "cpus": 0.1, "instances": 1,
+       "dependencies": ["/shop/db"]}]})";
+  CurlResult dry = marathon.call("PUT", "/v2/groups/shop?dryRun=true", shop);
+  ASSERT_EQ(dry.status, 200) << dry.body;
+  EXPECT_EQ(plan_steps(json::parse(dry.body)),
+            (std::vector<std::string>{"StartApplication /shop/db StartApplication /shop/web",
+                                      "ScaleApplication /shop/db", "ScaleApplication /shop/web"}))
+      << dry.body;
+  EXPECT_EQ(marathon.call("GET", "/v2/groups/shop").status, 404);
+  EXPECT_TRUE(marathon.get("/v2/apps").at("apps").as_array().empty());
+  EXPECT_TRUE(marathon.get("/v2/deployments").as_array().empty());
+
+  // Made for real, then a dry run of a new command for web and no db: only what would change.
+  ASSERT_EQ(marathon.call("PUT", "/v2/groups/shop", shop).status, 200);
+  ASSERT_EQ(marathon.running("/shop/db", 1).size(), 1U);
+  std::map<std::string, std::string> web = marathon.running("/shop/web", 1);
+  ASSERT_EQ(web.size(), 1U);
+  std::string version(marathon.get("/v2/apps/shop/web").at("app").at("version").as_string());
+  dry = marathon.call("PUT", "/v2/groups/shop?dryRun=true", R"({"id": "/shop", "apps": [
+      {"id": "web", "cmd": "exec sleep 3601", "mem": 16, "cpus": 0.1, "instances": 1}]})");
+  ASSERT_EQ(dry.status, 200) << dry.body;
+  EXPECT_EQ(plan_steps(json::parse(dry.body)),
+            (std::vector<std::string>{"StopApplication /shop/db", "RestartApplication /shop/web"}))
+      << dry.body;
+  json::value after = marathon.get("/v2/apps/shop/web");
+  EXPECT_EQ(after.at("app").at("cmd").as_string(), "exec sleep 3600");
+  EXPECT_EQ(after.at("app").at("version").as_string(), version);
+  EXPECT_EQ(marathon.running("/shop/web", 1), web);
+  EXPECT_EQ(marathon.running("/shop/db", 1).size(), 1U);
+  EXPECT_TRUE(marathon.get("/v2/deployments").as_array().empty());
+
+  // A dry run is still validated: a bad field gets Marathon's 422.
+  CurlResult bad = marathon.call("PUT", "/v2/groups/shop?dryRun=true",
+                                 R"({"id": "/shop", "apps": [{"id": "web", "cpus": -1}]})");
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_NE(bad.body.find("cpus"), std::string::npos) << bad.body;
+}
