@@ -405,14 +405,17 @@ void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
             stored(name, r || r.code() == sdk::StoreCode::kNotFound ? "" : r.error().message);
           });
   };
-  // A run changes only its job's state: the definition is written only when it changed.
-  for (const std::string& name : dirty.defined) {
-    if (core_->find_job(name) == nullptr) continue;
-    write_job_key(kJobsPrefix + name, name, to_json_text(core_->save_job(name)));
-  }
+  // A run changes only its job's state: the definition is written only when it changed, and
+  // then alone, since it holds the state too and its newer version makes restore() pass over
+  // the older state/ key (a POST is one write, not two).
+  const std::set<std::string> defined(dirty.defined.begin(), dirty.defined.end());
   for (const std::string& name : dirty.changed) {
     if (core_->find_job(name) == nullptr) continue;
-    write_job_key(kStatePrefix + name, name, to_json_text(core_->save_job_state(name)));
+    if (defined.count(name) != 0) {
+      write_job_key(kJobsPrefix + name, name, to_json_text(core_->save_job(name)));
+    } else {
+      write_job_key(kStatePrefix + name, name, to_json_text(core_->save_job_state(name)));
+    }
   }
   for (const std::string& name : dirty.removed) {
     unsaved_histories_.erase(name);

@@ -224,9 +224,10 @@ class SchedulerCore {
   // The definition's document also holds the state as of its own write, and both carry the
   // definition's version (one more at every change of a definition, above every version ever
   // restored): restore() takes a job's state from its state document when that has at least
-  // the definition's version, else from the definition's document. So a crash between the two
-  // writes of one change, in either order, restores a state at least as new as the last one
-  // acted on.
+  // the definition's version, else from the definition's document. So a change of definition
+  // needs only save_job() (the older state document is then passed over), and a state
+  // document, or a definition's, written in either order restores a state at least as new as
+  // the last one acted on.
 
   // The job as defined, its version and its scheduling state: what put_job() and a removed
   // parent change (Dirty's `defined`).
@@ -238,7 +239,7 @@ class SchedulerCore {
   // The job's run records and run times (up to history_limit records of output tails).
   boost::json::object save_history(const std::string& name) const;
   // The jobs changed and removed since the last call (a removed job's history goes too).
-  // `changed` need save_job_state(); of them, those in `defined` need save_job() too.
+  // `changed` need save_job_state(), or for those in `defined`, save_job() (which holds it).
   // `started` names the jobs whose only change is that runs started (run_started): their
   // state may be stored later, since reconciliation after a failover tells a new scheduler
   // again which runs are running; a job in `changed` is not repeated there.
