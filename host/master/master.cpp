@@ -1672,11 +1672,24 @@ void Master::on_files_request(const sdk::Request& request, const protocol::files
     sandbox = dir;
     executor_id = executor;
   };
-  for (const auto& [key, task] : tasks_) {
-    if (task.info.task_id == m.task_id &&
-        (m.framework_id.empty() || task.framework_id == m.framework_id)) {
-      take(task.framework_id, task.info.agent_id, task.sandbox, task.info.executor.executor_id);
-      break;
+  auto take_live = [&](const Task& task) {
+    take(task.framework_id, task.info.agent_id, task.sandbox, task.info.executor.executor_id);
+  };
+  if (!m.framework_id.empty()) {
+    // The framework's own task, found by its key: a framework that reads each finished run's
+    // output (Chronos) asks once per run, and a scan of every task per request was 13 % of the
+    // master's time with 10,000 runs ending.
+    auto it = tasks_.find(task_key(m.framework_id, m.task_id));
+    if (it != tasks_.end() && it->second.framework_id == m.framework_id &&
+        it->second.info.task_id == m.task_id) {
+      take_live(it->second);
+    }
+  } else {
+    for (const auto& [key, task] : tasks_) {
+      if (task.info.task_id == m.task_id) {
+        take_live(task);
+        break;
+      }
     }
   }
   for (auto it = completed_.rbegin(); agent_id.empty() && it != completed_.rend(); ++it) {

@@ -77,8 +77,13 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   void elected();
   void deposed();
   void recover();
-  void recovered(const sdk::Listing<std::string>& jobs, const sdk::Listing<std::string>& history,
-                 const std::string& framework_id);
+  // What recover() reads: the jobs, their scheduling states and their run histories.
+  struct Listings {
+    sdk::Listing<std::string> jobs;
+    sdk::Listing<std::string> states;
+    sdk::Listing<std::string> history;
+  };
+  void recovered(const Listings& listings, const std::string& framework_id);
   void subscribe(const std::string& framework_id);
   void subscribed(const std::string& framework_id);
 
@@ -141,6 +146,8 @@ class ChronosFramework : public sdk::FrameworkPlugin {
     uint64_t term = 0;
     // Actions carried out as soon as their job's write is stored, by job.
     std::map<std::string, std::vector<Action>> by_job;
+    // The writes of each job still unanswered (its definition, state, removal).
+    std::map<std::string, size_t> writes_left;
     // Actions that wait for no write of their own: carried out when the whole batch is stored.
     std::vector<Action> actions;
     Committed done;

@@ -43,20 +43,46 @@ void OutputReader::read(const std::string& master_endpoint, const std::string& f
                         const std::string& task_id, std::function<void(std::string)> done) {
   if (tail_bytes_ == 0 || master_endpoint.empty()) return done("");
   auto reading = std::make_shared<Reading>(Reading{master_endpoint, framework_id, task_id});
+  if (reading_ >= kMaxReading) {
+    waiting_.emplace_back(std::move(reading), std::move(done));
+    return;
+  }
+  start(reading, std::move(done));
+}
+
+void OutputReader::finished(const std::function<void(std::string)>& done, std::string output) {
+  --reading_;
+  done(std::move(output));
+  // `done` may have asked for more reads; they wait behind the ones already waiting. A read
+  // that fails at once ends inside start(): the outermost call starts the next ones, so that a
+  // master that cannot be reached does not nest one call per waiting read.
+  if (starting_) return;
+  starting_ = true;
+  while (reading_ < kMaxReading && !waiting_.empty()) {
+    auto [reading, next] = std::move(waiting_.front());
+    waiting_.pop_front();
+    start(reading, std::move(next));
+  }
+  starting_ = false;
+}
+
+void OutputReader::start(const std::shared_ptr<Reading>& reading,
+                         std::function<void(std::string)> done) {
+  ++reading_;
   // One listing of the sandbox gives both files' sizes; only a file with something in it is
   // read, from where its tail starts. Every request costs the master a lookup of the task, and
   // most runs write little or nothing: a run that printed nothing costs one request, not four.
   sdk::Client* client = client_for(reading->endpoint);
-  if (client == nullptr) return done("");
+  if (client == nullptr) return finished(done, "");
   files::Request listing;
   listing.operation = files::kBrowse;
-  listing.framework_id = framework_id;
-  listing.task_id = task_id;
+  listing.framework_id = reading->framework_id;
+  listing.task_id = reading->task_id;
   client->request(
       listing,
       [this, reading, done = std::move(done)](Result<Envelope> reply) mutable {
         auto listed = answer_of(reply);
-        if (!listed) return done("");
+        if (!listed) return finished(done, "");
         uint64_t out_size = 0;
         uint64_t err_size = 0;
         for (const files::Entry& entry : listed->entries) {
@@ -66,8 +92,8 @@ void OutputReader::read(const std::string& master_endpoint, const std::string& f
         read_tail(reading, "stdout", out_size,
                   [this, reading, err_size, done = std::move(done)](std::string out) mutable {
                     read_tail(reading, "stderr", err_size,
-                              [out = std::move(out), done = std::move(done)](
-                                  const std::string& err) { done(joined(out, err)); });
+                              [this, out = std::move(out), done = std::move(done)](
+                                  const std::string& err) { finished(done, joined(out, err)); });
                   });
       },
       kRequestTimeout);

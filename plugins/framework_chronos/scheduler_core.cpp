@@ -59,6 +59,17 @@ RecentTimes recent_occurrences(const Schedule& schedule, TimePoint from, TimePoi
   return recent;
 }
 
+// A saved document's definition version: 0 when it has none (saved before versions were).
+std::optional<std::uint64_t> saved_version(const json::object& saved) {
+  const json::value* version = saved.if_contains("version");
+  if (version == nullptr) return 0;
+  if (version->is_uint64()) return version->get_uint64();
+  if (version->is_int64() && version->get_int64() >= 0) {
+    return static_cast<std::uint64_t>(version->get_int64());
+  }
+  return std::nullopt;
+}
+
 json::value optional_time(const std::optional<TimePoint>& t) {
   if (!t) return nullptr;
   return json::string(format_time(*t));
@@ -73,6 +84,12 @@ json::array string_array(const std::vector<std::string>& items) {
 }  // namespace
 
 SchedulerCore::SchedulerCore(SchedulerConfig config) : config_(std::move(config)) {}
+
+void SchedulerCore::touch_definition(Entry& e) {
+  e.version = next_version_++;
+  dirty_.insert(e.job.name);
+  defined_.insert(e.job.name);
+}
 
 SchedulerCore::Entry* SchedulerCore::entry(const std::string& name) {
   auto it = entries_.find(name);
@@ -136,7 +153,7 @@ Status SchedulerCore::put_job(Job job, TimePoint now) {
   e.command_lower = lower(e.job.command);
   graph_.set(e.job.name, e.job.parents);
   removed_.erase(e.job.name);
-  touch(e.job.name);
+  touch_definition(e);
   requeue(e);
   return {};
 }
@@ -175,7 +192,7 @@ Result<std::vector<Action>> SchedulerCore::remove_job(const std::string& name) {
     graph_.set(child_name, child->job.parents);
     unqueue(*child);
     requeue(*child);
-    touch(child_name);
+    touch_definition(*child);
   }
   kill_active(*e, "job '" + name + "' was removed", actions);
   for (const ActiveRun& run : e->active)
@@ -185,6 +202,7 @@ Result<std::vector<Action>> SchedulerCore::remove_job(const std::string& name) {
   graph_.remove(name);
   entries_.erase(name);
   dirty_.erase(name);
+  defined_.erase(name);
   started_dirty_.erase(name);
   history_dirty_.erase(name);
   removed_.insert(name);
@@ -243,7 +261,7 @@ void SchedulerCore::unqueue(Entry& e) {
   e.next_due.reset();
 }
 
-std::vector<Action> SchedulerCore::tick(TimePoint now) {
+std::vector<Action> SchedulerCore::tick(TimePoint now, size_t max_jobs) {
   std::vector<Action> actions;
   while (!retry_due_.empty() && retry_due_.begin()->first <= now) {
     std::string task = retry_due_.begin()->second;
@@ -266,7 +284,7 @@ std::vector<Action> SchedulerCore::tick(TimePoint now) {
   // Each due job once per tick: take them all out first, so that nothing requeued at or
   // before now can keep this loop going.
   std::vector<std::string> due_now;
-  while (!due_.empty() && due_.begin()->first <= now) {
+  while (!due_.empty() && due_.begin()->first <= now && due_now.size() < max_jobs) {
     due_now.push_back(due_.begin()->second);
     due_.erase(due_.begin());
   }
@@ -746,8 +764,39 @@ json::object SchedulerCore::save_job(const std::string& name) const {
   if (e == nullptr) return {};
   json::object out;
   out["job"] = job_to_json(e->job);
+  out["version"] = e->version;
   out["state"] = save_state(*e);
   return out;
+}
+
+json::object SchedulerCore::save_job_state(const std::string& name) const {
+  const Entry* e = entry(name);
+  if (e == nullptr) return {};
+  json::object out;
+  out["version"] = e->version;
+  out["state"] = save_state(*e);
+  json::object& stats = out["stats"].emplace_object();
+  stats["successCount"] = e->job.success_count;
+  stats["errorCount"] = e->job.error_count;
+  stats["errorsSinceLastSuccess"] = e->job.errors_since_last_success;
+  stats["lastSuccess"] = optional_time(e->job.last_success);
+  stats["lastError"] = optional_time(e->job.last_error);
+  stats["disabled"] = e->job.disabled;
+  return out;
+}
+
+Status SchedulerCore::load_stats(Job& job, const json::value& value) {
+  if (!value.is_object()) return make_error("'stats' must be an object");
+  FieldReader in(value.get_object(), "stats");
+  job.success_count = in.integer("successCount", job.success_count, INT64_MAX);
+  job.error_count = in.integer("errorCount", job.error_count, INT64_MAX);
+  job.errors_since_last_success =
+      in.integer("errorsSinceLastSuccess", job.errors_since_last_success, INT64_MAX);
+  job.last_success = in.time("lastSuccess");
+  job.last_error = in.time("lastError");
+  job.disabled = in.boolean("disabled", job.disabled);
+  if (in.error()) return *in.error();
+  return {};
 }
 
 json::object SchedulerCore::save_history(const std::string& name) const {
@@ -766,6 +815,9 @@ SchedulerCore::Dirty SchedulerCore::take_dirty() {
   for (const std::string& name : dirty_) {
     if (entries_.count(name) != 0) out.changed.push_back(name);
   }
+  for (const std::string& name : defined_) {
+    if (entries_.count(name) != 0) out.defined.push_back(name);
+  }
   for (const std::string& name : history_dirty_) {
     if (entries_.count(name) != 0) out.history_changed.push_back(name);
   }
@@ -775,6 +827,7 @@ SchedulerCore::Dirty SchedulerCore::take_dirty() {
   out.removed.assign(removed_.begin(), removed_.end());
   started_dirty_.clear();
   dirty_.clear();
+  defined_.clear();
   history_dirty_.clear();
   removed_.clear();
   return out;
@@ -848,14 +901,16 @@ Status SchedulerCore::load_state(Entry& e, const json::value& value) {
   return {};
 }
 
-SchedulerCore::RestoreReport SchedulerCore::restore(const std::vector<json::value>& saved,
-                                                    TimePoint now) {
+SchedulerCore::RestoreReport SchedulerCore::restore(
+    const std::vector<json::value>& saved, TimePoint now,
+    const std::map<std::string, json::value>& saved_states) {
   entries_.clear();
   graph_ = JobGraph();
   due_.clear();
   retry_due_.clear();
   task_to_job_.clear();
   dirty_.clear();
+  defined_.clear();
   started_dirty_.clear();
   history_dirty_.clear();
   removed_.clear();
@@ -867,6 +922,14 @@ SchedulerCore::RestoreReport SchedulerCore::restore(const std::vector<json::valu
     bool placed = false;
   };
   std::map<std::string, Loaded> loaded;
+  // Every version restored, also of states whose job is gone: a definition made from now on
+  // has a newer one than any state left in the store.
+  std::uint64_t newest_version = 0;
+  for (const auto& [name, value] : saved_states) {
+    const json::object* object = value.if_object();
+    if (auto version = object == nullptr ? std::nullopt : saved_version(*object))
+      newest_version = std::max(newest_version, *version);
+  }
   for (const json::value& value : saved) {
     const json::object* object = value.if_object();
     const json::value* job_json = object == nullptr ? nullptr : object->if_contains("job");
@@ -875,6 +938,12 @@ SchedulerCore::RestoreReport SchedulerCore::restore(const std::vector<json::valu
       report.dropped.push_back("a saved job lacks 'job' or 'state'");
       continue;
     }
+    std::optional<std::uint64_t> version = saved_version(*object);
+    if (!version) {
+      report.dropped.push_back("a saved job's 'version' is not a whole number");
+      continue;
+    }
+    newest_version = std::max(newest_version, *version);
     auto job = parse_job(*job_json, JobForm::any, config_.job_defaults, now);
     if (!job) {
       report.dropped.push_back(job.error().message);
@@ -885,7 +954,34 @@ SchedulerCore::RestoreReport SchedulerCore::restore(const std::vector<json::valu
       report.dropped.push_back("job '" + name + "': saved twice");
       continue;
     }
+    // The state saved on its own, when it is not older than the definition (save_job_state).
+    const json::value* stats = nullptr;
+    if (auto own = saved_states.find(name); own != saved_states.end()) {
+      const json::object* own_object = own->second.if_object();
+      std::optional<std::uint64_t> own_version =
+          own_object == nullptr ? std::nullopt : saved_version(*own_object);
+      const json::value* own_state =
+          own_object == nullptr ? nullptr : own_object->if_contains("state");
+      stats = own_object == nullptr ? nullptr : own_object->if_contains("stats");
+      if (!own_version || own_state == nullptr || stats == nullptr) {
+        report.dropped.push_back("job '" + name +
+                                 "': its saved state lacks 'version', 'state' or 'stats'");
+        continue;
+      }
+      if (*own_version >= *version) {
+        state = own_state;
+      } else {
+        stats = nullptr;
+      }
+    }
+    if (stats != nullptr) {
+      if (Status stats_ok = load_stats(*job, *stats); !stats_ok) {
+        report.dropped.push_back("job '" + name + "': " + stats_ok.error().message);
+        continue;
+      }
+    }
     Loaded item;
+    item.entry.version = *version;
     item.entry.history.set_limit(config_.history_limit);
     item.entry.times.set_window(config_.run_time_window);
     Status state_ok = load_state(item.entry, *state);
@@ -956,6 +1052,7 @@ SchedulerCore::RestoreReport SchedulerCore::restore(const std::vector<json::valu
     requeue(e);
     ++report.restored;
   }
+  next_version_ = newest_version + 1;
   resume(now);
   return report;
 }

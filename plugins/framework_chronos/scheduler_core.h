@@ -45,6 +45,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -146,8 +147,12 @@ class SchedulerCore {
 
   // ---- Time.
 
-  // The runs due at `now`: retries whose delay has passed, then scheduled times.
-  std::vector<Action> tick(TimePoint now);
+  // The runs due at `now`: retries whose delay has passed, then scheduled times, of at most
+  // `max_jobs` scheduled jobs (the earliest due): the rest stay due, next_wakeup() is then at
+  // or before `now`, and the next tick takes them. A caller with many jobs due at one second
+  // takes them a part at a time, so that it stores and launches the first part while deciding
+  // the next, and serves other events in between.
+  std::vector<Action> tick(TimePoint now, size_t max_jobs = SIZE_MAX);
   // When tick() next has something to do, if ever.
   std::optional<TimePoint> next_wakeup() const;
   // This scheduler (again) leads from `now`: scheduled times before it were missed and follow
@@ -210,33 +215,53 @@ class SchedulerCore {
   // One run in flight, by its task id (in time independent of how many runs are in flight).
   std::optional<ActiveTask> active_task(const std::string& task_id) const;
 
-  // ---- Persistence: per job, one key for the job and its scheduling state, and one for its
-  // run history. Only the first matters for exactly-once; the second can be written lazily.
+  // ---- Persistence: per job, one key for the job as defined, one for its scheduling state and
+  // one for its run history. The first two matter for exactly-once; the third can be written
+  // lazily.
+  //
+  // A run changes only the scheduling state (and the counters and `disabled`, which the state
+  // holds too), so each run writes its small state document, not the job's whole definition.
+  // The definition's document also holds the state as of its own write, and both carry the
+  // definition's version (one more at every change of a definition, above every version ever
+  // restored): restore() takes a job's state from its state document when that has at least
+  // the definition's version, else from the definition's document. So a change of definition
+  // needs only save_job() (the older state document is then passed over), and a state
+  // document, or a definition's, written in either order restores a state at least as new as
+  // the last one acted on.
 
-  // The job and its scheduling state: consumed schedule, runs in flight, pending retries,
-  // dependency round. Small; persist it before acting on the actions that changed it.
+  // The job as defined, its version and its scheduling state: what put_job() and a removed
+  // parent change (Dirty's `defined`).
   boost::json::object save_job(const std::string& name) const;
+  // The job's scheduling state (consumed schedule, runs in flight, pending retries, dependency
+  // round), its counters and `disabled`, and the version of its definition. Small; persist it
+  // before acting on the actions that changed it.
+  boost::json::object save_job_state(const std::string& name) const;
   // The job's run records and run times (up to history_limit records of output tails).
   boost::json::object save_history(const std::string& name) const;
   // The jobs changed and removed since the last call (a removed job's history goes too).
+  // `changed` need save_job_state(), or for those in `defined`, save_job() (which holds it).
   // `started` names the jobs whose only change is that runs started (run_started): their
   // state may be stored later, since reconciliation after a failover tells a new scheduler
   // again which runs are running; a job in `changed` is not repeated there.
   struct Dirty {
     std::vector<std::string> changed;
+    std::vector<std::string> defined;
     std::vector<std::string> started;
     std::vector<std::string> history_changed;
     std::vector<std::string> removed;
   };
   Dirty take_dirty();
-  // Replaces everything with saved jobs (values of save_job), then resume(now). A job that
-  // cannot be read, or whose parents are missing or make a cycle, is dropped (Chronos drops a
-  // job whose parents are missing) and named in the report.
+  // Replaces everything with saved jobs (values of save_job) and their saved states (values of
+  // save_job_state, by job name; a job without one, or whose state is of an older definition,
+  // has the state saved with its definition), then resume(now). A job that cannot be read, or
+  // whose parents are missing or make a cycle, is dropped (Chronos drops a job whose parents
+  // are missing) and named in the report; so is a state that cannot be read.
   struct RestoreReport {
     size_t restored = 0;
     std::vector<std::string> dropped;  // "job 'x': reason"
   };
-  RestoreReport restore(const std::vector<boost::json::value>& saved, TimePoint now);
+  RestoreReport restore(const std::vector<boost::json::value>& saved, TimePoint now,
+                        const std::map<std::string, boost::json::value>& saved_states = {});
   // Puts back a job's saved history (a value of save_history) after restore(). Records made
   // since the restore are kept.
   Status restore_history(const std::string& name, const boost::json::value& saved);
@@ -274,6 +299,8 @@ class SchedulerCore {
     RunTimes times;
     std::string name_lower;
     std::string command_lower;
+    // The version of the definition (save_job, save_job_state).
+    std::uint64_t version = 0;
   };
 
   // An active run found by its task id.
@@ -286,6 +313,7 @@ class SchedulerCore {
   Entry* entry(const std::string& name);
   const Entry* entry(const std::string& name) const;
   void touch(const std::string& name) { dirty_.insert(name); }
+  void touch_definition(Entry& entry);
   void touch_history(const std::string& name) { history_dirty_.insert(name); }
   void requeue(Entry& entry);
   void unqueue(Entry& entry);
@@ -305,6 +333,8 @@ class SchedulerCore {
   static void read_spec(FieldReader& in, RunSpec& spec);
   boost::json::object save_state(const Entry& entry) const;
   Status load_state(Entry& entry, const boost::json::value& state);
+  // The counters and `disabled` of a saved state, into the job.
+  static Status load_stats(Job& job, const boost::json::value& stats);
 
   SchedulerConfig config_;
   std::map<std::string, Entry> entries_;
@@ -313,6 +343,8 @@ class SchedulerCore {
   std::set<std::pair<TimePoint, std::string>> retry_due_;     // (due, task id)
   std::unordered_map<std::string, std::string> task_to_job_;  // active and pending tasks
   std::set<std::string> dirty_;
+  std::set<std::string> defined_;
+  std::uint64_t next_version_ = 1;
   std::set<std::string> started_dirty_;
   std::set<std::string> history_dirty_;
   std::set<std::string> removed_;

@@ -801,6 +801,100 @@ TEST(SchedulerCore, DirtyJobsAreWhatChanged) {
   EXPECT_EQ(dirty.history_changed, (Names{"b"}));
 }
 
+// Many jobs due at once are decided a part at a time: each due job once, none left behind.
+TEST(SchedulerCore, ATickTakesAtMostItsShareOfTheDueJobs) {
+  SchedulerCore core;
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(core.put_job(every(name, "PT1H"), T0).ok());
+  EXPECT_EQ(launched_ids(core.tick(T0, 2)), (Names{"a@" + iso(T0), "b@" + iso(T0)}));
+  ASSERT_TRUE(core.next_wakeup().has_value());
+  EXPECT_LE(*core.next_wakeup(), T0 + seconds{1});
+  EXPECT_EQ(launched_ids(core.tick(T0 + seconds{1}, 2)), (Names{"c@" + iso(T0)}));
+  EXPECT_EQ(core.next_wakeup(), T0 + hours{1});
+  EXPECT_TRUE(core.tick(T0 + seconds{2}, 2).empty());
+}
+
+json::value through_text(const json::object& saved) { return json::parse(json::serialize(saved)); }
+
+// A run changes its job's state, not its definition: only the small state is written, and a
+// restore takes the state from whichever of the two documents is not older.
+TEST(SchedulerCore, ARunChangesOnlyItsJobsStateAndARestoreTakesTheNewerState) {
+  SchedulerCore core;
+  ASSERT_TRUE(core.put_job(job(R"({"name": "a", "command": "run a", "schedule": "R1/)" + iso(T0) +
+                               R"(/PT1H"})"),
+                           T0)
+                  .ok());
+  SchedulerCore::Dirty dirty = core.take_dirty();
+  EXPECT_EQ(dirty.defined, (Names{"a"}));
+  EXPECT_EQ(dirty.changed, (Names{"a"}));
+  json::value definition = through_text(core.save_job("a"));
+
+  LaunchRun run = only_launch(core.tick(T0));
+  ASSERT_TRUE(core.run_started(run.task_id, "agent-1", T0 + seconds{1}).ok());
+  ASSERT_TRUE(
+      core.run_finished(run.task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{2}).ok());
+  dirty = core.take_dirty();
+  EXPECT_TRUE(dirty.defined.empty());
+  EXPECT_EQ(dirty.changed, (Names{"a"}));
+  json::value state = through_text(core.save_job_state("a"));
+  // The state holds what a run changes of the job: its counters, and `disabled` once its one
+  // repetition is used up.
+  EXPECT_FALSE(state.as_object().contains("job"));
+
+  SchedulerCore restored;
+  EXPECT_EQ(restored.restore({definition}, T0 + seconds{3}, {{"a", state}}).restored, 1u);
+  EXPECT_EQ(restored.find_job("a")->success_count, 1);
+  EXPECT_TRUE(restored.find_job("a")->disabled);
+  EXPECT_TRUE(restored.tick(T0 + seconds{3}).empty());
+  // Without its state the definition's own (older) state is what there is: the run is due.
+  SchedulerCore definition_only;
+  definition_only.restore({definition}, T0 + seconds{3});
+  EXPECT_EQ(definition_only.find_job("a")->success_count, 0);
+  EXPECT_EQ(launched_ids(definition_only.tick(T0 + seconds{3})), (Names{run.run_id}));
+
+  // A newer definition whose state was not written (a crash between the two writes): the
+  // state saved with the definition wins over the older state document.
+  ASSERT_TRUE(core.put_job(every("a", "PT1H", R"("command": "new")"), T0 + seconds{4}).ok());
+  json::value redefinition = through_text(core.save_job("a"));
+  SchedulerCore newer_definition;
+  newer_definition.restore({redefinition}, T0 + seconds{5}, {{"a", state}});
+  EXPECT_EQ(newer_definition.find_job("a")->command, "new");
+  EXPECT_FALSE(newer_definition.find_job("a")->disabled);
+  // And a state written before its definition (the other order): the old definition with the
+  // newer state, so that the run launched since is not lost.
+  LaunchRun later = only_launch(core.tick(T0 + hours{1}));
+  json::value newer_state = through_text(core.save_job_state("a"));
+  SchedulerCore newer_state_only;
+  newer_state_only.restore({definition}, T0 + hours{1}, {{"a", newer_state}});
+  EXPECT_EQ(newer_state_only.find_job("a")->command, "run a");
+  ASSERT_TRUE(newer_state_only.active_task(later.task_id).has_value());
+}
+
+// A state left behind by a removed job (its removal half written) never passes for the state
+// of a new job of that name: every definition made after a restore has a newer version.
+TEST(SchedulerCore, ALeftoverStateIsOlderThanAnyNewDefinition) {
+  SchedulerCore first;
+  ASSERT_TRUE(first.put_job(every("gone", "PT1H"), T0).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(first.put_job(every("gone", "PT1H"), T0).ok());
+  only_launch(first.tick(T0));
+  json::value leftover = through_text(first.save_job_state("gone"));
+
+  SchedulerCore second;
+  second.restore({}, T0 + seconds{1}, {{"gone", leftover}});
+  ASSERT_TRUE(second.put_job(every("gone", "PT1H"), T0 + seconds{1}).ok());
+  SchedulerCore third;
+  third.restore({through_text(second.save_job("gone"))}, T0 + seconds{2}, {{"gone", leftover}});
+  // Not the leftover's run in flight.
+  EXPECT_TRUE(third.active_tasks().empty());
+
+  // A state that cannot be read drops its job rather than restore an older one.
+  SchedulerCore fourth;
+  SchedulerCore::RestoreReport report = fourth.restore(
+      {through_text(second.save_job("gone"))}, T0 + seconds{2}, {{"gone", json::value(42)}});
+  EXPECT_EQ(report.restored, 0u);
+  EXPECT_EQ(report.dropped,
+            (Names{"job 'gone': its saved state lacks 'version', 'state' or 'stats'"}));
+}
+
 // A run's output comes after the run was counted: it goes into that attempt's record.
 TEST(SchedulerCore, OutputIsAttachedToAFinishedRunsRecord) {
   SchedulerConfig config;
