@@ -466,8 +466,7 @@ struct TaskTimes {
   Clock::time_point accepted{}, running{}, finished{};
 };
 
-RunResult run_once(const Options& options, int run_index, bool shell) {
-  TempDir dir;
+RunResult run_once(const Options& options, int run_index, bool shell, const TempDir& dir) {
   Cluster cluster(options, dir);
   cluster.start();
 
@@ -743,21 +742,26 @@ int main(int argc, char** argv) {
   };
   double bare_before = bare.per_second;
   std::map<std::string, std::vector<RunResult>> results;
+  // Every run's directory (its sandboxes) is kept until the program ends. Removed between runs,
+  // the thousands of inodes just freed made the next run's sandboxes several times slower to
+  // create on an ext4 without a journal (each new inode skips the ones deleted in the last
+  // minutes, checked one by one: docs/bench-isolation.md), a cost no agent pays in a steady
+  // state, since an agent removes no sandbox.
+  std::vector<std::unique_ptr<TempDir>> run_dirs;
   for (int r = 1; r <= options.runs; ++r) {
     // Odd runs start with the first mode, even runs with the second: neither always runs on the
     // file system the other has just filled with sandboxes.
     std::vector<std::string> order = modes;
     if (r % 2 == 0) std::reverse(order.begin(), order.end());
     for (const auto& mode : order) {
-      // Each run starts on a quiet file system: the previous run's 10,000 sandboxes were just
-      // deleted, and their journal work would otherwise be paid by this run's fsyncs. ext4 also
-      // avoids reusing inodes deleted in the last seconds (up to 35 s), which makes creating
-      // files slower right after a mass deletion: --settle-seconds 40 lets that pass too.
+      // Each run starts on a quiet file system: what the previous run wrote is flushed first,
+      // and its fsyncs would otherwise be paid by this run's.
       ::sync();
       std::this_thread::sleep_for(std::chrono::seconds(options.settle_seconds));
       RunResult x;
       try {
-        x = run_once(options, r, mode == "shell");
+        run_dirs.push_back(std::make_unique<TempDir>());
+        x = run_once(options, r, mode == "shell", *run_dirs.back());
       } catch (const std::exception& e) {
         std::cerr << "bench_cluster: " << e.what() << std::endl;
         return 1;
