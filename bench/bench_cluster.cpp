@@ -28,9 +28,15 @@
 // create + start + wait + remove through the Engine API, one at a time and, for Docker, also
 // with as many at once as the runtime's workers (4).
 //
+// Each task execs `true` directly (CommandInfo shell: false), as the bare loop does; with
+// --command shell it runs `/bin/sh -c true` instead, and with --command both every run measures
+// the two one after the other (the order alternating between runs), so that the cost of the
+// shell is read from one invocation on one machine state.
+//
 // Usage: bench_cluster [--tasks N] [--agents N] [--runs N] [--agent-cpus X] [--agent-mem MB]
 //                      [--interval-ms N] [--settle-seconds N] [--keep-logs]
 //                      [--isolation posix|cgroups|docker] [--docker-socket PATH] [--image NAME]
+//                      [--command argv|shell|both]
 // See docs/bench-cluster.md and docs/bench-isolation.md.
 #include <spawn.h>
 #include <sys/resource.h>
@@ -84,6 +90,9 @@ struct Options {
   std::string isolation = "posix";  // posix, cgroups or docker
   std::string docker_socket = "/var/run/docker.sock";
   std::string image = "busybox";
+  // How each posix task names `true`: "argv" execs it directly (shell: false), as the bare
+  // loop does; "shell" runs `/bin/sh -c true`; "both" alternates the two within each run.
+  std::string command = "argv";
 };
 
 [[noreturn]] void die(const std::string& message) {
@@ -127,12 +136,15 @@ Options parse(int argc, char** argv) {
       o.docker_socket = value();
     else if (a == "--image")
       o.image = value();
+    else if (a == "--command")
+      o.command = value();
     else if (a == "--help" || a == "-h") {
       std::cout << "usage: bench_cluster [--tasks N (10000)] [--agents N (2)] [--runs N (3)]\n"
                    "                     [--agent-cpus X (64)] [--agent-mem MB (65536)]\n"
                    "                     [--interval-ms N (50)] [--settle-seconds N (2)]\n"
                    "                     [--keep-logs] [--isolation posix|cgroups|docker]\n"
-                   "                     [--docker-socket PATH] [--image NAME (busybox)]\n";
+                   "                     [--docker-socket PATH] [--image NAME (busybox)]\n"
+                   "                     [--command argv|shell|both (argv)]\n";
       std::exit(0);
     } else {
       die("unknown option '" + a + "' (try --help)");
@@ -141,6 +153,9 @@ Options parse(int argc, char** argv) {
   if (o.tasks < 1 || o.agents < 1 || o.runs < 1 || o.interval_ms < 1) die("values must be >= 1");
   if (o.isolation != "posix" && o.isolation != "cgroups" && o.isolation != "docker") {
     die("--isolation must be posix, cgroups or docker");
+  }
+  if (o.command != "argv" && o.command != "shell" && o.command != "both") {
+    die("--command must be argv, shell or both");
   }
   return o;
 }
@@ -313,6 +328,10 @@ struct RunResult {
   size_t offers = 0, accepts = 0;
   size_t max_in_flight = 0;
   std::string load_before, load_after;
+  // The bare rate around this run (the mean of the measurements just before and just after it),
+  // and this run's throughput over it.
+  double bare_per_second = 0;
+  double ratio_to_bare = 0;
 };
 
 void log_sink(void*, int level, const char* text, size_t size) {
@@ -447,8 +466,7 @@ struct TaskTimes {
   Clock::time_point accepted{}, running{}, finished{};
 };
 
-RunResult run_once(const Options& options, int run_index) {
-  TempDir dir;
+RunResult run_once(const Options& options, int run_index, bool shell, const TempDir& dir) {
   Cluster cluster(options, dir);
   cluster.start();
 
@@ -524,6 +542,8 @@ RunResult run_once(const Options& options, int run_index) {
       t.name = t.task_id;
       t.resources.scalars["cpus"] = 0.01 * (1 + i % 10);
       t.resources.scalars["mem"] = 1 + i % 8;
+      // Like for like: the bare loop execs /bin/true itself, without a shell.
+      t.command.shell = shell;
       t.command.value = "true";
       t.kill_grace_seconds = 1;
       if (options.isolation == "docker") {
@@ -706,62 +726,101 @@ int main(int argc, char** argv) {
                 options.tasks, bare.median_ms, bare.p99_ms, bare.per_second);
   }
 
-  std::vector<RunResult> results;
+  std::vector<std::string> modes;
+  if (options.command == "both") {
+    modes = {"argv", "shell"};
+  } else {
+    modes = {options.command};
+  }
+  // On a shared machine the bare rate moves by 2x within a minute: for posix and cgroups it is
+  // measured again after every run, and each run is compared with the mean of the measurements
+  // just before and just after it. (Docker's is too slow to repeat.)
+  auto bare_again = [&]() -> Baseline {
+    if (options.isolation == "posix") return bare_spawn(1000);
+    if (options.isolation == "cgroups") return bare_cgroup_lifecycle(options.tasks);
+    return bare;
+  };
+  double bare_before = bare.per_second;
+  std::map<std::string, std::vector<RunResult>> results;
+  // Every run's directory (its sandboxes) is kept until the program ends. Removed between runs,
+  // the thousands of inodes just freed made the next run's sandboxes several times slower to
+  // create on an ext4 without a journal (each new inode skips the ones deleted in the last
+  // minutes, checked one by one: docs/bench-isolation.md), a cost no agent pays in a steady
+  // state, since an agent removes no sandbox.
+  std::vector<std::unique_ptr<TempDir>> run_dirs;
   for (int r = 1; r <= options.runs; ++r) {
-    // Each run starts on a quiet file system: the previous run's 10,000 sandboxes were just
-    // deleted, and their journal work would otherwise be paid by this run's fsyncs. ext4 also
-    // avoids reusing inodes deleted in the last seconds (up to 35 s), which makes creating
-    // files slower right after a mass deletion: --settle-seconds 40 lets that pass too.
-    ::sync();
-    std::this_thread::sleep_for(std::chrono::seconds(options.settle_seconds));
-    RunResult x;
-    try {
-      x = run_once(options, r);
-    } catch (const std::exception& e) {
-      std::cerr << "bench_cluster: " << e.what() << std::endl;
-      return 1;
+    // Odd runs start with the first mode, even runs with the second: neither always runs on the
+    // file system the other has just filled with sandboxes.
+    std::vector<std::string> order = modes;
+    if (r % 2 == 0) std::reverse(order.begin(), order.end());
+    for (const auto& mode : order) {
+      // Each run starts on a quiet file system: what the previous run wrote is flushed first,
+      // and its fsyncs would otherwise be paid by this run's.
+      ::sync();
+      std::this_thread::sleep_for(std::chrono::seconds(options.settle_seconds));
+      RunResult x;
+      try {
+        run_dirs.push_back(std::make_unique<TempDir>());
+        x = run_once(options, r, mode == "shell", *run_dirs.back());
+      } catch (const std::exception& e) {
+        std::cerr << "bench_cluster: " << e.what() << std::endl;
+        return 1;
+      }
+      std::printf(
+          "run %d (%s): %.0f tasks/s (%.2f s), accept->RUNNING p50 %.1f p99 %.1f max %.1f ms, "
+          "accept->FINISHED p50 %.1f p99 %.1f max %.1f ms, %zu offers, %zu accepts, "
+          "max %zu running, load %s -> %s\n",
+          r, mode.c_str(), x.tasks_per_second, x.seconds, x.running_p50, x.running_p99,
+          x.running_max, x.finished_p50, x.finished_p99, x.finished_max, x.offers, x.accepts,
+          x.max_in_flight, x.load_before.c_str(), x.load_after.c_str());
+      std::printf("       CPU s: master %.2f, agents %.2f, tasks %.2f, framework %.2f\n",
+                  x.master_cpu, x.agents_cpu, x.tasks_cpu, x.framework_cpu);
+      double bare_after = bare_again().per_second;
+      x.bare_per_second = (bare_before + bare_after) / 2;
+      x.ratio_to_bare = x.tasks_per_second / x.bare_per_second;
+      std::printf("       bare %.1f/s before, %.1f/s after: tessera / bare %.2f\n", bare_before,
+                  bare_after, x.ratio_to_bare);
+      bare_before = bare_after;
+      results[mode].push_back(x);
     }
-    std::printf(
-        "run %d: %.0f tasks/s (%.2f s), accept->RUNNING p50 %.1f p99 %.1f max %.1f ms, "
-        "accept->FINISHED p50 %.1f p99 %.1f max %.1f ms, %zu offers, %zu accepts, "
-        "max %zu running, load %s -> %s\n",
-        r, x.tasks_per_second, x.seconds, x.running_p50, x.running_p99, x.running_max,
-        x.finished_p50, x.finished_p99, x.finished_max, x.offers, x.accepts, x.max_in_flight,
-        x.load_before.c_str(), x.load_after.c_str());
-    std::printf("       CPU s: master %.2f, agents %.2f, tasks %.2f, framework %.2f\n",
-                x.master_cpu, x.agents_cpu, x.tasks_cpu, x.framework_cpu);
-    results.push_back(x);
   }
 
-  auto med = [&](double RunResult::*field) {
-    std::vector<double> v;
-    for (const auto& r : results) v.push_back(r.*field);
-    return median(v);
-  };
-  double tps = med(&RunResult::tasks_per_second);
-  std::printf("\n| %d tasks, %d agents, median of %d run(s) | value |\n|---|---|\n", options.tasks,
-              options.agents, options.runs);
-  std::printf("| wall time, first offer -> last TASK_FINISHED | %.2f s |\n",
-              med(&RunResult::seconds));
-  std::printf("| **tasks/s** | **%.0f** |\n", tps);
-  std::printf("| accept -> RUNNING p50 / p99 / max | %.1f / %.1f / %.1f ms |\n",
-              med(&RunResult::running_p50), med(&RunResult::running_p99),
-              med(&RunResult::running_max));
-  std::printf("| accept -> FINISHED p50 / p99 / max | %.1f / %.1f / %.1f ms |\n",
-              med(&RunResult::finished_p50), med(&RunResult::finished_p99),
-              med(&RunResult::finished_max));
-  std::printf(
-      "| CPU s per run: master / agents / tasks / framework | %.2f / %.2f / %.2f / %.2f |\n",
-      med(&RunResult::master_cpu), med(&RunResult::agents_cpu), med(&RunResult::tasks_cpu),
-      med(&RunResult::framework_cpu));
-  std::printf("| isolation | %s |\n", options.isolation.c_str());
-  std::printf("| bare %s | %.3f ms median, %.3f ms p99, %.1f/s |\n", bare_what.c_str(),
-              bare.median_ms, bare.p99_ms, bare.per_second);
-  std::printf("| tessera / bare throughput | %.2f |\n", tps / bare.per_second);
-  // The 500 tasks/s goal is the posix runtime's (issue 4); the others are compared with their
-  // bare cost above.
-  if (options.isolation == "posix") {
-    std::printf("| goal: >= 500 tasks/s | %s |\n", tps >= 500 ? "met" : "NOT met");
+  for (const auto& mode : modes) {
+    const std::vector<RunResult>& runs = results[mode];
+    auto med = [&](double RunResult::*field) {
+      std::vector<double> v;
+      for (const auto& r : runs) v.push_back(r.*field);
+      return median(v);
+    };
+    double tps = med(&RunResult::tasks_per_second);
+    std::printf("\n| %d tasks, %d agents, median of %d run(s) | value |\n|---|---|\n",
+                options.tasks, options.agents, options.runs);
+    std::printf("| command | %s |\n", mode == "shell" ? "`/bin/sh -c true`" : "`true` (argv)");
+    std::printf("| wall time, first offer -> last TASK_FINISHED | %.2f s |\n",
+                med(&RunResult::seconds));
+    std::printf("| **tasks/s** | **%.0f** |\n", tps);
+    std::printf("| accept -> RUNNING p50 / p99 / max | %.1f / %.1f / %.1f ms |\n",
+                med(&RunResult::running_p50), med(&RunResult::running_p99),
+                med(&RunResult::running_max));
+    std::printf("| accept -> FINISHED p50 / p99 / max | %.1f / %.1f / %.1f ms |\n",
+                med(&RunResult::finished_p50), med(&RunResult::finished_p99),
+                med(&RunResult::finished_max));
+    std::printf(
+        "| CPU s per run: master / agents / tasks / framework | %.2f / %.2f / %.2f / %.2f |\n",
+        med(&RunResult::master_cpu), med(&RunResult::agents_cpu), med(&RunResult::tasks_cpu),
+        med(&RunResult::framework_cpu));
+    std::printf("| isolation | %s |\n", options.isolation.c_str());
+    std::printf("| bare %s | %.3f ms median, %.3f ms p99, %.1f/s |\n", bare_what.c_str(),
+                bare.median_ms, bare.p99_ms, bare.per_second);
+    std::printf("| tessera / bare throughput (the first bare measurement) | %.2f |\n",
+                tps / bare.per_second);
+    std::printf("| tessera / bare around each run, median | %.2f (bare %.1f/s) |\n",
+                med(&RunResult::ratio_to_bare), med(&RunResult::bare_per_second));
+    // The 500 tasks/s goal is the posix runtime's (issue 4); the others are compared with their
+    // bare cost above.
+    if (options.isolation == "posix") {
+      std::printf("| goal: >= 500 tasks/s | %s |\n", tps >= 500 ? "met" : "NOT met");
+    }
   }
   return 0;
 }

@@ -2,12 +2,14 @@
 // the event loop (poll on the launcher's fd plus a timer list).
 #include "posix_launcher.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -856,6 +858,74 @@ TEST(PosixLauncher, StateFilesOfEndedContainersAreReused) {
   auto e = d.wait_exit("second");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal, SIGKILL);
+}
+
+// The supervisor passes every argument and variable as it was sent, the empty ones too, and a
+// command it cannot execute ends the task 126 with the reason in the task's stderr.
+TEST(PosixLauncher, TheSupervisorPassesArgumentsWhole) {
+  Driver d;
+  auto s = d.spec("args", "printf", /*shell=*/false);
+  s.arguments = {"[%s]"};
+  std::string expected;
+  for (int i = 0; i < 300; ++i) {
+    std::string argument = i % 3 == 0 ? std::string() : std::string(static_cast<size_t>(i), 'x');
+    s.arguments.push_back(argument);
+    expected += "[" + argument + "]";
+  }
+  s.environment["EMPTY_VALUE"] = "";
+  d.launch(s);
+  auto e = d.wait_exit("args");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code, 0);
+  EXPECT_EQ(slurp(d.sandbox("args") / "stdout"), expected);
+
+  auto env = d.spec("env", "env", /*shell=*/false);
+  env.environment["EMPTY_VALUE"] = "";
+  d.launch(env);
+  ASSERT_TRUE(d.wait_exit("env"));
+  EXPECT_NE(("\n" + slurp(d.sandbox("env") / "stdout")).find("\nEMPTY_VALUE=\n"),
+            std::string::npos);
+
+  // Executable by its mode, not by its contents: the launch passes, the exec fails.
+  std::filesystem::path garbage = d.dir() / "garbage";
+  std::ofstream(garbage) << std::string(64, '\x01');
+  std::filesystem::permissions(garbage, std::filesystem::perms::owner_all);
+  d.launch(d.spec("noexec", garbage.string(), /*shell=*/false));
+  auto failed = d.wait_exit("noexec");
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->exit_code, 126);
+  EXPECT_EQ(slurp(d.sandbox("noexec") / "stderr"), "tessera-task-supervisor: cannot execute '" +
+                                                       garbage.string() + "': Exec format error\n");
+}
+
+// A supervisor started without a whole launch on its control socket runs nothing: it says so
+// and exits 125.
+TEST(PosixLauncher, TheSupervisorRefusesAnIncompleteLaunch) {
+  Driver d;
+  for (const std::string& message : {std::string(), std::string("\x10\x00\x00\x00\x01", 5),
+                                     std::string("\x04\x00\x00\x00\xff\xff\xff\xff", 8)}) {
+    int control[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control), 0);
+    std::string err = (d.dir() / "stderr").string();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, control[0], 3);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::string program = TESSERA_TASK_SUPERVISOR_BUILD_PATH;
+    char name[] = "tessera-task-supervisor";
+    char* argv[] = {name, nullptr};
+    pid_t pid = 0;
+    ASSERT_EQ(::posix_spawn(&pid, program.c_str(), &actions, nullptr, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(control[0]);
+    ASSERT_EQ(::write(control[1], message.data(), message.size()),
+              static_cast<ssize_t>(message.size()));
+    ::close(control[1]);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 125) << status;
+    EXPECT_EQ(slurp(err), "tessera-task-supervisor: no launch received from the launcher\n");
+  }
 }
 
 // tessera-host raises its soft descriptor limit to the hard one and says what it was in
