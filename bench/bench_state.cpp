@@ -332,10 +332,16 @@ int main(int argc, char** argv) {
       rss_mb(master.pid()), static_cast<int>(master.pid()));
   std::fflush(stdout);
   std::printf("%-28s %10s %10s %12s %8s\n", "request", "median ms", "p99 ms", "size MB", "failed");
+  // The master process's CPU per request (master_http shares it) is printed after each row: on
+  // a loaded machine the time to answer says more about the load than about the request.
   auto measure = [&](const char* what, const std::string& target) {
     std::vector<Answer> answers;
+    double cpu_before = cpu_seconds(master.pid());
     for (size_t i = 0; i < options.requests; ++i) answers.push_back(get(http_port, target));
+    double cpu = cpu_seconds(master.pid()) - cpu_before;
     print_row(what, answers);
+    std::printf("  master CPU per request: %.1f ms\n",
+                cpu * 1000.0 / static_cast<double>(options.requests));
   };
   // The requests are made from another thread while this one runs the framework's loop, so
   // that the framework keeps its heartbeats (a silent one is disconnected).

@@ -1,7 +1,8 @@
 #include "master/snapshot.h"
 
 #include <algorithm>
-#include <cstring>
+#include <bit>
+#include <cstdint>
 #include <optional>
 #include <utility>
 
@@ -168,7 +169,7 @@ bool same_resources(const protocol::Resources& a, const protocol::Resources& b) 
 bool same_view(const Agent& agent, const protocol::Resources& used, const op::AgentState& view,
                const KeptAgentViews::MadeOf& made) {
   if (view.hostname != agent.hostname || view.active != agent.active ||
-      std::memcmp(&view.registered_at, &agent.registered_at, sizeof(double)) != 0 ||
+      std::bit_cast<uint64_t>(view.registered_at) != std::bit_cast<uint64_t>(agent.registered_at) ||
       !same_resources(view.total, agent.total) || made.offers != agent.offers ||
       !same_resources(made.tasks_used, used) || made.executors.size() != agent.executors.size() ||
       view.attributes.size() != agent.attributes.size()) {
