@@ -18,6 +18,7 @@
 //
 // Usage: bench_state [--agents N] [--tasks N] [--requests N] [--burst-rate N]
 //                    [--burst-seconds N] [--event-clients N] [--former-requests N]
+//                    [--profile-seconds N]
 // See docs/bench-state.md.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -65,6 +66,9 @@ struct Options {
   // one costs up to a minute.
   size_t former_requests = 3;
   size_t agents_per_emulator = 4000;
+  // Seconds of GET /state one after another before the measurements, for a profiler attached
+  // to the master (its pid is printed first); 0: none.
+  size_t profile_seconds = 0;
 };
 
 int connect_to(int port) {
@@ -86,10 +90,12 @@ struct Answer {
   double ms = 0;
   size_t bytes = 0;  // the whole answer, head included
   int status = 0;
+  std::string text;  // the whole answer, when asked to keep it
 };
 
-// One GET on a fresh connection, read until the server closes it.
-Answer get(int port, const std::string& target) {
+// One GET on a fresh connection, read until the server closes it; `keep`: the answer is kept
+// in `text` (the timed requests only count its bytes).
+Answer get(int port, const std::string& target, bool keep = false) {
   Answer answer;
   auto start = Clock::now();
   int fd = connect_to(port);
@@ -106,12 +112,37 @@ Answer get(int port, const std::string& target) {
     ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
     if (n <= 0) break;
     if (head.size() < 16) head.append(buffer, static_cast<size_t>(std::min<ssize_t>(n, 16)));
+    if (keep) answer.text.append(buffer, static_cast<size_t>(n));
     answer.bytes += static_cast<size_t>(n);
   }
   ::close(fd);
   answer.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   if (head.rfind("HTTP/1.1 ", 0) == 0) answer.status = std::atoi(head.c_str() + 9);
   return answer;
+}
+
+// The value of the Prometheus sample `name` (with its labels, as written) in `metrics`, or -1.
+double sample(const std::string& metrics, const std::string& name) {
+  size_t at = metrics.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::strtod(metrics.c_str() + at + name.size() + 2, nullptr);
+}
+
+// The number after `"key":` in a JSON body, or -1.
+long long json_count(const std::string& body, const std::string& key) {
+  size_t at = body.find("\"" + key + "\":");
+  if (at == std::string::npos) return -1;
+  return std::strtoll(body.c_str() + at + key.size() + 3, nullptr, 10);
+}
+
+// How many times `needle` occurs in `text`.
+size_t occurrences(const std::string& text, const std::string& needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size())) {
+    ++count;
+  }
+  return count;
 }
 
 void print_row(const char* what, const std::vector<Answer>& answers) {
@@ -128,6 +159,8 @@ void print_row(const char* what, const std::vector<Answer>& answers) {
   double p99 = ms.empty() ? 0 : ms[std::min(ms.size() - 1, ms.size() * 99 / 100)];
   std::printf("%-28s %10.1f %10.1f %12.2f %8d\n", what, median, p99,
               static_cast<double>(bytes) / (1024.0 * 1024.0), failed);
+  // Each row as it comes: a profiler is attached when the first one shows.
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -139,7 +172,8 @@ int main(int argc, char** argv) {
     if (i + 1 >= argc) {
       std::fprintf(stderr,
                    "usage: bench_state [--agents N] [--tasks N] [--requests N] [--burst-rate N] "
-                   "[--burst-seconds N] [--event-clients N] [--former-requests N]\n");
+                   "[--burst-seconds N] [--event-clients N] [--former-requests N] "
+                   "[--profile-seconds N]\n");
       return 2;
     }
     size_t value = std::stoul(argv[++i]);
@@ -157,6 +191,8 @@ int main(int argc, char** argv) {
       options.event_clients = value;
     } else if (arg == "--former-requests") {
       options.former_requests = value;
+    } else if (arg == "--profile-seconds") {
+      options.profile_seconds = value;
     } else {
       std::fprintf(stderr, "bench_state: unknown option %s\n", arg.c_str());
       return 2;
@@ -266,26 +302,74 @@ int main(int argc, char** argv) {
                  log.substr(log.size() > 4000 ? log.size() - 4000 : 0).c_str());
     return 1;
   }
+  // The agents report their tasks in their registrations, but the master may take longer to
+  // track them all than to answer and offer (resent registrations, its loop busy): nothing is
+  // timed until its own count of running tasks is the whole cluster's.
+  size_t expected_tasks = tasks_per_agent * options.agents;
+  std::string running_sample = "tessera_master_tasks{state=\"TASK_RUNNING\"}";
+  double running = -1;
+  Clock::time_point polled{};
+  bool reported = framework.run_until(
+      [&] {
+        if (Clock::now() - polled < std::chrono::milliseconds(500)) return false;
+        polled = Clock::now();
+        running = sample(get(http_port, "/metrics", true).text, running_sample);
+        return running == static_cast<double>(expected_tasks) ||
+               (expected_tasks == 0 && running <= 0);
+      },
+      std::chrono::seconds(120 + expected_tasks / 500));
+  double reported_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!reported) {
+    std::fprintf(stderr, "bench_state: the master tracks %.0f running tasks of %zu after %.0f s\n",
+                 running, expected_tasks, reported_seconds);
+    return 1;
+  }
   std::printf(
       "bench_state: %zu agents, %zu tasks (emulated; %zu emulator processes), registered "
-      "and offered in %.1f s; master RSS %.0f MB\n",
-      options.agents, tasks_per_agent * options.agents, processes, start_seconds,
-      rss_mb(master.pid()));
+      "and offered in %.1f s, every task running in the master's metrics at %.1f s; master RSS "
+      "%.0f MB, pid %d\n",
+      options.agents, expected_tasks, processes, start_seconds, reported_seconds,
+      rss_mb(master.pid()), static_cast<int>(master.pid()));
+  std::fflush(stdout);
   std::printf("%-28s %10s %10s %12s %8s\n", "request", "median ms", "p99 ms", "size MB", "failed");
+  // The master process's CPU per request (master_http shares it) is printed after each row: on
+  // a loaded machine the time to answer says more about the load than about the request.
   auto measure = [&](const char* what, const std::string& target) {
     std::vector<Answer> answers;
+    double cpu_before = cpu_seconds(master.pid());
     for (size_t i = 0; i < options.requests; ++i) answers.push_back(get(http_port, target));
+    double cpu = cpu_seconds(master.pid()) - cpu_before;
     print_row(what, answers);
+    std::printf("  master CPU per request: %.1f ms\n",
+                cpu * 1000.0 / static_cast<double>(options.requests));
   };
   // The requests are made from another thread while this one runs the framework's loop, so
   // that the framework keeps its heartbeats (a silent one is disconnected).
   std::atomic<bool> measured{false};
   std::thread requests([&] {
-    print_row("GET /state (first)", {get(http_port, "/state")});
+    Answer first = get(http_port, "/state", true);
+    print_row("GET /state (first)", {first});
+    if (options.profile_seconds > 0) {
+      std::vector<Answer> answers;
+      auto until = Clock::now() + std::chrono::seconds(options.profile_seconds);
+      while (Clock::now() < until) answers.push_back(get(http_port, "/state"));
+      print_row("GET /state (profiled)", answers);
+    }
     measure("GET /state", "/state");
     measure("GET /tasks (first 100)", "/tasks");
-    measure("GET /tasks?offset=N-100",
-            "/tasks?offset=" + std::to_string(options.tasks > 100 ? options.tasks - 100 : 0));
+    std::string last_page =
+        "/tasks?offset=" + std::to_string(expected_tasks > 100 ? expected_tasks - 100 : 0);
+    measure("GET /tasks?offset=N-100", last_page);
+    // The tasks page's search: every task's id and name is looked at.
+    measure("GET /tasks?q=emu0-1-", "/tasks?q=emu0-1-");
+    // What the answers held, so that a run that measured a partial copy shows it.
+    Answer page = get(http_port, last_page, true);
+    std::printf(
+        "valid: /state lists %zu tasks of the framework, /tasks says total %lld, its last page "
+        "holds %zu tasks (expected %zu and 100)\n",
+        occurrences(first.text,
+                    "\"framework_id\":\"" + framework.client().framework_id() + "\",\"slave_id\":"),
+        json_count(page.text, "total"), occurrences(page.text, "\"slave_id\":"), expected_tasks);
     tessera::testing::Peers peers;
     tessera::sdk::Client& operator_client = peers.connect(endpoint, "bench-operator");
     // The whole state of a large cluster is a large message, as master_http's client allows.
@@ -380,22 +464,10 @@ int main(int argc, char** argv) {
     burst(options.event_clients);
   }
   // Whether the API's copy of the tasks kept up with the events or had to be read again.
-  std::string metrics;
-  {
-    int fd = connect_to(http_port);
-    std::string request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    char buffer[65536];
-    for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;)
-      metrics.append(buffer, static_cast<size_t>(n));
-    ::close(fd);
-  }
+  std::string metrics = get(http_port, "/metrics", true).text;
   for (const char* name :
-       {"tessera_master_http_state_copy_reads_total ", "tessera_master_http_events_lost_total "}) {
-    size_t at = metrics.find(std::string("\n") + name);
-    if (at != std::string::npos) {
-      std::printf("%s\n", metrics.substr(at + 1, metrics.find('\n', at + 1) - at - 1).c_str());
-    }
+       {"tessera_master_http_state_copy_reads_total", "tessera_master_http_events_lost_total"}) {
+    std::printf("%s %.0f\n", name, sample(metrics, name));
   }
   for (auto& emulator : emulators) emulator->stop(std::chrono::seconds(10));
   master.stop(std::chrono::seconds(20));

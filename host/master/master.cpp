@@ -1775,8 +1775,7 @@ op::State Master::state() const {
   return out;
 }
 
-op::StateSummary Master::state_summary(bool roles_only, bool with_usages) const {
-  op::StateSummary out;
+const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages) const {
   SnapshotSource source = snapshot_source();
   TaskSumsKey sums_key{counters_.events_published, tasks_.size(), agents_.size(),
                        frameworks_.size()};
@@ -1784,11 +1783,19 @@ op::StateSummary Master::state_summary(bool roles_only, bool with_usages) const 
     task_sums_.emplace(sums_key, task_sums(source));
   }
   if (roles_only) {
-    out.state.master_id = master_id_;
-    out.state.roles = role_states(source, &task_sums_->second);
-    return out;
+    roles_summary_ = op::StateSummary{};
+    roles_summary_.state.master_id = master_id_;
+    roles_summary_.state.roles = role_states(source, &task_sums_->second);
+    return roles_summary_;
   }
-  out.state = snapshot(source, /*with_tasks=*/false, &task_sums_->second);
+  // The agents' views stay in the summary between calls; they are taken out while it is
+  // written again.
+  kept_agent_views_.agents = std::move(summary_.state.agents);
+  op::StateSummary& out = summary_;
+  out = op::StateSummary{};
+  out.state = snapshot(source, /*with_tasks=*/false, &task_sums_->second, /*with_agents=*/false);
+  keep_agent_views(source, task_sums_->second, kept_agent_views_);
+  out.state.agents = std::move(kept_agent_views_.agents);
   out.state.version = version_;
   out.state.start_time = start_time_;
   out.state.hostname = hostname_;

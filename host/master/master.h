@@ -150,8 +150,10 @@ class Master : public Role {
 
   // Operators.
   protocol::operator_api::State state() const;
-  // The state without its tasks (or only the roles), with what a copy kept from the events needs.
-  protocol::operator_api::StateSummary state_summary(bool roles_only, bool with_usages) const;
+  // The state without its tasks (or only the roles), with what a copy kept from the events needs:
+  // kept until the next summary, whose agents' views are rebuilt only where they changed.
+  const protocol::operator_api::StateSummary& state_summary(bool roles_only,
+                                                            bool with_usages) const;
   SnapshotSource snapshot_source() const;
   protocol::operator_api::Result operator_kill(const protocol::operator_api::KillTask& message);
   void on_update_role(const sdk::Request& request,
@@ -217,6 +219,11 @@ class Master : public Role {
     bool operator==(const TaskSumsKey&) const = default;
   };
   mutable std::optional<std::pair<TaskSumsKey, TaskSums>> task_sums_;
+  // The last state summary (its agents' views are kept there between summaries) and what those
+  // views were made of.
+  mutable protocol::operator_api::StateSummary summary_;
+  mutable protocol::operator_api::StateSummary roles_summary_;  // the last roles_only summary
+  mutable KeptAgentViews kept_agent_views_;
   // What the registry keeps of each agent's secret (a hash), by agent id: a registration that
   // names a known id must present the secret.
   std::map<std::string, std::string> agent_secrets_;

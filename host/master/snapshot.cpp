@@ -1,6 +1,8 @@
 #include "master/snapshot.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <optional>
 #include <utility>
 
@@ -136,20 +138,105 @@ std::vector<op::ExecutorState> executor_states(const std::map<std::string, Agent
   return out;
 }
 
-op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums* sums) {
+namespace {
+
+const protocol::Resources kNothing;
+
+// What the agent's tasks hold, from `sums`.
+const protocol::Resources& tasks_used(const TaskSums& sums, const std::string& agent_id) {
+  auto sum = sums.agents.find(agent_id);
+  return sum == sums.agents.end() ? kNothing : sum->second;
+}
+
+// The agent's view in the state, with what its tasks hold (`used`, from the task sums).
+op::AgentState summed_agent_view(const std::string& id, const Agent& agent,
+                                 const std::map<std::string, Offer>& offers,
+                                 const protocol::Resources& used) {
+  op::AgentState a = agent_view(agent, offers);
+  a.agent_id = id;
+  // Tasks first, then executors, as agent_state adds them.
+  a.used = used;
+  for (const auto& [key, executor] : agent.executors) a.used += executor.info.resources;
+  return a;
+}
+
+bool same_resources(const protocol::Resources& a, const protocol::Resources& b) {
+  return a.scalars == b.scalars && a.ranges == b.ranges;
+}
+
+// Whether the view of `agent` made of `made` would be made the same now, compared without
+// building anything.
+bool same_view(const Agent& agent, const protocol::Resources& used, const op::AgentState& view,
+               const KeptAgentViews::MadeOf& made) {
+  if (view.hostname != agent.hostname || view.active != agent.active ||
+      std::bit_cast<uint64_t>(view.registered_at) != std::bit_cast<uint64_t>(agent.registered_at) ||
+      !same_resources(view.total, agent.total) || made.offers != agent.offers ||
+      !same_resources(made.tasks_used, used) || made.executors.size() != agent.executors.size() ||
+      view.attributes.size() != agent.attributes.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < view.attributes.size(); ++i) {
+    if (view.attributes[i].name != agent.attributes[i].name ||
+        view.attributes[i].value != agent.attributes[i].value) {
+      return false;
+    }
+  }
+  size_t i = 0;
+  for (const auto& [key, executor] : agent.executors) {
+    if (made.executors[i].first != key ||
+        !same_resources(made.executors[i].second, executor.info.resources)) {
+      return false;
+    }
+    ++i;
+  }
+  return true;
+}
+
+}  // namespace
+
+size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, KeptAgentViews& kept) {
+  KeptAgentViews next;
+  next.agents.reserve(source.agents.size());
+  next.made_of.reserve(source.agents.size());
+  size_t rebuilt = 0;
+  size_t old = 0;
+  // Both are in agent id order: the kept view of an agent is found by stepping along.
+  for (const auto& [id, agent] : source.agents) {
+    while (old < kept.agents.size() && kept.agents[old].agent_id < id) ++old;
+    const protocol::Resources& used = tasks_used(sums, id);
+    if (old < kept.agents.size() && kept.agents[old].agent_id == id &&
+        same_view(agent, used, kept.agents[old], kept.made_of[old])) {
+      next.agents.push_back(std::move(kept.agents[old]));
+      next.made_of.push_back(std::move(kept.made_of[old]));
+      ++old;
+      continue;
+    }
+    ++rebuilt;
+    next.agents.push_back(summed_agent_view(id, agent, source.offers, used));
+    KeptAgentViews::MadeOf& made = next.made_of.emplace_back();
+    made.offers = agent.offers;
+    made.tasks_used = used;
+    for (const auto& [key, executor] : agent.executors) {
+      made.executors.emplace_back(key, executor.info.resources);
+    }
+  }
+  kept = std::move(next);
+  return rebuilt;
+}
+
+op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums* sums,
+                   bool with_agents) {
   // What the tasks hold is summed once for agents, frameworks and roles alike.
   std::optional<TaskSums> own_sums;
   if (sums == nullptr) sums = &own_sums.emplace(task_sums(source));
   op::State out;
   out.master_id = source.master_id;
   out.endpoint = source.endpoint;
-  for (const auto& [id, agent] : source.agents) {
-    out.agents.push_back(agent_view(agent, source.offers));
-    op::AgentState& a = out.agents.back();
-    a.agent_id = id;
-    // Tasks first, then executors, as agent_state adds them.
-    if (auto sum = sums->agents.find(id); sum != sums->agents.end()) a.used = sum->second;
-    for (const auto& [key, executor] : agent.executors) a.used += executor.info.resources;
+  if (with_agents) {
+    out.agents.reserve(source.agents.size());
+    for (const auto& [id, agent] : source.agents) {
+      out.agents.push_back(summed_agent_view(id, agent, source.offers, tasks_used(*sums, id)));
+    }
   }
   for (const auto& [id, fw] : source.frameworks) {
     out.frameworks.push_back(framework_view(fw, source.offers));

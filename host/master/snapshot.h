@@ -5,7 +5,10 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "master/model.h"
 #include "tessera/protocol/operator.h"
@@ -39,6 +42,24 @@ struct TaskSums {
 };
 TaskSums task_sums(const SnapshotSource& source);
 
+// The agents' views of the last state summary, kept so that the next one rebuilds only the
+// views of agents that changed: at 10,000 agents building every view again was most of a
+// summary's cost (docs/bench-state.md).
+struct KeptAgentViews {
+  // What a view was made of besides the agent's own fields that it copies.
+  struct MadeOf {
+    std::set<std::string> offers;  // the agent's offer ids (an offer never changes once made)
+    protocol::Resources tasks_used;
+    std::vector<std::pair<std::string, protocol::Resources>> executors;  // by executor key
+  };
+  std::vector<protocol::operator_api::AgentState> agents;  // in agent id order
+  std::vector<MadeOf> made_of;                             // one per view
+};
+// Brings `kept` to the agents of `source`, with `sums` (task_sums(source)): afterwards
+// kept.agents equals snapshot(source, with_tasks, &sums).agents. Returns how many views it
+// rebuilt.
+size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, KeptAgentViews& kept);
+
 // The counts and sums of the state (operator.get_metrics); counters are the caller's.
 protocol::operator_api::Metrics metrics(const SnapshotSource& source);
 
@@ -55,8 +76,9 @@ std::vector<protocol::operator_api::RoleState> role_states(const SnapshotSource&
 // first.
 // Without `with_tasks`, `tasks` is left empty and `active_tasks` still counts the tracked ones.
 // With `sums` (task_sums(source) of the same state), what the tasks hold is taken from them.
+// Without `with_agents`, `agents` is left empty (keep_agent_views gives them).
 protocol::operator_api::State snapshot(const SnapshotSource& source, bool with_tasks = true,
-                                       const TaskSums* sums = nullptr);
+                                       const TaskSums* sums = nullptr, bool with_agents = true);
 
 // The live executors of every agent, by agent id, then framework id and executor id.
 std::vector<protocol::operator_api::ExecutorState> executor_states(

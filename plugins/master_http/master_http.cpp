@@ -182,6 +182,7 @@ void MasterHttp::copy_event(uint64_t sequence, ViewEvent kind, const op::TaskSta
     ++counters_.view_resyncs;
     log().warn("master_http: master event {} came after a gap; the copy of the tasks is read again",
                sequence);
+    keep_view();
   }
   // Requests waiting for this event (or for a copy that is now read again) go on.
   std::vector<ViewHandler> ready;
@@ -201,6 +202,21 @@ void MasterHttp::drop_view(const char* why) {
   if (!view_.synced()) return;
   log().info("master_http: the copy of the tasks is read again: {}", why);
   view_.clear();
+}
+
+void MasterHttp::keep_view() {
+  if (!leadership_ || !leadership_->leading() || view_.synced() || reading_view_ ||
+      view_retry_timer_ != 0) {
+    return;
+  }
+  with_view([this](const MasterProblem* problem) {
+    if (problem == nullptr || view_retry_timer_ != 0) return;
+    // The leader plugin may tell this API before it tells the master that it leads.
+    view_retry_timer_ = clock().after(kViewRetry, [this] {
+      view_retry_timer_ = 0;
+      keep_view();
+    });
+  });
 }
 
 void MasterHttp::with_view(ViewHandler handler) {
@@ -248,11 +264,13 @@ void MasterHttp::with_summary(SummaryHandler handler) {
       [this](Result<Envelope> reply) {
         std::vector<SummaryHandler> waiting = std::move(waiting_for_summary_);
         waiting_for_summary_.clear();
-        Result<op::StateSummary> summary = make_error("no answer");
+        std::shared_ptr<const op::StateSummary> shared;
         MasterProblem problem;
         if (reply && reply->is<op::StateSummary>()) {
-          summary = reply->body<op::StateSummary>();
-          if (!summary) {
+          auto summary = reply->body<op::StateSummary>();
+          if (summary) {
+            shared = std::make_shared<const op::StateSummary>(std::move(*summary));
+          } else {
             problem = MasterProblem{
                 500, "the master's state does not decode: " + summary.error().message, ""};
           }
@@ -260,8 +278,8 @@ void MasterHttp::with_summary(SummaryHandler handler) {
           problem = problem_of(reply, "its state");
           drop_view("the master does not answer as the leader");
         }
-        leading_ = summary.ok();
-        for (auto& next : waiting) next(summary ? &*summary : nullptr, problem);
+        leading_ = shared != nullptr;
+        for (auto& next : waiting) next(shared, problem);
       },
       master_timeout_);
 }
@@ -272,29 +290,37 @@ void MasterHttp::after_event(uint64_t sequence, ViewHandler handler) {
   CatchUp& wait = catching_up_[id];
   wait.sequence = sequence;
   wait.handler = std::move(handler);
-  // The events left the master before its answer did; if they have not come by then, they
-  // were lost.
-  wait.timer = clock().after(std::chrono::milliseconds(2000), [this, id] {
+  wait_for_events(id);
+}
+
+void MasterHttp::wait_for_events(uint64_t id) {
+  CatchUp& wait = catching_up_.at(id);
+  wait.seen = view_.sequence();
+  // The events left the master before its answer did: if none has come for kEventSilence, they
+  // were lost. While they come the copy is only behind (a burst of them queued): reading it
+  // again would cost far more than waiting.
+  wait.timer = clock().after(kEventSilence, [this, id] {
     auto it = catching_up_.find(id);
     if (it == catching_up_.end()) return;
+    if (view_.synced() && view_.sequence() > it->second.seen) return wait_for_events(id);
     ViewHandler late = std::move(it->second.handler);
     catching_up_.erase(it);
     ++counters_.view_resyncs;
     drop_view("the master's events did not come");
     late(nullptr);
+    keep_view();
   });
 }
 
 void MasterHttp::serve_state(const std::shared_ptr<http::Responder>& out, bool retried) {
   with_view([this, out, retried](const MasterProblem* problem) {
     if (problem != nullptr) return (void)out->send(problem_response(*problem));
-    with_summary([this, out, retried](const op::StateSummary* summary,
+    with_summary([this, out, retried](const std::shared_ptr<const op::StateSummary>& answer,
                                       const MasterProblem& summary_problem) {
-      if (summary == nullptr) return (void)out->send(problem_response(summary_problem));
-      if (summary->state.master_id != view_.master_id()) drop_view("another master answers");
+      if (answer == nullptr) return (void)out->send(problem_response(summary_problem));
+      if (answer->state.master_id != view_.master_id()) drop_view("another master answers");
       // The copy must hold at least every event the summary's state has seen; events newer
       // than the summary may already be in it (they are a moment younger than the agents).
-      auto answer = std::make_shared<op::StateSummary>(*summary);
       after_event(answer->event_sequence, [this, out, answer, retried](const MasterProblem*) {
         if (!view_.synced()) {
           if (retried) {
@@ -520,6 +546,7 @@ void MasterHttp::follow_leadership() {
   leadership_->on_elected = [this](uint64_t epoch) {
     leader_http_.clear();
     drop_view("this master was elected");
+    keep_view();
     LeaderHttp published{"http://" + address_, epoch};
     store_->put(kLeaderHttpKey, published, [this](const sdk::StoreResult<uint64_t>& written) {
       if (!written) {

@@ -59,8 +59,9 @@ class MasterHttp : public sdk::ServicePlugin {
 
   // Called once the copy of the tasks is current (problem null) or cannot be read.
   using ViewHandler = std::function<void(const MasterProblem* problem)>;
-  using SummaryHandler =
-      std::function<void(const protocol::operator_api::StateSummary*, const MasterProblem&)>;
+  // The summary is shared by the requests that waited for it (null when there is none).
+  using SummaryHandler = std::function<void(
+      const std::shared_ptr<const protocol::operator_api::StateSummary>&, const MasterProblem&)>;
 
   using FilesHandler =
       std::function<void(const protocol::files::Answer* answer, http::Response problem)>;
@@ -97,6 +98,9 @@ class MasterHttp : public sdk::ServicePlugin {
   // Waits (a bounded time) until the copy has applied the master's event `sequence`, then runs
   // `handler`; if the events do not come, the copy is read again first.
   void after_event(uint64_t sequence, ViewHandler handler);
+  // Arms the wait `id` of after_event for the next kEventSilence.
+  void wait_for_events(uint64_t id);
+  static constexpr std::chrono::milliseconds kEventSilence{2000};
   void serve_state(const std::shared_ptr<http::Responder>& out, bool retried);
   // A master event in the copy of the tasks: applied, kept while the state is read, or, after a
   // gap, the copy is dropped and read again by the next request.
@@ -112,6 +116,13 @@ class MasterHttp : public sdk::ServicePlugin {
   // Drops the copy: it is read again before the next answer (a new leader, a master that does
   // not lead).
   void drop_view(const char* why);
+  // Reads the copy now, while this master leads and the copy is not current, rather than on the
+  // next request: elected, the master's state is small and the events keep it from then on, so
+  // that no request pays for reading every task (docs/bench-state.md). Tried again every
+  // kViewRetry while the master does not answer as the leader yet.
+  void keep_view();
+  static constexpr std::chrono::milliseconds kViewRetry{500};
+  sdk::Clock::TimerId view_retry_timer_ = 0;
   // The answer for a request that found no leading master.
   http::Response problem_response(const MasterProblem& problem) const;
   // Reads why the master did not answer with `T` (not leading, no answer).
@@ -170,6 +181,7 @@ class MasterHttp : public sdk::ServicePlugin {
   std::vector<SummaryHandler> waiting_for_summary_;
   struct CatchUp {
     uint64_t sequence = 0;
+    uint64_t seen = 0;  // the copy's sequence when the timer was set
     ViewHandler handler;
     sdk::Clock::TimerId timer = 0;
   };

@@ -278,9 +278,9 @@ std::string TaskView::tasks_page_body(const TaskQuery& query) const {
     total = active_.size() + completed_.size();
     size_t index = query.offset;
     if (index < active_.size()) {
-      for (auto it = std::next(active_.begin(), static_cast<std::ptrdiff_t>(index));
-           it != active_.end() && shown < query.limit; ++it, ++shown) {
-        append_element(page, it->second.json);
+      const std::vector<const Entry*>& order = active_order();
+      for (; index < order.size() && shown < query.limit; ++index, ++shown) {
+        append_element(page, order[index]->json);
       }
       index = 0;
     } else {
@@ -299,6 +299,16 @@ std::string TaskView::tasks_page_body(const TaskQuery& query) const {
   append_key(out, "tasks");
   out += '[' + page + "]}";
   return out;
+}
+
+const std::vector<const TaskView::Entry*>& TaskView::active_order() const {
+  if (active_order_version_ != version_) {
+    active_order_.clear();
+    active_order_.reserve(active_.size());
+    for (const auto& [key, entry] : active_) active_order_.push_back(&entry);
+    active_order_version_ = version_;
+  }
+  return active_order_;
 }
 
 std::vector<op::TaskState> TaskView::tasks() const {

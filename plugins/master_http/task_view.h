@@ -107,6 +107,11 @@ class TaskView {
   std::map<std::string, std::set<std::string>, std::less<>> executor_tasks_;
   uint64_t version_ = 1;
   mutable std::optional<Placed> placed_;
+  // The tracked tasks in the master's order, so that a page deep in /tasks steps to its offset
+  // at once: rebuilt by the first page asked after a task changed (version).
+  const std::vector<const Entry*>& active_order() const;
+  mutable std::vector<const Entry*> active_order_;
+  mutable uint64_t active_order_version_ = 0;
 };
 
 }  // namespace tessera::master_http

@@ -271,6 +271,80 @@ TEST(Snapshot, AnExecutorsResourcesAreUsedByItsAgentFrameworkAndRole) {
   EXPECT_DOUBLE_EQ(s.roles.at(0).allocated.scalar("cpus"), 0.5);
 }
 
+// The agents' views of a summary, kept between summaries, are byte for byte those of a fresh
+// snapshot after each change, and only the changed agents' views are built again.
+TEST(Snapshot, KeptAgentViewsEqualAFreshSnapshotAndOnlyChangedOnesAreRebuilt) {
+  World w;
+  std::map<std::string, Framework> frameworks{{"f1", w.framework}};
+  std::string master_id = "m", endpoint = "tcp://x";
+  std::deque<protocol::operator_api::TaskState> completed;
+  std::map<std::string, RoleSettings> settings;
+  SnapshotSource source{master_id, endpoint, w.agents,  frameworks,
+                        w.tasks,   w.offers, completed, settings};
+  KeptAgentViews kept;
+  auto packed = [](const auto& value) {
+    msgpack::sbuffer buffer;
+    msgpack::pack(buffer, value);
+    return std::string(buffer.data(), buffer.size());
+  };
+  // Brings the kept views up to date and checks them against a fresh snapshot's.
+  auto rebuilt = [&] {
+    TaskSums sums = task_sums(source);
+    size_t count = keep_agent_views(source, sums, kept);
+    EXPECT_EQ(packed(kept.agents), packed(snapshot(source).agents));
+    return count;
+  };
+  EXPECT_EQ(rebuilt(), 2u);
+  EXPECT_EQ(rebuilt(), 0u);
+
+  Task& live = w.tasks[task_key("f1", "t1")];
+  live.info = task("t1");
+  live.info.agent_id = "a1";
+  live.framework_id = "f1";
+  live.role = "web";
+  w.agents["a1"].tasks.insert(task_key("f1", "t1"));
+  frameworks["f1"].tasks.insert(task_key("f1", "t1"));
+  EXPECT_EQ(rebuilt(), 1u);  // a1 uses the task's resources
+  EXPECT_DOUBLE_EQ(kept.agents.at(0).used.scalar("cpus"), 1);
+
+  w.agents["a2"].active = false;
+  EXPECT_EQ(rebuilt(), 1u);
+
+  protocol::ExecutorInfo executor;
+  executor.executor_id = "e1";
+  executor.resources = resources(0.5, 32);
+  w.agents["a2"].executors[executor_key("f1", "e1")] = Executor{executor, "f1", "web"};
+  EXPECT_EQ(rebuilt(), 1u);
+  w.agents["a2"].executors.begin()->second.info.resources = resources(0.25, 32);
+  EXPECT_EQ(rebuilt(), 1u);
+  EXPECT_DOUBLE_EQ(kept.agents.at(1).used.scalar("cpus"), 0.25);
+
+  w.agents["a1"].offers.erase("o2");
+  w.offers.erase("o2");
+  EXPECT_EQ(rebuilt(), 1u);
+  w.agents["a1"].attributes.push_back(protocol::scheduler::Attribute{"rack", "r1"});
+  EXPECT_EQ(rebuilt(), 1u);
+  w.agents["a1"].attributes.back().value = "r2";
+  EXPECT_EQ(rebuilt(), 1u);
+  w.agents["a1"].total.scalars["gpus"] = 1;
+  EXPECT_EQ(rebuilt(), 1u);
+  w.agents["a1"].hostname = "renamed";
+  w.agents["a1"].registered_at = 7;
+  EXPECT_EQ(rebuilt(), 1u);
+
+  live.ended = true;  // the task gave its resources back
+  EXPECT_EQ(rebuilt(), 1u);
+  EXPECT_DOUBLE_EQ(kept.agents.at(0).used.scalar("cpus"), 0);
+
+  // An agent gone and one added before the others.
+  w.agents.erase("a2");
+  w.agents["a0"].id = "a0";
+  EXPECT_EQ(rebuilt(), 1u);
+  ASSERT_EQ(kept.agents.size(), 2u);
+  EXPECT_EQ(kept.agents.at(0).agent_id, "a0");
+  EXPECT_EQ(rebuilt(), 0u);
+}
+
 TEST(RegistrationProblem, ResourcesIdsAndReportedTasksAreChecked) {
   protocol::agent::Register m;
   m.resources = resources(2, 128);
