@@ -534,19 +534,24 @@ TEST_F(MasterHttpRandomEventsE2E, StateFromTheApisCopyIsTheMastersAfterRandomEve
     };
   }
   // Runs the frameworks until every queued task is launched and each has a state.
+  // Runs the frameworks, taking turns (each answers its own offers, so neither holds the
+  // cluster's offers while the other waits), until every queued task is launched and each has
+  // a state.
   auto settle = [&]() {
-    for (auto& runner : runners) {
-      if (!runner.framework) continue;
-      ASSERT_TRUE(runner.framework->run_until(
-          [&] {
-            if (!runner.queue.empty()) return false;
-            for (const auto& id : runner.launched) {
-              if (runner.framework->state(id).empty()) return false;
-            }
-            return true;
-          },
-          60s))
-          << cluster_.master().output();
+    auto settled = [](const Runner& runner) {
+      if (!runner.framework) return true;
+      if (!runner.queue.empty()) return false;
+      for (const auto& id : runner.launched) {
+        if (runner.framework->state(id).empty()) return false;
+      }
+      return true;
+    };
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!std::all_of(runners.begin(), runners.end(), settled)) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << cluster_.master().output();
+      for (auto& runner : runners) {
+        if (runner.framework) runner.framework->run_until([] { return false; }, 20ms);
+      }
     }
   };
   // The API's answers equal the master's own state, once events have come (a generous
