@@ -14,6 +14,7 @@
 #include "tessera/protocol/duration.h"
 #include "tessera/protocol/files.h"
 #include "tessera/protocol/task.h"
+#include "tessera/sdk/backoff.h"
 #include "tessera/sdk/logger.h"
 
 namespace tessera::emulator {
@@ -155,6 +156,7 @@ Status AgentEmulator::prepare() {
 
   std::random_device random;
   uuid_seed_ = (static_cast<uint64_t>(random()) << 32) ^ random();
+  random_.seed((static_cast<uint64_t>(random()) << 32) ^ random());
   agents_.resize(options_.agents);
   for (size_t i = 0; i < agents_.size(); ++i) {
     Agent& agent = agents_[i];
@@ -214,6 +216,7 @@ void AgentEmulator::switch_master(const std::string& endpoint) {
   generation_heard_ = false;
   generation_leading_told_ = false;
   all_registered_reported_ = false;
+  first_registered_reported_ = false;
   std::printf("emulator: master %s (generation %llu) mono_ms=%lld\n", endpoint.c_str(),
               static_cast<unsigned long long>(generation_),
               static_cast<long long>(mono_ms(generation_start_)));
@@ -448,7 +451,9 @@ void AgentEmulator::send_register(Agent& agent, Clock::time_point now) {
       backoff = std::max(backoff, kFirstRegistrationRetry);
       longest = std::max(longest, kFirstRegistrationRetryMax);
     }
-    agent.register_at = now + backoff;
+    // The first attempt went at once; the resend waits a jittered time, as host/agent's does,
+    // so that the thousands of agents that met a new master together do not resend together.
+    agent.register_at = now + sdk::jittered(backoff, random_);
     agent.register_backoff = std::min(backoff * 2, longest);
   } else {
     // Not connected yet: ZeroMQ refused the message (ZMQ_IMMEDIATE).
@@ -488,6 +493,14 @@ void AgentEmulator::set_registered(Agent& agent, bool registered) {
   agent.registered = registered;
   if (registered) {
     ++stats_.registered;
+    if (!first_registered_reported_) {
+      // When a new master starts to answer: after its election and its registry read.
+      first_registered_reported_ = true;
+      std::printf("emulator: first agent registered with %s (generation %llu) mono_ms=%lld\n",
+                  master_.c_str(), static_cast<unsigned long long>(generation_),
+                  static_cast<long long>(mono_ms(Clock::now())));
+      std::fflush(stdout);
+    }
     if (stats_.registered == agents_.size() && !all_registered_reported_) {
       all_registered_reported_ = true;
       auto now = Clock::now();

@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -179,6 +180,7 @@ class AgentEmulator {
   msgpack::sbuffer buffer_;
   uint64_t uuid_counter_ = 0;
   uint64_t uuid_seed_ = 0;
+  std::mt19937_64 random_;  // spreads registration retries (sdk::jittered)
   uint64_t open_failures_ = 0;
 
   std::string master_;  // the endpoint the agents are connected to ("" when none)
@@ -191,6 +193,7 @@ class AgentEmulator {
   Clock::time_point last_not_leader_{};
   Clock::time_point started_{};
   bool all_registered_reported_ = false;
+  bool first_registered_reported_ = false;  // in this generation
   EmulatorStats stats_;
 };
 
