@@ -338,6 +338,10 @@ void AgentEmulator::on_epoll() {
 // ZMQ_FD only says that the socket's state may have changed, and a send can consume that
 // signal: the socket is read until ZeroMQ says it holds nothing, here and after every send.
 void AgentEmulator::drain(Agent& agent) {
+  if (agent.register_waiting && !agent.registered && writable(agent)) {
+    // Its connection is up: the registration goes now, not at the next retry.
+    return send_register(agent, Clock::now());
+  }
   while (agent.socket != nullptr) {
     zmq_msg_t message;
     zmq_msg_init(&message);
@@ -363,6 +367,14 @@ void AgentEmulator::drain(Agent& agent) {
     zmq_msg_close(&message);
     if (agent.socket != socket) return;  // a handler replaced the connection
   }
+}
+
+bool AgentEmulator::writable(Agent& agent) {
+  if (agent.socket == nullptr) return false;
+  int events = 0;
+  size_t size = sizeof events;
+  if (zmq_getsockopt(agent.socket, ZMQ_EVENTS, &events, &size) != 0) return false;
+  return (events & ZMQ_POLLOUT) != 0;
 }
 
 template <typename T>
@@ -425,6 +437,19 @@ void AgentEmulator::handle(Agent& agent, const void* data, size_t size) {
 // --- One agent -------------------------------------------------------------------------------
 
 void AgentEmulator::send_register(Agent& agent, Clock::time_point now) {
+  // Not connected yet (with ZMQ_IMMEDIATE a send would fail): wait for the connection instead
+  // of building the message again every few milliseconds. After a master change thousands of
+  // agents connect at once, and building each one's registration, tasks and all, every 50 ms
+  // until its connection was up kept the emulator's thread from sending the ones that could go.
+  if (!writable(agent)) {
+    agent.register_waiting = true;
+    agent.register_at = now + kSendRetry;
+    schedule(agent, agent.register_at);
+    // Asking ZeroMQ for the socket's events may take the descriptor's signal of a message in.
+    drain(agent);
+    return;
+  }
+  agent.register_waiting = false;
   agent_msg::Register message;
   message.agent_id = agent.id;
   message.secret = agent.secret;

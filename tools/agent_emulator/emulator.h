@@ -123,6 +123,8 @@ class AgentEmulator {
     uint64_t register_sequence = 0;
     bool registered = false;
     Clock::time_point register_at = Clock::time_point::max();
+    // A registration waits for its connection: sent from drain() as soon as ZeroMQ can take it.
+    bool register_waiting = false;
     std::chrono::milliseconds register_backoff{0};
     Clock::time_point last_contact{};
     std::chrono::milliseconds silence_limit{15000};
@@ -149,6 +151,8 @@ class AgentEmulator {
   void drain(Agent& agent);
   template <typename T>
   bool send(Agent& agent, const T& body);
+  // Whether ZeroMQ takes a message for the agent's connection now (it is up, with room).
+  static bool writable(Agent& agent);
   void handle(Agent& agent, const void* data, size_t size);
 
   // One agent's protocol.
