@@ -10,6 +10,7 @@
 #include "resources_text.h"
 #include "sandbox_files.h"
 #include "tessera/protocol/duration.h"
+#include "tessera/sdk/backoff.h"
 
 namespace tessera::host::agent {
 
@@ -646,7 +647,10 @@ void Agent::try_register() {
         }
         try_register();
       },
-      registration_backoff_);
+      // The first attempt goes at once; an unanswered one is sent again after a jittered wait,
+      // so that the agents of a cluster, which all meet a new master at the same moment, do
+      // not all send again at the same moments too.
+      sdk::jittered(registration_backoff_, registration_random_));
 }
 
 void Agent::on_registered(const agentp::Registered& registered) {

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -298,6 +299,9 @@ class Agent : public Role {
   bool registering_ = false;
   bool registered_ = false;
   std::chrono::milliseconds registration_backoff_{200};
+  // Spreads the registration retries (sdk::jittered): after a failover every agent of the
+  // cluster registers with the new master at once.
+  std::mt19937_64 registration_random_{std::random_device{}()};
   std::chrono::duration<double> ping_interval_{5.0};
   Clock::time_point last_master_contact_{};
   bool shutting_down_ = false;

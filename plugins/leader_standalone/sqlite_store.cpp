@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cstdio>
+#include <limits>
 #include <system_error>
 #include <utility>
 
@@ -306,22 +307,40 @@ Result<std::vector<uint64_t>> SqliteStore::apply(
 }
 
 Result<std::vector<StoreEntry>> SqliteStore::list(const std::string& prefix) {
+  auto page =
+      list_page(prefix, "", std::numeric_limits<size_t>::max(), std::numeric_limits<size_t>::max());
+  if (!page) return page.error();
+  return std::move(page->entries);
+}
+
+Result<SqliteStore::Page> SqliteStore::list_page(const std::string& prefix,
+                                                 const std::string& start_after, size_t limit,
+                                                 size_t max_bytes) {
   const std::string what = "list " + quote_key(prefix);
-  // A range over the bytes instead of LIKE, whose '%' and '_' would be wildcards.
+  // A range over the bytes instead of LIKE, whose '%' and '_' would be wildcards. Keys are
+  // blobs, compared as memcmp does, so "after" is the byte order the protocol promises.
   std::optional<std::string> end = prefix_successor(prefix);
   Statement statement(db_, end ? "SELECT key, value, version FROM entries "
-                                 "WHERE key >= ?1 AND key < ?2 ORDER BY key"
+                                 "WHERE key >= ?1 AND key > ?3 AND key < ?2 ORDER BY key"
                                : "SELECT key, value, version FROM entries "
-                                 "WHERE key >= ?1 ORDER BY key");
+                                 "WHERE key >= ?1 AND key > ?3 ORDER BY key");
   if (!statement.prepared()) return failure(what, describe(db_));
   statement.bind(1, prefix);
   if (end) statement.bind(2, *end);
-  std::vector<StoreEntry> entries;
+  statement.bind(3, start_after);
+  Page page;
+  size_t bytes = 0;
   while (true) {
     int status = statement.step();
-    if (status == SQLITE_DONE) return entries;
+    if (status == SQLITE_DONE) return page;
     if (status != SQLITE_ROW) return failure(what, describe(db_));
-    entries.push_back(StoreEntry{statement.blob(0), statement.blob(1), statement.number(2)});
+    if (page.entries.size() >= limit || bytes >= max_bytes) {
+      // A row remains after a full page: the caller asks again after the page's last key.
+      page.more = true;
+      return page;
+    }
+    page.entries.push_back(StoreEntry{statement.blob(0), statement.blob(1), statement.number(2)});
+    bytes += page.entries.back().key.size() + page.entries.back().value.size();
   }
 }
 

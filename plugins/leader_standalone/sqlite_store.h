@@ -88,6 +88,16 @@ class SqliteStore {
   // ordinary characters), in key order. An empty prefix lists everything.
   Result<std::vector<StoreEntry>> list(const std::string& prefix);
 
+  // One page of that listing (protocol::store::List): the entries after `start_after`, at most
+  // `limit`, stopping once their keys and values reach `max_bytes`; `more` when it stopped at
+  // either limit.
+  struct Page {
+    std::vector<StoreEntry> entries;
+    bool more = false;
+  };
+  Result<Page> list_page(const std::string& prefix, const std::string& start_after, size_t limit,
+                         size_t max_bytes);
+
   const std::filesystem::path& path() const { return path_; }
 
  private:

@@ -193,12 +193,14 @@ void StandaloneLeader::serve_store() {
 
   server_->on<store::List>([this](const sdk::Request& request, const store::List& list) {
     if (!admit(request, "list", list.prefix, true)) return;
-    auto entries = store_->list(list.prefix);
-    if (!entries) return refuse(request, entries.error());
+    auto page = store_->list_page(list.prefix, list.start_after, store::list_page_limit(list),
+                                  store::kMaxListBytes);
+    if (!page) return refuse(request, page.error());
     store::Result result;
     result.ok = true;
-    result.entries.reserve(entries->size());
-    for (auto& entry : *entries) result.entries.push_back(to_message(std::move(entry)));
+    result.more = page->more;
+    result.entries.reserve(page->entries.size());
+    for (auto& entry : page->entries) result.entries.push_back(to_message(std::move(entry)));
     answer(request, result);
   });
 }

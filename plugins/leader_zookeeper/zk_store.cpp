@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
+#include <optional>
 #include <set>
 
 #include "tessera/protocol/store.h"
@@ -317,6 +319,38 @@ std::optional<std::vector<Write>> ZooKeeperStore::apply_together(
 }
 
 Result<std::vector<StoreEntry>> ZooKeeperStore::list(Session& session, const std::string& prefix) {
+  auto page = list_page(session, prefix, "", std::numeric_limits<size_t>::max(),
+                        std::numeric_limits<size_t>::max());
+  if (!page) return page.error();
+  return std::move(page->entries);
+}
+
+// What a paged walk is after, and what it has gathered.
+struct ZooKeeperStore::Paging {
+  const std::string& prefix;
+  const std::string& start_after;
+  size_t limit;
+  size_t max_bytes;
+  Page page;
+  size_t bytes = 0;
+
+  bool full() const { return page.entries.size() >= limit || bytes >= max_bytes; }
+  // Adds an entry unless the page is full, which then says there is more.
+  bool add(StoreEntry entry) {
+    if (full()) {
+      page.more = true;
+      return false;
+    }
+    bytes += entry.key.size() + entry.value.size();
+    page.entries.push_back(std::move(entry));
+    return true;
+  }
+};
+
+Result<ZooKeeperStore::Page> ZooKeeperStore::list_page(Session& session, const std::string& prefix,
+                                                       const std::string& start_after, size_t limit,
+                                                       size_t max_bytes) {
+  Paging paging{prefix, start_after, limit, max_bytes, {}};
   // Walk from the znode of the prefix's last complete segment.
   auto segments = key_segments(prefix);
   segments.pop_back();
@@ -326,64 +360,140 @@ Result<std::vector<StoreEntry>> ZooKeeperStore::list(Session& session, const std
     path += "/" + encode_segment(segments[i]);
     key += (i == 0 ? "" : "/") + segments[i];
   }
-  std::vector<StoreEntry> entries;
-  if (segments.empty()) {
-    if (auto s = walk(session, store_, "", prefix, entries); !s) return s.error();
-  } else {
-    if (auto s = walk(session, path, key, prefix, entries); !s) return s.error();
-  }
-  std::sort(entries.begin(), entries.end(),
-            [](const StoreEntry& a, const StoreEntry& b) { return a.key < b.key; });
-  return entries;
+  if (auto s = walk(session, path, key, paging); !s) return s.error();
+  return std::move(paging.page);
 }
 
+namespace {
+
+bool starts_with(const std::string& text, const std::string& start) {
+  return text.compare(0, start.size(), start) == 0;
+}
+
+// Whether some key that starts with `start` comes after `after`: not when `after` is past
+// `start` and every key that starts with it.
+bool may_come_after(const std::string& start, const std::string& after) {
+  return !(after > start && !starts_with(after, start));
+}
+
+}  // namespace
+
+// The keys below a znode, in key order: each child is a key of its own (unless it is a
+// directory) and the root of the keys that start with its key and '/'. A segment holds no '/',
+// so no sibling's key falls among the keys below another, and sorting "child" and "child/"
+// together with the siblings' gives the order of every key below this znode. The children's
+// znodes are read in runs (pipelined), each as long as the page may still take, so a page of a
+// registry of 10,000 agents costs a few round trips.
 Status ZooKeeperStore::walk(Session& session, const std::string& path, const std::string& key,
-                            const std::string& prefix, std::vector<StoreEntry>& out) {
+                            Paging& paging) {
   std::vector<std::string> names;
   int rc = session.children(path, names);
   if (rc == ZNONODE) return {};
   if (rc != ZOK) return unavailable("listing " + protocol::store::quote_key(path), rc);
   bool at_root = path == store_;
-  // The children whose keys match are read together (pipelined): a registry of 10,000 agents
-  // is then read in about as many round trips as it has levels, not two per key.
-  std::vector<std::string> keys, paths;
+  struct Child {
+    std::string key;
+    std::string path;
+    bool queued = false;    // its znode is read in the current or an earlier run
+    bool children = false;  // it had children when read
+  };
+  struct Item {
+    std::string order;  // the child's key, or its key and '/' for the keys below it
+    size_t child;
+    bool below;
+  };
+  std::vector<Child> kids;
+  std::vector<Item> items;
   for (const std::string& name : names) {
     auto segment = decode_segment(name);
     if (!segment) continue;  // Not a znode this plugin wrote.
     std::string child = at_root ? *segment : key + "/" + *segment;
-    bool matches = child.compare(0, prefix.size(), prefix) == 0;
-    bool below = prefix.compare(0, child.size() + 1, child + "/") == 0;
-    if (matches) {
-      keys.push_back(std::move(child));
-      paths.push_back(path + "/" + name);
-    } else if (below) {
-      if (auto s = walk(session, path + "/" + name, child, prefix, out); !s) return s;
-    }
+    std::string below = child + "/";
+    bool matches = starts_with(child, paging.prefix);
+    bool leads_to_prefix = starts_with(paging.prefix, below);
+    if (!matches && !leads_to_prefix) continue;
+    size_t index = kids.size();
+    if (matches && child > paging.start_after) items.push_back(Item{child, index, false});
+    if (may_come_after(below, paging.start_after)) items.push_back(Item{below, index, true});
+    kids.push_back(Child{std::move(child), path + "/" + name});
   }
-  std::vector<Session::Read> reads;
-  rc = session.get_many(paths, reads, kMaxNodeBytes);
-  if (rc != ZOK) return unavailable("listing " + protocol::store::quote_key(path), rc);
-  for (size_t i = 0; i < paths.size(); ++i) {
-    auto read = node_of(paths[i], reads[i]);
-    if (!read) return read.error();
-    if (!*read) continue;  // Deleted since the children were listed.
-    const Node& node = **read;
-    if (node.node.kind != StoreNode::Kind::kDirectory) {
-      auto value = read_value(session, node.node);
-      if (!value) return value.error();
-      if (*value) {
-        out.push_back(StoreEntry{keys[i], std::move(**value), node.node.version});
+  std::sort(items.begin(), items.end(),
+            [](const Item& a, const Item& b) { return a.order < b.order; });
+  // At most this many znodes are read ahead at once, so that a page of large values does not
+  // read far past its byte limit.
+  constexpr size_t kReadAhead = 512;
+  size_t next = 0;
+  while (next < items.size()) {
+    if (paging.page.more) return {};
+    // The run: the next keys up to what the page may still take, through the "below" items of
+    // the keys in it (whether those have children is known once they are read). A "below"
+    // item of a child not read (its own key was before start_after) ends the run: it is walked
+    // alone.
+    size_t want =
+        paging.full() ? 1 : std::min(kReadAhead, paging.limit - paging.page.entries.size());
+    size_t end = next;
+    std::vector<size_t> run;
+    while (end < items.size()) {
+      const Item& item = items[end];
+      if (item.below) {
+        if (!kids[item.child].queued) break;
       } else {
-        // A chunked value replaced while it was read: read the key again, as get() does.
-        auto entry = get(session, keys[i]);
-        if (!entry) return entry.error();
-        if (*entry) out.push_back(std::move(**entry));
+        if (run.size() >= want) break;
+        run.push_back(item.child);
+        kids[item.child].queued = true;
       }
+      ++end;
     }
-    // Only a znode with children holds more keys: a leaf costs no listing of its own.
-    if (node.stat.numChildren > 0) {
-      if (auto s = walk(session, paths[i], keys[i], prefix, out); !s) return s;
+    if (!run.empty()) {
+      std::vector<std::string> paths;
+      paths.reserve(run.size());
+      for (size_t index : run) paths.push_back(kids[index].path);
+      std::vector<Session::Read> reads;
+      rc = session.get_many(paths, reads, kMaxNodeBytes);
+      if (rc != ZOK) return unavailable("listing " + protocol::store::quote_key(path), rc);
+      // The entries are added in the order of the items, after the keys below the children that
+      // come before them.
+      std::vector<std::optional<StoreEntry>> entries(run.size());
+      for (size_t i = 0; i < run.size(); ++i) {
+        Child& kid = kids[run[i]];
+        auto read = node_of(paths[i], reads[i]);
+        if (!read) return read.error();
+        if (!*read) continue;  // Deleted since the children were listed.
+        const Node& node = **read;
+        kid.children = node.stat.numChildren > 0;
+        if (node.node.kind == StoreNode::Kind::kDirectory) continue;
+        auto value = read_value(session, node.node);
+        if (!value) return value.error();
+        if (*value) {
+          entries[i] = StoreEntry{kid.key, std::move(**value), node.node.version};
+        } else {
+          // A chunked value replaced while it was read: read the key again, as get() does.
+          auto entry = get(session, kid.key);
+          if (!entry) return entry.error();
+          entries[i] = std::move(*entry);
+        }
+      }
+      size_t taken = 0;
+      for (size_t i = next; i < end; ++i) {
+        const Item& item = items[i];
+        Child& kid = kids[item.child];
+        if (item.below) {
+          if (!kid.children) continue;
+          if (auto s = walk(session, kid.path, kid.key, paging); !s) return s;
+          if (paging.page.more) return {};
+          continue;
+        }
+        auto& entry = entries[taken++];
+        if (!entry) continue;
+        if (!paging.add(std::move(*entry))) return {};
+      }
+      next = end;
+      continue;
     }
+    // A "below" item of a child whose own key was not read: walk it (a znode without children
+    // lists none).
+    const Item& item = items[next++];
+    if (auto s = walk(session, kids[item.child].path, kids[item.child].key, paging); !s) return s;
   }
   return {};
 }

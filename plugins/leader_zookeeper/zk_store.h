@@ -63,7 +63,18 @@ class ZooKeeperStore {
   Result<Write> put(Session& session, const std::string& key, const std::string& value,
                     uint64_t epoch, std::optional<uint64_t> expected = std::nullopt);
   Result<Write> remove(Session& session, const std::string& key, uint64_t epoch);
+  // Every entry under `prefix`, in key order.
   Result<std::vector<StoreEntry>> list(Session& session, const std::string& prefix);
+  // One page of that listing (protocol::store::List): the entries after `start_after`, in key
+  // order, at most `limit`, stopping once their keys and values reach `max_bytes`; `more` when
+  // it stopped at either limit. Only the znodes of the page (and of the path down to
+  // `start_after`) are read, so listing N keys in pages costs N reads, not N per page.
+  struct Page {
+    std::vector<StoreEntry> entries;
+    bool more = false;
+  };
+  Result<Page> list_page(Session& session, const std::string& prefix,
+                         const std::string& start_after, size_t limit, size_t max_bytes);
   // Applies `writes` (puts of inline values and removals, of distinct keys) in one ZooKeeper
   // multi after one pipelined read of their znodes: a batch of a thousand new keys costs a few
   // round trips instead of four each. Every write's outcome (kDone, or kNotFound for the
@@ -90,8 +101,8 @@ class ZooKeeperStore {
   Status ensure_parents(Session& session, const std::string& key);
   // A write refused by the epoch check: which of fenced or unknown it is.
   Result<Write> refused_epoch(Session& session, uint64_t epoch);
-  Status walk(Session& session, const std::string& path, const std::string& key,
-              const std::string& prefix, std::vector<StoreEntry>& out);
+  struct Paging;
+  Status walk(Session& session, const std::string& path, const std::string& key, Paging& paging);
 
   std::string root_;
   std::string election_;

@@ -466,12 +466,14 @@ void ZooKeeperLeader::serve_store() {
   server_->on<store::List>([this](const sdk::Request& request, const store::List& list) {
     if (!admit(request, "list", list.prefix, true)) return;
     if (!session_ || !session_->connected()) return unavailable(request, "list");
-    auto entries = store_->list(*session_, list.prefix);
-    if (!entries) return unavailable(request, entries.error().message);
+    auto page = store_->list_page(*session_, list.prefix, list.start_after,
+                                  store::list_page_limit(list), store::kMaxListBytes);
+    if (!page) return unavailable(request, page.error().message);
     store::Result result;
     result.ok = true;
-    result.entries.reserve(entries->size());
-    for (auto& entry : *entries) result.entries.push_back(to_message(std::move(entry)));
+    result.more = page->more;
+    result.entries.reserve(page->entries.size());
+    for (auto& entry : page->entries) result.entries.push_back(to_message(std::move(entry)));
     answer(request, result);
   });
 }

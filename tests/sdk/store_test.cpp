@@ -4,6 +4,7 @@
 // retries while the leader plugin is slow to start.
 #include "tessera/sdk/store.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -213,6 +214,47 @@ TEST_F(StoreTest, ListByPrefixIsRelativeAndKeepsUnreadableEntriesApart) {
   ASSERT_TRUE(everything.ok()) << everything.error().message;
   EXPECT_EQ(everything->entries.size(), 3u);
   EXPECT_EQ(everything->entries[2].key, "deployments/d1");
+}
+
+TEST_F(StoreTest, AListingOfMoreKeysThanAPageHoldsComesWholeFromItsPages) {
+  start_node();
+  auto& marathon = bus("framework_marathon");
+  auto& apps = make_store(marathon);
+  // Two and a half pages, and keys around the prefix that must not be listed.
+  const size_t count = store::kMaxListEntries * 2 + store::kMaxListEntries / 2;
+  std::vector<std::string> expected;
+  for (size_t first = 0; first < count; first += store::kMaxBatchWrites) {
+    sdk::StoreBatch batch;
+    for (size_t i = first; i < std::min(count, first + store::kMaxBatchWrites); ++i) {
+      std::string name = fmt::format("app-{:05}", i);
+      batch.put("apps/" + name, App{name, static_cast<int64_t>(i), {}});
+      expected.push_back("apps/" + name);
+    }
+    auto written =
+        await<std::vector<uint64_t>>([&](auto done) { apps.write_batch(std::move(batch), done); });
+    ASSERT_TRUE(written.ok()) << written.error().message;
+  }
+  sdk::StoreBatch around;
+  around.put("apps", App{"apps", 0, {}});
+  around.put("appsz/other", App{"other", 0, {}});
+  ASSERT_TRUE(await<std::vector<uint64_t>>([&](auto done) {
+                apps.write_batch(std::move(around), done);
+              }).ok());
+
+  // The plugin answers one page at most.
+  auto page = ask(raw(marathon), store::List{"framework_marathon/apps/", "", 0});
+  ASSERT_TRUE(page.ok) << page.error;
+  EXPECT_EQ(page.entries.size(), store::kMaxListEntries);
+  EXPECT_TRUE(page.more);
+
+  auto listed = await<sdk::Listing<App>>([&](auto done) { apps.list<App>("apps/", done); });
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->entries.size(), count);
+  for (size_t i = 0; i < count; ++i) {
+    ASSERT_EQ(listed->entries[i].key, expected[i]) << "entry " << i;
+    ASSERT_EQ(listed->entries[i].value.instances, static_cast<int64_t>(i));
+  }
+  EXPECT_EQ(apps.pages(), 2U);
 }
 
 TEST_F(StoreTest, RemoveGivesTheVersionAndAnAbsentKeyIsNotFound) {

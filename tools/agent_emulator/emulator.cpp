@@ -14,6 +14,7 @@
 #include "tessera/protocol/duration.h"
 #include "tessera/protocol/files.h"
 #include "tessera/protocol/task.h"
+#include "tessera/sdk/backoff.h"
 #include "tessera/sdk/logger.h"
 
 namespace tessera::emulator {
@@ -155,6 +156,7 @@ Status AgentEmulator::prepare() {
 
   std::random_device random;
   uuid_seed_ = (static_cast<uint64_t>(random()) << 32) ^ random();
+  random_.seed((static_cast<uint64_t>(random()) << 32) ^ random());
   agents_.resize(options_.agents);
   for (size_t i = 0; i < agents_.size(); ++i) {
     Agent& agent = agents_[i];
@@ -214,6 +216,7 @@ void AgentEmulator::switch_master(const std::string& endpoint) {
   generation_heard_ = false;
   generation_leading_told_ = false;
   all_registered_reported_ = false;
+  first_registered_reported_ = false;
   std::printf("emulator: master %s (generation %llu) mono_ms=%lld\n", endpoint.c_str(),
               static_cast<unsigned long long>(generation_),
               static_cast<long long>(mono_ms(generation_start_)));
@@ -335,6 +338,10 @@ void AgentEmulator::on_epoll() {
 // ZMQ_FD only says that the socket's state may have changed, and a send can consume that
 // signal: the socket is read until ZeroMQ says it holds nothing, here and after every send.
 void AgentEmulator::drain(Agent& agent) {
+  if (agent.register_waiting && !agent.registered && writable(agent)) {
+    // Its connection is up: the registration goes now, not at the next retry.
+    return send_register(agent, Clock::now());
+  }
   while (agent.socket != nullptr) {
     zmq_msg_t message;
     zmq_msg_init(&message);
@@ -360,6 +367,14 @@ void AgentEmulator::drain(Agent& agent) {
     zmq_msg_close(&message);
     if (agent.socket != socket) return;  // a handler replaced the connection
   }
+}
+
+bool AgentEmulator::writable(Agent& agent) {
+  if (agent.socket == nullptr) return false;
+  int events = 0;
+  size_t size = sizeof events;
+  if (zmq_getsockopt(agent.socket, ZMQ_EVENTS, &events, &size) != 0) return false;
+  return (events & ZMQ_POLLOUT) != 0;
 }
 
 template <typename T>
@@ -422,6 +437,19 @@ void AgentEmulator::handle(Agent& agent, const void* data, size_t size) {
 // --- One agent -------------------------------------------------------------------------------
 
 void AgentEmulator::send_register(Agent& agent, Clock::time_point now) {
+  // Not connected yet (with ZMQ_IMMEDIATE a send would fail): wait for the connection instead
+  // of building the message again every few milliseconds. After a master change thousands of
+  // agents connect at once, and building each one's registration, tasks and all, every 50 ms
+  // until its connection was up kept the emulator's thread from sending the ones that could go.
+  if (!writable(agent)) {
+    agent.register_waiting = true;
+    agent.register_at = now + kSendRetry;
+    schedule(agent, agent.register_at);
+    // Asking ZeroMQ for the socket's events may take the descriptor's signal of a message in.
+    drain(agent);
+    return;
+  }
+  agent.register_waiting = false;
   agent_msg::Register message;
   message.agent_id = agent.id;
   message.secret = agent.secret;
@@ -448,7 +476,9 @@ void AgentEmulator::send_register(Agent& agent, Clock::time_point now) {
       backoff = std::max(backoff, kFirstRegistrationRetry);
       longest = std::max(longest, kFirstRegistrationRetryMax);
     }
-    agent.register_at = now + backoff;
+    // The first attempt went at once; the resend waits a jittered time, as host/agent's does,
+    // so that the thousands of agents that met a new master together do not resend together.
+    agent.register_at = now + sdk::jittered(backoff, random_);
     agent.register_backoff = std::min(backoff * 2, longest);
   } else {
     // Not connected yet: ZeroMQ refused the message (ZMQ_IMMEDIATE).
@@ -488,6 +518,14 @@ void AgentEmulator::set_registered(Agent& agent, bool registered) {
   agent.registered = registered;
   if (registered) {
     ++stats_.registered;
+    if (!first_registered_reported_) {
+      // When a new master starts to answer: after its election and its registry read.
+      first_registered_reported_ = true;
+      std::printf("emulator: first agent registered with %s (generation %llu) mono_ms=%lld\n",
+                  master_.c_str(), static_cast<unsigned long long>(generation_),
+                  static_cast<long long>(mono_ms(Clock::now())));
+      std::fflush(stdout);
+    }
     if (stats_.registered == agents_.size() && !all_registered_reported_) {
       all_registered_reported_ = true;
       auto now = Clock::now();

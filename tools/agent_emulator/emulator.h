@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,8 @@ class AgentEmulator {
     uint64_t register_sequence = 0;
     bool registered = false;
     Clock::time_point register_at = Clock::time_point::max();
+    // A registration waits for its connection: sent from drain() as soon as ZeroMQ can take it.
+    bool register_waiting = false;
     std::chrono::milliseconds register_backoff{0};
     Clock::time_point last_contact{};
     std::chrono::milliseconds silence_limit{15000};
@@ -148,6 +151,8 @@ class AgentEmulator {
   void drain(Agent& agent);
   template <typename T>
   bool send(Agent& agent, const T& body);
+  // Whether ZeroMQ takes a message for the agent's connection now (it is up, with room).
+  static bool writable(Agent& agent);
   void handle(Agent& agent, const void* data, size_t size);
 
   // One agent's protocol.
@@ -179,6 +184,7 @@ class AgentEmulator {
   msgpack::sbuffer buffer_;
   uint64_t uuid_counter_ = 0;
   uint64_t uuid_seed_ = 0;
+  std::mt19937_64 random_;  // spreads registration retries (sdk::jittered)
   uint64_t open_failures_ = 0;
 
   std::string master_;  // the endpoint the agents are connected to ("" when none)
@@ -191,6 +197,7 @@ class AgentEmulator {
   Clock::time_point last_not_leader_{};
   Clock::time_point started_{};
   bool all_registered_reported_ = false;
+  bool first_registered_reported_ = false;  // in this generation
   EmulatorStats stats_;
 };
 

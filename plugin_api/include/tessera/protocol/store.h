@@ -137,12 +137,29 @@ struct Batch {
   MSGPACK_DEFINE_MAP(writes, epoch);
 };
 
+// A listing is answered in pages (schema 2): the entries under `prefix` whose keys come after
+// `start_after` ("" from the first), in key order, at most `limit` of them (0, or more than
+// kMaxListEntries: kMaxListEntries), and no more once their keys and values together reach
+// kMaxListBytes, so that any number of keys can be listed without a reply over the bus's
+// message limit. The Result says `more` when the page stopped at one of those limits: the next
+// page starts after its last key. A plugin older than paging ignores both fields and answers
+// everything in one reply, without `more`.
+inline constexpr size_t kMaxListEntries = 2000;
+inline constexpr size_t kMaxListBytes = size_t{4} * 1024 * 1024;
+
 struct List {
   static constexpr const char* kType = "store.list";
-  static constexpr uint32_t kSchema = 1;
+  static constexpr uint32_t kSchema = 2;
   std::string prefix;
-  MSGPACK_DEFINE_MAP(prefix);
+  std::string start_after;
+  uint32_t limit = 0;
+  MSGPACK_DEFINE_MAP(prefix, start_after, limit);
 };
+
+// The number of entries a page of `list` may hold.
+inline size_t list_page_limit(const List& list) {
+  return list.limit == 0 || list.limit > kMaxListEntries ? kMaxListEntries : list.limit;
+}
 
 struct Entry {
   std::string key;
@@ -154,15 +171,16 @@ struct Entry {
 // The answer to every store request.
 struct Result {
   static constexpr const char* kType = "store.result";
-  static constexpr uint32_t kSchema = 2;
+  static constexpr uint32_t kSchema = 3;
   bool ok = false;  // false: `error` says why (e.g. version conflict, not found)
   std::string error;
   bool conflict = false;       // a compare-and-set whose expected version did not match
-  std::vector<Entry> entries;  // Get: zero or one; List: all under the prefix
+  std::vector<Entry> entries;  // Get: zero or one; List: one page under the prefix
   uint64_t version = 0;        // Put/CompareAndSet: the new version
   std::string code;            // when !ok, one of code::* (schema 2; empty from older plugins)
   uint64_t epoch = 0;          // the store's current epoch (schema 2)
-  MSGPACK_DEFINE_MAP(ok, error, conflict, entries, version, code, epoch);
+  bool more = false;           // List: the page stopped at a limit; ask after its last key (3)
+  MSGPACK_DEFINE_MAP(ok, error, conflict, entries, version, code, epoch, more);
 };
 
 // Event: a key changed (published for every write; subscribers filter by key prefix).

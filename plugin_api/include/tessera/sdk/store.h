@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <msgpack.hpp>
 #include <optional>
@@ -241,6 +242,8 @@ class Store {
   size_t in_flight() const { return operations_; }
   // Attempts sent again since the store was made (no answer in time, or the store failed).
   uint64_t retries() const { return retries_; }
+  // Pages asked for after the first of a listing, since the store was made.
+  uint64_t pages() const { return pages_; }
 
   // The value at `key`, or nullopt when the key is absent.
   template <typename T>
@@ -335,12 +338,15 @@ class Store {
   }
 
   // Every entry whose key starts with `sub_prefix` (relative; "" lists all of this plugin's
-  // keys), in key order.
+  // keys), in key order. The leader plugin answers in pages (protocol::store::List); they are
+  // asked for one after the other and given together, so any number of keys can be listed.
   template <typename T>
   void list(const std::string& sub_prefix, Done<Listing<T>> done) {
     auto op = start("list", sub_prefix, Kind::kList);
     if (!op) return refuse(std::move(done));
-    op->send = [this](const OperationPtr& o) { transmit(protocol::store::List{o->key}, o); };
+    op->send = [this](const OperationPtr& o) {
+      transmit(protocol::store::List{o->key, o->listed_after, 0}, o);
+    };
     op->finish = [this, done = std::move(done)](Outcome outcome) {
       if (!outcome) return done(outcome.error());
       Listing<T> listing;
@@ -370,6 +376,8 @@ class Store {
     std::string key;   // the full key (or prefix, for a list)
     std::string value;
     std::vector<protocol::store::BatchWrite> writes;  // a batch's, keys with the prefix
+    std::vector<protocol::store::Entry> listed;       // a list's pages before the current one
+    std::string listed_after;                         // the key the current page starts after
     uint64_t expected_version = 0;
     uint64_t epoch = 0;
     Kind kind = Kind::kRead;
@@ -543,6 +551,7 @@ class Store {
           op, StoreError{StoreCode::kUnavailable,
                          "store: " + op->what + ": unexpected answer " + quote(reply->type())});
     }
+    if (result->ok && op->kind == Kind::kList) return listed_page(op, std::move(*result));
     if (result->ok) return finish(op, std::move(*result));
     StoreCode code = code_of(*result);
     if (code == StoreCode::kUnavailable) return retry(op, result->error);
@@ -557,6 +566,34 @@ class Store {
       return finish(op, std::move(gone));
     }
     finish(op, StoreError{code, "store: " + op->what + ": " + result->error, result->version});
+  }
+
+  // A page of a listing: asks for the next one while the plugin says there is more, and gives
+  // every page's entries together after the last.
+  void listed_page(const OperationPtr& op, protocol::store::Result page) {
+    if (page.more && !page.entries.empty()) {
+      if (page.entries.back().key <= op->listed_after) {
+        return finish(op,
+                      StoreError{StoreCode::kUnavailable,
+                                 "store: " + op->what +
+                                     ": the leader plugin's pages do not advance (a page "
+                                     "ends at " +
+                                     protocol::store::quote_key(page.entries.back().key) + ")"});
+      }
+      op->listed_after = page.entries.back().key;
+      std::move(page.entries.begin(), page.entries.end(), std::back_inserter(op->listed));
+      // Each page gets the whole retry budget, as a request of its own.
+      op->started = clock_.now();
+      op->backoff = options_.backoff_initial;
+      ++pages_;
+      return op->send(op);
+    }
+    if (!op->listed.empty()) {
+      std::move(page.entries.begin(), page.entries.end(), std::back_inserter(op->listed));
+      page.entries = std::move(op->listed);
+    }
+    page.more = false;
+    finish(op, std::move(page));
   }
 
   // A retried compare-and-set met a conflict: its own earlier attempt may be what moved the
@@ -633,6 +670,7 @@ class Store {
   std::deque<std::function<void()>> waiting_;  // requests waiting for their turn to be sent
   size_t operations_ = 0;
   uint64_t retries_ = 0;
+  uint64_t pages_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

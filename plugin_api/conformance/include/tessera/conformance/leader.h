@@ -36,7 +36,9 @@
 //   - delete: ok and the version the key had; an absent key: code "not_found". A key created
 //     again starts at version 1.
 //   - list: every entry whose key starts with the prefix (bytes compared exactly), in key
-//     order.
+//     order, in pages: those after `start_after`, at most `limit` (0: kMaxListEntries), a page
+//     stopping once its keys and values reach kMaxListBytes, with `more` when it stopped at a
+//     limit (the next page starts after its last key).
 //   Values are bytes (NUL included) and come back unchanged.
 // Rules (a refused request changes nothing):
 // - Prefixes: keys and list prefixes must start with the sender's name (the envelope's `from`)
@@ -56,8 +58,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tessera/conformance/harness.h"
 #include "tessera/protocol/store.h"
@@ -240,6 +245,99 @@ TEST_P(LeaderConformance, ListsByPrefixInKeyOrder) {
   for (size_t i = 1; i < all.entries.size(); ++i) {
     EXPECT_LT(all.entries[i - 1].key, all.entries[i].key);
   }
+}
+
+TEST_P(LeaderConformance, ListsInPagesThatContinueAfterTheirLastKey) {
+  // Keys at several levels whose order is not the order of a walk down the tree: "p/a-b" and
+  // "p/a!" come before and after "p/a/1" ('!' < '-' < '/').
+  std::vector<std::string> keys = {"conformance/p/a",     "conformance/p/a/1", "conformance/p/a/2",
+                                   "conformance/p/a-b",   "conformance/p/a!",  "conformance/p/b",
+                                   "conformance/p/b/x/y", "conformance/p/c",   "conformance/q"};
+  store_msg::Batch batch;
+  for (const auto& key : keys) batch.writes.push_back(store_msg::BatchWrite{key, "v " + key});
+  ASSERT_TRUE(request(batch).ok);
+  keys.pop_back();  // "conformance/q" is outside the prefix.
+  std::sort(keys.begin(), keys.end());
+  auto whole = request(store_msg::List{"conformance/p/", "", 0});
+  ASSERT_TRUE(whole.ok) << whole.error;
+  EXPECT_FALSE(whole.more);
+  std::vector<std::string> listed;
+  for (const auto& entry : whole.entries) listed.push_back(entry.key);
+  EXPECT_EQ(listed, keys);
+
+  for (uint32_t limit : {1U, 2U, 3U}) {
+    std::vector<std::string> paged;
+    std::string after;
+    for (int page = 0; page < 20; ++page) {
+      auto answer = request(store_msg::List{"conformance/p/", after, limit});
+      ASSERT_TRUE(answer.ok) << answer.error;
+      ASSERT_LE(answer.entries.size(), limit);
+      for (const auto& entry : answer.entries) {
+        paged.push_back(entry.key);
+        EXPECT_EQ(entry.value, "v " + entry.key);
+        EXPECT_EQ(entry.version, 1U);
+      }
+      if (!answer.more) break;
+      ASSERT_FALSE(answer.entries.empty()) << "a page with more holds no entry";
+      after = answer.entries.back().key;
+    }
+    EXPECT_EQ(paged, keys) << "pages of " << limit;
+  }
+  // After a key that does not exist: the keys after it.
+  auto rest = request(store_msg::List{"conformance/p/", "conformance/p/a0", 0});
+  ASSERT_TRUE(rest.ok) << rest.error;
+  ASSERT_EQ(rest.entries.size(), 3U);
+  EXPECT_EQ(rest.entries[0].key, "conformance/p/b");
+  EXPECT_EQ(rest.entries[1].key, "conformance/p/b/x/y");
+  EXPECT_EQ(rest.entries[2].key, "conformance/p/c");
+}
+
+TEST_P(LeaderConformance, APageStopsAtItsEntryAndByteLimits) {
+  // More keys than a page holds: the first page is full and says there is more.
+  const size_t count = store_msg::kMaxListEntries + 10;
+  for (size_t first = 0; first < count; first += store_msg::kMaxBatchWrites) {
+    store_msg::Batch batch;
+    for (size_t i = first; i < std::min(count, first + store_msg::kMaxBatchWrites); ++i) {
+      char key[64];
+      std::snprintf(key, sizeof key, "conformance/many/%05zu", i);
+      batch.writes.push_back(store_msg::BatchWrite{key, "v"});
+    }
+    ASSERT_TRUE(request(batch).ok);
+  }
+  auto first = request(store_msg::List{"conformance/many/", "", 0});
+  ASSERT_TRUE(first.ok) << first.error;
+  EXPECT_EQ(first.entries.size(), store_msg::kMaxListEntries);
+  EXPECT_TRUE(first.more);
+  auto second = request(store_msg::List{"conformance/many/", first.entries.back().key, 0});
+  ASSERT_TRUE(second.ok) << second.error;
+  EXPECT_EQ(second.entries.size(), 10U);
+  EXPECT_FALSE(second.more);
+  EXPECT_EQ(second.entries.front().key, "conformance/many/02000");
+
+  // Values of the largest size: a page stops once it holds kMaxListBytes.
+  const size_t large = 6;
+  for (size_t i = 0; i < large; ++i) {
+    std::string value(store_msg::kMaxValueBytes, static_cast<char>('a' + i));
+    ASSERT_TRUE(request(store_msg::Put{"conformance/large/" + std::to_string(i), value}).ok);
+  }
+  size_t listed = 0;
+  std::string after;
+  for (size_t page = 0; page < large + 1; ++page) {
+    auto answer = request(store_msg::List{"conformance/large/", after, 0});
+    ASSERT_TRUE(answer.ok) << answer.error;
+    size_t bytes = 0;
+    for (const auto& entry : answer.entries) {
+      EXPECT_EQ(entry.value, std::string(store_msg::kMaxValueBytes, entry.value.front()));
+      bytes += entry.value.size();
+    }
+    EXPECT_LE(bytes, store_msg::kMaxListBytes + store_msg::kMaxValueBytes);
+    listed += answer.entries.size();
+    if (!answer.more) break;
+    ASSERT_FALSE(answer.entries.empty());
+    EXPECT_LT(answer.entries.size(), large) << "the first page stopped at no byte limit";
+    after = answer.entries.back().key;
+  }
+  EXPECT_EQ(listed, large);
 }
 
 TEST_P(LeaderConformance, KeysOutsideTheSendersPrefixAreRefused) {
