@@ -17,11 +17,12 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::array<std::string_view, 3> kTriggerNames{"schedule", "parent", "manual"};
-constexpr std::array<std::string_view, 6> kStatusNames{"queued", "running", "succeeded",
-                                                       "failed", "killed",  "skipped"};
+constexpr std::array<std::string_view, 7> kStatusNames{"queued", "running", "succeeded", "failed",
+                                                       "killed", "skipped", "unknown"};
 // What Chronos's taskStatHistory calls each status (Mesos task states).
-constexpr std::array<std::string_view, 6> kTaskStates{
-    "TASK_STAGING", "TASK_RUNNING", "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_DROPPED"};
+constexpr std::array<std::string_view, 7> kTaskStates{
+    "TASK_STAGING", "TASK_RUNNING", "TASK_FINISHED", "TASK_FAILED",
+    "TASK_KILLED",  "TASK_DROPPED", "TASK_UNKNOWN"};
 
 template <size_t N>
 std::optional<size_t> index_of(const std::array<std::string_view, N>& names,

@@ -21,7 +21,9 @@ namespace tessera::chronos {
 enum class RunTrigger { schedule, parent, manual };
 // queued: launch asked for, not yet reported running. skipped: never launched (the reason says
 // why: missed by more than epsilon, forbidden while another run was active, replaced).
-enum class RunStatus { queued, running, succeeded, failed, killed, skipped };
+// `unknown`: the run ended while no scheduler led and its end did not reach the history (the
+// job's state, written first, counted it); see SchedulerCore::restore_history.
+enum class RunStatus { queued, running, succeeded, failed, killed, skipped, unknown };
 
 std::string_view to_string(RunTrigger trigger);
 std::string_view to_string(RunStatus status);

@@ -864,6 +864,29 @@ Status SchedulerCore::restore_history(const std::string& name, const json::value
       history.add(record);
     }
   }
+  // The history is written after the job's state (and at most once a second): a run that the
+  // saved history shows queued or running but that the state no longer holds ended before the
+  // scheduler stopped, and its end did not reach the history. Shown as such, not as waiting
+  // forever; the job's counters include it.
+  std::vector<std::pair<std::string, int>> ended_unrecorded;
+  for (const RunRecord& record : history.records()) {
+    if (record.status != RunStatus::queued && record.status != RunStatus::running) continue;
+    auto same = [&](const RunSpec& spec) {
+      return spec.run_id == record.run_id && spec.attempt == record.attempt;
+    };
+    bool held = std::any_of(e->active.begin(), e->active.end(),
+                            [&](const ActiveRun& run) { return same(run.spec); }) ||
+                std::any_of(e->retries.begin(), e->retries.end(),
+                            [&](const PendingRetry& retry) { return same(retry.spec); });
+    if (!held) ended_unrecorded.emplace_back(record.run_id, record.attempt);
+  }
+  for (const auto& [run_id, attempt] : ended_unrecorded) {
+    RunRecord* record = history.find(run_id, attempt);
+    record->status = RunStatus::unknown;
+    record->message =
+        "ended while the scheduler stopped; its end was not recorded here (the job's counts "
+        "include it)";
+  }
   e->history = std::move(history);
   e->times = std::move(times);
   return {};

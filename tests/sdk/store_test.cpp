@@ -305,7 +305,7 @@ TEST_F(StoreTest, APluginCannotReachAnotherPluginsKeys) {
   EXPECT_EQ(ask(raw_b, store::Put{"framework_a/secret", "b's"}).code,
             store::code::kPermissionDenied);
   EXPECT_EQ(ask(raw_b, store::Delete{"framework_a/secret"}).code, store::code::kPermissionDenied);
-  EXPECT_EQ(ask(raw_b, store::List{""}).code, store::code::kPermissionDenied);
+  EXPECT_EQ(ask(raw_b, store::List{"", "", 0}).code, store::code::kPermissionDenied);
   // A name that is a prefix of another's is not enough.
   EXPECT_EQ(ask(raw(bus("framework")), store::Get{"framework_a/secret"}).code,
             store::code::kPermissionDenied);

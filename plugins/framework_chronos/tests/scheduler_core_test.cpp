@@ -781,6 +781,38 @@ TEST(SchedulerCore, HistoryIsSavedApartAndSurvivesARestore) {
   EXPECT_FALSE(third.restore_history("job", json::parse(R"({"history": [1]})")).ok());
 }
 
+// The history is written after the job's state: a crash between the two leaves a history that
+// shows a run running which the state says has ended. Restored, that run is shown ended with
+// its end unknown, not running forever; a run the state still holds stays as it was.
+TEST(SchedulerCore, ARunThatEndedButWhoseEndMissedTheHistoryIsShownUnknown) {
+  SchedulerCore first;
+  ASSERT_TRUE(first.put_job(every("done", "PT1H"), T0).ok());
+  ASSERT_TRUE(first.put_job(every("busy", "PT1H"), T0).ok());
+  std::vector<LaunchRun> launched = launches(first.tick(T0));
+  ASSERT_EQ(launched.size(), 2u);
+  for (const LaunchRun& run : launched) {
+    ASSERT_TRUE(first.run_started(run.task_id, "agent-1", T0 + seconds{1}).ok());
+  }
+  json::value done_history = json::parse(json::serialize(first.save_history("done")));
+  json::value busy_history = json::parse(json::serialize(first.save_history("busy")));
+  const LaunchRun& done_run = launched[0].run_id.rfind("done@", 0) == 0 ? launched[0] : launched[1];
+  ASSERT_TRUE(
+      first.run_finished(done_run.task_id, RunOutcome::succeeded, 0, "", "ok", T0 + seconds{2})
+          .ok());
+
+  SchedulerCore second;
+  second.restore(save_all(first), T0 + seconds{30});
+  ASSERT_TRUE(second.restore_history("done", done_history).ok());
+  ASSERT_TRUE(second.restore_history("busy", busy_history).ok());
+  RunRecord ended = last_record(second, "done");
+  EXPECT_EQ(ended.status, RunStatus::unknown);
+  EXPECT_NE(ended.message.find("its end was not recorded"), std::string::npos) << ended.message;
+  EXPECT_EQ(second.find_job("done")->success_count, 1);
+  EXPECT_EQ(to_json(ended).at("status"), "unknown");
+  EXPECT_EQ(last_record(second, "busy").status, RunStatus::running);
+  EXPECT_EQ(second.current_state("busy"), "1 running");
+}
+
 TEST(SchedulerCore, DirtyJobsAreWhatChanged) {
   SchedulerCore core;
   ASSERT_TRUE(core.put_job(every("a", "PT1H"), T0).ok());

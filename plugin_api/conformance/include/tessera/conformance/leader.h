@@ -227,7 +227,7 @@ TEST_P(LeaderConformance, ListsByPrefixInKeyOrder) {
     ASSERT_TRUE(request(store_msg::Put{key, std::string("value of ") + key}).ok);
   }
   request(store_msg::Put{"conformance/a/2", "changed"});
-  auto listed = request(store_msg::List{"conformance/a/"});
+  auto listed = request(store_msg::List{"conformance/a/", "", 0});
   ASSERT_TRUE(listed.ok) << listed.error;
   ASSERT_EQ(listed.entries.size(), 2U);
   EXPECT_EQ(listed.entries[0].key, "conformance/a/1");
@@ -237,10 +237,10 @@ TEST_P(LeaderConformance, ListsByPrefixInKeyOrder) {
   EXPECT_EQ(listed.entries[1].value, "changed");
   EXPECT_EQ(listed.entries[1].version, 2U);
   // Bytes compared exactly: '%' and '_' are ordinary.
-  auto literal = request(store_msg::List{"conformance/a%"});
+  auto literal = request(store_msg::List{"conformance/a%", "", 0});
   ASSERT_EQ(literal.entries.size(), 1U);
   EXPECT_EQ(literal.entries[0].key, "conformance/a%/1");
-  auto all = request(store_msg::List{"conformance/"});
+  auto all = request(store_msg::List{"conformance/", "", 0});
   ASSERT_EQ(all.entries.size(), 5U);
   for (size_t i = 1; i < all.entries.size(); ++i) {
     EXPECT_LT(all.entries[i - 1].key, all.entries[i].key);
@@ -346,8 +346,8 @@ TEST_P(LeaderConformance, KeysOutsideTheSendersPrefixAreRefused) {
   TESSERA_EXPECT_REFUSED(request(store_msg::Put{"master/k", "v"}), denied);
   TESSERA_EXPECT_REFUSED(request(store_msg::CompareAndSet{"other/k", 0, "v"}), denied);
   TESSERA_EXPECT_REFUSED(request(store_msg::Delete{"other/k"}), denied);
-  TESSERA_EXPECT_REFUSED(request(store_msg::List{"other/"}), denied);
-  TESSERA_EXPECT_REFUSED(request(store_msg::List{""}), denied);
+  TESSERA_EXPECT_REFUSED(request(store_msg::List{"other/", "", 0}), denied);
+  TESSERA_EXPECT_REFUSED(request(store_msg::List{"", "", 0}), denied);
   // The name must be followed by '/': "conformance-x/" belongs to another plugin.
   TESSERA_EXPECT_REFUSED(request(store_msg::Put{"conformance-x/k", "v"}), denied);
   TESSERA_EXPECT_REFUSED(request(store_msg::Put{"conformance", "v"}), denied);
@@ -401,7 +401,7 @@ TEST_P(LeaderConformance, BatchAppliesItsWritesInOrder) {
   for (const auto& entry : applied.entries) versions.push_back(entry.version);
   EXPECT_EQ(versions, (std::vector<uint64_t>{2, 1, 2, 1, 0}));
   EXPECT_EQ(applied.entries[1].key, "conformance/b");
-  auto listed = request(store_msg::List{"conformance/"});
+  auto listed = request(store_msg::List{"conformance/", "", 0});
   ASSERT_EQ(listed.entries.size(), 2U);
   EXPECT_EQ(listed.entries[0].value, "a2");
   EXPECT_EQ(listed.entries[1].key, "conformance/b");
