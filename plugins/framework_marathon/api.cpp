@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
 
 namespace tessera::marathon {
 
@@ -42,6 +43,10 @@ std::set<std::string> embeds(const Query& query) {
   }
   return out;
 }
+
+// Marathon's readinessCheckResults (embed=apps.readiness): readinessChecks are not run here, so an
+// app has no results, and Marathon answers an app without any with an empty list.
+json::array no_readiness_results() { return {}; }
 
 // Marathon's label selector, one term: "key", "key==value" or "key!=value".
 bool label_matches(const std::map<std::string, std::string>& labels, const std::string& term) {
@@ -356,6 +361,7 @@ Reply Api::list_apps(const Query& query) const {
     json::object shown =
         app_json(app, embed.count("tasks") != 0, true, true, embed.count("lastTaskFailure") != 0);
     if (embed.count("taskStats") != 0) shown["taskStats"] = task_stats(app);
+    if (embed.count("readiness") != 0) shown["readinessCheckResults"] = no_readiness_results();
     apps.push_back(std::move(shown));
   }
   return json_reply(200, json::object{{"apps", std::move(apps)}});
@@ -407,7 +413,9 @@ Reply Api::get_app(const std::string& raw_id, const Query& query) const {
     return unknown_app(id.value_or("/" + raw_id));
   }
   json::object shown = app_json(*app, true, true, true, true);
-  if (embeds(query).count("taskStats") != 0) shown["taskStats"] = task_stats(*app);
+  std::set<std::string> embed = embeds(query);
+  if (embed.count("taskStats") != 0) shown["taskStats"] = task_stats(*app);
+  if (embed.count("readiness") != 0) shown["readinessCheckResults"] = no_readiness_results();
   return json_reply(200, json::object{{"app", std::move(shown)}});
 }
 
@@ -747,8 +755,71 @@ Reply Api::delete_deployment(const std::string& id, const Query& query) {
 }
 
 Reply Api::groups(const std::string& raw_id, const Query& query) const {
-  auto id = raw_id.empty() ? std::optional<std::string>("/") : PathId::canonical(raw_id);
-  if (!id) return message(404, "Group '/" + raw_id + "' does not exist");
+  // As Marathon's GroupsResource matches the path (".../versions" before ".../versions/V", the
+  // last "/versions/" taken), before the path is taken as a group's id.
+  constexpr std::string_view kList = "/versions";
+  constexpr std::string_view kOne = "/versions/";
+  std::string path = "/" + raw_id;
+  if (path.ends_with(kList)) {
+    return group_versions(path.substr(0, path.size() - kList.size()));
+  }
+  if (size_t at = path.rfind(kOne); at != std::string::npos && at + kOne.size() < path.size()) {
+    return group_version(path.substr(0, at), path.substr(at + kOne.size()), query);
+  }
+  auto id = PathId::canonical(path);
+  if (!id) return message(404, "Group '" + path + "' does not exist");
+  if (!scheduler_.group_exists(*id)) return message(404, "Group '" + *id + "' does not exist");
+  return group_tree(*id, query, false);
+}
+
+Reply Api::group_versions(const std::string& raw_id) const {
+  auto id = PathId::canonical(raw_id);
+  if (!id || !scheduler_.group_exists(*id)) {
+    return message(404, "Group '" + id.value_or(raw_id) + "' does not exist");
+  }
+  // The versions of the tree below the group that are kept: its groups' definitions and every
+  // kept version of every app below it (Marathon lists every version of the whole tree in which
+  // the group exists; the tree's versions are not kept here, only those of its parts).
+  std::set<std::string, std::greater<>> versions;
+  for (const auto& [group_id, spec] : scheduler_.groups()) {
+    if (PathId::within(group_id, *id) && !spec.version.empty()) versions.insert(spec.version);
+  }
+  for (auto it = scheduler_.apps().lower_bound(*id); it != scheduler_.apps().end(); ++it) {
+    const auto& [app_id, app] = *it;
+    if (!PathId::within(app_id, *id)) {
+      // "/a-b" sorts between "/a" and "/a/b": go on while the prefix still matches.
+      if (*id != "/" && app_id.compare(0, id->size(), *id) != 0) break;
+      continue;
+    }
+    if (app_id == *id) continue;
+    versions.insert(app.version);
+    if (const auto* kept = scheduler_.versions(app_id)) {
+      for (const auto& entry : *kept) versions.insert(entry.first);
+    }
+  }
+  json::array list;
+  for (const std::string& version : versions) list.emplace_back(version);
+  return json_reply(200, std::move(list));
+}
+
+Reply Api::group_version(const std::string& raw_id, const std::string& version,
+                         const Query& query) const {
+  auto id = PathId::canonical(raw_id);
+  if (!id || !scheduler_.group_exists(*id)) {
+    return message(404, "Group '" + id.value_or(raw_id) + "' does not exist");
+  }
+  // Only the group as it is now is kept whole: its version is the newest of its parts'.
+  Reply current = group_tree(*id, query, true);
+  const json::value* shown = current.body.as_object().if_contains("version");
+  auto wanted = parse_iso8601_ms(version);
+  if (shown == nullptr || !shown->is_string() || !wanted ||
+      parse_iso8601_ms(shown->get_string()) != wanted) {
+    return message(404, "Group '" + *id + "' does not exist");
+  }
+  return current;
+}
+
+Reply Api::group_tree(const std::string& group_id, const Query& query, bool definitions) const {
   // Marathon's group embeds: group.groups and group.apps unless the request names others;
   // group.apps.tasks, .counts, .deployments and .lastTaskFailure add to each app (and imply
   // group.apps). What is not embedded is left out of the answer.
@@ -761,8 +832,9 @@ Reply Api::groups(const std::string& raw_id, const Query& query) const {
   bool with_counts = wants("group.apps.counts");
   bool with_deployments = wants("group.apps.deployments");
   bool with_failure = wants("group.apps.lastTaskFailure");
-  bool with_apps =
-      wants("group.apps") || with_tasks || with_counts || with_deployments || with_failure;
+  bool with_readiness = wants("group.apps.readiness");
+  bool with_apps = wants("group.apps") || with_tasks || with_counts || with_deployments ||
+                   with_failure || with_readiness;
   bool with_groups = wants("group.groups");
   // The tree: the groups defined through /v2/groups and those the apps' ids imply.
   std::function<json::object(const std::string&)> build = [&](const std::string& group) {
@@ -777,8 +849,13 @@ Reply Api::groups(const std::string& raw_id, const Query& query) const {
       if (!PathId::within(app_id, group) || app_id == group) continue;
       version = std::max(version, app.version);
       if (PathId::parent(app_id) == group) {
-        if (with_apps) {
-          apps.push_back(app_json(app, with_tasks, with_counts, with_deployments, with_failure));
+        if (with_apps && definitions) {
+          apps.push_back(to_json(app));
+        } else if (with_apps) {
+          json::object shown =
+              app_json(app, with_tasks, with_counts, with_deployments, with_failure);
+          if (with_readiness) shown["readinessCheckResults"] = no_readiness_results();
+          apps.push_back(std::move(shown));
         }
         continue;
       }
@@ -807,8 +884,7 @@ Reply Api::groups(const std::string& raw_id, const Query& query) const {
     out["version"] = version;
     return out;
   };
-  if (!scheduler_.group_exists(*id)) return message(404, "Group '" + *id + "' does not exist");
-  return json_reply(200, build(*id));
+  return json_reply(200, build(group_id));
 }
 
 Reply Api::put_group(const std::string& raw_id, const std::string& body, const Query& query,
@@ -819,10 +895,14 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
   std::string given = raw_id;
   const json::value* body_id = parsed.get_object().if_contains("id");
   if (given.empty()) {
-    if (body_id == nullptr || !body_id->is_string()) {
+    if (body_id != nullptr && body_id->is_string()) {
+      given = std::string(body_id->get_string());
+    } else if (!create) {
+      // PUT /v2/groups without an id changes the root group, as Marathon's updateRoot.
+      given = "/";
+    } else {
       return json_reply(422, invalid_body({{"/id", "error.path.missing"}}));
     }
-    given = std::string(body_id->get_string());
   } else if (create && body_id != nullptr && body_id->is_string() &&
              !body_id->get_string().empty()) {
     // POST /v2/groups/{id}: as Marathon's createWithPath, the body's id is taken from the path's
@@ -979,7 +1059,8 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
 }
 
 Reply Api::delete_group(const std::string& raw_id, const Query& query) {
-  auto group = PathId::canonical(raw_id);
+  // DELETE /v2/groups (raw_id "") empties the root group, as Marathon's.
+  auto group = PathId::canonical(raw_id.empty() ? "/" : raw_id);
   if (!group || !scheduler_.group_exists(*group)) {
     return message(404, "Group '" + group.value_or("/" + raw_id) + "' does not exist");
   }
@@ -1016,6 +1097,16 @@ Reply Api::info() const {
            json::object{{"framework_name", info_.name}, {"checkpoint", true}, {"hostname", ""}}},
           {"http_config", json::object{{"http_port", info_.http_address}}},
           {"event_subscriber", nullptr}});
+}
+
+Reply Api::abdicate(bool leading) {
+  if (!leading) return message(404, "There is no leader");
+  // Marathon abdicates by leaving its election; a leader plugin (leader_standalone,
+  // leader_zookeeper) has no message by which its host would leave, so this host stays leader
+  // and says so instead of answering "Leadership abdicated".
+  return message(503,
+                 "Leadership cannot be abdicated: the leader protocol has no message by which a "
+                 "host gives up leadership; stop this host to hand leadership over");
 }
 
 Reply Api::leader() const {

@@ -76,6 +76,10 @@ class Api {
   Reply reset_delay(const std::string& id);
   Reply deployments() const;
   Reply delete_deployment(const std::string& id, const Query& query);
+  // GET /v2/groups/{id}, and as Marathon's GroupsResource reads the same path:
+  // `{id}/versions` (and the root's `versions`) lists the group's versions, newest first, and
+  // `{id}/versions/{version}` shows the group as of a version (only its current one is kept
+  // whole: any other is 404).
   Reply groups(const std::string& id, const Query& query = {}) const;
   // POST /v2/groups (id from the body), POST /v2/groups/{id} (a relative id in the body is
   // taken from {id}) and PUT /v2/groups/{id}: every app of the group and its
@@ -86,6 +90,10 @@ class Api {
   Reply delete_group(const std::string& id, const Query& query);
   Reply info() const;
   Reply leader() const;
+  // DELETE /v2/leader. The leader protocol has no message by which a host gives up leadership,
+  // so a leading host answers 503 and stays leader; one that does not lead answers 404 "There
+  // is no leader", as Marathon's LeaderResource does.
+  static Reply abdicate(bool leading);
 
   void set_framework_id(const std::string& id) { info_.framework_id = id; }
   void set_http_address(const std::string& address) { info_.http_address = address; }
@@ -103,6 +111,12 @@ class Api {
   // 409 when the app has a deployment and force is not set.
   std::optional<Reply> locked(const std::string& app_id, const Query& query) const;
   Reply change_reply(const Scheduler::Change& change, unsigned status) const;
+  // The group `id` (canonical) as GET /v2/groups shows it, with what `query` embeds; with
+  // `definitions`, its apps as their definitions alone (a group version's form).
+  Reply group_tree(const std::string& id, const Query& query, bool definitions) const;
+  Reply group_versions(const std::string& raw_id) const;
+  Reply group_version(const std::string& raw_id, const std::string& version,
+                      const Query& query) const;
   // The text form of the tasks for load-balancer bridges, of every app or of `only`.
   Reply tasks_text(const std::optional<std::string>& only) const;
   // What this Marathon accepts of a valid app but cannot do: COMMAND checks it does not run (a

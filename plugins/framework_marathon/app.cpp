@@ -76,7 +76,8 @@ class Fields {
       return fail(key,
                   "got " + scala_double(value) + ", expected " + scala_double(high) + " or less");
     }
-    out = value;
+    // -0.0 is 0: Marathon reads JSON numbers as BigDecimal, which has no negative zero.
+    out = value == 0 ? 0.0 : value;
   }
   void integer(std::string_view key, int64_t& out, int64_t low, int64_t high) {
     const json::value* v = find(key);

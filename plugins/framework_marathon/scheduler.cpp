@@ -1201,6 +1201,8 @@ void Scheduler::on_health(const std::string& task_id, size_t index, bool alive,
 
 void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers) {
   converge_changed();
+  // Real time, as converge_changed() measures it.
+  auto round_started = std::chrono::steady_clock::now();
   struct Remaining {
     const protocol::scheduler::Offer* offer;
     OfferView view;
@@ -1337,6 +1339,8 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
                       wanted_any ? options_.refuse_unfit_seconds : options_.refuse_idle_seconds);
     }
   }
+  offer_round_statistics_.add(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - round_started).count());
   converge_changed();
 }
 
@@ -1361,11 +1365,8 @@ void Scheduler::converge_changed() {
     for (const std::string& id : changed) converge_app(id);
     if (!advance_deployments() && changed_apps_.empty()) break;
   }
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  ++converge_statistics_.count;
-  converge_statistics_.total_seconds += seconds;
-  converge_statistics_.max_seconds = std::max(converge_statistics_.max_seconds, seconds);
+  converge_statistics_.add(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   converging_ = false;
 }
 

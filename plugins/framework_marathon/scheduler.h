@@ -252,13 +252,20 @@ struct SchedulerOptions {
   std::string command_executor;
 };
 
-// What converging costs, for /metrics and bench/: every converge() call that ran (not one
-// nested in another), in seconds of real time.
-struct ConvergeStatistics {
+// What a piece of work costs, for /metrics and bench/: how often it ran, in seconds of real time.
+struct WorkStatistics {
   uint64_t count = 0;
   double total_seconds = 0;
   double max_seconds = 0;
+
+  void add(double seconds) {
+    ++count;
+    total_seconds += seconds;
+    max_seconds = std::max(max_seconds, seconds);
+  }
 };
+// Every converge() call that ran (not one nested in another).
+using ConvergeStatistics = WorkStatistics;
 
 // An app's state as the API shows it.
 struct AppCounts {
@@ -367,6 +374,8 @@ class Scheduler {
   }
   sdk::Clock& clock() { return clock_; }
   const ConvergeStatistics& converge_statistics() const { return converge_statistics_; }
+  // Every on_offers() call: judging each offer for each waiting app, and placing instances.
+  const WorkStatistics& offer_round_statistics() const { return offer_round_statistics_; }
   // Whether COMMAND health checks are run (an executor to run them beside the task is set).
   bool runs_command_checks() const { return !options_.command_executor.empty(); }
 
@@ -455,6 +464,7 @@ class Scheduler {
   uint64_t sequence_ = 0;
   bool converging_ = false;
   ConvergeStatistics converge_statistics_;
+  WorkStatistics offer_round_statistics_;
   // Per app of a deployment, as of its last converging: whether it has reached its target (its
   // current config, as many healthy tasks as instances, nothing being killed) and a summary
   // that changes when it progresses.

@@ -480,5 +480,97 @@ TEST_F(ApiTest, DeleteAndKillTasks) {
   EXPECT_EQ(deleted.status, 200u) << to_text(deleted.body);
 }
 
+TEST_F(ApiTest, GroupVersionsListTheTreesVersionsBelowTheGroupNewestFirst) {
+  api_.put_group("", R"({"id": "/prod", "apps": [{"id": "web", "cmd": "x"}]})", {}, true, "");
+  clock_.advance(1s);
+  api_.create_app(R"({"id": "/qa/db", "cmd": "x"})", "");
+  std::string first(scheduler_.app("/prod/web")->version);
+  clock_.advance(1s);
+  api_.put_app("prod/web", R"({"cmd": "y"})", {{"force", {"true"}}}, false, "");
+  std::string second(scheduler_.app("/prod/web")->version);
+  ASSERT_LT(first, second);
+  Reply listed = api_.groups("prod/versions");
+  ASSERT_EQ(listed.status, 200u) << to_text(listed.body);
+  ASSERT_TRUE(listed.body.is_array()) << to_text(listed.body);
+  std::vector<std::string> versions;
+  for (const auto& v : listed.body.as_array()) versions.emplace_back(v.as_string());
+  // The group's own definition (created with the first version) and both of its app's.
+  EXPECT_EQ(versions, (std::vector<std::string>{second, first})) << to_text(listed.body);
+  // The root's: those of every part of the tree.
+  Reply root = api_.groups("versions");
+  ASSERT_EQ(root.status, 200u);
+  EXPECT_EQ(root.body.as_array().size(), 3u) << to_text(root.body);
+  EXPECT_EQ(root.body.as_array()[1], json::value(scheduler_.app("/qa/db")->version));
+  EXPECT_EQ(api_.groups("nope/versions").status, 404u);
+  EXPECT_EQ(api_.groups("nope/versions").body.at("message"), "Group '/nope' does not exist");
+
+  // The current version is the group itself, with its apps as their definitions.
+  Reply current = api_.groups("prod/versions/" + second);
+  ASSERT_EQ(current.status, 200u) << to_text(current.body);
+  EXPECT_EQ(current.body.at("id"), "/prod");
+  const json::object& web = current.body.at("apps").as_array()[0].as_object();
+  EXPECT_EQ(web.at("cmd"), "y");
+  EXPECT_FALSE(web.contains("tasksRunning"));
+  // Older versions of the tree are not kept whole.
+  Reply older = api_.groups("prod/versions/" + first);
+  EXPECT_EQ(older.status, 404u);
+  EXPECT_EQ(older.body.at("message"), "Group '/prod' does not exist");
+  EXPECT_EQ(api_.groups("prod/versions/nonsense").status, 404u);
+}
+
+TEST_F(ApiTest, PutOnTheRootGroupReplacesTheTree) {
+  api_.create_app(R"({"id": "/old", "cmd": "x"})", "");
+  Reply changed =
+      api_.put_group("", R"({"apps": [{"id": "top", "cmd": "x"}], "groups": [{"id": "team",
+             "apps": [{"id": "web", "cmd": "y"}]}]})",
+                     {{"force", {"true"}}}, false, "");
+  ASSERT_EQ(changed.status, 200u) << to_text(changed.body);
+  EXPECT_TRUE(changed.body.as_object().contains("deploymentId"));
+  EXPECT_NE(scheduler_.app("/top"), nullptr);
+  EXPECT_NE(scheduler_.app("/team/web"), nullptr);
+  // The root's apps the body does not name are removed, as a PUT of any group does.
+  EXPECT_EQ(scheduler_.app("/old"), nullptr);
+  // With an id, the group it names.
+  Reply team = api_.put_group("", R"({"id": "team", "apps": [{"id": "web", "cmd": "z"}]})",
+                              {{"force", {"true"}}}, false, "");
+  ASSERT_EQ(team.status, 200u) << to_text(team.body);
+  EXPECT_EQ(*scheduler_.app("/team/web")->cmd, "z");
+  EXPECT_NE(scheduler_.app("/top"), nullptr);
+  // A dry run of the root answers the plan.
+  Reply plan = api_.put_group("", R"({"apps": []})", {{"dryRun", {"true"}}}, false, "");
+  ASSERT_EQ(plan.status, 200u);
+  EXPECT_TRUE(plan.body.as_object().contains("steps"));
+  EXPECT_NE(scheduler_.app("/top"), nullptr);
+  // DELETE /v2/groups empties the root.
+  EXPECT_EQ(api_.delete_group("", {{"force", {"true"}}}).status, 200u);
+  EXPECT_TRUE(scheduler_.apps().empty());
+}
+
+TEST_F(ApiTest, ReadinessResultsAreEmbeddedOnlyWhenAskedFor) {
+  api_.put_group("", R"({"id": "/g", "apps": [{"id": "web", "cmd": "x"}]})", {}, true, "");
+  EXPECT_FALSE(api_.list_apps({}).body.at("apps").as_array()[0].as_object().contains(
+      "readinessCheckResults"));
+  Reply listed = api_.list_apps({{"embed", {"apps.readiness"}}});
+  EXPECT_EQ(listed.body.at("apps").as_array()[0].at("readinessCheckResults"),
+            json::value(json::array{}));
+  Reply one = api_.get_app("g/web", {{"embed", {"app.readiness"}}});
+  EXPECT_EQ(one.body.at("app").at("readinessCheckResults"), json::value(json::array{}));
+  EXPECT_FALSE(
+      api_.get_app("g/web", {}).body.at("app").as_object().contains("readinessCheckResults"));
+  Reply group = api_.groups("g", {{"embed", {"group.apps.readiness"}}});
+  EXPECT_EQ(group.body.at("apps").as_array()[0].at("readinessCheckResults"),
+            json::value(json::array{}));
+}
+
+TEST_F(ApiTest, AbdicationIsRefusedByALeaderAndUnknownToAStandby) {
+  Reply leading = Api::abdicate(true);
+  EXPECT_EQ(leading.status, 503u);
+  EXPECT_NE(std::string(leading.body.at("message").as_string()).find("cannot be abdicated"),
+            std::string::npos);
+  Reply standby = Api::abdicate(false);
+  EXPECT_EQ(standby.status, 404u);
+  EXPECT_EQ(standby.body.at("message"), "There is no leader");
+}
+
 }  // namespace
 }  // namespace tessera::marathon

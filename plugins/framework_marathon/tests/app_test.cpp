@@ -2,6 +2,8 @@
 // name each bad field.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "app.h"
 
 namespace tessera::marathon {
@@ -74,6 +76,22 @@ TEST(App, FractionsAreWrittenAsPeopleWriteThem) {
   EXPECT_NE(text.find("\"cpus\":0.1"), std::string::npos) << text;
   EXPECT_NE(text.find("\"mem\":128.0"), std::string::npos) << text;
   EXPECT_EQ(scala_double(-1), "-1.0");
+}
+
+// Marathon reads numbers as BigDecimal, which has no negative zero: -0.0 is taken as 0.0.
+TEST(App, NegativeZeroIsReadAsZero) {
+  std::vector<Violation> violations;
+  App app = parse(R"({"id": "z", "cmd": "x", "cpus": -0.0, "mem": -0.0, "disk": -0.0,
+                     "backoffSeconds": -0.0})",
+                  violations);
+  ASSERT_TRUE(violations.empty()) << to_text(invalid_body(violations));
+  for (double value : {app.cpus, app.mem, app.disk, app.backoff_seconds}) {
+    EXPECT_EQ(value, 0.0);
+    EXPECT_FALSE(std::signbit(value));
+  }
+  std::string text = to_text(to_json(app));
+  EXPECT_NE(text.find("\"cpus\":0.0"), std::string::npos) << text;
+  EXPECT_EQ(text.find(":-0"), std::string::npos) << text;
 }
 
 TEST(App, BadFieldsAreEachNamedWithMarathonsMessages) {

@@ -223,6 +223,63 @@ TEST_F(SchedulerTest, QueueCountsRejectionsPerReasonAndTheLargestOffer) {
   EXPECT_EQ(driver_.declined.back().second, 1.0);
 }
 
+// Apps with the same needs share the judgement of an offer within a round, until a launch takes
+// from the offer: then it is judged again. Each app's statistics are what judging it alone
+// against the offer as it stands gives (an app with a constraint is judged alone).
+TEST_F(SchedulerTest, QueueStatisticsJudgeEachOfferAsItStandsForEveryApp) {
+  auto round = [&](int n) {
+    scheduler_.on_offers(
+        {offer("o" + std::to_string(n) + "-0", "agent0", "host0", "cpus:4;mem:1024"),
+         offer("o" + std::to_string(n) + "-1", "agent1", "host1", "cpus:1;mem:512")});
+  };
+  App a = make_app("/a", 1);
+  a.cpus = 3;
+  App b = make_app("/b", 2);
+  b.cpus = 3;
+  App c = make_app("/c", 2);
+  c.cpus = 3;
+  c.constraints = {{"hostname", "UNLIKE", std::string("nowhere")}};
+  for (App app : {a, b, c}) {
+    app.port_definitions.clear();
+    scheduler_.create_app(app);
+  }
+  // Round 1: /a takes 3 of agent0's 4 cpus; for /b and /c, after it, neither offer fits.
+  round(1);
+  EXPECT_EQ(scheduler_.waiting("/a"), 0);
+  EXPECT_EQ(scheduler_.waiting("/b"), 2);
+  EXPECT_EQ(scheduler_.waiting("/c"), 2);
+  const OfferStatistics* first = scheduler_.statistics("/a");
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->processed, 2u);
+  EXPECT_EQ(first->unused, 1u);
+  EXPECT_EQ(first->largest.scalar("cpus"), 4.0);
+  for (const char* id : {"/b", "/c"}) {
+    const OfferStatistics* stats = scheduler_.statistics(id);
+    ASSERT_NE(stats, nullptr) << id;
+    EXPECT_EQ(stats->processed, 2u) << id;
+    EXPECT_EQ(stats->unused, 2u) << id;
+    EXPECT_EQ(stats->declined.at(RejectReason::insufficient_cpus), 2u) << id;
+    // The largest is what was left of agent0's offer when the app was judged.
+    EXPECT_EQ(stats->largest.scalar("cpus"), 1.0) << id;
+    EXPECT_EQ(stats->largest.scalar("mem"), 924.0) << id;
+    ASSERT_EQ(stats->last_unused.size(), 2u) << id;
+    EXPECT_EQ(stats->last_unused.at("agent0").offer.offer_id, "o1-0") << id;
+    EXPECT_EQ(stats->last_unused.at("agent1").reasons,
+              std::vector<RejectReason>{RejectReason::insufficient_cpus})
+        << id;
+  }
+  // Round 2: /b takes agent0's offer for one instance; /c, judged after it, gets neither.
+  round(2);
+  EXPECT_EQ(scheduler_.waiting("/b"), 1);
+  EXPECT_EQ(scheduler_.waiting("/c"), 2);
+  EXPECT_EQ(scheduler_.statistics("/b")->processed, 4u);
+  EXPECT_EQ(scheduler_.statistics("/b")->unused, 3u);
+  EXPECT_EQ(scheduler_.statistics("/b")->largest.scalar("cpus"), 4.0);
+  EXPECT_EQ(scheduler_.statistics("/c")->processed, 4u);
+  EXPECT_EQ(scheduler_.statistics("/c")->unused, 4u);
+  EXPECT_EQ(scheduler_.statistics("/c")->last_unused.at("agent0").offer.offer_id, "o2-0");
+}
+
 TEST_F(SchedulerTest, ConfigChangeRollsWithinUpgradeStrategy) {
   App app = make_app("/web", 4);
   app.upgrade_strategy = {0.5, 0.0};  // keep 2 healthy, never more than 4 tasks
