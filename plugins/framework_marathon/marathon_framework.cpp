@@ -689,6 +689,11 @@ void MarathonFramework::routes() {
                                      : http::Response::json(json::object{{"leader", leader}}));
     });
   });
+  s.route(Method::delete_, "/v2/leader", [this](const Request&) {
+    http::Response response = to_http(Api::abdicate(leadership_ && leadership_->leading()));
+    if (api_) response.set_header(kLeaderHeader, "http://" + http_address_);
+    return response;
+  });
   s.route(Method::get, "/v2/info", [this](const Request&) {
     if (api_) return to_http(api_->info());
     return http::Response::json(json::object{
@@ -755,6 +760,11 @@ void MarathonFramework::routes() {
   leader_route(Method::post, "/v2/groups", [this](const Request& r) {
     return api_->put_group("", r.body(), query_of(r), true, r.peer());
   });
+  leader_route(Method::put, "/v2/groups", [this](const Request& r) {
+    return api_->put_group("", r.body(), query_of(r), false, r.peer());
+  });
+  leader_route(Method::delete_, "/v2/groups",
+               [this](const Request& r) { return api_->delete_group("", query_of(r)); });
   leader_route(Method::post, "/v2/groups/{id*}", [this, id_of](const Request& r) {
     return api_->put_group(id_of(r), r.body(), query_of(r), true, r.peer());
   });
@@ -816,6 +826,16 @@ void MarathonFramework::routes() {
            std::to_string(converging.total_seconds));
     metric("marathon_converge_seconds_max", "gauge", "the longest converging pass of this leader",
            std::to_string(converging.max_seconds));
+    // Offer rounds: each offer judged for each waiting app, and instances placed.
+    WorkStatistics rounds;
+    if (scheduler_) rounds = scheduler_->offer_round_statistics();
+    metric("marathon_offer_rounds_total", "counter", "offer rounds handled by this leader",
+           std::to_string(rounds.count));
+    metric("marathon_offer_round_seconds_total", "counter",
+           "seconds spent handling offer rounds by this leader",
+           std::to_string(rounds.total_seconds));
+    metric("marathon_offer_round_seconds_max", "gauge", "the longest offer round of this leader",
+           std::to_string(rounds.max_seconds));
     return http::Response(200, text, "text/plain; version=0.0.4");
   });
 }
