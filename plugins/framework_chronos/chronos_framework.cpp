@@ -39,6 +39,13 @@ constexpr size_t kListingPart = 1000;
 constexpr size_t kJobsPerTick = 500;
 // The longest a job whose runs started waits to be written when nothing else changes it.
 constexpr milliseconds kStartedDelay{1000};
+// How long an unused offer is kept while more runs are about to be queued: the runs stored a
+// moment later go out on it at once, instead of reviving offers and waiting for the allocator's
+// next cycle (up to its allocation_interval_ms, 1 s by default, while a burst keeps it busy).
+constexpr milliseconds kOfferHold{3000};
+// The longest history writes and the storing of starts wait for a burst of launches to be
+// stored and sent (hold_for_launches).
+constexpr milliseconds kLaunchHold{5000};
 
 // What a run asks when it must never be placed (its job is gone, or it was placed already).
 RunDemand never_fits() { return RunDemand{1e12, 1e12, 1e12, {}}; }
@@ -173,6 +180,11 @@ void ChronosFramework::deposed() {
   waiting_.clear();
   unconfirmed_.clear();
   killing_.clear();
+  // Offers are void once the subscription is (client_ is gone).
+  held_offers_.clear();
+  launches_unstored_ = 0;
+  histories_held_since_ = {};
+  starts_held_since_ = {};
   // What was not yet stored is not acted on; whoever waits for it hears so.
   std::deque<std::shared_ptr<Batch>> abandoned;
   abandoned.swap(batches_);
@@ -186,8 +198,9 @@ void ChronosFramework::deposed() {
   history_writes_.clear();
   queued_puts_.clear();
   batches_in_flight_ = 0;
-  for (sdk::Clock::TimerId* timer : {&wakeup_timer_, &reconcile_timer_, &history_timer_,
-                                     &revive_timer_, &started_timer_, &render_timer_}) {
+  for (sdk::Clock::TimerId* timer :
+       {&wakeup_timer_, &reconcile_timer_, &history_timer_, &place_timer_, &offer_timer_,
+        &started_timer_, &render_timer_}) {
     if (*timer != 0) clock().cancel(*timer);
     *timer = 0;
   }
@@ -284,6 +297,10 @@ void ChronosFramework::subscribe(const std::string& framework_id) {
   client_->on_offers = [this](const std::vector<protocol::scheduler::Offer>& offers) {
     on_offers(offers);
   };
+  client_->on_rescind = [this](const std::string& offer_id) {
+    std::erase_if(held_offers_,
+                  [&](const HeldOffer& held) { return held.offer.offer_id == offer_id; });
+  };
   client_->on_update = [this](const protocol::TaskStatus& status) { on_update(status); };
   client_->on_error = [this](const std::string& message) {
     log().error("the master refused framework {}: {}", sdk::quote(framework_id_), message);
@@ -299,8 +316,9 @@ void ChronosFramework::subscribed(const std::string& framework_id) {
     });
   }
   // What was in flight before this subscription is confirmed by reconciliation; what waits for
-  // an offer has not been sent.
+  // an offer has not been sent. Offers of an earlier subscription are void.
   unconfirmed_.clear();
+  held_offers_.clear();
   subscribed_at_ = clock().now();
   std::set<std::string> waiting;
   for (const LaunchRun& launch : waiting_) waiting.insert(launch.task_id);
@@ -379,6 +397,7 @@ void ChronosFramework::commit(std::vector<Action> actions, Committed done) {
   for (Action& action : actions) {
     const std::string& job =
         std::visit([](const auto& a) -> const std::string& { return a.job; }, action);
+    if (std::holds_alternative<LaunchRun>(action)) ++launches_unstored_;
     if (written.count(job) != 0) {
       batch->by_job[job].push_back(std::move(action));
     } else {
@@ -467,6 +486,7 @@ void ChronosFramework::render_listing(const std::string& from) {
   // Only once the jobs have stopped changing for a moment: during a burst of runs every job
   // changes several times a second, and rendering them then would only take CPU from the runs.
   auto quiet = clock().now() - last_job_change_;
+  if (launching()) quiet = {};
   if (quiet < kListingQuiet) {
     render_timer_ = clock().after(
         std::chrono::duration_cast<milliseconds>(kListingQuiet - quiet) + milliseconds(1),
@@ -510,6 +530,9 @@ void ChronosFramework::store_starts_soon() {
   started_timer_ = clock().after(kStartedDelay, [this] {
     started_timer_ = 0;
     if (!ready_) return;
+    // Not needed for exactly-once (on_update says why): while a burst of launches is being
+    // stored, thousands of these writes would only queue before the launches' own.
+    if (hold_for_launches(starts_held_since_)) return store_starts_soon();
     store_starts_now_ = true;
     commit({});
   });
@@ -517,6 +540,8 @@ void ChronosFramework::store_starts_soon() {
 
 void ChronosFramework::save_histories() {
   if (!ready_) return;
+  // Only informative: written once the launches of a burst are out (or kLaunchHold on).
+  if (hold_for_launches(histories_held_since_)) return save_histories_soon();
   std::set<std::string> names;
   names.swap(unsaved_histories_);
   for (const std::string& name : names) {
@@ -647,6 +672,9 @@ void ChronosFramework::settled() {
     if (batch->done) batch->done({});
   }
   arm_wakeup();
+  // The last launch of a burst may be stored without any run to place: the offers kept for it
+  // go back at once.
+  if (!held_offers_.empty()) release_offers();
 }
 
 void ChronosFramework::carry_out(const std::vector<Action>& actions) {
@@ -655,22 +683,81 @@ void ChronosFramework::carry_out(const std::vector<Action>& actions) {
     if (const auto* launch = std::get_if<LaunchRun>(&action)) {
       log().info("run {} of job {} is due (attempt {})", sdk::quote(launch->run_id),
                  sdk::quote(launch->job), launch->attempt);
+      if (launches_unstored_ > 0) --launches_unstored_;
       waiting_.push_back(*launch);
       launched = true;
     } else if (const auto* killed = std::get_if<KillRun>(&action)) {
       kill(*killed);
     }
   }
-  if (launched) revive_soon();
+  if (launched) place_soon();
 }
 
-void ChronosFramework::revive_soon() {
-  // One revive for all the runs queued by what is being handled now, not one per run.
-  if (revive_timer_ != 0) return;
-  revive_timer_ = clock().after(milliseconds(0), [this] {
-    revive_timer_ = 0;
-    if (client_ && client_->subscribed() && !waiting_.empty()) client_->revive();
+void ChronosFramework::place_soon() {
+  // One placement (and at most one revive) for all the runs queued by what is being handled
+  // now: a batch's writes are answered together, and each job's runs are queued as its own
+  // write is. Placing each job's run alone would take a whole offer per run.
+  if (place_timer_ != 0) return;
+  place_timer_ = clock().after(milliseconds(0), [this] {
+    place_timer_ = 0;
+    if (!client_ || !client_->subscribed()) return;
+    place_waiting();
+    if (!waiting_.empty()) client_->revive();
+    release_offers();
   });
+}
+
+bool ChronosFramework::launching() const {
+  if (!ready_) return false;
+  // Runs already waiting are not counted: they were tried on every offer held, and one that
+  // fits no agent (its constraints) would otherwise keep offers and hold writes back for ever.
+  if (launches_unstored_ > 0) return true;
+  auto next = core_->next_wakeup();
+  return next && *next <= now();
+}
+
+bool ChronosFramework::hold_for_launches(sdk::Clock::Monotonic::time_point& since) {
+  auto at = clock().now();
+  if (!launching()) {
+    since = {};
+    return false;
+  }
+  if (since == sdk::Clock::Monotonic::time_point{}) since = at;
+  if (at - since >= kLaunchHold) {
+    since = {};
+    return false;
+  }
+  return true;
+}
+
+void ChronosFramework::release_offers() {
+  if (held_offers_.empty() || !client_) return;
+  auto at = clock().now();
+  bool keep = launching();
+  auto kept = [&](const HeldOffer& held) { return keep && at - held.since < kOfferHold; };
+  // Called after every commit: most calls keep every offer and move nothing.
+  if (!std::all_of(held_offers_.begin(), held_offers_.end(), kept)) {
+    std::vector<HeldOffer> still_held;
+    for (HeldOffer& held : held_offers_) {
+      if (kept(held)) {
+        still_held.push_back(std::move(held));
+        continue;
+      }
+      // Runs that wait did not fit this agent: a short refusal; none waits: a long one (a new
+      // run revives offers).
+      client_->decline({held.offer.offer_id}, waiting_.empty() ? 30 : 1);
+    }
+    held_offers_.swap(still_held);
+  }
+  if (held_offers_.empty() || offer_timer_ != 0) return;
+  // Armed for the earliest expiry (the offers are kept in the order they came); offers kept
+  // later expire later, so one timer is enough.
+  auto expiry = held_offers_.front().since + kOfferHold;
+  offer_timer_ = clock().after(
+      std::chrono::duration_cast<milliseconds>(expiry - at) + milliseconds(1), [this] {
+        offer_timer_ = 0;
+        release_offers();
+      });
 }
 
 void ChronosFramework::kill(const KillRun& kill) {
@@ -690,30 +777,34 @@ void ChronosFramework::kill(const KillRun& kill) {
 }
 
 void ChronosFramework::on_offers(const std::vector<protocol::scheduler::Offer>& offers) {
+  auto at = clock().now();
+  for (const auto& offer : offers) held_offers_.push_back(HeldOffer{offer, at});
+  if (ready_) place_waiting();
+  release_offers();
+}
+
+void ChronosFramework::place_waiting() {
+  if (!ready_ || waiting_.empty() || held_offers_.empty() || !client_) return;
   // What each waiting run asks, worked out once for all the offers: with 10,000 runs waiting
   // and many offers, doing it per offer was the launch path's largest cost.
   std::vector<RunDemand> demands;
   std::vector<const Job*> jobs;
-  if (ready_) {
-    demands.reserve(waiting_.size());
-    jobs.reserve(waiting_.size());
-    for (const LaunchRun& launch : waiting_) {
-      const Job* job = core_->find_job(launch.job);
-      jobs.push_back(job);
-      // A run whose job is gone asks for nothing that fits; the core has ended it.
-      demands.push_back(job ? demand_of(*job) : never_fits());
-    }
+  demands.reserve(waiting_.size());
+  jobs.reserve(waiting_.size());
+  for (const LaunchRun& launch : waiting_) {
+    const Job* job = core_->find_job(launch.job);
+    jobs.push_back(job);
+    // A run whose job is gone asks for nothing that fits; the core has ended it.
+    demands.push_back(job ? demand_of(*job) : never_fits());
   }
   std::vector<bool> launched(demands.size(), false);
   size_t left = demands.size();
-  for (const auto& offer : offers) {
-    if (left == 0) {
-      client_->decline({offer.offer_id}, 30);
-      continue;
-    }
-    std::vector<size_t> placed = place_on_offer(offer, demands);
+  std::vector<HeldOffer> unused;
+  for (HeldOffer& held : held_offers_) {
+    const auto& offer = held.offer;
+    std::vector<size_t> placed = left == 0 ? std::vector<size_t>{} : place_on_offer(offer, demands);
     if (placed.empty()) {
-      client_->decline({offer.offer_id}, 1);
+      unused.push_back(std::move(held));
       continue;
     }
     std::vector<protocol::TaskInfo> tasks;
@@ -729,11 +820,12 @@ void ChronosFramework::on_offers(const std::vector<protocol::scheduler::Offer>& 
     }
     client_->accept({offer.offer_id}, tasks, 1);
   }
+  held_offers_.swap(unused);
   if (left == demands.size()) return;
   // One pass that keeps the runs not launched, in their order.
   std::deque<LaunchRun> still_waiting;
   for (size_t i = 0; i < waiting_.size(); ++i) {
-    if (i >= launched.size() || !launched[i]) still_waiting.push_back(std::move(waiting_[i]));
+    if (!launched[i]) still_waiting.push_back(std::move(waiting_[i]));
   }
   waiting_.swap(still_waiting);
 }
@@ -799,12 +891,19 @@ void ChronosFramework::on_update(const protocol::TaskStatus& status) {
   }
   if (!state::terminal(status.state)) return acknowledge({});
   auto active = core_->active_task(task);
-  if (status.state == state::kDropped && active && !active->started && killing_.count(task) == 0) {
+  // An offer kept for a burst (release_offers) can be rescinded, or its agent lost, while its
+  // accept is on the way: the master refuses the accept's tasks with TASK_ERROR for that reason,
+  // and they never reached an agent.
+  bool refused_offer =
+      status.state == state::kError && (status.reason == protocol::reason::kInvalidOffers ||
+                                        status.reason == protocol::reason::kAgentUnknown);
+  if ((status.state == state::kDropped || refused_offer) && active && !active->started &&
+      killing_.count(task) == 0) {
     // The cluster dropped it before it ran (a rescinded offer, say): it waits for another.
     log().info("task {} was dropped ({}); launching it again", sdk::quote(task),
                sdk::printable(status.message));
     waiting_.push_back(active->launch);
-    revive_soon();
+    place_soon();
     return acknowledge({});
   }
   RunOutcome outcome = RunOutcome::failed;
@@ -856,7 +955,7 @@ void ChronosFramework::task_unknown(const protocol::TaskStatus& status) {
   if (!active->started) {
     log().info("the cluster does not know task {}: launching it", sdk::quote(task));
     waiting_.push_back(active->launch);
-    revive_soon();
+    place_soon();
   } else {
     finish(task, RunOutcome::failed, std::nullopt,
            "TASK_LOST: the cluster no longer knows the task", "", {});

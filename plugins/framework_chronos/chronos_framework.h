@@ -107,7 +107,20 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   // Writes the jobs whose runs started (and nothing else changed) within kStartedDelay.
   void store_starts_soon();
   void carry_out(const std::vector<Action>& actions);
-  void revive_soon();
+  // ---- Offers. Runs are placed on the offers held (on the next turn of the loop, so that the
+  // runs whose writes were answered together go out together); the runs left waiting revive
+  // offers.
+  void place_soon();
+  void place_waiting();
+  // Keeps the unused offers while more runs are about to be queued (launching()), for at most
+  // kOfferHold each, and declines the others.
+  void release_offers();
+  // True while more runs are about to be queued for offers: due jobs not yet decided, or launch
+  // decisions not yet stored.
+  bool launching() const;
+  // Whether work that can wait (history writes, storing starts) waits for the launches: true
+  // while launching(), for at most kLaunchHold from the first time it was asked (`since`).
+  bool hold_for_launches(sdk::Clock::Monotonic::time_point& since);
   void kill(const KillRun& kill);
   void on_offers(const std::vector<protocol::scheduler::Offer>& offers);
   protocol::TaskInfo task_for(const LaunchRun& launch, const Job& job,
@@ -177,7 +190,21 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   sdk::Clock::TimerId wakeup_timer_ = 0;
   sdk::Clock::TimerId reconcile_timer_ = 0;
   sdk::Clock::TimerId history_timer_ = 0;
-  sdk::Clock::TimerId revive_timer_ = 0;
+  sdk::Clock::TimerId place_timer_ = 0;
+  sdk::Clock::TimerId offer_timer_ = 0;
+  // Offers not used yet, kept while runs are about to be queued (release_offers), with when
+  // each came.
+  struct HeldOffer {
+    protocol::scheduler::Offer offer;
+    sdk::Clock::Monotonic::time_point since;
+  };
+  std::vector<HeldOffer> held_offers_;
+  // Runs decided by commits whose writes are not yet answered (carried out, they wait in
+  // waiting_ or are sent).
+  size_t launches_unstored_ = 0;
+  // Since when history writes and the storing of starts have waited for launches.
+  sdk::Clock::Monotonic::time_point histories_held_since_{};
+  sdk::Clock::Monotonic::time_point starts_held_since_{};
   struct Write {
     std::string key;
     std::optional<std::string> value;

@@ -40,22 +40,36 @@ std::string describe(sqlite3* db) {
   }
 }
 
-// One prepared statement, finalized at the end of its scope.
+// One use of a prepared statement. An owned one (a pragma run once) is finalized at the end of
+// its scope; a kept one (SqliteStore::prepared) is reset and its bindings cleared instead, so
+// that it holds no read snapshot and points to no caller's bytes once its user is done.
 class Statement {
  public:
-  Statement(sqlite3* db, const char* sql) {
+  // Prepares `sql` for this use only.
+  Statement(sqlite3* db, const char* sql) : owned_(true) {
     status_ = sqlite3_prepare_v2(db, sql, -1, &statement_, nullptr);
   }
-  ~Statement() { sqlite3_finalize(statement_); }
+  // Uses a statement kept prepared (nullptr: it could not be prepared).
+  explicit Statement(sqlite3_stmt* kept)
+      : statement_(kept), status_(kept != nullptr ? SQLITE_OK : SQLITE_ERROR) {}
+  ~Statement() {
+    if (owned_) {
+      sqlite3_finalize(statement_);
+    } else if (statement_ != nullptr) {
+      sqlite3_reset(statement_);
+      sqlite3_clear_bindings(statement_);
+    }
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
   bool prepared() const { return status_ == SQLITE_OK; }
 
-  // Blobs, never text: keys then compare bytewise (memcmp), whatever they contain.
+  // Blobs, never text: keys then compare bytewise (memcmp), whatever they contain. Bound
+  // without a copy: the caller's bytes outlive this use (the destructor clears the binding).
   void bind(int index, const std::string& bytes) {
     // A null pointer would bind NULL; std::string::data() never is one.
-    sqlite3_bind_blob64(statement_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+    sqlite3_bind_blob64(statement_, index, bytes.data(), bytes.size(), SQLITE_STATIC);
   }
   void bind(int index, uint64_t number) {
     sqlite3_bind_int64(statement_, index, static_cast<sqlite3_int64>(number));
@@ -81,6 +95,7 @@ class Statement {
  private:
   sqlite3_stmt* statement_ = nullptr;
   int status_ = SQLITE_OK;
+  bool owned_ = false;
 };
 
 // Runs a write with `RETURNING version`: the version, or nullopt when no row was written. Steps
@@ -187,20 +202,67 @@ Result<SqliteStore> SqliteStore::open(const std::filesystem::path& path, Options
 }
 
 SqliteStore::SqliteStore(SqliteStore&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)) {}
+    : db_(std::exchange(other.db_, nullptr)),
+      path_(std::move(other.path_)),
+      statements_(std::exchange(other.statements_, {})) {}
 
 SqliteStore& SqliteStore::operator=(SqliteStore&& other) noexcept {
   if (this != &other) {
+    finalize_all();
     sqlite3_close(db_);
     db_ = std::exchange(other.db_, nullptr);
     path_ = std::move(other.path_);
+    statements_ = std::exchange(other.statements_, {});
   }
   return *this;
 }
 
 SqliteStore::~SqliteStore() {
-  // Every statement is finalized by its scope, so close cannot be refused as busy.
+  // The kept statements are finalized first and the others by their scope, so close cannot be
+  // refused as busy.
+  finalize_all();
   sqlite3_close(db_);
+}
+
+void SqliteStore::finalize_all() {
+  for (sqlite3_stmt*& statement : statements_) {
+    sqlite3_finalize(statement);
+    statement = nullptr;
+  }
+}
+
+sqlite3_stmt* SqliteStore::prepared(Query query) {
+  sqlite3_stmt*& statement = statements_[query];
+  if (statement != nullptr) return statement;
+  static constexpr std::array<const char*, kQueryCount> kSql = {
+      // kGet
+      "SELECT value, version FROM entries WHERE key = ?1",
+      // kPut
+      "INSERT INTO entries (key, value, version) VALUES (?1, ?2, 1) "
+      "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+      "version = entries.version + 1 RETURNING version",
+      // kInsertIfAbsent, kUpdateIfVersion: one statement each way, so that a compare-and-set's
+      // comparison and write are one atomic step.
+      "INSERT INTO entries (key, value, version) VALUES (?1, ?2, 1) "
+      "ON CONFLICT (key) DO NOTHING RETURNING version",
+      "UPDATE entries SET value = ?2, version = version + 1 "
+      "WHERE key = ?1 AND version = ?3 RETURNING version",
+      // kRemove
+      "DELETE FROM entries WHERE key = ?1 RETURNING version",
+      // kListBounded, kListToEnd: a range over the bytes instead of LIKE, whose '%' and '_'
+      // would be wildcards. Keys are blobs, compared as memcmp does, so "after" is the byte
+      // order the protocol promises.
+      "SELECT key, value, version FROM entries "
+      "WHERE key >= ?1 AND key > ?3 AND key < ?2 ORDER BY key",
+      "SELECT key, value, version FROM entries WHERE key >= ?1 AND key > ?3 ORDER BY key",
+  };
+  // SQLITE_PREPARE_PERSISTENT: kept for the store's lifetime, as SQLite advises for reuse.
+  if (sqlite3_prepare_v3(db_, kSql[query], -1, SQLITE_PREPARE_PERSISTENT, &statement, nullptr) !=
+      SQLITE_OK) {
+    sqlite3_finalize(statement);
+    statement = nullptr;
+  }
+  return statement;
 }
 
 Error SqliteStore::failure(const std::string& what, const std::string& why) const {
@@ -208,33 +270,32 @@ Error SqliteStore::failure(const std::string& what, const std::string& why) cons
 }
 
 Result<std::optional<StoreEntry>> SqliteStore::get(const std::string& key) {
-  const std::string what = "get " + quote_key(key);
-  if (key.empty()) return failure(what, "the key is empty");
-  Statement statement(db_, "SELECT value, version FROM entries WHERE key = ?1");
-  if (!statement.prepared()) return failure(what, describe(db_));
+  // What failed, made only when something did: a batch of 900 puts would otherwise quote 900
+  // keys for nothing.
+  auto what = [&key] { return "get " + quote_key(key); };
+  if (key.empty()) return failure(what(), "the key is empty");
+  Statement statement(prepared(kGet));
+  if (!statement.prepared()) return failure(what(), describe(db_));
   statement.bind(1, key);
   std::optional<StoreEntry> entry;
   while (true) {
     int status = statement.step();
     if (status == SQLITE_DONE) return entry;
-    if (status != SQLITE_ROW) return failure(what, describe(db_));
+    if (status != SQLITE_ROW) return failure(what(), describe(db_));
     entry = StoreEntry{key, statement.blob(0), statement.number(1)};
   }
 }
 
 Result<uint64_t> SqliteStore::put(const std::string& key, const std::string& value) {
-  const std::string what = "put " + quote_key(key);
-  if (key.empty()) return failure(what, "the key is empty");
-  Statement statement(db_,
-                      "INSERT INTO entries (key, value, version) VALUES (?1, ?2, 1) "
-                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-                      "version = entries.version + 1 RETURNING version");
-  if (!statement.prepared()) return failure(what, describe(db_));
+  auto what = [&key] { return "put " + quote_key(key); };
+  if (key.empty()) return failure(what(), "the key is empty");
+  Statement statement(prepared(kPut));
+  if (!statement.prepared()) return failure(what(), describe(db_));
   statement.bind(1, key);
   statement.bind(2, value);
   auto version = returned_version(db_, statement);
-  if (!version) return failure(what, version.error().message);
-  if (!*version) return failure(what, "no version returned");
+  if (!version) return failure(what(), version.error().message);
+  if (!*version) return failure(what(), "no version returned");
   return **version;
 }
 
@@ -242,33 +303,31 @@ Result<CasOutcome> SqliteStore::compare_and_set(const std::string& key, uint64_t
                                                 const std::string& value) {
   const std::string what = "compare-and-set " + quote_key(key);
   if (key.empty()) return failure(what, "the key is empty");
-  // One statement each way, so the comparison and the write are one atomic step.
-  const char* sql = expected_version == 0
-                        ? "INSERT INTO entries (key, value, version) VALUES (?1, ?2, 1) "
-                          "ON CONFLICT (key) DO NOTHING RETURNING version"
-                        : "UPDATE entries SET value = ?2, version = version + 1 "
-                          "WHERE key = ?1 AND version = ?3 RETURNING version";
-  Statement statement(db_, sql);
-  if (!statement.prepared()) return failure(what, describe(db_));
-  statement.bind(1, key);
-  statement.bind(2, value);
-  if (expected_version != 0) statement.bind(3, expected_version);
-  auto version = returned_version(db_, statement);
-  if (!version) return failure(what, version.error().message);
-  if (*version) return CasOutcome{true, **version};
+  std::optional<uint64_t> written;
+  {
+    Statement statement(prepared(expected_version == 0 ? kInsertIfAbsent : kUpdateIfVersion));
+    if (!statement.prepared()) return failure(what, describe(db_));
+    statement.bind(1, key);
+    statement.bind(2, value);
+    if (expected_version != 0) statement.bind(3, expected_version);
+    auto version = returned_version(db_, statement);
+    if (!version) return failure(what, version.error().message);
+    written = *version;
+  }
+  if (written) return CasOutcome{true, *written};
   auto current = get(key);
   if (!current) return current.error();
   return CasOutcome{false, *current ? (*current)->version : 0};
 }
 
 Result<std::optional<uint64_t>> SqliteStore::remove(const std::string& key) {
-  const std::string what = "delete " + quote_key(key);
-  if (key.empty()) return failure(what, "the key is empty");
-  Statement statement(db_, "DELETE FROM entries WHERE key = ?1 RETURNING version");
-  if (!statement.prepared()) return failure(what, describe(db_));
+  auto what = [&key] { return "delete " + quote_key(key); };
+  if (key.empty()) return failure(what(), "the key is empty");
+  Statement statement(prepared(kRemove));
+  if (!statement.prepared()) return failure(what(), describe(db_));
   statement.bind(1, key);
   auto version = returned_version(db_, statement);
-  if (!version) return failure(what, version.error().message);
+  if (!version) return failure(what(), version.error().message);
   return *version;
 }
 
@@ -317,13 +376,8 @@ Result<SqliteStore::Page> SqliteStore::list_page(const std::string& prefix,
                                                  const std::string& start_after, size_t limit,
                                                  size_t max_bytes) {
   const std::string what = "list " + quote_key(prefix);
-  // A range over the bytes instead of LIKE, whose '%' and '_' would be wildcards. Keys are
-  // blobs, compared as memcmp does, so "after" is the byte order the protocol promises.
   std::optional<std::string> end = prefix_successor(prefix);
-  Statement statement(db_, end ? "SELECT key, value, version FROM entries "
-                                 "WHERE key >= ?1 AND key > ?3 AND key < ?2 ORDER BY key"
-                               : "SELECT key, value, version FROM entries "
-                                 "WHERE key >= ?1 AND key > ?3 ORDER BY key");
+  Statement statement(prepared(end ? kListBounded : kListToEnd));
   if (!statement.prepared()) return failure(what, describe(db_));
   statement.bind(1, prefix);
   if (end) statement.bind(2, *end);

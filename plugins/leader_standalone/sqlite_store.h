@@ -7,6 +7,10 @@
 // Durability: the file is opened in WAL mode with synchronous=FULL, so a write that returned
 // successfully survives a crash of the process or of the machine.
 //
+// Cost: each kind of request's SQL statement is prepared once, on its first use, and kept until
+// the store is closed (preparing it again for every write of a batch was 8 % of a master host's
+// CPU time while framework_chronos stored 10,000 launches); values are bound without a copy.
+//
 // Errors are Result-style, quote the key and name the file ("store '/w/store.sqlite': put 'a':
 // database or disk is full"). A compare-and-set whose expected version does not match is not an
 // error but an outcome (CasOutcome::applied == false).
@@ -15,6 +19,7 @@
 // movable, not copyable; the destructor closes the file.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -25,6 +30,7 @@
 #include "tessera/result.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace tessera::leader {
 
@@ -101,12 +107,31 @@ class SqliteStore {
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  // The statements kept prepared, one per kind of request.
+  enum Query : size_t {
+    kGet,
+    kPut,
+    kInsertIfAbsent,
+    kUpdateIfVersion,
+    kRemove,
+    kListBounded,
+    kListToEnd,
+    kQueryCount
+  };
+
   SqliteStore(sqlite3* db, std::filesystem::path path) : db_(db), path_(std::move(path)) {}
+
+  // The prepared statement of `query` (prepared on its first use), or nullptr when SQLite
+  // refused to prepare it (describe the connection's error).
+  sqlite3_stmt* prepared(Query query);
+  // Finalizes every kept statement (before the connection is closed).
+  void finalize_all();
 
   Error failure(const std::string& what, const std::string& why) const;
 
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
+  std::array<sqlite3_stmt*, kQueryCount> statements_{};
 };
 
 // The smallest byte string greater than every string that starts with `prefix`, or nullopt when

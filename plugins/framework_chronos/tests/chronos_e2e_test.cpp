@@ -156,6 +156,50 @@ TEST_F(ChronosE2E, AJobEveryTwoSecondsRunsThreeTimesTwoSecondsApart) {
   EXPECT_EQ(json::parse(stat.body).at("histogram").at("count"), 3);
 }
 
+// A burst: more jobs due at the same instant than the agent has room for at once (4 cpus, 0.1
+// each), so that runs are placed as their launches are stored, on offers kept for the burst
+// and on offers that come as runs end. Each runs exactly once, at its due time.
+TEST_F(ChronosE2E, JobsDueAtTheSameInstantEachRunOnce) {
+  constexpr int kJobs = 60;
+  std::string due =
+      format_time(std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now() + 6s));
+  for (int i = 0; i < kJobs; ++i) {
+    auto posted =
+        post("/iso8601", R"({"name": "burst-)" + std::to_string(i) + R"(", "command": ")" +
+                             record("burst.log") + R"(", "schedule": "R1/)" + due + R"(/PT1H"})");
+    ASSERT_EQ(posted.status, 204) << posted.body;
+  }
+  auto succeeded = [&] {
+    std::string csv = get("/graph/csv").body;
+    int done = 0;
+    for (size_t at = csv.find(",success,"); at != std::string::npos;
+         at = csv.find(",success,", at + 1)) {
+      ++done;
+    }
+    return done;
+  };
+  ASSERT_TRUE(testing::eventually([&] { return succeeded() == kJobs; }, 60s))
+      << succeeded() << " of " << kJobs << " succeeded" << diagnostics();
+
+  std::vector<std::string> ran = lines_of(path("burst.log"));
+  std::set<std::string> distinct(ran.begin(), ran.end());
+  EXPECT_EQ(ran.size(), static_cast<size_t>(kJobs)) << diagnostics();
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kJobs));
+  std::set<std::string> jobs;
+  for (const std::string& task : ran) {
+    // Every run is the job's one run at the due instant, first attempt (attempts count from 0).
+    EXPECT_EQ(format_time(scheduled_of(run_of(task))), due) << task;
+    EXPECT_EQ(task.substr(task.rfind('#')), "#0") << task;
+    jobs.insert(task.substr(0, task.find('@')));
+  }
+  EXPECT_EQ(jobs.size(), static_cast<size_t>(kJobs));
+  for (int i = 0; i < kJobs; i += 7) {
+    std::string name = "burst-" + std::to_string(i);
+    EXPECT_EQ(count(name, "successCount"), 1) << name;
+    EXPECT_EQ(count(name, "errorCount"), 0) << name;
+  }
+}
+
 TEST_F(ChronosE2E, AChildRunsAfterItsParentAndAGrandchildAfterBoth) {
   // The parent is never due by itself (R0): it runs when asked to.
   ASSERT_EQ(post("/iso8601", R"({"name": "parent", "command": ")" + record("order.log", "parent") +

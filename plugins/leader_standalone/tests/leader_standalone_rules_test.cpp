@@ -79,8 +79,8 @@ TEST_F(RulesTest, EverySenderIsConfinedToItsOwnPrefix) {
         request("framework_chronos", store::Put{"framework_marathon/apps/web", "x"}),
         request("framework_chronos", store::CompareAndSet{"framework_marathon/apps/web", 1, "x"}),
         request("framework_chronos", store::Delete{"framework_marathon/apps/web"}),
-        request("framework_chronos", store::List{"framework_marathon/"}),
-        request("framework_chronos", store::List{""}),
+        request("framework_chronos", store::List{"framework_marathon/", "", 0}),
+        request("framework_chronos", store::List{"", "", 0}),
         request("framework_chronos", store::Put{"framework_chronos", "no slash"})}) {
     EXPECT_FALSE(refused.ok);
     EXPECT_EQ(refused.code, store::code::kPermissionDenied) << refused.error;

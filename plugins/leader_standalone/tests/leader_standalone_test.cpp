@@ -191,7 +191,7 @@ TEST_F(LeaderTest, ListByPrefixTakesPercentAndUnderscoreLiterally) {
     key = "test/" + key;
     ASSERT_TRUE(request(store::Put{key, "value of " + key}).ok);
   }
-  auto apps = request(store::List{"test/apps/"});
+  auto apps = request(store::List{"test/apps/", "", 0});
   ASSERT_TRUE(apps.ok) << apps.error;
   ASSERT_EQ(apps.entries.size(), 2u);
   EXPECT_EQ(apps.entries[0].key, "test/apps/a");
@@ -199,13 +199,13 @@ TEST_F(LeaderTest, ListByPrefixTakesPercentAndUnderscoreLiterally) {
   EXPECT_EQ(apps.entries[0].version, 1u);
   EXPECT_EQ(apps.entries[1].key, "test/apps/b");
 
-  auto percent = request(store::List{"test/50%"});
+  auto percent = request(store::List{"test/50%", "", 0});
   ASSERT_EQ(percent.entries.size(), 1u);
   EXPECT_EQ(percent.entries[0].key, "test/50%/a");
-  auto underscore = request(store::List{"test/a_"});
+  auto underscore = request(store::List{"test/a_", "", 0});
   ASSERT_EQ(underscore.entries.size(), 1u);
   EXPECT_EQ(underscore.entries[0].key, "test/a_b/1");
-  EXPECT_EQ(request(store::List{"test/"}).entries.size(), 7u);
+  EXPECT_EQ(request(store::List{"test/", "", 0}).entries.size(), 7u);
 }
 
 TEST_F(LeaderTest, EmptyKeyIsAnErrorReply) {
@@ -226,7 +226,7 @@ TEST_F(LeaderTest, EveryWriteIsPublishedAsStoreChanged) {
   ASSERT_FALSE(request(store::Delete{"test/apps/web"}).ok);  // not a write
   ASSERT_TRUE(request(store::CompareAndSet{"test/apps/db", 0, "x"}).ok);
   ASSERT_TRUE(request(store::Get{"test/apps/db"}).ok);  // reads publish nothing
-  ASSERT_TRUE(request(store::List{"test/apps/"}).ok);
+  ASSERT_TRUE(request(store::List{"test/apps/", "", 0}).ok);
 
   barrier();  // nothing more comes
   ASSERT_EQ(changes_.size(), 5u);
@@ -341,7 +341,7 @@ TEST_F(LeaderTest, DataSurvivesARestartOnTheSameWorkDir) {
   EXPECT_EQ(got.entries[0].value, "two");
   EXPECT_EQ(got.entries[0].version, 2u);
   EXPECT_EQ(request(store::Put{"test/registry", "three"}).version, 3u);
-  EXPECT_EQ(request(store::List{"test/apps/"}).entries.size(), 1u);
+  EXPECT_EQ(request(store::List{"test/apps/", "", 0}).entries.size(), 1u);
 }
 
 TEST_F(LeaderTest, StoreFileKeyChoosesTheFile) {

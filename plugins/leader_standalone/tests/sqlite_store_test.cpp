@@ -2,7 +2,9 @@
 // across reopening, and the errors a user can run into (not a database, corrupt, disk full).
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <fstream>
+#include <optional>
 
 #include "sqlite_store.h"
 #include "support/process.h"
@@ -313,6 +315,61 @@ TEST(SqliteStore, ABatchIsAppliedWholeOrNotAtAll) {
   // And the store still serves, in and out of batches.
   EXPECT_EQ(*store.put("c", "c1"), 1u);
   EXPECT_EQ(*store.apply({BatchWrite{"c", "c2", false}}), (std::vector<uint64_t>{2}));
+}
+
+// The statements are kept prepared between requests: one left in the middle of its rows (a page
+// that stopped at its limit) must not carry its rows, bindings or snapshot into the next request.
+TEST(SqliteStore, APageThatStoppedEarlyDoesNotLeakIntoTheNextRequests) {
+  TempDir dir;
+  SqliteStore store = open_store(dir / "store.sqlite");
+  for (std::string key : {"jobs/a", "jobs/b", "jobs/c", "other/x"}) {
+    ASSERT_TRUE(store.put(key, "v-" + key).ok());
+  }
+  auto first = store.list_page("jobs/", "", 1, SIZE_MAX);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(keys(first->entries), (std::vector<std::string>{"jobs/a"}));
+  EXPECT_TRUE(first->more);
+  // A write, then the same listing from its start and one of another prefix: all of it, in
+  // order, with the new key.
+  ASSERT_TRUE(store.put("jobs/ab", "v-jobs/ab").ok());
+  auto again = store.list_page("jobs/", "", 10, SIZE_MAX);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(keys(again->entries),
+            (std::vector<std::string>{"jobs/a", "jobs/ab", "jobs/b", "jobs/c"}));
+  EXPECT_FALSE(again->more);
+  EXPECT_EQ(keys(*store.list("other/")), (std::vector<std::string>{"other/x"}));
+  // The page after the first one, as a client asks for it.
+  auto next = store.list_page("jobs/", "jobs/a", 2, SIZE_MAX);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(keys(next->entries), (std::vector<std::string>{"jobs/ab", "jobs/b"}));
+  EXPECT_TRUE(next->more);
+
+  // Another connection to the file (a second reader, such as the sqlite3 shell) sees every
+  // write: none is held back by a statement left open.
+  ASSERT_TRUE(
+      store.apply({tessera::protocol::store::BatchWrite{"jobs/d", "v-jobs/d", false}}).ok());
+  SqliteStore reader = open_store(dir / "store.sqlite");
+  EXPECT_EQ(keys(*reader.list("jobs/")),
+            (std::vector<std::string>{"jobs/a", "jobs/ab", "jobs/b", "jobs/c", "jobs/d"}));
+  EXPECT_EQ((*reader.get("jobs/d"))->value, "v-jobs/d");
+}
+
+// A moved store keeps serving with the statements it had prepared, and the moved-from one closes
+// cleanly.
+TEST(SqliteStore, AMovedStoreKeepsServing) {
+  TempDir dir;
+  std::optional<SqliteStore> first(open_store(dir / "store.sqlite"));
+  ASSERT_TRUE(first->put("k", "1").ok());
+  ASSERT_TRUE(first->get("k").ok());
+  SqliteStore moved(std::move(*first));
+  first.reset();
+  EXPECT_EQ(*moved.put("k", "2"), 2u);
+  EXPECT_EQ((*moved.get("k"))->value, "2");
+  SqliteStore assigned = open_store(dir / "other.sqlite");
+  ASSERT_TRUE(assigned.put("o", "x").ok());
+  assigned = std::move(moved);
+  EXPECT_EQ(*assigned.put("k", "3"), 3u);
+  EXPECT_EQ(keys(*assigned.list("")), (std::vector<std::string>{"k"}));
 }
 
 TEST(SqliteStore, KeysInErrorsAreQuotedAndEscaped) {
