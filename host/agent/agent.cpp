@@ -1,5 +1,7 @@
 #include "agent.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -61,6 +63,16 @@ double kill_grace(const protocol::TaskInfo& task) {
   double grace = task.kill_grace_seconds;
   if (!(grace > 0)) return 0;
   return std::min(grace, kMaxGraceSeconds);
+}
+
+// Makes a new sandbox, WORK_DIR/agent/sandboxes/FRAMEWORK/TASK/CONTAINER: its last two levels
+// are new but for a task id seen before, so two mkdirs, and create_directories (a status call
+// on every missing level, then its mkdirs) only when they fail (the framework's level missing).
+void make_sandbox(const std::filesystem::path& sandbox, std::error_code& ec) {
+  ec.clear();
+  bool made = (::mkdir(sandbox.parent_path().c_str(), 0755) == 0 || errno == EEXIST) &&
+              ::mkdir(sandbox.c_str(), 0755) == 0;
+  if (!made) std::filesystem::create_directories(sandbox, ec);
 }
 
 }  // namespace
@@ -850,7 +862,7 @@ void Agent::queue_container(const TaskKey& key) {
                              std::to_string(++launches_) + "-" + random_suffix();
   std::filesystem::path sandbox = checkpoint_->sandbox(framework_id, info.task_id, container_id);
   std::error_code ec;
-  std::filesystem::create_directories(sandbox, ec);
+  make_sandbox(sandbox, ec);
   if (ec) {
     return emit(key, state::kFailed, reason::kLaunchFailed,
                 "cannot create the sandbox '" + sandbox.string() + "': " + ec.message(),

@@ -16,6 +16,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -126,6 +127,23 @@ std::optional<std::string> read_proc_file(const std::string& path, size_t limit)
   }
   ::close(fd);
   return text;
+}
+
+// A directory's path as the kernel names it (links resolved, as /proc/PID/cwd shows it), or ""
+// when it cannot be opened. Three system calls, where std::filesystem::canonical looks at every
+// component of the path in turn (a status and a readlink each).
+std::string resolved_directory(const std::filesystem::path& dir) {
+  int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return {};
+  char target[PATH_MAX];
+  std::string link = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = ::readlink(link.c_str(), target, sizeof target);
+  ::close(fd);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof target || target[0] != '/') return {};
+  std::string path(target, static_cast<size_t>(n));
+  // A directory removed meanwhile: no process can be caught in it by this name.
+  if (path.ends_with(" (deleted)")) return {};
+  return path;
 }
 
 // Calls `visit(pid)` for every process in /proc but this one.
@@ -897,10 +915,10 @@ Status PosixLauncher::begin_launch(const LaunchSpec& spec, Container& c) {
   // next recovery knows the container may exist and looks for it by its marker, or by its
   // working directory (the sandbox as the kernel names it, links resolved) while its exec is
   // still under way.
-  std::string sandbox = std::filesystem::canonical(spec.sandbox, ec).string();
+  std::string sandbox = resolved_directory(spec.sandbox);
   // Left out of the record when it would not fit in its page (it only helps a recovery find a
   // process caught in its exec).
-  if (ec || sandbox.find('\n') != std::string::npos || sandbox.size() > kStatePage / 2) {
+  if (sandbox.find('\n') != std::string::npos || sandbox.size() > kStatePage / 2) {
     sandbox.clear();
   }
   if (auto s = write_intent(id, sandbox); !s) return s.error().context("container '" + id + "'");
