@@ -875,7 +875,15 @@ void Master::mark_unreachable(Agent& agent) {
 void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   auto it = agents_.find(agent_id);
   if (it == agents_.end()) {
-    if (awaited_agents_.erase(agent_id) != 0) forget_awaited_agent(agent_id, why);
+    if (awaited_agents_.erase(agent_id) != 0) {
+      // No task of it is known here: the frameworks hear that the agent is lost, and an
+      // explicit reconciliation of one of its tasks is answered TASK_GONE from now on.
+      log().warn(
+          "removing agent {}, which has not registered with this master since it began "
+          "serving: {}",
+          sdk::printable(agent_id), sdk::printable(why, 1000));
+      record_agent_removed(agent_id, why);
+    }
     return;
   }
   Agent& agent = it->second;
@@ -906,27 +914,13 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
     remove_executor(agent, executor.framework_id, executor.info.executor_id, false);
   }
   allocator_->send(alloc::AgentRemoved{agent_id});
-  publish(events::AgentRemoved{agent_id, why});
-  for (auto& [id, fw] : frameworks_) {
-    if (fw.connected) server_->send(fw.peer, scheduler::AgentLost{agent_id});
-  }
   peers_.erase(agent.peer);
   first_registrations_.erase(agent.peer);
   agents_.erase(it);
-  agent_secrets_.erase(agent_id);
-  removed_agents_.insert(agent_id);
-  registry_->remove_agent(agent_id, now_seconds(), [this, agent_id](bool ok) {
-    if (ok) log().info("agent {} is recorded as removed in the registry", sdk::printable(agent_id));
-  });
+  record_agent_removed(agent_id, why);
 }
 
-void Master::forget_awaited_agent(const std::string& agent_id, const std::string& why) {
-  // No task of it is known here: the frameworks hear that the agent is lost, and an explicit
-  // reconciliation of one of its tasks is answered TASK_GONE from now on.
-  log().warn(
-      "removing agent {}, which has not registered with this master since it began "
-      "serving: {}",
-      sdk::printable(agent_id), sdk::printable(why, 1000));
+void Master::record_agent_removed(const std::string& agent_id, const std::string& why) {
   publish(events::AgentRemoved{agent_id, why});
   for (auto& [id, fw] : frameworks_) {
     if (fw.connected) server_->send(fw.peer, scheduler::AgentLost{agent_id});

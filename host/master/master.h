@@ -93,7 +93,9 @@ class Master : public Role {
   void check_agents();
   void mark_unreachable(Agent& agent);
   void remove_agent(const std::string& agent_id, const std::string& why);
-  void forget_awaited_agent(const std::string& agent_id, const std::string& why);
+  // What every removal ends with, whether the agent was here or only in the registry: the
+  // event, scheduler.agent_lost to the frameworks, and the removal in the registry.
+  void record_agent_removed(const std::string& agent_id, const std::string& why);
 
   // Frameworks.
   void on_subscribe(const Caller& caller, const protocol::scheduler::Subscribe& message);

@@ -8,7 +8,11 @@ namespace tessera::host::master {
 
 Registry::Registry(sdk::Bus& bus, sdk::Clock& clock, const sdk::Leadership* leadership,
                    sdk::StoreOptions options, std::chrono::milliseconds retry)
-    : bus_(bus), clock_(clock), retry_(retry), store_(bus, clock, std::move(options)) {
+    : bus_(bus),
+      clock_(clock),
+      retry_(retry),
+      store_(bus, clock, std::move(options)),
+      agent_writer_(store_) {
   store_.fence_with(leadership);
 }
 
@@ -78,67 +82,26 @@ std::function<void(sdk::StoreResult<uint64_t>)> Registry::outcome(const std::str
   };
 }
 
+namespace {
+
+// The writer logs a failed batch once; each write only reports whether it was stored.
+sdk::StoreWriter::Done stored(std::function<void(bool)> done) {
+  if (!done) return {};
+  return [done = std::move(done)](const sdk::StoreResult<uint64_t>& r) { done(r.ok()); };
+}
+
+}  // namespace
+
 void Registry::put_agent(const AgentRecord& record, std::function<void(bool)> done) {
-  msgpack::sbuffer encoded;
-  msgpack::pack(encoded, record);
-  queue_agent_write(AgentWrite{
-      record.agent_id, record, 0,
-      std::string(kAgents).size() + record.agent_id.size() + encoded.size(), std::move(done)});
+  agent_writer_.put(kAgents + record.agent_id, record, stored(std::move(done)));
 }
 
 void Registry::remove_agent(const std::string& agent_id, double removed_at,
                             std::function<void(bool)> done) {
-  // A time packs into at most 9 bytes; both keys are counted.
-  size_t bytes =
-      std::string(kRemovedAgents).size() + std::string(kAgents).size() + 2 * agent_id.size() + 9;
-  queue_agent_write(AgentWrite{agent_id, std::nullopt, removed_at, bytes, std::move(done)});
-}
-
-void Registry::queue_agent_write(AgentWrite write) {
-  agent_writes_.push_back(std::move(write));
-  write_agents();
-}
-
-void Registry::write_agents() {
-  if (agent_batch_out_ || agent_writes_.empty()) return;
-  sdk::StoreBatch batch;
-  std::vector<std::function<void(bool)>> dones;
-  size_t count = 0;
-  std::string first = agent_writes_.front().agent_id;
-  // The store prefixes every key: counted too, against the protocol's limits.
-  size_t prefix = store_.prefix().size();
-  while (!agent_writes_.empty()) {
-    AgentWrite& write = agent_writes_.front();
-    size_t writes = write.record ? 1 : 2;
-    size_t bytes = write.bytes + writes * prefix;
-    if (!batch.empty() &&
-        (batch.size() + writes > protocol::store::kMaxBatchWrites ||
-         batch.bytes() + batch.size() * prefix + bytes > protocol::store::kMaxBatchBytes)) {
-      break;
-    }
-    if (write.record) {
-      batch.put(kAgents + write.agent_id, *write.record);
-    } else {
-      // The record of its removal first: an agent must never be neither admitted nor removed.
-      // Removing an absent record is no error (an agent admitted before a write failed).
-      batch.put(kRemovedAgents + write.agent_id, write.removed_at);
-      batch.remove(kAgents + write.agent_id);
-    }
-    ++count;
-    if (write.done) dones.push_back(std::move(write.done));
-    agent_writes_.pop_front();
-  }
-  agent_batch_out_ = true;
-  store_.write_batch(std::move(batch), [this, count, first, dones = std::move(dones)](
-                                           const sdk::StoreResult<std::vector<uint64_t>>& r) {
-    agent_batch_out_ = false;
-    if (!r) {
-      bus_.log.error("registry write of {} agent record(s), the first '{}{}', failed: {}", count,
-                     kAgents, sdk::escape(first), r.error().message);
-    }
-    for (const auto& done : dones) done(r.ok());
-    write_agents();
-  });
+  // The record of its removal first: an agent must never be neither admitted nor removed.
+  // `done` waits for the second write, which the writer stores after the first.
+  agent_writer_.put(kRemovedAgents + agent_id, removed_at);
+  agent_writer_.remove(kAgents + agent_id, stored(std::move(done)));
 }
 
 void Registry::put_framework(const FrameworkRecord& record, std::function<void(bool)> done) {

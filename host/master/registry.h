@@ -16,7 +16,6 @@
 // there. The Bus, its loop, the clock, the logger and the leadership must outlive it.
 #pragma once
 
-#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -26,6 +25,7 @@
 
 #include "master/model.h"
 #include "tessera/sdk/store.h"
+#include "tessera/sdk/store_writer.h"
 
 namespace tessera::host::master {
 
@@ -73,11 +73,11 @@ class Registry {
 
   // Each write calls `done` (when given) with whether the store took it; a failure is logged.
   //
-  // The agents' writes go out in batches (sdk::Store::write_batch), one batch at a time: those
-  // asked for while a batch is out wait and go together in the next, in the order asked, so
-  // that thousands of agents registering at once cost tens of store requests, not one each,
-  // and a removal never overtakes the write it follows. `done` runs once the write's batch is
-  // durable (or failed: the whole batch is then reported failed).
+  // The agents' writes go out in batches (sdk::StoreWriter), one batch at a time: those asked
+  // for while a batch is out wait and go together in the next, in the order asked, so that
+  // thousands of agents registering at once cost tens of store requests, not one each, and a
+  // removal never overtakes the write it follows. `done` runs once the write is durable (or
+  // failed).
   void put_agent(const AgentRecord& record, std::function<void(bool)> done = {});
   // Forgets the agent's record and records it as removed at `removed_at` (wall seconds).
   void remove_agent(const std::string& agent_id, double removed_at,
@@ -103,25 +103,12 @@ class Registry {
   std::function<void(sdk::StoreResult<uint64_t>)> outcome(const std::string& key,
                                                           std::function<void(bool)> done);
 
-  // An agent write waiting for its batch: a put of a record, or a removal (record and time of
-  // removal). `bytes` is its key and encoded value, to keep a batch within the store's limits.
-  struct AgentWrite {
-    std::string agent_id;
-    std::optional<AgentRecord> record;  // none: a removal at `removed_at`
-    double removed_at = 0;
-    size_t bytes = 0;
-    std::function<void(bool)> done;
-  };
-  void queue_agent_write(AgentWrite write);
-  // Sends the waiting agent writes, as many as a batch holds, unless a batch is out.
-  void write_agents();
-
   sdk::Bus& bus_;
   sdk::Clock& clock_;
   std::chrono::milliseconds retry_;
   sdk::Store store_;
-  std::deque<AgentWrite> agent_writes_;
-  bool agent_batch_out_ = false;
+  // The agents' writes: batched, in the order asked (see put_agent).
+  sdk::StoreWriter agent_writer_;
 };
 
 }  // namespace tessera::host::master

@@ -22,13 +22,8 @@ constexpr const char* kFrameworkIdKey = "framework_id";
 constexpr milliseconds kRecoveryRetry{1000};
 // The longest a wake-up timer is set for: a wall clock that jumps is noticed this soon.
 constexpr milliseconds kLongestSleep{30000};
-// Store batches in flight at once, and what one batch holds at most (see send_writes): within
-// the protocol's limits (kMaxBatchWrites, kMaxBatchBytes), leaving room for what the store
-// client adds to each write (the plugin's prefix and the value's msgpack header, under 32
-// bytes: 29 KiB for 900 writes).
+// Store batches in flight at once (see write()).
 constexpr size_t kMaxBatchesInFlight = 2;
-constexpr size_t kMaxWritesPerBatch = 900;
-constexpr size_t kMaxBatchBytes = protocol::store::kMaxBatchBytes - size_t{64} * 1024;
 // How long a changed run history waits before it is written (changes in between are merged).
 constexpr milliseconds kHistoryDelay{1000};
 // GET /jobs's answer is made ahead of the request once no job has changed for this long, this
@@ -151,6 +146,10 @@ Status ChronosFramework::start() {
   leadership_ = std::make_unique<sdk::Leadership>(bus(), clock());
   store_ = std::make_unique<sdk::Store>(bus(), clock());
   store_->fence_with(leadership_.get());
+  sdk::StoreWriterOptions writing;
+  writing.lanes = 2;  // WriteKind: the jobs' scheduling state before histories
+  writing.max_batches_in_flight = kMaxBatchesInFlight;
+  writer_ = std::make_unique<sdk::StoreWriter>(*store_, writing);
   leadership_->on_elected = [this](uint64_t) { elected(); };
   leadership_->on_deposed = [this] { deposed(); };
   return leadership_->start();
@@ -194,10 +193,7 @@ void ChronosFramework::deposed() {
   unsaved_histories_.clear();
   unstored_starts_.clear();
   store_starts_now_ = false;
-  job_writes_.clear();
-  history_writes_.clear();
-  queued_puts_.clear();
-  batches_in_flight_ = 0;
+  if (writer_) writer_->drop("no longer leading");
   for (sdk::Clock::TimerId* timer :
        {&wakeup_timer_, &reconcile_timer_, &history_timer_, &place_timer_, &offer_timer_,
         &started_timer_, &render_timer_}) {
@@ -557,95 +553,17 @@ void ChronosFramework::save_histories() {
 
 void ChronosFramework::write(WriteKind kind, std::string key, std::optional<std::string> value,
                              sdk::Store::Done<uint64_t> done) {
-  // A job's state changes several times in a burst (launched, running, finished), each change
-  // a commit: while an earlier put of it still waits, that put takes the newest value and
-  // answers both commits once it is stored (each needs its own change stored, and the newest
-  // value holds it). This saves a store write per change under load, when the store is the
-  // bottleneck.
-  if (value) {
-    if (auto waiting = queued_puts_.find(key); waiting != queued_puts_.end()) {
-      Write& queued = *waiting->second;
-      queued.value = std::move(value);
-      if (done) {
-        queued.done = [first = std::move(queued.done),
-                       second = std::move(done)](const sdk::StoreResult<uint64_t>& r) {
-          if (first) first(r);
-          second(r);
-        };
-      }
-      return;
-    }
-  }
-  auto& queue = kind == WriteKind::job ? job_writes_ : history_writes_;
-  queue.push_back(Write{std::move(key), std::move(value), std::move(done)});
-  // A put after a waiting removal of the same key must stay behind it.
-  if (queue.back().value) {
-    queued_puts_[queue.back().key] = &queue.back();
-  } else {
-    queued_puts_.erase(queue.back().key);
-  }
-  send_writes();
-}
-
-void ChronosFramework::send_writes() {
   // A burst (10,000 runs due together, each changing its job three times) is written as a few
   // large batches rather than one request per write: a batch is one round trip and one commit
   // (one fsync) at the leader plugin, so the store keeps up, and while one batch is being
-  // stored the next fills up. Scheduling state goes before histories.
-  while (batches_in_flight_ < kMaxBatchesInFlight &&
-         (!job_writes_.empty() || !history_writes_.empty())) {
-    auto& queue = !job_writes_.empty() ? job_writes_ : history_writes_;
-    uint64_t term = term_;
-    auto forget_queued = [this](const Write& write) {
-      if (auto waiting = queued_puts_.find(write.key);
-          waiting != queued_puts_.end() && waiting->second == &write) {
-        queued_puts_.erase(waiting);
-      }
-    };
-    if (queue.front().value && queue.front().value->size() > kMaxBatchBytes) {
-      // Too large for a batch (a long run history): a put of its own, as large as a value may be.
-      forget_queued(queue.front());
-      Write large = std::move(queue.front());
-      queue.pop_front();
-      ++batches_in_flight_;
-      store_->put(large.key, *large.value,
-                  [this, term, done = std::move(large.done)](const sdk::StoreResult<uint64_t>& r) {
-                    if (term == term_) --batches_in_flight_;
-                    if (done) done(r);
-                    if (term == term_) send_writes();
-                  });
-      continue;
-    }
-    sdk::StoreBatch batch;
-    std::vector<sdk::Store::Done<uint64_t>> dones;
-    while (!queue.empty() && batch.size() < kMaxWritesPerBatch) {
-      Write& next = queue.front();
-      size_t bytes = next.key.size() + (next.value ? next.value->size() : 0);
-      if (bytes > kMaxBatchBytes || batch.bytes() + bytes > kMaxBatchBytes) break;
-      forget_queued(next);
-      if (next.value) {
-        batch.put(next.key, *next.value);
-      } else {
-        batch.remove(next.key);
-      }
-      dones.push_back(std::move(next.done));
-      queue.pop_front();
-    }
-    ++batches_in_flight_;
-    store_->write_batch(std::move(batch), [this, term, dones = std::move(dones)](
-                                              const sdk::StoreResult<std::vector<uint64_t>>& r) {
-      // A batch of an earlier term was forgotten when the term ended.
-      if (term == term_) --batches_in_flight_;
-      for (size_t i = 0; i < dones.size(); ++i) {
-        if (!dones[i]) continue;
-        if (r) {
-          dones[i]((*r)[i]);
-        } else {
-          dones[i](r.error());
-        }
-      }
-      if (term == term_) send_writes();
-    });
+  // stored the next fills up. A job's state that changes again while its put still waits is
+  // merged into that put, which answers both commits once stored (each needs its own change
+  // stored, and the newest value holds it): a store write saved per change under load.
+  size_t lane = kind == WriteKind::job ? 0 : 1;
+  if (value) {
+    writer_->put(key, *value, std::move(done), lane);
+  } else {
+    writer_->remove(key, std::move(done), lane);
   }
 }
 

@@ -36,6 +36,7 @@
 #include "tessera/sdk/plugin.h"
 #include "tessera/sdk/scheduler.h"
 #include "tessera/sdk/store.h"
+#include "tessera/sdk/store_writer.h"
 
 namespace tessera::chronos {
 
@@ -93,13 +94,12 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   void wake_up();
   // Stores what the core changed, then carries out `actions`; `done` after both (or the error).
   void commit(std::vector<Action> actions, Committed done = {});
-  // Store writes: those of the jobs' scheduling state first, then histories, gathered into
-  // batches (one store request and commit each), two in flight at a time, each kind in order.
-  // A value of nullopt deletes the key.
+  // Store writes (through writer_): those of the jobs' scheduling state first, then histories,
+  // gathered into batches (one store request and commit each), two in flight at a time, each
+  // kind in order. A value of nullopt deletes the key.
   enum class WriteKind { job, history };
   void write(WriteKind kind, std::string key, std::optional<std::string> value,
              sdk::Store::Done<uint64_t> done);
-  void send_writes();
   void settled();
   void save_histories();
   void save_histories_soon();
@@ -169,6 +169,7 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   FrameworkSettings settings_;
   std::unique_ptr<sdk::Leadership> leadership_;
   std::unique_ptr<sdk::Store> store_;
+  std::unique_ptr<sdk::StoreWriter> writer_;  // see write()
   std::unique_ptr<sdk::SchedulerClient> client_;
   std::unique_ptr<sdk::http::Server> server_;
   std::unique_ptr<SchedulerCore> core_;
@@ -205,18 +206,6 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   // Since when history writes and the storing of starts have waited for launches.
   sdk::Clock::Monotonic::time_point histories_held_since_{};
   sdk::Clock::Monotonic::time_point starts_held_since_{};
-  struct Write {
-    std::string key;
-    std::optional<std::string> value;
-    sdk::Store::Done<uint64_t> done;
-  };
-  std::deque<Write> job_writes_;
-  std::deque<Write> history_writes_;
-  // The puts waiting in those queues, by key (a deque keeps references to its elements across
-  // pushes at the back and pops at the front): a newer put of the same key replaces the
-  // waiting value instead of queueing a second write.
-  std::map<std::string, Write*> queued_puts_;
-  size_t batches_in_flight_ = 0;
   // Jobs whose run history changed since it was last written.
   std::set<std::string> unsaved_histories_;
   // Jobs whose runs started since their state was last written (SchedulerCore::Dirty's

@@ -115,6 +115,9 @@ Status MarathonFramework::start() {
   leadership_ = std::make_unique<sdk::Leadership>(bus(), clock());
   store_ = std::make_unique<sdk::Store>(bus(), clock());
   store_->fence_with(leadership_.get());
+  sdk::StoreWriterOptions writing;
+  writing.retry_unavailable_after = std::chrono::seconds(1);
+  writer_ = std::make_unique<sdk::StoreWriter>(*store_, writing);
   leadership_->on_elected = [this](uint64_t) { elected(); };
   leadership_->on_deposed = [this] { deposed(); };
   return leadership_->start();
@@ -133,13 +136,7 @@ void MarathonFramework::elected() {
 void MarathonFramework::deposed() {
   ++term_;
   // What was not stored is for the next leader to decide again from the store.
-  pending_writes_.clear();
-  pending_sequences_.clear();
-  writes_in_flight_ = false;
-  writes_stored_ = writes_asked_;
-  if (writes_timer_ != 0) clock().cancel(writes_timer_);
-  writes_timer_ = 0;
-  fail_write_waiters("no longer leading; the change may not be stored");
+  if (writer_) writer_->drop("no longer leading; the change may not be stored");
   if (client_) client_->stop();
   client_.reset();
   health_.reset();
@@ -362,225 +359,61 @@ void MarathonFramework::revive() {
 
 // ---- Writes ----
 //
-// The scheduler's writes are coalesced by key (a later write to a key replaces the one not yet
-// sent) and stored as batches (store.batch: one round trip and one commit for up to
-// kMaxBatchWrites), one batch at a time so that a batch sent again after a failure can never
-// overwrite a newer value of its keys. A batch the store did not take is put back (unless newer
-// values came meanwhile) and sent again a second later: what is in memory is never silently
+// The scheduler's writes go through an sdk::StoreWriter: coalesced by key (a later put of a key
+// replaces the one not yet sent) and stored as batches, one batch at a time so that a batch
+// sent again after a failure can never overwrite a newer value of its keys. A batch the store
+// did not take is kept and sent again a second later: what is in memory is never silently
 // dropped. A change asked for over HTTP is answered once its writes are stored (when_stored), as
 // Marathon answers after its deployment plan is persisted.
 
-template <typename T>
-void MarathonFramework::queue_put(const std::string& key, const T& value, std::string what) {
-  msgpack::sbuffer encoded;
-  msgpack::pack(encoded, value);
-  PendingWrite write;
-  write.bytes = store_->prefix().size() + key.size() + encoded.size();
-  write.what = std::move(what);
-  write.add_to_batch = [key, value](sdk::StoreBatch& batch) { batch.put(key, value); };
-  write.write_alone = [this, key, value](sdk::Store::Done<uint64_t> done) {
-    store_->put(key, value, std::move(done));
-  };
-  queue_write(key, std::move(write));
-}
-
-void MarathonFramework::queue_remove(const std::string& key, std::string what) {
-  PendingWrite write;
-  write.bytes = store_->prefix().size() + key.size();
-  write.what = std::move(what);
-  write.add_to_batch = [key](sdk::StoreBatch& batch) { batch.remove(key); };
-  write.write_alone = [this, key](sdk::Store::Done<uint64_t> done) {
-    store_->remove(key, [done = std::move(done)](sdk::StoreResult<uint64_t> r) {
-      done(!r && r.code() == sdk::StoreCode::kNotFound ? sdk::StoreResult<uint64_t>(0)
-                                                       : std::move(r));
-    });
-  };
-  queue_write(key, std::move(write));
-}
-
-void MarathonFramework::queue_write(const std::string& key, PendingWrite write) {
-  write.sequence = ++writes_asked_;
-  if (auto replaced = pending_writes_.find(key); replaced != pending_writes_.end()) {
-    pending_sequences_.erase(replaced->second.sequence);
-  }
-  pending_sequences_.insert(write.sequence);
-  pending_writes_.insert_or_assign(key, std::move(write));
-  // Sent on the next turn of the loop, with whatever else the current event writes.
-  if (writes_timer_ == 0 && !writes_in_flight_) {
-    writes_timer_ = clock().after(std::chrono::milliseconds(0), [this] {
-      writes_timer_ = 0;
-      send_writes();
-    });
-  }
-}
-
-void MarathonFramework::send_writes() {
-  if (writes_in_flight_ || pending_writes_.empty() || !store_) return;
-  uint64_t term = term_;
-  std::vector<std::pair<std::string, PendingWrite>> sending;
-  auto first = pending_writes_.begin();
-  if (first->second.alone || first->second.bytes > protocol::store::kMaxBatchBytes) {
-    // Larger than any batch may be (a deployment of many apps): a write of its own.
-    pending_sequences_.erase(first->second.sequence);
-    sending.emplace_back(first->first, std::move(first->second));
-    pending_writes_.erase(first);
-    writes_in_flight_ = true;
-    auto alone = sending.front().second.write_alone;
-    alone([this, term, sending = std::move(sending)](const sdk::StoreResult<uint64_t>& r) mutable {
-      writes_done(term, std::move(sending),
-                  r ? std::nullopt : std::optional<sdk::StoreError>(r.error()));
-    });
-    return;
-  }
-  sdk::StoreBatch batch;
-  // Counted with the store's prefix of every key, as the store counts a batch (StoreBatch's
-  // bytes() leaves it out): a batch over the limit is refused whole, and its writes then go one
-  // by one, each a synchronous write of its own (1,000 of them took seconds).
-  size_t batch_bytes = 0;
-  for (auto it = pending_writes_.begin();
-       it != pending_writes_.end() && batch.size() < protocol::store::kMaxBatchWrites;) {
-    if (it->second.alone || it->second.bytes > protocol::store::kMaxBatchBytes) {
-      ++it;  // written alone once it is first
-      continue;
-    }
-    if (batch_bytes + it->second.bytes > protocol::store::kMaxBatchBytes) break;
-    batch_bytes += it->second.bytes;
-    it->second.add_to_batch(batch);
-    pending_sequences_.erase(it->second.sequence);
-    sending.emplace_back(it->first, std::move(it->second));
-    it = pending_writes_.erase(it);
-  }
-  writes_in_flight_ = true;
-  store_->write_batch(std::move(batch),
-                      [this, term, sending = std::move(sending)](
-                          const sdk::StoreResult<std::vector<uint64_t>>& r) mutable {
-                        writes_done(term, std::move(sending),
-                                    r ? std::nullopt : std::optional<sdk::StoreError>(r.error()));
-                      });
-}
-
-void MarathonFramework::writes_done(uint64_t term,
-                                    std::vector<std::pair<std::string, PendingWrite>> sent,
-                                    const std::optional<sdk::StoreError>& error) {
-  // A new term dropped what the last one had not stored and reads the store again.
-  if (term != term_) return;
-  writes_in_flight_ = false;
-  if (error && error->code == sdk::StoreCode::kUnavailable) {
-    log().warn("storing {} write(s) (the first: {}): {}; writing them again in a second",
-               sent.size(), sent.front().second.what, error->message);
-    for (auto& [key, write] : sent) put_back(key, std::move(write));
-    fail_write_waiters("the store did not answer: " + error->message +
-                       "; the change is kept and written again");
-    writes_timer_ = clock().after(std::chrono::seconds(1), [this] {
-      writes_timer_ = 0;
-      send_writes();
-    });
-    return;
-  }
-  bool refused = error && (error->code == sdk::StoreCode::kTooLarge ||
-                           error->code == sdk::StoreCode::kInvalid);
-  if (refused && sent.size() > 1) {
-    // One write the store will not take refuses its whole batch: each is written by itself.
-    for (auto& [key, write] : sent) {
-      write.alone = true;
-      put_back(key, std::move(write));
-    }
-    send_writes();
-    return;
-  }
-  if (error) {
-    // Fenced (no longer leading: being deposed) or refused for what it is: not to be retried,
-    // and no change that waits for it is said to be stored.
-    store_failures_ += sent.size();
-    log().error("storing {} write(s) (the first: {}): {}", sent.size(), sent.front().second.what,
-                error->message);
-    uint64_t first_failed = sent.front().second.sequence;
-    for (const auto& [key, write] : sent) first_failed = std::min(first_failed, write.sequence);
-    for (auto it = write_waiters_.lower_bound(first_failed); it != write_waiters_.end();) {
-      auto done = std::move(it->second);
-      it = write_waiters_.erase(it);
-      done(false, error->message);
-    }
-  }
-  uint64_t stored = pending_sequences_.empty() ? writes_asked_ : *pending_sequences_.begin() - 1;
-  writes_stored_ = std::max(writes_stored_, stored);
-  while (!write_waiters_.empty() && write_waiters_.begin()->first <= writes_stored_) {
-    auto done = std::move(write_waiters_.begin()->second);
-    write_waiters_.erase(write_waiters_.begin());
-    done(true, {});
-  }
-  send_writes();
-}
-
-void MarathonFramework::put_back(const std::string& key, PendingWrite&& write) {
-  // A newer write to the key, asked for meanwhile, replaces this one.
-  uint64_t sequence = write.sequence;
-  if (pending_writes_.try_emplace(key, std::move(write)).second) {
-    pending_sequences_.insert(sequence);
-  }
-}
-
-void MarathonFramework::fail_write_waiters(const std::string& why) {
-  auto waiters = std::move(write_waiters_);
-  write_waiters_.clear();
-  for (auto& [sequence, done] : waiters) done(false, why);
-}
-
 void MarathonFramework::when_stored(std::function<void(bool, const std::string&)> done) {
-  if (writes_asked_ <= writes_stored_) return done(true, {});
-  write_waiters_.emplace(writes_asked_, std::move(done));
+  writer_->when_stored(std::move(done));
 }
 
 // ---- Driver: the scheduler's records ----
 
 void MarathonFramework::save_app(const App& app) {
-  queue_put(app_key(app.id), StoredApp{to_text(to_json(app))}, "app " + sdk::quote(app.id));
+  writer_->put(app_key(app.id), StoredApp{to_text(to_json(app))});
 }
 
-void MarathonFramework::remove_app(const std::string& app_id) {
-  queue_remove(app_key(app_id), "app " + sdk::quote(app_id));
-}
+void MarathonFramework::remove_app(const std::string& app_id) { writer_->remove(app_key(app_id)); }
 
 void MarathonFramework::save_version(const App& app) {
-  queue_put(version_key(app.id, app.version), StoredApp{to_text(to_json(app))},
-            "a version of " + sdk::quote(app.id));
+  writer_->put(version_key(app.id, app.version), StoredApp{to_text(to_json(app))});
 }
 
 void MarathonFramework::remove_version(const std::string& app_id, const std::string& version) {
-  queue_remove(version_key(app_id, version), "a version of " + sdk::quote(app_id));
+  writer_->remove(version_key(app_id, version));
 }
 
 void MarathonFramework::save_group(const GroupSpec& group) {
-  queue_put(group_key(group.id), StoredApp{to_text(to_json(group))},
-            "group " + sdk::quote(group.id));
+  writer_->put(group_key(group.id), StoredApp{to_text(to_json(group))});
 }
 
 void MarathonFramework::remove_group(const std::string& group_id) {
-  queue_remove(group_key(group_id), "group " + sdk::quote(group_id));
+  writer_->remove(group_key(group_id));
 }
 
-void MarathonFramework::save_task(const StoredTask& task) {
-  queue_put(task_key(task.id), task, "task " + sdk::quote(task.id));
-}
+void MarathonFramework::save_task(const StoredTask& task) { writer_->put(task_key(task.id), task); }
 
 void MarathonFramework::remove_task(const std::string& task_id) {
-  queue_remove(task_key(task_id), "task " + sdk::quote(task_id));
+  writer_->remove(task_key(task_id));
 }
 
 void MarathonFramework::save_deployment(const StoredDeployment& deployment) {
-  queue_put(deployment_key(deployment.id), deployment, "deployment " + sdk::quote(deployment.id));
+  writer_->put(deployment_key(deployment.id), deployment);
 }
 
 void MarathonFramework::remove_deployment(const std::string& id) {
-  queue_remove(deployment_key(id), "deployment " + sdk::quote(id));
+  writer_->remove(deployment_key(id));
 }
 
 void MarathonFramework::save_backoff(const StoredBackoff& backoff) {
-  queue_put(backoff_key(backoff.app_id), backoff, "the backoff of " + sdk::quote(backoff.app_id));
+  writer_->put(backoff_key(backoff.app_id), backoff);
 }
 
 void MarathonFramework::remove_backoff(const std::string& app_id) {
-  queue_remove(backoff_key(app_id), "the backoff of " + sdk::quote(app_id));
+  writer_->remove(backoff_key(app_id));
 }
 
 void MarathonFramework::publish(const std::string& event_type, const json::object& body) {
@@ -816,7 +649,8 @@ void MarathonFramework::routes() {
     gauge("marathon_tasks", "tasks known", scheduler_ ? scheduler_->tasks().size() : 0);
     gauge("marathon_deployments", "deployments in progress",
           scheduler_ ? scheduler_->deployments().size() : 0);
-    gauge("marathon_store_failures", "store writes that failed", store_failures_);
+    gauge("marathon_store_failures", "store writes that failed",
+          store_failures_ + (writer_ ? writer_->failures() : 0));
     // Bringing apps towards their targets, after every change (bench/bench_marathon --apps).
     ConvergeStatistics converging;
     if (scheduler_) converging = scheduler_->converge_statistics();

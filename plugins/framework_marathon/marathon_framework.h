@@ -7,9 +7,7 @@
 // Threading: everything runs on the plugin's loop thread.
 #pragma once
 
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
 
 #include "api.h"
@@ -20,6 +18,7 @@
 #include "tessera/sdk/plugin.h"
 #include "tessera/sdk/scheduler.h"
 #include "tessera/sdk/store.h"
+#include "tessera/sdk/store_writer.h"
 
 namespace tessera::marathon {
 
@@ -73,28 +72,7 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void on_check_result(const protocol::scheduler::FrameworkMessage& message);
   void store_done(const std::string& what, const sdk::StoreResult<uint64_t>& result);
 
-  // The scheduler's writes, coalesced by key and stored in batches, one batch at a time (see
-  // marathon_framework.cpp: "Writes").
-  struct PendingWrite {
-    uint64_t sequence = 0;  // the order it was asked for in; a later write to the key replaces it
-    size_t bytes = 0;       // key and encoded value
-    std::string what;       // for the log
-    bool alone = false;     // in a batch the store refused: written by itself to find the culprit
-    std::function<void(sdk::StoreBatch&)> add_to_batch;
-    std::function<void(sdk::Store::Done<uint64_t>)> write_alone;  // for a value over a batch
-  };
-  template <typename T>
-  void queue_put(const std::string& key, const T& value, std::string what);
-  void queue_remove(const std::string& key, std::string what);
-  void queue_write(const std::string& key, PendingWrite write);
   void reconcile();
-  void send_writes();
-  void writes_done(uint64_t term, std::vector<std::pair<std::string, PendingWrite>> sent,
-                   const std::optional<sdk::StoreError>& error);
-  // A write sent and not stored goes back among the pending ones, unless a newer one to its key
-  // is there.
-  void put_back(const std::string& key, PendingWrite&& write);
-  void fail_write_waiters(const std::string& why);
   // Calls `done` once every write asked for so far is stored (true), or when that cannot be
   // said (false: leadership lost, or the store did not answer in time).
   void when_stored(std::function<void(bool, const std::string&)> done);
@@ -114,6 +92,8 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   // Services.
   std::unique_ptr<sdk::Leadership> leadership_;
   std::unique_ptr<sdk::Store> store_;
+  // The scheduler's writes (see marathon_framework.cpp: "Writes").
+  std::unique_ptr<sdk::StoreWriter> writer_;
   std::unique_ptr<http::Server> server_;
   http::EventBroadcaster events_;
   std::string http_address_;
@@ -129,14 +109,6 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   sdk::Clock::TimerId tick_timer_ = 0;
   sdk::Clock::TimerId reconcile_timer_ = 0;
   uint64_t store_failures_ = 0;
-  std::map<std::string, PendingWrite> pending_writes_;
-  // The sequences in pending_writes_: every write before the first is stored.
-  std::set<uint64_t> pending_sequences_;
-  bool writes_in_flight_ = false;
-  sdk::Clock::TimerId writes_timer_ = 0;
-  uint64_t writes_asked_ = 0;   // the sequence of the last write asked for
-  uint64_t writes_stored_ = 0;  // every write up to this sequence is stored
-  std::multimap<uint64_t, std::function<void(bool, const std::string&)>> write_waiters_;
 };
 
 }  // namespace tessera::marathon

@@ -3,11 +3,13 @@
 // plugin confined to its own prefix, the value size limit, fencing of a deposed leader, and
 // retries while the leader plugin is slow to start.
 #include "tessera/sdk/store.h"
+#include "tessera/sdk/store_writer.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
 #include <optional>
 
 #include "support/endpoints.h"
@@ -70,6 +72,24 @@ class StoreTest : public ::testing::Test {
     stores_.push_back(std::make_unique<sdk::Store>(on, clock_, options));
     return *stores_.back();
   }
+  // A store client of `name` reaching the leader plugin over tcp, made before the node exists
+  // (start_node_on_tcp() starts it there), with retries every 20 ms.
+  sdk::Store& store_before_node(const std::string& name, sdk::StoreOptions options) {
+    tcp_endpoint_ = tessera::testing::unused_tcp_endpoint();
+    options.endpoint = tcp_endpoint_;
+    options.backoff_initial = 20ms;
+    return make_store(bus(name, own_context_), options);
+  }
+  void start_node_on_tcp() {
+    start_node(std::string(kMasterNode) + "[plugins.leader_standalone]\nendpoint = \"" +
+               tcp_endpoint_ + "\"\n");
+  }
+  // A leadership helper on `on`, started (it leads once a master campaigns).
+  sdk::Leadership& start_leadership(sdk::Bus& on) {
+    leaderships_.push_back(std::make_unique<sdk::Leadership>(on, clock_));
+    EXPECT_TRUE(leaderships_.back()->start().ok());
+    return *leaderships_.back();
+  }
   // A plain client of the leader plugin, for requests the Store would never send.
   sdk::Client& raw(sdk::Bus& on, const std::string& endpoint = store::kEndpoint) {
     raw_.push_back(std::make_unique<sdk::Client>(on, "raw"));
@@ -104,6 +124,7 @@ class StoreTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::string tcp_endpoint_;
   std::unique_ptr<InProcessNode> node_;
   void* own_context_;
   sdk::EventLoop loop_;
@@ -400,9 +421,7 @@ TEST_F(StoreTest, WritesOfADeposedLeaderAreFenced) {
   ASSERT_TRUE(campaigns.connect(store::kEndpoint).ok());
 
   auto& marathon = bus("framework_marathon");
-  leaderships_.push_back(std::make_unique<sdk::Leadership>(marathon, clock_));
-  sdk::Leadership& leadership = *leaderships_.back();
-  ASSERT_TRUE(leadership.start().ok());
+  sdk::Leadership& leadership = start_leadership(marathon);
   auto& apps = make_store(marathon);
   apps.fence_with(&leadership);
 
@@ -442,15 +461,10 @@ TEST_F(StoreTest, WritesOfADeposedLeaderAreFenced) {
 }
 
 TEST_F(StoreTest, RetriesUntilASlowLeaderPluginHasStarted) {
-  // The store is reached over tcp so that the client can exist before the node does.
-  std::string endpoint = tessera::testing::unused_tcp_endpoint();
-  auto& slow = bus("framework_slow", own_context_);
   sdk::StoreOptions options;
-  options.endpoint = endpoint;
   options.request_timeout = 150ms;
-  options.backoff_initial = 20ms;
   options.backoff_max = 100ms;
-  auto& apps = make_store(slow, options);
+  auto& apps = store_before_node("framework_slow", options);
 
   // A compare-and-set retried: duplicates of the attempts queued before the plugin started
   // reach it too, and the client still reports its own write as applied.
@@ -461,8 +475,7 @@ TEST_F(StoreTest, RetriesUntilASlowLeaderPluginHasStarted) {
   EXPECT_FALSE(created.has_value());
   EXPECT_EQ(apps.in_flight(), 1u);
 
-  start_node(std::string(kMasterNode) + "[plugins.leader_standalone]\nendpoint = \"" + endpoint +
-             "\"\n");
+  start_node_on_tcp();
   ASSERT_TRUE(run_until([&] { return created.has_value(); }, 30s));
   ASSERT_TRUE(created->ok()) << created->error().message;
   EXPECT_EQ(**created, 1u);
@@ -541,3 +554,198 @@ TEST_F(StoreTest, SendsAtMostMaxInFlightRequestsAtOnce) {
 }
 
 }  // namespace
+
+// ---- StoreWriter: coalesced, batched writes on the same real leader plugin ----
+
+namespace writer_test {
+
+// The values of `keys` as stored (nullopt: absent).
+std::map<std::string, std::optional<App>> stored(const sdk::Listing<App>& listing,
+                                                 const std::vector<std::string>& keys) {
+  std::map<std::string, std::optional<App>> out;
+  for (const auto& key : keys) out[key] = std::nullopt;
+  for (const auto& entry : listing.entries) {
+    if (out.count(entry.key) != 0) out[entry.key] = entry.value;
+  }
+  return out;
+}
+
+}  // namespace writer_test
+
+TEST_F(StoreTest, AWritersChangesOfOneTurnGoAsFewBatchesAndTheLastValueOfEachKeyWins) {
+  start_node();
+  auto& marathon = bus("framework_marathon");
+  auto& apps = make_store(marathon);
+  sdk::StoreWriter writer(apps);
+  // 3,000 changes of 1,200 keys asked for in one turn: each key's last value is stored, every
+  // callback hears success, and 1,200 distinct writes need two batches of at most 1,000.
+  constexpr int kKeys = 1200;
+  int answered = 0;
+  int failed = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kKeys; ++i) {
+      if (round == 1 && i % 2 == 0) continue;
+      writer.put("apps/" + std::to_string(i), App{"app", round * 10000 + i, {}},
+                 [&](const sdk::StoreResult<uint64_t>& r) { r.ok() ? ++answered : ++failed; });
+    }
+  }
+  EXPECT_EQ(writer.pending(), 3000u);
+  std::optional<bool> all;
+  writer.when_stored([&](bool ok, const std::string&) { all = ok; });
+  ASSERT_TRUE(run_until([&] { return all.has_value(); }));
+  EXPECT_TRUE(*all);
+  EXPECT_EQ(answered, 3000);
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(writer.requests(), 2u);
+  EXPECT_EQ(writer.pending(), 0u);
+  auto listed = await<sdk::Listing<App>>([&](auto done) { apps.list<App>("apps/", done); });
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->entries.size(), static_cast<size_t>(kKeys));
+  for (const auto& entry : listed->entries) {
+    int i = std::stoi(entry.key.substr(5));
+    EXPECT_EQ(entry.value.instances, 20000 + i) << entry.key;
+    EXPECT_EQ(entry.version, 1u) << entry.key;  // one write per key reached the store
+  }
+}
+
+TEST_F(StoreTest, AWriterKeepsARemovalAndTheWritesAroundItInOrder) {
+  start_node();
+  auto& marathon = bus("framework_marathon");
+  auto& apps = make_store(marathon);
+  sdk::StoreWriter writer(apps);
+  ASSERT_TRUE(await<uint64_t>([&](auto done) {
+                apps.put("apps/gone", App{"gone", 1, {}}, done);
+              }).ok());
+  writer.put("apps/back", App{"back", 1, {}});
+  writer.remove("apps/back");
+  writer.put("apps/back", App{"back", 2, {}});  // after the removal, not merged before it
+  writer.put("apps/gone", App{"gone", 2, {}});
+  writer.remove("apps/gone");
+  std::optional<sdk::StoreResult<uint64_t>> absent;
+  writer.remove("apps/never", [&](const sdk::StoreResult<uint64_t>& r) { absent.emplace(r); });
+  std::optional<bool> all;
+  writer.when_stored([&](bool ok, const std::string&) { all = ok; });
+  ASSERT_TRUE(run_until([&] { return all.has_value(); }));
+  EXPECT_TRUE(*all);
+  ASSERT_TRUE(absent && absent->ok());
+  EXPECT_EQ(**absent, 0u);  // removing an absent key is no error
+  auto listed = await<sdk::Listing<App>>([&](auto done) { apps.list<App>("apps/", done); });
+  ASSERT_TRUE(listed.ok());
+  auto values = writer_test::stored(*listed, {"apps/back", "apps/gone"});
+  ASSERT_TRUE(values["apps/back"].has_value());
+  EXPECT_EQ(values["apps/back"]->instances, 2);
+  EXPECT_FALSE(values["apps/gone"].has_value());
+}
+
+TEST_F(StoreTest, AWritersFirstLaneGoesFirstAndOneBadWriteFailsAlone) {
+  start_node();
+  auto& chronos = bus("framework_chronos");
+  auto& jobs = make_store(chronos);
+  sdk::StoreWriterOptions options;
+  options.lanes = 2;
+  sdk::StoreWriter writer(jobs, options);
+  std::vector<std::string> order;
+  auto note = [&](std::string what) {
+    return [&order, what](const sdk::StoreResult<uint64_t>& r) {
+      order.push_back(what + (r.ok() ? "" : " failed: " + r.error().message));
+    };
+  };
+  writer.put("history/a", App{"a", 1, {}}, note("history"), 1);
+  writer.put("jobs/a", App{"a", 1, {}}, note("job"), 0);
+  // A key over the store's limit makes the store refuse its whole batch: the writes are sent
+  // again one by one, and only that one fails.
+  writer.put("jobs/" + std::string(store::kMaxKeyBytes, 'x'), App{"long", 1, {}}, note("long"), 0);
+  writer.put("jobs/b", App{"b", 1, {}}, note("job"), 0);
+  std::optional<std::pair<bool, std::string>> all;
+  writer.when_stored([&](bool ok, const std::string& why) { all.emplace(ok, why); });
+  ASSERT_TRUE(run_until([&] { return order.size() == 4; }));
+  ASSERT_EQ(order.size(), 4u);
+  EXPECT_EQ(order[0], "job");
+  EXPECT_EQ(order[1].rfind("long failed: store: put 'framework_chronos/jobs/xxx", 0), 0u)
+      << order[1];
+  EXPECT_TRUE(contains(order[1], "more than the limit of 1024")) << order[1];
+  EXPECT_EQ(order[2], "job");
+  EXPECT_EQ(order[3], "history");
+  ASSERT_TRUE(all.has_value());
+  EXPECT_FALSE(all->first);
+  EXPECT_EQ(writer.failures(), 1u);
+  auto listed = await<sdk::Listing<App>>([&](auto done) { jobs.list<App>("", done); });
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->entries.size(), 3u);  // jobs/a, jobs/b, history/a
+}
+
+TEST_F(StoreTest, AWriterOfAHostThatDoesNotLeadFailsItsWritesAndDropForgetsThem) {
+  start_node();
+  auto& marathon = bus("framework_marathon");
+  sdk::Leadership& leadership = start_leadership(marathon);
+  auto& apps = make_store(marathon);
+  apps.fence_with(&leadership);
+  sdk::StoreWriter writer(apps);
+
+  std::optional<sdk::StoreResult<uint64_t>> fenced;
+  writer.put("apps/web", App{"web", 1, {}},
+             [&](const sdk::StoreResult<uint64_t>& r) { fenced.emplace(r); });
+  std::optional<std::pair<bool, std::string>> all;
+  writer.when_stored([&](bool ok, const std::string& why) { all.emplace(ok, why); });
+  ASSERT_TRUE(run_until([&] { return fenced.has_value() && all.has_value(); }));
+  EXPECT_EQ(fenced->code(), StoreCode::kFenced);
+  EXPECT_FALSE(all->first);
+  EXPECT_TRUE(contains(all->second, "this host is not leading")) << all->second;
+  EXPECT_EQ(writer.failures(), 1u);
+
+  // Dropped before they were sent: never stored, their callbacks never called, the waiter told.
+  bool called = false;
+  writer.put("apps/dropped", App{"dropped", 1, {}},
+             [&](const sdk::StoreResult<uint64_t>&) { called = true; });
+  all.reset();
+  writer.when_stored([&](bool ok, const std::string& why) { all.emplace(ok, why); });
+  writer.drop("deposed");
+  ASSERT_TRUE(all.has_value());
+  EXPECT_FALSE(all->first);
+  EXPECT_EQ(all->second, "deposed");
+  EXPECT_EQ(writer.pending(), 0u);
+  bool after = false;
+  writer.when_stored([&](bool ok, const std::string&) { after = ok; });
+  ASSERT_TRUE(run_until([&] { return after; }));
+  EXPECT_FALSE(called);
+}
+
+TEST_F(StoreTest, AWriterWithRetriesKeepsItsWritesUntilTheStoreAnswers) {
+  sdk::StoreOptions options;
+  options.request_timeout = 100ms;
+  options.give_up_after = 250ms;
+  auto& apps = store_before_node("framework_slow", options);
+  sdk::StoreWriterOptions writer_options;
+  writer_options.retry_unavailable_after = 100ms;
+  sdk::StoreWriter writer(apps, writer_options);
+
+  std::optional<sdk::StoreResult<uint64_t>> first;
+  writer.put("apps/web", App{"web", 1, {}},
+             [&](const sdk::StoreResult<uint64_t>& r) { first.emplace(r); });
+  std::optional<std::pair<bool, std::string>> waited;
+  writer.when_stored([&](bool ok, const std::string& why) { waited.emplace(ok, why); });
+  // The store client gives up: the waiter hears it, the write is kept and sent again.
+  ASSERT_TRUE(run_until([&] { return waited.has_value(); }));
+  EXPECT_FALSE(waited->first);
+  EXPECT_TRUE(contains(waited->second, "the change is kept and written again")) << waited->second;
+  EXPECT_FALSE(first.has_value());
+  // A newer value asked for meanwhile merges into the kept write.
+  writer.put("apps/web", App{"web", 2, {}});
+  EXPECT_EQ(writer.failures(), 0u);
+
+  start_node_on_tcp();
+  std::optional<bool> all;
+  ASSERT_TRUE(run_until(
+      [&] {
+        if (!all && writer.pending() == 0) writer.when_stored([&](bool ok, auto&) { all = ok; });
+        return all.has_value();
+      },
+      30s));
+  EXPECT_TRUE(*all);
+  ASSERT_TRUE(first && first->ok()) << (first ? first->error().message : "no answer");
+  auto got = await<std::optional<sdk::Versioned<App>>>(
+      [&](auto done) { apps.get<App>("apps/web", done); });
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->value.instances, 2);
+  EXPECT_EQ(writer.failures(), 0u);
+}

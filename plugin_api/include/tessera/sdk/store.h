@@ -193,6 +193,11 @@ class StoreBatch {
     bytes_ += key.size() + buffer.size();
     writes_.push_back(protocol::store::BatchWrite{key, std::string(buffer.data(), buffer.size())});
   }
+  // `encoded`: a value already packed as msgpack (by put's rules), e.g. kept by a StoreWriter.
+  void put_encoded(const std::string& key, std::string encoded) {
+    bytes_ += key.size() + encoded.size();
+    writes_.push_back(protocol::store::BatchWrite{key, std::move(encoded)});
+  }
   void remove(const std::string& key) {
     bytes_ += key.size();
     writes_.push_back(protocol::store::BatchWrite{key, {}, true});
@@ -234,6 +239,9 @@ class Store {
 
   // "NAME/": where this plugin's keys live.
   const std::string& prefix() const { return prefix_; }
+  // The bus and clock it was made with (for helpers built on it, such as StoreWriter).
+  Bus& bus() const { return bus_; }
+  Clock& clock() const { return clock_; }
 
   // Fences writes to `leadership`'s term (see the top); null turns fencing off.
   void fence_with(const Leadership* leadership) { leadership_ = leadership; }
@@ -265,9 +273,16 @@ class Store {
   // Writes `value` and gives the key's new version.
   template <typename T>
   void put(const std::string& key, const T& value, Done<uint64_t> done = {}) {
+    msgpack::sbuffer buffer;
+    msgpack::pack(buffer, value);
+    put_encoded(key, std::string(buffer.data(), buffer.size()), std::move(done));
+  }
+
+  // put() of a value already packed as msgpack (StoreBatch::put_encoded).
+  void put_encoded(const std::string& key, std::string encoded, Done<uint64_t> done = {}) {
     auto op = start("put", key, Kind::kWrite);
     if (!op) return refuse(std::move(done));
-    if (!encode(*op, value)) return refuse(std::move(done));
+    if (!take_encoded(*op, std::move(encoded))) return refuse(std::move(done));
     op->send = [this](const OperationPtr& o) {
       transmit(protocol::store::Put{o->key, o->value, o->epoch}, o);
     };
@@ -456,13 +471,16 @@ class Store {
   bool encode(Operation& op, const T& value) {
     msgpack::sbuffer buffer;
     msgpack::pack(buffer, value);
-    if (buffer.size() > protocol::store::kMaxValueBytes) {
+    return take_encoded(op, std::string(buffer.data(), buffer.size()));
+  }
+  bool take_encoded(Operation& op, std::string encoded) {
+    if (encoded.size() > protocol::store::kMaxValueBytes) {
       refused(StoreCode::kTooLarge, op,
-              "the value is " + std::to_string(buffer.size()) + " bytes, more than the limit of " +
+              "the value is " + std::to_string(encoded.size()) + " bytes, more than the limit of " +
                   std::to_string(protocol::store::kMaxValueBytes) + " (1 MiB)");
       return false;
     }
-    op.value.assign(buffer.data(), buffer.size());
+    op.value = std::move(encoded);
     return true;
   }
 
