@@ -17,18 +17,24 @@
 //   re-registered  every agent has re-registered with the new master, with its tasks
 //   offers         the framework's first offer from the new master
 //   master RSS     of the old leader before the kill and of the new one once offers came back
+//   CPU            from the kill until then: the new leader's (every thread of its process) and
+//                  the emulators' together; less dependent on the machine's load than the times
 // Baseline in the same run: the session timeout itself, the floor of any failover on
 // ZooKeeper sessions, and ZooKeeper's own re-election, measured once before the runs: a 3-node
 // ensemble on loopback, SIGKILL to its leader, until another server says it leads (`srvr`).
 //
 // Usage: bench_failover [--agents N[,N...]] [--tasks-per-agent N] [--masters N]
 //                       [--session-timeout-ms N] [--agents-per-emulator N] [--runs N]
-//                       [--master-log-level LEVEL] [--keep-logs]
+//                       [--master-log-level LEVEL] [--keep-logs] [--build DIR]
+// --build runs another build tree's tessera-host, plugins and emulator (DIR/bin/tessera-host,
+// DIR/lib/tessera/plugins, DIR/bin/tessera-agent-emulator): two builds measured alternately by one
+// binary.
 // --runs repeats each count (a fresh cluster each time) and adds a row of medians. The column
 // "after elect." is re-register minus election: the new leader's own part.
 // Needs Java and ZooKeeper (scripts/setup.sh), and as root it raises its descriptor limit for
 // large runs. See docs/bench-failover.md.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -68,6 +74,11 @@ struct Options {
   size_t runs = 1;
   std::string master_log_level = "warn";
   bool keep_logs = false;
+  // The programs run: this build's, or those of another build tree (--build), so that one
+  // bench binary measures two builds alternately with the same code.
+  std::string host_bin = TESSERA_HOST_BIN;
+  std::string plugin_dir = TESSERA_PLUGIN_DIR;
+  std::string emulator_bin = TESSERA_AGENT_EMULATOR_BIN;
 };
 
 struct Result {
@@ -80,6 +91,11 @@ struct Result {
   double rss_before_mb = 0;
   double rss_after_mb = 0;
   double emulator_rss_mb = 0;
+  // CPU used from the kill until every agent re-registered and offers came back: by the master
+  // that took over (all its threads: the role, the leader plugin, the allocator, ZeroMQ's I/O),
+  // and by the emulators together. Unlike the times, these hardly depend on the machine's load.
+  double master_cpu_s = -1;
+  double emulator_cpu_s = -1;
   std::string problem;
 };
 
@@ -163,7 +179,7 @@ class Bench {
     for (size_t p = 0; p < processes; ++p) {
       size_t count = agents_ / processes + (p < agents_ % processes ? 1 : 0);
       emulators_.push_back(std::make_unique<Process>(
-          std::vector<std::string>{TESSERA_AGENT_EMULATOR_BIN, "--master", address, "--agents",
+          std::vector<std::string>{options_.emulator_bin, "--master", address, "--agents",
                                    std::to_string(count), "--hostname-prefix",
                                    "emu" + std::to_string(p) + "-", "--tasks-per-agent",
                                    std::to_string(options_.tasks_per_agent), "--task-framework",
@@ -192,6 +208,12 @@ class Bench {
     }
     result.rss_before_mb = rss_mb(masters_[leader]->pid());
     for (auto& emulator : emulators_) result.emulator_rss_mb += rss_mb(emulator->pid());
+    std::vector<double> masters_cpu(masters_.size());
+    for (size_t i = 0; i < masters_.size(); ++i) {
+      masters_cpu[i] = tessera::bench::cpu_seconds(masters_[i]->pid());
+    }
+    double emulators_cpu = 0;
+    for (auto& emulator : emulators_) emulators_cpu += tessera::bench::cpu_seconds(emulator->pid());
 
     kill_time = Clock::now();
     masters_[leader]->signal(SIGKILL);
@@ -214,7 +236,15 @@ class Bench {
           std::chrono::duration<double, std::milli>(*first_offer_after - kill_time).count();
     }
     int next = leading_master();
-    if (next >= 0 && next != leader) result.rss_after_mb = rss_mb(masters_[next]->pid());
+    if (next >= 0 && next != leader) {
+      result.rss_after_mb = rss_mb(masters_[next]->pid());
+      result.master_cpu_s = tessera::bench::cpu_seconds(masters_[next]->pid()) - masters_cpu[next];
+    }
+    if (done) {
+      double after = 0;
+      for (auto& emulator : emulators_) after += tessera::bench::cpu_seconds(emulator->pid());
+      result.emulator_cpu_s = after - emulators_cpu;
+    }
     if (!done || emulator_exited()) {
       result.problem = "the failover did not complete:\n" + emulator_tails();
     }
@@ -237,21 +267,20 @@ class Bench {
  private:
   void start_master(size_t i, const std::string& servers) {
     std::string name = "master-" + std::to_string(i);
-    std::string text = "[node]\nname = \"" + name +
-                       "\"\nroles = [\"master\"]\nleader = \"leader_zookeeper\"\n" +
-                       "work_dir = \"" + (dir_ / name).string() +
-                       "\"\nplugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\nendpoints_file = \"" +
-                       (dir_ / (name + ".endpoints")).string() + "\"\n[log]\nlevel = \"" +
-                       options_.master_log_level +
-                       "\"\n[master]\nallocator = \"allocator_drf\"\n"
-                       "endpoint = \"tcp://127.0.0.1:0\"\nagent_ping_interval_ms = 5000\n"
-                       "agent_ping_timeout_ms = 30000\nagent_removal_timeout_ms = 600000\n"
-                       "[plugins.leader_zookeeper]\nservers = \"" +
-                       servers + "\"\npath = \"/bench\"\nsession_timeout_ms = " +
-                       std::to_string(options_.session_timeout_ms) + "\n";
+    std::string text =
+        "[node]\nname = \"" + name + "\"\nroles = [\"master\"]\nleader = \"leader_zookeeper\"\n" +
+        "work_dir = \"" + (dir_ / name).string() + "\"\nplugin_dirs = [\"" + options_.plugin_dir +
+        "\"]\nendpoints_file = \"" + (dir_ / (name + ".endpoints")).string() +
+        "\"\n[log]\nlevel = \"" + options_.master_log_level +
+        "\"\n[master]\nallocator = \"allocator_drf\"\n"
+        "endpoint = \"tcp://127.0.0.1:0\"\nagent_ping_interval_ms = 5000\n"
+        "agent_ping_timeout_ms = 30000\nagent_removal_timeout_ms = 600000\n"
+        "[plugins.leader_zookeeper]\nservers = \"" +
+        servers + "\"\npath = \"/bench\"\nsession_timeout_ms = " +
+        std::to_string(options_.session_timeout_ms) + "\n";
     auto config = dir_.write(name + ".toml", text);
     masters_.push_back(std::make_unique<Process>(
-        std::vector<std::string>{TESSERA_HOST_BIN, config.string()}, dir_ / (name + ".log")));
+        std::vector<std::string>{options_.host_bin, config.string()}, dir_ / (name + ".log")));
   }
 
   bool wait_file(const std::filesystem::path& path) {
@@ -357,6 +386,8 @@ Result median(std::vector<Result> runs) {
   m.rss_before_mb = middle(&Result::rss_before_mb);
   m.rss_after_mb = middle(&Result::rss_after_mb);
   m.emulator_rss_mb = middle(&Result::emulator_rss_mb);
+  m.master_cpu_s = middle(&Result::master_cpu_s);
+  m.emulator_cpu_s = middle(&Result::emulator_cpu_s);
   return m;
 }
 
@@ -406,11 +437,23 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--keep-logs") {
       options.keep_logs = true;
+    } else if (arg == "--build") {
+      // Another build tree of this project: its tessera-host, plugins and emulator.
+      std::string build = value();
+      options.host_bin = build + "/bin/tessera-host";
+      options.plugin_dir = build + "/lib/tessera/plugins";
+      options.emulator_bin = build + "/bin/tessera-agent-emulator";
+      for (const std::string& path : {options.host_bin, options.plugin_dir, options.emulator_bin}) {
+        if (access(path.c_str(), F_OK) != 0) {
+          std::fprintf(stderr, "--build: %s is missing\n", path.c_str());
+          return 2;
+        }
+      }
     } else {
       std::fprintf(stderr,
                    "usage: bench_failover [--agents N[,N...]] [--tasks-per-agent N] "
                    "[--masters N] [--session-timeout-ms N] [--agents-per-emulator N] "
-                   "[--runs N] [--master-log-level LEVEL] [--keep-logs]\n");
+                   "[--runs N] [--master-log-level LEVEL] [--keep-logs] [--build DIR]\n");
       return 2;
     }
   }
@@ -437,15 +480,17 @@ int main(int argc, char** argv) {
       "ZooKeeper server), %zu tasks per agent, at most %zu agents per emulator process\n",
       options.masters, options.session_timeout_ms, options.tasks_per_agent,
       options.agents_per_emulator);
-  std::printf("%8s %10s %12s %9s %14s %10s %12s %12s %12s %12s\n", "agents", "start s",
+  std::printf("%s\n", options.host_bin.c_str());
+  std::printf("%8s %10s %12s %9s %14s %10s %12s %12s %12s %12s %11s %11s\n", "agents", "start s",
               "election ms", "first ms", "re-register ms", "offers ms", "after elect.",
-              "RSS before", "RSS after", "emulator RSS");
+              "RSS before", "RSS after", "emulator RSS", "master CPU", "emul. CPU");
   auto print = [](const char* label, const Result& r) {
     std::printf(
-        "%8s %10.1f %12.0f %9.0f %14.0f %10.0f %12.0f %9.0f MB %9.0f MB %9.0f MB\n", label,
-        r.start_seconds, r.election_ms, r.first_ms, r.reregistered_ms, r.offers_ms,
+        "%8s %10.1f %12.0f %9.0f %14.0f %10.0f %12.0f %9.0f MB %9.0f MB %9.0f MB %9.2f s "
+        "%9.2f s\n",
+        label, r.start_seconds, r.election_ms, r.first_ms, r.reregistered_ms, r.offers_ms,
         r.reregistered_ms >= 0 && r.election_ms >= 0 ? r.reregistered_ms - r.election_ms : -1,
-        r.rss_before_mb, r.rss_after_mb, r.emulator_rss_mb);
+        r.rss_before_mb, r.rss_after_mb, r.emulator_rss_mb, r.master_cpu_s, r.emulator_cpu_s);
     std::fflush(stdout);
   };
   double zookeeper_ms = zookeeper_reelection_ms();

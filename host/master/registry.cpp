@@ -48,7 +48,7 @@ void Registry::recover(std::function<void(RecoveredRegistry)> done) {
       record.failover_timeout_seconds = timeout ? timeout->seconds : 0;
       recovered->frameworks.push_back(std::move(record));
     }
-    list<AgentRecord>(kAgents, "agents", [this, recovered, finish](auto agents) {
+    list<AgentSecretRecord>(kAgents, "agents", [this, recovered, finish](auto agents) {
       for (const auto& entry : agents.entries) {
         std::string agent_id = entry.key.substr(std::string(kAgents).size());
         if (!entry.value.secret_hash.empty()) {

@@ -35,7 +35,9 @@ inline constexpr size_t kMaxNodeBytes = size_t{512} * 1024;
 inline constexpr size_t kInlineValueBytes = kMaxNodeBytes - 256;
 // Candidate data (endpoint and master id) is small; anything larger is not ours.
 inline constexpr size_t kMaxCandidateBytes = 4096;
-// Children of one znode taken from a listing (a bound against a flooded directory).
+// Children of one znode a store listing takes (a bound against a flooded directory): a listing
+// under a znode with more is refused with an error naming it, never cut short. Each page of a
+// listing reads the names of its parent's children again, so this also bounds that work.
 inline constexpr size_t kMaxChildren = 1'000'000;
 
 inline constexpr std::string_view kCandidatePrefix = "candidate-";

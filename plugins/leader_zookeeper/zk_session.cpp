@@ -209,8 +209,7 @@ int Session::children(const std::string& path, std::vector<std::string>& names, 
   int rc = zoo_get_children(handle_, path.c_str(), watch ? 1 : 0, &list);
   names.clear();
   if (rc != ZOK) return rc;
-  size_t count =
-      std::min<size_t>(list.count < 0 ? 0 : static_cast<size_t>(list.count), kMaxChildren);
+  size_t count = list.count < 0 ? 0 : static_cast<size_t>(list.count);
   names.reserve(count);
   for (size_t i = 0; i < count; ++i) names.emplace_back(list.data[i]);
   deallocate_String_vector(&list);

@@ -98,7 +98,10 @@ class Session {
   // code when the session cannot be used (then `reads` is empty).
   int get_many(const std::vector<std::string>& paths, std::vector<Read>& reads, size_t max_bytes);
   static constexpr size_t kReadWindow = 1000;
-  // The znode's children (at most kMaxChildren), `watch` leaves a child watch.
+  // The znode's children, all of them: libzookeeper-mt reads a reply of any size (ZooKeeper's
+  // jute.maxbuffer bounds requests, not this reply; 150,000 names of 20 bytes, 3.6 MB, are read
+  // here), and holds the whole reply before it is copied. Callers bound what they take. `watch`
+  // leaves a child watch.
   int children(const std::string& path, std::vector<std::string>& names, bool watch = false);
   int create(const std::string& path, const std::string& data, int flags,
              std::string* created = nullptr);

@@ -25,12 +25,13 @@ bool raced(int rc) {
 
 }  // namespace
 
-ZooKeeperStore::ZooKeeperStore(std::string root)
+ZooKeeperStore::ZooKeeperStore(std::string root, size_t max_children)
     : root_(std::move(root)),
       election_(root_ + "/election"),
       epoch_(root_ + "/epoch"),
       store_(root_ + "/store"),
-      blobs_(root_ + "/blobs") {}
+      blobs_(root_ + "/blobs"),
+      max_children_(max_children) {}
 
 Status ZooKeeperStore::prepare(Session& session) {
   for (const std::string& path : {election_, store_, blobs_}) {
@@ -390,6 +391,13 @@ Status ZooKeeperStore::walk(Session& session, const std::string& path, const std
   int rc = session.children(path, names);
   if (rc == ZNONODE) return {};
   if (rc != ZOK) return unavailable("listing " + protocol::store::quote_key(path), rc);
+  if (names.size() > max_children_) {
+    // Refused whole rather than cut: a registry listed in part would be taken for all of it.
+    return make_error(ErrorCode::kInvalidArgument,
+                      "listing " + protocol::store::quote_key(path) + ": it has " +
+                          std::to_string(names.size()) + " children, more than the " +
+                          std::to_string(max_children_) + " a listing reads under one znode");
+  }
   bool at_root = path == store_;
   struct Child {
     std::string key;

@@ -46,7 +46,9 @@ struct Write {
 
 class ZooKeeperStore {
  public:
-  explicit ZooKeeperStore(std::string root);
+  // A listing under a znode with more than `max_children` children is refused (kMaxChildren;
+  // a test gives a smaller bound to see the refusal).
+  explicit ZooKeeperStore(std::string root, size_t max_children = kMaxChildren);
 
   const std::string& root() const { return root_; }
   const std::string& election_path() const { return election_; }
@@ -109,6 +111,7 @@ class ZooKeeperStore {
   std::string epoch_;
   std::string store_;
   std::string blobs_;
+  size_t max_children_;
   uint64_t blob_counter_ = 0;
 };
 

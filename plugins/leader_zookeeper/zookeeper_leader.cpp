@@ -468,6 +468,10 @@ void ZooKeeperLeader::serve_store() {
     if (!session_ || !session_->connected()) return unavailable(request, "list");
     auto page = store_->list_page(*session_, list.prefix, list.start_after,
                                   store::list_page_limit(list), store::kMaxListBytes);
+    if (!page && page.error().code == ErrorCode::kInvalidArgument) {
+      // A directory with more children than a listing reads: refused, not worth a retry.
+      return answer(request, store::refused_result(store::code::kTooLarge, page.error().message));
+    }
     if (!page) return unavailable(request, page.error().message);
     store::Result result;
     result.ok = true;

@@ -294,6 +294,18 @@ Status AgentEmulator::open_socket(Agent& agent) {
   zmq_setsockopt(socket, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
   zmq_setsockopt(socket, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max);
   zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes);
+  // A routing id of its own, kept when ZeroMQ reconnects the socket by itself (the TCP
+  // connection dropped during a connection storm). Without one the master sees a reconnected
+  // DEALER as a new connection: a first registration resent on it was admitted as a second
+  // agent while the first, written to the registry, had its answer sent to the old connection
+  // and lost; both then held the same tasks ("agent S7488 reports task ..., which runs on agent
+  // S6291"). The master keys a registration in progress by connection, so with the same routing
+  // id the resend is answered with the first one's id. Unique across processes and runs.
+  char routing_id[64];
+  int routing_id_size = std::snprintf(routing_id, sizeof routing_id, "emu-%016llx-%zu-%llu",
+                                      static_cast<unsigned long long>(uuid_seed_), agent.index,
+                                      static_cast<unsigned long long>(++sockets_opened_));
+  zmq_setsockopt(socket, ZMQ_ROUTING_ID, routing_id, static_cast<size_t>(routing_id_size));
   if (zmq_connect(socket, master_.c_str()) != 0) {
     std::string problem = zmq_strerror(zmq_errno());
     zmq_close(socket);
@@ -387,6 +399,25 @@ bool AgentEmulator::send(Agent& agent, const T& body) {
   return zmq_send(agent.socket, buffer_.data(), buffer_.size(), ZMQ_DONTWAIT) >= 0;
 }
 
+template <typename T>
+bool AgentEmulator::send_encoded(Agent& agent, const std::string& body) {
+  if (agent.socket == nullptr) return false;
+  Header header;
+  header.sender = "agent";
+  header.sequence = ++agent.sequence;
+  header.type = T::kType;
+  header.schema = T::kSchema;
+  // As tessera::encode lays a message out: the header's fields, then the body, last.
+  buffer_.clear();
+  msgpack::packer<msgpack::sbuffer> packer(buffer_);
+  packer.pack_map(6);
+  detail::pack_header(packer, header);
+  packer.pack_str(4);
+  packer.pack_str_body("body", 4);
+  buffer_.write(body.data(), body.size());
+  return zmq_send(agent.socket, buffer_.data(), buffer_.size(), ZMQ_DONTWAIT) >= 0;
+}
+
 void AgentEmulator::handle(Agent& agent, const void* data, size_t size) {
   auto decoded = Envelope::decode(data, size, bus_.limits);
   if (!decoded) {
@@ -450,22 +481,28 @@ void AgentEmulator::send_register(Agent& agent, Clock::time_point now) {
     return;
   }
   agent.register_waiting = false;
-  agent_msg::Register message;
-  message.agent_id = agent.id;
-  message.secret = agent.secret;
-  message.hostname = agent.hostname;
-  message.resources = resources_;
-  message.attributes.reserve(options_.attributes.size() + 1);
-  for (const auto& [name, value] : options_.attributes) {
-    message.attributes.push_back(protocol::scheduler::Attribute{name, value});
+  if (agent.register_body.empty()) {
+    agent_msg::Register message;
+    message.agent_id = agent.id;
+    message.secret = agent.secret;
+    message.hostname = agent.hostname;
+    message.resources = resources_;
+    message.attributes.reserve(options_.attributes.size() + 1);
+    for (const auto& [name, value] : options_.attributes) {
+      message.attributes.push_back(protocol::scheduler::Attribute{name, value});
+    }
+    message.attributes.push_back(
+        protocol::scheduler::Attribute{"emulator_index", std::to_string(agent.index)});
+    message.tasks.reserve(agent.tasks.size());
+    for (const auto& [key, task] : agent.tasks) {
+      message.tasks.push_back(
+          agent_msg::RunningTask{task.framework_id, task.info, task.latest, ""});
+    }
+    msgpack::sbuffer body;
+    msgpack::pack(body, message);
+    agent.register_body.assign(body.data(), body.size());
   }
-  message.attributes.push_back(
-      protocol::scheduler::Attribute{"emulator_index", std::to_string(agent.index)});
-  message.tasks.reserve(agent.tasks.size());
-  for (const auto& [key, task] : agent.tasks) {
-    message.tasks.push_back(agent_msg::RunningTask{task.framework_id, task.info, task.latest, ""});
-  }
-  if (send(agent, message)) {
+  if (send_encoded<agent_msg::Register>(agent, agent.register_body)) {
     agent.register_sequence = agent.sequence;
     // A first registration is not resent soon: the master gives each unanswered one a new id
     // (a second agent, with this connection), so a resend while it writes the first one to its
@@ -490,8 +527,20 @@ void AgentEmulator::send_register(Agent& agent, Clock::time_point now) {
 
 void AgentEmulator::on_registered(Agent& agent, const agent_msg::Registered& registered) {
   ++stats_.registrations;
-  if (!registered.agent_id.empty()) agent.id = registered.agent_id;
-  if (!registered.secret.empty()) agent.secret = registered.secret;
+  if (!agent.id.empty() && !registered.agent_id.empty() && registered.agent_id != agent.id) {
+    // The master made a second agent of this one (it cannot be told on the wire otherwise).
+    ++stats_.id_changes;
+    bus_.log.warn("agent '{}' had id '{}' and was given '{}': the master admitted it twice",
+                  agent.hostname, sdk::printable(agent.id), sdk::printable(registered.agent_id));
+  }
+  if (!registered.agent_id.empty() && registered.agent_id != agent.id) {
+    agent.id = registered.agent_id;
+    agent.register_body.clear();
+  }
+  if (!registered.secret.empty() && registered.secret != agent.secret) {
+    agent.secret = registered.secret;
+    agent.register_body.clear();
+  }
   auto interval = protocol::wire_duration("ping_interval_seconds", registered.ping_interval_seconds,
                                           protocol::limits::kMaxIntervalSeconds);
   double seconds = interval && interval->seconds > 0 ? interval->seconds : 5.0;
@@ -596,7 +645,10 @@ void AgentEmulator::on_ack(Agent& agent, const agent_msg::StatusAck& ack) {
   task.backoff = options_.status_update_retry;
   if (task.unacked.empty()) {
     task.resend_at = Clock::time_point::max();
-    if (state::terminal(task.latest)) agent.tasks.erase(it);
+    if (state::terminal(task.latest)) {
+      agent.tasks.erase(it);
+      agent.register_body.clear();
+    }
     return;
   }
   send_update(agent, task, Clock::now());
@@ -608,6 +660,7 @@ void AgentEmulator::shutdown(Agent& agent, const std::string& reason) {
   agent.tasks.clear();
   agent.id.clear();
   agent.secret.clear();
+  agent.register_body.clear();
   set_registered(agent, false);
   agent.register_backoff = options_.registration_retry;
   send_register(agent, Clock::now());
@@ -633,6 +686,7 @@ void AgentEmulator::emit(Agent& agent, Task& task, const std::string& new_state,
   status.uuid = uuid;
   bool was_idle = task.unacked.empty();
   task.unacked.push_back(std::move(status));
+  agent.register_body.clear();  // the task is new, or its latest state changes
   bool was_terminal = state::terminal(task.latest);
   task.latest = new_state;
   if (state::terminal(new_state) && !was_terminal) ++stats_.finished;
@@ -730,7 +784,8 @@ void AgentEmulator::report(bool summary) {
   if (!summary) return;
   std::printf(
       "emulator: agents=%zu registered=%zu tasks=%zu running=%zu launched=%llu finished=%llu "
-      "updates=%llu acks=%llu registrations=%llu pings=%llu dropped=%llu mono_ms=%lld\n",
+      "updates=%llu acks=%llu registrations=%llu pings=%llu dropped=%llu id_changes=%llu "
+      "mono_ms=%lld\n",
       stats_.agents, stats_.registered, stats_.tasks, stats_.running,
       static_cast<unsigned long long>(stats_.launched),
       static_cast<unsigned long long>(stats_.finished),
@@ -739,6 +794,7 @@ void AgentEmulator::report(bool summary) {
       static_cast<unsigned long long>(stats_.registrations),
       static_cast<unsigned long long>(stats_.pings),
       static_cast<unsigned long long>(stats_.dropped),
+      static_cast<unsigned long long>(stats_.id_changes),
       static_cast<long long>(mono_ms(Clock::now())));
   std::fflush(stdout);
 }

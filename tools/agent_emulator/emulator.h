@@ -83,6 +83,8 @@ struct EmulatorStats {
   uint64_t registrations = 0;  // agent.registered received
   uint64_t pings = 0;
   uint64_t dropped = 0;  // messages that could not be decoded or were not for an agent
+  // Answers that gave an agent that had an id another one: the master admitted it twice.
+  uint64_t id_changes = 0;
 };
 
 class AgentEmulator {
@@ -130,6 +132,11 @@ class AgentEmulator {
     std::chrono::milliseconds silence_limit{15000};
     std::map<std::string, Task> tasks;  // by framework id + '\n' + task id
     Clock::time_point wake = Clock::time_point::max();
+    // The encoded body of its agent.register, kept while what it says (id, secret, tasks and
+    // their latest states) is unchanged; empty: build it again. After a master change every
+    // agent registers at once, and building thousands of registrations, ten tasks each, again
+    // took the emulator's thread from sending them.
+    std::string register_body;
   };
   struct Wake {
     Clock::time_point when;
@@ -151,6 +158,9 @@ class AgentEmulator {
   void drain(Agent& agent);
   template <typename T>
   bool send(Agent& agent, const T& body);
+  // Sends a message of type T whose body is already encoded (msgpack).
+  template <typename T>
+  bool send_encoded(Agent& agent, const std::string& body);
   // Whether ZeroMQ takes a message for the agent's connection now (it is up, with room).
   static bool writable(Agent& agent);
   void handle(Agent& agent, const void* data, size_t size);
@@ -186,6 +196,7 @@ class AgentEmulator {
   uint64_t uuid_seed_ = 0;
   std::mt19937_64 random_;  // spreads registration retries (sdk::jittered)
   uint64_t open_failures_ = 0;
+  uint64_t sockets_opened_ = 0;  // numbers each connection's routing id
 
   std::string master_;  // the endpoint the agents are connected to ("" when none)
   uint64_t generation_ = 0;

@@ -256,4 +256,67 @@ TEST_F(ZooKeeperStoreTest, ZOOKEEPER_AListingOfThousandsOfKeysReadsEveryValue) {
   EXPECT_EQ(by_key.count("m/agents/dir"), 0U);
 }
 
+// ZooKeeper's jute.maxbuffer (1 MiB) bounds the requests a server takes, not the getChildren
+// reply the C client reads: a listing goes on past a megabyte of names under one znode (here
+// 1,100 names of 1,000 bytes, as a registry of about 55,000 agents' ids would make), whole, in
+// key order and through pages.
+TEST_F(ZooKeeperStoreTest, ZOOKEEPER_AListingGoesPastAMegabyteOfNamesUnderOneZnode) {
+  constexpr size_t kKeys = 1100;
+  size_t name_bytes = 0;
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < kKeys; ++i) {
+    std::string id = std::to_string(100000 + i) + std::string(994, 'a');
+    keys.push_back("m/agents/" + id);
+    // What getChildren sends for each name: a 4-byte length and the escaped segment.
+    name_bytes += 4 + zk::encode_segment(id).size();
+    ASSERT_TRUE(store_.put(*session_, keys.back(), "record " + std::to_string(i), 0).ok()) << i;
+  }
+  ASSERT_GT(name_bytes, size_t{1} << 20);
+
+  auto listed = store_.list(*session_, "m/agents/");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), kKeys);
+  for (size_t i = 0; i < kKeys; ++i) {
+    EXPECT_EQ((*listed)[i].key, keys[i]);
+    EXPECT_EQ((*listed)[i].value, "record " + std::to_string(i));
+  }
+
+  // In pages of 400: every key once, in order.
+  std::vector<std::string> paged;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = store_.list_page(*session_, "m/agents/", after, 400, size_t{4} << 20);
+    ASSERT_TRUE(page.ok()) << page.error().message;
+    for (const auto& entry : page->entries) paged.push_back(entry.key);
+    if (!page->more) break;
+    after = paged.back();
+  }
+  EXPECT_EQ(paged, keys);
+}
+
+// A listing under a znode with more children than it reads is refused whole, with an error
+// that names the znode and both counts: a registry read in part would pass for all of it.
+TEST_F(ZooKeeperStoreTest, ZOOKEEPER_AListingUnderMoreChildrenThanItReadsIsRefusedNotCut) {
+  zk::ZooKeeperStore bounded("/tessera", 20);
+  for (size_t i = 0; i < 21; ++i) {
+    ASSERT_TRUE(store_.put(*session_, "m/agents/" + std::to_string(100 + i), "r", 0).ok());
+  }
+  ASSERT_TRUE(store_.put(*session_, "m/few/a", "r", 0).ok());
+
+  auto listed = bounded.list(*session_, "m/agents/");
+  ASSERT_FALSE(listed.ok());
+  EXPECT_EQ(listed.error().code, tessera::ErrorCode::kInvalidArgument);
+  EXPECT_NE(listed.error().message.find("/tessera/store/m/agents"), std::string::npos)
+      << listed.error().message;
+  EXPECT_NE(listed.error().message.find("it has 21 children, more than the 20"), std::string::npos)
+      << listed.error().message;
+  auto page = bounded.list_page(*session_, "m/agents/", "m/agents/110", 5, size_t{1} << 20);
+  EXPECT_FALSE(page.ok());
+
+  // Under the bound, the same store lists.
+  auto few = bounded.list(*session_, "m/few/");
+  ASSERT_TRUE(few.ok()) << few.error().message;
+  EXPECT_EQ(few->size(), 1U);
+}
+
 }  // namespace
