@@ -551,8 +551,8 @@ void ChronosFramework::save_histories() {
   }
 }
 
-void ChronosFramework::write(WriteKind kind, std::string key, std::optional<std::string> value,
-                             sdk::Store::Done<uint64_t> done) {
+void ChronosFramework::write(WriteKind kind, const std::string& key,
+                             std::optional<std::string> value, sdk::Store::Done<uint64_t> done) {
   // A burst (10,000 runs due together, each changing its job three times) is written as a few
   // large batches rather than one request per write: a batch is one round trip and one commit
   // (one fsync) at the leader plugin, so the store keeps up, and while one batch is being

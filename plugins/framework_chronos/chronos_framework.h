@@ -98,7 +98,7 @@ class ChronosFramework : public sdk::FrameworkPlugin {
   // gathered into batches (one store request and commit each), two in flight at a time, each
   // kind in order. A value of nullopt deletes the key.
   enum class WriteKind { job, history };
-  void write(WriteKind kind, std::string key, std::optional<std::string> value,
+  void write(WriteKind kind, const std::string& key, std::optional<std::string> value,
              sdk::Store::Done<uint64_t> done);
   void settled();
   void save_histories();

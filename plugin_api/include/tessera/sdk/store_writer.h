@@ -234,20 +234,22 @@ class StoreWriter {
       }
       ++in_flight_;
       ++requests_;
-      store_.write_batch(std::move(batch),
-                         [this, alive = alive_, generation = generation_,
-                          sent = std::move(sending)](StoreResult<std::vector<uint64_t>> r) mutable {
-                           if (*alive) finished(generation, std::move(sent), std::move(r));
-                         });
+      store_.write_batch(
+          std::move(batch),
+          [this, alive = alive_, generation = generation_,
+           sent = std::move(sending)](const StoreResult<std::vector<uint64_t>>& r) mutable {
+            if (*alive) finished(generation, std::move(sent), r);
+          });
     }
   }
 
   void send_alone(std::vector<Write> sending) {
     ++in_flight_;
     ++requests_;
-    const Write& write = sending.front();
+    std::string key = sending.front().key;
+    std::optional<std::string> value = sending.front().value;
     auto answered = [this, alive = alive_, generation = generation_,
-                     sent = std::move(sending)](StoreResult<uint64_t> r) mutable {
+                     sent = std::move(sending)](const StoreResult<uint64_t>& r) mutable {
       if (!*alive) return;
       if (r) {
         finished(generation, std::move(sent), std::vector<uint64_t>{*r});
@@ -257,15 +259,15 @@ class StoreWriter {
         finished(generation, std::move(sent), r.error());
       }
     };
-    if (write.value) {
-      store_.put_encoded(write.key, *write.value, std::move(answered));
+    if (value) {
+      store_.put_encoded(key, std::move(*value), std::move(answered));
     } else {
-      store_.remove(write.key, std::move(answered));
+      store_.remove(key, std::move(answered));
     }
   }
 
   void finished(uint64_t generation, std::vector<Write> sent,
-                StoreResult<std::vector<uint64_t>> result) {
+                const StoreResult<std::vector<uint64_t>>& result) {
     if (generation != generation_) {
       // Sent before a drop(): the callbacks learn the outcome; the new term's state is untouched.
       for (size_t i = 0; i < sent.size(); ++i) call(sent[i], outcome(result, i));
