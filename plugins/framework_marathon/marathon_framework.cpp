@@ -363,12 +363,8 @@ void MarathonFramework::revive() {
 // replaces the one not yet sent) and stored as batches, one batch at a time so that a batch
 // sent again after a failure can never overwrite a newer value of its keys. A batch the store
 // did not take is kept and sent again a second later: what is in memory is never silently
-// dropped. A change asked for over HTTP is answered once its writes are stored (when_stored), as
-// Marathon answers after its deployment plan is persisted.
-
-void MarathonFramework::when_stored(std::function<void(bool, const std::string&)> done) {
-  writer_->when_stored(std::move(done));
-}
+// dropped. A change asked for over HTTP is answered once its writes are stored (the writer's
+// when_stored, in leader_route), as Marathon answers after its deployment plan is persisted.
 
 // ---- Driver: the scheduler's records ----
 
@@ -436,7 +432,7 @@ void MarathonFramework::leader_route(http::Method method, std::string_view patte
           }
           // A change is answered once what it wrote is stored.
           auto responder = std::make_shared<http::Responder>(std::move(answer));
-          when_stored([this, response, responder](bool stored, const std::string& why) {
+          writer_->when_stored([this, response, responder](bool stored, const std::string& why) {
             if (stored) {
               responder->send(std::move(*response));
               return;

@@ -73,9 +73,6 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void store_done(const std::string& what, const sdk::StoreResult<uint64_t>& result);
 
   void reconcile();
-  // Calls `done` once every write asked for so far is stored (true), or when that cannot be
-  // said (false: leadership lost, or the store did not answer in time).
-  void when_stored(std::function<void(bool, const std::string&)> done);
 
   // Configuration.
   std::string http_host_ = "127.0.0.1";
