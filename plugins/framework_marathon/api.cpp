@@ -1099,14 +1099,9 @@ Reply Api::info() const {
           {"event_subscriber", nullptr}});
 }
 
-Reply Api::abdicate(bool leading) {
-  if (!leading) return message(404, "There is no leader");
-  // Marathon abdicates by leaving its election; a leader plugin (leader_standalone,
-  // leader_zookeeper) has no message by which its host would leave, so this host stays leader
-  // and says so instead of answering "Leadership abdicated".
-  return message(503,
-                 "Leadership cannot be abdicated: the leader protocol has no message by which a "
-                 "host gives up leadership; stop this host to hand leadership over");
+Reply Api::abdicate(bool resigned) {
+  if (!resigned) return message(404, "There is no leader");
+  return message(200, "Leadership abdicated");
 }
 
 Reply Api::leader() const {

@@ -90,10 +90,10 @@ class Api {
   Reply delete_group(const std::string& id, const Query& query);
   Reply info() const;
   Reply leader() const;
-  // DELETE /v2/leader. The leader protocol has no message by which a host gives up leadership,
-  // so a leading host answers 503 and stays leader; one that does not lead answers 404 "There
-  // is no leader", as Marathon's LeaderResource does.
-  static Reply abdicate(bool leading);
+  // DELETE /v2/leader, as Marathon's LeaderResource answers it: 200 "Leadership abdicated" once
+  // this host asked its leader plugin to give leadership up (`resigned`), 404 "There is no
+  // leader" on a host that does not lead.
+  static Reply abdicate(bool resigned);
 
   void set_framework_id(const std::string& id) { info_.framework_id = id; }
   void set_http_address(const std::string& address) { info_.http_address = address; }

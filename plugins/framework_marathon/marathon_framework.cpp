@@ -518,9 +518,15 @@ void MarathonFramework::routes() {
                                      : http::Response::json(json::object{{"leader", leader}}));
     });
   });
+  // The host gives its leadership up (the leader plugin's leader.resign): another master leads
+  // if one campaigns, the only one is elected again in a new term; this Marathon stops acting
+  // when its host is deposed, as any deposed leader does.
   s.route(Method::delete_, "/v2/leader", [this](const Request&) {
-    http::Response response = to_http(Api::abdicate(leadership_ && leadership_->leading()));
-    if (api_) response.set_header(kLeaderHeader, "http://" + http_address_);
+    bool had_api = api_ != nullptr;
+    bool resigned = leadership_ && leadership_->resign();
+    if (resigned) log().info("leadership abdicated over DELETE /v2/leader");
+    http::Response response = to_http(Api::abdicate(resigned));
+    if (had_api) response.set_header(kLeaderHeader, "http://" + http_address_);
     return response;
   });
   s.route(Method::get, "/v2/info", [this](const Request&) {

@@ -246,6 +246,28 @@ void StandaloneLeader::serve_leader() {
           events_->publish(leader_);
         }
       });
+
+  // The local master is the only candidate: giving up leadership elects it again, in a new
+  // epoch, so whatever acted in the old term is deposed and fenced.
+  server_->on<store::Resign>([this](const sdk::Request& request, const store::Resign& resign) {
+    if (!leader_.known || !leader_.this_node || resign.master_id != leader_.master_id) {
+      log().warn("{} asked master {} to give up leadership, which it does not hold; ignored",
+                 sdk::quote(request.message.header().sender), sdk::quote(resign.master_id));
+      server_->reply(request, leader_);
+      return;
+    }
+    if (!next_epoch()) {
+      server_->reply(request, leader_);
+      return;
+    }
+    leader_.epoch = epoch_;
+    log().info(
+        "master '{}' gave up leadership (asked by {}); the only candidate, it is elected again "
+        "(epoch {})",
+        leader_.master_id, sdk::quote(request.message.header().sender), leader_.epoch);
+    server_->reply(request, leader_);
+    events_->publish(leader_);
+  });
 }
 
 void StandaloneLeader::answer(const sdk::Request& request, store::Result result) {

@@ -376,6 +376,25 @@ void ZooKeeperLeader::serve_leader() {
         }
         server_->reply(request, leader_);
       });
+
+  // Giving up leadership: the candidate znode is removed (this host stops acting as leader at
+  // once) and made again, last in the queue; the next candidate, watching it, leads.
+  server_->on<store::Resign>([this](const sdk::Request& request, const store::Resign& resign) {
+    if (!leading_ || !campaign_ || resign.master_id != campaign_->master_id) {
+      log().warn("{} asked master {} to give up leadership, which it does not hold; ignored",
+                 sdk::quote(request.message.header().sender), sdk::quote(resign.master_id));
+      server_->reply(request, leader_);
+      return;
+    }
+    log().info(
+        "master '{}' gives up leadership (asked by {}); it campaigns again as the last "
+        "candidate",
+        campaign_->master_id, sdk::quote(request.message.header().sender));
+    withdraw_candidacy();
+    enter_candidacy();
+    evaluate();
+    server_->reply(request, leader_);
+  });
 }
 
 void ZooKeeperLeader::serve_store() {

@@ -123,6 +123,19 @@ class Marathon {
     return tasks;
   }
 
+  // Posts app `id` of `instances` tasks of `exec sleep 3600` (cpus 0.1, mem 16) and returns its
+  // tasks once they all run (running()), or an empty map when the POST or that fails.
+  std::map<std::string, std::string> sleepers(const std::string& id, int64_t instances) {
+    CurlResult posted = call("POST", "/v2/apps",
+                             json::serialize(json::object{{"id", id},
+                                                          {"cmd", "exec sleep 3600"},
+                                                          {"instances", instances},
+                                                          {"cpus", 0.1},
+                                                          {"mem", 16}}));
+    if (posted.status != 201) return {};
+    return running(id, instances);
+  }
+
   // Whether the app's one task becomes healthy, its one check passed (true), in time.
   bool healthy_alone(const std::string& app_id, const std::string& task_id) {
     return tessera::testing::eventually([&] {
@@ -408,12 +421,7 @@ TEST(MarathonE2E, ARestartedMasterHostKeepsTheAppsAndAdoptsTheRunningTasks) {
   ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
   ASSERT_TRUE(cluster.start_agent(1, agent_settings(1)));
   Marathon marathon(cluster);
-  ASSERT_EQ(marathon
-                .call("POST", "/v2/apps", R"({"id": "/keep", "cmd": "exec sleep 3600",
-      "instances": 2, "cpus": 0.1, "mem": 16})")
-                .status,
-            201);
-  auto before = marathon.running("/keep", 2);
+  auto before = marathon.sleepers("/keep", 2);
   ASSERT_EQ(before.size(), 2u) << cluster.master().output();
   ASSERT_TRUE(tessera::testing::eventually(
       [&] { return tessera::testing::tasks_in(dir.path()).size() == 2; }));
@@ -464,6 +472,70 @@ TEST(MarathonE2E, AChangeThatWasAnsweredSurvivesAKillOfTheHostRightAfter) {
   json::value group = marathon.get("/v2/groups/many");
   ASSERT_TRUE(group.is_object()) << cluster.master().output();
   EXPECT_EQ(group.at("apps").as_array().size(), 1200u);
+}
+
+// DELETE /v2/leader abdicates as Marathon's does: the host is deposed, and its master stops as a
+// deposed Mesos master does (Marathon too exits when it loses leadership), leaving the tasks
+// running for the host that is started again (its supervisor's job) to adopt.
+TEST(MarathonE2E, AnAbdicationDeposesTheHostAndARestartAdoptsItsTasks) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon marathon(cluster);
+  auto before = marathon.sleepers("/stay", 2);
+  ASSERT_EQ(before.size(), 2u) << cluster.master().output();
+
+  CurlResult abdicated = marathon.call("DELETE", "/v2/leader");
+  EXPECT_EQ(abdicated.status, 200) << abdicated.body;
+  EXPECT_NE(abdicated.body.find("\"Leadership abdicated\""), std::string::npos) << abdicated.body;
+  EXPECT_TRUE(cluster.master().wait_for("gave up leadership")) << cluster.master().output();
+  EXPECT_TRUE(cluster.master().wait_for("lost leadership")) << cluster.master().output();
+  EXPECT_TRUE(cluster.master().wait(20s).has_value()) << "the deposed host did not stop";
+  EXPECT_EQ(tessera::testing::tasks_in(dir.path()).size(), 2u);
+
+  ASSERT_TRUE(cluster.restart_master(/*crash=*/true));
+  marathon.find_address();
+  EXPECT_TRUE(cluster.master().wait_for("recovered 1 app(s), 2 task(s)"))
+      << cluster.master().output();
+  EXPECT_EQ(marathon.running("/stay", 2), before) << cluster.master().output();
+  EXPECT_EQ(tessera::testing::tasks_in(dir.path()).size(), 2u);
+}
+
+// The root group over HTTP: PUT replaces the tree, its versions are listed, DELETE empties it.
+TEST(MarathonE2E, TheRootGroupIsReplacedListedByVersionAndEmptied) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  Marathon marathon(cluster);
+  ASSERT_EQ(marathon.call("POST", "/v2/apps", R"({"id": "/old", "cmd": "sleep 9", "instances": 0})")
+                .status,
+            201);
+  CurlResult put = marathon.call("PUT", "/v2/groups", R"({"id": "/", "groups": [{"id": "/shop",
+      "apps": [{"id": "/shop/web", "cmd": "sleep 9", "instances": 0}]}]})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_NE(put.body.find("\"deploymentId\""), std::string::npos) << put.body;
+  // The apps the body does not name are gone; the new one is there.
+  EXPECT_EQ(marathon.call("GET", "/v2/apps/old").status, 404);
+  json::value web = marathon.get("/v2/apps/shop/web");
+  ASSERT_TRUE(web.is_object());
+  std::string version(web.at("app").at("version").as_string());
+  json::value versions = marathon.get("/v2/groups/versions");
+  ASSERT_TRUE(versions.is_array()) << marathon.call("GET", "/v2/groups/versions").body;
+  EXPECT_NE(std::find(versions.as_array().begin(), versions.as_array().end(), json::value(version)),
+            versions.as_array().end());
+  json::value shop_versions = marathon.get("/v2/groups/shop/versions");
+  ASSERT_TRUE(shop_versions.is_array());
+  EXPECT_EQ(shop_versions.as_array().front(), json::value(version));
+  EXPECT_EQ(marathon.call("GET", "/v2/groups/nope/versions").status, 404);
+
+  CurlResult emptied = marathon.call("DELETE", "/v2/groups");
+  ASSERT_EQ(emptied.status, 200) << emptied.body;
+  EXPECT_EQ(marathon.call("GET", "/v2/apps/shop/web").status, 404);
+  json::value root = marathon.get("/v2/groups");
+  ASSERT_TRUE(root.is_object());
+  EXPECT_TRUE(root.at("apps").as_array().empty());
+  EXPECT_TRUE(root.at("groups").as_array().empty()) << json::serialize(root);
 }
 
 TEST(MarathonE2E, EmptyNestedGroupsAndGroupDependenciesOrderTheDeployment) {

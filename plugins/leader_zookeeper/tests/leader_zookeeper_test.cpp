@@ -57,6 +57,12 @@ struct ZkNode {
     auto reply = test->call(*client, store::Campaign{id, endpoint});
     EXPECT_TRUE(reply.ok());
   }
+  store::Leader resign(const std::string& id) {
+    auto reply = test->call(*client, store::Resign{id});
+    if (!reply.ok()) return {};
+    auto body = reply->body<store::Leader>();
+    return body.ok() ? *body : store::Leader{};
+  }
   store::Result put(const std::string& key, const std::string& value, uint64_t epoch) {
     auto reply = test->call(*client, store::Put{key, value, epoch});
     if (!reply.ok()) return {};
@@ -143,6 +149,34 @@ TEST_F(LeaderZooKeeperTest, ZOOKEEPER_CandidatesLeadInTheOrderTheyCampaigned) {
   // The deposed term's writes are refused; the new one's are taken.
   EXPECT_EQ(c->put("master/k", "old", first).code, store::code::kFenced);
   EXPECT_TRUE(c->put("master/k", "new", c->leader().epoch).ok);
+}
+
+// Marathon's abdication (DELETE /v2/leader): the leader gives up, the next candidate leads in a
+// new term, and the one that resigned waits behind it as a standby.
+TEST_F(LeaderZooKeeperTest, ZOOKEEPER_AResigningLeaderHandsOverToTheNextCandidate) {
+  auto a = node("a");
+  auto b = node("b");
+  a->campaign("ma", "tcp://127.0.0.1:5111");
+  ASSERT_TRUE(eventually([&] { return a->leader().this_node; }));
+  b->campaign("mb", "tcp://127.0.0.1:5112");
+  ASSERT_TRUE(eventually([&] { return b->leader().master_id == "ma"; }));
+  const uint64_t first = a->leader().epoch;
+  // Only the leading master's own resignation counts.
+  b->resign("mb");
+  a->resign("mb");
+  EXPECT_TRUE(a->leader().this_node);
+  EXPECT_EQ(a->leader().epoch, first);
+  a->resign("ma");
+  ASSERT_TRUE(eventually([&] { return b->leader().this_node; }));
+  EXPECT_GT(b->leader().epoch, first);
+  ASSERT_TRUE(eventually([&] { return a->leader().master_id == "mb"; }));
+  EXPECT_FALSE(a->leader().this_node);
+  EXPECT_EQ(a->put("master/k", "deposed", first).code, store::code::kFenced);
+  // The one that resigned is still a candidate: it leads when the other goes.
+  const uint64_t second = b->leader().epoch;
+  b.reset();
+  ASSERT_TRUE(eventually([&] { return a->leader().this_node; }));
+  EXPECT_GT(a->leader().epoch, second);
 }
 
 // A leader that can no longer reach ZooKeeper stops leading by itself, while the server is

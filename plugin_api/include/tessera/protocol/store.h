@@ -209,7 +209,20 @@ struct Campaign {
   MSGPACK_DEFINE_MAP(master_id, endpoint);
 };
 
-// The answer to GetLeader and Campaign, and an event whenever the leader changes.
+// Sent by a plugin of the leading host to give up its leadership (Marathon's DELETE
+// /v2/leader): the master `master_id` (the one leading, as leader.info names it) leaves the
+// election and enters it again as its last candidate, so another master leads if one
+// campaigns; the only candidate is elected again, in a new epoch. Ignored (answered with the
+// unchanged leader.info) when `master_id` is not this host's leading master. Answered with
+// leader.info; the outcome is published as usual.
+struct Resign {
+  static constexpr const char* kType = "leader.resign";
+  static constexpr uint32_t kSchema = 1;
+  std::string master_id;
+  MSGPACK_DEFINE_MAP(master_id);
+};
+
+// The answer to GetLeader, Campaign and Resign, and an event whenever the leader changes.
 struct Leader {
   static constexpr const char* kType = "leader.info";
   static constexpr uint32_t kSchema = 2;

@@ -101,6 +101,19 @@ class Leadership {
     return {};
   }
 
+  // Asks the leader plugin to take leadership from this host (as Marathon's DELETE /v2/leader
+  // abdicates): its master enters the election again as the last candidate, so another master
+  // leads if there is one, and the only one is elected again in a new term. Either way this
+  // host is deposed (on_deposed), and on_elected follows if it is elected again. False when
+  // this host does not lead; the plugin's answer is taken like any other view of the leader.
+  bool resign() {
+    if (!active_ || !leading_) return false;
+    requests_->request(
+        protocol::store::Resign{leader_.master_id},
+        [this](Result<Envelope> reply) { take(reply, "leader.resign"); }, options_.request_timeout);
+    return true;
+  }
+
   // Stops following: timers cancelled, and no callback is called after it (answers and events
   // that still arrive are ignored). The sockets stay open until the destructor or the next
   // start(), so stop() is safe inside a callback.

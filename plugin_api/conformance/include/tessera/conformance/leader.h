@@ -27,6 +27,9 @@
 //   master_id and endpoint, and an epoch of at least 1. The same master campaigning again keeps
 //   its epoch; a new master_id (a restarted master) is elected in a new, larger epoch. Epochs
 //   never go back, across restarts too.
+// - leader.resign (from a plugin of its host): the leading master named gives up leadership.
+//   The one campaigner is elected again in a new, larger epoch, so writes of the old epoch are
+//   fenced; a master that does not lead (an unknown master_id) changes nothing.
 // - store.get, store.put, store.cas, store.delete, store.list: one store.result each, whose
 //   `epoch` is the store's current epoch.
 //   - get: ok, the entry (or none and version 0 when absent).
@@ -464,6 +467,32 @@ TEST_P(LeaderConformance, ANewMasterFencesTheDeposedOne) {
   EXPECT_EQ(written.version, 2U);
   EXPECT_TRUE(request(store_msg::Put{"conformance/tool", "x", 0}).ok);
   EXPECT_TRUE(request(store_msg::Delete{"conformance/tool", 0}).ok);
+}
+
+TEST_P(LeaderConformance, AResigningLeaderIsElectedAgainInANewEpochWhenAlone) {
+  auto first = elect("m1", "tcp://127.0.0.1:5050");
+  // Not the leading master: nothing changes.
+  peer_->ask<store_msg::Leader>(*client_, store_msg::Resign{"m9"});
+  auto unchanged = get_leader();
+  EXPECT_TRUE(unchanged.known && unchanged.this_node);
+  EXPECT_EQ(unchanged.master_id, "m1");
+  EXPECT_EQ(unchanged.epoch, first.epoch);
+  ASSERT_TRUE(request(store_msg::Put{"conformance/k", "m1", first.epoch}).ok);
+  // The leader resigns: the only candidate leads again, in a new term.
+  peer_->ask<store_msg::Leader>(*client_, store_msg::Resign{"m1"});
+  store_msg::Leader again;
+  peer_->run_until(
+      [&] {
+        again = get_leader();
+        return again.known && again.this_node && again.epoch > first.epoch;
+      },
+      30s);
+  ASSERT_TRUE(again.known && again.this_node) << "no leader after the resignation";
+  EXPECT_EQ(again.master_id, "m1");
+  EXPECT_GT(again.epoch, first.epoch);
+  TESSERA_EXPECT_REFUSED(request(store_msg::Put{"conformance/k", "old term", first.epoch}),
+                         store_msg::code::kFenced);
+  EXPECT_TRUE(request(store_msg::Put{"conformance/k", "new term", again.epoch}).ok);
 }
 
 // What was answered ok survives a restart of the host, and epochs never go back.
