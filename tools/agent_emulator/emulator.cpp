@@ -399,25 +399,6 @@ bool AgentEmulator::send(Agent& agent, const T& body) {
   return zmq_send(agent.socket, buffer_.data(), buffer_.size(), ZMQ_DONTWAIT) >= 0;
 }
 
-template <typename T>
-bool AgentEmulator::send_encoded(Agent& agent, const std::string& body) {
-  if (agent.socket == nullptr) return false;
-  Header header;
-  header.sender = "agent";
-  header.sequence = ++agent.sequence;
-  header.type = T::kType;
-  header.schema = T::kSchema;
-  // As tessera::encode lays a message out: the header's fields, then the body, last.
-  buffer_.clear();
-  msgpack::packer<msgpack::sbuffer> packer(buffer_);
-  packer.pack_map(6);
-  detail::pack_header(packer, header);
-  packer.pack_str(4);
-  packer.pack_str_body("body", 4);
-  buffer_.write(body.data(), body.size());
-  return zmq_send(agent.socket, buffer_.data(), buffer_.size(), ZMQ_DONTWAIT) >= 0;
-}
-
 void AgentEmulator::handle(Agent& agent, const void* data, size_t size) {
   auto decoded = Envelope::decode(data, size, bus_.limits);
   if (!decoded) {
@@ -502,7 +483,7 @@ void AgentEmulator::send_register(Agent& agent, Clock::time_point now) {
     msgpack::pack(body, message);
     agent.register_body.assign(body.data(), body.size());
   }
-  if (send_encoded<agent_msg::Register>(agent, agent.register_body)) {
+  if (send(agent, PackedBody<agent_msg::Register>{agent.register_body})) {
     agent.register_sequence = agent.sequence;
     // A first registration is not resent soon: the master gives each unanswered one a new id
     // (a second agent, with this connection), so a resend while it writes the first one to its
