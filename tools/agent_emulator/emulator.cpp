@@ -31,6 +31,13 @@ constexpr std::chrono::seconds kUnreachableAfter{10};
 constexpr std::chrono::milliseconds kControlTick{200};
 constexpr std::chrono::milliseconds kTimerTick{10};
 constexpr std::chrono::milliseconds kSendRetry{50};
+// How long a registration waits for its connection before the agent looks again by itself. The
+// connection coming up signals the socket's descriptor, and drain() sends the registration then:
+// this is only a fallback. Looking every 50 ms instead had each emulator process spin at a full
+// core while thousands of connections came up after a master change (each look is a tick of
+// the agent, ZMQ_EVENTS and a receive, 10 k agents 20 times a second), on the cores the new
+// master needed to answer them.
+constexpr std::chrono::milliseconds kConnectionWait{1000};
 constexpr std::chrono::milliseconds kReopenRetry{50};
 constexpr std::chrono::milliseconds kFirstRegistrationRetry{5000};
 constexpr std::chrono::milliseconds kFirstRegistrationRetryMax{30000};
@@ -455,7 +462,7 @@ void AgentEmulator::send_register(Agent& agent, Clock::time_point now) {
   // until its connection was up kept the emulator's thread from sending the ones that could go.
   if (!writable(agent)) {
     agent.register_waiting = true;
-    agent.register_at = now + kSendRetry;
+    agent.register_at = now + kConnectionWait;
     schedule(agent, agent.register_at);
     // Asking ZeroMQ for the socket's events may take the descriptor's signal of a message in.
     drain(agent);
