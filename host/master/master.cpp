@@ -656,9 +656,13 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
   allocator_->send(alloc::AgentAdded{agent_id, agent.hostname, agent.total, allocated});
   publish(events::AgentAdded{agent_state(agent, tasks_, offers_), reregistering});
   server_->reply_later(peer, request_sequence, registered(agent_id, secret));
-  log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered",
-             sdk::printable(agent_id), sdk::printable(agent.hostname),
-             sdk::printable(agent.total.to_string(), 1000));
+  // The arguments are built only when the line is written: after a failover this runs for every
+  // agent of the cluster, and masters usually log at warn.
+  if (log().enabled(TESSERA_LOG_INFO)) {
+    log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered",
+               sdk::printable(agent_id), sdk::printable(agent.hostname),
+               sdk::printable(agent.total.to_string(), 1000));
+  }
   for (const auto& [framework_id, task_id] : orphans) {
     log().warn("killing task '{}' on agent {}: its framework {} is gone", sdk::escape(task_id),
                sdk::printable(agent_id), sdk::printable(framework_id));
