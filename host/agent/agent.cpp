@@ -36,6 +36,16 @@ std::string random_suffix() {
   return buffer;
 }
 
+// The routing id of a new connection to the master: random, so that no other process takes it
+// (a master refuses a second connection under an id in use), and numbered by the connection.
+std::string master_routing_id(uint64_t generation) {
+  std::random_device random;
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "agent-%08x%08x-%llu", static_cast<unsigned>(random()),
+                static_cast<unsigned>(random()), static_cast<unsigned long long>(generation));
+  return buffer;
+}
+
 // Reads an isolator's answer that should be a T into `out`. Returns why it is not ("" when it
 // is): no answer, an isolator.failed, a malformed body or another message (`request` names
 // what it answers in that message).
@@ -511,6 +521,14 @@ void Agent::connect_master(const std::string& endpoint) {
   // Status updates leave in bursts (a commit can release hundreds): a deep queue rather than
   // ZeroMQ's 1000, like the master's towards agents.
   master_->set_high_water_mark(1 << 20);
+  // A routing id of its own, kept when ZeroMQ reconnects the socket by itself: without one, a
+  // TCP connection that dropped during the first registration came back as another peer of the
+  // master, which took the resent registration for a second agent and kept the first, admitted
+  // on the dropped connection, as a ghost that got offers. With it the resend comes from the
+  // same peer and is answered with the id the first one got.
+  if (auto s = master_->set_routing_id(master_routing_id(generation)); !s) {
+    log().warn("agent: {}", s.error().message);
+  }
   master_endpoint_ = endpoint;
   auto current = [this, generation] { return generation == master_generation_; };
   auto contact = [this] { last_master_contact_ = Clock::now(); };

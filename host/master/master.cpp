@@ -558,6 +558,8 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
                          const agent_msg::Register& message, const std::string& agent_id,
                          const std::string& secret, const std::string& secret_hash) {
   agent_secrets_[agent_id] = secret_hash;
+  // Back: no longer awaited (removed as not come back) once agent_removal_timeout has passed.
+  awaited_agents_.erase(agent_id);
   auto existing = agents_.find(agent_id);
   bool reregistering = existing != agents_.end();
   if (reregistering) {
@@ -654,9 +656,13 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
   allocator_->send(alloc::AgentAdded{agent_id, agent.hostname, agent.total, allocated});
   publish(events::AgentAdded{agent_state(agent, tasks_, offers_), reregistering});
   server_->reply_later(peer, request_sequence, registered(agent_id, secret));
-  log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered",
-             sdk::printable(agent_id), sdk::printable(agent.hostname),
-             sdk::printable(agent.total.to_string(), 1000));
+  // The arguments are built only when the line is written: after a failover this runs for every
+  // agent of the cluster, and masters usually log at warn.
+  if (log().enabled(TESSERA_LOG_INFO)) {
+    log().info("{} agent {} at {} with {}", reregistering ? "re-registered" : "registered",
+               sdk::printable(agent_id), sdk::printable(agent.hostname),
+               sdk::printable(agent.total.to_string(), 1000));
+  }
   for (const auto& [framework_id, task_id] : orphans) {
     log().warn("killing task '{}' on agent {}: its framework {} is gone", sdk::escape(task_id),
                sdk::printable(agent_id), sdk::printable(framework_id));
@@ -823,15 +829,9 @@ void Master::check_agents() {
     }
   }
   // The registry's agents that never came back to this master count as unreachable from when
-  // it began serving.
+  // it began serving (one that came back left awaited_agents_ at its registration).
   if (!awaited_agents_.empty() && now - serving_since_ > options_.agent_removal_timeout) {
-    for (auto it = awaited_agents_.begin(); it != awaited_agents_.end();) {
-      if (agents_.count(*it) != 0 || removed_agents_.count(*it) != 0) {
-        it = awaited_agents_.erase(it);
-      } else {
-        to_remove.push_back(*it++);
-      }
-    }
+    to_remove.insert(to_remove.end(), awaited_agents_.begin(), awaited_agents_.end());
   }
   // Removals are rate-limited, so that a network partition does not remove half the cluster
   // before an operator can act.
@@ -1338,8 +1338,7 @@ void Master::on_reconcile(const scheduler::Reconcile& message) {
     // A task of an agent that has not come back to this master yet (a failover) is answered
     // once the agent re-registers with its tasks (a later reconciliation) or is removed (then
     // TASK_GONE): TASK_UNKNOWN now would have the framework replace a task that still runs.
-    if (!wanted.agent_id.empty() && agents_.count(wanted.agent_id) == 0 &&
-        awaited_agents_.count(wanted.agent_id) != 0) {
+    if (!wanted.agent_id.empty() && awaited_agents_.count(wanted.agent_id) != 0) {
       continue;
     }
     protocol::TaskInfo unknown;

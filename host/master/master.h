@@ -230,7 +230,9 @@ class Master : public Role {
   // names a known id must present the secret.
   std::map<std::string, std::string> agent_secrets_;
   // The agents of the registry that have not registered with this master since it began
-  // serving (serving_since_). Their tasks are unknown here; one still away after
+  // serving (serving_since_): each leaves at its registration (admit_agent) or its removal,
+  // so none of them is in agents_ or removed_agents_. Their tasks are unknown here; one still
+  // away after
   // agent_removal_timeout_ms is removed as an unreachable agent would be, so that frameworks
   // hear its tasks are gone instead of waiting for them forever.
   std::set<std::string> awaited_agents_;

@@ -60,6 +60,32 @@ TEST(Codec, RoundTripKeepsHeaderAndBody) {
   EXPECT_EQ(task->labels, (std::vector<std::string>{"web", "prod"}));
 }
 
+// A body packed once and sent under many headers (the agent emulator's registrations) makes
+// the same frame as packing it with each header.
+TEST(Codec, APackedBodyEncodesAsTheBodyItself) {
+  TaskV2 body{"t-1", 0.5, 256, {"web", "prod"}};
+  msgpack::sbuffer packed;
+  msgpack::pack(packed, body);
+  tessera::Header header;
+  header.sender = "agent";
+  for (uint64_t sequence : {1u, 2u, 1000000u}) {
+    header.sequence = sequence;
+    msgpack::sbuffer direct, from_packed;
+    tessera::encode(direct, header, body);
+    tessera::encode(from_packed, header,
+                    tessera::PackedBody<TaskV2>{std::string_view(packed.data(), packed.size())});
+    ASSERT_EQ(std::string(from_packed.data(), from_packed.size()),
+              std::string(direct.data(), direct.size()));
+    tessera::Envelope message = decode(std::string(from_packed.data(), from_packed.size()));
+    EXPECT_TRUE(message.is<TaskV2>());
+    EXPECT_EQ(message.header().schema, 2u);
+    EXPECT_EQ(message.header().sequence, sequence);
+    auto task = message.body<TaskV2>();
+    ASSERT_TRUE(task.ok()) << task.error().message;
+    EXPECT_EQ(task->labels, body.labels);
+  }
+}
+
 TEST(Codec, OlderWriterMissingFieldGetsDefault) {
   std::string bytes = tessera::encode({}, TaskV1{"t-2", 2.0});
   tessera::Envelope message = decode(bytes);

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "support/cluster.h"
+#include "support/cutting_proxy.h"
 #include "support/framework.h"
 #include "support/garbage.h"
 #include "tessera/protocol/operator.h"
@@ -350,6 +351,46 @@ TEST_F(ClusterTest, MasterRestartRecoversItsRegistryAndFrameworksAndAgentsComeBa
   ASSERT_TRUE(framework.run_until(
       [&] { return reconciled(framework, before, state::kRunning).count("survivor") == 1; }, 10s))
       << cluster_.master().output();
+}
+
+// The TCP connection of an agent's first registration drops after the master admitted it and
+// before the answer arrives (a connection storm after a failover, a flaky network). ZeroMQ
+// reconnects the agent's socket and the agent resends its registration there: the master must
+// answer it with the id it gave, not admit a second agent. With a routing id ZeroMQ generates,
+// the reconnected socket was a new peer to the master, which admitted the resend as another
+// agent and kept the first, admitted on the dropped connection, as a ghost that got offers.
+TEST_F(ClusterTest, AnAgentWhoseConnectionDropsDuringItsFirstRegistrationIsAdmittedOnce) {
+  tessera::testing::MasterSettings patient;
+  // A ghost would stay listed and active for the whole test.
+  patient.agent_ping_timeout_ms = 60000;
+  patient.agent_removal_timeout_ms = 60000;
+  ASSERT_TRUE(cluster_.start_master(patient));
+  const std::string& endpoint = cluster_.endpoint();
+  tessera::testing::CuttingProxy proxy(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)),
+                                       "agent.register");
+  tessera::testing::AgentSettings agent;
+  agent.master = proxy.endpoint();
+  ASSERT_TRUE(cluster_.start_agent(0, agent));
+  ASSERT_TRUE(proxy.cut()) << "the registration's answer was not cut off: nothing was tested";
+  EXPECT_GE(proxy.connections(), 2);
+
+  std::smatch id;
+  std::string agent_log = cluster_.agent(0).output();
+  ASSERT_TRUE(std::regex_search(agent_log, id, std::regex("agent: registered as '([^']+)'")))
+      << agent_log;
+  // Whatever else came after the resend's answer would have come by now.
+  std::this_thread::sleep_for(500ms);
+  const tessera::testing::Process& master = cluster_.master();
+  EXPECT_EQ(master.count("registered agent ") - master.count("unregistered agent "), 1u)
+      << master.output();
+  EXPECT_EQ(cluster_.master().count("registered agent " + id[1].str() + " at agent0"), 1u)
+      << cluster_.master().output();
+  // A framework is offered that one agent only.
+  TestFramework framework(cluster_.endpoint(), framework_info("one-agent"));
+  ASSERT_TRUE(framework.subscribed());
+  ASSERT_TRUE(framework.run_until([&] { return !framework.offers_received().empty(); }));
+  framework.run_until([] { return false; }, 500ms);  // a ghost's offer would come with it
+  for (const Offer& offer : framework.offers_received()) EXPECT_EQ(offer.agent_id, id[1].str());
 }
 
 // An agent that dies while the master restarts never comes back: the new master knows its id

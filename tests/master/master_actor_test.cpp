@@ -117,11 +117,11 @@ class MasterActorTest : public ::testing::Test {
     zmq_ctx_term(zmq_);
   }
 
-  // Creates and starts the master on inproc://test.master.
-  void start_master() {
+  // Creates and starts the master on inproc://test.master; `extra` is more of [master].
+  void start_master(const std::string& extra = "") {
     auto doc = sdk::ConfigDocument::parse(
         "node.toml",
-        "[master]\nendpoint = \"inproc://test.master\"\nheartbeat_interval_ms = 1000\n");
+        "[master]\nendpoint = \"inproc://test.master\"\nheartbeat_interval_ms = 1000\n" + extra);
     ASSERT_TRUE(doc.ok());
     auto table = (*doc)->at("master");
     master_ = std::make_unique<Master>(*context_);
@@ -129,6 +129,31 @@ class MasterActorTest : public ::testing::Test {
     ASSERT_TRUE(master_->start().ok());
     client_ = std::make_unique<sdk::Client>(bus_, "framework");
     ASSERT_TRUE(client_->connect("inproc://test.master").ok());
+  }
+  // What an earlier leader recorded of an agent: its record with the BLAKE2b hash (hex) of
+  // `secret`.
+  void preset_agent(const std::string& agent_id, const std::string& secret) {
+    unsigned char digest[crypto_generichash_BYTES];
+    crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(secret.data()),
+                       secret.size(), nullptr, 0);
+    char hex[2 * crypto_generichash_BYTES + 1];
+    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+    tessera::host::master::AgentRecord record;
+    record.agent_id = agent_id;
+    record.hostname = "host-" + agent_id;
+    record.resources.scalars = {{"cpus", 1}, {"mem", 64}};
+    record.secret_hash = hex;
+    leader_->preset("master/agents/" + agent_id, record);
+  }
+  // An agent's re-registration proving `secret`.
+  static protocol::agent::Register reregistration(const std::string& agent_id,
+                                                  const std::string& secret) {
+    protocol::agent::Register message;
+    message.agent_id = agent_id;
+    message.secret = secret;
+    message.hostname = "host-" + agent_id;
+    message.resources.scalars = {{"cpus", 1}, {"mem", 64}};
+    return message;
   }
   bool run_until(const std::function<bool()>& done) {
     return tessera::testing::run_until(context_->loop(), done, 10s);
@@ -252,28 +277,12 @@ namespace agent_msg = tessera::protocol::agent;
 // holds is admitted without a registry write (its record is there), so the new leader does not
 // wait on thousands of store writes.
 TEST_F(MasterActorTest, AnAgentProvingItsRecordedSecretToANewLeaderCostsNoRegistryWrite) {
-  // What an earlier leader recorded: the agent's record with the BLAKE2b hash (hex) of its
-  // secret.
   const std::string secret = "0123456789abcdef0123456789abcdef";
-  unsigned char digest[crypto_generichash_BYTES];
-  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(secret.data()),
-                     secret.size(), nullptr, 0);
-  char hex[2 * crypto_generichash_BYTES + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  tessera::host::master::AgentRecord record;
-  record.agent_id = "a1";
-  record.hostname = "h1";
-  record.resources.scalars = {{"cpus", 1}, {"mem", 64}};
-  record.secret_hash = hex;
-  leader_->preset("master/agents/a1", record);
+  preset_agent("a1", secret);
   start_master();
   ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
 
-  agent_msg::Register back;
-  back.agent_id = "a1";
-  back.secret = secret;
-  back.hostname = "h1";
-  back.resources.scalars = {{"cpus", 1}, {"mem", 64}};
+  agent_msg::Register back = reregistration("a1", secret);
   auto admitted = call(back);
   ASSERT_TRUE(admitted.ok() && admitted->is<agent_msg::Registered>())
       << (admitted.ok() ? admitted->type() : admitted.error().message);
@@ -285,6 +294,43 @@ TEST_F(MasterActorTest, AnAgentProvingItsRecordedSecretToANewLeaderCostsNoRegist
   auto impostor = call(back);
   ASSERT_TRUE(impostor.ok());
   EXPECT_TRUE(impostor->is<agent_msg::Refused>()) << impostor->type();
+}
+
+// A new leader waits agent_removal_timeout_ms for the registry's agents to come back; those that
+// do are no longer awaited, and only the others are removed as not come back.
+TEST_F(MasterActorTest, OnlyTheRegistrysAgentsThatDoNotComeBackToANewLeaderAreRemoved) {
+  preset_agent("back", "secret-of-back-0123456789abcdef");
+  preset_agent("away", "secret-of-away-0123456789abcdef");
+  // No pings go unanswered for long enough to matter: only the registry's agents are judged.
+  start_master("agent_removal_timeout_ms = 20000\nagent_ping_timeout_ms = 3600000\n");
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  auto admitted = call(reregistration("back", "secret-of-back-0123456789abcdef"));
+  ASSERT_TRUE(admitted.ok() && admitted->is<agent_msg::Registered>())
+      << (admitted.ok() ? admitted->type() : admitted.error().message);
+
+  clock_.advance(19s);
+  EXPECT_FALSE(logged("removing agent")) << "removed before agent_removal_timeout_ms";
+  clock_.advance(3s);
+  ASSERT_TRUE(run_until([&] { return leader_->entries.count("master/removed_agents/away") == 1; }));
+  EXPECT_TRUE(logged("removing agent away, which has not registered with this master"));
+  EXPECT_EQ(leader_->entries.count("master/agents/away"), 0u);
+  EXPECT_FALSE(logged("removing agent back"));
+  EXPECT_EQ(leader_->entries.count("master/removed_agents/back"), 0u);
+  EXPECT_EQ(leader_->entries.count("master/agents/back"), 1u);
+  // Later checks remove nobody else: the agent that came back still serves.
+  clock_.advance(60s);
+  auto state = call(protocol::operator_api::GetState{});
+  ASSERT_TRUE(state.ok()) << state.error().message;
+  auto body = state->body<protocol::operator_api::State>();
+  ASSERT_TRUE(body.ok());
+  ASSERT_EQ(body->agents.size(), 1u);
+  EXPECT_EQ(body->agents.front().agent_id, "back");
+  EXPECT_TRUE(body->agents.front().active);
+  EXPECT_EQ(std::count_if(logged_.begin(), logged_.end(),
+                          [](const std::string& line) {
+                            return line.find("removing agent") != std::string::npos;
+                          }),
+            1);
 }
 
 // While a new leader reads its registry, the registrations and subscriptions that come are kept

@@ -33,6 +33,7 @@ struct AgentSettings {
   std::string extra;                             // more TOML for [agent]
   std::string isolators = "\"isolator_posix\"";  // the [agent] isolators list, inside [ ]
   std::string plugins;                           // more TOML tables after the agent's plugin tables
+  std::string master;  // the master endpoint the agent is given (empty: the cluster's master)
 };
 
 class Cluster {
@@ -111,7 +112,7 @@ class Cluster {
                        settings.resources + "\"\n" + settings.extra +
                        "\n"
                        "[plugins.leader_standalone]\nmaster = \"" +
-                       endpoint_ +
+                       (settings.master.empty() ? endpoint_ : settings.master) +
                        "\"\n"
                        "[plugins.isolator_posix]\nkill_on_stop = true\n" +
                        settings.plugins;

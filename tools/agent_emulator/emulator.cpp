@@ -31,6 +31,13 @@ constexpr std::chrono::seconds kUnreachableAfter{10};
 constexpr std::chrono::milliseconds kControlTick{200};
 constexpr std::chrono::milliseconds kTimerTick{10};
 constexpr std::chrono::milliseconds kSendRetry{50};
+// How long a registration waits for its connection before the agent looks again by itself. The
+// connection coming up signals the socket's descriptor, and drain() sends the registration then:
+// this is only a fallback. Looking every 50 ms instead had each emulator process spin at a full
+// core while thousands of connections came up after a master change (each look is a tick of
+// the agent, ZMQ_EVENTS and a receive, 10 k agents 20 times a second), on the cores the new
+// master needed to answer them.
+constexpr std::chrono::milliseconds kConnectionWait{1000};
 constexpr std::chrono::milliseconds kReopenRetry{50};
 constexpr std::chrono::milliseconds kFirstRegistrationRetry{5000};
 constexpr std::chrono::milliseconds kFirstRegistrationRetryMax{30000};
@@ -399,25 +406,6 @@ bool AgentEmulator::send(Agent& agent, const T& body) {
   return zmq_send(agent.socket, buffer_.data(), buffer_.size(), ZMQ_DONTWAIT) >= 0;
 }
 
-template <typename T>
-bool AgentEmulator::send_encoded(Agent& agent, const std::string& body) {
-  if (agent.socket == nullptr) return false;
-  Header header;
-  header.sender = "agent";
-  header.sequence = ++agent.sequence;
-  header.type = T::kType;
-  header.schema = T::kSchema;
-  // As tessera::encode lays a message out: the header's fields, then the body, last.
-  buffer_.clear();
-  msgpack::packer<msgpack::sbuffer> packer(buffer_);
-  packer.pack_map(6);
-  detail::pack_header(packer, header);
-  packer.pack_str(4);
-  packer.pack_str_body("body", 4);
-  buffer_.write(body.data(), body.size());
-  return zmq_send(agent.socket, buffer_.data(), buffer_.size(), ZMQ_DONTWAIT) >= 0;
-}
-
 void AgentEmulator::handle(Agent& agent, const void* data, size_t size) {
   auto decoded = Envelope::decode(data, size, bus_.limits);
   if (!decoded) {
@@ -474,7 +462,7 @@ void AgentEmulator::send_register(Agent& agent, Clock::time_point now) {
   // until its connection was up kept the emulator's thread from sending the ones that could go.
   if (!writable(agent)) {
     agent.register_waiting = true;
-    agent.register_at = now + kSendRetry;
+    agent.register_at = now + kConnectionWait;
     schedule(agent, agent.register_at);
     // Asking ZeroMQ for the socket's events may take the descriptor's signal of a message in.
     drain(agent);
@@ -502,7 +490,7 @@ void AgentEmulator::send_register(Agent& agent, Clock::time_point now) {
     msgpack::pack(body, message);
     agent.register_body.assign(body.data(), body.size());
   }
-  if (send_encoded<agent_msg::Register>(agent, agent.register_body)) {
+  if (send(agent, PackedBody<agent_msg::Register>{agent.register_body})) {
     agent.register_sequence = agent.sequence;
     // A first registration is not resent soon: the master gives each unanswered one a new id
     // (a second agent, with this connection), so a resend while it writes the first one to its

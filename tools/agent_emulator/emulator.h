@@ -156,11 +156,9 @@ class AgentEmulator {
   void close_socket(Agent& agent);
   void on_epoll();
   void drain(Agent& agent);
+  // Sends a message; `body` is a message struct or a PackedBody (tessera/message.h).
   template <typename T>
   bool send(Agent& agent, const T& body);
-  // Sends a message of type T whose body is already encoded (msgpack).
-  template <typename T>
-  bool send_encoded(Agent& agent, const std::string& body);
   // Whether ZeroMQ takes a message for the agent's connection now (it is up, with room).
   static bool writable(Agent& agent);
   void handle(Agent& agent, const void* data, size_t size);

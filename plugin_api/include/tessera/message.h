@@ -209,19 +209,45 @@ class ValueCounter : public msgpack::null_visitor {
 
 }  // namespace detail
 
-// Encodes a message into `out` (cleared first). `header.type` and `header.schema` are taken
-// from T.
+// The body of a message of type T, packed already (msgpack of a T): a sender that sends the
+// same body many times (a registration resent to each new master) packs it once. The bytes
+// are not owned: they must outlive the encode() call.
 template <typename T>
-void encode(msgpack::sbuffer& out, Header header, const T& body) {
+struct PackedBody {
+  std::string_view bytes;
+};
+
+namespace detail {
+
+// Clears `out` and writes the envelope up to its body, which the caller appends last.
+template <typename T>
+void pack_envelope_head(msgpack::sbuffer& out, Header header) {
   out.clear();
   header.type = T::kType;
   header.schema = T::kSchema;
   msgpack::packer<msgpack::sbuffer> packer(out);
   packer.pack_map(6);
-  detail::pack_header(packer, header);
+  pack_header(packer, header);
   packer.pack_str(4);
   packer.pack_str_body("body", 4);
-  packer.pack(body);
+}
+
+}  // namespace detail
+
+// Encodes a message into `out` (cleared first). `header.type` and `header.schema` are taken
+// from T.
+template <typename T>
+void encode(msgpack::sbuffer& out, Header header, const T& body) {
+  detail::pack_envelope_head<T>(out, std::move(header));
+  msgpack::pack(out, body);
+}
+
+// The same with a body packed already: its bytes are copied as they are, so they must be one
+// msgpack map (what packing a T gives); nothing checks them here.
+template <typename T>
+void encode(msgpack::sbuffer& out, Header header, PackedBody<T> body) {
+  detail::pack_envelope_head<T>(out, std::move(header));
+  out.write(body.bytes.data(), body.bytes.size());
 }
 
 template <typename T>

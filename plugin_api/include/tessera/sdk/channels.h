@@ -316,6 +316,26 @@ class Client {
   }
   const MessageLimits& limits() const { return limits_; }
 
+  // The routing id the server (a ROUTER) knows this connection by (ZMQ_ROUTING_ID: 1 to 255
+  // bytes, the first not zero), kept when ZeroMQ reconnects the socket by itself after its TCP
+  // connection dropped. Without one the server gets a new generated id for the reconnected
+  // socket and takes it for another peer. Choose it unique (and unguessable: a ROUTER refuses
+  // a second connection under an id in use). Call before connect().
+  Status set_routing_id(const std::string& id) {
+    if (id.empty() || id.size() > 255 || id.front() == '\0') {
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "client '" + name_ + "': a routing id has 1 to 255 bytes, the first not zero");
+    }
+    open();
+    try {
+      socket_.ref().set(zmq::sockopt::routing_id, zmq::buffer(id));
+    } catch (const zmq::error_t& e) {
+      return make_error("client '" + name_ + "': cannot set its routing id: " + e.what());
+    }
+    return {};
+  }
+
   // Sends a request and calls `on_reply` with the reply, or with an error when none arrives
   // within `timeout`. Returns the request's sequence number.
   template <typename T>
