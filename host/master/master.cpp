@@ -1005,7 +1005,7 @@ void Master::on_subscribe(const Caller& caller, const scheduler::Subscribe& mess
   }
   registry_->put_framework(FrameworkRecord{id, fw.name, fw.roles, fw.failover_timeout_seconds});
   publish(events::FrameworkAdded{framework_state(fw, tasks_, offers_), resubscribing});
-  server_->reply_later(
+  bool answered = server_->reply_later(
       caller.peer, caller.sequence,
       scheduler::Subscribed{id, master_id_,
                             std::chrono::duration<double>(options_.heartbeat_interval).count()});
@@ -1014,6 +1014,11 @@ void Master::on_subscribe(const Caller& caller, const scheduler::Subscribe& mess
   log().info("{} framework {} '{}' with roles {}", resubscribing ? "re-subscribed" : "subscribed",
              sdk::printable(id), sdk::escape(fw.name),
              sdk::printable(sdk::detail::join(roles, ","), 1000));
+  // The connection it came on is gone (a subscription kept while a new leader read its
+  // registry, whose client gave up on it meanwhile): offers sent there would be lost until it
+  // subscribes again, so it is disconnected until it does.
+  if (!answered)
+    disconnect_framework(fw, "could not be told it subscribed (its connection is gone)");
 }
 
 void Master::task_error(Framework& framework, const protocol::TaskInfo& task, const char* st,
@@ -1357,7 +1362,7 @@ void Master::check_frameworks() {
   for (auto& [id, fw] : frameworks_) {
     if (fw.connected) {
       if (now - fw.last_seen > 3 * options_.heartbeat_interval) {
-        disconnect_framework(fw);
+        disconnect_framework(fw, "missed its heartbeats");
       } else {
         server_->send(fw.peer, scheduler::Heartbeat{});
       }
@@ -1370,9 +1375,9 @@ void Master::check_frameworks() {
   }
 }
 
-void Master::disconnect_framework(Framework& fw) {
-  log().warn("framework {} '{}' missed its heartbeats; it has {} s to re-subscribe",
-             sdk::printable(fw.id), sdk::escape(fw.name), fw.failover_timeout_seconds);
+void Master::disconnect_framework(Framework& fw, std::string_view why) {
+  log().warn("framework {} '{}' {}; it has {} s to re-subscribe", sdk::printable(fw.id),
+             sdk::escape(fw.name), why, fw.failover_timeout_seconds);
   fw.connected = false;
   // Checked and capped when it came in (on_subscribe, recover_registry), so this cannot
   // overflow.

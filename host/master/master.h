@@ -20,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -130,7 +131,8 @@ class Master : public Role {
                             const protocol::scheduler::ShutdownExecutor& message);
   void on_reconcile(const protocol::scheduler::Reconcile& message);
   void check_frameworks();
-  void disconnect_framework(Framework& framework);
+  // `why` ends "...; it has N s to re-subscribe" in the log.
+  void disconnect_framework(Framework& framework, std::string_view why);
   void remove_framework(const std::string& framework_id, const std::string& why);
   Framework* framework_of(const sdk::Request& request, const std::string& framework_id);
 

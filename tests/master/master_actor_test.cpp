@@ -375,6 +375,37 @@ TEST_F(MasterActorTest, RequestsThatComeWhileTheRegistryIsReadAreServedOnceItIs)
   EXPECT_EQ(leader_->entries.count("master/agents/" + agent_id), 1u);
 }
 
+// A subscription kept while the registry was read, whose client closed its connection meanwhile
+// (it gave up waiting), cannot be answered: the framework is not left bound to the dead
+// connection (its offers would be lost until it subscribed again) but disconnected, with its
+// failover timeout, until it subscribes again.
+TEST_F(MasterActorTest, ASubscriptionWhoseConnectionClosedWhileItWasKeptLeavesItDisconnected) {
+  leader_->fail_next = 1;
+  start_master();
+  ASSERT_TRUE(run_until([&] { return leader_->lists >= 1; }));
+  auto gone = std::make_unique<sdk::Client>(bus_, "gone");
+  ASSERT_TRUE(gone->connect("inproc://test.master").ok());
+  scheduler::Subscribe subscribe;
+  subscribe.name = "impatient";
+  subscribe.roles = {"*"};
+  subscribe.failover_timeout_seconds = 60;
+  gone->request(
+      subscribe, [](const Result<Envelope>&) {}, 30s);
+  ASSERT_TRUE(run_until([&] { return logged("'scheduler.subscribe' from 'test' kept"); }));
+  gone.reset();
+
+  clock_.advance(1s);
+  ASSERT_TRUE(run_until([&] {
+    return logged("could not be told it subscribed (its connection is gone); it has 60 s");
+  }));
+  std::string id;
+  for (const std::string& told : allocator_->told) {
+    if (told.rfind("framework_added ", 0) == 0) id = told.substr(told.find(' ') + 1);
+  }
+  ASSERT_FALSE(id.empty()) << "the framework was not added";
+  EXPECT_TRUE(run_until([&] { return allocator_->was_told("deactivated " + id); }));
+}
+
 // Elected again in a new term while it reads its registry (leader_zookeeper suspends a leader
 // whose thread stalled and confirms it with a new epoch): the reading of the new term serves,
 // once; the one of the term that ended is dropped when it completes, rather than applying the
