@@ -372,6 +372,7 @@ class Bench {
 Result median(std::vector<Result> runs) {
   auto middle = [&](double Result::*field) {
     std::vector<double> values;
+    values.reserve(runs.size());
     for (const Result& r : runs) values.push_back(r.*field);
     std::sort(values.begin(), values.end());
     return values[values.size() / 2];
