@@ -372,6 +372,7 @@ class Bench {
 Result median(std::vector<Result> runs) {
   auto middle = [&](double Result::*field) {
     std::vector<double> values;
+    values.reserve(runs.size());
     for (const Result& r : runs) values.push_back(r.*field);
     std::sort(values.begin(), values.end());
     return values[values.size() / 2];
@@ -439,15 +440,9 @@ int main(int argc, char** argv) {
       options.keep_logs = true;
     } else if (arg == "--build") {
       // Another build tree of this project: its tessera-host, plugins and emulator.
-      std::string build = value();
-      options.host_bin = build + "/bin/tessera-host";
-      options.plugin_dir = build + "/lib/tessera/plugins";
-      options.emulator_bin = build + "/bin/tessera-agent-emulator";
-      for (const std::string& path : {options.host_bin, options.plugin_dir, options.emulator_bin}) {
-        if (access(path.c_str(), F_OK) != 0) {
-          std::fprintf(stderr, "--build: %s is missing\n", path.c_str());
-          return 2;
-        }
+      if (!tessera::bench::build_programs(value(), options.host_bin, options.plugin_dir,
+                                          options.emulator_bin)) {
+        return 2;
       }
     } else {
       std::fprintf(stderr,

@@ -18,7 +18,10 @@
 //
 // Usage: bench_state [--agents N] [--tasks N] [--requests N] [--burst-rate N]
 //                    [--burst-seconds N] [--event-clients N] [--former-requests N]
-//                    [--profile-seconds N]
+//                    [--profile-seconds N] [--build DIR]
+// --build runs another build tree's tessera-host, plugins and emulator (DIR/bin/tessera-host,
+// DIR/lib/tessera/plugins, DIR/bin/tessera-agent-emulator): two builds measured alternately by one
+// bench binary, the same client for both.
 // See docs/bench-state.md.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -69,6 +72,10 @@ struct Options {
   // Seconds of GET /state one after another before the measurements, for a profiler attached
   // to the master (its pid is printed first); 0: none.
   size_t profile_seconds = 0;
+  // The programs run: this build's, or those of another build tree (--build).
+  std::string host_bin = TESSERA_HOST_BIN;
+  std::string plugin_dir = TESSERA_PLUGIN_DIR;
+  std::string emulator_bin = TESSERA_AGENT_EMULATOR_BIN;
 };
 
 int connect_to(int port) {
@@ -173,8 +180,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: bench_state [--agents N] [--tasks N] [--requests N] [--burst-rate N] "
                    "[--burst-seconds N] [--event-clients N] [--former-requests N] "
-                   "[--profile-seconds N]\n");
+                   "[--profile-seconds N] [--build DIR]\n");
       return 2;
+    }
+    if (arg == "--build") {
+      if (!tessera::bench::build_programs(argv[++i], options.host_bin, options.plugin_dir,
+                                          options.emulator_bin)) {
+        return 2;
+      }
+      continue;
     }
     size_t value = std::stoul(argv[++i]);
     if (arg == "--agents") {
@@ -210,15 +224,14 @@ int main(int argc, char** argv) {
   std::string text =
       "[node]\nname = \"master\"\nroles = [\"master\"]\nleader = \"leader_standalone\"\n"
       "services = [\"master_http\"]\nwork_dir = \"" +
-      (dir / "master").string() +
-      "\"\nplugin_dirs = [\"" TESSERA_PLUGIN_DIR "\"]\nendpoints_file = \"" +
-      (dir / "master.endpoints").string() +
+      (dir / "master").string() + "\"\nplugin_dirs = [\"" + options.plugin_dir +
+      "\"]\nendpoints_file = \"" + (dir / "master.endpoints").string() +
       "\"\n[log]\nlevel = \"warn\"\n[master]\nallocator = \"allocator_drf\"\n"
       "endpoint = \"tcp://127.0.0.1:0\"\nagent_ping_interval_ms = 5000\n"
       "agent_ping_timeout_ms = 60000\nagent_removal_timeout_ms = 600000\n"
       "[plugins.master_http]\naddress = \"127.0.0.1:" +
       std::to_string(http_port) + "\"\nmaster_timeout_ms = 60000\n";
-  Process master({TESSERA_HOST_BIN, dir.write("master.toml", text).string()}, dir / "master.log");
+  Process master({options.host_bin, dir.write("master.toml", text).string()}, dir / "master.log");
   std::regex endpoint_line("master\\.endpoint = \"([^\"]+)\"");
   std::string endpoint;
   tessera::testing::eventually(
@@ -275,7 +288,7 @@ int main(int argc, char** argv) {
     size_t count = options.agents / processes + (p < options.agents % processes ? 1 : 0);
     emulators.push_back(std::make_unique<Process>(
         std::vector<std::string>{
-            TESSERA_AGENT_EMULATOR_BIN, "--master", endpoint, "--agents", std::to_string(count),
+            options.emulator_bin, "--master", endpoint, "--agents", std::to_string(count),
             "--hostname-prefix", "emu" + std::to_string(p) + "-", "--tasks-per-agent",
             std::to_string(tasks_per_agent), "--task-framework", framework.client().framework_id(),
             "--task-resources", "cpus:0.01;mem:8", "--report-ms", "5000"},
@@ -327,9 +340,9 @@ int main(int argc, char** argv) {
   std::printf(
       "bench_state: %zu agents, %zu tasks (emulated; %zu emulator processes), registered "
       "and offered in %.1f s, every task running in the master's metrics at %.1f s; master RSS "
-      "%.0f MB, pid %d\n",
+      "%.0f MB, pid %d; host %s\n",
       options.agents, expected_tasks, processes, start_seconds, reported_seconds,
-      rss_mb(master.pid()), static_cast<int>(master.pid()));
+      rss_mb(master.pid()), static_cast<int>(master.pid()), options.host_bin.c_str());
   std::fflush(stdout);
   std::printf("%-28s %10s %10s %12s %8s\n", "request", "median ms", "p99 ms", "size MB", "failed");
   // The master process's CPU per request (master_http shares it) is printed after each row: on

@@ -1,15 +1,33 @@
-// What the benches read about a process they started, from /proc.
+// What the benches read about a process they started, from /proc; and which programs they start.
 #pragma once
 
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
 namespace tessera::bench {
+
+// Another build tree's programs (a bench's --build DIR), so that one bench binary measures two
+// builds alternately: DIR/bin/tessera-host, DIR/lib/tessera/plugins and
+// DIR/bin/tessera-agent-emulator. False, with the missing one printed, when one is missing.
+inline bool build_programs(const std::string& build, std::string& host_bin, std::string& plugin_dir,
+                           std::string& emulator_bin) {
+  host_bin = build + "/bin/tessera-host";
+  plugin_dir = build + "/lib/tessera/plugins";
+  emulator_bin = build + "/bin/tessera-agent-emulator";
+  for (const std::string& path : {host_bin, plugin_dir, emulator_bin}) {
+    if (access(path.c_str(), F_OK) != 0) {
+      std::fprintf(stderr, "--build: %s is missing\n", path.c_str());
+      return false;
+    }
+  }
+  return true;
+}
 
 // The resident set size of `pid`, in MiB (0 when it cannot be read).
 inline double rss_mb(pid_t pid) {

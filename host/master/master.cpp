@@ -232,7 +232,13 @@ Status Master::start() {
     if (serving(r)) server_->reply(r, state());
   });
   server_->on<op::GetStateSummary>([this](const sdk::Request& r, const op::GetStateSummary& m) {
-    if (serving(r)) server_->reply(r, state_summary(m.roles_only, m.with_usages));
+    if (!serving(r)) return;
+    const op::StateSummary& summary = state_summary(m.roles_only, m.with_usages);
+    if (m.roles_only || m.known_version == 0 || m.known_version != summary.version) {
+      server_->reply(r, summary);
+    } else {
+      server_->reply(r, unchanged_summary(summary));
+    }
   });
   server_->on<op::GetMetrics>([this](const sdk::Request& r, const op::GetMetrics&) {
     if (!serving(r)) return;
@@ -1789,11 +1795,21 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
   // The agents' views stay in the summary between calls; they are taken out while it is
   // written again.
   kept_agent_views_.agents = std::move(summary_.state.agents);
+  size_t agents_before = kept_agent_views_.agents.size();
   op::StateSummary& out = summary_;
   out = op::StateSummary{};
   out.state = snapshot(source, /*with_tasks=*/false, &task_sums_->second, /*with_agents=*/false);
-  keep_agent_views(source, task_sums_->second, kept_agent_views_);
+  size_t rebuilt = keep_agent_views(source, task_sums_->second, kept_agent_views_);
   out.state.agents = std::move(kept_agent_views_.agents);
+  // A new version when an agent's view changed (rebuilt), one came or went (the count), or
+  // anything else but the counters did (the fingerprint).
+  std::string fingerprint = summary_fingerprint(out.state);
+  if (rebuilt > 0 || out.state.agents.size() != agents_before ||
+      fingerprint != summary_fingerprint_ || summary_version_ == 0) {
+    ++summary_version_;
+    summary_fingerprint_ = std::move(fingerprint);
+  }
+  out.version = summary_version_;
   out.state.version = version_;
   out.state.start_time = start_time_;
   out.state.hostname = hostname_;
@@ -1809,6 +1825,18 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
       out.usages.push_back(op::TaskUsage{task.framework_id, task.info.task_id, task.usage});
     }
   }
+  return out;
+}
+
+op::StateSummary Master::unchanged_summary(const op::StateSummary& summary) const {
+  op::StateSummary out;
+  out.state.master_id = summary.state.master_id;
+  out.event_sequence = summary.event_sequence;
+  out.completed_tasks = summary.completed_tasks;
+  out.max_completed_tasks = summary.max_completed_tasks;
+  out.usages = summary.usages;
+  out.version = summary.version;
+  out.unchanged = true;
   return out;
 }
 

@@ -158,6 +158,10 @@ class Master : public Role {
   // kept until the next summary, whose agents' views are rebuilt only where they changed.
   const protocol::operator_api::StateSummary& state_summary(bool roles_only,
                                                             bool with_usages) const;
+  // The answer to operator.get_state_summary: the summary, or only that it is still the one of
+  // `known_version` (the agents' views and the rest left out).
+  protocol::operator_api::StateSummary unchanged_summary(
+      const protocol::operator_api::StateSummary& summary) const;
   SnapshotSource snapshot_source() const;
   protocol::operator_api::Result operator_kill(const protocol::operator_api::KillTask& message);
   void on_update_role(const sdk::Request& request,
@@ -228,6 +232,10 @@ class Master : public Role {
   mutable protocol::operator_api::StateSummary summary_;
   mutable protocol::operator_api::StateSummary roles_summary_;  // the last roles_only summary
   mutable KeptAgentViews kept_agent_views_;
+  // The summary's version (operator.state_summary) and the fingerprint of its state but the
+  // agents' views, to see whether the next one differs.
+  mutable uint64_t summary_version_ = 0;
+  mutable std::string summary_fingerprint_;
   // What the registry keeps of each agent's secret (a hash), by agent id: a registration that
   // names a known id must present the secret.
   std::map<std::string, std::string> agent_secrets_;

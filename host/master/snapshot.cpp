@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstdint>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 namespace tessera::host::master {
@@ -222,6 +223,14 @@ size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, Kept
   }
   kept = std::move(next);
   return rebuilt;
+}
+
+std::string summary_fingerprint(const op::State& state) {
+  msgpack::sbuffer bytes;
+  msgpack::pack(bytes, std::tie(state.master_id, state.endpoint, state.frameworks, state.tasks,
+                                state.version, state.start_time, state.hostname, state.active_tasks,
+                                state.offers, state.roles, state.executors));
+  return {bytes.data(), bytes.size()};
 }
 
 op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums* sums,

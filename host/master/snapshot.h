@@ -60,6 +60,11 @@ struct KeptAgentViews {
 // rebuilt.
 size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, KeptAgentViews& kept);
 
+// What a state summary holds besides its agents' views and its counters, as bytes: of two
+// summaries with the same agents' views, those whose fingerprints are equal are the same state
+// (operator.state_summary's version changes when either changes).
+std::string summary_fingerprint(const protocol::operator_api::State& state);
+
 // The counts and sums of the state (operator.get_metrics); counters are the caller's.
 protocol::operator_api::Metrics metrics(const SnapshotSource& source);
 

@@ -1,5 +1,6 @@
 #include "master_http.h"
 
+#include <type_traits>
 #include <utility>
 
 #include "proxy.h"
@@ -138,21 +139,22 @@ void MasterHttp::relay(const Envelope& message, const E& event) {
     publish(ApiEvent{"reset", R"({"message":"events were lost; read /state again"})"});
   }
   last_event_sequence_ = sequence;
-  publish(api_event(event));
-  copy(sequence, event);
+  if constexpr (std::is_same_v<E, events::TaskAdded> || std::is_same_v<E, events::TaskUpdated> ||
+                std::is_same_v<E, events::TaskRemoved>) {
+    // The task's JSON is written once, for the /events clients and the copy alike.
+    std::string written = json::serialize(task_json(event.task));
+    publish(api_event(event, written));
+    copy_event(sequence,
+               std::is_same_v<E, events::TaskRemoved> ? ViewEvent::finished : ViewEvent::tracked,
+               &event.task, std::move(written));
+  } else {
+    publish(api_event(event));
+    copy_event(sequence, ViewEvent::other, nullptr);
+  }
 }
 
-void MasterHttp::copy(uint64_t sequence, const events::TaskAdded& event) {
-  copy_event(sequence, ViewEvent::tracked, &event.task);
-}
-void MasterHttp::copy(uint64_t sequence, const events::TaskUpdated& event) {
-  copy_event(sequence, ViewEvent::tracked, &event.task);
-}
-void MasterHttp::copy(uint64_t sequence, const events::TaskRemoved& event) {
-  copy_event(sequence, ViewEvent::finished, &event.task);
-}
-
-void MasterHttp::copy_event(uint64_t sequence, ViewEvent kind, const op::TaskState* task) {
+void MasterHttp::copy_event(uint64_t sequence, ViewEvent kind, const op::TaskState* task,
+                            std::string written) {
   if (reading_view_) {
     // The state being read may or may not hold this event: it is applied after, if newer.
     if (held_events_.size() >= kMaxHeldEvents) {
@@ -160,7 +162,8 @@ void MasterHttp::copy_event(uint64_t sequence, ViewEvent kind, const op::TaskSta
       held_events_.clear();
     }
     if (!held_overflow_) {
-      held_events_.push_back(HeldEvent{sequence, kind, task ? *task : op::TaskState{}});
+      held_events_.push_back(
+          HeldEvent{sequence, kind, task ? *task : op::TaskState{}, std::move(written)});
     }
     return;
   }
@@ -169,15 +172,18 @@ void MasterHttp::copy_event(uint64_t sequence, ViewEvent kind, const op::TaskSta
   TaskView::Step step = TaskView::Step::applied;
   switch (kind) {
     case ViewEvent::tracked:
-      step = view_.tracked(sequence, *task);
+      step = view_.tracked(sequence, *task, std::move(written));
       break;
     case ViewEvent::finished:
-      step = view_.finished(sequence, *task);
+      step = view_.finished(sequence, *task, std::move(written));
       break;
     case ViewEvent::other:
       step = view_.other(sequence);
       break;
   }
+  // A body of tasks that changed is not sent again: let go of its lists now.
+  if (state_body_.view_version != view_.version()) state_body_ = KeptBody{};
+  if (kind != ViewEvent::other && step == TaskView::Step::applied) write_blocks_when_quiet();
   if (step == TaskView::Step::gap) {
     ++counters_.view_resyncs;
     log().warn("master_http: master event {} came after a gap; the copy of the tasks is read again",
@@ -198,7 +204,25 @@ void MasterHttp::copy_event(uint64_t sequence, ViewEvent kind, const op::TaskSta
   for (auto& handler : ready) handler(nullptr);
 }
 
+void MasterHttp::write_blocks_when_quiet() {
+  last_task_event_ = std::chrono::steady_clock::now();
+  if (blocks_timer_ == 0) write_blocks_after(kQuietBlocks);
+}
+
+void MasterHttp::write_blocks_after(std::chrono::milliseconds wait) {
+  blocks_timer_ = clock().after(wait, [this] {
+    blocks_timer_ = 0;
+    auto quiet = std::chrono::steady_clock::now() - last_task_event_;
+    if (quiet < kQuietBlocks) {
+      // Events came meanwhile: a quiet moment after the last one.
+      return write_blocks_after(std::chrono::ceil<std::chrono::milliseconds>(kQuietBlocks - quiet));
+    }
+    view_.write_changed_blocks();
+  });
+}
+
 void MasterHttp::drop_view(const char* why) {
+  state_body_ = KeptBody{};
   if (!view_.synced()) return;
   log().info("master_http: the copy of the tasks is read again: {}", why);
   view_.clear();
@@ -230,8 +254,10 @@ void MasterHttp::with_view(ViewHandler handler) {
     reading_view_ = false;
     if (state != nullptr && !held_overflow_) {
       view_.reset(*state, state->counters.events_published);
+      write_blocks_when_quiet();
       for (const HeldEvent& held : held_events_) {
-        copy_event(held.sequence, held.kind, held.kind == ViewEvent::other ? nullptr : &held.task);
+        copy_event(held.sequence, held.kind, held.kind == ViewEvent::other ? nullptr : &held.task,
+                   held.json);
       }
     }
     held_events_.clear();
@@ -259,27 +285,48 @@ void MasterHttp::with_summary(SummaryHandler handler) {
     ask.with_usages = true;
     usages_read_ = now;
   }
+  if (summary_ != nullptr) ask.known_version = summary_->version;
   master_->request(
       ask,
-      [this](Result<Envelope> reply) {
-        std::vector<SummaryHandler> waiting = std::move(waiting_for_summary_);
-        waiting_for_summary_.clear();
-        std::shared_ptr<const op::StateSummary> shared;
+      [this, known = summary_](Result<Envelope> reply) {
+        std::shared_ptr<SummaryAnswer> answer;
         MasterProblem problem;
         if (reply && reply->is<op::StateSummary>()) {
           auto summary = reply->body<op::StateSummary>();
-          if (summary) {
-            shared = std::make_shared<const op::StateSummary>(std::move(*summary));
-          } else {
+          if (!summary) {
             problem = MasterProblem{
                 500, "the master's state does not decode: " + summary.error().message, ""};
+          } else if (summary->unchanged &&
+                     (known == nullptr || known->version != summary->version ||
+                      known->state.master_id != summary->state.master_id)) {
+            // Not the summary this API holds (the master went on since): ask again, whole.
+            summary_.reset();
+            std::vector<SummaryHandler> waiting = std::move(waiting_for_summary_);
+            waiting_for_summary_.clear();
+            for (auto& next : waiting) with_summary(std::move(next));
+            return;
+          } else {
+            answer = std::make_shared<SummaryAnswer>();
+            answer->event_sequence = summary->event_sequence;
+            answer->max_completed_tasks = summary->max_completed_tasks;
+            answer->usages = std::move(summary->usages);
+            if (summary->unchanged) {
+              answer->whole = known;
+            } else {
+              summary->usages.clear();
+              summary_ = std::make_shared<const op::StateSummary>(std::move(*summary));
+              answer->whole = summary_;
+            }
           }
         } else {
           problem = problem_of(reply, "its state");
           drop_view("the master does not answer as the leader");
         }
-        leading_ = shared != nullptr;
-        for (auto& next : waiting) next(shared, problem);
+        if (answer == nullptr) summary_.reset();
+        leading_ = answer != nullptr;
+        std::vector<SummaryHandler> waiting = std::move(waiting_for_summary_);
+        waiting_for_summary_.clear();
+        for (auto& next : waiting) next(answer, problem);
       },
       master_timeout_);
 }
@@ -315,10 +362,12 @@ void MasterHttp::wait_for_events(uint64_t id) {
 void MasterHttp::serve_state(const std::shared_ptr<http::Responder>& out, bool retried) {
   with_view([this, out, retried](const MasterProblem* problem) {
     if (problem != nullptr) return (void)out->send(problem_response(*problem));
-    with_summary([this, out, retried](const std::shared_ptr<const op::StateSummary>& answer,
+    with_summary([this, out, retried](const std::shared_ptr<const SummaryAnswer>& answer,
                                       const MasterProblem& summary_problem) {
       if (answer == nullptr) return (void)out->send(problem_response(summary_problem));
-      if (answer->state.master_id != view_.master_id()) drop_view("another master answers");
+      if (answer->whole->state.master_id != view_.master_id()) {
+        drop_view("another master answers");
+      }
       // The copy must hold at least every event the summary's state has seen; events newer
       // than the summary may already be in it (they are a moment younger than the agents).
       after_event(answer->event_sequence, [this, out, answer, retried](const MasterProblem*) {
@@ -331,11 +380,18 @@ void MasterHttp::serve_state(const std::shared_ptr<http::Responder>& out, bool r
         }
         view_.apply_usages(answer->usages);
         view_.set_max_completed(answer->max_completed_tasks);
-        StateContext context;
-        context.leader_http = "http://" + address_;
-        context.frameworks_http = frameworks_http(upstreams_);
-        out->send(
-            http::Response(200, view_.state_body(answer->state, context), "application/json"));
+        // The same summary and the same copy: the same body, sent again from its pieces.
+        if (state_body_.summary != answer->whole || state_body_.view_version != view_.version()) {
+          StateContext context;
+          context.leader_http = "http://" + address_;
+          context.frameworks_http = frameworks_http(upstreams_);
+          state_body_.pieces = view_.state_pieces(answer->whole->state, context);
+          state_body_.summary = answer->whole;
+          state_body_.view_version = view_.version();
+        } else {
+          ++counters_.state_bodies_reused;
+        }
+        out->send(http::Response::pieces(state_body_.pieces, "application/json"));
       });
     });
   });

@@ -59,9 +59,17 @@ class MasterHttp : public sdk::ServicePlugin {
 
   // Called once the copy of the tasks is current (problem null) or cannot be read.
   using ViewHandler = std::function<void(const MasterProblem* problem)>;
-  // The summary is shared by the requests that waited for it (null when there is none).
-  using SummaryHandler = std::function<void(
-      const std::shared_ptr<const protocol::operator_api::StateSummary>&, const MasterProblem&)>;
+  // The master's answer to operator.get_state_summary: the state (the summary last received
+  // whole: an answer that it is unchanged reuses it), and what that answer itself says.
+  struct SummaryAnswer {
+    std::shared_ptr<const protocol::operator_api::StateSummary> whole;
+    uint64_t event_sequence = 0;
+    uint64_t max_completed_tasks = 0;
+    std::vector<protocol::operator_api::TaskUsage> usages;
+  };
+  // The answer is shared by the requests that waited for it (null when there is none).
+  using SummaryHandler =
+      std::function<void(const std::shared_ptr<const SummaryAnswer>&, const MasterProblem&)>;
 
   using FilesHandler =
       std::function<void(const protocol::files::Answer* answer, http::Response problem)>;
@@ -105,14 +113,9 @@ class MasterHttp : public sdk::ServicePlugin {
   // A master event in the copy of the tasks: applied, kept while the state is read, or, after a
   // gap, the copy is dropped and read again by the next request.
   enum class ViewEvent { tracked, finished, other };
-  void copy_event(uint64_t sequence, ViewEvent kind, const protocol::operator_api::TaskState* task);
-  void copy(uint64_t sequence, const protocol::master_events::TaskAdded& event);
-  void copy(uint64_t sequence, const protocol::master_events::TaskUpdated& event);
-  void copy(uint64_t sequence, const protocol::master_events::TaskRemoved& event);
-  template <typename E>
-  void copy(uint64_t sequence, const E&) {
-    copy_event(sequence, ViewEvent::other, nullptr);
-  }
+  // `written`: the task's JSON, when already written for /events.
+  void copy_event(uint64_t sequence, ViewEvent kind, const protocol::operator_api::TaskState* task,
+                  std::string written = {});
   // Drops the copy: it is read again before the next answer (a new leader, a master that does
   // not lead).
   void drop_view(const char* why);
@@ -122,6 +125,13 @@ class MasterHttp : public sdk::ServicePlugin {
   // kViewRetry while the master does not answer as the leader yet.
   void keep_view();
   static constexpr std::chrono::milliseconds kViewRetry{500};
+  // Once no task event has come for kQuietBlocks, the copy's changed blocks are written
+  // (TaskView::write_changed_blocks) rather than by the next /state.
+  void write_blocks_when_quiet();
+  void write_blocks_after(std::chrono::milliseconds wait);
+  static constexpr std::chrono::milliseconds kQuietBlocks{1000};
+  std::chrono::steady_clock::time_point last_task_event_{};
+  sdk::Clock::TimerId blocks_timer_ = 0;
   sdk::Clock::TimerId view_retry_timer_ = 0;
   // The answer for a request that found no leading master.
   http::Response problem_response(const MasterProblem& problem) const;
@@ -174,11 +184,23 @@ class MasterHttp : public sdk::ServicePlugin {
     uint64_t sequence = 0;
     ViewEvent kind = ViewEvent::other;
     protocol::operator_api::TaskState task;
+    std::string json;  // the task's JSON
   };
   static constexpr size_t kMaxHeldEvents = size_t{1} << 18;
   std::vector<HeldEvent> held_events_;
   bool held_overflow_ = false;
   std::vector<SummaryHandler> waiting_for_summary_;
+  // The last summary received whole: the next request names its version, and the master leaves
+  // the state out while it has not changed.
+  std::shared_ptr<const protocol::operator_api::StateSummary> summary_;
+  // The last /state body, and what it was written from: a request whose summary and copy of the
+  // tasks are the same is answered with the same pieces, nothing written again.
+  struct KeptBody {
+    std::shared_ptr<const protocol::operator_api::StateSummary> summary;
+    uint64_t view_version = 0;
+    std::vector<http::Response::Piece> pieces;
+  };
+  KeptBody state_body_;
   struct CatchUp {
     uint64_t sequence = 0;
     uint64_t seen = 0;  // the copy's sequence when the timer was set

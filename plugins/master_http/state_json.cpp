@@ -417,6 +417,10 @@ std::string metrics_text(const op::Metrics& m, bool leading, const ApiCounters& 
            "times the API read the master's whole state again for its copy of the tasks after "
            "missing events");
   e.sample("tessera_master_http_state_copy_reads_total", static_cast<double>(api.view_resyncs));
+  e.family("tessera_master_http_state_bodies_reused_total", "counter",
+           "/state answers sent again from the body of an earlier one (nothing had changed)");
+  e.sample("tessera_master_http_state_bodies_reused_total",
+           static_cast<double>(api.state_bodies_reused));
   e.family("tessera_master_http_event_queue_bytes", "gauge",
            "bytes of events written for /events clients and not yet sent to them, in all");
   e.sample("tessera_master_http_event_queue_bytes", static_cast<double>(api.event_queue_bytes));
@@ -581,6 +585,20 @@ ApiEvent api_event(const events::TaskRemoved& event) {
   json::object task = task_json(event.task);
   task["completed"] = true;
   return event_of("task_updated", task);
+}
+
+ApiEvent api_event(const events::TaskAdded&, const std::string& task_json) {
+  return ApiEvent{"task_added", task_json};
+}
+ApiEvent api_event(const events::TaskUpdated&, const std::string& task_json) {
+  return ApiEvent{"task_updated", task_json};
+}
+ApiEvent api_event(const events::TaskRemoved&, const std::string& task_json) {
+  // "completed" is the last member, as the object above appends it.
+  std::string data = task_json;
+  if (!data.empty() && data.back() == '}') data.pop_back();
+  data += data.size() > 1 ? R"(,"completed":true})" : R"("completed":true})";
+  return ApiEvent{"task_updated", std::move(data)};
 }
 
 }  // namespace tessera::master_http

@@ -79,6 +79,9 @@ struct ApiCounters {
   uint64_t events_sent = 0;
   uint64_t events_lost = 0;   // gaps in the master's event stream
   uint64_t view_resyncs = 0;  // times the API's copy of the tasks was read again after a gap
+  // /state answers sent from the body kept since an earlier one (the master said its summary
+  // was unchanged and no task had changed).
+  uint64_t state_bodies_reused = 0;
   uint64_t requests = 0;
   uint64_t slow_readers = 0;    // event-stream clients dropped for not reading
   uint64_t proxied = 0;         // requests forwarded to Marathon or Chronos
@@ -119,5 +122,10 @@ ApiEvent api_event(const protocol::master_events::FrameworkRemoved& event);
 ApiEvent api_event(const protocol::master_events::TaskAdded& event);
 ApiEvent api_event(const protocol::master_events::TaskUpdated& event);
 ApiEvent api_event(const protocol::master_events::TaskRemoved& event);
+// The same events of a task from its JSON already written (json::serialize(task_json(task))):
+// the same bytes, so that the API's copy of the tasks and /events share one serialization.
+ApiEvent api_event(const protocol::master_events::TaskAdded& event, const std::string& task_json);
+ApiEvent api_event(const protocol::master_events::TaskUpdated& event, const std::string& task_json);
+ApiEvent api_event(const protocol::master_events::TaskRemoved& event, const std::string& task_json);
 
 }  // namespace tessera::master_http

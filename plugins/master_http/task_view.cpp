@@ -46,9 +46,9 @@ bool matches(const op::TaskState& task, const TaskQuery& query) {
 
 }  // namespace
 
-TaskView::Entry TaskView::entry_of(op::TaskState task) {
+TaskView::Entry TaskView::entry_of(op::TaskState task, std::string written) {
   Entry entry;
-  entry.json = json::serialize(task_json(task));
+  entry.json = written.empty() ? json::serialize(task_json(task)) : std::move(written);
   entry.task = std::move(task);
   return entry;
 }
@@ -75,10 +75,66 @@ void TaskView::clear() {
   completed_.clear();
   executor_tasks_.clear();
   placed_.reset();
+  blocks_.clear();
   ++version_;
 }
 
-void TaskView::track(op::TaskState task) {
+TaskView::Block& TaskView::block_of(const std::string& framework_id, const std::string& key) {
+  Blocks& blocks = blocks_[framework_id];
+  auto it = blocks.upper_bound(key);
+  if (it != blocks.begin()) return std::prev(it)->second;
+  if (blocks.empty()) return blocks[key];
+  // Before the first block: it starts at this task from now on.
+  auto first = blocks.extract(blocks.begin());
+  first.key() = key;
+  return blocks.insert(std::move(first)).position->second;
+}
+
+void TaskView::write_blocks(const std::string& framework_id, Blocks& blocks) const {
+  std::string prefix = framework_id + "/";
+  for (auto it = blocks.begin(); it != blocks.end();) {
+    if (!it->second.dirty) {
+      ++it;
+      continue;
+    }
+    auto next = std::next(it);
+    // The block's tasks: from its key to the next block's, those of this framework (another
+    // framework's id may begin with this one's and a '/').
+    std::vector<const Entry*> entries;
+    entries.reserve(it->second.count);
+    for (auto task = active_.lower_bound(it->first); task != active_.end(); ++task) {
+      if (next != blocks.end() && task->first >= next->first) break;
+      if (task->first.compare(0, prefix.size(), prefix) != 0) break;
+      if (task->second.task.framework_id == framework_id) entries.push_back(&task->second);
+    }
+    if (entries.empty()) {
+      it = blocks.erase(it);
+      continue;
+    }
+    // Past twice the size, one block becomes several of block_tasks_ each.
+    size_t size = entries.size() > 2 * block_tasks_ ? block_tasks_ : entries.size();
+    auto at = it;
+    for (size_t start = 0; start < entries.size(); start += size) {
+      size_t end = std::min(entries.size(), start + size);
+      if (start > 0) at = blocks.emplace_hint(next, task_key(entries[start]->task), Block{});
+      std::string list;
+      size_t bytes = 0;
+      for (size_t i = start; i < end; ++i) bytes += entries[i]->json.size() + 1;
+      list.reserve(bytes);
+      for (size_t i = start; i < end; ++i) append_element(list, entries[i]->json);
+      at->second.count = end - start;
+      at->second.dirty = false;
+      at->second.json = std::make_shared<const std::string>(std::move(list));
+    }
+    it = next;
+  }
+}
+
+void TaskView::write_changed_blocks() const {
+  for (auto& [id, blocks] : blocks_) write_blocks(id, blocks);
+}
+
+void TaskView::track(op::TaskState task, std::string written) {
   std::string key = task_key(task);
   auto it = active_.find(key);
   if (it != active_.end() && (it->second.task.executor_id != task.executor_id ||
@@ -89,7 +145,11 @@ void TaskView::track(op::TaskState task) {
     executor_tasks_[executor_tasks_key(task.framework_id, task.agent_id, task.executor_id)].insert(
         task.task_id);
   }
-  active_.insert_or_assign(std::move(key), entry_of(std::move(task)));
+  Block& block = block_of(task.framework_id, key);
+  block.dirty = true;
+  auto [at, added] =
+      active_.insert_or_assign(std::move(key), entry_of(std::move(task), std::move(written)));
+  if (added) ++block.count;
   ++version_;
 }
 
@@ -97,6 +157,9 @@ void TaskView::untrack(const std::string& key) {
   auto it = active_.find(key);
   if (it == active_.end()) return;
   const op::TaskState& task = it->second.task;
+  Block& block = block_of(task.framework_id, key);
+  block.dirty = true;
+  if (block.count > 0) --block.count;
   if (!task.executor_id.empty()) {
     auto runs = executor_tasks_.find(
         executor_tasks_key(task.framework_id, task.agent_id, task.executor_id));
@@ -120,17 +183,19 @@ TaskView::Step TaskView::advance(uint64_t sequence) {
   return Step::applied;
 }
 
-TaskView::Step TaskView::tracked(uint64_t sequence, const op::TaskState& task) {
+TaskView::Step TaskView::tracked(uint64_t sequence, const op::TaskState& task,
+                                 std::string written) {
   Step step = advance(sequence);
-  if (step == Step::applied) track(task);
+  if (step == Step::applied) track(task, std::move(written));
   return step;
 }
 
-TaskView::Step TaskView::finished(uint64_t sequence, const op::TaskState& summary) {
+TaskView::Step TaskView::finished(uint64_t sequence, const op::TaskState& summary,
+                                  std::string written) {
   Step step = advance(sequence);
   if (step != Step::applied) return step;
   untrack(task_key(summary));
-  completed_.push_back(entry_of(summary));
+  completed_.push_back(entry_of(summary, std::move(written)));
   ++version_;
   trim_completed();
   return step;
@@ -144,6 +209,7 @@ void TaskView::apply_usages(const std::vector<op::TaskUsage>& usages) {
     if (it == active_.end() || same_usage(it->second.task.usage, usage.usage)) continue;
     op::TaskState task = std::move(it->second.task);
     task.usage = usage.usage;
+    block_of(task.framework_id, it->first).dirty = true;
     it->second = entry_of(std::move(task));
     ++version_;
   }
@@ -169,23 +235,53 @@ const TaskView::Placed& TaskView::placed(const op::State& summary) const {
     return *placed_;
   }
   // The tasks' JSON by framework, in the order state_json lists them: tracked tasks in the
-  // master's order, then finished ones newest first; those of frameworks the summary does not
-  // list among the orphans.
+  // master's order (the framework's blocks, only the changed ones written again), then
+  // finished ones newest first; those of frameworks the summary does not list among the
+  // orphans.
   Placed& out = placed_.emplace();
   out.version = version_;
-  for (const std::string& id : frameworks) out.lists[id];
+  std::map<std::string, std::string, std::less<>> completed;
+  for (const std::string& id : frameworks) {
+    out.lists[id];
+    completed[id];
+  }
   out.frameworks = std::move(frameworks);
-  auto place = [&out](const Entry& entry, bool active) {
-    auto it = out.lists.find(entry.task.framework_id);
-    if (it == out.lists.end()) return append_element(out.orphans, entry.json);
-    append_element(active ? it->second.tasks : it->second.completed, entry.json);
-  };
-  for (const auto& [key, entry] : active_) place(entry, true);
-  for (auto it = completed_.rbegin(); it != completed_.rend(); ++it) place(*it, false);
+  std::string orphans;
+  bool tracked_orphans = false;
+  for (auto& [id, blocks] : blocks_) {
+    auto own = out.lists.find(id);
+    if (own == out.lists.end()) {
+      tracked_orphans = tracked_orphans || !blocks.empty();
+      continue;
+    }
+    write_blocks(id, blocks);
+    for (const auto& [key, block] : blocks) own->second.tasks.push_back(block.json);
+  }
+  if (tracked_orphans) {
+    // In the master's order across every framework not listed.
+    for (const auto& [key, entry] : active_) {
+      if (!out.lists.contains(entry.task.framework_id)) append_element(orphans, entry.json);
+    }
+  }
+  for (auto it = completed_.rbegin(); it != completed_.rend(); ++it) {
+    auto list = completed.find(it->task.framework_id);
+    append_element(list == completed.end() ? orphans : list->second, it->json);
+  }
+  for (auto& [id, list] : completed) {
+    out.lists[id].completed = std::make_shared<const std::string>(std::move(list));
+  }
+  out.orphans = std::make_shared<const std::string>(std::move(orphans));
   return out;
 }
 
 std::string TaskView::state_body(const op::State& summary, const StateContext& context) const {
+  std::string out;
+  for (const Piece& piece : state_pieces(summary, context)) out += *piece;
+  return out;
+}
+
+std::vector<TaskView::Piece> TaskView::state_pieces(const op::State& summary,
+                                                    const StateContext& context) const {
   const Placed& lists = placed(summary);
   ExecutorTasks executor_tasks;
   for (const auto& [key, ids] : executor_tasks_) {
@@ -202,13 +298,30 @@ std::string TaskView::state_body(const op::State& summary, const StateContext& c
     shown = &without_tasks;
   }
   json::object state = state_json(*shown, context, executor_tasks);
-  size_t bytes = lists.orphans.size() + 2;
-  for (const auto& [id, own] : lists.lists) bytes += own.tasks.size() + own.completed.size() + 4;
+  // What lies between the kept lists is written into `out` and becomes a piece of its own at
+  // each list.
+  std::vector<Piece> pieces;
   std::string out;
-  out.reserve(bytes + 4096 + summary.agents.size() * 512 + summary.executors.size() * 256);
-  auto append_list = [&out](const std::string& elements) {
+  size_t around = 4096 + summary.agents.size() * 512 + summary.executors.size() * 256;
+  out.reserve(around);
+  auto append_piece = [&out, &pieces](const Piece& elements) {
+    if (elements->empty()) return;
+    pieces.push_back(std::make_shared<const std::string>(std::move(out)));
+    pieces.push_back(elements);
+    out = std::string();
+    out.reserve(4096);
+  };
+  auto append_list = [&out, &append_piece](const Piece& elements) {
     out += '[';
-    out += elements;
+    append_piece(elements);
+    out += ']';
+  };
+  auto append_blocks = [&out, &append_piece](const std::vector<Piece>& blocks) {
+    out += '[';
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      if (i > 0) out += ',';
+      append_piece(blocks[i]);
+    }
     out += ']';
   };
   out += '{';
@@ -239,7 +352,7 @@ std::string TaskView::state_body(const op::State& summary, const StateContext& c
           first_field = false;
           append_key(out, field.key());
           if (own != nullptr && field.key() == "tasks") {
-            append_list(own->tasks);
+            append_blocks(own->tasks);
           } else if (own != nullptr && field.key() == "completed_tasks") {
             append_list(own->completed);
           } else {
@@ -254,7 +367,8 @@ std::string TaskView::state_body(const op::State& summary, const StateContext& c
     }
   }
   out += '}';
-  return out;
+  pieces.push_back(std::make_shared<const std::string>(std::move(out)));
+  return pieces;
 }
 
 std::string TaskView::tasks_page_body(const TaskQuery& query) const {

@@ -1,7 +1,7 @@
 // The HTTP server on a real socket, driven by an EventLoop thread as in a plugin, against curl
 // and raw clients: routing and parameters, JSON in and out, keep-alive and pipelining, chunked
-// responses, Server-Sent Events with Last-Event-ID resume, answers given later, static files,
-// the authorization hook, and handlers that fail.
+// responses, answers of kept pieces, Server-Sent Events with Last-Event-ID resume, answers given
+// later, static files, the authorization hook, and handlers that fail.
 #include <gtest/gtest.h>
 
 #include "http_support.h"
@@ -151,6 +151,65 @@ TEST(HttpServer, HeadAnswersWithTheHeadersOfGetAndNoBody) {
   auto get = client.read_reply();
   ASSERT_TRUE(get);
   EXPECT_EQ(get->body, R"({"name":"abc"})");
+}
+
+TEST(HttpServer, AnswersOfKeptPiecesArriveWholeAndInOrderWithoutChangingThePieces) {
+  // A large kept buffer (what /state copies in), between small pieces, and more pieces than one
+  // write gathers; the same buffers answer every request.
+  auto big = std::make_shared<const std::string>([] {
+    std::string text(size_t{6} << 20, 'x');
+    for (size_t i = 0; i < text.size(); i += 4096) text[i] = static_cast<char>('a' + i / 4096 % 26);
+    return text;
+  }());
+  std::vector<http::Response::Piece> pieces{std::make_shared<const std::string>("["), big,
+                                            std::make_shared<const std::string>(),
+                                            std::make_shared<const std::string>(",")};
+  for (int i = 0; i < 100; ++i) {
+    pieces.push_back(std::make_shared<const std::string>(std::to_string(i) + ";"));
+  }
+  pieces.push_back(std::make_shared<const std::string>("]"));
+  std::string expected;
+  for (const auto& piece : pieces) expected += *piece;
+  ServerThread server([&](tessera::sdk::EventLoop&, http::Server& s) {
+    s.route(Method::get, "/pieces", [&pieces](const http::Request&) {
+      return http::Response::pieces(pieces, "application/json");
+    });
+    s.route(Method::get, "/small",
+            [](const http::Request&) { return http::Response::text("small"); });
+  });
+  // A small receive window: the answer takes many writes, and the requests pipelined behind it
+  // are answered while part of its pieces still waits to be sent.
+  RawClient client(server.port(), std::chrono::seconds(20), 16 * 1024);
+  ASSERT_TRUE(client.send(get_request("/pieces") + get_request("/small") + get_request("/pieces") +
+                          "HEAD /pieces HTTP/1.1\r\nHost: t\r\n\r\n" + get_request("/small")));
+  auto first = client.read_reply();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(first->header("Content-Type"), "application/json");
+  EXPECT_EQ(first->header("Content-Length"), std::to_string(expected.size()));
+  EXPECT_TRUE(first->body == expected) << "the body differs (" << first->body.size() << " bytes)";
+  auto small = client.read_reply();
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->body, "small");
+  auto again = client.read_reply();
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->body == expected) << "the body differs (" << again->body.size() << " bytes)";
+  // HEAD: the length of the pieces, and none of their bytes before the next answer.
+  ASSERT_TRUE(client.read_until("\r\n\r\n"));
+  std::string head = client.buffer().substr(0, client.buffer().find("\r\n\r\n") + 4);
+  client.buffer().erase(0, head.size());
+  EXPECT_NE(head.find("Content-Length: " + std::to_string(expected.size()) + "\r\n"),
+            std::string::npos)
+      << head;
+  auto last = client.read_reply();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->body, "small");
+  // The server let go of every piece it sent, and none changed.
+  EXPECT_EQ(server.run([&] { return big.use_count(); }), 2);  // `big` and `pieces`
+  EXPECT_EQ(big->size(), size_t{6} << 20);
+  std::string joined;
+  for (const auto& piece : pieces) joined += *piece;
+  EXPECT_TRUE(joined == expected);
 }
 
 TEST(HttpServer, ChunkedResponsesArriveWholeAndTheConnectionIsReused) {

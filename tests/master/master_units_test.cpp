@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "fake_leader.h"
@@ -343,6 +344,36 @@ TEST(Snapshot, KeptAgentViewsEqualAFreshSnapshotAndOnlyChangedOnesAreRebuilt) {
   ASSERT_EQ(kept.agents.size(), 2u);
   EXPECT_EQ(kept.agents.at(0).agent_id, "a0");
   EXPECT_EQ(rebuilt(), 0u);
+}
+
+TEST(Snapshot, TheSummaryFingerprintChangesWithTheStateButNotWithItsCounters) {
+  World w;
+  std::map<std::string, Framework> frameworks{{"f1", w.framework}};
+  std::string master_id = "m", endpoint = "tcp://x";
+  std::deque<protocol::operator_api::TaskState> completed;
+  std::map<std::string, RoleSettings> settings;
+  SnapshotSource source{master_id, endpoint, w.agents,  frameworks,
+                        w.tasks,   w.offers, completed, settings};
+  auto summary = [&] { return snapshot(source, /*with_tasks=*/false, nullptr, false); };
+  protocol::operator_api::State before = summary();
+  std::string fingerprint = summary_fingerprint(before);
+  before.counters.messages_received = 99;
+  before.counters.events_published = 7;
+  EXPECT_EQ(summary_fingerprint(before), fingerprint);  // counters are not the state
+  EXPECT_EQ(summary_fingerprint(summary()), fingerprint);
+  // Each of these changes the state a summary shows without any agent's view changing.
+  std::vector<std::function<void()>> changes{
+      [&] { settings["web"].weight = 3; },
+      [&] { frameworks["f1"].connected = false; },
+      [&] { w.offers.erase("o2"); },
+      [&] { frameworks["f1"].name = "renamed"; },
+  };
+  for (size_t i = 0; i < changes.size(); ++i) {
+    changes[i]();
+    std::string next = summary_fingerprint(summary());
+    EXPECT_NE(next, fingerprint) << "change " << i;
+    fingerprint = next;
+  }
 }
 
 TEST(RegistrationProblem, ResourcesIdsAndReportedTasksAreChecked) {

@@ -210,6 +210,17 @@ TEST(StateJson, MasterEventsBecomeTheApiEvents) {
   events::FrameworkAdded again;
   again.resubscribed = true;
   EXPECT_EQ(tessera::master_http::api_event(again).name, "framework_updated");
+  // From the task's JSON written once: the same events, byte for byte.
+  auto same = [](const auto& event) {
+    std::string written = json::serialize(tessera::master_http::task_json(event.task));
+    auto from_json = tessera::master_http::api_event(event, written);
+    auto whole = tessera::master_http::api_event(event);
+    EXPECT_EQ(from_json.name, whole.name);
+    EXPECT_EQ(from_json.data, whole.data);
+  };
+  same(events::TaskAdded{task("t2", "TASK_STAGING")});
+  same(updated);
+  same(removed);
 }
 
 }  // namespace

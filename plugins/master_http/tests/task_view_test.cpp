@@ -51,7 +51,7 @@ op::State base_state() {
     s.agents.push_back(a);
   }
   // "f" and "f-2" and "f/x"-like neighbours: a framework's tasks are found by id, not by prefix.
-  for (const char* id : {"f", "f-2", "g"}) {
+  for (const char* id : {"f", "f-2", "f/x", "g"}) {
     op::FrameworkState f;
     f.framework_id = id;
     f.name = std::string("framework \"") + id + "\"";
@@ -125,13 +125,16 @@ TEST(TaskView, StateFromTheCopyIsTheMastersStateAfterRandomEvents) {
     std::mt19937 random(seed);
     Model model;
     model.base = base_state();
-    const char* frameworks[] = {"f", "f-2", "g", "gone"};  // "gone": an orphan's framework
+    // "gone": an orphan's framework; "f/x": its tasks' keys lie among those of "f".
+    const char* frameworks[] = {"f", "f-2", "f/x", "g", "gone"};
     int next_id = 0;
     for (int i = 0; i < 6; ++i) {
-      op::TaskState t = random_task(random, frameworks[random() % 4], next_id++);
+      op::TaskState t = random_task(random, frameworks[random() % 5], next_id++);
       model.tracked[t.framework_id + "/" + t.task_id] = t;
     }
-    TaskView view;
+    // Blocks of 2 tasks (split, emptied and started again before the first as tasks come and
+    // go) in odd seeds, of the default size in even ones.
+    TaskView view(seed % 2 == 1 ? 2 : TaskView::kBlockTasks);
     view.set_max_completed(model.max_completed);
     uint64_t sequence = 40;
     view.reset(model.state(), sequence);
@@ -139,7 +142,7 @@ TEST(TaskView, StateFromTheCopyIsTheMastersStateAfterRandomEvents) {
       ++sequence;
       unsigned what = random() % 4;
       if (what == 0 || model.tracked.empty()) {  // a launch
-        op::TaskState t = random_task(random, frameworks[random() % 4], next_id++);
+        op::TaskState t = random_task(random, frameworks[random() % 5], next_id++);
         model.tracked[t.framework_id + "/" + t.task_id] = t;
         ASSERT_EQ(view.tracked(sequence, t), TaskView::Step::applied);
       } else if (what == 1) {  // an update

@@ -150,7 +150,11 @@ struct GetStateSummary {
   // true: `usages` lists every tracked task's latest usage (which changes without an event);
   // a client that shows it asks as often as it wants it fresh, not on every request.
   bool with_usages = false;
-  MSGPACK_DEFINE_MAP(roles_only, with_usages);
+  // Appended: the `version` of the last summary the client holds (0: none). While the state is
+  // still that one the answer leaves it out (`unchanged`), so that a client that asks often
+  // does not receive, and the master does not pack, every agent again.
+  uint64_t known_version = 0;
+  MSGPACK_DEFINE_MAP(roles_only, with_usages, known_version);
 };
 
 // The latest usage an agent reported for one tracked task.
@@ -174,7 +178,14 @@ struct StateSummary {
   // With with_usages: the latest usage of every tracked task that has one (agents report usage
   // without an event).
   std::vector<TaskUsage> usages;
-  MSGPACK_DEFINE_MAP(state, event_sequence, completed_tasks, max_completed_tasks, usages);
+  // Appended: changes whenever anything in `state` but its counters changes (0: not given, as
+  // in a roles_only answer); the same version is the same state, byte for byte.
+  uint64_t version = 0;
+  // Appended: true when `version` is the known_version asked with: `state` then holds only
+  // master_id, and the client's own copy of that summary is the state.
+  bool unchanged = false;
+  MSGPACK_DEFINE_MAP(state, event_sequence, completed_tasks, max_completed_tasks, usages, version,
+                     unchanged);
 };
 
 // Counts and sums of the master's state, without its lists: what a metrics scrape or a health

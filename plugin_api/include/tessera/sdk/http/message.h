@@ -183,6 +183,21 @@ class Response {
     if (!body_.empty()) set_header("Content-Type", content_type);
   }
 
+  // A complete response whose body is `pieces`, one after another. The server writes the
+  // pieces to the socket as they are (with the head, in one gathered write) instead of copying
+  // them into one string: a large answer assembled from kept buffers that did not change is
+  // never copied per request. The pieces are shared, read-only: no one may change them while
+  // the response holds them.
+  using Piece = std::shared_ptr<const std::string>;
+  static Response pieces(std::vector<Piece> pieces, std::string_view content_type,
+                         unsigned status = 200) {
+    Response response(status);
+    std::erase_if(pieces, [](const Piece& piece) { return !piece || piece->empty(); });
+    if (!pieces.empty()) response.set_header("Content-Type", content_type);
+    response.pieces_ = std::move(pieces);
+    return response;
+  }
+
   static Response json(const boost::json::value& value, unsigned status = 200) {
     return Response(status, boost::json::serialize(value), "application/json");
   }
@@ -230,7 +245,15 @@ class Response {
   const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
 
   unsigned status() const { return status_; }
+  // The body of a response made from a string; a response made of pieces has its body in
+  // pieces() (body_size() counts both).
   const std::string& body() const { return body_; }
+  const std::vector<Piece>& body_pieces() const { return pieces_; }
+  size_t body_size() const {
+    size_t size = body_.size();
+    for (const Piece& piece : pieces_) size += piece->size();
+    return size;
+  }
   Kind kind() const { return kind_; }
 
  private:
@@ -238,6 +261,7 @@ class Response {
 
   unsigned status_;
   std::string body_;
+  std::vector<Piece> pieces_;  // after body_, none empty
   std::vector<std::pair<std::string, std::string>> headers_;
   Kind kind_ = Kind::kComplete;
   std::function<void(Stream)> on_open_;

@@ -4,7 +4,8 @@
 // registered (edge-triggered) in one FdEvents epoll instance, which the plugin's EventLoop
 // watches as a single descriptor. Boost.Beast parses each request (with the header and body
 // limits below) straight from the bytes the server reads; responses are written by the server
-// itself, head and body in one send() on a TCP_NODELAY socket. Timeouts are checked by one
+// itself, head and body in one gathered write (sendmsg) on a TCP_NODELAY socket; the kept pieces
+// of a Response::pieces are written from where they are, never copied. Timeouts are checked by one
 // EventLoop timer that runs only while connections are open, and queued stream output is
 // flushed by a zero-delay EventLoop timer, so many events published in one handler leave in one
 // system call per client. No Asio io_context and no thread of its own: every handler, every
@@ -37,6 +38,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,6 +52,7 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -166,6 +169,11 @@ struct Connection {
   bool sent_continue = false;
   std::string output;
   size_t output_sent = 0;
+  // The body pieces of a Response::pieces, written after `output` without being copied into it:
+  // how much of the first was sent, and how many bytes of them are left.
+  std::deque<Response::Piece> pieces;
+  size_t piece_sent = 0;
+  size_t pieces_left = 0;
   size_t discarded = 0;
 
   // The exchange in progress.
@@ -177,7 +185,7 @@ struct Connection {
   bool event_stream = false;
   std::function<void()> on_close;
 
-  size_t pending_output() const { return output.size() - output_sent; }
+  size_t pending_output() const { return output.size() - output_sent + pieces_left; }
 };
 
 class ServerCore : public std::enable_shared_from_this<ServerCore> {
@@ -358,6 +366,8 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   static constexpr size_t kRejectReserve = 64;
   // Stream output queued beyond this is written at once instead of at the end of the burst.
   static constexpr size_t kFlushEarly = size_t{64} * 1024;
+  // The most buffers one write gathers (the rest go in the next).
+  static constexpr size_t kMaxGather = 64;
   // What a closing connection reads and throws away before it is closed anyway.
   static constexpr size_t kMaxDiscard = size_t{1024} * 1024;
 
@@ -788,6 +798,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     bool close_after = !c.keep_alive || c.peer_eof || (streaming && c.version < 11);
     bool no_body = status == 204 || status == 304;
 
+    copy_pieces(c);
     std::string& out = c.output;
     if (c.pending_output() == 0) c.last_write = Clock::now();
     out += "HTTP/1.1 ";
@@ -810,7 +821,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       if (c.version >= 11) out += "Transfer-Encoding: chunked\r\n";
     } else if (!no_body) {
       out += "Content-Length: ";
-      out += std::to_string(response.body_.size());
+      out += std::to_string(response.body_size());
       out += "\r\n";
     }
     if (close_after) {
@@ -819,7 +830,13 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       out += "Connection: keep-alive\r\n";
     }
     out += "\r\n";
-    if (!streaming && !no_body && !c.head_request) out += response.body_;
+    if (!streaming && !no_body && !c.head_request) {
+      out += response.body_;
+      for (Response::Piece& piece : response.pieces_) {
+        c.pieces_left += piece->size();
+        c.pieces.push_back(std::move(piece));
+      }
+    }
 
     if (streaming && !c.head_request) {
       c.phase = Phase::kStreaming;
@@ -854,8 +871,40 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   }
 
   void append_output(Connection& c, std::string_view bytes) {
+    copy_pieces(c);
     if (c.pending_output() == 0) c.last_write = Clock::now();
     c.output.append(bytes);
+  }
+
+  // Output written while body pieces still wait must follow them: what is left of the pieces is
+  // copied into `output` first (only when a client pipelines requests behind a large answer).
+  static void copy_pieces(Connection& c) {
+    if (c.pieces.empty()) return;
+    c.output.reserve(c.output.size() + c.pieces_left);
+    for (const Response::Piece& piece : c.pieces) {
+      c.output.append(*piece, c.piece_sent);
+      c.piece_sent = 0;
+    }
+    c.pieces.clear();
+    c.pieces_left = 0;
+  }
+
+  // Counts `sent` bytes as written: from `output`, then from the pieces.
+  static void consume(Connection& c, size_t sent) {
+    size_t from_output = std::min(sent, c.output.size() - c.output_sent);
+    c.output_sent += from_output;
+    sent -= from_output;
+    c.pieces_left -= sent;
+    while (sent > 0) {
+      size_t rest = c.pieces.front()->size() - c.piece_sent;
+      if (sent < rest) {
+        c.piece_sent += sent;
+        return;
+      }
+      sent -= rest;
+      c.pieces.pop_front();
+      c.piece_sent = 0;
+    }
   }
 
   // Appends stream bytes, framed as one chunk when the stream is chunked.
@@ -874,11 +923,26 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   // Writes what it can; closes the connection if the client is gone. After the last byte of a
   // closing connection, shuts the write side and lingers.
   void flush(Connection& c) {
-    while (c.writable && c.output_sent < c.output.size()) {
-      ssize_t n = ::send(c.fd, c.output.data() + c.output_sent, c.output.size() - c.output_sent,
-                         MSG_NOSIGNAL);
+    while (c.writable && c.pending_output() > 0) {
+      // What is left of `output`, then the pieces, in one gathered write.
+      std::array<iovec, kMaxGather> parts{};
+      size_t count = 0;
+      if (c.output_sent < c.output.size()) {
+        parts[count++] = iovec{c.output.data() + c.output_sent, c.output.size() - c.output_sent};
+      }
+      size_t skip = c.piece_sent;
+      for (const Response::Piece& piece : c.pieces) {
+        if (count == parts.size()) break;
+        // sendmsg does not write through iov_base; the pieces stay unchanged.
+        parts[count++] = iovec{const_cast<char*>(piece->data()) + skip, piece->size() - skip};
+        skip = 0;
+      }
+      msghdr message{};
+      message.msg_iov = parts.data();
+      message.msg_iovlen = count;
+      ssize_t n = ::sendmsg(c.fd, &message, MSG_NOSIGNAL);
       if (n > 0) {
-        c.output_sent += static_cast<size_t>(n);
+        consume(c, static_cast<size_t>(n));
         c.last_write = Clock::now();
         continue;
       }
