@@ -7,6 +7,7 @@
 
 #include <limits>
 #include <mutex>
+#include <thread>
 
 #include "fake_leader.h"
 #include "master/master.h"
@@ -393,6 +394,9 @@ TEST_F(MasterActorTest, ASubscriptionWhoseConnectionClosedWhileItWasKeptLeavesIt
       subscribe, [](const Result<Envelope>&) {}, 30s);
   ASSERT_TRUE(run_until([&] { return logged("'scheduler.subscribe' from 'test' kept"); }));
   gone.reset();
+  // ZeroMQ closes a socket's connections asynchronously (its reaper thread tells the master's
+  // socket that the pipe is gone); the master sees it at its next send, once that happened.
+  std::this_thread::sleep_for(1s);
 
   clock_.advance(1s);
   ASSERT_TRUE(run_until([&] {
