@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <thread>
 
 #include "support/dockerd.h"
@@ -161,6 +162,13 @@ TEST_F(DockerEngineTest, AContainerBeyondItsMemoryLimitIsKilledAndSaysSo) {
   auto code = docker.wait(*id);
   ASSERT_TRUE(code.ok());
   auto state = docker.inspect(*id);
+  ASSERT_TRUE(state.ok());
+  // The daemon learns of the OOM kill from an event of its own, which can come after the exit
+  // (the runtime looks again for the same reason, docker_runtime.cpp).
+  for (int look = 0; look < 30 && state.ok() && !state->oom_killed; ++look) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    state = docker.inspect(*id);
+  }
   ASSERT_TRUE(state.ok());
   EXPECT_TRUE(state->oom_killed) << "exit " << *code;
   EXPECT_EQ(*code, 137);
