@@ -17,3 +17,19 @@ if(NOT TARGET tessera_msgpack)
   target_include_directories(tessera_msgpack SYSTEM INTERFACE ${MSGPACK_INCLUDE_DIR})
   target_compile_definitions(tessera_msgpack INTERFACE MSGPACK_NO_BOOST)
 endif()
+
+# jemalloc (Debian's libjemalloc-dev) replaces glibc's malloc in the processes that run the
+# cluster: the host links it before libc, so it serves the host and every plugin it loads. Under
+# the many small short-lived allocations of messages, JSON and status updates glibc's heap
+# fragments (`_int_malloc` was 28% of Chronos's thread at 10,000 due runs); with jemalloc that
+# bench's p99 fell from 3.8 to 2.4 s (docs/bench-chronos.md). `-DTESSERA_JEMALLOC=OFF` keeps glibc.
+if(TESSERA_JEMALLOC AND NOT TARGET tessera_malloc)
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
+  add_library(tessera_malloc INTERFACE)
+  # Nothing calls jemalloc by name: keep it needed even where the linker defaults to --as-needed.
+  target_link_libraries(tessera_malloc INTERFACE "-Wl,--push-state,--no-as-needed"
+                                                 PkgConfig::JEMALLOC "-Wl,--pop-state")
+elseif(NOT TARGET tessera_malloc)
+  add_library(tessera_malloc INTERFACE)
+endif()

@@ -11,7 +11,7 @@ packages=(
   build-essential cmake pkg-config clang-format clang-tidy
   libboost1.81-dev libboost-json1.81-dev libboost-filesystem1.81-dev libboost-url1.81-dev
   cppzmq-dev libzmq3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsodium-dev procps
+  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev libsodium-dev libjemalloc-dev procps
   libhowardhinnant-date-dev tzdata
   docker.io busybox-static
   zookeeper libzookeeper-mt-dev netcat-openbsd chromium
