@@ -474,6 +474,56 @@ TEST(HttpServer, LargeUploadWithExpectContinueWithinTheLimit) {
   EXPECT_EQ(put.body, std::to_string(3 * 1024 * 1024));
 }
 
+// During a burst each handler publishes one event; the events of one stream_flush_delay leave
+// together, not in a send (and a wake-up of every subscriber) per event. With the delay at 0,
+// each handler's output leaves when it is over, as before.
+TEST(HttpServer, EventsPublishedOneHandlerAtATimeLeaveInFewWrites) {
+  for (auto delay : {5ms, 0ms}) {
+    SCOPED_TRACE("stream_flush_delay " + std::to_string(delay.count()) + " ms");
+    http::ServerOptions options;
+    options.stream_flush_delay = delay;
+    std::unique_ptr<http::EventBroadcaster> events;
+    tessera::sdk::EventLoop* loop = nullptr;
+    ServerThread server(
+        [&](tessera::sdk::EventLoop& l, http::Server& s) {
+          loop = &l;
+          events = std::make_unique<http::EventBroadcaster>();
+          s.route(Method::get, "/events",
+                  [&](const http::Request& r) { return events->subscribe(r); });
+        },
+        options);
+    RawClient subscriber(server.port());
+    subscriber.send(get_request("/events"));
+    ASSERT_TRUE(subscriber.read_until(":ok\n\n"));
+    ASSERT_TRUE(eventually([&] { return server.run([&] { return events->subscribers(); }) == 1; }));
+    uint64_t writes_before = server.stats().stream_writes;
+    constexpr int kEvents = 200;
+    // Each event from its own turn of the loop, as messages from the master arrive.
+    std::function<void(int)> publish_from = [&](int i) {
+      events->publish("tick", "n=" + std::to_string(i));
+      if (i + 1 < kEvents) loop->post([&publish_from, i] { publish_from(i + 1); });
+    };
+    server.run([&] {
+      publish_from(0);
+      return 0;
+    });
+    ASSERT_TRUE(subscriber.read_until("data: n=" + std::to_string(kEvents - 1) + "\n\n"));
+    // Every event arrived, in order.
+    size_t at = 0;
+    for (int i = 0; i < kEvents; ++i) {
+      at = subscriber.buffer().find("data: n=" + std::to_string(i) + "\n", at);
+      ASSERT_NE(at, std::string::npos) << "event " << i << " is missing or out of order";
+    }
+    uint64_t writes = server.stats().stream_writes - writes_before;
+    if (delay.count() > 0) {
+      EXPECT_LE(writes, uint64_t{kEvents / 4}) << "the events left in " << writes << " writes";
+    } else {
+      EXPECT_GE(writes, uint64_t{kEvents * 3 / 4}) << "the events left in " << writes << " writes";
+    }
+    server.destroy(events);
+  }
+}
+
 TEST(HttpServer, EventStreamsGetHeartbeatsAndAnIdleServerDoesNotSpin) {
   http::ServerOptions options;
   options.event_stream_heartbeat = 100ms;

@@ -6,9 +6,11 @@
 // limits below) straight from the bytes the server reads; responses are written by the server
 // itself, head and body in one gathered write (sendmsg) on a TCP_NODELAY socket; the kept pieces
 // of a Response::pieces are written from where they are, never copied. Timeouts are checked by one
-// EventLoop timer that runs only while connections are open, and queued stream output is
-// flushed by a zero-delay EventLoop timer, so many events published in one handler leave in one
-// system call per client. No Asio io_context and no thread of its own: every handler, every
+// EventLoop timer that runs only while connections are open. Stream output (Server-Sent Events)
+// is flushed stream_flush_delay after its first unsent byte, so the events published within
+// that time leave in one system call per client: during a burst of events each handler
+// publishes one, and a flush per handler cost one send and one wake-up of every subscriber per
+// event (docs/bench-state.md). No Asio io_context and no thread of its own: every handler, every
 // callback and every byte of I/O happens on the plugin's thread, one at a time, with no locks,
 // and an idle server costs nothing (the loop sleeps in poll()).
 //
@@ -85,12 +87,14 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{30'000};
   std::chrono::milliseconds event_stream_heartbeat{15'000};
   size_t max_stream_buffer_bytes = size_t{1024} * 1024;
+  // How long stream output may wait to leave with what follows it (0: after the handler).
+  std::chrono::milliseconds stream_flush_delay{5};
   // How long an error answer's connection reads and discards before it is closed.
   std::chrono::milliseconds linger_timeout{1'000};
 
   // Reads the keys of a plugin's HTTP table (every key optional, defaults as above):
   //   max_connections, max_header_bytes, max_body_bytes, request_timeout_ms, idle_timeout_ms,
-  //   write_timeout_ms, event_stream_heartbeat_ms, max_stream_buffer_bytes.
+  //   write_timeout_ms, event_stream_heartbeat_ms, max_stream_buffer_bytes, stream_flush_ms.
   // Out-of-range values are reported through the table, with file, line and column.
   static ServerOptions from_config(ConfigTable& table) {
     ServerOptions o;
@@ -109,6 +113,8 @@ struct ServerOptions {
     o.event_stream_heartbeat = ms("event_stream_heartbeat_ms", o.event_stream_heartbeat);
     o.max_stream_buffer_bytes =
         size("max_stream_buffer_bytes", o.max_stream_buffer_bytes, 4096, int64_t{1} << 32);
+    o.stream_flush_delay = std::chrono::milliseconds(
+        table.integer("stream_flush_ms", o.stream_flush_delay.count(), 0, 1'000));
     return o;
   }
 };
@@ -128,6 +134,7 @@ struct ServerStats {
   uint64_t slow_readers = 0;      // closed because they did not read what was sent to them
   uint64_t client_aborts = 0;     // clients that left in the middle of a request or stream
   uint64_t handler_errors = 0;    // 500 because a handler threw
+  uint64_t stream_writes = 0;     // system calls that sent streams' output
 };
 
 using Handler = std::function<Response(const Request&)>;
@@ -198,6 +205,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
         options_.event_stream_heartbeat.count() <= 0 || options_.linger_timeout.count() <= 0) {
       throw std::invalid_argument("http server options: limits and timeouts must be positive");
     }
+    if (options_.stream_flush_delay.count() < 0 || options_.stream_flush_delay.count() > 1'000) {
+      throw std::invalid_argument("http server options: stream_flush_delay must be 0 to 1000 ms");
+    }
     auto shortest =
         std::min({options_.request_timeout, options_.idle_timeout, options_.write_timeout,
                   options_.event_stream_heartbeat, options_.linger_timeout});
@@ -208,6 +218,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   ~ServerCore() {
     if (sweep_timer_ != 0) loop_.cancel(sweep_timer_);
     if (pump_timer_ != 0) loop_.cancel(pump_timer_);
+    if (stream_timer_ != 0) loop_.cancel(stream_timer_);
     if (accept_retry_timer_ != 0) loop_.cancel(accept_retry_timer_);
     for (auto& [id, c] : connections_) {
       events_.remove(c->watch);
@@ -310,7 +321,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       schedule_pump();
       return false;
     }
-    queue_flush(*c);
+    queue_stream_flush(*c);
     return true;
   }
 
@@ -942,6 +953,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       message.msg_iovlen = count;
       ssize_t n = ::sendmsg(c.fd, &message, MSG_NOSIGNAL);
       if (n > 0) {
+        if (c.phase == Connection::Phase::kStreaming) ++stats_.stream_writes;
         consume(c, static_cast<size_t>(n));
         c.last_write = Clock::now();
         continue;
@@ -1011,6 +1023,20 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       flush_queue_.push_back(c.id);
     }
     schedule_pump();
+  }
+  // Stream output waits up to stream_flush_delay for more (a pump due sooner takes it along).
+  void queue_stream_flush(Connection& c) {
+    if (options_.stream_flush_delay.count() == 0) return queue_flush(c);
+    if (!c.flush_queued) {
+      c.flush_queued = true;
+      flush_queue_.push_back(c.id);
+    }
+    if (pump_timer_ == 0 && stream_timer_ == 0) {
+      stream_timer_ = loop_.after(options_.stream_flush_delay, [this] {
+        stream_timer_ = 0;
+        pump();
+      });
+    }
   }
   void queue_resume(Connection& c) {
     if (!c.resume_queued) {
@@ -1159,6 +1185,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::chrono::milliseconds sweep_period_{1000};
   EventLoop::TimerId sweep_timer_ = 0;
   EventLoop::TimerId pump_timer_ = 0;
+  EventLoop::TimerId stream_timer_ = 0;  // a delayed pump for stream output
   EventLoop::TimerId accept_retry_timer_ = 0;
 
   std::string date_;
