@@ -143,9 +143,14 @@ TEST(HttpAbuse, AClientLeavingMidBodyIsForgotten) {
   }
   ASSERT_TRUE(eventually([&] { return server.stats().client_aborts == 1; }));
   {
-    // A reset instead of a clean close.
+    // A reset instead of a clean close, once the server is reading the body (its "100
+    // Continue" says so: a reset before it read anything would be a client that never asked).
     RawClient reset(server.port());
-    reset.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nabc");
+    reset.send(
+        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n"
+        "Expect: 100-continue\r\n\r\n");
+    ASSERT_TRUE(reset.read_until("100 Continue\r\n\r\n"));
+    reset.send("abc");
     ASSERT_TRUE(eventually([&] { return server.stats().open_connections == 2; }));
     linger hard{1, 0};
     setsockopt(reset.fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
