@@ -22,7 +22,8 @@ endif()
 # cluster: the host links it before libc, so it serves the host and every plugin it loads. Under
 # the many small short-lived allocations of messages, JSON and status updates glibc's heap
 # fragments (`_int_malloc` was 28% of Chronos's thread at 10,000 due runs); with jemalloc that
-# bench's p99 fell from 3.8 to 2.4 s (docs/bench-chronos.md). `-DTESSERA_JEMALLOC=OFF` keeps glibc.
+# bench's p99 fell from 4.3-4.4 to 2.2-2.8 s (docs/bench-chronos.md). `-DTESSERA_JEMALLOC=OFF`
+# keeps glibc.
 if(TESSERA_JEMALLOC AND NOT TARGET tessera_malloc)
   find_package(PkgConfig REQUIRED)
   pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
