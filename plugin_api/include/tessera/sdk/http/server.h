@@ -1018,24 +1018,25 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   // --- Deferred work ---
 
   void queue_flush(Connection& c) {
-    if (!c.flush_queued) {
-      c.flush_queued = true;
-      flush_queue_.push_back(c.id);
-    }
+    mark_for_flush(c);
     schedule_pump();
   }
   // Stream output waits up to stream_flush_delay for more (a pump due sooner takes it along).
   void queue_stream_flush(Connection& c) {
     if (options_.stream_flush_delay.count() == 0) return queue_flush(c);
-    if (!c.flush_queued) {
-      c.flush_queued = true;
-      flush_queue_.push_back(c.id);
-    }
+    mark_for_flush(c);
     if (pump_timer_ == 0 && stream_timer_ == 0) {
       stream_timer_ = loop_.after(options_.stream_flush_delay, [this] {
         stream_timer_ = 0;
         pump();
       });
+    }
+  }
+  // The next pump flushes `c`.
+  void mark_for_flush(Connection& c) {
+    if (!c.flush_queued) {
+      c.flush_queued = true;
+      flush_queue_.push_back(c.id);
     }
   }
   void queue_resume(Connection& c) {
