@@ -610,6 +610,8 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     bool inserted = it == tasks_.end();
     if (inserted) it = tasks_.try_emplace(key).first;
     Task& task = it->second;
+    // Its agent may change below: it counts again once that is set.
+    if (!inserted && !task.ended) ledger_.remove(task);
     reported.insert(key);
     if (inserted) {
       task.info = running.task;
@@ -629,6 +631,7 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     }
     // A task that has ended stays ended: its resources were given back already.
     if (task.ended) continue;
+    ledger_.add(task);
     bool changed = task.state != reported_state;
     task.status.state = reported_state;
     task.state = reported_state;
@@ -640,6 +643,7 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     if (state::terminal(reported_state)) {
       // Left out of what the agent is added with, so there is nothing to give back.
       task.ended = true;
+      ledger_.remove(task);
       continue;
     }
     if (fw == frameworks_.end()) {
@@ -1069,6 +1073,7 @@ void Master::set_state(Task& task, const std::string& st) {
   // The first terminal state gives the resources back, acknowledged or not: a framework that
   // never acknowledges must not keep what its ended tasks held.
   task.ended = true;
+  ledger_.remove(task);
   if (agents_.count(task.info.agent_id) != 0) {
     allocator_->send(
         alloc::Recover{task.framework_id, task.info.agent_id, task.role, task.info.resources, 0});
@@ -1080,6 +1085,7 @@ void Master::finish_task(const std::string& key) {
   if (it == tasks_.end()) return;
   Task task = std::move(it->second);
   tasks_.erase(it);
+  if (!task.ended) ledger_.remove(task);
   if (!task.ended && agents_.count(task.info.agent_id) != 0) {
     allocator_->send(
         alloc::Recover{task.framework_id, task.info.agent_id, task.role, task.info.resources, 0});
@@ -1154,7 +1160,7 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
     }
     task.agent_id = agent_id;
     std::string key = task_key(fw.id, task.task_id);
-    Task& t = tasks_[key];
+    Task& t = tasks_[key];  // a new key: task_problem refused ids in use
     t.info = task;
     t.framework_id = fw.id;
     t.role = gathered.role;
@@ -1165,6 +1171,7 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
     t.state = state::kStaging;
     t.status.source = protocol::source::kMaster;
     t.status.timestamp = now_seconds();
+    ledger_.add(t);
     fw.tasks.insert(key);
     agent->second.tasks.insert(key);
     publish(events::TaskAdded{task_state(t)});
@@ -1781,15 +1788,11 @@ op::State Master::state() const {
 
 const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages) const {
   SnapshotSource source = snapshot_source();
-  TaskSumsKey sums_key{counters_.events_published, tasks_.size(), agents_.size(),
-                       frameworks_.size()};
-  if (!task_sums_ || task_sums_->first != sums_key) {
-    task_sums_.emplace(sums_key, task_sums(source));
-  }
+  const TaskSums& sums = ledger_.sums();
   if (roles_only) {
     roles_summary_ = op::StateSummary{};
     roles_summary_.state.master_id = master_id_;
-    roles_summary_.state.roles = role_states(source, &task_sums_->second);
+    roles_summary_.state.roles = role_states(source, &sums);
     return roles_summary_;
   }
   // The agents' views stay in the summary between calls; they are taken out while it is
@@ -1798,8 +1801,8 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
   size_t agents_before = kept_agent_views_.agents.size();
   op::StateSummary& out = summary_;
   out = op::StateSummary{};
-  out.state = snapshot(source, /*with_tasks=*/false, &task_sums_->second, /*with_agents=*/false);
-  size_t rebuilt = keep_agent_views(source, task_sums_->second, kept_agent_views_);
+  out.state = snapshot(source, /*with_tasks=*/false, &sums, /*with_agents=*/false);
+  size_t rebuilt = keep_agent_views(source, sums, kept_agent_views_);
   out.state.agents = std::move(kept_agent_views_.agents);
   // A new version when an agent's view changed (rebuilt), one came or went (the count), or
   // anything else but the counters did (the fingerprint).

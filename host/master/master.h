@@ -218,15 +218,11 @@ class Master : public Role {
   // Recently finished tasks, oldest first: summaries (no command, strings bounded), at most
   // max_completed_tasks.
   std::deque<protocol::operator_api::TaskState> completed_;
-  // What the tasks hold per agent, framework and role, as of the event sequence number and sizes
-  // in its key: every change to a task publishes an event, so while the key holds, a state
-  // summary takes the sums from here instead of walking every task (docs/bench-state.md).
-  struct TaskSumsKey {
-    uint64_t events = 0;
-    size_t tasks = 0, agents = 0, frameworks = 0;
-    bool operator==(const TaskSumsKey&) const = default;
-  };
-  mutable std::optional<std::pair<TaskSumsKey, TaskSums>> task_sums_;
+  // What the tasks that have not ended hold per agent, framework and role, kept as tasks start,
+  // end and go (every change to tasks_ that starts or stops a task counting says so here), so
+  // that a state summary does not walk every task (docs/bench-state.md). state() still sums
+  // afresh, which the API's tests compare with the summaries.
+  mutable TaskLedger ledger_;
   // The last state summary (its agents' views are kept there between summaries) and what those
   // views were made of.
   mutable protocol::operator_api::StateSummary summary_;

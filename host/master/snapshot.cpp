@@ -84,10 +84,13 @@ op::FrameworkState framework_view(const Framework& framework,
 op::AgentState agent_state(const Agent& agent, const std::map<std::string, Task>& tasks,
                            const std::map<std::string, Offer>& offers) {
   op::AgentState a = agent_view(agent, offers);
+  ExactSum used;
   for (const auto& key : agent.tasks) {
     auto task = tasks.find(key);
-    if (task != tasks.end() && !task->second.ended) a.used += task->second.info.resources;
+    if (task != tasks.end() && !task->second.ended) used.add(task->second.info.resources);
   }
+  // Tasks first, then executors, as the snapshot adds them.
+  a.used = used.resources();
   for (const auto& [key, executor] : agent.executors) a.used += executor.info.resources;
   return a;
 }
@@ -96,36 +99,129 @@ op::FrameworkState framework_state(const Framework& framework,
                                    const std::map<std::string, Task>& tasks,
                                    const std::map<std::string, Offer>& offers) {
   op::FrameworkState f = framework_view(framework, offers);
+  ExactSum used;
   for (const auto& key : framework.tasks) {
     auto task = tasks.find(key);
     if (task == tasks.end() || task->second.ended) continue;
     ++f.active_tasks;
-    f.used += task->second.info.resources;
+    used.add(task->second.info.resources);
   }
+  f.used = used.resources();
   for (const auto& [key, resources] : framework.executors) f.used += resources;
   return f;
 }
 
-TaskSums task_sums(const SnapshotSource& source) {
-  // One walk over the tasks in key order: each agent's, framework's and role's tasks are added
-  // in the order of their keys, as agent_state and framework_state add them from their own
-  // sets of keys.
-  TaskSums sums;
-  for (const auto& [id, agent] : source.agents) sums.agents[id];
-  for (const auto& [id, framework] : source.frameworks) sums.frameworks[id];
-  for (const auto& [key, task] : source.tasks) {
-    if (task.ended) continue;
-    if (auto agent = sums.agents.find(task.info.agent_id); agent != sums.agents.end()) {
-      agent->second += task.info.resources;
-    }
-    if (auto framework = sums.frameworks.find(task.framework_id);
-        framework != sums.frameworks.end()) {
-      ++framework->second.active_tasks;
-      framework->second.used += task.info.resources;
-    }
-    sums.roles[task.role] += task.info.resources;
+void ExactSum::change(const protocol::Resources& resources, int64_t sign) {
+  for (const auto& [name, value] : resources.scalars) {
+    auto it = scalars_.try_emplace(name).first;
+    it->second.thousandths += sign * protocol::Resources::fixed(value);
+    it->second.holders += sign;
+    if (it->second.holders <= 0) scalars_.erase(it);
   }
-  return sums;
+  for (const auto& [name, list] : resources.ranges) {
+    auto it = ranges_.try_emplace(name).first;
+    Cover& cover = it->second;
+    cover.holders += sign;
+    // One holder covers what its own list covers once, however its ranges overlap.
+    for (const protocol::Range& range : protocol::Resources::normalise(list)) {
+      // The cover ends after `end`; the largest value has nothing after it to mark.
+      auto edge = [&](uint64_t at, int64_t by) {
+        auto [e, fresh] = cover.edges.try_emplace(at, 0);
+        e->second += by;
+        if (e->second == 0) cover.edges.erase(e);
+      };
+      edge(range.begin, sign);
+      if (range.end != UINT64_MAX) edge(range.end + 1, -sign);
+    }
+    if (cover.holders <= 0) ranges_.erase(it);
+  }
+}
+
+protocol::Resources ExactSum::resources() const {
+  protocol::Resources out;
+  for (const auto& [name, scalar] : scalars_) {
+    out.scalars.emplace(name, static_cast<double>(scalar.thousandths) / 1000.0);
+  }
+  for (const auto& [name, cover] : ranges_) {
+    std::vector<protocol::Range>& list = out.ranges[name];
+    // Adjacent stretches are one range, as Resources::normalise makes them.
+    auto emit = [&list](uint64_t begin, uint64_t end) {
+      if (!list.empty() && list.back().end + 1 == begin) {
+        list.back().end = end;
+      } else {
+        list.push_back(protocol::Range{begin, end});
+      }
+    };
+    int64_t depth = 0;
+    uint64_t begin = 0;
+    for (const auto& [at, by] : cover.edges) {
+      if (depth <= 0 && depth + by > 0) begin = at;
+      if (depth > 0 && depth + by <= 0) emit(begin, at - 1);
+      depth += by;
+    }
+    if (depth > 0) emit(begin, UINT64_MAX);
+  }
+  return out;
+}
+
+void TaskLedger::change(Entries& entries, std::set<std::string>& dirty, const std::string& key,
+                        const protocol::Resources& resources, int64_t sign) {
+  auto it = entries.try_emplace(key).first;
+  if (sign > 0) {
+    it->second.sum.add(resources);
+    ++it->second.tasks;
+  } else {
+    it->second.sum.remove(resources);
+    --it->second.tasks;
+  }
+  if (it->second.tasks == 0) entries.erase(it);
+  dirty.insert(key);
+}
+
+void TaskLedger::change(const Task& task, int64_t sign) {
+  const protocol::Resources& resources = task.info.resources;
+  change(agents_, dirty_agents_, task.info.agent_id, resources, sign);
+  change(frameworks_, dirty_frameworks_, task.framework_id, resources, sign);
+  change(roles_, dirty_roles_, task.role, resources, sign);
+  tasks_ = sign > 0 ? tasks_ + 1 : tasks_ - 1;
+}
+
+const TaskSums& TaskLedger::sums() {
+  auto refresh = [](const Entries& entries, const std::set<std::string>& dirty,
+                    std::map<std::string, protocol::Resources>& out) {
+    for (const std::string& key : dirty) {
+      auto it = entries.find(key);
+      if (it == entries.end()) {
+        out.erase(key);
+      } else {
+        out[key] = it->second.sum.resources();
+      }
+    }
+  };
+  refresh(agents_, dirty_agents_, sums_.agents);
+  refresh(roles_, dirty_roles_, sums_.roles);
+  for (const std::string& id : dirty_frameworks_) {
+    auto it = frameworks_.find(id);
+    if (it == frameworks_.end()) {
+      sums_.frameworks.erase(id);
+    } else {
+      TaskSums::FrameworkSum& sum = sums_.frameworks[id];
+      sum.used = it->second.sum.resources();
+      sum.active_tasks = it->second.tasks;
+    }
+  }
+  dirty_agents_.clear();
+  dirty_frameworks_.clear();
+  dirty_roles_.clear();
+  return sums_;
+}
+
+TaskSums task_sums(const SnapshotSource& source) {
+  TaskLedger ledger;
+  for (const auto& [key, task] : source.tasks) {
+    if (!task.ended) ledger.add(task);
+  }
+  return ledger.sums();
 }
 
 std::vector<op::ExecutorState> executor_states(const std::map<std::string, Agent>& agents) {
@@ -285,10 +381,12 @@ op::Metrics metrics(const SnapshotSource& source) {
   for (const auto& [id, fw] : source.frameworks) {
     ++(fw.connected ? out.frameworks_connected : out.frameworks_disconnected);
   }
+  ExactSum used;
   for (const auto& [key, task] : source.tasks) {
     ++out.tasks[task.shown_state()];
-    if (!task.ended) out.used += task.info.resources;
+    if (!task.ended) used.add(task.info.resources);
   }
+  out.used = used.resources();
   for (const auto& [id, agent] : source.agents) {
     for (const auto& [key, executor] : agent.executors) out.used += executor.info.resources;
   }
@@ -315,13 +413,9 @@ std::vector<op::RoleState> role_states(const SnapshotSource& source, const TaskS
     if (r.has_quota) r.quota = settings.quota;
     if (settings.has_priority) r.priority = settings.priority;
   }
-  if (sums != nullptr) {
-    for (const auto& [name, allocated] : sums->roles) role(name).allocated += allocated;
-  } else {
-    for (const auto& [key, task] : source.tasks) {
-      if (!task.ended) role(task.role).allocated += task.info.resources;
-    }
-  }
+  std::optional<TaskSums> own_sums;
+  if (sums == nullptr) sums = &own_sums.emplace(task_sums(source));
+  for (const auto& [name, allocated] : sums->roles) role(name).allocated += allocated;
   for (const auto& [id, agent] : source.agents) {
     for (const auto& [key, executor] : agent.executors) {
       role(executor.role).allocated += executor.info.resources;

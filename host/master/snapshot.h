@@ -28,9 +28,34 @@ struct SnapshotSource {
   const std::map<std::string, RoleSettings>& role_settings;
 };
 
-// What the tracked tasks that have not ended hold, summed per agent, framework and role exactly
-// as the snapshot sums them (the same additions in the same order): the part of the snapshot
-// that grows with the tasks, which a caller may keep while no task changes.
+// A sum of resources that is exact, so that one kept as tasks come and go equals one taken
+// afresh, in any order: scalars in the thousandths the cluster accounts in
+// (protocol::Resources::fixed; 0.1 + 0.2 is 0.3), range sets as how many holders cover each
+// stretch. A name is in the sum while a holder names it, even with nothing in it.
+class ExactSum {
+ public:
+  void add(const protocol::Resources& resources) { change(resources, 1); }
+  // Takes away what add() added.
+  void remove(const protocol::Resources& resources) { change(resources, -1); }
+  protocol::Resources resources() const;
+
+ private:
+  void change(const protocol::Resources& resources, int64_t sign);
+  struct Scalar {
+    int64_t thousandths = 0;
+    int64_t holders = 0;
+  };
+  struct Cover {
+    int64_t holders = 0;
+    std::map<uint64_t, int64_t> edges;  // where the cover changes, and by how much
+  };
+  std::map<std::string, Scalar> scalars_;
+  std::map<std::string, Cover> ranges_;
+};
+
+// What the tracked tasks that have not ended hold, summed per agent, framework and role
+// (ExactSum): the part of the snapshot that grows with the tasks. Agents and frameworks
+// without such tasks may be missing; a role is there while a task of it is.
 struct TaskSums {
   struct FrameworkSum {
     protocol::Resources used;
@@ -41,6 +66,34 @@ struct TaskSums {
   std::map<std::string, protocol::Resources> roles;   // by role
 };
 TaskSums task_sums(const SnapshotSource& source);
+
+// TaskSums kept as tasks start and end, so that a state summary does not walk every task again
+// (at 200,000 tasks that walk was most of a summary's cost during a burst of launches,
+// docs/bench-state.md). The master adds a task when it starts being tracked and has not ended,
+// and removes it when it ends or goes, before changing its agent, framework, role or resources.
+// sums() equals task_sums() of the same tasks.
+class TaskLedger {
+ public:
+  void add(const Task& task) { change(task, 1); }
+  void remove(const Task& task) { change(task, -1); }
+  // Brings the sums up to date with what changed since the last call.
+  const TaskSums& sums();
+  size_t tasks() const { return tasks_; }
+
+ private:
+  struct Entry {
+    ExactSum sum;
+    uint64_t tasks = 0;
+  };
+  using Entries = std::map<std::string, Entry>;
+  void change(const Task& task, int64_t sign);
+  static void change(Entries& entries, std::set<std::string>& dirty, const std::string& key,
+                     const protocol::Resources& resources, int64_t sign);
+  Entries agents_, frameworks_, roles_;
+  std::set<std::string> dirty_agents_, dirty_frameworks_, dirty_roles_;
+  size_t tasks_ = 0;
+  TaskSums sums_;
+};
 
 // The agents' views of the last state summary, kept so that the next one rebuilds only the
 // views of agents that changed: at 10,000 agents building every view again was most of a

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <random>
 
 #include "fake_leader.h"
 #include "master/registry.h"
@@ -344,6 +345,170 @@ TEST(Snapshot, KeptAgentViewsEqualAFreshSnapshotAndOnlyChangedOnesAreRebuilt) {
   ASSERT_EQ(kept.agents.size(), 2u);
   EXPECT_EQ(kept.agents.at(0).agent_id, "a0");
   EXPECT_EQ(rebuilt(), 0u);
+}
+
+// Sums of resources kept as tasks come and go are exact: the order of additions and removals
+// does not show, and what was taken away leaves nothing behind.
+TEST(ExactSum, AddsInThousandthsAndTakesAwayWithoutATrace) {
+  ExactSum sum;
+  for (int i = 0; i < 3; ++i) sum.add(resources(0.1, 64));
+  EXPECT_EQ(sum.resources().scalars.at("cpus"), 0.3);  // not 0.30000000000000004
+  EXPECT_EQ(sum.resources().scalars.at("mem"), 192);
+
+  protocol::Resources ports;
+  ports.ranges["ports"] = {{31000, 31005}, {31003, 31010}};  // overlapping in one holder
+  protocol::Resources next;
+  next.ranges["ports"] = {{31011, 31020}, {40000, 40000}};  // adjacent to the first
+  sum.add(ports);
+  sum.add(next);
+  sum.add(next);  // two holders of the same ports
+  std::vector<protocol::Range> expected{{31000, 31020}, {40000, 40000}};
+  EXPECT_EQ(sum.resources().ranges.at("ports"), expected);
+  sum.remove(next);  // the other holder still covers them
+  EXPECT_EQ(sum.resources().ranges.at("ports"), expected);
+  sum.remove(ports);
+  expected = {{31011, 31020}, {40000, 40000}};
+  EXPECT_EQ(sum.resources().ranges.at("ports"), expected);
+  sum.remove(next);
+  EXPECT_EQ(sum.resources().ranges.count("ports"), 0u);
+
+  // A name stays while a holder names it, even with nothing in it (as += keeps it).
+  protocol::Resources none;
+  none.scalars["gpus"] = 0;
+  none.ranges["ports"] = {};
+  sum.add(none);
+  EXPECT_EQ(sum.resources().scalars.at("gpus"), 0);
+  EXPECT_TRUE(sum.resources().ranges.at("ports").empty());
+  sum.remove(none);
+  for (int i = 0; i < 3; ++i) sum.remove(resources(0.1, 64));
+  EXPECT_TRUE(sum.resources().scalars.empty());
+  EXPECT_TRUE(sum.resources().ranges.empty());
+
+  // The largest range value has nothing after it to mark, and still counts.
+  protocol::Resources top;
+  top.ranges["ids"] = {{UINT64_MAX - 1, UINT64_MAX}};
+  sum.add(top);
+  expected = {{UINT64_MAX - 1, UINT64_MAX}};
+  EXPECT_EQ(sum.resources().ranges.at("ids"), expected);
+  sum.remove(top);
+  EXPECT_TRUE(sum.resources().ranges.empty());
+}
+
+// The sums a master keeps as its tasks start, end, move to a re-registered agent and go are,
+// after every step of a random sequence, what summing the tasks afresh gives (task_sums), and
+// that is what a plain sum per agent, framework and role gives: thousandths added up, ports
+// joined.
+TEST(TaskLedger, KeptSumsEqualAFreshSumAfterRandomChanges) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 random(seed);
+  auto pick = [&random](size_t n) { return static_cast<size_t>(random() % n); };
+  const std::vector<std::string> agents{"a1", "a2", "a3"}, frameworks{"f1", "f2"},
+      roles{"*", "web", "batch"};
+  std::map<std::string, Agent> agent_map;
+  for (const auto& id : agents) agent_map[id].id = id;
+  std::map<std::string, Framework> framework_map;
+  for (const auto& id : frameworks) framework_map[id].id = id;
+  std::map<std::string, Task> tasks;
+  std::map<std::string, Offer> offers;
+  std::deque<protocol::operator_api::TaskState> completed;
+  std::map<std::string, RoleSettings> settings;
+  std::string master_id = "m", endpoint = "tcp://x";
+  SnapshotSource source{master_id, endpoint, agent_map, framework_map,
+                        tasks,     offers,   completed, settings};
+  auto packed = [](const auto& value) {
+    msgpack::sbuffer buffer;
+    msgpack::pack(buffer, value);
+    return std::string(buffer.data(), buffer.size());
+  };
+  // The plain sums, written out apart from ExactSum.
+  auto plain = [&] {
+    std::map<std::string, std::map<std::string, int64_t>> thousandths[3];
+    std::map<std::string, protocol::Resources> joined[3];
+    std::map<std::string, uint64_t> counts;
+    for (const auto& [key, t] : tasks) {
+      if (t.ended) continue;
+      const std::string* keys[3] = {&t.info.agent_id, &t.framework_id, &t.role};
+      for (int k = 0; k < 3; ++k) {
+        for (const auto& [name, v] : t.info.resources.scalars) {
+          thousandths[k][*keys[k]][name] += protocol::Resources::fixed(v);
+        }
+        protocol::Resources ranges;
+        ranges.ranges = t.info.resources.ranges;
+        joined[k][*keys[k]] += ranges;
+      }
+      ++counts[t.framework_id];
+    }
+    TaskSums sums;
+    std::map<std::string, protocol::Resources>* out[3] = {&sums.agents, nullptr, &sums.roles};
+    for (int k = 0; k < 3; ++k) {
+      for (auto& [key, r] : joined[k]) {
+        for (const auto& [name, v] : thousandths[k][key]) r.scalars[name] = v / 1000.0;
+        if (k == 1) {
+          sums.frameworks[key].used = r;
+          sums.frameworks[key].active_tasks = counts[key];
+        } else {
+          (*out[k])[key] = r;
+        }
+      }
+    }
+    return sums;
+  };
+  auto same = [&](const TaskSums& a, const TaskSums& b) {
+    std::map<std::string, std::pair<protocol::Resources, uint64_t>> fa, fb;
+    for (const auto& [id, f] : a.frameworks) fa[id] = {f.used, f.active_tasks};
+    for (const auto& [id, f] : b.frameworks) fb[id] = {f.used, f.active_tasks};
+    return packed(a.agents) == packed(b.agents) && packed(fa) == packed(fb) &&
+           packed(a.roles) == packed(b.roles);
+  };
+  TaskLedger ledger;
+  int next = 0;
+  for (int step = 0; step < 2000; ++step) {
+    size_t what = pick(10);
+    if (what < 5 || tasks.empty()) {  // a launch
+      Task t;
+      t.info = task("t" + std::to_string(++next), 0.001 * static_cast<double>(1 + pick(2000)),
+                    static_cast<double>(pick(3) * 32));
+      if (pick(3) == 0) t.info.resources.scalars["gpus"] = static_cast<double>(pick(2));
+      if (pick(2) == 0) {
+        uint64_t begin = 31000 + pick(50);
+        t.info.resources.ranges["ports"] = {{begin, begin + pick(5)}};
+      }
+      t.info.agent_id = agents[pick(agents.size())];
+      t.framework_id = frameworks[pick(frameworks.size())];
+      t.role = roles[pick(roles.size())];
+      std::string key = task_key(t.framework_id, t.info.task_id);
+      ledger.add(t);
+      tasks[key] = std::move(t);
+    } else {
+      auto it = std::next(tasks.begin(), static_cast<long>(pick(tasks.size())));
+      Task& t = it->second;
+      if (what < 7) {  // it ends
+        if (!t.ended) {
+          t.ended = true;
+          ledger.remove(t);
+        }
+      } else if (what < 9) {  // it goes
+        if (!t.ended) ledger.remove(t);
+        tasks.erase(it);
+      } else if (!t.ended) {  // a re-registering agent reports it
+        ledger.remove(t);
+        t.info.agent_id = agents[pick(agents.size())];
+        ledger.add(t);
+      }
+    }
+    if (pick(10) == 0 || step == 1999) {
+      ASSERT_TRUE(same(ledger.sums(), task_sums(source))) << "step " << step;
+      ASSERT_TRUE(same(ledger.sums(), plain())) << "step " << step;
+    }
+  }
+  for (auto& [key, t] : tasks) {
+    if (!t.ended) ledger.remove(t);
+  }
+  EXPECT_EQ(ledger.tasks(), 0u);
+  EXPECT_TRUE(ledger.sums().agents.empty());
+  EXPECT_TRUE(ledger.sums().frameworks.empty());
+  EXPECT_TRUE(ledger.sums().roles.empty());
 }
 
 TEST(Snapshot, TheSummaryFingerprintChangesWithTheStateButNotWithItsCounters) {
