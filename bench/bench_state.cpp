@@ -479,7 +479,8 @@ int main(int argc, char** argv) {
   // Whether the API's copy of the tasks kept up with the events or had to be read again.
   std::string metrics = get(http_port, "/metrics", true).text;
   for (const char* name :
-       {"tessera_master_http_state_copy_reads_total", "tessera_master_http_events_lost_total"}) {
+       {"tessera_master_http_state_copy_reads_total", "tessera_master_http_events_lost_total",
+        "tessera_master_http_state_summaries_partial_total"}) {
     std::printf("%s %.0f\n", name, sample(metrics, name));
   }
   for (auto& emulator : emulators) emulator->stop(std::chrono::seconds(10));

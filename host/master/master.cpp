@@ -234,10 +234,14 @@ Status Master::start() {
   server_->on<op::GetStateSummary>([this](const sdk::Request& r, const op::GetStateSummary& m) {
     if (!serving(r)) return;
     const op::StateSummary& summary = state_summary(m.roles_only, m.with_usages);
-    if (m.roles_only || m.known_version == 0 || m.known_version != summary.version) {
-      server_->reply(r, summary);
-    } else {
+    bool known = !m.roles_only && m.known_version != 0;
+    if (known && m.known_version == summary.version) {
       server_->reply(r, unchanged_summary(summary));
+    } else if (known && m.agents_delta && m.known_version >= members_version_ &&
+               m.known_version < summary.version) {
+      reply_agents_since(r, m.known_version);
+    } else {
+      server_->reply(r, summary);
     }
   });
   server_->on<op::GetMetrics>([this](const sdk::Request& r, const op::GetMetrics&) {
@@ -1802,7 +1806,7 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
   op::StateSummary& out = summary_;
   out = op::StateSummary{};
   out.state = snapshot(source, /*with_tasks=*/false, &sums, /*with_agents=*/false);
-  size_t rebuilt = keep_agent_views(source, sums, kept_agent_views_);
+  size_t rebuilt = keep_agent_views(source, sums, kept_agent_views_, summary_version_ + 1);
   out.state.agents = std::move(kept_agent_views_.agents);
   // A new version when an agent's view changed (rebuilt), one came or went (the count), or
   // anything else but the counters did (the fingerprint).
@@ -1812,6 +1816,7 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
     ++summary_version_;
     summary_fingerprint_ = std::move(fingerprint);
   }
+  if (kept_agent_views_.members_changed) members_version_ = summary_version_;
   out.version = summary_version_;
   out.state.version = version_;
   out.state.start_time = start_time_;
@@ -1829,6 +1834,20 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
     }
   }
   return out;
+}
+
+void Master::reply_agents_since(const sdk::Request& request, uint64_t version) {
+  // The summary itself is sent with only the views built after `version` in it, then gets all
+  // of them back: no copy of the views that did not change.
+  std::vector<op::AgentState> all = std::move(summary_.state.agents);
+  summary_.state.agents.clear();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (kept_agent_views_.built_at[i] > version) summary_.state.agents.push_back(all[i]);
+  }
+  summary_.agents_since = version;
+  server_->reply(request, summary_);
+  summary_.agents_since = 0;
+  summary_.state.agents = std::move(all);
 }
 
 op::StateSummary Master::unchanged_summary(const op::StateSummary& summary) const {

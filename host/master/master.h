@@ -162,6 +162,9 @@ class Master : public Role {
   // `known_version` (the agents' views and the rest left out).
   protocol::operator_api::StateSummary unchanged_summary(
       const protocol::operator_api::StateSummary& summary) const;
+  // Answers with the last summary holding only the agents' views built after its `version`
+  // (agents_since): the client holds that summary and no agent came or went since.
+  void reply_agents_since(const sdk::Request& request, uint64_t version);
   SnapshotSource snapshot_source() const;
   protocol::operator_api::Result operator_kill(const protocol::operator_api::KillTask& message);
   void on_update_role(const sdk::Request& request,
@@ -231,6 +234,9 @@ class Master : public Role {
   // The summary's version (operator.state_summary) and the fingerprint of its state but the
   // agents' views, to see whether the next one differs.
   mutable uint64_t summary_version_ = 0;
+  // The summary version at which an agent last came or went: a summary that names only the
+  // agents that changed (agents_since) can be given against versions from here on.
+  mutable uint64_t members_version_ = 0;
   mutable std::string summary_fingerprint_;
   // What the registry keeps of each agent's secret (a hash), by agent id: a registration that
   // names a known id must present the secret.

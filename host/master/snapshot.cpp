@@ -291,24 +291,32 @@ bool same_view(const Agent& agent, const protocol::Resources& used, const op::Ag
 
 }  // namespace
 
-size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, KeptAgentViews& kept) {
+size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, KeptAgentViews& kept,
+                        uint64_t version) {
   KeptAgentViews next;
   next.agents.reserve(source.agents.size());
   next.made_of.reserve(source.agents.size());
+  next.built_at.reserve(source.agents.size());
+  // The kept views may come without their marks (taken out of a summary and put back).
+  kept.built_at.resize(kept.agents.size(), 0);
   size_t rebuilt = 0;
   size_t old = 0;
+  size_t known = 0;  // agents that had a kept view
   // Both are in agent id order: the kept view of an agent is found by stepping along.
   for (const auto& [id, agent] : source.agents) {
     while (old < kept.agents.size() && kept.agents[old].agent_id < id) ++old;
     const protocol::Resources& used = tasks_used(sums, id);
-    if (old < kept.agents.size() && kept.agents[old].agent_id == id &&
-        same_view(agent, used, kept.agents[old], kept.made_of[old])) {
+    bool had = old < kept.agents.size() && kept.agents[old].agent_id == id;
+    if (had) ++known;
+    if (had && same_view(agent, used, kept.agents[old], kept.made_of[old])) {
       next.agents.push_back(std::move(kept.agents[old]));
       next.made_of.push_back(std::move(kept.made_of[old]));
+      next.built_at.push_back(kept.built_at[old]);
       ++old;
       continue;
     }
     ++rebuilt;
+    next.built_at.push_back(version);
     next.agents.push_back(summed_agent_view(id, agent, source.offers, used));
     KeptAgentViews::MadeOf& made = next.made_of.emplace_back();
     made.offers = agent.offers;
@@ -317,6 +325,7 @@ size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, Kept
       made.executors.emplace_back(key, executor.info.resources);
     }
   }
+  next.members_changed = known != kept.agents.size() || known != source.agents.size();
   kept = std::move(next);
   return rebuilt;
 }

@@ -107,11 +107,17 @@ struct KeptAgentViews {
   };
   std::vector<protocol::operator_api::AgentState> agents;  // in agent id order
   std::vector<MadeOf> made_of;                             // one per view
+  // One per view: the `version` given when it was last built, so that a summary can name the
+  // views that changed after an earlier one.
+  std::vector<uint64_t> built_at;
+  // Whether the last keep_agent_views added or dropped an agent.
+  bool members_changed = false;
 };
 // Brings `kept` to the agents of `source`, with `sums` (task_sums(source)): afterwards
-// kept.agents equals snapshot(source, with_tasks, &sums).agents. Returns how many views it
-// rebuilt.
-size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, KeptAgentViews& kept);
+// kept.agents equals snapshot(source, with_tasks, &sums).agents, and the views it built again
+// are marked built at `version`. Returns how many views it built.
+size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, KeptAgentViews& kept,
+                        uint64_t version = 0);
 
 // What a state summary holds besides its agents' views and its counters, as bytes: of two
 // summaries with the same agents' views, those whose fingerprints are equal are the same state

@@ -285,22 +285,35 @@ void MasterHttp::with_summary(SummaryHandler handler) {
     ask.with_usages = true;
     usages_read_ = now;
   }
-  if (summary_ != nullptr) ask.known_version = summary_->version;
+  if (summary_ != nullptr) {
+    ask.known_version = summary_->version;
+    ask.agents_delta = true;
+  }
   master_->request(
       ask,
-      [this, known = summary_](Result<Envelope> reply) {
+      [this, known = summary_, known_agents = summary_agents_](Result<Envelope> reply) {
         std::shared_ptr<SummaryAnswer> answer;
         MasterProblem problem;
         if (reply && reply->is<op::StateSummary>()) {
           auto summary = reply->body<op::StateSummary>();
+          // Agents written for this answer: all, or those of the summary held and changed.
+          std::shared_ptr<const AgentsJson> agents;
+          bool same_master =
+              summary && known != nullptr && known->state.master_id == summary->state.master_id;
+          if (summary && !summary->unchanged &&
+              (summary->agents_since == 0 ||
+               (same_master && known->version == summary->agents_since))) {
+            agents = agents_json(*summary, known_agents);
+          }
           if (!summary) {
             problem = MasterProblem{
                 500, "the master's state does not decode: " + summary.error().message, ""};
-          } else if (summary->unchanged &&
-                     (known == nullptr || known->version != summary->version ||
-                      known->state.master_id != summary->state.master_id)) {
-            // Not the summary this API holds (the master went on since): ask again, whole.
+          } else if (summary->unchanged ? !same_master || known->version != summary->version
+                                        : agents == nullptr) {
+            // Not the summary this API holds (the master went on since, or another master
+            // answers): ask again, whole.
             summary_.reset();
+            summary_agents_.reset();
             std::vector<SummaryHandler> waiting = std::move(waiting_for_summary_);
             waiting_for_summary_.clear();
             for (auto& next : waiting) with_summary(std::move(next));
@@ -312,17 +325,26 @@ void MasterHttp::with_summary(SummaryHandler handler) {
             answer->usages = std::move(summary->usages);
             if (summary->unchanged) {
               answer->whole = known;
+              answer->agents = known_agents;
             } else {
               summary->usages.clear();
+              summary->state.agents.clear();  // written in `agents`
+              if (summary->agents_since != 0) ++counters_.partial_summaries;
+              summary->agents_since = 0;
               summary_ = std::make_shared<const op::StateSummary>(std::move(*summary));
+              summary_agents_ = std::move(agents);
               answer->whole = summary_;
+              answer->agents = summary_agents_;
             }
           }
         } else {
           problem = problem_of(reply, "its state");
           drop_view("the master does not answer as the leader");
         }
-        if (answer == nullptr) summary_.reset();
+        if (answer == nullptr) {
+          summary_.reset();
+          summary_agents_.reset();
+        }
         leading_ = answer != nullptr;
         std::vector<SummaryHandler> waiting = std::move(waiting_for_summary_);
         waiting_for_summary_.clear();
@@ -385,6 +407,7 @@ void MasterHttp::serve_state(const std::shared_ptr<http::Responder>& out, bool r
           StateContext context;
           context.leader_http = "http://" + address_;
           context.frameworks_http = frameworks_http(upstreams_);
+          context.agents = answer->agents;
           state_body_.pieces = view_.state_pieces(answer->whole->state, context);
           state_body_.summary = answer->whole;
           state_body_.view_version = view_.version();

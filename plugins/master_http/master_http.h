@@ -62,7 +62,9 @@ class MasterHttp : public sdk::ServicePlugin {
   // The master's answer to operator.get_state_summary: the state (the summary last received
   // whole: an answer that it is unchanged reuses it), and what that answer itself says.
   struct SummaryAnswer {
+    // Its agents are in `agents`, written as /state shows them.
     std::shared_ptr<const protocol::operator_api::StateSummary> whole;
+    std::shared_ptr<const AgentsJson> agents;
     uint64_t event_sequence = 0;
     uint64_t max_completed_tasks = 0;
     std::vector<protocol::operator_api::TaskUsage> usages;
@@ -193,6 +195,8 @@ class MasterHttp : public sdk::ServicePlugin {
   // The last summary received whole: the next request names its version, and the master leaves
   // the state out while it has not changed.
   std::shared_ptr<const protocol::operator_api::StateSummary> summary_;
+  // Its agents, written; the master names only those that changed since (agents_delta).
+  std::shared_ptr<const AgentsJson> summary_agents_;
   // The last /state body, and what it was written from: a request whose summary and copy of the
   // tasks are the same is answered with the same pieces, nothing written again.
   struct KeptBody {

@@ -91,6 +91,37 @@ json::object agent_json(const op::AgentState& agent) {
   return out;
 }
 
+std::shared_ptr<const AgentsJson> agents_json(const op::StateSummary& summary,
+                                              const std::shared_ptr<const AgentsJson>& known) {
+  std::shared_ptr<AgentsJson> out;
+  if (summary.agents_since == 0) {
+    out = std::make_shared<AgentsJson>();
+  } else if (known != nullptr) {
+    out = std::make_shared<AgentsJson>(*known);
+  } else {
+    return nullptr;
+  }
+  for (const op::AgentState& agent : summary.state.agents) {
+    auto it = out->agents.find(agent.agent_id);
+    if (summary.agents_since != 0 && it == out->agents.end()) return nullptr;
+    if (it == out->agents.end()) it = out->agents.try_emplace(agent.agent_id).first;
+    it->second.active = agent.active;
+    it->second.json = json::serialize(agent_json(agent));
+  }
+  std::string joined;
+  size_t bytes = 0;
+  for (const auto& [id, agent] : out->agents) bytes += agent.json.size() + 1;
+  joined.reserve(bytes);
+  out->active = 0;
+  for (const auto& [id, agent] : out->agents) {
+    if (!joined.empty()) joined += ',';
+    joined += agent.json;
+    if (agent.active) ++out->active;
+  }
+  out->joined = std::make_shared<const std::string>(std::move(joined));
+  return out;
+}
+
 json::object framework_json(const op::FrameworkState& framework) {
   json::object out;
   out["id"] = framework.framework_id;
@@ -163,13 +194,20 @@ json::object state_json(const op::State& state, const StateContext& context,
   out["leader"] = state.endpoint;
   out["leader_http"] = context.leader_http;
   int64_t active = 0;
+  int64_t total = 0;
   json::array slaves;
-  for (const auto& agent : state.agents) {
-    if (agent.active) ++active;
-    slaves.push_back(agent_json(agent));
+  if (context.agents != nullptr) {
+    active = context.agents->active;
+    total = static_cast<int64_t>(context.agents->agents.size());
+  } else {
+    for (const auto& agent : state.agents) {
+      if (agent.active) ++active;
+      slaves.push_back(agent_json(agent));
+    }
+    total = static_cast<int64_t>(state.agents.size());
   }
   out["activated_slaves"] = active;
-  out["deactivated_slaves"] = static_cast<int64_t>(state.agents.size()) - active;
+  out["deactivated_slaves"] = total - active;
   out["slaves"] = std::move(slaves);
 
   // Each framework with its tasks, completed tasks and offers; tasks of frameworks the master
@@ -421,6 +459,11 @@ std::string metrics_text(const op::Metrics& m, bool leading, const ApiCounters& 
            "/state answers sent again from the body of an earlier one (nothing had changed)");
   e.sample("tessera_master_http_state_bodies_reused_total",
            static_cast<double>(api.state_bodies_reused));
+  e.family("tessera_master_http_state_summaries_partial_total", "counter",
+           "state summaries in which the master named only the agents that changed since the "
+           "last one (only their JSON was written again)");
+  e.sample("tessera_master_http_state_summaries_partial_total",
+           static_cast<double>(api.partial_summaries));
   e.family("tessera_master_http_event_queue_bytes", "gauge",
            "bytes of events written for /events clients and not yet sent to them, in all");
   e.sample("tessera_master_http_event_queue_bytes", static_cast<double>(api.event_queue_bytes));

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,12 +17,34 @@
 
 namespace tessera::master_http {
 
+struct AgentsJson;
+
 // What /state shows besides the master's own state: where the API itself is.
 struct StateContext {
   std::string leader_http;  // "http://host:port" of this API when its master leads
   // The framework APIs this master proxies: {"marathon": "/marathon"}.
   std::map<std::string, std::string> frameworks_http;
+  // The agents ("slaves") already written (AgentsJson): when set, state_json counts them from
+  // here and leaves "slaves" empty, and TaskView::state_pieces copies these in.
+  std::shared_ptr<const AgentsJson> agents;
 };
+
+// The agents of a state summary as /state writes them, kept between summaries so that one that
+// names only the agents that changed (StateSummary::agents_since) writes only those again.
+struct AgentsJson {
+  struct Agent {
+    bool active = false;
+    std::string json;  // agent_json, serialized
+  };
+  std::map<std::string, Agent> agents;        // by id: the master's order
+  std::shared_ptr<const std::string> joined;  // every agent's JSON, comma-separated
+  int64_t active = 0;
+};
+// The agents of `summary`: all of them, or, when it names only those that changed
+// (agents_since), `known` (the agents of the summary it names) with those written again. Null
+// when they do not fit `known` (an agent it does not hold, or none held).
+std::shared_ptr<const AgentsJson> agents_json(const protocol::operator_api::StateSummary& summary,
+                                              const std::shared_ptr<const AgentsJson>& known);
 
 // A whole number as an integer, any other as a double (Boost.JSON writes 4.0 as "4E0").
 boost::json::value number_json(double value);
@@ -82,6 +105,9 @@ struct ApiCounters {
   // /state answers sent from the body kept since an earlier one (the master said its summary
   // was unchanged and no task had changed).
   uint64_t state_bodies_reused = 0;
+  // State summaries in which the master named only the agents that changed since the one held
+  // (StateSummary::agents_since): only those agents' JSON was written again.
+  uint64_t partial_summaries = 0;
   uint64_t requests = 0;
   uint64_t slow_readers = 0;    // event-stream clients dropped for not reading
   uint64_t proxied = 0;         // requests forwarded to Marathon or Chronos

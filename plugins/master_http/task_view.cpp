@@ -332,6 +332,8 @@ std::vector<TaskView::Piece> TaskView::state_pieces(const op::State& summary,
     append_key(out, member.key());
     if (member.key() == "orphan_tasks") {
       append_list(lists.orphans);
+    } else if (member.key() == "slaves" && context.agents != nullptr) {
+      append_list(context.agents->joined);
     } else if (member.key() == "frameworks" && member.value().is_array()) {
       out += '[';
       bool first_framework = true;

@@ -75,6 +75,17 @@ struct World {
   std::map<std::string, Task> tasks;
 };
 
+// The World as a master's snapshot source, with framework f1 and nothing finished.
+struct SnapshotWorld : World {
+  std::map<std::string, Framework> frameworks{{"f1", framework}};
+  std::string master_id = "m", endpoint = "tcp://x";
+  std::deque<protocol::operator_api::TaskState> completed;
+  std::map<std::string, RoleSettings> settings;
+  SnapshotSource source() {
+    return {master_id, endpoint, agents, frameworks, tasks, offers, completed, settings};
+  }
+};
+
 // --- Accept validation -------------------------------------------------------------------------
 
 TEST(GatherOffers, OffersOfOneAgentAddUp) {
@@ -276,13 +287,8 @@ TEST(Snapshot, AnExecutorsResourcesAreUsedByItsAgentFrameworkAndRole) {
 // The agents' views of a summary, kept between summaries, are byte for byte those of a fresh
 // snapshot after each change, and only the changed agents' views are built again.
 TEST(Snapshot, KeptAgentViewsEqualAFreshSnapshotAndOnlyChangedOnesAreRebuilt) {
-  World w;
-  std::map<std::string, Framework> frameworks{{"f1", w.framework}};
-  std::string master_id = "m", endpoint = "tcp://x";
-  std::deque<protocol::operator_api::TaskState> completed;
-  std::map<std::string, RoleSettings> settings;
-  SnapshotSource source{master_id, endpoint, w.agents,  frameworks,
-                        w.tasks,   w.offers, completed, settings};
+  SnapshotWorld w;
+  SnapshotSource source = w.source();
   KeptAgentViews kept;
   auto packed = [](const auto& value) {
     msgpack::sbuffer buffer;
@@ -305,7 +311,7 @@ TEST(Snapshot, KeptAgentViewsEqualAFreshSnapshotAndOnlyChangedOnesAreRebuilt) {
   live.framework_id = "f1";
   live.role = "web";
   w.agents["a1"].tasks.insert(task_key("f1", "t1"));
-  frameworks["f1"].tasks.insert(task_key("f1", "t1"));
+  w.frameworks["f1"].tasks.insert(task_key("f1", "t1"));
   EXPECT_EQ(rebuilt(), 1u);  // a1 uses the task's resources
   EXPECT_DOUBLE_EQ(kept.agents.at(0).used.scalar("cpus"), 1);
 
@@ -511,14 +517,40 @@ TEST(TaskLedger, KeptSumsEqualAFreshSumAfterRandomChanges) {
   EXPECT_TRUE(ledger.sums().roles.empty());
 }
 
+// Each kept view is marked with the version it was last built at, so that a summary can name
+// only the views that changed after an earlier one; and a change of which agents there are is
+// said, since such a summary cannot say that.
+TEST(Snapshot, KeptAgentViewsMarkWhenEachWasBuiltAndWhetherAgentsCameOrWent) {
+  SnapshotWorld w;
+  SnapshotSource source = w.source();
+  KeptAgentViews kept;
+  auto keep = [&](uint64_t version) {
+    keep_agent_views(source, task_sums(source), kept, version);
+    return kept.built_at;
+  };
+  EXPECT_EQ(keep(1), (std::vector<uint64_t>{1, 1}));
+  EXPECT_TRUE(kept.members_changed);  // from none
+  EXPECT_EQ(keep(2), (std::vector<uint64_t>{1, 1}));
+  EXPECT_FALSE(kept.members_changed);
+  w.agents["a2"].active = false;
+  EXPECT_EQ(keep(3), (std::vector<uint64_t>{1, 3}));
+  EXPECT_FALSE(kept.members_changed);
+  w.agents.erase("a1");
+  EXPECT_EQ(keep(4), (std::vector<uint64_t>{3}));
+  EXPECT_TRUE(kept.members_changed);
+  w.agents["a0"].id = "a0";
+  EXPECT_EQ(keep(5), (std::vector<uint64_t>{5, 3}));
+  EXPECT_TRUE(kept.members_changed);
+  // One gone and another come in the same summary: the count alone would not tell.
+  w.agents.erase("a0");
+  w.agents["a9"].id = "a9";
+  EXPECT_EQ(keep(6), (std::vector<uint64_t>{3, 6}));
+  EXPECT_TRUE(kept.members_changed);
+}
+
 TEST(Snapshot, TheSummaryFingerprintChangesWithTheStateButNotWithItsCounters) {
-  World w;
-  std::map<std::string, Framework> frameworks{{"f1", w.framework}};
-  std::string master_id = "m", endpoint = "tcp://x";
-  std::deque<protocol::operator_api::TaskState> completed;
-  std::map<std::string, RoleSettings> settings;
-  SnapshotSource source{master_id, endpoint, w.agents,  frameworks,
-                        w.tasks,   w.offers, completed, settings};
+  SnapshotWorld w;
+  SnapshotSource source = w.source();
   auto summary = [&] { return snapshot(source, /*with_tasks=*/false, nullptr, false); };
   protocol::operator_api::State before = summary();
   std::string fingerprint = summary_fingerprint(before);
@@ -528,10 +560,10 @@ TEST(Snapshot, TheSummaryFingerprintChangesWithTheStateButNotWithItsCounters) {
   EXPECT_EQ(summary_fingerprint(summary()), fingerprint);
   // Each of these changes the state a summary shows without any agent's view changing.
   std::vector<std::function<void()>> changes{
-      [&] { settings["web"].weight = 3; },
-      [&] { frameworks["f1"].connected = false; },
+      [&] { w.settings["web"].weight = 3; },
+      [&] { w.frameworks["f1"].connected = false; },
       [&] { w.offers.erase("o2"); },
-      [&] { frameworks["f1"].name = "renamed"; },
+      [&] { w.frameworks["f1"].name = "renamed"; },
   };
   for (size_t i = 0; i < changes.size(); ++i) {
     changes[i]();

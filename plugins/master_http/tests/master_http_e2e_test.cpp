@@ -216,16 +216,22 @@ TEST_F(MasterHttpE2E, StateTasksMetricsAndEventsShowATaskAndItsSandbox) {
     return -1.0;
   };
   EXPECT_EQ(eng_weight(get("/state")), 3);
-  ASSERT_EQ(call("PUT", "/roles/eng", R"({"weight": 4})").status, 200);
-  EXPECT_EQ(eng_weight(get("/state")), 4);
-  // While nothing changes, /state is sent again from the body kept since the last one (counted
-  // in /metrics): the same bytes as the master's own state gives.
-  auto reused = [&] {
+  // A counter of /metrics, -1 when it is not there.
+  auto counter = [&](const std::string& name) {
     std::smatch m;
     std::string text = call("GET", "/metrics").body;
-    std::regex line("\ntessera_master_http_state_bodies_reused_total ([0-9]+)\n");
+    std::regex line("\n" + name + " ([0-9]+)\n");
     return std::regex_search(text, m, line) ? std::stoi(m[1]) : -1;
   };
+  int partial_before = counter("tessera_master_http_state_summaries_partial_total");
+  ASSERT_GE(partial_before, 0);
+  ASSERT_EQ(call("PUT", "/roles/eng", R"({"weight": 4})").status, 200);
+  EXPECT_EQ(eng_weight(get("/state")), 4);
+  // No agent came or went: the master named only the agents that changed (if any), not all.
+  EXPECT_GT(counter("tessera_master_http_state_summaries_partial_total"), partial_before);
+  // While nothing changes, /state is sent again from the body kept since the last one (counted
+  // in /metrics): the same bytes as the master's own state gives.
+  auto reused = [&] { return counter("tessera_master_http_state_bodies_reused_total"); };
   int reused_before = reused();
   ASSERT_GE(reused_before, 0);
   bool same = false;

@@ -3,6 +3,7 @@
 // an event past a gap drops the copy.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <random>
@@ -198,6 +199,73 @@ TEST(TaskView, StateFromTheCopyIsTheMastersStateAfterRandomEvents) {
     EXPECT_EQ(view.sequence(), sequence);
     EXPECT_LE(view.completed_count(), model.max_completed);
   }
+}
+
+// The agents written once (AgentsJson) and again only where a summary names them
+// (agents_since) give the /state that state_json writes from every agent, after any sequence of
+// changes; an older set stays as it was, and a change naming an agent the set does not hold, or
+// with no set held, gives none.
+TEST(TaskView, AgentsWrittenOnceAndAgainWhereTheyChangedGiveTheSameState) {
+  using tessera::master_http::AgentsJson;
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 random(seed);
+  Model model;
+  model.base = base_state();
+  for (int i = 3; i <= 12; ++i) {
+    op::AgentState a = model.base.agents.front();
+    a.agent_id = "a" + std::to_string(i);  // "a10" sorts before "a2": the master's order
+    a.hostname = "host-" + a.agent_id;
+    model.base.agents.push_back(a);
+  }
+  std::sort(
+      model.base.agents.begin(), model.base.agents.end(),
+      [](const op::AgentState& x, const op::AgentState& y) { return x.agent_id < y.agent_id; });
+  for (int i = 0; i < 6; ++i) {
+    op::TaskState t = random_task(random, "f", i);
+    model.tracked["f/" + t.task_id] = t;
+  }
+  TaskView view;
+  view.reset(model.state(), 1);
+  // The state /state shows when the agents come from `agents`.
+  auto body = [&](const std::shared_ptr<const AgentsJson>& agents) {
+    op::State without = model.base;
+    without.agents.clear();
+    StateContext with = context();
+    with.agents = agents;
+    return view.state_body(without, with);
+  };
+
+  op::StateSummary whole;
+  whole.state = model.base;
+  std::shared_ptr<const AgentsJson> agents = tessera::master_http::agents_json(whole, nullptr);
+  ASSERT_NE(agents, nullptr);
+  ASSERT_EQ(body(agents), expected_state(model.state(), context()));
+  for (int step = 0; step < 200; ++step) {
+    op::StateSummary changed;
+    changed.agents_since = static_cast<uint64_t>(step) + 1;
+    for (op::AgentState& agent : model.base.agents) {
+      if (random() % 4 != 0) continue;
+      agent.active = random() % 3 != 0;
+      agent.used.scalars["cpus"] = 0.001 * static_cast<double>(random() % 4000);
+      agent.offered.ranges["ports"] = {{31000, 31000 + random() % 5}};
+      changed.state.agents.push_back(agent);
+    }
+    std::string before = *agents->joined;
+    std::shared_ptr<const AgentsJson> next = tessera::master_http::agents_json(changed, agents);
+    ASSERT_NE(next, nullptr) << "step " << step;
+    EXPECT_EQ(*agents->joined, before);  // the older set is not changed
+    agents = next;
+    ASSERT_EQ(body(agents), expected_state(model.state(), context())) << "step " << step;
+  }
+  op::StateSummary stranger;
+  stranger.agents_since = 1;
+  stranger.state.agents.push_back(model.base.agents.front());
+  stranger.state.agents.back().agent_id = "a99";
+  EXPECT_EQ(tessera::master_http::agents_json(stranger, agents), nullptr);
+  stranger.state.agents.back().agent_id = "a1";
+  EXPECT_EQ(tessera::master_http::agents_json(stranger, nullptr), nullptr);
+  EXPECT_NE(tessera::master_http::agents_json(stranger, agents), nullptr);
 }
 
 TEST(TaskView, ExecutorsAreListedWithTheirAgentResourcesAndTasks) {

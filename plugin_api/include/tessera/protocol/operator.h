@@ -154,7 +154,10 @@ struct GetStateSummary {
   // still that one the answer leaves it out (`unchanged`), so that a client that asks often
   // does not receive, and the master does not pack, every agent again.
   uint64_t known_version = 0;
-  MSGPACK_DEFINE_MAP(roles_only, with_usages, known_version);
+  // Appended: with known_version, the answer may list only the agents whose views changed since
+  // that summary (StateSummary::agents_since) when no agent came or went since.
+  bool agents_delta = false;
+  MSGPACK_DEFINE_MAP(roles_only, with_usages, known_version, agents_delta);
 };
 
 // The latest usage an agent reported for one tracked task.
@@ -184,8 +187,12 @@ struct StateSummary {
   // Appended: true when `version` is the known_version asked with: `state` then holds only
   // master_id, and the client's own copy of that summary is the state.
   bool unchanged = false;
+  // Appended: 0, or the known_version asked with agents_delta: `state.agents` then lists only
+  // the agents whose views changed after that summary (in agent id order), and the agents are
+  // those of that summary; everything else in `state` is whole.
+  uint64_t agents_since = 0;
   MSGPACK_DEFINE_MAP(state, event_sequence, completed_tasks, max_completed_tasks, usages, version,
-                     unchanged);
+                     unchanged, agents_since);
 };
 
 // Counts and sums of the master's state, without its lists: what a metrics scrape or a health
