@@ -616,4 +616,88 @@ TEST_F(MasterHostile, UsageIsKeptOnlyForTheSendersOwnTasksAndOnlyWhenItsAmountsA
   EXPECT_NE(task_named(last, "victim")->usage.mem_bytes, 1000);
 }
 
+// --- State summaries (issue 13) ----------------------------------------------------------------
+
+// An operator peer may ask for the state summary against any version with agents_delta: the
+// answer is the whole summary, that it is unchanged, or only the agents whose views changed
+// since that version (when none came or went), and those, put into the summary of that version,
+// give the summary the master gives whole at the same version. An agent that comes makes the
+// next answer whole.
+TEST_F(MasterHostile, AStateSummaryAgainstAnyVersionIsWholeOrOnlyTheAgentsThatChanged) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  ASSERT_TRUE(cluster_.start_agent(1));
+  ASSERT_TRUE(wait_state([](const op::State& s) { return s.agents.size() == 2; }));
+  auto& reader = peers_.connect(cluster_.endpoint(), "summary-reader");
+  auto summary = [&](uint64_t known, bool delta) {
+    auto reply =
+        peers_.call(reader, op::GetStateSummary{.known_version = known, .agents_delta = delta});
+    if (!reply || !reply->is<op::StateSummary>()) throw std::runtime_error("no summary");
+    auto body = reply->body<op::StateSummary>();
+    if (!body) throw std::runtime_error(body.error().message);
+    return *body;
+  };
+  auto packed = [](const std::vector<op::AgentState>& agents) {
+    msgpack::sbuffer buffer;
+    msgpack::pack(buffer, agents);
+    return std::string(buffer.data(), buffer.size());
+  };
+  op::StateSummary first = summary(0, false);
+  ASSERT_EQ(first.state.agents.size(), 2u);
+  ASSERT_GT(first.version, 0u);
+  for (uint64_t known :
+       {uint64_t{1}, first.version, first.version + 1000, std::numeric_limits<uint64_t>::max()}) {
+    op::StateSummary s = summary(known, true);
+    if (s.unchanged) {
+      EXPECT_EQ(s.version, known);
+    } else if (s.agents_since != 0) {
+      EXPECT_EQ(s.agents_since, known);
+      EXPECT_LT(known, s.version);
+    } else {
+      EXPECT_EQ(s.state.agents.size(), 2u) << known;
+    }
+  }
+
+  // A task changes agent0's view.
+  std::string agent0 = agent_id("agent0");
+  RawFramework framework(peers_, cluster_.endpoint(), "summaries");
+  ASSERT_EQ(framework.subscribe(subscribe_message("summaries")), "");
+  launch_on(framework, agent0, {task("t", "sleep 60")});
+  ASSERT_TRUE(framework.wait_for_state("t", state::kRunning));
+  bool compared = false;
+  uint64_t latest = 0;
+  for (int i = 0; i < 20 && !compared; ++i) {
+    op::StateSummary whole = summary(0, false);
+    op::StateSummary changed = summary(first.version, true);
+    latest = changed.version;
+    if (changed.version != whole.version) continue;  // the state moved in between
+    ASSERT_EQ(changed.agents_since, first.version);
+    std::vector<op::AgentState> merged = first.state.agents;
+    bool named_agent0 = false;
+    for (const op::AgentState& view : changed.state.agents) {
+      named_agent0 |= view.agent_id == agent0;
+      auto it = std::find_if(merged.begin(), merged.end(),
+                             [&](const op::AgentState& a) { return a.agent_id == view.agent_id; });
+      ASSERT_NE(it, merged.end()) << view.agent_id;
+      *it = view;
+    }
+    EXPECT_TRUE(named_agent0);
+    EXPECT_EQ(packed(merged), packed(whole.state.agents));
+    compared = true;
+  }
+  EXPECT_TRUE(compared) << "the state never held still for two summaries";
+
+  // An agent comes: the next answer against an earlier version is whole.
+  RawAgent late(peers_, cluster_.endpoint(), "late");
+  agent_msg::Register join;
+  join.hostname = "late";
+  join.resources.scalars = {{"cpus", 1}, {"mem", 64}};
+  auto joined = late.register_as(join);
+  ASSERT_TRUE(joined && joined->is<agent_msg::Registered>()) << cluster_.master().output();
+  op::StateSummary after = summary(latest, true);
+  EXPECT_EQ(after.agents_since, 0u);
+  EXPECT_EQ(after.state.agents.size(), 3u);
+  EXPECT_EQ(state().agents.size(), 3u);
+}
+
 }  // namespace
