@@ -484,9 +484,15 @@ TEST_F(MasterHttpE2E, AStandbyWithoutTheLeadersApiAnswers503AndNamesTheLeader) {
   tessera::testing::Process standby({TESSERA_HOST_BIN, dir_.write("standby.toml", text).string()},
                                     dir_ / "standby.log");
   ASSERT_TRUE(standby.wait_for("standing by", 20s)) << standby.output();
+  // The plugins start side by side: the API may announce its address after the master stands by.
   std::smatch m;
-  std::string endpoints = tessera::testing::read_file(dir_ / "standby.endpoints");
-  ASSERT_TRUE(std::regex_search(endpoints, m, std::regex("master_http\\.http = \"([^\"]+)\"")))
+  std::string endpoints;
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] {
+        endpoints = tessera::testing::read_file(dir_ / "standby.endpoints");
+        return std::regex_search(endpoints, m, std::regex("master_http\\.http = \"([^\"]+)\""));
+      },
+      20s))
       << endpoints;
   std::string standby_http = "http://" + std::string(m[1]);
 
