@@ -114,7 +114,7 @@ op::FrameworkState framework_state(const Framework& framework,
 void ExactSum::change(const protocol::Resources& resources, int64_t sign) {
   for (const auto& [name, value] : resources.scalars) {
     auto it = scalars_.try_emplace(name).first;
-    it->second.thousandths += sign * protocol::Resources::fixed(value);
+    it->second.thousandths += static_cast<__int128>(sign * protocol::Resources::fixed(value));
     it->second.holders += sign;
     if (it->second.holders <= 0) scalars_.erase(it);
   }
@@ -297,8 +297,9 @@ size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, Kept
   next.agents.reserve(source.agents.size());
   next.made_of.reserve(source.agents.size());
   next.built_at.reserve(source.agents.size());
-  // The kept views may come without their marks (taken out of a summary and put back).
-  kept.built_at.resize(kept.agents.size(), 0);
+  // A kept view without a mark is taken as built now, so that it is not left out of the next
+  // summary that names the views built since an earlier one.
+  kept.built_at.resize(kept.agents.size(), version);
   size_t rebuilt = 0;
   size_t old = 0;
   size_t known = 0;  // agents that had a kept view

@@ -42,7 +42,10 @@ class ExactSum {
  private:
   void change(const protocol::Resources& resources, int64_t sign);
   struct Scalar {
-    int64_t thousandths = 0;
+    // Wider than one amount's thousandths (at most 1e13): tasks that agents report when they
+    // register are checked one by one but not against any total, so their sum is not bounded
+    // by 64 bits.
+    __int128 thousandths = 0;
     int64_t holders = 0;
   };
   struct Cover {

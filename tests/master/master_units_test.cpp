@@ -390,6 +390,15 @@ TEST(ExactSum, AddsInThousandthsAndTakesAwayWithoutATrace) {
   EXPECT_TRUE(sum.resources().scalars.empty());
   EXPECT_TRUE(sum.resources().ranges.empty());
 
+  // Amounts that agents report at registration are each bounded (1e10) but their number is not:
+  // a million of the largest sum past 64 bits of thousandths, and still come and go exactly.
+  protocol::Resources largest;
+  largest.scalars["cpus"] = protocol::limits::kMaxScalar;
+  for (int i = 0; i < 1000000; ++i) sum.add(largest);
+  EXPECT_EQ(sum.resources().scalars.at("cpus"), 1e16);
+  for (int i = 0; i < 1000000; ++i) sum.remove(largest);
+  EXPECT_TRUE(sum.resources().scalars.empty());
+
   // The largest range value has nothing after it to mark, and still counts.
   protocol::Resources top;
   top.ranges["ids"] = {{UINT64_MAX - 1, UINT64_MAX}};
