@@ -235,11 +235,14 @@ Status Master::start() {
     if (!serving(r)) return;
     const op::StateSummary& summary = state_summary(m.roles_only, m.with_usages);
     bool known = !m.roles_only && m.known_version != 0;
+    // What may be sent as a delta against the summary the client holds: the agents while none
+    // came or went since, the offers while every offer gone since is still on record.
+    bool agents = m.agents_delta && m.known_version >= members_version_;
+    bool offers = m.offers_delta && gone_offers_.covers(m.known_version);
     if (known && m.known_version == summary.version) {
       server_->reply(r, unchanged_summary(summary));
-    } else if (known && m.agents_delta && m.known_version >= members_version_ &&
-               m.known_version < summary.version) {
-      reply_agents_since(r, m.known_version);
+    } else if (known && (agents || offers) && m.known_version < summary.version) {
+      reply_delta(r, m.known_version, agents, offers);
     } else {
       server_->reply(r, summary);
     }
@@ -538,23 +541,22 @@ void Master::on_register(const Caller& caller, const agent_msg::Register& messag
   std::string peer = caller.peer;
   if (message.agent_id.empty())
     first_registrations_[peer] = FirstRegistration{agent_id, secret, false, {}};
-  registry_->put_agent(AgentRecord{agent_id, message.hostname, message.resources, hash},
-                       [this, peer, sequence, message, agent_id, secret, hash](bool ok) {
-                         auto first = first_registrations_.find(peer);
-                         bool mine = first != first_registrations_.end() &&
-                                     first->second.agent_id == agent_id;
-                         if (!ok) {
-                           // Not admitted: a registration resent later starts again.
-                           if (mine) first_registrations_.erase(first);
-                           return;
-                         }
-                         admit_agent(peer, sequence, message, agent_id, secret, hash);
-                         if (!mine) return;
-                         first->second.admitted = true;
-                         for (uint64_t resent : std::exchange(first->second.resent, {})) {
-                           server_->reply_later(peer, resent, registered(agent_id, secret));
-                         }
-                       });
+  registry_->put_agent(
+      agent_id, hash, [this, peer, sequence, message, agent_id, secret, hash](bool ok) {
+        auto first = first_registrations_.find(peer);
+        bool mine = first != first_registrations_.end() && first->second.agent_id == agent_id;
+        if (!ok) {
+          // Not admitted: a registration resent later starts again.
+          if (mine) first_registrations_.erase(first);
+          return;
+        }
+        admit_agent(peer, sequence, message, agent_id, secret, hash);
+        if (!mine) return;
+        first->second.admitted = true;
+        for (uint64_t resent : std::exchange(first->second.resent, {})) {
+          server_->reply_later(peer, resent, registered(agent_id, secret));
+        }
+      });
 }
 
 agent_msg::Registered Master::registered(const std::string& agent_id,
@@ -1131,7 +1133,7 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
   // The offers are used up either way: they leave the outstanding set now.
   for (const std::string& offer_id : gathered.usable) {
     publish(events::OfferRescinded{offer_id, fw.id, agent_id, events::offer_end::kAccepted});
-    offers_.erase(offer_id);
+    forget_offer(offers_.find(offer_id));
     fw.offers.erase(offer_id);
     if (agent != agents_.end()) agent->second.offers.erase(offer_id);
   }
@@ -1491,14 +1493,22 @@ void Master::on_allocated(const alloc::Allocated& message) {
     offer.role = grant.role;
     offer.resources = grant.resources;
     offer.attributes = agent->second.attributes;
-    offers_[offer.offer_id] = Offer{offer};
+    offers_[offer.offer_id] = Offer{offer, summary_version_ + 1};
     fw->second.offers.insert(offer.offer_id);
     agent->second.offers.insert(offer.offer_id);
     publish(events::OfferMade{offer});
     batches[grant.framework_id].offers.push_back(std::move(offer));
   }
   for (auto& [framework_id, batch] : batches) {
-    server_->send(frameworks_.at(framework_id).peer, batch);
+    Framework& fw = frameworks_.at(framework_id);
+    // A connection the framework's client gave up on (after a failover it may close one the
+    // master is still answering on): its offers would be lost until it subscribed again, their
+    // resources held. They go back now, and it is disconnected until it re-subscribes, as when
+    // it misses its heartbeats. (The server's queue for a peer holds 2^20 messages: one that
+    // is full is a framework that reads nothing, and is treated alike.)
+    if (!server_->send(fw.peer, batch)) {
+      disconnect_framework(fw, "could not be sent its offers (its connection is gone)");
+    }
   }
 }
 
@@ -1517,7 +1527,14 @@ void Master::rescind_offer(const std::string& offer_id, double refuse_seconds, b
   }
   auto agent = agents_.find(offer.agent_id);
   if (agent != agents_.end()) agent->second.offers.erase(offer_id);
-  offers_.erase(it);
+  forget_offer(it);
+}
+
+void Master::forget_offer(std::map<std::string, Offer>::iterator offer) {
+  if (offer == offers_.end()) return;
+  // The next summary is the first without it.
+  gone_offers_.add(offer->first, offer->second.made_at, summary_version_ + 1);
+  offers_.erase(offer);
 }
 
 // --- Operators ---------------------------------------------------------------------------------
@@ -1803,15 +1820,19 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
   // written again.
   kept_agent_views_.agents = std::move(summary_.state.agents);
   size_t agents_before = kept_agent_views_.agents.size();
+  std::vector<scheduler::Offer> kept_offers = std::move(summary_.state.offers);
   op::StateSummary& out = summary_;
   out = op::StateSummary{};
-  out.state = snapshot(source, /*with_tasks=*/false, &sums, /*with_agents=*/false);
+  out.state = snapshot(source, /*with_tasks=*/false, &sums, /*with_agents=*/false,
+                       /*with_offers=*/false);
   size_t rebuilt = keep_agent_views(source, sums, kept_agent_views_, summary_version_ + 1);
   out.state.agents = std::move(kept_agent_views_.agents);
-  // A new version when an agent's view changed (rebuilt), one came or went (the count), or
-  // anything else but the counters did (the fingerprint).
+  bool offers_changed = keep_offers(offers_, kept_offers);
+  out.state.offers = std::move(kept_offers);
+  // A new version when an agent's view changed (rebuilt), one came or went (the count), an
+  // offer came or went, or anything else but the counters did (the fingerprint).
   std::string fingerprint = summary_fingerprint(out.state);
-  if (rebuilt > 0 || out.state.agents.size() != agents_before ||
+  if (rebuilt > 0 || out.state.agents.size() != agents_before || offers_changed ||
       fingerprint != summary_fingerprint_ || summary_version_ == 0) {
     ++summary_version_;
     summary_fingerprint_ = std::move(fingerprint);
@@ -1836,18 +1857,39 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
   return out;
 }
 
-void Master::reply_agents_since(const sdk::Request& request, uint64_t version) {
-  // The summary itself is sent with only the views built after `version` in it, then gets all
-  // of them back: no copy of the views that did not change.
-  std::vector<op::AgentState> all = std::move(summary_.state.agents);
-  summary_.state.agents.clear();
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (kept_agent_views_.built_at[i] > version) summary_.state.agents.push_back(all[i]);
+void Master::reply_delta(const sdk::Request& request, uint64_t version, bool agents, bool offers) {
+  // The summary itself is sent with only the views built and the offers made after `version`
+  // in it, then gets all of them back: no copy of those that did not change.
+  std::vector<op::AgentState> all_agents;
+  if (agents) {
+    all_agents = std::move(summary_.state.agents);
+    summary_.state.agents.clear();
+    for (size_t i = 0; i < all_agents.size(); ++i) {
+      if (kept_agent_views_.built_at[i] > version) summary_.state.agents.push_back(all_agents[i]);
+    }
+    summary_.agents_since = version;
   }
-  summary_.agents_since = version;
+  std::vector<scheduler::Offer> all_offers;
+  if (offers) {
+    all_offers = std::move(summary_.state.offers);
+    summary_.state.offers.clear();
+    // The summary was just brought to offers_: the same offers, in the same order.
+    for (const auto& [id, offer] : offers_) {
+      if (offer.made_at > version) summary_.state.offers.push_back(offer.offer);
+    }
+    summary_.offers_since = version;
+    summary_.offers_gone = gone_offers_.since(version);
+  }
   server_->reply(request, summary_);
-  summary_.agents_since = 0;
-  summary_.state.agents = std::move(all);
+  if (agents) {
+    summary_.agents_since = 0;
+    summary_.state.agents = std::move(all_agents);
+  }
+  if (offers) {
+    summary_.offers_since = 0;
+    summary_.offers_gone.clear();
+    summary_.state.offers = std::move(all_offers);
+  }
 }
 
 op::StateSummary Master::unchanged_summary(const op::StateSummary& summary) const {

@@ -162,9 +162,12 @@ class Master : public Role {
   // `known_version` (the agents' views and the rest left out).
   protocol::operator_api::StateSummary unchanged_summary(
       const protocol::operator_api::StateSummary& summary) const;
-  // Answers with the last summary holding only the agents' views built after its `version`
-  // (agents_since): the client holds that summary and no agent came or went since.
-  void reply_agents_since(const sdk::Request& request, uint64_t version);
+  // Answers with the last summary holding only the agents' views built after `version`
+  // (`agents`: agents_since; the client holds that summary and no agent came or went since)
+  // and/or only the offers made after it, naming those gone since (`offers`: offers_since).
+  void reply_delta(const sdk::Request& request, uint64_t version, bool agents, bool offers);
+  // Takes an offer out of the outstanding set (it is in the next summary's offers_gone).
+  void forget_offer(std::map<std::string, Offer>::iterator offer);
   SnapshotSource snapshot_source() const;
   protocol::operator_api::Result operator_kill(const protocol::operator_api::KillTask& message);
   void on_update_role(const sdk::Request& request,
@@ -250,6 +253,8 @@ class Master : public Role {
   std::set<std::string> awaited_agents_;
   Clock::time_point serving_since_{};
   std::map<std::string, Offer> offers_;
+  // The offers that left offers_, so that a summary can name those gone since an earlier one.
+  GoneOffers gone_offers_;
   std::map<std::string, std::string> peers_;  // ZeroMQ routing id -> agent or framework id
   // First registrations (no agent id yet) by connection, until the agent's first pong shows it
   // has its answer. The registry write can outlast the agent's retry: a registration resent

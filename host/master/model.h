@@ -87,6 +87,9 @@ struct Task {
 
 struct Offer {
   protocol::scheduler::Offer offer;
+  // The first state summary version that shows it (operator.state_summary): a summary against
+  // an earlier one lists it as made since.
+  uint64_t made_at = 0;
 };
 
 // The longest sandbox path the master keeps from an agent.

@@ -30,12 +30,100 @@ void Registry::list(const std::string& prefix, const char* what,
       });
 }
 
+size_t Registry::agent_set_of(const std::string& agent_id) {
+  uint64_t hash = 14695981039346656037ULL;  // FNV-1a, 64 bits
+  for (unsigned char c : agent_id) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  return static_cast<size_t>(hash % kAgentSetCount);
+}
+
+std::string Registry::agent_set_key(size_t set) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string key = kAgentSets;
+  key += kHex[(set >> 4) & 0xf];
+  key += kHex[set & 0xf];
+  return key;
+}
+
 void Registry::recover(std::function<void(RecoveredRegistry)> done) {
-  auto recovered = std::make_shared<RecoveredRegistry>();
-  auto finish = [recovered, done = std::move(done)] { done(std::move(*recovered)); };
-  // Frameworks first, then the agents' secrets, the removed agents and the role settings: one
-  // listing after the other, so that the store is never asked for all four at once.
-  list<FrameworkRecord>(kFrameworks, "frameworks", [this, recovered, finish](auto frameworks) {
+  uint64_t reading = ++reading_;
+  sets_read_ = false;
+  struct Reading {
+    RecoveredRegistry registry;
+    std::vector<AgentSet> sets = std::vector<AgentSet>(kAgentSetCount);
+    std::vector<std::string> legacy_keys;
+    std::set<size_t> legacy_sets;  // sets that gain an earlier version's agent
+  };
+  auto read = std::make_shared<Reading>();
+  auto finish = [this, read, reading, done = std::move(done)] {
+    RecoveredRegistry& recovered = read->registry;
+    for (AgentSet& set : read->sets) {
+      // Removal is final: an id also admitted was admitted before it was removed.
+      for (const auto& entry : set.removed) {
+        set.admitted.erase(entry.first);
+        recovered.removed_agents.insert(entry.first);
+      }
+      for (const auto& [agent_id, hash] : set.admitted) {
+        if (!hash.empty()) recovered.agent_secrets[agent_id] = hash;
+      }
+    }
+    if (reading == reading_) {
+      sets_ = std::move(read->sets);
+      sets_read_ = true;
+      // Earlier versions' records: their agents are written into the sets first, then the
+      // records are deleted (the writer keeps that order), so that a crash between the two
+      // leaves both, which the next reading merges again.
+      legacy_keys_ = std::move(read->legacy_keys);
+      for (size_t set : read->legacy_sets) changed_[set];
+      if (!legacy_keys_.empty()) {
+        bus_.log.info("moving {} agent record(s) of an earlier version into the registry's sets",
+                      legacy_keys_.size());
+        post_write();
+      }
+    }
+    done(std::move(recovered));
+  };
+  // One listing after the other, so that the store is never asked for all of them at once.
+  auto roles = [this, read, finish] {
+    list<RoleSettings>(kRoles, "role settings", [read, finish](auto roles) {
+      for (auto& entry : roles.entries) {
+        read->registry.roles[entry.key.substr(std::string(kRoles).size())] = std::move(entry.value);
+      }
+      finish();
+    });
+  };
+  auto legacy = [this, read, roles] {
+    list<AgentRecord>(kLegacyAgents, "agents", [this, read, roles](auto agents) {
+      for (const auto& entry : agents.entries) {
+        std::string agent_id = entry.key.substr(std::string(kLegacyAgents).size());
+        size_t set = agent_set_of(agent_id);
+        AgentSet& into = read->sets[set];
+        if (!entry.value.secret_hash.empty() && into.admitted.count(agent_id) == 0 &&
+            into.removed.count(agent_id) == 0) {
+          into.admitted[agent_id] = entry.value.secret_hash;
+          read->legacy_sets.insert(set);
+        }
+        read->legacy_keys.push_back(entry.key);
+      }
+      list<double>(kLegacyRemovedAgents, "removed agents", [this, read, roles](auto removed) {
+        // The key says which agent was removed; an unreadable time does not bring it back.
+        auto remove = [&](const std::string& key, double at) {
+          std::string agent_id = key.substr(std::string(kLegacyRemovedAgents).size());
+          size_t set = agent_set_of(agent_id);
+          read->sets[set].admitted.erase(agent_id);
+          read->sets[set].removed.emplace(agent_id, at);
+          read->legacy_sets.insert(set);
+          read->legacy_keys.push_back(key);
+        };
+        for (const auto& entry : removed.entries) remove(entry.key, entry.value);
+        for (const auto& key : removed.unreadable) remove(key, 0);
+        roles();
+      });
+    });
+  };
+  list<FrameworkRecord>(kFrameworks, "frameworks", [this, read, legacy](auto frameworks) {
     for (auto& entry : frameworks.entries) {
       FrameworkRecord& record = entry.value;
       auto timeout =
@@ -46,30 +134,19 @@ void Registry::recover(std::function<void(RecoveredRegistry)> done) {
                       sdk::printable(timeout.error().message));
       }
       record.failover_timeout_seconds = timeout ? timeout->seconds : 0;
-      recovered->frameworks.push_back(std::move(record));
+      read->registry.frameworks.push_back(std::move(record));
     }
-    list<AgentSecretRecord>(kAgents, "agents", [this, recovered, finish](auto agents) {
-      for (const auto& entry : agents.entries) {
-        std::string agent_id = entry.key.substr(std::string(kAgents).size());
-        if (!entry.value.secret_hash.empty()) {
-          recovered->agent_secrets[agent_id] = entry.value.secret_hash;
+    list<AgentSet>(kAgentSets, "agent sets", [this, read, legacy](auto sets) {
+      for (auto& entry : sets.entries) {
+        // Each agent goes where its id hashes to, whichever set it was read from.
+        for (auto& [agent_id, hash] : entry.value.admitted) {
+          read->sets[agent_set_of(agent_id)].admitted[agent_id] = std::move(hash);
+        }
+        for (const auto& [agent_id, at] : entry.value.removed) {
+          read->sets[agent_set_of(agent_id)].removed[agent_id] = at;
         }
       }
-      list<double>(kRemovedAgents, "removed agents", [this, recovered, finish](auto removed) {
-        // The key says which agent was removed; an unreadable time does not bring it back.
-        for (const auto& entry : removed.entries) {
-          recovered->removed_agents.insert(entry.key.substr(std::string(kRemovedAgents).size()));
-        }
-        for (const auto& key : removed.unreadable) {
-          recovered->removed_agents.insert(key.substr(std::string(kRemovedAgents).size()));
-        }
-        list<RoleSettings>(kRoles, "role settings", [recovered, finish](auto roles) {
-          for (auto& entry : roles.entries) {
-            recovered->roles[entry.key.substr(std::string(kRoles).size())] = std::move(entry.value);
-          }
-          finish();
-        });
-      });
+      legacy();
     });
   });
 }
@@ -82,26 +159,60 @@ std::function<void(sdk::StoreResult<uint64_t>)> Registry::outcome(const std::str
   };
 }
 
-namespace {
+Registry::~Registry() { *alive_ = false; }
 
-// The writer logs a failed batch once; each write only reports whether it was stored.
-sdk::StoreWriter::Done stored(std::function<void(bool)> done) {
-  if (!done) return {};
-  return [done = std::move(done)](const sdk::StoreResult<uint64_t>& r) { done(r.ok()); };
+bool Registry::refused_before_reading(const char* change, const std::string& agent_id,
+                                      std::function<void(bool)>& done) {
+  if (sets_read_) return false;
+  bus_.log.error("registry {} of agent '{}' refused: the registry is not read yet", change,
+                 sdk::printable(agent_id));
+  if (done) bus_.loop->post([done = std::move(done)] { done(false); });
+  return true;
 }
 
-}  // namespace
-
-void Registry::put_agent(const AgentRecord& record, std::function<void(bool)> done) {
-  agent_writer_.put(kAgents + record.agent_id, record, stored(std::move(done)));
+void Registry::put_agent(const std::string& agent_id, const std::string& secret_hash,
+                         std::function<void(bool)> done) {
+  if (refused_before_reading("write", agent_id, done)) return;
+  size_t set = agent_set_of(agent_id);
+  sets_[set].admitted[agent_id] = secret_hash;
+  changed(set, std::move(done));
 }
 
 void Registry::remove_agent(const std::string& agent_id, double removed_at,
                             std::function<void(bool)> done) {
-  // The record of its removal first: an agent must never be neither admitted nor removed.
-  // `done` waits for the second write, which the writer stores after the first.
-  agent_writer_.put(kRemovedAgents + agent_id, removed_at);
-  agent_writer_.remove(kAgents + agent_id, stored(std::move(done)));
+  if (refused_before_reading("removal", agent_id, done)) return;
+  size_t set = agent_set_of(agent_id);
+  // One write of one set: the agent is never neither admitted nor removed.
+  sets_[set].admitted.erase(agent_id);
+  sets_[set].removed[agent_id] = removed_at;
+  changed(set, std::move(done));
+}
+
+void Registry::changed(size_t set, std::function<void(bool)> done) {
+  auto& waiting = changed_[set];
+  if (done) waiting.push_back(std::move(done));
+  post_write();
+}
+
+void Registry::post_write() {
+  if (write_posted_) return;
+  write_posted_ = true;
+  // Every change asked for in this turn of the loop goes in one write of its set.
+  bus_.loop->post([this, alive = alive_] {
+    if (*alive) write_changed_sets();
+  });
+}
+
+void Registry::write_changed_sets() {
+  write_posted_ = false;
+  for (auto& [set, dones] : std::exchange(changed_, {})) {
+    // A put of a set still waiting in the writer takes this value where it stands.
+    agent_writer_.put(agent_set_key(set), sets_[set],
+                      [dones = std::move(dones)](const sdk::StoreResult<uint64_t>& r) {
+                        for (const auto& done : dones) done(r.ok());
+                      });
+  }
+  for (const std::string& key : std::exchange(legacy_keys_, {})) agent_writer_.remove(key);
 }
 
 void Registry::put_framework(const FrameworkRecord& record, std::function<void(bool)> done) {

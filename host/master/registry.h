@@ -1,12 +1,21 @@
 // The master's registry: what must survive a master restart or failover, kept in the leader
 // plugin's durable store through sdk::Store, under the master's own prefix ("master/"):
 //
-//   agents/ID          AgentRecord: an admitted agent, with the hash of its secret
-//   removed_agents/ID  when it was removed (wall seconds): it may not come back under that id
+//   agent_sets/XX      AgentSet: the admitted agents (id -> hash of its secret) and the removed
+//                      ones (id -> when) whose ids hash to XX, one of kAgentSetCount (256)
 //   frameworks/ID      FrameworkRecord: a framework and its failover timeout
 //   roles/ROLE         RoleSettings: weight, quota and priority an operator changed
 //
 // Tasks are not here: they are soft state, rebuilt from the agents' re-registrations.
+//
+// The agents are kept in sets rather than a record each because a new leader reads them all
+// before it serves: 10,000 records were 10,000 znode reads on ZooKeeper, 2-5 s of a failover
+// (docs/bench-failover.md), where 256 sets are 256 reads. A set is written whole from what this
+// registry holds in memory (read back at election, then changed by put_agent and remove_agent),
+// at most once per batch of the store writer however many of its agents changed meanwhile; an
+// agent's move from admitted to removed is one write of one set. Earlier versions wrote
+// `agents/ID` (AgentRecord) and `removed_agents/ID` (wall seconds): recover() still reads them,
+// then writes their agents into the sets and, after that, deletes them.
 //
 // Writes are fenced to the leadership given (sdk::Store::fence_with): a write made while this
 // master does not lead, or from a term that is over, is refused by the leader plugin, so a
@@ -29,21 +38,20 @@
 
 namespace tessera::host::master {
 
-// What the registry keeps of an admitted agent.
+// An agent's record as earlier versions wrote it (`agents/ID`); read at recovery, then moved
+// into its set. Only the secret's hash is needed to re-admit an agent (what it runs and offers
+// comes in its re-registration), so only that is decoded.
 struct AgentRecord {
-  std::string agent_id;
-  std::string hostname;
-  protocol::Resources resources;
-  std::string secret_hash;  // empty in records written before agents had secrets
-  MSGPACK_DEFINE_MAP(agent_id, hostname, resources, secret_hash);
-};
-
-// The part of an AgentRecord a new leader reads back: only the secret's hash is needed to
-// re-admit an agent (what it runs and offers comes in its re-registration), and decoding each
-// of 10,000 records' resources cost the new leader time before it served.
-struct AgentSecretRecord {
   std::string secret_hash;
   MSGPACK_DEFINE_MAP(secret_hash);
+};
+
+// One of the kAgentSetCount sets of agents (see the top). An id in both maps (a set written before
+// a removal, read with one written after) is removed: removal is final.
+struct AgentSet {
+  std::map<std::string, std::string> admitted;  // agent id -> its secret's hash
+  std::map<std::string, double> removed;        // agent id -> when removed (wall seconds)
+  MSGPACK_DEFINE_MAP(admitted, removed);
 };
 
 // What the registry keeps of a framework.
@@ -72,22 +80,27 @@ class Registry {
   Registry(sdk::Bus& bus, sdk::Clock& clock, const sdk::Leadership* leadership,
            sdk::StoreOptions options = {},
            std::chrono::milliseconds retry = std::chrono::seconds(1));
+  ~Registry();
 
   // Reads the whole registry and calls `done` once with it. A part that cannot be read is
   // logged and read again every `retry` until it can: a master must not serve on half a
-  // registry. Entries that do not decode are logged and skipped (a removed agent's entry
-  // counts whatever its value).
+  // registry. Entries that do not decode are logged and skipped (an earlier version's removed
+  // agent's entry counts whatever its value). Only the latest call's reading becomes this
+  // registry's sets (a reading of a term that ended may complete after a newer one).
   void recover(std::function<void(RecoveredRegistry)> done);
 
   // Each write calls `done` (when given) with whether the store took it; a failure is logged.
   //
-  // The agents' writes go out in batches (sdk::StoreWriter), one batch at a time: those asked
-  // for while a batch is out wait and go together in the next, in the order asked, so that
-  // thousands of agents registering at once cost tens of store requests, not one each, and a
-  // removal never overtakes the write it follows. `done` runs once the write is durable (or
-  // failed).
-  void put_agent(const AgentRecord& record, std::function<void(bool)> done = {});
-  // Forgets the agent's record and records it as removed at `removed_at` (wall seconds).
+  // The agents' writes change this registry's sets and go out as whole sets in batches
+  // (sdk::StoreWriter), one batch at a time: the sets changed while a batch is out go together in
+  // the next, so that thousands of agents registering at once cost a few store requests, and an
+  // agent's removal is one write of its set. `done` runs once a write of its set holding the
+  // change is durable (or failed). They are refused (done(false)) before recover() has read the
+  // sets: a set written from an empty registry would forget the agents the store holds.
+  void put_agent(const std::string& agent_id, const std::string& secret_hash,
+                 std::function<void(bool)> done = {});
+  // Moves the agent from admitted to removed at `removed_at` (wall seconds): it may not come
+  // back under that id.
   void remove_agent(const std::string& agent_id, double removed_at,
                     std::function<void(bool)> done = {});
   void put_framework(const FrameworkRecord& record, std::function<void(bool)> done = {});
@@ -98,8 +111,16 @@ class Registry {
   // The store client (for its counters in tests).
   const sdk::Store& store() const { return store_; }
 
-  static constexpr const char* kAgents = "agents/";
-  static constexpr const char* kRemovedAgents = "removed_agents/";
+  static constexpr const char* kAgentSets = "agent_sets/";
+  static constexpr size_t kAgentSetCount = 256;
+  // Where earlier versions kept each agent (read and moved into the sets, see the top).
+  static constexpr const char* kLegacyAgents = "agents/";
+  static constexpr const char* kLegacyRemovedAgents = "removed_agents/";
+
+  // The set an agent id belongs to (FNV-1a of the id, modulo kAgentSetCount: the same on every
+  // platform and version), and its key.
+  static size_t agent_set_of(const std::string& agent_id);
+  static std::string agent_set_key(size_t set);
   static constexpr const char* kFrameworks = "frameworks/";
   static constexpr const char* kRoles = "roles/";
 
@@ -110,6 +131,16 @@ class Registry {
   // A callback for a write's outcome: logs a failure, then calls `done`.
   std::function<void(sdk::StoreResult<uint64_t>)> outcome(const std::string& key,
                                                           std::function<void(bool)> done);
+  // Before recover() read the sets: logs that the `change` of the agent is refused, posts
+  // done(false) and returns true.
+  bool refused_before_reading(const char* change, const std::string& agent_id,
+                              std::function<void(bool)>& done);
+  // Marks set `set` changed, with `done` waiting for its next write.
+  void changed(size_t set, std::function<void(bool)> done);
+  // Writes every changed set whole, then deletes legacy_keys_ (posted once per turn of the loop
+  // by post_write).
+  void post_write();
+  void write_changed_sets();
 
   sdk::Bus& bus_;
   sdk::Clock& clock_;
@@ -117,6 +148,18 @@ class Registry {
   sdk::Store store_;
   // The agents' writes: batched, in the order asked (see put_agent).
   sdk::StoreWriter agent_writer_;
+  // The agent sets as the store has them plus the changes asked for since (see the top); empty
+  // until recover() read them.
+  std::vector<AgentSet> sets_;
+  bool sets_read_ = false;
+  uint64_t reading_ = 0;  // recover() calls so far
+  // Sets changed since they were last given to the writer, each with the callbacks that wait.
+  std::map<size_t, std::vector<std::function<void(bool)>>> changed_;
+  bool write_posted_ = false;
+  // Keys of earlier versions' records to delete once their agents' sets are written.
+  std::vector<std::string> legacy_keys_;
+  // Guards callbacks posted to the loop against this registry's destruction.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace tessera::host::master

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -66,8 +67,8 @@ op::AgentState agent_view(const Agent& agent, const std::map<std::string, Offer>
   return a;
 }
 
-op::FrameworkState framework_view(const Framework& framework,
-                                  const std::map<std::string, Offer>& offers) {
+// A framework's view without what its tasks and executors hold, with `offered` given.
+op::FrameworkState framework_view(const Framework& framework, protocol::Resources offered) {
   op::FrameworkState f;
   f.framework_id = framework.id;
   f.name = framework.name;
@@ -75,8 +76,13 @@ op::FrameworkState framework_view(const Framework& framework,
   f.connected = framework.connected;
   f.failover_timeout_seconds = framework.failover_timeout_seconds;
   f.registered_at = framework.registered_at;
-  f.offered = offered(framework.offers, offers);
+  f.offered = std::move(offered);
   return f;
+}
+
+op::FrameworkState framework_view(const Framework& framework,
+                                  const std::map<std::string, Offer>& offers) {
+  return framework_view(framework, offered(framework.offers, offers));
 }
 
 }  // namespace
@@ -331,16 +337,59 @@ size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, Kept
   return rebuilt;
 }
 
+bool keep_offers(const std::map<std::string, Offer>& offers,
+                 std::vector<protocol::scheduler::Offer>& kept) {
+  std::vector<protocol::scheduler::Offer> next;
+  next.reserve(offers.size());
+  bool changed = false;
+  size_t old = 0;
+  // Both are in offer id order: a kept offer is found by stepping along.
+  for (const auto& [id, offer] : offers) {
+    while (old < kept.size() && kept[old].offer_id < id) {
+      changed = true;  // gone
+      ++old;
+    }
+    if (old < kept.size() && kept[old].offer_id == id) {
+      next.push_back(std::move(kept[old++]));
+    } else {
+      changed = true;
+      next.push_back(offer.offer);
+    }
+  }
+  changed = changed || old < kept.size();
+  kept = std::move(next);
+  return changed;
+}
+
+void GoneOffers::add(const std::string& offer_id, uint64_t made_at, uint64_t gone_at) {
+  gone_.push_back(Gone{made_at, gone_at, offer_id});
+  while (gone_.size() > limit_) {
+    floor_ = std::max(floor_, gone_.front().gone_at);
+    gone_.pop_front();
+  }
+}
+
+std::vector<std::string> GoneOffers::since(uint64_t version) const {
+  std::vector<std::string> out;
+  // By gone_at: the ones gone after `version` are at the back.
+  auto first = std::partition_point(
+      gone_.begin(), gone_.end(), [version](const Gone& gone) { return gone.gone_at <= version; });
+  for (auto it = first; it != gone_.end(); ++it) {
+    if (it->made_at <= version) out.push_back(it->offer_id);
+  }
+  return out;
+}
+
 std::string summary_fingerprint(const op::State& state) {
   msgpack::sbuffer bytes;
   msgpack::pack(bytes, std::tie(state.master_id, state.endpoint, state.frameworks, state.tasks,
                                 state.version, state.start_time, state.hostname, state.active_tasks,
-                                state.offers, state.roles, state.executors));
+                                state.roles, state.executors));
   return {bytes.data(), bytes.size()};
 }
 
 op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums* sums,
-                   bool with_agents) {
+                   bool with_agents, bool with_offers) {
   // What the tasks hold is summed once for agents, frameworks and roles alike.
   std::optional<TaskSums> own_sums;
   if (sums == nullptr) sums = &own_sums.emplace(task_sums(source));
@@ -353,8 +402,18 @@ op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums
       out.agents.push_back(summed_agent_view(id, agent, source.offers, tasks_used(*sums, id)));
     }
   }
+  // What each framework is offered, in one walk over the offers: each framework's sum is added
+  // in offer id order, as offered() adds its own offers (a framework holds the ids of exactly
+  // its outstanding offers), without looking each one up.
+  std::map<std::string, protocol::Resources, std::less<>> framework_offered;
+  for (const auto& [id, offer] : source.offers) {
+    framework_offered[offer.offer.framework_id] += offer.offer.resources;
+  }
   for (const auto& [id, fw] : source.frameworks) {
-    out.frameworks.push_back(framework_view(fw, source.offers));
+    auto offered_to = framework_offered.find(id);
+    out.frameworks.push_back(framework_view(fw, offered_to == framework_offered.end()
+                                                    ? protocol::Resources{}
+                                                    : std::move(offered_to->second)));
     op::FrameworkState& f = out.frameworks.back();
     f.framework_id = id;
     if (auto sum = sums->frameworks.find(id); sum != sums->frameworks.end()) {
@@ -371,7 +430,10 @@ op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums
       out.tasks.push_back(*it);
     }
   }
-  for (const auto& [id, offer] : source.offers) out.offers.push_back(offer.offer);
+  if (with_offers) {
+    out.offers.reserve(source.offers.size());
+    for (const auto& [id, offer] : source.offers) out.offers.push_back(offer.offer);
+  }
   out.roles = role_states(source, sums);
   out.executors = executor_states(source.agents);
   return out;
@@ -431,15 +493,18 @@ std::vector<op::RoleState> role_states(const SnapshotSource& source, const TaskS
       role(executor.role).allocated += executor.info.resources;
     }
   }
-  protocol::Resources cluster;
+  // The shares are of cpus, mem and disk: only those are summed over the active agents (in agent
+  // order, as a whole sum of their totals would add them), not every agent's ranges.
+  static constexpr const char* kShared[] = {"cpus", "mem", "disk"};
+  double cluster[std::size(kShared)] = {};
   for (const auto& [id, agent] : source.agents) {
-    if (agent.active) cluster += agent.total;
+    if (!agent.active) continue;
+    for (size_t i = 0; i < std::size(kShared); ++i) cluster[i] += agent.total.scalar(kShared[i]);
   }
   std::vector<op::RoleState> out;
   for (auto& [name, r] : roles) {
-    for (const char* kind : {"cpus", "mem", "disk"}) {
-      double total = cluster.scalar(kind);
-      if (total > 0) r.share = std::max(r.share, r.allocated.scalar(kind) / total);
+    for (size_t i = 0; i < std::size(kShared); ++i) {
+      if (cluster[i] > 0) r.share = std::max(r.share, r.allocated.scalar(kShared[i]) / cluster[i]);
     }
     out.push_back(std::move(r));
   }

@@ -122,9 +122,42 @@ struct KeptAgentViews {
 size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, KeptAgentViews& kept,
                         uint64_t version = 0);
 
-// What a state summary holds besides its agents' views and its counters, as bytes: of two
-// summaries with the same agents' views, those whose fingerprints are equal are the same state
-// (operator.state_summary's version changes when either changes).
+// Brings `kept` (offers in offer id order, those of the last state summary) to the outstanding
+// `offers`: an offer still outstanding is moved from `kept` (an offer never changes once made),
+// only a new one is copied. Returns whether any came or went.
+bool keep_offers(const std::map<std::string, Offer>& offers,
+                 std::vector<protocol::scheduler::Offer>& kept);
+
+// The offers that left the outstanding set, with the summary versions between which they were
+// shown, so that a summary against an earlier one can name those gone since
+// (operator.state_summary's offers_gone). Bounded: past `limit` the oldest are dropped, and
+// versions before the last one dropped are no longer covered.
+class GoneOffers {
+ public:
+  explicit GoneOffers(size_t limit = 65536) : limit_(limit) {}
+  // `made_at`: the first summary version that shows the offer; `gone_at`: the first that does
+  // not (neither less than one given before).
+  void add(const std::string& offer_id, uint64_t made_at, uint64_t gone_at);
+  // Whether every offer gone after summary `version` is kept.
+  bool covers(uint64_t version) const { return version >= floor_; }
+  // The ids of the offers that summary `version` shows and a later one does not.
+  std::vector<std::string> since(uint64_t version) const;
+  size_t size() const { return gone_.size(); }
+
+ private:
+  struct Gone {
+    uint64_t made_at = 0;
+    uint64_t gone_at = 0;
+    std::string offer_id;
+  };
+  std::deque<Gone> gone_;  // by gone_at
+  size_t limit_;
+  uint64_t floor_ = 0;
+};
+
+// What a state summary holds besides its agents' views, its offers and its counters, as bytes:
+// of two summaries with the same agents' views and offers, those whose fingerprints are equal
+// are the same state (operator.state_summary's version changes when any of them changes).
 std::string summary_fingerprint(const protocol::operator_api::State& state);
 
 // The counts and sums of the state (operator.get_metrics); counters are the caller's.
@@ -143,9 +176,11 @@ std::vector<protocol::operator_api::RoleState> role_states(const SnapshotSource&
 // first.
 // Without `with_tasks`, `tasks` is left empty and `active_tasks` still counts the tracked ones.
 // With `sums` (task_sums(source) of the same state), what the tasks hold is taken from them.
-// Without `with_agents`, `agents` is left empty (keep_agent_views gives them).
+// Without `with_agents`, `agents` is left empty (keep_agent_views gives them); without
+// `with_offers`, `offers` (keep_offers gives them).
 protocol::operator_api::State snapshot(const SnapshotSource& source, bool with_tasks = true,
-                                       const TaskSums* sums = nullptr, bool with_agents = true);
+                                       const TaskSums* sums = nullptr, bool with_agents = true,
+                                       bool with_offers = true);
 
 // The live executors of every agent, by agent id, then framework id and executor id.
 std::vector<protocol::operator_api::ExecutorState> executor_states(

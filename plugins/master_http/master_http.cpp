@@ -288,32 +288,40 @@ void MasterHttp::with_summary(SummaryHandler handler) {
   if (summary_ != nullptr) {
     ask.known_version = summary_->version;
     ask.agents_delta = true;
+    ask.offers_delta = true;
   }
   master_->request(
       ask,
-      [this, known = summary_, known_agents = summary_agents_](Result<Envelope> reply) {
+      [this, known = summary_, known_agents = summary_agents_,
+       known_offers = summary_offers_](Result<Envelope> reply) {
         std::shared_ptr<SummaryAnswer> answer;
         MasterProblem problem;
         if (reply && reply->is<op::StateSummary>()) {
           auto summary = reply->body<op::StateSummary>();
-          // Agents written for this answer: all, or those of the summary held and changed.
+          // Agents and offers written for this answer: all, or those of the summary held and
+          // what changed since.
           std::shared_ptr<const AgentsJson> agents;
+          std::shared_ptr<const OffersJson> offers;
           bool same_master =
               summary && known != nullptr && known->state.master_id == summary->state.master_id;
-          if (summary && !summary->unchanged &&
-              (summary->agents_since == 0 ||
-               (same_master && known->version == summary->agents_since))) {
+          auto fits = [&](uint64_t since) {
+            return since == 0 || (same_master && known->version == since);
+          };
+          if (summary && !summary->unchanged && fits(summary->agents_since) &&
+              fits(summary->offers_since)) {
             agents = agents_json(*summary, known_agents);
+            offers = offers_json(*summary, known_offers);
           }
           if (!summary) {
             problem = MasterProblem{
                 500, "the master's state does not decode: " + summary.error().message, ""};
           } else if (summary->unchanged ? !same_master || known->version != summary->version
-                                        : agents == nullptr) {
+                                        : agents == nullptr || offers == nullptr) {
             // Not the summary this API holds (the master went on since, or another master
             // answers): ask again, whole.
             summary_.reset();
             summary_agents_.reset();
+            summary_offers_.reset();
             std::vector<SummaryHandler> waiting = std::move(waiting_for_summary_);
             waiting_for_summary_.clear();
             for (auto& next : waiting) with_summary(std::move(next));
@@ -326,15 +334,23 @@ void MasterHttp::with_summary(SummaryHandler handler) {
             if (summary->unchanged) {
               answer->whole = known;
               answer->agents = known_agents;
+              answer->offers = known_offers;
             } else {
               summary->usages.clear();
               summary->state.agents.clear();  // written in `agents`
-              if (summary->agents_since != 0) ++counters_.partial_summaries;
+              summary->state.offers.clear();  // written in `offers`
+              summary->offers_gone.clear();
+              if (summary->agents_since != 0 || summary->offers_since != 0) {
+                ++counters_.partial_summaries;
+              }
               summary->agents_since = 0;
+              summary->offers_since = 0;
               summary_ = std::make_shared<const op::StateSummary>(std::move(*summary));
               summary_agents_ = std::move(agents);
+              summary_offers_ = std::move(offers);
               answer->whole = summary_;
               answer->agents = summary_agents_;
+              answer->offers = summary_offers_;
             }
           }
         } else {
@@ -344,6 +360,7 @@ void MasterHttp::with_summary(SummaryHandler handler) {
         if (answer == nullptr) {
           summary_.reset();
           summary_agents_.reset();
+          summary_offers_.reset();
         }
         leading_ = answer != nullptr;
         std::vector<SummaryHandler> waiting = std::move(waiting_for_summary_);
@@ -408,6 +425,7 @@ void MasterHttp::serve_state(const std::shared_ptr<http::Responder>& out, bool r
           context.leader_http = "http://" + address_;
           context.frameworks_http = frameworks_http(upstreams_);
           context.agents = answer->agents;
+          context.offers = answer->offers;
           state_body_.pieces = view_.state_pieces(answer->whole->state, context);
           state_body_.summary = answer->whole;
           state_body_.view_version = view_.version();

@@ -62,9 +62,10 @@ class MasterHttp : public sdk::ServicePlugin {
   // The master's answer to operator.get_state_summary: the state (the summary last received
   // whole: an answer that it is unchanged reuses it), and what that answer itself says.
   struct SummaryAnswer {
-    // Its agents are in `agents`, written as /state shows them.
+    // Its agents and offers are in `agents` and `offers`, written as /state shows them.
     std::shared_ptr<const protocol::operator_api::StateSummary> whole;
     std::shared_ptr<const AgentsJson> agents;
+    std::shared_ptr<const OffersJson> offers;
     uint64_t event_sequence = 0;
     uint64_t max_completed_tasks = 0;
     std::vector<protocol::operator_api::TaskUsage> usages;
@@ -195,8 +196,10 @@ class MasterHttp : public sdk::ServicePlugin {
   // The last summary received whole: the next request names its version, and the master leaves
   // the state out while it has not changed.
   std::shared_ptr<const protocol::operator_api::StateSummary> summary_;
-  // Its agents, written; the master names only those that changed since (agents_delta).
+  // Its agents and offers, written; the master names only those that changed since
+  // (agents_delta, offers_delta).
   std::shared_ptr<const AgentsJson> summary_agents_;
+  std::shared_ptr<const OffersJson> summary_offers_;
   // The last /state body, and what it was written from: a request whose summary and copy of the
   // tasks are the same is answered with the same pieces, nothing written again.
   struct KeptBody {

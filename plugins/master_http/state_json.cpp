@@ -91,34 +91,83 @@ json::object agent_json(const op::AgentState& agent) {
   return out;
 }
 
+namespace {
+
+// The set a summary's agents or offers are written into: a new one when the summary holds them
+// all (`since` 0), else a copy of the one it names (null when none is held). A copy shares the
+// JSON already written.
+template <typename Set>
+std::shared_ptr<Set> written_from(uint64_t since, const std::shared_ptr<const Set>& known) {
+  if (since == 0) return std::make_shared<Set>();
+  if (known == nullptr) return nullptr;
+  return std::make_shared<Set>(*known);
+}
+
+}  // namespace
+
 std::shared_ptr<const AgentsJson> agents_json(const op::StateSummary& summary,
                                               const std::shared_ptr<const AgentsJson>& known) {
-  std::shared_ptr<AgentsJson> out;
-  if (summary.agents_since == 0) {
-    out = std::make_shared<AgentsJson>();
-  } else if (known != nullptr) {
-    out = std::make_shared<AgentsJson>(*known);
-  } else {
-    return nullptr;
-  }
+  std::shared_ptr<AgentsJson> out = written_from(summary.agents_since, known);
+  if (out == nullptr) return nullptr;
   for (const op::AgentState& agent : summary.state.agents) {
     auto it = out->agents.find(agent.agent_id);
     if (summary.agents_since != 0 && it == out->agents.end()) return nullptr;
     if (it == out->agents.end()) it = out->agents.try_emplace(agent.agent_id).first;
     it->second.active = agent.active;
-    it->second.json = json::serialize(agent_json(agent));
+    it->second.json = std::make_shared<const std::string>(json::serialize(agent_json(agent)));
   }
   std::string joined;
   size_t bytes = 0;
-  for (const auto& [id, agent] : out->agents) bytes += agent.json.size() + 1;
+  for (const auto& [id, agent] : out->agents) bytes += agent.json->size() + 1;
   joined.reserve(bytes);
   out->active = 0;
   for (const auto& [id, agent] : out->agents) {
     if (!joined.empty()) joined += ',';
-    joined += agent.json;
+    joined += *agent.json;
     if (agent.active) ++out->active;
   }
   out->joined = std::make_shared<const std::string>(std::move(joined));
+  return out;
+}
+
+json::object offer_json(const protocol::scheduler::Offer& offer) {
+  json::object o;
+  o["id"] = offer.offer_id;
+  o["slave_id"] = offer.agent_id;
+  o["hostname"] = offer.hostname;
+  o["role"] = offer.role;
+  o["resources"] = resources_json(offer.resources);
+  return o;
+}
+
+std::shared_ptr<const OffersJson> offers_json(const op::StateSummary& summary,
+                                              const std::shared_ptr<const OffersJson>& known) {
+  std::shared_ptr<OffersJson> out = written_from(summary.offers_since, known);
+  if (out == nullptr) return nullptr;
+  out->joined.clear();
+  // A whole summary names nothing gone: it holds every offer.
+  if (summary.offers_since != 0) {
+    for (const std::string& id : summary.offers_gone) {
+      if (out->offers.erase(id) == 0) return nullptr;
+    }
+  }
+  for (const protocol::scheduler::Offer& offer : summary.state.offers) {
+    auto [it, added] = out->offers.try_emplace(offer.offer_id);
+    // Made since and already held: not the set the delta was made against. (A whole list that
+    // names an offer twice keeps the last: asking again would bring the same answer.)
+    if (!added && summary.offers_since != 0) return nullptr;
+    it->second.framework_id = offer.framework_id;
+    it->second.json = std::make_shared<const std::string>(json::serialize(offer_json(offer)));
+  }
+  std::map<std::string, std::string, std::less<>> joined;
+  for (const auto& [id, offer] : out->offers) {
+    std::string& list = joined[offer.framework_id];
+    if (!list.empty()) list += ',';
+    list += *offer.json;
+  }
+  for (auto& [framework_id, list] : joined) {
+    out->joined.emplace(framework_id, std::make_shared<const std::string>(std::move(list)));
+  }
   return out;
 }
 
@@ -232,16 +281,13 @@ json::object state_json(const op::State& state, const StateContext& context,
     }
     it->second[active_task ? "tasks" : "completed_tasks"].as_array().push_back(task_json(task));
   }
-  for (const auto& offer : state.offers) {
-    auto it = frameworks.find(offer.framework_id);
-    if (it == frameworks.end()) continue;
-    json::object o;
-    o["id"] = offer.offer_id;
-    o["slave_id"] = offer.agent_id;
-    o["hostname"] = offer.hostname;
-    o["role"] = offer.role;
-    o["resources"] = resources_json(offer.resources);
-    it->second["offers"].as_array().push_back(std::move(o));
+  // Offers written already (context.offers) are copied in by TaskView::state_pieces.
+  if (context.offers == nullptr) {
+    for (const auto& offer : state.offers) {
+      auto it = frameworks.find(offer.framework_id);
+      if (it == frameworks.end()) continue;
+      it->second["offers"].as_array().push_back(offer_json(offer));
+    }
   }
   for (const auto& executor : state.executors) {
     auto it = frameworks.find(executor.framework_id);
@@ -460,8 +506,8 @@ std::string metrics_text(const op::Metrics& m, bool leading, const ApiCounters& 
   e.sample("tessera_master_http_state_bodies_reused_total",
            static_cast<double>(api.state_bodies_reused));
   e.family("tessera_master_http_state_summaries_partial_total", "counter",
-           "state summaries in which the master named only the agents that changed since the "
-           "last one (only their JSON was written again)");
+           "state summaries in which the master named only the agents and offers that changed "
+           "since the last one (only their JSON was written)");
   e.sample("tessera_master_http_state_summaries_partial_total",
            static_cast<double>(api.partial_summaries));
   e.family("tessera_master_http_event_queue_bytes", "gauge",

@@ -18,6 +18,7 @@
 namespace tessera::master_http {
 
 struct AgentsJson;
+struct OffersJson;
 
 // What /state shows besides the master's own state: where the API itself is.
 struct StateContext {
@@ -27,6 +28,9 @@ struct StateContext {
   // The agents ("slaves") already written (AgentsJson): when set, state_json counts them from
   // here and leaves "slaves" empty, and TaskView::state_pieces copies these in.
   std::shared_ptr<const AgentsJson> agents;
+  // The outstanding offers already written (OffersJson): when set, state_json leaves each
+  // framework's "offers" empty, and TaskView::state_pieces copies these in.
+  std::shared_ptr<const OffersJson> offers;
 };
 
 // The agents of a state summary as /state writes them, kept between summaries so that one that
@@ -34,7 +38,9 @@ struct StateContext {
 struct AgentsJson {
   struct Agent {
     bool active = false;
-    std::string json;  // agent_json, serialized
+    // agent_json, serialized; shared with the sets written from this one, so that a copy of
+    // the set copies no JSON.
+    std::shared_ptr<const std::string> json;
   };
   std::map<std::string, Agent> agents;        // by id: the master's order
   std::shared_ptr<const std::string> joined;  // every agent's JSON, comma-separated
@@ -45,6 +51,27 @@ struct AgentsJson {
 // when they do not fit `known` (an agent it does not hold, or none held).
 std::shared_ptr<const AgentsJson> agents_json(const protocol::operator_api::StateSummary& summary,
                                               const std::shared_ptr<const AgentsJson>& known);
+
+// The outstanding offers of a state summary as /state writes them (each framework's "offers"),
+// kept between summaries so that one that lists only the offers made since an earlier one and
+// names those gone (StateSummary::offers_since) writes only the new ones.
+struct OffersJson {
+  struct Offer {
+    std::string framework_id;
+    std::shared_ptr<const std::string> json;  // offer_json, serialized; shared as AgentsJson's
+  };
+  std::map<std::string, Offer> offers;  // by offer id: the master's order
+  // By framework id: its offers' JSON, comma-separated, in offer id order.
+  std::map<std::string, std::shared_ptr<const std::string>, std::less<>> joined;
+};
+// The offers of `summary`: all of them, or, when it lists only those made since an earlier one
+// (offers_since), `known` (the offers of that one) without those gone and with the new ones.
+// Null when they do not fit `known` (a gone offer it does not hold, a new one it already holds,
+// or none held).
+std::shared_ptr<const OffersJson> offers_json(const protocol::operator_api::StateSummary& summary,
+                                              const std::shared_ptr<const OffersJson>& known);
+// {"id", "slave_id", "hostname", "role", "resources"}.
+boost::json::object offer_json(const protocol::scheduler::Offer& offer);
 
 // A whole number as an integer, any other as a double (Boost.JSON writes 4.0 as "4E0").
 boost::json::value number_json(double value);
@@ -105,8 +132,8 @@ struct ApiCounters {
   // /state answers sent from the body kept since an earlier one (the master said its summary
   // was unchanged and no task had changed).
   uint64_t state_bodies_reused = 0;
-  // State summaries in which the master named only the agents that changed since the one held
-  // (StateSummary::agents_since): only those agents' JSON was written again.
+  // State summaries in which the master named only what changed since the one held
+  // (StateSummary::agents_since, offers_since): only those agents' and offers' JSON was written.
   uint64_t partial_summaries = 0;
   uint64_t requests = 0;
   uint64_t slow_readers = 0;    // event-stream clients dropped for not reading

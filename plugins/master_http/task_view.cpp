@@ -353,7 +353,15 @@ std::vector<TaskView::Piece> TaskView::state_pieces(const op::State& summary,
           if (!first_field) out += ',';
           first_field = false;
           append_key(out, field.key());
-          if (own != nullptr && field.key() == "tasks") {
+          if (field.key() == "offers" && context.offers != nullptr && id != nullptr &&
+              id->is_string()) {
+            auto offers = context.offers->joined.find(std::string_view(id->as_string()));
+            if (offers == context.offers->joined.end()) {
+              out += "[]";
+            } else {
+              append_list(offers->second);
+            }
+          } else if (own != nullptr && field.key() == "tasks") {
             append_blocks(own->tasks);
           } else if (own != nullptr && field.key() == "completed_tasks") {
             append_list(own->completed);

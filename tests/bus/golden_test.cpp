@@ -807,11 +807,15 @@ std::vector<Golden> goldens() {
           "a3612d31a97265736f757263657382a77363616c61727382a463707573cb3ff8000000000000a36d"
           "656dcd0100a672616e67657381a5706f7274739192cd7918cd7919"),
       golden<op::GetStateSummary>(
-          op::GetStateSummary{
-              .roles_only = true, .with_usages = true, .known_version = 9, .agents_delta = true},
+          op::GetStateSummary{.roles_only = true,
+                              .with_usages = true,
+                              .known_version = 9,
+                              .agents_delta = true,
+                              .offers_delta = true},
           "86a474797065ba6f70657261746f722e6765745f73746174655f73756d6d617279a17601a466726f"
-          "6da6676f6c64656ea373657107a4636f727203a4626f647984aa726f6c65735f6f6e6c79c3ab7769"
-          "74685f757361676573c3ad6b6e6f776e5f76657273696f6e09ac6167656e74735f64656c7461c3"),
+          "6da6676f6c64656ea373657107a4636f727203a4626f647985aa726f6c65735f6f6e6c79c3ab7769"
+          "74685f757361676573c3ad6b6e6f776e5f76657273696f6e09ac6167656e74735f64656c7461c3ac"
+          "6f66666572735f64656c7461c3"),
       golden_filled<op::StateSummary>(
           [](op::StateSummary& m) {
             m.state.master_id = "m-1";
@@ -835,9 +839,11 @@ std::vector<Golden> goldens() {
             m.version = 12;
             m.unchanged = true;
             m.agents_since = 11;
+            m.offers_since = 10;
+            m.offers_gone = {"o-7"};
           },
           "86a474797065b66f70657261746f722e73746174655f73756d6d617279a17601a466726f6da6676f"
-          "6c64656ea373657107a4636f727203a4626f647988a573746174658da96d61737465725f6964a36d"
+          "6c64656ea373657107a4636f727203a4626f64798aa573746174658da96d61737465725f6964a36d"
           "2d31a8656e64706f696e74a0a66167656e747390aa6672616d65776f726b7390a57461736b7390a7"
           "76657273696f6ea0aa73746172745f74696d6500a8686f73746e616d65a0ac6163746976655f7461"
           "736b7302a66f666665727390a5726f6c65739187a46e616d65a3776562a677656967687402a96861"
@@ -852,7 +858,8 @@ std::vector<Golden> goldens() {
           "6672616d65776f726b5f6964a3662d31a77461736b5f6964a3742d31a5757361676584ab6370755f"
           "7365636f6e6473cb4029000000000000a96d656d5f6279746573cd1000ae6d656d5f7065616b5f62"
           "79746573cd2000a974696d657374616d70ce6553f100a776657273696f6e0ca9756e6368616e6765"
-          "64c3ac6167656e74735f73696e63650b"),
+          "64c3ac6167656e74735f73696e63650bac6f66666572735f73696e63650aab6f66666572735f676f"
+          "6e6591a36f2d37"),
       golden<op::GetMetrics>(
           op::GetMetrics{},
           "86a474797065b46f70657261746f722e6765745f6d657472696373a17601a466726f6da6676f6c64"

@@ -118,8 +118,9 @@ TEST(HaFailoverLoopTest, ZOOKEEPER_TheLeaderKilledTwentyTimesLosesNothing) {
   EXPECT_EQ(now, task_ids);
   for (pid_t pid : pids) EXPECT_EQ(::kill(pid, 0), 0) << "process " << pid << " is gone";
   for (const TaskStatus& s : framework.all_updates()) {
-    EXPECT_FALSE(state::terminal(s.state)) << s.task_id << " " << s.state;
+    EXPECT_FALSE(state::terminal(s.state)) << s.task_id << " " << s.state << ": " << s.message;
   }
+  if (::testing::Test::HasFailure()) std::cout << cluster.logs();
 }
 
 }  // namespace

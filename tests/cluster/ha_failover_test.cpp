@@ -108,9 +108,10 @@ TEST_F(HaFailoverTest, ZOOKEEPER_LeaderKilledZooKeeperNodeKilledAndLeaderPausedL
       60s))
       << cluster.logs();
   framework.on_offer = [&](const Offer& offer) { framework.client().decline({offer.offer_id}, 1); };
-  // Each task's processes (its shell and the command): the same ones must run at the end.
-  // TASK_RUNNING comes once the held process is released, which may be a moment before its
-  // exec shows the task's environment in /proc: wait until every task's process is seen.
+  // Each task's processes (its shell and the `sleep` it forks): the same ones must run at the
+  // end. TASK_RUNNING comes once the held process is released, which may be a moment before its
+  // exec shows the task's environment in /proc, and the shell forks its `sleep` later still:
+  // wait until every task's `sleep` is seen (its shell is there before it).
   std::map<std::string, pid_t> pids;
   std::set<pid_t> all_pids;
   ASSERT_TRUE(framework.run_until(
@@ -118,13 +119,13 @@ TEST_F(HaFailoverTest, ZOOKEEPER_LeaderKilledZooKeeperNodeKilledAndLeaderPausedL
         pids.clear();
         all_pids.clear();
         for (const auto& p : processes_with(kMarker, marker_)) {
-          pids.emplace(p.task_id, p.pid);
+          if (p.program == "sleep") pids.emplace(p.task_id, p.pid);
           if (p.task_id != "t0") all_pids.insert(p.pid);
         }
         return pids.size() == 4;
       },
       30s))
-      << pids.size() << " of 4 tasks' processes seen";
+      << pids.size() << " of 4 tasks' sleep processes seen";
   const auto tasks_before = cluster.tasks();
 
   // 1. kill -9 the leader. While no master leads, a task ends: its update must not be lost.

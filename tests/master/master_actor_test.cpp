@@ -20,8 +20,10 @@ namespace {
 using namespace std::chrono_literals;
 using tessera::Envelope;
 using tessera::Result;
+using tessera::host::master::AgentSet;
 using tessera::host::master::FrameworkRecord;
 using tessera::host::master::Master;
+using tessera::host::master::Registry;
 using tessera::host::master::RoleSettings;
 using tessera::testing::FakeLeader;
 namespace protocol = tessera::protocol;
@@ -68,6 +70,13 @@ class FakeAllocator {
   }
   bool was_told(const std::string& what) const {
     return std::find(told.begin(), told.end(), what) != told.end();
+  }
+  // An allocation cycle's grant, sent to the master as the allocator would.
+  void grant(const std::string& framework_id, const std::string& agent_id,
+             const protocol::Resources& resources) {
+    alloc::Allocated allocated;
+    allocated.grants.push_back(alloc::Grant{framework_id, agent_id, "*", resources});
+    server_.send(peer, allocated);
   }
 
   std::vector<std::string> told;
@@ -139,12 +148,18 @@ class MasterActorTest : public ::testing::Test {
                        secret.size(), nullptr, 0);
     char hex[2 * crypto_generichash_BYTES + 1];
     sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-    tessera::host::master::AgentRecord record;
-    record.agent_id = agent_id;
-    record.hostname = "host-" + agent_id;
-    record.resources.scalars = {{"cpus", 1}, {"mem", 64}};
-    record.secret_hash = hex;
-    leader_->preset("master/agents/" + agent_id, record);
+    AgentSet set = stored_set_of(agent_id);
+    set.admitted[agent_id] = hex;
+    leader_->preset(set_key_of(agent_id), set);
+  }
+  // The key of the registry's set that `agent_id` belongs to, and that set as stored.
+  static std::string set_key_of(const std::string& agent_id) {
+    return "master/" + Registry::agent_set_key(Registry::agent_set_of(agent_id));
+  }
+  AgentSet stored_set_of(const std::string& agent_id) {
+    auto it = leader_->entries.find(set_key_of(agent_id));
+    if (it == leader_->entries.end()) return {};
+    return msgpack::unpack(it->second.value.data(), it->second.value.size()).get().as<AgentSet>();
   }
   // An agent's re-registration proving `secret`.
   static protocol::agent::Register reregistration(const std::string& agent_id,
@@ -289,7 +304,7 @@ TEST_F(MasterActorTest, AnAgentProvingItsRecordedSecretToANewLeaderCostsNoRegist
       << (admitted.ok() ? admitted->type() : admitted.error().message);
   EXPECT_EQ(admitted->body<agent_msg::Registered>()->agent_id, "a1");
   // Answered, and the record is still the one the earlier leader wrote.
-  EXPECT_EQ(leader_->entries["master/agents/a1"].version, 1u);
+  EXPECT_EQ(leader_->entries[set_key_of("a1")].version, 1u);
   // The hash still decides: without the secret the id is refused.
   back.secret = "not-the-secret";
   auto impostor = call(back);
@@ -312,12 +327,12 @@ TEST_F(MasterActorTest, OnlyTheRegistrysAgentsThatDoNotComeBackToANewLeaderAreRe
   clock_.advance(19s);
   EXPECT_FALSE(logged("removing agent")) << "removed before agent_removal_timeout_ms";
   clock_.advance(3s);
-  ASSERT_TRUE(run_until([&] { return leader_->entries.count("master/removed_agents/away") == 1; }));
+  ASSERT_TRUE(run_until([&] { return stored_set_of("away").removed.count("away") == 1; }));
   EXPECT_TRUE(logged("removing agent away, which has not registered with this master"));
-  EXPECT_EQ(leader_->entries.count("master/agents/away"), 0u);
+  EXPECT_EQ(stored_set_of("away").admitted.count("away"), 0u);
   EXPECT_FALSE(logged("removing agent back"));
-  EXPECT_EQ(leader_->entries.count("master/removed_agents/back"), 0u);
-  EXPECT_EQ(leader_->entries.count("master/agents/back"), 1u);
+  EXPECT_EQ(stored_set_of("back").removed.count("back"), 0u);
+  EXPECT_EQ(stored_set_of("back").admitted.count("back"), 1u);
   // Later checks remove nobody else: the agent that came back still serves.
   clock_.advance(60s);
   auto state = call(protocol::operator_api::GetState{});
@@ -373,7 +388,7 @@ TEST_F(MasterActorTest, RequestsThatComeWhileTheRegistryIsReadAreServedOnceItIs)
   EXPECT_TRUE(logged("; serving, first the 2 registration(s) and subscription(s)"));
   // Admitted as any registration is: its record is in the registry.
   std::string agent_id = (*registered)->body<agent_msg::Registered>()->agent_id;
-  EXPECT_EQ(leader_->entries.count("master/agents/" + agent_id), 1u);
+  EXPECT_EQ(stored_set_of(agent_id).admitted.count(agent_id), 1u);
 }
 
 // A subscription kept while the registry was read, whose client closed its connection meanwhile
@@ -408,6 +423,57 @@ TEST_F(MasterActorTest, ASubscriptionWhoseConnectionClosedWhileItWasKeptLeavesIt
   }
   ASSERT_FALSE(id.empty()) << "the framework was not added";
   EXPECT_TRUE(run_until([&] { return allocator_->was_told("deactivated " + id); }));
+}
+
+// A framework whose connection is gone by the time its offers are sent (after a failover its
+// client may give up on a connection the master still answers on): the offers' resources go
+// back to the allocator at once and the framework is disconnected, with its failover timeout,
+// rather than left bound to a peer nobody reads, holding what it was offered.
+TEST_F(MasterActorTest, OffersThatCannotReachTheirFrameworkGoBackAndDisconnectIt) {
+  start_master();
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  agent_msg::Register agent;
+  agent.hostname = "h1";
+  agent.resources.scalars = {{"cpus", 2}, {"mem", 256}};
+  auto admitted = call(agent);
+  ASSERT_TRUE(admitted.ok() && admitted->is<agent_msg::Registered>())
+      << (admitted.ok() ? admitted->type() : admitted.error().message);
+  std::string agent_id = admitted->body<agent_msg::Registered>()->agent_id;
+
+  auto gone = std::make_unique<sdk::Client>(bus_, "gone");
+  ASSERT_TRUE(gone->connect("inproc://test.master").ok());
+  scheduler::Subscribe subscribe;
+  subscribe.name = "vanishing";
+  subscribe.roles = {"*"};
+  subscribe.failover_timeout_seconds = 60;
+  std::optional<Result<Envelope>> subscribed;
+  gone->request(
+      subscribe, [&](Result<Envelope> r) { subscribed = std::move(r); }, 5s);
+  ASSERT_TRUE(run_until([&] { return subscribed.has_value(); }));
+  ASSERT_TRUE(subscribed->ok() && (*subscribed)->is<scheduler::Subscribed>());
+  std::string id = (*subscribed)->body<scheduler::Subscribed>()->framework_id;
+  gone.reset();
+  // ZeroMQ closes a socket's connections asynchronously; the master sees it at its next send.
+  std::this_thread::sleep_for(1s);
+
+  protocol::Resources offered;
+  offered.scalars = {{"cpus", 1}, {"mem", 128}};
+  allocator_->grant(id, agent_id, offered);
+  ASSERT_TRUE(run_until([&] {
+    return logged("could not be sent its offers (its connection is gone); it has 60 s");
+  }));
+  EXPECT_TRUE(run_until([&] {
+    return allocator_->was_told("recover " + id + " " + offered.to_string()) &&
+           allocator_->was_told("deactivated " + id);
+  }));
+  // Nothing is left offered to it.
+  auto state = call(protocol::operator_api::GetState{});
+  ASSERT_TRUE(state.ok()) << state.error().message;
+  auto body = state->body<protocol::operator_api::State>();
+  ASSERT_TRUE(body.ok());
+  ASSERT_EQ(body->frameworks.size(), 1u);
+  EXPECT_FALSE(body->frameworks.front().connected);
+  EXPECT_TRUE(body->frameworks.front().offered.empty());
 }
 
 // Elected again in a new term while it reads its registry (leader_zookeeper suspends a leader

@@ -11,6 +11,8 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <optional>
 
 #include "peers.h"
 #include "support/cluster.h"
@@ -61,6 +63,28 @@ class MasterHostile : public ::testing::Test {
       if (t.task_id == task_id) return &t;
     }
     return nullptr;
+  }
+  // Starts the master and two agents and waits until both are registered.
+  void start_two_agents() {
+    ASSERT_TRUE(cluster_.start_master());
+    ASSERT_TRUE(cluster_.start_agent(0));
+    ASSERT_TRUE(cluster_.start_agent(1));
+    ASSERT_TRUE(wait_state([](const op::State& s) { return s.agents.size() == 2; }));
+  }
+  // The master's answer to `ask` from `reader` (throws when there is none).
+  op::StateSummary summary_for(tessera::sdk::Client& reader, const op::GetStateSummary& ask) {
+    auto reply = peers_.call(reader, ask);
+    if (!reply || !reply->is<op::StateSummary>()) throw std::runtime_error("no summary");
+    auto body = reply->body<op::StateSummary>();
+    if (!body) throw std::runtime_error(body.error().message);
+    return *body;
+  }
+  // A list's msgpack bytes, to compare two lists whole.
+  template <typename List>
+  static std::string packed(const List& list) {
+    msgpack::sbuffer buffer;
+    msgpack::pack(buffer, list);
+    return {buffer.data(), buffer.size()};
   }
   std::string agent_id(const std::string& hostname) {
     op::State s = state();
@@ -624,23 +648,10 @@ TEST_F(MasterHostile, UsageIsKeptOnlyForTheSendersOwnTasksAndOnlyWhenItsAmountsA
 // give the summary the master gives whole at the same version. An agent that comes makes the
 // next answer whole.
 TEST_F(MasterHostile, AStateSummaryAgainstAnyVersionIsWholeOrOnlyTheAgentsThatChanged) {
-  ASSERT_TRUE(cluster_.start_master());
-  ASSERT_TRUE(cluster_.start_agent(0));
-  ASSERT_TRUE(cluster_.start_agent(1));
-  ASSERT_TRUE(wait_state([](const op::State& s) { return s.agents.size() == 2; }));
+  ASSERT_NO_FATAL_FAILURE(start_two_agents());
   auto& reader = peers_.connect(cluster_.endpoint(), "summary-reader");
   auto summary = [&](uint64_t known, bool delta) {
-    auto reply =
-        peers_.call(reader, op::GetStateSummary{.known_version = known, .agents_delta = delta});
-    if (!reply || !reply->is<op::StateSummary>()) throw std::runtime_error("no summary");
-    auto body = reply->body<op::StateSummary>();
-    if (!body) throw std::runtime_error(body.error().message);
-    return *body;
-  };
-  auto packed = [](const std::vector<op::AgentState>& agents) {
-    msgpack::sbuffer buffer;
-    msgpack::pack(buffer, agents);
-    return std::string(buffer.data(), buffer.size());
+    return summary_for(reader, {.known_version = known, .agents_delta = delta});
   };
   op::StateSummary first = summary(0, false);
   ASSERT_EQ(first.state.agents.size(), 2u);
@@ -698,6 +709,73 @@ TEST_F(MasterHostile, AStateSummaryAgainstAnyVersionIsWholeOrOnlyTheAgentsThatCh
   EXPECT_EQ(after.agents_since, 0u);
   EXPECT_EQ(after.state.agents.size(), 3u);
   EXPECT_EQ(state().agents.size(), 3u);
+}
+
+// With offers_delta, an answer against an earlier version lists only the offers made since and
+// names those gone since; put into the offers of that version they give the offers the master
+// gives whole at the same version. Against a version the master never gave, the answer is whole.
+TEST_F(MasterHostile, AStateSummaryAgainstAnEarlierVersionListsOnlyTheOffersMadeAndGoneSince) {
+  ASSERT_NO_FATAL_FAILURE(start_two_agents());
+  auto& reader = peers_.connect(cluster_.endpoint(), "offers-reader");
+  auto summary = [&](uint64_t known, bool delta) {
+    return summary_for(reader, {.known_version = known, .offers_delta = delta});
+  };
+  // The framework holds one offer of each agent.
+  RawFramework framework(peers_, cluster_.endpoint(), "offers");
+  ASSERT_EQ(framework.subscribe(subscribe_message("offers")), "");
+  std::optional<scheduler::Offer> held[2] = {framework.next_offer(), framework.next_offer()};
+  ASSERT_TRUE(held[0] && held[1]) << cluster_.master().output();
+  op::StateSummary first = summary(0, false);
+  ASSERT_EQ(first.state.offers.size(), 2u);
+  for (uint64_t known : {first.version + 1000, std::numeric_limits<uint64_t>::max()}) {
+    op::StateSummary s = summary(known, true);
+    EXPECT_EQ(s.offers_since, 0u) << known;
+    EXPECT_EQ(s.state.offers.size(), 2u) << known;
+    EXPECT_TRUE(s.offers_gone.empty()) << known;
+  }
+  {
+    // Nothing about the offers changed since: unchanged, or (if an agent's view moved) a delta
+    // that lists no offer and names none gone.
+    op::StateSummary same = summary(first.version, true);
+    EXPECT_TRUE(same.unchanged || (same.offers_since == first.version &&
+                                   same.state.offers.empty() && same.offers_gone.empty()));
+  }
+
+  // One offer is declined and made again under a new id.
+  framework.decline({held[0]->offer_id}, 0);
+  auto again = framework.next_offer();
+  ASSERT_TRUE(again) << cluster_.master().output();
+  ASSERT_NE(again->offer_id, held[0]->offer_id);
+  bool compared = false;
+  for (int i = 0; i < 20 && !compared; ++i) {
+    op::StateSummary whole = summary(0, false);
+    op::StateSummary changed = summary(first.version, true);
+    if (changed.version != whole.version) continue;  // the state moved in between
+    ASSERT_EQ(changed.offers_since, first.version);
+    EXPECT_EQ(changed.agents_since, 0u);  // not asked for: the agents are whole
+    EXPECT_EQ(changed.state.agents.size(), 2u);
+    EXPECT_EQ(changed.offers_gone, std::vector<std::string>{held[0]->offer_id});
+    ASSERT_EQ(changed.state.offers.size(), 1u);
+    EXPECT_EQ(changed.state.offers[0].offer_id, again->offer_id);
+    std::map<std::string, scheduler::Offer> merged;
+    for (const auto& offer : first.state.offers) merged[offer.offer_id] = offer;
+    for (const auto& id : changed.offers_gone) merged.erase(id);
+    for (const auto& offer : changed.state.offers) merged[offer.offer_id] = offer;
+    std::vector<scheduler::Offer> listed;
+    for (auto& [id, offer] : merged) listed.push_back(offer);
+    EXPECT_EQ(packed(listed), packed(whole.state.offers));
+    // Both deltas asked together: the offers are the same delta, the agents whole or a delta.
+    op::StateSummary both = summary_for(
+        reader, {.known_version = first.version, .agents_delta = true, .offers_delta = true});
+    if (both.version == changed.version) {
+      EXPECT_EQ(both.offers_since, first.version);
+      EXPECT_EQ(both.offers_gone, changed.offers_gone);
+      EXPECT_EQ(packed(both.state.offers), packed(changed.state.offers));
+      EXPECT_TRUE(both.agents_since == 0 || both.agents_since == first.version);
+    }
+    compared = true;
+  }
+  EXPECT_TRUE(compared) << "the state never held still for two summaries";
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ struct TaskProcess {
   pid_t pid = 0;
   std::string task_id;       // TASK_ID in its environment
   std::string container_id;  // TESSERA_CONTAINER_ID in its environment
+  std::string program;       // its argv[0] ("sh" for a task's shell, "sleep" for its command)
 };
 
 namespace detail {
@@ -80,7 +81,10 @@ inline std::vector<TaskProcess> processes_with(const std::string& name, const st
     auto it = env.find(name);
     if (it == env.end() || it->second != value) continue;
     if (detail::ended(static_cast<pid_t>(pid))) continue;
-    out.push_back({static_cast<pid_t>(pid), env["TASK_ID"], env["TESSERA_CONTAINER_ID"]});
+    auto cmdline = detail::read_proc("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string program = cmdline ? cmdline->substr(0, cmdline->find('\0')) : std::string();
+    out.push_back(
+        {static_cast<pid_t>(pid), env["TASK_ID"], env["TESSERA_CONTAINER_ID"], std::move(program)});
   }
   ::closedir(proc);
   return out;

@@ -67,7 +67,7 @@ TEST(StateJson, ResourcesUseMesosNamesAndPortsAsRangeText) {
 
 TEST(StateJson, StatePutsTasksUnderTheirFrameworkWithSandboxesAndCountsAgents) {
   json::object s = tessera::master_http::state_json(
-      cluster(), {"http://127.0.0.1:5050", {{"marathon", "/marathon"}}, nullptr});
+      cluster(), {"http://127.0.0.1:5050", {{"marathon", "/marathon"}}, nullptr, nullptr});
   EXPECT_EQ(s.at("leader").as_string(), "tcp://127.0.0.1:5051");
   EXPECT_EQ(s.at("leader_http").as_string(), "http://127.0.0.1:5050");
   EXPECT_EQ(s.at("frameworks_http"), (json::object{{"marathon", "/marathon"}}));

@@ -268,6 +268,99 @@ TEST(TaskView, AgentsWrittenOnceAndAgainWhereTheyChangedGiveTheSameState) {
   EXPECT_NE(tessera::master_http::agents_json(stranger, agents), nullptr);
 }
 
+// The offers written once (OffersJson) and then only where a summary lists those made since
+// and names those gone (offers_since) give the /state that state_json writes from every offer,
+// after any sequence of offers made and gone, with offers of frameworks the state does not list
+// and frameworks without offers; an older set stays as it was, and a delta that does not fit
+// the set held (a gone offer it does not hold, a new one it holds, no set) gives none.
+TEST(TaskView, OffersWrittenOnceAndThenOnlyTheNewOnesGiveTheSameState) {
+  using tessera::master_http::OffersJson;
+  using tessera::protocol::scheduler::Offer;
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 random(seed);
+  Model model;
+  model.base = base_state();
+  model.base.offers.clear();
+  TaskView view;
+  view.reset(model.state(), 1);
+  const char* frameworks[] = {"f", "f-2", "g", "gone"};  // "gone" is not in the state
+  uint64_t next_offer = 0;
+  auto make_offer = [&] {
+    Offer offer;
+    // Not zero-padded: "o10" sorts before "o9", as the master's ids may.
+    offer.offer_id = "o" + std::to_string(++next_offer);
+    offer.framework_id = frameworks[random() % 4];
+    offer.agent_id = random() % 2 == 0 ? "a1" : "a2";
+    offer.hostname = "host-" + offer.agent_id;
+    offer.role = "eng";
+    offer.resources.scalars = {{"cpus", 0.001 * static_cast<double>(random() % 4000)}};
+    offer.resources.ranges["ports"] = {{31000, 31000 + random() % 5}};
+    return offer;
+  };
+  auto by_id = [](std::vector<Offer>& offers) {
+    std::sort(offers.begin(), offers.end(),
+              [](const Offer& x, const Offer& y) { return x.offer_id < y.offer_id; });
+  };
+  for (int i = 0; i < 12; ++i) model.base.offers.push_back(make_offer());
+  by_id(model.base.offers);
+  // The state /state shows when the offers come from `offers`.
+  auto body = [&](const std::shared_ptr<const OffersJson>& offers) {
+    op::State without = model.base;
+    without.offers.clear();
+    StateContext with = context();
+    with.offers = offers;
+    return view.state_body(without, with);
+  };
+  op::StateSummary whole;
+  whole.state = model.base;
+  std::shared_ptr<const OffersJson> offers = tessera::master_http::offers_json(whole, nullptr);
+  ASSERT_NE(offers, nullptr);
+  ASSERT_EQ(body(offers), expected_state(model.state(), context()));
+  for (int step = 0; step < 200; ++step) {
+    op::StateSummary changed;
+    changed.offers_since = static_cast<uint64_t>(step) + 1;
+    std::vector<Offer> kept;
+    for (Offer& offer : model.base.offers) {
+      if (random() % 4 == 0) {
+        changed.offers_gone.push_back(offer.offer_id);
+      } else {
+        kept.push_back(std::move(offer));
+      }
+    }
+    // At least one offer stays outstanding, for the checks after the rounds.
+    unsigned made = random() % 5;
+    if (kept.empty() && made == 0) made = 1;
+    for (unsigned i = made; i > 0; --i) {
+      kept.push_back(make_offer());
+      changed.state.offers.push_back(kept.back());
+    }
+    by_id(kept);
+    by_id(changed.state.offers);
+    model.base.offers = std::move(kept);
+    std::map<std::string, std::string, std::less<>> before;
+    for (const auto& [framework, list] : offers->joined) before[framework] = *list;
+    std::shared_ptr<const OffersJson> next = tessera::master_http::offers_json(changed, offers);
+    ASSERT_NE(next, nullptr) << "step " << step;
+    for (const auto& [framework, list] : offers->joined) {
+      EXPECT_EQ(*list, before[framework]);  // the older set is not changed
+    }
+    offers = next;
+    ASSERT_EQ(body(offers), expected_state(model.state(), context())) << "step " << step;
+  }
+  ASSERT_FALSE(model.base.offers.empty());
+  op::StateSummary unfit;
+  unfit.offers_since = 1;
+  unfit.offers_gone = {"o-never-made"};
+  EXPECT_EQ(tessera::master_http::offers_json(unfit, offers), nullptr);
+  unfit.offers_gone.clear();
+  unfit.state.offers = {model.base.offers.front()};  // "made since", but held already
+  EXPECT_EQ(tessera::master_http::offers_json(unfit, offers), nullptr);
+  unfit.state.offers.clear();
+  EXPECT_EQ(tessera::master_http::offers_json(unfit, nullptr), nullptr);
+  EXPECT_NE(tessera::master_http::offers_json(unfit, offers), nullptr);
+}
+
 TEST(TaskView, ExecutorsAreListedWithTheirAgentResourcesAndTasks) {
   std::mt19937 random(5);
   Model model;

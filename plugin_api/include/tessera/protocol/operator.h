@@ -157,7 +157,10 @@ struct GetStateSummary {
   // Appended: with known_version, the answer may list only the agents whose views changed since
   // that summary (StateSummary::agents_since) when no agent came or went since.
   bool agents_delta = false;
-  MSGPACK_DEFINE_MAP(roles_only, with_usages, known_version, agents_delta);
+  // Appended: with known_version, the answer may list only the offers made since that summary
+  // and name those gone since (StateSummary::offers_since, offers_gone).
+  bool offers_delta = false;
+  MSGPACK_DEFINE_MAP(roles_only, with_usages, known_version, agents_delta, offers_delta);
 };
 
 // The latest usage an agent reported for one tracked task.
@@ -191,8 +194,14 @@ struct StateSummary {
   // the agents whose views changed after that summary (in agent id order), and the agents are
   // those of that summary; everything else in `state` is whole.
   uint64_t agents_since = 0;
+  // Appended: 0, or the known_version asked with offers_delta: `state.offers` then lists only
+  // the outstanding offers made after that summary (in offer id order), and `offers_gone` the
+  // ids of that summary's offers that are no longer outstanding (an offer never changes once
+  // made); everything else in `state` is whole.
+  uint64_t offers_since = 0;
+  std::vector<std::string> offers_gone;
   MSGPACK_DEFINE_MAP(state, event_sequence, completed_tasks, max_completed_tasks, usages, version,
-                     unchanged, agents_since);
+                     unchanged, agents_since, offers_since, offers_gone);
 };
 
 // Counts and sums of the master's state, without its lists: what a metrics scrape or a health
