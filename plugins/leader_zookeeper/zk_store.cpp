@@ -464,13 +464,25 @@ Status ZooKeeperStore::walk(Session& session, const std::string& path, const std
       std::vector<std::optional<StoreEntry>> entries(run.size());
       for (size_t i = 0; i < run.size(); ++i) {
         Child& kid = kids[run[i]];
+        // A znode whose data this plugin did not write (another client's, or damaged) is
+        // skipped, as a name it never writes is, and reported: a listing that failed on it would
+        // keep every new leader from reading its registry. (A get of its key still refuses it.)
         auto read = node_of(paths[i], reads[i]);
+        if (!read && (reads[i].rc == ZOK || reads[i].rc == ZBADARGUMENTS)) {
+          paging.page.skipped.push_back(read.error().message);
+          continue;
+        }
         if (!read) return read.error();
         if (!*read) continue;  // Deleted since the children were listed.
         const Node& node = **read;
         kid.children = node.stat.numChildren > 0;
         if (node.node.kind == StoreNode::Kind::kDirectory) continue;
         auto value = read_value(session, node.node);
+        if (!value && value.error().code != ErrorCode::kUnavailable) {
+          paging.page.skipped.push_back("the store znode " + protocol::store::quote_key(paths[i]) +
+                                        ": " + value.error().message);
+          continue;
+        }
         if (!value) return value.error();
         if (*value) {
           entries[i] = StoreEntry{kid.key, std::move(**value), node.node.version};

@@ -74,6 +74,9 @@ class ZooKeeperStore {
   struct Page {
     std::vector<StoreEntry> entries;
     bool more = false;
+    // Why each znode of the page's range that holds data this plugin did not write (or that
+    // does not read back whole) was left out of it.
+    std::vector<std::string> skipped;
   };
   Result<Page> list_page(Session& session, const std::string& prefix,
                          const std::string& start_after, size_t limit, size_t max_bytes);

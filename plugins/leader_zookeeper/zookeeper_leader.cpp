@@ -492,6 +492,10 @@ void ZooKeeperLeader::serve_store() {
       return answer(request, store::refused_result(store::code::kTooLarge, page.error().message));
     }
     if (!page) return unavailable(request, page.error().message);
+    for (const std::string& why : page->skipped) {
+      log().warn("listing {}: left out {} (delete or repair it with a ZooKeeper client)",
+                 protocol::store::quote_key(list.prefix), why);
+    }
     store::Result result;
     result.ok = true;
     result.more = page->more;

@@ -211,9 +211,20 @@ TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ZnodesThatAreNotTheStoresAreRefusedNotUsed)
   ASSERT_EQ(session_->create("/tessera/blobs/1-1-0", "short", 0), ZOK);
   ASSERT_EQ(session_->create("/tessera/store/m/lying", zk::store_node_data(lying), 0), ZOK);
   EXPECT_FALSE(store_.get(*session_, "m/lying").ok());
-  // A name the plugin never writes is skipped by a listing; the store's own keys are listed.
+  // A listing skips a name the plugin never writes, and leaves out (saying why) the znodes it
+  // cannot use, rather than failing whole: the store's own keys are listed.
   ASSERT_EQ(session_->create("/tessera/store/m/not encoded", "", 0), ZOK);
   ASSERT_TRUE(store_.put(*session_, "m/ok", "v", 0).ok());
+  auto page = store_.list_page(*session_, "m/", "", 100, 1 << 20);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  ASSERT_EQ(page->entries.size(), 1U);
+  EXPECT_EQ(page->entries[0].key, "m/ok");
+  ASSERT_EQ(page->skipped.size(), 3U);
+  for (const char* name : {"garbage", "huge", "lying"}) {
+    EXPECT_TRUE(std::any_of(page->skipped.begin(), page->skipped.end(), [&](const auto& why) {
+      return why.find(std::string("'/tessera/store/m/") + name + "'") != std::string::npos;
+    })) << name << " not named in " << ::testing::PrintToString(page->skipped);
+  }
   ASSERT_TRUE(session_->remove("/tessera/store/m/garbage", -1) == ZOK &&
               session_->remove("/tessera/store/m/huge", -1) == ZOK &&
               session_->remove("/tessera/store/m/lying", -1) == ZOK);
