@@ -111,6 +111,8 @@ class Master : public Role {
   void on_executor_message(const sdk::Request& request,
                            const protocol::agent::FrameworkMessage& message);
   void on_acknowledge(const protocol::scheduler::Acknowledge& message);
+  // Sends a re-subscribed framework the updates of its tasks not yet acknowledged.
+  void resend_unacknowledged(Framework& fw);
 
   // Executors: counted against their agent from their first task's launch until their agent
   // says they ended (agent.executor_exited), or the agent or framework is removed.

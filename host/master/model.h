@@ -79,6 +79,9 @@ struct Task {
   std::string sandbox;
   bool ended = false;             // terminal: its resources went back to the allocator
   std::string terminal_uuid;      // the terminal update forwarded; its ack removes the task
+  // `status` is its agent's update, forwarded (or held while the framework was disconnected)
+  // and not yet acknowledged: a framework that re-subscribes is sent it again at once.
+  bool unacknowledged = false;
   protocol::ResourceUsage usage;  // the latest its agent reported (agent.usage)
 
   // The state to show: the latest known, or the last update's.

@@ -430,7 +430,9 @@ TEST(IsolationE2eTest, DOCKERD_ROOT_CGROUPS_TheUsageOfProcessesAndContainersReac
       framework.client().kill(id, agent_id);
       killed = framework.wait_for_state(id, state::kKilled, 5s);
     }
-    EXPECT_TRUE(killed) << history(framework, id) << "\n" << cluster.agent(0).output();
+    EXPECT_TRUE(killed) << history(framework, id) << "\nagent:\n"
+                        << cluster.agent(0).output() << "\nmaster:\n"
+                        << cluster.master().output();
   }
   cluster.drop_agent(0);
   std::error_code ec;

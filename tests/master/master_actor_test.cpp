@@ -188,6 +188,23 @@ class MasterActorTest : public ::testing::Test {
     return std::move(*answer);
   }
 
+  // Subscribes a framework named `name` (with `framework_id`, to re-subscribe) on `client`;
+  // its id, or "" when the master did not answer scheduler.subscribed.
+  std::string subscribe_on(sdk::Client& client, const std::string& name,
+                           const std::string& framework_id = "") {
+    protocol::scheduler::Subscribe subscribe;
+    subscribe.framework_id = framework_id;
+    subscribe.name = name;
+    subscribe.roles = {"*"};
+    subscribe.failover_timeout_seconds = 60;
+    std::optional<Result<Envelope>> answer;
+    client.request(
+        subscribe, [&](Result<Envelope> r) { answer = std::move(r); }, 5s);
+    run_until([&] { return answer.has_value(); });
+    if (!answer || !answer->ok() || !(*answer)->is<protocol::scheduler::Subscribed>()) return "";
+    return (*answer)->body<protocol::scheduler::Subscribed>()->framework_id;
+  }
+
   void* zmq_;
   tessera_host_services services_{};
   std::vector<std::string> logged_;
@@ -442,16 +459,8 @@ TEST_F(MasterActorTest, OffersThatCannotReachTheirFrameworkGoBackAndDisconnectIt
 
   auto gone = std::make_unique<sdk::Client>(bus_, "gone");
   ASSERT_TRUE(gone->connect("inproc://test.master").ok());
-  scheduler::Subscribe subscribe;
-  subscribe.name = "vanishing";
-  subscribe.roles = {"*"};
-  subscribe.failover_timeout_seconds = 60;
-  std::optional<Result<Envelope>> subscribed;
-  gone->request(
-      subscribe, [&](Result<Envelope> r) { subscribed = std::move(r); }, 5s);
-  ASSERT_TRUE(run_until([&] { return subscribed.has_value(); }));
-  ASSERT_TRUE(subscribed->ok() && (*subscribed)->is<scheduler::Subscribed>());
-  std::string id = (*subscribed)->body<scheduler::Subscribed>()->framework_id;
+  std::string id = subscribe_on(*gone, "vanishing");
+  ASSERT_FALSE(id.empty());
   gone.reset();
   // ZeroMQ closes a socket's connections asynchronously; the master sees it at its next send.
   std::this_thread::sleep_for(1s);
@@ -474,6 +483,96 @@ TEST_F(MasterActorTest, OffersThatCannotReachTheirFrameworkGoBackAndDisconnectIt
   ASSERT_EQ(body->frameworks.size(), 1u);
   EXPECT_FALSE(body->frameworks.front().connected);
   EXPECT_TRUE(body->frameworks.front().offered.empty());
+}
+
+// A framework that missed its heartbeats is disconnected, and an update its agent sends
+// meanwhile is not forwarded; when the framework re-subscribes the master sends it that update
+// at once (not at the agent's next resend, which backs off up to a minute), and not the one it
+// had acknowledged. A loaded test machine lost a TASK_KILLED this way: the framework's loop,
+// blocked for a second, missed its heartbeats just as the task was killed.
+TEST_F(MasterActorTest, AnUpdateNotAcknowledgedIsSentAgainWhenTheFrameworkReSubscribes) {
+  start_master("agent_ping_timeout_ms = 3600000\n");
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
+  auto first = std::make_unique<sdk::Client>(bus_, "first");
+  ASSERT_TRUE(first->connect("inproc://test.master").ok());
+  std::vector<std::string> first_heard;  // the uuids of the updates, in order
+  first->on<scheduler::Update>([&](const Envelope&, const scheduler::Update& m) {
+    first_heard.push_back(m.status.uuid);
+  });
+  std::string id = subscribe_on(*first, "forgetful");
+  ASSERT_FALSE(id.empty());
+
+  // An agent (the test's client_) with a running task of that framework.
+  std::vector<std::string> acked;
+  client_->on<agent_msg::StatusAck>(
+      [&](const Envelope&, const agent_msg::StatusAck& m) { acked.push_back(m.uuid); });
+  agent_msg::Register agent;
+  agent.hostname = "h1";
+  agent.resources.scalars = {{"cpus", 2}, {"mem", 256}};
+  agent_msg::RunningTask running;
+  running.framework_id = id;
+  running.task.task_id = "t1";
+  running.task.resources.scalars = {{"cpus", 1}, {"mem", 32}};
+  running.state = protocol::state::kRunning;
+  agent.tasks = {running};
+  auto admitted = call(agent);
+  ASSERT_TRUE(admitted.ok() && admitted->is<agent_msg::Registered>())
+      << (admitted.ok() ? admitted->type() : admitted.error().message);
+  std::string agent_id = admitted->body<agent_msg::Registered>()->agent_id;
+  auto update = [&](const std::string& uuid, const char* state) {
+    agent_msg::StatusUpdate u;
+    u.agent_id = agent_id;
+    u.status.framework_id = id;
+    u.status.task_id = "t1";
+    u.status.state = state;
+    u.status.uuid = uuid;
+    u.latest_state = state;
+    client_->send(u);
+  };
+  auto acknowledge = [&](sdk::Client& on, const std::string& uuid) {
+    on.send(scheduler::Acknowledge{id, agent_id, "t1", uuid});
+  };
+
+  // Forwarded and acknowledged while connected.
+  update("u1", protocol::state::kRunning);
+  ASSERT_TRUE(run_until([&] { return first_heard.size() == 1; }));
+  acknowledge(*first, "u1");
+  ASSERT_TRUE(run_until([&] { return acked.size() == 1; }));
+  EXPECT_EQ(acked.front(), "u1");
+
+  // Silent for three heartbeat intervals: disconnected. The task is killed meanwhile.
+  clock_.advance(4s);
+  ASSERT_TRUE(run_until([&] { return allocator_->was_told("deactivated " + id); }));
+  update("u2", protocol::state::kKilled);
+  auto state = call(protocol::operator_api::GetState{});  // after the update, on its connection
+  ASSERT_TRUE(state.ok()) << state.error().message;
+  auto body = state->body<protocol::operator_api::State>();
+  ASSERT_TRUE(body.ok());
+  ASSERT_FALSE(body->tasks.empty());
+  EXPECT_EQ(body->tasks.front().state, protocol::state::kKilled);
+  EXPECT_EQ(first_heard, std::vector<std::string>{"u1"});
+
+  // Re-subscribed on a new connection: the kill's update comes right after the answer.
+  first.reset();
+  sdk::Client second(bus_, "second");
+  ASSERT_TRUE(second.connect("inproc://test.master").ok());
+  std::vector<std::string> second_heard;
+  second.on<scheduler::Update>([&](const Envelope&, const scheduler::Update& m) {
+    second_heard.push_back(m.status.uuid + " " + m.status.state);
+  });
+  ASSERT_EQ(subscribe_on(second, "forgetful", id), id);
+  ASSERT_TRUE(run_until([&] { return !second_heard.empty(); }));
+  EXPECT_EQ(second_heard, std::vector<std::string>{"u2 TASK_KILLED"});
+  EXPECT_TRUE(logged("re-subscribed: sent its 1 unacknowledged update(s) again"));
+  // Its acknowledgement reaches the agent and ends the task; subscribing again sends nothing.
+  acknowledge(second, "u2");
+  ASSERT_TRUE(run_until([&] { return acked.size() == 2; }));
+  EXPECT_EQ(acked.back(), "u2");
+  ASSERT_EQ(subscribe_on(second, "forgetful", id), id);
+  auto after = call(protocol::operator_api::GetState{});
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(after->body<protocol::operator_api::State>()->active_tasks, 0u);
+  EXPECT_EQ(second_heard.size(), 1u);
 }
 
 // Elected again in a new term while it reads its registry (leader_zookeeper suspends a leader
