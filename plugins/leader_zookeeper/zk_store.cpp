@@ -87,6 +87,15 @@ Result<std::optional<ZooKeeperStore::Node>> ZooKeeperStore::node_of(const std::s
   return std::optional<Node>(Node{std::move(*parsed), read.stat});
 }
 
+Result<std::optional<ZooKeeperStore::Node>> ZooKeeperStore::node_to_write(
+    const std::string& path, const Session::Read& read) {
+  auto node = node_of(path, read);
+  // Data this plugin did not write, read whole (another client's `set`, or damage): a write
+  // replaces it, as a key without a value (a listing leaves it out; a get refuses it).
+  if (!node && read.rc == ZOK) return std::optional<Node>(Node{StoreNode{}, read.stat});
+  return node;
+}
+
 Result<std::optional<std::string>> ZooKeeperStore::read_value(Session& session,
                                                               const StoreNode& node) {
   if (node.kind == StoreNode::Kind::kInline) return std::optional<std::string>(node.value);
@@ -172,7 +181,9 @@ Result<Write> ZooKeeperStore::put(Session& session, const std::string& key,
                                   std::optional<uint64_t> expected) {
   std::string path = key_path(store_, key);
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    auto current = read_node(session, path);
+    Session::Read read;
+    read.rc = session.get(path, read.data, &read.stat, kMaxNodeBytes);
+    auto current = node_to_write(path, read);
     if (!current) return current.error();
     bool present = *current && (*current)->node.kind != StoreNode::Kind::kDirectory;
     uint64_t version = present ? (*current)->node.version : 0;
@@ -279,7 +290,7 @@ std::optional<std::vector<Write>> ZooKeeperStore::apply_together(
   std::set<std::string> parents_made;
   for (size_t i = 0; i < writes.size(); ++i) {
     const auto& write = writes[i];
-    auto current = node_of(paths[i], reads[i]);
+    auto current = node_to_write(paths[i], reads[i]);
     if (!current) return std::nullopt;
     if (*current && (*current)->node.kind == StoreNode::Kind::kChunked) return std::nullopt;
     bool present = *current && (*current)->node.kind != StoreNode::Kind::kDirectory;

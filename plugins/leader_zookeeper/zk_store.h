@@ -98,6 +98,10 @@ class ZooKeeperStore {
   Result<std::optional<Node>> read_node(Session& session, const std::string& path);
   // The node a read of `path` found (nullopt: none), or why it cannot be used.
   static Result<std::optional<Node>> node_of(const std::string& path, const Session::Read& read);
+  // As node_of, but a znode holding data this plugin did not write is one without a value (of
+  // its znode version), which a write replaces.
+  static Result<std::optional<Node>> node_to_write(const std::string& path,
+                                                   const Session::Read& read);
   // The value of a present node; nullopt when a chunk is gone (replaced meanwhile).
   Result<std::optional<std::string>> read_value(Session& session, const StoreNode& node);
   // Writes the chunks of a new value; returns its blob's name.

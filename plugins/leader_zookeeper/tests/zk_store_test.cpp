@@ -189,7 +189,8 @@ TEST_F(ZooKeeperStoreTest, ZOOKEEPER_TwoWritersIncrementingWithCompareAndSetLose
 
 // What another client left in the store's znodes is checked, not trusted: data without the
 // store's header, a znode larger than the plugin writes, a chunk list that does not fit its
-// size, and names the plugin never writes.
+// size, and names the plugin never writes. A get refuses them, a listing leaves them out, a
+// write replaces them.
 TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ZnodesThatAreNotTheStoresAreRefusedNotUsed) {
   ASSERT_EQ(session_->ensure_path("/tessera/store/m"), ZOK);
   ASSERT_EQ(session_->create("/tessera/store/m/garbage", "not a store node", 0), ZOK);
@@ -225,7 +226,23 @@ TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ZnodesThatAreNotTheStoresAreRefusedNotUsed)
       return why.find(std::string("'/tessera/store/m/") + name + "'") != std::string::npos;
     })) << name << " not named in " << ::testing::PrintToString(page->skipped);
   }
+  // A write replaces data the plugin did not write, alone or in a batch: the key then holds
+  // the store's value (a registry set someone overwrote with zkCli is written again).
+  auto replaced = store_.put(*session_, "m/garbage", "fixed", 0);
+  ASSERT_TRUE(replaced.ok()) << replaced.error().message;
+  EXPECT_EQ(replaced->version, 1U);
+  auto fixed = store_.get(*session_, "m/garbage");
+  ASSERT_TRUE(fixed.ok() && fixed->has_value()) << (fixed.ok() ? "absent" : fixed.error().message);
+  EXPECT_EQ((*fixed)->value, "fixed");
+  ASSERT_EQ(session_->create("/tessera/store/m/garbage2", "not a store node", 0), ZOK);
+  auto batch = store_.apply_together(
+      *session_, {tessera::protocol::store::BatchWrite{"m/garbage2", "batched", false}}, 0);
+  ASSERT_TRUE(batch.has_value());
+  auto batched = store_.get(*session_, "m/garbage2");
+  ASSERT_TRUE(batched.ok() && batched->has_value());
+  EXPECT_EQ((*batched)->value, "batched");
   ASSERT_TRUE(session_->remove("/tessera/store/m/garbage", -1) == ZOK &&
+              session_->remove("/tessera/store/m/garbage2", -1) == ZOK &&
               session_->remove("/tessera/store/m/huge", -1) == ZOK &&
               session_->remove("/tessera/store/m/lying", -1) == ZOK);
   auto listed = store_.list(*session_, "m/");
