@@ -77,8 +77,8 @@ struct Task {
   std::string state;
   // Its working directory on the agent, as the agent reported it (for operators).
   std::string sandbox;
-  bool ended = false;             // terminal: its resources went back to the allocator
-  std::string terminal_uuid;      // the terminal update forwarded; its ack removes the task
+  bool ended = false;         // terminal: its resources went back to the allocator
+  std::string terminal_uuid;  // the terminal update forwarded; its ack removes the task
   // `status` is its agent's update, forwarded (or held while the framework was disconnected)
   // and not yet acknowledged: a framework that re-subscribes is sent it again at once.
   bool unacknowledged = false;

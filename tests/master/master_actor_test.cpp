@@ -496,9 +496,8 @@ TEST_F(MasterActorTest, AnUpdateNotAcknowledgedIsSentAgainWhenTheFrameworkReSubs
   auto first = std::make_unique<sdk::Client>(bus_, "first");
   ASSERT_TRUE(first->connect("inproc://test.master").ok());
   std::vector<std::string> first_heard;  // the uuids of the updates, in order
-  first->on<scheduler::Update>([&](const Envelope&, const scheduler::Update& m) {
-    first_heard.push_back(m.status.uuid);
-  });
+  first->on<scheduler::Update>(
+      [&](const Envelope&, const scheduler::Update& m) { first_heard.push_back(m.status.uuid); });
   std::string id = subscribe_on(*first, "forgetful");
   ASSERT_FALSE(id.empty());
 

@@ -222,9 +222,12 @@ TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ZnodesThatAreNotTheStoresAreRefusedNotUsed)
   EXPECT_EQ(page->entries[0].key, "m/ok");
   ASSERT_EQ(page->skipped.size(), 3U);
   for (const char* name : {"garbage", "huge", "lying"}) {
-    EXPECT_TRUE(std::any_of(page->skipped.begin(), page->skipped.end(), [&](const auto& why) {
-      return why.find(std::string("'/tessera/store/m/") + name + "'") != std::string::npos;
-    })) << name << " not named in " << ::testing::PrintToString(page->skipped);
+    EXPECT_TRUE(std::any_of(page->skipped.begin(), page->skipped.end(),
+                            [&](const auto& why) {
+                              return why.find(std::string("'/tessera/store/m/") + name + "'") !=
+                                     std::string::npos;
+                            }))
+        << name << " not named in " << ::testing::PrintToString(page->skipped);
   }
   // A write replaces data the plugin did not write, alone or in a batch: the key then holds
   // the store's value (a registry set someone overwrote with zkCli is written again).
