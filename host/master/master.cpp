@@ -641,6 +641,9 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     bool changed = task.state != reported_state;
     task.status.state = reported_state;
     task.state = reported_state;
+    // `status` is no longer the agent's update as it came (its uuid with another state): the
+    // agent resends its unacknowledged updates itself once registered.
+    task.unacknowledged = false;
     if (inserted) {
       publish(events::TaskAdded{task_state(task)});
     } else if (changed) {

@@ -205,14 +205,53 @@ void Registry::post_write() {
 
 void Registry::write_changed_sets() {
   write_posted_ = false;
-  for (auto& [set, dones] : std::exchange(changed_, {})) {
+  // The round's earlier versions' records are deleted only once every set of the round is
+  // stored: their agents are then in the sets (the migrated sets are in the first round, and a
+  // set that failed is in the round that retries it, which takes the records with it).
+  struct Round {
+    size_t waiting = 0;
+    bool failed = false;
+    std::vector<std::string> legacy;
+  };
+  auto round = std::make_shared<Round>();
+  round->legacy = std::exchange(legacy_keys_, {});
+  auto finish = [this](Round& done_round) {
+    if (done_round.legacy.empty()) return;
+    if (done_round.failed) {
+      legacy_keys_.insert(legacy_keys_.end(), done_round.legacy.begin(), done_round.legacy.end());
+      return;
+    }
+    for (const std::string& key : done_round.legacy) agent_writer_.remove(key);
+  };
+  auto sets = std::exchange(changed_, {});
+  round->waiting = sets.size();
+  for (auto& [set, dones] : sets) {
     // A put of a set still waiting in the writer takes this value where it stands.
     agent_writer_.put(agent_set_key(set), sets_[set],
-                      [dones = std::move(dones)](const sdk::StoreResult<uint64_t>& r) {
+                      [this, alive = alive_, set, round, finish,
+                       dones = std::move(dones)](const sdk::StoreResult<uint64_t>& r) {
                         for (const auto& done : dones) done(r.ok());
+                        if (!*alive) return;
+                        if (!r && r.code() != sdk::StoreCode::kFenced) {
+                          // The set as held here is not stored: it is written again (whole, with
+                          // whatever changed meanwhile) after retry_, so that a removal or an
+                          // admission that failed is not left to the next change of a neighbour.
+                          round->failed = true;
+                          bus_.log.error(
+                              "registry write of '{}' failed: {}; writing it again in {} ms",
+                              agent_set_key(set), r.error().message, retry_.count());
+                          clock_.after(retry_, [this, alive, set] {
+                            if (*alive) changed(set, nullptr);
+                          });
+                        } else if (!r) {
+                          round->failed = true;
+                          bus_.log.error("registry write of '{}' refused: {}", agent_set_key(set),
+                                         r.error().message);
+                        }
+                        if (--round->waiting == 0) finish(*round);
                       });
   }
-  for (const std::string& key : std::exchange(legacy_keys_, {})) agent_writer_.remove(key);
+  if (round->waiting == 0) finish(*round);
 }
 
 void Registry::put_framework(const FrameworkRecord& record, std::function<void(bool)> done) {

@@ -76,7 +76,8 @@ struct RecoveredRegistry {
 class Registry {
  public:
   // `leadership` fences the writes (null: not fenced, for tests of the registry alone).
-  // `retry` is how long a failed read waits before it is tried again.
+  // `retry` is how long a failed read, or a failed write of an agent set, waits before it is
+  // tried again.
   Registry(sdk::Bus& bus, sdk::Clock& clock, const sdk::Leadership* leadership,
            sdk::StoreOptions options = {},
            std::chrono::milliseconds retry = std::chrono::seconds(1));
@@ -137,8 +138,9 @@ class Registry {
                               std::function<void(bool)>& done);
   // Marks set `set` changed, with `done` waiting for its next write.
   void changed(size_t set, std::function<void(bool)> done);
-  // Writes every changed set whole, then deletes legacy_keys_ (posted once per turn of the loop
-  // by post_write).
+  // Writes every changed set whole (a set whose write fails is marked changed again after
+  // retry_), then, once every set of that round is stored, deletes legacy_keys_ (posted once
+  // per turn of the loop by post_write).
   void post_write();
   void write_changed_sets();
 

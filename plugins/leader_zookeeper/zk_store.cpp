@@ -481,6 +481,8 @@ Status ZooKeeperStore::walk(Session& session, const std::string& path, const std
         auto read = node_of(paths[i], reads[i]);
         if (!read && (reads[i].rc == ZOK || reads[i].rc == ZBADARGUMENTS)) {
           paging.page.skipped.push_back(read.error().message);
+          // The keys below it are still walked (its stat is read whole when its data is).
+          kid.children = reads[i].rc == ZOK && reads[i].stat.numChildren > 0;
           continue;
         }
         if (!read) return read.error();

@@ -52,6 +52,10 @@ class FakeLeader {
     // All or nothing, as leader_standalone applies a batch.
     server_.on<store::Batch>([this](const sdk::Request& r, const store::Batch& m) {
       ++batches;
+      if (fail_next_batches > 0) {
+        --fail_next_batches;
+        return refuse(r, store::code::kPermissionDenied, "the test refuses this batch");
+      }
       if (m.writes.empty() || !admit(r, m.writes.front().key, m.epoch)) return;
       for (const auto& write : m.writes) {
         if (write.key.rfind(r.message.header().sender + "/", 0) != 0) {
@@ -124,6 +128,7 @@ class FakeLeader {
   protocol::store::Leader leader;         // what leader.get answers
   uint64_t epoch = 0;                     // the store's epoch: older writes are fenced
   int fail_next = 0;                      // requests to refuse (permission denied) first
+  int fail_next_batches = 0;              // batches to refuse (permission denied) first
   int lists = 0;
   int batches = 0;
   int fenced = 0;

@@ -978,6 +978,55 @@ TEST_F(RegistryTest, AnEarlierVersionsAgentRecordsAreReadAndMovedIntoTheSets) {
   EXPECT_EQ(again.removed_agents, std::set<std::string>{"gone"});
 }
 
+// A set whose write fails is written again (whole) until it is stored, rather than left as the
+// store had it until a neighbour changes: a removal that failed once still keeps the agent out.
+TEST_F(RegistryTest, ASetWhoseWriteFailedIsWrittenAgainUntilItIsStored) {
+  Registry& r = registry();
+  recover();
+  leader_->fail_next_batches = 2;
+  EXPECT_FALSE(wrote([&](auto done) { r.remove_agent("a1", 1700000000, done); }));
+  ASSERT_TRUE(run_until([&] { return stored_set_of("a1").removed.count("a1") == 1; }));
+  EXPECT_EQ(leader_->fail_next_batches, 0);
+  registry();
+  EXPECT_EQ(recover().removed_agents, std::set<std::string>{"a1"});
+}
+
+// An earlier version's records are deleted only once every set they were moved into is stored:
+// with more records than one batch holds, the sets' batch failing must not let a later batch
+// delete the records (their agents would then be nowhere in the store).
+TEST_F(RegistryTest, AnEarlierVersionsRecordsStayUntilTheSetsHoldingThemAreStored) {
+  constexpr int kAgents = 2000;  // the sets and the deletes take more than one batch
+  for (int i = 0; i < kAgents; ++i) {
+    std::string id = "old-" + std::to_string(i);
+    leader_->preset("master/agents/" + id, AgentRecord{"hash-" + id});
+  }
+  leader_->fail_next_batches = 1;  // the first write of the sets
+  Registry& r = registry();
+  recover();
+  size_t last_left = kAgents;
+  ASSERT_TRUE(run_until([&] {
+    size_t left = 0;
+    for (const auto& [key, entry] : leader_->entries) {
+      if (key.rfind("master/agents/", 0) == 0) ++left;
+    }
+    if (left < last_left) {
+      // Records went: every one of them must be in a stored set by now.
+      for (int i = 0; i < kAgents; ++i) {
+        std::string id = "old-" + std::to_string(i);
+        if (leader_->entries.count("master/agents/" + id) == 0) {
+          EXPECT_EQ(stored_set_of(id).admitted.count(id), 1u) << id << " is nowhere";
+        }
+      }
+      last_left = left;
+    }
+    return left == 0;
+  }));
+  EXPECT_EQ(leader_->fail_next_batches, 0);
+  registry();
+  EXPECT_EQ(recover().agent_secrets.size(), static_cast<size_t>(kAgents));
+  (void)r;
+}
+
 TEST_F(RegistryTest, RecordsThatCannotBeTrustedAreCheckedOrSkipped) {
   Registry& r = registry();
   // Written before failover timeouts were checked: NaN is read as 0, 1e300 as 365 days.

@@ -216,10 +216,13 @@ TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ZnodesThatAreNotTheStoresAreRefusedNotUsed)
   // cannot use, rather than failing whole: the store's own keys are listed.
   ASSERT_EQ(session_->create("/tessera/store/m/not encoded", "", 0), ZOK);
   ASSERT_TRUE(store_.put(*session_, "m/ok", "v", 0).ok());
+  // A key below a znode whose data was overwritten is still listed.
+  ASSERT_TRUE(store_.put(*session_, "m/garbage/below", "b", 0).ok());
   auto page = store_.list_page(*session_, "m/", "", 100, 1 << 20);
   ASSERT_TRUE(page.ok()) << page.error().message;
-  ASSERT_EQ(page->entries.size(), 1U);
-  EXPECT_EQ(page->entries[0].key, "m/ok");
+  ASSERT_EQ(page->entries.size(), 2U);
+  EXPECT_EQ(page->entries[0].key, "m/garbage/below");
+  EXPECT_EQ(page->entries[1].key, "m/ok");
   ASSERT_EQ(page->skipped.size(), 3U);
   for (const char* name : {"garbage", "huge", "lying"}) {
     EXPECT_TRUE(std::any_of(page->skipped.begin(), page->skipped.end(),
@@ -244,7 +247,8 @@ TEST_F(ZooKeeperStoreTest, ZOOKEEPER_ZnodesThatAreNotTheStoresAreRefusedNotUsed)
   auto batched = store_.get(*session_, "m/garbage2");
   ASSERT_TRUE(batched.ok() && batched->has_value());
   EXPECT_EQ((*batched)->value, "batched");
-  ASSERT_TRUE(session_->remove("/tessera/store/m/garbage", -1) == ZOK &&
+  ASSERT_TRUE(session_->remove("/tessera/store/m/garbage/below", -1) == ZOK &&
+              session_->remove("/tessera/store/m/garbage", -1) == ZOK &&
               session_->remove("/tessera/store/m/garbage2", -1) == ZOK &&
               session_->remove("/tessera/store/m/huge", -1) == ZOK &&
               session_->remove("/tessera/store/m/lying", -1) == ZOK);
