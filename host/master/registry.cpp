@@ -225,7 +225,10 @@ void Registry::write_changed_sets() {
   };
   auto sets = std::exchange(changed_, {});
   round->waiting = sets.size();
-  for (auto& [set, dones] : sets) {
+  for (auto& entry : sets) {
+    // Named, not a structured binding: the callback captures them.
+    size_t set = entry.first;
+    std::vector<std::function<void(bool)>>& dones = entry.second;
     // A put of a set still waiting in the writer takes this value where it stands.
     agent_writer_.put(agent_set_key(set), sets_[set],
                       [this, alive = alive_, set, round, finish,
