@@ -999,6 +999,33 @@ void Master::on_subscribe(const Caller& caller, const scheduler::Subscribe& mess
   }
   std::string id = message.framework_id;
   if (id.empty()) id = master_id_ + "-" + std::to_string(next_framework_++);
+  if (frameworks_.count(id) != 0) return subscribe(caller, message, id, failover->seconds);
+  // A framework this master does not know is told it subscribed only once its record is
+  // stored: it can launch tasks from then on, and a master elected after this one dies must
+  // know it when agents re-register with those tasks (a task of a framework that is in no
+  // registry is killed as an orphan). A write that fails is logged by the registry; the
+  // subscription is not answered, and the client subscribes again.
+  double failover_seconds = failover->seconds;
+  auto answer = [this, caller, message, id, failover_seconds](bool stored) {
+    if (!stored || !leading_) return;
+    if (removed_frameworks_.count(id) != 0) {
+      // Torn down while its record was written (a subscription with this id that came
+      // meanwhile): the record goes again.
+      registry_->remove_framework(id);
+      server_->reply_later(caller.peer, caller.sequence,
+                           scheduler::Error{"framework '" + id + "' was removed"});
+      return;
+    }
+    subscribe(caller, message, id, failover_seconds);
+  };
+  registry_->put_framework(FrameworkRecord{id, message.name, roles, failover_seconds},
+                           std::move(answer));
+}
+
+void Master::subscribe(const Caller& caller, const scheduler::Subscribe& message,
+                       const std::string& id, double failover_seconds) {
+  std::vector<std::string> roles =
+      message.roles.empty() ? std::vector<std::string>{"*"} : message.roles;
   auto [it, created] = frameworks_.try_emplace(id);
   Framework& fw = it->second;
   bool resubscribing = !created;
@@ -1013,7 +1040,7 @@ void Master::on_subscribe(const Caller& caller, const scheduler::Subscribe& mess
   fw.peer = caller.peer;
   fw.name = message.name;
   fw.roles = roles;
-  fw.failover_timeout_seconds = failover->seconds;
+  fw.failover_timeout_seconds = failover_seconds;
   fw.connected = true;
   fw.last_seen = clock().now();
   if (fw.registered_at == 0) fw.registered_at = now_seconds();
@@ -1023,7 +1050,10 @@ void Master::on_subscribe(const Caller& caller, const scheduler::Subscribe& mess
   } else {
     allocator_->send(alloc::FrameworkActivation{id, true});
   }
-  registry_->put_framework(FrameworkRecord{id, fw.name, fw.roles, fw.failover_timeout_seconds});
+  // A new framework's record was stored before this; a re-subscription's is updated.
+  if (resubscribing) {
+    registry_->put_framework(FrameworkRecord{id, fw.name, fw.roles, fw.failover_timeout_seconds});
+  }
   publish(events::FrameworkAdded{framework_state(fw, tasks_, offers_), resubscribing});
   bool answered = server_->reply_later(
       caller.peer, caller.sequence,

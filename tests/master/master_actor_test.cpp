@@ -442,6 +442,40 @@ TEST_F(MasterActorTest, ASubscriptionWhoseConnectionClosedWhileItWasKeptLeavesIt
   EXPECT_TRUE(run_until([&] { return allocator_->was_told("deactivated " + id); }));
 }
 
+// A new framework is told it subscribed only once its record is stored: a master elected after
+// this one dies must know it when agents re-register with its tasks (a task of a framework in
+// no registry is killed as an orphan). A record that cannot be stored leaves the subscription
+// unanswered and the framework unknown, and the client's next try succeeds.
+TEST_F(MasterActorTest, ANewFrameworkIsAnsweredOnlyOnceItsRecordIsStored) {
+  start_master();
+  ASSERT_TRUE(run_until([&] { return leader_->lists >= 1; }));
+  leader_->fail_next = 1;  // the framework's record
+  scheduler::Subscribe subscribe;
+  subscribe.name = "unrecorded";
+  subscribe.roles = {"*"};
+  subscribe.failover_timeout_seconds = 60;
+  std::optional<Result<Envelope>> answer;
+  client_->request(
+      subscribe, [&](Result<Envelope> r) { answer = std::move(r); }, 1s);
+  ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
+  EXPECT_FALSE(answer->ok()) << "answered " << (*answer)->type();
+  EXPECT_TRUE(logged("registry write of 'frameworks/"));
+  for (const std::string& told : allocator_->told) {
+    EXPECT_NE(told.rfind("framework_added ", 0), 0u) << told;
+  }
+
+  std::string id = subscribe_on(*client_, "recorded");
+  ASSERT_FALSE(id.empty());
+  auto stored = leader_->entries.find("master/frameworks/" + id);
+  ASSERT_NE(stored, leader_->entries.end());
+  auto record = msgpack::unpack(stored->second.value.data(), stored->second.value.size())
+                    .get()
+                    .as<FrameworkRecord>();
+  EXPECT_EQ(record.name, "recorded");
+  EXPECT_EQ(record.failover_timeout_seconds, 60);
+  EXPECT_TRUE(allocator_->was_told("framework_added " + id));
+}
+
 // A framework whose connection is gone by the time its offers are sent (after a failover its
 // client may give up on a connection the master still answers on): the offers' resources go
 // back to the allocator at once and the framework is disconnected, with its failover timeout,
