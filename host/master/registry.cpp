@@ -235,15 +235,19 @@ void Registry::write_changed_sets() {
                        dones = std::move(dones)](const sdk::StoreResult<uint64_t>& r) {
                         for (const auto& done : dones) done(r.ok());
                         if (!*alive) return;
+                        if (r) set_retry_.erase(set);
                         if (!r && r.code() != sdk::StoreCode::kFenced) {
                           // The set as held here is not stored: it is written again (whole, with
-                          // whatever changed meanwhile) after retry_, so that a removal or an
-                          // admission that failed is not left to the next change of a neighbour.
+                          // whatever changed meanwhile) after retry_, doubling while it keeps
+                          // failing (up to a minute), so that a removal or an admission that
+                          // failed is not left to the next change of a neighbour.
                           round->failed = true;
+                          auto [it, first] = set_retry_.try_emplace(set, retry_);
+                          if (!first) it->second = std::min(it->second * 2, kMaxSetRetry);
                           bus_.log.error(
                               "registry write of '{}' failed: {}; writing it again in {} ms",
-                              agent_set_key(set), r.error().message, retry_.count());
-                          clock_.after(retry_, [this, alive, set] {
+                              agent_set_key(set), r.error().message, it->second.count());
+                          clock_.after(it->second, [this, alive, set] {
                             if (*alive) changed(set, nullptr);
                           });
                         } else if (!r) {

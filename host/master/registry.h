@@ -139,8 +139,8 @@ class Registry {
   // Marks set `set` changed, with `done` waiting for its next write.
   void changed(size_t set, std::function<void(bool)> done);
   // Writes every changed set whole (a set whose write fails is marked changed again after
-  // retry_), then, once every set of that round is stored, deletes legacy_keys_ (posted once
-  // per turn of the loop by post_write).
+  // retry_, doubling while it keeps failing), then, once every set of that round is stored, deletes
+  // legacy_keys_ (posted once per turn of the loop by post_write).
   void post_write();
   void write_changed_sets();
 
@@ -160,6 +160,11 @@ class Registry {
   bool write_posted_ = false;
   // Keys of earlier versions' records to delete once their agents' sets are written.
   std::vector<std::string> legacy_keys_;
+  // The wait before each set whose last write failed is written again (retry_, doubling up to
+  // kMaxSetRetry while it keeps failing: a set over the store's size limit is not resent every
+  // second).
+  std::map<size_t, std::chrono::milliseconds> set_retry_;
+  static constexpr std::chrono::milliseconds kMaxSetRetry{60000};
   // Guards callbacks posted to the loop against this registry's destruction.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
