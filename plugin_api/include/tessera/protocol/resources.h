@@ -248,17 +248,25 @@ inline std::string resource_name_problem(std::string_view name) {
 // limits::kScalarUnit. (Rounded, so that what the arithmetic leaves, such as 0.3 - 0.299, is
 // valid whenever it is not nothing.)
 inline std::string amount_problem(std::string_view name, double value) {
-  std::string prefix =
-      "resource '" + std::string(name) + "': the amount " + detail::format_amount(value);
-  if (!std::isfinite(value)) return prefix + " is not a finite number";
-  if (value < 0) return prefix + " is negative";
-  if (value > limits::kMaxScalar) {
-    return prefix + " is above the maximum " + detail::format_amount(limits::kMaxScalar);
+  // The message is built only for a problem: every amount of every message from the wire is
+  // checked here (an agent's re-registration after a failover carries each of its tasks').
+  const char* what = nullptr;
+  std::string bound;
+  if (!std::isfinite(value)) {
+    what = " is not a finite number";
+  } else if (value < 0) {
+    what = " is negative";
+  } else if (value > limits::kMaxScalar) {
+    what = " is above the maximum ";
+    bound = detail::format_amount(limits::kMaxScalar);
+  } else if (value > 0 && Resources::fixed(value) == 0) {
+    what = " rounds to nothing in the unit ";
+    bound = detail::format_amount(limits::kScalarUnit);
+  } else {
+    return "";
   }
-  if (value > 0 && Resources::fixed(value) == 0) {
-    return prefix + " rounds to nothing in the unit " + detail::format_amount(limits::kScalarUnit);
-  }
-  return "";
+  return "resource '" + std::string(name) + "': the amount " + detail::format_amount(value) + what +
+         bound;
 }
 
 // Checks every name, amount and range of `resources` against the limits above, and that cpus,
@@ -292,6 +300,7 @@ inline Status check_resources(const Resources& resources) {
     }
     uint64_t largest = name == "ports" ? limits::kMaxPort : limits::kMaxRangeValue;
     for (const Range& range : list) {
+      if (range.begin <= range.end && range.end <= largest) continue;
       std::string text = std::to_string(range.begin) + "-" + std::to_string(range.end);
       if (range.end < range.begin) {
         return make_error("resource '" + name + "': range '" + text + "' ends before it begins");
