@@ -109,6 +109,13 @@ Options read_options(sdk::ConfigTable& table) {
   options.agent_removals_per_minute =
       table.integer("agent_removals_per_minute", options.agent_removals_per_minute, 0, 1000000);
   options.heartbeat_interval = ms("heartbeat_interval_ms", options.heartbeat_interval);
+  options.registry_max_removed_agent_age = std::chrono::hours(table.integer(
+      "registry_max_removed_agent_age_hours",
+      std::chrono::duration_cast<std::chrono::hours>(options.registry_max_removed_agent_age)
+          .count(),
+      0, 24 * 365 * 100));
+  options.registry_max_removed_agents = table.integer(
+      "registry_max_removed_agents", options.registry_max_removed_agents, 0, 100000000);
   options.max_completed_tasks =
       table.integer("max_completed_tasks", options.max_completed_tasks, 0, 10000000);
   return options;
@@ -301,6 +308,8 @@ Status Master::start() {
   sdk::StoreOptions store_options;
   store_options.request_timeout = std::chrono::seconds(30);
   registry_ = std::make_unique<Registry>(bus(), clock(), leadership_.get(), store_options);
+  registry_->keep_removed_agents(options_.registry_max_removed_agent_age,
+                                 static_cast<size_t>(options_.registry_max_removed_agents));
   if (auto s = leadership_->campaign(master_id_, endpoint_); !s) return s;
 
   clock().every(options_.agent_ping_interval, [this] { check_agents(); });

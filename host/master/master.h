@@ -46,6 +46,9 @@ struct Options {
   std::chrono::milliseconds agent_ping_timeout{10000};
   std::chrono::milliseconds agent_removal_timeout{60000};
   int64_t agent_removals_per_minute = 10;  // 0: no limit
+  // How long and how many removed agents the registry remembers (Registry::keep_removed_agents).
+  std::chrono::seconds registry_max_removed_agent_age{std::chrono::hours(24 * 14)};
+  int64_t registry_max_removed_agents = 102400;
   std::chrono::milliseconds heartbeat_interval{5000};
   int64_t max_completed_tasks = 1000;
 };

@@ -1,5 +1,7 @@
 #include "master/registry.h"
 
+#include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "tessera/protocol/duration.h"
@@ -47,6 +49,31 @@ std::string Registry::agent_set_key(size_t set) {
   return key;
 }
 
+size_t Registry::forget_removed(AgentSet& set, double now) const {
+  size_t before = set.removed.size();
+  // A time that is not a number (a damaged set) counts from now: removal stays final for the
+  // age at least.
+  for (auto& entry : set.removed) {
+    if (!std::isfinite(entry.second)) entry.second = now;
+  }
+  if (removed_max_age_.count() > 0) {
+    double oldest = now - static_cast<double>(removed_max_age_.count());
+    std::erase_if(set.removed, [oldest](const auto& entry) { return entry.second < oldest; });
+  }
+  size_t cap = (removed_max_count_ + kAgentSetCount - 1) / kAgentSetCount;
+  if (removed_max_count_ > 0 && set.removed.size() > cap) {
+    // The oldest go first (ties by id, so that every master forgets the same ones).
+    std::vector<std::pair<double, std::string>> by_age;
+    by_age.reserve(set.removed.size());
+    for (const auto& [agent_id, at] : set.removed) by_age.emplace_back(at, agent_id);
+    size_t excess = set.removed.size() - cap;
+    std::nth_element(by_age.begin(), by_age.begin() + static_cast<std::ptrdiff_t>(excess - 1),
+                     by_age.end());
+    for (size_t i = 0; i < excess; ++i) set.removed.erase(by_age[i].second);
+  }
+  return before - set.removed.size();
+}
+
 void Registry::recover(std::function<void(RecoveredRegistry)> done) {
   uint64_t reading = ++reading_;
   sets_read_ = false;
@@ -59,12 +86,22 @@ void Registry::recover(std::function<void(RecoveredRegistry)> done) {
   auto read = std::make_shared<Reading>();
   auto finish = [this, read, reading, done = std::move(done)] {
     RecoveredRegistry& recovered = read->registry;
-    for (AgentSet& set : read->sets) {
+    double now = clock_.wall_seconds();
+    std::vector<size_t> shrunk;
+    for (size_t index = 0; index < read->sets.size(); ++index) {
+      AgentSet& set = read->sets[index];
       // Removal is final: an id also admitted was admitted before it was removed.
-      for (const auto& entry : set.removed) {
-        set.admitted.erase(entry.first);
-        recovered.removed_agents.insert(entry.first);
+      for (const auto& entry : set.removed) set.admitted.erase(entry.first);
+      if (size_t forgotten = forget_removed(set, now); forgotten > 0) {
+        bus_.log.info(
+            "registry: forgot {} removed agent(s) of '{}' (removed over {} h ago, or "
+            "the oldest beyond {} kept)",
+            forgotten, agent_set_key(index),
+            std::chrono::duration_cast<std::chrono::hours>(removed_max_age_).count(),
+            removed_max_count_);
+        shrunk.push_back(index);
       }
+      for (const auto& entry : set.removed) recovered.removed_agents.insert(entry.first);
       for (const auto& [agent_id, hash] : set.admitted) {
         if (!hash.empty()) recovered.agent_secrets[agent_id] = hash;
       }
@@ -77,11 +114,12 @@ void Registry::recover(std::function<void(RecoveredRegistry)> done) {
       // leaves both, which the next reading merges again.
       legacy_keys_ = std::move(read->legacy_keys);
       for (size_t set : read->legacy_sets) changed_[set];
+      for (size_t set : shrunk) changed_[set];
       if (!legacy_keys_.empty()) {
         bus_.log.info("moving {} agent record(s) of an earlier version into the registry's sets",
                       legacy_keys_.size());
-        post_write();
       }
+      if (!changed_.empty()) post_write();
     }
     done(std::move(recovered));
   };
@@ -108,7 +146,8 @@ void Registry::recover(std::function<void(RecoveredRegistry)> done) {
         read->legacy_keys.push_back(entry.key);
       }
       list<double>(kLegacyRemovedAgents, "removed agents", [this, read, roles](auto removed) {
-        // The key says which agent was removed; an unreadable time does not bring it back.
+        // The key says which agent was removed; an unreadable time does not bring it back (it
+        // counts from now for registry_max_removed_agent_age).
         auto remove = [&](const std::string& key, double at) {
           std::string agent_id = key.substr(std::string(kLegacyRemovedAgents).size());
           size_t set = agent_set_of(agent_id);
@@ -118,7 +157,7 @@ void Registry::recover(std::function<void(RecoveredRegistry)> done) {
           read->legacy_keys.push_back(key);
         };
         for (const auto& entry : removed.entries) remove(entry.key, entry.value);
-        for (const auto& key : removed.unreadable) remove(key, 0);
+        for (const auto& key : removed.unreadable) remove(key, clock_.wall_seconds());
         roles();
       });
     });
@@ -229,6 +268,9 @@ void Registry::write_changed_sets() {
     // Named, not a structured binding: the callback captures them.
     size_t set = entry.first;
     std::vector<std::function<void(bool)>>& dones = entry.second;
+    if (size_t forgotten = forget_removed(sets_[set], clock_.wall_seconds()); forgotten > 0) {
+      bus_.log.info("registry: forgot {} removed agent(s) of '{}'", forgotten, agent_set_key(set));
+    }
     // A put of a set still waiting in the writer takes this value where it stands.
     agent_writer_.put(agent_set_key(set), sets_[set],
                       [this, alive = alive_, set, round, finish,

@@ -25,6 +25,7 @@
 // there. The Bus, its loop, the clock, the logger and the leadership must outlive it.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -109,6 +110,23 @@ class Registry {
   void put_role(const std::string& role, const RoleSettings& settings,
                 std::function<void(bool)> done = {});
 
+  // How long, and how many, removed agents are remembered (an agent of a removed id is refused
+  // and told to start afresh). As Mesos's registry_max_agent_age and registry_max_agent_count:
+  // without a bound the sets would grow with every agent ever removed, until a set passes the
+  // store's 1 MiB and no agent of it can be admitted. A removed agent older than `max_age`
+  // (a time that is not a number counts from now), and the oldest beyond `max_count` (spread
+  // over the sets:
+  // each keeps max_count / kAgentSetCount, rounded up), are forgotten whenever their set is
+  // written, and at recovery (the sets that shrink are written). Forgotten, an id may register
+  // again, as a new agent. 0 keeps them forever / without a count.
+  void keep_removed_agents(std::chrono::seconds max_age, size_t max_count) {
+    removed_max_age_ = max_age;
+    removed_max_count_ = max_count;
+  }
+  // Forgets what of `set`'s removed agents is beyond the bounds above, at wall time `now`;
+  // returns how many.
+  size_t forget_removed(AgentSet& set, double now) const;
+
   // The store client (for its counters in tests).
   const sdk::Store& store() const { return store_; }
 
@@ -165,6 +183,9 @@ class Registry {
   // second).
   std::map<size_t, std::chrono::milliseconds> set_retry_;
   static constexpr std::chrono::milliseconds kMaxSetRetry{60000};
+  // See keep_removed_agents (defaults: Mesos's two weeks and 102,400 agents).
+  std::chrono::seconds removed_max_age_{std::chrono::hours(24 * 14)};
+  size_t removed_max_count_ = 102400;
   // Guards callbacks posted to the loop against this registry's destruction.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

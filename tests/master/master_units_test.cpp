@@ -840,6 +840,8 @@ class RegistryTest : public ::testing::Test {
     EXPECT_TRUE(run_until([&] { return recovered.has_value(); }));
     return recovered.value_or(RecoveredRegistry{});
   }
+  // A removal time the registry keeps by default (an hour ago).
+  double recently() const { return clock_.wall_seconds() - 3600; }
   // The stored set that `agent_id` belongs to (empty when the store has none).
   AgentSet stored_set_of(const std::string& agent_id) {
     std::string key = "master/" + Registry::agent_set_key(Registry::agent_set_of(agent_id));
@@ -868,7 +870,8 @@ TEST_F(RegistryTest, WhatIsWrittenIsReadBackByTheNextLeader) {
   EXPECT_TRUE(wrote([&](auto done) { r.remove_framework("f2", done); }));
   EXPECT_TRUE(wrote([&](auto done) { r.put_agent("a1", "hash-1", done); }));
   EXPECT_TRUE(wrote([&](auto done) { r.put_agent("a2", "hash-2", done); }));
-  EXPECT_TRUE(wrote([&](auto done) { r.remove_agent("a2", 1700000000, done); }));
+  double removed_at = recently();
+  EXPECT_TRUE(wrote([&](auto done) { r.remove_agent("a2", removed_at, done); }));
   RoleSettings web;
   web.weight = 2;
   web.has_quota = true;
@@ -879,7 +882,7 @@ TEST_F(RegistryTest, WhatIsWrittenIsReadBackByTheNextLeader) {
   // Agents are in their sets, the removed one moved from admitted to removed.
   EXPECT_EQ(stored_set_of("a1").admitted, (std::map<std::string, std::string>{{"a1", "hash-1"}}));
   EXPECT_EQ(stored_set_of("a2").admitted.count("a2"), 0u);
-  EXPECT_EQ(stored_set_of("a2").removed, (std::map<std::string, double>{{"a2", 1700000000}}));
+  EXPECT_EQ(stored_set_of("a2").removed, (std::map<std::string, double>{{"a2", removed_at}}));
   for (const auto& [key, entry] : leader_->entries) {
     EXPECT_EQ(key.rfind("master/agents/", 0), std::string::npos) << key;
   }
@@ -924,7 +927,7 @@ TEST_F(RegistryTest, AgentWritesAskedForTogetherGoOutAsTheirSetsInAFewBatches) {
   EXPECT_EQ(sets, Registry::kAgentSetCount);  // 2,500 ids fill every set
 
   int batches = leader_->batches;
-  EXPECT_TRUE(wrote([&](auto done) { r.remove_agent("a7", 1700000000, done); }));
+  EXPECT_TRUE(wrote([&](auto done) { r.remove_agent("a7", recently(), done); }));
   EXPECT_EQ(leader_->batches, batches + 1);
   EXPECT_EQ(stored_set_of("a7").admitted.count("a7"), 0u);
   EXPECT_EQ(stored_set_of("a7").removed.count("a7"), 1u);
@@ -941,7 +944,7 @@ TEST_F(RegistryTest, AgentWritesAskedForTogetherGoOutAsTheirSetsInAFewBatches) {
 TEST_F(RegistryTest, AgentWritesBeforeTheSetsAreReadAreRefused) {
   Registry& r = registry();
   EXPECT_FALSE(wrote([&](auto done) { r.put_agent("a1", "hash-1", done); }));
-  EXPECT_FALSE(wrote([&](auto done) { r.remove_agent("a1", 1700000000, done); }));
+  EXPECT_FALSE(wrote([&](auto done) { r.remove_agent("a1", recently(), done); }));
   EXPECT_TRUE(leader_->entries.empty());
 }
 
@@ -951,7 +954,7 @@ TEST_F(RegistryTest, AnEarlierVersionsAgentRecordsAreReadAndMovedIntoTheSets) {
   leader_->preset("master/agents/old-1", AgentRecord{"hash-old-1"});
   leader_->preset("master/agents/old-2", AgentRecord{"hash-old-2"});
   leader_->preset("master/agents/gone", AgentRecord{"hash-gone"});
-  leader_->preset("master/removed_agents/gone", 1600000000.0);
+  leader_->preset("master/removed_agents/gone", recently());
   Registry& r = registry();
   RecoveredRegistry recovered = recover();
   EXPECT_EQ(recovered.agent_secrets,
@@ -978,13 +981,60 @@ TEST_F(RegistryTest, AnEarlierVersionsAgentRecordsAreReadAndMovedIntoTheSets) {
   EXPECT_EQ(again.removed_agents, std::set<std::string>{"gone"});
 }
 
+// Removed agents are remembered for a bounded time and count (as Mesos's registry_max_agent_age
+// and registry_max_agent_count): older ones are forgotten when a new leader reads the sets (the
+// sets that shrink are written) and whenever their set is written, the oldest first beyond the
+// count, so that the sets do not grow with every agent ever removed.
+TEST_F(RegistryTest, RemovedAgentsAreForgottenPastTheirAgeAndBeyondTheCount) {
+  double now = clock_.wall_seconds();
+  AgentSet set;
+  set.removed = {{"long-gone", now - 7200}, {"just-gone", now - 60}};
+  leader_->preset("master/" + Registry::agent_set_key(Registry::agent_set_of("long-gone")), set);
+  if (Registry::agent_set_of("just-gone") != Registry::agent_set_of("long-gone")) {
+    AgentSet other;
+    other.removed = {{"just-gone", now - 60}};
+    leader_->preset("master/" + Registry::agent_set_key(Registry::agent_set_of("just-gone")),
+                    other);
+  }
+  Registry& r = registry();
+  r.keep_removed_agents(std::chrono::hours(1), 2 * Registry::kAgentSetCount);  // 2 per set
+  RecoveredRegistry recovered = recover();
+  EXPECT_EQ(recovered.removed_agents, std::set<std::string>{"just-gone"});
+  ASSERT_TRUE(
+      run_until([&] { return stored_set_of("long-gone").removed.count("long-gone") == 0; }));
+  EXPECT_EQ(stored_set_of("just-gone").removed.count("just-gone"), 1u);
+
+  // Three removals in one set that holds two: the oldest goes.
+  std::vector<std::string> same_set;
+  size_t target = Registry::agent_set_of("x0");
+  for (int i = 0; same_set.size() < 3; ++i) {
+    std::string id = "x" + std::to_string(i);
+    if (Registry::agent_set_of(id) == target) same_set.push_back(id);
+  }
+  for (size_t i = 0; i < same_set.size(); ++i) {
+    EXPECT_TRUE(wrote(
+        [&](auto done) { r.remove_agent(same_set[i], now - 30 + static_cast<double>(i), done); }));
+  }
+  AgentSet stored = stored_set_of(same_set[0]);
+  EXPECT_EQ(stored.removed.count(same_set[0]), 0u);
+  EXPECT_EQ(stored.removed.count(same_set[1]), 1u);
+  EXPECT_EQ(stored.removed.count(same_set[2]), 1u);
+
+  // A forgotten id is not refused any more: it may be admitted again, as a new agent.
+  EXPECT_TRUE(wrote([&](auto done) { r.put_agent("long-gone", "hash-new", done); }));
+  registry();
+  recovered = recover();
+  EXPECT_EQ(recovered.agent_secrets["long-gone"], "hash-new");
+  EXPECT_EQ(recovered.removed_agents.count("long-gone"), 0u);
+}
+
 // A set whose write fails is written again (whole) until it is stored, rather than left as the
 // store had it until a neighbour changes: a removal that failed once still keeps the agent out.
 TEST_F(RegistryTest, ASetWhoseWriteFailedIsWrittenAgainUntilItIsStored) {
   Registry& r = registry();
   recover();
   leader_->fail_next_batches = 3;  // written again after 10, 20 and 40 ms
-  EXPECT_FALSE(wrote([&](auto done) { r.remove_agent("a1", 1700000000, done); }));
+  EXPECT_FALSE(wrote([&](auto done) { r.remove_agent("a1", recently(), done); }));
   ASSERT_TRUE(run_until([&] { return stored_set_of("a1").removed.count("a1") == 1; }));
   EXPECT_EQ(leader_->fail_next_batches, 0);
   registry();
