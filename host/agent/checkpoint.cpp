@@ -65,7 +65,7 @@ struct JournalRecord {
   std::string framework_id;
   std::string task_id;
   TaskCheckpoint task;  // for kPut
-  MSGPACK_DEFINE_MAP(op, framework_id, task_id, task);
+  TESSERA_MSGPACK_MAP(op, framework_id, task_id, task);
 };
 
 constexpr size_t kRecordHeader = 8;                 // length, CRC-32

@@ -51,8 +51,8 @@ struct TaskCheckpoint {
   std::string state;  // the latest state the agent decided on
   bool kill_requested = false;
   std::vector<protocol::TaskStatus> pending;  // unacknowledged updates, oldest first
-  MSGPACK_DEFINE_MAP(format, framework_id, task, container_id, sandbox, pid, state, kill_requested,
-                     pending);
+  TESSERA_MSGPACK_MAP(format, framework_id, task, container_id, sandbox, pid, state, kill_requested,
+                      pending);
 };
 
 class Checkpoint {

@@ -113,7 +113,7 @@ Options read_options(sdk::ConfigTable& table) {
       "registry_max_removed_agent_age_hours",
       std::chrono::duration_cast<std::chrono::hours>(options.registry_max_removed_agent_age)
           .count(),
-      0, 24 * 365 * 100));
+      0, int64_t{24} * 365 * 100));
   options.registry_max_removed_agents = table.integer(
       "registry_max_removed_agents", options.registry_max_removed_agents, 0, 100000000);
   options.max_completed_tasks =
@@ -310,6 +310,9 @@ Status Master::start() {
   registry_ = std::make_unique<Registry>(bus(), clock(), leadership_.get(), store_options);
   registry_->keep_removed_agents(options_.registry_max_removed_agent_age,
                                  static_cast<size_t>(options_.registry_max_removed_agents));
+  registry_->on_forgotten([this](const std::vector<std::string>& agent_ids) {
+    for (const std::string& agent_id : agent_ids) removed_agents_.erase(agent_id);
+  });
   if (auto s = leadership_->campaign(master_id_, endpoint_); !s) return s;
 
   clock().every(options_.agent_ping_interval, [this] { check_agents(); });
@@ -1013,10 +1016,15 @@ void Master::on_subscribe(const Caller& caller, const scheduler::Subscribe& mess
   // stored: it can launch tasks from then on, and a master elected after this one dies must
   // know it when agents re-register with those tasks (a task of a framework that is in no
   // registry is killed as an orphan). A write that fails is logged by the registry; the
-  // subscription is not answered, and the client subscribes again.
+  // subscription is not answered, and the client subscribes again (an id this master made up
+  // is deleted again: a write that timed out may still have been applied).
   double failover_seconds = failover->seconds;
   auto answer = [this, caller, message, id, failover_seconds](bool stored) {
-    if (!stored || !leading_) return;
+    if (!leading_) return;
+    if (!stored) {
+      if (message.framework_id.empty()) registry_->remove_framework(id);
+      return;
+    }
     if (removed_frameworks_.count(id) != 0) {
       // Torn down while its record was written (a subscription with this id that came
       // meanwhile): the record goes again.
@@ -1038,6 +1046,20 @@ void Master::subscribe(const Caller& caller, const scheduler::Subscribe& message
   auto [it, created] = frameworks_.try_emplace(id);
   Framework& fw = it->second;
   bool resubscribing = !created;
+  scheduler::Subscribed subscribed{
+      id, master_id_, std::chrono::duration<double>(options_.heartbeat_interval).count()};
+  // A framework that subscribed without an id learns the one it was given only from this
+  // answer: when its connection is gone (its client gave up waiting for the record's write and
+  // subscribes again, for a new id) nobody can ever use this id, so it is forgotten rather than
+  // kept, disconnected, for its failover timeout.
+  bool fresh = created && message.framework_id.empty();
+  if (fresh && !server_->reply_later(caller.peer, caller.sequence, subscribed)) {
+    frameworks_.erase(it);
+    registry_->remove_framework(id);
+    log().warn("framework '{}' could not be told its id {} (its connection is gone); forgotten",
+               sdk::escape(message.name), sdk::printable(id));
+    return;
+  }
   if (resubscribing) {
     // A new connection: whatever was offered to the old one comes back.
     for (const std::string& offer_id : std::set<std::string>(fw.offers)) {
@@ -1064,10 +1086,7 @@ void Master::subscribe(const Caller& caller, const scheduler::Subscribe& message
     registry_->put_framework(FrameworkRecord{id, fw.name, fw.roles, fw.failover_timeout_seconds});
   }
   publish(events::FrameworkAdded{framework_state(fw, tasks_, offers_), resubscribing});
-  bool answered = server_->reply_later(
-      caller.peer, caller.sequence,
-      scheduler::Subscribed{id, master_id_,
-                            std::chrono::duration<double>(options_.heartbeat_interval).count()});
+  bool answered = fresh || server_->reply_later(caller.peer, caller.sequence, subscribed);
   // No AllocateNow: the allocator runs a cycle shortly after a framework is added or
   // activated, shared by frameworks subscribing together.
   log().info("{} framework {} '{}' with roles {}", resubscribing ? "re-subscribed" : "subscribed",

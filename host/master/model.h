@@ -116,7 +116,7 @@ struct RoleSettings {
   protocol::Resources quota;  // empty: no limit
   bool has_priority = false;
   int64_t priority = 0;
-  MSGPACK_DEFINE_MAP(weight, has_quota, quota, has_priority, priority);
+  TESSERA_MSGPACK_MAP(weight, has_quota, quota, has_priority, priority);
 };
 
 // Tasks are keyed by framework and task id: task ids are unique only within a framework.

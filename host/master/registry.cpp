@@ -49,16 +49,27 @@ std::string Registry::agent_set_key(size_t set) {
   return key;
 }
 
-size_t Registry::forget_removed(AgentSet& set, double now) const {
-  size_t before = set.removed.size();
-  // A time that is not a number (a damaged set) counts from now: removal stays final for the
-  // age at least.
+size_t Registry::forget_removed(AgentSet& set, double now) {
+  size_t changes = 0;
+  // A time that is not a number (a damaged set) or in the future (another master's clock)
+  // counts from now: removal stays final for the age at least, and the set is written so.
   for (auto& entry : set.removed) {
-    if (!std::isfinite(entry.second)) entry.second = now;
+    if (!std::isfinite(entry.second) || entry.second > now) {
+      entry.second = now;
+      ++changes;
+    }
   }
+  std::vector<std::string> forgotten;
   if (removed_max_age_.count() > 0) {
     double oldest = now - static_cast<double>(removed_max_age_.count());
-    std::erase_if(set.removed, [oldest](const auto& entry) { return entry.second < oldest; });
+    for (auto it = set.removed.begin(); it != set.removed.end();) {
+      if (it->second < oldest) {
+        forgotten.push_back(it->first);
+        it = set.removed.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
   size_t cap = (removed_max_count_ + kAgentSetCount - 1) / kAgentSetCount;
   if (removed_max_count_ > 0 && set.removed.size() > cap) {
@@ -69,9 +80,21 @@ size_t Registry::forget_removed(AgentSet& set, double now) const {
     size_t excess = set.removed.size() - cap;
     std::nth_element(by_age.begin(), by_age.begin() + static_cast<std::ptrdiff_t>(excess - 1),
                      by_age.end());
-    for (size_t i = 0; i < excess; ++i) set.removed.erase(by_age[i].second);
+    for (size_t i = 0; i < excess; ++i) {
+      set.removed.erase(by_age[i].second);
+      forgotten.push_back(std::move(by_age[i].second));
+    }
   }
-  return before - set.removed.size();
+  changes += forgotten.size();
+  if (!forgotten.empty()) {
+    bus_.log.info(
+        "registry: forgot {} removed agent(s) (removed over {} h ago, or the oldest "
+        "beyond the {} kept)",
+        forgotten.size(), std::chrono::duration_cast<std::chrono::hours>(removed_max_age_).count(),
+        removed_max_count_);
+    if (on_forgotten_) on_forgotten_(forgotten);
+  }
+  return changes;
 }
 
 void Registry::recover(std::function<void(RecoveredRegistry)> done) {
@@ -92,15 +115,7 @@ void Registry::recover(std::function<void(RecoveredRegistry)> done) {
       AgentSet& set = read->sets[index];
       // Removal is final: an id also admitted was admitted before it was removed.
       for (const auto& entry : set.removed) set.admitted.erase(entry.first);
-      if (size_t forgotten = forget_removed(set, now); forgotten > 0) {
-        bus_.log.info(
-            "registry: forgot {} removed agent(s) of '{}' (removed over {} h ago, or "
-            "the oldest beyond {} kept)",
-            forgotten, agent_set_key(index),
-            std::chrono::duration_cast<std::chrono::hours>(removed_max_age_).count(),
-            removed_max_count_);
-        shrunk.push_back(index);
-      }
+      if (forget_removed(set, now) > 0) shrunk.push_back(index);
       for (const auto& entry : set.removed) recovered.removed_agents.insert(entry.first);
       for (const auto& [agent_id, hash] : set.admitted) {
         if (!hash.empty()) recovered.agent_secrets[agent_id] = hash;
@@ -268,9 +283,7 @@ void Registry::write_changed_sets() {
     // Named, not a structured binding: the callback captures them.
     size_t set = entry.first;
     std::vector<std::function<void(bool)>>& dones = entry.second;
-    if (size_t forgotten = forget_removed(sets_[set], clock_.wall_seconds()); forgotten > 0) {
-      bus_.log.info("registry: forgot {} removed agent(s) of '{}'", forgotten, agent_set_key(set));
-    }
+    forget_removed(sets_[set], clock_.wall_seconds());
     // A put of a set still waiting in the writer takes this value where it stands.
     agent_writer_.put(agent_set_key(set), sets_[set],
                       [this, alive = alive_, set, round, finish,
@@ -289,9 +302,14 @@ void Registry::write_changed_sets() {
                           bus_.log.error(
                               "registry write of '{}' failed: {}; writing it again in {} ms",
                               agent_set_key(set), r.error().message, it->second.count());
-                          clock_.after(it->second, [this, alive, set] {
-                            if (*alive) changed(set, nullptr);
-                          });
+                          // One retry per set at a time, however many writes of it failed.
+                          if (retry_pending_.insert(set).second) {
+                            clock_.after(it->second, [this, alive, set] {
+                              if (!*alive) return;
+                              retry_pending_.erase(set);
+                              changed(set, nullptr);
+                            });
+                          }
                         } else if (!r) {
                           round->failed = true;
                           bus_.log.error("registry write of '{}' refused: {}", agent_set_key(set),

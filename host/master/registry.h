@@ -44,7 +44,7 @@ namespace tessera::host::master {
 // comes in its re-registration), so only that is decoded.
 struct AgentRecord {
   std::string secret_hash;
-  MSGPACK_DEFINE_MAP(secret_hash);
+  TESSERA_MSGPACK_MAP(secret_hash);
 };
 
 // One of the kAgentSetCount sets of agents (see the top). An id in both maps (a set written before
@@ -52,7 +52,7 @@ struct AgentRecord {
 struct AgentSet {
   std::map<std::string, std::string> admitted;  // agent id -> its secret's hash
   std::map<std::string, double> removed;        // agent id -> when removed (wall seconds)
-  MSGPACK_DEFINE_MAP(admitted, removed);
+  TESSERA_MSGPACK_MAP(admitted, removed);
 };
 
 // What the registry keeps of a framework.
@@ -61,7 +61,7 @@ struct FrameworkRecord {
   std::string name;
   std::vector<std::string> roles;
   double failover_timeout_seconds = 0;
-  MSGPACK_DEFINE_MAP(framework_id, name, roles, failover_timeout_seconds);
+  TESSERA_MSGPACK_MAP(framework_id, name, roles, failover_timeout_seconds);
 };
 
 // Everything a new leader reads back before it serves.
@@ -123,9 +123,14 @@ class Registry {
     removed_max_age_ = max_age;
     removed_max_count_ = max_count;
   }
-  // Forgets what of `set`'s removed agents is beyond the bounds above, at wall time `now`;
-  // returns how many.
-  size_t forget_removed(AgentSet& set, double now) const;
+  // Called with the ids forgotten, whenever some are (the master then stops refusing them).
+  void on_forgotten(std::function<void(const std::vector<std::string>&)> fn) {
+    on_forgotten_ = std::move(fn);
+  }
+  // Forgets what of `set`'s removed agents is beyond the bounds above, at wall time `now`, and
+  // dates a removal time that is not a number or is in the future at `now`; returns how many
+  // entries changed (the set needs writing when any did).
+  size_t forget_removed(AgentSet& set, double now);
 
   // The store client (for its counters in tests).
   const sdk::Store& store() const { return store_; }
@@ -186,6 +191,9 @@ class Registry {
   // See keep_removed_agents (defaults: Mesos's two weeks and 102,400 agents).
   std::chrono::seconds removed_max_age_{std::chrono::hours(24 * 14)};
   size_t removed_max_count_ = 102400;
+  std::function<void(const std::vector<std::string>&)> on_forgotten_;
+  // Sets with a retry of a failed write waiting (one at a time per set).
+  std::set<size_t> retry_pending_;
   // Guards callbacks posted to the loop against this registry's destruction.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -70,8 +70,8 @@ struct Stats {
   uint64_t last_batch_ns = 0;   // converting, encoding and sending the last batch
   uint64_t agents = 0;
   uint64_t frameworks = 0;
-  MSGPACK_DEFINE_MAP(policy, cycles, grants, batches, ignored, master_changes, last_cycle_ns,
-                     last_batch_ns, agents, frameworks);
+  TESSERA_MSGPACK_MAP(policy, cycles, grants, batches, ignored, master_changes, last_cycle_ns,
+                      last_batch_ns, agents, frameworks);
 };
 
 // The allocator.allocated batch packed straight from the core's offers: it decodes as

@@ -64,8 +64,8 @@ struct StoredTask {
   std::string staged_at;   // ISO 8601
   std::string started_at;  // "" until running
   uint64_t sequence = 0;   // launch order: killSelection compares it
-  MSGPACK_DEFINE_MAP(id, app_id, agent_id, hostname, attributes, host_ports, service_ports, version,
-                     config_version, state, staged_at, started_at, sequence);
+  TESSERA_MSGPACK_MAP(id, app_id, agent_id, hostname, attributes, host_ports, service_ports,
+                      version, config_version, state, staged_at, started_at, sequence);
 };
 
 // A task: its stored record and what the scheduler saw of it since it started.
@@ -84,7 +84,7 @@ struct Task : StoredTask {
 // An app (or an app version) in the store: its Marathon JSON.
 struct StoredApp {
   std::string json;
-  MSGPACK_DEFINE_MAP(json);
+  TESSERA_MSGPACK_MAP(json);
 };
 
 // A group's own definition, apart from its apps (Marathon's Group): kept so that a group exists
@@ -164,8 +164,8 @@ struct StoredDeployment {
   // was not defined (records written before groups were part of deployments have neither).
   std::map<std::string, std::string> groups_before;
   std::map<std::string, std::string> groups_after;
-  MSGPACK_DEFINE_MAP(id, version, app_id, stop, steps, current_step, previous_json, apps, stopping,
-                     previous_apps, groups_before, groups_after);
+  TESSERA_MSGPACK_MAP(id, version, app_id, stop, steps, current_step, previous_json, apps, stopping,
+                      previous_apps, groups_before, groups_after);
 };
 
 // An offer an app could not use, with every reason, as /v2/queue's lastUnusedOffers lists it.
@@ -204,7 +204,7 @@ struct StoredBackoff {
   double delay_seconds = 0;
   uint64_t failures = 0;
   int64_t until_epoch_ms = 0;
-  MSGPACK_DEFINE_MAP(app_id, delay_seconds, failures, until_epoch_ms);
+  TESSERA_MSGPACK_MAP(app_id, delay_seconds, failures, until_epoch_ms);
 };
 
 class Driver {

@@ -33,7 +33,7 @@ namespace http = sdk::http;
 struct LeaderHttp {
   std::string url;  // "http://HOST:PORT"
   uint64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(url, epoch);
+  TESSERA_MSGPACK_MAP(url, epoch);
 };
 inline constexpr const char* kLeaderHttpKey = "leader_http";
 

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "tessera/message.h"
+#include "tessera/msgpack_map.h"
 
 namespace {
 
@@ -160,6 +161,134 @@ TEST(Codec, GarbageIsAnErrorNeverACrash) {
     auto decoded = tessera::Envelope::decode(valid.data(), n);
     EXPECT_FALSE(decoded.ok()) << "truncated to " << n;
   }
+}
+
+// TESSERA_MSGPACK_MAP reads what MSGPACK_DEFINE_MAP reads, the same way, without its std::map
+// of keys: the same struct under both macros, fed the same maps (msgpack-c's is the reference).
+struct Inner {
+  std::string name = "unset";
+  std::vector<int> values;
+  MSGPACK_DEFINE_MAP(name, values);
+};
+struct ReferenceRead {
+  std::string id = "unset";
+  double cpus = -1;
+  Inner inner;
+  std::map<std::string, std::string> labels;
+  MSGPACK_DEFINE_MAP(id, cpus, inner, labels);
+};
+struct FastInner {
+  std::string name = "unset";
+  std::vector<int> values;
+  TESSERA_MSGPACK_MAP(name, values);
+};
+struct FastRead {
+  std::string id = "unset";
+  double cpus = -1;
+  FastInner inner;
+  std::map<std::string, std::string> labels;
+  TESSERA_MSGPACK_MAP(id, cpus, inner, labels);
+};
+
+// Packs a map of the given entries: each a key (a string, or an integer when it starts with
+// '#') and a value packed by `pack_value`.
+template <typename... Entries>
+std::string pack_map(const Entries&... entries) {
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> packer(buffer);
+  packer.pack_map(sizeof...(Entries));
+  auto one = [&](const auto& entry) {
+    if (entry.first.rfind('#', 0) == 0) {
+      packer.pack(std::stoi(entry.first.substr(1)));
+    } else {
+      packer.pack(entry.first);
+    }
+    packer.pack(entry.second);
+  };
+  (one(entries), ...);
+  return std::string(buffer.data(), buffer.size());
+}
+
+// What each reader makes of `bytes`: its fields printed, or "type_error".
+template <typename T>
+std::string read_as(const std::string& bytes) {
+  msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
+  try {
+    T t = handle.get().as<T>();
+    std::string labels;
+    for (const auto& [k, v] : t.labels) labels += k + "=" + v + ",";
+    std::string values;
+    for (int v : t.inner.values) values += std::to_string(v) + ",";
+    return t.id + "|" + std::to_string(t.cpus) + "|" + t.inner.name + "|" + values + "|" + labels;
+  } catch (const msgpack::type_error&) {
+    return "type_error";
+  }
+}
+
+TEST(Codec, TheFastMapReaderReadsWhatMsgpackDefineMapReads) {
+  using Field = std::pair<std::string, std::string>;
+  using Number = std::pair<std::string, double>;
+  std::vector<std::string> inputs = {
+      // Every field, in order and out of order.
+      pack_map(Field{"id", "t1"}, Number{"cpus", 0.5}, Field{"name", "x"}),
+      pack_map(Number{"cpus", 2}, Field{"id", "t2"}),
+      // Missing fields keep their defaults; unknown keys are ignored.
+      pack_map(Field{"id", "t3"}),
+      pack_map(Field{"unknown", "u"}, Number{"cpuz", 9}, Field{"id", "t4"}),
+      std::string("\x80", 1),  // {}
+      // A key given twice: the first is taken.
+      pack_map(Field{"id", "first"}, Field{"id", "second"}, Number{"cpus", 1}, Number{"cpus", 3}),
+      // A key that is a prefix or an extension of a field's name is not that field.
+      pack_map(Field{"i", "no"}, Field{"idx", "no"}, Number{"cpu", 7}),
+      // A key that is not a string, a value of the wrong type, and not a map at all.
+      pack_map(Field{"#7", "seven"}),
+      pack_map(Field{"cpus", "lots"}),
+      std::string("\x93\x01\x02\x03", 4),
+      std::string("\xa3"
+                  "abc",
+                  4),
+  };
+  // Nested maps and containers.
+  {
+    msgpack::sbuffer buffer;
+    msgpack::packer<msgpack::sbuffer> packer(buffer);
+    packer.pack_map(4);
+    packer.pack(std::string("labels"));
+    packer.pack(std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}});
+    packer.pack(std::string("inner"));
+    packer.pack_map(3);
+    packer.pack(std::string("values"));
+    packer.pack(std::vector<int>{1, 2, 3});
+    packer.pack(std::string("name"));
+    packer.pack(std::string("nested"));
+    packer.pack(std::string("extra"));
+    packer.pack(true);
+    packer.pack(std::string("id"));
+    packer.pack(std::string("t5"));
+    packer.pack(std::string("cpus"));
+    packer.pack(0.25);
+    inputs.emplace_back(buffer.data(), buffer.size());
+  }
+  for (const std::string& bytes : inputs) {
+    std::string reference = read_as<ReferenceRead>(bytes);
+    EXPECT_EQ(read_as<FastRead>(bytes), reference);
+  }
+  EXPECT_EQ(read_as<FastRead>(inputs[0]), "t1|0.500000|unset||");
+  EXPECT_EQ(read_as<FastRead>(inputs[5]), "first|1.000000|unset||");
+  EXPECT_EQ(read_as<FastRead>(inputs[7]), "type_error");
+  EXPECT_EQ(read_as<FastRead>(inputs.back()), "t5|0.250000|nested|1,2,3,|a=1,b=2,");
+  // What one writes, the other reads.
+  FastRead written;
+  written.id = "both";
+  written.cpus = 4;
+  written.inner.name = "n";
+  written.inner.values = {9};
+  written.labels = {{"k", "v"}};
+  msgpack::sbuffer buffer;
+  msgpack::pack(buffer, written);
+  std::string bytes(buffer.data(), buffer.size());
+  EXPECT_EQ(read_as<ReferenceRead>(bytes), "both|4.000000|n|9,|k=v,");
+  EXPECT_EQ(read_as<FastRead>(bytes), read_as<ReferenceRead>(bytes));
 }
 
 }  // namespace

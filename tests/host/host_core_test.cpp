@@ -384,7 +384,8 @@ TEST_F(HostLoadConfig, SlotsAreSelectedWhateverTheRolesWhichOnlyAddBuiltInRoles)
                 ":4:1: unknown key 'master.alocator' (valid keys: advertise, "
                 "agent_ping_interval_ms, agent_ping_timeout_ms, agent_removal_timeout_ms, "
                 "agent_removals_per_minute, allocator, endpoint, frameworks, "
-                "heartbeat_interval_ms, max_completed_tasks)");
+                "heartbeat_interval_ms, max_completed_tasks, "
+                "registry_max_removed_agent_age_hours, registry_max_removed_agents)");
 }
 
 TEST_F(HostLoadConfig, LeaderSlotIsFilledWhateverTheRoles) {

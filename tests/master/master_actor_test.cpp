@@ -188,6 +188,29 @@ class MasterActorTest : public ::testing::Test {
     return std::move(*answer);
   }
 
+  // A framework (of id `framework_id`, or none) subscribes while the registry is still read (its
+  // first listing refused), and its client closes its connection before the master serves.
+  void subscribe_then_vanish(const std::string& framework_id) {
+    leader_->fail_next = 1;
+    start_master();
+    ASSERT_TRUE(run_until([&] { return leader_->lists >= 1; }));
+    auto gone = std::make_unique<sdk::Client>(bus_, "gone");
+    ASSERT_TRUE(gone->connect("inproc://test.master").ok());
+    protocol::scheduler::Subscribe subscribe;
+    subscribe.framework_id = framework_id;
+    subscribe.name = "impatient";
+    subscribe.roles = {"*"};
+    subscribe.failover_timeout_seconds = 60;
+    gone->request(
+        subscribe, [](const Result<Envelope>&) {}, 30s);
+    ASSERT_TRUE(run_until([&] { return logged("'scheduler.subscribe' from 'test' kept"); }));
+    gone.reset();
+    // ZeroMQ closes a socket's connections asynchronously (its reaper thread tells the master's
+    // socket that the pipe is gone); the master sees it at its next send, once that happened.
+    std::this_thread::sleep_for(1s);
+    clock_.advance(1s);
+  }
+
   // Subscribes a framework named `name` (with `framework_id`, to re-subscribe) on `client`;
   // its id, or "" when the master did not answer scheduler.subscribed.
   std::string subscribe_on(sdk::Client& client, const std::string& name,
@@ -413,33 +436,31 @@ TEST_F(MasterActorTest, RequestsThatComeWhileTheRegistryIsReadAreServedOnceItIs)
 // connection (its offers would be lost until it subscribed again) but disconnected, with its
 // failover timeout, until it subscribes again.
 TEST_F(MasterActorTest, ASubscriptionWhoseConnectionClosedWhileItWasKeptLeavesItDisconnected) {
-  leader_->fail_next = 1;
-  start_master();
-  ASSERT_TRUE(run_until([&] { return leader_->lists >= 1; }));
-  auto gone = std::make_unique<sdk::Client>(bus_, "gone");
-  ASSERT_TRUE(gone->connect("inproc://test.master").ok());
-  scheduler::Subscribe subscribe;
-  subscribe.name = "impatient";
-  subscribe.roles = {"*"};
-  subscribe.failover_timeout_seconds = 60;
-  gone->request(
-      subscribe, [](const Result<Envelope>&) {}, 30s);
-  ASSERT_TRUE(run_until([&] { return logged("'scheduler.subscribe' from 'test' kept"); }));
-  gone.reset();
-  // ZeroMQ closes a socket's connections asynchronously (its reaper thread tells the master's
-  // socket that the pipe is gone); the master sees it at its next send, once that happened.
-  std::this_thread::sleep_for(1s);
-
-  clock_.advance(1s);
+  subscribe_then_vanish("impatient-1");  // known to an earlier leader, say
   ASSERT_TRUE(run_until([&] {
     return logged("could not be told it subscribed (its connection is gone); it has 60 s");
   }));
-  std::string id;
+  EXPECT_TRUE(allocator_->was_told("framework_added impatient-1"));
+  EXPECT_TRUE(run_until([&] { return allocator_->was_told("deactivated impatient-1"); }));
+}
+
+// The same without a framework id: the answer was the only way its client could learn the id it
+// was given, so the framework is forgotten, its stored record too.
+TEST_F(MasterActorTest, ASubscriptionWithoutAnIdWhoseConnectionClosedIsForgotten) {
+  subscribe_then_vanish("");
+  // It subscribed without an id, so only that answer could have told it its id: nobody can use
+  // the framework, and it is forgotten (its stored record too) rather than kept for 60 s.
+  ASSERT_TRUE(run_until([&] {
+    return logged("could not be told its id") && logged("(its connection is gone); forgotten");
+  }));
   for (const std::string& told : allocator_->told) {
-    if (told.rfind("framework_added ", 0) == 0) id = told.substr(told.find(' ') + 1);
+    EXPECT_NE(told.rfind("framework_added ", 0), 0u) << told;
   }
-  ASSERT_FALSE(id.empty()) << "the framework was not added";
-  EXPECT_TRUE(run_until([&] { return allocator_->was_told("deactivated " + id); }));
+  EXPECT_TRUE(run_until([&] {
+    return std::none_of(leader_->entries.begin(), leader_->entries.end(), [](const auto& entry) {
+      return entry.first.rfind("master/frameworks/", 0) == 0;
+    });
+  }));
 }
 
 // A new framework is told it subscribed only once its record is stored: a master elected after
@@ -448,7 +469,8 @@ TEST_F(MasterActorTest, ASubscriptionWhoseConnectionClosedWhileItWasKeptLeavesIt
 // unanswered and the framework unknown, and the client's next try succeeds.
 TEST_F(MasterActorTest, ANewFrameworkIsAnsweredOnlyOnceItsRecordIsStored) {
   start_master();
-  ASSERT_TRUE(run_until([&] { return leader_->lists >= 1; }));
+  // Serving: the registry's reads are over, so the refusal below falls on the record.
+  ASSERT_TRUE(run_until([&] { return logged("; serving"); }));
   leader_->fail_next = 1;  // the framework's record
   scheduler::Subscribe subscribe;
   subscribe.name = "unrecorded";

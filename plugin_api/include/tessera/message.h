@@ -21,8 +21,11 @@
 //     static constexpr uint32_t kSchema = 1;
 //     std::string text;
 //     uint64_t sent_ns = 0;
-//     MSGPACK_DEFINE_MAP(text, sent_ns);
+//     TESSERA_MSGPACK_MAP(text, sent_ns);
 //   };
+//
+// TESSERA_MSGPACK_MAP (tessera/msgpack_map.h) writes what msgpack-c's MSGPACK_DEFINE_MAP writes
+// and reads it without copying the keys into a std::map first; a plugin may use either.
 //
 // Limits: nothing from the wire is trusted, so a received frame is checked against
 // MessageLimits before anything is allocated for it. A frame larger than `max_bytes` is refused
@@ -46,10 +49,11 @@
 #include <string>
 #include <string_view>
 
+#include "tessera/msgpack_map.h"
 #include "tessera/result.h"
 #include "tessera/sdk/logger.h"
 
-// For a message with no fields (MSGPACK_DEFINE_MAP needs at least one): its body is {}.
+// For a message with no fields (TESSERA_MSGPACK_MAP needs at least one): its body is {}.
 #define TESSERA_NO_FIELDS()                                      \
   template <typename Packer>                                     \
   void msgpack_pack(Packer& packer) const {                      \

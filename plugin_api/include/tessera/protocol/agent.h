@@ -26,7 +26,7 @@ struct RunningTask {
   TaskInfo task;
   std::string state;
   std::string sandbox;  // the task's working directory on the agent
-  MSGPACK_DEFINE_MAP(framework_id, task, state, sandbox);
+  TESSERA_MSGPACK_MAP(framework_id, task, state, sandbox);
 };
 
 // An executor the agent runs (not ended), as its framework described it: the master counts its
@@ -34,7 +34,7 @@ struct RunningTask {
 struct RunningExecutor {
   std::string framework_id;
   ExecutorInfo executor;
-  MSGPACK_DEFINE_MAP(framework_id, executor);
+  TESSERA_MSGPACK_MAP(framework_id, executor);
 };
 
 struct Register {
@@ -49,7 +49,7 @@ struct Register {
   // Appended: the executors it runs (re-registration); an older agent sends none, and the
   // master then counts only its tasks.
   std::vector<RunningExecutor> executors;
-  MSGPACK_DEFINE_MAP(agent_id, hostname, resources, attributes, tasks, secret, executors);
+  TESSERA_MSGPACK_MAP(agent_id, hostname, resources, attributes, tasks, secret, executors);
 };
 
 struct Registered {
@@ -61,7 +61,7 @@ struct Registered {
   // Given when the master records a new secret for agent_id (first registration): the agent
   // keeps it beside its id and presents it in every later Register. Empty: keep the one it has.
   std::string secret;
-  MSGPACK_DEFINE_MAP(agent_id, master_id, ping_interval_seconds, secret);
+  TESSERA_MSGPACK_MAP(agent_id, master_id, ping_interval_seconds, secret);
 };
 
 // The answer to a Register that the master will not admit (an id it cannot prove, resources
@@ -70,7 +70,7 @@ struct Refused {
   static constexpr const char* kType = "agent.refused";
   static constexpr uint32_t kSchema = 1;
   std::string reason;
-  MSGPACK_DEFINE_MAP(reason);
+  TESSERA_MSGPACK_MAP(reason);
 };
 
 struct RunTask {
@@ -78,7 +78,7 @@ struct RunTask {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   TaskInfo task;
-  MSGPACK_DEFINE_MAP(framework_id, task);
+  TESSERA_MSGPACK_MAP(framework_id, task);
 };
 
 struct KillTask {
@@ -86,7 +86,7 @@ struct KillTask {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   std::string task_id;
-  MSGPACK_DEFINE_MAP(framework_id, task_id);
+  TESSERA_MSGPACK_MAP(framework_id, task_id);
 };
 
 struct StatusUpdate {
@@ -101,7 +101,7 @@ struct StatusUpdate {
   // The task's working directory on the agent (absolute), shown to operators; empty from an
   // agent that does not say.
   std::string sandbox;
-  MSGPACK_DEFINE_MAP(agent_id, status, latest_state, sandbox);
+  TESSERA_MSGPACK_MAP(agent_id, status, latest_state, sandbox);
 };
 
 struct StatusAck {
@@ -110,14 +110,14 @@ struct StatusAck {
   std::string framework_id;
   std::string task_id;
   std::string uuid;
-  MSGPACK_DEFINE_MAP(framework_id, task_id, uuid);
+  TESSERA_MSGPACK_MAP(framework_id, task_id, uuid);
 };
 
 struct Ping {
   static constexpr const char* kType = "agent.ping";
   static constexpr uint32_t kSchema = 1;
   uint64_t sequence = 0;
-  MSGPACK_DEFINE_MAP(sequence);
+  TESSERA_MSGPACK_MAP(sequence);
 };
 
 struct Pong {
@@ -125,7 +125,7 @@ struct Pong {
   static constexpr uint32_t kSchema = 1;
   std::string agent_id;
   uint64_t sequence = 0;
-  MSGPACK_DEFINE_MAP(agent_id, sequence);
+  TESSERA_MSGPACK_MAP(agent_id, sequence);
 };
 
 // What the agent's tasks use, sent one-way every [agent] usage_interval_seconds while it is
@@ -136,7 +136,7 @@ struct TaskUsage {
   std::string framework_id;
   std::string task_id;
   ResourceUsage usage;
-  MSGPACK_DEFINE_MAP(framework_id, task_id, usage);
+  TESSERA_MSGPACK_MAP(framework_id, task_id, usage);
 };
 
 struct Usage {
@@ -145,7 +145,7 @@ struct Usage {
   static constexpr size_t kMaxTasks = 1000;  // more tasks go in several messages
   std::string agent_id;
   std::vector<TaskUsage> tasks;
-  MSGPACK_DEFINE_MAP(agent_id, tasks);
+  TESSERA_MSGPACK_MAP(agent_id, tasks);
 };
 
 // Whether a usage report's amounts can be kept: finite, not negative or exactly -1 (not
@@ -167,7 +167,7 @@ struct FrameworkMessage {
   std::string framework_id;
   std::string executor_id;
   std::string data;
-  MSGPACK_DEFINE_MAP(agent_id, framework_id, executor_id, data);
+  TESSERA_MSGPACK_MAP(agent_id, framework_id, executor_id, data);
 };
 
 // Pushed to every agent when the master removes a framework (Mesos's ShutdownFrameworkMessage):
@@ -177,7 +177,7 @@ struct ShutdownFramework {
   static constexpr const char* kType = "agent.shutdown_framework";
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
-  MSGPACK_DEFINE_MAP(framework_id);
+  TESSERA_MSGPACK_MAP(framework_id);
 };
 
 // The master asks the agent to shut one executor down (a framework's scheduler.shutdown_executor,
@@ -188,7 +188,7 @@ struct ShutdownExecutor {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   std::string executor_id;
-  MSGPACK_DEFINE_MAP(framework_id, executor_id);
+  TESSERA_MSGPACK_MAP(framework_id, executor_id);
 };
 
 // Sent one-way by the agent when one of its executors has ended (Mesos's ExitedExecutorMessage),
@@ -205,14 +205,14 @@ struct ExecutorExited {
   // ended it; -1 when the agent does not know it (it ended while the agent was down).
   int32_t status = -1;
   std::string message;  // why it ended, for people
-  MSGPACK_DEFINE_MAP(agent_id, framework_id, executor_id, status, message);
+  TESSERA_MSGPACK_MAP(agent_id, framework_id, executor_id, status, message);
 };
 
 struct Shutdown {
   static constexpr const char* kType = "agent.shutdown";
   static constexpr uint32_t kSchema = 1;
   std::string reason;
-  MSGPACK_DEFINE_MAP(reason);
+  TESSERA_MSGPACK_MAP(reason);
 };
 
 }  // namespace tessera::protocol::agent

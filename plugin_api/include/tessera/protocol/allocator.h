@@ -26,7 +26,7 @@ struct Allocation {
   std::string framework_id;
   std::string role;
   Resources resources;
-  MSGPACK_DEFINE_MAP(framework_id, role, resources);
+  TESSERA_MSGPACK_MAP(framework_id, role, resources);
 };
 
 struct AgentAdded {
@@ -36,14 +36,14 @@ struct AgentAdded {
   std::string hostname;
   Resources total;
   std::vector<Allocation> allocated;  // what its running tasks already use (re-registration)
-  MSGPACK_DEFINE_MAP(agent_id, hostname, total, allocated);
+  TESSERA_MSGPACK_MAP(agent_id, hostname, total, allocated);
 };
 
 struct AgentRemoved {
   static constexpr const char* kType = "allocator.agent_removed";
   static constexpr uint32_t kSchema = 1;
   std::string agent_id;
-  MSGPACK_DEFINE_MAP(agent_id);
+  TESSERA_MSGPACK_MAP(agent_id);
 };
 
 // An agent that stops (or resumes) being offered, without forgetting what it runs: unreachable
@@ -53,7 +53,7 @@ struct AgentActivation {
   static constexpr uint32_t kSchema = 1;
   std::string agent_id;
   bool active = true;
-  MSGPACK_DEFINE_MAP(agent_id, active);
+  TESSERA_MSGPACK_MAP(agent_id, active);
 };
 
 struct FrameworkAdded {
@@ -62,14 +62,14 @@ struct FrameworkAdded {
   std::string framework_id;
   std::vector<std::string> roles;
   bool active = true;
-  MSGPACK_DEFINE_MAP(framework_id, roles, active);
+  TESSERA_MSGPACK_MAP(framework_id, roles, active);
 };
 
 struct FrameworkRemoved {
   static constexpr const char* kType = "allocator.framework_removed";
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
-  MSGPACK_DEFINE_MAP(framework_id);
+  TESSERA_MSGPACK_MAP(framework_id);
 };
 
 // Connected (active) frameworks are offered resources; disconnected ones are not.
@@ -78,7 +78,7 @@ struct FrameworkActivation {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   bool active = true;
-  MSGPACK_DEFINE_MAP(framework_id, active);
+  TESSERA_MSGPACK_MAP(framework_id, active);
 };
 
 // Resources come back from a framework; with refuse_seconds > 0 they are not offered to that
@@ -91,7 +91,7 @@ struct Recover {
   std::string role;
   Resources resources;
   double refuse_seconds = 0;
-  MSGPACK_DEFINE_MAP(framework_id, agent_id, role, resources, refuse_seconds);
+  TESSERA_MSGPACK_MAP(framework_id, agent_id, role, resources, refuse_seconds);
 };
 
 struct Suppress {
@@ -99,7 +99,7 @@ struct Suppress {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   std::string role;  // empty: all of the framework's roles
-  MSGPACK_DEFINE_MAP(framework_id, role);
+  TESSERA_MSGPACK_MAP(framework_id, role);
 };
 
 struct Revive {
@@ -107,7 +107,7 @@ struct Revive {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   std::string role;  // empty: all of the framework's roles; also clears refuse filters
-  MSGPACK_DEFINE_MAP(framework_id, role);
+  TESSERA_MSGPACK_MAP(framework_id, role);
 };
 
 struct SetWeight {
@@ -115,7 +115,7 @@ struct SetWeight {
   static constexpr uint32_t kSchema = 1;
   std::string role;
   double weight = 1;
-  MSGPACK_DEFINE_MAP(role, weight);
+  TESSERA_MSGPACK_MAP(role, weight);
 };
 
 // A role's limit: it is never offered more than this in total (empty: no limit).
@@ -124,7 +124,7 @@ struct SetQuota {
   static constexpr uint32_t kSchema = 1;
   std::string role;
   Resources limit;
-  MSGPACK_DEFINE_MAP(role, limit);
+  TESSERA_MSGPACK_MAP(role, limit);
 };
 
 // A role's priority band (allocator_priority; other allocators answer it with an error).
@@ -133,7 +133,7 @@ struct SetPriority {
   static constexpr uint32_t kSchema = 1;
   std::string role;
   int64_t priority = 0;  // higher is served first
-  MSGPACK_DEFINE_MAP(role, priority);
+  TESSERA_MSGPACK_MAP(role, priority);
 };
 
 // allocator -> master: the answer to SetWeight, SetQuota and SetPriority, sent as a reply, so
@@ -144,7 +144,7 @@ struct RoleResult {
   static constexpr uint32_t kSchema = 1;
   bool ok = true;
   std::string error;
-  MSGPACK_DEFINE_MAP(ok, error);
+  TESSERA_MSGPACK_MAP(ok, error);
 };
 
 // Asks for a cycle now, besides the periodic ones (a revive does not need it: the allocator
@@ -160,7 +160,7 @@ struct Grant {
   std::string agent_id;
   std::string role;
   Resources resources;
-  MSGPACK_DEFINE_MAP(framework_id, agent_id, role, resources);
+  TESSERA_MSGPACK_MAP(framework_id, agent_id, role, resources);
 };
 
 // allocator -> master, after a cycle that allocated something.
@@ -171,7 +171,7 @@ struct Allocated {
   // How long the allocation cycle that made these grants took, in seconds; -1 when the
   // allocator does not say (appended: older allocators leave it out).
   double cycle_seconds = -1;
-  MSGPACK_DEFINE_MAP(grants, cycle_seconds);
+  TESSERA_MSGPACK_MAP(grants, cycle_seconds);
 };
 
 }  // namespace tessera::protocol::allocator

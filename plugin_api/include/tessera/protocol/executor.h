@@ -47,7 +47,7 @@ struct Register {
   std::string token;
   // The tasks it runs (not terminal) when it registers again with a restarted agent.
   std::vector<std::string> tasks;
-  MSGPACK_DEFINE_MAP(framework_id, executor_id, token, tasks);
+  TESSERA_MSGPACK_MAP(framework_id, executor_id, token, tasks);
 };
 
 struct Registered {
@@ -57,7 +57,7 @@ struct Registered {
   std::string framework_id;
   std::string executor_id;
   std::string hostname;
-  MSGPACK_DEFINE_MAP(agent_id, framework_id, executor_id, hostname);
+  TESSERA_MSGPACK_MAP(agent_id, framework_id, executor_id, hostname);
 };
 
 // The answer to a Register (or any request) the agent will not take, with why.
@@ -65,21 +65,21 @@ struct Refused {
   static constexpr const char* kType = "executor.refused";
   static constexpr uint32_t kSchema = 1;
   std::string reason;
-  MSGPACK_DEFINE_MAP(reason);
+  TESSERA_MSGPACK_MAP(reason);
 };
 
 struct LaunchTask {
   static constexpr const char* kType = "executor.launch_task";
   static constexpr uint32_t kSchema = 1;
   TaskInfo task;
-  MSGPACK_DEFINE_MAP(task);
+  TESSERA_MSGPACK_MAP(task);
 };
 
 struct KillTask {
   static constexpr const char* kType = "executor.kill_task";
   static constexpr uint32_t kSchema = 1;
   std::string task_id;
-  MSGPACK_DEFINE_MAP(task_id);
+  TESSERA_MSGPACK_MAP(task_id);
 };
 
 // A task's new state, from the executor. state is one of STARTING, RUNNING, KILLING, FINISHED,
@@ -92,7 +92,7 @@ struct StatusUpdate {
   std::string reason;
   std::string message;
   std::string uuid;
-  MSGPACK_DEFINE_MAP(task_id, state, reason, message, uuid);
+  TESSERA_MSGPACK_MAP(task_id, state, reason, message, uuid);
 };
 
 struct StatusAck {
@@ -100,21 +100,21 @@ struct StatusAck {
   static constexpr uint32_t kSchema = 1;
   std::string task_id;
   std::string uuid;
-  MSGPACK_DEFINE_MAP(task_id, uuid);
+  TESSERA_MSGPACK_MAP(task_id, uuid);
 };
 
 struct Ping {
   static constexpr const char* kType = "executor.ping";
   static constexpr uint32_t kSchema = 1;
   uint64_t sequence = 0;
-  MSGPACK_DEFINE_MAP(sequence);
+  TESSERA_MSGPACK_MAP(sequence);
 };
 
 struct Pong {
   static constexpr const char* kType = "executor.pong";
   static constexpr uint32_t kSchema = 1;
   uint64_t sequence = 0;
-  MSGPACK_DEFINE_MAP(sequence);
+  TESSERA_MSGPACK_MAP(sequence);
 };
 
 // The agent asks the executor to kill its tasks and exit.
@@ -122,7 +122,7 @@ struct Shutdown {
   static constexpr const char* kType = "executor.shutdown";
   static constexpr uint32_t kSchema = 1;
   std::string reason;
-  MSGPACK_DEFINE_MAP(reason);
+  TESSERA_MSGPACK_MAP(reason);
 };
 
 // A framework message (scheduler.h FrameworkMessage), either way: from the agent, it comes
@@ -132,7 +132,7 @@ struct Message {
   static constexpr const char* kType = "executor.message";
   static constexpr uint32_t kSchema = 1;
   std::string data;
-  MSGPACK_DEFINE_MAP(data);
+  TESSERA_MSGPACK_MAP(data);
 };
 
 // Whether `s` is a state an executor may report for its task.

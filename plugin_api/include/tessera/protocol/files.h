@@ -47,8 +47,8 @@ struct Request {
   // Appended, set by the master for the agent: the executor that ran the task ("" for a command
   // task), whose sandbox is the task's.
   std::string executor_id;
-  MSGPACK_DEFINE_MAP(request_id, framework_id, task_id, sandbox, operation, path, offset, length,
-                     executor_id);
+  TESSERA_MSGPACK_MAP(request_id, framework_id, task_id, sandbox, operation, path, offset, length,
+                      executor_id);
 };
 
 struct Entry {
@@ -56,7 +56,7 @@ struct Entry {
   uint64_t size = 0;
   double mtime = 0;   // unix seconds
   uint32_t mode = 0;  // st_mode: type and permission bits
-  MSGPACK_DEFINE_MAP(path, size, mtime, mode);
+  TESSERA_MSGPACK_MAP(path, size, mtime, mode);
 };
 
 struct Answer {
@@ -70,7 +70,7 @@ struct Answer {
   int64_t offset = 0;          // read: where `data` starts
   uint64_t size = 0;           // read: the file's size now
   std::string sandbox;         // the task's sandbox on its agent (set by the master)
-  MSGPACK_DEFINE_MAP(request_id, code, error, entries, data, offset, size, sandbox);
+  TESSERA_MSGPACK_MAP(request_id, code, error, entries, data, offset, size, sandbox);
 };
 
 }  // namespace tessera::protocol::files

@@ -53,8 +53,8 @@ struct Launch {
   // True when isolators must attach the process before it runs the task's command: the runtime
   // starts it held and lets it go on Release.
   bool hold = false;
-  MSGPACK_DEFINE_MAP(container_id, task_id, sandbox, command, container, resources, environment,
-                     hold);
+  TESSERA_MSGPACK_MAP(container_id, task_id, sandbox, command, container, resources, environment,
+                      hold);
 };
 
 struct Launched {
@@ -62,7 +62,7 @@ struct Launched {
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
   int64_t pid = 0;
-  MSGPACK_DEFINE_MAP(container_id, pid);
+  TESSERA_MSGPACK_MAP(container_id, pid);
 };
 
 // To the runtime: a container launched with `hold` may now run its command (the isolators have
@@ -71,14 +71,14 @@ struct Release {
   static constexpr const char* kType = "isolator.release";
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
-  MSGPACK_DEFINE_MAP(container_id);
+  TESSERA_MSGPACK_MAP(container_id);
 };
 
 struct Released {
   static constexpr const char* kType = "isolator.released";
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
-  MSGPACK_DEFINE_MAP(container_id);
+  TESSERA_MSGPACK_MAP(container_id);
 };
 
 struct Kill {
@@ -86,20 +86,20 @@ struct Kill {
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
   double grace_seconds = 3;  // SIGTERM, then SIGKILL after this long
-  MSGPACK_DEFINE_MAP(container_id, grace_seconds);
+  TESSERA_MSGPACK_MAP(container_id, grace_seconds);
 };
 
 struct Killed {
   static constexpr const char* kType = "isolator.killed";
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
-  MSGPACK_DEFINE_MAP(container_id);
+  TESSERA_MSGPACK_MAP(container_id);
 };
 
 struct KnownContainer {
   std::string container_id;
   int64_t pid = 0;
-  MSGPACK_DEFINE_MAP(container_id, pid);
+  TESSERA_MSGPACK_MAP(container_id, pid);
 };
 
 // After an agent restart (sent to every runtime and every isolator, even with no container):
@@ -110,7 +110,7 @@ struct Recover {
   static constexpr const char* kType = "isolator.recover";
   static constexpr uint32_t kSchema = 1;
   std::vector<KnownContainer> containers;
-  MSGPACK_DEFINE_MAP(containers);
+  TESSERA_MSGPACK_MAP(containers);
 };
 
 struct Recovered {
@@ -118,7 +118,7 @@ struct Recovered {
   static constexpr uint32_t kSchema = 1;
   std::vector<std::string> alive;
   std::vector<std::string> gone;
-  MSGPACK_DEFINE_MAP(alive, gone);
+  TESSERA_MSGPACK_MAP(alive, gone);
 };
 
 struct Failed {
@@ -126,7 +126,7 @@ struct Failed {
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
   std::string message;
-  MSGPACK_DEFINE_MAP(container_id, message);
+  TESSERA_MSGPACK_MAP(container_id, message);
 };
 
 // Pushed by a runtime: a container's process ended (or was ended by a limit).
@@ -138,7 +138,7 @@ struct Exited {
   int32_t signal = 0;
   std::string reason;  // e.g. REASON_CONTAINER_LIMITATION_MEMORY
   std::string message;
-  MSGPACK_DEFINE_MAP(container_id, exit_code, signal, reason, message);
+  TESSERA_MSGPACK_MAP(container_id, exit_code, signal, reason, message);
 };
 
 // To an isolator, before the launch: set the container up for these resources (e.g. create its
@@ -151,14 +151,14 @@ struct Prepare {
   std::string sandbox;
   ContainerInfo container;
   Resources resources;
-  MSGPACK_DEFINE_MAP(container_id, task_id, sandbox, container, resources);
+  TESSERA_MSGPACK_MAP(container_id, task_id, sandbox, container, resources);
 };
 
 struct Prepared {
   static constexpr const char* kType = "isolator.prepared";
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
-  MSGPACK_DEFINE_MAP(container_id);
+  TESSERA_MSGPACK_MAP(container_id);
 };
 
 // To an isolator, once the runtime has started the container's process (held, before it runs
@@ -168,14 +168,14 @@ struct Isolate {
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
   int64_t pid = 0;
-  MSGPACK_DEFINE_MAP(container_id, pid);
+  TESSERA_MSGPACK_MAP(container_id, pid);
 };
 
 struct Isolated {
   static constexpr const char* kType = "isolator.isolated";
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
-  MSGPACK_DEFINE_MAP(container_id);
+  TESSERA_MSGPACK_MAP(container_id);
 };
 
 // To an isolator: the container's resources changed; apply the new limits.
@@ -184,14 +184,14 @@ struct Update {
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
   Resources resources;
-  MSGPACK_DEFINE_MAP(container_id, resources);
+  TESSERA_MSGPACK_MAP(container_id, resources);
 };
 
 struct Updated {
   static constexpr const char* kType = "isolator.updated";
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
-  MSGPACK_DEFINE_MAP(container_id);
+  TESSERA_MSGPACK_MAP(container_id);
 };
 
 // To an isolator: what the container has used so far.
@@ -199,7 +199,7 @@ struct GetUsage {
   static constexpr const char* kType = "isolator.get_usage";
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
-  MSGPACK_DEFINE_MAP(container_id);
+  TESSERA_MSGPACK_MAP(container_id);
 };
 
 // What an isolator measures; a field it does not measure is negative.
@@ -210,7 +210,7 @@ struct Usage {
   double cpu_seconds = -1;         // user + system time of every process of the container
   int64_t memory_bytes = -1;       // memory charged to it now
   int64_t memory_peak_bytes = -1;  // the most it was ever charged
-  MSGPACK_DEFINE_MAP(container_id, cpu_seconds, memory_bytes, memory_peak_bytes);
+  TESSERA_MSGPACK_MAP(container_id, cpu_seconds, memory_bytes, memory_peak_bytes);
 };
 
 // To an isolator, after the container's exit (or a failed launch): release what it holds of it.
@@ -219,7 +219,7 @@ struct Cleanup {
   static constexpr const char* kType = "isolator.cleanup";
   static constexpr uint32_t kSchema = 1;
   std::string container_id;
-  MSGPACK_DEFINE_MAP(container_id);
+  TESSERA_MSGPACK_MAP(container_id);
 };
 
 struct CleanedUp {
@@ -228,7 +228,7 @@ struct CleanedUp {
   std::string container_id;
   std::string reason;   // a limit that ended it (e.g. REASON_CONTAINER_LIMITATION_MEMORY), or ""
   std::string message;  // for people, e.g. "memory limit of 64 MiB reached"
-  MSGPACK_DEFINE_MAP(container_id, reason, message);
+  TESSERA_MSGPACK_MAP(container_id, reason, message);
 };
 
 // Pushed by an isolator: the container went beyond a limit it enforces. The agent kills the
@@ -239,7 +239,7 @@ struct Limitation {
   std::string container_id;
   std::string reason;
   std::string message;
-  MSGPACK_DEFINE_MAP(container_id, reason, message);
+  TESSERA_MSGPACK_MAP(container_id, reason, message);
 };
 
 }  // namespace tessera::protocol::isolator

@@ -25,7 +25,7 @@ struct NotLeader {
   std::string master_id;  // the id of the master that answers
   // For humans: "not the leader; the leader is at tcp://10.0.0.2:5050".
   std::string message;
-  MSGPACK_DEFINE_MAP(leader, leader_id, master_id, message);
+  TESSERA_MSGPACK_MAP(leader, leader_id, master_id, message);
 };
 
 // The text of NotLeader::message for `leader` ("" when unknown).

@@ -37,7 +37,7 @@ struct AgentAdded {
   static constexpr uint32_t kSchema = 1;
   operator_api::AgentState agent;
   bool reregistered = false;
-  MSGPACK_DEFINE_MAP(agent, reregistered);
+  TESSERA_MSGPACK_MAP(agent, reregistered);
 };
 
 // An agent was removed (unreachable too long); its tasks were lost.
@@ -46,7 +46,7 @@ struct AgentRemoved {
   static constexpr uint32_t kSchema = 1;
   std::string agent_id;
   std::string reason;  // for humans
-  MSGPACK_DEFINE_MAP(agent_id, reason);
+  TESSERA_MSGPACK_MAP(agent_id, reason);
 };
 
 // A framework subscribed (or re-subscribed on a new connection).
@@ -55,7 +55,7 @@ struct FrameworkAdded {
   static constexpr uint32_t kSchema = 1;
   operator_api::FrameworkState framework;
   bool resubscribed = false;
-  MSGPACK_DEFINE_MAP(framework, resubscribed);
+  TESSERA_MSGPACK_MAP(framework, resubscribed);
 };
 
 // A framework was removed (teardown, or its failover timeout passed); its tasks were killed.
@@ -64,7 +64,7 @@ struct FrameworkRemoved {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   std::string reason;
-  MSGPACK_DEFINE_MAP(framework_id, reason);
+  TESSERA_MSGPACK_MAP(framework_id, reason);
 };
 
 // The master tracks a new task: launched from an accept (TASK_STAGING), or reported by an
@@ -73,7 +73,7 @@ struct TaskAdded {
   static constexpr const char* kType = "master.event.task_added";
   static constexpr uint32_t kSchema = 1;
   operator_api::TaskState task;
-  MSGPACK_DEFINE_MAP(task);
+  TESSERA_MSGPACK_MAP(task);
 };
 
 // A task's status changed: an agent's update, or one the master made (unreachable, lost,
@@ -82,7 +82,7 @@ struct TaskUpdated {
   static constexpr const char* kType = "master.event.task_updated";
   static constexpr uint32_t kSchema = 1;
   operator_api::TaskState task;
-  MSGPACK_DEFINE_MAP(task);
+  TESSERA_MSGPACK_MAP(task);
 };
 
 // The master no longer tracks a task: its terminal update was acknowledged, or its framework
@@ -91,7 +91,7 @@ struct TaskRemoved {
   static constexpr const char* kType = "master.event.task_removed";
   static constexpr uint32_t kSchema = 1;
   operator_api::TaskState task;
-  MSGPACK_DEFINE_MAP(task);
+  TESSERA_MSGPACK_MAP(task);
 };
 
 // An offer was made to a framework.
@@ -99,7 +99,7 @@ struct OfferMade {
   static constexpr const char* kType = "master.event.offer_made";
   static constexpr uint32_t kSchema = 1;
   scheduler::Offer offer;
-  MSGPACK_DEFINE_MAP(offer);
+  TESSERA_MSGPACK_MAP(offer);
 };
 
 // Why an offer left the outstanding set.
@@ -118,7 +118,7 @@ struct OfferRescinded {
   std::string framework_id;
   std::string agent_id;
   std::string why;
-  MSGPACK_DEFINE_MAP(offer_id, framework_id, agent_id, why);
+  TESSERA_MSGPACK_MAP(offer_id, framework_id, agent_id, why);
 };
 
 }  // namespace tessera::protocol::master_events

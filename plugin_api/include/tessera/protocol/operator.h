@@ -34,7 +34,7 @@ struct AgentState {
   Resources offered;
   std::vector<scheduler::Attribute> attributes;
   double registered_at = 0;
-  MSGPACK_DEFINE_MAP(agent_id, hostname, active, total, used, offered, attributes, registered_at);
+  TESSERA_MSGPACK_MAP(agent_id, hostname, active, total, used, offered, attributes, registered_at);
 };
 
 struct FrameworkState {
@@ -47,8 +47,8 @@ struct FrameworkState {
   Resources offered;
   uint64_t active_tasks = 0;
   double registered_at = 0;  // when it first subscribed to this master (unix seconds)
-  MSGPACK_DEFINE_MAP(framework_id, name, roles, connected, failover_timeout_seconds, used, offered,
-                     active_tasks, registered_at);
+  TESSERA_MSGPACK_MAP(framework_id, name, roles, connected, failover_timeout_seconds, used, offered,
+                      active_tasks, registered_at);
 };
 
 struct TaskState {
@@ -67,8 +67,8 @@ struct TaskState {
   // Appended: the framework's executor that runs it ("" for a command task); its sandbox is
   // that executor's, shared by the executor's tasks (as in Mesos).
   std::string executor_id;
-  MSGPACK_DEFINE_MAP(task_id, name, framework_id, agent_id, state, resources, last_status, sandbox,
-                     container, usage, executor_id);
+  TESSERA_MSGPACK_MAP(task_id, name, framework_id, agent_id, state, resources, last_status, sandbox,
+                      container, usage, executor_id);
 };
 
 // A framework's executor on an agent, as the master counts it (what it holds is counted against
@@ -79,7 +79,7 @@ struct ExecutorState {
   std::string framework_id;
   std::string agent_id;
   Resources resources;
-  MSGPACK_DEFINE_MAP(executor_id, name, framework_id, agent_id, resources);
+  TESSERA_MSGPACK_MAP(executor_id, name, framework_id, agent_id, resources);
 };
 
 // A role as the master sees it: the settings an operator changed (the allocator's TOML holds the
@@ -93,7 +93,7 @@ struct RoleState {
   Resources allocated;  // by live tasks of frameworks in this role
   // The role's dominant share: the largest of its cpus, mem and disk over the cluster's totals.
   double share = 0;
-  MSGPACK_DEFINE_MAP(name, weight, has_quota, quota, priority, allocated, share);
+  TESSERA_MSGPACK_MAP(name, weight, has_quota, quota, priority, allocated, share);
 };
 
 // Counters of the master process since it started, for metrics.
@@ -114,8 +114,8 @@ struct MasterCounters {
   // cumulative; one more entry than the bounds), and the sum of their seconds.
   std::vector<uint64_t> allocation_cycle_buckets;
   double allocation_cycle_seconds_sum = 0;
-  MSGPACK_DEFINE_MAP(messages_received, events_published, allocations, messages_sent,
-                     allocation_cycle_buckets, allocation_cycle_seconds_sum);
+  TESSERA_MSGPACK_MAP(messages_received, events_published, allocations, messages_sent,
+                      allocation_cycle_buckets, allocation_cycle_seconds_sum);
 };
 
 struct State {
@@ -136,8 +136,8 @@ struct State {
   MasterCounters counters;
   // Appended: the live executors, by agent id, then framework id and executor id.
   std::vector<ExecutorState> executors;
-  MSGPACK_DEFINE_MAP(master_id, endpoint, agents, frameworks, tasks, version, start_time, hostname,
-                     active_tasks, offers, roles, counters, executors);
+  TESSERA_MSGPACK_MAP(master_id, endpoint, agents, frameworks, tasks, version, start_time, hostname,
+                      active_tasks, offers, roles, counters, executors);
 };
 
 // The state without its tasks, or only its roles: what a client that keeps its own copy of the
@@ -160,7 +160,7 @@ struct GetStateSummary {
   // Appended: with known_version, the answer may list only the offers made since that summary
   // and name those gone since (StateSummary::offers_since, offers_gone).
   bool offers_delta = false;
-  MSGPACK_DEFINE_MAP(roles_only, with_usages, known_version, agents_delta, offers_delta);
+  TESSERA_MSGPACK_MAP(roles_only, with_usages, known_version, agents_delta, offers_delta);
 };
 
 // The latest usage an agent reported for one tracked task.
@@ -168,7 +168,7 @@ struct TaskUsage {
   std::string framework_id;
   std::string task_id;
   ResourceUsage usage;
-  MSGPACK_DEFINE_MAP(framework_id, task_id, usage);
+  TESSERA_MSGPACK_MAP(framework_id, task_id, usage);
 };
 
 struct StateSummary {
@@ -200,8 +200,8 @@ struct StateSummary {
   // made); everything else in `state` is whole.
   uint64_t offers_since = 0;
   std::vector<std::string> offers_gone;
-  MSGPACK_DEFINE_MAP(state, event_sequence, completed_tasks, max_completed_tasks, usages, version,
-                     unchanged, agents_since, offers_since, offers_gone);
+  TESSERA_MSGPACK_MAP(state, event_sequence, completed_tasks, max_completed_tasks, usages, version,
+                      unchanged, agents_since, offers_since, offers_gone);
 };
 
 // Counts and sums of the master's state, without its lists: what a metrics scrape or a health
@@ -228,9 +228,9 @@ struct Metrics {
   Resources offered;                                // in outstanding offers
   uint64_t outstanding_offers = 0;
   MasterCounters counters;
-  MSGPACK_DEFINE_MAP(master_id, start_time, agents_active, agents_inactive, frameworks_connected,
-                     frameworks_disconnected, tasks, completed_tasks, total, used, offered,
-                     outstanding_offers, counters);
+  TESSERA_MSGPACK_MAP(master_id, start_time, agents_active, agents_inactive, frameworks_connected,
+                      frameworks_disconnected, tasks, completed_tasks, total, used, offered,
+                      outstanding_offers, counters);
 };
 
 // Changes a role's weight, quota or priority; forwarded to the allocator.
@@ -243,7 +243,7 @@ struct UpdateRole {
   Resources quota;
   bool set_priority = false;
   int64_t priority = 0;
-  MSGPACK_DEFINE_MAP(role, weight, set_quota, quota, set_priority, priority);
+  TESSERA_MSGPACK_MAP(role, weight, set_quota, quota, set_priority, priority);
 };
 
 // Kills a live task, as its framework would (the agent kills it; the framework gets the update).
@@ -253,7 +253,7 @@ struct KillTask {
   static constexpr uint32_t kSchema = 1;
   std::string task_id;
   std::string framework_id;  // optional: needed only when frameworks share the task id
-  MSGPACK_DEFINE_MAP(task_id, framework_id);
+  TESSERA_MSGPACK_MAP(task_id, framework_id);
 };
 
 struct Result {
@@ -261,7 +261,7 @@ struct Result {
   static constexpr uint32_t kSchema = 1;
   bool ok = true;
   std::string error;
-  MSGPACK_DEFINE_MAP(ok, error);
+  TESSERA_MSGPACK_MAP(ok, error);
 };
 
 }  // namespace tessera::protocol::operator_api

@@ -19,6 +19,7 @@
 
 #include <msgpack.hpp>
 
+#include "tessera/msgpack_map.h"
 #include "tessera/result.h"
 
 namespace tessera::protocol {
@@ -34,7 +35,7 @@ struct Range {
 struct Resources {
   std::map<std::string, double> scalars;
   std::map<std::string, std::vector<Range>> ranges;
-  MSGPACK_DEFINE_MAP(scalars, ranges);
+  TESSERA_MSGPACK_MAP(scalars, ranges);
 
   static int64_t fixed(double v) { return static_cast<int64_t>(std::llround(v * 1000.0)); }
 

@@ -25,7 +25,7 @@ struct Subscribe {
   double failover_timeout_seconds = 0;
   std::vector<std::string> capabilities;
   std::string user;
-  MSGPACK_DEFINE_MAP(framework_id, name, roles, failover_timeout_seconds, capabilities, user);
+  TESSERA_MSGPACK_MAP(framework_id, name, roles, failover_timeout_seconds, capabilities, user);
 };
 
 struct Subscribed {
@@ -34,13 +34,13 @@ struct Subscribed {
   std::string framework_id;
   std::string master_id;
   double heartbeat_interval_seconds = 15;
-  MSGPACK_DEFINE_MAP(framework_id, master_id, heartbeat_interval_seconds);
+  TESSERA_MSGPACK_MAP(framework_id, master_id, heartbeat_interval_seconds);
 };
 
 struct Attribute {
   std::string name;
   std::string value;
-  MSGPACK_DEFINE_MAP(name, value);
+  TESSERA_MSGPACK_MAP(name, value);
 };
 
 struct Offer {
@@ -51,21 +51,21 @@ struct Offer {
   std::string role;
   Resources resources;
   std::vector<Attribute> attributes;
-  MSGPACK_DEFINE_MAP(offer_id, framework_id, agent_id, hostname, role, resources, attributes);
+  TESSERA_MSGPACK_MAP(offer_id, framework_id, agent_id, hostname, role, resources, attributes);
 };
 
 struct Offers {
   static constexpr const char* kType = "scheduler.offers";
   static constexpr uint32_t kSchema = 1;
   std::vector<Offer> offers;
-  MSGPACK_DEFINE_MAP(offers);
+  TESSERA_MSGPACK_MAP(offers);
 };
 
 struct Rescind {
   static constexpr const char* kType = "scheduler.rescind";
   static constexpr uint32_t kSchema = 1;
   std::string offer_id;
-  MSGPACK_DEFINE_MAP(offer_id);
+  TESSERA_MSGPACK_MAP(offer_id);
 };
 
 struct Accept {
@@ -75,7 +75,7 @@ struct Accept {
   std::vector<std::string> offer_ids;
   std::vector<TaskInfo> tasks;
   double refuse_seconds = 5;  // for what is left of the offers
-  MSGPACK_DEFINE_MAP(framework_id, offer_ids, tasks, refuse_seconds);
+  TESSERA_MSGPACK_MAP(framework_id, offer_ids, tasks, refuse_seconds);
 };
 
 struct Decline {
@@ -84,7 +84,7 @@ struct Decline {
   std::string framework_id;
   std::vector<std::string> offer_ids;
   double refuse_seconds = 5;
-  MSGPACK_DEFINE_MAP(framework_id, offer_ids, refuse_seconds);
+  TESSERA_MSGPACK_MAP(framework_id, offer_ids, refuse_seconds);
 };
 
 struct Revive {
@@ -92,7 +92,7 @@ struct Revive {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   std::string role;  // empty: every role of the framework
-  MSGPACK_DEFINE_MAP(framework_id, role);
+  TESSERA_MSGPACK_MAP(framework_id, role);
 };
 
 struct Suppress {
@@ -100,7 +100,7 @@ struct Suppress {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   std::string role;
-  MSGPACK_DEFINE_MAP(framework_id, role);
+  TESSERA_MSGPACK_MAP(framework_id, role);
 };
 
 struct Kill {
@@ -109,7 +109,7 @@ struct Kill {
   std::string framework_id;
   std::string task_id;
   std::string agent_id;
-  MSGPACK_DEFINE_MAP(framework_id, task_id, agent_id);
+  TESSERA_MSGPACK_MAP(framework_id, task_id, agent_id);
 };
 
 struct Acknowledge {
@@ -119,13 +119,13 @@ struct Acknowledge {
   std::string agent_id;
   std::string task_id;
   std::string uuid;
-  MSGPACK_DEFINE_MAP(framework_id, agent_id, task_id, uuid);
+  TESSERA_MSGPACK_MAP(framework_id, agent_id, task_id, uuid);
 };
 
 struct ReconcileTask {
   std::string task_id;
   std::string agent_id;
-  MSGPACK_DEFINE_MAP(task_id, agent_id);
+  TESSERA_MSGPACK_MAP(task_id, agent_id);
 };
 
 // Explicit (tasks listed) or implicit (empty: the master reports every task it knows).
@@ -134,28 +134,28 @@ struct Reconcile {
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
   std::vector<ReconcileTask> tasks;
-  MSGPACK_DEFINE_MAP(framework_id, tasks);
+  TESSERA_MSGPACK_MAP(framework_id, tasks);
 };
 
 struct Teardown {
   static constexpr const char* kType = "scheduler.teardown";
   static constexpr uint32_t kSchema = 1;
   std::string framework_id;
-  MSGPACK_DEFINE_MAP(framework_id);
+  TESSERA_MSGPACK_MAP(framework_id);
 };
 
 struct Update {
   static constexpr const char* kType = "scheduler.update";
   static constexpr uint32_t kSchema = 1;
   TaskStatus status;
-  MSGPACK_DEFINE_MAP(status);
+  TESSERA_MSGPACK_MAP(status);
 };
 
 struct AgentLost {
   static constexpr const char* kType = "scheduler.agent_lost";
   static constexpr uint32_t kSchema = 1;
   std::string agent_id;
-  MSGPACK_DEFINE_MAP(agent_id);
+  TESSERA_MSGPACK_MAP(agent_id);
 };
 
 // A framework message (Mesos's MESSAGE call and frameworkMessage callback): opaque bytes from
@@ -170,7 +170,7 @@ struct FrameworkMessage {
   std::string agent_id;
   std::string executor_id;
   std::string data;
-  MSGPACK_DEFINE_MAP(framework_id, agent_id, executor_id, data);
+  TESSERA_MSGPACK_MAP(framework_id, agent_id, executor_id, data);
 };
 
 // Asks the agent to shut down one of the framework's executors (Mesos's SHUTDOWN call): it is
@@ -184,7 +184,7 @@ struct ShutdownExecutor {
   std::string framework_id;
   std::string agent_id;
   std::string executor_id;
-  MSGPACK_DEFINE_MAP(framework_id, agent_id, executor_id);
+  TESSERA_MSGPACK_MAP(framework_id, agent_id, executor_id);
 };
 
 // Pushed when one of the framework's executors has ended (Mesos's FAILURE event with an
@@ -198,7 +198,7 @@ struct ExecutorExited {
   std::string executor_id;
   int32_t status = -1;  // its exit status (agent.h ExecutorExited), -1 when unknown
   std::string message;
-  MSGPACK_DEFINE_MAP(framework_id, agent_id, executor_id, status, message);
+  TESSERA_MSGPACK_MAP(framework_id, agent_id, executor_id, status, message);
 };
 
 struct Heartbeat {
@@ -211,7 +211,7 @@ struct Error {
   static constexpr const char* kType = "scheduler.error";
   static constexpr uint32_t kSchema = 1;
   std::string message;
-  MSGPACK_DEFINE_MAP(message);
+  TESSERA_MSGPACK_MAP(message);
 };
 
 }  // namespace tessera::protocol::scheduler

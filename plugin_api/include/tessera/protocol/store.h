@@ -74,7 +74,7 @@ struct Get {
   static constexpr const char* kType = "store.get";
   static constexpr uint32_t kSchema = 1;
   std::string key;
-  MSGPACK_DEFINE_MAP(key);
+  TESSERA_MSGPACK_MAP(key);
 };
 
 // Writes carry `epoch` (schema 2): the epoch their writer leads in, 0 when not fenced.
@@ -84,7 +84,7 @@ struct Put {
   std::string key;
   std::string value;
   uint64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(key, value, epoch);
+  TESSERA_MSGPACK_MAP(key, value, epoch);
 };
 
 struct CompareAndSet {
@@ -94,7 +94,7 @@ struct CompareAndSet {
   uint64_t expected_version = 0;
   std::string value;
   uint64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(key, expected_version, value, epoch);
+  TESSERA_MSGPACK_MAP(key, expected_version, value, epoch);
 };
 
 struct Delete {
@@ -102,7 +102,7 @@ struct Delete {
   static constexpr uint32_t kSchema = 2;
   std::string key;
   uint64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(key, epoch);
+  TESSERA_MSGPACK_MAP(key, epoch);
 };
 
 // One write of a Batch: a put of `value`, or, when `remove`, a deletion of `key`.
@@ -110,7 +110,7 @@ struct BatchWrite {
   std::string key;
   std::string value;
   bool remove = false;
-  MSGPACK_DEFINE_MAP(key, value, remove);
+  TESSERA_MSGPACK_MAP(key, value, remove);
 };
 
 // A batch's limits: at most kMaxBatchWrites writes, and their keys and values together at most
@@ -134,7 +134,7 @@ struct Batch {
   static constexpr uint32_t kSchema = 1;
   std::vector<BatchWrite> writes;
   uint64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(writes, epoch);
+  TESSERA_MSGPACK_MAP(writes, epoch);
 };
 
 // A listing is answered in pages (schema 2): the entries under `prefix` whose keys come after
@@ -153,7 +153,7 @@ struct List {
   std::string prefix;
   std::string start_after;
   uint32_t limit = 0;
-  MSGPACK_DEFINE_MAP(prefix, start_after, limit);
+  TESSERA_MSGPACK_MAP(prefix, start_after, limit);
 };
 
 // The number of entries a page of `list` may hold.
@@ -165,7 +165,7 @@ struct Entry {
   std::string key;
   std::string value;
   uint64_t version = 0;
-  MSGPACK_DEFINE_MAP(key, value, version);
+  TESSERA_MSGPACK_MAP(key, value, version);
 };
 
 // The answer to every store request.
@@ -180,7 +180,7 @@ struct Result {
   std::string code;            // when !ok, one of code::* (schema 2; empty from older plugins)
   uint64_t epoch = 0;          // the store's current epoch (schema 2)
   bool more = false;           // List: the page stopped at a limit; ask after its last key (3)
-  MSGPACK_DEFINE_MAP(ok, error, conflict, entries, version, code, epoch, more);
+  TESSERA_MSGPACK_MAP(ok, error, conflict, entries, version, code, epoch, more);
 };
 
 // Event: a key changed (published for every write; subscribers filter by key prefix).
@@ -190,7 +190,7 @@ struct Changed {
   std::string key;
   uint64_t version = 0;
   bool deleted = false;
-  MSGPACK_DEFINE_MAP(key, version, deleted);
+  TESSERA_MSGPACK_MAP(key, version, deleted);
 };
 
 struct GetLeader {
@@ -206,7 +206,7 @@ struct Campaign {
   static constexpr uint32_t kSchema = 1;
   std::string master_id;
   std::string endpoint;  // where agents and frameworks reach this master (tcp)
-  MSGPACK_DEFINE_MAP(master_id, endpoint);
+  TESSERA_MSGPACK_MAP(master_id, endpoint);
 };
 
 // Sent by a plugin of the leading host to give up its leadership (Marathon's DELETE
@@ -219,7 +219,7 @@ struct Resign {
   static constexpr const char* kType = "leader.resign";
   static constexpr uint32_t kSchema = 1;
   std::string master_id;
-  MSGPACK_DEFINE_MAP(master_id);
+  TESSERA_MSGPACK_MAP(master_id);
 };
 
 // The answer to GetLeader, Campaign and Resign, and an event whenever the leader changes.
@@ -234,7 +234,7 @@ struct Leader {
   // leader's host carry for fencing. 0 when the plugin knows of no election (e.g. an agent-only
   // node of leader_standalone, which is told its master).
   uint64_t epoch = 0;
-  MSGPACK_DEFINE_MAP(known, master_id, endpoint, this_node, epoch);
+  TESSERA_MSGPACK_MAP(known, master_id, endpoint, this_node, epoch);
 };
 
 }  // namespace tessera::protocol::store

@@ -74,14 +74,14 @@ struct CommandInfo {
   std::vector<std::string> arguments;
   std::map<std::string, std::string> environment;
   std::string user;
-  MSGPACK_DEFINE_MAP(shell, value, arguments, environment, user);
+  TESSERA_MSGPACK_MAP(shell, value, arguments, environment, user);
 };
 
 struct ContainerInfo {
   std::string type;   // "" (the agent's default isolators) or "DOCKER"
   std::string image;  // for DOCKER
   std::string network = "none";
-  MSGPACK_DEFINE_MAP(type, image, network);
+  TESSERA_MSGPACK_MAP(type, image, network);
 };
 
 // A framework's own executor (Mesos's ExecutorInfo): a long-lived process the agent starts once
@@ -95,7 +95,7 @@ struct ExecutorInfo {
   Resources resources;
   ContainerInfo container;
   double kill_grace_seconds = 3.0;
-  MSGPACK_DEFINE_MAP(executor_id, name, command, resources, container, kill_grace_seconds);
+  TESSERA_MSGPACK_MAP(executor_id, name, command, resources, container, kill_grace_seconds);
 };
 
 // The most bytes of data one framework message (scheduler <-> executor, best effort) carries.
@@ -116,8 +116,8 @@ struct TaskInfo {
   // Opaque bytes for the executor (Mesos's TaskInfo.data); at most kMaxDataBytes.
   std::string data;
   static constexpr size_t kMaxDataBytes = size_t{1} << 20;
-  MSGPACK_DEFINE_MAP(task_id, name, agent_id, resources, command, container, kill_grace_seconds,
-                     labels, executor, data);
+  TESSERA_MSGPACK_MAP(task_id, name, agent_id, resources, command, container, kill_grace_seconds,
+                      labels, executor, data);
 };
 
 // What a task's container used, as its agent last measured it (agent.usage; the master keeps the
@@ -128,7 +128,7 @@ struct ResourceUsage {
   int64_t mem_bytes = -1;       // memory charged to it at the measurement
   int64_t mem_peak_bytes = -1;  // the most it was ever charged
   double timestamp = 0;         // when it was measured, seconds since the epoch; 0: never
-  MSGPACK_DEFINE_MAP(cpu_seconds, mem_bytes, mem_peak_bytes, timestamp);
+  TESSERA_MSGPACK_MAP(cpu_seconds, mem_bytes, mem_peak_bytes, timestamp);
 };
 
 struct TaskStatus {
@@ -142,8 +142,8 @@ struct TaskStatus {
   std::string uuid;        // empty for updates that need no acknowledgement (e.g. reconciliation)
   int32_t exit_code = -1;  // for terminal command tasks; -1 when unknown
   double timestamp = 0;    // seconds since the epoch
-  MSGPACK_DEFINE_MAP(task_id, agent_id, framework_id, state, reason, source, message, uuid,
-                     exit_code, timestamp);
+  TESSERA_MSGPACK_MAP(task_id, agent_id, framework_id, state, reason, source, message, uuid,
+                      exit_code, timestamp);
 };
 
 }  // namespace tessera::protocol
