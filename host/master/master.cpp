@@ -1011,7 +1011,7 @@ void Master::on_subscribe(const Caller& caller, const scheduler::Subscribe& mess
   }
   std::string id = message.framework_id;
   if (id.empty()) id = master_id_ + "-" + std::to_string(next_framework_++);
-  if (frameworks_.count(id) != 0) return subscribe(caller, message, id, failover->seconds);
+  if (frameworks_.count(id) != 0) return subscribe(caller, message, id, roles, failover->seconds);
   // A framework this master does not know is told it subscribed only once its record is
   // stored: it can launch tasks from then on, and a master elected after this one dies must
   // know it when agents re-register with those tasks (a task of a framework that is in no
@@ -1019,7 +1019,7 @@ void Master::on_subscribe(const Caller& caller, const scheduler::Subscribe& mess
   // subscription is not answered, and the client subscribes again (an id this master made up
   // is deleted again: a write that timed out may still have been applied).
   double failover_seconds = failover->seconds;
-  auto answer = [this, caller, message, id, failover_seconds](bool stored) {
+  auto answer = [this, caller, message, id, roles, failover_seconds](bool stored) {
     if (!leading_) return;
     if (!stored) {
       if (message.framework_id.empty()) registry_->remove_framework(id);
@@ -1033,16 +1033,15 @@ void Master::on_subscribe(const Caller& caller, const scheduler::Subscribe& mess
                            scheduler::Error{"framework '" + id + "' was removed"});
       return;
     }
-    subscribe(caller, message, id, failover_seconds);
+    subscribe(caller, message, id, roles, failover_seconds);
   };
   registry_->put_framework(FrameworkRecord{id, message.name, roles, failover_seconds},
                            std::move(answer));
 }
 
 void Master::subscribe(const Caller& caller, const scheduler::Subscribe& message,
-                       const std::string& id, double failover_seconds) {
-  std::vector<std::string> roles =
-      message.roles.empty() ? std::vector<std::string>{"*"} : message.roles;
+                       const std::string& id, const std::vector<std::string>& roles,
+                       double failover_seconds) {
   auto [it, created] = frameworks_.try_emplace(id);
   Framework& fw = it->second;
   bool resubscribing = !created;

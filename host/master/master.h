@@ -103,9 +103,11 @@ class Master : public Role {
 
   // Frameworks.
   void on_subscribe(const Caller& caller, const protocol::scheduler::Subscribe& message);
-  // The subscription of a framework whose record is stored (or, re-subscribing, known).
+  // The subscription of a framework whose record is stored (or, re-subscribing, known), with
+  // the roles and failover timeout on_subscribe checked.
   void subscribe(const Caller& caller, const protocol::scheduler::Subscribe& message,
-                 const std::string& id, double failover_seconds);
+                 const std::string& id, const std::vector<std::string>& roles,
+                 double failover_seconds);
   void on_accept(const sdk::Request& request, const protocol::scheduler::Accept& message);
   // The refuse filter of an accept or decline, checked: what is not a duration is replaced by
   // Mesos's default of 5 s, and the rest is capped at 365 days (both logged).

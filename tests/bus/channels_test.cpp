@@ -163,9 +163,11 @@ TEST_F(Channels, RequestsExpireInTheOrderOfTheirDeadlines) {
       if (expired.size() == 3) loop.request_stop();
     };
   };
-  client.request(Echo{"slow"}, note("slow"), 400ms);
-  client.request(Echo{"quick"}, note("quick"), 50ms);
-  client.request(Echo{"middle"}, note("middle"), 200ms);
+  // Deadlines far apart: each is fixed when its request is sent, and a loaded machine may pause
+  // this thread between the sends.
+  client.request(Echo{"slow"}, note("slow"), 3000ms);
+  client.request(Echo{"quick"}, note("quick"), 100ms);
+  client.request(Echo{"middle"}, note("middle"), 1500ms);
   loop.after(10s, [&] { loop.request_stop(); });
   loop.run();
   EXPECT_EQ(expired, (std::vector<std::string>{"quick", "middle", "slow"}));

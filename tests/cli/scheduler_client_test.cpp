@@ -127,7 +127,10 @@ TEST_F(SchedulerClientTest, ManualAcknowledgementSendsNothingUntilAsked) {
 
 TEST_F(SchedulerClientTest, ResubscribesWithTheSameIdWhenTheMasterGoesSilent) {
   DoubleConfig config;
-  config.heartbeat_interval = 0.1;
+  // Half a second: three missed intervals must be more than a loaded machine's pause of the
+  // double's or the client's threads (at 0.1 s, 300 ms of scheduling delay looked like a
+  // silent master).
+  config.heartbeat_interval = 0.5;
   MasterDouble master(config);
   auto& client = make_client(master.endpoint());
   int subscribed = 0, disconnected = 0;
@@ -135,7 +138,7 @@ TEST_F(SchedulerClientTest, ResubscribesWithTheSameIdWhenTheMasterGoesSilent) {
   client->on_disconnected = [&] { ++disconnected; };
   client->start();
   ASSERT_TRUE(run_until([&] { return subscribed == 1; }));
-  EXPECT_EQ(client->heartbeat_interval_seconds(), 0.1);
+  EXPECT_EQ(client->heartbeat_interval_seconds(), 0.5);
   // The client heartbeats while the master does.
   ASSERT_TRUE(run_until([&] { return master.snapshot().heartbeats >= 3; }));
   EXPECT_EQ(disconnected, 0);
@@ -146,9 +149,9 @@ TEST_F(SchedulerClientTest, ResubscribesWithTheSameIdWhenTheMasterGoesSilent) {
   // left up to an interval before the silencing call), so that is what the delay counts from.
   auto silence = std::chrono::steady_clock::now() - last_sent;
   EXPECT_EQ(disconnected, 1);
-  // Not before three missed intervals of 0.1 s. (A lower bound only: a loaded machine makes it
+  // Not before three missed intervals of 0.5 s. (A lower bound only: a loaded machine makes it
   // later, never sooner.)
-  EXPECT_GE(silence, 300ms);
+  EXPECT_GE(silence, 1500ms);
   auto rec = master.snapshot();
   ASSERT_EQ(rec.subscribes.size(), 2u);
   EXPECT_EQ(rec.subscribes[1].second.framework_id, "fw-1");
@@ -168,7 +171,9 @@ TEST_F(SchedulerClientTest, RetriesUnansweredSubscriptionsWithBackoff) {
   config.ignore_subscribes = 2;
   MasterDouble master(config);
   sdk::SchedulerOptions options;
-  options.subscribe_timeout = 150ms;
+  // Long enough for the answered third attempt (a new connection, its handshake and the
+  // double's reply) on a loaded machine: a late answer would count as a third failure.
+  options.subscribe_timeout = 1s;
   options.backoff_initial = 50ms;
   auto& client = make_client(master.endpoint(), options);
   std::vector<std::string> failures;

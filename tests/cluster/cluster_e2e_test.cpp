@@ -209,10 +209,10 @@ TEST_F(ClusterTest, KilledAgentsTasksBecomeUnreachableThenLostAndItIsNoLongerOff
       << cluster_.master().output();
   ASSERT_TRUE(framework.wait_for_state("doomed", state::kLost, 20s)) << cluster_.master().output();
   EXPECT_EQ(framework.last("doomed").reason, reason::kAgentRemoved);
-  // Not before its time: the last pong came at most one ping interval (200 ms) before the kill,
-  // so the loss cannot be reported sooner than 1.5 + 2 - 0.2 s after it. (A lower bound only: a
-  // loaded machine makes it later, never sooner.)
-  EXPECT_GE(std::chrono::steady_clock::now() - killed_at, 3300ms);
+  // Not before its time: 1.5 s without a pong, then 2 s unreachable. The silence counts from
+  // the agent's last pong, which a loaded machine may have delayed to well before the kill, so
+  // the bound leaves a second for that; skipping either timeout would still fall below it.
+  EXPECT_GE(std::chrono::steady_clock::now() - killed_at, 2500ms);
   ASSERT_TRUE(framework.run_until([&] { return !framework.agents_lost().empty(); }, 10s));
   EXPECT_EQ(framework.agents_lost().front(), victim);
 
@@ -380,11 +380,16 @@ TEST_F(ClusterTest, AnAgentWhoseConnectionDropsDuringItsFirstRegistrationIsAdmit
       << agent_log;
   // Whatever else came after the resend's answer would have come by now.
   std::this_thread::sleep_for(500ms);
+  // One admission. ("registered agent " also matches "re-registered agent ": an agent that
+  // heard nothing from the master for a second, as on a loaded machine, re-registers under the
+  // id it has, which admits no second agent.)
   const tessera::testing::Process& master = cluster_.master();
-  EXPECT_EQ(master.count("registered agent ") - master.count("unregistered agent "), 1u)
+  EXPECT_EQ(master.count("registered agent ") - master.count("re-registered agent ") -
+                master.count("unregistered agent "),
+            1u)
       << master.output();
-  EXPECT_EQ(cluster_.master().count("registered agent " + id[1].str() + " at agent0"), 1u)
-      << cluster_.master().output();
+  std::string admitted = "registered agent " + id[1].str() + " at agent0";
+  EXPECT_EQ(master.count(admitted) - master.count("re-" + admitted), 1u) << master.output();
   // A framework is offered that one agent only.
   TestFramework framework(cluster_.endpoint(), framework_info("one-agent"));
   ASSERT_TRUE(framework.subscribed());

@@ -129,7 +129,9 @@ TEST_F(DetectorTest, AListWhoseFirstMasterIsDownReachesTheSecond) {
   EXPECT_EQ(masters.describe(), "tcp://" + down.substr(6) + "," + leader.endpoint());
   EXPECT_EQ(masters.candidates(), 2u);
 
-  auto answer = ask(masters, 300ms, 5s);
+  // Each attempt may take 2 s: an answer later than its attempt's timeout (a loaded machine)
+  // would be asked again, and counted twice below.
+  auto answer = ask(masters, 2s, 10s);
   ASSERT_TRUE(answer.reply.ok()) << answer.reply.error().message;
   EXPECT_EQ(answer.endpoint, leader.endpoint());
   auto state = answer.reply->body<protocol::operator_api::State>();
@@ -137,7 +139,7 @@ TEST_F(DetectorTest, AListWhoseFirstMasterIsDownReachesTheSecond) {
   EXPECT_EQ(state->master_id, "the-leader");
 
   // The leader found is remembered: the next call goes straight to it.
-  auto again = ask(masters, 300ms, 5s);
+  auto again = ask(masters, 2s, 10s);
   ASSERT_TRUE(again.reply.ok());
   EXPECT_EQ(again.endpoint, leader.endpoint());
   EXPECT_EQ(leader.snapshot().state_requests, 2);
@@ -212,7 +214,9 @@ TEST_F(DetectorTest, SchedulerClientSkipsADownMasterAndFollowsAStandby) {
   MasterDouble standby(DoubleConfig{});
   standby.step_down(leader.endpoint());
   sdk::SchedulerOptions options;
-  options.subscribe_timeout = 300ms;
+  // The down master's attempt ends at this timeout; the standby's and the leader's must not
+  // (each on a new connection, on a machine that may be loaded).
+  options.subscribe_timeout = 2s;
   std::vector<std::string> failures;
   auto& client = scheduler(unused_tcp_endpoint() + "," + standby.endpoint(), options);
   client->on_subscribe_failed = [&](const std::string& m) { failures.push_back(m); };

@@ -163,8 +163,13 @@ TEST_F(PosixIsolatorTest, LaunchRepliesLaunchedAndPushesExited) {
 // the last of a burst of 2,000 waited for all the others and outlived the agent's 60 s reply
 // timeout ("did not answer the launch"), and every other request waited behind them. A burst
 // sent without waiting for any answer is answered whole: every launch with Launched, every exit
-// after its own launch's answer; and a request sent after the burst is not held back until the
-// whole burst has started.
+// after its own launch's answer, and a request sent after the burst is answered too.
+//
+// That a launch waits only for its own supervisor is shown with a supervisor held at a gate
+// (process_launcher's ASlowSupervisorDelaysOnlyItsOwnLaunch). Here the order of the kill's
+// answer among the launches' is not asserted: it depends on the machine's scheduling (when the
+// server reads the requests as fast as they are sent and the supervisors report quickly, the
+// last launch can be answered before the kill has even been sent).
 TEST_F(PosixIsolatorTest, ABurstOfLaunchesIsAnsweredWhole) {
   start();
   constexpr int kBurst = 300;
@@ -179,13 +184,20 @@ TEST_F(PosixIsolatorTest, ABurstOfLaunchesIsAnsweredWhole) {
         },
         120s);
   }
+  std::string kill_answer;
   agent->client.request(
       isolator::Kill{id("ghost"), 1},
-      [this](tessera::Result<tessera::Envelope>) { agent->events.push_back("answered kill"); },
+      [&kill_answer](tessera::Result<tessera::Envelope> reply) {
+        kill_answer = reply ? reply->type() : reply.error().message;
+      },
       120s);
-  ASSERT_TRUE(
-      agent->run_until([&] { return agent->exited.size() == static_cast<size_t>(kBurst); }, 120s))
-      << answers.size() << " answered, " << agent->exited.size() << " ended";
+  ASSERT_TRUE(agent->run_until(
+      [&] { return agent->exited.size() == static_cast<size_t>(kBurst) && !kill_answer.empty(); },
+      120s))
+      << answers.size() << " answered, " << agent->exited.size() << " ended, kill answered '"
+      << kill_answer << "'";
+  // No such container: the kill is refused, and answered.
+  EXPECT_EQ(kill_answer, isolator::Failed::kType);
   ASSERT_EQ(answers.size(), static_cast<size_t>(kBurst));
   std::map<std::string, size_t> position;
   for (size_t i = 0; i < agent->events.size(); ++i) position[agent->events[i]] = i;
@@ -194,12 +206,6 @@ TEST_F(PosixIsolatorTest, ABurstOfLaunchesIsAnsweredWhole) {
     EXPECT_EQ(agent->exited[id].exit_code, 0) << id;
     EXPECT_LT(position["launched " + id], position["exited " + id]) << id;
   }
-  ASSERT_EQ(position.count("answered kill"), 1u);
-  size_t last_launched = 0;
-  for (const auto& [id, answer] : answers) {
-    last_launched = std::max(last_launched, position["launched " + id]);
-  }
-  EXPECT_LT(position["answered kill"], last_launched);
 }
 
 // The agent sends one request per task at once for a whole accept: 2,000 tasks and their

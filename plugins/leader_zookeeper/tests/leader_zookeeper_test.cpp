@@ -28,12 +28,12 @@ constexpr int kSessionTimeoutMs = 4000;
 // One node running leader_zookeeper, and the test's client of it (playing its master).
 struct ZkNode {
   ZkNode(const TempDir& dir, const std::string& name, const std::string& role,
-         const std::string& servers) {
+         const std::string& servers, int session_timeout_ms = kSessionTimeoutMs) {
     node = std::make_unique<InProcessNode>(
         dir,
         "roles = [\"" + role + "\"]\nleader = \"leader_zookeeper\"\n[plugins.leader_zookeeper]\n" +
             "servers = \"" + servers +
-            "\"\npath = \"/ha\"\nsession_timeout_ms = " + std::to_string(kSessionTimeoutMs) + "\n",
+            "\"\npath = \"/ha\"\nsession_timeout_ms = " + std::to_string(session_timeout_ms) + "\n",
         name);
     auto started = node->start();
     EXPECT_TRUE(started.ok()) << started.error().message;
@@ -218,8 +218,12 @@ TEST(LeaderZooKeeperEnsembleTest, ZOOKEEPER_LosingAnyOneServerOfAnEnsembleChange
   TESSERA_REQUIRE_ZOOKEEPER();
   TempDir dir;
   ZooKeeperServers ensemble(dir, 3);
-  ZkNode a(dir, "a", "master", ensemble.connect_string());
-  ZkNode b(dir, "b", "master", ensemble.connect_string());
+  // A leader cut off from ZooKeeper leads on for a quarter of its session: with 10 s (the most
+  // the ensemble's tickTime of 500 ms allows) that is 2.5 s for the ensemble to elect again
+  // when its own leader is the server killed, and for the client to move, on a loaded machine.
+  constexpr int kEnsembleSessionMs = 10000;
+  ZkNode a(dir, "a", "master", ensemble.connect_string(), kEnsembleSessionMs);
+  ZkNode b(dir, "b", "master", ensemble.connect_string(), kEnsembleSessionMs);
   a.campaign("ma", "tcp://127.0.0.1:5101");
   ASSERT_TRUE(eventually([&] { return a.leader().this_node; }));
   b.campaign("mb", "tcp://127.0.0.1:5102");
