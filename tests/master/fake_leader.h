@@ -5,9 +5,11 @@
 // without hearing of it yet).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tessera/protocol/store.h"
 #include "tessera/sdk/channels.h"
@@ -52,6 +54,7 @@ class FakeLeader {
     // All or nothing, as leader_standalone applies a batch.
     server_.on<store::Batch>([this](const sdk::Request& r, const store::Batch& m) {
       ++batches;
+      batch_times.push_back(std::chrono::steady_clock::now());
       if (fail_next_batches > 0) {
         --fail_next_batches;
         return refuse(r, store::code::kPermissionDenied, "the test refuses this batch");
@@ -131,6 +134,7 @@ class FakeLeader {
   int fail_next_batches = 0;              // batches to refuse (permission denied) first
   int lists = 0;
   int batches = 0;
+  std::vector<std::chrono::steady_clock::time_point> batch_times;  // when each batch came
   int fenced = 0;
 
  private:

@@ -1034,9 +1034,17 @@ TEST_F(RegistryTest, ASetWhoseWriteFailedIsWrittenAgainUntilItIsStored) {
   Registry& r = registry();
   recover();
   leader_->fail_next_batches = 3;  // written again after 10, 20 and 40 ms
+  leader_->batch_times.clear();
   EXPECT_FALSE(wrote([&](auto done) { r.remove_agent("a1", recently(), done); }));
   ASSERT_TRUE(run_until([&] { return stored_set_of("a1").removed.count("a1") == 1; }));
   EXPECT_EQ(leader_->fail_next_batches, 0);
+  // The waits double: each resend comes at least twice as late after its failure as the one
+  // before (a timer never fires early; a busy machine only makes the gaps longer).
+  const auto& times = leader_->batch_times;
+  ASSERT_EQ(times.size(), 4u);  // the write and its three resends
+  for (size_t i = 1; i < times.size(); ++i) {
+    EXPECT_GE(times[i] - times[i - 1], 10ms * (1 << (i - 1))) << "resend " << i;
+  }
   registry();
   EXPECT_EQ(recover().removed_agents, std::set<std::string>{"a1"});
 }
