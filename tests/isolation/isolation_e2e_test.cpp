@@ -107,12 +107,23 @@ std::filesystem::path sandbox_of(const TempDir& dir, const std::string& task_id)
   return {};
 }
 
+// The master of these tests. Their frameworks run blocking work in their own loop (the CLI,
+// Docker listings, /proc scans), which on a loaded machine can keep them from sending a
+// heartbeat for a second or more; with the clusters' usual 300 ms heartbeats the master would
+// then disconnect them and hold their updates until they re-subscribe. These tests are about
+// isolation, not about losing a framework, so theirs have a 2 s heartbeat (6 s of silence).
+tessera::testing::MasterSettings isolation_master() {
+  tessera::testing::MasterSettings settings;
+  settings.heartbeat_interval_ms = 2000;
+  return settings;
+}
+
 TEST(IsolationE2eTest, DOCKERD_ADockerTaskServingHttpOnPort0WithHostNetworkingAnswersAGet) {
   TESSERA_REQUIRE_DOCKERD(daemon());
   TempDir dir;
   Cluster cluster{dir};
   const uint16_t port = free_port();
-  ASSERT_TRUE(cluster.start_master());
+  ASSERT_TRUE(cluster.start_master(isolation_master()));
   ASSERT_TRUE(
       cluster.start_agent(0, docker_agent("cpus:2;mem:512;disk:512;ports:[" + std::to_string(port) +
                                           "-" + std::to_string(port) + "]")));
@@ -165,7 +176,7 @@ TEST(IsolationE2eTest, DOCKERD_AnAgentKilledWhileTwentyTasksRunAdoptsThemAfterIt
   const std::string marker = random_hex();
   TaskProcessReaper reaper(kMarker, marker);
   AgentSettings settings = docker_agent("cpus:8;mem:2048;disk:1024;ports:[31000-31000]");
-  ASSERT_TRUE(cluster.start_master());
+  ASSERT_TRUE(cluster.start_master(isolation_master()));
   ASSERT_TRUE(cluster.start_agent(0, settings));
   TestFramework framework(cluster.endpoint(), long_lived_framework("crash-docker"));
   ASSERT_TRUE(framework.subscribed());
@@ -293,7 +304,7 @@ TEST(IsolationE2eTest, DOCKERD_ThreeExecsOfAnImageSpreadOverTwoAgents) {
   TESSERA_REQUIRE_DOCKERD(daemon());
   TempDir dir;
   Cluster cluster{dir};
-  ASSERT_TRUE(cluster.start_master());
+  ASSERT_TRUE(cluster.start_master(isolation_master()));
   AgentSettings settings = docker_agent("cpus:2;mem:512;disk:512;ports:[31000-31000]");
   ASSERT_TRUE(cluster.start_agent(0, settings));
   ASSERT_TRUE(cluster.start_agent(1, settings));
@@ -354,7 +365,7 @@ TEST(IsolationE2eTest, DOCKERD_ROOT_CGROUPS_TheUsageOfProcessesAndContainersReac
   settings.isolators = "\"isolator_posix\", \"isolator_cgroups\", \"isolator_docker\"";
   settings.extra += "usage_interval_ms = 200\n";
   settings.plugins += "[plugins.isolator_cgroups]\nparent = \"" + parent + "\"\n";
-  ASSERT_TRUE(cluster.start_master());
+  ASSERT_TRUE(cluster.start_master(isolation_master()));
   if (auto started = cluster.start_agent(0, settings); !started) {
     GTEST_SKIP() << "the agent cannot start with isolator_cgroups here: " << started.message();
   }
@@ -461,7 +472,7 @@ TEST(IsolationE2eTest, ROOT_CGROUPS_MemoryLimitKillsAndCpuCapHoldsThroughTheClus
   settings.isolators = "\"isolator_posix\", \"isolator_cgroups\"";
   settings.plugins = "[plugins.isolator_cgroups]\nparent = \"" + parent +
                      "\"\ncpu_hard_limit = true\noom_poll_ms = 50\n";
-  ASSERT_TRUE(cluster.start_master());
+  ASSERT_TRUE(cluster.start_master(isolation_master()));
   if (auto started = cluster.start_agent(0, settings); !started) {
     GTEST_SKIP() << "the agent cannot start with isolator_cgroups here: " << started.message();
   }
