@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -223,9 +224,11 @@ class RawClient {
     return true;
   }
 
-  // Reads until the buffer contains `text`; false if the connection ends first.
-  bool read_until(const std::string& text) {
-    while (buffer_.find(text) == std::string::npos) {
+  // Reads until the buffer contains `text` at or after `from`; false if the connection ends
+  // first. Only what each read added is searched again, so a long stream is not rescanned.
+  bool read_until(const std::string& text, size_t from = 0) {
+    while (buffer_.find(text, from) == std::string::npos) {
+      from = std::max(from, buffer_.size() > text.size() ? buffer_.size() - text.size() : 0);
       if (!fill()) return false;
     }
     return true;

@@ -53,7 +53,6 @@ class FakeLeader {
     });
     // All or nothing, as leader_standalone applies a batch.
     server_.on<store::Batch>([this](const sdk::Request& r, const store::Batch& m) {
-      ++batches;
       batch_times.push_back(std::chrono::steady_clock::now());
       if (fail_next_batches > 0) {
         --fail_next_batches;
@@ -133,7 +132,6 @@ class FakeLeader {
   int fail_next = 0;                      // requests to refuse (permission denied) first
   int fail_next_batches = 0;              // batches to refuse (permission denied) first
   int lists = 0;
-  int batches = 0;
   std::vector<std::chrono::steady_clock::time_point> batch_times;  // when each batch came
   int fenced = 0;
 

@@ -919,16 +919,16 @@ TEST_F(RegistryTest, AgentWritesAskedForTogetherGoOutAsTheirSetsInAFewBatches) {
   }
   ASSERT_TRUE(run_until([&] { return stored == kAgents; }));
   EXPECT_EQ(early, 0);
-  EXPECT_LE(leader_->batches, 2);
+  EXPECT_LE(leader_->batch_times.size(), 2u);
   size_t sets = 0;
   for (const auto& [key, entry] : leader_->entries) {
     if (key.rfind("master/agent_sets/", 0) == 0) ++sets;
   }
   EXPECT_EQ(sets, Registry::kAgentSetCount);  // 2,500 ids fill every set
 
-  int batches = leader_->batches;
+  size_t batches = leader_->batch_times.size();
   EXPECT_TRUE(wrote([&](auto done) { r.remove_agent("a7", recently(), done); }));
-  EXPECT_EQ(leader_->batches, batches + 1);
+  EXPECT_EQ(leader_->batch_times.size(), batches + 1);
   EXPECT_EQ(stored_set_of("a7").admitted.count("a7"), 0u);
   EXPECT_EQ(stored_set_of("a7").removed.count("a7"), 1u);
 
