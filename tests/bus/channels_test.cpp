@@ -294,4 +294,33 @@ TEST(EventLoop, TimersRunInDueOrderAndCancelledOnesNever) {
   EXPECT_EQ(ticks, 2) << "the cancelled repeating timer fired again";
 }
 
+// A timer that stops the loop ends the turn, but the other timers due in that turn are not
+// lost: they run when the loop runs again, and a repeating one goes on repeating. (Dropped, a
+// scheduler client's heartbeat timer stopped for good whenever a test's predicate, run from a
+// timer, ended a run in the turn the heartbeat was due.)
+TEST(EventLoop, TimersDueInTheTurnThatStoppedTheLoopRunWhenItRunsAgain) {
+  EventLoop loop;
+  int stops = 0, once = 0, repeated = 0;
+  loop.after(0ms, [&] {
+    ++stops;
+    loop.request_stop();
+  });
+  loop.after(0ms, [&] { ++once; });
+  loop.every(1ms, [&] {
+    if (++repeated == 3) loop.request_stop();
+  });
+  // All three are due in the first turn, the stopping one first (it was set first).
+  std::this_thread::sleep_for(20ms);
+  loop.run();
+  loop.reset_stop();
+  EXPECT_EQ(stops, 1);
+  EXPECT_EQ(once, 0) << "ran in the turn after the stop";
+  EXPECT_EQ(repeated, 0);
+  EventLoop::TimerId guard = loop.after(10s, [&] { loop.request_stop(); });
+  loop.run();
+  loop.cancel(guard);
+  EXPECT_EQ(once, 1) << "a one-shot timer due in the stopping turn never ran";
+  EXPECT_EQ(repeated, 3) << "a repeating timer due in the stopping turn stopped repeating";
+}
+
 }  // namespace

@@ -153,6 +153,51 @@ TEST_F(ClusterTest, FailingTaskReportsItsExitStatusAndKilledTaskIsKilled) {
       << cluster_.agent(0).output();
 }
 
+// A framework whose loop stalls past its heartbeats (a slow check run from its own loop, as the
+// isolation tests run the CLI) is disconnected by the master; once its loop runs again the
+// client notices the master's silence, subscribes again, and hears what happened meanwhile. The
+// stall ends in the turn the client's heartbeat timer is due, after the run_until tick that
+// stops the loop: the loop once dropped that timer for good, and the client then stayed on its
+// dead subscription forever, its kills taken but their TASK_KILLED never sent to it.
+TEST_F(ClusterTest, AFrameworkWhoseLoopStalledPastItsHeartbeatsSubscribesAgainAndHearsItsKill) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  TestFramework framework(cluster_.endpoint(), framework_info("stalls", 60));
+  ASSERT_TRUE(framework.subscribed());
+  Sleeper sleeper;
+  launch_when_offered(framework, {command_task("sleeps", sleeper.command())});
+  ASSERT_TRUE(framework.wait_for_state("sleeps", state::kRunning));
+  uint64_t subscriptions = framework.client().subscriptions();
+  // Three stalls of 1.5 s (the master's heartbeats are 300 ms: 0.9 s of silence disconnects):
+  // each check returns false once from the loop after stalling, then true in the next turn.
+  for (int stall = 0; stall < 3; ++stall) {
+    int calls = 0;
+    framework.run_until([&] {
+      ++calls;
+      if (calls == 2) std::this_thread::sleep_for(1500ms);
+      return calls >= 3;
+    });
+  }
+  EXPECT_TRUE(cluster_.master().wait_for("missed its heartbeats", 1s))
+      << cluster_.master().output();
+  EXPECT_TRUE(framework.run_until(
+      [&] {
+        return framework.client().subscribed() &&
+               framework.client().subscriptions() > subscriptions;
+      },
+      15s))
+      << "it never subscribed again\nmaster:\n"
+      << cluster_.master().output();
+  // A kill is not sent while the client re-subscribes: asked again until it is answered.
+  bool killed = false;
+  for (int attempt = 0; attempt < 3 && !killed; ++attempt) {
+    framework.client().kill("sleeps", framework.last("sleeps").agent_id);
+    killed = framework.wait_for_state("sleeps", state::kKilled, 5s);
+  }
+  EXPECT_TRUE(killed) << framework.state("sleeps") << "\nmaster:\n" << cluster_.master().output();
+  EXPECT_TRUE(framework.run_until([&] { return !sleeper.running(); }, 10s));
+}
+
 TEST_F(ClusterTest, MalformedTasksGetAnErrorWithAReasonAndTheRestRuns) {
   ASSERT_TRUE(cluster_.start_master());
   ASSERT_TRUE(cluster_.start_agent(0));

@@ -278,19 +278,28 @@ class EventLoop {
       schedule_.erase(schedule_.begin());
     }
     bool ran = false;
-    for (TimerId id : due_) {
-      auto it = timers_.find(id);
+    for (size_t i = 0; i < due_.size(); ++i) {
+      auto it = timers_.find(due_[i]);
       if (it == timers_.end()) continue;  // cancelled by an earlier timer
       std::function<void()> fn = it->second.fn;
       if (it->second.period.count() > 0) {
         it->second.due = now + it->second.period;
-        schedule_.emplace(it->second.due, id);
+        schedule_.emplace(it->second.due, due_[i]);
       } else {
         timers_.erase(it);
       }
       ran = true;
       fn();
-      if (stopping()) return ran;
+      if (stopping()) {
+        // The due timers this turn did not reach go back on the schedule as they were, to run
+        // when the loop runs again: dropped, a repeating timer (a scheduler client's heartbeat)
+        // would never fire again, and a one-shot timer would be pending forever.
+        for (size_t j = i + 1; j < due_.size(); ++j) {
+          auto rest = timers_.find(due_[j]);
+          if (rest != timers_.end()) schedule_.emplace(rest->second.due, due_[j]);
+        }
+        return ran;
+      }
     }
     return ran;
   }
