@@ -766,17 +766,8 @@ protocol::TaskInfo ChronosFramework::task_for(const LaunchRun& launch, const Job
       task.command.arguments.push_back(std::move(word));
     }
   }
-  for (const auto& variable : job.environment_variables) {
-    task.command.environment[variable.name] = variable.value;
-  }
-  // The variables Chronos gives every task.
-  task.command.environment["mesos_task_id"] = launch.task_id;
-  task.command.environment["CHRONOS_JOB_NAME"] = job.name;
-  task.command.environment["CHRONOS_JOB_OWNER"] = job.owner;
-  task.command.environment["CHRONOS_RESOURCE_CPU"] = protocol::detail::format_amount(job.cpus);
-  task.command.environment["CHRONOS_RESOURCE_MEM"] = protocol::detail::format_amount(job.mem);
-  task.command.environment["CHRONOS_RESOURCE_DISK"] = protocol::detail::format_amount(job.disk);
-  task.command.environment["HOST"] = offer.hostname;
+  task.command.environment =
+      task_environment(job, launch.task_id, launch.scheduled, launch.attempt, offer.hostname);
   task.command.user = job.run_as_user;
   if (job.container && !job.container->image.empty() && job.container->type == "DOCKER") {
     task.container.type = "DOCKER";

@@ -1,8 +1,9 @@
 #include "job.h"
 
 #include <algorithm>
+#include <boost/regex.hpp>
 #include <cctype>
-#include <regex>
+#include <stdexcept>
 
 #include "json_fields.h"
 #include "schedule.h"
@@ -10,6 +11,14 @@
 namespace tessera::chronos {
 
 namespace json = boost::json;
+
+// Boost.Regex rather than std::regex: std::regex backtracks without bound (a pattern such as
+// "((.*)*)*x" against a five-letter host name takes minutes, holding the scheduler's loop on
+// every offer) and recurses on the stack (a long attribute value crashes the host), while
+// Boost's matcher gives up with an exception past a bound on its work and its memory.
+struct ConstraintPattern {
+  boost::regex regex;
+};
 
 namespace {
 
@@ -107,6 +116,17 @@ std::optional<Container> read_container(FieldReader& in) {
   return container;
 }
 
+// Null when the expression is not valid. Perl syntax with Java's defaults (Chronos matches with
+// java.util.regex): '.' does not match a newline, '^' and '$' only at the ends.
+std::shared_ptr<const ConstraintPattern> compile_pattern(const std::string& value) {
+  try {
+    return std::make_shared<const ConstraintPattern>(ConstraintPattern{
+        boost::regex(value, boost::regex::perl | boost::regex::no_mod_m | boost::regex::no_mod_s)});
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
 void read_constraints(FieldReader& in, std::vector<Constraint>& out) {
   in.array("constraints", [&](const json::value& item) {
     const json::array* parts = item.if_array();
@@ -128,13 +148,13 @@ void read_constraints(FieldReader& in, std::vector<Constraint>& out) {
         in.fail("the regular expression of a constraint is too long");
         return;
       }
-      try {
-        std::regex check(constraint.value);
-      } catch (const std::regex_error&) {
+      auto pattern = compile_pattern(constraint.value);
+      if (!pattern) {
         in.fail("constraint '" + constraint.attribute + "': invalid regular expression '" +
                 constraint.value + "'");
         return;
       }
+      constraint.pattern = std::move(pattern);
     } else {
       in.fail("constraint '" + constraint.attribute + "': unknown operator '" +
               std::string((*parts)[1].get_string()) + "' (EQUALS, LIKE or UNLIKE)");
@@ -174,7 +194,15 @@ bool Constraint::matches(const std::map<std::string, std::string>& attributes) c
   auto it = attributes.find(attribute);
   if (it == attributes.end()) return false;
   if (op == Operator::equals) return it->second == value;
-  bool like = std::regex_match(it->second, std::regex(value));
+  std::shared_ptr<const ConstraintPattern> compiled = pattern ? pattern : compile_pattern(value);
+  if (!compiled) return false;
+  bool like = false;
+  try {
+    like = boost::regex_match(it->second, compiled->regex);
+  } catch (const std::exception&) {
+    // Too much backtracking, or too deep: neither LIKE nor UNLIKE can be said to hold.
+    return false;
+  }
   return op == Operator::like ? like : !like;
 }
 
@@ -437,6 +465,29 @@ json::object job_to_json(const Job& job, bool listing, json::storage_ptr storage
   out["concurrencyPolicy"] = to_string(job.concurrency);
   out["catchUpPolicy"] = to_string(job.catch_up);
   return out;
+}
+
+Status check_new_job(const Job& job, TimePoint now) {
+  if (job.name.size() > kMaxNewJobNameLength) {
+    return make_error("invalid job name '" + job.name.substr(0, kMaxNewJobNameLength) +
+                      "...': a new job's name is at most " + std::to_string(kMaxNewJobNameLength) +
+                      " characters, so that its runs' task ids fit the cluster's");
+  }
+  if (job.is_dependent()) return {};
+  auto schedule = Schedule::parse(job.schedule, job.schedule_time_zone, now);
+  if (!schedule) {
+    return make_error("job '" + job.name + "': cannot parse schedule '" + job.schedule +
+                      "': " + schedule.error().message);
+  }
+  if (schedule->kind() != Schedule::Kind::iso8601) return {};
+  const IsoPeriod& period = schedule->period();
+  bool repeats = schedule->repetitions() < 0 || schedule->repetitions() > 1;
+  if (repeats && !period.has_calendar_part() && period.fixed_length() < kMinRepeatPeriod) {
+    return make_error("job '" + job.name + "': cannot use schedule '" + job.schedule +
+                      "': a schedule that repeats needs a period of at least " +
+                      format_duration(kMinRepeatPeriod));
+  }
+  return {};
 }
 
 std::string_view last_state(const Job& job) {

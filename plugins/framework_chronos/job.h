@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,17 +40,28 @@ struct EnvironmentVariable {
   bool operator==(const EnvironmentVariable&) const = default;
 };
 
+// A LIKE or UNLIKE constraint's regular expression, compiled once (job.cpp).
+struct ConstraintPattern;
+
 // Where a job may run, compared with an agent's attributes (Chronos: ["rack", "EQUALS", "r1"]).
 struct Constraint {
   enum class Operator { equals, like, unlike };
   std::string attribute;
   Operator op = Operator::equals;
   std::string value;  // a regular expression for LIKE and UNLIKE, matched against the whole text
+  // `value` compiled (parse_job sets it; shared by copies, never changed); when null, matches()
+  // compiles it each time.
+  std::shared_ptr<const ConstraintPattern> pattern{};
 
   // EQUALS: the attribute exists with exactly this value. LIKE: it exists and matches.
   // UNLIKE: it exists and does not match. (A missing attribute fails all three, as in Chronos.)
+  // Perl (Java) syntax, matched by a backtracking engine with bounded work: a match that would
+  // take too long or too deep (a pattern like "(.*)*x") fails both LIKE and UNLIKE, in
+  // milliseconds, instead of holding the scheduler.
   bool matches(const std::map<std::string, std::string>& attributes) const;
-  bool operator==(const Constraint&) const = default;
+  bool operator==(const Constraint& other) const {
+    return attribute == other.attribute && op == other.op && value == other.value;
+  }
 };
 
 // A URI the agent fetches before the run (Mesos fetcher). Accepted and kept; not yet acted on.
@@ -173,6 +185,20 @@ boost::json::object job_to_json(const Job& job, bool listing = false,
 
 // Chronos's rule for job names: one or more of [A-Za-z0-9_.-].
 bool is_valid_job_name(std::string_view name);
+
+// The longest name a job may be given through the API: its runs' task ids
+// ("NAME@2024-03-10T07:00:00.000Z#1000") must fit the cluster's ids, and an agent names a
+// run's container and sandbox after the task id (container ids of at most 200 bytes).
+constexpr size_t kMaxNewJobNameLength = 150;
+// The shortest period of a schedule that repeats, given through the API.
+constexpr Millis kMinRepeatPeriod{1'000};
+
+// What a job posted through the API must also meet, beyond parse_job (which also reads stored
+// jobs, so that a limit added later drops none of them): a name of at most
+// kMaxNewJobNameLength characters, and an ISO 8601 schedule that repeats no more often than
+// every kMinRepeatPeriod (a job every millisecond would keep the scheduler busy with nothing
+// else). The error is the reason for a 400 answer.
+Status check_new_job(const Job& job, TimePoint now);
 
 // "success", "failure" or "fresh", from lastSuccess and lastError (Chronos's Exporter).
 std::string_view last_state(const Job& job);

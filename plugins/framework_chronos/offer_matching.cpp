@@ -21,6 +21,29 @@ protocol::Resources task_resources(const RunDemand& demand) {
   return resources;
 }
 
+std::map<std::string, std::string> task_environment(const Job& job, const std::string& task_id,
+                                                    TimePoint scheduled, int attempt,
+                                                    const std::string& hostname) {
+  using protocol::detail::format_amount;
+  std::map<std::string, std::string> environment{
+      {"mesos_task_id", task_id},
+      {"MESOS_TASK_ID", task_id},
+      {"CHRONOS_JOB_OWNER", job.owner},
+      {"CHRONOS_JOB_NAME", job.name},
+      {"HOST", hostname},
+      {"CHRONOS_RESOURCE_MEM", format_amount(job.mem)},
+      {"CHRONOS_RESOURCE_CPU", format_amount(job.cpus)},
+      {"CHRONOS_RESOURCE_DISK", format_amount(job.disk)},
+      {"CHRONOS_JOB_RUN_TIME", std::to_string(scheduled.time_since_epoch().count())},
+      {"CHRONOS_JOB_RUN_ATTEMPT", std::to_string(attempt)},
+  };
+  // emplace keeps what is there: Chronos's own variables, and the first of a repeated name.
+  for (const auto& variable : job.environment_variables) {
+    environment.emplace(variable.name, variable.value);
+  }
+  return environment;
+}
+
 std::vector<size_t> place_on_offer(const protocol::scheduler::Offer& offer,
                                    const std::vector<RunDemand>& demands) {
   std::vector<size_t> placed;
@@ -47,11 +70,12 @@ std::vector<size_t> place_on_offer(const protocol::scheduler::Offer& offer,
   };
   for (size_t i = 0; i < demands.size() && !exhausted(); ++i) {
     const RunDemand& demand = demands[i];
+    // Resources first: they are cheap to compare, a regular expression may not be.
+    protocol::Resources wanted = task_resources(demand);
+    if (!left.contains(wanted)) continue;
     bool allowed = std::all_of(demand.constraints.begin(), demand.constraints.end(),
                                [&](const Constraint& c) { return c.matches(attributes); });
     if (!allowed) continue;
-    protocol::Resources wanted = task_resources(demand);
-    if (!left.contains(wanted)) continue;
     left -= wanted;
     placed.push_back(i);
   }

@@ -34,4 +34,13 @@ std::vector<size_t> place_on_offer(const protocol::scheduler::Offer& offer,
 // The resources a run of `demand` asks for, as a task carries them.
 protocol::Resources task_resources(const RunDemand& demand);
 
+// The environment of a run's task, as Chronos builds it: the variables Chronos gives every task
+// (mesos_task_id and MESOS_TASK_ID, CHRONOS_JOB_NAME, CHRONOS_JOB_OWNER, HOST, the
+// CHRONOS_RESOURCE_CPU, _MEM and _DISK the job asks for, CHRONOS_JOB_RUN_TIME: the run's
+// scheduled time in milliseconds since 1970, CHRONOS_JOB_RUN_ATTEMPT: the attempt from 0),
+// then the job's environmentVariables: the first of each name, none replacing Chronos's own.
+std::map<std::string, std::string> task_environment(const Job& job, const std::string& task_id,
+                                                    TimePoint scheduled, int attempt,
+                                                    const std::string& hostname);
+
 }  // namespace tessera::chronos

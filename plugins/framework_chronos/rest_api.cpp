@@ -18,6 +18,7 @@ constexpr const char* kBase = "/v1/scheduler";
 http::Response chronos_error(unsigned status, const std::string& message) {
   boost::json::object body;
   body["status"] = status == 400   ? "Bad Request"
+                   : status == 415 ? "Unsupported Media Type"
                    : status == 503 ? "Service Unavailable"
                                    : "Internal Server Error";
   body["message"] = message;
@@ -43,6 +44,21 @@ Result<size_t> count_parameter(const http::Request& request, const char* key, si
                           std::to_string(high) + ", got '" + *text + "'");
   }
   return value;
+}
+
+// Whether the body is declared JSON: Content-Type application/json, parameters allowed
+// ("application/json; charset=utf-8"). Chronos's resources @Consume only that (415 otherwise),
+// which is also what keeps a web page from posting a job: a browser sends a cross-site POST
+// without asking first only with a form's or text/plain's type (or none), never this one.
+bool declared_json(std::string_view content_type) {
+  content_type = content_type.substr(0, content_type.find(';'));
+  while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t')) {
+    content_type.remove_suffix(1);
+  }
+  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t')) {
+    content_type.remove_prefix(1);
+  }
+  return http::detail::iequals(content_type, "application/json");
 }
 
 }  // namespace
@@ -115,10 +131,17 @@ void ChronosFramework::answer_after_commit(Result<std::vector<Action>> actions,
 
 void ChronosFramework::post_job(const http::Request& request, http::Responder answer,
                                 JobForm form) {
+  if (!declared_json(request.header("Content-Type"))) {
+    return (void)answer.send(
+        chronos_error(415, "a job is posted as JSON, with 'Content-Type: application/json'"));
+  }
   auto body = request.json();
   if (!body) return (void)answer.send(chronos_error(400, body.error().message));
   auto job = parse_job(*body, form, settings_.scheduler.job_defaults, now());
   if (!job) return (void)answer.send(chronos_error(400, job.error().message));
+  if (auto s = check_new_job(*job, now()); !s) {
+    return (void)answer.send(chronos_error(400, s.error().message));
+  }
   std::string name = job->name;
   if (auto s = core_->put_job(std::move(*job), now()); !s) {
     return (void)answer.send(chronos_error(400, s.error().message));

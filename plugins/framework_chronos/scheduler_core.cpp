@@ -14,6 +14,10 @@ namespace {
 constexpr size_t kMaxArgumentsLength = 4096;
 constexpr size_t kMaxAgentLength = 255;
 constexpr size_t kMaxMessageLength = 1024;
+// The least lateness a due time is allowed whatever its job's epsilon: the loop's timer wakes a
+// little after the time it was set for, so with an epsilon of PT0S (or a few milliseconds) a
+// run due on time would be skipped as "missed by more than epsilon" nearly every time.
+constexpr Millis kMinEpsilon{1'000};
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -303,7 +307,7 @@ void SchedulerCore::process_schedule(Entry& e, TimePoint now, std::vector<Action
   const Schedule& schedule = *e.schedule;
   const std::string& name = e.job.name;
   const TimePoint consumed = e.consumed_until.value_or(min_time());
-  const TimePoint window_start = std::max(now - e.job.epsilon, min_time());
+  const TimePoint window_start = std::max(now - std::max(e.job.epsilon, kMinEpsilon), min_time());
   auto spec_at = [&](TimePoint t) {
     return RunSpec{run_id_at(name, t), 0, RunTrigger::schedule, t, ""};
   };

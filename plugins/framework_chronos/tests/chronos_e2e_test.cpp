@@ -343,6 +343,29 @@ TEST_F(ChronosE2E, AFailingJobIsRetriedThenCountsOneError) {
   EXPECT_EQ(job("broken").at("errorCount"), 1);
 }
 
+TEST_F(ChronosE2E, AJobIsPostedOnlyAsJsonSoThatNoWebPageCanPostOne) {
+  // What a browser sends cross-site without asking first: a form, text/plain, or no type at
+  // all (a Blob). Chronos answers 415 to each (its resources consume application/json only).
+  std::string body = R"({"name": "csrf", "command": "true", "schedule": "R0//PT1H"})";
+  for (const char* type :
+       {"Content-Type: text/plain", "Content-Type: application/x-www-form-urlencoded",
+        "Content-Type: multipart/form-data; boundary=x", "Content-Type:"}) {
+    for (const char* route : {"/iso8601", "/dependency"}) {
+      auto answer = curl(dir_, {"-X", "POST", "-H", type, "--data-binary", body, base_ + route});
+      EXPECT_EQ(answer.status, 415) << type << " " << route << ": " << answer.body;
+      EXPECT_NE(answer.body.find("\"status\":\"Unsupported Media Type\""), std::string::npos)
+          << answer.body;
+    }
+  }
+  EXPECT_EQ(get("/job/csrf").status, 400);
+  // JSON with parameters, in any case, is JSON.
+  auto json_answer =
+      curl(dir_, {"-X", "POST", "-H", "Content-Type: Application/JSON; charset=utf-8",
+                  "--data-binary", body, base_ + "/iso8601"});
+  EXPECT_EQ(json_answer.status, 204) << json_answer.body;
+  EXPECT_EQ(get("/job/csrf").status, 200);
+}
+
 TEST_F(ChronosE2E, BadRequestsGet400WithTheReasonAndTheSchedulerKeepsServing) {
   auto expect_400 = [&](const CurlResult& answer, const std::string& reason) {
     EXPECT_EQ(answer.status, 400) << answer.body;

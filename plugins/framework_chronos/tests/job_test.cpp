@@ -301,6 +301,63 @@ TEST(JobJson, ConstraintsMatchAgentAttributes) {
   EXPECT_FALSE(c[2].matches({}));
 }
 
+TEST(JobJson, ABacktrackingPatternFailsFastInsteadOfHoldingTheScheduler) {
+  // Nested stars against an 8-letter host name: a backtracking matcher without a bound (what
+  // std::regex was) tries every way to split it, some 20 s per match, on every offer, on the
+  // scheduler's one thread (this test then ran until ctest's timeout). Now the match gives up
+  // after a bounded amount of work, and neither LIKE nor UNLIKE holds.
+  auto job = parse(R"({"name": "a", "command": "true",
+                       "constraints": [["hostname", "LIKE", "((.*)*)*x"],
+                                       ["hostname", "UNLIKE", "((.*)*)*x"]]})");
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  std::map<std::string, std::string> agent{{"hostname", "node-123"}};
+  EXPECT_FALSE(job->constraints[0].matches(agent));
+  EXPECT_FALSE(job->constraints[1].matches(agent));
+  // A long attribute value does not exhaust the stack (std::regex recursed once per character).
+  std::map<std::string, std::string> long_value{{"hostname", std::string(200'000, 'a')}};
+  Constraint alternation{"hostname", Constraint::Operator::like, "(a|b)*"};
+  Constraint negated{"hostname", Constraint::Operator::unlike, "(a|b)*"};
+  EXPECT_FALSE(alternation.matches(long_value) && negated.matches(long_value));
+  // Ordinary patterns still match, compiled once when the job is read.
+  ASSERT_NE(job->constraints[0].pattern, nullptr);
+  Constraint plain{"hostname", Constraint::Operator::like, "node-[0-9]+"};
+  EXPECT_TRUE(plain.matches(agent));
+  // Java's defaults, as Chronos matched: '.' is not a newline, '^' and '$' are the ends.
+  std::map<std::string, std::string> two_lines{{"hostname", "a\nweb"}};
+  EXPECT_FALSE((Constraint{"hostname", Constraint::Operator::like, "a.web"}.matches(two_lines)));
+  EXPECT_FALSE(
+      (Constraint{"hostname", Constraint::Operator::like, "(?s:.*)^web"}.matches(two_lines)));
+}
+
+TEST(JobJson, ANewJobsNameFitsATaskIdAndItsScheduleRepeatsAtMostEverySecond) {
+  auto check = [](const std::string& text) {
+    auto job = parse(text, JobForm::any);
+    if (!job) return "parse: " + job.error().message;
+    auto s = check_new_job(*job, kNow);
+    return s ? std::string("accepted") : s.error().message;
+  };
+  // A name of 200 is read (a stored job keeps it) but not taken for a new job: its runs' task
+  // ids, and the containers an agent names after them, would be refused by the cluster.
+  std::string long_name(200, 'n');
+  auto long_job = parse(R"({"name": ")" + long_name + R"(", "command": "true"})");
+  ASSERT_TRUE(long_job.ok());
+  EXPECT_NE(check(R"({"name": ")" + long_name + R"(", "command": "true"})").find("at most 150"),
+            std::string::npos);
+  EXPECT_EQ(check(R"({"name": ")" + std::string(150, 'n') + R"(", "command": "true"})"),
+            "accepted");
+  // A job every millisecond (or half second) is refused; a single run, a second, a day, cron and
+  // dependent jobs are fine.
+  EXPECT_EQ(check(R"({"name": "a", "command": "true", "schedule": "R//PT0.001S"})"),
+            "job 'a': cannot use schedule 'R//PT0.001S': a schedule that repeats needs a period "
+            "of at least PT1S");
+  EXPECT_NE(check(R"({"name": "a", "command": "true", "schedule": "R5//PT0.5S"})"), "accepted");
+  EXPECT_EQ(check(R"({"name": "a", "command": "true", "schedule": "R1//PT0.5S"})"), "accepted");
+  EXPECT_EQ(check(R"({"name": "a", "command": "true", "schedule": "R//PT1S"})"), "accepted");
+  EXPECT_EQ(check(R"({"name": "a", "command": "true", "schedule": "R//P1D"})"), "accepted");
+  EXPECT_EQ(check(R"({"name": "a", "command": "true", "schedule": "cron:* * * * *"})"), "accepted");
+  EXPECT_EQ(check(R"({"name": "b", "command": "true", "parents": ["a"]})"), "accepted");
+}
+
 TEST(JobJson, LastStateComparesLastSuccessAndLastError) {
   Job job;
   EXPECT_EQ(last_state(job), "fresh");

@@ -54,6 +54,38 @@ TEST(OfferMatching, AnAttributeNamedHostnameWinsOverTheAgentsHostname) {
   EXPECT_EQ(offer_attributes(offer(1, 100, 0)).at("hostname"), "node-7");
 }
 
+TEST(OfferMatching, ARunGetsChronossVariablesWhichTheJobsOwnDoNotReplace) {
+  Job job;
+  job.name = "report";
+  job.owner = "ops@example.com";
+  job.cpus = 0.5;
+  job.mem = 64;
+  job.disk = 10;
+  job.environment_variables = {{"HOST", "elsewhere"},
+                               {"MESOS_TASK_ID", "forged"},
+                               {"MODE", "first"},
+                               {"MODE", "second"},
+                               {"EMPTY", ""}};
+  TimePoint scheduled = *parse_time("2024-05-01T12:00:00.250Z");
+  std::string task = "report@2024-05-01T12:00:00.250Z#2";
+  auto env = task_environment(job, task, scheduled, 2, "node-7");
+  EXPECT_EQ(env.at("mesos_task_id"), task);
+  EXPECT_EQ(env.at("MESOS_TASK_ID"), task);
+  EXPECT_EQ(env.at("CHRONOS_JOB_NAME"), "report");
+  EXPECT_EQ(env.at("CHRONOS_JOB_OWNER"), "ops@example.com");
+  EXPECT_EQ(env.at("HOST"), "node-7");
+  EXPECT_EQ(env.at("CHRONOS_RESOURCE_CPU"), "0.5");
+  EXPECT_EQ(env.at("CHRONOS_RESOURCE_MEM"), "64");
+  EXPECT_EQ(env.at("CHRONOS_RESOURCE_DISK"), "10");
+  // Chronos's: the run's due time in milliseconds since 1970, and the attempt.
+  EXPECT_EQ(env.at("CHRONOS_JOB_RUN_TIME"), "1714564800250");
+  EXPECT_EQ(env.at("CHRONOS_JOB_RUN_ATTEMPT"), "2");
+  // The job's own: the first of a name, never over Chronos's.
+  EXPECT_EQ(env.at("MODE"), "first");
+  EXPECT_EQ(env.at("EMPTY"), "");
+  EXPECT_EQ(env.size(), 12u);
+}
+
 TEST(OfferMatching, TaskResourcesLeaveOutAZeroDisk) {
   auto resources = task_resources(RunDemand{0.5, 64, 0, {}});
   EXPECT_EQ(resources.scalars.count("disk"), 0u);

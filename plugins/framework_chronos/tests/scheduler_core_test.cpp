@@ -203,6 +203,20 @@ TEST(SchedulerCore, ARunLaterThanEpsilonIsSkippedAndRecorded) {
   EXPECT_EQ(core.next_wakeup(), T0 + seconds{20});
 }
 
+TEST(SchedulerCore, AnEpsilonOfZeroStillRunsWhatTheTimerWakesForALittleLate) {
+  // The loop's timer wakes a few milliseconds after a due time: with epsilon PT0S every run
+  // was "missed by more than epsilon". Lateness within a second is always on time.
+  SchedulerCore core;
+  ASSERT_TRUE(
+      core.put_job(every("prompt", "PT10S", R"("epsilon": "PT0S", "concurrent": true)"), T0).ok());
+  EXPECT_EQ(launched_ids(core.tick(T0 + Millis{3})), (Names{"prompt@" + iso(T0)}));
+  EXPECT_EQ(launched_ids(core.tick(T0 + seconds{10} + Millis{40})),
+            (Names{"prompt@" + iso(T0 + seconds{10})}));
+  // Later than that is late.
+  EXPECT_TRUE(core.tick(T0 + seconds{25}).empty());
+  EXPECT_EQ(last_record(core, "prompt").status, RunStatus::skipped);
+}
+
 // Runs a job every 10 s from T0 on one scheduler until T0+35 s, saves it, restores it on a new
 // scheduler at `resume`, and runs on until `until`: the launched run ids of both.
 Names run_with_failover(const std::string& extra, Millis resume, Millis until) {
