@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <string_view>
+#include <variant>
 
 namespace tessera::marathon {
 
@@ -25,6 +26,39 @@ Reply message(unsigned status, const std::string& text) {
 }
 
 Reply unknown_app(const std::string& id) { return message(404, "App '" + id + "' does not exist"); }
+
+// As Marathon's TasksResource and AppTasksResource: a kill cannot both scale and wipe.
+std::optional<Reply> scale_and_wipe(const Query& query) {
+  if (!query_flag(query, "scale") || !query_flag(query, "wipe")) return std::nullopt;
+  return message(400, "You cannot use scale and wipe at the same time.");
+}
+
+const std::string& id_of(const std::string& id) { return id; }
+template <typename T>
+const std::string& id_of(const std::pair<const std::string, T>& entry) {
+  return entry.first;
+}
+
+// Whether `ids` (a set of ids, or a map by id) holds an id strictly below `id` for which `keep`
+// holds. Ids sort by characters, so those below "/a" are together from "/a/" on.
+template <typename Ids, typename Keep>
+bool any_below(const Ids& ids, const std::string& id, Keep keep) {
+  std::string prefix = id + "/";
+  for (auto it = ids.lower_bound(prefix); it != ids.end(); ++it) {
+    const std::string& other = id_of(*it);
+    if (other.compare(0, prefix.size(), prefix) != 0) break;
+    if (keep(other)) return true;
+  }
+  return false;
+}
+
+// Marathon's RootGroup validation of an app and a group with one id (Group.scala,
+// noAppsAndGroupsWithSameName).
+Reply clashing_ids(const std::string& where, const std::string& id) {
+  return json_reply(
+      422, invalid_body({{where, "Groups and Applications may not have the same identifier. ('" +
+                                     id + "' would be both)"}}));
+}
 
 std::optional<std::string> first(const Query& query, const std::string& key) {
   auto it = query.find(key);
@@ -149,6 +183,34 @@ void warn_unfetched(const std::vector<App>& apps, Reply& reply) {
       "299 - \"fetch and uris are not fetched (the agents have no fetcher): " + ids + "\"");
 }
 
+// An app update naming a `version` asks for the app's definition of that version back (Marathon's
+// AppHelpers.updateOrRollback); it may name nothing else but the id
+// (AppValidation.validateAppUpdateVersion). nullopt: not a rollback. Otherwise the definition,
+// or the reply refusing it (`where` prefixes the 422's path).
+std::optional<std::variant<App, Reply>> rollback_of(const Scheduler& scheduler,
+                                                    const std::string& id, const App* existing,
+                                                    const json::object& given,
+                                                    const std::string& where) {
+  const json::value* version = given.if_contains("version");
+  if (version == nullptr) return std::nullopt;
+  for (const auto& [key, value] : given) {
+    if (key != "id" && key != "version") {
+      return json_reply(422, invalid_body({{where.empty() ? "/" : where,
+                                            "The 'version' field may only be combined with the "
+                                            "'id' field."}}));
+    }
+  }
+  if (!version->is_string()) {
+    return json_reply(422, invalid_body({{where + "/version", "error.expected.jsstring"}}));
+  }
+  // Only an app's own versions are kept: a deleted app's are gone with it.
+  const auto* versions = existing != nullptr ? scheduler.versions(id) : nullptr;
+  auto it = versions != nullptr ? versions->find(std::string(version->get_string()))
+                                : std::map<std::string, App>::const_iterator();
+  if (versions == nullptr || it == versions->end()) return unknown_app(id);
+  return it->second;
+}
+
 // PUT updates only the fields it gives, as Marathon's does unless partialUpdate=false; PATCH
 // always.
 bool replaces(const Query& query, bool patch) {
@@ -206,6 +268,52 @@ std::optional<Reply> Api::locked(const std::string& app_id, const Query& query) 
                          "details at '/v2/deployments/" +
                              deployment->id + "'."},
                         {"deployments", json::array{json::object{{"id", deployment->id}}}}});
+}
+
+std::optional<std::string> Api::id_clash(const std::vector<App>& apps,
+                                         const std::vector<std::string>& gone,
+                                         const std::vector<GroupSpec>& groups,
+                                         const std::vector<std::string>& gone_groups) const {
+  std::set<std::string> gone_apps(gone.begin(), gone.end());
+  std::set<std::string> removed_groups(gone_groups.begin(), gone_groups.end());
+  std::set<std::string> new_apps;
+  for (const App& app : apps) new_apps.insert(app.id);
+  std::set<std::string> new_groups;
+  for (const GroupSpec& group : groups) new_groups.insert(group.id);
+  auto is_app = [&](const std::string& id) {
+    return new_apps.count(id) != 0 || (scheduler_.app(id) != nullptr && gone_apps.count(id) == 0);
+  };
+  auto is_group = [&](const std::string& id) {
+    return new_groups.count(id) != 0 ||
+           (scheduler_.groups().count(id) != 0 && removed_groups.count(id) == 0);
+  };
+  // Whether some app or defined group stays or comes strictly below `id`.
+  auto holds_something = [&](const std::string& id) {
+    auto always = [](const std::string&) { return true; };
+    return any_below(new_apps, id, always) || any_below(new_groups, id, always) ||
+           any_below(scheduler_.apps(), id,
+                     [&](const std::string& other) { return gone_apps.count(other) == 0; }) ||
+           any_below(scheduler_.groups(), id,
+                     [&](const std::string& other) { return removed_groups.count(other) == 0; });
+  };
+  // An app above `id` (each of its groups must not be an app).
+  auto app_above = [&](const std::string& id) -> std::optional<std::string> {
+    for (std::string parent = PathId::parent(id); parent != "/"; parent = PathId::parent(parent)) {
+      if (is_app(parent)) return parent;
+    }
+    return std::nullopt;
+  };
+  for (const App& app : apps) {
+    if (scheduler_.app(app.id) != nullptr && gone_apps.count(app.id) == 0) continue;
+    if (is_group(app.id) || holds_something(app.id)) return app.id;
+    if (auto above = app_above(app.id)) return above;
+  }
+  for (const GroupSpec& group : groups) {
+    if (scheduler_.groups().count(group.id) != 0 && removed_groups.count(group.id) == 0) continue;
+    if (is_app(group.id)) return group.id;
+    if (auto above = app_above(group.id)) return above;
+  }
+  return std::nullopt;
 }
 
 Reply Api::change_reply(const Scheduler::Change& change, unsigned status) const {
@@ -377,11 +485,7 @@ Reply Api::create_app(const std::string& body, const std::string& client) {
   if (scheduler_.app(app.id) != nullptr) {
     return message(409, "An app with id [" + app.id + "] already exists.");
   }
-  for (const auto& [id, existing] : scheduler_.apps()) {
-    if (PathId::within(id, app.id) || PathId::within(app.id, id)) {
-      return message(409, "A group with id [" + app.id + "] already exists.");
-    }
-  }
+  if (auto clash = id_clash({app}, {}, {}, {})) return clashing_ids("/id", *clash);
   Scheduler::Change change = scheduler_.create_app(app);
   const App* created = scheduler_.app(app.id);
   if (on_api_post) {
@@ -399,12 +503,16 @@ Reply Api::get_app(const std::string& raw_id, const Query& query) const {
   auto id = canonical_id(raw_id);
   const App* app = id ? scheduler_.app(*id) : nullptr;
   if (app == nullptr) {
-    // GET /v2/apps/prod/* lists the apps of a group, as Marathon does.
-    if (raw_id.size() >= 2 && raw_id.substr(raw_id.size() - 2) == "/*") {
-      auto group = canonical_id(raw_id.substr(0, raw_id.size() - 2));
+    // GET /v2/apps/prod/* lists the apps of a group, as Marathon does (/v2/apps/* the root's).
+    if (raw_id == "*" || (raw_id.size() >= 2 && raw_id.substr(raw_id.size() - 2) == "/*")) {
+      auto group = PathId::canonical(raw_id.substr(0, raw_id.size() - 1));
+      // As Marathon's AppsResource.show: an unknown group is 404.
+      if (!group || !scheduler_.group_exists(*group)) {
+        return message(404, "Group '" + group.value_or("/" + raw_id) + "' does not exist");
+      }
       json::array apps;
       for (const auto& [app_id, member] : scheduler_.apps()) {
-        if (group && PathId::within(app_id, *group)) {
+        if (PathId::within(app_id, *group) && app_id != *group) {
           apps.push_back(app_json(member, true, true, true, true));
         }
       }
@@ -433,13 +541,25 @@ Reply Api::put_app(const std::string& raw_id, const std::string& body, const Que
   if (!parsed.is_object()) return json_reply(422, invalid_body({{"/", "error.expected.jsobject"}}));
   const App* existing = scheduler_.app(*id);
   if (existing == nullptr && patch) return unknown_app(*id);
-  json::object merged = updated_definition(existing, parsed.get_object(), replaces(query, patch));
-  std::vector<Violation> violations;
-  App app = parse_app(merged, violations, *id);
-  if (violations.empty()) check_supported(app, "", violations);
-  if (!violations.empty()) return json_reply(422, invalid_body(violations));
+  App app;
+  auto rollback = replaces(query, patch)
+                      ? std::nullopt
+                      : rollback_of(scheduler_, *id, existing, parsed.get_object(), "");
+  if (rollback && std::holds_alternative<Reply>(*rollback)) return std::get<Reply>(*rollback);
+  if (rollback) {
+    app = std::get<App>(*rollback);
+  } else {
+    json::object merged = updated_definition(existing, parsed.get_object(), replaces(query, patch));
+    std::vector<Violation> violations;
+    app = parse_app(merged, violations, *id);
+    if (violations.empty()) check_supported(app, "", violations);
+    if (!violations.empty()) return json_reply(422, invalid_body(violations));
+  }
   if (auto busy = locked(*id, query)) return *busy;
   bool created = existing == nullptr;
+  if (auto clash = created ? id_clash({app}, {}, {}, {}) : std::nullopt) {
+    return clashing_ids("/id", *clash);
+  }
   Scheduler::Change change = scheduler_.update_app(app);
   if (on_api_post) {
     on_api_post(json::object{{"clientIp", client},
@@ -484,6 +604,13 @@ Reply Api::put_apps(const std::string& body, const Query& query, bool patch,
       violations.push_back({at + "/id", "app '" + *id + "' is given twice"});
       continue;
     }
+    if (auto rollback = replace
+                            ? std::nullopt
+                            : rollback_of(scheduler_, *id, existing, items[i].get_object(), at)) {
+      if (std::holds_alternative<Reply>(*rollback)) return std::get<Reply>(*rollback);
+      apps.push_back(std::get<App>(*rollback));
+      continue;
+    }
     std::vector<Violation> found;
     App app = parse_app(updated_definition(existing, items[i].get_object(), replace), found, *id);
     if (found.empty()) check_supported(app, "", found);
@@ -491,6 +618,7 @@ Reply Api::put_apps(const std::string& body, const Query& query, bool patch,
     if (found.empty()) apps.push_back(std::move(app));
   }
   if (!violations.empty()) return json_reply(422, invalid_body(violations));
+  if (auto clash = id_clash(apps, {}, {}, {})) return clashing_ids("/", *clash);
   for (const App& app : apps) {
     if (auto busy = locked(app.id, query)) return *busy;
   }
@@ -536,6 +664,7 @@ Reply Api::app_tasks(const std::string& raw_id, bool plain_text) const {
 }
 
 Reply Api::kill_app_tasks(const std::string& raw_id, const Query& query) {
+  if (auto bad = scale_and_wipe(query)) return *bad;
   auto id = canonical_id(raw_id);
   if (!id || scheduler_.app(*id) == nullptr) return unknown_app(id.value_or("/" + raw_id));
   auto host = first(query, "host");
@@ -559,6 +688,7 @@ Reply Api::kill_app_tasks(const std::string& raw_id, const Query& query) {
 
 Reply Api::kill_app_task(const std::string& raw_id, const std::string& task_id,
                          const Query& query) {
+  if (auto bad = scale_and_wipe(query)) return *bad;
   auto id = canonical_id(raw_id);
   if (!id || scheduler_.app(*id) == nullptr) return unknown_app(id.value_or("/" + raw_id));
   auto task = scheduler_.tasks().find(task_id);
@@ -642,6 +772,7 @@ Reply Api::tasks_text(const std::optional<std::string>& only) const {
 }
 
 Reply Api::kill_tasks(const std::string& body, const Query& query) {
+  if (auto bad = scale_and_wipe(query)) return *bad;
   json::value parsed;
   if (auto bad = parse_body(body, parsed)) return *bad;
   const json::value* ids = parsed.is_object() ? parsed.get_object().if_contains("ids") : nullptr;
@@ -1003,6 +1134,9 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
   if (!violations.empty()) return json_reply(422, invalid_body(violations));
   if (create && scheduler_.group_exists(*group))
     return message(409, "Group " + *group + " is already created. Use PUT to change this group.");
+  // As Marathon's GroupsResource.createWithPath.
+  if (create && scheduler_.app(*group) != nullptr)
+    return message(409, "An app with the path " + *group + " already exists.");
   std::set<std::string> named_groups;
   for (const GroupSpec& spec : groups) {
     if (!named_groups.insert(spec.id).second) {
@@ -1015,11 +1149,12 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
       return json_reply(422, invalid_body({{"/", "app '" + app.id + "' is given twice"}}));
     }
   }
-  // PUT replaces the group: its apps the body does not name are removed.
+  // PUT replaces the group: its apps the body does not name are removed (an app whose id is the
+  // group's is no app of the group: it clashes with it, below).
   std::vector<std::string> gone;
   if (!create) {
     for (const auto& [id, app] : scheduler_.apps()) {
-      if (PathId::within(id, *group) && named.count(id) == 0) gone.push_back(id);
+      if (PathId::within(id, *group) && id != *group && named.count(id) == 0) gone.push_back(id);
     }
   }
   std::vector<std::string> gone_groups;
@@ -1028,6 +1163,7 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
       if (PathId::within(id, *group) && named_groups.count(id) == 0) gone_groups.push_back(id);
     }
   }
+  if (auto clash = id_clash(apps, gone, groups, gone_groups)) return clashing_ids("/", *clash);
   if (scheduler_.dependency_cycle(apps, gone, groups)) {
     return json_reply(422, invalid_body({{"/", "Dependency graph has cyclic dependencies."}}));
   }
@@ -1102,6 +1238,35 @@ Reply Api::info() const {
 Reply Api::abdicate(bool resigned) {
   if (!resigned) return message(404, "There is no leader");
   return message(200, "Leadership abdicated");
+}
+
+std::optional<Reply> Api::refuse_cross_origin(std::string_view origin, std::string_view host) {
+  if (origin.empty()) return std::nullopt;
+  auto lower = [](std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+  };
+  // "http://127.0.0.1:8080" against "127.0.0.1:8080"; a default port may be left out of either.
+  std::string from = lower(origin);
+  std::string to = lower(host);
+  size_t scheme_end = from.find("://");
+  if (scheme_end != std::string::npos && !to.empty()) {
+    std::string scheme = from.substr(0, scheme_end);
+    std::string authority = from.substr(scheme_end + 3);
+    std::string default_port = scheme == "https" ? ":443" : scheme == "http" ? ":80" : "";
+    auto without_default = [&](std::string text) {
+      if (!default_port.empty() && text.size() > default_port.size() &&
+          text.compare(text.size() - default_port.size(), default_port.size(), default_port) == 0) {
+        text.resize(text.size() - default_port.size());
+      }
+      return text;
+    };
+    if (without_default(authority) == without_default(to)) return std::nullopt;
+  }
+  return message(403, "Refused a change from the web page at '" + std::string(origin) +
+                          "': not this server's origin (cross-site request)");
 }
 
 Reply Api::leader() const {

@@ -94,6 +94,12 @@ class Api {
   // this host asked its leader plugin to give leadership up (`resigned`), 404 "There is no
   // leader" on a host that does not lead.
   static Reply abdicate(bool resigned);
+  // A change asked for by a web page of another origin (a browser's cross-site POST: a form,
+  // or fetch() with a text/plain body, which needs no CORS preflight) is refused with 403, so
+  // that a page the operator opens cannot create apps (run commands) through an API bound to
+  // 127.0.0.1. `origin` is the request's Origin header (browsers send it with every POST; other
+  // clients send none, and are not affected), `host` its Host header. nullopt: allowed.
+  static std::optional<Reply> refuse_cross_origin(std::string_view origin, std::string_view host);
 
   void set_framework_id(const std::string& id) { info_.framework_id = id; }
   void set_http_address(const std::string& address) { info_.http_address = address; }
@@ -119,6 +125,14 @@ class Api {
                       const Query& query) const;
   // The text form of the tasks for load-balancer bridges, of every app or of `only`.
   Reply tasks_text(const std::optional<std::string>& only) const;
+  // The id of an app the change would add that is also a group's (an app or a group below it,
+  // or a group of that id), or of a group it would add that is also an app's, as Marathon's
+  // root group validation refuses ("Groups and Applications may not have the same identifier.").
+  // Only what the change adds is looked at, so an older clash does not block other changes.
+  std::optional<std::string> id_clash(const std::vector<App>& apps,
+                                      const std::vector<std::string>& gone,
+                                      const std::vector<GroupSpec>& groups,
+                                      const std::vector<std::string>& gone_groups) const;
   // What this Marathon accepts of a valid app but cannot do: COMMAND checks it does not run (a
   // check that never reports keeps every task unhealthy) are violations at `where`.
   void check_supported(const App& app, const std::string& where,

@@ -180,6 +180,18 @@ const std::regex& segment_pattern() {
   return pattern;
 }
 
+std::optional<std::regex> constraint_regex(const std::string& pattern) {
+  auto flags = std::regex_constants::ECMAScript;
+#if defined(__GLIBCXX__)
+  flags |= std::regex_constants::__polynomial;
+#endif
+  try {
+    return std::regex(pattern, flags);
+  } catch (const std::regex_error&) {
+    return std::nullopt;
+  }
+}
+
 const std::set<std::string>& constraint_operators() {
   static const std::set<std::string> operators{"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE",
                                                "UNLIKE", "MAX_PER", "IS"};
@@ -244,9 +256,7 @@ void read_constraints(Fields& fields, App& app) {
     if ((op == "LIKE" || op == "UNLIKE") && value.empty()) {
       fields.violations().push_back({where, "A regular expression value must be provided"});
     } else if (op == "LIKE" || op == "UNLIKE") {
-      try {
-        std::regex check(value);
-      } catch (const std::regex_error&) {
+      if (!valid_constraint_regex(value)) {
         fields.violations().push_back({where, "'" + value + "' is not a valid regular expression"});
       }
     }
@@ -418,6 +428,15 @@ json::array strings_json(const std::vector<std::string>& items) {
 
 }  // namespace
 
+bool valid_constraint_regex(const std::string& pattern) {
+  return constraint_regex(pattern).has_value();
+}
+
+bool constraint_regex_matches(const std::string& pattern, const std::string& value) {
+  auto regex = constraint_regex(pattern);
+  return regex && std::regex_match(value, *regex);
+}
+
 std::string scala_double(double value) {
   std::string out;
   write_number(out, value);
@@ -514,6 +533,15 @@ App parse_app(const json::value& body, std::vector<Violation>& violations,
          "\".\", \"..\")"});
   } else {
     app.id = *canonical;
+    // As Marathon's PathId validation: the API's paths could not tell such an app from the
+    // tasks, versions or restart of its parent ("/v2/apps/prod/tasks").
+    std::string last = app.id.substr(app.id.rfind('/') + 1);
+    if (last == "restart" || last == "tasks" || last == "versions") {
+      violations.push_back(
+          {"/id",
+           "must not end with any of the following reserved keywords: restart, tasks, versions, "
+           "., .."});
+    }
   }
   app.cmd = fields.optional_text("cmd");
   app.args = fields.strings("args");

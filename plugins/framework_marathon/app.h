@@ -56,6 +56,15 @@ struct Constraint {
   bool operator==(const Constraint&) const = default;
 };
 
+// A LIKE or UNLIKE constraint's value is a regular expression that must match the whole field
+// (as Java's String.matches in Marathon). It is compiled here so that matching takes polynomial
+// time (libstdc++'s Thompson NFA instead of its backtracking matcher, which is exponential for
+// patterns such as "(.*)*(.*)*x" and would hold the plugin's loop for hours on every offer); a
+// pattern that cannot be compiled so (a syntax error, a back-reference, too many states) is not
+// valid, and never matches.
+bool valid_constraint_regex(const std::string& pattern);
+bool constraint_regex_matches(const std::string& pattern, const std::string& value);
+
 struct HealthCheck {
   std::string protocol = "HTTP";  // HTTP, TCP or COMMAND (MESOS_HTTP and MESOS_TCP read as such)
   std::string path = "/";

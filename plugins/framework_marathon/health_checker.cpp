@@ -83,10 +83,12 @@ void HealthChecker::start_probe(const Key& key, const Task& task, const HealthCh
   }
   std::string host = address_.empty() ? task.hostname : address_;
   auto address = resolve(host);
+  // Failures found before a probe is under way are judged as any other (report(): ignored
+  // within the grace period until a first success), not counted straight away.
   if (port == 0 || port > 65535 || !address) {
-    scheduler_.on_health(key.first, key.second, false,
-                         port == 0 ? "the task has no port " + std::to_string(check.port_index)
-                                   : "cannot resolve host '" + host + "'");
+    report(key.first, key.second, false,
+           port == 0 ? "the task has no port " + std::to_string(check.port_index)
+                     : "cannot resolve host '" + host + "'");
     return;
   }
   Probe probe;
@@ -95,7 +97,7 @@ void HealthChecker::start_probe(const Key& key, const Task& task, const HealthCh
                   "\r\nUser-Agent: Marathon\r\nConnection: close\r\n\r\n";
   probe.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (probe.fd < 0) {
-    scheduler_.on_health(key.first, key.second, false, std::string("socket: ") + strerror(errno));
+    report(key.first, key.second, false, std::string("socket: ") + strerror(errno));
     return;
   }
   sockaddr_in target{};
@@ -106,7 +108,7 @@ void HealthChecker::start_probe(const Key& key, const Task& task, const HealthCh
   if (rc != 0 && errno != EINPROGRESS) {
     std::string cause = std::string("connect: ") + strerror(errno);
     ::close(probe.fd);
-    scheduler_.on_health(key.first, key.second, false, cause);
+    report(key.first, key.second, false, cause);
     return;
   }
   probe.watch = fds_.add(probe.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,

@@ -30,6 +30,13 @@ std::string version_key(const std::string& app_id, const std::string& version) {
 }
 std::string task_key(const std::string& task_id) { return "tasks/" + task_id; }
 std::string deployment_key(const std::string& id) { return "deployments/" + id; }
+// Part 1... of a deployment's record too large for one value (split_deployment).
+std::string deployment_part_key(const std::string& id, uint64_t part) {
+  return part == 0 ? deployment_key(id) : deployment_key(id) + "/" + std::to_string(part);
+}
+// The most a deployment record's part holds: well below the store's limit of a value (1 MiB),
+// and as large as the writer's batches (512 KiB), beyond which a value goes in a batch alone.
+constexpr size_t kDeploymentPartBytes = size_t{384} * 1024;
 // App ids begin with '/', so this is "backoff/prod/web".
 std::string backoff_key(const std::string& app_id) { return "backoff" + app_id; }
 // Group ids begin with '/' too: "groups/prod".
@@ -209,8 +216,24 @@ void MarathonFramework::recover(uint64_t term) {
                 for (const auto& entry : std::get<3>(*records).entries) {
                   scheduler_->adopt_task(entry.value);
                 }
+                // A deployment's record may be in parts (split_deployment); parts without
+                // their part 0 are what a removal cut short left behind.
+                std::map<std::string, std::vector<StoredDeployment>> deployment_parts;
+                deployment_parts_.clear();
                 for (const auto& entry : std::get<4>(*records).entries) {
-                  scheduler_->adopt_deployment(entry.value);
+                  deployment_parts[entry.value.id].push_back(entry.value);
+                }
+                for (auto& [id, parts] : deployment_parts) {
+                  uint64_t count = 1;
+                  for (const auto& part : parts) count = std::max(count, part.part + 1);
+                  if (auto whole = join_deployment(std::move(parts))) {
+                    deployment_parts_[id] = count;
+                    scheduler_->adopt_deployment(*whole);
+                  } else {
+                    for (uint64_t i = 1; i < count; ++i) {
+                      writer_->remove(deployment_part_key(id, i));
+                    }
+                  }
                 }
                 for (const auto& entry : std::get<5>(*records).entries) {
                   scheduler_->adopt_backoff(entry.value);
@@ -397,11 +420,27 @@ void MarathonFramework::remove_task(const std::string& task_id) {
 }
 
 void MarathonFramework::save_deployment(const StoredDeployment& deployment) {
-  writer_->put(deployment_key(deployment.id), deployment);
+  std::vector<StoredDeployment> parts = split_deployment(deployment, kDeploymentPartBytes);
+  // The later parts first: the writer stores in order, so part 0, which a new leader reads the
+  // deployment from, never names parts not stored yet.
+  for (size_t i = parts.size(); i-- > 1;) {
+    writer_->put(deployment_part_key(deployment.id, i), parts[i]);
+  }
+  writer_->put(deployment_key(deployment.id), parts[0]);
+  uint64_t& stored = deployment_parts_[deployment.id];
+  for (uint64_t i = std::max<uint64_t>(parts.size(), 1); i < stored; ++i) {
+    writer_->remove(deployment_part_key(deployment.id, i));
+  }
+  stored = parts.size();
 }
 
 void MarathonFramework::remove_deployment(const std::string& id) {
+  // Part 0 first: parts left behind by a removal cut short are not read as a deployment.
   writer_->remove(deployment_key(id));
+  auto it = deployment_parts_.find(id);
+  if (it == deployment_parts_.end()) return;
+  for (uint64_t i = 1; i < it->second; ++i) writer_->remove(deployment_part_key(id, i));
+  deployment_parts_.erase(it);
 }
 
 void MarathonFramework::save_backoff(const StoredBackoff& backoff) {
@@ -423,6 +462,10 @@ void MarathonFramework::leader_route(http::Method method, std::string_view patte
   server_->route_async(
       method, pattern,
       [this, handler = std::move(handler)](const http::Request& request, http::Responder answer) {
+        if (auto refused = refuse_cross_origin(request)) {
+          answer.send(std::move(*refused));
+          return;
+        }
         if (api_) {
           auto response = std::make_shared<http::Response>(to_http(handler(request)));
           response->set_header(kLeaderHeader, "http://" + http_address_);
@@ -447,6 +490,21 @@ void MarathonFramework::leader_route(http::Method method, std::string_view patte
           forward_to_leader(request, std::move(answer));
         }
       });
+}
+
+std::optional<http::Response> MarathonFramework::refuse_cross_origin(
+    const http::Request& request) const {
+  if (request.method() == http::Method::get || request.method() == http::Method::head) {
+    return std::nullopt;
+  }
+  // Proxied by a standby, which checked it (against its own address) before: a browser cannot
+  // add this header to a cross-site request without a CORS preflight, which is refused.
+  if (!request.header(kViaHeader).empty()) return std::nullopt;
+  auto refused = Api::refuse_cross_origin(request.header("Origin"), request.header("Host"));
+  if (!refused) return std::nullopt;
+  http::Response response = to_http(std::move(*refused));
+  if (api_) response.set_header(kLeaderHeader, "http://" + http_address_);
+  return response;
 }
 
 void MarathonFramework::find_leader(std::function<void(std::string)> found) {
@@ -521,7 +579,8 @@ void MarathonFramework::routes() {
   // The host gives its leadership up (the leader plugin's leader.resign): another master leads
   // if one campaigns, the only one is elected again in a new term; this Marathon stops acting
   // when its host is deposed, as any deposed leader does.
-  s.route(Method::delete_, "/v2/leader", [this](const Request&) {
+  s.route(Method::delete_, "/v2/leader", [this](const Request& r) {
+    if (auto refused = refuse_cross_origin(r)) return std::move(*refused);
     bool had_api = api_ != nullptr;
     bool resigned = leadership_ && leadership_->resign();
     if (resigned) log().info("leadership abdicated over DELETE /v2/leader");

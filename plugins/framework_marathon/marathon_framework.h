@@ -7,6 +7,7 @@
 // Threading: everything runs on the plugin's loop thread.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -68,6 +69,8 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void forward_to_leader(const http::Request& request, http::Responder answer);
   // The leader's API address as the leader stored it ("" when unknown or this host).
   void find_leader(std::function<void(std::string)> found);
+  // 403 for a change asked for by a web page of another origin (Api::refuse_cross_origin).
+  std::optional<http::Response> refuse_cross_origin(const http::Request& request) const;
   // A COMMAND check's result from the executor that runs it (command_check.h).
   void on_check_result(const protocol::scheduler::FrameworkMessage& message);
   void store_done(const std::string& what, const sdk::StoreResult<uint64_t>& result);
@@ -106,6 +109,8 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   sdk::Clock::TimerId tick_timer_ = 0;
   sdk::Clock::TimerId reconcile_timer_ = 0;
   uint64_t store_failures_ = 0;
+  // How many records each deployment's is stored as (save_deployment), to remove them all.
+  std::map<std::string, uint64_t> deployment_parts_;
 };
 
 }  // namespace tessera::marathon

@@ -1,6 +1,7 @@
 #include "scheduler.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <ctime>
@@ -171,6 +172,11 @@ std::optional<GroupSpec> parse_stored_group(const std::string& text) {
 
 bool Scheduler::group_exists(const std::string& group_id) const {
   if (group_id == "/" || groups_.count(group_id) != 0) return true;
+  // A defined group below it ("/p/q" defined alone implies "/p", as GET /v2/groups shows it).
+  if (auto it = groups_.lower_bound(group_id + "/");
+      it != groups_.end() && it->first.compare(0, group_id.size() + 1, group_id + "/") == 0) {
+    return true;
+  }
   for (auto it = apps_.lower_bound(group_id); it != apps_.end(); ++it) {
     if (!PathId::within(it->first, group_id)) {
       // Ids sort by characters: "/a-b" lies between "/a" and "/a/b", so keep looking while the
@@ -273,6 +279,131 @@ void Scheduler::adopt_deployment(const StoredDeployment& stored) {
   index_deployment(deployment);
   mark_changed(deployment);
   deployments_[deployment.id] = std::move(deployment);
+}
+
+std::map<std::string, std::string> task_environment(const App& app, const Task& task) {
+  std::map<std::string, std::string> env;
+  // Marathon's TaskBuilder.taskContextEnv.
+  env["MESOS_TASK_ID"] = task.id;
+  env["MARATHON_APP_ID"] = app.id;
+  env["MARATHON_APP_VERSION"] = app.version;
+  if (app.docker_image) env["MARATHON_APP_DOCKER_IMAGE"] = *app.docker_image;
+  env["MARATHON_APP_RESOURCE_CPUS"] = scala_double(app.cpus);
+  env["MARATHON_APP_RESOURCE_MEM"] = scala_double(app.mem);
+  env["MARATHON_APP_RESOURCE_DISK"] = scala_double(app.disk);
+  env["MARATHON_APP_RESOURCE_GPUS"] = scala_double(app.gpus);
+  // EnvironmentHelper.labelsToEnvVars: each label whose key and value are short enough, its key
+  // with every run of other characters than letters, digits and '_' made one '_', upper case.
+  constexpr size_t kMaxEnvLength = 512;
+  const std::string label_prefix = "MARATHON_APP_LABEL_";
+  std::string label_names;
+  for (const auto& [key, value] : app.labels) {
+    if (key.size() >= kMaxEnvLength - label_prefix.size() || value.size() >= kMaxEnvLength) {
+      continue;
+    }
+    std::string name;
+    bool in_run = false;
+    for (unsigned char c : key) {
+      if (std::isalnum(c) != 0 || c == '_') {
+        name += static_cast<char>(std::toupper(c));
+        in_run = false;
+      } else if (!in_run) {
+        name += '_';
+        in_run = true;
+      }
+    }
+    env[label_prefix + name] = value;
+    label_names += (label_names.empty() ? "" : " ") + name;
+  }
+  env["MARATHON_APP_LABELS"] = label_names;
+  // EnvironmentHelper.portsEnv: PORT0..., PORT_<the port asked for> (the host port's own number
+  // for a port 0), PORT_<NAME> in upper case, PORT and PORTS.
+  std::string ports_list;
+  for (size_t i = 0; i < task.host_ports.size(); ++i) {
+    std::string port = std::to_string(task.host_ports[i]);
+    env["PORT" + std::to_string(i)] = port;
+    if (i < app.port_definitions.size()) {
+      const PortDefinition& definition = app.port_definitions[i];
+      env["PORT_" + (definition.port != 0 ? std::to_string(definition.port) : port)] = port;
+      if (definition.name) {
+        std::string name = *definition.name;
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+        env["PORT_" + name] = port;
+      }
+    }
+    ports_list += (i == 0 ? "" : ",") + port;
+  }
+  if (!task.host_ports.empty()) {
+    env["PORT"] = std::to_string(task.host_ports.front());
+    env["PORTS"] = ports_list;
+  }
+  env["HOST"] = task.hostname;
+  // The app's own env comes last and wins, as in Marathon's TaskBuilder.
+  for (const auto& [key, value] : app.env) env[key] = value;
+  return env;
+}
+
+std::vector<StoredDeployment> split_deployment(const StoredDeployment& whole, size_t max_bytes) {
+  // Sizes as estimates of the encoded record: each text's length and a little for its framing.
+  constexpr size_t kFraming = 16;
+  size_t base = kFraming * 16 + whole.id.size() + whole.version.size() + whole.app_id.size() +
+                whole.previous_json.size();
+  for (const auto& id : whole.apps) base += id.size() + kFraming;
+  for (const auto& id : whole.stopping) base += id.size() + kFraming;
+  for (const auto& step : whole.steps) {
+    for (const auto& item : step) base += item.size() + kFraming;
+  }
+  size_t total = base;
+  for (const auto* map : {&whole.previous_apps, &whole.groups_before, &whole.groups_after}) {
+    for (const auto& [key, value] : *map) total += key.size() + value.size() + kFraming;
+  }
+  if (total <= max_bytes) return {whole};
+
+  std::vector<StoredDeployment> out;
+  StoredDeployment first = whole;
+  first.previous_apps.clear();
+  first.groups_before.clear();
+  first.groups_after.clear();
+  out.push_back(std::move(first));
+  size_t used = base;
+  using Map = std::map<std::string, std::string>;
+  for (Map StoredDeployment::*map :
+       {&StoredDeployment::previous_apps, &StoredDeployment::groups_before,
+        &StoredDeployment::groups_after}) {
+    for (const auto& [key, value] : whole.*map) {
+      size_t size = key.size() + value.size() + kFraming;
+      // A part is ended when the next definition would not fit (one larger than a part alone
+      // gets a part of its own).
+      if (used + size > max_bytes) {
+        StoredDeployment next;
+        next.id = whole.id;
+        next.part = out.size();
+        out.push_back(std::move(next));
+        used = kFraming * 8 + whole.id.size();
+      }
+      (out.back().*map)[key] = value;
+      used += size;
+    }
+  }
+  for (auto& part : out) part.parts = out.size();
+  return out;
+}
+
+std::optional<StoredDeployment> join_deployment(std::vector<StoredDeployment> parts) {
+  auto first = std::find_if(parts.begin(), parts.end(),
+                            [](const StoredDeployment& part) { return part.part == 0; });
+  if (first == parts.end()) return std::nullopt;
+  StoredDeployment whole = std::move(*first);
+  for (auto& part : parts) {
+    if (part.part == 0 || part.id != whole.id) continue;
+    whole.previous_apps.merge(part.previous_apps);
+    whole.groups_before.merge(part.groups_before);
+    whole.groups_after.merge(part.groups_after);
+  }
+  whole.part = 0;
+  whole.parts = 0;
+  return whole;
 }
 
 StoredTask Scheduler::stored(const Task& task) { return task; }
@@ -1293,24 +1424,7 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
         info.command.value = owner->args->front();
         info.command.arguments = *owner->args;
       }
-      info.command.environment = owner->env;
-      std::string ports_list;
-      for (size_t i = 0; i < task.host_ports.size(); ++i) {
-        std::string port = std::to_string(task.host_ports[i]);
-        info.command.environment["PORT" + std::to_string(i)] = port;
-        if (owner->port_definitions[i].name) {
-          info.command.environment["PORT_" + *owner->port_definitions[i].name] = port;
-        }
-        ports_list += (i == 0 ? "" : ",") + port;
-      }
-      if (!task.host_ports.empty()) {
-        info.command.environment["PORT"] = std::to_string(task.host_ports.front());
-        info.command.environment["PORTS"] = ports_list;
-      }
-      info.command.environment["MARATHON_APP_ID"] = app_id;
-      info.command.environment["MARATHON_APP_VERSION"] = owner->version;
-      info.command.environment["MESOS_TASK_ID"] = task.id;
-      info.command.environment["HOST"] = task.hostname;
+      info.command.environment = task_environment(*owner, task);
       if (owner->user) info.command.user = *owner->user;
       if (owner->docker_image) {
         info.container.type = "DOCKER";

@@ -164,9 +164,30 @@ struct StoredDeployment {
   // was not defined (records written before groups were part of deployments have neither).
   std::map<std::string, std::string> groups_before;
   std::map<std::string, std::string> groups_after;
+  // A record too large for one store value is stored as `parts` records (split_deployment):
+  // part 0 is the whole record but for some of the maps above, parts 1... hold the rest of them.
+  // Records of one part (and those written before parts) have 0 and 0.
+  uint64_t part = 0;
+  uint64_t parts = 0;
   TESSERA_MSGPACK_MAP(id, version, app_id, stop, steps, current_step, previous_json, apps, stopping,
-                      previous_apps, groups_before, groups_after);
+                      previous_apps, groups_before, groups_after, part, parts);
 };
+
+// The environment of a task of `app`, as Marathon's TaskBuilder makes it: MESOS_TASK_ID,
+// MARATHON_APP_ID, MARATHON_APP_VERSION, MARATHON_APP_DOCKER_IMAGE, MARATHON_APP_RESOURCE_CPUS
+// (MEM, DISK, GPUS), MARATHON_APP_LABELS and MARATHON_APP_LABEL_<KEY>, PORT0..., PORT_<port>,
+// PORT_<NAME>, PORT, PORTS and HOST, then the app's `env`, which wins over all of them.
+std::map<std::string, std::string> task_environment(const App& app, const Task& task);
+
+// A deployment's record as records of at most about `max_bytes` each (a store value has a
+// limit, 1 MiB, that the definitions before a change of a thousand apps go over): part 0 first,
+// with everything but what of previous_apps, groups_before and groups_after does not fit, then
+// parts 1... with the rest. One record (part 0 of 0 parts) when it fits.
+std::vector<StoredDeployment> split_deployment(const StoredDeployment& whole, size_t max_bytes);
+// The parts of one deployment read back, in any order, as one record; nullopt without its part 0
+// (parts whose part 0 is gone: a removal cut short). A missing later part leaves out only the
+// definitions it held.
+std::optional<StoredDeployment> join_deployment(std::vector<StoredDeployment> parts);
 
 // An offer an app could not use, with every reason, as /v2/queue's lastUnusedOffers lists it.
 struct UnusedOffer {

@@ -390,6 +390,142 @@ TEST_F(ApiTest, GroupsAreCreatedChangedAndDeletedWithTheirApps) {
   EXPECT_EQ(api_.delete_group("nope", {}).status, 404u);
 }
 
+// As Marathon's AppHelpers.updateOrRollback: an update naming only a `version` puts the app's
+// definition of that version back (the UI's and the CLI's "revert"). The version was ignored:
+// the answer was 200 with a deployment, and nothing was rolled back.
+TEST_F(ApiTest, AnUpdateNamingAVersionRollsTheAppBack) {
+  ASSERT_EQ(api_.create_app(R"({"id": "/a", "cmd": "first", "instances": 0})", "").status, 201u);
+  std::string first = scheduler_.app("/a")->version;
+  clock_.advance(1s);
+  ASSERT_EQ(api_.put_app("a", R"({"cmd": "second", "mem": 64})", {}, false, "").status, 200u);
+  ASSERT_EQ(scheduler_.app("/a")->cmd, "second");
+  clock_.advance(1s);
+  Reply back = api_.put_app("a", R"({"version": ")" + first + R"("})", {}, false, "");
+  ASSERT_EQ(back.status, 200u) << to_text(back.body);
+  EXPECT_EQ(scheduler_.app("/a")->cmd, "first");
+  EXPECT_EQ(scheduler_.app("/a")->mem, 128.0);
+  EXPECT_NE(scheduler_.app("/a")->version, first) << "the rollback is a new version";
+
+  Reply mixed =
+      api_.put_app("a", R"({"version": ")" + first + R"(", "cmd": "third"})", {}, false, "");
+  EXPECT_EQ(mixed.status, 422u);
+  EXPECT_EQ(scheduler_.app("/a")->cmd, "first");
+  EXPECT_EQ(api_.put_app("a", R"({"version": "2001-01-01T00:00:00.000Z"})", {}, false, "").status,
+            404u);
+  EXPECT_EQ(api_.put_app("nope", R"({"version": ")" + first + R"("})", {}, false, "").status, 404u);
+  // In a PUT of many apps too.
+  clock_.advance(1s);
+  ASSERT_EQ(api_.put_app("a", R"({"cmd": "fourth"})", {}, false, "").status, 200u);
+  Reply many = api_.put_apps(R"([{"id": "/a", "version": ")" + first + R"("}])", {}, false, "");
+  ASSERT_EQ(many.status, 200u) << to_text(many.body);
+  EXPECT_EQ(scheduler_.app("/a")->cmd, "first");
+}
+
+// As Marathon's AppsResource.show: GET /v2/apps/prod/* lists the group's apps, /v2/apps/* the
+// root's, and an unknown group is 404 (it was 200 with no apps, and /v2/apps/* 404 for an app
+// "/*").
+TEST_F(ApiTest, AGroupsAppsAreListedWithAStar) {
+  ASSERT_EQ(api_.create_app(R"({"id": "/prod/web", "cmd": "x"})", "").status, 201u);
+  ASSERT_EQ(api_.create_app(R"({"id": "/other", "cmd": "x"})", "").status, 201u);
+  Reply prod = api_.get_app("prod/*", {});
+  ASSERT_EQ(prod.status, 200u);
+  EXPECT_EQ(prod.body.at("*").as_array().size(), 1u);
+  Reply root = api_.get_app("*", {});
+  ASSERT_EQ(root.status, 200u) << to_text(root.body);
+  EXPECT_EQ(root.body.at("*").as_array().size(), 2u);
+  Reply unknown = api_.get_app("nope/*", {});
+  EXPECT_EQ(unknown.status, 404u);
+  EXPECT_EQ(unknown.body.at("message"), "Group '/nope' does not exist");
+}
+
+// As Marathon's TasksResource and AppTasksResource: 400 for a kill that both scales and wipes
+// (the wipe was ignored).
+TEST_F(ApiTest, AKillCannotBothScaleAndWipe) {
+  ASSERT_EQ(api_.create_app(R"({"id": "/a", "cmd": "x"})", "").status, 201u);
+  Query both{{"scale", {"true"}}, {"wipe", {"true"}}};
+  Reply all = api_.kill_app_tasks("a", both);
+  EXPECT_EQ(all.status, 400u);
+  EXPECT_EQ(all.body.at("message"), "You cannot use scale and wipe at the same time.");
+  EXPECT_EQ(api_.kill_app_task("a", "a.1", both).status, 400u);
+  EXPECT_EQ(api_.kill_tasks(R"({"ids": []})", both).status, 400u);
+}
+
+// As Marathon's PathId validation: an app id may not end with a word the API's paths use after
+// an app's id; "/prod/tasks" could not be read, changed or deleted through /v2/apps.
+TEST_F(ApiTest, AppIdsEndingWithAReservedWordAreRefused) {
+  for (const char* id : {"/prod/tasks", "/restart", "/x/versions"}) {
+    Reply refused = api_.create_app(std::string(R"({"cmd": "x", "id": ")") + id + "\"}", "");
+    ASSERT_EQ(refused.status, 422u) << id;
+    EXPECT_EQ(refused.body.at("details").as_array()[0].at("path"), "/id");
+    EXPECT_EQ(scheduler_.app(id), nullptr);
+  }
+  EXPECT_EQ(api_.put_app("prod/tasks", R"({"cmd": "x"})", {}, false, "").status, 422u);
+  EXPECT_EQ(api_.create_app(R"({"id": "/prod/tasks-1", "cmd": "x"})", "").status, 201u);
+}
+
+// As Marathon's root group validation ("Groups and Applications may not have the same
+// identifier."): an app cannot be below an app, nor have a group's id, through any endpoint.
+// PUT /v2/apps/{id}, PUT /v2/apps and the group endpoints used to make such apps, and
+// PUT /v2/groups/{app} removed the app of that id.
+TEST_F(ApiTest, AnAppAndAGroupCannotShareAnId) {
+  ASSERT_EQ(api_.create_app(R"({"id": "/web", "cmd": "x"})", "").status, 201u);
+  ASSERT_EQ(api_.create_app(R"({"id": "/prod/db", "cmd": "x"})", "").status, 201u);
+  auto refused = [](const Reply& reply) {
+    return reply.status == 422u &&
+           to_text(reply.body).find("Groups and Applications may not have the same identifier") !=
+               std::string::npos;
+  };
+  EXPECT_TRUE(refused(api_.create_app(R"({"id": "/web/sub", "cmd": "x"})", "")));
+  EXPECT_TRUE(refused(api_.create_app(R"({"id": "/prod", "cmd": "x"})", "")));
+  EXPECT_TRUE(refused(api_.put_app("web/sub", R"({"cmd": "x"})", {}, false, "")));
+  EXPECT_TRUE(refused(api_.put_app("prod", R"({"cmd": "x"})", {}, false, "")));
+  EXPECT_TRUE(refused(api_.put_apps(R"([{"id": "/web/a/b", "cmd": "x"}])", {}, false, "")));
+  EXPECT_TRUE(refused(
+      api_.put_group("", R"({"id": "/web/g", "apps": [{"id": "a", "cmd": "x"}]})", {}, true, "")));
+  EXPECT_TRUE(refused(api_.put_group("prod/db", R"({})", {}, false, "")));
+  EXPECT_TRUE(refused(api_.put_group("web", R"({"apps": []})", {{"dryRun", {"true"}}}, false, "")));
+  EXPECT_TRUE(refused(api_.put_group("web", R"({"apps": []})", {{"force", {"true"}}}, false, "")));
+  Reply at_app = api_.put_group("", R"({"id": "/web"})", {}, true, "");
+  EXPECT_EQ(at_app.status, 409u);
+  EXPECT_EQ(at_app.body.at("message"), "An app with the path /web already exists.");
+  for (const char* id : {"/web/sub", "/prod", "/web/a/b", "/web/g/a"}) {
+    EXPECT_EQ(scheduler_.app(id), nullptr) << id;
+  }
+  // Without tasks to kill, a removed app would be gone at once.
+  EXPECT_NE(scheduler_.app("/web"), nullptr) << "PUT /v2/groups/web does not remove the app";
+  // Apps beside each other are fine, as is a group change that removes the app in the way.
+  EXPECT_EQ(api_.create_app(R"({"id": "/prod/web", "cmd": "x"})", "").status, 201u);
+  EXPECT_EQ(api_.put_apps(R"([{"id": "/web-2", "cmd": "x"}])", {}, false, "").status, 200u);
+}
+
+// A group defined alone ("/p/q") implies its parent, which GET /v2/groups shows: it can be read
+// and deleted too (it answered 404).
+TEST_F(ApiTest, TheParentOfADefinedGroupExists) {
+  ASSERT_EQ(api_.put_group("", R"({"id": "/p/q"})", {}, true, "").status, 201u);
+  EXPECT_EQ(api_.groups("p").status, 200u);
+  EXPECT_EQ(api_.delete_group("p", {}).status, 200u);
+  EXPECT_EQ(api_.groups("p/q").status, 404u);
+  EXPECT_EQ(api_.groups("p").status, 404u);
+}
+
+// A web page of another origin can POST to the API without a CORS preflight (a form, or fetch()
+// with a text/plain body): with the API on 127.0.0.1, any page the operator opened could create
+// an app running a command of its choice. Such changes are refused; clients that send no
+// Origin (curl, Marathon clients) and pages served from the API's own origin are not.
+TEST(ApiCrossOrigin, ChangesFromAnotherOriginAreRefused) {
+  EXPECT_FALSE(Api::refuse_cross_origin("", "127.0.0.1:8080"));
+  EXPECT_FALSE(Api::refuse_cross_origin("http://127.0.0.1:8080", "127.0.0.1:8080"));
+  EXPECT_FALSE(Api::refuse_cross_origin("HTTP://Marathon.Example", "marathon.example:80"));
+  EXPECT_FALSE(Api::refuse_cross_origin("https://marathon.example:443", "marathon.example"));
+  for (const char* origin : {"http://evil.example", "http://127.0.0.1:8081", "null",
+                             "http://127.0.0.1:8080.evil.example"}) {
+    auto refused = Api::refuse_cross_origin(origin, "127.0.0.1:8080");
+    ASSERT_TRUE(refused) << origin;
+    EXPECT_EQ(refused->status, 403u);
+  }
+  EXPECT_TRUE(Api::refuse_cross_origin("http://127.0.0.1:8080", ""));
+}
+
 TEST_F(ApiTest, PostingToAGroupsPathCreatesTheGroupBelowIt) {
   // A relative id in the body is taken from the path; without one, the path is the group.
   Reply below =

@@ -477,6 +477,42 @@ TEST(MarathonE2E, AChangeThatWasAnsweredSurvivesAKillOfTheHostRightAfter) {
 // DELETE /v2/leader abdicates as Marathon's does: the host is deposed, and its master stops as a
 // deposed Mesos master does (Marathon too exits when it loses leadership), leaving the tasks
 // running for the host that is started again (its supervisor's job) to adopt.
+// A change of 1,200 apps keeps each one's definition before it in the deployment's record (for
+// a rollback): over the store's limit of a value (1 MiB), which refused the record. The change
+// was answered 503 "the change is not stored" though it went ahead, and a new leader had no
+// deployment to resume or roll back. The record is stored in parts.
+TEST(MarathonE2E, AChangeOfManyAppsIsStoredAndANewLeaderCanRollItBack) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  Marathon marathon(cluster);
+  auto apps = [](const std::string& cmd, int first_instances) {
+    std::string out = "[";
+    for (int i = 0; i < 1200; ++i) {
+      if (i > 0) out += ",";
+      out += R"({"id":"/many/a)" + std::to_string(i) + R"(","cmd":")" + cmd + R"(","instances":)" +
+             std::to_string(i == 0 ? first_instances : 0) + "}";
+    }
+    return out + "]";
+  };
+  CurlResult put = marathon.call("PUT", "/v2/apps", apps("sleep 9", 0));
+  ASSERT_EQ(put.status, 200) << put.body << cluster.master().output();
+  // Every app changes; with no agent, /many/a0's instance keeps the deployment going.
+  CurlResult changed = marathon.call("PUT", "/v2/apps?force=true", apps("sleep 10", 1));
+  ASSERT_EQ(changed.status, 200) << changed.body << cluster.master().output();
+  std::string id(json::parse(changed.body).at("deploymentId").as_string());
+
+  ASSERT_TRUE(cluster.restart_master(/*crash=*/true));
+  marathon.find_address();
+  EXPECT_TRUE(cluster.master().wait_for("recovered 1200 app(s), 0 task(s), 1 deployment(s)"))
+      << cluster.master().output();
+  CurlResult rollback = marathon.call("DELETE", "/v2/deployments/" + id);
+  ASSERT_EQ(rollback.status, 200) << rollback.body << cluster.master().output();
+  json::value app = marathon.get("/v2/apps/many/a777");
+  ASSERT_TRUE(app.is_object()) << cluster.master().output();
+  EXPECT_EQ(app.at("app").at("cmd"), "sleep 9") << "the definition before the change is back";
+}
+
 TEST(MarathonE2E, AnAbdicationDeposesTheHostAndARestartAdoptsItsTasks) {
   TempDir dir;
   Cluster cluster(dir);

@@ -2,6 +2,8 @@
 // hostname and on attributes.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "matcher.h"
 
 namespace tessera::marathon {
@@ -127,6 +129,23 @@ TEST(Constraints, LikeUnlikeIsAndMaxPer) {
   Constraint two{"hostname", "MAX_PER", "2"};
   EXPECT_TRUE(constraint_allows(two, at("h"), {at("h")}));
   EXPECT_FALSE(constraint_allows(two, at("h"), {at("h"), at("h")}));
+}
+
+// A pattern with nested quantifiers made libstdc++'s backtracking matcher take exponential time
+// in the field's length (this one: 4 s for an 11-character hostname, 4 times longer for each
+// further character) on every offer, holding the plugin's loop: one POST of such an app stopped
+// the whole API, and again after every restart. Matching now takes polynomial time.
+TEST(Constraints, ARegexWithNestedQuantifiersMatchesInPolynomialTime) {
+  std::string pattern = "(.*)*(.*)*(.*)*x";
+  EXPECT_TRUE(valid_constraint_regex(pattern));
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(constraint_allows({"hostname", "LIKE", pattern}, at("host-012345"), {}));
+  EXPECT_TRUE(constraint_allows({"hostname", "UNLIKE", pattern}, at("host-012345"), {}));
+  EXPECT_TRUE(constraint_allows({"hostname", "LIKE", pattern}, at("host-012345x"), {}));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+  // What cannot be matched so is refused when the app is defined, and never matches.
+  EXPECT_FALSE(valid_constraint_regex("(a)\\1"));
+  EXPECT_FALSE(constraint_allows({"hostname", "LIKE", "(a)\\1"}, at("aa"), {}));
 }
 
 TEST(Constraints, AnUnmetConstraintIsAReason) {

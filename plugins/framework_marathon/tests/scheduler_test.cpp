@@ -784,5 +784,90 @@ TEST_F(SchedulerTest, RollingBackAGroupsRemovalBringsItBackWithItsAppsAndKeepsLa
   EXPECT_TRUE(scheduler_.deployments().empty());
 }
 
+// As Marathon's TaskBuilder and EnvironmentHelper: a named port is PORT_<NAME> in upper case
+// (it was PORT_<name> as given, so $PORT_HTTP was empty), each port also PORT_<its service
+// port>, the app's resources and labels are there, and the app's own env wins over all of it
+// (it was overwritten: an app setting PORT or HOST itself got Tessera's).
+TEST_F(SchedulerTest, TasksGetMarathonsEnvironmentAndTheAppsEnvWins) {
+  App app = make_app("/web", 1);
+  app.cpus = 0.5;
+  PortDefinition http;
+  http.port = 10000;
+  http.name = "http";
+  app.port_definitions = {http, PortDefinition{}};
+  app.labels = {{"tier", "front"}, {"com.example/team", "a"}};
+  app.env = {{"HOST", "0.0.0.0"}, {"FOO", "bar"}};
+  scheduler_.create_app(app);
+  offer_round();
+  ASSERT_EQ(driver_.launched.size(), 1u);
+  const auto& env = driver_.launched[0].command.environment;
+  EXPECT_EQ(env.at("PORT0"), "31000");
+  EXPECT_EQ(env.at("PORT1"), "31001");
+  EXPECT_EQ(env.at("PORT_HTTP"), "31000");
+  EXPECT_EQ(env.count("PORT_http"), 0u);
+  EXPECT_EQ(env.at("PORT_10000"), "31000");
+  EXPECT_EQ(env.at("PORT"), "31000");
+  EXPECT_EQ(env.at("PORTS"), "31000,31001");
+  EXPECT_EQ(env.at("MARATHON_APP_ID"), "/web");
+  EXPECT_EQ(env.at("MARATHON_APP_RESOURCE_CPUS"), "0.5");
+  EXPECT_EQ(env.at("MARATHON_APP_RESOURCE_MEM"), "100.0");
+  EXPECT_EQ(env.at("MARATHON_APP_LABEL_TIER"), "front");
+  EXPECT_EQ(env.at("MARATHON_APP_LABEL_COM_EXAMPLE_TEAM"), "a");
+  EXPECT_EQ(env.at("MARATHON_APP_LABELS"), "COM_EXAMPLE_TEAM TIER");
+  EXPECT_EQ(env.at("MESOS_TASK_ID"), driver_.launched[0].task_id);
+  EXPECT_EQ(env.at("HOST"), "0.0.0.0") << "the app's env wins";
+  EXPECT_EQ(env.at("FOO"), "bar");
+}
+
+// The record of a change of many apps holds each one's definition before it (for a rollback):
+// for a thousand apps that is over the store's limit of a value (1 MiB), and the store refused
+// it (DELETE /v2/groups/big answered 503 "the change is not stored" though it went ahead, and a
+// new leader had no deployment to resume or roll back). It is stored in parts.
+TEST(DeploymentRecords, ALargeRecordIsStoredInPartsAndReadBackWhole) {
+  StoredDeployment whole;
+  whole.id = "d1";
+  whole.version = "2026-01-01T00:00:00.000Z";
+  whole.current_step = 2;
+  whole.steps = {{"StopApplication", "/big/app0"}};
+  for (int i = 0; i < 3000; ++i) {
+    std::string id = "/big/app" + std::to_string(i);
+    whole.apps.push_back(id);
+    whole.previous_apps[id] = std::string(1000, 'x');
+  }
+  whole.groups_before["/big"] = R"({"id": "/big"})";
+  constexpr size_t kMax = 256 * 1024;
+  std::vector<StoredDeployment> parts = split_deployment(whole, kMax);
+  ASSERT_GT(parts.size(), 10u);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    EXPECT_EQ(parts[i].part, i);
+    EXPECT_EQ(parts[i].parts, parts.size());
+    EXPECT_EQ(parts[i].id, "d1");
+    size_t bytes = 0;
+    for (const auto& [id, json] : parts[i].previous_apps) bytes += id.size() + json.size();
+    for (const auto& id : parts[i].apps) bytes += id.size();
+    EXPECT_LE(bytes, kMax) << "part " << i;
+  }
+  EXPECT_EQ(parts[0].apps.size(), 3000u) << "part 0 has all but the definitions";
+  EXPECT_EQ(parts[0].current_step, 2u);
+  // Read back in any order.
+  std::reverse(parts.begin(), parts.end());
+  auto joined = join_deployment(parts);
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->previous_apps, whole.previous_apps);
+  EXPECT_EQ(joined->groups_before, whole.groups_before);
+  EXPECT_EQ(joined->apps, whole.apps);
+  EXPECT_EQ(joined->steps, whole.steps);
+  // Without part 0 there is no deployment; a small record is one part, as before.
+  parts.pop_back();
+  EXPECT_FALSE(join_deployment(parts));
+  StoredDeployment small;
+  small.id = "d2";
+  small.previous_apps["/a"] = "{}";
+  auto one = split_deployment(small, kMax);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].parts, 0u);
+  EXPECT_EQ(join_deployment(one)->previous_apps, small.previous_apps);
+}
+
 }  // namespace
 }  // namespace tessera::marathon
