@@ -29,6 +29,20 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// What of a task id its container id starts with: the isolators name files and cgroups after
+// container ids (at most 200 bytes), and task ids may have 256 bytes of any kind. Up to 100
+// bytes, each outside [A-Za-z0-9_.-] written as '_' (the number and random part that follow
+// keep container ids apart).
+std::string container_name_part(const std::string& task_id) {
+  std::string out = task_id.substr(0, 100);
+  for (char& c : out) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-' || c == '.';
+    if (!plain) c = '_';
+  }
+  return out;
+}
+
 std::string random_suffix() {
   static thread_local std::mt19937 generator{std::random_device{}()};
   char buffer[9];
@@ -876,8 +890,9 @@ void Agent::queue_container(const TaskKey& key) {
   task.runtime = runtime->second;
   // An executor's key is not a name for a container (it has a '/'); its number and random part
   // make it unique.
-  std::string container_id = (is_executor_key(key) ? std::string("executor") : info.task_id) + "-" +
-                             std::to_string(++launches_) + "-" + random_suffix();
+  std::string container_id =
+      (is_executor_key(key) ? std::string("executor") : container_name_part(info.task_id)) + "-" +
+      std::to_string(++launches_) + "-" + random_suffix();
   std::filesystem::path sandbox = checkpoint_->sandbox(framework_id, info.task_id, container_id);
   std::error_code ec;
   make_sandbox(sandbox, ec);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <sodium.h>
 #include <msgpack.hpp>
 
 namespace tessera::host::agent {
@@ -247,6 +248,24 @@ std::string Checkpoint::escape(const std::string& id) {
       std::snprintf(buffer, sizeof buffer, "%%%02X", c);
       out += buffer;
     }
+  }
+  if (out.size() <= kMaxEscapedBytes) return out;
+  // Too long for a file name (255 bytes; an escaped byte takes three): its start, then '~' (which
+  // the escaping above never writes) and a BLAKE2b-128 of the whole id, so that long ids stay
+  // apart.
+  size_t keep = kLongIdPrefixBytes;
+  if (out[keep - 1] == '%') keep -= 1;  // never a %XX cut in two
+  if (out[keep - 2] == '%') keep -= 2;
+  [[maybe_unused]] static const int sodium_ready = sodium_init();
+  unsigned char hash[16];
+  crypto_generichash(hash, sizeof hash, reinterpret_cast<const unsigned char*>(id.data()),
+                     id.size(), nullptr, 0);
+  out.resize(keep);
+  out += '~';
+  for (unsigned char byte : hash) {
+    char buffer[3];
+    std::snprintf(buffer, sizeof buffer, "%02x", byte);
+    out += buffer;
   }
   return out;
 }

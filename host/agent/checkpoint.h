@@ -7,7 +7,8 @@
 //   meta/tasks.journal                        every task checkpoint change, appended
 //   sandboxes/FRAMEWORK/TASK/CONTAINER/       the task's working directory (stdout, stderr)
 // FRAMEWORK and TASK are the ids with every byte outside [A-Za-z0-9_.-] written as %XX (and
-// "." and ".." escaped too), so any id is one safe path component.
+// "." and ".." escaped too), so any id is one safe path component; an id whose escaped form
+// would pass 200 bytes is shortened to its start, '~' and a hash of it (escape()).
 //
 // The journal is a sequence of records, each a 4-byte little-endian length, the CRC-32 of the
 // payload (4 bytes, little-endian) and the payload: a msgpack JournalRecord that puts a task's
@@ -118,7 +119,10 @@ class Checkpoint {
   std::filesystem::path sandbox(const std::string& framework_id, const std::string& task_id,
                                 const std::string& container_id) const;
 
-  // An id as one safe path component.
+  // An id as one safe path component: at most kMaxEscapedBytes, escaped whole when that fits,
+  // else its first kLongIdPrefixBytes escaped, '~' and a hash of the whole id.
+  static constexpr size_t kMaxEscapedBytes = 200;
+  static constexpr size_t kLongIdPrefixBytes = 120;
   static std::string escape(const std::string& id);
 
   // For tests: from now on every journal write, flush and compaction in this process fails

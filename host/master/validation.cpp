@@ -2,6 +2,7 @@
 
 #include "tessera/protocol/duration.h"
 #include "tessera/protocol/executor.h"
+#include "tessera/sdk/logger.h"
 
 namespace tessera::host::master {
 
@@ -31,9 +32,29 @@ std::string registration_problem(const protocol::agent::Register& message) {
 
 std::string role_problem(const std::string& role) {
   if (role.empty()) return "a role name is empty";
-  if (role == "." || role == ".." || role.front() == '/' || role.back() == '/' ||
-      role.find("//") != std::string::npos || role.find_first_of(" \t\n") != std::string::npos) {
-    return "'" + role + "' is not a role name (no spaces; '/' only between parts, as in eng/web)";
+  if (role.size() > kMaxRoleBytes) {
+    return "a role name has at most " + std::to_string(kMaxRoleBytes) + " bytes, not " +
+           std::to_string(role.size());
+  }
+  // As Mesos: parts separated by '/', none empty, '.', '..' or starting with '-'; no spaces or
+  // control characters anywhere (they would break logs, metrics labels and the store's keys).
+  auto bad = [&] {
+    return "'" + sdk::escape(role) +
+           "' is not a role name (no spaces or control characters, no part empty, '.', '..' or "
+           "starting with '-'; '/' only between parts, as in eng/web)";
+  };
+  for (char c : role) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte == 0x7f) return bad();
+  }
+  size_t start = 0;
+  while (true) {
+    size_t end = role.find('/', start);
+    std::string_view part = std::string_view(role).substr(
+        start, end == std::string::npos ? std::string::npos : end - start);
+    if (part.empty() || part == "." || part == ".." || part.front() == '-') return bad();
+    if (end == std::string::npos) break;
+    start = end + 1;
   }
   return "";
 }

@@ -19,6 +19,9 @@ namespace tessera::host::master {
 // tasks' ids, resources and states.
 std::string registration_problem(const protocol::agent::Register& message);
 
+// The longest role name: with its prefix it is a key of the registry (see protocol/store.h).
+constexpr size_t kMaxRoleBytes = 255;
+
 // Why `role` is not a valid role name ("" when it is).
 std::string role_problem(const std::string& role);
 

@@ -720,8 +720,19 @@ void MasterHttp::forward(const http::Request& request, http::Responder responder
         http::json_error(501, "the master does not relay event streams; read them from " +
                                   target->framework + " at http://" + address + target->target));
   }
+  // A change from a web page is checked here, against the address the browser used: the
+  // upstream would compare its Origin with its own address and refuse every change asked through
+  // the proxy. A same-origin change goes on without its Origin.
+  bool change = request.method() != http::Method::get && request.method() != http::Method::head;
+  if (change && !http::same_origin(request.header("Origin"), request.header("Host"))) {
+    return (void)responder.send(http::json_error(
+        403, "refused a change from the web page at " + sdk::quote(request.header("Origin"), 256) +
+                 ": not this master's origin (cross-site request)"));
+  }
   http::ClientRequest forwarded = http::proxied_request(request);
   forwarded.target = target->target;
+  std::erase_if(forwarded.headers,
+                [](const auto& header) { return http::detail::iequals(header.first, "Origin"); });
   // HEAD is asked as GET, whose answer the server sends without its body: the client's parser
   // would otherwise wait for a body the upstream never sends.
   if (request.method() == http::Method::head) forwarded.method = "GET";

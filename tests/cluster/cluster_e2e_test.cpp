@@ -228,6 +228,42 @@ TEST_F(ClusterTest, MalformedTasksGetAnErrorWithAReasonAndTheRestRuns) {
   EXPECT_EQ(framework.last("orphan").reason, reason::kInvalidOffers);
 }
 
+// Task ids may have 256 bytes of any kind; the agent's container ids (200) and file names (255)
+// are shorter. Ids that long, alike but for their end or escaped three bytes to one, still run,
+// each in its own sandbox with its own output.
+TEST_F(ClusterTest, TasksWithTheLongestIdsRunInSandboxesOfTheirOwn) {
+  ASSERT_TRUE(cluster_.start_master());
+  ASSERT_TRUE(cluster_.start_agent(0));
+  TestFramework framework(cluster_.endpoint(), framework_info("long-ids"));
+  ASSERT_TRUE(framework.subscribed());
+  const std::vector<std::string> ids = {std::string(255, 'a') + "1", std::string(255, 'a') + "2",
+                                        std::string(256, '/'), std::string(255, '/') + ":"};
+  std::vector<TaskInfo> tasks;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    tasks.push_back(command_task(ids[i], "echo long-id-output-" + std::to_string(i)));
+  }
+  launch_when_offered(framework, tasks);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_TRUE(framework.wait_for_state(ids[i], state::kFinished))
+        << i << ": " << framework.last(ids[i]).message << "\n"
+        << cluster_.agent(0).output();
+  }
+  // Four sandboxes, each holding only its own task's output.
+  std::map<std::string, std::string> outputs;  // sandbox -> stdout
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_ / "agent0")) {
+    if (entry.path().filename() != "stdout") continue;
+    std::ifstream in(entry.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.find("long-id-output-") == std::string::npos) continue;
+    EXPECT_LE(entry.path().parent_path().filename().string().size(), 255u);
+    outputs[entry.path().parent_path().string()] = text;
+  }
+  ASSERT_EQ(outputs.size(), ids.size());
+  std::set<std::string> seen;
+  for (const auto& [sandbox, text] : outputs) seen.insert(text);
+  EXPECT_EQ(seen.size(), ids.size()) << "two tasks wrote into one sandbox";
+}
+
 TEST_F(ClusterTest, KilledAgentsTasksBecomeUnreachableThenLostAndItIsNoLongerOffered) {
   ASSERT_TRUE(cluster_.start_master());
   ASSERT_TRUE(cluster_.start_agent(0));

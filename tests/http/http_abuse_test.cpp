@@ -54,7 +54,8 @@ TEST(HttpAbuse, MalformedRequestsAre400AndCloseTheirConnectionOnly) {
       "GET /a b HTTP/1.1\r\nHost: t\r\n\r\n",
       std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 17),
       "GET /ok HTTP/1.1\r\nHost: t\r\nBad Header Line\r\n\r\n",
-      "GET /ok HTTP/1.1\r\n\r\n",  // HTTP/1.1 without Host
+      "GET /ok HTTP/1.1\r\n\r\n",                                   // HTTP/1.1 without Host
+      "GET /ok HTTP/1.1\r\nHost: t\r\nHost: evil.example\r\n\r\n",  // two Hosts
       "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
       "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
       "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",

@@ -289,6 +289,15 @@ TEST(HttpServer, ServerSentEventsResumeAfterLastEventId) {
     EXPECT_TRUE(client.read_until("id: e1-6\n")) << last;  // resume from here next time
     EXPECT_NE(client.buffer().find("not available"), std::string::npos) << last;
   }
+  // A long id is not echoed back whole.
+  {
+    std::string huge(4000, 'x');
+    RawClient client(server.port());
+    client.send(get_request("/events", "Last-Event-ID: " + huge + "\r\n"));
+    ASSERT_TRUE(client.read_until("id: e1-6\n"));
+    EXPECT_NE(client.buffer().find("an id of 4000 bytes"), std::string::npos) << client.buffer();
+    EXPECT_EQ(client.buffer().find(std::string(65, 'x')), std::string::npos);
+  }
   // Up to date already: nothing replayed, no reset.
   RawClient current(server.port());
   current.send(get_request("/events", "Last-Event-ID: e1-6\r\n"));

@@ -172,6 +172,20 @@ TEST(ServerSentEvents, EventsAreFramedLineByLine) {
             "id: 1 \nevent: evil data: forged\ndata: x\n\n");
 }
 
+TEST(SameOrigin, OnlyAPageOfThisHostAndPortOrNoPageAtAll) {
+  EXPECT_TRUE(http::same_origin("", "127.0.0.1:5050"));  // curl
+  EXPECT_TRUE(http::same_origin("http://127.0.0.1:5050", "127.0.0.1:5050"));
+  EXPECT_TRUE(http::same_origin("HTTP://LocalHost:5050", "localhost:5050"));
+  EXPECT_TRUE(http::same_origin("http://example.com", "example.com:80"));
+  EXPECT_TRUE(http::same_origin("https://example.com:443", "example.com"));
+  EXPECT_FALSE(http::same_origin("http://evil.example", "127.0.0.1:5050"));
+  EXPECT_FALSE(http::same_origin("http://127.0.0.1:5051", "127.0.0.1:5050"));
+  EXPECT_FALSE(http::same_origin("http://127.0.0.1:5050.evil.example", "127.0.0.1:5050"));
+  EXPECT_FALSE(http::same_origin("https://example.com", "example.com:80"));
+  EXPECT_FALSE(http::same_origin("null", "127.0.0.1:5050"));  // a sandboxed page or a file
+  EXPECT_FALSE(http::same_origin("http://127.0.0.1:5050", ""));
+}
+
 TEST(Responses, JsonErrorAndHeadersAreSafe) {
   auto error = http::json_error(404, "no app '/web'");
   EXPECT_EQ(error.status(), 404u);

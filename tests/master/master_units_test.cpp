@@ -20,6 +20,7 @@
 #include "tessera/protocol/duration.h"
 #include "tessera/protocol/executor.h"
 #include "tessera/sdk/leadership.h"
+#include "tessera/sdk/logger.h"
 
 namespace {
 
@@ -702,9 +703,15 @@ TEST(RoleProblem, RoleNamesArePathsWithoutSpaces) {
   EXPECT_EQ(role_problem("eng/web"), "");
   EXPECT_EQ(role_problem("*"), "");
   EXPECT_EQ(role_problem(""), "a role name is empty");
-  for (const char* bad : {".", "..", "/web", "web/", "eng//web", "my role"}) {
-    EXPECT_NE(role_problem(bad), "") << bad;
+  EXPECT_EQ(role_problem("eng/web-1/.x"), "");
+  EXPECT_EQ(role_problem(std::string(kMaxRoleBytes, 'r')), "");
+  for (const std::string& bad :
+       std::vector<std::string>{".", "..", "/web", "web/", "eng//web", "my role", "eng/./web",
+                                "eng/../web", "-web", "eng/-web", "web\r", "w\veb", "web\x7f",
+                                std::string("we\0b", 4), std::string(kMaxRoleBytes + 1, 'r')}) {
+    EXPECT_NE(role_problem(bad), "") << sdk::escape(bad);
   }
+  EXPECT_EQ(role_problem("web\r").find('\r'), std::string::npos) << "the name is escaped";
 }
 
 // --- The operator snapshot ---------------------------------------------------------------------

@@ -207,6 +207,32 @@ TEST_F(MasterHttpProxy, MarathonAndChronosAnswerThroughTheMastersOrigin) {
   EXPECT_EQ(app.at("app").at("instances").to_number<int64_t>(), 3) << app;
   EXPECT_EQ(call("DELETE", "/marathon/v2/apps/proxied/web?force=true").status, 200);
 
+  // A page of the master's own UI changes Marathon through the proxy: the browser sends the
+  // master's origin, which Marathon (at its own address) would refuse. A page of another site is
+  // refused by the master, and nothing reaches Marathon.
+  CurlResult from_ui =
+      call("POST", "/marathon/v2/apps", R"({"id":"/from-ui","cmd":"sleep 60","cpus":0.1,"mem":16})",
+           {"-H", "Origin: http://" + address_});
+  EXPECT_EQ(from_ui.status, 201) << from_ui.body;
+  CurlResult from_elsewhere =
+      call("POST", "/marathon/v2/apps", R"({"id":"/evil","cmd":"sleep 60","cpus":0.1,"mem":16})",
+           {"-H", "Origin: http://evil.example"});
+  EXPECT_EQ(from_elsewhere.status, 403) << from_elsewhere.body;
+  EXPECT_NE(message_of(from_elsewhere).find("evil.example"), std::string::npos);
+  EXPECT_EQ(call("GET", "/marathon/v2/apps/evil").status, 404);
+  EXPECT_EQ(call("DELETE", "/marathon/v2/apps/from-ui?force=true", "",
+                 {"-H", "Origin: http://evil.example"})
+                .status,
+            403);
+  EXPECT_EQ(
+      call("GET", "/marathon/v2/apps/from-ui", "", {"-H", "Origin: http://evil.example"}).status,
+      200)
+      << "reading is not a change";
+  EXPECT_EQ(call("DELETE", "/marathon/v2/apps/from-ui?force=true", "",
+                 {"-H", "Origin: http://" + address_})
+                .status,
+            200);
+
   // Chronos: a job and one that depends on it, and the edge in its dependency graph.
   EXPECT_EQ(call("POST", "/chronos/v1/scheduler/iso8601",
                  R"({"name":"parent","command":"true","schedule":"R/2099-01-01T00:00:00Z/PT1H",)"

@@ -169,7 +169,12 @@ class EventBroadcaster {
       bool complete = seq && (*seq == last_seq || (!ring.empty() && ring.front().seq <= *seq + 1));
       if (!complete) {
         boost::json::object reason;
-        reason["message"] = "events after " + quote(last_event_id) + " are not available";
+        // Our ids are short; a longer one is not echoed whole (the header may be kilobytes).
+        constexpr size_t kEchoed = 64;
+        reason["message"] = last_event_id.size() <= kEchoed
+                                ? "events after " + quote(last_event_id) + " are not available"
+                                : "events after an id of " + std::to_string(last_event_id.size()) +
+                                      " bytes (not one of this stream's) are not available";
         stream.write(format_event(boost::json::serialize(reason), "reset", id(last_seq)));
         return;
       }

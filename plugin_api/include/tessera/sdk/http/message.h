@@ -280,6 +280,30 @@ inline Response json_error(const Error& error) {
   return json_error(static_cast<unsigned>(http_status(error.code)), error.message);
 }
 
+// Whether a request whose Origin header is `origin` and Host header `host` comes from a page of
+// this server: true when it has no Origin (curl, a server-side client), or when the Origin's
+// host and port are the Host's (case aside; ":80" for http and ":443" for https may be left
+// out of either). A browser sends Origin with every cross-site POST, PUT, PATCH and DELETE and
+// cannot forge it, so refusing changes that are not same-origin stops any web page from
+// posting to an API through its visitors' browsers.
+inline bool same_origin(std::string_view origin, std::string_view host) {
+  if (origin.empty()) return true;
+  size_t scheme_end = origin.find("://");
+  if (scheme_end == std::string_view::npos || host.empty()) return false;
+  std::string_view scheme = origin.substr(0, scheme_end);
+  std::string_view authority = origin.substr(scheme_end + 3);
+  std::string_view default_port = detail::iequals(scheme, "https")  ? ":443"
+                                  : detail::iequals(scheme, "http") ? ":80"
+                                                                    : "";
+  auto without_default = [&](std::string_view text) {
+    if (!default_port.empty() && text.ends_with(default_port)) {
+      text.remove_suffix(default_port.size());
+    }
+    return text;
+  };
+  return detail::iequals(without_default(authority), without_default(host));
+}
+
 // One Server-Sent Event in its wire form: "id:" and "event:" lines when given, one "data:" line
 // per line of `data` (split at CRLF, CR or LF, as a client joins them back with LF), and the
 // blank line that ends the event. CR, LF and NUL in `event` and `id` become spaces, so no

@@ -700,6 +700,13 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       reject(c, 400, "an HTTP/1.1 request needs a Host header");
       return;
     }
+    // RFC 9112 3.2: more than one Host field is a 400. Two of them could tell an origin check
+    // and a proxy different hosts.
+    if (message.count(beast_http::field::host) > 1) {
+      ++stats_.bad_requests;
+      reject(c, 400, "a request has at most one Host header");
+      return;
+    }
     auto parsed = Request::from(std::move(message), c.peer);
     if (!parsed) {
       ++stats_.bad_requests;
