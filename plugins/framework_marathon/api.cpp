@@ -5,9 +5,12 @@
 #include <string_view>
 #include <variant>
 
+#include "tessera/sdk/http/message.h"
+
 namespace tessera::marathon {
 
 namespace json = boost::json;
+namespace http = sdk::http;
 
 namespace {
 
@@ -110,6 +113,27 @@ bool contains_ignoring_case(const std::string& text, const std::string& part) {
 std::optional<std::string> canonical_id(const std::string& id) {
   auto canonical = PathId::canonical(id);
   if (!canonical || *canonical == "/") return std::nullopt;
+  return canonical;
+}
+
+// Why an app's or a group's id is refused (canonical_id, canonical_group), as Marathon's PathId
+// validation says it.
+std::string refused_id(std::string_view given) {
+  if (PathId::canonical(given)) return "Path must contain at least one path element";
+  return "path contains invalid characters (allowed: lowercase letters, digits, hyphens, \".\", "
+         "\"..\")";
+}
+
+// A group's id as a request names it (in its path or its body): its canonical form, or nullopt
+// when it is not valid or when its dot segments take it to the root ("a/..", "/.."). The root is
+// named by "/" or by nothing, never by an id that resolves to it, so that a change meant for a
+// group cannot replace or empty the whole tree.
+std::optional<std::string> canonical_group(std::string_view given) {
+  auto canonical = PathId::canonical(given);
+  if (!canonical) return std::nullopt;
+  if (*canonical == "/" && given.find_first_not_of('/') != std::string_view::npos) {
+    return std::nullopt;
+  }
   return canonical;
 }
 
@@ -237,6 +261,23 @@ json::object updated_definition(const App* existing, const json::object& given, 
 
 }  // namespace
 
+std::string client_address(std::string_view peer) {
+  // "127.0.0.1:54321" or "[::1]:54321": the port is after the last colon, an IPv6 address in
+  // brackets before it. Anything else is given back as it is.
+  size_t colon = peer.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == peer.size() ||
+      peer.find_first_not_of("0123456789", colon + 1) != std::string_view::npos) {
+    return std::string(peer);
+  }
+  std::string_view address = peer.substr(0, colon);
+  if (address.size() >= 2 && address.front() == '[' && address.back() == ']') {
+    return std::string(address.substr(1, address.size() - 2));
+  }
+  // An IPv6 address without brackets has no port to take off.
+  if (address.find(':') != std::string_view::npos) return std::string(peer);
+  return std::string(address);
+}
+
 bool query_flag(const Query& query, const std::string& key) {
   auto value = first(query, key);
   return value && (*value == "true" || value->empty() || *value == "1");
@@ -323,6 +364,12 @@ Reply Api::change_reply(const Scheduler::Change& change, unsigned status) const 
     reply.headers.emplace_back("Marathon-Deployment-Id", change.deployment_id);
   }
   return reply;
+}
+
+void Api::post_event(std::string_view client, const std::string& uri, const App& app) const {
+  if (!on_api_post) return;
+  on_api_post(json::object{
+      {"clientIp", client_address(client)}, {"uri", uri}, {"appDefinition", to_json(app)}});
 }
 
 void Api::check_supported(const App& app, const std::string& where,
@@ -488,10 +535,7 @@ Reply Api::create_app(const std::string& body, const std::string& client) {
   if (auto clash = id_clash({app}, {}, {}, {})) return clashing_ids("/id", *clash);
   Scheduler::Change change = scheduler_.create_app(app);
   const App* created = scheduler_.app(app.id);
-  if (on_api_post) {
-    on_api_post(json::object{
-        {"clientIp", client}, {"uri", "/v2/apps" + app.id}, {"appDefinition", to_json(*created)}});
-  }
+  post_event(client, "/v2/apps" + app.id, *created);
   Reply reply = json_reply(201, app_json(*created, true, true, true, false));
   reply.headers.emplace_back("Location", "/v2/apps" + app.id);
   reply.headers.emplace_back("Marathon-Deployment-Id", change.deployment_id);
@@ -505,7 +549,7 @@ Reply Api::get_app(const std::string& raw_id, const Query& query) const {
   if (app == nullptr) {
     // GET /v2/apps/prod/* lists the apps of a group, as Marathon does (/v2/apps/* the root's).
     if (raw_id == "*" || (raw_id.size() >= 2 && raw_id.substr(raw_id.size() - 2) == "/*")) {
-      auto group = PathId::canonical(raw_id.substr(0, raw_id.size() - 1));
+      auto group = canonical_group(raw_id.substr(0, raw_id.size() - 1));
       // As Marathon's AppsResource.show: an unknown group is 404.
       if (!group || !scheduler_.group_exists(*group)) {
         return message(404, "Group '" + group.value_or("/" + raw_id) + "' does not exist");
@@ -533,10 +577,7 @@ Reply Api::put_app(const std::string& raw_id, const std::string& body, const Que
   if (auto bad = parse_body(body, parsed)) return *bad;
   auto id = canonical_id(raw_id);
   if (!id) {
-    return json_reply(422, invalid_body({{"/id",
-                                          "path contains invalid characters (allowed: "
-                                          "lowercase letters, digits, hyphens, \".\", "
-                                          "\"..\")"}}));
+    return json_reply(422, invalid_body({{"/id", refused_id(raw_id)}}));
   }
   if (!parsed.is_object()) return json_reply(422, invalid_body({{"/", "error.expected.jsobject"}}));
   const App* existing = scheduler_.app(*id);
@@ -561,11 +602,7 @@ Reply Api::put_app(const std::string& raw_id, const std::string& body, const Que
     return clashing_ids("/id", *clash);
   }
   Scheduler::Change change = scheduler_.update_app(app);
-  if (on_api_post) {
-    on_api_post(json::object{{"clientIp", client},
-                             {"uri", "/v2/apps" + *id},
-                             {"appDefinition", to_json(*scheduler_.app(*id))}});
-  }
+  post_event(client, "/v2/apps" + *id, *scheduler_.app(*id));
   Reply reply = change_reply(change, created ? 201 : 200);
   if (created) reply.headers.emplace_back("Location", "/v2/apps" + *id);
   warn_unfetched({app}, reply);
@@ -592,9 +629,7 @@ Reply Api::put_apps(const std::string& body, const Query& query, bool patch,
     }
     auto id = canonical_id(std::string(given_id->get_string()));
     if (!id) {
-      violations.push_back({at + "/id",
-                            "path contains invalid characters (allowed: lowercase letters, "
-                            "digits, hyphens, \".\", \"..\")"});
+      violations.push_back({at + "/id", refused_id(given_id->get_string())});
       continue;
     }
     const App* existing = scheduler_.app(*id);
@@ -624,13 +659,7 @@ Reply Api::put_apps(const std::string& body, const Query& query, bool patch,
   }
   // As Marathon's updateMultiple: every app of the request changes in one deployment.
   Scheduler::Change change = scheduler_.deploy_group(apps, {});
-  if (on_api_post) {
-    for (const App& app : apps) {
-      on_api_post(json::object{{"clientIp", client},
-                               {"uri", "/v2/apps"},
-                               {"appDefinition", to_json(*scheduler_.app(app.id))}});
-    }
-  }
+  for (const App& app : apps) post_event(client, "/v2/apps", *scheduler_.app(app.id));
   Reply reply = change_reply(change, 200);
   warn_unfetched(apps, reply);
   return reply;
@@ -897,14 +926,14 @@ Reply Api::groups(const std::string& raw_id, const Query& query) const {
   if (size_t at = path.rfind(kOne); at != std::string::npos && at + kOne.size() < path.size()) {
     return group_version(path.substr(0, at), path.substr(at + kOne.size()), query);
   }
-  auto id = PathId::canonical(path);
+  auto id = canonical_group(path);
   if (!id) return message(404, "Group '" + path + "' does not exist");
   if (!scheduler_.group_exists(*id)) return message(404, "Group '" + *id + "' does not exist");
   return group_tree(*id, query, false);
 }
 
 Reply Api::group_versions(const std::string& raw_id) const {
-  auto id = PathId::canonical(raw_id);
+  auto id = canonical_group(raw_id);
   if (!id || !scheduler_.group_exists(*id)) {
     return message(404, "Group '" + id.value_or(raw_id) + "' does not exist");
   }
@@ -935,7 +964,7 @@ Reply Api::group_versions(const std::string& raw_id) const {
 
 Reply Api::group_version(const std::string& raw_id, const std::string& version,
                          const Query& query) const {
-  auto id = PathId::canonical(raw_id);
+  auto id = canonical_group(raw_id);
   if (!id || !scheduler_.group_exists(*id)) {
     return message(404, "Group '" + id.value_or(raw_id) + "' does not exist");
   }
@@ -1041,12 +1070,9 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
     std::string text(body_id->get_string());
     given = text.front() == '/' ? text : given + "/" + text;
   }
-  auto group = PathId::canonical(given);
+  auto group = canonical_group(given);
   if (!group) {
-    return json_reply(422, invalid_body({{"/id",
-                                          "path contains invalid characters (allowed: "
-                                          "lowercase letters, digits, hyphens, \".\", "
-                                          "\"..\")"}}));
+    return json_reply(422, invalid_body({{"/id", refused_id(given)}}));
   }
   // Every app of the group and its subgroups, ids relative to their group, and every group's
   // own definition (its dependencies, relative to its parent as Marathon resolves them).
@@ -1121,8 +1147,11 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
               continue;
             }
             std::string text(sub_id->get_string());
-            auto sub = PathId::canonical(text.front() == '/' ? text : group_id + "/" + text);
-            if (!sub || !PathId::within(*sub, group_id)) {
+            auto sub = text.empty()
+                           ? std::nullopt
+                           : canonical_group(text.front() == '/' ? text : group_id + "/" + text);
+            // A group below this one: not this one again ("." or "x/..").
+            if (!sub || *sub == group_id || !PathId::within(*sub, group_id)) {
               violations.push_back({at + "/id", "is not a group below '" + group_id + "'"});
               continue;
             }
@@ -1180,14 +1209,9 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
   }
   // The whole group is one deployment, as Marathon's group plan.
   Scheduler::Change change = scheduler_.deploy_group(apps, gone, groups, gone_groups);
-  if (on_api_post) {
-    for (const App& app : apps) {
-      if (const App* stored = scheduler_.app(app.id)) {
-        on_api_post(json::object{{"clientIp", client},
-                                 {"uri", "/v2/groups" + *group},
-                                 {"appDefinition", to_json(*stored)}});
-      }
-    }
+  for (const App& app : apps) {
+    if (const App* stored = scheduler_.app(app.id))
+      post_event(client, "/v2/groups" + *group, *stored);
   }
   Reply reply = change_reply(change, create ? 201 : 200);
   warn_unfetched(apps, reply);
@@ -1196,7 +1220,7 @@ Reply Api::put_group(const std::string& raw_id, const std::string& body, const Q
 
 Reply Api::delete_group(const std::string& raw_id, const Query& query) {
   // DELETE /v2/groups (raw_id "") empties the root group, as Marathon's.
-  auto group = PathId::canonical(raw_id.empty() ? "/" : raw_id);
+  auto group = canonical_group(raw_id);
   if (!group || !scheduler_.group_exists(*group)) {
     return message(404, "Group '" + group.value_or("/" + raw_id) + "' does not exist");
   }
@@ -1241,32 +1265,32 @@ Reply Api::abdicate(bool resigned) {
 }
 
 std::optional<Reply> Api::refuse_cross_origin(std::string_view origin, std::string_view host) {
-  if (origin.empty()) return std::nullopt;
-  auto lower = [](std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-  };
-  // "http://127.0.0.1:8080" against "127.0.0.1:8080"; a default port may be left out of either.
-  std::string from = lower(origin);
-  std::string to = lower(host);
-  size_t scheme_end = from.find("://");
-  if (scheme_end != std::string::npos && !to.empty()) {
-    std::string scheme = from.substr(0, scheme_end);
-    std::string authority = from.substr(scheme_end + 3);
-    std::string default_port = scheme == "https" ? ":443" : scheme == "http" ? ":80" : "";
-    auto without_default = [&](std::string text) {
-      if (!default_port.empty() && text.size() > default_port.size() &&
-          text.compare(text.size() - default_port.size(), default_port.size(), default_port) == 0) {
-        text.resize(text.size() - default_port.size());
-      }
-      return text;
-    };
-    if (without_default(authority) == without_default(to)) return std::nullopt;
-  }
-  return message(403, "Refused a change from the web page at '" + std::string(origin) +
+  if (http::same_origin(origin, host)) return std::nullopt;
+  return message(403, "Refused a change from the web page at '" +
+                          std::string(origin.substr(0, 256)) +
                           "': not this server's origin (cross-site request)");
+}
+
+std::optional<Reply> Api::refuse_media_type(std::string_view content_type) {
+  // type "/" subtype, then parameters after ';'; the names are case-insensitive, and a
+  // wildcard is compatible with application/json as Jersey's MediaType.isCompatible says.
+  auto trimmed = [](std::string_view text) {
+    size_t begin = text.find_first_not_of(" \t");
+    if (begin == std::string_view::npos) return std::string_view();
+    return text.substr(begin, text.find_last_not_of(" \t") + 1 - begin);
+  };
+  std::string_view media = trimmed(content_type.substr(0, content_type.find(';')));
+  if (media.empty() && trimmed(content_type).empty()) return std::nullopt;
+  size_t slash = media.find('/');
+  if (slash != std::string_view::npos) {
+    std::string_view type = trimmed(media.substr(0, slash));
+    std::string_view subtype = trimmed(media.substr(slash + 1));
+    if ((type == "*" || http::detail::iequals(type, "application")) &&
+        (subtype == "*" || http::detail::iequals(subtype, "json"))) {
+      return std::nullopt;
+    }
+  }
+  return message(415, "Unsupported Media Type");
 }
 
 Reply Api::leader() const {

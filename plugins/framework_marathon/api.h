@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -45,7 +46,9 @@ class Api {
  public:
   Api(Scheduler& scheduler, ServiceInfo info) : scheduler_(scheduler), info_(std::move(info)) {}
 
-  // Publishes api_post_event through this hook (the plugin's event stream).
+  // Publishes api_post_event through this hook (the plugin's event stream). The changes below
+  // that take a `client` (the request's peer, "HOST:PORT") name its address alone as the
+  // event's clientIp, as Marathon does.
   std::function<void(const boost::json::object&)> on_api_post;
 
   Reply list_apps(const Query& query) const;
@@ -100,6 +103,14 @@ class Api {
   // 127.0.0.1. `origin` is the request's Origin header (browsers send it with every POST; other
   // clients send none, and are not affected), `host` its Host header. nullopt: allowed.
   static std::optional<Reply> refuse_cross_origin(std::string_view origin, std::string_view host);
+  // The endpoints whose body is JSON are Marathon's resources that consume only
+  // application/json (AppsResource and TasksResource's delete: Jersey's @Consumes): a body
+  // declared as anything else (a form's type, text/plain) gets 415 {"message": "Unsupported
+  // Media Type"}. Parameters are allowed ("application/json; charset=utf-8"), and, as Jersey
+  // matches, so is a request without a Content-Type. GroupsResource consumes anything (no
+  // @Consumes since Marathon 0.9), so the group endpoints do not ask for this. nullopt:
+  // allowed.
+  static std::optional<Reply> refuse_media_type(std::string_view content_type);
 
   void set_framework_id(const std::string& id) { info_.framework_id = id; }
   void set_http_address(const std::string& address) { info_.http_address = address; }
@@ -117,6 +128,8 @@ class Api {
   // 409 when the app has a deployment and force is not set.
   std::optional<Reply> locked(const std::string& app_id, const Query& query) const;
   Reply change_reply(const Scheduler::Change& change, unsigned status) const;
+  // api_post_event for `app` as changed over `uri` by `client` (on_api_post).
+  void post_event(std::string_view client, const std::string& uri, const App& app) const;
   // The group `id` (canonical) as GET /v2/groups shows it, with what `query` embeds; with
   // `definitions`, its apps as their definitions alone (a group version's form).
   Reply group_tree(const std::string& id, const Query& query, bool definitions) const;
@@ -143,5 +156,9 @@ class Api {
 };
 
 bool query_flag(const Query& query, const std::string& key);
+
+// A peer's address without its port, as Marathon's clientIp (the servlet's remote address):
+// "127.0.0.1:54321" -> "127.0.0.1", "[::1]:54321" -> "::1".
+std::string client_address(std::string_view peer);
 
 }  // namespace tessera::marathon

@@ -12,6 +12,12 @@ namespace tessera::marathon {
 
 namespace json = boost::json;
 
+// Compiled with libstdc++'s polynomial-time matcher (compile_constraint_regex). A const regex is
+// only read by matching, so copies of an app share one safely.
+struct ConstraintPattern {
+  std::regex regex;
+};
+
 namespace {
 
 // Bounds on what one request may hold, so that a hostile body costs little to read.
@@ -180,18 +186,6 @@ const std::regex& segment_pattern() {
   return pattern;
 }
 
-std::optional<std::regex> constraint_regex(const std::string& pattern) {
-  auto flags = std::regex_constants::ECMAScript;
-#if defined(__GLIBCXX__)
-  flags |= std::regex_constants::__polynomial;
-#endif
-  try {
-    return std::regex(pattern, flags);
-  } catch (const std::regex_error&) {
-    return std::nullopt;
-  }
-}
-
 const std::set<std::string>& constraint_operators() {
   static const std::set<std::string> operators{"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE",
                                                "UNLIKE", "MAX_PER", "IS"};
@@ -255,8 +249,15 @@ void read_constraints(Fields& fields, App& app) {
     const std::string value = constraint.value.value_or("");
     if ((op == "LIKE" || op == "UNLIKE") && value.empty()) {
       fields.violations().push_back({where, "A regular expression value must be provided"});
+    } else if ((op == "LIKE" || op == "UNLIKE") && value.size() > kMaxConstraintRegexBytes) {
+      // Not compiled: libstdc++'s regex compiler recurses once per nested group, and a pattern
+      // of 64 KiB of parentheses overflowed the plugin's stack (the whole host crashed).
+      fields.violations().push_back({where, "A regular expression must be at most " +
+                                                std::to_string(kMaxConstraintRegexBytes) +
+                                                " characters long"});
     } else if (op == "LIKE" || op == "UNLIKE") {
-      if (!valid_constraint_regex(value)) {
+      constraint.pattern = compile_constraint_regex(value);
+      if (!constraint.pattern) {
         fields.violations().push_back({where, "'" + value + "' is not a valid regular expression"});
       }
     }
@@ -428,13 +429,28 @@ json::array strings_json(const std::vector<std::string>& items) {
 
 }  // namespace
 
-bool valid_constraint_regex(const std::string& pattern) {
-  return constraint_regex(pattern).has_value();
+std::shared_ptr<const ConstraintPattern> compile_constraint_regex(const std::string& pattern) {
+  auto flags = std::regex_constants::ECMAScript;
+#if defined(__GLIBCXX__)
+  flags |= std::regex_constants::__polynomial;
+#endif
+  try {
+    return std::make_shared<const ConstraintPattern>(ConstraintPattern{std::regex(pattern, flags)});
+  } catch (const std::regex_error&) {
+    return nullptr;
+  }
 }
 
-bool constraint_regex_matches(const std::string& pattern, const std::string& value) {
-  auto regex = constraint_regex(pattern);
-  return regex && std::regex_match(value, *regex);
+bool valid_constraint_regex(const std::string& pattern) {
+  return compile_constraint_regex(pattern) != nullptr;
+}
+
+bool Constraint::matches(const std::string& text) const {
+  // A pattern too long to compile safely (stored before the limit) never matches.
+  if (!pattern && value && value->size() > kMaxConstraintRegexBytes) return false;
+  std::shared_ptr<const ConstraintPattern> compiled =
+      pattern ? pattern : compile_constraint_regex(value.value_or(""));
+  return compiled && std::regex_match(text, compiled->regex);
 }
 
 std::string scala_double(double value) {
@@ -467,8 +483,9 @@ std::optional<std::string> PathId::canonical(std::string_view text) {
     at = end + 1;
     if (segment.empty() || segment == ".") continue;
     if (segment == "..") {
-      if (segments.empty()) return std::nullopt;
-      segments.pop_back();
+      // As Marathon's PathId.canonicalPath: ".." at the root stays at the root, so no id ever
+      // resolves above it ("/../x" is "/x").
+      if (!segments.empty()) segments.pop_back();
       continue;
     }
     if (!std::regex_match(segment, segment_pattern())) return std::nullopt;
@@ -526,11 +543,14 @@ App parse_app(const json::value& body, std::vector<Violation>& violations,
   if (!id_from_path.empty()) id = std::string(id_from_path);
   if (!id) {
     violations.push_back({"/id", "error.path.missing"});
-  } else if (auto canonical = PathId::canonical(*id); !canonical || *canonical == "/") {
+  } else if (auto canonical = PathId::canonical(*id); !canonical) {
     violations.push_back(
         {"/id",
          "path contains invalid characters (allowed: lowercase letters, digits, hyphens, "
          "\".\", \"..\")"});
+  } else if (*canonical == "/") {
+    // "", "/" or dot segments that resolve to the root ("/a/.."), as Marathon's nonEmptyPath.
+    violations.push_back({"/id", "Path must contain at least one path element"});
   } else {
     app.id = *canonical;
     // As Marathon's PathId validation: the API's paths could not tell such an app from the

@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,10 +28,13 @@ struct Violation {
 boost::json::object invalid_body(const std::vector<Violation>& violations);
 
 // App ids are paths: "/prod/web". A relative id is taken from the root ("prod/web" is
-// "/prod/web"); "." and ".." segments are resolved. Each segment is lowercase letters, digits,
-// hyphens and dots, starting and ending with a letter or digit.
+// "/prod/web"); "." and ".." segments are resolved as Marathon's PathId.canonicalPath resolves
+// them ("/a/./b" is "/a/b"; ".." at the root stays there: "/../x" is "/x"), so a canonical id
+// never has them and never lies above the root. Each other segment is lowercase letters,
+// digits, hyphens and dots, starting and ending with a letter or digit.
 struct PathId {
-  // The absolute form of `text`, or nullopt when a segment is not valid.
+  // The absolute form of `text`, or nullopt when a segment is not valid. "/" (the root) when
+  // nothing is left: callers that need an app's or a group's id refuse it.
   static std::optional<std::string> canonical(std::string_view text);
   // "/prod/web" -> "/prod"; the root's parent is the root.
   static std::string parent(std::string_view id);
@@ -48,12 +52,25 @@ struct PortDefinition {
   bool operator==(const PortDefinition&) const = default;
 };
 
+// A LIKE or UNLIKE constraint's regular expression, compiled (app.cpp).
+struct ConstraintPattern;
+
 // ["hostname", "UNIQUE"], ["rack", "GROUP_BY", "3"], ["zone", "LIKE", "eu-.*"].
 struct Constraint {
   std::string field;
   std::string op;
   std::optional<std::string> value;
-  bool operator==(const Constraint&) const = default;
+  // LIKE and UNLIKE: `value` compiled once, when the app is read (parse_app), and shared by the
+  // app's copies (never changed); null when the value is not a valid pattern, or for a
+  // constraint made in code, which matches() then compiles each time.
+  std::shared_ptr<const ConstraintPattern> pattern{};
+
+  // Whether the regular expression `value` matches the whole of `text` (LIKE and UNLIKE).
+  bool matches(const std::string& text) const;
+  // The definition: `pattern` is only `value` compiled.
+  bool operator==(const Constraint& other) const {
+    return field == other.field && op == other.op && value == other.value;
+  }
 };
 
 // A LIKE or UNLIKE constraint's value is a regular expression that must match the whole field
@@ -61,9 +78,12 @@ struct Constraint {
 // time (libstdc++'s Thompson NFA instead of its backtracking matcher, which is exponential for
 // patterns such as "(.*)*(.*)*x" and would hold the plugin's loop for hours on every offer); a
 // pattern that cannot be compiled so (a syntax error, a back-reference, too many states) is not
-// valid, and never matches.
+// valid, and never matches. Null when not valid. parse_app refuses a pattern longer than
+// kMaxConstraintRegexBytes before compiling it (libstdc++'s compiler recurses once per nested
+// group: deep enough, it overflows the stack).
+inline constexpr size_t kMaxConstraintRegexBytes = 1000;
+std::shared_ptr<const ConstraintPattern> compile_constraint_regex(const std::string& pattern);
 bool valid_constraint_regex(const std::string& pattern);
-bool constraint_regex_matches(const std::string& pattern, const std::string& value);
 
 struct HealthCheck {
   std::string protocol = "HTTP";  // HTTP, TCP or COMMAND (MESOS_HTTP and MESOS_TCP read as such)

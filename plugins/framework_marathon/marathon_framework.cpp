@@ -34,9 +34,6 @@ std::string deployment_key(const std::string& id) { return "deployments/" + id; 
 std::string deployment_part_key(const std::string& id, uint64_t part) {
   return part == 0 ? deployment_key(id) : deployment_key(id) + "/" + std::to_string(part);
 }
-// The most a deployment record's part holds: well below the store's limit of a value (1 MiB),
-// and as large as the writer's batches (512 KiB), beyond which a value goes in a batch alone.
-constexpr size_t kDeploymentPartBytes = size_t{384} * 1024;
 // App ids begin with '/', so this is "backoff/prod/web".
 std::string backoff_key(const std::string& app_id) { return "backoff" + app_id; }
 // Group ids begin with '/' too: "groups/prod".
@@ -217,22 +214,18 @@ void MarathonFramework::recover(uint64_t term) {
                   scheduler_->adopt_task(entry.value);
                 }
                 // A deployment's record may be in parts (split_deployment); parts without
-                // their part 0 are what a removal cut short left behind.
+                // their part 0, or that it does not count, are what a removal or a write cut
+                // short left behind.
                 std::map<std::string, std::vector<StoredDeployment>> deployment_parts;
-                deployment_parts_.clear();
+                deployment_parts_ = DeploymentRecordParts(kDeploymentPartBytes);
                 for (const auto& entry : std::get<4>(*records).entries) {
                   deployment_parts[entry.value.id].push_back(entry.value);
                 }
                 for (auto& [id, parts] : deployment_parts) {
-                  uint64_t count = 1;
-                  for (const auto& part : parts) count = std::max(count, part.part + 1);
-                  if (auto whole = join_deployment(std::move(parts))) {
-                    deployment_parts_[id] = count;
-                    scheduler_->adopt_deployment(*whole);
-                  } else {
-                    for (uint64_t i = 1; i < count; ++i) {
-                      writer_->remove(deployment_part_key(id, i));
-                    }
+                  auto recovered = deployment_parts_.recover(std::move(parts));
+                  if (recovered.whole) scheduler_->adopt_deployment(*recovered.whole);
+                  for (uint64_t part : recovered.leftovers) {
+                    writer_->remove(deployment_part_key(id, part));
                   }
                 }
                 for (const auto& entry : std::get<5>(*records).entries) {
@@ -420,27 +413,29 @@ void MarathonFramework::remove_task(const std::string& task_id) {
 }
 
 void MarathonFramework::save_deployment(const StoredDeployment& deployment) {
-  std::vector<StoredDeployment> parts = split_deployment(deployment, kDeploymentPartBytes);
-  // The later parts first: the writer stores in order, so part 0, which a new leader reads the
-  // deployment from, never names parts not stored yet.
-  for (size_t i = parts.size(); i-- > 1;) {
-    writer_->put(deployment_part_key(deployment.id, i), parts[i]);
-  }
-  writer_->put(deployment_key(deployment.id), parts[0]);
-  uint64_t& stored = deployment_parts_[deployment.id];
-  for (uint64_t i = std::max<uint64_t>(parts.size(), 1); i < stored; ++i) {
-    writer_->remove(deployment_part_key(deployment.id, i));
-  }
-  stored = parts.size();
+  // Only the parts whose bytes changed (at a step, part 0 alone), later parts before part 0.
+  write_deployment_parts(deployment.id, deployment_parts_.save(deployment));
 }
 
 void MarathonFramework::remove_deployment(const std::string& id) {
-  // Part 0 first: parts left behind by a removal cut short are not read as a deployment.
-  writer_->remove(deployment_key(id));
-  auto it = deployment_parts_.find(id);
-  if (it == deployment_parts_.end()) return;
-  for (uint64_t i = 1; i < it->second; ++i) writer_->remove(deployment_part_key(id, i));
-  deployment_parts_.erase(it);
+  write_deployment_parts(id, deployment_parts_.remove(id));
+}
+
+void MarathonFramework::write_deployment_parts(const std::string& id,
+                                               std::vector<DeploymentRecordParts::Write> writes) {
+  // The writer stores in the order asked, which is the order the parts must land in.
+  for (DeploymentRecordParts::Write& write : writes) {
+    std::string key = deployment_part_key(id, write.part);
+    if (!write.encoded) {
+      writer_->remove(key);
+      continue;
+    }
+    // A part that could not be stored is written again at the next save, not taken as stored.
+    writer_->put_encoded(key, std::move(*write.encoded),
+                         [this, term = term_, id, part = write.part](const auto& result) {
+                           if (!result && term == term_) deployment_parts_.failed(id, part);
+                         });
+  }
 }
 
 void MarathonFramework::save_backoff(const StoredBackoff& backoff) {
@@ -458,15 +453,26 @@ void MarathonFramework::publish(const std::string& event_type, const json::objec
 // ---- HTTP ----
 
 void MarathonFramework::leader_route(http::Method method, std::string_view pattern,
-                                     std::function<Reply(const http::Request&)> handler) {
+                                     std::function<Reply(const http::Request&)> handler,
+                                     bool json_body) {
   server_->route_async(
       method, pattern,
-      [this, handler = std::move(handler)](const http::Request& request, http::Responder answer) {
+      [this, handler = std::move(handler), json_body](const http::Request& request,
+                                                      http::Responder answer) {
         if (auto refused = refuse_cross_origin(request)) {
           answer.send(std::move(*refused));
           return;
         }
         if (api_) {
+          std::optional<Reply> unsupported =
+              json_body ? Api::refuse_media_type(request.header("Content-Type")) : std::nullopt;
+          if (unsupported) {
+            // Refused before anything changes: nothing to wait for in the store.
+            http::Response response = to_http(std::move(*unsupported));
+            response.set_header(kLeaderHeader, "http://" + http_address_);
+            answer.send(std::move(response));
+            return;
+          }
           auto response = std::make_shared<http::Response>(to_http(handler(request)));
           response->set_header(kLeaderHeader, "http://" + http_address_);
           if (request.method() == http::Method::get || request.method() == http::Method::head) {
@@ -525,7 +531,7 @@ void MarathonFramework::forward_to_leader(const http::Request& request, http::Re
   http::ClientRequest forwarded = http::proxied_request(request);
   std::string previous_via(request.header(kViaHeader));
   std::string forwarded_for(request.header("X-Forwarded-For"));
-  std::string peer = request.peer().substr(0, request.peer().rfind(':'));
+  std::string peer = client_address(request.peer());
   std::erase_if(forwarded.headers, [](const auto& header) {
     return http::detail::iequals(header.first, kViaHeader) ||
            http::detail::iequals(header.first, "X-Forwarded-For");
@@ -595,22 +601,34 @@ void MarathonFramework::routes() {
   });
   leader_route(Method::get, "/v2/apps",
                [this](const Request& r) { return api_->list_apps(query_of(r)); });
-  leader_route(Method::post, "/v2/apps",
-               [this](const Request& r) { return api_->create_app(r.body(), r.peer()); });
-  leader_route(Method::put, "/v2/apps", [this](const Request& r) {
-    return api_->put_apps(r.body(), query_of(r), false, r.peer());
-  });
-  leader_route(Method::patch, "/v2/apps", [this](const Request& r) {
-    return api_->put_apps(r.body(), query_of(r), true, r.peer());
-  });
+  // The changes that take a JSON body, which Marathon's resources consume only as
+  // application/json (415 otherwise); its GroupsResource takes any type.
+  constexpr bool kJsonBody = true;
+  leader_route(
+      Method::post, "/v2/apps",
+      [this](const Request& r) { return api_->create_app(r.body(), r.peer()); }, kJsonBody);
+  leader_route(
+      Method::put, "/v2/apps",
+      [this](const Request& r) { return api_->put_apps(r.body(), query_of(r), false, r.peer()); },
+      kJsonBody);
+  leader_route(
+      Method::patch, "/v2/apps",
+      [this](const Request& r) { return api_->put_apps(r.body(), query_of(r), true, r.peer()); },
+      kJsonBody);
   leader_route(Method::get, "/v2/apps/{id*}",
                [this, id_of](const Request& r) { return api_->get_app(id_of(r), query_of(r)); });
-  leader_route(Method::put, "/v2/apps/{id*}", [this, id_of](const Request& r) {
-    return api_->put_app(id_of(r), r.body(), query_of(r), false, r.peer());
-  });
-  leader_route(Method::patch, "/v2/apps/{id*}", [this, id_of](const Request& r) {
-    return api_->put_app(id_of(r), r.body(), query_of(r), true, r.peer());
-  });
+  leader_route(
+      Method::put, "/v2/apps/{id*}",
+      [this, id_of](const Request& r) {
+        return api_->put_app(id_of(r), r.body(), query_of(r), false, r.peer());
+      },
+      kJsonBody);
+  leader_route(
+      Method::patch, "/v2/apps/{id*}",
+      [this, id_of](const Request& r) {
+        return api_->put_app(id_of(r), r.body(), query_of(r), true, r.peer());
+      },
+      kJsonBody);
   leader_route(Method::delete_, "/v2/apps/{id*}",
                [this, id_of](const Request& r) { return api_->delete_app(id_of(r), query_of(r)); });
   leader_route(Method::post, "/v2/apps/{id*}/restart", [this, id_of](const Request& r) {
@@ -636,8 +654,9 @@ void MarathonFramework::routes() {
   leader_route(Method::get, "/v2/tasks", [this, wants_text](const Request& r) {
     return api_->tasks(query_of(r), wants_text(r));
   });
-  leader_route(Method::post, "/v2/tasks/delete",
-               [this](const Request& r) { return api_->kill_tasks(r.body(), query_of(r)); });
+  leader_route(
+      Method::post, "/v2/tasks/delete",
+      [this](const Request& r) { return api_->kill_tasks(r.body(), query_of(r)); }, kJsonBody);
   leader_route(Method::get, "/v2/queue",
                [this](const Request& r) { return api_->queue(query_of(r)); });
   leader_route(Method::delete_, "/v2/queue/{id*}/delay",

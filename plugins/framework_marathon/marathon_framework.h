@@ -64,8 +64,10 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   // Routes `pattern` to `handler` while this host leads and has recovered; a standby proxies
   // the request to the leader (as Marathon's LeaderProxyFilter), a leader still recovering
   // answers 503.
+  // With `json_body`, a request whose declared body is not JSON is answered 415 before the
+  // handler sees it (Api::refuse_media_type).
   void leader_route(http::Method method, std::string_view pattern,
-                    std::function<Reply(const http::Request&)> handler);
+                    std::function<Reply(const http::Request&)> handler, bool json_body = false);
   void forward_to_leader(const http::Request& request, http::Responder answer);
   // The leader's API address as the leader stored it ("" when unknown or this host).
   void find_leader(std::function<void(std::string)> found);
@@ -74,6 +76,10 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   // A COMMAND check's result from the executor that runs it (command_check.h).
   void on_check_result(const protocol::scheduler::FrameworkMessage& message);
   void store_done(const std::string& what, const sdk::StoreResult<uint64_t>& result);
+  // Writes deployment `id`'s parts as deployment_parts_ decided (save_deployment,
+  // remove_deployment), in their order.
+  void write_deployment_parts(const std::string& id,
+                              std::vector<DeploymentRecordParts::Write> writes);
 
   void reconcile();
 
@@ -109,8 +115,12 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   sdk::Clock::TimerId tick_timer_ = 0;
   sdk::Clock::TimerId reconcile_timer_ = 0;
   uint64_t store_failures_ = 0;
-  // How many records each deployment's is stored as (save_deployment), to remove them all.
-  std::map<std::string, uint64_t> deployment_parts_;
+  // The most a deployment record's part holds: well below the store's limit of a value (1 MiB),
+  // and as large as the writer's batches (512 KiB), beyond which a value goes in a batch alone.
+  static constexpr size_t kDeploymentPartBytes = size_t{384} * 1024;
+  // What each deployment's record is stored as, part by part (save_deployment writes only the
+  // parts that changed, remove_deployment removes them all).
+  DeploymentRecordParts deployment_parts_{kDeploymentPartBytes};
 };
 
 }  // namespace tessera::marathon

@@ -90,7 +90,7 @@ bool constraint_allows(const Constraint& constraint, const Placement& candidate,
   if (op == "UNLIKE") {
     // A missing attribute is unlike anything, as in Marathon.
     if (!value) return true;
-    return !constraint_regex_matches(constraint.value.value_or(""), *value);
+    return !constraint.matches(*value);
   }
   if (!value) return false;
   std::map<std::string, uint64_t> counts;  // instances per value of the field
@@ -100,7 +100,7 @@ bool constraint_allows(const Constraint& constraint, const Placement& candidate,
   uint64_t here = counts.count(*value) != 0 ? counts[*value] : 0;
   if (op == "UNIQUE") return here == 0;
   if (op == "IS") return *value == constraint.value.value_or("");
-  if (op == "LIKE") return constraint_regex_matches(constraint.value.value_or(""), *value);
+  if (op == "LIKE") return constraint.matches(*value);
   if (op == "MAX_PER") return here < whole_number(constraint.value, 1);
   if (op == "CLUSTER") {
     if (constraint.value && !constraint.value->empty()) return *value == *constraint.value;

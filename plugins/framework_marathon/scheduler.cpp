@@ -390,13 +390,34 @@ std::vector<StoredDeployment> split_deployment(const StoredDeployment& whole, si
   return out;
 }
 
+namespace {
+
+// More parts than any deployment takes (65,536 of 384 KiB) is a damaged record's count, not
+// room to make.
+constexpr uint64_t kMaxParts = 65'536;
+
+// Whether `part` belongs with part 0 `first`: written by the same split (as many parts), within
+// their count. A record of one part (parts 0) has no other.
+bool counted_by(const StoredDeployment& first, const StoredDeployment& part) {
+  return part.part != 0 && part.id == first.id && part.part < first.parts &&
+         part.parts == first.parts && first.parts <= kMaxParts;
+}
+
+std::string encoded(const StoredDeployment& record) {
+  msgpack::sbuffer buffer;
+  msgpack::pack(buffer, record);
+  return std::string(buffer.data(), buffer.size());
+}
+
+}  // namespace
+
 std::optional<StoredDeployment> join_deployment(std::vector<StoredDeployment> parts) {
   auto first = std::find_if(parts.begin(), parts.end(),
                             [](const StoredDeployment& part) { return part.part == 0; });
   if (first == parts.end()) return std::nullopt;
   StoredDeployment whole = std::move(*first);
   for (auto& part : parts) {
-    if (part.part == 0 || part.id != whole.id) continue;
+    if (!counted_by(whole, part)) continue;
     whole.previous_apps.merge(part.previous_apps);
     whole.groups_before.merge(part.groups_before);
     whole.groups_after.merge(part.groups_after);
@@ -404,6 +425,67 @@ std::optional<StoredDeployment> join_deployment(std::vector<StoredDeployment> pa
   whole.part = 0;
   whole.parts = 0;
   return whole;
+}
+
+std::vector<DeploymentRecordParts::Write> DeploymentRecordParts::save(
+    const StoredDeployment& deployment) {
+  std::vector<StoredDeployment> parts = split_deployment(deployment, max_part_bytes_);
+  std::vector<std::optional<std::string>>& written = written_[deployment.id];
+  std::vector<Write> writes;
+  auto put = [&](size_t i) {
+    std::string bytes = encoded(parts[i]);
+    if (i < written.size() && written[i] == bytes) return;
+    if (i >= written.size()) written.resize(i + 1);
+    written[i] = bytes;
+    writes.push_back({i, std::move(bytes)});
+  };
+  for (size_t i = parts.size(); i-- > 1;) put(i);
+  put(0);
+  for (size_t i = parts.size(); i < written.size(); ++i) writes.push_back({i, std::nullopt});
+  written.resize(parts.size());
+  return writes;
+}
+
+std::vector<DeploymentRecordParts::Write> DeploymentRecordParts::remove(const std::string& id) {
+  std::vector<Write> writes{{0, std::nullopt}};
+  auto it = written_.find(id);
+  if (it == written_.end()) return writes;
+  for (size_t i = 1; i < it->second.size(); ++i) writes.push_back({i, std::nullopt});
+  written_.erase(it);
+  return writes;
+}
+
+DeploymentRecordParts::Recovered DeploymentRecordParts::recover(
+    std::vector<StoredDeployment> parts) {
+  Recovered out;
+  auto first = std::find_if(parts.begin(), parts.end(),
+                            [](const StoredDeployment& part) { return part.part == 0; });
+  std::vector<std::optional<std::string>> written;
+  for (const StoredDeployment& part : parts) {
+    if (first == parts.end() || (part.part != 0 && !counted_by(*first, part))) {
+      out.leftovers.push_back(part.part);
+      continue;
+    }
+    if (part.part >= written.size()) written.resize(part.part + 1);
+    written[part.part] = encoded(part);
+  }
+  if (first == parts.end()) return out;
+  // As many as part 0 counts, those missing not known to be stored.
+  written.resize(std::max<uint64_t>(first->parts <= kMaxParts ? first->parts : 1, 1));
+  std::string id = first->id;
+  out.whole = join_deployment(std::move(parts));
+  written_[id] = std::move(written);
+  return out;
+}
+
+void DeploymentRecordParts::failed(const std::string& id, uint64_t part) {
+  auto it = written_.find(id);
+  if (it != written_.end() && part < it->second.size()) it->second[part].reset();
+}
+
+size_t DeploymentRecordParts::parts(const std::string& id) const {
+  auto it = written_.find(id);
+  return it == written_.end() ? 0 : it->second.size();
 }
 
 StoredTask Scheduler::stored(const Task& task) { return task; }

@@ -185,9 +185,56 @@ std::map<std::string, std::string> task_environment(const App& app, const Task& 
 // parts 1... with the rest. One record (part 0 of 0 parts) when it fits.
 std::vector<StoredDeployment> split_deployment(const StoredDeployment& whole, size_t max_bytes);
 // The parts of one deployment read back, in any order, as one record; nullopt without its part 0
-// (parts whose part 0 is gone: a removal cut short). A missing later part leaves out only the
-// definitions it held.
+// (parts whose part 0 is gone: a removal cut short). Parts that part 0 does not count (left
+// behind by a write that took fewer parts, cut short before it removed them) are left out. A
+// missing later part leaves out only the definitions it held.
 std::optional<StoredDeployment> join_deployment(std::vector<StoredDeployment> parts);
+
+// What of each deployment's record is in the store, part by part (split_deployment), as the
+// bytes last written, so that a deployment written again (at each step it passes) puts only
+// the parts whose bytes changed and removes the parts it no longer has. A deployment of a
+// thousand apps is several parts of definitions that do not change while it runs; only part 0,
+// with the current step, does.
+//
+// It decides what to write; the caller writes it, in order, through a writer that keeps that
+// order (sdk::StoreWriter), and calls failed() when a write of a part fails.
+class DeploymentRecordParts {
+ public:
+  struct Write {
+    uint64_t part = 0;
+    std::optional<std::string> encoded;  // the part's record as stored (msgpack); none: remove
+  };
+  // What a deployment's parts read back from the store make (recover()).
+  struct Recovered {
+    std::optional<StoredDeployment> whole;  // none without its part 0
+    std::vector<uint64_t> leftovers;        // parts that are no part of it, to remove
+  };
+
+  explicit DeploymentRecordParts(size_t max_part_bytes) : max_part_bytes_(max_part_bytes) {}
+
+  // The writes that store `deployment` over what was written of it: the parts whose bytes
+  // changed, parts 1... before part 0 (which a new leader reads the deployment from, so that it
+  // never names parts not stored yet), then the removals of the parts it no longer has.
+  std::vector<Write> save(const StoredDeployment& deployment);
+  // The writes that remove deployment `id`: part 0 first (parts that a removal cut short leaves
+  // behind are no deployment), then its other parts.
+  std::vector<Write> remove(const std::string& id);
+  // The parts of one deployment as read back from the store (a new leader): the deployment
+  // they make, remembered as stored, and the parts to remove: all of them without part 0,
+  // else those part 0 does not count (join_deployment).
+  Recovered recover(std::vector<StoredDeployment> parts);
+  // A write of part `part` of deployment `id` failed: it is no longer known to be stored, and
+  // the next save() writes it again.
+  void failed(const std::string& id, uint64_t part);
+  // How many parts deployment `id` has in the store (0: none).
+  size_t parts(const std::string& id) const;
+
+ private:
+  size_t max_part_bytes_;
+  // Deployment id -> each part's bytes as written; none: not known to be stored as anything
+  // (written again at the next save).
+  std::map<std::string, std::vector<std::optional<std::string>>> written_;
+};
 
 // An offer an app could not use, with every reason, as /v2/queue's lastUnusedOffers lists it.
 struct UnusedOffer {

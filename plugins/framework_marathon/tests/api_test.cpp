@@ -524,6 +524,155 @@ TEST(ApiCrossOrigin, ChangesFromAnotherOriginAreRefused) {
     EXPECT_EQ(refused->status, 403u);
   }
   EXPECT_TRUE(Api::refuse_cross_origin("http://127.0.0.1:8080", ""));
+  // Case-insensitive in the scheme and the host alike (the http library's iequals), and only a
+  // whole authority matches.
+  EXPECT_FALSE(Api::refuse_cross_origin("hTTpS://LOCALHOST", "localhost:443"));
+  EXPECT_FALSE(Api::refuse_cross_origin("http://localhost:80", "LocalHost"));
+  for (const char* origin : {"http://", "http://:80", "127.0.0.1:8080", "http://127.0.0.1:808",
+                             "ftp://127.0.0.1:8080:80"}) {
+    EXPECT_TRUE(Api::refuse_cross_origin(origin, "127.0.0.1:8080")) << origin;
+  }
+}
+
+// Marathon's AppsResource (and TasksResource's delete) consume only application/json: a body
+// declared as a form (curl -d without a type, an HTML form) or as text/plain got in as JSON.
+TEST(ApiMediaType, OnlyBodiesDeclaredAsJsonAreTaken) {
+  for (const char* type :
+       {"application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
+        " application/json ", "*/*", "application/*", ""}) {
+    EXPECT_FALSE(Api::refuse_media_type(type)) << type;
+  }
+  for (const char* type : {"application/x-www-form-urlencoded", "text/plain", "multipart/form-data",
+                           "application/jsonx", "application/json+x", "text/json", "json",
+                           "application", "; charset=utf-8", "application/vnd.api+json", "/"}) {
+    auto refused = Api::refuse_media_type(type);
+    ASSERT_TRUE(refused) << type;
+    EXPECT_EQ(refused->status, 415u);
+    EXPECT_EQ(refused->body, json::value(json::object{{"message", "Unsupported Media Type"}}));
+  }
+}
+
+// api_post_event's clientIp was the peer with its port ("127.0.0.1:54321"); Marathon's is the
+// client's address alone.
+TEST_F(ApiTest, ApiPostEventsNameTheClientsAddressWithoutItsPort) {
+  std::vector<json::object> posts;
+  api_.on_api_post = [&](const json::object& body) { posts.push_back(body); };
+  ASSERT_EQ(api_.create_app(R"({"id": "/a", "cmd": "x"})", "127.0.0.1:54321").status, 201u);
+  ASSERT_EQ(api_.put_app("b", R"({"cmd": "x"})", {}, false, "[::1]:8080").status, 201u);
+  ASSERT_EQ(api_.put_apps(R"([{"id": "/c", "cmd": "x"}])", {}, false, "10.0.0.7:1").status, 200u);
+  ASSERT_EQ(api_.put_group("", R"({"id": "/g", "apps": [{"id": "d", "cmd": "x"}]})", {}, true,
+                           "192.168.1.2:65535")
+                .status,
+            201u);
+  ASSERT_EQ(posts.size(), 4u);
+  EXPECT_EQ(posts[0].at("clientIp"), "127.0.0.1");
+  EXPECT_EQ(posts[1].at("clientIp"), "::1");
+  EXPECT_EQ(posts[2].at("clientIp"), "10.0.0.7");
+  EXPECT_EQ(posts[3].at("clientIp"), "192.168.1.2");
+  EXPECT_EQ(posts[3].at("uri"), "/v2/groups/g");
+  // What is no HOST:PORT is given as it is.
+  EXPECT_EQ(client_address(""), "");
+  EXPECT_EQ(client_address("::1"), "::1");
+  EXPECT_EQ(client_address("host:"), "host:");
+  EXPECT_EQ(client_address("host:http"), "host:http");
+  EXPECT_EQ(client_address("[::1]"), "[::1]");
+}
+
+// Ids with dot segments are resolved as Marathon's PathId.canonicalPath resolves them ("/../x"
+// got 422): ".." stays at the root. An id that resolves to the root names no app, and a group's
+// id that does is refused too, so that no change meant for a group replaces or empties the tree.
+TEST_F(ApiTest, IdsWithDotSegmentsAreResolvedAndNeverNameTheRoot) {
+  Reply above = api_.create_app(R"({"id": "/../x", "cmd": "x"})", "");
+  ASSERT_EQ(above.status, 201u) << to_text(above.body);
+  EXPECT_EQ(above.body.at("id"), "/x");
+  Reply here = api_.create_app(R"({"id": "/a/./b", "cmd": "x"})", "");
+  ASSERT_EQ(here.status, 201u) << to_text(here.body);
+  EXPECT_EQ(here.body.at("id"), "/a/b");
+  EXPECT_EQ(api_.get_app("a/./b", {}).status, 200u);
+  EXPECT_EQ(api_.get_app("../a/c/../b", {}).body.at("app").at("id"), "/a/b");
+  ASSERT_EQ(api_.put_app("a/../c", R"({"cmd": "y"})", {}, false, "").status, 201u);
+  EXPECT_NE(scheduler_.app("/c"), nullptr);
+  Reply patched =
+      api_.put_apps(R"([{"id": "../c/.", "cmd": "z"}])", {{"force", {"true"}}}, true, "");
+  ASSERT_EQ(patched.status, 200u) << to_text(patched.body);
+  EXPECT_EQ(scheduler_.app("/c")->cmd, "z");
+
+  for (const char* id : {"/a/..", "/..", "/./", "../.."}) {
+    Reply root = api_.create_app(std::string(R"({"cmd": "x", "id": ")") + id + R"("})", "");
+    ASSERT_EQ(root.status, 422u) << id;
+    EXPECT_EQ(root.body.at("details").as_array()[0].at("errors").as_array()[0],
+              "Path must contain at least one path element");
+    EXPECT_EQ(api_.put_app(id, R"({"cmd": "x"})", {}, false, "").status, 422u) << id;
+    EXPECT_EQ(api_.get_app(id, {}).status, 404u) << id;
+    EXPECT_EQ(api_.delete_app(id, {}).status, 404u) << id;
+  }
+  EXPECT_EQ(api_.put_apps(R"([{"id": "/a/..", "cmd": "x"}])", {}, false, "").status, 422u);
+
+  // Groups: resolved the same way, but never to the root by dot segments.
+  Reply group = api_.put_group(
+      "", R"({"id": "/../team/./x/..", "apps": [{"id": "web", "cmd": "x"}]})", {}, true, "");
+  ASSERT_EQ(group.status, 201u) << to_text(group.body);
+  EXPECT_NE(scheduler_.app("/team/web"), nullptr);
+  size_t apps = scheduler_.apps().size();
+  for (const char* id : {"..", "team/..", "./", "a/b/../.."}) {
+    Reply put = api_.put_group(id, R"({"apps": []})", {{"force", {"true"}}}, false, "");
+    EXPECT_EQ(put.status, 422u) << id;
+    EXPECT_EQ(api_.put_group("", std::string(R"({"apps": [], "id": ")") + id + R"("})",
+                             {{"force", {"true"}}}, false, "")
+                  .status,
+              422u)
+        << id;
+    EXPECT_EQ(
+        api_.put_group("team", std::string(R"({"id": "../)") + id + R"("})", {}, true, "").status,
+        422u)
+        << id;
+    EXPECT_EQ(api_.delete_group(id, {{"force", {"true"}}}).status, 404u) << id;
+    EXPECT_EQ(api_.groups(id).status, 404u) << id;
+  }
+  EXPECT_EQ(scheduler_.apps().size(), apps) << "nothing was replaced or removed";
+  EXPECT_EQ(api_.groups("team/../team").status, 200u);
+  // A subgroup is below its group: not the group again, not empty, not elsewhere.
+  for (const char* sub : {".", "", "x/..", "../other", "/elsewhere"}) {
+    Reply bad = api_.put_group(
+        "", std::string(R"({"id": "/team", "groups": [{"id": ")") + sub + R"("}]})", {}, false, "");
+    ASSERT_EQ(bad.status, 422u) << sub << to_text(bad.body);
+    EXPECT_EQ(bad.body.at("details").as_array()[0].at("path"), "/groups(0)/id") << sub;
+  }
+  // Dependencies resolve from the group's parent, and not above the root.
+  Reply dependent = api_.put_group("", R"({"id": "/dep", "dependencies": ["../../../team/./web"]})",
+                                   {}, true, "");
+  ASSERT_EQ(dependent.status, 201u) << to_text(dependent.body);
+  EXPECT_EQ(scheduler_.groups().at("/dep").dependencies, std::vector<std::string>{"/team/web"});
+}
+
+// LIKE and UNLIKE patterns are compiled once, when the app is defined, and place its instances
+// as they say.
+TEST_F(ApiTest, ConstraintPatternsAreCompiledOnceAndPlaceTheInstances) {
+  ASSERT_EQ(api_.create_app(R"({"id": "/web", "cmd": "x", "instances": 3, "cpus": 0.1, "mem": 1,
+                                "constraints": [["hostname", "LIKE", "host[02]"],
+                                                ["hostname", "UNLIKE", "host2"]]})",
+                            "")
+                .status,
+            201u);
+  const App* app = scheduler_.app("/web");
+  ASSERT_NE(app, nullptr);
+  ASSERT_NE(app->constraints[0].pattern, nullptr);
+  const ConstraintPattern* compiled = app->constraints[0].pattern.get();
+  std::vector<protocol::scheduler::Offer> offers;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 3; ++i) {
+      std::string n = std::to_string(i);
+      offers.push_back(offer("o" + std::to_string(round) + n, "agent" + n, "host" + n,
+                             "cpus:4;mem:1024;ports:[31000-31099]"));
+    }
+    scheduler_.on_offers(offers);
+    offers.clear();
+  }
+  Reply tasks = api_.app_tasks("web");
+  ASSERT_EQ(tasks.body.at("tasks").as_array().size(), 3u) << to_text(tasks.body);
+  for (const auto& task : tasks.body.at("tasks").as_array()) EXPECT_EQ(task.at("host"), "host0");
+  EXPECT_EQ(scheduler_.app("/web")->constraints[0].pattern.get(), compiled)
+      << "matching used the app's own compiled pattern";
 }
 
 TEST_F(ApiTest, PostingToAGroupsPathCreatesTheGroupBelowIt) {

@@ -177,13 +177,110 @@ TEST(PathIdTest, CanonicalParentSafeAndWithin) {
   EXPECT_EQ(PathId::canonical("/a.b-c"), "/a.b-c");
   EXPECT_FALSE(PathId::canonical("/Web"));
   EXPECT_FALSE(PathId::canonical("/-web"));
-  EXPECT_FALSE(PathId::canonical("/.."));
+  EXPECT_EQ(PathId::canonical("/.."), "/") << "the root's parent is the root";
   EXPECT_EQ(PathId::parent("/prod/web"), "/prod");
   EXPECT_EQ(PathId::parent("/web"), "/");
   EXPECT_EQ(PathId::safe("/prod/web"), "prod_web");
   EXPECT_TRUE(PathId::within("/prod/web", "/prod"));
   EXPECT_FALSE(PathId::within("/production", "/prod"));
   EXPECT_TRUE(PathId::within("/x", "/"));
+}
+
+// An id with dot segments was refused with 422 when ".." went above the root ("/../x"). As
+// Marathon's PathId.canonicalPath: "." goes, ".." takes the segment before it off and stays at
+// the root when there is none, so no id ever resolves above the root; one that resolves to the
+// root itself is no app's id.
+TEST(PathIdTest, DotSegmentsResolveAsMarathonsCanonicalPathAndNeverAboveTheRoot) {
+  EXPECT_EQ(PathId::canonical("/../x"), "/x");
+  EXPECT_EQ(PathId::canonical("/a/./b"), "/a/b");
+  EXPECT_EQ(PathId::canonical("../../a/../../b/./c/.."), "/b");
+  EXPECT_EQ(PathId::canonical("//a//b/"), "/a/b");
+  EXPECT_EQ(PathId::canonical("/a/.."), "/");
+  EXPECT_EQ(PathId::canonical("/../../.."), "/");
+  EXPECT_FALSE(PathId::canonical("/a/.../b")) << "only '.' and '..' are dot segments";
+  EXPECT_FALSE(PathId::canonical("/a/../B"));
+  EXPECT_FALSE(PathId::canonical(std::string(600, '/') + "x")) << "bounded";
+  // Long chains of ".." are cheap and end at the root.
+  std::string climb;
+  for (int i = 0; i < 100; ++i) climb += "/..";
+  EXPECT_EQ(PathId::canonical(climb + "/x"), "/x");
+
+  std::vector<Violation> violations;
+  App app = parse(R"({"id": "/../prod/./web", "cmd": "x"})", violations);
+  EXPECT_TRUE(violations.empty());
+  EXPECT_EQ(app.id, "/prod/web");
+  for (const char* id : {"/a/..", "/..", "", "/", "./"}) {
+    violations.clear();
+    parse(std::string(R"({"cmd": "x", "id": ")") + id + R"("})", violations);
+    ASSERT_EQ(violations.size(), 1u) << id;
+    EXPECT_EQ(violations[0], (Violation{"/id", "Path must contain at least one path element"}))
+        << id;
+  }
+  violations.clear();
+  app = parse(R"({"id": "/a/b", "cmd": "x", "dependencies": ["../../../c", "./d"]})", violations);
+  EXPECT_TRUE(violations.empty());
+  EXPECT_EQ(app.dependencies, (std::vector<std::string>{"/c", "/a/d"}));
+}
+
+// A LIKE or UNLIKE constraint's pattern was compiled again at every match: for every offer, for
+// every waiting instance. It is compiled once, when the app is read, and its copies share it.
+TEST(Constraints, ALikePatternIsCompiledOnceWhenTheAppIsRead) {
+  std::vector<Violation> violations;
+  App app =
+      parse(R"json({"id": "/web", "cmd": "x", "constraints": [["hostname", "LIKE", "web-[0-9]+"],
+                      ["rack", "UNLIKE", "r(1|2)"], ["hostname", "UNIQUE"]]})json",
+            violations);
+  ASSERT_TRUE(violations.empty());
+  ASSERT_NE(app.constraints[0].pattern, nullptr);
+  ASSERT_NE(app.constraints[1].pattern, nullptr);
+  EXPECT_EQ(app.constraints[2].pattern, nullptr);
+  App copy = app;
+  EXPECT_EQ(copy.constraints[0].pattern.get(), app.constraints[0].pattern.get());
+  EXPECT_TRUE(app.constraints[0].matches("web-12"));
+  EXPECT_FALSE(app.constraints[0].matches("web-12x"));
+  EXPECT_TRUE(app.constraints[1].matches("r2"));
+  // The same definition, whether compiled or not, is the same app.
+  Constraint made{"hostname", "LIKE", "web-[0-9]+"};
+  EXPECT_EQ(made, app.constraints[0]);
+  EXPECT_TRUE(made.matches("web-3")) << "made in code: compiled when matched";
+  // An app read back from the store has its pattern compiled too.
+  App stored = parse_stored_app(to_text(to_json(app)));
+  ASSERT_NE(stored.constraints[0].pattern, nullptr);
+  EXPECT_EQ(stored, app);
+  // What cannot be compiled is refused and has no pattern.
+  violations.clear();
+  App bad = parse(R"({"id": "/web", "cmd": "x", "constraints": [["hostname", "LIKE", "(a)\\1"]]})",
+                  violations);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].path, "/constraints(0)");
+  EXPECT_EQ(bad.constraints[0].pattern, nullptr);
+  EXPECT_FALSE(bad.constraints[0].matches("aa"));
+}
+
+// libstdc++'s regex compiler recurses once per nested group: a LIKE pattern of 30,000 nested
+// parentheses (60 KB, within a field's 64 KiB) overflowed the stack and crashed the host at the
+// POST. A pattern is at most 1,000 characters, checked before it is compiled.
+TEST(Constraints, APatternTooLongToCompileSafelyIsRefusedUncompiled) {
+  std::string deep = std::string(30'000, '(') + "a" + std::string(30'000, ')');
+  std::vector<Violation> violations;
+  json::object body{{"id", "/web"},
+                    {"cmd", "x"},
+                    {"constraints", json::array{json::array{"hostname", "LIKE", deep},
+                                                json::array{"hostname", "UNLIKE", deep}}}};
+  App app = parse_app(body, violations);
+  ASSERT_EQ(violations.size(), 2u);
+  EXPECT_EQ(
+      violations[0],
+      (Violation{"/constraints(0)", "A regular expression must be at most 1000 characters long"}));
+  EXPECT_EQ(app.constraints[0].pattern, nullptr);
+  // At the bound, nesting is shallow enough to compile.
+  std::string nested = std::string(499, '(') + "a" + std::string(499, ')');
+  violations.clear();
+  body["constraints"] = json::array{json::array{"hostname", "LIKE", nested}};
+  app = parse_app(body, violations);
+  EXPECT_TRUE(violations.empty());
+  ASSERT_NE(app.constraints[0].pattern, nullptr);
+  EXPECT_TRUE(app.constraints[0].matches("a"));
 }
 
 }  // namespace

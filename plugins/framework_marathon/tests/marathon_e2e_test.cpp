@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <boost/json.hpp>
+#include <fstream>
 #include <regex>
 #include <set>
 
@@ -935,4 +936,184 @@ TEST(MarathonE2E, ADryRunOfAGroupChangeAnswersItsPlanAndChangesNothing) {
                                  R"({"id": "/shop", "apps": [{"id": "web", "cpus": -1}]})");
   EXPECT_EQ(bad.status, 422);
   EXPECT_NE(bad.body.find("cpus"), std::string::npos) << bad.body;
+}
+
+// Marathon's AppsResource and TasksResource's delete consume only application/json (Jersey's
+// @Consumes: 415 for any other declared type). A body declared as a form (what curl -d sends
+// without -H) or as text/plain was taken as JSON. As Jersey matches, a request that declares no
+// type is taken, and Marathon's GroupsResource, which declares no @Consumes, takes any.
+TEST(MarathonE2E, ABodyDeclaredAsAnythingButJsonIsRefusedAsMarathonsAppsResourceRefusesIt) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  Marathon marathon(cluster);
+  ASSERT_TRUE(tessera::testing::eventually([&] { return marathon.get("/v2/apps").is_object(); }))
+      << cluster.master().output();
+  auto send = [&](const std::string& method, const std::string& path, std::vector<std::string> type,
+                  const std::string& body) {
+    std::vector<std::string> args{"-X", method};
+    args.insert(args.end(), type.begin(), type.end());
+    args.insert(args.end(), {"--data-binary", body, marathon.base() + path});
+    return curl(cluster.dir(), args);
+  };
+  const std::string app = R"({"id": "/typed", "cmd": "sleep 3600", "cpus": 0.1, "mem": 16})";
+  const std::vector<std::string> text{"-H", "Content-Type: text/plain"};
+  for (const auto& type : std::vector<std::vector<std::string>>{
+           {}, text, {"-H", "Content-Type: application/xml"}, {"-H", "Content-Type: json"}}) {
+    // No -H: curl declares the body application/x-www-form-urlencoded.
+    CurlResult refused = send("POST", "/v2/apps", type, app);
+    EXPECT_EQ(refused.status, 415) << refused.body;
+    EXPECT_EQ(refused.body, R"({"message":"Unsupported Media Type"})");
+  }
+  EXPECT_EQ(marathon.call("GET", "/v2/apps/typed").status, 404) << "nothing was created";
+  CurlResult created =
+      send("POST", "/v2/apps", {"-H", "Content-Type: Application/JSON; charset=UTF-8"}, app);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(send("PUT", "/v2/apps/typed", text, R"({"instances": 0})").status, 415);
+  EXPECT_EQ(send("PATCH", "/v2/apps/typed", text, R"({"instances": 0})").status, 415);
+  EXPECT_EQ(send("PUT", "/v2/apps", text, R"([{"id": "/typed", "instances": 0}])").status, 415);
+  EXPECT_EQ(send("PATCH", "/v2/apps", text, R"([{"id": "/typed", "instances": 0}])").status, 415);
+  EXPECT_EQ(send("POST", "/v2/tasks/delete", text, R"({"ids": []})").status, 415);
+  EXPECT_EQ(marathon.get("/v2/apps/typed").at("app").at("instances"), 1) << "nothing changed";
+  // Without a declared type (curl's -H "Content-Type:" drops it), the body is read as JSON.
+  CurlResult untyped =
+      send("PATCH", "/v2/apps/typed?force=true", {"-H", "Content-Type:"}, R"({"instances": 0})");
+  EXPECT_EQ(untyped.status, 200) << untyped.body;
+  EXPECT_EQ(marathon.get("/v2/apps/typed").at("app").at("instances"), 0);
+  // Groups take any type, as Marathon's GroupsResource.
+  CurlResult group = send("POST", "/v2/groups", text, R"({"id": "/any-type"})");
+  EXPECT_EQ(group.status, 201) << group.body;
+  // A body read whatever its type still has to be JSON.
+  CurlResult garbage = send("POST", "/v2/groups", {}, "id=/form&apps=x");
+  EXPECT_EQ(garbage.status, 400) << garbage.body;
+  // Odd types are judged as types: only JSON gets in (here: the app exists, 409), and the API
+  // goes on serving.
+  for (const std::string& type : {std::string(6000, 'a'), std::string("\t/\t"),
+                                  std::string("application/json/x"), std::string("*/json+x")}) {
+    EXPECT_EQ(send("POST", "/v2/apps", {"-H", "Content-Type: " + type}, app).status, 415)
+        << type.substr(0, 40);
+  }
+  EXPECT_EQ(send("POST", "/v2/apps",
+                 {"-H", "Content-Type: application/json" + std::string(3000, ';')}, app)
+                .status,
+            409);
+  // A constraint pattern deep enough to overflow the regex compiler's stack is refused before
+  // it is compiled (it crashed the host).
+  std::string deep = std::string(30'000, '(') + "a" + std::string(30'000, ')');
+  CurlResult too_deep =
+      marathon.call("POST", "/v2/apps",
+                    json::serialize(json::object{
+                        {"id", "/deep"},
+                        {"cmd", "sleep 1"},
+                        {"constraints", json::array{json::array{"hostname", "LIKE", deep}}}}));
+  EXPECT_EQ(too_deep.status, 422) << too_deep.body.substr(0, 200);
+  EXPECT_EQ(marathon.call("GET", "/ping").body, "pong");
+}
+
+// api_post_event named the client with its port ("127.0.0.1:54321"); Marathon's clientIp is the
+// address alone.
+TEST(MarathonE2E, ApiPostEventsNameTheClientsAddressWithoutItsPort) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  Marathon marathon(cluster);
+  ASSERT_TRUE(tessera::testing::eventually([&] { return marathon.get("/v2/apps").is_object(); }))
+      << cluster.master().output();
+  std::string address = marathon.base().substr(7);
+  auto port = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+  tessera::testing::http::RawClient events(port, 20s);
+  ASSERT_TRUE(
+      events.send("GET /v2/events?event_type=api_post_event HTTP/1.1\r\nHost: m\r\n"
+                  "Accept: text/event-stream\r\n\r\n"));
+  ASSERT_TRUE(events.read_until(":ok"));
+  ASSERT_EQ(marathon.call("POST", "/v2/apps", R"({"id": "/seen", "cmd": "sleep 1"})").status, 201);
+  ASSERT_TRUE(events.read_until("\"uri\":\"/v2/apps/seen\"")) << events.buffer();
+  EXPECT_NE(events.buffer().find("\"clientIp\":\"127.0.0.1\","), std::string::npos)
+      << events.buffer();
+}
+
+// A deployment whose record is in parts (the definitions it changed are over 384 KiB) passes a
+// step, which writes only its part 0 again; a restarted host reads it back as it was, at its
+// step, and can roll it back to every definition it held.
+TEST(MarathonE2E, ASplitDeploymentThatPassedAStepIsResumedAndRolledBackAfterARestart) {
+  TempDir dir;
+  Cluster cluster(dir);
+  ASSERT_TRUE(cluster.start_master(marathon_master()));
+  ASSERT_TRUE(cluster.start_agent(0, agent_settings(0)));
+  Marathon marathon(cluster);
+  // /big/a, then /big/b after it; eight idle apps with a 60,000-character label each.
+  auto group = [](const std::string& cmd, int64_t b_mem, char blob) {
+    json::array apps{
+        json::object{{"id", "a"}, {"cmd", cmd}, {"cpus", 0.1}, {"mem", 16}, {"instances", 1}},
+        json::object{{"id", "b"},
+                     {"cmd", cmd},
+                     {"cpus", 0.1},
+                     {"mem", b_mem},
+                     {"instances", 1},
+                     {"dependencies", json::array{"a"}}}};
+    for (int i = 0; i < 8; ++i) {
+      apps.push_back(json::object{
+          {"id", "c" + std::to_string(i)},
+          {"cmd", cmd},
+          {"instances", 0},
+          {"labels", json::object{{"blob", std::string(60'000, static_cast<char>(blob + i))}}}});
+    }
+    return json::serialize(json::object{{"id", "/big"}, {"apps", std::move(apps)}});
+  };
+  auto put = [&](const std::string& method, const std::string& path, const std::string& body) {
+    auto file = cluster.dir() / "body.json";
+    std::ofstream(file) << body;
+    return curl(cluster.dir(), {"-X", method, "-H", "Content-Type: application/json",
+                                "--data-binary", "@" + file.string(), marathon.base() + path});
+  };
+  CurlResult created = put("POST", "/v2/groups", group("exec sleep 3600", 16, 'a'));
+  ASSERT_EQ(created.status, 201) << created.body << cluster.master().output();
+  ASSERT_EQ(marathon.running("/big/b", 1).size(), 1u) << cluster.master().output();
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] { return marathon.get("/v2/deployments").as_array().empty(); }));
+
+  // /big/b's new config cannot be placed (mem): the plan stays at its second step, once /big/a
+  // runs its new task.
+  CurlResult changed = put("PUT", "/v2/groups/big", group("exec sleep 3601", 100'000, 'k'));
+  ASSERT_EQ(changed.status, 200) << changed.body << cluster.master().output();
+  std::string id(json::parse(changed.body).at("deploymentId").as_string());
+  json::value before;
+  ASSERT_TRUE(tessera::testing::eventually(
+      [&] {
+        before = marathon.get("/v2/deployments");
+        return before.is_array() && before.as_array().size() == 1 &&
+               before.as_array()[0].at("currentStep") == 2;
+      },
+      60s))
+      << json::serialize(before) << cluster.master().output();
+  EXPECT_EQ(before.as_array()[0].at("id").as_string(), id);
+  // A change is answered once every write before it is stored: the step's too.
+  ASSERT_EQ(marathon.call("POST", "/v2/groups", R"({"id": "/stored"})").status, 201);
+
+  ASSERT_TRUE(cluster.restart_master());
+  marathon.find_address();
+  EXPECT_TRUE(cluster.master().wait_for("recovered 10 app(s)")) << cluster.master().output();
+  json::value after;
+  ASSERT_TRUE(tessera::testing::eventually([&] {
+    after = marathon.get("/v2/deployments");
+    return after.is_array();
+  })) << cluster.master().output();
+  EXPECT_EQ(after, before) << "the deployment read back is the one that was stored";
+
+  CurlResult rollback = marathon.call("DELETE", "/v2/deployments/" + id);
+  ASSERT_EQ(rollback.status, 200) << rollback.body << cluster.master().output();
+  for (int i = 0; i < 8; ++i) {
+    json::value app = marathon.get("/v2/apps/big/c" + std::to_string(i));
+    ASSERT_TRUE(app.is_object());
+    EXPECT_EQ(app.at("app").at("cmd"), "exec sleep 3600");
+    EXPECT_TRUE(app.at("app").at("labels").at("blob").as_string() ==
+                std::string(60'000, static_cast<char>('a' + i)))
+        << "the definition before the change is back, from the record's parts";
+  }
+  EXPECT_EQ(marathon.get("/v2/apps/big/b").at("app").at("mem").to_number<double>(), 16.0);
+  EXPECT_TRUE(tessera::testing::eventually(
+      [&] { return marathon.get("/v2/deployments").as_array().empty(); }, 60s))
+      << json::serialize(marathon.get("/v2/deployments"));
+  EXPECT_EQ(cluster.master().output().find("storing"), std::string::npos)
+      << cluster.master().output();
 }

@@ -869,5 +869,160 @@ TEST(DeploymentRecords, ALargeRecordIsStoredInPartsAndReadBackWhole) {
   EXPECT_EQ(join_deployment(one)->previous_apps, small.previous_apps);
 }
 
+// A deployment's record in parts was written whole (every part, each a store write of up to
+// 384 KiB) at every step it passed, though only part 0 (the current step) changes: a change of a
+// thousand apps rewrote megabytes of unchanged definitions per step. Only the parts whose bytes
+// changed are written, and what is written reads back as the deployment it was.
+TEST_F(SchedulerTest, ADeploymentsStepRewritesOnlyThePartsOfItsRecordThatChanged) {
+  // /g/a and the idle /g/c* (large definitions) first, then /g/b after /g/a.
+  auto apps = [](const std::string& cmd) {
+    std::vector<App> out;
+    App a = make_app("/g/a", 1);
+    a.cmd = cmd;
+    App b = make_app("/g/b", 1);
+    b.cmd = cmd;
+    b.dependencies = {"/g/a"};
+    out = {a, b};
+    for (int i = 0; i < 20; ++i) {
+      App idle = make_app("/g/c" + std::to_string(i), 0);
+      idle.cmd = cmd;
+      idle.labels["blob"] = std::string(600, static_cast<char>('a' + i));
+      out.push_back(std::move(idle));
+    }
+    return out;
+  };
+  scheduler_.deploy_group(apps("sleep 100"), {});
+  for (int i = 0; i < 3 && !scheduler_.deployments().empty(); ++i) {
+    offer_round();
+    run_all();
+  }
+  ASSERT_TRUE(scheduler_.deployments().empty());
+  auto change = scheduler_.deploy_group(apps("sleep 200"), {});
+  const std::string& id = change.deployment_id;
+  ASSERT_EQ(driver_.stored_deployments.at(id).current_step, 1u);
+
+  // The store: key ("ID/PART") -> the bytes written.
+  std::map<std::string, std::string> store;
+  auto apply = [&](const std::vector<DeploymentRecordParts::Write>& writes) {
+    for (const auto& write : writes) {
+      std::string key = id + "/" + std::to_string(write.part);
+      if (write.encoded) {
+        store[key] = *write.encoded;
+      } else {
+        store.erase(key);
+      }
+    }
+    return writes;
+  };
+  constexpr size_t kPartBytes = 4 * 1024;
+  DeploymentRecordParts parts(kPartBytes);
+  auto first = apply(parts.save(driver_.stored_deployments.at(id)));
+  size_t count = parts.parts(id);
+  ASSERT_GE(count, 3u) << "the record is split";
+  ASSERT_EQ(first.size(), count) << "every part is written the first time";
+  EXPECT_EQ(first.back().part, 0u) << "part 0 last: it never names parts not stored yet";
+
+  // /g/a's new task runs and the old one is gone: the deployment passes to /g/b's step.
+  offer_round();
+  run_all();
+  confirm_kills();
+  scheduler_.converge();
+  ASSERT_EQ(driver_.stored_deployments.at(id).current_step, 2u);
+  auto second = apply(parts.save(driver_.stored_deployments.at(id)));
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].part, 0u) << "only the part with the current step changed";
+  EXPECT_TRUE(parts.save(driver_.stored_deployments.at(id)).empty()) << "nothing changed";
+
+  // A new leader reads the parts back: the same deployment, at its step, which it can roll
+  // back to every definition it held.
+  std::vector<StoredDeployment> read;
+  for (const auto& [key, bytes] : store) {
+    msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
+    read.push_back(handle.get().as<StoredDeployment>());
+  }
+  ASSERT_EQ(read.size(), count);
+  DeploymentRecordParts reread(kPartBytes);
+  auto recovered = reread.recover(read);
+  ASSERT_TRUE(recovered.whole);
+  EXPECT_TRUE(recovered.leftovers.empty());
+  StoredDeployment expected = driver_.stored_deployments.at(id);
+  EXPECT_EQ(recovered.whole->previous_apps, expected.previous_apps);
+  EXPECT_EQ(recovered.whole->groups_before, expected.groups_before);
+  EXPECT_EQ(recovered.whole->groups_after, expected.groups_after);
+  EXPECT_EQ(recovered.whole->apps, expected.apps);
+  EXPECT_EQ(recovered.whole->steps, expected.steps);
+  EXPECT_EQ(recovered.whole->current_step, 2u);
+  EXPECT_TRUE(reread.save(expected).empty()) << "what was read back is known to be stored";
+  RecordingDriver fresh_driver;
+  Scheduler restarted(clock_, fresh_driver, options());
+  for (const auto& [app_id, app] : driver_.stored_apps) restarted.adopt_app(app);
+  for (const auto& [task_id, task] : driver_.stored_tasks) restarted.adopt_task(task);
+  restarted.adopt_deployment(*recovered.whole);
+  ASSERT_EQ(restarted.deployments().count(id), 1u);
+  EXPECT_EQ(restarted.deployment_json(restarted.deployments().at(id)),
+            scheduler_.deployment_json(scheduler_.deployments().at(id)));
+  ASSERT_TRUE(restarted.cancel_deployment(id, false));
+  for (int i = 0; i < 20; ++i) {
+    std::string app_id = "/g/c" + std::to_string(i);
+    ASSERT_NE(restarted.app(app_id), nullptr);
+    EXPECT_EQ(restarted.app(app_id)->cmd, "sleep 100") << app_id;
+    EXPECT_EQ(restarted.app(app_id)->labels.at("blob"),
+              std::string(600, static_cast<char>('a' + i)));
+  }
+
+  // A part whose write failed is written again; a record that shrinks removes the parts it no
+  // longer has, after part 0; a removal takes part 0 first.
+  reread.failed(id, 1);
+  auto again = apply(reread.save(expected));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].part, 1u);
+  StoredDeployment smaller = expected;
+  smaller.previous_apps.clear();
+  auto shrunk = apply(reread.save(smaller));
+  ASSERT_EQ(shrunk.size(), count);
+  EXPECT_EQ(shrunk[0].part, 0u);
+  EXPECT_TRUE(shrunk[0].encoded);
+  for (size_t i = 1; i < count; ++i) EXPECT_FALSE(shrunk[i].encoded) << i;
+  EXPECT_EQ(store.size(), 1u);
+  EXPECT_EQ(reread.parts(id), 1u);
+  auto removal = apply(reread.remove(id));
+  ASSERT_EQ(removal.size(), 1u);
+  EXPECT_TRUE(store.empty());
+  EXPECT_EQ(reread.parts(id), 0u);
+}
+
+// A write into fewer parts cut short after its part 0 leaves the old later parts behind, and one
+// into more parts cut short before its part 0 leaves the new ones: neither is part of the
+// record part 0 makes (their definitions would have come back with a rollback), and a new
+// leader removes them.
+TEST(DeploymentRecords, PartsThatPart0DoesNotCountAreLeftOutAndRemoved) {
+  StoredDeployment whole;
+  whole.id = "d";
+  for (int i = 0; i < 40; ++i) {
+    whole.previous_apps["/app" + std::to_string(i)] = std::string(200, 'x');
+  }
+  std::vector<StoredDeployment> split = split_deployment(whole, 2048);
+  ASSERT_GE(split.size(), 3u);
+  // Now one part: the earlier parts 1... are left behind.
+  StoredDeployment alone;
+  alone.id = "d";
+  alone.previous_apps["/app0"] = "{}";
+  std::vector<StoredDeployment> read = split_deployment(alone, 2048);
+  ASSERT_EQ(read.size(), 1u);
+  read.insert(read.end(), split.begin() + 1, split.end());
+  DeploymentRecordParts parts(2048);
+  auto recovered = parts.recover(read);
+  ASSERT_TRUE(recovered.whole);
+  EXPECT_EQ(recovered.whole->previous_apps, alone.previous_apps);
+  EXPECT_EQ(recovered.leftovers.size(), split.size() - 1);
+  EXPECT_EQ(parts.parts("d"), 1u);
+  // Without part 0, every part is left over.
+  read.erase(read.begin());
+  auto orphans = DeploymentRecordParts(2048).recover(read);
+  EXPECT_FALSE(orphans.whole);
+  EXPECT_EQ(orphans.leftovers.size(), split.size() - 1);
+  EXPECT_FALSE(join_deployment(read));
+}
+
 }  // namespace
 }  // namespace tessera::marathon
