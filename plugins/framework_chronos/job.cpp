@@ -468,6 +468,11 @@ json::object job_to_json(const Job& job, bool listing, json::storage_ptr storage
 }
 
 Status check_new_job(const Job& job, TimePoint now) {
+  if (job.name == "." || job.name == "..") {
+    return make_error("invalid job name '" + job.name +
+                      "': '.' and '..' are not job names: a URL's path reads them as dot "
+                      "segments, which clients remove ('/job/..' is '/')");
+  }
   if (job.name.size() > kMaxNewJobNameLength) {
     return make_error("invalid job name '" + job.name.substr(0, kMaxNewJobNameLength) +
                       "...': a new job's name is at most " + std::to_string(kMaxNewJobNameLength) +

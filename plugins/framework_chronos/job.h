@@ -195,9 +195,11 @@ constexpr Millis kMinRepeatPeriod{1'000};
 
 // What a job posted through the API must also meet, beyond parse_job (which also reads stored
 // jobs, so that a limit added later drops none of them): a name of at most
-// kMaxNewJobNameLength characters, and an ISO 8601 schedule that repeats no more often than
-// every kMinRepeatPeriod (a job every millisecond would keep the scheduler busy with nothing
-// else). The error is the reason for a 400 answer.
+// kMaxNewJobNameLength characters that is not "." or ".." (a URL's path reads those as dot
+// segments, which clients and proxies remove: /job/.. is /; only a client that sends them
+// percent-encoded, /job/%2E%2E, reaches such a job), and an ISO 8601 schedule that repeats no
+// more often than every kMinRepeatPeriod (a job every millisecond would keep the scheduler busy
+// with nothing else). The error is the reason for a 400 answer.
 Status check_new_job(const Job& job, TimePoint now);
 
 // "success", "failure" or "fresh", from lastSuccess and lastError (Chronos's Exporter).

@@ -119,10 +119,8 @@ void write_json(std::string& out, const json::value& value) {
         out += "null";
         break;
       }
-      std::string text = shortest(number, std::chars_format::general);
-      // Java writes a whole double with ".0" (128.0); keep that, as clients compare text.
-      if (text.find_first_of(".e") == std::string::npos) text += ".0";
-      out += text;
+      // As Java writes it (128.0, 1.0E7): clients compare the text.
+      out += java_double_text(number);
       break;
     }
     case json::kind::null:
@@ -246,6 +244,49 @@ const json::array* FieldReader::checked_array(std::string_view key) {
     return nullptr;
   }
   return &value->get_array();
+}
+
+std::string java_double_text(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value < 0 ? "-Infinity" : "Infinity";
+  if (value == 0) return std::signbit(value) ? "-0.0" : "0.0";
+  // The shortest digits that read back as `value`, as d.ddde[+-]XX.
+  std::string scientific = shortest(value, std::chars_format::scientific);
+  std::string out;
+  std::string_view text = scientific;
+  if (text.front() == '-') {
+    out.push_back('-');
+    text.remove_prefix(1);
+  }
+  size_t e = text.find('e');
+  int exponent = 0;
+  std::from_chars(text.data() + e + 1 + (text[e + 1] == '+' ? 1 : 0), text.data() + text.size(),
+                  exponent);
+  std::string digits;
+  for (char c : text.substr(0, e)) {
+    if (c != '.') digits.push_back(c);
+  }
+  // Java's FloatingDecimal: plain from 10^-3 up to below 10^7, else "computerized scientific
+  // notation", both with at least one digit after the point.
+  if (exponent >= -3 && exponent < 7) {
+    if (exponent < 0) {
+      out += "0.";
+      out.append(static_cast<size_t>(-exponent - 1), '0');
+      out += digits;
+    } else {
+      auto whole = static_cast<size_t>(exponent) + 1;
+      if (digits.size() < whole) digits.append(whole - digits.size(), '0');
+      out += digits.substr(0, whole);
+      out.push_back('.');
+      out += digits.size() > whole ? digits.substr(whole) : "0";
+    }
+    return out;
+  }
+  out.push_back(digits.front());
+  out.push_back('.');
+  out += digits.size() > 1 ? digits.substr(1) : "0";
+  out += "E" + std::to_string(exponent);
+  return out;
 }
 
 std::string to_json_text(const json::value& value) {

@@ -80,8 +80,17 @@ class FieldReader {
   std::optional<Error> error_;
 };
 
-// Compact JSON text in which a fraction is written as people and Jackson write it ("0.1",
-// "128.0"), not as Boost.JSON does ("1E-1", "1.28E2"). For answers to Chronos clients.
+// A finite double as Java's Double.toString writes it, which is how Chronos (Scala's
+// Double.toString, Jackson) writes a job's numbers: the shortest digits that read back as the
+// same double, as a decimal with at least one fraction digit from 0.001 up to below 10,000,000
+// ("128.0", "0.5", "0.001", "9999999.0"), and otherwise as one digit, a fraction and a decimal
+// exponent ("1.0E7", "1.5E12", "1.0E-4"). Java before 19 wrote a longer form for a few values
+// whose shortest digits it missed; this writes the shortest, as Java 19 and later do.
+std::string java_double_text(double value);
+
+// Compact JSON text in which a number with a fraction is written as Chronos's Jackson writes
+// it (java_double_text: "0.1", "128.0", "1.0E7"), not as Boost.JSON does ("1E-1", "1.28E2").
+// For answers to Chronos clients.
 std::string to_json_text(const boost::json::value& value);
 
 }  // namespace tessera::chronos

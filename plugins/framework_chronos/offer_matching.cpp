@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "json_fields.h"
+
 namespace tessera::chronos {
 
 std::map<std::string, std::string> offer_attributes(const protocol::scheduler::Offer& offer) {
@@ -24,16 +26,16 @@ protocol::Resources task_resources(const RunDemand& demand) {
 std::map<std::string, std::string> task_environment(const Job& job, const std::string& task_id,
                                                     TimePoint scheduled, int attempt,
                                                     const std::string& hostname) {
-  using protocol::detail::format_amount;
+  // As Chronos writes them, with Scala's Double.toString: "128.0", "0.5", "1.0E7".
   std::map<std::string, std::string> environment{
       {"mesos_task_id", task_id},
       {"MESOS_TASK_ID", task_id},
       {"CHRONOS_JOB_OWNER", job.owner},
       {"CHRONOS_JOB_NAME", job.name},
       {"HOST", hostname},
-      {"CHRONOS_RESOURCE_MEM", format_amount(job.mem)},
-      {"CHRONOS_RESOURCE_CPU", format_amount(job.cpus)},
-      {"CHRONOS_RESOURCE_DISK", format_amount(job.disk)},
+      {"CHRONOS_RESOURCE_MEM", java_double_text(job.mem)},
+      {"CHRONOS_RESOURCE_CPU", java_double_text(job.cpus)},
+      {"CHRONOS_RESOURCE_DISK", java_double_text(job.disk)},
       {"CHRONOS_JOB_RUN_TIME", std::to_string(scheduled.time_since_epoch().count())},
       {"CHRONOS_JOB_RUN_ATTEMPT", std::to_string(attempt)},
   };

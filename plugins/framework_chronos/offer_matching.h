@@ -36,9 +36,10 @@ protocol::Resources task_resources(const RunDemand& demand);
 
 // The environment of a run's task, as Chronos builds it: the variables Chronos gives every task
 // (mesos_task_id and MESOS_TASK_ID, CHRONOS_JOB_NAME, CHRONOS_JOB_OWNER, HOST, the
-// CHRONOS_RESOURCE_CPU, _MEM and _DISK the job asks for, CHRONOS_JOB_RUN_TIME: the run's
-// scheduled time in milliseconds since 1970, CHRONOS_JOB_RUN_ATTEMPT: the attempt from 0),
-// then the job's environmentVariables: the first of each name, none replacing Chronos's own.
+// CHRONOS_RESOURCE_CPU, _MEM and _DISK the job asks for, written as Java writes a double
+// ("128.0", "0.5", "1.0E7"), CHRONOS_JOB_RUN_TIME: the run's scheduled time in milliseconds
+// since 1970, CHRONOS_JOB_RUN_ATTEMPT: the attempt from 0), then the job's
+// environmentVariables: the first of each name, none replacing Chronos's own.
 std::map<std::string, std::string> task_environment(const Job& job, const std::string& task_id,
                                                     TimePoint scheduled, int attempt,
                                                     const std::string& hostname);

@@ -137,6 +137,9 @@ Status SchedulerCore::put_job(Job job, TimePoint now) {
     e.times.set_window(config_.run_time_window);
   }
   const bool was_disabled = exists && e.job.disabled;
+  // Disabling a job stops what it would still start on its schedule, the catch-up runs waiting
+  // their turn too (retries of runs already started go on).
+  if (exists && !was_disabled && job.disabled) cancel_waiting(e, "job was disabled", now);
   unqueue(e);
   e.schedule = schedule;
   e.created = created;
@@ -341,8 +344,36 @@ void SchedulerCore::process_schedule(Entry& e, TimePoint now, std::vector<Action
                 std::to_string(run_from) + " run(s) missed while no scheduler led, not run " +
                     "(catchUpPolicy " + std::string(to_string(e.job.catch_up)) + ")");
   }
-  for (size_t i = run_from; i < missed.size(); ++i) start_run(e, spec_at(missed[i]), now, actions);
-  for (TimePoint t : on_time) start_run(e, spec_at(t), now, actions);
+  // Under forbid the missed runs kept wait their turn rather than being skipped as runs due
+  // while one is active: with catchUpPolicy all, each runs, one after the other. A time that
+  // comes due while they wait joins them, so that catching up leaves no gap; one that comes
+  // due while nothing waits follows forbid as always (skipped while a run is active).
+  if (e.job.concurrency != ConcurrencyPolicy::forbid) {
+    start_waiting(e, now, actions);  // left from before its policy changed
+    for (size_t i = run_from; i < missed.size(); ++i) {
+      start_run(e, spec_at(missed[i]), now, actions);
+    }
+    for (TimePoint t : on_time) start_run(e, spec_at(t), now, actions);
+  } else {
+    e.waiting.insert(e.waiting.end(), missed.begin() + static_cast<std::ptrdiff_t>(run_from),
+                     missed.end());
+    size_t joined = e.waiting.empty() ? 0 : on_time.size();
+    e.waiting.insert(e.waiting.end(), on_time.begin(),
+                     on_time.begin() + static_cast<std::ptrdiff_t>(joined));
+    // Bounded as one tick's catch-up is: outages that follow one another while a long run is
+    // active, or runs longer than the period, would otherwise add up for good.
+    const size_t waiting_limit = std::max<size_t>(config_.catch_up_limit, 1);
+    while (e.waiting.size() > waiting_limit) {
+      record_skip(e, spec_at(e.waiting.front()), now,
+                  "more than " + std::to_string(waiting_limit) +
+                      " runs were waiting their turn to catch up; only the newest of them run");
+      e.waiting.pop_front();
+    }
+    start_waiting(e, now, actions);
+    for (size_t i = joined; i < on_time.size(); ++i) {
+      start_run(e, spec_at(on_time[i]), now, actions);
+    }
+  }
 
   e.consumed_until = now;
   e.catch_up_before.reset();
@@ -409,6 +440,28 @@ void SchedulerCore::record_skip(Entry& e, const RunSpec& spec, TimePoint now, st
   touch_history(e.job.name);
 }
 
+void SchedulerCore::start_waiting(Entry& e, TimePoint now, std::vector<Action>& actions) {
+  while (!e.waiting.empty()) {
+    if (e.job.concurrency == ConcurrencyPolicy::forbid &&
+        (!e.active.empty() || !e.retries.empty())) {
+      return;
+    }
+    TimePoint t = e.waiting.front();
+    e.waiting.pop_front();
+    touch(e.job.name);
+    start_run(e, RunSpec{run_id_at(e.job.name, t), 0, RunTrigger::schedule, t, ""}, now, actions);
+  }
+}
+
+void SchedulerCore::cancel_waiting(Entry& e, const std::string& reason, TimePoint now) {
+  if (e.waiting.empty()) return;
+  for (TimePoint t : e.waiting) {
+    record_skip(e, RunSpec{run_id_at(e.job.name, t), 0, RunTrigger::schedule, t, ""}, now, reason);
+  }
+  e.waiting.clear();
+  touch(e.job.name);
+}
+
 std::string SchedulerCore::unique_run_id(const Entry& e, TimePoint t) const {
   // Manual and dependency runs are named after the time they were asked for; that name must
   // not be one a run already has, nor one the schedule will give.
@@ -418,6 +471,7 @@ std::string SchedulerCore::unique_run_id(const Entry& e, TimePoint t) const {
     auto same_record = [&](const RunRecord& record) { return record.run_id == id; };
     bool taken = std::any_of(e.active.begin(), e.active.end(), same) ||
                  std::any_of(e.retries.begin(), e.retries.end(), same) ||
+                 std::find(e.waiting.begin(), e.waiting.end(), t) != e.waiting.end() ||
                  std::any_of(e.history.records().begin(), e.history.records().end(), same_record) ||
                  (e.schedule && e.schedule->next_after(t - Millis{1}) == t);
     if (!taken) return id;
@@ -510,6 +564,7 @@ Result<std::vector<Action>> SchedulerCore::kill_runs(const std::string& name, Ti
   std::vector<Action> actions;
   kill_active(*e, "killed on request", actions);
   cancel_retries(*e, "retry cancelled by a kill request", now);
+  cancel_waiting(*e, "catch-up run cancelled by a kill request", now);
   return actions;
 }
 
@@ -593,11 +648,16 @@ Result<std::vector<Action>> SchedulerCore::run_finished(const std::string& task,
   record->output_tail = output_tail(output, config_.output_tail_limit);
 
   std::vector<Action> actions;
+  // Whatever the outcome, the next catch-up run waiting its turn may start.
+  auto next_waiting = [&] {
+    start_waiting(*e, now, actions);
+    return actions;
+  };
   if (run.kill_requested || outcome == RunOutcome::killed) {
     // Killed on purpose (or outside the scheduler): Chronos counts nothing for it.
     record->status = RunStatus::killed;
     if (run.kill_requested) record->message = run.kill_reason;
-    return actions;
+    return next_waiting();
   }
   if (outcome == RunOutcome::succeeded) {
     record->status = RunStatus::succeeded;
@@ -606,7 +666,7 @@ Result<std::vector<Action>> SchedulerCore::run_finished(const std::string& task,
     job.errors_since_last_success = 0;
     job.last_success = now;
     fire_dependents(name, now, actions);
-    return actions;
+    return next_waiting();
   }
 
   record->status = RunStatus::failed;
@@ -620,7 +680,7 @@ Result<std::vector<Action>> SchedulerCore::run_finished(const std::string& task,
     retry_due_.emplace(retry.due, retry_task);
     task_to_job_[retry_task] = name;
     e->retries.push_back(std::move(retry));
-    return actions;
+    return next_waiting();
   }
   job.error_count += 1;
   job.errors_since_last_success += 1;
@@ -631,9 +691,13 @@ Result<std::vector<Action>> SchedulerCore::run_finished(const std::string& task,
     unqueue(*e);
     record->message += (record->message.empty() ? "" : "; ") + std::string("job disabled after ") +
                        std::to_string(job.errors_since_last_success) + " failures in a row";
+    cancel_waiting(*e,
+                   "job disabled after " + std::to_string(job.errors_since_last_success) +
+                       " failures in a row",
+                   now);
   }
   if (job.soft_error) fire_dependents(name, now, actions);
-  return actions;
+  return next_waiting();
 }
 
 // ---- Views.
@@ -644,7 +708,7 @@ std::string SchedulerCore::current_state(const std::string& name) const {
   size_t running = std::count_if(e->active.begin(), e->active.end(),
                                  [](const ActiveRun& run) { return run.started.has_value(); });
   if (running > 0) return std::to_string(running) + " running";
-  if (!e->active.empty() || !e->retries.empty()) return "queued";
+  if (!e->active.empty() || !e->retries.empty() || !e->waiting.empty()) return "queued";
   return "idle";
 }
 
@@ -759,6 +823,8 @@ json::object SchedulerCore::save_state(const Entry& e) const {
     json::object& item = write_spec(retries, retry.spec);
     item["due"] = format_time(retry.due);
   }
+  json::array& waiting = state["waiting"].emplace_array();
+  for (TimePoint t : e.waiting) waiting.push_back(json::string(format_time(t)));
   state["round"] = string_array(graph_.round_progress(e.job.name));
   return state;
 }
@@ -923,6 +989,18 @@ Status SchedulerCore::load_state(Entry& e, const json::value& value) {
       retry.due = due.value_or(TimePoint{});
       e.retries.push_back(std::move(retry));
     });
+  });
+  // Saved since catch-up runs wait their turn; absent from older states.
+  in.array("waiting", [&](const json::value& item) {
+    const json::string* text = item.if_string();
+    Result<TimePoint> t =
+        text == nullptr ? Result<TimePoint>(make_error("not a string")) : parse_time(*text);
+    if (!t) {
+      in.fail("'waiting' must hold date-times");
+      return;
+    }
+    // Oldest first and each once, whatever the store holds: a time twice would run twice.
+    if (e.waiting.empty() || *t > e.waiting.back()) e.waiting.push_back(*t);
   });
   if (in.error()) return *in.error();
   return {};

@@ -30,7 +30,10 @@
 //   start in one tick.
 // - A run due while another run of the job is active follows the concurrency policy: allow
 //   (both run), forbid (the new one is skipped, as Chronos does when `concurrent` is false),
-//   replace (the active one is killed, the new one runs).
+//   replace (the active one is killed, the new one runs). Under forbid the missed runs that
+//   the catch-up policy keeps are not skipped: they wait, oldest first, and each starts when
+//   the run before it has ended (its retries included); a time that comes due while they wait
+//   joins them; at most config.catch_up_limit wait (the newest).
 //
 // When a run ends (run_finished): success counts it (successCount, lastSuccess) and fires the
 // dependents whose round it completes; failure is retried after config.failure_retry_delay
@@ -46,6 +49,7 @@
 
 #include <boost/json.hpp>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -78,7 +82,8 @@ struct SchedulerConfig {
   size_t output_tail_limit = 2048;
   // Run times kept per job for the percentiles.
   size_t run_time_window = 1000;
-  // The most runs of one job started in one tick (the newest; older ones are skipped).
+  // The most runs of one job started in one tick (the newest; older ones are skipped), and the
+  // most runs of a job with concurrencyPolicy forbid waiting their turn to catch up.
   size_t catch_up_limit = 100;
 };
 
@@ -166,7 +171,8 @@ class SchedulerCore {
                                       TimePoint now);
   // PUT /job/success/NAME: counts a success now and fires the dependents it completes.
   Result<std::vector<Action>> mark_success(const std::string& name, TimePoint now);
-  // DELETE /task/kill/NAME: kills the job's active runs and cancels its pending retries.
+  // DELETE /task/kill/NAME: kills the job's active runs and cancels its pending retries and the
+  // catch-up runs waiting their turn.
   Result<std::vector<Action>> kill_runs(const std::string& name, TimePoint now);
 
   // ---- What the cluster reports, by task id (task_id() of run_history.h).
@@ -232,9 +238,9 @@ class SchedulerCore {
   // The job as defined, its version and its scheduling state: what put_job() and a removed
   // parent change (Dirty's `defined`).
   boost::json::object save_job(const std::string& name) const;
-  // The job's scheduling state (consumed schedule, runs in flight, pending retries, dependency
-  // round), its counters and `disabled`, and the version of its definition. Small; persist it
-  // before acting on the actions that changed it.
+  // The job's scheduling state (consumed schedule, runs in flight, pending retries, catch-up
+  // runs waiting their turn, dependency round), its counters and `disabled`, and the version
+  // of its definition. Small; persist it before acting on the actions that changed it.
   boost::json::object save_job_state(const std::string& name) const;
   // The job's run records and run times (up to history_limit records of output tails).
   boost::json::object save_history(const std::string& name) const;
@@ -295,6 +301,10 @@ class SchedulerCore {
     std::optional<TimePoint> next_due;  // also a key of due_
     std::vector<ActiveRun> active;
     std::vector<PendingRetry> retries;
+    // Scheduled times, oldest first, waiting their turn to catch up while concurrencyPolicy
+    // forbid lets one run at a time: each starts when the job has no run active and no retry
+    // pending. Consumed (at or before consumed_until), so held here until they start.
+    std::deque<TimePoint> waiting;
     RunHistory history;
     RunTimes times;
     std::string name_lower;
@@ -318,6 +328,11 @@ class SchedulerCore {
   void requeue(Entry& entry);
   void unqueue(Entry& entry);
   void process_schedule(Entry& entry, TimePoint now, std::vector<Action>& actions);
+  // Starts the waiting catch-up runs the concurrency policy lets start now (under forbid, the
+  // oldest if nothing of the job is active or pending a retry).
+  void start_waiting(Entry& entry, TimePoint now, std::vector<Action>& actions);
+  // Drops every waiting catch-up run, each recorded as skipped for `reason`.
+  void cancel_waiting(Entry& entry, const std::string& reason, TimePoint now);
   void start_run(Entry& entry, RunSpec spec, TimePoint now, std::vector<Action>& actions);
   void record_skip(Entry& entry, const RunSpec& spec, TimePoint now, std::string reason);
   std::string unique_run_id(const Entry& entry, TimePoint t) const;

@@ -470,6 +470,174 @@ TEST_F(ChronosE2E, ARunWaitsForAnAgentItsConstraintsAllow) {
   EXPECT_EQ(count("picky", "errorCount"), 0);
 }
 
+// catchUpPolicy all with concurrencyPolicy forbid (the default): every missed time runs, one
+// after the other, each once. The times are missed because they passed before the job was
+// posted (its start is in the past), which the catch-up policy treats as times missed while no
+// scheduler led.
+TEST_F(ChronosE2E, CatchUpAllUnderForbidRunsEveryMissedTimeOnceOneAfterTheOther) {
+  TimePoint start = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()) - 9s;
+  auto posted = post("/iso8601", R"({"name": "behind", "command": ")" + record("behind.log") +
+                                     R"(; sleep 1", "schedule": "R5/)" + format_time(start) +
+                                     R"(/PT2S", "catchUpPolicy": "all"})");
+  ASSERT_EQ(posted.status, 204) << posted.body;
+  ASSERT_TRUE(wait_count("behind", "successCount", 5, 60s))
+      << json::serialize(runs("behind")) << diagnostics();
+
+  // Each of the five due times ran once, first attempt.
+  std::vector<std::string> ran = lines_of(path("behind.log"));
+  std::set<std::string> expected;
+  for (int i = 0; i < 5; ++i) expected.insert("behind@" + format_time(start + 2s * i) + "#0");
+  EXPECT_EQ(std::set<std::string>(ran.begin(), ran.end()), expected);
+  EXPECT_EQ(ran.size(), 5u);
+  // As the user sees them: five runs, none skipped, each started after the one before ended.
+  json::array history = runs("behind");
+  ASSERT_EQ(history.size(), 5u) << history;
+  std::vector<std::pair<TimePoint, json::object>> by_time;
+  for (const auto& run : history) {
+    EXPECT_EQ(run.at("status"), "succeeded") << run;
+    by_time.emplace_back(*parse_time(run.at("scheduled").as_string()), run.as_object());
+  }
+  std::sort(by_time.begin(), by_time.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 1; i < by_time.size(); ++i) {
+    EXPECT_GE(*parse_time(by_time[i].second.at("started").as_string()),
+              *parse_time(by_time[i - 1].second.at("ended").as_string()))
+        << by_time[i].second << " overlapped " << by_time[i - 1].second;
+  }
+  json::object behind = job("behind");
+  EXPECT_EQ(behind.at("successCount"), 5);
+  EXPECT_EQ(behind.at("errorCount"), 0);
+  EXPECT_EQ(behind.at("disabled"), true);  // R5 used up, as in Chronos
+}
+
+// GET /job/stat/NAME is Chronos's stats of NAME whatever the names, and /job/NAME/runs the run
+// history for every other name: /job/stat/runs is the stats of a job named 'runs'.
+TEST_F(ChronosE2E, StatsAndRunHistoryRoutesHoldWhateverTheJobsAreNamed) {
+  for (const char* name : {"stat", "runs", "other"}) {
+    ASSERT_EQ(post("/iso8601", std::string(R"({"name": ")") + name + R"(", "command": ")" +
+                                   record("names.log") + R"(", "schedule": "R0//PT1H"})")
+                  .status,
+              204);
+  }
+  ASSERT_EQ(put("/job/runs").status, 204);
+  ASSERT_TRUE(wait_count("runs", "successCount", 1)) << diagnostics();
+
+  auto json_of = [&](const std::string& route) {
+    auto answer = get(route);
+    EXPECT_EQ(answer.status, 200) << route << ": " << answer.body;
+    return answer.status == 200 ? json::parse(answer.body) : json::value();
+  };
+  // The stats of 'runs': its one run.
+  json::value stats_of_runs = json_of("/job/stat/runs");
+  ASSERT_TRUE(stats_of_runs.is_object()) << stats_of_runs;
+  EXPECT_EQ(stats_of_runs.at("histogram").at("count"), 1) << stats_of_runs;
+  ASSERT_EQ(stats_of_runs.at("taskStatHistory").as_array().size(), 1u) << stats_of_runs;
+  EXPECT_EQ(stats_of_runs.at("taskStatHistory").at(0).at("jobName"), "runs");
+  // The stats of 'stat' (none ran), and the histories of 'runs' and 'other'.
+  json::value stats_of_stat = json_of("/job/stat/stat");
+  ASSERT_TRUE(stats_of_stat.is_object()) << stats_of_stat;
+  EXPECT_EQ(stats_of_stat.at("histogram").at("count"), 0);
+  json::value history_of_runs = json_of("/job/runs/runs");
+  ASSERT_TRUE(history_of_runs.is_array()) << history_of_runs;
+  ASSERT_EQ(history_of_runs.as_array().size(), 1u);
+  EXPECT_EQ(history_of_runs.at(0).at("status"), "succeeded");
+  json::value history_of_other = json_of("/job/other/runs");
+  ASSERT_TRUE(history_of_other.is_array()) << history_of_other;
+  EXPECT_TRUE(history_of_other.as_array().empty());
+  EXPECT_EQ(job("stat").at("name"), "stat");
+  EXPECT_EQ(json_of("/job/stat/stat/").at("histogram").at("count"), 0);  // a trailing slash
+
+  // Without a job named 'runs', /job/stat/runs is still its stats: 400, although 'stat' exists.
+  ASSERT_EQ(del("/job/runs").status, 204);
+  auto gone = get("/job/stat/runs");
+  EXPECT_EQ(gone.status, 400) << gone.body;
+  EXPECT_NE(gone.body.find("job 'runs' not found"), std::string::npos) << gone.body;
+  EXPECT_EQ(get("/job/stat/runs/extra").status, 404);
+}
+
+TEST_F(ChronosE2E, DotNamesAndHostileJobsAreRefusedWithTheReasonAndTheSchedulerKeepsServing) {
+  auto expect_400 = [&](const CurlResult& answer, const std::string& reason) {
+    EXPECT_EQ(answer.status, 400) << answer.body;
+    EXPECT_NE(answer.body.find(reason), std::string::npos) << answer.body;
+    EXPECT_NE(answer.body.find("\"status\":\"Bad Request\""), std::string::npos) << answer.body;
+  };
+  ASSERT_EQ(
+      post("/iso8601", R"({"name": "base", "command": "true", "schedule": "R0//PT1H"})").status,
+      204);
+  // '.' and '..' name no job a URL can reach (/job/.. is /): refused on both routes.
+  for (const char* name : {".", ".."}) {
+    std::string reason = "invalid job name '" + std::string(name) +
+                         "': '.' and '..' are not job names: a URL's path reads them as dot "
+                         "segments, which clients remove ('/job/..' is '/')";
+    expect_400(post("/iso8601", std::string(R"({"name": ")") + name +
+                                    R"(", "command": "true", "schedule": "R0//PT1H"})"),
+               reason);
+    expect_400(post("/dependency", std::string(R"({"name": ")") + name +
+                                       R"(", "command": "true", "parents": ["base"]})"),
+               reason);
+  }
+  // Names near them, and other hostile names and values.
+  ASSERT_EQ(
+      post("/iso8601", R"({"name": "...", "command": "true", "schedule": "R0//PT1H"})").status,
+      204);
+  EXPECT_EQ(job("...").at("name"), "...");
+  expect_400(post("/iso8601", R"({"name": "../base", "command": "true", "schedule": "R0//PT1H"})"),
+             "invalid job name '../base'");
+  expect_400(post("/iso8601", R"({"name": "a%2F..", "command": "true", "schedule": "R0//PT1H"})"),
+             "invalid job name");
+  expect_400(post("/iso8601", R"({"name": ".\u0000", "command": "true", "schedule": "R0//PT1H"})"),
+             "invalid job name");
+  expect_400(post("/iso8601", R"({"name": ")" + std::string(151, '.') +
+                                  R"(", "command": "true", "schedule": "R0//PT1H"})"),
+             "at most 150");
+  expect_400(post("/iso8601", R"({"name": "big", "command": "true", "schedule": "R0//PT1H",
+                                  "mem": 1e300})"),
+             "'mem' must be a number from 0 to 1000000000000");
+  expect_400(post("/iso8601", R"({"name": "big", "command": "true", "schedule": "R0//PT1H",
+                                  "cpus": "1e7"})"),
+             "'cpus' must be a number from 0 to 1000000");
+  // The largest a job may ask is kept and written back as Chronos writes it.
+  auto largest = post("/iso8601", R"({"name": "big", "command": "true", "schedule": "R0//PT1H",
+                                      "cpus": 1000000, "mem": 1e12, "disk": "1e12"})");
+  ASSERT_EQ(largest.status, 204) << largest.body;
+  auto big = get("/job/big");
+  EXPECT_NE(big.body.find(R"("cpus":1000000.0,"disk":1.0E12,"mem":1.0E12)"), std::string::npos)
+      << big.body;
+  // Percent-encoded dot segments reach no job, and nothing breaks.
+  for (const char* target : {"/job/%2E%2E", "/job/%2e", "/job/stat/%2E%2E", "/job/%2E%2E/runs"}) {
+    auto answer = get(target);
+    EXPECT_TRUE(answer.status == 400 || answer.status == 404) << target << ": " << answer.body;
+  }
+  // Still serving, and nothing of the refused jobs was kept.
+  auto listed = get("/jobs");
+  ASSERT_EQ(listed.status, 200);
+  std::set<std::string> names;
+  json::value jobs = json::parse(listed.body);
+  for (const auto& item : jobs.as_array()) {
+    names.insert(std::string(item.at("name").as_string()));
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"...", "base", "big"}));
+}
+
+// A run's CHRONOS_RESOURCE_* variables are written as Chronos writes them (Java's
+// Double.toString): "16.0", not "16".
+TEST_F(ChronosE2E, ARunSeesItsResourcesWrittenAsChronosWritesThem) {
+  ASSERT_EQ(post("/iso8601", R"({"name": "sized", "schedule": "R0//PT1H", "cpus": 0.25,
+                                 "command": "echo $CHRONOS_RESOURCE_CPU $CHRONOS_RESOURCE_MEM $CHRONOS_RESOURCE_DISK"})")
+                .status,
+            204);
+  ASSERT_EQ(put("/job/sized").status, 204);
+  ASSERT_TRUE(wait_count("sized", "successCount", 1)) << diagnostics();
+  json::array history;
+  EXPECT_TRUE(testing::eventually([&] {
+    history = runs("sized");
+    return history.size() == 1 && !history[0].at("outputTail").as_string().empty();
+  })) << history;
+  ASSERT_EQ(history.size(), 1u);
+  // cpus as given, mem and disk the scheduler's defaults here (task_mem 16, task_disk 1).
+  EXPECT_EQ(history[0].at("outputTail"), "0.25 16.0 1.0\n");
+}
+
 TEST_F(ChronosE2E, ARestartedMasterHostNeitherSkipsNorRepeatsARun) {
   ASSERT_EQ(post("/iso8601", R"({"name": "steady", "command": ")" + record("steady.log") +
                                  R"(", "schedule": "R//PT2S", "catchUpPolicy": "once"})")

@@ -358,6 +358,65 @@ TEST(JobJson, ANewJobsNameFitsATaskIdAndItsScheduleRepeatsAtMostEverySecond) {
   EXPECT_EQ(check(R"({"name": "b", "command": "true", "parents": ["a"]})"), "accepted");
 }
 
+TEST(JobJson, DotAndDotDotAreNotNamesOfNewJobs) {
+  auto check = [](const std::string& name) {
+    auto job = parse(R"({"name": ")" + name + R"(", "command": "true"})", JobForm::any);
+    if (!job) return "parse: " + job.error().message;
+    auto s = check_new_job(*job, kNow);
+    return s ? std::string("accepted") : s.error().message;
+  };
+  // A URL's path reads them as dot segments: /job/.. is /, so no route reaches such a job.
+  EXPECT_EQ(check("."),
+            "invalid job name '.': '.' and '..' are not job names: a URL's path reads them as "
+            "dot segments, which clients remove ('/job/..' is '/')");
+  EXPECT_EQ(check(".."),
+            "invalid job name '..': '.' and '..' are not job names: a URL's path reads them as "
+            "dot segments, which clients remove ('/job/..' is '/')");
+  // Every other name made of the allowed characters, dots included, still is one.
+  for (const char* name : {"...", ".a", "a.", "..a", "a..b", "-", "_", ".-", "stat", "runs"}) {
+    EXPECT_EQ(check(name), "accepted") << name;
+  }
+  // A stored job of that name is still read back, as every other name rule only refuses new
+  // jobs (its state and runs are not dropped on restore).
+  EXPECT_TRUE(parse(R"({"name": "..", "command": "true"})", JobForm::any).ok());
+  EXPECT_EQ(error_of(R"({"name": "./x", "command": "true"})"),
+            "invalid job name './x': a name is 1 to 255 of A-Z a-z 0-9 _ . -");
+}
+
+TEST(JobJson, NumbersAreWrittenAsJavasDoubleToStringWritesThem) {
+  // What Chronos (Scala's Double.toString, Jackson) writes for a job's cpus, mem and disk.
+  EXPECT_EQ(java_double_text(128), "128.0");
+  EXPECT_EQ(java_double_text(0.5), "0.5");
+  EXPECT_EQ(java_double_text(0.1), "0.1");
+  EXPECT_EQ(java_double_text(1), "1.0");
+  EXPECT_EQ(java_double_text(256), "256.0");
+  EXPECT_EQ(java_double_text(1.25), "1.25");
+  EXPECT_EQ(java_double_text(0.001), "0.001");
+  EXPECT_EQ(java_double_text(0.0015), "0.0015");
+  EXPECT_EQ(java_double_text(9.9e-4), "9.9E-4");
+  EXPECT_EQ(java_double_text(1e-4), "1.0E-4");
+  EXPECT_EQ(java_double_text(9999999), "9999999.0");
+  EXPECT_EQ(java_double_text(9999999.5), "9999999.5");
+  EXPECT_EQ(java_double_text(1e7), "1.0E7");
+  EXPECT_EQ(java_double_text(12345678), "1.2345678E7");
+  EXPECT_EQ(java_double_text(1e6), "1000000.0");
+  EXPECT_EQ(java_double_text(1.5e12), "1.5E12");
+  EXPECT_EQ(java_double_text(1e12), "1.0E12");
+  EXPECT_EQ(java_double_text(123456.789), "123456.789");
+  EXPECT_EQ(java_double_text(0), "0.0");
+  EXPECT_EQ(java_double_text(-0.0), "-0.0");
+  EXPECT_EQ(java_double_text(-2.5), "-2.5");
+  EXPECT_EQ(java_double_text(-3e10), "-3.0E10");
+  EXPECT_EQ(java_double_text(1.7976931348623157e308), "1.7976931348623157E308");
+  // The text reads back as the same double.
+  for (double value : {0.1, 1.0 / 3, 2.0 / 3 * 1e9, 123456789.123, 1e-7 / 3}) {
+    EXPECT_EQ(std::stod(java_double_text(value)), value) << java_double_text(value);
+  }
+  // JSON answers write numbers with a fraction the same way, as Jackson does.
+  EXPECT_EQ(to_json_text(json::parse(R"([1.0E7, 12345678.5, 0.0001, 1e12])")),
+            "[1.0E7,1.23456785E7,1.0E-4,1.0E12]");
+}
+
 TEST(JobJson, LastStateComparesLastSuccessAndLastError) {
   Job job;
   EXPECT_EQ(last_state(job), "fresh");

@@ -74,9 +74,10 @@ TEST(OfferMatching, ARunGetsChronossVariablesWhichTheJobsOwnDoNotReplace) {
   EXPECT_EQ(env.at("CHRONOS_JOB_NAME"), "report");
   EXPECT_EQ(env.at("CHRONOS_JOB_OWNER"), "ops@example.com");
   EXPECT_EQ(env.at("HOST"), "node-7");
+  // As Chronos writes them (Java's Double.toString), not "64" and "10".
   EXPECT_EQ(env.at("CHRONOS_RESOURCE_CPU"), "0.5");
-  EXPECT_EQ(env.at("CHRONOS_RESOURCE_MEM"), "64");
-  EXPECT_EQ(env.at("CHRONOS_RESOURCE_DISK"), "10");
+  EXPECT_EQ(env.at("CHRONOS_RESOURCE_MEM"), "64.0");
+  EXPECT_EQ(env.at("CHRONOS_RESOURCE_DISK"), "10.0");
   // Chronos's: the run's due time in milliseconds since 1970, and the attempt.
   EXPECT_EQ(env.at("CHRONOS_JOB_RUN_TIME"), "1714564800250");
   EXPECT_EQ(env.at("CHRONOS_JOB_RUN_ATTEMPT"), "2");
@@ -84,6 +85,27 @@ TEST(OfferMatching, ARunGetsChronossVariablesWhichTheJobsOwnDoNotReplace) {
   EXPECT_EQ(env.at("MODE"), "first");
   EXPECT_EQ(env.at("EMPTY"), "");
   EXPECT_EQ(env.size(), 12u);
+}
+
+TEST(OfferMatching, ResourceVariablesAreWrittenAsChronosWritesThemForEveryValueAJobCanHave) {
+  auto env_of = [](double cpus, double mem, double disk) {
+    Job job;
+    job.name = "sized";
+    job.cpus = cpus;
+    job.mem = mem;
+    job.disk = disk;
+    auto env = task_environment(job, "sized@2024-05-01T12:00:00.000Z#0", TimePoint{}, 0, "h");
+    return env.at("CHRONOS_RESOURCE_CPU") + " " + env.at("CHRONOS_RESOURCE_MEM") + " " +
+           env.at("CHRONOS_RESOURCE_DISK");
+  };
+  // The scheduler's defaults, whole and fractional amounts, and the largest a job may ask
+  // (cpus 1e6, mem and disk 1e12) and a tiny one: Java's plain form below 10^7, its
+  // scientific form from there and below 10^-3.
+  EXPECT_EQ(env_of(0.1, 128, 256), "0.1 128.0 256.0");
+  EXPECT_EQ(env_of(1, 0.5, 1024.25), "1.0 0.5 1024.25");
+  EXPECT_EQ(env_of(1e6, 1e12, 1e12), "1000000.0 1.0E12 1.0E12");
+  EXPECT_EQ(env_of(0.0001, 1e7, 12345678.9), "1.0E-4 1.0E7 1.23456789E7");
+  EXPECT_EQ(env_of(0.001, 9999999, 0), "0.001 9999999.0 0.0");
 }
 
 TEST(OfferMatching, TaskResourcesLeaveOutAZeroDisk) {

@@ -259,6 +259,148 @@ TEST(SchedulerCore, AfterAFailoverAllRunsEveryMissedRun) {
   EXPECT_EQ(runs, ids_at("job", T0, seconds{10}, 11));
 }
 
+TEST(SchedulerCore, AfterAFailoverAllRunsEveryMissedRunOneAfterTheOtherUnderForbid) {
+  // concurrencyPolicy forbid (the default): the missed runs are not skipped as runs due while
+  // another is active; they run in turn, each once.
+  SchedulerCore first;
+  ASSERT_TRUE(first.put_job(every("job", "PT10S", R"("catchUpPolicy": "all")"), T0).ok());
+  FakeCluster a(first);
+  a.run_until(T0 + seconds{35});
+  SchedulerCore second;
+  restore_from(first, second, T0 + seconds{75});
+  FakeCluster b(second);
+  b.clock = T0 + seconds{75};
+  b.run_until(T0 + seconds{100});
+  EXPECT_EQ(concat(a.launched, b.launched), ids_at("job", T0, seconds{10}, 11));
+  // One after the other: each missed run queued as the one before it ended (500 ms each).
+  std::map<std::string, TimePoint> queued;
+  for (const RunRecord& record : second.history("job")->records()) {
+    EXPECT_NE(record.status, RunStatus::skipped) << record.run_id << ": " << record.message;
+    queued[record.run_id] = record.queued;
+  }
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(queued["job@" + iso(T0 + seconds{40 + 10 * i})], T0 + seconds{75} + Millis{500} * i);
+  }
+  EXPECT_EQ(second.find_job("job")->success_count, 10);  // 100 s is still running
+}
+
+TEST(SchedulerCore, CatchUpRunsWaitingTheirTurnSurviveARestoreAndRunOnce) {
+  SchedulerCore first;
+  ASSERT_TRUE(first.put_job(every("job", "PT10S", R"("catchUpPolicy": "all")"), T0).ok());
+  FakeCluster a(first);
+  a.run_until(T0 + seconds{35});
+  // Back at 75 s with runs of 3 s: 40 s runs from 75 s, 50 s from 78 s; 60 s and 70 s wait.
+  SchedulerCore second;
+  restore_from(first, second, T0 + seconds{75});
+  FakeCluster b(second);
+  b.run_time = seconds{3};
+  b.clock = T0 + seconds{75};
+  b.run_until(T0 + seconds{79});
+  EXPECT_EQ(b.launched, ids_at("job", T0 + seconds{40}, seconds{10}, 2));
+  EXPECT_EQ(second.current_state("job"), "1 running");
+  json::value state = second.save_job_state("job").at("state");
+  EXPECT_EQ(state.at("waiting"), (json::array{json::string(iso(T0 + seconds{60})),
+                                              json::string(iso(T0 + seconds{70}))}));
+
+  // The leader fails; the next one has the run of 50 s in flight and 60 s and 70 s waiting.
+  SchedulerCore third;
+  SchedulerCore::RestoreReport report =
+      third.restore(save_all(second), T0 + seconds{79},
+                    {{"job", json::parse(json::serialize(second.save_job_state("job")))}});
+  EXPECT_EQ(report.restored, 1u);
+  EXPECT_TRUE(report.dropped.empty());
+  EXPECT_TRUE(third.tick(T0 + seconds{79}).empty());
+  // 80 s comes due while they wait: it joins them rather than leaving a gap.
+  EXPECT_TRUE(third.tick(T0 + seconds{80}).empty());
+  EXPECT_EQ(third.save_job_state("job").at("state").at("waiting"),
+            (json::array{json::string(iso(T0 + seconds{60})), json::string(iso(T0 + seconds{70})),
+                         json::string(iso(T0 + seconds{80}))}));
+  FakeCluster c(third);
+  c.run_time = seconds{3};
+  c.clock = T0 + seconds{81};
+  std::string in_flight = "job@" + iso(T0 + seconds{50}) + "#0";
+  c.handle(ok(third.run_finished(in_flight, RunOutcome::succeeded, 0, "", "", T0 + seconds{81})),
+           T0 + seconds{81});
+  c.run_until(T0 + seconds{100});
+  // Each due time once, in order: 60, 70 and 80 s from 81 s on, 3 s each, then 90 and 100 s on
+  // time; none skipped.
+  EXPECT_EQ(concat(concat(a.launched, b.launched), c.launched), ids_at("job", T0, seconds{10}, 11));
+  for (const RunRecord& record : third.history("job")->records()) {
+    EXPECT_NE(record.status, RunStatus::skipped) << record.run_id << ": " << record.message;
+  }
+  EXPECT_EQ(third.current_state("job"), "1 running");
+}
+
+TEST(SchedulerCore, AWaitingCatchUpRunWaitsForTheRetriesOfTheRunBeforeAndAKillCancelsIt) {
+  SchedulerConfig config;
+  config.failure_retry_delay = seconds{5};
+  SchedulerCore core(config);
+  ASSERT_TRUE(
+      core.put_job(every("job", "PT10S", R"("catchUpPolicy": "all", "retries": 1)"), T0).ok());
+  LaunchRun zero = only_launch(core.tick(T0));
+  ok(core.run_finished(zero.task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{1}));
+  core.resume(T0 + seconds{35});
+  LaunchRun ten = only_launch(core.tick(T0 + seconds{35}));
+  EXPECT_EQ(ten.run_id, "job@" + iso(T0 + seconds{10}));
+  // It fails: 20 s waits for its retry, not only for it to end.
+  EXPECT_TRUE(
+      ok(core.run_finished(ten.task_id, RunOutcome::failed, 1, "", "", T0 + seconds{36})).empty());
+  EXPECT_EQ(core.current_state("job"), "queued");
+  LaunchRun retry = only_launch(core.tick(T0 + seconds{41}));
+  EXPECT_EQ(retry.task_id, ten.run_id + "#1");
+  LaunchRun twenty = only_launch(
+      ok(core.run_finished(retry.task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{42})));
+  EXPECT_EQ(twenty.run_id, "job@" + iso(T0 + seconds{20}));
+  // A kill ends the catch-up: the run is killed, and 30 s and 40 s (which came due while they
+  // waited), still waiting, never run.
+  EXPECT_EQ(killed_tasks(ok(core.kill_runs("job", T0 + seconds{43}))), (Names{twenty.task_id}));
+  const auto& records = core.history("job")->records();
+  ASSERT_GE(records.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const RunRecord& cancelled = records[records.size() - 2 + i];
+    EXPECT_EQ(cancelled.run_id, "job@" + iso(T0 + seconds{30 + 10 * i}));
+    EXPECT_EQ(cancelled.status, RunStatus::skipped);
+    EXPECT_EQ(cancelled.message, "catch-up run cancelled by a kill request");
+  }
+  EXPECT_TRUE(ok(core.run_finished(twenty.task_id, RunOutcome::killed, std::nullopt, "", "",
+                                   T0 + seconds{44}))
+                  .empty());
+  EXPECT_EQ(core.current_state("job"), "idle");
+}
+
+TEST(SchedulerCore, CatchUpRunsWaitingTheirTurnAreBoundedByTheCatchUpLimit) {
+  SchedulerConfig config;
+  config.catch_up_limit = 3;
+  SchedulerCore core(config);
+  ASSERT_TRUE(
+      core.put_job(every("job", "PT10S", R"("catchUpPolicy": "all", "epsilon": "PT1H")"), T0).ok());
+  // A run that goes on for good, and two outages while it runs.
+  LaunchRun forever = only_launch(core.tick(T0));
+  core.resume(T0 + seconds{60});
+  EXPECT_TRUE(core.tick(T0 + seconds{60}).empty());
+  core.resume(T0 + seconds{100});
+  EXPECT_TRUE(core.tick(T0 + seconds{100}).empty());
+  // At 60 s: 40 and 50 s missed, 60 s joining them; at 100 s, 80 and 90 s missed and 100 s:
+  // six, of which the newest three wait and the others are recorded as skipped.
+  json::value state = core.save_job_state("job").at("state");
+  EXPECT_EQ(state.at("waiting"),
+            (json::array{json::string(iso(T0 + seconds{80})), json::string(iso(T0 + seconds{90})),
+                         json::string(iso(T0 + seconds{100}))}));
+  std::set<std::string> dropped;
+  for (const RunRecord& record : core.history("job")->records()) {
+    if (record.message ==
+        "more than 3 runs were waiting their turn to catch up; only the newest of them run") {
+      dropped.insert(record.run_id);
+    }
+  }
+  EXPECT_EQ(dropped,
+            (std::set<std::string>{"job@" + iso(T0 + seconds{40}), "job@" + iso(T0 + seconds{50}),
+                                   "job@" + iso(T0 + seconds{60})}));
+  EXPECT_EQ(launched_ids(ok(core.run_finished(forever.task_id, RunOutcome::succeeded, 0, "", "",
+                                              T0 + seconds{101}))),
+            (Names{"job@" + iso(T0 + seconds{80})}));
+}
+
 TEST(SchedulerCore, CatchingUpIsBoundedByEpsilon) {
   // Down from 35 s to 200 s with epsilon 60 s: runs before 140 s are too old; 200 s is on time.
   Names all = run_with_failover(R"("catchUpPolicy": "all", "concurrent": true)", seconds{200},
