@@ -36,9 +36,7 @@ double now_seconds() {
 std::string container_name_part(const std::string& task_id) {
   std::string out = task_id.substr(0, 100);
   for (char& c : out) {
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-' || c == '.';
-    if (!plain) c = '_';
+    if (!Checkpoint::plain_id_byte(static_cast<unsigned char>(c))) c = '_';
   }
   return out;
 }

@@ -239,8 +239,7 @@ std::string Checkpoint::escape(const std::string& id) {
   if (id.empty()) return "%";
   std::string out;
   for (unsigned char c : id) {
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-' || (c == '.' && id != "." && id != "..");
+    bool plain = plain_id_byte(c) && !(c == '.' && (id == "." || id == ".."));
     if (plain) {
       out += static_cast<char>(c);
     } else {

@@ -124,6 +124,11 @@ class Checkpoint {
   static constexpr size_t kMaxEscapedBytes = 200;
   static constexpr size_t kLongIdPrefixBytes = 120;
   static std::string escape(const std::string& id);
+  // A byte escape() keeps as it is: [A-Za-z0-9_.-].
+  static bool plain_id_byte(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  }
 
   // For tests: from now on every journal write, flush and compaction in this process fails
   // with `error` (an errno value such as ENOSPC or EIO), as a full or failing disk would; 0

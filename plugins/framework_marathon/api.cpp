@@ -261,23 +261,6 @@ json::object updated_definition(const App* existing, const json::object& given, 
 
 }  // namespace
 
-std::string client_address(std::string_view peer) {
-  // "127.0.0.1:54321" or "[::1]:54321": the port is after the last colon, an IPv6 address in
-  // brackets before it. Anything else is given back as it is.
-  size_t colon = peer.rfind(':');
-  if (colon == std::string_view::npos || colon + 1 == peer.size() ||
-      peer.find_first_not_of("0123456789", colon + 1) != std::string_view::npos) {
-    return std::string(peer);
-  }
-  std::string_view address = peer.substr(0, colon);
-  if (address.size() >= 2 && address.front() == '[' && address.back() == ']') {
-    return std::string(address.substr(1, address.size() - 2));
-  }
-  // An IPv6 address without brackets has no port to take off.
-  if (address.find(':') != std::string_view::npos) return std::string(peer);
-  return std::string(address);
-}
-
 bool query_flag(const Query& query, const std::string& key) {
   auto value = first(query, key);
   return value && (*value == "true" || value->empty() || *value == "1");
@@ -369,7 +352,7 @@ Reply Api::change_reply(const Scheduler::Change& change, unsigned status) const 
 void Api::post_event(std::string_view client, const std::string& uri, const App& app) const {
   if (!on_api_post) return;
   on_api_post(json::object{
-      {"clientIp", client_address(client)}, {"uri", uri}, {"appDefinition", to_json(app)}});
+      {"clientIp", http::peer_address(client)}, {"uri", uri}, {"appDefinition", to_json(app)}});
 }
 
 void Api::check_supported(const App& app, const std::string& where,

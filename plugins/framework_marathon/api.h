@@ -157,8 +157,4 @@ class Api {
 
 bool query_flag(const Query& query, const std::string& key);
 
-// A peer's address without its port, as Marathon's clientIp (the servlet's remote address):
-// "127.0.0.1:54321" -> "127.0.0.1", "[::1]:54321" -> "::1".
-std::string client_address(std::string_view peer);
-
 }  // namespace tessera::marathon

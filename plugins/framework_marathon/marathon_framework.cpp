@@ -531,7 +531,7 @@ void MarathonFramework::forward_to_leader(const http::Request& request, http::Re
   http::ClientRequest forwarded = http::proxied_request(request);
   std::string previous_via(request.header(kViaHeader));
   std::string forwarded_for(request.header("X-Forwarded-For"));
-  std::string peer = client_address(request.peer());
+  std::string peer = http::peer_address(request.peer());
   std::erase_if(forwarded.headers, [](const auto& header) {
     return http::detail::iequals(header.first, kViaHeader) ||
            http::detail::iequals(header.first, "X-Forwarded-For");

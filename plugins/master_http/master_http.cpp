@@ -736,7 +736,7 @@ void MasterHttp::forward(const http::Request& request, http::Responder responder
   // HEAD is asked as GET, whose answer the server sends without its body: the client's parser
   // would otherwise wait for a body the upstream never sends.
   if (request.method() == http::Method::head) forwarded.method = "GET";
-  std::string peer = request.peer().substr(0, request.peer().rfind(':'));
+  std::string peer = http::peer_address(request.peer());
   std::string forwarded_for(request.header("X-Forwarded-For"));
   std::erase_if(forwarded.headers, [](const auto& header) {
     return http::detail::iequals(header.first, "X-Forwarded-For") ||

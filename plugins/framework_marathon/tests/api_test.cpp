@@ -5,6 +5,7 @@
 
 #include "api.h"
 #include "recording_driver.h"
+#include "tessera/sdk/http/message.h"
 
 namespace tessera::marathon {
 namespace {
@@ -571,11 +572,11 @@ TEST_F(ApiTest, ApiPostEventsNameTheClientsAddressWithoutItsPort) {
   EXPECT_EQ(posts[3].at("clientIp"), "192.168.1.2");
   EXPECT_EQ(posts[3].at("uri"), "/v2/groups/g");
   // What is no HOST:PORT is given as it is.
-  EXPECT_EQ(client_address(""), "");
-  EXPECT_EQ(client_address("::1"), "::1");
-  EXPECT_EQ(client_address("host:"), "host:");
-  EXPECT_EQ(client_address("host:http"), "host:http");
-  EXPECT_EQ(client_address("[::1]"), "[::1]");
+  EXPECT_EQ(tessera::sdk::http::peer_address(""), "");
+  EXPECT_EQ(tessera::sdk::http::peer_address("::1"), "::1");
+  EXPECT_EQ(tessera::sdk::http::peer_address("host:"), "host:");
+  EXPECT_EQ(tessera::sdk::http::peer_address("host:http"), "host:http");
+  EXPECT_EQ(tessera::sdk::http::peer_address("[::1]"), "[::1]");
 }
 
 // Ids with dot segments are resolved as Marathon's PathId.canonicalPath resolves them ("/../x"

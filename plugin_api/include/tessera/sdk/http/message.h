@@ -280,6 +280,23 @@ inline Response json_error(const Error& error) {
   return json_error(static_cast<unsigned>(http_status(error.code)), error.message);
 }
 
+// A peer's address without its port (Request::peer() is "HOST:PORT"): "127.0.0.1:54321" ->
+// "127.0.0.1", "[::1]:54321" -> "::1". What is no HOST:PORT is given back as it is.
+inline std::string peer_address(std::string_view peer) {
+  size_t colon = peer.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == peer.size() ||
+      peer.find_first_not_of("0123456789", colon + 1) != std::string_view::npos) {
+    return std::string(peer);
+  }
+  std::string_view address = peer.substr(0, colon);
+  if (address.size() >= 2 && address.front() == '[' && address.back() == ']') {
+    return std::string(address.substr(1, address.size() - 2));
+  }
+  // An IPv6 address without brackets has no port to take off.
+  if (address.find(':') != std::string_view::npos) return std::string(peer);
+  return std::string(address);
+}
+
 // Whether a request whose Origin header is `origin` and Host header `host` comes from a page of
 // this server: true when it has no Origin (curl, a server-side client), or when the Origin's
 // host and port are the Host's (case aside; ":80" for http and ":443" for https may be left
