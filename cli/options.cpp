@@ -131,10 +131,6 @@ Result<std::pair<std::string, std::string>> parse_env(const std::string& item) {
   return std::make_pair(item.substr(0, eq), item.substr(eq + 1));
 }
 
-std::string number(double value) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", value);
-  return buf;
-}
+std::string number(double value) { return protocol::format_scalar(value); }
 
 }  // namespace tessera::cli

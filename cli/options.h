@@ -58,7 +58,7 @@ std::vector<std::string> quota_shortfall(const TaskNeeds& needs,
 // Splits "K=V" (for --env). Errors name the bad item.
 Result<std::pair<std::string, std::string>> parse_env(const std::string& item);
 
-// "%g" of a number (0.5, 64, 1024), as tables and messages print quantities.
+// A quantity as tables and messages print it (0.5, 64, 1234567): protocol::format_scalar.
 std::string number(double value);
 
 }  // namespace tessera::cli

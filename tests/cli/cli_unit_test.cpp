@@ -230,6 +230,22 @@ TEST(StateJson, FractionsPrintInTheirShortestPlainForm) {
   EXPECT_EQ(pretty(v), "[\n  0.5,\n  1.5,\n  1700000000.5,\n  0.1,\n  -2.25\n]\n");
 }
 
+// Tables and messages show quantities whole (six digits showed a 2 TiB disk, 2097152 MiB, as
+// 2.09715e+06) and without binary noise (a framework holding 0.1 + 0.2 cpus holds 0.3).
+TEST(Number, QuantitiesPrintWholeAndRoundedToTheUnit) {
+  EXPECT_EQ(tessera::cli::number(2097152), "2097152");
+  EXPECT_EQ(tessera::cli::number(0.1 + 0.2), "0.3");
+  EXPECT_EQ(tessera::cli::number(0.5), "0.5");
+  EXPECT_EQ(tessera::cli::number(1e10), "1e+10");
+  tessera::protocol::Resources used;
+  used.scalars = {{"cpus", 0.1}, {"disk", 2097152}};
+  used += tessera::protocol::Resources{{{"cpus", 0.2}}, {}};
+  EXPECT_EQ(used.to_string(), "cpus:0.3;disk:2097152");
+  tessera::cli::TaskNeeds needs;
+  needs.mem = 1234567;
+  EXPECT_EQ(needs.describe(), "mem:1234567");
+}
+
 TEST(Shortfall, NamesEachShortResourceWithWhatWasOfferedAndNeeded) {
   tessera::cli::TaskNeeds needs;
   needs.cpus = 1;

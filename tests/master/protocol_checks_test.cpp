@@ -58,6 +58,11 @@ TEST(ResourceCheck, AmountsThatAreNotAmountsAreRefused) {
             "resource 'cpus': the amount 1e+300 is above the maximum 1e+10");
   EXPECT_EQ(problem(scalar("mem", 1e19)),
             "resource 'mem': the amount 1e+19 is above the maximum 1e+10");
+  // Just above the maximum: six digits ("%g") showed it as the maximum itself.
+  EXPECT_EQ(problem(scalar("mem", 10000000000.5)),
+            "resource 'mem': the amount 1.00000000005e+10 is above the maximum 1e+10");
+  EXPECT_EQ(problem(scalar("cpus", 0.00049999)),
+            "resource 'cpus': the amount 0.00049999 rounds to nothing in the unit 0.001");
   EXPECT_EQ(problem(scalar("cpus", 0.0004)),
             "resource 'cpus': the amount 0.0004 rounds to nothing in the unit 0.001");
   EXPECT_EQ(problem(scalar("cpus", 1e-300)),

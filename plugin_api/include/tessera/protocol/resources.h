@@ -32,6 +32,30 @@ struct Range {
   bool operator==(const Range&) const = default;
 };
 
+namespace detail {
+
+// The shortest text that reads back as `value`: plain from 0.00001 up to below 1e10 (0.0004,
+// 1234567), with an exponent outside (1e+10, 1.00000000005e+10, 1e-300). "%g" kept six digits, so
+// an amount just above the maximum was shown as the maximum itself, and mem 1234567 as 1.23457e+06.
+inline std::string format_amount(double value) {
+  char buffer[64];  // the longest plain text, below 1e10 and above 0.00001, is far shorter
+  const double size = std::fabs(value);
+  const bool plain = size == 0 || (size >= 1e-5 && size < 1e10);
+  auto result = std::to_chars(buffer, buffer + sizeof buffer, value,
+                              plain ? std::chars_format::fixed : std::chars_format::scientific);
+  return std::string(buffer, result.ptr);
+}
+
+}  // namespace detail
+
+// An amount as people read it: rounded to the unit amounts are compared in (0.001, see
+// Resources::fixed), so sums show no binary noise (0.1 + 0.2 is "0.3"), then its shortest text
+// (mem 1234567 is "1234567"). Used by to_string() and the CLI's tables.
+inline std::string format_scalar(double value) {
+  if (std::isfinite(value) && std::fabs(value) < 1e15) value = std::round(value * 1000.0) / 1000.0;
+  return detail::format_amount(value);
+}
+
 struct Resources {
   std::map<std::string, double> scalars;
   std::map<std::string, std::vector<Range>> ranges;
@@ -146,9 +170,7 @@ struct Resources {
     std::string out;
     for (const auto& [name, v] : scalars) {
       if (!out.empty()) out += ";";
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%g", v);
-      out += name + ":" + buf;
+      out += name + ":" + format_scalar(v);
     }
     for (const auto& [name, list] : ranges) {
       if (!out.empty()) out += ";";
@@ -185,12 +207,6 @@ inline constexpr size_t kMaxNameLength = 128;
 }  // namespace limits
 
 namespace detail {
-
-inline std::string format_amount(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%g", value);
-  return buffer;
-}
 
 inline std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.front() == '\r' ||
