@@ -1,21 +1,19 @@
 #include "job.h"
 
 #include <algorithm>
-#include <boost/regex.hpp>
 #include <cctype>
 #include <stdexcept>
 
 #include "json_fields.h"
 #include "schedule.h"
+#include "tessera/sdk/bounded_regex.h"
 
 namespace tessera::chronos {
 
 namespace json = boost::json;
 
-// Boost.Regex rather than std::regex: std::regex backtracks without bound (a pattern such as
-// "((.*)*)*x" against a five-letter host name takes minutes, holding the scheduler's loop on
-// every offer) and recurses on the stack (a long attribute value crashes the host), while
-// Boost's matcher gives up with an exception past a bound on its work and its memory.
+// Compiled and matched as the SDK's bounded_regex.h says (Java's syntax, a bounded match): a
+// crafted pattern cannot hold the scheduler's loop on every offer.
 struct ConstraintPattern {
   boost::regex regex;
 };
@@ -116,12 +114,10 @@ std::optional<Container> read_container(FieldReader& in) {
   return container;
 }
 
-// Null when the expression is not valid. Perl syntax with Java's defaults (Chronos matches with
-// java.util.regex): '.' does not match a newline, '^' and '$' only at the ends.
+// Null when the expression is not valid (Chronos matches with java.util.regex).
 std::shared_ptr<const ConstraintPattern> compile_pattern(const std::string& value) {
   try {
-    return std::make_shared<const ConstraintPattern>(ConstraintPattern{
-        boost::regex(value, boost::regex::perl | boost::regex::no_mod_m | boost::regex::no_mod_s)});
+    return std::make_shared<const ConstraintPattern>(ConstraintPattern{sdk::java_regex(value)});
   } catch (const std::exception&) {
     return nullptr;
   }
@@ -196,14 +192,10 @@ bool Constraint::matches(const std::map<std::string, std::string>& attributes) c
   if (op == Operator::equals) return it->second == value;
   std::shared_ptr<const ConstraintPattern> compiled = pattern ? pattern : compile_pattern(value);
   if (!compiled) return false;
-  bool like = false;
-  try {
-    like = boost::regex_match(it->second, compiled->regex);
-  } catch (const std::exception&) {
-    // Too much backtracking, or too deep: neither LIKE nor UNLIKE can be said to hold.
-    return false;
-  }
-  return op == Operator::like ? like : !like;
+  std::optional<bool> like = sdk::bounded_regex_match(it->second, compiled->regex);
+  // Too costly to decide: neither LIKE nor UNLIKE can be said to hold.
+  if (!like) return false;
+  return op == Operator::like ? *like : !*like;
 }
 
 bool is_valid_job_name(std::string_view name) {

@@ -5,17 +5,42 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <exception>
+#include <functional>
+#include <mutex>
 #include <regex>
 #include <set>
+
+#include "tessera/sdk/bounded_regex.h"
 
 namespace tessera::marathon {
 
 namespace json = boost::json;
 
-// Compiled with libstdc++'s polynomial-time matcher (compile_constraint_regex). A const regex is
-// only read by matching, so copies of an app share one safely.
+// Boost.Regex as java.util.regex reads a pattern (sdk::java_regex), matched within a bound on its
+// work (sdk::bounded_regex_match). A const regex is only read by matching, so copies of an app
+// share one safely.
 struct ConstraintPattern {
-  std::regex regex;
+  explicit ConstraintPattern(const boost::regex& compiled) : regex(compiled) {}
+
+  // Whether a match against `text` was found undecided before.
+  bool known_undecided(std::string_view text) const {
+    std::lock_guard lock(mutex);
+    return undecided.count(std::hash<std::string_view>()(text)) != 0;
+  }
+  void remember_undecided(std::string_view text) const {
+    std::lock_guard lock(mutex);
+    if (undecided.size() < kMaxUndecided) undecided.insert(std::hash<std::string_view>()(text));
+  }
+
+  const boost::regex regex;
+  // The fields (by hash) whose match spent its whole budget, so that an agent's offers spend it
+  // once per app definition rather than at every offer, for every waiting instance. At most
+  // kMaxUndecided of them; a hash collision only makes a field undecided. Copies of an app may
+  // be matched on other threads.
+  static constexpr size_t kMaxUndecided = 4096;
+  mutable std::mutex mutex;
+  mutable std::set<size_t> undecided;
 };
 
 namespace {
@@ -250,8 +275,8 @@ void read_constraints(Fields& fields, App& app) {
     if ((op == "LIKE" || op == "UNLIKE") && value.empty()) {
       fields.violations().push_back({where, "A regular expression value must be provided"});
     } else if ((op == "LIKE" || op == "UNLIKE") && value.size() > kMaxConstraintRegexBytes) {
-      // Not compiled: libstdc++'s regex compiler recurses once per nested group, and a pattern
-      // of 64 KiB of parentheses overflowed the plugin's stack (the whole host crashed).
+      // Not compiled: the regex compiler recurses once per nested group, and a pattern of
+      // 64 KiB of parentheses overflowed the plugin's stack (the whole host crashed).
       fields.violations().push_back({where, "A regular expression must be at most " +
                                                 std::to_string(kMaxConstraintRegexBytes) +
                                                 " characters long"});
@@ -430,13 +455,9 @@ json::array strings_json(const std::vector<std::string>& items) {
 }  // namespace
 
 std::shared_ptr<const ConstraintPattern> compile_constraint_regex(const std::string& pattern) {
-  auto flags = std::regex_constants::ECMAScript;
-#if defined(__GLIBCXX__)
-  flags |= std::regex_constants::__polynomial;
-#endif
   try {
-    return std::make_shared<const ConstraintPattern>(ConstraintPattern{std::regex(pattern, flags)});
-  } catch (const std::regex_error&) {
+    return std::make_shared<const ConstraintPattern>(sdk::java_regex(pattern));
+  } catch (const std::exception&) {
     return nullptr;
   }
 }
@@ -445,12 +466,21 @@ bool valid_constraint_regex(const std::string& pattern) {
   return compile_constraint_regex(pattern) != nullptr;
 }
 
-bool Constraint::matches(const std::string& text) const {
-  // A pattern too long to compile safely (stored before the limit) never matches.
-  if (!pattern && value && value->size() > kMaxConstraintRegexBytes) return false;
+PatternMatch Constraint::match(const std::string& text) const {
+  // A pattern too long to compile safely (stored before the limit) is not compiled.
+  if (!pattern && value && value->size() > kMaxConstraintRegexBytes) {
+    return PatternMatch::undecided;
+  }
   std::shared_ptr<const ConstraintPattern> compiled =
       pattern ? pattern : compile_constraint_regex(value.value_or(""));
-  return compiled && std::regex_match(text, compiled->regex);
+  if (!compiled || compiled->known_undecided(text)) return PatternMatch::undecided;
+  std::optional<bool> matched = sdk::bounded_regex_match(text, compiled->regex);
+  if (!matched) {
+    // Too costly to decide.
+    compiled->remember_undecided(text);
+    return PatternMatch::undecided;
+  }
+  return *matched ? PatternMatch::matches : PatternMatch::differs;
 }
 
 std::string scala_double(double value) {

@@ -55,6 +55,11 @@ struct PortDefinition {
 // A LIKE or UNLIKE constraint's regular expression, compiled (app.cpp).
 struct ConstraintPattern;
 
+// Whether a LIKE or UNLIKE pattern matches a field. `undecided`: matching it would cost more
+// than Boost.Regex's bound on a match's work (or the pattern cannot be compiled), so that neither
+// LIKE nor UNLIKE can be said to hold.
+enum class PatternMatch { matches, differs, undecided };
+
 // ["hostname", "UNIQUE"], ["rack", "GROUP_BY", "3"], ["zone", "LIKE", "eu-.*"].
 struct Constraint {
   std::string field;
@@ -62,25 +67,30 @@ struct Constraint {
   std::optional<std::string> value;
   // LIKE and UNLIKE: `value` compiled once, when the app is read (parse_app), and shared by the
   // app's copies (never changed); null when the value is not a valid pattern, or for a
-  // constraint made in code, which matches() then compiles each time.
+  // constraint made in code, which match() then compiles each time.
   std::shared_ptr<const ConstraintPattern> pattern{};
 
   // Whether the regular expression `value` matches the whole of `text` (LIKE and UNLIKE).
-  bool matches(const std::string& text) const;
+  PatternMatch match(const std::string& text) const;
+  // match() said `matches`.
+  bool matches(const std::string& text) const { return match(text) == PatternMatch::matches; }
   // The definition: `pattern` is only `value` compiled.
   bool operator==(const Constraint& other) const {
     return field == other.field && op == other.op && value == other.value;
   }
 };
 
-// A LIKE or UNLIKE constraint's value is a regular expression that must match the whole field
-// (as Java's String.matches in Marathon). It is compiled here so that matching takes polynomial
-// time (libstdc++'s Thompson NFA instead of its backtracking matcher, which is exponential for
-// patterns such as "(.*)*(.*)*x" and would hold the plugin's loop for hours on every offer); a
-// pattern that cannot be compiled so (a syntax error, a back-reference, too many states) is not
-// valid, and never matches. Null when not valid. parse_app refuses a pattern longer than
-// kMaxConstraintRegexBytes before compiling it (libstdc++'s compiler recurses once per nested
-// group: deep enough, it overflows the stack).
+// A LIKE or UNLIKE constraint's value is a regular expression that must match the whole field,
+// as Java's String.matches in Marathon: Perl syntax with java.util.regex's defaults ('.' does not
+// match a newline; '^' and '$' only at the ends), compiled with Boost.Regex (sdk::java_regex)
+// rather than std::regex, whose matcher backtracks without bound. A match takes at most a fixed
+// budget of steps through the field (sdk::bounded_regex_match), besides Boost's own bounds on the
+// matcher's states and memory; past them it is `undecided`, so that a crafted pattern cannot hold
+// the plugin's loop at every offer for every waiting app. A pattern Boost cannot compile (a syntax
+// error, nesting deeper than 400 groups) is not valid (null), and its match is undecided.
+// parse_app refuses a pattern longer than kMaxConstraintRegexBytes before compiling it (the
+// compiler recurses once per nested group, and Boost's own bound on the matcher's states grows
+// with the square of the pattern's length).
 inline constexpr size_t kMaxConstraintRegexBytes = 1000;
 std::shared_ptr<const ConstraintPattern> compile_constraint_regex(const std::string& pattern);
 bool valid_constraint_regex(const std::string& pattern);

@@ -373,6 +373,8 @@ void MarathonFramework::revive() {
   if (client_) client_->revive();
 }
 
+void MarathonFramework::warn(const std::string& message) { log().warn("{}", message); }
+
 // ---- Writes ----
 //
 // The scheduler's writes go through an sdk::StoreWriter: coalesced by key (a later put of a key

@@ -54,6 +54,7 @@ class MarathonFramework : public sdk::FrameworkPlugin, public Driver {
   void remove_group(const std::string& group_id) override;
   void remove_deployment(const std::string& id) override;
   void publish(const std::string& event_type, const boost::json::object& body) override;
+  void warn(const std::string& message) override;
 
   void elected();
   void deposed();

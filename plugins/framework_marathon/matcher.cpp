@@ -84,13 +84,20 @@ std::string_view reason_name(RejectReason reason) {
 }
 
 bool constraint_allows(const Constraint& constraint, const Placement& candidate,
-                       const std::vector<Placement>& placed) {
+                       const std::vector<Placement>& placed, bool* undecided) {
   std::optional<std::string> value = candidate.field(constraint.field);
   const std::string& op = constraint.op;
-  if (op == "UNLIKE") {
+  if (op == "LIKE" || op == "UNLIKE") {
     // A missing attribute is unlike anything, as in Marathon.
-    if (!value) return true;
-    return !constraint.matches(*value);
+    if (!value) return op == "UNLIKE";
+    PatternMatch match = constraint.match(*value);
+    if (match == PatternMatch::undecided) {
+      // Neither LIKE nor UNLIKE can be said to hold: an UNLIKE must not place an instance on an
+      // agent it may exclude.
+      if (undecided != nullptr) *undecided = true;
+      return false;
+    }
+    return (match == PatternMatch::matches) == (op == "LIKE");
   }
   if (!value) return false;
   std::map<std::string, uint64_t> counts;  // instances per value of the field
@@ -100,7 +107,6 @@ bool constraint_allows(const Constraint& constraint, const Placement& candidate,
   uint64_t here = counts.count(*value) != 0 ? counts[*value] : 0;
   if (op == "UNIQUE") return here == 0;
   if (op == "IS") return *value == constraint.value.value_or("");
-  if (op == "LIKE") return constraint.matches(*value);
   if (op == "MAX_PER") return here < whole_number(constraint.value, 1);
   if (op == "CLUSTER") {
     if (constraint.value && !constraint.value->empty()) return *value == *constraint.value;
@@ -128,8 +134,10 @@ MatchResult match_offer(const App& app, const OfferView& offer,
     result.reasons.push_back(RejectReason::unfulfilled_role);
   }
   for (const Constraint& constraint : app.constraints) {
-    if (!constraint_allows(constraint, offer.placement, placed)) {
+    bool undecided = false;
+    if (!constraint_allows(constraint, offer.placement, placed, &undecided)) {
       result.reasons.push_back(RejectReason::unfulfilled_constraint);
+      if (undecided) result.undecided = constraint;
       break;
     }
   }

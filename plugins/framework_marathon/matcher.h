@@ -70,12 +70,17 @@ struct Match {
 struct MatchResult {
   std::optional<Match> match;
   std::vector<RejectReason> reasons;  // empty when matched
+  // The LIKE or UNLIKE constraint that refused the offer because its pattern was too costly to
+  // match against the offer's field (PatternMatch::undecided), so that the scheduler can say so.
+  std::optional<Constraint> undecided;
 };
 
 // Whether `constraint` lets one more instance run at `candidate`, given where the app's other
-// instances run (`placed`).
+// instances run (`placed`). A LIKE or UNLIKE pattern too costly to match against the field
+// (PatternMatch::undecided) holds neither way: the constraint is not met, and `undecided` (when
+// given) is set.
 bool constraint_allows(const Constraint& constraint, const Placement& candidate,
-                       const std::vector<Placement>& placed);
+                       const std::vector<Placement>& placed, bool* undecided = nullptr);
 
 // Matches one instance of `app` against `offer`.
 MatchResult match_offer(const App& app, const OfferView& offer,

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "command_check.h"
+#include "tessera/sdk/logger.h"
 
 namespace tessera::marathon {
 
@@ -1233,6 +1234,19 @@ void Scheduler::adopt_backoff(const StoredBackoff& stored) {
   if (left.count() > 0) schedule_revive(backoff.until);
 }
 
+void Scheduler::report_undecided(const App& app, const Constraint& constraint,
+                                 const Placement& placement) {
+  auto [reported, first] = undecided_reported_.try_emplace(app.id, app.version);
+  if (!first && reported->second == app.version) return;
+  reported->second = app.version;
+  std::optional<std::string> value = placement.field(constraint.field);
+  driver_.warn("app " + sdk::quote(app.id) + ": its " + constraint.op + " pattern on " +
+               sdk::quote(constraint.field) + " was too costly to match against the value (" +
+               std::to_string(value ? value->size() : 0) + " characters) on agent " +
+               sdk::quote(placement.agent_id) +
+               "; the constraint is taken as not met there (said once per app version)");
+}
+
 void Scheduler::record_unused(OfferStatistics& stats, const protocol::scheduler::Offer& offer,
                               std::vector<RejectReason> reasons, const std::string& now_text) {
   ++stats.unused;
@@ -1454,6 +1468,7 @@ void Scheduler::on_offers(const std::vector<protocol::scheduler::Offer>& offers)
         stats.largest = resources;
       }
       MatchResult judged = match_offer(*owner, candidate.view, placed);
+      if (judged.undecided) report_undecided(*owner, *judged.undecided, candidate.view.placement);
       if (!judged.match)
         record_unused(stats, *candidate.offer, std::move(judged.reasons), now_text);
     }
@@ -1630,6 +1645,7 @@ void Scheduler::converge_app(const std::string& app_id) {
       progress_.erase(app_id);
       reset_backoff(app_id);
       statistics_.erase(app_id);
+      undecided_reported_.erase(app_id);
       last_failures_.erase(app_id);
       emit("app_terminated_event", json::object{{"appId", app_id}});
     }

@@ -297,6 +297,8 @@ class Driver {
   virtual void remove_group(const std::string& group_id) = 0;
   // An event for /v2/events; `body` already has eventType and timestamp.
   virtual void publish(const std::string& event_type, const boost::json::object& body) = 0;
+  // Something the operator should know of, for the plugin's log.
+  virtual void warn(const std::string& /*message*/) {}
 };
 
 struct SchedulerOptions {
@@ -499,6 +501,8 @@ class Scheduler {
   void kill(Task& task);
   void task_terminal(Task& task, const protocol::TaskStatus& status);
   void record_failure(const std::string& app_id);
+  // Says once per app version that a LIKE or UNLIKE pattern was too costly to match (Driver::warn).
+  void report_undecided(const App& app, const Constraint& constraint, const Placement& placement);
   static void record_unused(OfferStatistics& stats, const protocol::scheduler::Offer& offer,
                             std::vector<RejectReason> reasons, const std::string& now_text);
   std::vector<Task*> app_tasks(const std::string& app_id);
@@ -526,6 +530,9 @@ class Scheduler {
   std::map<std::string, int64_t> to_launch_;              // by app id
   std::map<std::string, std::string> queued_since_;
   std::map<std::string, OfferStatistics> statistics_;
+  // App id -> the version whose LIKE or UNLIKE pattern was found too costly to match (and said
+  // so once, not at every offer).
+  std::map<std::string, std::string> undecided_reported_;
   std::map<std::string, Backoff> backoff_;
   std::map<std::string, boost::json::object> last_failures_;
   std::set<int64_t> service_ports_used_;

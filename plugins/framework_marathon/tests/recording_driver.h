@@ -48,6 +48,7 @@ class RecordingDriver : public Driver {
   void publish(const std::string& type, const boost::json::object& body) override {
     events.emplace_back(type, body);
   }
+  void warn(const std::string& message) override { warnings.push_back(message); }
 
   size_t count_events(const std::string& type) const {
     size_t n = 0;
@@ -67,6 +68,7 @@ class RecordingDriver : public Driver {
   std::map<std::string, StoredDeployment> stored_deployments;
   std::map<std::string, StoredBackoff> stored_backoffs;
   std::vector<std::pair<std::string, boost::json::object>> events;
+  std::vector<std::string> warnings;
 };
 
 // An offer of `resources` (Mesos text form) from agent `agent` at `hostname`.

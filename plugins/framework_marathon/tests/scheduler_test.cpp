@@ -122,6 +122,39 @@ TEST_F(SchedulerTest, SpreadsByDefaultAndPacksWhenAsked) {
   EXPECT_EQ(hosts, (std::map<std::string, int>{{"host0", 4}}));
 }
 
+// A LIKE or UNLIKE pattern too costly to match against an agent's field places nothing there
+// (an UNLIKE may exclude that agent), and the plugin says so once per app version, not at every
+// offer.
+TEST_F(SchedulerTest, APatternTooCostlyToMatchPlacesNothingAndIsReportedOnce) {
+  const std::string long_host(5000, 'a');
+  App app = make_app("/web", 1);
+  app.constraints = {{"hostname", "UNLIKE", std::string("(a|aa)*b")}};
+  scheduler_.create_app(app);
+  for (int n = 1; n <= 3; ++n) {
+    scheduler_.on_offers({offer("o" + std::to_string(n), "agent0", long_host,
+                                "cpus:4;mem:1024;ports:[31000-31099]")});
+  }
+  EXPECT_TRUE(driver_.launched.empty());
+  EXPECT_EQ(scheduler_.waiting("/web"), 1);
+  ASSERT_EQ(driver_.warnings.size(), 1u);
+  EXPECT_NE(driver_.warnings[0].find("'/web'"), std::string::npos) << driver_.warnings[0];
+  EXPECT_NE(driver_.warnings[0].find("UNLIKE"), std::string::npos) << driver_.warnings[0];
+  // Where the pattern can be decided, the instance is placed.
+  scheduler_.on_offers({offer("o4", "agent1", "host1", "cpus:4;mem:1024;ports:[31000-31099]")});
+  ASSERT_EQ(driver_.launched.size(), 1u);
+  EXPECT_EQ(per_host("/web"), (std::map<std::string, int>{{"host1", 1}}));
+  EXPECT_EQ(driver_.warnings.size(), 1u);
+  // A new version of the app is reported again, once.
+  app.instances = 2;
+  scheduler_.update_app(app);
+  for (int n = 5; n <= 6; ++n) {
+    scheduler_.on_offers({offer("o" + std::to_string(n), "agent0", long_host,
+                                "cpus:4;mem:1024;ports:[31000-31099]")});
+  }
+  EXPECT_EQ(driver_.launched.size(), 1u);
+  EXPECT_EQ(driver_.warnings.size(), 2u);
+}
+
 TEST_F(SchedulerTest, ScalesUpAndDownKillingYoungestFirst) {
   scheduler_.create_app(make_app("/web", 2));
   offer_round();
