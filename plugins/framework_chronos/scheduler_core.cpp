@@ -403,19 +403,35 @@ std::optional<TimePoint> SchedulerCore::next_wakeup() const {
 
 void SchedulerCore::start_run(Entry& e, RunSpec spec, TimePoint now, std::vector<Action>& actions) {
   const std::string& name = e.job.name;
-  if (!e.active.empty()) {
+  // A run whose retry is pending has not ended: a new run (attempt 0) meets it as it meets an
+  // active run. A retry starting is its own run going on, and meets only the active ones.
+  const bool new_run = spec.attempt == 0;
+  const bool retry_pending = new_run && !e.retries.empty();
+  if (!e.active.empty() || retry_pending) {
     switch (e.job.concurrency) {
       case ConcurrencyPolicy::allow:
         break;
-      case ConcurrencyPolicy::forbid:
-        record_skip(
-            e, spec, now,
-            "run '" + e.active.back().spec.run_id + "' is still active (concurrencyPolicy forbid)");
+      case ConcurrencyPolicy::forbid: {
+        std::string reason;
+        if (!e.active.empty()) {
+          reason = "run '" + e.active.back().spec.run_id + "' is still active";
+        } else {
+          const PendingRetry& retry = e.retries.back();
+          reason = "run '" + retry.spec.run_id + "' is still active: attempt " +
+                   std::to_string(retry.spec.attempt) + " waits to retry at " +
+                   format_time(retry.due);
+        }
+        record_skip(e, spec, now, reason + " (concurrencyPolicy forbid)");
         return;
-      case ConcurrencyPolicy::replace:
-        kill_active(e, "replaced by run '" + spec.run_id + "' (concurrencyPolicy replace)",
-                    actions);
+      }
+      case ConcurrencyPolicy::replace: {
+        const std::string reason =
+            "replaced by run '" + spec.run_id + "' (concurrencyPolicy replace)";
+        kill_active(e, reason, actions);
+        // The retries the new run replaces never run; like a killed run they count nothing.
+        if (new_run) cancel_retries(e, "retry cancelled: " + reason, now);
         break;
+      }
     }
   }
   touch(name);
@@ -514,11 +530,13 @@ void SchedulerCore::remove_retry_index(const Entry& e) {
 }
 
 void SchedulerCore::cancel_retries(Entry& e, const std::string& reason, TimePoint now) {
+  if (e.retries.empty()) return;
   remove_retry_index(e);
   for (const PendingRetry& retry : e.retries) {
     record_skip(e, retry.spec, now, reason);
   }
   e.retries.clear();
+  touch(e.job.name);
 }
 
 // ---- Requests.

@@ -30,10 +30,13 @@
 //   start in one tick.
 // - A run due while another run of the job is active follows the concurrency policy: allow
 //   (both run), forbid (the new one is skipped, as Chronos does when `concurrent` is false),
-//   replace (the active one is killed, the new one runs). Under forbid the missed runs that
-//   the catch-up policy keeps are not skipped: they wait, oldest first, and each starts when
-//   the run before it has ended (its retries included); a time that comes due while they wait
-//   joins them; at most config.catch_up_limit wait (the newest).
+//   replace (the active one is killed, the new one runs). A run whose retry is pending has
+//   not ended: a new run meets it as an active one (forbid: the new one is skipped and the
+//   retry runs at its time; allow: both run; replace: the retry is cancelled, recorded as
+//   skipped, counting nothing). Under forbid the missed runs that the catch-up policy keeps
+//   are not skipped: they wait, oldest first, and each starts when the run before it has
+//   ended (its retries included); a time that comes due while they wait joins them; at most
+//   config.catch_up_limit wait (the newest).
 //
 // When a run ends (run_finished): success counts it (successCount, lastSuccess) and fires the
 // dependents whose round it completes; failure is retried after config.failure_retry_delay
@@ -333,6 +336,8 @@ class SchedulerCore {
   void start_waiting(Entry& entry, TimePoint now, std::vector<Action>& actions);
   // Drops every waiting catch-up run, each recorded as skipped for `reason`.
   void cancel_waiting(Entry& entry, const std::string& reason, TimePoint now);
+  // Starts a run (attempt 0) or a retry as the concurrency policy lets it: a new run meets
+  // the job's active runs and pending retries, a retry only the active runs.
   void start_run(Entry& entry, RunSpec spec, TimePoint now, std::vector<Action>& actions);
   void record_skip(Entry& entry, const RunSpec& spec, TimePoint now, std::string reason);
   std::string unique_run_id(const Entry& entry, TimePoint t) const;

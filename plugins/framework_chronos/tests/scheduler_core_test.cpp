@@ -85,6 +85,7 @@ class FakeCluster {
   explicit FakeCluster(SchedulerCore& core) : core_(core) {}
   Millis run_time{500};
   RunOutcome outcome = RunOutcome::succeeded;
+  std::set<std::string> failing;  // task ids that fail whatever `outcome` is
   TimePoint clock{};  // never goes back: a restored scheduler is driven from its restore time
   Names launched;     // run ids, in launch order
 
@@ -114,14 +115,21 @@ class FakeCluster {
         Names tasks = std::move(ending_.begin()->second);
         ending_.erase(ending_.begin());
         for (const std::string& task : tasks) {
-          auto actions = core_.run_finished(task, outcome, outcome == RunOutcome::succeeded ? 0 : 1,
-                                            "", "output of " + task, t);
+          RunOutcome end = failing.count(task) != 0 ? RunOutcome::failed : outcome;
+          auto actions = core_.run_finished(task, end, end == RunOutcome::succeeded ? 0 : 1, "",
+                                            "output of " + task, t);
           if (actions.ok()) handle(*actions, t);
         }
       } else {
         handle(core_.tick(t), t);
       }
     }
+  }
+
+  // The same cluster under a new leader: the runs still in flight end when they would have.
+  void take_over(const FakeCluster& before) {
+    ending_ = before.ending_;
+    clock = before.clock;
   }
 
  private:
@@ -614,6 +622,175 @@ TEST(SchedulerCore, ConcurrencyPolicies) {
   EXPECT_EQ(killed->status, RunStatus::killed);
   EXPECT_EQ(killed->message,
             "replaced by run 'j@" + iso(T0 + seconds{10}) + "' (concurrencyPolicy replace)");
+}
+
+// A job's run records as a user reads them: "RUN_ID#ATTEMPT TRIGGER STATUS", oldest first.
+Names history_lines(const SchedulerCore& core, const std::string& name) {
+  Names out;
+  const RunHistory* history = core.history(name);
+  if (history == nullptr) return out;
+  for (const RunRecord& record : history->records()) {
+    out.push_back(record.run_id + "#" + std::to_string(record.attempt) + " " +
+                  std::string(to_string(record.trigger)) + " " +
+                  std::string(to_string(record.status)));
+  }
+  return out;
+}
+
+// A job every 10 s from T0 whose first attempts may be retried once, 15 s after they fail.
+SchedulerConfig retry_in_15s() {
+  SchedulerConfig config;
+  config.failure_retry_delay = seconds{15};
+  return config;
+}
+
+TEST(SchedulerCore, UnderForbidATimeDueWhileARetryIsPendingIsSkippedAndTheRetryRuns) {
+  SchedulerCore core(retry_in_15s());
+  ASSERT_TRUE(core.put_job(every("job", "PT10S", R"("retries": 1)"), T0).ok());
+  LaunchRun zero = only_launch(core.tick(T0));
+  ASSERT_TRUE(core.run_started(zero.task_id, "agent-1", T0).ok());
+  EXPECT_TRUE(
+      ok(core.run_finished(zero.task_id, RunOutcome::failed, 1, "exit 1", "", T0 + seconds{1}))
+          .empty());
+  // 10 s comes due while attempt 1 waits out its delay (until 16 s): the run of 0 s has not
+  // ended, so 10 s is skipped as a time due while a run is active.
+  EXPECT_TRUE(core.tick(T0 + seconds{10}).empty());
+  EXPECT_EQ(last_record(core, "job").message,
+            "run 'job@" + iso(T0) + "' is still active: attempt 1 waits to retry at " +
+                iso(T0 + seconds{16}) + " (concurrencyPolicy forbid)");
+  EXPECT_EQ(core.current_state("job"), "queued");
+  // So is a run asked for now, as while a run is active.
+  EXPECT_TRUE(ok(core.run_now("job", "", T0 + seconds{12})).empty());
+  EXPECT_EQ(last_record(core, "job").status, RunStatus::skipped);
+  // The retry runs at its time.
+  EXPECT_EQ(core.next_wakeup(), T0 + seconds{16});
+  LaunchRun retry = only_launch(core.tick(T0 + seconds{16}));
+  EXPECT_EQ(retry.task_id, "job@" + iso(T0) + "#1");
+  EXPECT_EQ(retry.trigger, RunTrigger::schedule);
+  EXPECT_EQ(retry.scheduled, T0);
+  ASSERT_TRUE(core.run_started(retry.task_id, "agent-1", T0 + seconds{16}).ok());
+  EXPECT_TRUE(
+      ok(core.run_finished(retry.task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{17}))
+          .empty());
+  LaunchRun twenty = only_launch(core.tick(T0 + seconds{20}));
+  EXPECT_EQ(twenty.run_id, "job@" + iso(T0 + seconds{20}));
+  EXPECT_EQ(history_lines(core, "job"),
+            (Names{"job@" + iso(T0) + "#0 schedule failed",
+                   "job@" + iso(T0 + seconds{10}) + "#0 schedule skipped",
+                   "job@" + iso(T0 + seconds{12}) + "#0 manual skipped",
+                   "job@" + iso(T0) + "#1 schedule succeeded",
+                   "job@" + iso(T0 + seconds{20}) + "#0 schedule queued"}));
+  const Job& counted = *core.find_job("job");
+  EXPECT_EQ(counted.success_count, 1);
+  EXPECT_EQ(counted.error_count, 0);
+}
+
+TEST(SchedulerCore, UnderAllowATimeDueWhileARetryIsPendingRunsAndSoDoesTheRetry) {
+  SchedulerCore core(retry_in_15s());
+  ASSERT_TRUE(core.put_job(every("job", "PT10S", R"("retries": 1, "concurrent": true)"), T0).ok());
+  FakeCluster cluster(core);
+  cluster.failing = {"job@" + iso(T0) + "#0"};
+  cluster.run_until(T0 + seconds{19});
+  // 0 s fails at 0.5 s; 10 s runs on time; the retry of 0 s runs at 15.5 s.
+  EXPECT_EQ(cluster.launched,
+            (Names{"job@" + iso(T0), "job@" + iso(T0 + seconds{10}), "job@" + iso(T0)}));
+  EXPECT_EQ(history_lines(core, "job"),
+            (Names{"job@" + iso(T0) + "#0 schedule failed",
+                   "job@" + iso(T0 + seconds{10}) + "#0 schedule succeeded",
+                   "job@" + iso(T0) + "#1 schedule succeeded"}));
+  EXPECT_EQ(core.find_job("job")->success_count, 2);
+  EXPECT_EQ(core.find_job("job")->error_count, 0);
+}
+
+TEST(SchedulerCore, UnderReplaceATimeDueWhileARetryIsPendingCancelsTheRetry) {
+  SchedulerCore core(retry_in_15s());
+  ASSERT_TRUE(
+      core.put_job(every("job", "PT10S", R"("retries": 1, "concurrencyPolicy": "replace")"), T0)
+          .ok());
+  LaunchRun zero = only_launch(core.tick(T0));
+  EXPECT_TRUE(
+      ok(core.run_finished(zero.task_id, RunOutcome::failed, 1, "", "", T0 + seconds{1})).empty());
+  // The run of 10 s replaces the run of 0 s, whose retry is cancelled (nothing to kill).
+  auto actions = core.tick(T0 + seconds{10});
+  EXPECT_TRUE(killed_tasks(actions).empty());
+  LaunchRun ten = only_launch(actions);
+  EXPECT_EQ(ten.run_id, "job@" + iso(T0 + seconds{10}));
+  const RunRecord& cancelled = core.history("job")->records().at(1);
+  EXPECT_EQ(cancelled.run_id, "job@" + iso(T0));
+  EXPECT_EQ(cancelled.attempt, 1);
+  EXPECT_EQ(cancelled.status, RunStatus::skipped);
+  EXPECT_EQ(cancelled.message, "retry cancelled: replaced by run 'job@" + iso(T0 + seconds{10}) +
+                                   "' (concurrencyPolicy replace)");
+  EXPECT_TRUE(core.save_job_state("job").at("state").at("retries").as_array().empty());
+  // The retry never runs, nor kills the run that replaced it.
+  EXPECT_EQ(core.next_wakeup(), T0 + seconds{20});
+  EXPECT_TRUE(core.tick(T0 + seconds{16}).empty());
+  EXPECT_TRUE(ok(core.run_finished(ten.task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{17}))
+                  .empty());
+  EXPECT_EQ(
+      history_lines(core, "job"),
+      (Names{"job@" + iso(T0) + "#0 schedule failed", "job@" + iso(T0) + "#1 schedule skipped",
+             "job@" + iso(T0 + seconds{10}) + "#0 schedule succeeded"}));
+  // The replaced run counts nothing.
+  const Job& counted = *core.find_job("job");
+  EXPECT_EQ(counted.success_count, 1);
+  EXPECT_EQ(counted.error_count, 0);
+  EXPECT_EQ(core.current_state("job"), "idle");
+}
+
+TEST(SchedulerCore, APendingRetryUnderForbidSurvivesAFailoverAtAnyMoment) {
+  // Saved and restored at every quarter second up to 39 s: 0 s fails, 10 s is skipped while its
+  // retry waits, the retry runs at 15.5 s, then 20 s and 30 s; each once.
+  const Names expected{"job@" + iso(T0) + "#0 schedule failed",
+                       "job@" + iso(T0 + seconds{10}) + "#0 schedule skipped",
+                       "job@" + iso(T0) + "#1 schedule succeeded",
+                       "job@" + iso(T0 + seconds{20}) + "#0 schedule succeeded",
+                       "job@" + iso(T0 + seconds{30}) + "#0 schedule succeeded"};
+  for (int cut = 0; cut <= 156; ++cut) {
+    SchedulerCore first(retry_in_15s());
+    ASSERT_TRUE(first.put_job(every("job", "PT10S", R"("retries": 1)"), T0).ok());
+    FakeCluster a(first);
+    a.failing = {"job@" + iso(T0) + "#0"};
+    a.run_until(T0 + Millis{cut * 250});
+    SchedulerCore second(retry_in_15s());
+    restore_from(first, second, T0 + Millis{cut * 250});
+    FakeCluster b(second);
+    b.take_over(a);
+    b.failing = a.failing;
+    b.run_until(T0 + seconds{39});
+    EXPECT_EQ(history_lines(second, "job"), expected) << "cut at " << cut * 250 << " ms";
+    EXPECT_EQ(concat(a.launched, b.launched),
+              (Names{"job@" + iso(T0), "job@" + iso(T0), "job@" + iso(T0 + seconds{20}),
+                     "job@" + iso(T0 + seconds{30})}))
+        << "cut at " << cut * 250 << " ms";
+    EXPECT_EQ(second.find_job("job")->success_count, 3) << "cut at " << cut * 250 << " ms";
+  }
+}
+
+TEST(SchedulerCore, ATimeMissedDuringAnOutageWhileARetryIsPendingWaitsForTheRetry) {
+  // Under forbid a missed time that the catch-up policy keeps waits its turn behind a pending
+  // retry, as behind an active run.
+  SchedulerCore first(retry_in_15s());
+  ASSERT_TRUE(
+      first.put_job(every("job", "PT10S", R"("retries": 1, "catchUpPolicy": "all")"), T0).ok());
+  LaunchRun zero = only_launch(first.tick(T0));
+  ok(first.run_finished(zero.task_id, RunOutcome::failed, 1, "", "", T0 + seconds{1}));
+  // No scheduler leads from 5 s to 12 s, across 10 s.
+  SchedulerCore second(retry_in_15s());
+  restore_from(first, second, T0 + seconds{12});
+  EXPECT_TRUE(second.tick(T0 + seconds{12}).empty());
+  EXPECT_EQ(second.save_job_state("job").at("state").at("waiting"),
+            (json::array{json::string(iso(T0 + seconds{10}))}));
+  LaunchRun retry = only_launch(second.tick(T0 + seconds{16}));
+  EXPECT_EQ(retry.task_id, "job@" + iso(T0) + "#1");
+  LaunchRun ten = only_launch(
+      ok(second.run_finished(retry.task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{17})));
+  EXPECT_EQ(ten.run_id, "job@" + iso(T0 + seconds{10}));
+  ok(second.run_finished(ten.task_id, RunOutcome::succeeded, 0, "", "", T0 + seconds{18}));
+  EXPECT_EQ(launched_ids(second.tick(T0 + seconds{20})), (Names{"job@" + iso(T0 + seconds{20})}));
+  for (const RunRecord& record : second.history("job")->records()) {
+    EXPECT_NE(record.status, RunStatus::skipped) << record.run_id << ": " << record.message;
+  }
 }
 
 TEST(SchedulerCore, RunNowTakesArgumentsAndGetsAnIdOfItsOwn) {
