@@ -12,10 +12,10 @@ namespace tessera::chronos {
 
 namespace json = boost::json;
 
-// Compiled and matched as the SDK's bounded_regex.h says (Java's syntax, a bounded match): a
-// crafted pattern cannot hold the scheduler's loop on every offer.
-struct ConstraintPattern {
-  boost::regex regex;
+// Compiled once and matched within a bound on its work (sdk::BoundedPattern): a crafted pattern
+// cannot hold the scheduler's loop on every offer.
+struct ConstraintPattern : sdk::BoundedPattern {
+  using BoundedPattern::BoundedPattern;
 };
 
 namespace {
@@ -117,7 +117,7 @@ std::optional<Container> read_container(FieldReader& in) {
 // Null when the expression is not valid (Chronos matches with java.util.regex).
 std::shared_ptr<const ConstraintPattern> compile_pattern(const std::string& value) {
   try {
-    return std::make_shared<const ConstraintPattern>(ConstraintPattern{sdk::java_regex(value)});
+    return std::make_shared<const ConstraintPattern>(value);
   } catch (const std::exception&) {
     return nullptr;
   }
@@ -192,7 +192,7 @@ bool Constraint::matches(const std::map<std::string, std::string>& attributes) c
   if (op == Operator::equals) return it->second == value;
   std::shared_ptr<const ConstraintPattern> compiled = pattern ? pattern : compile_pattern(value);
   if (!compiled) return false;
-  std::optional<bool> like = sdk::bounded_regex_match(it->second, compiled->regex);
+  std::optional<bool> like = compiled->match(it->second);
   // Too costly to decide: neither LIKE nor UNLIKE can be said to hold.
   if (!like) return false;
   return op == Operator::like ? *like : !*like;

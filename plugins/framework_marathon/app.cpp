@@ -6,8 +6,6 @@
 #include <charconv>
 #include <cmath>
 #include <exception>
-#include <functional>
-#include <mutex>
 #include <regex>
 #include <set>
 
@@ -17,30 +15,10 @@ namespace tessera::marathon {
 
 namespace json = boost::json;
 
-// Boost.Regex as java.util.regex reads a pattern (sdk::java_regex), matched within a bound on its
-// work (sdk::bounded_regex_match). A const regex is only read by matching, so copies of an app
-// share one safely.
-struct ConstraintPattern {
-  explicit ConstraintPattern(const boost::regex& compiled) : regex(compiled) {}
-
-  // Whether a match against `text` was found undecided before.
-  bool known_undecided(std::string_view text) const {
-    std::lock_guard lock(mutex);
-    return undecided.count(std::hash<std::string_view>()(text)) != 0;
-  }
-  void remember_undecided(std::string_view text) const {
-    std::lock_guard lock(mutex);
-    if (undecided.size() < kMaxUndecided) undecided.insert(std::hash<std::string_view>()(text));
-  }
-
-  const boost::regex regex;
-  // The fields (by hash) whose match spent its whole budget, so that an agent's offers spend it
-  // once per app definition rather than at every offer, for every waiting instance. At most
-  // kMaxUndecided of them; a hash collision only makes a field undecided. Copies of an app may
-  // be matched on other threads.
-  static constexpr size_t kMaxUndecided = 4096;
-  mutable std::mutex mutex;
-  mutable std::set<size_t> undecided;
+// A pattern as java.util.regex reads it, matched within a bound on its work, the fields it could
+// not decide remembered (sdk::BoundedPattern). Copies of an app share one.
+struct ConstraintPattern : sdk::BoundedPattern {
+  using BoundedPattern::BoundedPattern;
 };
 
 namespace {
@@ -456,7 +434,7 @@ json::array strings_json(const std::vector<std::string>& items) {
 
 std::shared_ptr<const ConstraintPattern> compile_constraint_regex(const std::string& pattern) {
   try {
-    return std::make_shared<const ConstraintPattern>(sdk::java_regex(pattern));
+    return std::make_shared<const ConstraintPattern>(pattern);
   } catch (const std::exception&) {
     return nullptr;
   }
@@ -473,13 +451,9 @@ PatternMatch Constraint::match(const std::string& text) const {
   }
   std::shared_ptr<const ConstraintPattern> compiled =
       pattern ? pattern : compile_constraint_regex(value.value_or(""));
-  if (!compiled || compiled->known_undecided(text)) return PatternMatch::undecided;
-  std::optional<bool> matched = sdk::bounded_regex_match(text, compiled->regex);
-  if (!matched) {
-    // Too costly to decide.
-    compiled->remember_undecided(text);
-    return PatternMatch::undecided;
-  }
+  if (!compiled) return PatternMatch::undecided;
+  std::optional<bool> matched = compiled->match(text);
+  if (!matched) return PatternMatch::undecided;  // too costly to decide
   return *matched ? PatternMatch::matches : PatternMatch::differs;
 }
 

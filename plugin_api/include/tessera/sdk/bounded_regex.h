@@ -2,8 +2,8 @@
 // java.util.regex reads them and matched with a bound on the work, so that a crafted pattern
 // cannot hold a plugin's loop.
 //
-//   boost::regex regex = sdk::java_regex("rack-[0-9]+");  // throws std::runtime_error if invalid
-//   std::optional<bool> like = sdk::bounded_regex_match("rack-12", regex);  // nullopt: too costly
+//   sdk::BoundedPattern pattern("rack-[0-9]+");  // throws std::runtime_error if invalid
+//   std::optional<bool> like = pattern.match("rack-12");  // nullopt: too costly to decide
 //
 // std::regex backtracks without bound (a pattern such as "((.*)*)*x" against a short host name
 // takes minutes) and recurses on the stack; even libstdc++'s polynomial-time mode takes 80 ms for
@@ -19,10 +19,13 @@
 #include <boost/regex.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <unordered_set>
 
 namespace tessera::sdk {
 
@@ -136,5 +139,38 @@ inline std::optional<bool> bounded_regex_match(std::string_view text, const boos
     return std::nullopt;
   }
 }
+
+// A user's pattern compiled once (java_regex) and matched within the budget
+// (bounded_regex_match). The texts it could not decide are remembered (by hash, at most
+// kMaxUndecided; a collision only makes a text undecided), so that the same field of every offer
+// spends the budget once per pattern rather than at every offer. match() may be called on a
+// shared const pattern from several threads.
+class BoundedPattern {
+ public:
+  static constexpr size_t kMaxUndecided = 4096;
+
+  // Throws std::runtime_error when `pattern` is not valid (java_regex).
+  explicit BoundedPattern(std::string_view pattern) : regex_(java_regex(pattern)) {}
+
+  // Whether the pattern matches the whole of `text`; nullopt when too costly to decide.
+  std::optional<bool> match(std::string_view text) const {
+    const size_t key = std::hash<std::string_view>()(text);
+    {
+      std::lock_guard lock(mutex_);
+      if (undecided_.count(key) != 0) return std::nullopt;
+    }
+    std::optional<bool> matched = bounded_regex_match(text, regex_);
+    if (!matched) {
+      std::lock_guard lock(mutex_);
+      if (undecided_.size() < kMaxUndecided) undecided_.insert(key);
+    }
+    return matched;
+  }
+
+ private:
+  const boost::regex regex_;
+  mutable std::mutex mutex_;
+  mutable std::unordered_set<size_t> undecided_;
+};
 
 }  // namespace tessera::sdk
