@@ -41,6 +41,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "master/peers.h"
@@ -102,7 +103,33 @@ struct Answer {
   size_t bytes = 0;  // the whole answer, head included
   int status = 0;
   std::string text;  // the whole answer, when asked to keep it
+  // The answer's Server-Timing phases (/state: copy, master, events, body), in milliseconds.
+  std::vector<std::pair<std::string, double>> phases;
 };
+
+// The phases of a Server-Timing header in `head` ("name;dur=1.5, name;dur=2").
+std::vector<std::pair<std::string, double>> server_timing(const std::string& head) {
+  std::vector<std::pair<std::string, double>> phases;
+  const std::string field = "\r\nServer-Timing: ";
+  size_t at = head.find(field);
+  if (at == std::string::npos) return phases;
+  at += field.size();
+  size_t end = head.find("\r\n", at);
+  std::string value = head.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  for (size_t from = 0; from < value.size();) {
+    size_t comma = value.find(',', from);
+    std::string metric = value.substr(from, comma == std::string::npos ? comma : comma - from);
+    size_t dur = metric.find(";dur=");
+    if (dur != std::string::npos) {
+      size_t name = metric.find_first_not_of(' ');
+      phases.emplace_back(metric.substr(name, dur - name),
+                          std::strtod(metric.c_str() + dur + 5, nullptr));
+    }
+    if (comma == std::string::npos) break;
+    from = comma + 1;
+  }
+  return phases;
+}
 
 // One GET on a fresh connection, read until the server closes it; `keep`: the answer is kept
 // in `text` (the timed requests only count its bytes).
@@ -125,13 +152,14 @@ Answer get(int port, const std::string& target, bool keep = false) {
   for (;;) {
     ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
     if (n <= 0) break;
-    if (head.size() < 16) head.append(buffer, static_cast<size_t>(std::min<ssize_t>(n, 16)));
+    if (head.size() < 2048) head.append(buffer, static_cast<size_t>(std::min<ssize_t>(n, 2048)));
     if (keep) answer.text.append(buffer, static_cast<size_t>(n));
     answer.bytes += static_cast<size_t>(n);
   }
   ::close(fd);
   answer.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   if (head.rfind("HTTP/1.1 ", 0) == 0) answer.status = std::atoi(head.c_str() + 9);
+  answer.phases = server_timing(head);
   return answer;
 }
 
@@ -174,6 +202,42 @@ void print_row(const char* what, const std::vector<Answer>& answers) {
   std::printf("%-28s %10.1f %10.1f %12.2f %8d\n", what, median, p99,
               static_cast<double>(bytes) / (1024.0 * 1024.0), failed);
   // Each row as it comes: a profiler is attached when the first one shows.
+  std::fflush(stdout);
+}
+
+// Where the answers spent their time by the server's Server-Timing: each phase's median and
+// p99, then the rest of the time to the last byte ("send": the body's transfer and this client's
+// reading it, connecting, and the request's wait for the API's thread), and the slowest answer's
+// own split: what its tail is made of.
+void print_phases(const std::vector<Answer>& answers) {
+  std::vector<std::string> names;
+  for (const Answer& a : answers) {
+    for (const auto& [name, ms] : a.phases) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+  }
+  if (names.empty()) return;
+  names.push_back("send");
+  auto phase = [](const Answer& a, const std::string& name) {
+    double server = 0;
+    for (const auto& [n, ms] : a.phases) {
+      if (n == name) return ms;
+      server += ms;
+    }
+    return name == "send" ? a.ms - server : 0.0;
+  };
+  const Answer* slowest = &answers.front();
+  for (const Answer& a : answers) {
+    if (a.ms > slowest->ms) slowest = &a;
+  }
+  for (const std::string& name : names) {
+    std::vector<double> ms;
+    for (const Answer& a : answers) ms.push_back(phase(a, name));
+    std::sort(ms.begin(), ms.end());
+    std::printf("  %-26s %10.1f %10.1f   slowest answer (%.1f ms): %.1f\n", name.c_str(),
+                ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 99 / 100)], slowest->ms,
+                phase(*slowest, name));
+  }
   std::fflush(stdout);
 }
 
@@ -362,6 +426,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < options.requests; ++i) answers.push_back(get(http_port, target));
     double cpu = cpu_seconds(master.pid()) - cpu_before;
     print_row(what, answers);
+    print_phases(answers);
     std::printf("  master CPU per request: %.1f ms\n",
                 cpu * 1000.0 / static_cast<double>(options.requests));
   };
@@ -478,7 +543,10 @@ int main(int argc, char** argv) {
         "%.2f s/s, events read %.1f MB\n",
         clients, launched, seconds, static_cast<double>(launched) / seconds, cpu / seconds,
         static_cast<double>(event_bytes.load()) / (1024.0 * 1024.0));
-    if (!during.empty()) print_row("GET /state during burst", during);
+    if (!during.empty()) {
+      print_row("GET /state during burst", during);
+      print_phases(during);
+    }
     std::fflush(stdout);
     // Let the burst's tasks end before the next one.
     framework.run_until([] { return false; }, std::chrono::seconds(2));

@@ -294,6 +294,7 @@ void MasterHttp::with_summary(SummaryHandler handler) {
       ask,
       [this, known = summary_, known_agents = summary_agents_,
        known_offers = summary_offers_](Result<Envelope> reply) {
+        auto received = std::chrono::steady_clock::now();
         std::shared_ptr<SummaryAnswer> answer;
         MasterProblem problem;
         if (reply && reply->is<op::StateSummary>()) {
@@ -328,6 +329,7 @@ void MasterHttp::with_summary(SummaryHandler handler) {
             return;
           } else {
             answer = std::make_shared<SummaryAnswer>();
+            answer->received = received;
             answer->event_sequence = summary->event_sequence;
             answer->max_completed_tasks = summary->max_completed_tasks;
             answer->usages = std::move(summary->usages);
@@ -399,17 +401,23 @@ void MasterHttp::wait_for_events(uint64_t id) {
 }
 
 void MasterHttp::serve_state(const std::shared_ptr<http::Responder>& out, bool retried) {
-  with_view([this, out, retried](const MasterProblem* problem) {
+  auto timing = std::make_shared<StateTiming>();
+  timing->mark();
+  with_view([this, out, retried, timing](const MasterProblem* problem) {
     if (problem != nullptr) return (void)out->send(problem_response(*problem));
-    with_summary([this, out, retried](const std::shared_ptr<const SummaryAnswer>& answer,
-                                      const MasterProblem& summary_problem) {
+    timing->mark();
+    with_summary([this, out, retried, timing](const std::shared_ptr<const SummaryAnswer>& answer,
+                                              const MasterProblem& summary_problem) {
       if (answer == nullptr) return (void)out->send(problem_response(summary_problem));
+      timing->mark(answer->received);
+      timing->mark();
       if (answer->whole->state.master_id != view_.master_id()) {
         drop_view("another master answers");
       }
       // The copy must hold at least every event the summary's state has seen; events newer
       // than the summary may already be in it (they are a moment younger than the agents).
-      after_event(answer->event_sequence, [this, out, answer, retried](const MasterProblem*) {
+      after_event(answer->event_sequence, [this, out, answer, retried,
+                                           timing](const MasterProblem*) {
         if (!view_.synced()) {
           if (retried) {
             return (void)out->send(
@@ -417,6 +425,7 @@ void MasterHttp::serve_state(const std::shared_ptr<http::Responder>& out, bool r
           }
           return serve_state(out, true);
         }
+        timing->mark();
         view_.apply_usages(answer->usages);
         view_.set_max_completed(answer->max_completed_tasks);
         // The same summary and the same copy: the same body, sent again from its pieces.
@@ -432,7 +441,10 @@ void MasterHttp::serve_state(const std::shared_ptr<http::Responder>& out, bool r
         } else {
           ++counters_.state_bodies_reused;
         }
-        out->send(http::Response::pieces(state_body_.pieces, "application/json"));
+        timing->mark();
+        http::Response response = http::Response::pieces(state_body_.pieces, "application/json");
+        response.set_header("Server-Timing", timing->header());
+        out->send(std::move(response));
       });
     });
   });

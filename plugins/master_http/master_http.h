@@ -68,6 +68,7 @@ class MasterHttp : public sdk::ServicePlugin {
     std::shared_ptr<const OffersJson> offers;
     uint64_t event_sequence = 0;
     uint64_t max_completed_tasks = 0;
+    std::chrono::steady_clock::time_point received;  // when the master's reply came
     std::vector<protocol::operator_api::TaskUsage> usages;
   };
   // The answer is shared by the requests that waited for it (null when there is none).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <iterator>
 #include <map>
 #include <utility>
@@ -418,6 +419,17 @@ class Exposition {
 };
 
 }  // namespace
+
+std::string StateTiming::header() const {
+  std::string out;
+  for (size_t i = 0; i + 1 < marks_; ++i) {
+    double ms = std::chrono::duration<double, std::milli>(at_[i + 1] - at_[i]).count();
+    char text[64];
+    std::snprintf(text, sizeof text, "%s%s;dur=%.2f", out.empty() ? "" : ", ", kPhases[i], ms);
+    out += text;
+  }
+  return out;
+}
 
 std::string metrics_text(const op::Metrics& m, bool leading, const ApiCounters& api) {
   Exposition e;

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -120,6 +122,30 @@ struct TaskQuery {
 };
 // {"total": tasks matching, "tasks": [the page]}: the active tasks, then the completed ones.
 boost::json::object tasks_page(const protocol::operator_api::State& state, const TaskQuery& query);
+
+// Where one /state answer spent its time, sent as its Server-Timing header (W3C Server Timing:
+// a browser's developer tools show it, bench_state reads it). mark() is called as each phase
+// ends, after the start: "copy" (reading the API's copy of the tasks, when it had none),
+// "master" (until the master's summary came, with any wait for one already asked), "summary"
+// (decoding it and writing the agents and offers that changed), "events" (the copy catching up
+// with the events the summary has seen), "body" (writing the tasks that changed).
+class StateTiming {
+ public:
+  static constexpr const char* kPhases[] = {"copy", "master", "summary", "events", "body"};
+  // A mark before the one before it (a summary that came before this request joined the wait
+  // for it) counts as at that one.
+  void mark(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) {
+    if (marks_ == std::size(at_)) return;
+    at_[marks_] = marks_ > 0 && now < at_[marks_ - 1] ? at_[marks_ - 1] : now;
+    ++marks_;
+  }
+  // "copy;dur=0.01, master;dur=41.2, ...": each phase ended so far, in milliseconds.
+  std::string header() const;
+
+ private:
+  std::chrono::steady_clock::time_point at_[std::size(kPhases) + 1];
+  size_t marks_ = 0;
+};
 
 // The Prometheus text exposition of the master's metrics and of the API's own counters.
 struct ApiCounters {

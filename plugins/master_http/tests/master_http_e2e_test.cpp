@@ -253,6 +253,13 @@ TEST_F(MasterHttpE2E, StateTasksMetricsAndEventsShowATaskAndItsSandbox) {
     served = call("GET", "/state").body;
   }
   EXPECT_EQ(served, expected);
+  // Where the answer spent its time, as a browser's developer tools show it: each phase.
+  CurlResult timed = curl(dir_, {"-D", "-", "http://" + address_ + "/state"});
+  EXPECT_EQ(timed.status, 200);
+  EXPECT_TRUE(std::regex_search(
+      timed.output, std::regex("\r\nServer-Timing: copy;dur=[0-9.]+, master;dur=[0-9.]+, "
+                               "summary;dur=[0-9.]+, events;dur=[0-9.]+, body;dur=[0-9.]+\r\n")))
+      << timed.output;
 
   // The stream stays alive with heartbeats.
   events.buffer().clear();

@@ -177,6 +177,26 @@ TEST(StateJson, AllocationCyclesAreAPrometheusHistogramAndBusAndEventQueueAreCou
   EXPECT_NE(empty.find("tessera_master_allocation_cycle_seconds_count 0\n"), std::string::npos);
 }
 
+TEST(StateJson, ServerTimingNamesEachPhaseEndedInMilliseconds) {
+  using std::chrono::microseconds;
+  tessera::master_http::StateTiming timing;
+  EXPECT_EQ(timing.header(), "");
+  auto start = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  timing.mark(start);
+  EXPECT_EQ(timing.header(), "");
+  timing.mark(start + microseconds(10));
+  timing.mark(start + microseconds(41210));
+  EXPECT_EQ(timing.header(), "copy;dur=0.01, master;dur=41.20");
+  // A summary received before the request joined the wait for it: no time before the request.
+  timing.mark(start + microseconds(5));
+  timing.mark(start + microseconds(41210));
+  timing.mark(start + microseconds(45000));
+  // A mark past the last phase changes nothing.
+  timing.mark(start + microseconds(900000));
+  EXPECT_EQ(timing.header(),
+            "copy;dur=0.01, master;dur=41.20, summary;dur=0.00, events;dur=0.00, body;dur=3.79");
+}
+
 TEST(StateJson, RoleUpdatesAreCheckedBeforeTheMasterSeesThem) {
   auto ok = tessera::master_http::role_update(
       "eng", json::parse(R"({"weight": 2.5, "quota": {"cpus": 4}, "priority": 3})"));
