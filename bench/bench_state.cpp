@@ -103,7 +103,7 @@ struct Answer {
   size_t bytes = 0;  // the whole answer, head included
   int status = 0;
   std::string text;  // the whole answer, when asked to keep it
-  // The answer's Server-Timing phases (/state: copy, master, events, body), in milliseconds.
+  // The answer's Server-Timing phases (/state: copy, master, summary, events, body), in ms.
   std::vector<std::pair<std::string, double>> phases;
 };
 
