@@ -595,6 +595,7 @@ void Master::admit_agent(const std::string& peer, uint64_t request_sequence,
     peers_.erase(existing->second.peer);
   }
   Agent& agent = agents_[agent_id];
+  agent_changed(agent_id, true);
   agent.id = agent_id;
   agent.peer = peer;
   agent.hostname = message.hostname;
@@ -710,6 +711,7 @@ std::vector<std::pair<std::string, std::string>> Master::readd_executors(
     Agent& agent, const std::vector<agent_msg::RunningExecutor>& running,
     std::vector<alloc::Allocation>& allocated) {
   // What the agent reports is the truth: the executors the master counted there are replaced.
+  agent_changed(agent.id, true);
   for (const auto& [key, executor] : agent.executors) {
     auto fw = frameworks_.find(executor.framework_id);
     if (fw != frameworks_.end()) {
@@ -891,6 +893,7 @@ void Master::mark_unreachable(Agent& agent) {
              sdk::printable(agent.id), sdk::printable(agent.hostname),
              options_.agent_ping_timeout.count());
   agent.active = false;
+  agent_changed(agent.id, true);
   agent.unreachable_since = clock().now();
   for (const std::string& offer_id : std::set<std::string>(agent.offers)) {
     rescind_offer(offer_id, 0, true);
@@ -949,6 +952,7 @@ void Master::remove_agent(const std::string& agent_id, const std::string& why) {
   peers_.erase(agent.peer);
   first_registrations_.erase(agent.peer);
   agents_.erase(it);
+  agent_changed(agent_id, true);
   record_agent_removed(agent_id, why);
 }
 
@@ -1220,6 +1224,7 @@ void Master::on_accept(const sdk::Request& request, const scheduler::Accept& mes
     forget_offer(offers_.find(offer_id));
     fw.offers.erase(offer_id);
     if (agent != agents_.end()) agent->second.offers.erase(offer_id);
+    agent_changed(agent_id, false);
   }
   if (!gathered.problem.empty()) {
     for (const auto& task : message.tasks) {
@@ -1280,6 +1285,7 @@ void Master::add_executor(Agent& agent, Framework& framework, const std::string&
   agent.executors[executor_key(framework.id, info.executor_id)] =
       Executor{info, framework.id, role};
   framework.executors[executor_key(agent.id, info.executor_id)] = info.resources;
+  agent_changed(agent.id, true);
 }
 
 void Master::remove_executor(Agent& agent, const std::string& framework_id,
@@ -1291,6 +1297,7 @@ void Master::remove_executor(Agent& agent, const std::string& framework_id,
         alloc::Recover{framework_id, agent.id, it->second.role, it->second.info.resources, 0});
   }
   agent.executors.erase(it);
+  agent_changed(agent.id, true);
   auto fw = frameworks_.find(framework_id);
   if (fw != frameworks_.end()) fw->second.executors.erase(executor_key(agent.id, executor_id));
 }
@@ -1583,6 +1590,7 @@ void Master::on_allocated(const alloc::Allocated& message) {
     offers_[offer.offer_id] = Offer{offer, summary_version_ + 1};
     fw->second.offers.insert(offer.offer_id);
     agent->second.offers.insert(offer.offer_id);
+    agent_changed(grant.agent_id, false);
     publish(events::OfferMade{offer});
     batches[grant.framework_id].offers.push_back(std::move(offer));
   }
@@ -1614,7 +1622,21 @@ void Master::rescind_offer(const std::string& offer_id, double refuse_seconds, b
   }
   auto agent = agents_.find(offer.agent_id);
   if (agent != agents_.end()) agent->second.offers.erase(offer_id);
+  agent_changed(offer.agent_id, false);
   forget_offer(it);
+}
+
+void Master::agent_changed(const std::string& id, bool aggregate) {
+  if (aggregate) aggregates_.reset();
+  if (all_views_marked_) return;
+  // Bounded: the agents there are and those removed since the last summary. Past that (no
+  // summary asked for during a long churn of agents) every view is compared at the next one.
+  if (marked_views_.size() > agents_.size() + 1024) {
+    all_views_marked_ = true;
+    marked_views_.clear();
+    return;
+  }
+  marked_views_.insert(id);
 }
 
 void Master::forget_offer(std::map<std::string, Offer>::iterator offer) {
@@ -1900,7 +1922,8 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
   if (roles_only) {
     roles_summary_ = op::StateSummary{};
     roles_summary_.state.master_id = master_id_;
-    roles_summary_.state.roles = role_states(source, &sums);
+    if (!aggregates_) aggregates_ = agent_aggregates(agents_);
+    roles_summary_.state.roles = role_states(source, &sums, &*aggregates_);
     return roles_summary_;
   }
   // The agents' views stay in the summary between calls; they are taken out while it is
@@ -1910,9 +1933,20 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
   std::vector<scheduler::Offer> kept_offers = std::move(summary_.state.offers);
   op::StateSummary& out = summary_;
   out = op::StateSummary{};
+  if (!aggregates_) aggregates_ = agent_aggregates(agents_);
   out.state = snapshot(source, /*with_tasks=*/false, &sums, /*with_agents=*/false,
-                       /*with_offers=*/false);
-  size_t rebuilt = keep_agent_views(source, sums, kept_agent_views_, summary_version_ + 1);
+                       /*with_offers=*/false, &*aggregates_);
+  // Only the agents marked since the last summary, and those whose tasks' sums changed, are
+  // looked at (all of them the first time).
+  if (auto ledger_marks = ledger_.take_changed_agents()) {
+    marked_views_.merge(*ledger_marks);
+  } else {
+    all_views_marked_ = true;
+  }
+  size_t rebuilt = keep_agent_views(source, sums, kept_agent_views_, summary_version_ + 1,
+                                    all_views_marked_ ? nullptr : &marked_views_);
+  marked_views_.clear();
+  all_views_marked_ = false;
   out.state.agents = std::move(kept_agent_views_.agents);
   bool offers_changed = keep_offers(offers_, kept_offers);
   out.state.offers = std::move(kept_offers);

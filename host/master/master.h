@@ -96,6 +96,10 @@ class Master : public Role {
   void on_usage(const sdk::Request& request, const protocol::agent::Usage& message);
   void check_agents();
   void mark_unreachable(Agent& agent);
+  // The view of agent `id` in the state summary may have changed; with `aggregate`, what the
+  // state takes from every agent too (its total, activity or executors changed, or it came or
+  // went).
+  void agent_changed(const std::string& id, bool aggregate);
   void remove_agent(const std::string& agent_id, const std::string& why);
   // What every removal ends with, whether the agent was here or only in the registry: the
   // event, scheduler.agent_lost to the frameworks, and the removal in the registry.
@@ -251,6 +255,15 @@ class Master : public Role {
   // agents that changed (agents_since) can be given against versions from here on.
   mutable uint64_t members_version_ = 0;
   mutable std::string summary_fingerprint_;
+  // The agents whose views in the state summary may have changed since the last one was made
+  // (besides those whose tasks' sums changed, which the ledger names): only those views are
+  // compared and built again. `all_views_marked_`: every view is compared (before the first
+  // summary, and when the marks grew past the agents that can be marked).
+  mutable std::set<std::string> marked_views_;
+  mutable bool all_views_marked_ = true;
+  // What the roles and executors of the state take from every agent, kept between summaries;
+  // made again when an agent comes or goes, or its total, activity or executors change.
+  mutable std::optional<AgentAggregates> aggregates_;
   // What the registry keeps of each agent's secret (a hash), by agent id: a registration that
   // names a known id must present the secret.
   std::map<std::string, std::string> agent_secrets_;

@@ -187,6 +187,13 @@ void TaskLedger::change(Entries& entries, std::set<std::string>& dirty, const st
 void TaskLedger::change(const Task& task, int64_t sign) {
   const protocol::Resources& resources = task.info.resources;
   change(agents_, dirty_agents_, task.info.agent_id, resources, sign);
+  if (!changed_overflow_) {
+    changed_agents_.insert(task.info.agent_id);
+    if (changed_agents_.size() > agents_.size() + 1024) {
+      changed_overflow_ = true;
+      changed_agents_.clear();
+    }
+  }
   change(frameworks_, dirty_frameworks_, task.framework_id, resources, sign);
   change(roles_, dirty_roles_, task.role, resources, sign);
   tasks_ = sign > 0 ? tasks_ + 1 : tasks_ - 1;
@@ -297,8 +304,64 @@ bool same_view(const Agent& agent, const protocol::Resources& used, const op::Ag
 
 }  // namespace
 
+namespace {
+
+// The view and what it was made of, of agent `id`.
+void build_view(const std::string& id, const Agent& agent, const SnapshotSource& source,
+                const protocol::Resources& used, op::AgentState& view,
+                KeptAgentViews::MadeOf& made) {
+  view = summed_agent_view(id, agent, source.offers, used);
+  made.offers = agent.offers;
+  made.tasks_used = used;
+  made.executors.clear();
+  for (const auto& [key, executor] : agent.executors) {
+    made.executors.emplace_back(key, executor.info.resources);
+  }
+}
+
+// keep_agent_views when `marked` names only agents that `kept` has a view of and that are still
+// there: those views are brought up to date in place, the others are not looked at. Returns
+// nullopt (and changes nothing) when an agent came or went.
+std::optional<size_t> keep_marked_views(const SnapshotSource& source, const TaskSums& sums,
+                                        KeptAgentViews& kept, uint64_t version,
+                                        const std::set<std::string>& marked) {
+  if (kept.agents.size() != source.agents.size() || kept.made_of.size() != kept.agents.size() ||
+      kept.built_at.size() != kept.agents.size()) {
+    return std::nullopt;
+  }
+  std::vector<std::pair<size_t, const Agent*>> found;
+  found.reserve(marked.size());
+  for (const std::string& id : marked) {
+    auto agent = source.agents.find(id);
+    auto view = std::lower_bound(
+        kept.agents.begin(), kept.agents.end(), id,
+        [](const op::AgentState& a, const std::string& key) { return a.agent_id < key; });
+    bool had = view != kept.agents.end() && view->agent_id == id;
+    if (had != (agent != source.agents.end())) return std::nullopt;
+    if (had) found.emplace_back(static_cast<size_t>(view - kept.agents.begin()), &agent->second);
+  }
+  size_t rebuilt = 0;
+  for (const auto& [i, agent] : found) {
+    const std::string& id = kept.agents[i].agent_id;
+    const protocol::Resources& used = tasks_used(sums, id);
+    if (same_view(*agent, used, kept.agents[i], kept.made_of[i])) continue;
+    // `id` refers into the view about to be replaced.
+    std::string agent_id = id;
+    build_view(agent_id, *agent, source, used, kept.agents[i], kept.made_of[i]);
+    kept.built_at[i] = version;
+    ++rebuilt;
+  }
+  kept.members_changed = false;
+  return rebuilt;
+}
+
+}  // namespace
+
 size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, KeptAgentViews& kept,
-                        uint64_t version) {
+                        uint64_t version, const std::set<std::string>* marked) {
+  if (marked != nullptr) {
+    if (auto rebuilt = keep_marked_views(source, sums, kept, version, *marked)) return *rebuilt;
+  }
   KeptAgentViews next;
   next.agents.reserve(source.agents.size());
   next.made_of.reserve(source.agents.size());
@@ -315,7 +378,8 @@ size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, Kept
     const protocol::Resources& used = tasks_used(sums, id);
     bool had = old < kept.agents.size() && kept.agents[old].agent_id == id;
     if (had) ++known;
-    if (had && same_view(agent, used, kept.agents[old], kept.made_of[old])) {
+    if (had && ((marked != nullptr && marked->count(id) == 0) ||
+                same_view(agent, used, kept.agents[old], kept.made_of[old]))) {
       next.agents.push_back(std::move(kept.agents[old]));
       next.made_of.push_back(std::move(kept.made_of[old]));
       next.built_at.push_back(kept.built_at[old]);
@@ -324,13 +388,7 @@ size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, Kept
     }
     ++rebuilt;
     next.built_at.push_back(version);
-    next.agents.push_back(summed_agent_view(id, agent, source.offers, used));
-    KeptAgentViews::MadeOf& made = next.made_of.emplace_back();
-    made.offers = agent.offers;
-    made.tasks_used = used;
-    for (const auto& [key, executor] : agent.executors) {
-      made.executors.emplace_back(key, executor.info.resources);
-    }
+    build_view(id, agent, source, used, next.agents.emplace_back(), next.made_of.emplace_back());
   }
   next.members_changed = known != kept.agents.size() || known != source.agents.size();
   kept = std::move(next);
@@ -389,7 +447,7 @@ std::string summary_fingerprint(const op::State& state) {
 }
 
 op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums* sums,
-                   bool with_agents, bool with_offers) {
+                   bool with_agents, bool with_offers, const AgentAggregates* aggregates) {
   // What the tasks hold is summed once for agents, frameworks and roles alike.
   std::optional<TaskSums> own_sums;
   if (sums == nullptr) sums = &own_sums.emplace(task_sums(source));
@@ -434,8 +492,8 @@ op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums
     out.offers.reserve(source.offers.size());
     for (const auto& [id, offer] : source.offers) out.offers.push_back(offer.offer);
   }
-  out.roles = role_states(source, sums);
-  out.executors = executor_states(source.agents);
+  out.roles = role_states(source, sums, aggregates);
+  out.executors = aggregates != nullptr ? aggregates->executors : executor_states(source.agents);
   return out;
 }
 
@@ -468,7 +526,27 @@ op::Metrics metrics(const SnapshotSource& source) {
   return out;
 }
 
-std::vector<op::RoleState> role_states(const SnapshotSource& source, const TaskSums* sums) {
+AgentAggregates agent_aggregates(const std::map<std::string, Agent>& agents) {
+  AgentAggregates out;
+  // Only cpus, mem and disk are summed (in agent order, as a whole sum of the totals would add
+  // them), not every agent's ranges.
+  for (const auto& [id, agent] : agents) {
+    if (!agent.active) continue;
+    for (size_t i = 0; i < std::size(AgentAggregates::kShared); ++i) {
+      out.shared[i] += agent.total.scalar(AgentAggregates::kShared[i]);
+    }
+  }
+  out.executors = executor_states(agents);
+  for (const auto& [id, agent] : agents) {
+    for (const auto& [key, executor] : agent.executors) {
+      out.executor_roles.emplace_back(executor.role, executor.info.resources);
+    }
+  }
+  return out;
+}
+
+std::vector<op::RoleState> role_states(const SnapshotSource& source, const TaskSums* sums,
+                                       const AgentAggregates* aggregates) {
   std::map<std::string, op::RoleState> roles;
   auto role = [&roles](const std::string& name) -> op::RoleState& {
     op::RoleState& r = roles[name];
@@ -488,23 +566,18 @@ std::vector<op::RoleState> role_states(const SnapshotSource& source, const TaskS
   std::optional<TaskSums> own_sums;
   if (sums == nullptr) sums = &own_sums.emplace(task_sums(source));
   for (const auto& [name, allocated] : sums->roles) role(name).allocated += allocated;
-  for (const auto& [id, agent] : source.agents) {
-    for (const auto& [key, executor] : agent.executors) {
-      role(executor.role).allocated += executor.info.resources;
-    }
+  std::optional<AgentAggregates> own_aggregates;
+  if (aggregates == nullptr) aggregates = &own_aggregates.emplace(agent_aggregates(source.agents));
+  for (const auto& [name, resources] : aggregates->executor_roles) {
+    role(name).allocated += resources;
   }
-  // The shares are of cpus, mem and disk: only those are summed over the active agents (in agent
-  // order, as a whole sum of their totals would add them), not every agent's ranges.
-  static constexpr const char* kShared[] = {"cpus", "mem", "disk"};
-  double cluster[std::size(kShared)] = {};
-  for (const auto& [id, agent] : source.agents) {
-    if (!agent.active) continue;
-    for (size_t i = 0; i < std::size(kShared); ++i) cluster[i] += agent.total.scalar(kShared[i]);
-  }
+  // The shares are of cpus, mem and disk over the active agents.
+  const auto& shared = AgentAggregates::kShared;
   std::vector<op::RoleState> out;
   for (auto& [name, r] : roles) {
-    for (size_t i = 0; i < std::size(kShared); ++i) {
-      if (cluster[i] > 0) r.share = std::max(r.share, r.allocated.scalar(kShared[i]) / cluster[i]);
+    for (size_t i = 0; i < std::size(shared); ++i) {
+      double cluster = aggregates->shared[i];
+      if (cluster > 0) r.share = std::max(r.share, r.allocated.scalar(shared[i]) / cluster);
     }
     out.push_back(std::move(r));
   }

@@ -711,6 +711,75 @@ TEST_F(MasterHostile, AStateSummaryAgainstAnyVersionIsWholeOrOnlyTheAgentsThatCh
   EXPECT_EQ(state().agents.size(), 3u);
 }
 
+// The master brings the summary's agents up to date from marks (only the agents whose views
+// it changed are looked at) and keeps what the roles and executors take from every agent: after
+// each kind of change, the summary's agents, roles and executors are those of the whole state
+// taken afresh (operator.get_state).
+TEST_F(MasterHostile, AStateSummaryShowsTheAgentsAndRolesOfTheWholeStateAfterEachKindOfChange) {
+  ASSERT_NO_FATAL_FAILURE(start_two_agents());
+  auto& reader = peers_.connect(cluster_.endpoint(), "summary-reader");
+  auto summary = [&] { return summary_for(reader, {}); };
+  // Compares when the summary's version is the same before and after the whole state was
+  // taken: nothing changed in between.
+  auto agrees = [&](const std::string& after) {
+    for (int i = 0; i < 50; ++i) {
+      op::StateSummary before = summary();
+      op::State whole = state();
+      op::StateSummary s = summary();
+      if (s.version != before.version) continue;
+      EXPECT_EQ(packed(s.state.agents), packed(whole.agents)) << "after " << after;
+      EXPECT_EQ(packed(s.state.roles), packed(whole.roles)) << "after " << after;
+      EXPECT_EQ(packed(s.state.executors), packed(whole.executors)) << "after " << after;
+      EXPECT_EQ(s.state.agents.size(), whole.agents.size()) << "after " << after;
+      return;
+    }
+    ADD_FAILURE() << "the state never held still for two summaries, after " << after;
+  };
+  agrees("two agents registered");
+
+  RawFramework framework(peers_, cluster_.endpoint(), "marks");
+  ASSERT_EQ(framework.subscribe(subscribe_message("marks")), "");
+  auto first_offer = framework.next_offer();
+  ASSERT_TRUE(first_offer.has_value());
+  agrees("offers made");
+  framework.decline({first_offer->offer_id}, 0.05);
+
+  std::string agent0 = agent_id("agent0");
+  launch_on(framework, agent0, {task("t", "sleep 60")});
+  ASSERT_TRUE(framework.wait_for_state("t", state::kRunning));
+  agrees("a task started (and offers declined)");
+  ASSERT_TRUE(wait_state([&](const op::State& s) {
+    const op::AgentState* a = agent_named(s, "agent0");
+    return a != nullptr && a->used.scalar("cpus") > 0;
+  }));
+
+  // agent1 goes away: unreachable after the ping timeout, then removed. The task's role's share
+  // is of the active agents' totals, which change each time.
+  std::string agent1 = agent_id("agent1");
+  cluster_.drop_agent(1);
+  ASSERT_TRUE(wait_state([&](const op::State& s) {
+    const op::AgentState* a = agent_named(s, "agent1");
+    return a != nullptr && !a->active;
+  }));
+  agrees("an agent unreachable");
+  ASSERT_TRUE(wait_state([&](const op::State& s) { return s.agents.size() == 1; }));
+  agrees("an agent removed");
+
+  RawAgent late(peers_, cluster_.endpoint(), "late");
+  agent_msg::Register join;
+  join.hostname = "late";
+  join.resources.scalars = {{"cpus", 3}, {"mem", 64}, {"disk", 5}};
+  auto joined = late.register_as(join);
+  ASSERT_TRUE(joined && joined->is<agent_msg::Registered>()) << cluster_.master().output();
+  agrees("an agent registered");
+
+  framework.kill("t");
+  ASSERT_TRUE(framework.wait_for_state("t", state::kKilled));
+  agrees("the task killed");
+  op::StateSummary last_summary = summary();
+  ASSERT_EQ(last_summary.state.agents.size(), 2u);
+}
+
 // With offers_delta, an answer against an earlier version lists only the offers made since and
 // names those gone since; put into the offers of that version they give the offers the master
 // gives whole at the same version. Against a version the master never gave, the answer is whole.

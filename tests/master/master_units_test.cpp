@@ -8,7 +8,9 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -84,6 +86,14 @@ struct World {
 };
 
 // The World as a master's snapshot source, with framework f1 and nothing finished.
+// A value's msgpack bytes, to compare two values whole.
+template <typename T>
+std::string packed(const T& value) {
+  msgpack::sbuffer buffer;
+  msgpack::pack(buffer, value);
+  return {buffer.data(), buffer.size()};
+}
+
 struct SnapshotWorld : World {
   std::map<std::string, Framework> frameworks{{"f1", framework}};
   std::string master_id = "m", endpoint = "tcp://x";
@@ -298,11 +308,6 @@ TEST(Snapshot, KeptAgentViewsEqualAFreshSnapshotAndOnlyChangedOnesAreRebuilt) {
   SnapshotWorld w;
   SnapshotSource source = w.source();
   KeptAgentViews kept;
-  auto packed = [](const auto& value) {
-    msgpack::sbuffer buffer;
-    msgpack::pack(buffer, value);
-    return std::string(buffer.data(), buffer.size());
-  };
   // Brings the kept views up to date and checks them against a fresh snapshot's.
   auto rebuilt = [&] {
     TaskSums sums = task_sums(source);
@@ -439,11 +444,6 @@ TEST(TaskLedger, KeptSumsEqualAFreshSumAfterRandomChanges) {
   std::string master_id = "m", endpoint = "tcp://x";
   SnapshotSource source{master_id, endpoint, agent_map, framework_map,
                         tasks,     offers,   completed, settings};
-  auto packed = [](const auto& value) {
-    msgpack::sbuffer buffer;
-    msgpack::pack(buffer, value);
-    return std::string(buffer.data(), buffer.size());
-  };
   // The plain sums, written out apart from ExactSum.
   auto plain = [&] {
     std::map<std::string, std::map<std::string, int64_t>> thousandths[3];
@@ -563,6 +563,100 @@ TEST(Snapshot, KeptAgentViewsMarkWhenEachWasBuiltAndWhetherAgentsCameOrWent) {
   w.agents["a9"].id = "a9";
   EXPECT_EQ(keep(6), (std::vector<uint64_t>{3, 6}));
   EXPECT_TRUE(kept.members_changed);
+}
+
+// With marks, only the agents named are compared and built again: a view the marks do not name
+// is kept as it was (the master names every agent whose view inputs it changes), and agents that
+// come or go with their marks give the views of a fresh snapshot, in agent id order.
+TEST(Snapshot, MarkedAgentViewsAreTheOnlyOnesLookedAtAndEqualAFreshSnapshot) {
+  SnapshotWorld w;
+  SnapshotSource source = w.source();
+  KeptAgentViews kept;
+  auto fresh = [&] { return packed(snapshot(source).agents); };
+  auto keep = [&](uint64_t version, std::set<std::string> marked) {
+    return keep_agent_views(source, task_sums(source), kept, version, &marked);
+  };
+  EXPECT_EQ(keep_agent_views(source, task_sums(source), kept, 1), 2u);
+
+  // Unmarked, a change is not seen; marked, it is, and only that view is built.
+  w.agents["a2"].active = false;
+  EXPECT_EQ(keep(2, {}), 0u);
+  EXPECT_NE(packed(kept.agents), fresh());
+  EXPECT_EQ(keep(3, {"a2"}), 1u);
+  EXPECT_EQ(packed(kept.agents), fresh());
+  EXPECT_EQ(kept.built_at, (std::vector<uint64_t>{1, 3}));
+  EXPECT_FALSE(kept.members_changed);
+  // A marked agent whose view turned out the same is not built again.
+  EXPECT_EQ(keep(4, {"a1", "a2"}), 0u);
+  EXPECT_EQ(kept.built_at, (std::vector<uint64_t>{1, 3}));
+
+  // An agent that comes, one that goes, and one that changes, in the same round.
+  w.agents["a0"].id = "a0";
+  w.agents["a0"].hostname = "zero";
+  w.agents.erase("a2");
+  w.agents["a1"].offers.erase("o2");
+  w.offers.erase("o2");
+  EXPECT_EQ(keep(5, {"a0", "a1", "a2"}), 2u);
+  EXPECT_EQ(packed(kept.agents), fresh());
+  EXPECT_EQ(kept.built_at, (std::vector<uint64_t>{5, 5}));
+  EXPECT_TRUE(kept.members_changed);
+
+  // Marks of agents that are not there (came and went between two summaries) change nothing.
+  EXPECT_EQ(keep(6, {"gone", "a0"}), 0u);
+  EXPECT_EQ(packed(kept.agents), fresh());
+  EXPECT_FALSE(kept.members_changed);
+}
+
+// The ledger names the agents whose tasks' sums changed since it was last asked, whatever
+// sums() was asked in between, and says when it kept too many to name.
+TEST(TaskLedger, NamesTheAgentsWhoseSumsChangedSinceItWasLastAsked) {
+  TaskLedger ledger;
+  Task t;
+  t.info = task("t1");
+  t.info.agent_id = "a1";
+  t.framework_id = "f1";
+  t.role = "web";
+  ledger.add(t);
+  ledger.sums();
+  EXPECT_EQ(ledger.take_changed_agents(), (std::set<std::string>{"a1"}));
+  EXPECT_EQ(ledger.take_changed_agents(), std::set<std::string>{});
+  t.info.agent_id = "a2";
+  ledger.add(t);
+  t.info.agent_id = "a1";
+  ledger.remove(t);
+  EXPECT_EQ(ledger.take_changed_agents(), (std::set<std::string>{"a1", "a2"}));
+  // Agents that had tasks and lost them all are named too, up to a bound past which none is.
+  for (int i = 0; i < 1100; ++i) {
+    t.info.agent_id = "b" + std::to_string(i);
+    ledger.add(t);
+    ledger.remove(t);
+  }
+  EXPECT_EQ(ledger.take_changed_agents(), std::nullopt);
+  EXPECT_EQ(ledger.take_changed_agents(), std::set<std::string>{});
+}
+
+// What the roles and executors take from every agent, kept by the master, gives the same roles
+// and executors as taken afresh.
+TEST(Snapshot, AgentAggregatesGiveTheRolesAndExecutorsOfAFreshSnapshot) {
+  SnapshotWorld w;
+  protocol::ExecutorInfo executor;
+  executor.executor_id = "e1";
+  executor.resources = resources(0.5, 32);
+  w.agents["a2"].executors[executor_key("f1", "e1")] = Executor{executor, "f1", "batch"};
+  w.agents["a1"].total.scalars["disk"] = 100;
+  SnapshotSource source = w.source();
+  AgentAggregates aggregates = agent_aggregates(w.agents);
+  EXPECT_DOUBLE_EQ(aggregates.shared[2], 100);
+  ASSERT_EQ(aggregates.executors.size(), 1u);
+  TaskSums sums = task_sums(source);
+  auto with = snapshot(source, false, &sums, true, true, &aggregates);
+  auto without = snapshot(source, false);
+  EXPECT_EQ(packed(with.roles), packed(without.roles));
+  EXPECT_EQ(packed(with.executors), packed(without.executors));
+  ASSERT_EQ(without.roles.size(), 1u);  // the executor's role
+  EXPECT_EQ(without.roles.at(0).name, "batch");
+  EXPECT_DOUBLE_EQ(without.roles.at(0).allocated.scalar("cpus"), 0.5);
+  EXPECT_GT(without.roles.at(0).share, 0);
 }
 
 // The offers kept between summaries (keep_offers) are the outstanding ones in id order after
