@@ -555,20 +555,36 @@ std::map<std::string, std::vector<MarkedProcess>> supervisor_processes(
   return out;
 }
 
-std::vector<pid_t> live_group_members(pid_t pgid) {
-  std::vector<pid_t> out;
+namespace {
+
+// Calls `visit(pid, stat)` for every process in /proc that is not a zombie, this one included.
+template <typename Visit>
+void for_each_live_process(Visit visit) {
   DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return out;
+  if (proc == nullptr) return;
   while (dirent* entry = ::readdir(proc)) {
     char* end = nullptr;
     long pid = std::strtol(entry->d_name, &end, 10);
     if (end == entry->d_name || *end != '\0' || pid <= 0) continue;
     auto stat = read_stat(static_cast<pid_t>(pid));
-    if (stat && stat->pgrp == pgid && stat->state != 'Z' && stat->state != 'X') {
-      out.push_back(static_cast<pid_t>(pid));
-    }
+    if (stat && stat->state != 'Z' && stat->state != 'X') visit(static_cast<pid_t>(pid), *stat);
   }
   ::closedir(proc);
+}
+
+}  // namespace
+
+std::vector<pid_t> live_group_members(pid_t pgid) {
+  std::vector<pid_t> out;
+  for_each_live_process([&](pid_t pid, const ProcStat& stat) {
+    if (stat.pgrp == pgid) out.push_back(pid);
+  });
+  return out;
+}
+
+std::set<pid_t> live_process_groups() {
+  std::set<pid_t> out;
+  for_each_live_process([&](pid_t, const ProcStat& stat) { out.insert(stat.pgrp); });
   return out;
 }
 
@@ -1617,9 +1633,16 @@ void PosixLauncher::kill_all(std::chrono::milliseconds grace) {
       }
     }
     // Done when the leader is reaped and no other member of its group lives on (a SIGKILLed
-    // child can outlast its parent by a moment).
+    // child can outlast its parent by a moment). kill(-pgid, 0) answers for an empty group;
+    // one it finds (zombies count) is looked up in one scan of /proc for all of them, not one
+    // scan each (at 500 containers, 500 scans of 1,000 processes every 10 ms kept a core busy
+    // for seconds).
+    std::optional<std::set<pid_t>> live;
     for (const auto& [id, c] : containers_) {
-      if (!c.leader_done || !live_group_members(c.pid).empty()) return false;
+      if (!c.leader_done) return false;
+      if (::kill(-c.pid, 0) != 0 && errno == ESRCH) continue;
+      if (!live) live = live_process_groups();
+      if (live->count(c.pid) != 0) return false;
     }
     return true;
   };

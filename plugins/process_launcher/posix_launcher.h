@@ -153,6 +153,8 @@ std::map<std::string, std::vector<MarkedProcess>> supervisor_processes(
     const std::set<std::string>& container_ids);
 // Pids of the processes of group `pgid` that are not zombies (scans /proc).
 std::vector<pid_t> live_group_members(pid_t pgid);
+// The process groups that have a member that is not a zombie (one scan of /proc).
+std::set<pid_t> live_process_groups();
 // The live (non-zombie) processes whose environment marks them as belonging to one of
 // `container_ids`, by container id (one scan of /proc; this process and processes whose
 // environment cannot be read, such as other users', are skipped). A process caught in the

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -679,6 +680,31 @@ TEST(PosixLauncher, KillAllEndsEverything) {
   EXPECT_TRUE(live_group_members(a).empty());
   EXPECT_TRUE(live_group_members(b).empty());
   EXPECT_TRUE(d.state_files().empty());
+}
+
+// kill_all waits for every group to be empty, grandchildren that ignore SIGTERM included, and
+// finds the live groups in one scan of /proc (live_process_groups) for all containers.
+TEST(PosixLauncher, KillAllWaitsForEveryGroupsLastMember) {
+  Driver d;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 4; ++i) {
+    std::string name = "family" + std::to_string(i);
+    pids.push_back(
+        d.launch(d.spec(name, "trap '' TERM; (trap '' TERM; sleep 60) & echo ready; wait")));
+    ASSERT_TRUE(d.wait_output(name, "ready"));
+  }
+  std::set<pid_t> groups = live_process_groups();
+  for (pid_t pid : pids) {
+    EXPECT_EQ(groups.count(pid), 1u) << pid;
+    EXPECT_GE(live_group_members(pid).size(), 2u) << pid;
+  }
+  d.launcher->kill_all(200ms);
+  EXPECT_EQ(d.launcher->size(), 0u);
+  groups = live_process_groups();
+  for (pid_t pid : pids) {
+    EXPECT_EQ(groups.count(pid), 0u) << pid;
+    EXPECT_TRUE(live_group_members(pid).empty()) << pid;
+  }
 }
 
 // A held launch runs nothing until its release, then the command in place (same pid): a shell
