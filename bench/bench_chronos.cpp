@@ -100,7 +100,7 @@ double ms_since(Steady::time_point start) {
 tessera::testing::http::Reply call(RawClient& client, const std::string& method,
                                    const std::string& target, const std::string& body = "",
                                    int expected = 200) {
-  std::string request = method + " " + target + " HTTP/1.1\r\nHost: bench\r\n";
+  std::string request = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n";
   if (!body.empty()) {
     request +=
         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";

@@ -200,7 +200,7 @@ struct LoadResult {
 // Keeps one request in flight on each of `connections` connections for warm-up + `seconds`;
 // counts only requests sent after the warm-up and answered before the end.
 LoadResult run_load(uint16_t port, int connections, double seconds) {
-  const std::string request = "GET /v2/info HTTP/1.1\r\nHost: bench\r\n\r\n";
+  const std::string request = "GET /v2/info HTTP/1.1\r\nHost: localhost\r\n\r\n";
   struct Connection {
     int fd;
     std::string in;
@@ -356,7 +356,7 @@ FanOutResult run_fan_out(int subscribers, double rate, double seconds) {
   };
   std::vector<Subscriber> subs(static_cast<size_t>(subscribers));
   int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  const std::string request = "GET /events HTTP/1.1\r\nHost: bench\r\n\r\n";
+  const std::string request = "GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n";
   for (size_t i = 0; i < subs.size(); ++i) {
     subs[i].fd = connect_and_watch(epoll_fd, port, i);
     (void)::send(subs[i].fd, request.data(), request.size(), MSG_NOSIGNAL);

@@ -52,7 +52,7 @@ struct Api {
                    const std::string& body = "",
                    std::chrono::seconds timeout = std::chrono::seconds(60)) {
     RawClient client(port, timeout);
-    std::string request = method + " " + target + " HTTP/1.1\r\nHost: bench\r\n";
+    std::string request = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n";
     if (!body.empty()) {
       request +=
           "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +

@@ -51,15 +51,16 @@ TEST(HttpAbuse, MalformedRequestsAre400AndCloseTheirConnectionOnly) {
   const std::vector<std::string> malformed = {
       "GARBAGE\r\n\r\n",
       "GET /\r\n\r\n",
-      "GET /a b HTTP/1.1\r\nHost: t\r\n\r\n",
+      "GET /a b HTTP/1.1\r\nHost: localhost\r\n\r\n",
       std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 17),
-      "GET /ok HTTP/1.1\r\nHost: t\r\nBad Header Line\r\n\r\n",
-      "GET /ok HTTP/1.1\r\n\r\n",                                   // HTTP/1.1 without Host
-      "GET /ok HTTP/1.1\r\nHost: t\r\nHost: evil.example\r\n\r\n",  // two Hosts
-      "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
-      "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
-      "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
-      "GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n",
+      "GET /ok HTTP/1.1\r\nHost: localhost\r\nBad Header Line\r\n\r\n",
+      "GET /ok HTTP/1.1\r\n\r\n",                                           // HTTP/1.1 without Host
+      "GET /ok HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n",  // two Hosts
+      "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n",
+      "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: "
+      "2\r\n\r\nxx",
+      "POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
+      "GET /%zz HTTP/1.1\r\nHost: localhost\r\n\r\n",
   };
   for (const std::string& request : malformed) {
     auto reply = answer_and_close(server, request);
@@ -107,13 +108,13 @@ TEST(HttpAbuse, OversizedBodiesAre413WithoutReadingThem) {
   RawClient bystander(server.port());
   // Declared too large: answered at once, before a byte of the body is sent.
   RawClient declared(server.port());
-  declared.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000000\r\n\r\n");
+  declared.send("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10000000000\r\n\r\n");
   auto reply = declared.read_reply();
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->status, 413);
   // Chunked, and too large only once the chunks add up.
   RawClient chunked(server.port());
-  chunked.send("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+  chunked.send("POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n");
   std::string chunk = "4000\r\n" + std::string(0x4000, 'b') + "\r\n";
   for (int i = 0; i < 5; ++i) chunked.send(chunk);
   auto chunked_reply = chunked.read_reply();
@@ -138,7 +139,7 @@ TEST(HttpAbuse, AClientLeavingMidBodyIsForgotten) {
   RawClient bystander(server.port());
   {
     RawClient leaving(server.port());
-    leaving.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" +
+    leaving.send("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n" +
                  std::string(1000, 'z'));
     ASSERT_TRUE(eventually([&] { return server.stats().open_connections == 2; }));
   }
@@ -148,7 +149,7 @@ TEST(HttpAbuse, AClientLeavingMidBodyIsForgotten) {
     // Continue" says so: a reset before it read anything would be a client that never asked).
     RawClient reset(server.port());
     reset.send(
-        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n"
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n"
         "Expect: 100-continue\r\n\r\n");
     ASSERT_TRUE(reset.read_until("100 Continue\r\n\r\n"));
     reset.send("abc");
@@ -216,7 +217,8 @@ TEST(HttpAbuse, SlowlorisGets408AndSilentConnectionsAreClosed) {
   RawClient slow_body(server.port());
   RawClient silent(server.port());
   bystander.emplace(server.port());
-  slow_body.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789");
+  slow_body.send(
+      "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n0123456789");
   slow.send("GET /ok HTTP/1.1\r\n");
   std::string header = "X-Slow: " + std::string(200, 's') + "\r\n";
   std::optional<Reply> slow_reply;

@@ -81,7 +81,7 @@ TEST(HttpClient, AStandbyProxiesRequestsToTheLeaderAndBack) {
   RawClient raw(standby.port());
   std::string body = R"({"id": "/web", "cmd": "sleep 1"})";
   raw.send(
-      "POST /v2/apps?force=true HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "POST /v2/apps?force=true HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
       "Content-Length: " +
       std::to_string(body.size()) + "\r\n\r\n" + body);
   auto reply = raw.read_reply();

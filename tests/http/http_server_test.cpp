@@ -76,11 +76,57 @@ TEST(HttpServer, RoutesPathAndQueryParametersWithCurlOnThePluginThread) {
   EXPECT_EQ(parse(missing.body).at("message").as_string(), "no resource at '/v3/nothing'");
 
   RawClient raw(server.port());
-  raw.send("DELETE /v1/scheduler/job/x HTTP/1.1\r\nHost: t\r\n\r\n");
+  raw.send("DELETE /v1/scheduler/job/x HTTP/1.1\r\nHost: localhost\r\n\r\n");
   auto not_allowed = raw.read_reply();
   ASSERT_TRUE(not_allowed);
   EXPECT_EQ(not_allowed->status, 405);
   EXPECT_EQ(not_allowed->header("Allow"), "GET, HEAD");
+}
+
+// A server on a loopback address answers only to the names no other web site can have (its IP
+// addresses, localhost) and those it was given: a page whose name an attacker made resolve to
+// 127.0.0.1 (DNS rebinding) gets 403 and its handler never runs. On another address any name
+// is served unless names are given.
+TEST(HttpServer, OnALoopbackAddressARequestForAnotherSitesNameIsRefused) {
+  int calls = 0;
+  auto routes = [&calls](auto&, http::Server& s) {
+    s.route(Method::post, "/v2/apps", [&calls](const http::Request&) {
+      ++calls;
+      return http::Response(201, "created");
+    });
+  };
+  auto post = [](uint16_t port, const std::string& host) {
+    RawClient raw(port);
+    raw.send("POST /v2/apps HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 0\r\n\r\n");
+    auto reply = raw.read_reply();
+    return reply ? reply->status : 0;
+  };
+  ServerThread loopback(routes);
+  std::string port = std::to_string(loopback.port());
+  EXPECT_EQ(post(loopback.port(), "evil.example:" + port), 403);
+  EXPECT_EQ(post(loopback.port(), "127.0.0.1.nip.io:" + port), 403);
+  EXPECT_EQ(calls, 0);
+  for (const std::string& host : {"127.0.0.1:" + port, "localhost:" + port, "[::1]:" + port}) {
+    EXPECT_EQ(post(loopback.port(), host), 201) << host;
+  }
+  EXPECT_EQ(calls, 3);
+  TempDir dir;
+  auto refused = curl(dir, {"-H", "Host: evil.example", loopback.url("/v2/apps")});
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_NE(refused.body.find("refused a request for host 'evil.example'"), std::string::npos)
+      << refused.body;
+
+  http::ServerOptions named;
+  named.allowed_hosts = {"cluster.example.org"};
+  ServerThread given(routes, named);
+  EXPECT_EQ(post(given.port(), "cluster.example.org"), 201);
+  EXPECT_EQ(post(given.port(), "evil.example"), 403);
+  EXPECT_EQ(calls, 4);
+
+  ServerThread everywhere(routes, {}, "0.0.0.0");
+  EXPECT_EQ(post(everywhere.port(), "cluster.example.org:" + std::to_string(everywhere.port())),
+            201);
+  EXPECT_EQ(calls, 5);
 }
 
 TEST(HttpServer, JsonBodiesAreReadAndMalformedJsonIsA400) {
@@ -141,7 +187,7 @@ TEST(HttpServer, HeadAnswersWithTheHeadersOfGetAndNoBody) {
   std::thread::id ignored;
   ServerThread server([&](auto& loop, auto& s) { api_routes(loop, s, &ignored); });
   RawClient client(server.port());
-  client.send("HEAD /v1/scheduler/job/abc HTTP/1.1\r\nHost: t\r\n\r\n" +
+  client.send("HEAD /v1/scheduler/job/abc HTTP/1.1\r\nHost: localhost\r\n\r\n" +
               get_request("/v1/scheduler/job/abc"));
   ASSERT_TRUE(client.read_until("\r\n\r\n"));
   std::string head = client.buffer().substr(0, client.buffer().find("\r\n\r\n") + 4);
@@ -181,7 +227,8 @@ TEST(HttpServer, AnswersOfKeptPiecesArriveWholeAndInOrderWithoutChangingThePiece
   // are answered while part of its pieces still waits to be sent.
   RawClient client(server.port(), std::chrono::seconds(20), 16 * 1024);
   ASSERT_TRUE(client.send(get_request("/pieces") + get_request("/small") + get_request("/pieces") +
-                          "HEAD /pieces HTTP/1.1\r\nHost: t\r\n\r\n" + get_request("/small")));
+                          "HEAD /pieces HTTP/1.1\r\nHost: localhost\r\n\r\n" +
+                          get_request("/small")));
   auto first = client.read_reply();
   ASSERT_TRUE(first);
   EXPECT_EQ(first->status, 200);

@@ -76,14 +76,16 @@ class ServerThread {
  public:
   using Setup = std::function<void(sdk::EventLoop&, sdk_http::Server&)>;
 
-  explicit ServerThread(Setup setup, sdk_http::ServerOptions options = {}) {
+  // Listens on `host` (a numeric address) and a free port.
+  explicit ServerThread(Setup setup, sdk_http::ServerOptions options = {},
+                        std::string host = "127.0.0.1") {
     std::promise<std::string> ready;
     auto started = ready.get_future();
-    thread_ = std::thread([this, setup = std::move(setup), options, &ready] {
+    thread_ = std::thread([this, setup = std::move(setup), options, host, &ready] {
       loop_thread_ = std::this_thread::get_id();
       server_ = std::make_unique<sdk_http::Server>(loop_, log_.logger(), options);
       setup(loop_, *server_);
-      auto address = server_->listen("127.0.0.1", 0);
+      auto address = server_->listen(host, 0);
       ready.set_value(address ? *address : "error: " + address.error().message);
       loop_.run();
       server_.reset();
@@ -291,7 +293,7 @@ class RawClient {
 };
 
 inline std::string get_request(const std::string& target, const std::string& extra = "") {
-  return "GET " + target + " HTTP/1.1\r\nHost: test\r\n" + extra + "\r\n";
+  return "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n" + extra + "\r\n";
 }
 
 // Runs curl against the server: returns the HTTP status (0 if curl failed) and the body.

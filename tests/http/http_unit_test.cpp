@@ -186,6 +186,28 @@ TEST(SameOrigin, OnlyAPageOfThisHostAndPortOrNoPageAtAll) {
   EXPECT_FALSE(http::same_origin("http://127.0.0.1:5050", ""));
 }
 
+// A DNS rebinding page sends its own name as Host; a server that checks names answers only to
+// IP addresses, localhost and *.localhost (browsers resolve those themselves) and the names it
+// was given.
+TEST(HostAllowed, IpAddressesLocalhostAndGivenNamesOnly) {
+  std::vector<std::string> none;
+  for (const char* host :
+       {"", "127.0.0.1", "127.0.0.1:5050", "10.1.2.3:80", "[::1]", "[::1]:8080", "localhost",
+        "LocalHost:5050", "localhost.", "web.localhost:4400", "127.0.0.1."}) {
+    EXPECT_TRUE(http::host_allowed(host, none)) << host;
+  }
+  for (const char* host :
+       {"evil.example", "evil.example:5050", "127.0.0.1.nip.io:5050", "localhost.evil.example",
+        "evillocalhost", "[::1", "[::1]x", "[evil]:80", ":5050", "1.2.3"}) {
+    EXPECT_FALSE(http::host_allowed(host, none)) << host;
+  }
+  std::vector<std::string> given = {"cluster.example.org"};
+  EXPECT_TRUE(http::host_allowed("Cluster.Example.Org:5050", given));
+  EXPECT_TRUE(http::host_allowed("cluster.example.org.", given));
+  EXPECT_FALSE(http::host_allowed("example.org", given));
+  EXPECT_FALSE(http::host_allowed("x.cluster.example.org", given));
+}
+
 TEST(Responses, JsonErrorAndHeadersAreSafe) {
   auto error = http::json_error(404, "no app '/web'");
   EXPECT_EQ(error.status(), 404u);
@@ -260,6 +282,21 @@ TEST(ServerOptions, ReadFromTheTomlTableWithRanges) {
   table.reject_unknown_keys();
   ASSERT_FALSE(table.status().ok());
   EXPECT_NE(table.status().error().message.find("node.toml:4:20: http.max_header_bytes"),
+            std::string::npos)
+      << table.status().error().message;
+}
+
+TEST(ServerOptions, AllowedHostsAreHostNamesAndAnythingElseIsReported) {
+  auto document = tessera::sdk::ConfigDocument::parse(
+      "node.toml",
+      "[http]\nallowed_hosts = [\"cluster.example.org\", \"evil.example:80/x\", \"\"]\n");
+  ASSERT_TRUE(document.ok());
+  auto table = (*document)->at("http");
+  auto options = http::ServerOptions::from_config(table);
+  EXPECT_EQ(options.allowed_hosts, std::vector<std::string>{"cluster.example.org"});
+  table.reject_unknown_keys();
+  ASSERT_FALSE(table.status().ok());
+  EXPECT_NE(table.status().error().message.find("'evil.example:80/x' is not a host name"),
             std::string::npos)
       << table.status().error().message;
 }

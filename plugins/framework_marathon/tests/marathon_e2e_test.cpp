@@ -717,8 +717,8 @@ TEST(MarathonE2E, RollingRestartKeepsMinimumHealthCapacityAndStreamsEvents) {
   std::string address = marathon.base().substr(7);
   auto port = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
   tessera::testing::http::RawClient events(port, 60s);
-  ASSERT_TRUE(
-      events.send("GET /v2/events HTTP/1.1\r\nHost: m\r\nAccept: text/event-stream\r\n\r\n"));
+  ASSERT_TRUE(events.send(
+      "GET /v2/events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"));
   ASSERT_TRUE(events.read_until(":ok"));
 
   CurlResult created = marathon.call(
@@ -1023,7 +1023,7 @@ TEST(MarathonE2E, ApiPostEventsNameTheClientsAddressWithoutItsPort) {
   auto port = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
   tessera::testing::http::RawClient events(port, 20s);
   ASSERT_TRUE(
-      events.send("GET /v2/events?event_type=api_post_event HTTP/1.1\r\nHost: m\r\n"
+      events.send("GET /v2/events?event_type=api_post_event HTTP/1.1\r\nHost: localhost\r\n"
                   "Accept: text/event-stream\r\n\r\n"));
   ASSERT_TRUE(events.read_until(":ok"));
   ASSERT_EQ(marathon.call("POST", "/v2/apps", R"({"id": "/seen", "cmd": "sleep 1"})").status, 201);

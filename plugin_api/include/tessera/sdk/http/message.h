@@ -12,11 +12,15 @@
 // (their calls then do nothing and say so).
 #pragma once
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
+#include <cctype>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -319,6 +323,38 @@ inline bool same_origin(std::string_view origin, std::string_view host) {
     return text;
   };
   return detail::iequals(without_default(authority), without_default(host));
+}
+
+// Whether a request whose Host header is `host` may be served by a server that checks the names
+// it is reached by: true for no Host (HTTP/1.0), an IP address ("127.0.0.1:5050", "[::1]"),
+// "localhost" and names under ".localhost" (which browsers resolve to the loopback themselves),
+// and the names in `allowed` (case aside; any port). A web page whose name an attacker made
+// resolve to this server's address (DNS rebinding) is same-origin to the browser, so the Origin
+// check above lets its changes through, but its Host header still carries the attacker's name.
+inline bool host_allowed(std::string_view host, const std::vector<std::string>& allowed) {
+  if (host.empty()) return true;
+  std::string_view name = host;
+  if (name.front() == '[') {
+    size_t close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    std::string_view rest = name.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    std::string address(name.substr(1, close - 1));
+    in6_addr v6{};
+    return ::inet_pton(AF_INET6, address.c_str(), &v6) == 1;
+  }
+  if (size_t colon = name.rfind(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  if (name.ends_with('.')) name.remove_suffix(1);  // "localhost." is still localhost
+  if (name.empty()) return false;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, std::string(name).c_str(), &v4) == 1) return true;
+  std::string lower(name);
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (lower == "localhost" || lower.ends_with(".localhost")) return true;
+  return std::any_of(allowed.begin(), allowed.end(),
+                     [&](const std::string& entry) { return detail::iequals(entry, lower); });
 }
 
 // One Server-Sent Event in its wire form: "id:" and "event:" lines when given, one "data:" line

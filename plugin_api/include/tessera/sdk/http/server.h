@@ -50,6 +50,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -91,10 +92,16 @@ struct ServerOptions {
   std::chrono::milliseconds stream_flush_delay{5};
   // How long an error answer's connection reads and discards before it is closed.
   std::chrono::milliseconds linger_timeout{1'000};
+  // The host names (no port) requests may name in their Host header besides IP addresses,
+  // localhost and *.localhost (http::host_allowed); others are refused with 403. Checked when the
+  // server listens on a loopback address (a browser on this machine is the one a DNS rebinding
+  // attack reaches it through), or anywhere once any is given.
+  std::vector<std::string> allowed_hosts;
 
   // Reads the keys of a plugin's HTTP table (every key optional, defaults as above):
   //   max_connections, max_header_bytes, max_body_bytes, request_timeout_ms, idle_timeout_ms,
-  //   write_timeout_ms, event_stream_heartbeat_ms, max_stream_buffer_bytes, stream_flush_ms.
+  //   write_timeout_ms, event_stream_heartbeat_ms, max_stream_buffer_bytes, stream_flush_ms,
+  //   allowed_hosts.
   // Out-of-range values are reported through the table, with file, line and column.
   static ServerOptions from_config(ConfigTable& table) {
     ServerOptions o;
@@ -115,6 +122,18 @@ struct ServerOptions {
         size("max_stream_buffer_bytes", o.max_stream_buffer_bytes, 4096, int64_t{1} << 32);
     o.stream_flush_delay = std::chrono::milliseconds(
         table.integer("stream_flush_ms", o.stream_flush_delay.count(), 0, 1'000));
+    for (const std::string& name : table.get<std::vector<std::string>>("allowed_hosts", {})) {
+      bool plain =
+          !name.empty() && name.size() <= 253 && std::all_of(name.begin(), name.end(), [](char ch) {
+            return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.';
+          });
+      if (plain) {
+        o.allowed_hosts.push_back(name);
+      } else {
+        table.error_at("allowed_hosts", "'" + printable(name, 100) +
+                                            "' is not a host name (letters, digits, '-' and '.')");
+      }
+    }
     return o;
   }
 };
@@ -264,6 +283,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
     listen_fd_ = fd;
     address_ = format_address(bound);
+    check_hosts_ = !options_.allowed_hosts.empty() || is_loopback(bound);
     port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                               : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     listen_watch_ = events_.add(fd, EPOLLIN, [this](uint32_t) { accept_pending(); });
@@ -274,6 +294,19 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       return make_error("cannot watch the listening socket: " + why);
     }
     return address_;
+  }
+
+  static bool is_loopback(const sockaddr_storage& bound) {
+    if (bound.ss_family == AF_INET) {
+      const auto& v4 = reinterpret_cast<const sockaddr_in&>(bound);
+      return (ntohl(v4.sin_addr.s_addr) >> 24) == 127;
+    }
+    if (bound.ss_family == AF_INET6) {
+      const in6_addr& v6 = reinterpret_cast<const sockaddr_in6&>(bound).sin6_addr;
+      if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+      return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+    }
+    return false;
   }
 
   uint16_t port() const { return port_; }
@@ -714,6 +747,13 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
       return;
     }
     Request& request = *parsed;
+    if (check_hosts_ && !host_allowed(request.header("Host"), options_.allowed_hosts)) {
+      send_response(
+          c, json_error(403, "refused a request for host " + quote(request.header("Host"), 256) +
+                                 ": this server answers only to its IP addresses, "
+                                 "localhost and the names in allowed_hosts"));
+      return;
+    }
     ++stats_.requests;
     auto match = router_.match(request.method(), request.segments());
     if (match.route != nullptr) {
@@ -1169,6 +1209,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   EventLoop& loop_;
   Logger log_;
   ServerOptions options_;
+  bool check_hosts_ = false;  // see ServerOptions::allowed_hosts
   FdEvents events_;
   Router<std::variant<Handler, AsyncHandler>> router_;
   Authorizer authorizer_;
