@@ -77,6 +77,7 @@ DockerRuntime::~DockerRuntime() {
     stopping_ = true;
   }
   wake_.notify_all();
+  events_pause_.notify_all();
   events_cancel_.cancel();
   for (auto& [id, container] : containers_) {
     if (container.logs) container.logs->cancel();
@@ -275,7 +276,8 @@ void DockerRuntime::watch_events() {
     if (events_cancel_.cancelled()) return;
     failures = std::min(failures + 1, 5);
     std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, std::chrono::milliseconds(200 << failures), [this] { return stopping_; });
+    events_pause_.wait_for(lock, std::chrono::milliseconds(200 << failures),
+                           [this] { return stopping_; });
   }
 }
 

@@ -144,7 +144,11 @@ class DockerRuntime {
 
   // Workers.
   std::mutex mutex_;
+  // Only workers wait on `wake_` (a job wakes one of them); the event stream pauses between
+  // subscriptions on `events_pause_`. Sharing one variable lost jobs: notify_one could wake the
+  // pausing stream instead of a worker, and a launch waited until the next job came.
   std::condition_variable wake_;
+  std::condition_variable events_pause_;
   std::deque<std::function<void()>> jobs_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;

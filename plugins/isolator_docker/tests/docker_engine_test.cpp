@@ -1,6 +1,7 @@
 // The Docker Engine client against a real, private dockerd (tests/support/dockerd.h), and against
 // a fake daemon on a unix socket that answers with garbage, too much or nothing at all.
 #include "docker_engine.h"
+#include "docker_runtime.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -8,6 +9,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
 
 #include "support/dockerd.h"
@@ -497,6 +501,54 @@ TEST(DockerEngineFaults, ACancelledWaitReturnsPromptly) {
   canceller.join();
   ASSERT_FALSE(code.ok());
   EXPECT_EQ(code.code(), ErrorCode::kUnavailable);
+}
+
+// A daemon that is down while launches come one after another: each is answered with the
+// reason. The event stream pauses between its attempts to subscribe; a job submitted meanwhile
+// once woke the pausing stream instead of the only worker, and that launch was never answered.
+TEST(DockerRuntimeFaults, EveryLaunchAgainstADaemonThatIsDownIsAnswered) {
+  testing::TempDir dir;
+  RuntimeOptions options;
+  options.engine.socket_path = (dir / "none.sock").string();
+  options.work_dir = dir / "runtime";
+  options.workers = 1;
+  // The test's thread plays the plugin's event loop: it runs what the runtime posts.
+  std::mutex mutex;
+  std::condition_variable posted_cv;
+  std::deque<std::function<void()>> posted;
+  auto runtime = DockerRuntime::create(
+      options,
+      [&](std::function<void()> fn) {
+        std::lock_guard lock(mutex);
+        posted.push_back(std::move(fn));
+        posted_cv.notify_one();
+      },
+      [](const ContainerExit&) {});
+  ASSERT_TRUE(runtime.ok()) << runtime.error().message;
+  for (int i = 0; i < 25; ++i) {
+    // Spaced so that the worker and the pausing stream take turns at being the older waiter.
+    std::this_thread::sleep_for(120ms);
+    LaunchRequest request;
+    request.container_id = "c" + std::to_string(i);
+    request.sandbox = dir / request.container_id;
+    request.image = "busybox";
+    std::optional<Result<int64_t>> answer;
+    (*runtime)->launch(request, [&](Result<int64_t> pid) { answer = std::move(pid); });
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!answer) {
+      std::unique_lock lock(mutex);
+      if (!posted_cv.wait_until(lock, deadline, [&] { return !posted.empty(); })) break;
+      auto fn = std::move(posted.front());
+      posted.pop_front();
+      lock.unlock();
+      fn();
+    }
+    ASSERT_TRUE(answer) << "launch " << i << " was not answered";
+    ASSERT_FALSE(answer->ok());
+    EXPECT_NE(answer->error().message.find("is not reachable"), std::string::npos)
+        << answer->error().message;
+  }
+  EXPECT_EQ((*runtime)->size(), 0u);
 }
 
 // The daemon copies stdout and stderr on their own: a stderr line stamped before the stdout line
