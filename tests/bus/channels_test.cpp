@@ -2,7 +2,9 @@
 // plugins in one host do.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "tessera/sdk/channels.h"
@@ -216,6 +218,94 @@ TEST_F(Channels, ServerPushesToAKnownPeerAndPubSubDeliversByType) {
   loop.run();
   EXPECT_EQ(pushed, 7u);
   EXPECT_EQ(published, 8u);
+}
+
+// A lane: while the server's loop is busy, 200 peers of the bound endpoint each queue a request,
+// then one peer of the lane does. ZeroMQ's ROUTER would hand the lane peer's request over after
+// one of each of the 200; on a lane it is served within the loop's first turns. Replies and
+// pushes reach each peer through its own socket, and a peer of the bound endpoint whose routing
+// id starts with the lane's mark is dropped rather than taken for a lane's.
+TEST_F(Channels, ALanesRequestIsServedBetweenTheBoundPeersAndEveryAnswerFindsItsSocket) {
+  std::unique_ptr<tessera::sdk::Server> server;
+  std::mutex mutex;
+  std::vector<std::string> order;  // the texts in the order the server handled them
+  EventLoop* server_loop = nullptr;
+  LoopThread server_thread(context_);
+  server_thread.start([&](Bus& bus) {
+    server_loop = bus.loop;
+    server = std::make_unique<tessera::sdk::Server>(bus, "master");
+    server->on<Echo>([&](const tessera::sdk::Request& r, const Echo& e) {
+      uint64_t handled = 0;
+      {
+        std::lock_guard lock(mutex);
+        order.push_back(e.text);
+        handled = order.size();
+      }
+      server->reply(r, Echo{"re: " + e.text});
+      server->send(r.peer, Notice{handled});
+    });
+    server->set_high_water_mark(1 << 20);
+    ASSERT_TRUE(server->bind("inproc://many").ok());
+    ASSERT_TRUE(server->bind_lane("inproc://few").ok());
+  });
+  server_thread.on_teardown([&] { server.reset(); });
+
+  // Holds the server's loop until every request is queued.
+  std::promise<void> release;
+  std::promise<void> held;
+  server_loop->post([&] {
+    held.set_value();
+    release.get_future().wait();
+  });
+  held.get_future().wait();
+
+  auto send_echo = [](tessera::sdk::Socket& socket, const std::string& text) {
+    tessera::Header header;
+    header.sequence = 1;
+    socket.ref().send(zmq::buffer(tessera::encode(header, Echo{text})), zmq::send_flags::none);
+  };
+  std::vector<tessera::sdk::Socket> many;
+  for (int i = 0; i < 200; ++i) {
+    many.emplace_back(context_, ZMQ_DEALER);
+    many.back().ref().connect("inproc://many");
+    send_echo(many.back(), "many-" + std::to_string(i));
+  }
+  tessera::sdk::Socket forged(context_, ZMQ_DEALER);
+  forged.ref().set(zmq::sockopt::routing_id, std::string("\0lane-forged", 12));
+  forged.ref().connect("inproc://many");
+  send_echo(forged, "forged");
+  tessera::sdk::Socket few(context_, ZMQ_DEALER);
+  few.ref().connect("inproc://few");
+  send_echo(few, "few");
+  release.set_value();
+
+  // Each peer gets its reply, then the push, on its own socket.
+  auto expect_answers = [](tessera::sdk::Socket& socket, const std::string& text) {
+    socket.ref().set(zmq::sockopt::rcvtimeo, 10000);
+    zmq::message_t frame;
+    ASSERT_TRUE(socket.ref().recv(frame)) << text << ": no reply";
+    auto reply = tessera::Envelope::decode(frame.data(), frame.size());
+    ASSERT_TRUE(reply.ok()) << reply.error().message;
+    EXPECT_EQ(reply->body<Echo>()->text, "re: " + text);
+    ASSERT_TRUE(socket.ref().recv(frame)) << text << ": no push";
+    auto push = tessera::Envelope::decode(frame.data(), frame.size());
+    ASSERT_TRUE(push.ok()) << push.error().message;
+    EXPECT_EQ(push->type(), std::string(Notice::kType));
+  };
+  ASSERT_NO_FATAL_FAILURE(expect_answers(few, "few"));
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_NO_FATAL_FAILURE(expect_answers(many[i], "many-" + std::to_string(i)));
+  }
+  forged.ref().set(zmq::sockopt::rcvtimeo, 200);
+  zmq::message_t nothing;
+  EXPECT_FALSE(forged.ref().recv(nothing));
+  std::promise<uint64_t> dropped;
+  server_loop->post([&] { dropped.set_value(server->dropped()); });
+  EXPECT_EQ(dropped.get_future().get(), 1u);
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(order.size(), 201u);  // the forged peer's request was not handled
+  auto position = std::find(order.begin(), order.end(), "few") - order.begin();
+  EXPECT_LE(position, 2) << "the lane's request was handled after " << position << " others";
 }
 
 // A cancelled repeating timer never fires again, and post() and request_stop() work from

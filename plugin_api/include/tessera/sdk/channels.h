@@ -4,6 +4,8 @@
 // the socket holds more (see EventLoop::run for why).
 //
 //   Server      ROUTER, bound.   Answers requests; can also push to a peer it has heard from.
+//               A lane (bind_lane) is a second ROUTER for a few peers that must not wait
+//               behind the many.
 //   Client      DEALER, connected. Requests with replies matched by correlation id (many in
 //               flight, each with a timeout), one-way sends, and messages the server pushes.
 //   Publisher   PUB, bound.      Publishes events; the topic frame is the message type.
@@ -39,6 +41,7 @@
 #include <limits>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <zmq.hpp>
@@ -140,6 +143,7 @@ class Server {
   Server(Bus& bus, std::string name) : bus_(bus), name_(std::move(name)), limits_(bus.limits) {}
   ~Server() {
     if (socket_) bus_.loop->unwatch(socket_);
+    if (lane_) bus_.loop->unwatch(lane_);
   }
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -151,6 +155,27 @@ class Server {
     if (!bound) return bound.error().context("server '" + name_ + "'");
     return bound;
   }
+
+  // Binds `endpoint` on the server's lane: a socket of its own whose requests the loop serves in
+  // turn with the others, one message each, instead of queueing them fairly behind every peer of
+  // the bound endpoints. ZeroMQ's ROUTER takes one message from each connected peer in turn: a
+  // request from the HTTP API reached a master after one message from each of thousands of
+  // busy agents. Handlers, replies and pushes work as for any peer; a lane's peers are named
+  // with kLanePrefix before their routing id, which sends use to pick the socket.
+  Result<std::string> bind_lane(const std::string& endpoint) {
+    open();
+    if (!lane_) {
+      lane_ = make_router();
+      bus_.loop->watch(lane_, [this] { receive(lane_, true); });
+    }
+    auto bound = detail::bind_socket(lane_, endpoint);
+    if (!bound) return bound.error().context("server '" + name_ + "'");
+    return bound;
+  }
+  // The lane's mark before a peer's routing id. A ZeroMQ-generated id is 5 bytes starting with a
+  // zero byte, so it is never longer than the mark; a routing id chosen by a peer of the bound
+  // endpoints that starts with it is refused (dropped), so no peer can pass for a lane's.
+  static constexpr std::string_view kLanePrefix{"\0lane", 5};
 
   // Calls `handler(request, body)` for every request of type T.
   template <typename T, typename F>
@@ -191,6 +216,7 @@ class Server {
   // default is 1000). Call before bind().
   void set_high_water_mark(int messages) {
     open();
+    high_water_mark_ = messages;
     socket_.ref().set(zmq::sockopt::sndhwm, messages);
     socket_.ref().set(zmq::sockopt::rcvhwm, messages);
   }
@@ -199,26 +225,41 @@ class Server {
   void set_limits(const MessageLimits& limits) {
     limits_ = limits;
     if (socket_) detail::apply_limits(socket_, limits_);
+    if (lane_) detail::apply_limits(lane_, limits_);
   }
   const MessageLimits& limits() const { return limits_; }
 
  private:
   void open() {
     if (socket_) return;
-    socket_ = Socket(bus_.zmq_context, ZMQ_ROUTER);
+    socket_ = make_router();
+    bus_.loop->watch(socket_, [this] { receive(socket_, false); });
+  }
+
+  Socket make_router() {
+    Socket socket(bus_.zmq_context, ZMQ_ROUTER);
     // Sends to a peer that is not connected fail instead of vanishing, so they are counted.
-    socket_.ref().set(zmq::sockopt::router_mandatory, true);
+    socket.ref().set(zmq::sockopt::router_mandatory, true);
     // After a master failover every agent of the cluster connects at the same instant: with
     // ZeroMQ's default listen backlog of 100 the kernel drops most of their SYNs, and TCP
     // retries them only after 1, 3, 7 s. The kernel caps this at net.core.somaxconn.
-    socket_.ref().set(zmq::sockopt::backlog, kListenBacklog);
-    detail::apply_limits(socket_, limits_);
-    bus_.loop->watch(socket_, [this] { receive(); });
+    socket.ref().set(zmq::sockopt::backlog, kListenBacklog);
+    if (high_water_mark_ >= 0) {
+      socket.ref().set(zmq::sockopt::sndhwm, high_water_mark_);
+      socket.ref().set(zmq::sockopt::rcvhwm, high_water_mark_);
+    }
+    detail::apply_limits(socket, limits_);
+    return socket;
   }
 
-  // Receives and handles one message (the loop calls again while more are queued).
-  void receive() {
-    auto s = socket_.ref();
+  static bool lane_peer(const std::string& peer) {
+    return peer.size() > kLanePrefix.size() &&
+           peer.compare(0, kLanePrefix.size(), kLanePrefix) == 0;
+  }
+
+  // Receives and handles one message of `from` (the loop calls again while more are queued).
+  void receive(Socket& from, bool lane) {
+    auto s = from.ref();
     zmq::message_t identity;
     if (!s.recv(identity, zmq::recv_flags::dontwait)) return;
     Request request;
@@ -229,6 +270,11 @@ class Server {
     (void)s.recv(payload, zmq::recv_flags::none);
     if (detail::discard_rest(s) != 0) {
       return drop(request.peer, "message has more than one payload frame");
+    }
+    if (lane) {
+      request.peer.insert(0, kLanePrefix);
+    } else if (lane_peer(request.peer)) {
+      return drop(request.peer, "its routing id starts with the mark of the server's lane");
     }
     auto decoded = Envelope::decode(payload.data(), payload.size(), limits_);
     if (!decoded) return drop(request.peer, decoded.error().message);
@@ -247,9 +293,11 @@ class Server {
     header.sequence = ++sequence_;
     header.correlation = correlation;
     encode(buffer_, header, body);
-    auto s = socket_.ref();
+    bool lane = lane_ && lane_peer(peer);
+    auto s = lane ? lane_.ref() : socket_.ref();
+    std::string_view id = lane ? std::string_view(peer).substr(kLanePrefix.size()) : peer;
     try {
-      if (!s.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      if (!s.send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
         return unsendable(T::kType, "its queue is full");
       }
       (void)s.send(zmq::message_t(buffer_.data(), buffer_.size()), zmq::send_flags::dontwait);
@@ -274,6 +322,8 @@ class Server {
   Bus& bus_;
   std::string name_;
   Socket socket_;
+  Socket lane_;
+  int high_water_mark_ = -1;  // ZeroMQ's default until set
   MessageLimits limits_;
   std::unordered_map<std::string, detail::Handler<Request>> handlers_;
   msgpack::sbuffer buffer_;
