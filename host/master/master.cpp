@@ -139,7 +139,9 @@ Status Master::start() {
   endpoint_ = options_.advertise.empty() ? *bound : options_.advertise;
   context().announce("endpoint", endpoint_);
   // Service plugins of this host (the HTTP API) ask this master, leading or not, in-process.
-  if (auto local = server_->bind(op::kLocalEndpoint); !local) {
+  // On the server's lane: the HTTP API's requests are served in turn with the agents' and
+  // frameworks' messages, not after one message of each connected agent.
+  if (auto local = server_->bind_lane(op::kLocalEndpoint); !local) {
     log().warn("master: operators in this process cannot reach it: {}", local.error().message);
   }
   start_time_ = now_seconds();
@@ -1934,8 +1936,9 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
   op::StateSummary& out = summary_;
   out = op::StateSummary{};
   if (!aggregates_) aggregates_ = agent_aggregates(agents_);
+  bool offers_changed = keep_offers(offers_, kept_offers, &offered_sums_);
   out.state = snapshot(source, /*with_tasks=*/false, &sums, /*with_agents=*/false,
-                       /*with_offers=*/false, &*aggregates_);
+                       /*with_offers=*/false, &*aggregates_, &offered_sums_);
   // Only the agents marked since the last summary, and those whose tasks' sums changed, are
   // looked at (all of them the first time).
   if (auto ledger_marks = ledger_.take_changed_agents()) {
@@ -1948,7 +1951,6 @@ const op::StateSummary& Master::state_summary(bool roles_only, bool with_usages)
   marked_views_.clear();
   all_views_marked_ = false;
   out.state.agents = std::move(kept_agent_views_.agents);
-  bool offers_changed = keep_offers(offers_, kept_offers);
   out.state.offers = std::move(kept_offers);
   // A new version when an agent's view changed (rebuilt), one came or went (the count), an
   // offer came or went, or anything else but the counters did (the fingerprint).

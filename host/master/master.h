@@ -246,6 +246,8 @@ class Master : public Role {
   // The last state summary (its agents' views are kept there between summaries) and what those
   // views were made of.
   mutable protocol::operator_api::StateSummary summary_;
+  // What the offers in summary_ hold, by framework (keep_offers keeps it with them).
+  mutable OfferedSums offered_sums_;
   mutable protocol::operator_api::StateSummary roles_summary_;  // the last roles_only summary
   mutable KeptAgentViews kept_agent_views_;
   // The summary's version (operator.state_summary) and the fingerprint of its state but the

@@ -396,25 +396,31 @@ size_t keep_agent_views(const SnapshotSource& source, const TaskSums& sums, Kept
 }
 
 bool keep_offers(const std::map<std::string, Offer>& offers,
-                 std::vector<protocol::scheduler::Offer>& kept) {
+                 std::vector<protocol::scheduler::Offer>& kept, OfferedSums* offered) {
   std::vector<protocol::scheduler::Offer> next;
   next.reserve(offers.size());
   bool changed = false;
   size_t old = 0;
+  auto gone = [&](const protocol::scheduler::Offer& offer) {
+    changed = true;
+    if (offered == nullptr) return;
+    auto sum = offered->find(offer.framework_id);
+    if (sum == offered->end()) return;
+    sum->second.remove(offer.resources);
+    if (sum->second.empty()) offered->erase(sum);  // a framework that left leaves no sum behind
+  };
   // Both are in offer id order: a kept offer is found by stepping along.
   for (const auto& [id, offer] : offers) {
-    while (old < kept.size() && kept[old].offer_id < id) {
-      changed = true;  // gone
-      ++old;
-    }
+    while (old < kept.size() && kept[old].offer_id < id) gone(kept[old++]);
     if (old < kept.size() && kept[old].offer_id == id) {
       next.push_back(std::move(kept[old++]));
     } else {
       changed = true;
+      if (offered != nullptr) (*offered)[offer.offer.framework_id].add(offer.offer.resources);
       next.push_back(offer.offer);
     }
   }
-  changed = changed || old < kept.size();
+  while (old < kept.size()) gone(kept[old++]);
   kept = std::move(next);
   return changed;
 }
@@ -447,7 +453,8 @@ std::string summary_fingerprint(const op::State& state) {
 }
 
 op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums* sums,
-                   bool with_agents, bool with_offers, const AgentAggregates* aggregates) {
+                   bool with_agents, bool with_offers, const AgentAggregates* aggregates,
+                   const OfferedSums* offered) {
   // What the tasks hold is summed once for agents, frameworks and roles alike.
   std::optional<TaskSums> own_sums;
   if (sums == nullptr) sums = &own_sums.emplace(task_sums(source));
@@ -464,8 +471,12 @@ op::State snapshot(const SnapshotSource& source, bool with_tasks, const TaskSums
   // in offer id order, as offered() adds its own offers (a framework holds the ids of exactly
   // its outstanding offers), without looking each one up.
   std::map<std::string, protocol::Resources, std::less<>> framework_offered;
-  for (const auto& [id, offer] : source.offers) {
-    framework_offered[offer.offer.framework_id] += offer.offer.resources;
+  if (offered != nullptr) {
+    for (const auto& [id, sum] : *offered) framework_offered.emplace(id, sum.resources());
+  } else {
+    for (const auto& [id, offer] : source.offers) {
+      framework_offered[offer.offer.framework_id] += offer.offer.resources;
+    }
   }
   for (const auto& [id, fw] : source.frameworks) {
     auto offered_to = framework_offered.find(id);

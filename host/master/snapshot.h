@@ -40,6 +40,7 @@ class ExactSum {
   // Takes away what add() added.
   void remove(const protocol::Resources& resources) { change(resources, -1); }
   protocol::Resources resources() const;
+  bool empty() const { return scalars_.empty() && ranges_.empty(); }
 
  private:
   void change(const protocol::Resources& resources, int64_t sign);
@@ -154,11 +155,18 @@ struct AgentAggregates {
 };
 AgentAggregates agent_aggregates(const std::map<std::string, Agent>& agents);
 
+// What the outstanding offers hold, by framework id: kept by keep_offers as offers come and go,
+// so that a summary does not add up every offer again (at 10,000 agents that sum was a third of
+// a summary's cost during a burst of launches, docs/bench-state.md). A framework whose offers
+// are all gone keeps an empty sum.
+using OfferedSums = std::map<std::string, ExactSum, std::less<>>;
+
 // Brings `kept` (offers in offer id order, those of the last state summary) to the outstanding
 // `offers`: an offer still outstanding is moved from `kept` (an offer never changes once made),
-// only a new one is copied. Returns whether any came or went.
+// only a new one is copied. Returns whether any came or went. With `offered` (the sums of
+// `kept`'s offers), takes what the offers gone held away from it and adds what the new ones hold.
 bool keep_offers(const std::map<std::string, Offer>& offers,
-                 std::vector<protocol::scheduler::Offer>& kept);
+                 std::vector<protocol::scheduler::Offer>& kept, OfferedSums* offered = nullptr);
 
 // The offers that left the outstanding set, with the summary versions between which they were
 // shown, so that a summary against an earlier one can name those gone since
@@ -212,11 +220,14 @@ std::vector<protocol::operator_api::RoleState> role_states(
 // Without `with_tasks`, `tasks` is left empty and `active_tasks` still counts the tracked ones.
 // With `sums` (task_sums(source) of the same state), what the tasks hold is taken from them.
 // Without `with_agents`, `agents` is left empty (keep_agent_views gives them); without
-// `with_offers`, `offers` (keep_offers gives them). With `aggregates`, as role_states.
+// `with_offers`, `offers` (keep_offers gives them). With `aggregates`, as role_states. With
+// `offered` (keep_offers's sums of the same offers), what each framework is offered is taken
+// from it.
 protocol::operator_api::State snapshot(const SnapshotSource& source, bool with_tasks = true,
                                        const TaskSums* sums = nullptr, bool with_agents = true,
                                        bool with_offers = true,
-                                       const AgentAggregates* aggregates = nullptr);
+                                       const AgentAggregates* aggregates = nullptr,
+                                       const OfferedSums* offered = nullptr);
 
 // The live executors of every agent, by agent id, then framework id and executor id.
 std::vector<protocol::operator_api::ExecutorState> executor_states(

@@ -661,7 +661,8 @@ TEST(Snapshot, AgentAggregatesGiveTheRolesAndExecutorsOfAFreshSnapshot) {
 
 // The offers kept between summaries (keep_offers) are the outstanding ones in id order after
 // any offers made and gone, say whether any came or went, and are moved, not copied, where
-// they stay (their strings are the same buffers).
+// they stay (their strings are the same buffers). The sums kept with them are what each
+// framework's outstanding offers hold, added up afresh.
 TEST(Snapshot, KeptOffersAreTheOutstandingOnesAndSayWhetherAnyCameOrWent) {
   SnapshotWorld w;
   // Hostnames longer than a string keeps in itself: a moved offer keeps its buffer.
@@ -670,9 +671,23 @@ TEST(Snapshot, KeptOffersAreTheOutstandingOnesAndSayWhetherAnyCameOrWent) {
   };
   for (const auto& [id, offer] : w.offers) named(id);
   std::vector<protocol::scheduler::Offer> kept;
-  EXPECT_TRUE(keep_offers(w.offers, kept));
+  OfferedSums offered;
+  auto expect_sums = [&](int round) {
+    std::map<std::string, protocol::Resources> fresh;
+    for (const auto& [id, offer] : w.offers)
+      fresh[offer.offer.framework_id] += offer.offer.resources;
+    ASSERT_EQ(offered.size(), fresh.size()) << "round " << round;
+    for (const auto& [framework_id, sum] : fresh) {
+      ASSERT_EQ(offered.count(framework_id), 1u) << "round " << round << ": " << framework_id;
+      protocol::Resources kept_sum = offered.at(framework_id).resources();
+      EXPECT_EQ(kept_sum.scalars, sum.scalars) << "round " << round << ": " << framework_id;
+      EXPECT_EQ(kept_sum.ranges, sum.ranges) << "round " << round << ": " << framework_id;
+    }
+  };
+  EXPECT_TRUE(keep_offers(w.offers, kept, &offered));
   ASSERT_EQ(kept.size(), 4u);
-  EXPECT_FALSE(keep_offers(w.offers, kept));
+  ASSERT_NO_FATAL_FAILURE(expect_sums(-1));
+  EXPECT_FALSE(keep_offers(w.offers, kept, &offered));
   std::mt19937 random(11);
   int next = 5;
   for (int round = 0; round < 300; ++round) {
@@ -684,15 +699,19 @@ TEST(Snapshot, KeptOffersAreTheOutstandingOnesAndSayWhetherAnyCameOrWent) {
       }
       for (unsigned i = random() % 3; i > 0; --i) {
         std::string id = "o" + std::to_string(next++);
-        w.offer(id, "f1", "a1", resources(1, 1));
+        protocol::Resources r = resources(1 + random() % 4, 1);
+        uint64_t port = 31000 + random() % 20;
+        r.ranges["ports"] = {protocol::Range{port, port + random() % 5}};
+        w.offer(id, random() % 2 == 0 ? "f1" : "f2", "a1", r);
         named(id);
       }
     }
     std::vector<protocol::scheduler::Offer> before = kept;
     std::map<std::string, const char*> buffers;
     for (const auto& offer : kept) buffers[offer.offer_id] = offer.hostname.data();
-    bool changed = keep_offers(w.offers, kept);
+    bool changed = keep_offers(w.offers, kept, &offered);
     ASSERT_EQ(kept.size(), w.offers.size()) << "round " << round;
+    ASSERT_NO_FATAL_FAILURE(expect_sums(round));
     size_t i = 0;
     for (const auto& [id, offer] : w.offers) {
       ASSERT_EQ(kept[i].offer_id, id) << "round " << round;
