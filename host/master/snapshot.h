@@ -158,7 +158,7 @@ AgentAggregates agent_aggregates(const std::map<std::string, Agent>& agents);
 // What the outstanding offers hold, by framework id: kept by keep_offers as offers come and go,
 // so that a summary does not add up every offer again (at 10,000 agents that sum was a third of
 // a summary's cost during a burst of launches, docs/bench-state.md). A framework whose offers
-// are all gone keeps an empty sum.
+// are all gone has no entry.
 using OfferedSums = std::map<std::string, ExactSum, std::less<>>;
 
 // Brings `kept` (offers in offer id order, those of the last state summary) to the outstanding

@@ -158,10 +158,10 @@ class Server {
 
   // Binds `endpoint` on the server's lane: a socket of its own whose requests the loop serves in
   // turn with the others, one message each, instead of queueing them fairly behind every peer of
-  // the bound endpoints. ZeroMQ's ROUTER takes one message from each connected peer in turn: a
-  // request from the HTTP API reached a master after one message from each of thousands of
-  // busy agents. Handlers, replies and pushes work as for any peer; a lane's peers are named
-  // with kLanePrefix before their routing id, which sends use to pick the socket.
+  // the bound endpoints. ZeroMQ's ROUTER takes one message from each connected peer in turn, so
+  // a request from the HTTP API would reach a master after one message of each agent that has
+  // one queued. Handlers, replies and pushes work as for any peer; a lane's peers are named with
+  // kLanePrefix before their routing id, which sends use to pick the socket.
   Result<std::string> bind_lane(const std::string& endpoint) {
     open();
     if (!lane_) {
