@@ -304,8 +304,82 @@ TEST_F(Channels, ALanesRequestIsServedBetweenTheBoundPeersAndEveryAnswerFindsIts
   EXPECT_EQ(dropped.get_future().get(), 1u);
   std::lock_guard lock(mutex);
   ASSERT_EQ(order.size(), 201u);  // the forged peer's request was not handled
+  // The loop takes up to a batch from the main socket before it looks at the lane: the lane's
+  // request comes within the first batch, not after the 200 queued before it.
   auto position = std::find(order.begin(), order.end(), "few") - order.begin();
-  EXPECT_LE(position, 2) << "the lane's request was handled after " << position << " others";
+  EXPECT_LE(position, EventLoop::kMessagesPerTurn)
+      << "the lane's request was handled after " << position << " others";
+}
+
+// Sockets of watch_messages: a socket holding many messages is served a batch at a time, taking
+// turns with the other sockets, and every message of each is handled once, in its order.
+TEST(EventLoop, ASocketsQueuedMessagesAreServedInBatchesTakingTurnsWithTheOtherSockets) {
+  void* context = zmq_ctx_new();
+  {
+    EventLoop loop;
+    tessera::sdk::Socket busy_in(context, ZMQ_PULL), quiet_in(context, ZMQ_PULL);
+    tessera::sdk::Socket busy_out(context, ZMQ_PUSH), quiet_out(context, ZMQ_PUSH);
+    busy_in.ref().bind("inproc://busy");
+    quiet_in.ref().bind("inproc://quiet");
+    busy_out.ref().connect("inproc://busy");
+    quiet_out.ref().connect("inproc://quiet");
+    constexpr int kBusy = 100;
+    for (int i = 0; i < kBusy; ++i) busy_out.ref().send(zmq::buffer("b" + std::to_string(i)));
+    quiet_out.ref().send(zmq::buffer(std::string("q")));
+    std::vector<std::string> order;
+    auto take = [&](tessera::sdk::Socket& socket) {
+      zmq::message_t message;
+      if (!socket.ref().recv(message, zmq::recv_flags::dontwait)) return false;
+      order.push_back(message.to_string());
+      if (order.size() == static_cast<size_t>(kBusy) + 1) loop.request_stop();
+      return true;
+    };
+    // The busy socket is watched first: it is looked at first in every turn.
+    loop.watch_messages(busy_in, [&] { return take(busy_in); });
+    loop.watch_messages(quiet_in, [&] { return take(quiet_in); });
+    loop.after(10s, [&] { loop.request_stop(); });
+    loop.run();
+    ASSERT_EQ(order.size(), static_cast<size_t>(kBusy + 1));
+    auto quiet = std::find(order.begin(), order.end(), "q") - order.begin();
+    EXPECT_EQ(quiet, EventLoop::kMessagesPerTurn)
+        << "the quiet socket's message should come right after the busy socket's first batch";
+    order.erase(order.begin() + quiet);
+    for (int i = 0; i < kBusy; ++i)
+      EXPECT_EQ(order[static_cast<size_t>(i)], "b" + std::to_string(i));
+    loop.unwatch(busy_in);
+    loop.unwatch(quiet_in);
+  }
+  zmq_ctx_term(context);
+}
+
+// A handler that stops watching its own socket in the middle of a batch is not called again,
+// and the messages it left stay queued on the socket.
+TEST(EventLoop, AHandlerThatUnwatchesItsSocketMidBatchIsNotCalledAgain) {
+  void* context = zmq_ctx_new();
+  {
+    EventLoop loop;
+    tessera::sdk::Socket in(context, ZMQ_PULL), out(context, ZMQ_PUSH);
+    in.ref().bind("inproc://unwatched");
+    out.ref().connect("inproc://unwatched");
+    for (int i = 0; i < 10; ++i) out.ref().send(zmq::buffer(std::to_string(i)));
+    int calls = 0;
+    loop.watch_messages(in, [&] {
+      ++calls;
+      zmq::message_t message;
+      if (!in.ref().recv(message, zmq::recv_flags::dontwait)) return false;
+      if (calls == 3) loop.unwatch(in);
+      return true;
+    });
+    // Turns go on after the unwatch: a later timer ends the run.
+    loop.after(50ms, [&] { loop.request_stop(); });
+    loop.run();
+    EXPECT_EQ(calls, 3) << "called again after it stopped watching its socket";
+    int left = 0;
+    zmq::message_t message;
+    while (in.ref().recv(message, zmq::recv_flags::dontwait)) ++left;
+    EXPECT_EQ(left, 7);
+  }
+  zmq_ctx_term(context);
 }
 
 // A cancelled repeating timer never fires again, and post() and request_stop() work from

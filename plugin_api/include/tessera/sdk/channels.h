@@ -157,16 +157,17 @@ class Server {
   }
 
   // Binds `endpoint` on the server's lane: a socket of its own whose requests the loop serves in
-  // turn with the others, one message each, instead of queueing them fairly behind every peer of
-  // the bound endpoints. ZeroMQ's ROUTER takes one message from each connected peer in turn, so
-  // a request from the HTTP API would reach a master after one message of each agent that has
-  // one queued. Handlers, replies and pushes work as for any peer; a lane's peers are named with
-  // kLanePrefix before their routing id, which sends use to pick the socket.
+  // turn with the others (at most EventLoop::kMessagesPerTurn messages of each socket a turn),
+  // instead of queueing them fairly behind every peer of the bound endpoints. ZeroMQ's ROUTER takes
+  // one message from each connected peer in turn, so a request from the HTTP API would reach a
+  // master after one message of each agent that has one queued. Handlers, replies and pushes work
+  // as for any peer; a lane's peers are named with kLanePrefix before their routing id, which sends
+  // use to pick the socket.
   Result<std::string> bind_lane(const std::string& endpoint) {
     open();
     if (!lane_) {
       lane_ = make_router();
-      bus_.loop->watch(lane_, [this] { receive(lane_, true); });
+      bus_.loop->watch_messages(lane_, [this] { return receive(lane_, true); });
     }
     auto bound = detail::bind_socket(lane_, endpoint);
     if (!bound) return bound.error().context("server '" + name_ + "'");
@@ -233,7 +234,7 @@ class Server {
   void open() {
     if (socket_) return;
     socket_ = make_router();
-    bus_.loop->watch(socket_, [this] { receive(socket_, false); });
+    bus_.loop->watch_messages(socket_, [this] { return receive(socket_, false); });
   }
 
   Socket make_router() {
@@ -257,11 +258,17 @@ class Server {
            peer.compare(0, kLanePrefix.size(), kLanePrefix) == 0;
   }
 
-  // Receives and handles one message of `from` (the loop calls again while more are queued).
-  void receive(Socket& from, bool lane) {
-    auto s = from.ref();
+  // Receives and handles one message of `from`; false when none was queued (the loop calls
+  // again while more are, EventLoop::watch_messages).
+  bool receive(Socket& from, bool lane) {
     zmq::message_t identity;
-    if (!s.recv(identity, zmq::recv_flags::dontwait)) return;
+    if (!from.ref().recv(identity, zmq::recv_flags::dontwait)) return false;
+    handle(from, lane, identity);
+    return true;
+  }
+
+  void handle(Socket& from, bool lane, const zmq::message_t& identity) {
+    auto s = from.ref();
     Request request;
     request.peer = identity.to_string();
     if (s.get(zmq::sockopt::rcvmore) == 0)
@@ -446,16 +453,21 @@ class Client {
     if (socket_) return;
     socket_ = Socket(bus_.zmq_context, ZMQ_DEALER);
     detail::apply_limits(socket_, limits_);
-    bus_.loop->watch(socket_, [this] { receive(); });
+    bus_.loop->watch_messages(socket_, [this] { return receive(); });
     sweeper_ = bus_.loop->every(std::chrono::milliseconds(50), [this] { expire(); });
   }
 
-  // Receives and handles one message (the loop calls again while more are queued).
-  void receive() {
-    auto s = socket_.ref();
+  // Receives and handles one message; false when none was queued (the loop calls again while
+  // more are, EventLoop::watch_messages).
+  bool receive() {
     zmq::message_t payload;
-    if (!s.recv(payload, zmq::recv_flags::dontwait)) return;
-    if (detail::discard_rest(s) != 0) return drop("message has more than one frame");
+    if (!socket_.ref().recv(payload, zmq::recv_flags::dontwait)) return false;
+    handle(payload);
+    return true;
+  }
+
+  void handle(const zmq::message_t& payload) {
+    if (detail::discard_rest(socket_.ref()) != 0) return drop("message has more than one frame");
     auto decoded = Envelope::decode(payload.data(), payload.size(), limits_);
     if (!decoded) return drop(decoded.error().message);
     uint64_t correlation = decoded->header().correlation;
@@ -610,14 +622,21 @@ class Subscriber {
     if (socket_) return;
     socket_ = Socket(bus_.zmq_context, ZMQ_SUB);
     detail::apply_limits(socket_, limits_);
-    bus_.loop->watch(socket_, [this] { receive(); });
+    bus_.loop->watch_messages(socket_, [this] { return receive(); });
   }
 
-  // Receives and handles one event (the loop calls again while more are queued).
-  void receive() {
-    auto s = socket_.ref();
+  // Receives and handles one event; false when none was queued (the loop calls again while
+  // more are, EventLoop::watch_messages).
+  bool receive() {
     zmq::message_t topic;
-    if (!s.recv(topic, zmq::recv_flags::dontwait)) return;
+    if (!socket_.ref().recv(topic, zmq::recv_flags::dontwait)) return false;
+    handle();
+    return true;
+  }
+
+  // The rest of an event whose topic frame was received.
+  void handle() {
+    auto s = socket_.ref();
     if (s.get(zmq::sockopt::rcvmore) == 0) return drop("event has no payload frame");
     zmq::message_t payload;
     (void)s.recv(payload, zmq::recv_flags::none);

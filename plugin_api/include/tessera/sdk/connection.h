@@ -48,7 +48,7 @@ class DealerConnection {
       return s.context("connection '" + name_ + "'");
     }
     endpoint_ = endpoint;
-    bus_.loop->watch(socket_, [this] { receive(); });
+    bus_.loop->watch_messages(socket_, [this] { return receive(); });
     return {};
   }
 
@@ -110,13 +110,18 @@ class DealerConnection {
     EventLoop::TimerId timer;
   };
 
-  // Receives and handles one message. Handlers may close or reopen this connection, so
-  // nothing here touches the socket after calling one.
-  void receive() {
-    auto s = socket_.ref();
+  // Receives and handles one message; false when none was queued (EventLoop::watch_messages).
+  // Handlers may close or reopen this connection, so nothing here touches the socket after
+  // calling one (the loop calls again only while the socket is the one it watches).
+  bool receive() {
     zmq::message_t payload;
-    if (!s.recv(payload, zmq::recv_flags::dontwait)) return;
-    if (detail::discard_rest(s) != 0) {
+    if (!socket_.ref().recv(payload, zmq::recv_flags::dontwait)) return false;
+    handle(payload);
+    return true;
+  }
+
+  void handle(const zmq::message_t& payload) {
+    if (detail::discard_rest(socket_.ref()) != 0) {
       bus_.log.warn("connection '{}': dropped a message with more than one frame", name_);
       return;
     }
